@@ -1,0 +1,315 @@
+/**
+ * The Engage Digital REST client: one instance per caller token, typed methods per endpoint.
+ * Loaders and mutation resolvers use this interface; only `http.ts` knows about HTTP.
+ */
+import { EngageHttp, type HttpOptions, type Params } from './http';
+import type {
+  AgentStatus,
+  BotResponse,
+  Category,
+  Content,
+  Identity,
+  IdentityGroup,
+  Intervention,
+  Page,
+  Source,
+  Tag,
+  Team,
+  Thread,
+  User,
+  Webhook,
+} from './types';
+
+/** Engage's page size ceiling: `limit` above it is an error for us, a clamp for Engage. */
+export const MAX_LIMIT = 150;
+export const DEFAULT_LIMIT = 30;
+
+export interface PageParams {
+  offset?: number;
+  limit?: number;
+}
+
+export interface SearchParams extends PageParams {
+  /** A `q` query, built with `q()` from `./q`. */
+  q?: string;
+}
+
+export interface IdentityFilter extends PageParams {
+  community_id?: string;
+  source_id?: string;
+  identity_group_id?: string;
+  identity_group_ids?: readonly string[];
+  user_id?: string;
+  foreign_id?: string;
+  uuid?: string;
+  sort?: string;
+}
+
+export interface IdentityGroupFilter extends PageParams {
+  ids?: readonly string[];
+  firstname?: string;
+  lastname?: string;
+  email?: string;
+  uuid?: string;
+  sort?: string;
+}
+
+export interface InterventionFilter extends PageParams {
+  thread_id?: string;
+  user_id?: string;
+  identity_id?: string;
+  identity_group_id?: string;
+  status?: string;
+  sort?: string;
+}
+
+export interface UserFilter extends PageParams {
+  email?: string;
+  category_id?: string;
+  identity_id?: string;
+  external_id?: string;
+  role_id?: string;
+  team_id?: string;
+}
+
+export interface StatusFilter {
+  source_ids?: readonly string[];
+  category_ids?: readonly string[];
+  team_ids?: readonly string[];
+}
+
+export interface CreateContentInput {
+  body: string;
+  in_reply_to_id?: string;
+  source_id?: string;
+  author_id?: string;
+  title?: string;
+  private?: boolean;
+}
+
+export interface IdentityGroupUpdate {
+  firstname?: string;
+  lastname?: string;
+  company?: string;
+  gender?: string;
+  emails?: readonly string[];
+  home_phones?: readonly string[];
+  mobile_phones?: readonly string[];
+  notes?: string;
+  tag_ids?: readonly string[];
+  custom_field_values?: Readonly<Record<string, string | number | boolean | null>>;
+}
+
+export interface WebhookInput {
+  url: string;
+  verify_token?: string;
+  secret?: string;
+  registered_events?: readonly string[];
+  active?: boolean;
+  name?: string;
+}
+
+export type EngageClientOptions = HttpOptions;
+
+const byIds = (ids: readonly string[] | undefined) => (ids && ids.length > 0 ? ids.join(',') : undefined);
+const path = (...segments: string[]) => `/${segments.map(encodeURIComponent).join('/')}`;
+
+export class EngageClient {
+  private readonly http: EngageHttp;
+
+  constructor(options: EngageClientOptions) {
+    this.http = new EngageHttp(options);
+  }
+
+  // ---- generic access and pagination ----
+
+  get<T>(resourcePath: string, params?: Params): Promise<T> {
+    return this.http.call<T>('GET', resourcePath, params);
+  }
+
+  /** One page of a collection. */
+  page<T>(resourcePath: string, params: Params & PageParams = {}): Promise<Page<T>> {
+    return this.get<Page<T>>(resourcePath, { ...params, limit: params.limit ?? DEFAULT_LIMIT });
+  }
+
+  /**
+   * Records `[offset, offset + count)` of a collection, in as few pages as Engage allows
+   * (`ceil(count / 150)` requests, fetched concurrently), with the collection's total count.
+   */
+  async window<T>(resourcePath: string, params: Params, offset: number, count: number): Promise<Page<T>> {
+    if (count <= MAX_LIMIT) return this.page<T>(resourcePath, { ...params, offset, limit: Math.max(count, 1) });
+    const starts: number[] = [];
+    for (let start = offset; start < offset + count; start += MAX_LIMIT) starts.push(start);
+    const pages = await Promise.all(
+      starts.map((start) => this.page<T>(resourcePath, { ...params, offset: start, limit: Math.min(MAX_LIMIT, offset + count - start) })),
+    );
+    return { count: pages[0].count, offset, limit: count, records: pages.flatMap((p) => p.records) };
+  }
+
+  /**
+   * Every record of a small collection (sources, users, teams, categories): the first page of 150
+   * tells the total, the remaining pages are fetched concurrently. `maxRecords` bounds the cost.
+   */
+  async all<T>(resourcePath: string, params: Params = {}, maxRecords = 5_000): Promise<T[]> {
+    const first = await this.page<T>(resourcePath, { ...params, offset: 0, limit: MAX_LIMIT });
+    const total = Math.min(first.count, maxRecords);
+    if (first.records.length >= total) return first.records.slice(0, total);
+    const rest = await this.window<T>(resourcePath, params, MAX_LIMIT, total - MAX_LIMIT);
+    return [...first.records, ...rest.records];
+  }
+
+  // ---- sources ----
+  listSources(params: PageParams & { active?: boolean } = {}) {
+    return this.page<Source>('/content_sources', { ...params });
+  }
+  allSources() {
+    return this.all<Source>('/content_sources');
+  }
+  getSource(id: string) {
+    return this.get<Source>(path('content_sources', id));
+  }
+
+  // ---- threads ----
+  listThreads(params: SearchParams = {}) {
+    return this.page<Thread>('/content_threads', { ...params });
+  }
+  getThread(id: string) {
+    return this.get<Thread>(path('content_threads', id));
+  }
+  closeThread(id: string) {
+    return this.http.call<Thread>('PUT', path('content_threads', id, 'close'));
+  }
+  /** Engage opens a thread with a GET (sic: see the contract). */
+  openThread(id: string) {
+    return this.http.call<Thread>('GET', path('content_threads', id, 'open'));
+  }
+  ignoreThread(id: string) {
+    return this.http.call<Thread>('PUT', path('content_threads', id, 'ignore'));
+  }
+  updateThreadCategories(id: string, categoryIds: readonly string[]) {
+    return this.http.call<Thread>('PUT', path('content_threads', id, 'update_categories'), { 'thread_category_ids[]': categoryIds });
+  }
+
+  // ---- contents ----
+  listContents(params: SearchParams = {}) {
+    return this.page<Content>('/contents', { ...params });
+  }
+  getContent(id: string) {
+    return this.get<Content>(path('contents', id));
+  }
+  createContent(input: CreateContentInput) {
+    return this.http.call<Content>('POST', '/contents', { ...input });
+  }
+
+  // ---- identities and customer profiles ----
+  listIdentities(filter: IdentityFilter = {}) {
+    return this.page<Identity>('/identities', { ...filter, identity_group_ids: byIds(filter.identity_group_ids) });
+  }
+  getIdentity(id: string) {
+    return this.get<Identity>(path('identities', id));
+  }
+  listIdentityGroups(filter: IdentityGroupFilter = {}) {
+    return this.page<IdentityGroup>('/identity_groups', { ...filter, ids: byIds(filter.ids) });
+  }
+  getIdentityGroup(id: string) {
+    return this.get<IdentityGroup>(path('identity_groups', id));
+  }
+  updateIdentityGroup(id: string, update: IdentityGroupUpdate) {
+    return this.http.call<IdentityGroup>('PUT', path('identity_groups', id), { ...update });
+  }
+
+  // ---- interventions ----
+  listInterventions(filter: InterventionFilter = {}) {
+    return this.page<Intervention>('/interventions', { ...filter });
+  }
+  getIntervention(id: string) {
+    return this.get<Intervention>(path('interventions', id));
+  }
+  /** Opens (or reopens) an intervention on a content as the token's agent. */
+  createIntervention(contentId: string) {
+    return this.http.call<Intervention>('POST', '/interventions', { content_id: contentId });
+  }
+  closeIntervention(id: string) {
+    return this.http.call<Intervention>('PUT', path('interventions', id, 'close'));
+  }
+  cancelIntervention(id: string) {
+    return this.http.call<Intervention>('DELETE', path('interventions', id, 'cancel'));
+  }
+  reassignIntervention(id: string, userId: string) {
+    return this.http.call<Intervention>('PUT', path('interventions', id, 'reassign'), { user_id: userId });
+  }
+  updateInterventionCategories(id: string, categoryIds: readonly string[]) {
+    return this.http.call<Intervention>('PUT', path('interventions', id, 'update_categories'), { 'category_ids[]': categoryIds });
+  }
+  updateInterventionCustomFields(id: string, values: Readonly<Record<string, string | number | boolean | null>>) {
+    return this.http.call<Intervention>('PUT', path('interventions', id), { custom_field_values: values });
+  }
+
+  // ---- agents, teams, categories, tags, availability ----
+  listUsers(filter: UserFilter = {}) {
+    return this.page<User>('/users', { ...filter });
+  }
+  allUsers() {
+    return this.all<User>('/users');
+  }
+  getUser(id: string) {
+    return this.get<User>(path('users', id));
+  }
+  allTeams() {
+    return this.all<Team>('/teams');
+  }
+  getTeam(id: string) {
+    return this.get<Team>(path('teams', id));
+  }
+  allCategories() {
+    return this.all<Category>('/categories');
+  }
+  listCategories(ids: readonly string[]) {
+    return this.page<Category>('/categories', { ids: byIds(ids), limit: MAX_LIMIT });
+  }
+  getCategory(id: string) {
+    return this.get<Category>(path('categories', id));
+  }
+  listTags(ids: readonly string[]) {
+    return this.page<Tag>('/tags', { ids: byIds(ids), limit: MAX_LIMIT });
+  }
+  agentStatuses(filter: StatusFilter = {}) {
+    return this.get<AgentStatus[]>('/status', {
+      'source_ids[]': filter.source_ids?.length ? filter.source_ids : undefined,
+      'category_ids[]': filter.category_ids?.length ? filter.category_ids : undefined,
+      'team_ids[]': filter.team_ids?.length ? filter.team_ids : undefined,
+    });
+  }
+
+  // ---- bots ----
+  botEngage(contentId: string) {
+    return this.http.call<Intervention>('POST', '/bots/engage', { content_id: contentId });
+  }
+  botComplete(interventionId: string, options: { closeThread?: boolean; threadCategoryIds?: readonly string[] } = {}) {
+    return this.http.call<BotResponse>('POST', '/bots/complete', {
+      intervention_id: interventionId,
+      close_thread: options.closeThread,
+      'thread_category_ids[]': options.threadCategoryIds,
+    });
+  }
+  botHandover(params: { from: string; to: string; interventionId?: string; threadCategoryIds?: readonly string[]; trigger?: string }) {
+    return this.http.call<BotResponse>('POST', '/bots/handover', {
+      from: params.from,
+      to: params.to,
+      intervention_id: params.interventionId,
+      'thread_category_ids[]': params.threadCategoryIds,
+      trigger: params.trigger,
+    });
+  }
+
+  // ---- webhooks ----
+  listWebhooks(params: PageParams = {}) {
+    return this.page<Webhook>('/webhooks', { ...params });
+  }
+  createWebhook(input: WebhookInput) {
+    return this.http.call<Webhook>('POST', '/webhooks', { ...input, registered_events: input.registered_events });
+  }
+  deleteWebhook(id: string) {
+    return this.http.call<Webhook>('DELETE', path('webhooks', id));
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * The one place where an Engage HTTP failure becomes a typed error. Everything above the REST
+ * client (loaders, resolvers, the GraphQL error mapping) switches on `kind`, never on a status.
+ *
+ * Contract: messages carry Engage's own `message` (it never echoes the token) and the endpoint
+ * template (`GET /content_threads/{id}`), never the full URL, the query string or a header.
+ */
+export type EngageErrorKind =
+  | 'bad_request' // 400: e.g. an invalid `q` query
+  | 'unauthenticated' // 401: missing or invalid token
+  | 'forbidden' // 403: the action is refused to this agent
+  | 'not_found' // 404: unknown id, or a source the agent cannot read
+  | 'conflict' // 409: an action already in progress / already done
+  | 'invalid' // 422: invalid creation or update
+  | 'rate_limited' // 429: over the per-token rate limit
+  | 'unavailable' // 5xx, timeout, connection failure
+  | 'unexpected'; // anything else (a 3xx, a body that is not JSON)
+
+export class EngageError extends Error {
+  override readonly name = 'EngageError';
+
+  constructor(
+    readonly kind: EngageErrorKind,
+    message: string,
+    readonly details: {
+      /** HTTP status, when Engage answered at all. */
+      status?: number;
+      /** Engage's `error` id, e.g. `rate_limit_exceeded`. */
+      upstreamError?: string;
+      /** `METHOD /path/{id}`: which endpoint failed, without ids or query. */
+      endpoint?: string;
+      /** For `rate_limited`: how long Engage asked us to wait. */
+      retryAfterMs?: number;
+    } = {},
+  ) {
+    super(message);
+  }
+
+  get status(): number | undefined {
+    return this.details.status;
+  }
+}
+
+export function kindForStatus(status: number): EngageErrorKind {
+  if (status === 400) return 'bad_request';
+  if (status === 401) return 'unauthenticated';
+  if (status === 403) return 'forbidden';
+  if (status === 404) return 'not_found';
+  if (status === 409) return 'conflict';
+  if (status === 422) return 'invalid';
+  if (status === 429) return 'rate_limited';
+  if (status >= 500) return 'unavailable';
+  return 'unexpected';
+}
+
+/** Builds the typed error for a non-2xx answer from its status and (possibly unparsable) body. */
+export function errorFromResponse(
+  status: number,
+  body: unknown,
+  endpoint: string,
+  retryAfterMs?: number,
+): EngageError {
+  const record = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
+  const upstreamError = typeof record.error === 'string' ? record.error : undefined;
+  const upstreamMessage = typeof record.message === 'string' ? record.message : `HTTP ${status}`;
+  return new EngageError(kindForStatus(status), `Engage ${endpoint}: ${upstreamMessage}`, {
+    status,
+    upstreamError,
+    endpoint,
+    retryAfterMs,
+  });
+}
+
+/** `Retry-After` is either delta-seconds or an HTTP date (RFC 9110 §10.2.3). */
+export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | undefined {
+  const raw = Array.isArray(value) ? value[0] : value;
+  if (!raw) return undefined;
+  const seconds = Number(raw);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(raw);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}

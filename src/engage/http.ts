@@ -1,0 +1,177 @@
+/**
+ * The HTTP layer of the Engage REST client: one request, its timeout, its retries, its error
+ * mapping and its metrics. Nothing above this file knows about HTTP.
+ *
+ * Retry policy (why it is written here rather than delegated to a generic retry helper): whether a
+ * request may be repeated depends on Engage semantics, not only on the HTTP method.
+ * - GET is idempotent: retried on 429, 5xx, timeouts and connection failures.
+ * - Writes (POST/PUT/DELETE) are retried only on 429: Engage rejects a rate-limited request before
+ *   doing anything, so repeating it cannot post a reply twice. A write that timed out or got a 5xx
+ *   may have happened, so it fails and the caller (or its idempotency key) decides.
+ * Delays are exponential with full jitter, `Retry-After` wins when Engage sends it, and the whole
+ * request, retries included, stays within `budgetMs`: a wait that would overrun the budget is not
+ * started, and the last error is returned with its `retryAfterMs`.
+ */
+import { Agent, type Dispatcher, request } from 'undici';
+import { EngageError, errorFromResponse, parseRetryAfter } from './errors';
+
+export type Scalar = string | number | boolean;
+/** Parameter values as Engage takes them: arrays become `key[]=a&key[]=b`, objects `key[sub]=v`. */
+export type ParamValue = Scalar | null | undefined | readonly Scalar[] | Readonly<Record<string, Scalar | null>>;
+export type Params = Readonly<Record<string, ParamValue>>;
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+export interface RetryPolicy {
+  /** Attempts after the first one. */
+  maxRetries: number;
+  /** First backoff ceiling; doubles each attempt (full jitter: a random delay in [0, ceiling]). */
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** Upper bound on the time one call may take, retries and waits included. */
+  budgetMs: number;
+}
+
+/** What the metrics hook hears once per HTTP attempt. */
+export interface RequestEvent {
+  method: HttpMethod;
+  /** The endpoint template, ids replaced: `/content_threads/{id}/close`. */
+  endpoint: string;
+  /** HTTP status, or 0 when no answer came (timeout, connection error). */
+  status: number;
+  durationMs: number;
+  attempt: number;
+}
+
+export interface HttpOptions {
+  /** The `/1.0` base URL, e.g. `https://acme.api.engagement.dimelo.com/1.0`. */
+  baseUrl: string;
+  token: string;
+  /** Shared keep-alive connection pool; create one per process with `createEngageAgent`. */
+  dispatcher?: Dispatcher;
+  /** Per attempt, headers and body included. Default 10 s. */
+  timeoutMs?: number;
+  retry?: Partial<RetryPolicy>;
+  onRequest?: (event: RequestEvent) => void;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { maxRetries: 3, baseDelayMs: 100, maxDelayMs: 2000, budgetMs: 15_000 };
+
+/** A keep-alive pool for every client of the process: clients are per token, sockets are not. */
+export function createEngageAgent(connections = 64): Agent {
+  return new Agent({ connections, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 60_000, pipelining: 1 });
+}
+
+const defaultAgent = createEngageAgent();
+
+export function encodeParams(params: Params | undefined): string {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params ?? {})) {
+    if (value === undefined || value === null) continue;
+    if (Array.isArray(value)) {
+      const name = key.endsWith('[]') ? key : `${key}[]`;
+      // An empty array is sent as one empty value: that is how Engage's forms clear a list.
+      if (value.length === 0) search.append(name, '');
+      for (const item of value as readonly Scalar[]) search.append(name, String(item));
+    } else if (typeof value === 'object') {
+      for (const [sub, subValue] of Object.entries(value)) search.append(`${key}[${sub}]`, subValue === null ? '' : String(subValue));
+    } else {
+      search.append(key, String(value));
+    }
+  }
+  return search.toString();
+}
+
+const ID_SEGMENT = /^[0-9a-f]{24}$|^\d+$/i;
+
+/** `/content_threads/5f.../close` -> `/content_threads/{id}/close`, for metrics and error messages. */
+export function endpointTemplate(path: string): string {
+  return path
+    .split('/')
+    .map((segment) => (ID_SEGMENT.test(segment) ? '{id}' : segment))
+    .join('/');
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export class EngageHttp {
+  private readonly baseUrl: string;
+  private readonly dispatcher: Dispatcher;
+  private readonly timeoutMs: number;
+  private readonly retry: RetryPolicy;
+
+  constructor(private readonly options: HttpOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.dispatcher = options.dispatcher ?? defaultAgent;
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.retry = { ...DEFAULT_RETRY, ...options.retry };
+  }
+
+  async call<T>(method: HttpMethod, path: string, params?: Params): Promise<T> {
+    const endpoint = endpointTemplate(path);
+    const label = `${method} ${endpoint}`;
+    const encoded = encodeParams(params);
+    const inQuery = method === 'GET' || method === 'DELETE';
+    const url = `${this.baseUrl}${path}${inQuery && encoded ? `?${encoded}` : ''}`;
+    const started = Date.now();
+
+    for (let attempt = 0; ; attempt++) {
+      const attemptStart = Date.now();
+      let error: EngageError;
+      try {
+        const response = await request(url, {
+          method,
+          dispatcher: this.dispatcher,
+          headers: {
+            authorization: `Bearer ${this.options.token}`,
+            accept: 'application/json',
+            ...(inQuery ? {} : { 'content-type': 'application/x-www-form-urlencoded' }),
+          },
+          body: inQuery ? undefined : encoded,
+          signal: AbortSignal.timeout(this.timeoutMs),
+        });
+        const text = await response.body.text();
+        this.options.onRequest?.({ method, endpoint, status: response.statusCode, durationMs: Date.now() - attemptStart, attempt });
+        const body = parseJson(text);
+        if (response.statusCode >= 200 && response.statusCode < 300) {
+          if (body === undefined) throw new EngageError('unexpected', `Engage ${label}: answer is not JSON`, { status: response.statusCode, endpoint: label });
+          return body as T;
+        }
+        error = errorFromResponse(response.statusCode, body, label, parseRetryAfter(response.headers['retry-after']));
+      } catch (caught) {
+        if (caught instanceof EngageError) throw caught;
+        this.options.onRequest?.({ method, endpoint, status: 0, durationMs: Date.now() - attemptStart, attempt });
+        error = transportError(caught, label, this.timeoutMs);
+      }
+
+      if (!this.mayRetry(method, error) || attempt >= this.retry.maxRetries) throw error;
+      const backoff = Math.random() * Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** attempt);
+      const wait = error.details.retryAfterMs ?? backoff;
+      if (Date.now() - started + wait > this.retry.budgetMs) throw error;
+      await sleep(wait);
+    }
+  }
+
+  private mayRetry(method: HttpMethod, error: EngageError): boolean {
+    if (error.kind === 'rate_limited') return true;
+    return method === 'GET' && error.kind === 'unavailable';
+  }
+}
+
+function parseJson(text: string): unknown {
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function transportError(caught: unknown, label: string, timeoutMs: number): EngageError {
+  const name = caught instanceof Error ? caught.name : '';
+  if (name === 'TimeoutError' || name === 'AbortError') {
+    return new EngageError('unavailable', `Engage ${label}: no answer within ${timeoutMs} ms`, { endpoint: label, upstreamError: 'timeout' });
+  }
+  const code = typeof caught === 'object' && caught !== null && 'code' in caught ? String((caught as { code: unknown }).code) : 'network_error';
+  return new EngageError('unavailable', `Engage ${label}: connection failed (${code})`, { endpoint: label, upstreamError: code });
+}

@@ -1,0 +1,68 @@
+/**
+ * Relay connections over Engage pages. A cursor is the base64 of `offset:<n>`: Engage paginates by
+ * offset, so a cursor is an offset the client cannot forge into anything else.
+ */
+import { GraphQLError } from 'graphql';
+import { MAX_LIMIT } from '../engage/client';
+import type { Content, Identity, Intervention, Page, Thread } from '../engage/types';
+
+/** What a connection field resolves from: one Engage page and where it starts. */
+export interface ConnectionParent<T> {
+  records: T[];
+  /** Engage's total count for the query. */
+  count: number;
+  /** Offset of `records[0]` in the whole result. */
+  offset: number;
+}
+
+export type ThreadConnectionParent = ConnectionParent<Thread>;
+export type ContentConnectionParent = ConnectionParent<Content>;
+export type IdentityConnectionParent = ConnectionParent<Identity>;
+export type InterventionConnectionParent = ConnectionParent<Intervention>;
+export interface Edge<T> {
+  cursor: string;
+  node: T;
+}
+
+const PREFIX = 'offset:';
+
+export function encodeCursor(offset: number): string {
+  return Buffer.from(`${PREFIX}${offset}`).toString('base64');
+}
+
+export function decodeCursor(cursor: string): number {
+  const decoded = Buffer.from(cursor, 'base64').toString('utf8');
+  const offset = Number(decoded.slice(PREFIX.length));
+  if (!decoded.startsWith(PREFIX) || !Number.isInteger(offset) || offset < 0) {
+    throw new GraphQLError(`Invalid cursor "${cursor}".`, { extensions: { code: 'BAD_USER_INPUT', argumentName: 'after' } });
+  }
+  return offset;
+}
+
+/** Validates `first`/`after` and turns them into an Engage window. `first` above 150 is an error, never a silent clamp. */
+export function windowArgs(args: { first?: number | null; after?: string | null }, defaultFirst = 30): { offset: number; limit: number } {
+  const first = args.first ?? defaultFirst;
+  if (!Number.isInteger(first) || first < 0 || first > MAX_LIMIT) {
+    throw new GraphQLError(`"first" must be between 0 and ${MAX_LIMIT} (Engage's page size limit); got ${first}.`, {
+      extensions: { code: 'BAD_USER_INPUT', argumentName: 'first' },
+    });
+  }
+  return { offset: args.after ? decodeCursor(args.after) + 1 : 0, limit: first };
+}
+
+export function fromPage<T>(page: Page<T>, offset: number): ConnectionParent<T> {
+  return { records: page.records, count: page.count, offset };
+}
+
+/** The field resolvers every connection type shares. */
+export const connectionResolvers = {
+  edges: <T>(parent: ConnectionParent<T>): Edge<T>[] => parent.records.map((node, i) => ({ cursor: encodeCursor(parent.offset + i), node })),
+  nodes: <T>(parent: ConnectionParent<T>): T[] => parent.records,
+  totalCount: <T>(parent: ConnectionParent<T>): number => parent.count,
+  pageInfo: <T>(parent: ConnectionParent<T>) => ({
+    hasNextPage: parent.offset + parent.records.length < parent.count,
+    hasPreviousPage: parent.offset > 0,
+    startCursor: parent.records.length ? encodeCursor(parent.offset) : null,
+    endCursor: parent.records.length ? encodeCursor(parent.offset + parent.records.length - 1) : null,
+  }),
+};
