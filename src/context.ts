@@ -1,1 +1,72 @@
-export interface GatewayContext { placeholder: true }
+/**
+ * The per-operation context, built by one factory for HTTP requests and WebSocket subscriptions
+ * alike: the caller's Engage client (their token, their permissions) and a fresh set of loaders.
+ * Nothing in it outlives the operation except what the injected shared cache keeps, scoped by token.
+ */
+import type Keyv from 'keyv';
+import type { Dispatcher } from 'undici';
+import { ScopedCache, tokenScope } from './cache';
+import { EngageClient, type RequestEvent } from './engage';
+import { createLoaders, type LoaderMode, type Loaders } from './loaders';
+
+export interface GatewayContext {
+  engage: EngageClient;
+  loaders: Loaders;
+  /** The agent the caller says it is (`X-Engage-User-Id`), unverified until `viewer` reads it. */
+  viewerId: string | null;
+  /** Hash of the caller's token: a cache and pub/sub scope, safe to log. */
+  scope: string;
+}
+
+export interface ContextFactoryOptions {
+  engageUrl: string;
+  /** Used when a request carries no token of its own. */
+  defaultToken?: string;
+  defaultUserId?: string;
+  loaderMode: LoaderMode;
+  /** Shared store for the small collections; undefined disables cross-request caching. */
+  keyv?: Keyv;
+  collectionsTtlMs: number;
+  timeoutMs: number;
+  dispatcher?: Dispatcher;
+  onRequest?: (event: RequestEvent) => void;
+}
+
+export interface CallerCredentials {
+  /** `Authorization` header value (or graphql-ws connection param). */
+  authorization?: string | null;
+  userId?: string | null;
+}
+
+export class MissingTokenError extends Error {
+  override readonly name = 'MissingTokenError';
+}
+
+export function bearerToken(authorization: string | null | undefined): string | undefined {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
+  return match?.[1];
+}
+
+export function createContextFactory(options: ContextFactoryOptions) {
+  return (credentials: CallerCredentials): GatewayContext => {
+    const token = bearerToken(credentials.authorization) ?? options.defaultToken;
+    if (!token) throw new MissingTokenError('No Engage token: send "Authorization: Bearer <Engage API token>".');
+    const scope = tokenScope(token);
+    const engage = new EngageClient({
+      baseUrl: options.engageUrl,
+      token,
+      dispatcher: options.dispatcher,
+      timeoutMs: options.timeoutMs,
+      onRequest: options.onRequest,
+    });
+    const cache = options.keyv ? new ScopedCache(options.keyv, scope, options.collectionsTtlMs) : undefined;
+    return {
+      engage,
+      loaders: createLoaders(engage, { mode: options.loaderMode, cache }),
+      viewerId: credentials.userId || (bearerToken(credentials.authorization) ? null : options.defaultUserId) || null,
+      scope,
+    };
+  };
+}
+
+export type ContextFactory = ReturnType<typeof createContextFactory>;

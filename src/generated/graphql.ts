@@ -2,6 +2,7 @@
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import type { Source as SourceMapper, Thread as ThreadMapper, Content as ContentMapper, ContentAttachment as ContentAttachmentMapper, Identity as IdentityMapper, IdentityGroup as IdentityGroupMapper, Tag as TagMapper, Intervention as InterventionMapper, User as UserMapper, Team as TeamMapper, Category as CategoryMapper, AgentStatus as AgentStatusMapper, AgentStatusChannel as AgentStatusChannelMapper } from '../engage/types';
 import type { ThreadConnectionParent as ThreadConnectionParentMapper, ContentConnectionParent as ContentConnectionParentMapper, IdentityConnectionParent as IdentityConnectionParentMapper, InterventionConnectionParent as InterventionConnectionParentMapper, Edge as EdgeMapper } from '../resolvers/connection';
+import type { RestContentStatus as RestContentStatusMapper, RestBodyFormat as RestBodyFormatMapper, RestInterventionStatus as RestInterventionStatusMapper, RestAgentPresence as RestAgentPresenceMapper, RestAgentBusyness as RestAgentBusynessMapper } from '../resolvers/enums';
 import type { GatewayContext } from '../context';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = T | null | undefined;
@@ -14,7 +15,7 @@ export type Scalars = {
   Int: { input: number; output: number; }
   Float: { input: number; output: number; }
   /** An RFC 3339 date-time string, e.g. `2026-11-25T09:04:31.000Z`. */
-  DateTime: { input: string; output: string; }
+  DateTime: { input: Date; output: Date | string; }
   /** Any JSON value: Engage's free-form objects (custom fields, extra data). */
   JSON: { input: unknown; output: unknown; }
 };
@@ -905,12 +906,12 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = ResolversObject<{
-  AgentBusyness: null;
+  AgentBusyness: ResolverTypeWrapper<RestAgentBusynessMapper>;
   AgentChannelStatus: ResolverTypeWrapper<AgentStatusChannelMapper>;
-  AgentPresence: null;
+  AgentPresence: ResolverTypeWrapper<RestAgentPresenceMapper>;
   AgentStatus: ResolverTypeWrapper<AgentStatusMapper>;
   Attachment: ResolverTypeWrapper<ContentAttachmentMapper>;
-  BodyFormat: null;
+  BodyFormat: ResolverTypeWrapper<RestBodyFormatMapper>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   Category: ResolverTypeWrapper<CategoryMapper>;
   Content: ResolverTypeWrapper<ContentMapper>;
@@ -918,7 +919,7 @@ export type ResolversTypes = ResolversObject<{
   ContentEdge: ResolverTypeWrapper<EdgeMapper<ContentMapper>>;
   ContentFilter: ContentFilter;
   ContentOrder: null;
-  ContentStatus: null;
+  ContentStatus: ResolverTypeWrapper<RestContentStatusMapper>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   Identity: ResolverTypeWrapper<IdentityMapper>;
@@ -933,7 +934,7 @@ export type ResolversTypes = ResolversObject<{
   InterventionFilter: InterventionFilter;
   InterventionOrder: null;
   InterventionState: null;
-  InterventionStatus: null;
+  InterventionStatus: ResolverTypeWrapper<RestInterventionStatusMapper>;
   JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;

@@ -1,0 +1,58 @@
+/**
+ * One mapping from failures to GraphQL errors with a stable `extensions.code`:
+ *
+ * | cause                                  | code                   |
+ * |----------------------------------------|------------------------|
+ * | Engage 404 (unknown id, unreadable)    | NOT_FOUND              |
+ * | Engage 403                             | FORBIDDEN              |
+ * | Engage 409                             | CONFLICT               |
+ * | Engage 400/422, bad arguments          | BAD_USER_INPUT         |
+ * | Engage 401, no token                   | UNAUTHENTICATED        |
+ * | Engage 429 after retries               | UPSTREAM_RATE_LIMITED  |
+ * | Engage 5xx, timeout, connection        | UPSTREAM_UNAVAILABLE   |
+ * | anything else                          | INTERNAL_SERVER_ERROR  |
+ *
+ * Engage's message is kept (it names no token); upstream bodies, URLs and stack traces are not.
+ * Unexpected errors are masked in production.
+ */
+import { unwrapResolverError } from '@apollo/server/errors';
+import type { GraphQLFormattedError } from 'graphql';
+import { EngageError, type EngageErrorKind } from './engage/errors';
+
+export const ERROR_CODES: Record<EngageErrorKind, string> = {
+  not_found: 'NOT_FOUND',
+  forbidden: 'FORBIDDEN',
+  conflict: 'CONFLICT',
+  bad_request: 'BAD_USER_INPUT',
+  invalid: 'BAD_USER_INPUT',
+  unauthenticated: 'UNAUTHENTICATED',
+  rate_limited: 'UPSTREAM_RATE_LIMITED',
+  unavailable: 'UPSTREAM_UNAVAILABLE',
+  unexpected: 'UPSTREAM_UNAVAILABLE',
+};
+
+export function engageErrorExtensions(error: EngageError): Record<string, unknown> {
+  return {
+    code: ERROR_CODES[error.kind],
+    ...(error.details.status ? { upstreamStatus: error.details.status } : {}),
+    ...(error.details.upstreamError ? { upstreamError: error.details.upstreamError } : {}),
+    ...(error.details.retryAfterMs !== undefined ? { retryAfterMs: error.details.retryAfterMs } : {}),
+  };
+}
+
+export function createFormatError({ maskUnexpected, log }: { maskUnexpected: boolean; log: (message: string) => void }) {
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const original = unwrapResolverError(error);
+    const { stacktrace: _dropped, ...extensions } = formatted.extensions ?? {};
+    if (original instanceof EngageError) {
+      return { ...formatted, message: original.message, extensions: { ...extensions, ...engageErrorExtensions(original) } };
+    }
+    if (extensions.code && extensions.code !== 'INTERNAL_SERVER_ERROR') return { ...formatted, extensions };
+    log(`unexpected error: ${original instanceof Error ? (original.stack ?? original.message) : String(original)}`);
+    return {
+      ...formatted,
+      message: maskUnexpected ? 'Internal server error' : formatted.message,
+      extensions: { code: 'INTERNAL_SERVER_ERROR' },
+    };
+  };
+}

@@ -1,0 +1,272 @@
+/**
+ * One fresh set of DataLoaders per GraphQL request (and per subscription event), one loader per
+ * resource, each with the cheapest strategy Engage's API allows:
+ * - small collections (sources, users, teams) listed whole once, and kept across requests in the
+ *   shared cache for a short TTL, scoped by token;
+ * - batch endpoints where Engage has them: `categories?ids=`, `tags?ids=`, `identity_groups?ids=`,
+ *   `identities?identity_group_ids=`, contents by `q=id:a id:b`, contents of many threads by
+ *   `q=thread:a thread:b` (see thread-contents.ts);
+ * - deduplicated single GETs with bounded concurrency where no batch exists (threads, identities
+ *   without a group hint, interventions).
+ * Lists read on the way (a page of threads, a thread's contents) prime the by-id loaders, so a
+ * record read once is never read again in the same operation.
+ *
+ * `mode: 'naive'` switches all of that off (one REST call per field, no deduplication): it exists
+ * only so that benchmarks and tests can measure what the loaders save.
+ */
+import DataLoader from 'dataloader';
+import pLimit from 'p-limit';
+import type { ScopedCache } from '../cache';
+import {
+  MAX_LIMIT,
+  type EngageClient,
+  type IdentityFilter,
+  type InterventionFilter,
+  type SearchParams,
+  type StatusFilter,
+} from '../engage/client';
+import { EngageError } from '../engage/errors';
+import { q } from '../engage/q';
+import type {
+  AgentStatus,
+  Category,
+  Content,
+  Identity,
+  IdentityGroup,
+  Intervention,
+  Page,
+  Source,
+  Tag,
+  Team,
+  Thread,
+  User,
+} from '../engage/types';
+import type { ConnectionParent } from '../resolvers/connection';
+import { loadThreadContents, threadContentsCacheKey, type ThreadContentsKey } from './thread-contents';
+
+export type LoaderMode = 'batched' | 'naive';
+
+export interface LoaderOptions {
+  mode?: LoaderMode;
+  /** Shared cross-request cache for the small collections; absent = no cross-request caching. */
+  cache?: ScopedCache;
+  /** Concurrent single-record GETs per request. */
+  concurrency?: number;
+}
+
+/** An identity to load, with the customer profile it belongs to when the caller knows it. */
+export interface IdentityKey {
+  id: string;
+  /** Lets identities of many profiles be read in one `identities?identity_group_ids=` call. */
+  groupId?: string | null;
+}
+
+export type Loaders = ReturnType<typeof createLoaders>;
+
+const stableKey = (value: unknown) => JSON.stringify(value, Object.keys(value as object).sort());
+
+function chunk<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+function notFound(resource: string, id: string): EngageError {
+  return new EngageError('not_found', `${resource} ${id} not found, or not readable with this token`, { status: 404 });
+}
+
+/** Answers in key order, an Error for each key Engage did not return (the batch-function contract). */
+function inKeyOrder<T extends { id: string }>(ids: readonly string[], records: readonly T[], resource: string): Array<T | Error> {
+  const byId = new Map(records.map((record) => [record.id, record]));
+  return ids.map((id) => byId.get(id) ?? notFound(resource, id));
+}
+
+/** Runs `load` once per request; the shared cache (if any) makes it once per TTL per token. */
+function memo<T>(load: () => Promise<T>): () => Promise<T> {
+  let promise: Promise<T> | undefined;
+  return () => (promise ??= load());
+}
+
+export function createLoaders(engage: EngageClient, { mode = 'batched', cache, concurrency = 16 }: LoaderOptions = {}) {
+  const limit = pLimit(concurrency);
+  const naive = mode === 'naive';
+  const cached = <T>(key: string, load: () => Promise<T>) => (cache ? cache.getOrLoad(key, load) : load());
+
+  /** A loader; in naive mode, one uncached call per `load`. */
+  function loader<K, V, C = K>(
+    batch: (keys: readonly K[]) => Promise<Array<V | Error>>,
+    single: (key: K) => Promise<V>,
+    options: { cacheKeyFn?: (key: K) => C; maxBatchSize?: number } = {},
+  ): DataLoader<K, V, C> {
+    if (naive) return new DataLoader<K, V, C>((keys) => Promise.all(keys.map((key) => single(key).catch((error: Error) => error))), { batch: false, cache: false });
+    return new DataLoader<K, V, C>(batch, options);
+  }
+
+  /** Deduplicated single GETs with bounded concurrency, for resources without a batch endpoint. */
+  const singles = <V>(get: (id: string) => Promise<V>) => (ids: readonly string[]) =>
+    Promise.all(ids.map((id) => limit(() => get(id)).catch((error: Error) => error)));
+
+  // ---- small collections, listed whole ----
+  const sources = memo(() => cached('sources', () => engage.allSources()));
+  const users = memo(() => cached('users', () => engage.allUsers()));
+  const teams = memo(() => cached('teams', () => engage.allTeams()));
+  const categories = memo(() => cached('categories', () => engage.allCategories()));
+
+  const source = loader<string, Source>(async (ids) => inKeyOrder(ids, await sources(), 'Source'), (id) => engage.getSource(id));
+  const team = loader<string, Team>(async (ids) => inKeyOrder(ids, await teams(), 'Team'), (id) => engage.getTeam(id));
+  // An agent missing from the list (e.g. disabled and filtered out) is still worth a direct read.
+  const user = loader<string, User>(
+    async (ids) => {
+      const found = inKeyOrder(ids, await users(), 'User');
+      return Promise.all(found.map((record, i) => (record instanceof Error ? limit(() => engage.getUser(ids[i])).catch((error: Error) => error) : record)));
+    },
+    (id) => engage.getUser(id),
+  );
+
+  // ---- batch endpoints ----
+  const category = loader<string, Category>(
+    async (ids) => {
+      const pages = await Promise.all(chunk(ids, MAX_LIMIT).map((part) => engage.listCategories(part)));
+      return inKeyOrder(ids, pages.flatMap((page) => page.records), 'Category');
+    },
+    (id) => engage.getCategory(id),
+    { maxBatchSize: MAX_LIMIT },
+  );
+
+  const tag = loader<string, Tag>(
+    async (ids) => inKeyOrder(ids, (await engage.listTags(ids)).records, 'Tag'),
+    async (id) => {
+      const [found] = (await engage.listTags([id])).records;
+      if (!found) throw notFound('Tag', id);
+      return found;
+    },
+    { maxBatchSize: MAX_LIMIT },
+  );
+
+  const identityGroup = loader<string, IdentityGroup>(
+    async (ids) => inKeyOrder(ids, (await engage.listIdentityGroups({ ids, limit: MAX_LIMIT })).records, 'IdentityGroup'),
+    (id) => engage.getIdentityGroup(id),
+    { maxBatchSize: MAX_LIMIT },
+  );
+
+  /** Identities of each customer profile: `identities?identity_group_ids=`, every page. */
+  const groupIdentities = loader<string, Identity[]>(
+    async (groupIds) => {
+      const records = await engage.all<Identity>('/identities', { identity_group_ids: groupIds.join(',') });
+      records.forEach((record) => identity.prime({ id: record.id }, record));
+      return groupIds.map((groupId) => records.filter((record) => record.identity_group_id === groupId));
+    },
+    async (groupId) => (await engage.listIdentities({ identity_group_id: groupId, limit: MAX_LIMIT })).records,
+    { maxBatchSize: 50 },
+  );
+
+  /**
+   * Identities have no multi-id GET, but contents name their author's profile
+   * (`identity_group_id`): keys that carry it are read in one `identities?identity_group_ids=`
+   * call; the rest, and any the list did not return, by deduplicated single GETs.
+   */
+  const identity: DataLoader<IdentityKey, Identity, string> = loader<IdentityKey, Identity, string>(
+    async (keys) => {
+      const groupIds = [...new Set(keys.map((key) => key.groupId).filter((id): id is string => Boolean(id)))];
+      const viaGroups = new Map<string, Identity>();
+      if (groupIds.length > 0) {
+        const lists = await groupIdentities.loadMany(groupIds);
+        for (const list of lists) if (Array.isArray(list)) for (const record of list) viaGroups.set(record.id, record);
+      }
+      return Promise.all(keys.map((key) => viaGroups.get(key.id) ?? limit(() => engage.getIdentity(key.id)).catch((error: Error) => error)));
+    },
+    (key) => engage.getIdentity(key.id),
+    { cacheKeyFn: (key) => key.id },
+  );
+
+  const content = loader<string, Content>(
+    async (ids) => {
+      const page = await engage.listContents({ q: q().anyOf('id', ids).toString(), limit: MAX_LIMIT });
+      return inKeyOrder(ids, page.records, 'Content');
+    },
+    (id) => engage.getContent(id),
+    { maxBatchSize: MAX_LIMIT },
+  );
+
+  // ---- single GETs, deduplicated ----
+  const thread = loader<string, Thread>(singles((id) => engage.getThread(id)), (id) => engage.getThread(id));
+  const intervention = loader<string, Intervention>(singles((id) => engage.getIntervention(id)), (id) => engage.getIntervention(id));
+
+  // ---- relations and lists ----
+  const primeAll = <T extends { id: string }>(target: DataLoader<string, T>, records: readonly T[]) => {
+    if (!naive) for (const record of records) target.prime(record.id, record);
+  };
+
+  const threadContents = loader<ThreadContentsKey, ConnectionParent<Content>, string>(
+    (keys) => loadThreadContents(engage, keys, (record) => primeAll(content, [record])),
+    async (key) => {
+      const [field, direction] = key.order.split('.') as ['created_at', 'asc' | 'desc'];
+      const page = await engage.listContents({ q: q().is('thread', key.threadId).order(field, direction).toString(), offset: key.offset, limit: key.limit });
+      return { records: page.records, count: page.count, offset: key.offset };
+    },
+    { cacheKeyFn: threadContentsCacheKey },
+  );
+
+  /** A thread's interventions (`interventions?thread_id=`): one call per thread, there is no batch. */
+  const threadInterventions = loader<string, Intervention[]>(
+    singles(async (threadId) => {
+      const page = await engage.listInterventions({ thread_id: threadId, sort: 'created_at', limit: MAX_LIMIT });
+      primeAll(intervention, page.records);
+      return page.records;
+    }),
+    async (threadId) => (await engage.listInterventions({ thread_id: threadId, sort: 'created_at', limit: MAX_LIMIT })).records,
+  );
+
+  /** List calls, deduplicated by their parameters within the operation. */
+  function listLoader<P extends object, T>(list: (params: P) => Promise<T>) {
+    return loader<P, T, string>(
+      (keys) => Promise.all(keys.map((key) => list(key).catch((error: Error) => error))),
+      list,
+      { cacheKeyFn: stableKey },
+    );
+  }
+
+  const threadSearch = listLoader<SearchParams, Page<Thread>>(async (params) => {
+    const page = await engage.listThreads(params);
+    primeAll(thread, page.records);
+    return page;
+  });
+  const contentSearch = listLoader<SearchParams, Page<Content>>(async (params) => {
+    const page = await engage.listContents(params);
+    primeAll(content, page.records);
+    return page;
+  });
+  const identitySearch = listLoader<IdentityFilter, Page<Identity>>((params) => engage.listIdentities(params));
+  const interventionSearch = listLoader<InterventionFilter, Page<Intervention>>(async (params) => {
+    const page = await engage.listInterventions(params);
+    primeAll(intervention, page.records);
+    return page;
+  });
+  const agentStatuses = listLoader<StatusFilter, AgentStatus[]>((params) => engage.agentStatuses(params));
+
+  return {
+    mode,
+    sources,
+    users,
+    teams,
+    categories,
+    source,
+    user,
+    team,
+    category,
+    tag,
+    identity,
+    identityGroup,
+    groupIdentities,
+    content,
+    thread,
+    intervention,
+    threadContents,
+    threadInterventions,
+    threadSearch,
+    contentSearch,
+    identitySearch,
+    interventionSearch,
+    agentStatuses,
+  };
+}

@@ -1,0 +1,138 @@
+/**
+ * Contents of many threads in as few REST calls as Engage allows.
+ *
+ * Engage has no "contents of these threads, N each" endpoint, but `q=thread:a thread:b` returns the
+ * contents of several threads in one list. Each thread record carries `contents_count`, so threads
+ * whose whole conversation is small are packed together into calls of at most 150 records, and each
+ * requested window is cut out locally. A thread with a long conversation, of which only a small
+ * window is wanted, gets its own call with Engage's offset/limit instead.
+ */
+import { MAX_LIMIT, type EngageClient } from '../engage/client';
+import { q } from '../engage/q';
+import type { Content } from '../engage/types';
+import type { ConnectionParent } from '../resolvers/connection';
+
+export type ContentsOrder = 'created_at.asc' | 'created_at.desc';
+
+export interface ThreadContentsKey {
+  threadId: string;
+  /** The thread's `contents_count` when it was read: a planning hint, not part of the answer. */
+  contentsCount: number;
+  offset: number;
+  limit: number;
+  order: ContentsOrder;
+}
+
+export const threadContentsCacheKey = (key: ThreadContentsKey) => `${key.threadId}|${key.offset}|${key.limit}|${key.order}`;
+
+/** Records a combined call may fetch beyond what the window needs before a per-thread call is cheaper. */
+const MAX_WASTE = 15;
+
+export interface CombinedCall {
+  order: ContentsOrder;
+  threadIds: string[];
+  /** Sum of the threads' `contents_count`: the whole result, in one page. */
+  limit: number;
+}
+
+export interface ContentsPlan {
+  combined: CombinedCall[];
+  /** Keys fetched with their own `offset`/`limit`. */
+  single: ThreadContentsKey[];
+}
+
+/** Pure planning: which keys share a combined call, which need their own. First-fit bin packing. */
+export function planThreadContents(keys: readonly ThreadContentsKey[]): ContentsPlan {
+  const single: ThreadContentsKey[] = [];
+  // threadId+order -> the largest contents_count seen (the same thread may be asked several windows)
+  const packable = new Map<string, { threadId: string; order: ContentsOrder; count: number }>();
+  for (const key of keys) {
+    const wanted = Math.max(0, Math.min(key.limit, key.contentsCount - key.offset));
+    const waste = key.contentsCount - wanted;
+    if (key.contentsCount > MAX_LIMIT || waste > MAX_WASTE || key.limit === 0) {
+      single.push(key);
+      continue;
+    }
+    const id = `${key.order}|${key.threadId}`;
+    const seen = packable.get(id);
+    packable.set(id, { threadId: key.threadId, order: key.order, count: Math.max(seen?.count ?? 0, key.contentsCount) });
+  }
+
+  const combined: CombinedCall[] = [];
+  for (const item of [...packable.values()].sort((a, b) => b.count - a.count)) {
+    const bin = combined.find((call) => call.order === item.order && call.limit + item.count <= MAX_LIMIT);
+    if (bin) {
+      bin.threadIds.push(item.threadId);
+      bin.limit += item.count;
+    } else {
+      combined.push({ order: item.order, threadIds: [item.threadId], limit: item.count });
+    }
+  }
+  return { combined, single };
+}
+
+function contentsQuery(threadIds: readonly string[], order: ContentsOrder): string {
+  const [field, direction] = order.split('.') as ['created_at', 'asc' | 'desc'];
+  return q().anyOf('thread', threadIds).order(field, direction).toString();
+}
+
+/**
+ * The DataLoader batch function: one answer per key, in key order. Contents fetched are handed to
+ * `prime` so that `content(id)` lookups later in the operation cost nothing.
+ */
+export async function loadThreadContents(
+  engage: EngageClient,
+  keys: readonly ThreadContentsKey[],
+  prime: (content: Content) => void,
+): Promise<Array<ConnectionParent<Content> | Error>> {
+  const plan = planThreadContents(keys);
+  // `${order}|${threadId}` -> the thread's complete contents, or the error of the call that had them
+  const byThread = new Map<string, Content[] | Error>();
+  const retry: ThreadContentsKey[] = [];
+
+  await Promise.all(
+    plan.combined.map(async (call) => {
+      let page;
+      try {
+        page = await engage.listContents({ q: contentsQuery(call.threadIds, call.order), offset: 0, limit: call.limit });
+      } catch (error) {
+        for (const threadId of call.threadIds) byThread.set(`${call.order}|${threadId}`, error as Error);
+        return;
+      }
+      if (page.count > page.records.length) {
+        // A thread grew since its contents_count was read: this page may miss some of its contents.
+        for (const key of keys) if (call.threadIds.includes(key.threadId) && key.order === call.order) retry.push(key);
+        return;
+      }
+      for (const threadId of call.threadIds) byThread.set(`${call.order}|${threadId}`, []);
+      for (const content of page.records) {
+        prime(content);
+        const list = byThread.get(`${call.order}|${content.thread_id}`);
+        if (Array.isArray(list)) list.push(content);
+      }
+    }),
+  );
+
+  const singles = new Map<string, Promise<ConnectionParent<Content>>>();
+  for (const key of [...plan.single, ...retry]) {
+    singles.set(
+      threadContentsCacheKey(key),
+      engage
+        .listContents({ q: contentsQuery([key.threadId], key.order), offset: key.offset, limit: key.limit })
+        .then((page) => {
+          page.records.forEach(prime);
+          return { records: page.records, count: page.count, offset: key.offset };
+        }),
+    );
+  }
+
+  return Promise.all(
+    keys.map(async (key) => {
+      const own = singles.get(threadContentsCacheKey(key));
+      if (own) return own.catch((error: Error) => error);
+      const all = byThread.get(`${key.order}|${key.threadId}`) ?? [];
+      if (all instanceof Error) return all;
+      return { records: all.slice(key.offset, key.offset + key.limit), count: all.length, offset: key.offset };
+    }),
+  );
+}

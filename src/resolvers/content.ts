@@ -1,0 +1,45 @@
+import type { ContentStatus, Resolvers } from '../generated/graphql';
+import { fromPage, windowArgs } from './connection';
+import { contentQuery } from './filters';
+import { loadList, loadOptional } from './helpers';
+
+const CONTENT_STATUSES = new Set<string>(['new', 'assigned', 'forwarded', 'replied', 'user_reply', 'user_initiated', 'ignored']);
+
+export const contentResolvers: Resolvers = {
+  Query: {
+    contents: async (_root, { filter, first, after, orderBy }, { loaders }) => {
+      const { offset, limit } = windowArgs({ first, after });
+      return fromPage(await loaders.contentSearch.load({ q: contentQuery(filter, orderBy), offset, limit }), offset);
+    },
+    content: (_root, { id }, { loaders }) => loaders.content.load(id),
+  },
+  Content: {
+    body: (content) => content.body ?? null,
+    bodyHtml: (content) => content.body_formatted?.html ?? null,
+    bodyInputFormat: (content) => content.body_input_format ?? null,
+    title: (content) => content.title ?? null,
+    type: (content) => content.type ?? null,
+    // Engage may add states; an unknown one reads as null rather than failing the whole content.
+    status: (content) => (content.status && CONTENT_STATUSES.has(content.status) ? (content.status as ContentStatus) : null),
+    isPrivate: (content) => content.private_message ?? false,
+    firstInThread: (content) => content.first_in_thread ?? false,
+    thread: (content, _args, { loaders }) => loaders.thread.load(content.thread_id),
+    source: (content, _args, { loaders }) => loaders.source.load(content.source_id),
+    author: (content, _args, { loaders }) => (content.author_id ? loaders.identity.load({ id: content.author_id, groupId: content.identity_group_id }) : null),
+    creator: (content, _args, { loaders }) => loadOptional(loaders.user, content.creator_id),
+    inReplyTo: (content, _args, { loaders }) => loadOptional(loaders.content, content.in_reply_to_id),
+    intervention: (content, _args, { loaders }) => loadOptional(loaders.intervention, content.intervention_id),
+    categories: (content, _args, { loaders }) => loadList(loaders.category, content.category_ids),
+    attachments: (content) => content.attachments ?? [],
+    foreignId: (content) => content.foreign_id ?? null,
+    language: (content) => content.language ?? null,
+    createdAt: (content) => content.created_at,
+    updatedAt: (content) => content.updated_at,
+  },
+  Attachment: {
+    filename: (attachment) => attachment.filename ?? null,
+    contentType: (attachment) => attachment.content_type ?? null,
+    size: (attachment) => attachment.size ?? null,
+    url: (attachment) => attachment.url ?? null,
+  },
+};

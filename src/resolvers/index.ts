@@ -1,0 +1,31 @@
+/** Every resolver module, merged in one place (sorted). */
+import { mergeResolvers } from '@graphql-tools/merge';
+import type { Resolvers } from '../generated/graphql';
+import { connectionResolvers } from './connection';
+import { contentResolvers } from './content';
+import { enumResolvers } from './enums';
+import { identityResolvers } from './identity';
+import { interventionResolvers } from './intervention';
+import { scalarResolvers } from './scalars';
+import { sourceResolvers } from './source';
+import { threadResolvers } from './thread';
+import { userResolvers } from './user';
+
+const connections: Resolvers = {
+  ContentConnection: connectionResolvers,
+  IdentityConnection: connectionResolvers,
+  InterventionConnection: connectionResolvers,
+  ThreadConnection: connectionResolvers,
+};
+
+export const resolvers: Resolvers = mergeResolvers([
+  connections,
+  contentResolvers,
+  enumResolvers,
+  identityResolvers,
+  interventionResolvers,
+  scalarResolvers,
+  sourceResolvers,
+  threadResolvers,
+  userResolvers,
+]) as Resolvers;

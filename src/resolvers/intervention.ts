@@ -1,0 +1,42 @@
+import type { InterventionStatus, Resolvers } from '../generated/graphql';
+import { fromPage, windowArgs } from './connection';
+import { loadList, loadOptional } from './helpers';
+
+export const interventionResolvers: Resolvers = {
+  Query: {
+    interventions: async (_root, { filter, first, after, orderBy }, { loaders }) => {
+      const { offset, limit } = windowArgs({ first, after });
+      const f = filter ?? {};
+      const page = await loaders.interventionSearch.load({
+        thread_id: f.threadId ?? undefined,
+        user_id: f.userId ?? undefined,
+        identity_id: f.identityId ?? undefined,
+        identity_group_id: f.identityGroupId ?? undefined,
+        status: f.state ?? undefined,
+        sort: orderBy ?? undefined,
+        offset,
+        limit,
+      });
+      return fromPage(page, offset);
+    },
+    intervention: (_root, { id }, { loaders }) => loaders.intervention.load(id),
+  },
+  Intervention: {
+    status: (intervention) => intervention.status as InterventionStatus,
+    closedAt: (intervention) => intervention.closed_at ?? null,
+    deferredAt: (intervention) => intervention.deferred_at ?? null,
+    thread: (intervention, _args, { loaders }) => loaders.thread.load(intervention.thread_id),
+    content: (intervention, _args, { loaders }) => loadOptional(loaders.content, intervention.content_id),
+    identity: (intervention, _args, { loaders }) =>
+      intervention.identity_id ? loaders.identity.load({ id: intervention.identity_id, groupId: intervention.identity_group_id }) : null,
+    user: (intervention, _args, { loaders }) => loadOptional(loaders.user, intervention.user_id),
+    source: (intervention, _args, { loaders }) => loaders.source.load(intervention.source_id),
+    categories: (intervention, _args, { loaders }) => loadList(loaders.category, intervention.category_ids),
+    customFields: (intervention) => intervention.custom_fields ?? null,
+    commentsCount: (intervention) => intervention.comments_count ?? null,
+    userRepliesCount: (intervention) => intervention.user_replies_count ?? null,
+    firstUserReplyIn: (intervention) => intervention.first_user_reply_in ?? null,
+    createdAt: (intervention) => intervention.created_at,
+    updatedAt: (intervention) => intervention.updated_at,
+  },
+};

@@ -1,0 +1,161 @@
+/**
+ * Composition root: the HTTP server, Apollo Server on `/graphql` (with Apollo Sandbox as its
+ * landing page), and `GET /healthz`. Everything the gateway shares across requests (the Engage
+ * connection pool, the keyv store) is created here and injected; nothing is a module singleton.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
+import { expressMiddleware } from '@as-integrations/express5';
+import { makeExecutableSchema } from '@graphql-tools/schema';
+import express from 'express';
+import { GraphQLError } from 'graphql';
+import type Keyv from 'keyv';
+import { createKeyv } from './cache';
+import { createContextFactory, MissingTokenError, type GatewayContext } from './context';
+import { createEngageAgent, type RequestEvent } from './engage';
+import { createFormatError } from './errors';
+import type { LoaderMode } from './loaders';
+import { resolvers } from './resolvers';
+
+export const SCHEMA_DIR = path.resolve(__dirname, '..', 'schema');
+
+/** The SDL, one file per domain, read from `schema/`. */
+export function loadTypeDefs(dir = SCHEMA_DIR): string[] {
+  return readdirSync(dir)
+    .filter((file) => file.endsWith('.graphql'))
+    .sort()
+    .map((file) => readFileSync(path.join(dir, file), 'utf8'));
+}
+
+export const SAMPLE_QUERY = `# The inbox: open threads with their latest messages, authors and agents.
+query Inbox {
+  threads(first: 10, filter: { closed: false }) {
+    totalCount
+    nodes {
+      id
+      title
+      source { name type }
+      contents(first: 3) {
+        nodes { body createdAt author { displayName } creator { displayName } }
+      }
+      interventions { status user { displayName } }
+    }
+  }
+}
+`;
+
+export interface GatewayOptions {
+  /** Engage's `/1.0` base URL. */
+  engageUrl: string;
+  /** Token for requests that carry none (a real account's `ENGAGE_ACCESS_TOKEN`, the emulator's demo agent). */
+  defaultToken?: string;
+  /** The agent behind `defaultToken`, for `viewer`. */
+  defaultUserId?: string;
+  host?: string;
+  port?: number;
+  production?: boolean;
+  /** Apollo Sandbox on GET /graphql. Default: on unless `production`. */
+  sandbox?: boolean;
+  loaderMode?: LoaderMode;
+  /** TTL of the small collections in the shared cache; 0 disables cross-request caching. */
+  cacheTtlMs?: number;
+  redisUrl?: string;
+  engageTimeoutMs?: number;
+  onEngageRequest?: (event: RequestEvent) => void;
+  log?: (message: string) => void;
+}
+
+export interface Gateway {
+  /** `http://host:port/graphql` */
+  url: string;
+  origin: string;
+  httpServer: http.Server;
+  close(): Promise<void>;
+}
+
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const log = options.log ?? ((message: string) => console.log(message));
+  const production = options.production ?? false;
+  const dispatcher = createEngageAgent();
+  const cacheTtlMs = options.cacheTtlMs ?? 60_000;
+  const keyv: Keyv | undefined = cacheTtlMs > 0 ? createKeyv({ redisUrl: options.redisUrl, log }) : undefined;
+
+  const createContext = createContextFactory({
+    engageUrl: options.engageUrl,
+    defaultToken: options.defaultToken,
+    defaultUserId: options.defaultUserId,
+    loaderMode: options.loaderMode ?? 'batched',
+    keyv,
+    collectionsTtlMs: cacheTtlMs,
+    timeoutMs: options.engageTimeoutMs ?? 10_000,
+    dispatcher,
+    onRequest: options.onEngageRequest,
+  });
+
+  const app = express();
+  app.disable('x-powered-by');
+  const httpServer = http.createServer(app);
+  const schema = makeExecutableSchema({ typeDefs: loadTypeDefs(), resolvers });
+
+  const plugins: ApolloServerPlugin<GatewayContext>[] = [
+    ApolloServerPluginDrainHttpServer({ httpServer }),
+    // No @cacheControl hints are used: the plugin would only cost time per resolver.
+    ApolloServerPluginCacheControlDisabled(),
+    (options.sandbox ?? !production)
+      ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false, document: SAMPLE_QUERY })
+      : ApolloServerPluginLandingPageDisabled(),
+  ];
+
+  const apollo = new ApolloServer<GatewayContext>({
+    schema,
+    plugins,
+    csrfPrevention: true,
+    introspection: options.sandbox ?? !production,
+    includeStacktraceInErrorResponses: false,
+    formatError: createFormatError({ maskUnexpected: production, log }),
+  });
+  await apollo.start();
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  app.use(
+    '/graphql',
+    express.json({ limit: '1mb' }),
+    expressMiddleware(apollo, {
+      context: async ({ req }) => {
+        try {
+          return createContext({ authorization: req.headers.authorization, userId: req.header('x-engage-user-id') });
+        } catch (error) {
+          if (error instanceof MissingTokenError) {
+            throw new GraphQLError(error.message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
+          }
+          throw error;
+        }
+      },
+    }),
+  );
+
+  await new Promise<void>((resolve) => httpServer.listen(options.port ?? 4000, options.host ?? '127.0.0.1', resolve));
+  const { port } = httpServer.address() as AddressInfo;
+  const host = options.host && options.host !== '0.0.0.0' && options.host !== '::' ? options.host : 'localhost';
+  const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+
+  return {
+    url: `${origin}/graphql`,
+    origin,
+    httpServer,
+    async close() {
+      await apollo.stop(); // drains the HTTP server
+      await keyv?.disconnect().catch(() => undefined);
+      await dispatcher.close();
+    },
+  };
+}

@@ -1,0 +1,74 @@
+import { encodeParams, endpointTemplate } from '../../src/engage/http';
+import { EngageError, errorFromResponse, kindForStatus, parseRetryAfter } from '../../src/engage/errors';
+import { formatTerm, q, quoteValue } from '../../src/engage/q';
+
+describe('q builder', () => {
+  it('leaves plain values bare and quotes values with spaces, quotes or backslashes', () => {
+    expect(quoteValue('5f0c0c0c0c0c0c0c0c0c0c0c')).toBe('5f0c0c0c0c0c0c0c0c0c0c0c');
+    expect(quoteValue('hello world')).toBe('"hello world"');
+    expect(quoteValue('say "hi"')).toBe('"say \\"hi\\""');
+    expect(quoteValue('back\\slash')).toBe('"back\\\\slash"');
+    expect(quoteValue('')).toBe('""');
+  });
+
+  it('repeats a keyword for "any of", negates with a dash and appends the order', () => {
+    const query = q().anyOf('source', ['a', 'b']).not('status_in', ['ignored']).is('text', 'late order').order('created_at', 'asc');
+    expect(query.toString()).toBe('source:a source:b -status_in:ignored text:"late order" order:created_at.asc');
+  });
+
+  it('skips null values and empty lists', () => {
+    expect(q().anyOf('source', null).anyOf('thread', []).is('text', null).isEmpty).toBe(true);
+    expect(formatTerm({ keyword: 'identity', value: 'x y', negate: true })).toBe('-identity:"x y"');
+  });
+});
+
+describe('encodeParams', () => {
+  it('encodes arrays with brackets, objects as key[sub], and drops null/undefined', () => {
+    const encoded = encodeParams({ 'category_ids[]': ['a', 'b'], tag_ids: ['t'], custom_field_values: { plan: 'gold', n: 2 }, body: 'hé & co', skip: undefined, none: null });
+    expect(new URLSearchParams(encoded).getAll('category_ids[]')).toEqual(['a', 'b']);
+    expect(new URLSearchParams(encoded).getAll('tag_ids[]')).toEqual(['t']);
+    expect(new URLSearchParams(encoded).get('custom_field_values[plan]')).toBe('gold');
+    expect(new URLSearchParams(encoded).get('custom_field_values[n]')).toBe('2');
+    expect(new URLSearchParams(encoded).get('body')).toBe('hé & co');
+    expect(encoded).not.toContain('skip');
+    expect(encoded).not.toContain('none');
+  });
+
+  it('sends an empty array as one empty value, which clears a list in Engage forms', () => {
+    expect(encodeParams({ 'thread_category_ids[]': [] })).toBe('thread_category_ids%5B%5D=');
+  });
+});
+
+describe('endpointTemplate', () => {
+  it('replaces ids so that metrics and errors never carry record ids', () => {
+    expect(endpointTemplate('/content_threads/5f1d2c3b4a5f6e7d8c9b0a1f/close')).toBe('/content_threads/{id}/close');
+    expect(endpointTemplate('/contents')).toBe('/contents');
+  });
+});
+
+describe('errors', () => {
+  it('maps each status to one kind', () => {
+    expect([400, 401, 403, 404, 409, 422, 429, 500, 503, 302].map(kindForStatus)).toEqual([
+      'bad_request', 'unauthenticated', 'forbidden', 'not_found', 'conflict', 'invalid', 'rate_limited', 'unavailable', 'unavailable', 'unexpected',
+    ]);
+  });
+
+  it("keeps Engage's message and error id, and the endpoint without query", () => {
+    const error = errorFromResponse(422, { error: 'invalid_record', message: 'Body is empty', status: 422 }, 'POST /contents');
+    expect(error).toBeInstanceOf(EngageError);
+    expect(error.kind).toBe('invalid');
+    expect(error.message).toBe('Engage POST /contents: Body is empty');
+    expect(error.details).toMatchObject({ status: 422, upstreamError: 'invalid_record' });
+  });
+
+  it('survives a body that is not Engage JSON', () => {
+    expect(errorFromResponse(502, undefined, 'GET /contents').message).toBe('Engage GET /contents: HTTP 502');
+  });
+
+  it('reads Retry-After as seconds or as an HTTP date', () => {
+    expect(parseRetryAfter('3')).toBe(3000);
+    expect(parseRetryAfter(new Date(10_000).toUTCString(), 4_000)).toBe(6000);
+    expect(parseRetryAfter(undefined)).toBeUndefined();
+    expect(parseRetryAfter('soon')).toBeUndefined();
+  });
+});
