@@ -7,6 +7,7 @@ import type Keyv from 'keyv';
 import type { Dispatcher } from 'undici';
 import { ScopedCache, tokenScope } from './cache';
 import { EngageClient, type RequestEvent } from './engage';
+import type { IdempotencyStore } from './idempotency';
 import { createLoaders, type LoaderMode, type Loaders } from './loaders';
 
 export interface GatewayContext {
@@ -16,6 +17,7 @@ export interface GatewayContext {
   viewerId: string | null;
   /** Hash of the caller's token: a cache and pub/sub scope, safe to log. */
   scope: string;
+  idempotency: IdempotencyStore;
 }
 
 export interface ContextFactoryOptions {
@@ -27,6 +29,7 @@ export interface ContextFactoryOptions {
   /** Shared store for the small collections; undefined disables cross-request caching. */
   keyv?: Keyv;
   collectionsTtlMs: number;
+  idempotency: IdempotencyStore;
   timeoutMs: number;
   dispatcher?: Dispatcher;
   onRequest?: (event: RequestEvent) => void;
@@ -65,6 +68,7 @@ export function createContextFactory(options: ContextFactoryOptions) {
       loaders: createLoaders(engage, { mode: options.loaderMode, cache }),
       viewerId: credentials.userId || (bearerToken(credentials.authorization) ? null : options.defaultUserId) || null,
       scope,
+      idempotency: options.idempotency,
     };
   };
 }

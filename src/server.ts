@@ -20,6 +20,7 @@ import { createKeyv } from './cache';
 import { createContextFactory, MissingTokenError, type GatewayContext } from './context';
 import { createEngageAgent, type RequestEvent } from './engage';
 import { createFormatError } from './errors';
+import { IdempotencyStore } from './idempotency';
 import type { LoaderMode } from './loaders';
 import { resolvers } from './resolvers';
 
@@ -85,6 +86,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const dispatcher = createEngageAgent();
   const cacheTtlMs = options.cacheTtlMs ?? 60_000;
   const keyv: Keyv | undefined = cacheTtlMs > 0 ? createKeyv({ redisUrl: options.redisUrl, log }) : undefined;
+  // Idempotency records are kept whatever the cache TTL: they are a promise made to clients.
+  const idempotencyKeyv = createKeyv({ redisUrl: options.redisUrl, namespace: 'engage-gw:idempotency', log });
 
   const createContext = createContextFactory({
     engageUrl: options.engageUrl,
@@ -93,6 +96,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     loaderMode: options.loaderMode ?? 'batched',
     keyv,
     collectionsTtlMs: cacheTtlMs,
+    idempotency: new IdempotencyStore(idempotencyKeyv),
     timeoutMs: options.engageTimeoutMs ?? 10_000,
     dispatcher,
     onRequest: options.onEngageRequest,
@@ -155,6 +159,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     async close() {
       await apollo.stop(); // drains the HTTP server
       await keyv?.disconnect().catch(() => undefined);
+      await idempotencyKeyv.disconnect().catch(() => undefined);
       await dispatcher.close();
     },
   };

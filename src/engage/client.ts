@@ -292,10 +292,12 @@ export class EngageClient {
       'thread_category_ids[]': options.threadCategoryIds,
     });
   }
-  botHandover(params: { from: string; to: string; interventionId?: string; threadCategoryIds?: readonly string[]; trigger?: string }) {
+  /** Virtual agent <-> human handover (`type: engage_virtual_agent`), or a platform's own handover. */
+  botHandover(params: { from: 'bot' | 'agent'; to: 'bot' | 'agent'; type?: string; interventionId?: string; threadCategoryIds?: readonly string[]; trigger?: string }) {
     return this.http.call<BotResponse>('POST', '/bots/handover', {
       from: params.from,
       to: params.to,
+      type: params.type ?? 'engage_virtual_agent',
       intervention_id: params.interventionId,
       'thread_category_ids[]': params.threadCategoryIds,
       trigger: params.trigger,

@@ -6,6 +6,7 @@ import type { RestContentStatus as RestContentStatusMapper, RestBodyFormat as Re
 import type { GatewayContext } from '../context';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = T | null | undefined;
+export type Omit<T, K extends keyof T> = Pick<T, Exclude<keyof T, K>>;
 export type RequireFields<T, K extends keyof T> = Omit<T, K> & { [P in K]-?: NonNullable<T[P]> };
 /** All built-in and custom scalars, mapped to their actual values */
 export type Scalars = {
@@ -69,6 +70,16 @@ export type Attachment = {
 export type BodyFormat =
   | 'html'
   | 'text';
+
+/** What `botComplete` did. */
+export type BotCompleteResult = {
+  __typename?: 'BotCompleteResult';
+  /** The intervention, closed. */
+  intervention: Intervention;
+  message?: Maybe<Scalars['String']['output']>;
+  /** Engage's status for the operation. */
+  status?: Maybe<Scalars['String']['output']>;
+};
 
 /** A category: a label on threads, contents and interventions, used for routing and reporting. */
 export type Category = {
@@ -184,6 +195,24 @@ export type ContentStatus =
   | 'replied'
   | 'user_initiated'
   | 'user_reply';
+
+/**
+ * Changes to a customer profile. Omitted fields are left as they are; lists replace the current
+ * values.
+ */
+export type CustomerProfileInput = {
+  company?: InputMaybe<Scalars['String']['input']>;
+  /** Custom field values, by custom field key (string, number, boolean or null values). */
+  customFieldValues?: InputMaybe<Scalars['JSON']['input']>;
+  emails?: InputMaybe<Array<Scalars['String']['input']>>;
+  firstname?: InputMaybe<Scalars['String']['input']>;
+  gender?: InputMaybe<Scalars['String']['input']>;
+  homePhones?: InputMaybe<Array<Scalars['String']['input']>>;
+  lastname?: InputMaybe<Scalars['String']['input']>;
+  mobilePhones?: InputMaybe<Array<Scalars['String']['input']>>;
+  notes?: InputMaybe<Scalars['String']['input']>;
+  tagIds?: InputMaybe<Array<Scalars['ID']['input']>>;
+};
 
 /**
  * Who wrote a content on a source: a customer's account on a platform, or an agent's identity
@@ -384,6 +413,239 @@ export type InterventionStatus =
   | 'closed'
   | 'deferred'
   | 'opened';
+
+/**
+ * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
+ * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
+ * first result without calling Engage again, so a retried request never posts twice.
+ */
+export type Mutation = {
+  __typename?: 'Mutation';
+  /** Complete the bot's intervention (close it and its task), optionally closing and recategorizing the thread. */
+  botComplete: BotCompleteResult;
+  /** Engage a content as the bot (virtual agent): opens an intervention for the bot user. */
+  botEngage: Intervention;
+  /** Cancel an intervention. */
+  cancelIntervention: Intervention;
+  /** Close an intervention (it needs at least one agent reply). */
+  closeIntervention: Intervention;
+  /** Close a thread. */
+  closeThread: Thread;
+  /** Open (or reopen) an intervention on a content as the caller: the agent engages the conversation. */
+  engageContent: Intervention;
+  /** Ignore a thread (no answer needed). */
+  ignoreThread: Thread;
+  /** Give an intervention to another agent (who must be able to read its source). */
+  reassignIntervention: Intervention;
+  /** Set an intervention's categories (replacing them). */
+  recategorizeIntervention: Intervention;
+  /** Set a thread's categories (replacing them); routing rules use them. */
+  recategorizeThread: Thread;
+  /** Reopen a closed thread. */
+  reopenThread: Thread;
+  /** Reply to a content, under the caller's open intervention on its thread. */
+  replyToContent: Content;
+  /** Start a new discussion on a source (an agent-initiated thread). */
+  startDiscussion: Content;
+  /**
+   * Hand a conversation over to a human agent: checks agent availability on the thread's channel
+   * (`GET /status`: available and not full), then recategorizes the thread into `categoryIds` so that
+   * routing gives it to human agents (through Engage's bot handover when `interventionId`, the bot's
+   * intervention, is given). Tells whether an agent was available.
+   */
+  transferToHuman: TransferResult;
+  /**
+   * Update the customer profile (identity group) behind an identity. Give `identityId` or
+   * `identityGroupId`.
+   */
+  updateCustomerProfile: IdentityGroup;
+  /** Set custom field values on an intervention, by custom field key. */
+  updateInterventionCustomFields: Intervention;
+};
+
+
+/**
+ * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
+ * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
+ * first result without calling Engage again, so a retried request never posts twice.
+ */
+export type MutationBotCompleteArgs = {
+  closeThread?: InputMaybe<Scalars['Boolean']['input']>;
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
+  interventionId: Scalars['ID']['input'];
+  threadCategoryIds?: InputMaybe<Array<Scalars['ID']['input']>>;
+};
+
+
+/**
+ * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
+ * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
+ * first result without calling Engage again, so a retried request never posts twice.
+ */
+export type MutationBotEngageArgs = {
+  contentId: Scalars['ID']['input'];
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
+};
+
+
+/**
+ * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
+ * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
+ * first result without calling Engage again, so a retried request never posts twice.
+ */
+export type MutationCancelInterventionArgs = {
+  id: Scalars['ID']['input'];
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
+};
+
+
+/**
+ * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
+ * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
+ * first result without calling Engage again, so a retried request never posts twice.
+ */
+export type MutationCloseInterventionArgs = {
+  id: Scalars['ID']['input'];
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
+};
+
+
+/**
+ * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
+ * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
+ * first result without calling Engage again, so a retried request never posts twice.
+ */
+export type MutationCloseThreadArgs = {
+  id: Scalars['ID']['input'];
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
+};
+
+
+/**
+ * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
+ * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
+ * first result without calling Engage again, so a retried request never posts twice.
+ */
+export type MutationEngageContentArgs = {
+  contentId: Scalars['ID']['input'];
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
+};
+
+
+/**
+ * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
+ * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
+ * first result without calling Engage again, so a retried request never posts twice.
+ */
+export type MutationIgnoreThreadArgs = {
+  id: Scalars['ID']['input'];
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
+};
+
+
+/**
+ * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
+ * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
+ * first result without calling Engage again, so a retried request never posts twice.
+ */
+export type MutationReassignInterventionArgs = {
+  id: Scalars['ID']['input'];
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
+  userId: Scalars['ID']['input'];
+};
+
+
+/**
+ * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
+ * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
+ * first result without calling Engage again, so a retried request never posts twice.
+ */
+export type MutationRecategorizeInterventionArgs = {
+  categoryIds: Array<Scalars['ID']['input']>;
+  id: Scalars['ID']['input'];
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
+};
+
+
+/**
+ * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
+ * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
+ * first result without calling Engage again, so a retried request never posts twice.
+ */
+export type MutationRecategorizeThreadArgs = {
+  categoryIds: Array<Scalars['ID']['input']>;
+  id: Scalars['ID']['input'];
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
+};
+
+
+/**
+ * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
+ * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
+ * first result without calling Engage again, so a retried request never posts twice.
+ */
+export type MutationReopenThreadArgs = {
+  id: Scalars['ID']['input'];
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
+};
+
+
+/**
+ * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
+ * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
+ * first result without calling Engage again, so a retried request never posts twice.
+ */
+export type MutationReplyToContentArgs = {
+  input: ReplyInput;
+};
+
+
+/**
+ * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
+ * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
+ * first result without calling Engage again, so a retried request never posts twice.
+ */
+export type MutationStartDiscussionArgs = {
+  input: StartDiscussionInput;
+};
+
+
+/**
+ * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
+ * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
+ * first result without calling Engage again, so a retried request never posts twice.
+ */
+export type MutationTransferToHumanArgs = {
+  categoryIds: Array<Scalars['ID']['input']>;
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
+  interventionId?: InputMaybe<Scalars['ID']['input']>;
+  threadId: Scalars['ID']['input'];
+};
+
+
+/**
+ * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
+ * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
+ * first result without calling Engage again, so a retried request never posts twice.
+ */
+export type MutationUpdateCustomerProfileArgs = {
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
+  identityGroupId?: InputMaybe<Scalars['ID']['input']>;
+  identityId?: InputMaybe<Scalars['ID']['input']>;
+  input: CustomerProfileInput;
+};
+
+
+/**
+ * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
+ * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
+ * first result without calling Engage again, so a retried request never posts twice.
+ */
+export type MutationUpdateInterventionCustomFieldsArgs = {
+  id: Scalars['ID']['input'];
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
+  values: Scalars['JSON']['input'];
+};
 
 /** Relay pagination information. Cursors are opaque; they encode Engage offsets. */
 export type PageInfo = {
@@ -612,6 +874,17 @@ export type QueryUsersArgs = {
   filter?: InputMaybe<UserFilter>;
 };
 
+/** Input of `replyToContent`. */
+export type ReplyInput = {
+  /** The reply's text; must not be empty. */
+  body: Scalars['String']['input'];
+  /** The content to answer; its thread needs an open intervention of the caller. */
+  contentId: Scalars['ID']['input'];
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
+  /** Send as a private message (not visible to the public), where the channel supports it. */
+  private?: InputMaybe<Scalars['Boolean']['input']>;
+};
+
 /** Sort direction. */
 export type SortDirection =
   | 'asc'
@@ -659,6 +932,18 @@ export type SourceThreadsArgs = {
   filter?: InputMaybe<ThreadFilter>;
   first?: InputMaybe<Scalars['Int']['input']>;
   orderBy?: InputMaybe<ThreadOrder>;
+};
+
+/** Input of `startDiscussion`. */
+export type StartDiscussionInput = {
+  /** The identity to write to, where the channel needs one. */
+  authorId?: InputMaybe<Scalars['ID']['input']>;
+  body: Scalars['String']['input'];
+  idempotencyKey?: InputMaybe<Scalars['String']['input']>;
+  /** The source to write on. */
+  sourceId: Scalars['ID']['input'];
+  /** Title (an email's subject). */
+  title?: InputMaybe<Scalars['String']['input']>;
 };
 
 /** A tag set on customer profiles. */
@@ -790,6 +1075,17 @@ export type ThreadStatus =
   /** The customer replied after an agent. */
   | 'user_reply';
 
+/** What `transferToHuman` did. */
+export type TransferResult = {
+  __typename?: 'TransferResult';
+  /** Whether at least one agent was available (and not full) on the thread's channel. */
+  agentAvailable: Scalars['Boolean']['output'];
+  /** The agents who could take the thread now. */
+  availableAgents: Array<AgentStatus>;
+  /** The thread, recategorized. */
+  thread: Thread;
+};
+
 /** An agent (an Engage user). */
 export type User = {
   __typename?: 'User';
@@ -913,6 +1209,7 @@ export type ResolversTypes = ResolversObject<{
   Attachment: ResolverTypeWrapper<ContentAttachmentMapper>;
   BodyFormat: ResolverTypeWrapper<RestBodyFormatMapper>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  BotCompleteResult: ResolverTypeWrapper<Omit<BotCompleteResult, 'intervention'> & { intervention: ResolversTypes['Intervention'] }>;
   Category: ResolverTypeWrapper<CategoryMapper>;
   Content: ResolverTypeWrapper<ContentMapper>;
   ContentConnection: ResolverTypeWrapper<ContentConnectionParentMapper>;
@@ -920,6 +1217,7 @@ export type ResolversTypes = ResolversObject<{
   ContentFilter: ContentFilter;
   ContentOrder: null;
   ContentStatus: ResolverTypeWrapper<RestContentStatusMapper>;
+  CustomerProfileInput: CustomerProfileInput;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   Identity: ResolverTypeWrapper<IdentityMapper>;
@@ -936,10 +1234,13 @@ export type ResolversTypes = ResolversObject<{
   InterventionState: null;
   InterventionStatus: ResolverTypeWrapper<RestInterventionStatusMapper>;
   JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
+  Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  ReplyInput: ReplyInput;
   SortDirection: null;
   Source: ResolverTypeWrapper<SourceMapper>;
+  StartDiscussionInput: StartDiscussionInput;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   Tag: ResolverTypeWrapper<TagMapper>;
   Team: ResolverTypeWrapper<TeamMapper>;
@@ -950,6 +1251,7 @@ export type ResolversTypes = ResolversObject<{
   ThreadOrder: ThreadOrder;
   ThreadOrderField: null;
   ThreadStatus: null;
+  TransferResult: ResolverTypeWrapper<Omit<TransferResult, 'availableAgents' | 'thread'> & { availableAgents: Array<ResolversTypes['AgentStatus']>, thread: ResolversTypes['Thread'] }>;
   User: ResolverTypeWrapper<UserMapper>;
   UserFilter: UserFilter;
 }>;
@@ -960,11 +1262,13 @@ export type ResolversParentTypes = ResolversObject<{
   AgentStatus: AgentStatusMapper;
   Attachment: ContentAttachmentMapper;
   Boolean: Scalars['Boolean']['output'];
+  BotCompleteResult: Omit<BotCompleteResult, 'intervention'> & { intervention: ResolversParentTypes['Intervention'] };
   Category: CategoryMapper;
   Content: ContentMapper;
   ContentConnection: ContentConnectionParentMapper;
   ContentEdge: EdgeMapper<ContentMapper>;
   ContentFilter: ContentFilter;
+  CustomerProfileInput: CustomerProfileInput;
   DateTime: Scalars['DateTime']['output'];
   ID: Scalars['ID']['output'];
   Identity: IdentityMapper;
@@ -978,9 +1282,12 @@ export type ResolversParentTypes = ResolversObject<{
   InterventionEdge: EdgeMapper<InterventionMapper>;
   InterventionFilter: InterventionFilter;
   JSON: Scalars['JSON']['output'];
+  Mutation: Record<PropertyKey, never>;
   PageInfo: PageInfo;
   Query: Record<PropertyKey, never>;
+  ReplyInput: ReplyInput;
   Source: SourceMapper;
+  StartDiscussionInput: StartDiscussionInput;
   String: Scalars['String']['output'];
   Tag: TagMapper;
   Team: TeamMapper;
@@ -989,6 +1296,7 @@ export type ResolversParentTypes = ResolversObject<{
   ThreadEdge: EdgeMapper<ThreadMapper>;
   ThreadFilter: ThreadFilter;
   ThreadOrder: ThreadOrder;
+  TransferResult: Omit<TransferResult, 'availableAgents' | 'thread'> & { availableAgents: Array<ResolversParentTypes['AgentStatus']>, thread: ResolversParentTypes['Thread'] };
   User: UserMapper;
   UserFilter: UserFilter;
 }>;
@@ -1020,6 +1328,12 @@ export type AttachmentResolvers<ContextType = GatewayContext, ParentType extends
 }>;
 
 export type BodyFormatResolvers = { HTML: 'html', TEXT: 'text' };
+
+export type BotCompleteResultResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['BotCompleteResult'] = ResolversParentTypes['BotCompleteResult']> = ResolversObject<{
+  intervention?: Resolver<ResolversTypes['Intervention'], ParentType, ContextType>;
+  message?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  status?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+}>;
 
 export type CategoryResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Category'] = ResolversParentTypes['Category']> = ResolversObject<{
   color?: Resolver<Maybe<ResolversTypes['Int']>, ParentType, ContextType>;
@@ -1167,6 +1481,25 @@ export interface JsonScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes
   name: 'JSON';
 }
 
+export type MutationResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
+  botComplete?: Resolver<ResolversTypes['BotCompleteResult'], ParentType, ContextType, RequireFields<MutationBotCompleteArgs, 'closeThread' | 'interventionId'>>;
+  botEngage?: Resolver<ResolversTypes['Intervention'], ParentType, ContextType, RequireFields<MutationBotEngageArgs, 'contentId'>>;
+  cancelIntervention?: Resolver<ResolversTypes['Intervention'], ParentType, ContextType, RequireFields<MutationCancelInterventionArgs, 'id'>>;
+  closeIntervention?: Resolver<ResolversTypes['Intervention'], ParentType, ContextType, RequireFields<MutationCloseInterventionArgs, 'id'>>;
+  closeThread?: Resolver<ResolversTypes['Thread'], ParentType, ContextType, RequireFields<MutationCloseThreadArgs, 'id'>>;
+  engageContent?: Resolver<ResolversTypes['Intervention'], ParentType, ContextType, RequireFields<MutationEngageContentArgs, 'contentId'>>;
+  ignoreThread?: Resolver<ResolversTypes['Thread'], ParentType, ContextType, RequireFields<MutationIgnoreThreadArgs, 'id'>>;
+  reassignIntervention?: Resolver<ResolversTypes['Intervention'], ParentType, ContextType, RequireFields<MutationReassignInterventionArgs, 'id' | 'userId'>>;
+  recategorizeIntervention?: Resolver<ResolversTypes['Intervention'], ParentType, ContextType, RequireFields<MutationRecategorizeInterventionArgs, 'categoryIds' | 'id'>>;
+  recategorizeThread?: Resolver<ResolversTypes['Thread'], ParentType, ContextType, RequireFields<MutationRecategorizeThreadArgs, 'categoryIds' | 'id'>>;
+  reopenThread?: Resolver<ResolversTypes['Thread'], ParentType, ContextType, RequireFields<MutationReopenThreadArgs, 'id'>>;
+  replyToContent?: Resolver<ResolversTypes['Content'], ParentType, ContextType, RequireFields<MutationReplyToContentArgs, 'input'>>;
+  startDiscussion?: Resolver<ResolversTypes['Content'], ParentType, ContextType, RequireFields<MutationStartDiscussionArgs, 'input'>>;
+  transferToHuman?: Resolver<ResolversTypes['TransferResult'], ParentType, ContextType, RequireFields<MutationTransferToHumanArgs, 'categoryIds' | 'threadId'>>;
+  updateCustomerProfile?: Resolver<ResolversTypes['IdentityGroup'], ParentType, ContextType, RequireFields<MutationUpdateCustomerProfileArgs, 'input'>>;
+  updateInterventionCustomFields?: Resolver<ResolversTypes['Intervention'], ParentType, ContextType, RequireFields<MutationUpdateInterventionCustomFieldsArgs, 'id' | 'values'>>;
+}>;
+
 export type PageInfoResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = ResolversObject<{
   endCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   hasNextPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
@@ -1259,6 +1592,12 @@ export type ThreadOrderFieldResolvers = { CREATED_AT: 'created_at', LAST_CONTENT
 
 export type ThreadStatusResolvers = { ASSIGNED: 'assigned', FORWARDED: 'forwarded', IGNORED: 'ignored', NEW: 'new', REPLIED: 'replied', USER_INITIATED: 'user_initiated', USER_REPLY: 'user_reply' };
 
+export type TransferResultResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['TransferResult'] = ResolversParentTypes['TransferResult']> = ResolversObject<{
+  agentAvailable?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  availableAgents?: Resolver<Array<ResolversTypes['AgentStatus']>, ParentType, ContextType>;
+  thread?: Resolver<ResolversTypes['Thread'], ParentType, ContextType>;
+}>;
+
 export type UserResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['User'] = ResolversParentTypes['User']> = ResolversObject<{
   categories?: Resolver<Array<ResolversTypes['Category']>, ParentType, ContextType>;
   createdAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
@@ -1283,6 +1622,7 @@ export type Resolvers<ContextType = GatewayContext> = ResolversObject<{
   AgentStatus?: AgentStatusResolvers<ContextType>;
   Attachment?: AttachmentResolvers<ContextType>;
   BodyFormat?: BodyFormatResolvers;
+  BotCompleteResult?: BotCompleteResultResolvers<ContextType>;
   Category?: CategoryResolvers<ContextType>;
   Content?: ContentResolvers<ContextType>;
   ContentConnection?: ContentConnectionResolvers<ContextType>;
@@ -1301,6 +1641,7 @@ export type Resolvers<ContextType = GatewayContext> = ResolversObject<{
   InterventionState?: InterventionStateResolvers;
   InterventionStatus?: InterventionStatusResolvers;
   JSON?: GraphQLScalarType;
+  Mutation?: MutationResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   SortDirection?: SortDirectionResolvers;
@@ -1312,6 +1653,7 @@ export type Resolvers<ContextType = GatewayContext> = ResolversObject<{
   ThreadEdge?: ThreadEdgeResolvers<ContextType>;
   ThreadOrderField?: ThreadOrderFieldResolvers;
   ThreadStatus?: ThreadStatusResolvers;
+  TransferResult?: TransferResultResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
 }>;
 

@@ -1,6 +1,7 @@
 /** Every resolver module, merged in one place (sorted). */
 import { mergeResolvers } from '@graphql-tools/merge';
 import type { Resolvers } from '../generated/graphql';
+import { actionResolvers } from './actions';
 import { connectionResolvers } from './connection';
 import { contentResolvers } from './content';
 import { enumResolvers } from './enums';
@@ -19,6 +20,7 @@ const connections: Resolvers = {
 };
 
 export const resolvers: Resolvers = mergeResolvers([
+  actionResolvers,
   connections,
   contentResolvers,
   enumResolvers,

@@ -1,0 +1,194 @@
+/**
+ * Mutations: the agent and Engage Bot actions. Each one checks its arguments before any REST call,
+ * runs at most once per idempotency key, and puts the record Engage answered into the request's
+ * loaders, so that the rest of the operation reads the post-mutation state.
+ *
+ * Refusals are GraphQL errors with a code (FORBIDDEN, CONFLICT, NOT_FOUND, BAD_USER_INPUT): a UI
+ * tells "already closed" (CONFLICT) from "not allowed" (FORBIDDEN) by `extensions.code`.
+ */
+import type { GatewayContext } from '../context';
+import type { CustomerProfileInput, Resolvers } from '../generated/graphql';
+import type { IdentityGroupUpdate } from '../engage/client';
+import type { AgentStatus, Intervention, Thread } from '../engage/types';
+import { assertFieldValues, assertId, assertIds, assertText, badInput } from './validate';
+
+/** Runs a state change once per idempotency key; `args` are what a replay must match. */
+function once<T>(context: GatewayContext, operation: string, idempotencyKey: string | null | undefined, args: unknown, action: () => Promise<T>): Promise<T> {
+  return context.idempotency.run(context.scope, operation, idempotencyKey, args, action);
+}
+
+function freshIntervention(context: GatewayContext, record: Intervention): Intervention {
+  context.loaders.intervention.clear(record.id).prime(record.id, record);
+  context.loaders.threadInterventions.clear(record.thread_id);
+  return record;
+}
+
+function freshThread(context: GatewayContext, record: Thread): Thread {
+  context.loaders.thread.clear(record.id).prime(record.id, record);
+  return record;
+}
+
+function profileUpdate(input: CustomerProfileInput): IdentityGroupUpdate {
+  const update: IdentityGroupUpdate = {
+    firstname: input.firstname ?? undefined,
+    lastname: input.lastname ?? undefined,
+    company: input.company ?? undefined,
+    gender: input.gender ?? undefined,
+    emails: input.emails ?? undefined,
+    home_phones: input.homePhones ?? undefined,
+    mobile_phones: input.mobilePhones ?? undefined,
+    notes: input.notes ?? undefined,
+    tag_ids: input.tagIds ? assertIds('input.tagIds', input.tagIds) : undefined,
+    custom_field_values: input.customFieldValues === undefined || input.customFieldValues === null ? undefined : assertFieldValues('input.customFieldValues', input.customFieldValues),
+  };
+  if (Object.values(update).every((value) => value === undefined)) throw badInput('input', 'input must change at least one field of the profile.');
+  return update;
+}
+
+/** Agents who could take work on `channelId` now: available there and not full. */
+export function availableOn(statuses: readonly AgentStatus[], channelId: string | null | undefined): AgentStatus[] {
+  return statuses.filter((status) =>
+    status.channels.some((channel) => (!channelId || channel.id === channelId) && channel.status === 'available' && channel.busyness !== 'full'),
+  );
+}
+
+export const actionResolvers: Resolvers = {
+  Mutation: {
+    engageContent: (_root, { contentId, idempotencyKey }, context) => {
+      assertId('contentId', contentId);
+      return once(context, 'engageContent', idempotencyKey, { contentId }, async () =>
+        freshIntervention(context, await context.engage.createIntervention(contentId)),
+      );
+    },
+
+    replyToContent: (_root, { input }, context) => {
+      assertId('input.contentId', input.contentId);
+      assertText('input.body', input.body);
+      const { idempotencyKey, ...args } = input;
+      return once(context, 'replyToContent', idempotencyKey, args, async () => {
+        const content = await context.engage.createContent({ in_reply_to_id: input.contentId, body: input.body, private: input.private ?? undefined });
+        context.loaders.content.prime(content.id, content);
+        context.loaders.thread.clear(content.thread_id);
+        if (content.intervention_id) context.loaders.intervention.clear(content.intervention_id);
+        return content;
+      });
+    },
+
+    startDiscussion: (_root, { input }, context) => {
+      assertId('input.sourceId', input.sourceId);
+      if (input.authorId) assertId('input.authorId', input.authorId);
+      assertText('input.body', input.body);
+      const { idempotencyKey, ...args } = input;
+      return once(context, 'startDiscussion', idempotencyKey, args, async () => {
+        const content = await context.engage.createContent({
+          source_id: input.sourceId,
+          body: input.body,
+          title: input.title ?? undefined,
+          author_id: input.authorId ?? undefined,
+        });
+        context.loaders.content.prime(content.id, content);
+        return content;
+      });
+    },
+
+    closeIntervention: (_root, { id, idempotencyKey }, context) =>
+      once(context, 'closeIntervention', idempotencyKey, { id: assertId('id', id) }, async () => freshIntervention(context, await context.engage.closeIntervention(id))),
+
+    cancelIntervention: (_root, { id, idempotencyKey }, context) =>
+      once(context, 'cancelIntervention', idempotencyKey, { id: assertId('id', id) }, async () => freshIntervention(context, await context.engage.cancelIntervention(id))),
+
+    reassignIntervention: (_root, { id, userId, idempotencyKey }, context) => {
+      const args = { id: assertId('id', id), userId: assertId('userId', userId) };
+      return once(context, 'reassignIntervention', idempotencyKey, args, async () => freshIntervention(context, await context.engage.reassignIntervention(id, userId)));
+    },
+
+    recategorizeIntervention: (_root, { id, categoryIds, idempotencyKey }, context) => {
+      const args = { id: assertId('id', id), categoryIds: assertIds('categoryIds', categoryIds) };
+      return once(context, 'recategorizeIntervention', idempotencyKey, args, async () =>
+        freshIntervention(context, await context.engage.updateInterventionCategories(id, categoryIds)),
+      );
+    },
+
+    updateInterventionCustomFields: (_root, { id, values, idempotencyKey }, context) => {
+      const args = { id: assertId('id', id), values: assertFieldValues('values', values) };
+      return once(context, 'updateInterventionCustomFields', idempotencyKey, args, async () =>
+        freshIntervention(context, await context.engage.updateInterventionCustomFields(id, args.values)),
+      );
+    },
+
+    closeThread: (_root, { id, idempotencyKey }, context) =>
+      once(context, 'closeThread', idempotencyKey, { id: assertId('id', id) }, async () => freshThread(context, await context.engage.closeThread(id))),
+
+    reopenThread: (_root, { id, idempotencyKey }, context) =>
+      once(context, 'reopenThread', idempotencyKey, { id: assertId('id', id) }, async () => freshThread(context, await context.engage.openThread(id))),
+
+    ignoreThread: (_root, { id, idempotencyKey }, context) =>
+      once(context, 'ignoreThread', idempotencyKey, { id: assertId('id', id) }, async () => freshThread(context, await context.engage.ignoreThread(id))),
+
+    recategorizeThread: (_root, { id, categoryIds, idempotencyKey }, context) => {
+      const args = { id: assertId('id', id), categoryIds: assertIds('categoryIds', categoryIds) };
+      return once(context, 'recategorizeThread', idempotencyKey, args, async () => freshThread(context, await context.engage.updateThreadCategories(id, categoryIds)));
+    },
+
+    updateCustomerProfile: async (_root, { identityId, identityGroupId, input, idempotencyKey }, context) => {
+      if (Boolean(identityId) === Boolean(identityGroupId)) throw badInput('identityId', 'Give exactly one of identityId and identityGroupId.');
+      if (identityId) assertId('identityId', identityId);
+      if (identityGroupId) assertId('identityGroupId', identityGroupId);
+      const update = profileUpdate(input);
+      return once(context, 'updateCustomerProfile', idempotencyKey, { identityId, identityGroupId, update }, async () => {
+        let groupId = identityGroupId;
+        if (!groupId) {
+          const identity = await context.loaders.identity.load({ id: identityId as string });
+          groupId = identity.identity_group_id ?? null;
+          if (!groupId) throw badInput('identityId', 'This identity has no customer profile (identity group).');
+        }
+        const group = await context.engage.updateIdentityGroup(groupId, update);
+        context.loaders.identityGroup.clear(group.id).prime(group.id, group);
+        return group;
+      });
+    },
+
+    botEngage: (_root, { contentId, idempotencyKey }, context) => {
+      assertId('contentId', contentId);
+      return once(context, 'botEngage', idempotencyKey, { contentId }, async () => freshIntervention(context, await context.engage.botEngage(contentId)));
+    },
+
+    botComplete: (_root, { interventionId, closeThread, threadCategoryIds, idempotencyKey }, context) => {
+      const args = {
+        interventionId: assertId('interventionId', interventionId),
+        closeThread: closeThread ?? false,
+        threadCategoryIds: threadCategoryIds ? assertIds('threadCategoryIds', threadCategoryIds) : undefined,
+      };
+      return once(context, 'botComplete', idempotencyKey, args, async () => {
+        const answer = await context.engage.botComplete(interventionId, { closeThread: args.closeThread, threadCategoryIds: args.threadCategoryIds });
+        const intervention = freshIntervention(context, await context.engage.getIntervention(interventionId));
+        context.loaders.thread.clear(intervention.thread_id);
+        return { status: answer.status ?? null, message: answer.message ?? null, intervention };
+      });
+    },
+
+    transferToHuman: (_root, { threadId, categoryIds, interventionId, idempotencyKey }, context) => {
+      const args = {
+        threadId: assertId('threadId', threadId),
+        categoryIds: assertIds('categoryIds', categoryIds),
+        interventionId: interventionId ? assertId('interventionId', interventionId) : undefined,
+      };
+      if (categoryIds.length === 0) throw badInput('categoryIds', 'categoryIds must name the categories human agents are routed on.');
+      return once(context, 'transferToHuman', idempotencyKey, args, async () => {
+        const thread = await context.loaders.thread.load(threadId);
+        const source = await context.loaders.source.load(thread.source_id);
+        const statuses = await context.engage.agentStatuses({ source_ids: [source.id] });
+        const availableAgents = availableOn(statuses, source.channel_id);
+
+        if (interventionId) {
+          await context.engage.botHandover({ from: 'bot', to: 'agent', interventionId, threadCategoryIds: categoryIds });
+          context.loaders.thread.clear(threadId);
+          context.loaders.intervention.clear(interventionId);
+        } else {
+          freshThread(context, await context.engage.updateThreadCategories(threadId, categoryIds));
+        }
+        return { agentAvailable: availableAgents.length > 0, availableAgents, thread: await context.loaders.thread.load(threadId) };
+      });
+    },
+  },
+};
