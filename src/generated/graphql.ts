@@ -980,7 +980,7 @@ export type Thread = {
   foreignId?: Maybe<Scalars['String']['output']>;
   /** Engage id of the thread. */
   id: Scalars['ID']['output'];
-  /** Agents' interventions (tickets) on this thread, oldest first. */
+  /** Agents' interventions (tickets) on this thread, newest first. */
   interventions: Array<Intervention>;
   /** Number of interventions on the thread. */
   interventionsCount: Scalars['Int']['output'];

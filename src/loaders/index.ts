@@ -207,15 +207,49 @@ export function createLoaders(engage: EngageClient, { mode = 'batched', cache, c
     { cacheKeyFn: threadContentsCacheKey },
   );
 
-  /** A thread's interventions (`interventions?thread_id=`): one call per thread, there is no batch. */
-  const threadInterventions = loader<string, Intervention[]>(
-    singles(async (threadId) => {
-      const page = await engage.listInterventions({ thread_id: threadId, sort: 'created_at', limit: MAX_LIMIT });
-      primeAll(intervention, page.records);
-      return page.records;
-    }),
-    async (threadId) => (await engage.listInterventions({ thread_id: threadId, sort: 'created_at', limit: MAX_LIMIT })).records,
+  const threadInterventionsList = async (threadId: string) => {
+    const page = await engage.listInterventions({ thread_id: threadId, sort: 'created_at', limit: MAX_LIMIT });
+    primeAll(intervention, page.records);
+    return page.records;
+  };
+  /** A thread's interventions by `interventions?thread_id=`: one call per thread. */
+  const interventionsOfThread = loader<string, Intervention[]>(singles(threadInterventionsList), threadInterventionsList);
+
+  /** Interventions on contents of these identities: `interventions?identity_id[]=`, every page. */
+  const interventionsOfIdentity = loader<string, Intervention[]>(
+    async (identityIds) => {
+      const records = await engage.all<Intervention>('/interventions', { 'identity_id[]': identityIds, sort: 'created_at' });
+      primeAll(intervention, records);
+      return identityIds.map((id) => records.filter((record) => record.identity_id === id));
+    },
+    async (identityId) => (await engage.listInterventions({ identity_id: identityId, limit: MAX_LIMIT })).records,
+    { maxBatchSize: 100 },
   );
+
+  /**
+   * A thread's interventions, newest first (as `sort=created_at` lists them). Engage has no "interventions of these threads" call,
+   * but it has `interventions?identity_id[]=` and every intervention is opened on a content of its
+   * thread, by that content's author. So when a thread's whole conversation fits one page, its
+   * contents (asked here synchronously, so the contents planner packs them with the window the
+   * same operation is reading anyway) name every identity an intervention of the thread can have,
+   * and the interventions of all the threads of an operation come from one identity-filtered list.
+   * Long threads, or contents without an author, fall back to `interventions?thread_id=`.
+   */
+  function threadInterventions(thread: Pick<Thread, 'id' | 'contents_count'>): Promise<Intervention[]> {
+    if (naive || thread.contents_count === 0 || thread.contents_count > MAX_LIMIT) return interventionsOfThread.load(thread.id);
+    const whole = threadContents.load({ threadId: thread.id, contentsCount: thread.contents_count, offset: 0, limit: thread.contents_count, order: 'created_at.desc' });
+    return whole.then(async ({ records, count }) => {
+      const authors = [...new Set(records.map((record) => record.author_id))];
+      if (count > records.length || authors.some((author) => !author)) return interventionsOfThread.load(thread.id);
+      const lists = await interventionsOfIdentity.loadMany(authors as string[]);
+      const found = new Map<string, Intervention>();
+      for (const list of lists) {
+        if (list instanceof Error) throw list;
+        for (const record of list) if (record.thread_id === thread.id) found.set(record.id, record);
+      }
+      return [...found.values()].sort((a, b) => b.created_at.localeCompare(a.created_at) || b.id.localeCompare(a.id));
+    });
+  }
 
   /** List calls, deduplicated by their parameters within the operation. */
   function listLoader<P extends object, T>(list: (params: P) => Promise<T>) {
@@ -263,6 +297,8 @@ export function createLoaders(engage: EngageClient, { mode = 'batched', cache, c
     intervention,
     threadContents,
     threadInterventions,
+    interventionsOfThread,
+    interventionsOfIdentity,
     threadSearch,
     contentSearch,
     identitySearch,

@@ -19,7 +19,8 @@ function once<T>(context: GatewayContext, operation: string, idempotencyKey: str
 
 function freshIntervention(context: GatewayContext, record: Intervention): Intervention {
   context.loaders.intervention.clear(record.id).prime(record.id, record);
-  context.loaders.threadInterventions.clear(record.thread_id);
+  context.loaders.interventionsOfThread.clear(record.thread_id);
+  context.loaders.interventionsOfIdentity.clearAll();
   return record;
 }
 

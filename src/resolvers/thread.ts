@@ -24,7 +24,7 @@ export const threadResolvers: Resolvers = {
       });
     },
     contentsCount: (thread) => thread.contents_count,
-    interventions: (thread, _args, { loaders }) => loaders.threadInterventions.load(thread.id),
+    interventions: (thread, _args, { loaders }) => loaders.threadInterventions(thread),
     interventionsCount: (thread) => thread.interventions_count,
     categories: (thread, _args, { loaders }) => loadList(loaders.category, thread.category_ids),
     threadCategories: (thread, _args, { loaders }) => loadList(loaders.category, thread.thread_category_ids),

@@ -1,0 +1,260 @@
+/**
+ * The read graph, end to end: the gateway over HTTP against the emulator over HTTP. Every root field
+ * and relation is checked against what the REST API answers for the same records.
+ */
+import type { Category, Content, Identity, IdentityGroup, Intervention, Page, Source, Team, Thread, User } from '../../src/engage/types';
+import { startStack, type Stack } from '../support/stack';
+
+let stack: Stack;
+
+beforeAll(async () => {
+  stack = await startStack();
+});
+
+afterAll(async () => {
+  await stack.dispose();
+});
+
+const ids = (records: Array<{ id: string }>) => records.map((record) => record.id);
+
+describe('roots and relations match the REST API', () => {
+  it('sources and source(id)', async () => {
+    const rest = await stack.rest<Page<Source>>('/content_sources?limit=150');
+    const { data, errors } = await stack.gql<{ sources: Source[]; source: { id: string; name: string; type: string; channelId: string | null; active: boolean } }>(
+      `query($id: ID!) { sources { id name } source(id: $id) { id name type channelId active } }`,
+      { id: rest.records[0].id },
+    );
+    expect(errors).toBeUndefined();
+    expect(ids(data!.sources)).toEqual(ids(rest.records));
+    expect(data!.source).toEqual({
+      id: rest.records[0].id,
+      name: rest.records[0].name,
+      type: rest.records[0].type,
+      channelId: rest.records[0].channel_id ?? null,
+      active: rest.records[0].active,
+    });
+  });
+
+  it('threads: a page, the next page by cursor, totalCount', async () => {
+    const rest = await stack.rest<Page<Thread>>('/content_threads?limit=10');
+    const first = await stack.gql<{ threads: { totalCount: number; nodes: Thread[]; pageInfo: { hasNextPage: boolean; endCursor: string } } }>(
+      `{ threads(first: 5) { totalCount nodes { id title } pageInfo { hasNextPage endCursor } } }`,
+    );
+    expect(first.errors).toBeUndefined();
+    expect(first.data!.threads.totalCount).toBe(rest.count);
+    expect(ids(first.data!.threads.nodes)).toEqual(ids(rest.records.slice(0, 5)));
+    expect(first.data!.threads.pageInfo.hasNextPage).toBe(true);
+
+    const next = await stack.gql<{ threads: { nodes: Thread[] } }>(`query($after: String) { threads(first: 5, after: $after) { nodes { id } } }`, {
+      after: first.data!.threads.pageInfo.endCursor,
+    });
+    expect(ids(next.data!.threads.nodes)).toEqual(ids(rest.records.slice(5, 10)));
+  });
+
+  it('threads filtered by source and ordered by creation date', async () => {
+    const [source] = (await stack.rest<Page<Source>>('/content_sources?limit=1')).records;
+    const rest = await stack.rest<Page<Thread>>(`/content_threads?limit=7&q=${encodeURIComponent(`source:${source.id} order:created_at.asc`)}`);
+    const { data, errors } = await stack.gql<{ threads: { totalCount: number; nodes: Thread[] }; source: { threads: { nodes: Thread[] } } }>(
+      `query($s: ID!) {
+        threads(first: 7, filter: { sourceIds: [$s] }, orderBy: { field: CREATED_AT, direction: ASC }) { totalCount nodes { id } }
+        source(id: $s) { threads(first: 7, orderBy: { field: CREATED_AT, direction: ASC }) { nodes { id } } }
+      }`,
+      { s: source.id },
+    );
+    expect(errors).toBeUndefined();
+    expect(data!.threads.totalCount).toBe(rest.count);
+    expect(ids(data!.threads.nodes)).toEqual(ids(rest.records));
+    expect(ids(data!.source.threads.nodes)).toEqual(ids(rest.records));
+  });
+
+  it('thread(id) with source, contents, interventions and categories', async () => {
+    const threads = await stack.rest<Page<Thread>>('/content_threads?limit=50');
+    const thread = threads.records.find((t) => t.contents_count >= 3 && t.interventions_count >= 1 && t.category_ids.length > 0) ?? threads.records[0];
+    const contents = await stack.rest<Page<Content>>(`/contents?limit=3&q=${encodeURIComponent(`thread:${thread.id}`)}`);
+    const interventions = await stack.rest<Page<Intervention>>(`/interventions?thread_id=${thread.id}&limit=150&sort=created_at`);
+
+    const { data, errors } = await stack.gql<{ thread: Record<string, any> }>(
+      `query($id: ID!) { thread(id: $id) {
+        id title closed contentsCount interventionsCount
+        source { id }
+        contents(first: 3) { totalCount nodes { id threadId: thread { id } } }
+        interventions { id }
+        categories { id }
+        threadCategories { id }
+      } }`,
+      { id: thread.id },
+    );
+    expect(errors).toBeUndefined();
+    const t = data!.thread;
+    expect(t).toMatchObject({ id: thread.id, title: thread.title ?? null, closed: thread.closed, contentsCount: thread.contents_count, interventionsCount: thread.interventions_count });
+    expect(t.source.id).toBe(thread.source_id);
+    expect(t.contents.totalCount).toBe(contents.count);
+    expect(ids(t.contents.nodes)).toEqual(ids(contents.records));
+    expect(ids(t.interventions)).toEqual(ids(interventions.records));
+    expect(ids(t.categories).sort()).toEqual([...thread.category_ids].sort());
+    expect(ids(t.threadCategories).sort()).toEqual([...thread.thread_category_ids].sort());
+  });
+
+  it('contents(filter) and content(id) with every relation', async () => {
+    const replies = await stack.rest<Page<Content>>(`/contents?limit=150&q=${encodeURIComponent('status_in:replied status_in:user_reply')}`);
+    const reply = replies.records.find((c) => c.creator_id && c.in_reply_to_id && c.intervention_id && c.author_id);
+    expect(reply).toBeDefined();
+    const { data, errors } = await stack.gql<{ content: Record<string, any>; contents: { totalCount: number; nodes: Content[] } }>(
+      `query($id: ID!, $thread: ID!) {
+        content(id: $id) {
+          id body isPrivate firstInThread createdAt
+          thread { id } source { id } author { id } creator { id } inReplyTo { id } intervention { id } categories { id }
+        }
+        contents(filter: { threadIds: [$thread] }, first: 150, orderBy: CREATED_AT_ASC) { totalCount nodes { id } }
+      }`,
+      { id: reply!.id, thread: reply!.thread_id },
+    );
+    expect(errors).toBeUndefined();
+    const c = data!.content;
+    expect(c).toMatchObject({ id: reply!.id, body: reply!.body, isPrivate: reply!.private_message ?? false, firstInThread: reply!.first_in_thread ?? false });
+    expect(new Date(c.createdAt).toISOString()).toBe(new Date(reply!.created_at).toISOString());
+    expect([c.thread.id, c.source.id, c.author.id, c.creator.id, c.inReplyTo.id, c.intervention.id]).toEqual([
+      reply!.thread_id,
+      reply!.source_id,
+      reply!.author_id,
+      reply!.creator_id,
+      reply!.in_reply_to_id,
+      reply!.intervention_id,
+    ]);
+    const threadContents = await stack.rest<Page<Content>>(`/contents?limit=150&q=${encodeURIComponent(`thread:${reply!.thread_id} order:created_at.asc`)}`);
+    expect(data!.contents.totalCount).toBe(threadContents.count);
+    expect(ids(data!.contents.nodes)).toEqual(ids(threadContents.records));
+  });
+
+  it('identities, identity(id) with its profile, and the profile with its identities and tags', async () => {
+    const rest = await stack.rest<Page<Identity>>('/identities?limit=5');
+    const identity = rest.records.find((record) => record.identity_group_id) ?? rest.records[0];
+    const group = await stack.rest<IdentityGroup>(`/identity_groups/${identity.identity_group_id}`);
+    const groupIdentities = await stack.rest<Page<Identity>>(`/identities?identity_group_ids=${group.id}&limit=150`);
+    const { data, errors } = await stack.gql<{ identities: { totalCount: number; nodes: Identity[] }; identity: Record<string, any>; identityGroup: Record<string, any> }>(
+      `query($id: ID!, $g: ID!) {
+        identities(first: 5) { totalCount nodes { id } }
+        identity(id: $id) { id displayName screenname profile { id } threads(first: 3) { totalCount nodes { id } } }
+        identityGroup(id: $g) { id firstname lastname emails notes tags { id } identities { id } customFieldValues }
+      }`,
+      { id: identity.id, g: group.id },
+    );
+    expect(errors).toBeUndefined();
+    expect(data!.identities.totalCount).toBe(rest.count);
+    expect(ids(data!.identities.nodes)).toEqual(ids(rest.records));
+    expect(data!.identity).toMatchObject({ id: identity.id, displayName: identity.display_name ?? null, screenname: identity.screenname ?? null, profile: { id: group.id } });
+    const identityThreads = await stack.rest<Page<Thread>>(`/content_threads?limit=3&q=${encodeURIComponent(`identity:${identity.id}`)}`);
+    expect(data!.identity.threads.totalCount).toBe(identityThreads.count);
+    expect(ids(data!.identity.threads.nodes)).toEqual(ids(identityThreads.records));
+    expect(data!.identityGroup).toMatchObject({ id: group.id, firstname: group.firstname ?? null, lastname: group.lastname ?? null, emails: group.emails ?? [], notes: group.notes ?? null });
+    expect(ids(data!.identityGroup.tags).sort()).toEqual([...(group.tag_ids ?? [])].sort());
+    expect(ids(data!.identityGroup.identities).sort()).toEqual(ids(groupIdentities.records).sort());
+  });
+
+  it('interventions(filter) and intervention(id) with every relation', async () => {
+    const rest = await stack.rest<Page<Intervention>>('/interventions?status=closed&limit=5');
+    const record = rest.records[0];
+    const { data, errors } = await stack.gql<{ interventions: { totalCount: number; nodes: Intervention[] }; intervention: Record<string, any> }>(
+      `query($id: ID!) {
+        interventions(filter: { state: CLOSED }, first: 5) { totalCount nodes { id status } }
+        intervention(id: $id) { id status closed thread { id } content { id } identity { id } user { id } source { id } categories { id } customFields }
+      }`,
+      { id: record.id },
+    );
+    expect(errors).toBeUndefined();
+    expect(data!.interventions.totalCount).toBe(rest.count);
+    expect(ids(data!.interventions.nodes)).toEqual(ids(rest.records));
+    const i = data!.intervention;
+    expect(i).toMatchObject({ id: record.id, status: 'CLOSED', closed: true });
+    expect([i.thread.id, i.content.id, i.identity?.id ?? null, i.user?.id ?? null, i.source.id]).toEqual([
+      record.thread_id,
+      record.content_id,
+      record.identity_id ?? null,
+      record.user_id ?? null,
+      record.source_id,
+    ]);
+    expect(ids(i.categories).sort()).toEqual([...record.category_ids].sort());
+  });
+
+  it('users, user(id) with teams and interventions, teams, categories, agentAvailability, viewer', async () => {
+    const users = await stack.rest<Page<User>>('/users?limit=150');
+    const teams = await stack.rest<Page<Team>>('/teams?limit=150');
+    const categories = await stack.rest<Page<Category>>('/categories?limit=150');
+    const statuses = await stack.rest<Array<{ agent_id: string; channels: unknown[] }>>('/status');
+    const agent = users.records.find((user) => user.team_ids.length > 0)!;
+    const child = categories.records.find((category) => category.parent_id)!;
+    const agentInterventions = await stack.rest<Page<Intervention>>(`/interventions?user_id=${agent.id}&limit=3`);
+
+    const { data, errors } = await stack.gql<Record<string, any>>(
+      `query($u: ID!, $c: ID!, $t: ID!) {
+        users { id }
+        user(id: $u) { id displayName email teams { id } interventions(first: 3) { totalCount nodes { id } } }
+        teams { id }
+        team(id: $t) { id name users { id } leaders { id } }
+        categories { id }
+        category(id: $c) { id name parent { id } }
+        agentAvailability { agentId agent { id } channels { channelId presence busyness canTakeWork } }
+        viewer { id }
+      }`,
+      { u: agent.id, c: child.id, t: teams.records[0].id },
+      { headers: { 'x-engage-user-id': agent.id } },
+    );
+    expect(errors).toBeUndefined();
+    expect(ids(data!.users)).toEqual(ids(users.records));
+    expect(data!.user).toMatchObject({ id: agent.id, email: agent.email ?? null });
+    expect(ids(data!.user.teams).sort()).toEqual([...agent.team_ids].sort());
+    expect(data!.user.interventions.totalCount).toBe(agentInterventions.count);
+    expect(ids(data!.user.interventions.nodes)).toEqual(ids(agentInterventions.records));
+    expect(ids(data!.teams)).toEqual(ids(teams.records));
+    expect(ids(data!.team.users).sort()).toEqual([...teams.records[0].user_ids].sort());
+    expect(ids(data!.categories)).toEqual(ids(categories.records));
+    expect(data!.category).toEqual({ id: child.id, name: child.name, parent: { id: child.parent_id } });
+    expect(data!.agentAvailability.map((s: { agentId: string }) => s.agentId)).toEqual(statuses.map((s) => s.agent_id));
+    expect(data!.viewer).toEqual({ id: agent.id });
+  });
+});
+
+describe('errors', () => {
+  it('an unknown id nulls its field with NOT_FOUND and keeps the rest of the data', async () => {
+    const { data, errors } = await stack.gql<{ thread: unknown; sources: unknown[] }>(`{ thread(id: "0123456789abcdef01234567") { id } sources { id } }`);
+    expect(data!.thread).toBeNull();
+    expect(data!.sources.length).toBeGreaterThan(0);
+    expect(errors).toHaveLength(1);
+    expect(errors![0]).toMatchObject({ path: ['thread'], extensions: { code: 'NOT_FOUND' } });
+  });
+
+  it('first above 150 is BAD_USER_INPUT, not a silent clamp', async () => {
+    const { errors } = await stack.gql(`{ threads(first: 151) { totalCount } }`);
+    expect(errors![0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', argumentName: 'first' });
+  });
+
+  it('malformed GraphQL is a 400 with GRAPHQL_PARSE_FAILED', async () => {
+    const { status, errors } = await stack.gql(`{ threads(first: ) `);
+    expect(status).toBe(400);
+    expect(errors![0].extensions!.code).toBe('GRAPHQL_PARSE_FAILED');
+  });
+
+  it('an invalid token is UNAUTHENTICATED, and the token appears nowhere in the answer', async () => {
+    const token = 'not-a-real-token-0123456789';
+    const response = await stack.gql(`{ sources { id } }`, undefined, { token });
+    expect(response.errors![0].extensions!.code).toBe('UNAUTHENTICATED');
+    expect(JSON.stringify(response)).not.toContain(token);
+  });
+
+  it('an agent sees only the sources it may read; a thread elsewhere is NOT_FOUND', async () => {
+    const all = await stack.rest<Page<Source>>('/content_sources?limit=150');
+    const agent = stack.emulator.agents.find((a) => a.role === 'agent' && a.sourceIds.length < all.count)!;
+    const hidden = all.records.find((source) => !agent.sourceIds.includes(source.id))!;
+    const hiddenThread = (await stack.rest<Page<Thread>>(`/content_threads?limit=1&q=source:${hidden.id}`)).records[0];
+    const { data, errors } = await stack.gql<{ sources: Source[]; thread: unknown }>(`query($t: ID!) { sources { id } thread(id: $t) { id } }`, { t: hiddenThread.id }, { token: agent.token });
+    expect(ids(data!.sources).sort()).toEqual([...agent.sourceIds].sort());
+    expect(data!.thread).toBeNull();
+    expect(errors![0].extensions!.code).toBe('NOT_FOUND');
+  });
+
+  it('GET /healthz answers', async () => {
+    const response = await fetch(`${stack.gateway.origin}/healthz`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ status: 'ok' });
+  });
+});
