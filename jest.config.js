@@ -3,7 +3,10 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/src', '<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  transform: { '^.+\\.ts$': ['@swc/jest'] },
+  transform: { '^.+\\.(ts|js|mjs)$': ['@swc/jest'] },
+  // openapi-backend's $ref parser is published as ES modules only: compile it (and its own
+  // js-yaml) to CommonJS like our sources, instead of shimming it.
+  transformIgnorePatterns: ['/node_modules/(?!(@apidevtools/json-schema-ref-parser|js-yaml)/)'],
   // Integration tests start real servers on loopback; give them room on a 2-core machine.
   testTimeout: 30000,
 };

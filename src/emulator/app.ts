@@ -1,0 +1,117 @@
+/**
+ * The emulator's Express application: Engage's REST API under `/1.0`, the test knobs under
+ * `/_emulator` (no token, not logged, no faults), and a JSON 404 for everything else.
+ */
+import express, { type Express, type Request, type Response } from 'express';
+import { EmulatorError } from './errors';
+import { errorHandler, sendError } from './http';
+import { authenticate, type Faults, type FaultSettings, type RateLimiter, type RequestLog } from './middleware';
+import { botsRouter } from './routes/bots';
+import { contentsRouter } from './routes/contents';
+import { directoryRouter } from './routes/directory';
+import { identitiesRouter } from './routes/identities';
+import { interventionsRouter } from './routes/interventions';
+import { sourcesRouter } from './routes/sources';
+import { statusRouter } from './routes/status';
+import { threadsRouter } from './routes/threads';
+import { webhooksRouter } from './routes/webhooks';
+import type { EmulatorStore } from './store';
+
+export interface AppParts {
+  store: EmulatorStore;
+  log: RequestLog;
+  faults: Faults;
+  rateLimiter: RateLimiter;
+  /** The seeded agents as `GET /_emulator/agents` lists them. */
+  agents: () => unknown;
+}
+
+const FAULT_NUMBERS = ['latencyMs', 'jitterMs', 'errorRate', 'hangRate', 'force429', 'retryAfterSeconds'] as const;
+
+/** Validates a JSON FaultSettings body; throws a 400-able message on a wrong field. */
+export function parseFaultSettings(body: unknown): FaultSettings {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error('expected a JSON object');
+  const input: Record<string, unknown> = { ...body };
+  const out: FaultSettings = {};
+  for (const key of FAULT_NUMBERS) {
+    const value = input[key];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new Error(`${key} must be a non-negative number`);
+    out[key] = value;
+  }
+  if (input.pathPattern !== undefined) {
+    if (typeof input.pathPattern !== 'string') throw new Error('pathPattern must be a string');
+    new RegExp(input.pathPattern); // throws on an invalid pattern
+    out.pathPattern = input.pathPattern;
+  }
+  return out;
+}
+
+export function createApp(parts: AppParts): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag'); // Engage does not answer 304s to API clients; ETags would only cost time.
+  // `ids[]=a&ids[]=b` => array, `custom_field_values[key]=v` => object (qs).
+  app.set('query parser', 'extended');
+
+  const bodies = [express.json({ limit: '1mb' }), express.urlencoded({ extended: true, limit: '1mb' })];
+
+  // ---- knobs ----
+  const knobs = express.Router();
+  knobs.use(express.json());
+  knobs.get('/requests', (_req, res) => {
+    res.json(parts.log.entries());
+  });
+  knobs.delete('/requests', (_req, res) => {
+    parts.log.reset();
+    res.status(204).end();
+  });
+  knobs.get('/faults', (_req, res) => {
+    res.json(parts.faults.current());
+  });
+  knobs.put('/faults', (req: Request, res: Response) => {
+    try {
+      parts.faults.set(parseFaultSettings(req.body));
+    } catch (error) {
+      res.status(400).json({ error: 'invalid_request', message: error instanceof Error ? error.message : 'invalid', status: 400 });
+      return;
+    }
+    res.json(parts.faults.current());
+  });
+  knobs.delete('/faults', (_req, res) => {
+    parts.faults.reset();
+    res.status(204).end();
+  });
+  knobs.get('/agents', (_req, res) => {
+    res.json(parts.agents());
+  });
+  app.use('/_emulator', knobs);
+
+  // ---- Engage REST v1.0 ----
+  const api = express.Router();
+  api.use(parts.log.middleware(), parts.faults.middleware(), ...bodies, authenticate(parts.store), parts.rateLimiter.middleware());
+  for (const router of [
+    sourcesRouter,
+    threadsRouter,
+    contentsRouter,
+    identitiesRouter,
+    interventionsRouter,
+    directoryRouter,
+    statusRouter,
+    webhooksRouter,
+    botsRouter,
+  ]) {
+    api.use(router(parts.store));
+  }
+  api.use((req: Request, res: Response) => {
+    sendError(res, new EmulatorError('not_found', `No route ${req.method} ${req.baseUrl}${req.path}`));
+  });
+  api.use(errorHandler);
+  app.use('/1.0', api);
+
+  app.use((req: Request, res: Response) => {
+    sendError(res, new EmulatorError('not_found', `No route ${req.method} ${req.path}: the API is under /1.0`));
+  });
+  app.use(errorHandler);
+  return app;
+}

@@ -1,0 +1,126 @@
+/**
+ * The Engage Digital REST v1.0 emulator.
+ *
+ * Part of the product, not a test double: front-end teams run it (`npm run emulator`) to develop
+ * against a realistic Engage account without having one, `src/main.ts` embeds it when no
+ * ENGAGE_URL is configured, and every test runs the gateway against it over real HTTP.
+ * It follows the official OpenAPI contract (`shared/engage/engage-digital_openapi3.yaml`): paths,
+ * parameter and field names, pagination, `q` search, error bodies, status codes, the per-token
+ * rate limit and read permissions per source. Test knobs (request log, fault injection) live
+ * under `/_emulator`, outside Engage's `/1.0`.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createApp } from './app';
+import { Faults, RateLimiter, RequestLog, type FaultSettings, type RequestLogEntry } from './middleware';
+import { seedStore } from './seed';
+import { EmulatorStore } from './store';
+
+export type { FaultSettings, RequestLogEntry } from './middleware';
+export { EmulatorStore, WEBHOOK_EVENT_TYPES } from './store';
+
+export interface EmulatorOptions {
+  /** Default 42; the same seed gives identical data, ids and tokens. */
+  seed?: number;
+  /** Default 1 (~2000 threads, ~10000 contents); 10 gives ten times more. */
+  scale?: number;
+  /** Default '127.0.0.1'. */
+  host?: string;
+  /** Default 0: a free port. */
+  port?: number;
+  /** The admin agent's token; default derived from the seed. */
+  adminToken?: string;
+  /** Requests per minute per token, default 500 (Engage's); 0 disables. */
+  rateLimitPerMinute?: number;
+  /** Latency added to every `/1.0` request, default 0. */
+  latencyMs?: number;
+  /** Uniform random extra latency 0..jitterMs, default 0. */
+  jitterMs?: number;
+}
+
+export interface SeededAgent {
+  id: string;
+  name: string;
+  email: string;
+  token: string;
+  role: 'admin' | 'agent' | 'bot';
+  /** The sources this agent reads (every source for the admin). */
+  sourceIds: string[];
+}
+
+export interface Emulator {
+  /** Base URL including `/1.0`, e.g. `http://127.0.0.1:4010/1.0`. */
+  url: string;
+  /** `http://127.0.0.1:4010`. */
+  origin: string;
+  agents: SeededAgent[];
+  adminToken: string;
+  requestLog: { entries(): RequestLogEntry[]; reset(): void };
+  faults: { set(f: FaultSettings): void; reset(): void };
+  /** The in-memory data; emits `'change'` (an Engage-webhook-shaped event) for every change made through the API. */
+  store: EmulatorStore;
+  /** Closes the server, including hung and delayed requests. */
+  close(): Promise<void>;
+}
+
+function seededAgents(store: EmulatorStore): SeededAgent[] {
+  return [...store.accounts.values()].map((account) => {
+    const user = store.users.get(account.userId);
+    return {
+      id: account.userId,
+      name: [user?.firstname, user?.lastname].filter(Boolean).join(' '),
+      email: user?.email ?? '',
+      token: account.token,
+      role: account.role,
+      sourceIds: store.readableSourceIds(account),
+    };
+  });
+}
+
+export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
+  const seed = options.seed ?? 42;
+  const store = new EmulatorStore(seed);
+  seedStore(store, { seed, scale: options.scale ?? 1, adminToken: options.adminToken });
+  const agents = seededAgents(store);
+  const admin = agents.find((agent) => agent.role === 'admin');
+  if (!admin) throw new Error('startEmulator: the seed produced no admin');
+
+  const log = new RequestLog();
+  const faults = new Faults(seed, { latencyMs: options.latencyMs ?? 0, jitterMs: options.jitterMs ?? 0 }, log);
+  const rateLimiter = new RateLimiter(options.rateLimitPerMinute ?? 500);
+  const app = createApp({ store, log, faults, rateLimiter, agents: () => agents });
+
+  // Long `q=thread:a thread:b ...` URLs exceed Node's default 16 KiB header limit.
+  const server = http.createServer({ maxHeaderSize: 256 * 1024 }, app);
+  server.keepAliveTimeout = 65_000;
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `${origin}/1.0`,
+    origin,
+    agents,
+    adminToken: admin.token,
+    requestLog: { entries: () => log.entries(), reset: () => log.reset() },
+    faults: { set: (f) => faults.set(f), reset: () => faults.reset() },
+    store,
+    close() {
+      closing ??= new Promise<void>((resolve, reject) => {
+        faults.dispose();
+        server.close((error) => (error ? reject(error) : resolve()));
+        // Hung requests and idle keep-alive sockets would hold close() forever.
+        server.closeAllConnections();
+      });
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,47 @@
+/**
+ * `/contents`: the `q` search (newest first by default), the single GET, and `POST /contents`,
+ * which replies (`in_reply_to_id`) or starts a discussion (`source_id`). A missing `body`, or
+ * neither `in_reply_to_id` nor `source_id`, answers 422 like any invalid creation.
+ */
+import { Router } from 'express';
+import { unprocessable } from '../errors';
+import { accountOf, params } from '../http';
+import { CONTENT_QUERY } from '../q';
+import { searchContents } from '../search';
+import type { EmulatorStore } from '../store';
+import { queryParam, withQueryErrors } from './threads';
+
+export function contentsRouter(store: EmulatorStore): Router {
+  const router = Router();
+
+  router.get('/contents', (req, res) => {
+    const p = params(req);
+    const query = queryParam(p.string('q'), CONTENT_QUERY);
+    const window = p.page();
+    const result = withQueryErrors(() => searchContents(store, accountOf(res), query, window));
+    res.json({ count: result.count, offset: window.offset, limit: window.limit, records: result.records });
+  });
+
+  router.get('/contents/:contentId', (req, res) => {
+    res.json(store.readableContent(accountOf(res), req.params.contentId));
+  });
+
+  router.post('/contents', (req, res) => {
+    const account = accountOf(res);
+    const p = params(req);
+    const body = p.string('body');
+    if (body === undefined || body.trim() === '') throw unprocessable('body is required');
+    const inReplyToId = p.string('in_reply_to_id');
+    const isPrivate = p.boolean('private');
+    const authorId = p.string('author_id');
+    if (inReplyToId) {
+      res.json(store.reply(account, { inReplyToId, body, private: isPrivate, authorId }));
+      return;
+    }
+    const sourceId = p.string('source_id');
+    if (!sourceId) throw unprocessable('source_id is required to initiate a discussion (or in_reply_to_id to reply)');
+    res.json(store.initiateDiscussion(account, { sourceId, body, title: p.string('title'), authorId, private: isPrivate }));
+  });
+
+  return router;
+}
