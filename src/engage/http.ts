@@ -168,7 +168,8 @@ function parseJson(text: string): unknown {
 }
 
 function transportError(caught: unknown, label: string, timeoutMs: number): EngageError {
-  const name = caught instanceof Error ? caught.name : '';
+  // Not `instanceof Error`: the abort reason is a DOMException, which may come from another realm.
+  const name = typeof caught === 'object' && caught !== null && 'name' in caught ? String((caught as { name: unknown }).name) : '';
   if (name === 'TimeoutError' || name === 'AbortError') {
     return new EngageError('unavailable', `Engage ${label}: no answer within ${timeoutMs} ms`, { endpoint: label, upstreamError: 'timeout' });
   }

@@ -214,6 +214,50 @@ describe('roots and relations match the REST API', () => {
   });
 });
 
+describe('the remaining relations match the REST API', () => {
+  it('Identity.users and interventions, User.categories and identities, Team.leaders, Category.sources, Source.defaultCategories, AgentStatus.agent', async () => {
+    const users = (await stack.rest<Page<User>>('/users?limit=150')).records;
+    const agent = users.find((user) => user.identity_ids.length > 0 && user.category_ids.length > 0)!;
+    const agentIdentity = await stack.rest<Identity>(`/identities/${agent.identity_ids[0]}`);
+    const customerIntervention = (await stack.rest<Page<Intervention>>('/interventions?limit=1')).records[0];
+    const customerInterventions = await stack.rest<Page<Intervention>>(`/interventions?identity_id=${customerIntervention.identity_id}&limit=5`);
+    const team = (await stack.rest<Page<Team>>('/teams?limit=150')).records.find((t) => t.leader_ids.length > 0)!;
+    const category = (await stack.rest<Page<Category>>('/categories?limit=150')).records.find((c) => (c.source_ids ?? []).length > 0)!;
+    const source = (await stack.rest<Page<Source>>('/content_sources?limit=150')).records.find((s) => (s.default_category_ids ?? []).length > 0);
+    const [status] = await stack.rest<Array<{ agent_id: string }>>('/status');
+
+    const { data, errors } = await stack.gql<Record<string, any>>(
+      `query($agent: ID!, $agentIdentity: ID!, $customer: ID!, $team: ID!, $category: ID!, $source: ID!) {
+        agentIdentity: identity(id: $agentIdentity) { users { id } }
+        customer: identity(id: $customer) { interventions(first: 5) { totalCount nodes { id } } }
+        user(id: $agent) { categories { id } identities { id } }
+        team(id: $team) { leaders { id } }
+        category(id: $category) { sources { id } }
+        source(id: $source) { defaultCategories { id } }
+        agentAvailability { agent { id } }
+      }`,
+      {
+        agent: agent.id,
+        agentIdentity: agentIdentity.id,
+        customer: customerIntervention.identity_id,
+        team: team.id,
+        category: category.id,
+        source: source?.id ?? category.source_ids![0],
+      },
+    );
+    expect(errors).toBeUndefined();
+    expect(ids(data!.agentIdentity.users)).toEqual(agentIdentity.user_ids ?? []);
+    expect(data!.customer.interventions.totalCount).toBe(customerInterventions.count);
+    expect(ids(data!.customer.interventions.nodes)).toEqual(ids(customerInterventions.records));
+    expect(ids(data!.user.categories).sort()).toEqual([...agent.category_ids].sort());
+    expect(ids(data!.user.identities).sort()).toEqual([...agent.identity_ids].sort());
+    expect(ids(data!.team.leaders).sort()).toEqual([...team.leader_ids].sort());
+    expect(ids(data!.category.sources).sort()).toEqual([...category.source_ids!].sort());
+    expect(ids(data!.source.defaultCategories).sort()).toEqual([...(source?.default_category_ids ?? [])].sort());
+    expect(data!.agentAvailability[0].agent.id).toBe(status.agent_id);
+  });
+});
+
 describe('errors', () => {
   it('an unknown id nulls its field with NOT_FOUND and keeps the rest of the data', async () => {
     const { data, errors } = await stack.gql<{ thread: unknown; sources: unknown[] }>(`{ thread(id: "0123456789abcdef01234567") { id } sources { id } }`);

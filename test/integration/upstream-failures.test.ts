@@ -1,0 +1,63 @@
+/**
+ * Engage failing under the gateway: 5xx, 429 beyond the retry budget, hung requests. Each becomes
+ * a stable error code on the failing field only, and no token reaches an answer or a log line.
+ */
+import { startStack, type Stack } from '../support/stack';
+
+let stack: Stack;
+const logs: string[] = [];
+
+beforeAll(async () => {
+  stack = await startStack({ gateway: { engageTimeoutMs: 300, log: (line) => logs.push(line) } });
+});
+
+beforeEach(() => stack.emulator.requestLog.reset());
+afterEach(() => stack.emulator.faults.reset());
+
+afterAll(async () => {
+  await stack.dispose();
+});
+
+it('a 5xx on one endpoint is UPSTREAM_UNAVAILABLE on that field; the others answer', async () => {
+  const [thread] = [...stack.emulator.store.threads.values()];
+  stack.emulator.faults.set({ errorRate: 1, pathPattern: '^/1.0/content_threads' });
+  const { data, errors } = await stack.gql<{ thread: unknown; sources: unknown[] }>(`query($t: ID!) { thread(id: $t) { id } sources { id } }`, { t: thread.id });
+  expect(data!.thread).toBeNull();
+  expect(data!.sources.length).toBeGreaterThan(0);
+  expect(errors).toHaveLength(1);
+  expect(errors![0]).toMatchObject({ path: ['thread'], extensions: { code: 'UPSTREAM_UNAVAILABLE', upstreamStatus: 503 } });
+  // A GET is retried (3 times by default) before giving up.
+  expect(stack.emulator.requestLog.entries().filter((entry) => entry.path === `/1.0/content_threads/${thread.id}`)).toHaveLength(4);
+});
+
+it('a transient 429 is retried and the query succeeds', async () => {
+  stack.emulator.faults.set({ force429: 1, retryAfterSeconds: 0, pathPattern: '^/1.0/content_sources' });
+  const { data, errors } = await stack.gql<{ sources: unknown[] }>(`{ sources { id } }`);
+  expect(errors).toBeUndefined();
+  expect(data!.sources.length).toBeGreaterThan(0);
+});
+
+it('a 429 whose Retry-After outlasts the retry budget is UPSTREAM_RATE_LIMITED with the delay', async () => {
+  stack.emulator.faults.set({ force429: 10, retryAfterSeconds: 60, pathPattern: '^/1.0/content_sources' });
+  const { errors } = await stack.gql(`{ sources { id } }`);
+  expect(errors![0].extensions).toMatchObject({ code: 'UPSTREAM_RATE_LIMITED', retryAfterMs: 60_000 });
+});
+
+it('a hung Engage request times out as UPSTREAM_UNAVAILABLE', async () => {
+  stack.emulator.faults.set({ hangRate: 1, pathPattern: '^/1.0/teams' });
+  const { data, errors } = await stack.gql<{ teams: unknown; sources: unknown[] }>(`{ teams { id } sources { id } }`);
+  expect(data).toBeNull(); // teams is non-null at the root, so the error nulls the whole data
+  expect(errors![0]).toMatchObject({ path: ['teams'], extensions: { code: 'UPSTREAM_UNAVAILABLE', upstreamError: 'timeout' } });
+  expect(errors![0].message).toMatch(/no answer within 300 ms/);
+});
+
+it('CSRF prevention refuses a simple GET request without a preflight header', async () => {
+  const blocked = await fetch(`${stack.gateway.url}?query=${encodeURIComponent('{ sources { id } }')}`);
+  expect(blocked.status).toBe(400);
+  const allowed = await fetch(`${stack.gateway.url}?query=${encodeURIComponent('{ sources { id } }')}`, { headers: { 'apollo-require-preflight': 'true' } });
+  expect(allowed.status).toBe(200);
+});
+
+it('no token appears in any log line', () => {
+  for (const agent of stack.emulator.agents) for (const line of logs) expect(line).not.toContain(agent.token);
+});
