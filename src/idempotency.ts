@@ -52,16 +52,18 @@ export class IdempotencyStore {
       return running.promise as Promise<T>;
     }
 
-    const stored = await this.keyv.get<Stored<T>>(storeKey).catch(() => undefined);
-    if (stored) {
-      this.assertSameArguments(stored.fingerprint, print);
-      return stored.result;
-    }
-
-    const promise = action().then(async (result) => {
+    // Registered before the first await, so that a retry arriving while the store is read joins
+    // this call instead of starting its own.
+    const promise = (async () => {
+      const stored = await this.keyv.get<Stored<T>>(storeKey).catch(() => undefined);
+      if (stored) {
+        this.assertSameArguments(stored.fingerprint, print);
+        return stored.result;
+      }
+      const result = await action();
       await this.keyv.set(storeKey, { fingerprint: print, result } satisfies Stored<T>, this.ttlMs).catch(() => undefined);
       return result;
-    });
+    })();
     this.inFlight.set(storeKey, { fingerprint: print, promise });
     try {
       return await promise;

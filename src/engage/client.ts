@@ -181,7 +181,7 @@ export class EngageClient {
   }
   /** Engage opens a thread with a GET (sic: see the contract). */
   openThread(id: string) {
-    return this.http.call<Thread>('GET', path('content_threads', id, 'open'));
+    return this.http.call<Thread>('GET', path('content_threads', id, 'open'), undefined, { write: true });
   }
   ignoreThread(id: string) {
     return this.http.call<Thread>('PUT', path('content_threads', id, 'ignore'));

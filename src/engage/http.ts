@@ -4,7 +4,7 @@
  *
  * Retry policy (why it is written here rather than delegated to a generic retry helper): whether a
  * request may be repeated depends on Engage semantics, not only on the HTTP method.
- * - GET is idempotent: retried on 429, 5xx, timeouts and connection failures.
+ * - Reads (GET) are idempotent: retried on 429, 5xx, timeouts and connection failures.
  * - Writes (POST/PUT/DELETE) are retried only on 429: Engage rejects a rate-limited request before
  *   doing anything, so repeating it cannot post a reply twice. A write that timed out or got a 5xx
  *   may have happened, so it fails and the caller (or its idempotency key) decides.
@@ -13,6 +13,7 @@
  * started, and the last error is returned with its `retryAfterMs`.
  */
 import { Agent, type Dispatcher, request } from 'undici';
+import type { RequestCache } from '../cache/response-cache';
 import { EngageError, errorFromResponse, parseRetryAfter } from './errors';
 
 export type Scalar = string | number | boolean;
@@ -53,6 +54,8 @@ export interface HttpOptions {
   timeoutMs?: number;
   retry?: Partial<RetryPolicy>;
   onRequest?: (event: RequestEvent) => void;
+  /** Cross-request cache of GET answers for this token; writes invalidate it. */
+  cache?: RequestCache;
 }
 
 export const DEFAULT_RETRY: RetryPolicy = { maxRetries: 3, baseDelayMs: 100, maxDelayMs: 2000, budgetMs: 15_000 };
@@ -107,16 +110,37 @@ export class EngageHttp {
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
   }
 
-  async call<T>(method: HttpMethod, path: string, params?: Params): Promise<T> {
-    const endpoint = endpointTemplate(path);
-    const label = `${method} ${endpoint}`;
+  /**
+   * One Engage call. `write` marks a GET that changes state (Engage reopens a thread with a GET):
+   * it is neither cached nor retried like a read.
+   */
+  async call<T>(method: HttpMethod, path: string, params?: Params, { write = method !== 'GET' }: { write?: boolean } = {}): Promise<T> {
     const encoded = encodeParams(params);
     const inQuery = method === 'GET' || method === 'DELETE';
-    const url = `${this.baseUrl}${path}${inQuery && encoded ? `?${encoded}` : ''}`;
+    const pathAndQuery = `${path}${inQuery && encoded ? `?${encoded}` : ''}`;
+    const cache = this.options.cache;
+    if (!write && cache) {
+      const hit = await cache.get(pathAndQuery);
+      if (hit !== undefined) return hit as T;
+    }
+    const result = await this.send<T>(method, path, pathAndQuery, inQuery ? undefined : encoded, write);
+    if (cache) {
+      if (write) await cache.invalidate();
+      else cache.set(pathAndQuery, result);
+    }
+    return result;
+  }
+
+  private async send<T>(method: HttpMethod, path: string, pathAndQuery: string, body: string | undefined, write: boolean): Promise<T> {
+    const endpoint = endpointTemplate(path);
+    const label = `${method} ${endpoint}`;
+    const url = `${this.baseUrl}${pathAndQuery}`;
     const started = Date.now();
 
     for (let attempt = 0; ; attempt++) {
       const attemptStart = Date.now();
+      // An attempt gets timeoutMs, but never more than what is left of the call's budget.
+      const attemptTimeoutMs = Math.max(1, Math.min(this.timeoutMs, this.retry.budgetMs - (attemptStart - started)));
       let error: EngageError;
       try {
         const response = await request(url, {
@@ -125,26 +149,26 @@ export class EngageHttp {
           headers: {
             authorization: `Bearer ${this.options.token}`,
             accept: 'application/json',
-            ...(inQuery ? {} : { 'content-type': 'application/x-www-form-urlencoded' }),
+            ...(body === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded' }),
           },
-          body: inQuery ? undefined : encoded,
-          signal: AbortSignal.timeout(this.timeoutMs),
+          body,
+          signal: AbortSignal.timeout(attemptTimeoutMs),
         });
         const text = await response.body.text();
         this.options.onRequest?.({ method, endpoint, status: response.statusCode, durationMs: Date.now() - attemptStart, attempt });
-        const body = parseJson(text);
+        const answer = parseJson(text);
         if (response.statusCode >= 200 && response.statusCode < 300) {
-          if (body === undefined) throw new EngageError('unexpected', `Engage ${label}: answer is not JSON`, { status: response.statusCode, endpoint: label });
-          return body as T;
+          if (answer === undefined) throw new EngageError('unexpected', `Engage ${label}: answer is not JSON`, { status: response.statusCode, endpoint: label });
+          return answer as T;
         }
-        error = errorFromResponse(response.statusCode, body, label, parseRetryAfter(response.headers['retry-after']));
+        error = errorFromResponse(response.statusCode, answer, label, parseRetryAfter(response.headers['retry-after']));
       } catch (caught) {
         if (caught instanceof EngageError) throw caught;
         this.options.onRequest?.({ method, endpoint, status: 0, durationMs: Date.now() - attemptStart, attempt });
-        error = transportError(caught, label, this.timeoutMs);
+        error = transportError(caught, label, attemptTimeoutMs);
       }
 
-      if (!this.mayRetry(method, error) || attempt >= this.retry.maxRetries) throw error;
+      if (!this.mayRetry(write, error) || attempt >= this.retry.maxRetries) throw error;
       const backoff = Math.random() * Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** attempt);
       const wait = error.details.retryAfterMs ?? backoff;
       if (Date.now() - started + wait > this.retry.budgetMs) throw error;
@@ -152,9 +176,9 @@ export class EngageHttp {
     }
   }
 
-  private mayRetry(method: HttpMethod, error: EngageError): boolean {
+  private mayRetry(write: boolean, error: EngageError): boolean {
     if (error.kind === 'rate_limited') return true;
-    return method === 'GET' && error.kind === 'unavailable';
+    return !write && error.kind === 'unavailable';
   }
 }
 

@@ -1,0 +1,55 @@
+import Keyv from 'keyv';
+import { IdempotencyStore } from '../../src/idempotency';
+
+describe('IdempotencyStore', () => {
+  it('runs the action once per key and replays its result', async () => {
+    const store = new IdempotencyStore(new Keyv());
+    const action = jest.fn(async () => ({ id: 'reply-1' }));
+    expect(await store.run('alice', 'reply', 'k1', { body: 'hi' }, action)).toEqual({ id: 'reply-1' });
+    expect(await store.run('alice', 'reply', 'k1', { body: 'hi' }, action)).toEqual({ id: 'reply-1' });
+    expect(action).toHaveBeenCalledTimes(1);
+  });
+
+  it('shares an in-flight call between concurrent retries', async () => {
+    const store = new IdempotencyStore(new Keyv());
+    let release!: () => void;
+    const action = jest.fn(() => new Promise<string>((resolve) => (release = () => resolve('done'))));
+    const first = store.run('alice', 'engage', 'k', { c: 1 }, action);
+    const second = store.run('alice', 'engage', 'k', { c: 1 }, action);
+    await new Promise((resolve) => setImmediate(resolve));
+    release();
+    expect(await Promise.all([first, second])).toEqual(['done', 'done']);
+    expect(action).toHaveBeenCalledTimes(1);
+  });
+
+  it('refuses a key reused with other arguments', async () => {
+    const store = new IdempotencyStore(new Keyv());
+    await store.run('alice', 'reply', 'k', { body: 'a' }, async () => 1);
+    await expect(store.run('alice', 'reply', 'k', { body: 'b' }, async () => 2)).rejects.toMatchObject({
+      extensions: { code: 'BAD_USER_INPUT', reason: 'IDEMPOTENCY_KEY_REUSED' },
+    });
+  });
+
+  it('stores nothing when the action fails, so a retry tries again', async () => {
+    const store = new IdempotencyStore(new Keyv());
+    await expect(store.run('alice', 'close', 'k', {}, async () => { throw new Error('upstream down'); })).rejects.toThrow('upstream down');
+    expect(await store.run('alice', 'close', 'k', {}, async () => 'closed')).toBe('closed');
+  });
+
+  it('scopes keys by caller and by mutation', async () => {
+    const store = new IdempotencyStore(new Keyv());
+    await store.run('alice', 'close', 'k', {}, async () => 'alice');
+    expect(await store.run('bob', 'close', 'k', {}, async () => 'bob')).toBe('bob');
+    expect(await store.run('alice', 'cancel', 'k', {}, async () => 'cancel')).toBe('cancel');
+  });
+
+  it('a missing key runs the action every time; an empty or huge key is refused', async () => {
+    const store = new IdempotencyStore(new Keyv());
+    const action = jest.fn(async () => 1);
+    await store.run('alice', 'x', undefined, {}, action);
+    await store.run('alice', 'x', null, {}, action);
+    expect(action).toHaveBeenCalledTimes(2);
+    await expect(store.run('alice', 'x', '', {}, action)).rejects.toMatchObject({ extensions: { code: 'BAD_USER_INPUT' } });
+    await expect(store.run('alice', 'x', 'k'.repeat(256), {}, action)).rejects.toMatchObject({ extensions: { code: 'BAD_USER_INPUT' } });
+  });
+});
