@@ -57,7 +57,8 @@ export class Params {
     const value = this.raw(name);
     if (value === undefined) return undefined;
     const values = Array.isArray(value) ? value : isRecord(value) ? Object.values(value) : [value];
-    return values.filter((v) => v !== undefined && v !== null).map(String);
+    // `key[]=` (one empty value) is how a form sends an empty list: it means "none", not an id "".
+    return values.filter((v) => v !== undefined && v !== null).map(String).filter((v) => v !== '');
   }
 
   /** A comma-separated list (`ids=a,b`), also accepting the array forms. */

@@ -2,6 +2,7 @@
  * The Engage Digital REST client: one instance per caller token, typed methods per endpoint.
  * Loaders and mutation resolvers use this interface; only `http.ts` knows about HTTP.
  */
+import { EngageError } from './errors';
 import { EngageHttp, type HttpOptions, type Params } from './http';
 import type {
   AgentStatus,
@@ -112,7 +113,18 @@ export interface WebhookInput {
 export type EngageClientOptions = HttpOptions;
 
 const byIds = (ids: readonly string[] | undefined) => (ids && ids.length > 0 ? ids.join(',') : undefined);
-const path = (...segments: string[]) => `/${segments.map(encodeURIComponent).join('/')}`;
+/**
+ * A resource path from segments. An id is one opaque segment: empty, `.` and `..` (which a URL
+ * parser would resolve into another resource) are refused before any request.
+ */
+const path = (...segments: string[]) => {
+  for (const segment of segments) {
+    if (segment === '' || segment === '.' || segment === '..') {
+      throw new EngageError('not_found', `"${segment}" is not a valid Engage id`, { status: 404 });
+    }
+  }
+  return `/${segments.map(encodeURIComponent).join('/')}`;
+};
 
 export class EngageClient {
   private readonly http: EngageHttp;

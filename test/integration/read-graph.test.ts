@@ -267,6 +267,14 @@ describe('errors', () => {
     expect(errors![0]).toMatchObject({ path: ['thread'], extensions: { code: 'NOT_FOUND' } });
   });
 
+  it('an id that a URL would resolve elsewhere (".", "..") is NOT_FOUND and reaches no other endpoint', async () => {
+    stack.emulator.requestLog.reset();
+    const { data, errors } = await stack.gql<{ a: unknown; b: unknown }>(`{ a: thread(id: ".") { id } b: thread(id: "..") { id } }`);
+    expect(data).toEqual({ a: null, b: null });
+    expect(errors!.map((e) => e.extensions!.code)).toEqual(['NOT_FOUND', 'NOT_FOUND']);
+    expect(stack.emulator.requestLog.entries()).toEqual([]);
+  });
+
   it('first above 150 is BAD_USER_INPUT, not a silent clamp', async () => {
     const { errors } = await stack.gql(`{ threads(first: 151) { totalCount } }`);
     expect(errors![0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', argumentName: 'first' });

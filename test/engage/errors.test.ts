@@ -1,0 +1,375 @@
+/**
+ * The REST client's failure side against the emulator over loopback: each HTTP refusal mapped to
+ * one `EngageError.kind`, the retry policy (GETs retried on 5xx, timeouts and 429; writes only on
+ * 429), `Retry-After`, the time budget, the emulator's real per-token rate limit, timeouts, the
+ * metrics hook, and that no error ever carries a token. Attempts are counted in the emulator's
+ * request log; the only timing assertions are lower bounds that prove a wait happened.
+ */
+import { inspect } from 'node:util';
+import { EngageClient, EngageError, q, type EngageClientOptions, type RequestEvent } from '../../src/engage';
+import type { Content, Intervention, Page, Thread } from '../../src/engage/types';
+import { startEmulator, type Emulator, type SeededAgent } from '../../src/emulator';
+import { expectEngageError, logged, rest } from './support';
+
+let emu: Emulator;
+let admin: SeededAgent;
+/** An agent that reads the email sources only. */
+let agent: SeededAgent;
+/** Every token in play, which no error may carry. */
+let secrets: string[];
+
+const BAD_TOKEN = 'f00dbad0f00dbad0f00dbad0f00dbad0f00dbad0f00dbad0';
+/** Retries without real waits, for the tests that count attempts. */
+const QUICK = { maxRetries: 2, baseDelayMs: 1, maxDelayMs: 5 };
+
+beforeAll(async () => {
+  emu = await startEmulator({ port: 0, rateLimitPerMinute: 0 });
+  admin = emu.agents.find((a) => a.role === 'admin') as SeededAgent;
+  const emailIds = [...emu.store.sources.values()].filter((s) => s.type === 'email').map((s) => s.id);
+  agent = emu.agents.find((a) => a.role === 'agent' && a.sourceIds.length === emailIds.length && a.sourceIds.every((id) => emailIds.includes(id))) as SeededAgent;
+  secrets = [...emu.agents.map((a) => a.token), BAD_TOKEN];
+});
+
+afterAll(async () => {
+  await emu.close();
+});
+
+beforeEach(() => {
+  emu.requestLog.reset();
+});
+
+afterEach(() => {
+  emu.faults.reset();
+});
+
+function client(token: string, options: Partial<EngageClientOptions> = {}): EngageClient {
+  return new EngageClient({ baseUrl: emu.url, token, retry: QUICK, ...options });
+}
+
+const store = () => emu.store;
+const statuses = (pattern?: RegExp) => logged(emu, pattern).map((entry) => entry.status);
+
+/** Threads already used by a test: each test that opens an intervention takes a fresh one. */
+const used = new Set<string>();
+
+/** A thread of an email source (threads there can be closed) with a customer content and no open intervention. */
+function freshThread(): { thread: Thread; content: Content } {
+  for (const thread of store().threads.values()) {
+    if (used.has(thread.id) || !agent.sourceIds.includes(thread.source_id) || store().openInterventionOf(thread.id)) continue;
+    const content = (store().threadState.get(thread.id)?.contentIds ?? [])
+      .map((id) => store().contents.get(id) as Content)
+      .find((c) => !c.creator_id);
+    if (!content) continue;
+    used.add(thread.id);
+    return { thread, content };
+  }
+  throw new Error('no fresh thread left');
+}
+
+/** Opens an intervention as the agent on a fresh thread; with `reply`, also posts one agent reply. */
+async function openIntervention(reply = false): Promise<{ thread: Thread; content: Content; intervention: Intervention }> {
+  const { thread, content } = freshThread();
+  const engage = client(agent.token);
+  const intervention = await engage.createIntervention(content.id);
+  if (reply) await engage.createContent({ body: 'Thanks, we are on it.', in_reply_to_id: content.id });
+  emu.requestLog.reset();
+  return { thread, content, intervention };
+}
+
+describe('HTTP refusals map to one kind each, in one attempt', () => {
+  it('401 with an unknown token => unauthenticated, not retried', async () => {
+    const error = await expectEngageError(client(BAD_TOKEN).listSources(), 'unauthenticated', secrets);
+    expect(error.details).toEqual({ status: 401, upstreamError: 'invalid_token', endpoint: 'GET /content_sources', retryAfterMs: undefined });
+    expect(logged(emu)).toEqual([expect.objectContaining({ method: 'GET', path: '/1.0/content_sources', status: 401, agentId: null })]);
+  });
+
+  it('404 for an unknown id => not_found, with the endpoint template and no id in the endpoint', async () => {
+    const unknown = 'abcdef0123456789abcdef01';
+    const error = await expectEngageError(client(admin.token).getThread(unknown), 'not_found', secrets);
+    expect(error.details).toMatchObject({ status: 404, upstreamError: 'not_found', endpoint: 'GET /content_threads/{id}' });
+    expect(statuses()).toEqual([404]);
+  });
+
+  it("404 for a thread of a source the agent cannot read => not_found, while the admin reads it", async () => {
+    const foreign = [...store().threads.values()].find((t) => !agent.sourceIds.includes(t.source_id)) as Thread;
+    await expect(client(admin.token).getThread(foreign.id)).resolves.toMatchObject({ id: foreign.id });
+    const error = await expectEngageError(client(agent.token).getThread(foreign.id), 'not_found', secrets);
+    expect(error.status).toBe(404);
+    expect(logged(emu).map((e) => [e.status, e.agentId])).toEqual([
+      [200, admin.id],
+      [404, agent.id],
+    ]);
+  });
+
+  it('403 closing an intervention without agent replies => forbidden', async () => {
+    const { intervention } = await openIntervention();
+    const error = await expectEngageError(client(agent.token).closeIntervention(intervention.id), 'forbidden', secrets);
+    expect(error.details).toMatchObject({ status: 403, upstreamError: 'forbidden', endpoint: 'PUT /interventions/{id}/close' });
+    expect(statuses()).toEqual([403]);
+    expect(store().interventions.get(intervention.id)?.status).toBe('assigned');
+  });
+
+  it('409 closing an intervention twice => conflict', async () => {
+    const { intervention } = await openIntervention(true);
+    const engage = client(agent.token);
+    await expect(engage.closeIntervention(intervention.id)).resolves.toMatchObject({ id: intervention.id, status: 'closed', closed: true });
+    const error = await expectEngageError(engage.closeIntervention(intervention.id), 'conflict', secrets);
+    expect(error.details).toMatchObject({ status: 409, upstreamError: 'conflict' });
+    expect(statuses()).toEqual([200, 409]);
+  });
+
+  it('422 replying with an empty body => invalid', async () => {
+    const { content, thread } = await openIntervention();
+    const error = await expectEngageError(client(agent.token).createContent({ body: '', in_reply_to_id: content.id }), 'invalid', secrets);
+    expect(error.details).toMatchObject({ status: 422, upstreamError: 'unprocessable_entity', endpoint: 'POST /contents' });
+    expect(statuses()).toEqual([422]);
+    expect(store().threads.get(thread.id)?.contents_count).toBe(thread.contents_count);
+  });
+
+  it('422 replying without an open intervention => invalid', async () => {
+    const { content } = freshThread();
+    const error = await expectEngageError(client(agent.token).createContent({ body: 'Hello?', in_reply_to_id: content.id }), 'invalid', secrets);
+    expect(error.message).toMatch(/open intervention/);
+    expect(statuses()).toEqual([422]);
+  });
+
+  it('400 for a q keyword Engage does not know => bad_request', async () => {
+    const engage = client(admin.token);
+    const error = await expectEngageError(engage.listThreads({ q: q().is('nope', 'x').toString() }), 'bad_request', secrets);
+    expect(error.details).toMatchObject({ status: 400, upstreamError: 'invalid_query', endpoint: 'GET /content_threads' });
+    // A thread-only keyword on contents is just as invalid.
+    await expectEngageError(engage.listContents({ q: q().is('closed', 'true').toString() }), 'bad_request', secrets);
+    expect(statuses()).toEqual([400, 400]);
+  });
+});
+
+describe('retries on 5xx: reads only', () => {
+  it('503 on a GET => unavailable after exactly maxRetries + 1 attempts', async () => {
+    const thread = [...store().threads.values()][0];
+    emu.faults.set({ errorRate: 1, pathPattern: '^/1\\.0/content_threads/' });
+    const error = await expectEngageError(client(admin.token).getThread(thread.id), 'unavailable', secrets);
+    expect(error.details).toMatchObject({ status: 503, upstreamError: 'service_unavailable', endpoint: 'GET /content_threads/{id}' });
+    expect(statuses()).toEqual([503, 503, 503]);
+  });
+
+  it('503 then a healthy upstream: the GET is retried and succeeds', async () => {
+    const thread = [...store().threads.values()][1];
+    emu.faults.set({ errorRate: 1, pathPattern: '^/1\\.0/content_threads/' });
+    const engage = client(admin.token, { retry: { ...QUICK, maxRetries: 5 }, onRequest: (event) => event.status === 503 && emu.faults.reset() });
+    await expect(engage.getThread(thread.id)).resolves.toMatchObject({ id: thread.id });
+    expect(statuses()).toEqual([503, 200]);
+  });
+
+  it('503 on a POST => unavailable after exactly one attempt, nothing posted', async () => {
+    const { thread, content } = await openIntervention();
+    emu.faults.set({ errorRate: 1, pathPattern: '^/1\\.0/contents$' });
+    await expectEngageError(client(agent.token).createContent({ body: 'Once only', in_reply_to_id: content.id }), 'unavailable', secrets);
+    expect(logged(emu).map((e) => [e.method, e.status])).toEqual([['POST', 503]]);
+    expect(store().threads.get(thread.id)?.contents_count).toBe(thread.contents_count);
+  });
+
+  it('503 on PUT and DELETE => unavailable after exactly one attempt each', async () => {
+    const { thread, intervention } = await openIntervention();
+    emu.faults.set({ errorRate: 1 });
+    const engage = client(agent.token);
+    await expectEngageError(engage.closeThread(thread.id), 'unavailable', secrets);
+    await expectEngageError(engage.cancelIntervention(intervention.id), 'unavailable', secrets);
+    expect(logged(emu).map((e) => [e.method, e.status])).toEqual([
+      ['PUT', 503],
+      ['DELETE', 503],
+    ]);
+    expect(store().threads.get(thread.id)?.closed).toBe(false);
+    expect(store().interventions.get(intervention.id)?.status).toBe('assigned');
+  });
+});
+
+describe('429 and Retry-After', () => {
+  it('a forced 429 then success: the GET is retried once and succeeds', async () => {
+    emu.faults.set({ force429: 1, retryAfterSeconds: 0, pathPattern: '^/1\\.0/content_sources$' });
+    const sources = await client(admin.token).listSources();
+    expect(sources.records.length).toBeGreaterThan(0);
+    expect(statuses()).toEqual([429, 200]);
+  });
+
+  it('a PUT is retried on 429 (Engage refused it before doing anything) and applied once', async () => {
+    const thread = [...store().threads.values()].find((t) => t.thread_category_ids.length === 0) as Thread;
+    const category = [...store().categories.values()].find((c) => !c.unselectable)?.id as string;
+    emu.faults.set({ force429: 1, retryAfterSeconds: 0, pathPattern: '/update_categories$' });
+    const updated = await client(admin.token).updateThreadCategories(thread.id, [category]);
+    expect(updated.thread_category_ids).toEqual([category]);
+    expect(logged(emu).map((e) => [e.method, e.status])).toEqual([
+      ['PUT', 429],
+      ['PUT', 200],
+    ]);
+  });
+
+  it('a POST is retried on 429 and the reply is posted exactly once', async () => {
+    const { thread, content } = await openIntervention();
+    emu.faults.set({ force429: 1, retryAfterSeconds: 0, pathPattern: '^/1\\.0/contents$' });
+    const reply = await client(agent.token).createContent({ body: 'Posted after a 429', in_reply_to_id: content.id });
+    expect(reply).toMatchObject({ thread_id: thread.id, body: 'Posted after a 429', status: 'user_reply' });
+    expect(logged(emu).map((e) => [e.method, e.status])).toEqual([
+      ['POST', 429],
+      ['POST', 200],
+    ]);
+    const contents = await rest<Page<Content>>(emu, admin.token, '/contents', { q: `thread:${thread.id}`, limit: 150 });
+    expect(contents.records.filter((c) => c.body === 'Posted after a 429')).toHaveLength(1);
+  });
+
+  it('Retry-After is honoured: the retry arrives at least ~1 s after the 429', async () => {
+    emu.faults.set({ force429: 1, retryAfterSeconds: 1, pathPattern: '^/1\\.0/content_sources$' });
+    await client(admin.token, { retry: { ...QUICK, maxRetries: 1 } }).listSources();
+    const [first, second] = logged(emu);
+    expect([first.status, second.status]).toEqual([429, 200]);
+    expect(second.at - first.at).toBeGreaterThanOrEqual(990);
+  });
+
+  it('more forced 429s than retries => rate_limited with details.retryAfterMs, after maxRetries + 1 attempts', async () => {
+    emu.faults.set({ force429: 10, retryAfterSeconds: 1, pathPattern: '^/1\\.0/content_sources$' });
+    const error = await expectEngageError(client(admin.token, { retry: { ...QUICK, maxRetries: 1 } }).listSources(), 'rate_limited', secrets);
+    expect(error.details).toEqual({ status: 429, upstreamError: 'rate_limit_exceeded', endpoint: 'GET /content_sources', retryAfterMs: 1000 });
+    const [first, second, ...rest_] = logged(emu);
+    expect(rest_).toEqual([]);
+    expect([first.status, second.status]).toEqual([429, 429]);
+    expect(second.at - first.at).toBeGreaterThanOrEqual(990);
+  });
+
+  it('the time budget: a Retry-After longer than budgetMs fails at once instead of waiting', async () => {
+    emu.faults.set({ force429: 5, retryAfterSeconds: 3600, pathPattern: '^/1\\.0/content_sources$' });
+    const engage = client(admin.token, { retry: { maxRetries: 5, baseDelayMs: 1, maxDelayMs: 5, budgetMs: 2000 } });
+    // If the client waited for the Retry-After, this test would hit Jest's timeout long before.
+    const error = await expectEngageError(engage.listSources(), 'rate_limited', secrets);
+    expect(error.details.retryAfterMs).toBe(3_600_000);
+    expect(statuses()).toEqual([429]);
+  });
+
+  it('the time budget also bounds an attempt: a slow retry is cut when the budget runs out, not at timeoutMs', async () => {
+    // Every answer is a 503 that takes at least 1 s. The first attempt hears it after >= 1 s, so the
+    // retry starts with at most 0.9 s of the 1.9 s budget left: it can only end by timing out,
+    // never by hearing its (later) 503 as it would if it had the whole 10 s timeoutMs.
+    emu.faults.set({ errorRate: 1, latencyMs: 1000, pathPattern: '^/1\\.0/content_sources$' });
+    const events: RequestEvent[] = [];
+    const engage = client(admin.token, {
+      timeoutMs: 10_000,
+      retry: { maxRetries: 1, baseDelayMs: 1, maxDelayMs: 1, budgetMs: 1900 },
+      onRequest: (e) => events.push(e),
+    });
+    const error = await expectEngageError(engage.listSources(), 'unavailable', secrets);
+    expect(events.map((e) => [e.attempt, e.status])).toEqual([
+      [0, 503],
+      [1, 0],
+    ]);
+    expect(error.details.upstreamError).toBe('timeout');
+    expect(error.message).toMatch(/no answer within \d+ ms/);
+  });
+});
+
+describe("the emulator's real per-token rate limit", () => {
+  let limited: Emulator;
+
+  beforeAll(async () => {
+    limited = await startEmulator({ port: 0, rateLimitPerMinute: 5 });
+  });
+
+  afterAll(async () => {
+    await limited.close();
+  });
+
+  it('answers 429 after 5 requests of one token => rate_limited without waiting a minute; another token is unaffected', async () => {
+    const [, first, second] = limited.agents;
+    const engage = new EngageClient({ baseUrl: limited.url, token: first.token });
+    for (let i = 0; i < 5; i++) await engage.listSources({ limit: 1 });
+    // Retry-After is the rest of the minute: beyond the default 15 s budget, so no retry is attempted.
+    const error = await expectEngageError(engage.listSources({ limit: 1 }), 'rate_limited', limited.agents.map((a) => a.token));
+    expect(error.details).toMatchObject({ status: 429, upstreamError: 'rate_limit_exceeded' });
+    expect(error.details.retryAfterMs).toBeGreaterThan(15_000);
+    expect(error.details.retryAfterMs).toBeLessThanOrEqual(60_000);
+
+    const other = await new EngageClient({ baseUrl: limited.url, token: second.token }).listSources({ limit: 1 });
+    expect(other.count).toBeGreaterThan(0);
+
+    const byAgent = (id: string) => limited.requestLog.entries().filter((e) => e.agentId === id).map((e) => e.status);
+    expect(byAgent(first.id)).toEqual([200, 200, 200, 200, 200, 429]);
+    expect(byAgent(second.id)).toEqual([200]);
+  });
+});
+
+describe('timeouts', () => {
+  it('a hung GET => unavailable with upstreamError timeout after 2 attempts (maxRetries 1)', async () => {
+    emu.faults.set({ hangRate: 1, pathPattern: '^/1\\.0/content_sources$' });
+    const events: RequestEvent[] = [];
+    const engage = client(admin.token, { timeoutMs: 200, retry: { ...QUICK, maxRetries: 1 }, onRequest: (e) => events.push(e) });
+    const error = await expectEngageError(engage.listSources(), 'unavailable', secrets);
+    expect(error.message).toContain('no answer within 200 ms');
+    expect(error.details).toEqual({ endpoint: 'GET /content_sources', upstreamError: 'timeout' });
+    expect(statuses()).toEqual([0, 0]); // the emulator logs a hung request with status 0
+    expect(events.map((e) => [e.status, e.attempt])).toEqual([
+      [0, 0],
+      [0, 1],
+    ]);
+    expect(events.every((e) => e.durationMs >= 190)).toBe(true);
+  });
+
+  it('a hung write is not retried: one attempt, then unavailable', async () => {
+    const { thread } = await openIntervention();
+    emu.faults.set({ hangRate: 1, pathPattern: '/close$' });
+    const engage = client(agent.token, { timeoutMs: 200, retry: { ...QUICK, maxRetries: 3 } });
+    const error = await expectEngageError(engage.closeThread(thread.id), 'unavailable', secrets);
+    expect(error.details.upstreamError).toBe('timeout');
+    expect(logged(emu).map((e) => [e.method, e.status])).toEqual([['PUT', 0]]);
+  });
+
+  it('after a timeout the client still works (the hung socket does not poison the pool)', async () => {
+    emu.faults.set({ hangRate: 1, pathPattern: '^/1\\.0/teams$' });
+    const engage = client(admin.token, { timeoutMs: 200, retry: { ...QUICK, maxRetries: 0 } });
+    await expectEngageError(engage.allTeams(), 'unavailable', secrets);
+    emu.faults.reset();
+    await expect(engage.allTeams()).resolves.toHaveLength(store().teams.size);
+  });
+});
+
+describe('metrics hook and secrets', () => {
+  it('onRequest hears {method, endpoint with {id}, status, attempt} once per attempt', async () => {
+    const thread = [...store().threads.values()][2];
+    const events: RequestEvent[] = [];
+    emu.faults.set({ force429: 1, retryAfterSeconds: 0, pathPattern: '^/1\\.0/content_threads/' });
+    const engage = client(admin.token, { onRequest: (e) => events.push(e) });
+    await engage.getThread(thread.id);
+    await expectEngageError(engage.getContent('abcdef0123456789abcdef01'), 'not_found', secrets);
+    expect(events).toEqual([
+      { method: 'GET', endpoint: '/content_threads/{id}', status: 429, attempt: 0, durationMs: expect.any(Number) },
+      { method: 'GET', endpoint: '/content_threads/{id}', status: 200, attempt: 1, durationMs: expect.any(Number) },
+      { method: 'GET', endpoint: '/contents/{id}', status: 404, attempt: 0, durationMs: expect.any(Number) },
+    ]);
+    expect(JSON.stringify(events)).not.toContain(thread.id);
+  });
+
+  it('no error of any kind carries a token, in its message, details, stack or inspection', async () => {
+    const thread = [...store().threads.values()][3];
+    const errors: EngageError[] = [];
+    const collect = async (call: Promise<unknown>) => {
+      try {
+        await call;
+      } catch (error) {
+        errors.push(error as EngageError);
+      }
+    };
+    await collect(client(BAD_TOKEN).getThread(thread.id));
+    await collect(client(admin.token).getThread('abcdef0123456789abcdef01'));
+    await collect(client(admin.token).listThreads({ q: 'nope:1' }));
+    emu.faults.set({ errorRate: 1 });
+    await collect(client(admin.token).getThread(thread.id));
+    emu.faults.set({ force429: 3, retryAfterSeconds: 0 });
+    await collect(client(admin.token, { retry: { ...QUICK, maxRetries: 0 } }).getThread(thread.id));
+    emu.faults.set({ hangRate: 1 });
+    await collect(client(admin.token, { timeoutMs: 100, retry: { ...QUICK, maxRetries: 0 } }).getThread(thread.id));
+    emu.faults.reset();
+    await collect(new EngageClient({ baseUrl: 'http://127.0.0.1:1/1.0', token: admin.token, retry: { ...QUICK, maxRetries: 0 } }).getThread(thread.id));
+
+    expect(errors.map((e) => e.kind)).toEqual(['unauthenticated', 'not_found', 'bad_request', 'unavailable', 'rate_limited', 'unavailable', 'unavailable']);
+    for (const error of errors) {
+      const exposed = `${JSON.stringify({ message: error.message, details: error.details })}\n${error.stack}\n${inspect(error, { depth: 5 })}`;
+      for (const secret of secrets) expect(exposed).not.toContain(secret);
+    }
+  });
+});
