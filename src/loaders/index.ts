@@ -167,13 +167,17 @@ export function createLoaders(engage: EngageClient, { mode = 'batched', cache, c
    */
   const identity: DataLoader<IdentityKey, Identity, string> = loader<IdentityKey, Identity, string>(
     async (keys) => {
+      const single = (id: string) => limit(() => engage.getIdentity(id)).catch((error: Error) => error);
+      // Keys without a profile hint are read now, in parallel with the profiles' list: waiting for
+      // the list first would add a sequential round trip for nothing.
+      const direct = new Map(keys.filter((key) => !key.groupId).map((key) => [key.id, single(key.id)]));
       const groupIds = [...new Set(keys.map((key) => key.groupId).filter((id): id is string => Boolean(id)))];
       const viaGroups = new Map<string, Identity>();
       if (groupIds.length > 0) {
         const lists = await groupIdentities.loadMany(groupIds);
         for (const list of lists) if (Array.isArray(list)) for (const record of list) viaGroups.set(record.id, record);
       }
-      return Promise.all(keys.map((key) => viaGroups.get(key.id) ?? limit(() => engage.getIdentity(key.id)).catch((error: Error) => error)));
+      return Promise.all(keys.map((key) => direct.get(key.id) ?? viaGroups.get(key.id) ?? single(key.id)));
     },
     (key) => engage.getIdentity(key.id),
     { cacheKeyFn: (key) => key.id },

@@ -1,0 +1,130 @@
+/**
+ * Child process for the live and scale scenarios: a gateway with live updates (and, for the first
+ * instance, the emulator that sends it Engage webhooks), or a raw `ws` broadcast server (the floor).
+ *
+ * IPC requests:
+ * - `emit`: a customer opens a new thread in the emulator (`store.importContent`); the emulator
+ *   POSTs the webhook at once. Answers the time it was raised (epoch ms, sub-ms precision) and the body.
+ * - `broadcast` (raw): sends `bytes` to every connected socket; answers the time it started.
+ * - `stats`: the gateway's live counters (executions, groups, subscribers).
+ * - `memory`: full GC twice (`--expose-gc`), then `process.memoryUsage()`.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer } from 'ws';
+import { startEmulator, type Emulator } from '../../src/emulator';
+import { randomSecret, registerWebhook } from '../../src/live/register';
+import { startGateway, type Gateway } from '../../src/server';
+import { runChild, type Started } from '../lib/processes';
+
+export interface LiveServerOptions {
+  kind: 'gateway' | 'raw';
+  /** Start an emulator in this process and register this gateway's webhook with it. */
+  emulator?: { seed: number; scale: number; latencyMs: number };
+  /** Engage URL and token when the emulator runs elsewhere. */
+  engage?: { url: string; token: string; userId: string };
+  redisUrl?: string;
+  redisPrefix?: string;
+}
+
+export interface LiveServerReady {
+  /** graphql-ws or raw ws URL. */
+  wsUrl: string;
+  engage?: { url: string; token: string; userId: string };
+  /** A source with customers, and one of its customers' identity: `emit` writes as them. */
+  sourceId?: string;
+}
+
+const now = () => performance.timeOrigin + performance.now();
+const gc = (globalThis as { gc?: () => void }).gc;
+const memory = () => {
+  gc?.();
+  gc?.();
+  return { ...process.memoryUsage(), collected: gc !== undefined };
+};
+
+runChild<LiveServerOptions, LiveServerReady>(async (options): Promise<Started<LiveServerReady>> => {
+  if (options.kind === 'raw') {
+    const server = http.createServer();
+    const wss = new WebSocketServer({ server });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    return {
+      ready: { wsUrl: `ws://127.0.0.1:${port}` },
+      handlers: {
+        broadcast: (message) => {
+          const at = now();
+          const bytes = String(message.bytes);
+          for (const socket of wss.clients) socket.send(bytes);
+          return at;
+        },
+        clients: () => wss.clients.size,
+        memory,
+      },
+      async close() {
+        for (const socket of wss.clients) socket.terminate();
+        await new Promise<void>((resolve) => wss.close(() => resolve()));
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      },
+    };
+  }
+
+  let emulator: Emulator | undefined;
+  let engage = options.engage;
+  if (options.emulator) {
+    emulator = await startEmulator({ port: 0, rateLimitPerMinute: 0, ...options.emulator });
+    const admin = emulator.agents.find((agent) => agent.role === 'admin') ?? emulator.agents[0];
+    engage = { url: emulator.url, token: admin.token, userId: admin.id };
+  }
+  if (!engage) throw new Error('live-server: no emulator and no Engage URL');
+  const secrets = { secret: randomSecret(), verifyToken: randomSecret() };
+  let gateway: Gateway;
+  try {
+    gateway = await startGateway({
+      engageUrl: engage.url,
+      defaultToken: engage.token,
+      defaultUserId: engage.userId,
+      port: 0,
+      production: true,
+      cacheTtlMs: 0,
+      log: () => undefined,
+      redisUrl: options.redisUrl,
+      webhook: { ...secrets, dedupeTtlMs: 10 * 60_000 },
+      live: { redisPrefix: options.redisPrefix },
+    });
+  } catch (error) {
+    await emulator?.close();
+    throw error;
+  }
+
+  // A source whose customers write (the fan-out test's choice) and one of its customers.
+  let sourceId: string | undefined;
+  let customerId: string | undefined;
+  if (emulator) {
+    const registered = await registerWebhook({ engageUrl: engage.url, accessToken: engage.token, url: gateway.webhookUrl, ...secrets });
+    if (!registered.probe.ok || registered.status !== 'ok') throw new Error(`webhook registration failed: ${registered.probe.reason ?? registered.status}`);
+    const customerContent = [...emulator.store.contents.values()].find((c) => c.author_id && !c.creator_id);
+    sourceId = customerContent?.source_id;
+    customerId = customerContent?.author_id ?? undefined;
+  }
+  let emitted = 0;
+  return {
+    ready: { wsUrl: gateway.url.replace(/^http/, 'ws'), engage, sourceId },
+    handlers: {
+      emit: () => {
+        if (!emulator || !sourceId || !customerId) throw new Error('this instance has no emulator');
+        const body = `bench event ${++emitted}`;
+        const at = now();
+        emulator.store.importContent({ identityId: customerId, sourceId, body });
+        return { at, body };
+      },
+      stats: () => gateway.live.stats(),
+      memory,
+    },
+    async close() {
+      await gateway.close();
+      await emulator?.close();
+    },
+  };
+});

@@ -1,0 +1,54 @@
+/**
+ * Child process: one server under test, the gateway or the plain-Node baseline, so that it can be
+ * pinned to its own core and measured alone (CPU time, memory after GC).
+ *
+ * The bench-only hooks are IPC requests, not HTTP routes: nothing is added to the gateway itself.
+ * - `cpu`: `process.cpuUsage()` of this process (user + system µs);
+ * - `memory`: runs a full GC twice when the process was started with `--expose-gc`, then
+ *   `process.memoryUsage()`.
+ */
+import { startGateway, type GatewayOptions } from '../../src/server';
+import { startBaseline } from '../baseline/server';
+import { runChild } from '../lib/processes';
+
+export interface ServerChildOptions {
+  kind: 'gateway' | 'baseline';
+  engageUrl: string;
+  token: string;
+  userId?: string;
+  /** Gateway options beyond the URL and token (cache TTLs, loader mode). */
+  gateway?: Partial<GatewayOptions> & Record<string, unknown>;
+}
+
+export interface ServerChildReady {
+  url: string;
+  pid: number;
+}
+
+runChild<ServerChildOptions, ServerChildReady>(async (options) => {
+  const server =
+    options.kind === 'gateway'
+      ? await startGateway({
+          engageUrl: options.engageUrl,
+          defaultToken: options.token,
+          defaultUserId: options.userId,
+          port: 0,
+          production: true,
+          log: () => undefined,
+          ...options.gateway,
+        } as GatewayOptions)
+      : await startBaseline({ engageUrl: options.engageUrl, token: options.token });
+  const gc = (globalThis as { gc?: () => void }).gc;
+  return {
+    ready: { url: server.url, pid: process.pid },
+    handlers: {
+      cpu: () => process.cpuUsage(),
+      memory: () => {
+        gc?.();
+        gc?.();
+        return { ...process.memoryUsage(), collected: gc !== undefined };
+      },
+    },
+    close: () => server.close(),
+  };
+});

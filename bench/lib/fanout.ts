@@ -1,0 +1,111 @@
+/**
+ * Shared by the live and scale scenarios: N subscribers of one operation on one or more gateway
+ * instances, events raised in the emulator, arrival times per subscriber; and the same bytes
+ * broadcast over raw `ws` connections, the floor.
+ */
+import type { LiveServerReady } from '../children/live-server';
+import type { ConnectRequest, EventReceipts } from '../children/subscribers';
+import type { Child } from './processes';
+import { median, quantile } from './stats';
+
+export const SUBSCRIPTION = `subscription Inbox($s: [ID!]) { newThread(sourceIds: $s) { thread { id source { name } } content { body author { displayName } } } }`;
+export const EVENTS = 5;
+
+export interface Memory {
+  rss: number;
+  heapUsed: number;
+  external: number;
+}
+
+export interface FanOutRun {
+  subscribers: number;
+  p50: number;
+  p99: number;
+  /** Payload executions per event, summed over instances. */
+  executionsPerEvent?: number;
+  /** Memory per idle connection (RSS delta / N, and heap + external delta / N), bytes, first instance. */
+  rssPerConnection: number;
+  heapPerConnection: number;
+  /** The bytes every subscriber received for the last event (all subscribers the same). */
+  sample: string;
+}
+
+interface LiveStats {
+  executions: number;
+  subscribers: number;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Polls (bounded) until `test` holds. */
+async function until(what: string, test: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await test())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+const perConnection = (before: Memory, after: Memory, n: number) => ({
+  rss: (after.rss - before.rss) / n,
+  heap: (after.heapUsed + after.external - before.heapUsed - before.external) / n,
+});
+
+/**
+ * N graphql-ws subscribers spread over `instances`; `emitter` raises the events. Every message
+ * must be a `next` with the event's data and no errors, the same bytes for every subscriber.
+ */
+export async function gatewayFanOut(
+  instances: Array<Child<LiveServerReady>>,
+  emitter: Child<LiveServerReady>,
+  subscribers: Child<{ pid: number }>,
+  n: number,
+): Promise<FanOutRun> {
+  const stats = () => Promise.all(instances.map((instance) => instance.call<LiveStats>('stats')));
+  const total = async (key: keyof LiveStats) => (await stats()).reduce((sum, s) => sum + s[key], 0);
+  const before = await instances[0].call<Memory>('memory');
+  const request: ConnectRequest = { urls: instances.map((i) => i.ready.wsUrl), count: n, mode: 'graphql-ws', query: SUBSCRIPTION, variables: { s: [emitter.ready.sourceId] } };
+  await subscribers.call('connect', request as unknown as Record<string, unknown>, 120_000);
+  await until(`${n} subscribers attached`, async () => (await total('subscribers')) >= n);
+  const idle = await instances[0].call<Memory>('memory');
+  const memory = perConnection(before, idle, n / instances.length);
+
+  const executionsBefore = await total('executions');
+  const latencies: number[] = [];
+  let sample = '';
+  for (let k = 1; k <= EVENTS; k++) {
+    const arrival = subscribers.call<EventReceipts>('await-event', { timeoutMs: 30_000 }, 60_000);
+    const { at: raisedAt, body } = await emitter.call<{ at: number; body: string }>('emit');
+    const event = await arrival;
+    const message = JSON.parse(event.sample) as { type?: string; payload?: { data?: { newThread?: { content?: { body?: string } } }; errors?: unknown } };
+    if (!event.allSame || message.type !== 'next' || message.payload?.errors || message.payload?.data?.newThread?.content?.body !== body) {
+      throw new Error(`event ${k}: wrong or differing messages (${event.sample.slice(0, 200)})`);
+    }
+    latencies.push(...event.receipts.map((at) => at - raisedAt));
+    sample = event.sample;
+  }
+  const executionsPerEvent = ((await total('executions')) - executionsBefore) / EVENTS;
+  await subscribers.call('disconnect', {}, 60_000);
+  await until('subscribers to leave', async () => (await total('subscribers')) === 0);
+  return { subscribers: n, p50: median(latencies), p99: quantile(latencies, 0.99), executionsPerEvent, rssPerConnection: memory.rss, heapPerConnection: memory.heap, sample };
+}
+
+/** The floor: the same bytes sent to N raw `ws` connections by a server that does nothing else. */
+export async function rawFanOut(raw: Child<LiveServerReady>, subscribers: Child<{ pid: number }>, n: number, bytes: string): Promise<FanOutRun> {
+  const before = await raw.call<Memory>('memory');
+  await subscribers.call('connect', { urls: [raw.ready.wsUrl], count: n, mode: 'raw' }, 120_000);
+  await until(`${n} raw connections`, async () => (await raw.call<number>('clients')) >= n);
+  const idle = await raw.call<Memory>('memory');
+  const memory = perConnection(before, idle, n);
+  const latencies: number[] = [];
+  for (let k = 1; k <= EVENTS; k++) {
+    const arrival = subscribers.call<EventReceipts>('await-event', { timeoutMs: 30_000 }, 60_000);
+    const sentAt = await raw.call<number>('broadcast', { bytes });
+    const event = await arrival;
+    if (!event.allSame || event.sample !== bytes) throw new Error(`raw broadcast ${k}: wrong bytes`);
+    latencies.push(...event.receipts.map((at) => at - sentAt));
+  }
+  await subscribers.call('disconnect', {}, 60_000);
+  await until('raw connections to close', async () => (await raw.call<number>('clients')) === 0);
+  return { subscribers: n, p50: median(latencies), p99: quantile(latencies, 0.99), rssPerConnection: memory.rss, heapPerConnection: memory.heap, sample: bytes };
+}

@@ -1,0 +1,194 @@
+/**
+ * Child processes of the benchmark (servers under test, the load generator), each optionally pinned
+ * to a core with `taskset`, talking to the runner over Node's IPC channel.
+ *
+ * Every child started is registered, and `killAll()` (called by the runner on exit, error and
+ * signals) ends them by pid; each child also exits by itself when its IPC channel closes, so none
+ * outlives the runner.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+
+const children = new Set<ChildProcess>();
+
+let tasksetChecked: boolean | undefined;
+/** Whether `taskset` exists and this machine has at least two cores to pin to. */
+export function canPin(): boolean {
+  if (tasksetChecked === undefined) {
+    const probe = spawnSync('taskset', ['-c', '0', 'true'], { stdio: 'ignore' });
+    tasksetChecked = probe.status === 0 && os.cpus().length >= 2;
+  }
+  return tasksetChecked;
+}
+
+export interface ChildOptions {
+  /** Module under `bench/children/`, e.g. 'server.ts'. */
+  module: string;
+  /** Passed to the child as JSON in BENCH_CHILD_OPTIONS. */
+  options: unknown;
+  /** Core list for `taskset -c`, when pinning is possible and wanted. */
+  cpus?: string;
+  /** Extra node flags, e.g. ['--expose-gc']. */
+  nodeFlags?: string[];
+  /** How long the child may take to say it is ready. */
+  readyTimeoutMs?: number;
+}
+
+export interface Child<Ready> {
+  pid: number;
+  ready: Ready;
+  /** One request/answer over IPC. */
+  call<T>(type: string, payload?: Record<string, unknown>, timeoutMs?: number): Promise<T>;
+  close(): Promise<void>;
+}
+
+interface Reply {
+  id?: number;
+  type?: string;
+  ok?: boolean;
+  result?: unknown;
+  error?: string;
+}
+
+export async function startChild<Ready>({ module, options, cpus, nodeFlags = [], readyTimeoutMs = 60_000 }: ChildOptions): Promise<Child<Ready>> {
+  const entry = path.resolve(__dirname, '..', 'children', module);
+  const nodeArgs = [...nodeFlags, '--import', 'tsx', entry];
+  const [command, args] = cpus ? ['taskset', ['-c', cpus, process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
+  const proc = spawn(command, args, {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, BENCH_CHILD_OPTIONS: JSON.stringify(options) },
+  });
+  children.add(proc);
+  proc.once('exit', () => children.delete(proc));
+
+  let nextId = 1;
+  const pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void; timer: NodeJS.Timeout }>();
+  const failAll = (error: Error) => {
+    for (const [id, waiter] of pending) {
+      clearTimeout(waiter.timer);
+      waiter.reject(error);
+      pending.delete(id);
+    }
+  };
+  proc.on('message', (message: Reply) => {
+    if (message.id === undefined) return;
+    const waiter = pending.get(message.id);
+    if (!waiter) return;
+    pending.delete(message.id);
+    clearTimeout(waiter.timer);
+    if (message.ok) waiter.resolve(message.result);
+    else waiter.reject(new Error(`${module}: ${message.error ?? 'failed'}`));
+  });
+  proc.once('exit', (code, signal) => failAll(new Error(`${module} exited (${signal ?? code})`)));
+
+  const ready = await new Promise<Ready>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${module}: not ready within ${readyTimeoutMs} ms`)), readyTimeoutMs);
+    const onMessage = (message: Reply) => {
+      if (message.type !== 'ready') return;
+      clearTimeout(timer);
+      proc.off('message', onMessage);
+      if (message.ok === false) reject(new Error(`${module}: ${message.error}`));
+      else resolve(message.result as Ready);
+    };
+    proc.on('message', onMessage);
+    proc.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${module} exited before it was ready (${signal ?? code})`));
+    });
+  }).catch(async (error: Error) => {
+    await stop(proc);
+    throw error;
+  });
+
+  return {
+    pid: proc.pid ?? -1,
+    ready,
+    call<T>(type: string, payload: Record<string, unknown> = {}, timeoutMs = 120_000) {
+      const id = nextId++;
+      return new Promise<T>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          pending.delete(id);
+          reject(new Error(`${module}: no answer to "${type}" within ${timeoutMs} ms`));
+        }, timeoutMs);
+        pending.set(id, { resolve: resolve as (value: unknown) => void, reject, timer });
+        proc.send({ id, type, ...payload }, (error) => {
+          if (error) {
+            clearTimeout(timer);
+            pending.delete(id);
+            reject(error);
+          }
+        });
+      });
+    },
+    close: () => stop(proc),
+  };
+}
+
+/** Asks the child to close its servers (SIGTERM), then SIGKILLs it after 5 s. */
+function stop(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
+    proc.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    proc.kill('SIGTERM');
+  });
+}
+
+/** Ends every child still running (the runner's last resort, synchronous so it works in 'exit'). */
+export function killAll(): void {
+  for (const proc of children) if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+}
+
+// ------------------------------------------------------------------ the child side ----
+
+export type Handler = (message: Record<string, unknown>) => unknown;
+
+/** What a child's `start` gives back: what to tell the runner, how to answer it, how to close. */
+export interface Started<Ready> {
+  ready: Ready;
+  handlers: Record<string, Handler>;
+  close(): Promise<void>;
+}
+
+/** In a child: parses its options, runs `start`, answers IPC requests with `handlers`, exits when orphaned. */
+export function runChild<Options, Ready>(start: (options: Options) => Promise<Started<Ready>>): void {
+  const send = (message: unknown) => process.send?.(message);
+  let close: (() => Promise<void>) | undefined;
+  let closing = false;
+  const shutdown = async (code: number) => {
+    if (closing) return;
+    closing = true;
+    const force = setTimeout(() => process.exit(code), 4_000);
+    force.unref();
+    await close?.().catch(() => undefined);
+    process.exit(code);
+  };
+  process.on('SIGTERM', () => void shutdown(0));
+  process.on('disconnect', () => void shutdown(0));
+
+  const options = JSON.parse(process.env.BENCH_CHILD_OPTIONS ?? '{}') as Options;
+  start(options).then(
+    (started) => {
+      close = started.close;
+      process.on('message', async (message: Record<string, unknown>) => {
+        const id = message.id;
+        const handler = started.handlers[String(message.type)];
+        try {
+          if (!handler) throw new Error(`unknown request "${String(message.type)}"`);
+          send({ id, ok: true, result: await handler(message) });
+        } catch (error) {
+          send({ id, ok: false, error: error instanceof Error ? error.message : String(error) });
+        }
+      });
+      send({ type: 'ready', ok: true, result: started.ready });
+    },
+    (error: unknown) => {
+      send({ type: 'ready', ok: false, error: error instanceof Error ? error.stack ?? error.message : String(error) });
+      void shutdown(1);
+    },
+  );
+}

@@ -1,0 +1,69 @@
+/**
+ * Scenario 3, live: Engage webhook -> graphql-ws subscribers, against a raw `ws` broadcast.
+ *
+ * For 1 000 and 5 000 subscribers of one operation (same query, variables and token: one group):
+ * - latency: from the emulator raising a `content.imported` event (it POSTs the webhook at once) to
+ *   each subscriber's arrival, p50 and p99 over all subscribers and 5 events. It includes the
+ *   payload's REST calls (with the injected latency): the floor has none.
+ * - floor: a raw `ws` server sends the same bytes (the graphql-ws `next` message the subscribers got)
+ *   to as many raw connections; latency from the send call to each arrival.
+ * - executions per event: the gateway's payload executions / events (target: one per group; here one group).
+ * - memory per idle connection: RSS (and heap + external) of the server process after GC, with N
+ *   idle subscribed connections minus before them, / N; the floor is the same for raw connections.
+ * Both sides use the same client code (`children/subscribers.ts`) on the other core. The gateway
+ * and the emulator share one process on core 0 (the emulator answers the payload's REST calls).
+ */
+import { placement } from '../lib/cluster';
+import { gatewayFanOut, rawFanOut, type FanOutRun } from '../lib/fanout';
+import { startChild } from '../lib/processes';
+import type { Figure } from '../lib/report';
+import type { Scenario } from '../lib/scenario';
+import type { LiveServerOptions, LiveServerReady } from '../children/live-server';
+
+export const SIZES = [1000, 5000];
+
+export const live: Scenario = async ({ config, log, defer }) => {
+  const where = placement(config);
+  const server = (options: LiveServerOptions) => startChild<LiveServerReady>({ module: 'live-server.ts', options, cpus: where.server, nodeFlags: ['--expose-gc'] });
+  const gateway = await server({ kind: 'gateway', emulator: { seed: config.seed, scale: config.scale, latencyMs: config.latencyMs } });
+  defer(() => gateway.close());
+  const raw = await server({ kind: 'raw' });
+  defer(() => raw.close());
+  const subscribers = await startChild<{ pid: number }>({ module: 'subscribers.ts', options: {}, cpus: where.load });
+  defer(() => subscribers.close());
+
+  const figures: Figure[] = [];
+  const details: Record<string, unknown> = {};
+  for (const n of SIZES) {
+    const gw: FanOutRun = await gatewayFanOut([gateway], gateway, subscribers, n);
+    const floor = await rawFanOut(raw, subscribers, n, gw.sample);
+    log(`${n} subscribers: p50 ${gw.p50.toFixed(1)} / raw ${floor.p50.toFixed(1)} ms, p99 ${gw.p99.toFixed(1)} / raw ${floor.p99.toFixed(1)} ms, ${gw.executionsPerEvent} executions/event, ${Math.round(gw.rssPerConnection)} / raw ${Math.round(floor.rssPerConnection)} B RSS per connection`);
+    const { sample: _gs, ...gwDetails } = gw;
+    const { sample: _fs, ...floorDetails } = floor;
+    details[String(n)] = { gateway: gwDetails, raw: floorDetails, messageBytes: gw.sample.length };
+    figures.push(
+      { name: `${n} subscribers: webhook-to-subscriber p50 (baseline: raw ws broadcast)`, value: gw.p50, unit: 'ms', baseline: floor.p50, ratio: gw.p50 / floor.p50, target: '', met: null },
+      { name: `${n} subscribers: webhook-to-subscriber p99 (baseline: raw ws broadcast)`, value: gw.p99, unit: 'ms', baseline: floor.p99, ratio: gw.p99 / floor.p99, target: '≤ 2x', met: gw.p99 / floor.p99 <= 2 },
+      { name: `${n} subscribers, one group: GraphQL executions per event`, value: gw.executionsPerEvent ?? null, unit: '', target: '≤ 1 per group', met: (gw.executionsPerEvent ?? Infinity) <= 1 },
+      {
+        name: `${n} subscribers: memory per idle connection, RSS (baseline: raw ws)`,
+        value: gw.rssPerConnection / 1024,
+        unit: 'KiB',
+        baseline: floor.rssPerConnection / 1024,
+        ratio: gw.rssPerConnection / floor.rssPerConnection,
+        target: '≤ 1.5x',
+        met: gw.rssPerConnection / floor.rssPerConnection <= 1.5,
+      },
+      {
+        name: `${n} subscribers: memory per idle connection, heap + external (baseline: raw ws)`,
+        value: gw.heapPerConnection / 1024,
+        unit: 'KiB',
+        baseline: floor.heapPerConnection / 1024,
+        ratio: gw.heapPerConnection / floor.heapPerConnection,
+        target: '',
+        met: null,
+      },
+    );
+  }
+  return { figures, details, pinned: `${where.description}; live: gateway + emulator in one process and raw ws server on the server core, subscribers on the other` };
+};

@@ -1,0 +1,109 @@
+/**
+ * Scenario 5, soak: the inbox at a steady rate for a bounded time (`--soak-seconds`, default 75),
+ * and the gateway's memory along the way.
+ *
+ * The gateway runs in a child started with `--expose-gc`; a bench-only IPC request runs a full GC
+ * twice and reads `process.memoryUsage()` (nothing is added to the gateway itself). After a 10 s
+ * warm-up (JIT, pools, Apollo's document cache), load runs in 10 s segments at a constant rate and
+ * memory is read after GC between segments. Caching is off, so that every request walks the whole
+ * path: context, loaders, REST client, Apollo.
+ *
+ * Figures: heap used after GC at start and end; growth = the least-squares line through the
+ * samples times the run's length; noise = the standard deviation of the samples around that line.
+ * Target "no growth beyond noise": growth ≤ max(2 x noise, 1 MiB). RSS is reported, not judged
+ * (the allocator rarely gives pages back). Every answer must be the reference bytes.
+ */
+import type { LoadRequest, LoadResult } from '../children/load';
+import { placement, startEmulatorChild, startLoadChild, startServerChild } from '../lib/cluster';
+import type { Figure } from '../lib/report';
+import { caching, type Scenario } from '../lib/scenario';
+import { linearFit } from '../lib/stats';
+import { INBOX, busiestSource } from '../operations';
+
+const RATE = 15;
+const CONNECTIONS = 16;
+const SEGMENT_SECONDS = 10;
+const MiB = 1024 * 1024;
+
+interface Memory {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  collected: boolean;
+}
+
+export const soak: Scenario = async ({ config, log, defer }) => {
+  const where = placement(config);
+  const emulator = await startEmulatorChild(config, where);
+  defer(() => emulator.close());
+  const { url: engageUrl, adminToken: token, adminId } = emulator.ready;
+  const gateway = await startServerChild({ kind: 'gateway', engageUrl, token, userId: adminId, gateway: { ...caching(false), loaderMode: 'batched' } }, where, ['--expose-gc']);
+  defer(() => gateway.close());
+  const load = await startLoadChild(where);
+  defer(() => load.close());
+
+  const source = await busiestSource(engageUrl, token);
+  const body = JSON.stringify({ query: INBOX.query, variables: { source } });
+  const reference = await fetch(gateway.ready.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const expected = await reference.text();
+  if (reference.status !== 200 || (JSON.parse(expected) as { errors?: unknown }).errors) throw new Error(`reference answer ${reference.status}: ${expected.slice(0, 300)}`);
+  const request: LoadRequest = { url: gateway.ready.url, body, expected };
+
+  let served = 0;
+  const segment = async (seconds: number) => {
+    const result = await load.call<LoadResult>('load', { request, connections: CONNECTIONS, overallRate: RATE, durationSeconds: seconds }, (seconds + 60) * 1000);
+    await emulator.call('log-reset'); // the emulator's request log would grow for the whole run
+    if (result.correct === 0 || result.mismatches + result.non2xx + result.errors > 0) throw new Error(`soak segment: ${JSON.stringify(result)}`);
+    served += result.correct;
+    return result;
+  };
+  const memory = () => gateway.call<Memory>('memory');
+
+  await segment(SEGMENT_SECONDS); // warm-up
+  const startedAt = Date.now();
+  const samples: Array<{ seconds: number } & Memory> = [{ seconds: 0, ...(await memory()) }];
+  if (!samples[0].collected) throw new Error('the gateway child has no gc(): --expose-gc was not passed');
+  const segments = Math.max(1, Math.round(config.soakSeconds / SEGMENT_SECONDS));
+  const latencies: number[] = [];
+  for (let i = 0; i < segments; i++) {
+    const result = await segment(SEGMENT_SECONDS);
+    latencies.push(result.latencyMs.p99);
+    samples.push({ seconds: (Date.now() - startedAt) / 1000, ...(await memory()) });
+    log(`${Math.round(samples[samples.length - 1].seconds)} s: heap ${(samples[samples.length - 1].heapUsed / MiB).toFixed(2)} MiB, rss ${(samples[samples.length - 1].rss / MiB).toFixed(1)} MiB, ${result.correct} answers`);
+  }
+
+  const fit = linearFit(samples.map((s) => s.seconds), samples.map((s) => s.heapUsed));
+  const duration = samples[samples.length - 1].seconds;
+  const growth = fit.slope * duration;
+  const allowed = Math.max(2 * fit.residualSd, MiB);
+  const first = samples[0];
+  const last = samples[samples.length - 1];
+  const figures: Figure[] = [
+    {
+      name: `soak ${Math.round(duration)} s at ${RATE} req/s: heap growth after GC (fitted), vs noise`,
+      value: growth / MiB,
+      unit: 'MiB',
+      baseline: fit.residualSd / MiB,
+      ratio: fit.residualSd > 0 ? growth / fit.residualSd : null,
+      target: '≤ max(2x noise, 1 MiB)',
+      met: growth <= allowed,
+      note: 'baseline column: noise (sd of the samples around the fitted line)',
+    },
+    { name: 'soak: heap used after GC, start -> end', value: last.heapUsed / MiB, unit: 'MiB', baseline: first.heapUsed / MiB, ratio: last.heapUsed / first.heapUsed, target: '', met: null },
+    { name: 'soak: RSS, start -> end', value: last.rss / MiB, unit: 'MiB', baseline: first.rss / MiB, ratio: last.rss / first.rss, target: '', met: null },
+  ];
+  return {
+    figures,
+    pinned: where.description,
+    details: {
+      rate: RATE,
+      connections: CONNECTIONS,
+      answers: served,
+      slopeKiBPerMinute: (fit.slope * 60) / 1024,
+      noiseKiB: fit.residualSd / 1024,
+      p99PerSegmentMs: latencies,
+      samples: samples.map((s) => ({ seconds: Math.round(s.seconds), heapUsedMiB: s.heapUsed / MiB, rssMiB: s.rss / MiB, externalMiB: s.external / MiB })),
+    },
+  };
+};
