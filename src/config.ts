@@ -25,6 +25,11 @@ const schema = z
     EMULATOR_SCALE: z.coerce.number().positive().default(1),
     EMULATOR_LATENCY_MS: z.coerce.number().min(0).default(0),
     EMULATOR_ADMIN_TOKEN: z.string().min(1).optional(),
+    EMULATOR_SIMULATE_CUSTOMERS: z.coerce.number().min(0).default(2),
+    WEBHOOK_SECRET: z.string().min(8).optional(),
+    WEBHOOK_VERIFY_TOKEN: z.string().min(8).optional(),
+    WEBHOOK_BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
+    WEBHOOK_DEDUPE_TTL_SECONDS: z.coerce.number().int().positive().default(48 * 60 * 60),
   });
 
 export interface Config {
@@ -38,7 +43,10 @@ export interface Config {
   loaderMode: 'batched' | 'naive';
   cacheTtlMs: number;
   redisUrl?: string;
-  emulator: { port: number; seed: number; scale: number; latencyMs: number; adminToken?: string };
+  /** The embedded emulator; `simulateCustomersPerMinute` 0 turns the simulated customers off. */
+  emulator: { port: number; seed: number; scale: number; latencyMs: number; adminToken?: string; simulateCustomersPerMinute: number };
+  /** The Engage webhook endpoint: shared secret and verify token (generated with the embedded emulator when unset). */
+  webhook: { secret?: string; verifyToken?: string; bodyLimitBytes: number; dedupeTtlMs: number };
 }
 
 export class ConfigError extends Error {
@@ -72,6 +80,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       scale: e.EMULATOR_SCALE,
       latencyMs: e.EMULATOR_LATENCY_MS,
       adminToken: e.EMULATOR_ADMIN_TOKEN,
+      simulateCustomersPerMinute: e.EMULATOR_SIMULATE_CUSTOMERS,
+    },
+    webhook: {
+      secret: e.WEBHOOK_SECRET,
+      verifyToken: e.WEBHOOK_VERIFY_TOKEN,
+      bodyLimitBytes: e.WEBHOOK_BODY_LIMIT_BYTES,
+      dedupeTtlMs: e.WEBHOOK_DEDUPE_TTL_SECONDS * 1000,
     },
   };
 }

@@ -8,6 +8,7 @@ import type { Dispatcher } from 'undici';
 import { ScopedCache, tokenScope } from './cache';
 import { EngageClient, type RequestEvent } from './engage';
 import type { IdempotencyStore } from './idempotency';
+import type { LiveAccess } from './live/hub';
 import { createLoaders, type LoaderMode, type Loaders } from './loaders';
 
 export interface GatewayContext {
@@ -18,6 +19,14 @@ export interface GatewayContext {
   /** Hash of the caller's token: a cache and pub/sub scope, safe to log. */
   scope: string;
   idempotency: IdempotencyStore;
+  /** Live events for subscription resolvers (absent when the gateway runs without them). */
+  live?: LiveAccess;
+  /**
+   * A new context for the same caller: new client and loaders. A WebSocket subscription's context
+   * is built once; each event's payload is resolved with `fresh()` so that it reads current
+   * records, never what a previous event's loaders cached.
+   */
+  fresh(): GatewayContext;
 }
 
 export interface ContextFactoryOptions {
@@ -33,6 +42,7 @@ export interface ContextFactoryOptions {
   timeoutMs: number;
   dispatcher?: Dispatcher;
   onRequest?: (event: RequestEvent) => void;
+  live?: LiveAccess;
 }
 
 export interface CallerCredentials {
@@ -51,7 +61,7 @@ export function bearerToken(authorization: string | null | undefined): string | 
 }
 
 export function createContextFactory(options: ContextFactoryOptions) {
-  return (credentials: CallerCredentials): GatewayContext => {
+  const createContext = (credentials: CallerCredentials): GatewayContext => {
     const token = bearerToken(credentials.authorization) ?? options.defaultToken;
     if (!token) throw new MissingTokenError('No Engage token: send "Authorization: Bearer <Engage API token>".');
     const scope = tokenScope(token);
@@ -69,8 +79,11 @@ export function createContextFactory(options: ContextFactoryOptions) {
       viewerId: credentials.userId || (bearerToken(credentials.authorization) ? null : options.defaultUserId) || null,
       scope,
       idempotency: options.idempotency,
+      live: options.live,
+      fresh: () => createContext(credentials),
     };
   };
+  return createContext;
 }
 
 export type ContextFactory = ReturnType<typeof createContextFactory>;

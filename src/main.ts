@@ -1,9 +1,12 @@
 /**
  * `npm start`: the configuration, then the embedded Engage emulator when no `ENGAGE_URL` is set,
- * then the gateway.
+ * then the gateway. With the embedded emulator, the gateway registers its webhook endpoint with it
+ * (with a random secret and verify token unless configured) and simulated customers write at
+ * `EMULATOR_SIMULATE_CUSTOMERS` messages per minute, so subscriptions show live activity.
  */
 import { ConfigError, loadConfig } from './config';
 import { startEmulator, type Emulator } from './emulator';
+import { randomSecret, registerWebhook } from './live/register';
 import { startGateway } from './server';
 
 async function main(): Promise<void> {
@@ -18,6 +21,7 @@ async function main(): Promise<void> {
       scale: config.emulator.scale,
       latencyMs: config.emulator.latencyMs,
       adminToken: config.emulator.adminToken,
+      simulateCustomers: { ratePerMinute: config.emulator.simulateCustomersPerMinute },
     });
     const admin = emulator.agents.find((agent) => agent.role === 'admin') ?? emulator.agents[0];
     engage = { url: emulator.url, accessToken: admin.token, userId: admin.id };
@@ -25,6 +29,14 @@ async function main(): Promise<void> {
     console.log('Seeded agents: send one of these as "Authorization: Bearer <token>" to act as that agent.');
     console.table(emulator.agents.map(({ id, name, role, token, sourceIds }) => ({ id, name, role, token, sources: sourceIds.length })));
   }
+
+  // The embedded emulator needs a secret and verify token to deliver webhooks; nobody else needs to know them.
+  const webhook = {
+    secret: config.webhook.secret ?? (emulator ? randomSecret() : undefined),
+    verifyToken: config.webhook.verifyToken ?? (emulator ? randomSecret() : undefined),
+    bodyLimit: config.webhook.bodyLimitBytes,
+    dedupeTtlMs: config.webhook.dedupeTtlMs,
+  };
 
   const gateway = await startGateway({
     engageUrl: engage.url,
@@ -38,10 +50,24 @@ async function main(): Promise<void> {
     cacheTtlMs: config.cacheTtlMs,
     redisUrl: config.redisUrl,
     engageTimeoutMs: config.engageTimeoutMs,
+    webhook,
   });
 
   console.log(`GraphQL gateway ready: ${gateway.url}${config.sandbox ? ' (open it in a browser for Apollo Sandbox)' : ''}`);
-  if (emulator) console.log(`Requests without a token act as the emulator's admin agent (${engage.userId}).`);
+  console.log(`Subscriptions: graphql-ws on ${gateway.url.replace(/^http/, 'ws')}; Engage webhooks: ${gateway.webhookUrl}`);
+  if (emulator) {
+    console.log(`Requests without a token act as the emulator's admin agent (${engage.userId}).`);
+    const registered = await registerWebhook({
+      engageUrl: engage.url,
+      accessToken: engage.accessToken as string,
+      url: gateway.webhookUrl,
+      secret: webhook.secret as string,
+      verifyToken: webhook.verifyToken as string,
+    });
+    console.log(`Emulator webhook ${registered.webhook.id}: handshake ${registered.probe.ok ? 'ok' : `failed (${registered.probe.reason})`}, status ${registered.status ?? 'unknown'}`);
+    if (config.emulator.simulateCustomersPerMinute > 0) console.log(`Simulated customers: ${config.emulator.simulateCustomersPerMinute} messages per minute.`);
+    console.log('Example bot: npm run example:bot -- --token <the bot agent\'s token from the table above>');
+  }
 
   let stopping = false;
   const stop = async (signal: string) => {

@@ -1,7 +1,9 @@
 /**
  * Composition root: the HTTP server, Apollo Server on `/graphql` (with Apollo Sandbox as its
- * landing page), and `GET /healthz`. Everything the gateway shares across requests (the Engage
- * connection pool, the keyv store) is created here and injected; nothing is a module singleton.
+ * landing page), graphql-ws subscriptions on the same port and path, the Engage webhook receiver
+ * on `/webhooks/engage`, and `GET /healthz`. Everything the gateway shares across requests (the
+ * Engage connection pool, the keyv store, the live hub) is created here and injected; nothing is
+ * a module singleton.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import http from 'node:http';
@@ -21,6 +23,7 @@ import { createContextFactory, MissingTokenError, type GatewayContext } from './
 import { createEngageAgent, type RequestEvent } from './engage';
 import { createFormatError } from './errors';
 import { IdempotencyStore } from './idempotency';
+import { createLive, type LiveStats } from './live';
 import type { LoaderMode } from './loaders';
 import { resolvers } from './resolvers';
 
@@ -70,6 +73,10 @@ export interface GatewayOptions {
   engageTimeoutMs?: number;
   onEngageRequest?: (event: RequestEvent) => void;
   log?: (message: string) => void;
+  /** The Engage webhook endpoint's shared secrets (`WEBHOOK_SECRET`, `WEBHOOK_VERIFY_TOKEN`). */
+  webhook?: { secret?: string; verifyToken?: string; bodyLimit?: string | number; dedupeTtlMs?: number };
+  /** Live-update tuning: Redis prefix (instances sharing it share events), permission cache TTL, ping interval. */
+  live?: { redisPrefix?: string; accessTtlMs?: number; keepAliveMs?: number };
 }
 
 export interface Gateway {
@@ -77,6 +84,10 @@ export interface Gateway {
   url: string;
   origin: string;
   httpServer: http.Server;
+  /** `http://host:port/webhooks/engage`: what to register with Engage. */
+  webhookUrl: string;
+  /** Live-update counters: events received, payload executions, groups, subscribers, receiver counts. */
+  live: { stats(): LiveStats; whenAttached(count: number): Promise<void> };
   close(): Promise<void>;
 }
 
@@ -89,6 +100,18 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // Idempotency records are kept whatever the cache TTL: they are a promise made to clients.
   const idempotencyKeyv = createKeyv({ redisUrl: options.redisUrl, namespace: 'engage-gw:idempotency', log });
 
+  const live = await createLive({
+    webhookSecret: options.webhook?.secret,
+    webhookVerifyToken: options.webhook?.verifyToken,
+    webhookBodyLimit: options.webhook?.bodyLimit,
+    dedupeTtlMs: options.webhook?.dedupeTtlMs,
+    redisUrl: options.redisUrl,
+    redisPrefix: options.live?.redisPrefix,
+    accessTtlMs: options.live?.accessTtlMs,
+    keepAliveMs: options.live?.keepAliveMs,
+    log,
+  });
+
   const createContext = createContextFactory({
     engageUrl: options.engageUrl,
     defaultToken: options.defaultToken,
@@ -100,15 +123,28 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     timeoutMs: options.engageTimeoutMs ?? 10_000,
     dispatcher,
     onRequest: options.onEngageRequest,
+    live: live.hub,
   });
 
   const app = express();
   app.disable('x-powered-by');
   const httpServer = http.createServer(app);
   const schema = makeExecutableSchema({ typeDefs: loadTypeDefs(), resolvers });
+  const formatError = createFormatError({ maskUnexpected: production, log });
+  const transport = live.listen({ httpServer, schema, createContext, formatError });
 
   const plugins: ApolloServerPlugin<GatewayContext>[] = [
     ApolloServerPluginDrainHttpServer({ httpServer }),
+    // Closes the WebSocket server and every socket (1001 Going away) when Apollo drains.
+    {
+      async serverWillStart() {
+        return {
+          async drainServer() {
+            await transport.dispose();
+          },
+        };
+      },
+    },
     // No @cacheControl hints are used: the plugin would only cost time per resolver.
     ApolloServerPluginCacheControlDisabled(),
     (options.sandbox ?? !production)
@@ -120,15 +156,21 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     schema,
     plugins,
     csrfPrevention: true,
+    // The process owner (src/main.ts, tests) decides when to stop: Apollo's own SIGINT/SIGTERM
+    // handler would start a second, concurrent shutdown and re-send the signal to a process
+    // whose handler is still closing the emulator and the live hub.
+    stopOnTerminationSignals: false,
     introspection: options.sandbox ?? !production,
     includeStacktraceInErrorResponses: false,
-    formatError: createFormatError({ maskUnexpected: production, log }),
+    formatError,
   });
   await apollo.start();
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
+
+  app.use('/webhooks/engage', live.receiver.router);
 
   app.use(
     '/graphql',
@@ -156,8 +198,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     url: `${origin}/graphql`,
     origin,
     httpServer,
+    webhookUrl: `${origin}/webhooks/engage`,
+    live: { stats: () => live.stats(), whenAttached: (count) => live.whenAttached(count) },
     async close() {
-      await apollo.stop(); // drains the HTTP server
+      await apollo.stop(); // drains the WebSocket and HTTP servers
+      await live.close();
       await keyv?.disconnect().catch(() => undefined);
       await idempotencyKeyv.disconnect().catch(() => undefined);
       await dispatcher.close();

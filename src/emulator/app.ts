@@ -16,6 +16,7 @@ import { statusRouter } from './routes/status';
 import { threadsRouter } from './routes/threads';
 import { webhooksRouter } from './routes/webhooks';
 import type { EmulatorStore } from './store';
+import { parseDeliverySettings, type WebhookEmitter } from './webhooks';
 
 export interface AppParts {
   store: EmulatorStore;
@@ -24,6 +25,8 @@ export interface AppParts {
   rateLimiter: RateLimiter;
   /** The seeded agents as `GET /_emulator/agents` lists them. */
   agents: () => unknown;
+  /** Webhook deliveries: `GET|PUT|DELETE /_emulator/webhooks` (settings and the delivery log). */
+  webhooks?: WebhookEmitter;
 }
 
 const FAULT_NUMBERS = ['latencyMs', 'jitterMs', 'errorRate', 'hangRate', 'force429', 'retryAfterSeconds'] as const;
@@ -85,6 +88,25 @@ export function createApp(parts: AppParts): Express {
   knobs.get('/agents', (_req, res) => {
     res.json(parts.agents());
   });
+  const webhooks = parts.webhooks;
+  if (webhooks) {
+    knobs.get('/webhooks', (_req, res) => {
+      res.json({ settings: webhooks.current(), deliveries: webhooks.log() });
+    });
+    knobs.put('/webhooks', (req: Request, res: Response) => {
+      try {
+        webhooks.set(parseDeliverySettings(req.body));
+      } catch (error) {
+        res.status(400).json({ error: 'invalid_request', message: error instanceof Error ? error.message : 'invalid', status: 400 });
+        return;
+      }
+      res.json({ settings: webhooks.current() });
+    });
+    knobs.delete('/webhooks', (_req, res) => {
+      webhooks.reset();
+      res.status(204).end();
+    });
+  }
   app.use('/_emulator', knobs);
 
   // ---- Engage REST v1.0 ----

@@ -15,9 +15,12 @@ import { createApp } from './app';
 import { Faults, RateLimiter, RequestLog, type FaultSettings, type RequestLogEntry } from './middleware';
 import { seedStore } from './seed';
 import { EmulatorStore } from './store';
+import { Rng } from './random';
+import { SimulatedCustomers, WebhookEmitter, type DeliveryRecord, type WebhookDeliverySettings } from './webhooks';
 
 export type { FaultSettings, RequestLogEntry } from './middleware';
 export { EmulatorStore, WEBHOOK_EVENT_TYPES } from './store';
+export type { DeliveryRecord, WebhookDeliverySettings } from './webhooks';
 
 export interface EmulatorOptions {
   /** Default 42; the same seed gives identical data, ids and tokens. */
@@ -36,6 +39,10 @@ export interface EmulatorOptions {
   latencyMs?: number;
   /** Uniform random extra latency 0..jitterMs, default 0. */
   jitterMs?: number;
+  /** Webhook delivery settings (retries, duplicate and out-of-order knobs); see webhooks.ts. */
+  webhooks?: Partial<WebhookDeliverySettings>;
+  /** Customers who open threads and reply at this rate (`EMULATOR_SIMULATE_CUSTOMERS`); off by default. */
+  simulateCustomers?: { ratePerMinute: number };
 }
 
 export interface SeededAgent {
@@ -59,6 +66,10 @@ export interface Emulator {
   faults: { set(f: FaultSettings): void; reset(): void };
   /** The in-memory data; emits `'change'` (an Engage-webhook-shaped event) for every change made through the API. */
   store: EmulatorStore;
+  /** Webhook deliveries to registered webhooks: settings knobs and the log of requests made. */
+  webhooks: { current(): WebhookDeliverySettings; set(settings: Partial<WebhookDeliverySettings>): void; reset(): void; log(): DeliveryRecord[] };
+  /** The simulated customers (started when `simulateCustomers` is given); `tick()` sends one message now. */
+  customers: SimulatedCustomers;
   /** Closes the server, including hung and delayed requests. */
   close(): Promise<void>;
 }
@@ -88,7 +99,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const log = new RequestLog();
   const faults = new Faults(seed, { latencyMs: options.latencyMs ?? 0, jitterMs: options.jitterMs ?? 0 }, log);
   const rateLimiter = new RateLimiter(options.rateLimitPerMinute ?? 500);
-  const app = createApp({ store, log, faults, rateLimiter, agents: () => agents });
+  const webhooks = new WebhookEmitter(store, { seed, domainId: new Rng(seed).hex(24), settings: options.webhooks });
+  const customers = new SimulatedCustomers(store, { ratePerMinute: options.simulateCustomers?.ratePerMinute ?? 0 }, seed);
+  const app = createApp({ store, log, faults, rateLimiter, agents: () => agents, webhooks });
 
   // Long `q=thread:a thread:b ...` URLs exceed Node's default 16 KiB header limit.
   const server = http.createServer({ maxHeaderSize: 256 * 1024 }, app);
@@ -102,6 +115,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     });
   });
   const { port } = server.address() as AddressInfo;
+  customers.start();
   const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 
   let closing: Promise<void> | undefined;
@@ -113,9 +127,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     requestLog: { entries: () => log.entries(), reset: () => log.reset() },
     faults: { set: (f) => faults.set(f), reset: () => faults.reset() },
     store,
+    webhooks,
+    customers,
     close() {
       closing ??= new Promise<void>((resolve, reject) => {
         faults.dispose();
+        customers.stop();
+        void webhooks.close();
         server.close((error) => (error ? reject(error) : resolve()));
         // Hung requests and idle keep-alive sockets would hold close() forever.
         server.closeAllConnections();

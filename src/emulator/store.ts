@@ -93,6 +93,11 @@ export const WEBHOOK_EVENT_TYPES: readonly string[] = [
   'task.taken',
   'task.transferred',
   'task.undelivered',
+  // REFERENCE.md ("Webhooks") lists the thread state events, which the spec's enum omits: the
+  // emulator accepts and delivers them so that thread state reaches webhook consumers.
+  'content.thread_auto_closed',
+  'content.thread_closed',
+  'content.thread_opened',
 ];
 
 export interface ReplyInput {

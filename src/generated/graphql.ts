@@ -3,6 +3,7 @@ import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } f
 import type { Source as SourceMapper, Thread as ThreadMapper, Content as ContentMapper, ContentAttachment as ContentAttachmentMapper, Identity as IdentityMapper, IdentityGroup as IdentityGroupMapper, Tag as TagMapper, Intervention as InterventionMapper, User as UserMapper, Team as TeamMapper, Category as CategoryMapper, AgentStatus as AgentStatusMapper, AgentStatusChannel as AgentStatusChannelMapper } from '../engage/types';
 import type { ThreadConnectionParent as ThreadConnectionParentMapper, ContentConnectionParent as ContentConnectionParentMapper, IdentityConnectionParent as IdentityConnectionParentMapper, InterventionConnectionParent as InterventionConnectionParentMapper, Edge as EdgeMapper } from '../resolvers/connection';
 import type { RestContentStatus as RestContentStatusMapper, RestBodyFormat as RestBodyFormatMapper, RestInterventionStatus as RestInterventionStatusMapper, RestAgentPresence as RestAgentPresenceMapper, RestAgentBusyness as RestAgentBusynessMapper } from '../resolvers/enums';
+import type { LiveEvent as LiveEventMapper } from '../live/events';
 import type { GatewayContext } from '../context';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = T | null | undefined;
@@ -144,6 +145,27 @@ export type Content = {
   updatedAt: Scalars['DateTime']['output'];
 };
 
+/** A new message in a thread. */
+export type ContentAddedEvent = LiveEvent & {
+  __typename?: 'ContentAddedEvent';
+  agent?: Maybe<User>;
+  change: ContentChange;
+  content: Content;
+  id: Scalars['ID']['output'];
+  issuedAt: Scalars['DateTime']['output'];
+  thread: Thread;
+  type: Scalars['String']['output'];
+};
+
+/** How a content entered a thread. */
+export type ContentChange =
+  /** Published to the platform (`content.exported`). */
+  | 'EXPORTED'
+  /** From the customer's platform (`content.imported`). */
+  | 'IMPORTED'
+  /** An agent's reply (`content.replied`). */
+  | 'REPLIED';
+
 /** A page of contents. */
 export type ContentConnection = {
   __typename?: 'ContentConnection';
@@ -212,6 +234,24 @@ export type CustomerProfileInput = {
   mobilePhones?: InputMaybe<Array<Scalars['String']['input']>>;
   notes?: InputMaybe<Scalars['String']['input']>;
   tagIds?: InputMaybe<Array<Scalars['ID']['input']>>;
+};
+
+/** An Engage webhook event as Engage sent it. */
+export type EngageEvent = LiveEvent & {
+  __typename?: 'EngageEvent';
+  agent?: Maybe<User>;
+  id: Scalars['ID']['output'];
+  issuedAt: Scalars['DateTime']['output'];
+  /** Engage's resource metadata (ids for routing, and fields of the record at the time). */
+  metadata: Scalars['JSON']['output'];
+  resourceId: Scalars['ID']['output'];
+  /** Engage's resource type, e.g. `intervention`, `email/message`. */
+  resourceType: Scalars['String']['output'];
+  /** Whether a later event about the same thread or intervention state was already received. */
+  stale: Scalars['Boolean']['output'];
+  type: Scalars['String']['output'];
+  /** The agent's id as Engage sent it (the agent may be unreadable). */
+  userId?: Maybe<Scalars['ID']['output']>;
 };
 
 /**
@@ -327,6 +367,25 @@ export type IdentityGroup = {
   updatedAt?: Maybe<Scalars['DateTime']['output']>;
 };
 
+/** Merge or split of customer identities. */
+export type IdentityMergeChange =
+  | 'MERGED'
+  | 'UNMERGED';
+
+/** Identities were merged or split. */
+export type IdentityMergeEvent = LiveEvent & {
+  __typename?: 'IdentityMergeEvent';
+  agent?: Maybe<User>;
+  change: IdentityMergeChange;
+  id: Scalars['ID']['output'];
+  /** The identity the event is about. */
+  identity: Identity;
+  issuedAt: Scalars['DateTime']['output'];
+  /** What Engage sent about the merge (ids of the identities and profiles involved). */
+  metadata: Scalars['JSON']['output'];
+  type: Scalars['String']['output'];
+};
+
 /**
  * An agent's engagement on a thread, like a ticket: opened on a customer's content, holds the
  * agent's replies, then closed or canceled (an Engage intervention).
@@ -365,6 +424,20 @@ export type Intervention = {
   userRepliesCount?: Maybe<Scalars['Int']['output']>;
 };
 
+/** What happened to an intervention (Engage's `intervention.*` events). */
+export type InterventionChange =
+  | 'ASSIGNED'
+  | 'CANCELED'
+  | 'CLOSED'
+  | 'CUSTOM_FIELDS_UPDATED'
+  | 'DEFERRED'
+  | 'OPENED'
+  | 'REACTIVATED'
+  | 'RECATEGORIZED'
+  | 'REOPENED'
+  /** Given to another agent. */
+  | 'USER_UPDATED';
+
 /** A page of interventions. */
 export type InterventionConnection = {
   __typename?: 'InterventionConnection';
@@ -379,6 +452,18 @@ export type InterventionEdge = {
   __typename?: 'InterventionEdge';
   cursor: Scalars['String']['output'];
   node: Intervention;
+};
+
+/** An intervention changed. */
+export type InterventionEvent = LiveEvent & {
+  __typename?: 'InterventionEvent';
+  agent?: Maybe<User>;
+  change: InterventionChange;
+  id: Scalars['ID']['output'];
+  intervention: Intervention;
+  issuedAt: Scalars['DateTime']['output'];
+  thread: Thread;
+  type: Scalars['String']['output'];
 };
 
 /** Filters over the intervention list. */
@@ -413,6 +498,18 @@ export type InterventionStatus =
   | 'closed'
   | 'deferred'
   | 'opened';
+
+/** What every live event tells. */
+export type LiveEvent = {
+  /** The agent whose action caused the event, when one did. */
+  agent?: Maybe<User>;
+  /** Engage's event id: unique, the same across Engage's re-deliveries. */
+  id: Scalars['ID']['output'];
+  /** When Engage issued the event. Events may arrive out of this order. */
+  issuedAt: Scalars['DateTime']['output'];
+  /** Engage's event type, `<resource>.<action>` (e.g. `content.imported`). */
+  type: Scalars['String']['output'];
+};
 
 /**
  * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
@@ -646,6 +743,27 @@ export type MutationUpdateInterventionCustomFieldsArgs = {
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   values: Scalars['JSON']['input'];
 };
+
+/** A new conversation. */
+export type NewThreadEvent = LiveEvent & {
+  __typename?: 'NewThreadEvent';
+  agent?: Maybe<User>;
+  /** The message that opened it. */
+  content: Content;
+  id: Scalars['ID']['output'];
+  issuedAt: Scalars['DateTime']['output'];
+  origin: NewThreadOrigin;
+  /** The new thread. */
+  thread: Thread;
+  type: Scalars['String']['output'];
+};
+
+/** How a new thread started. */
+export type NewThreadOrigin =
+  /** An agent started the discussion (`content.discussion_initiated`). */
+  | 'AGENT'
+  /** A customer wrote first (`content.imported` with `first_in_thread`). */
+  | 'CUSTOMER';
 
 /** Relay pagination information. Cursors are opaque; they encode Engage offsets. */
 export type PageInfo = {
@@ -946,6 +1064,157 @@ export type StartDiscussionInput = {
   title?: InputMaybe<Scalars['String']['input']>;
 };
 
+/**
+ * Live updates, fed by Engage webhooks and delivered over graphql-ws on the same URL as queries
+ * (`ws://host/graphql`; authenticate with `{ "authorization": "Bearer <Engage token>" }` in the
+ * `connection_init` payload, or rely on the gateway's configured token).
+ *
+ * Every event is delivered at most once per subscription (webhooks are deduplicated by event id),
+ * only when the subscriber's Engage token can read its source, and its records are resolved from
+ * Engage with the subscriber's token when the event arrives: they show the current state.
+ * Engage delivers events in no guaranteed order: use `issuedAt` to order them. State subscriptions
+ * (`threadStateChanged`, `interventionChanged`) drop an event older than one already delivered for
+ * the same thread or intervention; the other feeds pass every event.
+ */
+export type Subscription = {
+  __typename?: 'Subscription';
+  /**
+   * A new message in a thread: imported from the customer's platform, replied by an agent, or
+   * exported (the "message added" feed). Give `threadId` to follow one conversation, `sourceIds` for
+   * an inbox; without either, every readable source.
+   */
+  contentAdded: ContentAddedEvent;
+  /**
+   * Every Engage webhook event the subscriber may read, as Engage sent it, including types the
+   * other subscriptions do not cover. `types` filters on Engage's `<resource>.<action>` names.
+   */
+  engageEvents: EngageEvent;
+  /** Identities were merged into one customer profile, or split apart. */
+  identityMerged: IdentityMergeEvent;
+  /**
+   * An intervention (an agent's ticket) changed. `agentId` matches the agent holding it after the
+   * change, `statuses` its status after the change.
+   */
+  interventionChanged: InterventionEvent;
+  /**
+   * A new conversation: a customer's first message (`content.imported` with `first_in_thread`) or a
+   * discussion an agent started (`content.discussion_initiated`). Bots wake up on this one.
+   */
+  newThread: NewThreadEvent;
+  /** A thread was closed, reopened, auto-closed or recategorized. */
+  threadStateChanged: ThreadStateEvent;
+};
+
+
+/**
+ * Live updates, fed by Engage webhooks and delivered over graphql-ws on the same URL as queries
+ * (`ws://host/graphql`; authenticate with `{ "authorization": "Bearer <Engage token>" }` in the
+ * `connection_init` payload, or rely on the gateway's configured token).
+ *
+ * Every event is delivered at most once per subscription (webhooks are deduplicated by event id),
+ * only when the subscriber's Engage token can read its source, and its records are resolved from
+ * Engage with the subscriber's token when the event arrives: they show the current state.
+ * Engage delivers events in no guaranteed order: use `issuedAt` to order them. State subscriptions
+ * (`threadStateChanged`, `interventionChanged`) drop an event older than one already delivered for
+ * the same thread or intervention; the other feeds pass every event.
+ */
+export type SubscriptionContentAddedArgs = {
+  changes?: InputMaybe<Array<ContentChange>>;
+  sourceIds?: InputMaybe<Array<Scalars['ID']['input']>>;
+  threadId?: InputMaybe<Scalars['ID']['input']>;
+};
+
+
+/**
+ * Live updates, fed by Engage webhooks and delivered over graphql-ws on the same URL as queries
+ * (`ws://host/graphql`; authenticate with `{ "authorization": "Bearer <Engage token>" }` in the
+ * `connection_init` payload, or rely on the gateway's configured token).
+ *
+ * Every event is delivered at most once per subscription (webhooks are deduplicated by event id),
+ * only when the subscriber's Engage token can read its source, and its records are resolved from
+ * Engage with the subscriber's token when the event arrives: they show the current state.
+ * Engage delivers events in no guaranteed order: use `issuedAt` to order them. State subscriptions
+ * (`threadStateChanged`, `interventionChanged`) drop an event older than one already delivered for
+ * the same thread or intervention; the other feeds pass every event.
+ */
+export type SubscriptionEngageEventsArgs = {
+  types?: InputMaybe<Array<Scalars['String']['input']>>;
+};
+
+
+/**
+ * Live updates, fed by Engage webhooks and delivered over graphql-ws on the same URL as queries
+ * (`ws://host/graphql`; authenticate with `{ "authorization": "Bearer <Engage token>" }` in the
+ * `connection_init` payload, or rely on the gateway's configured token).
+ *
+ * Every event is delivered at most once per subscription (webhooks are deduplicated by event id),
+ * only when the subscriber's Engage token can read its source, and its records are resolved from
+ * Engage with the subscriber's token when the event arrives: they show the current state.
+ * Engage delivers events in no guaranteed order: use `issuedAt` to order them. State subscriptions
+ * (`threadStateChanged`, `interventionChanged`) drop an event older than one already delivered for
+ * the same thread or intervention; the other feeds pass every event.
+ */
+export type SubscriptionIdentityMergedArgs = {
+  changes?: InputMaybe<Array<IdentityMergeChange>>;
+};
+
+
+/**
+ * Live updates, fed by Engage webhooks and delivered over graphql-ws on the same URL as queries
+ * (`ws://host/graphql`; authenticate with `{ "authorization": "Bearer <Engage token>" }` in the
+ * `connection_init` payload, or rely on the gateway's configured token).
+ *
+ * Every event is delivered at most once per subscription (webhooks are deduplicated by event id),
+ * only when the subscriber's Engage token can read its source, and its records are resolved from
+ * Engage with the subscriber's token when the event arrives: they show the current state.
+ * Engage delivers events in no guaranteed order: use `issuedAt` to order them. State subscriptions
+ * (`threadStateChanged`, `interventionChanged`) drop an event older than one already delivered for
+ * the same thread or intervention; the other feeds pass every event.
+ */
+export type SubscriptionInterventionChangedArgs = {
+  agentId?: InputMaybe<Scalars['ID']['input']>;
+  changes?: InputMaybe<Array<InterventionChange>>;
+  statuses?: InputMaybe<Array<InterventionStatus>>;
+  threadId?: InputMaybe<Scalars['ID']['input']>;
+};
+
+
+/**
+ * Live updates, fed by Engage webhooks and delivered over graphql-ws on the same URL as queries
+ * (`ws://host/graphql`; authenticate with `{ "authorization": "Bearer <Engage token>" }` in the
+ * `connection_init` payload, or rely on the gateway's configured token).
+ *
+ * Every event is delivered at most once per subscription (webhooks are deduplicated by event id),
+ * only when the subscriber's Engage token can read its source, and its records are resolved from
+ * Engage with the subscriber's token when the event arrives: they show the current state.
+ * Engage delivers events in no guaranteed order: use `issuedAt` to order them. State subscriptions
+ * (`threadStateChanged`, `interventionChanged`) drop an event older than one already delivered for
+ * the same thread or intervention; the other feeds pass every event.
+ */
+export type SubscriptionNewThreadArgs = {
+  origins?: InputMaybe<Array<NewThreadOrigin>>;
+  sourceIds?: InputMaybe<Array<Scalars['ID']['input']>>;
+};
+
+
+/**
+ * Live updates, fed by Engage webhooks and delivered over graphql-ws on the same URL as queries
+ * (`ws://host/graphql`; authenticate with `{ "authorization": "Bearer <Engage token>" }` in the
+ * `connection_init` payload, or rely on the gateway's configured token).
+ *
+ * Every event is delivered at most once per subscription (webhooks are deduplicated by event id),
+ * only when the subscriber's Engage token can read its source, and its records are resolved from
+ * Engage with the subscriber's token when the event arrives: they show the current state.
+ * Engage delivers events in no guaranteed order: use `issuedAt` to order them. State subscriptions
+ * (`threadStateChanged`, `interventionChanged`) drop an event older than one already delivered for
+ * the same thread or intervention; the other feeds pass every event.
+ */
+export type SubscriptionThreadStateChangedArgs = {
+  changes?: InputMaybe<Array<ThreadChange>>;
+  sourceIds?: InputMaybe<Array<Scalars['ID']['input']>>;
+  threadId?: InputMaybe<Scalars['ID']['input']>;
+};
+
 /** A tag set on customer profiles. */
 export type Tag = {
   __typename?: 'Tag';
@@ -1000,6 +1269,15 @@ export type ThreadContentsArgs = {
   first?: InputMaybe<Scalars['Int']['input']>;
   orderBy?: InputMaybe<ContentOrder>;
 };
+
+/** What happened to a thread. */
+export type ThreadChange =
+  /** Closed by Engage's inactivity rule. */
+  | 'AUTO_CLOSED'
+  | 'CLOSED'
+  | 'OPENED'
+  /** Its categories changed (through an intervention's categorization). */
+  | 'RECATEGORIZED';
 
 /** A page of threads. */
 export type ThreadConnection = {
@@ -1057,6 +1335,17 @@ export type ThreadOrder = {
 export type ThreadOrderField =
   | 'created_at'
   | 'last_content_at';
+
+/** A thread's state changed. */
+export type ThreadStateEvent = LiveEvent & {
+  __typename?: 'ThreadStateEvent';
+  agent?: Maybe<User>;
+  change: ThreadChange;
+  id: Scalars['ID']['output'];
+  issuedAt: Scalars['DateTime']['output'];
+  thread: Thread;
+  type: Scalars['String']['output'];
+};
 
 /** Thread states as Engage's `status_in` search keyword names them. */
 export type ThreadStatus =
@@ -1212,6 +1501,8 @@ export type ResolversTypes = ResolversObject<{
   BotCompleteResult: ResolverTypeWrapper<Omit<BotCompleteResult, 'intervention'> & { intervention: ResolversTypes['Intervention'] }>;
   Category: ResolverTypeWrapper<CategoryMapper>;
   Content: ResolverTypeWrapper<ContentMapper>;
+  ContentAddedEvent: ResolverTypeWrapper<LiveEventMapper>;
+  ContentChange: ContentChange;
   ContentConnection: ResolverTypeWrapper<ContentConnectionParentMapper>;
   ContentEdge: ResolverTypeWrapper<EdgeMapper<ContentMapper>>;
   ContentFilter: ContentFilter;
@@ -1219,22 +1510,30 @@ export type ResolversTypes = ResolversObject<{
   ContentStatus: ResolverTypeWrapper<RestContentStatusMapper>;
   CustomerProfileInput: CustomerProfileInput;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
+  EngageEvent: ResolverTypeWrapper<LiveEventMapper>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   Identity: ResolverTypeWrapper<IdentityMapper>;
   IdentityConnection: ResolverTypeWrapper<IdentityConnectionParentMapper>;
   IdentityEdge: ResolverTypeWrapper<EdgeMapper<IdentityMapper>>;
   IdentityFilter: IdentityFilter;
   IdentityGroup: ResolverTypeWrapper<IdentityGroupMapper>;
+  IdentityMergeChange: IdentityMergeChange;
+  IdentityMergeEvent: ResolverTypeWrapper<LiveEventMapper>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   Intervention: ResolverTypeWrapper<InterventionMapper>;
+  InterventionChange: InterventionChange;
   InterventionConnection: ResolverTypeWrapper<InterventionConnectionParentMapper>;
   InterventionEdge: ResolverTypeWrapper<EdgeMapper<InterventionMapper>>;
+  InterventionEvent: ResolverTypeWrapper<LiveEventMapper>;
   InterventionFilter: InterventionFilter;
   InterventionOrder: null;
   InterventionState: null;
   InterventionStatus: ResolverTypeWrapper<RestInterventionStatusMapper>;
   JSON: ResolverTypeWrapper<Scalars['JSON']['output']>;
+  LiveEvent: ResolverTypeWrapper<LiveEventMapper>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  NewThreadEvent: ResolverTypeWrapper<LiveEventMapper>;
+  NewThreadOrigin: NewThreadOrigin;
   PageInfo: ResolverTypeWrapper<PageInfo>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   ReplyInput: ReplyInput;
@@ -1242,14 +1541,17 @@ export type ResolversTypes = ResolversObject<{
   Source: ResolverTypeWrapper<SourceMapper>;
   StartDiscussionInput: StartDiscussionInput;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Tag: ResolverTypeWrapper<TagMapper>;
   Team: ResolverTypeWrapper<TeamMapper>;
   Thread: ResolverTypeWrapper<ThreadMapper>;
+  ThreadChange: ThreadChange;
   ThreadConnection: ResolverTypeWrapper<ThreadConnectionParentMapper>;
   ThreadEdge: ResolverTypeWrapper<EdgeMapper<ThreadMapper>>;
   ThreadFilter: ThreadFilter;
   ThreadOrder: ThreadOrder;
   ThreadOrderField: null;
+  ThreadStateEvent: ResolverTypeWrapper<LiveEventMapper>;
   ThreadStatus: null;
   TransferResult: ResolverTypeWrapper<Omit<TransferResult, 'availableAgents' | 'thread'> & { availableAgents: Array<ResolversTypes['AgentStatus']>, thread: ResolversTypes['Thread'] }>;
   User: ResolverTypeWrapper<UserMapper>;
@@ -1265,30 +1567,37 @@ export type ResolversParentTypes = ResolversObject<{
   BotCompleteResult: Omit<BotCompleteResult, 'intervention'> & { intervention: ResolversParentTypes['Intervention'] };
   Category: CategoryMapper;
   Content: ContentMapper;
+  ContentAddedEvent: LiveEventMapper;
   ContentConnection: ContentConnectionParentMapper;
   ContentEdge: EdgeMapper<ContentMapper>;
   ContentFilter: ContentFilter;
   CustomerProfileInput: CustomerProfileInput;
   DateTime: Scalars['DateTime']['output'];
+  EngageEvent: LiveEventMapper;
   ID: Scalars['ID']['output'];
   Identity: IdentityMapper;
   IdentityConnection: IdentityConnectionParentMapper;
   IdentityEdge: EdgeMapper<IdentityMapper>;
   IdentityFilter: IdentityFilter;
   IdentityGroup: IdentityGroupMapper;
+  IdentityMergeEvent: LiveEventMapper;
   Int: Scalars['Int']['output'];
   Intervention: InterventionMapper;
   InterventionConnection: InterventionConnectionParentMapper;
   InterventionEdge: EdgeMapper<InterventionMapper>;
+  InterventionEvent: LiveEventMapper;
   InterventionFilter: InterventionFilter;
   JSON: Scalars['JSON']['output'];
+  LiveEvent: LiveEventMapper;
   Mutation: Record<PropertyKey, never>;
+  NewThreadEvent: LiveEventMapper;
   PageInfo: PageInfo;
   Query: Record<PropertyKey, never>;
   ReplyInput: ReplyInput;
   Source: SourceMapper;
   StartDiscussionInput: StartDiscussionInput;
   String: Scalars['String']['output'];
+  Subscription: Record<PropertyKey, never>;
   Tag: TagMapper;
   Team: TeamMapper;
   Thread: ThreadMapper;
@@ -1296,6 +1605,7 @@ export type ResolversParentTypes = ResolversObject<{
   ThreadEdge: EdgeMapper<ThreadMapper>;
   ThreadFilter: ThreadFilter;
   ThreadOrder: ThreadOrder;
+  ThreadStateEvent: LiveEventMapper;
   TransferResult: Omit<TransferResult, 'availableAgents' | 'thread'> & { availableAgents: Array<ResolversParentTypes['AgentStatus']>, thread: ResolversParentTypes['Thread'] };
   User: UserMapper;
   UserFilter: UserFilter;
@@ -1370,6 +1680,17 @@ export type ContentResolvers<ContextType = GatewayContext, ParentType extends Re
   updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
 }>;
 
+export type ContentAddedEventResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['ContentAddedEvent'] = ResolversParentTypes['ContentAddedEvent']> = ResolversObject<{
+  agent?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
+  change?: Resolver<ResolversTypes['ContentChange'], ParentType, ContextType>;
+  content?: Resolver<ResolversTypes['Content'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  issuedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  thread?: Resolver<ResolversTypes['Thread'], ParentType, ContextType>;
+  type?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+}>;
+
 export type ContentConnectionResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['ContentConnection'] = ResolversParentTypes['ContentConnection']> = ResolversObject<{
   edges?: Resolver<Array<ResolversTypes['ContentEdge']>, ParentType, ContextType>;
   nodes?: Resolver<Array<ResolversTypes['Content']>, ParentType, ContextType>;
@@ -1389,6 +1710,19 @@ export type ContentStatusResolvers = { ASSIGNED: 'assigned', FORWARDED: 'forward
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
   name: 'DateTime';
 }
+
+export type EngageEventResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['EngageEvent'] = ResolversParentTypes['EngageEvent']> = ResolversObject<{
+  agent?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  issuedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  metadata?: Resolver<ResolversTypes['JSON'], ParentType, ContextType>;
+  resourceId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  resourceType?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  stale?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  type?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  userId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+}>;
 
 export type IdentityResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Identity'] = ResolversParentTypes['Identity']> = ResolversObject<{
   avatarUrl?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
@@ -1439,6 +1773,17 @@ export type IdentityGroupResolvers<ContextType = GatewayContext, ParentType exte
   updatedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
 }>;
 
+export type IdentityMergeEventResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['IdentityMergeEvent'] = ResolversParentTypes['IdentityMergeEvent']> = ResolversObject<{
+  agent?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
+  change?: Resolver<ResolversTypes['IdentityMergeChange'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  identity?: Resolver<ResolversTypes['Identity'], ParentType, ContextType>;
+  issuedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  metadata?: Resolver<ResolversTypes['JSON'], ParentType, ContextType>;
+  type?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+}>;
+
 export type InterventionResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Intervention'] = ResolversParentTypes['Intervention']> = ResolversObject<{
   categories?: Resolver<Array<ResolversTypes['Category']>, ParentType, ContextType>;
   closed?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
@@ -1471,6 +1816,17 @@ export type InterventionEdgeResolvers<ContextType = GatewayContext, ParentType e
   node?: Resolver<ResolversTypes['Intervention'], ParentType, ContextType>;
 }>;
 
+export type InterventionEventResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['InterventionEvent'] = ResolversParentTypes['InterventionEvent']> = ResolversObject<{
+  agent?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
+  change?: Resolver<ResolversTypes['InterventionChange'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  intervention?: Resolver<ResolversTypes['Intervention'], ParentType, ContextType>;
+  issuedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  thread?: Resolver<ResolversTypes['Thread'], ParentType, ContextType>;
+  type?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+}>;
+
 export type InterventionOrderResolvers = { CREATED_AT: 'created_at', UPDATED_AT: 'updated_at' };
 
 export type InterventionStateResolvers = { ACTIVE: 'active', CLOSED: 'closed', DEFERRED: 'deferred', OPENED: 'opened', REOPENED: 'reopened' };
@@ -1480,6 +1836,10 @@ export type InterventionStatusResolvers = { ASSIGNED: 'assigned', CANCELED: 'can
 export interface JsonScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['JSON'], any> {
   name: 'JSON';
 }
+
+export type LiveEventResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['LiveEvent'] = ResolversParentTypes['LiveEvent']> = ResolversObject<{
+  __resolveType: TypeResolveFn<'ContentAddedEvent' | 'EngageEvent' | 'IdentityMergeEvent' | 'InterventionEvent' | 'NewThreadEvent' | 'ThreadStateEvent', ParentType, ContextType>;
+}>;
 
 export type MutationResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = ResolversObject<{
   botComplete?: Resolver<ResolversTypes['BotCompleteResult'], ParentType, ContextType, RequireFields<MutationBotCompleteArgs, 'closeThread' | 'interventionId'>>;
@@ -1498,6 +1858,17 @@ export type MutationResolvers<ContextType = GatewayContext, ParentType extends R
   transferToHuman?: Resolver<ResolversTypes['TransferResult'], ParentType, ContextType, RequireFields<MutationTransferToHumanArgs, 'categoryIds' | 'threadId'>>;
   updateCustomerProfile?: Resolver<ResolversTypes['IdentityGroup'], ParentType, ContextType, RequireFields<MutationUpdateCustomerProfileArgs, 'input'>>;
   updateInterventionCustomFields?: Resolver<ResolversTypes['Intervention'], ParentType, ContextType, RequireFields<MutationUpdateInterventionCustomFieldsArgs, 'id' | 'values'>>;
+}>;
+
+export type NewThreadEventResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['NewThreadEvent'] = ResolversParentTypes['NewThreadEvent']> = ResolversObject<{
+  agent?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
+  content?: Resolver<ResolversTypes['Content'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  issuedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  origin?: Resolver<ResolversTypes['NewThreadOrigin'], ParentType, ContextType>;
+  thread?: Resolver<ResolversTypes['Thread'], ParentType, ContextType>;
+  type?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 }>;
 
 export type PageInfoResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = ResolversObject<{
@@ -1547,6 +1918,15 @@ export type SourceResolvers<ContextType = GatewayContext, ParentType extends Res
   updatedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
 }>;
 
+export type SubscriptionResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = ResolversObject<{
+  contentAdded?: SubscriptionResolver<ResolversTypes['ContentAddedEvent'], "contentAdded", ParentType, ContextType, Partial<SubscriptionContentAddedArgs>>;
+  engageEvents?: SubscriptionResolver<ResolversTypes['EngageEvent'], "engageEvents", ParentType, ContextType, Partial<SubscriptionEngageEventsArgs>>;
+  identityMerged?: SubscriptionResolver<ResolversTypes['IdentityMergeEvent'], "identityMerged", ParentType, ContextType, Partial<SubscriptionIdentityMergedArgs>>;
+  interventionChanged?: SubscriptionResolver<ResolversTypes['InterventionEvent'], "interventionChanged", ParentType, ContextType, Partial<SubscriptionInterventionChangedArgs>>;
+  newThread?: SubscriptionResolver<ResolversTypes['NewThreadEvent'], "newThread", ParentType, ContextType, Partial<SubscriptionNewThreadArgs>>;
+  threadStateChanged?: SubscriptionResolver<ResolversTypes['ThreadStateEvent'], "threadStateChanged", ParentType, ContextType, Partial<SubscriptionThreadStateChangedArgs>>;
+}>;
+
 export type TagResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Tag'] = ResolversParentTypes['Tag']> = ResolversObject<{
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -1590,6 +1970,16 @@ export type ThreadEdgeResolvers<ContextType = GatewayContext, ParentType extends
 
 export type ThreadOrderFieldResolvers = { CREATED_AT: 'created_at', LAST_CONTENT_AT: 'last_content_at' };
 
+export type ThreadStateEventResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['ThreadStateEvent'] = ResolversParentTypes['ThreadStateEvent']> = ResolversObject<{
+  agent?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
+  change?: Resolver<ResolversTypes['ThreadChange'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  issuedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  thread?: Resolver<ResolversTypes['Thread'], ParentType, ContextType>;
+  type?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
+}>;
+
 export type ThreadStatusResolvers = { ASSIGNED: 'assigned', FORWARDED: 'forwarded', IGNORED: 'ignored', NEW: 'new', REPLIED: 'replied', USER_INITIATED: 'user_initiated', USER_REPLY: 'user_reply' };
 
 export type TransferResultResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['TransferResult'] = ResolversParentTypes['TransferResult']> = ResolversObject<{
@@ -1625,33 +2015,41 @@ export type Resolvers<ContextType = GatewayContext> = ResolversObject<{
   BotCompleteResult?: BotCompleteResultResolvers<ContextType>;
   Category?: CategoryResolvers<ContextType>;
   Content?: ContentResolvers<ContextType>;
+  ContentAddedEvent?: ContentAddedEventResolvers<ContextType>;
   ContentConnection?: ContentConnectionResolvers<ContextType>;
   ContentEdge?: ContentEdgeResolvers<ContextType>;
   ContentOrder?: ContentOrderResolvers;
   ContentStatus?: ContentStatusResolvers;
   DateTime?: GraphQLScalarType;
+  EngageEvent?: EngageEventResolvers<ContextType>;
   Identity?: IdentityResolvers<ContextType>;
   IdentityConnection?: IdentityConnectionResolvers<ContextType>;
   IdentityEdge?: IdentityEdgeResolvers<ContextType>;
   IdentityGroup?: IdentityGroupResolvers<ContextType>;
+  IdentityMergeEvent?: IdentityMergeEventResolvers<ContextType>;
   Intervention?: InterventionResolvers<ContextType>;
   InterventionConnection?: InterventionConnectionResolvers<ContextType>;
   InterventionEdge?: InterventionEdgeResolvers<ContextType>;
+  InterventionEvent?: InterventionEventResolvers<ContextType>;
   InterventionOrder?: InterventionOrderResolvers;
   InterventionState?: InterventionStateResolvers;
   InterventionStatus?: InterventionStatusResolvers;
   JSON?: GraphQLScalarType;
+  LiveEvent?: LiveEventResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
+  NewThreadEvent?: NewThreadEventResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   SortDirection?: SortDirectionResolvers;
   Source?: SourceResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
   Tag?: TagResolvers<ContextType>;
   Team?: TeamResolvers<ContextType>;
   Thread?: ThreadResolvers<ContextType>;
   ThreadConnection?: ThreadConnectionResolvers<ContextType>;
   ThreadEdge?: ThreadEdgeResolvers<ContextType>;
   ThreadOrderField?: ThreadOrderFieldResolvers;
+  ThreadStateEvent?: ThreadStateEventResolvers<ContextType>;
   ThreadStatus?: ThreadStatusResolvers;
   TransferResult?: TransferResultResolvers<ContextType>;
   User?: UserResolvers<ContextType>;

@@ -7,6 +7,7 @@ import { contentResolvers } from './content';
 import { enumResolvers } from './enums';
 import { identityResolvers } from './identity';
 import { interventionResolvers } from './intervention';
+import { liveResolvers } from './live';
 import { scalarResolvers } from './scalars';
 import { sourceResolvers } from './source';
 import { threadResolvers } from './thread';
@@ -26,6 +27,7 @@ export const resolvers: Resolvers = mergeResolvers([
   enumResolvers,
   identityResolvers,
   interventionResolvers,
+  liveResolvers,
   scalarResolvers,
   sourceResolvers,
   threadResolvers,

@@ -3,6 +3,7 @@
  * each on a free port. Every server started is closed by `dispose()` (call it in afterAll).
  */
 import { startEmulator, type Emulator, type EmulatorOptions, type SeededAgent } from '../../src/emulator';
+import { randomSecret, registerWebhook } from '../../src/live/register';
 import { startGateway, type Gateway, type GatewayOptions } from '../../src/server';
 
 export interface GraphQLResponse<T = Record<string, unknown>> {
@@ -19,14 +20,22 @@ export interface Stack {
   gql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, options?: { token?: string; headers?: Record<string, string> }): Promise<GraphQLResponse<T>>;
   /** GETs a REST path straight from the emulator, as `token` (default admin). */
   rest<T = unknown>(path: string, token?: string): Promise<T>;
+  /** The gateway's webhook secrets (random per stack) and, with `registerWebhook`, the emulator's webhook id. */
+  webhook: { secret: string; verifyToken: string; id?: string };
   dispose(): Promise<void>;
 }
 
-export async function startStack(
-  options: { emulator?: EmulatorOptions; gateway?: Partial<GatewayOptions> } = {},
-): Promise<Stack> {
+export interface StackOptions {
+  emulator?: EmulatorOptions;
+  gateway?: Partial<GatewayOptions>;
+  /** Register the gateway's `/webhooks/engage` with the emulator, which then delivers its events. */
+  registerWebhook?: boolean;
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const emulator = await startEmulator({ port: 0, rateLimitPerMinute: 0, ...options.emulator });
   const admin = emulator.agents.find((agent) => agent.role === 'admin') ?? emulator.agents[0];
+  const webhook: Stack['webhook'] = { secret: randomSecret(), verifyToken: randomSecret() };
   const gateway = await startGateway({
     engageUrl: emulator.url,
     defaultToken: admin.token,
@@ -34,13 +43,20 @@ export async function startStack(
     port: 0,
     cacheTtlMs: 0,
     log: () => undefined,
+    webhook: { secret: webhook.secret, verifyToken: webhook.verifyToken },
     ...options.gateway,
   });
+  if (options.registerWebhook) {
+    const registered = await registerWebhook({ engageUrl: emulator.url, accessToken: admin.token, url: gateway.webhookUrl, ...webhook });
+    if (!registered.probe.ok || registered.status !== 'ok') throw new Error(`webhook registration failed: ${registered.probe.reason ?? registered.status}`);
+    webhook.id = registered.webhook.id;
+  }
 
   return {
     emulator,
     gateway,
     admin,
+    webhook,
     async gql(query, variables, { token, headers } = {}) {
       const response = await fetch(gateway.url, {
         method: 'POST',

@@ -1,0 +1,165 @@
+/**
+ * An Engage bot written against the gateway alone (GraphQL over HTTP and graphql-ws), following
+ * the Engage Bot flow: wake up on a new customer thread, read it, engage, answer, close; or hand
+ * the conversation to human agents when the customer asks for one.
+ *
+ *   npm start                      # the gateway with the embedded emulator and simulated customers
+ *   npm run example:bot            # this bot, against http://127.0.0.1:4000/graphql
+ *   npm run example:bot -- --url http://gateway/graphql --token <bot's Engage token> --human-category <id>
+ *
+ * Every mutation carries an idempotency key derived from the content, so a bot restarted in the
+ * middle of a conversation, or a new-thread event seen twice, never answers twice.
+ */
+import { parseArgs } from 'node:util';
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
+
+export interface BotOptions {
+  /** The gateway's `/graphql` URL (http or https; the WebSocket URL is derived). */
+  url: string;
+  /** The bot's Engage token; the gateway's configured token when absent. */
+  token?: string;
+  /** Categories human agents are routed on; default: the first category the gateway lists. */
+  humanCategoryIds?: string[];
+  /** What a customer writes to be transferred. */
+  humanPattern?: RegExp;
+  /** Only threads of these sources. */
+  sourceIds?: string[];
+  /** Called when a conversation is done. */
+  onConversation?: (outcome: ConversationOutcome) => void;
+  log?: (message: string) => void;
+}
+
+export interface ConversationOutcome {
+  threadId: string;
+  contentId: string;
+  interventionId: string;
+  action: 'answered' | 'transferred' | 'failed';
+  /** For `transferred`: whether an agent was available. */
+  agentAvailable?: boolean;
+  error?: string;
+}
+
+const NEW_THREADS = `subscription BotNewThreads($sources: [ID!]) {
+  newThread(sourceIds: $sources, origins: [CUSTOMER]) {
+    thread { id source { name } }
+    content { id body author { displayName } }
+  }
+}`;
+
+interface NewThread {
+  newThread: { thread: { id: string; source: { name: string } }; content: { id: string; body: string | null; author: { displayName: string | null } | null } };
+}
+
+function answerFor(body: string): string {
+  if (/order|parcel|deliver|ship/i.test(body)) return 'Thanks for your message! Your order is on its way; you will receive the tracking link by email.';
+  if (/charge|invoice|refund|pay/i.test(body)) return 'Thanks! We have forwarded your billing question to our accounts team; expect an answer within a day.';
+  return 'Thanks for reaching out! Here is our help centre: https://help.example.com. Write "human" to talk to an agent.';
+}
+
+/** Starts the bot; resolves with a function that stops it (closes the socket). */
+export async function runBot(options: BotOptions): Promise<() => Promise<void>> {
+  const log = options.log ?? ((message: string) => console.log(message));
+  const humanPattern = options.humanPattern ?? /\bhuman\b/i;
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...(options.token ? { authorization: `Bearer ${options.token}` } : {}) };
+
+  async function gql<T>(query: string, variables: Record<string, unknown>): Promise<T> {
+    const response = await fetch(options.url, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
+    const result = (await response.json()) as { data?: T; errors?: Array<{ message: string; extensions?: { code?: string } }> };
+    if (result.errors?.length) throw new Error(result.errors.map((error) => `${error.extensions?.code ?? 'ERROR'}: ${error.message}`).join('; '));
+    return result.data as T;
+  }
+
+  let humanCategoryIds = options.humanCategoryIds;
+  if (!humanCategoryIds?.length) {
+    const { categories } = await gql<{ categories: Array<{ id: string; name: string; unselectable: boolean | null }> }>(`{ categories { id name unselectable } }`, {});
+    const category = categories.find((c) => !c.unselectable) ?? categories[0];
+    humanCategoryIds = category ? [category.id] : [];
+  }
+
+  async function handle({ newThread: { thread, content } }: NewThread): Promise<ConversationOutcome> {
+    const body = content.body ?? '';
+    log(`bot: new thread ${thread.id} on ${thread.source.name} from ${content.author?.displayName ?? 'a customer'}`);
+    const { botEngage } = await gql<{ botEngage: { id: string } }>(
+      `mutation($c: ID!, $k: String) { botEngage(contentId: $c, idempotencyKey: $k) { id } }`,
+      { c: content.id, k: `bot-engage-${content.id}` },
+    );
+    const interventionId = botEngage.id;
+    if (humanPattern.test(body)) {
+      const { transferToHuman } = await gql<{ transferToHuman: { agentAvailable: boolean } }>(
+        `mutation($t: ID!, $cats: [ID!]!, $i: ID, $k: String) { transferToHuman(threadId: $t, categoryIds: $cats, interventionId: $i, idempotencyKey: $k) { agentAvailable } }`,
+        { t: thread.id, cats: humanCategoryIds, i: interventionId, k: `bot-transfer-${content.id}` },
+      );
+      log(`bot: thread ${thread.id} handed to humans (${transferToHuman.agentAvailable ? 'an agent is available' : 'no agent available now'})`);
+      return { threadId: thread.id, contentId: content.id, interventionId, action: 'transferred', agentAvailable: transferToHuman.agentAvailable };
+    }
+    await gql(`mutation($c: ID!, $b: String!, $k: String) { replyToContent(input: { contentId: $c, body: $b, idempotencyKey: $k }) { id } }`, {
+      c: content.id,
+      b: answerFor(body),
+      k: `bot-reply-${content.id}`,
+    });
+    await gql(`mutation($i: ID!, $k: String) { closeIntervention(id: $i, idempotencyKey: $k) { id status } }`, { i: interventionId, k: `bot-close-${content.id}` });
+    log(`bot: thread ${thread.id} answered and closed`);
+    return { threadId: thread.id, contentId: content.id, interventionId, action: 'answered' };
+  }
+
+  const client = createClient({
+    url: options.url.replace(/^http/, 'ws'),
+    webSocketImpl: WebSocket,
+    connectionParams: options.token ? { authorization: `Bearer ${options.token}` } : {},
+    // A bot keeps running: reconnect (graphql-ws backs off) whenever the gateway restarts.
+    retryAttempts: Infinity,
+    shouldRetry: () => true,
+  });
+  const unsubscribe = client.subscribe<NewThread>(
+    { query: NEW_THREADS, variables: { sources: options.sourceIds ?? null } },
+    {
+      next: (message) => {
+        if (!message.data) return log(`bot: subscription error ${JSON.stringify(message.errors)}`);
+        const event = message.data;
+        handle(event).then(
+          (outcome) => options.onConversation?.(outcome),
+          (error: unknown) => {
+            const reason = error instanceof Error ? error.message : String(error);
+            log(`bot: thread ${event.newThread.thread.id} failed: ${reason}`);
+            options.onConversation?.({ threadId: event.newThread.thread.id, contentId: event.newThread.content.id, interventionId: '', action: 'failed', error: reason });
+          },
+        );
+      },
+      error: (error) => log(`bot: subscription ended: ${error instanceof Error ? error.message : JSON.stringify(error)}`),
+      complete: () => log('bot: subscription completed'),
+    },
+  );
+  // Resolve once the server acknowledged the connection, so that events after this are seen.
+  await new Promise<void>((resolve, reject) => {
+    const off = client.on('connected', () => {
+      off();
+      resolve();
+    });
+    const offError = client.on('error', (error) => {
+      offError();
+      reject(error instanceof Error ? error : new Error('connection failed'));
+    });
+  });
+
+  return async () => {
+    unsubscribe();
+    await client.dispose();
+  };
+}
+
+if (require.main === module) {
+  const { values } = parseArgs({ options: { url: { type: 'string' }, token: { type: 'string' }, 'human-category': { type: 'string', multiple: true } } });
+  runBot({ url: values.url ?? 'http://127.0.0.1:4000/graphql', token: values.token, humanCategoryIds: values['human-category'] }).then(
+    (stop) => {
+      console.log('bot: listening for new threads (Ctrl-C to stop)');
+      const exit = () => void stop().then(() => process.exit(0));
+      process.on('SIGINT', exit);
+      process.on('SIGTERM', exit);
+    },
+    (error: unknown) => {
+      console.error(error instanceof Error ? error.message : error);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,207 @@
+/**
+ * Engage webhook events -> the gateway's normalised live events. Pure: no I/O, no clock.
+ *
+ * Contract:
+ * - `normalise` never throws on an event that passed the receiver's schema: an event type this
+ *   module does not know becomes a live event with no `kinds`, which only the raw `engageEvents`
+ *   feed delivers ("unknown event types are passed on, never a crash");
+ * - one webhook event may feed several subscriptions: a `content.imported` with
+ *   `first_in_thread` is a new thread *and* a new content; an `intervention.recategorized` is an
+ *   intervention change *and* a thread state change (Engage recategorizes a thread through its
+ *   interventions and contents);
+ * - ids Engage puts in `resource.metadata` (`thread_id`, `source_id`, `identity_id`...) are only
+ *   routing hints: subscriptions prove readability and resolve records through the subscriber's
+ *   own loaders, never from the event alone;
+ * - the result is plain JSON (it crosses Redis between gateway instances).
+ */
+import { LRUCache } from 'lru-cache';
+import type { WebhookEvent } from '../engage/types';
+
+/** The subscriptions an event can feed (the raw feed takes every event). */
+export type LiveKind = 'newThread' | 'contentAdded' | 'threadState' | 'intervention' | 'identityMerge';
+
+/** Values of the SDL enums of `schema/live.graphql`. */
+export type NewThreadOrigin = 'CUSTOMER' | 'AGENT';
+export type ContentChange = 'IMPORTED' | 'REPLIED' | 'EXPORTED';
+export type ThreadChange = 'CLOSED' | 'OPENED' | 'AUTO_CLOSED' | 'RECATEGORIZED';
+export type InterventionChange =
+  | 'OPENED'
+  | 'ASSIGNED'
+  | 'CLOSED'
+  | 'CANCELED'
+  | 'DEFERRED'
+  | 'REOPENED'
+  | 'REACTIVATED'
+  | 'RECATEGORIZED'
+  | 'USER_UPDATED'
+  | 'CUSTOM_FIELDS_UPDATED';
+export type IdentityMergeChange = 'MERGED' | 'UNMERGED';
+
+export interface LiveEvent {
+  /** The Engage event id (stable across re-deliveries). */
+  id: string;
+  /** Engage's `<resource>.<action>`. */
+  type: string;
+  /** RFC 3339, as Engage sent it. */
+  issuedAt: string;
+  /** The agent who caused the event, when one did. */
+  userId: string | null;
+  /** The notification that carried the event (the first one, when Engage re-delivered it). */
+  notificationId: string;
+  resourceType: string;
+  resourceId: string;
+  metadata: Record<string, unknown>;
+  /** Routing hints from the metadata (unverified). */
+  sourceId: string | null;
+  threadId: string | null;
+  identityId: string | null;
+  contentId: string | null;
+  interventionId: string | null;
+  kinds: LiveKind[];
+  newThreadOrigin: NewThreadOrigin | null;
+  contentChange: ContentChange | null;
+  threadChange: ThreadChange | null;
+  interventionChange: InterventionChange | null;
+  /** The intervention's status after the change, when the metadata says it (REST string). */
+  interventionStatus: string | null;
+  /** The agent holding the intervention after the change, when the metadata says it. */
+  interventionUserId: string | null;
+  identityChange: IdentityMergeChange | null;
+  /**
+   * Set by the receiving hub (see `Watermarks`): an event about the same resource's state with a
+   * later `issued_at` was already seen, so this one describes a state that is no longer true.
+   */
+  stale: boolean;
+}
+
+const CONTENT_CHANGES: Record<string, ContentChange> = {
+  'content.imported': 'IMPORTED',
+  'content.replied': 'REPLIED',
+  'content.exported': 'EXPORTED',
+};
+
+const THREAD_CHANGES: Record<string, ThreadChange> = {
+  'content.thread_closed': 'CLOSED',
+  'content.thread_opened': 'OPENED',
+  'content.thread_auto_closed': 'AUTO_CLOSED',
+  'intervention.recategorized': 'RECATEGORIZED',
+};
+
+const INTERVENTION_CHANGES: Record<string, InterventionChange> = {
+  'intervention.opened': 'OPENED',
+  'intervention.assigned': 'ASSIGNED',
+  'intervention.closed': 'CLOSED',
+  'intervention.canceled': 'CANCELED',
+  'intervention.deferred': 'DEFERRED',
+  'intervention.reopened': 'REOPENED',
+  'intervention.reactivated': 'REACTIVATED',
+  'intervention.recategorized': 'RECATEGORIZED',
+  'intervention.user_updated': 'USER_UPDATED',
+  'intervention.custom_fields_updated': 'CUSTOM_FIELDS_UPDATED',
+};
+
+const IDENTITY_CHANGES: Record<string, IdentityMergeChange> = {
+  'identity.merged': 'MERGED',
+  'identity.unmerged': 'UNMERGED',
+};
+
+/** Thread state events: listed by REFERENCE.md, absent from the contract's `registered_events` enum. */
+export const THREAD_STATE_EVENT_TYPES: readonly string[] = ['content.thread_auto_closed', 'content.thread_closed', 'content.thread_opened'];
+
+/** The webhook event types the gateway's subscriptions use (what registration asks Engage for). */
+export const SUBSCRIBED_EVENT_TYPES: readonly string[] = [
+  ...new Set([
+    'content.imported',
+    'content.discussion_initiated',
+    ...Object.keys(CONTENT_CHANGES),
+    ...THREAD_STATE_EVENT_TYPES,
+    ...Object.keys(INTERVENTION_CHANGES),
+    ...Object.keys(IDENTITY_CHANGES),
+  ]),
+].sort();
+
+function id(value: unknown): string | null {
+  return typeof value === 'string' && value.length > 0 ? value : typeof value === 'number' ? String(value) : null;
+}
+
+const own = <T>(table: Record<string, T>, key: string): T | null => (Object.prototype.hasOwnProperty.call(table, key) ? table[key] : null);
+
+/** One webhook event -> one live event (see the module contract). */
+export function normalise(event: WebhookEvent, notificationId: string): LiveEvent {
+  const { type, resource } = event;
+  const metadata = resource.metadata ?? {};
+  const family = type.split('.')[0];
+  const resourceIsThread = /thread/i.test(resource.type);
+
+  const contentChange = own(CONTENT_CHANGES, type);
+  const threadChange = own(THREAD_CHANGES, type);
+  const interventionChange = own(INTERVENTION_CHANGES, type);
+  const identityChange = own(IDENTITY_CHANGES, type);
+  const newThreadOrigin: NewThreadOrigin | null =
+    type === 'content.discussion_initiated' ? 'AGENT' : type === 'content.imported' && metadata.first_in_thread === true ? 'CUSTOMER' : null;
+
+  const kinds: LiveKind[] = [];
+  if (newThreadOrigin) kinds.push('newThread');
+  if (contentChange) kinds.push('contentAdded');
+  if (threadChange) kinds.push('threadState');
+  if (interventionChange) kinds.push('intervention');
+  if (identityChange) kinds.push('identityMerge');
+
+  const isContent = family === 'content' && !resourceIsThread;
+  return {
+    id: event.id,
+    type,
+    issuedAt: event.issued_at,
+    userId: id(event.user_id),
+    notificationId,
+    resourceType: resource.type,
+    resourceId: resource.id,
+    metadata,
+    sourceId: id(metadata.source_id),
+    threadId: id(metadata.thread_id) ?? (resourceIsThread ? resource.id : null),
+    identityId: family === 'identity' ? resource.id : id(metadata.identity_id),
+    contentId: isContent ? resource.id : null,
+    interventionId: family === 'intervention' ? resource.id : id(metadata.intervention_id),
+    kinds,
+    newThreadOrigin,
+    contentChange,
+    threadChange,
+    interventionChange,
+    interventionStatus: family === 'intervention' ? id(metadata.status) : null,
+    interventionUserId: family === 'intervention' ? id(metadata.user_id) : null,
+    identityChange,
+    stale: false,
+  };
+}
+
+/** The resources whose *state* an event reports, keyed for `Watermarks`. */
+export function stateKeys(event: LiveEvent): string[] {
+  const keys: string[] = [];
+  if (event.threadChange && event.threadId) keys.push(`thread:${event.threadId}`);
+  if (event.interventionChange && event.interventionId) keys.push(`intervention:${event.interventionId}`);
+  return keys;
+}
+
+/**
+ * Per-resource `issued_at` watermarks: Engage delivers in no guaranteed order, so a
+ * `intervention.opened` may arrive after the `intervention.closed` that followed it. `observe`
+ * answers whether an event is stale (older than one already seen for one of its resources) and
+ * raises the watermark otherwise. Bounded (LRU): a resource forgotten after `max` others is
+ * treated as new, which at worst lets one stale event through.
+ */
+export class Watermarks {
+  private readonly latest: LRUCache<string, number>;
+
+  constructor(max = 100_000) {
+    this.latest = new LRUCache({ max });
+  }
+
+  observe(event: LiveEvent): boolean {
+    const at = Date.parse(event.issuedAt);
+    if (Number.isNaN(at)) return false;
+    const keys = stateKeys(event);
+    const stale = keys.some((key) => (this.latest.get(key) ?? -Infinity) > at);
+    if (!stale) for (const key of keys) this.latest.set(key, at);
+    return stale;
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * Subscription fan-out: subscribers of the same operation with the same variables and the same
+ * permission scope form one group; the group opens one source stream and executes the payload
+ * once per event, and the same result object goes to every member (graphql-ws then sends the
+ * same payload bytes on each socket, under each subscription's id).
+ *
+ * Why the scope is part of the key: the payload is resolved with the subscriber's token, and the
+ * permission check runs in the group's source stream. Two tokens never share a group, so a result
+ * is never computed with one agent's permissions and sent to another.
+ *
+ * Each event is executed with a fresh context from the context factory (`context.fresh()`): new
+ * loaders, so an event's payload never reads records cached for a previous event.
+ *
+ * Contract: `subscribe(args)` has the shape graphql-ws expects of its `subscribe` option: an async
+ * iterator of results, or a result with errors when the subscription cannot start (e.g. a
+ * subscription resolver threw). Members leave with `return()`; the last one closes the stream.
+ */
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { createSourceEventStream, execute, print, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
+import type { GatewayContext } from '../context';
+import { PushQueue } from './queue';
+
+export interface FanOutStats {
+  /** Payload executions since start: one per event per group. */
+  executions: number;
+  groups: number;
+  subscribers: number;
+  /** Subscriptions attached since start (never decreases). */
+  attached: number;
+}
+
+type Stream = AsyncIterator<unknown> & { return?: () => Promise<IteratorResult<unknown>> };
+
+interface Group {
+  key: string;
+  members: Set<PushQueue<ExecutionResult>>;
+  /** The source stream, or the result that refused to open one. */
+  ready: Promise<Stream | ExecutionResult>;
+  stream?: Stream;
+  closed: boolean;
+}
+
+/** JSON with sorted keys: `{a, b}` and `{b, a}` are one group. */
+function stableJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value)
+      .sort()
+      .map((key) => `${JSON.stringify(key)}:${stableJson((value as Record<string, unknown>)[key])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+export class FanOut {
+  private readonly groups = new Map<string, Group>();
+  private readonly documentKeys = new WeakMap<DocumentNode, string>();
+  private executions = 0;
+  private subscribers = 0;
+  private attached = 0;
+  private readonly changes = new EventEmitter().setMaxListeners(0);
+
+  constructor(private readonly log: (message: string) => void = console.warn) {}
+
+  /** Registers the key of a cached document (its query text hash), saving a `print` per subscription. */
+  nameDocument(document: DocumentNode, key: string): void {
+    this.documentKeys.set(document, key);
+  }
+
+  stats(): FanOutStats {
+    return { executions: this.executions, groups: this.groups.size, subscribers: this.subscribers, attached: this.attached };
+  }
+
+  /**
+   * Resolves once `count` subscriptions have been attached to their groups since start (so an
+   * event published now reaches them). For tests and benchmarks, which must not sleep.
+   */
+  whenAttached(count: number): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (this.attached < count) return;
+        this.changes.off('change', check);
+        resolve();
+      };
+      this.changes.on('change', check);
+      check();
+    });
+  }
+
+  /** Ends every group's stream (server shutdown). */
+  async close(): Promise<void> {
+    const groups = [...this.groups.values()];
+    this.groups.clear();
+    for (const group of groups) for (const member of group.members) await member.return();
+  }
+
+  private keyOf(args: ExecutionArgs): string {
+    const context = args.contextValue as GatewayContext;
+    let documentKey = this.documentKeys.get(args.document);
+    if (!documentKey) {
+      documentKey = createHash('sha256').update(print(args.document)).digest('hex');
+      this.documentKeys.set(args.document, documentKey);
+    }
+    return [documentKey, args.operationName ?? '', stableJson(args.variableValues ?? {}), context.scope, context.viewerId ?? ''].join('\u0000');
+  }
+
+  async subscribe(args: ExecutionArgs, attempt = 0): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
+    const key = this.keyOf(args);
+    let group = this.groups.get(key);
+    if (!group) group = this.open(key, args);
+    const started = await group.ready;
+    if (!('next' in started)) return started as ExecutionResult;
+    if (group.closed) {
+      // The group's last members left while this one waited: start a new group, once.
+      if (attempt === 0) return this.subscribe(args, 1);
+      const ended = new PushQueue<ExecutionResult>();
+      await ended.return();
+      return ended;
+    }
+    const current = group;
+    const member = new PushQueue<ExecutionResult>(() => this.leave(current, member));
+    current.members.add(member);
+    this.subscribers += 1;
+    this.attached += 1;
+    this.changes.emit('change');
+    return member;
+  }
+
+  private open(key: string, args: ExecutionArgs): Group {
+    const group: Group = { key, members: new Set(), ready: Promise.resolve({}), closed: false };
+    this.groups.set(key, group);
+    group.ready = (async () => {
+      try {
+        const stream = await createSourceEventStream(args);
+        if (!(Symbol.asyncIterator in (stream as object))) {
+          this.end(group);
+          return stream as ExecutionResult;
+        }
+        group.stream = (stream as AsyncIterable<unknown>)[Symbol.asyncIterator]() as Stream;
+        void this.pump(group, args);
+        return group.stream;
+      } catch (error) {
+        this.end(group);
+        throw error;
+      }
+    })();
+    return group;
+  }
+
+  private async pump(group: Group, args: ExecutionArgs): Promise<void> {
+    const stream = group.stream as Stream;
+    const base = args.contextValue as GatewayContext;
+    try {
+      for (;;) {
+        const next = await stream.next();
+        if (next.done || group.closed) break;
+        const result = await execute({ ...args, rootValue: next.value, contextValue: base.fresh() });
+        this.executions += 1;
+        for (const member of group.members) member.push(result);
+      }
+    } catch (error) {
+      this.log(`live: subscription stream failed: ${error instanceof Error ? error.message : String(error)}`);
+      for (const member of group.members) member.fail(error);
+    } finally {
+      this.end(group);
+    }
+  }
+
+  private leave(group: Group, member: PushQueue<ExecutionResult>): void {
+    if (group.members.delete(member)) this.subscribers -= 1;
+    this.changes.emit('change');
+    if (group.members.size === 0) this.end(group);
+  }
+
+  private end(group: Group): void {
+    if (group.closed) return;
+    group.closed = true;
+    if (this.groups.get(group.key) === group) this.groups.delete(group.key);
+    void group.stream?.return?.().catch(() => undefined);
+    for (const member of group.members) void member.return();
+  }
+}

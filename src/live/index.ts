@@ -1,0 +1,101 @@
+/**
+ * Live updates, assembled: Engage -> receiver (secret, dedupe) -> pub/sub (memory or Redis) ->
+ * hub (staleness, permission) -> fan-out groups (one execution per event per group) -> graphql-ws.
+ * `server.ts` creates one `Live` per gateway and mounts its parts.
+ */
+import type http from 'node:http';
+import type { GraphQLFormattedError, GraphQLSchema } from 'graphql';
+import type { CallerCredentials, GatewayContext } from '../context';
+import { createKeyv } from '../cache';
+import { DEFAULT_DEDUPE_TTL_MS, KeyvClaims, RedisClaims, type EventClaims } from './dedupe';
+import { FanOut, type FanOutStats } from './fanout';
+import { LiveHub, type HubStats } from './hub';
+import { MemoryPubSub, RedisPubSub, type LiveTopics, type PubSub } from './pubsub';
+import { createWebhookReceiver, type ReceiverStats } from './receiver';
+import { startTransport, type Transport } from './transport';
+
+export { SUBSCRIBED_EVENT_TYPES } from './events';
+export type { LiveAccess } from './hub';
+
+export interface LiveOptions {
+  /** `WEBHOOK_SECRET` (see receiver.ts). */
+  webhookSecret?: string;
+  /** `WEBHOOK_VERIFY_TOKEN`. */
+  webhookVerifyToken?: string;
+  webhookBodyLimit?: string | number;
+  /** How long event ids are remembered; default 48 h (longer than Engage's retry window). */
+  dedupeTtlMs?: number;
+  /** Shared pub/sub and dedupe across instances. */
+  redisUrl?: string;
+  /** Redis key and channel prefix; default `engage-gw:live`. */
+  redisPrefix?: string;
+  /** How long a token's readable sources are trusted; default 60 s. */
+  accessTtlMs?: number;
+  keepAliveMs?: number;
+  log: (message: string) => void;
+}
+
+export interface LiveStats extends HubStats, FanOutStats {
+  receiver: ReceiverStats;
+}
+
+export interface Live {
+  hub: LiveHub;
+  receiver: ReturnType<typeof createWebhookReceiver>;
+  /** Starts graphql-ws on the server once the schema and context factory exist. */
+  listen(options: {
+    httpServer: http.Server;
+    schema: GraphQLSchema;
+    createContext(credentials: CallerCredentials): GatewayContext;
+    formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError;
+  }): Transport;
+  stats(): LiveStats;
+  /** Resolves once `count` subscriptions were attached on this instance since start (tests, benchmarks). */
+  whenAttached(count: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function createLive(options: LiveOptions): Promise<Live> {
+  const prefix = options.redisPrefix ?? 'engage-gw:live';
+  const ttl = options.dedupeTtlMs ?? DEFAULT_DEDUPE_TTL_MS;
+  let pubsub: PubSub<LiveTopics>;
+  let claims: EventClaims;
+  let claimsKeyv: ReturnType<typeof createKeyv> | undefined;
+  if (options.redisUrl) {
+    const redis = new RedisPubSub<LiveTopics>({ url: options.redisUrl, prefix, log: options.log });
+    pubsub = redis;
+    claims = new RedisClaims(() => redis.client(), prefix, ttl);
+  } else {
+    pubsub = new MemoryPubSub<LiveTopics>(options.log);
+    claimsKeyv = createKeyv({ namespace: `${prefix}:events`, maxEntries: 500_000, log: options.log });
+    claims = new KeyvClaims(claimsKeyv, ttl);
+  }
+
+  const hub = new LiveHub({ pubsub, accessTtlMs: options.accessTtlMs, log: options.log });
+  await hub.start();
+  const fanOut = new FanOut(options.log);
+  const receiver = createWebhookReceiver({
+    secret: options.webhookSecret,
+    verifyToken: options.webhookVerifyToken,
+    bodyLimit: options.webhookBodyLimit,
+    claims,
+    publish: (notificationId, events) => hub.publish(notificationId, events),
+    log: options.log,
+  });
+  if (options.webhookSecret === undefined) options.log('live: WEBHOOK_SECRET is not set: webhook deliveries are accepted without a secret check');
+
+  return {
+    hub,
+    receiver,
+    listen: ({ httpServer, schema, createContext, formatError }) =>
+      startTransport({ httpServer, path: '/graphql', schema, createContext, formatError, fanOut, keepAliveMs: options.keepAliveMs }),
+    stats: () => ({ ...hub.stats(), ...fanOut.stats(), receiver: receiver.stats() }),
+    whenAttached: (count) => fanOut.whenAttached(count),
+    async close() {
+      await fanOut.close();
+      await hub.close();
+      await pubsub.close();
+      await claimsKeyv?.disconnect().catch(() => undefined);
+    },
+  };
+}

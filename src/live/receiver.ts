@@ -1,0 +1,169 @@
+/**
+ * The Engage webhook endpoint (`/webhooks/engage`), REFERENCE.md "Webhooks".
+ *
+ * - `GET`: the validation handshake. 200 with exactly `hub.challenge` (text/plain) when
+ *   `hub.mode=subscribe` and `hub.verify_token` equals the configured verify token; 403 otherwise
+ *   (also when no verify token is configured: nothing could be verified). When a secret is
+ *   configured, Engage sends it on the handshake too: missing or wrong is 401.
+ * - `POST`: a notification `{id, domain_id, events: [...]}`. In this order: the `X-Dimelo-Secret`
+ *   header (401 missing or wrong, before the body is read), `Content-Type` JSON (415), the body
+ *   size (413), JSON syntax and the notification's shape (400 with a reason). Then every event is
+ *   claimed by id (duplicates are skipped: at-least-once delivery), normalised and published; the
+ *   answer is 200 only once the publish is done, so an accepted event is never lost. When the
+ *   publish fails the claims are given back and the answer is 503: Engage re-delivers.
+ * - Unknown event types are accepted and published as raw events.
+ *
+ * The secret is a shared secret, not an HMAC (Engage sends it verbatim): it is compared in
+ * constant time on SHA-256 digests (equal lengths whatever the input). Neither the secret nor the
+ * verify token is ever logged or echoed.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { z } from 'zod';
+import type { WebhookEvent, WebhookNotification } from '../engage/types';
+import type { EventClaims } from './dedupe';
+import { normalise, type LiveEvent } from './events';
+
+export interface ReceiverOptions {
+  /** `WEBHOOK_SECRET`: when set, every request must carry it in `X-Dimelo-Secret`. */
+  secret?: string;
+  /** `WEBHOOK_VERIFY_TOKEN`: the handshake answers only this token. */
+  verifyToken?: string;
+  claims: EventClaims;
+  /** Resolves once the events are safely handed over (published). */
+  publish(notificationId: string, events: LiveEvent[]): Promise<void>;
+  /** Largest accepted body; default '1mb'. */
+  bodyLimit?: string | number;
+  log?: (message: string) => void;
+}
+
+/** Counters, for tests and metrics. */
+export interface ReceiverStats {
+  notifications: number;
+  accepted: number;
+  duplicates: number;
+  rejected: number;
+}
+
+const MAX_EVENTS = 1_000;
+const idString = z.union([z.string().min(1).max(256), z.number().int().transform(String)]);
+
+const eventSchema = z.object({
+  type: z.string().min(1).max(200),
+  id: idString,
+  issued_at: z.string().datetime({ offset: true }),
+  user_id: idString.nullish(),
+  resource: z.object({
+    type: z.string().max(200),
+    id: idString,
+    metadata: z
+      .record(z.unknown())
+      .nullish()
+      .transform((value) => value ?? {}),
+  }),
+}) satisfies z.ZodType<WebhookEvent, z.ZodTypeDef, unknown>;
+
+const notificationSchema = z.object({
+  id: idString,
+  domain_id: idString.optional(),
+  events: z.array(eventSchema).max(MAX_EVENTS),
+}) satisfies z.ZodType<WebhookNotification, z.ZodTypeDef, unknown>;
+
+/** Parses a notification body; the error names the first problem's path, never a value. */
+export function parseNotification(body: unknown): { ok: true; value: WebhookNotification } | { ok: false; reason: string } {
+  const parsed = notificationSchema.safeParse(body);
+  if (parsed.success) return { ok: true, value: parsed.data };
+  const issue = parsed.error.issues[0];
+  return { ok: false, reason: `${issue.path.length ? issue.path.join('.') : 'body'}: ${issue.message}` };
+}
+
+const digest = (value: string) => createHash('sha256').update(value).digest();
+
+/** Constant-time equality of two strings (digests have equal lengths, so timingSafeEqual applies). */
+export function sameSecret(given: string | undefined, expected: string): boolean {
+  return timingSafeEqual(digest(given ?? ''), digest(expected)) && given !== undefined;
+}
+
+function refuse(res: Response, status: number, error: string, message: string): void {
+  res.status(status).json({ error, message, status });
+}
+
+export function createWebhookReceiver(options: ReceiverOptions): { router: Router; stats(): ReceiverStats } {
+  const log = options.log ?? console.warn;
+  const counters: ReceiverStats = { notifications: 0, accepted: 0, duplicates: 0, rejected: 0 };
+  const router = express.Router();
+
+  const checkSecret = (req: Request, res: Response, next: NextFunction) => {
+    if (options.secret === undefined) return next();
+    const given = req.header('x-dimelo-secret');
+    if (given === undefined) return refuse(res, 401, 'unauthorized', 'Missing X-Dimelo-Secret header');
+    if (!sameSecret(given, options.secret)) return refuse(res, 401, 'unauthorized', 'Wrong X-Dimelo-Secret');
+    next();
+  };
+
+  router.get('/', checkSecret, (req, res) => {
+    const { 'hub.mode': mode, 'hub.verify_token': token, 'hub.challenge': challenge } = req.query;
+    const valid =
+      mode === 'subscribe' &&
+      typeof token === 'string' &&
+      typeof challenge === 'string' &&
+      options.verifyToken !== undefined &&
+      sameSecret(token, options.verifyToken);
+    if (!valid) return refuse(res, 403, 'forbidden', 'Validation refused: hub.mode must be "subscribe" and hub.verify_token must match');
+    res.status(200).type('text/plain').send(challenge);
+  });
+
+  router.post(
+    '/',
+    checkSecret,
+    (req, res, next) => {
+      if (!req.is('application/json')) {
+        counters.rejected += 1;
+        return refuse(res, 415, 'unsupported_media_type', 'Content-Type must be application/json');
+      }
+      next();
+    },
+    express.json({ limit: options.bodyLimit ?? '1mb', strict: true }),
+    async (req, res) => {
+      counters.notifications += 1;
+      const parsed = parseNotification(req.body);
+      if (!parsed.ok) {
+        counters.rejected += 1;
+        return refuse(res, 400, 'invalid_notification', parsed.reason);
+      }
+      const notification = parsed.value;
+      const claimed: string[] = [];
+      try {
+        const fresh: LiveEvent[] = [];
+        // Sequential on purpose: two events of one notification may share an id (Engage bug or
+        // replay); only the first is published.
+        for (const event of notification.events) {
+          if (await options.claims.claim(event.id)) {
+            claimed.push(event.id);
+            fresh.push(normalise(event, notification.id));
+          } else {
+            counters.duplicates += 1;
+          }
+        }
+        if (fresh.length > 0) await options.publish(notification.id, fresh);
+        counters.accepted += fresh.length;
+        res.status(200).json({ accepted: fresh.length, duplicates: notification.events.length - fresh.length });
+      } catch (error) {
+        await Promise.all(claimed.map((id) => options.claims.release(id).catch(() => undefined)));
+        log(`webhook notification ${notification.id} not accepted (Engage will re-deliver): ${error instanceof Error ? error.message : String(error)}`);
+        refuse(res, 503, 'unavailable', 'Events could not be accepted now; retry later');
+      }
+    },
+  );
+
+  // body-parser's errors: 413 too large, 400 bad JSON; anything else 400 without details.
+  router.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    counters.rejected += 1;
+    const err = error as { status?: number; type?: string };
+    if (err.status === 413 || err.type === 'entity.too.large') return refuse(res, 413, 'payload_too_large', 'Notification body too large');
+    if (err.type === 'entity.parse.failed') return refuse(res, 400, 'invalid_json', 'Body is not valid JSON');
+    refuse(res, err.status && err.status >= 400 && err.status < 500 ? err.status : 400, 'bad_request', 'Malformed request');
+  });
+
+  return { router, stats: () => ({ ...counters }) };
+}

@@ -1,0 +1,143 @@
+/**
+ * Subscriptions: each one asks `context.live` for the events of its kind, filtered by its
+ * arguments (the permission check is the hub's, see src/live/hub.ts); payload fields resolve the
+ * affected records through the event's loaders, fresh for each event (src/live/fanout.ts).
+ *
+ * Filters compare with the ids Engage put in the event. When a filter needs what the event may
+ * not carry (an intervention's status or agent), the intervention is read with the subscriber's
+ * token.
+ */
+import { GraphQLError } from 'graphql';
+import type { GatewayContext } from '../context';
+import type { Resolvers } from '../generated/graphql';
+import type { LiveEvent } from '../live/events';
+import type { EventStreamOptions, LiveAccess } from '../live/hub';
+
+function live(context: GatewayContext): LiveAccess {
+  if (!context.live) throw new GraphQLError('Subscriptions are not available on this transport: use graphql-ws on /graphql.', { extensions: { code: 'BAD_REQUEST' } });
+  return context.live;
+}
+
+/** `undefined`/`null` filter: anything; a list: one of its values. */
+function oneOf<T>(allowed: readonly T[] | null | undefined, value: T | null): boolean {
+  return !allowed || (value !== null && allowed.includes(value));
+}
+
+function required(value: string | null, what: string, event: LiveEvent): string {
+  if (!value) throw new GraphQLError(`Engage event ${event.id} (${event.type}) names no ${what}.`, { extensions: { code: 'UPSTREAM_UNAVAILABLE' } });
+  return value;
+}
+
+const stream = (context: GatewayContext, options: EventStreamOptions) => live(context).events(context, options);
+const asIs = (event: LiveEvent) => event;
+
+/** Fields every live event has. */
+const common = {
+  id: (event: LiveEvent) => event.id,
+  type: (event: LiveEvent) => event.type,
+  issuedAt: (event: LiveEvent) => event.issuedAt,
+  agent: (event: LiveEvent, _args: unknown, { loaders }: GatewayContext) => (event.userId ? loaders.user.load(event.userId).catch(() => null) : null),
+};
+
+/** The event's thread; when Engage named only the content, the content's thread. */
+const threadOf = async (event: LiveEvent, _args: unknown, { loaders }: GatewayContext) => {
+  if (event.threadId) return loaders.thread.load(event.threadId);
+  const content = await loaders.content.load(required(event.contentId, 'thread', event));
+  return loaders.thread.load(content.thread_id);
+};
+
+export const liveResolvers: Resolvers = {
+  Subscription: {
+    newThread: {
+      subscribe: (_root, { sourceIds, origins }, context) =>
+        stream(context, { kind: 'newThread', filter: (event) => oneOf(sourceIds, event.sourceId) && oneOf(origins, event.newThreadOrigin) }),
+      resolve: asIs,
+    },
+    contentAdded: {
+      subscribe: (_root, { threadId, sourceIds, changes }, context) =>
+        stream(context, {
+          kind: 'contentAdded',
+          filter: (event) => (!threadId || event.threadId === threadId) && oneOf(sourceIds, event.sourceId) && oneOf(changes, event.contentChange),
+        }),
+      resolve: asIs,
+    },
+    threadStateChanged: {
+      subscribe: (_root, { threadId, sourceIds, changes }, context) =>
+        stream(context, {
+          kind: 'threadState',
+          skipStale: true,
+          filter: (event) => (!threadId || event.threadId === threadId) && oneOf(sourceIds, event.sourceId) && oneOf(changes, event.threadChange),
+        }),
+      resolve: asIs,
+    },
+    interventionChanged: {
+      subscribe: (_root, { threadId, agentId, statuses, changes }, context) =>
+        stream(context, {
+          kind: 'intervention',
+          skipStale: true,
+          filter: async (event) => {
+            if (threadId && event.threadId !== threadId) return false;
+            if (!oneOf(changes, event.interventionChange)) return false;
+            if (!agentId && !statuses) return true;
+            // The event's metadata usually names the holder and status; when it does not, ask Engage.
+            let userId = event.interventionUserId;
+            let status = event.interventionStatus;
+            if ((agentId && !userId) || (statuses && !status)) {
+              const record = await live(context).intervention(context.fresh(), event);
+              userId ??= record?.user_id ?? null;
+              status ??= record?.status ?? null;
+            }
+            return (!agentId || userId === agentId) && oneOf<string>(statuses, status);
+          },
+        }),
+      resolve: asIs,
+    },
+    identityMerged: {
+      subscribe: (_root, { changes }, context) => stream(context, { kind: 'identityMerge', filter: (event) => oneOf(changes, event.identityChange) }),
+      resolve: asIs,
+    },
+    engageEvents: {
+      subscribe: (_root, { types }, context) => stream(context, { filter: (event) => oneOf(types, event.type) }),
+      resolve: asIs,
+    },
+  },
+  // Every live event is an Engage event; the interface is only named as a field type by clients' fragments.
+  LiveEvent: { __resolveType: () => 'EngageEvent' },
+  NewThreadEvent: {
+    ...common,
+    origin: (event) => event.newThreadOrigin ?? 'CUSTOMER',
+    thread: threadOf,
+    content: (event, _args, { loaders }) => loaders.content.load(event.resourceId),
+  },
+  ContentAddedEvent: {
+    ...common,
+    change: (event) => event.contentChange ?? 'IMPORTED',
+    content: (event, _args, { loaders }) => loaders.content.load(event.resourceId),
+    thread: threadOf,
+  },
+  ThreadStateEvent: {
+    ...common,
+    change: (event) => event.threadChange ?? 'OPENED',
+    thread: threadOf,
+  },
+  InterventionEvent: {
+    ...common,
+    change: (event) => event.interventionChange ?? 'OPENED',
+    intervention: (event, _args, { loaders }) => loaders.intervention.load(required(event.interventionId, 'intervention', event)),
+    thread: threadOf,
+  },
+  IdentityMergeEvent: {
+    ...common,
+    change: (event) => event.identityChange ?? 'MERGED',
+    identity: (event, _args, { loaders }) => loaders.identity.load({ id: required(event.identityId, 'identity', event) }),
+    metadata: (event) => event.metadata,
+  },
+  EngageEvent: {
+    ...common,
+    userId: (event) => event.userId,
+    resourceType: (event) => event.resourceType,
+    resourceId: (event) => event.resourceId,
+    metadata: (event) => event.metadata,
+    stale: (event) => event.stale,
+  },
+};

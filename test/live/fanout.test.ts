@@ -1,0 +1,69 @@
+/**
+ * Fan-out: N subscribers of one operation (same variables, same token) cost one payload
+ * execution per event, and all receive the same result.
+ */
+import { startStack, type Stack } from '../support/stack';
+import { Subscription, until, within, wsClients } from './support';
+
+let stack: Stack;
+const clients = wsClients();
+
+beforeAll(async () => {
+  stack = await startStack({ registerWebhook: true });
+});
+
+afterAll(async () => {
+  await clients.disposeAll();
+  await stack.dispose();
+});
+
+const QUERY = `subscription Inbox($s: [ID!]) { newThread(sourceIds: $s) { thread { id source { name } } content { body author { displayName } } } }`;
+
+it('N subscribers of one operation => one execution per event, the same payload for all', async () => {
+  const store = stack.emulator.store;
+  const sourceId = [...store.sources.keys()].find((id) => [...store.contents.values()].some((c) => c.source_id === id && c.author_id && !c.creator_id))!;
+  const customer = [...store.contents.values()].find((c) => c.source_id === sourceId && c.author_id && !c.creator_id)!.author_id!;
+  const N = 25;
+  const attached = stack.gateway.live.stats().attached;
+  // Two sockets, variables in a different key order: still one group.
+  const [a, b] = [clients.connect(stack.gateway), clients.connect(stack.gateway)];
+  const subscriptions = Array.from({ length: N }, (_, i) => new Subscription<any>(i % 2 ? a : b, QUERY, { s: [sourceId] }));
+  await within(stack.gateway.live.whenAttached(attached + N), 10_000, 'all subscribers');
+  const before = stack.gateway.live.stats();
+  expect(before.groups).toBe(1);
+  expect(before.subscribers).toBe(N);
+
+  for (const body of ['first event', 'second event']) {
+    const imported = store.importContent({ identityId: customer, sourceId, body });
+    const messages = await Promise.all(subscriptions.map((s) => s.next()));
+    for (const message of messages) expect(message).toEqual(messages[0]);
+    expect(messages[0].data.newThread).toMatchObject({ thread: { id: imported.thread_id }, content: { body } });
+  }
+  expect(stack.gateway.live.stats().executions - before.executions).toBe(2);
+
+  // Another token is another group, with its own execution.
+  const narrow = stack.emulator.agents.find((agent) => agent.role === 'agent' && agent.sourceIds.includes(sourceId))!;
+  const other = new Subscription<any>(clients.connect(stack.gateway, narrow.token), QUERY, { s: [sourceId] });
+  await within(stack.gateway.live.whenAttached(attached + N + 1), 10_000, 'the other subscriber');
+  expect(stack.gateway.live.stats().groups).toBe(2);
+  const third = store.importContent({ identityId: customer, sourceId, body: 'third event' });
+  const [otherMessage] = await Promise.all([other.next(), ...subscriptions.map((s) => s.next())]);
+  expect(otherMessage.data.newThread.thread.id).toBe(third.thread_id);
+  expect(stack.gateway.live.stats().executions - before.executions).toBe(4);
+
+  // Leaving: the group closes with its last member.
+  for (const s of [...subscriptions, other]) s.dispose();
+  await until(() => stack.gateway.live.stats().groups === 0, 'the groups to close');
+});
+
+it('shutdown drains: open sockets are closed with 1001 Going away', async () => {
+  const other = await startStack();
+  const client = clients.connect(other.gateway);
+  const closed = new Promise<number>((resolve) => client.on('closed', (event) => resolve((event as { code: number }).code)));
+  const attached = other.gateway.live.stats().attached;
+  const sub = new Subscription<any>(client, `subscription { newThread { content { id } } }`);
+  await within(other.gateway.live.whenAttached(attached + 1), 10_000, 'the subscriber');
+  await other.dispose();
+  expect(await within(closed, 10_000, 'the socket to close')).toBe(1001);
+  sub.dispose();
+});

@@ -1,0 +1,162 @@
+/**
+ * Live test helpers: graphql-ws clients whose messages queue up (await `next()`, never sleep),
+ * webhook notifications built on the test's terms, and a list of things to close in afterAll.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { createClient, type Client, type FormattedExecutionResult } from 'graphql-ws';
+import WebSocket from 'ws';
+import type { WebhookEvent, WebhookNotification } from '../../src/engage/types';
+import type { Gateway } from '../../src/server';
+
+/** The published samples, read where they live (never copied into the project). */
+export function readSample(name: 'content.imported' | 'intervention.assigned'): WebhookNotification {
+  return JSON.parse(readFileSync(path.resolve(__dirname, '..', '..', '..', 'shared', 'engage', 'webhook-samples', `${name}.json`), 'utf8')) as WebhookNotification;
+}
+
+export const newId = () => randomBytes(12).toString('hex');
+
+export function notification(events: WebhookEvent[]): WebhookNotification {
+  return { id: newId(), domain_id: 'd0main', events };
+}
+
+export function event(type: string, resource: { type: string; id: string; metadata: Record<string, unknown> }, extra: Partial<WebhookEvent> = {}): WebhookEvent {
+  return { type, id: newId(), issued_at: new Date().toISOString(), resource, ...extra };
+}
+
+export async function postWebhook(gateway: Gateway, body: unknown, options: { secret?: string; contentType?: string; raw?: string } = {}) {
+  const response = await fetch(gateway.webhookUrl, {
+    method: 'POST',
+    headers: { 'content-type': options.contentType ?? 'application/json', ...(options.secret !== undefined ? { 'x-dimelo-secret': options.secret } : {}) },
+    body: options.raw ?? JSON.stringify(body),
+  });
+  return { status: response.status, body: (await response.text()) as string };
+}
+
+export class Deferred<T> {
+  promise: Promise<T>;
+  resolve!: (value: T) => void;
+  reject!: (error: unknown) => void;
+  constructor() {
+    this.promise = new Promise<T>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+}
+
+/** Rejects after `ms` unless `promise` settles first (a guard against hanging, not a sleep). */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Resolves once `condition()` holds, checked after each turn of the event loop (for state another
+ * server updates after answering, e.g. the emulator's delivery log); rejects after `ms`.
+ */
+export function until(condition: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const done = new Deferred<void>();
+  let stopped = false;
+  const check = () => {
+    if (stopped) return;
+    if (condition()) done.resolve();
+    else setImmediate(check);
+  };
+  check();
+  return within(done.promise, ms, what).finally(() => {
+    stopped = true;
+  });
+}
+
+/** One subscription's messages, queued. */
+export class Subscription<T = Record<string, unknown>> {
+  readonly received: Array<FormattedExecutionResult<T, unknown>> = [];
+  private waiters: Array<Deferred<FormattedExecutionResult<T, unknown>>> = [];
+  private taken = 0;
+  error: unknown;
+  completed = new Deferred<void>();
+  readonly dispose: () => void;
+
+  constructor(
+    client: Client,
+    private readonly query: string,
+    variables?: Record<string, unknown>,
+  ) {
+    this.dispose = client.subscribe<T>(
+      { query, variables },
+      {
+        next: (value) => {
+          const waiter = this.waiters.shift();
+          if (waiter) {
+            this.taken += 1;
+            this.received.push(value);
+            waiter.resolve(value);
+          } else this.received.push(value);
+        },
+        error: (error) => {
+          this.error = error;
+          for (const waiter of this.waiters.splice(0)) waiter.reject(error);
+          this.completed.resolve();
+        },
+        complete: () => this.completed.resolve(),
+      },
+    );
+  }
+
+  /** The next message not yet taken. */
+  next(ms = 10_000, what = `message ${this.taken + 1} of ${this.query.replace(/\s+/g, ' ').slice(0, 80)}`): Promise<FormattedExecutionResult<T, unknown>> {
+    if (this.taken < this.received.length) return Promise.resolve(this.received[this.taken++]);
+    const waiter = new Deferred<FormattedExecutionResult<T, unknown>>();
+    this.waiters.push(waiter);
+    return within(waiter.promise, ms, what);
+  }
+
+  /** Messages received and not yet taken. */
+  pending(): number {
+    return this.received.length - this.taken;
+  }
+}
+
+export interface WsClients {
+  connect(gateway: Gateway, token?: string): Client;
+  disposeAll(): Promise<void>;
+}
+
+export function wsClients(): WsClients {
+  const clients: Client[] = [];
+  return {
+    connect(gateway, token) {
+      const client = createClient({
+        url: gateway.url.replace(/^http/, 'ws'),
+        webSocketImpl: WebSocket,
+        connectionParams: token ? { authorization: `Bearer ${token}` } : {},
+        retryAttempts: 0,
+        lazy: false,
+        onNonLazyError: () => undefined,
+      });
+      clients.push(client);
+      return client;
+    },
+    async disposeAll() {
+      await Promise.all(clients.splice(0).map((client) => client.dispose()));
+    },
+  };
+}
+
+/** Subscribes and waits until the gateway attached the subscription (one subscription at a time). */
+export async function subscribed<T = Record<string, unknown>>(
+  gateway: Gateway,
+  client: Client,
+  query: string,
+  variables?: Record<string, unknown>,
+): Promise<Subscription<T>> {
+  const before = gateway.live.stats().attached;
+  const subscription = new Subscription<T>(client, query, variables);
+  await within(gateway.live.whenAttached(before + 1), 10_000, 'the subscription to attach');
+  return subscription;
+}
