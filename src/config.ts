@@ -19,6 +19,7 @@ const schema = z
     SANDBOX: bool.optional(),
     LOADER_MODE: z.enum(['batched', 'naive']).default('batched'),
     CACHE_TTL_SECONDS: z.coerce.number().min(0).default(60),
+    CACHE_RECORD_TTL_SECONDS: z.coerce.number().min(0).default(10),
     REDIS_URL: z.string().url().optional(),
     EMULATOR_PORT: z.coerce.number().int().min(0).max(65535).default(4010),
     EMULATOR_SEED: z.coerce.number().int().default(42),
@@ -42,6 +43,7 @@ export interface Config {
   sandbox: boolean;
   loaderMode: 'batched' | 'naive';
   cacheTtlMs: number;
+  recordCacheTtlMs: number;
   redisUrl?: string;
   /** The embedded emulator; `simulateCustomersPerMinute` 0 turns the simulated customers off. */
   emulator: { port: number; seed: number; scale: number; latencyMs: number; adminToken?: string; simulateCustomersPerMinute: number };
@@ -73,6 +75,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sandbox: e.SANDBOX ?? !production,
     loaderMode: e.LOADER_MODE,
     cacheTtlMs: e.CACHE_TTL_SECONDS * 1000,
+    recordCacheTtlMs: e.CACHE_RECORD_TTL_SECONDS * 1000,
     redisUrl: e.REDIS_URL,
     emulator: {
       port: e.EMULATOR_PORT,

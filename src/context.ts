@@ -3,9 +3,9 @@
  * alike: the caller's Engage client (their token, their permissions) and a fresh set of loaders.
  * Nothing in it outlives the operation except what the injected shared cache keeps, scoped by token.
  */
-import type Keyv from 'keyv';
 import type { Dispatcher } from 'undici';
-import { ScopedCache, tokenScope } from './cache';
+import { tokenScope } from './cache';
+import type { ResponseCache } from './cache/response-cache';
 import { EngageClient, type RequestEvent } from './engage';
 import type { IdempotencyStore } from './idempotency';
 import type { LiveAccess } from './live/hub';
@@ -35,9 +35,8 @@ export interface ContextFactoryOptions {
   defaultToken?: string;
   defaultUserId?: string;
   loaderMode: LoaderMode;
-  /** Shared store for the small collections; undefined disables cross-request caching. */
-  keyv?: Keyv;
-  collectionsTtlMs: number;
+  /** Cross-request cache of Engage answers (see cache/response-cache.ts); undefined disables it. */
+  responseCache?: ResponseCache;
   idempotency: IdempotencyStore;
   timeoutMs: number;
   dispatcher?: Dispatcher;
@@ -71,11 +70,12 @@ export function createContextFactory(options: ContextFactoryOptions) {
       dispatcher: options.dispatcher,
       timeoutMs: options.timeoutMs,
       onRequest: options.onRequest,
+      // Naive mode exists to measure what loaders and caches save: it gets neither.
+      cache: options.loaderMode === 'naive' ? undefined : options.responseCache?.forScope(scope),
     });
-    const cache = options.keyv ? new ScopedCache(options.keyv, scope, options.collectionsTtlMs) : undefined;
     return {
       engage,
-      loaders: createLoaders(engage, { mode: options.loaderMode, cache }),
+      loaders: createLoaders(engage, { mode: options.loaderMode }),
       viewerId: credentials.userId || (bearerToken(credentials.authorization) ? null : options.defaultUserId) || null,
       scope,
       idempotency: options.idempotency,

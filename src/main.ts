@@ -48,6 +48,7 @@ async function main(): Promise<void> {
     sandbox: config.sandbox,
     loaderMode: config.loaderMode,
     cacheTtlMs: config.cacheTtlMs,
+    recordCacheTtlMs: config.recordCacheTtlMs,
     redisUrl: config.redisUrl,
     engageTimeoutMs: config.engageTimeoutMs,
     webhook,

@@ -19,6 +19,7 @@ import express from 'express';
 import { GraphQLError } from 'graphql';
 import type Keyv from 'keyv';
 import { createKeyv } from './cache';
+import { ResponseCache } from './cache/response-cache';
 import { createContextFactory, MissingTokenError, type GatewayContext } from './context';
 import { createEngageAgent, type RequestEvent } from './engage';
 import { createFormatError } from './errors';
@@ -67,8 +68,14 @@ export interface GatewayOptions {
   /** Apollo Sandbox on GET /graphql. Default: on unless `production`. */
   sandbox?: boolean;
   loaderMode?: LoaderMode;
-  /** TTL of the small collections in the shared cache; 0 disables cross-request caching. */
+  /** How long the small collections (sources, users, teams, categories, tags) are cached across requests; 0: not cached. */
   cacheTtlMs?: number;
+  /**
+   * How long other answers (records, lists) are cached across requests; 0: not cached. Any change
+   * the gateway hears of (its own mutations, accepted webhook events) invalidates the cache at once;
+   * the TTL bounds staleness for changes it does not hear of.
+   */
+  recordCacheTtlMs?: number;
   redisUrl?: string;
   engageTimeoutMs?: number;
   onEngageRequest?: (event: RequestEvent) => void;
@@ -95,8 +102,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const log = options.log ?? ((message: string) => console.log(message));
   const production = options.production ?? false;
   const dispatcher = createEngageAgent();
-  const cacheTtlMs = options.cacheTtlMs ?? 60_000;
-  const keyv: Keyv | undefined = cacheTtlMs > 0 ? createKeyv({ redisUrl: options.redisUrl, log }) : undefined;
+  const cacheTtl = { collectionsTtlMs: options.cacheTtlMs ?? 60_000, recordsTtlMs: options.recordCacheTtlMs ?? 10_000 };
+  const keyv: Keyv | undefined =
+    cacheTtl.collectionsTtlMs > 0 || cacheTtl.recordsTtlMs > 0 ? createKeyv({ redisUrl: options.redisUrl, log }) : undefined;
+  const responseCache = keyv ? new ResponseCache(keyv, cacheTtl) : undefined;
   // Idempotency records are kept whatever the cache TTL: they are a promise made to clients.
   const idempotencyKeyv = createKeyv({ redisUrl: options.redisUrl, namespace: 'engage-gw:idempotency', log });
 
@@ -109,6 +118,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     redisPrefix: options.live?.redisPrefix,
     accessTtlMs: options.live?.accessTtlMs,
     keepAliveMs: options.live?.keepAliveMs,
+    beforeDispatch: async () => responseCache?.invalidate(),
     log,
   });
 
@@ -117,8 +127,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     defaultToken: options.defaultToken,
     defaultUserId: options.defaultUserId,
     loaderMode: options.loaderMode ?? 'batched',
-    keyv,
-    collectionsTtlMs: cacheTtlMs,
+    responseCache,
     idempotency: new IdempotencyStore(idempotencyKeyv),
     timeoutMs: options.engageTimeoutMs ?? 10_000,
     dispatcher,

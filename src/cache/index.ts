@@ -5,9 +5,9 @@
  * Two cache layers meet in this project, with two purposes:
  * - per request, DataLoader deduplicates and batches: one operation never makes the same REST call
  *   twice, and nothing it holds outlives the request;
- * - across requests, this keyv store keeps what is cheap to keep and expensive to fetch (the small
- *   collections) for a short TTL. Entries are scoped by a hash of the caller's token, so an entry is
- *   never served to a token that could not have read it.
+ * - across requests, this keyv store keeps Engage's answers (see response-cache.ts) for a short TTL
+ *   and until a change is heard of. Entries are scoped by a hash of the caller's token, so an entry
+ *   is never served to a token that could not have read it.
  * A cache failure is a miss: an outage of the store logs and degrades to calling Engage, never fails
  * an operation.
  */
@@ -38,36 +38,4 @@ export function createKeyv({ redisUrl, namespace = 'engage-gw', maxEntries = 50_
 /** A stable, non-reversible name for a token: cache keys and logs use this, never the token. */
 export function tokenScope(token: string): string {
   return createHash('sha256').update(token).digest('hex').slice(0, 16);
-}
-
-/**
- * Read-through access to the shared store for one token scope. `ttlMs <= 0` disables caching
- * (every call loads).
- */
-export class ScopedCache {
-  constructor(
-    private readonly keyv: Keyv | undefined,
-    private readonly scope: string,
-    private readonly ttlMs: number,
-  ) {}
-
-  async getOrLoad<T>(key: string, load: () => Promise<T>): Promise<T> {
-    if (!this.keyv || this.ttlMs <= 0) return load();
-    const fullKey = `${this.scope}:${key}`;
-    let cached: T | undefined;
-    try {
-      cached = await this.keyv.get<T>(fullKey);
-    } catch {
-      cached = undefined; // a failing store is a miss
-    }
-    if (cached !== undefined) return cached;
-    const value = await load();
-    this.keyv.set(fullKey, value, this.ttlMs).catch(() => undefined);
-    return value;
-  }
-
-  async delete(key: string): Promise<void> {
-    if (!this.keyv) return;
-    await this.keyv.delete(`${this.scope}:${key}`).catch(() => undefined);
-  }
 }

@@ -56,6 +56,11 @@ export interface LiveHubOptions {
   pubsub: PubSub<LiveTopics>;
   /** How long a token's readable sources are trusted; default 60 s. */
   accessTtlMs?: number;
+  /**
+   * Runs on every instance before its subscribers see a batch of events: the cross-request cache
+   * is invalidated here, so that payloads are resolved from Engage's new state, not a cached one.
+   */
+  beforeDispatch?: (events: LiveEvent[]) => Promise<void>;
   log?: (message: string) => void;
 }
 
@@ -73,7 +78,8 @@ export class LiveHub implements LiveAccess {
   }
 
   async start(): Promise<void> {
-    this.unsubscribe = await this.options.pubsub.subscribe('engage.events', ({ events }) => {
+    this.unsubscribe = await this.options.pubsub.subscribe('engage.events', async ({ events }) => {
+      await this.options.beforeDispatch?.(events).catch((error: unknown) => this.log(`live: before dispatch failed: ${String(error)}`));
       for (const event of events) this.dispatch(event);
     });
   }

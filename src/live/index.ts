@@ -9,6 +9,7 @@ import type { CallerCredentials, GatewayContext } from '../context';
 import { createKeyv } from '../cache';
 import { DEFAULT_DEDUPE_TTL_MS, KeyvClaims, RedisClaims, type EventClaims } from './dedupe';
 import { FanOut, type FanOutStats } from './fanout';
+import type { LiveEvent } from './events';
 import { LiveHub, type HubStats } from './hub';
 import { MemoryPubSub, RedisPubSub, type LiveTopics, type PubSub } from './pubsub';
 import { createWebhookReceiver, type ReceiverStats } from './receiver';
@@ -32,6 +33,8 @@ export interface LiveOptions {
   /** How long a token's readable sources are trusted; default 60 s. */
   accessTtlMs?: number;
   keepAliveMs?: number;
+  /** See `LiveHubOptions.beforeDispatch`. */
+  beforeDispatch?: (events: LiveEvent[]) => Promise<void>;
   log: (message: string) => void;
 }
 
@@ -71,7 +74,7 @@ export async function createLive(options: LiveOptions): Promise<Live> {
     claims = new KeyvClaims(claimsKeyv, ttl);
   }
 
-  const hub = new LiveHub({ pubsub, accessTtlMs: options.accessTtlMs, log: options.log });
+  const hub = new LiveHub({ pubsub, accessTtlMs: options.accessTtlMs, beforeDispatch: options.beforeDispatch, log: options.log });
   await hub.start();
   const fanOut = new FanOut(options.log);
   const receiver = createWebhookReceiver({

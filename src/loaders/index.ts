@@ -1,8 +1,8 @@
 /**
  * One fresh set of DataLoaders per GraphQL request (and per subscription event), one loader per
  * resource, each with the cheapest strategy Engage's API allows:
- * - small collections (sources, users, teams) listed whole once, and kept across requests in the
- *   shared cache for a short TTL, scoped by token;
+ * - small collections (sources, users, teams) listed whole once per request (and, through the REST
+ *   client's response cache, once per TTL per token);
  * - batch endpoints where Engage has them: `categories?ids=`, `tags?ids=`, `identity_groups?ids=`,
  *   `identities?identity_group_ids=`, contents by `q=id:a id:b`, contents of many threads by
  *   `q=thread:a thread:b` (see thread-contents.ts);
@@ -16,7 +16,6 @@
  */
 import DataLoader from 'dataloader';
 import pLimit from 'p-limit';
-import type { ScopedCache } from '../cache';
 import {
   MAX_LIMIT,
   type EngageClient,
@@ -48,8 +47,6 @@ export type LoaderMode = 'batched' | 'naive';
 
 export interface LoaderOptions {
   mode?: LoaderMode;
-  /** Shared cross-request cache for the small collections; absent = no cross-request caching. */
-  cache?: ScopedCache;
   /** Concurrent single-record GETs per request. */
   concurrency?: number;
 }
@@ -81,16 +78,15 @@ function inKeyOrder<T extends { id: string }>(ids: readonly string[], records: r
   return ids.map((id) => byId.get(id) ?? notFound(resource, id));
 }
 
-/** Runs `load` once per request; the shared cache (if any) makes it once per TTL per token. */
+/** Runs `load` once per request. */
 function memo<T>(load: () => Promise<T>): () => Promise<T> {
   let promise: Promise<T> | undefined;
   return () => (promise ??= load());
 }
 
-export function createLoaders(engage: EngageClient, { mode = 'batched', cache, concurrency = 16 }: LoaderOptions = {}) {
+export function createLoaders(engage: EngageClient, { mode = 'batched', concurrency = 16 }: LoaderOptions = {}) {
   const limit = pLimit(concurrency);
   const naive = mode === 'naive';
-  const cached = <T>(key: string, load: () => Promise<T>) => (cache ? cache.getOrLoad(key, load) : load());
 
   /** A loader; in naive mode, one uncached call per `load`. */
   function loader<K, V, C = K>(
@@ -107,10 +103,10 @@ export function createLoaders(engage: EngageClient, { mode = 'batched', cache, c
     Promise.all(ids.map((id) => limit(() => get(id)).catch((error: Error) => error)));
 
   // ---- small collections, listed whole ----
-  const sources = memo(() => cached('sources', () => engage.allSources()));
-  const users = memo(() => cached('users', () => engage.allUsers()));
-  const teams = memo(() => cached('teams', () => engage.allTeams()));
-  const categories = memo(() => cached('categories', () => engage.allCategories()));
+  const sources = memo(() => engage.allSources());
+  const users = memo(() => engage.allUsers());
+  const teams = memo(() => engage.allTeams());
+  const categories = memo(() => engage.allCategories());
 
   const source = loader<string, Source>(async (ids) => inKeyOrder(ids, await sources(), 'Source'), (id) => engage.getSource(id));
   const team = loader<string, Team>(async (ids) => inKeyOrder(ids, await teams(), 'Team'), (id) => engage.getTeam(id));

@@ -6,22 +6,8 @@ import { startStack, type Stack } from '../support/stack';
 import { startGateway, type Gateway } from '../../src/server';
 import type { Page, Source } from '../../src/engage/types';
 import type { RequestLogEntry } from '../../src/emulator';
+import { INBOX } from '../support/operations';
 
-export const INBOX = `query Inbox($source: ID!) {
-  threads(first: 30, filter: { sourceIds: [$source] }) {
-    totalCount
-    nodes {
-      id title closed
-      source { id name type }
-      categories { id name }
-      contents(first: 5) {
-        totalCount
-        nodes { id body createdAt author { id displayName } creator { id displayName } }
-      }
-      interventions { id status user { id displayName } }
-    }
-  }
-}`;
 
 let stack: Stack;
 let naive: Gateway;
@@ -29,7 +15,7 @@ let source: Source;
 
 beforeAll(async () => {
   stack = await startStack();
-  naive = await startGateway({ engageUrl: stack.emulator.url, defaultToken: stack.admin.token, port: 0, cacheTtlMs: 0, loaderMode: 'naive', log: () => undefined });
+  naive = await startGateway({ engageUrl: stack.emulator.url, defaultToken: stack.admin.token, port: 0, cacheTtlMs: 0, recordCacheTtlMs: 0, loaderMode: 'naive', log: () => undefined });
   const sources = await stack.rest<Page<Source>>('/content_sources?limit=150');
   // The busiest source, so that every thread of the page has contents and interventions.
   const counts = await Promise.all(sources.records.map(async (s) => (await stack.rest<Page<unknown>>(`/content_threads?limit=1&q=source:${s.id}`)).count));

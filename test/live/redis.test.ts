@@ -20,6 +20,7 @@ beforeAll(async () => {
     defaultToken: stack.admin.token,
     port: 0,
     cacheTtlMs: 0,
+    recordCacheTtlMs: 0,
     log: () => undefined,
     redisUrl: REDIS_URL,
     live,

@@ -42,6 +42,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     defaultUserId: admin.id,
     port: 0,
     cacheTtlMs: 0,
+    recordCacheTtlMs: 0,
     log: () => undefined,
     webhook: { secret: webhook.secret, verifyToken: webhook.verifyToken },
     ...options.gateway,

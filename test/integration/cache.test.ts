@@ -1,0 +1,65 @@
+/**
+ * The cross-request cache: a warm operation costs no REST call, answers are never shared between
+ * tokens, and any change the gateway hears of (its own mutation, an Engage webhook) is visible to
+ * the very next operation.
+ */
+import type { Page, Source, Thread } from '../../src/engage/types';
+import { until } from '../live/support';
+import { startStack, type Stack } from '../support/stack';
+import { INBOX } from '../support/operations';
+
+let stack: Stack;
+let source: Source;
+
+beforeAll(async () => {
+  stack = await startStack({ registerWebhook: true, gateway: { cacheTtlMs: 60_000, recordCacheTtlMs: 60_000 } });
+  source = (await stack.rest<Page<Source>>('/content_sources?limit=1')).records[0];
+});
+
+afterAll(async () => {
+  await stack.dispose();
+});
+
+async function inbox(token?: string) {
+  stack.emulator.requestLog.reset();
+  const response = await stack.gql<{ threads: { nodes: Array<{ id: string; closed: boolean }> } }>(INBOX, { source: source.id }, { token });
+  expect(response.errors).toBeUndefined();
+  return { threads: response.data!.threads.nodes, calls: stack.emulator.requestLog.entries().length };
+}
+
+it('a warm inbox costs no REST call, and another token does not read the first one\'s answers', async () => {
+  const cold = await inbox();
+  expect(cold.calls).toBeGreaterThan(0);
+  const warm = await inbox();
+  expect(warm.calls).toBe(0);
+  expect(warm.threads).toEqual(cold.threads);
+
+  const agent = stack.emulator.agents.find((a) => a.role === 'agent' && a.sourceIds.includes(source.id))!;
+  const other = await inbox(agent.token);
+  expect(other.calls).toBeGreaterThan(0);
+  expect(stack.emulator.requestLog.entries().every((entry) => entry.agentId === agent.id)).toBe(true);
+});
+
+it('a mutation through the gateway is visible to the next operation', async () => {
+  await inbox(); // warm
+  const open = (await inbox()).threads.find((thread) => !thread.closed)!;
+  const closed = await stack.gql(`mutation($t: ID!) { closeThread(id: $t) { closed } }`, { t: open.id });
+  expect(closed.errors).toBeUndefined();
+  const after = await inbox();
+  expect(after.calls).toBeGreaterThan(0);
+  expect(after.threads.find((thread) => thread.id === open.id)?.closed ?? true).toBe(true);
+});
+
+it('a change made in Engage and announced by webhook is visible to the next operation', async () => {
+  await inbox(); // warm
+  const target = (await inbox()).threads.find((thread) => thread.closed)!;
+  const received = stack.gateway.live.stats().eventsReceived;
+  // Another client reopens the thread straight through Engage's REST API: the gateway only hears of
+  // it through the webhook the emulator delivers.
+  const reopened = await fetch(`${stack.emulator.url}/content_threads/${target.id}/open`, { headers: { authorization: `Bearer ${stack.admin.token}` } });
+  expect(((await reopened.json()) as Thread).closed).toBe(false);
+  await until(() => stack.gateway.live.stats().eventsReceived > received, 'the webhook to arrive');
+  const after = await inbox();
+  expect(after.calls).toBeGreaterThan(0);
+  expect(after.threads.find((thread) => thread.id === target.id)?.closed ?? false).toBe(false);
+});
