@@ -64,18 +64,27 @@ export function createContextFactory(options: ContextFactoryOptions) {
     const token = bearerToken(credentials.authorization) ?? options.defaultToken;
     if (!token) throw new MissingTokenError('No Engage token: send "Authorization: Bearer <Engage API token>".');
     const scope = tokenScope(token);
-    const engage = new EngageClient({
-      baseUrl: options.engageUrl,
-      token,
-      dispatcher: options.dispatcher,
-      timeoutMs: options.timeoutMs,
-      onRequest: options.onRequest,
-      // Naive mode exists to measure what loaders and caches save: it gets neither.
-      cache: options.loaderMode === 'naive' ? undefined : options.responseCache?.forScope(scope),
-    });
+    // The client and the loaders are built on first use: a WebSocket subscription holds its context
+    // for its whole life but resolves each event with `fresh()`, so eager ones would only hold memory.
+    let engage: EngageClient | undefined;
+    let loaders: Loaders | undefined;
+    const client = () =>
+      (engage ??= new EngageClient({
+        baseUrl: options.engageUrl,
+        token,
+        dispatcher: options.dispatcher,
+        timeoutMs: options.timeoutMs,
+        onRequest: options.onRequest,
+        // Naive mode exists to measure what loaders and caches save: it gets neither.
+        cache: options.loaderMode === 'naive' ? undefined : options.responseCache?.forScope(scope),
+      }));
     return {
-      engage,
-      loaders: createLoaders(engage, { mode: options.loaderMode }),
+      get engage() {
+        return client();
+      },
+      get loaders() {
+        return (loaders ??= createLoaders(client(), { mode: options.loaderMode }));
+      },
       viewerId: credentials.userId || (bearerToken(credentials.authorization) ? null : options.defaultUserId) || null,
       scope,
       idempotency: options.idempotency,
