@@ -61,8 +61,11 @@ export function bearerToken(authorization: string | null | undefined): string | 
 
 export function createContextFactory(options: ContextFactoryOptions) {
   const createContext = (credentials: CallerCredentials): GatewayContext => {
-    const token = bearerToken(credentials.authorization) ?? options.defaultToken;
-    if (!token) throw new MissingTokenError('No Engage token: send "Authorization: Bearer <Engage API token>".');
+    // The configured token stands in only for callers that send no Authorization at all: a header
+    // that is present but malformed (empty after a logout, another scheme) must not be promoted.
+    const given = credentials.authorization;
+    const token = given === undefined || given === null ? options.defaultToken : bearerToken(given);
+    if (!token) throw new MissingTokenError('No valid Engage token: send "Authorization: Bearer <Engage API token>".');
     const scope = tokenScope(token);
     // The client and the loaders are built on first use: a WebSocket subscription holds its context
     // for its whole life but resolves each event with `fresh()`, so eager ones would only hold memory.

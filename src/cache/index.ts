@@ -23,13 +23,17 @@ export interface CacheOptions {
   namespace?: string;
   /** Entries kept in memory at most (memory store only). */
   maxEntries?: number;
+  /** Bytes of serialized values kept in memory at most (memory store only). */
+  maxBytes?: number;
   log?: (message: string) => void;
 }
 
-export function createKeyv({ redisUrl, namespace = 'engage-gw', maxEntries = 50_000, log = console.warn }: CacheOptions = {}): Keyv {
+export function createKeyv({ redisUrl, namespace = 'engage-gw', maxEntries = 50_000, maxBytes = 128 * 1024 * 1024, log = console.warn }: CacheOptions = {}): Keyv {
   const store = redisUrl
     ? new KeyvRedis(redisUrl, { throwOnConnectError: false, throwOnErrors: false })
-    : new LRUCache<string, object>({ max: maxEntries });
+    : // Bounded by count and by size (keyv stores serialized strings); keyv checks expiry only on
+      // read, so an entry past its TTL still counts until the LRU pushes it out.
+      new LRUCache<string, object>({ max: maxEntries, maxSize: maxBytes, sizeCalculation: (value) => Math.max(1, String(value).length) });
   const keyv = new Keyv({ store, namespace, throwOnErrors: false });
   keyv.on('error', (error: unknown) => log(`cache store error (serving from Engage): ${error instanceof Error ? error.message : String(error)}`));
   return keyv;

@@ -37,6 +37,9 @@ export function stripAccessToken(rawQuery: string): string {
 export class RequestLog {
   private list: RequestLogEntry[] = [];
 
+  /** Only the latest entries are kept: the emulator may run for days under `npm start`. */
+  constructor(private readonly max = 100_000) {}
+
   entries(): RequestLogEntry[] {
     return this.list.map((entry) => ({ ...entry }));
   }
@@ -63,9 +66,12 @@ export class RequestLog {
       // byte of the answer leaves, so a test that awaited the response always finds its entry.
       const writeHead = res.writeHead;
       const list = () => this.list;
+      const max = this.max;
       res.writeHead = function patchedWriteHead(this: Response, ...args: Parameters<Response['writeHead']>) {
         entry.status = typeof args[0] === 'number' ? args[0] : res.statusCode;
-        list().push(entry);
+        const entries = list();
+        entries.push(entry);
+        if (entries.length > max) entries.splice(0, entries.length - max);
         res.writeHead = writeHead;
         return writeHead.apply(this, args);
       } as Response['writeHead'];

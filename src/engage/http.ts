@@ -123,12 +123,17 @@ export class EngageHttp {
       const hit = await cache.get(pathAndQuery);
       if (hit !== undefined) return hit as T;
     }
-    const result = await this.send<T>(method, path, pathAndQuery, inQuery ? undefined : encoded, write);
-    if (cache) {
-      if (write) await cache.invalidate();
-      else cache.set(pathAndQuery, result);
+    if (!write) {
+      const result = await this.send<T>(method, path, pathAndQuery, inQuery ? undefined : encoded, write);
+      cache?.set(pathAndQuery, result);
+      return result;
     }
-    return result;
+    try {
+      return await this.send<T>(method, path, pathAndQuery, inQuery ? undefined : encoded, write);
+    } finally {
+      // Also when the write failed: a timed-out or 5xx write may have happened.
+      await cache?.invalidate();
+    }
   }
 
   private async send<T>(method: HttpMethod, path: string, pathAndQuery: string, body: string | undefined, write: boolean): Promise<T> {

@@ -189,6 +189,9 @@ export function stateKeys(event: LiveEvent): string[] {
  * raises the watermark otherwise. Bounded (LRU): a resource forgotten after `max` others is
  * treated as new, which at worst lets one stale event through.
  */
+/** How far ahead of this clock an `issued_at` may be before it is not believed. */
+export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
+
 export class Watermarks {
   private readonly latest: LRUCache<string, number>;
 
@@ -196,9 +199,12 @@ export class Watermarks {
     this.latest = new LRUCache({ max });
   }
 
-  observe(event: LiveEvent): boolean {
-    const at = Date.parse(event.issuedAt);
-    if (Number.isNaN(at)) return false;
+  observe(event: LiveEvent, now = Date.now()): boolean {
+    const issued = Date.parse(event.issuedAt);
+    if (Number.isNaN(issued)) return false;
+    // A timestamp from the future (a skewed clock, a forged event) is read as "now": taken as is, it
+    // would mark every genuine later event of the resource stale.
+    const at = Math.min(issued, now + MAX_CLOCK_SKEW_MS);
     const keys = stateKeys(event);
     const stale = keys.some((key) => (this.latest.get(key) ?? -Infinity) > at);
     if (!stale) for (const key of keys) this.latest.set(key, at);

@@ -85,7 +85,7 @@ export async function createLive(options: LiveOptions): Promise<Live> {
     publish: (notificationId, events) => hub.publish(notificationId, events),
     log: options.log,
   });
-  if (options.webhookSecret === undefined) options.log('live: WEBHOOK_SECRET is not set: webhook deliveries are accepted without a secret check');
+  if (options.webhookSecret === undefined) options.log('live: WEBHOOK_SECRET is not set: webhook deliveries will be refused (401) until it is');
 
   return {
     hub,

@@ -94,8 +94,13 @@ export function createWebhookReceiver(options: ReceiverOptions): { router: Route
   const router = express.Router();
 
   const checkSecret = (req: Request, res: Response, next: NextFunction) => {
-    if (options.secret === undefined) return next();
     const given = req.header('x-dimelo-secret');
+    if (options.secret === undefined) {
+      // Without a shared secret anyone could post events (and flush the cache, mute state feeds):
+      // the handshake may proceed, deliveries may not.
+      if (req.method === 'GET') return next();
+      return refuse(res, 401, 'unauthorized', 'No WEBHOOK_SECRET is configured on this gateway: deliveries are refused');
+    }
     if (given === undefined) return refuse(res, 401, 'unauthorized', 'Missing X-Dimelo-Secret header');
     if (!sameSecret(given, options.secret)) return refuse(res, 401, 'unauthorized', 'Wrong X-Dimelo-Secret');
     next();

@@ -40,6 +40,11 @@ export interface Transport {
   dispose(): Promise<void>;
 }
 
+/** Largest WebSocket message accepted (as `express.json({ limit: '1mb' })` for HTTP). */
+export const MAX_MESSAGE_BYTES = 1024 * 1024;
+/** Parser token budget for one subscription document. */
+const MAX_TOKENS = 10_000;
+
 type Parsed = { document: DocumentNode } | { errors: readonly GraphQLError[] };
 
 /** Credentials from the `connection_init` payload; header-like names accepted in either case. */
@@ -62,18 +67,21 @@ export function startTransport(options: TransportOptions): Transport {
   const documents = new LRUCache<string, Parsed>({ max: options.documentCacheSize ?? 1_000 });
   const formatted = new WeakMap<ExecutionResult, FormattedExecutionResult>();
 
+  // Keyed by a digest, not the text: the cache must not hold clients' query texts in memory.
   const parseAndValidate = (query: string): Parsed => {
-    let parsed = documents.get(query);
+    const digest = createHash('sha256').update(query).digest('hex');
+    let parsed = documents.get(digest);
     if (parsed) return parsed;
     try {
-      const document = parse(query);
+      const document = parse(query, { maxTokens: MAX_TOKENS });
       const errors = validate(options.schema, document);
       parsed = errors.length > 0 ? { errors: withCode(errors, 'GRAPHQL_VALIDATION_FAILED') } : { document };
-      if ('document' in parsed) options.fanOut.nameDocument(document, createHash('sha256').update(query).digest('hex'));
+      if ('document' in parsed) options.fanOut.nameDocument(document, digest);
     } catch (error) {
-      parsed = { errors: withCode([error instanceof GraphQLError ? error : new GraphQLError('Syntax error')], 'GRAPHQL_PARSE_FAILED') };
+      // Not cached: anyone can send endless distinct unparsable texts.
+      return { errors: withCode([error instanceof GraphQLError ? error : new GraphQLError('Syntax error')], 'GRAPHQL_PARSE_FAILED') };
     }
-    documents.set(query, parsed);
+    documents.set(digest, parsed);
     return parsed;
   };
 
@@ -87,7 +95,8 @@ export function startTransport(options: TransportOptions): Transport {
     return out;
   };
 
-  const wsServer = new WebSocketServer({ server: options.httpServer, path: options.path });
+  // The same bound as the HTTP body limit: a bigger message closes the socket (1009).
+  const wsServer = new WebSocketServer({ server: options.httpServer, path: options.path, maxPayload: MAX_MESSAGE_BYTES });
   const server = useServer<Record<string, unknown>>(
     {
       schema: options.schema,

@@ -50,6 +50,16 @@ it('a mutation through the gateway is visible to the next operation', async () =
   expect(after.threads.find((thread) => thread.id === open.id)?.closed ?? true).toBe(true);
 });
 
+it('a write that fails upstream still invalidates: it may have happened', async () => {
+  await inbox(); // warm
+  const target = (await inbox()).threads[0];
+  stack.emulator.faults.set({ errorRate: 1, pathPattern: '/close$' });
+  const failed = await stack.gql(`mutation($t: ID!) { closeThread(id: $t) { closed } }`, { t: target.id });
+  stack.emulator.faults.reset();
+  expect(failed.errors![0].extensions!.code).toBe('UPSTREAM_UNAVAILABLE');
+  expect((await inbox()).calls).toBeGreaterThan(0);
+});
+
 it('a change made in Engage and announced by webhook is visible to the next operation', async () => {
   await inbox(); // warm
   const target = (await inbox()).threads.find((thread) => thread.closed)!;

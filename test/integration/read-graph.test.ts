@@ -293,6 +293,15 @@ describe('errors', () => {
     expect(JSON.stringify(response)).not.toContain(token);
   });
 
+  it('a malformed Authorization header is UNAUTHENTICATED, never the configured token', async () => {
+    for (const authorization of ['Bearer ', 'Basic Zm9vOmJhcg==', 'Bearer two tokens']) {
+      const response = await stack.gql<{ sources: unknown }>(`{ sources { id } }`, undefined, { headers: { authorization } });
+      expect(response.status).toBe(401);
+      expect(response.data ?? null).toBeNull();
+      expect(response.errors![0].extensions!.code).toBe('UNAUTHENTICATED');
+    }
+  });
+
   it('an agent sees only the sources it may read; a thread elsewhere is NOT_FOUND', async () => {
     const all = await stack.rest<Page<Source>>('/content_sources?limit=150');
     const agent = stack.emulator.agents.find((a) => a.role === 'agent' && a.sourceIds.length < all.count)!;

@@ -75,6 +75,13 @@ describe('Watermarks', () => {
     expect(marks.observe(at('intervention.closed', '2026-01-01T10:06:00Z'))).toBe(false);
   });
 
+  it('an issued_at from the future is read as now, so it cannot mute the genuine events after it', () => {
+    const marks = new Watermarks();
+    const now = Date.parse('2026-01-01T10:00:00Z');
+    expect(marks.observe(at('intervention.closed', '2099-01-01T00:00:00Z'), now)).toBe(false);
+    expect(marks.observe(at('intervention.reopened', '2026-01-01T10:06:00Z'), now + 6 * 60_000)).toBe(false);
+  });
+
   it('content events carry no state: never stale', () => {
     const marks = new Watermarks();
     const content = (iso: string) => normalise({ type: 'content.replied', id: iso, issued_at: iso, resource: { type: 'email/message', id: 'c', metadata: { thread_id: 't1' } } }, 'n');
