@@ -101,14 +101,7 @@ export interface Gateway {
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const log = options.log ?? ((message: string) => console.log(message));
   const production = options.production ?? false;
-  const dispatcher = createEngageAgent();
-  const cacheTtl = { collectionsTtlMs: options.cacheTtlMs ?? 60_000, recordsTtlMs: options.recordCacheTtlMs ?? 10_000 };
-  const keyv: Keyv | undefined =
-    cacheTtl.collectionsTtlMs > 0 || cacheTtl.recordsTtlMs > 0 ? createKeyv({ redisUrl: options.redisUrl, log }) : undefined;
-  const responseCache = keyv ? new ResponseCache(keyv, cacheTtl) : undefined;
-  // Idempotency records are kept whatever the cache TTL: they are a promise made to clients.
-  const idempotencyKeyv = createKeyv({ redisUrl: options.redisUrl, namespace: 'engage-gw:idempotency', log });
-
+  // Live first: an unreachable Redis fails here, before anything else holds a connection.
   const live = await createLive({
     webhookSecret: options.webhook?.secret,
     webhookVerifyToken: options.webhook?.verifyToken,
@@ -121,6 +114,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     beforeDispatch: async () => responseCache?.invalidate(),
     log,
   });
+  const dispatcher = createEngageAgent();
+  const cacheTtl = { collectionsTtlMs: options.cacheTtlMs ?? 60_000, recordsTtlMs: options.recordCacheTtlMs ?? 10_000 };
+  const keyv: Keyv | undefined =
+    cacheTtl.collectionsTtlMs > 0 || cacheTtl.recordsTtlMs > 0 ? createKeyv({ redisUrl: options.redisUrl, log }) : undefined;
+  const responseCache = keyv ? new ResponseCache(keyv, cacheTtl) : undefined;
+  // Idempotency records are kept whatever the cache TTL: they are a promise made to clients.
+  const idempotencyKeyv = createKeyv({ redisUrl: options.redisUrl, namespace: 'engage-gw:idempotency', log });
 
   const createContext = createContextFactory({
     engageUrl: options.engageUrl,

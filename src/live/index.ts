@@ -75,7 +75,12 @@ export async function createLive(options: LiveOptions): Promise<Live> {
   }
 
   const hub = new LiveHub({ pubsub, accessTtlMs: options.accessTtlMs, beforeDispatch: options.beforeDispatch, log: options.log });
-  await hub.start();
+  try {
+    await hub.start();
+  } catch (error) {
+    await pubsub.close();
+    throw error;
+  }
   const fanOut = new FanOut(options.log);
   const receiver = createWebhookReceiver({
     secret: options.webhookSecret,

@@ -72,13 +72,28 @@ export class RedisPubSub<T extends object> implements PubSub<T> {
 
   constructor(private readonly options: RedisPubSubOptions) {
     this.log = options.log ?? console.warn;
-    this.publisher = createClient({ url: options.url });
+    // At start an unreachable Redis is a configuration error: fail after a few attempts instead of
+    // waiting forever. Once connected, reconnect for as long as it takes; while disconnected,
+    // publishing fails at once (no offline queue) so that the webhook answers 503 and Engage
+    // re-delivers, rather than hanging.
+    let connected = false;
+    const reconnectStrategy = (retries: number, cause: Error) =>
+      // A new Error: node-redis tests `instanceof Error`, which a socket error from another realm fails.
+      !connected && retries >= 3 ? new Error(cause.message) : Math.min(100 * 2 ** retries, 2_000);
+    this.publisher = createClient({ url: options.url, disableOfflineQueue: true, socket: { connectTimeout: 2_000, reconnectStrategy } });
     this.subscriber = this.publisher.duplicate();
     // Without a listener an 'error' event would crash the process; the client reconnects by itself.
     for (const client of [this.publisher, this.subscriber]) {
       client.on('error', (error: unknown) => this.log(`redis pubsub error: ${error instanceof Error ? error.message : String(error)}`));
     }
-    this.ready = Promise.all([this.publisher.connect(), this.subscriber.connect()]);
+    this.ready = Promise.all([this.publisher.connect(), this.subscriber.connect()]).then(
+      () => {
+        connected = true;
+      },
+      (error: unknown) => {
+        throw new Error(`Redis at REDIS_URL is unreachable: ${error instanceof Error ? error.message : String(error)}`);
+      },
+    );
   }
 
   /** The connected publisher connection, shared with the event claims (SET NX). */
@@ -108,12 +123,19 @@ export class RedisPubSub<T extends object> implements PubSub<T> {
     };
     await this.subscriber.subscribe(channel, onMessage);
     return async () => {
-      if (this.subscriber.isOpen) await this.subscriber.unsubscribe(channel, onMessage);
+      if (this.subscriber.isReady) await this.subscriber.unsubscribe(channel, onMessage).catch(() => undefined);
     };
   }
 
   async close(): Promise<void> {
     await this.ready.catch(() => undefined);
-    await Promise.all([this.publisher, this.subscriber].map((client) => (client.isOpen ? client.close() : undefined)));
+    // A client that is connected closes cleanly; one still reconnecting (Redis down) is destroyed,
+    // or closing would wait for a Redis that may never come back.
+    await Promise.all(
+      [this.publisher, this.subscriber].map(async (client) => {
+        if (client.isReady) await client.close().catch(() => client.destroy());
+        else if (client.isOpen) client.destroy();
+      }),
+    );
   }
 }
