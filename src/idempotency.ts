@@ -8,13 +8,20 @@
  *   still running in this instance (the in-flight promise is shared);
  * - the same key with other arguments is refused (BAD_USER_INPUT, `IDEMPOTENCY_KEY_REUSED`);
  * - a call that failed stores nothing: retrying it with the same key tries again;
- * - keys are scoped by the caller's token hash: two agents cannot collide or read each other's results.
+ * - keys are scoped by the caller's token hash: two agents cannot collide or read each other's results;
+ * - across instances (Redis), the first caller reserves the key (`SET NX`) before calling Engage; a
+ *   retry that lands on another instance meanwhile waits for the stored result, or gets CONFLICT
+ *   ("still in progress") if it does not come in time. It never calls Engage a second time.
  */
 import { createHash } from 'node:crypto';
 import { GraphQLError } from 'graphql';
 import type Keyv from 'keyv';
+import type { EventClaims } from './live/dedupe';
 
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
+/** How long a reservation holds when its instance dies mid-call; also how long a retry waits. */
+export const RESERVATION_TTL_MS = 30_000;
+const POLL_MS = 50;
 const MAX_KEY_LENGTH = 255;
 
 interface Stored<T> {
@@ -31,7 +38,12 @@ export class IdempotencyStore {
 
   constructor(
     private readonly keyv: Keyv,
-    private readonly ttlMs = IDEMPOTENCY_TTL_MS,
+    private readonly options: {
+      ttlMs?: number;
+      /** Cross-instance reservations (Redis `SET NX`); in one process the in-flight map suffices. */
+      reservations?: EventClaims;
+      reservationTtlMs?: number;
+    } = {},
   ) {}
 
   /**
@@ -55,14 +67,22 @@ export class IdempotencyStore {
     // Registered before the first await, so that a retry arriving while the store is read joins
     // this call instead of starting its own.
     const promise = (async () => {
-      const stored = await this.keyv.get<Stored<T>>(storeKey).catch(() => undefined);
+      const stored = await this.read<T>(storeKey);
       if (stored) {
         this.assertSameArguments(stored.fingerprint, print);
         return stored.result;
       }
-      const result = await action();
-      await this.keyv.set(storeKey, { fingerprint: print, result } satisfies Stored<T>, this.ttlMs).catch(() => undefined);
-      return result;
+      const reservations = this.options.reservations;
+      // A store that cannot be reached reserves nothing: the call proceeds (availability first).
+      const reserved = reservations ? await reservations.claim(storeKey).catch(() => true) : true;
+      if (!reserved) return this.awaitOther<T>(storeKey, print);
+      try {
+        const result = await action();
+        await this.keyv.set(storeKey, { fingerprint: print, result } satisfies Stored<T>, this.options.ttlMs ?? IDEMPOTENCY_TTL_MS).catch(() => undefined);
+        return result;
+      } finally {
+        await reservations?.release(storeKey).catch(() => undefined);
+      }
     })();
     this.inFlight.set(storeKey, { fingerprint: print, promise });
     try {
@@ -70,6 +90,31 @@ export class IdempotencyStore {
     } finally {
       this.inFlight.delete(storeKey);
     }
+  }
+
+  private read<T>(storeKey: string): Promise<Stored<T> | undefined> {
+    return this.keyv.get<Stored<T>>(storeKey).catch(() => undefined);
+  }
+
+  /** Another instance holds the reservation: wait for its result rather than calling Engage again. */
+  private async awaitOther<T>(storeKey: string, print: string): Promise<T> {
+    const deadline = Date.now() + (this.options.reservationTtlMs ?? RESERVATION_TTL_MS);
+    while (Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      const stored = await this.read<T>(storeKey);
+      if (stored) {
+        this.assertSameArguments(stored.fingerprint, print);
+        return stored.result;
+      }
+      // Released without a result: the first call failed, so this one may try.
+      if (this.options.reservations && (await this.options.reservations.claim(storeKey).catch(() => false))) {
+        await this.options.reservations.release(storeKey).catch(() => undefined);
+        throw new GraphQLError('The first request with this idempotencyKey failed; retry it.', {
+          extensions: { code: 'CONFLICT', reason: 'IDEMPOTENT_REQUEST_FAILED' },
+        });
+      }
+    }
+    throw new GraphQLError('A request with this idempotencyKey is still in progress.', { extensions: { code: 'CONFLICT', reason: 'IDEMPOTENT_REQUEST_IN_PROGRESS' } });
   }
 
   private assertSameArguments(expected: string, actual: string): void {

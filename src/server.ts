@@ -23,7 +23,7 @@ import { ResponseCache } from './cache/response-cache';
 import { createContextFactory, MissingTokenError, type GatewayContext } from './context';
 import { createEngageAgent, type RequestEvent } from './engage';
 import { createFormatError } from './errors';
-import { IdempotencyStore } from './idempotency';
+import { IdempotencyStore, RESERVATION_TTL_MS } from './idempotency';
 import { createLive, type LiveStats } from './live';
 import type { LoaderMode } from './loaders';
 import { resolvers } from './resolvers';
@@ -128,7 +128,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     defaultUserId: options.defaultUserId,
     loaderMode: options.loaderMode ?? 'batched',
     responseCache,
-    idempotency: new IdempotencyStore(idempotencyKeyv),
+    idempotency: new IdempotencyStore(idempotencyKeyv, { reservations: live.reservations('engage-gw:idempotency', RESERVATION_TTL_MS) }),
     timeoutMs: options.engageTimeoutMs ?? 10_000,
     dispatcher,
     onRequest: options.onEngageRequest,

@@ -53,6 +53,8 @@ export interface Live {
     formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError;
   }): Transport;
   stats(): LiveStats;
+  /** Short-lived cross-instance locks over the live Redis connection (undefined without Redis). */
+  reservations(namespace: string, ttlMs: number): EventClaims | undefined;
   /** Resolves once `count` subscriptions were attached on this instance since start (tests, benchmarks). */
   whenAttached(count: number): Promise<void>;
   close(): Promise<void>;
@@ -64,10 +66,12 @@ export async function createLive(options: LiveOptions): Promise<Live> {
   let pubsub: PubSub<LiveTopics>;
   let claims: EventClaims;
   let claimsKeyv: ReturnType<typeof createKeyv> | undefined;
+  let redis: RedisPubSub<LiveTopics> | undefined;
   if (options.redisUrl) {
-    const redis = new RedisPubSub<LiveTopics>({ url: options.redisUrl, prefix, log: options.log });
-    pubsub = redis;
-    claims = new RedisClaims(() => redis.client(), prefix, ttl);
+    const shared = new RedisPubSub<LiveTopics>({ url: options.redisUrl, prefix, log: options.log });
+    redis = shared;
+    pubsub = shared;
+    claims = new RedisClaims(() => shared.client(), prefix, ttl);
   } else {
     pubsub = new MemoryPubSub<LiveTopics>(options.log);
     claimsKeyv = createKeyv({ namespace: `${prefix}:events`, maxEntries: 500_000, log: options.log });
@@ -98,6 +102,7 @@ export async function createLive(options: LiveOptions): Promise<Live> {
     listen: ({ httpServer, schema, createContext, formatError }) =>
       startTransport({ httpServer, path: '/graphql', schema, createContext, formatError, fanOut, keepAliveMs: options.keepAliveMs }),
     stats: () => ({ ...hub.stats(), ...fanOut.stats(), receiver: receiver.stats() }),
+    reservations: (namespace, ttlMs) => (redis ? new RedisClaims(() => redis!.client(), namespace, ttlMs) : undefined),
     whenAttached: (count) => fanOut.whenAttached(count),
     async close() {
       await fanOut.close();

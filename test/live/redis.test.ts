@@ -59,3 +59,31 @@ it('a webhook to instance A reaches a subscriber on instance B once, re-deliveri
   onA.dispose();
   onB.dispose();
 });
+
+it('the same idempotency key sent to both instances at once posts one reply upstream', async () => {
+  const store = stack.emulator.store;
+  const bot = stack.emulator.agents.find((agent) => agent.role === 'bot')!;
+  const sourceId = bot.sourceIds.find((id) => [...store.contents.values()].some((c) => c.source_id === id && c.author_id && !c.creator_id))!;
+  const customer = [...store.contents.values()].find((c) => c.source_id === sourceId && c.author_id && !c.creator_id)!.author_id!;
+  const imported = store.importContent({ identityId: customer, sourceId, body: 'Retried through a load balancer' });
+  const post = (gateway: Gateway, query: string, variables: Record<string, unknown>) =>
+    fetch(gateway.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${bot.token}` },
+      body: JSON.stringify({ query, variables }),
+    }).then((response) => response.json() as Promise<{ data?: { replyToContent: { id: string } }; errors?: unknown[] }>);
+  await post(stack.gateway, `mutation($c: ID!) { botEngage(contentId: $c) { id } }`, { c: imported.id });
+
+  // Engage answers slowly, so the retry on B arrives while A's call is still running.
+  stack.emulator.faults.set({ latencyMs: 300, pathPattern: '^/1.0/contents$' });
+  stack.emulator.requestLog.reset();
+  const reply = `mutation($c: ID!, $k: String) { replyToContent(input: { contentId: $c, body: "Exactly once", idempotencyKey: $k }) { id } }`;
+  const key = newId();
+  const [fromA, fromB] = await Promise.all([post(stack.gateway, reply, { c: imported.id, k: key }), post(b, reply, { c: imported.id, k: key })]);
+  stack.emulator.faults.reset();
+
+  expect(fromA.errors).toBeUndefined();
+  expect(fromB.errors).toBeUndefined();
+  expect(fromB.data!.replyToContent.id).toBe(fromA.data!.replyToContent.id);
+  expect(stack.emulator.requestLog.entries().filter((entry) => entry.method === 'POST' && entry.path === '/1.0/contents')).toHaveLength(1);
+});

@@ -52,4 +52,24 @@ describe('IdempotencyStore', () => {
     await expect(store.run('alice', 'x', '', {}, action)).rejects.toMatchObject({ extensions: { code: 'BAD_USER_INPUT' } });
     await expect(store.run('alice', 'x', 'k'.repeat(256), {}, action)).rejects.toMatchObject({ extensions: { code: 'BAD_USER_INPUT' } });
   });
+
+  it('a retry on another instance waits for the first result instead of calling Engage again', async () => {
+    const keyv = new Keyv();
+    const held = new Set<string>();
+    const reservations = {
+      claim: async (key: string) => (held.has(key) ? false : (held.add(key), true)),
+      release: async (key: string) => void held.delete(key),
+    };
+    const a = new IdempotencyStore(keyv, { reservations });
+    const b = new IdempotencyStore(keyv, { reservations });
+    let release!: () => void;
+    const first = a.run('alice', 'reply', 'k', { body: 'x' }, () => new Promise<string>((resolve) => (release = () => resolve('posted once'))));
+    await new Promise((resolve) => setImmediate(resolve));
+    const again = jest.fn(async () => 'posted twice');
+    const second = b.run('alice', 'reply', 'k', { body: 'x' }, again);
+    release();
+    expect(await first).toBe('posted once');
+    expect(await second).toBe('posted once');
+    expect(again).not.toHaveBeenCalled();
+  });
 });
