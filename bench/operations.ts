@@ -8,6 +8,7 @@
  * from the operation's variables need no earlier answer: they are depth 1.
  */
 import type { Page, Source, Thread, Intervention } from '../src/engage/types';
+import { INBOX as INBOX_QUERY } from '../test/support/operations';
 
 export interface Operation {
   name: string;
@@ -17,24 +18,10 @@ export interface Operation {
   depth: number;
 }
 
-/** The inbox of `test/integration/inbox-cost.test.ts`: 30 threads of one source with everything an inbox shows. */
+/** The inbox the integration tests measure (`test/support/operations.ts`): 30 threads of one source with everything an inbox shows. */
 export const INBOX: Operation = {
   name: 'inbox',
-  query: `query Inbox($source: ID!) {
-  threads(first: 30, filter: { sourceIds: [$source] }) {
-    totalCount
-    nodes {
-      id title closed
-      source { id name type }
-      categories { id name }
-      contents(first: 5) {
-        totalCount
-        nodes { id body createdAt author { id displayName } creator { id displayName } }
-      }
-      interventions { id status user { id displayName } }
-    }
-  }
-}`,
+  query: INBOX_QUERY,
   // Intervention agents and sources come from whole lists (depth 1); categories need threads (2).
   depthChain: 'threads -> their contents (thread ids) -> authors and interventions by author (identity ids)',
   depth: 3,
