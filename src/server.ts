@@ -101,7 +101,14 @@ export interface Gateway {
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const log = options.log ?? ((message: string) => console.log(message));
   const production = options.production ?? false;
-  // Live first: an unreachable Redis fails here, before anything else holds a connection.
+  const dispatcher = createEngageAgent();
+  const cacheTtl = { collectionsTtlMs: options.cacheTtlMs ?? 60_000, recordsTtlMs: options.recordCacheTtlMs ?? 10_000 };
+  const keyv: Keyv | undefined =
+    cacheTtl.collectionsTtlMs > 0 || cacheTtl.recordsTtlMs > 0 ? createKeyv({ redisUrl: options.redisUrl, log }) : undefined;
+  const responseCache = keyv ? new ResponseCache(keyv, cacheTtl) : undefined;
+  // Idempotency records are kept whatever the cache TTL: they are a promise made to clients.
+  const idempotencyKeyv = createKeyv({ redisUrl: options.redisUrl, namespace: 'engage-gw:idempotency', log });
+  // An unreachable Redis fails here: give back what was opened so far.
   const live = await createLive({
     webhookSecret: options.webhook?.secret,
     webhookVerifyToken: options.webhook?.verifyToken,
@@ -111,16 +118,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     redisPrefix: options.live?.redisPrefix,
     accessTtlMs: options.live?.accessTtlMs,
     keepAliveMs: options.live?.keepAliveMs,
-    beforeDispatch: async () => responseCache?.invalidate(),
+    onChange: async () => responseCache?.invalidate(),
     log,
+  }).catch(async (error: unknown) => {
+    await Promise.all([keyv?.disconnect(), idempotencyKeyv.disconnect(), dispatcher.close()].map((p) => p?.catch(() => undefined)));
+    throw error;
   });
-  const dispatcher = createEngageAgent();
-  const cacheTtl = { collectionsTtlMs: options.cacheTtlMs ?? 60_000, recordsTtlMs: options.recordCacheTtlMs ?? 10_000 };
-  const keyv: Keyv | undefined =
-    cacheTtl.collectionsTtlMs > 0 || cacheTtl.recordsTtlMs > 0 ? createKeyv({ redisUrl: options.redisUrl, log }) : undefined;
-  const responseCache = keyv ? new ResponseCache(keyv, cacheTtl) : undefined;
-  // Idempotency records are kept whatever the cache TTL: they are a promise made to clients.
-  const idempotencyKeyv = createKeyv({ redisUrl: options.redisUrl, namespace: 'engage-gw:idempotency', log });
 
   const createContext = createContextFactory({
     engageUrl: options.engageUrl,

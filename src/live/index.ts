@@ -9,7 +9,6 @@ import type { CallerCredentials, GatewayContext } from '../context';
 import { createKeyv } from '../cache';
 import { DEFAULT_DEDUPE_TTL_MS, KeyvClaims, RedisClaims, type EventClaims } from './dedupe';
 import { FanOut, type FanOutStats } from './fanout';
-import type { LiveEvent } from './events';
 import { LiveHub, type HubStats } from './hub';
 import { MemoryPubSub, RedisPubSub, type LiveTopics, type PubSub } from './pubsub';
 import { createWebhookReceiver, type ReceiverStats } from './receiver';
@@ -33,8 +32,13 @@ export interface LiveOptions {
   /** How long a token's readable sources are trusted; default 60 s. */
   accessTtlMs?: number;
   keepAliveMs?: number;
-  /** See `LiveHubOptions.beforeDispatch`. */
-  beforeDispatch?: (events: LiveEvent[]) => Promise<void>;
+  /**
+   * Runs once accepted events are known and before any subscriber sees them: the gateway
+   * invalidates its cross-request cache here. With Redis the cache is shared, so the instance that
+   * received the webhook does it once, before publishing; in memory each instance does it before
+   * dispatching.
+   */
+  onChange?: () => Promise<void>;
   log: (message: string) => void;
 }
 
@@ -78,7 +82,10 @@ export async function createLive(options: LiveOptions): Promise<Live> {
     claims = new KeyvClaims(claimsKeyv, ttl);
   }
 
-  const hub = new LiveHub({ pubsub, accessTtlMs: options.accessTtlMs, beforeDispatch: options.beforeDispatch, log: options.log });
+  const onChange = async () => {
+    await options.onChange?.().catch((error: unknown) => options.log(`live: cache invalidation failed: ${String(error)}`));
+  };
+  const hub = new LiveHub({ pubsub, accessTtlMs: options.accessTtlMs, beforeDispatch: redis ? undefined : onChange, log: options.log });
   try {
     await hub.start();
   } catch (error) {
@@ -91,7 +98,10 @@ export async function createLive(options: LiveOptions): Promise<Live> {
     verifyToken: options.webhookVerifyToken,
     bodyLimit: options.webhookBodyLimit,
     claims,
-    publish: (notificationId, events) => hub.publish(notificationId, events),
+    publish: async (notificationId, events) => {
+      if (redis) await onChange();
+      await hub.publish(notificationId, events);
+    },
     log: options.log,
   });
   if (options.webhookSecret === undefined) options.log('live: WEBHOOK_SECRET is not set: webhook deliveries will be refused (401) until it is');
