@@ -101,6 +101,9 @@ export function startTransport(options: TransportOptions): Transport {
     {
       schema: options.schema,
       onConnect: (ctx) => {
+        // graphql-ws keeps the HTTP upgrade request in `extra` for the socket's whole life; nothing
+        // here reads it after the handshake, and it is a large share of an idle connection's memory.
+        (ctx.extra as { request?: unknown }).request = undefined;
         try {
           options.createContext(credentialsFrom(ctx.connectionParams));
           return true;
