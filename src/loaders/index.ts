@@ -235,8 +235,28 @@ export function createLoaders(engage: EngageClient, { mode = 'batched', concurre
    * and the interventions of all the threads of an operation come from one identity-filtered list.
    * Long threads, or contents without an author, fall back to `interventions?thread_id=`.
    */
+  /** Threads whose interventions were asked by id before the thread was read (see `prefetchThread`). */
+  const direct = new Set<string>();
+
+  /**
+   * A thread asked by id (`thread(id:)`): what its selection needs of contents and interventions
+   * depends only on the id, so it is requested now, in parallel with the thread itself, instead of
+   * one round trip later. One thread has nothing to be packed with, so this costs no extra call.
+   */
+  function prefetchThread(threadId: string, wants: { contents: Array<Omit<ThreadContentsKey, 'threadId' | 'contentsCount'>>; interventions: boolean }): void {
+    if (naive) return;
+    for (const window of wants.contents) {
+      // contents_count is unknown yet: an infinite one plans a call of exactly this window.
+      threadContents.load({ ...window, threadId, contentsCount: Number.POSITIVE_INFINITY }).catch(() => undefined);
+    }
+    if (wants.interventions) {
+      direct.add(threadId);
+      interventionsOfThread.load(threadId).catch(() => undefined);
+    }
+  }
+
   function threadInterventions(thread: Pick<Thread, 'id' | 'contents_count'>): Promise<Intervention[]> {
-    if (naive || thread.contents_count === 0 || thread.contents_count > MAX_LIMIT) return interventionsOfThread.load(thread.id);
+    if (naive || direct.has(thread.id) || thread.contents_count === 0 || thread.contents_count > MAX_LIMIT) return interventionsOfThread.load(thread.id);
     const whole = threadContents.load({ threadId: thread.id, contentsCount: thread.contents_count, offset: 0, limit: thread.contents_count, order: 'created_at.desc' });
     return whole.then(async ({ records, count }) => {
       const authors = [...new Set(records.map((record) => record.author_id))];
@@ -297,6 +317,7 @@ export function createLoaders(engage: EngageClient, { mode = 'batched', concurre
     intervention,
     threadContents,
     threadInterventions,
+    prefetchThread,
     interventionsOfThread,
     interventionsOfIdentity,
     threadSearch,

@@ -1,7 +1,28 @@
-import type { Resolvers } from '../generated/graphql';
+import type { GraphQLResolveInfo } from 'graphql';
+import { parseResolveInfo, type ResolveTree } from 'graphql-parse-resolve-info';
+import type { ContentOrder, Resolvers } from '../generated/graphql';
+import type { Loaders } from '../loaders';
 import { fromPage, windowArgs } from './connection';
+import { isEngageId } from './validate';
 import { threadQuery } from './filters';
 import { loadList } from './helpers';
+
+/** Reads from the selection what `thread(id)` will ask of the thread's contents and interventions. */
+function prefetch(loaders: Loaders, threadId: string, info: GraphQLResolveInfo): void {
+  const tree = parseResolveInfo(info) as ResolveTree | null;
+  const fields = Object.values(tree?.fieldsByTypeName.Thread ?? {});
+  const contents = fields
+    .filter((field) => field.name === 'contents')
+    .flatMap((field) => {
+      const args = field.args as { first?: number; after?: string; orderBy?: ContentOrder };
+      try {
+        return [{ ...windowArgs(args), order: args.orderBy ?? 'created_at.desc' }];
+      } catch {
+        return []; // invalid arguments: the field's own resolver reports them
+      }
+    });
+  loaders.prefetchThread(threadId, { contents, interventions: fields.some((field) => field.name === 'interventions') });
+}
 
 export const threadResolvers: Resolvers = {
   Query: {
@@ -9,7 +30,11 @@ export const threadResolvers: Resolvers = {
       const { offset, limit } = windowArgs({ first, after });
       return fromPage(await loaders.threadSearch.load({ q: threadQuery(filter, orderBy), offset, limit }), offset);
     },
-    thread: (_root, { id }, { loaders }) => loaders.thread.load(id),
+    thread: (_root, { id }, { loaders }, info) => {
+      // Only for well-formed ids: a prefetch must never send Engage a request the thread's own read would refuse.
+      if (isEngageId(id)) prefetch(loaders, id, info);
+      return loaders.thread.load(id);
+    },
   },
   Thread: {
     source: (thread, _args, { loaders }) => loaders.source.load(thread.source_id),

@@ -10,6 +10,8 @@ export function badInput(argumentName: string, message: string): GraphQLError {
   return new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT', argumentName } });
 }
 
+export const isEngageId = (value: string): boolean => ENGAGE_ID.test(value);
+
 /** Engage ids are 24 hexadecimal digits. */
 export function assertId(argumentName: string, value: string): string {
   if (!ENGAGE_ID.test(value)) throw badInput(argumentName, `${argumentName} "${value.slice(0, 40)}" is not an Engage id (24 hexadecimal digits).`);

@@ -61,3 +61,17 @@ it('CSRF prevention refuses a simple GET request without a preflight header', as
 it('no token appears in any log line', () => {
   for (const agent of stack.emulator.agents) for (const line of logs) expect(line).not.toContain(agent.token);
 });
+
+it("thread(id) asks for the thread's contents and interventions without waiting for the thread itself", async () => {
+  const [thread] = [...stack.emulator.store.threads.values()];
+  // The thread's own GET never answers: whatever else reaches Engage was sent in parallel with it.
+  stack.emulator.faults.set({ hangRate: 1, pathPattern: '^/1.0/content_threads/' });
+  const { data, errors } = await stack.gql<{ thread: unknown }>(`query($t: ID!) { thread(id: $t) { id contents(first: 3) { nodes { id } } interventions { id } } }`, { t: thread.id });
+  expect(data!.thread).toBeNull();
+  expect(errors![0].extensions!.code).toBe('UPSTREAM_UNAVAILABLE');
+  const answered = stack.emulator.requestLog.entries().filter((entry) => entry.status === 200);
+  expect(answered.map((entry) => `${entry.path}?${decodeURIComponent(entry.query)}`).sort()).toEqual([
+    `/1.0/contents?q=thread:${thread.id}+order:created_at.desc&offset=0&limit=3`,
+    `/1.0/interventions?thread_id=${thread.id}&sort=created_at&limit=150`,
+  ]);
+});
