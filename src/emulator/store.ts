@@ -386,22 +386,22 @@ export class EmulatorStore extends EventEmitter {
   }
 
   /** The record, or 404 when it is missing or in a source the account cannot read. */
+  private readableIn<T extends { source_id: Id }>(records: Map<Id, T>, resource: string, account: AgentAccount, id: Id): T {
+    const record = records.get(id);
+    if (!record || !this.canReadSource(account, record.source_id)) throw notFound(resource, id);
+    return record;
+  }
+
   readableThread(account: AgentAccount, id: Id): Thread {
-    const thread = this.threads.get(id);
-    if (!thread || !this.canReadSource(account, thread.source_id)) throw notFound('Thread', id);
-    return thread;
+    return this.readableIn(this.threads, 'Thread', account, id);
   }
 
   readableContent(account: AgentAccount, id: Id): Content {
-    const content = this.contents.get(id);
-    if (!content || !this.canReadSource(account, content.source_id)) throw notFound('Content', id);
-    return content;
+    return this.readableIn(this.contents, 'Content', account, id);
   }
 
   readableIntervention(account: AgentAccount, id: Id): Intervention {
-    const intervention = this.interventions.get(id);
-    if (!intervention || !this.canReadSource(account, intervention.source_id)) throw notFound('Intervention', id);
-    return intervention;
+    return this.readableIn(this.interventions, 'Intervention', account, id);
   }
 
   readableSource(account: AgentAccount, id: Id): Source {
