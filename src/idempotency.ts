@@ -16,6 +16,7 @@
 import { createHash } from 'node:crypto';
 import { GraphQLError } from 'graphql';
 import type Keyv from 'keyv';
+import stableStringify from 'safe-stable-stringify';
 import type { EventClaims } from './live/dedupe';
 
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
@@ -30,7 +31,8 @@ interface Stored<T> {
 }
 
 function fingerprint(args: unknown): string {
-  return createHash('sha256').update(JSON.stringify(args ?? null)).digest('hex');
+  // Key order must not matter: `{a, b}` and `{b, a}` (custom field values, say) are the same arguments.
+  return createHash('sha256').update(stableStringify(args ?? null)).digest('hex');
 }
 
 export class IdempotencyStore {

@@ -19,6 +19,7 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createSourceEventStream, execute, print, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import type { GatewayContext } from '../context';
+import stableStringify from 'safe-stable-stringify';
 import { PushQueue } from './queue';
 
 export interface FanOutStats {
@@ -39,18 +40,6 @@ interface Group {
   ready: Promise<Stream | ExecutionResult>;
   stream?: Stream;
   closed: boolean;
-}
-
-/** JSON with sorted keys: `{a, b}` and `{b, a}` are one group. */
-function stableJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    return `{${Object.keys(value)
-      .sort()
-      .map((key) => `${JSON.stringify(key)}:${stableJson((value as Record<string, unknown>)[key])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
 }
 
 export class FanOut {
@@ -102,7 +91,8 @@ export class FanOut {
       documentKey = createHash('sha256').update(print(args.document)).digest('hex');
       this.documentKeys.set(args.document, documentKey);
     }
-    return [documentKey, args.operationName ?? '', stableJson(args.variableValues ?? {}), context.scope, context.viewerId ?? ''].join('\u0000');
+    // Sorted keys: variables `{a, b}` and `{b, a}` are one group.
+    return [documentKey, args.operationName ?? '', stableStringify(args.variableValues ?? {}), context.scope, context.viewerId ?? ''].join('\u0000');
   }
 
   async subscribe(args: ExecutionArgs, attempt = 0): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {

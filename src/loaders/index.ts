@@ -16,6 +16,7 @@
  */
 import DataLoader from 'dataloader';
 import pLimit from 'p-limit';
+import stableStringify from 'safe-stable-stringify';
 import {
   MAX_LIMIT,
   type EngageClient,
@@ -59,8 +60,6 @@ export interface IdentityKey {
 }
 
 export type Loaders = ReturnType<typeof createLoaders>;
-
-const stableKey = (value: unknown) => JSON.stringify(value, Object.keys(value as object).sort());
 
 function chunk<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
@@ -276,7 +275,7 @@ export function createLoaders(engage: EngageClient, { mode = 'batched', concurre
     return loader<P, T, string>(
       (keys) => Promise.all(keys.map((key) => list(key).catch((error: Error) => error))),
       list,
-      { cacheKeyFn: stableKey },
+      { cacheKeyFn: (params) => stableStringify(params) },
     );
   }
 

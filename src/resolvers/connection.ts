@@ -50,8 +50,17 @@ export function windowArgs(args: { first?: number | null; after?: string | null 
   return { offset: args.after ? decodeCursor(args.after) + 1 : 0, limit: first };
 }
 
-export function fromPage<T>(page: Page<T>, offset: number): ConnectionParent<T> {
+function fromPage<T>(page: Page<T>, offset: number): ConnectionParent<T> {
   return { records: page.records, count: page.count, offset };
+}
+
+/** A connection field: checks `first`/`after`, reads that window of an Engage list, wraps the page. */
+export async function connection<T>(
+  args: { first?: number | null; after?: string | null },
+  load: (window: { offset: number; limit: number }) => Promise<Page<T>>,
+): Promise<ConnectionParent<T>> {
+  const window = windowArgs(args);
+  return fromPage(await load(window), window.offset);
 }
 
 /** The field resolvers every connection type shares. */

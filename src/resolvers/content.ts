@@ -1,5 +1,5 @@
 import type { ContentStatus, Resolvers } from '../generated/graphql';
-import { fromPage, windowArgs } from './connection';
+import { connection } from './connection';
 import { contentQuery } from './filters';
 import { loadList, loadOptional } from './helpers';
 
@@ -7,10 +7,8 @@ const CONTENT_STATUSES = new Set<string>(['new', 'assigned', 'forwarded', 'repli
 
 export const contentResolvers: Resolvers = {
   Query: {
-    contents: async (_root, { filter, first, after, orderBy }, { loaders }) => {
-      const { offset, limit } = windowArgs({ first, after });
-      return fromPage(await loaders.contentSearch.load({ q: contentQuery(filter, orderBy), offset, limit }), offset);
-    },
+    contents: (_root, { filter, first, after, orderBy }, { loaders }) =>
+      connection({ first, after }, (window) => loaders.contentSearch.load({ q: contentQuery(filter, orderBy), ...window })),
     content: (_root, { id }, { loaders }) => loaders.content.load(id),
   },
   Content: {

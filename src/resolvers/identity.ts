@@ -1,24 +1,23 @@
 import type { Resolvers } from '../generated/graphql';
-import { fromPage, windowArgs } from './connection';
+import { connection } from './connection';
 import { threadQuery } from './filters';
 import { loadList, loadOptional } from './helpers';
 
 export const identityResolvers: Resolvers = {
   Query: {
-    identities: async (_root, { filter, first, after }, { loaders }) => {
-      const { offset, limit } = windowArgs({ first, after });
+    identities: (_root, { filter, first, after }, { loaders }) => {
       const f = filter ?? {};
-      const page = await loaders.identitySearch.load({
-        identity_group_ids: f.identityGroupIds ?? undefined,
-        community_id: f.communityId ?? undefined,
-        source_id: f.sourceId ?? undefined,
-        user_id: f.userId ?? undefined,
-        foreign_id: f.foreignId ?? undefined,
-        uuid: f.uuid ?? undefined,
-        offset,
-        limit,
-      });
-      return fromPage(page, offset);
+      return connection({ first, after }, (window) =>
+        loaders.identitySearch.load({
+          identity_group_ids: f.identityGroupIds ?? undefined,
+          community_id: f.communityId ?? undefined,
+          source_id: f.sourceId ?? undefined,
+          user_id: f.userId ?? undefined,
+          foreign_id: f.foreignId ?? undefined,
+          uuid: f.uuid ?? undefined,
+          ...window,
+        }),
+      );
     },
     identity: (_root, { id }, { loaders }) => loaders.identity.load({ id }),
     identityGroup: (_root, { id }, { loaders }) => loaders.identityGroup.load(id),
@@ -29,14 +28,10 @@ export const identityResolvers: Resolvers = {
     foreignId: (identity) => identity.foreign_id ?? null,
     profile: (identity, _args, { loaders }) => loadOptional(loaders.identityGroup, identity.identity_group_id),
     users: (identity, _args, { loaders }) => loadList(loaders.user, identity.user_ids),
-    threads: async (identity, { first, after }, { loaders }) => {
-      const { offset, limit } = windowArgs({ first, after });
-      return fromPage(await loaders.threadSearch.load({ q: threadQuery(null, null, { identityIds: [identity.id] }), offset, limit }), offset);
-    },
-    interventions: async (identity, { first, after }, { loaders }) => {
-      const { offset, limit } = windowArgs({ first, after });
-      return fromPage(await loaders.interventionSearch.load({ identity_id: identity.id, offset, limit }), offset);
-    },
+    threads: (identity, { first, after }, { loaders }) =>
+      connection({ first, after }, (window) => loaders.threadSearch.load({ q: threadQuery(null, null, { identityIds: [identity.id] }), ...window })),
+    interventions: (identity, { first, after }, { loaders }) =>
+      connection({ first, after }, (window) => loaders.interventionSearch.load({ identity_id: identity.id, ...window })),
     createdAt: (identity) => identity.created_at ?? null,
     updatedAt: (identity) => identity.updated_at ?? null,
   },

@@ -1,23 +1,22 @@
 import type { InterventionStatus, Resolvers } from '../generated/graphql';
-import { fromPage, windowArgs } from './connection';
+import { connection } from './connection';
 import { loadList, loadOptional } from './helpers';
 
 export const interventionResolvers: Resolvers = {
   Query: {
-    interventions: async (_root, { filter, first, after, orderBy }, { loaders }) => {
-      const { offset, limit } = windowArgs({ first, after });
+    interventions: (_root, { filter, first, after, orderBy }, { loaders }) => {
       const f = filter ?? {};
-      const page = await loaders.interventionSearch.load({
-        thread_id: f.threadId ?? undefined,
-        user_id: f.userId ?? undefined,
-        identity_id: f.identityId ?? undefined,
-        identity_group_id: f.identityGroupId ?? undefined,
-        status: f.state ?? undefined,
-        sort: orderBy ?? undefined,
-        offset,
-        limit,
-      });
-      return fromPage(page, offset);
+      return connection({ first, after }, (window) =>
+        loaders.interventionSearch.load({
+          thread_id: f.threadId ?? undefined,
+          user_id: f.userId ?? undefined,
+          identity_id: f.identityId ?? undefined,
+          identity_group_id: f.identityGroupId ?? undefined,
+          status: f.state ?? undefined,
+          sort: orderBy ?? undefined,
+          ...window,
+        }),
+      );
     },
     intervention: (_root, { id }, { loaders }) => loaders.intervention.load(id),
   },

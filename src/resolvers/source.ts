@@ -1,5 +1,5 @@
 import type { Resolvers } from '../generated/graphql';
-import { fromPage, windowArgs } from './connection';
+import { connection } from './connection';
 import { threadQuery } from './filters';
 import { loadList } from './helpers';
 
@@ -14,11 +14,8 @@ export const sourceResolvers: Resolvers = {
     color: (source) => source.color_hex ?? null,
     contentLanguages: (source) => source.content_languages ?? [],
     defaultCategories: (source, _args, { loaders }) => loadList(loaders.category, source.default_category_ids),
-    threads: async (source, { filter, first, after, orderBy }, { loaders }) => {
-      const { offset, limit } = windowArgs({ first, after });
-      const q = threadQuery(filter, orderBy, { sourceIds: [source.id] });
-      return fromPage(await loaders.threadSearch.load({ q, offset, limit }), offset);
-    },
+    threads: (source, { filter, first, after, orderBy }, { loaders }) =>
+      connection({ first, after }, (window) => loaders.threadSearch.load({ q: threadQuery(filter, orderBy, { sourceIds: [source.id] }), ...window })),
     createdAt: (source) => source.created_at ?? null,
     updatedAt: (source) => source.updated_at ?? null,
   },

@@ -2,7 +2,7 @@ import type { GraphQLResolveInfo } from 'graphql';
 import { parseResolveInfo, type ResolveTree } from 'graphql-parse-resolve-info';
 import type { ContentOrder, Resolvers } from '../generated/graphql';
 import type { Loaders } from '../loaders';
-import { fromPage, windowArgs } from './connection';
+import { connection, windowArgs } from './connection';
 import { isEngageId } from './validate';
 import { threadQuery } from './filters';
 import { loadList } from './helpers';
@@ -26,10 +26,8 @@ function prefetch(loaders: Loaders, threadId: string, info: GraphQLResolveInfo):
 
 export const threadResolvers: Resolvers = {
   Query: {
-    threads: async (_root, { filter, first, after, orderBy }, { loaders }) => {
-      const { offset, limit } = windowArgs({ first, after });
-      return fromPage(await loaders.threadSearch.load({ q: threadQuery(filter, orderBy), offset, limit }), offset);
-    },
+    threads: (_root, { filter, first, after, orderBy }, { loaders }) =>
+      connection({ first, after }, (window) => loaders.threadSearch.load({ q: threadQuery(filter, orderBy), ...window })),
     thread: (_root, { id }, { loaders }, info) => {
       // Only for well-formed ids: a prefetch must never send Engage a request the thread's own read would refuse.
       if (isEngageId(id)) prefetch(loaders, id, info);

@@ -1,6 +1,6 @@
 import type { AgentBusyness, AgentPresence, Resolvers } from '../generated/graphql';
 import type { Identity, User } from '../engage/types';
-import { fromPage, windowArgs } from './connection';
+import { connection } from './connection';
 import { loadList, loadOptional } from './helpers';
 
 export function displayName(user: User): string {
@@ -39,10 +39,8 @@ export const userResolvers: Resolvers = {
       return results.filter((result): result is Identity => !(result instanceof Error));
     },
     spokenLanguages: (user) => user.spoken_languages ?? [],
-    interventions: async (user, { state, first, after }, { loaders }) => {
-      const { offset, limit } = windowArgs({ first, after });
-      return fromPage(await loaders.interventionSearch.load({ user_id: user.id, status: state ?? undefined, offset, limit }), offset);
-    },
+    interventions: (user, { state, first, after }, { loaders }) =>
+      connection({ first, after }, (window) => loaders.interventionSearch.load({ user_id: user.id, status: state ?? undefined, ...window })),
     createdAt: (user) => user.created_at ?? null,
     updatedAt: (user) => user.updated_at ?? null,
   },
