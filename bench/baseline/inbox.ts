@@ -11,14 +11,10 @@
  */
 import { MAX_LIMIT, type EngageClient } from '../../src/engage/client';
 import { q } from '../../src/engage/q';
-import type { Category, Content, Identity, Intervention, Thread, User } from '../../src/engage/types';
+import type { Category, Content, Identity, Intervention, Thread } from '../../src/engage/types';
 import { loadThreadContents, type ThreadContentsKey } from '../../src/loaders/thread-contents';
+import { displayName } from '../../src/resolvers/user';
 
-/** What the gateway's `displayName` resolver shows for an agent. */
-function displayName(user: User): string {
-  const full = [user.firstname, user.lastname].filter(Boolean).join(' ');
-  return user.nickname || full || user.email || user.id;
-}
 
 /** The DateTime scalar's serialization: ISO 8601 in UTC with milliseconds. */
 const iso = (value: string) => new Date(value).toISOString();
