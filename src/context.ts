@@ -63,12 +63,14 @@ export function createContextFactory(options: ContextFactoryOptions) {
   const createContext = (credentials: CallerCredentials): GatewayContext => {
     // The configured token stands in only for callers that send no Authorization at all: a header
     // that is present but malformed (empty after a logout, another scheme) must not be promoted.
-    const given = credentials.authorization;
-    const token = given === undefined || given === null ? options.defaultToken : bearerToken(given);
+    const usesDefault = credentials.authorization === undefined || credentials.authorization === null;
+    const token = usesDefault ? options.defaultToken : bearerToken(credentials.authorization);
     if (!token) throw new MissingTokenError('No valid Engage token: send "Authorization: Bearer <Engage API token>".');
     const scope = tokenScope(token);
     // The client and the loaders are built on first use: a WebSocket subscription holds its context
     // for its whole life but resolves each event with `fresh()`, so eager ones would only hold memory.
+    // A write through the client resets the loaders, so no later field of the operation reads a
+    // pre-mutation record.
     let engage: EngageClient | undefined;
     let loaders: Loaders | undefined;
     const client = () =>
@@ -80,6 +82,9 @@ export function createContextFactory(options: ContextFactoryOptions) {
         onRequest: options.onRequest,
         // Naive mode exists to measure what loaders and caches save: it gets neither.
         cache: options.loaderMode === 'naive' ? undefined : options.responseCache?.forScope(scope),
+        // After a write nothing the request's loaders hold can be trusted. Reset in place: Apollo
+        // hands resolvers a copy of the context, which keeps this same loaders object.
+        onWrite: () => loaders?.reset(),
       }));
     return {
       get engage() {
@@ -88,7 +93,8 @@ export function createContextFactory(options: ContextFactoryOptions) {
       get loaders() {
         return (loaders ??= createLoaders(client(), { mode: options.loaderMode }));
       },
-      viewerId: credentials.userId || (bearerToken(credentials.authorization) ? null : options.defaultUserId) || null,
+      // The configured user is who the configured token acts as; a caller's own token names its own.
+      viewerId: credentials.userId || (usesDefault ? options.defaultUserId : null) || null,
       scope,
       idempotency: options.idempotency,
       live: options.live,

@@ -56,6 +56,8 @@ export interface HttpOptions {
   onRequest?: (event: RequestEvent) => void;
   /** Cross-request cache of GET answers for this token; writes invalidate it. */
   cache?: RequestCache;
+  /** Called after every write, successful or not (it may have happened): the request's loaders reset here. */
+  onWrite?: () => void;
 }
 
 export const DEFAULT_RETRY: RetryPolicy = { maxRetries: 3, baseDelayMs: 100, maxDelayMs: 2000, budgetMs: 15_000 };
@@ -132,6 +134,7 @@ export class EngageHttp {
       return await this.send<T>(method, path, pathAndQuery, inQuery ? undefined : encoded, write);
     } finally {
       // Also when the write failed: a timed-out or 5xx write may have happened.
+      this.options.onWrite?.();
       await cache?.invalidate();
     }
   }

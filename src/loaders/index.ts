@@ -77,13 +77,17 @@ function inKeyOrder<T extends { id: string }>(ids: readonly string[], records: r
   return ids.map((id) => byId.get(id) ?? notFound(resource, id));
 }
 
-/** Runs `load` once per request. */
-function memo<T>(load: () => Promise<T>): () => Promise<T> {
-  let promise: Promise<T> | undefined;
-  return () => (promise ??= load());
-}
-
 export function createLoaders(engage: EngageClient, { mode = 'batched', concurrency = 16 }: LoaderOptions = {}) {
+  // Everything that remembers an answer, so that `reset()` can forget it all after a write.
+  const resets: Array<() => void> = [];
+
+  /** Runs `load` once per request (until `reset()`). */
+  function memo<T>(load: () => Promise<T>): () => Promise<T> {
+    let promise: Promise<T> | undefined;
+    resets.push(() => (promise = undefined));
+    return () => (promise ??= load());
+  }
+
   const limit = pLimit(concurrency);
   const naive = mode === 'naive';
 
@@ -94,7 +98,9 @@ export function createLoaders(engage: EngageClient, { mode = 'batched', concurre
     options: { cacheKeyFn?: (key: K) => C; maxBatchSize?: number } = {},
   ): DataLoader<K, V, C> {
     if (naive) return new DataLoader<K, V, C>((keys) => Promise.all(keys.map((key) => single(key).catch((error: Error) => error))), { batch: false, cache: false });
-    return new DataLoader<K, V, C>(batch, options);
+    const created = new DataLoader<K, V, C>(batch, options);
+    resets.push(() => created.clearAll());
+    return created;
   }
 
   /** Deduplicated single GETs with bounded concurrency, for resources without a batch endpoint. */
@@ -236,6 +242,7 @@ export function createLoaders(engage: EngageClient, { mode = 'batched', concurre
    */
   /** Threads whose interventions were asked by id before the thread was read (see `prefetchThread`). */
   const direct = new Set<string>();
+  resets.push(() => direct.clear());
 
   /**
    * A thread asked by id (`thread(id:)`): what its selection needs of contents and interventions
@@ -299,6 +306,8 @@ export function createLoaders(engage: EngageClient, { mode = 'batched', concurre
 
   return {
     mode,
+    /** Forgets every answer held: after a write, nothing read before it can be trusted. */
+    reset: () => resets.forEach((forget) => forget()),
     sources,
     users,
     teams,

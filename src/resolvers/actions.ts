@@ -1,7 +1,8 @@
 /**
- * Mutations: the agent and Engage Bot actions. Each one checks its arguments before any REST call,
- * runs at most once per idempotency key, and puts the record Engage answered into the request's
- * loaders, so that the rest of the operation reads the post-mutation state.
+ * Mutations: the agent and Engage Bot actions. Each one checks its arguments before any REST call
+ * and runs at most once per idempotency key. Every write resets the request's loaders (context.ts),
+ * so the rest of the operation reads the post-mutation state; the record Engage answered is put
+ * into the new loaders, which saves reading it again.
  *
  * Refusals are GraphQL errors with a code (FORBIDDEN, CONFLICT, NOT_FOUND, BAD_USER_INPUT): a UI
  * tells "already closed" (CONFLICT) from "not allowed" (FORBIDDEN) by `extensions.code`.
@@ -18,14 +19,12 @@ function once<T>(context: GatewayContext, operation: string, idempotencyKey: str
 }
 
 function freshIntervention(context: GatewayContext, record: Intervention): Intervention {
-  context.loaders.intervention.clear(record.id).prime(record.id, record);
-  context.loaders.interventionsOfThread.clear(record.thread_id);
-  context.loaders.interventionsOfIdentity.clearAll();
+  context.loaders.intervention.prime(record.id, record);
   return record;
 }
 
 function freshThread(context: GatewayContext, record: Thread): Thread {
-  context.loaders.thread.clear(record.id).prime(record.id, record);
+  context.loaders.thread.prime(record.id, record);
   return record;
 }
 
@@ -69,8 +68,6 @@ export const actionResolvers: Resolvers = {
       return once(context, 'replyToContent', idempotencyKey, args, async () => {
         const content = await context.engage.createContent({ in_reply_to_id: input.contentId, body: input.body, private: input.private ?? undefined });
         context.loaders.content.prime(content.id, content);
-        context.loaders.thread.clear(content.thread_id);
-        if (content.intervention_id) context.loaders.intervention.clear(content.intervention_id);
         return content;
       });
     },
@@ -144,7 +141,7 @@ export const actionResolvers: Resolvers = {
           if (!groupId) throw badInput('identityId', 'This identity has no customer profile (identity group).');
         }
         const group = await context.engage.updateIdentityGroup(groupId, update);
-        context.loaders.identityGroup.clear(group.id).prime(group.id, group);
+        context.loaders.identityGroup.prime(group.id, group);
         return group;
       });
     },
@@ -163,7 +160,6 @@ export const actionResolvers: Resolvers = {
       return once(context, 'botComplete', idempotencyKey, args, async () => {
         const answer = await context.engage.botComplete(interventionId, { closeThread: args.closeThread, threadCategoryIds: args.threadCategoryIds });
         const intervention = freshIntervention(context, await context.engage.getIntervention(interventionId));
-        context.loaders.thread.clear(intervention.thread_id);
         return { status: answer.status ?? null, message: answer.message ?? null, intervention };
       });
     },
@@ -183,8 +179,6 @@ export const actionResolvers: Resolvers = {
 
         if (interventionId) {
           await context.engage.botHandover({ from: 'bot', to: 'agent', interventionId, threadCategoryIds: categoryIds });
-          context.loaders.thread.clear(threadId);
-          context.loaders.intervention.clear(interventionId);
         } else {
           freshThread(context, await context.engage.updateThreadCategories(threadId, categoryIds));
         }
