@@ -32,7 +32,7 @@ export interface AppParts {
 const FAULT_NUMBERS = ['latencyMs', 'jitterMs', 'errorRate', 'hangRate', 'force429', 'retryAfterSeconds'] as const;
 
 /** Validates a JSON FaultSettings body; throws a 400-able message on a wrong field. */
-export function parseFaultSettings(body: unknown): FaultSettings {
+function parseFaultSettings(body: unknown): FaultSettings {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error('expected a JSON object');
   const input: Record<string, unknown> = { ...body };
   const out: FaultSettings = {};

@@ -91,6 +91,13 @@ export class Params {
   }
 }
 
+/** The `sort` parameter of the lists that offer it: `created_at` (default) or `updated_at`; 400 otherwise. */
+export function sortParam(p: Params): 'created_at' | 'updated_at' {
+  const sort = p.string('sort') ?? 'created_at';
+  if (sort !== 'created_at' && sort !== 'updated_at') throw invalidQuery('sort must be "created_at" or "updated_at"');
+  return sort;
+}
+
 export function params(req: Request): Params {
   return new Params(req.query, req.body);
 }

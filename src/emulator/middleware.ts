@@ -27,7 +27,7 @@ export interface RequestLogEntry {
 }
 
 /** Drops `access_token` from a raw query string, keeping every other byte as the client sent it. */
-export function stripAccessToken(rawQuery: string): string {
+function stripAccessToken(rawQuery: string): string {
   return rawQuery
     .split('&')
     .filter((pair) => pair !== '' && decodeURIComponent(pair.split('=')[0].replace(/\+/g, ' ')) !== 'access_token')
@@ -90,7 +90,7 @@ function isLogEntry(value: unknown): value is RequestLogEntry {
   return typeof value === 'object' && value !== null && 'path' in value && 'method' in value;
 }
 
-export function setLoggedAgent(res: Response, agentId: string): void {
+function setLoggedAgent(res: Response, agentId: string): void {
   const entry: unknown = res.locals.logEntry;
   if (isLogEntry(entry)) entry.agentId = agentId;
 }

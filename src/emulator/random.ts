@@ -69,11 +69,8 @@ export class Rng {
   }
 }
 
-/** Engage ids are 24 lowercase hex digits (MongoDB ObjectIds upstream). */
-export const ID_PATTERN = /^[0-9a-f]{24}$/;
-
 /**
- * Generates unique Engage-style ids from an Rng. The `seen` set guards against the (astronomically
+ * Generates unique Engage-style ids (24 lowercase hex digits, MongoDB ObjectIds upstream) from an Rng. The `seen` set guards against the (astronomically
  * unlikely) collision, so an id is never handed out twice in one emulator.
  */
 export class IdFactory {

@@ -11,7 +11,7 @@
 import type { Content, Id, Thread } from '../engage/types';
 import { QuerySyntaxError, type ParsedQuery } from './q';
 import type { AgentAccount } from './records';
-import { walkMerged, type SortedIds } from './sorted';
+import { sortIdsBy, walkMerged, type SortedIds } from './sorted';
 import type { EmulatorStore } from './store';
 
 export interface PageWindow {
@@ -261,10 +261,6 @@ export function searchContents(store: EmulatorStore, account: AgentAccount, quer
   }
   const matches = combine(query, (k, v) => contentPredicate(store, k, v));
   const accept: Predicate<Content> = (c) => store.canReadSource(account, c.source_id) && matches(c);
-  const sorted = [...candidates]
-    .map((id) => store.contents.get(id))
-    .filter((c): c is Content => c !== undefined)
-    .sort((a, b) => (a.created_at === b.created_at ? (a.id < b.id ? -1 : 1) : a.created_at < b.created_at ? -1 : 1))
-    .map((c) => c.id);
+  const sorted = sortIdsBy(candidates, (id) => store.contents.get(id), 'created_at');
   return collect(sorted, descending, (id) => store.contents.get(id), accept, window);
 }

@@ -12,7 +12,7 @@ import { faker } from '@faker-js/faker/locale/en';
 import type { Category, Content, Id, Identity, IdentityGroup, Intervention, Source, Team, Thread, User } from '../engage/types';
 import { Rng } from './random';
 import type { AgentAccount, AgentRole, Availability, Channel, SourceTraits } from './records';
-import type { EmulatorStore } from './store';
+import { isOpen, type EmulatorStore } from './store';
 
 export interface SeedOptions {
   seed: number;
@@ -25,7 +25,7 @@ const DAY = 86_400_000;
 const MINUTE = 60_000;
 
 /** The end of the seeded history: a fixed day of 2025 chosen by the seed (never the wall clock). */
-export function seedEndDate(seed: number): number {
+function seedEndDate(seed: number): number {
   return Date.UTC(2025, 0, 1) + ((seed >>> 0) % 300) * DAY + 17 * 3_600_000;
 }
 
@@ -587,6 +587,21 @@ export function seedStore(store: EmulatorStore, options: SeedOptions): void {
     const budget = 1 + Math.floor(12 * Math.pow(rng.next(), 1.35));
     let produced = 0;
 
+    // The end of addCustomer and addAgent: the title, the link to the message answered (the previous
+    // one, when the other side wrote it), and the content joins the thread.
+    const append = (content: Content): Content => {
+      if (plan.traits.titleRequired && thread.title) content.title = first ? thread.title : `Re: ${thread.title}`;
+      if (previous && Boolean(previous.creator_id) !== Boolean(content.creator_id)) {
+        content.in_reply_to_id = previous.id;
+        if (previous.author_id) content.in_reply_to_author_id = previous.author_id;
+      }
+      store.addContent(content);
+      previous = content;
+      first = false;
+      produced++;
+      return content;
+    };
+
     const addCustomer = (status: string, interventionId?: Id, body?: string): Content => {
       const at = first ? iso(clock) : advance(3, 600);
       const content: Content = {
@@ -617,16 +632,7 @@ export function seedStore(store: EmulatorStore, options: SeedOptions): void {
       content.body_formatted = { text: content.body ?? '', html: `<p>${content.body ?? ''}</p>` };
       if (customer.identity_group_id) content.identity_group_id = customer.identity_group_id;
       if (interventionId) content.intervention_id = interventionId;
-      if (plan.traits.titleRequired && thread.title) content.title = first ? thread.title : `Re: ${thread.title}`;
-      if (previous?.creator_id) {
-        content.in_reply_to_id = previous.id;
-        if (previous.author_id) content.in_reply_to_author_id = previous.author_id;
-      }
-      store.addContent(content);
-      previous = content;
-      first = false;
-      produced++;
-      return content;
+      return append(content);
     };
 
     const addAgent = (agent: SeededUser, status: 'user_reply' | 'user_initiated', interventionId: Id | undefined, template: string): Content => {
@@ -660,16 +666,7 @@ export function seedStore(store: EmulatorStore, options: SeedOptions): void {
       };
       if (identity) content.author_id = identity.id;
       if (interventionId) content.intervention_id = interventionId;
-      if (plan.traits.titleRequired && thread.title) content.title = first ? thread.title : `Re: ${thread.title}`;
-      if (previous && !previous.creator_id) {
-        content.in_reply_to_id = previous.id;
-        if (previous.author_id) content.in_reply_to_author_id = previous.author_id;
-      }
-      store.addContent(content);
-      previous = content;
-      first = false;
-      produced++;
-      return content;
+      return append(content);
     };
 
     // An agent-initiated discussion now and then, on sources that can compose.
@@ -780,7 +777,7 @@ export function seedStore(store: EmulatorStore, options: SeedOptions): void {
 
     // Sometimes the customer writes again after a closed intervention: a `new` message.
     const lastIntervention = store.interventions.get(store.threadState.get(thread.id)?.interventionIds.at(-1) ?? '');
-    if (lastIntervention && !['opened', 'assigned', 'deferred'].includes(lastIntervention.status) && produced < budget && rng.bool(0.25)) {
+    if (lastIntervention && !isOpen(lastIntervention) && produced < budget && rng.bool(0.25)) {
       addCustomer('new');
     }
     if (lastIntervention?.status === 'closed' && plan.traits.threadClosure && !recent && previous?.creator_id && rng.bool(0.6)) {

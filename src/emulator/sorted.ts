@@ -80,14 +80,36 @@ export class SortedIds {
   }
 }
 
+type Timestamped = { id: string; created_at?: string; updated_at?: string };
+
+/** Orders records like a `SortedIds` index on `key`: ascending by that key (missing first), ties by id. */
+export function compareBy(key: 'created_at' | 'updated_at'): (a: Timestamped, b: Timestamped) => number {
+  return (a, b) => {
+    const ka = a[key] ?? '';
+    const kb = b[key] ?? '';
+    if (ka !== kb) return ka < kb ? -1 : 1;
+    return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+  };
+}
+
+/** The ids of the records `lookup` finds, in `compareBy(key)` order (unknown ids are dropped). */
+export function sortIdsBy(ids: Iterable<string>, lookup: (id: string) => Timestamped | undefined, key: 'created_at' | 'updated_at'): string[] {
+  const records: Timestamped[] = [];
+  for (const id of ids) {
+    const record = lookup(id);
+    if (record !== undefined) records.push(record);
+  }
+  return records.sort(compareBy(key)).map((record) => record.id);
+}
+
 /**
  * Walks several indexes sharing one key space as one ordered sequence (a k-way merge), calling
  * `visit` with each id until it returns false. Used to list the records of the sources a token can
  * read without walking the others.
  */
 export function walkMerged(indexes: readonly SortedIds[], descending: boolean, visit: (id: string) => boolean): void {
-  const lists = indexes.map((index) => index.ascending()).filter((list) => list.length > 0);
-  const owners = indexes.filter((index) => index.ascending().length > 0);
+  const owners = indexes.filter((index) => index.size > 0);
+  const lists = owners.map((index) => index.ascending());
   const positions = lists.map((list) => (descending ? list.length - 1 : 0));
   for (;;) {
     let best = -1;

@@ -46,7 +46,7 @@ import type {
 import { SortedIds } from './sorted';
 
 /** Intervention statuses under which an intervention is open (it can receive replies, be closed...). */
-export const OPEN_INTERVENTION_STATUSES: ReadonlySet<string> = new Set(['opened', 'assigned', 'deferred']);
+const OPEN_INTERVENTION_STATUSES: ReadonlySet<string> = new Set(['opened', 'assigned', 'deferred']);
 
 export function isOpen(intervention: Intervention): boolean {
   return OPEN_INTERVENTION_STATUSES.has(intervention.status);
@@ -632,6 +632,26 @@ export class EmulatorStore extends EventEmitter {
     };
   }
 
+  /** A new empty thread on `sourceId`, added to the indexes. */
+  private createThread(sourceId: Id, threadCategoryIds: Id[], title: string | undefined, at: string): Thread {
+    const thread: Thread = {
+      id: this.ids.next(),
+      source_id: sourceId,
+      closed: false,
+      contents_count: 0,
+      interventions_count: 0,
+      category_ids: [],
+      thread_category_ids: threadCategoryIds,
+      extra_data: {},
+      created_at: at,
+      updated_at: at,
+    };
+    setOrDelete(thread, 'title', title);
+    this.addThread(thread);
+    this.refreshThreadCategories(thread);
+    return thread;
+  }
+
   /**
    * `POST /contents` with `in_reply_to_id`. Rules (Engage: "renders an error if in_reply_to content
    * is not under an open intervention"; the spec declares 422 for this operation):
@@ -732,20 +752,7 @@ export class EmulatorStore extends EventEmitter {
     if (traits.titleRequired && !title) throw unprocessable('title is required to initiate a discussion on this source');
     const at = now();
     const author = this.authorFor(account.userId, source.id, input.authorId);
-    const thread: Thread = {
-      id: this.ids.next(),
-      source_id: source.id,
-      closed: false,
-      contents_count: 0,
-      interventions_count: 0,
-      category_ids: [],
-      thread_category_ids: [],
-      extra_data: {},
-      created_at: at,
-      updated_at: at,
-    };
-    setOrDelete(thread, 'title', title || body.slice(0, 60));
-    this.addThread(thread);
+    const thread = this.createThread(source.id, [], title || body.slice(0, 60), at);
     const content = this.newContent(
       {
         thread_id: thread.id,
@@ -784,21 +791,7 @@ export class EmulatorStore extends EventEmitter {
     if (!thread) {
       const source = input.sourceId ? this.sources.get(input.sourceId) : undefined;
       if (!source) throw unprocessable('sourceId or threadId is required');
-      thread = {
-        id: this.ids.next(),
-        source_id: source.id,
-        closed: false,
-        contents_count: 0,
-        interventions_count: 0,
-        category_ids: [],
-        thread_category_ids: [...(source.default_category_ids ?? [])],
-        extra_data: {},
-        created_at: at,
-        updated_at: at,
-      };
-      setOrDelete(thread, 'title', input.title ?? input.body.slice(0, 60));
-      this.addThread(thread);
-      this.refreshThreadCategories(thread);
+      thread = this.createThread(source.id, [...(source.default_category_ids ?? [])], input.title ?? input.body.slice(0, 60), at);
       first = true;
     }
     const state = this.threadState.get(thread.id);
@@ -999,12 +992,7 @@ export class EmulatorStore extends EventEmitter {
   /** `PUT /interventions/{id}` with `custom_field_values[key]=v`: merges; an empty value removes the key. */
   updateInterventionCustomFields(account: AgentAccount, id: Id, values: Record<string, unknown>): Intervention {
     const intervention = this.readableIntervention(account, id);
-    const fields: Record<string, unknown> = { ...(intervention.custom_fields ?? {}) };
-    for (const [key, value] of Object.entries(values)) {
-      if (value === '' || value === null || value === undefined) delete fields[key];
-      else fields[key] = value;
-    }
-    intervention.custom_fields = fields;
+    intervention.custom_fields = mergeFields(intervention.custom_fields, values);
     this.touchIntervention(intervention, now());
     this.emitInterventionEvent('intervention.custom_fields_updated', intervention, account.userId);
     return intervention;
@@ -1012,7 +1000,8 @@ export class EmulatorStore extends EventEmitter {
 
   // ---------------------------------------------------------------- mutations: threads ----
 
-  private assertCategories(categoryIds: Id[]): void {
+  /** 422 when one of `categoryIds` is not a known category. */
+  assertCategories(categoryIds: Id[]): void {
     const unknown = categoryIds.filter((id) => !this.categories.has(id));
     if (unknown.length > 0) throw unprocessable(`Unknown category ids: ${unknown.join(', ')}`);
   }
@@ -1098,14 +1087,7 @@ export class EmulatorStore extends EventEmitter {
       const values = patch[key];
       if (values !== undefined) group[key] = unique(values.filter((v) => v !== ''));
     }
-    if (patch.custom_field_values) {
-      const fields: Record<string, unknown> = { ...(group.custom_field_values ?? {}) };
-      for (const [key, value] of Object.entries(patch.custom_field_values)) {
-        if (value === '' || value === null || value === undefined) delete fields[key];
-        else fields[key] = value;
-      }
-      group.custom_field_values = fields;
-    }
+    if (patch.custom_field_values) group.custom_field_values = mergeFields(group.custom_field_values, patch.custom_field_values);
     const at = now();
     group.updated_at = at;
     this.groupsByUpdate.set(group.id, at);
@@ -1223,6 +1205,16 @@ function addTo(index: Map<Id, Set<Id>>, key: Id, value: Id): void {
   const set = index.get(key);
   if (set) set.add(value);
   else index.set(key, new Set([value]));
+}
+
+/** `current` with `values` merged in; an empty value ('', null, undefined) removes its key. */
+function mergeFields(current: Record<string, unknown> | null | undefined, values: Record<string, unknown>): Record<string, unknown> {
+  const fields: Record<string, unknown> = { ...(current ?? {}) };
+  for (const [key, value] of Object.entries(values)) {
+    if (value === '' || value === null || value === undefined) delete fields[key];
+    else fields[key] = value;
+  }
+  return fields;
 }
 
 function unique<T>(values: readonly T[]): T[] {

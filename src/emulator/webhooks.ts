@@ -41,7 +41,7 @@ export interface WebhookDeliverySettings {
   holdMs: number;
 }
 
-export const DEFAULT_DELIVERY_SETTINGS: WebhookDeliverySettings = {
+const DEFAULT_DELIVERY_SETTINGS: WebhookDeliverySettings = {
   retryBaseMs: 1_000,
   maxAttempts: 8,
   timeoutMs: 10_000,

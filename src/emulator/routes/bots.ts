@@ -52,10 +52,7 @@ export function botsRouter(store: EmulatorStore): Router {
     const categoryIds = p.list('thread_category_ids');
     as422(() => {
       const intervention = store.readableIntervention(account, interventionId);
-      if (categoryIds) {
-        const unknown = categoryIds.filter((id) => !store.categories.has(id));
-        if (unknown.length > 0) throw unprocessable(`Unknown category ids: ${unknown.join(', ')}`);
-      }
+      if (categoryIds) store.assertCategories(categoryIds);
       store.closeIntervention(account, interventionId, { requireReplies: false });
       if (categoryIds) store.recategorizeThread(account, intervention.thread_id, categoryIds);
       if (closeThread && store.sourceTraits.get(intervention.source_id)?.threadClosure) {
@@ -91,10 +88,7 @@ export function botsRouter(store: EmulatorStore): Router {
     if (!interventionId) throw unprocessable('intervention_id is required for a virtual agent handover');
     as422(() => {
       const intervention = store.readableIntervention(account, interventionId);
-      if (categoryIds) {
-        const unknown = categoryIds.filter((id) => !store.categories.has(id));
-        if (unknown.length > 0) throw unprocessable(`Unknown category ids: ${unknown.join(', ')}`);
-      }
+      if (categoryIds) store.assertCategories(categoryIds);
       if (from === 'bot') {
         if ((intervention.user_replies_count ?? 0) > 0) store.closeIntervention(account, interventionId, { requireReplies: false });
         else store.cancelIntervention(account, interventionId);

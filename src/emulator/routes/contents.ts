@@ -9,18 +9,12 @@ import { accountOf, params } from '../http';
 import { CONTENT_QUERY } from '../q';
 import { searchContents } from '../search';
 import type { EmulatorStore } from '../store';
-import { queryParam, withQueryErrors } from './threads';
+import { searchHandler } from './threads';
 
 export function contentsRouter(store: EmulatorStore): Router {
   const router = Router();
 
-  router.get('/contents', (req, res) => {
-    const p = params(req);
-    const query = queryParam(p.string('q'), CONTENT_QUERY);
-    const window = p.page();
-    const result = withQueryErrors(() => searchContents(store, accountOf(res), query, window));
-    res.json({ count: result.count, offset: window.offset, limit: window.limit, records: result.records });
-  });
+  router.get('/contents', searchHandler(store, CONTENT_QUERY, searchContents));
 
   router.get('/contents/:contentId', (req, res) => {
     res.json(store.readableContent(accountOf(res), req.params.contentId));

@@ -3,14 +3,21 @@
  * `/categories` (oldest first), `/tags` (by name). Unknown ids answer 404.
  */
 import { Router } from 'express';
-import type { Category, Team, User } from '../../engage/types';
+import type { Category, Id, Team, User } from '../../engage/types';
 import { notFound } from '../errors';
 import { paginate, params } from '../http';
 import type { Tag } from '../records';
+import { compareBy } from '../sorted';
 import type { EmulatorStore } from '../store';
 
-const byCreation = (a: { id: string; created_at?: string }, b: { id: string; created_at?: string }) =>
-  (a.created_at ?? '') === (b.created_at ?? '') ? (a.id < b.id ? -1 : 1) : (a.created_at ?? '') < (b.created_at ?? '') ? -1 : 1;
+const byCreation = compareBy('created_at');
+
+/** The record with `id`, or 404 naming `resource`. */
+function found<T>(records: ReadonlyMap<Id, T>, resource: string, id: Id): T {
+  const record = records.get(id);
+  if (!record) throw notFound(resource, id);
+  return record;
+}
 
 export function directoryRouter(store: EmulatorStore): Router {
   const router = Router();
@@ -35,9 +42,7 @@ export function directoryRouter(store: EmulatorStore): Router {
   });
 
   router.get('/users/:userId', (req, res) => {
-    const user = store.users.get(req.params.userId);
-    if (!user) throw notFound('User', req.params.userId);
-    res.json(user);
+    res.json(found(store.users, 'User', req.params.userId));
   });
 
   router.get('/teams', (req, res) => {
@@ -46,9 +51,7 @@ export function directoryRouter(store: EmulatorStore): Router {
   });
 
   router.get('/teams/:teamId', (req, res) => {
-    const team = store.teams.get(req.params.teamId);
-    if (!team) throw notFound('Team', req.params.teamId);
-    res.json(team);
+    res.json(found(store.teams, 'Team', req.params.teamId));
   });
 
   router.get('/categories', (req, res) => {
@@ -64,9 +67,7 @@ export function directoryRouter(store: EmulatorStore): Router {
   });
 
   router.get('/categories/:categoryId', (req, res) => {
-    const category = store.categories.get(req.params.categoryId);
-    if (!category) throw notFound('Category', req.params.categoryId);
-    res.json(category);
+    res.json(found(store.categories, 'Category', req.params.categoryId));
   });
 
   router.get('/tags', (req, res) => {
@@ -80,9 +81,7 @@ export function directoryRouter(store: EmulatorStore): Router {
   });
 
   router.get('/tags/:tagId', (req, res) => {
-    const tag = store.tags.get(req.params.tagId);
-    if (!tag) throw notFound('Tag', req.params.tagId);
-    res.json(tag);
+    res.json(found(store.tags, 'Tag', req.params.tagId));
   });
 
   return router;

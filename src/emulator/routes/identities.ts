@@ -5,15 +5,9 @@
  */
 import { Router } from 'express';
 import type { Identity, IdentityGroup } from '../../engage/types';
-import { invalidQuery } from '../errors';
-import { accountOf, paginate, params, type Params } from '../http';
+import { accountOf, paginate, params, sortParam } from '../http';
+import { sortIdsBy } from '../sorted';
 import type { EmulatorStore, IdentityGroupPatch } from '../store';
-
-function sortParam(p: Params): 'created_at' | 'updated_at' {
-  const sort = p.string('sort') ?? 'created_at';
-  if (sort !== 'created_at' && sort !== 'updated_at') throw invalidQuery('sort must be "created_at" or "updated_at"');
-  return sort;
-}
 
 export function identitiesRouter(store: EmulatorStore): Router {
   const router = Router();
@@ -51,7 +45,7 @@ export function identitiesRouter(store: EmulatorStore): Router {
     if (groupFilter) {
       const wanted = new Set<string>();
       for (const groupId of groupIds) for (const id of store.identitiesByGroup.get(groupId) ?? []) wanted.add(id);
-      ids = [...wanted].sort((a, b) => compareBy(store.identities.get(a), store.identities.get(b), sort));
+      ids = sortIdsBy(wanted, (id) => store.identities.get(id), sort);
     }
     const records: Identity[] = [];
     for (let i = ids.length - 1; i >= 0; i--) {
@@ -83,9 +77,7 @@ export function identitiesRouter(store: EmulatorStore): Router {
     if (uuid) filters.push((g) => (g.identity_ids ?? []).some((id) => store.identities.get(id)?.uuid === uuid));
 
     // `ids=` (the gateway's batch lookup) reads the ids given instead of walking every group.
-    const order: readonly string[] = ids
-      ? [...new Set(ids)].sort((a, b) => compareBy(store.identityGroups.get(a), store.identityGroups.get(b), sort))
-      : index.ascending();
+    const order: readonly string[] = ids ? sortIdsBy(new Set(ids), (id) => store.identityGroups.get(id), sort) : index.ascending();
     const records: IdentityGroup[] = [];
     for (let i = order.length - 1; i >= 0; i--) {
       const group = store.identityGroups.get(order[i]);
@@ -116,12 +108,4 @@ export function identitiesRouter(store: EmulatorStore): Router {
   });
 
   return router;
-}
-
-/** Ascending by the sort key then id, like the store's sorted indexes. */
-function compareBy(a: { id: string; created_at?: string; updated_at?: string } | undefined, b: typeof a, key: 'created_at' | 'updated_at'): number {
-  const ka = a?.[key] ?? '';
-  const kb = b?.[key] ?? '';
-  if (ka !== kb) return ka < kb ? -1 : 1;
-  return (a?.id ?? '') < (b?.id ?? '') ? -1 : 1;
 }

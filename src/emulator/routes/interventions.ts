@@ -5,13 +5,14 @@
 import { Router } from 'express';
 import type { Intervention } from '../../engage/types';
 import { invalidQuery, unprocessable } from '../errors';
-import { accountOf, paginate, params } from '../http';
-import type { EmulatorStore } from '../store';
+import { accountOf, paginate, params, sortParam } from '../http';
+import { sortIdsBy } from '../sorted';
+import { isOpen, type EmulatorStore } from '../store';
 
 /** The spec's `status` filter values, plus the raw statuses (`assigned`, `canceled`) for convenience. */
 const STATUS_FILTERS: Record<string, (i: Intervention) => boolean> = {
   active: (i) => i.status === 'opened' || i.status === 'assigned',
-  opened: (i) => i.status === 'opened' || i.status === 'assigned' || i.status === 'deferred',
+  opened: isOpen,
   closed: (i) => i.status === 'closed',
   deferred: (i) => i.status === 'deferred',
   // The emulator does not reopen closed interventions (POST /interventions opens a new one), so none is "reopened".
@@ -26,8 +27,7 @@ export function interventionsRouter(store: EmulatorStore): Router {
   router.get('/interventions', (req, res) => {
     const account = accountOf(res);
     const p = params(req);
-    const sort = p.string('sort') ?? 'created_at';
-    if (sort !== 'created_at' && sort !== 'updated_at') throw invalidQuery('sort must be "created_at" or "updated_at"');
+    const sort = sortParam(p);
     const filters: ((i: Intervention) => boolean)[] = [];
     const status = p.string('status');
     if (status !== undefined) {
@@ -52,15 +52,9 @@ export function interventionsRouter(store: EmulatorStore): Router {
     const narrowed = threadId
       ? store.threadState.get(threadId)?.interventionIds ?? []
       : userId
-        ? [...(store.interventionsByUser.get(userId) ?? [])]
+        ? store.interventionsByUser.get(userId) ?? []
         : undefined;
-    if (narrowed) {
-      ids = narrowed
-        .map((id) => store.interventions.get(id))
-        .filter((i): i is Intervention => i !== undefined)
-        .sort((a, b) => (a[sort] === b[sort] ? (a.id < b.id ? -1 : 1) : a[sort] < b[sort] ? -1 : 1))
-        .map((i) => i.id);
-    }
+    if (narrowed) ids = sortIdsBy(narrowed, (id) => store.interventions.get(id), sort);
     const records: Intervention[] = [];
     for (let n = ids.length - 1; n >= 0; n--) {
       const intervention = store.interventions.get(ids[n]);

@@ -3,25 +3,16 @@
  * the thread actions. Action rules live in the store (see `setThreadClosed`, `ignoreThread`,
  * `recategorizeThread`).
  */
-import { Router } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { invalidQuery } from '../errors';
 import { accountOf, params } from '../http';
 import { parseQueryFor, QuerySyntaxError, THREAD_QUERY, type ParsedQuery, type QueryDialect } from '../q';
-import { searchThreads } from '../search';
+import type { AgentAccount } from '../records';
+import { searchThreads, type PageWindow, type SearchResult } from '../search';
 import type { EmulatorStore } from '../store';
 
-/** Parses `q` for a collection, turning syntax errors into 400 `invalid_query`. */
-export function queryParam(q: string | undefined, dialect: QueryDialect): ParsedQuery {
-  try {
-    return parseQueryFor(q ?? '', dialect);
-  } catch (error) {
-    if (error instanceof QuerySyntaxError) throw invalidQuery(error.message);
-    throw error;
-  }
-}
-
-/** Evaluation errors (a bad date, an unknown status) are query errors too. */
-export function withQueryErrors<T>(run: () => T): T {
+/** Runs `run`, answering `q` errors as 400 `invalid_query`: syntax, and evaluation (a bad date, an unknown status). */
+function withQueryErrors<T>(run: () => T): T {
   try {
     return run();
   } catch (error) {
@@ -30,16 +21,25 @@ export function withQueryErrors<T>(run: () => T): T {
   }
 }
 
+/** The list handler of a `q`-searchable collection: parses `q` for `dialect` and answers Engage's page envelope. */
+export function searchHandler<T>(
+  store: EmulatorStore,
+  dialect: QueryDialect,
+  search: (store: EmulatorStore, account: AgentAccount, query: ParsedQuery, window: PageWindow) => SearchResult<T>,
+) {
+  return (req: Request, res: Response): void => {
+    const p = params(req);
+    const query = withQueryErrors(() => parseQueryFor(p.string('q') ?? '', dialect));
+    const window = p.page();
+    const result = withQueryErrors(() => search(store, accountOf(res), query, window));
+    res.json({ count: result.count, offset: window.offset, limit: window.limit, records: result.records });
+  };
+}
+
 export function threadsRouter(store: EmulatorStore): Router {
   const router = Router();
 
-  router.get('/content_threads', (req, res) => {
-    const p = params(req);
-    const query = queryParam(p.string('q'), THREAD_QUERY);
-    const window = p.page();
-    const result = withQueryErrors(() => searchThreads(store, accountOf(res), query, window));
-    res.json({ count: result.count, offset: window.offset, limit: window.limit, records: result.records });
-  });
+  router.get('/content_threads', searchHandler(store, THREAD_QUERY, searchThreads));
 
   router.get('/content_threads/:threadId', (req, res) => {
     res.json(store.readableThread(accountOf(res), req.params.threadId));
