@@ -9,4 +9,7 @@ module.exports = {
   transformIgnorePatterns: ['/node_modules/(?!(@apidevtools/json-schema-ref-parser|js-yaml)/)'],
   // Integration tests start real servers on loopback; give them room on a 2-core machine.
   testTimeout: 30000,
+  // Probes Redis and redis-server once; suites that need them (or the Engage reference files) skip
+  // with a reason when they are missing, except where test/support/requirements.ts says they are required.
+  globalSetup: '<rootDir>/test/support/global-setup.ts',
 };

@@ -32,7 +32,8 @@ export interface BenchConfig {
 function number(name: string, raw: string | undefined, fallback: number, min: number, max: number): number {
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isFinite(value) || value < min || value > max) throw new Error(`${name} must be a number in [${min}, ${max}], got "${raw}"`);
+  if (!Number.isFinite(value) || value < min || value > max)
+    throw new Error(`${name} must be a number in [${min}, ${max}], got "${raw}"`);
   return value;
 }
 
@@ -50,7 +51,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = pr
     }
   }
   const known = new Set(['latency', 'jitter', 'scale', 'seed', 'load-seconds', 'soak-seconds', 'pin']);
-  for (const name of flags.keys()) if (!known.has(name)) throw new Error(`unknown flag --${name}; flags: ${[...known].map((k) => `--${k}`).join(', ')}`);
+  for (const name of flags.keys())
+    if (!known.has(name))
+      throw new Error(`unknown flag --${name}; flags: ${[...known].map((k) => `--${k}`).join(', ')}`);
 
   return {
     latencyMs: number('--latency', flags.get('latency') ?? env.BENCH_LATENCY_MS, 20, 0, 1000),

@@ -51,7 +51,7 @@ export const THREAD: Operation = {
 }`,
   // The thread, its contents (q=thread:<id>) and its interventions (thread_id=<id>) need only the
   // variable (1); profiles by the contents' identity_group_id (2); tags by the profiles' tag_ids (3).
-  depthChain: 'contents of the thread -> authors\' profiles (identity_group_id) -> profile tags (tag_ids)',
+  depthChain: "contents of the thread -> authors' profiles (identity_group_id) -> profile tags (tag_ids)",
   depth: 3,
 };
 
@@ -107,17 +107,35 @@ async function rest<T>(engageUrl: string, token: string, pathAndQuery: string): 
 export async function busiestSource(engageUrl: string, token: string): Promise<string> {
   const sources = await rest<Page<Source>>(engageUrl, token, '/content_sources?limit=150');
   const counts = await Promise.all(
-    sources.records.map(async (s) => (await rest<Page<unknown>>(engageUrl, token, `/content_threads?limit=1&q=${encodeURIComponent(`source:${s.id}`)}`)).count),
+    sources.records.map(
+      async (s) =>
+        (
+          await rest<Page<unknown>>(
+            engageUrl,
+            token,
+            `/content_threads?limit=1&q=${encodeURIComponent(`source:${s.id}`)}`,
+          )
+        ).count,
+    ),
   );
   return sources.records[counts.indexOf(Math.max(...counts))].id;
 }
 
 /** Variables of every operation, picked from the seeded data (deterministic for a seed and scale). */
-export async function pickVariables(engageUrl: string, token: string): Promise<Record<string, Record<string, unknown>>> {
+export async function pickVariables(
+  engageUrl: string,
+  token: string,
+): Promise<Record<string, Record<string, unknown>>> {
   const source = await busiestSource(engageUrl, token);
   // A long, busy conversation: the thread with the most contents among the busiest source's latest.
-  const threads = await rest<Page<Thread>>(engageUrl, token, `/content_threads?limit=150&q=${encodeURIComponent(`source:${source}`)}`);
-  const thread = [...threads.records].sort((a, b) => b.contents_count - a.contents_count || a.id.localeCompare(b.id))[0];
+  const threads = await rest<Page<Thread>>(
+    engageUrl,
+    token,
+    `/content_threads?limit=150&q=${encodeURIComponent(`source:${source}`)}`,
+  );
+  const thread = [...threads.records].sort(
+    (a, b) => b.contents_count - a.contents_count || a.id.localeCompare(b.id),
+  )[0];
   // The agent holding the most open interventions among the latest ones.
   const open = await rest<Page<Intervention>>(engageUrl, token, '/interventions?status=opened&limit=150');
   const perAgent = new Map<string, number>();

@@ -43,14 +43,21 @@ async function runScenario(name: ScenarioName, config: ReturnType<typeof parseCo
   let output: ScenarioOutput;
   let ok = true;
   try {
-    output = await withBudget(run({ config, log: (message) => log(`${name}: ${message}`), defer: (close) => closers.push(close) }), budgetSeconds, name);
+    output = await withBudget(
+      run({ config, log: (message) => log(`${name}: ${message}`), defer: (close) => closers.push(close) }),
+      budgetSeconds,
+      name,
+    );
   } catch (error) {
     ok = false;
     const message = error instanceof Error ? error.message : String(error);
-    log(`${name}: FAILED: ${error instanceof Error ? error.stack ?? message : message}`);
+    log(`${name}: FAILED: ${error instanceof Error ? (error.stack ?? message) : message}`);
     output = { figures: [], details: {}, missing: [`the scenario failed: ${message}`] };
   } finally {
-    for (const close of closers.reverse()) await withBudget(close(), 10, `${name} cleanup`).catch((error: Error) => log(`${name}: cleanup: ${error.message}`));
+    for (const close of closers.reverse())
+      await withBudget(close(), 10, `${name} cleanup`).catch((error: Error) =>
+        log(`${name}: cleanup: ${error.message}`),
+      );
   }
   const { scenarios: _all, ...settings } = config;
   const result: ScenarioResult = {
@@ -69,7 +76,9 @@ async function runScenario(name: ScenarioName, config: ReturnType<typeof parseCo
 
 async function main(): Promise<number> {
   const config = parseConfig(process.argv.slice(2));
-  log(`latency ${config.latencyMs} ms (+0..${config.jitterMs} ms), scale ${config.scale}, scenarios: ${config.scenarios.join(', ')}`);
+  log(
+    `latency ${config.latencyMs} ms (+0..${config.jitterMs} ms), scale ${config.scale}, scenarios: ${config.scenarios.join(', ')}`,
+  );
   let failures = 0;
   for (const name of config.scenarios) if (!(await runScenario(name, config))) failures++;
   const { table, file } = writeLatest(SCENARIOS);

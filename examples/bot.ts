@@ -48,12 +48,17 @@ const NEW_THREADS = `subscription BotNewThreads($sources: [ID!]) {
 }`;
 
 interface NewThread {
-  newThread: { thread: { id: string; source: { name: string } }; content: { id: string; body: string | null; author: { displayName: string | null } | null } };
+  newThread: {
+    thread: { id: string; source: { name: string } };
+    content: { id: string; body: string | null; author: { displayName: string | null } | null };
+  };
 }
 
 function answerFor(body: string): string {
-  if (/order|parcel|deliver|ship/i.test(body)) return 'Thanks for your message! Your order is on its way; you will receive the tracking link by email.';
-  if (/charge|invoice|refund|pay/i.test(body)) return 'Thanks! We have forwarded your billing question to our accounts team; expect an answer within a day.';
+  if (/order|parcel|deliver|ship/i.test(body))
+    return 'Thanks for your message! Your order is on its way; you will receive the tracking link by email.';
+  if (/charge|invoice|refund|pay/i.test(body))
+    return 'Thanks! We have forwarded your billing question to our accounts team; expect an answer within a day.';
   return 'Thanks for reaching out! Here is our help centre: https://help.example.com. Write "human" to talk to an agent.';
 }
 
@@ -61,18 +66,30 @@ function answerFor(body: string): string {
 export async function runBot(options: BotOptions): Promise<() => Promise<void>> {
   const log = options.log ?? ((message: string) => console.log(message));
   const humanPattern = options.humanPattern ?? /\bhuman\b/i;
-  const headers: Record<string, string> = { 'content-type': 'application/json', ...(options.token ? { authorization: `Bearer ${options.token}` } : {}) };
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+  };
 
   async function gql<T>(query: string, variables: Record<string, unknown>): Promise<T> {
     const response = await fetch(options.url, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
-    const result = (await response.json()) as { data?: T; errors?: Array<{ message: string; extensions?: { code?: string } }> };
-    if (result.errors?.length) throw new Error(result.errors.map((error) => `${error.extensions?.code ?? 'ERROR'}: ${error.message}`).join('; '));
+    const result = (await response.json()) as {
+      data?: T;
+      errors?: Array<{ message: string; extensions?: { code?: string } }>;
+    };
+    if (result.errors?.length)
+      throw new Error(
+        result.errors.map((error) => `${error.extensions?.code ?? 'ERROR'}: ${error.message}`).join('; '),
+      );
     return result.data as T;
   }
 
   let humanCategoryIds = options.humanCategoryIds;
   if (!humanCategoryIds?.length) {
-    const { categories } = await gql<{ categories: Array<{ id: string; name: string; unselectable: boolean | null }> }>(`{ categories { id name unselectable } }`, {});
+    const { categories } = await gql<{ categories: Array<{ id: string; name: string; unselectable: boolean | null }> }>(
+      `{ categories { id name unselectable } }`,
+      {},
+    );
     const category = categories.find((c) => !c.unselectable) ?? categories[0];
     humanCategoryIds = category ? [category.id] : [];
   }
@@ -90,15 +107,29 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
         `mutation($t: ID!, $cats: [ID!]!, $i: ID, $k: String) { transferToHuman(threadId: $t, categoryIds: $cats, interventionId: $i, idempotencyKey: $k) { agentAvailable } }`,
         { t: thread.id, cats: humanCategoryIds, i: interventionId, k: `bot-transfer-${content.id}` },
       );
-      log(`bot: thread ${thread.id} handed to humans (${transferToHuman.agentAvailable ? 'an agent is available' : 'no agent available now'})`);
-      return { threadId: thread.id, contentId: content.id, interventionId, action: 'transferred', agentAvailable: transferToHuman.agentAvailable };
+      log(
+        `bot: thread ${thread.id} handed to humans (${transferToHuman.agentAvailable ? 'an agent is available' : 'no agent available now'})`,
+      );
+      return {
+        threadId: thread.id,
+        contentId: content.id,
+        interventionId,
+        action: 'transferred',
+        agentAvailable: transferToHuman.agentAvailable,
+      };
     }
-    await gql(`mutation($c: ID!, $b: String!, $k: String) { replyToContent(input: { contentId: $c, body: $b, idempotencyKey: $k }) { id } }`, {
-      c: content.id,
-      b: answerFor(body),
-      k: `bot-reply-${content.id}`,
+    await gql(
+      `mutation($c: ID!, $b: String!, $k: String) { replyToContent(input: { contentId: $c, body: $b, idempotencyKey: $k }) { id } }`,
+      {
+        c: content.id,
+        b: answerFor(body),
+        k: `bot-reply-${content.id}`,
+      },
+    );
+    await gql(`mutation($i: ID!, $k: String) { closeIntervention(id: $i, idempotencyKey: $k) { id status } }`, {
+      i: interventionId,
+      k: `bot-close-${content.id}`,
     });
-    await gql(`mutation($i: ID!, $k: String) { closeIntervention(id: $i, idempotencyKey: $k) { id status } }`, { i: interventionId, k: `bot-close-${content.id}` });
     log(`bot: thread ${thread.id} answered and closed`);
     return { threadId: thread.id, contentId: content.id, interventionId, action: 'answered' };
   }
@@ -122,11 +153,18 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
           (error: unknown) => {
             const reason = error instanceof Error ? error.message : String(error);
             log(`bot: thread ${event.newThread.thread.id} failed: ${reason}`);
-            options.onConversation?.({ threadId: event.newThread.thread.id, contentId: event.newThread.content.id, interventionId: '', action: 'failed', error: reason });
+            options.onConversation?.({
+              threadId: event.newThread.thread.id,
+              contentId: event.newThread.content.id,
+              interventionId: '',
+              action: 'failed',
+              error: reason,
+            });
           },
         );
       },
-      error: (error) => log(`bot: subscription ended: ${error instanceof Error ? error.message : JSON.stringify(error)}`),
+      error: (error) =>
+        log(`bot: subscription ended: ${error instanceof Error ? error.message : JSON.stringify(error)}`),
       complete: () => log('bot: subscription completed'),
     },
   );
@@ -149,8 +187,18 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
 }
 
 if (require.main === module) {
-  const { values } = parseArgs({ options: { url: { type: 'string' }, token: { type: 'string' }, 'human-category': { type: 'string', multiple: true } } });
-  runBot({ url: values.url ?? 'http://127.0.0.1:4000/graphql', token: values.token, humanCategoryIds: values['human-category'] }).then(
+  const { values } = parseArgs({
+    options: {
+      url: { type: 'string' },
+      token: { type: 'string' },
+      'human-category': { type: 'string', multiple: true },
+    },
+  });
+  runBot({
+    url: values.url ?? 'http://127.0.0.1:4000/graphql',
+    token: values.token,
+    humanCategoryIds: values['human-category'],
+  }).then(
     (stop) => {
       console.log('bot: listening for new threads (Ctrl-C to stop)');
       const exit = () => void stop().then(() => process.exit(0));

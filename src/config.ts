@@ -7,31 +7,38 @@ const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((value) => value === 'true' || value === '1' || value === 'yes');
 
-const schema = z
-  .object({
-    NODE_ENV: z.string().default('development'),
-    HOST: z.string().default('127.0.0.1'),
-    PORT: z.coerce.number().int().min(0).max(65535).default(4000),
-    ENGAGE_URL: z.string().url().optional(),
-    ENGAGE_ACCESS_TOKEN: z.string().min(1).optional(),
-    ENGAGE_USER_ID: z.string().min(1).optional(),
-    ENGAGE_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
-    SANDBOX: bool.optional(),
-    LOADER_MODE: z.enum(['batched', 'naive']).default('batched'),
-    CACHE_TTL_SECONDS: z.coerce.number().min(0).default(60),
-    CACHE_RECORD_TTL_SECONDS: z.coerce.number().min(0).default(10),
-    REDIS_URL: z.string().url().optional(),
-    EMULATOR_PORT: z.coerce.number().int().min(0).max(65535).default(4010),
-    EMULATOR_SEED: z.coerce.number().int().default(42),
-    EMULATOR_SCALE: z.coerce.number().positive().default(1),
-    EMULATOR_LATENCY_MS: z.coerce.number().min(0).default(0),
-    EMULATOR_ADMIN_TOKEN: z.string().min(1).optional(),
-    EMULATOR_SIMULATE_CUSTOMERS: z.coerce.number().min(0).default(2),
-    WEBHOOK_SECRET: z.string().min(8).optional(),
-    WEBHOOK_VERIFY_TOKEN: z.string().min(8).optional(),
-    WEBHOOK_BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(1024 * 1024),
-    WEBHOOK_DEDUPE_TTL_SECONDS: z.coerce.number().int().positive().default(48 * 60 * 60),
-  });
+const schema = z.object({
+  NODE_ENV: z.string().default('development'),
+  HOST: z.string().default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  ENGAGE_URL: z.string().url().optional(),
+  ENGAGE_ACCESS_TOKEN: z.string().min(1).optional(),
+  ENGAGE_USER_ID: z.string().min(1).optional(),
+  ENGAGE_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  SANDBOX: bool.optional(),
+  LOADER_MODE: z.enum(['batched', 'naive']).default('batched'),
+  CACHE_TTL_SECONDS: z.coerce.number().min(0).default(60),
+  CACHE_RECORD_TTL_SECONDS: z.coerce.number().min(0).default(10),
+  REDIS_URL: z.string().url().optional(),
+  EMULATOR_PORT: z.coerce.number().int().min(0).max(65535).default(4010),
+  EMULATOR_SEED: z.coerce.number().int().default(42),
+  EMULATOR_SCALE: z.coerce.number().positive().default(1),
+  EMULATOR_LATENCY_MS: z.coerce.number().min(0).default(0),
+  EMULATOR_ADMIN_TOKEN: z.string().min(1).optional(),
+  EMULATOR_SIMULATE_CUSTOMERS: z.coerce.number().min(0).default(2),
+  WEBHOOK_SECRET: z.string().min(8).optional(),
+  WEBHOOK_VERIFY_TOKEN: z.string().min(8).optional(),
+  WEBHOOK_BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024),
+  WEBHOOK_DEDUPE_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(48 * 60 * 60),
+});
 
 export interface Config {
   production: boolean;
@@ -46,7 +53,14 @@ export interface Config {
   recordCacheTtlMs: number;
   redisUrl?: string;
   /** The embedded emulator; `simulateCustomersPerMinute` 0 turns the simulated customers off. */
-  emulator: { port: number; seed: number; scale: number; latencyMs: number; adminToken?: string; simulateCustomersPerMinute: number };
+  emulator: {
+    port: number;
+    seed: number;
+    scale: number;
+    latencyMs: number;
+    adminToken?: string;
+    simulateCustomersPerMinute: number;
+  };
   /** The Engage webhook endpoint: shared secret and verify token (generated with the embedded emulator when unset). */
   webhook: { secret?: string; verifyToken?: string; bodyLimitBytes: number; dedupeTtlMs: number };
 }
@@ -70,7 +84,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     production,
     host: e.HOST,
     port: e.PORT,
-    engage: e.ENGAGE_URL ? { url: e.ENGAGE_URL, accessToken: e.ENGAGE_ACCESS_TOKEN, userId: e.ENGAGE_USER_ID } : undefined,
+    engage: e.ENGAGE_URL
+      ? { url: e.ENGAGE_URL, accessToken: e.ENGAGE_ACCESS_TOKEN, userId: e.ENGAGE_USER_ID }
+      : undefined,
     engageTimeoutMs: e.ENGAGE_TIMEOUT_MS,
     sandbox: e.SANDBOX ?? !production,
     loaderMode: e.LOADER_MODE,

@@ -40,12 +40,22 @@ export function engageErrorExtensions(error: EngageError): Record<string, unknow
   };
 }
 
-export function createFormatError({ maskUnexpected, log }: { maskUnexpected: boolean; log: (message: string) => void }) {
+export function createFormatError({
+  maskUnexpected,
+  log,
+}: {
+  maskUnexpected: boolean;
+  log: (message: string) => void;
+}) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
     const { stacktrace: _dropped, ...extensions } = formatted.extensions ?? {};
     if (original instanceof EngageError) {
-      return { ...formatted, message: original.message, extensions: { ...extensions, ...engageErrorExtensions(original) } };
+      return {
+        ...formatted,
+        message: original.message,
+        extensions: { ...extensions, ...engageErrorExtensions(original) },
+      };
     }
     if (extensions.code && extensions.code !== 'INTERNAL_SERVER_ERROR') return { ...formatted, extensions };
     log(`unexpected error: ${original instanceof Error ? (original.stack ?? original.message) : String(original)}`);

@@ -32,7 +32,9 @@ interface Stored<T> {
 
 function fingerprint(args: unknown): string {
   // Key order must not matter: `{a, b}` and `{b, a}` (custom field values, say) are the same arguments.
-  return createHash('sha256').update(stableStringify(args ?? null)).digest('hex');
+  return createHash('sha256')
+    .update(stableStringify(args ?? null))
+    .digest('hex');
 }
 
 export class IdempotencyStore {
@@ -52,10 +54,18 @@ export class IdempotencyStore {
    * Runs `action` once per (scope, operation, key). `args` are the mutation's arguments without the
    * key: what must match for a replay.
    */
-  async run<T>(scope: string, operation: string, key: string | null | undefined, args: unknown, action: () => Promise<T>): Promise<T> {
+  async run<T>(
+    scope: string,
+    operation: string,
+    key: string | null | undefined,
+    args: unknown,
+    action: () => Promise<T>,
+  ): Promise<T> {
     if (key === null || key === undefined) return action();
     if (key.length === 0 || key.length > MAX_KEY_LENGTH) {
-      throw new GraphQLError(`idempotencyKey must be 1 to ${MAX_KEY_LENGTH} characters.`, { extensions: { code: 'BAD_USER_INPUT', argumentName: 'idempotencyKey' } });
+      throw new GraphQLError(`idempotencyKey must be 1 to ${MAX_KEY_LENGTH} characters.`, {
+        extensions: { code: 'BAD_USER_INPUT', argumentName: 'idempotencyKey' },
+      });
     }
     const storeKey = `${scope}:${operation}:${key}`;
     const print = fingerprint(args);
@@ -80,7 +90,9 @@ export class IdempotencyStore {
       if (!reserved) return this.awaitOther<T>(storeKey, print);
       try {
         const result = await action();
-        await this.keyv.set(storeKey, { fingerprint: print, result } satisfies Stored<T>, this.options.ttlMs ?? IDEMPOTENCY_TTL_MS).catch(() => undefined);
+        await this.keyv
+          .set(storeKey, { fingerprint: print, result } satisfies Stored<T>, this.options.ttlMs ?? IDEMPOTENCY_TTL_MS)
+          .catch(() => undefined);
         return result;
       } finally {
         await reservations?.release(storeKey).catch(() => undefined);
@@ -116,7 +128,9 @@ export class IdempotencyStore {
         });
       }
     }
-    throw new GraphQLError('A request with this idempotencyKey is still in progress.', { extensions: { code: 'CONFLICT', reason: 'IDEMPOTENT_REQUEST_IN_PROGRESS' } });
+    throw new GraphQLError('A request with this idempotencyKey is still in progress.', {
+      extensions: { code: 'CONFLICT', reason: 'IDEMPOTENT_REQUEST_IN_PROGRESS' },
+    });
   }
 
   private assertSameArguments(expected: string, actual: string): void {

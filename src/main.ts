@@ -27,7 +27,15 @@ async function main(): Promise<void> {
     engage = { url: emulator.url, accessToken: admin.token, userId: admin.id };
     console.log(`Engage emulator (seed ${config.emulator.seed}) at ${emulator.url}`);
     console.log('Seeded agents: send one of these as "Authorization: Bearer <token>" to act as that agent.');
-    console.table(emulator.agents.map(({ id, name, role, token, sourceIds }) => ({ id, name, role, token, sources: sourceIds.length })));
+    console.table(
+      emulator.agents.map(({ id, name, role, token, sourceIds }) => ({
+        id,
+        name,
+        role,
+        token,
+        sources: sourceIds.length,
+      })),
+    );
   }
 
   // The embedded emulator needs a secret and verify token to deliver webhooks; nobody else needs to know them.
@@ -54,8 +62,12 @@ async function main(): Promise<void> {
     webhook,
   });
 
-  console.log(`GraphQL gateway ready: ${gateway.url}${config.sandbox ? ' (open it in a browser for Apollo Sandbox)' : ''}`);
-  console.log(`Subscriptions: graphql-ws on ${gateway.url.replace(/^http/, 'ws')}; Engage webhooks: ${gateway.webhookUrl}`);
+  console.log(
+    `GraphQL gateway ready: ${gateway.url}${config.sandbox ? ' (open it in a browser for Apollo Sandbox)' : ''}`,
+  );
+  console.log(
+    `Subscriptions: graphql-ws on ${gateway.url.replace(/^http/, 'ws')}; Engage webhooks: ${gateway.webhookUrl}`,
+  );
   if (emulator) {
     console.log(`Requests without a token act as the emulator's admin agent (${engage.userId}).`);
     const registered = await registerWebhook({
@@ -65,9 +77,12 @@ async function main(): Promise<void> {
       secret: webhook.secret as string,
       verifyToken: webhook.verifyToken as string,
     });
-    console.log(`Emulator webhook ${registered.webhook.id}: handshake ${registered.probe.ok ? 'ok' : `failed (${registered.probe.reason})`}, status ${registered.status ?? 'unknown'}`);
-    if (config.emulator.simulateCustomersPerMinute > 0) console.log(`Simulated customers: ${config.emulator.simulateCustomersPerMinute} messages per minute.`);
-    console.log('Example bot: npm run example:bot -- --token <the bot agent\'s token from the table above>');
+    console.log(
+      `Emulator webhook ${registered.webhook.id}: handshake ${registered.probe.ok ? 'ok' : `failed (${registered.probe.reason})`}, status ${registered.status ?? 'unknown'}`,
+    );
+    if (config.emulator.simulateCustomersPerMinute > 0)
+      console.log(`Simulated customers: ${config.emulator.simulateCustomersPerMinute} messages per minute.`);
+    console.log("Example bot: npm run example:bot -- --token <the bot agent's token from the table above>");
   }
 
   let stopping = false;

@@ -10,7 +10,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
-import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { expressMiddleware } from '@as-integrations/express5';
@@ -104,7 +107,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const dispatcher = createEngageAgent();
   const cacheTtl = { collectionsTtlMs: options.cacheTtlMs ?? 60_000, recordsTtlMs: options.recordCacheTtlMs ?? 10_000 };
   const keyv: Keyv | undefined =
-    cacheTtl.collectionsTtlMs > 0 || cacheTtl.recordsTtlMs > 0 ? createKeyv({ redisUrl: options.redisUrl, log }) : undefined;
+    cacheTtl.collectionsTtlMs > 0 || cacheTtl.recordsTtlMs > 0
+      ? createKeyv({ redisUrl: options.redisUrl, log })
+      : undefined;
   const responseCache = keyv ? new ResponseCache(keyv, cacheTtl) : undefined;
   // Idempotency records are kept whatever the cache TTL: they are a promise made to clients.
   const idempotencyKeyv = createKeyv({ redisUrl: options.redisUrl, namespace: 'engage-gw:idempotency', log });
@@ -121,7 +126,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     onChange: async () => responseCache?.invalidate(),
     log,
   }).catch(async (error: unknown) => {
-    await Promise.all([keyv?.disconnect(), idempotencyKeyv.disconnect(), dispatcher.close()].map((p) => p?.catch(() => undefined)));
+    await Promise.all(
+      [keyv?.disconnect(), idempotencyKeyv.disconnect(), dispatcher.close()].map((p) => p?.catch(() => undefined)),
+    );
     throw error;
   });
 
@@ -131,7 +138,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     defaultUserId: options.defaultUserId,
     loaderMode: options.loaderMode ?? 'batched',
     responseCache,
-    idempotency: new IdempotencyStore(idempotencyKeyv, { reservations: live.reservations('engage-gw:idempotency', RESERVATION_TTL_MS) }),
+    idempotency: new IdempotencyStore(idempotencyKeyv, {
+      reservations: live.reservations('engage-gw:idempotency', RESERVATION_TTL_MS),
+    }),
     timeoutMs: options.engageTimeoutMs ?? 10_000,
     dispatcher,
     onRequest: options.onEngageRequest,

@@ -15,7 +15,6 @@ import type { Category, Content, Identity, Intervention, Thread } from '../../sr
 import { loadThreadContents, type ThreadContentsKey } from '../../src/loaders/thread-contents';
 import { displayName } from '../../src/resolvers/user';
 
-
 /** The DateTime scalar's serialization: ISO 8601 in UTC with milliseconds. */
 const iso = (value: string) => new Date(value).toISOString();
 
@@ -51,7 +50,14 @@ export async function inbox(engage: EngageClient, sourceId: string): Promise<unk
   const keys: ThreadContentsKey[] = [];
   for (const t of threads) {
     keys.push({ threadId: t.id, contentsCount: t.contents_count, offset: 0, limit: 5, order: 'created_at.desc' });
-    if (packable(t)) keys.push({ threadId: t.id, contentsCount: t.contents_count, offset: 0, limit: t.contents_count, order: 'created_at.desc' });
+    if (packable(t))
+      keys.push({
+        threadId: t.id,
+        contentsCount: t.contents_count,
+        offset: 0,
+        limit: t.contents_count,
+        order: 'created_at.desc',
+      });
   }
   const categoryIds = distinct(threads.flatMap((t) => t.category_ids));
   const [categoryPages, windows] = await Promise.all([
@@ -72,20 +78,37 @@ export async function inbox(engage: EngageClient, sourceId: string): Promise<unk
   const shown: Content[] = perThread.flatMap((p) => p.window.records);
   const groupIds = distinct(shown.map((c) => c.identity_group_id).filter((id): id is string => Boolean(id)));
   // Interventions: by the authors of whole conversations, else per thread.
-  const byAuthor = perThread.map((p) => (p.whole && p.whole.count <= p.whole.records.length && p.whole.records.every((c) => c.author_id) ? p.whole.records : null));
+  const byAuthor = perThread.map((p) =>
+    p.whole && p.whole.count <= p.whole.records.length && p.whole.records.every((c) => c.author_id)
+      ? p.whole.records
+      : null,
+  );
   const authorIds = distinct(byAuthor.flatMap((records) => (records ?? []).map((c) => c.author_id as string)));
 
   const [groupIdentities, interventionLists, perThreadInterventions] = await Promise.all([
-    Promise.all(chunk(groupIds, 50).map((ids) => engage.all<Identity>('/identities', { identity_group_ids: ids.join(',') }))),
-    Promise.all(chunk(authorIds, 100).map((ids) => engage.all<Intervention>('/interventions', { 'identity_id[]': ids, sort: 'created_at' }))),
     Promise.all(
-      threads.map((t, i) => (byAuthor[i] ? null : engage.listInterventions({ thread_id: t.id, sort: 'created_at', limit: MAX_LIMIT }).then((p) => p.records))),
+      chunk(groupIds, 50).map((ids) => engage.all<Identity>('/identities', { identity_group_ids: ids.join(',') })),
+    ),
+    Promise.all(
+      chunk(authorIds, 100).map((ids) =>
+        engage.all<Intervention>('/interventions', { 'identity_id[]': ids, sort: 'created_at' }),
+      ),
+    ),
+    Promise.all(
+      threads.map((t, i) =>
+        byAuthor[i]
+          ? null
+          : engage.listInterventions({ thread_id: t.id, sort: 'created_at', limit: MAX_LIMIT }).then((p) => p.records),
+      ),
     ),
   ]);
   const identityById = new Map<string, Identity>(groupIdentities.flat().map((identity) => [identity.id, identity]));
   // Authors the profile lists did not return (agents' identities have no profile): single GETs.
-  const missing = distinct(shown.map((c) => c.author_id).filter((id): id is string => Boolean(id) && !identityById.has(id as string)));
-  for (const identity of await Promise.all(missing.map((id) => engage.getIdentity(id)))) identityById.set(identity.id, identity);
+  const missing = distinct(
+    shown.map((c) => c.author_id).filter((id): id is string => Boolean(id) && !identityById.has(id as string)),
+  );
+  for (const identity of await Promise.all(missing.map((id) => engage.getIdentity(id))))
+    identityById.set(identity.id, identity);
   const interventions = interventionLists.flat();
 
   // ---- the answer, in the order the operation selects its fields ----
@@ -100,14 +123,18 @@ export async function inbox(engage: EngageClient, sourceId: string): Promise<unk
     } else {
       const found = new Map<string, Intervention>();
       for (const record of interventions) if (record.thread_id === t.id) found.set(record.id, record);
-      ofThread = [...found.values()].sort((a, b) => b.created_at.localeCompare(a.created_at) || b.id.localeCompare(a.id));
+      ofThread = [...found.values()].sort(
+        (a, b) => b.created_at.localeCompare(a.created_at) || b.id.localeCompare(a.id),
+      );
     }
     return {
       id: t.id,
       title: t.title ?? null,
       closed: t.closed,
       source: { id: source.id, name: source.name, type: source.type },
-      categories: t.category_ids.filter((id) => categoryById.has(id)).map((id) => ({ id, name: (categoryById.get(id) as Category).name })),
+      categories: t.category_ids
+        .filter((id) => categoryById.has(id))
+        .map((id) => ({ id, name: (categoryById.get(id) as Category).name })),
       contents: {
         totalCount: window.count,
         nodes: window.records.map((c) => {
@@ -122,7 +149,11 @@ export async function inbox(engage: EngageClient, sourceId: string): Promise<unk
           };
         }),
       },
-      interventions: ofThread.map((record) => ({ id: record.id, status: record.status.toUpperCase(), user: userOf(record.user_id) })),
+      interventions: ofThread.map((record) => ({
+        id: record.id,
+        status: record.status.toUpperCase(),
+        user: userOf(record.user_id),
+      })),
     };
   });
   return { threads: { totalCount: page.count, nodes } };

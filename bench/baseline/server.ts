@@ -29,18 +29,25 @@ export async function startBaseline({ engageUrl, token, port = 0 }: BaselineOpti
     req.on('end', () => {
       void (async () => {
         try {
-          if (req.method !== 'POST' || req.url !== '/graphql') throw Object.assign(new Error('not found'), { status: 404 });
+          if (req.method !== 'POST' || req.url !== '/graphql')
+            throw Object.assign(new Error('not found'), { status: 404 });
           const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { variables?: { source?: unknown } };
           const source = body.variables?.source;
-          if (typeof source !== 'string') throw Object.assign(new Error('variables.source is required'), { status: 400 });
+          if (typeof source !== 'string')
+            throw Object.assign(new Error('variables.source is required'), { status: 400 });
           // One client per request, as the gateway builds one per request (the caller's token).
           const engage = new EngageClient({ baseUrl: engageUrl, token, dispatcher, timeoutMs: 10_000 });
           const payload = `${JSON.stringify({ data: await inbox(engage, source) })}\n`;
-          res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload) });
+          res.writeHead(200, {
+            'content-type': 'application/json; charset=utf-8',
+            'content-length': Buffer.byteLength(payload),
+          });
           res.end(payload);
         } catch (error) {
           const status = (error as { status?: number }).status ?? 500;
-          const payload = JSON.stringify({ errors: [{ message: error instanceof Error ? error.message : String(error) }] });
+          const payload = JSON.stringify({
+            errors: [{ message: error instanceof Error ? error.message : String(error) }],
+          });
           res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
           res.end(payload);
         }

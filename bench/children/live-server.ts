@@ -102,8 +102,14 @@ runChild<LiveServerOptions, LiveServerReady>(async (options): Promise<Started<Li
   let sourceId: string | undefined;
   let customerId: string | undefined;
   if (emulator) {
-    const registered = await registerWebhook({ engageUrl: engage.url, accessToken: engage.token, url: gateway.webhookUrl, ...secrets });
-    if (!registered.probe.ok || registered.status !== 'ok') throw new Error(`webhook registration failed: ${registered.probe.reason ?? registered.status}`);
+    const registered = await registerWebhook({
+      engageUrl: engage.url,
+      accessToken: engage.token,
+      url: gateway.webhookUrl,
+      ...secrets,
+    });
+    if (!registered.probe.ok || registered.status !== 'ok')
+      throw new Error(`webhook registration failed: ${registered.probe.reason ?? registered.status}`);
     const customerContent = [...emulator.store.contents.values()].find((c) => c.author_id && !c.creator_id);
     sourceId = customerContent?.source_id;
     customerId = customerContent?.author_id ?? undefined;

@@ -50,10 +50,18 @@ runChild<Record<string, never>, { pid: number }>(async () => {
         const latenciesMs: number[] = [];
         for (let i = 0; i < count && Date.now() < deadline; i++) {
           const started = performance.now();
-          const response = await request(url, { method: 'POST', dispatcher: agent, headers: { 'content-type': 'application/json', ...headers }, body });
+          const response = await request(url, {
+            method: 'POST',
+            dispatcher: agent,
+            headers: { 'content-type': 'application/json', ...headers },
+            body,
+          });
           const text = await response.body.text();
           const elapsed = performance.now() - started;
-          if (response.statusCode !== 200 || text !== expected) throw new Error(`sequential request ${i}: status ${response.statusCode}, body ${text === expected ? 'as expected' : 'differs'}`);
+          if (response.statusCode !== 200 || text !== expected)
+            throw new Error(
+              `sequential request ${i}: status ${response.statusCode}, body ${text === expected ? 'as expected' : 'differs'}`,
+            );
           latenciesMs.push(elapsed);
         }
         return { latenciesMs } satisfies SequentialResult;
@@ -82,7 +90,13 @@ runChild<Record<string, never>, { pid: number }>(async () => {
           errors: result.errors,
           timeouts: result.timeouts,
           throughput: correct / result.duration,
-          latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max, mean: result.latency.mean },
+          latencyMs: {
+            p50: result.latency.p50,
+            p90: result.latency.p90,
+            p99: result.latency.p99,
+            max: result.latency.max,
+            mean: result.latency.mean,
+          },
         } satisfies LoadResult;
       },
     },

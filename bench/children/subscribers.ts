@@ -57,7 +57,13 @@ runChild<Record<string, never>, { pid: number }>(async () => {
         const data = raw.toString();
         if (request.mode === 'graphql-ws') {
           if (data.startsWith('{"type":"connection_ack"')) {
-            ws.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: request.query, variables: request.variables } }));
+            ws.send(
+              JSON.stringify({
+                id: '1',
+                type: 'subscribe',
+                payload: { query: request.query, variables: request.variables },
+              }),
+            );
             return ready();
           }
           if (data.includes('"type":"ping"')) return ws.send('{"type":"pong"}');
@@ -74,7 +80,9 @@ runChild<Record<string, never>, { pid: number }>(async () => {
       connect: async (message) => {
         const request = message as unknown as ConnectRequest;
         for (let i = 0; i < request.count; i += BATCH) {
-          const batch = Array.from({ length: Math.min(BATCH, request.count - i) }, (_, j) => open(request.urls[(i + j) % request.urls.length], request));
+          const batch = Array.from({ length: Math.min(BATCH, request.count - i) }, (_, j) =>
+            open(request.urls[(i + j) % request.urls.length], request),
+          );
           sockets.push(...(await Promise.all(batch)));
         }
         return sockets.length;
@@ -86,7 +94,9 @@ runChild<Record<string, never>, { pid: number }>(async () => {
           const timer = setTimeout(() => {
             onMessage = undefined;
             const missing = sockets.filter((s) => s.messages.length <= index).length;
-            reject(new Error(`${missing} of ${sockets.length} sockets got no message ${index + 1} within ${timeoutMs} ms`));
+            reject(
+              new Error(`${missing} of ${sockets.length} sockets got no message ${index + 1} within ${timeoutMs} ms`),
+            );
           }, timeoutMs);
           const check = () => {
             if (sockets.every((s) => s.messages.length > index)) {

@@ -22,7 +22,12 @@ export interface Placement {
 
 export function placement(config: BenchConfig): Placement {
   if (config.pin && canPin()) {
-    return { server: '0', emulator: '1', load: '1', description: 'taskset: server under test on core 0; load generator and emulator on core 1' };
+    return {
+      server: '0',
+      emulator: '1',
+      load: '1',
+      description: 'taskset: server under test on core 0; load generator and emulator on core 1',
+    };
   }
   return { description: 'not pinned (taskset missing, fewer than 2 cores, or --pin=0)' };
 }
@@ -31,11 +36,20 @@ export type EmulatorChild = Child<EmulatorChildReady>;
 export type ServerChild = Child<ServerChildReady>;
 
 export function startEmulatorChild(config: BenchConfig, where: Placement): Promise<EmulatorChild> {
-  const options: EmulatorChildOptions = { seed: config.seed, scale: config.scale, latencyMs: config.latencyMs, jitterMs: config.jitterMs };
+  const options: EmulatorChildOptions = {
+    seed: config.seed,
+    scale: config.scale,
+    latencyMs: config.latencyMs,
+    jitterMs: config.jitterMs,
+  };
   return startChild<EmulatorChildReady>({ module: 'emulator.ts', options, cpus: where.emulator });
 }
 
-export function startServerChild(options: ServerChildOptions, where: Placement, nodeFlags: string[] = []): Promise<ServerChild> {
+export function startServerChild(
+  options: ServerChildOptions,
+  where: Placement,
+  nodeFlags: string[] = [],
+): Promise<ServerChild> {
   return startChild<ServerChildReady>({ module: 'server.ts', options, cpus: where.server, nodeFlags });
 }
 

@@ -64,7 +64,13 @@ export async function gatewayFanOut(
   const stats = () => Promise.all(instances.map((instance) => instance.call<LiveStats>('stats')));
   const total = async (key: keyof LiveStats) => (await stats()).reduce((sum, s) => sum + s[key], 0);
   const before = await instances[0].call<Memory>('memory');
-  const request: ConnectRequest = { urls: instances.map((i) => i.ready.wsUrl), count: n, mode: 'graphql-ws', query: SUBSCRIPTION, variables: { s: [emitter.ready.sourceId] } };
+  const request: ConnectRequest = {
+    urls: instances.map((i) => i.ready.wsUrl),
+    count: n,
+    mode: 'graphql-ws',
+    query: SUBSCRIPTION,
+    variables: { s: [emitter.ready.sourceId] },
+  };
   await subscribers.call('connect', request as unknown as Record<string, unknown>, 120_000);
   await until(`${n} subscribers attached`, async () => (await total('subscribers')) >= n);
   const idle = await instances[0].call<Memory>('memory');
@@ -77,8 +83,16 @@ export async function gatewayFanOut(
     const arrival = subscribers.call<EventReceipts>('await-event', { timeoutMs: 30_000 }, 60_000);
     const { at: raisedAt, body } = await emitter.call<{ at: number; body: string }>('emit');
     const event = await arrival;
-    const message = JSON.parse(event.sample) as { type?: string; payload?: { data?: { newThread?: { content?: { body?: string } } }; errors?: unknown } };
-    if (!event.allSame || message.type !== 'next' || message.payload?.errors || message.payload?.data?.newThread?.content?.body !== body) {
+    const message = JSON.parse(event.sample) as {
+      type?: string;
+      payload?: { data?: { newThread?: { content?: { body?: string } } }; errors?: unknown };
+    };
+    if (
+      !event.allSame ||
+      message.type !== 'next' ||
+      message.payload?.errors ||
+      message.payload?.data?.newThread?.content?.body !== body
+    ) {
       throw new Error(`event ${k}: wrong or differing messages (${event.sample.slice(0, 200)})`);
     }
     latencies.push(...event.receipts.map((at) => at - raisedAt));
@@ -87,11 +101,24 @@ export async function gatewayFanOut(
   const executionsPerEvent = ((await total('executions')) - executionsBefore) / EVENTS;
   await subscribers.call('disconnect', {}, 60_000);
   await until('subscribers to leave', async () => (await total('subscribers')) === 0);
-  return { subscribers: n, p50: median(latencies), p99: quantile(latencies, 0.99), executionsPerEvent, rssPerConnection: memory.rss, heapPerConnection: memory.heap, sample };
+  return {
+    subscribers: n,
+    p50: median(latencies),
+    p99: quantile(latencies, 0.99),
+    executionsPerEvent,
+    rssPerConnection: memory.rss,
+    heapPerConnection: memory.heap,
+    sample,
+  };
 }
 
 /** The floor: the same bytes sent to N raw `ws` connections by a server that does nothing else. */
-export async function rawFanOut(raw: Child<LiveServerReady>, subscribers: Child<{ pid: number }>, n: number, bytes: string): Promise<FanOutRun> {
+export async function rawFanOut(
+  raw: Child<LiveServerReady>,
+  subscribers: Child<{ pid: number }>,
+  n: number,
+  bytes: string,
+): Promise<FanOutRun> {
   const before = await raw.call<Memory>('memory');
   await subscribers.call('connect', { urls: [raw.ready.wsUrl], count: n, mode: 'raw' }, 120_000);
   await until(`${n} raw connections`, async () => (await raw.call<number>('clients')) >= n);
@@ -107,5 +134,12 @@ export async function rawFanOut(raw: Child<LiveServerReady>, subscribers: Child<
   }
   await subscribers.call('disconnect', {}, 60_000);
   await until('raw connections to close', async () => (await raw.call<number>('clients')) === 0);
-  return { subscribers: n, p50: median(latencies), p99: quantile(latencies, 0.99), rssPerConnection: memory.rss, heapPerConnection: memory.heap, sample: bytes };
+  return {
+    subscribers: n,
+    p50: median(latencies),
+    p99: quantile(latencies, 0.99),
+    rssPerConnection: memory.rss,
+    heapPerConnection: memory.heap,
+    sample: bytes,
+  };
 }

@@ -7,7 +7,12 @@ export interface Answer {
   data: Record<string, unknown>;
 }
 
-export async function post(url: string, query: string, variables: Record<string, unknown>, headers: Record<string, string> = {}): Promise<Answer> {
+export async function post(
+  url: string,
+  query: string,
+  variables: Record<string, unknown>,
+  headers: Record<string, string> = {},
+): Promise<Answer> {
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
@@ -17,7 +22,9 @@ export async function post(url: string, query: string, variables: Record<string,
   const text = await response.text();
   const body = JSON.parse(text) as { data?: Record<string, unknown> | null; errors?: unknown[] };
   if (response.status !== 200 || body.errors || !body.data) {
-    throw new Error(`GraphQL answer ${response.status} with errors: ${JSON.stringify(body.errors ?? 'no data').slice(0, 500)}`);
+    throw new Error(
+      `GraphQL answer ${response.status} with errors: ${JSON.stringify(body.errors ?? 'no data').slice(0, 500)}`,
+    );
   }
   return { text, data: body.data };
 }

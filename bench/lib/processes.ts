@@ -51,10 +51,18 @@ interface Reply {
   error?: string;
 }
 
-export async function startChild<Ready>({ module, options, cpus, nodeFlags = [], readyTimeoutMs = 60_000 }: ChildOptions): Promise<Child<Ready>> {
+export async function startChild<Ready>({
+  module,
+  options,
+  cpus,
+  nodeFlags = [],
+  readyTimeoutMs = 60_000,
+}: ChildOptions): Promise<Child<Ready>> {
   const entry = path.resolve(__dirname, '..', 'children', module);
   const nodeArgs = [...nodeFlags, '--import', 'tsx', entry];
-  const [command, args] = cpus ? ['taskset', ['-c', cpus, process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
+  const [command, args] = cpus
+    ? ['taskset', ['-c', cpus, process.execPath, ...nodeArgs]]
+    : [process.execPath, nodeArgs];
   const proc = spawn(command, args, {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, BENCH_CHILD_OPTIONS: JSON.stringify(options) },
@@ -63,7 +71,10 @@ export async function startChild<Ready>({ module, options, cpus, nodeFlags = [],
   proc.once('exit', () => children.delete(proc));
 
   let nextId = 1;
-  const pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void; timer: NodeJS.Timeout }>();
+  const pending = new Map<
+    number,
+    { resolve(value: unknown): void; reject(error: Error): void; timer: NodeJS.Timeout }
+  >();
   const failAll = (error: Error) => {
     for (const [id, waiter] of pending) {
       clearTimeout(waiter.timer);
@@ -83,7 +94,10 @@ export async function startChild<Ready>({ module, options, cpus, nodeFlags = [],
   proc.once('exit', (code, signal) => failAll(new Error(`${module} exited (${signal ?? code})`)));
 
   const ready = await new Promise<Ready>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${module}: not ready within ${readyTimeoutMs} ms`)), readyTimeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`${module}: not ready within ${readyTimeoutMs} ms`)),
+      readyTimeoutMs,
+    );
     const onMessage = (message: Reply) => {
       if (message.type !== 'ready') return;
       clearTimeout(timer);
@@ -187,7 +201,11 @@ export function runChild<Options, Ready>(start: (options: Options) => Promise<St
       send({ type: 'ready', ok: true, result: started.ready });
     },
     (error: unknown) => {
-      send({ type: 'ready', ok: false, error: error instanceof Error ? error.stack ?? error.message : String(error) });
+      send({
+        type: 'ready',
+        ok: false,
+        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+      });
       void shutdown(1);
     },
   );

@@ -64,7 +64,11 @@ function readResults(order: readonly string[]): ScenarioResult[] {
 }
 
 const cell = (value: number | null | undefined, unit = '') =>
-  value === null || value === undefined ? '–' : !Number.isFinite(value) ? '∞' : `${round(value)}${unit ? ` ${unit}` : ''}`;
+  value === null || value === undefined
+    ? '–'
+    : !Number.isFinite(value)
+      ? '∞'
+      : `${round(value)}${unit ? ` ${unit}` : ''}`;
 const mark = (met: boolean | null) => (met === null ? '–' : met ? 'yes' : '**no**');
 
 /** The markdown table of the latest figures of every scenario that has results. */
@@ -73,9 +77,12 @@ export function renderTable(order: readonly string[]): string {
   if (results.length === 0) return '_No results yet: run `npm run bench`._\n';
   const lines: string[] = [];
   const runs = results.map(
-    (r) => `${r.scenario} ${r.finishedAt.slice(0, 16).replace('T', ' ')} UTC (latency ${r.config.latencyMs} ms, scale ${r.config.scale})`,
+    (r) =>
+      `${r.scenario} ${r.finishedAt.slice(0, 16).replace('T', ' ')} UTC (latency ${r.config.latencyMs} ms, scale ${r.config.scale})`,
   );
-  lines.push(`Node ${results[0].environment.node}, ${results[0].environment.cpus} cores (${results[0].environment.cpuModel}); runs: ${runs.join('; ')}.`);
+  lines.push(
+    `Node ${results[0].environment.node}, ${results[0].environment.cpus} cores (${results[0].environment.cpuModel}); runs: ${runs.join('; ')}.`,
+  );
   lines.push('');
   lines.push('| scenario | figure | value | baseline | ratio | target | met? |');
   lines.push('|---|---|---|---|---|---|---|');
@@ -85,7 +92,8 @@ export function renderTable(order: readonly string[]): string {
         `| ${result.scenario} | ${f.name} | ${cell(f.value, f.unit)} | ${cell(f.baseline, f.unit)} | ${f.ratio === undefined ? '–' : `${cell(f.ratio)}x`} | ${f.target || '–'} | ${mark(f.met)} |`,
       );
     }
-    for (const missing of result.missing ?? []) lines.push(`| ${result.scenario} | not measured: ${missing} | – | – | – | – | – |`);
+    for (const missing of result.missing ?? [])
+      lines.push(`| ${result.scenario} | not measured: ${missing} | – | – | – | – | – |`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -94,7 +102,10 @@ export function writeLatest(order: readonly string[]): { table: string; file: st
   const table = renderTable(order);
   mkdirSync(RESULTS_DIR, { recursive: true });
   const file = path.join(RESULTS_DIR, 'latest.md');
-  writeFileSync(file, `# Latest benchmark figures\n\nWritten by \`npm run bench\`; the method of each figure is in \`bench/README.md\`.\n\n${table}`);
+  writeFileSync(
+    file,
+    `# Latest benchmark figures\n\nWritten by \`npm run bench\`; the method of each figure is in \`bench/README.md\`.\n\n${table}`,
+  );
   return { table, file };
 }
 

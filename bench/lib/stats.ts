@@ -17,7 +17,10 @@ export function mean(samples: readonly number[]): number {
 }
 
 /** Least-squares line through (x, y): slope, intercept, and the standard deviation of the residuals. */
-export function linearFit(xs: readonly number[], ys: readonly number[]): { slope: number; intercept: number; residualSd: number } {
+export function linearFit(
+  xs: readonly number[],
+  ys: readonly number[],
+): { slope: number; intercept: number; residualSd: number } {
   const mx = mean(xs);
   const my = mean(ys);
   let sxy = 0;

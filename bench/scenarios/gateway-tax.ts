@@ -18,7 +18,14 @@
  */
 import { median, quantile } from '../lib/stats';
 import type { LoadRequest, LoadResult, SequentialResult } from '../children/load';
-import { cpuMs, placement, startEmulatorChild, startLoadChild, startServerChild, type ServerChild } from '../lib/cluster';
+import {
+  cpuMs,
+  placement,
+  startEmulatorChild,
+  startLoadChild,
+  startServerChild,
+  type ServerChild,
+} from '../lib/cluster';
 import type { Figure } from '../lib/report';
 import { caching, type Scenario } from '../lib/scenario';
 import { INBOX, busiestSource } from '../operations';
@@ -33,7 +40,10 @@ export const gatewayTax: Scenario = async ({ config, log, defer }) => {
   defer(() => emulator.close());
   const { url: engageUrl, adminToken: token, adminId } = emulator.ready;
   const [gateway, baseline, load] = await Promise.all([
-    startServerChild({ kind: 'gateway', engageUrl, token, userId: adminId, gateway: { ...caching(false), loaderMode: 'batched' } }, where),
+    startServerChild(
+      { kind: 'gateway', engageUrl, token, userId: adminId, gateway: { ...caching(false), loaderMode: 'batched' } },
+      where,
+    ),
     startServerChild({ kind: 'baseline', engageUrl, token }, where),
     startLoadChild(where),
   ]);
@@ -46,7 +56,11 @@ export const gatewayTax: Scenario = async ({ config, log, defer }) => {
   const body = JSON.stringify({ query: INBOX.query, variables: { source } });
   const answer = async (server: ServerChild) => {
     await emulator.call('log-reset');
-    const response = await fetch(server.ready.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const response = await fetch(server.ready.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
     const text = await response.text();
     const log = await emulator.call<{ count: number; failed: number }>('log');
     const parsed = JSON.parse(text) as { data?: { threads?: { nodes?: unknown[] } }; errors?: unknown };
@@ -57,12 +71,15 @@ export const gatewayTax: Scenario = async ({ config, log, defer }) => {
   };
   const gatewayAnswer = await answer(gateway);
   const baselineAnswer = await answer(baseline);
-  if (gatewayAnswer.text !== baselineAnswer.text) throw new Error('the baseline does not answer the same bytes as the gateway');
+  if (gatewayAnswer.text !== baselineAnswer.text)
+    throw new Error('the baseline does not answer the same bytes as the gateway');
   if (gatewayAnswer.restCalls !== baselineAnswer.restCalls) {
     throw new Error(`REST calls differ: gateway ${gatewayAnswer.restCalls}, baseline ${baselineAnswer.restCalls}`);
   }
   const request = (server: ServerChild): LoadRequest => ({ url: server.ready.url, body, expected: gatewayAnswer.text });
-  log(`same ${gatewayAnswer.text.length} bytes and ${gatewayAnswer.restCalls} REST calls from both; ${where.description}`);
+  log(
+    `same ${gatewayAnswer.text.length} bytes and ${gatewayAnswer.restCalls} REST calls from both; ${where.description}`,
+  );
 
   // ---- one user ----
   const sequential = async (server: ServerChild, count: number) =>
@@ -76,35 +93,61 @@ export const gatewayTax: Scenario = async ({ config, log, defer }) => {
   }
   const p = (samples: number[], q: number) => quantile(samples, q);
   const addedMedian = median(oneUser.gateway) - median(oneUser.baseline);
-  log(`one user p50: gateway ${median(oneUser.gateway).toFixed(1)} ms, baseline ${median(oneUser.baseline).toFixed(1)} ms`);
+  log(
+    `one user p50: gateway ${median(oneUser.gateway).toFixed(1)} ms, baseline ${median(oneUser.baseline).toFixed(1)} ms`,
+  );
 
   // ---- throughput, closed loop ----
   const closedLoop = async (server: ServerChild) => {
     await emulator.call('log-reset');
     const server_ = await cpuMs(server, () =>
-      cpuMs(emulator, () => load.call<LoadResult>('load', { request: request(server), connections: CONNECTIONS, durationSeconds: config.loadSeconds }, (config.loadSeconds + 60) * 1000)),
+      cpuMs(emulator, () =>
+        load.call<LoadResult>(
+          'load',
+          { request: request(server), connections: CONNECTIONS, durationSeconds: config.loadSeconds },
+          (config.loadSeconds + 60) * 1000,
+        ),
+      ),
     );
     const rest = await emulator.call<{ count: number; failed: number }>('log');
     await emulator.call('log-reset');
     const result = server_.result.result;
-    return { result, serverCpuMs: server_.cpuMs, emulatorCpuMs: server_.result.cpuMs, restCalls: rest.count, restFailed: rest.failed };
+    return {
+      result,
+      serverCpuMs: server_.cpuMs,
+      emulatorCpuMs: server_.result.cpuMs,
+      restCalls: rest.count,
+      restFailed: rest.failed,
+    };
   };
   const gatewayLoop = await closedLoop(gateway);
   const baselineLoop = await closedLoop(baseline);
-  for (const [name, run] of [['gateway', gatewayLoop], ['baseline', baselineLoop]] as const) {
+  for (const [name, run] of [
+    ['gateway', gatewayLoop],
+    ['baseline', baselineLoop],
+  ] as const) {
     const r = run.result;
     if (r.correct === 0 || r.mismatches + r.non2xx + r.errors > 0 || run.restFailed > 0) {
-      throw new Error(`${name} under load: ${r.correct} correct, ${r.mismatches} wrong bodies, ${r.non2xx} non-2xx, ${r.errors} errors, ${run.restFailed} failed REST calls`);
+      throw new Error(
+        `${name} under load: ${r.correct} correct, ${r.mismatches} wrong bodies, ${r.non2xx} non-2xx, ${r.errors} errors, ${run.restFailed} failed REST calls`,
+      );
     }
-    log(`${name}: ${r.throughput.toFixed(1)} req/s closed loop, server CPU ${(run.serverCpuMs / r.correct).toFixed(2)} ms/req, emulator core busy ${((100 * run.emulatorCpuMs) / (r.durationSeconds * 1000)).toFixed(0)}%`);
+    log(
+      `${name}: ${r.throughput.toFixed(1)} req/s closed loop, server CPU ${(run.serverCpuMs / r.correct).toFixed(2)} ms/req, emulator core busy ${((100 * run.emulatorCpuMs) / (r.durationSeconds * 1000)).toFixed(0)}%`,
+    );
   }
 
   // ---- constant arrival rate ----
   const rate = Math.max(1, Math.floor(gatewayLoop.result.throughput / 2));
   const atRate = async (server: ServerChild) => {
-    const result = await load.call<LoadResult>('load', { request: request(server), connections: CONNECTIONS, overallRate: rate, durationSeconds: config.loadSeconds }, (config.loadSeconds + 60) * 1000);
+    const result = await load.call<LoadResult>(
+      'load',
+      { request: request(server), connections: CONNECTIONS, overallRate: rate, durationSeconds: config.loadSeconds },
+      (config.loadSeconds + 60) * 1000,
+    );
     await emulator.call('log-reset');
-    if (result.correct === 0 || result.mismatches + result.non2xx + result.errors > 0) throw new Error(`at ${rate} req/s: ${JSON.stringify(result)}`);
+    if (result.correct === 0 || result.mismatches + result.non2xx + result.errors > 0)
+      throw new Error(`at ${rate} req/s: ${JSON.stringify(result)}`);
     return result;
   };
   const gatewayRate = await atRate(gateway);
@@ -123,8 +166,24 @@ export const gatewayTax: Scenario = async ({ config, log, defer }) => {
       met: addedMedian <= 1,
       note: `p50 gateway ${median(oneUser.gateway).toFixed(1)} ms vs baseline ${median(oneUser.baseline).toFixed(1)} ms`,
     },
-    { name: 'inbox, one user: p50', value: median(oneUser.gateway), unit: 'ms', baseline: median(oneUser.baseline), ratio: median(oneUser.gateway) / median(oneUser.baseline), target: '', met: null },
-    { name: 'inbox, one user: p99', value: p(oneUser.gateway, 0.99), unit: 'ms', baseline: p(oneUser.baseline, 0.99), ratio: p(oneUser.gateway, 0.99) / p(oneUser.baseline, 0.99), target: '', met: null },
+    {
+      name: 'inbox, one user: p50',
+      value: median(oneUser.gateway),
+      unit: 'ms',
+      baseline: median(oneUser.baseline),
+      ratio: median(oneUser.gateway) / median(oneUser.baseline),
+      target: '',
+      met: null,
+    },
+    {
+      name: 'inbox, one user: p99',
+      value: p(oneUser.gateway, 0.99),
+      unit: 'ms',
+      baseline: p(oneUser.baseline, 0.99),
+      ratio: p(oneUser.gateway, 0.99) / p(oneUser.baseline, 0.99),
+      target: '',
+      met: null,
+    },
     {
       name: `inbox throughput, ${CONNECTIONS} connections closed loop`,
       value: gatewayLoop.result.throughput,
@@ -134,7 +193,15 @@ export const gatewayTax: Scenario = async ({ config, log, defer }) => {
       target: '≥ 0.5x',
       met: throughputRatio >= 0.5,
     },
-    { name: 'inbox: server CPU per request', value: gwCpu, unit: 'ms', baseline: baseCpu, ratio: gwCpu / baseCpu, target: '', met: null },
+    {
+      name: 'inbox: server CPU per request',
+      value: gwCpu,
+      unit: 'ms',
+      baseline: baseCpu,
+      ratio: gwCpu / baseCpu,
+      target: '',
+      met: null,
+    },
     {
       // When core 1 (emulator + load generator) saturates first, the closed-loop baseline is capped
       // below its own ceiling and the measured ratio flatters the gateway; this one cannot.
@@ -146,8 +213,24 @@ export const gatewayTax: Scenario = async ({ config, log, defer }) => {
       target: '≥ 0.5x',
       met: baseCpu / gwCpu >= 0.5,
     },
-    { name: `inbox at ${rate} req/s constant rate: p50`, value: gatewayRate.latencyMs.p50, unit: 'ms', baseline: baselineRate.latencyMs.p50, ratio: gatewayRate.latencyMs.p50 / baselineRate.latencyMs.p50, target: '', met: null },
-    { name: `inbox at ${rate} req/s constant rate: p99`, value: gatewayRate.latencyMs.p99, unit: 'ms', baseline: baselineRate.latencyMs.p99, ratio: gatewayRate.latencyMs.p99 / baselineRate.latencyMs.p99, target: '', met: null },
+    {
+      name: `inbox at ${rate} req/s constant rate: p50`,
+      value: gatewayRate.latencyMs.p50,
+      unit: 'ms',
+      baseline: baselineRate.latencyMs.p50,
+      ratio: gatewayRate.latencyMs.p50 / baselineRate.latencyMs.p50,
+      target: '',
+      met: null,
+    },
+    {
+      name: `inbox at ${rate} req/s constant rate: p99`,
+      value: gatewayRate.latencyMs.p99,
+      unit: 'ms',
+      baseline: baselineRate.latencyMs.p99,
+      ratio: gatewayRate.latencyMs.p99 / baselineRate.latencyMs.p99,
+      target: '',
+      met: null,
+    },
   ];
   return {
     figures,
@@ -161,7 +244,12 @@ export const gatewayTax: Scenario = async ({ config, log, defer }) => {
         baseline: { p50: median(oneUser.baseline), p99: p(oneUser.baseline, 0.99) },
       },
       closedLoop: Object.fromEntries(
-        ([['gateway', gatewayLoop], ['baseline', baselineLoop]] as const).map(([name, run]) => [
+        (
+          [
+            ['gateway', gatewayLoop],
+            ['baseline', baselineLoop],
+          ] as const
+        ).map(([name, run]) => [
           name,
           {
             ...run.result,

@@ -24,8 +24,12 @@ export const SIZES = [1000, 5000];
 
 export const live: Scenario = async ({ config, log, defer }) => {
   const where = placement(config);
-  const server = (options: LiveServerOptions) => startChild<LiveServerReady>({ module: 'live-server.ts', options, cpus: where.server, nodeFlags: ['--expose-gc'] });
-  const gateway = await server({ kind: 'gateway', emulator: { seed: config.seed, scale: config.scale, latencyMs: config.latencyMs } });
+  const server = (options: LiveServerOptions) =>
+    startChild<LiveServerReady>({ module: 'live-server.ts', options, cpus: where.server, nodeFlags: ['--expose-gc'] });
+  const gateway = await server({
+    kind: 'gateway',
+    emulator: { seed: config.seed, scale: config.scale, latencyMs: config.latencyMs },
+  });
   defer(() => gateway.close());
   const raw = await server({ kind: 'raw' });
   defer(() => raw.close());
@@ -37,14 +41,38 @@ export const live: Scenario = async ({ config, log, defer }) => {
   for (const n of SIZES) {
     const gw: FanOutRun = await gatewayFanOut([gateway], gateway, subscribers, n);
     const floor = await rawFanOut(raw, subscribers, n, gw.sample);
-    log(`${n} subscribers: p50 ${gw.p50.toFixed(1)} / raw ${floor.p50.toFixed(1)} ms, p99 ${gw.p99.toFixed(1)} / raw ${floor.p99.toFixed(1)} ms, ${gw.executionsPerEvent} executions/event, ${Math.round(gw.rssPerConnection)} / raw ${Math.round(floor.rssPerConnection)} B RSS per connection`);
+    log(
+      `${n} subscribers: p50 ${gw.p50.toFixed(1)} / raw ${floor.p50.toFixed(1)} ms, p99 ${gw.p99.toFixed(1)} / raw ${floor.p99.toFixed(1)} ms, ${gw.executionsPerEvent} executions/event, ${Math.round(gw.rssPerConnection)} / raw ${Math.round(floor.rssPerConnection)} B RSS per connection`,
+    );
     const { sample: _gs, ...gwDetails } = gw;
     const { sample: _fs, ...floorDetails } = floor;
     details[String(n)] = { gateway: gwDetails, raw: floorDetails, messageBytes: gw.sample.length };
     figures.push(
-      { name: `${n} subscribers: webhook-to-subscriber p50 (baseline: raw ws broadcast)`, value: gw.p50, unit: 'ms', baseline: floor.p50, ratio: gw.p50 / floor.p50, target: '', met: null },
-      { name: `${n} subscribers: webhook-to-subscriber p99 (baseline: raw ws broadcast)`, value: gw.p99, unit: 'ms', baseline: floor.p99, ratio: gw.p99 / floor.p99, target: '≤ 2x', met: gw.p99 / floor.p99 <= 2 },
-      { name: `${n} subscribers, one group: GraphQL executions per event`, value: gw.executionsPerEvent ?? null, unit: '', target: '≤ 1 per group', met: (gw.executionsPerEvent ?? Infinity) <= 1 },
+      {
+        name: `${n} subscribers: webhook-to-subscriber p50 (baseline: raw ws broadcast)`,
+        value: gw.p50,
+        unit: 'ms',
+        baseline: floor.p50,
+        ratio: gw.p50 / floor.p50,
+        target: '',
+        met: null,
+      },
+      {
+        name: `${n} subscribers: webhook-to-subscriber p99 (baseline: raw ws broadcast)`,
+        value: gw.p99,
+        unit: 'ms',
+        baseline: floor.p99,
+        ratio: gw.p99 / floor.p99,
+        target: '≤ 2x',
+        met: gw.p99 / floor.p99 <= 2,
+      },
+      {
+        name: `${n} subscribers, one group: GraphQL executions per event`,
+        value: gw.executionsPerEvent ?? null,
+        unit: '',
+        target: '≤ 1 per group',
+        met: (gw.executionsPerEvent ?? Infinity) <= 1,
+      },
       {
         name: `${n} subscribers: memory per idle connection, RSS (baseline: raw ws)`,
         value: gw.rssPerConnection / 1024,
@@ -65,5 +93,9 @@ export const live: Scenario = async ({ config, log, defer }) => {
       },
     );
   }
-  return { figures, details, pinned: `${where.description}; live: gateway + emulator in one process and raw ws server on the server core, subscribers on the other` };
+  return {
+    figures,
+    details,
+    pinned: `${where.description}; live: gateway + emulator in one process and raw ws server on the server core, subscribers on the other`,
+  };
 };

@@ -28,12 +28,26 @@ const INBOX_COLD_TARGET = 8;
 const INBOX_WARM_TARGET = 50;
 
 export const restCost: Scenario = async ({ config, log, defer }) => {
-  const emulator = await startEmulator({ port: 0, rateLimitPerMinute: 0, seed: config.seed, scale: config.scale, latencyMs: config.latencyMs, jitterMs: config.jitterMs });
+  const emulator = await startEmulator({
+    port: 0,
+    rateLimitPerMinute: 0,
+    seed: config.seed,
+    scale: config.scale,
+    latencyMs: config.latencyMs,
+    jitterMs: config.jitterMs,
+  });
   defer(() => emulator.close());
   const admin = emulator.agents.find((agent) => agent.role === 'admin') ?? emulator.agents[0];
   const variables = await pickVariables(emulator.url, admin.token);
   const recorder = new CallRecorder();
-  const base = { engageUrl: emulator.url, defaultToken: admin.token, defaultUserId: admin.id, port: 0, log: () => undefined, onEngageRequest: recorder.onRequest };
+  const base = {
+    engageUrl: emulator.url,
+    defaultToken: admin.token,
+    defaultUserId: admin.id,
+    port: 0,
+    log: () => undefined,
+    onEngageRequest: recorder.onRequest,
+  };
 
   const naive = await startGateway({ ...base, ...caching(false), loaderMode: 'naive' } as GatewayOptions);
   defer(() => naive.close());
@@ -47,8 +61,14 @@ export const restCost: Scenario = async ({ config, log, defer }) => {
     const wallMs = performance.now() - started;
     const entries = emulator.requestLog.entries();
     const failed = entries.filter((entry) => entry.status !== 200);
-    if (failed.length > 0) throw new Error(`${failed.length} REST calls did not answer 200 (${failed[0].status} ${failed[0].path})`);
-    return { data: answer.data, restCalls: entries.length, roundTrips: recorder.roundTrips(config.latencyMs / 2), wallMs };
+    if (failed.length > 0)
+      throw new Error(`${failed.length} REST calls did not answer 200 (${failed[0].status} ${failed[0].path})`);
+    return {
+      data: answer.data,
+      restCalls: entries.length,
+      roundTrips: recorder.roundTrips(config.latencyMs / 2),
+      wallMs,
+    };
   };
 
   const figures: Figure[] = [];
@@ -107,7 +127,12 @@ export const restCost: Scenario = async ({ config, log, defer }) => {
       depth: operation.depth,
       depthChain: operation.depthChain,
       naive: { restCalls: reference.restCalls, roundTrips: reference.roundTrips, wallMs: Math.round(reference.wallMs) },
-      cold: { restCalls: cold.restCalls, roundTrips: cold.roundTrips, wallMs: Math.round(cold.wallMs), wallOverLatency: config.latencyMs > 0 ? Number((cold.wallMs / config.latencyMs).toFixed(1)) : null },
+      cold: {
+        restCalls: cold.restCalls,
+        roundTrips: cold.roundTrips,
+        wallMs: Math.round(cold.wallMs),
+        wallOverLatency: config.latencyMs > 0 ? Number((cold.wallMs / config.latencyMs).toFixed(1)) : null,
+      },
       warm: { restCalls: warm.restCalls, roundTrips: warm.roundTrips, wallMs: Math.round(warm.wallMs) },
     };
   }

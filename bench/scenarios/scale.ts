@@ -34,9 +34,11 @@ function reachable(): Promise<boolean> {
 }
 
 export const scale: Scenario = async ({ config, log, defer }) => {
-  if (!(await reachable())) return { figures: [], details: {}, missing: [`Redis is not reachable at ${REDIS.host}:${REDIS.port}`] };
+  if (!(await reachable()))
+    return { figures: [], details: {}, missing: [`Redis is not reachable at ${REDIS.host}:${REDIS.port}`] };
   const where = placement(config);
-  const server = (options: LiveServerOptions) => startChild<LiveServerReady>({ module: 'live-server.ts', options, cpus: where.server, nodeFlags: ['--expose-gc'] });
+  const server = (options: LiveServerOptions) =>
+    startChild<LiveServerReady>({ module: 'live-server.ts', options, cpus: where.server, nodeFlags: ['--expose-gc'] });
   const emulatorOptions = { seed: config.seed, scale: config.scale, latencyMs: config.latencyMs };
   const redisUrl = `redis://${REDIS.host}:${REDIS.port}`;
   const redisPrefix = `engage-gw-bench:${randomBytes(6).toString('hex')}`;
@@ -55,13 +57,31 @@ export const scale: Scenario = async ({ config, log, defer }) => {
   for (const n of SCALE_SIZES) {
     const memory = await gatewayFanOut([single], single, subscribers, n);
     const redis = await gatewayFanOut([a, b], a, subscribers, n);
-    log(`${n} subscribers: p50 two instances over Redis ${redis.p50.toFixed(1)} / one in memory ${memory.p50.toFixed(1)} ms, p99 ${redis.p99.toFixed(1)} / ${memory.p99.toFixed(1)} ms`);
+    log(
+      `${n} subscribers: p50 two instances over Redis ${redis.p50.toFixed(1)} / one in memory ${memory.p50.toFixed(1)} ms, p99 ${redis.p99.toFixed(1)} / ${memory.p99.toFixed(1)} ms`,
+    );
     const { sample: _r, ...redisDetails } = redis;
     const { sample: _m, ...memoryDetails } = memory;
     details[String(n)] = { twoInstancesRedis: redisDetails, oneInstanceMemory: memoryDetails };
     figures.push(
-      { name: `${n} subscribers: p50, 2 instances over Redis (baseline: 1 in memory)`, value: redis.p50, unit: 'ms', baseline: memory.p50, ratio: redis.p50 / memory.p50, target: '≤ 1.2x', met: redis.p50 / memory.p50 <= 1.2 },
-      { name: `${n} subscribers: p99, 2 instances over Redis (baseline: 1 in memory)`, value: redis.p99, unit: 'ms', baseline: memory.p99, ratio: redis.p99 / memory.p99, target: '', met: null },
+      {
+        name: `${n} subscribers: p50, 2 instances over Redis (baseline: 1 in memory)`,
+        value: redis.p50,
+        unit: 'ms',
+        baseline: memory.p50,
+        ratio: redis.p50 / memory.p50,
+        target: '≤ 1.2x',
+        met: redis.p50 / memory.p50 <= 1.2,
+      },
+      {
+        name: `${n} subscribers: p99, 2 instances over Redis (baseline: 1 in memory)`,
+        value: redis.p99,
+        unit: 'ms',
+        baseline: memory.p99,
+        ratio: redis.p99 / memory.p99,
+        target: '',
+        met: null,
+      },
       {
         name: `${n} subscribers, 2 instances: executions per event (one group per instance)`,
         value: redis.executionsPerEvent ?? null,
@@ -72,5 +92,9 @@ export const scale: Scenario = async ({ config, log, defer }) => {
       },
     );
   }
-  return { figures, details, pinned: `${where.description}; scale: the gateway instances (and the emulator, inside instance A or the single one) on the server core` };
+  return {
+    figures,
+    details,
+    pinned: `${where.description}; scale: the gateway instances (and the emulator, inside instance A or the single one) on the server core`,
+  };
 };

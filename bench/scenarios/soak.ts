@@ -38,23 +38,37 @@ export const soak: Scenario = async ({ config, log, defer }) => {
   const emulator = await startEmulatorChild(config, where);
   defer(() => emulator.close());
   const { url: engageUrl, adminToken: token, adminId } = emulator.ready;
-  const gateway = await startServerChild({ kind: 'gateway', engageUrl, token, userId: adminId, gateway: { ...caching(false), loaderMode: 'batched' } }, where, ['--expose-gc']);
+  const gateway = await startServerChild(
+    { kind: 'gateway', engageUrl, token, userId: adminId, gateway: { ...caching(false), loaderMode: 'batched' } },
+    where,
+    ['--expose-gc'],
+  );
   defer(() => gateway.close());
   const load = await startLoadChild(where);
   defer(() => load.close());
 
   const source = await busiestSource(engageUrl, token);
   const body = JSON.stringify({ query: INBOX.query, variables: { source } });
-  const reference = await fetch(gateway.ready.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const reference = await fetch(gateway.ready.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body,
+  });
   const expected = await reference.text();
-  if (reference.status !== 200 || (JSON.parse(expected) as { errors?: unknown }).errors) throw new Error(`reference answer ${reference.status}: ${expected.slice(0, 300)}`);
+  if (reference.status !== 200 || (JSON.parse(expected) as { errors?: unknown }).errors)
+    throw new Error(`reference answer ${reference.status}: ${expected.slice(0, 300)}`);
   const request: LoadRequest = { url: gateway.ready.url, body, expected };
 
   let served = 0;
   const segment = async (seconds: number) => {
-    const result = await load.call<LoadResult>('load', { request, connections: CONNECTIONS, overallRate: RATE, durationSeconds: seconds }, (seconds + 60) * 1000);
+    const result = await load.call<LoadResult>(
+      'load',
+      { request, connections: CONNECTIONS, overallRate: RATE, durationSeconds: seconds },
+      (seconds + 60) * 1000,
+    );
     await emulator.call('log-reset'); // the emulator's request log would grow for the whole run
-    if (result.correct === 0 || result.mismatches + result.non2xx + result.errors > 0) throw new Error(`soak segment: ${JSON.stringify(result)}`);
+    if (result.correct === 0 || result.mismatches + result.non2xx + result.errors > 0)
+      throw new Error(`soak segment: ${JSON.stringify(result)}`);
     served += result.correct;
     return result;
   };
@@ -70,10 +84,15 @@ export const soak: Scenario = async ({ config, log, defer }) => {
     const result = await segment(SEGMENT_SECONDS);
     latencies.push(result.latencyMs.p99);
     samples.push({ seconds: (Date.now() - startedAt) / 1000, ...(await memory()) });
-    log(`${Math.round(samples[samples.length - 1].seconds)} s: heap ${(samples[samples.length - 1].heapUsed / MiB).toFixed(2)} MiB, rss ${(samples[samples.length - 1].rss / MiB).toFixed(1)} MiB, ${result.correct} answers`);
+    log(
+      `${Math.round(samples[samples.length - 1].seconds)} s: heap ${(samples[samples.length - 1].heapUsed / MiB).toFixed(2)} MiB, rss ${(samples[samples.length - 1].rss / MiB).toFixed(1)} MiB, ${result.correct} answers`,
+    );
   }
 
-  const fit = linearFit(samples.map((s) => s.seconds), samples.map((s) => s.heapUsed));
+  const fit = linearFit(
+    samples.map((s) => s.seconds),
+    samples.map((s) => s.heapUsed),
+  );
   const duration = samples[samples.length - 1].seconds;
   const growth = fit.slope * duration;
   const allowed = Math.max(2 * fit.residualSd, MiB);
@@ -90,8 +109,24 @@ export const soak: Scenario = async ({ config, log, defer }) => {
       met: growth <= allowed,
       note: 'baseline column: noise (sd of the samples around the fitted line)',
     },
-    { name: 'soak: heap used after GC, start -> end', value: last.heapUsed / MiB, unit: 'MiB', baseline: first.heapUsed / MiB, ratio: last.heapUsed / first.heapUsed, target: '', met: null },
-    { name: 'soak: RSS, start -> end', value: last.rss / MiB, unit: 'MiB', baseline: first.rss / MiB, ratio: last.rss / first.rss, target: '', met: null },
+    {
+      name: 'soak: heap used after GC, start -> end',
+      value: last.heapUsed / MiB,
+      unit: 'MiB',
+      baseline: first.heapUsed / MiB,
+      ratio: last.heapUsed / first.heapUsed,
+      target: '',
+      met: null,
+    },
+    {
+      name: 'soak: RSS, start -> end',
+      value: last.rss / MiB,
+      unit: 'MiB',
+      baseline: first.rss / MiB,
+      ratio: last.rss / first.rss,
+      target: '',
+      met: null,
+    },
   ];
   return {
     figures,
@@ -103,7 +138,12 @@ export const soak: Scenario = async ({ config, log, defer }) => {
       slopeKiBPerMinute: (fit.slope * 60) / 1024,
       noiseKiB: fit.residualSd / 1024,
       p99PerSegmentMs: latencies,
-      samples: samples.map((s) => ({ seconds: Math.round(s.seconds), heapUsedMiB: s.heapUsed / MiB, rssMiB: s.rss / MiB, externalMiB: s.external / MiB })),
+      samples: samples.map((s) => ({
+        seconds: Math.round(s.seconds),
+        heapUsedMiB: s.heapUsed / MiB,
+        rssMiB: s.rss / MiB,
+        externalMiB: s.external / MiB,
+      })),
     },
   };
 };

@@ -28,16 +28,31 @@ export interface CacheOptions {
   log?: (message: string) => void;
 }
 
-export function createKeyv({ redisUrl, namespace = 'engage-gw', maxEntries = 50_000, maxBytes = 128 * 1024 * 1024, log = console.warn }: CacheOptions = {}): Keyv {
+export function createKeyv({
+  redisUrl,
+  namespace = 'engage-gw',
+  maxEntries = 50_000,
+  maxBytes = 128 * 1024 * 1024,
+  log = console.warn,
+}: CacheOptions = {}): Keyv {
   const store = redisUrl
     ? // No offline queue: while Redis is unreachable a command fails at once (a miss) instead of
       // waiting for a reconnection that may never come.
-      new KeyvRedis({ url: redisUrl, disableOfflineQueue: true, socket: { connectTimeout: 2_000 } }, { throwOnConnectError: false, throwOnErrors: false, connectionTimeout: 1_000 })
+      new KeyvRedis(
+        { url: redisUrl, disableOfflineQueue: true, socket: { connectTimeout: 2_000 } },
+        { throwOnConnectError: false, throwOnErrors: false, connectionTimeout: 1_000 },
+      )
     : // Bounded by count and by size (keyv stores serialized strings); keyv checks expiry only on
       // read, so an entry past its TTL still counts until the LRU pushes it out.
-      new LRUCache<string, object>({ max: maxEntries, maxSize: maxBytes, sizeCalculation: (value) => Math.max(1, String(value).length) });
+      new LRUCache<string, object>({
+        max: maxEntries,
+        maxSize: maxBytes,
+        sizeCalculation: (value) => Math.max(1, String(value).length),
+      });
   const keyv = new Keyv({ store, namespace, throwOnErrors: false });
-  keyv.on('error', (error: unknown) => log(`cache store error (serving from Engage): ${error instanceof Error ? error.message : String(error)}`));
+  keyv.on('error', (error: unknown) =>
+    log(`cache store error (serving from Engage): ${error instanceof Error ? error.message : String(error)}`),
+  );
   return keyv;
 }
 

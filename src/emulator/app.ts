@@ -39,7 +39,8 @@ function parseFaultSettings(body: unknown): FaultSettings {
   for (const key of FAULT_NUMBERS) {
     const value = input[key];
     if (value === undefined) continue;
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new Error(`${key} must be a non-negative number`);
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
+      throw new Error(`${key} must be a non-negative number`);
     out[key] = value;
   }
   if (input.pathPattern !== undefined) {
@@ -76,7 +77,9 @@ export function createApp(parts: AppParts): Express {
     try {
       parts.faults.set(parseFaultSettings(req.body));
     } catch (error) {
-      res.status(400).json({ error: 'invalid_request', message: error instanceof Error ? error.message : 'invalid', status: 400 });
+      res
+        .status(400)
+        .json({ error: 'invalid_request', message: error instanceof Error ? error.message : 'invalid', status: 400 });
       return;
     }
     res.json(parts.faults.current());
@@ -97,7 +100,9 @@ export function createApp(parts: AppParts): Express {
       try {
         webhooks.set(parseDeliverySettings(req.body));
       } catch (error) {
-        res.status(400).json({ error: 'invalid_request', message: error instanceof Error ? error.message : 'invalid', status: 400 });
+        res
+          .status(400)
+          .json({ error: 'invalid_request', message: error instanceof Error ? error.message : 'invalid', status: 400 });
         return;
       }
       res.json({ settings: webhooks.current() });
@@ -111,7 +116,13 @@ export function createApp(parts: AppParts): Express {
 
   // ---- Engage REST v1.0 ----
   const api = express.Router();
-  api.use(parts.log.middleware(), parts.faults.middleware(), ...bodies, authenticate(parts.store), parts.rateLimiter.middleware());
+  api.use(
+    parts.log.middleware(),
+    parts.faults.middleware(),
+    ...bodies,
+    authenticate(parts.store),
+    parts.rateLimiter.middleware(),
+  );
   for (const router of [
     sourcesRouter,
     threadsRouter,

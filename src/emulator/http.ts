@@ -58,13 +58,19 @@ export class Params {
     if (value === undefined) return undefined;
     const values = Array.isArray(value) ? value : isRecord(value) ? Object.values(value) : [value];
     // `key[]=` (one empty value) is how a form sends an empty list: it means "none", not an id "".
-    return values.filter((v) => v !== undefined && v !== null).map(String).filter((v) => v !== '');
+    return values
+      .filter((v) => v !== undefined && v !== null)
+      .map(String)
+      .filter((v) => v !== '');
   }
 
   /** A comma-separated list (`ids=a,b`), also accepting the array forms. */
   commaList(name: string): string[] | undefined {
     const values = this.list(name);
-    return values?.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+    return values
+      ?.flatMap((v) => v.split(','))
+      .map((v) => v.trim())
+      .filter((v) => v !== '');
   }
 
   /** `name[key]=value` pairs (`custom_field_values[color]=red`), or a JSON object. */

@@ -67,7 +67,12 @@ export interface Emulator {
   /** The in-memory data; emits `'change'` (an Engage-webhook-shaped event) for every change made through the API. */
   store: EmulatorStore;
   /** Webhook deliveries to registered webhooks: settings knobs and the log of requests made. */
-  webhooks: { current(): WebhookDeliverySettings; set(settings: Partial<WebhookDeliverySettings>): void; reset(): void; log(): DeliveryRecord[] };
+  webhooks: {
+    current(): WebhookDeliverySettings;
+    set(settings: Partial<WebhookDeliverySettings>): void;
+    reset(): void;
+    log(): DeliveryRecord[];
+  };
   /** The simulated customers (started when `simulateCustomers` is given); `tick()` sends one message now. */
   customers: SimulatedCustomers;
   /** Closes the server, including hung and delayed requests. */
@@ -100,7 +105,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const faults = new Faults(seed, { latencyMs: options.latencyMs ?? 0, jitterMs: options.jitterMs ?? 0 }, log);
   const rateLimiter = new RateLimiter(options.rateLimitPerMinute ?? 500);
   const webhooks = new WebhookEmitter(store, { seed, domainId: new Rng(seed).hex(24), settings: options.webhooks });
-  const customers = new SimulatedCustomers(store, { ratePerMinute: options.simulateCustomers?.ratePerMinute ?? 0 }, seed);
+  const customers = new SimulatedCustomers(
+    store,
+    { ratePerMinute: options.simulateCustomers?.ratePerMinute ?? 0 },
+    seed,
+  );
   const app = createApp({ store, log, faults, rateLimiter, agents: () => agents, webhooks });
 
   // Long `q=thread:a thread:b ...` URLs exceed Node's default 16 KiB header limit.

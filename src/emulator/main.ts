@@ -46,7 +46,9 @@ async function main(): Promise<void> {
       sources: agent.role === 'admin' ? 'all' : agent.sourceIds.map(sourceName).join(', '),
     })),
   );
-  console.log(`\nTry: curl -H "Authorization: Bearer ${emulator.adminToken}" "${emulator.url}/content_threads?limit=2"`);
+  console.log(
+    `\nTry: curl -H "Authorization: Bearer ${emulator.adminToken}" "${emulator.url}/content_threads?limit=2"`,
+  );
 
   let stopping = false;
   const stop = (signal: string) => {

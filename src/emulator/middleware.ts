@@ -166,7 +166,10 @@ export class Faults {
       if (matches && s.force429 !== undefined && s.force429 > 0) {
         s.force429 -= 1;
         const retryAfter = String(s.retryAfterSeconds ?? 1);
-        answer = () => sendError(res, new EmulatorError('rate_limit_exceeded', 'Rate limit exceeded'), { 'Retry-After': retryAfter });
+        answer = () =>
+          sendError(res, new EmulatorError('rate_limit_exceeded', 'Rate limit exceeded'), {
+            'Retry-After': retryAfter,
+          });
       } else if (matches && s.errorRate !== undefined && s.errorRate > 0 && this.rng.next() < s.errorRate) {
         answer = () => sendError(res, new EmulatorError('service_unavailable', 'Service temporarily unavailable'));
       }
@@ -212,7 +215,10 @@ export function authenticate(store: EmulatorStore) {
     if (!account) {
       sendError(
         res,
-        new EmulatorError('invalid_token', token === undefined ? 'An access token is required' : 'The access token is invalid'),
+        new EmulatorError(
+          'invalid_token',
+          token === undefined ? 'An access token is required' : 'The access token is invalid',
+        ),
       );
       return;
     }
@@ -247,7 +253,9 @@ export class RateLimiter {
       }
       if (window.count >= this.limitPerMinute) {
         const retryAfter = Math.max(1, Math.ceil((window.start + 60_000 - nowMs) / 1000));
-        sendError(res, new EmulatorError('rate_limit_exceeded', 'Rate limit exceeded'), { 'Retry-After': String(retryAfter) });
+        sendError(res, new EmulatorError('rate_limit_exceeded', 'Rate limit exceeded'), {
+          'Retry-After': String(retryAfter),
+        });
         return;
       }
       window.count++;

@@ -29,7 +29,10 @@ type Predicate<T> = (record: T) => boolean;
 const THREAD_STATUSES = new Set(['new', 'assigned', 'forwarded', 'replied', 'user_reply', 'user_initiated', 'ignored']);
 
 function splitList(values: string[]): string[] {
-  return values.flatMap((value) => value.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+  return values
+    .flatMap((value) => value.split(','))
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
 }
 
 function isoOf(keyword: string, value: string): string {
@@ -128,7 +131,8 @@ function contentPredicate(store: EmulatorStore, keyword: string, values: string[
       return (c) => c.author_id !== undefined && c.author_id !== null && ids.has(c.author_id);
     case 'identity_group':
       return (c) => {
-        const group = c.identity_group_id ?? (c.author_id ? store.identities.get(c.author_id)?.identity_group_id : undefined);
+        const group =
+          c.identity_group_id ?? (c.author_id ? store.identities.get(c.author_id)?.identity_group_id : undefined);
         return group !== undefined && group !== null && ids.has(group);
       };
     case 'source':
@@ -225,7 +229,12 @@ function residual(query: ParsedQuery): ParsedQuery | undefined {
   return { ...query, include, terms: query.terms.filter((t) => t.negated || t.keyword !== 'source') };
 }
 
-export function searchThreads(store: EmulatorStore, account: AgentAccount, query: ParsedQuery, window: PageWindow): SearchResult<Thread> {
+export function searchThreads(
+  store: EmulatorStore,
+  account: AgentAccount,
+  query: ParsedQuery,
+  window: PageWindow,
+): SearchResult<Thread> {
   const order = query.order ?? { field: 'last_content_at', direction: 'desc' };
   const map = order.field === 'created_at' ? store.threadsBySourceByCreation : store.threadsBySourceByLastContent;
   const indexes = store.sourceIndexes(map, account, query.include.get('source'));
@@ -234,7 +243,12 @@ export function searchThreads(store: EmulatorStore, account: AgentAccount, query
   return walkSources(indexes, order.direction === 'desc', (id) => store.threads.get(id), accept, window);
 }
 
-export function searchContents(store: EmulatorStore, account: AgentAccount, query: ParsedQuery, window: PageWindow): SearchResult<Content> {
+export function searchContents(
+  store: EmulatorStore,
+  account: AgentAccount,
+  query: ParsedQuery,
+  window: PageWindow,
+): SearchResult<Content> {
   const descending = (query.order?.direction ?? 'desc') === 'desc';
 
   // Narrow to candidates when a positive id-like keyword bounds the result.
@@ -245,7 +259,8 @@ export function searchContents(store: EmulatorStore, account: AgentAccount, quer
   if (ids) candidates = new Set(ids);
   else if (threads) {
     candidates = new Set();
-    for (const threadId of threads) for (const id of store.threadState.get(threadId)?.contentIds ?? []) candidates.add(id);
+    for (const threadId of threads)
+      for (const id of store.threadState.get(threadId)?.contentIds ?? []) candidates.add(id);
   } else if (interventions) {
     candidates = new Set();
     for (const interventionId of interventions) {

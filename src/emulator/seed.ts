@@ -9,7 +9,18 @@
  * do not depend on `scale`; only identities, threads, contents and interventions grow with it.
  */
 import { faker } from '@faker-js/faker/locale/en';
-import type { Category, Content, Id, Identity, IdentityGroup, Intervention, Source, Team, Thread, User } from '../engage/types';
+import type {
+  Category,
+  Content,
+  Id,
+  Identity,
+  IdentityGroup,
+  Intervention,
+  Source,
+  Team,
+  Thread,
+  User,
+} from '../engage/types';
 import { Rng } from './random';
 import type { AgentAccount, AgentRole, Availability, Channel, SourceTraits } from './records';
 import { isOpen, type EmulatorStore } from './store';
@@ -53,7 +64,14 @@ const SOURCE_PLANS: SourcePlan[] = [
     weight: 22,
     active: true,
     handle: 'email',
-    traits: { canInitiate: true, threadClosure: true, titleRequired: true, privateByDefault: true, contentType: 'email', resourceType: 'email/message' },
+    traits: {
+      canInitiate: true,
+      threadClosure: true,
+      titleRequired: true,
+      privateByDefault: true,
+      contentType: 'email',
+      resourceType: 'email/message',
+    },
   },
   {
     name: '@AcmeSupport',
@@ -63,7 +81,14 @@ const SOURCE_PLANS: SourcePlan[] = [
     weight: 13,
     active: true,
     handle: 'screenname',
-    traits: { canInitiate: true, threadClosure: false, titleRequired: false, privateByDefault: false, contentType: 'tweet', resourceType: 'twitter/tweet' },
+    traits: {
+      canInitiate: true,
+      threadClosure: false,
+      titleRequired: false,
+      privateByDefault: false,
+      contentType: 'tweet',
+      resourceType: 'twitter/tweet',
+    },
   },
   {
     name: 'Acme on Messenger',
@@ -73,7 +98,14 @@ const SOURCE_PLANS: SourcePlan[] = [
     weight: 15,
     active: true,
     handle: 'screenname',
-    traits: { canInitiate: false, threadClosure: true, titleRequired: false, privateByDefault: true, contentType: 'private_message', resourceType: 'messenger/private_message' },
+    traits: {
+      canInitiate: false,
+      threadClosure: true,
+      titleRequired: false,
+      privateByDefault: true,
+      contentType: 'private_message',
+      resourceType: 'messenger/private_message',
+    },
   },
   {
     name: 'Acme Facebook Page',
@@ -83,7 +115,14 @@ const SOURCE_PLANS: SourcePlan[] = [
     weight: 8,
     active: true,
     handle: 'screenname',
-    traits: { canInitiate: true, threadClosure: false, titleRequired: false, privateByDefault: false, contentType: 'comment', resourceType: 'facebook/comment' },
+    traits: {
+      canInitiate: true,
+      threadClosure: false,
+      titleRequired: false,
+      privateByDefault: false,
+      contentType: 'comment',
+      resourceType: 'facebook/comment',
+    },
   },
   {
     name: 'Website Chat',
@@ -93,7 +132,14 @@ const SOURCE_PLANS: SourcePlan[] = [
     weight: 15,
     active: true,
     handle: 'email',
-    traits: { canInitiate: true, threadClosure: true, titleRequired: false, privateByDefault: true, contentType: 'message', resourceType: 'engage_messaging/message' },
+    traits: {
+      canInitiate: true,
+      threadClosure: true,
+      titleRequired: false,
+      privateByDefault: true,
+      contentType: 'message',
+      resourceType: 'engage_messaging/message',
+    },
   },
   {
     name: 'Acme WhatsApp',
@@ -103,7 +149,14 @@ const SOURCE_PLANS: SourcePlan[] = [
     weight: 12,
     active: true,
     handle: 'phone',
-    traits: { canInitiate: true, threadClosure: false, titleRequired: false, privateByDefault: true, contentType: 'message', resourceType: 'whatsapp/message' },
+    traits: {
+      canInitiate: true,
+      threadClosure: false,
+      titleRequired: false,
+      privateByDefault: true,
+      contentType: 'message',
+      resourceType: 'whatsapp/message',
+    },
   },
   {
     name: 'Acme Instagram',
@@ -113,7 +166,14 @@ const SOURCE_PLANS: SourcePlan[] = [
     weight: 8,
     active: true,
     handle: 'screenname',
-    traits: { canInitiate: false, threadClosure: false, titleRequired: false, privateByDefault: true, contentType: 'private_message', resourceType: 'instagram/private_message' },
+    traits: {
+      canInitiate: false,
+      threadClosure: false,
+      titleRequired: false,
+      privateByDefault: true,
+      contentType: 'private_message',
+      resourceType: 'instagram/private_message',
+    },
   },
   {
     name: 'Acme Sales Email',
@@ -123,7 +183,14 @@ const SOURCE_PLANS: SourcePlan[] = [
     weight: 5,
     active: true,
     handle: 'email',
-    traits: { canInitiate: true, threadClosure: true, titleRequired: true, privateByDefault: true, contentType: 'email', resourceType: 'email/message' },
+    traits: {
+      canInitiate: true,
+      threadClosure: true,
+      titleRequired: true,
+      privateByDefault: true,
+      contentType: 'email',
+      resourceType: 'email/message',
+    },
   },
   {
     name: 'Legacy SMS',
@@ -133,7 +200,14 @@ const SOURCE_PLANS: SourcePlan[] = [
     weight: 2,
     active: false,
     handle: 'phone',
-    traits: { canInitiate: true, threadClosure: false, titleRequired: false, privateByDefault: true, contentType: 'message', resourceType: 'sms/message' },
+    traits: {
+      canInitiate: true,
+      threadClosure: false,
+      titleRequired: false,
+      privateByDefault: true,
+      contentType: 'message',
+      resourceType: 'sms/message',
+    },
   },
 ];
 
@@ -159,7 +233,16 @@ const CATEGORY_TREE: Record<string, string[]> = {
   'Virtual agent': ['Human handover'],
 };
 
-const TAG_NAMES = ['b2b', 'churn-risk', 'complaint', 'gdpr-request', 'influencer', 'newsletter', 'repeat-customer', 'vip'];
+const TAG_NAMES = [
+  'b2b',
+  'churn-risk',
+  'complaint',
+  'gdpr-request',
+  'influencer',
+  'newsletter',
+  'repeat-customer',
+  'vip',
+];
 
 const BOT_SOURCES = ['Acme on Messenger', 'Website Chat', 'Acme WhatsApp'];
 
@@ -179,11 +262,14 @@ function words(rng: Rng): Words {
   const last = d.person.last_name;
   const lastNames = last.generic ?? last.female ?? [];
   const productDefs = d.commerce.product_name;
-  const suffixes: string[] = Array.isArray(d.company.legal_entity_type) ? d.company.legal_entity_type.map(String) : ['Inc', 'LLC', 'Group'];
+  const suffixes: string[] = Array.isArray(d.company.legal_entity_type)
+    ? d.company.legal_entity_type.map(String)
+    : ['Inc', 'LLC', 'Group'];
   return {
     firstNames,
     lastNames,
-    products: () => `${rng.pick(productDefs.adjective)} ${rng.pick(productDefs.material)} ${rng.pick(productDefs.product)}`,
+    products: () =>
+      `${rng.pick(productDefs.adjective)} ${rng.pick(productDefs.material)} ${rng.pick(productDefs.product)}`,
     companies: () => `${rng.pick(lastNames)} ${rng.pick(suffixes)}`,
   };
 }
@@ -285,7 +371,18 @@ export function seedStore(store: EmulatorStore, options: SeedOptions): void {
       channel_id: channelIds.get(plan.channel),
       community_id: communityIds.get(plan.community),
       color,
-      color_hex: ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'][color],
+      color_hex: [
+        '#1f77b4',
+        '#ff7f0e',
+        '#2ca02c',
+        '#d62728',
+        '#9467bd',
+        '#8c564b',
+        '#e377c2',
+        '#7f7f7f',
+        '#bcbd22',
+        '#17becf',
+      ][color],
       status: plan.active ? 'ok' : 'stopped',
       default_category_ids: [],
       user_thread_default_category_ids: [],
@@ -303,7 +400,12 @@ export function seedStore(store: EmulatorStore, options: SeedOptions): void {
   const planOf = (sourceId: Id) => SOURCE_PLANS[[...sourceIdByName.values()].indexOf(sourceId)];
 
   // Roles, teams, categories, tags.
-  const roleIds: Record<AgentRole | 'supervisor', Id> = { admin: idFor(), supervisor: idFor(), agent: idFor(), bot: idFor() };
+  const roleIds: Record<AgentRole | 'supervisor', Id> = {
+    admin: idFor(),
+    supervisor: idFor(),
+    agent: idFor(),
+    bot: idFor(),
+  };
   store.roles.set(roleIds.admin, { id: roleIds.admin, label: 'Administrator' });
   store.roles.set(roleIds.supervisor, { id: roleIds.supervisor, label: 'Supervisor' });
   store.roles.set(roleIds.agent, { id: roleIds.agent, label: 'Agent' });
@@ -313,7 +415,14 @@ export function seedStore(store: EmulatorStore, options: SeedOptions): void {
   Object.keys(TEAMS).forEach((name, index) => {
     const id = idFor();
     teamIds.set(name, id);
-    const team: Team = { id, name, leader_ids: [], user_ids: [], created_at: iso(start - 300 * DAY + index * DAY), updated_at: setupAt };
+    const team: Team = {
+      id,
+      name,
+      leader_ids: [],
+      user_ids: [],
+      created_at: iso(start - 300 * DAY + index * DAY),
+      updated_at: setupAt,
+    };
     store.teams.set(id, team);
   });
 
@@ -394,7 +503,8 @@ export function seedStore(store: EmulatorStore, options: SeedOptions): void {
       timezone: rng.pick(['Europe/Paris', 'America/New_York', 'America/Los_Angeles']),
       role_id: role === 'agent' && supervisor ? roleIds.supervisor : roleIds[role],
       team_ids: agentTeams[i].map((team) => teamIds.get(team) ?? ''),
-      category_ids: role === 'bot' ? [categoryIdByName.get('Virtual agent') ?? ''] : rng.sample(supportCategoryIds, rng.int(1, 3)),
+      category_ids:
+        role === 'bot' ? [categoryIdByName.get('Virtual agent') ?? ''] : rng.sample(supportCategoryIds, rng.int(1, 3)),
       identity_ids: [],
       spoken_languages: rng.bool(0.3) ? ['en', 'fr'] : ['en'],
       invitation_pending: false,
@@ -402,7 +512,8 @@ export function seedStore(store: EmulatorStore, options: SeedOptions): void {
       updated_at: iso(start - 10 * DAY + i * DAY),
     };
     const channelStatus = new Map<Id, Availability>();
-    for (const channelId of channelIds.values()) channelStatus.set(channelId, role === 'agent' && rng.bool(0.25) ? 'away' : 'available');
+    for (const channelId of channelIds.values())
+      channelStatus.set(channelId, role === 'agent' && rng.bool(0.25) ? 'away' : 'available');
     const account: AgentAccount = {
       userId: id,
       token: role === 'admin' && options.adminToken ? options.adminToken : token,
@@ -453,14 +564,19 @@ export function seedStore(store: EmulatorStore, options: SeedOptions): void {
   const agents = seededUsers.filter((s) => s.account.role === 'agent');
   const bot = seededUsers.find((s) => s.account.role === 'bot');
   const readersOf = new Map<Id, SeededUser[]>();
-  for (const sourceId of allSourceIds) readersOf.set(sourceId, agents.filter((a) => a.readable.has(sourceId)));
+  for (const sourceId of allSourceIds)
+    readersOf.set(
+      sourceId,
+      agents.filter((a) => a.readable.has(sourceId)),
+    );
 
   // ---- customers: identity groups and identities ----
   const scale = Math.max(0.05, options.scale);
   const groupCount = Math.round(1200 * scale);
   const twoIdentityGroups = Math.round(300 * scale);
   const communityWeights: Record<string, number> = {};
-  for (const plan of SOURCE_PLANS) communityWeights[plan.community] = (communityWeights[plan.community] ?? 0) + plan.weight;
+  for (const plan of SOURCE_PLANS)
+    communityWeights[plan.community] = (communityWeights[plan.community] ?? 0) + plan.weight;
   const customersByCommunity = new Map<Id, Identity[]>();
   const handleOf = (community: string) => SOURCE_PLANS.find((p) => p.community === community)?.handle ?? 'screenname';
   const typeOf = (community: string) => SOURCE_PLANS.find((p) => p.community === community)?.type ?? 'customer';
@@ -469,7 +585,9 @@ export function seedStore(store: EmulatorStore, options: SeedOptions): void {
     const firstname = rng.pick(w.firstNames);
     const lastname = rng.pick(w.lastNames);
     const createdMs = start - 120 * DAY + Math.floor(rng.next() * 200 * DAY);
-    const email = `${firstname}.${lastname}${rng.int(1, 99)}@${rng.pick(faker.definitions.internet.free_email)}`.toLowerCase().replace(/[^a-z0-9.@-]/g, '');
+    const email = `${firstname}.${lastname}${rng.int(1, 99)}@${rng.pick(faker.definitions.internet.free_email)}`
+      .toLowerCase()
+      .replace(/[^a-z0-9.@-]/g, '');
     const mobile = `+1${rng.int(200, 989)}${rng.int(100, 999)}${rng.int(1000, 9999)}`;
     const group: IdentityGroup = {
       id: idFor(),
@@ -479,14 +597,24 @@ export function seedStore(store: EmulatorStore, options: SeedOptions): void {
       home_phones: rng.bool(0.15) ? [`+1${rng.int(200, 989)}555${rng.int(1000, 9999)}`] : [],
       mobile_phones: rng.bool(0.5) ? [mobile] : [],
       tag_ids: rng.bool(0.35) ? rng.sample(tagIds, rng.int(1, 2)) : [],
-      custom_field_values: { loyalty_tier: rng.pick(['bronze', 'silver', 'gold', 'platinum']), customer_since: String(rng.int(2012, 2024)) },
+      custom_field_values: {
+        loyalty_tier: rng.pick(['bronze', 'silver', 'gold', 'platinum']),
+        customer_since: String(rng.int(2012, 2024)),
+      },
       identity_ids: [],
       created_at: iso(createdMs),
       updated_at: iso(createdMs + Math.floor(rng.next() * 30 * DAY)),
     };
     if (rng.bool(0.3)) group.company = w.companies();
     if (rng.bool(0.6)) group.gender = rng.pick(['man', 'woman']);
-    if (rng.bool(0.25)) group.notes = rng.pick(['Prefers email contact.', 'Called twice about a late delivery.', 'Key account, handle with care.', 'Asked not to receive marketing.', 'Speaks French and English.']);
+    if (rng.bool(0.25))
+      group.notes = rng.pick([
+        'Prefers email contact.',
+        'Called twice about a late delivery.',
+        'Key account, handle with care.',
+        'Asked not to receive marketing.',
+        'Speaks French and English.',
+      ]);
     if (rng.bool(0.7)) group.avatar_url = `https://avatars.example.org/u/${group.id}.jpg`;
 
     const communities: string[] = [rng.weighted(communityWeights)];
@@ -508,7 +636,12 @@ export function seedStore(store: EmulatorStore, options: SeedOptions): void {
         screenname: `${firstname}${lastname}${rng.int(1, 999)}`.toLowerCase().replace(/[^a-z0-9_]/g, ''),
         community_id: communityId,
         identity_group_id: group.id,
-        foreign_id: handle === 'email' ? email : handle === 'phone' ? mobile : String(rng.int(10_000_000, 99_999_999)) + String(rng.int(1000, 9999)),
+        foreign_id:
+          handle === 'email'
+            ? email
+            : handle === 'phone'
+              ? mobile
+              : String(rng.int(10_000_000, 99_999_999)) + String(rng.int(1000, 9999)),
         type: typeOf(community),
         user_ids: [],
         uuid: idFor(),
@@ -635,7 +768,12 @@ export function seedStore(store: EmulatorStore, options: SeedOptions): void {
       return append(content);
     };
 
-    const addAgent = (agent: SeededUser, status: 'user_reply' | 'user_initiated', interventionId: Id | undefined, template: string): Content => {
+    const addAgent = (
+      agent: SeededUser,
+      status: 'user_reply' | 'user_initiated',
+      interventionId: Id | undefined,
+      template: string,
+    ): Content => {
       const at = first ? iso(clock) : advance(2, status === 'user_reply' && plan.channel === 'Email' ? 1200 : 90);
       const identity = agent.identities.get(communityId);
       const body = fill(template, { ...vars, agent: agent.user.firstname ?? 'Acme' });
@@ -675,7 +813,8 @@ export function seedStore(store: EmulatorStore, options: SeedOptions): void {
       if (rng.bool(0.5)) return finish();
     }
 
-    const plannedInterventions = budget < 2 ? rng.weighted({ none: 45, one: 55 }) : rng.weighted({ none: 28, one: 62, two: 10 });
+    const plannedInterventions =
+      budget < 2 ? rng.weighted({ none: 45, one: 55 }) : rng.weighted({ none: 28, one: 62, two: 10 });
     const count = plannedInterventions === 'none' ? 0 : plannedInterventions === 'one' ? 1 : 2;
     if (count === 0) {
       addCustomer('new', undefined, fill(rng.pick(CUSTOMER_OPENERS), vars));
@@ -716,7 +855,9 @@ export function seedStore(store: EmulatorStore, options: SeedOptions): void {
 
       const held: Content[] = [];
       for (let c = 0; c < customerCount; c++) {
-        held.push(addCustomer('assigned', interventionId, produced === 0 ? fill(rng.pick(CUSTOMER_OPENERS), vars) : undefined));
+        held.push(
+          addCustomer('assigned', interventionId, produced === 0 ? fill(rng.pick(CUSTOMER_OPENERS), vars) : undefined),
+        );
       }
       const heldAt = Date.parse(held[0].created_at);
       const createdAt = iso(heldAt + Math.min(rng.int(1, 30) * MINUTE, Math.floor((end - heldAt) / 2)));
@@ -754,7 +895,9 @@ export function seedStore(store: EmulatorStore, options: SeedOptions): void {
       if (customer.identity_group_id) intervention.identity_group_id = customer.identity_group_id;
       if (status !== 'opened') intervention.user_id = owner.user.id;
       if (replies.length > 0) {
-        const delays = replies.map((reply) => Math.max(0, Math.round((Date.parse(reply.created_at) - Date.parse(createdAt)) / 1000)));
+        const delays = replies.map((reply) =>
+          Math.max(0, Math.round((Date.parse(reply.created_at) - Date.parse(createdAt)) / 1000)),
+        );
         intervention.first_user_reply_id = replies[0].id;
         intervention.first_user_reply_in = delays[0];
         intervention.last_user_reply_in = delays[delays.length - 1];
@@ -780,14 +923,22 @@ export function seedStore(store: EmulatorStore, options: SeedOptions): void {
     if (lastIntervention && !isOpen(lastIntervention) && produced < budget && rng.bool(0.25)) {
       addCustomer('new');
     }
-    if (lastIntervention?.status === 'closed' && plan.traits.threadClosure && !recent && previous?.creator_id && rng.bool(0.6)) {
+    if (
+      lastIntervention?.status === 'closed' &&
+      plan.traits.threadClosure &&
+      !recent &&
+      previous?.creator_id &&
+      rng.bool(0.6)
+    ) {
       thread.closed = true;
     }
     return finish();
 
     function finish(): void {
       const state = store.threadState.get(thread.id);
-      const lastContent = state?.contentIds.length ? store.contents.get(state.contentIds[state.contentIds.length - 1]) : undefined;
+      const lastContent = state?.contentIds.length
+        ? store.contents.get(state.contentIds[state.contentIds.length - 1])
+        : undefined;
       let updated = lastContent?.updated_at ?? thread.created_at;
       for (const id of state?.interventionIds ?? []) {
         const intervention = store.interventions.get(id);

@@ -93,7 +93,11 @@ export function compareBy(key: 'created_at' | 'updated_at'): (a: Timestamped, b:
 }
 
 /** The ids of the records `lookup` finds, in `compareBy(key)` order (unknown ids are dropped). */
-export function sortIdsBy(ids: Iterable<string>, lookup: (id: string) => Timestamped | undefined, key: 'created_at' | 'updated_at'): string[] {
+export function sortIdsBy(
+  ids: Iterable<string>,
+  lookup: (id: string) => Timestamped | undefined,
+  key: 'created_at' | 'updated_at',
+): string[] {
   const records: Timestamped[] = [];
   for (const id of ids) {
     const record = lookup(id);
@@ -122,7 +126,9 @@ export function walkMerged(indexes: readonly SortedIds[], descending: boolean, v
       const key = owners[i].keyOf(id) ?? '';
       const better =
         best === -1 ||
-        (descending ? key > bestKey || (key === bestKey && id > bestId) : key < bestKey || (key === bestKey && id < bestId));
+        (descending
+          ? key > bestKey || (key === bestKey && id > bestId)
+          : key < bestKey || (key === bestKey && id < bestId));
       if (better) {
         best = i;
         bestKey = key;

@@ -252,7 +252,9 @@ export class EmulatorStore extends EventEmitter {
   /** The per-source indexes of the sources `account` reads, narrowed to `only` when given. */
   sourceIndexes(map: Map<Id, SortedIds>, account: AgentAccount, only?: readonly Id[]): SortedIds[] {
     const ids = only ?? this.readableSourceIds(account);
-    return ids.filter((id) => this.sources.has(id) && this.canReadSource(account, id)).map((id) => this.perSource(map, id));
+    return ids
+      .filter((id) => this.sources.has(id) && this.canReadSource(account, id))
+      .map((id) => this.perSource(map, id));
   }
 
   private sortedIndexes(): SortedIds[] {
@@ -374,8 +376,15 @@ export class EmulatorStore extends EventEmitter {
     return out;
   }
 
-  canReadIdentity(account: AgentAccount, identity: Identity, communities = this.readableCommunityIds(account)): boolean {
-    return communities === null || (identity.community_id !== undefined && identity.community_id !== null && communities.has(identity.community_id));
+  canReadIdentity(
+    account: AgentAccount,
+    identity: Identity,
+    communities = this.readableCommunityIds(account),
+  ): boolean {
+    return (
+      communities === null ||
+      (identity.community_id !== undefined && identity.community_id !== null && communities.has(identity.community_id))
+    );
   }
 
   /** A group is readable when one of its identities is. */
@@ -386,7 +395,12 @@ export class EmulatorStore extends EventEmitter {
   }
 
   /** The record, or 404 when it is missing or in a source the account cannot read. */
-  private readableIn<T extends { source_id: Id }>(records: Map<Id, T>, resource: string, account: AgentAccount, id: Id): T {
+  private readableIn<T extends { source_id: Id }>(
+    records: Map<Id, T>,
+    resource: string,
+    account: AgentAccount,
+    id: Id,
+  ): T {
     const record = records.get(id);
     if (!record || !this.canReadSource(account, record.source_id)) throw notFound(resource, id);
     return record;
@@ -607,7 +621,12 @@ export class EmulatorStore extends EventEmitter {
     if (authorId === undefined) return this.agentIdentityFor(userId, sourceId);
     const identity = this.identities.get(authorId);
     const source = this.sources.get(sourceId);
-    if (!identity || !source || identity.community_id !== source.community_id || !(identity.user_ids ?? []).includes(userId)) {
+    if (
+      !identity ||
+      !source ||
+      identity.community_id !== source.community_id ||
+      !(identity.user_ids ?? []).includes(userId)
+    ) {
       throw unprocessable(`author_id ${authorId} is not an identity of the token's user on this source`);
     }
     return identity;
@@ -672,7 +691,9 @@ export class EmulatorStore extends EventEmitter {
     if (!thread) throw unprocessable(`in_reply_to_id ${input.inReplyToId} has no thread`);
     const intervention = this.openInterventionOf(thread.id);
     if (!intervention) {
-      throw unprocessable('The replied content is not under an open intervention: open one with POST /interventions first');
+      throw unprocessable(
+        'The replied content is not under an open intervention: open one with POST /interventions first',
+      );
     }
     const at = now();
     const author = this.authorFor(account.userId, thread.source_id, input.authorId);
@@ -697,7 +718,8 @@ export class EmulatorStore extends EventEmitter {
       at,
     );
     setOrDelete(content, 'in_reply_to_author_id', replied.author_id ?? undefined);
-    if (thread.title && traits?.titleRequired) content.title = thread.title.startsWith('Re: ') ? thread.title : `Re: ${thread.title}`;
+    if (thread.title && traits?.titleRequired)
+      content.title = thread.title.startsWith('Re: ') ? thread.title : `Re: ${thread.title}`;
     this.addContent(content);
 
     // The customer messages this reply answers.
@@ -727,7 +749,9 @@ export class EmulatorStore extends EventEmitter {
       intervention.first_user_reply_in = delay;
     }
     intervention.last_user_reply_in = delay;
-    intervention.user_reply_in_average = Math.round(((intervention.user_reply_in_average ?? 0) * (count - 1) + delay) / count);
+    intervention.user_reply_in_average = Math.round(
+      ((intervention.user_reply_in_average ?? 0) * (count - 1) + delay) / count,
+    );
     intervention.user_replies_count = count;
     this.touchIntervention(intervention, at);
     thread.updated_at = at;
@@ -744,12 +768,15 @@ export class EmulatorStore extends EventEmitter {
     const body = input.body.trim();
     if (body === '') throw unprocessable('body is required');
     const source = this.sources.get(input.sourceId);
-    if (!source || !this.canReadSource(account, source.id)) throw unprocessable(`source_id ${input.sourceId} is not a source you can use`);
+    if (!source || !this.canReadSource(account, source.id))
+      throw unprocessable(`source_id ${input.sourceId} is not a source you can use`);
     const traits = this.sourceTraits.get(source.id);
     if (!source.active) throw unprocessable(`Source ${source.id} is not active`);
-    if (!traits?.canInitiate) throw unprocessable(`Source ${source.name} does not support initiating discussions: in_reply_to_id is required`);
+    if (!traits?.canInitiate)
+      throw unprocessable(`Source ${source.name} does not support initiating discussions: in_reply_to_id is required`);
     const title = input.title?.trim();
-    if (traits.titleRequired && !title) throw unprocessable('title is required to initiate a discussion on this source');
+    if (traits.titleRequired && !title)
+      throw unprocessable('title is required to initiate a discussion on this source');
     const at = now();
     const author = this.authorFor(account.userId, source.id, input.authorId);
     const thread = this.createThread(source.id, [], title || body.slice(0, 60), at);
@@ -791,11 +818,19 @@ export class EmulatorStore extends EventEmitter {
     if (!thread) {
       const source = input.sourceId ? this.sources.get(input.sourceId) : undefined;
       if (!source) throw unprocessable('sourceId or threadId is required');
-      thread = this.createThread(source.id, [...(source.default_category_ids ?? [])], input.title ?? input.body.slice(0, 60), at);
+      thread = this.createThread(
+        source.id,
+        [...(source.default_category_ids ?? [])],
+        input.title ?? input.body.slice(0, 60),
+        at,
+      );
       first = true;
     }
     const state = this.threadState.get(thread.id);
-    const previous = state && state.contentIds.length > 0 ? this.contents.get(state.contentIds[state.contentIds.length - 1]) : undefined;
+    const previous =
+      state && state.contentIds.length > 0
+        ? this.contents.get(state.contentIds[state.contentIds.length - 1])
+        : undefined;
     const intervention = this.openInterventionOf(thread.id);
     const traits = this.sourceTraits.get(thread.source_id);
     const content = this.newContent(
@@ -847,7 +882,8 @@ export class EmulatorStore extends EventEmitter {
     const existing = this.openInterventionOf(thread.id);
     if (existing) {
       if (existing.user_id === userId) return existing;
-      if (existing.user_id) throw unprocessable(`The thread already has an open intervention (${existing.id}) by another agent`);
+      if (existing.user_id)
+        throw unprocessable(`The thread already has an open intervention (${existing.id}) by another agent`);
       existing.user_id = userId;
       existing.status = 'assigned';
       addTo(this.interventionsByUser, userId, existing.id);
@@ -934,7 +970,8 @@ export class EmulatorStore extends EventEmitter {
   cancelIntervention(account: AgentAccount, id: Id): Intervention {
     const intervention = this.readableIntervention(account, id);
     if (!isOpen(intervention)) throw conflict(`Intervention ${id} is already ${intervention.status}`);
-    if ((intervention.user_replies_count ?? 0) > 0) throw forbidden('An intervention with agent replies cannot be canceled (close it instead)');
+    if ((intervention.user_replies_count ?? 0) > 0)
+      throw forbidden('An intervention with agent replies cannot be canceled (close it instead)');
     const at = now();
     intervention.status = 'canceled';
     intervention.closed = false;
@@ -962,7 +999,8 @@ export class EmulatorStore extends EventEmitter {
     if (account.role !== 'admin' && intervention.user_id !== account.userId) {
       throw forbidden('Only the intervention owner or an administrator can reassign it');
     }
-    if (!isOpen(intervention)) throw unprocessable(`Intervention ${id} is ${intervention.status} and cannot be reassigned`);
+    if (!isOpen(intervention))
+      throw unprocessable(`Intervention ${id} is ${intervention.status} and cannot be reassigned`);
     const user = this.users.get(userId);
     const target = this.accounts.get(userId);
     if (!user || !user.enabled) throw unprocessable(`user_id ${userId} is not an enabled user`);
@@ -1061,7 +1099,9 @@ export class EmulatorStore extends EventEmitter {
     thread.thread_category_ids = unique(categoryIds);
     this.refreshThreadCategories(thread);
     thread.updated_at = now();
-    this.emitThreadEvent('thread.recategorized', thread, account.userId, { thread_category_ids: thread.thread_category_ids });
+    this.emitThreadEvent('thread.recategorized', thread, account.userId, {
+      thread_category_ids: thread.thread_category_ids,
+    });
     return thread;
   }
 
@@ -1087,11 +1127,18 @@ export class EmulatorStore extends EventEmitter {
       const values = patch[key];
       if (values !== undefined) group[key] = unique(values.filter((v) => v !== ''));
     }
-    if (patch.custom_field_values) group.custom_field_values = mergeFields(group.custom_field_values, patch.custom_field_values);
+    if (patch.custom_field_values)
+      group.custom_field_values = mergeFields(group.custom_field_values, patch.custom_field_values);
     const at = now();
     group.updated_at = at;
     this.groupsByUpdate.set(group.id, at);
-    this.emitChange('identity_group.updated', 'identity_group', group.id, { identity_ids: group.identity_ids ?? [] }, account.userId);
+    this.emitChange(
+      'identity_group.updated',
+      'identity_group',
+      group.id,
+      { identity_ids: group.identity_ids ?? [] },
+      account.userId,
+    );
     return group;
   }
 
@@ -1105,7 +1152,8 @@ export class EmulatorStore extends EventEmitter {
   setAgentStatus(account: AgentAccount, agentId: Id, status: string | Record<string, unknown>): AgentStatus {
     const target = this.accounts.get(agentId);
     if (!target || target.role === 'bot') throw notFound('Agent', agentId);
-    if (account.role !== 'admin' && account.userId !== agentId) throw forbidden('Only the agent or an administrator can change this status');
+    if (account.role !== 'admin' && account.userId !== agentId)
+      throw forbidden('Only the agent or an administrator can change this status');
     const updates = new Map<Id, Availability>();
     const parse = (value: unknown): Availability => {
       if (value === 'available' || value === 'away') return value;
@@ -1208,7 +1256,10 @@ function addTo(index: Map<Id, Set<Id>>, key: Id, value: Id): void {
 }
 
 /** `current` with `values` merged in; an empty value ('', null, undefined) removes its key. */
-function mergeFields(current: Record<string, unknown> | null | undefined, values: Record<string, unknown>): Record<string, unknown> {
+function mergeFields(
+  current: Record<string, unknown> | null | undefined,
+  values: Record<string, unknown>,
+): Record<string, unknown> {
   const fields: Record<string, unknown> = { ...(current ?? {}) };
   for (const [key, value] of Object.entries(values)) {
     if (value === '' || value === null || value === undefined) delete fields[key];

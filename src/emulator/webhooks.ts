@@ -72,8 +72,10 @@ export function parseDeliverySettings(body: unknown): Partial<WebhookDeliverySet
   const out: Partial<WebhookDeliverySettings> = {};
   for (const [key, value] of Object.entries(body)) {
     if (!SETTING_KEYS.includes(key as keyof WebhookDeliverySettings)) throw new Error(`unknown setting ${key}`);
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new Error(`${key} must be a non-negative number`);
-    if ((key === 'duplicateRate' || key === 'outOfOrderRate') && value > 1) throw new Error(`${key} must be between 0 and 1`);
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
+      throw new Error(`${key} must be a non-negative number`);
+    if ((key === 'duplicateRate' || key === 'outOfOrderRate') && value > 1)
+      throw new Error(`${key} must be between 0 and 1`);
     out[key as keyof WebhookDeliverySettings] = value;
   }
   return out;
@@ -161,11 +163,18 @@ export class WebhookEmitter {
     if (this.closed || events.length === 0) return;
     for (const webhook of this.store.webhooks.values()) {
       if (webhook.active === false) continue;
-      const wanted = webhook.registered_events && webhook.registered_events.length > 0 ? new Set(webhook.registered_events) : undefined;
+      const wanted =
+        webhook.registered_events && webhook.registered_events.length > 0
+          ? new Set(webhook.registered_events)
+          : undefined;
       const selected = wanted ? events.filter((event) => wanted.has(event.type)) : events;
       if (selected.length === 0) continue;
       const target = this.targets.get(webhook.id) ?? this.verify(webhook.id);
-      this.dispatch(target, { id: this.store.ids.next(), domain_id: this.domainId, events: selected.map((event) => structuredClone(event)) });
+      this.dispatch(target, {
+        id: this.store.ids.next(),
+        domain_id: this.domainId,
+        events: selected.map((event) => structuredClone(event)),
+      });
     }
   }
 
@@ -250,15 +259,21 @@ export class WebhookEmitter {
       at: new Date().toISOString(),
     });
     if (ok || this.closed || attempt >= this.settings.maxAttempts) return;
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      void this.attempt(webhookId, notification, attempt + 1);
-    }, this.settings.retryBaseMs * 2 ** (attempt - 1));
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(timer);
+        void this.attempt(webhookId, notification, attempt + 1);
+      },
+      this.settings.retryBaseMs * 2 ** (attempt - 1),
+    );
     this.timers.add(timer);
   }
 
   private headers(webhook: StoredWebhook): Record<string, string> {
-    return { 'user-agent': 'Engage-Emulator-Webhooks/1.0', ...(webhook.secret ? { 'x-dimelo-secret': webhook.secret } : {}) };
+    return {
+      'user-agent': 'Engage-Emulator-Webhooks/1.0',
+      ...(webhook.secret ? { 'x-dimelo-secret': webhook.secret } : {}),
+    };
   }
 
   private async request(url: URL, init: RequestInit): Promise<{ status: number | null; body: string }> {
@@ -299,7 +314,13 @@ const OPENERS = [
   'I would like to talk to a human, please.',
   'Do you ship to Canada?',
 ];
-const REPLIES = ['Thanks, any news?', 'It is still not working.', 'Great, thank you!', 'Could a human look at this?', 'Here is my order number: 48213.'];
+const REPLIES = [
+  'Thanks, any news?',
+  'It is still not working.',
+  'Great, thank you!',
+  'Could a human look at this?',
+  'Here is my order number: 48213.',
+];
 
 export class SimulatedCustomers {
   private readonly rng: Rng;
@@ -340,7 +361,11 @@ export class SimulatedCustomers {
       const first = seedThread && this.store.threadState.get(seedThread.id)?.contentIds[0];
       const author = first ? this.store.contents.get(first)?.author_id : undefined;
       if (!seedThread || !author || this.store.sources.get(seedThread.source_id)?.active === false) continue;
-      const content = this.store.importContent({ identityId: author, sourceId: seedThread.source_id, body: this.rng.pick(OPENERS) });
+      const content = this.store.importContent({
+        identityId: author,
+        sourceId: seedThread.source_id,
+        body: this.rng.pick(OPENERS),
+      });
       this.opened.push(content.thread_id);
       if (this.opened.length > 200) this.opened.shift();
       return;

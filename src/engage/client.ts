@@ -153,7 +153,9 @@ export class EngageClient {
     const starts: number[] = [];
     for (let start = offset; start < offset + count; start += MAX_LIMIT) starts.push(start);
     const pages = await Promise.all(
-      starts.map((start) => this.page<T>(resourcePath, { ...params, offset: start, limit: Math.min(MAX_LIMIT, offset + count - start) })),
+      starts.map((start) =>
+        this.page<T>(resourcePath, { ...params, offset: start, limit: Math.min(MAX_LIMIT, offset + count - start) }),
+      ),
     );
     return { count: pages[0].count, offset, limit: count, records: pages.flatMap((p) => p.records) };
   }
@@ -199,7 +201,9 @@ export class EngageClient {
     return this.http.call<Thread>('PUT', path('content_threads', id, 'ignore'));
   }
   updateThreadCategories(id: string, categoryIds: readonly string[]) {
-    return this.http.call<Thread>('PUT', path('content_threads', id, 'update_categories'), { 'thread_category_ids[]': categoryIds });
+    return this.http.call<Thread>('PUT', path('content_threads', id, 'update_categories'), {
+      'thread_category_ids[]': categoryIds,
+    });
   }
 
   // ---- contents ----
@@ -251,7 +255,9 @@ export class EngageClient {
     return this.http.call<Intervention>('PUT', path('interventions', id, 'reassign'), { user_id: userId });
   }
   updateInterventionCategories(id: string, categoryIds: readonly string[]) {
-    return this.http.call<Intervention>('PUT', path('interventions', id, 'update_categories'), { 'category_ids[]': categoryIds });
+    return this.http.call<Intervention>('PUT', path('interventions', id, 'update_categories'), {
+      'category_ids[]': categoryIds,
+    });
   }
   updateInterventionCustomFields(id: string, values: Readonly<Record<string, string | number | boolean | null>>) {
     return this.http.call<Intervention>('PUT', path('interventions', id), { custom_field_values: values });
@@ -305,7 +311,14 @@ export class EngageClient {
     });
   }
   /** Virtual agent <-> human handover (`type: engage_virtual_agent`), or a platform's own handover. */
-  botHandover(params: { from: 'bot' | 'agent'; to: 'bot' | 'agent'; type?: string; interventionId?: string; threadCategoryIds?: readonly string[]; trigger?: string }) {
+  botHandover(params: {
+    from: 'bot' | 'agent';
+    to: 'bot' | 'agent';
+    type?: string;
+    interventionId?: string;
+    threadCategoryIds?: readonly string[];
+    trigger?: string;
+  }) {
     return this.http.call<BotResponse>('POST', '/bots/handover', {
       from: params.from,
       to: params.to,

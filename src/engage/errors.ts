@@ -54,12 +54,7 @@ export function kindForStatus(status: number): EngageErrorKind {
 }
 
 /** Builds the typed error for a non-2xx answer from its status and (possibly unparsable) body. */
-export function errorFromResponse(
-  status: number,
-  body: unknown,
-  endpoint: string,
-  retryAfterMs?: number,
-): EngageError {
+export function errorFromResponse(status: number, body: unknown, endpoint: string, retryAfterMs?: number): EngageError {
   const record = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
   const upstreamError = typeof record.error === 'string' ? record.error : undefined;
   const upstreamMessage = typeof record.message === 'string' ? record.message : `HTTP ${status}`;

@@ -79,7 +79,8 @@ export function encodeParams(params: Params | undefined): string {
       if (value.length === 0) search.append(name, '');
       for (const item of value as readonly Scalar[]) search.append(name, String(item));
     } else if (typeof value === 'object') {
-      for (const [sub, subValue] of Object.entries(value)) search.append(`${key}[${sub}]`, subValue === null ? '' : String(subValue));
+      for (const [sub, subValue] of Object.entries(value))
+        search.append(`${key}[${sub}]`, subValue === null ? '' : String(subValue));
     } else {
       search.append(key, String(value));
     }
@@ -116,7 +117,12 @@ export class EngageHttp {
    * One Engage call. `write` marks a GET that changes state (Engage reopens a thread with a GET):
    * it is neither cached nor retried like a read.
    */
-  async call<T>(method: HttpMethod, path: string, params?: Params, { write = method !== 'GET' }: { write?: boolean } = {}): Promise<T> {
+  async call<T>(
+    method: HttpMethod,
+    path: string,
+    params?: Params,
+    { write = method !== 'GET' }: { write?: boolean } = {},
+  ): Promise<T> {
     const encoded = encodeParams(params);
     const inQuery = method === 'GET' || method === 'DELETE';
     const pathAndQuery = `${path}${inQuery && encoded ? `?${encoded}` : ''}`;
@@ -139,7 +145,13 @@ export class EngageHttp {
     }
   }
 
-  private async send<T>(method: HttpMethod, path: string, pathAndQuery: string, body: string | undefined, write: boolean): Promise<T> {
+  private async send<T>(
+    method: HttpMethod,
+    path: string,
+    pathAndQuery: string,
+    body: string | undefined,
+    write: boolean,
+  ): Promise<T> {
     const endpoint = endpointTemplate(path);
     const label = `${method} ${endpoint}`;
     const url = `${this.baseUrl}${pathAndQuery}`;
@@ -163,10 +175,20 @@ export class EngageHttp {
           signal: AbortSignal.timeout(attemptTimeoutMs),
         });
         const text = await response.body.text();
-        this.options.onRequest?.({ method, endpoint, status: response.statusCode, durationMs: Date.now() - attemptStart, attempt });
+        this.options.onRequest?.({
+          method,
+          endpoint,
+          status: response.statusCode,
+          durationMs: Date.now() - attemptStart,
+          attempt,
+        });
         const answer = parseJson(text);
         if (response.statusCode >= 200 && response.statusCode < 300) {
-          if (answer === undefined) throw new EngageError('unexpected', `Engage ${label}: answer is not JSON`, { status: response.statusCode, endpoint: label });
+          if (answer === undefined)
+            throw new EngageError('unexpected', `Engage ${label}: answer is not JSON`, {
+              status: response.statusCode,
+              endpoint: label,
+            });
           return answer as T;
         }
         error = errorFromResponse(response.statusCode, answer, label, parseRetryAfter(response.headers['retry-after']));
@@ -201,10 +223,20 @@ function parseJson(text: string): unknown {
 
 function transportError(caught: unknown, label: string, timeoutMs: number): EngageError {
   // Not `instanceof Error`: the abort reason is a DOMException, which may come from another realm.
-  const name = typeof caught === 'object' && caught !== null && 'name' in caught ? String((caught as { name: unknown }).name) : '';
+  const name =
+    typeof caught === 'object' && caught !== null && 'name' in caught ? String((caught as { name: unknown }).name) : '';
   if (name === 'TimeoutError' || name === 'AbortError') {
-    return new EngageError('unavailable', `Engage ${label}: no answer within ${timeoutMs} ms`, { endpoint: label, upstreamError: 'timeout' });
+    return new EngageError('unavailable', `Engage ${label}: no answer within ${timeoutMs} ms`, {
+      endpoint: label,
+      upstreamError: 'timeout',
+    });
   }
-  const code = typeof caught === 'object' && caught !== null && 'code' in caught ? String((caught as { code: unknown }).code) : 'network_error';
-  return new EngageError('unavailable', `Engage ${label}: connection failed (${code})`, { endpoint: label, upstreamError: code });
+  const code =
+    typeof caught === 'object' && caught !== null && 'code' in caught
+      ? String((caught as { code: unknown }).code)
+      : 'network_error';
+  return new EngageError('unavailable', `Engage ${label}: connection failed (${code})`, {
+    endpoint: label,
+    upstreamError: code,
+  });
 }

@@ -148,13 +148,7 @@ export interface IdentityGroup {
 }
 
 /** Intervention `status` strings seen on the REST API. */
-export type InterventionStatus =
-  | 'opened'
-  | 'assigned'
-  | 'deferred'
-  | 'closed'
-  | 'canceled'
-  | string;
+export type InterventionStatus = 'opened' | 'assigned' | 'deferred' | 'closed' | 'canceled' | string;
 
 export interface Intervention {
   id: Id;

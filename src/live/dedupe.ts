@@ -58,7 +58,10 @@ export class RedisClaims implements EventClaims {
 
   async claim(eventId: string): Promise<boolean> {
     const client = await this.client();
-    const answer = await client.set(`${this.prefix}:event:${eventId}`, '1', { condition: 'NX', expiration: { type: 'PX', value: this.ttlMs } });
+    const answer = await client.set(`${this.prefix}:event:${eventId}`, '1', {
+      condition: 'NX',
+      expiration: { type: 'PX', value: this.ttlMs },
+    });
     return answer === 'OK';
   }
 

@@ -106,7 +106,11 @@ const IDENTITY_CHANGES: Record<string, IdentityMergeChange> = {
 };
 
 /** Thread state events: listed by REFERENCE.md, absent from the contract's `registered_events` enum. */
-export const THREAD_STATE_EVENT_TYPES: readonly string[] = ['content.thread_auto_closed', 'content.thread_closed', 'content.thread_opened'];
+export const THREAD_STATE_EVENT_TYPES: readonly string[] = [
+  'content.thread_auto_closed',
+  'content.thread_closed',
+  'content.thread_opened',
+];
 
 /** The webhook event types the gateway's subscriptions use (what registration asks Engage for). */
 export const SUBSCRIBED_EVENT_TYPES: readonly string[] = [
@@ -124,7 +128,8 @@ function id(value: unknown): string | null {
   return typeof value === 'string' && value.length > 0 ? value : typeof value === 'number' ? String(value) : null;
 }
 
-const own = <T>(table: Record<string, T>, key: string): T | null => (Object.prototype.hasOwnProperty.call(table, key) ? table[key] : null);
+const own = <T>(table: Record<string, T>, key: string): T | null =>
+  Object.prototype.hasOwnProperty.call(table, key) ? table[key] : null;
 
 /** One webhook event -> one live event (see the module contract). */
 export function normalise(event: WebhookEvent, notificationId: string): LiveEvent {
@@ -138,7 +143,11 @@ export function normalise(event: WebhookEvent, notificationId: string): LiveEven
   const interventionChange = own(INTERVENTION_CHANGES, type);
   const identityChange = own(IDENTITY_CHANGES, type);
   const newThreadOrigin: NewThreadOrigin | null =
-    type === 'content.discussion_initiated' ? 'AGENT' : type === 'content.imported' && metadata.first_in_thread === true ? 'CUSTOMER' : null;
+    type === 'content.discussion_initiated'
+      ? 'AGENT'
+      : type === 'content.imported' && metadata.first_in_thread === true
+        ? 'CUSTOMER'
+        : null;
 
   const kinds: LiveKind[] = [];
   if (newThreadOrigin) kinds.push('newThread');

@@ -17,7 +17,14 @@
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { createSourceEventStream, execute, print, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
+import {
+  createSourceEventStream,
+  execute,
+  print,
+  type DocumentNode,
+  type ExecutionArgs,
+  type ExecutionResult,
+} from 'graphql';
 import type { GatewayContext } from '../context';
 import stableStringify from 'safe-stable-stringify';
 import { PushQueue } from './queue';
@@ -58,7 +65,12 @@ export class FanOut {
   }
 
   stats(): FanOutStats {
-    return { executions: this.executions, groups: this.groups.size, subscribers: this.subscribers, attached: this.attached };
+    return {
+      executions: this.executions,
+      groups: this.groups.size,
+      subscribers: this.subscribers,
+      attached: this.attached,
+    };
   }
 
   /**
@@ -92,7 +104,13 @@ export class FanOut {
       this.documentKeys.set(args.document, documentKey);
     }
     // Sorted keys: variables `{a, b}` and `{b, a}` are one group.
-    return [documentKey, args.operationName ?? '', stableStringify(args.variableValues ?? {}), context.scope, context.viewerId ?? ''].join('\u0000');
+    return [
+      documentKey,
+      args.operationName ?? '',
+      stableStringify(args.variableValues ?? {}),
+      context.scope,
+      context.viewerId ?? '',
+    ].join('\u0000');
   }
 
   async subscribe(args: ExecutionArgs, attempt = 0): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {

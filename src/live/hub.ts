@@ -79,7 +79,9 @@ export class LiveHub implements LiveAccess {
 
   async start(): Promise<void> {
     this.unsubscribe = await this.options.pubsub.subscribe('engage.events', async ({ events }) => {
-      await this.options.beforeDispatch?.(events).catch((error: unknown) => this.log(`live: before dispatch failed: ${String(error)}`));
+      await this.options
+        .beforeDispatch?.(events)
+        .catch((error: unknown) => this.log(`live: before dispatch failed: ${String(error)}`));
       for (const event of events) this.dispatch(event);
     });
   }
@@ -155,7 +157,9 @@ export class LiveHub implements LiveAccess {
       return false;
     } catch (error) {
       if (!(error instanceof EngageError && error.kind === 'not_found')) {
-        this.log(`live: permission check failed (event ${event.id} withheld): ${error instanceof Error ? error.message : String(error)}`);
+        this.log(
+          `live: permission check failed (event ${event.id} withheld): ${error instanceof Error ? error.message : String(error)}`,
+        );
       }
       return false;
     }

@@ -83,9 +83,16 @@ export async function createLive(options: LiveOptions): Promise<Live> {
   }
 
   const onChange = async () => {
-    await options.onChange?.().catch((error: unknown) => options.log(`live: cache invalidation failed: ${String(error)}`));
+    await options
+      .onChange?.()
+      .catch((error: unknown) => options.log(`live: cache invalidation failed: ${String(error)}`));
   };
-  const hub = new LiveHub({ pubsub, accessTtlMs: options.accessTtlMs, beforeDispatch: redis ? undefined : onChange, log: options.log });
+  const hub = new LiveHub({
+    pubsub,
+    accessTtlMs: options.accessTtlMs,
+    beforeDispatch: redis ? undefined : onChange,
+    log: options.log,
+  });
   try {
     await hub.start();
   } catch (error) {
@@ -104,13 +111,22 @@ export async function createLive(options: LiveOptions): Promise<Live> {
     },
     log: options.log,
   });
-  if (options.webhookSecret === undefined) options.log('live: WEBHOOK_SECRET is not set: webhook deliveries will be refused (401) until it is');
+  if (options.webhookSecret === undefined)
+    options.log('live: WEBHOOK_SECRET is not set: webhook deliveries will be refused (401) until it is');
 
   return {
     hub,
     receiver,
     listen: ({ httpServer, schema, createContext, formatError }) =>
-      startTransport({ httpServer, path: '/graphql', schema, createContext, formatError, fanOut, keepAliveMs: options.keepAliveMs }),
+      startTransport({
+        httpServer,
+        path: '/graphql',
+        schema,
+        createContext,
+        formatError,
+        fanOut,
+        keepAliveMs: options.keepAliveMs,
+      }),
     stats: () => ({ ...hub.stats(), ...fanOut.stats(), receiver: receiver.stats() }),
     reservations: (namespace, ttlMs) => (redis ? new RedisClaims(() => redis!.client(), namespace, ttlMs) : undefined),
     whenAttached: (count) => fanOut.whenAttached(count),

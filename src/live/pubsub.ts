@@ -80,11 +80,17 @@ export class RedisPubSub<T extends object> implements PubSub<T> {
     const reconnectStrategy = (retries: number, cause: Error) =>
       // A new Error: node-redis tests `instanceof Error`, which a socket error from another realm fails.
       !connected && retries >= 3 ? new Error(cause.message) : Math.min(100 * 2 ** retries, 2_000);
-    this.publisher = createClient({ url: options.url, disableOfflineQueue: true, socket: { connectTimeout: 2_000, reconnectStrategy } });
+    this.publisher = createClient({
+      url: options.url,
+      disableOfflineQueue: true,
+      socket: { connectTimeout: 2_000, reconnectStrategy },
+    });
     this.subscriber = this.publisher.duplicate();
     // Without a listener an 'error' event would crash the process; the client reconnects by itself.
     for (const client of [this.publisher, this.subscriber]) {
-      client.on('error', (error: unknown) => this.log(`redis pubsub error: ${error instanceof Error ? error.message : String(error)}`));
+      client.on('error', (error: unknown) =>
+        this.log(`redis pubsub error: ${error instanceof Error ? error.message : String(error)}`),
+      );
     }
     this.ready = Promise.all([this.publisher.connect(), this.subscriber.connect()]).then(
       () => {

@@ -15,7 +15,8 @@ export class SlowConsumerError extends Error {
 
 export class PushQueue<T> implements AsyncIterableIterator<T> {
   private readonly buffer: T[] = [];
-  private readonly waiting: Array<{ resolve: (result: IteratorResult<T>) => void; reject: (error: unknown) => void }> = [];
+  private readonly waiting: Array<{ resolve: (result: IteratorResult<T>) => void; reject: (error: unknown) => void }> =
+    [];
   private closed = false;
   private failure: unknown;
 
@@ -32,7 +33,8 @@ export class PushQueue<T> implements AsyncIterableIterator<T> {
     if (this.closed) return;
     const waiter = this.waiting.shift();
     if (waiter) return waiter.resolve({ value, done: false });
-    if (this.buffer.length >= this.maxBuffered) return this.fail(new SlowConsumerError('Subscriber too slow: events dropped, subscription ended'));
+    if (this.buffer.length >= this.maxBuffered)
+      return this.fail(new SlowConsumerError('Subscriber too slow: events dropped, subscription ended'));
     this.buffer.push(value);
   }
 

@@ -70,7 +70,9 @@ const notificationSchema = z.object({
 }) satisfies z.ZodType<WebhookNotification, z.ZodTypeDef, unknown>;
 
 /** Parses a notification body; the error names the first problem's path, never a value. */
-export function parseNotification(body: unknown): { ok: true; value: WebhookNotification } | { ok: false; reason: string } {
+export function parseNotification(
+  body: unknown,
+): { ok: true; value: WebhookNotification } | { ok: false; reason: string } {
   const parsed = notificationSchema.safeParse(body);
   if (parsed.success) return { ok: true, value: parsed.data };
   const issue = parsed.error.issues[0];
@@ -99,7 +101,12 @@ export function createWebhookReceiver(options: ReceiverOptions): { router: Route
       // Without a shared secret anyone could post events (and flush the cache, mute state feeds):
       // the handshake may proceed, deliveries may not.
       if (req.method === 'GET') return next();
-      return refuse(res, 401, 'unauthorized', 'No WEBHOOK_SECRET is configured on this gateway: deliveries are refused');
+      return refuse(
+        res,
+        401,
+        'unauthorized',
+        'No WEBHOOK_SECRET is configured on this gateway: deliveries are refused',
+      );
     }
     if (given === undefined) return refuse(res, 401, 'unauthorized', 'Missing X-Dimelo-Secret header');
     if (!sameSecret(given, options.secret)) return refuse(res, 401, 'unauthorized', 'Wrong X-Dimelo-Secret');
@@ -114,7 +121,13 @@ export function createWebhookReceiver(options: ReceiverOptions): { router: Route
       typeof challenge === 'string' &&
       options.verifyToken !== undefined &&
       sameSecret(token, options.verifyToken);
-    if (!valid) return refuse(res, 403, 'forbidden', 'Validation refused: hub.mode must be "subscribe" and hub.verify_token must match');
+    if (!valid)
+      return refuse(
+        res,
+        403,
+        'forbidden',
+        'Validation refused: hub.mode must be "subscribe" and hub.verify_token must match',
+      );
     res.status(200).type('text/plain').send(challenge);
   });
 
@@ -155,7 +168,9 @@ export function createWebhookReceiver(options: ReceiverOptions): { router: Route
         res.status(200).json({ accepted: fresh.length, duplicates: notification.events.length - fresh.length });
       } catch (error) {
         await Promise.all(claimed.map((id) => options.claims.release(id).catch(() => undefined)));
-        log(`webhook notification ${notification.id} not accepted (Engage will re-deliver): ${error instanceof Error ? error.message : String(error)}`);
+        log(
+          `webhook notification ${notification.id} not accepted (Engage will re-deliver): ${error instanceof Error ? error.message : String(error)}`,
+        );
         refuse(res, 503, 'unavailable', 'Events could not be accepted now; retry later');
       }
     },
@@ -165,9 +180,15 @@ export function createWebhookReceiver(options: ReceiverOptions): { router: Route
   router.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
     counters.rejected += 1;
     const err = error as { status?: number; type?: string };
-    if (err.status === 413 || err.type === 'entity.too.large') return refuse(res, 413, 'payload_too_large', 'Notification body too large');
+    if (err.status === 413 || err.type === 'entity.too.large')
+      return refuse(res, 413, 'payload_too_large', 'Notification body too large');
     if (err.type === 'entity.parse.failed') return refuse(res, 400, 'invalid_json', 'Body is not valid JSON');
-    refuse(res, err.status && err.status >= 400 && err.status < 500 ? err.status : 400, 'bad_request', 'Malformed request');
+    refuse(
+      res,
+      err.status && err.status >= 400 && err.status < 500 ? err.status : 400,
+      'bad_request',
+      'Malformed request',
+    );
   });
 
   return { router, stats: () => ({ ...counters }) };

@@ -45,21 +45,31 @@ export function randomSecret(): string {
 }
 
 /** Makes the handshake request Engage makes, and checks the answer. */
-export async function probeHandshake(url: string, verifyToken: string, secret: string): Promise<RegisterResult['probe']> {
+export async function probeHandshake(
+  url: string,
+  verifyToken: string,
+  secret: string,
+): Promise<RegisterResult['probe']> {
   const challenge = randomSecret();
   const target = new URL(url);
   target.searchParams.set('hub.mode', 'subscribe');
   target.searchParams.set('hub.challenge', challenge);
   target.searchParams.set('hub.verify_token', verifyToken);
   try {
-    const response = await fetch(target, { headers: { 'x-dimelo-secret': secret }, signal: AbortSignal.timeout(10_000) });
+    const response = await fetch(target, {
+      headers: { 'x-dimelo-secret': secret },
+      signal: AbortSignal.timeout(10_000),
+    });
     const body = await response.text();
     if (response.status === 200 && body === challenge) return { ok: true, status: 200 };
     const reason =
-      response.status === 401 ? 'the endpoint refused the secret (WEBHOOK_SECRET differs)'
-      : response.status === 403 ? 'the endpoint refused the verify token (WEBHOOK_VERIFY_TOKEN differs)'
-      : response.status === 200 ? 'the endpoint did not echo the challenge'
-      : `the endpoint answered ${response.status}`;
+      response.status === 401
+        ? 'the endpoint refused the secret (WEBHOOK_SECRET differs)'
+        : response.status === 403
+          ? 'the endpoint refused the verify token (WEBHOOK_VERIFY_TOKEN differs)'
+          : response.status === 200
+            ? 'the endpoint did not echo the challenge'
+            : `the endpoint answered ${response.status}`;
     return { ok: false, status: response.status, reason };
   } catch (error) {
     return { ok: false, status: null, reason: `no answer (${error instanceof Error ? error.message : String(error)})` };
@@ -70,7 +80,14 @@ export async function registerWebhook(options: RegisterOptions): Promise<Registe
   const probe = await probeHandshake(options.url, options.verifyToken, options.secret);
   const engage = new EngageClient({ baseUrl: options.engageUrl, token: options.accessToken, timeoutMs: 10_000 });
   const create = (events: readonly string[]) =>
-    engage.createWebhook({ url: options.url, secret: options.secret, verify_token: options.verifyToken, registered_events: events, active: true, name: 'engage-graphql-gateway' });
+    engage.createWebhook({
+      url: options.url,
+      secret: options.secret,
+      verify_token: options.verifyToken,
+      registered_events: events,
+      active: true,
+      name: 'engage-graphql-gateway',
+    });
   const events = options.events ?? SUBSCRIBED_EVENT_TYPES;
   let webhook: Webhook;
   try {
@@ -78,7 +95,11 @@ export async function registerWebhook(options: RegisterOptions): Promise<Registe
   } catch (error) {
     // The thread state events are documented but absent from the contract's enum: an account that
     // refuses them still gets every other event.
-    if (!(error instanceof EngageError && error.kind === 'invalid') || !events.some((type) => THREAD_STATE_EVENT_TYPES.includes(type))) throw error;
+    if (
+      !(error instanceof EngageError && error.kind === 'invalid') ||
+      !events.some((type) => THREAD_STATE_EVENT_TYPES.includes(type))
+    )
+      throw error;
     webhook = await create(events.filter((type) => !THREAD_STATE_EVENT_TYPES.includes(type)));
   }
   // Engage validates asynchronously: wait (bounded) for webhook_status to leave its first value.
@@ -104,7 +125,8 @@ async function cli(): Promise<void> {
   if (!config.engage?.url) problems.push('ENGAGE_URL is not set');
   if (!config.engage?.accessToken) problems.push('ENGAGE_ACCESS_TOKEN is not set');
   if (!config.webhook.secret) problems.push('WEBHOOK_SECRET is not set (the gateway must run with the same value)');
-  if (!config.webhook.verifyToken) problems.push('WEBHOOK_VERIFY_TOKEN is not set (the gateway must run with the same value)');
+  if (!config.webhook.verifyToken)
+    problems.push('WEBHOOK_VERIFY_TOKEN is not set (the gateway must run with the same value)');
   if (problems.length > 0) throw new Error(problems.join('\n'));
   const result = await registerWebhook({
     engageUrl: config.engage!.url,

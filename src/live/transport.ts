@@ -16,7 +16,16 @@
  */
 import type http from 'node:http';
 import { createHash } from 'node:crypto';
-import { GraphQLError, parse, validate, type DocumentNode, type ExecutionArgs, type ExecutionResult, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import {
+  GraphQLError,
+  parse,
+  validate,
+  type DocumentNode,
+  type ExecutionArgs,
+  type ExecutionResult,
+  type GraphQLFormattedError,
+  type GraphQLSchema,
+} from 'graphql';
 import type { FormattedExecutionResult } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { LRUCache } from 'lru-cache';
@@ -56,11 +65,22 @@ export function credentialsFrom(params: Readonly<Record<string, unknown>> | unde
     }
     return undefined;
   };
-  return { authorization: pick('authorization', 'Authorization'), userId: pick('userId', 'x-engage-user-id', 'X-Engage-User-Id') };
+  return {
+    authorization: pick('authorization', 'Authorization'),
+    userId: pick('userId', 'x-engage-user-id', 'X-Engage-User-Id'),
+  };
 }
 
 function withCode(errors: readonly GraphQLError[], code: string): GraphQLError[] {
-  return errors.map((error) => new GraphQLError(error.message, { nodes: error.nodes, source: error.source, positions: error.positions, extensions: { ...error.extensions, code } }));
+  return errors.map(
+    (error) =>
+      new GraphQLError(error.message, {
+        nodes: error.nodes,
+        source: error.source,
+        positions: error.positions,
+        extensions: { ...error.extensions, code },
+      }),
+  );
 }
 
 export function startTransport(options: TransportOptions): Transport {
@@ -79,7 +99,12 @@ export function startTransport(options: TransportOptions): Transport {
       if ('document' in parsed) options.fanOut.nameDocument(document, digest);
     } catch (error) {
       // Not cached: anyone can send endless distinct unparsable texts.
-      return { errors: withCode([error instanceof GraphQLError ? error : new GraphQLError('Syntax error')], 'GRAPHQL_PARSE_FAILED') };
+      return {
+        errors: withCode(
+          [error instanceof GraphQLError ? error : new GraphQLError('Syntax error')],
+          'GRAPHQL_PARSE_FAILED',
+        ),
+      };
     }
     documents.set(digest, parsed);
     return parsed;
@@ -89,14 +114,21 @@ export function startTransport(options: TransportOptions): Transport {
     if (!result.errors) return undefined; // nothing to format: graphql-ws serialises the result as is
     let out = formatted.get(result);
     if (!out) {
-      out = { ...result, errors: result.errors.map((error) => options.formatError(error.toJSON(), error)) } as FormattedExecutionResult;
+      out = {
+        ...result,
+        errors: result.errors.map((error) => options.formatError(error.toJSON(), error)),
+      } as FormattedExecutionResult;
       formatted.set(result, out);
     }
     return out;
   };
 
   // The same bound as the HTTP body limit: a bigger message closes the socket (1009).
-  const wsServer = new WebSocketServer({ server: options.httpServer, path: options.path, maxPayload: MAX_MESSAGE_BYTES });
+  const wsServer = new WebSocketServer({
+    server: options.httpServer,
+    path: options.path,
+    maxPayload: MAX_MESSAGE_BYTES,
+  });
   const server = useServer<Record<string, unknown>>(
     {
       schema: options.schema,

@@ -72,7 +72,11 @@ function notFound(resource: string, id: string): EngageError {
 }
 
 /** Answers in key order, an Error for each key Engage did not return (the batch-function contract). */
-function inKeyOrder<T extends { id: string }>(ids: readonly string[], records: readonly T[], resource: string): Array<T | Error> {
+function inKeyOrder<T extends { id: string }>(
+  ids: readonly string[],
+  records: readonly T[],
+  resource: string,
+): Array<T | Error> {
   const byId = new Map(records.map((record) => [record.id, record]));
   return ids.map((id) => byId.get(id) ?? notFound(resource, id));
 }
@@ -97,15 +101,21 @@ export function createLoaders(engage: EngageClient, { mode = 'batched', concurre
     single: (key: K) => Promise<V>,
     options: { cacheKeyFn?: (key: K) => C; maxBatchSize?: number } = {},
   ): DataLoader<K, V, C> {
-    if (naive) return new DataLoader<K, V, C>((keys) => Promise.all(keys.map((key) => single(key).catch((error: Error) => error))), { batch: false, cache: false });
+    if (naive)
+      return new DataLoader<K, V, C>(
+        (keys) => Promise.all(keys.map((key) => single(key).catch((error: Error) => error))),
+        { batch: false, cache: false },
+      );
     const created = new DataLoader<K, V, C>(batch, options);
     resets.push(() => created.clearAll());
     return created;
   }
 
   /** Deduplicated single GETs with bounded concurrency, for resources without a batch endpoint. */
-  const singles = <V>(get: (id: string) => Promise<V>) => (ids: readonly string[]) =>
-    Promise.all(ids.map((id) => limit(() => get(id)).catch((error: Error) => error)));
+  const singles =
+    <V>(get: (id: string) => Promise<V>) =>
+    (ids: readonly string[]) =>
+      Promise.all(ids.map((id) => limit(() => get(id)).catch((error: Error) => error)));
 
   // ---- small collections, listed whole ----
   const sources = memo(() => engage.allSources());
@@ -113,13 +123,23 @@ export function createLoaders(engage: EngageClient, { mode = 'batched', concurre
   const teams = memo(() => engage.allTeams());
   const categories = memo(() => engage.allCategories());
 
-  const source = loader<string, Source>(async (ids) => inKeyOrder(ids, await sources(), 'Source'), (id) => engage.getSource(id));
-  const team = loader<string, Team>(async (ids) => inKeyOrder(ids, await teams(), 'Team'), (id) => engage.getTeam(id));
+  const source = loader<string, Source>(
+    async (ids) => inKeyOrder(ids, await sources(), 'Source'),
+    (id) => engage.getSource(id),
+  );
+  const team = loader<string, Team>(
+    async (ids) => inKeyOrder(ids, await teams(), 'Team'),
+    (id) => engage.getTeam(id),
+  );
   // An agent missing from the list (e.g. disabled and filtered out) is still worth a direct read.
   const user = loader<string, User>(
     async (ids) => {
       const found = inKeyOrder(ids, await users(), 'User');
-      return Promise.all(found.map((record, i) => (record instanceof Error ? limit(() => engage.getUser(ids[i])).catch((error: Error) => error) : record)));
+      return Promise.all(
+        found.map((record, i) =>
+          record instanceof Error ? limit(() => engage.getUser(ids[i])).catch((error: Error) => error) : record,
+        ),
+      );
     },
     (id) => engage.getUser(id),
   );
@@ -128,7 +148,11 @@ export function createLoaders(engage: EngageClient, { mode = 'batched', concurre
   const category = loader<string, Category>(
     async (ids) => {
       const pages = await Promise.all(chunk(ids, MAX_LIMIT).map((part) => engage.listCategories(part)));
-      return inKeyOrder(ids, pages.flatMap((page) => page.records), 'Category');
+      return inKeyOrder(
+        ids,
+        pages.flatMap((page) => page.records),
+        'Category',
+      );
     },
     (id) => engage.getCategory(id),
     { maxBatchSize: MAX_LIMIT },
@@ -145,7 +169,8 @@ export function createLoaders(engage: EngageClient, { mode = 'batched', concurre
   );
 
   const identityGroup = loader<string, IdentityGroup>(
-    async (ids) => inKeyOrder(ids, (await engage.listIdentityGroups({ ids, limit: MAX_LIMIT })).records, 'IdentityGroup'),
+    async (ids) =>
+      inKeyOrder(ids, (await engage.listIdentityGroups({ ids, limit: MAX_LIMIT })).records, 'IdentityGroup'),
     (id) => engage.getIdentityGroup(id),
     { maxBatchSize: MAX_LIMIT },
   );
@@ -194,8 +219,14 @@ export function createLoaders(engage: EngageClient, { mode = 'batched', concurre
   );
 
   // ---- single GETs, deduplicated ----
-  const thread = loader<string, Thread>(singles((id) => engage.getThread(id)), (id) => engage.getThread(id));
-  const intervention = loader<string, Intervention>(singles((id) => engage.getIntervention(id)), (id) => engage.getIntervention(id));
+  const thread = loader<string, Thread>(
+    singles((id) => engage.getThread(id)),
+    (id) => engage.getThread(id),
+  );
+  const intervention = loader<string, Intervention>(
+    singles((id) => engage.getIntervention(id)),
+    (id) => engage.getIntervention(id),
+  );
 
   // ---- relations and lists ----
   const primeAll = <T extends { id: string }>(target: DataLoader<string, T>, records: readonly T[]) => {
@@ -206,7 +237,11 @@ export function createLoaders(engage: EngageClient, { mode = 'batched', concurre
     (keys) => loadThreadContents(engage, keys, (record) => primeAll(content, [record])),
     async (key) => {
       const [field, direction] = key.order.split('.') as ['created_at', 'asc' | 'desc'];
-      const page = await engage.listContents({ q: q().is('thread', key.threadId).order(field, direction).toString(), offset: key.offset, limit: key.limit });
+      const page = await engage.listContents({
+        q: q().is('thread', key.threadId).order(field, direction).toString(),
+        offset: key.offset,
+        limit: key.limit,
+      });
       return { records: page.records, count: page.count, offset: key.offset };
     },
     { cacheKeyFn: threadContentsCacheKey },
@@ -218,12 +253,18 @@ export function createLoaders(engage: EngageClient, { mode = 'batched', concurre
     return page.records;
   };
   /** A thread's interventions by `interventions?thread_id=`: one call per thread. */
-  const interventionsOfThread = loader<string, Intervention[]>(singles(threadInterventionsList), threadInterventionsList);
+  const interventionsOfThread = loader<string, Intervention[]>(
+    singles(threadInterventionsList),
+    threadInterventionsList,
+  );
 
   /** Interventions on contents of these identities: `interventions?identity_id[]=`, every page. */
   const interventionsOfIdentity = loader<string, Intervention[]>(
     async (identityIds) => {
-      const records = await engage.all<Intervention>('/interventions', { 'identity_id[]': identityIds, sort: 'created_at' });
+      const records = await engage.all<Intervention>('/interventions', {
+        'identity_id[]': identityIds,
+        sort: 'created_at',
+      });
       primeAll(intervention, records);
       return identityIds.map((id) => records.filter((record) => record.identity_id === id));
     },
@@ -249,7 +290,10 @@ export function createLoaders(engage: EngageClient, { mode = 'batched', concurre
    * depends only on the id, so it is requested now, in parallel with the thread itself, instead of
    * one round trip later. One thread has nothing to be packed with, so this costs no extra call.
    */
-  function prefetchThread(threadId: string, wants: { contents: Array<Omit<ThreadContentsKey, 'threadId' | 'contentsCount'>>; interventions: boolean }): void {
+  function prefetchThread(
+    threadId: string,
+    wants: { contents: Array<Omit<ThreadContentsKey, 'threadId' | 'contentsCount'>>; interventions: boolean },
+  ): void {
     if (naive) return;
     for (const window of wants.contents) {
       // contents_count is unknown yet: an infinite one plans a call of exactly this window.
@@ -262,8 +306,15 @@ export function createLoaders(engage: EngageClient, { mode = 'batched', concurre
   }
 
   function threadInterventions(thread: Pick<Thread, 'id' | 'contents_count'>): Promise<Intervention[]> {
-    if (naive || direct.has(thread.id) || thread.contents_count === 0 || thread.contents_count > MAX_LIMIT) return interventionsOfThread.load(thread.id);
-    const whole = threadContents.load({ threadId: thread.id, contentsCount: thread.contents_count, offset: 0, limit: thread.contents_count, order: 'created_at.desc' });
+    if (naive || direct.has(thread.id) || thread.contents_count === 0 || thread.contents_count > MAX_LIMIT)
+      return interventionsOfThread.load(thread.id);
+    const whole = threadContents.load({
+      threadId: thread.id,
+      contentsCount: thread.contents_count,
+      offset: 0,
+      limit: thread.contents_count,
+      order: 'created_at.desc',
+    });
     return whole.then(async ({ records, count }) => {
       const authors = [...new Set(records.map((record) => record.author_id))];
       if (count > records.length || authors.some((author) => !author)) return interventionsOfThread.load(thread.id);

@@ -23,7 +23,8 @@ export interface ThreadContentsKey {
   order: ContentsOrder;
 }
 
-export const threadContentsCacheKey = (key: ThreadContentsKey) => `${key.threadId}|${key.offset}|${key.limit}|${key.order}`;
+export const threadContentsCacheKey = (key: ThreadContentsKey) =>
+  `${key.threadId}|${key.offset}|${key.limit}|${key.order}`;
 
 /** Records a combined call may fetch beyond what the window needs before a per-thread call is cheaper. */
 const MAX_WASTE = 15;
@@ -55,7 +56,11 @@ export function planThreadContents(keys: readonly ThreadContentsKey[]): Contents
     }
     const id = `${key.order}|${key.threadId}`;
     const seen = packable.get(id);
-    packable.set(id, { threadId: key.threadId, order: key.order, count: Math.max(seen?.count ?? 0, key.contentsCount) });
+    packable.set(id, {
+      threadId: key.threadId,
+      order: key.order,
+      count: Math.max(seen?.count ?? 0, key.contentsCount),
+    });
   }
 
   const combined: CombinedCall[] = [];
@@ -94,7 +99,11 @@ export async function loadThreadContents(
     plan.combined.map(async (call) => {
       let page;
       try {
-        page = await engage.listContents({ q: contentsQuery(call.threadIds, call.order), offset: 0, limit: call.limit });
+        page = await engage.listContents({
+          q: contentsQuery(call.threadIds, call.order),
+          offset: 0,
+          limit: call.limit,
+        });
       } catch (error) {
         for (const threadId of call.threadIds) byThread.set(`${call.order}|${threadId}`, error as Error);
         return;

@@ -14,7 +14,13 @@ import type { AgentStatus, Intervention, Thread } from '../engage/types';
 import { assertFieldValues, assertId, assertIds, assertText, badInput } from './validate';
 
 /** Runs a state change once per idempotency key; `args` are what a replay must match. */
-function once<T>(context: GatewayContext, operation: string, idempotencyKey: string | null | undefined, args: unknown, action: () => Promise<T>): Promise<T> {
+function once<T>(
+  context: GatewayContext,
+  operation: string,
+  idempotencyKey: string | null | undefined,
+  args: unknown,
+  action: () => Promise<T>,
+): Promise<T> {
   return context.idempotency.run(context.scope, operation, idempotencyKey, args, action);
 }
 
@@ -39,16 +45,23 @@ function profileUpdate(input: CustomerProfileInput): IdentityGroupUpdate {
     mobile_phones: input.mobilePhones ?? undefined,
     notes: input.notes ?? undefined,
     tag_ids: input.tagIds ? assertIds('input.tagIds', input.tagIds) : undefined,
-    custom_field_values: input.customFieldValues === undefined || input.customFieldValues === null ? undefined : assertFieldValues('input.customFieldValues', input.customFieldValues),
+    custom_field_values:
+      input.customFieldValues === undefined || input.customFieldValues === null
+        ? undefined
+        : assertFieldValues('input.customFieldValues', input.customFieldValues),
   };
-  if (Object.values(update).every((value) => value === undefined)) throw badInput('input', 'input must change at least one field of the profile.');
+  if (Object.values(update).every((value) => value === undefined))
+    throw badInput('input', 'input must change at least one field of the profile.');
   return update;
 }
 
 /** Agents who could take work on `channelId` now: available there and not full. */
 export function availableOn(statuses: readonly AgentStatus[], channelId: string | null | undefined): AgentStatus[] {
   return statuses.filter((status) =>
-    status.channels.some((channel) => (!channelId || channel.id === channelId) && channel.status === 'available' && channel.busyness !== 'full'),
+    status.channels.some(
+      (channel) =>
+        (!channelId || channel.id === channelId) && channel.status === 'available' && channel.busyness !== 'full',
+    ),
   );
 }
 
@@ -66,7 +79,11 @@ export const actionResolvers: Resolvers = {
       assertText('input.body', input.body);
       const { idempotencyKey, ...args } = input;
       return once(context, 'replyToContent', idempotencyKey, args, async () => {
-        const content = await context.engage.createContent({ in_reply_to_id: input.contentId, body: input.body, private: input.private ?? undefined });
+        const content = await context.engage.createContent({
+          in_reply_to_id: input.contentId,
+          body: input.body,
+          private: input.private ?? undefined,
+        });
         context.loaders.content.prime(content.id, content);
         return content;
       });
@@ -90,14 +107,20 @@ export const actionResolvers: Resolvers = {
     },
 
     closeIntervention: (_root, { id, idempotencyKey }, context) =>
-      once(context, 'closeIntervention', idempotencyKey, { id: assertId('id', id) }, async () => freshIntervention(context, await context.engage.closeIntervention(id))),
+      once(context, 'closeIntervention', idempotencyKey, { id: assertId('id', id) }, async () =>
+        freshIntervention(context, await context.engage.closeIntervention(id)),
+      ),
 
     cancelIntervention: (_root, { id, idempotencyKey }, context) =>
-      once(context, 'cancelIntervention', idempotencyKey, { id: assertId('id', id) }, async () => freshIntervention(context, await context.engage.cancelIntervention(id))),
+      once(context, 'cancelIntervention', idempotencyKey, { id: assertId('id', id) }, async () =>
+        freshIntervention(context, await context.engage.cancelIntervention(id)),
+      ),
 
     reassignIntervention: (_root, { id, userId, idempotencyKey }, context) => {
       const args = { id: assertId('id', id), userId: assertId('userId', userId) };
-      return once(context, 'reassignIntervention', idempotencyKey, args, async () => freshIntervention(context, await context.engage.reassignIntervention(id, userId)));
+      return once(context, 'reassignIntervention', idempotencyKey, args, async () =>
+        freshIntervention(context, await context.engage.reassignIntervention(id, userId)),
+      );
     },
 
     recategorizeIntervention: (_root, { id, categoryIds, idempotencyKey }, context) => {
@@ -115,40 +138,57 @@ export const actionResolvers: Resolvers = {
     },
 
     closeThread: (_root, { id, idempotencyKey }, context) =>
-      once(context, 'closeThread', idempotencyKey, { id: assertId('id', id) }, async () => freshThread(context, await context.engage.closeThread(id))),
+      once(context, 'closeThread', idempotencyKey, { id: assertId('id', id) }, async () =>
+        freshThread(context, await context.engage.closeThread(id)),
+      ),
 
     reopenThread: (_root, { id, idempotencyKey }, context) =>
-      once(context, 'reopenThread', idempotencyKey, { id: assertId('id', id) }, async () => freshThread(context, await context.engage.openThread(id))),
+      once(context, 'reopenThread', idempotencyKey, { id: assertId('id', id) }, async () =>
+        freshThread(context, await context.engage.openThread(id)),
+      ),
 
     ignoreThread: (_root, { id, idempotencyKey }, context) =>
-      once(context, 'ignoreThread', idempotencyKey, { id: assertId('id', id) }, async () => freshThread(context, await context.engage.ignoreThread(id))),
+      once(context, 'ignoreThread', idempotencyKey, { id: assertId('id', id) }, async () =>
+        freshThread(context, await context.engage.ignoreThread(id)),
+      ),
 
     recategorizeThread: (_root, { id, categoryIds, idempotencyKey }, context) => {
       const args = { id: assertId('id', id), categoryIds: assertIds('categoryIds', categoryIds) };
-      return once(context, 'recategorizeThread', idempotencyKey, args, async () => freshThread(context, await context.engage.updateThreadCategories(id, categoryIds)));
+      return once(context, 'recategorizeThread', idempotencyKey, args, async () =>
+        freshThread(context, await context.engage.updateThreadCategories(id, categoryIds)),
+      );
     },
 
     updateCustomerProfile: async (_root, { identityId, identityGroupId, input, idempotencyKey }, context) => {
-      if (Boolean(identityId) === Boolean(identityGroupId)) throw badInput('identityId', 'Give exactly one of identityId and identityGroupId.');
+      if (Boolean(identityId) === Boolean(identityGroupId))
+        throw badInput('identityId', 'Give exactly one of identityId and identityGroupId.');
       if (identityId) assertId('identityId', identityId);
       if (identityGroupId) assertId('identityGroupId', identityGroupId);
       const update = profileUpdate(input);
-      return once(context, 'updateCustomerProfile', idempotencyKey, { identityId, identityGroupId, update }, async () => {
-        let groupId = identityGroupId;
-        if (!groupId) {
-          const identity = await context.loaders.identity.load({ id: identityId as string });
-          groupId = identity.identity_group_id ?? null;
-          if (!groupId) throw badInput('identityId', 'This identity has no customer profile (identity group).');
-        }
-        const group = await context.engage.updateIdentityGroup(groupId, update);
-        context.loaders.identityGroup.prime(group.id, group);
-        return group;
-      });
+      return once(
+        context,
+        'updateCustomerProfile',
+        idempotencyKey,
+        { identityId, identityGroupId, update },
+        async () => {
+          let groupId = identityGroupId;
+          if (!groupId) {
+            const identity = await context.loaders.identity.load({ id: identityId as string });
+            groupId = identity.identity_group_id ?? null;
+            if (!groupId) throw badInput('identityId', 'This identity has no customer profile (identity group).');
+          }
+          const group = await context.engage.updateIdentityGroup(groupId, update);
+          context.loaders.identityGroup.prime(group.id, group);
+          return group;
+        },
+      );
     },
 
     botEngage: (_root, { contentId, idempotencyKey }, context) => {
       assertId('contentId', contentId);
-      return once(context, 'botEngage', idempotencyKey, { contentId }, async () => freshIntervention(context, await context.engage.botEngage(contentId)));
+      return once(context, 'botEngage', idempotencyKey, { contentId }, async () =>
+        freshIntervention(context, await context.engage.botEngage(contentId)),
+      );
     },
 
     botComplete: (_root, { interventionId, closeThread, threadCategoryIds, idempotencyKey }, context) => {
@@ -158,7 +198,10 @@ export const actionResolvers: Resolvers = {
         threadCategoryIds: threadCategoryIds ? assertIds('threadCategoryIds', threadCategoryIds) : undefined,
       };
       return once(context, 'botComplete', idempotencyKey, args, async () => {
-        const answer = await context.engage.botComplete(interventionId, { closeThread: args.closeThread, threadCategoryIds: args.threadCategoryIds });
+        const answer = await context.engage.botComplete(interventionId, {
+          closeThread: args.closeThread,
+          threadCategoryIds: args.threadCategoryIds,
+        });
         const intervention = freshIntervention(context, await context.engage.getIntervention(interventionId));
         return { status: answer.status ?? null, message: answer.message ?? null, intervention };
       });
@@ -170,7 +213,8 @@ export const actionResolvers: Resolvers = {
         categoryIds: assertIds('categoryIds', categoryIds),
         interventionId: interventionId ? assertId('interventionId', interventionId) : undefined,
       };
-      if (categoryIds.length === 0) throw badInput('categoryIds', 'categoryIds must name the categories human agents are routed on.');
+      if (categoryIds.length === 0)
+        throw badInput('categoryIds', 'categoryIds must name the categories human agents are routed on.');
       return once(context, 'transferToHuman', idempotencyKey, args, async () => {
         const thread = await context.loaders.thread.load(threadId);
         const source = await context.loaders.source.load(thread.source_id);
@@ -178,11 +222,20 @@ export const actionResolvers: Resolvers = {
         const availableAgents = availableOn(statuses, source.channel_id);
 
         if (interventionId) {
-          await context.engage.botHandover({ from: 'bot', to: 'agent', interventionId, threadCategoryIds: categoryIds });
+          await context.engage.botHandover({
+            from: 'bot',
+            to: 'agent',
+            interventionId,
+            threadCategoryIds: categoryIds,
+          });
         } else {
           freshThread(context, await context.engage.updateThreadCategories(threadId, categoryIds));
         }
-        return { agentAvailable: availableAgents.length > 0, availableAgents, thread: await context.loaders.thread.load(threadId) };
+        return {
+          agentAvailable: availableAgents.length > 0,
+          availableAgents,
+          thread: await context.loaders.thread.load(threadId),
+        };
       });
     },
   },

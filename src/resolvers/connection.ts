@@ -34,13 +34,18 @@ export function decodeCursor(cursor: string): number {
   const decoded = Buffer.from(cursor, 'base64').toString('utf8');
   const offset = Number(decoded.slice(PREFIX.length));
   if (!decoded.startsWith(PREFIX) || !Number.isInteger(offset) || offset < 0) {
-    throw new GraphQLError(`Invalid cursor "${cursor}".`, { extensions: { code: 'BAD_USER_INPUT', argumentName: 'after' } });
+    throw new GraphQLError(`Invalid cursor "${cursor}".`, {
+      extensions: { code: 'BAD_USER_INPUT', argumentName: 'after' },
+    });
   }
   return offset;
 }
 
 /** Validates `first`/`after` and turns them into an Engage window. `first` above 150 is an error, never a silent clamp. */
-export function windowArgs(args: { first?: number | null; after?: string | null }, defaultFirst = 30): { offset: number; limit: number } {
+export function windowArgs(
+  args: { first?: number | null; after?: string | null },
+  defaultFirst = 30,
+): { offset: number; limit: number } {
   const first = args.first ?? defaultFirst;
   if (!Number.isInteger(first) || first < 0 || first > MAX_LIMIT) {
     throw new GraphQLError(`"first" must be between 0 and ${MAX_LIMIT} (Engage's page size limit); got ${first}.`, {
@@ -65,7 +70,8 @@ export async function connection<T>(
 
 /** The field resolvers every connection type shares. */
 export const connectionResolvers = {
-  edges: <T>(parent: ConnectionParent<T>): Edge<T>[] => parent.records.map((node, i) => ({ cursor: encodeCursor(parent.offset + i), node })),
+  edges: <T>(parent: ConnectionParent<T>): Edge<T>[] =>
+    parent.records.map((node, i) => ({ cursor: encodeCursor(parent.offset + i), node })),
   nodes: <T>(parent: ConnectionParent<T>): T[] => parent.records,
   totalCount: <T>(parent: ConnectionParent<T>): number => parent.count,
   pageInfo: <T>(parent: ConnectionParent<T>) => ({

@@ -3,12 +3,22 @@ import { connection } from './connection';
 import { contentQuery } from './filters';
 import { loadList, loadOptional } from './helpers';
 
-const CONTENT_STATUSES = new Set<string>(['new', 'assigned', 'forwarded', 'replied', 'user_reply', 'user_initiated', 'ignored']);
+const CONTENT_STATUSES = new Set<string>([
+  'new',
+  'assigned',
+  'forwarded',
+  'replied',
+  'user_reply',
+  'user_initiated',
+  'ignored',
+]);
 
 export const contentResolvers: Resolvers = {
   Query: {
     contents: (_root, { filter, first, after, orderBy }, { loaders }) =>
-      connection({ first, after }, (window) => loaders.contentSearch.load({ q: contentQuery(filter, orderBy), ...window })),
+      connection({ first, after }, (window) =>
+        loaders.contentSearch.load({ q: contentQuery(filter, orderBy), ...window }),
+      ),
     content: (_root, { id }, { loaders }) => loaders.content.load(id),
   },
   Content: {
@@ -18,12 +28,14 @@ export const contentResolvers: Resolvers = {
     title: (content) => content.title ?? null,
     type: (content) => content.type ?? null,
     // Engage may add states; an unknown one reads as null rather than failing the whole content.
-    status: (content) => (content.status && CONTENT_STATUSES.has(content.status) ? (content.status as ContentStatus) : null),
+    status: (content) =>
+      content.status && CONTENT_STATUSES.has(content.status) ? (content.status as ContentStatus) : null,
     isPrivate: (content) => content.private_message ?? false,
     firstInThread: (content) => content.first_in_thread ?? false,
     thread: (content, _args, { loaders }) => loaders.thread.load(content.thread_id),
     source: (content, _args, { loaders }) => loaders.source.load(content.source_id),
-    author: (content, _args, { loaders }) => (content.author_id ? loaders.identity.load({ id: content.author_id, groupId: content.identity_group_id }) : null),
+    author: (content, _args, { loaders }) =>
+      content.author_id ? loaders.identity.load({ id: content.author_id, groupId: content.identity_group_id }) : null,
     creator: (content, _args, { loaders }) => loadOptional(loaders.user, content.creator_id),
     inReplyTo: (content, _args, { loaders }) => loadOptional(loaders.content, content.in_reply_to_id),
     intervention: (content, _args, { loaders }) => loadOptional(loaders.intervention, content.intervention_id),

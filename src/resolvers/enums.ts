@@ -4,7 +4,15 @@
  */
 import type { Resolvers } from '../generated/graphql';
 
-const threadStates = { NEW: 'new', ASSIGNED: 'assigned', FORWARDED: 'forwarded', REPLIED: 'replied', USER_REPLY: 'user_reply', USER_INITIATED: 'user_initiated', IGNORED: 'ignored' } as const;
+const threadStates = {
+  NEW: 'new',
+  ASSIGNED: 'assigned',
+  FORWARDED: 'forwarded',
+  REPLIED: 'replied',
+  USER_REPLY: 'user_reply',
+  USER_INITIATED: 'user_initiated',
+  IGNORED: 'ignored',
+} as const;
 
 export const enumResolvers: Resolvers = {
   SortDirection: { ASC: 'asc', DESC: 'desc' },
@@ -13,8 +21,20 @@ export const enumResolvers: Resolvers = {
   ThreadOrderField: { CREATED_AT: 'created_at', LAST_CONTENT_AT: 'last_content_at' },
   ContentOrder: { CREATED_AT_ASC: 'created_at.asc', CREATED_AT_DESC: 'created_at.desc' },
   BodyFormat: { TEXT: 'text', HTML: 'html' },
-  InterventionStatus: { OPENED: 'opened', ASSIGNED: 'assigned', DEFERRED: 'deferred', CLOSED: 'closed', CANCELED: 'canceled' },
-  InterventionState: { ACTIVE: 'active', CLOSED: 'closed', DEFERRED: 'deferred', OPENED: 'opened', REOPENED: 'reopened' },
+  InterventionStatus: {
+    OPENED: 'opened',
+    ASSIGNED: 'assigned',
+    DEFERRED: 'deferred',
+    CLOSED: 'closed',
+    CANCELED: 'canceled',
+  },
+  InterventionState: {
+    ACTIVE: 'active',
+    CLOSED: 'closed',
+    DEFERRED: 'deferred',
+    OPENED: 'opened',
+    REOPENED: 'reopened',
+  },
   InterventionOrder: { CREATED_AT: 'created_at', UPDATED_AT: 'updated_at' },
   AgentPresence: { AVAILABLE: 'available', AWAY: 'away' },
   AgentBusyness: { UNOCCUPIED: 'unoccupied', OK: 'ok', BUSY: 'busy', FULL: 'full' },

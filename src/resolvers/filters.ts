@@ -6,7 +6,11 @@ import { q } from '../engage/q';
 
 const isoOrNull = (date: Date | null | undefined) => (date ? date.toISOString() : null);
 
-export function threadQuery(filter: ThreadFilter | null | undefined, orderBy?: ThreadOrder | null, extra?: { sourceIds?: string[]; identityIds?: string[] }): string {
+export function threadQuery(
+  filter: ThreadFilter | null | undefined,
+  orderBy?: ThreadOrder | null,
+  extra?: { sourceIds?: string[]; identityIds?: string[] },
+): string {
   const f = filter ?? {};
   const query = q()
     .anyOf('source', [...(extra?.sourceIds ?? []), ...(f.sourceIds ?? [])])

@@ -29,9 +29,13 @@ export const identityResolvers: Resolvers = {
     profile: (identity, _args, { loaders }) => loadOptional(loaders.identityGroup, identity.identity_group_id),
     users: (identity, _args, { loaders }) => loadList(loaders.user, identity.user_ids),
     threads: (identity, { first, after }, { loaders }) =>
-      connection({ first, after }, (window) => loaders.threadSearch.load({ q: threadQuery(null, null, { identityIds: [identity.id] }), ...window })),
+      connection({ first, after }, (window) =>
+        loaders.threadSearch.load({ q: threadQuery(null, null, { identityIds: [identity.id] }), ...window }),
+      ),
     interventions: (identity, { first, after }, { loaders }) =>
-      connection({ first, after }, (window) => loaders.interventionSearch.load({ identity_id: identity.id, ...window })),
+      connection({ first, after }, (window) =>
+        loaders.interventionSearch.load({ identity_id: identity.id, ...window }),
+      ),
     createdAt: (identity) => identity.created_at ?? null,
     updatedAt: (identity) => identity.updated_at ?? null,
   },

@@ -27,7 +27,9 @@ export const interventionResolvers: Resolvers = {
     thread: (intervention, _args, { loaders }) => loaders.thread.load(intervention.thread_id),
     content: (intervention, _args, { loaders }) => loadOptional(loaders.content, intervention.content_id),
     identity: (intervention, _args, { loaders }) =>
-      intervention.identity_id ? loaders.identity.load({ id: intervention.identity_id, groupId: intervention.identity_group_id }) : null,
+      intervention.identity_id
+        ? loaders.identity.load({ id: intervention.identity_id, groupId: intervention.identity_group_id })
+        : null,
     user: (intervention, _args, { loaders }) => loadOptional(loaders.user, intervention.user_id),
     source: (intervention, _args, { loaders }) => loaders.source.load(intervention.source_id),
     categories: (intervention, _args, { loaders }) => loadList(loaders.category, intervention.category_ids),

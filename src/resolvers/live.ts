@@ -14,7 +14,10 @@ import type { LiveEvent } from '../live/events';
 import type { EventStreamOptions, LiveAccess } from '../live/hub';
 
 function live(context: GatewayContext): LiveAccess {
-  if (!context.live) throw new GraphQLError('Subscriptions are not available on this transport: use graphql-ws on /graphql.', { extensions: { code: 'BAD_REQUEST' } });
+  if (!context.live)
+    throw new GraphQLError('Subscriptions are not available on this transport: use graphql-ws on /graphql.', {
+      extensions: { code: 'BAD_REQUEST' },
+    });
   return context.live;
 }
 
@@ -24,7 +27,10 @@ function oneOf<T>(allowed: readonly T[] | null | undefined, value: T | null): bo
 }
 
 function required(value: string | null, what: string, event: LiveEvent): string {
-  if (!value) throw new GraphQLError(`Engage event ${event.id} (${event.type}) names no ${what}.`, { extensions: { code: 'UPSTREAM_UNAVAILABLE' } });
+  if (!value)
+    throw new GraphQLError(`Engage event ${event.id} (${event.type}) names no ${what}.`, {
+      extensions: { code: 'UPSTREAM_UNAVAILABLE' },
+    });
   return value;
 }
 
@@ -36,7 +42,8 @@ const common = {
   id: (event: LiveEvent) => event.id,
   type: (event: LiveEvent) => event.type,
   issuedAt: (event: LiveEvent) => event.issuedAt,
-  agent: (event: LiveEvent, _args: unknown, { loaders }: GatewayContext) => (event.userId ? loaders.user.load(event.userId).catch(() => null) : null),
+  agent: (event: LiveEvent, _args: unknown, { loaders }: GatewayContext) =>
+    event.userId ? loaders.user.load(event.userId).catch(() => null) : null,
 };
 
 /** The event's thread; when Engage named only the content, the content's thread. */
@@ -50,14 +57,20 @@ export const liveResolvers: Resolvers = {
   Subscription: {
     newThread: {
       subscribe: (_root, { sourceIds, origins }, context) =>
-        stream(context, { kind: 'newThread', filter: (event) => oneOf(sourceIds, event.sourceId) && oneOf(origins, event.newThreadOrigin) }),
+        stream(context, {
+          kind: 'newThread',
+          filter: (event) => oneOf(sourceIds, event.sourceId) && oneOf(origins, event.newThreadOrigin),
+        }),
       resolve: asIs,
     },
     contentAdded: {
       subscribe: (_root, { threadId, sourceIds, changes }, context) =>
         stream(context, {
           kind: 'contentAdded',
-          filter: (event) => (!threadId || event.threadId === threadId) && oneOf(sourceIds, event.sourceId) && oneOf(changes, event.contentChange),
+          filter: (event) =>
+            (!threadId || event.threadId === threadId) &&
+            oneOf(sourceIds, event.sourceId) &&
+            oneOf(changes, event.contentChange),
         }),
       resolve: asIs,
     },
@@ -66,7 +79,10 @@ export const liveResolvers: Resolvers = {
         stream(context, {
           kind: 'threadState',
           skipStale: true,
-          filter: (event) => (!threadId || event.threadId === threadId) && oneOf(sourceIds, event.sourceId) && oneOf(changes, event.threadChange),
+          filter: (event) =>
+            (!threadId || event.threadId === threadId) &&
+            oneOf(sourceIds, event.sourceId) &&
+            oneOf(changes, event.threadChange),
         }),
       resolve: asIs,
     },
@@ -93,7 +109,8 @@ export const liveResolvers: Resolvers = {
       resolve: asIs,
     },
     identityMerged: {
-      subscribe: (_root, { changes }, context) => stream(context, { kind: 'identityMerge', filter: (event) => oneOf(changes, event.identityChange) }),
+      subscribe: (_root, { changes }, context) =>
+        stream(context, { kind: 'identityMerge', filter: (event) => oneOf(changes, event.identityChange) }),
       resolve: asIs,
     },
     engageEvents: {
@@ -123,13 +140,15 @@ export const liveResolvers: Resolvers = {
   InterventionEvent: {
     ...common,
     change: (event) => event.interventionChange ?? 'OPENED',
-    intervention: (event, _args, { loaders }) => loaders.intervention.load(required(event.interventionId, 'intervention', event)),
+    intervention: (event, _args, { loaders }) =>
+      loaders.intervention.load(required(event.interventionId, 'intervention', event)),
     thread: threadOf,
   },
   IdentityMergeEvent: {
     ...common,
     change: (event) => event.identityChange ?? 'MERGED',
-    identity: (event, _args, { loaders }) => loaders.identity.load({ id: required(event.identityId, 'identity', event) }),
+    identity: (event, _args, { loaders }) =>
+      loaders.identity.load({ id: required(event.identityId, 'identity', event) }),
     metadata: (event) => event.metadata,
   },
   EngageEvent: {

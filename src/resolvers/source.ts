@@ -15,7 +15,9 @@ export const sourceResolvers: Resolvers = {
     contentLanguages: (source) => source.content_languages ?? [],
     defaultCategories: (source, _args, { loaders }) => loadList(loaders.category, source.default_category_ids),
     threads: (source, { filter, first, after, orderBy }, { loaders }) =>
-      connection({ first, after }, (window) => loaders.threadSearch.load({ q: threadQuery(filter, orderBy, { sourceIds: [source.id] }), ...window })),
+      connection({ first, after }, (window) =>
+        loaders.threadSearch.load({ q: threadQuery(filter, orderBy, { sourceIds: [source.id] }), ...window }),
+      ),
     createdAt: (source) => source.created_at ?? null,
     updatedAt: (source) => source.updated_at ?? null,
   },

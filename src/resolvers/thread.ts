@@ -27,7 +27,9 @@ function prefetch(loaders: Loaders, threadId: string, info: GraphQLResolveInfo):
 export const threadResolvers: Resolvers = {
   Query: {
     threads: (_root, { filter, first, after, orderBy }, { loaders }) =>
-      connection({ first, after }, (window) => loaders.threadSearch.load({ q: threadQuery(filter, orderBy), ...window })),
+      connection({ first, after }, (window) =>
+        loaders.threadSearch.load({ q: threadQuery(filter, orderBy), ...window }),
+      ),
     thread: (_root, { id }, { loaders }, info) => {
       // Only for well-formed ids: a prefetch must never send Engage a request the thread's own read would refuse.
       if (isEngageId(id)) prefetch(loaders, id, info);

@@ -28,7 +28,11 @@ export const userResolvers: Resolvers = {
     teams: (_root, _args, { loaders }) => loaders.teams(),
     team: (_root, { id }, { loaders }) => loaders.team.load(id),
     agentAvailability: (_root, { sourceIds, categoryIds, teamIds }, { loaders }) =>
-      loaders.agentStatuses.load({ source_ids: sourceIds ?? undefined, category_ids: categoryIds ?? undefined, team_ids: teamIds ?? undefined }),
+      loaders.agentStatuses.load({
+        source_ids: sourceIds ?? undefined,
+        category_ids: categoryIds ?? undefined,
+        team_ids: teamIds ?? undefined,
+      }),
   },
   User: {
     displayName,
@@ -40,7 +44,9 @@ export const userResolvers: Resolvers = {
     },
     spokenLanguages: (user) => user.spoken_languages ?? [],
     interventions: (user, { state, first, after }, { loaders }) =>
-      connection({ first, after }, (window) => loaders.interventionSearch.load({ user_id: user.id, status: state ?? undefined, ...window })),
+      connection({ first, after }, (window) =>
+        loaders.interventionSearch.load({ user_id: user.id, status: state ?? undefined, ...window }),
+      ),
     createdAt: (user) => user.created_at ?? null,
     updatedAt: (user) => user.updated_at ?? null,
   },

@@ -14,7 +14,11 @@ export const isEngageId = (value: string): boolean => ENGAGE_ID.test(value);
 
 /** Engage ids are 24 hexadecimal digits. */
 export function assertId(argumentName: string, value: string): string {
-  if (!ENGAGE_ID.test(value)) throw badInput(argumentName, `${argumentName} "${value.slice(0, 40)}" is not an Engage id (24 hexadecimal digits).`);
+  if (!ENGAGE_ID.test(value))
+    throw badInput(
+      argumentName,
+      `${argumentName} "${value.slice(0, 40)}" is not an Engage id (24 hexadecimal digits).`,
+    );
   return value;
 }
 
@@ -35,7 +39,8 @@ export function assertFieldValues(argumentName: string, value: unknown): FieldVa
     throw badInput(argumentName, `${argumentName} must be an object of custom field values by key.`);
   }
   for (const [key, item] of Object.entries(value)) {
-    if (!/^[A-Za-z0-9_-]+$/.test(key)) throw badInput(argumentName, `${argumentName}: "${key.slice(0, 40)}" is not a custom field key.`);
+    if (!/^[A-Za-z0-9_-]+$/.test(key))
+      throw badInput(argumentName, `${argumentName}: "${key.slice(0, 40)}" is not a custom field key.`);
     if (item !== null && !['string', 'number', 'boolean'].includes(typeof item)) {
       throw badInput(argumentName, `${argumentName}.${key} must be a string, number, boolean or null.`);
     }

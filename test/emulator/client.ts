@@ -79,7 +79,8 @@ export class EngageTestClient {
       body = JSON.stringify(options.json);
       // A nested object is the JSON spelling of bracket parameters: {custom_field_values: {k: v}} = custom_field_values[k].
       for (const [key, value] of Object.entries(options.json)) {
-        if (typeof value === 'object' && value !== null && !Array.isArray(value)) bodyNames.push(...Object.keys(value).map((sub) => `${key}[${sub}]`));
+        if (typeof value === 'object' && value !== null && !Array.isArray(value))
+          bodyNames.push(...Object.keys(value).map((sub) => `${key}[${sub}]`));
         else bodyNames.push(key);
       }
     }

@@ -9,6 +9,7 @@
 import type { Content, Intervention, Page, Thread, Webhook } from '../../src/engage/types';
 import { startEmulator, type Emulator } from '../../src/emulator';
 import { EngageTestClient } from './client';
+import { describeWith, requirements } from '../support/requirements';
 import { loadSpec, type SpecChecker } from './spec';
 
 /** The operations the emulator serves (spec paths, relative to /1.0). */
@@ -63,17 +64,6 @@ let spec: SpecChecker;
 let admin: EngageTestClient;
 let bot: EngageTestClient;
 
-beforeAll(async () => {
-  [emu, spec] = await Promise.all([startEmulator({ port: 0, rateLimitPerMinute: 0 }), loadSpec()]);
-  admin = new EngageTestClient(emu, emu.adminToken);
-  const botAgent = emu.agents.find((a) => a.role === 'bot');
-  bot = admin.as(botAgent?.token ?? '');
-});
-
-afterAll(async () => {
-  await emu.close();
-});
-
 function ok<T>(answer: { status: number; body: T }): T {
   expect(answer.status).toBe(200);
   return answer.body;
@@ -91,7 +81,21 @@ function idleThread(sourceIds: string[]): { thread: Thread; content: Content } {
   throw new Error('no idle thread');
 }
 
-describe('the emulator follows the Engage OpenAPI contract', () => {
+describeWith([requirements.spec()])('the emulator follows the Engage OpenAPI contract', () => {
+  beforeAll(async () => {
+    // One at a time, so that a spec that fails to load leaves nothing running.
+    emu = await startEmulator({ port: 0, rateLimitPerMinute: 0 });
+    spec = await loadSpec();
+    admin = new EngageTestClient(emu, emu.adminToken);
+    const botAgent = emu.agents.find((a) => a.role === 'bot');
+    bot = admin.as(botAgent?.token ?? '');
+  });
+
+  afterAll(async () => {
+    // Unset when the emulator did not start.
+    await (emu as Emulator | undefined)?.close();
+  });
+
   it('serves every listed operation with declared parameters and schema-valid answers', async () => {
     const store = emu.store;
     const sourceIds = [...store.sources.keys()];
@@ -103,34 +107,85 @@ describe('the emulator follows the Engage OpenAPI contract', () => {
     if (!email || !agent || !botAgent) throw new Error('seed lacks an email source, an email agent or a bot');
 
     // Sources.
-    const sources = ok(await admin.get<Page<{ id: string }>>('/content_sources', { query: { active: 'true', permission: 'read', offset: 0, limit: 50 } }));
+    const sources = ok(
+      await admin.get<Page<{ id: string }>>('/content_sources', {
+        query: { active: 'true', permission: 'read', offset: 0, limit: 50 },
+      }),
+    );
     ok(await admin.get('/content_sources', { query: { permission: 'initiate_discussion' } }));
     ok(await admin.get(`/content_sources/${sources.records[0].id}`));
 
     // Threads.
-    const threads = ok(await admin.get<Page<Thread>>('/content_threads', { query: { q: `source:${email.id} closed:false order:created_at.desc`, offset: 0, limit: 5 } }));
+    const threads = ok(
+      await admin.get<Page<Thread>>('/content_threads', {
+        query: { q: `source:${email.id} closed:false order:created_at.desc`, offset: 0, limit: 5 },
+      }),
+    );
     const thread = threads.records[0];
     ok(await admin.get(`/content_threads/${thread.id}`));
     ok(await admin.put(`/content_threads/${thread.id}/close`));
     ok(await admin.get(`/content_threads/${thread.id}/open`));
-    ok(await admin.put(`/content_threads/${thread.id}/update_categories`, { query: { 'thread_category_ids[]': categoryIds.slice(1, 3) } }));
-    ok(await admin.put(`/content_threads/${thread.id}/update_categories`, { json: { 'thread_category_ids[]': [categoryIds[4]] } }));
+    ok(
+      await admin.put(`/content_threads/${thread.id}/update_categories`, {
+        query: { 'thread_category_ids[]': categoryIds.slice(1, 3) },
+      }),
+    );
+    ok(
+      await admin.put(`/content_threads/${thread.id}/update_categories`, {
+        json: { 'thread_category_ids[]': [categoryIds[4]] },
+      }),
+    );
     ok(await admin.put(`/content_threads/${threads.records[1].id}/ignore`));
 
     // Contents.
-    const contents = ok(await admin.get<Page<Content>>('/contents', { query: { q: `thread:${thread.id} thread:${threads.records[2].id}`, limit: 150 } }));
+    const contents = ok(
+      await admin.get<Page<Content>>('/contents', {
+        query: { q: `thread:${thread.id} thread:${threads.records[2].id}`, limit: 150 },
+      }),
+    );
     ok(await admin.get(`/contents/${contents.records[0].id}`));
-    ok(await admin.post('/contents', { form: { source_id: email.id, body: 'Hello from the contract test', title: 'Contract', private: 'false' } }));
+    ok(
+      await admin.post('/contents', {
+        form: { source_id: email.id, body: 'Hello from the contract test', title: 'Contract', private: 'false' },
+      }),
+    );
 
     // Identities and groups.
-    const identities = ok(await admin.get<Page<{ id: string; identity_group_id?: string }>>('/identities', { query: { source_id: email.id, sort: 'updated_at', limit: 10 } }));
+    const identities = ok(
+      await admin.get<Page<{ id: string; identity_group_id?: string }>>('/identities', {
+        query: { source_id: email.id, sort: 'updated_at', limit: 10 },
+      }),
+    );
     const identity = identities.records.find((i) => i.identity_group_id);
     ok(await admin.get(`/identities/${identity?.id}`));
-    ok(await admin.get('/identities', { query: { identity_group_ids: `${identity?.identity_group_id},ffffffffffffffffffffffff` } }));
-    ok(await admin.get('/identities', { query: { identity_group_id: identity?.identity_group_id ?? '', community_id: email.community_id ?? '', foreign_id: 'x', uuid: 'y', user_id: 'z', offset: 0 } }));
-    const groups = ok(await admin.get<Page<{ id: string }>>('/identity_groups', { query: { ids: identity?.identity_group_id ?? '', sort: 'created_at' } }));
+    ok(
+      await admin.get('/identities', {
+        query: { identity_group_ids: `${identity?.identity_group_id},ffffffffffffffffffffffff` },
+      }),
+    );
+    ok(
+      await admin.get('/identities', {
+        query: {
+          identity_group_id: identity?.identity_group_id ?? '',
+          community_id: email.community_id ?? '',
+          foreign_id: 'x',
+          uuid: 'y',
+          user_id: 'z',
+          offset: 0,
+        },
+      }),
+    );
+    const groups = ok(
+      await admin.get<Page<{ id: string }>>('/identity_groups', {
+        query: { ids: identity?.identity_group_id ?? '', sort: 'created_at' },
+      }),
+    );
     expect(groups.records).toHaveLength(1);
-    ok(await admin.get('/identity_groups', { query: { firstname: 'Ada', lastname: 'Lovelace', email: 'ada@example.org', uuid: 'u', limit: 5 } }));
+    ok(
+      await admin.get('/identity_groups', {
+        query: { firstname: 'Ada', lastname: 'Lovelace', email: 'ada@example.org', uuid: 'u', limit: 5 },
+      }),
+    );
     ok(await admin.get(`/identity_groups/${groups.records[0].id}`));
     ok(
       await admin.put(`/identity_groups/${groups.records[0].id}`, {
@@ -152,34 +207,84 @@ describe('the emulator follows the Engage OpenAPI contract', () => {
 
     // Interventions: open, reply, update, recategorize, close; open, reassign, cancel.
     const first = idleThread([email.id]);
-    const intervention = ok(await admin.post<Intervention>('/interventions', { query: { content_id: first.content.id } }));
+    const intervention = ok(
+      await admin.post<Intervention>('/interventions', { query: { content_id: first.content.id } }),
+    );
     ok(await admin.post('/contents', { query: { in_reply_to_id: first.content.id, body: 'On it.', private: 'true' } }));
     ok(await admin.get(`/interventions/${intervention.id}`));
     ok(await admin.put(`/interventions/${intervention.id}`, { form: { 'custom_field_values[priority]': 'high' } }));
-    ok(await admin.put(`/interventions/${intervention.id}/update_categories`, { query: { 'category_ids[]': categoryIds.slice(0, 2) } }));
+    ok(
+      await admin.put(`/interventions/${intervention.id}/update_categories`, {
+        query: { 'category_ids[]': categoryIds.slice(0, 2) },
+      }),
+    );
     ok(await admin.put(`/interventions/${intervention.id}/close`));
     const second = idleThread([email.id]);
     const other = ok(await admin.post<Intervention>('/interventions', { form: { content_id: second.content.id } }));
     ok(await admin.put(`/interventions/${other.id}/reassign`, { query: { user_id: agent.id } }));
     ok(await admin.delete(`/interventions/${other.id}/cancel`));
-    ok(await admin.get('/interventions', { query: { thread_id: first.thread.id, user_id: emu.agents[0].id, status: 'closed', sort: 'updated_at' } }));
-    ok(await admin.get('/interventions', { query: { 'identity_id[]': [intervention.identity_id ?? ''], identity_group_id: intervention.identity_group_id ?? '', limit: 10 } }));
-    ok(await admin.get('/interventions', { query: [['identity_id', intervention.identity_id ?? ''], ['identity_id', other.identity_id ?? ''], ['status', 'active'], ['offset', '0']] }));
+    ok(
+      await admin.get('/interventions', {
+        query: { thread_id: first.thread.id, user_id: emu.agents[0].id, status: 'closed', sort: 'updated_at' },
+      }),
+    );
+    ok(
+      await admin.get('/interventions', {
+        query: {
+          'identity_id[]': [intervention.identity_id ?? ''],
+          identity_group_id: intervention.identity_group_id ?? '',
+          limit: 10,
+        },
+      }),
+    );
+    ok(
+      await admin.get('/interventions', {
+        query: [
+          ['identity_id', intervention.identity_id ?? ''],
+          ['identity_id', other.identity_id ?? ''],
+          ['status', 'active'],
+          ['offset', '0'],
+        ],
+      }),
+    );
 
     // Users, teams, categories, tags.
     const users = ok(await admin.get<Page<{ id: string }>>('/users', { query: { limit: 50 } }));
-    ok(await admin.get('/users', { query: { email: 'nobody@example.org', category_id: categoryIds[0], identity_id: 'x', external_id: 'EMP-1001', role_id: 'r', team_id: 't' } }));
+    ok(
+      await admin.get('/users', {
+        query: {
+          email: 'nobody@example.org',
+          category_id: categoryIds[0],
+          identity_id: 'x',
+          external_id: 'EMP-1001',
+          role_id: 'r',
+          team_id: 't',
+        },
+      }),
+    );
     ok(await admin.get(`/users/${users.records[0].id}`));
     const teams = ok(await admin.get<Page<{ id: string }>>('/teams', { query: { offset: 0, limit: 10 } }));
     ok(await admin.get(`/teams/${teams.records[0].id}`));
-    const categories = ok(await admin.get<Page<{ id: string; parent_id?: string }>>('/categories', { query: { ids: categoryIds.slice(0, 4).join(','), limit: 10 } }));
+    const categories = ok(
+      await admin.get<Page<{ id: string; parent_id?: string }>>('/categories', {
+        query: { ids: categoryIds.slice(0, 4).join(','), limit: 10 },
+      }),
+    );
     ok(await admin.get('/categories', { query: { parent_id: categoryIds[0] } }));
     ok(await admin.get(`/categories/${categories.records[0].id}`));
-    const tags = ok(await admin.get<Page<{ id: string }>>('/tags', { query: { ids: tagIds.slice(0, 3).join(','), offset: 0, limit: 3 } }));
+    const tags = ok(
+      await admin.get<Page<{ id: string }>>('/tags', {
+        query: { ids: tagIds.slice(0, 3).join(','), offset: 0, limit: 3 },
+      }),
+    );
     ok(await admin.get(`/tags/${tags.records[0].id}`));
 
     // Agent status.
-    const statuses = ok(await admin.get<{ agent_id: string }[]>('/status', { query: { 'source_ids[]': [email.id], 'category_ids[]': categoryIds, 'team_ids[]': [...store.teams.keys()] } }));
+    const statuses = ok(
+      await admin.get<{ agent_id: string }[]>('/status', {
+        query: { 'source_ids[]': [email.id], 'category_ids[]': categoryIds, 'team_ids[]': [...store.teams.keys()] },
+      }),
+    );
     expect(statuses.length).toBeGreaterThan(0);
     ok(await admin.get('/status', { query: { 'spoken_languages[]': ['en'] } }));
     ok(await admin.get(`/status/${agent.id}`));
@@ -189,13 +294,34 @@ describe('the emulator follows the Engage OpenAPI contract', () => {
     const created = ok(
       await admin.post<Webhook>('/webhooks', {
         tokenIn: 'query',
-        query: { url: 'https://example.org/hook', verify_token: 'verify-me', secret: 's3cret', 'registered_events[]': ['content.imported', 'intervention.opened'], active: 'true', name: 'contract', staging_use: 'false' },
+        query: {
+          url: 'https://example.org/hook',
+          verify_token: 'verify-me',
+          secret: 's3cret',
+          'registered_events[]': ['content.imported', 'intervention.opened'],
+          active: 'true',
+          name: 'contract',
+          staging_use: 'false',
+        },
       }),
     );
     expect(created).not.toHaveProperty('secret');
     ok(await admin.get('/webhooks', { tokenIn: 'query', query: { offset: 0, limit: 10 } }));
     ok(await admin.get(`/webhooks/${created.id}`, { tokenIn: 'query' }));
-    ok(await admin.put(`/webhooks/${created.id}`, { tokenIn: 'query', query: { active: 'false', 'registered_events[]': ['content.replied'], url: 'https://example.org/hook2', verify_token: 'v2', secret: 's2', name: 'renamed', staging_use: 'true' } }));
+    ok(
+      await admin.put(`/webhooks/${created.id}`, {
+        tokenIn: 'query',
+        query: {
+          active: 'false',
+          'registered_events[]': ['content.replied'],
+          url: 'https://example.org/hook2',
+          verify_token: 'v2',
+          secret: 's2',
+          name: 'renamed',
+          staging_use: 'true',
+        },
+      }),
+    );
     ok(await admin.delete(`/webhooks/${created.id}`, { tokenIn: 'query' }));
 
     // Bots: engage, reply, complete; engage again, hand over to a human.
@@ -204,17 +330,39 @@ describe('the emulator follows the Engage OpenAPI contract', () => {
     const engaged = ok(await bot.post<Intervention>('/bots/engage', { query: { content_id: forBot.content.id } }));
     expect(engaged.user_id).toBe(botAgent.id);
     ok(await bot.post('/contents', { query: { in_reply_to_id: forBot.content.id, body: 'Hi, I am the Acme bot.' } }));
-    ok(await bot.post('/bots/complete', { query: { intervention_id: engaged.id, close_thread: 'true', 'thread_category_ids[]': [categoryIds[0]] } }));
+    ok(
+      await bot.post('/bots/complete', {
+        query: { intervention_id: engaged.id, close_thread: 'true', 'thread_category_ids[]': [categoryIds[0]] },
+      }),
+    );
     const handed = idleThread(chatSources);
     const engagedAgain = ok(await bot.post<Intervention>('/bots/engage', { form: { content_id: handed.content.id } }));
     const handover = [...store.categories.values()].find((c) => c.name === 'Human handover');
     ok(
       await bot.post('/bots/handover', {
-        query: { from: 'bot', to: 'agent', type: 'engage_virtual_agent', identity_foreign_id: 'n/a', intervention_id: engagedAgain.id, 'thread_category_ids[]': [handover?.id ?? ''], trigger: 'human please' },
+        query: {
+          from: 'bot',
+          to: 'agent',
+          type: 'engage_virtual_agent',
+          identity_foreign_id: 'n/a',
+          intervention_id: engagedAgain.id,
+          'thread_category_ids[]': [handover?.id ?? ''],
+          trigger: 'human please',
+        },
       }),
     );
     const messengerIdentity = [...store.identities.values()].find((i) => i.foreign_id && i.type === 'messenger');
-    ok(await admin.post('/bots/handover', { query: { from: 'agent', to: 'bot', type: 'messenger', identity_foreign_id: messengerIdentity?.foreign_id ?? '', app_id: '123' } }));
+    ok(
+      await admin.post('/bots/handover', {
+        query: {
+          from: 'agent',
+          to: 'bot',
+          type: 'messenger',
+          identity_foreign_id: messengerIdentity?.foreign_id ?? '',
+          app_id: '123',
+        },
+      }),
+    );
     expect(sourceIds.length).toBeGreaterThan(0);
 
     // Every call: declared by the spec, answered with a valid body.
@@ -226,7 +374,9 @@ describe('the emulator follows the Engage OpenAPI contract', () => {
       if (result.operation && call.status >= 200 && call.status < 300) covered.add(result.operation);
     }
     expect(problems).toEqual([]);
-    console.log(`Engage contract: ${covered.size} of ${spec.operations.length} operations on the emulated resources are served and checked`);
+    console.log(
+      `Engage contract: ${covered.size} of ${spec.operations.length} operations on the emulated resources are served and checked`,
+    );
     expect([...covered].sort()).toEqual(SERVED);
   });
 
@@ -237,9 +387,13 @@ describe('the emulator follows the Engage OpenAPI contract', () => {
     for (const operation of notServed) {
       const [method, template] = operation.split(' ');
       const path = template.replace(/\{[^}]+\}/g, 'ffffffffffffffffffffffff');
-      const response = await fetch(`${emu.url}${path}`, { method, headers: { authorization: `Bearer ${emu.adminToken}` } });
+      const response = await fetch(`${emu.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${emu.adminToken}` },
+      });
       const body = (await response.json()) as { message?: string };
-      if (response.status !== 404 || !body.message?.startsWith('No route')) served.push(`${operation} => ${response.status}`);
+      if (response.status !== 404 || !body.message?.startsWith('No route'))
+        served.push(`${operation} => ${response.status}`);
     }
     expect(served).toEqual([]);
   });

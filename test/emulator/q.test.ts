@@ -1,4 +1,11 @@
-import { CONTENT_QUERY, parseQuery, parseQueryFor, QuerySyntaxError, THREAD_QUERY, validateQuery } from '../../src/emulator/q';
+import {
+  CONTENT_QUERY,
+  parseQuery,
+  parseQueryFor,
+  QuerySyntaxError,
+  THREAD_QUERY,
+  validateQuery,
+} from '../../src/emulator/q';
 
 describe('parseQuery', () => {
   it('answers an empty query for empty or blank input', () => {
@@ -55,7 +62,10 @@ describe('parseQuery', () => {
   it('parses order:field.direction, defaulting to desc, last one wins', () => {
     expect(parseQuery('order:created_at.asc').order).toEqual({ field: 'created_at', direction: 'asc' });
     expect(parseQuery('order:created_at').order).toEqual({ field: 'created_at', direction: 'desc' });
-    expect(parseQuery('order:created_at.asc order:last_content_at.desc').order).toEqual({ field: 'last_content_at', direction: 'desc' });
+    expect(parseQuery('order:created_at.asc order:last_content_at.desc').order).toEqual({
+      field: 'last_content_at',
+      direction: 'desc',
+    });
     expect(parseQuery('order:created_at.asc').terms).toEqual([]);
   });
 
@@ -81,7 +91,9 @@ describe('validateQuery', () => {
   });
 
   it('accepts the content keywords and order fields', () => {
-    const q = parseQuery('id:a intervention:b identity:c identity_group:d source:e status_in:new thread:f text:g order:created_at.asc');
+    const q = parseQuery(
+      'id:a intervention:b identity:c identity_group:d source:e status_in:new thread:f text:g order:created_at.asc',
+    );
     expect(() => validateQuery(q, CONTENT_QUERY)).not.toThrow();
   });
 

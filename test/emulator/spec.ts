@@ -1,6 +1,6 @@
 /**
- * Loads the official Engage OpenAPI contract from `<project>/../shared/engage/` at test time (it is
- * never copied into the project) and checks recorded emulator calls against it with openapi-backend:
+ * Loads the official Engage OpenAPI contract from `ENGAGE_OPENAPI_SPEC` at test time (see
+ * `test/support/requirements.ts`; it is never copied into the project) and checks recorded emulator calls against it with openapi-backend:
  * the path and method match an operation, every parameter sent is declared by it, and 2xx JSON
  * bodies validate against its response schema.
  */
@@ -9,12 +9,12 @@ import path from 'node:path';
 import addFormats from 'ajv-formats';
 import { OpenAPIBackend, type Document, type Operation } from 'openapi-backend';
 import { parse } from 'yaml';
+import { SPEC_PATH } from '../support/requirements';
 import type { RecordedCall } from './client';
 
-export const SPEC_PATH = path.resolve(__dirname, '../../../shared/engage/engage-digital_openapi3.yaml');
-
 /** The resources the emulator serves; the spec's other paths are out of its scope. */
-export const EMULATED_PATHS = /^\/(content_sources|content_threads|contents|identities|identity_groups|interventions|users|categories|teams|tags|status|webhooks|bots)(\/|$)/;
+export const EMULATED_PATHS =
+  /^\/(content_sources|content_threads|contents|identities|identity_groups|interventions|users|categories|teams|tags|status|webhooks|bots)(\/|$)/;
 
 const METHODS = ['get', 'put', 'post', 'delete', 'patch'] as const;
 
@@ -76,7 +76,10 @@ export async function loadSpec(): Promise<SpecChecker> {
       if (!operation) return { problems: [`${call.method} ${call.path}: no such operation in the spec`] };
       const problems: string[] = [];
       const declared = (operation.parameters ?? [])
-        .filter((p): p is { name: string; in: string; explode?: boolean } => typeof p === 'object' && p !== null && 'name' in p)
+        .filter(
+          (p): p is { name: string; in: string; explode?: boolean } =>
+            typeof p === 'object' && p !== null && 'name' in p,
+        )
         .filter((p) => p.in === 'query')
         .map((p) => declaredMatcher(p.name, p.explode === true));
       for (const name of call.paramNames) {
@@ -89,7 +92,9 @@ export async function loadSpec(): Promise<SpecChecker> {
       if (call.status >= 200 && call.status < 300 && call.body !== undefined) {
         const result = api.validateResponse(call.body, operation, call.status);
         if (!result.valid) {
-          problems.push(`${operationKey(operation)} ${call.status}: response does not validate: ${JSON.stringify(result.errors).slice(0, 800)}`);
+          problems.push(
+            `${operationKey(operation)} ${call.status}: response does not validate: ${JSON.stringify(result.errors).slice(0, 800)}`,
+          );
         }
       }
       return { operation: operationKey(operation), problems };

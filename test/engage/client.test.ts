@@ -6,7 +6,19 @@
  * how many, with which parameters). Nothing here writes: the data stays as seeded.
  */
 import { EngageClient, MAX_LIMIT, q, type QueryBuilder } from '../../src/engage';
-import type { Category, Content, Identity, IdentityGroup, Intervention, Page, Source, Tag, Team, Thread, User } from '../../src/engage/types';
+import type {
+  Category,
+  Content,
+  Identity,
+  IdentityGroup,
+  Intervention,
+  Page,
+  Source,
+  Tag,
+  Team,
+  Thread,
+  User,
+} from '../../src/engage/types';
 import { startEmulator, type Emulator, type RequestLogEntry } from '../../src/emulator';
 import { ids, logged, paramsOf, rest, windowsOf } from './support';
 
@@ -32,7 +44,8 @@ const store = () => emu.store;
 const allThreads = () => [...store().threads.values()];
 const allContents = () => [...store().contents.values()];
 const lastContentAt = (thread: Thread) => store().threadState.get(thread.id)?.lastContentAt ?? thread.created_at;
-const contentsOf = (thread: Thread) => (store().threadState.get(thread.id)?.contentIds ?? []).map((id) => store().contents.get(id) as Content);
+const contentsOf = (thread: Thread) =>
+  (store().threadState.get(thread.id)?.contentIds ?? []).map((id) => store().contents.get(id) as Content);
 
 /** Ascending by `key` then id, like Engage's lists; `desc` reverses both. */
 function by<T extends { id: string }>(key: (record: T) => string, direction: 'asc' | 'desc') {
@@ -119,9 +132,19 @@ describe('pagination', () => {
   });
 
   it('all() reads users, sources, teams and categories in one request of 150 each', async () => {
-    const [users, sources, teams, categories] = await Promise.all([client.allUsers(), client.allSources(), client.allTeams(), client.allCategories()]);
+    const [users, sources, teams, categories] = await Promise.all([
+      client.allUsers(),
+      client.allSources(),
+      client.allTeams(),
+      client.allCategories(),
+    ]);
     const entries = logged(emu);
-    expect(entries.map((e) => e.path).sort()).toEqual(['/1.0/categories', '/1.0/content_sources', '/1.0/teams', '/1.0/users']);
+    expect(entries.map((e) => e.path).sort()).toEqual([
+      '/1.0/categories',
+      '/1.0/content_sources',
+      '/1.0/teams',
+      '/1.0/users',
+    ]);
     expect(windowsOf(entries)).toEqual([
       [0, 150],
       [0, 150],
@@ -134,19 +157,25 @@ describe('pagination', () => {
     expect(categories).toHaveLength(store().categories.size);
     expect(ids(users)).toEqual(ids((await rest<Page<User>>(emu, emu.adminToken, '/users', { limit: 150 })).records));
     expect(ids(sources).sort()).toEqual([...store().sources.keys()].sort());
-    expect(ids(teams).sort()).toEqual(ids((await rest<Page<Team>>(emu, emu.adminToken, '/teams', { limit: 150 })).records).sort());
+    expect(ids(teams).sort()).toEqual(
+      ids((await rest<Page<Team>>(emu, emu.adminToken, '/teams', { limit: 150 })).records).sort(),
+    );
     expect(ids(categories).sort()).toEqual([...store().categories.keys()].sort());
   });
 
   it('all() with maxRecords reads only what it needs: 400 threads of one source in 3 requests', async () => {
     const source = [...store().sources.values()].find((s) => s.name === 'Acme Support Email') as Source;
-    const threadsOfSource = allThreads().filter((t) => t.source_id === source.id).sort(threadDefaultOrder);
+    const threadsOfSource = allThreads()
+      .filter((t) => t.source_id === source.id)
+      .sort(threadDefaultOrder);
     expect(threadsOfSource.length).toBeGreaterThan(400);
 
     const records = await client.all<Thread>('/content_threads', { q: `source:${source.id}` }, 400);
     const entries = logged(emu);
     expect(entries).toHaveLength(3);
-    expect(entries.every((e) => e.path === '/1.0/content_threads' && paramsOf(e).get('q') === `source:${source.id}`)).toBe(true);
+    expect(
+      entries.every((e) => e.path === '/1.0/content_threads' && paramsOf(e).get('q') === `source:${source.id}`),
+    ).toBe(true);
     expect(windowsOf(entries).sort((a, b) => a[0] - b[0])).toEqual([
       [0, 150],
       [150, 150],
@@ -166,7 +195,9 @@ describe('pagination', () => {
     expect(windows.map(([offset]) => offset)).toEqual(windows.map((_, i) => i * 150));
     expect(records).toHaveLength(total);
     expect(new Set(ids(records)).size).toBe(total);
-    const firstTwoPages = await Promise.all([0, 150].map((offset) => rest<Page<Identity>>(emu, emu.adminToken, '/identities', { offset, limit: 150 })));
+    const firstTwoPages = await Promise.all(
+      [0, 150].map((offset) => rest<Page<Identity>>(emu, emu.adminToken, '/identities', { offset, limit: 150 })),
+    );
     expect(ids(records.slice(0, 300))).toEqual(firstTwoPages.flatMap((p) => ids(p.records)));
   });
 });
@@ -185,7 +216,12 @@ describe('thread search: every q keyword through listThreads', () => {
   it('source: any of several sources', async () => {
     const [a, b] = [...store().sources.keys()];
     const page = await search(q().anyOf('source', [a, b]));
-    expectPage(page, allThreads().filter((t) => t.source_id === a || t.source_id === b).sort(threadDefaultOrder));
+    expectPage(
+      page,
+      allThreads()
+        .filter((t) => t.source_id === a || t.source_id === b)
+        .sort(threadDefaultOrder),
+    );
   });
 
   it('identity: the threads two customers wrote in', async () => {
@@ -201,26 +237,46 @@ describe('thread search: every q keyword through listThreads', () => {
     const page = await search(q().anyOf('identity', [first, second]));
     const wanted = new Set([...(authors.get(first) ?? []), ...(authors.get(second) ?? [])]);
     expect(wanted.size).toBeGreaterThan(1);
-    expectPage(page, allThreads().filter((t) => wanted.has(t.id)).sort(threadDefaultOrder));
+    expectPage(
+      page,
+      allThreads()
+        .filter((t) => wanted.has(t.id))
+        .sort(threadDefaultOrder),
+    );
   });
 
   it('status_in: any of several statuses of the last content', async () => {
     const page = await search(q().anyOf('status_in', ['new', 'forwarded']));
-    const expected = allThreads().filter((t) => store().threadStatuses(t.id).some((s) => s === 'new' || s === 'forwarded'));
+    const expected = allThreads().filter((t) =>
+      store()
+        .threadStatuses(t.id)
+        .some((s) => s === 'new' || s === 'forwarded'),
+    );
     expect(expected.some((t) => store().threadStatuses(t.id).includes('forwarded'))).toBe(true);
     expectPage(page, expected.sort(threadDefaultOrder));
     for (const thread of page.records) expect(['new', 'forwarded']).toContain(contentsOf(thread).at(-1)?.status);
   });
 
   it('assigned_to: the threads whose open intervention belongs to an agent', async () => {
-    const openOwners = allThreads().map((t) => store().openInterventionOf(t.id)?.user_id).filter((id): id is string => Boolean(id));
-    const agentId = openOwners.sort((a, b) => openOwners.filter((x) => x === b).length - openOwners.filter((x) => x === a).length)[0];
+    const openOwners = allThreads()
+      .map((t) => store().openInterventionOf(t.id)?.user_id)
+      .filter((id): id is string => Boolean(id));
+    const agentId = openOwners.sort(
+      (a, b) => openOwners.filter((x) => x === b).length - openOwners.filter((x) => x === a).length,
+    )[0];
     const page = await search(q().is('assigned_to', agentId));
-    expectPage(page, allThreads().filter((t) => store().openInterventionOf(t.id)?.user_id === agentId).sort(threadDefaultOrder));
+    expectPage(
+      page,
+      allThreads()
+        .filter((t) => store().openInterventionOf(t.id)?.user_id === agentId)
+        .sort(threadDefaultOrder),
+    );
   });
 
   it('categorized_in: any of two leaf categories, on the thread or on its contents', async () => {
-    const leaves = [...store().categories.values()].filter((c) => c.parent_id && ![...store().categories.values()].some((d) => d.parent_id === c.id));
+    const leaves = [...store().categories.values()].filter(
+      (c) => c.parent_id && ![...store().categories.values()].some((d) => d.parent_id === c.id),
+    );
     const [a, b] = leaves.map((c) => c.id);
     const page = await search(q().anyOf('categorized_in', [a, b]));
     const inCategory = (t: Thread) => [...t.category_ids, ...t.thread_category_ids].some((id) => id === a || id === b);
@@ -228,13 +284,20 @@ describe('thread search: every q keyword through listThreads', () => {
   });
 
   it('first_content_after and last_content_before: a date window (ISO values with colons stay bare)', async () => {
-    const created = allThreads().map((t) => t.created_at).sort();
+    const created = allThreads()
+      .map((t) => t.created_at)
+      .sort();
     const after = created[Math.floor(created.length * 0.4)];
     const before = new Date(Date.parse(created[Math.floor(created.length * 0.6)])).toISOString();
     const query = q().is('first_content_after', after).is('last_content_before', before);
     expect(query.toString()).toBe(`first_content_after:${after} last_content_before:${before}`);
     const page = await search(query);
-    expectPage(page, allThreads().filter((t) => t.created_at > after && lastContentAt(t) < before).sort(threadDefaultOrder));
+    expectPage(
+      page,
+      allThreads()
+        .filter((t) => t.created_at > after && lastContentAt(t) < before)
+        .sort(threadDefaultOrder),
+    );
   });
 
   it('foreign: one thread by its foreign id, and foreign:true for every thread that has one', async () => {
@@ -243,12 +306,22 @@ describe('thread search: every q keyword through listThreads', () => {
     expect(one.count).toBe(allThreads().filter((t) => t.foreign_id === target.foreign_id).length);
     expect(one.records.map((t) => t.foreign_id)).toContain(target.foreign_id);
     const withForeign = await search(q().is('foreign', 'true'));
-    expectPage(withForeign, allThreads().filter((t) => Boolean(t.foreign_id)).sort(threadDefaultOrder));
+    expectPage(
+      withForeign,
+      allThreads()
+        .filter((t) => Boolean(t.foreign_id))
+        .sort(threadDefaultOrder),
+    );
   });
 
   it('closed: true and false partition the threads', async () => {
     const closed = await search(q().is('closed', 'true'));
-    expectPage(closed, allThreads().filter((t) => t.closed).sort(threadDefaultOrder));
+    expectPage(
+      closed,
+      allThreads()
+        .filter((t) => t.closed)
+        .sort(threadDefaultOrder),
+    );
     const open = await search(q().is('closed', 'false'));
     expect(open.count + closed.count).toBe(store().threads.size);
   });
@@ -259,7 +332,9 @@ describe('thread search: every q keyword through listThreads', () => {
     expect(query.toString()).toBe(`text:"${phrase}"`);
     const page = await search(query);
     const mentions = (t: Thread) =>
-      [t.title ?? '', ...contentsOf(t).map((c) => `${c.title ?? ''}\n${c.body ?? ''}`)].some((text) => text.toLowerCase().includes(phrase));
+      [t.title ?? '', ...contentsOf(t).map((c) => `${c.title ?? ''}\n${c.body ?? ''}`)].some((text) =>
+        text.toLowerCase().includes(phrase),
+      );
     expectPage(page, allThreads().filter(mentions).sort(threadDefaultOrder));
   });
 
@@ -273,7 +348,9 @@ describe('thread search: every q keyword through listThreads', () => {
   it('not: negated keywords exclude, combined with positive ones', async () => {
     const [a, b] = [...store().sources.keys()];
     const page = await search(q().not('source', [a, b]).not('status_in', ['ignored']));
-    const expected = allThreads().filter((t) => t.source_id !== a && t.source_id !== b && !store().threadStatuses(t.id).includes('ignored'));
+    const expected = allThreads().filter(
+      (t) => t.source_id !== a && t.source_id !== b && !store().threadStatuses(t.id).includes('ignored'),
+    );
     expect(expected.length).toBeLessThan(store().threads.size);
     expectPage(page, expected.sort(threadDefaultOrder));
     expect(page.records.some((t) => t.source_id === a || t.source_id === b)).toBe(false);
@@ -288,7 +365,12 @@ describe('thread search: every q keyword through listThreads', () => {
     const [source] = [...store().sources.keys()];
     const explicit = await search(q().is('source', source).order('last_content_at', 'desc'));
     const implicit = await search(q().is('source', source));
-    expectPage(explicit, allThreads().filter((t) => t.source_id === source).sort(threadDefaultOrder));
+    expectPage(
+      explicit,
+      allThreads()
+        .filter((t) => t.source_id === source)
+        .sort(threadDefaultOrder),
+    );
     expect(explicit).toEqual(implicit);
   });
 });
@@ -311,10 +393,17 @@ describe('content search: every q keyword through listContents', () => {
   });
 
   it('thread: the contents of several threads', async () => {
-    const threads = allThreads().filter((t) => t.contents_count >= 3).slice(0, 4);
+    const threads = allThreads()
+      .filter((t) => t.contents_count >= 3)
+      .slice(0, 4);
     const wanted = new Set(ids(threads));
     const page = await search(q().anyOf('thread', ids(threads)));
-    expectPage(page, allContents().filter((c) => wanted.has(c.thread_id)).sort(contentDefaultOrder));
+    expectPage(
+      page,
+      allContents()
+        .filter((c) => wanted.has(c.thread_id))
+        .sort(contentDefaultOrder),
+    );
     expect(page.count).toBe(threads.reduce((sum, t) => sum + t.contents_count, 0));
   });
 
@@ -322,13 +411,23 @@ describe('content search: every q keyword through listContents', () => {
     const held = new Set(allContents().map((c) => c.intervention_id));
     const [a, b] = [...store().interventions.keys()].filter((id) => held.has(id)).slice(-2);
     const page = await search(q().anyOf('intervention', [a, b]));
-    expectPage(page, allContents().filter((c) => c.intervention_id === a || c.intervention_id === b).sort(contentDefaultOrder));
+    expectPage(
+      page,
+      allContents()
+        .filter((c) => c.intervention_id === a || c.intervention_id === b)
+        .sort(contentDefaultOrder),
+    );
   });
 
   it('identity: the contents an identity authored', async () => {
     const author = allContents().find((c) => !c.creator_id && c.author_id)?.author_id as string;
     const page = await search(q().is('identity', author));
-    expectPage(page, allContents().filter((c) => c.author_id === author).sort(contentDefaultOrder));
+    expectPage(
+      page,
+      allContents()
+        .filter((c) => c.author_id === author)
+        .sort(contentDefaultOrder),
+    );
   });
 
   it('identity_group: the contents of a customer profile across its identities', async () => {
@@ -336,8 +435,14 @@ describe('content search: every q keyword through listContents', () => {
       (g) => (g.identity_ids ?? []).length > 1 && allContents().some((c) => c.identity_group_id === g.id),
     ) as IdentityGroup;
     const page = await search(q().is('identity_group', group.id));
-    const groupOf = (c: Content) => c.identity_group_id ?? (c.author_id ? store().identities.get(c.author_id)?.identity_group_id : undefined);
-    expectPage(page, allContents().filter((c) => groupOf(c) === group.id).sort(contentDefaultOrder));
+    const groupOf = (c: Content) =>
+      c.identity_group_id ?? (c.author_id ? store().identities.get(c.author_id)?.identity_group_id : undefined);
+    expectPage(
+      page,
+      allContents()
+        .filter((c) => groupOf(c) === group.id)
+        .sort(contentDefaultOrder),
+    );
   });
 
   it('source and status_in: keywords are AND-ed, values of one keyword OR-ed', async () => {
@@ -353,13 +458,26 @@ describe('content search: every q keyword through listContents', () => {
 
   it('text: a quoted phrase, case-insensitive', async () => {
     const page = await search(q().is('text', 'Password Reset Email'));
-    expectPage(page, allContents().filter((c) => `${c.title ?? ''}\n${c.body ?? ''}`.toLowerCase().includes('password reset email')).sort(contentDefaultOrder));
+    expectPage(
+      page,
+      allContents()
+        .filter((c) => `${c.title ?? ''}\n${c.body ?? ''}`.toLowerCase().includes('password reset email'))
+        .sort(contentDefaultOrder),
+    );
   });
 
   it('not: excludes the agent replies of a thread', async () => {
-    const thread = allThreads().find((t) => contentsOf(t).some((c) => c.status === 'user_reply') && contentsOf(t).some((c) => c.status !== 'user_reply')) as Thread;
+    const thread = allThreads().find(
+      (t) =>
+        contentsOf(t).some((c) => c.status === 'user_reply') && contentsOf(t).some((c) => c.status !== 'user_reply'),
+    ) as Thread;
     const page = await search(q().is('thread', thread.id).not('status_in', ['user_reply']));
-    expectPage(page, contentsOf(thread).filter((c) => c.status !== 'user_reply').sort(contentDefaultOrder));
+    expectPage(
+      page,
+      contentsOf(thread)
+        .filter((c) => c.status !== 'user_reply')
+        .sort(contentDefaultOrder),
+    );
   });
 });
 
@@ -406,9 +524,16 @@ describe('batch endpoints the loaders use', () => {
 
   it("all('/interventions', {'identity_id[]': [...]}) sends a bracketed array and answers those identities' interventions", async () => {
     const counts = new Map<string, number>();
-    for (const i of store().interventions.values()) if (i.identity_id) counts.set(i.identity_id, (counts.get(i.identity_id) ?? 0) + 1);
-    const identityIds = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([id]) => id);
-    const records = await client.all<Intervention>('/interventions', { 'identity_id[]': identityIds, sort: 'created_at' });
+    for (const i of store().interventions.values())
+      if (i.identity_id) counts.set(i.identity_id, (counts.get(i.identity_id) ?? 0) + 1);
+    const identityIds = [...counts]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 3)
+      .map(([id]) => id);
+    const records = await client.all<Intervention>('/interventions', {
+      'identity_id[]': identityIds,
+      sort: 'created_at',
+    });
     const entry = onlyRequest('/interventions');
     expect(paramsOf(entry).getAll('identity_id[]')).toEqual(identityIds);
     const expected = [...store().interventions.values()].filter((i) => identityIds.includes(i.identity_id ?? ''));

@@ -26,7 +26,10 @@ beforeAll(async () => {
   emu = await startEmulator({ port: 0, rateLimitPerMinute: 0 });
   admin = emu.agents.find((a) => a.role === 'admin') as SeededAgent;
   const emailIds = [...emu.store.sources.values()].filter((s) => s.type === 'email').map((s) => s.id);
-  agent = emu.agents.find((a) => a.role === 'agent' && a.sourceIds.length === emailIds.length && a.sourceIds.every((id) => emailIds.includes(id))) as SeededAgent;
+  agent = emu.agents.find(
+    (a) =>
+      a.role === 'agent' && a.sourceIds.length === emailIds.length && a.sourceIds.every((id) => emailIds.includes(id)),
+  ) as SeededAgent;
   secrets = [...emu.agents.map((a) => a.token), BAD_TOKEN];
 });
 
@@ -55,7 +58,8 @@ const used = new Set<string>();
 /** A thread of an email source (threads there can be closed) with a customer content and no open intervention. */
 function freshThread(): { thread: Thread; content: Content } {
   for (const thread of store().threads.values()) {
-    if (used.has(thread.id) || !agent.sourceIds.includes(thread.source_id) || store().openInterventionOf(thread.id)) continue;
+    if (used.has(thread.id) || !agent.sourceIds.includes(thread.source_id) || store().openInterventionOf(thread.id))
+      continue;
     const content = (store().threadState.get(thread.id)?.contentIds ?? [])
       .map((id) => store().contents.get(id) as Content)
       .find((c) => !c.creator_id);
@@ -67,7 +71,9 @@ function freshThread(): { thread: Thread; content: Content } {
 }
 
 /** Opens an intervention as the agent on a fresh thread; with `reply`, also posts one agent reply. */
-async function openIntervention(reply = false): Promise<{ thread: Thread; content: Content; intervention: Intervention }> {
+async function openIntervention(
+  reply = false,
+): Promise<{ thread: Thread; content: Content; intervention: Intervention }> {
   const { thread, content } = freshThread();
   const engage = client(agent.token);
   const intervention = await engage.createIntervention(content.id);
@@ -79,18 +85,29 @@ async function openIntervention(reply = false): Promise<{ thread: Thread; conten
 describe('HTTP refusals map to one kind each, in one attempt', () => {
   it('401 with an unknown token => unauthenticated, not retried', async () => {
     const error = await expectEngageError(client(BAD_TOKEN).listSources(), 'unauthenticated', secrets);
-    expect(error.details).toEqual({ status: 401, upstreamError: 'invalid_token', endpoint: 'GET /content_sources', retryAfterMs: undefined });
-    expect(logged(emu)).toEqual([expect.objectContaining({ method: 'GET', path: '/1.0/content_sources', status: 401, agentId: null })]);
+    expect(error.details).toEqual({
+      status: 401,
+      upstreamError: 'invalid_token',
+      endpoint: 'GET /content_sources',
+      retryAfterMs: undefined,
+    });
+    expect(logged(emu)).toEqual([
+      expect.objectContaining({ method: 'GET', path: '/1.0/content_sources', status: 401, agentId: null }),
+    ]);
   });
 
   it('404 for an unknown id => not_found, with the endpoint template and no id in the endpoint', async () => {
     const unknown = 'abcdef0123456789abcdef01';
     const error = await expectEngageError(client(admin.token).getThread(unknown), 'not_found', secrets);
-    expect(error.details).toMatchObject({ status: 404, upstreamError: 'not_found', endpoint: 'GET /content_threads/{id}' });
+    expect(error.details).toMatchObject({
+      status: 404,
+      upstreamError: 'not_found',
+      endpoint: 'GET /content_threads/{id}',
+    });
     expect(statuses()).toEqual([404]);
   });
 
-  it("404 for a thread of a source the agent cannot read => not_found, while the admin reads it", async () => {
+  it('404 for a thread of a source the agent cannot read => not_found, while the admin reads it', async () => {
     const foreign = [...store().threads.values()].find((t) => !agent.sourceIds.includes(t.source_id)) as Thread;
     await expect(client(admin.token).getThread(foreign.id)).resolves.toMatchObject({ id: foreign.id });
     const error = await expectEngageError(client(agent.token).getThread(foreign.id), 'not_found', secrets);
@@ -104,7 +121,11 @@ describe('HTTP refusals map to one kind each, in one attempt', () => {
   it('403 closing an intervention without agent replies => forbidden', async () => {
     const { intervention } = await openIntervention();
     const error = await expectEngageError(client(agent.token).closeIntervention(intervention.id), 'forbidden', secrets);
-    expect(error.details).toMatchObject({ status: 403, upstreamError: 'forbidden', endpoint: 'PUT /interventions/{id}/close' });
+    expect(error.details).toMatchObject({
+      status: 403,
+      upstreamError: 'forbidden',
+      endpoint: 'PUT /interventions/{id}/close',
+    });
     expect(statuses()).toEqual([403]);
     expect(store().interventions.get(intervention.id)?.status).toBe('assigned');
   });
@@ -112,7 +133,11 @@ describe('HTTP refusals map to one kind each, in one attempt', () => {
   it('409 closing an intervention twice => conflict', async () => {
     const { intervention } = await openIntervention(true);
     const engage = client(agent.token);
-    await expect(engage.closeIntervention(intervention.id)).resolves.toMatchObject({ id: intervention.id, status: 'closed', closed: true });
+    await expect(engage.closeIntervention(intervention.id)).resolves.toMatchObject({
+      id: intervention.id,
+      status: 'closed',
+      closed: true,
+    });
     const error = await expectEngageError(engage.closeIntervention(intervention.id), 'conflict', secrets);
     expect(error.details).toMatchObject({ status: 409, upstreamError: 'conflict' });
     expect(statuses()).toEqual([200, 409]);
@@ -120,23 +145,43 @@ describe('HTTP refusals map to one kind each, in one attempt', () => {
 
   it('422 replying with an empty body => invalid', async () => {
     const { content, thread } = await openIntervention();
-    const error = await expectEngageError(client(agent.token).createContent({ body: '', in_reply_to_id: content.id }), 'invalid', secrets);
-    expect(error.details).toMatchObject({ status: 422, upstreamError: 'unprocessable_entity', endpoint: 'POST /contents' });
+    const error = await expectEngageError(
+      client(agent.token).createContent({ body: '', in_reply_to_id: content.id }),
+      'invalid',
+      secrets,
+    );
+    expect(error.details).toMatchObject({
+      status: 422,
+      upstreamError: 'unprocessable_entity',
+      endpoint: 'POST /contents',
+    });
     expect(statuses()).toEqual([422]);
     expect(store().threads.get(thread.id)?.contents_count).toBe(thread.contents_count);
   });
 
   it('422 replying without an open intervention => invalid', async () => {
     const { content } = freshThread();
-    const error = await expectEngageError(client(agent.token).createContent({ body: 'Hello?', in_reply_to_id: content.id }), 'invalid', secrets);
+    const error = await expectEngageError(
+      client(agent.token).createContent({ body: 'Hello?', in_reply_to_id: content.id }),
+      'invalid',
+      secrets,
+    );
     expect(error.message).toMatch(/open intervention/);
     expect(statuses()).toEqual([422]);
   });
 
   it('400 for a q keyword Engage does not know => bad_request', async () => {
     const engage = client(admin.token);
-    const error = await expectEngageError(engage.listThreads({ q: q().is('nope', 'x').toString() }), 'bad_request', secrets);
-    expect(error.details).toMatchObject({ status: 400, upstreamError: 'invalid_query', endpoint: 'GET /content_threads' });
+    const error = await expectEngageError(
+      engage.listThreads({ q: q().is('nope', 'x').toString() }),
+      'bad_request',
+      secrets,
+    );
+    expect(error.details).toMatchObject({
+      status: 400,
+      upstreamError: 'invalid_query',
+      endpoint: 'GET /content_threads',
+    });
     // A thread-only keyword on contents is just as invalid.
     await expectEngageError(engage.listContents({ q: q().is('closed', 'true').toString() }), 'bad_request', secrets);
     expect(statuses()).toEqual([400, 400]);
@@ -148,14 +193,21 @@ describe('retries on 5xx: reads only', () => {
     const thread = [...store().threads.values()][0];
     emu.faults.set({ errorRate: 1, pathPattern: '^/1\\.0/content_threads/' });
     const error = await expectEngageError(client(admin.token).getThread(thread.id), 'unavailable', secrets);
-    expect(error.details).toMatchObject({ status: 503, upstreamError: 'service_unavailable', endpoint: 'GET /content_threads/{id}' });
+    expect(error.details).toMatchObject({
+      status: 503,
+      upstreamError: 'service_unavailable',
+      endpoint: 'GET /content_threads/{id}',
+    });
     expect(statuses()).toEqual([503, 503, 503]);
   });
 
   it('503 then a healthy upstream: the GET is retried and succeeds', async () => {
     const thread = [...store().threads.values()][1];
     emu.faults.set({ errorRate: 1, pathPattern: '^/1\\.0/content_threads/' });
-    const engage = client(admin.token, { retry: { ...QUICK, maxRetries: 5 }, onRequest: (event) => event.status === 503 && emu.faults.reset() });
+    const engage = client(admin.token, {
+      retry: { ...QUICK, maxRetries: 5 },
+      onRequest: (event) => event.status === 503 && emu.faults.reset(),
+    });
     await expect(engage.getThread(thread.id)).resolves.toMatchObject({ id: thread.id });
     expect(statuses()).toEqual([503, 200]);
   });
@@ -163,7 +215,11 @@ describe('retries on 5xx: reads only', () => {
   it('503 on a POST => unavailable after exactly one attempt, nothing posted', async () => {
     const { thread, content } = await openIntervention();
     emu.faults.set({ errorRate: 1, pathPattern: '^/1\\.0/contents$' });
-    await expectEngageError(client(agent.token).createContent({ body: 'Once only', in_reply_to_id: content.id }), 'unavailable', secrets);
+    await expectEngageError(
+      client(agent.token).createContent({ body: 'Once only', in_reply_to_id: content.id }),
+      'unavailable',
+      secrets,
+    );
     expect(logged(emu).map((e) => [e.method, e.status])).toEqual([['POST', 503]]);
     expect(store().threads.get(thread.id)?.contents_count).toBe(thread.contents_count);
   });
@@ -226,8 +282,17 @@ describe('429 and Retry-After', () => {
 
   it('more forced 429s than retries => rate_limited with details.retryAfterMs, after maxRetries + 1 attempts', async () => {
     emu.faults.set({ force429: 10, retryAfterSeconds: 1, pathPattern: '^/1\\.0/content_sources$' });
-    const error = await expectEngageError(client(admin.token, { retry: { ...QUICK, maxRetries: 1 } }).listSources(), 'rate_limited', secrets);
-    expect(error.details).toEqual({ status: 429, upstreamError: 'rate_limit_exceeded', endpoint: 'GET /content_sources', retryAfterMs: 1000 });
+    const error = await expectEngageError(
+      client(admin.token, { retry: { ...QUICK, maxRetries: 1 } }).listSources(),
+      'rate_limited',
+      secrets,
+    );
+    expect(error.details).toEqual({
+      status: 429,
+      upstreamError: 'rate_limit_exceeded',
+      endpoint: 'GET /content_sources',
+      retryAfterMs: 1000,
+    });
     const [first, second, ...rest_] = logged(emu);
     expect(rest_).toEqual([]);
     expect([first.status, second.status]).toEqual([429, 429]);
@@ -280,7 +345,11 @@ describe("the emulator's real per-token rate limit", () => {
     const engage = new EngageClient({ baseUrl: limited.url, token: first.token });
     for (let i = 0; i < 5; i++) await engage.listSources({ limit: 1 });
     // Retry-After is the rest of the minute: beyond the default 15 s budget, so no retry is attempted.
-    const error = await expectEngageError(engage.listSources({ limit: 1 }), 'rate_limited', limited.agents.map((a) => a.token));
+    const error = await expectEngageError(
+      engage.listSources({ limit: 1 }),
+      'rate_limited',
+      limited.agents.map((a) => a.token),
+    );
     expect(error.details).toMatchObject({ status: 429, upstreamError: 'rate_limit_exceeded' });
     expect(error.details.retryAfterMs).toBeGreaterThan(15_000);
     expect(error.details.retryAfterMs).toBeLessThanOrEqual(60_000);
@@ -288,7 +357,11 @@ describe("the emulator's real per-token rate limit", () => {
     const other = await new EngageClient({ baseUrl: limited.url, token: second.token }).listSources({ limit: 1 });
     expect(other.count).toBeGreaterThan(0);
 
-    const byAgent = (id: string) => limited.requestLog.entries().filter((e) => e.agentId === id).map((e) => e.status);
+    const byAgent = (id: string) =>
+      limited.requestLog
+        .entries()
+        .filter((e) => e.agentId === id)
+        .map((e) => e.status);
     expect(byAgent(first.id)).toEqual([200, 200, 200, 200, 200, 429]);
     expect(byAgent(second.id)).toEqual([200]);
   });
@@ -298,7 +371,11 @@ describe('timeouts', () => {
   it('a hung GET => unavailable with upstreamError timeout after 2 attempts (maxRetries 1)', async () => {
     emu.faults.set({ hangRate: 1, pathPattern: '^/1\\.0/content_sources$' });
     const events: RequestEvent[] = [];
-    const engage = client(admin.token, { timeoutMs: 200, retry: { ...QUICK, maxRetries: 1 }, onRequest: (e) => events.push(e) });
+    const engage = client(admin.token, {
+      timeoutMs: 200,
+      retry: { ...QUICK, maxRetries: 1 },
+      onRequest: (e) => events.push(e),
+    });
     const error = await expectEngageError(engage.listSources(), 'unavailable', secrets);
     expect(error.message).toContain('no answer within 200 ms');
     expect(error.details).toEqual({ endpoint: 'GET /content_sources', upstreamError: 'timeout' });
@@ -364,9 +441,23 @@ describe('metrics hook and secrets', () => {
     emu.faults.set({ hangRate: 1 });
     await collect(client(admin.token, { timeoutMs: 100, retry: { ...QUICK, maxRetries: 0 } }).getThread(thread.id));
     emu.faults.reset();
-    await collect(new EngageClient({ baseUrl: 'http://127.0.0.1:1/1.0', token: admin.token, retry: { ...QUICK, maxRetries: 0 } }).getThread(thread.id));
+    await collect(
+      new EngageClient({
+        baseUrl: 'http://127.0.0.1:1/1.0',
+        token: admin.token,
+        retry: { ...QUICK, maxRetries: 0 },
+      }).getThread(thread.id),
+    );
 
-    expect(errors.map((e) => e.kind)).toEqual(['unauthenticated', 'not_found', 'bad_request', 'unavailable', 'rate_limited', 'unavailable', 'unavailable']);
+    expect(errors.map((e) => e.kind)).toEqual([
+      'unauthenticated',
+      'not_found',
+      'bad_request',
+      'unavailable',
+      'rate_limited',
+      'unavailable',
+      'unavailable',
+    ]);
     for (const error of errors) {
       const exposed = `${JSON.stringify({ message: error.message, details: error.details })}\n${error.stack}\n${inspect(error, { depth: 5 })}`;
       for (const secret of secrets) expect(exposed).not.toContain(secret);

@@ -7,7 +7,12 @@ import { EngageError, type EngageErrorKind } from '../../src/engage';
 import type { Emulator, RequestLogEntry } from '../../src/emulator';
 
 /** GET `path` straight from the emulator with fetch, outside the client under test. */
-export async function rest<T>(emu: Emulator, token: string, path: string, query: Record<string, string | number> = {}): Promise<T> {
+export async function rest<T>(
+  emu: Emulator,
+  token: string,
+  path: string,
+  query: Record<string, string | number> = {},
+): Promise<T> {
   const search = new URLSearchParams(Object.entries(query).map(([k, v]): [string, string] => [k, String(v)]));
   const url = `${emu.url}${path}${search.toString() ? `?${search.toString()}` : ''}`;
   const response = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } });
@@ -34,7 +39,11 @@ export const ids = (records: readonly { id: string }[]): string[] => records.map
  * Awaits a call that must fail, checks it failed with an `EngageError` of `kind`, and that neither
  * its message nor its details carry any of `secrets` (the tokens in play). Returns the error.
  */
-export async function expectEngageError(call: Promise<unknown>, kind: EngageErrorKind, secrets: readonly string[]): Promise<EngageError> {
+export async function expectEngageError(
+  call: Promise<unknown>,
+  kind: EngageErrorKind,
+  secrets: readonly string[],
+): Promise<EngageError> {
   let caught: unknown;
   try {
     await call;

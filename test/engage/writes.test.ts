@@ -32,7 +32,9 @@ const selectable = (): Category[] => [...store().categories.values()].filter((c)
 
 /** The one write the last call made: a `method` on `path` with nothing in the query string (the parameters went in the body). */
 function expectOneFormWrite(method: string, path: string): void {
-  expect(logged(emu)).toEqual([expect.objectContaining({ method, path: `/1.0${path}`, query: '', status: 200, agentId: admin.id })]);
+  expect(logged(emu)).toEqual([
+    expect.objectContaining({ method, path: `/1.0${path}`, query: '', status: 200, agentId: admin.id }),
+  ]);
 }
 
 describe('writes are form-encoded, arrays with []', () => {
@@ -51,7 +53,9 @@ describe('writes are form-encoded, arrays with []', () => {
     const thread = [...store().threads.values()].find((t) => t.thread_category_ids.length >= 1) as Thread;
     const replacement = selectable().find((c) => !thread.thread_category_ids.includes(c.id))?.id as string;
     await client.updateThreadCategories(thread.id, [replacement]);
-    expect((await rest<Thread>(emu, admin.token, `/content_threads/${thread.id}`)).thread_category_ids).toEqual([replacement]);
+    expect((await rest<Thread>(emu, admin.token, `/content_threads/${thread.id}`)).thread_category_ids).toEqual([
+      replacement,
+    ]);
   });
 
   // KNOWN EMULATOR BUG (src/emulator, not the client): the client sends an empty list as one empty
@@ -67,7 +71,9 @@ describe('writes are form-encoded, arrays with []', () => {
   });
 
   it('updateIdentityGroup(id, {emails, custom_field_values, notes}) round-trips, custom fields merged', async () => {
-    const group = [...store().identityGroups.values()].find((g) => g.custom_field_values?.customer_since) as IdentityGroup;
+    const group = [...store().identityGroups.values()].find(
+      (g) => g.custom_field_values?.customer_since,
+    ) as IdentityGroup;
     const customerSince = group.custom_field_values?.customer_since;
     const notes = 'Prefers "email" – café & co; 100% = fine?';
     const updated = await client.updateIdentityGroup(group.id, {
@@ -81,7 +87,11 @@ describe('writes are form-encoded, arrays with []', () => {
       expect(answer.emails).toEqual(['first@example.org', 'second+tag@example.org']);
       expect(answer.notes).toBe(notes);
       // Form values arrive as strings; keys not sent are kept.
-      expect(answer.custom_field_values).toEqual({ loyalty_tier: 'gold', order_count: '12', customer_since: customerSince });
+      expect(answer.custom_field_values).toEqual({
+        loyalty_tier: 'gold',
+        order_count: '12',
+        customer_since: customerSince,
+      });
     }
   });
 
@@ -94,9 +104,14 @@ describe('writes are form-encoded, arrays with []', () => {
 
   it('a reply with quotes and a backslash in its body is found again by an escaped text: search', async () => {
     const thread = [...store().threads.values()].find(
-      (t) => store().sourceTraits.get(t.source_id)?.threadClosure && !store().openInterventionOf(t.id) && t.contents_count > 0,
+      (t) =>
+        store().sourceTraits.get(t.source_id)?.threadClosure &&
+        !store().openInterventionOf(t.id) &&
+        t.contents_count > 0,
     ) as Thread;
-    const customer = (store().threadState.get(thread.id)?.contentIds ?? []).map((id) => store().contents.get(id) as Content).find((c) => !c.creator_id) as Content;
+    const customer = (store().threadState.get(thread.id)?.contentIds ?? [])
+      .map((id) => store().contents.get(id) as Content)
+      .find((c) => !c.creator_id) as Content;
     await client.createIntervention(customer.id);
     const body = 'The courier said "left at door \\ gate B" but nothing arrived (ref QX-7731).';
     const reply = await client.createContent({ body, in_reply_to_id: customer.id });
@@ -130,7 +145,9 @@ describe('keep-alive', () => {
   it('40 sequential GETs of two tokens reuse the pooled connections instead of opening one each', async () => {
     const { agent, connects } = countedPool();
     const other = emu.agents.find((a) => a.role === 'agent') as SeededAgent;
-    const clients = [admin.token, other.token].map((token) => new EngageClient({ baseUrl: emu.url, token, dispatcher: agent }));
+    const clients = [admin.token, other.token].map(
+      (token) => new EngageClient({ baseUrl: emu.url, token, dispatcher: agent }),
+    );
     try {
       for (let i = 0; i < 40; i++) await clients[i % 2].listSources({ limit: 1 });
       expect(logged(emu).map((e) => e.status)).toEqual(Array(40).fill(200));

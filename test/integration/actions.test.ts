@@ -17,8 +17,12 @@ beforeAll(async () => {
   bot = stack.emulator.agents.find((agent) => agent.role === 'bot')!;
   // A chat source the bot reads, and a customer who wrote there before.
   const store = stack.emulator.store;
-  sourceId = bot.sourceIds.find((id) => [...store.contents.values()].some((c) => c.source_id === id && c.author_id && !c.creator_id))!;
-  customerId = [...store.contents.values()].find((c) => c.source_id === sourceId && c.author_id && !c.creator_id)!.author_id!;
+  sourceId = bot.sourceIds.find((id) =>
+    [...store.contents.values()].some((c) => c.source_id === id && c.author_id && !c.creator_id),
+  )!;
+  customerId = [...store.contents.values()].find(
+    (c) => c.source_id === sourceId && c.author_id && !c.creator_id,
+  )!.author_id!;
 });
 
 afterAll(async () => {
@@ -30,10 +34,16 @@ function newCustomerThread(body: string): Content {
   return stack.emulator.store.importContent({ identityId: customerId, sourceId, body });
 }
 
-const asBot = { get token() { return bot.token; } };
+const asBot = {
+  get token() {
+    return bot.token;
+  },
+};
 
 function restCalls(method: string, pathPrefix: string): number {
-  return stack.emulator.requestLog.entries().filter((entry) => entry.method === method && entry.path.startsWith(pathPrefix)).length;
+  return stack.emulator.requestLog
+    .entries()
+    .filter((entry) => entry.method === method && entry.path.startsWith(pathPrefix)).length;
 }
 
 describe('the Engage Bot flow, through GraphQL only', () => {
@@ -41,7 +51,14 @@ describe('the Engage Bot flow, through GraphQL only', () => {
     const imported = newCustomerThread('Hello, where is my order #1234?');
 
     // 1. The bot finds the new thread and reads its content and customer.
-    const found = await stack.gql<{ threads: { nodes: Array<{ id: string; contents: { nodes: Array<{ id: string; body: string; author: { id: string; profile: { id: string } } }> } }> } }>(
+    const found = await stack.gql<{
+      threads: {
+        nodes: Array<{
+          id: string;
+          contents: { nodes: Array<{ id: string; body: string; author: { id: string; profile: { id: string } } }> };
+        }>;
+      };
+    }>(
       `query($s: ID!) { threads(first: 1, filter: { sourceIds: [$s], statuses: [NEW] }) {
         nodes { id contents(first: 1) { nodes { id body author { id profile { id } } } } }
       } }`,
@@ -52,10 +69,16 @@ describe('the Engage Bot flow, through GraphQL only', () => {
     const thread = found.data!.threads.nodes[0];
     expect(thread.id).toBe(imported.thread_id);
     const content = thread.contents.nodes[0];
-    expect(content).toMatchObject({ id: imported.id, body: 'Hello, where is my order #1234?', author: { id: customerId } });
+    expect(content).toMatchObject({
+      id: imported.id,
+      body: 'Hello, where is my order #1234?',
+      author: { id: customerId },
+    });
 
     // 2. It engages the content: an intervention of the bot's.
-    const engaged = await stack.gql<{ botEngage: { id: string; status: string; user: { id: string }; thread: { id: string } } }>(
+    const engaged = await stack.gql<{
+      botEngage: { id: string; status: string; user: { id: string }; thread: { id: string } };
+    }>(
       `mutation($c: ID!) { botEngage(contentId: $c, idempotencyKey: "engage-1") { id status user { id } thread { id } } }`,
       { c: content.id },
       asBot,
@@ -65,7 +88,15 @@ describe('the Engage Bot flow, through GraphQL only', () => {
     expect(engaged.data!.botEngage).toMatchObject({ user: { id: bot.id }, thread: { id: thread.id } });
 
     // 3. It replies to the customer, under that intervention.
-    const replied = await stack.gql<{ replyToContent: { id: string; body: string; creator: { id: string }; inReplyTo: { id: string }; intervention: { id: string; userRepliesCount: number } } }>(
+    const replied = await stack.gql<{
+      replyToContent: {
+        id: string;
+        body: string;
+        creator: { id: string };
+        inReplyTo: { id: string };
+        intervention: { id: string; userRepliesCount: number };
+      };
+    }>(
       `mutation($c: ID!) { replyToContent(input: { contentId: $c, body: "Your order ships tomorrow.", idempotencyKey: "reply-1" }) {
         id body creator { id } inReplyTo { id } intervention { id userRepliesCount }
       } }`,
@@ -87,7 +118,11 @@ describe('the Engage Bot flow, through GraphQL only', () => {
       asBot,
     );
     expect(profile.errors).toBeUndefined();
-    expect(profile.data!.updateCustomerProfile).toMatchObject({ id: content.author.profile.id, notes: 'Asked about order #1234', emails: ['pat@example.com'] });
+    expect(profile.data!.updateCustomerProfile).toMatchObject({
+      id: content.author.profile.id,
+      notes: 'Asked about order #1234',
+      emails: ['pat@example.com'],
+    });
 
     // 5. It closes its intervention.
     const closed = await stack.gql<{ closeIntervention: { id: string; status: string; closed: boolean } }>(
@@ -101,7 +136,9 @@ describe('the Engage Bot flow, through GraphQL only', () => {
     // The REST state afterwards matches.
     const intervention = await stack.rest<Intervention>(`/interventions/${interventionId}`);
     expect(intervention).toMatchObject({ status: 'closed', closed: true, user_id: bot.id, user_replies_count: 1 });
-    const contents = await stack.rest<Page<Content>>(`/contents?q=${encodeURIComponent(`thread:${thread.id} order:created_at.asc`)}`);
+    const contents = await stack.rest<Page<Content>>(
+      `/contents?q=${encodeURIComponent(`thread:${thread.id} order:created_at.asc`)}`,
+    );
     expect(contents.records.map((c) => [c.body, c.creator_id ?? null])).toEqual([
       ['Hello, where is my order #1234?', null],
       ['Your order ships tomorrow.', bot.id],
@@ -118,9 +155,19 @@ describe('the Engage Bot flow, through GraphQL only', () => {
 
     const transfer = async (idempotencyKey: string) => {
       const imported = newCustomerThread('I want to talk to a human');
-      const engaged = await stack.gql<{ botEngage: { id: string } }>(`mutation($c: ID!) { botEngage(contentId: $c) { id } }`, { c: imported.id }, asBot);
+      const engaged = await stack.gql<{ botEngage: { id: string } }>(
+        `mutation($c: ID!) { botEngage(contentId: $c) { id } }`,
+        { c: imported.id },
+        asBot,
+      );
       expect(engaged.errors).toBeUndefined();
-      const result = await stack.gql<{ transferToHuman: { agentAvailable: boolean; availableAgents: Array<{ agentId: string }>; thread: { id: string; threadCategories: Array<{ id: string }> } } }>(
+      const result = await stack.gql<{
+        transferToHuman: {
+          agentAvailable: boolean;
+          availableAgents: Array<{ agentId: string }>;
+          thread: { id: string; threadCategories: Array<{ id: string }> };
+        };
+      }>(
         `mutation($t: ID!, $c: [ID!]!, $i: ID, $k: String) { transferToHuman(threadId: $t, categoryIds: $c, interventionId: $i, idempotencyKey: $k) {
           agentAvailable availableAgents { agentId } thread { id threadCategories { id } }
         } }`,
@@ -140,13 +187,19 @@ describe('the Engage Bot flow, through GraphQL only', () => {
 
     // Every human agent of the source goes away: the transfer still recategorizes, and reports it.
     for (const { agent_id } of humans) {
-      const response = await fetch(`${stack.emulator.url}/status/${agent_id}?status=away`, { method: 'PUT', headers: { authorization: `Bearer ${stack.admin.token}` } });
+      const response = await fetch(`${stack.emulator.url}/status/${agent_id}?status=away`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${stack.admin.token}` },
+      });
       expect(response.status).toBe(200);
     }
     const withoutAgents = await transfer('transfer-unavailable');
     expect(withoutAgents).toMatchObject({ agentAvailable: false, availableAgents: [] });
     for (const { agent_id } of humans) {
-      await fetch(`${stack.emulator.url}/status/${agent_id}?status=available`, { method: 'PUT', headers: { authorization: `Bearer ${stack.admin.token}` } });
+      await fetch(`${stack.emulator.url}/status/${agent_id}?status=available`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${stack.admin.token}` },
+      });
     }
   });
 });
@@ -154,13 +207,17 @@ describe('the Engage Bot flow, through GraphQL only', () => {
 describe('errors a UI can act on', () => {
   it('checks inputs before any REST call: empty body, bad ids, unknown enum values', async () => {
     stack.emulator.requestLog.reset();
-    const empty = await stack.gql(`mutation { replyToContent(input: { contentId: "0123456789abcdef01234567", body: "   " }) { id } }`);
+    const empty = await stack.gql(
+      `mutation { replyToContent(input: { contentId: "0123456789abcdef01234567", body: "   " }) { id } }`,
+    );
     expect(empty.errors![0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', argumentName: 'input.body' });
     const badId = await stack.gql(`mutation { closeThread(id: "not-an-id") { id } }`);
     expect(badId.errors![0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', argumentName: 'id' });
     const badEnum = await stack.gql(`{ interventions(filter: { state: SOMETIMES }) { totalCount } }`);
     expect(badEnum.errors![0].extensions!.code).toBe('GRAPHQL_VALIDATION_FAILED');
-    const noChange = await stack.gql(`mutation { updateCustomerProfile(identityGroupId: "0123456789abcdef01234567", input: {}) { id } }`);
+    const noChange = await stack.gql(
+      `mutation { updateCustomerProfile(identityGroupId: "0123456789abcdef01234567", input: {}) { id } }`,
+    );
     expect(noChange.errors![0].extensions!.code).toBe('BAD_USER_INPUT');
     expect(stack.emulator.requestLog.entries()).toEqual([]);
   });
@@ -171,31 +228,53 @@ describe('errors a UI can act on', () => {
 
     // An intervention without agent replies cannot be closed: FORBIDDEN ("not allowed").
     const imported = newCustomerThread('Anyone there?');
-    const engaged = await stack.gql<{ engageContent: { id: string } }>(`mutation($c: ID!) { engageContent(contentId: $c) { id } }`, { c: imported.id }, asBot);
+    const engaged = await stack.gql<{ engageContent: { id: string } }>(
+      `mutation($c: ID!) { engageContent(contentId: $c) { id } }`,
+      { c: imported.id },
+      asBot,
+    );
     const id = engaged.data!.engageContent.id;
     const forbidden = await stack.gql(`mutation($id: ID!) { closeIntervention(id: $id) { id } }`, { id }, asBot);
     expect(forbidden.errors![0].extensions).toMatchObject({ code: 'FORBIDDEN', upstreamStatus: 403 });
     expect(forbidden.errors![0].message).toMatch(/^Engage PUT \/interventions\/\{id\}\/close: /);
 
     // Replied, closed, then closed again: CONFLICT ("already closed").
-    await stack.gql(`mutation($c: ID!) { replyToContent(input: { contentId: $c, body: "On it" }) { id } }`, { c: imported.id }, asBot);
+    await stack.gql(
+      `mutation($c: ID!) { replyToContent(input: { contentId: $c, body: "On it" }) { id } }`,
+      { c: imported.id },
+      asBot,
+    );
     const first = await stack.gql(`mutation($id: ID!) { closeIntervention(id: $id) { status } }`, { id }, asBot);
     expect(first.errors).toBeUndefined();
     const again = await stack.gql(`mutation($id: ID!) { closeIntervention(id: $id) { status } }`, { id }, asBot);
     expect(again.errors![0].extensions).toMatchObject({ code: 'CONFLICT', upstreamStatus: 409 });
 
     // Replying where no intervention is open: Engage's 422 is BAD_USER_INPUT.
-    const noIntervention = await stack.gql(`mutation($c: ID!) { replyToContent(input: { contentId: $c, body: "Hi" }) { id } }`, { c: imported.id }, asBot);
+    const noIntervention = await stack.gql(
+      `mutation($c: ID!) { replyToContent(input: { contentId: $c, body: "Hi" }) { id } }`,
+      { c: imported.id },
+      asBot,
+    );
     expect(noIntervention.errors![0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', upstreamStatus: 422 });
   });
 
   it('reassigning to an agent who cannot read the source is refused', async () => {
     const imported = newCustomerThread('Need help with billing');
-    const engaged = await stack.gql<{ engageContent: { id: string } }>(`mutation($c: ID!) { engageContent(contentId: $c) { id } }`, { c: imported.id });
-    const outsider = stack.emulator.agents.find((agent) => agent.role === 'agent' && !agent.sourceIds.includes(sourceId))!;
-    const refused = await stack.gql(`mutation($id: ID!, $u: ID!) { reassignIntervention(id: $id, userId: $u) { id } }`, { id: engaged.data!.engageContent.id, u: outsider.id });
+    const engaged = await stack.gql<{ engageContent: { id: string } }>(
+      `mutation($c: ID!) { engageContent(contentId: $c) { id } }`,
+      { c: imported.id },
+    );
+    const outsider = stack.emulator.agents.find(
+      (agent) => agent.role === 'agent' && !agent.sourceIds.includes(sourceId),
+    )!;
+    const refused = await stack.gql(
+      `mutation($id: ID!, $u: ID!) { reassignIntervention(id: $id, userId: $u) { id } }`,
+      { id: engaged.data!.engageContent.id, u: outsider.id },
+    );
     expect(refused.errors![0].extensions!.code).toBe('BAD_USER_INPUT');
-    const insider = stack.emulator.agents.find((agent) => agent.role === 'agent' && agent.sourceIds.includes(sourceId))!;
+    const insider = stack.emulator.agents.find(
+      (agent) => agent.role === 'agent' && agent.sourceIds.includes(sourceId),
+    )!;
     const moved = await stack.gql<{ reassignIntervention: { user: { id: string } } }>(
       `mutation($id: ID!, $u: ID!) { reassignIntervention(id: $id, userId: $u) { user { id } } }`,
       { id: engaged.data!.engageContent.id, u: insider.id },
@@ -209,22 +288,39 @@ describe('threads and interventions change as later reads show', () => {
   it('close, reopen and recategorize a thread; recategorize, set custom fields on and cancel an intervention', async () => {
     const imported = newCustomerThread('Please close this');
     const thread = imported.thread_id;
-    const categories = (await stack.rest<Page<{ id: string }>>('/categories?limit=150')).records.slice(0, 2).map((c) => c.id);
+    const categories = (await stack.rest<Page<{ id: string }>>('/categories?limit=150')).records
+      .slice(0, 2)
+      .map((c) => c.id);
 
-    const closed = await stack.gql<{ closeThread: { closed: boolean } }>(`mutation($t: ID!) { closeThread(id: $t) { closed } }`, { t: thread });
+    const closed = await stack.gql<{ closeThread: { closed: boolean } }>(
+      `mutation($t: ID!) { closeThread(id: $t) { closed } }`,
+      { t: thread },
+    );
     expect(closed.errors).toBeUndefined();
-    const read = await stack.gql<{ thread: { closed: boolean } }>(`query($t: ID!) { thread(id: $t) { closed } }`, { t: thread });
+    const read = await stack.gql<{ thread: { closed: boolean } }>(`query($t: ID!) { thread(id: $t) { closed } }`, {
+      t: thread,
+    });
     expect(read.data!.thread.closed).toBe(true);
-    const reopened = await stack.gql<{ reopenThread: { closed: boolean } }>(`mutation($t: ID!) { reopenThread(id: $t) { closed } }`, { t: thread });
+    const reopened = await stack.gql<{ reopenThread: { closed: boolean } }>(
+      `mutation($t: ID!) { reopenThread(id: $t) { closed } }`,
+      { t: thread },
+    );
     expect(reopened.data!.reopenThread.closed).toBe(false);
     const recategorized = await stack.gql<{ recategorizeThread: { threadCategories: Array<{ id: string }> } }>(
       `mutation($t: ID!, $c: [ID!]!) { recategorizeThread(id: $t, categoryIds: $c) { threadCategories { id } } }`,
       { t: thread, c: categories },
     );
-    expect(recategorized.data!.recategorizeThread.threadCategories.map((c) => c.id).sort()).toEqual([...categories].sort());
-    expect((await stack.rest<Thread>(`/content_threads/${thread}`)).thread_category_ids.sort()).toEqual([...categories].sort());
+    expect(recategorized.data!.recategorizeThread.threadCategories.map((c) => c.id).sort()).toEqual(
+      [...categories].sort(),
+    );
+    expect((await stack.rest<Thread>(`/content_threads/${thread}`)).thread_category_ids.sort()).toEqual(
+      [...categories].sort(),
+    );
 
-    const engaged = await stack.gql<{ engageContent: { id: string } }>(`mutation($c: ID!) { engageContent(contentId: $c) { id } }`, { c: imported.id });
+    const engaged = await stack.gql<{ engageContent: { id: string } }>(
+      `mutation($c: ID!) { engageContent(contentId: $c) { id } }`,
+      { c: imported.id },
+    );
     const id = engaged.data!.engageContent.id;
     const recat = await stack.gql<{ recategorizeIntervention: { categories: Array<{ id: string }> } }>(
       `mutation($id: ID!, $c: [ID!]!) { recategorizeIntervention(id: $id, categoryIds: $c) { categories { id } } }`,
@@ -237,14 +333,20 @@ describe('threads and interventions change as later reads show', () => {
     );
     expect(fields.errors).toBeUndefined();
     expect(fields.data!.updateInterventionCustomFields.customFields).toMatchObject({ order_number: '1234' });
-    const canceled = await stack.gql<{ cancelIntervention: { status: string } }>(`mutation($id: ID!) { cancelIntervention(id: $id) { status } }`, { id });
+    const canceled = await stack.gql<{ cancelIntervention: { status: string } }>(
+      `mutation($id: ID!) { cancelIntervention(id: $id) { status } }`,
+      { id },
+    );
     expect(canceled.data!.cancelIntervention.status).toBe('CANCELED');
     expect((await stack.rest<Intervention>(`/interventions/${id}`)).status).toBe('canceled');
   });
 
   it('a later field of the same operation never sees the pre-mutation record', async () => {
     const imported = newCustomerThread('Read, reply, read again');
-    const result = await stack.gql<{ engaged: { userRepliesCount: number }; replied: { intervention: { userRepliesCount: number; thread: { contentsCount: number } } } }>(
+    const result = await stack.gql<{
+      engaged: { userRepliesCount: number };
+      replied: { intervention: { userRepliesCount: number; thread: { contentsCount: number } } };
+    }>(
       `mutation($c: ID!) {
         engaged: engageContent(contentId: $c) { userRepliesCount thread { contentsCount } }
         replied: replyToContent(input: { contentId: $c, body: "Done" }) { intervention { userRepliesCount thread { contentsCount } } }
@@ -265,7 +367,11 @@ describe('idempotency keys', () => {
     stack.emulator.requestLog.reset();
     const reply = `mutation($c: ID!, $b: String!) { replyToContent(input: { contentId: $c, body: $b, idempotencyKey: "retry-me" }) { id body } }`;
     const first = await stack.gql<{ replyToContent: { id: string } }>(reply, { c: imported.id, b: 'Only once' }, asBot);
-    const second = await stack.gql<{ replyToContent: { id: string } }>(reply, { c: imported.id, b: 'Only once' }, asBot);
+    const second = await stack.gql<{ replyToContent: { id: string } }>(
+      reply,
+      { c: imported.id, b: 'Only once' },
+      asBot,
+    );
     expect(first.errors).toBeUndefined();
     expect(second.data).toEqual(first.data);
     expect(restCalls('POST', '/1.0/contents')).toBe(1);
@@ -282,7 +388,9 @@ describe('idempotency keys', () => {
     const imported = newCustomerThread('Impatient client');
     stack.emulator.requestLog.reset();
     const op = `mutation($c: ID!) { engageContent(contentId: $c, idempotencyKey: "engage-concurrent") { id } }`;
-    const results = await Promise.all([1, 2, 3].map(() => stack.gql<{ engageContent: { id: string } }>(op, { c: imported.id }, asBot)));
+    const results = await Promise.all(
+      [1, 2, 3].map(() => stack.gql<{ engageContent: { id: string } }>(op, { c: imported.id }, asBot)),
+    );
     expect(new Set(results.map((r) => r.data!.engageContent.id)).size).toBe(1);
     expect(restCalls('POST', '/1.0/interventions')).toBe(1);
   });
@@ -290,7 +398,10 @@ describe('idempotency keys', () => {
   it('keys are per caller: another agent with the same key acts for itself', async () => {
     const imported = newCustomerThread('Two agents, one key');
     const op = `mutation($id: ID!, $k: String) { closeThread(id: $id, idempotencyKey: $k) { id closed } }`;
-    const admin = await stack.gql<{ closeThread: { closed: boolean } }>(op, { id: imported.thread_id, k: 'shared-key' });
+    const admin = await stack.gql<{ closeThread: { closed: boolean } }>(op, {
+      id: imported.thread_id,
+      k: 'shared-key',
+    });
     expect(admin.errors).toBeUndefined();
     stack.emulator.requestLog.reset();
     await stack.gql(op, { id: imported.thread_id, k: 'shared-key' }, asBot);

@@ -22,12 +22,16 @@ afterAll(async () => {
 
 async function inbox(token?: string) {
   stack.emulator.requestLog.reset();
-  const response = await stack.gql<{ threads: { nodes: Array<{ id: string; closed: boolean }> } }>(INBOX, { source: source.id }, { token });
+  const response = await stack.gql<{ threads: { nodes: Array<{ id: string; closed: boolean }> } }>(
+    INBOX,
+    { source: source.id },
+    { token },
+  );
   expect(response.errors).toBeUndefined();
   return { threads: response.data!.threads.nodes, calls: stack.emulator.requestLog.entries().length };
 }
 
-it('a warm inbox costs no REST call, and another token does not read the first one\'s answers', async () => {
+it("a warm inbox costs no REST call, and another token does not read the first one's answers", async () => {
   const cold = await inbox();
   expect(cold.calls).toBeGreaterThan(0);
   const warm = await inbox();
@@ -66,7 +70,9 @@ it('a change made in Engage and announced by webhook is visible to the next oper
   const received = stack.gateway.live.stats().eventsReceived;
   // Another client reopens the thread straight through Engage's REST API: the gateway only hears of
   // it through the webhook the emulator delivers.
-  const reopened = await fetch(`${stack.emulator.url}/content_threads/${target.id}/open`, { headers: { authorization: `Bearer ${stack.admin.token}` } });
+  const reopened = await fetch(`${stack.emulator.url}/content_threads/${target.id}/open`, {
+    headers: { authorization: `Bearer ${stack.admin.token}` },
+  });
   expect(((await reopened.json()) as Thread).closed).toBe(false);
   await until(() => stack.gateway.live.stats().eventsReceived > received, 'the webhook to arrive');
   const after = await inbox();

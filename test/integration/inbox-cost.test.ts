@@ -8,17 +8,28 @@ import type { Page, Source } from '../../src/engage/types';
 import type { RequestLogEntry } from '../../src/emulator';
 import { INBOX } from '../support/operations';
 
-
 let stack: Stack;
 let naive: Gateway;
 let source: Source;
 
 beforeAll(async () => {
   stack = await startStack();
-  naive = await startGateway({ engageUrl: stack.emulator.url, defaultToken: stack.admin.token, port: 0, cacheTtlMs: 0, recordCacheTtlMs: 0, loaderMode: 'naive', log: () => undefined });
+  naive = await startGateway({
+    engageUrl: stack.emulator.url,
+    defaultToken: stack.admin.token,
+    port: 0,
+    cacheTtlMs: 0,
+    recordCacheTtlMs: 0,
+    loaderMode: 'naive',
+    log: () => undefined,
+  });
   const sources = await stack.rest<Page<Source>>('/content_sources?limit=150');
   // The busiest source, so that every thread of the page has contents and interventions.
-  const counts = await Promise.all(sources.records.map(async (s) => (await stack.rest<Page<unknown>>(`/content_threads?limit=1&q=source:${s.id}`)).count));
+  const counts = await Promise.all(
+    sources.records.map(
+      async (s) => (await stack.rest<Page<unknown>>(`/content_threads?limit=1&q=source:${s.id}`)).count,
+    ),
+  );
   source = sources.records[counts.indexOf(Math.max(...counts))];
 });
 

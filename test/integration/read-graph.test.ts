@@ -2,7 +2,18 @@
  * The read graph, end to end: the gateway over HTTP against the emulator over HTTP. Every root field
  * and relation is checked against what the REST API answers for the same records.
  */
-import type { Category, Content, Identity, IdentityGroup, Intervention, Page, Source, Team, Thread, User } from '../../src/engage/types';
+import type {
+  Category,
+  Content,
+  Identity,
+  IdentityGroup,
+  Intervention,
+  Page,
+  Source,
+  Team,
+  Thread,
+  User,
+} from '../../src/engage/types';
 import { startStack, type Stack } from '../support/stack';
 
 let stack: Stack;
@@ -20,10 +31,12 @@ const ids = (records: Array<{ id: string }>) => records.map((record) => record.i
 describe('roots and relations match the REST API', () => {
   it('sources and source(id)', async () => {
     const rest = await stack.rest<Page<Source>>('/content_sources?limit=150');
-    const { data, errors } = await stack.gql<{ sources: Source[]; source: { id: string; name: string; type: string; channelId: string | null; active: boolean } }>(
-      `query($id: ID!) { sources { id name } source(id: $id) { id name type channelId active } }`,
-      { id: rest.records[0].id },
-    );
+    const { data, errors } = await stack.gql<{
+      sources: Source[];
+      source: { id: string; name: string; type: string; channelId: string | null; active: boolean };
+    }>(`query($id: ID!) { sources { id name } source(id: $id) { id name type channelId active } }`, {
+      id: rest.records[0].id,
+    });
     expect(errors).toBeUndefined();
     expect(ids(data!.sources)).toEqual(ids(rest.records));
     expect(data!.source).toEqual({
@@ -37,24 +50,32 @@ describe('roots and relations match the REST API', () => {
 
   it('threads: a page, the next page by cursor, totalCount', async () => {
     const rest = await stack.rest<Page<Thread>>('/content_threads?limit=10');
-    const first = await stack.gql<{ threads: { totalCount: number; nodes: Thread[]; pageInfo: { hasNextPage: boolean; endCursor: string } } }>(
-      `{ threads(first: 5) { totalCount nodes { id title } pageInfo { hasNextPage endCursor } } }`,
-    );
+    const first = await stack.gql<{
+      threads: { totalCount: number; nodes: Thread[]; pageInfo: { hasNextPage: boolean; endCursor: string } };
+    }>(`{ threads(first: 5) { totalCount nodes { id title } pageInfo { hasNextPage endCursor } } }`);
     expect(first.errors).toBeUndefined();
     expect(first.data!.threads.totalCount).toBe(rest.count);
     expect(ids(first.data!.threads.nodes)).toEqual(ids(rest.records.slice(0, 5)));
     expect(first.data!.threads.pageInfo.hasNextPage).toBe(true);
 
-    const next = await stack.gql<{ threads: { nodes: Thread[] } }>(`query($after: String) { threads(first: 5, after: $after) { nodes { id } } }`, {
-      after: first.data!.threads.pageInfo.endCursor,
-    });
+    const next = await stack.gql<{ threads: { nodes: Thread[] } }>(
+      `query($after: String) { threads(first: 5, after: $after) { nodes { id } } }`,
+      {
+        after: first.data!.threads.pageInfo.endCursor,
+      },
+    );
     expect(ids(next.data!.threads.nodes)).toEqual(ids(rest.records.slice(5, 10)));
   });
 
   it('threads filtered by source and ordered by creation date', async () => {
     const [source] = (await stack.rest<Page<Source>>('/content_sources?limit=1')).records;
-    const rest = await stack.rest<Page<Thread>>(`/content_threads?limit=7&q=${encodeURIComponent(`source:${source.id} order:created_at.asc`)}`);
-    const { data, errors } = await stack.gql<{ threads: { totalCount: number; nodes: Thread[] }; source: { threads: { nodes: Thread[] } } }>(
+    const rest = await stack.rest<Page<Thread>>(
+      `/content_threads?limit=7&q=${encodeURIComponent(`source:${source.id} order:created_at.asc`)}`,
+    );
+    const { data, errors } = await stack.gql<{
+      threads: { totalCount: number; nodes: Thread[] };
+      source: { threads: { nodes: Thread[] } };
+    }>(
       `query($s: ID!) {
         threads(first: 7, filter: { sourceIds: [$s] }, orderBy: { field: CREATED_AT, direction: ASC }) { totalCount nodes { id } }
         source(id: $s) { threads(first: 7, orderBy: { field: CREATED_AT, direction: ASC }) { nodes { id } } }
@@ -69,9 +90,15 @@ describe('roots and relations match the REST API', () => {
 
   it('thread(id) with source, contents, interventions and categories', async () => {
     const threads = await stack.rest<Page<Thread>>('/content_threads?limit=50');
-    const thread = threads.records.find((t) => t.contents_count >= 3 && t.interventions_count >= 1 && t.category_ids.length > 0) ?? threads.records[0];
-    const contents = await stack.rest<Page<Content>>(`/contents?limit=3&q=${encodeURIComponent(`thread:${thread.id}`)}`);
-    const interventions = await stack.rest<Page<Intervention>>(`/interventions?thread_id=${thread.id}&limit=150&sort=created_at`);
+    const thread =
+      threads.records.find((t) => t.contents_count >= 3 && t.interventions_count >= 1 && t.category_ids.length > 0) ??
+      threads.records[0];
+    const contents = await stack.rest<Page<Content>>(
+      `/contents?limit=3&q=${encodeURIComponent(`thread:${thread.id}`)}`,
+    );
+    const interventions = await stack.rest<Page<Intervention>>(
+      `/interventions?thread_id=${thread.id}&limit=150&sort=created_at`,
+    );
 
     const { data, errors } = await stack.gql<{ thread: Record<string, any> }>(
       `query($id: ID!) { thread(id: $id) {
@@ -86,7 +113,13 @@ describe('roots and relations match the REST API', () => {
     );
     expect(errors).toBeUndefined();
     const t = data!.thread;
-    expect(t).toMatchObject({ id: thread.id, title: thread.title ?? null, closed: thread.closed, contentsCount: thread.contents_count, interventionsCount: thread.interventions_count });
+    expect(t).toMatchObject({
+      id: thread.id,
+      title: thread.title ?? null,
+      closed: thread.closed,
+      contentsCount: thread.contents_count,
+      interventionsCount: thread.interventions_count,
+    });
     expect(t.source.id).toBe(thread.source_id);
     expect(t.contents.totalCount).toBe(contents.count);
     expect(ids(t.contents.nodes)).toEqual(ids(contents.records));
@@ -96,10 +129,15 @@ describe('roots and relations match the REST API', () => {
   });
 
   it('contents(filter) and content(id) with every relation', async () => {
-    const replies = await stack.rest<Page<Content>>(`/contents?limit=150&q=${encodeURIComponent('status_in:replied status_in:user_reply')}`);
+    const replies = await stack.rest<Page<Content>>(
+      `/contents?limit=150&q=${encodeURIComponent('status_in:replied status_in:user_reply')}`,
+    );
     const reply = replies.records.find((c) => c.creator_id && c.in_reply_to_id && c.intervention_id && c.author_id);
     expect(reply).toBeDefined();
-    const { data, errors } = await stack.gql<{ content: Record<string, any>; contents: { totalCount: number; nodes: Content[] } }>(
+    const { data, errors } = await stack.gql<{
+      content: Record<string, any>;
+      contents: { totalCount: number; nodes: Content[] };
+    }>(
       `query($id: ID!, $thread: ID!) {
         content(id: $id) {
           id body isPrivate firstInThread createdAt
@@ -111,7 +149,12 @@ describe('roots and relations match the REST API', () => {
     );
     expect(errors).toBeUndefined();
     const c = data!.content;
-    expect(c).toMatchObject({ id: reply!.id, body: reply!.body, isPrivate: reply!.private_message ?? false, firstInThread: reply!.first_in_thread ?? false });
+    expect(c).toMatchObject({
+      id: reply!.id,
+      body: reply!.body,
+      isPrivate: reply!.private_message ?? false,
+      firstInThread: reply!.first_in_thread ?? false,
+    });
     expect(new Date(c.createdAt).toISOString()).toBe(new Date(reply!.created_at).toISOString());
     expect([c.thread.id, c.source.id, c.author.id, c.creator.id, c.inReplyTo.id, c.intervention.id]).toEqual([
       reply!.thread_id,
@@ -121,7 +164,9 @@ describe('roots and relations match the REST API', () => {
       reply!.in_reply_to_id,
       reply!.intervention_id,
     ]);
-    const threadContents = await stack.rest<Page<Content>>(`/contents?limit=150&q=${encodeURIComponent(`thread:${reply!.thread_id} order:created_at.asc`)}`);
+    const threadContents = await stack.rest<Page<Content>>(
+      `/contents?limit=150&q=${encodeURIComponent(`thread:${reply!.thread_id} order:created_at.asc`)}`,
+    );
     expect(data!.contents.totalCount).toBe(threadContents.count);
     expect(ids(data!.contents.nodes)).toEqual(ids(threadContents.records));
   });
@@ -131,7 +176,11 @@ describe('roots and relations match the REST API', () => {
     const identity = rest.records.find((record) => record.identity_group_id) ?? rest.records[0];
     const group = await stack.rest<IdentityGroup>(`/identity_groups/${identity.identity_group_id}`);
     const groupIdentities = await stack.rest<Page<Identity>>(`/identities?identity_group_ids=${group.id}&limit=150`);
-    const { data, errors } = await stack.gql<{ identities: { totalCount: number; nodes: Identity[] }; identity: Record<string, any>; identityGroup: Record<string, any> }>(
+    const { data, errors } = await stack.gql<{
+      identities: { totalCount: number; nodes: Identity[] };
+      identity: Record<string, any>;
+      identityGroup: Record<string, any>;
+    }>(
       `query($id: ID!, $g: ID!) {
         identities(first: 5) { totalCount nodes { id } }
         identity(id: $id) { id displayName screenname profile { id } threads(first: 3) { totalCount nodes { id } } }
@@ -142,11 +191,24 @@ describe('roots and relations match the REST API', () => {
     expect(errors).toBeUndefined();
     expect(data!.identities.totalCount).toBe(rest.count);
     expect(ids(data!.identities.nodes)).toEqual(ids(rest.records));
-    expect(data!.identity).toMatchObject({ id: identity.id, displayName: identity.display_name ?? null, screenname: identity.screenname ?? null, profile: { id: group.id } });
-    const identityThreads = await stack.rest<Page<Thread>>(`/content_threads?limit=3&q=${encodeURIComponent(`identity:${identity.id}`)}`);
+    expect(data!.identity).toMatchObject({
+      id: identity.id,
+      displayName: identity.display_name ?? null,
+      screenname: identity.screenname ?? null,
+      profile: { id: group.id },
+    });
+    const identityThreads = await stack.rest<Page<Thread>>(
+      `/content_threads?limit=3&q=${encodeURIComponent(`identity:${identity.id}`)}`,
+    );
     expect(data!.identity.threads.totalCount).toBe(identityThreads.count);
     expect(ids(data!.identity.threads.nodes)).toEqual(ids(identityThreads.records));
-    expect(data!.identityGroup).toMatchObject({ id: group.id, firstname: group.firstname ?? null, lastname: group.lastname ?? null, emails: group.emails ?? [], notes: group.notes ?? null });
+    expect(data!.identityGroup).toMatchObject({
+      id: group.id,
+      firstname: group.firstname ?? null,
+      lastname: group.lastname ?? null,
+      emails: group.emails ?? [],
+      notes: group.notes ?? null,
+    });
     expect(ids(data!.identityGroup.tags).sort()).toEqual([...(group.tag_ids ?? [])].sort());
     expect(ids(data!.identityGroup.identities).sort()).toEqual(ids(groupIdentities.records).sort());
   });
@@ -154,7 +216,10 @@ describe('roots and relations match the REST API', () => {
   it('interventions(filter) and intervention(id) with every relation', async () => {
     const rest = await stack.rest<Page<Intervention>>('/interventions?status=closed&limit=5');
     const record = rest.records[0];
-    const { data, errors } = await stack.gql<{ interventions: { totalCount: number; nodes: Intervention[] }; intervention: Record<string, any> }>(
+    const { data, errors } = await stack.gql<{
+      interventions: { totalCount: number; nodes: Intervention[] };
+      intervention: Record<string, any>;
+    }>(
       `query($id: ID!) {
         interventions(filter: { state: CLOSED }, first: 5) { totalCount nodes { id status } }
         intervention(id: $id) { id status closed thread { id } content { id } identity { id } user { id } source { id } categories { id } customFields }
@@ -220,10 +285,16 @@ describe('the remaining relations match the REST API', () => {
     const agent = users.find((user) => user.identity_ids.length > 0 && user.category_ids.length > 0)!;
     const agentIdentity = await stack.rest<Identity>(`/identities/${agent.identity_ids[0]}`);
     const customerIntervention = (await stack.rest<Page<Intervention>>('/interventions?limit=1')).records[0];
-    const customerInterventions = await stack.rest<Page<Intervention>>(`/interventions?identity_id=${customerIntervention.identity_id}&limit=5`);
+    const customerInterventions = await stack.rest<Page<Intervention>>(
+      `/interventions?identity_id=${customerIntervention.identity_id}&limit=5`,
+    );
     const team = (await stack.rest<Page<Team>>('/teams?limit=150')).records.find((t) => t.leader_ids.length > 0)!;
-    const category = (await stack.rest<Page<Category>>('/categories?limit=150')).records.find((c) => (c.source_ids ?? []).length > 0)!;
-    const source = (await stack.rest<Page<Source>>('/content_sources?limit=150')).records.find((s) => (s.default_category_ids ?? []).length > 0);
+    const category = (await stack.rest<Page<Category>>('/categories?limit=150')).records.find(
+      (c) => (c.source_ids ?? []).length > 0,
+    )!;
+    const source = (await stack.rest<Page<Source>>('/content_sources?limit=150')).records.find(
+      (s) => (s.default_category_ids ?? []).length > 0,
+    );
     const [status] = await stack.rest<Array<{ agent_id: string }>>('/status');
 
     const { data, errors } = await stack.gql<Record<string, any>>(
@@ -260,7 +331,9 @@ describe('the remaining relations match the REST API', () => {
 
 describe('errors', () => {
   it('an unknown id nulls its field with NOT_FOUND and keeps the rest of the data', async () => {
-    const { data, errors } = await stack.gql<{ thread: unknown; sources: unknown[] }>(`{ thread(id: "0123456789abcdef01234567") { id } sources { id } }`);
+    const { data, errors } = await stack.gql<{ thread: unknown; sources: unknown[] }>(
+      `{ thread(id: "0123456789abcdef01234567") { id } sources { id } }`,
+    );
     expect(data!.thread).toBeNull();
     expect(data!.sources.length).toBeGreaterThan(0);
     expect(errors).toHaveLength(1);
@@ -269,7 +342,9 @@ describe('errors', () => {
 
   it('an id that a URL would resolve elsewhere (".", "..") is NOT_FOUND and reaches no other endpoint', async () => {
     stack.emulator.requestLog.reset();
-    const { data, errors } = await stack.gql<{ a: unknown; b: unknown }>(`{ a: thread(id: ".") { id } b: thread(id: "..") { id } }`);
+    const { data, errors } = await stack.gql<{ a: unknown; b: unknown }>(
+      `{ a: thread(id: ".") { id } b: thread(id: "..") { id } }`,
+    );
     expect(data).toEqual({ a: null, b: null });
     expect(errors!.map((e) => e.extensions!.code)).toEqual(['NOT_FOUND', 'NOT_FOUND']);
     expect(stack.emulator.requestLog.entries()).toEqual([]);
@@ -295,7 +370,9 @@ describe('errors', () => {
 
   it('a malformed Authorization header is UNAUTHENTICATED, never the configured token', async () => {
     for (const authorization of ['Bearer ', 'Basic Zm9vOmJhcg==', 'Bearer two tokens']) {
-      const response = await stack.gql<{ sources: unknown }>(`{ sources { id } }`, undefined, { headers: { authorization } });
+      const response = await stack.gql<{ sources: unknown }>(`{ sources { id } }`, undefined, {
+        headers: { authorization },
+      });
       expect(response.status).toBe(401);
       expect(response.data ?? null).toBeNull();
       expect(response.errors![0].extensions!.code).toBe('UNAUTHENTICATED');
@@ -307,7 +384,11 @@ describe('errors', () => {
     const agent = stack.emulator.agents.find((a) => a.role === 'agent' && a.sourceIds.length < all.count)!;
     const hidden = all.records.find((source) => !agent.sourceIds.includes(source.id))!;
     const hiddenThread = (await stack.rest<Page<Thread>>(`/content_threads?limit=1&q=source:${hidden.id}`)).records[0];
-    const { data, errors } = await stack.gql<{ sources: Source[]; thread: unknown }>(`query($t: ID!) { sources { id } thread(id: $t) { id } }`, { t: hiddenThread.id }, { token: agent.token });
+    const { data, errors } = await stack.gql<{ sources: Source[]; thread: unknown }>(
+      `query($t: ID!) { sources { id } thread(id: $t) { id } }`,
+      { t: hiddenThread.id },
+      { token: agent.token },
+    );
     expect(ids(data!.sources).sort()).toEqual([...agent.sourceIds].sort());
     expect(data!.thread).toBeNull();
     expect(errors![0].extensions!.code).toBe('NOT_FOUND');

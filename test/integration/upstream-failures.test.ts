@@ -21,13 +21,21 @@ afterAll(async () => {
 it('a 5xx on one endpoint is UPSTREAM_UNAVAILABLE on that field; the others answer', async () => {
   const [thread] = [...stack.emulator.store.threads.values()];
   stack.emulator.faults.set({ errorRate: 1, pathPattern: '^/1.0/content_threads' });
-  const { data, errors } = await stack.gql<{ thread: unknown; sources: unknown[] }>(`query($t: ID!) { thread(id: $t) { id } sources { id } }`, { t: thread.id });
+  const { data, errors } = await stack.gql<{ thread: unknown; sources: unknown[] }>(
+    `query($t: ID!) { thread(id: $t) { id } sources { id } }`,
+    { t: thread.id },
+  );
   expect(data!.thread).toBeNull();
   expect(data!.sources.length).toBeGreaterThan(0);
   expect(errors).toHaveLength(1);
-  expect(errors![0]).toMatchObject({ path: ['thread'], extensions: { code: 'UPSTREAM_UNAVAILABLE', upstreamStatus: 503 } });
+  expect(errors![0]).toMatchObject({
+    path: ['thread'],
+    extensions: { code: 'UPSTREAM_UNAVAILABLE', upstreamStatus: 503 },
+  });
   // A GET is retried (3 times by default) before giving up.
-  expect(stack.emulator.requestLog.entries().filter((entry) => entry.path === `/1.0/content_threads/${thread.id}`)).toHaveLength(4);
+  expect(
+    stack.emulator.requestLog.entries().filter((entry) => entry.path === `/1.0/content_threads/${thread.id}`),
+  ).toHaveLength(4);
 });
 
 it('a transient 429 is retried and the query succeeds', async () => {
@@ -47,14 +55,19 @@ it('a hung Engage request times out as UPSTREAM_UNAVAILABLE', async () => {
   stack.emulator.faults.set({ hangRate: 1, pathPattern: '^/1.0/teams' });
   const { data, errors } = await stack.gql<{ teams: unknown; sources: unknown[] }>(`{ teams { id } sources { id } }`);
   expect(data).toBeNull(); // teams is non-null at the root, so the error nulls the whole data
-  expect(errors![0]).toMatchObject({ path: ['teams'], extensions: { code: 'UPSTREAM_UNAVAILABLE', upstreamError: 'timeout' } });
+  expect(errors![0]).toMatchObject({
+    path: ['teams'],
+    extensions: { code: 'UPSTREAM_UNAVAILABLE', upstreamError: 'timeout' },
+  });
   expect(errors![0].message).toMatch(/no answer within 300 ms/);
 });
 
 it('CSRF prevention refuses a simple GET request without a preflight header', async () => {
   const blocked = await fetch(`${stack.gateway.url}?query=${encodeURIComponent('{ sources { id } }')}`);
   expect(blocked.status).toBe(400);
-  const allowed = await fetch(`${stack.gateway.url}?query=${encodeURIComponent('{ sources { id } }')}`, { headers: { 'apollo-require-preflight': 'true' } });
+  const allowed = await fetch(`${stack.gateway.url}?query=${encodeURIComponent('{ sources { id } }')}`, {
+    headers: { 'apollo-require-preflight': 'true' },
+  });
   expect(allowed.status).toBe(200);
 });
 
@@ -66,7 +79,10 @@ it("thread(id) asks for the thread's contents and interventions without waiting 
   const [thread] = [...stack.emulator.store.threads.values()];
   // The thread's own GET never answers: whatever else reaches Engage was sent in parallel with it.
   stack.emulator.faults.set({ hangRate: 1, pathPattern: '^/1.0/content_threads/' });
-  const { data, errors } = await stack.gql<{ thread: unknown }>(`query($t: ID!) { thread(id: $t) { id contents(first: 3) { nodes { id } } interventions { id } } }`, { t: thread.id });
+  const { data, errors } = await stack.gql<{ thread: unknown }>(
+    `query($t: ID!) { thread(id: $t) { id contents(first: 3) { nodes { id } } interventions { id } } }`,
+    { t: thread.id },
+  );
   expect(data!.thread).toBeNull();
   expect(errors![0].extensions!.code).toBe('UPSTREAM_UNAVAILABLE');
   const answered = stack.emulator.requestLog.entries().filter((entry) => entry.status === 200);

@@ -40,8 +40,12 @@ afterAll(async () => {
 
 function customerWrites(body: string): Content {
   const store = stack.emulator.store;
-  const sourceId = bot.sourceIds.find((id) => [...store.contents.values()].some((c) => c.source_id === id && c.author_id && !c.creator_id))!;
-  const customer = [...store.contents.values()].find((c) => c.source_id === sourceId && c.author_id && !c.creator_id)!.author_id!;
+  const sourceId = bot.sourceIds.find((id) =>
+    [...store.contents.values()].some((c) => c.source_id === id && c.author_id && !c.creator_id),
+  )!;
+  const customer = [...store.contents.values()].find(
+    (c) => c.source_id === sourceId && c.author_id && !c.creator_id,
+  )!.author_id!;
   return store.importContent({ identityId: customer, sourceId, body });
 }
 
@@ -51,7 +55,9 @@ it('answers a new customer thread and closes its intervention', async () => {
   expect(outcome).toMatchObject({ action: 'answered', contentId: imported.id });
   const intervention = await stack.rest<Intervention>(`/interventions/${outcome.interventionId}`);
   expect(intervention).toMatchObject({ user_id: bot.id, status: 'closed', thread_id: imported.thread_id });
-  const contents = await stack.rest<{ records: Content[] }>(`/contents?q=${encodeURIComponent(`thread:${imported.thread_id}`)}`);
+  const contents = await stack.rest<{ records: Content[] }>(
+    `/contents?q=${encodeURIComponent(`thread:${imported.thread_id}`)}`,
+  );
   const reply = contents.records.find((c) => c.in_reply_to_id === imported.id);
   expect(reply).toMatchObject({ creator_id: bot.id });
   expect(reply!.body).toMatch(/order is on its way/);

@@ -40,7 +40,11 @@ beforeAll(async () => {
     req.on('data', (chunk) => (raw += chunk));
     req.on('end', () => {
       const url = new URL(req.url!, 'http://x');
-      const entry: Received = { method: req.method!, url, secret: req.headers['x-dimelo-secret'] as string | undefined };
+      const entry: Received = {
+        method: req.method!,
+        url,
+        secret: req.headers['x-dimelo-secret'] as string | undefined,
+      };
       if (req.method === 'GET') {
         res.end(url.searchParams.get('hub.verify_token') === 'vt' ? url.searchParams.get('hub.challenge') : 'no');
       } else {
@@ -54,7 +58,11 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  emulator = await startEmulator({ rateLimitPerMinute: 0, webhooks: { retryBaseMs: 5, maxAttempts: 3 }, simulateCustomers: { ratePerMinute: 0 } });
+  emulator = await startEmulator({
+    rateLimitPerMinute: 0,
+    webhooks: { retryBaseMs: 5, maxAttempts: 3 },
+    simulateCustomers: { ratePerMinute: 0 },
+  });
 });
 
 afterAll(async () => {
@@ -65,7 +73,10 @@ afterAll(async () => {
 async function register(query: Record<string, string | string[]>): Promise<{ id: string }> {
   const params = new URLSearchParams();
   for (const [key, value] of Object.entries(query)) for (const v of [value].flat()) params.append(key, v);
-  const response = await fetch(`${emulator.url}/webhooks?${params}`, { method: 'POST', headers: { authorization: `Bearer ${emulator.adminToken}` } });
+  const response = await fetch(`${emulator.url}/webhooks?${params}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${emulator.adminToken}` },
+  });
   expect(response.status).toBe(200);
   return (await response.json()) as { id: string };
 }
@@ -76,7 +87,12 @@ const customer = () => {
 };
 
 it('handshakes with the secret, then delivers the registered events, grouped per request, with retries', async () => {
-  const webhook = await register({ url: `${origin}/hook?x=1`, verify_token: 'vt', secret: 's3cret', 'registered_events[]': ['content.imported', 'intervention.opened', 'intervention.assigned'] });
+  const webhook = await register({
+    url: `${origin}/hook?x=1`,
+    verify_token: 'vt',
+    secret: 's3cret',
+    'registered_events[]': ['content.imported', 'intervention.opened', 'intervention.assigned'],
+  });
   await waitFor(1);
   expect(received[0]).toMatchObject({ method: 'GET', secret: 's3cret' });
   expect(received[0].url.searchParams.get('hub.mode')).toBe('subscribe');
@@ -90,13 +106,22 @@ it('handshakes with the secret, then delivers the registered events, grouped per
   const posts = received.slice(1, 4);
   expect(posts.map((p) => p.method)).toEqual(['POST', 'POST', 'POST']);
   expect(posts.every((p) => p.secret === 's3cret' && p.body!.id === posts[0].body!.id)).toBe(true);
-  expect(posts[0].body!.events).toEqual([expect.objectContaining({ type: 'content.imported', resource: expect.objectContaining({ id: imported.id }) })]);
+  expect(posts[0].body!.events).toEqual([
+    expect.objectContaining({ type: 'content.imported', resource: expect.objectContaining({ id: imported.id }) }),
+  ]);
   const deliveries = () => emulator.webhooks.log().filter((e) => e.kind === 'delivery');
   await until(() => deliveries().length >= 3, 'the delivery log');
-  expect(deliveries().map((e) => [e.attempt, e.status])).toEqual([[1, 500], [2, 503], [3, 200]]);
+  expect(deliveries().map((e) => [e.attempt, e.status])).toEqual([
+    [1, 500],
+    [2, 503],
+    [3, 200],
+  ]);
 
   // Opening an intervention through the API: opened + assigned in one notification; a reply (not registered) is not sent.
-  const response = await fetch(`${emulator.url}/interventions?content_id=${imported.id}`, { method: 'POST', headers: { authorization: `Bearer ${emulator.adminToken}` } });
+  const response = await fetch(`${emulator.url}/interventions?content_id=${imported.id}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${emulator.adminToken}` },
+  });
   expect(response.status).toBe(200);
   await waitFor(5);
   expect(received[4].body!.events.map((e) => e.type)).toEqual(['intervention.opened', 'intervention.assigned']);
@@ -115,31 +140,55 @@ it('out-of-order knob: a notification is held and sent after the next one, its e
 });
 
 it('the knobs are reachable over HTTP and validated', async () => {
-  const put = await fetch(`${emulator.origin}/_emulator/webhooks`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ duplicateRate: 0.5 }) });
+  const put = await fetch(`${emulator.origin}/_emulator/webhooks`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ duplicateRate: 0.5 }),
+  });
   expect(((await put.json()) as { settings: { duplicateRate: number } }).settings.duplicateRate).toBe(0.5);
-  const bad = await fetch(`${emulator.origin}/_emulator/webhooks`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ duplicateRate: 2 }) });
+  const bad = await fetch(`${emulator.origin}/_emulator/webhooks`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ duplicateRate: 2 }),
+  });
   expect(bad.status).toBe(400);
   expect((await fetch(`${emulator.origin}/_emulator/webhooks`, { method: 'DELETE' })).status).toBe(204);
-  const got = (await (await fetch(`${emulator.origin}/_emulator/webhooks`)).json()) as { settings: { duplicateRate: number }; deliveries: unknown[] };
+  const got = (await (await fetch(`${emulator.origin}/_emulator/webhooks`)).json()) as {
+    settings: { duplicateRate: number };
+    deliveries: unknown[];
+  };
   expect(got).toEqual({ settings: expect.objectContaining({ duplicateRate: 0 }), deliveries: [] });
 });
 
 it('a webhook whose handshake fails is marked and receives nothing', async () => {
-  const webhook = await register({ url: `${origin}/other`, verify_token: 'wrong', 'registered_events[]': ['content.imported'] });
-  await until(() => emulator.store.webhooks.get(webhook.id)?.webhook_status === 'validation_failed', 'the failed handshake');
+  const webhook = await register({
+    url: `${origin}/other`,
+    verify_token: 'wrong',
+    'registered_events[]': ['content.imported'],
+  });
+  await until(
+    () => emulator.store.webhooks.get(webhook.id)?.webhook_status === 'validation_failed',
+    'the failed handshake',
+  );
   const start = received.length;
   const content = emulator.store.importContent({ ...customer(), body: 'only for the validated webhook' });
   await waitFor(start + 1);
   expect(received.slice(start).map((r) => r.url.pathname)).toEqual(['/hook']);
   expect(received[start].body!.events[0].resource.id).toBe(content.id);
-  expect(emulator.webhooks.log().some((entry) => entry.webhookId === webhook.id && entry.kind === 'delivery')).toBe(false);
-  await fetch(`${emulator.url}/webhooks/${webhook.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${emulator.adminToken}` } });
+  expect(emulator.webhooks.log().some((entry) => entry.webhookId === webhook.id && entry.kind === 'delivery')).toBe(
+    false,
+  );
+  await fetch(`${emulator.url}/webhooks/${webhook.id}`, {
+    method: 'DELETE',
+    headers: { authorization: `Bearer ${emulator.adminToken}` },
+  });
 });
 
 it('simulated customers open threads and reply through importContent', () => {
   const before = emulator.store.threads.size;
   const events: string[] = [];
-  const listener = (event: { type: string; resource: { metadata: Record<string, unknown> } }) => events.push(`${event.type}:${event.resource.metadata.first_in_thread}`);
+  const listener = (event: { type: string; resource: { metadata: Record<string, unknown> } }) =>
+    events.push(`${event.type}:${event.resource.metadata.first_in_thread}`);
   emulator.store.on('change', listener);
   for (let i = 0; i < 12; i += 1) emulator.customers.tick();
   emulator.store.off('change', listener);

@@ -1,9 +1,10 @@
 /** Normalisation and watermarks: pure functions over Engage's events. */
 import { normalise, stateKeys, SUBSCRIBED_EVENT_TYPES, Watermarks } from '../../src/live/events';
 import { parseNotification } from '../../src/live/receiver';
+import { describeWith, requirements } from '../support/requirements';
 import { readSample } from './support';
 
-describe('normalise', () => {
+describeWith([requirements.samples()])('normalise the samples Engage publishes', () => {
   it('the published content.imported sample: a new content, not a new thread (first_in_thread false)', () => {
     const sample = readSample('content.imported');
     const event = normalise(sample.events[0], sample.id);
@@ -25,9 +26,19 @@ describe('normalise', () => {
 
   it('first_in_thread makes a new thread and a new content; discussion_initiated an AGENT thread only', () => {
     const sample = readSample('content.imported');
-    const first = { ...sample.events[0], resource: { ...sample.events[0].resource, metadata: { ...sample.events[0].resource.metadata, first_in_thread: true } } };
+    const first = {
+      ...sample.events[0],
+      resource: {
+        ...sample.events[0].resource,
+        metadata: { ...sample.events[0].resource.metadata, first_in_thread: true },
+      },
+    };
     expect(normalise(first, 'n')).toMatchObject({ kinds: ['newThread', 'contentAdded'], newThreadOrigin: 'CUSTOMER' });
-    expect(normalise({ ...first, type: 'content.discussion_initiated' }, 'n')).toMatchObject({ kinds: ['newThread'], newThreadOrigin: 'AGENT', contentChange: null });
+    expect(normalise({ ...first, type: 'content.discussion_initiated' }, 'n')).toMatchObject({
+      kinds: ['newThread'],
+      newThreadOrigin: 'AGENT',
+      contentChange: null,
+    });
   });
 
   it('the published intervention.assigned sample: holder, thread, source and acting agent', () => {
@@ -44,28 +55,62 @@ describe('normalise', () => {
       contentId: null,
     });
   });
+});
 
+describe('normalise', () => {
   it('recategorization is an intervention change and a thread state change; thread events name their thread', () => {
-    const base = { id: 'e', issued_at: '2026-01-01T00:00:00Z', resource: { type: 'intervention', id: 'i1', metadata: { thread_id: 't1', source_id: 's1' } } };
-    expect(normalise({ ...base, type: 'intervention.recategorized' }, 'n')).toMatchObject({ kinds: ['threadState', 'intervention'], threadChange: 'RECATEGORIZED', interventionChange: 'RECATEGORIZED' });
-    const closed = normalise({ ...base, type: 'content.thread_closed', resource: { type: 'content_thread', id: 't2', metadata: {} } }, 'n');
+    const base = {
+      id: 'e',
+      issued_at: '2026-01-01T00:00:00Z',
+      resource: { type: 'intervention', id: 'i1', metadata: { thread_id: 't1', source_id: 's1' } },
+    };
+    expect(normalise({ ...base, type: 'intervention.recategorized' }, 'n')).toMatchObject({
+      kinds: ['threadState', 'intervention'],
+      threadChange: 'RECATEGORIZED',
+      interventionChange: 'RECATEGORIZED',
+    });
+    const closed = normalise(
+      { ...base, type: 'content.thread_closed', resource: { type: 'content_thread', id: 't2', metadata: {} } },
+      'n',
+    );
     expect(closed).toMatchObject({ kinds: ['threadState'], threadChange: 'CLOSED', threadId: 't2', contentId: null });
     expect(stateKeys(closed)).toEqual(['thread:t2']);
   });
 
   it('unknown types have no kind (raw feed only), never throw', () => {
-    const event = normalise({ type: 'push_agent.connected', id: 'x', issued_at: '2026-01-01T00:00:00Z', resource: { type: 'user', id: 'u', metadata: {} } }, 'n');
+    const event = normalise(
+      {
+        type: 'push_agent.connected',
+        id: 'x',
+        issued_at: '2026-01-01T00:00:00Z',
+        resource: { type: 'user', id: 'u', metadata: {} },
+      },
+      'n',
+    );
     expect(event.kinds).toEqual([]);
     expect(event.sourceId).toBeNull();
   });
 
   it('registration asks for every type a subscription uses', () => {
-    expect(SUBSCRIBED_EVENT_TYPES).toEqual(expect.arrayContaining(['content.imported', 'content.discussion_initiated', 'content.replied', 'content.thread_closed', 'intervention.closed', 'identity.merged']));
+    expect(SUBSCRIBED_EVENT_TYPES).toEqual(
+      expect.arrayContaining([
+        'content.imported',
+        'content.discussion_initiated',
+        'content.replied',
+        'content.thread_closed',
+        'intervention.closed',
+        'identity.merged',
+      ]),
+    );
   });
 });
 
 describe('Watermarks', () => {
-  const at = (type: string, iso: string) => normalise({ type, id: iso, issued_at: iso, resource: { type: 'intervention', id: 'i1', metadata: { thread_id: 't1' } } }, 'n');
+  const at = (type: string, iso: string) =>
+    normalise(
+      { type, id: iso, issued_at: iso, resource: { type: 'intervention', id: 'i1', metadata: { thread_id: 't1' } } },
+      'n',
+    );
 
   it('an event older than one seen for the same resource is stale; equal or newer is not', () => {
     const marks = new Watermarks();
@@ -84,17 +129,34 @@ describe('Watermarks', () => {
 
   it('content events carry no state: never stale', () => {
     const marks = new Watermarks();
-    const content = (iso: string) => normalise({ type: 'content.replied', id: iso, issued_at: iso, resource: { type: 'email/message', id: 'c', metadata: { thread_id: 't1' } } }, 'n');
+    const content = (iso: string) =>
+      normalise(
+        {
+          type: 'content.replied',
+          id: iso,
+          issued_at: iso,
+          resource: { type: 'email/message', id: 'c', metadata: { thread_id: 't1' } },
+        },
+        'n',
+      );
     expect(marks.observe(content('2026-01-01T10:05:00Z'))).toBe(false);
     expect(marks.observe(content('2026-01-01T10:00:00Z'))).toBe(false);
   });
 });
 
-describe('parseNotification', () => {
-  it('accepts both samples and names the first problem of a bad body', () => {
+describeWith([requirements.samples()])('parseNotification of the samples Engage publishes', () => {
+  it('accepts both', () => {
     expect(parseNotification(readSample('content.imported')).ok).toBe(true);
     expect(parseNotification(readSample('intervention.assigned')).ok).toBe(true);
-    expect(parseNotification({ id: 'n', events: [{ type: 'x' }] })).toEqual({ ok: false, reason: expect.stringMatching(/^events\.0\.id: /) });
+  });
+});
+
+describe('parseNotification', () => {
+  it('names the first problem of a bad body', () => {
+    expect(parseNotification({ id: 'n', events: [{ type: 'x' }] })).toEqual({
+      ok: false,
+      reason: expect.stringMatching(/^events\.0\.id: /),
+    });
     expect(parseNotification('nope')).toEqual({ ok: false, reason: expect.stringMatching(/^body: /) });
   });
 });

@@ -21,13 +21,20 @@ const QUERY = `subscription Inbox($s: [ID!]) { newThread(sourceIds: $s) { thread
 
 it('N subscribers of one operation => one execution per event, the same payload for all', async () => {
   const store = stack.emulator.store;
-  const sourceId = [...store.sources.keys()].find((id) => [...store.contents.values()].some((c) => c.source_id === id && c.author_id && !c.creator_id))!;
-  const customer = [...store.contents.values()].find((c) => c.source_id === sourceId && c.author_id && !c.creator_id)!.author_id!;
+  const sourceId = [...store.sources.keys()].find((id) =>
+    [...store.contents.values()].some((c) => c.source_id === id && c.author_id && !c.creator_id),
+  )!;
+  const customer = [...store.contents.values()].find(
+    (c) => c.source_id === sourceId && c.author_id && !c.creator_id,
+  )!.author_id!;
   const N = 25;
   const attached = stack.gateway.live.stats().attached;
   // Two sockets, variables in a different key order: still one group.
   const [a, b] = [clients.connect(stack.gateway), clients.connect(stack.gateway)];
-  const subscriptions = Array.from({ length: N }, (_, i) => new Subscription<any>(i % 2 ? a : b, QUERY, { s: [sourceId] }));
+  const subscriptions = Array.from(
+    { length: N },
+    (_, i) => new Subscription<any>(i % 2 ? a : b, QUERY, { s: [sourceId] }),
+  );
   await within(stack.gateway.live.whenAttached(attached + N), 10_000, 'all subscribers');
   const before = stack.gateway.live.stats();
   expect(before.groups).toBe(1);
@@ -59,7 +66,9 @@ it('N subscribers of one operation => one execution per event, the same payload 
 it('shutdown drains: open sockets are closed with 1001 Going away', async () => {
   const other = await startStack();
   const client = clients.connect(other.gateway);
-  const closed = new Promise<number>((resolve) => client.on('closed', (event) => resolve((event as { code: number }).code)));
+  const closed = new Promise<number>((resolve) =>
+    client.on('closed', (event) => resolve((event as { code: number }).code)),
+  );
   const attached = other.gateway.live.stats().attached;
   const sub = new Subscription<any>(client, `subscription { newThread { content { id } } }`);
   await within(other.gateway.live.whenAttached(attached + 1), 10_000, 'the subscriber');

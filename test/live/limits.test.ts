@@ -12,7 +12,13 @@ let noSecret: Gateway;
 
 beforeAll(async () => {
   stack = await startStack();
-  noSecret = await startGateway({ engageUrl: stack.emulator.url, defaultToken: stack.admin.token, port: 0, log: () => undefined, webhook: { verifyToken: 'verify-me' } });
+  noSecret = await startGateway({
+    engageUrl: stack.emulator.url,
+    defaultToken: stack.admin.token,
+    port: 0,
+    log: () => undefined,
+    webhook: { verifyToken: 'verify-me' },
+  });
 });
 
 afterAll(async () => {
@@ -28,15 +34,29 @@ it('a WebSocket message above the size limit closes the socket with 1009, as HTT
   });
   const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
   socket.send(JSON.stringify({ type: 'connection_init', payload: {} }));
-  socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: `subscription { newThread { id } } #${'x'.repeat(MAX_MESSAGE_BYTES)}` } }));
+  socket.send(
+    JSON.stringify({
+      id: '1',
+      type: 'subscribe',
+      payload: { query: `subscription { newThread { id } } #${'x'.repeat(MAX_MESSAGE_BYTES)}` },
+    }),
+  );
   expect(await closed).toBe(1009);
 });
 
 it('without a configured WEBHOOK_SECRET, deliveries are refused (the handshake still works)', async () => {
-  const body = notification([event('content.imported', { type: 'email/message', id: newId(), metadata: { thread_id: newId(), source_id: newId(), first_in_thread: true } })]);
+  const body = notification([
+    event('content.imported', {
+      type: 'email/message',
+      id: newId(),
+      metadata: { thread_id: newId(), source_id: newId(), first_in_thread: true },
+    }),
+  ]);
   const response = await postWebhook(noSecret, body);
   expect(response.status).toBe(401);
-  const handshake = await fetch(`${noSecret.webhookUrl}?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=abc`);
+  const handshake = await fetch(
+    `${noSecret.webhookUrl}?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=abc`,
+  );
   expect(await handshake.text()).toBe('abc');
   expect(noSecret.live.stats().eventsReceived).toBe(0);
 });

@@ -9,7 +9,9 @@ let stack: Stack;
 const clients = wsClients();
 
 beforeAll(async () => {
-  stack = await startStack({ gateway: { webhook: { secret: 'the-shared-secret', verifyToken: 'the-verify-token', bodyLimit: 4096 } } });
+  stack = await startStack({
+    gateway: { webhook: { secret: 'the-shared-secret', verifyToken: 'the-verify-token', bodyLimit: 4096 } },
+  });
 });
 
 afterAll(async () => {
@@ -18,24 +20,45 @@ afterAll(async () => {
 });
 
 const handshake = (query: Record<string, string>, secret: string | null = 'the-shared-secret') =>
-  fetch(`${stack.gateway.webhookUrl}?${new URLSearchParams(query)}`, { headers: secret === null ? {} : { 'x-dimelo-secret': secret } });
+  fetch(`${stack.gateway.webhookUrl}?${new URLSearchParams(query)}`, {
+    headers: secret === null ? {} : { 'x-dimelo-secret': secret },
+  });
 
 describe('validation handshake (GET)', () => {
   it('answers exactly the challenge for the right verify token', async () => {
-    const response = await handshake({ 'hub.mode': 'subscribe', 'hub.challenge': 'ch4ll-enge 42', 'hub.verify_token': 'the-verify-token' });
+    const response = await handshake({
+      'hub.mode': 'subscribe',
+      'hub.challenge': 'ch4ll-enge 42',
+      'hub.verify_token': 'the-verify-token',
+    });
     expect(response.status).toBe(200);
     expect(await response.text()).toBe('ch4ll-enge 42');
   });
 
   it('refuses a wrong verify token or mode with 403', async () => {
-    expect((await handshake({ 'hub.mode': 'subscribe', 'hub.challenge': 'c', 'hub.verify_token': 'nope' })).status).toBe(403);
-    expect((await handshake({ 'hub.mode': 'unsubscribe', 'hub.challenge': 'c', 'hub.verify_token': 'the-verify-token' })).status).toBe(403);
+    expect(
+      (await handshake({ 'hub.mode': 'subscribe', 'hub.challenge': 'c', 'hub.verify_token': 'nope' })).status,
+    ).toBe(403);
+    expect(
+      (await handshake({ 'hub.mode': 'unsubscribe', 'hub.challenge': 'c', 'hub.verify_token': 'the-verify-token' }))
+        .status,
+    ).toBe(403);
     expect((await handshake({ 'hub.mode': 'subscribe', 'hub.challenge': 'c' })).status).toBe(403);
   });
 
   it('requires the secret on the handshake when one is configured (401)', async () => {
-    expect((await handshake({ 'hub.mode': 'subscribe', 'hub.challenge': 'c', 'hub.verify_token': 'the-verify-token' }, null)).status).toBe(401);
-    expect((await handshake({ 'hub.mode': 'subscribe', 'hub.challenge': 'c', 'hub.verify_token': 'the-verify-token' }, 'wrong')).status).toBe(401);
+    expect(
+      (await handshake({ 'hub.mode': 'subscribe', 'hub.challenge': 'c', 'hub.verify_token': 'the-verify-token' }, null))
+        .status,
+    ).toBe(401);
+    expect(
+      (
+        await handshake(
+          { 'hub.mode': 'subscribe', 'hub.challenge': 'c', 'hub.verify_token': 'the-verify-token' },
+          'wrong',
+        )
+      ).status,
+    ).toBe(401);
   });
 });
 
@@ -52,23 +75,36 @@ describe('deliveries (POST)', () => {
   });
 
   it('415 for a body that is not JSON', async () => {
-    const response = await postWebhook(stack.gateway, undefined, { secret: 'the-shared-secret', contentType: 'text/plain', raw: 'hello' });
+    const response = await postWebhook(stack.gateway, undefined, {
+      secret: 'the-shared-secret',
+      contentType: 'text/plain',
+      raw: 'hello',
+    });
     expect(response.status).toBe(415);
   });
 
   it('400 with a reason for malformed JSON and for a notification of the wrong shape', async () => {
-    const syntax = await postWebhook(stack.gateway, undefined, { secret: 'the-shared-secret', raw: '{"id": "x", "events": [' });
+    const syntax = await postWebhook(stack.gateway, undefined, {
+      secret: 'the-shared-secret',
+      raw: '{"id": "x", "events": [',
+    });
     expect(syntax.status).toBe(400);
     const noEvents = await postWebhook(stack.gateway, { id: 'n1' }, { secret: 'the-shared-secret' });
     expect(noEvents.status).toBe(400);
     expect(JSON.parse(noEvents.body).message).toMatch(/^events: /);
-    const badDate = await postWebhook(stack.gateway, notification([{ ...event('content.imported', { type: 'x', id: 'c', metadata: {} }), issued_at: 'yesterday' }]), { secret: 'the-shared-secret' });
+    const badDate = await postWebhook(
+      stack.gateway,
+      notification([{ ...event('content.imported', { type: 'x', id: 'c', metadata: {} }), issued_at: 'yesterday' }]),
+      { secret: 'the-shared-secret' },
+    );
     expect(badDate.status).toBe(400);
     expect(JSON.parse(badDate.body).message).toMatch(/^events\.0\.issued_at: /);
   });
 
   it('413 for a body over the limit', async () => {
-    const big = notification([event('task.created', { type: 'task', id: newId(), metadata: { padding: 'x'.repeat(5000) } })]);
+    const big = notification([
+      event('task.created', { type: 'task', id: newId(), metadata: { padding: 'x'.repeat(5000) } }),
+    ]);
     expect((await postWebhook(stack.gateway, big, { secret: 'the-shared-secret' })).status).toBe(413);
   });
 
@@ -86,16 +122,30 @@ describe('deliveries (POST)', () => {
 
   it('passes unknown event types on to the raw feed', async () => {
     const client = clients.connect(stack.gateway);
-    const raw = await subscribed<{ engageEvents: { type: string; resourceId: string; metadata: { thread_id: string } } }>(
+    const raw = await subscribed<{
+      engageEvents: { type: string; resourceId: string; metadata: { thread_id: string } };
+    }>(
       stack.gateway,
       client,
       `subscription { engageEvents(types: ["survey_response.imported"]) { type resourceId metadata } }`,
     );
-    const [thread] = (await stack.rest<{ records: Array<{ id: string; source_id: string }> }>('/content_threads?limit=1')).records;
-    const unknown = event('survey_response.imported', { type: 'survey_response', id: newId(), metadata: { thread_id: thread.id, source_id: thread.source_id } });
-    expect((await postWebhook(stack.gateway, notification([unknown]), { secret: 'the-shared-secret' })).status).toBe(200);
+    const [thread] = (
+      await stack.rest<{ records: Array<{ id: string; source_id: string }> }>('/content_threads?limit=1')
+    ).records;
+    const unknown = event('survey_response.imported', {
+      type: 'survey_response',
+      id: newId(),
+      metadata: { thread_id: thread.id, source_id: thread.source_id },
+    });
+    expect((await postWebhook(stack.gateway, notification([unknown]), { secret: 'the-shared-secret' })).status).toBe(
+      200,
+    );
     const message = await raw.next();
-    expect(message.data?.engageEvents).toEqual({ type: 'survey_response.imported', resourceId: unknown.resource.id, metadata: unknown.resource.metadata });
+    expect(message.data?.engageEvents).toEqual({
+      type: 'survey_response.imported',
+      resourceId: unknown.resource.id,
+      metadata: unknown.resource.metadata,
+    });
     raw.dispose();
   });
 });

@@ -5,85 +5,118 @@
  */
 import { startGateway, type Gateway } from '../../src/server';
 import { startStack, type Stack } from '../support/stack';
+import { describeWith, requirements, TEST_REDIS_URL } from '../support/requirements';
 import { newId, notification, postWebhook, subscribed, wsClients } from './support';
 
-const REDIS_URL = 'redis://127.0.0.1:6379';
-let stack: Stack;
-let b: Gateway;
-const clients = wsClients();
+describeWith([requirements.redis()])('two gateway instances sharing Redis', () => {
+  const REDIS_URL = TEST_REDIS_URL;
+  let stack: Stack;
+  let b: Gateway;
+  const clients = wsClients();
 
-beforeAll(async () => {
-  const live = { redisPrefix: `engage-gw-test:${newId()}` };
-  stack = await startStack({ gateway: { redisUrl: REDIS_URL, live } });
-  b = await startGateway({
-    engageUrl: stack.emulator.url,
-    defaultToken: stack.admin.token,
-    port: 0,
-    cacheTtlMs: 0,
-    recordCacheTtlMs: 0,
-    log: () => undefined,
-    redisUrl: REDIS_URL,
-    live,
-    webhook: { secret: stack.webhook.secret, verifyToken: stack.webhook.verifyToken },
+  beforeAll(async () => {
+    const live = { redisPrefix: `engage-gw-test:${newId()}` };
+    stack = await startStack({ gateway: { redisUrl: REDIS_URL, live } });
+    b = await startGateway({
+      engageUrl: stack.emulator.url,
+      defaultToken: stack.admin.token,
+      port: 0,
+      cacheTtlMs: 0,
+      recordCacheTtlMs: 0,
+      log: () => undefined,
+      redisUrl: REDIS_URL,
+      live,
+      webhook: { secret: stack.webhook.secret, verifyToken: stack.webhook.verifyToken },
+    });
   });
-});
 
-afterAll(async () => {
-  await clients.disposeAll();
-  await b.close();
-  await stack.dispose();
-});
+  afterAll(async () => {
+    await clients.disposeAll();
+    await b.close();
+    await stack.dispose();
+  });
 
-it('a webhook to instance A reaches a subscriber on instance B once, re-deliveries included', async () => {
-  const a = stack.gateway;
-  const onB = await subscribed<any>(b, clients.connect(b), `subscription { engageEvents(types: ["content.imported"]) { id resourceId } }`);
-  const onA = await subscribed<any>(a, clients.connect(a), `subscription { engageEvents(types: ["content.imported"]) { id resourceId } }`);
-  const store = stack.emulator.store;
-  const content = [...store.contents.values()].find((c) => c.author_id && !c.creator_id)!;
-  const first = notification([{ type: 'content.imported', id: newId(), issued_at: new Date().toISOString(), resource: { type: 'email/message', id: content.id, metadata: { thread_id: content.thread_id, source_id: content.source_id } } }]);
-  const second = notification([{ ...first.events[0], id: newId() }]);
+  it('a webhook to instance A reaches a subscriber on instance B once, re-deliveries included', async () => {
+    const a = stack.gateway;
+    const onB = await subscribed<any>(
+      b,
+      clients.connect(b),
+      `subscription { engageEvents(types: ["content.imported"]) { id resourceId } }`,
+    );
+    const onA = await subscribed<any>(
+      a,
+      clients.connect(a),
+      `subscription { engageEvents(types: ["content.imported"]) { id resourceId } }`,
+    );
+    const store = stack.emulator.store;
+    const content = [...store.contents.values()].find((c) => c.author_id && !c.creator_id)!;
+    const first = notification([
+      {
+        type: 'content.imported',
+        id: newId(),
+        issued_at: new Date().toISOString(),
+        resource: {
+          type: 'email/message',
+          id: content.id,
+          metadata: { thread_id: content.thread_id, source_id: content.source_id },
+        },
+      },
+    ]);
+    const second = notification([{ ...first.events[0], id: newId() }]);
 
-  expect((await postWebhook(a, first, { secret: stack.webhook.secret })).status).toBe(200);
-  // Engage re-delivers the same notification, to the other instance this time: a duplicate.
-  const again = await postWebhook(b, first, { secret: stack.webhook.secret });
-  expect(JSON.parse(again.body)).toEqual({ accepted: 0, duplicates: 1 });
-  expect((await postWebhook(b, second, { secret: stack.webhook.secret })).status).toBe(200);
+    expect((await postWebhook(a, first, { secret: stack.webhook.secret })).status).toBe(200);
+    // Engage re-delivers the same notification, to the other instance this time: a duplicate.
+    const again = await postWebhook(b, first, { secret: stack.webhook.secret });
+    expect(JSON.parse(again.body)).toEqual({ accepted: 0, duplicates: 1 });
+    expect((await postWebhook(b, second, { secret: stack.webhook.secret })).status).toBe(200);
 
-  // Each subscriber sees the first event once, then the second: nothing in between.
-  for (const sub of [onB, onA]) {
-    expect((await sub.next()).data.engageEvents.id).toBe(first.events[0].id);
-    expect((await sub.next()).data.engageEvents.id).toBe(second.events[0].id);
-  }
-  expect(b.live.stats().eventsReceived).toBe(2);
-  expect(a.live.stats().eventsReceived).toBe(2);
-  onA.dispose();
-  onB.dispose();
-});
+    // Each subscriber sees the first event once, then the second: nothing in between.
+    for (const sub of [onB, onA]) {
+      expect((await sub.next()).data.engageEvents.id).toBe(first.events[0].id);
+      expect((await sub.next()).data.engageEvents.id).toBe(second.events[0].id);
+    }
+    expect(b.live.stats().eventsReceived).toBe(2);
+    expect(a.live.stats().eventsReceived).toBe(2);
+    onA.dispose();
+    onB.dispose();
+  });
 
-it('the same idempotency key sent to both instances at once posts one reply upstream', async () => {
-  const store = stack.emulator.store;
-  const bot = stack.emulator.agents.find((agent) => agent.role === 'bot')!;
-  const sourceId = bot.sourceIds.find((id) => [...store.contents.values()].some((c) => c.source_id === id && c.author_id && !c.creator_id))!;
-  const customer = [...store.contents.values()].find((c) => c.source_id === sourceId && c.author_id && !c.creator_id)!.author_id!;
-  const imported = store.importContent({ identityId: customer, sourceId, body: 'Retried through a load balancer' });
-  const post = (gateway: Gateway, query: string, variables: Record<string, unknown>) =>
-    fetch(gateway.url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${bot.token}` },
-      body: JSON.stringify({ query, variables }),
-    }).then((response) => response.json() as Promise<{ data?: { replyToContent: { id: string } }; errors?: unknown[] }>);
-  await post(stack.gateway, `mutation($c: ID!) { botEngage(contentId: $c) { id } }`, { c: imported.id });
+  it('the same idempotency key sent to both instances at once posts one reply upstream', async () => {
+    const store = stack.emulator.store;
+    const bot = stack.emulator.agents.find((agent) => agent.role === 'bot')!;
+    const sourceId = bot.sourceIds.find((id) =>
+      [...store.contents.values()].some((c) => c.source_id === id && c.author_id && !c.creator_id),
+    )!;
+    const customer = [...store.contents.values()].find(
+      (c) => c.source_id === sourceId && c.author_id && !c.creator_id,
+    )!.author_id!;
+    const imported = store.importContent({ identityId: customer, sourceId, body: 'Retried through a load balancer' });
+    const post = (gateway: Gateway, query: string, variables: Record<string, unknown>) =>
+      fetch(gateway.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${bot.token}` },
+        body: JSON.stringify({ query, variables }),
+      }).then(
+        (response) => response.json() as Promise<{ data?: { replyToContent: { id: string } }; errors?: unknown[] }>,
+      );
+    await post(stack.gateway, `mutation($c: ID!) { botEngage(contentId: $c) { id } }`, { c: imported.id });
 
-  // Engage answers slowly, so the retry on B arrives while A's call is still running.
-  stack.emulator.faults.set({ latencyMs: 300, pathPattern: '^/1.0/contents$' });
-  stack.emulator.requestLog.reset();
-  const reply = `mutation($c: ID!, $k: String) { replyToContent(input: { contentId: $c, body: "Exactly once", idempotencyKey: $k }) { id } }`;
-  const key = newId();
-  const [fromA, fromB] = await Promise.all([post(stack.gateway, reply, { c: imported.id, k: key }), post(b, reply, { c: imported.id, k: key })]);
-  stack.emulator.faults.reset();
+    // Engage answers slowly, so the retry on B arrives while A's call is still running.
+    stack.emulator.faults.set({ latencyMs: 300, pathPattern: '^/1.0/contents$' });
+    stack.emulator.requestLog.reset();
+    const reply = `mutation($c: ID!, $k: String) { replyToContent(input: { contentId: $c, body: "Exactly once", idempotencyKey: $k }) { id } }`;
+    const key = newId();
+    const [fromA, fromB] = await Promise.all([
+      post(stack.gateway, reply, { c: imported.id, k: key }),
+      post(b, reply, { c: imported.id, k: key }),
+    ]);
+    stack.emulator.faults.reset();
 
-  expect(fromA.errors).toBeUndefined();
-  expect(fromB.errors).toBeUndefined();
-  expect(fromB.data!.replyToContent.id).toBe(fromA.data!.replyToContent.id);
-  expect(stack.emulator.requestLog.entries().filter((entry) => entry.method === 'POST' && entry.path === '/1.0/contents')).toHaveLength(1);
+    expect(fromA.errors).toBeUndefined();
+    expect(fromB.errors).toBeUndefined();
+    expect(fromB.data!.replyToContent.id).toBe(fromA.data!.replyToContent.id);
+    expect(
+      stack.emulator.requestLog.entries().filter((entry) => entry.method === 'POST' && entry.path === '/1.0/contents'),
+    ).toHaveLength(1);
+  });
 });

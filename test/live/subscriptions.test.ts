@@ -20,7 +20,9 @@ let unreadable: string;
 const clients = wsClients();
 
 function customerOf(sourceId: string): string {
-  return [...stack.emulator.store.contents.values()].find((c) => c.source_id === sourceId && c.author_id && !c.creator_id)!.author_id!;
+  return [...stack.emulator.store.contents.values()].find(
+    (c) => c.source_id === sourceId && c.author_id && !c.creator_id,
+  )!.author_id!;
 }
 
 function customerWrites(sourceId: string, body: string): Content {
@@ -32,7 +34,12 @@ beforeAll(async () => {
   const store = stack.emulator.store;
   bot = stack.emulator.agents.find((agent) => agent.role === 'bot')!;
   const closable = (id: string) => store.sourceTraits.get(id)?.threadClosure === true && customerOf(id) !== undefined;
-  narrow = stack.emulator.agents.find((agent) => agent.role === 'agent' && agent.sourceIds.some(closable) && [...store.sources.keys()].some((id) => closable(id) && !agent.sourceIds.includes(id)))!;
+  narrow = stack.emulator.agents.find(
+    (agent) =>
+      agent.role === 'agent' &&
+      agent.sourceIds.some(closable) &&
+      [...store.sources.keys()].some((id) => closable(id) && !agent.sourceIds.includes(id)),
+  )!;
   readable = narrow.sourceIds.find(closable)!;
   unreadable = [...store.sources.keys()].find((id) => closable(id) && !narrow.sourceIds.includes(id))!;
 });
@@ -63,7 +70,13 @@ describe('newThread', () => {
       type: 'content.imported',
       origin: 'CUSTOMER',
       agent: null,
-      thread: { id: imported.thread_id, source: { id: readable, name: source.name }, contents: { nodes: [{ body: 'Hello from a new customer thread', author: { displayName: author.display_name } }] } },
+      thread: {
+        id: imported.thread_id,
+        source: { id: readable, name: source.name },
+        contents: {
+          nodes: [{ body: 'Hello from a new customer thread', author: { displayName: author.display_name } }],
+        },
+      },
       content: { id: imported.id, body: 'Hello from a new customer thread', firstInThread: true },
     });
     expect(Date.parse(data.newThread.issuedAt)).not.toBeNaN();
@@ -74,7 +87,11 @@ describe('newThread', () => {
     const client = clients.connect(stack.gateway);
     const filtered = await subscribed<any>(stack.gateway, client, NEW_THREAD, { sources: [readable] });
     const other = customerWrites(unreadable, 'on another source');
-    stack.emulator.store.importContent({ identityId: other.author_id!, threadId: other.thread_id, body: 'a reply, not a new thread' });
+    stack.emulator.store.importContent({
+      identityId: other.author_id!,
+      threadId: other.thread_id,
+      body: 'a reply, not a new thread',
+    });
     const wanted = customerWrites(readable, 'on the filtered source');
     expect((await filtered.next()).data.newThread.thread.id).toBe(wanted.thread_id);
     filtered.dispose();
@@ -82,11 +99,26 @@ describe('newThread', () => {
 
   it('AGENT origin for a discussion an agent starts', async () => {
     const client = clients.connect(stack.gateway);
-    const sub = await subscribed<any>(stack.gateway, client, `subscription { newThread { origin agent { id } content { body } } }`);
-    const source = [...stack.emulator.store.sources.keys()].find((id) => stack.emulator.store.sourceTraits.get(id)?.canInitiate && !stack.emulator.store.sourceTraits.get(id)?.titleRequired)!;
-    const started = await stack.gql(`mutation($s: ID!) { startDiscussion(input: { sourceId: $s, body: "We have news for you" }) { id } }`, { s: source });
+    const sub = await subscribed<any>(
+      stack.gateway,
+      client,
+      `subscription { newThread { origin agent { id } content { body } } }`,
+    );
+    const source = [...stack.emulator.store.sources.keys()].find(
+      (id) =>
+        stack.emulator.store.sourceTraits.get(id)?.canInitiate &&
+        !stack.emulator.store.sourceTraits.get(id)?.titleRequired,
+    )!;
+    const started = await stack.gql(
+      `mutation($s: ID!) { startDiscussion(input: { sourceId: $s, body: "We have news for you" }) { id } }`,
+      { s: source },
+    );
     expect(started.errors).toBeUndefined();
-    expect((await sub.next()).data.newThread).toEqual({ origin: 'AGENT', agent: { id: stack.admin.id }, content: { body: 'We have news for you' } });
+    expect((await sub.next()).data.newThread).toEqual({
+      origin: 'AGENT',
+      agent: { id: stack.admin.id },
+      content: { body: 'We have news for you' },
+    });
     sub.dispose();
   });
 });
@@ -95,41 +127,122 @@ describe('contentAdded, interventionChanged, threadStateChanged: one conversatio
   it('follows one thread through engage, reply, close, with filters', async () => {
     const imported = customerWrites(readable, 'I need help with my invoice');
     const client = clients.connect(stack.gateway);
-    const contents = await subscribed<any>(stack.gateway, client, `subscription($t: ID!) { contentAdded(threadId: $t) { change content { id body creator { id } } thread { id } agent { id } } }`, { t: imported.thread_id });
-    const replies = await subscribed<any>(stack.gateway, client, `subscription($s: [ID!]) { contentAdded(sourceIds: $s, changes: [REPLIED]) { change content { body } } }`, { s: [readable] });
-    const interventions = await subscribed<any>(stack.gateway, client, `subscription($t: ID!) { interventionChanged(threadId: $t) { change type intervention { id status user { id } } thread { id } agent { id } } }`, { t: imported.thread_id });
-    const closedOnly = await subscribed<any>(stack.gateway, client, `subscription($t: ID!, $a: ID!) { interventionChanged(threadId: $t, agentId: $a, statuses: [CLOSED]) { change intervention { status } } }`, { t: imported.thread_id, a: stack.admin.id });
-    const otherAgent = await subscribed<any>(stack.gateway, client, `subscription($t: ID!, $a: ID!) { interventionChanged(threadId: $t, agentId: $a) { change } }`, { t: imported.thread_id, a: bot.id });
-    const states = await subscribed<any>(stack.gateway, client, `subscription($t: ID!) { threadStateChanged(threadId: $t) { change thread { id closed } agent { id } } }`, { t: imported.thread_id });
+    const contents = await subscribed<any>(
+      stack.gateway,
+      client,
+      `subscription($t: ID!) { contentAdded(threadId: $t) { change content { id body creator { id } } thread { id } agent { id } } }`,
+      { t: imported.thread_id },
+    );
+    const replies = await subscribed<any>(
+      stack.gateway,
+      client,
+      `subscription($s: [ID!]) { contentAdded(sourceIds: $s, changes: [REPLIED]) { change content { body } } }`,
+      { s: [readable] },
+    );
+    const interventions = await subscribed<any>(
+      stack.gateway,
+      client,
+      `subscription($t: ID!) { interventionChanged(threadId: $t) { change type intervention { id status user { id } } thread { id } agent { id } } }`,
+      { t: imported.thread_id },
+    );
+    const closedOnly = await subscribed<any>(
+      stack.gateway,
+      client,
+      `subscription($t: ID!, $a: ID!) { interventionChanged(threadId: $t, agentId: $a, statuses: [CLOSED]) { change intervention { status } } }`,
+      { t: imported.thread_id, a: stack.admin.id },
+    );
+    const otherAgent = await subscribed<any>(
+      stack.gateway,
+      client,
+      `subscription($t: ID!, $a: ID!) { interventionChanged(threadId: $t, agentId: $a) { change } }`,
+      { t: imported.thread_id, a: bot.id },
+    );
+    const states = await subscribed<any>(
+      stack.gateway,
+      client,
+      `subscription($t: ID!) { threadStateChanged(threadId: $t) { change thread { id closed } agent { id } } }`,
+      { t: imported.thread_id },
+    );
 
-    const engaged = await stack.gql<{ engageContent: { id: string } }>(`mutation($c: ID!) { engageContent(contentId: $c) { id } }`, { c: imported.id });
+    const engaged = await stack.gql<{ engageContent: { id: string } }>(
+      `mutation($c: ID!) { engageContent(contentId: $c) { id } }`,
+      { c: imported.id },
+    );
     expect(engaged.errors).toBeUndefined();
     const interventionId = engaged.data!.engageContent.id;
     // Opening and assigning happen in one API request: one notification with both events.
     const opened = await interventions.next();
     const assigned = await interventions.next();
-    expect([opened.data.interventionChanged.change, assigned.data.interventionChanged.change]).toEqual(['OPENED', 'ASSIGNED']);
-    expect(assigned.data.interventionChanged).toMatchObject({ type: 'intervention.assigned', intervention: { id: interventionId, status: 'ASSIGNED', user: { id: stack.admin.id } }, thread: { id: imported.thread_id }, agent: { id: stack.admin.id } });
-    const delivery = stack.emulator.webhooks.log().find((entry) => entry.kind === 'delivery' && entry.eventTypes?.includes('intervention.opened') && entry.ok);
+    expect([opened.data.interventionChanged.change, assigned.data.interventionChanged.change]).toEqual([
+      'OPENED',
+      'ASSIGNED',
+    ]);
+    expect(assigned.data.interventionChanged).toMatchObject({
+      type: 'intervention.assigned',
+      intervention: { id: interventionId, status: 'ASSIGNED', user: { id: stack.admin.id } },
+      thread: { id: imported.thread_id },
+      agent: { id: stack.admin.id },
+    });
+    const delivery = stack.emulator.webhooks
+      .log()
+      .find((entry) => entry.kind === 'delivery' && entry.eventTypes?.includes('intervention.opened') && entry.ok);
     expect(delivery?.eventTypes).toEqual(['intervention.opened', 'intervention.assigned']);
 
-    const reply = await stack.gql<{ replyToContent: { id: string } }>(`mutation($c: ID!) { replyToContent(input: { contentId: $c, body: "Here is your invoice." }) { id } }`, { c: imported.id });
+    const reply = await stack.gql<{ replyToContent: { id: string } }>(
+      `mutation($c: ID!) { replyToContent(input: { contentId: $c, body: "Here is your invoice." }) { id } }`,
+      { c: imported.id },
+    );
     expect(reply.errors).toBeUndefined();
-    expect((await contents.next()).data.contentAdded).toEqual({ change: 'REPLIED', content: { id: reply.data!.replyToContent.id, body: 'Here is your invoice.', creator: { id: stack.admin.id } }, thread: { id: imported.thread_id }, agent: { id: stack.admin.id } });
-    expect((await replies.next()).data.contentAdded).toEqual({ change: 'REPLIED', content: { body: 'Here is your invoice.' } });
+    expect((await contents.next()).data.contentAdded).toEqual({
+      change: 'REPLIED',
+      content: { id: reply.data!.replyToContent.id, body: 'Here is your invoice.', creator: { id: stack.admin.id } },
+      thread: { id: imported.thread_id },
+      agent: { id: stack.admin.id },
+    });
+    expect((await replies.next()).data.contentAdded).toEqual({
+      change: 'REPLIED',
+      content: { body: 'Here is your invoice.' },
+    });
 
-    expect((await stack.gql(`mutation($i: ID!) { closeIntervention(id: $i) { id } }`, { i: interventionId })).errors).toBeUndefined();
-    expect((await interventions.next()).data.interventionChanged).toMatchObject({ change: 'CLOSED', intervention: { status: 'CLOSED' } });
-    expect((await closedOnly.next()).data.interventionChanged).toEqual({ change: 'CLOSED', intervention: { status: 'CLOSED' } });
+    expect(
+      (await stack.gql(`mutation($i: ID!) { closeIntervention(id: $i) { id } }`, { i: interventionId })).errors,
+    ).toBeUndefined();
+    expect((await interventions.next()).data.interventionChanged).toMatchObject({
+      change: 'CLOSED',
+      intervention: { status: 'CLOSED' },
+    });
+    expect((await closedOnly.next()).data.interventionChanged).toEqual({
+      change: 'CLOSED',
+      intervention: { status: 'CLOSED' },
+    });
 
-    expect((await stack.gql(`mutation($t: ID!) { closeThread(id: $t) { id } }`, { t: imported.thread_id })).errors).toBeUndefined();
-    expect((await states.next()).data.threadStateChanged).toEqual({ change: 'CLOSED', thread: { id: imported.thread_id, closed: true }, agent: { id: stack.admin.id } });
-    expect((await stack.gql(`mutation($t: ID!) { reopenThread(id: $t) { id } }`, { t: imported.thread_id })).errors).toBeUndefined();
-    expect((await states.next()).data.threadStateChanged).toEqual({ change: 'OPENED', thread: { id: imported.thread_id, closed: false }, agent: { id: stack.admin.id } });
+    expect(
+      (await stack.gql(`mutation($t: ID!) { closeThread(id: $t) { id } }`, { t: imported.thread_id })).errors,
+    ).toBeUndefined();
+    expect((await states.next()).data.threadStateChanged).toEqual({
+      change: 'CLOSED',
+      thread: { id: imported.thread_id, closed: true },
+      agent: { id: stack.admin.id },
+    });
+    expect(
+      (await stack.gql(`mutation($t: ID!) { reopenThread(id: $t) { id } }`, { t: imported.thread_id })).errors,
+    ).toBeUndefined();
+    expect((await states.next()).data.threadStateChanged).toEqual({
+      change: 'OPENED',
+      thread: { id: imported.thread_id, closed: false },
+      agent: { id: stack.admin.id },
+    });
 
     // The customer writes again: an IMPORTED content on the thread feed, not on the REPLIED feed.
-    const again = stack.emulator.store.importContent({ identityId: imported.author_id!, threadId: imported.thread_id, body: 'Thanks!' });
-    expect((await contents.next()).data.contentAdded).toMatchObject({ change: 'IMPORTED', content: { id: again.id, body: 'Thanks!' } });
+    const again = stack.emulator.store.importContent({
+      identityId: imported.author_id!,
+      threadId: imported.thread_id,
+      body: 'Thanks!',
+    });
+    expect((await contents.next()).data.contentAdded).toMatchObject({
+      change: 'IMPORTED',
+      content: { id: again.id, body: 'Thanks!' },
+    });
 
     // Nothing was held by the bot, and only the closing matched the CLOSED filter.
     expect(otherAgent.pending()).toBe(0);
@@ -142,13 +255,36 @@ describe('contentAdded, interventionChanged, threadStateChanged: one conversatio
 describe('identityMerged and the raw feed', () => {
   it('resolves the merged identity; the raw feed filters by type', async () => {
     const client = clients.connect(stack.gateway);
-    const merges = await subscribed<any>(stack.gateway, client, `subscription { identityMerged { change identity { id displayName } metadata } }`);
-    const raw = await subscribed<any>(stack.gateway, client, `subscription { engageEvents(types: ["identity.merged"]) { type resourceType resourceId stale } }`);
+    const merges = await subscribed<any>(
+      stack.gateway,
+      client,
+      `subscription { identityMerged { change identity { id displayName } metadata } }`,
+    );
+    const raw = await subscribed<any>(
+      stack.gateway,
+      client,
+      `subscription { engageEvents(types: ["identity.merged"]) { type resourceType resourceId stale } }`,
+    );
     const identity = stack.emulator.store.identities.get(customerOf(readable))!;
-    const merged = event('identity.merged', { type: 'identity', id: identity.id, metadata: { identity_group_id: identity.identity_group_id, merged_identity_ids: [identity.id] } });
-    expect((await postWebhook(stack.gateway, notification([merged]), { secret: stack.webhook.secret })).status).toBe(200);
-    expect((await merges.next()).data.identityMerged).toEqual({ change: 'MERGED', identity: { id: identity.id, displayName: identity.display_name }, metadata: merged.resource.metadata });
-    expect((await raw.next()).data.engageEvents).toEqual({ type: 'identity.merged', resourceType: 'identity', resourceId: identity.id, stale: false });
+    const merged = event('identity.merged', {
+      type: 'identity',
+      id: identity.id,
+      metadata: { identity_group_id: identity.identity_group_id, merged_identity_ids: [identity.id] },
+    });
+    expect((await postWebhook(stack.gateway, notification([merged]), { secret: stack.webhook.secret })).status).toBe(
+      200,
+    );
+    expect((await merges.next()).data.identityMerged).toEqual({
+      change: 'MERGED',
+      identity: { id: identity.id, displayName: identity.display_name },
+      metadata: merged.resource.metadata,
+    });
+    expect((await raw.next()).data.engageEvents).toEqual({
+      type: 'identity.merged',
+      resourceType: 'identity',
+      resourceId: identity.id,
+      stale: false,
+    });
     merges.dispose();
     raw.dispose();
   });
@@ -157,11 +293,18 @@ describe('identityMerged and the raw feed', () => {
 describe('delivery semantics', () => {
   it('several events in one notification all reach their subscriptions, in order', async () => {
     const client = clients.connect(stack.gateway);
-    const raw = await subscribed<any>(stack.gateway, client, `subscription { engageEvents(types: ["task.created", "task.taken"]) { id type } }`);
+    const raw = await subscribed<any>(
+      stack.gateway,
+      client,
+      `subscription { engageEvents(types: ["task.created", "task.taken"]) { id type } }`,
+    );
     const [thread] = [...stack.emulator.store.threads.values()].filter((t) => t.source_id === readable);
-    const events = ['task.created', 'task.taken', 'task.created'].map((type) => event(type, { type: 'task', id: newId(), metadata: { thread_id: thread.id, source_id: readable } }));
+    const events = ['task.created', 'task.taken', 'task.created'].map((type) =>
+      event(type, { type: 'task', id: newId(), metadata: { thread_id: thread.id, source_id: readable } }),
+    );
     expect((await postWebhook(stack.gateway, notification(events), { secret: stack.webhook.secret })).status).toBe(200);
-    for (const expected of events) expect((await raw.next()).data.engageEvents).toEqual({ id: expected.id, type: expected.type });
+    for (const expected of events)
+      expect((await raw.next()).data.engageEvents).toEqual({ id: expected.id, type: expected.type });
     raw.dispose();
   });
 
@@ -170,7 +313,12 @@ describe('delivery semantics', () => {
     try {
       const client = clients.connect(stack.gateway);
       const first = await subscribed<any>(stack.gateway, client, NEW_THREAD, { sources: [readable] });
-      const second = await subscribed<any>(stack.gateway, clients.connect(stack.gateway), `subscription($s: [ID!]) { newThread(sourceIds: $s) { content { id } } }`, { s: [readable] });
+      const second = await subscribed<any>(
+        stack.gateway,
+        clients.connect(stack.gateway),
+        `subscription($s: [ID!]) { newThread(sourceIds: $s) { content { id } } }`,
+        { s: [readable] },
+      );
       const duplicatesBefore = stack.gateway.live.stats().receiver.duplicates;
       const one = customerWrites(readable, 'first, delivered twice');
       const two = customerWrites(readable, 'second, delivered twice');
@@ -194,19 +342,45 @@ describe('delivery semantics', () => {
   it('out of order: a stale state event is dropped from interventionChanged, kept (stale) in the raw feed', async () => {
     const client = clients.connect(stack.gateway);
     const [seeded] = [...stack.emulator.store.interventions.values()].filter((i) => i.source_id === readable);
-    const states = await subscribed<any>(stack.gateway, client, `subscription($t: ID!) { interventionChanged(threadId: $t) { change id } }`, { t: seeded.thread_id });
-    const raw = await subscribed<any>(stack.gateway, client, `subscription { engageEvents(types: ["intervention.opened", "intervention.closed", "intervention.deferred"]) { id type stale } }`);
+    const states = await subscribed<any>(
+      stack.gateway,
+      client,
+      `subscription($t: ID!) { interventionChanged(threadId: $t) { change id } }`,
+      { t: seeded.thread_id },
+    );
+    const raw = await subscribed<any>(
+      stack.gateway,
+      client,
+      `subscription { engageEvents(types: ["intervention.opened", "intervention.closed", "intervention.deferred"]) { id type stale } }`,
+    );
     const meta = { thread_id: seeded.thread_id, source_id: readable, user_id: stack.admin.id };
-    const opened = event('intervention.opened', { type: 'intervention', id: seeded.id, metadata: { ...meta, status: 'opened' } }, { issued_at: '2026-01-01T10:00:00.000Z' });
-    const closed = event('intervention.closed', { type: 'intervention', id: seeded.id, metadata: { ...meta, status: 'closed' } }, { issued_at: '2026-01-01T10:05:00.000Z' });
-    const deferred = event('intervention.deferred', { type: 'intervention', id: seeded.id, metadata: { ...meta, status: 'deferred' } }, { issued_at: '2026-01-01T10:10:00.000Z' });
+    const opened = event(
+      'intervention.opened',
+      { type: 'intervention', id: seeded.id, metadata: { ...meta, status: 'opened' } },
+      { issued_at: '2026-01-01T10:00:00.000Z' },
+    );
+    const closed = event(
+      'intervention.closed',
+      { type: 'intervention', id: seeded.id, metadata: { ...meta, status: 'closed' } },
+      { issued_at: '2026-01-01T10:05:00.000Z' },
+    );
+    const deferred = event(
+      'intervention.deferred',
+      { type: 'intervention', id: seeded.id, metadata: { ...meta, status: 'deferred' } },
+      { issued_at: '2026-01-01T10:10:00.000Z' },
+    );
     // Engage delivers the closing first, then the older opening, then a later change.
-    for (const e of [closed, opened, deferred]) expect((await postWebhook(stack.gateway, notification([e]), { secret: stack.webhook.secret })).status).toBe(200);
+    for (const e of [closed, opened, deferred])
+      expect((await postWebhook(stack.gateway, notification([e]), { secret: stack.webhook.secret })).status).toBe(200);
     expect((await states.next()).data.interventionChanged).toEqual({ change: 'CLOSED', id: closed.id });
     expect((await states.next()).data.interventionChanged).toEqual({ change: 'DEFERRED', id: deferred.id });
     expect((await raw.next()).data.engageEvents).toEqual({ id: closed.id, type: 'intervention.closed', stale: false });
     expect((await raw.next()).data.engageEvents).toEqual({ id: opened.id, type: 'intervention.opened', stale: true });
-    expect((await raw.next()).data.engageEvents).toEqual({ id: deferred.id, type: 'intervention.deferred', stale: false });
+    expect((await raw.next()).data.engageEvents).toEqual({
+      id: deferred.id,
+      type: 'intervention.deferred',
+      stale: false,
+    });
     states.dispose();
     raw.dispose();
   });
@@ -215,8 +389,16 @@ describe('delivery semantics', () => {
 describe('authorization per subscriber', () => {
   it('never delivers an event about a source the subscriber cannot read', async () => {
     const client = clients.connect(stack.gateway, narrow.token);
-    const threads = await subscribed<any>(stack.gateway, client, `subscription { newThread { thread { id source { id } } } }`);
-    const raw = await subscribed<any>(stack.gateway, client, `subscription { engageEvents(types: ["content.imported"]) { resourceId } }`);
+    const threads = await subscribed<any>(
+      stack.gateway,
+      client,
+      `subscription { newThread { thread { id source { id } } } }`,
+    );
+    const raw = await subscribed<any>(
+      stack.gateway,
+      client,
+      `subscription { engageEvents(types: ["content.imported"]) { resourceId } }`,
+    );
     const hidden = customerWrites(unreadable, 'not for the narrow agent');
     const visible = customerWrites(readable, 'for the narrow agent');
     expect((await threads.next()).data.newThread.thread).toEqual({ id: visible.thread_id, source: { id: readable } });
@@ -228,8 +410,16 @@ describe('authorization per subscriber', () => {
   });
 
   it('an admin subscriber of the same operation still sees both (groups are per permission scope)', async () => {
-    const narrowSub = await subscribed<any>(stack.gateway, clients.connect(stack.gateway, narrow.token), `subscription { newThread { content { id } } }`);
-    const adminSub = await subscribed<any>(stack.gateway, clients.connect(stack.gateway), `subscription { newThread { content { id } } }`);
+    const narrowSub = await subscribed<any>(
+      stack.gateway,
+      clients.connect(stack.gateway, narrow.token),
+      `subscription { newThread { content { id } } }`,
+    );
+    const adminSub = await subscribed<any>(
+      stack.gateway,
+      clients.connect(stack.gateway),
+      `subscription { newThread { content { id } } }`,
+    );
     const hidden = customerWrites(unreadable, 'admin only');
     const visible = customerWrites(readable, 'both');
     expect((await adminSub.next()).data.newThread.content.id).toBe(hidden.id);
@@ -244,7 +434,10 @@ describe('authorization per subscriber', () => {
     try {
       const sub = await new Promise<unknown>((resolve) => {
         const client = clients.connect(bare.gateway);
-        client.subscribe({ query: 'subscription { newThread { id } }' }, { next: () => undefined, error: resolve, complete: () => resolve(undefined) });
+        client.subscribe(
+          { query: 'subscription { newThread { id } }' },
+          { next: () => undefined, error: resolve, complete: () => resolve(undefined) },
+        );
       });
       expect((sub as { code?: number }).code).toBe(4403);
     } finally {

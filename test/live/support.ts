@@ -9,10 +9,11 @@ import { createClient, type Client, type FormattedExecutionResult } from 'graphq
 import WebSocket from 'ws';
 import type { WebhookEvent, WebhookNotification } from '../../src/engage/types';
 import type { Gateway } from '../../src/server';
+import { SAMPLES_DIR } from '../support/requirements';
 
 /** The published samples, read where they live (never copied into the project). */
 export function readSample(name: 'content.imported' | 'intervention.assigned'): WebhookNotification {
-  return JSON.parse(readFileSync(path.resolve(__dirname, '..', '..', '..', 'shared', 'engage', 'webhook-samples', `${name}.json`), 'utf8')) as WebhookNotification;
+  return JSON.parse(readFileSync(path.join(SAMPLES_DIR, `${name}.json`), 'utf8')) as WebhookNotification;
 }
 
 export const newId = () => randomBytes(12).toString('hex');
@@ -21,14 +22,25 @@ export function notification(events: WebhookEvent[]): WebhookNotification {
   return { id: newId(), domain_id: 'd0main', events };
 }
 
-export function event(type: string, resource: { type: string; id: string; metadata: Record<string, unknown> }, extra: Partial<WebhookEvent> = {}): WebhookEvent {
+export function event(
+  type: string,
+  resource: { type: string; id: string; metadata: Record<string, unknown> },
+  extra: Partial<WebhookEvent> = {},
+): WebhookEvent {
   return { type, id: newId(), issued_at: new Date().toISOString(), resource, ...extra };
 }
 
-export async function postWebhook(gateway: Gateway, body: unknown, options: { secret?: string; contentType?: string; raw?: string } = {}) {
+export async function postWebhook(
+  gateway: Gateway,
+  body: unknown,
+  options: { secret?: string; contentType?: string; raw?: string } = {},
+) {
   const response = await fetch(gateway.webhookUrl, {
     method: 'POST',
-    headers: { 'content-type': options.contentType ?? 'application/json', ...(options.secret !== undefined ? { 'x-dimelo-secret': options.secret } : {}) },
+    headers: {
+      'content-type': options.contentType ?? 'application/json',
+      ...(options.secret !== undefined ? { 'x-dimelo-secret': options.secret } : {}),
+    },
     body: options.raw ?? JSON.stringify(body),
   });
   return { status: response.status, body: (await response.text()) as string };
@@ -109,7 +121,10 @@ export class Subscription<T = Record<string, unknown>> {
   }
 
   /** The next message not yet taken. */
-  next(ms = 10_000, what = `message ${this.taken + 1} of ${this.query.replace(/\s+/g, ' ').slice(0, 80)}`): Promise<FormattedExecutionResult<T, unknown>> {
+  next(
+    ms = 10_000,
+    what = `message ${this.taken + 1} of ${this.query.replace(/\s+/g, ' ').slice(0, 80)}`,
+  ): Promise<FormattedExecutionResult<T, unknown>> {
     if (this.taken < this.received.length) return Promise.resolve(this.received[this.taken++]);
     const waiter = new Deferred<FormattedExecutionResult<T, unknown>>();
     this.waiters.push(waiter);

@@ -17,7 +17,11 @@ export interface Stack {
   gateway: Gateway;
   admin: SeededAgent;
   /** POSTs one operation to the gateway; `token` overrides the default (the admin agent). */
-  gql<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, options?: { token?: string; headers?: Record<string, string> }): Promise<GraphQLResponse<T>>;
+  gql<T = Record<string, unknown>>(
+    query: string,
+    variables?: Record<string, unknown>,
+    options?: { token?: string; headers?: Record<string, string> },
+  ): Promise<GraphQLResponse<T>>;
   /** GETs a REST path straight from the emulator, as `token` (default admin). */
   rest<T = unknown>(path: string, token?: string): Promise<T>;
   /** The gateway's webhook secrets (random per stack) and, with `registerWebhook`, the emulator's webhook id. */
@@ -48,8 +52,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ...options.gateway,
   });
   if (options.registerWebhook) {
-    const registered = await registerWebhook({ engageUrl: emulator.url, accessToken: admin.token, url: gateway.webhookUrl, ...webhook });
-    if (!registered.probe.ok || registered.status !== 'ok') throw new Error(`webhook registration failed: ${registered.probe.reason ?? registered.status}`);
+    const registered = await registerWebhook({
+      engageUrl: emulator.url,
+      accessToken: admin.token,
+      url: gateway.webhookUrl,
+      ...webhook,
+    });
+    if (!registered.probe.ok || registered.status !== 'ok')
+      throw new Error(`webhook registration failed: ${registered.probe.reason ?? registered.status}`);
     webhook.id = registered.webhook.id;
   }
 
@@ -61,7 +71,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     async gql(query, variables, { token, headers } = {}) {
       const response = await fetch(gateway.url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
+        headers: {
+          'content-type': 'application/json',
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+          ...headers,
+        },
         body: JSON.stringify({ query, variables }),
       });
       return { status: response.status, ...((await response.json()) as object) };

@@ -12,7 +12,11 @@ describe('q builder', () => {
   });
 
   it('repeats a keyword for "any of", negates with a dash and appends the order', () => {
-    const query = q().anyOf('source', ['a', 'b']).not('status_in', ['ignored']).is('text', 'late order').order('created_at', 'asc');
+    const query = q()
+      .anyOf('source', ['a', 'b'])
+      .not('status_in', ['ignored'])
+      .is('text', 'late order')
+      .order('created_at', 'asc');
     expect(query.toString()).toBe('source:a source:b -status_in:ignored text:"late order" order:created_at.asc');
   });
 
@@ -24,7 +28,14 @@ describe('q builder', () => {
 
 describe('encodeParams', () => {
   it('encodes arrays with brackets, objects as key[sub], and drops null/undefined', () => {
-    const encoded = encodeParams({ 'category_ids[]': ['a', 'b'], tag_ids: ['t'], custom_field_values: { plan: 'gold', n: 2 }, body: 'hé & co', skip: undefined, none: null });
+    const encoded = encodeParams({
+      'category_ids[]': ['a', 'b'],
+      tag_ids: ['t'],
+      custom_field_values: { plan: 'gold', n: 2 },
+      body: 'hé & co',
+      skip: undefined,
+      none: null,
+    });
     expect(new URLSearchParams(encoded).getAll('category_ids[]')).toEqual(['a', 'b']);
     expect(new URLSearchParams(encoded).getAll('tag_ids[]')).toEqual(['t']);
     expect(new URLSearchParams(encoded).get('custom_field_values[plan]')).toBe('gold');
@@ -49,12 +60,25 @@ describe('endpointTemplate', () => {
 describe('errors', () => {
   it('maps each status to one kind', () => {
     expect([400, 401, 403, 404, 409, 422, 429, 500, 503, 302].map(kindForStatus)).toEqual([
-      'bad_request', 'unauthenticated', 'forbidden', 'not_found', 'conflict', 'invalid', 'rate_limited', 'unavailable', 'unavailable', 'unexpected',
+      'bad_request',
+      'unauthenticated',
+      'forbidden',
+      'not_found',
+      'conflict',
+      'invalid',
+      'rate_limited',
+      'unavailable',
+      'unavailable',
+      'unexpected',
     ]);
   });
 
   it("keeps Engage's message and error id, and the endpoint without query", () => {
-    const error = errorFromResponse(422, { error: 'invalid_record', message: 'Body is empty', status: 422 }, 'POST /contents');
+    const error = errorFromResponse(
+      422,
+      { error: 'invalid_record', message: 'Body is empty', status: 422 },
+      'POST /contents',
+    );
     expect(error).toBeInstanceOf(EngageError);
     expect(error.kind).toBe('invalid');
     expect(error.message).toBe('Engage POST /contents: Body is empty');

@@ -2,7 +2,11 @@ import { GraphQLError } from 'graphql';
 import { EngageError } from '../../src/engage/errors';
 import { createFormatError } from '../../src/errors';
 
-const located = (original: unknown) => new GraphQLError('wrapped', { originalError: original instanceof Error ? original : new Error(String(original)), path: ['field'] });
+const located = (original: unknown) =>
+  new GraphQLError('wrapped', {
+    originalError: original instanceof Error ? original : new Error(String(original)),
+    path: ['field'],
+  });
 
 describe('formatError', () => {
   const logged: string[] = [];
@@ -10,8 +14,14 @@ describe('formatError', () => {
   const development = createFormatError({ maskUnexpected: false, log: () => undefined });
 
   it('maps every Engage error kind to its stable code, with the upstream status and no stack', () => {
-    const error = new EngageError('conflict', 'Engage PUT /interventions/{id}/close: already closed', { status: 409, upstreamError: 'conflict' });
-    const formatted = production({ message: 'wrapped', path: ['field'], extensions: { code: 'INTERNAL_SERVER_ERROR', stacktrace: ['x'] } }, located(error));
+    const error = new EngageError('conflict', 'Engage PUT /interventions/{id}/close: already closed', {
+      status: 409,
+      upstreamError: 'conflict',
+    });
+    const formatted = production(
+      { message: 'wrapped', path: ['field'], extensions: { code: 'INTERNAL_SERVER_ERROR', stacktrace: ['x'] } },
+      located(error),
+    );
     expect(formatted).toEqual({
       message: 'Engage PUT /interventions/{id}/close: already closed',
       path: ['field'],
@@ -20,18 +30,27 @@ describe('formatError', () => {
   });
 
   it('masks unexpected errors in production and logs them', () => {
-    const formatted = production({ message: 'secret internals', extensions: { code: 'INTERNAL_SERVER_ERROR' } }, located(new TypeError('secret internals')));
+    const formatted = production(
+      { message: 'secret internals', extensions: { code: 'INTERNAL_SERVER_ERROR' } },
+      located(new TypeError('secret internals')),
+    );
     expect(formatted).toEqual({ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } });
     expect(logged.some((line) => line.includes('secret internals'))).toBe(true);
   });
 
   it('keeps the message in development, still without a stack trace', () => {
-    const formatted = development({ message: 'boom', extensions: { code: 'INTERNAL_SERVER_ERROR', stacktrace: ['at x'] } }, located(new Error('boom')));
+    const formatted = development(
+      { message: 'boom', extensions: { code: 'INTERNAL_SERVER_ERROR', stacktrace: ['at x'] } },
+      located(new Error('boom')),
+    );
     expect(formatted).toEqual({ message: 'boom', extensions: { code: 'INTERNAL_SERVER_ERROR' } });
   });
 
   it('passes coded GraphQL errors through', () => {
-    const formatted = production({ message: 'bad', extensions: { code: 'BAD_USER_INPUT', argumentName: 'first' } }, new GraphQLError('bad', { extensions: { code: 'BAD_USER_INPUT' } }));
+    const formatted = production(
+      { message: 'bad', extensions: { code: 'BAD_USER_INPUT', argumentName: 'first' } },
+      new GraphQLError('bad', { extensions: { code: 'BAD_USER_INPUT' } }),
+    );
     expect(formatted).toEqual({ message: 'bad', extensions: { code: 'BAD_USER_INPUT', argumentName: 'first' } });
   });
 });

@@ -32,7 +32,11 @@ describe('IdempotencyStore', () => {
 
   it('stores nothing when the action fails, so a retry tries again', async () => {
     const store = new IdempotencyStore(new Keyv());
-    await expect(store.run('alice', 'close', 'k', {}, async () => { throw new Error('upstream down'); })).rejects.toThrow('upstream down');
+    await expect(
+      store.run('alice', 'close', 'k', {}, async () => {
+        throw new Error('upstream down');
+      }),
+    ).rejects.toThrow('upstream down');
     expect(await store.run('alice', 'close', 'k', {}, async () => 'closed')).toBe('closed');
   });
 
@@ -49,8 +53,12 @@ describe('IdempotencyStore', () => {
     await store.run('alice', 'x', undefined, {}, action);
     await store.run('alice', 'x', null, {}, action);
     expect(action).toHaveBeenCalledTimes(2);
-    await expect(store.run('alice', 'x', '', {}, action)).rejects.toMatchObject({ extensions: { code: 'BAD_USER_INPUT' } });
-    await expect(store.run('alice', 'x', 'k'.repeat(256), {}, action)).rejects.toMatchObject({ extensions: { code: 'BAD_USER_INPUT' } });
+    await expect(store.run('alice', 'x', '', {}, action)).rejects.toMatchObject({
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
+    await expect(store.run('alice', 'x', 'k'.repeat(256), {}, action)).rejects.toMatchObject({
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
   });
 
   it('a retry on another instance waits for the first result instead of calling Engage again', async () => {
@@ -63,7 +71,13 @@ describe('IdempotencyStore', () => {
     const a = new IdempotencyStore(keyv, { reservations });
     const b = new IdempotencyStore(keyv, { reservations });
     let release!: () => void;
-    const first = a.run('alice', 'reply', 'k', { body: 'x' }, () => new Promise<string>((resolve) => (release = () => resolve('posted once'))));
+    const first = a.run(
+      'alice',
+      'reply',
+      'k',
+      { body: 'x' },
+      () => new Promise<string>((resolve) => (release = () => resolve('posted once'))),
+    );
     await new Promise((resolve) => setImmediate(resolve));
     const again = jest.fn(async () => 'posted twice');
     const second = b.run('alice', 'reply', 'k', { body: 'x' }, again);

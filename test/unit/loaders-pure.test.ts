@@ -2,7 +2,13 @@ import { planThreadContents, type ThreadContentsKey } from '../../src/loaders/th
 import { decodeCursor, encodeCursor, windowArgs, connectionResolvers } from '../../src/resolvers/connection';
 import { contentQuery, threadQuery } from '../../src/resolvers/filters';
 
-const key = (threadId: string, contentsCount: number, limit = 5, offset = 0): ThreadContentsKey => ({ threadId, contentsCount, offset, limit, order: 'created_at.desc' });
+const key = (threadId: string, contentsCount: number, limit = 5, offset = 0): ThreadContentsKey => ({
+  threadId,
+  contentsCount,
+  offset,
+  limit,
+  order: 'created_at.desc',
+});
 
 describe('planThreadContents', () => {
   it('packs small threads into combined calls of at most 150 records', () => {
@@ -33,7 +39,9 @@ describe('planThreadContents', () => {
 describe('connections', () => {
   it('round-trips cursors and rejects forged ones with BAD_USER_INPUT', () => {
     expect(decodeCursor(encodeCursor(42))).toBe(42);
-    expect(() => decodeCursor('bm9wZQ==')).toThrow(expect.objectContaining({ extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) }));
+    expect(() => decodeCursor('bm9wZQ==')).toThrow(
+      expect.objectContaining({ extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) }),
+    );
   });
 
   it('turns first/after into an Engage window and refuses first above 150', () => {
@@ -44,7 +52,12 @@ describe('connections', () => {
 
   it('computes page info from the Engage count', () => {
     const parent = { records: ['a', 'b'], count: 5, offset: 2 };
-    expect(connectionResolvers.pageInfo(parent)).toEqual({ hasNextPage: true, hasPreviousPage: true, startCursor: encodeCursor(2), endCursor: encodeCursor(3) });
+    expect(connectionResolvers.pageInfo(parent)).toEqual({
+      hasNextPage: true,
+      hasPreviousPage: true,
+      startCursor: encodeCursor(2),
+      endCursor: encodeCursor(3),
+    });
     expect(connectionResolvers.edges(parent).map((edge) => decodeCursor(edge.cursor))).toEqual([2, 3]);
   });
 });
@@ -72,7 +85,9 @@ describe('filters', () => {
   });
 
   it('builds a content q query', () => {
-    expect(contentQuery({ threadIds: ['t1', 't2'], text: 'hi' }, 'created_at.asc')).toBe('thread:t1 thread:t2 text:hi order:created_at.asc');
+    expect(contentQuery({ threadIds: ['t1', 't2'], text: 'hi' }, 'created_at.asc')).toBe(
+      'thread:t1 thread:t2 text:hi order:created_at.asc',
+    );
     expect(contentQuery(null)).toBe('');
   });
 });

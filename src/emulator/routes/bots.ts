@@ -39,7 +39,8 @@ export function botsRouter(store: EmulatorStore): Router {
     const bot = account.role === 'bot' ? account : [...store.accounts.values()].find((a) => a.role === 'bot');
     if (!bot) throw unprocessable('This account has no virtual agent');
     const content = store.contents.get(contentId);
-    if (content && !store.canReadSource(bot, content.source_id)) throw unprocessable('The virtual agent cannot read this source');
+    if (content && !store.canReadSource(bot, content.source_id))
+      throw unprocessable('The virtual agent cannot read this source');
     res.json(as422(() => store.openIntervention(account, contentId, bot.userId)));
   });
 
@@ -78,7 +79,9 @@ export function botsRouter(store: EmulatorStore): Router {
       const foreignId = p.string('identity_foreign_id');
       if (!foreignId) throw unprocessable('identity_foreign_id is required for a platform handover');
       const communities = store.readableCommunityIds(account);
-      const found = [...store.identities.values()].some((i) => i.foreign_id === foreignId && store.canReadIdentity(account, i, communities));
+      const found = [...store.identities.values()].some(
+        (i) => i.foreign_id === foreignId && store.canReadIdentity(account, i, communities),
+      );
       if (!found) throw unprocessable(`No identity with foreign id ${foreignId}`);
       res.json({ status: 'ok', message: `Conversation control passed from ${from} to ${to}` });
       return;
@@ -90,7 +93,8 @@ export function botsRouter(store: EmulatorStore): Router {
       const intervention = store.readableIntervention(account, interventionId);
       if (categoryIds) store.assertCategories(categoryIds);
       if (from === 'bot') {
-        if ((intervention.user_replies_count ?? 0) > 0) store.closeIntervention(account, interventionId, { requireReplies: false });
+        if ((intervention.user_replies_count ?? 0) > 0)
+          store.closeIntervention(account, interventionId, { requireReplies: false });
         else store.cancelIntervention(account, interventionId);
       }
       if (categoryIds) store.recategorizeThread(account, intervention.thread_id, categoryIds);

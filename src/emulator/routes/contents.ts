@@ -34,7 +34,9 @@ export function contentsRouter(store: EmulatorStore): Router {
     }
     const sourceId = p.string('source_id');
     if (!sourceId) throw unprocessable('source_id is required to initiate a discussion (or in_reply_to_id to reply)');
-    res.json(store.initiateDiscussion(account, { sourceId, body, title: p.string('title'), authorId, private: isPrivate }));
+    res.json(
+      store.initiateDiscussion(account, { sourceId, body, title: p.string('title'), authorId, private: isPrivate }),
+    );
   });
 
   return router;

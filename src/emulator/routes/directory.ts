@@ -37,7 +37,10 @@ export function directoryRouter(store: EmulatorStore): Router {
     if (roleId) filters.push((u) => u.role_id === roleId);
     const teamId = p.string('team_id');
     if (teamId) filters.push((u) => u.team_ids.includes(teamId));
-    const records = [...store.users.values()].filter((u) => filters.every((f) => f(u))).sort(byCreation).reverse();
+    const records = [...store.users.values()]
+      .filter((u) => filters.every((f) => f(u)))
+      .sort(byCreation)
+      .reverse();
     res.json(paginate(records, p.page()));
   });
 

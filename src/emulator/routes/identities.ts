@@ -50,7 +50,8 @@ export function identitiesRouter(store: EmulatorStore): Router {
     const records: Identity[] = [];
     for (let i = ids.length - 1; i >= 0; i--) {
       const identity = store.identities.get(ids[i]);
-      if (identity && store.canReadIdentity(account, identity, communities) && filters.every((f) => f(identity))) records.push(identity);
+      if (identity && store.canReadIdentity(account, identity, communities) && filters.every((f) => f(identity)))
+        records.push(identity);
     }
     res.json(paginate(records, p.page()));
   });
@@ -77,7 +78,9 @@ export function identitiesRouter(store: EmulatorStore): Router {
     if (uuid) filters.push((g) => (g.identity_ids ?? []).some((id) => store.identities.get(id)?.uuid === uuid));
 
     // `ids=` (the gateway's batch lookup) reads the ids given instead of walking every group.
-    const order: readonly string[] = ids ? sortIdsBy(new Set(ids), (id) => store.identityGroups.get(id), sort) : index.ascending();
+    const order: readonly string[] = ids
+      ? sortIdsBy(new Set(ids), (id) => store.identityGroups.get(id), sort)
+      : index.ascending();
     const records: IdentityGroup[] = [];
     for (let i = order.length - 1; i >= 0; i--) {
       const group = store.identityGroups.get(order[i]);

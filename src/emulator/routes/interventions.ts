@@ -48,17 +48,23 @@ export function interventionsRouter(store: EmulatorStore): Router {
     }
 
     // Narrow with an index when one applies, then keep the list order.
-    let ids: readonly string[] = (sort === 'updated_at' ? store.interventionsByUpdate : store.interventionsByCreation).ascending();
+    let ids: readonly string[] = (
+      sort === 'updated_at' ? store.interventionsByUpdate : store.interventionsByCreation
+    ).ascending();
     const narrowed = threadId
-      ? store.threadState.get(threadId)?.interventionIds ?? []
+      ? (store.threadState.get(threadId)?.interventionIds ?? [])
       : userId
-        ? store.interventionsByUser.get(userId) ?? []
+        ? (store.interventionsByUser.get(userId) ?? [])
         : undefined;
     if (narrowed) ids = sortIdsBy(narrowed, (id) => store.interventions.get(id), sort);
     const records: Intervention[] = [];
     for (let n = ids.length - 1; n >= 0; n--) {
       const intervention = store.interventions.get(ids[n]);
-      if (intervention && store.canReadSource(account, intervention.source_id) && filters.every((f) => f(intervention))) {
+      if (
+        intervention &&
+        store.canReadSource(account, intervention.source_id) &&
+        filters.every((f) => f(intervention))
+      ) {
         records.push(intervention);
       }
     }

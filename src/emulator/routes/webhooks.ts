@@ -40,7 +40,12 @@ export function webhooksRouter(store: EmulatorStore): Router {
     const records = [...store.webhooks.values()]
       .filter((w) => account.role === 'admin' || w.owner_id === account.userId)
       // Spec: "ordered by active and staging_use (descending)"; then oldest first.
-      .sort((a, b) => Number(b.active) - Number(a.active) || Number(b.staging_use) - Number(a.staging_use) || (a.created_at < b.created_at ? -1 : 1))
+      .sort(
+        (a, b) =>
+          Number(b.active) - Number(a.active) ||
+          Number(b.staging_use) - Number(a.staging_use) ||
+          (a.created_at < b.created_at ? -1 : 1),
+      )
       .map(toWebhook);
     res.json(paginate(records, params(req).page()));
   });
