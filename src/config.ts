@@ -1,44 +1,173 @@
 /**
- * The environment, read once and validated into one typed object. The only reader of process.env.
+ * The environment, read once and validated into typed objects: the only reader of process.env and
+ * the only place a default is written, for the gateway (`loadConfig`), the standalone emulator
+ * (`loadEmulatorConfig`, also the embedded one's section of `loadConfig`) and the benchmarks
+ * (`loadBenchConfig`). Code that needs a default when called without configuration (a test
+ * starting a gateway, a library call) takes it from `DEFAULTS`, never from a literal of its own.
+ *
+ * One section per concern, each variable named once:
+ * - gateway: NODE_ENV, HOST, PORT, ENGAGE_URL, ENGAGE_ACCESS_TOKEN, ENGAGE_USER_ID, ENGAGE_TIMEOUT_MS,
+ *   SANDBOX, LOADER_MODE, CACHE_TTL_SECONDS, CACHE_RECORD_TTL_SECONDS
+ * - redis: REDIS_URL, REDIS_COMMAND_TIMEOUT_MS, REDIS_CONNECT_TIMEOUT_MS
+ * - webhook: WEBHOOK_SECRET, WEBHOOK_VERIFY_TOKEN, WEBHOOK_BODY_LIMIT_BYTES, WEBHOOK_DEDUPE_TTL_SECONDS
+ * - emulator: EMULATOR_HOST, EMULATOR_PORT, EMULATOR_SEED, EMULATOR_SCALE, EMULATOR_LATENCY_MS,
+ *   EMULATOR_JITTER_MS, EMULATOR_RATE_LIMIT, EMULATOR_ADMIN_TOKEN, EMULATOR_SIMULATE_CUSTOMERS
+ * - bench: BENCH_LATENCY_MS, BENCH_JITTER_MS, BENCH_SCALE, BENCH_SEED, BENCH_LOAD_SECONDS,
+ *   BENCH_SOAK_SECONDS, BENCH_PIN
+ *
+ * Errors name the variable and the rule it breaks, never the value: a value may be a secret.
+ * Empty strings mean "unset", as in most shells' `VAR= npm start`.
  */
 import { z } from 'zod';
+
+/** Every default, once. */
+export const DEFAULTS = {
+  gateway: {
+    host: '127.0.0.1',
+    port: 4000,
+    /** Per REST attempt to Engage. */
+    engageTimeoutMs: 10_000,
+    loaderMode: 'batched',
+    /** Sources, users, teams, categories, tags. */
+    cacheTtlSeconds: 60,
+    /** Records and lists. */
+    recordCacheTtlSeconds: 10,
+  },
+  redis: {
+    /** Every Redis command: past it the command fails, the cache misses, idempotent mutations are refused. */
+    commandTimeoutMs: 500,
+    /** Establishing a connection (at start and when reconnecting). */
+    connectTimeoutMs: 2_000,
+  },
+  webhook: {
+    bodyLimitBytes: 1024 * 1024,
+    /** Longer than Engage's re-delivery window (it retries for hours). */
+    dedupeTtlSeconds: 48 * 60 * 60,
+  },
+  emulator: {
+    host: '127.0.0.1',
+    port: 4010,
+    seed: 42,
+    scale: 1,
+    latencyMs: 0,
+    jitterMs: 0,
+    /** Engage's own limit, per token. */
+    rateLimitPerMinute: 500,
+    simulateCustomersPerMinute: 2,
+  },
+  bench: {
+    /** A nearby Engage region. */
+    latencyMs: 20,
+    /** 0: round trips stay countable. */
+    jitterMs: 0,
+    scale: 1,
+    loadSeconds: 8,
+    soakSeconds: 75,
+    pin: true,
+  },
+} as const;
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((value) => value === 'true' || value === '1' || value === 'yes');
+const port = z.coerce.number().int().min(0).max(65535);
+const ms = z.coerce.number().int().min(0);
 
-const schema = z.object({
+const gatewaySection = z.object({
   NODE_ENV: z.string().default('development'),
-  HOST: z.string().default('127.0.0.1'),
-  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  HOST: z.string().default(DEFAULTS.gateway.host),
+  PORT: port.default(DEFAULTS.gateway.port),
   ENGAGE_URL: z.string().url().optional(),
   ENGAGE_ACCESS_TOKEN: z.string().min(1).optional(),
   ENGAGE_USER_ID: z.string().min(1).optional(),
-  ENGAGE_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  ENGAGE_TIMEOUT_MS: z.coerce.number().int().positive().default(DEFAULTS.gateway.engageTimeoutMs),
   SANDBOX: bool.optional(),
-  LOADER_MODE: z.enum(['batched', 'naive']).default('batched'),
-  CACHE_TTL_SECONDS: z.coerce.number().min(0).default(60),
-  CACHE_RECORD_TTL_SECONDS: z.coerce.number().min(0).default(10),
-  REDIS_URL: z.string().url().optional(),
-  EMULATOR_PORT: z.coerce.number().int().min(0).max(65535).default(4010),
-  EMULATOR_SEED: z.coerce.number().int().default(42),
-  EMULATOR_SCALE: z.coerce.number().positive().default(1),
-  EMULATOR_LATENCY_MS: z.coerce.number().min(0).default(0),
-  EMULATOR_ADMIN_TOKEN: z.string().min(1).optional(),
-  EMULATOR_SIMULATE_CUSTOMERS: z.coerce.number().min(0).default(2),
+  LOADER_MODE: z.enum(['batched', 'naive']).default(DEFAULTS.gateway.loaderMode),
+  CACHE_TTL_SECONDS: z.coerce.number().min(0).default(DEFAULTS.gateway.cacheTtlSeconds),
+  CACHE_RECORD_TTL_SECONDS: z.coerce.number().min(0).default(DEFAULTS.gateway.recordCacheTtlSeconds),
+});
+
+const redisSection = z.object({
+  REDIS_URL: z
+    .string()
+    .url()
+    .refine((url) => /^rediss?:$/.test(new URL(url).protocol), 'must be a redis:// or rediss:// URL')
+    .optional(),
+  REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().positive().default(DEFAULTS.redis.commandTimeoutMs),
+  REDIS_CONNECT_TIMEOUT_MS: z.coerce.number().int().positive().default(DEFAULTS.redis.connectTimeoutMs),
+});
+
+const webhookSection = z.object({
   WEBHOOK_SECRET: z.string().min(8).optional(),
   WEBHOOK_VERIFY_TOKEN: z.string().min(8).optional(),
-  WEBHOOK_BODY_LIMIT_BYTES: z.coerce
-    .number()
-    .int()
-    .positive()
-    .default(1024 * 1024),
-  WEBHOOK_DEDUPE_TTL_SECONDS: z.coerce
-    .number()
-    .int()
-    .positive()
-    .default(48 * 60 * 60),
+  WEBHOOK_BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(DEFAULTS.webhook.bodyLimitBytes),
+  WEBHOOK_DEDUPE_TTL_SECONDS: z.coerce.number().int().positive().default(DEFAULTS.webhook.dedupeTtlSeconds),
 });
+
+const emulatorSection = z.object({
+  EMULATOR_HOST: z.string().default(DEFAULTS.emulator.host),
+  EMULATOR_PORT: port.default(DEFAULTS.emulator.port),
+  EMULATOR_SEED: z.coerce.number().int().default(DEFAULTS.emulator.seed),
+  EMULATOR_SCALE: z.coerce.number().positive().default(DEFAULTS.emulator.scale),
+  EMULATOR_LATENCY_MS: ms.default(DEFAULTS.emulator.latencyMs),
+  EMULATOR_JITTER_MS: ms.default(DEFAULTS.emulator.jitterMs),
+  EMULATOR_RATE_LIMIT: z.coerce.number().int().min(0).default(DEFAULTS.emulator.rateLimitPerMinute),
+  EMULATOR_ADMIN_TOKEN: z.string().min(1).optional(),
+  EMULATOR_SIMULATE_CUSTOMERS: z.coerce.number().min(0).default(DEFAULTS.emulator.simulateCustomersPerMinute),
+});
+
+const benchSection = z.object({
+  BENCH_LATENCY_MS: z.coerce.number().min(0).max(1000).default(DEFAULTS.bench.latencyMs),
+  BENCH_JITTER_MS: z.coerce.number().min(0).max(1000).default(DEFAULTS.bench.jitterMs),
+  BENCH_SCALE: z.coerce.number().min(0.1).max(10).default(DEFAULTS.bench.scale),
+  BENCH_SEED: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31)
+    .default(DEFAULTS.emulator.seed),
+  BENCH_LOAD_SECONDS: z.coerce.number().min(2).max(60).default(DEFAULTS.bench.loadSeconds),
+  BENCH_SOAK_SECONDS: z.coerce.number().min(30).max(120).default(DEFAULTS.bench.soakSeconds),
+  BENCH_PIN: bool.default(DEFAULTS.bench.pin ? 'true' : 'false'),
+});
+
+export interface RedisConfig {
+  /** Absent: every store, lock and pub/sub is in process memory (one instance). */
+  url?: string;
+  commandTimeoutMs: number;
+  connectTimeoutMs: number;
+}
+
+export interface EmulatorConfig {
+  host: string;
+  port: number;
+  seed: number;
+  scale: number;
+  latencyMs: number;
+  jitterMs: number;
+  /** Requests per minute per token; 0 disables the limit. */
+  rateLimitPerMinute: number;
+  adminToken?: string;
+  /** Messages per minute from simulated customers; 0 turns them off. */
+  simulateCustomersPerMinute: number;
+}
+
+export interface BenchConfig {
+  /** Latency the emulator adds to every REST call, ms. */
+  latencyMs: number;
+  /** Uniform random extra latency per REST call, 0..jitterMs. */
+  jitterMs: number;
+  /** Emulator data size: 1 is ~2000 threads and ~10000 contents. */
+  scale: number;
+  /** Emulator seed: the same seed gives the same data, so figures are comparable between runs. */
+  seed: number;
+  /** Length of each timed load phase of gateway-tax, seconds. */
+  loadSeconds: number;
+  /** Length of the steady-load phase of soak, seconds. */
+  soakSeconds: number;
+  /** Pin the server and the load generator to different cores with `taskset` when it exists. */
+  pin: boolean;
+}
 
 export interface Config {
   production: boolean;
@@ -51,16 +180,11 @@ export interface Config {
   loaderMode: 'batched' | 'naive';
   cacheTtlMs: number;
   recordCacheTtlMs: number;
+  /** The same as `redis.url`. */
   redisUrl?: string;
-  /** The embedded emulator; `simulateCustomersPerMinute` 0 turns the simulated customers off. */
-  emulator: {
-    port: number;
-    seed: number;
-    scale: number;
-    latencyMs: number;
-    adminToken?: string;
-    simulateCustomersPerMinute: number;
-  };
+  redis: RedisConfig;
+  /** The embedded emulator (the standalone one reads the same section through `loadEmulatorConfig`). */
+  emulator: EmulatorConfig;
   /** The Engage webhook endpoint: shared secret and verify token (generated with the embedded emulator when unset). */
   webhook: { secret?: string; verifyToken?: string; bodyLimitBytes: number; dedupeTtlMs: number };
 }
@@ -69,16 +193,42 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  // Empty strings mean "unset", as in most shells' `VAR= npm start`.
+/** Messages that never repeat the offending value (zod's enum message would). */
+const errorMap: z.ZodErrorMap = (issue, context) => {
+  if (issue.code === z.ZodIssueCode.invalid_enum_value)
+    return { message: `expected one of ${issue.options.map(String).join(', ')}` };
+  if (issue.code === z.ZodIssueCode.invalid_type && issue.expected === 'number')
+    return { message: 'expected a number' };
+  return { message: context.defaultError };
+};
+
+function parse<T extends z.ZodTypeAny>(schema: T, env: NodeJS.ProcessEnv): z.output<T> {
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
-  const parsed = schema.safeParse(present);
+  const parsed = schema.safeParse(present, { errorMap });
   if (!parsed.success) {
-    // Names and reasons only: a value may be a secret.
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
     throw new ConfigError(`Invalid configuration: ${problems}`);
   }
-  const e = parsed.data;
+  return parsed.data;
+}
+
+function emulatorFrom(e: z.output<typeof emulatorSection>): EmulatorConfig {
+  return {
+    host: e.EMULATOR_HOST,
+    port: e.EMULATOR_PORT,
+    seed: e.EMULATOR_SEED,
+    scale: e.EMULATOR_SCALE,
+    latencyMs: e.EMULATOR_LATENCY_MS,
+    jitterMs: e.EMULATOR_JITTER_MS,
+    rateLimitPerMinute: e.EMULATOR_RATE_LIMIT,
+    adminToken: e.EMULATOR_ADMIN_TOKEN,
+    simulateCustomersPerMinute: e.EMULATOR_SIMULATE_CUSTOMERS,
+  };
+}
+
+/** The gateway's configuration (`npm start`), the embedded emulator's section included. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const e = parse(gatewaySection.merge(redisSection).merge(webhookSection).merge(emulatorSection), env);
   const production = e.NODE_ENV === 'production';
   return {
     production,
@@ -93,19 +243,36 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     cacheTtlMs: e.CACHE_TTL_SECONDS * 1000,
     recordCacheTtlMs: e.CACHE_RECORD_TTL_SECONDS * 1000,
     redisUrl: e.REDIS_URL,
-    emulator: {
-      port: e.EMULATOR_PORT,
-      seed: e.EMULATOR_SEED,
-      scale: e.EMULATOR_SCALE,
-      latencyMs: e.EMULATOR_LATENCY_MS,
-      adminToken: e.EMULATOR_ADMIN_TOKEN,
-      simulateCustomersPerMinute: e.EMULATOR_SIMULATE_CUSTOMERS,
+    redis: {
+      url: e.REDIS_URL,
+      commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
+      connectTimeoutMs: e.REDIS_CONNECT_TIMEOUT_MS,
     },
+    emulator: emulatorFrom(e),
     webhook: {
       secret: e.WEBHOOK_SECRET,
       verifyToken: e.WEBHOOK_VERIFY_TOKEN,
       bodyLimitBytes: e.WEBHOOK_BODY_LIMIT_BYTES,
       dedupeTtlMs: e.WEBHOOK_DEDUPE_TTL_SECONDS * 1000,
     },
+  };
+}
+
+/** The standalone emulator's configuration (`npm run emulator`): the emulator section only. */
+export function loadEmulatorConfig(env: NodeJS.ProcessEnv = process.env): EmulatorConfig {
+  return emulatorFrom(parse(emulatorSection, env));
+}
+
+/** The benchmarks' settings (`npm run bench`): the bench section only; bench/config.ts lays its flags over it. */
+export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
+  const e = parse(benchSection, env);
+  return {
+    latencyMs: e.BENCH_LATENCY_MS,
+    jitterMs: e.BENCH_JITTER_MS,
+    scale: e.BENCH_SCALE,
+    seed: e.BENCH_SEED,
+    loadSeconds: e.BENCH_LOAD_SECONDS,
+    soakSeconds: e.BENCH_SOAK_SECONDS,
+    pin: e.BENCH_PIN,
   };
 }

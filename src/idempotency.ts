@@ -11,13 +11,19 @@
  * - keys are scoped by the caller's token hash: two agents cannot collide or read each other's results;
  * - across instances (Redis), the first caller reserves the key (`SET NX`) before calling Engage; a
  *   retry that lands on another instance meanwhile waits for the stored result, or gets CONFLICT
- *   ("still in progress") if it does not come in time. It never calls Engage a second time.
+ *   ("still in progress") if it does not come in time. It never calls Engage a second time;
+ * - fail closed: when the records or the reservations cannot be reached (Redis down or slow), the
+ *   mutation is refused with SERVICE_UNAVAILABLE before anything is sent to Engage. Sending it would
+ *   risk a second post, which costs more than a refusal the client can retry. The keyv store must
+ *   therefore throw on errors (`throwOnErrors`) rather than read a failure as "nothing recorded";
+ * - a result that cannot be recorded (Redis lost mid-call) keeps its reservation until it expires,
+ *   so that a retry meanwhile is refused (CONFLICT) rather than posted again.
  */
 import { createHash } from 'node:crypto';
 import { GraphQLError } from 'graphql';
 import type Keyv from 'keyv';
 import stableStringify from 'safe-stable-stringify';
-import type { EventClaims } from './live/dedupe';
+import type { Lock } from './infra';
 
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
 /** How long a reservation holds when its instance dies mid-call; also how long a retry waits. */
@@ -28,6 +34,14 @@ const MAX_KEY_LENGTH = 255;
 interface Stored<T> {
   fingerprint: string;
   result: T;
+}
+
+/** The records or reservations cannot be reached: refuse before anything is sent (fail closed). */
+function unavailable(): never {
+  throw new GraphQLError(
+    'Idempotency records cannot be reached right now, so nothing was sent to Engage: retry with the same idempotencyKey later.',
+    { extensions: { code: 'SERVICE_UNAVAILABLE', reason: 'IDEMPOTENCY_STORE_UNAVAILABLE' } },
+  );
 }
 
 function fingerprint(args: unknown): string {
@@ -45,8 +59,9 @@ export class IdempotencyStore {
     private readonly options: {
       ttlMs?: number;
       /** Cross-instance reservations (Redis `SET NX`); in one process the in-flight map suffices. */
-      reservations?: EventClaims;
+      reservations?: Lock;
       reservationTtlMs?: number;
+      log?: (message: string) => void;
     } = {},
   ) {}
 
@@ -85,18 +100,29 @@ export class IdempotencyStore {
         return stored.result;
       }
       const reservations = this.options.reservations;
-      // A store that cannot be reached reserves nothing: the call proceeds (availability first).
-      const reserved = reservations ? await reservations.claim(storeKey).catch(() => true) : true;
+      const reserved = reservations ? await reservations.claim(storeKey).catch(unavailable) : true;
       if (!reserved) return this.awaitOther<T>(storeKey, print);
+      let result: T;
       try {
-        const result = await action();
-        await this.keyv
-          .set(storeKey, { fingerprint: print, result } satisfies Stored<T>, this.options.ttlMs ?? IDEMPOTENCY_TTL_MS)
-          .catch(() => undefined);
-        return result;
-      } finally {
+        result = await action();
+      } catch (error) {
+        // Nothing to replay: the next call with this key may try again.
         await reservations?.release(storeKey).catch(() => undefined);
+        throw error;
       }
+      const record: Stored<T> = { fingerprint: print, result };
+      try {
+        await this.keyv.set(storeKey, record, this.options.ttlMs ?? IDEMPOTENCY_TTL_MS);
+      } catch (error) {
+        // The reservation stays until it expires (see the contract); the caller still gets its result.
+        (this.options.log ?? console.warn)(
+          `idempotency: a result could not be recorded (${error instanceof Error ? error.message : String(error)}); ` +
+            'its key stays reserved until the reservation expires',
+        );
+        return result;
+      }
+      await reservations?.release(storeKey).catch(() => undefined);
+      return result;
     })();
     this.inFlight.set(storeKey, { fingerprint: print, promise });
     try {
@@ -107,7 +133,7 @@ export class IdempotencyStore {
   }
 
   private read<T>(storeKey: string): Promise<Stored<T> | undefined> {
-    return this.keyv.get<Stored<T>>(storeKey).catch(() => undefined);
+    return this.keyv.get<Stored<T>>(storeKey).catch(unavailable);
   }
 
   /** Another instance holds the reservation: wait for its result rather than calling Engage again. */
@@ -121,7 +147,7 @@ export class IdempotencyStore {
         return stored.result;
       }
       // Released without a result: the first call failed, so this one may try.
-      if (this.options.reservations && (await this.options.reservations.claim(storeKey).catch(() => false))) {
+      if (this.options.reservations && (await this.options.reservations.claim(storeKey).catch(unavailable))) {
         await this.options.reservations.release(storeKey).catch(() => undefined);
         throw new GraphQLError('The first request with this idempotencyKey failed; retry it.', {
           extensions: { code: 'CONFLICT', reason: 'IDEMPOTENT_REQUEST_FAILED' },

@@ -16,10 +16,13 @@ async function main(): Promise<void> {
 
   if (!engage) {
     emulator = await startEmulator({
+      host: config.emulator.host,
       port: config.emulator.port,
       seed: config.emulator.seed,
       scale: config.emulator.scale,
       latencyMs: config.emulator.latencyMs,
+      jitterMs: config.emulator.jitterMs,
+      rateLimitPerMinute: config.emulator.rateLimitPerMinute,
       adminToken: config.emulator.adminToken,
       simulateCustomers: { ratePerMinute: config.emulator.simulateCustomersPerMinute },
     });
@@ -57,7 +60,8 @@ async function main(): Promise<void> {
     loaderMode: config.loaderMode,
     cacheTtlMs: config.cacheTtlMs,
     recordCacheTtlMs: config.recordCacheTtlMs,
-    redisUrl: config.redisUrl,
+    redisUrl: config.redis.url,
+    redisCommandTimeoutMs: config.redis.commandTimeoutMs,
     engageTimeoutMs: config.engageTimeoutMs,
     webhook,
   });

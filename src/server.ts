@@ -20,13 +20,13 @@ import { expressMiddleware } from '@as-integrations/express5';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import express from 'express';
 import { GraphQLError } from 'graphql';
-import type Keyv from 'keyv';
-import { createKeyv } from './cache';
 import { ResponseCache } from './cache/response-cache';
+import { DEFAULTS } from './config';
 import { createContextFactory, MissingTokenError, type GatewayContext } from './context';
 import { createEngageAgent, type RequestEvent } from './engage';
 import { createFormatError } from './errors';
 import { IdempotencyStore, RESERVATION_TTL_MS } from './idempotency';
+import { createInfra } from './infra';
 import { createLive, type LiveStats } from './live';
 import type { LoaderMode } from './loaders';
 import { resolvers } from './resolvers';
@@ -80,6 +80,8 @@ export interface GatewayOptions {
    */
   recordCacheTtlMs?: number;
   redisUrl?: string;
+  /** Every Redis command's timeout (`REDIS_COMMAND_TIMEOUT_MS`). */
+  redisCommandTimeoutMs?: number;
   engageTimeoutMs?: number;
   onEngageRequest?: (event: RequestEvent) => void;
   log?: (message: string) => void;
@@ -104,31 +106,33 @@ export interface Gateway {
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const log = options.log ?? ((message: string) => console.log(message));
   const production = options.production ?? false;
+  // An unreachable Redis fails here, with nothing left open.
+  const infra = await createInfra({
+    redis: options.redisUrl ? { url: options.redisUrl, commandTimeoutMs: options.redisCommandTimeoutMs } : undefined,
+    log,
+  });
   const dispatcher = createEngageAgent();
-  const cacheTtl = { collectionsTtlMs: options.cacheTtlMs ?? 60_000, recordsTtlMs: options.recordCacheTtlMs ?? 10_000 };
-  const keyv: Keyv | undefined =
+  const cacheTtl = {
+    collectionsTtlMs: options.cacheTtlMs ?? DEFAULTS.gateway.cacheTtlSeconds * 1000,
+    recordsTtlMs: options.recordCacheTtlMs ?? DEFAULTS.gateway.recordCacheTtlSeconds * 1000,
+  };
+  const responseCache =
     cacheTtl.collectionsTtlMs > 0 || cacheTtl.recordsTtlMs > 0
-      ? createKeyv({ redisUrl: options.redisUrl, log })
+      ? new ResponseCache(infra.kv('engage-gw'), cacheTtl)
       : undefined;
-  const responseCache = keyv ? new ResponseCache(keyv, cacheTtl) : undefined;
-  // Idempotency records are kept whatever the cache TTL: they are a promise made to clients.
-  const idempotencyKeyv = createKeyv({ redisUrl: options.redisUrl, namespace: 'engage-gw:idempotency', log });
-  // An unreachable Redis fails here: give back what was opened so far.
   const live = await createLive({
     webhookSecret: options.webhook?.secret,
     webhookVerifyToken: options.webhook?.verifyToken,
     webhookBodyLimit: options.webhook?.bodyLimit,
     dedupeTtlMs: options.webhook?.dedupeTtlMs,
-    redisUrl: options.redisUrl,
+    infra,
     redisPrefix: options.live?.redisPrefix,
     accessTtlMs: options.live?.accessTtlMs,
     keepAliveMs: options.live?.keepAliveMs,
     onChange: async () => responseCache?.invalidate(),
     log,
   }).catch(async (error: unknown) => {
-    await Promise.all(
-      [keyv?.disconnect(), idempotencyKeyv.disconnect(), dispatcher.close()].map((p) => p?.catch(() => undefined)),
-    );
+    await Promise.all([infra.close(), dispatcher.close()].map((p) => p.catch(() => undefined)));
     throw error;
   });
 
@@ -138,10 +142,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     defaultUserId: options.defaultUserId,
     loaderMode: options.loaderMode ?? 'batched',
     responseCache,
-    idempotency: new IdempotencyStore(idempotencyKeyv, {
-      reservations: live.reservations('engage-gw:idempotency', RESERVATION_TTL_MS),
+    // Kept whatever the cache TTL (a promise made to clients), and read as an error, not a miss,
+    // when Redis fails: idempotent mutations fail closed.
+    idempotency: new IdempotencyStore(infra.kv('engage-gw:idempotency', { throwOnErrors: true }), {
+      reservations: infra.lock('engage-gw:idempotency:reservation', { ttlMs: RESERVATION_TTL_MS }),
+      log,
     }),
-    timeoutMs: options.engageTimeoutMs ?? 10_000,
+    timeoutMs: options.engageTimeoutMs ?? DEFAULTS.gateway.engageTimeoutMs,
     dispatcher,
     onRequest: options.onEngageRequest,
     live: live.hub,
@@ -224,8 +231,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     async close() {
       await apollo.stop(); // drains the WebSocket and HTTP servers
       await live.close();
-      await keyv?.disconnect().catch(() => undefined);
-      await idempotencyKeyv.disconnect().catch(() => undefined);
+      await infra.close();
       await dispatcher.close();
     },
   };

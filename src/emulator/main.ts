@@ -1,32 +1,25 @@
 /**
  * `npm run emulator`: the Engage emulator as a standalone server for front-end development.
  *
- * Environment: EMULATOR_PORT (default 4010), EMULATOR_HOST (default 127.0.0.1),
- * EMULATOR_ADMIN_TOKEN, EMULATOR_SEED (default 42), EMULATOR_SCALE (default 1),
- * EMULATOR_LATENCY_MS and EMULATOR_JITTER_MS (default 0), EMULATOR_RATE_LIMIT (requests per minute per
- * token, default 500; 0 disables).
+ * Configured by the EMULATOR_* variables of src/config.ts (the emulator section: host, port, seed,
+ * scale, latency, jitter, rate limit, admin token, simulated customers), which holds their defaults.
  * Prints the base URL and the seeded agents with their tokens; stops on SIGINT/SIGTERM.
  */
+import { ConfigError, loadEmulatorConfig } from '../config';
 import { startEmulator } from './index';
 
-function numberFromEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value)) throw new Error(`${name} must be a number, got "${raw}"`);
-  return value;
-}
-
 async function main(): Promise<void> {
+  const config = loadEmulatorConfig();
   const emulator = await startEmulator({
-    port: numberFromEnv('EMULATOR_PORT', 4010),
-    host: process.env.EMULATOR_HOST || '127.0.0.1',
-    adminToken: process.env.EMULATOR_ADMIN_TOKEN || undefined,
-    seed: numberFromEnv('EMULATOR_SEED', 42),
-    scale: numberFromEnv('EMULATOR_SCALE', 1),
-    latencyMs: numberFromEnv('EMULATOR_LATENCY_MS', 0),
-    jitterMs: numberFromEnv('EMULATOR_JITTER_MS', 0),
-    rateLimitPerMinute: numberFromEnv('EMULATOR_RATE_LIMIT', 500),
+    port: config.port,
+    host: config.host,
+    adminToken: config.adminToken,
+    seed: config.seed,
+    scale: config.scale,
+    latencyMs: config.latencyMs,
+    jitterMs: config.jitterMs,
+    rateLimitPerMinute: config.rateLimitPerMinute,
+    simulateCustomers: { ratePerMinute: config.simulateCustomersPerMinute },
   });
   const { store } = emulator;
   const sourceName = (id: string) => store.sources.get(id)?.name ?? id;
@@ -68,6 +61,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(error);
+  console.error(error instanceof ConfigError ? error.message : error);
   process.exit(1);
 });

@@ -19,9 +19,8 @@
  * subscriptions. Any failure of the check refuses (fail closed).
  */
 import { LRUCache } from 'lru-cache';
-import type { GatewayContext } from '../context';
 import { EngageError } from '../engage/errors';
-import type { Intervention } from '../engage/types';
+import type { Intervention, Thread } from '../engage/types';
 import { Watermarks, type LiveEvent, type LiveKind } from './events';
 import type { LiveTopics, PubSub } from './pubsub';
 import { PushQueue } from './queue';
@@ -35,12 +34,27 @@ export interface EventStreamOptions {
   filter?: (event: LiveEvent) => boolean | Promise<boolean>;
 }
 
+/**
+ * What the hub needs of a subscriber: its token's scope and Engage as its token sees it. The
+ * gateway's context is one (structurally), so the hub needs nothing of src/context.ts, which
+ * imports this module.
+ */
+export interface Subscriber {
+  scope: string;
+  engage: {
+    allSources(): Promise<Array<{ id: string }>>;
+    getThread(id: string): Promise<Pick<Thread, 'source_id'>>;
+    getIdentity(id: string): Promise<unknown>;
+    getIntervention(id: string): Promise<Intervention>;
+  };
+}
+
 /** What resolvers reach through `context.live`. */
 export interface LiveAccess {
   /** The events a subscription with these options and this subscriber's permissions receives. */
-  events(context: GatewayContext, options: EventStreamOptions): AsyncIterableIterator<LiveEvent>;
+  events(context: Subscriber, options: EventStreamOptions): AsyncIterableIterator<LiveEvent>;
   /** The intervention an event is about, read with the subscriber's token (null if unreadable). */
-  intervention(context: GatewayContext, event: LiveEvent): Promise<Intervention | null>;
+  intervention(context: Subscriber, event: LiveEvent): Promise<Intervention | null>;
 }
 
 export interface HubStats {
@@ -107,7 +121,7 @@ export class LiveHub implements LiveAccess {
     for (const listener of this.listeners) listener(event);
   }
 
-  events(context: GatewayContext, options: EventStreamOptions): AsyncIterableIterator<LiveEvent> {
+  events(context: Subscriber, options: EventStreamOptions): AsyncIterableIterator<LiveEvent> {
     const listener = (event: LiveEvent) => {
       if (options.kind && !event.kinds.includes(options.kind)) return;
       if (options.skipStale && event.stale) return;
@@ -137,13 +151,13 @@ export class LiveHub implements LiveAccess {
     return iterator;
   }
 
-  async intervention(context: GatewayContext, event: LiveEvent): Promise<Intervention | null> {
+  async intervention(context: Subscriber, event: LiveEvent): Promise<Intervention | null> {
     if (!event.interventionId) return null;
     return context.engage.getIntervention(event.interventionId).catch(() => null);
   }
 
   /** Whether the subscriber behind `context` can read what `event` is about (see the module comment). */
-  async canRead(context: GatewayContext, event: LiveEvent): Promise<boolean> {
+  async canRead(context: Subscriber, event: LiveEvent): Promise<boolean> {
     try {
       if (event.sourceId) return (await this.readableSources(context)).has(event.sourceId);
       if (event.threadId) {
@@ -165,7 +179,7 @@ export class LiveHub implements LiveAccess {
     }
   }
 
-  private readableSources(context: GatewayContext): Promise<Set<string>> {
+  private readableSources(context: Subscriber): Promise<Set<string>> {
     let sources = this.readable.get(context.scope);
     if (!sources) {
       sources = context.engage.allSources().then((records) => new Set(records.map((record) => record.id)));

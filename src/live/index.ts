@@ -6,11 +6,12 @@
 import type http from 'node:http';
 import type { GraphQLFormattedError, GraphQLSchema } from 'graphql';
 import type { CallerCredentials, GatewayContext } from '../context';
-import { createKeyv } from '../cache';
-import { DEFAULT_DEDUPE_TTL_MS, KeyvClaims, RedisClaims, type EventClaims } from './dedupe';
+import { DEFAULTS } from '../config';
+import type { Infra } from '../infra';
+import { createEventClaims } from './dedupe';
 import { FanOut, type FanOutStats } from './fanout';
 import { LiveHub, type HubStats } from './hub';
-import { MemoryPubSub, RedisPubSub, type LiveTopics, type PubSub } from './pubsub';
+import type { LiveTopics } from './pubsub';
 import { createWebhookReceiver, type ReceiverStats } from './receiver';
 import { startTransport, type Transport } from './transport';
 
@@ -23,10 +24,10 @@ export interface LiveOptions {
   /** `WEBHOOK_VERIFY_TOKEN`. */
   webhookVerifyToken?: string;
   webhookBodyLimit?: string | number;
-  /** How long event ids are remembered; default 48 h (longer than Engage's retry window). */
+  /** How long event ids are remembered; default `WEBHOOK_DEDUPE_TTL_SECONDS`'s (longer than Engage's retry window). */
   dedupeTtlMs?: number;
-  /** Shared pub/sub and dedupe across instances. */
-  redisUrl?: string;
+  /** Pub/sub and dedupe claims: shared across instances when it has Redis. */
+  infra: Infra;
   /** Redis key and channel prefix; default `engage-gw:live`. */
   redisPrefix?: string;
   /** How long a token's readable sources are trusted; default 60 s. */
@@ -57,8 +58,6 @@ export interface Live {
     formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError;
   }): Transport;
   stats(): LiveStats;
-  /** Short-lived cross-instance locks over the live Redis connection (undefined without Redis). */
-  reservations(namespace: string, ttlMs: number): EventClaims | undefined;
   /** Resolves once `count` subscriptions were attached on this instance since start (tests, benchmarks). */
   whenAttached(count: number): Promise<void>;
   close(): Promise<void>;
@@ -66,21 +65,11 @@ export interface Live {
 
 export async function createLive(options: LiveOptions): Promise<Live> {
   const prefix = options.redisPrefix ?? 'engage-gw:live';
-  const ttl = options.dedupeTtlMs ?? DEFAULT_DEDUPE_TTL_MS;
-  let pubsub: PubSub<LiveTopics>;
-  let claims: EventClaims;
-  let claimsKeyv: ReturnType<typeof createKeyv> | undefined;
-  let redis: RedisPubSub<LiveTopics> | undefined;
-  if (options.redisUrl) {
-    const shared = new RedisPubSub<LiveTopics>({ url: options.redisUrl, prefix, log: options.log });
-    redis = shared;
-    pubsub = shared;
-    claims = new RedisClaims(() => shared.client(), prefix, ttl);
-  } else {
-    pubsub = new MemoryPubSub<LiveTopics>(options.log);
-    claimsKeyv = createKeyv({ namespace: `${prefix}:events`, maxEntries: 500_000, log: options.log });
-    claims = new KeyvClaims(claimsKeyv, ttl);
-  }
+  const ttl = options.dedupeTtlMs ?? DEFAULTS.webhook.dedupeTtlSeconds * 1000;
+  const pubsub = options.infra.pubsub<LiveTopics>(prefix);
+  const claims = createEventClaims(options.infra, prefix, ttl);
+  // With Redis the cache is shared too: the receiving instance invalidates it once, before publishing.
+  const shared = options.infra.redis !== undefined;
 
   const onChange = async () => {
     await options
@@ -90,7 +79,7 @@ export async function createLive(options: LiveOptions): Promise<Live> {
   const hub = new LiveHub({
     pubsub,
     accessTtlMs: options.accessTtlMs,
-    beforeDispatch: redis ? undefined : onChange,
+    beforeDispatch: shared ? undefined : onChange,
     log: options.log,
   });
   try {
@@ -106,7 +95,7 @@ export async function createLive(options: LiveOptions): Promise<Live> {
     bodyLimit: options.webhookBodyLimit,
     claims,
     publish: async (notificationId, events) => {
-      if (redis) await onChange();
+      if (shared) await onChange();
       await hub.publish(notificationId, events);
     },
     log: options.log,
@@ -128,13 +117,11 @@ export async function createLive(options: LiveOptions): Promise<Live> {
         keepAliveMs: options.keepAliveMs,
       }),
     stats: () => ({ ...hub.stats(), ...fanOut.stats(), receiver: receiver.stats() }),
-    reservations: (namespace, ttlMs) => (redis ? new RedisClaims(() => redis!.client(), namespace, ttlMs) : undefined),
     whenAttached: (count) => fanOut.whenAttached(count),
     async close() {
       await fanOut.close();
       await hub.close();
       await pubsub.close();
-      await claimsKeyv?.disconnect().catch(() => undefined);
     },
   };
 }

@@ -1,0 +1,74 @@
+/**
+ * The infrastructure root: what the gateway shares across requests and instances, created once
+ * from the configuration and closed once.
+ *
+ * - `redis`: the Redis connections (absent without `REDIS_URL`): one client library, two
+ *   connections, a command timeout on every command and fail-fast while Redis is unavailable
+ *   (see redis.ts);
+ * - `kv(namespace)`: keyv stores (the response cache, idempotency records);
+ * - `lock(namespace)`: claims with a TTL (webhook dedupe, idempotency reservations);
+ * - `pubsub(prefix)`: typed publish/subscribe (live events between instances);
+ * - `close()`: closes everything above, once.
+ *
+ * Without `REDIS_URL` each of them lives in process memory (one instance). The structured logger
+ * and the metrics registry belong here too: they are added as members of `Infra` beside these.
+ */
+import type Keyv from 'keyv';
+import { DEFAULTS } from '../config';
+import { memoryKv, redisKv, type KvOptions } from './kv';
+import { memoryLock, redisLock, type Lock, type LockOptions } from './locks';
+import { MemoryPubSub, RedisPubSub, type PubSub } from './pubsub';
+import { connectRedis, type Redis } from './redis';
+
+export type { KvOptions } from './kv';
+export type { Lock, LockOptions } from './locks';
+export type { PubSub } from './pubsub';
+export { RedisUnavailableError, type Redis } from './redis';
+
+export interface InfraOptions {
+  redis?: { url: string; commandTimeoutMs?: number; connectTimeoutMs?: number };
+  log: (message: string) => void;
+}
+
+export interface Infra {
+  /** The Redis connections; undefined when everything is in process memory. */
+  readonly redis: Redis | undefined;
+  /** A keyv store whose keys are prefixed with `namespace`. */
+  kv(namespace: string, options?: KvOptions): Keyv;
+  /** Claims on keys prefixed with `namespace`. */
+  lock(namespace: string, options: LockOptions): Lock;
+  /** A typed pub/sub on channels prefixed with `prefix`. */
+  pubsub<T extends object>(prefix: string): PubSub<T>;
+  /** Closes the pub/subs and the connections. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Connects to Redis when configured: an unreachable Redis rejects here, with nothing left open. */
+export async function createInfra(options: InfraOptions): Promise<Infra> {
+  const { log } = options;
+  const redis = options.redis
+    ? await connectRedis({
+        url: options.redis.url,
+        commandTimeoutMs: options.redis.commandTimeoutMs ?? DEFAULTS.redis.commandTimeoutMs,
+        connectTimeoutMs: options.redis.connectTimeoutMs ?? DEFAULTS.redis.connectTimeoutMs,
+        log,
+      })
+    : undefined;
+  const pubsubs: PubSub<object>[] = [];
+  let closing: Promise<void> | undefined;
+  return {
+    redis,
+    kv: (namespace, kvOptions) => (redis ? redisKv(redis, namespace, kvOptions) : memoryKv(namespace, kvOptions)),
+    lock: (namespace, lockOptions) => (redis ? redisLock(redis, namespace, lockOptions) : memoryLock(lockOptions)),
+    pubsub<T extends object>(prefix: string): PubSub<T> {
+      const pubsub = redis ? new RedisPubSub<T>(redis, prefix, log) : new MemoryPubSub<T>(log);
+      pubsubs.push(pubsub as PubSub<object>);
+      return pubsub;
+    },
+    close: () =>
+      (closing ??= (async () => {
+        await Promise.all(pubsubs.map((pubsub) => pubsub.close().catch(() => undefined)));
+        await redis?.close();
+      })()),
+  };
+}

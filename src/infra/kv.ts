@@ -1,0 +1,58 @@
+/**
+ * Key-value stores (keyv) for the cross-request cache, idempotency records and the in-memory
+ * dedupe: in process memory by default, on the shared Redis command connection when `REDIS_URL`
+ * is set (through @keyv/redis, given that connection rather than opening its own).
+ *
+ * On Redis every operation goes through `Redis.run` (timeout, fail fast while unavailable, logged
+ * once there). What a failure means is the consumer's choice: by default it is a miss (`get`
+ * answers undefined, `set` does nothing), which is right for a cache; `throwOnErrors` makes it an
+ * error, for stores whose absence must not be mistaken for "nothing recorded" (idempotency).
+ */
+import KeyvRedis from '@keyv/redis';
+import Keyv, { type KeyvStoreAdapter } from 'keyv';
+import { LRUCache } from 'lru-cache';
+import type { Redis } from './redis';
+
+export interface KvOptions {
+  /** Entries kept in memory at most (memory store only); default 50,000. */
+  maxEntries?: number;
+  /** Bytes of serialized values kept in memory at most (memory store only); default 128 MiB. */
+  maxBytes?: number;
+  /** A failing store throws instead of reading as a miss. Default false. */
+  throwOnErrors?: boolean;
+}
+
+const STORE_METHODS = new Set(['get', 'getMany', 'set', 'setMany', 'delete', 'deleteMany', 'has', 'hasMany', 'clear']);
+
+export function memoryKv(namespace: string, options: KvOptions = {}): Keyv {
+  // Bounded by count and by size (keyv stores serialized strings); keyv checks expiry only on
+  // read, so an entry past its TTL still counts until the LRU pushes it out.
+  const store = new LRUCache<string, object>({
+    max: options.maxEntries ?? 50_000,
+    maxSize: options.maxBytes ?? 128 * 1024 * 1024,
+    sizeCalculation: (value) => Math.max(1, String(value).length),
+  });
+  return new Keyv({ store, namespace, throwOnErrors: options.throwOnErrors ?? false });
+}
+
+export function redisKv(redis: Redis, namespace: string, options: KvOptions = {}): Keyv {
+  // The adapter throws, so that `Redis.run` sees every failure; keyv then applies the consumer's choice.
+  const adapter = new KeyvRedis(redis.command as ConstructorParameters<typeof KeyvRedis>[0], {
+    throwOnErrors: true,
+    throwOnConnectError: true,
+  });
+  const store = new Proxy(adapter, {
+    get(target, property, receiver) {
+      // The connection belongs to infra: a consumer's `disconnect()` must not close it for everyone.
+      if (property === 'disconnect') return async () => undefined;
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof property !== 'string' || !STORE_METHODS.has(property) || typeof value !== 'function') return value;
+      return (...args: unknown[]) =>
+        redis.run(() => (value as (...a: unknown[]) => Promise<unknown>).apply(target, args));
+    },
+  }) as unknown as KeyvStoreAdapter;
+  const keyv = new Keyv({ store, namespace, throwOnErrors: options.throwOnErrors ?? false });
+  // Failures are reported by Redis (once per outage); keyv's own event would repeat them per call.
+  keyv.on('error', () => undefined);
+  return keyv;
+}

@@ -1,0 +1,94 @@
+/**
+ * Typed publish/subscribe.
+ *
+ * - `MemoryPubSub` (default): one process; `publish` resolves once every local listener ran.
+ * - `RedisPubSub` (`REDIS_URL`): gateway instances share one Redis channel per topic. A message is
+ *   published to Redis only, never delivered locally on the side, so every instance (the publisher
+ *   included) receives each message exactly once, through the subscriber connection, in the order
+ *   Redis serialised the publishes. `publish` resolves once Redis accepted the message, and rejects
+ *   at once (or after the command timeout) while Redis is unavailable: the webhook receiver waits for
+ *   it before answering Engage 200, and answers 503 when it fails.
+ *
+ * Payloads must be plain JSON (they cross Redis). `close()` drops this pub/sub's subscriptions; the
+ * connections are the infrastructure's to close.
+ */
+import { EventEmitter } from 'node:events';
+import type { Redis } from './redis';
+
+export interface PubSub<T extends object> {
+  publish<K extends keyof T & string>(topic: K, payload: T[K]): Promise<void>;
+  /** Returns the unsubscribe function. Listeners must not throw (errors are logged and dropped). */
+  subscribe<K extends keyof T & string>(topic: K, listener: (payload: T[K]) => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
+
+const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+export class MemoryPubSub<T extends object> implements PubSub<T> {
+  private readonly emitter = new EventEmitter().setMaxListeners(0);
+
+  constructor(private readonly log: (message: string) => void) {}
+
+  async publish<K extends keyof T & string>(topic: K, payload: T[K]): Promise<void> {
+    for (const listener of this.emitter.listeners(topic)) {
+      try {
+        (listener as (value: T[K]) => void)(payload);
+      } catch (error) {
+        this.log(`pubsub listener failed on ${topic}: ${message(error)}`);
+      }
+    }
+  }
+
+  async subscribe<K extends keyof T & string>(topic: K, listener: (payload: T[K]) => void) {
+    this.emitter.on(topic, listener);
+    return async () => {
+      this.emitter.off(topic, listener);
+    };
+  }
+
+  async close(): Promise<void> {
+    this.emitter.removeAllListeners();
+  }
+}
+
+export class RedisPubSub<T extends object> implements PubSub<T> {
+  private readonly unsubscribers = new Set<() => Promise<void>>();
+
+  /** `prefix`: instances sharing a prefix share events (tests use a unique one per run). */
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly log: (message: string) => void,
+  ) {}
+
+  private channel(topic: string): string {
+    return `${this.prefix}:${topic}`;
+  }
+
+  async publish<K extends keyof T & string>(topic: K, payload: T[K]): Promise<void> {
+    await this.redis.run((client) => client.publish(this.channel(topic), JSON.stringify(payload)));
+  }
+
+  async subscribe<K extends keyof T & string>(topic: K, listener: (payload: T[K]) => void) {
+    const channel = this.channel(topic);
+    const subscriber = this.redis.subscriber;
+    const onMessage = (raw: string) => {
+      try {
+        listener(JSON.parse(raw) as T[K]);
+      } catch (error) {
+        this.log(`pubsub listener failed on ${topic}: ${message(error)}`);
+      }
+    };
+    await subscriber.subscribe(channel, onMessage);
+    const unsubscribe = async () => {
+      this.unsubscribers.delete(unsubscribe);
+      if (subscriber.isReady) await subscriber.unsubscribe(channel, onMessage).catch(() => undefined);
+    };
+    this.unsubscribers.add(unsubscribe);
+    return unsubscribe;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.unsubscribers].map((unsubscribe) => unsubscribe()));
+  }
+}

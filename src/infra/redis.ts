@@ -1,0 +1,151 @@
+/**
+ * The gateway's Redis: one client library (@redis/client) and two connections per instance, a
+ * command connection (key-value stores, locks, publishing) and a subscriber (Redis forbids other
+ * commands on a connection in subscriber mode).
+ *
+ * Contract: Redis never hangs the gateway.
+ * - At start an unreachable Redis is a configuration error: `connectRedis` fails after a few
+ *   attempts instead of waiting forever.
+ * - Every command carries a timeout (`REDIS_COMMAND_TIMEOUT_MS`); there is no offline queue, so
+ *   while disconnected a command fails at once instead of waiting for a reconnection.
+ * - The first command that fails for want of Redis (timeout, connection lost) marks Redis
+ *   *unavailable*, logged once. From then on `run` refuses at once without sending anything, so a
+ *   frozen Redis costs one timeout, not one per request: caches miss at once, idempotent mutations
+ *   are refused, webhook deliveries answer 503. A probe (`PING`, same timeout) runs in the
+ *   background and marks Redis available again, logged once, as soon as it answers.
+ * - A reply error (a Redis `-ERR`) is the command's problem, not Redis's: it fails that command only.
+ *
+ * Only infra/ reaches the connections; everything else uses the stores, locks and pub/sub built on
+ * `run`.
+ */
+import { createClient, ErrorReply } from '@redis/client';
+
+/** The one way a connection is made, so that its type is the one the options give. */
+const newClient = (options: RedisOptions) =>
+  createClient({
+    url: options.url,
+    disableOfflineQueue: true,
+    socket: { connectTimeout: options.connectTimeoutMs, reconnectStrategy: options.reconnectStrategy },
+    commandOptions: { timeout: options.commandTimeoutMs },
+  });
+
+export type RedisClient = ReturnType<typeof newClient>;
+
+export interface RedisOptions {
+  url: string;
+  commandTimeoutMs: number;
+  connectTimeoutMs: number;
+  log: (message: string) => void;
+  reconnectStrategy?: (retries: number, cause: Error) => number | Error;
+}
+
+/** Thrown, without touching Redis, while Redis is unavailable or after `close()`. */
+export class RedisUnavailableError extends Error {
+  override readonly name = 'RedisUnavailableError';
+}
+
+export class Redis {
+  /** 'connecting' until both connections are up the first time. */
+  private state: 'connecting' | 'available' | 'unavailable' | 'closed' = 'connecting';
+  private probe: NodeJS.Timeout | undefined;
+  private probing = false;
+
+  /** Private to infra/: the stores, locks and pub/sub built on them. */
+  constructor(
+    readonly command: RedisClient,
+    readonly subscriber: RedisClient,
+    private readonly options: RedisOptions,
+  ) {
+    // Without a listener an 'error' event would crash the process. The clients reconnect by
+    // themselves; what the gateway needs to know is whether Redis answers, logged on change only.
+    for (const client of [command, subscriber]) client.on('error', (error: unknown) => this.failed(error));
+  }
+
+  /** Whether commands are sent (false: they are refused at once until the probe succeeds). */
+  get available(): boolean {
+    return this.state === 'available';
+  }
+
+  /**
+   * Runs one use of the command connection under the contract above. Everything infra/ sends to
+   * Redis goes through here.
+   */
+  async run<T>(use: (client: RedisClient) => Promise<T>): Promise<T> {
+    if (this.state !== 'available') throw new RedisUnavailableError(`Redis is ${this.state}`);
+    try {
+      return await use(this.command);
+    } catch (error) {
+      if (!(error instanceof ErrorReply)) this.failed(error);
+      throw error;
+    }
+  }
+
+  private failed(error: unknown): void {
+    if (this.state !== 'available') return; // connecting: connectRedis reports it; otherwise already said
+    this.state = 'unavailable';
+    this.options.log(
+      `redis: unavailable (${error instanceof Error ? error.message || error.name : String(error)}): caches miss, ` +
+        'idempotent mutations are refused and webhook deliveries answer 503 until it answers again',
+    );
+    this.probe = setInterval(() => void this.tryProbe(), Math.max(this.options.commandTimeoutMs, 250));
+    this.probe.unref();
+  }
+
+  /** Called by connectRedis once both connections are up. */
+  started(): void {
+    if (this.state === 'connecting') this.state = 'available';
+  }
+
+  private async tryProbe(): Promise<void> {
+    if (this.probing || this.state !== 'unavailable' || !this.command.isReady) return;
+    this.probing = true;
+    try {
+      await this.command.ping();
+      if (this.state !== 'unavailable') return;
+      this.state = 'available';
+      clearInterval(this.probe);
+      this.probe = undefined;
+      this.options.log('redis: available again');
+    } catch {
+      // Still unavailable: the next tick tries again.
+    } finally {
+      this.probing = false;
+    }
+  }
+
+  /** Closes both connections; a connection still reconnecting (Redis down) is destroyed. */
+  async close(): Promise<void> {
+    this.state = 'closed';
+    clearInterval(this.probe);
+    await Promise.all(
+      [this.command, this.subscriber].map(async (client) => {
+        if (client.isReady) await client.close().catch(() => client.destroy());
+        else if (client.isOpen) client.destroy();
+      }),
+    );
+  }
+}
+
+/** Opens the two connections; rejects (and closes what opened) when Redis cannot be reached. */
+export async function connectRedis(options: RedisOptions): Promise<Redis> {
+  // Once connected, reconnect for as long as it takes; before, give up after a few attempts.
+  let connected = false;
+  const reconnectStrategy = (retries: number, cause: Error) =>
+    // A new Error: node-redis tests `instanceof Error`, which a socket error from another realm fails.
+    !connected && retries >= 3 ? new Error(cause.message) : Math.min(100 * 2 ** retries, 2_000);
+  const command = newClient({ ...options, reconnectStrategy });
+  const subscriber = command.duplicate();
+  const redis = new Redis(command, subscriber, options);
+  try {
+    await Promise.all([command.connect(), subscriber.connect()]);
+  } catch (error) {
+    await redis.close();
+    // The URL may carry a password: name the failure, not the URL.
+    throw new Error(`Redis at REDIS_URL is unreachable: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
+  }
+  connected = true;
+  redis.started();
+  return redis;
+}
