@@ -217,7 +217,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }),
   );
 
-  await new Promise<void>((resolve) => httpServer.listen(options.port ?? 4000, options.host ?? '127.0.0.1', resolve));
+  await new Promise<void>((resolve) =>
+    httpServer.listen(options.port ?? DEFAULTS.gateway.port, options.host ?? DEFAULTS.gateway.host, resolve),
+  );
   const { port } = httpServer.address() as AddressInfo;
   const host = options.host && options.host !== '0.0.0.0' && options.host !== '::' ? options.host : 'localhost';
   const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;

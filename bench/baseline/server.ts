@@ -6,6 +6,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { DEFAULTS } from '../../src/config';
 import { EngageClient } from '../../src/engage/client';
 import { createEngageAgent } from '../../src/engage/http';
 import { inbox } from './inbox';
@@ -36,7 +37,12 @@ export async function startBaseline({ engageUrl, token, port = 0 }: BaselineOpti
           if (typeof source !== 'string')
             throw Object.assign(new Error('variables.source is required'), { status: 400 });
           // One client per request, as the gateway builds one per request (the caller's token).
-          const engage = new EngageClient({ baseUrl: engageUrl, token, dispatcher, timeoutMs: 10_000 });
+          const engage = new EngageClient({
+            baseUrl: engageUrl,
+            token,
+            dispatcher,
+            timeoutMs: DEFAULTS.gateway.engageTimeoutMs,
+          });
           const payload = `${JSON.stringify({ data: await inbox(engage, source) })}\n`;
           res.writeHead(200, {
             'content-type': 'application/json; charset=utf-8',

@@ -11,6 +11,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { DEFAULTS } from '../config';
 import { createApp } from './app';
 import { Faults, RateLimiter, RequestLog, type FaultSettings, type RequestLogEntry } from './middleware';
 import { seedStore } from './seed';
@@ -94,16 +95,23 @@ function seededAgents(store: EmulatorStore): SeededAgent[] {
 }
 
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
-  const seed = options.seed ?? 42;
+  const seed = options.seed ?? DEFAULTS.emulator.seed;
   const store = new EmulatorStore(seed);
-  seedStore(store, { seed, scale: options.scale ?? 1, adminToken: options.adminToken });
+  seedStore(store, { seed, scale: options.scale ?? DEFAULTS.emulator.scale, adminToken: options.adminToken });
   const agents = seededAgents(store);
   const admin = agents.find((agent) => agent.role === 'admin');
   if (!admin) throw new Error('startEmulator: the seed produced no admin');
 
   const log = new RequestLog();
-  const faults = new Faults(seed, { latencyMs: options.latencyMs ?? 0, jitterMs: options.jitterMs ?? 0 }, log);
-  const rateLimiter = new RateLimiter(options.rateLimitPerMinute ?? 500);
+  const faults = new Faults(
+    seed,
+    {
+      latencyMs: options.latencyMs ?? DEFAULTS.emulator.latencyMs,
+      jitterMs: options.jitterMs ?? DEFAULTS.emulator.jitterMs,
+    },
+    log,
+  );
+  const rateLimiter = new RateLimiter(options.rateLimitPerMinute ?? DEFAULTS.emulator.rateLimitPerMinute);
   const webhooks = new WebhookEmitter(store, { seed, domainId: new Rng(seed).hex(24), settings: options.webhooks });
   const customers = new SimulatedCustomers(
     store,
@@ -115,7 +123,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   // Long `q=thread:a thread:b ...` URLs exceed Node's default 16 KiB header limit.
   const server = http.createServer({ maxHeaderSize: 256 * 1024 }, app);
   server.keepAliveTimeout = 65_000;
-  const host = options.host ?? '127.0.0.1';
+  const host = options.host ?? DEFAULTS.emulator.host;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, host, () => {

@@ -13,7 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config';
+import { DEFAULTS, loadConfig } from '../config';
 import { EngageClient } from '../engage';
 import { EngageError } from '../engage/errors';
 import type { Webhook } from '../engage/types';
@@ -29,6 +29,8 @@ export interface RegisterOptions {
   events?: readonly string[];
   /** How long to wait for Engage's own handshake to be reflected in `webhook_status`. */
   statusTimeoutMs?: number;
+  /** Per request, to Engage and to the endpoint; default `ENGAGE_TIMEOUT_MS`'s. */
+  timeoutMs?: number;
 }
 
 export interface RegisterResult {
@@ -49,6 +51,7 @@ export async function probeHandshake(
   url: string,
   verifyToken: string,
   secret: string,
+  timeoutMs: number = DEFAULTS.gateway.engageTimeoutMs,
 ): Promise<RegisterResult['probe']> {
   const challenge = randomSecret();
   const target = new URL(url);
@@ -58,7 +61,7 @@ export async function probeHandshake(
   try {
     const response = await fetch(target, {
       headers: { 'x-dimelo-secret': secret },
-      signal: AbortSignal.timeout(10_000),
+      signal: AbortSignal.timeout(timeoutMs),
     });
     const body = await response.text();
     if (response.status === 200 && body === challenge) return { ok: true, status: 200 };
@@ -77,8 +80,9 @@ export async function probeHandshake(
 }
 
 export async function registerWebhook(options: RegisterOptions): Promise<RegisterResult> {
-  const probe = await probeHandshake(options.url, options.verifyToken, options.secret);
-  const engage = new EngageClient({ baseUrl: options.engageUrl, token: options.accessToken, timeoutMs: 10_000 });
+  const timeoutMs = options.timeoutMs ?? DEFAULTS.gateway.engageTimeoutMs;
+  const probe = await probeHandshake(options.url, options.verifyToken, options.secret, timeoutMs);
+  const engage = new EngageClient({ baseUrl: options.engageUrl, token: options.accessToken, timeoutMs });
   const create = (events: readonly string[]) =>
     engage.createWebhook({
       url: options.url,
@@ -134,6 +138,7 @@ async function cli(): Promise<void> {
     url: values.url!,
     secret: config.webhook.secret!,
     verifyToken: config.webhook.verifyToken!,
+    timeoutMs: config.engageTimeoutMs,
   });
   console.log(`Webhook ${result.webhook.id} registered for ${result.webhook.url}`);
   console.log(`  events: ${(result.webhook.registered_events ?? []).join(', ')}`);
