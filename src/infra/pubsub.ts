@@ -79,10 +79,12 @@ export class RedisPubSub<T extends object> implements PubSub<T> {
         this.log(`pubsub listener failed on ${topic}: ${message(error)}`);
       }
     };
-    await subscriber.subscribe(channel, onMessage);
+    await this.redis.bounded(subscriber.subscribe(channel, onMessage));
     const unsubscribe = async () => {
       this.unsubscribers.delete(unsubscribe);
-      if (subscriber.isReady) await subscriber.unsubscribe(channel, onMessage).catch(() => undefined);
+      // Nothing to tell a Redis that does not answer: its subscription ends with the connection.
+      if (subscriber.isReady && this.redis.available)
+        await this.redis.bounded(subscriber.unsubscribe(channel, onMessage)).catch(() => undefined);
     };
     this.unsubscribers.add(unsubscribe);
     return unsubscribe;

@@ -6,8 +6,9 @@
  * Contract: Redis never hangs the gateway.
  * - At start an unreachable Redis is a configuration error: `connectRedis` fails after a few
  *   attempts instead of waiting forever.
- * - Every command carries a timeout (`REDIS_COMMAND_TIMEOUT_MS`); there is no offline queue, so
- *   while disconnected a command fails at once instead of waiting for a reconnection.
+ * - Every command carries a timeout (`REDIS_COMMAND_TIMEOUT_MS`), from the call to the answer; there
+ *   is no offline queue, so while disconnected a command fails at once instead of waiting for a
+ *   reconnection.
  * - The first command that fails for want of Redis (timeout, connection lost) marks Redis
  *   *unavailable*, logged once. From then on `run` refuses at once without sending anything, so a
  *   frozen Redis costs one timeout, not one per request: caches miss at once, idempotent mutations
@@ -18,12 +19,15 @@
  * Only infra/ reaches the connections; everything else uses the stores, locks and pub/sub built on
  * `run`.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { createClient, ErrorReply } from '@redis/client';
 
 /** The one way a connection is made, so that its type is the one the options give. */
-const newClient = (options: RedisOptions) =>
+const newClient = (options: RedisOptions, role: 'command' | 'subscriber') =>
   createClient({
     url: options.url,
+    // Named, so that `CLIENT LIST` shows what each connection is for.
+    name: `engage-gw:${role}`,
     disableOfflineQueue: true,
     socket: { connectTimeout: options.connectTimeoutMs, reconnectStrategy: options.reconnectStrategy },
     commandOptions: { timeout: options.commandTimeoutMs },
@@ -73,7 +77,10 @@ export class Redis {
   async run<T>(use: (client: RedisClient) => Promise<T>): Promise<T> {
     if (this.state !== 'available') throw new RedisUnavailableError(`Redis is ${this.state}`);
     try {
-      return await use(this.command);
+      // node-redis's own command timeout stops at the socket: a command written to a Redis that
+      // then stops answering would wait forever. The race gives up on its answer, which node-redis
+      // still matches to it if it ever comes, so later replies stay in order.
+      return await this.bounded(use(this.command));
     } catch (error) {
       if (!(error instanceof ErrorReply)) this.failed(error);
       throw error;
@@ -100,7 +107,7 @@ export class Redis {
     if (this.probing || this.state !== 'unavailable' || !this.command.isReady) return;
     this.probing = true;
     try {
-      await this.command.ping();
+      await this.bounded(this.command.ping());
       if (this.state !== 'unavailable') return;
       this.state = 'available';
       clearInterval(this.probe);
@@ -113,14 +120,28 @@ export class Redis {
     }
   }
 
-  /** Closes both connections; a connection still reconnecting (Redis down) is destroyed. */
+  /**
+   * Settles with `work`, or rejects once the command timeout has passed: for what node-redis sends
+   * without a timeout of its own (subscribing, unsubscribing, closing).
+   */
+  bounded<T>(work: Promise<T>): Promise<T> {
+    const timeout = delay(this.options.commandTimeoutMs, undefined, { ref: false }).then(() => {
+      throw new RedisUnavailableError('Redis did not answer in time');
+    });
+    return Promise.race([work, timeout]);
+  }
+
+  /**
+   * Closes both connections: cleanly when Redis answers in time, otherwise (down, reconnecting,
+   * frozen) they are destroyed, so that shutting down never waits for Redis.
+   */
   async close(): Promise<void> {
     this.state = 'closed';
     clearInterval(this.probe);
     await Promise.all(
       [this.command, this.subscriber].map(async (client) => {
-        if (client.isReady) await client.close().catch(() => client.destroy());
-        else if (client.isOpen) client.destroy();
+        if (client.isReady) await this.bounded(client.close()).catch(() => undefined);
+        if (client.isOpen) client.destroy();
       }),
     );
   }
@@ -133,8 +154,8 @@ export async function connectRedis(options: RedisOptions): Promise<Redis> {
   const reconnectStrategy = (retries: number, cause: Error) =>
     // A new Error: node-redis tests `instanceof Error`, which a socket error from another realm fails.
     !connected && retries >= 3 ? new Error(cause.message) : Math.min(100 * 2 ** retries, 2_000);
-  const command = newClient({ ...options, reconnectStrategy });
-  const subscriber = command.duplicate();
+  const command = newClient({ ...options, reconnectStrategy }, 'command');
+  const subscriber = newClient({ ...options, reconnectStrategy }, 'subscriber');
   const redis = new Redis(command, subscriber, options);
   try {
     await Promise.all([command.connect(), subscriber.connect()]);

@@ -86,4 +86,82 @@ describe('IdempotencyStore', () => {
     expect(await second).toBe('posted once');
     expect(again).not.toHaveBeenCalled();
   });
+
+  describe('fails closed when the records cannot be reached', () => {
+    /** A keyv whose store throws on every call, as Redis down or frozen does through infra. */
+    const broken = (fail: { get?: boolean; set?: boolean }) => {
+      const store = new Map<string, unknown>();
+      const adapter = {
+        get: async (key: string) => {
+          if (fail.get) throw new Error('redis: no answer');
+          return store.get(key);
+        },
+        set: async (key: string, value: unknown) => {
+          if (fail.set) throw new Error('redis: no answer');
+          store.set(key, value);
+        },
+        delete: async (key: string) => store.delete(key),
+        clear: async () => store.clear(),
+      };
+      return new Keyv({ store: adapter, throwOnErrors: true });
+    };
+    const lock = () => {
+      const held = new Set<string>();
+      return {
+        held,
+        claim: jest.fn(async (key: string) => (held.has(key) ? false : (held.add(key), true))),
+        release: jest.fn(async (key: string) => void held.delete(key)),
+      };
+    };
+
+    it('refuses with SERVICE_UNAVAILABLE, without calling Engage, when the records cannot be read', async () => {
+      const store = new IdempotencyStore(broken({ get: true }), { reservations: lock() });
+      const action = jest.fn(async () => 'posted');
+      await expect(store.run('alice', 'reply', 'k', {}, action)).rejects.toMatchObject({
+        extensions: { code: 'SERVICE_UNAVAILABLE' },
+      });
+      expect(action).not.toHaveBeenCalled();
+    });
+
+    it('refuses when the reservation cannot be taken', async () => {
+      const reservations = {
+        claim: async () => {
+          throw new Error('redis: no answer');
+        },
+        release: async () => undefined,
+      };
+      const store = new IdempotencyStore(new Keyv(), { reservations });
+      const action = jest.fn(async () => 'posted');
+      await expect(store.run('alice', 'reply', 'k', {}, action)).rejects.toMatchObject({
+        extensions: { code: 'SERVICE_UNAVAILABLE' },
+      });
+      expect(action).not.toHaveBeenCalled();
+    });
+
+    it('a result that cannot be recorded keeps its key reserved, so that a retry is not posted again', async () => {
+      const reservations = lock();
+      const log = jest.fn();
+      const store = new IdempotencyStore(broken({ set: true }), { reservations, reservationTtlMs: 200, log });
+      const action = jest.fn(async () => 'posted');
+      expect(await store.run('alice', 'reply', 'k', {}, action)).toBe('posted');
+      expect(log).toHaveBeenCalledTimes(1);
+      expect(reservations.held.size).toBe(1);
+      await expect(store.run('alice', 'reply', 'k', {}, action)).rejects.toMatchObject({
+        extensions: { code: 'CONFLICT' },
+      });
+      expect(action).toHaveBeenCalledTimes(1);
+    });
+
+    it('a failed call gives its reservation back, so that a retry may try again', async () => {
+      const reservations = lock();
+      const store = new IdempotencyStore(new Keyv(), { reservations });
+      await expect(
+        store.run('alice', 'reply', 'k', {}, async () => {
+          throw new Error('Engage said no');
+        }),
+      ).rejects.toThrow('Engage said no');
+      expect(reservations.held.size).toBe(0);
+      expect(await store.run('alice', 'reply', 'k', {}, async () => 'posted')).toBe('posted');
+    });
+  });
 });

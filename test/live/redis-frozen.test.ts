@@ -1,0 +1,202 @@
+/**
+ * Redis never hangs the gateway, and a Redis that cannot be trusted never makes a mutation post
+ * twice. The suite starts a Redis of its own (a child process it can freeze with SIGSTOP and kill)
+ * and a gateway with every Redis use on it: the response cache, idempotency, webhook dedupe and
+ * live pub/sub.
+ *
+ * - frozen (SIGSTOP: connections stay open, nothing answers): queries answer, with the cache
+ *   missing; idempotent mutations are refused with SERVICE_UNAVAILABLE and nothing reaches Engage;
+ *   webhook deliveries answer 503; the log says so once, not per request;
+ * - thawed (SIGCONT): everything works again, and a retried key is replayed, not posted twice;
+ * - killed: idempotent mutations are refused (never posted, let alone twice), queries answer.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import { createClient } from '@redis/client';
+import { startStack, type Stack } from '../support/stack';
+import { describeWith, requirements } from '../support/requirements';
+import { event, newId, notification, postWebhook } from './support';
+
+/** What a client would wait at most for an answer: a hung Redis must not make the gateway exceed it. */
+const DEADLINE_MS = 5_000;
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Starts redis-server on `port` and resolves once it answers PING. */
+async function startRedis(port: number): Promise<ChildProcess> {
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: 'ignore' },
+  );
+  const client = createClient({ url: `redis://127.0.0.1:${port}`, socket: { reconnectStrategy: () => 50 } });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.ping();
+  } finally {
+    client.destroy();
+  }
+  return child;
+}
+
+describeWith([requirements.redisServer()])('Redis frozen, killed and back', () => {
+  let redis: ChildProcess | undefined;
+  let redisUrl: string;
+  let stack: Stack | undefined;
+  let contentId: string;
+  const lines: string[] = [];
+
+  beforeAll(async () => {
+    const port = await freePort();
+    redis = await startRedis(port);
+    redisUrl = `redis://127.0.0.1:${port}`;
+    stack = await startStack({
+      gateway: {
+        redisUrl,
+        // The cache on, so that queries go through Redis too.
+        cacheTtlMs: 60_000,
+        recordCacheTtlMs: 10_000,
+        live: { redisPrefix: `test:${newId()}` },
+        log: (line) => lines.push(line),
+      },
+    });
+    const inbox = await stack.gql<{ threads: { nodes: Array<{ contents: { nodes: Array<{ id: string }> } }> } }>(
+      '{ threads(first: 1) { nodes { contents(first: 1) { nodes { id } } } } }',
+    );
+    contentId = inbox.data!.threads.nodes[0].contents.nodes[0].id;
+  }, 60_000);
+
+  afterAll(async () => {
+    // Whatever state the test left Redis in, and even when setup failed: thaw, then stop it.
+    redis?.kill('SIGCONT');
+    try {
+      await stack?.dispose();
+    } finally {
+      redis?.kill('SIGKILL');
+    }
+  }, 30_000);
+
+  const query = () =>
+    fetch(stack!.gateway.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ sources { id } threads(first: 2) { nodes { id title } } }' }),
+      signal: AbortSignal.timeout(DEADLINE_MS),
+    }).then(async (response) => ({ status: response.status, ...((await response.json()) as { errors?: unknown }) }));
+
+  const reply = (idempotencyKey: string) =>
+    stack!.gql<{ replyToContent: { id: string } }>(
+      'mutation($c: ID!, $k: String) { replyToContent(input: { contentId: $c, body: "On it", idempotencyKey: $k }) { id } }',
+      { c: contentId, k: idempotencyKey },
+    );
+
+  const posts = () =>
+    stack!.emulator.requestLog.entries().filter((entry) => entry.method === 'POST' && entry.path === '/1.0/contents');
+
+  /** Four keys, each sent twice at once (a client retrying a request it believes lost). */
+  const burst = () => {
+    const keys = [0, 1, 2, 3].map(() => `k-${newId()}`);
+    return Promise.all(keys.flatMap((key) => [reply(key), reply(key)]));
+  };
+
+  const webhook = () =>
+    postWebhook(
+      stack!.gateway,
+      notification([
+        event('content.imported', {
+          type: 'email/message',
+          id: newId(),
+          metadata: { thread_id: newId(), source_id: newId() },
+        }),
+      ]),
+      { secret: stack!.webhook.secret },
+    );
+
+  it('works with Redis answering, over two connections: a retried key is replayed, posted once', async () => {
+    stack!.emulator.requestLog.reset();
+    const key = `k-${newId()}`;
+    const first = await reply(key);
+    expect(first.errors).toBeUndefined();
+    const again = await reply(key);
+    expect(again.data).toEqual(first.data);
+    expect(posts()).toHaveLength(1);
+    expect((await webhook()).status).toBe(200);
+    expect((await query()).errors).toBeUndefined();
+
+    // The cache, idempotency, dedupe and live events all used Redis: over two connections.
+    const client = createClient({ url: redisUrl });
+    await client.connect();
+    try {
+      const list = String(await client.sendCommand(['CLIENT', 'LIST']));
+      const names = [...list.matchAll(/ name=(\S*)/g)].map((match) => match[1]).filter((name) => name !== '');
+      expect(names.sort()).toEqual(['engage-gw:command', 'engage-gw:subscriber']);
+    } finally {
+      client.destroy();
+    }
+  });
+
+  it('frozen: queries answer, idempotent mutations are refused before Engage, webhooks get 503, logged once', async () => {
+    redis!.kill('SIGSTOP');
+    stack!.emulator.requestLog.reset();
+    const before = lines.length;
+
+    for (let i = 0; i < 3; i++) {
+      const answer = await query();
+      expect(answer.status).toBe(200);
+      expect(answer.errors).toBeUndefined();
+    }
+    const refused = await burst();
+    for (const answer of refused) {
+      expect(answer.data).toBeNull();
+      expect(answer.errors?.[0].extensions).toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+    }
+    expect(posts()).toHaveLength(0);
+    expect((await webhook()).status).toBe(503);
+    expect((await query()).errors).toBeUndefined();
+
+    const said = lines.slice(before).filter((line) => line.startsWith('redis: unavailable'));
+    expect(said).toHaveLength(1);
+  }, 30_000);
+
+  it('thawed: everything recovers, and a key is posted once', async () => {
+    redis!.kill('SIGCONT');
+    stack!.emulator.requestLog.reset();
+    // The gateway notices in the background; until then it keeps refusing (and posting nothing).
+    let key = '';
+    let answer: Awaited<ReturnType<typeof reply>> | undefined;
+    for (let attempt = 0; attempt < 100; attempt++) {
+      key = `k-${newId()}`;
+      answer = await reply(key);
+      if (!answer.errors) break;
+      expect(answer.errors[0].extensions).toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(answer?.errors).toBeUndefined();
+    expect(await reply(key)).toMatchObject({ data: answer!.data });
+    expect(posts()).toHaveLength(1);
+    expect((await webhook()).status).toBe(200);
+    expect(lines.filter((line) => line === 'redis: available again')).toHaveLength(1);
+  }, 30_000);
+
+  it('killed: idempotent mutations are refused, never posted twice; queries answer', async () => {
+    const exited = new Promise((resolve) => redis!.once('exit', resolve));
+    redis!.kill('SIGKILL');
+    await exited;
+    stack!.emulator.requestLog.reset();
+
+    const refused = await burst();
+    for (const answer of refused) expect(answer.errors?.[0].extensions).toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+    expect(posts()).toHaveLength(0);
+    const answer = await query();
+    expect(answer.status).toBe(200);
+    expect(answer.errors).toBeUndefined();
+    expect((await webhook()).status).toBe(503);
+  }, 30_000);
+});

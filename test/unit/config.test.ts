@@ -1,0 +1,130 @@
+import { parseConfig } from '../../bench/config';
+import { ConfigError, DEFAULTS, loadBenchConfig, loadConfig, loadEmulatorConfig } from '../../src/config';
+
+describe('loadConfig', () => {
+  it('gives every default from DEFAULTS with an empty environment', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      production: false,
+      host: DEFAULTS.gateway.host,
+      port: DEFAULTS.gateway.port,
+      engage: undefined,
+      engageTimeoutMs: DEFAULTS.gateway.engageTimeoutMs,
+      sandbox: true,
+      loaderMode: 'batched',
+      cacheTtlMs: DEFAULTS.gateway.cacheTtlSeconds * 1000,
+      recordCacheTtlMs: DEFAULTS.gateway.recordCacheTtlSeconds * 1000,
+      redisUrl: undefined,
+      redis: { url: undefined, commandTimeoutMs: DEFAULTS.redis.commandTimeoutMs },
+      emulator: { ...DEFAULTS.emulator, adminToken: undefined },
+      webhook: {
+        bodyLimitBytes: DEFAULTS.webhook.bodyLimitBytes,
+        dedupeTtlMs: DEFAULTS.webhook.dedupeTtlSeconds * 1000,
+      },
+    });
+  });
+
+  it('reads each section', () => {
+    const config = loadConfig({
+      NODE_ENV: 'production',
+      PORT: '8080',
+      ENGAGE_URL: 'https://acme.api.engagement.dimelo.com/1.0',
+      ENGAGE_ACCESS_TOKEN: 'token-1',
+      ENGAGE_TIMEOUT_MS: '2500',
+      REDIS_URL: 'redis://cache.internal:6379',
+      REDIS_COMMAND_TIMEOUT_MS: '250',
+      WEBHOOK_DEDUPE_TTL_SECONDS: '60',
+      EMULATOR_HOST: '0.0.0.0',
+      EMULATOR_RATE_LIMIT: '0',
+      EMULATOR_JITTER_MS: '5',
+      SANDBOX: 'yes',
+    });
+    expect(config).toMatchObject({
+      production: true,
+      sandbox: true,
+      port: 8080,
+      engage: { url: 'https://acme.api.engagement.dimelo.com/1.0', accessToken: 'token-1' },
+      engageTimeoutMs: 2500,
+      redisUrl: 'redis://cache.internal:6379',
+      redis: { url: 'redis://cache.internal:6379', commandTimeoutMs: 250 },
+      webhook: { dedupeTtlMs: 60_000 },
+      emulator: { host: '0.0.0.0', rateLimitPerMinute: 0, jitterMs: 5 },
+    });
+  });
+
+  it('treats empty values as unset', () => {
+    expect(loadConfig({ PORT: '', REDIS_URL: '' })).toMatchObject({ port: DEFAULTS.gateway.port, redisUrl: undefined });
+  });
+
+  it('names every bad variable and the rule, never the value', () => {
+    const secret = 'hunter2-not-a-number';
+    let error: unknown;
+    try {
+      loadConfig({
+        PORT: secret,
+        LOADER_MODE: secret,
+        WEBHOOK_SECRET: 'short',
+        REDIS_URL: `http://user:${secret}@cache:6379`,
+        EMULATOR_RATE_LIMIT: '-1',
+      });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as Error).message;
+    expect(message).toMatch(/^Invalid configuration: /);
+    for (const name of ['PORT', 'LOADER_MODE', 'WEBHOOK_SECRET', 'REDIS_URL', 'EMULATOR_RATE_LIMIT'])
+      expect(message).toContain(`${name}: `);
+    expect(message).toContain('LOADER_MODE: expected one of batched, naive');
+    expect(message).toContain('REDIS_URL: must be a redis:// or rediss:// URL');
+    expect(message).not.toContain(secret);
+    expect(message).not.toContain('short');
+  });
+});
+
+describe('loadEmulatorConfig', () => {
+  it('reads the emulator section only: a bad gateway variable does not stop the standalone emulator', () => {
+    expect(loadEmulatorConfig({ PORT: 'nope', EMULATOR_PORT: '0', EMULATOR_SEED: '7' })).toEqual({
+      ...DEFAULTS.emulator,
+      port: 0,
+      seed: 7,
+      adminToken: undefined,
+    });
+  });
+
+  it('agrees with the embedded emulator on every EMULATOR_* variable', () => {
+    const env = {
+      EMULATOR_HOST: '::1',
+      EMULATOR_PORT: '4111',
+      EMULATOR_SEED: '3',
+      EMULATOR_SCALE: '0.5',
+      EMULATOR_LATENCY_MS: '20',
+      EMULATOR_JITTER_MS: '4',
+      EMULATOR_RATE_LIMIT: '60',
+      EMULATOR_ADMIN_TOKEN: 'admin-token',
+      EMULATOR_SIMULATE_CUSTOMERS: '0',
+    };
+    expect(loadEmulatorConfig(env)).toEqual(loadConfig(env).emulator);
+  });
+
+  it('refuses a bad value by name', () => {
+    expect(() => loadEmulatorConfig({ EMULATOR_SCALE: '0' })).toThrow(/EMULATOR_SCALE: /);
+  });
+});
+
+describe('bench settings', () => {
+  it('defaults, then environment, then flags', () => {
+    expect(loadBenchConfig({})).toEqual({ ...DEFAULTS.bench, seed: DEFAULTS.emulator.seed });
+    const config = parseConfig(['--latency=50', 'rest-cost', '--pin=0'], {
+      BENCH_LATENCY_MS: '5',
+      BENCH_SCALE: '2',
+    });
+    expect(config).toMatchObject({ latencyMs: 50, scale: 2, pin: false, scenarios: ['rest-cost'] });
+  });
+
+  it('refuses out-of-range values and unknown flags by name', () => {
+    expect(() => parseConfig(['--soak-seconds=5'])).toThrow(/BENCH_SOAK_SECONDS: /);
+    expect(() => parseConfig(['--fast'])).toThrow(/unknown flag --fast/);
+    expect(() => parseConfig(['everything'])).toThrow(/unknown scenario or flag "everything"/);
+  });
+});
