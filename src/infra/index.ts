@@ -8,14 +8,18 @@
  * - `kv(namespace)`: keyv stores (the response cache, idempotency records);
  * - `lock(namespace)`: claims with a TTL (webhook dedupe, idempotency reservations);
  * - `pubsub(prefix)`: typed publish/subscribe (live events between instances);
+ * - `ready()`: whether Redis answers now (for a readiness check);
  * - `close()`: closes everything above, once.
  *
- * Without `REDIS_URL` each of them lives in process memory (one instance). The structured logger
+ * Without `REDIS_URL` each of them lives in process memory (one instance), one per namespace or
+ * prefix as Redis would have it: two `kv('x')` see the same entries, two `lock('x')` the same
+ * claims, two `pubsub('x')` the same messages (the size options of the first call hold). The structured logger
  * and the metrics registry belong here too: they are added as members of `Infra` beside these.
  */
+import { EventEmitter } from 'node:events';
 import type Keyv from 'keyv';
 import { DEFAULTS } from '../config';
-import { memoryKv, redisKv, type KvOptions } from './kv';
+import { memoryKv, memoryStore, redisKv, type KvOptions } from './kv';
 import { memoryLock, redisLock, type Lock, type LockOptions } from './locks';
 import { MemoryPubSub, RedisPubSub, type PubSub } from './pubsub';
 import { connectRedis, type Redis } from './redis';
@@ -39,6 +43,8 @@ export interface Infra {
   lock(namespace: string, options: LockOptions): Lock;
   /** A typed pub/sub on channels prefixed with `prefix`. */
   pubsub<T extends object>(prefix: string): PubSub<T>;
+  /** For readiness: true without Redis; with it, whether it answers a PING within the command timeout. */
+  ready(): Promise<boolean>;
   /** Closes the pub/subs and the connections. Idempotent. */
   close(): Promise<void>;
 }
@@ -56,15 +62,45 @@ export async function createInfra(options: InfraOptions): Promise<Infra> {
     : undefined;
   const pubsubs: PubSub<object>[] = [];
   let closing: Promise<void> | undefined;
+  // In memory, what one namespace (or prefix) names, found again by it.
+  const stores = new Map<string, ReturnType<typeof memoryStore>>();
+  const locks = new Map<string, Lock>();
+  const emitters = new Map<string, EventEmitter>();
+  const once = <V>(map: Map<string, V>, key: string, make: () => V): V => {
+    let value = map.get(key);
+    if (value === undefined) map.set(key, (value = make()));
+    return value;
+  };
   return {
     redis,
-    kv: (namespace, kvOptions) => (redis ? redisKv(redis, namespace, kvOptions) : memoryKv(namespace, kvOptions)),
-    lock: (namespace, lockOptions) => (redis ? redisLock(redis, namespace, lockOptions) : memoryLock(lockOptions)),
+    kv: (namespace, kvOptions) =>
+      redis
+        ? redisKv(redis, namespace, kvOptions)
+        : memoryKv(
+            once(stores, namespace, () => memoryStore(kvOptions)),
+            namespace,
+            kvOptions,
+          ),
+    lock: (namespace, lockOptions) =>
+      redis ? redisLock(redis, namespace, lockOptions) : once(locks, namespace, () => memoryLock(lockOptions)),
     pubsub<T extends object>(prefix: string): PubSub<T> {
-      const pubsub = redis ? new RedisPubSub<T>(redis, prefix, log) : new MemoryPubSub<T>(log);
+      const pubsub = redis
+        ? new RedisPubSub<T>(redis, prefix, log)
+        : new MemoryPubSub<T>(
+            once(emitters, prefix, () => new EventEmitter().setMaxListeners(0)),
+            log,
+          );
       pubsubs.push(pubsub as PubSub<object>);
       return pubsub;
     },
+    ready: async () =>
+      !redis ||
+      (await redis
+        .run((client) => client.ping())
+        .then(
+          () => true,
+          () => false,
+        )),
     close: () =>
       (closing ??= (async () => {
         await Promise.all(pubsubs.map((pubsub) => pubsub.close().catch(() => undefined)));

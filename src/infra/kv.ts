@@ -24,14 +24,18 @@ export interface KvOptions {
 
 const STORE_METHODS = new Set(['get', 'getMany', 'set', 'setMany', 'delete', 'deleteMany', 'has', 'hasMany', 'clear']);
 
-export function memoryKv(namespace: string, options: KvOptions = {}): Keyv {
+/** The memory behind a namespace; `memoryKv` takes it, so that one namespace is one store. */
+export function memoryStore(options: KvOptions = {}): LRUCache<string, object> {
   // Bounded by count and by size (keyv stores serialized strings); keyv checks expiry only on
   // read, so an entry past its TTL still counts until the LRU pushes it out.
-  const store = new LRUCache<string, object>({
+  return new LRUCache<string, object>({
     max: options.maxEntries ?? 50_000,
     maxSize: options.maxBytes ?? 128 * 1024 * 1024,
     sizeCalculation: (value) => Math.max(1, String(value).length),
   });
+}
+
+export function memoryKv(store: LRUCache<string, object>, namespace: string, options: KvOptions = {}): Keyv {
   return new Keyv({ store, namespace, throwOnErrors: options.throwOnErrors ?? false });
 }
 

@@ -12,7 +12,7 @@
  * Payloads must be plain JSON (they cross Redis). `close()` drops this pub/sub's subscriptions; the
  * connections are the infrastructure's to close.
  */
-import { EventEmitter } from 'node:events';
+import type { EventEmitter } from 'node:events';
 import type { Redis } from './redis';
 
 export interface PubSub<T extends object> {
@@ -25,9 +25,13 @@ export interface PubSub<T extends object> {
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 export class MemoryPubSub<T extends object> implements PubSub<T> {
-  private readonly emitter = new EventEmitter().setMaxListeners(0);
+  private readonly unsubscribers = new Set<() => Promise<void>>();
 
-  constructor(private readonly log: (message: string) => void) {}
+  /** `emitter`: the one of the prefix, shared by every MemoryPubSub on it. */
+  constructor(
+    private readonly emitter: EventEmitter,
+    private readonly log: (message: string) => void,
+  ) {}
 
   async publish<K extends keyof T & string>(topic: K, payload: T[K]): Promise<void> {
     for (const listener of this.emitter.listeners(topic)) {
@@ -41,13 +45,16 @@ export class MemoryPubSub<T extends object> implements PubSub<T> {
 
   async subscribe<K extends keyof T & string>(topic: K, listener: (payload: T[K]) => void) {
     this.emitter.on(topic, listener);
-    return async () => {
+    const unsubscribe = async () => {
+      this.unsubscribers.delete(unsubscribe);
       this.emitter.off(topic, listener);
     };
+    this.unsubscribers.add(unsubscribe);
+    return unsubscribe;
   }
 
   async close(): Promise<void> {
-    this.emitter.removeAllListeners();
+    await Promise.all([...this.unsubscribers].map((unsubscribe) => unsubscribe()));
   }
 }
 

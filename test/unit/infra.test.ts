@@ -1,0 +1,77 @@
+/**
+ * The infrastructure root's contract, in memory and over Redis: key-value stores isolated by
+ * namespace, locks that one caller wins, pub/sub that reaches every instance, one close.
+ */
+import { randomBytes } from 'node:crypto';
+import { createInfra, type Infra } from '../../src/infra';
+import { describeWith, requirements, TEST_REDIS_URL } from '../support/requirements';
+
+interface Topics {
+  topic: { n: number };
+}
+
+const unique = () => `test:${randomBytes(6).toString('hex')}`;
+
+function contract(name: string, make: () => Promise<[Infra, Infra]>, shared: boolean) {
+  describe(name, () => {
+    let a: Infra;
+    let b: Infra;
+    beforeAll(async () => {
+      [a, b] = await make();
+    });
+    afterAll(async () => {
+      await a?.close();
+      await b?.close();
+    });
+
+    it('keeps key-value stores apart by namespace', async () => {
+      const namespace = unique();
+      await a.kv(namespace).set('k', { n: 1 });
+      expect(await a.kv(namespace).get('k')).toEqual({ n: 1 });
+      expect(await a.kv(`${namespace}:other`).get('k')).toBeUndefined();
+      // Instances share their stores only through Redis.
+      expect(await b.kv(namespace).get('k')).toEqual(shared ? { n: 1 } : undefined);
+    });
+
+    it('lets one caller win a lock until it is released', async () => {
+      const lock = a.lock(unique(), { ttlMs: 60_000 });
+      expect(await lock.claim('k')).toBe(true);
+      expect(await lock.claim('k')).toBe(false);
+      await lock.release('k');
+      expect(await lock.claim('k')).toBe(true);
+    });
+
+    it('delivers a publish to subscribers (of every instance, over Redis)', async () => {
+      const prefix = unique();
+      let deliver!: (value: unknown) => void;
+      const received = new Promise<unknown>((resolve) => (deliver = resolve));
+      await b.pubsub<Topics>(prefix).subscribe('topic', deliver);
+      await (shared ? a : b).pubsub<Topics>(prefix).publish('topic', { n: 7 });
+      expect(await received).toEqual({ n: 7 });
+    });
+
+    it('is ready, and closes once', async () => {
+      expect(await a.ready()).toBe(true);
+      const extra = await make();
+      await Promise.all([extra[0].close(), extra[0].close()]);
+      await extra[1].close();
+    });
+  });
+}
+
+contract(
+  'infra in memory',
+  async () => [await createInfra({ log: () => undefined }), await createInfra({ log: () => undefined })],
+  false,
+);
+
+describeWith([requirements.redis()])('infra over Redis', () => {
+  contract(
+    'contract',
+    async () => [
+      await createInfra({ redis: { url: TEST_REDIS_URL }, log: () => undefined }),
+      await createInfra({ redis: { url: TEST_REDIS_URL }, log: () => undefined }),
+    ],
+    true,
+  );
+});
