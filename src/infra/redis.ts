@@ -19,17 +19,20 @@
  * Only infra/ reaches the connections; everything else uses the stores, locks and pub/sub built on
  * `run`.
  */
-import { setTimeout as delay } from 'node:timers/promises';
 import { createClient, ErrorReply } from '@redis/client';
 
 /** The one way a connection is made, so that its type is the one the options give. */
-const newClient = (options: RedisOptions, role: 'command' | 'subscriber') =>
+const newClient = (
+  options: RedisOptions,
+  role: 'command' | 'subscriber',
+  reconnectStrategy?: (retries: number, cause: Error) => number | Error,
+) =>
   createClient({
     url: options.url,
     // Named, so that `CLIENT LIST` shows what each connection is for.
     name: `engage-gw:${role}`,
     disableOfflineQueue: true,
-    socket: { connectTimeout: options.connectTimeoutMs, reconnectStrategy: options.reconnectStrategy },
+    socket: { connectTimeout: options.connectTimeoutMs, reconnectStrategy },
     commandOptions: { timeout: options.commandTimeoutMs },
   });
 
@@ -40,7 +43,6 @@ export interface RedisOptions {
   commandTimeoutMs: number;
   connectTimeoutMs: number;
   log: (message: string) => void;
-  reconnectStrategy?: (retries: number, cause: Error) => number | Error;
 }
 
 /** Thrown, without touching Redis, while Redis is unavailable or after `close()`. */
@@ -53,6 +55,8 @@ export class Redis {
   private state: 'connecting' | 'available' | 'unavailable' | 'closed' = 'connecting';
   private probe: NodeJS.Timeout | undefined;
   private probing = false;
+  /** The probe's PING until Redis answers it: one at most, so a frozen Redis does not collect one per tick. */
+  private ping: Promise<unknown> | undefined;
 
   /** Private to infra/: the stores, locks and pub/sub built on them. */
   constructor(
@@ -107,7 +111,10 @@ export class Redis {
     if (this.probing || this.state !== 'unavailable' || !this.command.isReady) return;
     this.probing = true;
     try {
-      await this.bounded(this.command.ping());
+      this.ping ??= this.command.ping().finally(() => {
+        this.ping = undefined;
+      });
+      await this.bounded(this.ping);
       if (this.state !== 'unavailable') return;
       this.state = 'available';
       clearInterval(this.probe);
@@ -125,10 +132,15 @@ export class Redis {
    * without a timeout of its own (subscribing, unsubscribing, closing).
    */
   bounded<T>(work: Promise<T>): Promise<T> {
-    const timeout = delay(this.options.commandTimeoutMs, undefined, { ref: false }).then(() => {
-      throw new RedisUnavailableError('Redis did not answer in time');
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new RedisUnavailableError('Redis did not answer in time')),
+        this.options.commandTimeoutMs,
+      );
+      timer.unref();
     });
-    return Promise.race([work, timeout]);
+    return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
   }
 
   /**
@@ -154,8 +166,8 @@ export async function connectRedis(options: RedisOptions): Promise<Redis> {
   const reconnectStrategy = (retries: number, cause: Error) =>
     // A new Error: node-redis tests `instanceof Error`, which a socket error from another realm fails.
     !connected && retries >= 3 ? new Error(cause.message) : Math.min(100 * 2 ** retries, 2_000);
-  const command = newClient({ ...options, reconnectStrategy }, 'command');
-  const subscriber = newClient({ ...options, reconnectStrategy }, 'subscriber');
+  const command = newClient(options, 'command', reconnectStrategy);
+  const subscriber = newClient(options, 'subscriber', reconnectStrategy);
   const redis = new Redis(command, subscriber, options);
   try {
     await Promise.all([command.connect(), subscriber.connect()]);
