@@ -35,7 +35,7 @@ export const DEFAULTS = {
   },
   redis: {
     /** Every Redis command: past it the command fails, the cache misses, idempotent mutations are refused. */
-    commandTimeoutMs: 500,
+    commandTimeoutMs: 1_000,
     /** Establishing a connection (at start and when reconnecting). */
     connectTimeoutMs: 2_000,
   },
