@@ -13,6 +13,7 @@
  * | anything else                          | INTERNAL_SERVER_ERROR  |
  *
  * Engage's message is kept (it names no token); upstream bodies, URLs and stack traces are not.
+ * Upstream trouble (5xx, timeouts, rate limit, unreadable answers) is also logged, with that message.
  * Unexpected errors are masked in production.
  */
 import { unwrapResolverError } from '@apollo/server/errors';
@@ -30,6 +31,8 @@ export const ERROR_CODES: Record<EngageErrorKind, string> = {
   unavailable: 'UPSTREAM_UNAVAILABLE',
   unexpected: 'UPSTREAM_UNAVAILABLE',
 };
+
+const UPSTREAM_TROUBLE: ReadonlySet<EngageErrorKind> = new Set(['unavailable', 'rate_limited', 'unexpected']);
 
 export function engageErrorExtensions(error: EngageError): Record<string, unknown> {
   return {
@@ -51,6 +54,8 @@ export function createFormatError({
     const original = unwrapResolverError(error);
     const { stacktrace: _dropped, ...extensions } = formatted.extensions ?? {};
     if (original instanceof EngageError) {
+      // Engage being down or refusing our rate is the operator's business; client errors are the client's.
+      if (UPSTREAM_TROUBLE.has(original.kind)) log(`engage: ${ERROR_CODES[original.kind]} ${original.message}`);
       return {
         ...formatted,
         message: original.message,

@@ -3,7 +3,7 @@
  * instance, the emulator that sends it Engage webhooks), or a raw `ws` broadcast server (the floor).
  *
  * IPC requests:
- * - `emit`: a customer opens a new thread in the emulator (`store.importContent`); the emulator
+ * - `emit`: a customer opens a new thread in the emulator (`customers.startThread`); the emulator
  *   POSTs the webhook at once. Answers the time it was raised (epoch ms, sub-ms precision) and the body.
  * - `broadcast` (raw): sends `bytes` to every connected socket; answers the time it started.
  * - `stats`: the gateway's live counters (executions, groups, subscribers).
@@ -110,7 +110,7 @@ runChild<LiveServerOptions, LiveServerReady>(async (options): Promise<Started<Li
     });
     if (!registered.probe.ok || registered.status !== 'ok')
       throw new Error(`webhook registration failed: ${registered.probe.reason ?? registered.status}`);
-    const customerContent = [...emulator.store.contents.values()].find((c) => c.author_id && !c.creator_id);
+    const customerContent = emulator.records.customerContent();
     sourceId = customerContent?.source_id;
     customerId = customerContent?.author_id ?? undefined;
   }
@@ -122,7 +122,7 @@ runChild<LiveServerOptions, LiveServerReady>(async (options): Promise<Started<Li
         if (!emulator || !sourceId || !customerId) throw new Error('this instance has no emulator');
         const body = `bench event ${++emitted}`;
         const at = now();
-        emulator.store.importContent({ identityId: customerId, sourceId, body });
+        emulator.customers.startThread({ identityId: customerId, sourceId, body });
         return { at, body };
       },
       stats: () => gateway.live.stats(),

@@ -1,6 +1,6 @@
 /**
- * The emulator's Express application: Engage's REST API under `/1.0`, the test knobs under
- * `/_emulator` (no token, not logged, no faults), and a JSON 404 for everything else.
+ * The emulator's Express application: Engage's REST API under `/1.0`, the test knobs and scenario
+ * actions under `/_emulator` (no token, not logged, no faults), and a JSON 404 for everything else.
  */
 import express, { type Express, type Request, type Response } from 'express';
 import { EmulatorError } from './errors';
@@ -11,6 +11,7 @@ import { contentsRouter } from './routes/contents';
 import { directoryRouter } from './routes/directory';
 import { identitiesRouter } from './routes/identities';
 import { interventionsRouter } from './routes/interventions';
+import { scenarioRouter } from './routes/scenario';
 import { sourcesRouter } from './routes/sources';
 import { statusRouter } from './routes/status';
 import { threadsRouter } from './routes/threads';
@@ -112,6 +113,8 @@ export function createApp(parts: AppParts): Express {
       res.status(204).end();
     });
   }
+  knobs.use(scenarioRouter(parts.store));
+  knobs.use(errorHandler);
   app.use('/_emulator', knobs);
 
   // ---- Engage REST v1.0 ----

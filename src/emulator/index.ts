@@ -12,15 +12,56 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DEFAULTS } from '../config';
+import type { AgentStatus, Content, Id, WebhookEvent } from '../engage/types';
 import { createApp } from './app';
-import { Faults, RateLimiter, RequestLog, type FaultSettings, type RequestLogEntry } from './middleware';
+import {
+  Faults,
+  RateLimiter,
+  RequestLog,
+  type FaultSettings,
+  type LatencyDefaults,
+  type RequestLogEntry,
+} from './middleware';
+import {
+  createRecords,
+  customerStartsThread,
+  customerWrites,
+  setAvailability,
+  type AvailabilityInput,
+  type CustomerMessageInput,
+  type CustomerThreadInput,
+  type EmulatorRecords,
+} from './scenario';
 import { seedStore } from './seed';
 import { EmulatorStore } from './store';
 import { Rng } from './random';
 import { SimulatedCustomers, WebhookEmitter, type DeliveryRecord, type WebhookDeliverySettings } from './webhooks';
 
-export type { FaultSettings, RequestLogEntry } from './middleware';
-export { EmulatorStore, WEBHOOK_EVENT_TYPES } from './store';
+export type { FaultSettings, LatencyDefaults, RequestLogEntry } from './middleware';
+export type { Availability, Channel, SourceTraits, StoredWebhook, Tag } from './records';
+export type {
+  AvailabilityInput,
+  CustomerMessageInput,
+  CustomerThreadInput,
+  EmulatorRecords,
+  RecordKind,
+  RecordTypes,
+  ThreadView,
+} from './scenario';
+export { WEBHOOK_EVENT_TYPES } from './store';
+/** Engage's `q` search syntax as the emulator parses it (thread and content dialects). */
+export {
+  CONTENT_QUERY,
+  parseQuery,
+  parseQueryFor,
+  QuerySyntaxError,
+  THREAD_QUERY,
+  validateQuery,
+  type ParsedQuery,
+  type QueryDialect,
+  type QueryOrder,
+  type QueryTerm,
+} from './q';
 export type { DeliveryRecord, WebhookDeliverySettings } from './webhooks';
 
 export interface EmulatorOptions {
@@ -63,10 +104,19 @@ export interface Emulator {
   origin: string;
   agents: SeededAgent[];
   adminToken: string;
+  /** The `/1.0` requests answered, oldest first (also `GET|DELETE /_emulator/requests`). */
   requestLog: { entries(): RequestLogEntry[]; reset(): void };
-  faults: { set(f: FaultSettings): void; reset(): void };
-  /** The in-memory data; emits `'change'` (an Engage-webhook-shaped event) for every change made through the API. */
-  store: EmulatorStore;
+  /** Errors, hangs, forced 429s and extra latency on matching paths; `set` replaces, `reset` turns all off. */
+  faults: { current(): FaultSettings; set(f: FaultSettings): void; reset(): void };
+  /** The latency of every `/1.0` request outside matching faults (the `latencyMs`/`jitterMs` options). */
+  latency: { current(): LatencyDefaults; set(latency: Partial<LatencyDefaults>): void };
+  /** Read-only lookups of the account's records; every answer is a copy. */
+  records: EmulatorRecords;
+  /**
+   * Calls `listener` with every change, shaped like an Engage webhook event
+   * (`{type, id, issued_at, user_id, resource}`), synchronously as it happens; returns the unsubscribe.
+   */
+  onChange(listener: (event: WebhookEvent) => void): () => void;
   /** Webhook deliveries to registered webhooks: settings knobs and the log of requests made. */
   webhooks: {
     current(): WebhookDeliverySettings;
@@ -74,8 +124,23 @@ export interface Emulator {
     reset(): void;
     log(): DeliveryRecord[];
   };
-  /** The simulated customers (started when `simulateCustomers` is given); `tick()` sends one message now. */
-  customers: SimulatedCustomers;
+  /**
+   * Customers writing, as Engage imports their messages from a source: each message is a
+   * `content.imported` change (`first_in_thread` for a new thread), delivered to webhooks like any other.
+   */
+  customers: {
+    /** A customer writes in an existing thread (by default its latest customer). */
+    write(input: CustomerMessageInput): Content;
+    /** A customer starts a thread on a source, as an existing identity or a new customer. */
+    startThread(input: CustomerThreadInput): Content;
+    /** One message of the simulated customers now (the `simulateCustomers` rate drives them otherwise). */
+    simulateOne(): void;
+  };
+  /** Agent availability: `set` is the agent going away or coming back (`push_agent.availability_change`). */
+  availability: {
+    get(agentId: Id): AgentStatus | undefined;
+    set(agentId: Id, status: AvailabilityInput): AgentStatus;
+  };
   /** Closes the server, including hung and delayed requests. */
   close(): Promise<void>;
 }
@@ -142,10 +207,28 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     agents,
     adminToken: admin.token,
     requestLog: { entries: () => log.entries(), reset: () => log.reset() },
-    faults: { set: (f) => faults.set(f), reset: () => faults.reset() },
-    store,
-    webhooks,
-    customers,
+    faults: { current: () => faults.current(), set: (f) => faults.set(f), reset: () => faults.reset() },
+    latency: { current: () => faults.latency(), set: (latency) => faults.setLatency(latency) },
+    records: createRecords(store),
+    onChange(listener) {
+      store.on('change', listener);
+      return () => void store.off('change', listener);
+    },
+    webhooks: {
+      current: () => webhooks.current(),
+      set: (settings) => webhooks.set(settings),
+      reset: () => webhooks.reset(),
+      log: () => webhooks.log(),
+    },
+    customers: {
+      write: (input) => customerWrites(store, input),
+      startThread: (input) => customerStartsThread(store, input),
+      simulateOne: () => customers.tick(),
+    },
+    availability: {
+      get: (agentId) => store.agentStatus(agentId),
+      set: (agentId, status) => setAvailability(store, agentId, status),
+    },
     close() {
       closing ??= new Promise<void>((resolve, reject) => {
         faults.dispose();

@@ -21,15 +21,15 @@ async function main(): Promise<void> {
     rateLimitPerMinute: config.rateLimitPerMinute,
     simulateCustomers: { ratePerMinute: config.simulateCustomersPerMinute },
   });
-  const { store } = emulator;
-  const sourceName = (id: string) => store.sources.get(id)?.name ?? id;
+  const { records } = emulator;
+  const sourceName = (id: string) => records.get('sources', id)?.name ?? id;
 
   console.log(`Engage emulator listening: ${emulator.url}`);
   console.log(
-    `  ${store.sources.size} sources, ${store.threads.size} threads, ${store.contents.size} contents, ` +
-      `${store.interventions.size} interventions, ${store.identities.size} identities`,
+    `  ${records.count('sources')} sources, ${records.count('threads')} threads, ${records.count('contents')} contents, ` +
+      `${records.count('interventions')} interventions, ${records.count('identities')} identities`,
   );
-  console.log(`  knobs: ${emulator.origin}/_emulator/{requests,faults,agents}\n`);
+  console.log(`  knobs: ${emulator.origin}/_emulator/{requests,faults,agents,webhooks,customers}\n`);
   console.table(
     emulator.agents.map((agent) => ({
       role: agent.role,

@@ -127,7 +127,7 @@ export class Faults {
 
   constructor(
     seed: number,
-    private readonly defaults: LatencyDefaults,
+    private defaults: LatencyDefaults,
     private readonly log: RequestLog,
   ) {
     this.rng = new Rng((seed ^ 0xfa17) >>> 0);
@@ -146,6 +146,18 @@ export class Faults {
 
   current(): FaultSettings {
     return { ...this.settings };
+  }
+
+  /** The latency every `/1.0` request gets outside matching fault settings (the `latencyMs`/`jitterMs` options). */
+  latency(): LatencyDefaults {
+    return { ...this.defaults };
+  }
+
+  setLatency(latency: Partial<LatencyDefaults>): void {
+    for (const value of [latency.latencyMs, latency.jitterMs])
+      if (value !== undefined && (!Number.isFinite(value) || value < 0))
+        throw new RangeError('latencyMs and jitterMs must be non-negative numbers');
+    this.defaults = { ...this.defaults, ...latency };
   }
 
   /** Cancels pending delayed answers (the emulator is closing). */

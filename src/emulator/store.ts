@@ -616,6 +616,50 @@ export class EmulatorStore extends EventEmitter {
     return identity;
   }
 
+  /**
+   * A new customer on a source's community: an identity group with one identity, as Engage's
+   * synchronizers create when someone writes for the first time. No event (Engage has none for it).
+   */
+  addCustomerIdentity(sourceId: Id, name: { firstname?: string; lastname?: string } = {}): Identity {
+    const source = this.sources.get(sourceId);
+    if (!source) throw notFound('Source', sourceId);
+    const at = now();
+    const firstname = name.firstname?.trim() || 'New';
+    const lastname = name.lastname?.trim() || 'Customer';
+    const group: IdentityGroup = {
+      id: this.ids.next(),
+      firstname,
+      lastname,
+      emails: [],
+      home_phones: [],
+      mobile_phones: [],
+      tag_ids: [],
+      custom_field_values: {},
+      identity_ids: [],
+      created_at: at,
+      updated_at: at,
+    };
+    const identity: Identity = {
+      id: this.ids.next(),
+      display_name: `${firstname} ${lastname}`,
+      firstname,
+      lastname,
+      screenname: `${firstname}${lastname}`.toLowerCase().replace(/[^a-z0-9_]/g, ''),
+      identity_group_id: group.id,
+      type: this.sourceTraits.get(sourceId)?.resourceType.split('/')[0] ?? 'customer',
+      user_ids: [],
+      uuid: this.ids.next(),
+      extra_values: {},
+      created_at: at,
+      updated_at: at,
+    };
+    setOrDelete(identity, 'community_id', source.community_id ?? undefined);
+    group.identity_ids?.push(identity.id);
+    this.addIdentity(identity);
+    this.addIdentityGroup(group);
+    return identity;
+  }
+
   /** The identity a new agent content is written as: `author_id` when given (must be one of the user's identities on that community). */
   private authorFor(userId: Id, sourceId: Id, authorId: Id | undefined): Identity {
     if (authorId === undefined) return this.agentIdentityFor(userId, sourceId);
@@ -927,7 +971,8 @@ export class EmulatorStore extends EventEmitter {
     return intervention;
   }
 
-  private lastCustomerIdentity(threadId: Id): Id | undefined {
+  /** The identity of the thread's most recent customer message, if any. */
+  lastCustomerIdentity(threadId: Id): Id | undefined {
     const ids = this.threadState.get(threadId)?.contentIds ?? [];
     for (let i = ids.length - 1; i >= 0; i--) {
       const content = this.contents.get(ids[i]);

@@ -71,14 +71,9 @@ function ok<T>(answer: { status: number; body: T }): T {
 
 /** A thread with no open intervention in one of `sourceIds`, and its first (customer) content. */
 function idleThread(sourceIds: string[]): { thread: Thread; content: Content } {
-  const store = emu.store;
-  for (const thread of store.threads.values()) {
-    if (!sourceIds.includes(thread.source_id) || store.openInterventionOf(thread.id)) continue;
-    const contentId = store.threadState.get(thread.id)?.contentIds[0];
-    const content = contentId ? store.contents.get(contentId) : undefined;
-    if (content && !content.creator_id) return { thread, content };
-  }
-  throw new Error('no idle thread');
+  const idle = emu.records.threadWithoutOpenIntervention(sourceIds, (view) => !view.contents[0].creator_id);
+  if (!idle) throw new Error('no idle thread');
+  return { thread: idle.thread, content: idle.contents[0] };
 }
 
 describeWith([requirements.spec()])('the emulator follows the Engage OpenAPI contract', () => {
@@ -97,11 +92,11 @@ describeWith([requirements.spec()])('the emulator follows the Engage OpenAPI con
   });
 
   it('serves every listed operation with declared parameters and schema-valid answers', async () => {
-    const store = emu.store;
-    const sourceIds = [...store.sources.keys()];
-    const email = [...store.sources.values()].find((s) => s.type === 'email' && s.active);
-    const categoryIds = [...store.categories.keys()];
-    const tagIds = [...store.tags.keys()];
+    const { records } = emu;
+    const sourceIds = records.list('sources').map((s) => s.id);
+    const email = records.find('sources', (s) => s.type === 'email' && s.active);
+    const categoryIds = records.list('categories').map((c) => c.id);
+    const tagIds = records.list('tags').map((t) => t.id);
     const agent = emu.agents.find((a) => a.role === 'agent' && email && a.sourceIds.includes(email.id));
     const botAgent = emu.agents.find((a) => a.role === 'bot');
     if (!email || !agent || !botAgent) throw new Error('seed lacks an email source, an email agent or a bot');
@@ -282,7 +277,11 @@ describeWith([requirements.spec()])('the emulator follows the Engage OpenAPI con
     // Agent status.
     const statuses = ok(
       await admin.get<{ agent_id: string }[]>('/status', {
-        query: { 'source_ids[]': [email.id], 'category_ids[]': categoryIds, 'team_ids[]': [...store.teams.keys()] },
+        query: {
+          'source_ids[]': [email.id],
+          'category_ids[]': categoryIds,
+          'team_ids[]': records.list('teams').map((t) => t.id),
+        },
       }),
     );
     expect(statuses.length).toBeGreaterThan(0);
@@ -337,7 +336,7 @@ describeWith([requirements.spec()])('the emulator follows the Engage OpenAPI con
     );
     const handed = idleThread(chatSources);
     const engagedAgain = ok(await bot.post<Intervention>('/bots/engage', { form: { content_id: handed.content.id } }));
-    const handover = [...store.categories.values()].find((c) => c.name === 'Human handover');
+    const handover = records.find('categories', (c) => c.name === 'Human handover');
     ok(
       await bot.post('/bots/handover', {
         query: {
@@ -351,7 +350,7 @@ describeWith([requirements.spec()])('the emulator follows the Engage OpenAPI con
         },
       }),
     );
-    const messengerIdentity = [...store.identities.values()].find((i) => i.foreign_id && i.type === 'messenger');
+    const messengerIdentity = records.find('identities', (i) => Boolean(i.foreign_id) && i.type === 'messenger');
     ok(
       await admin.post('/bots/handover', {
         query: {

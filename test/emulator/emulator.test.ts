@@ -36,9 +36,13 @@ afterEach(() => {
   emu.faults.reset();
 });
 
-const store = () => emu.store;
-const allThreads = () => [...store().threads.values()];
-const allContents = () => [...store().contents.values()];
+const lookup = () => emu.records;
+const allThreads = () => lookup().list('threads');
+const allContents = () => lookup().list('contents');
+const sourceIds = () =>
+  lookup()
+    .list('sources')
+    .map((s) => s.id);
 
 function expectError(answer: { status: number; body: unknown }, status: number, error: string): void {
   expect(answer.status).toBe(status);
@@ -46,21 +50,15 @@ function expectError(answer: { status: number; body: unknown }, status: number, 
   expect(body).toEqual({ error, message: expect.any(String), status });
 }
 
-/** A thread in `sourceIds` whose interventions are all closed or canceled and that has a customer content. */
+/** A thread in `sourceIds` whose interventions are all closed or canceled and that has contents. */
 function threadWithoutOpenIntervention(sourceIds?: string[]): Thread {
-  const thread = allThreads().find(
-    (t) =>
-      (sourceIds === undefined || sourceIds.includes(t.source_id)) &&
-      store().openInterventionOf(t.id) === undefined &&
-      (store().threadState.get(t.id)?.contentIds.length ?? 0) > 0,
-  );
-  if (!thread) throw new Error('no thread without an open intervention');
-  return thread;
+  const view = lookup().threadWithoutOpenIntervention(sourceIds);
+  if (!view) throw new Error('no thread without an open intervention');
+  return view.thread;
 }
 
 function firstContentOf(threadId: string): Content {
-  const id = store().threadState.get(threadId)?.contentIds[0];
-  const content = id ? store().contents.get(id) : undefined;
+  const content = lookup().thread(threadId)?.contents[0];
   if (!content) throw new Error(`thread ${threadId} has no content`);
   return content;
 }
@@ -71,7 +69,7 @@ describe('pagination', () => {
     expect(status).toBe(200);
     expect(body.offset).toBe(0);
     expect(body.limit).toBe(30);
-    expect(body.count).toBe(store().threads.size);
+    expect(body.count).toBe(lookup().count('threads'));
     expect(body.records).toHaveLength(30);
   });
 
@@ -82,7 +80,7 @@ describe('pagination', () => {
     expect([...first.body.records, ...second.body.records].map((c) => c.id)).toEqual(
       whole.body.records.map((c) => c.id),
     );
-    expect(second.body).toMatchObject({ offset: 10, limit: 10, count: store().contents.size });
+    expect(second.body).toMatchObject({ offset: 10, limit: 10, count: lookup().count('contents') });
   });
 
   it('answers at most 150 records, and says limit 150, when more are asked', async () => {
@@ -94,7 +92,7 @@ describe('pagination', () => {
   it('answers an empty page past the end, with the count', async () => {
     const { body } = await admin.get<Page<Source>>('/content_sources', { query: { offset: 100 } });
     expect(body.records).toEqual([]);
-    expect(body.count).toBe(store().sources.size);
+    expect(body.count).toBe(lookup().count('sources'));
   });
 });
 
@@ -104,7 +102,7 @@ describe('GET /content_threads q', () => {
 
   it('orders by last content, newest first, by default', async () => {
     const { records } = await search('');
-    const lasts = records.map((t) => store().threadState.get(t.id)?.lastContentAt ?? '');
+    const lasts = records.map((t) => lookup().thread(t.id)?.lastContentAt ?? '');
     expect(lasts).toEqual([...lasts].sort().reverse());
   });
 
@@ -120,14 +118,14 @@ describe('GET /content_threads q', () => {
   });
 
   it('source: filters, repeated means any of, negation excludes', async () => {
-    const [a, b] = [...store().sources.keys()];
+    const [a, b] = sourceIds();
     const onlyA = await search(`source:${a}`);
     expect(onlyA.count).toBe(allThreads().filter((t) => t.source_id === a).length);
     expect(onlyA.records.every((t) => t.source_id === a)).toBe(true);
     const either = await search(`source:${a} source:${b}`);
     expect(either.count).toBe(allThreads().filter((t) => t.source_id === a || t.source_id === b).length);
     const notA = await search(`-source:${a}`);
-    expect(notA.count).toBe(store().threads.size - onlyA.count);
+    expect(notA.count).toBe(lookup().count('threads') - onlyA.count);
     expect(notA.records.some((t) => t.source_id === a)).toBe(false);
   });
 
@@ -136,26 +134,28 @@ describe('GET /content_threads q', () => {
     const identityId = content?.author_id ?? '';
     const { records, count } = await search(`identity:${identityId}`);
     expect(records.map((t) => t.id)).toContain(content?.thread_id);
-    expect(count).toBe(allThreads().filter((t) => store().threadState.get(t.id)?.authorIds.has(identityId)).length);
+    expect(count).toBe(
+      allThreads().filter((t) => lookup().thread(t.id)?.customerIdentityIds.includes(identityId)).length,
+    );
   });
 
   it.each(['new', 'assigned', 'replied', 'user_reply', 'ignored', 'forwarded', 'user_initiated'])(
     'status_in:%s',
     async (status) => {
       const { count, records } = await search(`status_in:${status}`);
-      const expected = allThreads().filter((t) => store().threadStatuses(t.id).includes(status)).length;
+      const expected = allThreads().filter((t) => lookup().thread(t.id)!.statuses.includes(status)).length;
       expect(expected).toBeGreaterThan(0);
       expect(count).toBe(expected);
-      expect(records.every((t) => store().threadStatuses(t.id).includes(status))).toBe(true);
+      expect(records.every((t) => lookup().thread(t.id)!.statuses.includes(status))).toBe(true);
     },
   );
 
   it('status_in takes comma-separated statuses and rejects unknown ones', async () => {
     const both = await search('status_in:new,assigned');
     const expected = allThreads().filter((t) =>
-      store()
-        .threadStatuses(t.id)
-        .some((s) => s === 'new' || s === 'assigned'),
+      lookup()
+        .thread(t.id)!
+        .statuses.some((s) => s === 'new' || s === 'assigned'),
     ).length;
     expect(both.count).toBe(expected);
     const bad = await admin.get('/content_threads', { query: { q: 'status_in:sleeping' } });
@@ -163,16 +163,23 @@ describe('GET /content_threads q', () => {
   });
 
   it('assigned_to: threads whose open intervention belongs to the user', async () => {
-    const open = [...store().interventions.values()].find((i) => i.status === 'assigned' && i.user_id);
+    const open = lookup()
+      .list('interventions')
+      .find((i) => i.status === 'assigned' && i.user_id);
     const userId = open?.user_id ?? '';
     const { records, count } = await search(`assigned_to:${userId}`);
     expect(records.map((t) => t.id)).toContain(open?.thread_id);
-    expect(count).toBe(allThreads().filter((t) => store().openInterventionOf(t.id)?.user_id === userId).length);
+    expect(count).toBe(allThreads().filter((t) => lookup().thread(t.id)?.openIntervention?.user_id === userId).length);
   });
 
   it('categorized_in: includes the descendants of the category', async () => {
-    const parent = [...store().categories.values()].find((c) => c.name === 'Support');
-    const children = [...store().categories.values()].filter((c) => c.parent_id === parent?.id).map((c) => c.id);
+    const parent = lookup()
+      .list('categories')
+      .find((c) => c.name === 'Support');
+    const children = lookup()
+      .list('categories')
+      .filter((c) => c.parent_id === parent?.id)
+      .map((c) => c.id);
     const { count, records } = await search(`categorized_in:${parent?.id}`);
     const expected = allThreads().filter((t) =>
       [...t.category_ids, ...t.thread_category_ids].some((id) => children.includes(id) || id === parent?.id),
@@ -195,9 +202,7 @@ describe('GET /content_threads q', () => {
     expect(after.count).toBe(sorted.filter((c) => c > middle).length);
     expect(after.records.every((t) => t.created_at > middle)).toBe(true);
     const before = await search(`last_content_before:"${middle}"`);
-    expect(before.count).toBe(
-      allThreads().filter((t) => (store().threadState.get(t.id)?.lastContentAt ?? '') < middle).length,
-    );
+    expect(before.count).toBe(allThreads().filter((t) => (lookup().thread(t.id)?.lastContentAt ?? '') < middle).length);
     expectError(
       await admin.get('/content_threads', { query: { q: 'first_content_after:yesterday' } }),
       400,
@@ -218,15 +223,14 @@ describe('GET /content_threads q', () => {
     expect(closed.count).toBe(allThreads().filter((t) => t.closed).length);
     expect(closed.records.every((t) => t.closed)).toBe(true);
     const open = await search('closed:false');
-    expect(open.count + closed.count).toBe(store().threads.size);
+    expect(open.count + closed.count).toBe(lookup().count('threads'));
   });
 
   it('text: and bare words search titles and bodies, case-insensitively', async () => {
     const mentions = (t: Thread) =>
-      (store().threadState.get(t.id)?.contentIds ?? []).some((id) => {
-        const c = store().contents.get(id);
-        return `${c?.title ?? ''} ${c?.body ?? ''}`.toLowerCase().includes('refund');
-      }) || (t.title ?? '').toLowerCase().includes('refund');
+      (lookup().thread(t.id)?.contents ?? []).some((c) =>
+        `${c.title ?? ''} ${c.body ?? ''}`.toLowerCase().includes('refund'),
+      ) || (t.title ?? '').toLowerCase().includes('refund');
     const viaKeyword = await search('text:REFUND');
     const bare = await search('Refund');
     expect(viaKeyword.count).toBe(allThreads().filter(mentions).length);
@@ -239,7 +243,7 @@ describe('GET /content_threads q', () => {
   });
 
   it('combines keywords with AND', async () => {
-    const source = [...store().sources.keys()][0];
+    const source = sourceIds()[0];
     const { count } = await search(`source:${source} closed:true`);
     expect(count).toBe(allThreads().filter((t) => t.source_id === source && t.closed).length);
   });
@@ -283,7 +287,9 @@ describe('GET /contents q', () => {
   });
 
   it('intervention:, identity:, identity_group:, source: and status_in: filter', async () => {
-    const intervention = [...store().interventions.values()].find((i) => (i.user_replies_count ?? 0) > 0);
+    const intervention = lookup()
+      .list('interventions')
+      .find((i) => (i.user_replies_count ?? 0) > 0);
     const byIntervention = await search(`intervention:${intervention?.id}`);
     expect(byIntervention.count).toBe(allContents().filter((c) => c.intervention_id === intervention?.id).length);
     expect(byIntervention.count).toBeGreaterThan(0);
@@ -295,7 +301,7 @@ describe('GET /contents q', () => {
     expect(byGroup.records.map((c) => c.id)).toContain(customer?.id);
     expect(byGroup.records.every((c) => c.identity_group_id === customer?.identity_group_id)).toBe(true);
 
-    const source = [...store().sources.keys()][1];
+    const source = sourceIds()[1];
     const bySource = await search(`source:${source}`);
     expect(bySource.count).toBe(allContents().filter((c) => c.source_id === source).length);
 
@@ -312,7 +318,7 @@ describe('GET /contents q', () => {
       ).length,
     );
     const without = await search('-text:tracking');
-    expect(without.count + withText.count).toBe(store().contents.size);
+    expect(without.count + withText.count).toBe(lookup().count('contents'));
   });
 
   it('rejects thread-only keywords', async () => {
@@ -351,8 +357,10 @@ describe('permissions', () => {
   it('answers 404 (not 403) for a record in a source the agent cannot read', async () => {
     const agent = admin.as(narrow.token);
     const hidden = allThreads().find((t) => !narrow.sourceIds.includes(t.source_id));
-    const hiddenSource = [...store().sources.keys()].find((id) => !narrow.sourceIds.includes(id));
-    const hiddenIntervention = [...store().interventions.values()].find((i) => !narrow.sourceIds.includes(i.source_id));
+    const hiddenSource = sourceIds().find((id) => !narrow.sourceIds.includes(id));
+    const hiddenIntervention = lookup()
+      .list('interventions')
+      .find((i) => !narrow.sourceIds.includes(i.source_id));
     expectError(await agent.get(`/content_threads/${hidden?.id}`), 404, 'not_found');
     expectError(await agent.get(`/contents/${firstContentOf(hidden?.id ?? '').id}`), 404, 'not_found');
     expectError(await agent.get(`/content_sources/${hiddenSource}`), 404, 'not_found');
@@ -380,8 +388,7 @@ describe('rules', () => {
 
   it('opens an intervention, replies through it, then closes it (409 the second time)', async () => {
     const events: WebhookEvent[] = [];
-    const listener = (event: WebhookEvent) => events.push(event);
-    store().on('change', listener);
+    const stop = emu.onChange((event) => events.push(event));
     try {
       const thread = threadWithoutOpenIntervention();
       const customer = firstContentOf(thread.id);
@@ -442,7 +449,7 @@ describe('rules', () => {
         },
       });
     } finally {
-      store().off('change', listener);
+      stop();
     }
   });
 
@@ -487,7 +494,9 @@ describe('rules', () => {
   });
 
   it('answers 422 to invalid creations', async () => {
-    const email = [...store().sources.values()].find((s) => s.type === 'email');
+    const email = lookup()
+      .list('sources')
+      .find((s) => s.type === 'email');
     expectError(
       await admin.post('/contents', { query: { source_id: email?.id ?? '', body: '   ', title: 'Hi' } }),
       422,
@@ -519,7 +528,9 @@ describe('rules', () => {
   });
 
   it('starts a discussion on a source that can compose', async () => {
-    const email = [...store().sources.values()].find((s) => s.type === 'email' && s.active);
+    const email = lookup()
+      .list('sources')
+      .find((s) => s.type === 'email' && s.active);
     const created = await admin.post<Content>('/contents', {
       json: { source_id: email?.id, body: 'Your order shipped', title: 'Shipping update' },
     });
@@ -535,8 +546,12 @@ describe('rules', () => {
   });
 
   it('closes, opens and ignores threads, where the platform allows it', async () => {
-    const email = [...store().sources.values()].find((s) => s.type === 'email');
-    const twitter = [...store().sources.values()].find((s) => s.type === 'twitter');
+    const email = lookup()
+      .list('sources')
+      .find((s) => s.type === 'email');
+    const twitter = lookup()
+      .list('sources')
+      .find((s) => s.type === 'twitter');
     const thread = allThreads().find((t) => t.source_id === email?.id && !t.closed);
     const closed = await admin.put<Thread>(`/content_threads/${thread?.id}/close`);
     expect(closed.body.closed).toBe(true);
@@ -546,42 +561,50 @@ describe('rules', () => {
     expectError(await admin.put(`/content_threads/${tweet?.id}/close`), 403, 'forbidden');
     const ignored = await admin.put<Thread>(`/content_threads/${tweet?.id}/ignore`);
     expect(ignored.body.closed).toBe(true);
-    expect(store().threadStatuses(tweet?.id ?? '')).toEqual(['ignored']);
+    expect(lookup().thread(tweet?.id ?? '')!.statuses).toEqual(['ignored']);
   });
 
   it('derives agent busyness from open interventions', async () => {
     const agent = emu.agents.find((a) => a.role === 'agent' && a.sourceIds.includes(narrow.sourceIds[0]));
     const client = admin.as(agent?.token ?? '');
-    const before = store().agentStatus(agent?.id ?? '');
+    const before = lookup().agentStatus(agent?.id ?? '');
     const thread = threadWithoutOpenIntervention([narrow.sourceIds[0]]);
     const opened = await client.post<Intervention>('/interventions', {
       query: { content_id: firstContentOf(thread.id).id },
     });
-    const after = store().agentStatus(agent?.id ?? '');
-    const emailChannel = store().sources.get(narrow.sourceIds[0])?.channel_id;
+    const after = lookup().agentStatus(agent?.id ?? '');
+    const emailChannel = lookup().get('sources', narrow.sourceIds[0])?.channel_id;
     const busyness = (s: typeof before) => s?.channels.find((c) => c.id === emailChannel)?.busyness;
     expect(busyness(after)).not.toBe('unoccupied');
     if (busyness(before) === 'unoccupied') expect(busyness(after)).not.toBe(busyness(before));
     await client.delete(`/interventions/${opened.body.id}/cancel`);
-    expect(busyness(store().agentStatus(agent?.id ?? ''))).toBe(busyness(before));
+    expect(busyness(lookup().agentStatus(agent?.id ?? ''))).toBe(busyness(before));
   });
 });
 
 describe('batch filters and updates', () => {
   it("lists the interventions of many identities with identity_id[] (more than qs's 20-item array limit)", async () => {
-    const identityIds = [...new Set([...store().interventions.values()].map((i) => i.identity_id ?? ''))]
+    const identityIds = [
+      ...new Set(
+        lookup()
+          .list('interventions')
+          .map((i) => i.identity_id ?? ''),
+      ),
+    ]
       .filter(Boolean)
       .slice(0, 30);
     const { body } = await admin.get<Page<Intervention>>('/interventions', {
       query: { 'identity_id[]': identityIds, limit: 150 },
     });
-    const expected = [...store().interventions.values()].filter((i) => identityIds.includes(i.identity_id ?? ''));
+    const expected = lookup()
+      .list('interventions')
+      .filter((i) => identityIds.includes(i.identity_id ?? ''));
     expect(body.count).toBe(expected.length);
     expect(body.records.every((i) => identityIds.includes(i.identity_id ?? ''))).toBe(true);
   });
 
   it('batches identity groups with ids= and identities with identity_group_ids=', async () => {
-    const groups = [...store().identityGroups.values()].slice(0, 3);
+    const groups = lookup().list('identityGroups').slice(0, 3);
     const ids = groups.map((g) => g.id).join(',');
     const byIds = await admin.get<Page<{ id: string }>>('/identity_groups', { query: { ids } });
     expect(byIds.body.records.map((g) => g.id).sort()).toEqual(groups.map((g) => g.id).sort());
@@ -592,7 +615,7 @@ describe('batch filters and updates', () => {
   });
 
   it('updates an identity group from a JSON body, merging custom fields, and validates gender and tags', async () => {
-    const group = [...store().identityGroups.values()][5];
+    const group = lookup().list('identityGroups')[5];
     const before = { ...(group.custom_field_values ?? {}) };
     const updated = await admin.put<{
       notes?: string;
@@ -633,7 +656,7 @@ describe('webhooks', () => {
     expect(created.status).toBe(200);
     expect(created.body).not.toHaveProperty('secret');
     const id = String(created.body.id);
-    expect(store().webhooks.get(id)?.secret).toBe('top-secret');
+    expect(lookup().get('webhooks', id)?.secret).toBe('top-secret');
     expectError(await admin.as(narrow.token).get(`/webhooks/${id}`), 404, 'not_found');
     expect((await admin.as(narrow.token).get<Page<unknown>>('/webhooks')).body.count).toBe(0);
     expectError(await admin.post('/webhooks', { query: { url: 'not a url' } }), 422, 'unprocessable_entity');
@@ -658,7 +681,9 @@ describe('bots', () => {
       query: { content_id: firstContentOf(thread.id).id },
     });
     expect(engaged.body).toMatchObject({ user_id: botAgent?.id, status: 'assigned' });
-    const handover = [...store().categories.values()].find((c) => c.name === 'Human handover');
+    const handover = lookup()
+      .list('categories')
+      .find((c) => c.name === 'Human handover');
     const answer = await botClient().post('/bots/handover', {
       query: {
         from: 'bot',
@@ -669,8 +694,8 @@ describe('bots', () => {
       },
     });
     expect(answer.body).toMatchObject({ status: 'ok' });
-    expect(store().interventions.get(engaged.body.id)?.status).toBe('canceled');
-    expect(store().threads.get(thread.id)?.thread_category_ids).toEqual([handover?.id]);
+    expect(lookup().get('interventions', engaged.body.id)?.status).toBe('canceled');
+    expect(lookup().get('threads', thread.id)?.thread_category_ids).toEqual([handover?.id]);
     // Refusals of the bot API are all 422 (the only error the spec declares for it).
     expectError(
       await botClient().post('/bots/complete', { query: { intervention_id: engaged.body.id } }),
@@ -685,23 +710,24 @@ describe('bots', () => {
   });
 });
 
-describe('store', () => {
+describe('customers', () => {
   it('imports customer messages (content.imported), joining the open intervention or starting a thread', () => {
     const events: WebhookEvent[] = [];
-    const listener = (event: WebhookEvent) => events.push(event);
-    store().on('change', listener);
+    const stop = emu.onChange((event) => events.push(event));
     try {
-      const customer = allContents().find((c) => !c.creator_id && c.author_id);
-      const fresh = store().importContent({
+      const customer = lookup().customerContent();
+      const fresh = emu.customers.startThread({
         identityId: customer?.author_id ?? '',
-        sourceId: customer?.source_id,
+        sourceId: customer?.source_id ?? '',
         body: 'Hello, anyone there?',
       });
       expect(fresh).toMatchObject({ first_in_thread: true, status: 'new', author_id: customer?.author_id });
-      const open = [...store().interventions.values()].find((i) => i.status === 'assigned');
-      const followUp = store().importContent({
+      const open = lookup()
+        .list('interventions')
+        .find((i) => i.status === 'assigned');
+      const followUp = emu.customers.write({
         identityId: open?.identity_id ?? '',
-        threadId: open?.thread_id,
+        threadId: open?.thread_id ?? '',
         body: 'Any news?',
       });
       expect(followUp).toMatchObject({ first_in_thread: false, status: 'assigned', intervention_id: open?.id });
@@ -715,7 +741,7 @@ describe('store', () => {
         identity_id: customer?.author_id,
       });
     } finally {
-      store().off('change', listener);
+      stop();
     }
   });
 });

@@ -5,7 +5,7 @@ import {
   QuerySyntaxError,
   THREAD_QUERY,
   validateQuery,
-} from '../../src/emulator/q';
+} from '../../src/emulator';
 
 describe('parseQuery', () => {
   it('answers an empty query for empty or blank input', () => {

@@ -40,12 +40,10 @@ beforeEach(() => {
   emu.requestLog.reset();
 });
 
-const store = () => emu.store;
-const allThreads = () => [...store().threads.values()];
-const allContents = () => [...store().contents.values()];
-const lastContentAt = (thread: Thread) => store().threadState.get(thread.id)?.lastContentAt ?? thread.created_at;
-const contentsOf = (thread: Thread) =>
-  (store().threadState.get(thread.id)?.contentIds ?? []).map((id) => store().contents.get(id) as Content);
+const allThreads = () => emu.records.list('threads');
+const allContents = () => emu.records.list('contents');
+const lastContentAt = (thread: Thread) => emu.records.thread(thread.id)?.lastContentAt ?? thread.created_at;
+const contentsOf = (thread: Thread): Content[] => emu.records.thread(thread.id)?.contents ?? [];
 
 /** Ascending by `key` then id, like Engage's lists; `desc` reverses both. */
 function by<T extends { id: string }>(key: (record: T) => string, direction: 'asc' | 'desc') {
@@ -81,7 +79,7 @@ describe('pagination', () => {
     const entry = onlyRequest('/content_threads');
     expect(entry.query).toBe('limit=30');
     expect(Object.keys(page).sort()).toEqual(['count', 'limit', 'offset', 'records']);
-    expect(page).toMatchObject({ count: store().threads.size, offset: 0, limit: 30 });
+    expect(page).toMatchObject({ count: emu.records.count('threads'), offset: 0, limit: 30 });
     expect(ids(page.records)).toEqual(ids(allThreads().sort(threadDefaultOrder).slice(0, 30)));
   });
 
@@ -103,7 +101,7 @@ describe('pagination', () => {
       [160, 150],
       [310, 100],
     ]);
-    expect(page).toMatchObject({ count: store().contents.size, offset: 10, limit: 400 });
+    expect(page).toMatchObject({ count: emu.records.count('contents'), offset: 10, limit: 400 });
     expect(page.records).toHaveLength(400);
 
     const direct = await Promise.all(
@@ -151,20 +149,30 @@ describe('pagination', () => {
       [0, 150],
       [0, 150],
     ]);
-    expect(users).toHaveLength(store().users.size);
-    expect(sources).toHaveLength(store().sources.size);
-    expect(teams).toHaveLength(store().teams.size);
-    expect(categories).toHaveLength(store().categories.size);
+    expect(users).toHaveLength(emu.records.count('users'));
+    expect(sources).toHaveLength(emu.records.count('sources'));
+    expect(teams).toHaveLength(emu.records.count('teams'));
+    expect(categories).toHaveLength(emu.records.count('categories'));
     expect(ids(users)).toEqual(ids((await rest<Page<User>>(emu, emu.adminToken, '/users', { limit: 150 })).records));
-    expect(ids(sources).sort()).toEqual([...store().sources.keys()].sort());
+    expect(ids(sources).sort()).toEqual(
+      emu.records
+        .list('sources')
+        .map((r) => r.id)
+        .sort(),
+    );
     expect(ids(teams).sort()).toEqual(
       ids((await rest<Page<Team>>(emu, emu.adminToken, '/teams', { limit: 150 })).records).sort(),
     );
-    expect(ids(categories).sort()).toEqual([...store().categories.keys()].sort());
+    expect(ids(categories).sort()).toEqual(
+      emu.records
+        .list('categories')
+        .map((r) => r.id)
+        .sort(),
+    );
   });
 
   it('all() with maxRecords reads only what it needs: 400 threads of one source in 3 requests', async () => {
-    const source = [...store().sources.values()].find((s) => s.name === 'Acme Support Email') as Source;
+    const source = emu.records.list('sources').find((s) => s.name === 'Acme Support Email') as Source;
     const threadsOfSource = allThreads()
       .filter((t) => t.source_id === source.id)
       .sort(threadDefaultOrder);
@@ -186,7 +194,7 @@ describe('pagination', () => {
 
   it('all() of a bigger collection (identities) makes ceil(n/150) requests, each of at most 150, without gaps or duplicates', async () => {
     const records = await client.all<Identity>('/identities');
-    const total = store().identities.size;
+    const total = emu.records.count('identities');
     expect(total).toBeGreaterThan(1000);
     const entries = logged(emu);
     expect(entries).toHaveLength(Math.ceil(total / 150));
@@ -214,7 +222,7 @@ describe('thread search: every q keyword through listThreads', () => {
   }
 
   it('source: any of several sources', async () => {
-    const [a, b] = [...store().sources.keys()];
+    const [a, b] = emu.records.list('sources').map((r) => r.id);
     const page = await search(q().anyOf('source', [a, b]));
     expectPage(
       page,
@@ -248,18 +256,16 @@ describe('thread search: every q keyword through listThreads', () => {
   it('status_in: any of several statuses of the last content', async () => {
     const page = await search(q().anyOf('status_in', ['new', 'forwarded']));
     const expected = allThreads().filter((t) =>
-      store()
-        .threadStatuses(t.id)
-        .some((s) => s === 'new' || s === 'forwarded'),
+      emu.records.thread(t.id)!.statuses.some((s) => s === 'new' || s === 'forwarded'),
     );
-    expect(expected.some((t) => store().threadStatuses(t.id).includes('forwarded'))).toBe(true);
+    expect(expected.some((t) => emu.records.thread(t.id)!.statuses.includes('forwarded'))).toBe(true);
     expectPage(page, expected.sort(threadDefaultOrder));
     for (const thread of page.records) expect(['new', 'forwarded']).toContain(contentsOf(thread).at(-1)?.status);
   });
 
   it('assigned_to: the threads whose open intervention belongs to an agent', async () => {
     const openOwners = allThreads()
-      .map((t) => store().openInterventionOf(t.id)?.user_id)
+      .map((t) => emu.records.thread(t.id)?.openIntervention?.user_id)
       .filter((id): id is string => Boolean(id));
     const agentId = openOwners.sort(
       (a, b) => openOwners.filter((x) => x === b).length - openOwners.filter((x) => x === a).length,
@@ -268,15 +274,15 @@ describe('thread search: every q keyword through listThreads', () => {
     expectPage(
       page,
       allThreads()
-        .filter((t) => store().openInterventionOf(t.id)?.user_id === agentId)
+        .filter((t) => emu.records.thread(t.id)?.openIntervention?.user_id === agentId)
         .sort(threadDefaultOrder),
     );
   });
 
   it('categorized_in: any of two leaf categories, on the thread or on its contents', async () => {
-    const leaves = [...store().categories.values()].filter(
-      (c) => c.parent_id && ![...store().categories.values()].some((d) => d.parent_id === c.id),
-    );
+    const leaves = emu.records
+      .list('categories')
+      .filter((c) => c.parent_id && !emu.records.list('categories').some((d) => d.parent_id === c.id));
     const [a, b] = leaves.map((c) => c.id);
     const page = await search(q().anyOf('categorized_in', [a, b]));
     const inCategory = (t: Thread) => [...t.category_ids, ...t.thread_category_ids].some((id) => id === a || id === b);
@@ -323,7 +329,7 @@ describe('thread search: every q keyword through listThreads', () => {
         .sort(threadDefaultOrder),
     );
     const open = await search(q().is('closed', 'false'));
-    expect(open.count + closed.count).toBe(store().threads.size);
+    expect(open.count + closed.count).toBe(emu.records.count('threads'));
   });
 
   it('text: a quoted phrase with spaces and an apostrophe found in seeded bodies', async () => {
@@ -346,12 +352,12 @@ describe('thread search: every q keyword through listThreads', () => {
   });
 
   it('not: negated keywords exclude, combined with positive ones', async () => {
-    const [a, b] = [...store().sources.keys()];
+    const [a, b] = emu.records.list('sources').map((r) => r.id);
     const page = await search(q().not('source', [a, b]).not('status_in', ['ignored']));
     const expected = allThreads().filter(
-      (t) => t.source_id !== a && t.source_id !== b && !store().threadStatuses(t.id).includes('ignored'),
+      (t) => t.source_id !== a && t.source_id !== b && !emu.records.thread(t.id)!.statuses.includes('ignored'),
     );
-    expect(expected.length).toBeLessThan(store().threads.size);
+    expect(expected.length).toBeLessThan(emu.records.count('threads'));
     expectPage(page, expected.sort(threadDefaultOrder));
     expect(page.records.some((t) => t.source_id === a || t.source_id === b)).toBe(false);
   });
@@ -362,7 +368,7 @@ describe('thread search: every q keyword through listThreads', () => {
   });
 
   it('order:last_content_at.desc is the default order, combined with a filter', async () => {
-    const [source] = [...store().sources.keys()];
+    const [source] = emu.records.list('sources').map((r) => r.id);
     const explicit = await search(q().is('source', source).order('last_content_at', 'desc'));
     const implicit = await search(q().is('source', source));
     expectPage(
@@ -389,7 +395,7 @@ describe('content search: every q keyword through listContents', () => {
     const wanted = [contents[3], contents[500], contents[2000], contents[7000], contents[10000]];
     const page = await search(q().anyOf('id', ids(wanted)));
     expectPage(page, [...wanted].sort(contentDefaultOrder));
-    expect(page.records).toEqual([...wanted].sort(contentDefaultOrder).map((c) => store().contents.get(c.id)));
+    expect(page.records).toEqual([...wanted].sort(contentDefaultOrder).map((c) => emu.records.get('contents', c.id)));
   });
 
   it('thread: the contents of several threads', async () => {
@@ -409,7 +415,11 @@ describe('content search: every q keyword through listContents', () => {
 
   it('intervention: the contents of two interventions', async () => {
     const held = new Set(allContents().map((c) => c.intervention_id));
-    const [a, b] = [...store().interventions.keys()].filter((id) => held.has(id)).slice(-2);
+    const [a, b] = emu.records
+      .list('interventions')
+      .map((r) => r.id)
+      .filter((id) => held.has(id))
+      .slice(-2);
     const page = await search(q().anyOf('intervention', [a, b]));
     expectPage(
       page,
@@ -431,12 +441,14 @@ describe('content search: every q keyword through listContents', () => {
   });
 
   it('identity_group: the contents of a customer profile across its identities', async () => {
-    const group = [...store().identityGroups.values()].find(
-      (g) => (g.identity_ids ?? []).length > 1 && allContents().some((c) => c.identity_group_id === g.id),
-    ) as IdentityGroup;
+    const group = emu.records
+      .list('identityGroups')
+      .find(
+        (g) => (g.identity_ids ?? []).length > 1 && allContents().some((c) => c.identity_group_id === g.id),
+      ) as IdentityGroup;
     const page = await search(q().is('identity_group', group.id));
     const groupOf = (c: Content) =>
-      c.identity_group_id ?? (c.author_id ? store().identities.get(c.author_id)?.identity_group_id : undefined);
+      c.identity_group_id ?? (c.author_id ? emu.records.get('identities', c.author_id)?.identity_group_id : undefined);
     expectPage(
       page,
       allContents()
@@ -446,7 +458,7 @@ describe('content search: every q keyword through listContents', () => {
   });
 
   it('source and status_in: keywords are AND-ed, values of one keyword OR-ed', async () => {
-    const [source] = [...store().sources.keys()];
+    const [source] = emu.records.list('sources').map((r) => r.id);
     const page = await search(q().is('source', source).anyOf('status_in', ['new', 'replied']));
     expectPage(
       page,
@@ -483,26 +495,40 @@ describe('content search: every q keyword through listContents', () => {
 
 describe('batch endpoints the loaders use', () => {
   it('listCategories(ids) asks ids=a,b,c with limit 150 and answers exactly those', async () => {
-    const wanted = [...store().categories.keys()].filter((_, i) => i % 3 === 0);
+    const wanted = emu.records
+      .list('categories')
+      .map((r) => r.id)
+      .filter((_, i) => i % 3 === 0);
     const page = await client.listCategories(wanted);
     const entry = onlyRequest('/categories');
     expect(paramsOf(entry).get('ids')).toBe(wanted.join(','));
     expect(paramsOf(entry).get('limit')).toBe('150');
     expect(ids(page.records).sort()).toEqual([...wanted].sort());
-    expect(page.records).toEqual(expect.arrayContaining(wanted.map((id) => store().categories.get(id) as Category)));
+    expect(page.records).toEqual(
+      expect.arrayContaining(wanted.map((id) => emu.records.get('categories', id) as Category)),
+    );
   });
 
   it('listTags(ids) answers exactly the tags asked', async () => {
-    const wanted = [...store().tags.keys()].slice(2, 6);
+    const wanted = emu.records
+      .list('tags')
+      .map((r) => r.id)
+      .slice(2, 6);
     const page = await client.listTags(wanted);
     const entry = onlyRequest('/tags');
     expect(paramsOf(entry).get('ids')).toBe(wanted.join(','));
     expect(ids(page.records).sort()).toEqual([...wanted].sort());
-    expect(page.records.map((t: Tag) => t.name).sort()).toEqual(wanted.map((id) => store().tags.get(id)?.name).sort());
+    expect(page.records.map((t: Tag) => t.name).sort()).toEqual(
+      wanted.map((id) => emu.records.get('tags', id)?.name).sort(),
+    );
   });
 
   it('listIdentityGroups({ids}) fetches 40 profiles in one request (more than the default page of 30)', async () => {
-    const wanted = [...store().identityGroups.keys()].filter((_, i) => i % 29 === 0).slice(0, 40);
+    const wanted = emu.records
+      .list('identityGroups')
+      .map((r) => r.id)
+      .filter((_, i) => i % 29 === 0)
+      .slice(0, 40);
     expect(wanted).toHaveLength(40);
     const page = await client.listIdentityGroups({ ids: wanted, limit: MAX_LIMIT });
     const entry = onlyRequest('/identity_groups');
@@ -512,7 +538,10 @@ describe('batch endpoints the loaders use', () => {
   });
 
   it('listIdentities({identity_group_ids}) answers every identity of those groups', async () => {
-    const groups = [...store().identityGroups.values()].filter((g) => (g.identity_ids ?? []).length > 1).slice(0, 3);
+    const groups = emu.records
+      .list('identityGroups')
+      .filter((g) => (g.identity_ids ?? []).length > 1)
+      .slice(0, 3);
     const page = await client.listIdentities({ identity_group_ids: ids(groups), limit: MAX_LIMIT });
     const entry = onlyRequest('/identities');
     expect(paramsOf(entry).get('identity_group_ids')).toBe(ids(groups).join(','));
@@ -524,7 +553,7 @@ describe('batch endpoints the loaders use', () => {
 
   it("all('/interventions', {'identity_id[]': [...]}) sends a bracketed array and answers those identities' interventions", async () => {
     const counts = new Map<string, number>();
-    for (const i of store().interventions.values())
+    for (const i of emu.records.list('interventions'))
       if (i.identity_id) counts.set(i.identity_id, (counts.get(i.identity_id) ?? 0) + 1);
     const identityIds = [...counts]
       .sort((a, b) => b[1] - a[1])
@@ -536,7 +565,7 @@ describe('batch endpoints the loaders use', () => {
     });
     const entry = onlyRequest('/interventions');
     expect(paramsOf(entry).getAll('identity_id[]')).toEqual(identityIds);
-    const expected = [...store().interventions.values()].filter((i) => identityIds.includes(i.identity_id ?? ''));
+    const expected = emu.records.list('interventions').filter((i) => identityIds.includes(i.identity_id ?? ''));
     expect(expected.length).toBeGreaterThan(3);
     expect(ids(records).sort()).toEqual(ids(expected).sort());
   });

@@ -25,7 +25,7 @@ const QUICK = { maxRetries: 2, baseDelayMs: 1, maxDelayMs: 5 };
 beforeAll(async () => {
   emu = await startEmulator({ port: 0, rateLimitPerMinute: 0 });
   admin = emu.agents.find((a) => a.role === 'admin') as SeededAgent;
-  const emailIds = [...emu.store.sources.values()].filter((s) => s.type === 'email').map((s) => s.id);
+  const emailIds = emu.records.list('sources', (s) => s.type === 'email').map((s) => s.id);
   agent = emu.agents.find(
     (a) =>
       a.role === 'agent' && a.sourceIds.length === emailIds.length && a.sourceIds.every((id) => emailIds.includes(id)),
@@ -49,7 +49,6 @@ function client(token: string, options: Partial<EngageClientOptions> = {}): Enga
   return new EngageClient({ baseUrl: emu.url, token, retry: QUICK, ...options });
 }
 
-const store = () => emu.store;
 const statuses = (pattern?: RegExp) => logged(emu, pattern).map((entry) => entry.status);
 
 /** Threads already used by a test: each test that opens an intervention takes a fresh one. */
@@ -57,17 +56,13 @@ const used = new Set<string>();
 
 /** A thread of an email source (threads there can be closed) with a customer content and no open intervention. */
 function freshThread(): { thread: Thread; content: Content } {
-  for (const thread of store().threads.values()) {
-    if (used.has(thread.id) || !agent.sourceIds.includes(thread.source_id) || store().openInterventionOf(thread.id))
-      continue;
-    const content = (store().threadState.get(thread.id)?.contentIds ?? [])
-      .map((id) => store().contents.get(id) as Content)
-      .find((c) => !c.creator_id);
-    if (!content) continue;
-    used.add(thread.id);
-    return { thread, content };
-  }
-  throw new Error('no fresh thread left');
+  const found = emu.records.threadWithoutOpenIntervention(
+    agent.sourceIds,
+    (view) => !used.has(view.thread.id) && view.contents.some((c) => !c.creator_id),
+  );
+  if (!found) throw new Error('no fresh thread left');
+  used.add(found.thread.id);
+  return { thread: found.thread, content: found.contents.find((c) => !c.creator_id)! };
 }
 
 /** Opens an intervention as the agent on a fresh thread; with `reply`, also posts one agent reply. */
@@ -108,7 +103,7 @@ describe('HTTP refusals map to one kind each, in one attempt', () => {
   });
 
   it('404 for a thread of a source the agent cannot read => not_found, while the admin reads it', async () => {
-    const foreign = [...store().threads.values()].find((t) => !agent.sourceIds.includes(t.source_id)) as Thread;
+    const foreign = emu.records.list('threads').find((t) => !agent.sourceIds.includes(t.source_id)) as Thread;
     await expect(client(admin.token).getThread(foreign.id)).resolves.toMatchObject({ id: foreign.id });
     const error = await expectEngageError(client(agent.token).getThread(foreign.id), 'not_found', secrets);
     expect(error.status).toBe(404);
@@ -127,7 +122,7 @@ describe('HTTP refusals map to one kind each, in one attempt', () => {
       endpoint: 'PUT /interventions/{id}/close',
     });
     expect(statuses()).toEqual([403]);
-    expect(store().interventions.get(intervention.id)?.status).toBe('assigned');
+    expect(emu.records.get('interventions', intervention.id)?.status).toBe('assigned');
   });
 
   it('409 closing an intervention twice => conflict', async () => {
@@ -156,7 +151,7 @@ describe('HTTP refusals map to one kind each, in one attempt', () => {
       endpoint: 'POST /contents',
     });
     expect(statuses()).toEqual([422]);
-    expect(store().threads.get(thread.id)?.contents_count).toBe(thread.contents_count);
+    expect(emu.records.get('threads', thread.id)?.contents_count).toBe(thread.contents_count);
   });
 
   it('422 replying without an open intervention => invalid', async () => {
@@ -190,7 +185,7 @@ describe('HTTP refusals map to one kind each, in one attempt', () => {
 
 describe('retries on 5xx: reads only', () => {
   it('503 on a GET => unavailable after exactly maxRetries + 1 attempts', async () => {
-    const thread = [...store().threads.values()][0];
+    const thread = emu.records.list('threads')[0];
     emu.faults.set({ errorRate: 1, pathPattern: '^/1\\.0/content_threads/' });
     const error = await expectEngageError(client(admin.token).getThread(thread.id), 'unavailable', secrets);
     expect(error.details).toMatchObject({
@@ -202,7 +197,7 @@ describe('retries on 5xx: reads only', () => {
   });
 
   it('503 then a healthy upstream: the GET is retried and succeeds', async () => {
-    const thread = [...store().threads.values()][1];
+    const thread = emu.records.list('threads')[1];
     emu.faults.set({ errorRate: 1, pathPattern: '^/1\\.0/content_threads/' });
     const engage = client(admin.token, {
       retry: { ...QUICK, maxRetries: 5 },
@@ -221,7 +216,7 @@ describe('retries on 5xx: reads only', () => {
       secrets,
     );
     expect(logged(emu).map((e) => [e.method, e.status])).toEqual([['POST', 503]]);
-    expect(store().threads.get(thread.id)?.contents_count).toBe(thread.contents_count);
+    expect(emu.records.get('threads', thread.id)?.contents_count).toBe(thread.contents_count);
   });
 
   it('503 on PUT and DELETE => unavailable after exactly one attempt each', async () => {
@@ -234,8 +229,8 @@ describe('retries on 5xx: reads only', () => {
       ['PUT', 503],
       ['DELETE', 503],
     ]);
-    expect(store().threads.get(thread.id)?.closed).toBe(false);
-    expect(store().interventions.get(intervention.id)?.status).toBe('assigned');
+    expect(emu.records.get('threads', thread.id)?.closed).toBe(false);
+    expect(emu.records.get('interventions', intervention.id)?.status).toBe('assigned');
   });
 });
 
@@ -248,8 +243,8 @@ describe('429 and Retry-After', () => {
   });
 
   it('a PUT is retried on 429 (Engage refused it before doing anything) and applied once', async () => {
-    const thread = [...store().threads.values()].find((t) => t.thread_category_ids.length === 0) as Thread;
-    const category = [...store().categories.values()].find((c) => !c.unselectable)?.id as string;
+    const thread = emu.records.list('threads').find((t) => t.thread_category_ids.length === 0) as Thread;
+    const category = emu.records.list('categories').find((c) => !c.unselectable)?.id as string;
     emu.faults.set({ force429: 1, retryAfterSeconds: 0, pathPattern: '/update_categories$' });
     const updated = await client(admin.token).updateThreadCategories(thread.id, [category]);
     expect(updated.thread_category_ids).toEqual([category]);
@@ -401,13 +396,13 @@ describe('timeouts', () => {
     const engage = client(admin.token, { timeoutMs: 200, retry: { ...QUICK, maxRetries: 0 } });
     await expectEngageError(engage.allTeams(), 'unavailable', secrets);
     emu.faults.reset();
-    await expect(engage.allTeams()).resolves.toHaveLength(store().teams.size);
+    await expect(engage.allTeams()).resolves.toHaveLength(emu.records.count('teams'));
   });
 });
 
 describe('metrics hook and secrets', () => {
   it('onRequest hears {method, endpoint with {id}, status, attempt} once per attempt', async () => {
-    const thread = [...store().threads.values()][2];
+    const thread = emu.records.list('threads')[2];
     const events: RequestEvent[] = [];
     emu.faults.set({ force429: 1, retryAfterSeconds: 0, pathPattern: '^/1\\.0/content_threads/' });
     const engage = client(admin.token, { onRequest: (e) => events.push(e) });
@@ -422,7 +417,7 @@ describe('metrics hook and secrets', () => {
   });
 
   it('no error of any kind carries a token, in its message, details, stack or inspection', async () => {
-    const thread = [...store().threads.values()][3];
+    const thread = emu.records.list('threads')[3];
     const errors: EngageError[] = [];
     const collect = async (call: Promise<unknown>) => {
       try {

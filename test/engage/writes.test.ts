@@ -27,8 +27,7 @@ beforeEach(() => {
   emu.requestLog.reset();
 });
 
-const store = () => emu.store;
-const selectable = (): Category[] => [...store().categories.values()].filter((c) => !c.unselectable);
+const selectable = (): Category[] => emu.records.list('categories').filter((c) => !c.unselectable);
 
 /** The one write the last call made: a `method` on `path` with nothing in the query string (the parameters went in the body). */
 function expectOneFormWrite(method: string, path: string): void {
@@ -39,7 +38,7 @@ function expectOneFormWrite(method: string, path: string): void {
 
 describe('writes are form-encoded, arrays with []', () => {
   it('updateThreadCategories(id, [a, b]) sets both categories, as a REST read shows', async () => {
-    const thread = [...store().threads.values()].find((t) => t.thread_category_ids.length === 0) as Thread;
+    const thread = emu.records.list('threads').find((t) => t.thread_category_ids.length === 0) as Thread;
     const [a, b] = selectable().map((c) => c.id);
     const updated = await client.updateThreadCategories(thread.id, [a, b]);
     expectOneFormWrite('PUT', `/content_threads/${thread.id}/update_categories`);
@@ -50,7 +49,7 @@ describe('writes are form-encoded, arrays with []', () => {
   });
 
   it('updateThreadCategories(id, [c]) replaces the categories instead of adding to them', async () => {
-    const thread = [...store().threads.values()].find((t) => t.thread_category_ids.length >= 1) as Thread;
+    const thread = emu.records.list('threads').find((t) => t.thread_category_ids.length >= 1) as Thread;
     const replacement = selectable().find((c) => !thread.thread_category_ids.includes(c.id))?.id as string;
     await client.updateThreadCategories(thread.id, [replacement]);
     expect((await rest<Thread>(emu, admin.token, `/content_threads/${thread.id}`)).thread_category_ids).toEqual([
@@ -64,16 +63,16 @@ describe('writes are form-encoded, arrays with []', () => {
   // and `recategorizeThread` answers 422 "Unknown category ids: ". Flip to `it` once the emulator
   // drops empty values.
   it('updateThreadCategories(id, []) clears the categories', async () => {
-    const thread = [...store().threads.values()].find((t) => t.thread_category_ids.length >= 1) as Thread;
+    const thread = emu.records.list('threads').find((t) => t.thread_category_ids.length >= 1) as Thread;
     const cleared = await client.updateThreadCategories(thread.id, []);
     expect(cleared.thread_category_ids).toEqual([]);
     expect((await rest<Thread>(emu, admin.token, `/content_threads/${thread.id}`)).thread_category_ids).toEqual([]);
   });
 
   it('updateIdentityGroup(id, {emails, custom_field_values, notes}) round-trips, custom fields merged', async () => {
-    const group = [...store().identityGroups.values()].find(
-      (g) => g.custom_field_values?.customer_since,
-    ) as IdentityGroup;
+    const group = emu.records
+      .list('identityGroups')
+      .find((g) => g.custom_field_values?.customer_since) as IdentityGroup;
     const customerSince = group.custom_field_values?.customer_since;
     const notes = 'Prefers "email" – café & co; 100% = fine?';
     const updated = await client.updateIdentityGroup(group.id, {
@@ -96,22 +95,20 @@ describe('writes are form-encoded, arrays with []', () => {
   });
 
   it('updateIdentityGroup(id, {emails: []}) clears the emails', async () => {
-    const group = [...store().identityGroups.values()].find((g) => (g.emails ?? []).length > 0) as IdentityGroup;
+    const group = emu.records.list('identityGroups').find((g) => (g.emails ?? []).length > 0) as IdentityGroup;
     await client.updateIdentityGroup(group.id, { emails: [] });
     expectOneFormWrite('PUT', `/identity_groups/${group.id}`);
     expect((await rest<IdentityGroup>(emu, admin.token, `/identity_groups/${group.id}`)).emails).toEqual([]);
   });
 
   it('a reply with quotes and a backslash in its body is found again by an escaped text: search', async () => {
-    const thread = [...store().threads.values()].find(
-      (t) =>
-        store().sourceTraits.get(t.source_id)?.threadClosure &&
-        !store().openInterventionOf(t.id) &&
-        t.contents_count > 0,
-    ) as Thread;
-    const customer = (store().threadState.get(thread.id)?.contentIds ?? [])
-      .map((id) => store().contents.get(id) as Content)
-      .find((c) => !c.creator_id) as Content;
+    const { thread, contents: messages } = emu.records.threadWithoutOpenIntervention(
+      undefined,
+      (view) =>
+        emu.records.sourceTraits(view.thread.source_id)?.threadClosure === true &&
+        view.contents.some((c) => !c.creator_id),
+    )!;
+    const customer = messages.find((c) => !c.creator_id) as Content;
     await client.createIntervention(customer.id);
     const body = 'The courier said "left at door \\ gate B" but nothing arrived (ref QX-7731).';
     const reply = await client.createContent({ body, in_reply_to_id: customer.id });

@@ -16,13 +16,9 @@ beforeAll(async () => {
   stack = await startStack();
   bot = stack.emulator.agents.find((agent) => agent.role === 'bot')!;
   // A chat source the bot reads, and a customer who wrote there before.
-  const store = stack.emulator.store;
-  sourceId = bot.sourceIds.find((id) =>
-    [...store.contents.values()].some((c) => c.source_id === id && c.author_id && !c.creator_id),
-  )!;
-  customerId = [...store.contents.values()].find(
-    (c) => c.source_id === sourceId && c.author_id && !c.creator_id,
-  )!.author_id!;
+  const { records } = stack.emulator;
+  sourceId = bot.sourceIds.find((id) => records.customerContent([id]))!;
+  customerId = records.customerContent([sourceId])!.author_id!;
 });
 
 afterAll(async () => {
@@ -31,7 +27,7 @@ afterAll(async () => {
 
 /** A customer writes on the source: a new thread, as Engage would import it. */
 function newCustomerThread(body: string): Content {
-  return stack.emulator.store.importContent({ identityId: customerId, sourceId, body });
+  return stack.emulator.customers.startThread({ identityId: customerId, sourceId, body });
 }
 
 const asBot = {

@@ -5,11 +5,17 @@
 import { startStack, type Stack } from '../support/stack';
 
 let stack: Stack;
+/** Every line the gateway writes: through its `log` option and, in case a module bypasses it, the console. */
 const logs: string[] = [];
+const consoleMethods = ['log', 'info', 'warn', 'error', 'debug'] as const;
 
 beforeAll(async () => {
+  for (const method of consoleMethods)
+    jest.spyOn(console, method).mockImplementation((...args: unknown[]) => void logs.push(args.map(String).join(' ')));
   stack = await startStack({ gateway: { engageTimeoutMs: 300, log: (line) => logs.push(line) } });
 });
+
+afterAll(() => jest.restoreAllMocks());
 
 beforeEach(() => stack.emulator.requestLog.reset());
 afterEach(() => stack.emulator.faults.reset());
@@ -19,7 +25,7 @@ afterAll(async () => {
 });
 
 it('a 5xx on one endpoint is UPSTREAM_UNAVAILABLE on that field; the others answer', async () => {
-  const [thread] = [...stack.emulator.store.threads.values()];
+  const [thread] = stack.emulator.records.list('threads');
   stack.emulator.faults.set({ errorRate: 1, pathPattern: '^/1.0/content_threads' });
   const { data, errors } = await stack.gql<{ thread: unknown; sources: unknown[] }>(
     `query($t: ID!) { thread(id: $t) { id } sources { id } }`,
@@ -71,12 +77,20 @@ it('CSRF prevention refuses a simple GET request without a preflight header', as
   expect(allowed.status).toBe(200);
 });
 
-it('no token appears in any log line', () => {
-  for (const agent of stack.emulator.agents) for (const line of logs) expect(line).not.toContain(agent.token);
+it('logs the upstream failures it answers, and no log line names a token', async () => {
+  const agent = stack.emulator.agents.find((a) => a.role === 'agent')!;
+  const before = logs.length;
+  stack.emulator.faults.set({ errorRate: 1, pathPattern: '^/1.0/content_sources' });
+  const { errors } = await stack.gql(`{ sources { id } }`, undefined, { token: agent.token });
+  expect(errors![0].extensions).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
+  const lines = logs.slice(before);
+  expect(lines).toEqual([expect.stringContaining('UPSTREAM_UNAVAILABLE')]);
+  // Every line written so far (the 5xx, 429 and timeout cases above too), not only this one.
+  for (const { token } of stack.emulator.agents) for (const line of logs) expect(line).not.toContain(token);
 });
 
 it("thread(id) asks for the thread's contents and interventions without waiting for the thread itself", async () => {
-  const [thread] = [...stack.emulator.store.threads.values()];
+  const [thread] = stack.emulator.records.list('threads');
   // The thread's own GET never answers: whatever else reaches Engage was sent in parallel with it.
   stack.emulator.faults.set({ hangRate: 1, pathPattern: '^/1.0/content_threads/' });
   const { data, errors } = await stack.gql<{ thread: unknown }>(

@@ -39,14 +39,10 @@ afterAll(async () => {
 });
 
 function customerWrites(body: string): Content {
-  const store = stack.emulator.store;
-  const sourceId = bot.sourceIds.find((id) =>
-    [...store.contents.values()].some((c) => c.source_id === id && c.author_id && !c.creator_id),
-  )!;
-  const customer = [...store.contents.values()].find(
-    (c) => c.source_id === sourceId && c.author_id && !c.creator_id,
-  )!.author_id!;
-  return store.importContent({ identityId: customer, sourceId, body });
+  const { records, customers } = stack.emulator;
+  const sourceId = bot.sourceIds.find((id) => records.customerContent([id]))!;
+  const customer = records.customerContent([sourceId])!.author_id!;
+  return customers.startThread({ identityId: customer, sourceId, body });
 }
 
 it('answers a new customer thread and closes its intervention', async () => {

@@ -1,12 +1,12 @@
 /**
  * The emulator's webhook deliveries, seen by a plain HTTP receiver in the test: handshake with the
  * secret header, grouping per API request, `registered_events`, retries with backoff, the
- * out-of-order knob, simulated customers, and close() stopping everything.
+ * out-of-order knob, the scenario actions over HTTP, simulated customers, and close() stopping everything.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startEmulator, type Emulator } from '../../src/emulator';
-import type { WebhookNotification } from '../../src/engage/types';
+import type { AgentStatus, Content, WebhookEvent, WebhookNotification } from '../../src/engage/types';
 import { Deferred, until, within } from './support';
 
 interface Received {
@@ -82,7 +82,7 @@ async function register(query: Record<string, string | string[]>): Promise<{ id:
 }
 
 const customer = () => {
-  const content = [...emulator.store.contents.values()].find((c) => c.author_id && !c.creator_id)!;
+  const content = emulator.records.customerContent()!;
   return { identityId: content.author_id!, sourceId: content.source_id };
 };
 
@@ -97,11 +97,11 @@ it('handshakes with the secret, then delivers the registered events, grouped per
   expect(received[0]).toMatchObject({ method: 'GET', secret: 's3cret' });
   expect(received[0].url.searchParams.get('hub.mode')).toBe('subscribe');
   expect(received[0].url.searchParams.get('x')).toBe('1');
-  expect(emulator.store.webhooks.get(webhook.id)?.webhook_status).toBe('ok');
+  expect(emulator.records.get('webhooks', webhook.id)?.webhook_status).toBe('ok');
 
   // A customer message: the first POST is refused twice, the third attempt is accepted.
   answers.push(500, 503);
-  const imported = emulator.store.importContent({ ...customer(), body: 'hello' });
+  const imported = emulator.customers.startThread({ ...customer(), body: 'hello' });
   await waitFor(4);
   const posts = received.slice(1, 4);
   expect(posts.map((p) => p.method)).toEqual(['POST', 'POST', 'POST']);
@@ -131,10 +131,10 @@ it('handshakes with the secret, then delivers the registered events, grouped per
 it('out-of-order knob: a notification is held and sent after the next one, its events reversed', async () => {
   emulator.webhooks.set({ outOfOrderRate: 1 });
   const start = received.length;
-  const first = emulator.store.importContent({ ...customer(), body: 'first' });
+  const first = emulator.customers.startThread({ ...customer(), body: 'first' });
   await Promise.resolve();
   emulator.webhooks.set({ outOfOrderRate: 0 });
-  const second = emulator.store.importContent({ ...customer(), body: 'second' });
+  const second = emulator.customers.startThread({ ...customer(), body: 'second' });
   await waitFor(start + 2);
   expect(received.slice(start, start + 2).map((r) => r.body!.events[0].resource.id)).toEqual([second.id, first.id]);
 });
@@ -167,11 +167,11 @@ it('a webhook whose handshake fails is marked and receives nothing', async () =>
     'registered_events[]': ['content.imported'],
   });
   await until(
-    () => emulator.store.webhooks.get(webhook.id)?.webhook_status === 'validation_failed',
+    () => emulator.records.get('webhooks', webhook.id)?.webhook_status === 'validation_failed',
     'the failed handshake',
   );
   const start = received.length;
-  const content = emulator.store.importContent({ ...customer(), body: 'only for the validated webhook' });
+  const content = emulator.customers.startThread({ ...customer(), body: 'only for the validated webhook' });
   await waitFor(start + 1);
   expect(received.slice(start).map((r) => r.url.pathname)).toEqual(['/hook']);
   expect(received[start].body!.events[0].resource.id).toBe(content.id);
@@ -184,15 +184,95 @@ it('a webhook whose handshake fails is marked and receives nothing', async () =>
   });
 });
 
-it('simulated customers open threads and reply through importContent', () => {
-  const before = emulator.store.threads.size;
+async function scenario(method: 'POST' | 'PUT', path: string, body: unknown): Promise<Response> {
+  return fetch(`${emulator.origin}/_emulator${path}`, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+}
+
+it('a customer starts a thread and writes in it over HTTP: content.imported deliveries, first_in_thread first', async () => {
+  const start = received.length;
+  const { sourceId } = customer();
+  const opened = await scenario('POST', '/customers/threads', {
+    sourceId,
+    body: 'Hello, I am new here',
+    customer: { firstname: 'Ada', lastname: 'Lovelace' },
+  });
+  expect(opened.status).toBe(201);
+  const first = (await opened.json()) as Content;
+  expect(first).toMatchObject({
+    source_id: sourceId,
+    first_in_thread: true,
+    status: 'new',
+    body: 'Hello, I am new here',
+  });
+  expect(emulator.records.get('identities', first.author_id!)).toMatchObject({ display_name: 'Ada Lovelace' });
+
+  const written = await scenario('POST', '/customers/messages', { threadId: first.thread_id, body: 'Anyone there?' });
+  expect(written.status).toBe(201);
+  const second = (await written.json()) as Content;
+  expect(second).toMatchObject({ thread_id: first.thread_id, author_id: first.author_id, first_in_thread: false });
+  expect(emulator.records.thread(first.thread_id)?.contents.map((c) => c.id)).toEqual([first.id, second.id]);
+
+  await waitFor(start + 2);
+  expect(
+    received
+      .slice(start, start + 2)
+      .map((r) => r.body!.events.map((e) => [e.type, e.resource.id, e.resource.metadata.first_in_thread])),
+  ).toEqual([[['content.imported', first.id, true]], [['content.imported', second.id, false]]]);
+});
+
+it('refuses scenario input it cannot take: 400 malformed, 404 unknown record, 422 refused', async () => {
+  const { sourceId, identityId } = customer();
+  const malformed = await scenario('POST', '/customers/threads', { sourceId, text: 'body is missing' });
+  expect(malformed.status).toBe(400);
+  expect(await malformed.json()).toMatchObject({ error: 'invalid_request', status: 400 });
+  const unknown = await scenario('POST', '/customers/messages', { threadId: 'ffffffffffffffffffffffff', body: 'x' });
+  expect(unknown.status).toBe(404);
+  expect((await scenario('POST', '/customers/threads', { sourceId, body: '   ' })).status).toBe(422);
+  const agentIdentity = emulator.records.find('identities', (i) => (i.user_ids ?? []).length > 0)!;
+  expect(
+    (await scenario('POST', '/customers/threads', { sourceId, identityId: agentIdentity.id, body: 'x' })).status,
+  ).toBe(422);
+  expect(emulator.customers.startThread({ sourceId, identityId, body: 'in code too' }).author_id).toBe(identityId);
+});
+
+it('an agent goes away and comes back over HTTP: push_agent.availability_change, served by GET /status', async () => {
+  const agent = emulator.agents.find((a) => a.role === 'agent')!;
+  const events: WebhookEvent[] = [];
+  const stop = emulator.onChange((event) => events.push(event));
+  try {
+    const away = await scenario('PUT', `/agents/${agent.id}/availability`, { status: 'away' });
+    expect(away.status).toBe(200);
+    expect(((await away.json()) as AgentStatus).channels.every((c) => c.status === 'away')).toBe(true);
+    const status = await fetch(`${emulator.url}/status/${agent.id}`, {
+      headers: { authorization: `Bearer ${emulator.adminToken}` },
+    });
+    expect(((await status.json()) as AgentStatus).channels.every((c) => c.status === 'away')).toBe(true);
+    const back = await scenario('PUT', `/agents/${agent.id}/availability`, { status: 'available' });
+    expect(((await back.json()) as AgentStatus).channels.every((c) => c.status === 'available')).toBe(true);
+    expect(emulator.availability.get(agent.id)?.channels.every((c) => c.status === 'available')).toBe(true);
+  } finally {
+    stop();
+  }
+  expect(events.map((e) => [e.type, e.user_id, e.resource.id])).toEqual([
+    ['push_agent.availability_change', agent.id, agent.id],
+    ['push_agent.availability_change', agent.id, agent.id],
+  ]);
+  expect((await scenario('PUT', `/agents/${agent.id}/availability`, { status: 'asleep' })).status).toBe(400);
+  const bot = emulator.agents.find((a) => a.role === 'bot')!;
+  expect((await scenario('PUT', `/agents/${bot.id}/availability`, { status: 'away' })).status).toBe(404);
+});
+
+it('simulated customers open threads and reply, as content.imported changes', () => {
+  const before = emulator.records.count('threads');
   const events: string[] = [];
-  const listener = (event: { type: string; resource: { metadata: Record<string, unknown> } }) =>
-    events.push(`${event.type}:${event.resource.metadata.first_in_thread}`);
-  emulator.store.on('change', listener);
-  for (let i = 0; i < 12; i += 1) emulator.customers.tick();
-  emulator.store.off('change', listener);
-  expect(emulator.store.threads.size).toBeGreaterThan(before);
+  const stop = emulator.onChange((event) => events.push(`${event.type}:${event.resource.metadata.first_in_thread}`));
+  for (let i = 0; i < 12; i += 1) emulator.customers.simulateOne();
+  stop();
+  expect(emulator.records.count('threads')).toBeGreaterThan(before);
   expect(events).toContain('content.imported:true');
   expect(events).toContain('content.imported:false');
 });

@@ -20,13 +20,9 @@ afterAll(async () => {
 const QUERY = `subscription Inbox($s: [ID!]) { newThread(sourceIds: $s) { thread { id source { name } } content { body author { displayName } } } }`;
 
 it('N subscribers of one operation => one execution per event, the same payload for all', async () => {
-  const store = stack.emulator.store;
-  const sourceId = [...store.sources.keys()].find((id) =>
-    [...store.contents.values()].some((c) => c.source_id === id && c.author_id && !c.creator_id),
-  )!;
-  const customer = [...store.contents.values()].find(
-    (c) => c.source_id === sourceId && c.author_id && !c.creator_id,
-  )!.author_id!;
+  const { records } = stack.emulator;
+  const sourceId = records.list('sources').find((s) => records.customerContent([s.id]))!.id;
+  const customer = records.customerContent([sourceId])!.author_id!;
   const N = 25;
   const attached = stack.gateway.live.stats().attached;
   // Two sockets, variables in a different key order: still one group.
@@ -41,7 +37,7 @@ it('N subscribers of one operation => one execution per event, the same payload 
   expect(before.subscribers).toBe(N);
 
   for (const body of ['first event', 'second event']) {
-    const imported = store.importContent({ identityId: customer, sourceId, body });
+    const imported = stack.emulator.customers.startThread({ identityId: customer, sourceId, body });
     const messages = await Promise.all(subscriptions.map((s) => s.next()));
     for (const message of messages) expect(message).toEqual(messages[0]);
     expect(messages[0].data.newThread).toMatchObject({ thread: { id: imported.thread_id }, content: { body } });
@@ -53,7 +49,7 @@ it('N subscribers of one operation => one execution per event, the same payload 
   const other = new Subscription<any>(clients.connect(stack.gateway, narrow.token), QUERY, { s: [sourceId] });
   await within(stack.gateway.live.whenAttached(attached + N + 1), 10_000, 'the other subscriber');
   expect(stack.gateway.live.stats().groups).toBe(2);
-  const third = store.importContent({ identityId: customer, sourceId, body: 'third event' });
+  const third = stack.emulator.customers.startThread({ identityId: customer, sourceId, body: 'third event' });
   const [otherMessage] = await Promise.all([other.next(), ...subscriptions.map((s) => s.next())]);
   expect(otherMessage.data.newThread.thread.id).toBe(third.thread_id);
   expect(stack.gateway.live.stats().executions - before.executions).toBe(4);

@@ -48,8 +48,7 @@ describeWith([requirements.redis()])('two gateway instances sharing Redis', () =
       clients.connect(a),
       `subscription { engageEvents(types: ["content.imported"]) { id resourceId } }`,
     );
-    const store = stack.emulator.store;
-    const content = [...store.contents.values()].find((c) => c.author_id && !c.creator_id)!;
+    const content = stack.emulator.records.customerContent()!;
     const first = notification([
       {
         type: 'content.imported',
@@ -82,15 +81,11 @@ describeWith([requirements.redis()])('two gateway instances sharing Redis', () =
   });
 
   it('the same idempotency key sent to both instances at once posts one reply upstream', async () => {
-    const store = stack.emulator.store;
+    const { records, customers } = stack.emulator;
     const bot = stack.emulator.agents.find((agent) => agent.role === 'bot')!;
-    const sourceId = bot.sourceIds.find((id) =>
-      [...store.contents.values()].some((c) => c.source_id === id && c.author_id && !c.creator_id),
-    )!;
-    const customer = [...store.contents.values()].find(
-      (c) => c.source_id === sourceId && c.author_id && !c.creator_id,
-    )!.author_id!;
-    const imported = store.importContent({ identityId: customer, sourceId, body: 'Retried through a load balancer' });
+    const sourceId = bot.sourceIds.find((id) => records.customerContent([id]))!;
+    const customer = records.customerContent([sourceId])!.author_id!;
+    const imported = customers.startThread({ identityId: customer, sourceId, body: 'Retried through a load balancer' });
     const post = (gateway: Gateway, query: string, variables: Record<string, unknown>) =>
       fetch(gateway.url, {
         method: 'POST',

@@ -20,28 +20,28 @@ let unreadable: string;
 const clients = wsClients();
 
 function customerOf(sourceId: string): string {
-  return [...stack.emulator.store.contents.values()].find(
-    (c) => c.source_id === sourceId && c.author_id && !c.creator_id,
-  )!.author_id!;
+  return stack.emulator.records.customerContent([sourceId])!.author_id!;
 }
 
 function customerWrites(sourceId: string, body: string): Content {
-  return stack.emulator.store.importContent({ identityId: customerOf(sourceId), sourceId, body });
+  return stack.emulator.customers.startThread({ identityId: customerOf(sourceId), sourceId, body });
 }
 
 beforeAll(async () => {
   stack = await startStack({ registerWebhook: true, emulator: { webhooks: { retryBaseMs: 5 } } });
-  const store = stack.emulator.store;
+  const { records } = stack.emulator;
   bot = stack.emulator.agents.find((agent) => agent.role === 'bot')!;
-  const closable = (id: string) => store.sourceTraits.get(id)?.threadClosure === true && customerOf(id) !== undefined;
+  const closable = (id: string) =>
+    records.sourceTraits(id)?.threadClosure === true && records.customerContent([id]) !== undefined;
+  const sourceIds = records.list('sources').map((s) => s.id);
   narrow = stack.emulator.agents.find(
     (agent) =>
       agent.role === 'agent' &&
       agent.sourceIds.some(closable) &&
-      [...store.sources.keys()].some((id) => closable(id) && !agent.sourceIds.includes(id)),
+      sourceIds.some((id) => closable(id) && !agent.sourceIds.includes(id)),
   )!;
   readable = narrow.sourceIds.find(closable)!;
-  unreadable = [...store.sources.keys()].find((id) => closable(id) && !narrow.sourceIds.includes(id))!;
+  unreadable = sourceIds.find((id) => closable(id) && !narrow.sourceIds.includes(id))!;
 });
 
 afterAll(async () => {
@@ -64,8 +64,8 @@ describe('newThread', () => {
     const imported = customerWrites(readable, 'Hello from a new customer thread');
     const { data, errors } = await all.next();
     expect(errors).toBeUndefined();
-    const source = stack.emulator.store.sources.get(readable)!;
-    const author = stack.emulator.store.identities.get(imported.author_id!)!;
+    const source = stack.emulator.records.get('sources', readable)!;
+    const author = stack.emulator.records.get('identities', imported.author_id!)!;
     expect(data.newThread).toMatchObject({
       type: 'content.imported',
       origin: 'CUSTOMER',
@@ -87,7 +87,7 @@ describe('newThread', () => {
     const client = clients.connect(stack.gateway);
     const filtered = await subscribed<any>(stack.gateway, client, NEW_THREAD, { sources: [readable] });
     const other = customerWrites(unreadable, 'on another source');
-    stack.emulator.store.importContent({
+    stack.emulator.customers.write({
       identityId: other.author_id!,
       threadId: other.thread_id,
       body: 'a reply, not a new thread',
@@ -104,11 +104,11 @@ describe('newThread', () => {
       client,
       `subscription { newThread { origin agent { id } content { body } } }`,
     );
-    const source = [...stack.emulator.store.sources.keys()].find(
-      (id) =>
-        stack.emulator.store.sourceTraits.get(id)?.canInitiate &&
-        !stack.emulator.store.sourceTraits.get(id)?.titleRequired,
-    )!;
+    const { records } = stack.emulator;
+    const source = records
+      .list('sources')
+      .map((s) => s.id)
+      .find((id) => records.sourceTraits(id)?.canInitiate && !records.sourceTraits(id)?.titleRequired)!;
     const started = await stack.gql(
       `mutation($s: ID!) { startDiscussion(input: { sourceId: $s, body: "We have news for you" }) { id } }`,
       { s: source },
@@ -234,7 +234,7 @@ describe('contentAdded, interventionChanged, threadStateChanged: one conversatio
     });
 
     // The customer writes again: an IMPORTED content on the thread feed, not on the REPLIED feed.
-    const again = stack.emulator.store.importContent({
+    const again = stack.emulator.customers.write({
       identityId: imported.author_id!,
       threadId: imported.thread_id,
       body: 'Thanks!',
@@ -265,7 +265,7 @@ describe('identityMerged and the raw feed', () => {
       client,
       `subscription { engageEvents(types: ["identity.merged"]) { type resourceType resourceId stale } }`,
     );
-    const identity = stack.emulator.store.identities.get(customerOf(readable))!;
+    const identity = stack.emulator.records.get('identities', customerOf(readable))!;
     const merged = event('identity.merged', {
       type: 'identity',
       id: identity.id,
@@ -298,7 +298,7 @@ describe('delivery semantics', () => {
       client,
       `subscription { engageEvents(types: ["task.created", "task.taken"]) { id type } }`,
     );
-    const [thread] = [...stack.emulator.store.threads.values()].filter((t) => t.source_id === readable);
+    const thread = stack.emulator.records.find('threads', (t) => t.source_id === readable)!;
     const events = ['task.created', 'task.taken', 'task.created'].map((type) =>
       event(type, { type: 'task', id: newId(), metadata: { thread_id: thread.id, source_id: readable } }),
     );
@@ -341,7 +341,7 @@ describe('delivery semantics', () => {
 
   it('out of order: a stale state event is dropped from interventionChanged, kept (stale) in the raw feed', async () => {
     const client = clients.connect(stack.gateway);
-    const [seeded] = [...stack.emulator.store.interventions.values()].filter((i) => i.source_id === readable);
+    const seeded = stack.emulator.records.find('interventions', (i) => i.source_id === readable)!;
     const states = await subscribed<any>(
       stack.gateway,
       client,

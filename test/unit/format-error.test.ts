@@ -38,6 +38,15 @@ describe('formatError', () => {
     expect(logged.some((line) => line.includes('secret internals'))).toBe(true);
   });
 
+  it('logs upstream trouble (5xx, timeout, rate limit) but not the errors a client caused', () => {
+    const lines: string[] = [];
+    const format = createFormatError({ maskUnexpected: true, log: (line) => lines.push(line) });
+    const upstream = new EngageError('unavailable', 'Engage GET /content_threads/{id}: no answer within 300 ms');
+    format({ message: 'wrapped', extensions: {} }, located(upstream));
+    format({ message: 'wrapped', extensions: {} }, located(new EngageError('not_found', 'Engage GET /x: not found')));
+    expect(lines).toEqual(['engage: UPSTREAM_UNAVAILABLE Engage GET /content_threads/{id}: no answer within 300 ms']);
+  });
+
   it('keeps the message in development, still without a stack trace', () => {
     const formatted = development(
       { message: 'boom', extensions: { code: 'INTERNAL_SERVER_ERROR', stacktrace: ['at x'] } },
