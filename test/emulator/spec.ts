@@ -5,7 +5,6 @@
  * bodies validate against its response schema.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import addFormats from 'ajv-formats';
 import { OpenAPIBackend, type Document, type Operation } from 'openapi-backend';
 import { parse } from 'yaml';

@@ -6,7 +6,7 @@
  * request log; the only timing assertions are lower bounds that prove a wait happened.
  */
 import { inspect } from 'node:util';
-import { EngageClient, EngageError, q, type EngageClientOptions, type RequestEvent } from '../../src/engage';
+import { EngageClient, q, type EngageClientOptions, type EngageError, type RequestEvent } from '../../src/engage';
 import type { Content, Intervention, Page, Thread } from '../../src/engage/types';
 import { startEmulator, type Emulator, type SeededAgent } from '../../src/emulator';
 import { expectEngageError, logged, rest } from './support';

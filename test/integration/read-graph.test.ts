@@ -28,6 +28,10 @@ afterAll(async () => {
 
 const ids = (records: Array<{ id: string }>) => records.map((record) => record.id);
 
+type Ref = { id: string };
+/** A connection with only `totalCount` and the nodes' ids selected. */
+type RefConnection = { totalCount: number; nodes: Ref[] };
+
 describe('roots and relations match the REST API', () => {
   it('sources and source(id)', async () => {
     const rest = await stack.rest<Page<Source>>('/content_sources?limit=150');
@@ -100,7 +104,20 @@ describe('roots and relations match the REST API', () => {
       `/interventions?thread_id=${thread.id}&limit=150&sort=created_at`,
     );
 
-    const { data, errors } = await stack.gql<{ thread: Record<string, any> }>(
+    const { data, errors } = await stack.gql<{
+      thread: {
+        id: string;
+        title: string | null;
+        closed: boolean;
+        contentsCount: number;
+        interventionsCount: number;
+        source: Ref;
+        contents: { totalCount: number; nodes: Array<Ref & { threadId: Ref }> };
+        interventions: Ref[];
+        categories: Ref[];
+        threadCategories: Ref[];
+      };
+    }>(
       `query($id: ID!) { thread(id: $id) {
         id title closed contentsCount interventionsCount
         source { id }
@@ -135,7 +152,20 @@ describe('roots and relations match the REST API', () => {
     const reply = replies.records.find((c) => c.creator_id && c.in_reply_to_id && c.intervention_id && c.author_id);
     expect(reply).toBeDefined();
     const { data, errors } = await stack.gql<{
-      content: Record<string, any>;
+      content: {
+        id: string;
+        body: string | null;
+        isPrivate: boolean;
+        firstInThread: boolean;
+        createdAt: string;
+        thread: Ref;
+        source: Ref;
+        author: Ref;
+        creator: Ref;
+        inReplyTo: Ref;
+        intervention: Ref;
+        categories: Ref[];
+      };
       contents: { totalCount: number; nodes: Content[] };
     }>(
       `query($id: ID!, $thread: ID!) {
@@ -178,8 +208,23 @@ describe('roots and relations match the REST API', () => {
     const groupIdentities = await stack.rest<Page<Identity>>(`/identities?identity_group_ids=${group.id}&limit=150`);
     const { data, errors } = await stack.gql<{
       identities: { totalCount: number; nodes: Identity[] };
-      identity: Record<string, any>;
-      identityGroup: Record<string, any>;
+      identity: {
+        id: string;
+        displayName: string | null;
+        screenname: string | null;
+        profile: Ref | null;
+        threads: RefConnection;
+      };
+      identityGroup: {
+        id: string;
+        firstname: string | null;
+        lastname: string | null;
+        emails: string[];
+        notes: string | null;
+        tags: Ref[];
+        identities: Ref[];
+        customFieldValues: unknown;
+      };
     }>(
       `query($id: ID!, $g: ID!) {
         identities(first: 5) { totalCount nodes { id } }
@@ -218,7 +263,18 @@ describe('roots and relations match the REST API', () => {
     const record = rest.records[0];
     const { data, errors } = await stack.gql<{
       interventions: { totalCount: number; nodes: Intervention[] };
-      intervention: Record<string, any>;
+      intervention: {
+        id: string;
+        status: string;
+        closed: boolean;
+        thread: Ref;
+        content: Ref;
+        identity: Ref | null;
+        user: Ref | null;
+        source: Ref;
+        categories: Ref[];
+        customFields: unknown;
+      };
     }>(
       `query($id: ID!) {
         interventions(filter: { state: CLOSED }, first: 5) { totalCount nodes { id status } }
@@ -250,7 +306,26 @@ describe('roots and relations match the REST API', () => {
     const child = categories.records.find((category) => category.parent_id)!;
     const agentInterventions = await stack.rest<Page<Intervention>>(`/interventions?user_id=${agent.id}&limit=3`);
 
-    const { data, errors } = await stack.gql<Record<string, any>>(
+    const { data, errors } = await stack.gql<{
+      users: Ref[];
+      user: {
+        id: string;
+        displayName: string | null;
+        email: string | null;
+        teams: Ref[];
+        interventions: RefConnection;
+      };
+      teams: Ref[];
+      team: { id: string; name: string; users: Ref[]; leaders: Ref[] };
+      categories: Ref[];
+      category: { id: string; name: string; parent: Ref | null };
+      agentAvailability: Array<{
+        agentId: string;
+        agent: Ref | null;
+        channels: Array<{ channelId: string; presence: string; busyness: string; canTakeWork: boolean }>;
+      }>;
+      viewer: Ref | null;
+    }>(
       `query($u: ID!, $c: ID!, $t: ID!) {
         users { id }
         user(id: $u) { id displayName email teams { id } interventions(first: 3) { totalCount nodes { id } } }
@@ -274,7 +349,7 @@ describe('roots and relations match the REST API', () => {
     expect(ids(data!.team.users).sort()).toEqual([...teams.records[0].user_ids].sort());
     expect(ids(data!.categories)).toEqual(ids(categories.records));
     expect(data!.category).toEqual({ id: child.id, name: child.name, parent: { id: child.parent_id } });
-    expect(data!.agentAvailability.map((s: { agentId: string }) => s.agentId)).toEqual(statuses.map((s) => s.agent_id));
+    expect(data!.agentAvailability.map((s) => s.agentId)).toEqual(statuses.map((s) => s.agent_id));
     expect(data!.viewer).toEqual({ id: agent.id });
   });
 });
@@ -297,7 +372,15 @@ describe('the remaining relations match the REST API', () => {
     );
     const [status] = await stack.rest<Array<{ agent_id: string }>>('/status');
 
-    const { data, errors } = await stack.gql<Record<string, any>>(
+    const { data, errors } = await stack.gql<{
+      agentIdentity: { users: Ref[] };
+      customer: { interventions: RefConnection };
+      user: { categories: Ref[]; identities: Ref[] };
+      team: { leaders: Ref[] };
+      category: { sources: Ref[] };
+      source: { defaultCategories: Ref[] };
+      agentAvailability: Array<{ agent: Ref }>;
+    }>(
       `query($agent: ID!, $agentIdentity: ID!, $customer: ID!, $team: ID!, $category: ID!, $source: ID!) {
         agentIdentity: identity(id: $agentIdentity) { users { id } }
         customer: identity(id: $customer) { interventions(first: 5) { totalCount nodes { id } } }

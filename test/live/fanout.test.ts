@@ -17,6 +17,14 @@ afterAll(async () => {
   await stack.dispose();
 });
 
+/** The result shape of QUERY. */
+interface NewThreadMessage {
+  newThread: {
+    thread: { id: string; source: { name: string } };
+    content: { body: string | null; author: { displayName: string | null } | null };
+  };
+}
+
 const QUERY = `subscription Inbox($s: [ID!]) { newThread(sourceIds: $s) { thread { id source { name } } content { body author { displayName } } } }`;
 
 it('N subscribers of one operation => one execution per event, the same payload for all', async () => {
@@ -29,7 +37,7 @@ it('N subscribers of one operation => one execution per event, the same payload 
   const [a, b] = [clients.connect(stack.gateway), clients.connect(stack.gateway)];
   const subscriptions = Array.from(
     { length: N },
-    (_, i) => new Subscription<any>(i % 2 ? a : b, QUERY, { s: [sourceId] }),
+    (_, i) => new Subscription<NewThreadMessage>(i % 2 ? a : b, QUERY, { s: [sourceId] }),
   );
   await within(stack.gateway.live.whenAttached(attached + N), 10_000, 'all subscribers');
   const before = stack.gateway.live.stats();
@@ -40,18 +48,20 @@ it('N subscribers of one operation => one execution per event, the same payload 
     const imported = stack.emulator.customers.startThread({ identityId: customer, sourceId, body });
     const messages = await Promise.all(subscriptions.map((s) => s.next()));
     for (const message of messages) expect(message).toEqual(messages[0]);
-    expect(messages[0].data.newThread).toMatchObject({ thread: { id: imported.thread_id }, content: { body } });
+    expect(messages[0].data!.newThread).toMatchObject({ thread: { id: imported.thread_id }, content: { body } });
   }
   expect(stack.gateway.live.stats().executions - before.executions).toBe(2);
 
   // Another token is another group, with its own execution.
   const narrow = stack.emulator.agents.find((agent) => agent.role === 'agent' && agent.sourceIds.includes(sourceId))!;
-  const other = new Subscription<any>(clients.connect(stack.gateway, narrow.token), QUERY, { s: [sourceId] });
+  const other = new Subscription<NewThreadMessage>(clients.connect(stack.gateway, narrow.token), QUERY, {
+    s: [sourceId],
+  });
   await within(stack.gateway.live.whenAttached(attached + N + 1), 10_000, 'the other subscriber');
   expect(stack.gateway.live.stats().groups).toBe(2);
   const third = stack.emulator.customers.startThread({ identityId: customer, sourceId, body: 'third event' });
   const [otherMessage] = await Promise.all([other.next(), ...subscriptions.map((s) => s.next())]);
-  expect(otherMessage.data.newThread.thread.id).toBe(third.thread_id);
+  expect(otherMessage.data!.newThread.thread.id).toBe(third.thread_id);
   expect(stack.gateway.live.stats().executions - before.executions).toBe(4);
 
   // Leaving: the group closes with its last member.
@@ -66,7 +76,10 @@ it('shutdown drains: open sockets are closed with 1001 Going away', async () => 
     client.on('closed', (event) => resolve((event as { code: number }).code)),
   );
   const attached = other.gateway.live.stats().attached;
-  const sub = new Subscription<any>(client, `subscription { newThread { content { id } } }`);
+  const sub = new Subscription<{ newThread: { content: { id: string } } }>(
+    client,
+    `subscription { newThread { content { id } } }`,
+  );
   await within(other.gateway.live.whenAttached(attached + 1), 10_000, 'the subscriber');
   await other.dispose();
   expect(await within(closed, 10_000, 'the socket to close')).toBe(1001);

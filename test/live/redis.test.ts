@@ -38,12 +38,12 @@ describeWith([requirements.redis()])('two gateway instances sharing Redis', () =
 
   it('a webhook to instance A reaches a subscriber on instance B once, re-deliveries included', async () => {
     const a = stack.gateway;
-    const onB = await subscribed<any>(
+    const onB = await subscribed<{ engageEvents: { id: string; resourceId: string } }>(
       b,
       clients.connect(b),
       `subscription { engageEvents(types: ["content.imported"]) { id resourceId } }`,
     );
-    const onA = await subscribed<any>(
+    const onA = await subscribed<{ engageEvents: { id: string; resourceId: string } }>(
       a,
       clients.connect(a),
       `subscription { engageEvents(types: ["content.imported"]) { id resourceId } }`,
@@ -71,8 +71,8 @@ describeWith([requirements.redis()])('two gateway instances sharing Redis', () =
 
     // Each subscriber sees the first event once, then the second: nothing in between.
     for (const sub of [onB, onA]) {
-      expect((await sub.next()).data.engageEvents.id).toBe(first.events[0].id);
-      expect((await sub.next()).data.engageEvents.id).toBe(second.events[0].id);
+      expect((await sub.next()).data!.engageEvents.id).toBe(first.events[0].id);
+      expect((await sub.next()).data!.engageEvents.id).toBe(second.events[0].id);
     }
     expect(b.live.stats().eventsReceived).toBe(2);
     expect(a.live.stats().eventsReceived).toBe(2);

@@ -9,7 +9,7 @@
 import type { Content } from '../../src/engage/types';
 import type { SeededAgent } from '../../src/emulator';
 import { startStack, type Stack } from '../support/stack';
-import { event, newId, notification, postWebhook, subscribed, within, wsClients } from './support';
+import { event, newId, notification, postWebhook, subscribed, wsClients } from './support';
 
 let stack: Stack;
 let bot: SeededAgent;
@@ -49,6 +49,25 @@ afterAll(async () => {
   await stack.dispose();
 });
 
+type Ref = { id: string };
+
+/** The result shape of NEW_THREAD. */
+interface NewThreadMessage {
+  newThread: {
+    id: string;
+    type: string;
+    issuedAt: string;
+    origin: string;
+    agent: Ref | null;
+    thread: {
+      id: string;
+      source: { id: string; name: string };
+      contents: { nodes: Array<{ body: string | null; author: { displayName: string | null } | null }> };
+    };
+    content: { id: string; body: string | null; firstInThread: boolean };
+  };
+}
+
 const NEW_THREAD = `subscription($sources: [ID!]) {
   newThread(sourceIds: $sources) {
     id type issuedAt origin agent { id }
@@ -60,13 +79,13 @@ const NEW_THREAD = `subscription($sources: [ID!]) {
 describe('newThread', () => {
   it('delivers a customer thread with its source, contents and author, through the subscriber loaders', async () => {
     const client = clients.connect(stack.gateway);
-    const all = await subscribed<any>(stack.gateway, client, NEW_THREAD);
+    const all = await subscribed<NewThreadMessage>(stack.gateway, client, NEW_THREAD);
     const imported = customerWrites(readable, 'Hello from a new customer thread');
     const { data, errors } = await all.next();
     expect(errors).toBeUndefined();
     const source = stack.emulator.records.get('sources', readable)!;
     const author = stack.emulator.records.get('identities', imported.author_id!)!;
-    expect(data.newThread).toMatchObject({
+    expect(data!.newThread).toMatchObject({
       type: 'content.imported',
       origin: 'CUSTOMER',
       agent: null,
@@ -79,13 +98,13 @@ describe('newThread', () => {
       },
       content: { id: imported.id, body: 'Hello from a new customer thread', firstInThread: true },
     });
-    expect(Date.parse(data.newThread.issuedAt)).not.toBeNaN();
+    expect(Date.parse(data!.newThread.issuedAt)).not.toBeNaN();
     all.dispose();
   });
 
   it('filters by sources; a customer reply in an existing thread is not a new thread', async () => {
     const client = clients.connect(stack.gateway);
-    const filtered = await subscribed<any>(stack.gateway, client, NEW_THREAD, { sources: [readable] });
+    const filtered = await subscribed<NewThreadMessage>(stack.gateway, client, NEW_THREAD, { sources: [readable] });
     const other = customerWrites(unreadable, 'on another source');
     stack.emulator.customers.write({
       identityId: other.author_id!,
@@ -93,17 +112,15 @@ describe('newThread', () => {
       body: 'a reply, not a new thread',
     });
     const wanted = customerWrites(readable, 'on the filtered source');
-    expect((await filtered.next()).data.newThread.thread.id).toBe(wanted.thread_id);
+    expect((await filtered.next()).data!.newThread.thread.id).toBe(wanted.thread_id);
     filtered.dispose();
   });
 
   it('AGENT origin for a discussion an agent starts', async () => {
     const client = clients.connect(stack.gateway);
-    const sub = await subscribed<any>(
-      stack.gateway,
-      client,
-      `subscription { newThread { origin agent { id } content { body } } }`,
-    );
+    const sub = await subscribed<{
+      newThread: { origin: string; agent: Ref | null; content: { body: string | null } };
+    }>(stack.gateway, client, `subscription { newThread { origin agent { id } content { body } } }`);
     const { records } = stack.emulator;
     const source = records
       .list('sources')
@@ -114,7 +131,7 @@ describe('newThread', () => {
       { s: source },
     );
     expect(started.errors).toBeUndefined();
-    expect((await sub.next()).data.newThread).toEqual({
+    expect((await sub.next()).data!.newThread).toEqual({
       origin: 'AGENT',
       agent: { id: stack.admin.id },
       content: { body: 'We have news for you' },
@@ -127,37 +144,54 @@ describe('contentAdded, interventionChanged, threadStateChanged: one conversatio
   it('follows one thread through engage, reply, close, with filters', async () => {
     const imported = customerWrites(readable, 'I need help with my invoice');
     const client = clients.connect(stack.gateway);
-    const contents = await subscribed<any>(
+    const contents = await subscribed<{
+      contentAdded: {
+        change: string;
+        content: { id: string; body: string | null; creator: Ref | null };
+        thread: Ref;
+        agent: Ref | null;
+      };
+    }>(
       stack.gateway,
       client,
       `subscription($t: ID!) { contentAdded(threadId: $t) { change content { id body creator { id } } thread { id } agent { id } } }`,
       { t: imported.thread_id },
     );
-    const replies = await subscribed<any>(
+    const replies = await subscribed<{ contentAdded: { change: string; content: { body: string | null } } }>(
       stack.gateway,
       client,
       `subscription($s: [ID!]) { contentAdded(sourceIds: $s, changes: [REPLIED]) { change content { body } } }`,
       { s: [readable] },
     );
-    const interventions = await subscribed<any>(
+    const interventions = await subscribed<{
+      interventionChanged: {
+        change: string;
+        type: string;
+        intervention: { id: string; status: string; user: Ref | null };
+        thread: Ref;
+        agent: Ref | null;
+      };
+    }>(
       stack.gateway,
       client,
       `subscription($t: ID!) { interventionChanged(threadId: $t) { change type intervention { id status user { id } } thread { id } agent { id } } }`,
       { t: imported.thread_id },
     );
-    const closedOnly = await subscribed<any>(
+    const closedOnly = await subscribed<{ interventionChanged: { change: string; intervention: { status: string } } }>(
       stack.gateway,
       client,
       `subscription($t: ID!, $a: ID!) { interventionChanged(threadId: $t, agentId: $a, statuses: [CLOSED]) { change intervention { status } } }`,
       { t: imported.thread_id, a: stack.admin.id },
     );
-    const otherAgent = await subscribed<any>(
+    const otherAgent = await subscribed<{ interventionChanged: { change: string } }>(
       stack.gateway,
       client,
       `subscription($t: ID!, $a: ID!) { interventionChanged(threadId: $t, agentId: $a) { change } }`,
       { t: imported.thread_id, a: bot.id },
     );
-    const states = await subscribed<any>(
+    const states = await subscribed<{
+      threadStateChanged: { change: string; thread: { id: string; closed: boolean }; agent: Ref | null };
+    }>(
       stack.gateway,
       client,
       `subscription($t: ID!) { threadStateChanged(threadId: $t) { change thread { id closed } agent { id } } }`,
@@ -173,11 +207,11 @@ describe('contentAdded, interventionChanged, threadStateChanged: one conversatio
     // Opening and assigning happen in one API request: one notification with both events.
     const opened = await interventions.next();
     const assigned = await interventions.next();
-    expect([opened.data.interventionChanged.change, assigned.data.interventionChanged.change]).toEqual([
+    expect([opened.data!.interventionChanged.change, assigned.data!.interventionChanged.change]).toEqual([
       'OPENED',
       'ASSIGNED',
     ]);
-    expect(assigned.data.interventionChanged).toMatchObject({
+    expect(assigned.data!.interventionChanged).toMatchObject({
       type: 'intervention.assigned',
       intervention: { id: interventionId, status: 'ASSIGNED', user: { id: stack.admin.id } },
       thread: { id: imported.thread_id },
@@ -193,13 +227,13 @@ describe('contentAdded, interventionChanged, threadStateChanged: one conversatio
       { c: imported.id },
     );
     expect(reply.errors).toBeUndefined();
-    expect((await contents.next()).data.contentAdded).toEqual({
+    expect((await contents.next()).data!.contentAdded).toEqual({
       change: 'REPLIED',
       content: { id: reply.data!.replyToContent.id, body: 'Here is your invoice.', creator: { id: stack.admin.id } },
       thread: { id: imported.thread_id },
       agent: { id: stack.admin.id },
     });
-    expect((await replies.next()).data.contentAdded).toEqual({
+    expect((await replies.next()).data!.contentAdded).toEqual({
       change: 'REPLIED',
       content: { body: 'Here is your invoice.' },
     });
@@ -207,11 +241,11 @@ describe('contentAdded, interventionChanged, threadStateChanged: one conversatio
     expect(
       (await stack.gql(`mutation($i: ID!) { closeIntervention(id: $i) { id } }`, { i: interventionId })).errors,
     ).toBeUndefined();
-    expect((await interventions.next()).data.interventionChanged).toMatchObject({
+    expect((await interventions.next()).data!.interventionChanged).toMatchObject({
       change: 'CLOSED',
       intervention: { status: 'CLOSED' },
     });
-    expect((await closedOnly.next()).data.interventionChanged).toEqual({
+    expect((await closedOnly.next()).data!.interventionChanged).toEqual({
       change: 'CLOSED',
       intervention: { status: 'CLOSED' },
     });
@@ -219,7 +253,7 @@ describe('contentAdded, interventionChanged, threadStateChanged: one conversatio
     expect(
       (await stack.gql(`mutation($t: ID!) { closeThread(id: $t) { id } }`, { t: imported.thread_id })).errors,
     ).toBeUndefined();
-    expect((await states.next()).data.threadStateChanged).toEqual({
+    expect((await states.next()).data!.threadStateChanged).toEqual({
       change: 'CLOSED',
       thread: { id: imported.thread_id, closed: true },
       agent: { id: stack.admin.id },
@@ -227,7 +261,7 @@ describe('contentAdded, interventionChanged, threadStateChanged: one conversatio
     expect(
       (await stack.gql(`mutation($t: ID!) { reopenThread(id: $t) { id } }`, { t: imported.thread_id })).errors,
     ).toBeUndefined();
-    expect((await states.next()).data.threadStateChanged).toEqual({
+    expect((await states.next()).data!.threadStateChanged).toEqual({
       change: 'OPENED',
       thread: { id: imported.thread_id, closed: false },
       agent: { id: stack.admin.id },
@@ -239,7 +273,7 @@ describe('contentAdded, interventionChanged, threadStateChanged: one conversatio
       threadId: imported.thread_id,
       body: 'Thanks!',
     });
-    expect((await contents.next()).data.contentAdded).toMatchObject({
+    expect((await contents.next()).data!.contentAdded).toMatchObject({
       change: 'IMPORTED',
       content: { id: again.id, body: 'Thanks!' },
     });
@@ -255,12 +289,12 @@ describe('contentAdded, interventionChanged, threadStateChanged: one conversatio
 describe('identityMerged and the raw feed', () => {
   it('resolves the merged identity; the raw feed filters by type', async () => {
     const client = clients.connect(stack.gateway);
-    const merges = await subscribed<any>(
-      stack.gateway,
-      client,
-      `subscription { identityMerged { change identity { id displayName } metadata } }`,
-    );
-    const raw = await subscribed<any>(
+    const merges = await subscribed<{
+      identityMerged: { change: string; identity: { id: string; displayName: string | null }; metadata: unknown };
+    }>(stack.gateway, client, `subscription { identityMerged { change identity { id displayName } metadata } }`);
+    const raw = await subscribed<{
+      engageEvents: { type: string; resourceType: string; resourceId: string; stale: boolean };
+    }>(
       stack.gateway,
       client,
       `subscription { engageEvents(types: ["identity.merged"]) { type resourceType resourceId stale } }`,
@@ -274,12 +308,12 @@ describe('identityMerged and the raw feed', () => {
     expect((await postWebhook(stack.gateway, notification([merged]), { secret: stack.webhook.secret })).status).toBe(
       200,
     );
-    expect((await merges.next()).data.identityMerged).toEqual({
+    expect((await merges.next()).data!.identityMerged).toEqual({
       change: 'MERGED',
       identity: { id: identity.id, displayName: identity.display_name },
       metadata: merged.resource.metadata,
     });
-    expect((await raw.next()).data.engageEvents).toEqual({
+    expect((await raw.next()).data!.engageEvents).toEqual({
       type: 'identity.merged',
       resourceType: 'identity',
       resourceId: identity.id,
@@ -293,7 +327,7 @@ describe('identityMerged and the raw feed', () => {
 describe('delivery semantics', () => {
   it('several events in one notification all reach their subscriptions, in order', async () => {
     const client = clients.connect(stack.gateway);
-    const raw = await subscribed<any>(
+    const raw = await subscribed<{ engageEvents: { id: string; type: string } }>(
       stack.gateway,
       client,
       `subscription { engageEvents(types: ["task.created", "task.taken"]) { id type } }`,
@@ -304,7 +338,7 @@ describe('delivery semantics', () => {
     );
     expect((await postWebhook(stack.gateway, notification(events), { secret: stack.webhook.secret })).status).toBe(200);
     for (const expected of events)
-      expect((await raw.next()).data.engageEvents).toEqual({ id: expected.id, type: expected.type });
+      expect((await raw.next()).data!.engageEvents).toEqual({ id: expected.id, type: expected.type });
     raw.dispose();
   });
 
@@ -312,8 +346,8 @@ describe('delivery semantics', () => {
     stack.emulator.webhooks.set({ duplicateRate: 1 });
     try {
       const client = clients.connect(stack.gateway);
-      const first = await subscribed<any>(stack.gateway, client, NEW_THREAD, { sources: [readable] });
-      const second = await subscribed<any>(
+      const first = await subscribed<NewThreadMessage>(stack.gateway, client, NEW_THREAD, { sources: [readable] });
+      const second = await subscribed<{ newThread: { content: Ref } }>(
         stack.gateway,
         clients.connect(stack.gateway),
         `subscription($s: [ID!]) { newThread(sourceIds: $s) { content { id } } }`,
@@ -322,15 +356,15 @@ describe('delivery semantics', () => {
       const duplicatesBefore = stack.gateway.live.stats().receiver.duplicates;
       const one = customerWrites(readable, 'first, delivered twice');
       const two = customerWrites(readable, 'second, delivered twice');
-      expect((await first.next()).data.newThread.content.id).toBe(one.id);
-      expect((await first.next()).data.newThread.content.id).toBe(two.id);
-      expect((await second.next()).data.newThread.content.id).toBe(one.id);
-      expect((await second.next()).data.newThread.content.id).toBe(two.id);
+      expect((await first.next()).data!.newThread.content.id).toBe(one.id);
+      expect((await first.next()).data!.newThread.content.id).toBe(two.id);
+      expect((await second.next()).data!.newThread.content.id).toBe(one.id);
+      expect((await second.next()).data!.newThread.content.id).toBe(two.id);
       // First attempts to a webhook start in order: once the third notification arrives, both
       // copies of the first two were answered.
       stack.emulator.webhooks.set({ duplicateRate: 0 });
       const three = customerWrites(readable, 'third, delivered once');
-      expect((await first.next()).data.newThread.content.id).toBe(three.id);
+      expect((await first.next()).data!.newThread.content.id).toBe(three.id);
       expect(stack.gateway.live.stats().receiver.duplicates - duplicatesBefore).toBeGreaterThanOrEqual(2);
       first.dispose();
       second.dispose();
@@ -342,13 +376,13 @@ describe('delivery semantics', () => {
   it('out of order: a stale state event is dropped from interventionChanged, kept (stale) in the raw feed', async () => {
     const client = clients.connect(stack.gateway);
     const seeded = stack.emulator.records.find('interventions', (i) => i.source_id === readable)!;
-    const states = await subscribed<any>(
+    const states = await subscribed<{ interventionChanged: { change: string; id: string } }>(
       stack.gateway,
       client,
       `subscription($t: ID!) { interventionChanged(threadId: $t) { change id } }`,
       { t: seeded.thread_id },
     );
-    const raw = await subscribed<any>(
+    const raw = await subscribed<{ engageEvents: { id: string; type: string; stale: boolean } }>(
       stack.gateway,
       client,
       `subscription { engageEvents(types: ["intervention.opened", "intervention.closed", "intervention.deferred"]) { id type stale } }`,
@@ -372,11 +406,11 @@ describe('delivery semantics', () => {
     // Engage delivers the closing first, then the older opening, then a later change.
     for (const e of [closed, opened, deferred])
       expect((await postWebhook(stack.gateway, notification([e]), { secret: stack.webhook.secret })).status).toBe(200);
-    expect((await states.next()).data.interventionChanged).toEqual({ change: 'CLOSED', id: closed.id });
-    expect((await states.next()).data.interventionChanged).toEqual({ change: 'DEFERRED', id: deferred.id });
-    expect((await raw.next()).data.engageEvents).toEqual({ id: closed.id, type: 'intervention.closed', stale: false });
-    expect((await raw.next()).data.engageEvents).toEqual({ id: opened.id, type: 'intervention.opened', stale: true });
-    expect((await raw.next()).data.engageEvents).toEqual({
+    expect((await states.next()).data!.interventionChanged).toEqual({ change: 'CLOSED', id: closed.id });
+    expect((await states.next()).data!.interventionChanged).toEqual({ change: 'DEFERRED', id: deferred.id });
+    expect((await raw.next()).data!.engageEvents).toEqual({ id: closed.id, type: 'intervention.closed', stale: false });
+    expect((await raw.next()).data!.engageEvents).toEqual({ id: opened.id, type: 'intervention.opened', stale: true });
+    expect((await raw.next()).data!.engageEvents).toEqual({
       id: deferred.id,
       type: 'intervention.deferred',
       stale: false,
@@ -389,20 +423,20 @@ describe('delivery semantics', () => {
 describe('authorization per subscriber', () => {
   it('never delivers an event about a source the subscriber cannot read', async () => {
     const client = clients.connect(stack.gateway, narrow.token);
-    const threads = await subscribed<any>(
+    const threads = await subscribed<{ newThread: { thread: { id: string; source: Ref } } }>(
       stack.gateway,
       client,
       `subscription { newThread { thread { id source { id } } } }`,
     );
-    const raw = await subscribed<any>(
+    const raw = await subscribed<{ engageEvents: { resourceId: string } }>(
       stack.gateway,
       client,
       `subscription { engageEvents(types: ["content.imported"]) { resourceId } }`,
     );
     const hidden = customerWrites(unreadable, 'not for the narrow agent');
     const visible = customerWrites(readable, 'for the narrow agent');
-    expect((await threads.next()).data.newThread.thread).toEqual({ id: visible.thread_id, source: { id: readable } });
-    expect((await raw.next()).data.engageEvents.resourceId).toBe(visible.id);
+    expect((await threads.next()).data!.newThread.thread).toEqual({ id: visible.thread_id, source: { id: readable } });
+    expect((await raw.next()).data!.engageEvents.resourceId).toBe(visible.id);
     expect(hidden.id).not.toBe(visible.id);
     expect(stack.gateway.live.stats().eventsRefused).toBeGreaterThanOrEqual(2);
     threads.dispose();
@@ -410,21 +444,21 @@ describe('authorization per subscriber', () => {
   });
 
   it('an admin subscriber of the same operation still sees both (groups are per permission scope)', async () => {
-    const narrowSub = await subscribed<any>(
+    const narrowSub = await subscribed<{ newThread: { content: Ref } }>(
       stack.gateway,
       clients.connect(stack.gateway, narrow.token),
       `subscription { newThread { content { id } } }`,
     );
-    const adminSub = await subscribed<any>(
+    const adminSub = await subscribed<{ newThread: { content: Ref } }>(
       stack.gateway,
       clients.connect(stack.gateway),
       `subscription { newThread { content { id } } }`,
     );
     const hidden = customerWrites(unreadable, 'admin only');
     const visible = customerWrites(readable, 'both');
-    expect((await adminSub.next()).data.newThread.content.id).toBe(hidden.id);
-    expect((await adminSub.next()).data.newThread.content.id).toBe(visible.id);
-    expect((await narrowSub.next()).data.newThread.content.id).toBe(visible.id);
+    expect((await adminSub.next()).data!.newThread.content.id).toBe(hidden.id);
+    expect((await adminSub.next()).data!.newThread.content.id).toBe(visible.id);
+    expect((await narrowSub.next()).data!.newThread.content.id).toBe(visible.id);
     narrowSub.dispose();
     adminSub.dispose();
   });
