@@ -33,7 +33,7 @@ import {
   type EmulatorRecords,
 } from './scenario';
 import { seedStore } from './seed';
-import { EmulatorStore } from './store';
+import { agentStatus, EmulatorStore, readableSourceIds } from './store';
 import { Rng } from './random';
 import { SimulatedCustomers, WebhookEmitter, type DeliveryRecord, type WebhookDeliverySettings } from './webhooks';
 
@@ -154,7 +154,7 @@ function seededAgents(store: EmulatorStore): SeededAgent[] {
       email: user?.email ?? '',
       token: account.token,
       role: account.role,
-      sourceIds: store.readableSourceIds(account),
+      sourceIds: readableSourceIds(store, account),
     };
   });
 }
@@ -226,7 +226,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       simulateOne: () => customers.tick(),
     },
     availability: {
-      get: (agentId) => store.agentStatus(agentId),
+      get: (agentId) => agentStatus(store, agentId),
       set: (agentId, status) => setAvailability(store, agentId, status),
     },
     close() {

@@ -31,7 +31,16 @@ import type {
 } from '../engage/types';
 import { notFound, unprocessable } from './errors';
 import type { Availability, Channel, SourceTraits, StoredWebhook, Tag } from './records';
-import type { EmulatorStore } from './store';
+import {
+  addCustomerIdentity,
+  agentStatus,
+  type EmulatorStore,
+  importContent,
+  lastCustomerIdentity,
+  openInterventionOf,
+  setAgentStatus,
+  threadStatuses,
+} from './store';
 
 /** A customer writes in an existing thread. */
 export interface CustomerMessageInput {
@@ -132,10 +141,10 @@ export function customerWrites(store: EmulatorStore, input: CustomerMessageInput
   assertBody(input.body);
   const thread = store.threads.get(input.threadId);
   if (!thread) throw notFound('Thread', input.threadId);
-  const identityId = input.identityId ?? store.lastCustomerIdentity(thread.id);
+  const identityId = input.identityId ?? lastCustomerIdentity(store, thread.id);
   if (!identityId) throw unprocessable(`Thread ${thread.id} has no customer message: give identityId`);
   customerOn(store, identityId, thread.source_id);
-  return store.importContent({ identityId, threadId: thread.id, body: input.body });
+  return importContent(store, { identityId, threadId: thread.id, body: input.body });
 }
 
 export function customerStartsThread(store: EmulatorStore, input: CustomerThreadInput): Content {
@@ -145,16 +154,16 @@ export function customerStartsThread(store: EmulatorStore, input: CustomerThread
   if (!source.active) throw unprocessable(`Source ${source.id} is not active`);
   const identity =
     input.identityId === undefined
-      ? store.addCustomerIdentity(source.id, input.customer)
+      ? addCustomerIdentity(store, source.id, input.customer)
       : customerOn(store, input.identityId, source.id);
-  return store.importContent({ identityId: identity.id, sourceId: source.id, body: input.body, title: input.title });
+  return importContent(store, { identityId: identity.id, sourceId: source.id, body: input.body, title: input.title });
 }
 
 /** The agent changes their own availability (404 for an unknown agent or the bot, 422 for a bad value). */
 export function setAvailability(store: EmulatorStore, agentId: Id, status: AvailabilityInput): AgentStatus {
   const account = store.accounts.get(agentId);
   if (!account || account.role === 'bot') throw notFound('Agent', agentId);
-  return store.setAgentStatus(account, agentId, status);
+  return setAgentStatus(store, account, agentId, status);
 }
 
 export function createRecords(store: EmulatorStore): EmulatorRecords {
@@ -184,8 +193,8 @@ export function createRecords(store: EmulatorStore): EmulatorRecords {
       thread,
       contents: pick(store.contents, state.contentIds),
       interventions: pick(store.interventions, state.interventionIds),
-      openIntervention: store.openInterventionOf(id),
-      statuses: store.threadStatuses(id),
+      openIntervention: openInterventionOf(store, id),
+      statuses: threadStatuses(store, id),
       lastContentAt: state.lastContentAt,
       customerIdentityIds: [...state.authorIds],
     });
@@ -211,7 +220,7 @@ export function createRecords(store: EmulatorStore): EmulatorRecords {
       for (const thread of store.threads.values()) {
         if (sourceIds && !sourceIds.includes(thread.source_id)) continue;
         if ((store.threadState.get(thread.id)?.contentIds.length ?? 0) === 0) continue;
-        if (store.openInterventionOf(thread.id)) continue;
+        if (openInterventionOf(store, thread.id)) continue;
         const found = view(thread.id);
         if (found && (!where || where(found))) return found;
       }
@@ -229,6 +238,6 @@ export function createRecords(store: EmulatorStore): EmulatorRecords {
       const traits = store.sourceTraits.get(sourceId);
       return traits && copy(traits);
     },
-    agentStatus: (agentId) => store.agentStatus(agentId),
+    agentStatus: (agentId) => agentStatus(store, agentId),
   };
 }

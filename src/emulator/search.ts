@@ -12,7 +12,14 @@ import type { Content, Id, Thread } from '../engage/types';
 import { QuerySyntaxError, type ParsedQuery } from './q';
 import type { AgentAccount } from './records';
 import { sortIdsBy, walkMerged, type SortedIds } from './sorted';
-import type { EmulatorStore } from './store';
+import {
+  canReadSource,
+  categoryWithDescendants,
+  type EmulatorStore,
+  openInterventionOf,
+  sourceIndexes,
+  threadStatuses,
+} from './store';
 
 export interface PageWindow {
   offset: number;
@@ -72,18 +79,18 @@ function threadPredicate(store: EmulatorStore, keyword: string, values: string[]
     }
     case 'status_in': {
       const wanted = statusesOf(values);
-      return (t) => store.threadStatuses(t.id).some((s) => wanted.has(s));
+      return (t) => threadStatuses(store, t.id).some((s) => wanted.has(s));
     }
     case 'assigned_to': {
       const users = new Set(values);
       return (t) => {
-        const open = store.openInterventionOf(t.id);
+        const open = openInterventionOf(store, t.id);
         return open?.user_id !== undefined && open.user_id !== null && users.has(open.user_id);
       };
     }
     case 'categorized_in': {
       const ids = new Set<Id>();
-      for (const value of splitList(values)) for (const id of store.categoryWithDescendants(value)) ids.add(id);
+      for (const value of splitList(values)) for (const id of categoryWithDescendants(store, value)) ids.add(id);
       return (t) => t.category_ids.some((id) => ids.has(id)) || t.thread_category_ids.some((id) => ids.has(id));
     }
     case 'first_content_after': {
@@ -237,7 +244,7 @@ export function searchThreads(
 ): SearchResult<Thread> {
   const order = query.order ?? { field: 'last_content_at', direction: 'desc' };
   const map = order.field === 'created_at' ? store.threadsBySourceByCreation : store.threadsBySourceByLastContent;
-  const indexes = store.sourceIndexes(map, account, query.include.get('source'));
+  const indexes = sourceIndexes(store, map, account, query.include.get('source'));
   const rest = residual(query);
   const accept = rest ? combine(rest, (k, v) => threadPredicate(store, k, v)) : undefined;
   return walkSources(indexes, order.direction === 'desc', (id) => store.threads.get(id), accept, window);
@@ -269,13 +276,13 @@ export function searchContents(
     }
   }
   if (candidates === undefined) {
-    const indexes = store.sourceIndexes(store.contentsBySource, account, query.include.get('source'));
+    const indexes = sourceIndexes(store, store.contentsBySource, account, query.include.get('source'));
     const rest = residual(query);
     const accept = rest ? combine(rest, (k, v) => contentPredicate(store, k, v)) : undefined;
     return walkSources(indexes, descending, (id) => store.contents.get(id), accept, window);
   }
   const matches = combine(query, (k, v) => contentPredicate(store, k, v));
-  const accept: Predicate<Content> = (c) => store.canReadSource(account, c.source_id) && matches(c);
+  const accept: Predicate<Content> = (c) => canReadSource(store, account, c.source_id) && matches(c);
   const sorted = sortIdsBy(candidates, (id) => store.contents.get(id), 'created_at');
   return collect(sorted, descending, (id) => store.contents.get(id), accept, window);
 }

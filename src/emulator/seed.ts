@@ -23,7 +23,16 @@ import type {
 } from '../engage/types';
 import { Rng } from './random';
 import type { AgentAccount, AgentRole, Availability, Channel, SourceTraits } from './records';
-import { isOpen, type EmulatorStore } from './store';
+import {
+  addAccount,
+  addContent,
+  addIdentity,
+  addIdentityGroup,
+  addIntervention,
+  addThread,
+  type EmulatorStore,
+  isOpen,
+} from './store';
 
 export interface SeedOptions {
   seed: number;
@@ -524,7 +533,7 @@ export function seedStore(store: EmulatorStore, options: SeedOptions): void {
     if (role === 'agent') account.capacity = rng.int(3, 8);
     seededUsers.push({ user, account, identities: new Map(), readable });
     store.users.set(id, user);
-    store.addAccount(account);
+    addAccount(store, account);
     for (const team of agentTeams[i]) {
       const record = store.teams.get(teamIds.get(team) ?? '');
       if (!record) continue;
@@ -558,7 +567,7 @@ export function seedStore(store: EmulatorStore, options: SeedOptions): void {
       };
       seeded.identities.set(communityId, identity);
       seeded.user.identity_ids.push(identity.id);
-      store.addIdentity(identity);
+      addIdentity(store, identity);
     }
   }
   const agents = seededUsers.filter((s) => s.account.role === 'agent');
@@ -655,12 +664,12 @@ export function seedStore(store: EmulatorStore, options: SeedOptions): void {
       if (group.gender) identity.gender = group.gender;
       if (group.avatar_url && handle === 'screenname') identity.avatar_url = group.avatar_url;
       group.identity_ids?.push(identity.id);
-      store.addIdentity(identity);
+      addIdentity(store, identity);
       const list = customersByCommunity.get(communityId);
       if (list) list.push(identity);
       else customersByCommunity.set(communityId, [identity]);
     }
-    store.addIdentityGroup(group);
+    addIdentityGroup(store, group);
   }
 
   // ---- threads, contents, interventions ----
@@ -707,7 +716,7 @@ export function seedStore(store: EmulatorStore, options: SeedOptions): void {
     const opener = fill(rng.pick(CUSTOMER_OPENERS), vars);
     if (plan.traits.titleRequired) thread.title = opener.split(/[.?!]/)[0].slice(0, 70);
     if (rng.bool(0.5)) thread.foreign_id = String(rng.int(100_000_000, 999_999_999));
-    store.addThread(thread);
+    addThread(store, thread);
 
     let clock = startMs;
     // Gaps shrink as the thread nears the end date, so the newest threads stay ordered instead of piling up on it.
@@ -728,7 +737,7 @@ export function seedStore(store: EmulatorStore, options: SeedOptions): void {
         content.in_reply_to_id = previous.id;
         if (previous.author_id) content.in_reply_to_author_id = previous.author_id;
       }
-      store.addContent(content);
+      addContent(store, content);
       previous = content;
       first = false;
       produced++;
@@ -914,7 +923,7 @@ export function seedStore(store: EmulatorStore, options: SeedOptions): void {
       } else if (replies.length > 0) {
         intervention.updated_at = replies[replies.length - 1].created_at;
       }
-      store.addIntervention(intervention);
+      addIntervention(store, intervention);
       if (status !== 'closed' && status !== 'canceled') break;
     }
 

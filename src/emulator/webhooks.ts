@@ -19,12 +19,12 @@
  *
  * SimulatedCustomers: at `ratePerMinute`, a customer either opens a new thread (a returning
  * customer of a seeded thread writes again on its source) or replies in a thread the simulation
- * opened, through `store.importContent` (so every message becomes a `content.imported` event).
+ * opened, through `importContent` (store/contents.ts) (so every message becomes a `content.imported` event).
  */
 import type { WebhookEvent, WebhookNotification } from '../engage/types';
 import { Rng } from './random';
 import type { StoredWebhook } from './records';
-import { WEBHOOK_EVENT_TYPES, type EmulatorStore } from './store';
+import { type EmulatorStore, importContent, WEBHOOK_EVENT_TYPES } from './store';
 
 export interface WebhookDeliverySettings {
   /** Delay before the first retry; doubles with each attempt. Default 1000 ms. */
@@ -361,7 +361,7 @@ export class SimulatedCustomers {
       const first = seedThread && this.store.threadState.get(seedThread.id)?.contentIds[0];
       const author = first ? this.store.contents.get(first)?.author_id : undefined;
       if (!seedThread || !author || this.store.sources.get(seedThread.source_id)?.active === false) continue;
-      const content = this.store.importContent({
+      const content = importContent(this.store, {
         identityId: author,
         sourceId: seedThread.source_id,
         body: this.rng.pick(OPENERS),
@@ -376,6 +376,6 @@ export class SimulatedCustomers {
     const state = this.store.threadState.get(threadId);
     const first = state?.contentIds[0];
     const author = first ? this.store.contents.get(first)?.author_id : undefined;
-    if (author) this.store.importContent({ identityId: author, threadId, body: this.rng.pick(REPLIES) });
+    if (author) importContent(this.store, { identityId: author, threadId, body: this.rng.pick(REPLIES) });
   }
 }

@@ -17,7 +17,19 @@ import { Router } from 'express';
 import type { Request, Response } from 'express';
 import { EmulatorError, unprocessable } from '../errors';
 import { accountOf, params } from '../http';
-import type { EmulatorStore } from '../store';
+import {
+  assertCategories,
+  cancelIntervention,
+  canReadIdentity,
+  canReadSource,
+  closeIntervention,
+  type EmulatorStore,
+  openIntervention,
+  readableCommunityIds,
+  readableIntervention,
+  recategorizeThread,
+  setThreadClosed,
+} from '../store';
 
 /** Runs `action`, answering its refusals as 422 (401 and 429 never reach here). */
 function as422<T>(action: () => T): T {
@@ -39,9 +51,9 @@ export function botsRouter(store: EmulatorStore): Router {
     const bot = account.role === 'bot' ? account : [...store.accounts.values()].find((a) => a.role === 'bot');
     if (!bot) throw unprocessable('This account has no virtual agent');
     const content = store.contents.get(contentId);
-    if (content && !store.canReadSource(bot, content.source_id))
+    if (content && !canReadSource(store, bot, content.source_id))
       throw unprocessable('The virtual agent cannot read this source');
-    res.json(as422(() => store.openIntervention(account, contentId, bot.userId)));
+    res.json(as422(() => openIntervention(store, account, contentId, bot.userId)));
   });
 
   router.post('/bots/complete', (req, res) => {
@@ -52,12 +64,12 @@ export function botsRouter(store: EmulatorStore): Router {
     const closeThread = p.boolean('close_thread') ?? false;
     const categoryIds = p.list('thread_category_ids');
     as422(() => {
-      const intervention = store.readableIntervention(account, interventionId);
-      if (categoryIds) store.assertCategories(categoryIds);
-      store.closeIntervention(account, interventionId, { requireReplies: false });
-      if (categoryIds) store.recategorizeThread(account, intervention.thread_id, categoryIds);
+      const intervention = readableIntervention(store, account, interventionId);
+      if (categoryIds) assertCategories(store, categoryIds);
+      closeIntervention(store, account, interventionId, { requireReplies: false });
+      if (categoryIds) recategorizeThread(store, account, intervention.thread_id, categoryIds);
       if (closeThread && store.sourceTraits.get(intervention.source_id)?.threadClosure) {
-        store.setThreadClosed(account, intervention.thread_id, true);
+        setThreadClosed(store, account, intervention.thread_id, true);
       }
     });
     res.json({ status: 'ok', message: 'Intervention completed' });
@@ -78,9 +90,9 @@ export function botsRouter(store: EmulatorStore): Router {
     if (type !== 'engage_virtual_agent') {
       const foreignId = p.string('identity_foreign_id');
       if (!foreignId) throw unprocessable('identity_foreign_id is required for a platform handover');
-      const communities = store.readableCommunityIds(account);
+      const communities = readableCommunityIds(store, account);
       const found = [...store.identities.values()].some(
-        (i) => i.foreign_id === foreignId && store.canReadIdentity(account, i, communities),
+        (i) => i.foreign_id === foreignId && canReadIdentity(store, account, i, communities),
       );
       if (!found) throw unprocessable(`No identity with foreign id ${foreignId}`);
       res.json({ status: 'ok', message: `Conversation control passed from ${from} to ${to}` });
@@ -90,14 +102,14 @@ export function botsRouter(store: EmulatorStore): Router {
     const interventionId = p.string('intervention_id');
     if (!interventionId) throw unprocessable('intervention_id is required for a virtual agent handover');
     as422(() => {
-      const intervention = store.readableIntervention(account, interventionId);
-      if (categoryIds) store.assertCategories(categoryIds);
+      const intervention = readableIntervention(store, account, interventionId);
+      if (categoryIds) assertCategories(store, categoryIds);
       if (from === 'bot') {
         if ((intervention.user_replies_count ?? 0) > 0)
-          store.closeIntervention(account, interventionId, { requireReplies: false });
-        else store.cancelIntervention(account, interventionId);
+          closeIntervention(store, account, interventionId, { requireReplies: false });
+        else cancelIntervention(store, account, interventionId);
       }
-      if (categoryIds) store.recategorizeThread(account, intervention.thread_id, categoryIds);
+      if (categoryIds) recategorizeThread(store, account, intervention.thread_id, categoryIds);
     });
     res.json({ status: 'ok', message: `Conversation handed over from ${from} to ${to}` });
   });

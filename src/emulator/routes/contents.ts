@@ -8,7 +8,7 @@ import { unprocessable } from '../errors';
 import { accountOf, params } from '../http';
 import { CONTENT_QUERY } from '../q';
 import { searchContents } from '../search';
-import type { EmulatorStore } from '../store';
+import { type EmulatorStore, initiateDiscussion, readableContent, reply } from '../store';
 import { searchHandler } from './threads';
 
 export function contentsRouter(store: EmulatorStore): Router {
@@ -17,7 +17,7 @@ export function contentsRouter(store: EmulatorStore): Router {
   router.get('/contents', searchHandler(store, CONTENT_QUERY, searchContents));
 
   router.get('/contents/:contentId', (req, res) => {
-    res.json(store.readableContent(accountOf(res), req.params.contentId));
+    res.json(readableContent(store, accountOf(res), req.params.contentId));
   });
 
   router.post('/contents', (req, res) => {
@@ -29,13 +29,13 @@ export function contentsRouter(store: EmulatorStore): Router {
     const isPrivate = p.boolean('private');
     const authorId = p.string('author_id');
     if (inReplyToId) {
-      res.json(store.reply(account, { inReplyToId, body, private: isPrivate, authorId }));
+      res.json(reply(store, account, { inReplyToId, body, private: isPrivate, authorId }));
       return;
     }
     const sourceId = p.string('source_id');
     if (!sourceId) throw unprocessable('source_id is required to initiate a discussion (or in_reply_to_id to reply)');
     res.json(
-      store.initiateDiscussion(account, { sourceId, body, title: p.string('title'), authorId, private: isPrivate }),
+      initiateDiscussion(store, account, { sourceId, body, title: p.string('title'), authorId, private: isPrivate }),
     );
   });
 

@@ -7,7 +7,16 @@ import { Router } from 'express';
 import type { Identity, IdentityGroup } from '../../engage/types';
 import { accountOf, paginate, params, sortParam } from '../http';
 import { sortIdsBy } from '../sorted';
-import type { EmulatorStore, IdentityGroupPatch } from '../store';
+import {
+  canReadGroup,
+  canReadIdentity,
+  type EmulatorStore,
+  type IdentityGroupPatch,
+  readableCommunityIds,
+  readableGroup,
+  readableIdentity,
+  updateIdentityGroup,
+} from '../store';
 
 export function identitiesRouter(store: EmulatorStore): Router {
   const router = Router();
@@ -17,7 +26,7 @@ export function identitiesRouter(store: EmulatorStore): Router {
     const p = params(req);
     const sort = sortParam(p);
     const index = sort === 'updated_at' ? store.identitiesByUpdate : store.identitiesByCreation;
-    const communities = store.readableCommunityIds(account);
+    const communities = readableCommunityIds(store, account);
 
     const filters: ((identity: Identity) => boolean)[] = [];
     const communityId = p.string('community_id');
@@ -50,14 +59,14 @@ export function identitiesRouter(store: EmulatorStore): Router {
     const records: Identity[] = [];
     for (let i = ids.length - 1; i >= 0; i--) {
       const identity = store.identities.get(ids[i]);
-      if (identity && store.canReadIdentity(account, identity, communities) && filters.every((f) => f(identity)))
+      if (identity && canReadIdentity(store, account, identity, communities) && filters.every((f) => f(identity)))
         records.push(identity);
     }
     res.json(paginate(records, p.page()));
   });
 
   router.get('/identities/:identityId', (req, res) => {
-    res.json(store.readableIdentity(accountOf(res), req.params.identityId));
+    res.json(readableIdentity(store, accountOf(res), req.params.identityId));
   });
 
   router.get('/identity_groups', (req, res) => {
@@ -65,7 +74,7 @@ export function identitiesRouter(store: EmulatorStore): Router {
     const p = params(req);
     const sort = sortParam(p);
     const index = sort === 'updated_at' ? store.groupsByUpdate : store.groupsByCreation;
-    const communities = store.readableCommunityIds(account);
+    const communities = readableCommunityIds(store, account);
     const filters: ((group: IdentityGroup) => boolean)[] = [];
     const ids = p.commaList('ids');
     const firstname = p.string('firstname')?.toLowerCase();
@@ -85,13 +94,13 @@ export function identitiesRouter(store: EmulatorStore): Router {
     for (let i = order.length - 1; i >= 0; i--) {
       const group = store.identityGroups.get(order[i]);
       if (!group) continue;
-      if (filters.every((f) => f(group)) && store.canReadGroup(account, group, communities)) records.push(group);
+      if (filters.every((f) => f(group)) && canReadGroup(store, account, group, communities)) records.push(group);
     }
     res.json(paginate(records, p.page()));
   });
 
   router.get('/identity_groups/:identityGroupId', (req, res) => {
-    res.json(store.readableGroup(accountOf(res), req.params.identityGroupId));
+    res.json(readableGroup(store, accountOf(res), req.params.identityGroupId));
   });
 
   router.put('/identity_groups/:identityGroupId', (req, res) => {
@@ -107,7 +116,7 @@ export function identitiesRouter(store: EmulatorStore): Router {
     }
     const custom = p.map('custom_field_values');
     if (custom) patch.custom_field_values = custom;
-    res.json(store.updateIdentityGroup(accountOf(res), req.params.identityGroupId, patch));
+    res.json(updateIdentityGroup(store, accountOf(res), req.params.identityGroupId, patch));
   });
 
   return router;

@@ -7,7 +7,18 @@ import type { Intervention } from '../../engage/types';
 import { invalidQuery, unprocessable } from '../errors';
 import { accountOf, paginate, params, sortParam } from '../http';
 import { sortIdsBy } from '../sorted';
-import { isOpen, type EmulatorStore } from '../store';
+import {
+  cancelIntervention,
+  canReadSource,
+  closeIntervention,
+  type EmulatorStore,
+  isOpen,
+  openIntervention,
+  readableIntervention,
+  reassignIntervention,
+  recategorizeIntervention,
+  updateInterventionCustomFields,
+} from '../store';
 
 /** The spec's `status` filter values, plus the raw statuses (`assigned`, `canceled`) for convenience. */
 const STATUS_FILTERS: Record<string, (i: Intervention) => boolean> = {
@@ -62,7 +73,7 @@ export function interventionsRouter(store: EmulatorStore): Router {
       const intervention = store.interventions.get(ids[n]);
       if (
         intervention &&
-        store.canReadSource(account, intervention.source_id) &&
+        canReadSource(store, account, intervention.source_id) &&
         filters.every((f) => f(intervention))
       ) {
         records.push(intervention);
@@ -74,35 +85,35 @@ export function interventionsRouter(store: EmulatorStore): Router {
   router.post('/interventions', (req, res) => {
     const contentId = params(req).string('content_id');
     if (!contentId) throw unprocessable('content_id is required');
-    res.json(store.openIntervention(accountOf(res), contentId));
+    res.json(openIntervention(store, accountOf(res), contentId));
   });
 
   router.get('/interventions/:interventionId', (req, res) => {
-    res.json(store.readableIntervention(accountOf(res), req.params.interventionId));
+    res.json(readableIntervention(store, accountOf(res), req.params.interventionId));
   });
 
   router.put('/interventions/:interventionId', (req, res) => {
     const values = params(req).map('custom_field_values') ?? {};
-    res.json(store.updateInterventionCustomFields(accountOf(res), req.params.interventionId, values));
+    res.json(updateInterventionCustomFields(store, accountOf(res), req.params.interventionId, values));
   });
 
   router.delete('/interventions/:interventionId/cancel', (req, res) => {
-    res.json(store.cancelIntervention(accountOf(res), req.params.interventionId));
+    res.json(cancelIntervention(store, accountOf(res), req.params.interventionId));
   });
 
   router.put('/interventions/:interventionId/close', (req, res) => {
-    res.json(store.closeIntervention(accountOf(res), req.params.interventionId));
+    res.json(closeIntervention(store, accountOf(res), req.params.interventionId));
   });
 
   router.put('/interventions/:interventionId/reassign', (req, res) => {
     const userId = params(req).string('user_id');
     if (!userId) throw unprocessable('user_id is required');
-    res.json(store.reassignIntervention(accountOf(res), req.params.interventionId, userId));
+    res.json(reassignIntervention(store, accountOf(res), req.params.interventionId, userId));
   });
 
   router.put('/interventions/:interventionId/update_categories', (req, res) => {
     const ids = params(req).list('category_ids') ?? [];
-    res.json(store.recategorizeIntervention(accountOf(res), req.params.interventionId, ids));
+    res.json(recategorizeIntervention(store, accountOf(res), req.params.interventionId, ids));
   });
 
   return router;

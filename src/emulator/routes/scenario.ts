@@ -8,7 +8,7 @@ import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { notFound } from '../errors';
 import { customerStartsThread, customerWrites, setAvailability } from '../scenario';
-import type { EmulatorStore } from '../store';
+import { agentStatus, type EmulatorStore } from '../store';
 
 const id = z.string().min(1);
 const availability = z.enum(['available', 'away']);
@@ -50,7 +50,7 @@ export function scenarioRouter(store: EmulatorStore): Router {
 
   router.get('/agents/:agentId/availability', (req, res) => {
     const account = store.accounts.get(req.params.agentId);
-    const status = account && account.role !== 'bot' ? store.agentStatus(account.userId) : undefined;
+    const status = account && account.role !== 'bot' ? agentStatus(store, account.userId) : undefined;
     if (!status) throw notFound('Agent', req.params.agentId);
     res.json(status);
   });

@@ -2,7 +2,7 @@
 import { Router } from 'express';
 import { invalidQuery } from '../errors';
 import { accountOf, paginate, params } from '../http';
-import type { EmulatorStore } from '../store';
+import { canReadSource, type EmulatorStore, readableSource } from '../store';
 
 export function sourcesRouter(store: EmulatorStore): Router {
   const router = Router();
@@ -16,7 +16,7 @@ export function sourcesRouter(store: EmulatorStore): Router {
       throw invalidQuery('permission must be "read" or "initiate_discussion"');
     }
     const records = [...store.sources.values()]
-      .filter((source) => store.canReadSource(account, source.id))
+      .filter((source) => canReadSource(store, account, source.id))
       .filter((source) => active === undefined || source.active === active)
       .filter((source) => permission === 'read' || (store.sourceTraits.get(source.id)?.canInitiate ?? false))
       .sort((a, b) => ((a.created_at ?? '') < (b.created_at ?? '') ? -1 : 1));
@@ -24,7 +24,7 @@ export function sourcesRouter(store: EmulatorStore): Router {
   });
 
   router.get('/content_sources/:sourceId', (req, res) => {
-    res.json(store.readableSource(accountOf(res), req.params.sourceId));
+    res.json(readableSource(store, accountOf(res), req.params.sourceId));
   });
 
   return router;

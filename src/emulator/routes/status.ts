@@ -7,7 +7,7 @@ import { Router } from 'express';
 import type { AgentStatus } from '../../engage/types';
 import { notFound } from '../errors';
 import { accountOf, params } from '../http';
-import type { EmulatorStore } from '../store';
+import { agentStatus, canReadSource, type EmulatorStore, setAgentStatus } from '../store';
 
 export function statusRouter(store: EmulatorStore): Router {
   const router = Router();
@@ -23,11 +23,11 @@ export function statusRouter(store: EmulatorStore): Router {
       if (account.role === 'bot') continue;
       const user = store.users.get(account.userId);
       if (!user || !user.enabled) continue;
-      if (sourceIds && !sourceIds.some((id) => store.canReadSource(account, id))) continue;
+      if (sourceIds && !sourceIds.some((id) => canReadSource(store, account, id))) continue;
       if (categoryIds && !categoryIds.some((id) => user.category_ids.includes(id))) continue;
       if (teamIds && !teamIds.some((id) => user.team_ids.includes(id))) continue;
       if (languages && !languages.some((l) => (user.spoken_languages ?? []).includes(l))) continue;
-      const status = store.agentStatus(account.userId);
+      const status = agentStatus(store, account.userId);
       if (status) out.push(status);
     }
     res.json(out);
@@ -35,7 +35,7 @@ export function statusRouter(store: EmulatorStore): Router {
 
   router.get('/status/:agentId', (req, res) => {
     const account = store.accounts.get(req.params.agentId);
-    const status = account && account.role !== 'bot' ? store.agentStatus(account.userId) : undefined;
+    const status = account && account.role !== 'bot' ? agentStatus(store, account.userId) : undefined;
     if (!status) throw notFound('Agent', req.params.agentId);
     res.json(status);
   });
@@ -44,7 +44,7 @@ export function statusRouter(store: EmulatorStore): Router {
     const p = params(req);
     const map = p.map('status');
     const value = map ?? p.string('status') ?? '';
-    res.json(store.setAgentStatus(accountOf(res), req.params.agentId, value));
+    res.json(setAgentStatus(store, accountOf(res), req.params.agentId, value));
   });
 
   return router;

@@ -9,7 +9,7 @@ import { accountOf, params } from '../http';
 import { parseQueryFor, QuerySyntaxError, THREAD_QUERY, type ParsedQuery, type QueryDialect } from '../q';
 import type { AgentAccount } from '../records';
 import { searchThreads, type PageWindow, type SearchResult } from '../search';
-import type { EmulatorStore } from '../store';
+import { type EmulatorStore, ignoreThread, readableThread, recategorizeThread, setThreadClosed } from '../store';
 
 /** Runs `run`, answering `q` errors as 400 `invalid_query`: syntax, and evaluation (a bad date, an unknown status). */
 function withQueryErrors<T>(run: () => T): T {
@@ -42,25 +42,25 @@ export function threadsRouter(store: EmulatorStore): Router {
   router.get('/content_threads', searchHandler(store, THREAD_QUERY, searchThreads));
 
   router.get('/content_threads/:threadId', (req, res) => {
-    res.json(store.readableThread(accountOf(res), req.params.threadId));
+    res.json(readableThread(store, accountOf(res), req.params.threadId));
   });
 
   router.put('/content_threads/:threadId/close', (req, res) => {
-    res.json(store.setThreadClosed(accountOf(res), req.params.threadId, true));
+    res.json(setThreadClosed(store, accountOf(res), req.params.threadId, true));
   });
 
   // Engage opens a thread with a GET (sic, per the spec).
   router.get('/content_threads/:threadId/open', (req, res) => {
-    res.json(store.setThreadClosed(accountOf(res), req.params.threadId, false));
+    res.json(setThreadClosed(store, accountOf(res), req.params.threadId, false));
   });
 
   router.put('/content_threads/:threadId/ignore', (req, res) => {
-    res.json(store.ignoreThread(accountOf(res), req.params.threadId));
+    res.json(ignoreThread(store, accountOf(res), req.params.threadId));
   });
 
   router.put('/content_threads/:threadId/update_categories', (req, res) => {
     const ids = params(req).list('thread_category_ids') ?? [];
-    res.json(store.recategorizeThread(accountOf(res), req.params.threadId, ids));
+    res.json(recategorizeThread(store, accountOf(res), req.params.threadId, ids));
   });
 
   return router;

@@ -7,7 +7,14 @@ import { Router } from 'express';
 import type { Webhook } from '../../engage/types';
 import { accountOf, paginate, params, type Params } from '../http';
 import type { StoredWebhook } from '../records';
-import type { EmulatorStore, WebhookInput } from '../store';
+import {
+  createWebhook,
+  deleteWebhook,
+  type EmulatorStore,
+  updateWebhook,
+  visibleWebhook,
+  type WebhookInput,
+} from '../store';
 
 /** The served shape: only the spec's Webhook fields. */
 export function toWebhook(stored: StoredWebhook): Webhook {
@@ -51,19 +58,19 @@ export function webhooksRouter(store: EmulatorStore): Router {
   });
 
   router.post('/webhooks', (req, res) => {
-    res.json(toWebhook(store.createWebhook(accountOf(res), webhookInput(params(req)))));
+    res.json(toWebhook(createWebhook(store, accountOf(res), webhookInput(params(req)))));
   });
 
   router.get('/webhooks/:webhookId', (req, res) => {
-    res.json(toWebhook(store.visibleWebhook(accountOf(res), req.params.webhookId)));
+    res.json(toWebhook(visibleWebhook(store, accountOf(res), req.params.webhookId)));
   });
 
   router.put('/webhooks/:webhookId', (req, res) => {
-    res.json(toWebhook(store.updateWebhook(accountOf(res), req.params.webhookId, webhookInput(params(req)))));
+    res.json(toWebhook(updateWebhook(store, accountOf(res), req.params.webhookId, webhookInput(params(req)))));
   });
 
   router.delete('/webhooks/:webhookId', (req, res) => {
-    res.json(toWebhook(store.deleteWebhook(accountOf(res), req.params.webhookId)));
+    res.json(toWebhook(deleteWebhook(store, accountOf(res), req.params.webhookId)));
   });
 
   return router;

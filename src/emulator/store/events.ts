@@ -1,0 +1,97 @@
+/**
+ * The `'change'` events the store emits, shaped like Engage webhook events: one builder per
+ * resource so that every mutation of that resource sends the same metadata.
+ */
+import type { Content, Id, Intervention, Thread, WebhookEvent } from '../../engage/types';
+import { now, stripEmpty } from './helpers';
+import type { EmulatorStore } from './state';
+
+export function emitChange(
+  store: EmulatorStore,
+  type: string,
+  resourceType: string,
+  resourceId: Id,
+  metadata: Record<string, unknown>,
+  userId?: Id,
+): void {
+  const event: WebhookEvent = {
+    type,
+    id: store.ids.next(),
+    issued_at: now(),
+    resource: { type: resourceType, id: resourceId, metadata: stripEmpty(metadata) },
+  };
+  if (userId) event.user_id = userId;
+  store.emit('change', event);
+}
+
+export function emitContentEvent(store: EmulatorStore, type: string, content: Content, userId?: Id): void {
+  const thread = store.threads.get(content.thread_id);
+  const traits = store.sourceTraits.get(content.source_id);
+  emitChange(
+    store,
+    type,
+    traits?.resourceType ?? 'content',
+    content.id,
+    {
+      thread_id: content.thread_id,
+      source_id: content.source_id,
+      identity_id: content.author_id,
+      author_id: content.author_id,
+      creator_id: content.creator_id,
+      body: content.body,
+      body_input_format: content.body_input_format,
+      first_in_thread: content.first_in_thread ?? false,
+      in_reply_to_id: content.in_reply_to_id,
+      in_reply_to_author_id: content.in_reply_to_author_id,
+      intervention_id: content.intervention_id,
+      status: content.status,
+      thread_title: thread?.title,
+      created_from: content.created_from,
+      private: content.private_message ?? false,
+    },
+    userId,
+  );
+}
+
+export function emitInterventionEvent(
+  store: EmulatorStore,
+  type: string,
+  intervention: Intervention,
+  userId?: Id,
+): void {
+  emitChange(
+    store,
+    type,
+    'intervention',
+    intervention.id,
+    {
+      thread_id: intervention.thread_id,
+      source_id: intervention.source_id,
+      identity_id: intervention.identity_id,
+      user_id: intervention.user_id,
+      status: intervention.status,
+      category_ids: intervention.category_ids,
+      custom_field_values: intervention.custom_fields ?? {},
+      closed_at: intervention.closed_at,
+      deferred_at: intervention.deferred_at,
+    },
+    userId,
+  );
+}
+
+export function emitThreadEvent(
+  store: EmulatorStore,
+  type: string,
+  thread: Thread,
+  userId: Id,
+  extra: Record<string, unknown> = {},
+): void {
+  emitChange(
+    store,
+    type,
+    'content_thread',
+    thread.id,
+    { thread_id: thread.id, source_id: thread.source_id, closed: thread.closed, ...extra },
+    userId,
+  );
+}
