@@ -710,6 +710,20 @@ describe('bots', () => {
   });
 });
 
+describe('records', () => {
+  it('answers copies: changing what a lookup returned changes nothing in the account', async () => {
+    const thread = lookup().list('threads')[0];
+    const original = thread.title;
+    thread.title = 'changed by the caller';
+    lookup().thread(thread.id)!.thread.closed = !thread.closed;
+    expect(lookup().get('threads', thread.id)?.title).toBe(original);
+    const served = await admin.get<Thread>(`/content_threads/${thread.id}`);
+    expect(served.body.title).toBe(original);
+    expect(served.body.closed).toBe(lookup().get('threads', thread.id)?.closed);
+    expect(lookup().count('threads')).toBe(allThreads().length);
+  });
+});
+
 describe('customers', () => {
   it('imports customer messages (content.imported), joining the open intervention or starting a thread', () => {
     const events: WebhookEvent[] = [];
@@ -787,6 +801,15 @@ describe('knobs', () => {
       const started = performance.now();
       expect((await new EngageTestClient(slow, slow.adminToken).get('/tags')).status).toBe(200);
       expect(performance.now() - started).toBeGreaterThanOrEqual(95);
+      // latency.set changes that baseline at run time; faults leave it alone.
+      slow.latency.set({ latencyMs: 0 });
+      slow.faults.reset();
+      expect(slow.latency.current()).toEqual({ latencyMs: 0, jitterMs: 0 });
+      slow.latency.set({ latencyMs: 150 });
+      const again = performance.now();
+      expect((await new EngageTestClient(slow, slow.adminToken).get('/tags')).status).toBe(200);
+      expect(performance.now() - again).toBeGreaterThanOrEqual(145);
+      expect(() => slow.latency.set({ latencyMs: -1 })).toThrow(RangeError);
     } finally {
       await slow.close();
     }
