@@ -23,6 +23,7 @@ import {
   type RequestLogEntry,
 } from './middleware';
 import {
+  availabilityOf,
   createRecords,
   customerStartsThread,
   customerWrites,
@@ -33,7 +34,7 @@ import {
   type EmulatorRecords,
 } from './scenario';
 import { seedStore } from './seed';
-import { agentStatus, EmulatorStore, readableSourceIds } from './store';
+import { EmulatorStore, readableSourceIds } from './store';
 import { Rng } from './random';
 import { SimulatedCustomers, WebhookEmitter, type DeliveryRecord, type WebhookDeliverySettings } from './webhooks';
 
@@ -138,6 +139,7 @@ export interface Emulator {
   };
   /** Agent availability: `set` is the agent going away or coming back (`push_agent.availability_change`). */
   availability: {
+    /** Availability and busyness per channel, as `GET /1.0/status/{id}` answers it; undefined for the bot or an unknown id. */
     get(agentId: Id): AgentStatus | undefined;
     set(agentId: Id, status: AvailabilityInput): AgentStatus;
   };
@@ -226,7 +228,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       simulateOne: () => customers.tick(),
     },
     availability: {
-      get: (agentId) => agentStatus(store, agentId),
+      get: (agentId) => availabilityOf(store, agentId),
       set: (agentId, status) => setAvailability(store, agentId, status),
     },
     close() {

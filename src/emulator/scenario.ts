@@ -119,8 +119,6 @@ export interface EmulatorRecords {
   customerContent(sourceIds?: readonly Id[]): Content | undefined;
   /** What the source's platform allows (compose, thread closure, subject required...). */
   sourceTraits(sourceId: Id): SourceTraits | undefined;
-  /** The agent's availability and busyness per channel, as `GET /1.0/status/{id}` answers it. */
-  agentStatus(agentId: Id): AgentStatus | undefined;
 }
 
 function assertBody(body: string): void {
@@ -157,6 +155,12 @@ export function customerStartsThread(store: EmulatorStore, input: CustomerThread
       ? addCustomerIdentity(store, source.id, input.customer)
       : customerOn(store, input.identityId, source.id);
   return importContent(store, { identityId: identity.id, sourceId: source.id, body: input.body, title: input.title });
+}
+
+/** An agent's availability and busyness per channel, as `GET /1.0/status/{id}` answers it; none for the bot. */
+export function availabilityOf(store: EmulatorStore, agentId: Id): AgentStatus | undefined {
+  const account = store.accounts.get(agentId);
+  return account && account.role !== 'bot' ? agentStatus(store, agentId) : undefined;
 }
 
 /** The agent changes their own availability (404 for an unknown agent or the bot, 422 for a bad value). */
@@ -238,6 +242,5 @@ export function createRecords(store: EmulatorStore): EmulatorRecords {
       const traits = store.sourceTraits.get(sourceId);
       return traits && copy(traits);
     },
-    agentStatus: (agentId) => agentStatus(store, agentId),
   };
 }

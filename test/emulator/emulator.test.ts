@@ -567,18 +567,18 @@ describe('rules', () => {
   it('derives agent busyness from open interventions', async () => {
     const agent = emu.agents.find((a) => a.role === 'agent' && a.sourceIds.includes(narrow.sourceIds[0]));
     const client = admin.as(agent?.token ?? '');
-    const before = lookup().agentStatus(agent?.id ?? '');
+    const before = emu.availability.get(agent?.id ?? '');
     const thread = threadWithoutOpenIntervention([narrow.sourceIds[0]]);
     const opened = await client.post<Intervention>('/interventions', {
       query: { content_id: firstContentOf(thread.id).id },
     });
-    const after = lookup().agentStatus(agent?.id ?? '');
+    const after = emu.availability.get(agent?.id ?? '');
     const emailChannel = lookup().get('sources', narrow.sourceIds[0])?.channel_id;
     const busyness = (s: typeof before) => s?.channels.find((c) => c.id === emailChannel)?.busyness;
     expect(busyness(after)).not.toBe('unoccupied');
     if (busyness(before) === 'unoccupied') expect(busyness(after)).not.toBe(busyness(before));
     await client.delete(`/interventions/${opened.body.id}/cancel`);
-    expect(busyness(lookup().agentStatus(agent?.id ?? ''))).toBe(busyness(before));
+    expect(busyness(emu.availability.get(agent?.id ?? ''))).toBe(busyness(before));
   });
 });
 

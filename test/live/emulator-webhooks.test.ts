@@ -254,6 +254,8 @@ it('an agent goes away and comes back over HTTP: push_agent.availability_change,
     const back = await scenario('PUT', `/agents/${agent.id}/availability`, { status: 'available' });
     expect(((await back.json()) as AgentStatus).channels.every((c) => c.status === 'available')).toBe(true);
     expect(emulator.availability.get(agent.id)?.channels.every((c) => c.status === 'available')).toBe(true);
+    const read = await fetch(`${emulator.origin}/_emulator/agents/${agent.id}/availability`);
+    expect(await read.json()).toEqual(emulator.availability.get(agent.id));
   } finally {
     stop();
   }
@@ -264,6 +266,8 @@ it('an agent goes away and comes back over HTTP: push_agent.availability_change,
   expect((await scenario('PUT', `/agents/${agent.id}/availability`, { status: 'asleep' })).status).toBe(400);
   const bot = emulator.agents.find((a) => a.role === 'bot')!;
   expect((await scenario('PUT', `/agents/${bot.id}/availability`, { status: 'away' })).status).toBe(404);
+  expect((await fetch(`${emulator.origin}/_emulator/agents/${bot.id}/availability`)).status).toBe(404);
+  expect(emulator.availability.get(bot.id)).toBeUndefined();
 });
 
 it('simulated customers open threads and reply, as content.imported changes', () => {

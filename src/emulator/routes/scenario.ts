@@ -7,8 +7,8 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { notFound } from '../errors';
-import { customerStartsThread, customerWrites, setAvailability } from '../scenario';
-import { agentStatus, type EmulatorStore } from '../store';
+import { availabilityOf, customerStartsThread, customerWrites, setAvailability } from '../scenario';
+import type { EmulatorStore } from '../store';
 
 const id = z.string().min(1);
 const availability = z.enum(['available', 'away']);
@@ -49,8 +49,7 @@ export function scenarioRouter(store: EmulatorStore): Router {
   });
 
   router.get('/agents/:agentId/availability', (req, res) => {
-    const account = store.accounts.get(req.params.agentId);
-    const status = account && account.role !== 'bot' ? agentStatus(store, account.userId) : undefined;
+    const status = availabilityOf(store, req.params.agentId);
     if (!status) throw notFound('Agent', req.params.agentId);
     res.json(status);
   });
