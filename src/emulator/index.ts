@@ -139,7 +139,7 @@ export interface Emulator {
   };
   /** Agent availability: `set` is the agent going away or coming back (`push_agent.availability_change`). */
   availability: {
-    /** Availability and busyness per channel, as `GET /1.0/status/{id}` answers it; undefined for the bot or an unknown id. */
+    /** Availability and busyness per channel, as `GET /1.0/status/{id}` answers; undefined for the bot. */
     get(agentId: Id): AgentStatus | undefined;
     set(agentId: Id, status: AvailabilityInput): AgentStatus;
   };

@@ -26,8 +26,9 @@ async function main(): Promise<void> {
 
   console.log(`Engage emulator listening: ${emulator.url}`);
   console.log(
-    `  ${records.count('sources')} sources, ${records.count('threads')} threads, ${records.count('contents')} contents, ` +
-      `${records.count('interventions')} interventions, ${records.count('identities')} identities`,
+    `  ${records.count('sources')} sources, ${records.count('threads')} threads, ` +
+      `${records.count('contents')} contents, ${records.count('interventions')} interventions, ` +
+      `${records.count('identities')} identities`,
   );
   console.log(`  knobs: ${emulator.origin}/_emulator/{requests,faults,agents,webhooks,customers}\n`);
   console.table(

@@ -72,8 +72,9 @@ export class Rng {
 }
 
 /**
- * Generates unique Engage-style ids (24 lowercase hex digits, MongoDB ObjectIds upstream) from an Rng. The `seen` set guards against the (astronomically
- * unlikely) collision, so an id is never handed out twice in one emulator.
+ * Generates unique Engage-style ids (24 lowercase hex digits, MongoDB ObjectIds upstream) from an
+ * Rng. The `seen` set guards against the (astronomically unlikely) collision, so an id is never
+ * handed out twice in one emulator.
  */
 export class IdFactory {
   private readonly seen = new Set<string>();

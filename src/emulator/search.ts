@@ -228,7 +228,10 @@ function walkSources<T>(
   return { count, records };
 }
 
-/** The query without its positive `source:` terms (which select indexes instead), or undefined when nothing is left to test. */
+/**
+ * The query without its positive `source:` terms (which select indexes instead), or undefined when
+ * nothing is left to test.
+ */
 function residual(query: ParsedQuery): ParsedQuery | undefined {
   const include = new Map(query.include);
   include.delete('source');

@@ -49,7 +49,10 @@ function seedEndDate(seed: number): number {
   return Date.UTC(2025, 0, 1) + ((seed >>> 0) % 300) * DAY + 17 * 3_600_000;
 }
 
-/** Threads at most this many from the newest may hold open interventions (keeps agent busyness realistic at any scale). */
+/**
+ * Threads at most this many from the newest may hold open interventions (keeps agent busyness
+ * realistic at any scale).
+ */
 const RECENT_THREADS = 60;
 
 interface SourcePlan {

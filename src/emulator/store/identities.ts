@@ -39,7 +39,10 @@ export function addIdentityGroup(store: EmulatorStore, group: IdentityGroup): vo
   store.groupsByUpdate.set(group.id, group.updated_at ?? '');
 }
 
-/** The user's identity on a source's community, created on first use (Engage creates it when the agent first replies). */
+/**
+ * The user's identity on a source's community, created on first use (Engage creates it when the
+ * agent first replies).
+ */
 function agentIdentityFor(store: EmulatorStore, userId: Id, sourceId: Id): Identity {
   const user = store.users.get(userId);
   const source = store.sources.get(sourceId);
@@ -116,7 +119,10 @@ export function addCustomerIdentity(
   return identity;
 }
 
-/** The identity a new agent content is written as: `author_id` when given (must be one of the user's identities on that community). */
+/**
+ * The identity a new agent content is written as: `author_id` when given (must be one of the user's
+ * identities on that community).
+ */
 export function authorFor(store: EmulatorStore, userId: Id, sourceId: Id, authorId: Id | undefined): Identity {
   if (authorId === undefined) return agentIdentityFor(store, userId, sourceId);
   const identity = store.identities.get(authorId);
