@@ -11,6 +11,7 @@ import type { GatewayContext } from '../context';
 import type { CustomerProfileInput, Resolvers } from '../generated/graphql';
 import type { IdentityGroupUpdate } from '../engage/client';
 import type { AgentStatus, Intervention, Thread } from '../engage/types';
+import { AgentBusyness, AgentPresence } from '../engage/vocabulary';
 import { assertFieldValues, assertId, assertIds, assertText, badInput } from './validate';
 
 /** Runs a state change once per idempotency key; `args` are what a replay must match. */
@@ -60,7 +61,9 @@ export function availableOn(statuses: readonly AgentStatus[], channelId: string 
   return statuses.filter((status) =>
     status.channels.some(
       (channel) =>
-        (!channelId || channel.id === channelId) && channel.status === 'available' && channel.busyness !== 'full',
+        (!channelId || channel.id === channelId) &&
+        channel.status === AgentPresence.AVAILABLE &&
+        channel.busyness !== AgentBusyness.FULL,
     ),
   );
 }

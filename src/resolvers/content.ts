@@ -1,17 +1,10 @@
-import type { ContentStatus, Resolvers } from '../generated/graphql';
+import { ContentStatus, valuesOf } from '../engage/vocabulary';
+import type { Resolvers } from '../generated/graphql';
 import { connection } from './connection';
 import { contentQuery } from './filters';
 import { loadList, loadOptional } from './helpers';
 
-const CONTENT_STATUSES = new Set<string>([
-  'new',
-  'assigned',
-  'forwarded',
-  'replied',
-  'user_reply',
-  'user_initiated',
-  'ignored',
-]);
+const CONTENT_STATUSES = valuesOf(ContentStatus);
 
 export const contentResolvers: Resolvers = {
   Query: {

@@ -1,4 +1,5 @@
-import type { AgentBusyness, AgentPresence, Resolvers } from '../generated/graphql';
+import { AgentBusyness, AgentPresence, valuesOf } from '../engage/vocabulary';
+import type { Resolvers } from '../generated/graphql';
 import type { Identity, User } from '../engage/types';
 import { connection } from './connection';
 import { loadList, loadOptional } from './helpers';
@@ -8,7 +9,7 @@ export function displayName(user: User): string {
   return user.nickname || full || user.email || user.id;
 }
 
-const PRESENCES = new Set(['available', 'away']);
+const PRESENCES = valuesOf(AgentPresence);
 
 export const userResolvers: Resolvers = {
   Query: {
@@ -67,6 +68,6 @@ export const userResolvers: Resolvers = {
     channelId: (channel) => channel.id,
     presence: (channel) => (channel.status && PRESENCES.has(channel.status) ? (channel.status as AgentPresence) : null),
     busyness: (channel) => (channel.busyness as AgentBusyness | undefined) ?? null,
-    canTakeWork: (channel) => channel.status === 'available' && channel.busyness !== 'full',
+    canTakeWork: (channel) => channel.status === AgentPresence.AVAILABLE && channel.busyness !== AgentBusyness.FULL,
   },
 };
