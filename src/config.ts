@@ -7,7 +7,7 @@
  *
  * One section per concern, each variable named once:
  * - gateway: NODE_ENV, HOST, PORT, ENGAGE_URL, ENGAGE_ACCESS_TOKEN, ENGAGE_USER_ID, ENGAGE_TIMEOUT_MS,
- *   SANDBOX, LOADER_MODE, CACHE_TTL_SECONDS, CACHE_RECORD_TTL_SECONDS
+ *   SANDBOX, CACHE_TTL_SECONDS, CACHE_RECORD_TTL_SECONDS
  * - redis: REDIS_URL, REDIS_COMMAND_TIMEOUT_MS, REDIS_CONNECT_TIMEOUT_MS
  * - webhook: WEBHOOK_SECRET, WEBHOOK_VERIFY_TOKEN, WEBHOOK_BODY_LIMIT_BYTES, WEBHOOK_DEDUPE_TTL_SECONDS
  * - emulator: EMULATOR_HOST, EMULATOR_PORT, EMULATOR_SEED, EMULATOR_SCALE, EMULATOR_LATENCY_MS,
@@ -27,7 +27,6 @@ export const DEFAULTS = {
     port: 4000,
     /** Per REST attempt to Engage. */
     engageTimeoutMs: 10_000,
-    loaderMode: 'batched',
     /** Sources, users, teams, categories, tags. */
     cacheTtlSeconds: 60,
     /** Records and lists. */
@@ -82,7 +81,6 @@ const gatewaySection = z.object({
   ENGAGE_USER_ID: z.string().min(1).optional(),
   ENGAGE_TIMEOUT_MS: z.coerce.number().int().positive().default(DEFAULTS.gateway.engageTimeoutMs),
   SANDBOX: bool.optional(),
-  LOADER_MODE: z.enum(['batched', 'naive']).default(DEFAULTS.gateway.loaderMode),
   CACHE_TTL_SECONDS: z.coerce.number().min(0).default(DEFAULTS.gateway.cacheTtlSeconds),
   CACHE_RECORD_TTL_SECONDS: z.coerce.number().min(0).default(DEFAULTS.gateway.recordCacheTtlSeconds),
 });
@@ -177,7 +175,6 @@ export interface Config {
   engage?: { url: string; accessToken?: string; userId?: string };
   engageTimeoutMs: number;
   sandbox: boolean;
-  loaderMode: 'batched' | 'naive';
   cacheTtlMs: number;
   recordCacheTtlMs: number;
   /** The same as `redis.url`. */
@@ -239,7 +236,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       : undefined,
     engageTimeoutMs: e.ENGAGE_TIMEOUT_MS,
     sandbox: e.SANDBOX ?? !production,
-    loaderMode: e.LOADER_MODE,
     cacheTtlMs: e.CACHE_TTL_SECONDS * 1000,
     recordCacheTtlMs: e.CACHE_RECORD_TTL_SECONDS * 1000,
     redisUrl: e.REDIS_URL,

@@ -1,18 +1,21 @@
 /**
  * The per-operation context, built by one factory for HTTP requests and WebSocket subscriptions
- * alike: the caller's Engage client (their token, their permissions) and a fresh set of loaders.
+ * alike: the caller's Engage API (their token, their permissions) and a fresh set of loaders.
  * Nothing in it outlives the operation except what the injected shared cache keeps, scoped by token.
  */
 import type { Dispatcher } from 'undici';
 import { tokenScope } from './cache';
-import type { ResponseCache } from './cache/response-cache';
-import { EngageClient, type RequestEvent } from './engage';
+import { withResponseCache, type ResponseCache } from './cache/response-cache';
+import { afterWrites, createEngageApi, type EngageApi, type RequestEvent } from './engage';
 import type { IdempotencyStore } from './idempotency';
 import type { LiveAccess } from './live/hub';
-import { createLoaders, type LoaderMode, type Loaders } from './loaders';
+import { createLoaders, type Loaders } from './loaders';
+
+/** Builds one operation's loaders over its Engage API (the bench injects naive ones). */
+export type LoadersFactory = (engage: EngageApi) => Loaders;
 
 export interface GatewayContext {
-  engage: EngageClient;
+  engage: EngageApi;
   loaders: Loaders;
   /** The agent the caller says it is (`X-Engage-User-Id`), unverified until `viewer` reads it. */
   viewerId: string | null;
@@ -22,7 +25,7 @@ export interface GatewayContext {
   /** Live events for subscription resolvers (absent when the gateway runs without them). */
   live?: LiveAccess;
   /**
-   * A new context for the same caller: new client and loaders. A WebSocket subscription's context
+   * A new context for the same caller: new API and loaders. A WebSocket subscription's context
    * is built once; each event's payload is resolved with `fresh()` so that it reads current
    * records, never what a previous event's loaders cached.
    */
@@ -34,7 +37,8 @@ export interface ContextFactoryOptions {
   /** Used when a request carries no token of its own. */
   defaultToken?: string;
   defaultUserId?: string;
-  loaderMode: LoaderMode;
+  /** Default: the batched loaders of src/loaders. */
+  createLoaders?: LoadersFactory;
   /** Cross-request cache of Engage answers (see cache/response-cache.ts); undefined disables it. */
   responseCache?: ResponseCache;
   idempotency: IdempotencyStore;
@@ -67,31 +71,35 @@ export function createContextFactory(options: ContextFactoryOptions) {
     const token = usesDefault ? options.defaultToken : bearerToken(credentials.authorization);
     if (!token) throw new MissingTokenError('No valid Engage token: send "Authorization: Bearer <Engage API token>".');
     const scope = tokenScope(token);
-    // The client and the loaders are built on first use: a WebSocket subscription holds its context
+    // The API and the loaders are built on first use: a WebSocket subscription holds its context
     // for its whole life but resolves each event with `fresh()`, so eager ones would only hold memory.
-    // A write through the client resets the loaders, so no later field of the operation reads a
-    // pre-mutation record.
-    let engage: EngageClient | undefined;
+    let engage: EngageApi | undefined;
     let loaders: Loaders | undefined;
-    const client = () =>
-      (engage ??= new EngageClient({
+    const buildLoaders = options.createLoaders ?? createLoaders;
+    const api = () => {
+      if (engage) return engage;
+      // Policies, inside out (see src/engage/policies.ts for where later ones plug in): HTTP, then
+      // the shared cache of this token, then the loader reset.
+      let composed = createEngageApi({
         baseUrl: options.engageUrl,
         token,
         dispatcher: options.dispatcher,
         timeoutMs: options.timeoutMs,
         onRequest: options.onRequest,
-        // Naive mode exists to measure what loaders and caches save: it gets neither.
-        cache: options.loaderMode === 'naive' ? undefined : options.responseCache?.forScope(scope),
-        // After a write nothing the request's loaders hold can be trusted. Reset in place: Apollo
-        // hands resolvers a copy of the context, which keeps this same loaders object.
-        onWrite: () => loaders?.reset(),
-      }));
+      });
+      if (options.responseCache) composed = withResponseCache(composed, options.responseCache, scope);
+      // After a write nothing the request's loaders hold can be trusted, so no later field of the
+      // operation reads a pre-mutation record. Reset in place: Apollo hands resolvers a copy of the
+      // context, which keeps this same loaders object.
+      composed = afterWrites(composed, () => loaders?.reset());
+      return (engage = composed);
+    };
     return {
       get engage() {
-        return client();
+        return api();
       },
       get loaders() {
-        return (loaders ??= createLoaders(client(), { mode: options.loaderMode }));
+        return (loaders ??= buildLoaders(api()));
       },
       // The configured user is who the configured token acts as; a caller's own token names its own.
       viewerId: credentials.userId || (usesDefault ? options.defaultUserId : null) || null,

@@ -57,7 +57,6 @@ async function main(): Promise<void> {
     port: config.port,
     production: config.production,
     sandbox: config.sandbox,
-    loaderMode: config.loaderMode,
     cacheTtlMs: config.cacheTtlMs,
     recordCacheTtlMs: config.recordCacheTtlMs,
     redisUrl: config.redis.url,

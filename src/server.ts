@@ -22,13 +22,12 @@ import express from 'express';
 import { GraphQLError } from 'graphql';
 import { ResponseCache } from './cache/response-cache';
 import { DEFAULTS } from './config';
-import { createContextFactory, MissingTokenError, type GatewayContext } from './context';
+import { createContextFactory, MissingTokenError, type GatewayContext, type LoadersFactory } from './context';
 import { createEngageAgent, type RequestEvent } from './engage';
 import { createFormatError } from './errors';
 import { IdempotencyStore, RESERVATION_TTL_MS } from './idempotency';
 import { createInfra } from './infra';
 import { createLive, type LiveStats } from './live';
-import type { LoaderMode } from './loaders';
 import { resolvers } from './resolvers';
 
 export const SCHEMA_DIR = path.resolve(__dirname, '..', 'schema');
@@ -70,13 +69,14 @@ export interface GatewayOptions {
   production?: boolean;
   /** Apollo Sandbox on GET /graphql. Default: on unless `production`. */
   sandbox?: boolean;
-  loaderMode?: LoaderMode;
+  /** The loaders of each operation; default the batched ones (the bench injects naive ones). */
+  createLoaders?: LoadersFactory;
   /** How long the small collections (sources, users, teams, categories, tags) are cached across requests; 0: not cached. */
   cacheTtlMs?: number;
   /**
-   * How long other answers (records, lists) are cached across requests; 0: not cached. Any change
-   * the gateway hears of (its own mutations, accepted webhook events) invalidates the cache at once;
-   * the TTL bounds staleness for changes it does not hear of.
+   * How long other answers (records, lists) are cached across requests; 0: not cached. A change
+   * the gateway hears of (its own mutations, accepted webhook events) evicts at once the records and
+   * lists it touches (src/cache/resources.ts); the TTL bounds staleness for changes it does not hear of.
    */
   recordCacheTtlMs?: number;
   redisUrl?: string;
@@ -118,7 +118,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   };
   const responseCache =
     cacheTtl.collectionsTtlMs > 0 || cacheTtl.recordsTtlMs > 0
-      ? new ResponseCache(infra.kv('engage-gw'), cacheTtl)
+      ? new ResponseCache(infra.kv('engage-gw'), { ...cacheTtl, clockSkewMs: options.redisUrl ? 1_000 : 0 })
       : undefined;
   const live = await createLive({
     webhookSecret: options.webhook?.secret,
@@ -129,7 +129,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     redisPrefix: options.live?.redisPrefix,
     accessTtlMs: options.live?.accessTtlMs,
     keepAliveMs: options.live?.keepAliveMs,
-    onChange: async () => responseCache?.invalidate(),
+    onChange: async (events) => responseCache?.evictFor(events),
     log,
   }).catch(async (error: unknown) => {
     await Promise.all([infra.close(), dispatcher.close()].map((p) => p.catch(() => undefined)));
@@ -140,7 +140,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     engageUrl: options.engageUrl,
     defaultToken: options.defaultToken,
     defaultUserId: options.defaultUserId,
-    loaderMode: options.loaderMode ?? 'batched',
+    createLoaders: options.createLoaders,
     responseCache,
     // Kept whatever the cache TTL (a promise made to clients), and read as an error, not a miss,
     // when Redis fails: idempotent mutations fail closed.

@@ -12,7 +12,7 @@
 import { MAX_LIMIT, type EngageClient } from '../../src/engage/client';
 import { q } from '../../src/engage/q';
 import type { Category, Content, Identity, Intervention, Thread } from '../../src/engage/types';
-import { loadThreadContents, type ThreadContentsKey } from '../../src/loaders/thread-contents';
+import { loadThreadContents, type ThreadContentsKey } from '../../src/loaders/contents-plan';
 import { displayName } from '../../src/resolvers/user';
 
 /** The DateTime scalar's serialization: ISO 8601 in UTC with milliseconds. */

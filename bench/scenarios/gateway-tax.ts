@@ -40,10 +40,7 @@ export const gatewayTax: Scenario = async ({ config, log, defer }) => {
   defer(() => emulator.close());
   const { url: engageUrl, adminToken: token, adminId } = emulator.ready;
   const [gateway, baseline, load] = await Promise.all([
-    startServerChild(
-      { kind: 'gateway', engageUrl, token, userId: adminId, gateway: { ...caching(false), loaderMode: 'batched' } },
-      where,
-    ),
+    startServerChild({ kind: 'gateway', engageUrl, token, userId: adminId, gateway: caching(false) }, where),
     startServerChild({ kind: 'baseline', engageUrl, token }, where),
     startLoadChild(where),
   ]);

@@ -3,7 +3,7 @@
  *
  * Figures, per operation:
  * - REST calls, cold: requests in the emulator's log for one operation on a new gateway (empty
- *   cross-request cache), batched loaders; baseline: the same operation with `loaderMode: 'naive'`
+ *   cross-request cache), batched loaders; baseline: the same operation with the naive loaders (`naive-loaders.ts`)
  *   and caching off (one REST call per field). Ratio = naive / batched.
  * - REST calls, warm: the same operation again, same token, same gateway (the cross-request cache
  *   now holds what the cold run read). Ratio = naive / warm (∞ when warm makes no call).
@@ -18,6 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { startEmulator } from '../../src/emulator';
 import { startGateway, type GatewayOptions } from '../../src/server';
 import { assertSameData, post } from '../lib/graphql';
+import { createNaiveLoaders } from '../naive-loaders';
 import type { Figure } from '../lib/report';
 import { CallRecorder } from '../lib/roundtrips';
 import { caching, type Scenario } from '../lib/scenario';
@@ -49,7 +50,7 @@ export const restCost: Scenario = async ({ config, log, defer }) => {
     onEngageRequest: recorder.onRequest,
   };
 
-  const naive = await startGateway({ ...base, ...caching(false), loaderMode: 'naive' } as GatewayOptions);
+  const naive = await startGateway({ ...base, ...caching(false), createLoaders: createNaiveLoaders } as GatewayOptions);
   defer(() => naive.close());
 
   // One operation against one gateway: its answer, REST calls (emulator log), round trips, wall time.
@@ -77,7 +78,7 @@ export const restCost: Scenario = async ({ config, log, defer }) => {
     const vars = variables[operation.name];
     const reference = await measure(naive.url, operation.query, vars);
     // A fresh gateway per operation: "cold" means nothing cached from another operation.
-    const batched = await startGateway({ ...base, ...caching(true), loaderMode: 'batched' } as GatewayOptions);
+    const batched = await startGateway({ ...base, ...caching(true) } as GatewayOptions);
     let cold;
     let warm;
     try {

@@ -39,7 +39,7 @@ export const soak: Scenario = async ({ config, log, defer }) => {
   defer(() => emulator.close());
   const { url: engageUrl, adminToken: token, adminId } = emulator.ready;
   const gateway = await startServerChild(
-    { kind: 'gateway', engageUrl, token, userId: adminId, gateway: { ...caching(false), loaderMode: 'batched' } },
+    { kind: 'gateway', engageUrl, token, userId: adminId, gateway: caching(false) },
     where,
     ['--expose-gc'],
   );

@@ -1,90 +1,180 @@
 /**
  * The cross-request cache of Engage GET answers (the second cache layer; DataLoader is the first,
- * per request).
+ * per request), as a policy around `EngageApi` calls.
  *
  * Contract:
  * - entries are scoped by a hash of the caller's token: an answer is only ever served to the token
  *   that read it, so Engage's per-agent permissions hold;
- * - every entry belongs to the current *generation*. Any change the gateway hears of (a mutation it
- *   made, a webhook event it accepted) starts a new generation, after which no earlier entry is
- *   served. Coarse on purpose: a thread list cannot know which changes touch it, and a wrong
- *   answer costs more than a miss;
+ * - invalidation is per resource and across every token scope, without scanning keys: each entry
+ *   is stored with the *tags* of the resources its answer depends on (resources.ts) and the time
+ *   its request started. A change the gateway hears of (a mutation it made, a webhook event it
+ *   accepted) writes, for each tag it touches, the time it was heard of: one key per tag, shared by
+ *   all scopes and all instances. An entry is served only if none of its tags (nor `ALL`, the
+ *   generation fallback for changes that cannot be mapped) changed at or after its request
+ *   started. Comparing with the request's *start* closes the race of a change landing while the
+ *   answer is in flight: such an answer is never served;
+ * - a missing `ALL` key (never written, evicted, store flushed) is rewritten as "now", so no entry
+ *   older than the loss is served. A per-resource tag key lives longer than any entry it guards
+ *   (its TTL is the longest entry TTL plus the clock skew), so by the time it expires, every entry
+ *   it invalidated has expired too. With Redis, keys must not be evicted early: use
+ *   `maxmemory-policy noeviction` or `volatile-ttl` (tag keys outlive the entries written before them);
+ * - instances sharing a Redis compare their own clocks: `clockSkewMs` widens the comparison so
+ *   that a request started up to that long after a change, by another instance's clock, is still
+ *   refused;
  * - TTLs bound staleness when changes happen that the gateway does not hear of (no webhooks):
  *   the small, slow-changing collections (sources, users, teams, categories, tags) keep longer than
  *   records and lists; agent availability (`/status`) is never cached;
- * - a failing store is a miss.
+ * - a failing store is a miss, and a failed eviction falls back to `ALL`.
  */
-import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type Keyv from 'keyv';
+import type { EngageApi, EngagePolicy, EngageRequest } from '../engage/api';
+import { pathAndQuery } from '../engage/http';
+import { ALL, eventTags, readClass, readTags, writeTags, type ResourceChange } from './resources';
 
 export interface ResponseCacheOptions {
   /** Sources, users, teams, categories, tags. 0 disables. */
   collectionsTtlMs: number;
-  /** Everything else but `/status`. 0 disables. */
+  /** Records and lists but `/status`. 0 disables. */
   recordsTtlMs: number;
+  /** How far the clocks of instances sharing the store may disagree. Default 0 (one instance). */
+  clockSkewMs?: number;
+  /** The clock (ms); default the wall clock at sub-millisecond resolution. */
+  now?: () => number;
 }
 
-const COLLECTIONS = /^\/(content_sources|users|teams|categories|tags)(\/|\?|$)/;
-const NEVER = /^\/status(\/|\?|$)/;
-const GENERATION_KEY = 'generation';
-
-/** What the REST client needs: read and write one answer by request path (with query). */
-export interface RequestCache {
-  get(pathAndQuery: string): Promise<unknown>;
-  set(pathAndQuery: string, value: unknown): void;
-  /** The caller changed something: drop everything cached so far. */
-  invalidate(): Promise<void>;
+interface Entry {
+  /** When the request that read this answer started (ms). */
+  at: number;
+  tags: string[];
+  value: unknown;
 }
+
+const tagKey = (tag: string) => `tag:${tag}`;
 
 export class ResponseCache {
+  private readonly now: () => number;
+  private readonly skew: number;
+  /** `ALL` written once if absent, before this instance's first read (see `isCurrent`). */
+  private started?: Promise<void>;
+  /** Answers being stored (not awaited by the call that read them). */
+  private readonly storing = new Set<Promise<void>>();
+
   constructor(
     private readonly keyv: Keyv,
     private readonly options: ResponseCacheOptions,
-  ) {}
+  ) {
+    // Sub-millisecond: a read started just after an eviction, in the same millisecond, is kept.
+    this.now = options.now ?? (() => performance.timeOrigin + performance.now());
+    this.skew = options.clockSkewMs ?? 0;
+  }
 
-  ttlFor(pathAndQuery: string): number {
-    if (NEVER.test(pathAndQuery)) return 0;
-    return COLLECTIONS.test(pathAndQuery) ? this.options.collectionsTtlMs : this.options.recordsTtlMs;
+  ttlFor(request: Pick<EngageRequest, 'path'>): number {
+    const kind = readClass(request.path);
+    if (kind === 'never') return 0;
+    return kind === 'collection' ? this.options.collectionsTtlMs : this.options.recordsTtlMs;
+  }
+
+  /** The answer cached for this scope and read, if it is still current. */
+  async get(scope: string, request: EngageRequest): Promise<unknown> {
+    if (request.write || this.ttlFor(request) <= 0) return undefined;
+    try {
+      const entry = await this.keyv.get<Entry>(`${scope}:${pathAndQuery(request)}`);
+      if (!entry) return undefined;
+      return (await this.isCurrent(entry)) ? entry.value : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Keeps an answer whose request started at `startedAt`. */
+  async set(scope: string, request: EngageRequest, value: unknown, startedAt: number): Promise<void> {
+    const ttl = this.ttlFor(request);
+    if (request.write || ttl <= 0) return;
+    const entry: Entry = { at: startedAt, tags: readTags(request, value), value };
+    await this.keyv.set(`${scope}:${pathAndQuery(request)}`, entry, ttl).catch(() => undefined);
+  }
+
+  /** Resolves once every answer read so far is stored (tests, benchmarks). */
+  async whenStored(): Promise<void> {
+    await Promise.all([...this.storing]);
+  }
+
+  /** Every entry tagged with one of `tags`, in every scope, stops being served. */
+  async evict(tags: readonly string[]): Promise<void> {
+    if (tags.length === 0) return;
+    const at = this.now();
+    const ttl = Math.max(this.options.collectionsTtlMs, this.options.recordsTtlMs) + this.skew + 1_000;
+    const ok = await this.keyv
+      .setMany([...new Set(tags)].map((tag) => ({ key: tagKey(tag), value: at, ttl: tag === ALL ? undefined : ttl })))
+      .then((results) => (Array.isArray(results) ? results.every((result) => result !== false) : true))
+      .catch(() => false);
+    // Could not record what changed: the whole cache must go (a last try, itself failure-tolerant).
+    if (!ok && !tags.includes(ALL)) await this.evictAll();
+  }
+
+  /** The generation fallback: nothing cached before now is served. */
+  evictAll(): Promise<void> {
+    return this.keyv
+      .set(tagKey(ALL), this.now())
+      .then(() => undefined)
+      .catch(() => undefined);
+  }
+
+  /** What webhook events changed (each normalised event names its thread, content, identity...). */
+  evictFor(changes: readonly ResourceChange[]): Promise<void> {
+    return this.evict(changes.flatMap(eventTags));
+  }
+
+  /** The policy that serves and keeps reads of `scope`, and evicts what its writes change. */
+  policy(scope: string): EngagePolicy {
+    return (next) => ({
+      call: async <T>(request: EngageRequest): Promise<T> => {
+        if (request.write) {
+          let answer: unknown;
+          try {
+            answer = await next.call<T>(request);
+            return answer as T;
+          } finally {
+            // Also when the write failed: it may have happened. Done before the write returns, so
+            // that nothing the caller reads next, in any scope, predates it.
+            await this.evict(writeTags(request, answer));
+          }
+        }
+        await (this.started ??= this.startGeneration());
+        const hit = await this.get(scope, request);
+        if (hit !== undefined) return hit as T;
+        const startedAt = this.now();
+        const answer = await next.call<T>(request);
+        const stored = this.set(scope, request, answer, startedAt).finally(() => this.storing.delete(stored));
+        this.storing.add(stored);
+        return answer;
+      },
+    });
   }
 
   /**
-   * The current generation. A missing one (never set, evicted, store restarted) starts a new one
-   * rather than falling back to a fixed name, so entries of a forgotten generation are never served.
+   * A store without `ALL` holds nothing this instance may trust: it starts a generation just before
+   * now (by the skew), so that this instance's own first reads are kept.
    */
-  async generation(): Promise<string> {
-    const current = await this.keyv.get<string>(GENERATION_KEY).catch(() => undefined);
-    if (current) return current;
-    const fresh = randomUUID();
-    await this.keyv.set(GENERATION_KEY, fresh).catch(() => undefined);
-    return fresh;
+  private async startGeneration(): Promise<void> {
+    const current = await this.keyv.get<number>(tagKey(ALL)).catch(() => undefined);
+    if (current === undefined || current === null)
+      await this.keyv.set(tagKey(ALL), this.now() - 1 - this.skew).catch(() => undefined);
   }
 
-  /** Starts a new generation: every instance sharing the store stops serving older entries. */
-  async invalidate(): Promise<void> {
-    await this.keyv.set(GENERATION_KEY, randomUUID()).catch(() => undefined);
+  private async isCurrent(entry: Entry): Promise<boolean> {
+    const keys = [ALL, ...entry.tags].map(tagKey);
+    const changed = await this.keyv.getMany<number>(keys);
+    if (changed[0] === undefined || changed[0] === null) {
+      await this.evictAll();
+      return false;
+    }
+    return changed.every((at) => at === undefined || at === null || at + this.skew < entry.at);
   }
+}
 
-  /** The cache as one request of one token sees it; the generation is read once, lazily. */
-  forScope(scope: string): RequestCache {
-    let generation: Promise<string> | undefined;
-    const current = () => (generation ??= this.generation());
-    const keyOf = async (pathAndQuery: string) => `${scope}:${await current()}:${pathAndQuery}`;
-    return {
-      get: async (pathAndQuery) => {
-        if (this.ttlFor(pathAndQuery) <= 0) return undefined;
-        return this.keyv.get(await keyOf(pathAndQuery)).catch(() => undefined);
-      },
-      set: (pathAndQuery, value) => {
-        const ttl = this.ttlFor(pathAndQuery);
-        if (ttl <= 0) return;
-        void keyOf(pathAndQuery)
-          .then((key) => this.keyv.set(key, value, ttl))
-          .catch(() => undefined);
-      },
-      invalidate: async () => {
-        await this.invalidate();
-        generation = undefined;
-      },
-    };
-  }
+/** `api` with the cross-request cache of `scope` around its calls. */
+export function withResponseCache(api: EngageApi, cache: ResponseCache, scope: string): EngageApi {
+  return api.through(cache.policy(scope));
 }

@@ -1,9 +1,26 @@
 /**
- * The Engage Digital REST client: one instance per caller token, typed methods per endpoint.
- * Loaders and mutation resolvers use this interface; only `http.ts` knows about HTTP.
+ * The Engage Digital REST client: `EngageApi` (api.ts) over a transport, by default the HTTP one.
+ * It turns typed calls into Engage requests (paths, parameters, paging) and nothing else: what to
+ * do around a call (cache, hooks, budgets) is a policy given to `through`.
  */
+import type {
+  BotHandoverParams,
+  CreateContentInput,
+  EngageApi,
+  EngagePolicy,
+  EngageTransport,
+  IdentityFilter,
+  IdentityGroupFilter,
+  IdentityGroupUpdate,
+  InterventionFilter,
+  PageParams,
+  SearchParams,
+  StatusFilter,
+  UserFilter,
+  WebhookInput,
+} from './api';
 import { EngageError } from './errors';
-import { EngageHttp, type HttpOptions, type Params } from './http';
+import { EngageHttp, type HttpMethod, type HttpOptions, type Params } from './http';
 import type {
   AgentStatus,
   BotResponse,
@@ -20,97 +37,16 @@ import type {
   User,
   Webhook,
 } from './types';
+import { DEFAULT_LIMIT, MAX_LIMIT } from './vocabulary';
 
-/** Engage's page size ceiling: `limit` above it is an error for us, a clamp for Engage. */
-export const MAX_LIMIT = 150;
-export const DEFAULT_LIMIT = 30;
-
-export interface PageParams {
-  offset?: number;
-  limit?: number;
-}
-
-export interface SearchParams extends PageParams {
-  /** A `q` query, built with `q()` from `./q`. */
-  q?: string;
-}
-
-export interface IdentityFilter extends PageParams {
-  community_id?: string;
-  source_id?: string;
-  identity_group_id?: string;
-  identity_group_ids?: readonly string[];
-  user_id?: string;
-  foreign_id?: string;
-  uuid?: string;
-  sort?: string;
-}
-
-export interface IdentityGroupFilter extends PageParams {
-  ids?: readonly string[];
-  firstname?: string;
-  lastname?: string;
-  email?: string;
-  uuid?: string;
-  sort?: string;
-}
-
-export interface InterventionFilter extends PageParams {
-  thread_id?: string;
-  user_id?: string;
-  identity_id?: string;
-  identity_group_id?: string;
-  status?: string;
-  sort?: string;
-}
-
-export interface UserFilter extends PageParams {
-  email?: string;
-  category_id?: string;
-  identity_id?: string;
-  external_id?: string;
-  role_id?: string;
-  team_id?: string;
-}
-
-export interface StatusFilter {
-  source_ids?: readonly string[];
-  category_ids?: readonly string[];
-  team_ids?: readonly string[];
-}
-
-export interface CreateContentInput {
-  body: string;
-  in_reply_to_id?: string;
-  source_id?: string;
-  author_id?: string;
-  title?: string;
-  private?: boolean;
-}
-
-export interface IdentityGroupUpdate {
-  firstname?: string;
-  lastname?: string;
-  company?: string;
-  gender?: string;
-  emails?: readonly string[];
-  home_phones?: readonly string[];
-  mobile_phones?: readonly string[];
-  notes?: string;
-  tag_ids?: readonly string[];
-  custom_field_values?: Readonly<Record<string, string | number | boolean | null>>;
-}
-
-export interface WebhookInput {
-  url: string;
-  verify_token?: string;
-  secret?: string;
-  registered_events?: readonly string[];
-  active?: boolean;
-  name?: string;
-}
+export type * from './api';
+export { DEFAULT_LIMIT, MAX_LIMIT } from './vocabulary';
 
 export type EngageClientOptions = HttpOptions;
+
+/** `identity_ids` is sent as Engage's `identity_id[]`. */
+const interventionParams = ({ identity_ids, ...filter }: InterventionFilter): Params =>
+  identity_ids ? { 'identity_id[]': identity_ids, ...filter } : { ...filter };
 
 const byIds = (ids: readonly string[] | undefined) => (ids && ids.length > 0 ? ids.join(',') : undefined);
 /**
@@ -126,17 +62,26 @@ const path = (...segments: string[]) => {
   return `/${segments.map(encodeURIComponent).join('/')}`;
 };
 
-export class EngageClient {
-  private readonly http: EngageHttp;
+export class EngageClient implements EngageApi {
+  private readonly transport: EngageTransport;
 
-  constructor(options: EngageClientOptions) {
-    this.http = new EngageHttp(options);
+  /** Over the HTTP client with these options, or over a transport (policies included). */
+  constructor(transportOrOptions: EngageTransport | EngageClientOptions) {
+    this.transport = 'call' in transportOrOptions ? transportOrOptions : new EngageHttp(transportOrOptions);
+  }
+
+  through(policy: EngagePolicy): EngageClient {
+    return new EngageClient(policy(this.transport));
+  }
+
+  private call<T>(method: HttpMethod, resourcePath: string, params?: Params, write = method !== 'GET'): Promise<T> {
+    return this.transport.call<T>({ method, path: resourcePath, params, write });
   }
 
   // ---- generic access and pagination ----
 
   get<T>(resourcePath: string, params?: Params): Promise<T> {
-    return this.http.call<T>('GET', resourcePath, params);
+    return this.call<T>('GET', resourcePath, params);
   }
 
   /** One page of a collection. */
@@ -191,17 +136,17 @@ export class EngageClient {
     return this.get<Thread>(path('content_threads', id));
   }
   closeThread(id: string) {
-    return this.http.call<Thread>('PUT', path('content_threads', id, 'close'));
+    return this.call<Thread>('PUT', path('content_threads', id, 'close'));
   }
   /** Engage opens a thread with a GET (sic: see the contract). */
   openThread(id: string) {
-    return this.http.call<Thread>('GET', path('content_threads', id, 'open'), undefined, { write: true });
+    return this.call<Thread>('GET', path('content_threads', id, 'open'), undefined, true);
   }
   ignoreThread(id: string) {
-    return this.http.call<Thread>('PUT', path('content_threads', id, 'ignore'));
+    return this.call<Thread>('PUT', path('content_threads', id, 'ignore'));
   }
   updateThreadCategories(id: string, categoryIds: readonly string[]) {
-    return this.http.call<Thread>('PUT', path('content_threads', id, 'update_categories'), {
+    return this.call<Thread>('PUT', path('content_threads', id, 'update_categories'), {
       'thread_category_ids[]': categoryIds,
     });
   }
@@ -214,12 +159,15 @@ export class EngageClient {
     return this.get<Content>(path('contents', id));
   }
   createContent(input: CreateContentInput) {
-    return this.http.call<Content>('POST', '/contents', { ...input });
+    return this.call<Content>('POST', '/contents', { ...input });
   }
 
   // ---- identities and customer profiles ----
   listIdentities(filter: IdentityFilter = {}) {
     return this.page<Identity>('/identities', { ...filter, identity_group_ids: byIds(filter.identity_group_ids) });
+  }
+  allIdentities(filter: IdentityFilter = {}) {
+    return this.all<Identity>('/identities', { ...filter, identity_group_ids: byIds(filter.identity_group_ids) });
   }
   getIdentity(id: string) {
     return this.get<Identity>(path('identities', id));
@@ -231,44 +179,47 @@ export class EngageClient {
     return this.get<IdentityGroup>(path('identity_groups', id));
   }
   updateIdentityGroup(id: string, update: IdentityGroupUpdate) {
-    return this.http.call<IdentityGroup>('PUT', path('identity_groups', id), { ...update });
+    return this.call<IdentityGroup>('PUT', path('identity_groups', id), { ...update });
   }
 
   // ---- interventions ----
   listInterventions(filter: InterventionFilter = {}) {
-    return this.page<Intervention>('/interventions', { ...filter });
+    return this.page<Intervention>('/interventions', interventionParams(filter));
+  }
+  allInterventions(filter: InterventionFilter = {}) {
+    return this.all<Intervention>('/interventions', interventionParams(filter));
   }
   getIntervention(id: string) {
     return this.get<Intervention>(path('interventions', id));
   }
   /** Opens (or reopens) an intervention on a content as the token's agent. */
   createIntervention(contentId: string) {
-    return this.http.call<Intervention>('POST', '/interventions', { content_id: contentId });
+    return this.call<Intervention>('POST', '/interventions', { content_id: contentId });
   }
   closeIntervention(id: string) {
-    return this.http.call<Intervention>('PUT', path('interventions', id, 'close'));
+    return this.call<Intervention>('PUT', path('interventions', id, 'close'));
   }
   cancelIntervention(id: string) {
-    return this.http.call<Intervention>('DELETE', path('interventions', id, 'cancel'));
+    return this.call<Intervention>('DELETE', path('interventions', id, 'cancel'));
   }
   reassignIntervention(id: string, userId: string) {
-    return this.http.call<Intervention>('PUT', path('interventions', id, 'reassign'), { user_id: userId });
+    return this.call<Intervention>('PUT', path('interventions', id, 'reassign'), { user_id: userId });
   }
   updateInterventionCategories(id: string, categoryIds: readonly string[]) {
-    return this.http.call<Intervention>('PUT', path('interventions', id, 'update_categories'), {
+    return this.call<Intervention>('PUT', path('interventions', id, 'update_categories'), {
       'category_ids[]': categoryIds,
     });
   }
   updateInterventionCustomFields(id: string, values: Readonly<Record<string, string | number | boolean | null>>) {
-    return this.http.call<Intervention>('PUT', path('interventions', id), { custom_field_values: values });
+    return this.call<Intervention>('PUT', path('interventions', id), { custom_field_values: values });
   }
 
   // ---- agents, teams, categories, tags, availability ----
   listUsers(filter: UserFilter = {}) {
     return this.page<User>('/users', { ...filter });
   }
-  allUsers() {
-    return this.all<User>('/users');
+  allUsers(filter: UserFilter = {}) {
+    return this.all<User>('/users', { ...filter });
   }
   getUser(id: string) {
     return this.get<User>(path('users', id));
@@ -301,25 +252,18 @@ export class EngageClient {
 
   // ---- bots ----
   botEngage(contentId: string) {
-    return this.http.call<Intervention>('POST', '/bots/engage', { content_id: contentId });
+    return this.call<Intervention>('POST', '/bots/engage', { content_id: contentId });
   }
   botComplete(interventionId: string, options: { closeThread?: boolean; threadCategoryIds?: readonly string[] } = {}) {
-    return this.http.call<BotResponse>('POST', '/bots/complete', {
+    return this.call<BotResponse>('POST', '/bots/complete', {
       intervention_id: interventionId,
       close_thread: options.closeThread,
       'thread_category_ids[]': options.threadCategoryIds,
     });
   }
   /** Virtual agent <-> human handover (`type: engage_virtual_agent`), or a platform's own handover. */
-  botHandover(params: {
-    from: 'bot' | 'agent';
-    to: 'bot' | 'agent';
-    type?: string;
-    interventionId?: string;
-    threadCategoryIds?: readonly string[];
-    trigger?: string;
-  }) {
-    return this.http.call<BotResponse>('POST', '/bots/handover', {
+  botHandover(params: BotHandoverParams) {
+    return this.call<BotResponse>('POST', '/bots/handover', {
       from: params.from,
       to: params.to,
       type: params.type ?? 'engage_virtual_agent',
@@ -333,10 +277,13 @@ export class EngageClient {
   listWebhooks(params: PageParams = {}) {
     return this.page<Webhook>('/webhooks', { ...params });
   }
+  getWebhook(id: string) {
+    return this.get<Webhook>(path('webhooks', id));
+  }
   createWebhook(input: WebhookInput) {
-    return this.http.call<Webhook>('POST', '/webhooks', { ...input, registered_events: input.registered_events });
+    return this.call<Webhook>('POST', '/webhooks', { ...input, registered_events: input.registered_events });
   }
   deleteWebhook(id: string) {
-    return this.http.call<Webhook>('DELETE', path('webhooks', id));
+    return this.call<Webhook>('DELETE', path('webhooks', id));
   }
 }

@@ -13,15 +13,10 @@
  * started, and the last error is returned with its `retryAfterMs`.
  */
 import { Agent, type Dispatcher, request } from 'undici';
-import type { RequestCache } from '../cache/response-cache';
+import type { EngageRequest, EngageTransport, HttpMethod, Params, Scalar } from './api';
 import { EngageError, errorFromResponse, parseRetryAfter } from './errors';
 
-export type Scalar = string | number | boolean;
-/** Parameter values as Engage takes them: arrays become `key[]=a&key[]=b`, objects `key[sub]=v`. */
-export type ParamValue = Scalar | null | undefined | readonly Scalar[] | Readonly<Record<string, Scalar | null>>;
-export type Params = Readonly<Record<string, ParamValue>>;
-
-export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
+export type { HttpMethod, Params, ParamValue, Scalar } from './api';
 
 export interface RetryPolicy {
   /** Attempts after the first one. */
@@ -54,10 +49,6 @@ export interface HttpOptions {
   timeoutMs?: number;
   retry?: Partial<RetryPolicy>;
   onRequest?: (event: RequestEvent) => void;
-  /** Cross-request cache of GET answers for this token; writes invalidate it. */
-  cache?: RequestCache;
-  /** Called after every write, successful or not (it may have happened): the request's loaders reset here. */
-  onWrite?: () => void;
 }
 
 export const DEFAULT_RETRY: RetryPolicy = { maxRetries: 3, baseDelayMs: 100, maxDelayMs: 2000, budgetMs: 15_000 };
@@ -88,6 +79,13 @@ export function encodeParams(params: Params | undefined): string {
   return search.toString();
 }
 
+/** Where a call goes: the path, and the query for the methods that carry their parameters there. */
+export function pathAndQuery(request: Pick<EngageRequest, 'method' | 'path' | 'params'>): string {
+  if (request.method !== 'GET' && request.method !== 'DELETE') return request.path;
+  const encoded = encodeParams(request.params);
+  return encoded ? `${request.path}?${encoded}` : request.path;
+}
+
 const ID_SEGMENT = /^[0-9a-f]{24}$|^\d+$/i;
 
 /** `/content_threads/5f.../close` -> `/content_threads/{id}/close`, for metrics and error messages. */
@@ -100,7 +98,8 @@ export function endpointTemplate(path: string): string {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-export class EngageHttp {
+/** The HTTP transport: one Engage call per `call`, nothing remembered between calls. */
+export class EngageHttp implements EngageTransport {
   private readonly baseUrl: string;
   private readonly dispatcher: Dispatcher;
   private readonly timeoutMs: number;
@@ -113,36 +112,11 @@ export class EngageHttp {
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
   }
 
-  /**
-   * One Engage call. `write` marks a GET that changes state (Engage reopens a thread with a GET):
-   * it is neither cached nor retried like a read.
-   */
-  async call<T>(
-    method: HttpMethod,
-    path: string,
-    params?: Params,
-    { write = method !== 'GET' }: { write?: boolean } = {},
-  ): Promise<T> {
-    const encoded = encodeParams(params);
-    const inQuery = method === 'GET' || method === 'DELETE';
-    const pathAndQuery = `${path}${inQuery && encoded ? `?${encoded}` : ''}`;
-    const cache = this.options.cache;
-    if (!write && cache) {
-      const hit = await cache.get(pathAndQuery);
-      if (hit !== undefined) return hit as T;
-    }
-    if (!write) {
-      const result = await this.send<T>(method, path, pathAndQuery, inQuery ? undefined : encoded, write);
-      cache?.set(pathAndQuery, result);
-      return result;
-    }
-    try {
-      return await this.send<T>(method, path, pathAndQuery, inQuery ? undefined : encoded, write);
-    } finally {
-      // Also when the write failed: a timed-out or 5xx write may have happened.
-      this.options.onWrite?.();
-      await cache?.invalidate();
-    }
+  /** One Engage call. A `write` (a GET that reopens a thread included) is not retried like a read. */
+  call<T>(call: EngageRequest): Promise<T> {
+    const inQuery = call.method === 'GET' || call.method === 'DELETE';
+    const body = inQuery ? undefined : encodeParams(call.params);
+    return this.send<T>(call.method, call.path, pathAndQuery(call), body, call.write);
   }
 
   private async send<T>(

@@ -56,3 +56,15 @@ export class QueryBuilder {
 }
 
 export const q = (): QueryBuilder => new QueryBuilder();
+
+const TERM = /(-?)([A-Za-z_]+):("(?:[^"\\]|\\.)*"|\S+)/g;
+
+/** The terms of a `q` string as `toString()` writes them (a reader for policies that key on them). */
+export function parseQ(query: string): QTerm[] {
+  const terms: QTerm[] = [];
+  for (const [, negate, keyword, raw] of query.matchAll(TERM)) {
+    const value = raw.startsWith('"') ? raw.slice(1, -1).replace(/\\(.)/g, '$1') : raw;
+    terms.push(negate ? { keyword, value, negate: true } : { keyword, value });
+  }
+  return terms;
+}

@@ -9,6 +9,7 @@ import type { CallerCredentials, GatewayContext } from '../context';
 import { DEFAULTS } from '../config';
 import type { Infra } from '../infra';
 import { createEventClaims } from './dedupe';
+import type { LiveEvent } from './events';
 import { FanOut, type FanOutStats } from './fanout';
 import { LiveHub, type HubStats } from './hub';
 import type { LiveTopics } from './pubsub';
@@ -34,12 +35,12 @@ export interface LiveOptions {
   accessTtlMs?: number;
   keepAliveMs?: number;
   /**
-   * Runs once accepted events are known and before any subscriber sees them: the gateway
-   * invalidates its cross-request cache here. With Redis the cache is shared, so the instance that
+   * Runs once accepted events are known and before any subscriber sees them: the gateway evicts
+   * from its cross-request cache what the events name. With Redis the cache is shared, so the instance that
    * received the webhook does it once, before publishing; in memory each instance does it before
    * dispatching.
    */
-  onChange?: () => Promise<void>;
+  onChange?: (events: LiveEvent[]) => Promise<void>;
   log: (message: string) => void;
 }
 
@@ -71,9 +72,9 @@ export async function createLive(options: LiveOptions): Promise<Live> {
   // With Redis the cache is shared too: the receiving instance invalidates it once, before publishing.
   const shared = options.infra.redis !== undefined;
 
-  const onChange = async () => {
+  const onChange = async (events: LiveEvent[]) => {
     await options
-      .onChange?.()
+      .onChange?.(events)
       .catch((error: unknown) => options.log(`live: cache invalidation failed: ${String(error)}`));
   };
   const hub = new LiveHub({
@@ -95,7 +96,7 @@ export async function createLive(options: LiveOptions): Promise<Live> {
     bodyLimit: options.webhookBodyLimit,
     claims,
     publish: async (notificationId, events) => {
-      if (shared) await onChange();
+      if (shared) await onChange(events);
       await hub.publish(notificationId, events);
     },
     log: options.log,

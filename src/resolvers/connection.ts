@@ -3,17 +3,11 @@
  * offset, so a cursor is an offset the client cannot forge into anything else.
  */
 import { GraphQLError } from 'graphql';
-import { MAX_LIMIT } from '../engage/client';
 import type { Content, Identity, Intervention, Page, Thread } from '../engage/types';
+import { MAX_LIMIT } from '../engage/vocabulary';
+import type { ConnectionParent } from '../loaders/types';
 
-/** What a connection field resolves from: one Engage page and where it starts. */
-export interface ConnectionParent<T> {
-  records: T[];
-  /** Engage's total count for the query. */
-  count: number;
-  /** Offset of `records[0]` in the whole result. */
-  offset: number;
-}
+export type { ConnectionParent };
 
 export type ThreadConnectionParent = ConnectionParent<Thread>;
 export type ContentConnectionParent = ConnectionParent<Content>;

@@ -16,7 +16,7 @@ export const userResolvers: Resolvers = {
     viewer: (_root, _args, { loaders, viewerId }) => loadOptional(loaders.user, viewerId),
     users: async (_root, { filter }, { engage, loaders }) => {
       if (!filter) return loaders.users();
-      return engage.all<User>('/users', {
+      return engage.allUsers({
         team_id: filter.teamId ?? undefined,
         category_id: filter.categoryId ?? undefined,
         email: filter.email ?? undefined,

@@ -4,6 +4,7 @@
  */
 import { startStack, type Stack } from '../support/stack';
 import { startGateway, type Gateway } from '../../src/server';
+import { createNaiveLoaders } from '../../bench/naive-loaders';
 import type { Page, Source } from '../../src/engage/types';
 import type { RequestLogEntry } from '../../src/emulator';
 import { INBOX } from '../support/operations';
@@ -20,7 +21,7 @@ beforeAll(async () => {
     port: 0,
     cacheTtlMs: 0,
     recordCacheTtlMs: 0,
-    loaderMode: 'naive',
+    createLoaders: createNaiveLoaders,
     log: () => undefined,
   });
   const sources = await stack.rest<Page<Source>>('/content_sources?limit=150');

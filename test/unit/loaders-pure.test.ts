@@ -1,4 +1,4 @@
-import { planThreadContents, type ThreadContentsKey } from '../../src/loaders/thread-contents';
+import { planThreadContents, type ThreadContentsKey } from '../../src/loaders/contents-plan';
 import { decodeCursor, encodeCursor, windowArgs, connectionResolvers } from '../../src/resolvers/connection';
 import { contentQuery, threadQuery } from '../../src/resolvers/filters';
 

@@ -1,51 +1,248 @@
-import Keyv from 'keyv';
+/**
+ * The cross-request cache as a policy around Engage calls: what it serves, to whom, and what each
+ * change evicts. Against a counting transport (the calls that reach "Engage"), with the in-memory
+ * store and, when one answers, with Redis (the store several instances share).
+ */
+import { randomUUID } from 'node:crypto';
+import type Keyv from 'keyv';
 import { ResponseCache } from '../../src/cache/response-cache';
+import { ALL } from '../../src/cache/resources';
+import { createInfra, type Infra } from '../../src/infra';
+import { EngageClient, pathAndQuery, type EngageApi, type EngageRequest, type EngageTransport } from '../../src/engage';
+import { describeWith, requirements, TEST_REDIS_URL } from '../support/requirements';
 
-const options = { collectionsTtlMs: 60_000, recordsTtlMs: 10_000 };
+const TTL = { collectionsTtlMs: 60_000, recordsTtlMs: 60_000 };
 
-describe('ResponseCache', () => {
-  it('serves an answer only to the token scope that read it', async () => {
-    const cache = new ResponseCache(new Keyv(), options);
-    const alice = cache.forScope('alice');
-    alice.set('/content_threads/1', { id: '1' });
-    await new Promise((resolve) => setImmediate(resolve));
-    expect(await alice.get('/content_threads/1')).toEqual({ id: '1' });
-    expect(await cache.forScope('bob').get('/content_threads/1')).toBeUndefined();
+/** "Engage": answers from a table by path, counts what reaches it. */
+class FakeEngage implements EngageTransport {
+  readonly calls: string[] = [];
+  answers = new Map<string, unknown>();
+  /** Resolves the next read only when released (to change things while an answer is in flight). */
+  hold?: Promise<void>;
+
+  async call<T>(request: EngageRequest): Promise<T> {
+    this.calls.push(`${request.method} ${pathAndQuery(request)}`);
+    if (this.hold) await this.hold;
+    // A thread's contents or interventions hold records of that thread only.
+    const threadId = /thread:(\w+)/.exec(String(request.params?.q ?? ''))?.[1] ?? request.params?.thread_id;
+    if (threadId && request.path === '/contents') return page([{ id: `c-${threadId}`, thread_id: threadId }]) as T;
+    if (threadId && request.path === '/interventions') return page([{ id: `i-${threadId}`, thread_id: threadId }]) as T;
+    return (this.answers.get(pathAndQuery(request)) ?? this.answers.get(request.path) ?? { id: 'x' }) as T;
+  }
+
+  count(): number {
+    return this.calls.length;
+  }
+}
+
+const thread = (id: string, sourceId = 's1', closed = false) => ({ id, source_id: sourceId, closed });
+const page = <T>(records: T[]) => ({ count: records.length, offset: 0, limit: 30, records });
+
+function suite(name: string, makeInfra: () => Promise<Infra>) {
+  describe(name, () => {
+    let infra: Infra;
+    let keyv: Keyv;
+    let cache: ResponseCache;
+    let engage: FakeEngage;
+    /** The API of one token scope, over the shared cache. */
+    const apiOf = (scope: string): EngageApi => new EngageClient(engage).through(cache.policy(scope));
+    /** Answers are stored after they are returned: wait for them to land. */
+    const settle = () => cache.whenStored();
+
+    beforeEach(async () => {
+      infra = await makeInfra();
+      keyv = infra.kv(`test-cache-${randomUUID()}`);
+      cache = new ResponseCache(keyv, TTL);
+      engage = new FakeEngage();
+      engage.answers.set('/content_threads/t1', thread('t1'));
+      engage.answers.set('/content_threads/t2', thread('t2'));
+      engage.answers.set('/content_threads/t3', thread('t3', 's2'));
+      engage.answers.set('/contents', page([{ id: 'c1', thread_id: 't1' }]));
+      engage.answers.set('/interventions', page([{ id: 'i1', thread_id: 't1' }]));
+    });
+
+    afterEach(async () => {
+      await infra.close();
+    });
+
+    it('serves a read again without calling Engage, only to the scope that read it', async () => {
+      const alice = apiOf('alice');
+      expect(await alice.getThread('t1')).toEqual(thread('t1'));
+      await settle();
+      expect(await alice.getThread('t1')).toEqual(thread('t1'));
+      expect(engage.count()).toBe(1);
+
+      await apiOf('bob').getThread('t1');
+      expect(engage.count()).toBe(2);
+    });
+
+    it('a change of one thread evicts its record, contents and interventions in every scope, and nothing else', async () => {
+      const reads = async (api: EngageApi) => {
+        await api.getThread('t1');
+        await api.getThread('t2');
+        await api.listContents({ q: 'thread:t1 order:created_at.desc' });
+        await api.listContents({ q: 'thread:t2 order:created_at.desc' });
+        await api.listInterventions({ thread_id: 't1', sort: 'created_at', limit: 150 });
+        await api.listInterventions({ thread_id: 't2', sort: 'created_at', limit: 150 });
+      };
+      await reads(apiOf('alice'));
+      await reads(apiOf('bob'));
+      await settle();
+      engage.calls.length = 0;
+      await reads(apiOf('alice'));
+      expect(engage.count()).toBe(0); // all warm
+
+      await cache.evictFor([change({ type: 'content.imported', threadId: 't1', sourceId: 's1', contentId: 'c9' })]);
+      await reads(apiOf('alice'));
+      await reads(apiOf('bob'));
+      const expected = [
+        'GET /content_threads/t1',
+        'GET /contents?q=thread%3At1+order%3Acreated_at.desc&limit=30',
+        'GET /interventions?thread_id=t1&sort=created_at&limit=150',
+      ];
+      expect(engage.calls).toEqual([...expected, ...expected]);
+    });
+
+    it('a list whose answer holds a record of the thread is evicted with it', async () => {
+      const alice = apiOf('alice');
+      await alice.allInterventions({ identity_ids: ['p1', 'p2'], sort: 'created_at' }); // holds i1 of t1
+      await alice.listContents({ q: 'id:c1', limit: 150 }); // holds c1 of t1
+      await settle();
+      engage.calls.length = 0;
+      await cache.evictFor([
+        change({ type: 'intervention.closed', threadId: 't2', sourceId: 's1', interventionId: 'i7' }),
+      ]);
+      await alice.listContents({ q: 'id:c1', limit: 150 });
+      // Interventions lists are re-read on any intervention change: a new one may have joined them.
+      await alice.allInterventions({ identity_ids: ['p1', 'p2'], sort: 'created_at' });
+      expect(engage.calls).toEqual([expect.stringMatching(/^GET \/interventions\?/)]);
+
+      engage.calls.length = 0;
+      await settle();
+      await cache.evictFor([change({ type: 'content.thread_closed', threadId: 't1', sourceId: 's1' })]);
+      await alice.listContents({ q: 'id:c1', limit: 150 });
+      await alice.allInterventions({ identity_ids: ['p1', 'p2'], sort: 'created_at' });
+      expect(engage.count()).toBe(2);
+    });
+
+    it("thread lists are evicted by a change in their source, or of unknown source; other sources' stay", async () => {
+      const alice = apiOf('alice');
+      const lists = async () => {
+        await alice.listThreads({ q: 'source:s1 order:last_content_at.desc' });
+        await alice.listThreads({ q: 'source:s2 order:last_content_at.desc' });
+        await alice.listThreads({ q: 'order:last_content_at.desc' });
+      };
+      await lists();
+      await settle();
+      engage.calls.length = 0;
+      await cache.evictFor([change({ type: 'content.imported', threadId: 't1', sourceId: 's1' })]);
+      await lists();
+      expect(engage.calls).toEqual([
+        'GET /content_threads?q=source%3As1+order%3Alast_content_at.desc&limit=30',
+        'GET /content_threads?q=order%3Alast_content_at.desc&limit=30',
+      ]);
+
+      await settle();
+      engage.calls.length = 0;
+      await cache.evictFor([change({ type: 'content.thread_closed', threadId: 't3', sourceId: null })]);
+      await lists();
+      expect(engage.count()).toBe(3);
+    });
+
+    it('an answer read while the change was heard of is never served', async () => {
+      const alice = apiOf('alice');
+      let release!: () => void;
+      engage.hold = new Promise<void>((resolve) => (release = resolve));
+      const inFlight = alice.getThread('t1'); // Engage answers the pre-change state...
+      while (engage.count() === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+      await cache.evictFor([change({ type: 'content.thread_closed', threadId: 't1', sourceId: 's1' })]);
+      release(); // ...after the change was heard of
+      engage.hold = undefined;
+      await inFlight;
+      await settle();
+      await alice.getThread('t1');
+      expect(engage.count()).toBe(2);
+    });
+
+    it('a write evicts what its answer names, in every scope, even when it fails', async () => {
+      engage.answers.set('/content_threads/t1/close', thread('t1', 's1', true));
+      await apiOf('alice').getThread('t1');
+      await apiOf('bob').getThread('t1');
+      await apiOf('bob').getThread('t2');
+      await settle();
+      await apiOf('alice').closeThread('t1');
+      engage.calls.length = 0;
+      await apiOf('bob').getThread('t1');
+      await apiOf('bob').getThread('t2');
+      expect(engage.calls).toEqual(['GET /content_threads/t1']);
+
+      // A failed write names no record: everything goes (it may have happened).
+      await settle();
+      const failing: EngageTransport = {
+        call: async (request) => {
+          if (request.write) throw new Error('timeout');
+          return engage.call(request);
+        },
+      };
+      await expect(new EngageClient(failing).through(cache.policy('alice')).createIntervention('c1')).rejects.toThrow();
+      engage.calls.length = 0;
+      await apiOf('bob').getThread('t2');
+      expect(engage.count()).toBe(1);
+    });
+
+    it('an event it cannot map evicts everything; one that changes nothing cached evicts nothing', async () => {
+      const alice = apiOf('alice');
+      engage.answers.set('/content_sources?offset=0&limit=150', page([{ id: 's1' }]));
+      await alice.getThread('t2');
+      await alice.allSources();
+      await settle();
+      engage.calls.length = 0;
+      await cache.evictFor([change({ type: 'push_agent.availability_change', resourceType: 'agent' })]);
+      await alice.getThread('t2');
+      expect(engage.count()).toBe(0);
+      await cache.evictFor([change({ type: 'survey.answered', resourceType: 'survey' })]);
+      await alice.getThread('t2');
+      await alice.allSources();
+      expect(engage.count()).toBe(2);
+    });
+
+    it('never caches agent availability; keeps collections and records for their TTLs', () => {
+      expect(cache.ttlFor({ path: '/status' })).toBe(0);
+      expect(cache.ttlFor({ path: '/users' })).toBe(60_000);
+      expect(new ResponseCache(keyv, { collectionsTtlMs: 5, recordsTtlMs: 7 }).ttlFor({ path: '/identities/a' })).toBe(
+        7,
+      );
+    });
+
+    it('a store that lost the generation key serves nothing stored before', async () => {
+      const alice = apiOf('alice');
+      await alice.getThread('t1');
+      await settle();
+      await keyv.delete(`tag:${ALL}`);
+      await alice.getThread('t1');
+      await settle();
+      await alice.getThread('t1');
+      expect(engage.count()).toBe(2);
+    });
   });
+}
 
-  it('serves nothing of an earlier generation once a change was heard of', async () => {
-    const cache = new ResponseCache(new Keyv(), options);
-    const before = cache.forScope('alice');
-    before.set('/content_sources?limit=150', ['s']);
-    await new Promise((resolve) => setImmediate(resolve));
-    await cache.invalidate();
-    expect(await cache.forScope('alice').get('/content_sources?limit=150')).toBeUndefined();
-  });
+function change(fields: Partial<Parameters<ResponseCache['evictFor']>[0][number]> & { type: string }) {
+  return {
+    resourceType: fields.type.split('.')[0],
+    resourceId: 'r',
+    sourceId: null,
+    threadId: null,
+    contentId: null,
+    identityId: null,
+    interventionId: null,
+    metadata: {},
+    ...fields,
+  };
+}
 
-  it('a write through one request invalidates that request and every later one', async () => {
-    const cache = new ResponseCache(new Keyv(), options);
-    const request = cache.forScope('alice');
-    request.set('/content_threads/1', { closed: false });
-    await new Promise((resolve) => setImmediate(resolve));
-    await request.invalidate();
-    expect(await request.get('/content_threads/1')).toBeUndefined();
-    expect(await cache.forScope('alice').get('/content_threads/1')).toBeUndefined();
-  });
+suite('in memory', () => createInfra({ log: () => undefined }));
 
-  it('never caches agent availability, and keeps collections longer than records', () => {
-    const cache = new ResponseCache(new Keyv(), options);
-    expect(cache.ttlFor('/status?source_ids%5B%5D=1')).toBe(0);
-    expect(cache.ttlFor('/users?offset=0&limit=150')).toBe(60_000);
-    expect(cache.ttlFor('/categories?ids=a,b')).toBe(60_000);
-    expect(cache.ttlFor('/content_threads?q=source%3A1')).toBe(10_000);
-    expect(cache.ttlFor('/identities/abc')).toBe(10_000);
-  });
-
-  it('a forgotten generation starts a new one instead of reviving old entries', async () => {
-    const keyv = new Keyv();
-    const cache = new ResponseCache(keyv, options);
-    const first = await cache.generation();
-    await keyv.delete('generation');
-    expect(await cache.generation()).not.toBe(first);
-  });
+describeWith([requirements.redis()])('with Redis', () => {
+  suite('shared store', () => createInfra({ redis: { url: TEST_REDIS_URL }, log: () => undefined }));
 });

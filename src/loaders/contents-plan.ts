@@ -7,21 +7,13 @@
  * requested window is cut out locally. A thread with a long conversation, of which only a small
  * window is wanted, gets its own call with Engage's offset/limit instead.
  */
-import { MAX_LIMIT, type EngageClient } from '../engage/client';
+import type { EngageApi } from '../engage/api';
 import { q } from '../engage/q';
 import type { Content } from '../engage/types';
-import type { ConnectionParent } from '../resolvers/connection';
+import { MAX_LIMIT } from '../engage/vocabulary';
+import type { ConnectionParent, ContentsOrder, ThreadContentsKey } from './types';
 
-export type ContentsOrder = 'created_at.asc' | 'created_at.desc';
-
-export interface ThreadContentsKey {
-  threadId: string;
-  /** The thread's `contents_count` when it was read: a planning hint, not part of the answer. */
-  contentsCount: number;
-  offset: number;
-  limit: number;
-  order: ContentsOrder;
-}
+export type { ContentsOrder, ThreadContentsKey } from './types';
 
 export const threadContentsCacheKey = (key: ThreadContentsKey) =>
   `${key.threadId}|${key.offset}|${key.limit}|${key.order}`;
@@ -76,7 +68,7 @@ export function planThreadContents(keys: readonly ThreadContentsKey[]): Contents
   return { combined, single };
 }
 
-function contentsQuery(threadIds: readonly string[], order: ContentsOrder): string {
+export function contentsQuery(threadIds: readonly string[], order: ContentsOrder): string {
   const [field, direction] = order.split('.') as ['created_at', 'asc' | 'desc'];
   return q().anyOf('thread', threadIds).order(field, direction).toString();
 }
@@ -86,7 +78,7 @@ function contentsQuery(threadIds: readonly string[], order: ContentsOrder): stri
  * `prime` so that `content(id)` lookups later in the operation cost nothing.
  */
 export async function loadThreadContents(
-  engage: EngageClient,
+  engage: EngageApi,
   keys: readonly ThreadContentsKey[],
   prime: (content: Content) => void,
 ): Promise<Array<ConnectionParent<Content> | Error>> {

@@ -1,0 +1,37 @@
+/**
+ * Contents: by id in batches (`contents?q=id:a id:b`), a thread's contents windows planned
+ * together (contents-plan.ts), and searches. Everything read primes the by-id loader.
+ */
+import type { EngageApi, SearchParams } from '../engage/api';
+import { q } from '../engage/q';
+import type { Content, Page } from '../engage/types';
+import { MAX_LIMIT } from '../engage/vocabulary';
+import { loadThreadContents, threadContentsCacheKey } from './contents-plan';
+import { inKeyOrder, primeAll, type LoaderKit } from './support';
+import type { ConnectionParent, Loaders, ThreadContentsKey } from './types';
+
+export function contentLoaders(
+  engage: EngageApi,
+  kit: LoaderKit,
+): Pick<Loaders, 'content' | 'threadContents' | 'contentSearch'> {
+  const content = kit.loader<string, Content>(
+    async (ids) => {
+      const page = await engage.listContents({ q: q().anyOf('id', ids).toString(), limit: MAX_LIMIT });
+      return inKeyOrder(ids, page.records, 'Content');
+    },
+    { maxBatchSize: MAX_LIMIT },
+  );
+
+  const threadContents = kit.loader<ThreadContentsKey, ConnectionParent<Content>, string>(
+    (keys) => loadThreadContents(engage, keys, (record) => primeAll(content, [record])),
+    { cacheKeyFn: threadContentsCacheKey },
+  );
+
+  const contentSearch = kit.listLoader<SearchParams, Page<Content>>(async (params) => {
+    const page = await engage.listContents(params);
+    primeAll(content, page.records);
+    return page;
+  });
+
+  return { content, threadContents, contentSearch };
+}

@@ -1,0 +1,99 @@
+/**
+ * Interventions: by id (single GETs, deduplicated), a thread's interventions (planned: see
+ * `threadInterventions`), interventions of identities, and searches. Lists prime the by-id loader.
+ */
+import type DataLoader from 'dataloader';
+import type { EngageApi, InterventionFilter } from '../engage/api';
+import type { Content, Intervention, Page, Thread } from '../engage/types';
+import { MAX_LIMIT } from '../engage/vocabulary';
+import { primeAll, type LoaderKit } from './support';
+import type { ConnectionParent, Loaders, ThreadContentsKey } from './types';
+
+export type InterventionLoaders = Pick<
+  Loaders,
+  'intervention' | 'threadInterventions' | 'interventionsOfThread' | 'interventionsOfIdentity' | 'interventionSearch'
+> & {
+  /** A thread asked by id: its interventions are read by `interventions?thread_id=` now. */
+  prefetch(threadId: string): void;
+};
+
+export function interventionLoaders(
+  engage: EngageApi,
+  kit: LoaderKit,
+  { threadContents }: { threadContents: DataLoader<ThreadContentsKey, ConnectionParent<Content>, string> },
+): InterventionLoaders {
+  const intervention = kit.loader<string, Intervention>(kit.singles((id) => engage.getIntervention(id)));
+
+  const threadInterventionsList = async (threadId: string) => {
+    const page = await engage.listInterventions({ thread_id: threadId, sort: 'created_at', limit: MAX_LIMIT });
+    primeAll(intervention, page.records);
+    return page.records;
+  };
+  /** A thread's interventions by `interventions?thread_id=`: one call per thread. */
+  const interventionsOfThread = kit.loader<string, Intervention[]>(kit.singles(threadInterventionsList));
+
+  /** Interventions on contents of these identities: `interventions?identity_id[]=`, every page. */
+  const interventionsOfIdentity = kit.loader<string, Intervention[]>(
+    async (identityIds) => {
+      const records = await engage.allInterventions({ identity_ids: identityIds, sort: 'created_at' });
+      primeAll(intervention, records);
+      return identityIds.map((id) => records.filter((record) => record.identity_id === id));
+    },
+    { maxBatchSize: 100 },
+  );
+
+  /** Threads whose interventions were asked by id before the thread was read (see `prefetch`). */
+  const direct = new Set<string>();
+  kit.onReset(() => direct.clear());
+
+  /**
+   * A thread's interventions, newest first (as `sort=created_at` lists them). Engage has no
+   * "interventions of these threads" call, but it has `interventions?identity_id[]=` and every
+   * intervention is opened on a content of its thread, by that content's author. So when a
+   * thread's whole conversation fits one page, its contents (asked here synchronously, so the
+   * contents planner packs them with the window the same operation is reading anyway) name every
+   * identity an intervention of the thread can have, and the interventions of all the threads of an
+   * operation come from one identity-filtered list. Long threads, or contents without an author,
+   * fall back to `interventions?thread_id=`.
+   */
+  function threadInterventions(thread: Pick<Thread, 'id' | 'contents_count'>): Promise<Intervention[]> {
+    if (direct.has(thread.id) || thread.contents_count === 0 || thread.contents_count > MAX_LIMIT)
+      return interventionsOfThread.load(thread.id);
+    const whole = threadContents.load({
+      threadId: thread.id,
+      contentsCount: thread.contents_count,
+      offset: 0,
+      limit: thread.contents_count,
+      order: 'created_at.desc',
+    });
+    return whole.then(async ({ records, count }) => {
+      const authors = [...new Set(records.map((record) => record.author_id))];
+      if (count > records.length || authors.some((author) => !author)) return interventionsOfThread.load(thread.id);
+      const lists = await interventionsOfIdentity.loadMany(authors as string[]);
+      const found = new Map<string, Intervention>();
+      for (const list of lists) {
+        if (list instanceof Error) throw list;
+        for (const record of list) if (record.thread_id === thread.id) found.set(record.id, record);
+      }
+      return [...found.values()].sort((a, b) => b.created_at.localeCompare(a.created_at) || b.id.localeCompare(a.id));
+    });
+  }
+
+  const interventionSearch = kit.listLoader<InterventionFilter, Page<Intervention>>(async (params) => {
+    const page = await engage.listInterventions(params);
+    primeAll(intervention, page.records);
+    return page;
+  });
+
+  return {
+    intervention,
+    threadInterventions,
+    interventionsOfThread,
+    interventionsOfIdentity,
+    interventionSearch,
+    prefetch(threadId) {
+      direct.add(threadId);
+      interventionsOfThread.load(threadId).catch(() => undefined);
+    },
+  };
+}

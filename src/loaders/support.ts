@@ -1,0 +1,84 @@
+/**
+ * What every resource's loaders share within one operation: the registry of what `reset()` must
+ * forget, and the bounded concurrency of single GETs.
+ */
+import DataLoader from 'dataloader';
+import pLimit from 'p-limit';
+import stableStringify from 'safe-stable-stringify';
+import { EngageError } from '../engage/errors';
+
+export function chunk<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+export function notFound(resource: string, id: string): EngageError {
+  return new EngageError('not_found', `${resource} ${id} not found, or not readable with this token`, { status: 404 });
+}
+
+/** Answers in key order, an Error for each key Engage did not return (the batch-function contract). */
+export function inKeyOrder<T extends { id: string }>(
+  ids: readonly string[],
+  records: readonly T[],
+  resource: string,
+): Array<T | Error> {
+  const byId = new Map(records.map((record) => [record.id, record]));
+  return ids.map((id) => byId.get(id) ?? notFound(resource, id));
+}
+
+export const primeAll = <T extends { id: string }>(target: DataLoader<string, T>, records: readonly T[]) => {
+  for (const record of records) target.prime(record.id, record);
+};
+
+/** One operation's loader machinery. */
+export class LoaderKit {
+  private readonly resets: Array<() => void> = [];
+  /** Runs a single GET with bounded concurrency. */
+  readonly limit: ReturnType<typeof pLimit>;
+
+  constructor(concurrency: number) {
+    this.limit = pLimit(concurrency);
+  }
+
+  /** Registers something to forget on `reset()`. */
+  onReset(forget: () => void): void {
+    this.resets.push(forget);
+  }
+
+  reset(): void {
+    this.resets.forEach((forget) => forget());
+  }
+
+  /** Runs `load` once per operation (until `reset()`). */
+  memo<T>(load: () => Promise<T>): () => Promise<T> {
+    let promise: Promise<T> | undefined;
+    this.onReset(() => (promise = undefined));
+    return () => (promise ??= load());
+  }
+
+  /** A DataLoader forgotten on `reset()`. */
+  loader<K, V, C = K>(
+    batch: DataLoader.BatchLoadFn<K, V>,
+    options: DataLoader.Options<K, V, C> = {},
+  ): DataLoader<K, V, C> {
+    const created = new DataLoader<K, V, C>(batch, options);
+    this.onReset(() => created.clearAll());
+    return created;
+  }
+
+  /** Deduplicated single GETs with bounded concurrency, for resources without a batch endpoint. */
+  singles<V>(get: (id: string) => Promise<V>): (ids: readonly string[]) => Promise<Array<V | Error>> {
+    return (ids) => Promise.all(ids.map((id) => this.limit(() => get(id)).catch((error: Error) => error)));
+  }
+
+  /** List calls, deduplicated by their parameters within the operation. */
+  listLoader<P extends object, T>(list: (params: P) => Promise<T>): DataLoader<P, T, string> {
+    return this.loader<P, T, string>(
+      (keys) => Promise.all(keys.map((key) => list(key).catch((error: Error) => error))),
+      {
+        cacheKeyFn: (params) => stableStringify(params),
+      },
+    );
+  }
+}
