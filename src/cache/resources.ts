@@ -11,6 +11,9 @@
  *   are tagged by source: `threads:source:<id>` for each `source:` of their `q`, else `threads:any`,
  *   and all of them `threads`. A change of a thread of source S evicts the lists of S and the lists
  *   over every source; a change whose source is unknown evicts every thread list;
+ * - interventions of identities (`interventions?identity_id[]=`) are tagged by identity
+ *   (`interventions:identity:<id>`, and `interventions:identity` for changes that name none): a
+ *   new intervention joins the lists of its identity only;
  * - other searches are tagged by family (`contents`, `interventions`, `identities`, `profiles`,
  *   `webhooks`), evicted by any change that may move a record in or out of them;
  * - `ALL`: everything (the generation fallback), for changes the gateway cannot map.
@@ -54,6 +57,15 @@ const threadsOf = (answer: unknown) =>
     .map((record) => str(record.thread_id))
     .filter((id): id is string => id !== null)
     .map((id) => `thread:${id}`);
+
+/** The tags of a change to an intervention: the record, and the lists it may join or leave. */
+function interventionTags(id: string, identityId: string | null): string[] {
+  return [
+    `intervention:${id}`,
+    'interventions',
+    identityId ? `interventions:identity:${identityId}` : 'interventions:identity',
+  ];
+}
 
 /** The tags of a change to a thread of `sourceId` (null: unknown source). */
 export function threadTags(threadId: string, sourceId: string | null): string[] {
@@ -112,13 +124,17 @@ export function readTags(request: EngageRequest, answer: unknown): string[] {
       break;
     }
     case 'interventions': {
+      const only = (filter: string) =>
+        params[filter] !== undefined &&
+        Object.keys(params).every((key) => [filter, 'sort', 'offset', 'limit'].includes(key));
       if (id) tags.add(`intervention:${id}`);
-      else if (
-        params.thread_id &&
-        Object.keys(params).every((key) => ['thread_id', 'sort', 'offset', 'limit'].includes(key))
-      )
-        tags.add(`thread:${String(params.thread_id)}`);
-      else tags.add('interventions');
+      else if (only('thread_id')) tags.add(`thread:${String(params.thread_id)}`);
+      else if (only('identity_id[]')) {
+        // A new intervention joins the lists of its identity only.
+        tags.add('interventions:identity');
+        for (const identityId of [params['identity_id[]']].flat())
+          tags.add(`interventions:identity:${String(identityId)}`);
+      } else tags.add('interventions');
       threadsOf(answer).forEach((tag) => tags.add(tag));
       break;
     }
@@ -160,15 +176,17 @@ export function writeTags(request: EngageRequest, answer?: unknown): string[] {
       if (!threadId) return [ALL];
       return [
         ...threadTags(threadId, str(record.source_id)),
-        `intervention:${String(record.id ?? id)}`,
-        'interventions',
+        ...interventionTags(String(record.id ?? id), str(record.identity_id)),
       ];
     }
     case 'bots': {
       // `bots/engage` answers the intervention it opened; the others answer a status only.
       const threadId = str(record.thread_id);
       if (!threadId) return [ALL];
-      return [...threadTags(threadId, str(record.source_id)), `intervention:${String(record.id)}`, 'interventions'];
+      return [
+        ...threadTags(threadId, str(record.source_id)),
+        ...interventionTags(String(record.id), str(record.identity_id)),
+      ];
     }
     case 'identity_groups':
       return id ? [`profile:${id}`, 'profiles', 'identities'] : [ALL];
@@ -198,7 +216,7 @@ export function eventTags(change: ResourceChange): string[] {
     }
     case 'intervention': {
       if (!thread) return [ALL];
-      return [...thread, `intervention:${change.interventionId ?? change.resourceId}`, 'interventions'];
+      return [...thread, ...interventionTags(change.interventionId ?? change.resourceId, change.identityId)];
     }
     case 'identity':
       return [`identity:${change.identityId ?? change.resourceId}`, 'identities', 'profiles'];

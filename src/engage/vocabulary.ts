@@ -69,6 +69,30 @@ export type AgentPresence = (typeof AgentPresence)[keyof typeof AgentPresence];
 export const AgentBusyness = { UNOCCUPIED: 'unoccupied', OK: 'ok', BUSY: 'busy', FULL: 'full' } as const;
 export type AgentBusyness = (typeof AgentBusyness)[keyof typeof AgentBusyness];
 
+/** Webhook event types (`<resource>.<action>`) the gateway knows: REFERENCE.md, "Webhooks". */
+export const WebhookEventType = {
+  CONTENT_IMPORTED: 'content.imported',
+  CONTENT_REPLIED: 'content.replied',
+  CONTENT_EXPORTED: 'content.exported',
+  CONTENT_DISCUSSION_INITIATED: 'content.discussion_initiated',
+  THREAD_CLOSED: 'content.thread_closed',
+  THREAD_OPENED: 'content.thread_opened',
+  THREAD_AUTO_CLOSED: 'content.thread_auto_closed',
+  INTERVENTION_OPENED: 'intervention.opened',
+  INTERVENTION_ASSIGNED: 'intervention.assigned',
+  INTERVENTION_CLOSED: 'intervention.closed',
+  INTERVENTION_CANCELED: 'intervention.canceled',
+  INTERVENTION_DEFERRED: 'intervention.deferred',
+  INTERVENTION_REOPENED: 'intervention.reopened',
+  INTERVENTION_REACTIVATED: 'intervention.reactivated',
+  INTERVENTION_RECATEGORIZED: 'intervention.recategorized',
+  INTERVENTION_USER_UPDATED: 'intervention.user_updated',
+  INTERVENTION_CUSTOM_FIELDS_UPDATED: 'intervention.custom_fields_updated',
+  IDENTITY_MERGED: 'identity.merged',
+  IDENTITY_UNMERGED: 'identity.unmerged',
+} as const;
+export type WebhookEventType = (typeof WebhookEventType)[keyof typeof WebhookEventType];
+
 /** The values of an enum-like object above, for membership checks of REST strings. */
 export const valuesOf = <T extends Record<string, string>>(table: T): ReadonlySet<string> =>
   new Set(Object.values(table));

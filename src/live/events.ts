@@ -16,6 +16,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { WebhookEvent } from '../engage/types';
+import { WebhookEventType as W } from '../engage/vocabulary';
 
 /** The subscriptions an event can feed (the raw feed takes every event). */
 export type LiveKind = 'newThread' | 'contentAdded' | 'threadState' | 'intervention' | 'identityMerge';
@@ -75,48 +76,44 @@ export interface LiveEvent {
 }
 
 const CONTENT_CHANGES: Record<string, ContentChange> = {
-  'content.imported': 'IMPORTED',
-  'content.replied': 'REPLIED',
-  'content.exported': 'EXPORTED',
+  [W.CONTENT_IMPORTED]: 'IMPORTED',
+  [W.CONTENT_REPLIED]: 'REPLIED',
+  [W.CONTENT_EXPORTED]: 'EXPORTED',
 };
 
 const THREAD_CHANGES: Record<string, ThreadChange> = {
-  'content.thread_closed': 'CLOSED',
-  'content.thread_opened': 'OPENED',
-  'content.thread_auto_closed': 'AUTO_CLOSED',
-  'intervention.recategorized': 'RECATEGORIZED',
+  [W.THREAD_CLOSED]: 'CLOSED',
+  [W.THREAD_OPENED]: 'OPENED',
+  [W.THREAD_AUTO_CLOSED]: 'AUTO_CLOSED',
+  [W.INTERVENTION_RECATEGORIZED]: 'RECATEGORIZED',
 };
 
 const INTERVENTION_CHANGES: Record<string, InterventionChange> = {
-  'intervention.opened': 'OPENED',
-  'intervention.assigned': 'ASSIGNED',
-  'intervention.closed': 'CLOSED',
-  'intervention.canceled': 'CANCELED',
-  'intervention.deferred': 'DEFERRED',
-  'intervention.reopened': 'REOPENED',
-  'intervention.reactivated': 'REACTIVATED',
-  'intervention.recategorized': 'RECATEGORIZED',
-  'intervention.user_updated': 'USER_UPDATED',
-  'intervention.custom_fields_updated': 'CUSTOM_FIELDS_UPDATED',
+  [W.INTERVENTION_OPENED]: 'OPENED',
+  [W.INTERVENTION_ASSIGNED]: 'ASSIGNED',
+  [W.INTERVENTION_CLOSED]: 'CLOSED',
+  [W.INTERVENTION_CANCELED]: 'CANCELED',
+  [W.INTERVENTION_DEFERRED]: 'DEFERRED',
+  [W.INTERVENTION_REOPENED]: 'REOPENED',
+  [W.INTERVENTION_REACTIVATED]: 'REACTIVATED',
+  [W.INTERVENTION_RECATEGORIZED]: 'RECATEGORIZED',
+  [W.INTERVENTION_USER_UPDATED]: 'USER_UPDATED',
+  [W.INTERVENTION_CUSTOM_FIELDS_UPDATED]: 'CUSTOM_FIELDS_UPDATED',
 };
 
 const IDENTITY_CHANGES: Record<string, IdentityMergeChange> = {
-  'identity.merged': 'MERGED',
-  'identity.unmerged': 'UNMERGED',
+  [W.IDENTITY_MERGED]: 'MERGED',
+  [W.IDENTITY_UNMERGED]: 'UNMERGED',
 };
 
 /** Thread state events: listed by REFERENCE.md, absent from the contract's `registered_events` enum. */
-export const THREAD_STATE_EVENT_TYPES: readonly string[] = [
-  'content.thread_auto_closed',
-  'content.thread_closed',
-  'content.thread_opened',
-];
+export const THREAD_STATE_EVENT_TYPES: readonly string[] = [W.THREAD_AUTO_CLOSED, W.THREAD_CLOSED, W.THREAD_OPENED];
 
 /** The webhook event types the gateway's subscriptions use (what registration asks Engage for). */
 export const SUBSCRIBED_EVENT_TYPES: readonly string[] = [
   ...new Set([
-    'content.imported',
-    'content.discussion_initiated',
+    W.CONTENT_IMPORTED,
+    W.CONTENT_DISCUSSION_INITIATED,
     ...Object.keys(CONTENT_CHANGES),
     ...THREAD_STATE_EVENT_TYPES,
     ...Object.keys(INTERVENTION_CHANGES),
@@ -143,9 +140,9 @@ export function normalise(event: WebhookEvent, notificationId: string): LiveEven
   const interventionChange = own(INTERVENTION_CHANGES, type);
   const identityChange = own(IDENTITY_CHANGES, type);
   const newThreadOrigin: NewThreadOrigin | null =
-    type === 'content.discussion_initiated'
+    type === W.CONTENT_DISCUSSION_INITIATED
       ? 'AGENT'
-      : type === 'content.imported' && metadata.first_in_thread === true
+      : type === W.CONTENT_IMPORTED && metadata.first_in_thread === true
         ? 'CUSTOMER'
         : null;
 

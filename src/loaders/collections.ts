@@ -6,7 +6,7 @@
 import type { EngageApi, StatusFilter } from '../engage/api';
 import type { AgentStatus, Category, Source, Tag, Team, User } from '../engage/types';
 import { MAX_LIMIT } from '../engage/vocabulary';
-import { chunk, inKeyOrder, type LoaderKit } from './support';
+import { chunk, inKeyOrder, sorted, type LoaderKit } from './support';
 import type { Loaders } from './types';
 
 export function collectionLoaders(
@@ -35,7 +35,7 @@ export function collectionLoaders(
 
   const category = kit.loader<string, Category>(
     async (ids) => {
-      const pages = await Promise.all(chunk(ids, MAX_LIMIT).map((part) => engage.listCategories(part)));
+      const pages = await Promise.all(chunk(sorted(ids), MAX_LIMIT).map((part) => engage.listCategories(part)));
       return inKeyOrder(
         ids,
         pages.flatMap((page) => page.records),
@@ -45,9 +45,12 @@ export function collectionLoaders(
     { maxBatchSize: MAX_LIMIT },
   );
 
-  const tag = kit.loader<string, Tag>(async (ids) => inKeyOrder(ids, (await engage.listTags(ids)).records, 'Tag'), {
-    maxBatchSize: MAX_LIMIT,
-  });
+  const tag = kit.loader<string, Tag>(
+    async (ids) => inKeyOrder(ids, (await engage.listTags(sorted(ids))).records, 'Tag'),
+    {
+      maxBatchSize: MAX_LIMIT,
+    },
+  );
 
   const agentStatuses = kit.listLoader<StatusFilter, AgentStatus[]>((params) => engage.agentStatuses(params));
 

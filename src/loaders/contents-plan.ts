@@ -56,7 +56,7 @@ export function planThreadContents(keys: readonly ThreadContentsKey[]): Contents
   }
 
   const combined: CombinedCall[] = [];
-  for (const item of [...packable.values()].sort((a, b) => b.count - a.count)) {
+  for (const item of [...packable.values()].sort((a, b) => b.count - a.count || a.threadId.localeCompare(b.threadId))) {
     const bin = combined.find((call) => call.order === item.order && call.limit + item.count <= MAX_LIMIT);
     if (bin) {
       bin.threadIds.push(item.threadId);

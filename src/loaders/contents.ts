@@ -7,7 +7,7 @@ import { q } from '../engage/q';
 import type { Content, Page } from '../engage/types';
 import { MAX_LIMIT } from '../engage/vocabulary';
 import { loadThreadContents, threadContentsCacheKey } from './contents-plan';
-import { inKeyOrder, primeAll, type LoaderKit } from './support';
+import { inKeyOrder, primeAll, sorted, type LoaderKit } from './support';
 import type { ConnectionParent, Loaders, ThreadContentsKey } from './types';
 
 export function contentLoaders(
@@ -16,7 +16,7 @@ export function contentLoaders(
 ): Pick<Loaders, 'content' | 'threadContents' | 'contentSearch'> {
   const content = kit.loader<string, Content>(
     async (ids) => {
-      const page = await engage.listContents({ q: q().anyOf('id', ids).toString(), limit: MAX_LIMIT });
+      const page = await engage.listContents({ q: q().anyOf('id', sorted(ids)).toString(), limit: MAX_LIMIT });
       return inKeyOrder(ids, page.records, 'Content');
     },
     { maxBatchSize: MAX_LIMIT },

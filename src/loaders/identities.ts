@@ -7,7 +7,7 @@ import type DataLoader from 'dataloader';
 import type { EngageApi, IdentityFilter } from '../engage/api';
 import type { Identity, IdentityGroup, Page } from '../engage/types';
 import { MAX_LIMIT } from '../engage/vocabulary';
-import { inKeyOrder, type LoaderKit } from './support';
+import { inKeyOrder, sorted, type LoaderKit } from './support';
 import type { IdentityKey, Loaders } from './types';
 
 export function identityLoaders(
@@ -16,14 +16,18 @@ export function identityLoaders(
 ): Pick<Loaders, 'identity' | 'identityGroup' | 'groupIdentities' | 'identitySearch'> {
   const identityGroup = kit.loader<string, IdentityGroup>(
     async (ids) =>
-      inKeyOrder(ids, (await engage.listIdentityGroups({ ids, limit: MAX_LIMIT })).records, 'IdentityGroup'),
+      inKeyOrder(
+        ids,
+        (await engage.listIdentityGroups({ ids: sorted(ids), limit: MAX_LIMIT })).records,
+        'IdentityGroup',
+      ),
     { maxBatchSize: MAX_LIMIT },
   );
 
   /** Identities of each customer profile: `identities?identity_group_ids=`, every page. */
   const groupIdentities = kit.loader<string, Identity[]>(
     async (groupIds) => {
-      const records = await engage.allIdentities({ identity_group_ids: groupIds });
+      const records = await engage.allIdentities({ identity_group_ids: sorted(groupIds) });
       records.forEach((record) => identity.prime({ id: record.id }, record));
       return groupIds.map((groupId) => records.filter((record) => record.identity_group_id === groupId));
     },

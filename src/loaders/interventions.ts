@@ -6,7 +6,7 @@ import type DataLoader from 'dataloader';
 import type { EngageApi, InterventionFilter } from '../engage/api';
 import type { Content, Intervention, Page, Thread } from '../engage/types';
 import { MAX_LIMIT } from '../engage/vocabulary';
-import { primeAll, type LoaderKit } from './support';
+import { primeAll, sorted, type LoaderKit } from './support';
 import type { ConnectionParent, Loaders, ThreadContentsKey } from './types';
 
 export type InterventionLoaders = Pick<
@@ -35,7 +35,7 @@ export function interventionLoaders(
   /** Interventions on contents of these identities: `interventions?identity_id[]=`, every page. */
   const interventionsOfIdentity = kit.loader<string, Intervention[]>(
     async (identityIds) => {
-      const records = await engage.allInterventions({ identity_ids: identityIds, sort: 'created_at' });
+      const records = await engage.allInterventions({ identity_ids: sorted(identityIds), sort: 'created_at' });
       primeAll(intervention, records);
       return identityIds.map((id) => records.filter((record) => record.identity_id === id));
     },

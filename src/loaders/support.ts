@@ -17,6 +17,12 @@ export function notFound(resource: string, id: string): EngageError {
   return new EngageError('not_found', `${resource} ${id} not found, or not readable with this token`, { status: 404 });
 }
 
+/**
+ * Ids in a canonical order, for batch requests: the same set of ids is the same request whatever
+ * order the operation asked them in, so the response cache recognises it.
+ */
+export const sorted = (ids: readonly string[]): string[] => [...ids].sort();
+
 /** Answers in key order, an Error for each key Engage did not return (the batch-function contract). */
 export function inKeyOrder<T extends { id: string }>(
   ids: readonly string[],
