@@ -17,8 +17,10 @@ const layers = [
   },
   {
     target: './src/loaders',
-    from: './src/resolvers',
-    message: 'Loaders sit below resolvers: move the shared type to src/loaders or src/engage.',
+    from: './src',
+    except: ['./loaders', './engage'],
+    message:
+      'Loaders depend on src/engage alone (they sit below resolvers): move a shared type to src/loaders or src/engage.',
   },
   {
     target: './src/emulator',

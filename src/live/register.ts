@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { DEFAULTS, loadConfig } from '../config';
-import { EngageClient } from '../engage';
+import { createEngageApi } from '../engage';
 import { EngageError } from '../engage/errors';
 import type { Webhook } from '../engage/types';
 import { SUBSCRIBED_EVENT_TYPES, THREAD_STATE_EVENT_TYPES } from './events';
@@ -82,7 +82,7 @@ export async function probeHandshake(
 export async function registerWebhook(options: RegisterOptions): Promise<RegisterResult> {
   const timeoutMs = options.timeoutMs ?? DEFAULTS.gateway.engageTimeoutMs;
   const probe = await probeHandshake(options.url, options.verifyToken, options.secret, timeoutMs);
-  const engage = new EngageClient({ baseUrl: options.engageUrl, token: options.accessToken, timeoutMs });
+  const engage = createEngageApi({ baseUrl: options.engageUrl, token: options.accessToken, timeoutMs });
   const create = (events: readonly string[]) =>
     engage.createWebhook({
       url: options.url,
@@ -111,7 +111,7 @@ export async function registerWebhook(options: RegisterOptions): Promise<Registe
   if (probe.ok) {
     const deadline = Date.now() + (options.statusTimeoutMs ?? 3_000);
     for (;;) {
-      const current = await engage.get<Webhook>(`/webhooks/${encodeURIComponent(webhook.id)}`).catch(() => undefined);
+      const current = await engage.getWebhook(webhook.id).catch(() => undefined);
       status = current?.webhook_status ?? status;
       if (status === 'validation_failed' || Date.now() > deadline) break;
       if (status === 'ok' && current) break;
