@@ -287,3 +287,8 @@ export class EngageClient implements EngageApi {
     return this.call<Webhook>('DELETE', path('webhooks', id));
   }
 }
+
+/** The Engage API of one token over HTTP, with no policy around it. */
+export function createEngageApi(options: HttpOptions): EngageApi {
+  return new EngageClient(options);
+}

@@ -12,12 +12,3 @@ export {
 export * from './policies';
 export * from './q';
 export type * from './types';
-
-import { EngageClient } from './client';
-import type { EngageApi } from './api';
-import type { HttpOptions } from './http';
-
-/** The Engage API of one token over HTTP, with no policy around it. */
-export function createEngageApi(options: HttpOptions): EngageApi {
-  return new EngageClient(options);
-}
