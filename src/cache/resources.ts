@@ -162,14 +162,21 @@ export function writeTags(request: EngageRequest, answer?: unknown): string[] {
   switch (resource) {
     case 'content_threads': {
       if (!id) return [ALL];
-      // A thread's state moves its contents in or out of status-filtered content searches.
-      return [...threadTags(id, str(record.source_id)), 'contents'];
+      // A thread's state moves its contents and interventions in or out of status-filtered searches.
+      return [...threadTags(id, str(record.source_id)), 'contents', 'interventions'];
     }
     case 'contents': {
       const threadId = str(record.thread_id);
       if (!threadId) return [ALL];
-      // An agent's first reply on a community creates the agent's identity there.
-      return [...threadTags(threadId, str(record.source_id)), `content:${String(record.id)}`, 'contents', 'identities'];
+      // A reply assigns the thread's intervention; an agent's first reply on a community creates
+      // the agent's identity there.
+      return [
+        ...threadTags(threadId, str(record.source_id)),
+        `content:${String(record.id)}`,
+        'contents',
+        'interventions',
+        'identities',
+      ];
     }
     case 'interventions': {
       const threadId = str(record.thread_id);
@@ -208,7 +215,8 @@ export function eventTags(change: ResourceChange): string[] {
     case 'content':
     case 'thread': {
       if (!thread) return [ALL];
-      const tags = [...thread, 'contents'];
+      // Contents and interventions of the thread may have changed state with it.
+      const tags = [...thread, 'contents', 'interventions'];
       if (change.contentId) tags.push(`content:${change.contentId}`);
       // A customer's first message may come from an identity Engage has just created.
       if (change.metadata.first_in_thread === true) tags.push('identities');
