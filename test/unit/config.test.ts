@@ -11,7 +11,6 @@ describe('loadConfig', () => {
       engage: undefined,
       engageTimeoutMs: DEFAULTS.gateway.engageTimeoutMs,
       sandbox: true,
-      loaderMode: 'batched',
       cacheTtlMs: DEFAULTS.gateway.cacheTtlSeconds * 1000,
       recordCacheTtlMs: DEFAULTS.gateway.recordCacheTtlSeconds * 1000,
       redisUrl: undefined,
@@ -62,7 +61,7 @@ describe('loadConfig', () => {
     try {
       loadConfig({
         PORT: secret,
-        LOADER_MODE: secret,
+        ENGAGE_TIMEOUT_MS: secret,
         WEBHOOK_SECRET: 'short',
         REDIS_URL: `http://user:${secret}@cache:6379`,
         EMULATOR_RATE_LIMIT: '-1',
@@ -73,9 +72,8 @@ describe('loadConfig', () => {
     expect(error).toBeInstanceOf(ConfigError);
     const message = (error as Error).message;
     expect(message).toMatch(/^Invalid configuration: /);
-    for (const name of ['PORT', 'LOADER_MODE', 'WEBHOOK_SECRET', 'REDIS_URL', 'EMULATOR_RATE_LIMIT'])
+    for (const name of ['PORT', 'ENGAGE_TIMEOUT_MS', 'WEBHOOK_SECRET', 'REDIS_URL', 'EMULATOR_RATE_LIMIT'])
       expect(message).toContain(`${name}: `);
-    expect(message).toContain('LOADER_MODE: expected one of batched, naive');
     expect(message).toContain('REDIS_URL: must be a redis:// or rediss:// URL');
     expect(message).not.toContain(secret);
     expect(message).not.toContain('short');
