@@ -12,8 +12,9 @@ import type { Page } from '../engage/types';
 import { EmulatorError, invalidQuery } from './errors';
 import type { AgentAccount } from './records';
 
-export const DEFAULT_LIMIT = 30;
-export const MAX_LIMIT = 150;
+import { DEFAULT_LIMIT, MAX_LIMIT } from '../engage/vocabulary';
+
+export { DEFAULT_LIMIT, MAX_LIMIT };
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

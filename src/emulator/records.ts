@@ -4,6 +4,7 @@
  * served back, and the per-agent and per-thread state Engage keeps but does not expose as fields.
  */
 import type { Id, Webhook } from '../engage/types';
+import type { AgentPresence } from '../engage/vocabulary';
 
 /** `components/schemas/Tag` of the spec. */
 export interface Tag {
@@ -32,7 +33,7 @@ export interface Role {
 }
 
 export type AgentRole = 'admin' | 'agent' | 'bot';
-export type Availability = 'available' | 'away';
+export type Availability = AgentPresence;
 
 /** One seeded API access token and what its user may do. */
 export interface AgentAccount {

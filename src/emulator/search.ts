@@ -9,6 +9,7 @@
  * to a few index lookups first, so a page of the contents of 150 threads costs a few hundred checks.
  */
 import type { Content, Id, Thread } from '../engage/types';
+import { ThreadStatus } from '../engage/vocabulary';
 import { QuerySyntaxError, type ParsedQuery } from './q';
 import type { AgentAccount } from './records';
 import { sortIdsBy, walkMerged, type SortedIds } from './sorted';
@@ -33,7 +34,7 @@ export interface SearchResult<T> {
 
 type Predicate<T> = (record: T) => boolean;
 
-const THREAD_STATUSES = new Set(['new', 'assigned', 'forwarded', 'replied', 'user_reply', 'user_initiated', 'ignored']);
+const THREAD_STATUSES: ReadonlySet<string> = new Set(Object.values(ThreadStatus));
 
 function splitList(values: string[]): string[] {
   return values

@@ -5,6 +5,7 @@
  *
  * These types are the codegen mappers: each GraphQL type resolves from one of them.
  */
+import type { InterventionStatus as VocabularyInterventionStatus } from './vocabulary';
 
 /** An Engage id: a 24-hex-digit string (a MongoDB ObjectId upstream). */
 export type Id = string;
@@ -147,8 +148,8 @@ export interface IdentityGroup {
   updated_at?: Timestamp;
 }
 
-/** Intervention `status` strings seen on the REST API. */
-export type InterventionStatus = 'opened' | 'assigned' | 'deferred' | 'closed' | 'canceled' | string;
+/** Intervention `status`: the vocabulary's strings, or one a newer Engage sends that the gateway does not know yet. */
+export type InterventionStatus = VocabularyInterventionStatus | (string & {});
 
 export interface Intervention {
   id: Id;

@@ -6,12 +6,13 @@
  */
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
+import { AgentPresence } from '../../engage/vocabulary';
 import { notFound } from '../errors';
 import { availabilityOf, customerStartsThread, customerWrites, setAvailability } from '../scenario';
 import type { EmulatorStore } from '../store';
 
 const id = z.string().min(1);
-const availability = z.enum(['available', 'away']);
+const availability = z.nativeEnum(AgentPresence);
 
 const customerMessage = z.object({ threadId: id, body: z.string(), identityId: id.optional() }).strict();
 const customerThread = z

@@ -3,6 +3,7 @@
  * actions (open, close, cancel, reassign, recategorize, custom fields).
  */
 import type { Id, Intervention } from '../../engage/types';
+import { InterventionStatus } from '../../engage/vocabulary';
 import { conflict, forbidden, unprocessable } from '../errors';
 import { emitInterventionEvent } from './events';
 import { addTo, mergeFields, now, setOrDelete, unique } from './helpers';
@@ -12,7 +13,11 @@ import type { EmulatorStore } from './state';
 import { assertCategories } from './threads';
 
 /** Intervention statuses under which an intervention is open (it can receive replies, be closed...). */
-const OPEN_INTERVENTION_STATUSES: ReadonlySet<string> = new Set(['opened', 'assigned', 'deferred']);
+const OPEN_INTERVENTION_STATUSES: ReadonlySet<string> = new Set([
+  InterventionStatus.OPENED,
+  InterventionStatus.ASSIGNED,
+  InterventionStatus.DEFERRED,
+]);
 
 export function isOpen(intervention: Intervention): boolean {
   return OPEN_INTERVENTION_STATUSES.has(intervention.status);
