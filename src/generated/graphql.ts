@@ -151,6 +151,7 @@ export type ContentAddedEvent = LiveEvent & {
   agent?: Maybe<User>;
   change: ContentChange;
   content: Content;
+  cursor: Scalars['String']['output'];
   id: Scalars['ID']['output'];
   issuedAt: Scalars['DateTime']['output'];
   thread: Thread;
@@ -229,6 +230,7 @@ export type CustomerProfileInput = {
 export type EngageEvent = LiveEvent & {
   __typename?: 'EngageEvent';
   agent?: Maybe<User>;
+  cursor: Scalars['String']['output'];
   id: Scalars['ID']['output'];
   issuedAt: Scalars['DateTime']['output'];
   /** Engage's resource metadata (ids for routing, and fields of the record at the time). */
@@ -366,6 +368,7 @@ export type IdentityMergeEvent = LiveEvent & {
   __typename?: 'IdentityMergeEvent';
   agent?: Maybe<User>;
   change: IdentityMergeChange;
+  cursor: Scalars['String']['output'];
   id: Scalars['ID']['output'];
   /** The identity the event is about. */
   identity: Identity;
@@ -448,6 +451,7 @@ export type InterventionEvent = LiveEvent & {
   __typename?: 'InterventionEvent';
   agent?: Maybe<User>;
   change: InterventionChange;
+  cursor: Scalars['String']['output'];
   id: Scalars['ID']['output'];
   intervention: Intervention;
   issuedAt: Scalars['DateTime']['output'];
@@ -476,6 +480,8 @@ export { InterventionStatus };
 export type LiveEvent = {
   /** The agent whose action caused the event, when one did. */
   agent?: Maybe<User>;
+  /** This event's position in the gateway's event log: pass it as `after` to resume after it. */
+  cursor: Scalars['String']['output'];
   /** Engage's event id: unique, the same across Engage's re-deliveries. */
   id: Scalars['ID']['output'];
   /** When Engage issued the event. Events may arrive out of this order. */
@@ -723,6 +729,7 @@ export type NewThreadEvent = LiveEvent & {
   agent?: Maybe<User>;
   /** The message that opened it. */
   content: Content;
+  cursor: Scalars['String']['output'];
   id: Scalars['ID']['output'];
   issuedAt: Scalars['DateTime']['output'];
   origin: NewThreadOrigin;
@@ -1045,6 +1052,13 @@ export type StartDiscussionInput = {
  * Engage delivers events in no guaranteed order: use `issuedAt` to order them. State subscriptions
  * (`threadStateChanged`, `interventionChanged`) drop an event older than one already delivered for
  * the same thread or intervention; the other feeds pass every event.
+ *
+ * Resuming: every event carries a `cursor`, its position in the gateway's event log (kept 24 hours
+ * by default). Give the last cursor you received as `after` when you subscribe again: you first
+ * receive, in order, every event after it that you may read and that matches your arguments, then
+ * live events, with no gap and no duplicate. A cursor whose events are no longer all kept fails the
+ * subscription with `CURSOR_EXPIRED` (query the current state, then subscribe without `after`); a
+ * string that is not a cursor with `BAD_USER_INPUT`.
  */
 export type Subscription = {
   __typename?: 'Subscription';
@@ -1087,8 +1101,16 @@ export type Subscription = {
  * Engage delivers events in no guaranteed order: use `issuedAt` to order them. State subscriptions
  * (`threadStateChanged`, `interventionChanged`) drop an event older than one already delivered for
  * the same thread or intervention; the other feeds pass every event.
+ *
+ * Resuming: every event carries a `cursor`, its position in the gateway's event log (kept 24 hours
+ * by default). Give the last cursor you received as `after` when you subscribe again: you first
+ * receive, in order, every event after it that you may read and that matches your arguments, then
+ * live events, with no gap and no duplicate. A cursor whose events are no longer all kept fails the
+ * subscription with `CURSOR_EXPIRED` (query the current state, then subscribe without `after`); a
+ * string that is not a cursor with `BAD_USER_INPUT`.
  */
 export type SubscriptionContentAddedArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
   changes?: InputMaybe<Array<ContentChange>>;
   sourceIds?: InputMaybe<Array<Scalars['ID']['input']>>;
   threadId?: InputMaybe<Scalars['ID']['input']>;
@@ -1106,8 +1128,16 @@ export type SubscriptionContentAddedArgs = {
  * Engage delivers events in no guaranteed order: use `issuedAt` to order them. State subscriptions
  * (`threadStateChanged`, `interventionChanged`) drop an event older than one already delivered for
  * the same thread or intervention; the other feeds pass every event.
+ *
+ * Resuming: every event carries a `cursor`, its position in the gateway's event log (kept 24 hours
+ * by default). Give the last cursor you received as `after` when you subscribe again: you first
+ * receive, in order, every event after it that you may read and that matches your arguments, then
+ * live events, with no gap and no duplicate. A cursor whose events are no longer all kept fails the
+ * subscription with `CURSOR_EXPIRED` (query the current state, then subscribe without `after`); a
+ * string that is not a cursor with `BAD_USER_INPUT`.
  */
 export type SubscriptionEngageEventsArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
   types?: InputMaybe<Array<Scalars['String']['input']>>;
 };
 
@@ -1123,8 +1153,16 @@ export type SubscriptionEngageEventsArgs = {
  * Engage delivers events in no guaranteed order: use `issuedAt` to order them. State subscriptions
  * (`threadStateChanged`, `interventionChanged`) drop an event older than one already delivered for
  * the same thread or intervention; the other feeds pass every event.
+ *
+ * Resuming: every event carries a `cursor`, its position in the gateway's event log (kept 24 hours
+ * by default). Give the last cursor you received as `after` when you subscribe again: you first
+ * receive, in order, every event after it that you may read and that matches your arguments, then
+ * live events, with no gap and no duplicate. A cursor whose events are no longer all kept fails the
+ * subscription with `CURSOR_EXPIRED` (query the current state, then subscribe without `after`); a
+ * string that is not a cursor with `BAD_USER_INPUT`.
  */
 export type SubscriptionIdentityMergedArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
   changes?: InputMaybe<Array<IdentityMergeChange>>;
 };
 
@@ -1140,8 +1178,16 @@ export type SubscriptionIdentityMergedArgs = {
  * Engage delivers events in no guaranteed order: use `issuedAt` to order them. State subscriptions
  * (`threadStateChanged`, `interventionChanged`) drop an event older than one already delivered for
  * the same thread or intervention; the other feeds pass every event.
+ *
+ * Resuming: every event carries a `cursor`, its position in the gateway's event log (kept 24 hours
+ * by default). Give the last cursor you received as `after` when you subscribe again: you first
+ * receive, in order, every event after it that you may read and that matches your arguments, then
+ * live events, with no gap and no duplicate. A cursor whose events are no longer all kept fails the
+ * subscription with `CURSOR_EXPIRED` (query the current state, then subscribe without `after`); a
+ * string that is not a cursor with `BAD_USER_INPUT`.
  */
 export type SubscriptionInterventionChangedArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
   agentId?: InputMaybe<Scalars['ID']['input']>;
   changes?: InputMaybe<Array<InterventionChange>>;
   statuses?: InputMaybe<Array<InterventionStatus>>;
@@ -1160,8 +1206,16 @@ export type SubscriptionInterventionChangedArgs = {
  * Engage delivers events in no guaranteed order: use `issuedAt` to order them. State subscriptions
  * (`threadStateChanged`, `interventionChanged`) drop an event older than one already delivered for
  * the same thread or intervention; the other feeds pass every event.
+ *
+ * Resuming: every event carries a `cursor`, its position in the gateway's event log (kept 24 hours
+ * by default). Give the last cursor you received as `after` when you subscribe again: you first
+ * receive, in order, every event after it that you may read and that matches your arguments, then
+ * live events, with no gap and no duplicate. A cursor whose events are no longer all kept fails the
+ * subscription with `CURSOR_EXPIRED` (query the current state, then subscribe without `after`); a
+ * string that is not a cursor with `BAD_USER_INPUT`.
  */
 export type SubscriptionNewThreadArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
   origins?: InputMaybe<Array<NewThreadOrigin>>;
   sourceIds?: InputMaybe<Array<Scalars['ID']['input']>>;
 };
@@ -1178,8 +1232,16 @@ export type SubscriptionNewThreadArgs = {
  * Engage delivers events in no guaranteed order: use `issuedAt` to order them. State subscriptions
  * (`threadStateChanged`, `interventionChanged`) drop an event older than one already delivered for
  * the same thread or intervention; the other feeds pass every event.
+ *
+ * Resuming: every event carries a `cursor`, its position in the gateway's event log (kept 24 hours
+ * by default). Give the last cursor you received as `after` when you subscribe again: you first
+ * receive, in order, every event after it that you may read and that matches your arguments, then
+ * live events, with no gap and no duplicate. A cursor whose events are no longer all kept fails the
+ * subscription with `CURSOR_EXPIRED` (query the current state, then subscribe without `after`); a
+ * string that is not a cursor with `BAD_USER_INPUT`.
  */
 export type SubscriptionThreadStateChangedArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
   changes?: InputMaybe<Array<ThreadChange>>;
   sourceIds?: InputMaybe<Array<Scalars['ID']['input']>>;
   threadId?: InputMaybe<Scalars['ID']['input']>;
@@ -1308,6 +1370,7 @@ export type ThreadStateEvent = LiveEvent & {
   __typename?: 'ThreadStateEvent';
   agent?: Maybe<User>;
   change: ThreadChange;
+  cursor: Scalars['String']['output'];
   id: Scalars['ID']['output'];
   issuedAt: Scalars['DateTime']['output'];
   thread: Thread;
@@ -1636,6 +1699,7 @@ export type ContentAddedEventResolvers<ContextType = GatewayContext, ParentType 
   agent?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
   change?: Resolver<ResolversTypes['ContentChange'], ParentType, ContextType>;
   content?: Resolver<ResolversTypes['Content'], ParentType, ContextType>;
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   issuedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   thread?: Resolver<ResolversTypes['Thread'], ParentType, ContextType>;
@@ -1665,6 +1729,7 @@ export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversT
 
 export type EngageEventResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['EngageEvent'] = ResolversParentTypes['EngageEvent']> = ResolversObject<{
   agent?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   issuedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   metadata?: Resolver<ResolversTypes['JSON'], ParentType, ContextType>;
@@ -1728,6 +1793,7 @@ export type IdentityGroupResolvers<ContextType = GatewayContext, ParentType exte
 export type IdentityMergeEventResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['IdentityMergeEvent'] = ResolversParentTypes['IdentityMergeEvent']> = ResolversObject<{
   agent?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
   change?: Resolver<ResolversTypes['IdentityMergeChange'], ParentType, ContextType>;
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   identity?: Resolver<ResolversTypes['Identity'], ParentType, ContextType>;
   issuedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
@@ -1771,6 +1837,7 @@ export type InterventionEdgeResolvers<ContextType = GatewayContext, ParentType e
 export type InterventionEventResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['InterventionEvent'] = ResolversParentTypes['InterventionEvent']> = ResolversObject<{
   agent?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
   change?: Resolver<ResolversTypes['InterventionChange'], ParentType, ContextType>;
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   intervention?: Resolver<ResolversTypes['Intervention'], ParentType, ContextType>;
   issuedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
@@ -1815,6 +1882,7 @@ export type MutationResolvers<ContextType = GatewayContext, ParentType extends R
 export type NewThreadEventResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['NewThreadEvent'] = ResolversParentTypes['NewThreadEvent']> = ResolversObject<{
   agent?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
   content?: Resolver<ResolversTypes['Content'], ParentType, ContextType>;
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   issuedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   origin?: Resolver<ResolversTypes['NewThreadOrigin'], ParentType, ContextType>;
@@ -1925,6 +1993,7 @@ export type ThreadOrderFieldResolvers = EnumResolverSignature<{ CREATED_AT?: any
 export type ThreadStateEventResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['ThreadStateEvent'] = ResolversParentTypes['ThreadStateEvent']> = ResolversObject<{
   agent?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
   change?: Resolver<ResolversTypes['ThreadChange'], ParentType, ContextType>;
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   issuedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   thread?: Resolver<ResolversTypes['Thread'], ParentType, ContextType>;

@@ -73,6 +73,8 @@ export interface LiveEvent {
    * later `issued_at` was already seen, so this one describes a state that is no longer true.
    */
   stale: boolean;
+  /** Its position in the event log (src/live/cursor.ts), set when the log accepted it. */
+  cursor?: string;
 }
 
 const CONTENT_CHANGES: Record<string, ContentChange> = {

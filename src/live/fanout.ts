@@ -11,6 +11,12 @@
  * Each event is executed with a fresh context from the context factory (`context.fresh()`): new
  * loaders, so an event's payload never reads records cached for a previous event.
  *
+ * A subscription that resumes after a cursor (an `after` argument) never shares a group: its
+ * replay is its own. An event whose payload fails because Engage is unavailable is executed again
+ * (bounded backoff, src/live/retry.ts); when the attempts are spent, or the source stream fails
+ * with a coded error (an expired cursor, Engage still unavailable), each member receives that
+ * error as its last result and completes, so a client can resume after its last cursor.
+ *
  * Contract: `subscribe(args)` has the shape graphql-ws expects of its `subscribe` option: an async
  * iterator of results, or a result with errors when the subscription cannot start (e.g. a
  * subscription resolver threw). Members leave with `return()`; the last one closes the stream.
@@ -20,6 +26,8 @@ import { EventEmitter } from 'node:events';
 import {
   createSourceEventStream,
   execute,
+  GraphQLError,
+  Kind,
   print,
   type DocumentNode,
   type ExecutionArgs,
@@ -28,6 +36,26 @@ import {
 import type { GatewayContext } from '../context';
 import stableStringify from 'safe-stable-stringify';
 import { PushQueue } from './queue';
+import { asGraphQLError, backoffMs, DEFAULT_RETRY, isTransient, sleep, type RetryPolicy } from './retry';
+
+/** Whether the operation's root field is given a non-null `after` cursor. */
+function resumes(args: ExecutionArgs): boolean {
+  for (const definition of args.document.definitions) {
+    if (definition.kind !== Kind.OPERATION_DEFINITION) continue;
+    if (args.operationName && definition.name?.value !== args.operationName) continue;
+    for (const selection of definition.selectionSet.selections) {
+      if (selection.kind !== Kind.FIELD) continue;
+      const after = selection.arguments?.find((argument) => argument.name.value === 'after');
+      if (!after) continue;
+      if (after.value.kind === Kind.VARIABLE) return args.variableValues?.[after.value.name.value] != null;
+      return after.value.kind !== Kind.NULL;
+    }
+  }
+  return false;
+}
+
+const transientIn = (result: ExecutionResult) =>
+  result.errors?.find((error) => isTransient(error.originalError))?.originalError;
 
 export interface FanOutStats {
   /** Payload executions since start: one per event per group. */
@@ -55,9 +83,13 @@ export class FanOut {
   private executions = 0;
   private subscribers = 0;
   private attached = 0;
+  private resumed = 0;
   private readonly changes = new EventEmitter().setMaxListeners(0);
 
-  constructor(private readonly log: (message: string) => void = console.warn) {}
+  constructor(
+    private readonly log: (message: string) => void = console.warn,
+    private readonly retry: RetryPolicy = DEFAULT_RETRY,
+  ) {}
 
   /** Registers the key of a cached document (its query text hash), saving a `print` per subscription. */
   nameDocument(document: DocumentNode, key: string): void {
@@ -110,6 +142,7 @@ export class FanOut {
       stableStringify(args.variableValues ?? {}),
       context.scope,
       context.viewerId ?? '',
+      resumes(args) ? `resumed:${(this.resumed += 1)}` : '',
     ].join('\u0000');
   }
 
@@ -163,13 +196,28 @@ export class FanOut {
       for (;;) {
         const next = await stream.next();
         if (next.done || group.closed) break;
-        const result = await execute({ ...args, rootValue: next.value, contextValue: base.fresh() });
-        this.executions += 1;
+        const run = async () => {
+          this.executions += 1;
+          return execute({ ...args, rootValue: next.value, contextValue: base.fresh() });
+        };
+        let result = await run();
+        for (let tried = 0; transientIn(result) && !group.closed; tried += 1) {
+          if (tried + 1 >= this.retry.attempts) throw transientIn(result);
+          await sleep(backoffMs(this.retry, tried, transientIn(result)));
+          result = await run();
+        }
         for (const member of group.members) member.push(result);
       }
     } catch (error) {
       this.log(`live: subscription stream failed: ${error instanceof Error ? error.message : String(error)}`);
-      for (const member of group.members) member.fail(error);
+      const coded = error instanceof GraphQLError || isTransient(error);
+      for (const member of group.members) {
+        if (!coded) member.fail(error);
+        else {
+          member.push({ errors: [asGraphQLError(error)] });
+          member.end();
+        }
+      }
     } finally {
       this.end(group);
     }
@@ -186,6 +234,7 @@ export class FanOut {
     group.closed = true;
     if (this.groups.get(group.key) === group) this.groups.delete(group.key);
     void group.stream?.return?.().catch(() => undefined);
-    for (const member of group.members) void member.return();
+    // Members receive what was pushed to them already (a last error included), then complete.
+    for (const member of group.members) member.end();
   }
 }

@@ -16,14 +16,28 @@
  * `GET /content_sources` lists for the token (cached per token scope for `accessTtlMs`); an event
  * naming no source but a thread or an identity is checked by reading that record with the token
  * (404 = unreadable). Events naming none of these cannot be proven and are not delivered to
- * subscriptions. Any failure of the check refuses (fail closed).
+ * subscriptions. A check that fails because Engage is unavailable or rate limited is retried
+ * (src/live/retry.ts); any other failure refuses (fail closed).
+ *
+ * Resuming (`after`, src/live/cursor.ts): the stream first listens to live events and buffers
+ * them, then replays the event log after the cursor, page by page, through the same kind,
+ * staleness, filter and permission checks, then hands over to the buffered and later live
+ * events, skipping those at or before the last position read from the log: no gap, no duplicate
+ * at the seam. (An event is appended before it is published, so any event the replay's reads miss
+ * is published after the listening began, and is in the buffer.)
  */
 import { LRUCache } from 'lru-cache';
 import { EngageError } from '../engage/errors';
 import type { Intervention, Thread } from '../engage/types';
+import { comparePositions, decodeCursor, type Position } from './cursor';
+import type { EventLog } from './event-log';
 import { Watermarks, type LiveEvent, type LiveKind } from './events';
 import type { LiveTopics, PubSub } from './pubsub';
 import { PushQueue } from './queue';
+import { DEFAULT_RETRY, isTransient, withRetry, type RetryPolicy } from './retry';
+
+/** Events read from the log per round trip while replaying. */
+const REPLAY_PAGE = 200;
 
 export interface EventStreamOptions {
   /** Only events feeding this subscription kind; all events when absent (raw feed). */
@@ -32,6 +46,8 @@ export interface EventStreamOptions {
   skipStale?: boolean;
   /** The subscription's own filter (its arguments), run before the permission check. */
   filter?: (event: LiveEvent) => boolean | Promise<boolean>;
+  /** A cursor: replay the log's events after it first (see the module comment). */
+  after?: string | null;
 }
 
 /**
@@ -51,8 +67,11 @@ export interface Subscriber {
 
 /** What resolvers reach through `context.live`. */
 export interface LiveAccess {
-  /** The events a subscription with these options and this subscriber's permissions receives. */
-  events(context: Subscriber, options: EventStreamOptions): AsyncIterableIterator<LiveEvent>;
+  /**
+   * The events a subscription with these options and this subscriber's permissions receives.
+   * Rejects with `BAD_USER_INPUT` or `CURSOR_EXPIRED` when `after` cannot be resumed.
+   */
+  events(context: Subscriber, options: EventStreamOptions): Promise<AsyncIterableIterator<LiveEvent>>;
   /** The intervention an event is about, read with the subscriber's token (null if unreadable). */
   intervention(context: Subscriber, event: LiveEvent): Promise<Intervention | null>;
 }
@@ -68,6 +87,10 @@ export interface HubStats {
 
 export interface LiveHubOptions {
   pubsub: PubSub<LiveTopics>;
+  /** Where resumed subscriptions replay from. */
+  eventLog: EventLog;
+  /** Retries of permission checks and payloads while Engage is unavailable; default `DEFAULT_RETRY`. */
+  retry?: RetryPolicy;
   /** How long a token's readable sources are trusted; default 60 s. */
   accessTtlMs?: number;
   /**
@@ -85,9 +108,11 @@ export class LiveHub implements LiveAccess {
   private readonly log: (message: string) => void;
   private unsubscribe: (() => Promise<void>) | undefined;
   private readonly counters = { eventsReceived: 0, eventsRefused: 0 };
+  readonly retry: RetryPolicy;
 
   constructor(private readonly options: LiveHubOptions) {
     this.log = options.log ?? console.warn;
+    this.retry = options.retry ?? DEFAULT_RETRY;
     this.readable = new LRUCache({ max: 10_000, ttl: options.accessTtlMs ?? 60_000 });
   }
 
@@ -121,25 +146,73 @@ export class LiveHub implements LiveAccess {
     for (const listener of this.listeners) listener(event);
   }
 
-  events(context: Subscriber, options: EventStreamOptions): AsyncIterableIterator<LiveEvent> {
+  async events(context: Subscriber, options: EventStreamOptions): Promise<AsyncIterableIterator<LiveEvent>> {
+    const after = options.after ? decodeCursor(options.after) : undefined;
+    const wanted = (event: LiveEvent) =>
+      (!options.kind || event.kinds.includes(options.kind)) && !(options.skipStale && event.stale);
     const listener = (event: LiveEvent) => {
-      if (options.kind && !event.kinds.includes(options.kind)) return;
-      if (options.skipStale && event.stale) return;
-      queue.push(event);
+      if (wanted(event)) queue.push(event);
     };
     const queue = new PushQueue<LiveEvent>(() => this.listeners.delete(listener));
+    // Live first, so that nothing published while the log is read is missed.
     this.listeners.add(listener);
-    const admits = async (event: LiveEvent) => {
-      if (options.filter && !(await options.filter(event))) return false;
-      if (await this.canRead(context, event)) return true;
-      this.counters.eventsRefused += 1;
-      return false;
+
+    // The replay: the current page of the log, and the last position read (events at or before it
+    // that arrive live were replayed already, or filtered out by the replay).
+    let page: LiveEvent[] = [];
+    let replayedUpTo: Position | undefined;
+    let replaying = false;
+    const replayStale = new Watermarks();
+    const readPage = async (position: Position) => {
+      page = await this.options.eventLog.read({ epoch: after!.epoch, position }, REPLAY_PAGE);
+      replaying = page.length === REPLAY_PAGE;
+      if (page.length > 0) replayedUpTo = decodeCursor(page[page.length - 1].cursor!).position;
     };
+    if (after) {
+      replayedUpTo = after.position;
+      // The first page is read now: an expired cursor fails the subscription before it starts.
+      await readPage(after.position).catch(async (error: unknown) => {
+        await queue.return();
+        throw error;
+      });
+    }
+
+    const admits = (event: LiveEvent) =>
+      withRetry(this.retry, async () => {
+        if (options.filter && !(await options.filter(event))) return false;
+        if (await this.canRead(context, event)) return true;
+        this.counters.eventsRefused += 1;
+        return false;
+      });
+    const nextReplayed = async (): Promise<LiveEvent | undefined> => {
+      for (;;) {
+        const event = page.shift();
+        if (event) {
+          event.stale = replayStale.observe(event);
+          if (wanted(event)) return event;
+          continue;
+        }
+        if (!replaying || queue.isClosed) return undefined;
+        await readPage(replayedUpTo!);
+      }
+    };
+    const isReplayed = (event: LiveEvent) =>
+      replayedUpTo !== undefined &&
+      event.cursor !== undefined &&
+      comparePositions(decodeCursor(event.cursor).position, replayedUpTo) <= 0;
+
     const iterator: AsyncIterableIterator<LiveEvent> = {
       async next() {
         for (;;) {
+          const replayed = queue.isClosed ? undefined : await nextReplayed();
+          if (replayed) {
+            if (await admits(replayed)) return { value: replayed, done: false };
+            continue;
+          }
           const result = await queue.next();
-          if (result.done || (await admits(result.value))) return result;
+          if (result.done) return result;
+          if (isReplayed(result.value)) continue;
+          if (await admits(result.value)) return result;
         }
       },
       return: () => queue.return(),
@@ -153,10 +226,14 @@ export class LiveHub implements LiveAccess {
 
   async intervention(context: Subscriber, event: LiveEvent): Promise<Intervention | null> {
     if (!event.interventionId) return null;
-    return context.engage.getIntervention(event.interventionId).catch(() => null);
+    return context.engage.getIntervention(event.interventionId).catch((error: unknown) => {
+      if (isTransient(error)) throw error; // retried by the stream
+      return null;
+    });
   }
 
   /** Whether the subscriber behind `context` can read what `event` is about (see the module comment). */
+  /** Throws when Engage is unavailable or rate limited (the caller retries), refuses on any other failure. */
   async canRead(context: Subscriber, event: LiveEvent): Promise<boolean> {
     try {
       if (event.sourceId) return (await this.readableSources(context)).has(event.sourceId);
@@ -170,6 +247,7 @@ export class LiveHub implements LiveAccess {
       }
       return false;
     } catch (error) {
+      if (isTransient(error)) throw error;
       if (!(error instanceof EngageError && error.kind === 'not_found')) {
         this.log(
           `live: permission check failed (event ${event.id} withheld): ${error instanceof Error ? error.message : String(error)}`,

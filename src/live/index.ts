@@ -1,6 +1,7 @@
 /**
- * Live updates, assembled: Engage -> receiver (secret, dedupe) -> pub/sub (memory or Redis) ->
- * hub (staleness, permission) -> fan-out groups (one execution per event per group) -> graphql-ws.
+ * Live updates, assembled: Engage -> receiver (secret) -> event log (dedupe, append; memory or
+ * Redis Streams) -> pub/sub (memory or Redis) -> hub (resume from the log, staleness, permission) ->
+ * fan-out groups (one execution per event per group) -> graphql-ws.
  * `server.ts` creates one `Live` per gateway and mounts its parts.
  */
 import type http from 'node:http';
@@ -10,10 +11,12 @@ import { DEFAULTS } from '../config';
 import type { Infra } from '../infra';
 import { createEventClaims } from './dedupe';
 import type { LiveEvent } from './events';
+import { MemoryEventLog, RedisEventLog, type EventLog } from './event-log';
 import { FanOut, type FanOutStats } from './fanout';
 import { LiveHub, type HubStats } from './hub';
 import type { LiveTopics } from './pubsub';
 import { createWebhookReceiver, type ReceiverStats } from './receiver';
+import type { RetryPolicy } from './retry';
 import { startTransport, type Transport } from './transport';
 
 export { SUBSCRIBED_EVENT_TYPES } from './events';
@@ -34,6 +37,10 @@ export interface LiveOptions {
   /** How long a token's readable sources are trusted; default 60 s. */
   accessTtlMs?: number;
   keepAliveMs?: number;
+  /** The event log's retention (`EVENT_LOG_RETENTION_SECONDS`, `EVENT_LOG_MAX_EVENTS`). */
+  eventLog?: { retentionMs?: number; maxEvents?: number };
+  /** Retries while Engage is unavailable (see retry.ts). */
+  retry?: RetryPolicy;
   /**
    * Runs once accepted events are known and before any subscriber sees them: the gateway evicts
    * from its cross-request cache what the events name. With Redis the cache is shared, so the instance that
@@ -68,9 +75,17 @@ export async function createLive(options: LiveOptions): Promise<Live> {
   const prefix = options.redisPrefix ?? 'engage-gw:live';
   const ttl = options.dedupeTtlMs ?? DEFAULTS.webhook.dedupeTtlSeconds * 1000;
   const pubsub = options.infra.pubsub<LiveTopics>(prefix);
-  const claims = createEventClaims(options.infra, prefix, ttl);
   // With Redis the cache is shared too: the receiving instance invalidates it once, before publishing.
-  const shared = options.infra.redis !== undefined;
+  const redis = options.infra.redis;
+  const shared = redis !== undefined;
+  // Deduplication is part of the append (see event-log.ts): on Redis in the log's own script, in
+  // memory through the event claims.
+  const eventLog: EventLog = redis
+    ? new RedisEventLog((args) => redis.run((client) => client.sendCommand(args)), prefix, {
+        ...options.eventLog,
+        dedupeTtlMs: ttl,
+      })
+    : new MemoryEventLog(createEventClaims(options.infra, prefix, ttl), options.eventLog);
 
   const onChange = async (events: LiveEvent[]) => {
     await options
@@ -79,6 +94,8 @@ export async function createLive(options: LiveOptions): Promise<Live> {
   };
   const hub = new LiveHub({
     pubsub,
+    eventLog,
+    retry: options.retry,
     accessTtlMs: options.accessTtlMs,
     beforeDispatch: shared ? undefined : onChange,
     log: options.log,
@@ -89,12 +106,12 @@ export async function createLive(options: LiveOptions): Promise<Live> {
     await pubsub.close();
     throw error;
   }
-  const fanOut = new FanOut(options.log);
+  const fanOut = new FanOut(options.log, hub.retry);
   const receiver = createWebhookReceiver({
     secret: options.webhookSecret,
     verifyToken: options.webhookVerifyToken,
     bodyLimit: options.webhookBodyLimit,
-    claims,
+    eventLog,
     publish: async (notificationId, events) => {
       if (shared) await onChange(events);
       await hub.publish(notificationId, events);

@@ -18,6 +18,8 @@ export class PushQueue<T> implements AsyncIterableIterator<T> {
   private readonly waiting: Array<{ resolve: (result: IteratorResult<T>) => void; reject: (error: unknown) => void }> =
     [];
   private closed = false;
+  /** `end()` was called: close once the buffer is drained. */
+  private ending = false;
   private failure: unknown;
 
   constructor(
@@ -47,8 +49,18 @@ export class PushQueue<T> implements AsyncIterableIterator<T> {
     for (const waiter of this.waiting.splice(0)) waiter.reject(error);
   }
 
+  /** Ends the iteration after the items already pushed (unlike `return()`, which drops them). */
+  end(): void {
+    this.ending = true;
+    if (this.buffer.length === 0) void this.return();
+  }
+
   next(): Promise<IteratorResult<T>> {
-    if (this.buffer.length > 0) return Promise.resolve({ value: this.buffer.shift() as T, done: false });
+    if (this.buffer.length > 0) {
+      const value = this.buffer.shift() as T;
+      if (this.ending && this.buffer.length === 0) this.finish();
+      return Promise.resolve({ value, done: false });
+    }
     if (this.failure !== undefined) {
       const error = this.failure;
       this.failure = undefined;

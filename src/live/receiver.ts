@@ -7,10 +7,13 @@
  *   configured, Engage sends it on the handshake too: missing or wrong is 401.
  * - `POST`: a notification `{id, domain_id, events: [...]}`. In this order: the `X-Dimelo-Secret`
  *   header (401 missing or wrong, before the body is read), `Content-Type` JSON (415), the body
- *   size (413), JSON syntax and the notification's shape (400 with a reason). Then every event is
- *   claimed by id (duplicates are skipped: at-least-once delivery), normalised and published; the
- *   answer is 200 only once the publish is done, so an accepted event is never lost. When the
- *   publish fails the claims are given back and the answer is 503: Engage re-delivers.
+ *   size (413), JSON syntax and the notification's shape (400 with a reason). Then the events are
+ *   normalised and appended to the event log, which skips the ids it already accepted (at-least-once
+ *   delivery) in the same step (src/live/event-log.ts); the answer is 200 only once they are in the
+ *   log, so an accepted event is never lost. When the append fails nothing was accepted and the
+ *   answer is 503: Engage re-delivers. The appended events are then published to the subscribers;
+ *   a publish that fails after the append still answers 200 (the events are in the log, and a
+ *   re-delivery would be a duplicate): subscribers that resume with a cursor receive them.
  * - Unknown event types are accepted and published as raw events.
  *
  * The secret is a shared secret, not an HMAC (Engage sends it verbatim): it is compared in
@@ -21,7 +24,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
 import type { WebhookEvent, WebhookNotification } from '../engage/types';
-import type { EventClaims } from './dedupe';
+import type { EventLog } from './event-log';
 import { normalise, type LiveEvent } from './events';
 
 export interface ReceiverOptions {
@@ -29,8 +32,9 @@ export interface ReceiverOptions {
   secret?: string;
   /** `WEBHOOK_VERIFY_TOKEN`: the handshake answers only this token. */
   verifyToken?: string;
-  claims: EventClaims;
-  /** Resolves once the events are safely handed over (published). */
+  /** Deduplicates and appends the accepted events before the answer (see event-log.ts). */
+  eventLog: Pick<EventLog, 'append'>;
+  /** Hands the appended events (with their cursors) to the subscribers. */
   publish(notificationId: string, events: LiveEvent[]): Promise<void>;
   /** Largest accepted body; default '1mb'. */
   bodyLimit?: string | number;
@@ -85,6 +89,8 @@ const digest = (value: string) => createHash('sha256').update(value).digest();
 export function sameSecret(given: string | undefined, expected: string): boolean {
   return timingSafeEqual(digest(given ?? ''), digest(expected)) && given !== undefined;
 }
+
+const reason = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 function refuse(res: Response, status: number, error: string, message: string): void {
   res.status(status).json({ error, message, status });
@@ -150,29 +156,25 @@ export function createWebhookReceiver(options: ReceiverOptions): { router: Route
         return refuse(res, 400, 'invalid_notification', parsed.reason);
       }
       const notification = parsed.value;
-      const claimed: string[] = [];
+      let appended: LiveEvent[];
       try {
-        const fresh: LiveEvent[] = [];
-        // Sequential on purpose: two events of one notification may share an id (Engage bug or
-        // replay); only the first is published.
-        for (const event of notification.events) {
-          if (await options.claims.claim(event.id)) {
-            claimed.push(event.id);
-            fresh.push(normalise(event, notification.id));
-          } else {
-            counters.duplicates += 1;
-          }
-        }
-        if (fresh.length > 0) await options.publish(notification.id, fresh);
-        counters.accepted += fresh.length;
-        res.status(200).json({ accepted: fresh.length, duplicates: notification.events.length - fresh.length });
+        appended = await options.eventLog.append(notification.events.map((event) => normalise(event, notification.id)));
       } catch (error) {
-        await Promise.all(claimed.map((id) => options.claims.release(id).catch(() => undefined)));
-        log(
-          `webhook notification ${notification.id} not accepted (Engage will re-deliver): ${error instanceof Error ? error.message : String(error)}`,
-        );
-        refuse(res, 503, 'unavailable', 'Events could not be accepted now; retry later');
+        log(`webhook notification ${notification.id} not accepted (Engage will re-deliver): ${reason(error)}`);
+        return refuse(res, 503, 'unavailable', 'Events could not be accepted now; retry later');
       }
+      counters.accepted += appended.length;
+      counters.duplicates += notification.events.length - appended.length;
+      if (appended.length > 0) {
+        await options
+          .publish(notification.id, appended)
+          .catch((error: unknown) =>
+            log(
+              `webhook notification ${notification.id}: accepted but not published live (${reason(error)}); subscribers resuming with a cursor receive it`,
+            ),
+          );
+      }
+      res.status(200).json({ accepted: appended.length, duplicates: notification.events.length - appended.length });
     },
   );
 

@@ -3,6 +3,9 @@
  * arguments (the permission check is the hub's, see src/live/hub.ts); payload fields resolve the
  * affected records through the event's loaders, fresh for each event (src/live/fanout.ts).
  *
+ * Every subscription takes `after`, a cursor to resume from: the hub replays the event log after
+ * it through the same filter and permission check (src/live/hub.ts).
+ *
  * Filters compare with the ids Engage put in the event. When a filter needs what the event may
  * not carry (an intervention's status or agent), the intervention is read with the subscriber's
  * token.
@@ -44,6 +47,11 @@ const common = {
   issuedAt: (event: LiveEvent) => event.issuedAt,
   agent: (event: LiveEvent, _args: unknown, { loaders }: GatewayContext) =>
     event.userId ? loaders.user.load(event.userId).catch(() => null) : null,
+  cursor: (event: LiveEvent) => {
+    // Every event reaches subscribers through the log, which sets it.
+    if (!event.cursor) throw new GraphQLError(`Event ${event.id} has no cursor.`);
+    return event.cursor;
+  },
 };
 
 /** The event's thread; when Engage named only the content, the content's thread. */
@@ -56,16 +64,18 @@ const threadOf = async (event: LiveEvent, _args: unknown, { loaders }: GatewayCo
 export const liveResolvers: Resolvers = {
   Subscription: {
     newThread: {
-      subscribe: (_root, { sourceIds, origins }, context) =>
+      subscribe: (_root, { sourceIds, origins, after }, context) =>
         stream(context, {
+          after,
           kind: 'newThread',
           filter: (event) => oneOf(sourceIds, event.sourceId) && oneOf(origins, event.newThreadOrigin),
         }),
       resolve: asIs,
     },
     contentAdded: {
-      subscribe: (_root, { threadId, sourceIds, changes }, context) =>
+      subscribe: (_root, { threadId, sourceIds, changes, after }, context) =>
         stream(context, {
+          after,
           kind: 'contentAdded',
           filter: (event) =>
             (!threadId || event.threadId === threadId) &&
@@ -75,8 +85,9 @@ export const liveResolvers: Resolvers = {
       resolve: asIs,
     },
     threadStateChanged: {
-      subscribe: (_root, { threadId, sourceIds, changes }, context) =>
+      subscribe: (_root, { threadId, sourceIds, changes, after }, context) =>
         stream(context, {
+          after,
           kind: 'threadState',
           skipStale: true,
           filter: (event) =>
@@ -87,8 +98,9 @@ export const liveResolvers: Resolvers = {
       resolve: asIs,
     },
     interventionChanged: {
-      subscribe: (_root, { threadId, agentId, statuses, changes }, context) =>
+      subscribe: (_root, { threadId, agentId, statuses, changes, after }, context) =>
         stream(context, {
+          after,
           kind: 'intervention',
           skipStale: true,
           filter: async (event) => {
@@ -109,12 +121,17 @@ export const liveResolvers: Resolvers = {
       resolve: asIs,
     },
     identityMerged: {
-      subscribe: (_root, { changes }, context) =>
-        stream(context, { kind: 'identityMerge', filter: (event) => oneOf(changes, event.identityChange) }),
+      subscribe: (_root, { changes, after }, context) =>
+        stream(context, {
+          after,
+          kind: 'identityMerge',
+          filter: (event) => oneOf(changes, event.identityChange),
+        }),
       resolve: asIs,
     },
     engageEvents: {
-      subscribe: (_root, { types }, context) => stream(context, { filter: (event) => oneOf(types, event.type) }),
+      subscribe: (_root, { types, after }, context) =>
+        stream(context, { after, filter: (event) => oneOf(types, event.type) }),
       resolve: asIs,
     },
   },

@@ -1,0 +1,252 @@
+/**
+ * The event log: every accepted webhook event, in acceptance order, kept for a bounded time, so
+ * that a subscriber can resume after the last event it saw (src/live/cursor.ts).
+ *
+ * Contract of `append` (what the webhook receiver relies on before it answers Engage 200):
+ * - deduplication by Engage's event id is part of the append: an event is appended only when its
+ *   id was not accepted within the dedupe TTL, and the id is remembered only together with the
+ *   append. There is no moment where an id is claimed but its event not yet logged, so a crash or
+ *   a failure can never make a re-delivery look like a duplicate of an event that was lost;
+ * - it resolves once the fresh events are in the log (Redis: the script ran), each with its
+ *   `cursor`; duplicates are left out of the answer;
+ * - it rejects when the events could not be appended: then nothing was remembered either, and the
+ *   receiver answers 503 so that Engage re-delivers.
+ *
+ * Contract of `read`: the events after a cursor, oldest first, a page at a time; `CURSOR_EXPIRED`
+ * when some event after the cursor is no longer kept, or the cursor is from another life of the
+ * log (the epoch, see cursor.ts). Expiry is exact: the log remembers the newest position it ever
+ * trimmed, and a cursor at or after it misses nothing.
+ *
+ * Retention: entries older than `retentionMs` (default 24 h, as long as Engage keeps
+ * re-delivering) and beyond `maxEvents` are trimmed at each append.
+ *
+ * - `MemoryEventLog`: one process; a ring of entries. Lost with the process, like everything else
+ *   of an in-memory gateway (its cursors then expire: the epoch changes).
+ * - `RedisEventLog`: one Redis stream shared by every instance. Dedupe (`SET NX PX` per event id),
+ *   `XADD` and the trim run in one Lua script, atomically. Trimming is exact (`MINID =`), not
+ *   approximate (`~`): an approximate trim removes an unknown number of entries, and expiry must
+ *   know the newest one removed; an append trims at most the few entries that just aged out, so
+ *   exactness costs nothing measurable. Durability is Redis's: run it with AOF for the log to
+ *   survive a Redis restart.
+ */
+import { randomBytes } from 'node:crypto';
+import type { LiveEvent } from './events';
+import { comparePositions, encodeCursor, expiredCursor, type Cursor, type Position } from './cursor';
+
+export interface EventLog {
+  /** Appends the events whose ids are fresh (see the module contract); the appended ones, with cursors. */
+  append(events: LiveEvent[]): Promise<LiveEvent[]>;
+  /** Up to `limit` events after `after`, oldest first, with cursors; throws `CURSOR_EXPIRED`. */
+  read(after: Cursor, limit: number): Promise<LiveEvent[]>;
+}
+
+export interface EventLogOptions {
+  /** How long events are kept; default 24 h. */
+  retentionMs?: number;
+  /** Most events kept; default 100,000. */
+  maxEvents?: number;
+  /** How long event ids are remembered for deduplication (longer than Engage's retry window). */
+  dedupeTtlMs: number;
+}
+
+export const DEFAULT_LOG_RETENTION_MS = 24 * 60 * 60 * 1000;
+export const DEFAULT_LOG_MAX_EVENTS = 100_000;
+
+/** What crosses the log: the normalised event, without what is set per delivery. */
+function serialise(event: LiveEvent): string {
+  const { cursor: _cursor, stale: _stale, ...stored } = event;
+  return JSON.stringify(stored);
+}
+
+function deserialise(json: string, cursor: string): LiveEvent {
+  return { ...(JSON.parse(json) as LiveEvent), stale: false, cursor };
+}
+
+const newEpoch = () => randomBytes(9).toString('base64url');
+
+/** Claims on event ids (src/live/dedupe.ts): atomic within the process. */
+export interface IdClaims {
+  claim(id: string): Promise<boolean>;
+}
+
+interface Entry {
+  position: Position;
+  at: number;
+  json: string;
+}
+
+export class MemoryEventLog implements EventLog {
+  private readonly epoch = newEpoch();
+  /** Entries from `start` on are kept; the slots before it are compacted away now and then. */
+  private entries: Entry[] = [];
+  private start = 0;
+  private lastMs = 0;
+  private lastSeq = 0;
+  /** The newest position trimmed so far (cursors before it are expired). */
+  private trimmed: Position | undefined;
+  private readonly retentionMs: number;
+  private readonly maxEvents: number;
+
+  constructor(
+    private readonly claims: IdClaims,
+    options: Omit<EventLogOptions, 'dedupeTtlMs'> = {},
+  ) {
+    this.retentionMs = options.retentionMs ?? DEFAULT_LOG_RETENTION_MS;
+    this.maxEvents = options.maxEvents ?? DEFAULT_LOG_MAX_EVENTS;
+  }
+
+  async append(events: LiveEvent[]): Promise<LiveEvent[]> {
+    const appended: LiveEvent[] = [];
+    // Sequential on purpose: two events of one notification may share an id; only the first is logged.
+    for (const event of events) {
+      if (!(await this.claims.claim(event.id))) continue;
+      const now = Date.now();
+      // Ids as Redis mints them: milliseconds, then a sequence within the millisecond.
+      if (now > this.lastMs) [this.lastMs, this.lastSeq] = [now, 0];
+      else this.lastSeq += 1;
+      const position = `${this.lastMs}-${this.lastSeq}`;
+      this.entries.push({ position, at: now, json: serialise(event) });
+      appended.push({ ...event, cursor: encodeCursor(this.epoch, position) });
+    }
+    this.trim(Date.now());
+    return appended;
+  }
+
+  async read(after: Cursor, limit: number): Promise<LiveEvent[]> {
+    this.trim(Date.now());
+    if (after.epoch !== this.epoch) throw expiredCursor();
+    if (this.trimmed !== undefined && comparePositions(after.position, this.trimmed) < 0) throw expiredCursor();
+    // Binary search for the first entry after the cursor.
+    let low = this.start;
+    let high = this.entries.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (comparePositions(this.entries[middle].position, after.position) <= 0) low = middle + 1;
+      else high = middle;
+    }
+    return this.entries
+      .slice(low, low + limit)
+      .map((entry) => deserialise(entry.json, encodeCursor(this.epoch, entry.position)));
+  }
+
+  private trim(now: number): void {
+    const oldest = now - this.retentionMs;
+    while (
+      this.start < this.entries.length &&
+      (this.entries.length - this.start > this.maxEvents || this.entries[this.start].at < oldest)
+    ) {
+      this.trimmed = this.entries[this.start].position;
+      this.start += 1;
+    }
+    if (this.start > 1_024 && this.start * 2 > this.entries.length) {
+      this.entries = this.entries.slice(this.start);
+      this.start = 0;
+    }
+  }
+}
+
+/** Runs one Redis command (`['EVAL', ...]`) and resolves with its reply; rejects when Redis fails. */
+export type RedisCommand = (args: string[]) => Promise<unknown>;
+
+/**
+ * KEYS: stream, newest-trimmed, epoch, then one dedupe key per event.
+ * ARGV: dedupe TTL ms, max events, min id kept (retention), a new epoch, then one JSON per event.
+ * Returns the epoch, then per event its entry id, or '' for a duplicate.
+ */
+const APPEND = `
+redis.call('SET', KEYS[3], ARGV[4], 'NX')
+local out = { redis.call('GET', KEYS[3]) }
+for i = 4, #KEYS do
+  if redis.call('SET', KEYS[i], '1', 'NX', 'PX', ARGV[1]) then
+    out[#out + 1] = redis.call('XADD', KEYS[1], '*', 'e', ARGV[i + 1])
+  else
+    out[#out + 1] = ''
+  end
+end
+local function trim_before(first_kept)
+  local newest = redis.call('XREVRANGE', KEYS[1], '(' .. first_kept, '-', 'COUNT', 1)
+  if #newest > 0 then
+    redis.call('XTRIM', KEYS[1], 'MINID', '=', first_kept)
+    redis.call('SET', KEYS[2], newest[1][1])
+  end
+end
+local length = redis.call('XLEN', KEYS[1])
+local max = tonumber(ARGV[2])
+if length > max then
+  local over = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', length - max + 1)
+  trim_before(over[#over][1])
+end
+trim_before(ARGV[3])
+return out
+`;
+
+/**
+ * KEYS: stream, newest-trimmed, epoch. ARGV: position, count.
+ * Returns the epoch, the newest trimmed position ('' if none) and the entries after the position.
+ */
+const READ = `
+return {
+  redis.call('GET', KEYS[3]) or '',
+  redis.call('GET', KEYS[2]) or '',
+  redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])
+}
+`;
+
+export class RedisEventLog implements EventLog {
+  private readonly retentionMs: number;
+  private readonly maxEvents: number;
+  private readonly keys: { stream: string; trimmed: string; epoch: string };
+
+  /** `prefix`: instances sharing it share the log (and its dedupe, `<prefix>:event:<id>`). */
+  constructor(
+    private readonly command: RedisCommand,
+    private readonly prefix: string,
+    private readonly options: EventLogOptions,
+  ) {
+    this.retentionMs = options.retentionMs ?? DEFAULT_LOG_RETENTION_MS;
+    this.maxEvents = options.maxEvents ?? DEFAULT_LOG_MAX_EVENTS;
+    this.keys = { stream: `${prefix}:log`, trimmed: `${prefix}:log:trimmed`, epoch: `${prefix}:log:epoch` };
+  }
+
+  async append(events: LiveEvent[]): Promise<LiveEvent[]> {
+    if (events.length === 0) return [];
+    const { stream, trimmed, epoch } = this.keys;
+    const reply = (await this.command([
+      'EVAL',
+      APPEND,
+      String(3 + events.length),
+      stream,
+      trimmed,
+      epoch,
+      ...events.map((event) => `${this.prefix}:event:${event.id}`),
+      String(this.options.dedupeTtlMs),
+      String(this.maxEvents),
+      `${Math.max(0, Date.now() - this.retentionMs)}-0`,
+      newEpoch(),
+      ...events.map(serialise),
+    ])) as string[];
+    const [current, ...positions] = reply;
+    return events.flatMap((event, i) =>
+      positions[i] ? [{ ...event, cursor: encodeCursor(current, positions[i]) }] : [],
+    );
+  }
+
+  async read(after: Cursor, limit: number): Promise<LiveEvent[]> {
+    const { stream, trimmed, epoch } = this.keys;
+    const [current, newestTrimmed, entries] = (await this.command([
+      'EVAL',
+      READ,
+      '3',
+      stream,
+      trimmed,
+      epoch,
+      after.position,
+      String(limit),
+    ])) as [string, string, Array<[string, string[]]>];
+    if (current !== after.epoch) throw expiredCursor();
+    if (newestTrimmed && comparePositions(after.position, newestTrimmed) < 0) throw expiredCursor();
+    return entries.map(([position, fields]) =>
+      deserialise(fields[fields.indexOf('e') + 1], encodeCursor(current, position)),
+    );
+  }
+}
