@@ -5,11 +5,19 @@
  *
  *   npm start                      # the gateway with the embedded emulator and simulated customers
  *   npm run example:bot            # this bot, against http://127.0.0.1:4000/graphql
- *   npm run example:bot -- --url http://gateway/graphql --token <bot's Engage token> --human-category <id>
+ *   npm run example:bot -- --url http://gateway/graphql --token <bot's Engage token> --human-category <id> \
+ *     --cursor-file ./bot.cursor
+ *
+ * Nothing is missed while the bot is down: it keeps the cursor of the last new thread it is done
+ * with in a file (`--cursor-file`, default `.bot-cursor` in the working directory) and, on start
+ * and on every reconnection, subscribes with `after: <that cursor>`; the gateway first replays the
+ * threads that arrived meanwhile. Conversations run concurrently, but the cursor only moves past
+ * an event once it and every event before it are done, so a crash never skips one.
  *
  * Every mutation carries an idempotency key derived from the content, so a bot restarted in the
  * middle of a conversation, or a new-thread event seen twice, never answers twice.
  */
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
@@ -27,6 +35,8 @@ export interface BotOptions {
   sourceIds?: string[];
   /** Called when a conversation is done. */
   onConversation?: (outcome: ConversationOutcome) => void;
+  /** Where the last cursor is kept between runs; none: start from live events only. */
+  cursorFile?: string;
   log?: (message: string) => void;
 }
 
@@ -40,8 +50,9 @@ export interface ConversationOutcome {
   error?: string;
 }
 
-const NEW_THREADS = `subscription BotNewThreads($sources: [ID!]) {
-  newThread(sourceIds: $sources, origins: [CUSTOMER]) {
+const NEW_THREADS = `subscription BotNewThreads($sources: [ID!], $after: String) {
+  newThread(sourceIds: $sources, origins: [CUSTOMER], after: $after) {
+    cursor
     thread { id source { name } }
     content { id body author { displayName } }
   }
@@ -49,6 +60,7 @@ const NEW_THREADS = `subscription BotNewThreads($sources: [ID!]) {
 
 interface NewThread {
   newThread: {
+    cursor: string;
     thread: { id: string; source: { name: string } };
     content: { id: string; body: string | null; author: { displayName: string | null } | null };
   };
@@ -134,6 +146,38 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
     return { threadId: thread.id, contentId: content.id, interventionId, action: 'answered' };
   }
 
+  // The cursor: read once, then moved forward in arrival order as conversations finish.
+  let cursor = options.cursorFile
+    ? await readFile(options.cursorFile, 'utf8').then(
+        (text) => text.trim() || undefined,
+        () => undefined, // no file yet: the first run starts from live events
+      )
+    : undefined;
+  const inFlight: Array<{ cursor: string; done: boolean; finished: Promise<void> }> = [];
+  let saving = Promise.resolve();
+  const save = (value: string) => {
+    const file = options.cursorFile;
+    if (!file) return;
+    // Written whole, then renamed over the old file: a crash leaves the old cursor or the new one.
+    saving = saving
+      .then(() => writeFile(`${file}.tmp`, value))
+      .then(() => rename(`${file}.tmp`, file))
+      .catch((error: unknown) =>
+        log(`bot: cursor not saved: ${error instanceof Error ? error.message : String(error)}`),
+      );
+  };
+  const advance = () => {
+    let moved = false;
+    while (inFlight[0]?.done) {
+      cursor = inFlight.shift()!.cursor;
+      moved = true;
+    }
+    if (moved) {
+      payload.variables.after = cursor ?? null;
+      save(cursor!);
+    }
+  };
+
   const client = createClient({
     url: options.url.replace(/^http/, 'ws'),
     webSocketImpl: WebSocket,
@@ -142,32 +186,55 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
     retryAttempts: Infinity,
     shouldRetry: () => true,
   });
-  const unsubscribe = client.subscribe<NewThread>(
-    { query: NEW_THREADS, variables: { sources: options.sourceIds ?? null } },
-    {
+  // graphql-ws sends this same object again when it reconnects: `advance` keeps `after` current,
+  // so a reconnection resumes after the last finished conversation.
+  const payload = { query: NEW_THREADS, variables: { sources: options.sourceIds ?? null, after: cursor ?? null } };
+  let stopped = false;
+  let unsubscribe = () => {};
+  const subscribe = () => {
+    unsubscribe = client.subscribe<NewThread>(payload, {
       next: (message) => {
         if (!message.data) return log(`bot: subscription error ${JSON.stringify(message.errors)}`);
         const event = message.data;
-        handle(event).then(
-          (outcome) => options.onConversation?.(outcome),
-          (error: unknown) => {
+        const entry = { cursor: event.newThread.cursor, done: false, finished: Promise.resolve() };
+        inFlight.push(entry);
+        entry.finished = handle(event)
+          .catch((error: unknown): ConversationOutcome => {
             const reason = error instanceof Error ? error.message : String(error);
             log(`bot: thread ${event.newThread.thread.id} failed: ${reason}`);
-            options.onConversation?.({
+            return {
               threadId: event.newThread.thread.id,
               contentId: event.newThread.content.id,
               interventionId: '',
               action: 'failed',
               error: reason,
-            });
-          },
-        );
+            };
+          })
+          .then((outcome) => {
+            entry.done = true;
+            advance();
+            options.onConversation?.(outcome);
+          });
       },
-      error: (error) =>
-        log(`bot: subscription ended: ${error instanceof Error ? error.message : JSON.stringify(error)}`),
-      complete: () => log('bot: subscription completed'),
-    },
-  );
+      error: (error) => {
+        const codes = Array.isArray(error)
+          ? error.map((e: { extensions?: { code?: string } }) => e.extensions?.code)
+          : [];
+        log(`bot: subscription ended: ${error instanceof Error ? error.message : JSON.stringify(error)}`);
+        if (codes.includes('CURSOR_EXPIRED')) {
+          // Down longer than the gateway keeps events: what came meanwhile must be found by a query.
+          log('bot: the saved cursor expired; continuing with live events only');
+          payload.variables.after = null;
+        }
+        if (!stopped) setTimeout(subscribe, 1_000).unref();
+      },
+      complete: () => {
+        log('bot: subscription completed');
+        if (!stopped) setTimeout(subscribe, 1_000).unref();
+      },
+    });
+  };
+  subscribe();
   // Resolve once the server acknowledged the connection, so that events after this are seen.
   await new Promise<void>((resolve, reject) => {
     const off = client.on('connected', () => {
@@ -181,7 +248,10 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
   });
 
   return async () => {
+    stopped = true;
     unsubscribe();
+    await Promise.all(inFlight.map((entry) => entry.finished));
+    await saving;
     await client.dispose();
   };
 }
@@ -192,12 +262,14 @@ if (require.main === module) {
       url: { type: 'string' },
       token: { type: 'string' },
       'human-category': { type: 'string', multiple: true },
+      'cursor-file': { type: 'string' },
     },
   });
   runBot({
     url: values.url ?? 'http://127.0.0.1:4000/graphql',
     token: values.token,
     humanCategoryIds: values['human-category'],
+    cursorFile: values['cursor-file'] ?? '.bot-cursor',
   }).then(
     (stop) => {
       console.log('bot: listening for new threads (Ctrl-C to stop)');

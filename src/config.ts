@@ -10,6 +10,7 @@
  *   SANDBOX, CACHE_TTL_SECONDS, CACHE_RECORD_TTL_SECONDS
  * - redis: REDIS_URL, REDIS_COMMAND_TIMEOUT_MS, REDIS_CONNECT_TIMEOUT_MS
  * - webhook: WEBHOOK_SECRET, WEBHOOK_VERIFY_TOKEN, WEBHOOK_BODY_LIMIT_BYTES, WEBHOOK_DEDUPE_TTL_SECONDS
+ * - eventLog: EVENT_LOG_RETENTION_SECONDS, EVENT_LOG_MAX_EVENTS
  * - emulator: EMULATOR_HOST, EMULATOR_PORT, EMULATOR_SEED, EMULATOR_SCALE, EMULATOR_LATENCY_MS,
  *   EMULATOR_JITTER_MS, EMULATOR_RATE_LIMIT, EMULATOR_ADMIN_TOKEN, EMULATOR_SIMULATE_CUSTOMERS
  * - bench: BENCH_LATENCY_MS, BENCH_JITTER_MS, BENCH_SCALE, BENCH_SEED, BENCH_LOAD_SECONDS,
@@ -42,6 +43,12 @@ export const DEFAULTS = {
     bodyLimitBytes: 1024 * 1024,
     /** Longer than Engage's re-delivery window (it retries for hours). */
     dedupeTtlSeconds: 48 * 60 * 60,
+  },
+  /** The event log live subscribers resume from (src/live/event-log.ts). */
+  eventLog: {
+    /** As long as Engage keeps re-delivering. */
+    retentionSeconds: 24 * 60 * 60,
+    maxEvents: 100_000,
   },
   emulator: {
     host: '127.0.0.1',
@@ -100,6 +107,11 @@ const webhookSection = z.object({
   WEBHOOK_VERIFY_TOKEN: z.string().min(8).optional(),
   WEBHOOK_BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(DEFAULTS.webhook.bodyLimitBytes),
   WEBHOOK_DEDUPE_TTL_SECONDS: z.coerce.number().int().positive().default(DEFAULTS.webhook.dedupeTtlSeconds),
+});
+
+const eventLogSection = z.object({
+  EVENT_LOG_RETENTION_SECONDS: z.coerce.number().int().positive().default(DEFAULTS.eventLog.retentionSeconds),
+  EVENT_LOG_MAX_EVENTS: z.coerce.number().int().positive().default(DEFAULTS.eventLog.maxEvents),
 });
 
 const emulatorSection = z.object({
@@ -184,6 +196,8 @@ export interface Config {
   emulator: EmulatorConfig;
   /** The Engage webhook endpoint: shared secret and verify token (generated with the embedded emulator when unset). */
   webhook: { secret?: string; verifyToken?: string; bodyLimitBytes: number; dedupeTtlMs: number };
+  /** The event log subscribers resume from: how long and how many events it keeps. */
+  eventLog: { retentionMs: number; maxEvents: number };
 }
 
 export class ConfigError extends Error {
@@ -225,7 +239,10 @@ function emulatorFrom(e: z.output<typeof emulatorSection>): EmulatorConfig {
 
 /** The gateway's configuration (`npm start`), the embedded emulator's section included. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const e = parse(gatewaySection.merge(redisSection).merge(webhookSection).merge(emulatorSection), env);
+  const e = parse(
+    gatewaySection.merge(redisSection).merge(webhookSection).merge(eventLogSection).merge(emulatorSection),
+    env,
+  );
   const production = e.NODE_ENV === 'production';
   return {
     production,
@@ -251,6 +268,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       bodyLimitBytes: e.WEBHOOK_BODY_LIMIT_BYTES,
       dedupeTtlMs: e.WEBHOOK_DEDUPE_TTL_SECONDS * 1000,
     },
+    eventLog: { retentionMs: e.EVENT_LOG_RETENTION_SECONDS * 1000, maxEvents: e.EVENT_LOG_MAX_EVENTS },
   };
 }
 

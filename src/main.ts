@@ -63,6 +63,7 @@ async function main(): Promise<void> {
     redisCommandTimeoutMs: config.redis.commandTimeoutMs,
     engageTimeoutMs: config.engageTimeoutMs,
     webhook,
+    live: { eventLog: config.eventLog },
   });
 
   console.log(

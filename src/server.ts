@@ -27,7 +27,7 @@ import { createEngageAgent, type RequestEvent } from './engage';
 import { createFormatError } from './errors';
 import { IdempotencyStore, RESERVATION_TTL_MS } from './idempotency';
 import { createInfra } from './infra';
-import { createLive, type LiveStats } from './live';
+import { createLive, type LiveOptions, type LiveStats } from './live';
 import { resolvers } from './resolvers';
 
 export const SCHEMA_DIR = path.resolve(__dirname, '..', 'schema');
@@ -87,8 +87,11 @@ export interface GatewayOptions {
   log?: (message: string) => void;
   /** The Engage webhook endpoint's shared secrets (`WEBHOOK_SECRET`, `WEBHOOK_VERIFY_TOKEN`). */
   webhook?: { secret?: string; verifyToken?: string; bodyLimit?: string | number; dedupeTtlMs?: number };
-  /** Live-update tuning: Redis prefix (instances sharing it share events), permission cache TTL, ping interval. */
-  live?: { redisPrefix?: string; accessTtlMs?: number; keepAliveMs?: number };
+  /**
+   * Live-update tuning: Redis prefix (instances sharing it share events), permission cache TTL,
+   * ping interval, the event log's retention, retries while Engage is unavailable.
+   */
+  live?: Pick<LiveOptions, 'redisPrefix' | 'accessTtlMs' | 'keepAliveMs' | 'eventLog' | 'retry'>;
 }
 
 export interface Gateway {
@@ -126,9 +129,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     webhookBodyLimit: options.webhook?.bodyLimit,
     dedupeTtlMs: options.webhook?.dedupeTtlMs,
     infra,
-    redisPrefix: options.live?.redisPrefix,
-    accessTtlMs: options.live?.accessTtlMs,
-    keepAliveMs: options.live?.keepAliveMs,
+    ...options.live,
     onChange: async (events) => responseCache?.evictFor(events),
     log,
   }).catch(async (error: unknown) => {

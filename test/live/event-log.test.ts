@@ -1,0 +1,158 @@
+/**
+ * The event log's contract, for both engines: deduplication in the append, order, pages after a
+ * cursor, exact expiry when events after a cursor were trimmed (by count or by age), and cursors
+ * from another life of the log. The Redis engine runs against the shared Redis under a prefix of
+ * its own.
+ */
+import { createClient } from '@redis/client';
+import { decodeCursor, encodeCursor, type Cursor } from '../../src/live/cursor';
+import { MemoryEventLog, RedisEventLog, type EventLog, type EventLogOptions } from '../../src/live/event-log';
+import { normalise, type LiveEvent } from '../../src/live/events';
+import { describeWith, requirements, TEST_REDIS_URL } from '../support/requirements';
+import { event, newId } from './support';
+
+const liveEvent = (): LiveEvent =>
+  normalise(event('content.imported', { type: 'email/message', id: newId(), metadata: { source_id: 's1' } }), 'n1');
+
+const cursorOf = (e: LiveEvent): Cursor => decodeCursor(e.cursor!);
+
+/** Claims as the gateway's in-memory dedupe gives them: first caller wins. */
+function memoryClaims() {
+  const seen = new Set<string>();
+  return {
+    async claim(id: string) {
+      if (seen.has(id)) return false;
+      seen.add(id);
+      return true;
+    },
+  };
+}
+
+function contract(name: string, create: (options: Omit<EventLogOptions, 'dedupeTtlMs'>) => EventLog) {
+  describe(name, () => {
+    afterEach(() => jest.restoreAllMocks());
+
+    it('appends fresh events in order with increasing cursors, and skips ids already accepted', async () => {
+      const log = create({});
+      const [a, b, c] = [liveEvent(), liveEvent(), liveEvent()];
+      const first = await log.append([a, b, a]);
+      expect(first.map((e) => e.id)).toEqual([a.id, b.id]);
+      const again = await log.append([b, c]);
+      expect(again.map((e) => e.id)).toEqual([c.id]);
+      const all = await log.read(cursorOf(first[0]), 10);
+      expect(all.map((e) => e.id)).toEqual([b.id, c.id]);
+      expect(all.map((e) => e.cursor)).toEqual([first[1].cursor, again[0].cursor]);
+      expect(all[1]).toMatchObject({ type: 'content.imported', sourceId: 's1', stale: false });
+    });
+
+    it('reads a page at a time after a cursor', async () => {
+      const log = create({});
+      const appended = await log.append(Array.from({ length: 7 }, liveEvent));
+      const page = await log.read(cursorOf(appended[1]), 3);
+      expect(page.map((e) => e.id)).toEqual(appended.slice(2, 5).map((e) => e.id));
+      const rest = await log.read(cursorOf(page[2]), 3);
+      expect(rest.map((e) => e.id)).toEqual(appended.slice(5).map((e) => e.id));
+      expect(await log.read(cursorOf(appended[6]), 3)).toEqual([]);
+    });
+
+    it('expires a cursor when an event after it was trimmed by count, and only then', async () => {
+      const log = create({ maxEvents: 3 });
+      const appended = await log.append(Array.from({ length: 5 }, liveEvent));
+      // Kept: 2, 3, 4. The cursor of 1 misses nothing (2 follows it); the cursor of 0 misses 1.
+      expect((await log.read(cursorOf(appended[1]), 10)).map((e) => e.id)).toEqual(appended.slice(2).map((e) => e.id));
+      await expect(log.read(cursorOf(appended[0]), 10)).rejects.toMatchObject({
+        extensions: { code: 'CURSOR_EXPIRED' },
+      });
+    });
+
+    it('expires a cursor once the events after it are older than the retention', async () => {
+      const log = create({ retentionMs: 60_000 });
+      const [first, old] = await log.append([liveEvent(), liveEvent()]);
+      // Positions carry milliseconds (Redis's clock for the stream): let one pass between the two.
+      const start = Date.now();
+      while (Date.now() <= start + 1);
+      const [later] = await log.append([liveEvent()]);
+      // Retention passes for `first` and `old`, not yet for `later`.
+      const laterMs = Number(cursorOf(later).position.split('-')[0]);
+      jest.spyOn(Date, 'now').mockReturnValue(laterMs + 60_000);
+      const [fresh] = await log.append([liveEvent()]);
+      await expect(log.read(cursorOf(first), 10)).rejects.toMatchObject({ extensions: { code: 'CURSOR_EXPIRED' } });
+      // `old` is gone too, but nothing after it: its cursor misses nothing.
+      expect((await log.read(cursorOf(old), 10)).map((e) => e.id)).toEqual([later.id, fresh.id]);
+    });
+
+    it('expires a cursor from another life of the log', async () => {
+      const log = create({});
+      const [appended] = await log.append([liveEvent()]);
+      const other = { ...cursorOf(appended), epoch: 'another-life' };
+      await expect(log.read(other, 10)).rejects.toMatchObject({ extensions: { code: 'CURSOR_EXPIRED' } });
+    });
+  });
+}
+
+contract('MemoryEventLog', (options) => new MemoryEventLog(memoryClaims(), options));
+
+describeWith([requirements.redis()])('RedisEventLog', () => {
+  const client = createClient({ url: TEST_REDIS_URL });
+  const prefixes: string[] = [];
+  beforeAll(async () => {
+    await client.connect();
+  });
+  afterAll(async () => {
+    for (const prefix of prefixes) {
+      const keys = await client.keys(`${prefix}:*`);
+      if (keys.length > 0) await client.del(keys);
+    }
+    await client.close();
+  });
+  const command = (args: string[]) => client.sendCommand(args);
+  const create = (options: Omit<EventLogOptions, 'dedupeTtlMs'>) => {
+    const prefix = `engage-gw-test:${newId()}`;
+    prefixes.push(prefix);
+    return new RedisEventLog(command, prefix, { ...options, dedupeTtlMs: 60_000 });
+  };
+
+  contract('on Redis', create);
+
+  it('deduplicates across instances sharing the prefix, in one step with the append', async () => {
+    const prefix = `engage-gw-test:${newId()}`;
+    prefixes.push(prefix);
+    const [a, b] = [0, 1].map(() => new RedisEventLog(command, prefix, { dedupeTtlMs: 60_000 }));
+    const e = liveEvent();
+    const answers = await Promise.all([a.append([e]), b.append([e])]);
+    expect(answers.map((appended) => appended.length).sort()).toEqual([0, 1]);
+    expect(await client.xLen(`${prefix}:log`)).toBe(1);
+  });
+
+  it('fails the append, remembering nothing, when the script cannot run', async () => {
+    const prefix = `engage-gw-test:${newId()}`;
+    prefixes.push(prefix);
+    const e = liveEvent();
+    const broken = new RedisEventLog(async () => Promise.reject(new Error('connection lost')), prefix, {
+      dedupeTtlMs: 60_000,
+    });
+    await expect(broken.append([e])).rejects.toThrow('connection lost');
+    const log = new RedisEventLog(command, prefix, { dedupeTtlMs: 60_000 });
+    expect((await log.append([e])).map((appended) => appended.id)).toEqual([e.id]);
+  });
+
+  it('keeps its epoch across instances, so cursors from one resume on another', async () => {
+    const prefix = `engage-gw-test:${newId()}`;
+    prefixes.push(prefix);
+    const a = new RedisEventLog(command, prefix, { dedupeTtlMs: 60_000 });
+    const b = new RedisEventLog(command, prefix, { dedupeTtlMs: 60_000 });
+    const [first] = await a.append([liveEvent()]);
+    const [second] = await b.append([liveEvent()]);
+    expect(cursorOf(first).epoch).toBe(cursorOf(second).epoch);
+    expect((await b.read(cursorOf(first), 10)).map((e) => e.id)).toEqual([second.id]);
+  });
+});
+
+describe('cursors', () => {
+  it('round-trip, and anything else is BAD_USER_INPUT', () => {
+    expect(decodeCursor(encodeCursor('abc', '1700000000000-3'))).toEqual({ epoch: 'abc', position: '1700000000000-3' });
+    for (const bad of ['', 'nope', Buffer.from('1:abc:12').toString('base64url'), 'a'.repeat(300), '!!']) {
+      expect(() => decodeCursor(bad)).toThrow(expect.objectContaining({ extensions: { code: 'BAD_USER_INPUT' } }));
+    }
+  });
+});

@@ -1,0 +1,174 @@
+/**
+ * Resumable subscriptions, end to end: the emulator's customers write, the emulator delivers the
+ * webhooks (with its duplicate and out-of-order knobs on), a subscriber that was away resumes
+ * with its last cursor and receives exactly what it missed, once each, in the log's order, then
+ * live events. Once with the in-memory log on one instance; once with two instances sharing
+ * Redis, both registered with Engage, so that every event arrives through both.
+ */
+import type { Client } from 'graphql-ws';
+import { decodeCursor, comparePositions } from '../../src/live/cursor';
+import { registerWebhook } from '../../src/live/register';
+import { startGateway, type Gateway } from '../../src/server';
+import { describeWith, requirements, TEST_REDIS_URL } from '../support/requirements';
+import { startStack, type Stack } from '../support/stack';
+import { newId, subscribed, Subscription, within, wsClients } from './support';
+
+interface Imported {
+  engageEvents: { id: string; cursor: string; resourceId: string };
+}
+
+const IMPORTED = `subscription Imported($after: String) {
+  engageEvents(types: ["content.imported"], after: $after) { id cursor resourceId }
+}`;
+
+/** Knobs: every other notification held back or delivered twice (seeded, so the same each run). */
+const UNRULY = { retryBaseMs: 5, duplicateRate: 0.5, outOfOrderRate: 0.5, holdMs: 20 };
+
+const clients = wsClients();
+afterEach(() => clients.disposeAll());
+
+async function take(subscription: Subscription<Imported>, count: number) {
+  const received: Imported['engageEvents'][] = [];
+  for (let i = 0; i < count; i += 1) {
+    const message = await subscription.next();
+    expect(message.errors).toBeUndefined();
+    received.push(message.data!.engageEvents);
+  }
+  return received;
+}
+
+/**
+ * The scenario: `away` sees one event and disconnects; 20 events arrive while `witness` stays
+ * connected; `away` comes back on `resumeOn` with its cursor.
+ */
+async function missedThenLive(stack: Stack, awayOn: Gateway, resumeOn: Gateway, witnessOn: Gateway) {
+  const witness = await subscribed<Imported>(witnessOn, clients.connect(witnessOn), IMPORTED);
+  const awayClient: Client = clients.connect(awayOn);
+  const away = await subscribed<Imported>(awayOn, awayClient, IMPORTED);
+
+  stack.emulator.customers.tick();
+  const [seen] = await take(away, 1);
+  expect((await take(witness, 1))[0].id).toBe(seen.id);
+  await awayClient.dispose();
+
+  for (let i = 0; i < 20; i += 1) stack.emulator.customers.tick();
+  const missed = await take(witness, 20);
+  expect(new Set(missed.map((e) => e.id)).size).toBe(20);
+
+  const resumed = await subscribed<Imported>(resumeOn, clients.connect(resumeOn), IMPORTED, { after: seen.cursor });
+  const replayed = await take(resumed, 20);
+  // Exactly the missed events, once each...
+  expect(replayed.map((e) => e.id).sort()).toEqual(missed.map((e) => e.id).sort());
+  // ...in the log's order, with the cursors the live subscriber received.
+  const positions = replayed.map((e) => decodeCursor(e.cursor).position);
+  for (let i = 1; i < positions.length; i += 1)
+    expect(comparePositions(positions[i - 1], positions[i])).toBeLessThan(0);
+  const cursors = new Map(missed.map((e) => [e.id, e.cursor]));
+  for (const e of replayed) expect(e.cursor).toBe(cursors.get(e.id));
+
+  // Then live events: the next one is the new event, nothing replayed twice in between.
+  stack.emulator.customers.tick();
+  const [live] = await take(witness, 1);
+  const [next] = await take(resumed, 1);
+  expect(next.id).toBe(live.id);
+  expect(missed.map((e) => e.id)).not.toContain(live.id);
+}
+
+describe('resuming after a cursor, in-memory log', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ registerWebhook: true, emulator: { webhooks: UNRULY } });
+  });
+  afterAll(() => stack.dispose());
+
+  it('replays exactly the missed events, once each, in order, then live ones', async () => {
+    await missedThenLive(stack, stack.gateway, stack.gateway, stack.gateway);
+  });
+
+  it('refuses a string that is not a cursor (BAD_USER_INPUT) and one from another log (CURSOR_EXPIRED)', async () => {
+    const client = clients.connect(stack.gateway);
+    const malformed = new Subscription<Imported>(client, IMPORTED, { after: 'not-a-cursor' });
+    expect((await malformed.next()).errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT' });
+    await within(malformed.completed.promise, 10_000, 'the subscription to end');
+
+    // A cursor of another gateway's in-memory log (another life of a log, as after a restart).
+    const other = await startStack({ registerWebhook: true });
+    try {
+      const witness = await subscribed<Imported>(other.gateway, clients.connect(other.gateway), IMPORTED);
+      other.emulator.customers.tick();
+      const [foreign] = await take(witness, 1);
+      const expired = new Subscription<Imported>(client, IMPORTED, { after: foreign.cursor });
+      expect((await expired.next()).errors?.[0].extensions).toMatchObject({ code: 'CURSOR_EXPIRED' });
+      await within(expired.completed.promise, 10_000, 'the subscription to end');
+    } finally {
+      await other.dispose();
+    }
+  });
+});
+
+describe('resuming after a cursor, expired by the retention', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ registerWebhook: true, gateway: { live: { eventLog: { maxEvents: 3 } } } });
+  });
+  afterAll(() => stack.dispose());
+
+  it('fails with CURSOR_EXPIRED once events after the cursor were trimmed', async () => {
+    const witness = await subscribed<Imported>(stack.gateway, clients.connect(stack.gateway), IMPORTED);
+    stack.emulator.customers.tick();
+    const [first] = await take(witness, 1);
+    for (let i = 0; i < 4; i += 1) stack.emulator.customers.tick();
+    await take(witness, 4);
+    const expired = new Subscription<Imported>(clients.connect(stack.gateway), IMPORTED, { after: first.cursor });
+    expect((await expired.next()).errors?.[0]).toMatchObject({
+      extensions: { code: 'CURSOR_EXPIRED' },
+      message: expect.stringMatching(/subscribe without `after`/),
+    });
+    await within(expired.completed.promise, 10_000, 'the subscription to end');
+  });
+});
+
+describeWith([requirements.redis()])('resuming after a cursor, two instances sharing Redis', () => {
+  let stack: Stack;
+  let b: Gateway;
+  beforeAll(async () => {
+    const live = { redisPrefix: `engage-gw-test:${newId()}` };
+    stack = await startStack({
+      registerWebhook: true,
+      emulator: { webhooks: UNRULY },
+      gateway: { redisUrl: TEST_REDIS_URL, live },
+    });
+    b = await startGateway({
+      engageUrl: stack.emulator.url,
+      defaultToken: stack.admin.token,
+      port: 0,
+      cacheTtlMs: 0,
+      recordCacheTtlMs: 0,
+      log: () => undefined,
+      redisUrl: TEST_REDIS_URL,
+      live,
+      webhook: { secret: stack.webhook.secret, verifyToken: stack.webhook.verifyToken },
+    });
+    // Engage delivers every event to both instances: one of them wins each event id.
+    const registered = await registerWebhook({
+      engageUrl: stack.emulator.url,
+      accessToken: stack.admin.token,
+      url: b.webhookUrl,
+      secret: stack.webhook.secret,
+      verifyToken: stack.webhook.verifyToken,
+    });
+    expect(registered.status).toBe('ok');
+  });
+  afterAll(async () => {
+    await b.close();
+    await stack.dispose();
+  });
+
+  it('replays on one instance what was accepted by both, exactly once each, in order, then live ones', async () => {
+    await missedThenLive(stack, b, stack.gateway, b);
+    // Every event reached both instances; the log accepted each once (1 seen, 20 missed, 1 live).
+    const [onA, onB] = [stack.gateway, b].map((gateway) => gateway.live.stats().receiver);
+    expect(onA.accepted + onB.accepted).toBe(22);
+    expect(onA.duplicates + onB.duplicates).toBeGreaterThanOrEqual(22);
+  });
+});
