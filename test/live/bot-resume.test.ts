@@ -1,0 +1,85 @@
+/**
+ * The example bot resumes: it answers a thread, is stopped, five customers start threads while it
+ * is down, and on restart (same cursor file) it answers those five, each exactly once, and not the
+ * first one again.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Content } from '../../src/engage/types';
+import type { SeededAgent } from '../../src/emulator';
+import { runBot, type ConversationOutcome } from '../../examples/bot';
+import { startStack, type Stack } from '../support/stack';
+import { until, within } from './support';
+
+let stack: Stack;
+let bot: SeededAgent;
+let dir: string;
+
+beforeAll(async () => {
+  stack = await startStack({ registerWebhook: true, emulator: { webhooks: { retryBaseMs: 5 } } });
+  bot = stack.emulator.agents.find((agent) => agent.role === 'bot')!;
+  dir = await mkdtemp(path.join(tmpdir(), 'bot-cursor-'));
+});
+
+afterAll(async () => {
+  await stack.dispose();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A customer of one of the bot's sources starts a new thread. */
+function customerStartsThread(body: string): Content {
+  const store = stack.emulator.store;
+  const seed = [...store.contents.values()].find(
+    (c) => bot.sourceIds.includes(c.source_id) && c.author_id && !c.creator_id,
+  )!;
+  return store.importContent({ identityId: seed.author_id!, sourceId: seed.source_id, body });
+}
+
+async function startBot(outcomes: ConversationOutcome[], cursorFile: string) {
+  const attached = stack.gateway.live.stats().attached;
+  const stop = await runBot({
+    url: stack.gateway.url,
+    token: bot.token,
+    cursorFile,
+    log: () => undefined,
+    onConversation: (outcome) => outcomes.push(outcome),
+  });
+  await within(stack.gateway.live.whenAttached(attached + 1), 10_000, 'the bot subscription');
+  return stop;
+}
+
+it('answers every thread that arrived while it was down, exactly once', async () => {
+  const cursorFile = path.join(dir, 'cursor');
+  const firstRun: ConversationOutcome[] = [];
+  let stop = await startBot(firstRun, cursorFile);
+  const first = customerStartsThread('Where is my parcel?');
+  await until(() => firstRun.length === 1, 'the first answer', 15_000);
+  expect(firstRun[0]).toMatchObject({ threadId: first.thread_id, action: 'answered' });
+  await stop();
+  const saved = await readFile(cursorFile, 'utf8');
+  expect(saved.length).toBeGreaterThan(0);
+
+  // Down: five customers write; the gateway accepts their threads.
+  const accepted = stack.gateway.live.stats().receiver.accepted;
+  const whileDown = Array.from({ length: 5 }, (_, i) => customerStartsThread(`Order ${i}: when will it ship?`));
+  const threadIds = whileDown.map((content) => content.thread_id);
+  await until(() => stack.gateway.live.stats().receiver.accepted >= accepted + 5, 'the five threads accepted');
+
+  const secondRun: ConversationOutcome[] = [];
+  stop = await startBot(secondRun, cursorFile);
+  await until(() => secondRun.length >= 5, 'five answers', 20_000);
+  await stop();
+  expect(secondRun).toHaveLength(5);
+  expect(secondRun.map((outcome) => outcome.threadId).sort()).toEqual([...threadIds].sort());
+  expect(secondRun.every((outcome) => outcome.action === 'answered')).toBe(true);
+
+  // One bot reply per thread in Engage, the first thread's included.
+  for (const content of [first, ...whileDown]) {
+    const contents = await stack.rest<{ records: Content[] }>(
+      `/contents?q=${encodeURIComponent(`thread:${content.thread_id}`)}`,
+    );
+    expect(contents.records.filter((c) => c.creator_id === bot.id)).toHaveLength(1);
+  }
+  expect(await readFile(cursorFile, 'utf8')).not.toBe(saved);
+});

@@ -1,0 +1,101 @@
+/**
+ * Redis stopped while Engage delivers: the event cannot be appended to the log, so the webhook is
+ * answered 503 and nothing is remembered of it; once Redis is back, Engage's re-delivery is
+ * accepted and the subscriber receives the event. Runs a Redis of its own on a free port.
+ */
+import { execFileSync } from 'node:child_process';
+import net from 'node:net';
+import { describeWith, requirements } from '../support/requirements';
+import { startStack, type Stack } from '../support/stack';
+import { newId, subscribed, until, wsClients } from './support';
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+function startRedis(port: number): Promise<void> {
+  execFileSync('redis-server', [
+    '--daemonize',
+    'yes',
+    '--bind',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+  ]);
+  return until(() => {
+    try {
+      execFileSync('redis-cli', ['-p', String(port), 'ping'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'redis-server to answer');
+}
+
+const stopRedis = (port: number) => {
+  try {
+    execFileSync('redis-cli', ['-p', String(port), 'shutdown', 'nosave'], { stdio: 'ignore' });
+  } catch {
+    // already down
+  }
+};
+
+describeWith([requirements.redisServer()])('the event log while Redis is stopped', () => {
+  let port: number;
+  let stack: Stack;
+  const clients = wsClients();
+
+  beforeAll(async () => {
+    port = await freePort();
+    await startRedis(port);
+    stack = await startStack({
+      registerWebhook: true,
+      // Re-deliveries 100 ms, 200 ms, 400 ms... after a failure, as Engage does (slower).
+      emulator: { webhooks: { retryBaseMs: 100, maxAttempts: 12 } },
+      gateway: { redisUrl: `redis://127.0.0.1:${port}`, live: { redisPrefix: `engage-gw-test:${newId()}` } },
+    });
+  });
+
+  afterAll(async () => {
+    await clients.disposeAll();
+    stopRedis(port);
+    await stack.dispose();
+  }, 30_000);
+
+  it('answers 503 while the event cannot be logged, and delivers it after Engage re-delivers', async () => {
+    const sub = await subscribed<{ engageEvents: { id: string; cursor: string } }>(
+      stack.gateway,
+      clients.connect(stack.gateway),
+      `subscription { engageEvents(types: ["content.imported"]) { id cursor } }`,
+    );
+    stopRedis(port);
+    const before = stack.emulator.webhooks.log().length;
+    stack.emulator.customers.tick();
+    const delivery = () =>
+      stack.emulator.webhooks
+        .log()
+        .slice(before)
+        .filter((record) => record.kind === 'delivery' && record.eventTypes?.includes('content.imported'));
+    await until(() => delivery().some((record) => record.status === 503), 'a delivery answered 503');
+    const eventId = delivery()[0].eventIds![delivery()[0].eventTypes!.indexOf('content.imported')];
+    expect(stack.gateway.live.stats().receiver.accepted).toBe(0);
+
+    await startRedis(port);
+    const message = await sub.next(25_000);
+    expect(message.data?.engageEvents.id).toBe(eventId);
+    expect(message.data?.engageEvents.cursor).toEqual(expect.any(String));
+    // Accepted on a re-delivery, once.
+    const accepted = delivery().filter((record) => record.ok);
+    expect(accepted.length).toBeGreaterThanOrEqual(1);
+    expect(accepted[0].attempt).toBeGreaterThan(1);
+    expect(stack.gateway.live.stats().receiver.accepted).toBe(1);
+  }, 40_000);
+});
