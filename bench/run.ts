@@ -20,7 +20,7 @@ import { soak } from './scenarios/soak';
 const SCENARIO_RUNNERS: Record<ScenarioName, { run: Scenario; budgetSeconds: number }> = {
   'rest-cost': { run: restCost, budgetSeconds: 120 },
   'gateway-tax': { run: gatewayTax, budgetSeconds: 180 },
-  live: { run: live, budgetSeconds: 90 },
+  live: { run: live, budgetSeconds: 300 },
   scale: { run: scale, budgetSeconds: 90 },
   soak: { run: soak, budgetSeconds: 180 },
 };

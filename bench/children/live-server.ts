@@ -7,6 +7,9 @@
  *   POSTs the webhook at once. Answers the time it was raised (epoch ms, sub-ms precision) and the body.
  * - `broadcast` (raw): sends `bytes` to every connected socket; answers the time it started.
  * - `stats`: the gateway's live counters (executions, groups, subscribers).
+ * - `replay` (gateway): the event log's replay throughput against live delivery, one subscriber
+ *   in this process, `count` events posted to the webhook endpoint in notifications of 50 (see
+ *   `replayThroughput`).
  * - `memory`: full GC twice (`--expose-gc`), then `process.memoryUsage()`.
  */
 import http from 'node:http';
@@ -15,6 +18,8 @@ import { WebSocketServer } from 'ws';
 import { startEmulator, type Emulator } from '../../src/emulator';
 import { randomSecret, registerWebhook } from '../../src/live/register';
 import { startGateway, type Gateway } from '../../src/server';
+import { noLog, type NoLog } from '../baseline/no-log';
+import { replayThroughput } from '../lib/replay';
 import { runChild, type Started } from '../lib/processes';
 
 export interface LiveServerOptions {
@@ -25,6 +30,8 @@ export interface LiveServerOptions {
   engage?: { url: string; token: string; userId: string };
   redisUrl?: string;
   redisPrefix?: string;
+  /** `none`: the path before the event log (the baseline of the log's cost). Default: the log. */
+  eventLog?: 'log' | 'none';
 }
 
 export interface LiveServerReady {
@@ -80,7 +87,12 @@ runChild<LiveServerOptions, LiveServerReady>(async (options): Promise<Started<Li
   if (!engage) throw new Error('live-server: no emulator and no Engage URL');
   const secrets = { secret: randomSecret(), verifyToken: randomSecret() };
   let gateway: Gateway;
+  let baseline: NoLog | undefined;
   try {
+    if (options.eventLog === 'none')
+      baseline = await noLog(
+        options.redisUrl ? { url: options.redisUrl, prefix: options.redisPrefix ?? 'engage-gw-bench' } : undefined,
+      );
     gateway = await startGateway({
       engageUrl: engage.url,
       defaultToken: engage.token,
@@ -91,9 +103,10 @@ runChild<LiveServerOptions, LiveServerReady>(async (options): Promise<Started<Li
       log: () => undefined,
       redisUrl: options.redisUrl,
       webhook: { ...secrets, dedupeTtlMs: 10 * 60_000 },
-      live: { redisPrefix: options.redisPrefix },
+      live: { redisPrefix: options.redisPrefix, eventLog: baseline ? { engine: baseline } : undefined },
     });
   } catch (error) {
+    await baseline?.close();
     await emulator?.close();
     throw error;
   }
@@ -127,9 +140,14 @@ runChild<LiveServerOptions, LiveServerReady>(async (options): Promise<Started<Li
       },
       stats: () => gateway.live.stats(),
       memory,
+      replay: (message) => {
+        if (!sourceId) throw new Error('this instance has no emulator');
+        return replayThroughput(gateway, secrets.secret, sourceId, Number(message.count));
+      },
     },
     async close() {
       await gateway.close();
+      await baseline?.close();
       await emulator?.close();
     },
   };

@@ -12,6 +12,13 @@
  *   idle subscribed connections minus before them, / N; the floor is the same for raw connections.
  * Both sides use the same client code (`children/subscribers.ts`) on the other core. The gateway
  * and the emulator share one process on core 0 (the emulator answers the payload's REST calls).
+ *
+ * The event log's cost (issue 12), same run, in memory and (when it answers) over Redis:
+ * - webhook-to-subscriber p50 and p99 for LOG_SIZE subscribers with the log, against the path
+ *   before it (`eventLog: 'none'`: dedupe and publish only, bench/baseline/no-log.ts), measured
+ *   back to back;
+ * - replay throughput: REPLAY_EVENTS events to one resuming subscriber, against the same events
+ *   delivered live (bench/lib/replay.ts).
  */
 import { placement } from '../lib/cluster';
 import { gatewayFanOut, rawFanOut, type FanOutRun } from '../lib/fanout';
@@ -19,8 +26,12 @@ import { startChild } from '../lib/processes';
 import type { Figure } from '../lib/report';
 import type { Scenario } from '../lib/scenario';
 import type { LiveServerOptions, LiveServerReady } from '../children/live-server';
+import type { ReplayRun } from '../lib/replay';
+import { REDIS, reachable } from './scale';
 
 export const SIZES = [1000, 5000];
+export const LOG_SIZE = 1000;
+export const REPLAY_EVENTS = 2000;
 
 export const live: Scenario = async ({ config, log, defer }) => {
   const where = placement(config);
@@ -93,9 +104,73 @@ export const live: Scenario = async ({ config, log, defer }) => {
       },
     );
   }
+
+  // The event log's cost: each engine against the path without a log, back to back.
+  const engines: Array<{ name: string; redisUrl?: string }> = [{ name: 'memory' }];
+  if (await reachable()) engines.push({ name: 'Redis', redisUrl: `redis://${REDIS.host}:${REDIS.port}` });
+  const missing: string[] = [];
+  if (engines.length === 1)
+    missing.push(`Redis is not reachable at ${REDIS.host}:${REDIS.port}: the log over Redis was not measured`);
+  for (const engine of engines) {
+    const prefix = `engage-gw-bench:${Math.random().toString(36).slice(2, 10)}`;
+    const start = (eventLog: 'log' | 'none') =>
+      server({
+        kind: 'gateway',
+        emulator: { seed: config.seed, scale: config.scale, latencyMs: config.latencyMs },
+        redisUrl: engine.redisUrl,
+        redisPrefix: `${prefix}:${eventLog}`,
+        eventLog,
+      });
+    const withLog = engine.redisUrl ? await start('log') : gateway;
+    if (withLog !== gateway) defer(() => withLog.close());
+    const withoutLog = await start('none');
+    defer(() => withoutLog.close());
+    const logged = await gatewayFanOut([withLog], withLog, subscribers, LOG_SIZE);
+    const unlogged = await gatewayFanOut([withoutLog], withoutLog, subscribers, LOG_SIZE);
+    const replay = await withLog.call<ReplayRun>('replay', { count: REPLAY_EVENTS }, 120_000);
+    log(
+      `event log (${engine.name}), ${LOG_SIZE} subscribers: p50 ${logged.p50.toFixed(1)} / without ${unlogged.p50.toFixed(1)} ms, p99 ${logged.p99.toFixed(1)} / without ${unlogged.p99.toFixed(1)} ms; replay ${Math.round(replay.replayEventsPerSecond)} events/s, live ${Math.round(replay.liveEventsPerSecond)} events/s`,
+    );
+    details[`eventLog:${engine.name}`] = {
+      withLog: { p50: logged.p50, p99: logged.p99 },
+      withoutLog: { p50: unlogged.p50, p99: unlogged.p99 },
+      replay,
+    };
+    figures.push(
+      {
+        name: `event log (${engine.name}), ${LOG_SIZE} subscribers: webhook-to-subscriber p50 (baseline: no log)`,
+        value: logged.p50,
+        unit: 'ms',
+        baseline: unlogged.p50,
+        ratio: logged.p50 / unlogged.p50,
+        target: '',
+        met: null,
+      },
+      {
+        name: `event log (${engine.name}), ${LOG_SIZE} subscribers: webhook-to-subscriber p99 (baseline: no log)`,
+        value: logged.p99,
+        unit: 'ms',
+        baseline: unlogged.p99,
+        ratio: logged.p99 / unlogged.p99,
+        target: '',
+        met: null,
+      },
+      {
+        name: `event log (${engine.name}): replay to a resuming subscriber, events/s (baseline: the same events live)`,
+        value: replay.replayEventsPerSecond,
+        unit: 'events/s',
+        baseline: replay.liveEventsPerSecond,
+        ratio: replay.replayEventsPerSecond / replay.liveEventsPerSecond,
+        target: '',
+        met: null,
+      },
+    );
+  }
+
   return {
     figures,
     details,
+    missing: missing.length > 0 ? missing : undefined,
     pinned: `${where.description}; live: gateway + emulator in one process and raw ws server on the server core, subscribers on the other`,
   };
 };

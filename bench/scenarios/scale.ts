@@ -17,10 +17,10 @@ import type { Figure } from '../lib/report';
 import type { Scenario } from '../lib/scenario';
 import type { LiveServerOptions, LiveServerReady } from '../children/live-server';
 
-const REDIS = { host: '127.0.0.1', port: 6379 };
+export const REDIS = { host: '127.0.0.1', port: 6379 };
 export const SCALE_SIZES = [1000, 5000];
 
-function reachable(): Promise<boolean> {
+export function reachable(): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect(REDIS);
     const done = (ok: boolean) => {

@@ -54,6 +54,9 @@ function resumes(args: ExecutionArgs): boolean {
   return false;
 }
 
+/** Results a resuming subscriber may have waiting before its replay pauses. */
+const REPLAY_AHEAD = 32;
+
 const transientIn = (result: ExecutionResult) =>
   result.errors?.find((error) => isTransient(error.originalError))?.originalError;
 
@@ -71,6 +74,8 @@ type Stream = AsyncIterator<unknown> & { return?: () => Promise<IteratorResult<u
 interface Group {
   key: string;
   members: Set<PushQueue<ExecutionResult>>;
+  /** Resumes after a cursor: one member, fed from the event log as fast as it takes them. */
+  resumed: boolean;
   /** The source stream, or the result that refused to open one. */
   ready: Promise<Stream | ExecutionResult>;
   stream?: Stream;
@@ -83,7 +88,7 @@ export class FanOut {
   private executions = 0;
   private subscribers = 0;
   private attached = 0;
-  private resumed = 0;
+  private resumedCount = 0;
   private readonly changes = new EventEmitter().setMaxListeners(0);
 
   constructor(
@@ -142,7 +147,7 @@ export class FanOut {
       stableStringify(args.variableValues ?? {}),
       context.scope,
       context.viewerId ?? '',
-      resumes(args) ? `resumed:${(this.resumed += 1)}` : '',
+      resumes(args) ? `resumed:${(this.resumedCount += 1)}` : '',
     ].join('\u0000');
   }
 
@@ -169,7 +174,7 @@ export class FanOut {
   }
 
   private open(key: string, args: ExecutionArgs): Group {
-    const group: Group = { key, members: new Set(), ready: Promise.resolve({}), closed: false };
+    const group: Group = { key, members: new Set(), ready: Promise.resolve({}), closed: false, resumed: resumes(args) };
     this.groups.set(key, group);
     group.ready = (async () => {
       try {
@@ -194,6 +199,9 @@ export class FanOut {
     const base = args.contextValue as GatewayContext;
     try {
       for (;;) {
+        // A replay is read from the log as fast as the subscriber takes it: wait for it to catch
+        // up rather than fill its queue (a shared live group never waits for one slow member).
+        if (group.resumed) for (const member of group.members) await member.below(REPLAY_AHEAD);
         const next = await stream.next();
         if (next.done || group.closed) break;
         const run = async () => {

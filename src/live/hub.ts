@@ -26,6 +26,7 @@
  * at the seam. (An event is appended before it is published, so any event the replay's reads miss
  * is published after the listening began, and is in the buffer.)
  */
+import { GraphQLError } from 'graphql';
 import { LRUCache } from 'lru-cache';
 import { EngageError } from '../engage/errors';
 import type { Intervention, Thread } from '../engage/types';
@@ -164,7 +165,15 @@ export class LiveHub implements LiveAccess {
     let replaying = false;
     const replayStale = new Watermarks();
     const readPage = async (position: Position) => {
-      page = await this.options.eventLog.read({ epoch: after!.epoch, position }, REPLAY_PAGE);
+      page = await this.options.eventLog
+        .read({ epoch: after!.epoch, position }, REPLAY_PAGE)
+        .catch((error: unknown) => {
+          if (error instanceof GraphQLError) throw error; // CURSOR_EXPIRED
+          this.log(`live: event log unreadable: ${error instanceof Error ? error.message : String(error)}`);
+          throw new GraphQLError('The event log cannot be read now: subscribe again with the same `after` later.', {
+            extensions: { code: 'SERVICE_UNAVAILABLE' },
+          });
+        });
       replaying = page.length === REPLAY_PAGE;
       if (page.length > 0) replayedUpTo = decodeCursor(page[page.length - 1].cursor!).position;
     };

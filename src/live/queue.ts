@@ -18,6 +18,8 @@ export class PushQueue<T> implements AsyncIterableIterator<T> {
   private readonly waiting: Array<{ resolve: (result: IteratorResult<T>) => void; reject: (error: unknown) => void }> =
     [];
   private closed = false;
+  /** Waiting for the buffer to shrink below a size (`below`). */
+  private readonly room: Array<{ size: number; resolve: () => void }> = [];
   /** `end()` was called: close once the buffer is drained. */
   private ending = false;
   private failure: unknown;
@@ -29,6 +31,18 @@ export class PushQueue<T> implements AsyncIterableIterator<T> {
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  /** Resolves once fewer than `size` items wait to be taken (or the queue is closed): backpressure for a producer that can wait. */
+  below(size: number): Promise<void> {
+    if (this.closed || this.buffer.length < size) return Promise.resolve();
+    return new Promise((resolve) => this.room.push({ size, resolve }));
+  }
+
+  private signalRoom(): void {
+    for (let i = this.room.length - 1; i >= 0; i -= 1) {
+      if (this.closed || this.buffer.length < this.room[i].size) this.room.splice(i, 1)[0].resolve();
+    }
   }
 
   push(value: T): void {
@@ -59,6 +73,7 @@ export class PushQueue<T> implements AsyncIterableIterator<T> {
     if (this.buffer.length > 0) {
       const value = this.buffer.shift() as T;
       if (this.ending && this.buffer.length === 0) this.finish();
+      if (this.room.length > 0) this.signalRoom();
       return Promise.resolve({ value, done: false });
     }
     if (this.failure !== undefined) {
@@ -89,6 +104,7 @@ export class PushQueue<T> implements AsyncIterableIterator<T> {
   private finish(): void {
     if (this.closed) return;
     this.closed = true;
+    this.signalRoom();
     this.onClose();
   }
 }

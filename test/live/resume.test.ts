@@ -11,7 +11,7 @@ import { registerWebhook } from '../../src/live/register';
 import { startGateway, type Gateway } from '../../src/server';
 import { describeWith, requirements, TEST_REDIS_URL } from '../support/requirements';
 import { startStack, type Stack } from '../support/stack';
-import { newId, subscribed, Subscription, within, wsClients } from './support';
+import { event, newId, notification, postWebhook, subscribed, Subscription, within, wsClients } from './support';
 
 interface Imported {
   engageEvents: { id: string; cursor: string; resourceId: string };
@@ -83,6 +83,42 @@ describe('resuming after a cursor, in-memory log', () => {
 
   it('replays exactly the missed events, once each, in order, then live ones', async () => {
     await missedThenLive(stack, stack.gateway, stack.gateway, stack.gateway);
+  });
+
+  it('joins the replay and live events without gap or duplicate while events keep arriving', async () => {
+    const sourceId = stack.admin.sourceIds[0];
+    const TICKS = `subscription($after: String) { engageEvents(types: ["test.tick"], after: $after) { id cursor } }`;
+    const tick = () => event('test.tick', { type: 'test', id: newId(), metadata: { source_id: sourceId } });
+    const post = async (count: number) => {
+      const events = Array.from({ length: count }, tick);
+      expect((await postWebhook(stack.gateway, notification(events), { secret: stack.webhook.secret })).status).toBe(
+        200,
+      );
+      return events.map((e) => e.id);
+    };
+    const witness = await subscribed<{ engageEvents: { id: string; cursor: string } }>(
+      stack.gateway,
+      clients.connect(stack.gateway),
+      TICKS,
+    );
+    await post(1);
+    const start = (await witness.next()).data!.engageEvents;
+    // Pages of the log (200 each), more events than a subscriber's queue holds (1,000) before the
+    // resume, and events posted while it replays.
+    const posted: string[] = [];
+    for (let i = 0; i < 12; i += 1) posted.push(...(await post(100)));
+    const resumed = new Subscription<{ engageEvents: { id: string; cursor: string } }>(
+      clients.connect(stack.gateway),
+      TICKS,
+      { after: start.cursor },
+    );
+    for (let i = 0; i < 10; i += 1) posted.push(...(await post(10)));
+    const received: string[] = [];
+    for (let i = 0; i < posted.length; i += 1) received.push((await resumed.next()).data!.engageEvents.id);
+    expect(received).toEqual(posted);
+    // Nothing more: the next event is the next one posted.
+    const [last] = await post(1);
+    expect((await resumed.next()).data!.engageEvents.id).toBe(last);
   });
 
   it('refuses a string that is not a cursor (BAD_USER_INPUT) and one from another log (CURSOR_EXPIRED)', async () => {
