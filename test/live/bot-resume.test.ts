@@ -29,11 +29,10 @@ afterAll(async () => {
 
 /** A customer of one of the bot's sources starts a new thread. */
 function customerStartsThread(body: string): Content {
-  const store = stack.emulator.store;
-  const seed = [...store.contents.values()].find(
-    (c) => bot.sourceIds.includes(c.source_id) && c.author_id && !c.creator_id,
-  )!;
-  return store.importContent({ identityId: seed.author_id!, sourceId: seed.source_id, body });
+  const { records, customers } = stack.emulator;
+  const sourceId = bot.sourceIds.find((id) => records.customerContent([id]))!;
+  const customer = records.customerContent([sourceId])!.author_id!;
+  return customers.startThread({ identityId: customer, sourceId, body });
 }
 
 async function startBot(outcomes: ConversationOutcome[], cursorFile: string) {

@@ -78,7 +78,7 @@ describeWith([requirements.redisServer()])('the event log while Redis is stopped
     );
     stopRedis(port);
     const before = stack.emulator.webhooks.log().length;
-    stack.emulator.customers.tick();
+    stack.emulator.customers.simulateOne();
     const delivery = () =>
       stack.emulator.webhooks
         .log()

@@ -46,12 +46,12 @@ async function missedThenLive(stack: Stack, awayOn: Gateway, resumeOn: Gateway, 
   const awayClient: Client = clients.connect(awayOn);
   const away = await subscribed<Imported>(awayOn, awayClient, IMPORTED);
 
-  stack.emulator.customers.tick();
+  stack.emulator.customers.simulateOne();
   const [seen] = await take(away, 1);
   expect((await take(witness, 1))[0].id).toBe(seen.id);
   await awayClient.dispose();
 
-  for (let i = 0; i < 20; i += 1) stack.emulator.customers.tick();
+  for (let i = 0; i < 20; i += 1) stack.emulator.customers.simulateOne();
   const missed = await take(witness, 20);
   expect(new Set(missed.map((e) => e.id)).size).toBe(20);
 
@@ -67,7 +67,7 @@ async function missedThenLive(stack: Stack, awayOn: Gateway, resumeOn: Gateway, 
   for (const e of replayed) expect(e.cursor).toBe(cursors.get(e.id));
 
   // Then live events: the next one is the new event, nothing replayed twice in between.
-  stack.emulator.customers.tick();
+  stack.emulator.customers.simulateOne();
   const [live] = await take(witness, 1);
   const [next] = await take(resumed, 1);
   expect(next.id).toBe(live.id);
@@ -131,7 +131,7 @@ describe('resuming after a cursor, in-memory log', () => {
     const other = await startStack({ registerWebhook: true });
     try {
       const witness = await subscribed<Imported>(other.gateway, clients.connect(other.gateway), IMPORTED);
-      other.emulator.customers.tick();
+      other.emulator.customers.simulateOne();
       const [foreign] = await take(witness, 1);
       const expired = new Subscription<Imported>(client, IMPORTED, { after: foreign.cursor });
       expect((await expired.next()).errors?.[0].extensions).toMatchObject({ code: 'CURSOR_EXPIRED' });
@@ -151,9 +151,9 @@ describe('resuming after a cursor, expired by the retention', () => {
 
   it('fails with CURSOR_EXPIRED once events after the cursor were trimmed', async () => {
     const witness = await subscribed<Imported>(stack.gateway, clients.connect(stack.gateway), IMPORTED);
-    stack.emulator.customers.tick();
+    stack.emulator.customers.simulateOne();
     const [first] = await take(witness, 1);
-    for (let i = 0; i < 4; i += 1) stack.emulator.customers.tick();
+    for (let i = 0; i < 4; i += 1) stack.emulator.customers.simulateOne();
     await take(witness, 4);
     const expired = new Subscription<Imported>(clients.connect(stack.gateway), IMPORTED, { after: first.cursor });
     expect((await expired.next()).errors?.[0]).toMatchObject({

@@ -40,7 +40,7 @@ describe('events retried while Engage is unavailable', () => {
     );
     stack.emulator.faults.set({ errorRate: 1, pathPattern: '^/1.0/content_sources' });
     const since = stack.emulator.requestLog.entries().length;
-    stack.emulator.customers.tick();
+    stack.emulator.customers.simulateOne();
     await failed(stack, /^\/1.0\/content_sources/, since);
     expect(sub.pending()).toBe(0);
     stack.emulator.faults.reset();
@@ -58,7 +58,7 @@ describe('events retried while Engage is unavailable', () => {
     // Sources are readable (the permission check passes); the content itself is not, for now.
     stack.emulator.faults.set({ errorRate: 1, pathPattern: '^/1.0/contents' });
     const since = stack.emulator.requestLog.entries().length;
-    stack.emulator.customers.tick();
+    stack.emulator.customers.simulateOne();
     await failed(stack, /^\/1.0\/contents/, since);
     stack.emulator.faults.reset();
     const message = await sub.next();
@@ -84,7 +84,7 @@ describe('events when Engage stays unavailable', () => {
       `subscription { engageEvents(types: ["content.imported"]) { id cursor } }`,
     );
     stack.emulator.faults.set({ errorRate: 1, pathPattern: '^/1.0/content_sources' });
-    stack.emulator.customers.tick();
+    stack.emulator.customers.simulateOne();
     const message = await sub.next();
     expect(message.errors?.[0].extensions).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
     await within(sub.completed.promise, 10_000, 'the subscription to complete');
