@@ -121,6 +121,19 @@ describe('resuming after a cursor, in-memory log', () => {
     expect((await resumed.next()).data!.engageEvents.id).toBe(last);
   });
 
+  it('gives each resuming subscriber its own replay, even with the same cursor and operation', async () => {
+    const witness = await subscribed<Imported>(stack.gateway, clients.connect(stack.gateway), IMPORTED);
+    stack.emulator.customers.simulateOne();
+    const [from] = await take(witness, 1);
+    for (let i = 0; i < 3; i += 1) stack.emulator.customers.simulateOne();
+    const missed = (await take(witness, 3)).map((e) => e.id).sort();
+    const first = new Subscription<Imported>(clients.connect(stack.gateway), IMPORTED, { after: from.cursor });
+    expect((await take(first, 3)).map((e) => e.id).sort()).toEqual(missed);
+    // The same operation and variables, later: not a member of the first one's (now live) stream.
+    const second = new Subscription<Imported>(clients.connect(stack.gateway), IMPORTED, { after: from.cursor });
+    expect((await take(second, 3)).map((e) => e.id).sort()).toEqual(missed);
+  });
+
   it('refuses a string that is not a cursor (BAD_USER_INPUT) and one from another log (CURSOR_EXPIRED)', async () => {
     const client = clients.connect(stack.gateway);
     const malformed = new Subscription<Imported>(client, IMPORTED, { after: 'not-a-cursor' });
