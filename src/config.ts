@@ -181,6 +181,8 @@ export interface BenchConfig {
 
 export interface Config {
   production: boolean;
+  /** The public edge: who may call, from which origins, operation limits, logs, health, shutdown. */
+  edge: EdgeConfig;
   host: string;
   port: number;
   /** Absent: start the embedded emulator and use it. */
@@ -244,8 +246,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     env,
   );
   const production = e.NODE_ENV === 'production';
+  if (production && !e.ENGAGE_URL)
+    throw new ConfigError(
+      'NODE_ENV=production does not start the embedded Engage emulator: set ENGAGE_URL (and ENGAGE_ACCESS_TOKEN if anonymous callers are allowed).',
+    );
   return {
     production,
+    edge: loadEdgeConfig(env, { production, embeddedEmulator: !e.ENGAGE_URL }),
     host: e.HOST,
     port: e.PORT,
     engage: e.ENGAGE_URL
@@ -288,5 +295,125 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConf
     loadSeconds: e.BENCH_LOAD_SECONDS,
     soakSeconds: e.BENCH_SOAK_SECONDS,
     pin: e.BENCH_PIN,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The public edge (src/edge/): its own variables, parsed apart so that this section stays self-contained.
+
+const commaList = z.string().transform((value) =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean),
+);
+const positiveInt = z.coerce.number().int().positive();
+
+const edgeSchema = z.object({
+  ALLOW_ANONYMOUS: bool.optional(),
+  AUTH_MODE: z.enum(['engage', 'jwt']).default('engage'),
+  JWT_JWKS_URL: z.string().url().optional(),
+  JWT_SECRET: z.string().min(32, 'at least 32 characters (HS256)').optional(),
+  JWT_ISSUER: z.string().min(1).optional(),
+  JWT_AUDIENCE: z.string().min(1).optional(),
+  JWT_CLAIM: z.string().min(1).default('sub'),
+  JWT_ENGAGE_TOKENS_FILE: z.string().min(1).optional(),
+  CORS_ORIGINS: commaList.optional(),
+  WS_MAX_SOCKETS_PER_TOKEN: positiveInt.default(20),
+  WS_MAX_SUBSCRIPTIONS_PER_SOCKET: positiveInt.default(100),
+  OPERATION_MAX_TOKENS: positiveInt.optional(),
+  OPERATION_MAX_DEPTH: positiveInt.optional(),
+  OPERATION_MAX_ALIASES: z.coerce.number().int().min(0).optional(),
+  OPERATION_MAX_DIRECTIVES: z.coerce.number().int().min(0).optional(),
+  OPERATION_MAX_COST: positiveInt.optional(),
+  OPERATION_MAX_REST_CALLS: positiveInt.optional(),
+  OPERATION_ASSUMED_LIST_SIZE: positiveInt.optional(),
+  INTROSPECTION: bool.optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  READY_TIMEOUT_MS: positiveInt.default(2_000),
+  SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
+});
+
+export interface EdgeConfig {
+  /** Requests without a token act with `ENGAGE_ACCESS_TOKEN`; default: only with the embedded emulator. */
+  allowAnonymous: boolean;
+  /**
+   * `engage`: callers send their Engage token. `jwt`: callers send a JWT; its `claim` selects the
+   * Engage token the gateway holds for them (`tokensFile`: `{ "<claim value>": "<Engage token>" }`).
+   */
+  auth:
+    | { mode: 'engage' }
+    | {
+        mode: 'jwt';
+        jwksUrl?: string;
+        secret?: string;
+        issuer?: string;
+        audience?: string;
+        claim: string;
+        tokensFile: string;
+      };
+  /** Allowed browser origins (CORS and WebSocket upgrades); development adds localhost origins. */
+  corsOrigins: string[];
+  allowLocalhostOrigins: boolean;
+  ws: { maxSocketsPerToken: number; maxSubscriptionsPerSocket: number };
+  /** Operation limits; absent fields take src/edge/limits.ts's defaults. */
+  limits: {
+    maxTokens?: number;
+    maxDepth?: number;
+    maxAliases?: number;
+    maxDirectives?: number;
+    maxCost?: number;
+    maxRestCalls?: number;
+    assumedListSize?: number;
+  };
+  introspection: boolean;
+  logLevel: string;
+  readyTimeoutMs: number;
+  shutdownTimeoutMs: number;
+}
+
+export function loadEdgeConfig(
+  env: NodeJS.ProcessEnv,
+  { production, embeddedEmulator }: { production: boolean; embeddedEmulator: boolean },
+): EdgeConfig {
+  const e = parse(edgeSchema, env);
+  let auth: EdgeConfig['auth'] = { mode: 'engage' };
+  if (e.AUTH_MODE === 'jwt') {
+    if (!e.JWT_JWKS_URL === !e.JWT_SECRET)
+      throw new ConfigError('Invalid configuration: AUTH_MODE=jwt needs exactly one of JWT_JWKS_URL and JWT_SECRET');
+    if (!e.JWT_ENGAGE_TOKENS_FILE)
+      throw new ConfigError('Invalid configuration: AUTH_MODE=jwt needs JWT_ENGAGE_TOKENS_FILE');
+    auth = {
+      mode: 'jwt',
+      jwksUrl: e.JWT_JWKS_URL,
+      secret: e.JWT_SECRET,
+      issuer: e.JWT_ISSUER,
+      audience: e.JWT_AUDIENCE,
+      claim: e.JWT_CLAIM,
+      tokensFile: e.JWT_ENGAGE_TOKENS_FILE,
+    };
+  }
+  return {
+    allowAnonymous: e.ALLOW_ANONYMOUS ?? embeddedEmulator,
+    auth,
+    corsOrigins: e.CORS_ORIGINS ?? [],
+    allowLocalhostOrigins: !production,
+    ws: {
+      maxSocketsPerToken: e.WS_MAX_SOCKETS_PER_TOKEN,
+      maxSubscriptionsPerSocket: e.WS_MAX_SUBSCRIPTIONS_PER_SOCKET,
+    },
+    limits: {
+      maxTokens: e.OPERATION_MAX_TOKENS,
+      maxDepth: e.OPERATION_MAX_DEPTH,
+      maxAliases: e.OPERATION_MAX_ALIASES,
+      maxDirectives: e.OPERATION_MAX_DIRECTIVES,
+      maxCost: e.OPERATION_MAX_COST,
+      maxRestCalls: e.OPERATION_MAX_REST_CALLS,
+      assumedListSize: e.OPERATION_ASSUMED_LIST_SIZE,
+    },
+    introspection: e.INTROSPECTION ?? !production,
+    logLevel: e.LOG_LEVEL,
+    readyTimeoutMs: e.READY_TIMEOUT_MS,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
   };
 }

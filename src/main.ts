@@ -64,6 +64,16 @@ async function main(): Promise<void> {
     engageTimeoutMs: config.engageTimeoutMs,
     webhook,
     live: { eventLog: config.eventLog },
+    allowAnonymous: config.edge.allowAnonymous,
+    auth: config.edge.auth,
+    corsOrigins: config.edge.corsOrigins,
+    allowLocalhostOrigins: config.edge.allowLocalhostOrigins,
+    limits: config.edge.limits,
+    ws: config.edge.ws,
+    introspection: config.edge.introspection,
+    logging: { level: config.edge.logLevel },
+    readyTimeoutMs: config.edge.readyTimeoutMs,
+    shutdownGracePeriodMs: config.edge.shutdownTimeoutMs,
   });
 
   console.log(
@@ -73,7 +83,8 @@ async function main(): Promise<void> {
     `Subscriptions: graphql-ws on ${gateway.url.replace(/^http/, 'ws')}; Engage webhooks: ${gateway.webhookUrl}`,
   );
   if (emulator) {
-    console.log(`Requests without a token act as the emulator's admin agent (${engage.userId}).`);
+    if (config.edge.allowAnonymous)
+      console.log(`Requests without a token act as the emulator's admin agent (${engage.userId}).`);
     const registered = await registerWebhook({
       engageUrl: engage.url,
       accessToken: engage.accessToken as string,
@@ -89,11 +100,18 @@ async function main(): Promise<void> {
     console.log("Example bot: npm run example:bot -- --token <the bot agent's token from the table above>");
   }
 
+  // Graceful shutdown with a deadline: `/readyz` turns 503 at once, in-flight requests get the
+  // grace period, then connections are closed; past twice the grace period the process exits anyway.
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     console.log(`${signal}: shutting down`);
+    const deadline = setTimeout(() => {
+      console.error(`shutdown did not finish within ${2 * config.edge.shutdownTimeoutMs} ms: exiting`);
+      process.exit(1);
+    }, 2 * config.edge.shutdownTimeoutMs);
+    deadline.unref();
     await gateway.close();
     await emulator?.close();
     process.exit(0);

@@ -1,9 +1,14 @@
 /**
  * Composition root: the HTTP server, Apollo Server on `/graphql` (with Apollo Sandbox as its
  * landing page), graphql-ws subscriptions on the same port and path, the Engage webhook receiver
- * on `/webhooks/engage`, and `GET /healthz`. Everything the gateway shares across requests (the
- * Engage connection pool, the keyv store, the live hub) is created here and injected; nothing is
- * a module singleton.
+ * on `/webhooks/engage`, `GET /healthz`, `/readyz` and `/metrics`. Everything the gateway shares
+ * across requests (the Engage connection pool, the keyv store, the live hub) is created here and
+ * injected; nothing is a module singleton.
+ *
+ * The public edge (src/edge/), in the order a request meets it: request id and access log,
+ * CORS (allowed origins), JSON body checks, authentication, operation limits (before any REST
+ * call), then Apollo; errors as JSON, never HTML. The WebSocket side gets the same origins,
+ * authenticator and limits.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import http from 'node:http';
@@ -22,9 +27,22 @@ import express from 'express';
 import { GraphQLError } from 'graphql';
 import { ResponseCache } from './cache/response-cache';
 import { DEFAULTS } from './config';
-import { createContextFactory, MissingTokenError, type GatewayContext, type LoadersFactory } from './context';
+import {
+  createContextFactory,
+  MissingTokenError,
+  type CallerCredentials,
+  type GatewayContext,
+  type LoadersFactory,
+} from './context';
 import { createEngageAgent, type RequestEvent } from './engage';
 import { createFormatError } from './errors';
+import { AuthError, createAuthenticator, type AuthConfig } from './edge/auth';
+import { createHealth } from './edge/health';
+import { createErrorHandler, notFound, requireJsonBody } from './edge/http-errors';
+import { createLimits, useOperationLimits, type OperationLimits } from './edge/limits';
+import { createLogging, type LoggingOptions } from './edge/logging';
+import { createMetrics } from './edge/metrics';
+import { createOriginPolicy } from './edge/origins';
 import { IdempotencyStore, RESERVATION_TTL_MS } from './idempotency';
 import { createInfra } from './infra';
 import { createLive, type LiveOptions, type LiveStats } from './live';
@@ -92,6 +110,29 @@ export interface GatewayOptions {
    * ping interval, the event log's retention, retries while Engage is unavailable.
    */
   live?: Pick<LiveOptions, 'redisPrefix' | 'accessTtlMs' | 'keepAliveMs' | 'eventLog' | 'retry'>;
+  /**
+   * Requests without a token act with `defaultToken`. Default: allowed when a `defaultToken` is
+   * given; src/main.ts passes `ALLOW_ANONYMOUS` (on by default only with the embedded emulator).
+   */
+  allowAnonymous?: boolean;
+  /** How callers authenticate (src/edge/auth.ts); default: their own Engage token. */
+  auth?: AuthConfig;
+  /** Browser origins allowed for CORS and WebSocket upgrades. */
+  corsOrigins?: string[];
+  /** Also allow `http://localhost:*` and `http://127.0.0.1:*` origins. Default: unless `production`. */
+  allowLocalhostOrigins?: boolean;
+  /** Operation limits (src/edge/limits.ts); absent fields take the defaults. */
+  limits?: Partial<OperationLimits>;
+  /** WebSocket caps; default unlimited. */
+  ws?: { maxSocketsPerToken?: number; maxSubscriptionsPerSocket?: number };
+  /** Schema introspection, apart from the landing page. Default: unless `production`. */
+  introspection?: boolean;
+  /** Structured logs (pino): level (default `silent`: the process entry point sets it) and destination. */
+  logging?: LoggingOptions;
+  /** How long `/readyz` waits for Engage and Redis. */
+  readyTimeoutMs?: number;
+  /** How long `close()` lets in-flight requests finish before closing their connections. */
+  shutdownGracePeriodMs?: number;
 }
 
 export interface Gateway {
@@ -107,8 +148,13 @@ export interface Gateway {
 }
 
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
-  const log = options.log ?? ((message: string) => console.log(message));
   const production = options.production ?? false;
+  const logging = createLogging({ level: 'silent', ...options.logging });
+  const log = options.log ?? logging.log;
+  const authenticator = await createAuthenticator({
+    allowAnonymous: options.allowAnonymous ?? options.defaultToken !== undefined,
+    auth: options.auth ?? { mode: 'engage' },
+  });
   // An unreachable Redis fails here, with nothing left open.
   const infra = await createInfra({
     redis: options.redisUrl ? { url: options.redisUrl, commandTimeoutMs: options.redisCommandTimeoutMs } : undefined,
@@ -151,19 +197,56 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }),
     timeoutMs: options.engageTimeoutMs ?? DEFAULTS.gateway.engageTimeoutMs,
     dispatcher,
-    onRequest: options.onEngageRequest,
+    onRequest: (event) => {
+      logging.countRestCall();
+      metrics.recordRestCall(event);
+      options.onEngageRequest?.(event);
+    },
     live: live.hub,
+  });
+  const metrics = createMetrics({
+    subscriptions: () => live.stats().subscribers,
+    webhookEvents: () => live.stats().receiver,
+  });
+  const health = createHealth({
+    engageUrl: options.engageUrl,
+    token: options.defaultToken,
+    redisUrl: options.redisUrl,
+    timeoutMs: options.readyTimeoutMs,
+  });
+  const origins = createOriginPolicy({
+    origins: options.corsOrigins ?? [],
+    allowLocalhost: options.allowLocalhostOrigins ?? !production,
   });
 
   const app = express();
   app.disable('x-powered-by');
   const httpServer = http.createServer(app);
   const schema = makeExecutableSchema({ typeDefs: loadTypeDefs(), resolvers });
-  const formatError = createFormatError({ maskUnexpected: production, log });
-  const transport = live.listen({ httpServer, schema, createContext, formatError });
+  const limits = createLimits(schema, options.limits);
+  const introspection = options.introspection ?? !production;
+  const baseFormatError = createFormatError({ maskUnexpected: production, log });
+  const formatError: typeof baseFormatError = (formatted, error) =>
+    baseFormatError(limits.formatError(formatted), error);
+  const transport = live.listen({
+    httpServer,
+    schema,
+    createContext,
+    formatError,
+    limits,
+    authenticator,
+    allowOrigin: origins.allows,
+    maxSocketsPerToken: options.ws?.maxSocketsPerToken,
+    maxSubscriptionsPerSocket: options.ws?.maxSubscriptionsPerSocket,
+    introspection,
+    hideSuggestions: production,
+  });
 
   const plugins: ApolloServerPlugin<GatewayContext>[] = [
-    ApolloServerPluginDrainHttpServer({ httpServer }),
+    ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: options.shutdownGracePeriodMs }),
+    useOperationLimits(limits) as ApolloServerPlugin<GatewayContext>,
+    logging.apolloPlugin as ApolloServerPlugin<GatewayContext>,
+    metrics.apolloPlugin as ApolloServerPlugin<GatewayContext>,
     // Closes the WebSocket server and every socket (1001 Going away) when Apollo drains.
     {
       async serverWillStart() {
@@ -189,25 +272,53 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     // handler would start a second, concurrent shutdown and re-send the signal to a process
     // whose handler is still closing the emulator and the live hub.
     stopOnTerminationSignals: false,
-    introspection: options.sandbox ?? !production,
+    introspection,
+    // No "Did you mean" field suggestions: they map the schema for whoever probes it.
+    hideSchemaDetailsFromClientErrors: production,
+    parseOptions: limits.parseOptions,
+    validationRules: [...limits.validationRules],
     includeStacktraceInErrorResponses: false,
     formatError,
   });
   await apollo.start();
 
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
+  app.use(logging.middleware);
+  app.get('/healthz', health.healthz);
+  app.get('/readyz', health.readyz);
+  app.get('/metrics', metrics.handler);
 
   app.use('/webhooks/engage', live.receiver.router);
 
+  // Before Apollo: a refused caller costs no parse and no REST call. The landing page (GET without
+  // an operation) needs no credentials.
+  const authenticate: express.RequestHandler = (req, res, next) => {
+    if (req.method === 'GET' && req.query.query === undefined) return next();
+    authenticator
+      .authenticate({ authorization: req.headers.authorization, userId: req.header('x-engage-user-id') })
+      .then((credentials) => {
+        res.locals.credentials = credentials;
+        next();
+      })
+      .catch((error: unknown) => {
+        if (!(error instanceof AuthError)) return next(error);
+        res.status(error.status).json({
+          errors: [
+            { message: error.message, extensions: { code: error.code, requestId: res.getHeader('x-request-id') } },
+          ],
+        });
+      });
+  };
+
   app.use(
     '/graphql',
+    origins.cors,
+    requireJsonBody,
     express.json({ limit: '1mb' }),
+    authenticate,
     expressMiddleware(apollo, {
-      context: async ({ req }) => {
+      context: async ({ res }) => {
         try {
-          return createContext({ authorization: req.headers.authorization, userId: req.header('x-engage-user-id') });
+          return createContext(res.locals.credentials as CallerCredentials);
         } catch (error) {
           if (error instanceof MissingTokenError) {
             throw new GraphQLError(error.message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
@@ -217,6 +328,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       },
     }),
   );
+
+  app.use(notFound);
+  app.use(createErrorHandler((fields, message) => logging.logger.error(fields, message)));
 
   await new Promise<void>((resolve) =>
     httpServer.listen(options.port ?? DEFAULTS.gateway.port, options.host ?? DEFAULTS.gateway.host, resolve),
@@ -232,7 +346,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     webhookUrl: `${origin}/webhooks/engage`,
     live: { stats: () => live.stats(), whenAttached: (count) => live.whenAttached(count) },
     async close() {
+      health.drain();
       await apollo.stop(); // drains the WebSocket and HTTP servers
+      await health.close();
       await live.close();
       await infra.close();
       await dispatcher.close();

@@ -17,7 +17,7 @@ import { LiveHub, type HubStats } from './hub';
 import type { LiveTopics } from './pubsub';
 import { createWebhookReceiver, type ReceiverStats } from './receiver';
 import type { RetryPolicy } from './retry';
-import { startTransport, type Transport } from './transport';
+import { startTransport, type Transport, type TransportEdgeOptions } from './transport';
 
 export { SUBSCRIBED_EVENT_TYPES } from './events';
 export type { LiveAccess } from './hub';
@@ -61,13 +61,15 @@ export interface LiveStats extends HubStats, FanOutStats {
 export interface Live {
   hub: LiveHub;
   receiver: ReturnType<typeof createWebhookReceiver>;
-  /** Starts graphql-ws on the server once the schema and context factory exist. */
-  listen(options: {
-    httpServer: http.Server;
-    schema: GraphQLSchema;
-    createContext(credentials: CallerCredentials): GatewayContext;
-    formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError;
-  }): Transport;
+  /** Starts graphql-ws on the server once the schema and context factory exist (edge options: see transport.ts). */
+  listen(
+    options: {
+      httpServer: http.Server;
+      schema: GraphQLSchema;
+      createContext(credentials: CallerCredentials): GatewayContext;
+      formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError;
+    } & TransportEdgeOptions,
+  ): Transport;
   stats(): LiveStats;
   /** Resolves once `count` subscriptions were attached on this instance since start (tests, benchmarks). */
   whenAttached(count: number): Promise<void>;
@@ -129,13 +131,10 @@ export async function createLive(options: LiveOptions): Promise<Live> {
   return {
     hub,
     receiver,
-    listen: ({ httpServer, schema, createContext, formatError }) =>
+    listen: (transportOptions) =>
       startTransport({
-        httpServer,
+        ...transportOptions,
         path: '/graphql',
-        schema,
-        createContext,
-        formatError,
         fanOut,
         keepAliveMs: options.keepAliveMs,
       }),

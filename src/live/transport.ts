@@ -1,13 +1,25 @@
 /**
  * graphql-ws on the HTTP server's port and `/graphql` path (the protocol Apollo Sandbox speaks).
  *
- * - Authentication happens once, in `connection_init`: `{authorization: 'Bearer <Engage token>'}`
- *   (`x-engage-user-id` / `userId` optional), else the gateway's configured token; with neither,
- *   the socket is closed with 4403 Forbidden. Each operation's context comes from the same
- *   factory as HTTP requests.
- * - Documents are parsed and validated once per query text (LRU), so a thousand subscribers of one
- *   operation cost one parse and one validation; the cached document object also names the
- *   fan-out group (src/live/fanout.ts).
+ * - The upgrade's `Origin` is checked against the allowed origins (src/edge/origins.ts): 403
+ *   otherwise. A socket opened by a page on any site would otherwise act with its user's token.
+ * - Authentication happens once, in `connection_init`: `{authorization: 'Bearer <token>'}`
+ *   (`x-engage-user-id` / `userId` optional), through the same authenticator as HTTP
+ *   (src/edge/auth.ts), before anything is acknowledged:
+ *   - missing (when anonymous callers are refused), malformed or invalid: closed with 4401 and
+ *     the reason;
+ *   - an Engage token that Engage refuses (checked with one cheap call, the source list the
+ *     permission checks need anyway), or a JWT naming an agent without a token: 4403 and the reason;
+ *   - Engage unreachable during that check: 1013 Try again later;
+ *   - more sockets for one token than `maxSocketsPerToken`: 4429 and the reason.
+ *   Each operation's context comes from the same factory as HTTP requests.
+ * - A socket holds at most `maxSubscriptionsPerSocket` operations; one more gets an error
+ *   (TOO_MANY_SUBSCRIPTIONS) and the socket stays open.
+ * - Documents are parsed and validated once per query text (LRU), with the same limits as HTTP
+ *   (src/edge/limits.ts: tokens at parse time, depth, aliases and directives as validation rules,
+ *   the cost estimate once the variables are known), so a thousand subscribers of one operation
+ *   cost one parse and one validation. The fan-out group (src/live/fanout.ts) is named by the
+ *   printed document, so texts that differ only by comments or whitespace share a group.
  * - Results and errors go through the HTTP `formatError` (codes, masking); a shared result is
  *   formatted once (WeakMap), so every member of a group receives the same formatted object.
  * - Keep-alive: a ping every `keepAliveMs`; a socket that does not pong is terminated.
@@ -18,7 +30,10 @@ import type http from 'node:http';
 import { createHash } from 'node:crypto';
 import {
   GraphQLError,
+  NoSchemaIntrospectionCustomRule,
   parse,
+  print,
+  specifiedRules,
   validate,
   type DocumentNode,
   type ExecutionArgs,
@@ -29,11 +44,14 @@ import {
 import type { FormattedExecutionResult } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { LRUCache } from 'lru-cache';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import type { CallerCredentials, GatewayContext } from '../context';
+import { AuthError, type Authenticator } from '../edge/auth';
+import type { Limits } from '../edge/limits';
+import { EngageError } from '../engage/errors';
 import type { FanOut } from './fanout';
 
-export interface TransportOptions {
+export interface TransportOptions extends TransportEdgeOptions {
   httpServer: http.Server;
   path: string;
   schema: GraphQLSchema;
@@ -45,14 +63,35 @@ export interface TransportOptions {
   documentCacheSize?: number;
 }
 
+/** The public edge's guards (src/edge/), shared with the HTTP side. */
+export interface TransportEdgeOptions {
+  /** The HTTP side's operation limits; without, only graphql-js's rules (and a 10,000-token parse limit). */
+  limits?: Limits;
+  /** Who may connect (the HTTP side's authenticator); without, credentials pass as sent. */
+  authenticator?: Authenticator;
+  /** Whether a browser page on `origin` may open a socket (undefined: no Origin header). Default: any. */
+  allowOrigin?: (origin: string | undefined) => boolean;
+  /** Sockets one token may hold open at once; default unlimited. */
+  maxSocketsPerToken?: number;
+  /** Operations one socket may run at once; default unlimited. */
+  maxSubscriptionsPerSocket?: number;
+  /** Schema introspection over WebSocket; default true. */
+  introspection?: boolean;
+  /** Strip "Did you mean ...?" suggestions from validation errors (production). */
+  hideSuggestions?: boolean;
+}
+
 export interface Transport {
   dispose(): Promise<void>;
 }
 
 /** Largest WebSocket message accepted (as `express.json({ limit: '1mb' })` for HTTP). */
 export const MAX_MESSAGE_BYTES = 1024 * 1024;
-/** Parser token budget for one subscription document. */
+/** Parser token budget for one document when no limits are configured. */
 const MAX_TOKENS = 10_000;
+
+/** What `onConnect` established for the socket's later operations. */
+type SocketState = { credentials?: CallerCredentials };
 
 type Parsed = { document: DocumentNode } | { errors: readonly GraphQLError[] };
 
@@ -86,6 +125,20 @@ function withCode(errors: readonly GraphQLError[], code: string): GraphQLError[]
 export function startTransport(options: TransportOptions): Transport {
   const documents = new LRUCache<string, Parsed>({ max: options.documentCacheSize ?? 1_000 });
   const formatted = new WeakMap<ExecutionResult, FormattedExecutionResult>();
+  const rules = [
+    ...specifiedRules,
+    ...(options.introspection === false ? [NoSchemaIntrospectionCustomRule] : []),
+    ...(options.limits?.validationRules ?? []),
+  ];
+  const parseOptions = options.limits?.parseOptions ?? { maxTokens: MAX_TOKENS };
+  const socketsPerScope = new Map<string, number>();
+  const formatError = (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    let out = options.formatError(options.limits ? options.limits.formatError(formatted) : formatted, error);
+    if (options.hideSuggestions && out.message.includes('Did you mean'))
+      out = { ...out, message: out.message.replace(/ ?Did you mean(.+?)\?$/, '') };
+    const { http: _http, ...extensions } = out.extensions ?? {};
+    return { ...out, extensions };
+  };
 
   // Keyed by a digest, not the text: the cache must not hold clients' query texts in memory.
   const parseAndValidate = (query: string): Parsed => {
@@ -93,10 +146,12 @@ export function startTransport(options: TransportOptions): Transport {
     let parsed = documents.get(digest);
     if (parsed) return parsed;
     try {
-      const document = parse(query, { maxTokens: MAX_TOKENS });
-      const errors = validate(options.schema, document);
+      const document = parse(query, parseOptions);
+      const errors = validate(options.schema, document, rules);
       parsed = errors.length > 0 ? { errors: withCode(errors, 'GRAPHQL_VALIDATION_FAILED') } : { document };
-      if ('document' in parsed) options.fanOut.nameDocument(document, digest);
+      // Named by the printed document: comments and layout do not make a new fan-out group.
+      if ('document' in parsed)
+        options.fanOut.nameDocument(document, createHash('sha256').update(print(document)).digest('hex'));
     } catch (error) {
       // Not cached: anyone can send endless distinct unparsable texts.
       return {
@@ -116,7 +171,7 @@ export function startTransport(options: TransportOptions): Transport {
     if (!out) {
       out = {
         ...result,
-        errors: result.errors.map((error) => options.formatError(error.toJSON(), error)),
+        errors: result.errors.map((error) => formatError(error.toJSON(), error)),
       } as FormattedExecutionResult;
       formatted.set(result, out);
     }
@@ -128,26 +183,86 @@ export function startTransport(options: TransportOptions): Transport {
     server: options.httpServer,
     path: options.path,
     maxPayload: MAX_MESSAGE_BYTES,
+    verifyClient: (info, callback) => {
+      if (!options.allowOrigin || options.allowOrigin(info.req.headers.origin)) return callback(true);
+      callback(false, 403, 'Origin not allowed');
+    },
   });
-  const server = useServer<Record<string, unknown>>(
+
+  const refuse = (socket: WebSocket, code: number, reason: string): false => {
+    // Close reasons are limited to 123 bytes.
+    socket.close(code, Buffer.from(reason).subarray(0, 123).toString());
+    return false;
+  };
+
+  const server = useServer<Record<string, unknown>, SocketState>(
     {
       schema: options.schema,
-      onConnect: (ctx) => {
+      onConnect: async (ctx) => {
+        const { socket } = ctx.extra;
         // graphql-ws keeps the HTTP upgrade request in `extra` for the socket's whole life; nothing
         // here reads it after the handshake, and it is a large share of an idle connection's memory.
         (ctx.extra as { request?: unknown }).request = undefined;
+        let credentials = credentialsFrom(ctx.connectionParams);
         try {
-          options.createContext(credentialsFrom(ctx.connectionParams));
-          return true;
-        } catch {
-          return false; // no token at all: 4403 Forbidden
+          if (options.authenticator) credentials = await options.authenticator.authenticate(credentials);
+        } catch (error) {
+          if (error instanceof AuthError)
+            return refuse(socket, error.code === 'FORBIDDEN' ? 4403 : 4401, error.message);
+          throw error;
         }
+        let context: GatewayContext;
+        try {
+          context = options.createContext(credentials);
+        } catch (error) {
+          return refuse(socket, 4401, error instanceof Error ? error.message : 'Unauthorized');
+        }
+        // A caller's own token is proven with Engage before it is acknowledged, so a junk token
+        // costs one call per socket, not one per socket per event. The configured token is trusted.
+        if (credentials.authorization) {
+          try {
+            await context.engage.allSources();
+          } catch (error) {
+            if (error instanceof EngageError && (error.kind === 'unauthenticated' || error.kind === 'forbidden'))
+              return refuse(socket, 4403, 'Forbidden: Engage refused the token');
+            return refuse(socket, 1013, 'Try again later: Engage could not check the token');
+          }
+        }
+        if (socket.readyState !== socket.OPEN) return false;
+        const open = socketsPerScope.get(context.scope) ?? 0;
+        if (options.maxSocketsPerToken !== undefined && open >= options.maxSocketsPerToken)
+          return refuse(socket, 4429, `Too many connections for this token (limit ${options.maxSocketsPerToken})`);
+        socketsPerScope.set(context.scope, open + 1);
+        socket.once('close', () => {
+          const left = (socketsPerScope.get(context.scope) ?? 1) - 1;
+          if (left > 0) socketsPerScope.set(context.scope, left);
+          else socketsPerScope.delete(context.scope);
+        });
+        ctx.extra.credentials = credentials;
+        return true;
       },
       // One context per operation, from the connection's credentials (the factory shared with HTTP).
-      context: (ctx) => options.createContext(credentialsFrom(ctx.connectionParams)),
-      onSubscribe: (_ctx, _id, payload) => {
+      context: (ctx) => options.createContext(ctx.extra.credentials ?? credentialsFrom(ctx.connectionParams)),
+      onSubscribe: (ctx, _id, payload) => {
+        const max = options.maxSubscriptionsPerSocket;
+        // graphql-ws has already reserved this operation's id in `subscriptions`.
+        if (max !== undefined && Object.keys(ctx.subscriptions).length > max)
+          return [
+            new GraphQLError(
+              `Too many operations on this socket (limit ${max}): complete some or open another socket.`,
+              {
+                extensions: { code: 'TOO_MANY_SUBSCRIPTIONS', max },
+              },
+            ),
+          ];
         const parsed = parseAndValidate(payload.query);
         if ('errors' in parsed) return [...parsed.errors];
+        const tooCostly = options.limits?.checkCost({
+          document: parsed.document,
+          operationName: payload.operationName,
+          variables: payload.variables,
+        });
+        if (tooCostly) return [tooCostly];
         const args: Omit<ExecutionArgs, 'contextValue'> & { contextValue?: unknown } = {
           schema: options.schema,
           document: parsed.document,
@@ -158,7 +273,7 @@ export function startTransport(options: TransportOptions): Transport {
       },
       subscribe: (args) => options.fanOut.subscribe(args),
       onNext: (_ctx, _id, _payload, _args, result) => format(result),
-      onError: (_ctx, _id, _payload, errors) => errors.map((error) => options.formatError(error.toJSON(), error)),
+      onError: (_ctx, _id, _payload, errors) => errors.map((error) => formatError(error.toJSON(), error)),
     },
     wsServer,
     options.keepAliveMs ?? 12_000,

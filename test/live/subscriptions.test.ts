@@ -463,7 +463,7 @@ describe('authorization per subscriber', () => {
     adminSub.dispose();
   });
 
-  it('refuses a connection without any token when the gateway has none (4403)', async () => {
+  it('refuses a connection without any token when the gateway has none (4401 Unauthorized)', async () => {
     const bare = await startStack({ gateway: { defaultToken: undefined } });
     try {
       const sub = await new Promise<unknown>((resolve) => {
@@ -473,7 +473,7 @@ describe('authorization per subscriber', () => {
           { next: () => undefined, error: resolve, complete: () => resolve(undefined) },
         );
       });
-      expect((sub as { code?: number }).code).toBe(4403);
+      expect((sub as { code?: number }).code).toBe(4401);
     } finally {
       await clients.disposeAll();
       await bare.dispose();

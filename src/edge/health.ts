@@ -1,0 +1,112 @@
+/**
+ * Liveness and readiness, for load balancers and orchestrators.
+ *
+ * - `GET /healthz`: 200 `{status: 'ok'}` while the process serves HTTP. It checks nothing else:
+ *   a restart does not fix Engage or Redis.
+ * - `GET /readyz`: 200 `{status: 'ready', checks}` when every check passes within `timeoutMs`, 503
+ *   `{status: 'unready', checks}` otherwise, so traffic goes to another instance:
+ *   - `engage`: one cheap REST call (`GET /content_sources?limit=1`) with the configured token (2xx
+ *     expected); without a configured token, any HTTP answer below 500 proves Engage reachable.
+ *     Each probe spends one call of the account's quota: probe every few seconds, not in a loop.
+ *   - `redis` (when configured): a PING on a connection of its own that does not queue commands
+ *     while disconnected, so a frozen or dead Redis fails the check at once or at the timeout.
+ *   - `draining`: set once shutdown begins, so the instance leaves the pool before it stops.
+ *   Reasons name the failed check (status code, timeout), never a token or URL.
+ */
+import { createClient } from '@redis/client';
+import type { RequestHandler } from 'express';
+
+export interface HealthOptions {
+  engageUrl: string;
+  token?: string;
+  redisUrl?: string;
+  timeoutMs?: number;
+}
+
+export interface Health {
+  healthz: RequestHandler;
+  readyz: RequestHandler;
+  /** From now on `/readyz` answers 503 (shutdown has begun). */
+  drain(): void;
+  close(): Promise<void>;
+}
+
+type Check = { ok: true } | { ok: false; reason: string };
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+export function createHealth(options: HealthOptions): Health {
+  const timeoutMs = options.timeoutMs ?? 2_000;
+  let draining = false;
+  let redis: ReturnType<typeof createClient> | undefined;
+  let connecting: Promise<unknown> | undefined;
+
+  const engage = async (): Promise<Check> => {
+    try {
+      const response = await fetch(`${options.engageUrl.replace(/\/+$/, '')}/content_sources?limit=1`, {
+        headers: options.token ? { authorization: `Bearer ${options.token}` } : {},
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      await response.body?.cancel();
+      const ok = options.token ? response.ok : response.status < 500;
+      return ok ? { ok: true } : { ok: false, reason: `Engage answered HTTP ${response.status}` };
+    } catch (error) {
+      const timedOut = error instanceof Error && error.name === 'TimeoutError';
+      return { ok: false, reason: timedOut ? `Engage: no answer within ${timeoutMs} ms` : 'Engage unreachable' };
+    }
+  };
+
+  const redisCheck = async (): Promise<Check> => {
+    try {
+      if (!redis) {
+        redis = createClient({
+          url: options.redisUrl,
+          disableOfflineQueue: true,
+          socket: { connectTimeout: timeoutMs, reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, 2_000) },
+        });
+        redis.on('error', () => undefined); // reported by the check, not as an unhandled error
+        connecting = redis.connect();
+        connecting.catch(() => undefined);
+      }
+      if (!redis.isReady) await withTimeout(connecting as Promise<unknown>, timeoutMs);
+      await withTimeout(redis.ping(), timeoutMs);
+      return { ok: true };
+    } catch (error) {
+      return { ok: false, reason: `Redis: ${error instanceof Error ? error.message.slice(0, 120) : 'unavailable'}` };
+    }
+  };
+
+  return {
+    healthz: (_req, res) => {
+      res.json({ status: 'ok' });
+    },
+    readyz: (_req, res, next) => {
+      (async () => {
+        const checks: Record<string, Check> = {};
+        const [engageResult, redisResult] = await Promise.all([
+          engage(),
+          options.redisUrl ? redisCheck() : Promise.resolve(undefined),
+        ]);
+        checks.engage = engageResult;
+        if (redisResult) checks.redis = redisResult;
+        checks.draining = draining ? { ok: false, reason: 'shutting down' } : { ok: true };
+        const ready = Object.values(checks).every((check) => check.ok);
+        res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unready', checks });
+      })().catch(next);
+    },
+    drain() {
+      draining = true;
+    },
+    async close() {
+      const client = redis;
+      redis = undefined;
+      if (client) await client.close().catch(() => client.destroy());
+    },
+  };
+}

@@ -1,0 +1,48 @@
+/**
+ * JSON everywhere a client can get an HTTP error, instead of Express's HTML pages with stack traces:
+ * GraphQL-shaped `{ errors: [{ message, extensions: { code, requestId } }] }` bodies.
+ *
+ * | cause                                   | status | code                   |
+ * |-----------------------------------------|--------|------------------------|
+ * | POST /graphql not JSON                  | 415    | UNSUPPORTED_MEDIA_TYPE |
+ * | malformed JSON                          | 400    | BAD_REQUEST            |
+ * | body above the limit                    | 413    | PAYLOAD_TOO_LARGE      |
+ * | unknown path                            | 404    | NOT_FOUND              |
+ * | anything else                           | 500    | INTERNAL_SERVER_ERROR  |
+ *
+ * The body is never quoted back or logged: body-parser's messages quote it (a card number in a
+ * malformed body would end up in a log), so only the error's type and status are kept.
+ */
+import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
+
+function send(res: Response, status: number, code: string, message: string): void {
+  const requestId = res.getHeader('x-request-id');
+  res.status(status).json({
+    errors: [{ message, extensions: { code, ...(typeof requestId === 'string' ? { requestId } : {}) } }],
+  });
+}
+
+/** Refuses a POST whose body is not JSON (Apollo would answer a plain-text 400). */
+export const requireJsonBody: RequestHandler = (req, res, next) => {
+  if (req.method !== 'POST' || req.is(['application/json', 'application/*+json'])) return next();
+  send(res, 415, 'UNSUPPORTED_MEDIA_TYPE', 'Send the operation as JSON (Content-Type: application/json).');
+};
+
+export const notFound: RequestHandler = (_req, res) => {
+  send(res, 404, 'NOT_FOUND', 'Not found.');
+};
+
+export function createErrorHandler(
+  log: (fields: Record<string, unknown>, message: string) => void,
+): ErrorRequestHandler {
+  return (error: unknown, _req, res, next) => {
+    if (res.headersSent) return next(error);
+    const { type, status } = (error ?? {}) as { type?: unknown; status?: unknown };
+    if (type === 'entity.parse.failed') return send(res, 400, 'BAD_REQUEST', 'Malformed JSON body.');
+    if (type === 'entity.too.large') return send(res, 413, 'PAYLOAD_TOO_LARGE', 'Request body too large.');
+    if (typeof status === 'number' && status >= 400 && status < 500)
+      return send(res, status, 'BAD_REQUEST', 'Bad request.');
+    log({ errorType: error instanceof Error ? error.name : typeof error }, 'unhandled HTTP error');
+    send(res, 500, 'INTERNAL_SERVER_ERROR', 'Internal server error.');
+  };
+}

@@ -1,0 +1,280 @@
+/**
+ * Operation limits, checked before execution on HTTP and WebSocket alike, so that an operation
+ * over a limit costs zero REST calls:
+ *
+ * | limit      | what is counted                                                              | checked by                            |
+ * |------------|------------------------------------------------------------------------------|---------------------------------------|
+ * | tokens     | lexical tokens of the document                                               | graphql-js `parse({ maxTokens })`     |
+ * | depth      | nesting of fields (fragments flattened, introspection ignored)               | graphql-armor max-depth rule          |
+ * | aliases    | aliases in the operation                                                     | graphql-armor max-aliases rule        |
+ * | directives | directives in the operation                                                  | graphql-armor max-directives rule     |
+ * | cost       | objects the operation may resolve: page sizes multiplied down the tree       | graphql-query-complexity estimator    |
+ * | restCalls  | REST calls no loader can batch (one per parent) times the parents, plus one per root field | graphql-query-complexity estimator |
+ *
+ * graphql-armor's rules are the maintained, Apollo-ready versions of depth/alias/directive limits;
+ * its own cost rule weighs fields by depth and cannot multiply by `first`, which is what makes a
+ * nested page blow up, so the estimate uses graphql-query-complexity, whose estimators see each
+ * field's arguments (variables applied) and its children's total. graphql-cost-analysis does the
+ * same but has not been released since 2018.
+ *
+ * The cost needs the operation's variables (`first: $n`), so it is not a validation rule: both
+ * transports call `checkCost` once the document is valid and the variables are known.
+ *
+ * Every refusal is a GraphQL error with `extensions.code` `OPERATION_TOO_COMPLEX`,
+ * `extensions.limit` (the name in the table) and `extensions.max`.
+ */
+import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
+import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
+import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
+import {
+  getNamedType,
+  GraphQLError,
+  isLeafType,
+  isListType,
+  isNonNullType,
+  type DocumentNode,
+  type GraphQLFormattedError,
+  type GraphQLSchema,
+  type GraphQLType,
+  type ValidationContext,
+  type ValidationRule,
+} from 'graphql';
+import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexity';
+import type { ApolloServerPlugin } from '@apollo/server';
+
+export const OPERATION_TOO_COMPLEX = 'OPERATION_TOO_COMPLEX';
+
+export type LimitName = 'tokens' | 'depth' | 'aliases' | 'directives' | 'cost' | 'restCalls';
+
+export interface OperationLimits {
+  maxTokens: number;
+  maxDepth: number;
+  maxAliases: number;
+  maxDirectives: number;
+  maxCost: number;
+  maxRestCalls: number;
+  /** Items assumed in a list that has no `first` argument (a thread's interventions, `users`). */
+  assumedListSize: number;
+}
+
+/**
+ * The defaults, measured against the operations the project documents (README, tests, bench,
+ * the example bot): the largest of them, the tests' inbox (30 threads with 5 contents each),
+ * costs 901 and depth 6; the thread view costs 266 at depth 7; none uses an alias, a
+ * directive or a per-parent relation. See test/edge/limits.test.ts for the figures.
+ */
+export const DEFAULT_LIMITS: OperationLimits = {
+  // Sandbox's introspection query is about 300 tokens; clients with large fragments stay well below.
+  maxTokens: 3_000,
+  // 7 for the deepest documented operation; room for fragments-heavy clients, not for recursion.
+  maxDepth: 12,
+  maxAliases: 15,
+  maxDirectives: 20,
+  // 5x the tests' inbox; `threads(first: 150) { nodes { contents(first: 30) { nodes { id } } } }` fits.
+  maxCost: 5_000,
+  // A tenth of Engage's default quota of 500 calls per minute, for one operation.
+  maxRestCalls: 50,
+  assumedListSize: 10,
+};
+
+/**
+ * Relations that cost one REST call per parent (no Engage endpoint lists them for many parents):
+ * `restCalls` counts each instance, and `cost` weighs each call like `REST_CALL_WEIGHT` objects.
+ */
+export const PER_PARENT_RELATIONS: ReadonlySet<string> = new Set([
+  'Identity.threads',
+  'Identity.interventions',
+  'User.interventions',
+  'Source.threads',
+]);
+const REST_CALL_WEIGHT = 50;
+
+export function tooComplex(limit: LimitName, max: number, message: string): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: OPERATION_TOO_COMPLEX, limit, max } });
+}
+
+/** Reports armor's rejections as our errors (armor's own message names the limit and the count found). */
+function armored(limit: LimitName, max: number, rule: (context: ValidationContext) => unknown): ValidationRule {
+  return (context) => {
+    const wrapped = Object.create(context) as ValidationContext;
+    wrapped.reportError = (error: GraphQLError) =>
+      context.reportError(tooComplex(limit, max, error.message.replace(/^Syntax Error: /, 'Operation too complex: ')));
+    return rule(wrapped) as ReturnType<ValidationRule>;
+  };
+}
+
+function listOf(type: GraphQLType): boolean {
+  return isListType(isNonNullType(type) ? type.ofType : type);
+}
+
+export interface Limits {
+  readonly limits: OperationLimits;
+  /** For `parse(query, parseOptions)`. */
+  readonly parseOptions: { maxTokens: number };
+  /** Depth, aliases and directives: run with graphql's specified rules. */
+  readonly validationRules: readonly ValidationRule[];
+  /** The cost and REST-call estimates of a valid operation; null when within the limits. */
+  checkCost(args: {
+    document: DocumentNode;
+    operationName?: string | null;
+    variables?: Record<string, unknown> | null;
+  }): GraphQLError | null;
+  /** Both estimates (tests, logs). */
+  estimate(args: {
+    document: DocumentNode;
+    operationName?: string | null;
+    variables?: Record<string, unknown> | null;
+  }): {
+    cost: number;
+    restCalls: number;
+  };
+  /**
+   * Gives limit errors their code back where a transport relabelled them, and turns graphql-js's
+   * token-limit syntax error into one; other errors pass unchanged.
+   */
+  formatError(formatted: GraphQLFormattedError): GraphQLFormattedError;
+}
+
+export function createLimits(schema: GraphQLSchema, overrides: Partial<OperationLimits> = {}): Limits {
+  const limits: OperationLimits = { ...DEFAULT_LIMITS, ...overrides };
+  const roots = new Set([schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()]);
+
+  // How many times a field's selection is resolved per parent: its page size, an assumed list
+  // size, or once. A connection's `nodes`/`edges` are not multiplied again (the connection was).
+  const multiplier = (
+    parentName: string,
+    field: { type: GraphQLType; args: readonly { name: string; defaultValue?: unknown }[] },
+    args: Record<string, unknown>,
+  ) => {
+    if (field.args.some((arg) => arg.name === 'first')) {
+      const first = args.first;
+      return typeof first === 'number' && Number.isFinite(first) ? Math.max(0, first) : 150;
+    }
+    if (parentName.endsWith('Connection')) return 1;
+    return listOf(field.type) ? limits.assumedListSize : 1;
+  };
+
+  const estimator =
+    (kind: 'cost' | 'restCalls'): ComplexityEstimator =>
+    ({ type, field, args, childComplexity }) => {
+      // Introspection is bounded by the schema's size and costs no REST call.
+      if (type.name.startsWith('__') || field.name.startsWith('__')) return 0;
+      const perParent = PER_PARENT_RELATIONS.has(`${type.name}.${field.name}`) ? 1 : 0;
+      const children = multiplier(type.name, field, args) * childComplexity;
+      if (kind === 'restCalls') return perParent + (roots.has(type as never) ? 1 : 0) + children;
+      if (isLeafType(getNamedType(field.type))) return 0;
+      return 1 + perParent * REST_CALL_WEIGHT + children;
+    };
+  const costEstimators = [estimator('cost')];
+  const restEstimators = [estimator('restCalls')];
+
+  const estimate: Limits['estimate'] = ({ document, operationName, variables }) => {
+    const common = {
+      schema,
+      query: document,
+      operationName: operationName ?? undefined,
+      variables: variables ?? {},
+    };
+    return {
+      cost: getComplexity({ ...common, estimators: costEstimators }),
+      restCalls: getComplexity({ ...common, estimators: restEstimators }),
+    };
+  };
+
+  return {
+    limits,
+    parseOptions: { maxTokens: limits.maxTokens },
+    validationRules: [
+      armored(
+        'depth',
+        limits.maxDepth,
+        maxDepthRule({
+          n: limits.maxDepth,
+          flattenFragments: true,
+          propagateOnRejection: false,
+          onReject: [(context, error) => context?.reportError(error)],
+        }),
+      ),
+      armored(
+        'aliases',
+        limits.maxAliases,
+        maxAliasesRule({
+          n: limits.maxAliases,
+          propagateOnRejection: false,
+          onReject: [(context, error) => context?.reportError(error)],
+        }),
+      ),
+      armored(
+        'directives',
+        limits.maxDirectives,
+        maxDirectivesRule({
+          n: limits.maxDirectives,
+          propagateOnRejection: false,
+          onReject: [(context, error) => context?.reportError(error)],
+        }),
+      ),
+    ],
+    estimate,
+    checkCost(args) {
+      let figures: { cost: number; restCalls: number };
+      try {
+        figures = estimate(args);
+      } catch (error) {
+        // Variables that do not fit the operation: the same error execution would give, before any call.
+        if (error instanceof GraphQLError && !/maximum allowed number of nodes/.test(error.message))
+          return new GraphQLError(error.message, { extensions: { code: 'BAD_USER_INPUT' } });
+        // getComplexity refuses documents whose fragments expand past its node budget.
+        return tooComplex('cost', limits.maxCost, 'Operation too complex: its fragments expand to too many fields.');
+      }
+      if (figures.restCalls > limits.maxRestCalls)
+        return tooComplex(
+          'restCalls',
+          limits.maxRestCalls,
+          `Operation too complex: it may make ${figures.restCalls} REST calls to Engage (fields that cost one call per parent, times their parents); the limit is ${limits.maxRestCalls}.`,
+        );
+      if (figures.cost > limits.maxCost)
+        return tooComplex(
+          'cost',
+          limits.maxCost,
+          `Operation too complex: its estimated cost is ${figures.cost} (page sizes multiplied down the tree); the limit is ${limits.maxCost}.`,
+        );
+      return null;
+    },
+    formatError(formatted) {
+      // Apollo files every validation error under GRAPHQL_VALIDATION_FAILED: ours keep their code.
+      const limit = formatted.extensions?.limit;
+      if (typeof limit === 'string' && formatted.message.startsWith('Operation too complex'))
+        return { ...formatted, extensions: { ...formatted.extensions, code: OPERATION_TOO_COMPLEX } };
+      if (!/^Syntax Error: Document contains more tha[nt] \d+ tokens/.test(formatted.message)) return formatted;
+      return {
+        ...formatted,
+        message: `Operation too complex: the document has more than ${limits.maxTokens} tokens, the limit.`,
+        extensions: { ...formatted.extensions, code: OPERATION_TOO_COMPLEX, limit: 'tokens', max: limits.maxTokens },
+      };
+    },
+  };
+}
+
+/**
+ * Apollo Server's side of the cost check: after the operation is resolved (its variables known)
+ * and before any resolver runs. The 400 matches the validation errors of the other limits.
+ */
+export function useOperationLimits(limits: Limits): ApolloServerPlugin {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ document, request }) {
+          const error = limits.checkCost({
+            document,
+            operationName: request.operationName,
+            variables: request.variables,
+          });
+          if (error)
+            throw new GraphQLError(error.message, {
+              extensions: { ...error.extensions, http: { status: 400 } },
+            });
+        },
+      };
+    },
+  };
+}

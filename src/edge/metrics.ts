@@ -1,0 +1,121 @@
+/**
+ * Prometheus metrics on `GET /metrics` (prom-client), on a registry of the gateway's own (two
+ * gateways in one process, as in tests, do not share counters):
+ *
+ * | metric                                   | type      | labels                      |
+ * |------------------------------------------|-----------|-----------------------------|
+ * | engage_rest_requests_total               | counter   | method, endpoint, status    |
+ * | engage_rest_duration_seconds             | histogram | method, endpoint            |
+ * | graphql_operations_total                 | counter   | operation, code (`ok` if none) |
+ * | graphql_active_subscriptions             | gauge     |                             |
+ * | webhook_events_total                     | counter   | outcome: accepted, duplicate, refused |
+ * | plus Node's process metrics (prom-client's defaults) |  |                          |
+ *
+ * Label values are bounded: REST endpoints are templates (`/content_threads/{id}`), error codes are
+ * ours, and operation names, which clients choose, are kept for the first `maxOperationNames`
+ * distinct names and counted as `other` after that.
+ */
+import type { ApolloServerPlugin } from '@apollo/server';
+import type { RequestHandler } from 'express';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { RequestEvent } from '../engage';
+
+export interface MetricsSources {
+  /** Subscriptions open on this instance. */
+  subscriptions(): number;
+  /** The webhook receiver's counters since start. */
+  webhookEvents(): { accepted: number; duplicates: number; rejected: number };
+}
+
+export interface Metrics {
+  registry: Registry;
+  /** The REST client's `onRequest` hook. */
+  recordRestCall(event: RequestEvent): void;
+  apolloPlugin: ApolloServerPlugin;
+  handler: RequestHandler;
+}
+
+export function createMetrics(sources: MetricsSources, options: { maxOperationNames?: number } = {}): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const restCalls = new Counter({
+    name: 'engage_rest_requests_total',
+    help: 'REST requests made to Engage (each attempt), by endpoint template and HTTP status (0: no answer).',
+    labelNames: ['method', 'endpoint', 'status'],
+    registers: [registry],
+  });
+  const restDuration = new Histogram({
+    name: 'engage_rest_duration_seconds',
+    help: 'Engage REST request latency, by endpoint template.',
+    labelNames: ['method', 'endpoint'],
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const operations = new Counter({
+    name: 'graphql_operations_total',
+    help: 'GraphQL operations answered over HTTP, by operation name and error code (ok when none).',
+    labelNames: ['operation', 'code'],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'graphql_active_subscriptions',
+    help: 'Subscriptions open on this instance.',
+    registers: [registry],
+    collect() {
+      this.set(sources.subscriptions());
+    },
+  });
+  new Counter({
+    name: 'webhook_events_total',
+    help: 'Engage webhook events received: accepted, duplicate (dropped by id), refused (bad secret or body).',
+    labelNames: ['outcome'],
+    registers: [registry],
+    collect() {
+      // The receiver owns the counts; the counter mirrors them at each scrape.
+      const counts = sources.webhookEvents();
+      this.reset();
+      this.inc({ outcome: 'accepted' }, counts.accepted);
+      this.inc({ outcome: 'duplicate' }, counts.duplicates);
+      this.inc({ outcome: 'refused' }, counts.rejected);
+    },
+  });
+
+  const maxNames = options.maxOperationNames ?? 200;
+  const names = new Set<string>();
+  const operationLabel = (name: string | undefined | null) => {
+    if (!name) return 'anonymous';
+    if (names.has(name)) return name;
+    if (names.size >= maxNames) return 'other';
+    names.add(name);
+    return name;
+  };
+
+  return {
+    registry,
+    recordRestCall(event) {
+      restCalls.inc({ method: event.method, endpoint: event.endpoint, status: String(event.status) });
+      restDuration.observe({ method: event.method, endpoint: event.endpoint }, event.durationMs / 1000);
+    },
+    apolloPlugin: {
+      async requestDidStart() {
+        return {
+          async willSendResponse({ response, operationName }) {
+            const label = operationLabel(operationName);
+            const errors = response.body.kind === 'single' ? response.body.singleResult.errors : undefined;
+            const codes = new Set(
+              (errors ?? []).map((error) => String(error.extensions?.code ?? 'INTERNAL_SERVER_ERROR')),
+            );
+            if (codes.size === 0) codes.add('ok');
+            for (const code of codes) operations.inc({ operation: label, code });
+          },
+        };
+      },
+    },
+    handler: (_req, res, next) => {
+      registry.metrics().then((text) => {
+        res.setHeader('content-type', registry.contentType);
+        res.send(text);
+      }, next);
+    },
+  };
+}

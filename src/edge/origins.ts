@@ -1,0 +1,61 @@
+/**
+ * One list of allowed browser origins (`CORS_ORIGINS`) for both ways a page reaches the gateway:
+ *
+ * - HTTP: CORS through the `cors` middleware, preflight included. An allowed origin gets its own
+ *   origin echoed and the request headers Apollo Client and graphql-ws clients send; any other
+ *   origin gets no CORS headers (the browser blocks the page) and a preflight answered 403.
+ * - WebSocket: browsers do not apply CORS to upgrades, so a page on any origin could open a socket
+ *   with the user's token: the upgrade's `Origin` is checked against the same list (403 otherwise).
+ *
+ * A request without `Origin` (curl, a bot in Node, server-to-server) is not a browser page acting
+ * for a user and is allowed; authentication still applies. In development (`allowLocalhost`),
+ * `http://localhost:<any port>` and `http://127.0.0.1:<any port>` are allowed too, for Vite and
+ * other dev servers.
+ */
+import cors from 'cors';
+import type { RequestHandler } from 'express';
+
+/** Request headers a browser client may send (Apollo Client, graphql-ws, our idempotency and viewer headers). */
+export const ALLOWED_HEADERS = [
+  'content-type',
+  'authorization',
+  'apollo-require-preflight',
+  'x-apollo-operation-name',
+  'x-engage-user-id',
+  'x-request-id',
+];
+
+export interface OriginPolicy {
+  /** Whether a browser page on `origin` may call; `undefined` (no Origin header) is allowed. */
+  allows(origin: string | undefined): boolean;
+  /** Express middleware answering CORS, preflights included. */
+  cors: RequestHandler;
+}
+
+const LOCALHOST = /^http:\/\/(localhost|127\.0\.0\.1)(:\d{1,5})?$/;
+
+export function createOriginPolicy(options: { origins: readonly string[]; allowLocalhost: boolean }): OriginPolicy {
+  // Origins compare as browsers send them: scheme://host[:port], lowercase, no trailing slash.
+  const listed = new Set(options.origins.map((origin) => origin.trim().replace(/\/+$/, '').toLowerCase()));
+  const allows = (origin: string | undefined) => {
+    if (origin === undefined) return true;
+    const normalized = origin.toLowerCase();
+    return listed.has(normalized) || (options.allowLocalhost && LOCALHOST.test(normalized));
+  };
+  const middleware = cors({
+    origin: (origin, callback) => callback(null, allows(origin)),
+    methods: ['GET', 'POST', 'OPTIONS'],
+    allowedHeaders: ALLOWED_HEADERS,
+    exposedHeaders: ['x-request-id'],
+    maxAge: 600,
+  });
+  const corsHandler: RequestHandler = (req, res, next) => {
+    // A preflight from an origin not on the list: a clear 403 rather than a 204 without headers.
+    if (req.method === 'OPTIONS' && req.headers.origin !== undefined && !allows(req.headers.origin)) {
+      res.status(403).json({ errors: [{ message: 'Origin not allowed', extensions: { code: 'FORBIDDEN' } }] });
+      return;
+    }
+    middleware(req, res, next);
+  };
+  return { allows, cors: corsHandler };
+}

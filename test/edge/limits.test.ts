@@ -1,0 +1,198 @@
+/**
+ * Operation limits (src/edge/limits.ts): the issue's probes are refused over HTTP and WebSocket
+ * with OPERATION_TOO_COMPLEX naming the limit and zero REST calls at the emulator; the operations
+ * the project documents pass with the defaults.
+ */
+import { makeExecutableSchema } from '@graphql-tools/schema';
+import { parse, specifiedRules, validate } from 'graphql';
+import type { Client } from 'graphql-ws';
+import { OPERATIONS } from '../../bench/operations';
+import { loadConfig } from '../../src/config';
+import { createLimits, DEFAULT_LIMITS } from '../../src/edge/limits';
+import { resolvers } from '../../src/resolvers';
+import { loadTypeDefs, SAMPLE_QUERY } from '../../src/server';
+import { INBOX } from '../support/operations';
+import { startStack, type Stack } from '../support/stack';
+import { Deferred, within, wsClients } from '../live/support';
+
+/** threads -> contents -> thread, `levels` times, every page `first: 5` (the issue's 528-byte probe at 10). */
+export function nestedThreads(levels: number): string {
+  let inner = 'id';
+  for (let i = 0; i < levels; i += 1) inner = `id contents(first: 5) { nodes { id thread { ${inner} } } }`;
+  return `query Nested { threads(first: 5) { nodes { ${inner} } } }`;
+}
+
+/** Each author's threads and interventions, under 150 threads of 150 contents (one REST call per author). */
+export const AUTHORS_FAN_OUT = `query Authors {
+  threads(first: 150) { nodes { contents(first: 150) { nodes { author {
+    threads { nodes { id } } interventions { nodes { id } }
+  } } } } }
+}`;
+
+/** The 185-byte shape: every author's thread count under the first page of threads. */
+const AUTHOR_THREAD_COUNTS = `{ threads(first: 30) { nodes { contents(first: 5) { nodes { author { threads { totalCount } } } } } } }`;
+
+/** The operations the README documents, besides the inbox (SAMPLE_QUERY). */
+const README_OPERATIONS = [
+  `query { threads(first: 1, filter: { statuses: [NEW] }) { nodes { id contents(first: 1) { nodes { id body author { id } } } } } }`,
+  `subscription { newThread(sourceIds: ["s"]) { type issuedAt origin thread { id source { name } contents { nodes { body author { displayName } } } } } }`,
+  `subscription BotNewThreads($sources: [ID!]) { newThread(sourceIds: $sources, origins: [CUSTOMER]) { thread { id source { name } } content { id body author { displayName } } } }`,
+  `mutation { transferToHuman(threadId: "t", categoryIds: ["c"], interventionId: "i") { agentAvailable } }`,
+];
+
+describe('the estimates (pure)', () => {
+  const schema = makeExecutableSchema({ typeDefs: loadTypeDefs(), resolvers });
+  const limits = createLimits(schema);
+  const check = (query: string, variables: Record<string, unknown> = {}) => {
+    const document = parse(query, limits.parseOptions);
+    const errors = validate(schema, document, [...specifiedRules, ...limits.validationRules]);
+    return {
+      errors,
+      cost: limits.checkCost({ document, variables }),
+      get estimate() {
+        return limits.estimate({ document, variables });
+      },
+    };
+  };
+
+  it('lets every documented operation through (README, tests, bench, the example bot)', () => {
+    const variables = { source: 's', thread: 't', agent: 'a', text: 'refund' };
+    const documented = [SAMPLE_QUERY, INBOX, ...OPERATIONS.map((op) => op.query), ...README_OPERATIONS];
+    for (const query of documented) {
+      const { errors, cost } = check(query, variables);
+      expect(errors).toEqual([]);
+      expect(cost).toBeNull();
+    }
+    // The figures the defaults were chosen from (src/edge/limits.ts).
+    expect(check(INBOX, variables).estimate).toEqual({ cost: 901, restCalls: 1 });
+    expect(check(SAMPLE_QUERY).estimate).toEqual({ cost: 231, restCalls: 1 });
+  });
+
+  it('multiplies page sizes down the tree, from arguments or variables', () => {
+    const byArgument = check('{ threads(first: 10) { nodes { contents(first: 4) { nodes { id } } } } }').estimate;
+    const byVariable = check(
+      'query($n: Int) { threads(first: $n) { nodes { contents(first: 4) { nodes { id } } } } }',
+      {
+        n: 10,
+      },
+    ).estimate;
+    // threads: 1 + 10 x (nodes: 1 + contents: (1 + 4 x (nodes: 1))) = 61
+    expect(byArgument.cost).toBe(61);
+    expect(byVariable).toEqual(byArgument);
+  });
+
+  it('counts one REST call per parent for the relations no endpoint batches', () => {
+    expect(check(AUTHOR_THREAD_COUNTS).estimate.restCalls).toBe(1 + 30 * 5);
+    expect(check(AUTHORS_FAN_OUT).estimate.restCalls).toBe(1 + 150 * 150 * 2);
+    expect(check('{ users { interventions { totalCount } } }').estimate.restCalls).toBe(
+      1 + DEFAULT_LIMITS.assumedListSize,
+    );
+  });
+
+  it('refuses variables that do not fit the operation as BAD_USER_INPUT, not as a limit', () => {
+    const error = check('query($n: Int!) { threads(first: $n) { totalCount } }').cost;
+    expect(error?.extensions.code).toBe('BAD_USER_INPUT');
+  });
+
+  it('reads every limit from the environment', () => {
+    const config = loadConfig({
+      OPERATION_MAX_TOKENS: '100',
+      OPERATION_MAX_DEPTH: '4',
+      OPERATION_MAX_ALIASES: '0',
+      OPERATION_MAX_DIRECTIVES: '1',
+      OPERATION_MAX_COST: '50',
+      OPERATION_MAX_REST_CALLS: '5',
+      OPERATION_ASSUMED_LIST_SIZE: '3',
+    });
+    expect(config.edge.limits).toEqual({
+      maxTokens: 100,
+      maxDepth: 4,
+      maxAliases: 0,
+      maxDirectives: 1,
+      maxCost: 50,
+      maxRestCalls: 5,
+      assumedListSize: 3,
+    });
+  });
+});
+
+describe('over HTTP and WebSocket', () => {
+  let stack: Stack;
+  let source: string;
+  const clients = wsClients();
+
+  beforeAll(async () => {
+    stack = await startStack();
+    const sources = await stack.rest<{ records: Array<{ id: string }> }>('/content_sources?limit=1');
+    source = sources.records[0].id;
+  });
+  afterAll(async () => {
+    await clients.disposeAll();
+    await stack.dispose();
+  });
+
+  const refusedOverHttp = async (query: string, limit: string) => {
+    stack.emulator.requestLog.reset();
+    const response = await stack.gql(query);
+    expect(response.status).toBe(400);
+    expect(response.data).toBeUndefined();
+    expect(response.errors?.[0].extensions).toMatchObject({ code: 'OPERATION_TOO_COMPLEX', limit });
+    expect(response.errors?.[0].message).toMatch(/^Operation too complex: .*limit/);
+    expect(stack.emulator.requestLog.entries()).toEqual([]);
+    return response.errors?.[0];
+  };
+
+  it('refuses threads -> contents -> thread nested 10 levels (depth), with no REST call', async () => {
+    const error = await refusedOverHttp(nestedThreads(10), 'depth');
+    expect(error?.extensions?.max).toBe(DEFAULT_LIMITS.maxDepth);
+  });
+
+  it('refuses the nesting by its cost when it fits the depth limit', async () => {
+    const shallowButWide = `{ threads(first: 150) { nodes { contents(first: 150) { nodes { thread { contents(first: 150) { nodes { id } } } } } } } }`;
+    await refusedOverHttp(shallowButWide, 'cost');
+  });
+
+  it("refuses listing each author's threads and interventions under 150 threads of 150 contents (REST calls)", async () => {
+    await refusedOverHttp(AUTHORS_FAN_OUT, 'restCalls');
+    await refusedOverHttp(AUTHOR_THREAD_COUNTS, 'restCalls');
+  });
+
+  it('refuses too many aliases, directives and tokens', async () => {
+    const aliases = Array.from({ length: DEFAULT_LIMITS.maxAliases + 1 }, (_, i) => `a${i}: viewer { id }`).join(' ');
+    await refusedOverHttp(`{ ${aliases} }`, 'aliases');
+    const directives = Array.from({ length: DEFAULT_LIMITS.maxDirectives + 1 }, () => '@include(if: true)').join(' ');
+    await refusedOverHttp(`{ viewer ${directives} { id } }`, 'directives');
+    await refusedOverHttp(`{ viewer { ${'id '.repeat(DEFAULT_LIMITS.maxTokens)} } }`, 'tokens');
+  });
+
+  it("lets the tests' inbox through", async () => {
+    const response = await stack.gql<{ threads: { nodes: unknown[] } }>(INBOX, { source });
+    expect(response.errors).toBeUndefined();
+    expect(response.data?.threads.nodes.length).toBeGreaterThan(0);
+  });
+
+  const wsErrors = (client: Client, query: string) => {
+    const done = new Deferred<unknown>();
+    client.subscribe({ query }, { next: () => undefined, error: done.resolve, complete: () => done.resolve(null) });
+    return within(done.promise, 10_000, 'the refusal');
+  };
+
+  it('applies the same limits to WebSocket operations, with no REST call', async () => {
+    const client = clients.connect(stack.gateway);
+    stack.emulator.requestLog.reset();
+    const nested = (await wsErrors(
+      client,
+      nestedThreads(10)
+        .replace('query Nested', 'subscription Nested')
+        .replace('threads(first: 5) { nodes {', 'newThread { thread {'),
+    )) as Array<{ extensions?: Record<string, unknown> }>;
+    expect(nested[0].extensions).toMatchObject({ code: 'OPERATION_TOO_COMPLEX', limit: 'depth' });
+    const authors = (await wsErrors(client, AUTHORS_FAN_OUT)) as Array<{ extensions?: Record<string, unknown> }>;
+    expect(authors[0].extensions).toMatchObject({ code: 'OPERATION_TOO_COMPLEX', limit: 'restCalls' });
+    const tokens = (await wsErrors(client, `{ viewer { ${'id '.repeat(DEFAULT_LIMITS.maxTokens)} } }`)) as Array<{
+      extensions?: Record<string, unknown>;
+    }>;
+    expect(tokens[0].extensions).toMatchObject({ code: 'OPERATION_TOO_COMPLEX', limit: 'tokens' });
+    expect(stack.emulator.requestLog.entries()).toEqual([]);
+  });
+});
