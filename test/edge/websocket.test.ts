@@ -1,0 +1,183 @@
+/**
+ * Origins and the WebSocket edge over real HTTP and WebSocket: CORS (preflight included) and the
+ * upgrade's Origin check from one list; tokens proven at connection_init; caps per token and per
+ * socket; fan-out groups keyed by the normalized operation.
+ */
+import WebSocket from 'ws';
+import { startGateway, type Gateway } from '../../src/server';
+import { startStack, type Stack } from '../support/stack';
+import { event, newId, notification, postWebhook, Subscription, until, within, wsClients } from '../live/support';
+
+const clients = wsClients();
+let stack: Stack;
+let source: string;
+const gateways: Gateway[] = [];
+
+beforeAll(async () => {
+  stack = await startStack({ gateway: { corsOrigins: ['https://app.example'] } });
+  source = (await stack.rest<{ records: Array<{ id: string }> }>('/content_sources?limit=1')).records[0].id;
+});
+afterAll(async () => {
+  await clients.disposeAll();
+  for (const gateway of gateways) await gateway.close();
+  await stack.dispose();
+});
+
+async function gateway(options: Partial<Parameters<typeof startGateway>[0]>): Promise<Gateway> {
+  const started = await startGateway({
+    engageUrl: stack.emulator.url,
+    defaultToken: stack.admin.token,
+    port: 0,
+    log: () => undefined,
+    ...options,
+  });
+  gateways.push(started);
+  return started;
+}
+
+const preflight = (url: string, origin: string) =>
+  fetch(url, {
+    method: 'OPTIONS',
+    headers: {
+      origin,
+      'access-control-request-method': 'POST',
+      'access-control-request-headers': 'content-type,authorization,apollo-require-preflight,x-apollo-operation-name',
+    },
+  });
+
+/** Opens a raw socket with an Origin: the upgrade's status when refused, 101 when accepted. */
+function upgrade(url: string, origin?: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url.replace(/^http/, 'ws'), 'graphql-transport-ws', origin ? { origin } : {});
+    socket.once('open', () => {
+      socket.close();
+      resolve(101);
+    });
+    socket.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    socket.once('error', reject);
+  });
+}
+
+/** The close code and reason of a socket that sends `connection_init` with `payload`, and whether it was acknowledged. */
+function connectionInit(url: string, payload: Record<string, unknown>) {
+  return within(
+    new Promise<{ code: number; reason: string; acknowledged: boolean }>((resolve, reject) => {
+      const socket = new WebSocket(url.replace(/^http/, 'ws'), 'graphql-transport-ws');
+      let acknowledged = false;
+      socket.once('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload })));
+      socket.on('message', (data) => {
+        if ((JSON.parse(String(data)) as { type: string }).type === 'connection_ack') acknowledged = true;
+      });
+      socket.once('close', (code, reason) => resolve({ code, reason: reason.toString(), acknowledged }));
+      socket.once('error', reject);
+      // An accepted socket stays open: close it once acknowledged.
+      socket.on('message', () => acknowledged && socket.close(1000));
+    }),
+    10_000,
+    'the socket to close',
+  );
+}
+
+describe('CORS from the allowed origins', () => {
+  it('answers a preflight from http://localhost:5173 in development with the headers Apollo Client and graphql-ws send', async () => {
+    const response = await preflight(stack.gateway.url, 'http://localhost:5173');
+    expect(response.status).toBe(204);
+    expect(response.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
+    const allowed = response.headers.get('access-control-allow-headers')?.split(',') ?? [];
+    expect(allowed).toEqual(
+      expect.arrayContaining(['content-type', 'authorization', 'apollo-require-preflight', 'x-apollo-operation-name']),
+    );
+    const post = await fetch(stack.gateway.url, {
+      method: 'POST',
+      headers: { origin: 'http://localhost:5173', 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ sources { id } }' }),
+    });
+    expect(post.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
+    expect(post.headers.get('access-control-expose-headers')).toContain('x-request-id');
+  });
+
+  it('refuses a preflight from https://evil.example (403, no CORS headers)', async () => {
+    const response = await preflight(stack.gateway.url, 'https://evil.example');
+    expect(response.status).toBe(403);
+    expect(response.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('in production allows only CORS_ORIGINS', async () => {
+    const production = await gateway({ production: true, corsOrigins: ['https://app.example'] });
+    expect((await preflight(production.url, 'https://app.example')).status).toBe(204);
+    expect((await preflight(production.url, 'http://localhost:5173')).status).toBe(403);
+  });
+});
+
+describe('WebSocket upgrades', () => {
+  it('refuses a cross-origin upgrade with 403 and accepts an allowed origin or none', async () => {
+    expect(await upgrade(stack.gateway.url, 'https://evil.example')).toBe(403);
+    expect(await upgrade(stack.gateway.url, 'https://app.example')).toBe(101);
+    expect(await upgrade(stack.gateway.url, 'http://localhost:5173')).toBe(101);
+    expect(await upgrade(stack.gateway.url)).toBe(101);
+  });
+
+  it('closes a junk token with 4403 and a reason at connection_init, before acknowledging, after one REST call', async () => {
+    stack.emulator.requestLog.reset();
+    const closed = await connectionInit(stack.gateway.url, { authorization: 'Bearer junk-token' });
+    expect(closed).toEqual({ code: 4403, reason: 'Forbidden: Engage refused the token', acknowledged: false });
+    expect(stack.emulator.requestLog.entries()).toHaveLength(1);
+  });
+
+  it('closes a malformed authorization with 4401', async () => {
+    const closed = await connectionInit(stack.gateway.url, { authorization: 'Token abc' });
+    expect(closed.code).toBe(4401);
+    expect(closed.acknowledged).toBe(false);
+  });
+
+  it('caps sockets per token (4429) and operations per socket (TOO_MANY_SUBSCRIPTIONS)', async () => {
+    const capped = await gateway({ ws: { maxSocketsPerToken: 2, maxSubscriptionsPerSocket: 2 } });
+    const token = stack.admin.token;
+    const first = clients.connect(capped, token);
+    const a = new Subscription(first, 'subscription { engageEvents { id } }');
+    const b = new Subscription(first, 'subscription { newThread { id } }');
+    await within(capped.live.whenAttached(2), 10_000, 'two subscriptions');
+    const third = new Subscription(first, 'subscription { contentAdded { id } }');
+    await third.completed.promise;
+    expect((third.error as Array<{ extensions: { code: string } }>)[0].extensions.code).toBe('TOO_MANY_SUBSCRIPTIONS');
+    expect([a.error, b.error]).toEqual([undefined, undefined]);
+
+    const second = clients.connect(capped, token);
+    new Subscription(second, 'subscription { engageEvents { id } }');
+    await within(capped.live.whenAttached(3), 10_000, 'the second socket');
+    const closed = await connectionInit(capped.url, { authorization: `Bearer ${token}` });
+    expect(closed.code).toBe(4429);
+    expect(closed.acknowledged).toBe(false);
+  });
+
+  it('500 subscriptions on one socket differing only by comments and layout share one group: one execution per event', async () => {
+    const client = clients.connect(stack.gateway);
+    const before = stack.gateway.live.stats();
+    const subscriptions = Array.from(
+      { length: 500 },
+      (_, i) =>
+        new Subscription<{ engageEvents: { id: string } }>(
+          client,
+          `# subscriber ${i}\nsubscription Feed {${' '.repeat(i % 7)} engageEvents(types: ["content.imported"]) { id type } }`,
+        ),
+    );
+    await within(stack.gateway.live.whenAttached(before.attached + 500), 20_000, '500 subscriptions');
+    expect(stack.gateway.live.stats().groups - before.groups).toBe(1);
+
+    const thread = (await stack.rest<{ records: Array<{ id: string }> }>(`/content_threads?limit=1`)).records[0].id;
+    const delivered = notification([
+      event('content.imported', {
+        type: 'email/message',
+        id: newId(),
+        metadata: { thread_id: thread, source_id: source, first_in_thread: false },
+      }),
+    ]);
+    const response = await postWebhook(stack.gateway, delivered, { secret: stack.webhook.secret });
+    expect(response.status).toBe(200);
+    await until(() => subscriptions.every((s) => s.pending() === 1), 'every subscriber to receive the event');
+    expect(stack.gateway.live.stats().executions - before.executions).toBe(1);
+    const first = await subscriptions[0].next();
+    expect(first.data?.engageEvents.id).toBe(delivered.events[0].id);
+    for (const s of subscriptions) s.dispose();
+  });
+});
