@@ -100,14 +100,16 @@ export function createLogging(options: LoggingOptions = {}): Logging {
     };
     res.setHeader('x-request-id', scope.requestId);
     const started = process.hrtime.bigint();
+    // Read now: mounted routers rewrite `req.url` while they handle the request.
+    const { method, path } = req;
     res.once('finish', () => {
       const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
       // Logged outside the request's async context: the id is passed explicitly.
       logger.info(
         {
           requestId: scope.requestId,
-          method: req.method,
-          path: req.path,
+          method,
+          path,
           status: res.statusCode,
           durationMs: Math.round(durationMs * 10) / 10,
           ...(scope.operationName ? { operationName: scope.operationName } : {}),

@@ -1,0 +1,228 @@
+/**
+ * Running it: structured logs captured from a real gateway (request ids, nothing secret), JSON
+ * errors for bad bodies, `/healthz`, `/readyz`, `/metrics`, no field suggestions in production,
+ * and introspection configured apart from the landing page.
+ */
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
+import { startGateway, type Gateway } from '../../src/server';
+import { startStack, type Stack } from '../support/stack';
+import { Deferred, event, newId, notification, postWebhook, within } from '../live/support';
+
+let stack: Stack;
+let logged: Gateway;
+let production: Gateway;
+const lines: string[] = [];
+const WEBHOOK_SECRET = 'webhook-secret-never-logged-0123456789';
+const CARD = '4111 1111 1111 1111';
+
+beforeAll(async () => {
+  stack = await startStack();
+  logged = await startGateway({
+    engageUrl: stack.emulator.url,
+    defaultToken: stack.admin.token,
+    port: 0,
+    logging: { level: 'info', destination: { write: (line: string) => void lines.push(line) } },
+    webhook: { secret: WEBHOOK_SECRET, verifyToken: 'verify-token-never-logged' },
+  });
+  production = await startGateway({
+    engageUrl: stack.emulator.url,
+    defaultToken: stack.admin.token,
+    port: 0,
+    production: true,
+    log: () => undefined,
+  });
+});
+afterAll(async () => {
+  await production.close();
+  await logged.close();
+  await stack.dispose();
+});
+
+const post = (url: string, body: string, headers: Record<string, string> = {}) =>
+  fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+
+describe('logs', () => {
+  it('one JSON line per request with its id, operation, status, duration and REST calls; no token, secret or body', async () => {
+    const agent = stack.emulator.agents.find((candidate) => candidate.role === 'agent')!;
+    const ok = await post(logged.url, JSON.stringify({ query: 'query Sources { sources { id } }' }), {
+      authorization: `Bearer ${agent.token}`,
+      'x-request-id': 'req-from-the-client',
+    });
+    expect(ok.headers.get('x-request-id')).toBe('req-from-the-client');
+    const failed = await post(
+      logged.url,
+      JSON.stringify({
+        query: 'mutation Reply($b: String!) { replyToContent(input: { contentId: "nope", body: $b }) { id } }',
+        variables: { b: `my card is ${CARD}` },
+      }),
+      { authorization: `Bearer ${agent.token}` },
+    );
+    const failedBody = (await failed.json()) as { errors: Array<{ extensions: { code: string; requestId: string } }> };
+    const requestId = failed.headers.get('x-request-id');
+    expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(failedBody.errors[0].extensions.requestId).toBe(requestId);
+    const malformed = await post(logged.url, `{"query": "{ sources { id } }", "card": "${CARD}"`, {
+      authorization: `Bearer ${agent.token}`,
+    });
+    expect(malformed.status).toBe(400);
+    await postWebhook(logged, notification([]), { secret: 'a-wrong-secret' });
+    await postWebhook(logged, notification([]), { secret: WEBHOOK_SECRET });
+
+    await within(
+      (async () => {
+        while (lines.filter((line) => line.includes('"msg":"request"')).length < 5) await new Promise(setImmediate);
+      })(),
+      5_000,
+      'the access lines',
+    );
+    const records = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    const access = records.filter((record) => record.msg === 'request');
+    for (const record of access) expect(record.requestId).toEqual(expect.any(String));
+    expect(access.find((record) => record.requestId === 'req-from-the-client')).toMatchObject({
+      method: 'POST',
+      path: '/graphql',
+      status: 200,
+      operationName: 'Sources',
+      restCalls: 1,
+      durationMs: expect.any(Number),
+    });
+    expect(access.find((record) => record.requestId === requestId)).toMatchObject({
+      operationName: 'Reply',
+      errorCodes: [expect.any(String)],
+    });
+    const everything = lines.join('\n');
+    for (const secret of [agent.token, stack.admin.token, WEBHOOK_SECRET, 'verify-token-never-logged', CARD, 'my card'])
+      expect(everything).not.toContain(secret);
+  });
+});
+
+describe('HTTP errors are JSON', () => {
+  const expectJsonError = async (response: Response, status: number, code: string) => {
+    expect(response.status).toBe(status);
+    expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+    const body = (await response.json()) as { errors: Array<{ message: string; extensions: { code: string } }> };
+    expect(body.errors[0].extensions.code).toBe(code);
+    expect(JSON.stringify(body)).not.toMatch(/at .*\.js|<html|4111/);
+  };
+
+  it('for malformed JSON, a body too large, a wrong content type and an unknown path', async () => {
+    await expectJsonError(await post(stack.gateway.url, `{"query": "${CARD}`), 400, 'BAD_REQUEST');
+    await expectJsonError(
+      await post(stack.gateway.url, JSON.stringify({ query: `{ sources { id } } #${'x'.repeat(1024 * 1024)}` })),
+      413,
+      'PAYLOAD_TOO_LARGE',
+    );
+    await expectJsonError(
+      await fetch(stack.gateway.url, {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain' },
+        body: '{ sources { id } }',
+      }),
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+    );
+    await expectJsonError(await fetch(`${stack.gateway.origin}/nowhere`), 404, 'NOT_FOUND');
+  });
+});
+
+describe('health, readiness and metrics', () => {
+  it('/healthz is alive; /readyz is ready when Engage answers', async () => {
+    expect(await (await fetch(`${stack.gateway.origin}/healthz`)).json()).toEqual({ status: 'ok' });
+    const ready = await fetch(`${stack.gateway.origin}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ status: 'ready', checks: { engage: { ok: true } } });
+  });
+
+  it('/readyz answers 503 when Engage is down', async () => {
+    const emulatorDown = await startStack();
+    const url = emulatorDown.emulator.url;
+    await emulatorDown.emulator.close();
+    const orphan = await startGateway({
+      engageUrl: url,
+      defaultToken: 'x',
+      port: 0,
+      log: () => undefined,
+      readyTimeoutMs: 1_000,
+    });
+    try {
+      const response = await fetch(`${orphan.origin}/readyz`);
+      expect(response.status).toBe(503);
+      const body = (await response.json()) as { status: string; checks: { engage: { ok: boolean; reason: string } } };
+      expect(body.status).toBe('unready');
+      expect(body.checks.engage.ok).toBe(false);
+      expect(body.checks.engage.reason).not.toContain(url);
+      expect((await fetch(`${orphan.origin}/healthz`)).status).toBe(200);
+    } finally {
+      await orphan.close();
+      await emulatorDown.gateway.close();
+    }
+  });
+
+  it('/metrics counts REST calls by endpoint and status, operations by name and code, subscriptions and webhook events', async () => {
+    await stack.gql('query Sources { sources { id } }');
+    await stack.gql('query Broken { thread(id: "no-such-thread") { id } }');
+    await postWebhook(stack.gateway, notification([]), { secret: 'wrong' });
+    const accepted = notification([
+      event('content.imported', { type: 'email/message', id: newId(), metadata: { thread_id: newId() } }),
+    ]);
+    await postWebhook(stack.gateway, accepted, { secret: stack.webhook.secret });
+    await postWebhook(stack.gateway, accepted, { secret: stack.webhook.secret });
+    const text = await (await fetch(`${stack.gateway.origin}/metrics`)).text();
+    expect(text).toMatch(/engage_rest_requests_total\{method="GET",endpoint="\/content_sources",status="200"\} [1-9]/);
+    expect(text).toMatch(/engage_rest_duration_seconds_count\{method="GET",endpoint="\/content_sources"\} [1-9]/);
+    expect(text).toMatch(/graphql_operations_total\{operation="Sources",code="ok"\} [1-9]/);
+    expect(text).toMatch(/graphql_operations_total\{operation="Broken",code="NOT_FOUND"\} 1/);
+    expect(text).toMatch(/graphql_active_subscriptions 0/);
+    expect(text).toMatch(/webhook_events_total\{outcome="accepted"\} 1/);
+    expect(text).toMatch(/webhook_events_total\{outcome="duplicate"\} 1/);
+  });
+});
+
+describe('production', () => {
+  it('gives no field suggestions, over HTTP and WebSocket', async () => {
+    const development = await stack.gql('{ sourcez { id } }');
+    expect(development.errors?.[0].message).toMatch(/Did you mean/);
+    const response = await post(production.url, JSON.stringify({ query: '{ sourcez { id } }' }));
+    const body = (await response.json()) as { errors: Array<{ message: string }> };
+    expect(body.errors[0].message).toMatch(/Cannot query field "sourcez"/);
+    expect(body.errors[0].message).not.toMatch(/Did you mean/);
+
+    const done = new Deferred<Array<{ message: string }>>();
+    const client = createClient({
+      url: production.url.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+    });
+    client.subscribe(
+      { query: 'subscription { newThred { id } }' },
+      { next: () => undefined, error: (errors) => done.resolve(errors as never), complete: () => undefined },
+    );
+    const errors = await within(done.promise, 10_000, 'the validation error');
+    await client.dispose();
+    expect(errors[0].message).toMatch(/Cannot query field "newThred"/);
+    expect(errors[0].message).not.toMatch(/Did you mean/);
+  });
+
+  it('refuses introspection unless INTROSPECTION turns it on, apart from the landing page', async () => {
+    const introspect = JSON.stringify({ query: '{ __schema { queryType { name } } }' });
+    expect((await post(production.url, introspect)).status).toBe(400);
+    const open = await startGateway({
+      engageUrl: stack.emulator.url,
+      defaultToken: stack.admin.token,
+      port: 0,
+      production: true,
+      introspection: true,
+      log: () => undefined,
+    });
+    try {
+      const body = (await (await post(open.url, introspect)).json()) as { data: unknown };
+      expect(body.data).toEqual({ __schema: { queryType: { name: 'Query' } } });
+      // The landing page stays off in production whatever INTROSPECTION says.
+      const page = await fetch(open.url, { headers: { accept: 'text/html' } });
+      expect(await page.text()).not.toMatch(/sandbox/i);
+    } finally {
+      await open.close();
+    }
+  });
+});
