@@ -136,7 +136,9 @@ export interface Limits {
 }
 
 export function createLimits(schema: GraphQLSchema, overrides: Partial<OperationLimits> = {}): Limits {
-  const limits: OperationLimits = { ...DEFAULT_LIMITS, ...overrides };
+  // An override left undefined (an unset variable) keeps the default.
+  const set = Object.fromEntries(Object.entries(overrides).filter(([, value]) => value !== undefined));
+  const limits: OperationLimits = { ...DEFAULT_LIMITS, ...set };
   const roots = new Set([schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()]);
 
   // How many times a field's selection is resolved per parent: its page size, an assumed list

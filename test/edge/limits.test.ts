@@ -94,6 +94,11 @@ describe('the estimates (pure)', () => {
     expect(error?.extensions.code).toBe('BAD_USER_INPUT');
   });
 
+  it('keeps the defaults for the limits the environment leaves unset', () => {
+    const fromConfig = createLimits(schema, loadConfig({ OPERATION_MAX_DEPTH: '5' }).edge.limits);
+    expect(fromConfig.limits).toEqual({ ...DEFAULT_LIMITS, maxDepth: 5 });
+  });
+
   it('reads every limit from the environment', () => {
     const config = loadConfig({
       OPERATION_MAX_TOKENS: '100',
