@@ -38,7 +38,7 @@ import { createEngageAgent, type RequestEvent } from './engage';
 import { createFormatError } from './errors';
 import { AuthError, createAuthenticator, type AuthConfig } from './edge/auth';
 import { createHealth } from './edge/health';
-import { createErrorHandler, notFound, requireJsonBody } from './edge/http-errors';
+import { createErrorHandler, notFound, refuseHttpSubscriptions, requireJsonBody } from './edge/http-errors';
 import { createLimits, useOperationLimits, type OperationLimits } from './edge/limits';
 import { createLogging, type LoggingOptions } from './edge/logging';
 import { createMetrics } from './edge/metrics';
@@ -314,6 +314,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     origins.cors,
     requireJsonBody,
     express.json({ limit: '1mb' }),
+    refuseHttpSubscriptions,
     authenticate,
     expressMiddleware(apollo, {
       context: async ({ res }) => {

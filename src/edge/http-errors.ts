@@ -14,6 +14,7 @@
  * malformed body would end up in a log), so only the error's type and status are kept.
  */
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
+import { Kind, parse } from 'graphql';
 
 function send(res: Response, status: number, code: string, message: string): void {
   const requestId = res.getHeader('x-request-id');
@@ -46,3 +47,26 @@ export function createErrorHandler(
     send(res, 500, 'INTERNAL_SERVER_ERROR', 'Internal server error.');
   };
 }
+
+/**
+ * Subscriptions are served over WebSocket only. Refused before Apollo sees them: besides being
+ * unsupported over HTTP, a subscription with `@skip(if: $v)` on a root field makes graphql-js's
+ * SingleFieldSubscriptionsRule throw during validation (it collects fields without variables),
+ * which Apollo would answer as a 500. Only texts that mention `subscription` are parsed here.
+ */
+export const refuseHttpSubscriptions: RequestHandler = (req, res, next) => {
+  const body = req.body as { query?: unknown; operationName?: unknown } | undefined;
+  const query = req.method === 'GET' ? req.query.query : body?.query;
+  if (typeof query !== 'string' || !query.includes('subscription')) return next();
+  let document;
+  try {
+    document = parse(query, { maxTokens: 10_000 });
+  } catch {
+    return next(); // Apollo answers the syntax error
+  }
+  const name = req.method === 'GET' ? req.query.operationName : body?.operationName;
+  const operations = document.definitions.filter((definition) => definition.kind === Kind.OPERATION_DEFINITION);
+  const selected = operations.find((operation) => (typeof name === 'string' ? operation.name?.value === name : true));
+  if (selected?.operation !== 'subscription') return next();
+  send(res, 400, 'BAD_REQUEST', 'Subscriptions are served over WebSocket (graphql-ws) on this URL, not over HTTP.');
+};

@@ -124,6 +124,11 @@ describe('HTTP errors are JSON', () => {
     );
     await expectJsonError(await fetch(`${stack.gateway.origin}/nowhere`), 404, 'NOT_FOUND');
   });
+
+  it('refuses subscriptions over HTTP with 400 (graphql-js threw on `@skip(if: $v)` in validation: a 500)', async () => {
+    const query = 'subscription Op($v: Boolean) { newThread @skip(if: $v) { id } }';
+    await expectJsonError(await post(stack.gateway.url, JSON.stringify({ query })), 400, 'BAD_REQUEST');
+  });
 });
 
 describe('health, readiness and metrics', () => {
