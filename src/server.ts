@@ -121,8 +121,8 @@ export interface GatewayOptions {
   corsOrigins?: string[];
   /** Also allow `http://localhost:*` and `http://127.0.0.1:*` origins. Default: unless `production`. */
   allowLocalhostOrigins?: boolean;
-  /** Operation limits (src/edge/limits.ts); absent fields take the defaults. */
-  limits?: Partial<OperationLimits>;
+  /** Operation limits (src/edge/limits.ts); absent fields take the defaults. `false`: none (benchmarks only). */
+  limits?: Partial<OperationLimits> | false;
   /** WebSocket caps; default unlimited. */
   ws?: { maxSocketsPerToken?: number; maxSubscriptionsPerSocket?: number };
   /** Schema introspection, apart from the landing page. Default: unless `production`. */
@@ -223,7 +223,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   app.disable('x-powered-by');
   const httpServer = http.createServer(app);
   const schema = makeExecutableSchema({ typeDefs: loadTypeDefs(), resolvers });
-  const limits = createLimits(schema, options.limits);
+  const limits = createLimits(schema, options.limits || {});
+  const limitsOn = options.limits !== false;
   const introspection = options.introspection ?? !production;
   const baseFormatError = createFormatError({ maskUnexpected: production, log });
   const formatError: typeof baseFormatError = (formatted, error) =>
@@ -233,7 +234,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     schema,
     createContext,
     formatError,
-    limits,
+    limits: limitsOn ? limits : undefined,
     authenticator,
     allowOrigin: origins.allows,
     maxSocketsPerToken: options.ws?.maxSocketsPerToken,
@@ -244,7 +245,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   const plugins: ApolloServerPlugin<GatewayContext>[] = [
     ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: options.shutdownGracePeriodMs }),
-    useOperationLimits(limits) as ApolloServerPlugin<GatewayContext>,
+    ...(limitsOn ? [useOperationLimits(limits) as ApolloServerPlugin<GatewayContext>] : []),
     logging.apolloPlugin as ApolloServerPlugin<GatewayContext>,
     metrics.apolloPlugin as ApolloServerPlugin<GatewayContext>,
     // Closes the WebSocket server and every socket (1001 Going away) when Apollo drains.
@@ -275,8 +276,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     introspection,
     // No "Did you mean" field suggestions: they map the schema for whoever probes it.
     hideSchemaDetailsFromClientErrors: production,
-    parseOptions: limits.parseOptions,
-    validationRules: [...limits.validationRules],
+    parseOptions: limitsOn ? limits.parseOptions : undefined,
+    validationRules: limitsOn ? [...limits.validationRules] : [],
     includeStacktraceInErrorResponses: false,
     formatError,
   });

@@ -40,8 +40,8 @@ export interface Logging {
 
 export interface LoggingOptions {
   level?: string;
-  /** Where lines go (default stdout); tests pass a stream to capture real lines. */
-  destination?: DestinationStream;
+  /** Where lines go: stdout (default), a file path, or a stream (tests capture real lines with one). */
+  destination?: DestinationStream | string;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -88,7 +88,9 @@ export function createLogging(options: LoggingOptions = {}): Logging {
         },
       },
     },
-    options.destination,
+    typeof options.destination === 'string'
+      ? pino.destination({ dest: options.destination, sync: false })
+      : options.destination,
   );
 
   const middleware: RequestHandler = (req, res, next) => {

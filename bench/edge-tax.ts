@@ -1,0 +1,104 @@
+/**
+ * `npx tsx bench/edge-tax.ts [--load-seconds=8 --latency=20]`: what the public edge costs on the
+ * inbox. Two gateways in their own processes against one emulator: one with the operation limits on
+ * and a JSON access line per request (pino, written to /dev/null so that a terminal does not set the
+ * pace), one with neither. Cross-request caching on and warm, so that the gateway's own CPU, which the
+ * edge adds to, sets the throughput. Closed-loop load in rounds that alternate the two (drift on a
+ * shared machine hits both alike); reports the medians of throughput and server CPU per request, and their ratios.
+ */
+import { parseConfig } from './config';
+import type { LoadRequest, LoadResult } from './children/load';
+import {
+  cpuMs,
+  placement,
+  startEmulatorChild,
+  startLoadChild,
+  startServerChild,
+  type ServerChild,
+} from './lib/cluster';
+import { killAll } from './lib/processes';
+import { caching } from './lib/scenario';
+import { median } from './lib/stats';
+import { busiestSource, INBOX } from './operations';
+
+const ROUNDS = 5;
+const CONNECTIONS = 32;
+
+async function main(): Promise<void> {
+  const config = parseConfig(process.argv.slice(2));
+  const where = placement(config);
+  const emulator = await startEmulatorChild(config, where);
+  const { url: engageUrl, adminToken: token, adminId } = emulator.ready;
+  const base = { kind: 'gateway' as const, engageUrl, token, userId: adminId };
+  const [withEdge, withoutEdge, load] = await Promise.all([
+    startServerChild(
+      { ...base, gateway: { ...caching(true), logging: { level: 'info', destination: '/dev/null' } } },
+      where,
+    ),
+    startServerChild({ ...base, gateway: { ...caching(true), limits: false, logging: { level: 'silent' } } }, where),
+    startLoadChild(where),
+  ]);
+  try {
+    const source = await busiestSource(engageUrl, token);
+    const body = JSON.stringify({ query: INBOX.query, variables: { source } });
+    const answer = async (server: ServerChild) =>
+      (await fetch(server.ready.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body })).text();
+    const expected = await answer(withEdge);
+    if ((await answer(withoutEdge)) !== expected) throw new Error('the two gateways answer differently');
+    const request = (server: ServerChild): LoadRequest => ({ url: server.ready.url, body, expected });
+    const run = async (server: ServerChild, seconds: number) => {
+      const measured = await cpuMs(server, () =>
+        load.call<LoadResult>(
+          'load',
+          { request: request(server), connections: CONNECTIONS, durationSeconds: seconds },
+          (seconds + 60) * 1000,
+        ),
+      );
+      return {
+        throughput: measured.result.throughput,
+        cpuMsPerRequest: measured.cpuMs / Math.max(1, measured.result.correct),
+      };
+    };
+    await run(withEdge, config.loadSeconds); // warm-up: JIT, pools, caches
+    await run(withoutEdge, config.loadSeconds);
+    const rounds = {
+      with: [] as Array<{ throughput: number; cpu: number }>,
+      without: [] as Array<{ throughput: number; cpu: number }>,
+    };
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [name, server] of [
+        ['with', withEdge],
+        ['without', withoutEdge],
+      ] as const) {
+        const result = await run(server, config.loadSeconds);
+        rounds[name].push({ throughput: result.throughput, cpu: result.cpuMsPerRequest });
+        console.log(
+          `round ${round + 1} ${name} edge: ${result.throughput.toFixed(1)} req/s, ${result.cpuMsPerRequest.toFixed(2)} ms CPU/request`,
+        );
+      }
+    }
+    // Medians of the rounds: one round disturbed by a neighbour on a shared machine does not move them.
+    const middle = (samples: Array<{ throughput: number; cpu: number }>) => ({
+      throughput: median(samples.map((sample) => sample.throughput)),
+      cpu: median(samples.map((sample) => sample.cpu)),
+    });
+    const totals = { with: middle(rounds.with), without: middle(rounds.without) };
+    console.log(
+      `\nNode ${process.version}; ${where.description}; ${CONNECTIONS} connections, ${ROUNDS} x ${config.loadSeconds} s each`,
+    );
+    console.log(
+      `inbox throughput: with the edge ${totals.with.throughput.toFixed(1)} req/s, without ${totals.without.throughput.toFixed(1)} req/s: ratio ${(totals.with.throughput / totals.without.throughput).toFixed(3)}`,
+    );
+    console.log(
+      `server CPU per request: with ${totals.with.cpu.toFixed(2)} ms, without ${totals.without.cpu.toFixed(2)} ms: ratio ${(totals.with.cpu / totals.without.cpu).toFixed(3)}`,
+    );
+  } finally {
+    await Promise.all([withEdge.close(), withoutEdge.close(), load.close(), emulator.close()]);
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  killAll();
+  process.exit(1);
+});
