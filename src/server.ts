@@ -211,7 +211,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const health = createHealth({
     engageUrl: options.engageUrl,
     token: options.defaultToken,
-    redisUrl: options.redisUrl,
+    redisReady: options.redisUrl ? () => infra.ready() : undefined,
     timeoutMs: options.readyTimeoutMs,
   });
   const origins = createOriginPolicy({

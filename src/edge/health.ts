@@ -8,18 +8,18 @@
  *   - `engage`: one cheap REST call (`GET /content_sources?limit=1`) with the configured token (2xx
  *     expected); without a configured token, any HTTP answer below 500 proves Engage reachable.
  *     Each probe spends one call of the account's quota: probe every few seconds, not in a loop.
- *   - `redis` (when configured): a PING on a connection of its own that does not queue commands
- *     while disconnected, so a frozen or dead Redis fails the check at once or at the timeout.
+ *   - `redis` (when configured): a PING through the infrastructure root's connection (its own
+ *     command timeout applies), bounded here by `timeoutMs` too, so a frozen Redis fails the check.
  *   - `draining`: set once shutdown begins, so the instance leaves the pool before it stops.
  *   Reasons name the failed check (status code, timeout), never a token or URL.
  */
-import { createClient } from '@redis/client';
 import type { RequestHandler } from 'express';
 
 export interface HealthOptions {
   engageUrl: string;
   token?: string;
-  redisUrl?: string;
+  /** Whether Redis answers now (src/infra `ready()`); absent without Redis. */
+  redisReady?: () => Promise<boolean>;
   timeoutMs?: number;
 }
 
@@ -44,8 +44,6 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 export function createHealth(options: HealthOptions): Health {
   const timeoutMs = options.timeoutMs ?? 2_000;
   let draining = false;
-  let redis: ReturnType<typeof createClient> | undefined;
-  let connecting: Promise<unknown> | undefined;
 
   const engage = async (): Promise<Check> => {
     try {
@@ -62,21 +60,9 @@ export function createHealth(options: HealthOptions): Health {
     }
   };
 
-  const redisCheck = async (): Promise<Check> => {
+  const redisCheck = async (ready: () => Promise<boolean>): Promise<Check> => {
     try {
-      if (!redis) {
-        redis = createClient({
-          url: options.redisUrl,
-          disableOfflineQueue: true,
-          socket: { connectTimeout: timeoutMs, reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, 2_000) },
-        });
-        redis.on('error', () => undefined); // reported by the check, not as an unhandled error
-        connecting = redis.connect();
-        connecting.catch(() => undefined);
-      }
-      if (!redis.isReady) await withTimeout(connecting as Promise<unknown>, timeoutMs);
-      await withTimeout(redis.ping(), timeoutMs);
-      return { ok: true };
+      return (await withTimeout(ready(), timeoutMs)) ? { ok: true } : { ok: false, reason: 'Redis does not answer' };
     } catch (error) {
       return { ok: false, reason: `Redis: ${error instanceof Error ? error.message.slice(0, 120) : 'unavailable'}` };
     }
@@ -91,7 +77,7 @@ export function createHealth(options: HealthOptions): Health {
         const checks: Record<string, Check> = {};
         const [engageResult, redisResult] = await Promise.all([
           engage(),
-          options.redisUrl ? redisCheck() : Promise.resolve(undefined),
+          options.redisReady ? redisCheck(options.redisReady) : Promise.resolve(undefined),
         ]);
         checks.engage = engageResult;
         if (redisResult) checks.redis = redisResult;
@@ -104,9 +90,7 @@ export function createHealth(options: HealthOptions): Health {
       draining = true;
     },
     async close() {
-      const client = redis;
-      redis = undefined;
-      if (client) await client.close().catch(() => client.destroy());
+      // Nothing of its own to close: Redis belongs to the infrastructure root.
     },
   };
 }
