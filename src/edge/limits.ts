@@ -40,6 +40,8 @@ import {
   type ValidationRule,
 } from 'graphql';
 import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexity';
+import { LRUCache } from 'lru-cache';
+import stableStringify from 'safe-stable-stringify';
 import type { ApolloServerPlugin } from '@apollo/server';
 
 export const OPERATION_TOO_COMPLEX = 'OPERATION_TOO_COMPLEX';
@@ -183,6 +185,33 @@ export function createLimits(schema: GraphQLSchema, overrides: Partial<Operation
     };
   };
 
+  const verdicts = new WeakMap<DocumentNode, LRUCache<string, { error: GraphQLError | null }>>();
+  const checkCostOnce = (args: Parameters<Limits['checkCost']>[0]): GraphQLError | null => {
+    let figures: { cost: number; restCalls: number };
+    try {
+      figures = estimate(args);
+    } catch (error) {
+      // Variables that do not fit the operation: the same error execution would give, before any call.
+      if (error instanceof GraphQLError && !/maximum allowed number of nodes/.test(error.message))
+        return new GraphQLError(error.message, { extensions: { code: 'BAD_USER_INPUT' } });
+      // getComplexity refuses documents whose fragments expand past its node budget.
+      return tooComplex('cost', limits.maxCost, 'Operation too complex: its fragments expand to too many fields.');
+    }
+    if (figures.restCalls > limits.maxRestCalls)
+      return tooComplex(
+        'restCalls',
+        limits.maxRestCalls,
+        `Operation too complex: it may make ${figures.restCalls} REST calls to Engage (fields that cost one call per parent, times their parents); the limit is ${limits.maxRestCalls}.`,
+      );
+    if (figures.cost > limits.maxCost)
+      return tooComplex(
+        'cost',
+        limits.maxCost,
+        `Operation too complex: its estimated cost is ${figures.cost} (page sizes multiplied down the tree); the limit is ${limits.maxCost}.`,
+      );
+    return null;
+  };
+
   return {
     limits,
     parseOptions: { maxTokens: limits.maxTokens },
@@ -218,29 +247,16 @@ export function createLimits(schema: GraphQLSchema, overrides: Partial<Operation
     ],
     estimate,
     checkCost(args) {
-      let figures: { cost: number; restCalls: number };
-      try {
-        figures = estimate(args);
-      } catch (error) {
-        // Variables that do not fit the operation: the same error execution would give, before any call.
-        if (error instanceof GraphQLError && !/maximum allowed number of nodes/.test(error.message))
-          return new GraphQLError(error.message, { extensions: { code: 'BAD_USER_INPUT' } });
-        // getComplexity refuses documents whose fragments expand past its node budget.
-        return tooComplex('cost', limits.maxCost, 'Operation too complex: its fragments expand to too many fields.');
-      }
-      if (figures.restCalls > limits.maxRestCalls)
-        return tooComplex(
-          'restCalls',
-          limits.maxRestCalls,
-          `Operation too complex: it may make ${figures.restCalls} REST calls to Engage (fields that cost one call per parent, times their parents); the limit is ${limits.maxRestCalls}.`,
-        );
-      if (figures.cost > limits.maxCost)
-        return tooComplex(
-          'cost',
-          limits.maxCost,
-          `Operation too complex: its estimated cost is ${figures.cost} (page sizes multiplied down the tree); the limit is ${limits.maxCost}.`,
-        );
-      return null;
+      // Both transports keep one document object per query text, so a repeated operation (an inbox
+      // polled by every agent) is estimated once per set of variables, not once per request.
+      let known = verdicts.get(args.document);
+      if (!known) verdicts.set(args.document, (known = new LRUCache({ max: 100 })));
+      const key = `${args.operationName ?? ''}\u0000${stableStringify(args.variables ?? {})}`;
+      const cached = known.get(key);
+      if (cached) return cached.error;
+      const error = checkCostOnce(args);
+      known.set(key, { error });
+      return error;
     },
     formatError(formatted) {
       // Apollo files every validation error under GRAPHQL_VALIDATION_FAILED: ours keep their code.
