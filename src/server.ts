@@ -24,7 +24,7 @@ import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin
 import { expressMiddleware } from '@as-integrations/express5';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import express from 'express';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, type GraphQLSchema } from 'graphql';
 import { ResponseCache } from './cache/response-cache';
 import { DEFAULTS } from './config';
 import {
@@ -56,6 +56,14 @@ export function loadTypeDefs(dir = SCHEMA_DIR): string[] {
     .filter((file) => file.endsWith('.graphql'))
     .sort()
     .map((file) => readFileSync(path.join(dir, file), 'utf8'));
+}
+
+/**
+ * The executable schema the gateway serves: the SDL with its resolvers. `npm run schema:print`
+ * prints it to `schema.graphql`, which front-ends point their codegen at.
+ */
+export function createSchema(): GraphQLSchema {
+  return makeExecutableSchema({ typeDefs: loadTypeDefs(), resolvers });
 }
 
 export const SAMPLE_QUERY = `# The inbox: open threads with their latest messages, authors and agents.
@@ -222,7 +230,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const app = express();
   app.disable('x-powered-by');
   const httpServer = http.createServer(app);
-  const schema = makeExecutableSchema({ typeDefs: loadTypeDefs(), resolvers });
+  const schema = createSchema();
   const limits = createLimits(schema, options.limits || {});
   const limitsOn = options.limits !== false;
   const introspection = options.introspection ?? !production;

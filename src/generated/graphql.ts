@@ -27,7 +27,7 @@ export type Scalars = {
   Boolean: { input: boolean; output: boolean; }
   Int: { input: number; output: number; }
   Float: { input: number; output: number; }
-  /** An RFC 3339 date-time string, e.g. `2026-11-25T09:04:31.000Z`. */
+  /** An RFC 3339 date-time string in UTC, e.g. `2026-11-25T09:04:31.000Z`. */
   DateTime: { input: Date; output: Date | string; }
   /** Any JSON value: Engage's free-form objects (custom fields, extra data). */
   JSON: { input: unknown; output: unknown; }
