@@ -38,7 +38,15 @@ const layers = [
 
 export default tseslint.config(
   {
-    ignores: ['node_modules/', 'dist/', 'coverage/', 'src/generated/', 'examples/*/dist/', 'test-artifacts/'],
+    ignores: [
+      'node_modules/',
+      'dist/',
+      'coverage/',
+      'src/generated/',
+      'examples/*/dist/',
+      'examples/*/src/gql/',
+      'test-artifacts/',
+    ],
   },
   eslint.configs.recommended,
   ...tseslint.configs.recommended,

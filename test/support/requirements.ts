@@ -10,6 +10,10 @@
  *   the suites that start and stop a Redis of their own. Missing, they skip, except in CI (`CI=true`),
  *   where a missing Redis fails the run: CI must exercise the scale-out paths.
  *
+ * - A Chromium for the browser suite (`CHROMIUM_PATH`, default Debian's `/usr/bin/chromium`), driven
+ *   by playwright-core; never downloaded. Missing, the suite skips, except in CI, where `.ci/run`
+ *   installs Debian's package first.
+ *
  * `test/support/global-setup.ts` probes once per run and leaves the answers in the environment, which
  * every test worker inherits; the helpers below only read them.
  */
@@ -26,6 +30,10 @@ export const SPEC_PATH = path.resolve(
 export const SAMPLES_DIR = path.resolve(
   process.env.ENGAGE_WEBHOOK_SAMPLES ?? path.join(REFERENCE_DIR, 'webhook-samples'),
 );
+export const CHROMIUM_PATH =
+  process.env.CHROMIUM_PATH ??
+  ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((candidate) => fs.existsSync(candidate)) ??
+  '/usr/bin/chromium';
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 export interface Requirement {
@@ -60,6 +68,12 @@ export const requirements = {
     name: 'redis-server',
     available: process.env.TEST_REDIS_SERVER_AVAILABLE === '1',
     reason: 'no redis-server on the PATH: the suite starts and stops a Redis of its own',
+    required: process.env.CI === 'true',
+  }),
+  chromium: (): Requirement => ({
+    name: 'Chromium',
+    available: fs.existsSync(CHROMIUM_PATH),
+    reason: `no Chromium at ${CHROMIUM_PATH}: install Debian's (apt-get install chromium) or set CHROMIUM_PATH; the browser suite never downloads one`,
     required: process.env.CI === 'true',
   }),
 };

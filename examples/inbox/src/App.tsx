@@ -1,0 +1,109 @@
+import { ApolloProvider, useQuery } from '@apollo/client/react';
+import { useEffect, useMemo, useState } from 'react';
+import { createApolloClient } from './apollo';
+import type { UiError } from './errors';
+import { uiError } from './errors';
+import { Inbox } from './Inbox';
+import { SOURCES } from './operations';
+import { loadSession, saveSession, type Session } from './session';
+import { SignIn } from './SignIn';
+import { ThreadView } from './ThreadView';
+
+export function App() {
+  const [session, setSession] = useState<Session | null>(loadSession);
+  const [notice, setNotice] = useState<string | undefined>();
+
+  const signIn = (next: Session | null, why?: string) => {
+    saveSession(next);
+    setSession(next);
+    setNotice(why);
+  };
+
+  const client = useMemo(
+    () =>
+      session &&
+      createApolloClient({
+        url: session.gatewayUrl,
+        token: session.token,
+        onAuthError: (reason) => signIn(null, reason),
+      }),
+    // A new client (and cache) per token: nothing one agent saw is shown to the next.
+    [session?.token, session?.gatewayUrl],
+  );
+  useEffect(() => () => client?.stop(), [client]);
+
+  if (!session || !client) return <SignIn onSignIn={(next) => signIn(next)} notice={notice} />;
+  return (
+    <ApolloProvider client={client}>
+      <Workspace session={session} onChange={(next) => signIn(next)} onSignOut={(why) => signIn(null, why)} />
+    </ApolloProvider>
+  );
+}
+
+function Workspace({
+  session,
+  onChange,
+  onSignOut,
+}: {
+  session: Session;
+  onChange: (session: Session) => void;
+  onSignOut: (why?: string) => void;
+}) {
+  const { data, error } = useQuery(SOURCES);
+  const [selected, setSelected] = useState<string | null>(null);
+  const [problem, setProblem] = useState<UiError | null>(null);
+
+  const report = (failure: UiError) => {
+    if (failure.signOut) onSignOut(failure.message);
+    else setProblem(failure);
+  };
+  useEffect(() => {
+    if (error) report(uiError(error));
+  }, [error]);
+
+  const toggle = (id: string) => {
+    const current = session.sourceIds;
+    onChange({ ...session, sourceIds: current.includes(id) ? current.filter((s) => s !== id) : [...current, id] });
+  };
+
+  return (
+    <div className="app">
+      <nav className="topbar">
+        <strong>Engage inbox</strong>
+        <span className="hint">{session.name ?? 'signed in with a token'}</span>
+        <fieldset className="sources" aria-label="Sources">
+          {data?.sources.map((source) => (
+            <label key={source.id}>
+              <input
+                type="checkbox"
+                checked={session.sourceIds.includes(source.id)}
+                onChange={() => toggle(source.id)}
+              />
+              {source.name}
+            </label>
+          ))}
+          <span className="hint">{session.sourceIds.length ? '' : '(all sources)'}</span>
+        </fieldset>
+        <button type="button" onClick={() => onSignOut()}>
+          Sign out
+        </button>
+      </nav>
+      {problem && (
+        <p className="error" role="alert">
+          {problem.message}{' '}
+          <button type="button" onClick={() => setProblem(null)}>
+            Dismiss
+          </button>
+        </p>
+      )}
+      <div className="panes">
+        <Inbox sourceIds={session.sourceIds} selected={selected} onSelect={setSelected} />
+        {selected ? (
+          <ThreadView key={selected} threadId={selected} sourceIds={session.sourceIds} onError={report} />
+        ) : (
+          <p className="hint empty">Pick a conversation.</p>
+        )}
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,251 @@
+import { useApolloClient, useMutation, useQuery, useSubscription } from '@apollo/client/react';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { Avatar } from './Avatar';
+import { uiError, type UiError } from './errors';
+import { ago } from './format';
+import { customerOf, threadStatus } from './Inbox';
+import { appendToThread, placeInInbox } from './live';
+import {
+  CLOSE_INTERVENTION,
+  CLOSE_THREAD,
+  CONTENT_ADDED,
+  ENGAGE,
+  REPLY,
+  SOURCES,
+  THREAD,
+  TRANSFER,
+} from './operations';
+
+/** One conversation: messages oldest first with their authors, the customer's profile, interventions, and the actions. */
+export function ThreadView({
+  threadId,
+  sourceIds,
+  onError,
+}: {
+  threadId: string;
+  sourceIds: string[];
+  onError: (error: UiError) => void;
+}) {
+  const client = useApolloClient();
+  const { data, error } = useQuery(THREAD, { variables: { id: threadId } });
+  const { data: directory } = useQuery(SOURCES);
+  const [body, setBody] = useState('');
+  const [category, setCategory] = useState('');
+  const [notice, setNotice] = useState<string | null>(null);
+  const [engage] = useMutation(ENGAGE);
+  const [reply, replying] = useMutation(REPLY);
+  const [closeThread, closingThread] = useMutation(CLOSE_THREAD);
+  const [closeIntervention, closingIntervention] = useMutation(CLOSE_INTERVENTION);
+  const [transfer, transferring] = useMutation(TRANSFER);
+  const list = useRef<HTMLOListElement>(null);
+  const count = data?.thread?.contents.nodes.length ?? 0;
+
+  // The newest message in view, on opening and as messages arrive.
+  useEffect(() => {
+    list.current?.scrollTo({ top: list.current.scrollHeight });
+  }, [count]);
+
+  // Messages of this conversation also arrive while it is open on a source the inbox does not show.
+  useSubscription(CONTENT_ADDED, {
+    variables: { sourceIds: data?.thread ? [data.thread.source.id] : null },
+    skip: !data?.thread,
+    onData: ({ data: event }) => {
+      const added = event.data?.contentAdded;
+      if (added?.thread.id === threadId) appendToThread(client.cache, threadId, added.content);
+    },
+  });
+
+  if (error) return <p className="error">{uiError(error).message}</p>;
+  const thread = data?.thread;
+  if (!thread) return <p className="hint">Loading the conversation…</p>;
+
+  const customer = customerOf(thread);
+  const messages = thread.contents.nodes;
+  const profile = messages.find((message) => message.author?.id === customer?.id)?.author?.profile;
+  const open = thread.interventions.find((intervention) => !intervention.closed);
+  const lastFromCustomer = [...messages].reverse().find((message) => !message.creator);
+  const status = threadStatus(thread);
+
+  const act = async (run: () => Promise<unknown>, done?: string) => {
+    setNotice(null);
+    try {
+      await run();
+      if (done) setNotice(done);
+    } catch (failure) {
+      onError(uiError(failure));
+    }
+  };
+
+  const send = (event: FormEvent) => {
+    event.preventDefault();
+    const text = body.trim();
+    if (!text || !lastFromCustomer) return;
+    void act(async () => {
+      // A reply goes under an intervention of the caller's: engaging answers the caller's open one as is.
+      await engage({ variables: { contentId: lastFromCustomer.id } });
+      const result = await reply({ variables: { input: { contentId: lastFromCustomer.id, body: text } } });
+      const sent = result.data?.replyToContent;
+      if (sent) appendToThread(client.cache, threadId, sent);
+      setBody('');
+    });
+  };
+
+  return (
+    <section className="thread" aria-label="Conversation">
+      <header>
+        <h2>{thread.title || 'Conversation'}</h2>
+        <p className="row-meta">
+          <span className="badge">{thread.source.name}</span>
+          <span className={`status ${status.label}`}>{status.label}</span>
+          {status.assignee && <span className="hint">held by {status.assignee}</span>}
+        </p>
+      </header>
+      <div className="thread-body">
+        <ol className="messages" aria-label="Messages" ref={list}>
+          {messages.map((message) => (
+            <li
+              key={message.id}
+              className={message.creator ? 'message agent' : 'message customer'}
+              data-content-id={message.id}
+            >
+              <Avatar name={message.author?.displayName} url={message.author?.avatarUrl} />
+              <div>
+                <p className="message-head">
+                  <strong>{message.creator?.displayName ?? message.author?.displayName ?? 'Unknown'}</strong>
+                  <time dateTime={message.createdAt} title={message.createdAt}>
+                    {ago(message.createdAt)}
+                  </time>
+                </p>
+                <p className="message-body">{message.body}</p>
+              </div>
+            </li>
+          ))}
+        </ol>
+        <aside className="profile" aria-label="Customer">
+          <Avatar name={customer?.displayName} url={customer?.avatarUrl} />
+          <h3>{customer?.displayName ?? 'Unknown customer'}</h3>
+          {profile && (
+            <dl>
+              {profile.company && (
+                <>
+                  <dt>Company</dt>
+                  <dd>{profile.company}</dd>
+                </>
+              )}
+              {profile.emails.length > 0 && (
+                <>
+                  <dt>Email</dt>
+                  <dd>{profile.emails.join(', ')}</dd>
+                </>
+              )}
+              {profile.mobilePhones.length > 0 && (
+                <>
+                  <dt>Mobile</dt>
+                  <dd>{profile.mobilePhones.join(', ')}</dd>
+                </>
+              )}
+              {profile.tags.length > 0 && (
+                <>
+                  <dt>Tags</dt>
+                  <dd>{profile.tags.map((tag) => tag.name).join(', ')}</dd>
+                </>
+              )}
+              {Object.entries((profile.customFieldValues ?? {}) as Record<string, unknown>).map(([key, value]) => (
+                <div key={key}>
+                  <dt>{key}</dt>
+                  <dd>{String(value)}</dd>
+                </div>
+              ))}
+              {profile.notes && (
+                <>
+                  <dt>Notes</dt>
+                  <dd>{profile.notes}</dd>
+                </>
+              )}
+            </dl>
+          )}
+          <h3>Interventions</h3>
+          <ul className="interventions">
+            {thread.interventions.length === 0 && <li className="hint">None yet.</li>}
+            {thread.interventions.map((intervention) => (
+              <li key={intervention.id}>
+                <span className={`status ${intervention.status.toLowerCase()}`}>
+                  {intervention.status.toLowerCase()}
+                </span>{' '}
+                {intervention.user?.displayName ?? 'unassigned'}{' '}
+                <span className="hint">{ago(intervention.createdAt)}</span>
+              </li>
+            ))}
+          </ul>
+        </aside>
+      </div>
+      <form className="reply" onSubmit={send}>
+        <textarea
+          aria-label="Reply"
+          value={body}
+          onChange={(event) => setBody(event.target.value)}
+          placeholder={lastFromCustomer ? 'Write a reply…' : 'No customer message to answer'}
+          disabled={!lastFromCustomer || thread.closed}
+        />
+        <div className="actions">
+          <button type="submit" disabled={replying.loading || !body.trim() || !lastFromCustomer}>
+            Send reply
+          </button>
+          <button
+            type="button"
+            disabled={!open || closingIntervention.loading}
+            onClick={() =>
+              open && void act(() => closeIntervention({ variables: { id: open.id } }), 'Intervention closed.')
+            }
+          >
+            Resolve intervention
+          </button>
+          <button
+            type="button"
+            disabled={thread.closed || closingThread.loading}
+            onClick={() =>
+              void act(async () => {
+                const result = await closeThread({ variables: { id: thread.id } });
+                if (result.data) placeInInbox(client.cache, sourceIds, { ...thread, closed: true });
+              }, 'Thread closed.')
+            }
+          >
+            Close thread
+          </button>
+          <select
+            aria-label="Category for humans"
+            value={category}
+            onChange={(event) => setCategory(event.target.value)}
+          >
+            <option value="">Transfer to…</option>
+            {directory?.categories.map((item) => (
+              <option key={item.id} value={item.id}>
+                {item.name}
+              </option>
+            ))}
+          </select>
+          <button
+            type="button"
+            disabled={!category || transferring.loading}
+            onClick={() =>
+              void act(async () => {
+                const result = await transfer({
+                  variables: { threadId: thread.id, categoryIds: [category], interventionId: open?.id ?? null },
+                });
+                const outcome = result.data?.transferToHuman;
+                setNotice(
+                  outcome?.agentAvailable
+                    ? `Transferred: ${outcome.availableAgents.length} agent(s) available.`
+                    : 'Transferred; no agent is available right now.',
+                );
+              })
+            }
+          >
+            Transfer to a human
+          </button>
+        </div>
+        {notice && <p className="notice">{notice}</p>}
+      </form>
+    </section>
+  );
+}

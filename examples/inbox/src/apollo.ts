@@ -1,0 +1,69 @@
+/**
+ * One Apollo Client per signed-in token: queries and mutations over HTTP, subscriptions over
+ * graphql-ws on the same URL, split by operation type. The token travels as
+ * `Authorization: Bearer` on HTTP and in graphql-ws's `connection_init` payload.
+ */
+import { ApolloClient, ApolloLink, HttpLink, InMemoryCache } from '@apollo/client';
+import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
+import { getMainDefinition, relayStylePagination } from '@apollo/client/utilities';
+import { Kind, OperationTypeNode } from 'graphql';
+import { createClient } from 'graphql-ws';
+
+/** The gateway's GraphQL URL resolved against the page, and its WebSocket twin. */
+export function gatewayUrls(configured: string): { http: string; ws: string } {
+  const http = new URL(configured, window.location.href);
+  const ws = new URL(http);
+  ws.protocol = http.protocol === 'https:' ? 'wss:' : 'ws:';
+  return { http: http.href, ws: ws.href };
+}
+
+/**
+ * Cache policies: the inbox's threads are a Relay connection, merged page after page by cursor
+ * (`relayStylePagination`), one list per filter and order; a thread's messages are read as one
+ * window per arguments. Records are normalised by `__typename` and `id`, so a thread or message
+ * that arrives by subscription updates every list showing it.
+ */
+export function createCache(): InMemoryCache {
+  return new InMemoryCache({
+    typePolicies: {
+      Query: {
+        fields: {
+          threads: relayStylePagination(['filter', 'orderBy']),
+        },
+      },
+    },
+  });
+}
+
+export function createApolloClient(options: {
+  url: string;
+  token: string;
+  onAuthError: (reason: string) => void;
+}): ApolloClient {
+  const urls = gatewayUrls(options.url);
+  const authorization = `Bearer ${options.token}`;
+  const http = new HttpLink({ uri: urls.http, headers: { authorization } });
+  const ws = new GraphQLWsLink(
+    createClient({
+      url: urls.ws,
+      connectionParams: { authorization },
+      // 4401/4403: the gateway refused the token; reconnecting with it cannot help.
+      shouldRetry: (event) => !(event instanceof CloseEvent && (event.code === 4401 || event.code === 4403)),
+      on: {
+        closed: (event) => {
+          if (event instanceof CloseEvent && (event.code === 4401 || event.code === 4403))
+            options.onAuthError(event.reason || 'The gateway refused the token.');
+        },
+      },
+    }),
+  );
+  const link = ApolloLink.split(
+    ({ query }) => {
+      const definition = getMainDefinition(query);
+      return definition.kind === Kind.OPERATION_DEFINITION && definition.operation === OperationTypeNode.SUBSCRIPTION;
+    },
+    ws,
+    http,
+  );
+  return new ApolloClient({ link, cache: createCache() });
+}

@@ -1,0 +1,49 @@
+/**
+ * What the UI does with each of the gateway's `extensions.code` values (see the README's
+ * "Errors" table): the code decides, never the message text.
+ */
+import { CombinedGraphQLErrors } from '@apollo/client/errors';
+
+export interface UiError {
+  code: string;
+  /** What to tell the agent. */
+  message: string;
+  /** The token is no good: go back to the sign-in screen. */
+  signOut?: boolean;
+  /** Worth retrying as is (after `retryAfterMs` when given). */
+  retry?: boolean;
+  retryAfterMs?: number;
+}
+
+export function uiError(error: unknown): UiError {
+  const first = CombinedGraphQLErrors.is(error) ? error.errors[0] : undefined;
+  const code = typeof first?.extensions?.code === 'string' ? first.extensions.code : 'NETWORK';
+  const detail = first?.message ?? (error instanceof Error ? error.message : String(error));
+  switch (code) {
+    case 'UNAUTHENTICATED':
+      return { code, message: 'The gateway does not accept this token. Sign in again.', signOut: true };
+    case 'FORBIDDEN':
+      return { code, message: `Engage refused: ${detail}` };
+    case 'CONFLICT':
+      return { code, message: `Already done: ${detail}` };
+    case 'NOT_FOUND':
+      return { code, message: 'No longer visible to you (removed, or in a source you cannot read).' };
+    case 'BAD_USER_INPUT':
+      return { code, message: detail };
+    case 'UPSTREAM_RATE_LIMITED': {
+      const retryAfterMs = Number(first?.extensions?.retryAfterMs) || 1000;
+      return {
+        code,
+        message: `Engage is busy; retry in ${Math.ceil(retryAfterMs / 1000)} s.`,
+        retry: true,
+        retryAfterMs,
+      };
+    }
+    case 'UPSTREAM_UNAVAILABLE':
+      return { code, message: 'Engage did not answer; retry in a moment.', retry: true };
+    case 'NETWORK':
+      return { code, message: `Cannot reach the gateway (${detail}).`, retry: true };
+    default:
+      return { code, message: detail };
+  }
+}

@@ -1,0 +1,112 @@
+/* eslint-disable */
+import * as types from './graphql';
+import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-node/core';
+
+/**
+ * Map of all GraphQL operations in the project.
+ *
+ * This map has several performance disadvantages:
+ * 1. It is not tree-shakeable, so it will include all operations in the project.
+ * 2. It is not minifiable, so the string of a GraphQL query will be multiple times inside the bundle.
+ * 3. It does not support dead code elimination, so it will add unused operations.
+ *
+ * Therefore it is highly recommended to use the babel or swc plugin for production.
+ * Learn more about it here: https://the-guild.dev/graphql/codegen/plugins/presets/preset-client#reducing-bundle-size
+ */
+type Documents = {
+    "\n  fragment ThreadRow on Thread {\n    id\n    title\n    closed\n    updatedAt\n    contentsCount\n    source {\n      id\n      name\n      type\n    }\n    opening: contents(first: 1, orderBy: CREATED_AT_ASC) {\n      nodes {\n        id\n        author {\n          id\n          displayName\n          avatarUrl\n        }\n      }\n    }\n    latest: contents(first: 1, orderBy: CREATED_AT_DESC) {\n      nodes {\n        id\n        body\n        createdAt\n        author {\n          id\n          displayName\n        }\n        creator {\n          id\n          displayName\n        }\n      }\n    }\n    interventions {\n      id\n      status\n      closed\n      createdAt\n      closedAt\n      user {\n        id\n        displayName\n      }\n    }\n  }\n": typeof types.ThreadRowFragmentDoc,
+    "\n  query Sources {\n    sources {\n      id\n      name\n      type\n      active\n    }\n    categories {\n      id\n      name\n    }\n  }\n": typeof types.SourcesDocument,
+    "\n  query Inbox($sourceIds: [ID!], $first: Int = 20, $after: String) {\n    threads(first: $first, after: $after, filter: { sourceIds: $sourceIds, closed: false }) {\n      totalCount\n      edges {\n        cursor\n        node {\n          ...ThreadRow\n        }\n      }\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n    }\n  }\n": typeof types.InboxDocument,
+    "\n  fragment Message on Content {\n    id\n    body\n    createdAt\n    firstInThread\n    isPrivate\n    author {\n      id\n      displayName\n      avatarUrl\n    }\n    creator {\n      id\n      displayName\n    }\n  }\n": typeof types.MessageFragmentDoc,
+    "\n  query Thread($id: ID!) {\n    thread(id: $id) {\n      ...ThreadRow\n      threadCategories {\n        id\n        name\n      }\n      contents(first: 100, orderBy: CREATED_AT_ASC) {\n        totalCount\n        nodes {\n          ...Message\n          author {\n            id\n            profile {\n              id\n              firstname\n              lastname\n              company\n              emails\n              mobilePhones\n              notes\n              customFieldValues\n              tags {\n                id\n                name\n              }\n            }\n          }\n        }\n      }\n    }\n  }\n": typeof types.ThreadDocument,
+    "\n  mutation Engage($contentId: ID!) {\n    engageContent(contentId: $contentId) {\n      id\n      status\n      closed\n      user {\n        id\n        displayName\n      }\n    }\n  }\n": typeof types.EngageDocument,
+    "\n  mutation Reply($input: ReplyInput!) {\n    replyToContent(input: $input) {\n      ...Message\n    }\n  }\n": typeof types.ReplyDocument,
+    "\n  mutation CloseThread($id: ID!) {\n    closeThread(id: $id) {\n      id\n      closed\n    }\n  }\n": typeof types.CloseThreadDocument,
+    "\n  mutation CloseIntervention($id: ID!) {\n    closeIntervention(id: $id) {\n      id\n      status\n      closed\n    }\n  }\n": typeof types.CloseInterventionDocument,
+    "\n  mutation Transfer($threadId: ID!, $categoryIds: [ID!]!, $interventionId: ID) {\n    transferToHuman(threadId: $threadId, categoryIds: $categoryIds, interventionId: $interventionId) {\n      agentAvailable\n      availableAgents {\n        agentId\n        agent {\n          id\n          displayName\n        }\n      }\n      thread {\n        id\n        threadCategories {\n          id\n          name\n        }\n      }\n    }\n  }\n": typeof types.TransferDocument,
+    "\n  subscription NewThreads($sourceIds: [ID!]) {\n    newThread(sourceIds: $sourceIds) {\n      id\n      thread {\n        ...ThreadRow\n      }\n    }\n  }\n": typeof types.NewThreadsDocument,
+    "\n  subscription ContentAdded($sourceIds: [ID!]) {\n    contentAdded(sourceIds: $sourceIds) {\n      id\n      content {\n        ...Message\n      }\n      thread {\n        ...ThreadRow\n      }\n    }\n  }\n": typeof types.ContentAddedDocument,
+};
+const documents: Documents = {
+    "\n  fragment ThreadRow on Thread {\n    id\n    title\n    closed\n    updatedAt\n    contentsCount\n    source {\n      id\n      name\n      type\n    }\n    opening: contents(first: 1, orderBy: CREATED_AT_ASC) {\n      nodes {\n        id\n        author {\n          id\n          displayName\n          avatarUrl\n        }\n      }\n    }\n    latest: contents(first: 1, orderBy: CREATED_AT_DESC) {\n      nodes {\n        id\n        body\n        createdAt\n        author {\n          id\n          displayName\n        }\n        creator {\n          id\n          displayName\n        }\n      }\n    }\n    interventions {\n      id\n      status\n      closed\n      createdAt\n      closedAt\n      user {\n        id\n        displayName\n      }\n    }\n  }\n": types.ThreadRowFragmentDoc,
+    "\n  query Sources {\n    sources {\n      id\n      name\n      type\n      active\n    }\n    categories {\n      id\n      name\n    }\n  }\n": types.SourcesDocument,
+    "\n  query Inbox($sourceIds: [ID!], $first: Int = 20, $after: String) {\n    threads(first: $first, after: $after, filter: { sourceIds: $sourceIds, closed: false }) {\n      totalCount\n      edges {\n        cursor\n        node {\n          ...ThreadRow\n        }\n      }\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n    }\n  }\n": types.InboxDocument,
+    "\n  fragment Message on Content {\n    id\n    body\n    createdAt\n    firstInThread\n    isPrivate\n    author {\n      id\n      displayName\n      avatarUrl\n    }\n    creator {\n      id\n      displayName\n    }\n  }\n": types.MessageFragmentDoc,
+    "\n  query Thread($id: ID!) {\n    thread(id: $id) {\n      ...ThreadRow\n      threadCategories {\n        id\n        name\n      }\n      contents(first: 100, orderBy: CREATED_AT_ASC) {\n        totalCount\n        nodes {\n          ...Message\n          author {\n            id\n            profile {\n              id\n              firstname\n              lastname\n              company\n              emails\n              mobilePhones\n              notes\n              customFieldValues\n              tags {\n                id\n                name\n              }\n            }\n          }\n        }\n      }\n    }\n  }\n": types.ThreadDocument,
+    "\n  mutation Engage($contentId: ID!) {\n    engageContent(contentId: $contentId) {\n      id\n      status\n      closed\n      user {\n        id\n        displayName\n      }\n    }\n  }\n": types.EngageDocument,
+    "\n  mutation Reply($input: ReplyInput!) {\n    replyToContent(input: $input) {\n      ...Message\n    }\n  }\n": types.ReplyDocument,
+    "\n  mutation CloseThread($id: ID!) {\n    closeThread(id: $id) {\n      id\n      closed\n    }\n  }\n": types.CloseThreadDocument,
+    "\n  mutation CloseIntervention($id: ID!) {\n    closeIntervention(id: $id) {\n      id\n      status\n      closed\n    }\n  }\n": types.CloseInterventionDocument,
+    "\n  mutation Transfer($threadId: ID!, $categoryIds: [ID!]!, $interventionId: ID) {\n    transferToHuman(threadId: $threadId, categoryIds: $categoryIds, interventionId: $interventionId) {\n      agentAvailable\n      availableAgents {\n        agentId\n        agent {\n          id\n          displayName\n        }\n      }\n      thread {\n        id\n        threadCategories {\n          id\n          name\n        }\n      }\n    }\n  }\n": types.TransferDocument,
+    "\n  subscription NewThreads($sourceIds: [ID!]) {\n    newThread(sourceIds: $sourceIds) {\n      id\n      thread {\n        ...ThreadRow\n      }\n    }\n  }\n": types.NewThreadsDocument,
+    "\n  subscription ContentAdded($sourceIds: [ID!]) {\n    contentAdded(sourceIds: $sourceIds) {\n      id\n      content {\n        ...Message\n      }\n      thread {\n        ...ThreadRow\n      }\n    }\n  }\n": types.ContentAddedDocument,
+};
+
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ *
+ *
+ * @example
+ * ```ts
+ * const query = graphql(`query GetUser($id: ID!) { user(id: $id) { name } }`);
+ * ```
+ *
+ * The query argument is unknown!
+ * Please regenerate the types.
+ */
+export function graphql(source: string): unknown;
+
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  fragment ThreadRow on Thread {\n    id\n    title\n    closed\n    updatedAt\n    contentsCount\n    source {\n      id\n      name\n      type\n    }\n    opening: contents(first: 1, orderBy: CREATED_AT_ASC) {\n      nodes {\n        id\n        author {\n          id\n          displayName\n          avatarUrl\n        }\n      }\n    }\n    latest: contents(first: 1, orderBy: CREATED_AT_DESC) {\n      nodes {\n        id\n        body\n        createdAt\n        author {\n          id\n          displayName\n        }\n        creator {\n          id\n          displayName\n        }\n      }\n    }\n    interventions {\n      id\n      status\n      closed\n      createdAt\n      closedAt\n      user {\n        id\n        displayName\n      }\n    }\n  }\n"): (typeof documents)["\n  fragment ThreadRow on Thread {\n    id\n    title\n    closed\n    updatedAt\n    contentsCount\n    source {\n      id\n      name\n      type\n    }\n    opening: contents(first: 1, orderBy: CREATED_AT_ASC) {\n      nodes {\n        id\n        author {\n          id\n          displayName\n          avatarUrl\n        }\n      }\n    }\n    latest: contents(first: 1, orderBy: CREATED_AT_DESC) {\n      nodes {\n        id\n        body\n        createdAt\n        author {\n          id\n          displayName\n        }\n        creator {\n          id\n          displayName\n        }\n      }\n    }\n    interventions {\n      id\n      status\n      closed\n      createdAt\n      closedAt\n      user {\n        id\n        displayName\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query Sources {\n    sources {\n      id\n      name\n      type\n      active\n    }\n    categories {\n      id\n      name\n    }\n  }\n"): (typeof documents)["\n  query Sources {\n    sources {\n      id\n      name\n      type\n      active\n    }\n    categories {\n      id\n      name\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query Inbox($sourceIds: [ID!], $first: Int = 20, $after: String) {\n    threads(first: $first, after: $after, filter: { sourceIds: $sourceIds, closed: false }) {\n      totalCount\n      edges {\n        cursor\n        node {\n          ...ThreadRow\n        }\n      }\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n    }\n  }\n"): (typeof documents)["\n  query Inbox($sourceIds: [ID!], $first: Int = 20, $after: String) {\n    threads(first: $first, after: $after, filter: { sourceIds: $sourceIds, closed: false }) {\n      totalCount\n      edges {\n        cursor\n        node {\n          ...ThreadRow\n        }\n      }\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  fragment Message on Content {\n    id\n    body\n    createdAt\n    firstInThread\n    isPrivate\n    author {\n      id\n      displayName\n      avatarUrl\n    }\n    creator {\n      id\n      displayName\n    }\n  }\n"): (typeof documents)["\n  fragment Message on Content {\n    id\n    body\n    createdAt\n    firstInThread\n    isPrivate\n    author {\n      id\n      displayName\n      avatarUrl\n    }\n    creator {\n      id\n      displayName\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query Thread($id: ID!) {\n    thread(id: $id) {\n      ...ThreadRow\n      threadCategories {\n        id\n        name\n      }\n      contents(first: 100, orderBy: CREATED_AT_ASC) {\n        totalCount\n        nodes {\n          ...Message\n          author {\n            id\n            profile {\n              id\n              firstname\n              lastname\n              company\n              emails\n              mobilePhones\n              notes\n              customFieldValues\n              tags {\n                id\n                name\n              }\n            }\n          }\n        }\n      }\n    }\n  }\n"): (typeof documents)["\n  query Thread($id: ID!) {\n    thread(id: $id) {\n      ...ThreadRow\n      threadCategories {\n        id\n        name\n      }\n      contents(first: 100, orderBy: CREATED_AT_ASC) {\n        totalCount\n        nodes {\n          ...Message\n          author {\n            id\n            profile {\n              id\n              firstname\n              lastname\n              company\n              emails\n              mobilePhones\n              notes\n              customFieldValues\n              tags {\n                id\n                name\n              }\n            }\n          }\n        }\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation Engage($contentId: ID!) {\n    engageContent(contentId: $contentId) {\n      id\n      status\n      closed\n      user {\n        id\n        displayName\n      }\n    }\n  }\n"): (typeof documents)["\n  mutation Engage($contentId: ID!) {\n    engageContent(contentId: $contentId) {\n      id\n      status\n      closed\n      user {\n        id\n        displayName\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation Reply($input: ReplyInput!) {\n    replyToContent(input: $input) {\n      ...Message\n    }\n  }\n"): (typeof documents)["\n  mutation Reply($input: ReplyInput!) {\n    replyToContent(input: $input) {\n      ...Message\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation CloseThread($id: ID!) {\n    closeThread(id: $id) {\n      id\n      closed\n    }\n  }\n"): (typeof documents)["\n  mutation CloseThread($id: ID!) {\n    closeThread(id: $id) {\n      id\n      closed\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation CloseIntervention($id: ID!) {\n    closeIntervention(id: $id) {\n      id\n      status\n      closed\n    }\n  }\n"): (typeof documents)["\n  mutation CloseIntervention($id: ID!) {\n    closeIntervention(id: $id) {\n      id\n      status\n      closed\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation Transfer($threadId: ID!, $categoryIds: [ID!]!, $interventionId: ID) {\n    transferToHuman(threadId: $threadId, categoryIds: $categoryIds, interventionId: $interventionId) {\n      agentAvailable\n      availableAgents {\n        agentId\n        agent {\n          id\n          displayName\n        }\n      }\n      thread {\n        id\n        threadCategories {\n          id\n          name\n        }\n      }\n    }\n  }\n"): (typeof documents)["\n  mutation Transfer($threadId: ID!, $categoryIds: [ID!]!, $interventionId: ID) {\n    transferToHuman(threadId: $threadId, categoryIds: $categoryIds, interventionId: $interventionId) {\n      agentAvailable\n      availableAgents {\n        agentId\n        agent {\n          id\n          displayName\n        }\n      }\n      thread {\n        id\n        threadCategories {\n          id\n          name\n        }\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription NewThreads($sourceIds: [ID!]) {\n    newThread(sourceIds: $sourceIds) {\n      id\n      thread {\n        ...ThreadRow\n      }\n    }\n  }\n"): (typeof documents)["\n  subscription NewThreads($sourceIds: [ID!]) {\n    newThread(sourceIds: $sourceIds) {\n      id\n      thread {\n        ...ThreadRow\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription ContentAdded($sourceIds: [ID!]) {\n    contentAdded(sourceIds: $sourceIds) {\n      id\n      content {\n        ...Message\n      }\n      thread {\n        ...ThreadRow\n      }\n    }\n  }\n"): (typeof documents)["\n  subscription ContentAdded($sourceIds: [ID!]) {\n    contentAdded(sourceIds: $sourceIds) {\n      id\n      content {\n        ...Message\n      }\n      thread {\n        ...ThreadRow\n      }\n    }\n  }\n"];
+
+export function graphql(source: string) {
+  return (documents as any)[source] ?? {};
+}
+
+export type DocumentType<TDocumentNode extends DocumentNode<any, any>> = TDocumentNode extends DocumentNode<  infer TType,  any>  ? TType  : never;

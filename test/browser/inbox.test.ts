@@ -1,0 +1,107 @@
+/**
+ * The inbox app in a real browser (Debian's Chromium through playwright-core), served by Vite on
+ * its own origin, against the gateway on the embedded emulator with webhooks registered, so that
+ * what the emulator's customers write reaches the page over graphql-ws. Screenshots of each step
+ * are kept in test-artifacts/.
+ */
+import type { Browser, Page } from 'playwright-core';
+import type { Content, Page as RestPage, Thread } from '../../src/engage/types';
+import { describeWith, requirements } from '../support/requirements';
+import { startStack, type Stack } from '../support/stack';
+import { launchChromium, screenshotPath, serveApp, type ServedApp } from './support';
+
+describeWith([requirements.chromium()])('inbox app in a browser', () => {
+  let stack: Stack;
+  let app: ServedApp;
+  let browser: Browser;
+  let page: Page;
+
+  /** A customer of `sourceId` writes, in `threadId` or (without it) in a new thread: what the emulator's simulated customers do. */
+  function customerWrites(input: { sourceId: string; body: string; threadId?: string }): Content {
+    const store = stack.emulator.store;
+    const customer = [...store.contents.values()].find(
+      (content) =>
+        (input.threadId ? content.thread_id === input.threadId : content.source_id === input.sourceId) &&
+        content.author_id &&
+        !content.creator_id,
+    )!.author_id!;
+    return store.importContent({ identityId: customer, ...input });
+  }
+
+  const rowIds = (): Promise<string[]> =>
+    page.$$eval('.inbox [data-thread-id]', (rows) => rows.map((row) => row.getAttribute('data-thread-id') ?? ''));
+
+  beforeAll(async () => {
+    stack = await startStack({ registerWebhook: true, emulator: { webhooks: { retryBaseMs: 5 } } });
+    app = await serveApp({ gatewayUrl: stack.gateway.url, emulatorOrigin: stack.emulator.origin, viaProxy: true });
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await app?.close();
+    await stack?.dispose();
+  });
+
+  it('signs in as a seeded agent and shows the open threads', async () => {
+    await page.goto(app.origin);
+    await page.getByRole('button', { name: /admin/ }).click();
+    await page.locator('.inbox [data-thread-id]').first().waitFor();
+    const open = await stack.rest<RestPage<Thread>>('/content_threads?q=closed:false&limit=1');
+    await expect(page.getByTestId('total').textContent()).resolves.toBe(String(open.count));
+    const ids = await rowIds();
+    expect(ids).toHaveLength(20);
+    expect(new Set(ids).size).toBe(ids.length);
+    await page.screenshot({ path: screenshotPath('1-inbox') });
+  });
+
+  it('shows a customer message in place without a reload', async () => {
+    const marker = await page.evaluate(() => ((globalThis as unknown as { marker: number }).marker = Math.random()));
+    const [, second] = await rowIds();
+    const thread = await stack.rest<Thread>(`/content_threads/${second}`);
+    const content = customerWrites({ threadId: second, sourceId: thread.source_id, body: 'Is my parcel on its way?' });
+
+    // The thread moves to the top of the inbox with the new message as its preview, once.
+    await page.locator(`.inbox li:first-child [data-thread-id="${second}"]`, { hasText: content.body! }).waitFor();
+    const ids = await rowIds();
+    expect(ids.filter((id) => id === second)).toHaveLength(1);
+
+    // A new thread from a new conversation appears on top too.
+    const started = customerWrites({ sourceId: thread.source_id, body: 'Hello, I would like to change my address.' });
+    await page.locator(`.inbox li:first-child [data-thread-id="${started.thread_id}"]`).waitFor();
+    expect(await page.evaluate(() => (globalThis as unknown as { marker?: number }).marker)).toBe(marker);
+    await page.screenshot({ path: screenshotPath('2-live-inbox') });
+
+    // In the open conversation, the next message is appended in order.
+    await page.locator(`[data-thread-id="${started.thread_id}"]`).click();
+    await page.locator(`.messages [data-content-id="${started.id}"]`).waitFor();
+    const next = customerWrites({ threadId: started.thread_id, sourceId: thread.source_id, body: 'Any news?' });
+    await page.locator(`.messages li:last-child[data-content-id="${next.id}"]`).waitFor();
+    expect(await page.evaluate(() => (globalThis as unknown as { marker?: number }).marker)).toBe(marker);
+    await page.screenshot({ path: screenshotPath('3-live-thread') });
+  });
+
+  it('sends a reply from the page: it shows in the conversation and Engage has it', async () => {
+    const threadId = await page.locator('.row.selected').getAttribute('data-thread-id');
+    const body = `We are on it (${Date.now().toString(36)}).`;
+    await page.getByLabel('Reply').fill(body);
+    await page.getByRole('button', { name: 'Send reply' }).click();
+    await Promise.race([
+      page.locator('.messages li.agent', { hasText: body }).waitFor(),
+      page
+        .getByRole('alert')
+        .waitFor()
+        .then(async () => {
+          throw new Error(`the page reported: ${await page.getByRole('alert').textContent()}`);
+        }),
+    ]);
+    await expect(page.locator('.messages li', { hasText: body }).count()).resolves.toBe(1);
+
+    const contents = await stack.rest<RestPage<Content>>(`/contents?q=thread:${threadId}&limit=150`);
+    const sent = contents.records.find((content) => content.body === body);
+    expect(sent).toBeDefined();
+    expect(sent!.creator_id).toBe(stack.admin.id);
+    await page.screenshot({ path: screenshotPath('4-reply') });
+  });
+});

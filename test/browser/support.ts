@@ -1,0 +1,89 @@
+/**
+ * The browser suite's harness: the inbox app built with Vite and served by `vite preview` on an
+ * origin of its own (another port than the gateway's), and Debian's Chromium driven by
+ * playwright-core (never a downloaded browser). Screenshots go to `test-artifacts/` (git-ignored).
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { chromium, type Browser } from 'playwright-core';
+import { CHROMIUM_PATH } from '../support/requirements';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+export const APP_DIR = path.join(ROOT, 'examples', 'inbox');
+export const ARTIFACTS_DIR = path.join(ROOT, 'test-artifacts');
+const VITE = path.join(path.dirname(require.resolve('vite/package.json', { paths: [APP_DIR] })), 'bin', 'vite.js');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface ServedApp {
+  origin: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the app and serves the build on a free port. `gatewayUrl` is the gateway the page calls
+ * (directly, cross-origin; or through the preview server's proxy with `viaProxy`); `/_emulator`
+ * is proxied to `emulatorOrigin` so that the sign-in screen lists the seeded agents.
+ */
+export async function serveApp(options: {
+  gatewayUrl: string;
+  emulatorOrigin: string;
+  viaProxy?: boolean;
+}): Promise<ServedApp> {
+  const env = {
+    ...process.env,
+    GATEWAY_URL: options.gatewayUrl,
+    EMULATOR_ORIGIN: options.emulatorOrigin,
+    GATEWAY_VIA_PROXY: options.viaProxy ? '1' : '0',
+  };
+  await promisify(execFile)(process.execPath, [VITE, 'build', '--logLevel', 'warn'], { cwd: APP_DIR, env });
+  const port = await freePort();
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [VITE, 'preview', '--host', '127.0.0.1', '--port', String(port), '--strictPort'],
+    { cwd: APP_DIR, env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const origin = `http://127.0.0.1:${port}`;
+  const close = async () => {
+    if (child.exitCode === null) child.kill('SIGTERM');
+    await exited;
+  };
+
+  // Ready once it prints its URL; a preview server that exits first fails with what it printed.
+  await new Promise<void>((resolve, reject) => {
+    const check = () => {
+      // eslint-disable-next-line no-control-regex -- Vite colours the port: strip ANSI escapes.
+      if (output.replace(/\x1b\[[0-9;]*m/g, '').includes(`:${port}/`)) resolve();
+    };
+    child.stdout?.on('data', check);
+    void exited.then(() => reject(new Error(`vite preview exited (${child.exitCode}):\n${output}`)));
+  });
+  return { origin, close };
+}
+
+export function launchChromium(): Promise<Browser> {
+  mkdirSync(ARTIFACTS_DIR, { recursive: true });
+  return chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
+  });
+}
+
+export const screenshotPath = (name: string) => path.join(ARTIFACTS_DIR, `${name}.png`);
