@@ -43,6 +43,7 @@ import { createLimits, useOperationLimits, type OperationLimits } from './edge/l
 import { createLogging, type LoggingOptions } from './edge/logging';
 import { createMetrics } from './edge/metrics';
 import { createOriginPolicy } from './edge/origins';
+import { frontDoor } from './front-door';
 import { IdempotencyStore, RESERVATION_TTL_MS } from './idempotency';
 import { createInfra } from './infra';
 import { createLive, type LiveOptions, type LiveStats } from './live';
@@ -295,6 +296,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   app.get('/healthz', health.healthz);
   app.get('/readyz', health.readyz);
   app.get('/metrics', metrics.handler);
+
+  if (options.sandbox ?? !production) app.use(frontDoor({ sampleQuery: SAMPLE_QUERY }));
 
   app.use('/webhooks/engage', live.receiver.router);
 
