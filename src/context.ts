@@ -17,7 +17,10 @@ export type LoadersFactory = (engage: EngageApi) => Loaders;
 export interface GatewayContext {
   engage: EngageApi;
   loaders: Loaders;
-  /** The agent the caller says it is (`X-Engage-User-Id`), unverified until `viewer` reads it. */
+  /**
+   * Who `viewer` shows, never who the gateway acts as (Engage acts as the token's own agent): the
+   * configured user for the configured token, else the agent the caller names (`X-Engage-User-Id`).
+   */
   viewerId: string | null;
   /** Hash of the caller's token: a cache and pub/sub scope, safe to log. */
   scope: string;
@@ -101,8 +104,10 @@ export function createContextFactory(options: ContextFactoryOptions) {
       get loaders() {
         return (loaders ??= buildLoaders(api()));
       },
-      // The configured user is who the configured token acts as; a caller's own token names its own.
-      viewerId: credentials.userId || (usesDefault ? options.defaultUserId : null) || null,
+      // The configured user is who the configured token acts as: a caller without a token of its
+      // own cannot name someone else. A caller's own token may name its agent (unverifiable: Engage
+      // has no "me"); the record is then read with that token, and nothing acts on the name.
+      viewerId: (usesDefault ? options.defaultUserId : credentials.userId) || null,
       scope,
       idempotency: options.idempotency,
       live: options.live,

@@ -802,9 +802,12 @@ export type Query = {
   /** Agents of the account. */
   users: Array<User>;
   /**
-   * The agent behind the request's Engage token. Engage has no "me" endpoint, so the agent is the one
-   * the caller names in the `X-Engage-User-Id` header (or the gateway's configured user), checked
-   * against Engage. Null when none is named.
+   * The agent the caller is, as far as the gateway can tell: Engage has no "me" endpoint. Without a
+   * token of its own the caller uses the gateway's configured token, and `viewer` is its configured
+   * user (`X-Engage-User-Id` is ignored). With its own token the caller may name its agent in
+   * `X-Engage-User-Id` (graphql-ws: `userId`); that agent is read with the caller's token, so it shows
+   * nothing the token could not read. Null when none is named. Display only: every call to Engage acts
+   * as the token's own agent, whatever the header says.
    */
   viewer?: Maybe<User>;
 };
