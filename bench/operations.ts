@@ -7,6 +7,8 @@
  * could make for the operation. Whole small collections (sources, users) and calls whose ids come
  * from the operation's variables need no earlier answer: they are depth 1.
  */
+import { print } from 'graphql';
+import { InboxDocument } from '../examples/inbox/src/gql/graphql';
 import type { Page, Source, Thread, Intervention } from '../src/engage/types';
 import { INBOX as INBOX_QUERY } from '../test/support/operations';
 
@@ -93,7 +95,18 @@ export const SEARCH: Operation = {
   depth: 3,
 };
 
-export const OPERATIONS = [INBOX, THREAD, AGENT_QUEUE, SEARCH] as const;
+/**
+ * The example inbox app's own inbox (examples/inbox/src/operations.ts), exactly as the app sends it:
+ * 20 open threads of the chosen sources, each with its customer, last message, status and agent.
+ */
+export const APP_INBOX: Operation = {
+  name: 'app-inbox',
+  query: print(InboxDocument),
+  depthChain: 'threads -> their contents (thread ids) -> authors and interventions by author (identity ids)',
+  depth: 3,
+};
+
+export const OPERATIONS = [INBOX, THREAD, AGENT_QUEUE, SEARCH, APP_INBOX] as const;
 export const SEARCH_TEXT = 'refund';
 
 /** GETs a REST path from the emulator as `token`. */
@@ -147,5 +160,6 @@ export async function pickVariables(
     thread: { thread: thread.id },
     'agent-queue': { agent },
     search: { text: SEARCH_TEXT },
+    'app-inbox': { sourceIds: [source] },
   };
 }
