@@ -12,7 +12,8 @@ import type { AgentPresence } from '../engage/vocabulary';
 import type { AgentBusyness } from '../engage/vocabulary';
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import type { Source as SourceMapper, Thread as ThreadMapper, Content as ContentMapper, ContentAttachment as ContentAttachmentMapper, Identity as IdentityMapper, IdentityGroup as IdentityGroupMapper, Tag as TagMapper, Intervention as InterventionMapper, User as UserMapper, Team as TeamMapper, Category as CategoryMapper, AgentStatus as AgentStatusMapper, AgentStatusChannel as AgentStatusChannelMapper } from '../engage/types';
-import type { ThreadConnectionParent as ThreadConnectionParentMapper, ContentConnectionParent as ContentConnectionParentMapper, IdentityConnectionParent as IdentityConnectionParentMapper, InterventionConnectionParent as InterventionConnectionParentMapper, Edge as EdgeMapper } from '../resolvers/connection';
+import type { ThreadPage as ThreadPageMapper } from '../resolvers/thread-connection';
+import type { ContentConnectionParent as ContentConnectionParentMapper, IdentityConnectionParent as IdentityConnectionParentMapper, InterventionConnectionParent as InterventionConnectionParentMapper, IdentityGroupConnectionParent as IdentityGroupConnectionParentMapper, Edge as EdgeMapper } from '../resolvers/connection';
 import type { LiveEvent as LiveEventMapper } from '../live/events';
 import type { GatewayContext } from '../context';
 export type Maybe<T> = T | null;
@@ -209,6 +210,17 @@ export { ContentOrder };
 export { ContentStatus };
 
 /**
+ * Customer search: each field is an exact, case-insensitive match as Engage's profile list filters
+ * (`GET /identity_groups`) do; fields combine with "and".
+ */
+export type CustomerProfileFilter = {
+  /** One of the customer's email addresses. */
+  email?: InputMaybe<Scalars['String']['input']>;
+  firstname?: InputMaybe<Scalars['String']['input']>;
+  lastname?: InputMaybe<Scalars['String']['input']>;
+};
+
+/**
  * Changes to a customer profile. Omitted fields are left as they are; lists replace the current
  * values.
  */
@@ -355,7 +367,35 @@ export type IdentityGroup = {
   notes?: Maybe<Scalars['String']['output']>;
   /** Tags set on the customer. */
   tags: Array<Tag>;
+  /** Threads any of the customer's identities took part in, newest activity first. */
+  threads: ThreadConnection;
   updatedAt?: Maybe<Scalars['DateTime']['output']>;
+};
+
+
+/**
+ * A customer profile: the identities of one customer merged, with the details agents and bots add
+ * (an Engage identity group).
+ */
+export type IdentityGroupThreadsArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+/** A page of customer profiles. */
+export type IdentityGroupConnection = {
+  __typename?: 'IdentityGroupConnection';
+  edges: Array<IdentityGroupEdge>;
+  nodes: Array<IdentityGroup>;
+  pageInfo: PageInfo;
+  totalCount: Scalars['Int']['output'];
+};
+
+/** A customer profile in a page, with its cursor. */
+export type IdentityGroupEdge = {
+  __typename?: 'IdentityGroupEdge';
+  cursor: Scalars['String']['output'];
+  node: IdentityGroup;
 };
 
 /** Merge or split of customer identities. */
@@ -775,6 +815,11 @@ export type Query = {
   content?: Maybe<Content>;
   /** Contents the agent can read, searched; newest first by default. `first` is at most 150. */
   contents: ContentConnection;
+  /**
+   * Customer profiles found by name or email (at least one field), newest first. `first` is at most
+   * 150.
+   */
+  customerProfiles: IdentityGroupConnection;
   /** Identities, filtered. `first` is at most 150. */
   identities: IdentityConnection;
   /** One identity, or null with a NOT_FOUND error. */
@@ -795,7 +840,11 @@ export type Query = {
   teams: Array<Team>;
   /** One thread, or null with a NOT_FOUND error. */
   thread?: Maybe<Thread>;
-  /** Threads the agent can read, searched and ordered. `first` is at most 150. */
+  /**
+   * Threads the agent can read, searched and ordered. `first` is at most 150. With the default order
+   * (newest activity first) and `CREATED_AT ASC`, cursors are keyset cursors: paging while threads
+   * arrive neither repeats nor skips one (see the README, "Pagination").
+   */
   threads: ThreadConnection;
   /** One agent, or null with a NOT_FOUND error. */
   user?: Maybe<User>;
@@ -855,6 +904,18 @@ export type QueryContentsArgs = {
   filter?: InputMaybe<ContentFilter>;
   first?: InputMaybe<Scalars['Int']['input']>;
   orderBy?: InputMaybe<ContentOrder>;
+};
+
+
+/**
+ * The entry points for reading the Engage Digital conversation graph.
+ * Every list is read from Engage's REST API at the lowest cost it allows: batch endpoints,
+ * cached small collections and deduplicated single reads.
+ */
+export type QueryCustomerProfilesArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  filter: CustomerProfileFilter;
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
@@ -1015,7 +1076,7 @@ export type Source = {
   status?: Maybe<Scalars['String']['output']>;
   /** Threads of the source, newest activity first unless ordered otherwise. */
   threads: ThreadConnection;
-  /** Engage source type, e.g. `Twitter::Account`, `Email::Source`. */
+  /** The platform, as Engage names it: e.g. `email`, `twitter`, `messenger`, `facebook`, `engage_messaging`, `whatsapp`. */
   type: Scalars['String']['output'];
   updatedAt?: Maybe<Scalars['DateTime']['output']>;
 };
@@ -1269,6 +1330,8 @@ export type Team = {
 /** A conversation with a customer on one source (an Engage content thread). */
 export type Thread = {
   __typename?: 'Thread';
+  /** The agent holding the thread (the open intervention's agent), if any. */
+  assignee?: Maybe<User>;
   /** Categories of the thread's contents. */
   categories: Array<Category>;
   /** Whether the thread is closed. */
@@ -1278,6 +1341,11 @@ export type Thread = {
   /** Number of messages in the thread. */
   contentsCount: Scalars['Int']['output'];
   createdAt: Scalars['DateTime']['output'];
+  /**
+   * The customer the conversation is with: the author of its first customer message (among its first
+   * few messages; null when agents wrote all of those).
+   */
+  customer?: Maybe<Identity>;
   /** Platform-specific data. */
   extraData?: Maybe<Scalars['JSON']['output']>;
   /** Id of the thread on its platform. */
@@ -1288,8 +1356,20 @@ export type Thread = {
   interventions: Array<Intervention>;
   /** Number of interventions on the thread. */
   interventionsCount: Scalars['Int']['output'];
+  /** The newest message. */
+  lastContent?: Maybe<Content>;
+  /** When the newest message was written (the thread's creation for one without messages): what `LAST_CONTENT_AT` orders by. */
+  lastContentAt: Scalars['DateTime']['output'];
+  /** The intervention an agent holds open on the thread, if any. */
+  openIntervention?: Maybe<Intervention>;
   /** The source the conversation happens on. */
   source: Source;
+  /**
+   * Where the conversation stands: the state Engage's `status_in` search matches, which is the status
+   * of its newest message (NEW, ASSIGNED, REPLIED... for a customer's; USER_REPLY, USER_INITIATED for
+   * an agent's). Null for a thread without messages.
+   */
+  status?: Maybe<ThreadStatus>;
   /** Categories set on the thread itself (what routing rules and transfers use). */
   threadCategories: Array<Category>;
   /** Title: the subject of an email, the first words of a message. */
@@ -1526,6 +1606,7 @@ export type ResolversTypes = ResolversObject<{
   ContentFilter: ContentFilter;
   ContentOrder: ContentOrder;
   ContentStatus: ContentStatus;
+  CustomerProfileFilter: CustomerProfileFilter;
   CustomerProfileInput: CustomerProfileInput;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   EngageEvent: ResolverTypeWrapper<LiveEventMapper>;
@@ -1535,6 +1616,8 @@ export type ResolversTypes = ResolversObject<{
   IdentityEdge: ResolverTypeWrapper<EdgeMapper<IdentityMapper>>;
   IdentityFilter: IdentityFilter;
   IdentityGroup: ResolverTypeWrapper<IdentityGroupMapper>;
+  IdentityGroupConnection: ResolverTypeWrapper<IdentityGroupConnectionParentMapper>;
+  IdentityGroupEdge: ResolverTypeWrapper<EdgeMapper<IdentityGroupMapper>>;
   IdentityMergeChange: IdentityMergeChange;
   IdentityMergeEvent: ResolverTypeWrapper<LiveEventMapper>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
@@ -1564,7 +1647,7 @@ export type ResolversTypes = ResolversObject<{
   Team: ResolverTypeWrapper<TeamMapper>;
   Thread: ResolverTypeWrapper<ThreadMapper>;
   ThreadChange: ThreadChange;
-  ThreadConnection: ResolverTypeWrapper<ThreadConnectionParentMapper>;
+  ThreadConnection: ResolverTypeWrapper<ThreadPageMapper>;
   ThreadEdge: ResolverTypeWrapper<EdgeMapper<ThreadMapper>>;
   ThreadFilter: ThreadFilter;
   ThreadOrder: ThreadOrder;
@@ -1589,6 +1672,7 @@ export type ResolversParentTypes = ResolversObject<{
   ContentConnection: ContentConnectionParentMapper;
   ContentEdge: EdgeMapper<ContentMapper>;
   ContentFilter: ContentFilter;
+  CustomerProfileFilter: CustomerProfileFilter;
   CustomerProfileInput: CustomerProfileInput;
   DateTime: Scalars['DateTime']['output'];
   EngageEvent: LiveEventMapper;
@@ -1598,6 +1682,8 @@ export type ResolversParentTypes = ResolversObject<{
   IdentityEdge: EdgeMapper<IdentityMapper>;
   IdentityFilter: IdentityFilter;
   IdentityGroup: IdentityGroupMapper;
+  IdentityGroupConnection: IdentityGroupConnectionParentMapper;
+  IdentityGroupEdge: EdgeMapper<IdentityGroupMapper>;
   IdentityMergeEvent: LiveEventMapper;
   Int: Scalars['Int']['output'];
   Intervention: InterventionMapper;
@@ -1619,7 +1705,7 @@ export type ResolversParentTypes = ResolversObject<{
   Tag: TagMapper;
   Team: TeamMapper;
   Thread: ThreadMapper;
-  ThreadConnection: ThreadConnectionParentMapper;
+  ThreadConnection: ThreadPageMapper;
   ThreadEdge: EdgeMapper<ThreadMapper>;
   ThreadFilter: ThreadFilter;
   ThreadOrder: ThreadOrder;
@@ -1790,7 +1876,20 @@ export type IdentityGroupResolvers<ContextType = GatewayContext, ParentType exte
   mobilePhones?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
   notes?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   tags?: Resolver<Array<ResolversTypes['Tag']>, ParentType, ContextType>;
+  threads?: Resolver<ResolversTypes['ThreadConnection'], ParentType, ContextType, RequireFields<IdentityGroupThreadsArgs, 'first'>>;
   updatedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+}>;
+
+export type IdentityGroupConnectionResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['IdentityGroupConnection'] = ResolversParentTypes['IdentityGroupConnection']> = ResolversObject<{
+  edges?: Resolver<Array<ResolversTypes['IdentityGroupEdge']>, ParentType, ContextType>;
+  nodes?: Resolver<Array<ResolversTypes['IdentityGroup']>, ParentType, ContextType>;
+  pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
+  totalCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+}>;
+
+export type IdentityGroupEdgeResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['IdentityGroupEdge'] = ResolversParentTypes['IdentityGroupEdge']> = ResolversObject<{
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  node?: Resolver<ResolversTypes['IdentityGroup'], ParentType, ContextType>;
 }>;
 
 export type IdentityMergeEventResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['IdentityMergeEvent'] = ResolversParentTypes['IdentityMergeEvent']> = ResolversObject<{
@@ -1907,6 +2006,7 @@ export type QueryResolvers<ContextType = GatewayContext, ParentType extends Reso
   category?: Resolver<Maybe<ResolversTypes['Category']>, ParentType, ContextType, RequireFields<QueryCategoryArgs, 'id'>>;
   content?: Resolver<Maybe<ResolversTypes['Content']>, ParentType, ContextType, RequireFields<QueryContentArgs, 'id'>>;
   contents?: Resolver<ResolversTypes['ContentConnection'], ParentType, ContextType, RequireFields<QueryContentsArgs, 'first'>>;
+  customerProfiles?: Resolver<ResolversTypes['IdentityGroupConnection'], ParentType, ContextType, RequireFields<QueryCustomerProfilesArgs, 'filter' | 'first'>>;
   identities?: Resolver<ResolversTypes['IdentityConnection'], ParentType, ContextType, RequireFields<QueryIdentitiesArgs, 'first'>>;
   identity?: Resolver<Maybe<ResolversTypes['Identity']>, ParentType, ContextType, RequireFields<QueryIdentityArgs, 'id'>>;
   identityGroup?: Resolver<Maybe<ResolversTypes['IdentityGroup']>, ParentType, ContextType, RequireFields<QueryIdentityGroupArgs, 'id'>>;
@@ -1963,17 +2063,23 @@ export type TeamResolvers<ContextType = GatewayContext, ParentType extends Resol
 }>;
 
 export type ThreadResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['Thread'] = ResolversParentTypes['Thread']> = ResolversObject<{
+  assignee?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
   categories?: Resolver<Array<ResolversTypes['Category']>, ParentType, ContextType>;
   closed?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   contents?: Resolver<ResolversTypes['ContentConnection'], ParentType, ContextType, RequireFields<ThreadContentsArgs, 'first'>>;
   contentsCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  customer?: Resolver<Maybe<ResolversTypes['Identity']>, ParentType, ContextType>;
   extraData?: Resolver<Maybe<ResolversTypes['JSON']>, ParentType, ContextType>;
   foreignId?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   interventions?: Resolver<Array<ResolversTypes['Intervention']>, ParentType, ContextType>;
   interventionsCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  lastContent?: Resolver<Maybe<ResolversTypes['Content']>, ParentType, ContextType>;
+  lastContentAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  openIntervention?: Resolver<Maybe<ResolversTypes['Intervention']>, ParentType, ContextType>;
   source?: Resolver<ResolversTypes['Source'], ParentType, ContextType>;
+  status?: Resolver<Maybe<ResolversTypes['ThreadStatus']>, ParentType, ContextType>;
   threadCategories?: Resolver<Array<ResolversTypes['Category']>, ParentType, ContextType>;
   title?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
@@ -2050,6 +2156,8 @@ export type Resolvers<ContextType = GatewayContext> = ResolversObject<{
   IdentityConnection?: IdentityConnectionResolvers<ContextType>;
   IdentityEdge?: IdentityEdgeResolvers<ContextType>;
   IdentityGroup?: IdentityGroupResolvers<ContextType>;
+  IdentityGroupConnection?: IdentityGroupConnectionResolvers<ContextType>;
+  IdentityGroupEdge?: IdentityGroupEdgeResolvers<ContextType>;
   IdentityMergeEvent?: IdentityMergeEventResolvers<ContextType>;
   Intervention?: InterventionResolvers<ContextType>;
   InterventionConnection?: InterventionConnectionResolvers<ContextType>;

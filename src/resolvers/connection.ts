@@ -3,7 +3,7 @@
  * offset, so a cursor is an offset the client cannot forge into anything else.
  */
 import { GraphQLError } from 'graphql';
-import type { Content, Identity, Intervention, Page, Thread } from '../engage/types';
+import type { Content, Identity, IdentityGroup, Intervention, Page, Thread } from '../engage/types';
 import { MAX_LIMIT } from '../engage/vocabulary';
 import type { ConnectionParent } from '../loaders/types';
 
@@ -13,6 +13,7 @@ export type ThreadConnectionParent = ConnectionParent<Thread>;
 export type ContentConnectionParent = ConnectionParent<Content>;
 export type IdentityConnectionParent = ConnectionParent<Identity>;
 export type InterventionConnectionParent = ConnectionParent<Intervention>;
+export type IdentityGroupConnectionParent = ConnectionParent<IdentityGroup>;
 export interface Edge<T> {
   cursor: string;
   node: T;

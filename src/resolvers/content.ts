@@ -1,3 +1,4 @@
+import type { Content } from '../engage/types';
 import { ContentStatus, valuesOf } from '../engage/vocabulary';
 import type { Resolvers } from '../generated/graphql';
 import { connection } from './connection';
@@ -5,6 +6,11 @@ import { contentQuery } from './filters';
 import { loadList, loadOptional } from './helpers';
 
 const CONTENT_STATUSES = valuesOf(ContentStatus);
+
+/** The content's status when it is one Engage's search knows (the statuses a thread's `status_in` matches), else null. */
+export function contentStatus(content: Pick<Content, 'status'> | null | undefined): ContentStatus | null {
+  return content?.status && CONTENT_STATUSES.has(content.status) ? (content.status as ContentStatus) : null;
+}
 
 export const contentResolvers: Resolvers = {
   Query: {
@@ -21,8 +27,7 @@ export const contentResolvers: Resolvers = {
     title: (content) => content.title ?? null,
     type: (content) => content.type ?? null,
     // Engage may add states; an unknown one reads as null rather than failing the whole content.
-    status: (content) =>
-      content.status && CONTENT_STATUSES.has(content.status) ? (content.status as ContentStatus) : null,
+    status: (content) => contentStatus(content),
     isPrivate: (content) => content.private_message ?? false,
     firstInThread: (content) => content.first_in_thread ?? false,
     thread: (content, _args, { loaders }) => loaders.thread.load(content.thread_id),

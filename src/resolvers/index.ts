@@ -11,13 +11,15 @@ import { liveResolvers } from './live';
 import { scalarResolvers } from './scalars';
 import { sourceResolvers } from './source';
 import { threadResolvers } from './thread';
+import { threadConnectionResolvers } from './thread-connection';
 import { userResolvers } from './user';
 
 const connections: Resolvers = {
   ContentConnection: connectionResolvers,
   IdentityConnection: connectionResolvers,
   InterventionConnection: connectionResolvers,
-  ThreadConnection: connectionResolvers,
+  IdentityGroupConnection: connectionResolvers,
+  ThreadConnection: threadConnectionResolvers,
 };
 
 export const resolvers: Resolvers = mergeResolvers([

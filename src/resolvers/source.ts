@@ -1,7 +1,6 @@
 import type { Resolvers } from '../generated/graphql';
-import { connection } from './connection';
-import { threadQuery } from './filters';
 import { loadList } from './helpers';
+import { threadConnection } from './thread-connection';
 
 export const sourceResolvers: Resolvers = {
   Query: {
@@ -14,10 +13,7 @@ export const sourceResolvers: Resolvers = {
     color: (source) => source.color_hex ?? null,
     contentLanguages: (source) => source.content_languages ?? [],
     defaultCategories: (source, _args, { loaders }) => loadList(loaders.category, source.default_category_ids),
-    threads: (source, { filter, first, after, orderBy }, { loaders }) =>
-      connection({ first, after }, (window) =>
-        loaders.threadSearch.load({ q: threadQuery(filter, orderBy, { sourceIds: [source.id] }), ...window }),
-      ),
+    threads: (source, args, { loaders }) => threadConnection(loaders, args, { sourceIds: [source.id] }),
     createdAt: (source) => source.created_at ?? null,
     updatedAt: (source) => source.updated_at ?? null,
   },
