@@ -104,4 +104,29 @@ describeWith([requirements.chromium()])('inbox app in a browser', () => {
     expect(sent!.creator_id).toBe(stack.admin.id);
     await page.screenshot({ path: screenshotPath('4-reply') });
   });
+
+  it('pages while new threads arrive without repeating or skipping a thread', async () => {
+    await page.reload();
+    await page.locator('.inbox [data-thread-id]').first().waitFor();
+    const before = await rowIds();
+    const sourceId = (await stack.rest<Thread>(`/content_threads/${before[0]}`)).source_id;
+    const arrived = [
+      customerWrites({ sourceId, body: 'New conversation while paging (1)' }),
+      customerWrites({ sourceId, body: 'New conversation while paging (2)' }),
+    ];
+    for (const content of arrived) await page.locator(`.inbox [data-thread-id="${content.thread_id}"]`).waitFor();
+
+    await page.getByRole('button', { name: 'Load more' }).click();
+    await page
+      .locator('.inbox [data-thread-id]')
+      .nth(before.length + arrived.length + 19)
+      .waitFor();
+    const after = await rowIds();
+    expect(new Set(after).size).toBe(after.length);
+
+    // Exactly the newest open threads, in Engage's order: nothing skipped.
+    const expected = await stack.rest<RestPage<Thread>>(`/content_threads?q=closed:false&limit=${after.length}`);
+    expect(after).toEqual(expected.records.map((thread) => thread.id));
+    await page.screenshot({ path: screenshotPath('5-paging'), fullPage: true });
+  });
 });

@@ -6,17 +6,10 @@ import type { ThreadRowFragment } from './gql/graphql';
 import { appendToThread, placeInInbox } from './live';
 import { CONTENT_ADDED, INBOX, NEW_THREADS } from './operations';
 
-/** The customer is whoever wrote the thread's first message. */
-export function customerOf(thread: ThreadRowFragment) {
-  return thread.opening.nodes[0]?.author ?? null;
-}
-
-/** Open and holding agent, from the interventions (the open one, if any). */
-export function threadStatus(thread: ThreadRowFragment): { label: string; assignee: string | null } {
-  const open = thread.interventions.find((intervention) => !intervention.closed);
-  if (thread.closed) return { label: 'closed', assignee: null };
-  if (open) return { label: open.status.toLowerCase(), assignee: open.user?.displayName ?? null };
-  return { label: 'new', assignee: null };
+/** The thread's state for a badge: closed, else Engage's status (what `status_in` searches match). */
+export function threadStatus(thread: ThreadRowFragment): string {
+  if (thread.closed) return 'closed';
+  return (thread.status ?? 'new').toLowerCase().replace('_', ' ');
 }
 
 export function Inbox({
@@ -65,8 +58,7 @@ export function Inbox({
       </header>
       <ul>
         {edges.map(({ node: thread }) => {
-          const customer = customerOf(thread);
-          const last = thread.latest.nodes[0];
+          const { customer, lastContent: last, assignee } = thread;
           const status = threadStatus(thread);
           return (
             <li key={thread.id}>
@@ -80,14 +72,14 @@ export function Inbox({
                 <span className="row-main">
                   <span className="row-top">
                     <strong>{customer?.displayName ?? 'Unknown customer'}</strong>
-                    <time dateTime={last?.createdAt} title={last?.createdAt}>
-                      {ago(last?.createdAt)}
+                    <time dateTime={thread.lastContentAt} title={thread.lastContentAt}>
+                      {ago(thread.lastContentAt)}
                     </time>
                   </span>
                   <span className="row-meta">
                     <span className="badge">{thread.source.name}</span>
-                    <span className={`status ${status.label}`}>{status.label}</span>
-                    {status.assignee && <span className="hint">· {status.assignee}</span>}
+                    <span className={`status ${status.replace(' ', '-')}`}>{status}</span>
+                    {assignee && <span className="hint">· {assignee.displayName}</span>}
                   </span>
                   <span className="preview">
                     {last?.creator ? `${last.creator.displayName}: ` : ''}

@@ -3,7 +3,7 @@ import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { Avatar } from './Avatar';
 import { uiError, type UiError } from './errors';
 import { ago } from './format';
-import { customerOf, threadStatus } from './Inbox';
+import { threadStatus } from './Inbox';
 import { appendToThread, placeInInbox } from './live';
 import {
   CLOSE_INTERVENTION,
@@ -59,10 +59,9 @@ export function ThreadView({
   const thread = data?.thread;
   if (!thread) return <p className="hint">Loading the conversation…</p>;
 
-  const customer = customerOf(thread);
+  const { customer, openIntervention: open } = thread;
+  const profile = customer?.profile;
   const messages = thread.contents.nodes;
-  const profile = messages.find((message) => message.author?.id === customer?.id)?.author?.profile;
-  const open = thread.interventions.find((intervention) => !intervention.closed);
   const lastFromCustomer = [...messages].reverse().find((message) => !message.creator);
   const status = threadStatus(thread);
 
@@ -96,8 +95,8 @@ export function ThreadView({
         <h2>{thread.title || 'Conversation'}</h2>
         <p className="row-meta">
           <span className="badge">{thread.source.name}</span>
-          <span className={`status ${status.label}`}>{status.label}</span>
-          {status.assignee && <span className="hint">held by {status.assignee}</span>}
+          <span className={`status ${status.replace(' ', '-')}`}>{status}</span>
+          {thread.assignee && <span className="hint">held by {thread.assignee.displayName}</span>}
         </p>
       </header>
       <div className="thread-body">

@@ -30,19 +30,6 @@ export function placeInInbox(cache: ApolloCache, sourceIds: string[], thread: Th
   });
 }
 
-/**
- * The message's author as the conversation already knows it (with the profile the thread query read);
- * a new author's profile is unknown until the next read. Writing `profile: null` for a known author
- * would erase the profile from the normalised cache.
- */
-function knownAuthor<T extends { author?: { id: string } | null }>(nodes: T[], message: MessageFragment): T['author'] {
-  if (!message.author) return null;
-  return (
-    nodes.find((node) => node.author?.id === message.author?.id)?.author ??
-    ({ ...message.author, profile: null } as unknown as T['author'])
-  );
-}
-
 /** Appends `message` to the open conversation of `threadId`, once. */
 export function appendToThread(cache: ApolloCache, threadId: string, message: MessageFragment): void {
   cache.updateQuery({ query: THREAD, variables: { id: threadId } }, (data) => {
@@ -55,7 +42,7 @@ export function appendToThread(cache: ApolloCache, threadId: string, message: Me
         contents: {
           ...thread.contents,
           totalCount: thread.contents.totalCount + 1,
-          nodes: [...thread.contents.nodes, { ...message, author: knownAuthor(thread.contents.nodes, message) }],
+          nodes: [...thread.contents.nodes, message],
         },
       },
     };

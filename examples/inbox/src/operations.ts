@@ -17,29 +17,28 @@ export const THREAD_ROW = graphql(`
       name
       type
     }
-    opening: contents(first: 1, orderBy: CREATED_AT_ASC) {
-      nodes {
-        id
-        author {
-          id
-          displayName
-          avatarUrl
-        }
-      }
+    status
+    lastContentAt
+    customer {
+      id
+      displayName
+      avatarUrl
     }
-    latest: contents(first: 1, orderBy: CREATED_AT_DESC) {
-      nodes {
+    assignee {
+      id
+      displayName
+    }
+    openIntervention {
+      id
+      status
+    }
+    lastContent {
+      id
+      body
+      createdAt
+      creator {
         id
-        body
-        createdAt
-        author {
-          id
-          displayName
-        }
-        creator {
-          id
-          displayName
-        }
+        displayName
       }
     }
     interventions {
@@ -114,6 +113,23 @@ export const THREAD = graphql(`
   query Thread($id: ID!) {
     thread(id: $id) {
       ...ThreadRow
+      customer {
+        id
+        profile {
+          id
+          firstname
+          lastname
+          company
+          emails
+          mobilePhones
+          notes
+          customFieldValues
+          tags {
+            id
+            name
+          }
+        }
+      }
       threadCategories {
         id
         name
@@ -122,23 +138,6 @@ export const THREAD = graphql(`
         totalCount
         nodes {
           ...Message
-          author {
-            id
-            profile {
-              id
-              firstname
-              lastname
-              company
-              emails
-              mobilePhones
-              notes
-              customFieldValues
-              tags {
-                id
-                name
-              }
-            }
-          }
         }
       }
     }
