@@ -785,7 +785,10 @@ export type NewThreadOrigin =
   /** A customer wrote first (`content.imported` with `first_in_thread`). */
   | 'CUSTOMER';
 
-/** Relay pagination information. Cursors are opaque; they encode Engage offsets. */
+/**
+ * Relay pagination information. Cursors are opaque: threads in their inbox orders have keyset cursors
+ * (stable while threads arrive), other lists offset cursors.
+ */
 export type PageInfo = {
   __typename?: 'PageInfo';
   /** Cursor of the last item of this page: pass it as `after` to get the next page. */
