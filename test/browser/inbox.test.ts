@@ -16,16 +16,24 @@ describeWith([requirements.chromium()])('inbox app in a browser', () => {
   let browser: Browser;
   let page: Page;
 
-  /** A customer of `sourceId` writes, in `threadId` or (without it) in a new thread: what the emulator's simulated customers do. */
-  function customerWrites(input: { sourceId: string; body: string; threadId?: string }): Content {
-    const store = stack.emulator.store;
-    const customer = [...store.contents.values()].find(
-      (content) =>
-        (input.threadId ? content.thread_id === input.threadId : content.source_id === input.sourceId) &&
-        content.author_id &&
-        !content.creator_id,
-    )!.author_id!;
-    return store.importContent({ identityId: customer, ...input });
+  /**
+   * A customer writes in `threadId`, or starts a thread on `sourceId`: through the emulator's scenario
+   * API over HTTP, as a front-end developer would make one write.
+   */
+  async function customerWrites(input: { sourceId: string; body: string; threadId?: string }): Promise<Content> {
+    const [path, body] = input.threadId
+      ? ['messages', { threadId: input.threadId, body: input.body }]
+      : [
+          'threads',
+          { sourceId: input.sourceId, body: input.body, customer: { firstname: 'Nora', lastname: 'Lindqvist' } },
+        ];
+    const response = await fetch(`${stack.emulator.origin}/_emulator/customers/${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    expect(response.status).toBe(201);
+    return (await response.json()) as Content;
   }
 
   const rowIds = (): Promise<string[]> =>
@@ -60,7 +68,11 @@ describeWith([requirements.chromium()])('inbox app in a browser', () => {
     const marker = await page.evaluate(() => ((globalThis as unknown as { marker: number }).marker = Math.random()));
     const [, second] = await rowIds();
     const thread = await stack.rest<Thread>(`/content_threads/${second}`);
-    const content = customerWrites({ threadId: second, sourceId: thread.source_id, body: 'Is my parcel on its way?' });
+    const content = await customerWrites({
+      threadId: second,
+      sourceId: thread.source_id,
+      body: 'Is my parcel on its way?',
+    });
 
     // The thread moves to the top of the inbox with the new message as its preview, once.
     await page.locator(`.inbox li:first-child [data-thread-id="${second}"]`, { hasText: content.body! }).waitFor();
@@ -68,7 +80,10 @@ describeWith([requirements.chromium()])('inbox app in a browser', () => {
     expect(ids.filter((id) => id === second)).toHaveLength(1);
 
     // A new thread from a new conversation appears on top too.
-    const started = customerWrites({ sourceId: thread.source_id, body: 'Hello, I would like to change my address.' });
+    const started = await customerWrites({
+      sourceId: thread.source_id,
+      body: 'Hello, I would like to change my address.',
+    });
     await page.locator(`.inbox li:first-child [data-thread-id="${started.thread_id}"]`).waitFor();
     expect(await page.evaluate(() => (globalThis as unknown as { marker?: number }).marker)).toBe(marker);
     await page.screenshot({ path: screenshotPath('2-live-inbox') });
@@ -76,7 +91,7 @@ describeWith([requirements.chromium()])('inbox app in a browser', () => {
     // In the open conversation, the next message is appended in order.
     await page.locator(`[data-thread-id="${started.thread_id}"]`).click();
     await page.locator(`.messages [data-content-id="${started.id}"]`).waitFor();
-    const next = customerWrites({ threadId: started.thread_id, sourceId: thread.source_id, body: 'Any news?' });
+    const next = await customerWrites({ threadId: started.thread_id, sourceId: thread.source_id, body: 'Any news?' });
     await page.locator(`.messages li:last-child[data-content-id="${next.id}"]`).waitFor();
     expect(await page.evaluate(() => (globalThis as unknown as { marker?: number }).marker)).toBe(marker);
     await page.screenshot({ path: screenshotPath('3-live-thread') });
@@ -111,8 +126,8 @@ describeWith([requirements.chromium()])('inbox app in a browser', () => {
     const before = await rowIds();
     const sourceId = (await stack.rest<Thread>(`/content_threads/${before[0]}`)).source_id;
     const arrived = [
-      customerWrites({ sourceId, body: 'New conversation while paging (1)' }),
-      customerWrites({ sourceId, body: 'New conversation while paging (2)' }),
+      await customerWrites({ sourceId, body: 'New conversation while paging (1)' }),
+      await customerWrites({ sourceId, body: 'New conversation while paging (2)' }),
     ];
     for (const content of arrived) await page.locator(`.inbox [data-thread-id="${content.thread_id}"]`).waitFor();
 

@@ -49,13 +49,7 @@ async function inbox(first: number, after?: string) {
 }
 
 /** A customer of `sourceId` starts a new thread now. */
-function newThread(sourceId: string, body: string): Content {
-  const store = stack.emulator.store;
-  const customer = [...store.contents.values()].find(
-    (content) => content.source_id === sourceId && content.author_id && !content.creator_id,
-  )!.author_id!;
-  return store.importContent({ identityId: customer, sourceId, body });
-}
+const newThread = (sourceId: string, body: string): Content => stack.emulator.customers.startThread({ sourceId, body });
 
 describe('Thread: status, customer, assignee, openIntervention, lastContent', () => {
   it('match the REST API', async () => {

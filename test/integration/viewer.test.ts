@@ -3,7 +3,7 @@
  * gateway acts as, and a caller without a token of its own cannot name anyone but the configured user.
  */
 import type { SeededAgent } from '../../src/emulator';
-import type { Content, Intervention, Page } from '../../src/engage/types';
+import type { Intervention } from '../../src/engage/types';
 import { startStack, type Stack } from '../support/stack';
 
 let stack: Stack;
@@ -43,16 +43,10 @@ it("shows the agent a caller's own token names, read with that token; none when 
 });
 
 it("acts as the token's agent even when the header names another", async () => {
-  const readable = (await stack.rest<Page<Content>>(`/contents?limit=150`, agent.token)).records;
-  const free = readable.find((content) => {
-    const thread = stack.emulator.store.threads.get(content.thread_id);
-    const interventions = [...stack.emulator.store.interventions.values()].filter(
-      (intervention) => intervention.thread_id === content.thread_id && !intervention.closed,
-    );
-    return thread && !thread.closed && !content.creator_id && interventions.length === 0;
-  })!;
-  expect(free).toBeDefined();
-
+  const view = stack.emulator.records.threadWithoutOpenIntervention(agent.sourceIds, (candidate) =>
+    candidate.contents.some((content) => !content.creator_id),
+  )!;
+  const free = view.contents.find((content) => !content.creator_id)!;
   const result = await stack.gql<{ engageContent: { id: string; user: { id: string } } }>(
     'mutation($id: ID!) { engageContent(contentId: $id) { id user { id } } }',
     { id: free.id },
