@@ -41,6 +41,8 @@ export function uiError(error: unknown): UiError {
     }
     case 'UPSTREAM_UNAVAILABLE':
       return { code, message: 'Engage did not answer; retry in a moment.', retry: true };
+    case 'SERVICE_UNAVAILABLE':
+      return { code, message: 'Nothing was sent; retry in a moment.', retry: true };
     case 'NETWORK':
       return { code, message: `Cannot reach the gateway (${detail}).`, retry: true };
     default:
