@@ -1,12 +1,11 @@
 /**
- * The inbox app's dev server (port 5173) and preview server (4173). The app calls the gateway
- * cross-origin (its CORS allows localhost origins in development); `/_emulator` is proxied to the
+ * The inbox app's dev server (port 5173) and preview server (4173). `/_emulator` is proxied to the
  * embedded emulator so that the sign-in screen can list the seeded agents' tokens in development.
  *
- * Environment: GATEWAY_URL (default http://localhost:4000/graphql) is the gateway; the app calls
- * it directly, or through this server's `/graphql` proxy with GATEWAY_VIA_PROXY=1 (for a gateway
- * that does not allow the app's origin). EMULATOR_ORIGIN (default http://127.0.0.1:4010) is where
- * `/_emulator` goes.
+ * Environment: GATEWAY_URL (default http://localhost:4000/graphql) is the gateway. The app reaches
+ * it through this server's `/graphql` proxy (same origin, HTTP and WebSocket: works with any
+ * gateway), or with GATEWAY_VIA_PROXY=0 directly, cross-origin, which needs the gateway to allow the
+ * app's origin (CORS). EMULATOR_ORIGIN (default http://127.0.0.1:4010) is where `/_emulator` goes.
  */
 import react from '@vitejs/plugin-react';
 import { defineConfig, loadEnv } from 'vite';
@@ -16,12 +15,12 @@ export default defineConfig(({ mode }) => {
   const gatewayUrl = env.GATEWAY_URL || 'http://localhost:4000/graphql';
   const proxy = {
     '/_emulator': { target: env.EMULATOR_ORIGIN || 'http://127.0.0.1:4010', changeOrigin: true },
-    // For GATEWAY_VIA_PROXY=1: same-origin `/graphql` (HTTP and WebSocket) reaches the gateway through here.
+    // Same-origin `/graphql` (HTTP and WebSocket) reaches the gateway through here unless GATEWAY_VIA_PROXY=0.
     '/graphql': { target: new URL(gatewayUrl).origin, changeOrigin: true, ws: true },
   };
   return {
     plugins: [react()],
-    define: { __GATEWAY_URL__: JSON.stringify(env.GATEWAY_VIA_PROXY === '1' ? '/graphql' : gatewayUrl) },
+    define: { __GATEWAY_URL__: JSON.stringify(env.GATEWAY_VIA_PROXY === '0' ? gatewayUrl : '/graphql') },
     server: { port: Number(env.PORT || 5173), strictPort: true, proxy },
     preview: { port: Number(env.PORT || 4173), strictPort: true, proxy },
   };
