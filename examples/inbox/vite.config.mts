@@ -2,10 +2,11 @@
  * The inbox app's dev server (port 5173) and preview server (4173). `/_emulator` is proxied to the
  * embedded emulator so that the sign-in screen can list the seeded agents' tokens in development.
  *
- * Environment: GATEWAY_URL (default http://localhost:4000/graphql) is the gateway. The app reaches
- * it through this server's `/graphql` proxy (same origin, HTTP and WebSocket: works with any
- * gateway), or with GATEWAY_VIA_PROXY=0 directly, cross-origin, which needs the gateway to allow the
- * app's origin (CORS). EMULATOR_ORIGIN (default http://127.0.0.1:4010) is where `/_emulator` goes.
+ * Environment: GATEWAY_URL (default http://localhost:4000/graphql) is the gateway. The app calls it
+ * directly, cross-origin, as a front-end on its own origin does: the gateway allows the app's origin
+ * (CORS_ORIGINS; localhost origins in development). GATEWAY_VIA_PROXY=1 sends `/graphql` (HTTP and
+ * WebSocket) through this server's proxy instead, for a gateway that does not list the app's origin.
+ * EMULATOR_ORIGIN (default http://127.0.0.1:4010) is where `/_emulator` goes.
  */
 import react from '@vitejs/plugin-react';
 import { defineConfig, loadEnv } from 'vite';
@@ -15,12 +16,12 @@ export default defineConfig(({ mode }) => {
   const gatewayUrl = env.GATEWAY_URL || 'http://localhost:4000/graphql';
   const proxy = {
     '/_emulator': { target: env.EMULATOR_ORIGIN || 'http://127.0.0.1:4010', changeOrigin: true },
-    // Same-origin `/graphql` (HTTP and WebSocket) reaches the gateway through here unless GATEWAY_VIA_PROXY=0.
+    // Same-origin `/graphql` (HTTP and WebSocket) reaches the gateway through here with GATEWAY_VIA_PROXY=1.
     '/graphql': { target: new URL(gatewayUrl).origin, changeOrigin: true, ws: true },
   };
   return {
     plugins: [react()],
-    define: { __GATEWAY_URL__: JSON.stringify(env.GATEWAY_VIA_PROXY === '0' ? gatewayUrl : '/graphql') },
+    define: { __GATEWAY_URL__: JSON.stringify(env.GATEWAY_VIA_PROXY === '1' ? '/graphql' : gatewayUrl) },
     server: { port: Number(env.PORT || 5173), strictPort: true, proxy },
     preview: { port: Number(env.PORT || 4173), strictPort: true, proxy },
   };

@@ -41,7 +41,7 @@ describeWith([requirements.chromium()])('inbox app in a browser', () => {
 
   beforeAll(async () => {
     stack = await startStack({ registerWebhook: true, emulator: { webhooks: { retryBaseMs: 5 } } });
-    app = await serveApp({ gatewayUrl: stack.gateway.url, emulatorOrigin: stack.emulator.origin, viaProxy: true });
+    app = await serveApp({ gatewayUrl: stack.gateway.url, emulatorOrigin: stack.emulator.origin });
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   }, 120_000);

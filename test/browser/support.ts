@@ -34,8 +34,8 @@ export interface ServedApp {
 
 /**
  * Builds the app and serves the build on a free port. `gatewayUrl` is the gateway the page calls
- * through the preview server's proxy (or directly, cross-origin, with `viaProxy: false`, which needs
- * the gateway to allow the page's origin); `/_emulator` is proxied to `emulatorOrigin` so that the
+ * directly, cross-origin (the gateway allows the page's origin), or through the preview server's
+ * proxy with `viaProxy: true`; `/_emulator` is proxied to `emulatorOrigin` so that the
  * sign-in screen lists the seeded agents.
  */
 export async function serveApp(options: {
@@ -47,7 +47,7 @@ export async function serveApp(options: {
     ...process.env,
     GATEWAY_URL: options.gatewayUrl,
     EMULATOR_ORIGIN: options.emulatorOrigin,
-    GATEWAY_VIA_PROXY: options.viaProxy === false ? '0' : '1',
+    GATEWAY_VIA_PROXY: options.viaProxy ? '1' : '0',
   };
   await promisify(execFile)(process.execPath, [VITE, 'build', '--logLevel', 'warn'], { cwd: APP_DIR, env });
   const port = await freePort();
