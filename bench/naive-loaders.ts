@@ -58,6 +58,7 @@ export function createNaiveLoaders(engage: EngageApi): Loaders {
     groupIdentities: naive(
       async (groupId: string) => (await engage.listIdentities({ identity_group_id: groupId, limit: 150 })).records,
     ),
+    agentIdentities: naive(async (userId: string) => engage.allIdentities({ user_id: userId })),
     identitySearch: naive((params) => engage.listIdentities(params), byParams),
     thread: naive((id) => engage.getThread(id)),
     threadSearch: naive((params) => engage.listThreads(params), byParams),

@@ -106,7 +106,33 @@ export const APP_INBOX: Operation = {
   depth: 3,
 };
 
-export const OPERATIONS = [INBOX, THREAD, AGENT_QUEUE, SEARCH, APP_INBOX] as const;
+/**
+ * The inbox users write: the README's first query (and Sandbox's, `SAMPLE_QUERY` in src/server.ts)
+ * widened to 30 threads, open ones across every source, with the contents' authors (customers and,
+ * on agent replies, agents' identities) and the interventions' agents.
+ */
+export const README_INBOX: Operation = {
+  name: 'readme-inbox',
+  query: `query Inbox {
+  threads(first: 30, filter: { closed: false }) {
+    totalCount
+    nodes {
+      id
+      title
+      source { name type }
+      contents(first: 3) {
+        nodes { body createdAt author { displayName } creator { displayName } }
+      }
+      interventions { status user { displayName } }
+    }
+  }
+}`,
+  // Sources, agents and agents' identities come from whole lists (depth 1).
+  depthChain: 'threads -> their contents (thread ids) -> customer authors and interventions by author (identity ids)',
+  depth: 3,
+};
+
+export const OPERATIONS = [INBOX, README_INBOX, THREAD, AGENT_QUEUE, SEARCH, APP_INBOX] as const;
 export const SEARCH_TEXT = 'refund';
 
 /** GETs a REST path from the emulator as `token`. */
@@ -157,6 +183,7 @@ export async function pickVariables(
   if (!thread || !agent) throw new Error('the seeded data has no thread or no agent with open interventions');
   return {
     inbox: { source },
+    'readme-inbox': {},
     thread: { thread: thread.id },
     'agent-queue': { agent },
     search: { text: SEARCH_TEXT },

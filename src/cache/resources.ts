@@ -17,6 +17,7 @@
  * - other searches are tagged by family (`contents`, `interventions`, `identities`, `profiles`,
  *   `webhooks`), evicted by any change that may move a record in or out of them;
  * - `ALL`: everything (the generation fallback), for changes the gateway cannot map.
+ * Agents' identities (`identities?user_id=`) are tagged `identities` like other identity lists.
  * Small collections (sources, users, teams, categories, tags) depend on nothing but `ALL`: no event
  * names them, their TTL bounds their staleness.
  */
@@ -74,10 +75,20 @@ export function threadTags(threadId: string, sourceId: string | null): string[] 
 
 const segmentsOf = (path: string) => path.split('/').filter(Boolean).map(decodeURIComponent);
 
-/** What kind of answer a read is, for its TTL: `never` is not cached. */
-export function readClass(path: string): 'collection' | 'record' | 'never' {
+/** An agent's identities (`identities?user_id=`, paged): as small and slow-changing as the agents. */
+const agentIdentities = (path: string, params: EngageRequest['params'] = {}) =>
+  path === '/identities' &&
+  params.user_id !== undefined &&
+  Object.keys(params).every((key) => ['user_id', 'offset', 'limit'].includes(key));
+
+/**
+ * What kind of answer a read is, for its TTL: `never` is not cached. Agents' identities keep as
+ * long as the collections, and still carry their tags (`identities`): an agent's first reply on a
+ * new community (a write or event that may create an identity) evicts them.
+ */
+export function readClass(path: string, params?: EngageRequest['params']): 'collection' | 'record' | 'never' {
   if (NEVER.test(path)) return 'never';
-  if (COLLECTIONS.test(path)) return 'collection';
+  if (COLLECTIONS.test(path) || agentIdentities(path, params)) return 'collection';
   const [resource] = segmentsOf(path);
   return ['content_threads', 'contents', 'interventions', 'identities', 'identity_groups', 'webhooks'].includes(
     resource,

@@ -22,7 +22,7 @@
  *   that a request started up to that long after a change, by another instance's clock, is still
  *   refused;
  * - TTLs bound staleness when changes happen that the gateway does not hear of (no webhooks):
- *   the small, slow-changing collections (sources, users, teams, categories, tags) keep longer than
+ *   the small, slow-changing collections (sources, users, teams, categories, tags, agents' identities) keep longer than
  *   records and lists; agent availability (`/status`) is never cached;
  * - a failing store is a miss, and a failed eviction falls back to `ALL`.
  */
@@ -69,8 +69,8 @@ export class ResponseCache {
     this.skew = options.clockSkewMs ?? 0;
   }
 
-  ttlFor(request: Pick<EngageRequest, 'path'>): number {
-    const kind = readClass(request.path);
+  ttlFor(request: Pick<EngageRequest, 'path' | 'params'>): number {
+    const kind = readClass(request.path, request.params);
     if (kind === 'never') return 0;
     return kind === 'collection' ? this.options.collectionsTtlMs : this.options.recordsTtlMs;
   }

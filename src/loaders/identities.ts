@@ -1,7 +1,10 @@
 /**
  * Identities and customer profiles. Profiles have a batch endpoint (`identity_groups?ids=`);
- * identities have none by id, but `identities?identity_group_ids=` reads the identities of many
- * profiles at once, and contents name their author's profile.
+ * identities have none by id, but two lists read many at once: `identities?identity_group_ids=`
+ * (the identities of customer profiles: a customer's content names its author's profile) and
+ * `identities?user_id=` (an agent's identities, one per community it replies on: an agent's reply
+ * names its agent, `creator_id`). Agents' identities are a small collection that changes when an
+ * agent first replies on a new community; the response cache keeps them as long as users.
  */
 import type DataLoader from 'dataloader';
 import type { EngageApi, IdentityFilter } from '../engage/api';
@@ -13,7 +16,7 @@ import type { IdentityKey, Loaders } from './types';
 export function identityLoaders(
   engage: EngageApi,
   kit: LoaderKit,
-): Pick<Loaders, 'identity' | 'identityGroup' | 'groupIdentities' | 'identitySearch'> {
+): Pick<Loaders, 'identity' | 'identityGroup' | 'groupIdentities' | 'agentIdentities' | 'identitySearch'> {
   const identityGroup = kit.loader<string, IdentityGroup>(
     async (ids) =>
       inKeyOrder(
@@ -35,27 +38,53 @@ export function identityLoaders(
   );
 
   /**
+   * Identities of each agent: `identities?user_id=`, every page. Engage filters by one agent per
+   * call, so this costs one call per agent, however many of its identities an operation shows.
+   */
+  const agentIdentities = kit.loader<string, Identity[]>(async (userIds) =>
+    Promise.all(
+      userIds.map(async (userId) => {
+        try {
+          const records = await engage.allIdentities({ user_id: userId });
+          records.forEach((record) => identity.prime({ id: record.id }, record));
+          return records;
+        } catch (error) {
+          return error as Error;
+        }
+      }),
+    ),
+  );
+
+  /**
    * Keys that carry their profile (`groupId`) are read in one `identities?identity_group_ids=`
-   * call; the rest, and any the list did not return, by deduplicated single GETs.
+   * call, keys that carry an agent (`userId`) with that agent's identities; the rest, and any the
+   * lists did not return (an identity moved, or an agent's list read before its new identity), by
+   * deduplicated single GETs.
    */
   const identity: DataLoader<IdentityKey, Identity, string> = kit.loader<IdentityKey, Identity, string>(
     async (keys) => {
       const single = (id: string) => kit.limit(() => engage.getIdentity(id)).catch((error: Error) => error);
       // Keys without a profile hint are read now, in parallel with the profiles' list: waiting for
       // the list first would add a sequential round trip for nothing.
-      const direct = new Map(keys.filter((key) => !key.groupId).map((key) => [key.id, single(key.id)]));
-      const groupIds = [...new Set(keys.map((key) => key.groupId).filter((id): id is string => Boolean(id)))];
-      const viaGroups = new Map<string, Identity>();
-      if (groupIds.length > 0) {
-        const lists = await groupIdentities.loadMany(groupIds);
-        for (const list of lists) if (Array.isArray(list)) for (const record of list) viaGroups.set(record.id, record);
-      }
-      return Promise.all(keys.map((key) => direct.get(key.id) ?? viaGroups.get(key.id) ?? single(key.id)));
+      const direct = new Map(keys.filter((key) => !key.groupId && !key.userId).map((key) => [key.id, single(key.id)]));
+      const present = (ids: Array<string | null | undefined>) => [
+        ...new Set(ids.filter((id): id is string => Boolean(id))),
+      ];
+      const groupIds = present(keys.map((key) => key.groupId));
+      const userIds = present(keys.filter((key) => !key.groupId).map((key) => key.userId));
+      const listed = new Map<string, Identity>();
+      const lists = await Promise.all([
+        groupIds.length > 0 ? groupIdentities.loadMany(groupIds) : [],
+        userIds.length > 0 ? agentIdentities.loadMany(userIds) : [],
+      ]);
+      for (const list of lists.flat())
+        if (Array.isArray(list)) for (const record of list) listed.set(record.id, record);
+      return Promise.all(keys.map((key) => direct.get(key.id) ?? listed.get(key.id) ?? single(key.id)));
     },
     { cacheKeyFn: (key) => key.id },
   );
 
   const identitySearch = kit.listLoader<IdentityFilter, Page<Identity>>((params) => engage.listIdentities(params));
 
-  return { identity, identityGroup, groupIdentities, identitySearch };
+  return { identity, identityGroup, groupIdentities, agentIdentities, identitySearch };
 }

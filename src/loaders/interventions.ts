@@ -54,9 +54,13 @@ export function interventionLoaders(
    * contents planner packs them with the window the same operation is reading anyway) name every
    * identity an intervention of the thread can have, and the interventions of all the threads of an
    * operation come from one identity-filtered list. Long threads, or contents without an author,
-   * fall back to `interventions?thread_id=`.
+   * fall back to `interventions?thread_id=`. A thread whose record counts no intervention has none.
    */
-  function threadInterventions(thread: Pick<Thread, 'id' | 'contents_count'>): Promise<Intervention[]> {
+  function threadInterventions(
+    thread: Pick<Thread, 'id' | 'contents_count' | 'interventions_count'>,
+  ): Promise<Intervention[]> {
+    // The thread record counts its interventions: none means no call (and no conversation to read).
+    if (thread.interventions_count === 0 && !direct.has(thread.id)) return Promise.resolve([]);
     if (direct.has(thread.id) || thread.contents_count === 0 || thread.contents_count > MAX_LIMIT)
       return interventionsOfThread.load(thread.id);
     const whole = threadContents.load({

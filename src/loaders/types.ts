@@ -34,6 +34,11 @@ export interface IdentityKey {
   id: string;
   /** Lets identities of many profiles be read in one `identities?identity_group_ids=` call. */
   groupId?: string | null;
+  /**
+   * The agent the identity may belong to (an agent reply's `creator_id`): lets every identity of
+   * that agent be read in one `identities?user_id=` call. A hint: a wrong one costs a single GET.
+   */
+  userId?: string | null;
 }
 
 export type ContentsOrder = ContentOrder;
@@ -80,6 +85,8 @@ export interface Loaders {
   identityGroup: DataLoader<string, IdentityGroup>;
   /** Identities of each customer profile. */
   groupIdentities: DataLoader<string, Identity[]>;
+  /** Identities of each agent (user id). */
+  agentIdentities: DataLoader<string, Identity[]>;
   identitySearch: DataLoader<IdentityFilter, Page<Identity>, string>;
 
   // threads
@@ -96,7 +103,7 @@ export interface Loaders {
   // interventions
   intervention: DataLoader<string, Intervention>;
   /** A thread's interventions, newest first. */
-  threadInterventions(thread: Pick<Thread, 'id' | 'contents_count'>): Promise<Intervention[]>;
+  threadInterventions(thread: Pick<Thread, 'id' | 'contents_count' | 'interventions_count'>): Promise<Intervention[]>;
   interventionsOfThread: DataLoader<string, Intervention[]>;
   interventionsOfIdentity: DataLoader<string, Intervention[]>;
   interventionSearch: DataLoader<InterventionFilter, Page<Intervention>, string>;

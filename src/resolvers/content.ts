@@ -32,8 +32,16 @@ export const contentResolvers: Resolvers = {
     firstInThread: (content) => content.first_in_thread ?? false,
     thread: (content, _args, { loaders }) => loaders.thread.load(content.thread_id),
     source: (content, _args, { loaders }) => loaders.source.load(content.source_id),
+    // A customer's content names the author's profile, an agent's reply its agent (`creator_id`):
+    // both let the loader read the author with others in one list.
     author: (content, _args, { loaders }) =>
-      content.author_id ? loaders.identity.load({ id: content.author_id, groupId: content.identity_group_id }) : null,
+      content.author_id
+        ? loaders.identity.load({
+            id: content.author_id,
+            groupId: content.identity_group_id,
+            userId: content.creator_id,
+          })
+        : null,
     creator: (content, _args, { loaders }) => loadOptional(loaders.user, content.creator_id),
     inReplyTo: (content, _args, { loaders }) => loadOptional(loaders.content, content.in_reply_to_id),
     intervention: (content, _args, { loaders }) => loadOptional(loaders.intervention, content.intervention_id),

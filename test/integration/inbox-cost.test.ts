@@ -8,6 +8,7 @@ import { createNaiveLoaders } from '../../bench/naive-loaders';
 import type { Page, Source } from '../../src/engage/types';
 import type { RequestLogEntry } from '../../src/emulator';
 import { INBOX } from '../support/operations';
+import { README_INBOX } from '../../bench/operations';
 
 let stack: Stack;
 let naive: Gateway;
@@ -44,12 +45,18 @@ interface InboxData {
   threads: { nodes: unknown[] };
 }
 
-async function run(url: string): Promise<{ data: InboxData; entries: RequestLogEntry[] }> {
+async function run(
+  url: string,
+  operation: { query: string; variables?: Record<string, unknown> } = {
+    query: INBOX,
+    variables: { source: source.id },
+  },
+): Promise<{ data: InboxData; entries: RequestLogEntry[] }> {
   stack.emulator.requestLog.reset();
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ query: INBOX, variables: { source: source.id } }),
+    body: JSON.stringify(operation),
   });
   const body = (await response.json()) as { data: InboxData; errors?: unknown };
   expect(body.errors).toBeUndefined();
@@ -57,6 +64,13 @@ async function run(url: string): Promise<{ data: InboxData; entries: RequestLogE
 }
 
 const signature = (entry: RequestLogEntry) => `${entry.method} ${entry.path}?${entry.query}`;
+
+const byEndpoint = (entries: RequestLogEntry[]) =>
+  entries.reduce<Record<string, number>>((acc, entry) => {
+    const key = `${entry.method} ${entry.path.replace(/[0-9a-f]{24}/g, '{id}')}`;
+    acc[key] = (acc[key] ?? 0) + 1;
+    return acc;
+  }, {});
 
 it('answers the inbox with the fewest REST calls, none repeated, and the same data as naive mode', async () => {
   const batched = await run(stack.gateway.url);
@@ -69,12 +83,6 @@ it('answers the inbox with the fewest REST calls, none repeated, and the same da
   expect(new Set(signatures).size).toBe(signatures.length); // no REST request repeated
   expect(batched.entries.every((entry) => entry.status === 200)).toBe(true);
 
-  const byEndpoint = (entries: RequestLogEntry[]) =>
-    entries.reduce<Record<string, number>>((acc, entry) => {
-      const key = `${entry.method} ${entry.path.replace(/[0-9a-f]{24}/g, '{id}')}`;
-      acc[key] = (acc[key] ?? 0) + 1;
-      return acc;
-    }, {});
   const ratio = plain.entries.length / batched.entries.length;
   console.log(
     `inbox REST calls: batched ${batched.entries.length}, naive ${plain.entries.length}, ratio ${ratio.toFixed(1)}x\n` +
@@ -92,4 +100,39 @@ it('answers the inbox with the fewest REST calls, none repeated, and the same da
   expect(counts['GET /1.0/contents']).toBe(1);
   expect(counts['GET /1.0/interventions']).toBe(1);
   expect(ratio).toBeGreaterThanOrEqual(8);
+});
+
+it("answers the README's inbox (30 open threads of every source) at Engage's floor: agents' identities one list per agent", async () => {
+  const batched = await run(stack.gateway.url, { query: README_INBOX.query });
+  const plain = await run(naive.url, { query: README_INBOX.query });
+  expect(batched.data).toEqual(plain.data);
+  expect(batched.data.threads.nodes).toHaveLength(30);
+  expect(batched.entries.every((entry) => entry.status === 200)).toBe(true);
+  const signatures = batched.entries.map(signature);
+  expect(new Set(signatures).size).toBe(signatures.length);
+
+  // The agents whose replies the page shows (each reply names its agent, `creator_id`): one
+  // `identities?user_id=` each, whatever number of their identities (one per community) it shows.
+  const contents = batched.entries.filter((entry) => entry.path === '/1.0/contents');
+  const agents = new Set<string>();
+  for (const entry of contents) {
+    const page = await stack.rest<Page<{ creator_id?: string | null }>>(`/contents?${entry.query}`);
+    for (const record of page.records) if (record.creator_id) agents.add(record.creator_id);
+  }
+  const agentLists = batched.entries.filter(
+    (entry) => entry.path === '/1.0/identities' && /(^|&)user_id=/.test(entry.query),
+  );
+  expect(agentLists.length).toBeLessThanOrEqual(agents.size);
+
+  // Threads, sources, agents, the conversations packed in 150s, interventions by their authors,
+  // customers by their profiles, agents' identities by agent: nothing by id.
+  expect(byEndpoint(batched.entries)).toEqual({
+    'GET /1.0/content_threads': 1,
+    'GET /1.0/content_sources': 1,
+    'GET /1.0/users': 1,
+    'GET /1.0/contents': 2,
+    'GET /1.0/interventions': 1,
+    'GET /1.0/identities': 1 + 8,
+  });
+  expect(batched.entries).toHaveLength(15);
 });

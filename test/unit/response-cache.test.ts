@@ -214,6 +214,13 @@ function suite(name: string, makeInfra: () => Promise<Infra>) {
       );
     });
 
+    it("keeps an agent's identities as long as the collections, other identity lists as records", () => {
+      const short = new ResponseCache(keyv, { collectionsTtlMs: 5, recordsTtlMs: 7 });
+      expect(short.ttlFor({ path: '/identities', params: { user_id: 'u1', offset: 0, limit: 150 } })).toBe(5);
+      expect(short.ttlFor({ path: '/identities', params: { user_id: 'u1', community_id: 'c1' } })).toBe(7);
+      expect(short.ttlFor({ path: '/identities', params: { identity_group_ids: 'g1' } })).toBe(7);
+    });
+
     it('a store that lost the generation key serves nothing stored before', async () => {
       const alice = apiOf('alice');
       await alice.getThread('t1');
