@@ -6,6 +6,12 @@
  * whose whole conversation is small are packed together into calls of at most 150 records, and each
  * requested window is cut out locally. A thread with a long conversation, of which only a small
  * window is wanted, gets its own call with Engage's offset/limit instead.
+ *
+ * Windows asked before their thread is read (`contentsCount` unknown: a prefetch, see
+ * threads.ts) cannot be planned by size. One thread alone gets its exact window; several are asked
+ * together speculatively, as one list of up to 150 records: when Engage counts no more than that,
+ * the list holds every content of those threads and each window is cut from it; otherwise each
+ * window gets its own call after all.
  */
 import type { EngageApi } from '../engage/api';
 import { q } from '../engage/q';
@@ -30,6 +36,8 @@ export interface CombinedCall {
 
 export interface ContentsPlan {
   combined: CombinedCall[];
+  /** Threads of unknown size read together in one page of at most 150, complete or not. */
+  speculative: Array<{ order: ContentsOrder; threadIds: string[] }>;
   /** Keys fetched with their own `offset`/`limit`. */
   single: ThreadContentsKey[];
 }
@@ -39,7 +47,16 @@ export function planThreadContents(keys: readonly ThreadContentsKey[]): Contents
   const single: ThreadContentsKey[] = [];
   // threadId+order -> the largest contents_count seen (the same thread may be asked several windows)
   const packable = new Map<string, { threadId: string; order: ContentsOrder; count: number }>();
+  // order -> threads of unknown size, and their keys
+  const unknown = new Map<ContentsOrder, { threadIds: Set<string>; keys: ThreadContentsKey[] }>();
   for (const key of keys) {
+    if (!Number.isFinite(key.contentsCount) && key.limit > 0) {
+      const group = unknown.get(key.order) ?? { threadIds: new Set<string>(), keys: [] };
+      group.threadIds.add(key.threadId);
+      group.keys.push(key);
+      unknown.set(key.order, group);
+      continue;
+    }
     const wanted = Math.max(0, Math.min(key.limit, key.contentsCount - key.offset));
     const waste = key.contentsCount - wanted;
     if (key.contentsCount > MAX_LIMIT || waste > MAX_WASTE || key.limit === 0) {
@@ -65,7 +82,12 @@ export function planThreadContents(keys: readonly ThreadContentsKey[]): Contents
       combined.push({ order: item.order, threadIds: [item.threadId], limit: item.count });
     }
   }
-  return { combined, single };
+  const speculative: ContentsPlan['speculative'] = [];
+  for (const [order, group] of unknown) {
+    if (group.threadIds.size > 1) speculative.push({ order, threadIds: [...group.threadIds].sort() });
+    else single.push(...group.keys);
+  }
+  return { combined, single, speculative };
 }
 
 export function contentsQuery(threadIds: readonly string[], order: ContentsOrder): string {
@@ -86,6 +108,44 @@ export async function loadThreadContents(
   // `${order}|${threadId}` -> the thread's complete contents, or the error of the call that had them
   const byThread = new Map<string, Content[] | Error>();
   const retry: ThreadContentsKey[] = [];
+
+  // Windows with their own call start now, with the combined ones; retries once these answered.
+  const singles = new Map<string, Promise<ConnectionParent<Content>>>();
+  const startSingle = (key: ThreadContentsKey) => {
+    const answer = engage
+      .listContents({ q: contentsQuery([key.threadId], key.order), offset: key.offset, limit: key.limit })
+      .then((page) => {
+        page.records.forEach(prime);
+        return { records: page.records, count: page.count, offset: key.offset };
+      });
+    answer.catch(() => undefined); // its error is answered for its key below, not left unhandled meanwhile
+    singles.set(threadContentsCacheKey(key), answer);
+  };
+  for (const key of plan.single) startSingle(key);
+
+  // Started with the combined calls below, not after them: they are the same round trip.
+  const speculative = Promise.all(
+    plan.speculative.map(async (call) => {
+      const keysOf = () => keys.filter((key) => key.order === call.order && call.threadIds.includes(key.threadId));
+      let page;
+      try {
+        page = await engage.listContents({ q: contentsQuery(call.threadIds, call.order), offset: 0, limit: MAX_LIMIT });
+      } catch {
+        retry.push(...keysOf()); // each window's own call reports (or survives) the failure
+        return;
+      }
+      if (page.count > page.records.length) {
+        retry.push(...keysOf());
+        return;
+      }
+      for (const threadId of call.threadIds) byThread.set(`${call.order}|${threadId}`, []);
+      for (const content of page.records) {
+        prime(content);
+        const list = byThread.get(`${call.order}|${content.thread_id}`);
+        if (Array.isArray(list)) list.push(content);
+      }
+    }),
+  );
 
   await Promise.all(
     plan.combined.map(async (call) => {
@@ -114,18 +174,9 @@ export async function loadThreadContents(
     }),
   );
 
-  const singles = new Map<string, Promise<ConnectionParent<Content>>>();
-  for (const key of [...plan.single, ...retry]) {
-    singles.set(
-      threadContentsCacheKey(key),
-      engage
-        .listContents({ q: contentsQuery([key.threadId], key.order), offset: key.offset, limit: key.limit })
-        .then((page) => {
-          page.records.forEach(prime);
-          return { records: page.records, count: page.count, offset: key.offset };
-        }),
-    );
-  }
+  await speculative;
+
+  for (const key of retry) startSingle(key);
 
   return Promise.all(
     keys.map(async (key) => {

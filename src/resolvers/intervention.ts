@@ -1,6 +1,7 @@
 import type { InterventionStatus, Resolvers } from '../generated/graphql';
 import { connection } from './connection';
 import { loadList, loadOptional } from './helpers';
+import { prefetch } from './thread';
 
 export const interventionResolvers: Resolvers = {
   Query: {
@@ -24,7 +25,11 @@ export const interventionResolvers: Resolvers = {
     status: (intervention) => intervention.status as InterventionStatus,
     closedAt: (intervention) => intervention.closed_at ?? null,
     deferredAt: (intervention) => intervention.deferred_at ?? null,
-    thread: (intervention, _args, { loaders }) => loaders.thread.load(intervention.thread_id),
+    // The thread's contents need only its id: asked now, with the thread, not one round trip after it.
+    thread: (intervention, _args, { loaders }, info) => {
+      prefetch(loaders, intervention.thread_id, info, { withInterventions: false });
+      return loaders.thread.load(intervention.thread_id);
+    },
     content: (intervention, _args, { loaders }) => loadOptional(loaders.content, intervention.content_id),
     identity: (intervention, _args, { loaders }) =>
       intervention.identity_id

@@ -25,6 +25,17 @@ describe('planThreadContents', () => {
     expect(plan.combined).toEqual([{ order: 'created_at.desc', threadIds: ['short'], limit: 3 }]);
   });
 
+  it('asks threads of unknown size together, one page of 150, and a lone one its exact window', () => {
+    const unknown = Number.POSITIVE_INFINITY;
+    const plan = planThreadContents([key('b', unknown), key('a', unknown, 3), key('c', 4)]);
+    expect(plan.speculative).toEqual([{ order: 'created_at.desc', threadIds: ['a', 'b'] }]);
+    expect(plan.combined).toEqual([{ order: 'created_at.desc', threadIds: ['c'], limit: 4 }]);
+    expect(plan.single).toEqual([]);
+    const lone = planThreadContents([key('a', unknown, 30)]);
+    expect(lone.speculative).toEqual([]);
+    expect(lone.single).toEqual([key('a', unknown, 30)]);
+  });
+
   it('plans a thread asked twice (two windows) once', () => {
     const plan = planThreadContents([key('t', 10, 5, 0), key('t', 10, 5, 5)]);
     expect(plan.combined).toEqual([{ order: 'created_at.desc', threadIds: ['t'], limit: 10 }]);
