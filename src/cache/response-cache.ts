@@ -24,7 +24,12 @@
  * - TTLs bound staleness when changes happen that the gateway does not hear of (no webhooks):
  *   the small, slow-changing collections (sources, users, teams, categories, tags, agents' identities) keep longer than
  *   records and lists; agent availability (`/status`) is never cached;
- * - a failing store is a miss, and a failed eviction falls back to `ALL`.
+ * - a failing store is a miss, and a failed eviction falls back to `ALL`;
+ * - no stampede: reads that miss the same entry (same scope and request) while its answer is being
+ *   read and stored share that one REST call, per process. A joiner is served the shared answer
+ *   only if it is still current by the rule above (none of its tags changed since the shared
+ *   request started); otherwise, or when the shared call failed (its error may be the first
+ *   caller's own, a deadline or an abort), the joiner calls Engage itself.
  */
 import { performance } from 'node:perf_hooks';
 import type Keyv from 'keyv';
@@ -51,6 +56,7 @@ interface Entry {
 }
 
 const tagKey = (tag: string) => `tag:${tag}`;
+const entryKey = (scope: string, request: EngageRequest) => `${scope}:${pathAndQuery(request)}`;
 
 export class ResponseCache {
   private readonly now: () => number;
@@ -59,6 +65,8 @@ export class ResponseCache {
   private started?: Promise<void>;
   /** Answers being stored (not awaited by the call that read them). */
   private readonly storing = new Set<Promise<void>>();
+  /** Reads in flight, by entry key, until their answer is stored: later misses join them. */
+  private readonly inflight = new Map<string, { answer: Promise<unknown>; startedAt: number }>();
 
   constructor(
     private readonly keyv: Keyv,
@@ -79,7 +87,7 @@ export class ResponseCache {
   async get(scope: string, request: EngageRequest): Promise<unknown> {
     if (request.write || this.ttlFor(request) <= 0) return undefined;
     try {
-      const entry = await this.keyv.get<Entry>(`${scope}:${pathAndQuery(request)}`);
+      const entry = await this.keyv.get<Entry>(entryKey(scope, request));
       if (!entry) return undefined;
       return (await this.isCurrent(entry)) ? entry.value : undefined;
     } catch {
@@ -92,7 +100,7 @@ export class ResponseCache {
     const ttl = this.ttlFor(request);
     if (request.write || ttl <= 0) return;
     const entry: Entry = { at: startedAt, tags: readTags(request, value), value };
-    await this.keyv.set(`${scope}:${pathAndQuery(request)}`, entry, ttl).catch(() => undefined);
+    await this.keyv.set(entryKey(scope, request), entry, ttl).catch(() => undefined);
   }
 
   /** Resolves once every answer read so far is stored (tests, benchmarks). */
@@ -144,11 +152,35 @@ export class ResponseCache {
         await (this.started ??= this.startGeneration());
         const hit = await this.get(scope, request);
         if (hit !== undefined) return hit as T;
+        const key = entryKey(scope, request);
+        const shared = this.ttlFor(request) > 0 ? this.inflight.get(key) : undefined;
+        if (shared) {
+          const joined = await shared.answer.then(
+            (value) => ({ value }),
+            () => undefined,
+          );
+          if (joined && (await this.stillCurrent(request, joined.value, shared.startedAt))) return joined.value as T;
+        }
         const startedAt = this.now();
-        const answer = await next.call<T>(request);
-        const stored = this.set(scope, request, answer, startedAt).finally(() => this.storing.delete(stored));
+        const answer = next.call<T>(request);
+        const flight = { answer: answer as Promise<unknown>, startedAt };
+        const land = () => {
+          if (this.inflight.get(key) === flight) this.inflight.delete(key);
+        };
+        if (this.ttlFor(request) > 0) this.inflight.set(key, flight);
+        let value: T;
+        try {
+          value = await answer;
+        } catch (error) {
+          land();
+          throw error;
+        }
+        const stored = this.set(scope, request, value, startedAt).finally(() => {
+          land();
+          this.storing.delete(stored);
+        });
         this.storing.add(stored);
-        return answer;
+        return value;
       },
     });
   }
@@ -161,6 +193,15 @@ export class ResponseCache {
     const current = await this.keyv.get<number>(tagKey(ALL)).catch(() => undefined);
     if (current === undefined || current === null)
       await this.keyv.set(tagKey(ALL), this.now() - 1 - this.skew).catch(() => undefined);
+  }
+
+  /** Whether an answer read by a request started at `startedAt` may still be served. */
+  private async stillCurrent(request: EngageRequest, value: unknown, startedAt: number): Promise<boolean> {
+    try {
+      return await this.isCurrent({ at: startedAt, tags: readTags(request, value), value });
+    } catch {
+      return false;
+    }
   }
 
   private async isCurrent(entry: Entry): Promise<boolean> {

@@ -48,6 +48,11 @@ function suite(name: string, makeInfra: () => Promise<Infra>) {
     const apiOf = (scope: string): EngageApi => new EngageClient(engage).through(cache.policy(scope));
     /** Answers are stored after they are returned: wait for them to land. */
     const settle = () => cache.whenStored();
+    /** Waits until `calls` reads have reached "Engage" (the store answers first, over Redis a round trip). */
+    const reached = async (calls: number) => {
+      for (let i = 0; i < 1000 && engage.count() < calls; i++) await new Promise((resolve) => setTimeout(resolve, 2));
+      expect(engage.count()).toBe(calls);
+    };
 
     beforeEach(async () => {
       infra = await makeInfra();
@@ -212,6 +217,47 @@ function suite(name: string, makeInfra: () => Promise<Infra>) {
       expect(new ResponseCache(keyv, { collectionsTtlMs: 5, recordsTtlMs: 7 }).ttlFor({ path: '/identities/a' })).toBe(
         7,
       );
+    });
+
+    it('concurrent misses of one entry share one call; a joiner refuses an answer a change made stale', async () => {
+      let release!: () => void;
+      engage.hold = new Promise((resolve) => (release = resolve));
+      const alice = apiOf('alice');
+      const first = Promise.all([alice.getThread('t1'), alice.getThread('t1'), alice.getThread('t1')]);
+      const bob = apiOf('bob').getThread('t1'); // another scope never joins
+      await reached(2);
+      release();
+      expect(await first).toEqual([thread('t1'), thread('t1'), thread('t1')]);
+      expect(await bob).toEqual(thread('t1'));
+      expect(engage.count()).toBe(2);
+
+      // While a read of t2 is in flight, t2 changes: a joiner arriving after the change reads again.
+      await settle();
+      engage.calls.length = 0;
+      engage.hold = new Promise((resolve) => (release = resolve));
+      const before = alice.getThread('t2');
+      await reached(1);
+      await cache.evict(['thread:t2']);
+      const after = alice.getThread('t2');
+      release();
+      engage.hold = undefined;
+      await Promise.all([before, after]);
+      expect(engage.calls).toEqual(['GET /content_threads/t2', 'GET /content_threads/t2']);
+    });
+
+    it('a joiner whose shared call failed calls Engage itself', async () => {
+      let fail!: (error: Error) => void;
+      const failing = new Promise<void>((_resolve, reject) => (fail = reject));
+      engage.hold = failing;
+      const alice = apiOf('alice');
+      const leader = alice.getThread('t1');
+      await reached(1);
+      engage.hold = undefined;
+      const joiner = alice.getThread('t1');
+      fail(new Error('the first caller gave up'));
+      await expect(leader).rejects.toThrow('the first caller gave up');
+      expect(await joiner).toEqual(thread('t1'));
+      expect(engage.count()).toBe(2);
     });
 
     it("keeps an agent's identities as long as the collections, other identity lists as records", () => {
