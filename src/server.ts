@@ -176,7 +176,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   };
   const responseCache =
     cacheTtl.collectionsTtlMs > 0 || cacheTtl.recordsTtlMs > 0
-      ? new ResponseCache(infra.kv('engage-gw'), { ...cacheTtl, clockSkewMs: options.redisUrl ? 1_000 : 0 })
+      ? new ResponseCache(infra.kv('engage-gw'), {
+          ...cacheTtl,
+          clockSkewMs: options.redisUrl ? 1_000 : 0,
+          // One instance: answers stay parsed in process (no (de)serialization per hit).
+          inProcessRecords: options.redisUrl ? undefined : 50_000,
+        })
       : undefined;
   const live = await createLive({
     webhookSecret: options.webhook?.secret,

@@ -33,6 +33,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type Keyv from 'keyv';
+import { LRUCache } from 'lru-cache';
 import type { EngageApi, EngagePolicy, EngageRequest } from '../engage/api';
 import { pathAndQuery } from '../engage/http';
 import { ALL, eventTags, readClass, readTags, writeTags, type ResourceChange } from './resources';
@@ -46,6 +47,13 @@ export interface ResponseCacheOptions {
   clockSkewMs?: number;
   /** The clock (ms); default the wall clock at sub-millisecond resolution. */
   now?: () => number;
+  /**
+   * Keep answers in this process as parsed, frozen objects (an LRU bounded by this many records)
+   * instead of serialized in the keyv store, whose (de)serialization of big lists was most of the
+   * CPU of a warm operation. Only for a store no other instance shares (the in-memory one):
+   * instances sharing Redis must see each other's answers. The tags stay in keyv either way.
+   */
+  inProcessRecords?: number;
 }
 
 interface Entry {
@@ -65,6 +73,8 @@ export class ResponseCache {
   private started?: Promise<void>;
   /** Answers being stored (not awaited by the call that read them). */
   private readonly storing = new Set<Promise<void>>();
+  /** Entries as parsed objects (see `inProcessRecords`); when absent, entries live in keyv. */
+  private readonly parsed?: LRUCache<string, Entry>;
   /** Reads in flight, by entry key, until their answer is stored: later misses join them. */
   private readonly inflight = new Map<string, { answer: Promise<unknown>; startedAt: number }>();
 
@@ -75,6 +85,12 @@ export class ResponseCache {
     // Sub-millisecond: a read started just after an eviction, in the same millisecond, is kept.
     this.now = options.now ?? (() => performance.timeOrigin + performance.now());
     this.skew = options.clockSkewMs ?? 0;
+    if (options.inProcessRecords)
+      this.parsed = new LRUCache<string, Entry>({
+        maxSize: options.inProcessRecords,
+        // An answer's weight is its records: a list of 150 weighs 150 records, a record 1.
+        sizeCalculation: (entry) => Math.max(1, recordsIn(entry.value)),
+      });
   }
 
   ttlFor(request: Pick<EngageRequest, 'path' | 'params'>): number {
@@ -87,7 +103,8 @@ export class ResponseCache {
   async get(scope: string, request: EngageRequest): Promise<unknown> {
     if (request.write || this.ttlFor(request) <= 0) return undefined;
     try {
-      const entry = await this.keyv.get<Entry>(entryKey(scope, request));
+      const key = entryKey(scope, request);
+      const entry = this.parsed ? this.parsed.get(key) : await this.keyv.get<Entry>(key);
       if (!entry) return undefined;
       return (await this.isCurrent(entry)) ? entry.value : undefined;
     } catch {
@@ -100,6 +117,11 @@ export class ResponseCache {
     const ttl = this.ttlFor(request);
     if (request.write || ttl <= 0) return;
     const entry: Entry = { at: startedAt, tags: readTags(request, value), value };
+    if (this.parsed) {
+      // Shared by every later operation of the scope: frozen, so that none can change another's answer.
+      this.parsed.set(entryKey(scope, request), deepFreeze(entry), { ttl });
+      return;
+    }
     await this.keyv.set(entryKey(scope, request), entry, ttl).catch(() => undefined);
   }
 
@@ -213,6 +235,20 @@ export class ResponseCache {
     }
     return changed.every((at) => at === undefined || at === null || at + this.skew < entry.at);
   }
+}
+
+function recordsIn(value: unknown): number {
+  if (Array.isArray(value)) return value.length;
+  const records = value && typeof value === 'object' ? (value as { records?: unknown }).records : undefined;
+  return Array.isArray(records) ? records.length : 1;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
 }
 
 /** `api` with the cross-request cache of `scope` around its calls. */

@@ -260,6 +260,22 @@ function suite(name: string, makeInfra: () => Promise<Infra>) {
       expect(engage.count()).toBe(2);
     });
 
+    it('in process: answers stay parsed and frozen, still scoped and still evicted by their tags', async () => {
+      const local = new ResponseCache(keyv, { ...TTL, inProcessRecords: 1_000 });
+      const alice = new EngageClient(engage).through(local.policy('alice'));
+      const first = await alice.getThread('t1');
+      await local.whenStored();
+      const again = await alice.getThread('t1');
+      expect(again).toBe(first);
+      expect(Object.isFrozen(again)).toBe(true);
+      expect(engage.count()).toBe(1);
+      await new EngageClient(engage).through(local.policy('bob')).getThread('t1');
+      expect(engage.count()).toBe(2);
+      await local.evict(['thread:t1']);
+      await alice.getThread('t1');
+      expect(engage.count()).toBe(3);
+    });
+
     it("keeps an agent's identities as long as the collections, other identity lists as records", () => {
       const short = new ResponseCache(keyv, { collectionsTtlMs: 5, recordsTtlMs: 7 });
       expect(short.ttlFor({ path: '/identities', params: { user_id: 'u1', offset: 0, limit: 150 } })).toBe(5);

@@ -1,0 +1,98 @@
+/**
+ * `npx tsx bench/profile.ts [requests=300] [operation=readme-inbox]`: where the gateway's CPU goes
+ * when nothing is fetched. Starts the emulator and the gateway (cache on) in their own processes,
+ * the gateway under `node --cpu-prof`; warms the cache with one operation, then sends `requests`
+ * identical warm operations (0 REST calls, asserted), one at a time, and prints:
+ * - the gateway's CPU time per request (user + system, from the process itself);
+ * - the profile's top functions by self time (`bench/results/profiles/*.cpuprofile`, which Chrome
+ *   DevTools or speedscope open).
+ */
+import { readdirSync, readFileSync, mkdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { parseConfig } from './config';
+import { cpuMs, startEmulatorChild, startServerChild } from './lib/cluster';
+import { post } from './lib/graphql';
+import { caching } from './lib/scenario';
+import { OPERATIONS, pickVariables } from './operations';
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+}
+interface CpuProfile {
+  nodes: ProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+}
+
+/** Self time per function (name, file, line), largest first, as shares of all samples. */
+export function topSelfTime(profile: CpuProfile, top = 20): Array<{ share: number; ms: number; where: string }> {
+  const perSampleMs = (profile.endTime - profile.startTime) / 1000 / Math.max(1, profile.samples.length);
+  const byFunction = new Map<string, number>();
+  for (const node of profile.nodes) {
+    const { functionName, url, lineNumber } = node.callFrame;
+    const file = url.replace(/^file:\/\//, '').replace(/^.*node_modules\//, '');
+    const where = `${functionName || '(anonymous)'} ${path.basename(path.dirname(file))}/${path.basename(file)}:${lineNumber + 1}`;
+    byFunction.set(where, (byFunction.get(where) ?? 0) + (node.hitCount ?? 0));
+  }
+  const total = profile.samples.length;
+  return [...byFunction.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([where, hits]) => ({ share: hits / total, ms: hits * perSampleMs, where }));
+}
+
+async function main() {
+  const [requestsArg, operationName = 'readme-inbox'] = process.argv.slice(2);
+  const requests = Number(requestsArg ?? 300);
+  const operation = OPERATIONS.find((candidate) => candidate.name === operationName);
+  if (!operation) throw new Error(`unknown operation ${operationName}`);
+  const config = parseConfig(['--latency=0']);
+  const dir = path.resolve(__dirname, 'results', 'profiles');
+  mkdirSync(dir, { recursive: true });
+  const where = { description: 'not pinned' };
+  const emulator = await startEmulatorChild(config, where);
+  const { url: engageUrl, adminToken: token, adminId } = emulator.ready;
+  const gateway = await startServerChild(
+    { kind: 'gateway', engageUrl, token, userId: adminId, gateway: caching(true) },
+    where,
+    ['--cpu-prof', `--cpu-prof-dir=${dir}`],
+  );
+  const startedAt = Date.now();
+  try {
+    const variables = (await pickVariables(engageUrl, token))[operation.name];
+    const first = await post(gateway.ready.url, operation.query, variables);
+    const reference = first.text;
+    await emulator.call('log-reset');
+    const { cpuMs: spent } = await cpuMs(gateway, async () => {
+      for (let i = 0; i < requests; i++) {
+        const answer = await post(gateway.ready.url, operation.query, variables);
+        if (answer.text !== reference) throw new Error('a warm answer differs from the first');
+      }
+    });
+    const { count } = await emulator.call<{ count: number }>('log');
+    if (count !== 0) throw new Error(`warm operations made ${count} REST calls`);
+    console.log(`${operation.name}, warm: ${(spent / requests).toFixed(2)} ms CPU per request (${requests} requests)`);
+  } finally {
+    await gateway.close();
+    await emulator.close();
+  }
+  const written = readdirSync(dir)
+    .filter((file) => file.endsWith('.cpuprofile'))
+    .map((file) => path.join(dir, file))
+    .filter((file) => statSync(file).mtimeMs >= startedAt)
+    // tsx's loader thread writes a small profile of its own: the main thread's is the largest.
+    .sort((a, b) => statSync(b).size - statSync(a).size)[0];
+  if (!written) throw new Error('the gateway wrote no profile');
+  console.log(`profile: ${path.relative(process.cwd(), written)}\ntop self time (share of samples, ms):`);
+  for (const row of topSelfTime(JSON.parse(readFileSync(written, 'utf8')) as CpuProfile))
+    console.log(`${(row.share * 100).toFixed(1).padStart(5)}% ${row.ms.toFixed(0).padStart(6)} ms  ${row.where}`);
+}
+
+if (require.main === module)
+  main().catch((error: Error) => {
+    console.error(error);
+    process.exit(1);
+  });
