@@ -10,7 +10,7 @@ import type DataLoader from 'dataloader';
 import type { EngageApi, IdentityFilter } from '../engage/api';
 import type { Identity, IdentityGroup, Page } from '../engage/types';
 import { MAX_LIMIT } from '../engage/vocabulary';
-import { inKeyOrder, sorted, type LoaderKit } from './support';
+import { groupBy, inKeyOrder, sorted, type LoaderKit } from './support';
 import type { IdentityKey, Loaders } from './types';
 
 export function identityLoaders(
@@ -32,7 +32,8 @@ export function identityLoaders(
     async (groupIds) => {
       const records = await engage.allIdentities({ identity_group_ids: sorted(groupIds) });
       records.forEach((record) => identity.prime({ id: record.id }, record));
-      return groupIds.map((groupId) => records.filter((record) => record.identity_group_id === groupId));
+      const byGroup = groupBy(records, (record) => record.identity_group_id);
+      return groupIds.map((groupId) => byGroup.get(groupId) ?? []);
     },
     { maxBatchSize: 50 },
   );

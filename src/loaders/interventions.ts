@@ -6,7 +6,7 @@ import type DataLoader from 'dataloader';
 import type { EngageApi, InterventionFilter } from '../engage/api';
 import type { Content, Intervention, Page, Thread } from '../engage/types';
 import { MAX_LIMIT } from '../engage/vocabulary';
-import { primeAll, sorted, type LoaderKit } from './support';
+import { groupBy, primeAll, sorted, type LoaderKit } from './support';
 import type { ConnectionParent, Loaders, ThreadContentsKey } from './types';
 
 export type InterventionLoaders = Pick<
@@ -37,7 +37,8 @@ export function interventionLoaders(
     async (identityIds) => {
       const records = await engage.allInterventions({ identity_ids: sorted(identityIds), sort: 'created_at' });
       primeAll(intervention, records);
-      return identityIds.map((id) => records.filter((record) => record.identity_id === id));
+      const byIdentity = groupBy(records, (record) => record.identity_id);
+      return identityIds.map((id) => byIdentity.get(id) ?? []);
     },
     { maxBatchSize: 100 },
   );

@@ -33,6 +33,19 @@ export function inKeyOrder<T extends { id: string }>(
   return ids.map((id) => byId.get(id) ?? notFound(resource, id));
 }
 
+/** `records` grouped by `keyOf`, for answering many keys from one list in one pass. */
+export function groupBy<T>(records: readonly T[], keyOf: (record: T) => string | null | undefined): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const record of records) {
+    const key = keyOf(record);
+    if (key === null || key === undefined) continue;
+    const group = groups.get(key);
+    if (group) group.push(record);
+    else groups.set(key, [record]);
+  }
+  return groups;
+}
+
 export const primeAll = <T extends { id: string }>(target: DataLoader<string, T>, records: readonly T[]) => {
   for (const record of records) target.prime(record.id, record);
 };
