@@ -114,6 +114,7 @@ export const APP_INBOX: Operation = {
   query: print(InboxDocument),
   depthChain: 'threads -> their contents (thread ids) -> authors and interventions by author (identity ids)',
   depth: 3,
+  floor: 6,
 };
 
 /**
