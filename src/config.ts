@@ -8,6 +8,9 @@
  * One section per concern, each variable named once:
  * - gateway: NODE_ENV, HOST, PORT, ENGAGE_URL, ENGAGE_ACCESS_TOKEN, ENGAGE_USER_ID, ENGAGE_TIMEOUT_MS,
  *   SANDBOX, CACHE_TTL_SECONDS, CACHE_RECORD_TTL_SECONDS
+ * - upstream: OPERATION_REST_BUDGET, OPERATION_DEADLINE_MS, ENGAGE_RATE_LIMIT_PER_MINUTE,
+ *   ENGAGE_RATE_LIMIT_BURST, ENGAGE_RATE_LIMIT_MAX_WAIT_MS, UPSTREAM_RETRY_AFTER_FLOOR_MS,
+ *   UPSTREAM_BREAKER_THRESHOLD, UPSTREAM_BREAKER_COOLDOWN_MS
  * - redis: REDIS_URL, REDIS_COMMAND_TIMEOUT_MS, REDIS_CONNECT_TIMEOUT_MS
  * - webhook: WEBHOOK_SECRET, WEBHOOK_VERIFY_TOKEN, WEBHOOK_BODY_LIMIT_BYTES, WEBHOOK_DEDUPE_TTL_SECONDS
  * - eventLog: EVENT_LOG_RETENTION_SECONDS, EVENT_LOG_MAX_EVENTS
@@ -32,6 +35,22 @@ export const DEFAULTS = {
     cacheTtlSeconds: 60,
     /** Records and lists. */
     recordCacheTtlSeconds: 10,
+  },
+  upstream: {
+    /** Engage calls one operation may make (the README inbox makes about 10; the bench's widest about 40). */
+    operationRestBudget: 100,
+    /** From an operation's first Engage call: past it, pending calls are aborted and no new one starts. */
+    operationDeadlineMs: 15_000,
+    /** Engage's own limit per account; the fleet's token bucket never spends more in 60 seconds. */
+    rateLimitPerMinute: 500,
+    /** How long a call waits for the token bucket before UPSTREAM_RATE_LIMITED. */
+    rateLimitMaxWaitMs: 2_000,
+    /** The shortest wait after a 429 (Engage may say `Retry-After: 0`). */
+    retryAfterFloorMs: 1_000,
+    /** Consecutive failures of Engage (5xx, timeouts, connection errors) that open the circuit. */
+    breakerThreshold: 5,
+    /** How long the circuit stays open before one probe. */
+    breakerCooldownMs: 5_000,
   },
   redis: {
     /** Every Redis command: past it the command fails, the cache misses, idempotent mutations are refused. */
@@ -92,6 +111,21 @@ const gatewaySection = z.object({
   CACHE_RECORD_TTL_SECONDS: z.coerce.number().min(0).default(DEFAULTS.gateway.recordCacheTtlSeconds),
 });
 
+const upstreamSection = z.object({
+  OPERATION_REST_BUDGET: z.coerce.number().int().positive().default(DEFAULTS.upstream.operationRestBudget),
+  OPERATION_DEADLINE_MS: z.coerce.number().int().positive().default(DEFAULTS.upstream.operationDeadlineMs),
+  ENGAGE_RATE_LIMIT_PER_MINUTE: z.coerce
+    .number()
+    .int()
+    .refine((n) => n === 0 || n >= 2, 'must be 0 (no bucket) or at least 2')
+    .default(DEFAULTS.upstream.rateLimitPerMinute),
+  ENGAGE_RATE_LIMIT_BURST: z.coerce.number().int().positive().optional(),
+  ENGAGE_RATE_LIMIT_MAX_WAIT_MS: ms.default(DEFAULTS.upstream.rateLimitMaxWaitMs),
+  UPSTREAM_RETRY_AFTER_FLOOR_MS: ms.default(DEFAULTS.upstream.retryAfterFloorMs),
+  UPSTREAM_BREAKER_THRESHOLD: z.coerce.number().int().positive().default(DEFAULTS.upstream.breakerThreshold),
+  UPSTREAM_BREAKER_COOLDOWN_MS: z.coerce.number().int().positive().default(DEFAULTS.upstream.breakerCooldownMs),
+});
+
 const redisSection = z.object({
   REDIS_URL: z
     .string()
@@ -140,6 +174,20 @@ const benchSection = z.object({
   BENCH_SOAK_SECONDS: z.coerce.number().min(30).max(120).default(DEFAULTS.bench.soakSeconds),
   BENCH_PIN: bool.default(DEFAULTS.bench.pin ? 'true' : 'false'),
 });
+
+/** Limits on Engage calls: per operation, and shared by the process or the fleet (README "Upstream protection"). */
+export interface UpstreamConfig {
+  operationRestBudget: number;
+  operationDeadlineMs: number;
+  /** 0: no token bucket. */
+  rateLimitPerMinute: number;
+  /** Default a tenth of the limit. */
+  rateLimitBurst?: number;
+  rateLimitMaxWaitMs: number;
+  retryAfterFloorMs: number;
+  breakerThreshold: number;
+  breakerCooldownMs: number;
+}
 
 export interface RedisConfig {
   /** Absent: every store, lock and pub/sub is in process memory (one instance). */
@@ -194,6 +242,7 @@ export interface Config {
   /** The same as `redis.url`. */
   redisUrl?: string;
   redis: RedisConfig;
+  upstream: UpstreamConfig;
   /** The embedded emulator (the standalone one reads the same section through `loadEmulatorConfig`). */
   emulator: EmulatorConfig;
   /** The Engage webhook endpoint: shared secret and verify token (generated with the embedded emulator when unset). */
@@ -242,7 +291,12 @@ function emulatorFrom(e: z.output<typeof emulatorSection>): EmulatorConfig {
 /** The gateway's configuration (`npm start`), the embedded emulator's section included. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = parse(
-    gatewaySection.merge(redisSection).merge(webhookSection).merge(eventLogSection).merge(emulatorSection),
+    gatewaySection
+      .merge(upstreamSection)
+      .merge(redisSection)
+      .merge(webhookSection)
+      .merge(eventLogSection)
+      .merge(emulatorSection),
     env,
   );
   const production = e.NODE_ENV === 'production';
@@ -267,6 +321,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       url: e.REDIS_URL,
       commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
       connectTimeoutMs: e.REDIS_CONNECT_TIMEOUT_MS,
+    },
+    upstream: {
+      operationRestBudget: e.OPERATION_REST_BUDGET,
+      operationDeadlineMs: e.OPERATION_DEADLINE_MS,
+      rateLimitPerMinute: e.ENGAGE_RATE_LIMIT_PER_MINUTE,
+      rateLimitBurst: e.ENGAGE_RATE_LIMIT_BURST,
+      rateLimitMaxWaitMs: e.ENGAGE_RATE_LIMIT_MAX_WAIT_MS,
+      retryAfterFloorMs: e.UPSTREAM_RETRY_AFTER_FLOOR_MS,
+      breakerThreshold: e.UPSTREAM_BREAKER_THRESHOLD,
+      breakerCooldownMs: e.UPSTREAM_BREAKER_COOLDOWN_MS,
     },
     emulator: emulatorFrom(e),
     webhook: {

@@ -6,10 +6,21 @@
 import type { Dispatcher } from 'undici';
 import { tokenScope } from './cache';
 import { withResponseCache, type ResponseCache } from './cache/response-cache';
-import { afterWrites, createEngageApi, type EngageApi, type RequestEvent } from './engage';
+import { DEFAULTS } from './config';
+import {
+  afterWrites,
+  createEngageApi,
+  OperationScope,
+  operationPolicy,
+  restBudgetPolicy,
+  type EngageApi,
+  type OperationLimits,
+  type RequestEvent,
+} from './engage';
 import type { IdempotencyStore } from './idempotency';
 import type { LiveAccess } from './live/hub';
 import { createLoaders, type Loaders } from './loaders';
+import type { Upstream } from './upstream';
 
 /** Builds one operation's loaders over its Engage API (the bench injects naive ones). */
 export type LoadersFactory = (engage: EngageApi) => Loaders;
@@ -49,6 +60,21 @@ export interface ContextFactoryOptions {
   dispatcher?: Dispatcher;
   onRequest?: (event: RequestEvent) => void;
   live?: LiveAccess;
+  /** The process's shared upstream policies (src/upstream.ts); absent: none. */
+  upstream?: Upstream;
+  /** Each operation's deadline and REST budget; default `DEFAULTS.upstream`. */
+  limits?: Partial<OperationLimits>;
+}
+
+/** What the transport knows of the operation a context serves. */
+export interface OperationOptions {
+  /** Aborted when the answer has been sent or the client has gone: pending Engage calls stop. */
+  signal?: AbortSignal;
+  /**
+   * The context of a subscription, held for its whole life: no deadline nor REST budget of its own
+   * (each event's `fresh()` context has them), only the signal.
+   */
+  subscription?: boolean;
 }
 
 export interface CallerCredentials {
@@ -67,7 +93,11 @@ export function bearerToken(authorization: string | null | undefined): string | 
 }
 
 export function createContextFactory(options: ContextFactoryOptions) {
-  const createContext = (credentials: CallerCredentials): GatewayContext => {
+  const limits: OperationLimits = {
+    deadlineMs: options.limits?.deadlineMs ?? DEFAULTS.upstream.operationDeadlineMs,
+    restBudget: options.limits?.restBudget ?? DEFAULTS.upstream.operationRestBudget,
+  };
+  const createContext = (credentials: CallerCredentials, operation: OperationOptions = {}): GatewayContext => {
     // The configured token stands in only for callers that send no Authorization at all: a header
     // that is present but malformed (empty after a logout, another scheme) must not be promoted.
     const usesDefault = credentials.authorization === undefined || credentials.authorization === null;
@@ -81,16 +111,27 @@ export function createContextFactory(options: ContextFactoryOptions) {
     const buildLoaders = options.createLoaders ?? createLoaders;
     const api = () => {
       if (engage) return engage;
-      // Policies, inside out (see src/engage/policies.ts for where later ones plug in): HTTP, then
-      // the shared cache of this token, then the loader reset.
+      // The operation's limits start with its first Engage call (a context built only to check a
+      // token costs nothing).
+      const operationScope = new OperationScope(
+        operation.subscription ? { deadlineMs: Infinity, restBudget: Infinity } : limits,
+        operation.signal,
+      );
+      // Policies (see src/engage/policies.ts): around each HTTP attempt the process's shared ones
+      // with the operation's REST budget among them; around each call, inside out, the shared cache
+      // of this token, the operation's signal and deadline, then the loader reset.
       let composed = createEngageApi({
         baseUrl: options.engageUrl,
         token,
         dispatcher: options.dispatcher,
         timeoutMs: options.timeoutMs,
         onRequest: options.onRequest,
+        attempt: options.upstream
+          ? options.upstream.attempt(restBudgetPolicy(operationScope))
+          : restBudgetPolicy(operationScope),
       });
       if (options.responseCache) composed = withResponseCache(composed, options.responseCache, scope);
+      composed = composed.through(operationPolicy(operationScope));
       // After a write nothing the request's loaders hold can be trusted, so no later field of the
       // operation reads a pre-mutation record. Reset in place: Apollo hands resolvers a copy of the
       // context, which keeps this same loaders object.
@@ -111,7 +152,8 @@ export function createContextFactory(options: ContextFactoryOptions) {
       scope,
       idempotency: options.idempotency,
       live: options.live,
-      fresh: () => createContext(credentials),
+      // Each event of a subscription is an operation of its own, ended with the subscription.
+      fresh: () => createContext(credentials, { signal: operation.signal }),
     };
   };
   return createContext;

@@ -10,6 +10,10 @@
  * | Engage 401, no token                   | UNAUTHENTICATED        |
  * | Engage 429 after retries               | UPSTREAM_RATE_LIMITED  |
  * | Engage 5xx, timeout, connection        | UPSTREAM_UNAVAILABLE   |
+ * | circuit open (Engage down)             | UPSTREAM_UNAVAILABLE   |
+ * | operation's REST call budget spent     | REST_BUDGET_EXCEEDED   |
+ * | operation's deadline passed            | DEADLINE_EXCEEDED      |
+ * | operation ended, call abandoned        | REQUEST_CANCELLED      |
  * | anything else                          | INTERNAL_SERVER_ERROR  |
  *
  * Engage's message is kept (it names no token); upstream bodies, URLs and stack traces are not.
@@ -30,6 +34,9 @@ export const ERROR_CODES: Record<EngageErrorKind, string> = {
   rate_limited: 'UPSTREAM_RATE_LIMITED',
   unavailable: 'UPSTREAM_UNAVAILABLE',
   unexpected: 'UPSTREAM_UNAVAILABLE',
+  budget_exceeded: 'REST_BUDGET_EXCEEDED',
+  deadline_exceeded: 'DEADLINE_EXCEEDED',
+  cancelled: 'REQUEST_CANCELLED',
 };
 
 const UPSTREAM_TROUBLE: ReadonlySet<EngageErrorKind> = new Set(['unavailable', 'rate_limited', 'unexpected']);
@@ -55,7 +62,9 @@ export function createFormatError({
     const { stacktrace: _dropped, ...extensions } = formatted.extensions ?? {};
     if (original instanceof EngageError) {
       // Engage being down or refusing our rate is the operator's business; client errors are the client's.
-      if (UPSTREAM_TROUBLE.has(original.kind)) log(`engage: ${ERROR_CODES[original.kind]} ${original.message}`);
+      // A call the gateway refused itself (open circuit, backoff) is logged where its state changes.
+      if (UPSTREAM_TROUBLE.has(original.kind) && !original.details.local)
+        log(`engage: ${ERROR_CODES[original.kind]} ${original.message}`);
       return {
         ...formatted,
         message: original.message,

@@ -48,6 +48,7 @@ import { IdempotencyStore, RESERVATION_TTL_MS } from './idempotency';
 import { createInfra } from './infra';
 import { createLive, type LiveOptions, type LiveStats } from './live';
 import { resolvers } from './resolvers';
+import { createUpstream, type UpstreamHealth, type UpstreamOptions } from './upstream';
 
 export const SCHEMA_DIR = path.resolve(__dirname, '..', 'schema');
 
@@ -142,6 +143,11 @@ export interface GatewayOptions {
   readyTimeoutMs?: number;
   /** How long `close()` lets in-flight requests finish before closing their connections. */
   shutdownGracePeriodMs?: number;
+  /**
+   * Engage call limits (src/config.ts `upstream`): per operation (deadline, REST budget) and shared
+   * (429 backoff floor, circuit breaker, the token bucket, in Redis when `redisUrl` is set).
+   */
+  upstream?: UpstreamOptions;
 }
 
 export interface Gateway {
@@ -153,6 +159,8 @@ export interface Gateway {
   webhookUrl: string;
   /** Live-update counters: events received, payload executions, groups, subscribers, receiver counts. */
   live: { stats(): LiveStats; whenAttached(count: number): Promise<void> };
+  /** The breaker's state, the 429 backoff and the token bucket's level, for readiness and metrics. */
+  upstream: { health(): Promise<UpstreamHealth> };
   close(): Promise<void>;
 }
 
@@ -197,6 +205,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     throw error;
   });
 
+  const upstream = createUpstream(options.upstream ?? {}, infra, log);
   const createContext = createContextFactory({
     engageUrl: options.engageUrl,
     defaultToken: options.defaultToken,
@@ -217,6 +226,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       options.onEngageRequest?.(event);
     },
     live: live.hub,
+    upstream,
+    limits: { deadlineMs: options.upstream?.operationDeadlineMs, restBudget: options.upstream?.operationRestBudget },
   });
   const metrics = createMetrics({
     subscriptions: () => live.stats().subscribers,
@@ -335,8 +346,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     authenticate,
     expressMiddleware(apollo, {
       context: async ({ res }) => {
+        // The response closes once the answer is sent or the client has gone: the operation's
+        // pending Engage calls are aborted then (resolvers may still run after a null bubbled up).
+        const ended = new AbortController();
+        res.once('close', () => ended.abort());
         try {
-          return createContext(res.locals.credentials as CallerCredentials);
+          return createContext(res.locals.credentials as CallerCredentials, { signal: ended.signal });
         } catch (error) {
           if (error instanceof MissingTokenError) {
             throw new GraphQLError(error.message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
@@ -363,6 +378,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     httpServer,
     webhookUrl: `${origin}/webhooks/engage`,
     live: { stats: () => live.stats(), whenAttached: (count) => live.whenAttached(count) },
+    upstream: { health: () => upstream.health() },
     async close() {
       health.drain();
       await apollo.stop(); // drains the WebSocket and HTTP servers

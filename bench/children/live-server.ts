@@ -104,6 +104,7 @@ runChild<LiveServerOptions, LiveServerReady>(async (options): Promise<Started<Li
       redisUrl: options.redisUrl,
       webhook: { ...secrets, dedupeTtlMs: 10 * 60_000 },
       live: { redisPrefix: options.redisPrefix, eventLog: baseline ? { engine: baseline } : undefined },
+      upstream: { rateLimitPerMinute: 0 },
     });
   } catch (error) {
     await baseline?.close();

@@ -35,6 +35,8 @@ runChild<ServerChildOptions, ServerChildReady>(async (options) => {
           port: 0,
           production: true,
           log: () => undefined,
+          // The bench's emulator has no rate limit: neither has the gateway's upstream bucket.
+          upstream: { rateLimitPerMinute: 0 },
           ...options.gateway,
         } as GatewayOptions)
       : await startBaseline({ engageUrl: options.engageUrl, token: options.token });

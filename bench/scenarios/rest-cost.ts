@@ -48,6 +48,8 @@ export const restCost: Scenario = async ({ config, log, defer }) => {
     port: 0,
     log: () => undefined,
     onEngageRequest: recorder.onRequest,
+    // Naive mode spends what it spends: it is what the batched figures are measured against.
+    upstream: { rateLimitPerMinute: 0, operationRestBudget: 1_000_000 },
   };
 
   const naive = await startGateway({ ...base, ...caching(false), createLoaders: createNaiveLoaders } as GatewayOptions);

@@ -47,6 +47,13 @@ export interface EngageRequest {
   params?: Params;
   /** Changes state; true for every non-GET and for the GET that reopens a thread. Never cached. */
   write: boolean;
+  /**
+   * The operation's end (answer sent, client gone, deadline): pending HTTP requests and waits stop.
+   * Set by the operation's policy (deadline.ts); the cache ignores it.
+   */
+  signal?: AbortSignal;
+  /** Epoch ms after which the call is of no use: waits that would pass it are not started. */
+  deadline?: number;
 }
 
 /** What carries a call to Engage: the HTTP client, or a policy around what is below it. */

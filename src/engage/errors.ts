@@ -13,8 +13,12 @@ export type EngageErrorKind =
   | 'conflict' // 409: an action already in progress / already done
   | 'invalid' // 422: invalid creation or update
   | 'rate_limited' // 429: over the per-token rate limit
-  | 'unavailable' // 5xx, timeout, connection failure
-  | 'unexpected'; // anything else (a 3xx, a body that is not JSON)
+  | 'unavailable' // 5xx, timeout, connection failure (or the circuit is open: `local`)
+  | 'unexpected' // anything else (a 3xx, a body that is not JSON)
+  // Refused by the caller's own limits (deadline.ts), never by Engage: always `local`.
+  | 'budget_exceeded' // the operation spent its budget of Engage calls
+  | 'deadline_exceeded' // the operation's deadline passed
+  | 'cancelled'; // the operation ended (answer sent, client gone) while the call was pending
 
 export class EngageError extends Error {
   override readonly name = 'EngageError';
@@ -31,6 +35,11 @@ export class EngageError extends Error {
       endpoint?: string;
       /** For `rate_limited`: how long Engage asked us to wait. */
       retryAfterMs?: number;
+      /**
+       * The gateway refused the call before it reached Engage (an open circuit, a 429 backoff, the
+       * upstream budget, the operation's limits). Never retried, never counted as Engage failing.
+       */
+      local?: boolean;
     } = {},
   ) {
     super(message);
@@ -74,4 +83,13 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
   if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
   const date = Date.parse(raw);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** A call the gateway refuses itself (see `details.local`). */
+export function localError(
+  kind: EngageErrorKind,
+  message: string,
+  details: { upstreamError: string; endpoint?: string; retryAfterMs?: number },
+): EngageError {
+  return new EngageError(kind, message, { ...details, local: true });
 }

@@ -9,11 +9,11 @@
  *   doing anything, so repeating it cannot post a reply twice. A write that timed out or got a 5xx
  *   may have happened, so it fails and the caller (or its idempotency key) decides.
  * Delays are exponential with full jitter, `Retry-After` wins when Engage sends it, and the whole
- * request, retries included, stays within `budgetMs`: a wait that would overrun the budget is not
+ * request, retries included, stays within `budgetMs` and the caller's deadline: a wait that would overrun them is not
  * started, and the last error is returned with its `retryAfterMs`.
  */
 import { Agent, type Dispatcher, request } from 'undici';
-import type { EngageRequest, EngageTransport, HttpMethod, Params, Scalar } from './api';
+import type { EngagePolicy, EngageRequest, EngageTransport, HttpMethod, Params, Scalar } from './api';
 import { EngageError, errorFromResponse, parseRetryAfter } from './errors';
 
 export type { HttpMethod, Params, ParamValue, Scalar } from './api';
@@ -49,6 +49,11 @@ export interface HttpOptions {
   timeoutMs?: number;
   retry?: Partial<RetryPolicy>;
   onRequest?: (event: RequestEvent) => void;
+  /**
+   * Policies around each HTTP attempt (first ones and retries alike): those shared by every caller
+   * of the process, e.g. the 429 backoff, the circuit breaker, the upstream token bucket.
+   */
+  attempt?: EngagePolicy;
 }
 
 export const DEFAULT_RETRY: RetryPolicy = { maxRetries: 3, baseDelayMs: 100, maxDelayMs: 2000, budgetMs: 15_000 };
@@ -96,7 +101,23 @@ export function endpointTemplate(path: string): string {
     .join('/');
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/** Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason as Error);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason as Error);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+const noPolicy: EngagePolicy = (next) => next;
 
 /** The HTTP transport: one Engage call per `call`, nothing remembered between calls. */
 export class EngageHttp implements EngageTransport {
@@ -104,83 +125,96 @@ export class EngageHttp implements EngageTransport {
   private readonly dispatcher: Dispatcher;
   private readonly timeoutMs: number;
   private readonly retry: RetryPolicy;
+  private readonly attempt: EngagePolicy;
 
   constructor(private readonly options: HttpOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.dispatcher = options.dispatcher ?? defaultAgent;
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
+    this.attempt = options.attempt ?? noPolicy;
   }
 
-  /** One Engage call. A `write` (a GET that reopens a thread included) is not retried like a read. */
-  call<T>(call: EngageRequest): Promise<T> {
-    const inQuery = call.method === 'GET' || call.method === 'DELETE';
-    const body = inQuery ? undefined : encodeParams(call.params);
-    return this.send<T>(call.method, call.path, pathAndQuery(call), body, call.write);
-  }
-
-  private async send<T>(
-    method: HttpMethod,
-    path: string,
-    pathAndQuery: string,
-    body: string | undefined,
-    write: boolean,
-  ): Promise<T> {
-    const endpoint = endpointTemplate(path);
-    const label = `${method} ${endpoint}`;
-    const url = `${this.baseUrl}${pathAndQuery}`;
+  /**
+   * One Engage call, retries included. A `write` (a GET that reopens a thread included) is not
+   * retried like a read. Each attempt goes through the `attempt` policies, so that a retry waits for
+   * a backoff, meets an open circuit or spends the upstream budget like any first attempt.
+   */
+  async call<T>(call: EngageRequest): Promise<T> {
     const started = Date.now();
-
-    for (let attempt = 0; ; attempt++) {
-      const attemptStart = Date.now();
-      // An attempt gets timeoutMs, but never more than what is left of the call's budget.
-      const attemptTimeoutMs = Math.max(1, Math.min(this.timeoutMs, this.retry.budgetMs - (attemptStart - started)));
+    const deadline = Math.min(call.deadline ?? Infinity, started + this.retry.budgetMs);
+    const request: EngageRequest = { ...call, deadline };
+    let attempt = 0;
+    const transport = this.attempt({ call: <R>(r: EngageRequest) => this.once<R>(r, attempt) });
+    for (; ; attempt++) {
       let error: EngageError;
       try {
-        const response = await request(url, {
-          method,
-          dispatcher: this.dispatcher,
-          headers: {
-            authorization: `Bearer ${this.options.token}`,
-            accept: 'application/json',
-            ...(body === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded' }),
-          },
-          body,
-          signal: AbortSignal.timeout(attemptTimeoutMs),
-        });
-        const text = await response.body.text();
-        this.options.onRequest?.({
-          method,
-          endpoint,
-          status: response.statusCode,
-          durationMs: Date.now() - attemptStart,
-          attempt,
-        });
-        const answer = parseJson(text);
-        if (response.statusCode >= 200 && response.statusCode < 300) {
-          if (answer === undefined)
-            throw new EngageError('unexpected', `Engage ${label}: answer is not JSON`, {
-              status: response.statusCode,
-              endpoint: label,
-            });
-          return answer as T;
-        }
-        error = errorFromResponse(response.statusCode, answer, label, parseRetryAfter(response.headers['retry-after']));
+        return await transport.call<T>(request);
       } catch (caught) {
-        if (caught instanceof EngageError) throw caught;
-        this.options.onRequest?.({ method, endpoint, status: 0, durationMs: Date.now() - attemptStart, attempt });
-        error = transportError(caught, label, attemptTimeoutMs);
+        if (!(caught instanceof EngageError)) throw caught;
+        error = caught;
       }
-
-      if (!this.mayRetry(write, error) || attempt >= this.retry.maxRetries) throw error;
+      if (!this.mayRetry(call.write, error) || attempt >= this.retry.maxRetries) throw error;
       const backoff = Math.random() * Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** attempt);
       const wait = error.details.retryAfterMs ?? backoff;
-      if (Date.now() - started + wait > this.retry.budgetMs) throw error;
-      await sleep(wait);
+      if (Date.now() + wait > deadline) throw error;
+      await sleep(wait, call.signal);
+    }
+  }
+
+  /** One HTTP attempt, within what is left of the call's deadline and stopped by its signal. */
+  private async once<T>(call: EngageRequest, attempt: number): Promise<T> {
+    const { method } = call;
+    const endpoint = endpointTemplate(call.path);
+    const label = `${method} ${endpoint}`;
+    const inQuery = method === 'GET' || method === 'DELETE';
+    const body = inQuery ? undefined : encodeParams(call.params);
+    const url = `${this.baseUrl}${pathAndQuery(call)}`;
+    const attemptStart = Date.now();
+    // An attempt gets timeoutMs, but never more than what is left before the call's deadline.
+    const attemptTimeoutMs = Math.max(1, Math.min(this.timeoutMs, (call.deadline ?? Infinity) - attemptStart));
+    const timeout = AbortSignal.timeout(attemptTimeoutMs);
+    try {
+      const response = await request(url, {
+        method,
+        dispatcher: this.dispatcher,
+        headers: {
+          authorization: `Bearer ${this.options.token}`,
+          accept: 'application/json',
+          ...(body === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded' }),
+        },
+        body,
+        signal: call.signal ? AbortSignal.any([call.signal, timeout]) : timeout,
+      });
+      const text = await response.body.text();
+      this.options.onRequest?.({
+        method,
+        endpoint,
+        status: response.statusCode,
+        durationMs: Date.now() - attemptStart,
+        attempt,
+      });
+      const answer = parseJson(text);
+      if (response.statusCode >= 200 && response.statusCode < 300) {
+        if (answer === undefined)
+          throw new EngageError('unexpected', `Engage ${label}: answer is not JSON`, {
+            status: response.statusCode,
+            endpoint: label,
+          });
+        return answer as T;
+      }
+      throw errorFromResponse(response.statusCode, answer, label, parseRetryAfter(response.headers['retry-after']));
+    } catch (caught) {
+      if (caught instanceof EngageError) throw caught;
+      this.options.onRequest?.({ method, endpoint, status: 0, durationMs: Date.now() - attemptStart, attempt });
+      // The operation ended: its reason (deadline, cancellation) is the error, not a timeout of Engage.
+      if (call.signal?.aborted) throw call.signal.reason;
+      throw transportError(caught, label, attemptTimeoutMs);
     }
   }
 
   private mayRetry(write: boolean, error: EngageError): boolean {
+    if (error.details.local) return false;
     if (error.kind === 'rate_limited') return true;
     return !write && error.kind === 'unavailable';
   }

@@ -5,10 +5,15 @@ export {
   encodeParams,
   endpointTemplate,
   pathAndQuery,
+  sleep,
   type HttpOptions,
   type RequestEvent,
   type RetryPolicy,
 } from './http';
+export * from './backoff';
+export * from './breaker';
+export * from './deadline';
 export * from './policies';
+export * from './token-bucket';
 export * from './q';
 export type * from './types';

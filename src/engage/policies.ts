@@ -1,13 +1,16 @@
 /**
  * Policies around Engage calls that know nothing of the gateway (see api.ts for how they compose).
  *
- * Where later policies plug in: an upstream budget, a deadline (AbortSignal) or a circuit breaker
- * is an `EngagePolicy` like `afterWrites` below, applied in the context factory (src/context.ts)
- * with `api.through(...)`. Order matters and is read inside out: a policy given later wraps the
- * ones given before it. A budget or breaker belongs *below* the response cache (so that cache hits
- * cost nothing), i.e. applied before `withResponseCache`; a deadline belongs above everything.
+ * Two places take policies, both composed in the context factory (src/context.ts):
+ * - around each call, with `api.through(...)`: read inside out, a policy given later wraps the
+ *   ones given before it. The response cache, the operation's signal and deadline (deadline.ts,
+ *   above the cache), the loader reset after writes (`afterWrites` below, outermost).
+ * - around each HTTP attempt, retries included (`HttpOptions.attempt`), below the cache so that
+ *   hits cost nothing, and where a retry meets them like a first attempt: outermost first, the 429
+ *   backoff (backoff.ts), the circuit breaker (breaker.ts), the operation's REST budget
+ *   (deadline.ts), the fleet's token bucket (token-bucket.ts), then the HTTP request.
  */
-import type { EngageApi, EngagePolicy } from './api';
+import type { EngageApi, EngagePolicy, EngageTransport } from './api';
 
 /**
  * Calls `hook` after every write, successful or not (a write that failed may have happened), once
@@ -25,6 +28,11 @@ export const afterWritesPolicy =
       }
     },
   });
+
+/** One policy from several, the first given outermost; `undefined` entries are skipped. */
+export function composePolicies(...policies: Array<EngagePolicy | undefined>): EngagePolicy {
+  return (next) => policies.reduceRight<EngageTransport>((inner, policy) => (policy ? policy(inner) : inner), next);
+}
 
 /** `api` with `hook` called after each of its writes. */
 export function afterWrites(api: EngageApi, hook: () => void): EngageApi {

@@ -29,6 +29,7 @@
 import type http from 'node:http';
 import { createHash } from 'node:crypto';
 import {
+  getOperationAST,
   GraphQLError,
   NoSchemaIntrospectionCustomRule,
   parse,
@@ -45,7 +46,7 @@ import type { FormattedExecutionResult } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { LRUCache } from 'lru-cache';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { CallerCredentials, GatewayContext } from '../context';
+import type { CallerCredentials, GatewayContext, OperationOptions } from '../context';
 import { AuthError, type Authenticator } from '../edge/auth';
 import type { Limits } from '../edge/limits';
 import { EngageError } from '../engage/errors';
@@ -55,7 +56,7 @@ export interface TransportOptions extends TransportEdgeOptions {
   httpServer: http.Server;
   path: string;
   schema: GraphQLSchema;
-  createContext(credentials: CallerCredentials): GatewayContext;
+  createContext(credentials: CallerCredentials, operation?: OperationOptions): GatewayContext;
   formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError;
   fanOut: FanOut;
   keepAliveMs?: number;
@@ -188,7 +189,13 @@ export function startTransport(options: TransportOptions): Transport {
       callback(false, 403, 'Origin not allowed');
     },
   });
-
+  // Each operation's end, per socket: aborted when the operation completes (either side) or the
+  // socket closes, so that its pending Engage calls stop.
+  const operations = new WeakMap<object, Map<string, AbortController>>();
+  const endOperation = (ctx: object, id: string) => {
+    operations.get(ctx)?.get(id)?.abort();
+    operations.get(ctx)?.delete(id);
+  };
   const refuse = (socket: WebSocket, code: number, reason: string): false => {
     // Close reasons are limited to 123 bytes.
     socket.close(code, Buffer.from(reason).subarray(0, 123).toString());
@@ -242,7 +249,22 @@ export function startTransport(options: TransportOptions): Transport {
         return true;
       },
       // One context per operation, from the connection's credentials (the factory shared with HTTP).
-      context: (ctx) => options.createContext(ctx.extra.credentials ?? credentialsFrom(ctx.connectionParams)),
+      context: (ctx, id, _payload, args) => {
+        const ended = new AbortController();
+        let pending = operations.get(ctx);
+        if (!pending) operations.set(ctx, (pending = new Map()));
+        pending.set(id, ended);
+        const subscription = getOperationAST(args.document, args.operationName)?.operation === 'subscription';
+        return options.createContext(ctx.extra.credentials ?? credentialsFrom(ctx.connectionParams), {
+          signal: ended.signal,
+          subscription,
+        });
+      },
+      onComplete: (ctx, id) => endOperation(ctx, id),
+      onClose: (ctx) => {
+        for (const ended of operations.get(ctx)?.values() ?? []) ended.abort();
+        operations.delete(ctx);
+      },
       onSubscribe: (ctx, _id, payload) => {
         const max = options.maxSubscriptionsPerSocket;
         // graphql-ws has already reserved this operation's id in `subscriptions`.

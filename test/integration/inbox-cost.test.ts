@@ -24,6 +24,8 @@ beforeAll(async () => {
     recordCacheTtlMs: 0,
     createLoaders: createNaiveLoaders,
     log: () => undefined,
+    // Naive mode makes one call per parent: the comparison needs it to, without limits.
+    upstream: { rateLimitPerMinute: 0, operationRestBudget: 1_000_000 },
   });
   const sources = await stack.rest<Page<Source>>('/content_sources?limit=150');
   // The busiest source, so that every thread of the page has contents and interventions.

@@ -52,9 +52,15 @@ it('a transient 429 is retried and the query succeeds', async () => {
 });
 
 it('a 429 whose Retry-After outlasts the retry budget is UPSTREAM_RATE_LIMITED with the delay', async () => {
-  stack.emulator.faults.set({ force429: 10, retryAfterSeconds: 60, pathPattern: '^/1.0/content_sources' });
-  const { errors } = await stack.gql(`{ sources { id } }`);
-  expect(errors![0].extensions).toMatchObject({ code: 'UPSTREAM_RATE_LIMITED', retryAfterMs: 60_000 });
+  // Its own gateway: after this 429 the gateway calls Engage no more for 60 s (the shared backoff).
+  const own = await startStack();
+  try {
+    own.emulator.faults.set({ force429: 10, retryAfterSeconds: 60, pathPattern: '^/1.0/content_sources' });
+    const { errors } = await own.gql(`{ sources { id } }`);
+    expect(errors![0].extensions).toMatchObject({ code: 'UPSTREAM_RATE_LIMITED', retryAfterMs: 60_000 });
+  } finally {
+    await own.dispose();
+  }
 });
 
 it('a hung Engage request times out as UPSTREAM_UNAVAILABLE', async () => {

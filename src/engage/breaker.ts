@@ -1,0 +1,64 @@
+/**
+ * The circuit breaker: after `threshold` consecutive failures of Engage itself (5xx, timeouts,
+ * connection errors; never a 4xx, a 429 or a call the gateway refused), calls fail at once with
+ * `unavailable` (UPSTREAM_UNAVAILABLE, `upstreamError: circuit_open`) for `cooldownMs`; then one
+ * call goes through (half-open): its success closes the circuit, its failure opens it again.
+ *
+ * cockatiel's `CircuitBreakerPolicy` keeps the state machine (closed, open, half-open with a single
+ * probe); this file decides what counts as Engage failing and how a refusal reads. One instance
+ * per process, an attempt policy of every caller's HTTP client.
+ */
+import { circuitBreaker, CircuitState, ConsecutiveBreaker, handleWhen, isBrokenCircuitError } from 'cockatiel';
+import type { EngagePolicy, EngageRequest } from './api';
+import { EngageError, localError } from './errors';
+
+export interface BreakerOptions {
+  /** Consecutive failures that open the circuit. */
+  threshold: number;
+  /** How long it stays open before one probe is let through. */
+  cooldownMs: number;
+  log?: (message: string) => void;
+}
+
+export type BreakerState = 'closed' | 'open' | 'half-open';
+
+const engageFailed = (error: Error) =>
+  error instanceof EngageError && !error.details.local && error.kind === 'unavailable';
+
+export class EngageBreaker {
+  private readonly breaker;
+  private openedAt = 0;
+
+  constructor(private readonly options: BreakerOptions) {
+    this.breaker = circuitBreaker(handleWhen(engageFailed), {
+      halfOpenAfter: options.cooldownMs,
+      breaker: new ConsecutiveBreaker(options.threshold),
+    });
+    this.breaker.onBreak(() => {
+      this.openedAt = Date.now();
+      options.log?.(`engage: unavailable, circuit open: calls fail fast for ${options.cooldownMs} ms`);
+    });
+    this.breaker.onReset(() => options.log?.('engage: available again, circuit closed'));
+  }
+
+  state(): BreakerState {
+    const state = this.breaker.state;
+    if (state === CircuitState.Open || state === CircuitState.Isolated) return 'open';
+    return state === CircuitState.HalfOpen ? 'half-open' : 'closed';
+  }
+
+  readonly policy: EngagePolicy = (next) => ({
+    call: async <T>(request: EngageRequest): Promise<T> => {
+      try {
+        return await this.breaker.execute(() => next.call<T>(request));
+      } catch (error) {
+        if (!isBrokenCircuitError(error)) throw error;
+        const left = Math.max(0, this.openedAt + this.options.cooldownMs - Date.now());
+        throw localError('unavailable', 'Engage is unavailable: calls fail fast until it recovers', {
+          upstreamError: 'circuit_open',
+          ...(left > 0 ? { retryAfterMs: left } : {}),
+        });
+      }
+    },
+  });
+}

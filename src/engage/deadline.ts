@@ -1,0 +1,122 @@
+/**
+ * One operation's limits on Engage: a deadline, a budget of REST calls, and one AbortSignal for its
+ * end. The gateway builds an `OperationScope` per GraphQL operation (an HTTP request, or one event
+ * of a subscription) from the request's own signal (client gone, answer sent) and gives its calls
+ * two policies:
+ *
+ * - `operationPolicy(scope)`, above the response cache: every call carries the scope's signal and
+ *   deadline down to undici and to the waits of the shared policies; once the scope has ended a call
+ *   fails at once with the reason (DEADLINE_EXCEEDED, or cancelled).
+ * - `restBudgetPolicy(scope)`, around each HTTP attempt (below the cache: hits cost nothing): the
+ *   attempt past the budget fails with REST_BUDGET_EXCEEDED; calls already sent go on.
+ *
+ * A field whose call fails this way errors alone: GraphQL keeps what the other fields have.
+ */
+import { setMaxListeners } from 'node:events';
+import type { EngagePolicy, EngageRequest } from './api';
+import { localError, type EngageError } from './errors';
+import { endpointTemplate } from './http';
+
+export interface OperationLimits {
+  /** Ms from the scope's creation after which no call is made and pending ones are aborted. */
+  deadlineMs: number;
+  /** Engage calls (HTTP attempts, retries included) the operation may make. */
+  restBudget: number;
+}
+
+export class OperationScope {
+  readonly deadline: number;
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout;
+  private spent = 0;
+
+  /** `parent`: the request's own end (client gone, answer sent); its abort ends the scope. */
+  constructor(
+    readonly limits: OperationLimits,
+    parent?: AbortSignal,
+  ) {
+    // Every pending call of a wide operation listens to it (undici, waits).
+    setMaxListeners(0, this.controller.signal);
+    this.deadline = Date.now() + limits.deadlineMs;
+    // No deadline (Infinity): a subscription's own context, which lives as long as the subscription.
+    this.timer = setTimeout(
+      () =>
+        this.end(
+          localError('deadline_exceeded', `The operation's deadline (${limits.deadlineMs} ms) passed`, {
+            upstreamError: 'deadline_exceeded',
+          }),
+        ),
+      Number.isFinite(limits.deadlineMs) ? limits.deadlineMs : 2 ** 31 - 1,
+    );
+    this.timer.unref();
+    if (!Number.isFinite(limits.deadlineMs)) clearTimeout(this.timer);
+    if (parent) {
+      const onEnd = () => this.end();
+      if (parent.aborted) onEnd();
+      else parent.addEventListener('abort', onEnd, { once: true });
+      this.controller.signal.addEventListener('abort', () => parent.removeEventListener('abort', onEnd), {
+        once: true,
+      });
+    }
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** Engage calls made so far. */
+  get restCalls(): number {
+    return this.spent;
+  }
+
+  /** Ends the operation: pending calls are aborted, later ones refused. Idempotent. */
+  end(
+    reason: EngageError = localError('cancelled', 'The operation ended before this Engage call', {
+      upstreamError: 'cancelled',
+    }),
+  ): void {
+    clearTimeout(this.timer);
+    if (!this.controller.signal.aborted) this.controller.abort(reason);
+  }
+
+  /** Throws the scope's end reason once it has ended. */
+  check(): void {
+    if (this.controller.signal.aborted) throw this.controller.signal.reason;
+  }
+
+  /** Counts one Engage call; throws once the budget is spent. */
+  spend(request: EngageRequest): void {
+    this.check();
+    if (this.spent >= this.limits.restBudget)
+      throw localError(
+        'budget_exceeded',
+        `The operation reached its budget of ${this.limits.restBudget} Engage calls; ask for fewer fields or pages`,
+        { upstreamError: 'rest_budget_exceeded', endpoint: `${request.method} ${endpointTemplate(request.path)}` },
+      );
+    this.spent++;
+  }
+}
+
+/** Every call carries the scope's signal and deadline; none starts after the scope has ended. */
+export const operationPolicy =
+  (scope: OperationScope): EngagePolicy =>
+  (next) => ({
+    call<T>(request: EngageRequest): Promise<T> {
+      scope.check();
+      return next.call<T>({
+        ...request,
+        signal: scope.signal,
+        deadline: Math.min(request.deadline ?? Infinity, scope.deadline),
+      });
+    },
+  });
+
+/** Each HTTP attempt spends one call of the scope's budget (see the module comment). */
+export const restBudgetPolicy =
+  (scope: OperationScope): EngagePolicy =>
+  (next) => ({
+    call<T>(request: EngageRequest): Promise<T> {
+      scope.spend(request);
+      return next.call<T>(request);
+    },
+  });

@@ -1,0 +1,81 @@
+/**
+ * The upstream protection of one gateway process, built once and shared by every caller: the 429
+ * backoff, the circuit breaker and the token bucket (in Redis for the fleet when configured), as
+ * attempt policies of each caller's Engage client (see src/engage/policies.ts for the order).
+ *
+ * `health()` is what readiness and metrics read: the breaker's state, the backoff's wait and the
+ * bucket's level.
+ */
+import { DEFAULTS, type UpstreamConfig } from './config';
+import {
+  bucketSize,
+  composePolicies,
+  EngageBreaker,
+  MemoryBucketStore,
+  RateLimitBackoff,
+  tokenBucketPolicy,
+  type BackoffState,
+  type BreakerState,
+  type BucketLevel,
+  type BucketStore,
+  type EngagePolicy,
+} from './engage';
+import type { Infra } from './infra';
+import { redisBucketStore } from './infra/token-bucket';
+
+export interface UpstreamHealth {
+  breaker: BreakerState;
+  backoff: BackoffState;
+  /** Absent when no bucket is configured; `null` when its store (Redis) did not answer. */
+  bucket?: BucketLevel | null;
+}
+
+export interface Upstream {
+  /** The attempt policies, with an operation's own (its REST budget) between the breaker and the bucket. */
+  attempt(perOperation?: EngagePolicy): EngagePolicy;
+  health(): Promise<UpstreamHealth>;
+}
+
+export interface UpstreamOptions extends Partial<UpstreamConfig> {
+  /** Redis key of the fleet's bucket: instances that share it share the budget. */
+  bucketKey?: string;
+}
+
+export function createUpstream(options: UpstreamOptions, infra: Infra, log: (message: string) => void): Upstream {
+  const settings = { ...DEFAULTS.upstream, ...definedOnly(options) };
+  const breaker = new EngageBreaker({
+    threshold: settings.breakerThreshold,
+    cooldownMs: settings.breakerCooldownMs,
+    log,
+  });
+  let store: BucketStore | undefined;
+  if (settings.rateLimitPerMinute > 0) {
+    const size = bucketSize(settings.rateLimitPerMinute, settings.rateLimitBurst);
+    store = infra.redis
+      ? redisBucketStore(infra.redis, options.bucketKey ?? 'engage-gw:upstream:bucket', size)
+      : new MemoryBucketStore(size);
+  }
+  const bucket = store
+    ? tokenBucketPolicy({ store, maxWaitMs: settings.rateLimitMaxWaitMs, onStoreError: () => undefined })
+    : undefined;
+  const backoff = new RateLimitBackoff({
+    floorMs: settings.retryAfterFloorMs,
+    // The fleet hears of the 429 through the bucket: every instance waits for the same Retry-After.
+    onRateLimited: (until) => void store?.drain(until - Date.now()).catch(() => undefined),
+    log,
+  });
+  return {
+    attempt: (perOperation) => composePolicies(backoff.policy, breaker.policy, perOperation, bucket),
+    async health() {
+      return {
+        breaker: breaker.state(),
+        backoff: backoff.state(),
+        ...(store ? { bucket: await store.level().catch(() => null) } : {}),
+      };
+    },
+  };
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
