@@ -43,6 +43,8 @@ export class EngageBreaker {
 
   state(): BreakerState {
     const state = this.breaker.state;
+    // cockatiel moves to half-open on the first call after the cool-down; the next call is the probe.
+    if (state === CircuitState.Open && Date.now() >= this.openedAt + this.options.cooldownMs) return 'half-open';
     if (state === CircuitState.Open || state === CircuitState.Isolated) return 'open';
     return state === CircuitState.HalfOpen ? 'half-open' : 'closed';
   }

@@ -145,7 +145,8 @@ export class EngageHttp implements EngageTransport {
     const deadline = Math.min(call.deadline ?? Infinity, started + this.retry.budgetMs);
     const request: EngageRequest = { ...call, deadline };
     let attempt = 0;
-    const transport = this.attempt({ call: <R>(r: EngageRequest) => this.once<R>(r, attempt) });
+    const budgetEnd = started + this.retry.budgetMs;
+    const transport = this.attempt({ call: <R>(r: EngageRequest) => this.once<R>(r, attempt, budgetEnd) });
     for (; ; attempt++) {
       let error: EngageError;
       try {
@@ -162,8 +163,11 @@ export class EngageHttp implements EngageTransport {
     }
   }
 
-  /** One HTTP attempt, within what is left of the call's deadline and stopped by its signal. */
-  private async once<T>(call: EngageRequest, attempt: number): Promise<T> {
+  /**
+   * One HTTP attempt, within what is left of the call's retry budget, stopped by its signal (which
+   * the caller's deadline aborts: that is a DEADLINE_EXCEEDED, not Engage timing out).
+   */
+  private async once<T>(call: EngageRequest, attempt: number, budgetEnd: number): Promise<T> {
     const { method } = call;
     const endpoint = endpointTemplate(call.path);
     const label = `${method} ${endpoint}`;
@@ -171,8 +175,8 @@ export class EngageHttp implements EngageTransport {
     const body = inQuery ? undefined : encodeParams(call.params);
     const url = `${this.baseUrl}${pathAndQuery(call)}`;
     const attemptStart = Date.now();
-    // An attempt gets timeoutMs, but never more than what is left before the call's deadline.
-    const attemptTimeoutMs = Math.max(1, Math.min(this.timeoutMs, (call.deadline ?? Infinity) - attemptStart));
+    // An attempt gets timeoutMs, but never more than what is left of the call's budget.
+    const attemptTimeoutMs = Math.max(1, Math.min(this.timeoutMs, budgetEnd - attemptStart));
     const timeout = AbortSignal.timeout(attemptTimeoutMs);
     try {
       const response = await request(url, {

@@ -49,9 +49,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     recordCacheTtlMs: 0,
     log: () => undefined,
     webhook: { secret: webhook.secret, verifyToken: webhook.verifyToken },
-    // The emulator's rate limit is off by default here, and so is the gateway's bucket for it.
-    upstream: { rateLimitPerMinute: options.emulator?.rateLimitPerMinute ?? 0 },
     ...options.gateway,
+    // The emulator's rate limit is off by default here, and so is the gateway's bucket for it.
+    upstream: { rateLimitPerMinute: options.emulator?.rateLimitPerMinute ?? 0, ...options.gateway?.upstream },
   });
   if (options.registerWebhook) {
     const registered = await registerWebhook({

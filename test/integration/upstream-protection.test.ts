@@ -1,0 +1,284 @@
+/**
+ * Upstream protection over real HTTP, counted at the emulator's request log: the per-operation
+ * deadline, REST budget and cancellation; the shared 429 backoff and circuit breaker; the fleet's
+ * token bucket (two gateways sharing the real Redis). Small budgets and short windows keep each
+ * test within a few seconds.
+ */
+import { randomBytes } from 'node:crypto';
+import { startGateway, type Gateway } from '../../src/server';
+import { INBOX } from '../support/operations';
+import { describeWith, requirements, TEST_REDIS_URL } from '../support/requirements';
+import { startStack, type GraphQLResponse, type Stack } from '../support/stack';
+
+/** Threads, their contents' authors and their interventions' agents: four round trips deep. */
+const WIDE = `{
+  threads(first: 30) {
+    nodes {
+      id
+      contents(first: 5) { nodes { id author { id displayName } creator { id displayName } } }
+      interventions { id user { id displayName } }
+    }
+  }
+}`;
+/** The same beside a root field that cannot be null: its failure answers `data: null` at once. */
+const WIDE_WITH_FAILING_ALIAS = WIDE.replace(/^\{/, '{ failing: teams { id }');
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits until the emulator's log stops growing (nothing more arrives for `quietMs`). */
+async function settled(stack: Stack, quietMs = 600): Promise<number> {
+  let count = -1;
+  while (count !== stack.emulator.requestLog.entries().length) {
+    count = stack.emulator.requestLog.entries().length;
+    await sleep(quietMs);
+  }
+  return count;
+}
+
+function codes(response: GraphQLResponse): unknown[] {
+  return (response.errors ?? []).map((error) => error.extensions?.code);
+}
+
+describe('an operation stops calling Engage', () => {
+  let stack: Stack;
+  /** Calls of WIDE when nothing stops it. */
+  let reference: number;
+
+  beforeAll(async () => {
+    stack = await startStack();
+    stack.emulator.latency.set({ latencyMs: 0 });
+    const answer = await stack.gql(WIDE);
+    expect(answer.errors).toBeUndefined();
+    reference = stack.emulator.requestLog.entries().length;
+    expect(reference).toBeGreaterThanOrEqual(4);
+  });
+  beforeEach(() => stack.emulator.requestLog.reset());
+  afterEach(() => {
+    stack.emulator.faults.reset();
+    stack.emulator.latency.set({ latencyMs: 0 });
+  });
+  afterAll(() => stack.dispose());
+
+  it("once a failing alias has answered the operation, its siblings' calls stop", async () => {
+    // Every call takes 400 ms but the failing one, which answers 503 at once (and is retried).
+    stack.emulator.latency.set({ latencyMs: 400 });
+    stack.emulator.faults.set({ errorRate: 1, latencyMs: 0, pathPattern: '^/1.0/teams' });
+    const answer = await stack.gql(WIDE_WITH_FAILING_ALIAS);
+    expect(answer.data).toBeNull();
+    expect(answer.errors![0]).toMatchObject({ path: ['failing'], extensions: { code: 'UPSTREAM_UNAVAILABLE' } });
+    await settled(stack);
+    const siblings = stack.emulator.requestLog.entries().filter((entry) => !entry.path.startsWith('/1.0/teams'));
+    // The threads were asked for, and the answer was sent before the deeper levels would have been.
+    expect(siblings.length).toBeGreaterThanOrEqual(1);
+    expect(siblings.length).toBeLessThan(reference);
+  });
+
+  it('a client that disconnects mid-operation stops its calls', async () => {
+    stack.emulator.latency.set({ latencyMs: 400 });
+    const client = new AbortController();
+    const request = fetch(stack.gateway.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: WIDE }),
+      signal: client.signal,
+    }).catch((error: unknown) => error);
+    // Gone once the first level has been answered, while the second is in flight.
+    while (stack.emulator.requestLog.entries().length === 0) await sleep(20);
+    await sleep(100);
+    client.abort();
+    await request;
+    expect(await settled(stack)).toBeLessThan(reference);
+  });
+
+  it('the REST budget stops a wide query: the fields past it fail with REST_BUDGET_EXCEEDED', async () => {
+    const small = await startStack({ gateway: { upstream: { operationRestBudget: 2 } } });
+    try {
+      const answer = await small.gql(WIDE);
+      expect(codes(answer)).toContain('REST_BUDGET_EXCEEDED');
+      expect(codes(answer).every((code) => code === 'REST_BUDGET_EXCEEDED')).toBe(true);
+      expect(await settled(small)).toBe(2);
+    } finally {
+      await small.dispose();
+    }
+  });
+
+  it('the default budget lets the README inbox through', async () => {
+    const [source] = stack.emulator.records.list('sources');
+    const answer = await stack.gql(INBOX, { source: source.id });
+    expect(answer.errors).toBeUndefined();
+  });
+
+  it('past its deadline an operation stops: pending calls fail with DEADLINE_EXCEEDED and no new one starts', async () => {
+    const slow = await startStack({ gateway: { upstream: { operationDeadlineMs: 600 } } });
+    try {
+      slow.emulator.latency.set({ latencyMs: 400 });
+      const answer = await slow.gql(WIDE);
+      expect(codes(answer)).toContain('DEADLINE_EXCEEDED');
+      expect(await settled(slow)).toBeLessThan(reference);
+    } finally {
+      await slow.dispose();
+    }
+  });
+});
+
+describe('Engage rate-limiting the gateway (429)', () => {
+  let stack: Stack;
+  afterEach(() => stack.dispose());
+
+  it('with Retry-After 30, a storm of queries costs Engage one call; callers fail fast with a retry hint', async () => {
+    stack = await startStack();
+    stack.emulator.faults.set({ force429: 1_000, retryAfterSeconds: 30 });
+    // The first 429 (calls already on their way when it arrives cannot be taken back).
+    const answers = [await stack.gql(`{ sources { id } }`)];
+    answers.push(...(await Promise.all(Array.from({ length: 20 }, () => stack.gql(`{ sources { id } }`)))));
+    for (let i = 0; i < 10; i++) answers.push(await stack.gql(`{ sources { id } }`));
+    for (const answer of answers) {
+      expect(answer.errors![0].extensions).toMatchObject({ code: 'UPSTREAM_RATE_LIMITED' });
+      expect(answer.errors![0].extensions!.retryAfterMs).toBeGreaterThan(25_000);
+    }
+    expect(stack.emulator.requestLog.entries()).toHaveLength(1);
+  });
+
+  it('with Retry-After 0, calls wait for the floor: one call per window, and they succeed once Engage does', async () => {
+    const floorMs = 300;
+    stack = await startStack({ gateway: { upstream: { retryAfterFloorMs: floorMs } } });
+    stack.emulator.faults.set({ force429: 1_000, retryAfterSeconds: 0, pathPattern: '^/1.0/content_sources' });
+    const started = Date.now();
+    // One query meets the first 429 (calls already on their way then cannot be taken back), then the storm.
+    const first = stack.gql(`{ sources { id } }`);
+    while (stack.emulator.requestLog.entries().length === 0) await sleep(10);
+    await sleep(50);
+    const storm = Promise.all([first, ...Array.from({ length: 9 }, () => stack.gql(`{ sources { id } }`))]);
+    await sleep(1_500);
+    stack.emulator.faults.reset();
+    const answers = await storm;
+    const windows = Math.ceil((Date.now() - started) / floorMs);
+    const calls = stack.emulator.requestLog.entries();
+    expect(calls.filter((entry) => entry.status === 429).length).toBeLessThanOrEqual(windows);
+    // No two calls of one window: each probe waited at least the floor after the previous 429.
+    const limited = calls.filter((entry) => entry.status === 429).map((entry) => entry.at);
+    for (let i = 1; i < limited.length; i++) expect(limited[i] - limited[i - 1]).toBeGreaterThanOrEqual(floorMs - 5);
+    for (const answer of answers) expect(answer.errors).toBeUndefined();
+  });
+});
+
+describe('Engage down (circuit breaker)', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ gateway: { upstream: { breakerThreshold: 3, breakerCooldownMs: 800 } } });
+  });
+  afterAll(() => stack.dispose());
+
+  it('fails fast with UPSTREAM_UNAVAILABLE past the threshold, and recovers through one probe after the cool-down', async () => {
+    stack.emulator.faults.set({ errorRate: 1, pathPattern: '^/1.0/content_sources' });
+    // Four attempts (a first and three retries) of one query open the circuit (threshold 3).
+    const first = await stack.gql(`{ sources { id } }`);
+    expect(first.errors![0].extensions).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
+    const failedCalls = stack.emulator.requestLog.entries().length;
+    expect(failedCalls).toBe(3);
+    expect((await stack.gateway.upstream.health()).breaker).toBe('open');
+
+    for (let i = 0; i < 5; i++) {
+      const answer = await stack.gql(`{ sources { id } }`);
+      expect(answer.errors![0].extensions).toMatchObject({
+        code: 'UPSTREAM_UNAVAILABLE',
+        upstreamError: 'circuit_open',
+      });
+    }
+    expect(stack.emulator.requestLog.entries()).toHaveLength(failedCalls);
+
+    // Engage is back; after the cool-down one probe closes the circuit.
+    stack.emulator.faults.reset();
+    while ((await stack.gateway.upstream.health()).breaker === 'open') await sleep(100);
+    const recovered = await stack.gql(`{ sources { id } }`);
+    expect(recovered.errors).toBeUndefined();
+    expect((await stack.gateway.upstream.health()).breaker).toBe('closed');
+  });
+});
+
+describe('the token bucket', () => {
+  it('queries answered from the response cache spend none of it', async () => {
+    const stack = await startStack({
+      emulator: { rateLimitPerMinute: 2 },
+      gateway: { cacheTtlMs: 60_000, upstream: { rateLimitMaxWaitMs: 0 } },
+    });
+    try {
+      expect((await stack.gql(`{ sources { id } }`)).errors).toBeUndefined();
+      for (let i = 0; i < 5; i++) expect((await stack.gql(`{ sources { id } }`)).errors).toBeUndefined();
+      expect(stack.emulator.requestLog.entries()).toHaveLength(1);
+      // The one token (a burst of 1 at 2 a minute) is spent: an uncached call is refused, not sent.
+      const refused = await stack.gql(`{ teams { id } }`);
+      expect(refused.errors![0].extensions).toMatchObject({
+        code: 'UPSTREAM_RATE_LIMITED',
+        upstreamError: 'upstream_budget',
+      });
+      expect(refused.errors![0].extensions!.retryAfterMs).toBeGreaterThan(0);
+      expect(stack.emulator.requestLog.entries()).toHaveLength(1);
+    } finally {
+      await stack.dispose();
+    }
+  });
+});
+
+describeWith([requirements.redis()])('one upstream budget for two gateways sharing Redis', () => {
+  const budget = 60;
+  let stack: Stack;
+  let second: Gateway;
+
+  beforeAll(async () => {
+    const upstream = {
+      rateLimitPerMinute: budget,
+      rateLimitMaxWaitMs: 1_000,
+      bucketKey: `engage-gw-test:bucket:${randomBytes(8).toString('hex')}`,
+    };
+    stack = await startStack({
+      emulator: { rateLimitPerMinute: budget },
+      gateway: { redisUrl: TEST_REDIS_URL, upstream },
+    });
+    second = await startGateway({
+      engageUrl: stack.emulator.url,
+      defaultToken: stack.admin.token,
+      port: 0,
+      cacheTtlMs: 0,
+      recordCacheTtlMs: 0,
+      log: () => undefined,
+      redisUrl: TEST_REDIS_URL,
+      upstream,
+    });
+  });
+  afterAll(async () => {
+    await second.close();
+    await stack.dispose();
+  });
+
+  it('under twice the budget: no 429 from Engage, each query answers or fails with UPSTREAM_RATE_LIMITED', async () => {
+    const query = (url: string) =>
+      fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: `{ sources { id } }` }),
+      }).then((response) => response.json() as Promise<GraphQLResponse>);
+    const started = Date.now();
+    // The bucket holds 6 and refills 54 a minute: 3 s of it is about 9 calls; 24 are asked for.
+    const answers: GraphQLResponse[] = [];
+    for (let round = 0; round < 6; round++) {
+      answers.push(...(await Promise.all([stack.gateway.url, second.url, stack.gateway.url, second.url].map(query))));
+      await sleep(300);
+    }
+    const elapsedMinutes = (Date.now() - started) / 60_000;
+    const calls = stack.emulator.requestLog.entries();
+    expect(calls.filter((entry) => entry.status === 429)).toHaveLength(0);
+    let answered = 0;
+    for (const answer of answers) {
+      if (!answer.errors) answered++;
+      else expect(answer.errors.map((error) => error.extensions?.code)).toEqual(['UPSTREAM_RATE_LIMITED']);
+    }
+    expect(answered).toBeGreaterThan(0);
+    expect(answered).toBeLessThan(answers.length);
+    // At or under the budget: the burst plus what refilled while the test ran.
+    expect(calls.length).toBeLessThanOrEqual(Math.ceil(6 + (budget - 6) * elapsedMinutes) + 1);
+    expect(calls.length).toBeLessThanOrEqual(budget);
+    const { bucket } = await second.upstream.health();
+    expect(bucket).toMatchObject({ burst: 6 });
+  });
+});
