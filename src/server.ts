@@ -232,11 +232,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const metrics = createMetrics({
     subscriptions: () => live.stats().subscribers,
     webhookEvents: () => live.stats().receiver,
+    upstream: () => upstream.health(),
   });
   const health = createHealth({
     engageUrl: options.engageUrl,
     token: options.defaultToken,
     redisReady: options.redisUrl ? () => infra.ready() : undefined,
+    upstream: () => upstream.health(),
     timeoutMs: options.readyTimeoutMs,
   });
   const origins = createOriginPolicy({

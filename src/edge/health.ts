@@ -20,6 +20,8 @@ export interface HealthOptions {
   token?: string;
   /** Whether Redis answers now (src/infra `ready()`); absent without Redis. */
   redisReady?: () => Promise<boolean>;
+  /** The shared upstream policies' state, shown as `upstream` details (it decides nothing: the Engage check does). */
+  upstream?: () => Promise<unknown>;
   timeoutMs?: number;
 }
 
@@ -75,15 +77,16 @@ export function createHealth(options: HealthOptions): Health {
     readyz: (_req, res, next) => {
       (async () => {
         const checks: Record<string, Check> = {};
-        const [engageResult, redisResult] = await Promise.all([
+        const [engageResult, redisResult, upstream] = await Promise.all([
           engage(),
           options.redisReady ? redisCheck(options.redisReady) : Promise.resolve(undefined),
+          options.upstream ? withTimeout(options.upstream(), timeoutMs).catch(() => undefined) : undefined,
         ]);
         checks.engage = engageResult;
         if (redisResult) checks.redis = redisResult;
         checks.draining = draining ? { ok: false, reason: 'shutting down' } : { ok: true };
         const ready = Object.values(checks).every((check) => check.ok);
-        res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unready', checks });
+        res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unready', checks, upstream });
       })().catch(next);
     },
     drain() {

@@ -19,12 +19,15 @@ import type { ApolloServerPlugin } from '@apollo/server';
 import type { RequestHandler } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { RequestEvent } from '../engage';
+import type { UpstreamHealth } from '../upstream';
 
 export interface MetricsSources {
   /** Subscriptions open on this instance. */
   subscriptions(): number;
   /** The webhook receiver's counters since start. */
   webhookEvents(): { accepted: number; duplicates: number; rejected: number };
+  /** The shared upstream policies' state (src/upstream.ts). */
+  upstream?(): Promise<UpstreamHealth>;
 }
 
 export interface Metrics {
@@ -79,6 +82,36 @@ export function createMetrics(sources: MetricsSources, options: { maxOperationNa
       this.inc({ outcome: 'refused' }, counts.rejected);
     },
   });
+
+  const upstream = sources.upstream;
+  if (upstream) {
+    new Gauge({
+      name: 'engage_upstream_bucket_tokens',
+      help: 'Tokens left in the Engage token bucket (shared by the fleet with Redis); negative: reserved by waiting calls.',
+      registers: [registry],
+      async collect() {
+        const { bucket } = await upstream();
+        if (bucket) this.set(bucket.tokens);
+      },
+    });
+    new Gauge({
+      name: 'engage_upstream_circuit_open',
+      help: 'The circuit breaker on Engage: 0 closed, 0.5 half-open (one probe), 1 open (calls fail fast).',
+      registers: [registry],
+      async collect() {
+        const { breaker } = await upstream();
+        this.set(breaker === 'open' ? 1 : breaker === 'half-open' ? 0.5 : 0);
+      },
+    });
+    new Gauge({
+      name: 'engage_upstream_backoff_seconds',
+      help: 'Seconds left before this instance calls Engage again after a 429 (Retry-After).',
+      registers: [registry],
+      async collect() {
+        this.set((await upstream()).backoff.waitMs / 1000);
+      },
+    });
+  }
 
   const maxNames = options.maxOperationNames ?? 200;
   const names = new Set<string>();
