@@ -37,7 +37,7 @@ export const DEFAULTS = {
     recordCacheTtlSeconds: 10,
   },
   upstream: {
-    /** Engage calls one operation may make (the README inbox makes about 10; the bench's widest about 40). */
+    /** Engage calls one operation may make (the README inbox makes 12; the bench's widest, agent-queue, 23). */
     operationRestBudget: 100,
     /** From an operation's first Engage call: past it, pending calls are aborted and no new one starts. */
     operationDeadlineMs: 15_000,
