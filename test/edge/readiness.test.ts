@@ -3,41 +3,20 @@
  * redis-server this suite starts: connections stay open, nothing answers), ready again once thawed;
  * `/healthz` stays 200 throughout (a restart would not fix Redis).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
-import { createClient } from '@redis/client';
 import { describeWith, requirements } from '../support/requirements';
+import { OwnRedis } from '../support/own-redis';
 import { startStack, type Stack } from '../support/stack';
 import { newId } from '../live/support';
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 describeWith([requirements.redisServer()])('readiness and Redis', () => {
-  let redis: ChildProcess | undefined;
+  let redis: OwnRedis | undefined;
   let stack: Stack | undefined;
 
   beforeAll(async () => {
-    const port = await freePort();
-    redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-      stdio: 'ignore',
-    });
-    const probe = createClient({ url: `redis://127.0.0.1:${port}`, socket: { reconnectStrategy: () => 50 } });
-    probe.on('error', () => undefined);
-    try {
-      await probe.connect();
-      await probe.ping();
-    } finally {
-      probe.destroy();
-    }
+    redis = await OwnRedis.started();
     stack = await startStack({
       gateway: {
-        redisUrl: `redis://127.0.0.1:${port}`,
+        redisUrl: redis.url,
         live: { redisPrefix: `test:${newId()}` },
         readyTimeoutMs: 1_500,
       },
@@ -45,11 +24,11 @@ describeWith([requirements.redisServer()])('readiness and Redis', () => {
   }, 60_000);
 
   afterAll(async () => {
-    redis?.kill('SIGCONT');
+    redis?.thaw();
     try {
       await stack?.dispose();
     } finally {
-      redis?.kill('SIGKILL');
+      await redis?.stop();
     }
   });
 
@@ -63,14 +42,14 @@ describeWith([requirements.redisServer()])('readiness and Redis', () => {
     expect(ready.status).toBe(200);
     expect(ready.body.checks.redis).toEqual({ ok: true });
 
-    redis!.kill('SIGSTOP');
+    redis!.freeze();
     const frozen = await readiness();
     expect(frozen.status).toBe(503);
     expect(frozen.body.checks.redis.ok).toBe(false);
     expect(frozen.body.checks.engage.ok).toBe(true);
     expect((await fetch(`${stack!.gateway.origin}/healthz`)).status).toBe(200);
 
-    redis!.kill('SIGCONT');
+    redis!.thaw();
     // The gateway's Redis connection recovers at its own pace (reconnect backoff): ask until it is
     // ready, with a guard against waiting forever.
     const guard = Date.now() + 30_000;

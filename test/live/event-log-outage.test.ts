@@ -3,71 +3,30 @@
  * answered 503 and nothing is remembered of it; once Redis is back, Engage's re-delivery is
  * accepted and the subscriber receives the event. Runs a Redis of its own on a free port.
  */
-import { execFileSync } from 'node:child_process';
-import net from 'node:net';
 import { describeWith, requirements } from '../support/requirements';
+import { OwnRedis } from '../support/own-redis';
 import { startStack, type Stack } from '../support/stack';
 import { newId, subscribed, until, wsClients } from './support';
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-function startRedis(port: number): Promise<void> {
-  execFileSync('redis-server', [
-    '--daemonize',
-    'yes',
-    '--bind',
-    '127.0.0.1',
-    '--port',
-    String(port),
-    '--save',
-    '',
-    '--appendonly',
-    'no',
-  ]);
-  return until(() => {
-    try {
-      execFileSync('redis-cli', ['-p', String(port), 'ping'], { stdio: 'ignore' });
-      return true;
-    } catch {
-      return false;
-    }
-  }, 'redis-server to answer');
-}
-
-const stopRedis = (port: number) => {
-  try {
-    execFileSync('redis-cli', ['-p', String(port), 'shutdown', 'nosave'], { stdio: 'ignore' });
-  } catch {
-    // already down
-  }
-};
-
 describeWith([requirements.redisServer()])('the event log while Redis is stopped', () => {
-  let port: number;
+  let redis: OwnRedis | undefined;
   let stack: Stack;
   const clients = wsClients();
 
   beforeAll(async () => {
-    port = await freePort();
-    await startRedis(port);
+    redis = await OwnRedis.started();
     stack = await startStack({
       registerWebhook: true,
       // Re-deliveries 100 ms, 200 ms, 400 ms... after a failure, as Engage does (slower).
       emulator: { webhooks: { retryBaseMs: 100, maxAttempts: 12 } },
-      gateway: { redisUrl: `redis://127.0.0.1:${port}`, live: { redisPrefix: `engage-gw-test:${newId()}` } },
+      gateway: { redisUrl: redis.url, live: { redisPrefix: `engage-gw-test:${newId()}` } },
     });
   });
 
   afterAll(async () => {
     await clients.disposeAll();
-    stopRedis(port);
-    await stack.dispose();
+    await redis?.stop();
+    await stack?.dispose();
   }, 30_000);
 
   it('answers 503 while the event cannot be logged, and delivers it after Engage re-delivers', async () => {
@@ -76,7 +35,7 @@ describeWith([requirements.redisServer()])('the event log while Redis is stopped
       clients.connect(stack.gateway),
       `subscription { engageEvents(types: ["content.imported"]) { id cursor } }`,
     );
-    stopRedis(port);
+    await redis!.stop();
     const before = stack.emulator.webhooks.log().length;
     stack.emulator.customers.simulateOne();
     const delivery = () =>
@@ -88,7 +47,7 @@ describeWith([requirements.redisServer()])('the event log while Redis is stopped
     const eventId = delivery()[0].eventIds![delivery()[0].eventTypes!.indexOf('content.imported')];
     expect(stack.gateway.live.stats().receiver.accepted).toBe(0);
 
-    await startRedis(port);
+    await redis!.start();
     const message = await sub.next(25_000);
     expect(message.data?.engageEvents.id).toBe(eventId);
     expect(message.data?.engageEvents.cursor).toEqual(expect.any(String));

@@ -10,9 +10,8 @@
  * - thawed (SIGCONT): everything works again, and a retried key is replayed, not posted twice;
  * - killed: idempotent mutations are refused (never posted, let alone twice), queries answer.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import { createClient } from '@redis/client';
+import { OwnRedis } from '../support/own-redis';
 import { startStack, type Stack } from '../support/stack';
 import { describeWith, requirements } from '../support/requirements';
 import { event, newId, notification, postWebhook } from './support';
@@ -20,43 +19,16 @@ import { event, newId, notification, postWebhook } from './support';
 /** What a client would wait at most for an answer: a hung Redis must not make the gateway exceed it. */
 const DEADLINE_MS = 5_000;
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** Starts redis-server on `port` and resolves once it answers PING. */
-async function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: 'ignore' },
-  );
-  const client = createClient({ url: `redis://127.0.0.1:${port}`, socket: { reconnectStrategy: () => 50 } });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    await client.ping();
-  } finally {
-    client.destroy();
-  }
-  return child;
-}
-
 describeWith([requirements.redisServer()])('Redis frozen, killed and back', () => {
-  let redis: ChildProcess | undefined;
+  let redis: OwnRedis | undefined;
   let redisUrl: string;
   let stack: Stack | undefined;
   let contentId: string;
   const lines: string[] = [];
 
   beforeAll(async () => {
-    const port = await freePort();
-    redis = await startRedis(port);
-    redisUrl = `redis://127.0.0.1:${port}`;
+    redis = await OwnRedis.started();
+    redisUrl = redis.url;
     stack = await startStack({
       gateway: {
         redisUrl,
@@ -75,11 +47,11 @@ describeWith([requirements.redisServer()])('Redis frozen, killed and back', () =
 
   afterAll(async () => {
     // Whatever state the test left Redis in, and even when setup failed: thaw, then stop it.
-    redis?.kill('SIGCONT');
+    redis?.thaw();
     try {
       await stack?.dispose();
     } finally {
-      redis?.kill('SIGKILL');
+      await redis?.stop();
     }
   }, 30_000);
 
@@ -143,7 +115,7 @@ describeWith([requirements.redisServer()])('Redis frozen, killed and back', () =
   });
 
   it('frozen: queries answer, idempotent mutations are refused before Engage, webhooks get 503, logged once', async () => {
-    redis!.kill('SIGSTOP');
+    redis!.freeze();
     stack!.emulator.requestLog.reset();
     const before = lines.length;
 
@@ -169,7 +141,7 @@ describeWith([requirements.redisServer()])('Redis frozen, killed and back', () =
   }, 30_000);
 
   it('thawed: everything recovers, and a key is posted once', async () => {
-    redis!.kill('SIGCONT');
+    redis!.thaw();
     stack!.emulator.requestLog.reset();
     // The gateway notices in the background; until then it keeps refusing (and posting nothing).
     let key = '';
@@ -189,9 +161,7 @@ describeWith([requirements.redisServer()])('Redis frozen, killed and back', () =
   }, 30_000);
 
   it('killed: idempotent mutations are refused, never posted twice; queries answer', async () => {
-    const exited = new Promise((resolve) => redis!.once('exit', resolve));
-    redis!.kill('SIGKILL');
-    await exited;
+    await redis!.stop();
     stack!.emulator.requestLog.reset();
 
     const refused = await burst();

@@ -3,38 +3,25 @@
  * turns the caches into misses (queries keep answering) and webhook deliveries into 503 (Engage
  * re-delivers later), never into hung requests.
  */
-import { execFileSync } from 'node:child_process';
-import net from 'node:net';
 import { startEmulator, type Emulator } from '../../src/emulator';
 import { startGateway, type Gateway } from '../../src/server';
+import { OwnRedis } from '../support/own-redis';
 import { describeWith, requirements } from '../support/requirements';
 import { event, newId, notification, postWebhook } from './support';
 
 describeWith([requirements.redisServer()])('Redis going away', () => {
-  async function freePort(): Promise<number> {
-    const server = net.createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as net.AddressInfo;
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    return port;
-  }
-
   let emulator: Emulator;
   let gateway: Gateway | undefined;
-  let port: number;
+  let redis: OwnRedis;
   const secret = 'outage-test-secret';
 
   beforeAll(async () => {
     emulator = await startEmulator({ port: 0, rateLimitPerMinute: 0 });
-    port = await freePort();
+    redis = await OwnRedis.onFreePort();
   });
 
   afterAll(async () => {
-    try {
-      execFileSync('redis-cli', ['-p', String(port), 'shutdown', 'nosave'], { stdio: 'ignore' });
-    } catch {
-      // already down
-    }
+    await redis?.stop();
     await gateway?.close();
     await emulator.close();
   }, 30_000);
@@ -43,7 +30,7 @@ describeWith([requirements.redisServer()])('Redis going away', () => {
     engageUrl: emulator.url,
     defaultToken: emulator.adminToken,
     port: 0,
-    redisUrl: `redis://127.0.0.1:${port}`,
+    redisUrl: redis.url,
     log: () => undefined,
     webhook: { secret },
   });
@@ -53,26 +40,7 @@ describeWith([requirements.redisServer()])('Redis going away', () => {
   });
 
   it('keeps answering queries and answers 503 to webhooks while Redis is down', async () => {
-    execFileSync('redis-server', [
-      '--daemonize',
-      'yes',
-      '--bind',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-    ]);
-    for (let i = 0; i < 50; i++) {
-      try {
-        execFileSync('redis-cli', ['-p', String(port), 'ping'], { stdio: 'ignore' });
-        break;
-      } catch {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    }
+    await redis.start();
     gateway = await startGateway(options());
     const query = () =>
       fetch(gateway!.url, {
@@ -82,7 +50,7 @@ describeWith([requirements.redisServer()])('Redis going away', () => {
       });
     expect((await query()).status).toBe(200);
 
-    execFileSync('redis-cli', ['-p', String(port), 'shutdown', 'nosave'], { stdio: 'ignore' });
+    await redis.stop();
 
     const answer = await query();
     expect(answer.status).toBe(200);
