@@ -78,21 +78,31 @@ export const requirements = {
   }),
 };
 
-/**
- * `describe` when every requirement is met, `describe.skip` (and one line saying why) when one is
- * missing and optional; a missing required one throws, failing the run.
- */
 /** Lines already printed by this suite's file. */
 const announced = new Set<string>();
 
-export function describeWith(needs: Requirement[]): jest.Describe {
+/**
+ * Whether what `needs` names is all there. A missing optional requirement prints one line saying
+ * why (once per file); a missing required one throws, failing the run.
+ */
+function met(needs: Requirement[]): boolean {
   const missing = needs.filter((need) => !need.available);
-  if (missing.length === 0) return describe;
+  if (missing.length === 0) return true;
   const required = missing.find((need) => need.required);
   if (required) throw new Error(`${required.name} is required here: ${required.reason}`);
   const file = path.relative(ROOT, expect.getState().testPath ?? 'this suite');
   const line = `skipped in ${file}: ${missing.map((need) => need.reason).join('; ')}`;
   if (!announced.has(line)) process.stdout.write(`${line}\n`);
   announced.add(line);
-  return describe.skip;
+  return false;
+}
+
+/** `describe` when every requirement is met, else `describe.skip` (see `met`). */
+export function describeWith(needs: Requirement[]): jest.Describe {
+  return met(needs) ? describe : describe.skip;
+}
+
+/** `it` when every requirement is met, else `it.skip` (see `met`). */
+export function itWith(needs: Requirement[]): jest.It {
+  return met(needs) ? it : it.skip;
 }
