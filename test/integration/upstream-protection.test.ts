@@ -5,7 +5,7 @@
  * test within a few seconds.
  */
 import { randomBytes } from 'node:crypto';
-import { startGateway, type Gateway } from '../../src/server';
+import type { Gateway } from '../../src/server';
 import { INBOX } from '../support/operations';
 import { describeWith, requirements, TEST_REDIS_URL } from '../support/requirements';
 import { startStack, type GraphQLResponse, type Stack } from '../support/stack';
@@ -239,19 +239,12 @@ describeWith([requirements.redis()])('one upstream budget for two gateways shari
       emulator: { rateLimitPerMinute: budget },
       gateway: { redisUrl: TEST_REDIS_URL, upstream },
     });
-    second = await startGateway({
-      engageUrl: stack.emulator.url,
-      defaultToken: stack.admin.token,
-      port: 0,
-      cacheTtlMs: 0,
-      recordCacheTtlMs: 0,
-      log: () => undefined,
+    second = await stack.anotherGateway({
       redisUrl: TEST_REDIS_URL,
       upstream,
     });
   });
   afterAll(async () => {
-    await second.close();
     await stack.dispose();
   });
 

@@ -3,7 +3,7 @@
  * webhook received by instance A reaches a subscriber on instance B exactly once, even when
  * Engage re-delivers it to B.
  */
-import { startGateway, type Gateway } from '../../src/server';
+import type { Gateway } from '../../src/server';
 import { startStack, type Stack } from '../support/stack';
 import { describeWith, requirements, TEST_REDIS_URL } from '../support/requirements';
 import { newId, notification, postWebhook, subscribed, wsClients } from './support';
@@ -17,22 +17,14 @@ describeWith([requirements.redis()])('two gateway instances sharing Redis', () =
   beforeAll(async () => {
     const live = { redisPrefix: `engage-gw-test:${newId()}` };
     stack = await startStack({ gateway: { redisUrl: REDIS_URL, live } });
-    b = await startGateway({
-      engageUrl: stack.emulator.url,
-      defaultToken: stack.admin.token,
-      port: 0,
-      cacheTtlMs: 0,
-      recordCacheTtlMs: 0,
-      log: () => undefined,
+    b = await stack.anotherGateway({
       redisUrl: REDIS_URL,
       live,
-      webhook: { secret: stack.webhook.secret, verifyToken: stack.webhook.verifyToken },
     });
   });
 
   afterAll(async () => {
     await clients.disposeAll();
-    await b.close();
     await stack.dispose();
   });
 

@@ -8,7 +8,7 @@
 import type { Client } from 'graphql-ws';
 import { decodeCursor, comparePositions } from '../../src/live/cursor';
 import { registerWebhook } from '../../src/live/register';
-import { startGateway, type Gateway } from '../../src/server';
+import type { Gateway } from '../../src/server';
 import { describeWith, requirements, TEST_REDIS_URL } from '../support/requirements';
 import { startStack, type Stack } from '../support/stack';
 import { event, newId, notification, postWebhook, subscribed, Subscription, within, wsClients } from './support';
@@ -187,16 +187,9 @@ describeWith([requirements.redis()])('resuming after a cursor, two instances sha
       emulator: { webhooks: UNRULY },
       gateway: { redisUrl: TEST_REDIS_URL, live },
     });
-    b = await startGateway({
-      engageUrl: stack.emulator.url,
-      defaultToken: stack.admin.token,
-      port: 0,
-      cacheTtlMs: 0,
-      recordCacheTtlMs: 0,
-      log: () => undefined,
+    b = await stack.anotherGateway({
       redisUrl: TEST_REDIS_URL,
       live,
-      webhook: { secret: stack.webhook.secret, verifyToken: stack.webhook.verifyToken },
     });
     // Engage delivers every event to both instances: one of them wins each event id.
     const registered = await registerWebhook({
@@ -209,7 +202,6 @@ describeWith([requirements.redis()])('resuming after a cursor, two instances sha
     expect(registered.status).toBe('ok');
   });
   afterAll(async () => {
-    await b.close();
     await stack.dispose();
   });
 

@@ -26,6 +26,12 @@ export interface Stack {
   rest<T = unknown>(path: string, token?: string): Promise<T>;
   /** The gateway's webhook secrets (random per stack) and, with `registerWebhook`, the emulator's webhook id. */
   webhook: { secret: string; verifyToken: string; id?: string };
+  /**
+   * One more gateway instance on the same emulator, with the stack's webhook secrets, the stack's
+   * test defaults and `overrides` (typically the shared `redisUrl`, `live` or `upstream` settings of
+   * a scale-out test); `dispose()` closes it too.
+   */
+  anotherGateway(overrides?: Partial<GatewayOptions>): Promise<Gateway>;
   dispose(): Promise<void>;
 }
 
@@ -40,19 +46,22 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const emulator = await startEmulator({ port: 0, rateLimitPerMinute: 0, ...options.emulator });
   const admin = emulator.agents.find((agent) => agent.role === 'admin') ?? emulator.agents[0];
   const webhook: Stack['webhook'] = { secret: randomSecret(), verifyToken: randomSecret() };
-  const gateway = await startGateway({
-    engageUrl: emulator.url,
-    defaultToken: admin.token,
-    defaultUserId: admin.id,
-    port: 0,
-    cacheTtlMs: 0,
-    recordCacheTtlMs: 0,
-    log: () => undefined,
-    webhook: { secret: webhook.secret, verifyToken: webhook.verifyToken },
-    ...options.gateway,
-    // The emulator's rate limit is off by default here, and so is the gateway's bucket for it.
-    upstream: { rateLimitPerMinute: options.emulator?.rateLimitPerMinute ?? 0, ...options.gateway?.upstream },
-  });
+  const start = (overrides: Partial<GatewayOptions> = {}) =>
+    startGateway({
+      engageUrl: emulator.url,
+      defaultToken: admin.token,
+      defaultUserId: admin.id,
+      port: 0,
+      cacheTtlMs: 0,
+      recordCacheTtlMs: 0,
+      log: () => undefined,
+      webhook: { secret: webhook.secret, verifyToken: webhook.verifyToken },
+      ...overrides,
+      // The emulator's rate limit is off by default here, and so is the gateway's bucket for it.
+      upstream: { rateLimitPerMinute: options.emulator?.rateLimitPerMinute ?? 0, ...overrides.upstream },
+    });
+  const gateway = await start(options.gateway);
+  const others: Gateway[] = [];
   if (options.registerWebhook) {
     const registered = await registerWebhook({
       engageUrl: emulator.url,
@@ -87,7 +96,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       if (!response.ok) throw new Error(`REST ${path}: ${response.status}`);
       return (await response.json()) as never;
     },
+    async anotherGateway(overrides) {
+      const other = await start(overrides);
+      others.push(other);
+      return other;
+    },
     async dispose() {
+      await Promise.all(others.map((other) => other.close()));
       await gateway.close();
       await emulator.close();
     },
