@@ -10,6 +10,7 @@
 import { print } from 'graphql';
 import { InboxDocument } from '../examples/inbox/src/gql/graphql';
 import type { Page, Source, Thread, Intervention } from '../src/engage/types';
+import { SAMPLE_QUERY } from '../src/server';
 import { INBOX as INBOX_QUERY } from '../test/support/operations';
 
 export interface Operation {
@@ -124,20 +125,7 @@ export const APP_INBOX: Operation = {
  */
 export const README_INBOX: Operation = {
   name: 'readme-inbox',
-  query: `query Inbox {
-  threads(first: 30, filter: { closed: false }) {
-    totalCount
-    nodes {
-      id
-      title
-      source { name type }
-      contents(first: 3) {
-        nodes { body createdAt author { displayName } creator { displayName } }
-      }
-      interventions { status user { displayName } }
-    }
-  }
-}`,
+  query: SAMPLE_QUERY.replace('threads(first: 10,', 'threads(first: 30,'),
   // Sources, agents and agents' identities come from whole lists (depth 1).
   depthChain: 'threads -> their contents (thread ids) -> customer authors and interventions by author (identity ids)',
   depth: 3,
