@@ -26,12 +26,15 @@ const STORE_METHODS = new Set(['get', 'getMany', 'set', 'setMany', 'delete', 'de
 
 /** The memory behind a namespace; `memoryKv` takes it, so that one namespace is one store. */
 export function memoryStore(options: KvOptions = {}): LRUCache<string, object> {
-  // Bounded by count and by size (keyv stores serialized strings); keyv checks expiry only on
-  // read, so an entry past its TTL still counts until the LRU pushes it out.
+  // Bounded by size (keyv stores serialized strings) and by count: every entry weighs at least
+  // maxBytes / maxEntries. Not with lru-cache's `max`, which preallocates that many slots per
+  // namespace. keyv checks expiry only on read, so an entry past its TTL still counts until the
+  // LRU pushes it out.
+  const maxBytes = options.maxBytes ?? 128 * 1024 * 1024;
+  const minWeight = Math.max(1, Math.floor(maxBytes / (options.maxEntries ?? 50_000)));
   return new LRUCache<string, object>({
-    max: options.maxEntries ?? 50_000,
-    maxSize: options.maxBytes ?? 128 * 1024 * 1024,
-    sizeCalculation: (value) => Math.max(1, String(value).length),
+    maxSize: maxBytes,
+    sizeCalculation: (value) => Math.max(minWeight, String(value).length),
   });
 }
 

@@ -26,7 +26,14 @@ export interface LockOptions {
 }
 
 export function memoryLock({ ttlMs, maxEntries = 100_000 }: LockOptions): Lock {
-  const claims = new LRUCache<string, true>({ max: maxEntries, ttl: ttlMs, ttlAutopurge: false });
+  // Bounded by `maxSize` at one per claim, not by `max`: lru-cache preallocates `max` slots (for the
+  // webhook dedupe's 500,000 claims, ~20 MB on an idle gateway) where `maxSize` grows with use.
+  const claims = new LRUCache<string, true>({
+    maxSize: maxEntries,
+    sizeCalculation: () => 1,
+    ttl: ttlMs,
+    ttlAutopurge: false,
+  });
   return {
     async claim(key) {
       if (claims.has(key)) return false;

@@ -204,7 +204,8 @@ export class Watermarks {
   private readonly latest: LRUCache<string, number>;
 
   constructor(max = 100_000) {
-    this.latest = new LRUCache({ max });
+    // `maxSize` at one per entry rather than `max`, which preallocates `max` slots (~3 MB) up front.
+    this.latest = new LRUCache({ maxSize: max, sizeCalculation: () => 1 });
   }
 
   observe(event: LiveEvent, now = Date.now()): boolean {

@@ -1,0 +1,45 @@
+/**
+ * The in-memory stores are bounded without paying for their bound up front: lru-cache preallocates
+ * `max` slots, so a webhook dedupe of 500,000 claims cost ~20 MB on a gateway that had not received
+ * one webhook (and every kv namespace and the live watermarks ~1-3 MB more). They are bounded by
+ * `maxSize` instead, which grows with use, and still forget the oldest entries past their bound.
+ */
+import { memoryKv, memoryStore } from '../../src/infra/kv';
+import { memoryLock } from '../../src/infra/locks';
+import { Watermarks } from '../../src/live/events';
+
+const MiB = 1024 * 1024;
+const allocated = () => {
+  const { heapUsed, arrayBuffers } = process.memoryUsage();
+  return heapUsed + arrayBuffers;
+};
+
+describe('in-memory bounds', () => {
+  it('costs nothing like its bound while empty', () => {
+    const before = allocated();
+    const kept = [
+      memoryLock({ ttlMs: 60_000, maxEntries: 500_000 }),
+      memoryStore({ maxEntries: 500_000 }),
+      new Watermarks(500_000),
+    ];
+    const grown = allocated() - before;
+    expect(kept).toHaveLength(3);
+    // Preallocated, these three held ~60 MB.
+    expect(grown).toBeLessThan(2 * MiB);
+  });
+
+  it('a lock forgets its oldest claims past maxEntries', async () => {
+    const lock = memoryLock({ ttlMs: 60_000, maxEntries: 3 });
+    for (const key of ['a', 'b', 'c', 'd']) expect(await lock.claim(key)).toBe(true);
+    expect(await lock.claim('d')).toBe(false);
+    expect(await lock.claim('a')).toBe(true); // forgotten: claimable again
+  });
+
+  it('a kv store keeps at most maxEntries entries, however small', async () => {
+    const kv = memoryKv(memoryStore({ maxEntries: 3, maxBytes: 3_000 }), 'test');
+    for (const key of ['a', 'b', 'c', 'd']) await kv.set(key, 1);
+    expect(await kv.get('a')).toBeUndefined();
+    expect(await kv.get('d')).toBe(1);
+    expect(await kv.get('b')).toBe(1);
+  });
+});
