@@ -177,7 +177,15 @@ export class EngageHttp implements EngageTransport {
     const attemptStart = Date.now();
     // An attempt gets timeoutMs, but never more than what is left of the call's budget.
     const attemptTimeoutMs = Math.max(1, Math.min(this.timeoutMs, budgetEnd - attemptStart));
-    const timeout = AbortSignal.timeout(attemptTimeoutMs);
+    // One controller per attempt, its timer cleared when the attempt ends: `AbortSignal.timeout` and
+    // `AbortSignal.any` keep their timers and weak listeners until collected, a cost on every call.
+    const attemptSignal = new AbortController();
+    const timer = setTimeout(
+      () => attemptSignal.abort(new DOMException('The Engage call timed out', 'TimeoutError')),
+      attemptTimeoutMs,
+    );
+    const onCallAbort = () => attemptSignal.abort(call.signal?.reason);
+    call.signal?.addEventListener('abort', onCallAbort, { once: true });
     try {
       const response = await request(url, {
         method,
@@ -188,7 +196,7 @@ export class EngageHttp implements EngageTransport {
           ...(body === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded' }),
         },
         body,
-        signal: call.signal ? AbortSignal.any([call.signal, timeout]) : timeout,
+        signal: attemptSignal.signal,
       });
       const text = await response.body.text();
       this.options.onRequest?.({
@@ -214,6 +222,9 @@ export class EngageHttp implements EngageTransport {
       // The operation ended: its reason (deadline, cancellation) is the error, not a timeout of Engage.
       if (call.signal?.aborted) throw call.signal.reason;
       throw transportError(caught, label, attemptTimeoutMs);
+    } finally {
+      clearTimeout(timer);
+      call.signal?.removeEventListener('abort', onCallAbort);
     }
   }
 
