@@ -41,6 +41,7 @@ export default tseslint.config(
     ignores: [
       'node_modules/',
       'dist/',
+      '.bench-build/',
       'coverage/',
       'src/generated/',
       'examples/*/dist/',

@@ -8,7 +8,8 @@
  * Each flag stands for one variable of src/config.ts's bench section (which holds the defaults and
  * the ranges): --latency BENCH_LATENCY_MS, --jitter BENCH_JITTER_MS, --scale BENCH_SCALE, --seed
  * BENCH_SEED, --load-seconds BENCH_LOAD_SECONDS, --soak-seconds BENCH_SOAK_SECONDS, --pin BENCH_PIN
- * (0 or false disables taskset pinning).
+ * (0 or false disables taskset pinning), --runtime BENCH_RUNTIME (build, the default: the compiled
+ * production build under plain node; tsx: the TypeScript sources, as `npm start` runs them).
  */
 import { loadBenchConfig, type BenchConfig as BenchSettings } from '../src/config';
 
@@ -27,6 +28,7 @@ const FLAGS: Record<string, string> = {
   'load-seconds': 'BENCH_LOAD_SECONDS',
   'soak-seconds': 'BENCH_SOAK_SECONDS',
   pin: 'BENCH_PIN',
+  runtime: 'BENCH_RUNTIME',
 };
 
 export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): BenchConfig {

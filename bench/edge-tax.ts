@@ -22,7 +22,7 @@ import {
   startServerChild,
   type ServerChild,
 } from './lib/cluster';
-import { killAll } from './lib/processes';
+import { killAll, useRuntime } from './lib/processes';
 import { caching } from './lib/scenario';
 import { median } from './lib/stats';
 import { busiestSource, INBOX } from './operations';
@@ -73,6 +73,7 @@ function measurePieces(body: string): { limitsMs: number; firstMs: number; logMs
 
 async function main(): Promise<void> {
   const config = parseConfig(process.argv.slice(2));
+  useRuntime(config.runtime);
   const where = placement(config);
   const emulator = await startEmulatorChild(config, where);
   const { url: engageUrl, adminToken: token, adminId } = emulator.ready;

@@ -1,17 +1,21 @@
 /**
- * `npx tsx bench/profile.ts [requests=300] [operation=readme-inbox]`: where the gateway's CPU goes
- * when nothing is fetched. Starts the emulator and the gateway (cache on) in their own processes,
- * the gateway under `node --cpu-prof`; warms the cache with one operation, then sends `requests`
- * identical warm operations (0 REST calls, asserted), one at a time, and prints:
- * - the gateway's CPU time per request (user + system, from the process itself);
- * - the profile's top functions by self time (`bench/results/profiles/*.cpuprofile`, which Chrome
- *   DevTools or speedscope open).
+ * `npx tsx bench/profile.ts [requests=300] [operation=readme-inbox] [warm|cold|floor] [--runtime=tsx] [--no-profile]`:
+ * where the gateway's CPU goes. Starts the emulator and the gateway in their own processes, the
+ * gateway under `node --cpu-prof` (the compiled build unless `--runtime=tsx`), then sends
+ * `requests` identical operations one at a time, every answer byte-equal to the first:
+ * - `warm` (default): cache on, warmed by one operation; then nothing is fetched (0 REST calls, asserted);
+ * - `cold`: cross-request caching off, as in gateway-tax: every operation makes its REST calls;
+ * - `floor`: the plain-Node baseline of gateway-tax (`bench/baseline/`) instead of the gateway, inbox only.
+ * It prints the gateway's CPU time per request (user + system, from the process itself) and the
+ * profile's top functions by self time (`bench/results/profiles/*.cpuprofile`, which Chrome
+ * DevTools or speedscope open).
  */
 import { readdirSync, readFileSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parseConfig } from './config';
 import { cpuMs, startEmulatorChild, startServerChild } from './lib/cluster';
 import { post } from './lib/graphql';
+import { useRuntime } from './lib/processes';
 import { caching } from './lib/scenario';
 import { OPERATIONS, pickVariables } from './operations';
 
@@ -45,26 +49,36 @@ export function topSelfTime(profile: CpuProfile, top = 20): Array<{ share: numbe
 }
 
 async function main() {
-  const [requestsArg, operationName = 'readme-inbox'] = process.argv.slice(2);
+  const positional = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
+  const [requestsArg, operationName = 'readme-inbox', mode = 'warm'] = positional;
+  if (mode !== 'warm' && mode !== 'cold' && mode !== 'floor')
+    throw new Error(`mode is warm, cold or floor, not ${mode}`);
+  if (mode === 'floor' && operationName !== 'inbox') throw new Error('the plain-Node floor answers the inbox only');
+  const cold = mode !== 'warm';
   const requests = Number(requestsArg ?? 300);
   const operation = OPERATIONS.find((candidate) => candidate.name === operationName);
   if (!operation) throw new Error(`unknown operation ${operationName}`);
-  const config = parseConfig(['--latency=0']);
+  const flags = process.argv.slice(2).filter((arg) => arg.startsWith('--'));
+  const profiling = !flags.includes('--no-profile');
+  const config = parseConfig(['--latency=0', ...flags.filter((flag) => flag !== '--no-profile')]);
+  useRuntime(config.runtime);
   const dir = path.resolve(__dirname, 'results', 'profiles');
   mkdirSync(dir, { recursive: true });
   const where = { description: 'not pinned' };
   const emulator = await startEmulatorChild(config, where);
   const { url: engageUrl, adminToken: token, adminId } = emulator.ready;
   const gateway = await startServerChild(
-    { kind: 'gateway', engageUrl, token, userId: adminId, gateway: caching(true) },
+    { kind: mode === 'floor' ? 'baseline' : 'gateway', engageUrl, token, userId: adminId, gateway: caching(!cold) },
     where,
-    ['--cpu-prof', `--cpu-prof-dir=${dir}`],
+    profiling ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [],
   );
   const startedAt = Date.now();
   try {
     const variables = (await pickVariables(engageUrl, token))[operation.name];
+    await emulator.call('log-reset');
     const first = await post(gateway.ready.url, operation.query, variables);
     const reference = first.text;
+    const perOperation = (await emulator.call<{ count: number }>('log')).count;
     await emulator.call('log-reset');
     const { cpuMs: spent } = await cpuMs(gateway, async () => {
       for (let i = 0; i < requests; i++) {
@@ -73,12 +87,16 @@ async function main() {
       }
     });
     const { count } = await emulator.call<{ count: number }>('log');
-    if (count !== 0) throw new Error(`warm operations made ${count} REST calls`);
-    console.log(`${operation.name}, warm: ${(spent / requests).toFixed(2)} ms CPU per request (${requests} requests)`);
+    const expected = cold ? perOperation * requests : 0;
+    if (count !== expected) throw new Error(`${mode} operations made ${count} REST calls, not ${expected}`);
+    console.log(
+      `${operation.name}, ${mode} (${cold ? perOperation : 0} REST calls each), ${config.runtime}: ${(spent / requests).toFixed(2)} ms CPU per request (${requests} requests)`,
+    );
   } finally {
     await gateway.close();
     await emulator.close();
   }
+  if (!profiling) return;
   const written = readdirSync(dir)
     .filter((file) => file.endsWith('.cpuprofile'))
     .map((file) => path.join(dir, file))

@@ -8,7 +8,7 @@
  * 2 cores with the defaults. Benchmarks are never part of `npm test`.
  */
 import { parseConfig, SCENARIOS, type ScenarioName } from './config';
-import { killAll } from './lib/processes';
+import { killAll, useRuntime } from './lib/processes';
 import { environment, updateReadme, writeLatest, writeResult, type ScenarioResult } from './lib/report';
 import type { Scenario, ScenarioOutput } from './lib/scenario';
 import { gatewayTax } from './scenarios/gateway-tax';
@@ -77,12 +77,14 @@ async function runScenario(name: ScenarioName, config: ReturnType<typeof parseCo
 async function main(): Promise<number> {
   const config = parseConfig(process.argv.slice(2));
   log(
-    `latency ${config.latencyMs} ms (+0..${config.jitterMs} ms), scale ${config.scale}, scenarios: ${config.scenarios.join(', ')}`,
+    `latency ${config.latencyMs} ms (+0..${config.jitterMs} ms), scale ${config.scale}, runtime ${config.runtime}, scenarios: ${config.scenarios.join(', ')}`,
   );
+  useRuntime(config.runtime);
+  log(`servers under test: ${config.runtime === 'build' ? 'the compiled build, NODE_ENV=production' : 'tsx'}`);
   let failures = 0;
   for (const name of config.scenarios) if (!(await runScenario(name, config))) failures++;
   const { table, file } = writeLatest(SCENARIOS);
-  updateReadme(table);
+  await updateReadme(table);
   log(`table -> ${file} and README.md`);
   console.log(`\n${table}`);
   return failures === 0 ? 0 : 1;

@@ -17,7 +17,7 @@
  * - emulator: EMULATOR_HOST, EMULATOR_PORT, EMULATOR_SEED, EMULATOR_SCALE, EMULATOR_LATENCY_MS,
  *   EMULATOR_JITTER_MS, EMULATOR_RATE_LIMIT, EMULATOR_ADMIN_TOKEN, EMULATOR_SIMULATE_CUSTOMERS
  * - bench: BENCH_LATENCY_MS, BENCH_JITTER_MS, BENCH_SCALE, BENCH_SEED, BENCH_LOAD_SECONDS,
- *   BENCH_SOAK_SECONDS, BENCH_PIN
+ *   BENCH_SOAK_SECONDS, BENCH_PIN, BENCH_RUNTIME
  *
  * Errors name the variable and the rule it breaks, never the value: a value may be a secret.
  * Empty strings mean "unset", as in most shells' `VAR= npm start`.
@@ -89,6 +89,8 @@ export const DEFAULTS = {
     loadSeconds: 8,
     soakSeconds: 75,
     pin: true,
+    /** What the servers under test run: the compiled production build, as `npm run start:prod` does. */
+    runtime: 'build',
   },
 } as const;
 
@@ -173,6 +175,7 @@ const benchSection = z.object({
   BENCH_LOAD_SECONDS: z.coerce.number().min(2).max(60).default(DEFAULTS.bench.loadSeconds),
   BENCH_SOAK_SECONDS: z.coerce.number().min(30).max(120).default(DEFAULTS.bench.soakSeconds),
   BENCH_PIN: bool.default(DEFAULTS.bench.pin ? 'true' : 'false'),
+  BENCH_RUNTIME: z.enum(['build', 'tsx']).default(DEFAULTS.bench.runtime),
 });
 
 /** Limits on Engage calls: per operation, and shared by the process or the fleet (README "Upstream protection"). */
@@ -225,6 +228,12 @@ export interface BenchConfig {
   soakSeconds: number;
   /** Pin the server and the load generator to different cores with `taskset` when it exists. */
   pin: boolean;
+  /**
+   * How the benchmark's processes run: `build` is the tsc output of `npm run build` under plain
+   * `node` with NODE_ENV=production (what `npm run start:prod` runs); `tsx` is the TypeScript
+   * sources under tsx, as `npm start` and `npm run dev` run them.
+   */
+  runtime: 'build' | 'tsx';
 }
 
 export interface Config {
@@ -359,6 +368,7 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConf
     loadSeconds: e.BENCH_LOAD_SECONDS,
     soakSeconds: e.BENCH_SOAK_SECONDS,
     pin: e.BENCH_PIN,
+    runtime: e.BENCH_RUNTIME,
   };
 }
 

@@ -33,7 +33,9 @@ runChild<ServerChildOptions, ServerChildReady>(async (options) => {
           defaultToken: options.token,
           defaultUserId: options.userId,
           port: 0,
-          production: true,
+          // As the gateway's configuration decides it: production under `start:prod` (the `build`
+          // runtime), development under `npm start` (`tsx`).
+          production: process.env.NODE_ENV === 'production',
           log: () => undefined,
           // The bench's emulator has no rate limit: neither has the gateway's upstream bucket.
           upstream: { rateLimitPerMinute: 0 },

@@ -6,11 +6,43 @@
  * signals) ends them by pid; each child also exits by itself when its IPC channel closes, so none
  * outlives the runner.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { cpSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 const children = new Set<ChildProcess>();
+
+/**
+ * How a child runs. `build`: the output of tsc (the compiler options of `npm run build`) under plain
+ * `node` with NODE_ENV=production, as `npm run start:prod` runs the gateway; `tsx`: the TypeScript
+ * sources under tsx with NODE_ENV unset, as `npm start` runs it.
+ */
+export type Runtime = 'build' | 'tsx';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+/** `tsconfig.bench.json` compiles src/ and bench/ here (git-ignored). */
+const BUILD_DIR = path.join(ROOT, '.bench-build');
+let defaultRuntime: Runtime = 'tsx';
+
+/**
+ * Makes `runtime` the children's default; for `build`, compiles src/ and bench/ first (about 5 s)
+ * and puts schema/ beside the compiled src/, where the gateway reads it (as dist/ has it).
+ */
+export function useRuntime(runtime: Runtime): void {
+  if (runtime === 'build') {
+    rmSync(BUILD_DIR, { recursive: true, force: true });
+    execFileSync(
+      process.execPath,
+      [require.resolve('typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.bench.json')],
+      {
+        stdio: 'inherit',
+      },
+    );
+    cpSync(path.join(ROOT, 'schema'), path.join(BUILD_DIR, 'schema'), { recursive: true });
+  }
+  defaultRuntime = runtime;
+}
 
 let tasksetChecked: boolean | undefined;
 /** Whether `taskset` exists and this machine has at least two cores to pin to. */
@@ -33,6 +65,8 @@ export interface ChildOptions {
   nodeFlags?: string[];
   /** How long the child may take to say it is ready. */
   readyTimeoutMs?: number;
+  /** Default: the one `useRuntime` set (`tsx` when it was not called). */
+  runtime?: Runtime;
 }
 
 export interface Child<Ready> {
@@ -57,15 +91,23 @@ export async function startChild<Ready>({
   cpus,
   nodeFlags = [],
   readyTimeoutMs = 60_000,
+  runtime = defaultRuntime,
 }: ChildOptions): Promise<Child<Ready>> {
-  const entry = path.resolve(__dirname, '..', 'children', module);
-  const nodeArgs = [...nodeFlags, '--import', 'tsx', entry];
+  const nodeArgs =
+    runtime === 'build'
+      ? [...nodeFlags, path.join(BUILD_DIR, 'bench', 'children', module.replace(/\.ts$/, '.js'))]
+      : [...nodeFlags, '--import', 'tsx', path.join(ROOT, 'bench', 'children', module)];
   const [command, args] = cpus
     ? ['taskset', ['-c', cpus, process.execPath, ...nodeArgs]]
     : [process.execPath, nodeArgs];
+  const { NODE_ENV: _unset, ...env } = process.env;
   const proc = spawn(command, args, {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    env: { ...process.env, BENCH_CHILD_OPTIONS: JSON.stringify(options) },
+    env: {
+      ...env,
+      ...(runtime === 'build' ? { NODE_ENV: 'production' } : {}),
+      BENCH_CHILD_OPTIONS: JSON.stringify(options),
+    },
   });
   children.add(proc);
   proc.once('exit', () => children.delete(proc));

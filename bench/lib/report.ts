@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { format, resolveConfig } from 'prettier';
 import type { BenchConfig, ScenarioName } from '../config';
 import { round } from './stats';
 
@@ -110,7 +111,8 @@ export function writeLatest(order: readonly string[]): { table: string; file: st
 }
 
 /** Replaces the README's table between the markers (appends a Benchmarks section when they are missing). */
-export function updateReadme(table: string, file = README): void {
+/** Puts the table between the README's bench markers, formatted as `npm run lint` wants it (prettier). */
+export async function updateReadme(table: string, file = README): Promise<void> {
   const text = readFileSync(file, 'utf8');
   const block = `${START}\n${table}${END}`;
   const start = text.indexOf(START);
@@ -119,5 +121,6 @@ export function updateReadme(table: string, file = README): void {
     start !== -1 && end > start
       ? `${text.slice(0, start)}${block}${text.slice(end + END.length)}`
       : `${text.trimEnd()}\n\n## Benchmarks\n\n\`\`\`sh\nnpm run bench\n\`\`\`\n\nMethods in [bench/README.md](bench/README.md).\n\n${block}\n`;
-  if (next !== text) writeFileSync(file, next);
+  const formatted = await format(next, { ...(await resolveConfig(file)), filepath: file });
+  if (formatted !== text) writeFileSync(file, formatted);
 }
