@@ -248,6 +248,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   const app = express();
   app.disable('x-powered-by');
+  // Express would hash every answer for a weak ETag (a SHA-1 of ~100 KB for an inbox); GraphQL
+  // clients re-run operations, they do not revalidate answers.
+  app.set('etag', false);
   const httpServer = http.createServer(app);
   const schema = createSchema();
   const limits = createLimits(schema, options.limits || {});
