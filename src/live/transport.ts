@@ -236,14 +236,16 @@ export function startTransport(options: TransportOptions): Transport {
           }
         }
         if (socket.readyState !== socket.OPEN) return false;
-        const open = socketsPerScope.get(context.scope) ?? 0;
+        // Only the scope outlives the handshake: the close listener must not keep the context.
+        const { scope } = context;
+        const open = socketsPerScope.get(scope) ?? 0;
         if (options.maxSocketsPerToken !== undefined && open >= options.maxSocketsPerToken)
           return refuse(socket, 4429, `Too many connections for this token (limit ${options.maxSocketsPerToken})`);
-        socketsPerScope.set(context.scope, open + 1);
+        socketsPerScope.set(scope, open + 1);
         socket.once('close', () => {
-          const left = (socketsPerScope.get(context.scope) ?? 1) - 1;
-          if (left > 0) socketsPerScope.set(context.scope, left);
-          else socketsPerScope.delete(context.scope);
+          const left = (socketsPerScope.get(scope) ?? 1) - 1;
+          if (left > 0) socketsPerScope.set(scope, left);
+          else socketsPerScope.delete(scope);
         });
         ctx.extra.credentials = credentials;
         return true;
