@@ -3,15 +3,17 @@
  * and the gateway's memory along the way.
  *
  * The gateway runs in a child started with `--expose-gc`; a bench-only IPC request runs a full GC
- * twice and reads `process.memoryUsage()` (nothing is added to the gateway itself). After a 10 s
- * warm-up (JIT, pools, Apollo's document cache), load runs in 10 s segments at a constant rate and
- * memory is read after GC between segments. Caching is off, so that every request walks the whole
+ * twice and reads `process.memoryUsage()` (nothing is added to the gateway itself). Memory is read
+ * once idle, then after a warm-up (45 s closed loop on 4 connections, ~2,000 answers: the heap grows
+ * with optimized code and per-document caches until then, and levels off) and one 10 s segment,
+ * load runs in 10 s segments at a constant rate and memory is read after GC between segments. Caching is off, so that every request walks the whole
  * path: context, loaders, REST client, Apollo.
  *
  * Figures: heap used after GC at start and end; growth = the least-squares line through the
  * samples times the run's length; noise = the standard deviation of the samples around that line.
- * Target "no growth beyond noise": growth ≤ max(2 x noise, 1 MiB). RSS is reported, not judged
- * (the allocator rarely gives pages back). Every answer must be the reference bytes.
+ * Target "no growth beyond noise": growth ≤ max(2 x noise, 1 MiB). RSS: the highest sample, against
+ * issue 13's 150 MiB on the production build (the allocator rarely gives pages back, so a peak
+ * stays), beside the idle gateway's. Every answer must be the reference bytes.
  */
 import type { LoadRequest, LoadResult } from '../children/load';
 import { placement, startEmulatorChild, startLoadChild, startServerChild } from '../lib/cluster';
@@ -23,6 +25,10 @@ import { INBOX, busiestSource } from '../operations';
 const RATE = 15;
 const CONNECTIONS = 16;
 const SEGMENT_SECONDS = 10;
+const WARM_UP_SECONDS = 45;
+const WARM_UP_CONNECTIONS = 4;
+/** Issue 13's bound on the production build's RSS during the soak. */
+const RSS_TARGET_MIB = 150;
 const MiB = 1024 * 1024;
 
 interface Memory {
@@ -74,7 +80,20 @@ export const soak: Scenario = async ({ config, log, defer }) => {
   };
   const memory = () => gateway.call<Memory>('memory');
 
-  await segment(SEGMENT_SECONDS); // warm-up
+  const idle = await memory();
+  // Warm-up: the heap grows for the first ~2,000 answers (optimized code, inline caches, Apollo's
+  // and the limits' per-document caches) and then levels off; a few connections in a closed loop
+  // reach that without the burst that would raise RSS before the first sample.
+  const warmUp = await load.call<LoadResult>(
+    'load',
+    { request, connections: WARM_UP_CONNECTIONS, durationSeconds: WARM_UP_SECONDS },
+    (WARM_UP_SECONDS + 60) * 1000,
+  );
+  await emulator.call('log-reset');
+  if (warmUp.correct === 0 || warmUp.mismatches + warmUp.non2xx + warmUp.errors > 0)
+    throw new Error(`soak warm-up: ${JSON.stringify(warmUp)}`);
+  log(`warm-up: ${warmUp.correct} answers in ${WARM_UP_SECONDS} s, ${WARM_UP_CONNECTIONS} connections`);
+  await segment(SEGMENT_SECONDS);
   const startedAt = Date.now();
   const samples: Array<{ seconds: number } & Memory> = [{ seconds: 0, ...(await memory()) }];
   if (!samples[0].collected) throw new Error('the gateway child has no gc(): --expose-gc was not passed');
@@ -98,6 +117,7 @@ export const soak: Scenario = async ({ config, log, defer }) => {
   const allowed = Math.max(2 * fit.residualSd, MiB);
   const first = samples[0];
   const last = samples[samples.length - 1];
+  const peakRss = Math.max(...samples.map((sample) => sample.rss));
   const figures: Figure[] = [
     {
       name: `soak ${Math.round(duration)} s at ${RATE} req/s: heap growth after GC (fitted), vs noise`,
@@ -119,13 +139,14 @@ export const soak: Scenario = async ({ config, log, defer }) => {
       met: null,
     },
     {
-      name: 'soak: RSS, start -> end',
-      value: last.rss / MiB,
+      name: `soak: RSS after GC, highest sample (baseline: the idle gateway before its first request)`,
+      value: peakRss / MiB,
       unit: 'MiB',
-      baseline: first.rss / MiB,
-      ratio: last.rss / first.rss,
-      target: '',
-      met: null,
+      baseline: idle.rss / MiB,
+      ratio: peakRss / idle.rss,
+      target: config.runtime === 'build' ? `≤ ${RSS_TARGET_MIB} MiB` : '',
+      met: config.runtime === 'build' ? peakRss / MiB <= RSS_TARGET_MIB : null,
+      note: config.runtime === 'build' ? undefined : 'the target is for the production build (--runtime=build)',
     },
   ];
   return {
@@ -135,6 +156,8 @@ export const soak: Scenario = async ({ config, log, defer }) => {
       rate: RATE,
       connections: CONNECTIONS,
       answers: served,
+      warmUpAnswers: warmUp.correct,
+      idle: { heapUsedMiB: idle.heapUsed / MiB, rssMiB: idle.rss / MiB },
       slopeKiBPerMinute: (fit.slope * 60) / 1024,
       noiseKiB: fit.residualSd / 1024,
       p99PerSegmentMs: latencies,
