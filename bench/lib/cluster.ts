@@ -11,7 +11,7 @@
 import type { BenchConfig } from '../config';
 import type { EmulatorChildOptions, EmulatorChildReady } from '../children/emulator';
 import type { ServerChildOptions, ServerChildReady } from '../children/server';
-import { canPin, startChild, type Child } from './processes';
+import { canPin, startChild, type Child, type Runtime } from './processes';
 
 export interface Placement {
   server?: string;
@@ -49,8 +49,9 @@ export function startServerChild(
   options: ServerChildOptions,
   where: Placement,
   nodeFlags: string[] = [],
+  runtime?: Runtime,
 ): Promise<ServerChild> {
-  return startChild<ServerChildReady>({ module: 'server.ts', options, cpus: where.server, nodeFlags });
+  return startChild<ServerChildReady>({ module: 'server.ts', options, cpus: where.server, nodeFlags, runtime });
 }
 
 export function startLoadChild(where: Placement): Promise<Child<{ pid: number }>> {
