@@ -7,6 +7,7 @@
  *   POSTs the webhook at once. Answers the time it was raised (epoch ms, sub-ms precision) and the body.
  * - `broadcast` (raw): sends `bytes` to every connected socket; answers the time it started.
  * - `stats`: the gateway's live counters (executions, groups, subscribers).
+ * - `engage-calls` (gateway): the Engage calls made since the last request, as start and end times.
  * - `replay` (gateway): the event log's replay throughput against live delivery, one subscriber
  *   in this process, `count` events posted to the webhook endpoint in notifications of 50 (see
  *   `replayThroughput`).
@@ -43,6 +44,8 @@ export interface LiveServerReady {
 }
 
 const now = () => performance.timeOrigin + performance.now();
+/** Engage calls since the last `engage-calls` request (epoch ms, sub-ms precision). */
+const engageCalls: Array<{ start: number; end: number }> = [];
 const gc = (globalThis as { gc?: () => void }).gc;
 const memory = () => {
   gc?.();
@@ -105,6 +108,12 @@ runChild<LiveServerOptions, LiveServerReady>(async (options): Promise<Started<Li
       webhook: { ...secrets, dedupeTtlMs: 10 * 60_000 },
       live: { redisPrefix: options.redisPrefix, eventLog: baseline ? { engine: baseline } : undefined },
       upstream: { rateLimitPerMinute: 0 },
+      // When each Engage call of a payload ran: the live scenario reports the share of the
+      // webhook-to-subscriber time spent waiting on Engage.
+      onEngageRequest: ({ durationMs }) => {
+        const end = now();
+        if (engageCalls.length < 10_000) engageCalls.push({ start: end - durationMs, end });
+      },
     });
   } catch (error) {
     await baseline?.close();
@@ -140,6 +149,7 @@ runChild<LiveServerOptions, LiveServerReady>(async (options): Promise<Started<Li
         return { at, body };
       },
       stats: () => gateway.live.stats(),
+      'engage-calls': () => engageCalls.splice(0),
       memory,
       replay: (message) => {
         if (!sourceId) throw new Error('this instance has no emulator');

@@ -23,6 +23,8 @@ export interface FanOutRun {
   p99: number;
   /** Payload executions per event, summed over instances. */
   executionsPerEvent?: number;
+  /** Mean time per event during which the gateway waited on Engage (union of its calls' spans), ms. */
+  engageMsPerEvent?: number;
   /** Memory per idle connection (RSS delta / N, and heap + external delta / N), bytes, first instance. */
   rssPerConnection: number;
   heapPerConnection: number;
@@ -33,6 +35,18 @@ export interface FanOutRun {
 interface LiveStats {
   executions: number;
   subscribers: number;
+}
+
+/** Length of the union of [start, end] spans, ms. */
+export function unionMs(spans: Array<{ start: number; end: number }>): number {
+  let total = 0;
+  let reach = -Infinity;
+  for (const { start, end } of [...spans].sort((a, b) => a.start - b.start)) {
+    if (end <= reach) continue;
+    total += end - Math.max(start, reach);
+    reach = end;
+  }
+  return total;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -78,6 +92,10 @@ export async function gatewayFanOut(
 
   const executionsBefore = await total('executions');
   const latencies: number[] = [];
+  const engageCalls = async () =>
+    (await Promise.all(instances.map((i) => i.call<Array<{ start: number; end: number }>>('engage-calls')))).flat();
+  await engageCalls(); // forget the subscriptions' own calls
+  let engageMs = 0;
   let sample = '';
   for (let k = 1; k <= EVENTS; k++) {
     const arrival = subscribers.call<EventReceipts>('await-event', { timeoutMs: 30_000 }, 60_000);
@@ -96,6 +114,7 @@ export async function gatewayFanOut(
       throw new Error(`event ${k}: wrong or differing messages (${event.sample.slice(0, 200)})`);
     }
     latencies.push(...event.receipts.map((at) => at - raisedAt));
+    engageMs += unionMs((await engageCalls()).filter((call) => call.start >= raisedAt));
     sample = event.sample;
   }
   const executionsPerEvent = ((await total('executions')) - executionsBefore) / EVENTS;
@@ -106,6 +125,7 @@ export async function gatewayFanOut(
     p50: median(latencies),
     p99: quantile(latencies, 0.99),
     executionsPerEvent,
+    engageMsPerEvent: engageMs / EVENTS,
     rssPerConnection: memory.rss,
     heapPerConnection: memory.heap,
     sample,

@@ -78,6 +78,16 @@ export const live: Scenario = async ({ config, log, defer }) => {
         met: gw.p99 / floor.p99 <= 2,
       },
       {
+        name: `${n} subscribers: time waiting on Engage per event (baseline: the p50 it is part of)`,
+        value: gw.engageMsPerEvent ?? null,
+        unit: 'ms',
+        baseline: gw.p50,
+        ratio: gw.engageMsPerEvent === undefined ? null : gw.engageMsPerEvent / gw.p50,
+        target: '',
+        met: null,
+        note: "the payload's Engage calls (union of their spans); ratio: its share of the median",
+      },
+      {
         name: `${n} subscribers, one group: GraphQL executions per event`,
         value: gw.executionsPerEvent ?? null,
         unit: '',
