@@ -127,6 +127,9 @@ function id(value: unknown): string | null {
   return typeof value === 'string' && value.length > 0 ? value : typeof value === 'number' ? String(value) : null;
 }
 
+/** An id the event's metadata names under `key` (unverified, like every routing hint), else null. */
+export const metadataId = (event: Pick<LiveEvent, 'metadata'>, key: string): string | null => id(event.metadata[key]);
+
 const own = <T>(table: Record<string, T>, key: string): T | null =>
   Object.prototype.hasOwnProperty.call(table, key) ? table[key] : null;
 
