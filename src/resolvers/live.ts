@@ -1,7 +1,9 @@
 /**
  * Subscriptions: each one asks `context.live` for the events of its kind, filtered by its
  * arguments (the permission check is the hub's, see src/live/hub.ts); payload fields resolve the
- * affected records through the event's loaders, fresh for each event (src/live/fanout.ts).
+ * affected records through the event's loaders, fresh for each event (src/live/fanout.ts). A
+ * content event's payload starts the reads its metadata names with its first level
+ * (`prefetchNamed`).
  *
  * Every subscription takes `after`, a cursor to resume from: the hub replays the event log after
  * it through the same filter and permission check (src/live/hub.ts).
@@ -10,11 +12,13 @@
  * not carry (an intervention's status or agent), the intervention is read with the subscriber's
  * token.
  */
-import { GraphQLError } from 'graphql';
+import { GraphQLError, type GraphQLResolveInfo } from 'graphql';
+import { parseResolveInfo, type ResolveTree } from 'graphql-parse-resolve-info';
 import type { GatewayContext } from '../context';
 import type { Resolvers } from '../generated/graphql';
-import type { LiveEvent } from '../live/events';
+import { metadataId, type LiveEvent } from '../live/events';
 import type { EventStreamOptions, LiveAccess } from '../live/hub';
+import { isEngageId } from './validate';
 
 function live(context: GatewayContext): LiveAccess {
   if (!context.live)
@@ -61,6 +65,56 @@ const threadOf = async (event: LiveEvent, _args: unknown, { loaders }: GatewayCo
   return loaders.thread.load(content.thread_id);
 };
 
+/** The fields named `name` selected under `trees`, whatever their alias, fragment or type condition. */
+const selected = (trees: readonly ResolveTree[], name: string): ResolveTree[] =>
+  trees.flatMap((tree) =>
+    Object.values(tree.fieldsByTypeName)
+      .flatMap((fields) => Object.values(fields))
+      .filter((field) => field.name === name),
+  );
+
+/**
+ * A content event's payload (`newThread`, `contentAdded`): starts, with its first level, the reads
+ * its selection will need further down and the event's metadata already names, so that the
+ * resolvers that need them find them in flight instead of waiting for their parent's record first.
+ * Without it, `content { author }` waits for the content before asking for its author, and
+ * `thread { source }` for the thread before listing the sources: two sequential Engage round trips
+ * where one suffices.
+ *
+ * Through the same per-event loaders, so nothing is read twice and nothing read differs: the
+ * author is loaded under the key `content.author` loads (the identity loader keys by id; an agent's
+ * reply with its agent, `creator_id`, as `content.author` does), the sources are one list whichever
+ * id asks for them. Hints, never answers: each resolver still loads what its own record names, so
+ * metadata that is absent or malformed prefetches nothing, and a wrong id wastes the read it named
+ * (a wrong author: its own read; a wrong source: nothing) and its error is ignored: never a
+ * different or failed payload.
+ *
+ * The author is read by id (the metadata names no profile) where `content.author` alone would have
+ * read it with its profile's identities: the same one call, unless the selection lists that
+ * profile's identities, which that call would have answered; then it is left to the resolvers.
+ */
+function prefetchNamed(
+  event: LiveEvent,
+  _args: unknown,
+  { loaders }: GatewayContext,
+  info: GraphQLResolveInfo,
+): LiveEvent {
+  const root = parseResolveInfo(info) as ResolveTree | null;
+  if (!root) return event;
+  const content = selected([root], 'content');
+  const hint = (id: string | null) => (id && isEngageId(id) ? id : null);
+  const sourceId = hint(event.sourceId);
+  if (sourceId && selected([...selected([root], 'thread'), ...content], 'source').length > 0)
+    loaders.source.load(sourceId).catch(() => undefined);
+  const author = selected(content, 'author');
+  const authorId = hint(metadataId(event, 'author_id'));
+  const profile = selected(author, 'profile');
+  const listsProfile = selected(profile, 'identities').length + selected(profile, 'threads').length > 0;
+  if (authorId && author.length > 0 && !listsProfile)
+    loaders.identity.load({ id: authorId, userId: hint(metadataId(event, 'creator_id')) }).catch(() => undefined);
+  return event;
+}
+
 export const liveResolvers: Resolvers = {
   Subscription: {
     newThread: {
@@ -70,7 +124,7 @@ export const liveResolvers: Resolvers = {
           kind: 'newThread',
           filter: (event) => oneOf(sourceIds, event.sourceId) && oneOf(origins, event.newThreadOrigin),
         }),
-      resolve: asIs,
+      resolve: prefetchNamed,
     },
     contentAdded: {
       subscribe: (_root, { threadId, sourceIds, changes, after }, context) =>
@@ -82,7 +136,7 @@ export const liveResolvers: Resolvers = {
             oneOf(sourceIds, event.sourceId) &&
             oneOf(changes, event.contentChange),
         }),
-      resolve: asIs,
+      resolve: prefetchNamed,
     },
     threadStateChanged: {
       subscribe: (_root, { threadId, sourceIds, changes, after }, context) =>
