@@ -87,6 +87,20 @@ export const live: Scenario = async ({ config, log, defer }) => {
         met: null,
         note: "the payload's Engage calls (union of their spans); ratio: its share of the median",
       },
+      ...(gw.engageMsPerEvent === undefined
+        ? []
+        : [
+            {
+              name: `${n} subscribers: p99 less the time waiting on Engage (baseline: raw ws broadcast p99)`,
+              value: gw.p99 - gw.engageMsPerEvent,
+              unit: 'ms',
+              baseline: floor.p99,
+              ratio: (gw.p99 - gw.engageMsPerEvent) / floor.p99,
+              target: '',
+              met: null,
+              note: "the gateway's own part of the tail: one Engage round trip alone exceeds 2x the raw p99",
+            },
+          ]),
       {
         name: `${n} subscribers, one group: GraphQL executions per event`,
         value: gw.executionsPerEvent ?? null,
