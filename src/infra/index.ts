@@ -19,7 +19,7 @@
 import { EventEmitter } from 'node:events';
 import type Keyv from 'keyv';
 import { DEFAULTS } from '../config';
-import { memoryKv, memoryStore, redisKv, type KvOptions } from './kv';
+import { loadKeyvRedis, memoryKv, memoryStore, redisKv, type KvOptions } from './kv';
 import { memoryLock, redisLock, type Lock, type LockOptions } from './locks';
 import { MemoryPubSub, RedisPubSub, type PubSub } from './pubsub';
 import { connectRedis, type Redis } from './redis';
@@ -60,6 +60,7 @@ export async function createInfra(options: InfraOptions): Promise<Infra> {
         log,
       })
     : undefined;
+  const KeyvRedis = redis ? await loadKeyvRedis() : undefined;
   const pubsubs: PubSub<object>[] = [];
   let closing: Promise<void> | undefined;
   // In memory, what one namespace (or prefix) names, found again by it.
@@ -74,8 +75,8 @@ export async function createInfra(options: InfraOptions): Promise<Infra> {
   return {
     redis,
     kv: (namespace, kvOptions) =>
-      redis
-        ? redisKv(redis, namespace, kvOptions)
+      redis && KeyvRedis
+        ? redisKv(KeyvRedis, redis, namespace, kvOptions)
         : memoryKv(
             once(stores, namespace, () => memoryStore(kvOptions)),
             namespace,

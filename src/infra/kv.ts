@@ -8,7 +8,6 @@
  * answers undefined, `set` does nothing), which is right for a cache; `throwOnErrors` makes it an
  * error, for stores whose absence must not be mistaken for "nothing recorded" (idempotency).
  */
-import KeyvRedis from '@keyv/redis';
 import Keyv, { type KeyvStoreAdapter } from 'keyv';
 import { LRUCache } from 'lru-cache';
 import type { Redis } from './redis';
@@ -42,7 +41,11 @@ export function memoryKv(store: LRUCache<string, object>, namespace: string, opt
   return new Keyv({ store, namespace, throwOnErrors: options.throwOnErrors ?? false });
 }
 
-export function redisKv(redis: Redis, namespace: string, options: KvOptions = {}): Keyv {
+/** keyv's Redis adapter, loaded with the connection: a gateway without Redis does not carry it. */
+export const loadKeyvRedis = async () => (await import('@keyv/redis')).default;
+export type KeyvRedis = Awaited<ReturnType<typeof loadKeyvRedis>>;
+
+export function redisKv(KeyvRedis: KeyvRedis, redis: Redis, namespace: string, options: KvOptions = {}): Keyv {
   // The adapter throws, so that `Redis.run` sees every failure; keyv then applies the consumer's choice.
   const adapter = new KeyvRedis(redis.command as ConstructorParameters<typeof KeyvRedis>[0], {
     throwOnErrors: true,

@@ -19,15 +19,19 @@
  * Only infra/ reaches the connections; everything else uses the stores, locks and pub/sub built on
  * `run`.
  */
-import { createClient, ErrorReply } from '@redis/client';
+import type * as RedisLibrary from '@redis/client';
+
+/** node-redis, loaded by `connectRedis` only: a gateway without Redis does not carry it (~3 MB of heap). */
+type RedisLib = typeof RedisLibrary;
 
 /** The one way a connection is made, so that its type is the one the options give. */
 const newClient = (
+  lib: RedisLib,
   options: RedisOptions,
   role: 'command' | 'subscriber',
   reconnectStrategy?: (retries: number, cause: Error) => number | Error,
 ) =>
-  createClient({
+  lib.createClient({
     url: options.url,
     // Named, so that `CLIENT LIST` shows what each connection is for.
     name: `engage-gw:${role}`,
@@ -63,6 +67,7 @@ export class Redis {
     readonly command: RedisClient,
     readonly subscriber: RedisClient,
     private readonly options: RedisOptions,
+    private readonly lib: RedisLib,
   ) {
     // Without a listener an 'error' event would crash the process. The clients reconnect by
     // themselves; what the gateway needs to know is whether Redis answers, logged on change only.
@@ -86,7 +91,7 @@ export class Redis {
       // still matches to it if it ever comes, so later replies stay in order.
       return await this.bounded(use(this.command));
     } catch (error) {
-      if (!(error instanceof ErrorReply)) this.failed(error);
+      if (!(error instanceof this.lib.ErrorReply)) this.failed(error);
       throw error;
     }
   }
@@ -166,9 +171,10 @@ export async function connectRedis(options: RedisOptions): Promise<Redis> {
   const reconnectStrategy = (retries: number, cause: Error) =>
     // A new Error: node-redis tests `instanceof Error`, which a socket error from another realm fails.
     !connected && retries >= 3 ? new Error(cause.message) : Math.min(100 * 2 ** retries, 2_000);
-  const command = newClient(options, 'command', reconnectStrategy);
-  const subscriber = newClient(options, 'subscriber', reconnectStrategy);
-  const redis = new Redis(command, subscriber, options);
+  const lib = await import('@redis/client');
+  const command = newClient(lib, options, 'command', reconnectStrategy);
+  const subscriber = newClient(lib, options, 'subscriber', reconnectStrategy);
+  const redis = new Redis(command, subscriber, options, lib);
   try {
     await Promise.all([command.connect(), subscriber.connect()]);
   } catch (error) {

@@ -3,7 +3,10 @@
  * `max` slots, so a webhook dedupe of 500,000 claims cost ~20 MB on a gateway that had not received
  * one webhook (and every kv namespace and the live watermarks ~1-3 MB more). They are bounded by
  * `maxSize` instead, which grows with use, and still forget the oldest entries past their bound.
+ * And a gateway without Redis does not load node-redis and keyv's adapter (~3 MB of heap, ~7 MB RSS).
  */
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
 import { memoryKv, memoryStore } from '../../src/infra/kv';
 import { memoryLock } from '../../src/infra/locks';
 import { Watermarks } from '../../src/live/events';
@@ -42,4 +45,21 @@ describe('in-memory bounds', () => {
     expect(await kv.get('d')).toBe(1);
     expect(await kv.get('b')).toBe(1);
   });
+});
+
+it('infra without Redis loads no Redis client', () => {
+  // A process of its own: jest's module registry is not Node's, and other suites load node-redis.
+  const script = `
+    const { createInfra } = require('./src/infra');
+    createInfra({ log: () => {} }).then(async (infra) => {
+      infra.kv('kv'); infra.lock('lock', { ttlMs: 1000 }); infra.pubsub('pubsub');
+      await infra.close();
+      const loaded = Object.keys(require.cache).filter((file) => /node_modules[\\/]@(redis|keyv[\\/]redis)[\\/]/.test(file));
+      process.stdout.write(JSON.stringify(loaded));
+    });`;
+  const out = execFileSync(process.execPath, ['--import', 'tsx', '-e', script], {
+    cwd: path.resolve(__dirname, '..', '..'),
+    encoding: 'utf8',
+  });
+  expect(JSON.parse(out)).toEqual([]);
 });
