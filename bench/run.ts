@@ -22,7 +22,7 @@ const SCENARIO_RUNNERS: Record<ScenarioName, { run: Scenario; budgetSeconds: num
   'gateway-tax': { run: gatewayTax, budgetSeconds: 180 },
   live: { run: live, budgetSeconds: 300 },
   scale: { run: scale, budgetSeconds: 90 },
-  soak: { run: soak, budgetSeconds: 180 },
+  soak: { run: soak, budgetSeconds: 240 },
 };
 
 const log = (message: string) => console.log(`[bench] ${message}`);

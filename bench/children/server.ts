@@ -5,8 +5,10 @@
  * The bench-only hooks are IPC requests, not HTTP routes: nothing is added to the gateway itself.
  * - `cpu`: `process.cpuUsage()` of this process (user + system µs);
  * - `memory`: runs a full GC twice when the process was started with `--expose-gc`, then
- *   `process.memoryUsage()`.
+ *   `process.memoryUsage()`, and the bytes used by V8's code spaces (compiled code: they grow while
+ *   the optimizing compiler still works, which is not a leak).
  */
+import { getHeapSpaceStatistics } from 'node:v8';
 import { startGateway, type GatewayOptions } from '../../src/server';
 import { startBaseline } from '../baseline/server';
 import { runChild } from '../lib/processes';
@@ -50,7 +52,10 @@ runChild<ServerChildOptions, ServerChildReady>(async (options) => {
       memory: () => {
         gc?.();
         gc?.();
-        return { ...process.memoryUsage(), collected: gc !== undefined };
+        const code = getHeapSpaceStatistics()
+          .filter((space) => space.space_name.startsWith('code'))
+          .reduce((sum, space) => sum + space.space_used_size, 0);
+        return { ...process.memoryUsage(), code, collected: gc !== undefined };
       },
     },
     close: () => server.close(),
