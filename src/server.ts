@@ -189,6 +189,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           clockSkewMs: options.redisUrl ? 1_000 : 0,
           // One instance: answers stay parsed in process (no (de)serialization per hit).
           inProcessRecords: options.redisUrl ? undefined : 50_000,
+          // `metrics` is built below, before any request reads through the cache.
+          onLookup: (outcome, kind) => metrics.recordCacheLookup(outcome, kind),
         })
       : undefined;
   const live = await createLive({

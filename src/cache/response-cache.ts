@@ -54,7 +54,14 @@ export interface ResponseCacheOptions {
    * instances sharing Redis must see each other's answers. The tags stay in keyv either way.
    */
   inProcessRecords?: number;
+  /**
+   * Told the outcome of each cacheable read: `hit` (answered from the cache), `shared` (joined
+   * another caller's read of the same entry in flight), `miss` (read from Engage). For metrics.
+   */
+  onLookup?: (outcome: CacheLookup, kind: 'collection' | 'record') => void;
 }
+
+export type CacheLookup = 'hit' | 'shared' | 'miss';
 
 interface Entry {
   /** When the request that read this answer started (ms). */
@@ -172,8 +179,15 @@ export class ResponseCache {
           }
         }
         await (this.started ??= this.startGeneration());
+        const kind = readClass(request.path, request.params);
+        const told = (outcome: CacheLookup) => {
+          if (kind !== 'never' && this.ttlFor(request) > 0) this.options.onLookup?.(outcome, kind);
+        };
         const hit = await this.get(scope, request);
-        if (hit !== undefined) return hit as T;
+        if (hit !== undefined) {
+          told('hit');
+          return hit as T;
+        }
         const key = entryKey(scope, request);
         const shared = this.ttlFor(request) > 0 ? this.inflight.get(key) : undefined;
         if (shared) {
@@ -181,8 +195,12 @@ export class ResponseCache {
             (value) => ({ value }),
             () => undefined,
           );
-          if (joined && (await this.stillCurrent(request, joined.value, shared.startedAt))) return joined.value as T;
+          if (joined && (await this.stillCurrent(request, joined.value, shared.startedAt))) {
+            told('shared');
+            return joined.value as T;
+          }
         }
+        told('miss');
         const startedAt = this.now();
         const answer = next.call<T>(request);
         const flight = { answer: answer as Promise<unknown>, startedAt };

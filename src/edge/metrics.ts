@@ -18,6 +18,7 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { RequestHandler } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { CacheLookup } from '../cache/response-cache';
 import type { RequestEvent } from '../engage';
 import type { UpstreamHealth } from '../upstream';
 
@@ -34,6 +35,8 @@ export interface Metrics {
   registry: Registry;
   /** The REST client's `onRequest` hook. */
   recordRestCall(event: RequestEvent): void;
+  /** The response cache's `onLookup` hook. */
+  recordCacheLookup(outcome: CacheLookup, kind: 'collection' | 'record'): void;
   apolloPlugin: ApolloServerPlugin;
   handler: RequestHandler;
 }
@@ -52,6 +55,12 @@ export function createMetrics(sources: MetricsSources, options: { maxOperationNa
     help: 'Engage REST request latency, by endpoint template.',
     labelNames: ['method', 'endpoint'],
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const cacheLookups = new Counter({
+    name: 'engage_cache_lookups_total',
+    help: 'Cacheable Engage reads: hit (answered from the cache), shared (joined the same read in flight), miss (read from Engage); by kind (collection or record).',
+    labelNames: ['outcome', 'kind'],
     registers: [registry],
   });
   const operations = new Counter({
@@ -125,6 +134,9 @@ export function createMetrics(sources: MetricsSources, options: { maxOperationNa
 
   return {
     registry,
+    recordCacheLookup(outcome, kind) {
+      cacheLookups.inc({ outcome, kind });
+    },
     recordRestCall(event) {
       restCalls.inc({ method: event.method, endpoint: event.endpoint, status: String(event.status) });
       restDuration.observe({ method: event.method, endpoint: event.endpoint }, event.durationMs / 1000);

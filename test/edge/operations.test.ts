@@ -182,6 +182,27 @@ describe('health, readiness and metrics', () => {
     expect(text).toMatch(/webhook_events_total\{outcome="accepted"\} 1/);
     expect(text).toMatch(/webhook_events_total\{outcome="duplicate"\} 1/);
   });
+
+  it('/metrics counts cache lookups: misses, hits, and reads that joined one in flight', async () => {
+    const cached = await stack.anotherGateway({ cacheTtlMs: 60_000, recordCacheTtlMs: 60_000 });
+    const sources = (query: string) =>
+      fetch(cached.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query }),
+      }).then((response) => response.json());
+    // Two at once: the second joins the first's read; then a third, answered from the cache.
+    await Promise.all([sources('{ sources { id } }'), sources('{ sources { name } }')]);
+    await sources('{ sources { id name } }');
+    const text = await (await fetch(`${cached.origin}/metrics`)).text();
+    const count = (outcome: string) =>
+      Number(
+        new RegExp(`engage_cache_lookups_total\\{outcome="${outcome}",kind="collection"\\} (\\d+)`).exec(text)?.[1],
+      );
+    expect(count('miss')).toBe(1);
+    expect(count('shared')).toBe(1);
+    expect(count('hit')).toBe(1);
+  });
 });
 
 describe('production', () => {
