@@ -273,6 +273,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     maxSubscriptionsPerSocket: options.ws?.maxSubscriptionsPerSocket,
     introspection,
     hideSuggestions: production,
+    accessLog: (fields, message) => logging.logger.info(fields, message),
   });
 
   const plugins: ApolloServerPlugin<GatewayContext>[] = [

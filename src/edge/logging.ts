@@ -45,6 +45,11 @@ export interface LoggingOptions {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The caller's `x-request-id` when it is a plain short token, else a new UUID (HTTP requests and WebSockets). */
+export function requestIdFrom(incoming: string | string[] | undefined): string {
+  return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+}
 const BEARER = /\b(Bearer|Basic)\s+[^\s"',]+/gi;
 
 export const REDACTED_PATHS = [
@@ -96,7 +101,7 @@ export function createLogging(options: LoggingOptions = {}): Logging {
   const middleware: RequestHandler = (req, res, next) => {
     const incoming = req.header('x-request-id');
     const scope: RequestScope = {
-      requestId: incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID(),
+      requestId: requestIdFrom(incoming),
       restCalls: 0,
       errorCodes: new Set(),
     };

@@ -23,6 +23,10 @@
  * - Results and errors go through the HTTP `formatError` (codes, masking); a shared result is
  *   formatted once (WeakMap), so every member of a group receives the same formatted object.
  * - Keep-alive: a ping every `keepAliveMs`; a socket that does not pong is terminated.
+ * - Access lines (`accessLog`): one per operation when it ends (either side completed it, it
+ *   failed, or its socket closed) and one per socket when it closes, under the socket's request id
+ *   (the upgrade's `x-request-id` when it is a plain short token, else a new UUID): operation name
+ *   and type, duration, results sent, error codes; never a document, variables or credentials.
  * - `dispose()` closes every socket with 1001 Going away and the server; it is wired into Apollo's
  *   drain, so `gateway.close()` ends subscriptions with the protocol's close codes.
  */
@@ -48,6 +52,7 @@ import { LRUCache } from 'lru-cache';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { CallerCredentials, GatewayContext, OperationOptions } from '../context';
 import { AuthError, type Authenticator } from '../edge/auth';
+import { requestIdFrom } from '../edge/logging';
 import type { Limits } from '../edge/limits';
 import { EngageError } from '../engage/errors';
 import type { FanOut } from './fanout';
@@ -80,6 +85,8 @@ export interface TransportEdgeOptions {
   introspection?: boolean;
   /** Strip "Did you mean ...?" suggestions from validation errors (production). */
   hideSuggestions?: boolean;
+  /** Where access lines go (see the module comment); default nowhere. */
+  accessLog?: (fields: Record<string, unknown>, message: 'operation' | 'socket') => void;
 }
 
 export interface Transport {
@@ -92,7 +99,20 @@ export const MAX_MESSAGE_BYTES = 1024 * 1024;
 const MAX_TOKENS = 10_000;
 
 /** What `onConnect` established for the socket's later operations. */
-type SocketState = { credentials?: CallerCredentials };
+type SocketState = { credentials?: CallerCredentials; requestId?: string; openedAt?: number; operations?: number };
+
+/** One operation on a socket, until it ends. */
+interface Operation {
+  ended: AbortController;
+  startedAt: number;
+  name?: string;
+  type?: string;
+  results: number;
+  errorCodes: Set<string>;
+}
+
+const codesOf = (errors: ReadonlyArray<{ extensions?: Record<string, unknown> }> | undefined) =>
+  (errors ?? []).map((error) => String(error.extensions?.code ?? 'INTERNAL_SERVER_ERROR'));
 
 type Parsed = { document: DocumentNode } | { errors: readonly GraphQLError[] };
 
@@ -191,10 +211,26 @@ export function startTransport(options: TransportOptions): Transport {
   });
   // Each operation's end, per socket: aborted when the operation completes (either side) or the
   // socket closes, so that its pending Engage calls stop.
-  const operations = new WeakMap<object, Map<string, AbortController>>();
-  const endOperation = (ctx: object, id: string) => {
-    operations.get(ctx)?.get(id)?.abort();
+  const operations = new WeakMap<object, Map<string, Operation>>();
+  const accessLog = options.accessLog;
+  const endOperation = (ctx: { extra: SocketState }, id: string, outcome: 'complete' | 'socket closed') => {
+    const operation = operations.get(ctx)?.get(id);
+    if (!operation) return;
+    operation.ended.abort();
     operations.get(ctx)?.delete(id);
+    accessLog?.(
+      {
+        requestId: ctx.extra.requestId,
+        operationId: id,
+        ...(operation.name ? { operationName: operation.name } : {}),
+        operationType: operation.type,
+        outcome,
+        durationMs: Math.round((performance.now() - operation.startedAt) * 10) / 10,
+        results: operation.results,
+        ...(operation.errorCodes.size > 0 ? { errorCodes: [...operation.errorCodes] } : {}),
+      },
+      'operation',
+    );
   };
   const refuse = (socket: WebSocket, code: number, reason: string): false => {
     // Close reasons are limited to 123 bytes.
@@ -207,6 +243,10 @@ export function startTransport(options: TransportOptions): Transport {
       schema: options.schema,
       onConnect: async (ctx) => {
         const { socket } = ctx.extra;
+        const upgrade = (ctx.extra as { request?: http.IncomingMessage }).request;
+        ctx.extra.requestId = requestIdFrom(upgrade?.headers['x-request-id']);
+        ctx.extra.openedAt = performance.now();
+        ctx.extra.operations = 0;
         // graphql-ws keeps the HTTP upgrade request in `extra` for the socket's whole life; nothing
         // here reads it after the handshake, and it is a large share of an idle connection's memory.
         (ctx.extra as { request?: unknown }).request = undefined;
@@ -255,17 +295,37 @@ export function startTransport(options: TransportOptions): Transport {
         const ended = new AbortController();
         let pending = operations.get(ctx);
         if (!pending) operations.set(ctx, (pending = new Map()));
-        pending.set(id, ended);
-        const subscription = getOperationAST(args.document, args.operationName)?.operation === 'subscription';
+        const definition = getOperationAST(args.document, args.operationName);
+        pending.set(id, {
+          ended,
+          startedAt: performance.now(),
+          name: args.operationName ?? definition?.name?.value,
+          type: definition?.operation,
+          results: 0,
+          errorCodes: new Set(),
+        });
+        ctx.extra.operations = (ctx.extra.operations ?? 0) + 1;
+        const subscription = definition?.operation === 'subscription';
         return options.createContext(ctx.extra.credentials ?? credentialsFrom(ctx.connectionParams), {
           signal: ended.signal,
           subscription,
         });
       },
-      onComplete: (ctx, id) => endOperation(ctx, id),
-      onClose: (ctx) => {
-        for (const ended of operations.get(ctx)?.values() ?? []) ended.abort();
+      onComplete: (ctx, id) => endOperation(ctx, id, 'complete'),
+      onClose: (ctx, code) => {
+        for (const id of [...(operations.get(ctx)?.keys() ?? [])]) endOperation(ctx, id, 'socket closed');
         operations.delete(ctx);
+        // A socket refused before `connection_init` was accepted has no request id: nothing ran on it.
+        if (ctx.extra.requestId && ctx.extra.openedAt !== undefined)
+          accessLog?.(
+            {
+              requestId: ctx.extra.requestId,
+              closeCode: code,
+              durationMs: Math.round(performance.now() - ctx.extra.openedAt),
+              operations: ctx.extra.operations ?? 0,
+            },
+            'socket',
+          );
       },
       onSubscribe: (ctx, _id, payload) => {
         const max = options.maxSubscriptionsPerSocket;
@@ -296,8 +356,29 @@ export function startTransport(options: TransportOptions): Transport {
         return args as ExecutionArgs;
       },
       subscribe: (args) => options.fanOut.subscribe(args),
-      onNext: (_ctx, _id, _payload, _args, result) => format(result),
-      onError: (_ctx, _id, _payload, errors) => errors.map((error) => formatError(error.toJSON(), error)),
+      onNext: (ctx, id, _payload, _args, result) => {
+        const formatted = format(result);
+        const operation = operations.get(ctx)?.get(id);
+        if (operation) {
+          operation.results += 1;
+          for (const code of codesOf(formatted?.errors ?? result.errors)) operation.errorCodes.add(code);
+        }
+        return formatted;
+      },
+      onError: (ctx, id, _payload, errors) => {
+        const formatted = errors.map((error) => formatError(error.toJSON(), error));
+        // Refused before it ran (validation, limits): no context was made, so the line is written here.
+        accessLog?.(
+          {
+            requestId: ctx.extra.requestId,
+            operationId: id,
+            outcome: 'refused',
+            errorCodes: [...new Set(codesOf(formatted))],
+          },
+          'operation',
+        );
+        return formatted;
+      },
     },
     wsServer,
     options.keepAliveMs ?? 12_000,

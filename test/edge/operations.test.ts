@@ -97,6 +97,83 @@ describe('logs', () => {
   });
 });
 
+describe('WebSocket logs', () => {
+  it('one line per operation and one per socket, under the socket request id; no token or document', async () => {
+    const agent = stack.emulator.agents.find((candidate) => candidate.role === 'agent')!;
+    class WithRequestId extends WebSocket {
+      constructor(url: string, protocols?: string | string[]) {
+        super(url, protocols, { headers: { 'x-request-id': 'ws-from-the-client' } });
+      }
+    }
+    const closed = new Deferred<void>();
+    const client = createClient({
+      url: logged.url.replace(/^http/, 'ws'),
+      webSocketImpl: WithRequestId,
+      retryAttempts: 0,
+      lazy: false,
+      connectionParams: { authorization: `Bearer ${agent.token}` },
+      on: { closed: () => closed.resolve() },
+    });
+    const once = (query: string) =>
+      new Promise<unknown>((resolve) => {
+        const results: unknown[] = [];
+        client.subscribe(
+          { query },
+          {
+            next: (result) => results.push(result),
+            error: (error) => resolve(error),
+            complete: () => resolve(results),
+          },
+        );
+      });
+    await once('query Sources { sources { id } }');
+    await once('query Broken { sourcez { id } }'); // refused by validation
+    // A subscription the client leaves: its line is written when it ends.
+    const leave = client.subscribe(
+      { query: 'subscription Live { newThread { id } }' },
+      {
+        next: () => undefined,
+        error: () => undefined,
+        complete: () => undefined,
+      },
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    leave();
+    await client.dispose();
+    await closed.promise;
+    await within(
+      (async () => {
+        while (!lines.some((line) => line.includes('"msg":"socket"'))) await new Promise(setImmediate);
+      })(),
+      5_000,
+      'the socket line',
+    );
+    const records = lines
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((record) => record.requestId === 'ws-from-the-client');
+    expect(records.find((record) => record.operationName === 'Sources')).toMatchObject({
+      msg: 'operation',
+      operationType: 'query',
+      outcome: 'complete',
+      results: 1,
+      durationMs: expect.any(Number),
+    });
+    expect(records.find((record) => record.outcome === 'refused')).toMatchObject({
+      msg: 'operation',
+      errorCodes: ['GRAPHQL_VALIDATION_FAILED'],
+    });
+    expect(records.find((record) => record.operationName === 'Live')).toMatchObject({
+      operationType: 'subscription',
+      outcome: 'complete',
+      results: 0,
+    });
+    expect(records.find((record) => record.msg === 'socket')).toMatchObject({ operations: 2, closeCode: 1000 });
+    const everything = lines.join('\n');
+    expect(everything).not.toContain(agent.token);
+    expect(everything).not.toContain('sourcez');
+  });
+});
+
 describe('HTTP errors are JSON', () => {
   const expectJsonError = async (response: Response, status: number, code: string) => {
     expect(response.status).toBe(status);
