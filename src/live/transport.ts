@@ -361,7 +361,9 @@ export function startTransport(options: TransportOptions): Transport {
         const operation = operations.get(ctx)?.get(id);
         if (operation) {
           operation.results += 1;
-          for (const code of codesOf(formatted?.errors ?? result.errors)) operation.errorCodes.add(code);
+          // Every socket of a fan-out group passes here for each event: nothing is allocated without errors.
+          const errors = formatted?.errors ?? result.errors;
+          if (errors) for (const code of codesOf(errors)) operation.errorCodes.add(code);
         }
         return formatted;
       },
