@@ -58,10 +58,12 @@ export interface ResponseCacheOptions {
    * Told the outcome of each cacheable read: `hit` (answered from the cache), `shared` (joined
    * another caller's read of the same entry in flight), `miss` (read from Engage). For metrics.
    */
-  onLookup?: (outcome: CacheLookup, kind: 'collection' | 'record') => void;
+  onLookup?: (outcome: CacheLookup, kind: CacheKind) => void;
 }
 
 export type CacheLookup = 'hit' | 'shared' | 'miss';
+/** The kinds of read the cache keeps (`readClass` without 'never'). */
+export type CacheKind = Exclude<ReturnType<typeof readClass>, 'never'>;
 
 interface Entry {
   /** When the request that read this answer started (ms). */
@@ -179,35 +181,35 @@ export class ResponseCache {
           }
         }
         await (this.started ??= this.startGeneration());
+        // Classified once per read: whether it is kept at all, and under which kind it is counted
+        // (a hit or a shared read implies a kind that is kept).
         const kind = readClass(request.path, request.params);
-        const told = (outcome: CacheLookup) => {
-          if (kind !== 'never' && this.ttlFor(request) > 0) this.options.onLookup?.(outcome, kind);
-        };
+        const cacheable = kind !== 'never' && this.ttlFor(request) > 0;
         const hit = await this.get(scope, request);
         if (hit !== undefined) {
-          told('hit');
+          this.options.onLookup?.('hit', kind as CacheKind);
           return hit as T;
         }
         const key = entryKey(scope, request);
-        const shared = this.ttlFor(request) > 0 ? this.inflight.get(key) : undefined;
+        const shared = cacheable ? this.inflight.get(key) : undefined;
         if (shared) {
           const joined = await shared.answer.then(
             (value) => ({ value }),
             () => undefined,
           );
           if (joined && (await this.stillCurrent(request, joined.value, shared.startedAt))) {
-            told('shared');
+            this.options.onLookup?.('shared', kind as CacheKind);
             return joined.value as T;
           }
         }
-        told('miss');
+        if (cacheable) this.options.onLookup?.('miss', kind);
         const startedAt = this.now();
         const answer = next.call<T>(request);
         const flight = { answer: answer as Promise<unknown>, startedAt };
         const land = () => {
           if (this.inflight.get(key) === flight) this.inflight.delete(key);
         };
-        if (this.ttlFor(request) > 0) this.inflight.set(key, flight);
+        if (cacheable) this.inflight.set(key, flight);
         let value: T;
         try {
           value = await answer;

@@ -18,7 +18,7 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { RequestHandler } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { CacheLookup } from '../cache/response-cache';
+import type { CacheKind, CacheLookup } from '../cache/response-cache';
 import type { RequestEvent } from '../engage';
 import type { UpstreamHealth } from '../upstream';
 
@@ -36,7 +36,7 @@ export interface Metrics {
   /** The REST client's `onRequest` hook. */
   recordRestCall(event: RequestEvent): void;
   /** The response cache's `onLookup` hook. */
-  recordCacheLookup(outcome: CacheLookup, kind: 'collection' | 'record'): void;
+  recordCacheLookup(outcome: CacheLookup, kind: CacheKind): void;
   apolloPlugin: ApolloServerPlugin;
   handler: RequestHandler;
 }
