@@ -50,6 +50,11 @@ export function engageErrorExtensions(error: EngageError): Record<string, unknow
   };
 }
 
+/** The code an error reports (`extensions.code`), `INTERNAL_SERVER_ERROR` when it has none: for metrics and access lines. */
+export function errorCodeOf(error: { extensions?: Record<string, unknown> }): string {
+  return String(error.extensions?.code ?? 'INTERNAL_SERVER_ERROR');
+}
+
 export function createFormatError({
   maskUnexpected,
   log,

@@ -20,6 +20,7 @@ import type { RequestHandler } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CacheKind, CacheLookup } from '../cache/response-cache';
 import type { RequestEvent } from '../engage';
+import { errorCodeOf } from '../errors';
 import type { UpstreamHealth } from '../upstream';
 
 export interface MetricsSources {
@@ -147,9 +148,7 @@ export function createMetrics(sources: MetricsSources, options: { maxOperationNa
           async willSendResponse({ response, operationName }) {
             const label = operationLabel(operationName);
             const errors = response.body.kind === 'single' ? response.body.singleResult.errors : undefined;
-            const codes = new Set(
-              (errors ?? []).map((error) => String(error.extensions?.code ?? 'INTERNAL_SERVER_ERROR')),
-            );
+            const codes = new Set((errors ?? []).map(errorCodeOf));
             if (codes.size === 0) codes.add('ok');
             for (const code of codes) operations.inc({ operation: label, code });
           },

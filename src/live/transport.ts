@@ -55,6 +55,7 @@ import { AuthError, type Authenticator } from '../edge/auth';
 import { requestIdFrom } from '../edge/logging';
 import type { Limits } from '../edge/limits';
 import { EngageError } from '../engage/errors';
+import { errorCodeOf } from '../errors';
 import type { FanOut } from './fanout';
 
 export interface TransportOptions extends TransportEdgeOptions {
@@ -110,9 +111,6 @@ interface Operation {
   results: number;
   errorCodes: Set<string>;
 }
-
-const codesOf = (errors: ReadonlyArray<{ extensions?: Record<string, unknown> }> | undefined) =>
-  (errors ?? []).map((error) => String(error.extensions?.code ?? 'INTERNAL_SERVER_ERROR'));
 
 type Parsed = { document: DocumentNode } | { errors: readonly GraphQLError[] };
 
@@ -363,7 +361,7 @@ export function startTransport(options: TransportOptions): Transport {
           operation.results += 1;
           // Every socket of a fan-out group passes here for each event: nothing is allocated without errors.
           const errors = formatted?.errors ?? result.errors;
-          if (errors) for (const code of codesOf(errors)) operation.errorCodes.add(code);
+          if (errors) for (const error of errors) operation.errorCodes.add(errorCodeOf(error));
         }
         return formatted;
       },
@@ -375,7 +373,7 @@ export function startTransport(options: TransportOptions): Transport {
             requestId: ctx.extra.requestId,
             operationId: id,
             outcome: 'refused',
-            errorCodes: [...new Set(codesOf(formatted))],
+            errorCodes: [...new Set(formatted.map(errorCodeOf))],
           },
           'operation',
         );
