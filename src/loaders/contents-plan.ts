@@ -123,27 +123,34 @@ export async function loadThreadContents(
   };
   for (const key of plan.single) startSingle(key);
 
+  type Call = { threadIds: readonly string[]; order: ContentsOrder };
+  const keysOf = (call: Call) =>
+    keys.filter((key) => key.order === call.order && call.threadIds.includes(key.threadId));
+  /** A page that holds the call's threads whole: each thread's contents, cut from it. */
+  const file = (call: Call, records: readonly Content[]) => {
+    for (const threadId of call.threadIds) byThread.set(`${call.order}|${threadId}`, []);
+    for (const content of records) {
+      prime(content);
+      const list = byThread.get(`${call.order}|${content.thread_id}`);
+      if (Array.isArray(list)) list.push(content);
+    }
+  };
+
   // Started with the combined calls below, not after them: they are the same round trip.
   const speculative = Promise.all(
     plan.speculative.map(async (call) => {
-      const keysOf = () => keys.filter((key) => key.order === call.order && call.threadIds.includes(key.threadId));
       let page;
       try {
         page = await engage.listContents({ q: contentsQuery(call.threadIds, call.order), offset: 0, limit: MAX_LIMIT });
       } catch {
-        retry.push(...keysOf()); // each window's own call reports (or survives) the failure
+        retry.push(...keysOf(call)); // each window's own call reports (or survives) the failure
         return;
       }
       if (page.count > page.records.length) {
-        retry.push(...keysOf());
+        retry.push(...keysOf(call));
         return;
       }
-      for (const threadId of call.threadIds) byThread.set(`${call.order}|${threadId}`, []);
-      for (const content of page.records) {
-        prime(content);
-        const list = byThread.get(`${call.order}|${content.thread_id}`);
-        if (Array.isArray(list)) list.push(content);
-      }
+      file(call, page.records);
     }),
   );
 
@@ -162,15 +169,10 @@ export async function loadThreadContents(
       }
       if (page.count > page.records.length) {
         // A thread grew since its contents_count was read: this page may miss some of its contents.
-        for (const key of keys) if (call.threadIds.includes(key.threadId) && key.order === call.order) retry.push(key);
+        retry.push(...keysOf(call));
         return;
       }
-      for (const threadId of call.threadIds) byThread.set(`${call.order}|${threadId}`, []);
-      for (const content of page.records) {
-        prime(content);
-        const list = byThread.get(`${call.order}|${content.thread_id}`);
-        if (Array.isArray(list)) list.push(content);
-      }
+      file(call, page.records);
     }),
   );
 
