@@ -268,8 +268,15 @@ describe('health, readiness and metrics', () => {
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ query }),
       }).then((response) => response.json());
-    // Two at once: the second joins the first's read; then a third, answered from the cache.
-    await Promise.all([sources('{ sources { id } }'), sources('{ sources { name } }')]);
+    // Two at once: the second joins the first's read (slowed down so that they overlap on a busy
+    // machine); then a third, answered from the cache.
+    const latency = stack.emulator.latency.current();
+    stack.emulator.latency.set({ latencyMs: 300 });
+    try {
+      await Promise.all([sources('{ sources { id } }'), sources('{ sources { name } }')]);
+    } finally {
+      stack.emulator.latency.set(latency);
+    }
     await sources('{ sources { id name } }');
     const text = await (await fetch(`${cached.origin}/metrics`)).text();
     const count = (outcome: string) =>
