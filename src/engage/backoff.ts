@@ -11,7 +11,6 @@
  */
 import type { EngagePolicy, EngageRequest } from './api';
 import { EngageError, localError } from './errors';
-import { sleep } from './http';
 
 export interface BackoffOptions {
   /** The shortest wait after a 429, whatever its `Retry-After`. */
@@ -32,6 +31,13 @@ export class RateLimitBackoff {
   private until = 0;
   private limited = false;
   private probe: Promise<void> | undefined;
+  /**
+   * The end of the current wait, one timer for every caller: they resume in the order they began
+   * waiting, so the probe is whoever has waited longest, and a caller whose probe was just refused
+   * goes to the back. With a timer each, the refused caller's own timer could fire first window
+   * after window and spend all of its retries while the others had spent none.
+   */
+  private window: { until: number; open: Promise<void>; timer: NodeJS.Timeout; waiting: number } | undefined;
 
   constructor(private readonly options: BackoffOptions) {}
 
@@ -49,7 +55,7 @@ export class RateLimitBackoff {
               upstreamError: 'rate_limit_backoff',
               retryAfterMs: Math.ceil(wait),
             });
-          await sleep(wait, request.signal);
+          await this.waitForWindow(request.signal);
           continue;
         }
         if (this.limited && this.probe) {
@@ -72,6 +78,27 @@ export class RateLimitBackoff {
       }
     },
   });
+
+  /** Until the current wait ends (or `signal` aborts), in line with every other caller. */
+  private async waitForWindow(signal: AbortSignal | undefined): Promise<void> {
+    let window = this.window;
+    if (window?.until !== this.until) {
+      const until = this.until;
+      let timer!: NodeJS.Timeout;
+      const open = new Promise<void>((resolve) => (timer = setTimeout(resolve, until - Date.now())));
+      window = this.window = { until, open, timer, waiting: 0 };
+    }
+    window.waiting += 1;
+    try {
+      await raceSignal(window.open, signal);
+    } finally {
+      // Every caller gave up (their operations ended): no timer is left to hold the process.
+      if (--window.waiting === 0) {
+        clearTimeout(window.timer);
+        if (this.window === window) this.window = undefined;
+      }
+    }
+  }
 
   private observe(error: unknown): void {
     if (!(error instanceof EngageError) || error.details.local) return;
