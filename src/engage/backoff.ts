@@ -47,15 +47,18 @@ export class RateLimitBackoff {
 
   readonly policy: EngagePolicy = (next) => ({
     call: async <T>(request: EngageRequest): Promise<T> => {
+      // The end of the last wait this caller sat out: its timer's word is final, whatever the wall
+      // clock reads when it fires (Date.now() can read a millisecond short of it, or be set back).
+      let waited = 0;
       for (;;) {
-        const wait = this.until - Date.now();
+        const wait = this.until === waited ? 0 : this.until - Date.now();
         if (wait > 0) {
           if (Date.now() + wait > (request.deadline ?? Infinity))
             throw localError('rate_limited', `Engage asked for no calls for another ${Math.ceil(wait)} ms`, {
               upstreamError: 'rate_limit_backoff',
               retryAfterMs: Math.ceil(wait),
             });
-          await this.waitForWindow(request.signal);
+          waited = await this.waitForWindow(request.signal);
           continue;
         }
         if (this.limited && this.probe) {
@@ -79,8 +82,11 @@ export class RateLimitBackoff {
     },
   });
 
-  /** Until the current wait ends (or `signal` aborts), in line with every other caller. */
-  private async waitForWindow(signal: AbortSignal | undefined): Promise<void> {
+  /**
+   * Until the current wait ends (or `signal` aborts), in line with every other caller; returns the
+   * end it waited for.
+   */
+  private async waitForWindow(signal: AbortSignal | undefined): Promise<number> {
     let window = this.window;
     if (window?.until !== this.until) {
       const until = this.until;
@@ -91,6 +97,7 @@ export class RateLimitBackoff {
     window.waiting += 1;
     try {
       await raceSignal(window.open, signal);
+      return window.until;
     } finally {
       // Every caller gave up (their operations ended): no timer is left to hold the process.
       if (--window.waiting === 0) {

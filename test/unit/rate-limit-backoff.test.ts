@@ -8,7 +8,8 @@ import type { EngageRequest, EngageTransport } from '../../src/engage/api';
 import { RateLimitBackoff } from '../../src/engage/backoff';
 import { errorFromResponse } from '../../src/engage/errors';
 
-it('probes in turn: the caller that waited longest goes next, a refused one to the back', async () => {
+/** Five callers meet a run of five 429s; returns the callers in the order they probed Engage. */
+async function probeOrder(): Promise<string[]> {
   const backoff = new RateLimitBackoff({ floorMs: 20 });
   const probes: string[] = [];
   let refusals = 5;
@@ -41,6 +42,22 @@ it('probes in turn: the caller that waited longest goes next, a refused one to t
   await new Promise((resolve) => setTimeout(resolve, 5));
   const others = ['b', 'c', 'd', 'e'].map(caller);
   expect(await Promise.all([first, ...others])).toEqual(['ok', 'ok', 'ok', 'ok', 'ok']);
+  return probes;
+}
+
+afterEach(() => jest.restoreAllMocks());
+
+it('probes in turn: the caller that waited longest goes next, a refused one to the back', async () => {
   // One probe per window, in the order the callers began waiting; the 6th is answered.
-  expect(probes.slice(0, 6)).toEqual(['a', 'a', 'b', 'c', 'd', 'e']);
+  expect((await probeOrder()).slice(0, 6)).toEqual(['a', 'a', 'b', 'c', 'd', 'e']);
+});
+
+it('keeps the turns when the wall clock disagrees with the timers', async () => {
+  // A timer can fire while Date.now() still reads a millisecond short of the wait's end, and the
+  // clock can tick between two waiters resuming: the one behind then went first (CI saw the
+  // probes a, a, b, c, e, d). Here the clock gains a millisecond at every reading, from 50 ms
+  // behind: every window's timer fires early by the clock, and it ticks between every waiter.
+  let now = Date.now() - 50;
+  jest.spyOn(Date, 'now').mockImplementation(() => now++);
+  expect((await probeOrder()).slice(0, 6)).toEqual(['a', 'a', 'b', 'c', 'd', 'e']);
 });
