@@ -27,6 +27,8 @@
  *   failed, or its socket closed) and one per socket when it closes, under the socket's request id
  *   (the upgrade's `x-request-id` when it is a plain short token, else a new UUID): operation name
  *   and type, duration, results sent, error codes; never a document, variables or credentials.
+ *   A frame ws refuses (too big, malformed) closes its socket with the protocol's code and writes
+ *   one `socket error` line (ws's code and message), not graphql-ws's stack trace on the console.
  * - `dispose()` closes every socket with 1001 Going away and the server; it is wired into Apollo's
  *   drain, so `gateway.close()` ends subscriptions with the protocol's close codes.
  */
@@ -87,7 +89,7 @@ export interface TransportEdgeOptions {
   /** Strip "Did you mean ...?" suggestions from validation errors (production). */
   hideSuggestions?: boolean;
   /** Where access lines go (see the module comment); default nowhere. */
-  accessLog?: (fields: Record<string, unknown>, message: 'operation' | 'socket') => void;
+  accessLog?: (fields: Record<string, unknown>, message: 'operation' | 'socket' | 'socket error') => void;
 }
 
 export interface Transport {
@@ -383,6 +385,17 @@ export function startTransport(options: TransportOptions): Transport {
     wsServer,
     options.keepAliveMs ?? 12_000,
   );
+  // ws emits a socket's 'error' once, for a frame it refused after closing with the protocol's code
+  // (1009 for a message above `maxPayload`, 1002 for a malformed frame). graphql-ws answers it with
+  // a stack trace on console.error, outside the logger: one per hostile socket, free to send. Its
+  // listener (added on 'connection', before this one) is replaced by one access line.
+  wsServer.on('connection', (socket) => {
+    socket.removeAllListeners('error');
+    socket.on('error', (error: Error & { code?: string }) => {
+      accessLog?.({ errorCode: error.code ?? 'WS_ERROR', reason: error.message }, 'socket error');
+      if (socket.readyState === socket.OPEN) socket.close(1011, 'Internal server error');
+    });
+  });
 
   return {
     async dispose() {

@@ -7,7 +7,7 @@ import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { startGateway, type Gateway } from '../../src/server';
 import { startStack, type Stack } from '../support/stack';
-import { Deferred, event, newId, notification, postWebhook, within } from '../live/support';
+import { Deferred, event, newId, notification, postWebhook, until, within } from '../live/support';
 
 let stack: Stack;
 let logged: Gateway;
@@ -141,13 +141,7 @@ describe('WebSocket logs', () => {
     leave();
     await client.dispose();
     await closed.promise;
-    await within(
-      (async () => {
-        while (!lines.some((line) => line.includes('"msg":"socket"'))) await new Promise(setImmediate);
-      })(),
-      5_000,
-      'the socket line',
-    );
+    await until(() => lines.some((line) => line.includes('"msg":"socket"')), 'the socket line', 5_000);
     const records = lines
       .map((line) => JSON.parse(line) as Record<string, unknown>)
       .filter((record) => record.requestId === 'ws-from-the-client');
@@ -171,6 +165,29 @@ describe('WebSocket logs', () => {
     const everything = lines.join('\n');
     expect(everything).not.toContain(agent.token);
     expect(everything).not.toContain('sourcez');
+  });
+
+  it('a frame the socket refuses (above the size limit) is one `socket error` line, not a stack trace on the console', async () => {
+    const consoleError = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      const socket = new WebSocket(logged.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
+      await new Promise<void>((resolve, reject) => {
+        socket.once('open', () => resolve());
+        socket.once('error', reject);
+      });
+      const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+      socket.send(JSON.stringify({ type: 'connection_init', payload: {} }));
+      socket.send(`{"id":"1","type":"subscribe","payload":{"query":"#${'x'.repeat(1024 * 1024)}"}}`);
+      expect(await closed).toBe(1009);
+      await until(() => lines.some((line) => line.includes('"msg":"socket error"')), 'the socket error line', 5_000);
+      const record = lines
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+        .find((candidate) => candidate.msg === 'socket error');
+      expect(record).toMatchObject({ errorCode: 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH', level: expect.anything() });
+      expect(consoleError).not.toHaveBeenCalled();
+    } finally {
+      consoleError.mockRestore();
+    }
   });
 });
 
