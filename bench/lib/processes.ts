@@ -7,7 +7,7 @@
  * outlives the runner.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { cpSync, rmSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -15,8 +15,8 @@ const children = new Set<ChildProcess>();
 
 /**
  * How a child runs. `build`: the output of tsc (the compiler options of `npm run build`) under plain
- * `node` with NODE_ENV=production, as `npm run start:prod` runs the gateway; `tsx`: the TypeScript
- * sources under tsx with NODE_ENV unset, as `npm start` runs it.
+ * `node` with the environment and node flags of `npm run start:prod` (see `productionStart`);
+ * `tsx`: the TypeScript sources under tsx with NODE_ENV unset, as `npm start` runs it.
  */
 export type Runtime = 'build' | 'tsx';
 
@@ -24,6 +24,36 @@ const ROOT = path.resolve(__dirname, '..', '..');
 /** `tsconfig.bench.json` compiles src/ and bench/ here (git-ignored). */
 const BUILD_DIR = path.join(ROOT, '.bench-build');
 let defaultRuntime: Runtime = 'tsx';
+
+/** How `npm run start:prod` starts node: the variables it sets and the flags it passes. */
+export interface ProductionStart {
+  env: Record<string, string>;
+  nodeFlags: string[];
+}
+
+/**
+ * Reads `start:prod` from package.json (`NAME=value ... node --flag ... dist/main.js`), so that the
+ * build runtime's children run as the production gateway does, from one source: NODE_ENV, and the
+ * memory settings (the young generation's size, glibc's malloc arenas) that bound its RSS.
+ */
+export function productionStart(script = startProdScript()): ProductionStart {
+  const words = script.trim().split(/\s+/);
+  const env: Record<string, string> = {};
+  let at = 0;
+  for (let match; (match = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(words[at] ?? '')); at++) env[match[1]] = match[2];
+  if (words[at] !== 'node') throw new Error(`start:prod does not run node: ${script}`);
+  const nodeFlags = words.slice(at + 1, -1);
+  if (nodeFlags.some((flag) => !flag.startsWith('--')) || !words[words.length - 1].endsWith('.js'))
+    throw new Error(`start:prod is not "NAME=value ... node --flag ... <script>.js": ${script}`);
+  return { env, nodeFlags };
+}
+
+function startProdScript(): string {
+  const { scripts } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
+    scripts: Record<string, string>;
+  };
+  return scripts['start:prod'];
+}
 
 /**
  * Makes `runtime` the children's default; for `build`, compiles src/ and bench/ first (about 5 s)
@@ -93,10 +123,10 @@ export async function startChild<Ready>({
   readyTimeoutMs = 60_000,
   runtime = defaultRuntime,
 }: ChildOptions): Promise<Child<Ready>> {
-  const nodeArgs =
-    runtime === 'build'
-      ? [...nodeFlags, path.join(BUILD_DIR, 'bench', 'children', module.replace(/\.ts$/, '.js'))]
-      : [...nodeFlags, '--import', 'tsx', path.join(ROOT, 'bench', 'children', module)];
+  const production = runtime === 'build' ? productionStart() : undefined;
+  const nodeArgs = production
+    ? [...production.nodeFlags, ...nodeFlags, path.join(BUILD_DIR, 'bench', 'children', module.replace(/\.ts$/, '.js'))]
+    : [...nodeFlags, '--import', 'tsx', path.join(ROOT, 'bench', 'children', module)];
   const [command, args] = cpus
     ? ['taskset', ['-c', cpus, process.execPath, ...nodeArgs]]
     : [process.execPath, nodeArgs];
@@ -105,7 +135,7 @@ export async function startChild<Ready>({
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env: {
       ...env,
-      ...(runtime === 'build' ? { NODE_ENV: 'production' } : {}),
+      ...production?.env,
       BENCH_CHILD_OPTIONS: JSON.stringify(options),
     },
   });

@@ -1,0 +1,28 @@
+/**
+ * The bench's build runtime starts its children as `npm run start:prod` starts the gateway: the
+ * same variables and node flags, read from package.json, so that a memory figure measured there is
+ * the production gateway's.
+ */
+import { productionStart } from '../../bench/lib/processes';
+
+it('reads the variables and node flags of start:prod', () => {
+  const start = productionStart();
+  expect(start.env.NODE_ENV).toBe('production');
+  // The settings that bound the production gateway's RSS (bench/README.md, "Memory").
+  expect(start.env.MALLOC_ARENA_MAX).toBe('2');
+  expect(start.nodeFlags).toContain('--max-semi-space-size=8');
+});
+
+it('parses NAME=value words, then node, its flags and the script', () => {
+  expect(productionStart('A=1 B_2=x=y node --one --two=2 dist/main.js')).toEqual({
+    env: { A: '1', B_2: 'x=y' },
+    nodeFlags: ['--one', '--two=2'],
+  });
+  expect(productionStart('node dist/main.js')).toEqual({ env: {}, nodeFlags: [] });
+});
+
+it('refuses a start:prod it cannot follow, rather than measure something else', () => {
+  expect(() => productionStart('NODE_ENV=production tsx src/main.ts')).toThrow(/does not run node/);
+  expect(() => productionStart('node -r x dist/main.js')).toThrow(/not "NAME=value/);
+  expect(() => productionStart('node --flag')).toThrow(/not "NAME=value/);
+});
