@@ -13,7 +13,11 @@
  */
 import { createHash } from 'node:crypto';
 
-/** A stable, non-reversible name for a token: cache keys and logs use this, never the token. */
+/**
+ * A stable, non-reversible name for a token: cache keys and logs use this, never the token. Only
+ * the 16 characters are encoded: `slice` would keep all 64 of the digest's hex behind each name,
+ * and every operation's context (every subscription's, for its whole life) holds one.
+ */
 export function tokenScope(token: string): string {
-  return createHash('sha256').update(token).digest('hex').slice(0, 16);
+  return createHash('sha256').update(token).digest().toString('hex', 0, 8);
 }
