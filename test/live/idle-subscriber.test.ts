@@ -1,0 +1,106 @@
+/**
+ * What an idle subscribed socket holds, over a real WebSocket with graphql-ws: no abort signal
+ * that nothing reads. A signal is made when read, and is aborted once the operation has ended,
+ * whether it was read before or after.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { makeExecutableSchema } from '@graphql-tools/schema';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import type { GatewayContext, OperationOptions } from '../../src/context';
+import { FanOut } from '../../src/live/fanout';
+import { PushQueue } from '../../src/live/queue';
+import { startTransport, type Transport } from '../../src/live/transport';
+import { until, within } from './support';
+
+/** A subscription whose events never come: its sockets stay idle. */
+const schema = makeExecutableSchema({
+  typeDefs: `type Query { ok: Boolean } type Subscription { tick: Int }`,
+  resolvers: {
+    Subscription: { tick: { subscribe: () => new PushQueue<unknown>(), resolve: (value: unknown) => value } },
+  },
+});
+const TICK = 'subscription { tick }';
+
+/** The operations the transport asked contexts for, in order (not the handshake's). */
+let operations: OperationOptions[] = [];
+const createContext = (_credentials: unknown, operation?: OperationOptions) => {
+  const context = { scope: 'scope', viewerId: null, fresh: () => context } as unknown as GatewayContext;
+  if (operation) operations.push(operation);
+  return context;
+};
+
+let server: http.Server;
+let transport: Transport;
+let fanOut: FanOut;
+let url: string;
+const clients: Client[] = [];
+
+beforeAll(async () => {
+  server = http.createServer();
+  fanOut = new FanOut(() => undefined);
+  transport = startTransport({
+    httpServer: server,
+    path: '/graphql',
+    schema,
+    createContext,
+    formatError: (formatted) => formatted,
+    fanOut,
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
+});
+
+afterAll(async () => {
+  await Promise.all(clients.map((client) => client.dispose()));
+  await transport.dispose();
+  await fanOut.close();
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+beforeEach(() => {
+  operations = [];
+});
+
+/** Subscribes on a new socket; resolves once the fan-out has attached it. Returns the unsubscriber. */
+async function subscribe(): Promise<() => void> {
+  const client = createClient({ url, webSocketImpl: WebSocket, retryAttempts: 0, lazy: false });
+  clients.push(client);
+  const attached = fanOut.stats().attached;
+  const unsubscribe = client.subscribe(
+    { query: TICK },
+    { next: () => undefined, error: () => undefined, complete: () => undefined },
+  );
+  await within(fanOut.whenAttached(attached + 1), 10_000, 'the subscription to attach');
+  return unsubscribe;
+}
+
+it('makes no abort signal for a subscription that reads none; one read after its end is aborted', async () => {
+  const Original = globalThis.AbortController;
+  let made = 0;
+  globalThis.AbortController = class extends Original {
+    constructor() {
+      super();
+      made += 1;
+    }
+  };
+  try {
+    const leave = [await subscribe(), await subscribe()];
+    expect(made).toBe(0);
+    for (const unsubscribe of leave) unsubscribe();
+    await until(() => fanOut.stats().subscribers === 0, 'the subscribers to leave');
+  } finally {
+    globalThis.AbortController = Original;
+  }
+  expect(operations[0].signal?.aborted).toBe(true);
+});
+
+it('a signal read while the subscription runs aborts when it ends', async () => {
+  const unsubscribe = await subscribe();
+  const signal = operations[0].signal!;
+  expect(signal.aborted).toBe(false);
+  unsubscribe();
+  await until(() => signal.aborted, 'the signal to abort');
+});
