@@ -20,6 +20,8 @@
  * Contract: `subscribe(args)` has the shape graphql-ws expects of its `subscribe` option: an async
  * iterator of results, or a result with errors when the subscription cannot start (e.g. a
  * subscription resolver threw). Members leave with `return()`; the last one closes the stream.
+ * `args.contextValue` is read while `subscribe` runs, not after: a group keeps the context of the
+ * member that opened it, and the caller need not keep any member's.
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -174,6 +176,7 @@ export class FanOut {
   }
 
   private open(key: string, args: ExecutionArgs): Group {
+    const context = args.contextValue as GatewayContext;
     const group: Group = { key, members: new Set(), ready: Promise.resolve({}), closed: false, resumed: resumes(args) };
     this.groups.set(key, group);
     group.ready = (async () => {
@@ -184,7 +187,7 @@ export class FanOut {
           return stream as ExecutionResult;
         }
         group.stream = (stream as AsyncIterable<unknown>)[Symbol.asyncIterator]() as Stream;
-        void this.pump(group, args);
+        void this.pump(group, args, context);
         return group.stream;
       } catch (error) {
         this.end(group);
@@ -194,9 +197,8 @@ export class FanOut {
     return group;
   }
 
-  private async pump(group: Group, args: ExecutionArgs): Promise<void> {
+  private async pump(group: Group, args: ExecutionArgs, base: GatewayContext): Promise<void> {
     const stream = group.stream as Stream;
-    const base = args.contextValue as GatewayContext;
     try {
       for (;;) {
         // A replay is read from the log as fast as the subscriber takes it: wait for it to catch

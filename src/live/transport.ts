@@ -377,7 +377,14 @@ export function startTransport(options: TransportOptions): Transport {
         };
         return args as ExecutionArgs;
       },
-      subscribe: (args) => options.fanOut.subscribe(args),
+      // graphql-ws keeps `args` until the operation ends, only to hand them to `onNext`, which does
+      // not read the context; the fan-out group keeps the context it runs on. Without this, every
+      // subscriber that joined a group would hold a context of its own for nothing.
+      subscribe: async (args) => {
+        const result = await options.fanOut.subscribe(args);
+        args.contextValue = undefined;
+        return result;
+      },
       onNext: (ctx, id, _payload, _args, result) => {
         const formatted = format(result);
         const operation = operations.get(ctx)?.get(id);

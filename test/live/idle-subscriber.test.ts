@@ -1,10 +1,13 @@
 /**
- * What an idle subscribed socket holds, over a real WebSocket with graphql-ws: no abort signal
- * that nothing reads. A signal is made when read, and is aborted once the operation has ended,
- * whether it was read before or after.
+ * What an idle subscribed socket holds, over a real WebSocket with graphql-ws: a subscriber that
+ * joins a fan-out group keeps neither its operation's context (the group runs on the context of
+ * the member that opened it) nor an abort signal that nothing reads. A signal is made when read,
+ * and is aborted once the operation has ended, whether it was read before or after.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
@@ -23,11 +26,15 @@ const schema = makeExecutableSchema({
 });
 const TICK = 'subscription { tick }';
 
-/** The operations the transport asked contexts for, in order (not the handshake's). */
+/** The operations the transport asked contexts for, and the contexts it got, in order (not the handshake's). */
 let operations: OperationOptions[] = [];
+let contexts: Array<WeakRef<object>> = [];
 const createContext = (_credentials: unknown, operation?: OperationOptions) => {
   const context = { scope: 'scope', viewerId: null, fresh: () => context } as unknown as GatewayContext;
-  if (operation) operations.push(operation);
+  if (operation) {
+    operations.push(operation);
+    contexts.push(new WeakRef(context));
+  }
   return context;
 };
 
@@ -62,6 +69,7 @@ afterAll(async () => {
 
 beforeEach(() => {
   operations = [];
+  contexts = [];
 });
 
 /** Subscribes on a new socket; resolves once the fan-out has attached it. Returns the unsubscriber. */
@@ -76,6 +84,24 @@ async function subscribe(): Promise<() => void> {
   await within(fanOut.whenAttached(attached + 1), 10_000, 'the subscription to attach');
   return unsubscribe;
 }
+
+/** A full collection (jest gives tests no `gc`), after the current job, which keeps WeakRef targets alive. */
+async function collectGarbage(): Promise<void> {
+  await new Promise((resolve) => setImmediate(resolve));
+  v8.setFlagsFromString('--expose-gc');
+  (vm.runInNewContext('gc') as () => void)();
+}
+
+it('a subscriber that joins a fan-out group keeps no context of its own: the group runs on the context of its first member', async () => {
+  const leave = [await subscribe(), await subscribe(), await subscribe()];
+  expect(fanOut.stats()).toMatchObject({ groups: 1, subscribers: 3 });
+  await collectGarbage();
+  const [opener, ...joined] = contexts.map((context) => context.deref());
+  expect(opener).toBeDefined();
+  expect(joined).toEqual([undefined, undefined]);
+  for (const unsubscribe of leave) unsubscribe();
+  await until(() => fanOut.stats().subscribers === 0, 'the subscribers to leave');
+});
 
 it('makes no abort signal for a subscription that reads none; one read after its end is aborted', async () => {
   const Original = globalThis.AbortController;
