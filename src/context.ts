@@ -41,9 +41,10 @@ export interface GatewayContext {
   /**
    * A new context for the same caller: new API and loaders. A WebSocket subscription's context
    * is built once; each event's payload is resolved with `fresh()` so that it reads current
-   * records, never what a previous event's loaders cached.
+   * records, never what a previous event's loaders cached. With `operation`, the new context
+   * serves that operation instead of this one's (a fan-out group's, which outlives its opener).
    */
-  fresh(): GatewayContext;
+  fresh(operation?: OperationOptions): GatewayContext;
 }
 
 export interface ContextFactoryOptions {
@@ -153,7 +154,7 @@ export function createContextFactory(options: ContextFactoryOptions) {
       idempotency: options.idempotency,
       live: options.live,
       // Each event of a subscription is an operation of its own, ended with the subscription.
-      fresh: () => createContext(credentials, { signal: operation.signal }),
+      fresh: (next = { signal: operation.signal }) => createContext(credentials, next),
     };
   };
   return createContext;

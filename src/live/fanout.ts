@@ -8,8 +8,11 @@
  * permission check runs in the group's source stream. Two tokens never share a group, so a result
  * is never computed with one agent's permissions and sent to another.
  *
- * Each event is executed with a fresh context from the context factory (`context.fresh()`): new
- * loaders, so an event's payload never reads records cached for a previous event.
+ * A group runs on a context of its own, made from the opening member's (same token, same
+ * permissions) but ended with the group, when its last member leaves: a member leaving, the one
+ * that opened it included, stops nothing the others are waiting on. Each event is executed with a
+ * fresh context from it (`context.fresh()`): new loaders, so an event's payload never reads
+ * records cached for a previous event.
  *
  * A subscription that resumes after a cursor (an `after` argument) never shares a group: its
  * replay is its own. An event whose payload fails because Engage is unavailable is executed again
@@ -20,8 +23,8 @@
  * Contract: `subscribe(args)` has the shape graphql-ws expects of its `subscribe` option: an async
  * iterator of results, or a result with errors when the subscription cannot start (e.g. a
  * subscription resolver threw). Members leave with `return()`; the last one closes the stream.
- * `args.contextValue` is read while `subscribe` runs, not after: a group keeps the context of the
- * member that opened it, and the caller need not keep any member's.
+ * `args.contextValue` is read while `subscribe` runs, not after: the caller need not keep any
+ * member's context, and ending one (its signal) ends nothing of the group's.
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -82,6 +85,8 @@ interface Group {
   ready: Promise<Stream | ExecutionResult>;
   stream?: Stream;
   closed: boolean;
+  /** The group's own lifetime: its context's signal, aborted when the group ends. */
+  ended: AbortController;
 }
 
 export class FanOut {
@@ -175,9 +180,18 @@ export class FanOut {
     return member;
   }
 
-  private open(key: string, args: ExecutionArgs): Group {
-    const context = args.contextValue as GatewayContext;
-    const group: Group = { key, members: new Set(), ready: Promise.resolve({}), closed: false, resumed: resumes(args) };
+  private open(key: string, opening: ExecutionArgs): Group {
+    const ended = new AbortController();
+    const context = (opening.contextValue as GatewayContext).fresh({ signal: ended.signal, subscription: true });
+    const args = { ...opening, contextValue: context };
+    const group: Group = {
+      key,
+      members: new Set(),
+      ready: Promise.resolve({}),
+      closed: false,
+      resumed: resumes(args),
+      ended,
+    };
     this.groups.set(key, group);
     group.ready = (async () => {
       try {
@@ -242,6 +256,7 @@ export class FanOut {
   private end(group: Group): void {
     if (group.closed) return;
     group.closed = true;
+    group.ended.abort();
     if (this.groups.get(group.key) === group) this.groups.delete(group.key);
     void group.stream?.return?.().catch(() => undefined);
     // Members receive what was pushed to them already (a last error included), then complete.

@@ -69,6 +69,32 @@ it('N subscribers of one operation => one execution per event, the same payload 
   await until(() => stack.gateway.live.stats().groups === 0, 'the groups to close');
 });
 
+it('a group keeps serving its members after the one that opened it leaves', async () => {
+  // The group ran on its opener's context: when that subscription ended, its signal aborted the
+  // permission check and the payload's Engage calls of everyone else's events, and they got nothing.
+  const { records } = stack.emulator;
+  const sourceId = records.list('sources').find((s) => records.customerContent([s.id]))!.id;
+  const customer = records.customerContent([sourceId])!.author_id!;
+  const attached = stack.gateway.live.stats().attached;
+  const opener = new Subscription<NewThreadMessage>(clients.connect(stack.gateway), QUERY, { s: [sourceId] });
+  await within(stack.gateway.live.whenAttached(attached + 1), 10_000, 'the opener');
+  const stays = new Subscription<NewThreadMessage>(clients.connect(stack.gateway), QUERY, { s: [sourceId] });
+  await within(stack.gateway.live.whenAttached(attached + 2), 10_000, 'the second member');
+  expect(stack.gateway.live.stats().groups).toBe(1);
+  opener.dispose();
+  await until(() => stack.gateway.live.stats().subscribers === 1, 'the opener to leave');
+
+  const imported = stack.emulator.customers.startThread({ identityId: customer, sourceId, body: 'after the opener' });
+  const message = await within(stays.next(), 10_000, 'the event after the opener left');
+  expect(message.errors).toBeUndefined();
+  expect(message.data!.newThread).toMatchObject({
+    thread: { id: imported.thread_id, source: { name: expect.any(String) } },
+    content: { body: 'after the opener', author: { displayName: expect.any(String) } },
+  });
+  stays.dispose();
+  await until(() => stack.gateway.live.stats().groups === 0, 'the group to close');
+});
+
 it('shutdown drains: open sockets are closed with 1001 Going away', async () => {
   const other = await startStack();
   const client = clients.connect(other.gateway);
