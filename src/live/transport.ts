@@ -106,9 +106,9 @@ type SocketState = { credentials?: CallerCredentials; requestId?: string; opened
 
 /**
  * One operation on a socket, until it ends; also what its context knows of it (`OperationOptions`).
- * The signal is made when first read, already aborted if the operation has ended: a subscriber
- * whose fan-out group runs on another member's context never reads it, and a controller with its
- * signal is about 0.7 KiB that an idle socket would hold for nothing.
+ * The signal is made when first read, already aborted if the operation has ended: a subscription
+ * never reads it (its fan-out group runs on a context of its own, ended with the group), and a
+ * controller with its signal is about 0.7 KiB that an idle socket would hold for nothing.
  */
 class Operation implements OperationOptions {
   readonly startedAt = performance.now();
@@ -378,8 +378,8 @@ export function startTransport(options: TransportOptions): Transport {
         return args as ExecutionArgs;
       },
       // graphql-ws keeps `args` until the operation ends, only to hand them to `onNext`, which does
-      // not read the context; the fan-out group keeps the context it runs on. Without this, every
-      // subscriber that joined a group would hold a context of its own for nothing.
+      // not read the context; the fan-out group runs on a context of its own. Without this, every
+      // subscriber would hold its operation's context for nothing.
       subscribe: async (args) => {
         const result = await options.fanOut.subscribe(args);
         args.contextValue = undefined;
