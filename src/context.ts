@@ -39,12 +39,18 @@ export interface GatewayContext {
   /** Live events for subscription resolvers (absent when the gateway runs without them). */
   live?: LiveAccess;
   /**
-   * A new context for the same caller: new API and loaders. A WebSocket subscription's context
-   * is built once; each event's payload is resolved with `fresh()` so that it reads current
-   * records, never what a previous event's loaders cached. With `operation`, the new context
-   * serves that operation instead of this one's (a fan-out group's, which outlives its opener).
+   * A new context for the same caller, new API and loaders, serving `operation` instead of this
+   * one's: a fan-out group's, which outlives the subscription that opened it.
    */
-  fresh(operation?: OperationOptions): GatewayContext;
+  fresh(operation: OperationOptions): GatewayContext;
+  /**
+   * Runs `work` as an operation of its own within this one, on a new context (new API and
+   * loaders, its own deadline and REST budget), ended when `work` settles or this operation ends:
+   * its pending Engage calls stop and nothing of it stays attached to this operation's signal.
+   * Each event of a subscription is resolved this way, so that it reads current records, never
+   * what a previous event's loaders cached.
+   */
+  within<T>(work: (context: GatewayContext) => Promise<T>): Promise<T>;
 }
 
 export interface ContextFactoryOptions {
@@ -73,7 +79,7 @@ export interface OperationOptions {
   signal?: AbortSignal;
   /**
    * The context of a subscription, held for its whole life: no deadline nor REST budget of its own
-   * (each event's `fresh()` context has them), only the signal.
+   * (each event run with `within()` has them), only the signal.
    */
   subscription?: boolean;
 }
@@ -106,7 +112,7 @@ export function createContextFactory(options: ContextFactoryOptions) {
     if (!token) throw new MissingTokenError('No valid Engage token: send "Authorization: Bearer <Engage API token>".');
     const scope = tokenScope(token);
     // The API and the loaders are built on first use: a WebSocket subscription holds its context
-    // for its whole life but resolves each event with `fresh()`, so eager ones would only hold memory.
+    // for its whole life but resolves each event `within()` a new one, so eager ones would only hold memory.
     let engage: EngageApi | undefined;
     let loaders: Loaders | undefined;
     const buildLoaders = options.createLoaders ?? createLoaders;
@@ -153,8 +159,20 @@ export function createContextFactory(options: ContextFactoryOptions) {
       scope,
       idempotency: options.idempotency,
       live: options.live,
-      // Each event of a subscription is an operation of its own, ended with the subscription.
-      fresh: (next = { signal: operation.signal }) => createContext(credentials, next),
+      fresh: (next) => createContext(credentials, next),
+      within: async (work) => {
+        const parent = operation.signal;
+        const own = new AbortController();
+        const onEnd = () => own.abort(parent?.reason);
+        if (parent?.aborted) onEnd();
+        else parent?.addEventListener('abort', onEnd, { once: true });
+        try {
+          return await work(createContext(credentials, { signal: own.signal }));
+        } finally {
+          parent?.removeEventListener('abort', onEnd);
+          own.abort();
+        }
+      },
     };
   };
   return createContext;

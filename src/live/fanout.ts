@@ -10,9 +10,9 @@
  *
  * A group runs on a context of its own, made from the opening member's (same token, same
  * permissions) but ended with the group, when its last member leaves: a member leaving, the one
- * that opened it included, stops nothing the others are waiting on. Each event is executed with a
- * fresh context from it (`context.fresh()`): new loaders, so an event's payload never reads
- * records cached for a previous event.
+ * that opened it included, stops nothing the others are waiting on. Each event is executed as an
+ * operation of its own within the group's (`context.within()`): new loaders, so an event's payload
+ * never reads records cached for a previous event, ended once its result is out.
  *
  * A subscription that resumes after a cursor (an `after` argument) never shares a group: its
  * replay is its own. An event whose payload fails because Engage is unavailable is executed again
@@ -220,9 +220,9 @@ export class FanOut {
         if (group.resumed) for (const member of group.members) await member.below(REPLAY_AHEAD);
         const next = await stream.next();
         if (next.done || group.closed) break;
-        const run = async () => {
+        const run = () => {
           this.executions += 1;
-          return execute({ ...args, rootValue: next.value, contextValue: base.fresh() });
+          return base.within(async (contextValue) => execute({ ...args, rootValue: next.value, contextValue }));
         };
         let result = await run();
         for (let tried = 0; transientIn(result) && !group.closed; tried += 1) {

@@ -165,7 +165,7 @@ export const liveResolvers: Resolvers = {
             let userId = event.interventionUserId;
             let status = event.interventionStatus;
             if ((agentId && !userId) || (statuses && !status)) {
-              const record = await live(context).intervention(context.fresh(), event);
+              const record = await context.within((fresh) => live(context).intervention(fresh, event));
               userId ??= record?.user_id ?? null;
               status ??= record?.status ?? null;
             }

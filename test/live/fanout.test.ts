@@ -95,6 +95,51 @@ it('a group keeps serving its members after the one that opened it leaves', asyn
   await until(() => stack.gateway.live.stats().groups === 0, 'the group to close');
 });
 
+it("an event's operation ends with its result: nothing of it stays on the subscription", async () => {
+  // Each event's Engage calls ran on a context tied to the subscription's signal until their 15 s
+  // deadline: a dozen events within it left a dozen listeners (and deadline timers) on it, and Node
+  // printed "MaxListenersExceededWarning: Possible EventTarget memory leak detected".
+  const listening = new Map<EventTarget, number>();
+  const { addEventListener, removeEventListener } = EventTarget.prototype;
+  const count = (target: EventTarget, type: string, by: number) => {
+    if (type === 'abort') listening.set(target, (listening.get(target) ?? 0) + by);
+  };
+  const added = jest.spyOn(EventTarget.prototype, 'addEventListener').mockImplementation(function (
+    this: EventTarget,
+    ...args: Parameters<EventTarget['addEventListener']>
+  ) {
+    count(this, args[0], 1);
+    return addEventListener.apply(this, args);
+  });
+  const removed = jest.spyOn(EventTarget.prototype, 'removeEventListener').mockImplementation(function (
+    this: EventTarget,
+    ...args: Parameters<EventTarget['removeEventListener']>
+  ) {
+    count(this, args[0], -1);
+    return removeEventListener.apply(this, args);
+  });
+  try {
+    const { records } = stack.emulator;
+    const sourceId = records.list('sources').find((s) => records.customerContent([s.id]))!.id;
+    const customer = records.customerContent([sourceId])!.author_id!;
+    const attached = stack.gateway.live.stats().attached;
+    const subscription = new Subscription<NewThreadMessage>(clients.connect(stack.gateway), QUERY, { s: [sourceId] });
+    await within(stack.gateway.live.whenAttached(attached + 1), 10_000, 'the subscriber');
+    for (let i = 0; i < 12; i++) {
+      const imported = stack.emulator.customers.startThread({ identityId: customer, sourceId, body: `event ${i}` });
+      const message = await within(subscription.next(), 10_000, `event ${i}`);
+      expect(message.data!.newThread.thread.id).toBe(imported.thread_id);
+    }
+    // The signals still live (the subscription's among them): none holds a listener per event.
+    const live = [...listening].filter(([target]) => !(target as AbortSignal).aborted).map(([, n]) => n);
+    expect(Math.max(0, ...live)).toBeLessThan(4);
+    subscription.dispose();
+  } finally {
+    added.mockRestore();
+    removed.mockRestore();
+  }
+});
+
 it('shutdown drains: open sockets are closed with 1001 Going away', async () => {
   const other = await startStack();
   const client = clients.connect(other.gateway);
