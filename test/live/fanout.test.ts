@@ -27,10 +27,15 @@ interface NewThreadMessage {
 
 const QUERY = `subscription Inbox($s: [ID!]) { newThread(sourceIds: $s) { thread { id source { name } } content { body author { displayName } } } }`;
 
-it('N subscribers of one operation => one execution per event, the same payload for all', async () => {
+/** A source with customer contents, and one of its customers (who starts the threads). */
+function aSourceWithCustomers(): { sourceId: string; customer: string } {
   const { records } = stack.emulator;
   const sourceId = records.list('sources').find((s) => records.customerContent([s.id]))!.id;
-  const customer = records.customerContent([sourceId])!.author_id!;
+  return { sourceId, customer: records.customerContent([sourceId])!.author_id! };
+}
+
+it('N subscribers of one operation => one execution per event, the same payload for all', async () => {
+  const { sourceId, customer } = aSourceWithCustomers();
   const N = 25;
   const attached = stack.gateway.live.stats().attached;
   // Two sockets, variables in a different key order: still one group.
@@ -72,9 +77,7 @@ it('N subscribers of one operation => one execution per event, the same payload 
 it('a group keeps serving its members after the one that opened it leaves', async () => {
   // The group ran on its opener's context: when that subscription ended, its signal aborted the
   // permission check and the payload's Engage calls of everyone else's events, and they got nothing.
-  const { records } = stack.emulator;
-  const sourceId = records.list('sources').find((s) => records.customerContent([s.id]))!.id;
-  const customer = records.customerContent([sourceId])!.author_id!;
+  const { sourceId, customer } = aSourceWithCustomers();
   const attached = stack.gateway.live.stats().attached;
   const opener = new Subscription<NewThreadMessage>(clients.connect(stack.gateway), QUERY, { s: [sourceId] });
   await within(stack.gateway.live.whenAttached(attached + 1), 10_000, 'the opener');
@@ -119,9 +122,7 @@ it("an event's operation ends with its result: nothing of it stays on the subscr
     return removeEventListener.apply(this, args);
   });
   try {
-    const { records } = stack.emulator;
-    const sourceId = records.list('sources').find((s) => records.customerContent([s.id]))!.id;
-    const customer = records.customerContent([sourceId])!.author_id!;
+    const { sourceId, customer } = aSourceWithCustomers();
     const attached = stack.gateway.live.stats().attached;
     const subscription = new Subscription<NewThreadMessage>(clients.connect(stack.gateway), QUERY, { s: [sourceId] });
     await within(stack.gateway.live.whenAttached(attached + 1), 10_000, 'the subscriber');
