@@ -4,7 +4,7 @@
  *
  * The gateway runs in a child started with `--expose-gc`; a bench-only IPC request runs a full GC
  * twice and reads `process.memoryUsage()` and the size of V8's compiled code (nothing is added to
- * the gateway itself). Memory is read once idle; then a warm-up (60 s closed loop on 2 connections,
+ * the gateway itself). Memory is read once idle, after the reference answer; then a warm-up (60 s closed loop on 2 connections,
  * ~1,500 answers: the heap grows with optimized code and per-document caches until then, and
  * levels off) and two 10 s segments at the soak's rate (RSS takes about one to come down from the
  * warm-up's pace); then load runs in 10 s segments at a constant rate and memory is read after GC
@@ -148,7 +148,7 @@ export const soak: Scenario = async ({ config, log, defer }) => {
       met: null,
     },
     {
-      name: `soak: RSS after GC, highest sample (baseline: the idle gateway before its first request)`,
+      name: `soak: RSS after GC, highest sample (baseline: the idle gateway after one answer)`,
       value: peakRss / MiB,
       unit: 'MiB',
       baseline: idle.rss / MiB,
