@@ -4,12 +4,12 @@
  *
  * The gateway runs in a child started with `--expose-gc`; a bench-only IPC request runs a full GC
  * twice and reads `process.memoryUsage()` and the size of V8's compiled code (nothing is added to
- * the gateway itself). Memory is read once idle, after the reference answer; then a warm-up (60 s closed loop on 2 connections,
- * ~1,500 answers: the heap grows with optimized code and per-document caches until then, and
- * levels off) and two 10 s segments at the soak's rate (RSS takes about one to come down from the
- * warm-up's pace); then load runs in 10 s segments at a constant rate and memory is read after GC
- * between segments. Caching is off, so that every request walks the whole path: context, loaders,
- * REST client, Apollo.
+ * the gateway itself). Memory is read once idle, after the reference answer; then a warm-up (60 s
+ * closed loop on 2 connections, ~1,500 answers: the heap grows with optimized code and
+ * per-document caches until then, and levels off) and two 10 s segments at the soak's rate (RSS
+ * takes about one to come down from the warm-up's pace); then load runs in 10 s segments at a
+ * constant rate and memory is read after GC between segments. Caching is off, so that every
+ * request walks the whole path: context, loaders, REST client, Apollo.
  *
  * Figures: heap used after GC at start and end; growth = the least-squares line through the
  * samples of heap used less compiled code (which grows for a while as more functions get
