@@ -10,6 +10,7 @@ import { DEFAULTS } from './config';
 import {
   afterWrites,
   createEngageApi,
+  endWith,
   OperationScope,
   operationPolicy,
   restBudgetPolicy,
@@ -161,15 +162,11 @@ export function createContextFactory(options: ContextFactoryOptions) {
       live: options.live,
       fresh: (next) => createContext(credentials, next),
       within: async (work) => {
-        const parent = operation.signal;
         const own = new AbortController();
-        const onEnd = () => own.abort(parent?.reason);
-        if (parent?.aborted) onEnd();
-        else parent?.addEventListener('abort', onEnd, { once: true });
+        endWith(operation.signal, own.signal, () => own.abort());
         try {
           return await work(createContext(credentials, { signal: own.signal }));
         } finally {
-          parent?.removeEventListener('abort', onEnd);
           own.abort();
         }
       },

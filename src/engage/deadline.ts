@@ -24,6 +24,18 @@ export interface OperationLimits {
   restBudget: number;
 }
 
+/**
+ * Calls `onEnd` when `parent` aborts (at once if it has), until `child` aborts: the link goes with
+ * the child, so a long-lived parent (a subscription) holds nothing of the operations that ended
+ * within it.
+ */
+export function endWith(parent: AbortSignal | undefined, child: AbortSignal, onEnd: () => void): void {
+  if (!parent) return;
+  if (parent.aborted) return onEnd();
+  parent.addEventListener('abort', onEnd, { once: true });
+  child.addEventListener('abort', () => parent.removeEventListener('abort', onEnd), { once: true });
+}
+
 export class OperationScope {
   readonly deadline: number;
   private readonly controller = new AbortController();
@@ -50,14 +62,7 @@ export class OperationScope {
     );
     this.timer.unref();
     if (!Number.isFinite(limits.deadlineMs)) clearTimeout(this.timer);
-    if (parent) {
-      const onEnd = () => this.end();
-      if (parent.aborted) onEnd();
-      else parent.addEventListener('abort', onEnd, { once: true });
-      this.controller.signal.addEventListener('abort', () => parent.removeEventListener('abort', onEnd), {
-        once: true,
-      });
-    }
+    endWith(parent, this.controller.signal, () => this.end());
   }
 
   get signal(): AbortSignal {
