@@ -182,8 +182,8 @@ export class FanOut {
 
   private open(key: string, opening: ExecutionArgs): Group {
     const ended = new AbortController();
-    const context = (opening.contextValue as GatewayContext).fresh({ signal: ended.signal, subscription: true });
-    const args = { ...opening, contextValue: context };
+    const contextValue = (opening.contextValue as GatewayContext).fresh({ signal: ended.signal, subscription: true });
+    const args = { ...opening, contextValue };
     const group: Group = {
       key,
       members: new Set(),
@@ -201,7 +201,7 @@ export class FanOut {
           return stream as ExecutionResult;
         }
         group.stream = (stream as AsyncIterable<unknown>)[Symbol.asyncIterator]() as Stream;
-        void this.pump(group, args, context);
+        void this.pump(group, args);
         return group.stream;
       } catch (error) {
         this.end(group);
@@ -211,8 +211,9 @@ export class FanOut {
     return group;
   }
 
-  private async pump(group: Group, args: ExecutionArgs, base: GatewayContext): Promise<void> {
+  private async pump(group: Group, args: ExecutionArgs): Promise<void> {
     const stream = group.stream as Stream;
+    const base = args.contextValue as GatewayContext;
     try {
       for (;;) {
         // A replay is read from the log as fast as the subscriber takes it: wait for it to catch
