@@ -52,8 +52,11 @@ export class RateLimitBackoff {
       let waited = 0;
       for (;;) {
         const wait = this.until === waited ? 0 : this.until - Date.now();
-        if (wait > 0) {
-          if (Date.now() + wait > (request.deadline ?? Infinity))
+        // Callers still in line for a wait that has just ended (their timer has not run yet) go
+        // first: one that comes now queues behind them instead of probing ahead of them.
+        const inLine = this.until !== waited && this.window?.until === this.until;
+        if (wait > 0 || inLine) {
+          if (wait > 0 && Date.now() + wait > (request.deadline ?? Infinity))
             throw localError('rate_limited', `Engage asked for no calls for another ${Math.ceil(wait)} ms`, {
               upstreamError: 'rate_limit_backoff',
               retryAfterMs: Math.ceil(wait),

@@ -9,7 +9,7 @@ import { RateLimitBackoff } from '../../src/engage/backoff';
 import { errorFromResponse } from '../../src/engage/errors';
 
 /** Five callers meet a run of five 429s; returns the callers in the order they probed Engage. */
-async function probeOrder(): Promise<string[]> {
+async function probeOrder(beforeOthersCome: () => void = () => undefined): Promise<string[]> {
   const backoff = new RateLimitBackoff({ floorMs: 20 });
   const probes: string[] = [];
   let refusals = 5;
@@ -40,6 +40,7 @@ async function probeOrder(): Promise<string[]> {
   // `a` meets the first 429 and is back in line before the others come.
   const first = caller('a');
   await new Promise((resolve) => setTimeout(resolve, 5));
+  beforeOthersCome();
   const others = ['b', 'c', 'd', 'e'].map(caller);
   expect(await Promise.all([first, ...others])).toEqual(['ok', 'ok', 'ok', 'ok', 'ok']);
   return probes;
@@ -60,4 +61,14 @@ it('keeps the turns when the wall clock disagrees with the timers', async () => 
   let now = Date.now() - 50;
   jest.spyOn(Date, 'now').mockImplementation(() => now++);
   expect((await probeOrder()).slice(0, 6)).toEqual(['a', 'a', 'b', 'c', 'd', 'e']);
+});
+
+it('a caller that comes once the wait is over still goes behind those waiting for their turn', async () => {
+  // On a busy machine the others can come after the wait has ended by the clock but before the
+  // timer that lets `a` (waiting since the first 429) go has run: they went ahead of it (CI saw the
+  // probes a, b, a, ...). Here the clock jumps past the wait's end just before they come.
+  let skew = 0;
+  const realNow = Date.now.bind(Date);
+  jest.spyOn(Date, 'now').mockImplementation(() => realNow() + skew);
+  expect((await probeOrder(() => (skew += 30))).slice(0, 6)).toEqual(['a', 'a', 'b', 'c', 'd', 'e']);
 });
