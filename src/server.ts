@@ -27,6 +27,7 @@ import express from 'express';
 import { GraphQLError, type GraphQLSchema } from 'graphql';
 import { ResponseCache } from './cache/response-cache';
 import { DEFAULTS } from './config';
+import { compiledGateway } from './executor';
 import {
   createContextFactory,
   MissingTokenError,
@@ -137,6 +138,8 @@ export interface GatewayOptions {
   ws?: { maxSocketsPerToken?: number; maxSubscriptionsPerSocket?: number };
   /** Schema introspection, apart from the landing page. Default: unless `production`. */
   introspection?: boolean;
+  /** Runs of a document on graphql-js before it is compiled (src/executor.ts); default 1. */
+  compileAfterRuns?: number;
   /** Structured logs (pino): level (default `silent`: the process entry point sets it) and destination. */
   logging?: LoggingOptions;
   /** How long `/readyz` waits for Engage and Redis. */
@@ -299,7 +302,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   ];
 
   const apollo = new ApolloServer<GatewayContext>({
-    schema,
+    // Apollo executes through this gateway: compiled queries (src/executor.ts) against a twin of `schema`.
+    gateway: compiledGateway(schema, createSchema(), { compileAfterRuns: options.compileAfterRuns }),
     plugins,
     csrfPrevention: true,
     // The process owner (src/main.ts, tests) decides when to stop: Apollo's own SIGINT/SIGTERM

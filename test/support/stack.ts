@@ -55,6 +55,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       cacheTtlMs: 0,
       recordCacheTtlMs: 0,
       log: () => undefined,
+      // Every operation runs compiled, as a document does from its second run on (src/executor.ts).
+      compileAfterRuns: 0,
       webhook: { secret: webhook.secret, verifyToken: webhook.verifyToken },
       ...overrides,
       // The emulator's rate limit is off by default here, and so is the gateway's bucket for it.

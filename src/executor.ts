@@ -1,0 +1,293 @@
+/**
+ * Queries and mutations over HTTP run as compiled JavaScript (graphql-jit) once a document has
+ * been seen before: graphql-js's generic executor spent more CPU per inbox than the whole plain-Node
+ * floor (argument objects, info objects and promises for every field of every thread).
+ *
+ * Apollo Server takes an executor of its own only through its gateway interface: `compiledGateway`
+ * hands Apollo the schema it validates against and an executor that compiles each operation of a
+ * parsed document once (Apollo keeps parsed documents by query text in a bounded LRU, so the
+ * compiled form lives as long as its document).
+ *
+ * Where graphql-jit does not answer as graphql-js does, graphql-js runs:
+ * - a document seen for the first time: compiling costs more than one execution, and a caller
+ *   sending a new document with every request must not make the gateway compile for each;
+ * - a document with `@skip` or `@include`: graphql-jit drops fields in some shapes of them (a
+ *   fragment spread twice, once under a condition; zalando-incubator/graphql-jit#111, #166), or
+ *   with a response key `__proto__`, which it drops;
+ * - variables that do not coerce: graphql-js's errors name the variable's definition, which Apollo
+ *   answers with 400 BAD_USER_INPUT.
+ * And two differences are mended here:
+ * - graphql-jit's errors lack `extensions` when the thrown error has none (Apollo reads them): they
+ *   are rebuilt as graphql-js errors;
+ * - graphql-jit answers once every resolver has settled, where graphql-js answers as soon as an
+ *   error has nulled `data` (a failing non-null root field, or a non-null chain up to one): the
+ *   answer was decided, and once it is sent the operation ends and its pending Engage calls stop.
+ *   Failures of fields whose null reaches `data` are reported as they happen (`reportsFailures`),
+ *   and the executor answers with the first of them.
+ */
+import type { GatewayExecutor, GatewayInterface } from '@apollo/server-gateway-interface';
+import {
+  BREAK,
+  execute,
+  getNamedType,
+  getNullableType,
+  GraphQLError,
+  isAbstractType,
+  isCompositeType,
+  isListType,
+  isNonNullType,
+  isObjectType,
+  isUnionType,
+  Kind,
+  locatedError,
+  visit,
+  type DocumentNode,
+  type ExecutionResult,
+  type FragmentDefinitionNode,
+  type GraphQLCompositeType,
+  type GraphQLFieldResolver,
+  type GraphQLOutputType,
+  type GraphQLResolveInfo,
+  type GraphQLSchema,
+  type SelectionSetNode,
+} from 'graphql';
+import { pathToArray } from 'graphql/jsutils/Path';
+import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
+
+export interface ExecutorOptions {
+  /** Runs of a document on graphql-js before it is compiled; default 1. */
+  compileAfterRuns?: number;
+}
+
+type Failure = (error: GraphQLError) => void;
+
+/** The operation a context serves, told of failures that null `data` (see `reportsFailures`). */
+const failureListeners = new WeakMap<object, { fatal: ReadonlySet<string>; fail: Failure }>();
+
+interface Compiled {
+  query: CompiledQuery;
+  /** Where a failure nulls `data`: `fatalKey` of each such field. */
+  fatal: ReadonlySet<string>;
+}
+
+interface DocumentState {
+  runs: number;
+  compiled: Map<string, Compiled | null>;
+}
+
+/** A field's place in an answer whatever the list indices: response keys joined, then the parent type. */
+function fatalKey(keys: readonly (string | number)[], parentType: string): string {
+  let key = '';
+  for (const segment of keys) if (typeof segment === 'string') key += `${segment}.`;
+  return `${key}@${parentType}`;
+}
+
+/**
+ * The fields of `operationName` in `document` whose error nulls `data`: non-null fields (through
+ * non-null list items) all the way up from the root.
+ */
+export function fatalFields(schema: GraphQLSchema, document: DocumentNode, operationName: string | null): Set<string> {
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  let operation;
+  for (const definition of document.definitions) {
+    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
+    else if (
+      definition.kind === Kind.OPERATION_DEFINITION &&
+      (operationName === null || definition.name?.value === operationName)
+    )
+      operation ??= definition;
+  }
+  const fatal = new Set<string>();
+  const root = operation && schema.getRootType(operation.operation);
+  if (!operation || !root) return fatal;
+  const seen = new Set<string>();
+  const walk = (selectionSet: SelectionSetNode, parentType: GraphQLCompositeType, keys: string[]) => {
+    for (const selection of selectionSet.selections) {
+      if (selection.kind === Kind.FIELD) {
+        if (isUnionType(parentType)) continue; // only __typename
+        const field = parentType.getFields()[selection.name.value];
+        if (!field || !isNonNullType(field.type)) continue;
+        const path = [...keys, (selection.alias ?? selection.name).value];
+        // Where the field is resolved: on an object type (an interface's fields run on its objects).
+        fatal.add(fatalKey(path, parentType.name));
+        if (isAbstractType(parentType))
+          for (const type of schema.getPossibleTypes(parentType)) fatal.add(fatalKey(path, type.name));
+        const inner = nonNullItems(field.type);
+        if (inner && selection.selectionSet && isCompositeType(inner)) walk(selection.selectionSet, inner, path);
+      } else {
+        const fragment = selection.kind === Kind.INLINE_FRAGMENT ? selection : fragments.get(selection.name.value);
+        if (!fragment) continue;
+        if (selection.kind === Kind.FRAGMENT_SPREAD) {
+          const visitKey = `${keys.join('.')}|${parentType.name}|${selection.name.value}`;
+          if (seen.has(visitKey)) continue;
+          seen.add(visitKey);
+        }
+        const condition = fragment.typeCondition && schema.getType(fragment.typeCondition.name.value);
+        walk(fragment.selectionSet, condition && isCompositeType(condition) ? condition : parentType, keys);
+      }
+    }
+  };
+  walk(operation.selectionSet, root, []);
+  return fatal;
+}
+
+/** The named type under a non-null type and its non-null list items; undefined when a level may be null. */
+function nonNullItems(type: GraphQLOutputType): ReturnType<typeof getNamedType> | undefined {
+  let current: GraphQLOutputType = getNullableType(type);
+  while (isListType(current)) {
+    if (!isNonNullType(current.ofType)) return undefined;
+    current = getNullableType(current.ofType);
+  }
+  return getNamedType(current);
+}
+
+/**
+ * Wraps, in place, every resolver of a non-null field of `schema` so that its failure reaches the
+ * executor of the operation it serves when the failure nulls `data`. The schema must be one that
+ * only the compiled executor uses.
+ */
+export function reportsFailures(schema: GraphQLSchema): GraphQLSchema {
+  for (const type of Object.values(schema.getTypeMap())) {
+    if (!isObjectType(type) || type.name.startsWith('__')) continue;
+    for (const field of Object.values(type.getFields())) {
+      const resolve = field.resolve;
+      if (!resolve || !isNonNullType(field.type)) continue;
+      const reported: GraphQLFieldResolver<unknown, object> = (source, args, context, info) => {
+        try {
+          const value: unknown = resolve(source, args, context, info);
+          return value instanceof Promise ? value.catch((error: unknown) => report(error, context, info)) : value;
+        } catch (error) {
+          return report(error, context, info);
+        }
+      };
+      field.resolve = reported;
+    }
+  }
+  return schema;
+}
+
+function report(error: unknown, context: object, info: GraphQLResolveInfo): never {
+  const listener = failureListeners.get(context);
+  if (listener) {
+    const path = pathToArray(info.path);
+    if (listener.fatal.has(fatalKey(path, info.parentType.name)))
+      listener.fail(locatedError(error, info.fieldNodes, path));
+  }
+  throw error;
+}
+
+/**
+ * True when graphql-jit would answer the document wrongly: it has a `@skip` or `@include`, or a
+ * response key `__proto__` (the compiled query builds answers with object literals, where that key
+ * sets the prototype: the field vanished from the answer).
+ */
+function compilesWrongly(document: DocumentNode): boolean {
+  let found = false;
+  visit(document, {
+    Directive(node) {
+      if (node.name.value !== 'skip' && node.name.value !== 'include') return undefined;
+      found = true;
+      return BREAK;
+    },
+    Field(node) {
+      if ((node.alias ?? node.name).value !== '__proto__') return undefined;
+      found = true;
+      return BREAK;
+    },
+  });
+  return found;
+}
+
+/**
+ * graphql-jit's errors inherit from graphql-js's GraphQLError without running its constructor, so
+ * they lack `extensions` when the thrown error has none, which Apollo's error formatting reads.
+ */
+function asGraphQLError(error: GraphQLError): GraphQLError {
+  const rebuilt = new GraphQLError(error.message, {
+    path: error.path,
+    originalError: error.originalError ?? undefined,
+    extensions: error.extensions,
+  });
+  (rebuilt as { locations?: GraphQLError['locations'] }).locations = error.locations;
+  return rebuilt;
+}
+
+/**
+ * @param schema what Apollo validates against and graphql-js executes.
+ * @param compiledSchema the same schema built apart, for the compiled queries (`reportsFailures` wraps its resolvers).
+ */
+export function createExecutor(
+  schema: GraphQLSchema,
+  compiledSchema: GraphQLSchema,
+  { compileAfterRuns = 1 }: ExecutorOptions = {},
+): GatewayExecutor {
+  reportsFailures(compiledSchema);
+  const documents = new WeakMap<DocumentNode, DocumentState>();
+  const compiledFor = (document: DocumentNode, operationName: string | null): Compiled | null => {
+    let state = documents.get(document);
+    if (!state) documents.set(document, (state = { runs: 0, compiled: new Map() }));
+    if (state.runs < compileAfterRuns) {
+      state.runs += 1;
+      return null;
+    }
+    const name = operationName ?? '';
+    let compiled = state.compiled.get(name);
+    if (compiled === undefined) {
+      compiled = null;
+      if (!compilesWrongly(document)) {
+        const query = compileQuery(compiledSchema, document, operationName ?? undefined);
+        if (isCompiledQuery(query)) compiled = { query, fatal: fatalFields(compiledSchema, document, operationName) };
+      }
+      state.compiled.set(name, compiled);
+    }
+    return compiled;
+  };
+  const interpreted = (request: Parameters<GatewayExecutor>[0]) =>
+    execute({
+      schema,
+      document: request.document,
+      contextValue: request.context,
+      variableValues: request.request.variables,
+      operationName: request.operationName,
+    }) as Promise<ExecutionResult>;
+
+  return async (request) => {
+    const compiled = compiledFor(request.document, request.operationName);
+    if (!compiled) return interpreted(request);
+    const context = request.context;
+    let decided!: (result: ExecutionResult) => void;
+    const early = new Promise<ExecutionResult>((resolve) => (decided = resolve));
+    if (compiled.fatal.size > 0)
+      failureListeners.set(context, {
+        fatal: compiled.fatal,
+        fail: (error) => decided({ data: null, errors: [error] }),
+      });
+    try {
+      const run = Promise.resolve(compiled.query.query(undefined, context, request.request.variables ?? {}));
+      const result = await Promise.race([run, early]);
+      if (result.data === undefined) return interpreted(request); // variables that do not coerce
+      if (result.errors) return { ...result, errors: result.errors.map(asGraphQLError) };
+      return result;
+    } finally {
+      failureListeners.delete(context);
+    }
+  };
+}
+
+/** Apollo's gateway interface for one fixed schema and `createExecutor`. */
+export function compiledGateway(
+  schema: GraphQLSchema,
+  compiledSchema: GraphQLSchema,
+  options: ExecutorOptions = {},
+): GatewayInterface {
+  return {
+    onSchemaLoadOrUpdate(callback) {
+      callback({ apiSchema: schema, coreSupergraphSdl: '' });
+      return () => undefined;
+    },
+    async load() {
+      return { executor: createExecutor(schema, compiledSchema, options) };
+    },
+    async stop() {},
+  };
+}

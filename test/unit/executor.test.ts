@@ -1,0 +1,100 @@
+/**
+ * The compiled executor's pure parts (src/executor.ts): which fields' failures null `data`, when a
+ * document gets compiled, and the early answer once such a failure has happened.
+ */
+import { makeExecutableSchema } from '@graphql-tools/schema';
+import { parse, type GraphQLResolveInfo } from 'graphql';
+import { createExecutor, fatalFields } from '../../src/executor';
+
+const typeDefs = `
+  type Query { a: A! b: B list: [A!]! loose: [A]! node: Node! }
+  type A implements Node { id: ID! b: B! slow: String! }
+  type B { a: A! name: String }
+  interface Node { id: ID! }
+`;
+
+describe('fatalFields', () => {
+  const schema = makeExecutableSchema({ typeDefs });
+  const fatal = (query: string, name: string | null = null) => [...fatalFields(schema, parse(query), name)].sort();
+
+  it('non-null fields all the way up from the root, by response key and parent type', () => {
+    expect(fatal('{ a { id b { name a { id } } } b { a { id } } }')).toEqual(
+      ['a.@Query', 'a.id.@A', 'a.b.@A', 'a.b.a.@B', 'a.b.a.id.@A'].sort(),
+    );
+  });
+
+  it('through non-null list items only, with aliases and fragments', () => {
+    expect(fatal('{ x: list { ...F } loose { id } } fragment F on A { id }')).toEqual(
+      ['x.@Query', 'x.id.@A', 'loose.@Query'].sort(),
+    );
+  });
+
+  it("an interface's fields on each object that implements it, and the named operation only", () => {
+    expect(fatal('query One { b { name } } query Two { node { id ... on A { slow } } }', 'Two')).toEqual(
+      ['node.@Query', 'node.id.@Node', 'node.id.@A', 'node.slow.@A'].sort(),
+    );
+  });
+});
+
+describe('createExecutor', () => {
+  /** Whether each run of `a` was interpreted (graphql-js's paths name their type) or compiled. */
+  const runs: string[] = [];
+  let slowEnded = false;
+  const resolvers = {
+    Query: {
+      a: (_: unknown, __: unknown, ___: unknown, info: GraphQLResolveInfo) => {
+        runs.push('typename' in info.path ? 'interpreted' : 'compiled');
+        return { id: '1' };
+      },
+      b: () => ({}),
+    },
+    A: {
+      b: () => ({}),
+      slow: async () => {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        slowEnded = true;
+        return 'late';
+      },
+    },
+    B: { a: () => Promise.reject(new Error('gone')) },
+  };
+  const executor = (compileAfterRuns?: number) =>
+    createExecutor(makeExecutableSchema({ typeDefs, resolvers }), makeExecutableSchema({ typeDefs, resolvers }), {
+      compileAfterRuns,
+    });
+  const run = (execute: ReturnType<typeof executor>, query: string, document = parse(query)) =>
+    execute({
+      document,
+      operationName: null,
+      context: {},
+      request: { query, variables: {} },
+    } as unknown as Parameters<typeof execute>[0]);
+
+  beforeEach(() => {
+    runs.length = 0;
+    slowEnded = false;
+  });
+
+  it('runs a document on graphql-js first, compiled from then on; with @skip or @include, never compiled', async () => {
+    const execute = executor();
+    const document = parse('{ a { id } }');
+    for (let i = 0; i < 3; i++) await run(execute, '{ a { id } }', document);
+    const conditional = parse('query($no: Boolean = false) { a @skip(if: $no) { id } }');
+    for (let i = 0; i < 2; i++) await run(execute, '', conditional);
+    expect(runs).toEqual(['interpreted', 'compiled', 'compiled', 'interpreted', 'interpreted']);
+  });
+
+  it('answers as soon as a failure nulls data, as graphql-js does, without waiting for the rest', async () => {
+    // b.a cannot be null, nor can a.b nor a: its failure nulls data while a.slow is still pending.
+    const result = await run(executor(0), '{ a { slow b { a { id } } } }');
+    expect(slowEnded).toBe(false);
+    expect(result).toEqual({
+      data: null,
+      errors: [expect.objectContaining({ message: 'gone', path: ['a', 'b', 'a'] })],
+    });
+    // A failure that nulls only a nullable field waits for the rest, as graphql-js does.
+    const partial = await run(executor(0), '{ a { slow } b { a { id } } }');
+    expect(slowEnded).toBe(true);
+    expect(partial).toMatchObject({ data: { a: { slow: 'late' }, b: null }, errors: [{ path: ['b', 'a'] }] });
+  });
+});
