@@ -4,18 +4,18 @@
  * floor (argument objects, info objects and promises for every field of every thread).
  *
  * Apollo Server takes an executor of its own only through its gateway interface: `compiledGateway`
- * hands Apollo the schema it validates against and an executor that compiles each operation of a
- * parsed document once (Apollo keeps parsed documents by query text in a bounded LRU, so the
- * compiled form lives as long as its document).
+ * hands Apollo the schema it validates against and an executor that compiles each operation once
+ * and keeps the most recently used (`COMPILED_OPERATIONS`).
  *
  * Where graphql-jit does not answer as graphql-js does, graphql-js runs:
- * - a document seen for the first time: compiling costs more than one execution, and a caller
- *   sending a new document with every request must not make the gateway compile for each;
+ * - a document's first run: compiling one costs about as much CPU as running it (1-3 ms for the
+ *   benchmarked operations), and a caller sending a new document with every request must not make
+ *   the gateway compile each;
  * - a document with `@skip` or `@include`: graphql-jit drops fields in some shapes of them (a
  *   fragment spread twice, once under a condition; zalando-incubator/graphql-jit#111, #166), or
  *   with a response key `__proto__`, which it drops;
- * - variables that do not coerce: graphql-js's errors name the variable's definition, which Apollo
- *   answers with 400 BAD_USER_INPUT.
+ * - variables that do not coerce (with the limits on, the cost estimate refuses them first):
+ *   graphql-js's errors name the variable's definition, which Apollo answers with 400 BAD_USER_INPUT.
  * And two differences are mended here:
  * - graphql-jit's errors lack `extensions` when the thrown error has none (Apollo reads them): they
  *   are rebuilt as graphql-js errors;
@@ -53,6 +53,7 @@ import {
 } from 'graphql';
 import { pathToArray } from 'graphql/jsutils/Path';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
+import { LRUCache } from 'lru-cache';
 
 export interface ExecutorOptions {
   /** Runs of a document on graphql-js before it is compiled; default 1. */
@@ -70,10 +71,13 @@ interface Compiled {
   fatal: ReadonlySet<string>;
 }
 
-interface DocumentState {
-  runs: number;
-  compiled: Map<string, Compiled | null>;
-}
+type GatewayRequest = Parameters<GatewayExecutor>[0];
+
+/**
+ * Operations kept compiled: each holds generated code, and a caller may send many documents (the
+ * parsed documents Apollo keeps are bounded by their size, not by what compiling them made).
+ */
+const COMPILED_OPERATIONS = 1000;
 
 /** A field's place in an answer whatever the list indices: response keys joined, then the parent type. */
 function fatalKey(keys: readonly (string | number)[], parentType: string): string {
@@ -222,27 +226,29 @@ export function createExecutor(
   { compileAfterRuns = 1 }: ExecutorOptions = {},
 ): GatewayExecutor {
   reportsFailures(compiledSchema);
-  const documents = new WeakMap<DocumentNode, DocumentState>();
-  const compiledFor = (document: DocumentNode, operationName: string | null): Compiled | null => {
-    let state = documents.get(document);
-    if (!state) documents.set(document, (state = { runs: 0, compiled: new Map() }));
-    if (state.runs < compileAfterRuns) {
-      state.runs += 1;
-      return null;
+  // By Apollo's hash of the query text and the operation: runs so far of those not compiled yet,
+  // then the compiled operations (or `false`: graphql-js runs it), most recently used kept.
+  const runs = new LRUCache<string, number>({ max: 10 * COMPILED_OPERATIONS });
+  const compiled = new LRUCache<string, Compiled | false>({ max: COMPILED_OPERATIONS });
+  const compiledFor = ({ queryHash, document, operationName }: GatewayRequest): Compiled | false => {
+    const key = `${queryHash}\u0000${operationName ?? ''}`;
+    const known = compiled.get(key);
+    if (known !== undefined) return known;
+    const count = runs.get(key) ?? 0;
+    if (count < compileAfterRuns) {
+      runs.set(key, count + 1);
+      return false;
     }
-    const name = operationName ?? '';
-    let compiled = state.compiled.get(name);
-    if (compiled === undefined) {
-      compiled = null;
-      if (!compilesWrongly(document)) {
-        const query = compileQuery(compiledSchema, document, operationName ?? undefined);
-        if (isCompiledQuery(query)) compiled = { query, fatal: fatalFields(compiledSchema, document, operationName) };
-      }
-      state.compiled.set(name, compiled);
+    runs.delete(key);
+    let entry: Compiled | false = false;
+    if (!compilesWrongly(document)) {
+      const query = compileQuery(compiledSchema, document, operationName ?? undefined);
+      if (isCompiledQuery(query)) entry = { query, fatal: fatalFields(compiledSchema, document, operationName) };
     }
-    return compiled;
+    compiled.set(key, entry);
+    return entry;
   };
-  const interpreted = (request: Parameters<GatewayExecutor>[0]) =>
+  const interpreted = (request: GatewayRequest) =>
     execute({
       schema,
       document: request.document,
@@ -252,18 +258,18 @@ export function createExecutor(
     }) as Promise<ExecutionResult>;
 
   return async (request) => {
-    const compiled = compiledFor(request.document, request.operationName);
-    if (!compiled) return interpreted(request);
+    const operation = compiledFor(request);
+    if (!operation) return interpreted(request);
     const context = request.context;
     let decided!: (result: ExecutionResult) => void;
     const early = new Promise<ExecutionResult>((resolve) => (decided = resolve));
-    if (compiled.fatal.size > 0)
+    if (operation.fatal.size > 0)
       failureListeners.set(context, {
-        fatal: compiled.fatal,
+        fatal: operation.fatal,
         fail: (error) => decided({ data: null, errors: [error] }),
       });
     try {
-      const run = Promise.resolve(compiled.query.query(undefined, context, request.request.variables ?? {}));
+      const run = Promise.resolve(operation.query.query(undefined, context, request.request.variables ?? {}));
       const result = await Promise.race([run, early]);
       if (result.data === undefined) return interpreted(request); // variables that do not coerce
       if (result.errors) return { ...result, errors: result.errors.map(asGraphQLError) };
