@@ -12,8 +12,9 @@
  *   benchmarked operations), and a caller sending a new document with every request must not make
  *   the gateway compile each;
  * - a document with `@skip` or `@include`: graphql-jit drops fields in some shapes of them (a
- *   fragment spread twice, once under a condition; zalando-incubator/graphql-jit#111, #166), or
- *   with a response key `__proto__`, which it drops;
+ *   fragment spread twice, once under a condition; zalando-incubator/graphql-jit#111, #166), with
+ *   a response key `__proto__`, which it drops, or with a variable inside a custom scalar's literal
+ *   (JSON), which it drops too;
  * - variables that do not coerce (with the limits on, the cost estimate refuses them first):
  *   graphql-js's errors name the variable's definition, which Apollo answers with 400 BAD_USER_INPUT.
  * And two differences are mended here:
@@ -34,13 +35,16 @@ import {
   GraphQLError,
   isAbstractType,
   isCompositeType,
+  isInputObjectType,
   isListType,
   isNonNullType,
   isObjectType,
   isUnionType,
   Kind,
   locatedError,
+  TypeInfo,
   visit,
+  visitWithTypeInfo,
   type DocumentNode,
   type ExecutionResult,
   type FragmentDefinitionNode,
@@ -49,6 +53,8 @@ import {
   type GraphQLOutputType,
   type GraphQLResolveInfo,
   type GraphQLSchema,
+  type ListValueNode,
+  type ObjectValueNode,
   type SelectionSetNode,
 } from 'graphql';
 import { pathToArray } from 'graphql/jsutils/Path';
@@ -181,24 +187,45 @@ function report(error: unknown, context: object, info: GraphQLResolveInfo): neve
 }
 
 /**
- * True when graphql-jit would answer the document wrongly: it has a `@skip` or `@include`, or a
+ * True when graphql-jit would answer the document wrongly: it has a `@skip` or `@include`, a
  * response key `__proto__` (the compiled query builds answers with object literals, where that key
- * sets the prototype: the field vanished from the answer).
+ * sets the prototype: the field vanished from the answer), or a variable inside a custom scalar's
+ * literal (`values: { priority: $priority }` for JSON): graphql-jit reads such a literal once, when
+ * compiling, and drops the variables in it.
  */
-function compilesWrongly(document: DocumentNode): boolean {
+function compilesWrongly(schema: GraphQLSchema, document: DocumentNode): boolean {
+  const typeInfo = new TypeInfo(schema);
   let found = false;
-  visit(document, {
-    Directive(node) {
-      if (node.name.value !== 'skip' && node.name.value !== 'include') return undefined;
-      found = true;
-      return BREAK;
-    },
-    Field(node) {
-      if ((node.alias ?? node.name).value !== '__proto__') return undefined;
-      found = true;
-      return BREAK;
-    },
-  });
+  const scalarLiteral = (node: ListValueNode | ObjectValueNode) => {
+    // A list or an object where the type expects none: a custom scalar's literal.
+    const type = typeInfo.getInputType();
+    if (node.kind === Kind.LIST ? isListType(getNullableType(type)) : isInputObjectType(getNamedType(type)))
+      return undefined;
+    visit(node, {
+      Variable() {
+        found = true;
+        return BREAK;
+      },
+    });
+    return found ? BREAK : false;
+  };
+  visit(
+    document,
+    visitWithTypeInfo(typeInfo, {
+      Directive(node) {
+        if (node.name.value !== 'skip' && node.name.value !== 'include') return undefined;
+        found = true;
+        return BREAK;
+      },
+      Field(node) {
+        if ((node.alias ?? node.name).value !== '__proto__') return undefined;
+        found = true;
+        return BREAK;
+      },
+      ListValue: scalarLiteral,
+      ObjectValue: scalarLiteral,
+    }),
+  );
   return found;
 }
 
@@ -241,7 +268,7 @@ export function createExecutor(
     }
     runs.delete(key);
     let entry: Compiled | false = false;
-    if (!compilesWrongly(document)) {
+    if (!compilesWrongly(compiledSchema, document)) {
       const query = compileQuery(compiledSchema, document, operationName ?? undefined);
       if (isCompiledQuery(query)) entry = { query, fatal: fatalFields(compiledSchema, document, operationName) };
     }

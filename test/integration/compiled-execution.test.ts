@@ -119,3 +119,17 @@ it('a failure that nulls data: the same answer, with that one error', async () =
   });
   expect(compiled).toEqual(interpreted);
 });
+
+it('a variable inside a JSON literal: the value it gives', async () => {
+  const [intervention] = stack.emulator.records.list('interventions').filter((record) => !record.closed);
+  const { compiled, interpreted } = await both(
+    `mutation($id: ID!, $priority: String) {
+      updateInterventionCustomFields(id: $id, values: { priority: $priority }) { customFields }
+    }`,
+    { id: intervention.id, priority: 'high' },
+  );
+  expect(JSON.parse(compiled.body).data.updateInterventionCustomFields.customFields).toMatchObject({
+    priority: 'high',
+  });
+  expect(compiled).toEqual(interpreted);
+});
