@@ -15,6 +15,7 @@
  *   fragment spread twice, once under a condition; zalando-incubator/graphql-jit#111, #166), with
  *   a response key `__proto__`, which it drops, or with a variable inside a custom scalar's literal
  *   (JSON), which it drops too;
+ * - a request that leaves out a variable given to an input object field (`inputFieldVariables`);
  * - variables that do not coerce (with the limits on, the cost estimate refuses them first):
  *   graphql-js's errors name the variable's definition, which Apollo answers with 400 BAD_USER_INPUT.
  * And two differences are mended here:
@@ -32,6 +33,7 @@ import {
   execute,
   getNamedType,
   getNullableType,
+  getOperationAST,
   GraphQLError,
   isAbstractType,
   isCompositeType,
@@ -55,6 +57,7 @@ import {
   type GraphQLSchema,
   type ListValueNode,
   type ObjectValueNode,
+  type OperationDefinitionNode,
   type SelectionSetNode,
 } from 'graphql';
 import { pathToArray } from 'graphql/jsutils/Path';
@@ -75,6 +78,8 @@ interface Compiled {
   query: CompiledQuery;
   /** Where a failure nulls `data`: `fatalKey` of each such field. */
   fatal: ReadonlySet<string>;
+  /** See `inputFieldVariables`. */
+  inputFieldVariables: readonly string[];
 }
 
 type GatewayRequest = Parameters<GatewayExecutor>[0];
@@ -230,6 +235,28 @@ function compilesWrongly(schema: GraphQLSchema, document: DocumentNode): boolean
 }
 
 /**
+ * The variables of `operation` given to input object fields, where they have no default. A request
+ * that leaves one of them out runs on graphql-js: graphql-jit gives the field null, where graphql-js
+ * leaves it out or gives it the field's default (`ReplyInput.private` is false, and a reply's
+ * retry with its idempotency key must have the first run's arguments).
+ */
+function inputFieldVariables(document: DocumentNode, operation: OperationDefinitionNode): string[] {
+  const withoutDefault = new Set(
+    operation.variableDefinitions
+      ?.filter((definition) => !definition.defaultValue)
+      .map((definition) => definition.variable.name.value),
+  );
+  const names = new Set<string>();
+  visit(document, {
+    ObjectField(node) {
+      if (node.value.kind === Kind.VARIABLE && withoutDefault.has(node.value.name.value))
+        names.add(node.value.name.value);
+    },
+  });
+  return [...names];
+}
+
+/**
  * graphql-jit's errors inherit from graphql-js's GraphQLError without running its constructor, so
  * they lack `extensions` when the thrown error has none, which Apollo's error formatting reads.
  */
@@ -268,9 +295,15 @@ export function createExecutor(
     }
     runs.delete(key);
     let entry: Compiled | false = false;
-    if (!compilesWrongly(compiledSchema, document)) {
+    const operation = getOperationAST(document, operationName);
+    if (operation && !compilesWrongly(compiledSchema, document)) {
       const query = compileQuery(compiledSchema, document, operationName ?? undefined);
-      if (isCompiledQuery(query)) entry = { query, fatal: fatalFields(compiledSchema, document, operationName) };
+      if (isCompiledQuery(query))
+        entry = {
+          query,
+          fatal: fatalFields(compiledSchema, document, operationName),
+          inputFieldVariables: inputFieldVariables(document, operation),
+        };
     }
     compiled.set(key, entry);
     return entry;
@@ -286,7 +319,9 @@ export function createExecutor(
 
   return async (request) => {
     const operation = compiledFor(request);
-    if (!operation) return interpreted(request);
+    const variables = request.request.variables ?? {};
+    if (!operation || operation.inputFieldVariables.some((name) => variables[name] === undefined))
+      return interpreted(request);
     const context = request.context;
     let decided!: (result: ExecutionResult) => void;
     const early = new Promise<ExecutionResult>((resolve) => (decided = resolve));
@@ -296,7 +331,7 @@ export function createExecutor(
         fail: (error) => decided({ data: null, errors: [error] }),
       });
     try {
-      const run = Promise.resolve(operation.query.query(undefined, context, request.request.variables ?? {}));
+      const run = Promise.resolve(operation.query.query(undefined, context, variables));
       const result = await Promise.race([run, early]);
       if (result.data === undefined) return interpreted(request); // variables that do not coerce
       if (result.errors) return { ...result, errors: result.errors.map(asGraphQLError) };

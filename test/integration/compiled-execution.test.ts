@@ -133,3 +133,20 @@ it('a variable inside a JSON literal: the value it gives', async () => {
   });
   expect(compiled).toEqual(interpreted);
 });
+
+it("an input field whose variable the request leaves out: absent, so a reply's retry with its idempotency key replays it", async () => {
+  // As in production: the document's first run on graphql-js, the retry compiled.
+  const gateway = await stack.anotherGateway({ compileAfterRuns: 1 });
+  const { records } = stack.emulator;
+  const sourceId = stack.admin.sourceIds.find((id) => records.customerContent([id]))!;
+  const identityId = records.customerContent([sourceId])!.author_id!;
+  const content = stack.emulator.customers.startThread({ identityId, sourceId, body: 'Has it shipped?' });
+  await answer(gateway, `mutation($c: ID!) { engageContent(contentId: $c) { id } }`, { c: content.id });
+  // `private` defaults to false: graphql-jit gave it null, and the retry's arguments differed from the first run's.
+  const reply = `mutation($c: ID!, $private: Boolean) {
+    replyToContent(input: { contentId: $c, body: "Tomorrow", private: $private, idempotencyKey: "reply-once" }) { id }
+  }`;
+  const first = await answer(gateway, reply, { c: content.id });
+  expect(JSON.parse(first.body).errors).toBeUndefined();
+  expect(await answer(gateway, reply, { c: content.id })).toEqual(first);
+});
