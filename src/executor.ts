@@ -15,6 +15,8 @@
  *   fragment spread twice, once under a condition; zalando-incubator/graphql-jit#111, #166), with
  *   a response key `__proto__`, which it drops, or with a variable inside a custom scalar's literal
  *   (JSON), which it drops too;
+ * - a mutation of more than one field: graphql-jit runs the fields after one whose failure nulled
+ *   `data` (and makes their Engage writes), where graphql-js stops;
  * - a request that leaves out a variable given to an input object field (`inputFieldVariables`);
  * - variables that do not coerce (with the limits on, the cost estimate refuses them first):
  *   graphql-js's errors name the variable's definition, which Apollo answers with 400 BAD_USER_INPUT.
@@ -44,6 +46,7 @@ import {
   isUnionType,
   Kind,
   locatedError,
+  OperationTypeNode,
   TypeInfo,
   visit,
   visitWithTypeInfo,
@@ -192,13 +195,19 @@ function report(error: unknown, context: object, info: GraphQLResolveInfo): neve
 }
 
 /**
- * True when graphql-jit would answer the document wrongly: it has a `@skip` or `@include`, a
- * response key `__proto__` (the compiled query builds answers with object literals, where that key
- * sets the prototype: the field vanished from the answer), or a variable inside a custom scalar's
- * literal (`values: { priority: $priority }` for JSON): graphql-jit reads such a literal once, when
- * compiling, and drops the variables in it.
+ * True when graphql-jit would answer `operation` wrongly:
+ * - a mutation of more than one field: graphql-jit runs the fields after one whose failure nulled
+ *   `data` (and makes their Engage writes), where graphql-js stops;
+ * - a `@skip` or `@include` in the document;
+ * - a response key `__proto__`: the compiled query builds answers with object literals, where that
+ *   key sets the prototype (the field vanished from the answer);
+ * - a variable inside a custom scalar's literal (`values: { priority: $priority }` for JSON):
+ *   graphql-jit reads such a literal once, when compiling, and drops the variable.
  */
-function compilesWrongly(schema: GraphQLSchema, document: DocumentNode): boolean {
+function compilesWrongly(schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode): boolean {
+  const [first, ...others] = operation.selectionSet.selections;
+  if (operation.operation === OperationTypeNode.MUTATION && (others.length > 0 || first.kind !== Kind.FIELD))
+    return true;
   const typeInfo = new TypeInfo(schema);
   let found = false;
   const scalarLiteral = (node: ListValueNode | ObjectValueNode) => {
@@ -296,7 +305,7 @@ export function createExecutor(
     runs.delete(key);
     let entry: Compiled | false = false;
     const operation = getOperationAST(document, operationName);
-    if (operation && !compilesWrongly(compiledSchema, document)) {
+    if (operation && !compilesWrongly(compiledSchema, document, operation)) {
       const query = compileQuery(compiledSchema, document, operationName ?? undefined);
       if (isCompiledQuery(query))
         entry = {

@@ -12,6 +12,7 @@ const typeDefs = `
   type A implements Node { id: ID! b: B! slow: String! }
   type B { a: A! name: String }
   interface Node { id: ID! }
+  type Mutation { fail: A! write: B! }
 `;
 
 describe('fatalFields', () => {
@@ -41,6 +42,7 @@ describe('createExecutor', () => {
   /** Whether each run of `a` was interpreted (graphql-js's paths name their type) or compiled. */
   const runs: string[] = [];
   let slowEnded = false;
+  let writes = 0;
   const resolvers = {
     Query: {
       a: (_: unknown, __: unknown, ___: unknown, info: GraphQLResolveInfo) => {
@@ -58,6 +60,15 @@ describe('createExecutor', () => {
       },
     },
     B: { a: () => Promise.reject(new Error('gone')) },
+    Mutation: {
+      fail: () => {
+        throw new Error('refused');
+      },
+      write: () => {
+        writes++;
+        return {};
+      },
+    },
   };
   const executor = (compileAfterRuns?: number) =>
     createExecutor(makeExecutableSchema({ typeDefs, resolvers }), makeExecutableSchema({ typeDefs, resolvers }), {
@@ -75,6 +86,7 @@ describe('createExecutor', () => {
   beforeEach(() => {
     runs.length = 0;
     slowEnded = false;
+    writes = 0;
   });
 
   it('runs a document on graphql-js first, compiled from then on; with @skip or @include, never compiled', async () => {
@@ -96,5 +108,14 @@ describe('createExecutor', () => {
     const partial = await run(executor(0), '{ a { slow } b { a { id } } }');
     expect(slowEnded).toBe(true);
     expect(partial).toMatchObject({ data: { a: { slow: 'late' }, b: null }, errors: [{ path: ['b', 'a'] }] });
+  });
+
+  it('stops a mutation at a field whose failure nulls data, as graphql-js does: the later fields never run', async () => {
+    const result = await run(executor(0), 'mutation { refused: fail { id } write { name } }');
+    expect(result).toEqual({
+      data: null,
+      errors: [expect.objectContaining({ message: 'refused', path: ['refused'] })],
+    });
+    expect(writes).toBe(0);
   });
 });
