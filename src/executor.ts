@@ -13,8 +13,8 @@
  *   the gateway compile each;
  * - a document with `@skip` or `@include`: graphql-jit drops fields in some shapes of them (a
  *   fragment spread twice, once under a condition; zalando-incubator/graphql-jit#111, #166), with
- *   a response key `__proto__`, which it drops, or with a variable inside a custom scalar's literal
- *   (JSON), which it drops too;
+ *   a response key or a variable `__proto__`, which it drops, or with a variable inside a custom
+ *   scalar's literal (JSON), which it drops too;
  * - a mutation of more than one field: graphql-jit runs the fields after one whose failure nulled
  *   `data` (and makes their Engage writes), where graphql-js stops;
  * - a request that leaves out a variable given to an input object field (`inputFieldVariables`);
@@ -199,8 +199,9 @@ function report(error: unknown, context: object, info: GraphQLResolveInfo): neve
  * - a mutation of more than one field: graphql-jit runs the fields after one whose failure nulled
  *   `data` (and makes their Engage writes), where graphql-js stops;
  * - a `@skip` or `@include` in the document;
- * - a response key `__proto__`: the compiled query builds answers with object literals, where that
- *   key sets the prototype (the field vanished from the answer);
+ * - a response key or a variable named `__proto__`: the compiled query builds answers and variables
+ *   with object literals, where that key sets the prototype (the field vanished from the answer, the
+ *   variable's value was not read);
  * - a variable inside a custom scalar's literal (`values: { priority: $priority }` for JSON):
  *   graphql-jit reads such a literal once, when compiling, and drops the variable.
  */
@@ -233,6 +234,11 @@ function compilesWrongly(schema: GraphQLSchema, document: DocumentNode, operatio
       },
       Field(node) {
         if ((node.alias ?? node.name).value !== '__proto__') return undefined;
+        found = true;
+        return BREAK;
+      },
+      VariableDefinition(node) {
+        if (node.variable.name.value !== '__proto__') return undefined;
         found = true;
         return BREAK;
       },

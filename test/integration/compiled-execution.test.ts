@@ -99,6 +99,15 @@ it('strings and names that read as code: the same answers, and the gateway unhar
   expect((await answer(stack.gateway, '{ sources { id } }')).status).toBe(200);
 });
 
+it('a variable named __proto__: the value it gives', async () => {
+  const { compiled, interpreted } = await both(
+    'query($__proto__: Int) { threads(first: $__proto__) { nodes { id } } }',
+    JSON.parse('{ "__proto__": 2 }') as Record<string, unknown>,
+  );
+  expect(JSON.parse(compiled.body).data.threads.nodes).toHaveLength(2);
+  expect(compiled).toEqual(interpreted);
+});
+
 it('variables that do not coerce: the same 400 BAD_USER_INPUT', async () => {
   const { compiled, interpreted } = await both(`query($first: Int) { threads(first: $first) { nodes { id } } }`, {
     first: 'many',
