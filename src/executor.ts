@@ -21,13 +21,18 @@
  * - variables that do not coerce (with the limits on, the cost estimate refuses them first):
  *   graphql-js's errors name the variable's definition, which Apollo answers with 400 BAD_USER_INPUT.
  * And two differences are mended here:
- * - graphql-jit's errors lack `extensions` when the thrown error has none (Apollo reads them): they
- *   are rebuilt as graphql-js errors;
+ * - graphql-jit's errors lack `extensions` when the thrown error has none (Apollo reads them), and
+ *   its null errors name a field selected twice `Type.(name,name)`: they are rebuilt as graphql-js
+ *   errors (`asGraphQLError`);
  * - graphql-jit answers once every resolver has settled, where graphql-js answers as soon as an
  *   error has nulled `data` (a failing non-null root field, or a non-null chain up to one): the
  *   answer was decided, and once it is sent the operation ends and its pending Engage calls stop.
  *   Failures of fields whose null reaches `data` are reported as they happen (`reportsFailures`),
  *   and the executor answers with the first of them.
+ * What still differs, when several fields fail, is the errors list, never `data`: graphql-jit lists
+ * nullable fields' errors first and every failure under a field already nulled, and an early answer
+ * lists the failure that nulled `data` alone. Matching graphql-js there meant wrapping every
+ * resolver, which cost about as much CPU per inbox as compiling saved.
  */
 import type { GatewayExecutor, GatewayInterface } from '@apollo/server-gateway-interface';
 import {
@@ -271,12 +276,16 @@ function inputFieldVariables(document: DocumentNode, operation: OperationDefinit
   return [...names];
 }
 
+/** graphql-jit's null error of a field selected more than once: `Type.(name,name)`. */
+const NULL_OF_MERGED_FIELD = /^(Cannot return null for non-nullable field \w+\.)\((\w+)(?:,\w+)*\)\.$/;
+
 /**
  * graphql-jit's errors inherit from graphql-js's GraphQLError without running its constructor, so
- * they lack `extensions` when the thrown error has none, which Apollo's error formatting reads.
+ * they lack `extensions` when the thrown error has none, which Apollo's error formatting reads; and
+ * a field selected more than once is named `Type.name` by graphql-js.
  */
 function asGraphQLError(error: GraphQLError): GraphQLError {
-  const rebuilt = new GraphQLError(error.message, {
+  const rebuilt = new GraphQLError(error.message.replace(NULL_OF_MERGED_FIELD, '$1$2.'), {
     path: error.path,
     originalError: error.originalError ?? undefined,
     extensions: error.extensions,

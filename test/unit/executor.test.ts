@@ -10,7 +10,7 @@ import { createExecutor, fatalFields } from '../../src/executor';
 const typeDefs = `
   type Query { a: A! b: B list: [A!]! loose: [A]! node: Node! }
   type A implements Node { id: ID! b: B! slow: String! }
-  type B { a: A! name: String }
+  type B { a: A! name: String missing: String! }
   interface Node { id: ID! }
   type Mutation { fail: A! write: B! }
 `;
@@ -59,7 +59,7 @@ describe('createExecutor', () => {
         return 'late';
       },
     },
-    B: { a: () => Promise.reject(new Error('gone')) },
+    B: { a: () => Promise.reject(new Error('gone')), missing: () => null },
     Mutation: {
       fail: () => {
         throw new Error('refused');
@@ -117,5 +117,13 @@ describe('createExecutor', () => {
       errors: [expect.objectContaining({ message: 'refused', path: ['refused'] })],
     });
     expect(writes).toBe(0);
+  });
+
+  it('names a field selected twice as graphql-js does when it is null where it may not be', async () => {
+    const result = await run(executor(0), '{ b { missing } ... on Query { b { missing } } }');
+    expect(result).toEqual({
+      data: { b: null },
+      errors: [expect.objectContaining({ message: 'Cannot return null for non-nullable field B.missing.' })],
+    });
   });
 });
