@@ -217,9 +217,13 @@ function compilesWrongly(schema: GraphQLSchema, document: DocumentNode, operatio
   const typeInfo = new TypeInfo(schema);
   let found = false;
   const scalarLiteral = (node: ListValueNode | ObjectValueNode) => {
-    // A list or an object where the type expects none: a custom scalar's literal.
-    const type = typeInfo.getInputType();
-    if (node.kind === Kind.LIST ? isListType(getNullableType(type)) : isInputObjectType(getNamedType(type)))
+    // A list or an object where the type expects none: a custom scalar's literal. (Inside a list,
+    // TypeInfo already reads the item type: the list's own is the parent's.)
+    if (
+      node.kind === Kind.LIST
+        ? isListType(getNullableType(typeInfo.getParentInputType()))
+        : isInputObjectType(getNamedType(typeInfo.getInputType()))
+    )
       return undefined;
     visit(node, {
       Variable() {

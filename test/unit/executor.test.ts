@@ -8,7 +8,8 @@ import { parse, type GraphQLResolveInfo } from 'graphql';
 import { createExecutor, fatalFields } from '../../src/executor';
 
 const typeDefs = `
-  type Query { a: A! b: B list: [A!]! loose: [A]! node: Node! }
+  type Query { a(ids: [ID!], where: AFilter): A! b: B list: [A!]! loose: [A]! node: Node! }
+  input AFilter { ids: [ID!] }
   type A implements Node { id: ID! b: B! slow: String! }
   type B { a: A! name: String missing: String! }
   interface Node { id: ID! }
@@ -94,6 +95,13 @@ describe('createExecutor', () => {
     for (let i = 0; i < 3; i++) await run(execute, '{ a { id } }');
     for (let i = 0; i < 2; i++) await run(execute, 'query($no: Boolean = false) { a @skip(if: $no) { id } }');
     expect(runs).toEqual(['interpreted', 'compiled', 'compiled', 'interpreted', 'interpreted']);
+  });
+
+  it('compiles lists and input objects that hold variables where the schema expects them', async () => {
+    const execute = executor();
+    const query = 'query($id: ID = "1") { a(ids: [$id], where: { ids: [$id] }) { id } }';
+    for (let i = 0; i < 2; i++) await run(execute, query);
+    expect(runs).toEqual(['interpreted', 'compiled']);
   });
 
   it('answers as soon as a failure nulls data, as graphql-js does, without waiting for the rest', async () => {
