@@ -75,6 +75,8 @@ import { LRUCache } from 'lru-cache';
 export interface ExecutorOptions {
   /** Runs of a document on graphql-js before it is compiled; default 1. */
   compileAfterRuns?: number;
+  /** Told which executor ran each operation (the `graphql_executions_total` metric). */
+  onExecution?: (executor: 'compiled' | 'graphql-js') => void;
 }
 
 type Failure = (error: GraphQLError) => void;
@@ -305,7 +307,7 @@ function asGraphQLError(error: GraphQLError): GraphQLError {
 export function createExecutor(
   schema: GraphQLSchema,
   compiledSchema: GraphQLSchema,
-  { compileAfterRuns = 1 }: ExecutorOptions = {},
+  { compileAfterRuns = 1, onExecution }: ExecutorOptions = {},
 ): GatewayExecutor {
   reportsFailures(compiledSchema);
   // By Apollo's hash of the query text and the operation: runs so far of those not compiled yet,
@@ -348,8 +350,11 @@ export function createExecutor(
   return async (request) => {
     const operation = compiledFor(request);
     const variables = request.request.variables ?? {};
-    if (!operation || operation.inputFieldVariables.some((name) => variables[name] === undefined))
+    if (!operation || operation.inputFieldVariables.some((name) => variables[name] === undefined)) {
+      onExecution?.('graphql-js');
       return interpreted(request);
+    }
+    onExecution?.('compiled');
     const context = request.context;
     let decided!: (result: ExecutionResult) => void;
     const early = new Promise<ExecutionResult>((resolve) => (decided = resolve));

@@ -303,7 +303,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   const apollo = new ApolloServer<GatewayContext>({
     // Apollo executes through this gateway: compiled queries (src/executor.ts) against a twin of `schema`.
-    gateway: compiledGateway(schema, createSchema(), { compileAfterRuns: options.compileAfterRuns }),
+    gateway: compiledGateway(schema, createSchema(), {
+      compileAfterRuns: options.compileAfterRuns,
+      onExecution: metrics.recordExecution,
+    }),
     plugins,
     csrfPrevention: true,
     // The process owner (src/main.ts, tests) decides when to stop: Apollo's own SIGINT/SIGTERM

@@ -7,6 +7,7 @@
  * | engage_rest_requests_total               | counter   | method, endpoint, status    |
  * | engage_rest_duration_seconds             | histogram | method, endpoint            |
  * | graphql_operations_total                 | counter   | operation, code (`ok` if none) |
+ * | graphql_executions_total                 | counter   | executor: compiled, graphql-js |
  * | graphql_active_subscriptions             | gauge     |                             |
  * | webhook_events_total                     | counter   | outcome: accepted, duplicate, refused |
  * | plus Node's process metrics (prom-client's defaults) |  |                          |
@@ -38,6 +39,8 @@ export interface Metrics {
   recordRestCall(event: RequestEvent): void;
   /** The response cache's `onLookup` hook. */
   recordCacheLookup(outcome: CacheLookup, kind: CacheKind): void;
+  /** The executor's `onExecution` hook (src/executor.ts). */
+  recordExecution(executor: 'compiled' | 'graphql-js'): void;
   apolloPlugin: ApolloServerPlugin;
   handler: RequestHandler;
 }
@@ -68,6 +71,12 @@ export function createMetrics(sources: MetricsSources, options: { maxOperationNa
     name: 'graphql_operations_total',
     help: 'GraphQL operations answered over HTTP, by operation name and error code (ok when none).',
     labelNames: ['operation', 'code'],
+    registers: [registry],
+  });
+  const executions = new Counter({
+    name: 'graphql_executions_total',
+    help: 'Queries and mutations executed over HTTP, by executor: compiled (a document seen before), or graphql-js (its first run, and what compiles wrongly: src/executor.ts).',
+    labelNames: ['executor'],
     registers: [registry],
   });
   new Gauge({
@@ -137,6 +146,9 @@ export function createMetrics(sources: MetricsSources, options: { maxOperationNa
     registry,
     recordCacheLookup(outcome, kind) {
       cacheLookups.inc({ outcome, kind });
+    },
+    recordExecution(executor) {
+      executions.inc({ executor });
     },
     recordRestCall(event) {
       restCalls.inc({ method: event.method, endpoint: event.endpoint, status: String(event.status) });

@@ -261,6 +261,7 @@ describe('health, readiness and metrics', () => {
   it('/metrics counts REST calls by endpoint and status, operations by name and code, subscriptions and webhook events', async () => {
     await stack.gql('query Sources { sources { id } }');
     await stack.gql('query Broken { thread(id: "no-such-thread") { id } }');
+    await stack.gql('query Skipped { sources { id name @skip(if: true) } }');
     await postWebhook(stack.gateway, notification([]), { secret: 'wrong' });
     const accepted = notification([
       event('content.imported', { type: 'email/message', id: newId(), metadata: { thread_id: newId() } }),
@@ -272,6 +273,9 @@ describe('health, readiness and metrics', () => {
     expect(text).toMatch(/engage_rest_duration_seconds_count\{method="GET",endpoint="\/content_sources"\} [1-9]/);
     expect(text).toMatch(/graphql_operations_total\{operation="Sources",code="ok"\} [1-9]/);
     expect(text).toMatch(/graphql_operations_total\{operation="Broken",code="NOT_FOUND"\} 1/);
+    // The test stack compiles every document; one with @skip runs on graphql-js.
+    expect(text).toMatch(/graphql_executions_total\{executor="compiled"\} [1-9]/);
+    expect(text).toMatch(/graphql_executions_total\{executor="graphql-js"\} 1/);
     expect(text).toMatch(/graphql_active_subscriptions 0/);
     expect(text).toMatch(/webhook_events_total\{outcome="accepted"\} 1/);
     expect(text).toMatch(/webhook_events_total\{outcome="duplicate"\} 1/);
