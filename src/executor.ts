@@ -113,15 +113,9 @@ function fatalKey(keys: readonly (string | number)[], parentType: string): strin
  */
 export function fatalFields(schema: GraphQLSchema, document: DocumentNode, operationName: string | null): Set<string> {
   const fragments = new Map<string, FragmentDefinitionNode>();
-  let operation;
-  for (const definition of document.definitions) {
+  for (const definition of document.definitions)
     if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
-    else if (
-      definition.kind === Kind.OPERATION_DEFINITION &&
-      (operationName === null || definition.name?.value === operationName)
-    )
-      operation ??= definition;
-  }
+  const operation = getOperationAST(document, operationName);
   const fatal = new Set<string>();
   const root = operation && schema.getRootType(operation.operation);
   if (!operation || !root) return fatal;
@@ -171,7 +165,7 @@ function nonNullItems(type: GraphQLOutputType): ReturnType<typeof getNamedType> 
  * executor of the operation it serves when the failure nulls `data`. The schema must be one that
  * only the compiled executor uses.
  */
-export function reportsFailures(schema: GraphQLSchema): GraphQLSchema {
+export function reportsFailures(schema: GraphQLSchema): void {
   for (const type of Object.values(schema.getTypeMap())) {
     if (!isObjectType(type) || type.name.startsWith('__')) continue;
     for (const field of Object.values(type.getFields())) {
@@ -188,7 +182,6 @@ export function reportsFailures(schema: GraphQLSchema): GraphQLSchema {
       field.resolve = reported;
     }
   }
-  return schema;
 }
 
 function report(error: unknown, context: object, info: GraphQLResolveInfo): never {
@@ -356,16 +349,20 @@ export function createExecutor(
     }
     onExecution?.('compiled');
     const context = request.context;
-    let decided!: (result: ExecutionResult) => void;
-    const early = new Promise<ExecutionResult>((resolve) => (decided = resolve));
-    if (operation.fatal.size > 0)
-      failureListeners.set(context, {
-        fatal: operation.fatal,
-        fail: (error) => decided({ data: null, errors: [error] }),
-      });
+    // Only an operation with fields whose failure nulls `data` can be answered before its run ends;
+    // the listener is in place before the run starts (a resolver may fail synchronously).
+    const early =
+      operation.fatal.size > 0
+        ? new Promise<ExecutionResult>((decided) =>
+            failureListeners.set(context, {
+              fatal: operation.fatal,
+              fail: (error) => decided({ data: null, errors: [error] }),
+            }),
+          )
+        : undefined;
     try {
       const run = Promise.resolve(operation.query.query(undefined, context, variables));
-      const result = await Promise.race([run, early]);
+      const result = await (early ? Promise.race([run, early]) : run);
       if (result.data === undefined) return interpreted(request); // variables that do not coerce
       if (result.errors) return { ...result, errors: result.errors.map(asGraphQLError) };
       return result;
