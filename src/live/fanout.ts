@@ -1,8 +1,8 @@
 /**
  * Subscription fan-out: subscribers of the same operation with the same variables and the same
  * permission scope form one group; the group opens one source stream and executes the payload
- * once per event, and the same result object goes to every member (graphql-ws then sends the
- * same payload bytes on each socket, under each subscription's id).
+ * once per event, and the same result object goes to every member (the transport serialises it
+ * once and sends the same payload bytes on each socket, under each subscription's id).
  *
  * Why the scope is part of the key: the payload is resolved with the subscriber's token, and the
  * permission check runs in the group's source stream. Two tokens never share a group, so a result
@@ -20,11 +20,12 @@
  * with a coded error (an expired cursor, Engage still unavailable), each member receives that
  * error as its last result and completes, so a client can resume after its last cursor.
  *
- * Contract: `subscribe(args)` has the shape graphql-ws expects of its `subscribe` option: an async
- * iterator of results, or a result with errors when the subscription cannot start (e.g. a
- * subscription resolver threw). Members leave with `return()`; the last one closes the stream.
- * `args.contextValue` is read while `subscribe` runs, not after: the caller need not keep any
- * member's context, and ending one (its signal) ends nothing of the group's.
+ * Contract: `join(args, member)` attaches a `Member` (the WebSocket transport's operation sends
+ * each result on its socket as it is pushed, no queue in between) and resolves to the function
+ * that detaches it, or to a result with errors when the subscription cannot start (e.g. a
+ * subscription resolver threw). The last member to leave closes the stream. `args.contextValue` is read
+ * while joining, not after: the caller need not keep any member's context, and ending one (its
+ * signal) ends nothing of the group's.
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -40,7 +41,6 @@ import {
 } from 'graphql';
 import type { GatewayContext } from '../context';
 import stableStringify from 'safe-stable-stringify';
-import { PushQueue } from './queue';
 import { asGraphQLError, backoffMs, DEFAULT_RETRY, isTransient, sleep, type RetryPolicy } from './retry';
 
 /** Whether the operation's root field is given a non-null `after` cursor. */
@@ -76,9 +76,21 @@ export interface FanOutStats {
 
 type Stream = AsyncIterator<unknown> & { return?: () => Promise<IteratorResult<unknown>> };
 
+/** Where a group delivers one subscriber's results: the WebSocket transport's operation (src/live/transport.ts). */
+export interface Member {
+  /** One result, in order. */
+  push(result: ExecutionResult): void;
+  /** The stream ended: complete once what was pushed is delivered. */
+  end(): void;
+  /** The stream broke with an error that is not a result. */
+  fail(error: unknown): void;
+  /** Resolves once fewer than `size` pushed results wait to be delivered: paces a replay. */
+  below(size: number): Promise<void>;
+}
+
 interface Group {
   key: string;
-  members: Set<PushQueue<ExecutionResult>>;
+  members: Set<Member>;
   /** Resumes after a cursor: one member, fed from the event log as fast as it takes them. */
   resumed: boolean;
   /** The source stream, or the result that refused to open one. */
@@ -137,7 +149,7 @@ export class FanOut {
   async close(): Promise<void> {
     const groups = [...this.groups.values()];
     this.groups.clear();
-    for (const group of groups) for (const member of group.members) await member.return();
+    for (const group of groups) this.end(group);
   }
 
   private keyOf(args: ExecutionArgs): string {
@@ -158,7 +170,8 @@ export class FanOut {
     ].join('\u0000');
   }
 
-  async subscribe(args: ExecutionArgs, attempt = 0): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
+  /** Attaches `member` to its group (opened if needed); resolves to its way out, or to the result that refused to start. */
+  async join(args: ExecutionArgs, member: Member, attempt = 0): Promise<(() => void) | ExecutionResult> {
     const key = this.keyOf(args);
     let group = this.groups.get(key);
     if (!group) group = this.open(key, args);
@@ -166,18 +179,16 @@ export class FanOut {
     if (!('next' in started)) return started as ExecutionResult;
     if (group.closed) {
       // The group's last members left while this one waited: start a new group, once.
-      if (attempt === 0) return this.subscribe(args, 1);
-      const ended = new PushQueue<ExecutionResult>();
-      await ended.return();
-      return ended;
+      if (attempt === 0) return this.join(args, member, 1);
+      member.end();
+      return () => undefined;
     }
     const current = group;
-    const member = new PushQueue<ExecutionResult>(() => this.leave(current, member));
     current.members.add(member);
     this.subscribers += 1;
     this.attached += 1;
     this.changes.emit('change');
-    return member;
+    return () => this.leave(current, member);
   }
 
   private open(key: string, opening: ExecutionArgs): Group {
@@ -248,7 +259,7 @@ export class FanOut {
     }
   }
 
-  private leave(group: Group, member: PushQueue<ExecutionResult>): void {
+  private leave(group: Group, member: Member): void {
     if (group.members.delete(member)) this.subscribers -= 1;
     this.changes.emit('change');
     if (group.members.size === 0) this.end(group);

@@ -1,6 +1,23 @@
 /**
- * graphql-ws on the HTTP server's port and `/graphql` path (the protocol Apollo Sandbox speaks).
+ * GraphQL over WebSocket on the HTTP server's port and `/graphql` path: the graphql-transport-ws
+ * protocol (graphql-ws's, which Apollo Sandbox and graphql-ws clients speak), served by a lean
+ * server of our own over `ws`, with graphql-ws's message parsing, validation and vocabulary.
  *
+ * Why not graphql-ws's `useServer`: an idle subscribed socket held ~7 KiB of it beyond `ws`'s own
+ * ~2.9 KiB (two dozen closures and a keep-alive interval per socket, two suspended async functions
+ * per operation holding its subscribe message), and each event went through one async iterator, a
+ * `JSON.stringify` of the whole message and a chain of promises per subscriber. Here a socket is one
+ * `Connection` record with listeners shared by all sockets and one keep-alive sweep for the server;
+ * a subscription is one `Operation`, which its fan-out group (src/live/fanout.ts) pushes to; and a
+ * result is serialised once, however many subscribers receive it.
+ *
+ * Protocol (https://github.com/enisdenjo/graphql-ws/blob/master/PROTOCOL.md), as graphql-ws's
+ * server closes: 4400 an unparsable or unexpected message, 4406 a subprotocol other than
+ * `graphql-transport-ws`, 4408 no `connection_init` within `connectionInitWaitMs` (3 s), 4429 a
+ * second `connection_init`, 4401 a `subscribe` before the acknowledgement, 4409 a `subscribe` whose
+ * id is in use, 4500 an internal failure. A `ping` message gets a `pong` (with its payload).
+ *
+ * Edge (src/edge/):
  * - The upgrade's `Origin` is checked against the allowed origins (src/edge/origins.ts): 403
  *   otherwise. A socket opened by a page on any site would otherwise act with its user's token.
  * - Authentication happens once, in `connection_init`: `{authorization: 'Bearer <token>'}`
@@ -15,26 +32,30 @@
  *   Each operation's context comes from the same factory as HTTP requests.
  * - A socket holds at most `maxSubscriptionsPerSocket` operations; one more gets an error
  *   (TOO_MANY_SUBSCRIPTIONS) and the socket stays open.
+ * - A subscriber whose socket has `maxPendingSends` (1,000) results not yet written (a client that stopped
+ *   reading) gets SLOW_SUBSCRIBER and its subscription ends, rather than hold memory for every event.
  * - Documents are parsed and validated once per query text (LRU), with the same limits as HTTP
  *   (src/edge/limits.ts: tokens at parse time, depth, aliases and directives as validation rules,
  *   the cost estimate once the variables are known), so a thousand subscribers of one operation
- *   cost one parse and one validation. The fan-out group (src/live/fanout.ts) is named by the
- *   printed document, so texts that differ only by comments or whitespace share a group.
+ *   cost one parse and one validation. The fan-out group is named by the printed document, so
+ *   texts that differ only by comments or whitespace share a group.
  * - Results and errors go through the HTTP `formatError` (codes, masking); a shared result is
- *   formatted once (WeakMap), so every member of a group receives the same formatted object.
- * - Keep-alive: a ping every `keepAliveMs`; a socket that does not pong is terminated.
+ *   formatted and serialised once (WeakMap).
+ * - Keep-alive: every `keepAliveMs` each socket is pinged; one that has not answered the previous
+ *   ping is terminated.
  * - Access lines (`accessLog`): one per operation when it ends (either side completed it, it
  *   failed, or its socket closed) and one per socket when it closes, under the socket's request id
  *   (the upgrade's `x-request-id` when it is a plain short token, else a new UUID): operation name
  *   and type, duration, results sent, error codes; never a document, variables or credentials.
  *   A frame ws refuses (too big, malformed) closes its socket with the protocol's code and writes
- *   one `socket error` line (ws's code and message), not graphql-ws's stack trace on the console.
+ *   one `socket error` line (ws's code and message).
  * - `dispose()` closes every socket with 1001 Going away and the server; it is wired into Apollo's
  *   drain, so `gateway.close()` ends subscriptions with the protocol's close codes.
  */
 import type http from 'node:http';
 import { createHash } from 'node:crypto';
 import {
+  execute,
   getOperationAST,
   GraphQLError,
   NoSchemaIntrospectionCustomRule,
@@ -48,17 +69,25 @@ import {
   type GraphQLFormattedError,
   type GraphQLSchema,
 } from 'graphql';
-import type { FormattedExecutionResult } from 'graphql-ws';
-import { useServer } from 'graphql-ws/use/ws';
+import {
+  CloseCode,
+  GRAPHQL_TRANSPORT_WS_PROTOCOL,
+  handleProtocols,
+  MessageType,
+  parseMessage,
+  type FormattedExecutionResult,
+  type Message,
+  type SubscribeMessage,
+} from 'graphql-ws';
 import { LRUCache } from 'lru-cache';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { CallerCredentials, GatewayContext, OperationOptions } from '../context';
 import { AuthError, type Authenticator } from '../edge/auth';
 import { requestIdFrom } from '../edge/logging';
 import type { Limits } from '../edge/limits';
 import { EngageError } from '../engage/errors';
 import { errorCodeOf } from '../errors';
-import type { FanOut } from './fanout';
+import type { FanOut, Member } from './fanout';
 
 export interface TransportOptions extends TransportEdgeOptions {
   httpServer: http.Server;
@@ -67,7 +96,12 @@ export interface TransportOptions extends TransportEdgeOptions {
   createContext(credentials: CallerCredentials, operation?: OperationOptions): GatewayContext;
   formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError;
   fanOut: FanOut;
+  /** Ping period; a socket that has not answered the previous ping is terminated. Default 12 s. */
   keepAliveMs?: number;
+  /** How long a socket may stay open before `connection_init`; default 3 s. */
+  connectionInitWaitMs?: number;
+  /** Results a subscriber's socket may have queued, not yet written, before it is ended; default `MAX_PENDING_SENDS`. */
+  maxPendingSends?: number;
   /** Query texts whose parse and validation are kept. */
   documentCacheSize?: number;
 }
@@ -98,48 +132,10 @@ export interface Transport {
 
 /** Largest WebSocket message accepted (as `express.json({ limit: '1mb' })` for HTTP). */
 export const MAX_MESSAGE_BYTES = 1024 * 1024;
+/** Results a subscriber's socket may have queued, not yet written, before its subscription ends (SLOW_SUBSCRIBER). */
+export const MAX_PENDING_SENDS = 1_000;
 /** Parser token budget for one document when no limits are configured. */
 const MAX_TOKENS = 10_000;
-
-/** What `onConnect` established for the socket's later operations. */
-type SocketState = { credentials?: CallerCredentials; requestId?: string; openedAt?: number; operations?: number };
-
-/**
- * One operation on a socket, until it ends; also what its context knows of it (`OperationOptions`).
- * The signal is made when first read, already aborted if the operation has ended: a subscription
- * never reads it (its fan-out group runs on a context of its own, ended with the group), and a
- * controller with its signal is about 0.7 KiB that an idle socket would hold for nothing.
- */
-class Operation implements OperationOptions {
-  readonly startedAt = performance.now();
-  results = 0;
-  /** Made with the first error. */
-  errorCodes?: Set<string>;
-  private controller?: AbortController;
-  private ended = false;
-
-  constructor(
-    readonly name: string | undefined,
-    readonly type: string | undefined,
-  ) {}
-
-  get subscription(): boolean {
-    return this.type === 'subscription';
-  }
-
-  get signal(): AbortSignal {
-    if (!this.controller) {
-      this.controller = new AbortController();
-      if (this.ended) this.controller.abort();
-    }
-    return this.controller.signal;
-  }
-
-  end(): void {
-    this.ended = true;
-    this.controller?.abort();
-  }
-}
 
 type Parsed = { document: DocumentNode } | { errors: readonly GraphQLError[] };
 
@@ -176,9 +172,146 @@ function withCode(errors: readonly GraphQLError[], code: string): GraphQLError[]
   );
 }
 
+/** A socket: what `connection_init` established and the operations running on it. */
+class Connection {
+  readonly openedAt = performance.now();
+  /** `connection_init` received (a second one closes the socket). */
+  initialised = false;
+  acknowledged = false;
+  /** Answered the last keep-alive ping. */
+  alive = true;
+  credentials?: CallerCredentials;
+  /** The token's scope, counted in `socketsPerScope` while the socket is open. */
+  scope?: string;
+  /** Running operations by id; made with the first. */
+  operations?: Map<string, Operation>;
+  /** Operations run since the socket opened. */
+  count = 0;
+  initTimer?: NodeJS.Timeout;
+
+  constructor(
+    readonly socket: WebSocket,
+    readonly requestId: string,
+  ) {}
+
+  send(data: string, sent?: (error?: Error) => void): boolean {
+    if (this.socket.readyState !== this.socket.OPEN) return false;
+    this.socket.send(data, sent);
+    return true;
+  }
+}
+
+/**
+ * One operation on a socket, until it ends; also what its context knows of it (`OperationOptions`),
+ * and, for a subscription, the member its fan-out group pushes results to.
+ * The signal is made when first read, already aborted if the operation has ended: a subscription
+ * never reads it (its fan-out group runs on a context of its own, ended with the group), and a
+ * controller with its signal is about 0.7 KiB that an idle socket would hold for nothing.
+ */
+class Operation implements OperationOptions, Member {
+  readonly startedAt = performance.now();
+  results = 0;
+  /** Made with the first error. */
+  errorCodes?: Set<string>;
+  /** Detaches it from its fan-out group. */
+  leave?: () => void;
+  ended = false;
+  /** Results handed to the socket and not yet written. */
+  private pending = 0;
+  private room?: Array<{ size: number; resolve: () => void }>;
+  private controller?: AbortController;
+
+  constructor(
+    private readonly transport: TransportState,
+    readonly connection: Connection,
+    readonly id: string,
+    readonly name: string | undefined,
+    readonly type: string | undefined,
+  ) {}
+
+  get subscription(): boolean {
+    return this.type === 'subscription';
+  }
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.ended) this.controller.abort();
+    }
+    return this.controller.signal;
+  }
+
+  push(result: ExecutionResult): void {
+    if (this.ended) return;
+    const max = this.transport.maxPendingSends;
+    if (this.pending >= max) return this.fail(slowSubscriber(max));
+    const payload = this.transport.serialise(result, this);
+    this.results += 1;
+    const message = `{"id":${JSON.stringify(this.id)},"type":"next","payload":${payload}}`;
+    if (this.connection.send(message, this.sent)) this.pending += 1;
+  }
+
+  /** The server completes it: `complete` is sent. */
+  end(): void {
+    if (this.ended) return;
+    this.connection.send(`{"id":${JSON.stringify(this.id)},"type":"complete"}`);
+    this.transport.finish(this, 'complete');
+  }
+
+  fail(error: unknown): void {
+    if (this.ended) return;
+    const graphqlError =
+      error instanceof GraphQLError
+        ? error
+        : new GraphQLError(error instanceof Error ? error.message : String(error), { originalError: error as Error });
+    this.transport.sendErrors(this, [graphqlError]);
+    this.transport.finish(this, 'complete');
+  }
+
+  below(size: number): Promise<void> {
+    if (this.ended || this.pending < size) return Promise.resolve();
+    return new Promise((resolve) => (this.room ??= []).push({ size, resolve }));
+  }
+
+  /** ws's write callback, one per operation (not per send). */
+  private readonly sent = (): void => {
+    this.pending -= 1;
+    if (this.room) this.signalRoom();
+  };
+
+  private signalRoom(): void {
+    const room = this.room ?? [];
+    for (let i = room.length - 1; i >= 0; i -= 1)
+      if (this.ended || this.pending < room[i].size) room.splice(i, 1)[0].resolve();
+  }
+
+  /** Stops it: its group forgets it, pending Engage calls stop, waiting replays resume. */
+  stop(): void {
+    this.ended = true;
+    this.controller?.abort();
+    this.leave?.();
+    if (this.room) this.signalRoom();
+  }
+}
+
+const slowSubscriber = (max: number) =>
+  new GraphQLError(`Subscriber too slow: ${max} results were waiting to be sent; events dropped, subscription ended`, {
+    extensions: { code: 'SLOW_SUBSCRIBER' },
+  });
+
+/** What the operations reach of their transport. */
+interface TransportState {
+  readonly maxPendingSends: number;
+  /** The result's `payload` JSON, formatted and serialised once; counts its error codes on `operation`. */
+  serialise(result: ExecutionResult, operation: Operation): string;
+  sendErrors(operation: Operation, errors: readonly GraphQLError[]): void;
+  finish(operation: Operation, outcome: 'complete' | 'socket closed'): void;
+}
+
 export function startTransport(options: TransportOptions): Transport {
   const documents = new LRUCache<string, Parsed>({ max: options.documentCacheSize ?? 1_000 });
-  const formatted = new WeakMap<ExecutionResult, FormattedExecutionResult>();
+  /** A result's formatted errors and its `payload` JSON: a shared result is done once for all its subscribers. */
+  const serialised = new WeakMap<ExecutionResult, { json: string; codes?: string[] }>();
   const rules = [
     ...specifiedRules,
     ...(options.introspection === false ? [NoSchemaIntrospectionCustomRule] : []),
@@ -186,7 +319,13 @@ export function startTransport(options: TransportOptions): Transport {
   ];
   const parseOptions = options.limits?.parseOptions ?? { maxTokens: MAX_TOKENS };
   const socketsPerScope = new Map<string, number>();
-  const formatError = (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+  const connections = new Map<WebSocket, Connection>();
+  const accessLog = options.accessLog;
+  const keepAliveMs = options.keepAliveMs ?? 12_000;
+  const connectionInitWaitMs = options.connectionInitWaitMs ?? 3_000;
+
+  const formatError = (error: GraphQLError): GraphQLFormattedError => {
+    const formatted = error.toJSON();
     let out = options.formatError(options.limits ? options.limits.formatError(formatted) : formatted, error);
     if (options.hideSuggestions && out.message.includes('Did you mean'))
       out = { ...out, message: out.message.replace(/ ?Did you mean(.+?)\?$/, '') };
@@ -219,17 +358,244 @@ export function startTransport(options: TransportOptions): Transport {
     return parsed;
   };
 
-  const format = (result: ExecutionResult): FormattedExecutionResult | undefined => {
-    if (!result.errors) return undefined; // nothing to format: graphql-ws serialises the result as is
-    let out = formatted.get(result);
-    if (!out) {
-      out = {
-        ...result,
-        errors: result.errors.map((error) => formatError(error.toJSON(), error)),
-      } as FormattedExecutionResult;
-      formatted.set(result, out);
+  const state: TransportState = {
+    maxPendingSends: options.maxPendingSends ?? MAX_PENDING_SENDS,
+    serialise(result, operation) {
+      let out = serialised.get(result);
+      if (!out) {
+        if (result.errors) {
+          const errors = result.errors.map(formatError);
+          out = {
+            json: JSON.stringify({ ...result, errors } satisfies FormattedExecutionResult),
+            codes: [...new Set(errors.map(errorCodeOf))],
+          };
+        } else out = { json: JSON.stringify(result) };
+        serialised.set(result, out);
+      }
+      if (out.codes) for (const code of out.codes) (operation.errorCodes ??= new Set()).add(code);
+      return out.json;
+    },
+    sendErrors(operation, errors) {
+      const formatted = errors.map(formatError);
+      for (const error of formatted) (operation.errorCodes ??= new Set()).add(errorCodeOf(error));
+      operation.connection.send(
+        `{"id":${JSON.stringify(operation.id)},"type":"error","payload":${JSON.stringify(formatted)}}`,
+      );
+    },
+    finish(operation, outcome) {
+      if (operation.ended) return;
+      operation.stop();
+      const { connection } = operation;
+      if (connection.operations?.get(operation.id) === operation) connection.operations.delete(operation.id);
+      accessLog?.(
+        {
+          requestId: connection.requestId,
+          operationId: operation.id,
+          ...(operation.name ? { operationName: operation.name } : {}),
+          operationType: operation.type,
+          outcome,
+          durationMs: Math.round((performance.now() - operation.startedAt) * 10) / 10,
+          results: operation.results,
+          ...(operation.errorCodes ? { errorCodes: [...operation.errorCodes] } : {}),
+        },
+        'operation',
+      );
+    },
+  };
+
+  const close = (connection: Connection, code: number, reason: string): void => {
+    // Close reasons are limited to 123 bytes.
+    connection.socket.close(code, Buffer.from(reason).subarray(0, 123).toString());
+  };
+  /** A failure of ours while handling a message: the socket closes with 4500, as graphql-ws's server does. */
+  const internalError = (connection: Connection) => (error: unknown) => {
+    accessLog?.(
+      {
+        requestId: connection.requestId,
+        errorCode: 'INTERNAL_SERVER_ERROR',
+        reason: error instanceof Error ? error.message : String(error),
+      },
+      'socket error',
+    );
+    if (connection.socket.readyState === connection.socket.OPEN)
+      close(connection, CloseCode.InternalServerError, 'Internal server error');
+  };
+
+  /** `connection_init`: authenticate, prove the token with Engage, count it, acknowledge. */
+  const connect = async (connection: Connection, params: Record<string, unknown> | undefined): Promise<void> => {
+    let credentials = credentialsFrom(params);
+    try {
+      if (options.authenticator) credentials = await options.authenticator.authenticate(credentials);
+    } catch (error) {
+      if (error instanceof AuthError) return close(connection, error.code === 'FORBIDDEN' ? 4403 : 4401, error.message);
+      throw error;
     }
-    return out;
+    let context: GatewayContext;
+    try {
+      context = options.createContext(credentials);
+    } catch (error) {
+      return close(connection, 4401, error instanceof Error ? error.message : 'Unauthorized');
+    }
+    // A caller's own token is proven with Engage before it is acknowledged, so a junk token
+    // costs one call per socket, not one per socket per event. The configured token is trusted.
+    if (credentials.authorization) {
+      try {
+        await context.engage.allSources();
+      } catch (error) {
+        if (error instanceof EngageError && (error.kind === 'unauthenticated' || error.kind === 'forbidden'))
+          return close(connection, 4403, 'Forbidden: Engage refused the token');
+        return close(connection, 1013, 'Try again later: Engage could not check the token');
+      }
+    }
+    if (connection.socket.readyState !== connection.socket.OPEN) return;
+    // Only the scope outlives the handshake, not the context.
+    const { scope } = context;
+    const open = socketsPerScope.get(scope) ?? 0;
+    if (options.maxSocketsPerToken !== undefined && open >= options.maxSocketsPerToken)
+      return close(connection, 4429, `Too many connections for this token (limit ${options.maxSocketsPerToken})`);
+    socketsPerScope.set(scope, open + 1);
+    connection.scope = scope;
+    connection.credentials = credentials;
+    connection.acknowledged = true;
+    connection.send(`{"type":"${MessageType.ConnectionAck}"}`);
+  };
+
+  /** Refused before it ran (limits, validation): no context was made, so the line is written here. */
+  const refuse = (connection: Connection, id: string, errors: readonly GraphQLError[]): void => {
+    const formatted = errors.map(formatError);
+    connection.send(`{"id":${JSON.stringify(id)},"type":"error","payload":${JSON.stringify(formatted)}}`);
+    accessLog?.(
+      {
+        requestId: connection.requestId,
+        operationId: id,
+        outcome: 'refused',
+        errorCodes: [...new Set(formatted.map(errorCodeOf))],
+      },
+      'operation',
+    );
+  };
+
+  /** `subscribe`: check, then run a query or mutation once, or join a subscription's fan-out group. */
+  const subscribe = (connection: Connection, { id, payload }: SubscribeMessage): Promise<void> | void => {
+    const running = (connection.operations ??= new Map());
+    const max = options.maxSubscriptionsPerSocket;
+    if (max !== undefined && running.size >= max)
+      return refuse(connection, id, [
+        new GraphQLError(`Too many operations on this socket (limit ${max}): complete some or open another socket.`, {
+          extensions: { code: 'TOO_MANY_SUBSCRIPTIONS', max },
+        }),
+      ]);
+    const parsed = parseAndValidate(payload.query);
+    if ('errors' in parsed) return refuse(connection, id, parsed.errors);
+    const definition = getOperationAST(parsed.document, payload.operationName);
+    if (!definition) return refuse(connection, id, [new GraphQLError('Unable to identify operation')]);
+    const tooCostly = options.limits?.checkCost({
+      document: parsed.document,
+      operationName: payload.operationName,
+      variables: payload.variables ?? undefined,
+    });
+    if (tooCostly) return refuse(connection, id, [tooCostly]);
+    const operation = new Operation(
+      state,
+      connection,
+      id,
+      payload.operationName ?? definition.name?.value,
+      definition.operation,
+    );
+    running.set(id, operation);
+    connection.count += 1;
+    const args: ExecutionArgs = {
+      schema: options.schema,
+      document: parsed.document,
+      operationName: payload.operationName,
+      variableValues: payload.variables,
+      contextValue: options.createContext(connection.credentials ?? {}, operation),
+    };
+    if (definition.operation !== 'subscription')
+      return Promise.resolve(execute(args)).then((result) => {
+        operation.push(result);
+        operation.end();
+      });
+    // The context is read while joining, not kept: the group runs on a context of its own.
+    return options.fanOut.join(args, operation).then((joined) => {
+      if (typeof joined !== 'function') {
+        operation.push(joined);
+        return operation.end();
+      }
+      if (operation.ended) return joined(); // completed (or its socket closed) while it joined
+      operation.leave = joined;
+    });
+  };
+
+  const onMessage = (connection: Connection, data: RawData): void => {
+    let message: Message;
+    try {
+      message = parseMessage(String(data));
+    } catch {
+      return close(connection, CloseCode.BadRequest, 'Invalid message received');
+    }
+    switch (message.type) {
+      case MessageType.ConnectionInit:
+        if (connection.initialised)
+          return close(connection, CloseCode.TooManyInitialisationRequests, 'Too many initialisation requests');
+        connection.initialised = true;
+        clearTimeout(connection.initTimer);
+        connection.initTimer = undefined;
+        return void connect(connection, message.payload).catch(internalError(connection));
+      case MessageType.Ping:
+        connection.send(
+          JSON.stringify(
+            message.payload ? { type: MessageType.Pong, payload: message.payload } : { type: MessageType.Pong },
+          ),
+        );
+        return;
+      case MessageType.Pong:
+        return;
+      case MessageType.Subscribe: {
+        if (!connection.acknowledged) return close(connection, CloseCode.Unauthorized, 'Unauthorized');
+        if (connection.operations?.has(message.id))
+          return close(connection, CloseCode.SubscriberAlreadyExists, `Subscriber for ${message.id} already exists`);
+        try {
+          return void subscribe(connection, message)?.catch((error: unknown) => {
+            const operation = connection.operations?.get(message.id);
+            if (operation) operation.fail(error);
+            else internalError(connection)(error);
+          });
+        } catch (error) {
+          return internalError(connection)(error);
+        }
+      }
+      case MessageType.Complete: {
+        const operation = connection.operations?.get(message.id);
+        if (operation) state.finish(operation, 'complete');
+        return;
+      }
+      default:
+        // connection_ack, next, error: only a server sends them.
+        return close(connection, CloseCode.BadRequest, `Unexpected message of type ${message.type} received`);
+    }
+  };
+
+  const onClose = (connection: Connection, code: number): void => {
+    connections.delete(connection.socket);
+    clearTimeout(connection.initTimer);
+    for (const operation of [...(connection.operations?.values() ?? [])]) state.finish(operation, 'socket closed');
+    if (connection.scope !== undefined) {
+      const left = (socketsPerScope.get(connection.scope) ?? 1) - 1;
+      if (left > 0) socketsPerScope.set(connection.scope, left);
+      else socketsPerScope.delete(connection.scope);
+    }
+    // A socket closed before `connection_init` was accepted: nothing ran on it.
+    if (connection.acknowledged)
+      accessLog?.(
+        {
+          requestId: connection.requestId,
+          closeCode: code,
+          durationMs: Math.round(performance.now() - connection.openedAt),
+          operations: connection.count,
+        },
+        'socket',
+      );
   };
 
   // The same bound as the HTTP body limit: a bigger message closes the socket (1009).
@@ -237,198 +603,73 @@ export function startTransport(options: TransportOptions): Transport {
     server: options.httpServer,
     path: options.path,
     maxPayload: MAX_MESSAGE_BYTES,
+    handleProtocols,
     verifyClient: (info, callback) => {
       if (!options.allowOrigin || options.allowOrigin(info.req.headers.origin)) return callback(true);
       callback(false, 403, 'Origin not allowed');
     },
   });
-  // Each operation's end, per socket: aborted when the operation completes (either side) or the
-  // socket closes, so that its pending Engage calls stop.
-  const operations = new WeakMap<object, Map<string, Operation>>();
-  const accessLog = options.accessLog;
-  const endOperation = (ctx: { extra: SocketState }, id: string, outcome: 'complete' | 'socket closed') => {
-    const operation = operations.get(ctx)?.get(id);
-    if (!operation) return;
-    operation.end();
-    operations.get(ctx)?.delete(id);
-    accessLog?.(
-      {
-        requestId: ctx.extra.requestId,
-        operationId: id,
-        ...(operation.name ? { operationName: operation.name } : {}),
-        operationType: operation.type,
-        outcome,
-        durationMs: Math.round((performance.now() - operation.startedAt) * 10) / 10,
-        results: operation.results,
-        ...(operation.errorCodes ? { errorCodes: [...operation.errorCodes] } : {}),
-      },
-      'operation',
-    );
-  };
-  const refuse = (socket: WebSocket, code: number, reason: string): false => {
-    // Close reasons are limited to 123 bytes.
-    socket.close(code, Buffer.from(reason).subarray(0, 123).toString());
-    return false;
-  };
 
-  const server = useServer<Record<string, unknown>, SocketState>(
-    {
-      schema: options.schema,
-      onConnect: async (ctx) => {
-        const { socket } = ctx.extra;
-        const upgrade = (ctx.extra as { request?: http.IncomingMessage }).request;
-        ctx.extra.requestId = flat(requestIdFrom(upgrade?.headers['x-request-id']));
-        ctx.extra.openedAt = performance.now();
-        ctx.extra.operations = 0;
-        // graphql-ws keeps the HTTP upgrade request in `extra` for the socket's whole life; nothing
-        // here reads it after the handshake, and it is a large share of an idle connection's memory.
-        (ctx.extra as { request?: unknown }).request = undefined;
-        let credentials = credentialsFrom(ctx.connectionParams);
-        try {
-          if (options.authenticator) credentials = await options.authenticator.authenticate(credentials);
-        } catch (error) {
-          if (error instanceof AuthError)
-            return refuse(socket, error.code === 'FORBIDDEN' ? 4403 : 4401, error.message);
-          throw error;
-        }
-        let context: GatewayContext;
-        try {
-          context = options.createContext(credentials);
-        } catch (error) {
-          return refuse(socket, 4401, error instanceof Error ? error.message : 'Unauthorized');
-        }
-        // A caller's own token is proven with Engage before it is acknowledged, so a junk token
-        // costs one call per socket, not one per socket per event. The configured token is trusted.
-        if (credentials.authorization) {
-          try {
-            await context.engage.allSources();
-          } catch (error) {
-            if (error instanceof EngageError && (error.kind === 'unauthenticated' || error.kind === 'forbidden'))
-              return refuse(socket, 4403, 'Forbidden: Engage refused the token');
-            return refuse(socket, 1013, 'Try again later: Engage could not check the token');
-          }
-        }
-        if (socket.readyState !== socket.OPEN) return false;
-        // Only the scope outlives the handshake: the close listener must not keep the context.
-        const { scope } = context;
-        const open = socketsPerScope.get(scope) ?? 0;
-        if (options.maxSocketsPerToken !== undefined && open >= options.maxSocketsPerToken)
-          return refuse(socket, 4429, `Too many connections for this token (limit ${options.maxSocketsPerToken})`);
-        socketsPerScope.set(scope, open + 1);
-        socket.once('close', () => {
-          const left = (socketsPerScope.get(scope) ?? 1) - 1;
-          if (left > 0) socketsPerScope.set(scope, left);
-          else socketsPerScope.delete(scope);
-        });
-        ctx.extra.credentials = credentials;
-        return true;
-      },
-      // One context per operation, from the connection's credentials (the factory shared with HTTP).
-      context: (ctx, id, _payload, args) => {
-        let pending = operations.get(ctx);
-        if (!pending) operations.set(ctx, (pending = new Map()));
-        const definition = getOperationAST(args.document, args.operationName);
-        const operation = new Operation(args.operationName ?? definition?.name?.value, definition?.operation);
-        pending.set(id, operation);
-        ctx.extra.operations = (ctx.extra.operations ?? 0) + 1;
-        return options.createContext(ctx.extra.credentials ?? credentialsFrom(ctx.connectionParams), operation);
-      },
-      onComplete: (ctx, id) => endOperation(ctx, id, 'complete'),
-      onClose: (ctx, code) => {
-        for (const id of [...(operations.get(ctx)?.keys() ?? [])]) endOperation(ctx, id, 'socket closed');
-        operations.delete(ctx);
-        // A socket refused before `connection_init` was accepted has no request id: nothing ran on it.
-        if (ctx.extra.requestId && ctx.extra.openedAt !== undefined)
-          accessLog?.(
-            {
-              requestId: ctx.extra.requestId,
-              closeCode: code,
-              durationMs: Math.round(performance.now() - ctx.extra.openedAt),
-              operations: ctx.extra.operations ?? 0,
-            },
-            'socket',
-          );
-      },
-      onSubscribe: (ctx, _id, payload) => {
-        const max = options.maxSubscriptionsPerSocket;
-        // graphql-ws has already reserved this operation's id in `subscriptions`.
-        if (max !== undefined && Object.keys(ctx.subscriptions).length > max)
-          return [
-            new GraphQLError(
-              `Too many operations on this socket (limit ${max}): complete some or open another socket.`,
-              {
-                extensions: { code: 'TOO_MANY_SUBSCRIPTIONS', max },
-              },
-            ),
-          ];
-        const parsed = parseAndValidate(payload.query);
-        if ('errors' in parsed) return [...parsed.errors];
-        const tooCostly = options.limits?.checkCost({
-          document: parsed.document,
-          operationName: payload.operationName,
-          variables: payload.variables,
-        });
-        if (tooCostly) return [tooCostly];
-        const args: Omit<ExecutionArgs, 'contextValue'> & { contextValue?: unknown } = {
-          schema: options.schema,
-          document: parsed.document,
-          operationName: payload.operationName,
-          variableValues: payload.variables,
-        };
-        return args as ExecutionArgs;
-      },
-      // graphql-ws keeps `args` until the operation ends, only to hand them to `onNext`, which does
-      // not read the context; the fan-out group runs on a context of its own. Without this, every
-      // subscriber would hold its operation's context for nothing.
-      subscribe: async (args) => {
-        const result = await options.fanOut.subscribe(args);
-        args.contextValue = undefined;
-        return result;
-      },
-      onNext: (ctx, id, _payload, _args, result) => {
-        const formatted = format(result);
-        const operation = operations.get(ctx)?.get(id);
-        if (operation) {
-          operation.results += 1;
-          // Every socket of a fan-out group passes here for each event: nothing is allocated without errors.
-          const errors = formatted?.errors ?? result.errors;
-          if (errors) for (const error of errors) (operation.errorCodes ??= new Set()).add(errorCodeOf(error));
-        }
-        return formatted;
-      },
-      onError: (ctx, id, _payload, errors) => {
-        const formatted = errors.map((error) => formatError(error.toJSON(), error));
-        // Refused before it ran (validation, limits): no context was made, so the line is written here.
-        accessLog?.(
-          {
-            requestId: ctx.extra.requestId,
-            operationId: id,
-            outcome: 'refused',
-            errorCodes: [...new Set(formatted.map(errorCodeOf))],
-          },
-          'operation',
-        );
-        return formatted;
-      },
-    },
-    wsServer,
-    options.keepAliveMs ?? 12_000,
-  );
+  // Listeners shared by every socket (ws calls them with the socket as `this`): a socket costs
+  // its `Connection`, not a set of closures.
+  function messageListener(this: WebSocket, data: RawData): void {
+    const connection = connections.get(this);
+    if (connection) onMessage(connection, data);
+  }
+  function pongListener(this: WebSocket): void {
+    const connection = connections.get(this);
+    if (connection) connection.alive = true;
+  }
+  function closeListener(this: WebSocket, code: number): void {
+    const connection = connections.get(this);
+    if (connection) onClose(connection, code);
+  }
   // ws emits a socket's 'error' once, for a frame it refused after closing with the protocol's code
-  // (1009 for a message above `maxPayload`, 1002 for a malformed frame). graphql-ws answers it with
-  // a stack trace on console.error, outside the logger: one per hostile socket, free to send. Its
-  // listener (added on 'connection', before this one) is replaced by one access line.
-  wsServer.on('connection', (socket) => {
-    socket.removeAllListeners('error');
-    socket.on('error', (error: Error & { code?: string }) => {
-      accessLog?.({ errorCode: error.code ?? 'WS_ERROR', reason: error.message }, 'socket error');
-      if (socket.readyState === socket.OPEN) socket.close(1011, 'Internal server error');
-    });
+  // (1009 for a message above `maxPayload`, 1002 for a malformed frame): one access line.
+  function errorListener(this: WebSocket, error: Error & { code?: string }): void {
+    accessLog?.(
+      { requestId: connections.get(this)?.requestId, errorCode: error.code ?? 'WS_ERROR', reason: error.message },
+      'socket error',
+    );
+    if (this.readyState === this.OPEN) this.close(1011, 'Internal server error');
+  }
+
+  wsServer.on('connection', (socket, request) => {
+    socket.on('error', errorListener);
+    if (socket.protocol !== GRAPHQL_TRANSPORT_WS_PROTOCOL)
+      return socket.close(CloseCode.SubprotocolNotAcceptable, 'Subprotocol not acceptable');
+    const connection = new Connection(socket, flat(requestIdFrom(request.headers['x-request-id'])));
+    connections.set(socket, connection);
+    if (connectionInitWaitMs > 0 && Number.isFinite(connectionInitWaitMs))
+      connection.initTimer = setTimeout(() => {
+        if (!connection.initialised)
+          close(connection, CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout');
+      }, connectionInitWaitMs);
+    socket.on('message', messageListener);
+    socket.on('pong', pongListener);
+    socket.on('close', closeListener);
   });
+
+  // One sweep for every socket: terminate those that did not answer the last ping, ping the others.
+  const keepAlive =
+    keepAliveMs > 0 && Number.isFinite(keepAliveMs)
+      ? setInterval(() => {
+          for (const connection of connections.values()) {
+            if (connection.socket.readyState !== connection.socket.OPEN) continue;
+            if (!connection.alive) connection.socket.terminate();
+            else {
+              connection.alive = false;
+              connection.socket.ping();
+            }
+          }
+        }, keepAliveMs).unref()
+      : undefined;
 
   return {
     async dispose() {
-      await server.dispose();
+      clearInterval(keepAlive);
+      for (const socket of wsServer.clients) socket.close(1001, 'Going away');
+      await new Promise<void>((resolve, reject) => wsServer.close((error) => (error ? reject(error) : resolve())));
     },
   };
 }

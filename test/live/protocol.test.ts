@@ -1,0 +1,266 @@
+/**
+ * The WebSocket transport speaks graphql-transport-ws as graphql-ws's own server does: its close
+ * codes for every protocol fault, ping and pong, queries and subscriptions, completion from either
+ * side, keep-alive; and what it adds: one serialisation per shared result, and a subscriber that
+ * stops reading is ended (SLOW_SUBSCRIBER) instead of queueing every event. Raw `ws` clients over
+ * real sockets, so that each frame is seen as sent.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { makeExecutableSchema } from '@graphql-tools/schema';
+import WebSocket from 'ws';
+import type { GatewayContext } from '../../src/context';
+import { FanOut } from '../../src/live/fanout';
+import { PushQueue } from '../../src/live/queue';
+import { startTransport, type Transport } from '../../src/live/transport';
+import { Deferred, until, within } from './support';
+
+/** The source streams of `tick` subscriptions, as the schema opened them: the test pushes events. */
+const ticks: Array<PushQueue<unknown>> = [];
+const schema = makeExecutableSchema({
+  typeDefs: `type Query { hello: String } type Subscription { tick: String }`,
+  resolvers: {
+    Query: { hello: () => 'world' },
+    Subscription: {
+      tick: {
+        subscribe: () => {
+          const queue = new PushQueue<unknown>();
+          ticks.push(queue);
+          return queue;
+        },
+        resolve: (value: unknown) => value,
+      },
+    },
+  },
+});
+
+/** What the transport and the fan-out read of a context: its scope, a group's own, an event's run. */
+const createContext = (): GatewayContext => {
+  const context = {
+    scope: 'scope',
+    viewerId: null,
+    fresh: () => createContext(),
+    within: <T>(work: (context: unknown) => Promise<T>) => work(context),
+  };
+  return context as unknown as GatewayContext;
+};
+
+const lines: Array<{ fields: Record<string, unknown>; message: string }> = [];
+let server: http.Server;
+let transport: Transport;
+let fanOut: FanOut;
+let url: string;
+const sockets: WebSocket[] = [];
+
+beforeAll(async () => {
+  server = http.createServer();
+  fanOut = new FanOut(() => undefined);
+  transport = startTransport({
+    httpServer: server,
+    path: '/graphql',
+    schema,
+    createContext,
+    formatError: (formatted) => formatted,
+    fanOut,
+    keepAliveMs: 100,
+    connectionInitWaitMs: 200,
+    maxPendingSends: 8,
+    accessLog: (fields, message) => lines.push({ fields, message }),
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
+});
+
+afterAll(async () => {
+  for (const socket of sockets) socket.terminate();
+  await transport.dispose();
+  await fanOut.close();
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+/** A raw socket whose messages queue up as parsed JSON, and its close. */
+class Peer {
+  readonly socket: WebSocket;
+  readonly messages: Array<Record<string, unknown>> = [];
+  readonly raw: string[] = [];
+  readonly closed = new Deferred<{ code: number; reason: string }>();
+  private taken = 0;
+
+  constructor(protocol: string | undefined = 'graphql-transport-ws', options: WebSocket.ClientOptions = {}) {
+    this.socket = new WebSocket(url, protocol ? [protocol] : [], options);
+    sockets.push(this.socket);
+    this.socket.on('message', (data) => {
+      this.raw.push(String(data));
+      this.messages.push(JSON.parse(String(data)) as Record<string, unknown>);
+    });
+    this.socket.on('close', (code, reason) => this.closed.resolve({ code, reason: String(reason) }));
+  }
+
+  async open(): Promise<this> {
+    if (this.socket.readyState !== WebSocket.OPEN)
+      await within(new Promise((resolve) => this.socket.once('open', resolve)), 5_000, 'the socket to open');
+    return this;
+  }
+
+  send(message: unknown): void {
+    this.socket.send(typeof message === 'string' ? message : JSON.stringify(message));
+  }
+
+  async next(what = 'a message'): Promise<Record<string, unknown>> {
+    await until(() => this.messages.length > this.taken, what, 5_000);
+    return this.messages[this.taken++];
+  }
+
+  /** Open, `connection_init`, acknowledged. */
+  async ready(): Promise<this> {
+    await this.open();
+    this.send({ type: 'connection_init', payload: {} });
+    expect(await this.next('connection_ack')).toEqual({ type: 'connection_ack' });
+    return this;
+  }
+
+  closedWithin(): Promise<{ code: number; reason: string }> {
+    return within(this.closed.promise, 5_000, 'the socket to close');
+  }
+}
+
+/** Subscribes `peer` to `tick` under `id`; resolves once the fan-out attached it. */
+async function subscribeTick(peer: Peer, id: string): Promise<void> {
+  const attached = fanOut.stats().attached;
+  peer.send({ id, type: 'subscribe', payload: { query: 'subscription { tick }' } });
+  await within(fanOut.whenAttached(attached + 1), 5_000, 'the subscription to attach');
+}
+
+describe('protocol faults close the socket with graphql-ws close codes', () => {
+  it('4406 for a socket without the graphql-transport-ws subprotocol', async () => {
+    const peer = new Peer('');
+    expect(await peer.closedWithin()).toEqual({ code: 4406, reason: 'Subprotocol not acceptable' });
+  });
+
+  it('4408 when connection_init does not come in time', async () => {
+    const peer = await new Peer().open();
+    expect(await peer.closedWithin()).toEqual({ code: 4408, reason: 'Connection initialisation timeout' });
+  });
+
+  it('4429 for a second connection_init', async () => {
+    const peer = await new Peer().ready();
+    peer.send({ type: 'connection_init' });
+    expect(await peer.closedWithin()).toEqual({ code: 4429, reason: 'Too many initialisation requests' });
+  });
+
+  it('4401 for a subscribe before the acknowledgement', async () => {
+    const peer = await new Peer().open();
+    peer.send({ id: '1', type: 'subscribe', payload: { query: '{ hello }' } });
+    expect(await peer.closedWithin()).toEqual({ code: 4401, reason: 'Unauthorized' });
+  });
+
+  it.each([
+    ['not JSON', 'not json'],
+    ['an unknown type', { type: 'shout' }],
+    ['a subscribe without a query', { id: '1', type: 'subscribe', payload: {} }],
+  ])('4400 for a message that is %s', async (_what, message) => {
+    const peer = await new Peer().ready();
+    peer.send(message);
+    expect(await peer.closedWithin()).toEqual({ code: 4400, reason: 'Invalid message received' });
+  });
+
+  it('4400 for a message only a server sends', async () => {
+    const peer = await new Peer().ready();
+    peer.send({ type: 'connection_ack' });
+    expect((await peer.closedWithin()).code).toBe(4400);
+  });
+
+  it('4409 for a subscribe whose id is running', async () => {
+    const peer = await new Peer().ready();
+    await subscribeTick(peer, 'a');
+    peer.send({ id: 'a', type: 'subscribe', payload: { query: 'subscription { tick }' } });
+    expect(await peer.closedWithin()).toEqual({ code: 4409, reason: 'Subscriber for a already exists' });
+    await until(() => fanOut.stats().subscribers === 0, 'the closed socket to leave its group');
+  });
+});
+
+it('answers a ping with a pong carrying its payload', async () => {
+  const peer = await new Peer().ready();
+  peer.send({ type: 'ping', payload: { at: 1 } });
+  expect(await peer.next('pong')).toEqual({ type: 'pong', payload: { at: 1 } });
+  peer.send({ type: 'ping' });
+  expect(await peer.next('pong')).toEqual({ type: 'pong' });
+});
+
+it('runs a query: next, then complete; and sends validation errors as an error message', async () => {
+  const peer = await new Peer().ready();
+  peer.send({ id: 'q', type: 'subscribe', payload: { query: '{ hello }' } });
+  expect(await peer.next()).toEqual({ id: 'q', type: 'next', payload: { data: { hello: 'world' } } });
+  expect(await peer.next()).toEqual({ id: 'q', type: 'complete' });
+  peer.send({ id: 'v', type: 'subscribe', payload: { query: '{ nope }' } });
+  const refused = await peer.next();
+  expect(refused).toMatchObject({ id: 'v', type: 'error' });
+  expect((refused.payload as Array<{ extensions: { code: string } }>)[0].extensions.code).toBe(
+    'GRAPHQL_VALIDATION_FAILED',
+  );
+});
+
+it('sends each event of a shared group as the same bytes to every subscriber, serialised once, until each completes', async () => {
+  const [a, b] = [await new Peer().ready(), await new Peer().ready()];
+  await subscribeTick(a, 'one');
+  await subscribeTick(b, 'two');
+  expect(fanOut.stats()).toMatchObject({ groups: 1, subscribers: 2 });
+  const tick = ticks[ticks.length - 1];
+  const stringify = jest.spyOn(JSON, 'stringify');
+  try {
+    tick.push('hello');
+    expect(await a.next()).toEqual({ id: 'one', type: 'next', payload: { data: { tick: 'hello' } } });
+    expect(await b.next()).toEqual({ id: 'two', type: 'next', payload: { data: { tick: 'hello' } } });
+    const results = stringify.mock.calls.filter(([value]) => (value as { data?: unknown })?.data !== undefined);
+    expect(results).toHaveLength(1);
+  } finally {
+    stringify.mockRestore();
+  }
+  expect(a.raw[1].replace('"one"', '"two"')).toBe(b.raw[1]);
+
+  // The client completes: it leaves its group and receives nothing more; the other still does.
+  a.send({ id: 'one', type: 'complete' });
+  await until(() => fanOut.stats().subscribers === 1, 'the completed subscriber to leave');
+  tick.push('again');
+  expect(await b.next()).toMatchObject({ id: 'two', payload: { data: { tick: 'again' } } });
+  expect(a.messages).toHaveLength(2);
+  expect(lines.find((line) => line.fields.operationId === 'one')?.fields).toMatchObject({
+    outcome: 'complete',
+    results: 1,
+    operationType: 'subscription',
+  });
+
+  // The stream ends: the server completes the last subscriber.
+  tick.end();
+  expect(await b.next()).toEqual({ id: 'two', type: 'complete' });
+  expect(fanOut.stats().groups).toBe(0);
+});
+
+it('terminates a socket that does not answer keep-alive pings', async () => {
+  const peer = await new Peer('graphql-transport-ws', { autoPong: false }).ready();
+  expect((await peer.closedWithin()).code).toBe(1006);
+});
+
+it('ends the subscription of a client that stopped reading (SLOW_SUBSCRIBER), and sends the error after what it had queued', async () => {
+  const peer = await new Peer().ready();
+  await subscribeTick(peer, 'slow');
+  const tick = ticks[ticks.length - 1];
+  peer.socket.pause();
+  // Large events, so that the kernel's socket buffers fill and results wait in ws's queue.
+  const big = 'x'.repeat(256 * 1024);
+  for (let i = 0; i < 200 && fanOut.stats().subscribers > 0; i += 1) {
+    tick.push(big);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  expect(fanOut.stats().subscribers).toBe(0);
+  const line = lines.find((entry) => entry.fields.operationId === 'slow');
+  expect(line?.fields.errorCodes).toEqual(['SLOW_SUBSCRIBER']);
+  peer.socket.resume();
+  await until(() => peer.messages.at(-1)?.type === 'error', 'the error message', 10_000);
+  expect(peer.messages.at(-1)).toMatchObject({
+    id: 'slow',
+    type: 'error',
+    payload: [{ extensions: { code: 'SLOW_SUBSCRIBER' } }],
+  });
+}, 20_000);
