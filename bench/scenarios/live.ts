@@ -8,8 +8,10 @@
  * - floor: a raw `ws` server sends the same bytes (the graphql-ws `next` message the subscribers got)
  *   to as many raw connections; latency from the send call to each arrival.
  * - executions per event: the gateway's payload executions / events (target: one per group; here one group).
- * - memory per idle connection: RSS (and heap + external) of the server process after GC, with N
+ * - memory per idle connection: heap + external (and RSS) of the server process after GC, with N
  *   idle subscribed connections minus before them, / N; the floor is the same for raw connections.
+ *   Heap + external carries the target: it repeats within 0.01 KiB, where the RSS delta depends on
+ *   how much heap V8 had committed before (under 1,000 sockets it has read below zero).
  * Both sides use the same client code (`children/subscribers.ts`) on the other core. The gateway
  * and the emulator share one process on core 0 (the emulator answers the payload's REST calls).
  *
@@ -109,22 +111,23 @@ export const live: Scenario = async ({ config, log, defer }) => {
         met: (gw.executionsPerEvent ?? Infinity) <= 1,
       },
       {
-        name: `${n} subscribers: memory per idle connection, RSS (baseline: raw ws)`,
-        value: gw.rssPerConnection / 1024,
-        unit: 'KiB',
-        baseline: floor.rssPerConnection / 1024,
-        ratio: gw.rssPerConnection / floor.rssPerConnection,
-        target: '≤ 1.5x',
-        met: gw.rssPerConnection / floor.rssPerConnection <= 1.5,
-      },
-      {
         name: `${n} subscribers: memory per idle connection, heap + external (baseline: raw ws)`,
         value: gw.heapPerConnection / 1024,
         unit: 'KiB',
         baseline: floor.heapPerConnection / 1024,
         ratio: gw.heapPerConnection / floor.heapPerConnection,
+        target: '≤ 1.5x',
+        met: gw.heapPerConnection / floor.heapPerConnection <= 1.5,
+      },
+      {
+        name: `${n} subscribers: memory per idle connection, RSS (baseline: raw ws)`,
+        value: gw.rssPerConnection / 1024,
+        unit: 'KiB',
+        baseline: floor.rssPerConnection / 1024,
+        ratio: gw.rssPerConnection / floor.rssPerConnection,
         target: '',
         met: null,
+        note: 'the RSS delta depends on how much heap was committed before the sockets opened (it can read below zero); heap + external is the repeatable figure',
       },
     );
   }
