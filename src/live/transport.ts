@@ -32,8 +32,9 @@
  *   Each operation's context comes from the same factory as HTTP requests.
  * - A socket holds at most `maxSubscriptionsPerSocket` operations; one more gets an error
  *   (TOO_MANY_SUBSCRIPTIONS) and the socket stays open.
- * - A subscriber whose socket has `maxPendingSends` (1,000) results not yet written (a client that stopped
- *   reading) gets SLOW_SUBSCRIBER and its subscription ends, rather than hold memory for every event.
+ * - A subscriber whose socket has `maxPendingSends` (1,000) results, or `maxBufferedBytes` (1 MiB),
+ *   not yet written (a client that stopped reading) gets SLOW_SUBSCRIBER and its subscription ends,
+ *   rather than hold memory for every event: each socket holds its own copy of the bytes it is sent.
  * - Documents are parsed and validated once per query text (LRU), with the same limits as HTTP
  *   (src/edge/limits.ts: tokens at parse time, depth, aliases and directives as validation rules,
  *   the cost estimate once the variables are known), so a thousand subscribers of one operation
@@ -102,6 +103,8 @@ export interface TransportOptions extends TransportEdgeOptions {
   connectionInitWaitMs?: number;
   /** Results a subscriber's socket may have queued, not yet written, before it is ended; default `MAX_PENDING_SENDS`. */
   maxPendingSends?: number;
+  /** Bytes a subscriber's socket may have queued, not yet written, before it is ended; default `MAX_BUFFERED_BYTES`. */
+  maxBufferedBytes?: number;
   /** Query texts whose parse and validation are kept. */
   documentCacheSize?: number;
 }
@@ -134,6 +137,8 @@ export interface Transport {
 export const MAX_MESSAGE_BYTES = 1024 * 1024;
 /** Results a subscriber's socket may have queued, not yet written, before its subscription ends (SLOW_SUBSCRIBER). */
 export const MAX_PENDING_SENDS = 1_000;
+/** Bytes a subscriber's socket may have queued, not yet written, before its subscriptions end (SLOW_SUBSCRIBER). */
+export const MAX_BUFFERED_BYTES = 1024 * 1024;
 /** Parser token budget for one document when no limits are configured. */
 const MAX_TOKENS = 10_000;
 
@@ -244,7 +249,9 @@ class Operation implements OperationOptions, Member {
   push(result: ExecutionResult): void {
     if (this.ended) return;
     const max = this.transport.maxPendingSends;
-    if (this.pending >= max) return this.fail(slowSubscriber(max));
+    const maxBytes = this.transport.maxBufferedBytes;
+    if (this.pending >= max || this.connection.socket.bufferedAmount > maxBytes)
+      return this.fail(slowSubscriber(max, maxBytes));
     const payload = this.transport.serialise(result, this);
     this.results += 1;
     const message = `{"id":${JSON.stringify(this.id)},"type":"next","payload":${payload}}`;
@@ -294,14 +301,18 @@ class Operation implements OperationOptions, Member {
   }
 }
 
-const slowSubscriber = (max: number) =>
-  new GraphQLError(`Subscriber too slow: ${max} results were waiting to be sent; events dropped, subscription ended`, {
-    extensions: { code: 'SLOW_SUBSCRIBER' },
-  });
+const slowSubscriber = (max: number, maxBytes: number) =>
+  new GraphQLError(
+    `Subscriber too slow: ${max} results or ${Math.round(maxBytes / 1024)} KiB were waiting to be sent; events dropped, subscription ended`,
+    {
+      extensions: { code: 'SLOW_SUBSCRIBER' },
+    },
+  );
 
 /** What the operations reach of their transport. */
 interface TransportState {
   readonly maxPendingSends: number;
+  readonly maxBufferedBytes: number;
   /** The result's `payload` JSON, formatted and serialised once; counts its error codes on `operation`. */
   serialise(result: ExecutionResult, operation: Operation): string;
   sendErrors(operation: Operation, errors: readonly GraphQLError[]): void;
@@ -360,6 +371,7 @@ export function startTransport(options: TransportOptions): Transport {
 
   const state: TransportState = {
     maxPendingSends: options.maxPendingSends ?? MAX_PENDING_SENDS,
+    maxBufferedBytes: options.maxBufferedBytes ?? MAX_BUFFERED_BYTES,
     serialise(result, operation) {
       let out = serialised.get(result);
       if (!out) {

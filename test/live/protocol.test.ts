@@ -12,7 +12,7 @@ import WebSocket from 'ws';
 import type { GatewayContext } from '../../src/context';
 import { FanOut } from '../../src/live/fanout';
 import { PushQueue } from '../../src/live/queue';
-import { startTransport, type Transport } from '../../src/live/transport';
+import { startTransport, type TransportOptions } from '../../src/live/transport';
 import { Deferred, until, within } from './support';
 
 /** The source streams of `tick` subscriptions, as the schema opened them: the test pushes events. */
@@ -46,37 +46,52 @@ const createContext = (): GatewayContext => {
 };
 
 const lines: Array<{ fields: Record<string, unknown>; message: string }> = [];
-let server: http.Server;
-let transport: Transport;
-let fanOut: FanOut;
-let url: string;
-const sockets: WebSocket[] = [];
+/** A transport on its own HTTP server, with a fan-out of its own. */
+interface Served {
+  url: string;
+  fanOut: FanOut;
+  close(): Promise<void>;
+}
 
-beforeAll(async () => {
-  server = http.createServer();
-  fanOut = new FanOut(() => undefined);
-  transport = startTransport({
+async function serve(options: Partial<TransportOptions>): Promise<Served> {
+  const server = http.createServer();
+  const fanOut = new FanOut(() => undefined);
+  const transport = startTransport({
     httpServer: server,
     path: '/graphql',
     schema,
     createContext,
     formatError: (formatted) => formatted,
     fanOut,
-    keepAliveMs: 100,
-    connectionInitWaitMs: 200,
-    maxPendingSends: 8,
     accessLog: (fields, message) => lines.push({ fields, message }),
+    ...options,
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
+  return {
+    url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`,
+    fanOut,
+    async close() {
+      await transport.dispose();
+      await fanOut.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+let served: Served;
+let fanOut: FanOut;
+let url: string;
+const sockets: WebSocket[] = [];
+
+beforeAll(async () => {
+  served = await serve({ keepAliveMs: 100, connectionInitWaitMs: 200 });
+  ({ url, fanOut } = served);
 });
 
 afterAll(async () => {
   for (const socket of sockets) socket.terminate();
-  await transport.dispose();
-  await fanOut.close();
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
+  await served.close();
 });
 
 /** A raw socket whose messages queue up as parsed JSON, and its close. */
@@ -87,8 +102,8 @@ class Peer {
   readonly closed = new Deferred<{ code: number; reason: string }>();
   private taken = 0;
 
-  constructor(protocol: string | undefined = 'graphql-transport-ws', options: WebSocket.ClientOptions = {}) {
-    this.socket = new WebSocket(url, protocol ? [protocol] : [], options);
+  constructor(protocol = 'graphql-transport-ws', options: WebSocket.ClientOptions = {}, to = url) {
+    this.socket = new WebSocket(to, protocol ? [protocol] : [], options);
     sockets.push(this.socket);
     this.socket.on('message', (data) => {
       this.raw.push(String(data));
@@ -242,25 +257,43 @@ it('terminates a socket that does not answer keep-alive pings', async () => {
   expect((await peer.closedWithin()).code).toBe(1006);
 });
 
-it('ends the subscription of a client that stopped reading (SLOW_SUBSCRIBER), and sends the error after what it had queued', async () => {
-  const peer = await new Peer().ready();
-  await subscribeTick(peer, 'slow');
-  const tick = ticks[ticks.length - 1];
-  peer.socket.pause();
-  // Large events, so that the kernel's socket buffers fill and results wait in ws's queue.
-  const big = 'x'.repeat(256 * 1024);
-  for (let i = 0; i < 200 && fanOut.stats().subscribers > 0; i += 1) {
-    tick.push(big);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  expect(fanOut.stats().subscribers).toBe(0);
-  const line = lines.find((entry) => entry.fields.operationId === 'slow');
-  expect(line?.fields.errorCodes).toEqual(['SLOW_SUBSCRIBER']);
-  peer.socket.resume();
-  await until(() => peer.messages.at(-1)?.type === 'error', 'the error message', 10_000);
-  expect(peer.messages.at(-1)).toMatchObject({
-    id: 'slow',
-    type: 'error',
-    payload: [{ extensions: { code: 'SLOW_SUBSCRIBER' } }],
-  });
-}, 20_000);
+describe('a client that stopped reading', () => {
+  let slow: Served;
+  afterEach(() => slow.close());
+
+  it.each([
+    ['results', { maxPendingSends: 8, maxBufferedBytes: 1024 ** 3 }],
+    ['bytes', { maxPendingSends: 1_000_000, maxBufferedBytes: 1024 * 1024 }],
+  ])(
+    'is ended (SLOW_SUBSCRIBER) once too many %s wait to be written, and receives the error after what it had queued',
+    async (_what, bounds) => {
+      // A transport of its own, with the bound under test and the other set out of reach.
+      slow = await serve(bounds);
+      const peer = await new Peer('graphql-transport-ws', {}, slow.url).ready();
+      const attached = slow.fanOut.stats().attached;
+      peer.send({ id: 'slow', type: 'subscribe', payload: { query: 'subscription { tick }' } });
+      await within(slow.fanOut.whenAttached(attached + 1), 5_000, 'the subscription to attach');
+      const tick = ticks[ticks.length - 1];
+      peer.socket.pause();
+      // Large events, so that the kernel's socket buffers fill and results wait in ws's queue.
+      const big = 'x'.repeat(256 * 1024);
+      for (let i = 0; i < 200 && slow.fanOut.stats().subscribers > 0; i += 1) {
+        tick.push(big);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      expect(slow.fanOut.stats().subscribers).toBe(0);
+      const line = lines.find((entry) => entry.fields.operationId === 'slow' && entry.message === 'operation');
+      expect(line?.fields.errorCodes).toEqual(['SLOW_SUBSCRIBER']);
+      lines.length = 0;
+      peer.socket.resume();
+      await until(() => peer.messages.at(-1)?.type === 'error', 'the error message', 10_000);
+      expect(peer.messages.at(-1)).toMatchObject({
+        id: 'slow',
+        type: 'error',
+        payload: [{ extensions: { code: 'SLOW_SUBSCRIBER' } }],
+      });
+      expect(peer.messages.filter((message) => message.type === 'next').length).toBeGreaterThan(0);
+    },
+    20_000,
+  );
+});
