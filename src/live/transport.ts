@@ -188,8 +188,11 @@ class Connection {
   credentials?: CallerCredentials;
   /** The token's scope, counted in `socketsPerScope` while the socket is open. */
   scope?: string;
-  /** Running operations by id; made with the first. */
-  operations?: Map<string, Operation>;
+  /**
+   * The running operations: the only one itself, a Map by id from a second one on. Most sockets
+   * run one subscription, and a Map with its table is about 180 bytes that each would hold.
+   */
+  private running?: Operation | Map<string, Operation>;
   /** Operations run since the socket opened. */
   count = 0;
   initTimer?: NodeJS.Timeout;
@@ -198,6 +201,48 @@ class Connection {
     readonly socket: WebSocket,
     readonly requestId: string,
   ) {}
+
+  /** The running operation with this id. */
+  operation(id: string): Operation | undefined {
+    const running = this.running;
+    if (running instanceof Map) return running.get(id);
+    return running?.id === id ? running : undefined;
+  }
+
+  /** How many operations are running. */
+  get runningCount(): number {
+    const running = this.running;
+    return running instanceof Map ? running.size : running ? 1 : 0;
+  }
+
+  /** The running operations, as a copy: ending one removes it. */
+  operations(): Operation[] {
+    const running = this.running;
+    return running instanceof Map ? [...running.values()] : running ? [running] : [];
+  }
+
+  /** Adds an operation whose id is not in use. */
+  add(operation: Operation): void {
+    const running = this.running;
+    if (!running) this.running = operation;
+    else if (running instanceof Map) running.set(operation.id, operation);
+    else
+      this.running = new Map([
+        [running.id, running],
+        [operation.id, operation],
+      ]);
+  }
+
+  /** Removes an operation that ended (unless another took its id since). */
+  remove(operation: Operation): void {
+    const running = this.running;
+    if (running === operation) this.running = undefined;
+    else if (running instanceof Map && running.get(operation.id) === operation) {
+      running.delete(operation.id);
+      // Down to one: the Map goes.
+      if (running.size === 1) this.running = running.values().next().value;
+    }
+  }
 
   send(data: string, sent?: (error?: Error) => void): boolean {
     if (this.socket.readyState !== this.socket.OPEN) return false;
@@ -406,7 +451,7 @@ export function startTransport(options: TransportOptions): Transport {
       if (operation.ended) return;
       operation.stop();
       const { connection } = operation;
-      if (connection.operations?.get(operation.id) === operation) connection.operations.delete(operation.id);
+      connection.remove(operation);
       accessLog?.(
         {
           requestId: connection.requestId,
@@ -497,9 +542,8 @@ export function startTransport(options: TransportOptions): Transport {
 
   /** `subscribe`: check, then run a query or mutation once, or join a subscription's fan-out group. */
   const subscribe = (connection: Connection, { id, payload }: SubscribeMessage): Promise<void> | void => {
-    const running = (connection.operations ??= new Map());
     const max = options.maxSubscriptionsPerSocket;
-    if (max !== undefined && running.size >= max)
+    if (max !== undefined && connection.runningCount >= max)
       return refuse(connection, id, [
         new GraphQLError(`Too many operations on this socket (limit ${max}): complete some or open another socket.`, {
           extensions: { code: 'TOO_MANY_SUBSCRIPTIONS', max },
@@ -522,7 +566,7 @@ export function startTransport(options: TransportOptions): Transport {
       payload.operationName ?? definition.name?.value,
       definition.operation,
     );
-    running.set(id, operation);
+    connection.add(operation);
     connection.count += 1;
     const args: ExecutionArgs = {
       schema: options.schema,
@@ -573,11 +617,11 @@ export function startTransport(options: TransportOptions): Transport {
         return;
       case MessageType.Subscribe: {
         if (!connection.acknowledged) return close(connection, CloseCode.Unauthorized, 'Unauthorized');
-        if (connection.operations?.has(message.id))
+        if (connection.operation(message.id))
           return close(connection, CloseCode.SubscriberAlreadyExists, `Subscriber for ${message.id} already exists`);
         try {
           return void subscribe(connection, message)?.catch((error: unknown) => {
-            const operation = connection.operations?.get(message.id);
+            const operation = connection.operation(message.id);
             if (operation) operation.fail(error);
             else internalError(connection)(error);
           });
@@ -586,7 +630,7 @@ export function startTransport(options: TransportOptions): Transport {
         }
       }
       case MessageType.Complete: {
-        const operation = connection.operations?.get(message.id);
+        const operation = connection.operation(message.id);
         if (operation) state.finish(operation, 'complete');
         return;
       }
@@ -599,7 +643,7 @@ export function startTransport(options: TransportOptions): Transport {
   const onClose = (connection: Connection, code: number): void => {
     connections.delete(connection.socket);
     clearTimeout(connection.initTimer);
-    for (const operation of [...(connection.operations?.values() ?? [])]) state.finish(operation, 'socket closed');
+    for (const operation of connection.operations()) state.finish(operation, 'socket closed');
     if (connection.scope !== undefined) {
       const left = (socketsPerScope.get(connection.scope) ?? 1) - 1;
       if (left > 0) socketsPerScope.set(connection.scope, left);

@@ -252,6 +252,42 @@ it('sends each event of a shared group as the same bytes to every subscriber, se
   expect(fanOut.stats().groups).toBe(0);
 });
 
+it('runs several operations on one socket by id: one completes, the others run on; an ended id can be used again', async () => {
+  const peer = await new Peer().ready();
+  const ids = (messages: Array<Record<string, unknown>>) => messages.map((message) => message.id).sort();
+  const nextEvents = async (count: number) => {
+    const events = [];
+    for (let i = 0; i < count; i += 1) events.push(await peer.next('an event'));
+    return events;
+  };
+  for (const id of ['a', 'b', 'c']) await subscribeTick(peer, id);
+  expect(fanOut.stats()).toMatchObject({ groups: 1, subscribers: 3 });
+  const tick = ticks[ticks.length - 1];
+
+  peer.send({ id: 'b', type: 'complete' });
+  await until(() => fanOut.stats().subscribers === 2, 'b to leave');
+  tick.push('one');
+  expect(ids(await nextEvents(2))).toEqual(['a', 'c']);
+
+  await subscribeTick(peer, 'b');
+  tick.push('two');
+  const events = await nextEvents(3);
+  expect(ids(events)).toEqual(['a', 'b', 'c']);
+  expect(events.every((event) => (event.payload as { data: unknown }).data !== undefined)).toBe(true);
+
+  // Down to one operation, then its id is still in use.
+  for (const id of ['a', 'c']) peer.send({ id, type: 'complete' });
+  await until(() => fanOut.stats().subscribers === 1, 'a and c to leave');
+  tick.push('three');
+  expect(await peer.next()).toEqual({ id: 'b', type: 'next', payload: { data: { tick: 'three' } } });
+  peer.send({ id: 'b', type: 'subscribe', payload: { query: 'subscription { tick }' } });
+  expect(await peer.closedWithin()).toEqual({ code: 4409, reason: 'Subscriber for b already exists' });
+  await until(() => fanOut.stats().groups === 0, 'the last subscriber to leave its group');
+  expect(
+    lines.filter((line) => line.fields.outcome === 'socket closed').map((line) => line.fields.operationId),
+  ).toContain('b');
+});
+
 it('terminates a socket that does not answer keep-alive pings', async () => {
   const peer = await new Peer('graphql-transport-ws', { autoPong: false }).ready();
   expect((await peer.closedWithin()).code).toBe(1006);
