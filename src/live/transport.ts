@@ -88,7 +88,7 @@ import { requestIdFrom } from '../edge/logging';
 import type { Limits } from '../edge/limits';
 import { EngageError } from '../engage/errors';
 import { errorCodeOf } from '../errors';
-import type { FanOut, Member } from './fanout';
+import type { FanOut, Group, Member } from './fanout';
 
 export interface TransportOptions extends TransportEdgeOptions {
   httpServer: http.Server;
@@ -263,8 +263,8 @@ class Operation implements OperationOptions, Member {
   results = 0;
   /** Made with the first error. */
   errorCodes?: Set<string>;
-  /** Detaches it from its fan-out group. */
-  leave?: () => void;
+  /** Its fan-out group, once joined. */
+  group?: Group;
   ended = false;
   /** Results handed to the socket and not yet written. */
   private pending = 0;
@@ -349,7 +349,7 @@ class Operation implements OperationOptions, Member {
   stop(): void {
     this.ended = true;
     this.controller?.abort();
-    this.leave?.();
+    if (this.group) this.transport.fanOut.leave(this.group, this);
     if (this.room) this.signalRoom();
   }
 }
@@ -364,6 +364,7 @@ const slowSubscriber = (max: number, maxBytes: number) =>
 
 /** What the operations reach of their transport. */
 interface TransportState {
+  readonly fanOut: FanOut;
   readonly maxPendingSends: number;
   readonly maxBufferedBytes: number;
   /** The result's `payload` JSON, formatted and serialised once; counts its error codes on `operation`. */
@@ -423,6 +424,7 @@ export function startTransport(options: TransportOptions): Transport {
   };
 
   const state: TransportState = {
+    fanOut: options.fanOut,
     maxPendingSends: options.maxPendingSends ?? MAX_PENDING_SENDS,
     maxBufferedBytes: options.maxBufferedBytes ?? MAX_BUFFERED_BYTES,
     serialise(result, operation) {
@@ -581,13 +583,10 @@ export function startTransport(options: TransportOptions): Transport {
         operation.end();
       });
     // The context is read while joining, not kept: the group runs on a context of its own.
-    return options.fanOut.join(args, operation).then((joined) => {
-      if (typeof joined !== 'function') {
-        operation.push(joined);
-        return operation.end();
-      }
-      if (operation.ended) return joined(); // completed (or its socket closed) while it joined
-      operation.leave = joined;
+    return options.fanOut.join(args, operation).then((group) => {
+      if (!group) return; // refused: the operation was pushed the result and has ended
+      if (operation.ended) return options.fanOut.leave(group, operation); // completed (or its socket closed) while it joined
+      operation.group = group;
     });
   };
 
