@@ -19,7 +19,6 @@ import {
   ApolloServerPluginCacheControlDisabled,
   ApolloServerPluginLandingPageDisabled,
 } from '@apollo/server/plugin/disabled';
-import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import { expressMiddleware } from '@as-integrations/express5';
 import { makeExecutableSchema } from '@graphql-tools/schema';
@@ -38,6 +37,7 @@ import {
 import { createEngageAgent, type RequestEvent } from './engage';
 import { createFormatError } from './errors';
 import { AuthError, createAuthenticator, type AuthConfig } from './edge/auth';
+import { trackRequests } from './edge/drain';
 import { createHealth } from './edge/health';
 import { createErrorHandler, notFound, refuseHttpSubscriptions, requireJsonBody } from './edge/http-errors';
 import { createLimits, useOperationLimits, type OperationLimits } from './edge/limits';
@@ -257,6 +257,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // clients re-run operations, they do not revalidate answers.
   app.set('etag', false);
   const httpServer = http.createServer(app);
+  const requests = trackRequests(httpServer);
   const schema = createSchema();
   const limits = createLimits(schema, options.limits || {});
   const limitsOn = options.limits !== false;
@@ -280,16 +281,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
 
   const plugins: ApolloServerPlugin<GatewayContext>[] = [
-    ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: options.shutdownGracePeriodMs }),
     ...(limitsOn ? [useOperationLimits(limits) as ApolloServerPlugin<GatewayContext>] : []),
     logging.apolloPlugin as ApolloServerPlugin<GatewayContext>,
     metrics.apolloPlugin as ApolloServerPlugin<GatewayContext>,
-    // Closes the WebSocket server and every socket (1001 Going away) when Apollo drains.
+    // Shutdown (src/edge/drain.ts): HTTP connections close once their requests are answered,
+    // WebSockets with 1001 Going away; whatever remains after the grace period is cut.
     {
       async serverWillStart() {
         return {
           async drainServer() {
-            await transport.dispose();
+            const grace = options.shutdownGracePeriodMs;
+            await Promise.all([requests.drain(grace), transport.dispose(grace)]);
           },
         };
       },

@@ -50,8 +50,9 @@
  *   and type, duration, results sent, error codes; never a document, variables or credentials.
  *   A frame ws refuses (too big, malformed) closes its socket with the protocol's code and writes
  *   one `socket error` line (ws's code and message).
- * - `dispose()` closes every socket with 1001 Going away and the server; it is wired into Apollo's
- *   drain, so `gateway.close()` ends subscriptions with the protocol's close codes.
+ * - `dispose()` closes every socket with 1001 Going away and the server, and cuts the sockets whose
+ *   client has not answered after the grace period; it is wired into Apollo's drain (with the HTTP
+ *   side's, src/edge/drain.ts), so `gateway.close()` ends subscriptions with the protocol's close codes.
  */
 import type http from 'node:http';
 import { createHash } from 'node:crypto';
@@ -84,6 +85,7 @@ import { LRUCache } from 'lru-cache';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { CallerCredentials, GatewayContext, OperationOptions } from '../context';
 import { AuthError, type Authenticator } from '../edge/auth';
+import { DEFAULT_GRACE_PERIOD_MS } from '../edge/drain';
 import { requestIdFrom } from '../edge/logging';
 import type { Limits } from '../edge/limits';
 import { EngageError } from '../engage/errors';
@@ -130,7 +132,8 @@ export interface TransportEdgeOptions {
 }
 
 export interface Transport {
-  dispose(): Promise<void>;
+  /** Closes every socket with 1001 Going away; one whose client has not answered within `gracePeriodMs` (default 10 s) is cut. */
+  dispose(gracePeriodMs?: number): Promise<void>;
 }
 
 /** Largest WebSocket message accepted (as `express.json({ limit: '1mb' })` for HTTP). */
@@ -729,10 +732,14 @@ export function startTransport(options: TransportOptions): Transport {
       : undefined;
 
   return {
-    async dispose() {
+    async dispose(gracePeriodMs = DEFAULT_GRACE_PERIOD_MS) {
       clearInterval(keepAlive);
       for (const socket of wsServer.clients) socket.close(1001, 'Going away');
+      const cut = setTimeout(() => {
+        for (const socket of wsServer.clients) socket.terminate();
+      }, gracePeriodMs).unref();
       await new Promise<void>((resolve, reject) => wsServer.close((error) => (error ? reject(error) : resolve())));
+      clearTimeout(cut);
     },
   };
 }

@@ -50,7 +50,8 @@ const lines: Array<{ fields: Record<string, unknown>; message: string }> = [];
 interface Served {
   url: string;
   fanOut: FanOut;
-  close(): Promise<void>;
+  /** Disposes of the transport (`gracePeriodMs` as `Transport.dispose`), then closes the server. */
+  close(gracePeriodMs?: number): Promise<void>;
 }
 
 async function serve(options: Partial<TransportOptions>): Promise<Served> {
@@ -70,8 +71,8 @@ async function serve(options: Partial<TransportOptions>): Promise<Served> {
   return {
     url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`,
     fanOut,
-    async close() {
-      await transport.dispose();
+    async close(gracePeriodMs) {
+      await transport.dispose(gracePeriodMs);
       await fanOut.close();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
@@ -332,4 +333,21 @@ describe('a client that stopped reading', () => {
     },
     20_000,
   );
+});
+
+it('dispose closes sockets with 1001 Going away, and cuts one whose client has not answered within the grace period', async () => {
+  const own = await serve({});
+  const open = (socket: WebSocket) => new Promise((resolve) => socket.once('open', resolve));
+  const [answering, silent] = [
+    new WebSocket(own.url, ['graphql-transport-ws']),
+    new WebSocket(own.url, ['graphql-transport-ws']),
+  ];
+  sockets.push(answering, silent);
+  await within(Promise.all([open(answering), open(silent)]), 5_000, 'the sockets to open');
+  const closed = new Promise<number>((resolve) => answering.once('close', resolve));
+  // Reads nothing more: the close frame stays unanswered.
+  silent.pause();
+  // ws itself would wait 30 s for the answer.
+  await within(own.close(200), 5_000, 'the transport to dispose');
+  expect(await closed).toBe(1001);
 });

@@ -1,0 +1,87 @@
+/**
+ * Shutdown of the HTTP server (src/edge/drain.ts), as Apollo's drain plugin did it: new connections
+ * are refused, idle keep-alive connections close at once, a request in flight is answered in full
+ * before its connection closes, and what remains after the grace period is cut. Real sockets.
+ */
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { trackRequests } from '../../src/edge/drain';
+import { Deferred, within } from '../live/support';
+
+let server: http.Server;
+let port: number;
+/** Released by the test: `/slow` answers once it is. */
+let release: Deferred<void>;
+
+beforeEach(async () => {
+  release = new Deferred<void>();
+  server = http.createServer((request, response) => {
+    if (request.url !== '/slow') return void response.end('fast');
+    response.write('slow:');
+    void release.promise.then(() => response.end('done'));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  port = (server.address() as AddressInfo).port;
+});
+
+afterEach(() => {
+  server.closeAllConnections();
+  server.close();
+});
+
+/** GET `path` on `agent`: the body, and the client socket it went over. */
+function get(agent: http.Agent, path: string): Promise<{ body: string; socket: Socket }> {
+  return new Promise((resolve, reject) => {
+    const request = http.get({ host: '127.0.0.1', port, path, agent }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ body, socket: request.socket as Socket }));
+      response.on('error', reject);
+    });
+    request.on('error', reject);
+  });
+}
+
+const closed = (socket: Socket) =>
+  socket.closed ? Promise.resolve() : new Promise<void>((resolve) => socket.once('close', () => resolve()));
+
+it('refuses new connections, closes idle ones at once, answers a request in flight in full and then closes its connection', async () => {
+  const requests = trackRequests(server);
+  const idleAgent = new http.Agent({ keepAlive: true });
+  const busyAgent = new http.Agent({ keepAlive: true });
+  try {
+    const idle = await get(idleAgent, '/fast');
+    expect(idle.body).toBe('fast');
+    const slow = get(busyAgent, '/slow');
+    await new Promise<void>((resolve) => server.once('request', () => resolve()));
+    let done = false;
+    const drained = requests.drain(60_000).then(() => (done = true));
+
+    await within(closed(idle.socket), 5_000, 'the idle keep-alive connection to close');
+    await expect(get(new http.Agent(), '/fast')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+
+    expect(done).toBe(false);
+    release.resolve();
+    const answered = await within(slow, 5_000, 'the request in flight to be answered');
+    expect(answered.body).toBe('slow:done');
+    await within(closed(answered.socket), 5_000, 'its connection to close');
+    await within(drained, 5_000, 'the drain to finish');
+  } finally {
+    idleAgent.destroy();
+    busyAgent.destroy();
+  }
+});
+
+it('cuts a connection whose request is still unanswered after the grace period', async () => {
+  const requests = trackRequests(server);
+  const agent = new http.Agent({ keepAlive: true });
+  try {
+    const slow = get(agent, '/slow');
+    await new Promise<void>((resolve) => server.once('request', () => resolve()));
+    await within(requests.drain(100), 5_000, 'the drain to finish');
+    await expect(slow).rejects.toMatchObject({ code: 'ECONNRESET' });
+  } finally {
+    agent.destroy();
+  }
+});
