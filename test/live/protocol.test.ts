@@ -9,7 +9,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import WebSocket from 'ws';
-import type { GatewayContext } from '../../src/context';
+import type { CallerCredentials, GatewayContext, OperationOptions } from '../../src/context';
 import { FanOut } from '../../src/live/fanout';
 import { PushQueue } from '../../src/live/queue';
 import { startTransport, type TransportOptions } from '../../src/live/transport';
@@ -34,11 +34,18 @@ const schema = makeExecutableSchema({
   },
 });
 
-/** What the transport and the fan-out read of a context: its scope, a group's own, an event's run. */
-const createContext = (): GatewayContext => {
+/** The operations contexts were made for, in order (what the transport said of each). */
+const contextsFor: Array<OperationOptions | undefined> = [];
+/**
+ * What the transport and the fan-out read of a context: its scope, a group's own, an event's run,
+ * and the Engage call that proves a caller's token.
+ */
+const createContext = (_credentials?: CallerCredentials, operation?: OperationOptions): GatewayContext => {
+  contextsFor.push(operation);
   const context = {
     scope: 'scope',
     viewerId: null,
+    engage: { allSources: async () => [] },
     fresh: () => createContext(),
     within: <T>(work: (context: unknown) => Promise<T>) => work(context),
   };
@@ -194,6 +201,15 @@ describe('protocol faults close the socket with graphql-ws close codes', () => {
     expect(await peer.closedWithin()).toEqual({ code: 4409, reason: 'Subscriber for a already exists' });
     await until(() => fanOut.stats().subscribers === 0, 'the closed socket to leave its group');
   });
+});
+
+it("ends the operation that proved a caller's token once it has its answer (its deadline would hold its context)", async () => {
+  const peer = await new Peer().open();
+  const before = contextsFor.length;
+  peer.send({ type: 'connection_init', payload: { authorization: 'Bearer token' } });
+  expect(await peer.next('connection_ack')).toEqual({ type: 'connection_ack' });
+  const check = contextsFor[before];
+  expect(check?.signal?.aborted).toBe(true);
 });
 
 it('answers a ping with a pong carrying its payload', async () => {
