@@ -236,6 +236,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
   const metrics = createMetrics({
     subscriptions: () => live.stats().subscribers,
+    // Read at each scrape, once the transport below has started.
+    websockets: () => transport.sockets(),
     webhookEvents: () => live.stats().receiver,
     upstream: () => upstream.health(),
   });

@@ -9,6 +9,7 @@
  * | graphql_operations_total                 | counter   | operation, code (`ok` if none) |
  * | graphql_executions_total                 | counter   | executor: compiled, graphql-js |
  * | graphql_active_subscriptions             | gauge     |                             |
+ * | websocket_connections                    | gauge     |                             |
  * | webhook_events_total                     | counter   | outcome: accepted, duplicate, refused |
  * | plus Node's process metrics (prom-client's defaults) |  |                          |
  *
@@ -27,6 +28,8 @@ import type { UpstreamHealth } from '../upstream';
 export interface MetricsSources {
   /** Subscriptions open on this instance. */
   subscriptions(): number;
+  /** WebSockets open on this instance (acknowledged or not). */
+  websockets?(): number;
   /** The webhook receiver's counters since start. */
   webhookEvents(): { accepted: number; duplicates: number; rejected: number };
   /** The shared upstream policies' state (src/upstream.ts). */
@@ -85,6 +88,14 @@ export function createMetrics(sources: MetricsSources, options: { maxOperationNa
     registers: [registry],
     collect() {
       this.set(sources.subscriptions());
+    },
+  });
+  new Gauge({
+    name: 'websocket_connections',
+    help: 'WebSockets open on this instance, acknowledged or not (a socket that never sends connection_init is closed after 3 s).',
+    registers: [registry],
+    collect() {
+      this.set(sources.websockets?.() ?? 0);
     },
   });
   new Counter({

@@ -132,6 +132,8 @@ export interface TransportEdgeOptions {
 }
 
 export interface Transport {
+  /** Sockets open, acknowledged or not. */
+  sockets(): number;
   /** Closes every socket with 1001 Going away; one whose client has not answered within `gracePeriodMs` (default 10 s) is cut. */
   dispose(gracePeriodMs?: number): Promise<void>;
 }
@@ -743,6 +745,7 @@ export function startTransport(options: TransportOptions): Transport {
       : undefined;
 
   return {
+    sockets: () => connections.size,
     async dispose(gracePeriodMs = DEFAULT_GRACE_PERIOD_MS) {
       clearInterval(keepAlive);
       wsServer.close(); // no new sockets: an upgrade from now on is answered 503

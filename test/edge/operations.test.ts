@@ -281,6 +281,21 @@ describe('health, readiness and metrics', () => {
     expect(text).toMatch(/webhook_events_total\{outcome="duplicate"\} 1/);
   });
 
+  it('/metrics counts the open WebSockets', async () => {
+    const gateway = await stack.anotherGateway({});
+    const scrape = async () =>
+      (await (await fetch(`${gateway.origin}/metrics`)).text()).match(/^websocket_connections (\d+)$/m)?.[1];
+    expect(await scrape()).toBe('0');
+    const socket = new WebSocket(gateway.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
+    await within(new Promise((resolve) => socket.once('open', resolve)), 5_000, 'the socket to open');
+    expect(await scrape()).toBe('1');
+    socket.close();
+    // The server counts it out when its side of the close handshake ends, which may follow the client's.
+    const deadline = Date.now() + 5_000;
+    while ((await scrape()) !== '0' && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await scrape()).toBe('0');
+  });
+
   it('/metrics counts cache lookups: misses, hits, and reads that joined one in flight', async () => {
     const cached = await stack.anotherGateway({ cacheTtlMs: 60_000, recordCacheTtlMs: 60_000 });
     const sources = (query: string) =>
