@@ -83,6 +83,8 @@ export interface OperationOptions {
    * (each event run with `within()` has them), only the signal.
    */
   subscription?: boolean;
+  /** Told of each of the operation's Engage calls (HTTP attempts), after the factory's `onRequest`. */
+  onRequest?: (event: RequestEvent) => void;
 }
 
 export interface CallerCredentials {
@@ -98,6 +100,14 @@ export class MissingTokenError extends Error {
 export function bearerToken(authorization: string | null | undefined): string | undefined {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
   return match?.[1];
+}
+
+function joinHooks<T>(first?: (value: T) => void, second?: (value: T) => void): ((value: T) => void) | undefined {
+  if (!first || !second) return first ?? second;
+  return (value) => {
+    first(value);
+    second(value);
+  };
 }
 
 export function createContextFactory(options: ContextFactoryOptions) {
@@ -133,7 +143,7 @@ export function createContextFactory(options: ContextFactoryOptions) {
         token,
         dispatcher: options.dispatcher,
         timeoutMs: options.timeoutMs,
-        onRequest: options.onRequest,
+        onRequest: joinHooks(options.onRequest, operation.onRequest),
         attempt: options.upstream
           ? options.upstream.attempt(restBudgetPolicy(operationScope))
           : restBudgetPolicy(operationScope),
@@ -165,7 +175,7 @@ export function createContextFactory(options: ContextFactoryOptions) {
         const own = new AbortController();
         endWith(operation.signal, own.signal, () => own.abort());
         try {
-          return await work(createContext(credentials, { signal: own.signal }));
+          return await work(createContext(credentials, { signal: own.signal, onRequest: operation.onRequest }));
         } finally {
           own.abort();
         }

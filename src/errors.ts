@@ -60,7 +60,8 @@ export function createFormatError({
   log,
 }: {
   maskUnexpected: boolean;
-  log: (message: string) => void;
+  /** `error` is the one Apollo hands `formatError`: the logger finds the request it belongs to by it. */
+  log: (message: string, error: unknown) => void;
 }) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
@@ -69,7 +70,7 @@ export function createFormatError({
       // Engage being down or refusing our rate is the operator's business; client errors are the client's.
       // A call the gateway refused itself (open circuit, backoff) is logged where its state changes.
       if (UPSTREAM_TROUBLE.has(original.kind) && !original.details.local)
-        log(`engage: ${ERROR_CODES[original.kind]} ${original.message}`);
+        log(`engage: ${ERROR_CODES[original.kind]} ${original.message}`, error);
       return {
         ...formatted,
         message: original.message,
@@ -77,7 +78,10 @@ export function createFormatError({
       };
     }
     if (extensions.code && extensions.code !== 'INTERNAL_SERVER_ERROR') return { ...formatted, extensions };
-    log(`unexpected error: ${original instanceof Error ? (original.stack ?? original.message) : String(original)}`);
+    log(
+      `unexpected error: ${original instanceof Error ? (original.stack ?? original.message) : String(original)}`,
+      error,
+    );
     return {
       ...formatted,
       message: maskUnexpected ? 'Internal server error' : formatted.message,

@@ -226,7 +226,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     timeoutMs: options.engageTimeoutMs ?? DEFAULTS.gateway.engageTimeoutMs,
     dispatcher,
     onRequest: (event) => {
-      logging.countRestCall();
       metrics.recordRestCall(event);
       options.onEngageRequest?.(event);
     },
@@ -264,7 +263,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const limits = createLimits(schema, options.limits || {});
   const limitsOn = options.limits !== false;
   const introspection = options.introspection ?? !production;
-  const baseFormatError = createFormatError({ maskUnexpected: production, log });
+  const baseFormatError = createFormatError({ maskUnexpected: production, log: options.log ?? logging.logError });
   const formatError: typeof baseFormatError = (formatted, error) =>
     baseFormatError(limits.formatError(formatted), error);
   const transport = live.listen({
@@ -369,8 +368,19 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         // pending Engage calls are aborted then (resolvers may still run after a null bubbled up).
         const ended = new AbortController();
         res.once('close', () => ended.abort());
+        // The access line counts the operation's Engage calls; the Apollo plugin finds the scope by the context.
+        const scope = logging.scopeOf(res);
         try {
-          return createContext(res.locals.credentials as CallerCredentials, { signal: ended.signal });
+          const context = createContext(res.locals.credentials as CallerCredentials, {
+            signal: ended.signal,
+            onRequest: scope
+              ? () => {
+                  scope.restCalls += 1;
+                }
+              : undefined,
+          });
+          if (scope) logging.attach(context, scope);
+          return context;
         } catch (error) {
           if (error instanceof MissingTokenError) {
             throw new GraphQLError(error.message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });

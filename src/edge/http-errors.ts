@@ -43,7 +43,14 @@ export function createErrorHandler(
     if (type === 'entity.too.large') return send(res, 413, 'PAYLOAD_TOO_LARGE', 'Request body too large.');
     if (typeof status === 'number' && status >= 400 && status < 500)
       return send(res, status, 'BAD_REQUEST', 'Bad request.');
-    log({ errorType: error instanceof Error ? error.name : typeof error }, 'unhandled HTTP error');
+    const requestId = res.getHeader('x-request-id');
+    log(
+      {
+        ...(typeof requestId === 'string' ? { requestId } : {}),
+        errorType: error instanceof Error ? error.name : typeof error,
+      },
+      'unhandled HTTP error',
+    );
     send(res, 500, 'INTERNAL_SERVER_ERROR', 'Internal server error.');
   };
 }

@@ -4,16 +4,21 @@
  * - The request id is the caller's `x-request-id` when it is a plain short token, else a new UUID;
  *   it is echoed in the `x-request-id` response header and in every GraphQL error's
  *   `extensions.requestId`, so a user's report leads to the log line.
- * - The request's scope (id, operation name, REST calls made, error codes) lives in an
- *   AsyncLocalStorage: lines logged anywhere during the request carry the id, and the REST client's
- *   `onRequest` hook counts calls without knowing about requests.
+ * - The request's scope (id, operation name, REST calls made, error codes) is handed along
+ *   explicitly: the middleware keeps it by response (`scopeOf`), the GraphQL context function ties
+ *   it to the operation's context (`attach`), where the Apollo plugin finds it, and gives the
+ *   operation's Engage calls a hook that counts them. Lines about a request's errors carry its id
+ *   (`logError`). Not an AsyncLocalStorage: on Node 20 one enabled store puts async_hooks' promise
+ *   hooks on every promise of the process, which cost ~0.6 ms of CPU per cold inbox (7%, the
+ *   production build, A/B in the commit that removed it); lines logged by shared components
+ *   (circuit breaker, webhook receiver, Redis) carry no request id.
  * - What is never logged: request or response bodies, variables, headers (so no `Authorization`,
  *   no webhook secret), query strings (a GET operation's text and variables are there). As a
  *   second line of defence, pino's `redact` censors the usual secret-bearing keys wherever they
  *   appear, and messages have bearer tokens masked.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { RequestHandler } from 'express';
 import pino, { type DestinationStream, type Logger } from 'pino';
@@ -29,13 +34,22 @@ export interface Logging {
   logger: Logger;
   /** Express middleware, first in the chain: request id, scope, and the access line on finish. */
   middleware: RequestHandler;
-  /** Apollo plugin: operation name and error codes into the scope, `requestId` into error extensions. */
+  /**
+   * Apollo plugin: operation name and error codes into the scope of the operation's context (see
+   * `attach`), `requestId` into error extensions.
+   */
   apolloPlugin: ApolloServerPlugin;
-  /** The REST client's `onRequest` hook: counts the call in the current request's scope. */
-  countRestCall(): void;
-  scope(): RequestScope | undefined;
+  /** The scope the middleware opened for this response's request. */
+  scopeOf(res: ServerResponse): RequestScope | undefined;
+  /** Ties an operation's context to its request's scope, where the Apollo plugin reads it. */
+  attach(context: object, scope: RequestScope): void;
   /** For components that log plain messages (their messages are warnings: outages, refused deliveries, unexpected errors). */
   log(message: string): void;
+  /**
+   * A warning about an error of a GraphQL request (`formatError`'s): with the request's id when the
+   * Apollo plugin has seen the error in an operation it tracks.
+   */
+  logError(message: string, error: unknown): void;
 }
 
 export interface LoggingOptions {
@@ -43,6 +57,13 @@ export interface LoggingOptions {
   /** Where lines go: stdout (default), a file path, or a stream (tests capture real lines with one). */
   destination?: DestinationStream | string;
 }
+
+/**
+ * Where `attach` puts the scope on an operation's context: a property, not a WeakMap entry, because
+ * Apollo hands plugins and resolvers a shallow copy of the context (`Object.assign`), which keeps it.
+ */
+const SCOPE = Symbol('requestScope');
+type WithScope = { [SCOPE]?: RequestScope };
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -72,17 +93,15 @@ export const REDACTED_PATHS = [
 ];
 
 export function createLogging(options: LoggingOptions = {}): Logging {
-  const storage = new AsyncLocalStorage<RequestScope>();
+  const byResponse = new WeakMap<ServerResponse, RequestScope>();
+  // The errors of tracked operations, seen by the Apollo plugin before `formatError` logs them.
+  const byError = new WeakMap<object, RequestScope>();
   const logger = pino(
     {
       level: options.level ?? 'info',
       base: undefined,
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-      mixin: () => {
-        const scope = storage.getStore();
-        return scope ? { requestId: scope.requestId } : {};
-      },
       hooks: {
         // A message built from an error could quote a header: mask bearer credentials in any string argument.
         logMethod(args, method) {
@@ -111,7 +130,6 @@ export function createLogging(options: LoggingOptions = {}): Logging {
     const { method, path } = req;
     res.once('finish', () => {
       const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
-      // Logged outside the request's async context: the id is passed explicitly.
       logger.info(
         {
           requestId: scope.requestId,
@@ -126,19 +144,23 @@ export function createLogging(options: LoggingOptions = {}): Logging {
         'request',
       );
     });
-    storage.run(scope, () => next());
+    byResponse.set(res, scope);
+    next();
   };
 
   const apolloPlugin: ApolloServerPlugin = {
-    async requestDidStart() {
+    async requestDidStart({ contextValue }) {
+      const scope = (contextValue as WithScope)[SCOPE];
+      if (!scope) return;
       return {
         async didResolveOperation({ operationName }) {
-          const scope = storage.getStore();
-          if (scope && operationName) scope.operationName = operationName;
+          if (operationName) scope.operationName = operationName;
+        },
+        async didEncounterErrors({ errors }) {
+          for (const error of errors) byError.set(error, scope);
         },
         async willSendResponse({ response }) {
-          const scope = storage.getStore();
-          if (!scope || response.body.kind !== 'single') return;
+          if (response.body.kind !== 'single') return;
           const errors = response.body.singleResult.errors;
           if (!errors) return;
           response.body.singleResult.errors = errors.map((error) => {
@@ -155,11 +177,15 @@ export function createLogging(options: LoggingOptions = {}): Logging {
     logger,
     middleware,
     apolloPlugin,
-    countRestCall() {
-      const scope = storage.getStore();
-      if (scope) scope.restCalls += 1;
+    scopeOf: (res) => byResponse.get(res),
+    attach: (context, scope) => {
+      (context as WithScope)[SCOPE] = scope;
     },
-    scope: () => storage.getStore(),
     log: (message) => logger.warn(message),
+    logError: (message, error) => {
+      const scope = typeof error === 'object' && error !== null ? byError.get(error) : undefined;
+      if (scope) logger.warn({ requestId: scope.requestId }, message);
+      else logger.warn(message);
+    },
   };
 }
