@@ -77,6 +77,7 @@ import {
   handleProtocols,
   MessageType,
   parseMessage,
+  stringifyMessage,
   type FormattedExecutionResult,
   type Message,
   type SubscribeMessage,
@@ -312,14 +313,16 @@ class Operation implements OperationOptions, Member {
       return this.fail(slowSubscriber(max, maxBytes));
     const payload = this.transport.serialise(result, this);
     this.results += 1;
-    const message = `{"id":${JSON.stringify(this.id)},"type":"next","payload":${payload}}`;
+    // Not graphql-ws's stringifyMessage (used for every other message): the payload is spliced in
+    // as serialised once for all the group's subscribers.
+    const message = `{"id":${JSON.stringify(this.id)},"type":"${MessageType.Next}","payload":${payload}}`;
     if (this.connection.send(message, this.sent)) this.pending += 1;
   }
 
   /** The server completes it: `complete` is sent. */
   end(): void {
     if (this.ended) return;
-    this.connection.send(`{"id":${JSON.stringify(this.id)},"type":"complete"}`);
+    this.connection.send(stringifyMessage({ id: this.id, type: MessageType.Complete }));
     this.transport.finish(this, 'complete');
   }
 
@@ -407,6 +410,13 @@ export function startTransport(options: TransportOptions): Transport {
     return { ...out, extensions };
   };
 
+  /** Sends an operation's `error` message (which ends it for the client); returns the errors as sent. */
+  const sendErrors = (connection: Connection, id: string, errors: readonly GraphQLError[]) => {
+    const formatted = errors.map(formatError);
+    connection.send(stringifyMessage({ id, type: MessageType.Error, payload: formatted }));
+    return formatted;
+  };
+
   // Keyed by a digest, not the text: the cache must not hold clients' query texts in memory.
   const parseAndValidate = (query: string): Parsed => {
     const digest = createHash('sha256').update(query).digest('hex');
@@ -452,11 +462,8 @@ export function startTransport(options: TransportOptions): Transport {
       return out.json;
     },
     sendErrors(operation, errors) {
-      const formatted = errors.map(formatError);
-      for (const error of formatted) (operation.errorCodes ??= new Set()).add(errorCodeOf(error));
-      operation.connection.send(
-        `{"id":${JSON.stringify(operation.id)},"type":"error","payload":${JSON.stringify(formatted)}}`,
-      );
+      for (const error of sendErrors(operation.connection, operation.id, errors))
+        (operation.errorCodes ??= new Set()).add(errorCodeOf(error));
     },
     finish(operation, outcome) {
       if (operation.ended) return;
@@ -538,13 +545,12 @@ export function startTransport(options: TransportOptions): Transport {
     connection.scope = scope;
     connection.credentials = credentials;
     connection.acknowledged = true;
-    connection.send(`{"type":"${MessageType.ConnectionAck}"}`);
+    connection.send(stringifyMessage({ type: MessageType.ConnectionAck }));
   };
 
   /** Refused before it ran (limits, validation): no context was made, so the line is written here. */
   const refuse = (connection: Connection, id: string, errors: readonly GraphQLError[]): void => {
-    const formatted = errors.map(formatError);
-    connection.send(`{"id":${JSON.stringify(id)},"type":"error","payload":${JSON.stringify(formatted)}}`);
+    const formatted = sendErrors(connection, id, errors);
     accessLog?.(
       {
         requestId: connection.requestId,
@@ -621,7 +627,7 @@ export function startTransport(options: TransportOptions): Transport {
         return void connect(connection, message.payload).catch(internalError(connection));
       case MessageType.Ping:
         connection.send(
-          JSON.stringify(
+          stringifyMessage(
             message.payload ? { type: MessageType.Pong, payload: message.payload } : { type: MessageType.Pong },
           ),
         );
