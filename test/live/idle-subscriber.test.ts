@@ -4,18 +4,15 @@
  * opener's) nor an abort signal that nothing reads. A signal is made when read, and is aborted once
  * the operation has ended, whether it was read before or after.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import type { GatewayContext, OperationOptions } from '../../src/context';
-import { FanOut } from '../../src/live/fanout';
+import type { FanOut } from '../../src/live/fanout';
 import { PushQueue } from '../../src/live/queue';
-import { startTransport, type Transport } from '../../src/live/transport';
-import { until, within } from './support';
+import { serveTransport, until, within, type ServedTransport } from './support';
 
 /** A subscription whose events never come: its sockets stay idle. */
 const schema = makeExecutableSchema({
@@ -43,33 +40,19 @@ const createContext = (_credentials: unknown, operation?: OperationOptions): Gat
   return context;
 };
 
-let server: http.Server;
-let transport: Transport;
+let served: ServedTransport;
 let fanOut: FanOut;
 let url: string;
 const clients: Client[] = [];
 
 beforeAll(async () => {
-  server = http.createServer();
-  fanOut = new FanOut(() => undefined);
-  transport = startTransport({
-    httpServer: server,
-    path: '/graphql',
-    schema,
-    createContext,
-    formatError: (formatted) => formatted,
-    fanOut,
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
+  served = await serveTransport({ schema, createContext });
+  ({ url, fanOut } = served);
 });
 
 afterAll(async () => {
   await Promise.all(clients.map((client) => client.dispose()));
-  await transport.dispose();
-  await fanOut.close();
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
+  await served.close();
 });
 
 beforeEach(() => {

@@ -5,15 +5,13 @@
  * stops reading is ended (SLOW_SUBSCRIBER) instead of queueing every event. Raw `ws` clients over
  * real sockets, so that each frame is seen as sent.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import WebSocket from 'ws';
 import type { CallerCredentials, GatewayContext, OperationOptions } from '../../src/context';
-import { FanOut } from '../../src/live/fanout';
+import type { FanOut } from '../../src/live/fanout';
 import { PushQueue } from '../../src/live/queue';
-import { startTransport, type TransportOptions } from '../../src/live/transport';
-import { Deferred, until, within } from './support';
+import type { TransportOptions } from '../../src/live/transport';
+import { Deferred, serveTransport, until, within, type ServedTransport } from './support';
 
 /** The source streams of `tick` subscriptions, as the schema opened them: the test pushes events. */
 const ticks: Array<PushQueue<unknown>> = [];
@@ -53,41 +51,16 @@ const createContext = (_credentials?: CallerCredentials, operation?: OperationOp
 };
 
 const lines: Array<{ fields: Record<string, unknown>; message: string }> = [];
-/** A transport on its own HTTP server, with a fan-out of its own. */
-interface Served {
-  url: string;
-  fanOut: FanOut;
-  /** Disposes of the transport (`gracePeriodMs` as `Transport.dispose`), then closes the server. */
-  close(gracePeriodMs?: number): Promise<void>;
-}
-
-async function serve(options: Partial<TransportOptions>): Promise<Served> {
-  const server = http.createServer();
-  const fanOut = new FanOut(() => undefined);
-  const transport = startTransport({
-    httpServer: server,
-    path: '/graphql',
+/** A transport with this file's schema, context and access lines. */
+const serve = (options: Partial<TransportOptions>) =>
+  serveTransport({
     schema,
     createContext,
-    formatError: (formatted) => formatted,
-    fanOut,
     accessLog: (fields, message) => lines.push({ fields, message }),
     ...options,
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`,
-    fanOut,
-    async close(gracePeriodMs) {
-      await transport.dispose(gracePeriodMs);
-      await fanOut.close();
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
 
-let served: Served;
+let served: ServedTransport;
 let fanOut: FanOut;
 let url: string;
 const sockets: WebSocket[] = [];
@@ -311,7 +284,7 @@ it('terminates a socket that does not answer keep-alive pings', async () => {
 });
 
 describe('a client that stopped reading', () => {
-  let slow: Served;
+  let slow: ServedTransport;
   afterEach(() => slow.close());
 
   it.each([

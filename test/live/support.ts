@@ -8,6 +8,10 @@ import path from 'node:path';
 import { createClient, type Client, type FormattedExecutionResult } from 'graphql-ws';
 import WebSocket from 'ws';
 import type { WebhookEvent, WebhookNotification } from '../../src/engage/types';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { FanOut } from '../../src/live/fanout';
+import { startTransport, type TransportOptions } from '../../src/live/transport';
 import type { Gateway } from '../../src/server';
 import { SAMPLES_DIR } from '../support/requirements';
 
@@ -174,4 +178,37 @@ export async function subscribed<T = Record<string, unknown>>(
   const subscription = new Subscription<T>(client, query, variables);
   await within(gateway.live.whenAttached(before + 1), 10_000, 'the subscription to attach');
   return subscription;
+}
+
+/** A WebSocket transport alone on its own HTTP server, with a fan-out of its own (no gateway around it). */
+export interface ServedTransport {
+  url: string;
+  fanOut: FanOut;
+  /** Disposes of the transport (`gracePeriodMs` as `Transport.dispose`), then closes the server. */
+  close(gracePeriodMs?: number): Promise<void>;
+}
+
+export async function serveTransport(
+  options: Pick<TransportOptions, 'schema' | 'createContext'> & Partial<TransportOptions>,
+): Promise<ServedTransport> {
+  const server = http.createServer();
+  const fanOut = new FanOut(() => undefined);
+  const transport = startTransport({
+    httpServer: server,
+    path: '/graphql',
+    formatError: (formatted) => formatted,
+    fanOut,
+    ...options,
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`,
+    fanOut,
+    async close(gracePeriodMs) {
+      await transport.dispose(gracePeriodMs);
+      await fanOut.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
 }
