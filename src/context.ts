@@ -110,6 +110,51 @@ function joinHooks<T>(first?: (value: T) => void, second?: (value: T) => void): 
   };
 }
 
+type ContextParts = Omit<GatewayContext, 'engage' | 'loaders'> & {
+  /** The operation's Engage API, built on first use. */
+  engage(): EngageApi;
+  /** The operation's loaders, built on first use. */
+  loaders(): Loaders;
+};
+
+/**
+ * One operation's context: a class, whose getters live on its prototype, not an object literal
+ * with getters. V8 keeps an object literal's accessors in a hidden class of that one object, in
+ * the old generation until a full collection; every young collection until then treated the
+ * getters' closures as live, and with them the operation's loaders and every Engage answer they
+ * held (bench/README.md "Where the CPU goes").
+ *
+ * Apollo hands resolvers a shallow copy (`Object.assign` onto this prototype): the copy shares
+ * `parts`, so the API and the loaders are still built once.
+ */
+class OperationContext implements GatewayContext {
+  readonly viewerId: string | null;
+  readonly scope: string;
+  readonly idempotency: IdempotencyStore;
+  readonly live?: LiveAccess;
+  readonly fresh: GatewayContext['fresh'];
+  readonly within: GatewayContext['within'];
+  private readonly parts: Pick<ContextParts, 'engage' | 'loaders'>;
+
+  constructor({ engage, loaders, viewerId, scope, idempotency, live, fresh, within }: ContextParts) {
+    this.parts = { engage, loaders };
+    this.viewerId = viewerId;
+    this.scope = scope;
+    this.idempotency = idempotency;
+    this.live = live;
+    this.fresh = fresh;
+    this.within = within;
+  }
+
+  get engage(): EngageApi {
+    return this.parts.engage();
+  }
+
+  get loaders(): Loaders {
+    return this.parts.loaders();
+  }
+}
+
 export function createContextFactory(options: ContextFactoryOptions) {
   const limits: OperationLimits = {
     deadlineMs: options.limits?.deadlineMs ?? DEFAULTS.upstream.operationDeadlineMs,
@@ -156,13 +201,9 @@ export function createContextFactory(options: ContextFactoryOptions) {
       composed = afterWrites(composed, () => loaders?.reset());
       return (engage = composed);
     };
-    return {
-      get engage() {
-        return api();
-      },
-      get loaders() {
-        return (loaders ??= buildLoaders(api()));
-      },
+    return new OperationContext({
+      engage: api,
+      loaders: () => (loaders ??= buildLoaders(api())),
       // The configured user is who the configured token acts as: a caller without a token of its
       // own cannot name someone else. A caller's own token may name its agent (unverifiable: Engage
       // has no "me"); the record is then read with that token, and nothing acts on the name.
@@ -180,7 +221,7 @@ export function createContextFactory(options: ContextFactoryOptions) {
           own.abort();
         }
       },
-    };
+    });
   };
   return createContext;
 }
