@@ -53,11 +53,22 @@ export const primeAll = <T extends { id: string }>(target: DataLoader<string, T>
 /** One operation's loader machinery. */
 export class LoaderKit {
   private readonly resets: Array<() => void> = [];
-  /** Runs a single GET with bounded concurrency. */
-  readonly limit: ReturnType<typeof pLimit>;
+  private limiter?: ReturnType<typeof pLimit>;
 
-  constructor(concurrency: number) {
-    this.limit = pLimit(concurrency);
+  constructor(private readonly concurrency: number) {}
+
+  /**
+   * Runs a single GET with bounded concurrency. p-limit sets getters on each limiter it makes,
+   * which V8 keeps in a hidden class of that one function, in the old generation: they keep the
+   * limiter's queue reachable for young collections, and its queue keeps its last task (with the
+   * operation behind it) until cleared. So the queue is cleared each time it drains, and a limiter
+   * is made only for an operation that runs single GETs (test/unit/young-generation.test.ts).
+   */
+  limit<T>(task: () => Promise<T>): Promise<T> {
+    const limiter = (this.limiter ??= pLimit(this.concurrency));
+    return limiter(task).finally(() => {
+      if (limiter.pendingCount === 0) limiter.clearQueue();
+    });
   }
 
   /** Registers something to forget on `reset()`. */
