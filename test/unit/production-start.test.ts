@@ -11,6 +11,8 @@ it('reads the variables and node flags of start:prod', () => {
   // The settings that bound the production gateway's RSS (bench/README.md, "Memory").
   expect(start.env.MALLOC_ARENA_MAX).toBe('2');
   expect(start.nodeFlags).toContain('--max-semi-space-size=8');
+  // Per-operation objects must not be allocated straight into the old generation ("Where the CPU goes").
+  expect(start.nodeFlags).toContain('--no-allocation-site-pretenuring');
 });
 
 it('parses NAME=value words, then node, its flags and the script', () => {
