@@ -1,5 +1,5 @@
 /**
- * `npx tsx bench/profile.ts [requests=300] [operation=readme-inbox] [warm|cold|floor] [--runtime=tsx] [--no-profile]`:
+ * `npx tsx bench/profile.ts [requests=300] [operation=readme-inbox] [warm|cold|floor] [--runtime=tsx] [--no-profile] [--retained] [--node-flag=<flag>...]`:
  * where the gateway's CPU goes. Starts the emulator and the gateway in their own processes, the
  * gateway under `node --cpu-prof` (the compiled build unless `--runtime=tsx`), then sends
  * `requests` identical operations one at a time, every answer byte-equal to the first:
@@ -9,6 +9,12 @@
  * It prints the gateway's CPU time per request (user + system, from the process itself) and the
  * profile's top functions by self time (`bench/results/profiles/*.cpuprofile`, which Chrome
  * DevTools or speedscope open).
+ * - `--retained`: no profile; after each answer one young-generation collection in the server, and
+ *   what of the request survived it (young bytes left and bytes promoted), per request. A request's
+ *   objects should all be garbage once it is answered; whatever survives is copied, then promoted,
+ *   and collected only by a full collection (bench/README.md "Where the CPU goes").
+ * - `--node-flag=<flag>`: a node or V8 flag for the server, after `start:prod`'s (the later of two
+ *   opposite V8 flags wins: `--node-flag=--allocation-site-pretenuring` undoes start:prod's).
  */
 import { readdirSync, readFileSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -59,8 +65,15 @@ async function main() {
   const operation = OPERATIONS.find((candidate) => candidate.name === operationName);
   if (!operation) throw new Error(`unknown operation ${operationName}`);
   const flags = process.argv.slice(2).filter((arg) => arg.startsWith('--'));
-  const profiling = !flags.includes('--no-profile');
-  const config = parseConfig(['--latency=0', ...flags.filter((flag) => flag !== '--no-profile')]);
+  const retained = flags.includes('--retained');
+  const profiling = !flags.includes('--no-profile') && !retained;
+  const nodeFlags = flags
+    .filter((flag) => flag.startsWith('--node-flag='))
+    .map((flag) => flag.slice('--node-flag='.length));
+  const config = parseConfig([
+    '--latency=0',
+    ...flags.filter((flag) => flag !== '--no-profile' && flag !== '--retained' && !flag.startsWith('--node-flag=')),
+  ]);
   useRuntime(config.runtime);
   const dir = path.resolve(__dirname, 'results', 'profiles');
   mkdirSync(dir, { recursive: true });
@@ -70,7 +83,7 @@ async function main() {
   const gateway = await startServerChild(
     { kind: mode === 'floor' ? 'baseline' : 'gateway', engageUrl, token, userId: adminId, gateway: caching(!cold) },
     where,
-    profiling ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [],
+    [...(profiling ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []), ...(retained ? ['--expose-gc'] : []), ...nodeFlags],
   );
   const startedAt = Date.now();
   try {
@@ -80,18 +93,29 @@ async function main() {
     const reference = first.text;
     const perOperation = (await emulator.call<{ count: number }>('log')).count;
     await emulator.call('log-reset');
+    const survived = { young: 0, promoted: 0 };
     const { cpuMs: spent } = await cpuMs(gateway, async () => {
       for (let i = 0; i < requests; i++) {
         const answer = await post(gateway.ready.url, operation.query, variables);
         if (answer.text !== reference) throw new Error('a warm answer differs from the first');
+        if (!retained) continue;
+        const after = await gateway.call<typeof survived>('young-gc');
+        survived.young += after.young;
+        survived.promoted += after.promoted;
       }
     });
     const { count } = await emulator.call<{ count: number }>('log');
     const expected = cold ? perOperation * requests : 0;
     if (count !== expected) throw new Error(`${mode} operations made ${count} REST calls, not ${expected}`);
     console.log(
-      `${operation.name}, ${mode} (${cold ? perOperation : 0} REST calls each), ${config.runtime}: ${(spent / requests).toFixed(2)} ms CPU per request (${requests} requests)`,
+      `${operation.name}, ${mode} (${cold ? perOperation : 0} REST calls each), ${config.runtime}: ${(spent / requests).toFixed(2)} ms CPU per request (${requests} requests${retained ? ', a young GC after each' : ''})`,
     );
+    if (retained) {
+      const kib = (bytes: number) => (bytes / requests / 1024).toFixed(1);
+      console.log(
+        `surviving a young GC after each answer: ${kib(survived.young + survived.promoted)} KiB per request (${kib(survived.promoted)} KiB promoted)`,
+      );
+    }
   } finally {
     await gateway.close();
     await emulator.close();

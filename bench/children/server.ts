@@ -7,6 +7,9 @@
  * - `memory`: runs a full GC twice when the process was started with `--expose-gc`, then
  *   `process.memoryUsage()`, and the bytes used by V8's code spaces (compiled code: they grow while
  *   the optimizing compiler still works, which is not a leak).
+ * - `young-gc` (with `--expose-gc`): one young-generation collection, and what survived it: the
+ *   bytes left in the young generation and those promoted to the old one. Between two requests
+ *   nothing of the first should survive (bench/profile.ts `--retained`).
  */
 import { getHeapSpaceStatistics } from 'node:v8';
 import { startGateway, type GatewayOptions } from '../../src/server';
@@ -44,7 +47,11 @@ runChild<ServerChildOptions, ServerChildReady>(async (options) => {
           ...options.gateway,
         } as GatewayOptions)
       : await startBaseline({ engageUrl: options.engageUrl, token: options.token });
-  const gc = (globalThis as { gc?: () => void }).gc;
+  const gc = (globalThis as { gc?: (options?: { type: 'major' | 'minor' }) => void }).gc;
+  const used = (...spaces: string[]) =>
+    getHeapSpaceStatistics()
+      .filter((space) => spaces.includes(space.space_name))
+      .reduce((sum, space) => sum + space.space_used_size, 0);
   return {
     ready: { url: server.url, pid: process.pid },
     handlers: {
@@ -56,6 +63,12 @@ runChild<ServerChildOptions, ServerChildReady>(async (options) => {
           .filter((space) => space.space_name.startsWith('code'))
           .reduce((sum, space) => sum + space.space_used_size, 0);
         return { ...process.memoryUsage(), code, collected: gc !== undefined };
+      },
+      'young-gc': () => {
+        if (!gc) throw new Error('young-gc needs the child started with --expose-gc');
+        const old = used('old_space', 'lo_space');
+        gc({ type: 'minor' });
+        return { young: used('new_space', 'new_large_object_space'), promoted: used('old_space', 'lo_space') - old };
       },
     },
     close: () => server.close(),
