@@ -108,11 +108,16 @@ export const operationPolicy =
   (next) => ({
     call<T>(request: EngageRequest): Promise<T> {
       scope.check();
+      // Field by field, not a spread: requests come in several shapes (with or without params),
+      // and V8's spread of them took ~10 µs a call in the cold inbox's profile.
       return next.call<T>({
-        ...request,
+        method: request.method,
+        path: request.path,
+        params: request.params,
+        write: request.write,
         signal: scope.signal,
         deadline: Math.min(request.deadline ?? Infinity, scope.deadline),
-      });
+      } satisfies { [Field in keyof Required<EngageRequest>]: EngageRequest[Field] });
     },
   });
 
