@@ -1,8 +1,8 @@
 /**
- * `npx tsx bench/profile.ts [requests=300] [operation=readme-inbox] [warm|cold|floor] [--runtime=tsx] [--no-profile] [--retained] [--node-flag=<flag>...]`:
+ * `npx tsx bench/profile.ts [requests=300] [operation=readme-inbox] [warm|cold|floor] [--runtime=tsx] [--no-profile] [--concurrency=N] [--retained] [--node-flag=<flag>...]`:
  * where the gateway's CPU goes. Starts the emulator and the gateway in their own processes, the
  * gateway under `node --cpu-prof` (the compiled build unless `--runtime=tsx`), then sends
- * `requests` identical operations one at a time, every answer byte-equal to the first:
+ * `requests` identical operations one at a time (or `--concurrency=N` at a time), every answer byte-equal to the first:
  * - `warm` (default): cache on, warmed by one operation; then nothing is fetched (0 REST calls, asserted);
  * - `cold`: cross-request caching off, as in gateway-tax: every operation makes its REST calls;
  * - `floor`: the plain-Node baseline of gateway-tax (`bench/baseline/`) instead of the gateway, inbox only.
@@ -66,13 +66,23 @@ async function main() {
   if (!operation) throw new Error(`unknown operation ${operationName}`);
   const flags = process.argv.slice(2).filter((arg) => arg.startsWith('--'));
   const retained = flags.includes('--retained');
+  const concurrencyFlag = flags.find((flag) => flag.startsWith('--concurrency='));
+  const concurrency = concurrencyFlag ? Number(concurrencyFlag.slice('--concurrency='.length)) : 1;
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error('--concurrency is a whole number from 1');
+  if (retained && concurrency > 1) throw new Error('--retained measures requests one at a time');
   const profiling = !flags.includes('--no-profile') && !retained;
   const nodeFlags = flags
     .filter((flag) => flag.startsWith('--node-flag='))
     .map((flag) => flag.slice('--node-flag='.length));
   const config = parseConfig([
     '--latency=0',
-    ...flags.filter((flag) => flag !== '--no-profile' && flag !== '--retained' && !flag.startsWith('--node-flag=')),
+    ...flags.filter(
+      (flag) =>
+        flag !== '--no-profile' &&
+        flag !== '--retained' &&
+        !flag.startsWith('--node-flag=') &&
+        !flag.startsWith('--concurrency='),
+    ),
   ]);
   useRuntime(config.runtime);
   const dir = path.resolve(__dirname, 'results', 'profiles');
@@ -94,21 +104,27 @@ async function main() {
     const perOperation = (await emulator.call<{ count: number }>('log')).count;
     await emulator.call('log-reset');
     const survived = { young: 0, promoted: 0 };
-    const { cpuMs: spent } = await cpuMs(gateway, async () => {
-      for (let i = 0; i < requests; i++) {
-        const answer = await post(gateway.ready.url, operation.query, variables);
-        if (answer.text !== reference) throw new Error('a warm answer differs from the first');
-        if (!retained) continue;
-        const after = await gateway.call<typeof survived>('young-gc');
-        survived.young += after.young;
-        survived.promoted += after.promoted;
-      }
-    });
+    let sent = 0;
+    const { cpuMs: spent } = await cpuMs(gateway, () =>
+      Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (sent < requests) {
+            sent++;
+            const answer = await post(gateway.ready.url, operation.query, variables);
+            if (answer.text !== reference) throw new Error('a warm answer differs from the first');
+            if (!retained) continue;
+            const after = await gateway.call<typeof survived>('young-gc');
+            survived.young += after.young;
+            survived.promoted += after.promoted;
+          }
+        }),
+      ),
+    );
     const { count } = await emulator.call<{ count: number }>('log');
     const expected = cold ? perOperation * requests : 0;
     if (count !== expected) throw new Error(`${mode} operations made ${count} REST calls, not ${expected}`);
     console.log(
-      `${operation.name}, ${mode} (${cold ? perOperation : 0} REST calls each), ${config.runtime}: ${(spent / requests).toFixed(2)} ms CPU per request (${requests} requests${retained ? ', a young GC after each' : ''})`,
+      `${operation.name}, ${mode} (${cold ? perOperation : 0} REST calls each), ${config.runtime}: ${(spent / requests).toFixed(2)} ms CPU per request (${requests} requests, ${concurrency} at a time${retained ? ', a young GC after each' : ''})`,
     );
     if (retained) {
       const kib = (bytes: number) => (bytes / requests / 1024).toFixed(1);
