@@ -53,6 +53,13 @@ import { createUpstream, type UpstreamHealth, type UpstreamOptions } from './ups
 
 export const SCHEMA_DIR = path.resolve(__dirname, '..', 'schema');
 
+/**
+ * Why an HTTP operation's signal is aborted: one reason for all of them (nothing reads it: each
+ * operation's scope aborts its Engage calls with its own). `abort()` without one would build a
+ * DOMException, and capture a stack, for every request.
+ */
+const RESPONSE_CLOSED = Object.freeze(new Error('The response was sent, or its client went away'));
+
 /** The SDL, one file per domain, read from `schema/`. */
 export function loadTypeDefs(dir = SCHEMA_DIR): string[] {
   return readdirSync(dir)
@@ -367,7 +374,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         // The response closes once the answer is sent or the client has gone: the operation's
         // pending Engage calls are aborted then (resolvers may still run after a null bubbled up).
         const ended = new AbortController();
-        res.once('close', () => ended.abort());
+        res.once('close', () => ended.abort(RESPONSE_CLOSED));
         // The access line counts the operation's Engage calls; the Apollo plugin finds the scope by the context.
         const scope = logging.scopeOf(res);
         try {
