@@ -111,10 +111,10 @@ function joinHooks<T>(first?: (value: T) => void, second?: (value: T) => void): 
 }
 
 type ContextParts = Omit<GatewayContext, 'engage' | 'loaders'> & {
-  /** The operation's Engage API, built on first use. */
-  engage(): EngageApi;
-  /** The operation's loaders, built on first use. */
-  loaders(): Loaders;
+  /** Returns the operation's Engage API, built on first call. */
+  buildEngage(): EngageApi;
+  /** Returns the operation's loaders, built on first call. */
+  buildLoaders(): Loaders;
 };
 
 /**
@@ -125,7 +125,11 @@ type ContextParts = Omit<GatewayContext, 'engage' | 'loaders'> & {
  * held (bench/README.md "Where the CPU goes").
  *
  * Apollo hands resolvers a shallow copy (`Object.assign` onto this prototype): the copy shares
- * `parts`, so the API and the loaders are still built once.
+ * `builders`, so the API and the loaders are still built once, on first use. (The copy of the old
+ * literal called its getters, so every HTTP operation built them, and started its deadline, when
+ * Apollo copied its context; now the deadline starts with the first Engage call.) `builders` must
+ * stay an ordinary property: `Object.assign` does not copy a `#private` field, and the getters
+ * would throw on the copy.
  */
 class OperationContext implements GatewayContext {
   readonly viewerId: string | null;
@@ -134,10 +138,10 @@ class OperationContext implements GatewayContext {
   readonly live?: LiveAccess;
   readonly fresh: GatewayContext['fresh'];
   readonly within: GatewayContext['within'];
-  private readonly parts: Pick<ContextParts, 'engage' | 'loaders'>;
+  private readonly builders: Pick<ContextParts, 'buildEngage' | 'buildLoaders'>;
 
-  constructor({ engage, loaders, viewerId, scope, idempotency, live, fresh, within }: ContextParts) {
-    this.parts = { engage, loaders };
+  constructor({ buildEngage, buildLoaders, viewerId, scope, idempotency, live, fresh, within }: ContextParts) {
+    this.builders = { buildEngage, buildLoaders };
     this.viewerId = viewerId;
     this.scope = scope;
     this.idempotency = idempotency;
@@ -147,11 +151,11 @@ class OperationContext implements GatewayContext {
   }
 
   get engage(): EngageApi {
-    return this.parts.engage();
+    return this.builders.buildEngage();
   }
 
   get loaders(): Loaders {
-    return this.parts.loaders();
+    return this.builders.buildLoaders();
   }
 }
 
@@ -171,7 +175,7 @@ export function createContextFactory(options: ContextFactoryOptions) {
     // for its whole life but resolves each event `within()` a new one, so eager ones would only hold memory.
     let engage: EngageApi | undefined;
     let loaders: Loaders | undefined;
-    const buildLoaders = options.createLoaders ?? createLoaders;
+    const makeLoaders = options.createLoaders ?? createLoaders;
     const api = () => {
       if (engage) return engage;
       // The operation's limits start with its first Engage call (a context built only to check a
@@ -202,8 +206,8 @@ export function createContextFactory(options: ContextFactoryOptions) {
       return (engage = composed);
     };
     return new OperationContext({
-      engage: api,
-      loaders: () => (loaders ??= buildLoaders(api())),
+      buildEngage: api,
+      buildLoaders: () => (loaders ??= makeLoaders(api())),
       // The configured user is who the configured token acts as: a caller without a token of its
       // own cannot name someone else. A caller's own token may name its agent (unverifiable: Engage
       // has no "me"); the record is then read with that token, and nothing acts on the name.
