@@ -9,7 +9,9 @@
  *   the optimizing compiler still works, which is not a leak).
  * - `young-gc` (with `--expose-gc`): one young-generation collection, and what survived it: the
  *   bytes left in the young generation and those promoted to the old one. Between two requests
- *   nothing of the first should survive (bench/profile.ts `--retained`).
+ *   nothing of the first should survive (bench/profile.ts `--retained`). The promoted bytes are the
+ *   old generation's growth across the collection, so approximate (V8 sweeps it in the background);
+ *   `--trace-gc-nvp` gives the exact figure.
  */
 import { getHeapSpaceStatistics } from 'node:v8';
 import { startGateway, type GatewayOptions } from '../../src/server';

@@ -108,8 +108,9 @@ export const operationPolicy =
   (next) => ({
     call<T>(request: EngageRequest): Promise<T> {
       scope.check();
-      // Field by field, not a spread: requests come in several shapes (with or without params),
-      // and V8's spread of them took ~10 µs a call in the cold inbox's profile.
+      // Field by field, not a spread: the spread took 0.2 ms of self time for the cold inbox's 12
+      // calls in its profile, this 0.07 (bench/README.md "Where the CPU goes"). The type check
+      // below keeps every field of EngageRequest in the copy.
       return next.call<T>({
         method: request.method,
         path: request.path,
