@@ -65,25 +65,19 @@ async function main() {
   const operation = OPERATIONS.find((candidate) => candidate.name === operationName);
   if (!operation) throw new Error(`unknown operation ${operationName}`);
   const flags = process.argv.slice(2).filter((arg) => arg.startsWith('--'));
+  // This script's own flags; the others are the bench's (bench/config.ts).
+  const valuesOf = (prefix: string) =>
+    flags.filter((flag) => flag.startsWith(prefix)).map((flag) => flag.slice(prefix.length));
+  const ownFlag = (flag: string) =>
+    ['--no-profile', '--retained'].includes(flag) || ['--concurrency=', '--node-flag='].some((p) => flag.startsWith(p));
   const retained = flags.includes('--retained');
-  const concurrencyFlag = flags.find((flag) => flag.startsWith('--concurrency='));
-  const concurrency = concurrencyFlag ? Number(concurrencyFlag.slice('--concurrency='.length)) : 1;
+  const [concurrencyValue] = valuesOf('--concurrency=');
+  const concurrency = concurrencyValue === undefined ? 1 : Number(concurrencyValue);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error('--concurrency is a whole number from 1');
   if (retained && concurrency > 1) throw new Error('--retained measures requests one at a time');
   const profiling = !flags.includes('--no-profile') && !retained;
-  const nodeFlags = flags
-    .filter((flag) => flag.startsWith('--node-flag='))
-    .map((flag) => flag.slice('--node-flag='.length));
-  const config = parseConfig([
-    '--latency=0',
-    ...flags.filter(
-      (flag) =>
-        flag !== '--no-profile' &&
-        flag !== '--retained' &&
-        !flag.startsWith('--node-flag=') &&
-        !flag.startsWith('--concurrency='),
-    ),
-  ]);
+  const nodeFlags = valuesOf('--node-flag=');
+  const config = parseConfig(['--latency=0', ...flags.filter((flag) => !ownFlag(flag))]);
   useRuntime(config.runtime);
   const dir = path.resolve(__dirname, 'results', 'profiles');
   mkdirSync(dir, { recursive: true });

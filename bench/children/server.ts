@@ -50,10 +50,12 @@ runChild<ServerChildOptions, ServerChildReady>(async (options) => {
         } as GatewayOptions)
       : await startBaseline({ engageUrl: options.engageUrl, token: options.token });
   const gc = (globalThis as { gc?: (options?: { type: 'major' | 'minor' }) => void }).gc;
-  const used = (...spaces: string[]) =>
+  /** Bytes used in V8's heap spaces whose name `named` accepts. */
+  const used = (named: (space: string) => boolean) =>
     getHeapSpaceStatistics()
-      .filter((space) => spaces.includes(space.space_name))
+      .filter((space) => named(space.space_name))
       .reduce((sum, space) => sum + space.space_used_size, 0);
+  const oldGeneration = (space: string) => space === 'old_space' || space === 'lo_space';
   return {
     ready: { url: server.url, pid: process.pid },
     handlers: {
@@ -61,16 +63,14 @@ runChild<ServerChildOptions, ServerChildReady>(async (options) => {
       memory: () => {
         gc?.();
         gc?.();
-        const code = getHeapSpaceStatistics()
-          .filter((space) => space.space_name.startsWith('code'))
-          .reduce((sum, space) => sum + space.space_used_size, 0);
+        const code = used((space) => space.startsWith('code'));
         return { ...process.memoryUsage(), code, collected: gc !== undefined };
       },
       'young-gc': () => {
         if (!gc) throw new Error('young-gc needs the child started with --expose-gc');
-        const old = used('old_space', 'lo_space');
+        const before = used(oldGeneration);
         gc({ type: 'minor' });
-        return { young: used('new_space', 'new_large_object_space'), promoted: used('old_space', 'lo_space') - old };
+        return { young: used((space) => space.startsWith('new_')), promoted: used(oldGeneration) - before };
       },
     },
     close: () => server.close(),
