@@ -21,25 +21,31 @@ async function probeOrder(beforeOthersCome: () => void = () => undefined): Promi
     },
   };
   const attempt = backoff.policy(engage);
+  // `a` meets the first 429 and is back in line before the others come: its retry is waiting
+  // once its call has begun (the backoff puts a caller in line before its first await). A fixed
+  // sleep raced `a`'s retry timer on a busy machine, and the others could come first.
+  let aInLine!: () => void;
+  const aRetrying = new Promise<void>((resolve) => (aInLine = resolve));
   // As the HTTP client retries a 429 with Retry-After 0: at once, at most 3 times.
   const caller = async (name: string) => {
     for (let retries = 0; ; retries++) {
       try {
-        return await attempt.call<string>({
+        const answer = attempt.call<string>({
           method: 'GET',
           path: '/content_sources',
           params: { caller: name },
           write: false,
         });
+        if (name === 'a' && retries === 1) aInLine();
+        return await answer;
       } catch (error) {
         if (retries >= 3) throw error;
         await new Promise((resolve) => setTimeout(resolve, 0));
       }
     }
   };
-  // `a` meets the first 429 and is back in line before the others come.
   const first = caller('a');
-  await new Promise((resolve) => setTimeout(resolve, 5));
+  await aRetrying;
   beforeOthersCome();
   const others = ['b', 'c', 'd', 'e'].map(caller);
   expect(await Promise.all([first, ...others])).toEqual(['ok', 'ok', 'ok', 'ok', 'ok']);
