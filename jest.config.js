@@ -9,6 +9,13 @@ module.exports = {
   transformIgnorePatterns: ['/node_modules/(?!(@apidevtools/json-schema-ref-parser|js-yaml|jose)/)'],
   // Integration tests start real servers on loopback; give them room on a 2-core machine.
   testTimeout: 30000,
+  // The suites mostly wait on loopback servers and child processes: two workers on two cores
+  // finish in about 60% of the time one takes.
+  maxWorkers: 2,
+  // A worker that ran the live suites ends with a heap of 600-900 MB, and the process needs more
+  // than jest's default 0.5 s to tear it down on a busy machine (it holds no handle by then):
+  // without room, jest force-kills it and reports a leak that is not there.
+  workerGracefulExitTimeout: 5000,
   // Probes Redis and redis-server once; suites that need them (or the Engage reference files) skip
   // with a reason when they are missing, except where test/support/requirements.ts says they are required.
   globalSetup: '<rootDir>/test/support/global-setup.ts',
