@@ -5,14 +5,17 @@
  * The bench-only hooks are IPC requests, not HTTP routes: nothing is added to the gateway itself.
  * - `cpu`: `process.cpuUsage()` of this process (user + system µs);
  * - `memory`: runs a full GC twice when the process was started with `--expose-gc`, then
- *   `process.memoryUsage()`, and the bytes used by V8's code spaces (compiled code: they grow while
- *   the optimizing compiler still works, which is not a leak).
+ *   `process.memoryUsage()` once RSS has settled, and the bytes used by V8's code spaces (compiled
+ *   code: they grow while the optimizing compiler still works, which is not a leak). V8 hands the
+ *   pages a full GC freed back to the system from background threads after the GC: RSS read at
+ *   once was 17-28 MiB above the same process's RSS two seconds later.
  * - `young-gc` (with `--expose-gc`): one young-generation collection, and what survived it: the
  *   bytes left in the young generation and those promoted to the old one. Between two requests
  *   nothing of the first should survive (bench/profile.ts `--retained`). The promoted bytes are the
  *   old generation's growth across the collection, so approximate (V8 sweeps it in the background);
  *   `--trace-gc-nvp` gives the exact figure.
  */
+import { setTimeout } from 'node:timers/promises';
 import { getHeapSpaceStatistics } from 'node:v8';
 import { startGateway, type GatewayOptions } from '../../src/server';
 import { startBaseline } from '../baseline/server';
@@ -60,10 +63,18 @@ runChild<ServerChildOptions, ServerChildReady>(async (options) => {
     ready: { url: server.url, pid: process.pid },
     handlers: {
       cpu: () => process.cpuUsage(),
-      memory: () => {
+      memory: async () => {
         gc?.();
         gc?.();
         const code = used((space) => space.startsWith('code'));
+        // Until RSS stops falling (V8 unmaps freed pages in the background), at most 3 s.
+        let rss = process.memoryUsage.rss();
+        for (let waited = 0; waited < 3000; waited += 100) {
+          await setTimeout(100);
+          const now = process.memoryUsage.rss();
+          if (now > rss - 256 * 1024) break;
+          rss = now;
+        }
         return { ...process.memoryUsage(), code, collected: gc !== undefined };
       },
       'young-gc': () => {
