@@ -102,6 +102,8 @@ export const soak: Scenario = async ({ config, log, defer }) => {
   const request: LoadRequest = { url: gateway.ready.url, body, expected };
 
   let served = 0;
+  /** The highest RSS read during each segment at the soak's rate. */
+  const underLoad: number[] = [];
   const segment = async (seconds: number) => {
     const { result, peak } = await peakRssDuring(
       gateway.ready.pid,
@@ -119,8 +121,6 @@ export const soak: Scenario = async ({ config, log, defer }) => {
     return result;
   };
   const memory = () => gateway.call<Memory>('memory');
-  /** The highest RSS read during each segment at the soak's rate. */
-  const underLoad: number[] = [];
 
   const idle = await memory();
   // Warm-up: the heap grows for the first ~2,000 answers (optimized code, inline caches, Apollo's
