@@ -68,7 +68,7 @@ async function peakRssDuring<T>(pid: number, work: Promise<T>): Promise<{ result
 interface Memory {
   rss: number;
   heapUsed: number;
-  /** Of heapUsed, V8's compiled code. */
+  /** Of heapUsed, compiled code, bytecode and their metadata (`getHeapCodeStatistics`). */
   code: number;
   heapTotal: number;
   external: number;
