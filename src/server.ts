@@ -245,6 +245,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     // Read at each scrape, once the transport below has started.
     websockets: () => transport.sockets(),
     webhookEvents: () => live.stats().receiver,
+    subscriptionPayloads: () => {
+      const stats = live.stats();
+      return { executed: stats.executions, received: stats.results.received };
+    },
     upstream: () => upstream.health(),
   });
   const health = createHealth({

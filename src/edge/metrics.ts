@@ -11,6 +11,7 @@
  * | graphql_active_subscriptions             | gauge     |                             |
  * | websocket_connections                    | gauge     |                             |
  * | webhook_events_total                     | counter   | outcome: accepted, duplicate, refused |
+ * | subscription_payloads_total              | counter   | outcome: executed, received (from another instance) |
  * | plus Node's process metrics (prom-client's defaults) |  |                          |
  *
  * Label values are bounded: REST endpoints are templates (`/content_threads/{id}`), error codes are
@@ -32,6 +33,8 @@ export interface MetricsSources {
   websockets?(): number;
   /** The webhook receiver's counters since start. */
   webhookEvents(): { accepted: number; duplicates: number; rejected: number };
+  /** Subscription payloads executed here, and received from the instance that executed them (Redis). */
+  subscriptionPayloads?(): { executed: number; received: number };
   /** The shared upstream policies' state (src/upstream.ts). */
   upstream?(): Promise<UpstreamHealth>;
 }
@@ -112,6 +115,21 @@ export function createMetrics(sources: MetricsSources, options: { maxOperationNa
       this.inc({ outcome: 'refused' }, counts.rejected);
     },
   });
+
+  const payloads = sources.subscriptionPayloads;
+  if (payloads)
+    new Counter({
+      name: 'subscription_payloads_total',
+      help: 'Subscription payloads (one per event per group): executed on this instance, or received from the instance that executed them for a group of the same key.',
+      labelNames: ['outcome'],
+      registers: [registry],
+      collect() {
+        const counts = payloads();
+        this.reset();
+        this.inc({ outcome: 'executed' }, counts.executed);
+        this.inc({ outcome: 'received' }, counts.received);
+      },
+    });
 
   const upstream = sources.upstream;
   if (upstream) {

@@ -2,7 +2,8 @@
  * Subscription fan-out: subscribers of the same operation with the same variables and the same
  * permission scope form one group; the group opens one source stream and executes the payload
  * once per event, and the same result object goes to every member (the transport serialises it
- * once and sends the same payload bytes on each socket, under each subscription's id).
+ * once and sends the same payload bytes on each socket, under each subscription's id). Instances
+ * sharing Redis execute it once per group key between them (src/live/shared-results.ts).
  *
  * Why the scope is part of the key: the payload is resolved with the subscriber's token, and the
  * permission check runs in the group's source stream. Two tokens never share a group, so a result
@@ -43,6 +44,7 @@ import {
 import type { GatewayContext } from '../context';
 import stableStringify from 'safe-stable-stringify';
 import { asGraphQLError, backoffMs, DEFAULT_RETRY, isTransient, sleep, type RetryPolicy } from './retry';
+import { groupDigest, LOCAL, sharedKey, type SharedResults } from './shared-results';
 
 /** Whether the operation's root field is given a non-null `after` cursor. */
 function resumes(args: ExecutionArgs): boolean {
@@ -67,7 +69,10 @@ const transientIn = (result: ExecutionResult) =>
   result.errors?.find((error) => isTransient(error.originalError))?.originalError;
 
 export interface FanOutStats {
-  /** Payload executions since start: one per event per group. */
+  /**
+   * Payload executions on this instance since start: one per event per group, less the results
+   * another instance executed for a group of the same key (shared-results.ts).
+   */
   executions: number;
   groups: number;
   subscribers: number;
@@ -101,6 +106,8 @@ export interface Group {
   closed: boolean;
   /** The group's own lifetime: its context's signal, aborted when the group ends. */
   ended: AbortController;
+  /** The group's name in the keys of results shared across instances (`groupDigest`), once needed. */
+  digest?: string;
 }
 
 export class FanOut {
@@ -115,6 +122,8 @@ export class FanOut {
   constructor(
     private readonly log: (message: string) => void = console.warn,
     private readonly retry: RetryPolicy = DEFAULT_RETRY,
+    /** Where an event's payload is executed once for instances sharing Redis (shared-results.ts). */
+    private readonly shared: SharedResults = LOCAL,
   ) {}
 
   /** Registers the key of a cached document (its query text hash), saving a `print` per subscription. */
@@ -245,12 +254,22 @@ export class FanOut {
           this.executions += 1;
           return base.within(async (contextValue) => execute({ ...args, rootValue: next.value, contextValue }));
         };
-        let result = await run();
-        for (let tried = 0; transientIn(result) && !group.closed; tried += 1) {
-          if (tried + 1 >= this.retry.attempts) throw transientIn(result);
-          await sleep(backoffMs(this.retry, tried, transientIn(result)));
-          result = await run();
-        }
+        const executeWithRetries = async () => {
+          let result = await run();
+          for (let tried = 0; transientIn(result) && !group.closed; tried += 1) {
+            if (tried + 1 >= this.retry.attempts) throw transientIn(result);
+            await sleep(backoffMs(this.retry, tried, transientIn(result)));
+            result = await run();
+          }
+          return result;
+        };
+        // Live events (they carry Engage's id) are executed once for this group's key across
+        // instances; a resumed group's replay is its own.
+        const eventId = (next.value as { id?: unknown } | null)?.id;
+        const result =
+          group.resumed || typeof eventId !== 'string' || this.shared === LOCAL
+            ? await executeWithRetries()
+            : await this.shared.run(sharedKey(eventId, (group.digest ??= groupDigest(group.key))), executeWithRetries);
         for (const member of group.members) member.push(result);
       }
     } catch (error) {

@@ -1,7 +1,7 @@
 /**
  * Live updates, assembled: Engage -> receiver (secret) -> event log (dedupe, append; memory or
  * Redis Streams) -> pub/sub (memory or Redis) -> hub (resume from the log, staleness, permission) ->
- * fan-out groups (one execution per event per group) -> graphql-ws.
+ * fan-out groups (one execution per event per group, and per group key across instances) -> graphql-ws.
  * `server.ts` creates one `Live` per gateway and mounts its parts.
  */
 import type http from 'node:http';
@@ -13,6 +13,7 @@ import { createEventClaims } from './dedupe';
 import type { LiveEvent } from './events';
 import { MemoryEventLog, RedisEventLog, type EventLog } from './event-log';
 import { FanOut, type FanOutStats } from './fanout';
+import { LOCAL, redisSharedResults, type SharedResultsStats } from './shared-results';
 import { LiveHub, type HubStats } from './hub';
 import type { LiveTopics } from './pubsub';
 import { createWebhookReceiver, type ReceiverStats } from './receiver';
@@ -56,6 +57,8 @@ export interface LiveOptions {
 
 export interface LiveStats extends HubStats, FanOutStats {
   receiver: ReceiverStats;
+  /** Payload results shared with, and received from, the other instances (Redis only). */
+  results: SharedResultsStats;
 }
 
 export interface Live {
@@ -113,7 +116,17 @@ export async function createLive(options: LiveOptions): Promise<Live> {
     await pubsub.close();
     throw error;
   }
-  const fanOut = new FanOut(options.log, hub.retry);
+  // With Redis, an event's payload is executed once per group key across instances.
+  const results = redis
+    ? await redisSharedResults({ infra: options.infra, redis, prefix, log: options.log }).catch(
+        async (error: unknown) => {
+          await hub.close();
+          await pubsub.close();
+          throw error;
+        },
+      )
+    : LOCAL;
+  const fanOut = new FanOut(options.log, hub.retry, results);
   const receiver = createWebhookReceiver({
     secret: options.webhookSecret,
     verifyToken: options.webhookVerifyToken,
@@ -138,11 +151,12 @@ export async function createLive(options: LiveOptions): Promise<Live> {
         fanOut,
         keepAliveMs: options.keepAliveMs,
       }),
-    stats: () => ({ ...hub.stats(), ...fanOut.stats(), receiver: receiver.stats() }),
+    stats: () => ({ ...hub.stats(), ...fanOut.stats(), receiver: receiver.stats(), results: results.stats() }),
     whenAttached: (count) => fanOut.whenAttached(count),
     async close() {
       await fanOut.close();
       await hub.close();
+      await results.close();
       await pubsub.close();
     },
   };

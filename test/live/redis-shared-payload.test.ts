@@ -1,0 +1,124 @@
+/**
+ * Subscribers of one operation, with the same token, spread over two gateway instances sharing
+ * Redis: each event's payload is executed once between the instances, so its REST calls reach
+ * Engage once, and every subscriber on either instance receives the same answer. Subscribers with
+ * another token are a group of their own, executed with their own token.
+ */
+import { SUBSCRIPTION } from '../../bench/lib/fanout';
+import type { Gateway } from '../../src/server';
+import { startStack, type Stack } from '../support/stack';
+import { describeWith, requirements, TEST_REDIS_URL } from '../support/requirements';
+import { newId, subscribed, wsClients, type Subscription } from './support';
+
+interface InboxMessage {
+  newThread: {
+    thread: { id: string; source: { name: string } };
+    content: { body: string | null; author: { displayName: string | null } | null };
+  };
+}
+
+describeWith([requirements.redis()])('one payload execution per event across instances', () => {
+  let stack: Stack;
+  let b: Gateway;
+  let sourceId: string;
+  let customerId: string;
+  const clients = wsClients();
+
+  beforeAll(async () => {
+    const live = { redisPrefix: `engage-gw-test:${newId()}` };
+    // The emulator delivers its webhooks to instance A only; B hears of them through Redis.
+    stack = await startStack({ registerWebhook: true, gateway: { redisUrl: TEST_REDIS_URL, live } });
+    b = await stack.anotherGateway({ redisUrl: TEST_REDIS_URL, live });
+    const { records } = stack.emulator;
+    sourceId = records.list('sources').find((source) => records.customerContent([source.id]))!.id;
+    customerId = records.customerContent([sourceId])!.author_id!;
+  });
+
+  afterAll(async () => {
+    await clients.disposeAll();
+    await stack.dispose();
+  });
+
+  const executions = () => stack.gateway.live.stats().executions + b.live.stats().executions;
+  const payloadReads = (threadId: string) =>
+    stack.emulator.requestLog
+      .entries()
+      .filter((entry) => entry.method === 'GET' && entry.path === `/1.0/content_threads/${threadId}`);
+
+  it('executes each event once for subscribers of one operation on both instances, who all receive it', async () => {
+    const subscribers: Array<Subscription<InboxMessage>> = [];
+    for (const gateway of [stack.gateway, stack.gateway, b, b])
+      subscribers.push(
+        await subscribed<InboxMessage>(gateway, clients.connect(gateway), SUBSCRIPTION, { s: [sourceId] }),
+      );
+    // The first event also lists the token's readable sources on each instance (the permission check).
+    stack.emulator.customers.startThread({ identityId: customerId, sourceId, body: 'warm-up' });
+    for (const subscriber of subscribers) expect((await subscriber.next()).errors).toBeUndefined();
+
+    const results = () =>
+      [stack.gateway, b].reduce(
+        (sum, gateway) => ({
+          shared: sum.shared + gateway.live.stats().results.shared,
+          received: sum.received + gateway.live.stats().results.received,
+        }),
+        { shared: 0, received: 0 },
+      );
+    for (const body of ['first', 'second']) {
+      const before = { executions: executions(), ...results() };
+      stack.emulator.requestLog.reset();
+      const started = stack.emulator.customers.startThread({ identityId: customerId, sourceId, body });
+      const answers = await Promise.all(subscribers.map((subscriber) => subscriber.next()));
+      for (const answer of answers) {
+        expect(answer.errors).toBeUndefined();
+        expect(answer.data!.newThread.content.body).toBe(body);
+        expect(answer.data).toEqual(answers[0].data);
+      }
+      expect(answers[0].data!.newThread.thread.id).toBe(started.thread_id);
+      // One execution between the instances, and its thread read once upstream: whichever
+      // instance asked first executed and shared its result, which the other received.
+      expect(executions() - before.executions).toBe(1);
+      expect(payloadReads(started.thread_id)).toHaveLength(1);
+      expect(results()).toEqual({ shared: before.shared + 1, received: before.received + 1 });
+    }
+    // Operators see it per instance: what each executed, and what it received from the other.
+    const scraped = await Promise.all(
+      [stack.gateway, b].map(async (gateway) => (await fetch(new URL('/metrics', gateway.url))).text()),
+    );
+    const count = (text: string, outcome: string) =>
+      Number(new RegExp(`^subscription_payloads_total\\{outcome="${outcome}"\\} (\\d+)$`, 'm').exec(text)?.[1]);
+    expect(count(scraped[0], 'executed') + count(scraped[1], 'executed')).toBe(executions());
+    expect(count(scraped[0], 'received') + count(scraped[1], 'received')).toBe(results().received);
+    expect(results().received).toBeGreaterThanOrEqual(2);
+    for (const subscriber of subscribers) subscriber.dispose();
+  });
+
+  it('subscribers with another token are a group of their own, executed with their token', async () => {
+    const agent = stack.emulator.agents.find(
+      (candidate) => candidate.role !== 'admin' && candidate.sourceIds.includes(sourceId),
+    );
+    expect(agent).toBeDefined();
+    const admins = await subscribed<InboxMessage>(b, clients.connect(b), SUBSCRIPTION, { s: [sourceId] });
+    const agents = await subscribed<InboxMessage>(b, clients.connect(b, agent!.token), SUBSCRIPTION, { s: [sourceId] });
+    const onA = await subscribed<InboxMessage>(
+      stack.gateway,
+      clients.connect(stack.gateway, agent!.token),
+      SUBSCRIPTION,
+      {
+        s: [sourceId],
+      },
+    );
+    stack.emulator.customers.startThread({ identityId: customerId, sourceId, body: 'warm-up' });
+    for (const subscriber of [admins, agents, onA]) expect((await subscriber.next()).errors).toBeUndefined();
+
+    const before = executions();
+    stack.emulator.requestLog.reset();
+    const started = stack.emulator.customers.startThread({ identityId: customerId, sourceId, body: 'two tokens' });
+    for (const subscriber of [admins, agents, onA])
+      expect((await subscriber.next()).data!.newThread.content.body).toBe('two tokens');
+    // The admin's group and the agent's (on both instances): one execution per token.
+    expect(executions() - before).toBe(2);
+    const readers = payloadReads(started.thread_id).map((entry) => entry.agentId);
+    expect(readers.sort()).toEqual([stack.admin.id, agent!.id].sort());
+    for (const subscriber of [admins, agents, onA]) subscriber.dispose();
+  });
+});
