@@ -67,7 +67,10 @@ export interface RedisSharedResultsOptions {
   prefix: string;
   /** How long a stored result stays readable by instances that ask later; default 10 s. */
   keepMs?: number;
-  /** How long to wait for the executing instance before executing here; default 20 s. */
+  /**
+   * How long to wait for the executing instance before executing here; default 5 s: a payload
+   * takes one or two Engage round trips, and a wait that runs out costs no more than not sharing.
+   */
   waitMs?: number;
   log: (message: string) => void;
 }
@@ -75,7 +78,7 @@ export interface RedisSharedResultsOptions {
 export async function redisSharedResults(options: RedisSharedResultsOptions): Promise<SharedResults> {
   const { infra, redis, log } = options;
   const keepMs = options.keepMs ?? 10_000;
-  const waitMs = options.waitMs ?? 20_000;
+  const waitMs = options.waitMs ?? 5_000;
   const prefix = `${options.prefix}:results`;
   // Claims outlive any wait: a late instance finds the claim and reads the stored result, or executes.
   const claims = infra.lock(`${prefix}:claim`, { ttlMs: keepMs + waitMs });
