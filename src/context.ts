@@ -49,9 +49,10 @@ export interface GatewayContext {
    * loaders, its own deadline and REST budget), ended when `work` settles or this operation ends:
    * its pending Engage calls stop and nothing of it stays attached to this operation's signal.
    * Each event of a subscription is resolved this way, so that it reads current records, never
-   * what a previous event's loaders cached.
+   * what a previous event's loaders cached. `onRequest` is told of the inner operation's Engage
+   * calls only (after this operation's own hook).
    */
-  within<T>(work: (context: GatewayContext) => Promise<T>): Promise<T>;
+  within<T>(work: (context: GatewayContext) => Promise<T>, onRequest?: (event: RequestEvent) => void): Promise<T>;
 }
 
 export interface ContextFactoryOptions {
@@ -216,11 +217,13 @@ export function createContextFactory(options: ContextFactoryOptions) {
       idempotency: options.idempotency,
       live: options.live,
       fresh: (next) => createContext(credentials, next),
-      within: async (work) => {
+      within: async (work, onRequest) => {
         const own = new AbortController();
         endWith(operation.signal, own.signal, () => own.abort());
         try {
-          return await work(createContext(credentials, { signal: own.signal, onRequest: operation.onRequest }));
+          return await work(
+            createContext(credentials, { signal: own.signal, onRequest: joinHooks(operation.onRequest, onRequest) }),
+          );
         } finally {
           own.abort();
         }

@@ -108,6 +108,11 @@ export interface Group {
   ended: AbortController;
   /** The group's name in the keys of results shared across instances (`groupDigest`), once needed. */
   digest?: string;
+  /**
+   * Whether its last payload called Engage. A payload that calls nothing (the raw feed, say) is not
+   * shared: executing it costs less than the Redis round trip that would share it.
+   */
+  callsEngage: boolean;
 }
 
 export class FanOut {
@@ -220,6 +225,7 @@ export class FanOut {
       closed: false,
       resumed: resumes(args),
       ended,
+      callsEngage: true,
     };
     this.groups.set(key, group);
     group.ready = (async () => {
@@ -250,9 +256,18 @@ export class FanOut {
         if (group.resumed) for (const member of group.members) await member.below(REPLAY_AHEAD);
         const next = await stream.next();
         if (next.done || group.closed) break;
+        let calls = 0;
+        let ran = 0;
+        const counted = () => {
+          calls += 1;
+        };
         const run = () => {
           this.executions += 1;
-          return base.within(async (contextValue) => execute({ ...args, rootValue: next.value, contextValue }));
+          ran += 1;
+          return base.within(
+            async (contextValue) => execute({ ...args, rootValue: next.value, contextValue }),
+            counted,
+          );
         };
         const executeWithRetries = async () => {
           let result = await run();
@@ -263,13 +278,15 @@ export class FanOut {
           }
           return result;
         };
-        // Live events (they carry Engage's id) are executed once for this group's key across
-        // instances; a resumed group's replay is its own.
+        // Live events (they carry Engage's id) whose payload calls Engage are executed once for
+        // this group's key across instances; a resumed group's replay is its own.
         const eventId = (next.value as { id?: unknown } | null)?.id;
-        const result =
-          group.resumed || typeof eventId !== 'string' || this.shared === LOCAL
-            ? await executeWithRetries()
-            : await this.shared.run(sharedKey(eventId, (group.digest ??= groupDigest(group.key))), executeWithRetries);
+        const shared = !group.resumed && group.callsEngage && typeof eventId === 'string' && this.shared !== LOCAL;
+        const result = shared
+          ? await this.shared.run(sharedKey(eventId, (group.digest ??= groupDigest(group.key))), executeWithRetries)
+          : await executeWithRetries();
+        // Received from another instance (calls = 0 here): it called Engage there.
+        group.callsEngage = calls > 0 || ran === 0;
         for (const member of group.members) member.push(result);
       }
     } catch (error) {

@@ -40,6 +40,14 @@ describeWith([requirements.redis()])('one payload execution per event across ins
   });
 
   const executions = () => stack.gateway.live.stats().executions + b.live.stats().executions;
+  const results = () =>
+    [stack.gateway, b].reduce(
+      (sum, gateway) => ({
+        shared: sum.shared + gateway.live.stats().results.shared,
+        received: sum.received + gateway.live.stats().results.received,
+      }),
+      { shared: 0, received: 0 },
+    );
   const payloadReads = (threadId: string) =>
     stack.emulator.requestLog
       .entries()
@@ -55,14 +63,6 @@ describeWith([requirements.redis()])('one payload execution per event across ins
     stack.emulator.customers.startThread({ identityId: customerId, sourceId, body: 'warm-up' });
     for (const subscriber of subscribers) expect((await subscriber.next()).errors).toBeUndefined();
 
-    const results = () =>
-      [stack.gateway, b].reduce(
-        (sum, gateway) => ({
-          shared: sum.shared + gateway.live.stats().results.shared,
-          received: sum.received + gateway.live.stats().results.received,
-        }),
-        { shared: 0, received: 0 },
-      );
     for (const body of ['first', 'second']) {
       const before = { executions: executions(), ...results() };
       stack.emulator.requestLog.reset();
@@ -89,6 +89,25 @@ describeWith([requirements.redis()])('one payload execution per event across ins
     expect(count(scraped[0], 'executed') + count(scraped[1], 'executed')).toBe(executions());
     expect(count(scraped[0], 'received') + count(scraped[1], 'received')).toBe(results().received);
     expect(results().received).toBeGreaterThanOrEqual(2);
+    for (const subscriber of subscribers) subscriber.dispose();
+  });
+
+  it('a payload that calls no Engage is executed on each instance, not shared through Redis', async () => {
+    const query = `subscription { engageEvents(types: ["content.imported"]) { id type } }`;
+    const subscribers = [
+      await subscribed<{ engageEvents: { id: string } }>(stack.gateway, clients.connect(stack.gateway), query),
+      await subscribed<{ engageEvents: { id: string } }>(b, clients.connect(b), query),
+    ];
+    // The first event is shared (nothing is known of the payload yet) and shows it calls nothing.
+    stack.emulator.customers.startThread({ identityId: customerId, sourceId, body: 'warm-up' });
+    for (const subscriber of subscribers) expect((await subscriber.next()).errors).toBeUndefined();
+
+    const before = { executions: executions(), ...results() };
+    stack.emulator.customers.startThread({ identityId: customerId, sourceId, body: 'raw feed' });
+    const [onA, onB] = await Promise.all(subscribers.map((subscriber) => subscriber.next()));
+    expect(onB.data).toEqual(onA.data);
+    expect(executions() - before.executions).toBe(2);
+    expect(results()).toEqual({ shared: before.shared, received: before.received });
     for (const subscriber of subscribers) subscriber.dispose();
   });
 
