@@ -256,14 +256,12 @@ export class FanOut {
         if (group.resumed) for (const member of group.members) await member.below(REPLAY_AHEAD);
         const next = await stream.next();
         if (next.done || group.closed) break;
-        let calls = 0;
-        let ran = 0;
+        let engageCalls = 0;
         const counted = () => {
-          calls += 1;
+          engageCalls += 1;
         };
         const run = () => {
           this.executions += 1;
-          ran += 1;
           return base.within(
             async (contextValue) => execute({ ...args, rootValue: next.value, contextValue }),
             counted,
@@ -276,17 +274,16 @@ export class FanOut {
             await sleep(backoffMs(this.retry, tried, transientIn(result)));
             result = await run();
           }
-          return result;
+          return { result, engageCalls };
         };
         // Live events (they carry Engage's id) whose payload calls Engage are executed once for
         // this group's key across instances; a resumed group's replay is its own.
         const eventId = (next.value as { id?: unknown } | null)?.id;
         const shared = !group.resumed && group.callsEngage && typeof eventId === 'string' && this.shared !== LOCAL;
-        const result = shared
+        const { result, engageCalls: calls } = shared
           ? await this.shared.run(sharedKey(eventId, (group.digest ??= groupDigest(group.key))), executeWithRetries)
           : await executeWithRetries();
-        // Received from another instance (calls = 0 here): it called Engage there.
-        group.callsEngage = calls > 0 || ran === 0;
+        group.callsEngage = calls > 0;
         for (const member of group.members) member.push(result);
       }
     } catch (error) {

@@ -5,13 +5,17 @@
  * serves (src/live/fanout.ts). When subscribers of one operation, with the same variables and the
  * same token, are spread over N instances (a wallboard behind a load balancer), the same payload
  * would be resolved N times: N times the event's REST calls against the account's Engage quota,
- * and N times the CPU. Instead, the first instance to ask executes it and shares the result:
+ * and N times the CPU. Instead, the first instance to ask executes it and hands the result to the
+ * others that asked while it ran:
  * - the groups' key (query, variables, token scope, viewer) is the same on every instance, so the
  *   shared key is the event's Engage id and a digest of the group's key (no query text, variables
  *   or token reach Redis);
- * - the first instance to claim the key (`SET NX PX`, src/infra/locks.ts) executes and stores the
- *   result for `keepMs` (`SET PX`), then publishes the key; the others wait for that message and
- *   read the result (read once before waiting, in case it is already there);
+ * - the first instance to claim the key (`SET NX PX`) executes. An instance that finds the key
+ *   claimed marks it wanted and, if the execution is still running, waits; the executing instance,
+ *   done, marks the key done and reads whether it was wanted, in one transaction, and publishes the
+ *   result only then. Nothing is stored or published for a group that lives on one instance, and
+ *   an instance that asks after the execution ended executes on its own (the transaction orders
+ *   the two: it either saw the mark or left the key done);
  * - only results without errors are shared (they are plain JSON data, the same on every instance):
  *   a result with errors, an execution that fails or an instance that stops mid-way makes the
  *   others execute on their own (at once when told, after `waitMs` otherwise), as without sharing;
@@ -33,9 +37,15 @@ export interface SharedResultsStats {
   received: number;
 }
 
+/** One execution of a payload, as shared: its result and how many Engage calls it made. */
+export interface Execution {
+  result: ExecutionResult;
+  engageCalls: number;
+}
+
 export interface SharedResults {
-  /** `execute`'s result for `key`, executed by the first instance that asks, received by the others. */
-  run(key: string, execute: () => Promise<ExecutionResult>): Promise<ExecutionResult>;
+  /** `execute`'s outcome for `key`, executed by the first instance that asks, received by the others. */
+  run(key: string, execute: () => Promise<Execution>): Promise<Execution>;
   stats(): SharedResultsStats;
   close(): Promise<void>;
 }
@@ -56,8 +66,8 @@ export function groupDigest(groupKey: string): string {
 export const sharedKey = (eventId: string, digest: string) => `${eventId}:${digest}`;
 
 interface Topics {
-  /** `key`'s result is stored (`ok`), or its executor gave up: execute on your own. */
-  done: { key: string; ok: boolean };
+  /** `key`'s execution, or nothing when it is not shared (errors, a failure): execute on your own. */
+  done: { key: string; execution?: Execution };
 }
 
 export interface RedisSharedResultsOptions {
@@ -65,8 +75,6 @@ export interface RedisSharedResultsOptions {
   /** The infrastructure's Redis (sharing needs one). */
   redis: Redis;
   prefix: string;
-  /** How long a stored result stays readable by instances that ask later; default 10 s. */
-  keepMs?: number;
   /**
    * How long to wait for the executing instance before executing here; default 5 s: a payload
    * takes one or two Engage round trips, and a wait that runs out costs no more than not sharing.
@@ -77,33 +85,28 @@ export interface RedisSharedResultsOptions {
 
 export async function redisSharedResults(options: RedisSharedResultsOptions): Promise<SharedResults> {
   const { infra, redis, log } = options;
-  const keepMs = options.keepMs ?? 10_000;
   const waitMs = options.waitMs ?? 5_000;
   const prefix = `${options.prefix}:results`;
-  // Claims outlive any wait: a late instance finds the claim and reads the stored result, or executes.
-  const claims = infra.lock(`${prefix}:claim`, { ttlMs: keepMs + waitMs });
+  // A claim outlives any wait; then an instance that asks finds no claim and executes.
+  const ttl = { type: 'PX', value: 2 * waitMs } as const;
+  const claimKey = (key: string) => `${prefix}:claim:${key}`;
+  const wantedKey = (key: string) => `${prefix}:wanted:${key}`;
   const pubsub = infra.pubsub<Topics>(prefix);
-  const waiting = new Map<string, Set<(ok: boolean) => void>>();
+  const waiting = new Map<string, Set<(execution: Execution | undefined) => void>>();
   const counters: SharedResultsStats = { shared: 0, received: 0 };
-  const resultKey = (key: string) => `${prefix}:${key}`;
 
-  await pubsub.subscribe('done', ({ key, ok }) => {
+  await pubsub.subscribe('done', ({ key, execution }) => {
     const waiters = waiting.get(key);
     if (!waiters) return;
     waiting.delete(key);
-    for (const wake of waiters) wake(ok);
+    for (const wake of waiters) wake(execution);
   });
 
-  const stored = async (key: string): Promise<ExecutionResult | undefined> => {
-    const json = await redis.run((client) => client.get(resultKey(key)));
-    return typeof json === 'string' ? (JSON.parse(json) as ExecutionResult) : undefined;
-  };
-
-  /** Resolves true when the result is stored, false when its executor gave up or did not answer in time. */
+  /** The execution `key`'s executor publishes; undefined when it shares none, or not within `waitMs`. */
   const announced = (key: string) => {
-    let wake!: (ok: boolean) => void;
-    const done = new Promise<boolean>((resolve) => (wake = resolve));
-    const timer = setTimeout(() => wake(false), waitMs);
+    let wake!: (execution: Execution | undefined) => void;
+    const done = new Promise<Execution | undefined>((resolve) => (wake = resolve));
+    const timer = setTimeout(() => wake(undefined), waitMs);
     timer.unref();
     let waiters = waiting.get(key);
     if (!waiters) waiting.set(key, (waiters = new Set()));
@@ -113,22 +116,23 @@ export async function redisSharedResults(options: RedisSharedResultsOptions): Pr
       waiters.delete(wake);
       if (waiters.size === 0 && waiting.get(key) === waiters) waiting.delete(key);
     };
-    return { done: done.finally(forget), forget };
+    return { done, forget };
   };
 
-  const share = async (key: string, result: ExecutionResult | undefined) => {
-    const ok = result !== undefined && !result.errors;
+  /** The executor, done: publishes the execution if another instance asked for it while it ran. */
+  const finish = async (key: string, execution: Execution | undefined) => {
     try {
-      // Stored before it is announced: whoever hears of it finds it.
-      if (ok) {
-        await redis.run((client) =>
-          client.set(resultKey(key), JSON.stringify(result), { expiration: { type: 'PX', value: keepMs } }),
-        );
-        counters.shared += 1;
-      }
-      // Released when not shared, so that an instance asking later executes rather than waits.
-      else await claims.release(key);
-      await pubsub.publish('done', { key, ok });
+      const [, wanted] = await redis.run((client) =>
+        client
+          .multi()
+          .set(claimKey(key), 'done', { condition: 'XX', expiration: 'KEEPTTL' })
+          .get(wantedKey(key))
+          .exec(),
+      );
+      if (wanted === null) return;
+      const shared = execution && !execution.result.errors ? execution : undefined;
+      await pubsub.publish('done', { key, execution: shared });
+      if (shared) counters.shared += 1;
     } catch (error) {
       log(`live: a payload result could not be shared: ${error instanceof Error ? error.message : String(error)}`);
     }
@@ -136,26 +140,33 @@ export async function redisSharedResults(options: RedisSharedResultsOptions): Pr
 
   return {
     async run(key, execute) {
-      const claim = await claims.claim(key).then(
-        (first) => (first ? 'first' : 'later'),
-        () => 'alone', // Redis unavailable (reported by src/infra/redis.ts): execute here, share nothing
-      );
+      const claim = await redis
+        .run((client) => client.set(claimKey(key), 'running', { condition: 'NX', expiration: ttl }))
+        .then(
+          (answer) => (answer === 'OK' ? 'first' : 'later'),
+          () => 'alone', // Redis unavailable (reported by src/infra/redis.ts): execute here, share nothing
+        );
       if (claim === 'alone') return execute();
       if (claim === 'first') {
-        let result: ExecutionResult | undefined;
+        let execution: Execution | undefined;
         try {
-          result = await execute();
-          return result;
+          execution = await execute();
+          return execution;
         } finally {
-          void share(key, result);
+          void finish(key, execution);
         }
       }
+      // Listening before the mark: the executor publishes only after it has seen it.
       const wait = announced(key);
       try {
-        const result = (await stored(key)) ?? ((await wait.done) ? await stored(key) : undefined);
-        if (result) {
+        const [, state] = await redis.run((client) =>
+          client.multi().set(wantedKey(key), '1', { expiration: ttl }).get(claimKey(key)).exec(),
+        );
+        // Still running: it will see the mark and publish. Done, or the claim gone: execute here.
+        const execution = String(state) === 'running' ? await wait.done : undefined;
+        if (execution) {
           counters.received += 1;
-          return result;
+          return execution;
         }
       } catch {
         // Redis failed: as if nothing was shared.

@@ -8,7 +8,7 @@ import { SUBSCRIPTION } from '../../bench/lib/fanout';
 import type { Gateway } from '../../src/server';
 import { startStack, type Stack } from '../support/stack';
 import { describeWith, requirements, TEST_REDIS_URL } from '../support/requirements';
-import { newId, subscribed, wsClients, type Subscription } from './support';
+import { newId, subscribed, until, wsClients, type Subscription } from './support';
 
 interface InboxMessage {
   newThread: {
@@ -34,10 +34,26 @@ describeWith([requirements.redis()])('one payload execution per event across ins
     customerId = records.customerContent([sourceId])!.author_id!;
   });
 
+  /**
+   * Sharing hands an execution to the instances that ask while it runs: the payload's thread read
+   * is slowed down so that the other instance, which hears of the event through Redis at about the
+   * same time, certainly asks before it ends.
+   */
+  const slowPayloads = () => stack.emulator.faults.set({ latencyMs: 500, pathPattern: '^/1.0/content_threads/[^/]+$' });
+  afterEach(() => stack.emulator.faults.reset());
+
   afterAll(async () => {
     await clients.disposeAll();
     await stack.dispose();
   });
+
+  // Each test starts once the previous one's subscriptions have left their groups on both instances.
+  beforeEach(() =>
+    until(
+      () => stack.gateway.live.stats().groups === 0 && b.live.stats().groups === 0,
+      "the previous test's groups to close",
+    ),
+  );
 
   const executions = () => stack.gateway.live.stats().executions + b.live.stats().executions;
   const results = () =>
@@ -63,6 +79,7 @@ describeWith([requirements.redis()])('one payload execution per event across ins
     stack.emulator.customers.startThread({ identityId: customerId, sourceId, body: 'warm-up' });
     for (const subscriber of subscribers) expect((await subscriber.next()).errors).toBeUndefined();
 
+    slowPayloads();
     for (const body of ['first', 'second']) {
       const before = { executions: executions(), ...results() };
       stack.emulator.requestLog.reset();
@@ -75,7 +92,7 @@ describeWith([requirements.redis()])('one payload execution per event across ins
       }
       expect(answers[0].data!.newThread.thread.id).toBe(started.thread_id);
       // One execution between the instances, and its thread read once upstream: whichever
-      // instance asked first executed and shared its result, which the other received.
+      // instance asked first executed, and handed its result to the other, which asked meanwhile.
       expect(executions() - before.executions).toBe(1);
       expect(payloadReads(started.thread_id)).toHaveLength(1);
       expect(results()).toEqual({ shared: before.shared + 1, received: before.received + 1 });
@@ -131,6 +148,7 @@ describeWith([requirements.redis()])('one payload execution per event across ins
 
     const before = executions();
     stack.emulator.requestLog.reset();
+    slowPayloads();
     const started = stack.emulator.customers.startThread({ identityId: customerId, sourceId, body: 'two tokens' });
     for (const subscriber of [admins, agents, onA])
       expect((await subscriber.next()).data!.newThread.content.body).toBe('two tokens');

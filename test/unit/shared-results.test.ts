@@ -1,41 +1,55 @@
 /**
- * Shared payload results between two instances over Redis (src/live/shared-results.ts): the first
- * to ask executes, the other receives its result; results with errors, executions that fail and
- * executors that never answer leave the other to execute on its own.
+ * Shared payload results between instances over Redis (src/live/shared-results.ts): the first to
+ * ask executes, and an instance that asked while it ran receives its execution; results with
+ * errors, executions that fail and executors that never answer leave the others to execute on
+ * their own; nothing is published when no other instance asked.
  */
 import { randomBytes } from 'node:crypto';
-import type { ExecutionResult } from 'graphql';
 import { GraphQLError } from 'graphql';
 import { createInfra, type Infra } from '../../src/infra';
-import { groupDigest, LOCAL, redisSharedResults, sharedKey, type SharedResults } from '../../src/live/shared-results';
+import {
+  groupDigest,
+  LOCAL,
+  redisSharedResults,
+  sharedKey,
+  type Execution,
+  type SharedResults,
+} from '../../src/live/shared-results';
 import { describeWith, requirements, TEST_REDIS_URL } from '../support/requirements';
 
 const unique = () => randomBytes(6).toString('hex');
 
 describeWith([requirements.redis()])('shared payload results over Redis', () => {
   const infras: Infra[] = [];
+  const prefix = `engage-gw-test:${unique()}`;
   let a: SharedResults;
   let b: SharedResults;
-  const logged: string[] = [];
-
   let quickA: SharedResults;
   let quickB: SharedResults;
+  /** Every announcement published under the prefix, as a third instance hears them. */
+  const heard: Array<{ key: string; execution?: Execution }> = [];
 
   beforeAll(async () => {
-    const prefix = `engage-gw-test:${unique()}`;
-    // Waits that outlast a test, but for the pair that tests the wait itself.
-    const make = async (waitMs = 60_000) => {
+    const connect = async () => {
       const infra = await createInfra({ redis: { url: TEST_REDIS_URL }, log: () => undefined });
       infras.push(infra);
-      return redisSharedResults({
-        infra,
-        redis: infra.redis!,
+      return infra;
+    };
+    // Waits that outlast a test, but for the pair that tests the wait itself.
+    const make = async (waitMs = 60_000) =>
+      redisSharedResults({
+        infra: await connect(),
+        redis: infras.at(-1)!.redis!,
         prefix,
         waitMs,
-        log: (message) => logged.push(message),
+        log: () => undefined,
       });
-    };
     [a, b, quickA, quickB] = await Promise.all([make(), make(), make(200), make(200)]);
+    await (
+      await connect()
+    )
+      .pubsub<{ done: { key: string; execution?: Execution } }>(`${prefix}:results`)
+      .subscribe('done', (message) => heard.push(message));
   });
 
   afterAll(async () => {
@@ -44,7 +58,7 @@ describeWith([requirements.redis()])('shared payload results over Redis', () => 
   });
 
   /** An execution that resolves when told to, counting its runs. */
-  function execution(result: ExecutionResult | Error) {
+  function execution(outcome: Execution | Error) {
     let release!: () => void;
     let start!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
@@ -57,78 +71,107 @@ describeWith([requirements.redis()])('shared payload results over Redis', () => 
         run.runs += 1;
         start();
         await released;
-        if (result instanceof Error) throw result;
-        return result;
+        if (outcome instanceof Error) throw outcome;
+        return outcome;
       },
     };
     return run;
   }
+  const data = (n: number): Execution => ({ result: { data: { n, at: '2026-11-30T00:00:00.000Z' } }, engageCalls: 3 });
 
-  it('executes once: the second instance to ask receives the first one’s result', async () => {
+  /** Resolves once `key`'s claim is marked wanted, i.e. the second instance is waiting. */
+  async function wanted(key: string) {
+    const redis = infras[0].redis!;
+    for (;;) {
+      if ((await redis.run((client) => client.get(`${prefix}:results:wanted:${key}`))) !== null) return;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  it('executes once: an instance that asks while it runs receives the execution', async () => {
     const key = unique();
-    const onA = execution({ data: { n: 1, at: '2026-11-30T00:00:00.000Z' } });
-    const onB = execution({ data: { n: 2 } });
+    const onA = execution(data(1));
+    const onB = execution(data(2));
     const fromA = a.run(key, onA.execute);
     await onA.started; // A won the claim
     const fromB = b.run(key, onB.execute);
+    await wanted(key);
     onA.release();
     onB.release();
-    expect(await fromA).toEqual({ data: { n: 1, at: '2026-11-30T00:00:00.000Z' } });
-    expect(await fromB).toEqual({ data: { n: 1, at: '2026-11-30T00:00:00.000Z' } });
+    expect(await fromA).toEqual(data(1));
+    expect(await fromB).toEqual(data(1));
     expect([onA.runs, onB.runs]).toEqual([1, 0]);
     expect(a.stats().shared).toBe(1);
     expect(b.stats().received).toBe(1);
   });
 
-  it('an instance that asks after the result was shared reads it without waiting', async () => {
+  it('publishes nothing when no other instance asked; one that asks later executes on its own, at once', async () => {
     const key = unique();
-    const onA = execution({ data: { n: 1 } });
+    const onA = execution(data(1));
     onA.release();
-    await a.run(key, onA.execute);
-    const onB = execution({ data: { n: 2 } });
+    const heardBefore = heard.length;
+    expect(await a.run(key, onA.execute)).toEqual(data(1));
+    const onB = execution(data(2));
     onB.release();
-    // Had B waited for the announcement (already gone by), it would have executed after `waitMs`.
-    expect(await b.run(key, onB.execute)).toEqual({ data: { n: 1 } });
-    expect(onB.runs).toBe(0);
+    // B's wait would outlast the test: it found the execution over and did not wait.
+    expect(await b.run(key, onB.execute)).toEqual(data(2));
+    expect(onB.runs).toBe(1);
+    // Then a shared execution, whose announcement comes after any A would have made for `key`.
+    const later = unique();
+    const onA2 = execution(data(3));
+    const fromA2 = a.run(later, onA2.execute);
+    await onA2.started;
+    const fromB2 = b.run(later, execution(data(4)).execute);
+    await wanted(later);
+    onA2.release();
+    await Promise.all([fromA2, fromB2]);
+    while (!heard.slice(heardBefore).some((message) => message.key === later))
+      await new Promise((resolve) => setImmediate(resolve));
+    expect(heard.slice(heardBefore).map((message) => message.key)).toEqual([later]);
   });
 
   it('does not share a result with errors: the other instance executes on its own, at once', async () => {
     const key = unique();
-    const onA = execution({ data: { thread: null }, errors: [new GraphQLError('Not found', { path: ['thread'] })] });
-    const onB = execution({ data: { thread: { id: 't' } } });
+    const failed: Execution = {
+      result: { data: { thread: null }, errors: [new GraphQLError('Not found', { path: ['thread'] })] },
+      engageCalls: 1,
+    };
+    const onA = execution(failed);
+    const onB = execution(data(2));
     const fromA = a.run(key, onA.execute);
     await onA.started;
     const fromB = b.run(key, onB.execute);
+    await wanted(key);
     onA.release();
     onB.release();
-    expect((await fromA).errors).toHaveLength(1);
-    // B is told A's result is not shared and executes at once (its `waitMs` outlasts the test).
-    expect(await fromB).toEqual({ data: { thread: { id: 't' } } });
+    expect((await fromA).result.errors).toHaveLength(1);
+    expect(await fromB).toEqual(data(2));
     expect(onB.runs).toBe(1);
   });
 
   it('an execution that fails leaves the other instance to execute on its own', async () => {
     const key = unique();
     const onA = execution(new Error('Engage unavailable'));
-    const onB = execution({ data: { n: 2 } });
+    const onB = execution(data(2));
     const fromA = a.run(key, onA.execute);
     await onA.started;
     const fromB = b.run(key, onB.execute);
+    await wanted(key);
     onA.release();
     onB.release();
     await expect(fromA).rejects.toThrow('Engage unavailable');
-    expect(await fromB).toEqual({ data: { n: 2 } });
+    expect(await fromB).toEqual(data(2));
     expect(onB.runs).toBe(1);
   });
 
   it('an executor that never answers is waited for `waitMs`, then the other instance executes', async () => {
     const key = unique();
-    const onA = execution({ data: { n: 1 } }); // not released until B is done: A stopped mid-way
+    const onA = execution(data(1)); // not released until B is done: A stopped mid-way
     void quickA.run(key, onA.execute);
     await onA.started;
-    const onB = execution({ data: { n: 2 } });
+    const onB = execution(data(2));
     onB.release();
-    expect(await quickB.run(key, onB.execute)).toEqual({ data: { n: 2 } });
+    expect(await quickB.run(key, onB.execute)).toEqual(data(2));
     expect(onB.runs).toBe(1);
     onA.release();
   });
@@ -145,7 +188,7 @@ describeWith([requirements.redis()])('shared payload results over Redis', () => 
 
 it('one instance (no Redis) executes every time', async () => {
   let runs = 0;
-  const execute = async () => ({ data: { n: (runs += 1) } });
-  expect(await LOCAL.run('k', execute)).toEqual({ data: { n: 1 } });
-  expect(await LOCAL.run('k', execute)).toEqual({ data: { n: 2 } });
+  const execute = async (): Promise<Execution> => ({ result: { data: { n: (runs += 1) } }, engageCalls: 0 });
+  expect((await LOCAL.run('k', execute)).result).toEqual({ data: { n: 1 } });
+  expect((await LOCAL.run('k', execute)).result).toEqual({ data: { n: 2 } });
 });
