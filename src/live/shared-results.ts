@@ -28,7 +28,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ExecutionResult } from 'graphql';
-import type { Infra, Redis } from '../infra';
+import { RedisUnavailableError, type Infra, type Redis } from '../infra';
 
 export interface SharedResultsStats {
   /** Executions whose result this instance shared with the others. */
@@ -134,7 +134,9 @@ export async function redisSharedResults(options: RedisSharedResultsOptions): Pr
       await pubsub.publish('done', { key, execution: shared });
       if (shared) counters.shared += 1;
     } catch (error) {
-      log(`live: a payload result could not be shared: ${error instanceof Error ? error.message : String(error)}`);
+      // An outage is reported once, by src/infra/redis.ts; the instances that asked execute after `waitMs`.
+      if (!(error instanceof RedisUnavailableError))
+        log(`live: a payload result could not be shared: ${error instanceof Error ? error.message : String(error)}`);
     }
   };
 
