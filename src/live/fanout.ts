@@ -62,6 +62,9 @@ function resumes(args: ExecutionArgs): boolean {
   return false;
 }
 
+/** Executions in a row that called Engage nothing, after which a group's payloads are not shared. */
+const CALLS_NOTHING_RUNS = 3;
+
 /** Results a resuming subscriber may have waiting before its replay pauses. */
 const REPLAY_AHEAD = 32;
 
@@ -109,10 +112,12 @@ export interface Group {
   /** The group's name in the keys of results shared across instances (`groupDigest`), once needed. */
   digest?: string;
   /**
-   * Whether its last payload called Engage. A payload that calls nothing (the raw feed, say) is not
-   * shared: executing it costs less than the Redis round trip that would share it.
+   * Its payload's executions in a row that called Engage nothing. From `CALLS_NOTHING_RUNS` on it is
+   * not shared (the raw feed, say): executing it costs less than the Redis round trips that would
+   * share it. Several in a row, not one: a payload answered from the response cache calls nothing
+   * at times.
    */
-  callsEngage: boolean;
+  callsNothing: number;
 }
 
 export class FanOut {
@@ -225,7 +230,7 @@ export class FanOut {
       closed: false,
       resumed: resumes(args),
       ended,
-      callsEngage: true,
+      callsNothing: 0,
     };
     this.groups.set(key, group);
     group.ready = (async () => {
@@ -278,13 +283,22 @@ export class FanOut {
         };
         // Live events (they carry Engage's id) whose payload calls Engage are executed once for
         // this group's key across instances; a resumed group's replay is its own.
-        const eventId = (next.value as { id?: unknown } | null)?.id;
-        const shared = !group.resumed && group.callsEngage && typeof eventId === 'string' && this.shared !== LOCAL;
-        const { result, engageCalls: calls } = shared
-          ? await this.shared.run(sharedKey(eventId, (group.digest ??= groupDigest(group.key))), executeWithRetries)
+        const event = next.value as { id?: unknown; stale?: boolean } | null;
+        const shared =
+          !group.resumed &&
+          group.callsNothing < CALLS_NOTHING_RUNS &&
+          typeof event?.id === 'string' &&
+          this.shared !== LOCAL;
+        const execution = shared
+          ? await this.shared.run(
+              sharedKey({ id: event.id as string, stale: event.stale }, (group.digest ??= groupDigest(group.key))),
+              executeWithRetries,
+              group.ended.signal,
+            )
           : await executeWithRetries();
-        group.callsEngage = calls > 0;
-        for (const member of group.members) member.push(result);
+        if (!execution) break; // the group ended while it waited for another instance's execution
+        group.callsNothing = execution.engageCalls > 0 ? 0 : group.callsNothing + 1;
+        for (const member of group.members) member.push(execution.result);
       }
     } catch (error) {
       this.log(`live: subscription stream failed: ${error instanceof Error ? error.message : String(error)}`);

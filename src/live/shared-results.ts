@@ -8,27 +8,32 @@
  * and N times the CPU. Instead, the first instance to ask executes it and hands the result to the
  * others that asked while it ran:
  * - the groups' key (query, variables, token scope, viewer) is the same on every instance, so the
- *   shared key is the event's Engage id and a digest of the group's key (no query text, variables
- *   or token reach Redis);
- * - the first instance to claim the key (`SET NX PX`) executes. An instance that finds the key
- *   claimed marks it wanted and, if the execution is still running, waits; the executing instance,
- *   done, marks the key done and reads whether it was wanted, in one transaction, and publishes the
- *   result only then. Nothing is stored or published for a group that lives on one instance, and
- *   an instance that asks after the execution ended executes on its own (the transaction orders
- *   the two: it either saw the mark or left the key done);
+ *   shared key is the event's Engage id (and whether the event is stale, which each instance
+ *   decides) and a digest of the group's key: no query text, variables or token reach Redis;
+ * - the first instance to claim the key (`SET NX PX`, with a value of its own) executes, and keeps
+ *   the claim alive while it runs. An instance that finds the key claimed marks it wanted and, if
+ *   the execution still runs, waits for it, for as long as the claim is alive. The executor, done,
+ *   marks its claim done and reads whether it was wanted, in one script, and only then stores the
+ *   result for a few seconds and announces it; the instances that asked read it. An instance that
+ *   asks after the execution ended executes on its own (the script orders the two: it either saw
+ *   the mark or left the claim done);
+ * - what a group on one instance costs: a claim per event (a few bytes, for seconds) and the
+ *   script; nothing is stored or announced;
  * - only results without errors are shared (they are plain JSON data, the same on every instance):
- *   a result with errors, an execution that fails or an instance that stops mid-way makes the
- *   others execute on their own (at once when told, after `waitMs` otherwise), as without sharing;
+ *   a result with errors, an execution that fails or an executor that stops (its claim lapses)
+ *   makes the others execute on their own, as without sharing;
  * - a result is shared only between members of groups with the same key, hence the same token:
  *   nothing is computed with one agent's permissions and sent to another. Each instance still runs
- *   its own permission check on the event (src/live/hub.ts) before it asks;
+ *   its own permission check on the event (src/live/hub.ts) before it asks. Shared results rest in
+ *   Redis for seconds, as the response cache's Engage answers do when it is on Redis;
+ * - a group that ends while it waits stops waiting (its signal);
  * - while Redis is unavailable, each instance executes on its own.
  *
  * Without Redis there is one instance, whose groups are unique by key: `LOCAL` executes.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { ExecutionResult } from 'graphql';
-import { RedisUnavailableError, type Infra, type Redis } from '../infra';
+import type { Infra, Redis } from '../infra';
 
 export interface SharedResultsStats {
   /** Executions whose result this instance shared with the others. */
@@ -44,8 +49,11 @@ export interface Execution {
 }
 
 export interface SharedResults {
-  /** `execute`'s outcome for `key`, executed by the first instance that asks, received by the others. */
-  run(key: string, execute: () => Promise<Execution>): Promise<Execution>;
+  /**
+   * `execute`'s outcome for `key`, executed by the first instance that asks, received by the others
+   * that ask while it runs; undefined only when `signal` aborted while this instance waited.
+   */
+  run(key: string, execute: () => Promise<Execution>, signal?: AbortSignal): Promise<Execution | undefined>;
   stats(): SharedResultsStats;
   close(): Promise<void>;
 }
@@ -62,12 +70,13 @@ export function groupDigest(groupKey: string): string {
   return createHash('sha256').update(groupKey).digest('hex').slice(0, 32);
 }
 
-/** The key of one event's execution for one group. */
-export const sharedKey = (eventId: string, digest: string) => `${eventId}:${digest}`;
+/** The key of one event's execution for one group: staleness is decided by each instance's hub. */
+export const sharedKey = (event: { id: string; stale?: boolean }, digest: string) =>
+  `${event.id}${event.stale ? ':stale' : ''}:${digest}`;
 
 interface Topics {
-  /** `key`'s execution, or nothing when it is not shared (errors, a failure): execute on your own. */
-  done: { key: string; execution?: Execution };
+  /** `key`'s execution is stored (`shared`), or is not shared (errors, a failure): execute on your own. */
+  done: { key: string; shared: boolean };
 }
 
 export interface RedisSharedResultsOptions {
@@ -76,108 +85,168 @@ export interface RedisSharedResultsOptions {
   redis: Redis;
   prefix: string;
   /**
-   * How long to wait for the executing instance before executing here; default 5 s: a payload
-   * takes one or two Engage round trips, and a wait that runs out costs no more than not sharing.
+   * How long a claim lives unless its executor renews it (every third of it, while it runs); an
+   * executor that stopped is given up on after that. Default 5 s.
    */
-  waitMs?: number;
+  claimMs?: number;
   log: (message: string) => void;
 }
 
+/** Renews the claim while it is this executor's. KEYS: claim. ARGV: owner, ms. */
+const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
+/** Marks the claim done if it is still this executor's; answers the wanted mark. KEYS: claim, wanted. ARGV: owner. */
+const FINISH = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], 'done', 'KEEPTTL') end
+return redis.call('GET', KEYS[2])`;
+
 export async function redisSharedResults(options: RedisSharedResultsOptions): Promise<SharedResults> {
   const { infra, redis, log } = options;
-  const waitMs = options.waitMs ?? 5_000;
+  const claimMs = options.claimMs ?? 5_000;
   const prefix = `${options.prefix}:results`;
-  // A claim outlives any wait; then an instance that asks finds no claim and executes.
-  const ttl = { type: 'PX', value: 2 * waitMs } as const;
   const claimKey = (key: string) => `${prefix}:claim:${key}`;
   const wantedKey = (key: string) => `${prefix}:wanted:${key}`;
+  const resultKey = (key: string) => `${prefix}:result:${key}`;
+  const instance = randomBytes(8).toString('hex');
+  let executions = 0;
   const pubsub = infra.pubsub<Topics>(prefix);
-  const waiting = new Map<string, Set<(execution: Execution | undefined) => void>>();
+  const waiting = new Map<string, Set<(shared: boolean) => void>>();
   const counters: SharedResultsStats = { shared: 0, received: 0 };
+  const failed = (error: unknown) => {
+    // An outage is reported once, by src/infra/redis.ts.
+    if (redis.available)
+      log(`live: a payload result could not be shared: ${error instanceof Error ? error.message : String(error)}`);
+  };
 
-  await pubsub.subscribe('done', ({ key, execution }) => {
+  await pubsub.subscribe('done', ({ key, shared }) => {
     const waiters = waiting.get(key);
     if (!waiters) return;
     waiting.delete(key);
-    for (const wake of waiters) wake(execution);
+    for (const wake of waiters) wake(shared);
   });
 
-  /** The execution `key`'s executor publishes; undefined when it shares none, or not within `waitMs`. */
-  const announced = (key: string) => {
-    let wake!: (execution: Execution | undefined) => void;
-    const done = new Promise<Execution | undefined>((resolve) => (wake = resolve));
-    const timer = setTimeout(() => wake(undefined), waitMs);
-    timer.unref();
+  /**
+   * Resolves true once `key`'s result is announced as stored, false when it is not shared, when
+   * `ms` pass (then the caller looks at the claim again) or when `signal` aborts.
+   */
+  const announced = (key: string, signal?: AbortSignal) => {
+    let wake!: (shared: boolean) => void;
+    const done = new Promise<boolean>((resolve) => (wake = resolve));
+    const onAbort = () => wake(false);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let timer: NodeJS.Timeout | undefined;
     let waiters = waiting.get(key);
     if (!waiters) waiting.set(key, (waiters = new Set()));
     waiters.add(wake);
-    const forget = () => {
-      clearTimeout(timer);
-      waiters.delete(wake);
-      if (waiters.size === 0 && waiting.get(key) === waiters) waiting.delete(key);
+    return {
+      done,
+      /** The announcement, or false after `ms`. */
+      within: (ms: number) =>
+        Promise.race([done, new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)))]).finally(
+          () => clearTimeout(timer),
+        ),
+      forget: () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        waiters.delete(wake);
+        if (waiters.size === 0 && waiting.get(key) === waiters) waiting.delete(key);
+      },
     };
-    return { done, forget };
   };
 
-  /** The executor, done: publishes the execution if another instance asked for it while it ran. */
-  const finish = async (key: string, execution: Execution | undefined) => {
+  /** The executor, done: stores and announces the execution if another instance asked for it while it ran. */
+  const finish = async (key: string, owner: string, execution: Execution | undefined) => {
     try {
-      const [, wanted] = await redis.run((client) =>
-        client
-          .multi()
-          .set(claimKey(key), 'done', { condition: 'XX', expiration: 'KEEPTTL' })
-          .get(wantedKey(key))
-          .exec(),
+      const wanted = await redis.run((client) =>
+        client.eval(FINISH, { keys: [claimKey(key), wantedKey(key)], arguments: [owner] }),
       );
       if (wanted === null) return;
-      const shared = execution && !execution.result.errors ? execution : undefined;
-      await pubsub.publish('done', { key, execution: shared });
-      if (shared) counters.shared += 1;
+      const shared = execution !== undefined && !execution.result.errors;
+      if (shared) {
+        await redis.run((client) =>
+          client.set(resultKey(key), JSON.stringify(execution), { expiration: { type: 'PX', value: claimMs } }),
+        );
+        counters.shared += 1;
+      }
+      await pubsub.publish('done', { key, shared });
     } catch (error) {
-      // An outage is reported once, by src/infra/redis.ts; the instances that asked execute after `waitMs`.
-      if (!(error instanceof RedisUnavailableError))
-        log(`live: a payload result could not be shared: ${error instanceof Error ? error.message : String(error)}`);
+      failed(error);
     }
   };
 
+  /** The executor: keeps its claim alive while `work` runs. */
+  const executing = async (key: string, owner: string, execute: () => Promise<Execution>) => {
+    const renew = setInterval(() => {
+      redis
+        .run((client) => client.eval(RENEW, { keys: [claimKey(key)], arguments: [owner, String(claimMs)] }))
+        .catch(failed);
+    }, claimMs / 3);
+    renew.unref();
+    let execution: Execution | undefined;
+    try {
+      execution = await execute();
+      return execution;
+    } finally {
+      clearInterval(renew);
+      void finish(key, owner, execution);
+    }
+  };
+
+  /** The claim's state: this instance may wait for it only while another executor holds it. */
+  const held = (state: unknown) => typeof state === 'string' && state !== 'done';
+
   return {
-    async run(key, execute) {
+    async run(key, execute, signal) {
+      const owner = `${instance}:${(executions += 1)}`;
       const claim = await redis
-        .run((client) => client.set(claimKey(key), 'running', { condition: 'NX', expiration: ttl }))
+        .run((client) =>
+          client.set(claimKey(key), owner, { condition: 'NX', expiration: { type: 'PX', value: claimMs } }),
+        )
         .then(
           (answer) => (answer === 'OK' ? 'first' : 'later'),
           () => 'alone', // Redis unavailable (reported by src/infra/redis.ts): execute here, share nothing
         );
       if (claim === 'alone') return execute();
-      if (claim === 'first') {
-        let execution: Execution | undefined;
-        try {
-          execution = await execute();
-          return execution;
-        } finally {
-          void finish(key, execution);
-        }
-      }
-      // Listening before the mark: the executor publishes only after it has seen it.
-      const wait = announced(key);
+      if (claim === 'first') return executing(key, owner, execute);
+      // Listening before the mark: the executor announces only after it has seen it.
+      const wait = announced(key, signal);
       try {
-        const [, state] = await redis.run((client) =>
-          client.multi().set(wantedKey(key), '1', { expiration: ttl }).get(claimKey(key)).exec(),
+        let [, state] = await redis.run((client) =>
+          client
+            .multi()
+            .set(wantedKey(key), '1', { expiration: { type: 'PX', value: claimMs } })
+            .get(claimKey(key))
+            .exec(),
         );
-        // Still running: it will see the mark and publish. Done, or the claim gone: execute here.
-        const execution = String(state) === 'running' ? await wait.done : undefined;
-        if (execution) {
-          counters.received += 1;
-          return execution;
+        // Waits while another executor holds the claim (it renews it while it runs).
+        let shared = false;
+        while (held(state) && !signal?.aborted) {
+          shared = await wait.within(claimMs);
+          if (shared || signal?.aborted) break;
+          [, state] = await redis.run((client) =>
+            client
+              .multi()
+              .set(wantedKey(key), '1', { expiration: { type: 'PX', value: claimMs } })
+              .get(claimKey(key))
+              .exec(),
+          );
         }
-      } catch {
-        // Redis failed: as if nothing was shared.
+        if (signal?.aborted) return undefined;
+        const json = shared ? await redis.run((client) => client.get(resultKey(key))) : null;
+        if (typeof json === 'string') {
+          counters.received += 1;
+          return JSON.parse(json) as Execution;
+        }
+      } catch (error) {
+        failed(error); // as if nothing was shared
       } finally {
         wait.forget();
       }
-      return execute();
+      return signal?.aborted ? undefined : execute();
     },
     stats: () => ({ ...counters }),
-    close: () => pubsub.close(),
+    async close() {
+      for (const waiters of waiting.values()) for (const wake of waiters) wake(false);
+      waiting.clear();
+      await pubsub.close();
+    },
   };
 }

@@ -115,9 +115,12 @@ describeWith([requirements.redis()])('one payload execution per event across ins
       await subscribed<{ engageEvents: { id: string } }>(stack.gateway, clients.connect(stack.gateway), query),
       await subscribed<{ engageEvents: { id: string } }>(b, clients.connect(b), query),
     ];
-    // The first event is shared (nothing is known of the payload yet) and shows it calls nothing.
-    stack.emulator.customers.startThread({ identityId: customerId, sourceId, body: 'warm-up' });
-    for (const subscriber of subscribers) expect((await subscriber.next()).errors).toBeUndefined();
+    // The first events are shared (a payload answered from the cache calls nothing at times) and
+    // show that it calls nothing, three in a row.
+    for (const body of ['warm-up 1', 'warm-up 2', 'warm-up 3']) {
+      stack.emulator.customers.startThread({ identityId: customerId, sourceId, body });
+      for (const subscriber of subscribers) expect((await subscriber.next()).errors).toBeUndefined();
+    }
 
     const before = { executions: executions(), ...results() };
     stack.emulator.customers.startThread({ identityId: customerId, sourceId, body: 'raw feed' });

@@ -1,8 +1,9 @@
 /**
  * Shared payload results between instances over Redis (src/live/shared-results.ts): the first to
- * ask executes, and an instance that asked while it ran receives its execution; results with
- * errors, executions that fail and executors that never answer leave the others to execute on
- * their own; nothing is published when no other instance asked.
+ * ask executes, and an instance that asked while it ran receives its execution, however long it
+ * runs; results with errors, executions that fail and executors that stopped leave the others to
+ * execute on their own; nothing is announced when no other instance asked; a group that ends
+ * stops waiting.
  */
 import { randomBytes } from 'node:crypto';
 import { GraphQLError } from 'graphql';
@@ -35,16 +36,16 @@ describeWith([requirements.redis()])('shared payload results over Redis', () => 
       infras.push(infra);
       return infra;
     };
-    // Waits that outlast a test, but for the pair that tests the wait itself.
-    const make = async (waitMs = 60_000) =>
+    // Claims that outlast a test, but for the pair that tests their lapse and renewal.
+    const make = async (claimMs = 60_000) =>
       redisSharedResults({
         infra: await connect(),
         redis: infras.at(-1)!.redis!,
         prefix,
-        waitMs,
+        claimMs,
         log: () => undefined,
       });
-    [a, b, quickA, quickB] = await Promise.all([make(), make(), make(200), make(200)]);
+    [a, b, quickA, quickB] = await Promise.all([make(), make(), make(1_000), make(1_000)]);
     await (
       await connect()
     )
@@ -113,7 +114,7 @@ describeWith([requirements.redis()])('shared payload results over Redis', () => 
     expect(await a.run(key, onA.execute)).toEqual(data(1));
     const onB = execution(data(2));
     onB.release();
-    // B's wait would outlast the test: it found the execution over and did not wait.
+    // B's wait would outlast the test (its claims live a minute): it found the execution over.
     expect(await b.run(key, onB.execute)).toEqual(data(2));
     expect(onB.runs).toBe(1);
     // Then a shared execution, whose announcement comes after any A would have made for `key`.
@@ -144,7 +145,7 @@ describeWith([requirements.redis()])('shared payload results over Redis', () => 
     await wanted(key);
     onA.release();
     onB.release();
-    expect((await fromA).result.errors).toHaveLength(1);
+    expect((await fromA)!.result.errors).toHaveLength(1);
     expect(await fromB).toEqual(data(2));
     expect(onB.runs).toBe(1);
   });
@@ -164,31 +165,64 @@ describeWith([requirements.redis()])('shared payload results over Redis', () => 
     expect(onB.runs).toBe(1);
   });
 
-  it('an executor that never answers is waited for `waitMs`, then the other instance executes', async () => {
+  it('waits for an execution that outlasts the claim: its executor renews it', async () => {
     const key = unique();
-    const onA = execution(data(1)); // not released until B is done: A stopped mid-way
-    void quickA.run(key, onA.execute);
+    const onA = execution(data(1));
+    const fromA = quickA.run(key, onA.execute);
     await onA.started;
+    const onB = execution(data(2));
+    onB.release();
+    const fromB = quickB.run(key, onB.execute);
+    await wanted(key);
+    // Over two claim lifetimes (1 s each) pass while A still runs.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    onA.release();
+    expect(await fromA).toEqual(data(1));
+    expect(await fromB).toEqual(data(1));
+    expect(onB.runs).toBe(0);
+  });
+
+  it('an executor that stopped (its claim lapses, unrenewed) leaves the other instance to execute', async () => {
+    const key = unique();
+    // A claim as an instance that then died leaves it: nobody renews it.
+    await infras[0].redis!.run((client) =>
+      client.set(`${prefix}:results:claim:${key}`, 'gone:1', { expiration: { type: 'PX', value: 200 } }),
+    );
     const onB = execution(data(2));
     onB.release();
     expect(await quickB.run(key, onB.execute)).toEqual(data(2));
     expect(onB.runs).toBe(1);
+  });
+
+  it('a group that ends while it waits stops waiting, and executes nothing', async () => {
+    const key = unique();
+    const onA = execution(data(1));
+    const fromA = a.run(key, onA.execute);
+    await onA.started;
+    const ended = new AbortController();
+    const onB = execution(data(2));
+    onB.release();
+    const fromB = b.run(key, onB.execute, ended.signal);
+    await wanted(key);
+    ended.abort();
+    expect(await fromB).toBeUndefined();
+    expect(onB.runs).toBe(0);
     onA.release();
+    expect(await fromA).toEqual(data(1));
   });
 
   it('keys name the event and a digest of the group, never its variables', () => {
-    const key = sharedKey(
-      'event-1',
-      groupDigest('document\u0000Op\u0000{"email":"someone@example.com"}\u0000scope\u0000'),
-    );
-    expect(key).toMatch(/^event-1:[0-9a-f]{32}$/);
-    expect(key).not.toContain('example.com');
+    const digest = groupDigest('document\u0000Op\u0000{"email":"someone@example.com"}\u0000scope\u0000');
+    expect(sharedKey({ id: 'event-1' }, digest)).toMatch(/^event-1:[0-9a-f]{32}$/);
+    expect(sharedKey({ id: 'event-1' }, digest)).not.toContain('example.com');
+    // Each instance's hub decides staleness: instances that disagree do not share.
+    expect(sharedKey({ id: 'event-1', stale: true }, digest)).not.toBe(sharedKey({ id: 'event-1' }, digest));
   });
 });
 
 it('one instance (no Redis) executes every time', async () => {
   let runs = 0;
   const execute = async (): Promise<Execution> => ({ result: { data: { n: (runs += 1) } }, engageCalls: 0 });
-  expect((await LOCAL.run('k', execute)).result).toEqual({ data: { n: 1 } });
-  expect((await LOCAL.run('k', execute)).result).toEqual({ data: { n: 2 } });
+  expect((await LOCAL.run('k', execute))!.result).toEqual({ data: { n: 1 } });
+  expect((await LOCAL.run('k', execute))!.result).toEqual({ data: { n: 2 } });
 });
