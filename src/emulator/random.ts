@@ -4,6 +4,7 @@
  * (Math.random is never used for data; fault injection has its own Rng so that turning faults on
  * does not shift the ids of records created later.)
  */
+import { randomBytes } from 'node:crypto';
 
 /** mulberry32: a small, fast 32-bit PRNG, good enough for test data (not for secrets). */
 export class Rng {
@@ -69,6 +70,16 @@ export class Rng {
     }
     return out.slice(0, length);
   }
+}
+
+/**
+ * An Engage-style id (24 lowercase hex digits) from the system's randomness, for what Engage never
+ * repeats and the seed must not replay: webhook event and notification ids. A gateway remembers
+ * event ids for two days (webhook deduplication, in Redis across restarts): seeded ones, the same
+ * at every start of the emulator, were all dropped as duplicates from its second start on.
+ */
+export function uniqueId(): string {
+  return randomBytes(12).toString('hex');
 }
 
 /**

@@ -22,7 +22,7 @@
  * opened, through `importContent` (store/contents.ts) (so every message becomes a `content.imported` event).
  */
 import type { WebhookEvent, WebhookNotification } from '../engage/types';
-import { Rng } from './random';
+import { Rng, uniqueId } from './random';
 import type { StoredWebhook } from './records';
 import { type EmulatorStore, importContent, WEBHOOK_EVENT_TYPES } from './store';
 
@@ -171,7 +171,7 @@ export class WebhookEmitter {
       if (selected.length === 0) continue;
       const target = this.targets.get(webhook.id) ?? this.verify(webhook.id);
       this.dispatch(target, {
-        id: this.store.ids.next(),
+        id: uniqueId(),
         domain_id: this.domainId,
         events: selected.map((event) => structuredClone(event)),
       });

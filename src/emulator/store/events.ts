@@ -3,6 +3,7 @@
  * resource so that every mutation of that resource sends the same metadata.
  */
 import type { Content, Id, Intervention, Thread, WebhookEvent } from '../../engage/types';
+import { uniqueId } from '../random';
 import { now, stripEmpty } from './helpers';
 import type { EmulatorStore } from './state';
 
@@ -16,7 +17,7 @@ export function emitChange(
 ): void {
   const event: WebhookEvent = {
     type,
-    id: store.ids.next(),
+    id: uniqueId(),
     issued_at: now(),
     resource: { type: resourceType, id: resourceId, metadata: stripEmpty(metadata) },
   };
