@@ -10,6 +10,7 @@
  * call), then Apollo; errors as JSON, never HTML. The WebSocket side gets the same origins,
  * authenticator and limits.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -127,7 +128,7 @@ export interface GatewayOptions {
    * Live-update tuning: Redis prefix (instances sharing it share events), permission cache TTL,
    * ping interval, the event log's retention, retries while Engage is unavailable.
    */
-  live?: Pick<LiveOptions, 'redisPrefix' | 'accessTtlMs' | 'keepAliveMs' | 'eventLog' | 'retry'>;
+  live?: Pick<LiveOptions, 'redisPrefix' | 'accessTtlMs' | 'keepAliveMs' | 'eventLog' | 'retry' | 'resultsVersion'>;
   /**
    * Requests without a token act with `defaultToken`. Default: allowed when a `defaultToken` is
    * given; src/main.ts passes `ALLOW_ANONYMOUS` (on by default only with the embedded emulator).
@@ -204,6 +205,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         })
       : undefined;
   const live = await createLive({
+    // Instances of another schema (a rolling deploy) do not share subscription payloads with this one.
+    resultsVersion: createHash('sha256').update(loadTypeDefs().join('\n')).digest('hex').slice(0, 16),
     webhookSecret: options.webhook?.secret,
     webhookVerifyToken: options.webhook?.verifyToken,
     webhookBodyLimit: options.webhook?.bodyLimit,

@@ -46,6 +46,11 @@ export interface LiveOptions {
   /** Retries while Engage is unavailable (see retry.ts). */
   retry?: RetryPolicy;
   /**
+   * What payload results shared across instances must agree on (shared-results.ts): the server
+   * passes a digest of its schema, so that during a rolling deploy two versions of it never share.
+   */
+  resultsVersion?: string;
+  /**
    * Runs once accepted events are known and before any subscriber sees them: the gateway evicts
    * from its cross-request cache what the events name. With Redis the cache is shared, so the instance that
    * received the webhook does it once, before publishing; in memory each instance does it before
@@ -118,13 +123,16 @@ export async function createLive(options: LiveOptions): Promise<Live> {
   }
   // With Redis, an event's payload is executed once per group key across instances.
   const results = redis
-    ? await redisSharedResults({ infra: options.infra, redis, prefix, log: options.log }).catch(
-        async (error: unknown) => {
-          await hub.close();
-          await pubsub.close();
-          throw error;
-        },
-      )
+    ? await redisSharedResults({
+        infra: options.infra,
+        redis,
+        prefix: `${prefix}:${options.resultsVersion ?? 'any'}`,
+        log: options.log,
+      }).catch(async (error: unknown) => {
+        await hub.close();
+        await pubsub.close();
+        throw error;
+      })
     : LOCAL;
   const fanOut = new FanOut(options.log, hub.retry, results);
   const receiver = createWebhookReceiver({

@@ -27,6 +27,8 @@
  *   its own permission check on the event (src/live/hub.ts) before it asks. Shared results rest in
  *   Redis for seconds, as the response cache's Engage answers do when it is on Redis;
  * - a group that ends while it waits stops waiting (its signal);
+ * - instances serving another schema (a rolling deploy) share nothing with these: the server puts a
+ *   digest of its schema in the prefix (src/live/index.ts `resultsVersion`);
  * - while Redis is unavailable, each instance executes on its own.
  *
  * Without Redis there is one instance, whose groups are unique by key: `LOCAL` executes.

@@ -24,8 +24,9 @@ describeWith([requirements.redis()])('one payload execution per event across ins
   let customerId: string;
   const clients = wsClients();
 
+  const live = { redisPrefix: `engage-gw-test:${newId()}` };
+
   beforeAll(async () => {
-    const live = { redisPrefix: `engage-gw-test:${newId()}` };
     // The emulator delivers its webhooks to instance A only; B hears of them through Redis.
     stack = await startStack({ registerWebhook: true, gateway: { redisUrl: TEST_REDIS_URL, live } });
     b = await stack.anotherGateway({ redisUrl: TEST_REDIS_URL, live });
@@ -129,6 +130,29 @@ describeWith([requirements.redis()])('one payload execution per event across ins
     expect(executions() - before.executions).toBe(2);
     expect(results()).toEqual({ shared: before.shared, received: before.received });
     for (const subscriber of subscribers) subscriber.dispose();
+  });
+
+  it('instances of another schema (a rolling deploy) do not share payloads', async () => {
+    const other = await stack.anotherGateway({
+      redisUrl: TEST_REDIS_URL,
+      live: { redisPrefix: live.redisPrefix, resultsVersion: 'another schema' },
+    });
+    const subscribers = [
+      await subscribed<InboxMessage>(stack.gateway, clients.connect(stack.gateway), SUBSCRIPTION, { s: [sourceId] }),
+      await subscribed<InboxMessage>(other, clients.connect(other), SUBSCRIPTION, { s: [sourceId] }),
+    ];
+    stack.emulator.customers.startThread({ identityId: customerId, sourceId, body: 'warm-up' });
+    for (const subscriber of subscribers) expect((await subscriber.next()).errors).toBeUndefined();
+
+    const before = stack.gateway.live.stats().executions + other.live.stats().executions;
+    slowPayloads();
+    stack.emulator.customers.startThread({ identityId: customerId, sourceId, body: 'two versions' });
+    for (const subscriber of subscribers)
+      expect((await subscriber.next()).data!.newThread.content.body).toBe('two versions');
+    expect(stack.gateway.live.stats().executions + other.live.stats().executions - before).toBe(2);
+    expect(other.live.stats().results).toEqual({ shared: 0, received: 0 });
+    for (const subscriber of subscribers) subscriber.dispose();
+    await until(() => other.live.stats().groups === 0, "the other version's group to close");
   });
 
   it('subscribers with another token are a group of their own, executed with their token', async () => {
