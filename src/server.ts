@@ -172,6 +172,7 @@ export interface Gateway {
   live: { stats(): LiveStats; whenAttached(count: number): Promise<void> };
   /** The breaker's state, the 429 backoff and the token bucket's level, for readiness and metrics. */
   upstream: { health(): Promise<UpstreamHealth> };
+  /** Drains and closes everything; once (later calls wait for the first). */
   close(): Promise<void>;
 }
 
@@ -415,6 +416,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const host = options.host && options.host !== '0.0.0.0' && options.host !== '::' ? options.host : 'localhost';
   const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 
+  let closing: Promise<void> | undefined;
   return {
     url: `${origin}/graphql`,
     origin,
@@ -422,13 +424,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     webhookUrl: `${origin}/webhooks/engage`,
     live: { stats: () => live.stats(), whenAttached: (count) => live.whenAttached(count) },
     upstream: { health: () => upstream.health() },
-    async close() {
-      health.drain();
-      await apollo.stop(); // drains the WebSocket and HTTP servers
-      await health.close();
-      await live.close();
-      await infra.close();
-      await dispatcher.close();
-    },
+    // Once: a second call (a second signal, a test's cleanup) waits for the first.
+    close: () =>
+      (closing ??= (async () => {
+        health.drain();
+        await apollo.stop(); // drains the WebSocket and HTTP servers
+        await health.close();
+        await live.close();
+        await infra.close();
+        await dispatcher.close();
+      })()),
   };
 }

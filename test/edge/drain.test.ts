@@ -7,6 +7,7 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { trackRequests } from '../../src/edge/drain';
 import { Deferred, within } from '../live/support';
+import { startStack } from '../support/stack';
 
 let server: http.Server;
 let port: number;
@@ -84,4 +85,13 @@ it('cuts a connection whose request is still unanswered after the grace period',
   } finally {
     agent.destroy();
   }
+});
+
+it('a gateway closes once: a second close, at once or later, waits for the first and ends too', async () => {
+  const stack = await startStack();
+  const first = stack.gateway.close();
+  const second = stack.gateway.close();
+  await within(Promise.all([first, second]), 10_000, 'both closes');
+  await within(stack.gateway.close(), 10_000, 'a later close');
+  await stack.dispose(); // closes the gateway a fourth time, and the emulator
 });
