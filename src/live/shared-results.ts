@@ -192,6 +192,18 @@ export async function redisSharedResults(options: RedisSharedResultsOptions): Pr
     }
   };
 
+  /** Marks `key` wanted (for a claim's lifetime) and answers its claim's state, in one transaction. */
+  const markWanted = async (key: string) => {
+    const [, state] = await redis.run((client) =>
+      client
+        .multi()
+        .set(wantedKey(key), '1', { expiration: { type: 'PX', value: claimMs } })
+        .get(claimKey(key))
+        .exec(),
+    );
+    return state;
+  };
+
   /** The claim's state: this instance may wait for it only while another executor holds it. */
   const held = (state: unknown) => typeof state === 'string' && state !== 'done';
 
@@ -211,25 +223,13 @@ export async function redisSharedResults(options: RedisSharedResultsOptions): Pr
       // Listening before the mark: the executor announces only after it has seen it.
       const wait = announced(key, signal);
       try {
-        let [, state] = await redis.run((client) =>
-          client
-            .multi()
-            .set(wantedKey(key), '1', { expiration: { type: 'PX', value: claimMs } })
-            .get(claimKey(key))
-            .exec(),
-        );
+        let state = await markWanted(key);
         // Waits while another executor holds the claim (it renews it while it runs).
         let shared = false;
         while (held(state) && !signal?.aborted) {
           shared = await wait.within(claimMs);
           if (shared || signal?.aborted) break;
-          [, state] = await redis.run((client) =>
-            client
-              .multi()
-              .set(wantedKey(key), '1', { expiration: { type: 'PX', value: claimMs } })
-              .get(claimKey(key))
-              .exec(),
-          );
+          state = await markWanted(key);
         }
         if (signal?.aborted) return undefined;
         const json = shared ? await redis.run((client) => client.get(resultKey(key))) : null;

@@ -80,6 +80,22 @@ describeWith([requirements.redis()])('shared payload results over Redis', () => 
   }
   const data = (n: number): Execution => ({ result: { data: { n, at: '2026-11-30T00:00:00.000Z' } }, engageCalls: 3 });
 
+  /** `first` executes `onA` for `key`; `second` asks while it runs, and is waiting once this resolves. */
+  async function askedWhileRunning(
+    first: SharedResults,
+    second: SharedResults,
+    key: string,
+    onA: ReturnType<typeof execution>,
+    onB: ReturnType<typeof execution>,
+    signal?: AbortSignal,
+  ) {
+    const fromA = first.run(key, onA.execute);
+    await onA.started; // the first won the claim
+    const fromB = second.run(key, onB.execute, signal);
+    await wanted(key);
+    return { fromA, fromB };
+  }
+
   /** Resolves once `key`'s claim is marked wanted, i.e. the second instance is waiting. */
   async function wanted(key: string) {
     const redis = infras[0].redis!;
@@ -93,10 +109,7 @@ describeWith([requirements.redis()])('shared payload results over Redis', () => 
     const key = unique();
     const onA = execution(data(1));
     const onB = execution(data(2));
-    const fromA = a.run(key, onA.execute);
-    await onA.started; // A won the claim
-    const fromB = b.run(key, onB.execute);
-    await wanted(key);
+    const { fromA, fromB } = await askedWhileRunning(a, b, key, onA, onB);
     onA.release();
     onB.release();
     expect(await fromA).toEqual(data(1));
@@ -139,10 +152,7 @@ describeWith([requirements.redis()])('shared payload results over Redis', () => 
     };
     const onA = execution(failed);
     const onB = execution(data(2));
-    const fromA = a.run(key, onA.execute);
-    await onA.started;
-    const fromB = b.run(key, onB.execute);
-    await wanted(key);
+    const { fromA, fromB } = await askedWhileRunning(a, b, key, onA, onB);
     onA.release();
     onB.release();
     expect((await fromA)!.result.errors).toHaveLength(1);
@@ -154,10 +164,7 @@ describeWith([requirements.redis()])('shared payload results over Redis', () => 
     const key = unique();
     const onA = execution(new Error('Engage unavailable'));
     const onB = execution(data(2));
-    const fromA = a.run(key, onA.execute);
-    await onA.started;
-    const fromB = b.run(key, onB.execute);
-    await wanted(key);
+    const { fromA, fromB } = await askedWhileRunning(a, b, key, onA, onB);
     onA.release();
     onB.release();
     await expect(fromA).rejects.toThrow('Engage unavailable');
@@ -168,12 +175,9 @@ describeWith([requirements.redis()])('shared payload results over Redis', () => 
   it('waits for an execution that outlasts the claim: its executor renews it', async () => {
     const key = unique();
     const onA = execution(data(1));
-    const fromA = quickA.run(key, onA.execute);
-    await onA.started;
     const onB = execution(data(2));
     onB.release();
-    const fromB = quickB.run(key, onB.execute);
-    await wanted(key);
+    const { fromA, fromB } = await askedWhileRunning(quickA, quickB, key, onA, onB);
     // Over two claim lifetimes (1 s each) pass while A still runs.
     await new Promise((resolve) => setTimeout(resolve, 2_500));
     onA.release();
@@ -197,13 +201,10 @@ describeWith([requirements.redis()])('shared payload results over Redis', () => 
   it('a group that ends while it waits stops waiting, and executes nothing', async () => {
     const key = unique();
     const onA = execution(data(1));
-    const fromA = a.run(key, onA.execute);
-    await onA.started;
     const ended = new AbortController();
     const onB = execution(data(2));
     onB.release();
-    const fromB = b.run(key, onB.execute, ended.signal);
-    await wanted(key);
+    const { fromA, fromB } = await askedWhileRunning(a, b, key, onA, onB, ended.signal);
     ended.abort();
     expect(await fromB).toBeUndefined();
     expect(onB.runs).toBe(0);
