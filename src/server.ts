@@ -24,7 +24,7 @@ import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin
 import { expressMiddleware } from '@as-integrations/express5';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import express from 'express';
-import { GraphQLError, type GraphQLSchema } from 'graphql';
+import { GraphQLError, printSchema, type GraphQLSchema } from 'graphql';
 import { ResponseCache } from './cache/response-cache';
 import { DEFAULTS } from './config';
 import { compiledGateway } from './executor';
@@ -205,9 +205,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           onLookup: (outcome, kind) => metrics.recordCacheLookup(outcome, kind),
         })
       : undefined;
+  const schema = createSchema();
   const live = await createLive({
     // Instances of another schema (a rolling deploy) do not share subscription payloads with this one.
-    resultsVersion: createHash('sha256').update(loadTypeDefs().join('\n')).digest('hex').slice(0, 16),
+    resultsVersion: createHash('sha256').update(printSchema(schema)).digest('hex').slice(0, 16),
     webhookSecret: options.webhook?.secret,
     webhookVerifyToken: options.webhook?.verifyToken,
     webhookBodyLimit: options.webhook?.bodyLimit,
@@ -274,7 +275,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   app.set('etag', false);
   const httpServer = http.createServer(app);
   const requests = trackRequests(httpServer);
-  const schema = createSchema();
   const limits = createLimits(schema, options.limits || {});
   const limitsOn = options.limits !== false;
   const introspection = options.introspection ?? !production;
