@@ -3,15 +3,20 @@
  *
  * - `sequential`: one user: `count` requests one after the other, each timed from send to the last
  *   byte; every answer must be 200 with exactly the expected bytes, or the run fails.
- * - `load`: autocannon, either closed-loop (`connections` busy connections, as fast as the server
- *   answers: throughput) or at a constant arrival rate (`overallRate` requests per second over all
- *   connections: latency under a given load). Every answer's body is compared with the expected
- *   bytes (`expectBody`); wrong bodies, non-2xx answers and errors are reported and not counted.
+ * - `load`: closed-loop with autocannon (`connections` busy connections, as fast as the server
+ *   answers: throughput), or at a constant arrival rate (`overallRate` requests per second, evenly
+ *   spaced, over at most `connections` connections: latency under a given load; `lib/open-loop.ts`,
+ *   since autocannon's own rate sends each second's requests together; `bursts: true` asks for
+ *   autocannon's, to measure what such bursts cost). Every answer's body is
+ *   compared with the expected bytes; wrong bodies, non-2xx answers and errors are reported and not
+ *   counted.
  */
 import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
 import { Agent, request } from 'undici';
+import { openLoop } from '../lib/open-loop';
 import { runChild } from '../lib/processes';
+import { mean, quantile } from '../lib/stats';
 
 export interface LoadRequest {
   url: string;
@@ -69,6 +74,31 @@ runChild<Record<string, never>, { pid: number }>(async () => {
       load: async (message) => {
         const { url, body, expected, headers = {} } = message.request as LoadRequest;
         const overallRate = message.overallRate === undefined ? undefined : Number(message.overallRate);
+        if (overallRate && message.bursts !== true) {
+          const run = await openLoop(message.request as LoadRequest, {
+            rate: overallRate,
+            seconds: Number(message.durationSeconds),
+            connections: Number(message.connections),
+          });
+          const latencies = run.latenciesMs;
+          return {
+            durationSeconds: run.durationSeconds,
+            correct: run.correct,
+            sent: run.sent,
+            non2xx: run.non2xx,
+            mismatches: run.mismatches,
+            errors: run.errors,
+            timeouts: run.timeouts,
+            throughput: run.correct / run.durationSeconds,
+            latencyMs: {
+              p50: quantile(latencies, 0.5),
+              p90: quantile(latencies, 0.9),
+              p99: quantile(latencies, 0.99),
+              max: Math.max(...latencies),
+              mean: mean(latencies),
+            },
+          } satisfies LoadResult;
+        }
         const result = await autocannon({
           url,
           method: 'POST',
