@@ -9,7 +9,7 @@
  * - gateway: NODE_ENV, HOST, PORT, ENGAGE_URL, ENGAGE_ACCESS_TOKEN, ENGAGE_USER_ID, ENGAGE_TIMEOUT_MS,
  *   SANDBOX, CACHE_TTL_SECONDS, CACHE_RECORD_TTL_SECONDS
  * - upstream: OPERATION_REST_BUDGET, OPERATION_DEADLINE_MS, ENGAGE_RATE_LIMIT_PER_MINUTE,
- *   ENGAGE_RATE_LIMIT_BURST, ENGAGE_RATE_LIMIT_MAX_WAIT_MS, UPSTREAM_RETRY_AFTER_FLOOR_MS,
+ *   ENGAGE_RATE_LIMIT_BURST, ENGAGE_RATE_LIMIT_PER_CALLER_PER_MINUTE, ENGAGE_RATE_LIMIT_MAX_WAIT_MS, UPSTREAM_RETRY_AFTER_FLOOR_MS,
  *   UPSTREAM_BREAKER_THRESHOLD, UPSTREAM_BREAKER_COOLDOWN_MS
  * - redis: REDIS_URL, REDIS_COMMAND_TIMEOUT_MS, REDIS_CONNECT_TIMEOUT_MS
  * - webhook: WEBHOOK_SECRET, WEBHOOK_VERIFY_TOKEN, WEBHOOK_BODY_LIMIT_BYTES, WEBHOOK_DEDUPE_TTL_SECONDS
@@ -122,6 +122,11 @@ const upstreamSection = z.object({
     .refine((n) => n === 0 || n >= 2, 'must be 0 (no bucket) or at least 2')
     .default(DEFAULTS.upstream.rateLimitPerMinute),
   ENGAGE_RATE_LIMIT_BURST: z.coerce.number().int().positive().optional(),
+  ENGAGE_RATE_LIMIT_PER_CALLER_PER_MINUTE: z.coerce
+    .number()
+    .int()
+    .refine((n) => n === 0 || n >= 2, 'must be 0 (no share per caller) or at least 2')
+    .optional(),
   ENGAGE_RATE_LIMIT_MAX_WAIT_MS: ms.default(DEFAULTS.upstream.rateLimitMaxWaitMs),
   UPSTREAM_RETRY_AFTER_FLOOR_MS: ms.default(DEFAULTS.upstream.retryAfterFloorMs),
   UPSTREAM_BREAKER_THRESHOLD: z.coerce.number().int().positive().default(DEFAULTS.upstream.breakerThreshold),
@@ -186,6 +191,8 @@ export interface UpstreamConfig {
   rateLimitPerMinute: number;
   /** Default a tenth of the limit. */
   rateLimitBurst?: number;
+  /** One caller's (token's) share of the limit, per minute; 0: none. Default two fifths of the limit. */
+  rateLimitPerCallerPerMinute?: number;
   rateLimitMaxWaitMs: number;
   retryAfterFloorMs: number;
   breakerThreshold: number;
@@ -336,6 +343,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       operationDeadlineMs: e.OPERATION_DEADLINE_MS,
       rateLimitPerMinute: e.ENGAGE_RATE_LIMIT_PER_MINUTE,
       rateLimitBurst: e.ENGAGE_RATE_LIMIT_BURST,
+      rateLimitPerCallerPerMinute: e.ENGAGE_RATE_LIMIT_PER_CALLER_PER_MINUTE,
       rateLimitMaxWaitMs: e.ENGAGE_RATE_LIMIT_MAX_WAIT_MS,
       retryAfterFloorMs: e.UPSTREAM_RETRY_AFTER_FLOOR_MS,
       breakerThreshold: e.UPSTREAM_BREAKER_THRESHOLD,

@@ -195,7 +195,8 @@ export function createContextFactory(options: ContextFactoryOptions) {
         timeoutMs: options.timeoutMs,
         onRequest: joinHooks(options.onRequest, operation.onRequest),
         attempt: options.upstream
-          ? options.upstream.attempt(restBudgetPolicy(operationScope))
+          ? // Callers on the configured token cannot be told apart: they have no share of their own.
+            options.upstream.attempt(restBudgetPolicy(operationScope), usesDefault ? undefined : scope)
           : restBudgetPolicy(operationScope),
       });
       if (options.responseCache) composed = withResponseCache(composed, options.responseCache, scope);

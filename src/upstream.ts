@@ -10,6 +10,7 @@ import { DEFAULTS, type UpstreamConfig } from './config';
 import {
   bucketSize,
   composePolicies,
+  createCallerBudget,
   EngageBreaker,
   MemoryBucketStore,
   RateLimitBackoff,
@@ -17,7 +18,9 @@ import {
   type BackoffState,
   type BreakerState,
   type BucketLevel,
+  type BucketSize,
   type BucketStore,
+  type CallerBudget,
   type EngagePolicy,
 } from './engage';
 import type { Infra } from './infra';
@@ -31,8 +34,11 @@ export interface UpstreamHealth {
 }
 
 export interface Upstream {
-  /** The attempt policies, with an operation's own (its REST budget) between the breaker and the bucket. */
-  attempt(perOperation?: EngagePolicy): EngagePolicy;
+  /**
+   * The attempt policies, with an operation's own (its REST budget) between the breaker and the
+   * buckets; `scope` (the caller's token scope) spends that caller's share before the fleet's.
+   */
+  attempt(perOperation?: EngagePolicy, scope?: string): EngagePolicy;
   health(): Promise<UpstreamHealth>;
 }
 
@@ -49,11 +55,22 @@ export function createUpstream(options: UpstreamOptions, infra: Infra, log: (mes
     log,
   });
   let store: BucketStore | undefined;
-  if (settings.rateLimitPerMinute > 0) {
-    const size = bucketSize(settings.rateLimitPerMinute, settings.rateLimitBurst);
-    store = infra.redis
-      ? redisBucketStore(infra.redis, options.bucketKey ?? 'engage-gw:upstream:bucket', size)
-      : new MemoryBucketStore(size);
+  let callers: CallerBudget | undefined;
+  const limit = settings.rateLimitPerMinute;
+  if (limit > 0) {
+    const bucketKey = options.bucketKey ?? 'engage-gw:upstream:bucket';
+    const storeAt = (key: string, size: BucketSize): BucketStore =>
+      infra.redis ? redisBucketStore(infra.redis, key, size) : new MemoryBucketStore(size);
+    store = storeAt(bucketKey, bucketSize(limit, settings.rateLimitBurst));
+    const perCaller = settings.rateLimitPerCallerPerMinute ?? Math.max(2, Math.floor((limit * 2) / 5));
+    if (perCaller > 0)
+      callers = createCallerBudget({
+        perCallerPerMinute: perCaller,
+        unverifiedPerMinute: Math.max(2, Math.floor(limit / 10)),
+        store: (key, size) => storeAt(`${bucketKey}:caller:${key}`, size),
+        maxWaitMs: settings.rateLimitMaxWaitMs,
+        onStoreError: () => undefined,
+      });
   }
   const bucket = store
     ? tokenBucketPolicy({ store, maxWaitMs: settings.rateLimitMaxWaitMs, onStoreError: () => undefined })
@@ -65,7 +82,14 @@ export function createUpstream(options: UpstreamOptions, infra: Infra, log: (mes
     log,
   });
   return {
-    attempt: (perOperation) => composePolicies(backoff.policy, breaker.policy, perOperation, bucket),
+    attempt: (perOperation, scope) =>
+      composePolicies(
+        backoff.policy,
+        breaker.policy,
+        perOperation,
+        scope === undefined ? undefined : callers?.policy(scope),
+        bucket,
+      ),
     async health() {
       return {
         breaker: breaker.state(),

@@ -15,5 +15,6 @@ export * from './breaker';
 export * from './deadline';
 export * from './policies';
 export * from './token-bucket';
+export * from './caller-budget';
 export * from './q';
 export type * from './types';

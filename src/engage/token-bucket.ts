@@ -97,29 +97,40 @@ export class MemoryBucketStore implements BucketStore {
 }
 
 export interface TokenBucketOptions {
-  store: BucketStore;
+  /** The bucket, or which bucket for each call (a caller's share: caller-budget.ts). */
+  store: BucketStore | (() => BucketStore);
+  /** Whose budget a refusal names, in its `upstreamError` and message. */
+  refusal?: { upstreamError: string; what: string };
   /** The longest a call waits for a token (its deadline may make it shorter). */
   maxWaitMs: number;
   /** A store failure, once per outage is enough: the store's owner logs its own state. */
   onStoreError?: (error: unknown) => void;
 }
 
-export function tokenBucketPolicy({ store, maxWaitMs, onStoreError }: TokenBucketOptions): EngagePolicy {
+const FLEET = { upstreamError: 'upstream_budget', what: 'The upstream budget' };
+
+export function tokenBucketPolicy({
+  store,
+  maxWaitMs,
+  onStoreError,
+  refusal = FLEET,
+}: TokenBucketOptions): EngagePolicy {
+  const storeFor = typeof store === 'function' ? store : () => store;
   return (next) => ({
     async call<T>(request: EngageRequest): Promise<T> {
       for (;;) {
         const allowed = Math.min(maxWaitMs, (request.deadline ?? Infinity) - Date.now());
         let take: Take;
         try {
-          take = await store.take(Math.max(0, allowed));
+          take = await storeFor().take(Math.max(0, allowed));
         } catch (error) {
           onStoreError?.(error);
           return next.call<T>(request);
         }
         // Refused, but drained for less than the caller may wait: wait out the drain and ask again.
         if (!take.granted && take.waitMs > allowed) {
-          throw localError('rate_limited', `The upstream budget has no call to spare for ${take.waitMs} ms`, {
-            upstreamError: 'upstream_budget',
+          throw localError('rate_limited', `${refusal.what} has no call to spare for ${take.waitMs} ms`, {
+            upstreamError: refusal.upstreamError,
             retryAfterMs: take.waitMs,
           });
         }

@@ -279,3 +279,49 @@ describeWith([requirements.redis()])('one upstream budget for two gateways shari
     expect(bucket).toMatchObject({ burst: 6 });
   });
 });
+
+describe("each caller's share of the budget", () => {
+  // 300 a minute: each caller (token) 120 (a burst of 12), tokens Engage has not accepted 30 (a burst of 3).
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ gateway: { upstream: { rateLimitPerMinute: 300, rateLimitMaxWaitMs: 0 } } });
+  });
+  afterAll(async () => {
+    await stack.dispose();
+  });
+  const callsBy = (agentId: string) =>
+    stack.emulator.requestLog.entries().filter((entry) => entry.agentId === agentId).length;
+
+  it('a caller that spends its share is refused; another caller is still served, and made-up tokens share one small bucket', async () => {
+    const [greedy, other] = stack.emulator.agents.filter((agent) => agent.role !== 'admin');
+    expect((await stack.gql(`{ sources { id } }`, {}, { token: other.token })).errors).toBeUndefined();
+    // One Engage call each (an unknown content is a 404: Engage answered, the token is accepted).
+    const refusals: unknown[] = [];
+    for (let i = 0; i < 40 && refusals.length === 0; i++) {
+      const answer = await stack.gql(
+        `{ content(id: "${randomBytes(12).toString('hex')}") { id } }`,
+        {},
+        {
+          token: greedy.token,
+        },
+      );
+      const limited = answer.errors?.find((error) => error.extensions?.code === 'UPSTREAM_RATE_LIMITED');
+      if (limited) refusals.push(limited.extensions);
+    }
+    expect(refusals[0]).toMatchObject({ upstreamError: 'caller_budget' });
+    // Its own burst (12) and what refilled meanwhile; the fleet's bucket (30 now) had more to give.
+    expect(callsBy(greedy.id)).toBeLessThanOrEqual(16);
+    expect((await stack.gql(`{ teams { id } }`, {}, { token: other.token })).errors).toBeUndefined();
+
+    // Made-up tokens: each new one would otherwise be a share of its own, and each call a 401.
+    const before = stack.emulator.requestLog.entries().length;
+    const junk = await Promise.all(
+      Array.from({ length: 10 }, () => stack.gql(`{ teams { id } }`, {}, { token: randomBytes(16).toString('hex') })),
+    );
+    const sent = stack.emulator.requestLog.entries().length - before;
+    expect(sent).toBeLessThanOrEqual(3);
+    expect(junk.filter((answer) => codes(answer).includes('UPSTREAM_RATE_LIMITED')).length).toBeGreaterThanOrEqual(7);
+    // The callers Engage accepted keep their own shares.
+    expect((await stack.gql(`{ users { id } }`, {}, { token: other.token })).errors).toBeUndefined();
+  });
+});
