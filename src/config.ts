@@ -11,7 +11,7 @@
  * - upstream: OPERATION_REST_BUDGET, OPERATION_DEADLINE_MS, ENGAGE_RATE_LIMIT_PER_MINUTE,
  *   ENGAGE_RATE_LIMIT_BURST, ENGAGE_RATE_LIMIT_PER_CALLER_PER_MINUTE, ENGAGE_RATE_LIMIT_MAX_WAIT_MS, UPSTREAM_RETRY_AFTER_FLOOR_MS,
  *   UPSTREAM_BREAKER_THRESHOLD, UPSTREAM_BREAKER_COOLDOWN_MS
- * - redis: REDIS_URL, REDIS_COMMAND_TIMEOUT_MS, REDIS_CONNECT_TIMEOUT_MS
+ * - redis: REDIS_URL, REDIS_COMMAND_TIMEOUT_MS, REDIS_CONNECT_TIMEOUT_MS, REDIS_PREFIX
  * - webhook: WEBHOOK_SECRET, WEBHOOK_VERIFY_TOKEN, WEBHOOK_BODY_LIMIT_BYTES, WEBHOOK_DEDUPE_TTL_SECONDS
  * - eventLog: EVENT_LOG_RETENTION_SECONDS, EVENT_LOG_MAX_EVENTS
  * - emulator: EMULATOR_HOST, EMULATOR_PORT, EMULATOR_SEED, EMULATOR_SCALE, EMULATOR_LATENCY_MS,
@@ -57,6 +57,8 @@ export const DEFAULTS = {
     commandTimeoutMs: 1_000,
     /** Establishing a connection (at start and when reconnecting). */
     connectTimeoutMs: 2_000,
+    /** Of every key and pub/sub channel. */
+    prefix: 'engage-gw',
   },
   webhook: {
     bodyLimitBytes: 1024 * 1024,
@@ -141,6 +143,10 @@ const redisSection = z.object({
     .optional(),
   REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().positive().default(DEFAULTS.redis.commandTimeoutMs),
   REDIS_CONNECT_TIMEOUT_MS: z.coerce.number().int().positive().default(DEFAULTS.redis.connectTimeoutMs),
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1 to 64 letters, digits or _ . : -')
+    .default(DEFAULTS.redis.prefix),
 });
 
 const webhookSection = z.object({
@@ -204,6 +210,8 @@ export interface RedisConfig {
   url?: string;
   commandTimeoutMs: number;
   connectTimeoutMs: number;
+  /** Of every key and channel: deployments that share a Redis (its channels span its databases) keep apart. */
+  prefix: string;
 }
 
 export interface EmulatorConfig {
@@ -337,6 +345,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       url: e.REDIS_URL,
       commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
       connectTimeoutMs: e.REDIS_CONNECT_TIMEOUT_MS,
+      prefix: e.REDIS_PREFIX,
     },
     upstream: {
       operationRestBudget: e.OPERATION_REST_BUDGET,

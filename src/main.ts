@@ -60,6 +60,7 @@ async function main(): Promise<void> {
     cacheTtlMs: config.cacheTtlMs,
     recordCacheTtlMs: config.recordCacheTtlMs,
     redisUrl: config.redis.url,
+    redisPrefix: config.redis.prefix,
     upstream: config.upstream,
     redisCommandTimeoutMs: config.redis.commandTimeoutMs,
     engageTimeoutMs: config.engageTimeoutMs,

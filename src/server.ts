@@ -117,6 +117,8 @@ export interface GatewayOptions {
    */
   recordCacheTtlMs?: number;
   redisUrl?: string;
+  /** Of every Redis key and channel (`REDIS_PREFIX`, default `engage-gw`). */
+  redisPrefix?: string;
   /** Every Redis command's timeout (`REDIS_COMMAND_TIMEOUT_MS`). */
   redisCommandTimeoutMs?: number;
   engageTimeoutMs?: number;
@@ -190,13 +192,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     log,
   });
   const dispatcher = createEngageAgent();
+  const prefix = options.redisPrefix ?? DEFAULTS.redis.prefix;
   const cacheTtl = {
     collectionsTtlMs: options.cacheTtlMs ?? DEFAULTS.gateway.cacheTtlSeconds * 1000,
     recordsTtlMs: options.recordCacheTtlMs ?? DEFAULTS.gateway.recordCacheTtlSeconds * 1000,
   };
   const responseCache =
     cacheTtl.collectionsTtlMs > 0 || cacheTtl.recordsTtlMs > 0
-      ? new ResponseCache(infra.kv('engage-gw'), {
+      ? new ResponseCache(infra.kv(prefix), {
           ...cacheTtl,
           clockSkewMs: options.redisUrl ? 1_000 : 0,
           // One instance: answers stay parsed in process (no (de)serialization per hit).
@@ -214,6 +217,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     webhookBodyLimit: options.webhook?.bodyLimit,
     dedupeTtlMs: options.webhook?.dedupeTtlMs,
     infra,
+    redisPrefix: `${prefix}:live`,
     ...options.live,
     onChange: async (events) => responseCache?.evictFor(events),
     log,
@@ -222,7 +226,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     throw error;
   });
 
-  const upstream = createUpstream(options.upstream ?? {}, infra, log);
+  const upstream = createUpstream({ bucketKey: `${prefix}:upstream:bucket`, ...options.upstream }, infra, log);
   const createContext = createContextFactory({
     engageUrl: options.engageUrl,
     defaultToken: options.defaultToken,
@@ -231,8 +235,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     responseCache,
     // Kept whatever the cache TTL (a promise made to clients), and read as an error, not a miss,
     // when Redis fails: idempotent mutations fail closed.
-    idempotency: new IdempotencyStore(infra.kv('engage-gw:idempotency', { throwOnErrors: true }), {
-      reservations: infra.lock('engage-gw:idempotency:reservation', { ttlMs: RESERVATION_TTL_MS }),
+    idempotency: new IdempotencyStore(infra.kv(`${prefix}:idempotency`, { throwOnErrors: true }), {
+      reservations: infra.lock(`${prefix}:idempotency:reservation`, { ttlMs: RESERVATION_TTL_MS }),
       log,
     }),
     timeoutMs: options.engageTimeoutMs ?? DEFAULTS.gateway.engageTimeoutMs,

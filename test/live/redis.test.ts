@@ -72,6 +72,42 @@ describeWith([requirements.redis()])('two gateway instances sharing Redis', () =
     onB.dispose();
   });
 
+  it('two deployments on one Redis under their own REDIS_PREFIX hear nothing of each other', async () => {
+    const [x, y] = await Promise.all(
+      [newId(), newId()].map((id) =>
+        stack.anotherGateway({ redisUrl: REDIS_URL, redisPrefix: `engage-gw-test:${id}` }),
+      ),
+    );
+    const query = `subscription { engageEvents(types: ["content.imported"]) { id } }`;
+    const onX = await subscribed<{ engageEvents: { id: string } }>(x, clients.connect(x), query);
+    const onY = await subscribed<{ engageEvents: { id: string } }>(y, clients.connect(y), query);
+    const content = stack.emulator.records.customerContent()!;
+    const event = (id: string) => ({
+      type: 'content.imported',
+      id,
+      issued_at: new Date().toISOString(),
+      resource: {
+        type: 'email/message',
+        id: content.id,
+        metadata: { thread_id: content.thread_id, source_id: content.source_id },
+      },
+    });
+    const toX = notification([event(newId())]);
+    expect((await postWebhook(x, toX, { secret: stack.webhook.secret })).status).toBe(200);
+    expect((await onX.next()).data!.engageEvents.id).toBe(toX.events[0].id);
+    // Y's first event is its own: X's never reached it (pub/sub channels span Redis's databases,
+    // so only the prefix keeps them apart). And its dedupe is its own: X's event is new there.
+    const toY = notification([event(newId())]);
+    expect((await postWebhook(y, toY, { secret: stack.webhook.secret })).status).toBe(200);
+    expect((await onY.next()).data!.engageEvents.id).toBe(toY.events[0].id);
+    expect(JSON.parse((await postWebhook(y, toX, { secret: stack.webhook.secret })).body)).toEqual({
+      accepted: 1,
+      duplicates: 0,
+    });
+    onX.dispose();
+    onY.dispose();
+  });
+
   it('the same idempotency key sent to both instances at once posts one reply upstream', async () => {
     const { records, customers } = stack.emulator;
     const bot = stack.emulator.agents.find((agent) => agent.role === 'bot')!;
