@@ -328,9 +328,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(
       'NODE_ENV=production does not start the embedded Engage emulator: set ENGAGE_URL (and ENGAGE_ACCESS_TOKEN if anonymous callers are allowed).',
     );
+  const edge = loadEdgeConfig(env, { production, embeddedEmulator: !e.ENGAGE_URL });
+  // The embedded emulator supplies its admin's token; against Engage, anonymous callers need one.
+  if (edge.allowAnonymous && e.ENGAGE_URL && !e.ENGAGE_ACCESS_TOKEN)
+    throw new ConfigError(
+      'Invalid configuration: ALLOW_ANONYMOUS=true needs ENGAGE_ACCESS_TOKEN, the token anonymous callers act with',
+    );
   return {
     production,
-    edge: loadEdgeConfig(env, { production, embeddedEmulator: !e.ENGAGE_URL }),
+    edge,
     host: e.HOST,
     port: e.PORT,
     engage: e.ENGAGE_URL
@@ -400,6 +406,16 @@ const commaList = z.string().transform((value) =>
 );
 const positiveInt = z.coerce.number().int().positive();
 
+/** `scheme://host[:port]` (a trailing slash tolerated), as a browser's `Origin` header names a page. */
+function isOrigin(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return /^https?:$/.test(url.protocol) && url.origin === value.replace(/\/+$/, '').toLowerCase();
+  } catch {
+    return false;
+  }
+}
+
 const edgeSchema = z.object({
   ALLOW_ANONYMOUS: bool.optional(),
   AUTH_MODE: z.enum(['engage', 'jwt']).default('engage'),
@@ -409,7 +425,12 @@ const edgeSchema = z.object({
   JWT_AUDIENCE: z.string().min(1).optional(),
   JWT_CLAIM: z.string().min(1).default('sub'),
   JWT_ENGAGE_TOKENS_FILE: z.string().min(1).optional(),
-  CORS_ORIGINS: commaList.optional(),
+  CORS_ORIGINS: commaList
+    .refine(
+      (origins) => origins.every(isOrigin),
+      'each must be an origin as browsers send it: http(s)://host[:port], without a path',
+    )
+    .optional(),
   WS_MAX_SOCKETS_PER_TOKEN: positiveInt.default(20),
   WS_MAX_SUBSCRIPTIONS_PER_SOCKET: positiveInt.default(100),
   OPERATION_MAX_TOKENS: positiveInt.optional(),

@@ -413,9 +413,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   app.use(notFound);
   app.use(createErrorHandler((fields, message) => logging.logger.error(fields, message)));
 
-  await new Promise<void>((resolve) =>
-    httpServer.listen(options.port ?? DEFAULTS.gateway.port, options.host ?? DEFAULTS.gateway.host, resolve),
-  );
+  const listenPort = options.port ?? DEFAULTS.gateway.port;
+  const listenHost = options.host ?? DEFAULTS.gateway.host;
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(listenPort, listenHost, () => {
+      httpServer.off('error', reject);
+      resolve();
+    });
+  }).catch(async (error: NodeJS.ErrnoException) => {
+    await Promise.all([live.close(), infra.close(), dispatcher.close()].map((p) => p.catch(() => undefined)));
+    if (error.code === 'EADDRINUSE')
+      throw new Error(`Port ${listenPort} on ${listenHost} is in use by another process: set PORT (or HOST)`);
+    throw error;
+  });
   const { port } = httpServer.address() as AddressInfo;
   const host = options.host && options.host !== '0.0.0.0' && options.host !== '::' ? options.host : 'localhost';
   const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;

@@ -693,6 +693,8 @@ export function startTransport(options: TransportOptions): Transport {
       callback(false, 403, 'Origin not allowed');
     },
   });
+  // ws re-emits the HTTP server's own errors (a port in use at listen); the server's owner handles them.
+  wsServer.on('error', () => undefined);
 
   // Listeners shared by every socket (ws calls them with the socket as `this`): a socket costs
   // its `Connection`, not a set of closures.

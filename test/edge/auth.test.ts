@@ -102,9 +102,10 @@ describe('anonymous callers', () => {
   it('is on by default only with the embedded emulator; production refuses to start it', () => {
     expect(loadConfig({}).edge.allowAnonymous).toBe(true);
     expect(loadConfig({ ENGAGE_URL: 'https://acme.example/1.0' }).edge.allowAnonymous).toBe(false);
-    expect(loadConfig({ ENGAGE_URL: 'https://acme.example/1.0', ALLOW_ANONYMOUS: 'true' }).edge.allowAnonymous).toBe(
-      true,
-    );
+    expect(
+      loadConfig({ ENGAGE_URL: 'https://acme.example/1.0', ENGAGE_ACCESS_TOKEN: 'token', ALLOW_ANONYMOUS: 'true' }).edge
+        .allowAnonymous,
+    ).toBe(true);
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(ConfigError);
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/set ENGAGE_URL/);
   });

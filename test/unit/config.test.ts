@@ -80,6 +80,32 @@ describe('loadConfig', () => {
   });
 });
 
+describe('settings that cannot work together or are not what they name', () => {
+  it('refuses a CORS_ORIGINS item that is not an origin, and takes one with a trailing slash', () => {
+    for (const origins of ['not-an-origin', 'https://app.example.com/inbox', 'ftp://app.example.com'])
+      expect(() => loadConfig({ CORS_ORIGINS: `https://ok.example.com,${origins}` })).toThrow(
+        /CORS_ORIGINS: each must be an origin/,
+      );
+    expect(loadConfig({ CORS_ORIGINS: 'https://app.example.com/, http://localhost:5173' }).edge.corsOrigins).toEqual([
+      'https://app.example.com/',
+      'http://localhost:5173',
+    ]);
+  });
+
+  it('refuses ALLOW_ANONYMOUS against Engage without the token anonymous callers act with', () => {
+    expect(() =>
+      loadConfig({ ENGAGE_URL: 'https://x.api.engagement.dimelo.com/1.0', ALLOW_ANONYMOUS: 'true' }),
+    ).toThrow(/ALLOW_ANONYMOUS=true needs ENGAGE_ACCESS_TOKEN/);
+    expect(
+      loadConfig({
+        ENGAGE_URL: 'https://x.api.engagement.dimelo.com/1.0',
+        ENGAGE_ACCESS_TOKEN: 'token',
+        ALLOW_ANONYMOUS: 'true',
+      }).edge.allowAnonymous,
+    ).toBe(true);
+  });
+});
+
 describe('loadEmulatorConfig', () => {
   it('reads the emulator section only: a bad gateway variable does not stop the standalone emulator', () => {
     expect(loadEmulatorConfig({ PORT: 'nope', EMULATOR_PORT: '0', EMULATOR_SEED: '7' })).toEqual({
