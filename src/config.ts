@@ -444,6 +444,7 @@ const edgeSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   READY_TIMEOUT_MS: positiveInt.default(2_000),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
+  SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).default(0),
 });
 
 export interface EdgeConfig {
@@ -482,6 +483,8 @@ export interface EdgeConfig {
   logLevel: string;
   readyTimeoutMs: number;
   shutdownTimeoutMs: number;
+  /** On a signal, how long `/readyz` answers 503 while everything is still served, before the drain. */
+  shutdownDelayMs: number;
 }
 
 export function loadEdgeConfig(
@@ -527,5 +530,6 @@ export function loadEdgeConfig(
     logLevel: e.LOG_LEVEL,
     readyTimeoutMs: e.READY_TIMEOUT_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    shutdownDelayMs: e.SHUTDOWN_DELAY_MS,
   };
 }

@@ -76,6 +76,7 @@ async function main(): Promise<void> {
     logging: { level: config.edge.logLevel },
     readyTimeoutMs: config.edge.readyTimeoutMs,
     shutdownGracePeriodMs: config.edge.shutdownTimeoutMs,
+    shutdownDelayMs: config.edge.shutdownDelayMs,
   });
 
   console.log(
@@ -102,17 +103,19 @@ async function main(): Promise<void> {
     console.log("Example bot: npm run example:bot -- --token <the bot agent's token from the table above>");
   }
 
-  // Graceful shutdown with a deadline: `/readyz` turns 503 at once, in-flight requests get the
-  // grace period, then connections are closed; past twice the grace period the process exits anyway.
+  // Graceful shutdown with a deadline: `/readyz` turns 503 at once and the gateway serves on for the
+  // delay, then in-flight requests get the grace period and connections are closed; past the delay
+  // and twice the grace period the process exits anyway.
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     console.log(`${signal}: shutting down`);
+    const limitMs = config.edge.shutdownDelayMs + 2 * config.edge.shutdownTimeoutMs;
     const deadline = setTimeout(() => {
-      console.error(`shutdown did not finish within ${2 * config.edge.shutdownTimeoutMs} ms: exiting`);
+      console.error(`shutdown did not finish within ${limitMs} ms: exiting`);
       process.exit(1);
-    }, 2 * config.edge.shutdownTimeoutMs);
+    }, limitMs);
     deadline.unref();
     await gateway.close();
     await emulator?.close();

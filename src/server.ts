@@ -157,6 +157,11 @@ export interface GatewayOptions {
   /** How long `close()` lets in-flight requests finish before closing their connections. */
   shutdownGracePeriodMs?: number;
   /**
+   * How long `close()` keeps serving, `/readyz` answering 503, before it stops listening: the time a
+   * load balancer takes to see the instance leave (`SHUTDOWN_DELAY_MS`, default 0).
+   */
+  shutdownDelayMs?: number;
+  /**
    * Engage call limits (src/config.ts `upstream`): per operation (deadline, REST budget) and shared
    * (429 backoff floor, circuit breaker, the token bucket, in Redis when `redisUrl` is set).
    */
@@ -443,6 +448,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     close: () =>
       (closing ??= (async () => {
         health.drain();
+        if (options.shutdownDelayMs) await new Promise((resolve) => setTimeout(resolve, options.shutdownDelayMs));
         await apollo.stop(); // drains the WebSocket and HTTP servers
         await health.close();
         await live.close();

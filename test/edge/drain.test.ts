@@ -95,3 +95,17 @@ it('a gateway closes once: a second close, at once or later, waits for the first
   await within(stack.gateway.close(), 10_000, 'a later close');
   await stack.dispose(); // closes the gateway a fourth time, and the emulator
 });
+
+it('with a shutdown delay, /readyz answers 503 while queries are still served, then the gateway stops listening', async () => {
+  const stack = await startStack({ gateway: { shutdownDelayMs: 1_500 } });
+  const base = stack.gateway.url.replace('/graphql', '');
+  expect((await fetch(`${base}/readyz`)).status).toBe(200);
+  const closed = stack.gateway.close();
+  expect((await fetch(`${base}/readyz`)).status).toBe(503);
+  const answer = await stack.gql(`{ sources { id } }`);
+  expect(answer.status).toBe(200);
+  expect(answer.errors).toBeUndefined();
+  await within(closed, 10_000, 'the close after the delay');
+  await expect(fetch(`${base}/healthz`)).rejects.toThrow();
+  await stack.dispose();
+});
