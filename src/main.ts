@@ -80,7 +80,7 @@ async function main(): Promise<void> {
   });
 
   console.log(
-    `GraphQL gateway ready: ${gateway.url}${config.sandbox ? ' (open it in a browser for Apollo Sandbox)' : ''}`,
+    `GraphQL gateway ready: ${gateway.url}${config.sandbox ? ` (open it in a browser for Apollo Sandbox, loaded from Apollo's CDN; offline: ${gateway.url.replace(/\/graphql$/, '/graphiql')})` : ''}`,
   );
   console.log(
     `Subscriptions: graphql-ws on ${gateway.url.replace(/^http/, 'ws')}; Engage webhooks: ${gateway.webhookUrl}`,
