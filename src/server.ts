@@ -283,7 +283,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // clients re-run operations, they do not revalidate answers.
   app.set('etag', false);
   const httpServer = http.createServer(app);
-  const requests = trackRequests(httpServer);
+  const requests = trackRequests(httpServer, (unanswered) =>
+    logging.logger.warn(
+      { unanswered },
+      'shutdown: requests still unanswered after the grace period (SHUTDOWN_TIMEOUT_MS) were cut',
+    ),
+  );
   const limits = createLimits(schema, options.limits || {});
   const limitsOn = options.limits !== false;
   const introspection = options.introspection ?? !production;

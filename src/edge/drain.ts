@@ -22,7 +22,11 @@ export interface Drain {
   drain(gracePeriodMs?: number): Promise<void>;
 }
 
-export function trackRequests(server: http.Server): Drain {
+/**
+ * `onCut`: told how many requests were still unanswered when the grace period ended (their clients
+ * get the connection closed, with no answer): the operator's only trace of them.
+ */
+export function trackRequests(server: http.Server, onCut?: (requests: number) => void): Drain {
   /** Requests in flight by connection (pipelined requests share one); an idle connection has no entry. */
   const busy = new Map<Duplex, number>();
   let draining = false;
@@ -45,7 +49,12 @@ export function trackRequests(server: http.Server): Drain {
     async drain(gracePeriodMs = DEFAULT_GRACE_PERIOD_MS) {
       draining = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      const cut = setTimeout(() => server.closeAllConnections(), gracePeriodMs).unref();
+      const cut = setTimeout(() => {
+        let unanswered = 0;
+        for (const count of busy.values()) unanswered += count;
+        if (unanswered > 0) onCut?.(unanswered);
+        server.closeAllConnections();
+      }, gracePeriodMs).unref();
       await closed;
       clearTimeout(cut);
     },

@@ -74,14 +74,16 @@ it('refuses new connections, closes idle ones at once, answers a request in flig
   }
 });
 
-it('cuts a connection whose request is still unanswered after the grace period', async () => {
-  const requests = trackRequests(server);
+it('cuts a connection whose request is still unanswered after the grace period, and says how many it cut', async () => {
+  const cut: number[] = [];
+  const requests = trackRequests(server, (unanswered) => cut.push(unanswered));
   const agent = new http.Agent({ keepAlive: true });
   try {
     const slow = get(agent, '/slow');
     await new Promise<void>((resolve) => server.once('request', () => resolve()));
     await within(requests.drain(100), 5_000, 'the drain to finish');
     await expect(slow).rejects.toMatchObject({ code: 'ECONNRESET' });
+    expect(cut).toEqual([1]);
   } finally {
     agent.destroy();
   }
