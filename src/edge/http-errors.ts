@@ -16,7 +16,8 @@
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import { Kind, parse } from 'graphql';
 
-function send(res: Response, status: number, code: string, message: string): void {
+/** Answers `status` with one GraphQL-shaped error, carrying the request's id. */
+export function send(res: Response, status: number, code: string, message: string): void {
   const requestId = res.getHeader('x-request-id');
   res.status(status).json({
     errors: [{ message, extensions: { code, ...(typeof requestId === 'string' ? { requestId } : {}) } }],

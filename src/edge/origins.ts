@@ -14,6 +14,7 @@
  */
 import cors from 'cors';
 import type { RequestHandler } from 'express';
+import { send } from './http-errors';
 
 /** Request headers a browser client may send (Apollo Client, graphql-ws, our idempotency and viewer headers). */
 export const ALLOWED_HEADERS = [
@@ -52,8 +53,7 @@ export function createOriginPolicy(options: { origins: readonly string[]; allowL
   const corsHandler: RequestHandler = (req, res, next) => {
     // A preflight from an origin not on the list: a clear 403 rather than a 204 without headers.
     if (req.method === 'OPTIONS' && req.headers.origin !== undefined && !allows(req.headers.origin)) {
-      res.status(403).json({ errors: [{ message: 'Origin not allowed', extensions: { code: 'FORBIDDEN' } }] });
-      return;
+      return send(res, 403, 'FORBIDDEN', 'Origin not allowed');
     }
     middleware(req, res, next);
   };

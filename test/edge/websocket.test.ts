@@ -100,6 +100,11 @@ describe('CORS from the allowed origins', () => {
     const response = await preflight(stack.gateway.url, 'https://evil.example');
     expect(response.status).toBe(403);
     expect(response.headers.get('access-control-allow-origin')).toBeNull();
+    const requestId = response.headers.get('x-request-id');
+    expect(requestId).toBeTruthy();
+    expect(await response.json()).toEqual({
+      errors: [{ message: 'Origin not allowed', extensions: { code: 'FORBIDDEN', requestId } }],
+    });
   });
 
   it('in production allows only CORS_ORIGINS', async () => {
