@@ -14,7 +14,7 @@
  */
 import { Agent, type Dispatcher, request } from 'undici';
 import type { EngagePolicy, EngageRequest, EngageTransport, HttpMethod, Params, Scalar } from './api';
-import { EngageError, errorFromResponse, parseRetryAfter } from './errors';
+import { EngageError, errorFromResponse, localError, parseRetryAfter } from './errors';
 
 export type { HttpMethod, Params, ParamValue, Scalar } from './api';
 
@@ -119,6 +119,13 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 const noPolicy: EngagePolicy = (next) => next;
 
+/**
+ * The longest path and query a GET is sent with. Engage's servers refuse longer request lines
+ * (431, or 414) and the caller saw UPSTREAM_UNAVAILABLE; 8 KiB is the usual limit of HTTP servers
+ * and proxies, and holds ~300 ids.
+ */
+export const MAX_PATH_AND_QUERY = 8_000;
+
 /** The HTTP transport: one Engage call per `call`, nothing remembered between calls. */
 export class EngageHttp implements EngageTransport {
   private readonly baseUrl: string;
@@ -141,6 +148,14 @@ export class EngageHttp implements EngageTransport {
    * a backoff, meets an open circuit or spends the upstream budget like any first attempt.
    */
   async call<T>(call: EngageRequest): Promise<T> {
+    // Refused before any policy: it would spend the caller's budget on an answer Engage cannot give.
+    const length = call.method === 'GET' || call.method === 'DELETE' ? pathAndQuery(call).length : 0;
+    if (length > MAX_PATH_AND_QUERY)
+      throw localError(
+        'bad_request',
+        `Engage ${call.method} ${endpointTemplate(call.path)}: the request is ${length} characters long, more than Engage reads (${MAX_PATH_AND_QUERY}): ask for fewer ids or terms`,
+        { upstreamError: 'request_too_long' },
+      );
     const started = Date.now();
     const deadline = Math.min(call.deadline ?? Infinity, started + this.retry.budgetMs);
     const request: EngageRequest = { ...call, deadline };

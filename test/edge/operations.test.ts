@@ -225,6 +225,19 @@ describe('HTTP errors are JSON', () => {
   });
 });
 
+describe('filters longer than Engage reads', () => {
+  it('are refused as BAD_USER_INPUT before any Engage call (Engage refused the request line: UPSTREAM_UNAVAILABLE)', async () => {
+    const before = stack.emulator.requestLog.entries().length;
+    const sourceIds = Array.from({ length: 2_000 }, (_, i) => i.toString(16).padStart(24, '0'));
+    const answer = await stack.gql(`query ($ids: [ID!]) { contents(filter: { sourceIds: $ids }) { nodes { id } } }`, {
+      ids: sourceIds,
+    });
+    expect(answer.errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', upstreamError: 'request_too_long' });
+    expect(answer.errors?.[0].message).toMatch(/ask for fewer ids or terms/);
+    expect(stack.emulator.requestLog.entries().length).toBe(before);
+  });
+});
+
 describe('health, readiness and metrics', () => {
   it('/healthz is alive; /readyz is ready when Engage answers', async () => {
     expect(await (await fetch(`${stack.gateway.origin}/healthz`)).json()).toEqual({ status: 'ok' });
