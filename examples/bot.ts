@@ -14,6 +14,11 @@
  * threads that arrived meanwhile. Conversations run concurrently, but the cursor only moves past
  * an event once it and every event before it are done, so a crash never skips one.
  *
+ * The bot keeps running until it is stopped: when the gateway restarts it reconnects, and when a
+ * subscription ends (the gateway completed it, or refused it) it subscribes again. A cursor the
+ * gateway no longer has events after (`CURSOR_EXPIRED`: down longer than the retention, or a
+ * gateway restarted with its event log in memory) is dropped: the bot carries on with live events.
+ *
  * Every mutation carries an idempotency key derived from the content, so a bot restarted in the
  * middle of a conversation, or a new-thread event seen twice, never answers twice.
  */
@@ -153,7 +158,10 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
         () => undefined, // no file yet: the first run starts from live events
       )
     : undefined;
-  const inFlight: Array<{ cursor: string; done: boolean; finished: Promise<void> }> = [];
+  // `epoch` counts expired cursors: an event received before the gateway said CURSOR_EXPIRED carries a
+  // cursor of the log that expired, which must not become `after` again once its conversation ends.
+  let epoch = 0;
+  const inFlight: Array<{ cursor: string; epoch: number; done: boolean; finished: Promise<void> }> = [];
   let saving = Promise.resolve();
   const save = (value: string) => {
     const file = options.cursorFile;
@@ -169,7 +177,9 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
   const advance = () => {
     let moved = false;
     while (inFlight[0]?.done) {
-      cursor = inFlight.shift()!.cursor;
+      const entry = inFlight.shift()!;
+      if (entry.epoch !== epoch) continue;
+      cursor = entry.cursor;
       moved = true;
     }
     if (moved) {
@@ -191,12 +201,43 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
   const payload = { query: NEW_THREADS, variables: { sources: options.sourceIds ?? null, after: cursor ?? null } };
   let stopped = false;
   let unsubscribe = () => {};
+  let retry: NodeJS.Timeout | undefined;
+  let failures = 0;
+  const codesOf = (errors: unknown): unknown[] =>
+    Array.isArray(errors) ? errors.map((e: { extensions?: { code?: unknown } } | null) => e?.extensions?.code) : [];
+  const onErrors = (errors: unknown) => {
+    failures += 1;
+    if (codesOf(errors).includes('CURSOR_EXPIRED')) {
+      // Down longer than the gateway keeps events (or the gateway restarted with its log in memory):
+      // what came meanwhile must be found by a query; carry on with live events.
+      log('bot: the saved cursor expired; continuing with live events only');
+      epoch += 1;
+      cursor = undefined;
+      payload.variables.after = null;
+    }
+  };
+  // The subscription ended (an error, or the server completed it): subscribe again, unless stopped.
+  // The timer is not unref()'d: it is what keeps the process alive while no socket is open.
+  const resubscribe = () => {
+    if (stopped || retry) return;
+    const delay = Math.min(30_000, 1_000 * 2 ** Math.max(0, failures - 1));
+    retry = setTimeout(() => {
+      retry = undefined;
+      subscribe();
+    }, delay);
+  };
   const subscribe = () => {
+    if (stopped) return;
     unsubscribe = client.subscribe<NewThread>(payload, {
       next: (message) => {
-        if (!message.data) return log(`bot: subscription error ${JSON.stringify(message.errors)}`);
+        // The gateway reports a refused `after` (CURSOR_EXPIRED) as a result with errors, then completes.
+        if (!message.data) {
+          log(`bot: subscription error ${JSON.stringify(message.errors)}`);
+          return onErrors(message.errors);
+        }
+        failures = 0;
         const event = message.data;
-        const entry = { cursor: event.newThread.cursor, done: false, finished: Promise.resolve() };
+        const entry = { cursor: event.newThread.cursor, epoch, done: false, finished: Promise.resolve() };
         inFlight.push(entry);
         entry.finished = handle(event)
           .catch((error: unknown): ConversationOutcome => {
@@ -217,20 +258,15 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
           });
       },
       error: (error) => {
-        const codes = Array.isArray(error)
-          ? error.map((e: { extensions?: { code?: string } }) => e.extensions?.code)
-          : [];
         log(`bot: subscription ended: ${error instanceof Error ? error.message : JSON.stringify(error)}`);
-        if (codes.includes('CURSOR_EXPIRED')) {
-          // Down longer than the gateway keeps events: what came meanwhile must be found by a query.
-          log('bot: the saved cursor expired; continuing with live events only');
-          payload.variables.after = null;
-        }
-        if (!stopped) setTimeout(subscribe, 1_000).unref();
+        onErrors(error);
+        resubscribe();
       },
       complete: () => {
-        log('bot: subscription completed');
-        if (!stopped) setTimeout(subscribe, 1_000).unref();
+        // Also called when the bot is stopped (unsubscribe, dispose): `resubscribe` does nothing then.
+        if (stopped) return;
+        log('bot: subscription completed by the gateway; subscribing again');
+        resubscribe();
       },
     });
   };
@@ -249,6 +285,7 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
 
   return async () => {
     stopped = true;
+    clearTimeout(retry);
     unsubscribe();
     await Promise.all(inFlight.map((entry) => entry.finished));
     await saving;
