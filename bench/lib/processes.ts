@@ -32,15 +32,17 @@ export interface ProductionStart {
 }
 
 /**
- * Reads `start:prod` from package.json (`NAME=value ... node --flag ... dist/main.js`), so that the
- * build runtime's children run as the production gateway does, from one source: NODE_ENV, and the
- * memory settings (the young generation's size, glibc's malloc arenas) that bound its RSS.
+ * Reads `start:prod` from package.json (`NAME=value ... [exec] node --flag ... dist/main.js`), so that
+ * the build runtime's children run as the production gateway does, from one source: NODE_ENV, and the
+ * memory settings (the young generation's size, glibc's malloc arenas) that bound its RSS. (`exec`
+ * makes node replace npm's shell, so that a signal to npm reaches it.)
  */
 export function productionStart(script = startProdScript()): ProductionStart {
   const words = script.trim().split(/\s+/);
   const env: Record<string, string> = {};
   let at = 0;
   for (let match; (match = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(words[at] ?? '')); at++) env[match[1]] = match[2];
+  if (words[at] === 'exec') at++;
   if (words[at] !== 'node') throw new Error(`start:prod does not run node: ${script}`);
   const nodeFlags = words.slice(at + 1, -1);
   if (nodeFlags.some((flag) => !flag.startsWith('--')) || !words[words.length - 1].endsWith('.js'))

@@ -3,7 +3,15 @@
  * same variables and node flags, read from package.json, so that a memory figure measured there is
  * the production gateway's.
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { productionStart } from '../../bench/lib/processes';
+
+const scripts = (
+  JSON.parse(readFileSync(path.resolve(__dirname, '..', '..', 'package.json'), 'utf8')) as {
+    scripts: Record<string, string>;
+  }
+).scripts;
 
 it('reads the variables and node flags of start:prod', () => {
   const start = productionStart();
@@ -21,10 +29,19 @@ it('parses NAME=value words, then node, its flags and the script', () => {
     nodeFlags: ['--one', '--two=2'],
   });
   expect(productionStart('node dist/main.js')).toEqual({ env: {}, nodeFlags: [] });
+  expect(productionStart('A=1 exec node --one dist/main.js')).toEqual({ env: { A: '1' }, nodeFlags: ['--one'] });
 });
 
 it('refuses a start:prod it cannot follow, rather than measure something else', () => {
   expect(() => productionStart('NODE_ENV=production tsx src/main.ts')).toThrow(/does not run node/);
   expect(() => productionStart('node -r x dist/main.js')).toThrow(/not "NAME=value/);
   expect(() => productionStart('node --flag')).toThrow(/not "NAME=value/);
+});
+
+// npm runs a script under `sh -c` and relays SIGTERM to that shell only: without `exec`, node is a
+// child of the shell, never gets the signal and keeps serving after npm exits (no graceful drain).
+// test/edge/npm-start-signal.test.ts checks `npm start` end to end.
+it('starts the gateway with exec, so that a signal to npm reaches it', () => {
+  expect(scripts['start:prod']).toMatch(/^(?:[A-Z_][A-Z0-9_]*=\S*\s+)*exec node\s/);
+  expect(scripts.start).toMatch(/^exec tsx\s/);
 });
