@@ -14,6 +14,9 @@
  * | operation's REST call budget spent     | REST_BUDGET_EXCEEDED   |
  * | operation's deadline passed            | DEADLINE_EXCEEDED      |
  * | operation ended, call abandoned        | REQUEST_CANCELLED      |
+ * | a request Apollo refused with a 4xx     | BAD_REQUEST            |
+ * |   and no code (persisted query's hash   |                        |
+ * |   not the query's, version other than 1)|                        |
  * | anything else                          | INTERNAL_SERVER_ERROR  |
  *
  * Engage's message is kept (it names no token); upstream bodies, URLs and stack traces are not.
@@ -21,7 +24,7 @@
  * Unexpected errors are masked in production.
  */
 import { unwrapResolverError } from '@apollo/server/errors';
-import type { GraphQLFormattedError } from 'graphql';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { EngageError, type EngageErrorKind } from './engage/errors';
 
 export const ERROR_CODES: Record<EngageErrorKind, string> = {
@@ -78,6 +81,10 @@ export function createFormatError({
       };
     }
     if (extensions.code && extensions.code !== 'INTERNAL_SERVER_ERROR') return { ...formatted, extensions };
+    // Apollo refuses some requests with a status of 400 and no code (Apollo's formatting then says
+    // INTERNAL_SERVER_ERROR): a persisted query whose hash is not the query's, an unsupported
+    // persisted-query version. The client's mistake, not the server's: BAD_REQUEST, not logged.
+    if (isRequestError(original)) return { ...formatted, extensions: { ...extensions, code: 'BAD_REQUEST' } };
     log(
       `unexpected error: ${original instanceof Error ? (original.stack ?? original.message) : String(original)}`,
       error,
@@ -88,4 +95,11 @@ export function createFormatError({
       extensions: { code: 'INTERNAL_SERVER_ERROR' },
     };
   };
+}
+
+/** An error Apollo raised about the request itself: no code of its own, an HTTP status of 4xx. */
+function isRequestError(error: unknown): boolean {
+  if (!(error instanceof GraphQLError) || error.extensions.code !== undefined) return false;
+  const status = (error.extensions.http as { status?: unknown } | undefined)?.status;
+  return typeof status === 'number' && status >= 400 && status < 500;
 }

@@ -364,10 +364,22 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   app.use('/webhooks/engage', live.receiver.router);
 
-  // Before Apollo: a refused caller costs no parse and no REST call. The landing page (GET without
-  // an operation) needs no credentials.
+  // Before Apollo: a refused caller costs no parse and no REST call. Only the landing page needs no
+  // credentials: a GET that prefers HTML, decided as Apollo decides it (ApolloServer#prefersHTML), so
+  // that every request Apollo executes (a GET with a query or only a persisted query's hash, a GET
+  // without either, a POST) is authenticated first.
+  const landingPage = options.sandbox ?? !production;
+  const apolloMediaTypes = [
+    'application/json; charset=utf-8',
+    'application/graphql-response+json; charset=utf-8',
+    'multipart/mixed; deferSpec=20220824',
+    'multipart/mixed; incrementalSpec=v0.2',
+    'multipart/mixed',
+    'text/html',
+  ];
   const authenticate: express.RequestHandler = (req, res, next) => {
-    if (req.method === 'GET' && req.query.query === undefined) return next();
+    if (landingPage && req.method === 'GET' && req.headers.accept && req.accepts(apolloMediaTypes) === 'text/html')
+      return next();
     authenticator
       .authenticate({ authorization: req.headers.authorization, userId: req.header('x-engage-user-id') })
       .then((credentials) => {
@@ -384,7 +396,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       });
   };
 
-  app.use(
+  // `all`, not `use`: `/graphql/<anything>` is an unknown path (404), not the endpoint again.
+  app.all(
     '/graphql',
     origins.cors,
     requireJsonBody,
@@ -399,6 +412,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         res.once('close', () => ended.abort(RESPONSE_CLOSED));
         // The access line counts the operation's Engage calls; the Apollo plugin finds the scope by the context.
         const scope = logging.scopeOf(res);
+        // `authenticate` let a landing-page request through that Apollo executes after all: refused.
+        if (!res.locals.credentials)
+          throw new GraphQLError('Authentication required.', {
+            extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } },
+          });
         try {
           const context = createContext(res.locals.credentials as CallerCredentials, {
             signal: ended.signal,

@@ -29,6 +29,24 @@ describe('formatError', () => {
     });
   });
 
+  it("codes Apollo's own 4xx refusals without a code BAD_REQUEST (a persisted query's wrong hash), unlogged", () => {
+    logged.length = 0;
+    const refusal = new GraphQLError('provided sha does not match query', {
+      extensions: { http: { status: 400 } },
+    });
+    const formatted = production(
+      { message: 'provided sha does not match query', extensions: { code: 'INTERNAL_SERVER_ERROR' } },
+      refusal,
+    );
+    expect(formatted).toEqual({ message: 'provided sha does not match query', extensions: { code: 'BAD_REQUEST' } });
+    expect(logged).toEqual([]);
+    // A 5xx without a code stays an internal error.
+    const failure = new GraphQLError('broken', { extensions: { http: { status: 500 } } });
+    expect(
+      production({ message: 'broken', extensions: { code: 'INTERNAL_SERVER_ERROR' } }, failure).extensions,
+    ).toEqual({ code: 'INTERNAL_SERVER_ERROR' });
+  });
+
   it('masks unexpected errors in production and logs them', () => {
     const formatted = production(
       { message: 'secret internals', extensions: { code: 'INTERNAL_SERVER_ERROR' } },
