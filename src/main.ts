@@ -100,7 +100,11 @@ async function main(): Promise<void> {
     );
     if (config.emulator.simulateCustomersPerMinute > 0)
       console.log(`Simulated customers: ${config.emulator.simulateCustomersPerMinute} messages per minute.`);
-    console.log("Example bot: npm run example:bot -- --token <the bot agent's token from the table above>");
+    // With its URL: the bot's default (http://127.0.0.1:4000/graphql) is not this gateway's on another HOST or PORT.
+    const botAgent = emulator.agents.find((agent) => agent.role === 'bot');
+    console.log(
+      `Example bot: npm run example:bot -- --url ${gateway.url} --token ${botAgent?.token ?? "<the bot agent's token from the table above>"}`,
+    );
   }
 
   // Graceful shutdown with a deadline: `/readyz` turns 503 at once and the gateway serves on for the
