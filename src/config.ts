@@ -14,6 +14,9 @@
  * - redis: REDIS_URL, REDIS_COMMAND_TIMEOUT_MS, REDIS_CONNECT_TIMEOUT_MS, REDIS_PREFIX
  * - webhook: WEBHOOK_SECRET, WEBHOOK_VERIFY_TOKEN, WEBHOOK_BODY_LIMIT_BYTES, WEBHOOK_DEDUPE_TTL_SECONDS
  * - eventLog: EVENT_LOG_RETENTION_SECONDS, EVENT_LOG_MAX_EVENTS
+ * - edge (loadEdgeConfig): ALLOW_ANONYMOUS, AUTH_MODE, JWT_*, CORS_ORIGINS, WS_*, OPERATION_MAX_*,
+ *   INTROSPECTION, LOG_LEVEL, READY_TIMEOUT_MS, SHUTDOWN_TIMEOUT_MS, HTTP_HEADERS_TIMEOUT_MS,
+ *   HTTP_REQUEST_TIMEOUT_MS, HTTP_KEEP_ALIVE_TIMEOUT_MS, HTTP_IDLE_TIMEOUT_MS, HTTP_MAX_CONNECTIONS
  * - emulator: EMULATOR_HOST, EMULATOR_PORT, EMULATOR_SEED, EMULATOR_SCALE, EMULATOR_LATENCY_MS,
  *   EMULATOR_JITTER_MS, EMULATOR_RATE_LIMIT, EMULATOR_ADMIN_TOKEN, EMULATOR_SIMULATE_CUSTOMERS
  * - bench: BENCH_LATENCY_MS, BENCH_JITTER_MS, BENCH_SCALE, BENCH_SEED, BENCH_LOAD_SECONDS,
@@ -35,6 +38,19 @@ export const DEFAULTS = {
     cacheTtlSeconds: 60,
     /** Records and lists. */
     recordCacheTtlSeconds: 10,
+  },
+  /** The gateway's HTTP server (src/edge/http-server.ts): what one connection may hold. */
+  http: {
+    /** To receive a request's headers. */
+    headersTimeoutMs: 10_000,
+    /** To receive a whole request, body included (a 1 MB body at 35 KB/s). */
+    requestTimeoutMs: 30_000,
+    /** An idle keep-alive connection after its last answer (Node's default). */
+    keepAliveTimeoutMs: 5_000,
+    /** No traffic either way (a client that stops reading its answer). */
+    idleTimeoutMs: 120_000,
+    /** Open connections, WebSockets included; keep it below the open-file limit (`ulimit -n`). */
+    maxConnections: 10_000,
   },
   upstream: {
     /** Engage calls one operation may make (the README inbox makes 12; the bench's widest, agent-queue, 23). */
@@ -445,6 +461,11 @@ const edgeSchema = z.object({
   READY_TIMEOUT_MS: positiveInt.default(2_000),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
   SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).default(0),
+  HTTP_HEADERS_TIMEOUT_MS: positiveInt.default(DEFAULTS.http.headersTimeoutMs),
+  HTTP_REQUEST_TIMEOUT_MS: positiveInt.default(DEFAULTS.http.requestTimeoutMs),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: positiveInt.default(DEFAULTS.http.keepAliveTimeoutMs),
+  HTTP_IDLE_TIMEOUT_MS: ms.default(DEFAULTS.http.idleTimeoutMs),
+  HTTP_MAX_CONNECTIONS: positiveInt.default(DEFAULTS.http.maxConnections),
 });
 
 export interface EdgeConfig {
@@ -485,6 +506,15 @@ export interface EdgeConfig {
   shutdownTimeoutMs: number;
   /** On a signal, how long `/readyz` answers 503 while everything is still served, before the drain. */
   shutdownDelayMs: number;
+  /** The HTTP server's timeouts and connection cap (src/edge/http-server.ts). */
+  http: {
+    headersTimeoutMs: number;
+    requestTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    /** 0: none. */
+    idleTimeoutMs: number;
+    maxConnections: number;
+  };
 }
 
 export function loadEdgeConfig(
@@ -492,6 +522,8 @@ export function loadEdgeConfig(
   { production, embeddedEmulator }: { production: boolean; embeddedEmulator: boolean },
 ): EdgeConfig {
   const e = parse(edgeSchema, env);
+  if (e.HTTP_HEADERS_TIMEOUT_MS > e.HTTP_REQUEST_TIMEOUT_MS)
+    throw new ConfigError('Invalid configuration: HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS');
   let auth: EdgeConfig['auth'] = { mode: 'engage' };
   if (e.AUTH_MODE === 'jwt') {
     if (!e.JWT_JWKS_URL === !e.JWT_SECRET)
@@ -531,5 +563,12 @@ export function loadEdgeConfig(
     readyTimeoutMs: e.READY_TIMEOUT_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     shutdownDelayMs: e.SHUTDOWN_DELAY_MS,
+    http: {
+      headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
+      keepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+      idleTimeoutMs: e.HTTP_IDLE_TIMEOUT_MS,
+      maxConnections: e.HTTP_MAX_CONNECTIONS,
+    },
   };
 }

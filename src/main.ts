@@ -77,6 +77,7 @@ async function main(): Promise<void> {
     readyTimeoutMs: config.edge.readyTimeoutMs,
     shutdownGracePeriodMs: config.edge.shutdownTimeoutMs,
     shutdownDelayMs: config.edge.shutdownDelayMs,
+    http: config.edge.http,
   });
 
   console.log(

@@ -12,7 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
-import http from 'node:http';
+import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
@@ -39,6 +39,7 @@ import { createEngageAgent, type RequestEvent } from './engage';
 import { createFormatError } from './errors';
 import { AuthError, createAuthenticator, type AuthConfig } from './edge/auth';
 import { trackRequests } from './edge/drain';
+import { createHttpServer, type HttpServerLimits } from './edge/http-server';
 import { createHealth } from './edge/health';
 import { createErrorHandler, notFound, refuseHttpSubscriptions, requireJsonBody } from './edge/http-errors';
 import { createLimits, useOperationLimits, type OperationLimits } from './edge/limits';
@@ -156,6 +157,8 @@ export interface GatewayOptions {
   readyTimeoutMs?: number;
   /** How long `close()` lets in-flight requests finish before closing their connections. */
   shutdownGracePeriodMs?: number;
+  /** The HTTP server's timeouts and connection cap (src/edge/http-server.ts); absent fields take the defaults. */
+  http?: Partial<HttpServerLimits>;
   /**
    * How long `close()` keeps serving, `/readyz` answering 503, before it stops listening: the time a
    * load balancer takes to see the instance leave (`SHUTDOWN_DELAY_MS`, default 0).
@@ -282,7 +285,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // Express would hash every answer for a weak ETag (a SHA-1 of ~100 KB for an inbox); GraphQL
   // clients re-run operations, they do not revalidate answers.
   app.set('etag', false);
-  const httpServer = http.createServer(app);
+  const httpServer = createHttpServer(app, options.http);
   const requests = trackRequests(httpServer, (unanswered) =>
     logging.logger.warn(
       { unanswered },

@@ -51,6 +51,29 @@ describe('loadConfig', () => {
     });
   });
 
+  it('reads the HTTP server bounds, and refuses a headers timeout longer than the request timeout', () => {
+    expect(loadConfig({}).edge.http).toEqual(DEFAULTS.http);
+    expect(
+      loadConfig({
+        HTTP_HEADERS_TIMEOUT_MS: '5000',
+        HTTP_REQUEST_TIMEOUT_MS: '20000',
+        HTTP_KEEP_ALIVE_TIMEOUT_MS: '65000',
+        HTTP_IDLE_TIMEOUT_MS: '0',
+        HTTP_MAX_CONNECTIONS: '2000',
+      }).edge.http,
+    ).toEqual({
+      headersTimeoutMs: 5000,
+      requestTimeoutMs: 20000,
+      keepAliveTimeoutMs: 65000,
+      idleTimeoutMs: 0,
+      maxConnections: 2000,
+    });
+    expect(() => loadConfig({ HTTP_HEADERS_TIMEOUT_MS: '40000' })).toThrow(
+      /HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS/,
+    );
+    expect(() => loadConfig({ HTTP_MAX_CONNECTIONS: '0' })).toThrow(/HTTP_MAX_CONNECTIONS/);
+  });
+
   it('treats empty values as unset', () => {
     expect(loadConfig({ PORT: '', REDIS_URL: '' })).toMatchObject({ port: DEFAULTS.gateway.port, redisUrl: undefined });
   });

@@ -1,0 +1,60 @@
+/**
+ * The gateway's HTTP server with bounds on what one connection may hold, so that slow clients
+ * cannot keep file descriptors for minutes (Node's defaults: 60 s for the headers, 300 s for the
+ * whole request, no idle timeout, no connection cap):
+ *
+ * - `headersTimeoutMs`: from a connection's open (or the previous request's end) to the last header
+ *   line; past it Node answers 408 and closes the connection.
+ * - `requestTimeoutMs`: from a request's start to its last body byte (not the answer: an operation's
+ *   own time is bounded by `OPERATION_DEADLINE_MS`); past it 408 and close.
+ * - `keepAliveTimeoutMs`: how long an idle keep-alive connection is kept after its last answer.
+ * - `idleTimeoutMs` (`server.timeout`): a connection with no traffic either way for this long is
+ *   destroyed (a client that stops reading its answer); 0: none.
+ * - `maxConnections`: connections past it are accepted and closed at once (Node's
+ *   `server.maxConnections`), WebSockets included; the ones open are served as before.
+ *
+ * Node checks the headers and request timeouts every `connectionsCheckingInterval` (30 s by
+ * default, which would let a slow client hold its socket 30 s past the timeout): here a quarter
+ * of the headers timeout, between 50 ms and 5 s.
+ *
+ * A WebSocket upgrade leaves Node's HTTP connection list (no request or headers timeout applies to it
+ * after the upgrade) and `ws` clears the socket's idle timeout: its keep-alive pings police it.
+ */
+import http from 'node:http';
+import { DEFAULTS } from '../config';
+
+export interface HttpServerLimits {
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  /** 0: no idle timeout. */
+  idleTimeoutMs: number;
+  maxConnections: number;
+}
+
+export function httpServerLimits(overrides: Partial<HttpServerLimits> = {}): HttpServerLimits {
+  const set = Object.fromEntries(Object.entries(overrides).filter(([, value]) => value !== undefined));
+  const limits: HttpServerLimits = { ...DEFAULTS.http, ...set };
+  if (limits.headersTimeoutMs > limits.requestTimeoutMs)
+    throw new RangeError('the headers timeout must not be longer than the request timeout');
+  return limits;
+}
+
+export function createHttpServer(
+  listener: http.RequestListener,
+  overrides: Partial<HttpServerLimits> = {},
+): http.Server {
+  const limits = httpServerLimits(overrides);
+  const server = http.createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(5_000, Math.max(50, Math.floor(limits.headersTimeoutMs / 4))),
+    },
+    listener,
+  );
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  server.timeout = limits.idleTimeoutMs;
+  server.maxConnections = limits.maxConnections;
+  return server;
+}
