@@ -456,6 +456,8 @@ const edgeSchema = z.object({
   OPERATION_MAX_COST: positiveInt.optional(),
   OPERATION_MAX_REST_CALLS: positiveInt.optional(),
   OPERATION_ASSUMED_LIST_SIZE: positiveInt.optional(),
+  OPERATION_MAX_FRAGMENT_SPREADS: z.coerce.number().int().min(0).optional(),
+  OPERATION_MAX_REPEATED_FIELDS: positiveInt.optional(),
   INTROSPECTION: bool.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   READY_TIMEOUT_MS: positiveInt.default(2_000),
@@ -499,6 +501,8 @@ export interface EdgeConfig {
     maxCost?: number;
     maxRestCalls?: number;
     assumedListSize?: number;
+    maxFragmentSpreads?: number;
+    maxRepeatedFields?: number;
   };
   introspection: boolean;
   logLevel: string;
@@ -557,6 +561,8 @@ export function loadEdgeConfig(
       maxCost: e.OPERATION_MAX_COST,
       maxRestCalls: e.OPERATION_MAX_REST_CALLS,
       assumedListSize: e.OPERATION_ASSUMED_LIST_SIZE,
+      maxFragmentSpreads: e.OPERATION_MAX_FRAGMENT_SPREADS,
+      maxRepeatedFields: e.OPERATION_MAX_REPEATED_FIELDS,
     },
     introspection: e.INTROSPECTION ?? !production,
     logLevel: e.LOG_LEVEL,

@@ -10,6 +10,7 @@
  * | directives | directives in the operation                                                  | graphql-armor max-directives rule     |
  * | cost       | objects the operation may resolve: page sizes multiplied down the tree       | graphql-query-complexity estimator    |
  * | restCalls  | REST calls no loader can batch (one per parent) times the parents, plus one per root field | graphql-query-complexity estimator |
+ * | fragmentSpreads, repeatedFields | fragment spreads; most fields under one name in one selection set | src/edge/document-shape.ts, before graphql-js's rules look at the document |
  *
  * graphql-armor's rules are the maintained, Apollo-ready versions of depth/alias/directive limits;
  * its own cost rule weighs fields by depth and cannot multiply by `first`, which is what makes a
@@ -43,10 +44,12 @@ import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexit
 import { LRUCache } from 'lru-cache';
 import stableStringify from 'safe-stable-stringify';
 import type { ApolloServerPlugin } from '@apollo/server';
+import { documentShapeRule } from './document-shape';
 
 export const OPERATION_TOO_COMPLEX = 'OPERATION_TOO_COMPLEX';
 
-export type LimitName = 'tokens' | 'depth' | 'aliases' | 'directives' | 'cost' | 'restCalls';
+export type LimitName =
+  'tokens' | 'depth' | 'aliases' | 'directives' | 'cost' | 'restCalls' | 'fragmentSpreads' | 'repeatedFields';
 
 export interface OperationLimits {
   maxTokens: number;
@@ -57,6 +60,10 @@ export interface OperationLimits {
   maxRestCalls: number;
   /** Items assumed in a list that has no `first` argument (a thread's interventions, `users`). */
   assumedListSize: number;
+  /** Fragment spreads in the document (src/edge/document-shape.ts). */
+  maxFragmentSpreads: number;
+  /** Fields answering under one name in one selection set, fragments merged (src/edge/document-shape.ts). */
+  maxRepeatedFields: number;
 }
 
 /**
@@ -77,6 +84,12 @@ export const DEFAULT_LIMITS: OperationLimits = {
   // A tenth of Engage's default quota of 500 calls per minute, for one operation.
   maxRestCalls: 50,
   assumedListSize: 10,
+  // graphql-js's introspection query spreads 8. graphql-js's validation of 50 spreads of one root
+  // field took 4-45 ms on a busy 2-core machine, of 225 spreads 120-260 ms (src/edge/document-shape.ts).
+  maxFragmentSpreads: 50,
+  // Above the spreads (clients add `__typename` to each fragment); 60 copies of a field with a
+  // subselection validated in 4-45 ms, 240 copies in 120-210 ms.
+  maxRepeatedFields: 60,
 };
 
 /**
@@ -216,6 +229,8 @@ export function createLimits(schema: GraphQLSchema, overrides: Partial<Operation
     limits,
     parseOptions: { maxTokens: limits.maxTokens },
     validationRules: [
+      // First in this list, and on the Document node: before any rule visits a selection set.
+      documentShapeRule(limits, tooComplex),
       armored(
         'depth',
         limits.maxDepth,
