@@ -71,6 +71,7 @@ import {
 import { pathToArray } from 'graphql/jsutils/Path';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 import { LRUCache } from 'lru-cache';
+import { documentSize, entrySize } from './edge/documents';
 
 export interface ExecutorOptions {
   /** Runs of a document on graphql-js before it is compiled; default 1. */
@@ -90,15 +91,22 @@ interface Compiled {
   fatal: ReadonlySet<string>;
   /** See `inputFieldVariables`. */
   inputFieldVariables: readonly string[];
+  /** Characters its document holds (`documentSize`, the source text included), which the compiled query keeps. */
+  size: number;
 }
 
 type GatewayRequest = Parameters<GatewayExecutor>[0];
 
 /**
- * Operations kept compiled: each holds generated code, and a caller may send many documents (the
- * parsed documents Apollo keeps are bounded by their size, not by what compiling them made).
+ * Operations kept compiled: each holds generated code and its document (with the document's source
+ * text), and a caller may send many documents (the parsed documents Apollo keeps are bounded by
+ * their size, not by what compiling them made). Bounded by count (the generated code grows with the
+ * document's tokens, which the token limit bounds) and by the characters of their documents.
  */
 const COMPILED_OPERATIONS = 1000;
+const COMPILED_SIZE = 32 * 1024 * 1024;
+/** Characters the run counts of documents not compiled yet may hold (their keys name the operation). */
+const RUNS_SIZE = 4 * 1024 * 1024;
 
 /** A field's place in an answer whatever the list indices: response keys joined, then the parent type. */
 function fatalKey(keys: readonly (string | number)[], parentType: string): string {
@@ -301,12 +309,20 @@ export function createExecutor(
   schema: GraphQLSchema,
   compiledSchema: GraphQLSchema,
   { compileAfterRuns = 1, onExecution }: ExecutorOptions = {},
-): GatewayExecutor {
+): GatewayExecutor & { cacheSize(): number } {
   reportsFailures(compiledSchema);
   // By Apollo's hash of the query text and the operation: runs so far of those not compiled yet,
   // then the compiled operations (or `false`: graphql-js runs it), most recently used kept.
-  const runs = new LRUCache<string, number>({ max: 10 * COMPILED_OPERATIONS });
-  const compiled = new LRUCache<string, Compiled | false>({ max: COMPILED_OPERATIONS });
+  const runs = new LRUCache<string, number>({
+    max: 10 * COMPILED_OPERATIONS,
+    maxSize: RUNS_SIZE,
+    sizeCalculation: (_count, key) => key.length + 16,
+  });
+  const compiled = new LRUCache<string, Compiled | false>({
+    max: COMPILED_OPERATIONS,
+    maxSize: COMPILED_SIZE,
+    sizeCalculation: (entry, key) => key.length + (entry ? entry.size : 16),
+  });
   const compiledFor = ({ queryHash, document, operationName }: GatewayRequest): Compiled | false => {
     const key = `${queryHash}\u0000${operationName ?? ''}`;
     const known = compiled.get(key);
@@ -326,6 +342,7 @@ export function createExecutor(
           query,
           fatal: fatalFields(compiledSchema, document, operationName),
           inputFieldVariables: inputFieldVariables(document, operation),
+          size: entrySize(documentSize(document), COMPILED_SIZE),
         };
     }
     compiled.set(key, entry);
@@ -340,7 +357,7 @@ export function createExecutor(
       operationName: request.operationName,
     }) as Promise<ExecutionResult>;
 
-  return async (request) => {
+  const executor: GatewayExecutor = async (request) => {
     const operation = compiledFor(request);
     const variables = request.request.variables ?? {};
     if (!operation || operation.inputFieldVariables.some((name) => variables[name] === undefined)) {
@@ -370,6 +387,8 @@ export function createExecutor(
       failureListeners.delete(context);
     }
   };
+  // Characters the compiled operations and the run counts hold (tests).
+  return Object.assign(executor, { cacheSize: () => compiled.calculatedSize + runs.calculatedSize });
 }
 
 /** Apollo's gateway interface for one fixed schema and `createExecutor`. */
@@ -377,14 +396,17 @@ export function compiledGateway(
   schema: GraphQLSchema,
   compiledSchema: GraphQLSchema,
   options: ExecutorOptions = {},
-): GatewayInterface {
+): GatewayInterface & { cacheSize(): number } {
+  let executor: ReturnType<typeof createExecutor> | undefined;
   return {
+    cacheSize: () => executor?.cacheSize() ?? 0,
     onSchemaLoadOrUpdate(callback) {
       callback({ apiSchema: schema, coreSupergraphSdl: '' });
       return () => undefined;
     },
     async load() {
-      return { executor: createExecutor(schema, compiledSchema, options) };
+      executor = createExecutor(schema, compiledSchema, options);
+      return { executor };
     },
     async stop() {},
   };

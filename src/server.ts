@@ -42,6 +42,7 @@ import { trackRequests } from './edge/drain';
 import { createHttpServer, type HttpServerLimits } from './edge/http-server';
 import { createHealth } from './edge/health';
 import { createErrorHandler, notFound, refuseHttpSubscriptions, requireJsonBody } from './edge/http-errors';
+import { createDocumentStore } from './edge/documents';
 import { createLimits, useOperationLimits, type OperationLimits } from './edge/limits';
 import { createLogging, type LoggingOptions } from './edge/logging';
 import { createMetrics } from './edge/metrics';
@@ -182,6 +183,11 @@ export interface Gateway {
   live: { stats(): LiveStats; whenAttached(count: number): Promise<void> };
   /** The breaker's state, the 429 backoff and the token bucket's level, for readiness and metrics. */
   upstream: { health(): Promise<UpstreamHealth> };
+  /**
+   * Characters each per-document cache holds, by its own accounting (source texts included): Apollo's
+   * document store, the compiled operations, the cost verdicts, the WebSocket side's documents.
+   */
+  caches(): { documentStore: number; compiledOperations: number; costVerdicts: number; wsDocuments: number };
   /** Drains and closes everything; once (later calls wait for the first). */
   close(): Promise<void>;
 }
@@ -336,13 +342,18 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       : ApolloServerPluginLandingPageDisabled(),
   ];
 
+  // Apollo executes through this gateway: compiled queries (src/executor.ts) against a twin of `schema`.
+  const executorGateway = compiledGateway(schema, createSchema(), {
+    compileAfterRuns: options.compileAfterRuns,
+    onExecution: metrics.recordExecution,
+  });
+  const documentStore = createDocumentStore();
   const apollo = new ApolloServer<GatewayContext>({
-    // Apollo executes through this gateway: compiled queries (src/executor.ts) against a twin of `schema`.
-    gateway: compiledGateway(schema, createSchema(), {
-      compileAfterRuns: options.compileAfterRuns,
-      onExecution: metrics.recordExecution,
-    }),
+    gateway: executorGateway,
     plugins,
+    // Apollo's default store counts a document without its source text, which each document keeps:
+    // this one counts both (src/edge/documents.ts).
+    documentStore,
     csrfPrevention: true,
     // The process owner (src/main.ts, tests) decides when to stop: Apollo's own SIGINT/SIGTERM
     // handler would start a second, concurrent shutdown and re-send the signal to a process
@@ -470,6 +481,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     webhookUrl: `${origin}/webhooks/engage`,
     live: { stats: () => live.stats(), whenAttached: (count) => live.whenAttached(count) },
     upstream: { health: () => upstream.health() },
+    caches: () => ({
+      documentStore: documentStore.size(),
+      compiledOperations: executorGateway.cacheSize(),
+      costVerdicts: limits.verdictCacheSize(),
+      wsDocuments: transport.documentCacheSize(),
+    }),
     // Once: a second call (a second signal, a test's cleanup) waits for the first.
     close: () =>
       (closing ??= (async () => {

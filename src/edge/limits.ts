@@ -29,6 +29,7 @@ import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
 import {
   getNamedType,
+  getOperationAST,
   GraphQLError,
   isLeafType,
   isListType,
@@ -104,6 +105,12 @@ export const PER_PARENT_RELATIONS: ReadonlySet<string> = new Set([
 ]);
 const REST_CALL_WEIGHT = 50;
 
+/** Cost verdicts kept, and the characters they may hold (keys and error messages). */
+const VERDICTS = 10_000;
+const VERDICT_CACHE_SIZE = 4 * 1024 * 1024;
+/** Verdicts whose variables serialise longer than this are not kept. */
+const MAX_VERDICT_KEY = 1024;
+
 export function tooComplex(limit: LimitName, max: number, message: string): GraphQLError {
   return new GraphQLError(message, { extensions: { code: OPERATION_TOO_COMPLEX, limit, max } });
 }
@@ -134,6 +141,8 @@ export interface Limits {
     operationName?: string | null;
     variables?: Record<string, unknown> | null;
   }): GraphQLError | null;
+  /** Characters the cost verdicts kept hold (tests). */
+  verdictCacheSize(): number;
   /** Both estimates (tests, logs). */
   estimate(args: {
     document: DocumentNode;
@@ -198,7 +207,32 @@ export function createLimits(schema: GraphQLSchema, overrides: Partial<Operation
     };
   };
 
-  const verdicts = new WeakMap<DocumentNode, LRUCache<string, { error: GraphQLError | null }>>();
+  // One cache for every document, bounded by the characters it holds: keys name the document by a
+  // number (documents are kept by the document caches, not here), the operation and the values of
+  // the variables it declares (the estimate reads no other; an undeclared one was a free key).
+  const verdicts = new LRUCache<string, { error: GraphQLError | null }>({
+    max: VERDICTS,
+    maxSize: VERDICT_CACHE_SIZE,
+    sizeCalculation: (verdict, key) => key.length + (verdict.error?.message.length ?? 0) + 64,
+  });
+  const documentIds = new WeakMap<DocumentNode, number>();
+  let lastDocumentId = 0;
+  const verdictKey = ({ document, operationName, variables }: Parameters<Limits['checkCost']>[0]) => {
+    const operation = getOperationAST(document, operationName);
+    if (!operation) return undefined;
+    const declared: Record<string, unknown> = {};
+    for (const definition of operation.variableDefinitions ?? []) {
+      const name = definition.variable.name.value;
+      if (variables && Object.hasOwn(variables, name)) declared[name] = variables[name];
+    }
+    const values = stableStringify(declared);
+    // Long values (a reply's text) vary with every request: estimated each time, never kept.
+    if (values.length > MAX_VERDICT_KEY) return undefined;
+    let id = documentIds.get(document);
+    if (id === undefined) documentIds.set(document, (id = lastDocumentId += 1));
+    return `${id}\u0000${operationName ?? ''}\u0000${values}`;
+  };
+
   const checkCostOnce = (args: Parameters<Limits['checkCost']>[0]): GraphQLError | null => {
     let figures: { cost: number; restCalls: number };
     try {
@@ -264,15 +298,14 @@ export function createLimits(schema: GraphQLSchema, overrides: Partial<Operation
     checkCost(args) {
       // Both transports keep one document object per query text, so a repeated operation (an inbox
       // polled by every agent) is estimated once per set of variables, not once per request.
-      let known = verdicts.get(args.document);
-      if (!known) verdicts.set(args.document, (known = new LRUCache({ max: 100 })));
-      const key = `${args.operationName ?? ''}\u0000${stableStringify(args.variables ?? {})}`;
-      const cached = known.get(key);
+      const key = verdictKey(args);
+      const cached = key === undefined ? undefined : verdicts.get(key);
       if (cached) return cached.error;
       const error = checkCostOnce(args);
-      known.set(key, { error });
+      if (key !== undefined) verdicts.set(key, { error });
       return error;
     },
+    verdictCacheSize: () => verdicts.calculatedSize,
     formatError(formatted) {
       // Apollo files every validation error under GRAPHQL_VALIDATION_FAILED: ours keep their code.
       const limit = formatted.extensions?.limit;

@@ -35,7 +35,8 @@
  * - A subscriber whose socket has `maxPendingSends` (1,000) results, or `maxBufferedBytes` (1 MiB),
  *   not yet written (a client that stopped reading) gets SLOW_SUBSCRIBER and its subscription ends,
  *   rather than hold memory for every event: each socket holds its own copy of the bytes it is sent.
- * - Documents are parsed and validated once per query text (LRU), with the same limits as HTTP
+ * - Documents are parsed and validated once per query text (LRU, bounded by count and by the
+ *   characters kept, texts included: `DOCUMENT_CACHE_BYTES`), with the same limits as HTTP
  *   (src/edge/limits.ts: tokens at parse time, depth, aliases and directives as validation rules,
  *   the cost estimate once the variables are known), so a thousand subscribers of one operation
  *   cost one parse and one validation. The fan-out group is named by the printed document, so
@@ -88,6 +89,7 @@ import type { CallerCredentials, GatewayContext, OperationOptions } from '../con
 import { AuthError, type Authenticator } from '../edge/auth';
 import { DEFAULT_GRACE_PERIOD_MS } from '../edge/drain';
 import { requestIdFrom } from '../edge/logging';
+import { documentSize, entrySize } from '../edge/documents';
 import type { Limits } from '../edge/limits';
 import { EngageError } from '../engage/errors';
 import { errorCodeOf } from '../errors';
@@ -110,6 +112,8 @@ export interface TransportOptions extends TransportEdgeOptions {
   maxBufferedBytes?: number;
   /** Query texts whose parse and validation are kept. */
   documentCacheSize?: number;
+  /** Characters those may hold, texts included (`documentSize`); default `DOCUMENT_CACHE_BYTES`. */
+  documentCacheBytes?: number;
 }
 
 /** The public edge's guards (src/edge/), shared with the HTTP side. */
@@ -135,6 +139,8 @@ export interface TransportEdgeOptions {
 export interface Transport {
   /** Sockets open, acknowledged or not. */
   sockets(): number;
+  /** Characters the parsed documents kept hold (tests). */
+  documentCacheSize(): number;
   /** Closes every socket with 1001 Going away; one whose client has not answered within `gracePeriodMs` (default 10 s) is cut. */
   dispose(gracePeriodMs?: number): Promise<void>;
 }
@@ -145,10 +151,13 @@ export const MAX_MESSAGE_BYTES = 1024 * 1024;
 export const MAX_PENDING_SENDS = 1_000;
 /** Bytes a subscriber's socket may have queued, not yet written, before its subscriptions end (SLOW_SUBSCRIBER). */
 export const MAX_BUFFERED_BYTES = 1024 * 1024;
+/** Characters the parsed documents kept may hold (their texts included). */
+export const DOCUMENT_CACHE_BYTES = 16 * 1024 * 1024;
 /** Parser token budget for one document when no limits are configured. */
 const MAX_TOKENS = 10_000;
 
-type Parsed = { document: DocumentNode } | { errors: readonly GraphQLError[] };
+/** A query text's parse and validation, with the characters it holds (its text and, for a document, its tree). */
+type Parsed = ({ document: DocumentNode } | { errors: readonly GraphQLError[] }) & { size: number };
 
 /**
  * One flat copy of `text`. `randomUUID()` builds its result by concatenation: a rope of 14 strings
@@ -382,7 +391,14 @@ interface TransportState {
 }
 
 export function startTransport(options: TransportOptions): Transport {
-  const documents = new LRUCache<string, Parsed>({ max: options.documentCacheSize ?? 1_000 });
+  // Bounded by count and by characters: a document keeps its whole text (up to a 1 MB frame), and
+  // so do validation errors (their `source`).
+  const documentBytes = options.documentCacheBytes ?? DOCUMENT_CACHE_BYTES;
+  const documents = new LRUCache<string, Parsed>({
+    max: options.documentCacheSize ?? 1_000,
+    maxSize: documentBytes,
+    sizeCalculation: (parsed) => parsed.size,
+  });
   /** A result's formatted errors and its `payload` JSON: a shared result is done once for all its subscribers. */
   const serialised = new WeakMap<ExecutionResult, { json: string; codes?: string[] }>();
   const rules = [
@@ -425,7 +441,10 @@ export function startTransport(options: TransportOptions): Transport {
     try {
       const document = parse(query, parseOptions);
       const errors = validate(options.schema, document, rules);
-      parsed = errors.length > 0 ? { errors: withCode(errors, 'GRAPHQL_VALIDATION_FAILED') } : { document };
+      parsed =
+        errors.length > 0
+          ? { errors: withCode(errors, 'GRAPHQL_VALIDATION_FAILED'), size: entrySize(query.length, documentBytes) }
+          : { document, size: entrySize(documentSize(document), documentBytes) };
       // Named by the printed document: comments and layout do not make a new fan-out group.
       if ('document' in parsed)
         options.fanOut.nameDocument(document, createHash('sha256').update(print(document)).digest('hex'));
@@ -436,6 +455,7 @@ export function startTransport(options: TransportOptions): Transport {
           [error instanceof GraphQLError ? error : new GraphQLError('Syntax error')],
           'GRAPHQL_PARSE_FAILED',
         ),
+        size: 0,
       };
     }
     documents.set(digest, parsed);
@@ -754,6 +774,7 @@ export function startTransport(options: TransportOptions): Transport {
 
   return {
     sockets: () => connections.size,
+    documentCacheSize: () => documents.calculatedSize,
     async dispose(gracePeriodMs = DEFAULT_GRACE_PERIOD_MS) {
       clearInterval(keepAlive);
       wsServer.close(); // no new sockets: an upgrade from now on is answered 503

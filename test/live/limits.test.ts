@@ -4,8 +4,8 @@
 import WebSocket from 'ws';
 import { startGateway, type Gateway } from '../../src/server';
 import { startStack, type Stack } from '../support/stack';
-import { MAX_MESSAGE_BYTES } from '../../src/live/transport';
-import { notification, event, newId, postWebhook } from './support';
+import { DOCUMENT_CACHE_BYTES, MAX_MESSAGE_BYTES } from '../../src/live/transport';
+import { notification, event, newId, postWebhook, until } from './support';
 
 let stack: Stack;
 let noSecret: Gateway;
@@ -59,4 +59,33 @@ it('without a configured WEBHOOK_SECRET, deliveries are refused (the handshake s
   );
   expect(await handshake.text()).toBe('abc');
   expect(noSecret.live.stats().eventsReceived).toBe(0);
+});
+
+it("the WebSocket side's parsed documents are bounded by the characters they keep, texts included", async () => {
+  const socket = new WebSocket(stack.gateway.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', () => resolve());
+    socket.once('error', reject);
+  });
+  const received: Array<{ type: string }> = [];
+  socket.on('message', (data) => received.push(JSON.parse(String(data)) as { type: string }));
+  socket.send(JSON.stringify({ type: 'connection_init', payload: {} }));
+  // Each text is a comment of ~0.9 MB and a small operation: valid ones, then invalid ones (whose
+  // validation errors keep the text too), more than the cache's bound in all.
+  const padding = 900_000;
+  const texts = Math.ceil((DOCUMENT_CACHE_BYTES * 1.3) / padding);
+  for (let i = 0; i < texts; i += 1) {
+    const body = i % 2 === 0 ? 'subscription { engageEvents { type } }' : 'subscription { nope }';
+    socket.send(
+      JSON.stringify({ id: `s${i}`, type: 'subscribe', payload: { query: `# ${i} ${'x'.repeat(padding)}\n${body}` } }),
+    );
+    socket.send(JSON.stringify({ id: `s${i}`, type: 'complete' }));
+  }
+  // Messages are handled in order: the pong comes once every subscribe was parsed.
+  socket.send(JSON.stringify({ type: 'ping' }));
+  await until(() => received.some((message) => message.type === 'pong'), 'the pong', 25_000);
+  const held = stack.gateway.caches().wsDocuments;
+  socket.close();
+  expect(held).toBeGreaterThan(DOCUMENT_CACHE_BYTES - 2 * padding);
+  expect(held).toBeLessThanOrEqual(DOCUMENT_CACHE_BYTES);
 });

@@ -1,0 +1,53 @@
+/**
+ * What the per-document caches count, so that each is bounded by the memory it holds rather than by
+ * how many entries it has.
+ *
+ * A parsed document keeps its whole source text: every node's `loc` reaches the `Source`, whose
+ * `body` is the query text as sent, comments included. Apollo's default document store counts a
+ * document by `JSON.stringify(document)`, in which `loc` is `{start, end}`: a 0.9 MB comment before
+ * `{ __typename }` counted as ~200 characters, so its 30 MiB bound let the store keep thousands of
+ * such texts. Here a document counts its JSON (Apollo's measure of the tree) plus its text.
+ */
+import type { DocumentStore } from '@apollo/server';
+import type { DocumentNode } from 'graphql';
+import { LRUCache } from 'lru-cache';
+
+/** Apollo's default bound for its document store, kept, now counting the texts too. */
+export const DOCUMENT_STORE_SIZE = 30 * 1024 * 1024;
+
+/**
+ * The characters `document` holds: its tree as JSON plus its source text. A document whose tree
+ * cannot be serialised (nested beyond the stack) counts as `Infinity`, which no cache keeps.
+ */
+export function documentSize(document: DocumentNode): number {
+  const text = document.loc?.source.body.length ?? 0;
+  try {
+    return text + JSON.stringify(document).length;
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
+}
+
+/** lru-cache's size of an entry: a positive integer; what is over `maxSize` is not stored. */
+export const entrySize = (size: number, maxSize: number): number =>
+  Number.isFinite(size) ? Math.max(1, Math.ceil(size)) : maxSize + 1;
+
+/** Apollo's document store (parsed and validated documents by query hash), bounded by `documentSize`. */
+export function createDocumentStore(maxSize = DOCUMENT_STORE_SIZE): DocumentStore & { size(): number } {
+  const cache = new LRUCache<string, DocumentNode>({
+    maxSize,
+    sizeCalculation: (document) => entrySize(documentSize(document), maxSize),
+  });
+  return {
+    async get(key) {
+      return cache.get(key);
+    },
+    async set(key, document) {
+      cache.set(key, document);
+    },
+    async delete(key) {
+      return cache.delete(key);
+    },
+    size: () => cache.calculatedSize,
+  };
+}
