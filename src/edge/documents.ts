@@ -7,6 +7,10 @@
  * document by `JSON.stringify(document)`, in which `loc` is `{start, end}`: a 0.9 MB comment before
  * `{ __typename }` counted as ~200 characters, so its 30 MiB bound let the store keep thousands of
  * such texts. Here a document counts its JSON (Apollo's measure of the tree) plus its text.
+ *
+ * Also the iterative depth check of JSON values (variables, webhook bodies): the recursive walks
+ * that follow (safe-stable-stringify, JSON.stringify, graphql-js's coercion) overflow the stack on
+ * a value nested a few thousand levels deep, which `JSON.parse` accepts.
  */
 import type { DocumentStore } from '@apollo/server';
 import type { DocumentNode } from 'graphql';
@@ -50,4 +54,20 @@ export function createDocumentStore(maxSize = DOCUMENT_STORE_SIZE): DocumentStor
     },
     size: () => cache.calculatedSize,
   };
+}
+
+/**
+ * True when `value` (parsed JSON) nests arrays and objects more than `max` levels deep. Iterative,
+ * and it stops at the first level past `max`, so a hostile depth costs what it has read, no stack.
+ */
+export function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: Array<{ value: unknown; depth: number }> = [{ value, depth: 0 }];
+  for (let next = stack.pop(); next; next = stack.pop()) {
+    if (typeof next.value !== 'object' || next.value === null) continue;
+    const depth = next.depth + 1;
+    if (depth > max) return true;
+    for (const child of Array.isArray(next.value) ? next.value : Object.values(next.value))
+      if (typeof child === 'object' && child !== null) stack.push({ value: child, depth });
+  }
+  return false;
 }

@@ -46,6 +46,7 @@ import { LRUCache } from 'lru-cache';
 import stableStringify from 'safe-stable-stringify';
 import type { ApolloServerPlugin } from '@apollo/server';
 import { documentShapeRule } from './document-shape';
+import { nestedDeeperThan } from './documents';
 
 export const OPERATION_TOO_COMPLEX = 'OPERATION_TOO_COMPLEX';
 
@@ -105,6 +106,11 @@ export const PER_PARENT_RELATIONS: ReadonlySet<string> = new Set([
 ]);
 const REST_CALL_WEIGHT = 50;
 
+/**
+ * Variables nested deeper are refused (BAD_USER_INPUT) before anything reads them: the walks that
+ * follow are recursive, and `JSON.parse` accepts a value nested a hundred thousand levels deep.
+ */
+export const MAX_VARIABLE_DEPTH = 64;
 /** Cost verdicts kept, and the characters they may hold (keys and error messages). */
 const VERDICTS = 10_000;
 const VERDICT_CACHE_SIZE = 4 * 1024 * 1024;
@@ -296,6 +302,11 @@ export function createLimits(schema: GraphQLSchema, overrides: Partial<Operation
     ],
     estimate,
     checkCost(args) {
+      // Before anything walks them recursively (the key's stringify, the estimate's coercion).
+      if (nestedDeeperThan(args.variables, MAX_VARIABLE_DEPTH))
+        return new GraphQLError(`Variables nested more than ${MAX_VARIABLE_DEPTH} levels deep are refused.`, {
+          extensions: { code: 'BAD_USER_INPUT' },
+        });
       // Both transports keep one document object per query text, so a repeated operation (an inbox
       // polled by every agent) is estimated once per set of variables, not once per request.
       const key = verdictKey(args);

@@ -1,8 +1,11 @@
 /**
  * What one caller's documents and variables can make the gateway hold, read through each cache's
- * own size accounting (characters, source texts included).
+ * own size accounting (characters, source texts included), and variables nested deeper than any
+ * walk of them can afford: refused as bad input (400), over HTTP and WebSocket, never a 500.
  */
+import WebSocket from 'ws';
 import { DOCUMENT_STORE_SIZE } from '../../src/edge/documents';
+import { MAX_VARIABLE_DEPTH } from '../../src/edge/limits';
 import { startStack, type Stack } from '../support/stack';
 
 const MiB = 1024 * 1024;
@@ -30,6 +33,9 @@ const post = async (body: string) => {
     ...((await response.json()) as { errors?: Array<{ extensions?: Record<string, unknown> }> }),
   };
 };
+
+/** `[[[ ... ]]]`, `depth` levels, as text: JSON.parse accepts it, recursive walks overflow on it. */
+const deepArray = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
 
 describe('per-document caches count the source text each document keeps', () => {
   it("Apollo's document store and the compiled operations stay within their bounds under padded documents", async () => {
@@ -65,5 +71,70 @@ describe('per-document caches count the source text each document keeps', () => 
     }
     // Two small verdicts at most, where each request kept ~0.9 MB before.
     expect(stack.gateway.caches().costVerdicts - before).toBeLessThan(1024);
+  });
+});
+
+describe(`variables nested more than ${MAX_VARIABLE_DEPTH} levels deep`, () => {
+  const filterQuery = 'query Deep($f: ThreadFilter) { threads(first: 1, filter: $f) { nodes { id } } }';
+  const jsonMutation = 'mutation DeepJson($v: JSON!) { updateInterventionCustomFields(id: "x", values: $v) { id } }';
+
+  it('are refused over HTTP with 400 BAD_USER_INPUT and no REST call', async () => {
+    stack.emulator.requestLog.reset();
+    for (const body of [
+      `{"query":${JSON.stringify(filterQuery)},"variables":{"f":${deepArray(200_000)}}}`,
+      `{"query":${JSON.stringify(jsonMutation)},"variables":{"v":{"a":${deepArray(200_000)}}}}`,
+    ]) {
+      const response = await post(body);
+      expect(response.status).toBe(400);
+      expect(response.errors?.[0].extensions?.code).toBe('BAD_USER_INPUT');
+    }
+    expect(stack.emulator.requestLog.entries()).toEqual([]);
+  });
+
+  it('are refused over WebSocket with BAD_USER_INPUT, the socket staying open', async () => {
+    const socket = new WebSocket(stack.gateway.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
+    const messages: Array<{ id?: string; type: string; payload?: unknown }> = [];
+    const waiters: Array<() => void> = [];
+    let closed: number | undefined;
+    const wake = () => waiters.splice(0).forEach((resolve) => resolve());
+    socket.on('message', (data) => {
+      messages.push(JSON.parse(String(data)) as (typeof messages)[number]);
+      wake();
+    });
+    socket.on('close', (code) => {
+      closed = code;
+      wake();
+    });
+    const next = async (type: string) => {
+      for (;;) {
+        const found = messages.find((message) => message.type === type);
+        if (found) return messages.splice(messages.indexOf(found), 1)[0];
+        if (closed !== undefined) throw new Error(`socket closed with ${closed} before a ${type} message`);
+        await new Promise<void>((resolve) => waiters.push(resolve));
+      }
+    };
+    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+    try {
+      socket.send(JSON.stringify({ type: 'connection_init', payload: {} }));
+      await next('connection_ack');
+      socket.send(
+        `{"id":"deep","type":"subscribe","payload":{"query":${JSON.stringify(jsonMutation)},"variables":{"v":{"a":${deepArray(200_000)}}}}}`,
+      );
+      const error = (await next('error')) as { id: string; payload: Array<{ extensions?: Record<string, unknown> }> };
+      expect(error.id).toBe('deep');
+      expect(error.payload[0].extensions?.code).toBe('BAD_USER_INPUT');
+      expect(socket.readyState).toBe(WebSocket.OPEN);
+    } finally {
+      socket.close();
+    }
+  });
+
+  it('lets variables nested within the limit through to the operation', async () => {
+    let nested: unknown = 'leaf';
+    for (let i = 0; i < MAX_VARIABLE_DEPTH - 2; i += 1) nested = { a: nested };
+    const response = await post(JSON.stringify({ query: jsonMutation, variables: { v: nested } }));
+    // Past the edge, into execution: the resolver refuses the made-up intervention id, not the variables.
+    expect(response.status).toBe(200);
+    expect(response.errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', argumentName: 'id' });
   });
 });
