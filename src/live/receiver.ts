@@ -7,7 +7,8 @@
  *   configured, Engage sends it on the handshake too: missing or wrong is 401.
  * - `POST`: a notification `{id, domain_id, events: [...]}`. In this order: the `X-Dimelo-Secret`
  *   header (401 missing or wrong, before the body is read), `Content-Type` JSON (415), the body
- *   size (413), JSON syntax and the notification's shape (400 with a reason). Then the events are
+ *   size (413), JSON syntax and the notification's shape (400 with a reason; also a body nested more
+ *   than `MAX_NOTIFICATION_DEPTH` levels deep, never retried). Then the events are
  *   normalised and appended to the event log, which skips the ids it already accepted (at-least-once
  *   delivery) in the same step (src/live/event-log.ts); the answer is 200 only once they are in the
  *   log, so an accepted event is never lost. When the append fails nothing was accepted and the
@@ -23,6 +24,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
+import { nestedDeeperThan } from '../edge/documents';
 import type { WebhookEvent, WebhookNotification } from '../engage/types';
 import type { EventLog } from './event-log';
 import { normalise, type LiveEvent } from './events';
@@ -50,6 +52,11 @@ export interface ReceiverStats {
 }
 
 const MAX_EVENTS = 1_000;
+/**
+ * Arrays and objects nested deeper in a notification are refused (400): the notification, its
+ * events and their resources take 4 levels, and Engage's metadata a few more.
+ */
+export const MAX_NOTIFICATION_DEPTH = 32;
 const idString = z.union([z.string().min(1).max(256), z.number().int().transform(String)]);
 
 const eventSchema = z.object({
@@ -77,6 +84,10 @@ const notificationSchema = z.object({
 export function parseNotification(
   body: unknown,
 ): { ok: true; value: WebhookNotification } | { ok: false; reason: string } {
+  // Before anything walks it recursively (the schema's checks, the event log's JSON.stringify, which
+  // overflowed the stack and answered 503, so that Engage would re-deliver it forever).
+  if (nestedDeeperThan(body, MAX_NOTIFICATION_DEPTH))
+    return { ok: false, reason: `body: nested more than ${MAX_NOTIFICATION_DEPTH} levels deep` };
   const parsed = notificationSchema.safeParse(body);
   if (parsed.success) return { ok: true, value: parsed.data };
   const issue = parsed.error.issues[0];

@@ -4,6 +4,7 @@
 import WebSocket from 'ws';
 import { startGateway, type Gateway } from '../../src/server';
 import { startStack, type Stack } from '../support/stack';
+import { MAX_NOTIFICATION_DEPTH } from '../../src/live/receiver';
 import { DOCUMENT_CACHE_BYTES, MAX_MESSAGE_BYTES } from '../../src/live/transport';
 import { notification, event, newId, postWebhook, until } from './support';
 
@@ -88,4 +89,22 @@ it("the WebSocket side's parsed documents are bounded by the characters they kee
   socket.close();
   expect(held).toBeGreaterThan(DOCUMENT_CACHE_BYTES - 2 * padding);
   expect(held).toBeLessThanOrEqual(DOCUMENT_CACHE_BYTES);
+});
+
+it('a webhook notification nested deeper than the limit is refused with 400 (never retried), not 503', async () => {
+  const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
+  const raw = JSON.stringify(
+    notification([event('x.y', { type: 'x', id: newId(), metadata: { a: '__DEEP__' } })]),
+  ).replace('"__DEEP__"', deep);
+  const response = await postWebhook(stack.gateway, undefined, { secret: stack.webhook.secret, raw });
+  expect(response.status).toBe(400);
+  expect(JSON.parse(response.body)).toMatchObject({ error: 'invalid_notification' });
+  expect(JSON.parse(response.body).message).toMatch(new RegExp(`more than ${MAX_NOTIFICATION_DEPTH} levels`));
+  // Metadata within the limit is accepted as before.
+  let metadata: Record<string, unknown> = { leaf: 1 };
+  for (let i = 0; i < MAX_NOTIFICATION_DEPTH - 8; i += 1) metadata = { a: metadata };
+  const fine = await postWebhook(stack.gateway, notification([event('x.y', { type: 'x', id: newId(), metadata })]), {
+    secret: stack.webhook.secret,
+  });
+  expect(fine.status).toBe(200);
 });
