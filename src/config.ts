@@ -215,6 +215,8 @@ export interface UpstreamConfig {
   rateLimitBurst?: number;
   /** One caller's (token's) share of the limit, per minute; 0: none. Default two fifths of the limit. */
   rateLimitPerCallerPerMinute?: number;
+  /** The first calls of tokens Engage has not accepted yet, together, per minute. Default a fifth of the limit. */
+  rateLimitUnverifiedPerMinute?: number;
   rateLimitMaxWaitMs: number;
   retryAfterFloorMs: number;
   breakerThreshold: number;
@@ -343,6 +345,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (production && !e.ENGAGE_URL)
     throw new ConfigError(
       'NODE_ENV=production does not start the embedded Engage emulator: set ENGAGE_URL (and ENGAGE_ACCESS_TOKEN if anonymous callers are allowed).',
+    );
+  if (e.ENGAGE_RATE_LIMIT_PER_MINUTE === 0 && (e.ENGAGE_RATE_LIMIT_PER_CALLER_PER_MINUTE ?? 0) > 0)
+    throw new ConfigError(
+      'Invalid configuration: ENGAGE_RATE_LIMIT_PER_CALLER_PER_MINUTE is a share of ENGAGE_RATE_LIMIT_PER_MINUTE, which is 0 (no bucket)',
     );
   const edge = loadEdgeConfig(env, { production, embeddedEmulator: !e.ENGAGE_URL });
   // The embedded emulator supplies its admin's token; against Engage, anonymous callers need one.

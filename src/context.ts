@@ -92,6 +92,8 @@ export interface CallerCredentials {
   /** `Authorization` header value (or graphql-ws connection param). */
   authorization?: string | null;
   userId?: string | null;
+  /** The token is the operator's (JWT mode's token file), not the caller's: Engage's acceptance is not in doubt. */
+  trusted?: boolean;
 }
 
 export class MissingTokenError extends Error {
@@ -196,7 +198,11 @@ export function createContextFactory(options: ContextFactoryOptions) {
         onRequest: joinHooks(options.onRequest, operation.onRequest),
         attempt: options.upstream
           ? // Callers on the configured token cannot be told apart: they have no share of their own.
-            options.upstream.attempt(restBudgetPolicy(operationScope), usesDefault ? undefined : scope)
+            options.upstream.attempt(
+              restBudgetPolicy(operationScope),
+              usesDefault ? undefined : scope,
+              credentials.trusted,
+            )
           : restBudgetPolicy(operationScope),
       });
       if (options.responseCache) composed = withResponseCache(composed, options.responseCache, scope);

@@ -464,7 +464,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       resolve();
     });
   }).catch(async (error: NodeJS.ErrnoException) => {
-    await Promise.all([live.close(), infra.close(), dispatcher.close()].map((p) => p.catch(() => undefined)));
+    await apollo.stop().catch(() => undefined);
+    await Promise.all(
+      [health.close(), live.close(), infra.close(), dispatcher.close()].map((p) => p.catch(() => undefined)),
+    );
     if (error.code === 'EADDRINUSE')
       throw new Error(`Port ${listenPort} on ${listenHost} is in use by another process: set PORT (or HOST)`);
     throw error;

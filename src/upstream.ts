@@ -11,6 +11,7 @@ import {
   bucketSize,
   composePolicies,
   createCallerBudget,
+  MemoryAcceptedTokens,
   EngageBreaker,
   MemoryBucketStore,
   RateLimitBackoff,
@@ -24,7 +25,8 @@ import {
   type EngagePolicy,
 } from './engage';
 import type { Infra } from './infra';
-import { redisBucketStore } from './infra/token-bucket';
+import { LRUCache } from 'lru-cache';
+import { redisAcceptedTokens, redisBucketStore } from './infra/token-bucket';
 
 export interface UpstreamHealth {
   breaker: BreakerState;
@@ -38,7 +40,7 @@ export interface Upstream {
    * The attempt policies, with an operation's own (its REST budget) between the breaker and the
    * buckets; `scope` (the caller's token scope) spends that caller's share before the fleet's.
    */
-  attempt(perOperation?: EngagePolicy, scope?: string): EngagePolicy;
+  attempt(perOperation?: EngagePolicy, scope?: string, trusted?: boolean): EngagePolicy;
   health(): Promise<UpstreamHealth>;
 }
 
@@ -59,15 +61,24 @@ export function createUpstream(options: UpstreamOptions, infra: Infra, log: (mes
   const limit = settings.rateLimitPerMinute;
   if (limit > 0) {
     const bucketKey = options.bucketKey ?? 'engage-gw:upstream:bucket';
-    const storeAt = (key: string, size: BucketSize): BucketStore =>
-      infra.redis ? redisBucketStore(infra.redis, key, size) : new MemoryBucketStore(size);
+    const { redis } = infra;
+    // In memory, a caller's bucket is kept while it is in use (the least recently used is dropped,
+    // and comes back full); in Redis its hash is the state, with a TTL.
+    const memoryStores = new LRUCache<string, BucketStore>({ max: 10_000 });
+    const storeAt = (key: string, size: BucketSize): BucketStore => {
+      if (redis) return redisBucketStore(redis, key, size);
+      let memory = memoryStores.get(key);
+      if (!memory) memoryStores.set(key, (memory = new MemoryBucketStore(size)));
+      return memory;
+    };
     store = storeAt(bucketKey, bucketSize(limit, settings.rateLimitBurst));
     const perCaller = settings.rateLimitPerCallerPerMinute ?? Math.max(2, Math.floor((limit * 2) / 5));
     if (perCaller > 0)
       callers = createCallerBudget({
         perCallerPerMinute: perCaller,
-        unverifiedPerMinute: Math.max(2, Math.floor(limit / 10)),
+        unverifiedPerMinute: settings.rateLimitUnverifiedPerMinute ?? Math.max(2, Math.floor(limit / 5)),
         store: (key, size) => storeAt(`${bucketKey}:caller:${key}`, size),
+        accepted: redis ? redisAcceptedTokens(redis, `${bucketKey}:accepted`) : new MemoryAcceptedTokens(),
         maxWaitMs: settings.rateLimitMaxWaitMs,
         onStoreError: () => undefined,
       });
@@ -82,12 +93,12 @@ export function createUpstream(options: UpstreamOptions, infra: Infra, log: (mes
     log,
   });
   return {
-    attempt: (perOperation, scope) =>
+    attempt: (perOperation, scope, trusted) =>
       composePolicies(
         backoff.policy,
         breaker.policy,
         perOperation,
-        scope === undefined ? undefined : callers?.policy(scope),
+        scope === undefined ? undefined : callers?.policy(scope, trusted),
         bucket,
       ),
     async health() {

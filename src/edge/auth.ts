@@ -143,7 +143,7 @@ export async function createAuthenticator(options: {
             : `The JWT has no string claim "${claim}".`,
           typeof agent === 'string' ? 'FORBIDDEN' : 'UNAUTHENTICATED',
         );
-      return { authorization: `Bearer ${engageToken}`, userId: credentials.userId };
+      return { authorization: `Bearer ${engageToken}`, userId: credentials.userId, trusted: true };
     },
   };
 }

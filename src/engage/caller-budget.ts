@@ -6,84 +6,146 @@
  * has a bucket of its own in front of the fleet's (token-bucket.ts): at most `perCaller` calls a
  * minute, whatever the others do.
  *
- * Tokens Engage has not accepted yet share one small bucket instead (`UNVERIFIED`): a caller
- * cannot make itself new shares by sending made-up tokens, each of which would cost Engage a call
- * answered 401. A token is accepted once one of its calls is answered (anything but 401), and
- * forgotten when Engage answers it 401 or after `verifiedFor` without a call; an accepted token
- * spends its own share from then on. A new caller's first calls wait on that shared bucket while
- * made-up tokens drain it: the callers already served keep theirs.
+ * A token Engage has not accepted yet gets no share of its own: a caller could make itself new
+ * shares by sending made-up tokens, each of which costs Engage a call answered 401. Its first call
+ * goes alone, from one bucket that all such tokens share (`UNVERIFIED`); the calls it makes
+ * meanwhile wait for that call's answer. Any answer but a 401 (or a 429 or a 5xx, which say nothing
+ * of the token) accepts the token, and its calls spend its own share from then on; a 401 sends the
+ * waiting calls to the shared bucket one at a time, as first calls. Accepted tokens are remembered
+ * where the buckets are (`AcceptedTokens`: in Redis for the fleet, so a restart or another instance
+ * does not send every caller back through the shared bucket) for `acceptedForMs` after their last
+ * call, and forgotten on a 401. Tokens the operator supplies (JWT mode's token file) are accepted
+ * from the start. So made-up tokens spend at most the shared bucket, one call each, and the callers
+ * Engage accepted keep their shares.
  *
  * An attempt policy, outside the fleet's bucket: a call its caller's share refuses spends nothing
  * of the fleet's.
  */
-import { LRUCache } from 'lru-cache';
-import type { EngagePolicy, EngageRequest } from './api';
+import type { EngagePolicy, EngageRequest, EngageTransport } from './api';
 import { EngageError } from './errors';
 import { bucketSize, tokenBucketPolicy, type BucketSize, type BucketStore } from './token-bucket';
 
 /** The shared bucket of tokens Engage has not accepted yet; never a token's scope (a hex digest). */
 export const UNVERIFIED = 'unverified';
 
+/** Which tokens Engage has accepted (by scope). Implementations may fail: the caller then counts as not accepted. */
+export interface AcceptedTokens {
+  has(scope: string): Promise<boolean>;
+  /** Accepted (again) for `forMs`. */
+  add(scope: string, forMs: number): Promise<void>;
+  delete(scope: string): Promise<void>;
+}
+
 export interface CallerBudgetOptions {
   /** One caller's limit per minute. */
   perCallerPerMinute: number;
-  /** The limit per minute of all tokens not yet accepted together. */
+  /** The limit per minute of the first calls of tokens not yet accepted, together; half of it at once. */
   unverifiedPerMinute: number;
   /** A bucket for a key (a scope, or UNVERIFIED), of that size: in Redis for the fleet, or in memory. */
   store(key: string, size: BucketSize): BucketStore;
+  accepted: AcceptedTokens;
   maxWaitMs: number;
   onStoreError?: (error: unknown) => void;
-  /** Accepted tokens remembered (their scopes); the least recently used is forgotten past it. */
-  maxCallers?: number;
-  /** An accepted token not seen for this long spends the shared bucket again. */
-  verifiedForMs?: number;
+  /** An accepted token not seen for this long goes through the shared bucket again. Default an hour. */
+  acceptedForMs?: number;
 }
 
 export interface CallerBudget {
-  /** The attempt policy of one caller's calls. */
-  policy(scope: string): EngagePolicy;
+  /** The attempt policy of one caller's calls; `trusted`: a token the operator supplied. */
+  policy(scope: string, trusted?: boolean): EngagePolicy;
 }
 
+/** Engage answered, and about the request rather than the token or its own state. */
+const acceptsToken = (status: number | undefined) =>
+  status !== undefined && status < 500 && status !== 401 && status !== 429;
+
 export function createCallerBudget(options: CallerBudgetOptions): CallerBudget {
+  const acceptedForMs = options.acceptedForMs ?? 60 * 60_000;
   const own = bucketSize(options.perCallerPerMinute);
-  const unverifiedStore = options.store(UNVERIFIED, bucketSize(options.unverifiedPerMinute));
-  // Accepted tokens and their buckets: a bucket evicted with its token refills to a burst, which a
-  // caller cannot exploit (evicting it takes as many accepted tokens as the cache holds).
-  const callers = new LRUCache<string, BucketStore>({
-    max: options.maxCallers ?? 10_000,
-    ttl: options.verifiedForMs ?? 60 * 60_000,
-    updateAgeOnGet: true,
-  });
+  const unverifiedSize = bucketSize(
+    options.unverifiedPerMinute,
+    Math.max(1, Math.floor(options.unverifiedPerMinute / 2)),
+  );
+  const refusal = { upstreamError: 'caller_budget', what: "This caller's share of the upstream budget" };
+  const policyOf = (store: BucketStore) =>
+    tokenBucketPolicy({ store, maxWaitMs: options.maxWaitMs, onStoreError: options.onStoreError, refusal });
+  const unverified = policyOf(options.store(UNVERIFIED, unverifiedSize));
+  /** The first call of each token not yet accepted, while it runs: the token's other calls wait for it. */
+  const probing = new Map<string, Promise<unknown>>();
+
   return {
-    policy(scope) {
-      const bucket = tokenBucketPolicy({
-        store: () => callers.get(scope) ?? unverifiedStore,
-        maxWaitMs: options.maxWaitMs,
-        onStoreError: options.onStoreError,
-        refusal: { upstreamError: 'caller_budget', what: "This caller's share of the upstream budget" },
-      });
-      const accept = () => {
-        if (!callers.has(scope)) callers.set(scope, options.store(scope, own));
-      };
-      return (next) => {
-        const inner = bucket(next);
+    policy(scope, trusted = false) {
+      const mine = policyOf(options.store(scope, own));
+      const isAccepted = async () => trusted || (await options.accepted.has(scope).catch(() => false));
+      return (next: EngageTransport) => {
+        const viaOwn = mine(next);
+        const viaShared = unverified(next);
+        const probe = async <T>(request: EngageRequest): Promise<T> => {
+          try {
+            const answer = await viaShared.call<T>(request);
+            await options.accepted.add(scope, acceptedForMs).catch(() => undefined);
+            return answer;
+          } catch (error) {
+            const status = error instanceof EngageError ? error.details.status : undefined;
+            if (acceptsToken(status)) await options.accepted.add(scope, acceptedForMs).catch(() => undefined);
+            throw error;
+          }
+        };
         return {
           async call<T>(request: EngageRequest): Promise<T> {
-            let answer: T;
-            try {
-              answer = await inner.call<T>(request);
-            } catch (error) {
-              // Engage answered, and not about the token or its own limit: the token is accepted.
-              const status = error instanceof EngageError ? error.details.status : undefined;
-              if (status === 401) callers.delete(scope);
-              else if (status !== undefined && status < 500 && status !== 429) accept();
-              throw error;
+            for (;;) {
+              if (await isAccepted()) {
+                try {
+                  const answer = await viaOwn.call<T>(request);
+                  if (!trusted) void options.accepted.add(scope, acceptedForMs).catch(() => undefined);
+                  return answer;
+                } catch (error) {
+                  if (!trusted && error instanceof EngageError && error.details.status === 401)
+                    await options.accepted.delete(scope).catch(() => undefined);
+                  throw error;
+                }
+              }
+              const running = probing.get(scope);
+              if (running) {
+                await running.catch(() => undefined);
+                continue; // accepted now, or the next one to probe
+              }
+              const first = probe<T>(request);
+              probing.set(scope, first);
+              try {
+                return await first;
+              } finally {
+                probing.delete(scope);
+              }
             }
-            accept();
-            return answer;
           },
         };
       };
     },
   };
+}
+
+/** Accepted tokens of one instance (no Redis), least recently seen forgotten past `max`. */
+export class MemoryAcceptedTokens implements AcceptedTokens {
+  private readonly until = new Map<string, number>();
+
+  constructor(private readonly max = 10_000) {}
+
+  async has(scope: string): Promise<boolean> {
+    const until = this.until.get(scope);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    this.until.delete(scope);
+    return false;
+  }
+
+  async add(scope: string, forMs: number): Promise<void> {
+    this.until.delete(scope); // re-inserted last: the Map's order is the order of last use
+    this.until.set(scope, Date.now() + forMs);
+    if (this.until.size > this.max) this.until.delete(this.until.keys().next().value as string);
+  }
+
+  async delete(scope: string): Promise<void> {
+    this.until.delete(scope);
+  }
 }

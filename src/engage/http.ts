@@ -122,7 +122,8 @@ const noPolicy: EngagePolicy = (next) => next;
 /**
  * The longest path and query a GET is sent with. Engage's servers refuse longer request lines
  * (431, or 414) and the caller saw UPSTREAM_UNAVAILABLE; 8 KiB is the usual limit of HTTP servers
- * and proxies, and holds ~300 ids.
+ * and proxies. It holds ~185 ids as `key[]=` parameters and ~230 as `q` terms; the loaders' largest
+ * batches (150 ids) stay under 5,200.
  */
 export const MAX_PATH_AND_QUERY = 8_000;
 

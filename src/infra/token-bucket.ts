@@ -4,6 +4,8 @@
  * take, drain and read is atomic. Time is Redis's own (`TIME`): instances whose clocks differ
  * still share one refill.
  */
+import { LRUCache } from 'lru-cache';
+import type { AcceptedTokens } from '../engage/caller-budget';
 import type { BucketLevel, BucketSize, BucketStore, Take } from '../engage/token-bucket';
 import type { Redis } from './redis';
 
@@ -79,6 +81,34 @@ export function redisBucketStore(redis: Redis, key: string, size: BucketSize): B
     async level(): Promise<BucketLevel> {
       const [tokens, drainedForMs] = (await run(LEVEL, 0)) as [string, number];
       return { tokens: Number(tokens), burst: size.burst, drainedForMs: Number(drainedForMs) };
+    },
+  };
+}
+
+/**
+ * Which tokens Engage accepted (src/engage/caller-budget.ts), for the fleet: one key per scope with
+ * a TTL. Read through a local copy of the answers for a minute, and refreshed at most once a minute
+ * per scope: a caller's calls cost no Redis round trip of their own beyond its bucket.
+ */
+export function redisAcceptedTokens(redis: Redis, prefix: string, localMs = 60_000): AcceptedTokens {
+  const key = (scope: string) => `${prefix}:${scope}`;
+  /** Scope -> until when the local answer (accepted, and refreshed) holds. */
+  const local = new LRUCache<string, number>({ max: 10_000 });
+  return {
+    async has(scope) {
+      if ((local.get(scope) ?? 0) > Date.now()) return true;
+      const accepted = (await redis.run((client) => client.exists(key(scope)))) === 1;
+      if (accepted) local.set(scope, Date.now() + localMs);
+      return accepted;
+    },
+    async add(scope, forMs) {
+      if ((local.get(scope) ?? 0) > Date.now()) return;
+      await redis.run((client) => client.set(key(scope), '1', { expiration: { type: 'PX', value: forMs } }));
+      local.set(scope, Date.now() + Math.min(localMs, forMs));
+    },
+    async delete(scope) {
+      local.delete(scope);
+      await redis.run((client) => client.del(key(scope)));
     },
   };
 }

@@ -3,83 +3,97 @@ import {
   createCallerBudget,
   EngageError,
   localError,
+  MemoryAcceptedTokens,
   MemoryBucketStore,
   UNVERIFIED,
   type BucketSize,
+  type BucketStore,
   type EngageRequest,
   type EngageTransport,
 } from '../../src/engage';
 
 function budget() {
-  const made: string[] = [];
+  const stores = new Map<string, BucketStore>();
+  const accepted = new MemoryAcceptedTokens();
   const callers = createCallerBudget({
     perCallerPerMinute: 20, // a burst of 2
-    unverifiedPerMinute: 10, // a burst of 1
+    unverifiedPerMinute: 10, // a burst of 5
     store: (key: string, size: BucketSize) => {
-      made.push(key);
-      return new MemoryBucketStore(size);
+      if (!stores.has(key)) stores.set(key, new MemoryBucketStore(size));
+      return stores.get(key)!;
     },
+    accepted,
     maxWaitMs: 0,
   });
-  return { callers, made };
+  const tokensLeft = async (key: string) => Math.floor((await stores.get(key)!.level()).tokens);
+  return { callers, accepted, tokensLeft };
 }
 
-/** A transport answering each call with `outcome` (a value, or an error to throw). */
-const answering = (outcome: () => unknown): EngageTransport => ({
-  call: async <T>() => {
-    const value = outcome();
-    if (value instanceof Error) throw value;
-    return value as T;
-  },
-});
+/** A transport answering each call with `outcome` (a value, or an error to throw), after `delayMs`. */
+const answering = (outcome: () => unknown, delayMs = 0): EngageTransport & { calls: number } => {
+  const transport = {
+    calls: 0,
+    call: async <T>() => {
+      transport.calls++;
+      if (delayMs) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      const value = outcome();
+      if (value instanceof Error) throw value;
+      return value as T;
+    },
+  };
+  return transport;
+};
 const request = { method: 'GET', path: '/content_sources' } as unknown as EngageRequest;
 const refusedBy = async (call: Promise<unknown>) =>
   call.then(
     () => null,
     (error: EngageError) => error.details.upstreamError ?? error.kind,
   );
+const unauthorized = () => new EngageError('unauthenticated', 'invalid token', { status: 401 });
 
-beforeEach(() => jest.useFakeTimers({ now: 1_000_000 }));
-afterEach(() => jest.useRealTimers());
-
-it('a token is accepted by an answer, then spends a share of its own', async () => {
-  const { callers, made } = budget();
-  const ok = callers.policy('a')(answering(() => 'ok'));
-  expect(await ok.call(request)).toBe('ok'); // the shared bucket's one
-  expect(made).toEqual([UNVERIFIED, 'a']);
-  expect(await ok.call(request)).toBe('ok');
-  expect(await ok.call(request)).toBe('ok');
-  expect(await refusedBy(ok.call(request))).toBe('caller_budget');
-  // Another accepted caller is not touched by it.
-  const other = callers.policy('b')(answering(() => new EngageError('not_found', 'no such content', { status: 404 })));
-  jest.setSystemTime(1_000_000 + 7_000); // the shared bucket refills one (9 a minute)
-  expect(await refusedBy(other.call(request))).toBe('not_found');
-  expect(await refusedBy(other.call(request))).toBe('not_found');
+it("a token's first call goes alone from the shared bucket; once Engage accepts it, it spends a share of its own", async () => {
+  const { callers, accepted, tokensLeft } = budget();
+  const engage = answering(() => 'ok', 20);
+  const a = callers.policy('a')(engage);
+  // Three calls at once: the first probes, the other two wait for its answer, then spend a's share.
+  expect(await Promise.all([a.call(request), a.call(request), a.call(request)])).toEqual(['ok', 'ok', 'ok']);
+  expect(await accepted.has('a')).toBe(true);
+  expect(await tokensLeft(UNVERIFIED)).toBe(4);
+  expect(await tokensLeft('a')).toBe(0);
+  expect(await refusedBy(a.call(request))).toBe('caller_budget');
+  // Another caller is not touched by it; an answer about the request (404) accepts its token too.
+  const b = callers.policy('b')(answering(() => new EngageError('not_found', 'no such content', { status: 404 })));
+  expect(await refusedBy(b.call(request))).toBe('not_found');
+  expect(await accepted.has('b')).toBe(true);
 });
 
-it('made-up tokens share one bucket, and a 401 or a failure that is not an answer accepts nothing', async () => {
-  const { callers, made } = budget();
-  const unauthorized = () => new EngageError('unauthenticated', 'invalid token', { status: 401 });
-  expect(await refusedBy(callers.policy('x')(answering(unauthorized)).call(request))).toBe('unauthenticated');
-  expect(await refusedBy(callers.policy('y')(answering(unauthorized)).call(request))).toBe('caller_budget');
-  jest.setSystemTime(1_000_000 + 7_000);
+it('made-up tokens spend only the shared bucket, one call each; a 5xx or a local refusal accepts nothing', async () => {
+  const { callers, accepted } = budget();
+  const engage = answering(unauthorized);
+  const results = await Promise.all(
+    Array.from({ length: 8 }, (_, i) => refusedBy(callers.policy(`junk${i}`)(engage).call(request))),
+  );
+  expect(results.filter((r) => r === 'unauthenticated')).toHaveLength(5);
+  expect(results.filter((r) => r === 'caller_budget')).toHaveLength(3);
+  expect(engage.calls).toBe(5);
   const down = callers.policy('z')(answering(() => new EngageError('unavailable', 'Engage 503', { status: 503 })));
-  expect(await refusedBy(down.call(request))).toBe('unavailable');
-  jest.setSystemTime(1_000_000 + 14_000);
-  const local = callers.policy('z')(
+  const local = callers.policy('y')(
     answering(() => localError('unavailable', 'circuit open', { upstreamError: 'circuit_open' })),
   );
-  expect(await refusedBy(local.call(request))).toBe('circuit_open');
-  expect(made).toEqual([UNVERIFIED]);
+  expect(await refusedBy(down.call(request))).toBe('caller_budget'); // the shared bucket is spent
+  expect(await refusedBy(local.call(request))).toBe('caller_budget');
+  expect(await accepted.has('z')).toBe(false);
 });
 
-it('an accepted token answered 401 later spends the shared bucket again', async () => {
-  const { callers } = budget();
+it('an accepted token answered 401 is forgotten; a token the operator supplies never needs accepting', async () => {
+  const { callers, accepted, tokensLeft } = budget();
   let outcome: unknown = 'ok';
   const caller = callers.policy('a')(answering(() => outcome));
   await caller.call(request);
-  outcome = new EngageError('unauthenticated', 'revoked', { status: 401 });
-  await refusedBy(caller.call(request)); // from its own share
-  // The shared bucket's one went to the first call: nothing left there.
-  expect(await refusedBy(caller.call(request))).toBe('caller_budget');
+  outcome = unauthorized();
+  expect(await refusedBy(caller.call(request))).toBe('unauthenticated');
+  expect(await accepted.has('a')).toBe(false);
+  const trusted = callers.policy('t', true)(answering(() => 'ok'));
+  expect(await trusted.call(request)).toBe('ok');
+  expect(await tokensLeft(UNVERIFIED)).toBe(4); // only a's first call came from it
 });

@@ -115,6 +115,15 @@ describe('settings that cannot work together or are not what they name', () => {
     ]);
   });
 
+  it("refuses a caller's share of a bucket that is off", () => {
+    expect(() =>
+      loadConfig({ ENGAGE_RATE_LIMIT_PER_MINUTE: '0', ENGAGE_RATE_LIMIT_PER_CALLER_PER_MINUTE: '100' }),
+    ).toThrow(/ENGAGE_RATE_LIMIT_PER_CALLER_PER_MINUTE is a share of ENGAGE_RATE_LIMIT_PER_MINUTE/);
+    expect(loadConfig({ ENGAGE_RATE_LIMIT_PER_CALLER_PER_MINUTE: '100' }).upstream.rateLimitPerCallerPerMinute).toBe(
+      100,
+    );
+  });
+
   it('refuses ALLOW_ANONYMOUS against Engage without the token anonymous callers act with', () => {
     expect(() =>
       loadConfig({ ENGAGE_URL: 'https://x.api.engagement.dimelo.com/1.0', ALLOW_ANONYMOUS: 'true' }),
