@@ -163,7 +163,7 @@ export const gatewayTax: Scenario = async ({ config, log, defer }) => {
       (config.loadSeconds + 60) * 1000,
     );
     await emulator.call('log-reset');
-    if (result.correct === 0 || result.mismatches + result.non2xx + result.errors > 0)
+    if (result.correct === 0 || result.mismatches + result.non2xx + result.errors + result.timeouts > 0)
       throw new Error(`at ${rate} req/s: ${JSON.stringify(result)}`);
     return result;
   };

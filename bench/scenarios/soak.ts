@@ -122,7 +122,7 @@ export const soak: Scenario = async ({ config, log, defer }) => {
     );
     if (peak !== undefined) (bursts ? underBursts : underLoad).push(peak);
     await emulator.call('log-reset'); // the emulator's request log would grow for the whole run
-    if (result.correct === 0 || result.mismatches + result.non2xx + result.errors > 0)
+    if (result.correct === 0 || result.mismatches + result.non2xx + result.errors + result.timeouts > 0)
       throw new Error(`soak segment: ${JSON.stringify(result)}`);
     served += result.correct;
     return result;
