@@ -472,6 +472,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       throw new Error(`Port ${listenPort} on ${listenHost} is in use by another process: set PORT (or HOST)`);
     throw error;
   });
+  // Once listening, the server's errors are accept failures (out of file descriptors, EMFILE): the
+  // connection is lost, the server goes on. Said in the log; without a listener they would be thrown.
+  httpServer.on('error', (error: NodeJS.ErrnoException) =>
+    logging.logger.error({ code: error.code ?? 'unknown' }, 'HTTP server error: a connection could not be accepted'),
+  );
   const { port } = httpServer.address() as AddressInfo;
   const host = options.host && options.host !== '0.0.0.0' && options.host !== '::' ? options.host : 'localhost';
   const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
