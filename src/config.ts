@@ -28,6 +28,11 @@
 import { z } from 'zod';
 
 /** Every default, once. */
+/** `value` without its undefined entries: overrides left unset (an unset variable) keep the defaults they are spread over. */
+export function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
 export const DEFAULTS = {
   gateway: {
     host: '127.0.0.1',

@@ -15,6 +15,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import {
   ApolloServerPluginCacheControlDisabled,
@@ -455,6 +456,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   app.use(notFound);
   app.use(createErrorHandler((fields, message) => logging.logger.error(fields, message)));
 
+  /** Everything started above, in order: Apollo (which drains the WebSocket and HTTP servers) first. */
+  const stop = async () => {
+    await apollo.stop();
+    await health.close();
+    await live.close();
+    await infra.close();
+    await dispatcher.close();
+  };
   const listenPort = options.port ?? DEFAULTS.gateway.port;
   const listenHost = options.host ?? DEFAULTS.gateway.host;
   await new Promise<void>((resolve, reject) => {
@@ -464,10 +473,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       resolve();
     });
   }).catch(async (error: NodeJS.ErrnoException) => {
-    await apollo.stop().catch(() => undefined);
-    await Promise.all(
-      [health.close(), live.close(), infra.close(), dispatcher.close()].map((p) => p.catch(() => undefined)),
-    );
+    await stop().catch(() => undefined);
     if (error.code === 'EADDRINUSE')
       throw new Error(`Port ${listenPort} on ${listenHost} is in use by another process: set PORT (or HOST)`);
     throw error;
@@ -499,12 +505,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     close: () =>
       (closing ??= (async () => {
         health.drain();
-        if (options.shutdownDelayMs) await new Promise((resolve) => setTimeout(resolve, options.shutdownDelayMs));
-        await apollo.stop(); // drains the WebSocket and HTTP servers
-        await health.close();
-        await live.close();
-        await infra.close();
-        await dispatcher.close();
+        if (options.shutdownDelayMs) await delay(options.shutdownDelayMs);
+        await stop();
       })()),
   };
 }

@@ -6,7 +6,7 @@
  * `health()` is what readiness and metrics read: the breaker's state, the backoff's wait and the
  * bucket's level.
  */
-import { DEFAULTS, type UpstreamConfig } from './config';
+import { DEFAULTS, definedOnly, type UpstreamConfig } from './config';
 import {
   bucketSize,
   composePolicies,
@@ -109,8 +109,4 @@ export function createUpstream(options: UpstreamOptions, infra: Infra, log: (mes
       };
     },
   };
-}
-
-function definedOnly<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

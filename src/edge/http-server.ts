@@ -21,7 +21,7 @@
  * after the upgrade) and `ws` clears the socket's idle timeout: its keep-alive pings police it.
  */
 import http from 'node:http';
-import { DEFAULTS } from '../config';
+import { DEFAULTS, definedOnly } from '../config';
 
 export interface HttpServerLimits {
   headersTimeoutMs: number;
@@ -33,8 +33,7 @@ export interface HttpServerLimits {
 }
 
 export function httpServerLimits(overrides: Partial<HttpServerLimits> = {}): HttpServerLimits {
-  const set = Object.fromEntries(Object.entries(overrides).filter(([, value]) => value !== undefined));
-  const limits: HttpServerLimits = { ...DEFAULTS.http, ...set };
+  const limits: HttpServerLimits = { ...DEFAULTS.http, ...definedOnly(overrides) };
   if (limits.headersTimeoutMs > limits.requestTimeoutMs)
     throw new RangeError('the headers timeout must not be longer than the request timeout');
   return limits;

@@ -47,6 +47,7 @@ import stableStringify from 'safe-stable-stringify';
 import type { ApolloServerPlugin } from '@apollo/server';
 import { documentShapeRule } from './document-shape';
 import { nestedDeeperThan } from './documents';
+import { definedOnly } from '../config';
 
 export const OPERATION_TOO_COMPLEX = 'OPERATION_TOO_COMPLEX';
 
@@ -166,9 +167,7 @@ export interface Limits {
 }
 
 export function createLimits(schema: GraphQLSchema, overrides: Partial<OperationLimits> = {}): Limits {
-  // An override left undefined (an unset variable) keeps the default.
-  const set = Object.fromEntries(Object.entries(overrides).filter(([, value]) => value !== undefined));
-  const limits: OperationLimits = { ...DEFAULT_LIMITS, ...set };
+  const limits: OperationLimits = { ...DEFAULT_LIMITS, ...definedOnly(overrides) };
   const roots = new Set([schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()]);
 
   // How many times a field's selection is resolved per parent: its page size, an assumed list

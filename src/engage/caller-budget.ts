@@ -21,6 +21,7 @@
  * An attempt policy, outside the fleet's bucket: a call its caller's share refuses spends nothing
  * of the fleet's.
  */
+import { LRUCache } from 'lru-cache';
 import type { EngagePolicy, EngageRequest, EngageTransport } from './api';
 import { EngageError } from './errors';
 import { bucketSize, tokenBucketPolicy, type BucketSize, type BucketStore } from './token-bucket';
@@ -127,25 +128,21 @@ export function createCallerBudget(options: CallerBudgetOptions): CallerBudget {
 
 /** Accepted tokens of one instance (no Redis), least recently seen forgotten past `max`. */
 export class MemoryAcceptedTokens implements AcceptedTokens {
-  private readonly until = new Map<string, number>();
+  private readonly accepted: LRUCache<string, true>;
 
-  constructor(private readonly max = 10_000) {}
+  constructor(max = 10_000) {
+    this.accepted = new LRUCache({ max });
+  }
 
   async has(scope: string): Promise<boolean> {
-    const until = this.until.get(scope);
-    if (until === undefined) return false;
-    if (until > Date.now()) return true;
-    this.until.delete(scope);
-    return false;
+    return this.accepted.has(scope);
   }
 
   async add(scope: string, forMs: number): Promise<void> {
-    this.until.delete(scope); // re-inserted last: the Map's order is the order of last use
-    this.until.set(scope, Date.now() + forMs);
-    if (this.until.size > this.max) this.until.delete(this.until.keys().next().value as string);
+    this.accepted.set(scope, true, { ttl: forMs });
   }
 
   async delete(scope: string): Promise<void> {
-    this.until.delete(scope);
+    this.accepted.delete(scope);
   }
 }

@@ -97,8 +97,7 @@ export class MemoryBucketStore implements BucketStore {
 }
 
 export interface TokenBucketOptions {
-  /** The bucket, or which bucket for each call (a caller's share: caller-budget.ts). */
-  store: BucketStore | (() => BucketStore);
+  store: BucketStore;
   /** Whose budget a refusal names, in its `upstreamError` and message. */
   refusal?: { upstreamError: string; what: string };
   /** The longest a call waits for a token (its deadline may make it shorter). */
@@ -115,14 +114,13 @@ export function tokenBucketPolicy({
   onStoreError,
   refusal = FLEET,
 }: TokenBucketOptions): EngagePolicy {
-  const storeFor = typeof store === 'function' ? store : () => store;
   return (next) => ({
     async call<T>(request: EngageRequest): Promise<T> {
       for (;;) {
         const allowed = Math.min(maxWaitMs, (request.deadline ?? Infinity) - Date.now());
         let take: Take;
         try {
-          take = await storeFor().take(Math.max(0, allowed));
+          take = await store.take(Math.max(0, allowed));
         } catch (error) {
           onStoreError?.(error);
           return next.call<T>(request);

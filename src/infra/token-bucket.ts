@@ -92,19 +92,19 @@ export function redisBucketStore(redis: Redis, key: string, size: BucketSize): B
  */
 export function redisAcceptedTokens(redis: Redis, prefix: string, localMs = 60_000): AcceptedTokens {
   const key = (scope: string) => `${prefix}:${scope}`;
-  /** Scope -> until when the local answer (accepted, and refreshed) holds. */
-  const local = new LRUCache<string, number>({ max: 10_000 });
+  /** Scopes accepted (and refreshed in Redis) within `localMs`: answered without a round trip. */
+  const local = new LRUCache<string, true>({ max: 10_000, ttl: localMs });
   return {
     async has(scope) {
-      if ((local.get(scope) ?? 0) > Date.now()) return true;
+      if (local.has(scope)) return true;
       const accepted = (await redis.run((client) => client.exists(key(scope)))) === 1;
-      if (accepted) local.set(scope, Date.now() + localMs);
+      if (accepted) local.set(scope, true);
       return accepted;
     },
     async add(scope, forMs) {
-      if ((local.get(scope) ?? 0) > Date.now()) return;
+      if (local.has(scope)) return;
       await redis.run((client) => client.set(key(scope), '1', { expiration: { type: 'PX', value: forMs } }));
-      local.set(scope, Date.now() + Math.min(localMs, forMs));
+      local.set(scope, true, { ttl: Math.min(localMs, forMs) });
     },
     async delete(scope) {
       local.delete(scope);
