@@ -54,21 +54,15 @@ describe('the check (pure)', () => {
   };
 
   it('refuses the spread flood and the repeated field before any rule visits a selection set', () => {
-    const flood = visitsOf(spreadFlood(225));
-    expect(flood.errors).toHaveLength(1);
-    expect(flood.errors[0].extensions).toMatchObject({
-      limit: 'fragmentSpreads',
-      max: DEFAULT_LIMITS.maxFragmentSpreads,
-    });
-    expect(flood.visits).toBe(0);
-
-    const copies = visitsOf(repeated(240));
-    expect(copies.errors).toHaveLength(1);
-    expect(copies.errors[0].extensions).toMatchObject({
-      limit: 'repeatedFields',
-      max: DEFAULT_LIMITS.maxRepeatedFields,
-    });
-    expect(copies.visits).toBe(0);
+    for (const [query, limit, max] of [
+      [spreadFlood(225), 'fragmentSpreads', DEFAULT_LIMITS.maxFragmentSpreads],
+      [repeated(240), 'repeatedFields', DEFAULT_LIMITS.maxRepeatedFields],
+    ] as const) {
+      const { errors, visits } = visitsOf(query);
+      expect(errors).toHaveLength(1);
+      expect(errors[0].extensions).toMatchObject({ limit, max });
+      expect(visits).toBe(0);
+    }
   });
 
   it('counts fields of named and inline fragments merged into the selection set, each fragment once', () => {

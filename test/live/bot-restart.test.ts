@@ -13,7 +13,7 @@ import type { Content } from '../../src/engage/types';
 import type { SeededAgent } from '../../src/emulator';
 import type { Gateway } from '../../src/server';
 import { startStack, type Stack } from '../support/stack';
-import { within } from './support';
+import { customerStartsThread as startThread, within } from './support';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -40,12 +40,7 @@ afterAll(async () => {
 });
 
 /** A customer of one of the bot's sources starts a new thread. */
-function customerStartsThread(body: string): Content {
-  const { records, customers } = stack.emulator;
-  const sourceId = bot.sourceIds.find((id) => records.customerContent([id]))!;
-  const customer = records.customerContent([sourceId])!.author_id!;
-  return customers.startThread({ identityId: customer, sourceId, body });
-}
+const customerStartsThread = (body: string) => startThread(stack.emulator, bot, body);
 
 /** Resolves once the bot printed `text`; rejects at once if the bot process ended first. */
 function printed(text: string, what: string, ms = 20_000): Promise<void> {

@@ -10,7 +10,7 @@ import type { Content } from '../../src/engage/types';
 import type { SeededAgent } from '../../src/emulator';
 import { runBot, type ConversationOutcome } from '../../examples/bot';
 import { startStack, type Stack } from '../support/stack';
-import { until, within } from './support';
+import { customerStartsThread as startThread, until, within } from './support';
 
 let stack: Stack;
 let bot: SeededAgent;
@@ -28,12 +28,7 @@ afterAll(async () => {
 });
 
 /** A customer of one of the bot's sources starts a new thread. */
-function customerStartsThread(body: string): Content {
-  const { records, customers } = stack.emulator;
-  const sourceId = bot.sourceIds.find((id) => records.customerContent([id]))!;
-  const customer = records.customerContent([sourceId])!.author_id!;
-  return customers.startThread({ identityId: customer, sourceId, body });
-}
+const customerStartsThread = (body: string) => startThread(stack.emulator, bot, body);
 
 async function startBot(outcomes: ConversationOutcome[], cursorFile: string) {
   const attached = stack.gateway.live.stats().attached;

@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createClient, type Client, type FormattedExecutionResult } from 'graphql-ws';
 import WebSocket from 'ws';
-import type { WebhookEvent, WebhookNotification } from '../../src/engage/types';
+import type { Content, WebhookEvent, WebhookNotification } from '../../src/engage/types';
+import type { Emulator, SeededAgent } from '../../src/emulator';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FanOut } from '../../src/live/fanout';
@@ -211,4 +212,12 @@ export async function serveTransport(
       await new Promise((resolve) => server.close(resolve));
     },
   };
+}
+
+/** A customer of one of `agent`'s sources starts a new thread in `emulator` (the bot's conversations). */
+export function customerStartsThread(emulator: Emulator, agent: SeededAgent, body: string): Content {
+  const { records, customers } = emulator;
+  const sourceId = agent.sourceIds.find((id) => records.customerContent([id]))!;
+  const customer = records.customerContent([sourceId])!.author_id!;
+  return customers.startThread({ identityId: customer, sourceId, body });
 }
