@@ -14,7 +14,7 @@
  * - redis: REDIS_URL, REDIS_COMMAND_TIMEOUT_MS, REDIS_CONNECT_TIMEOUT_MS, REDIS_PREFIX
  * - webhook: WEBHOOK_SECRET, WEBHOOK_VERIFY_TOKEN, WEBHOOK_BODY_LIMIT_BYTES, WEBHOOK_DEDUPE_TTL_SECONDS
  * - eventLog: EVENT_LOG_RETENTION_SECONDS, EVENT_LOG_MAX_EVENTS
- * - edge (loadEdgeConfig): ALLOW_ANONYMOUS, AUTH_MODE, JWT_*, CORS_ORIGINS, WS_*, OPERATION_MAX_*,
+ * - edge (loadEdgeConfig): ALLOW_ANONYMOUS, TRUST_PROXY, AUTH_MODE, JWT_*, CORS_ORIGINS, WS_*, OPERATION_MAX_*,
  *   INTROSPECTION, LOG_LEVEL, READY_TIMEOUT_MS, SHUTDOWN_TIMEOUT_MS, HTTP_HEADERS_TIMEOUT_MS,
  *   HTTP_REQUEST_TIMEOUT_MS, HTTP_KEEP_ALIVE_TIMEOUT_MS, HTTP_IDLE_TIMEOUT_MS, HTTP_MAX_CONNECTIONS
  * - emulator: EMULATOR_HOST, EMULATOR_PORT, EMULATOR_SEED, EMULATOR_SCALE, EMULATOR_LATENCY_MS,
@@ -26,6 +26,7 @@
  * Empty strings mean "unset", as in most shells' `VAR= npm start`.
  */
 import { z } from 'zod';
+import { compileTrust, type TrustProxy } from './edge/client-address';
 
 /** Every default, once. */
 /** `value` without its undefined entries: overrides left unset (an unset variable) keep the defaults they are spread over. */
@@ -433,6 +434,27 @@ const commaList = z.string().transform((value) =>
 );
 const positiveInt = z.coerce.number().int().positive();
 
+/** Express's `trust proxy` values: `true`/`false`, a number of hops, or addresses, CIDR ranges and proxy-addr's names. */
+const trustProxy = z
+  .string()
+  .transform((value): TrustProxy => {
+    const text = value.trim().toLowerCase();
+    if (text === 'true' || text === 'false') return text === 'true';
+    if (/^\d+$/.test(text)) return Number(text);
+    return text
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean);
+  })
+  .refine((trust) => {
+    try {
+      compileTrust(trust);
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'true, false, a number of proxies, or a comma-separated list of addresses, CIDR ranges, loopback, linklocal, uniquelocal');
+
 /** `scheme://host[:port]` (a trailing slash tolerated), as a browser's `Origin` header names a page. */
 function isOrigin(value: string): boolean {
   try {
@@ -445,6 +467,7 @@ function isOrigin(value: string): boolean {
 
 const edgeSchema = z.object({
   ALLOW_ANONYMOUS: bool.optional(),
+  TRUST_PROXY: trustProxy.optional(),
   AUTH_MODE: z.enum(['engage', 'jwt']).default('engage'),
   JWT_JWKS_URL: z.string().url().optional(),
   JWT_SECRET: z.string().min(32, 'at least 32 characters (HS256)').optional(),
@@ -484,6 +507,8 @@ const edgeSchema = z.object({
 export interface EdgeConfig {
   /** Requests without a token act with `ENGAGE_ACCESS_TOKEN`; default: only with the embedded emulator. */
   allowAnonymous: boolean;
+  /** Whose `X-Forwarded-For` names an anonymous caller's address (src/edge/client-address.ts); default none. */
+  trustProxy: TrustProxy;
   /**
    * `engage`: callers send their Engage token. `jwt`: callers send a JWT; its `claim` selects the
    * Engage token the gateway holds for them (`tokensFile`: `{ "<claim value>": "<Engage token>" }`).
@@ -557,6 +582,7 @@ export function loadEdgeConfig(
   }
   return {
     allowAnonymous: e.ALLOW_ANONYMOUS ?? embeddedEmulator,
+    trustProxy: e.TRUST_PROXY ?? false,
     auth,
     corsOrigins: e.CORS_ORIGINS ?? [],
     allowLocalhostOrigins: !production,

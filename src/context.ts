@@ -5,6 +5,7 @@
  */
 import type { Dispatcher } from 'undici';
 import { tokenScope } from './cache';
+import { addressShare } from './edge/client-address';
 import { withResponseCache, type ResponseCache } from './cache/response-cache';
 import { DEFAULTS } from './config';
 import {
@@ -94,6 +95,11 @@ export interface CallerCredentials {
   userId?: string | null;
   /** The token is the operator's (JWT mode's token file), not the caller's: Engage's acceptance is not in doubt. */
   trusted?: boolean;
+  /**
+   * The client's address (src/edge/client-address.ts), given for a caller without `authorization`:
+   * such callers share the configured token, and each address has its own share of the upstream budget.
+   */
+  address?: string;
 }
 
 export class MissingTokenError extends Error {
@@ -162,6 +168,23 @@ class OperationContext implements GatewayContext {
   }
 }
 
+/** The share of an address (an IPv4 address or an IPv6 /64), named apart from every token's scope. */
+const addressScope = (address: string) => `address:${tokenScope(addressShare(address))}`;
+
+/**
+ * Whose share of the upstream budget a caller spends (src/engage/caller-budget.ts): its token's, or,
+ * on the configured token, its address's (the operator's token is accepted by Engage from the
+ * start). Callers on the configured token without an address (the gateway's own) have none.
+ */
+function shareOf(
+  credentials: CallerCredentials,
+  usesDefault: boolean,
+  scope: string,
+): [scope: string | undefined, trusted: boolean | undefined] {
+  if (!usesDefault) return [scope, credentials.trusted];
+  return credentials.address === undefined ? [undefined, undefined] : [addressScope(credentials.address), true];
+}
+
 export function createContextFactory(options: ContextFactoryOptions) {
   const limits: OperationLimits = {
     deadlineMs: options.limits?.deadlineMs ?? DEFAULTS.upstream.operationDeadlineMs,
@@ -197,12 +220,7 @@ export function createContextFactory(options: ContextFactoryOptions) {
         timeoutMs: options.timeoutMs,
         onRequest: joinHooks(options.onRequest, operation.onRequest),
         attempt: options.upstream
-          ? // Callers on the configured token cannot be told apart: they have no share of their own.
-            options.upstream.attempt(
-              restBudgetPolicy(operationScope),
-              usesDefault ? undefined : scope,
-              credentials.trusted,
-            )
+          ? options.upstream.attempt(restBudgetPolicy(operationScope), ...shareOf(credentials, usesDefault, scope))
           : restBudgetPolicy(operationScope),
       });
       if (options.responseCache) composed = withResponseCache(composed, options.responseCache, scope);

@@ -67,6 +67,7 @@ async function main(): Promise<void> {
     webhook,
     live: { eventLog: config.eventLog },
     allowAnonymous: config.edge.allowAnonymous,
+    trustProxy: config.edge.trustProxy,
     auth: config.edge.auth,
     corsOrigins: config.edge.corsOrigins,
     allowLocalhostOrigins: config.edge.allowLocalhostOrigins,

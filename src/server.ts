@@ -39,6 +39,7 @@ import {
 import { createEngageAgent, type RequestEvent } from './engage';
 import { createFormatError } from './errors';
 import { AuthError, createAuthenticator, type AuthConfig } from './edge/auth';
+import { clientAddress, compileTrust, type TrustProxy } from './edge/client-address';
 import { trackRequests } from './edge/drain';
 import { createHttpServer, type HttpServerLimits } from './edge/http-server';
 import { createHealth } from './edge/health';
@@ -139,6 +140,11 @@ export interface GatewayOptions {
    * given; src/main.ts passes `ALLOW_ANONYMOUS` (on by default only with the embedded emulator).
    */
   allowAnonymous?: boolean;
+  /**
+   * Which peers' `X-Forwarded-For` names an anonymous caller's address, its share of the upstream
+   * budget (src/edge/client-address.ts). Default `false`: the socket's peer.
+   */
+  trustProxy?: TrustProxy;
   /** How callers authenticate (src/edge/auth.ts); default: their own Engage token. */
   auth?: AuthConfig;
   /** Browser origins allowed for CORS and WebSocket upgrades. */
@@ -197,10 +203,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const production = options.production ?? false;
   const logging = createLogging({ level: 'silent', ...options.logging });
   const log = options.log ?? logging.log;
-  const authenticator = await createAuthenticator({
-    allowAnonymous: options.allowAnonymous ?? options.defaultToken !== undefined,
-    auth: options.auth ?? { mode: 'engage' },
-  });
+  const allowAnonymous = options.allowAnonymous ?? options.defaultToken !== undefined;
+  const authenticator = await createAuthenticator({ allowAnonymous, auth: options.auth ?? { mode: 'engage' } });
+  // Anonymous callers are told apart by address: only they need one.
+  const trust = compileTrust(options.trustProxy ?? false);
+  const addressOf = allowAnonymous ? (request: http.IncomingMessage) => clientAddress(request, trust) : undefined;
   // An unreachable Redis fails here, with nothing left open.
   const infra = await createInfra({
     redis: options.redisUrl ? { url: options.redisUrl, commandTimeoutMs: options.redisCommandTimeoutMs } : undefined,
@@ -312,6 +319,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     formatError,
     limits: limitsOn ? limits : undefined,
     authenticator,
+    addressOf,
     allowOrigin: origins.allows,
     maxSocketsPerToken: options.ws?.maxSocketsPerToken,
     maxSubscriptionsPerSocket: options.ws?.maxSubscriptionsPerSocket,
@@ -395,8 +403,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const authenticate: express.RequestHandler = (req, res, next) => {
     if (landingPage && req.method === 'GET' && req.headers.accept && req.accepts(apolloMediaTypes) === 'text/html')
       return next();
+    const { authorization } = req.headers;
     authenticator
-      .authenticate({ authorization: req.headers.authorization, userId: req.header('x-engage-user-id') })
+      .authenticate({
+        authorization,
+        userId: req.header('x-engage-user-id'),
+        address: authorization === undefined ? addressOf?.(req) : undefined,
+      })
       .then((credentials) => {
         res.locals.credentials = credentials;
         next();

@@ -122,6 +122,8 @@ export interface TransportEdgeOptions {
   limits?: Limits;
   /** Who may connect (the HTTP side's authenticator); without, credentials pass as sent. */
   authenticator?: Authenticator;
+  /** The client's address of an upgrade (src/edge/client-address.ts), which names a caller without a token; without, none is named. */
+  addressOf?: (request: http.IncomingMessage) => string;
   /** Whether a browser page on `origin` may open a socket (undefined: no Origin header). Default: any. */
   allowOrigin?: (origin: string | undefined) => boolean;
   /** Sockets one token may hold open at once; default unlimited. */
@@ -215,6 +217,8 @@ class Connection {
   constructor(
     readonly socket: WebSocket,
     readonly requestId: string,
+    /** The upgrade's client address, for a caller without a token (`addressOf`). */
+    readonly address: string | undefined,
   ) {}
 
   /** The running operation with this id. */
@@ -527,6 +531,7 @@ export function startTransport(options: TransportOptions): Transport {
   /** `connection_init`: authenticate, prove the token with Engage, count it, acknowledge. */
   const connect = async (connection: Connection, params: Record<string, unknown> | undefined): Promise<void> => {
     let credentials = credentialsFrom(params);
+    if (credentials.authorization === undefined) credentials.address = connection.address;
     try {
       if (options.authenticator) credentials = await options.authenticator.authenticate(credentials);
     } catch (error) {
@@ -741,7 +746,11 @@ export function startTransport(options: TransportOptions): Transport {
   }
 
   wsServer.on('connection', (socket, request) => {
-    const connection = new Connection(socket, flat(requestIdFrom(request.headers['x-request-id'])));
+    const connection = new Connection(
+      socket,
+      flat(requestIdFrom(request.headers['x-request-id'])),
+      options.addressOf?.(request),
+    );
     connections.set(socket, connection);
     socket.on('error', errorListener);
     socket.on('close', closeListener);

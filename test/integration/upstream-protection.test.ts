@@ -5,6 +5,8 @@
  * test within a few seconds.
  */
 import { randomBytes } from 'node:crypto';
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
 import type { Gateway } from '../../src/server';
 import { INBOX } from '../support/operations';
 import { describeWith, requirements, TEST_REDIS_URL } from '../support/requirements';
@@ -23,6 +25,7 @@ const WIDE = `{
 /** The same beside a root field that cannot be null: its failure answers `data: null` at once. */
 const WIDE_WITH_FAILING_ALIAS = WIDE.replace(/^\{/, '{ failing: teams { id }');
 
+const newEngageId = () => randomBytes(12).toString('hex');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Waits until the emulator's log stops growing (nothing more arrives for `quietMs`). */
@@ -204,7 +207,8 @@ describe('the token bucket', () => {
   it('queries answered from the response cache spend none of it', async () => {
     const stack = await startStack({
       emulator: { rateLimitPerMinute: 2 },
-      gateway: { cacheTtlMs: 60_000, upstream: { rateLimitMaxWaitMs: 0 } },
+      // The fleet's bucket alone: no caller's share in front of it.
+      gateway: { cacheTtlMs: 60_000, upstream: { rateLimitMaxWaitMs: 0, rateLimitPerCallerPerMinute: 0 } },
     });
     try {
       expect((await stack.gql(`{ sources { id } }`)).errors).toBeUndefined();
@@ -337,6 +341,106 @@ describe("each caller's share of the budget", () => {
     expect(junk.every((answer) => codes(answer).includes('UPSTREAM_RATE_LIMITED'))).toBe(true);
     // The callers Engage accepted keep their own shares.
     expect((await stack.gql(`{ users { id } }`, {}, { token: other.token })).errors).toBeUndefined();
+  });
+});
+
+describe("anonymous callers' shares, by address", () => {
+  // The same budgets as above. Callers without a token all act with the configured (admin's)
+  // token: their address tells them apart. The stack's gateway believes loopback proxies'
+  // X-Forwarded-For (TRUST_PROXY=loopback); a second one believes no proxy.
+  let stack: Stack;
+  let untrusting: Gateway;
+  const upstream = {
+    rateLimitPerMinute: 300,
+    rateLimitPerCallerPerMinute: 30,
+    rateLimitUnverifiedPerMinute: 4,
+    rateLimitMaxWaitMs: 0,
+  };
+  beforeAll(async () => {
+    stack = await startStack({ gateway: { upstream, trustProxy: ['loopback'] } });
+    untrusting = await stack.anotherGateway({ upstream });
+  });
+  afterAll(async () => {
+    await stack.dispose();
+  });
+  const adminCalls = () =>
+    stack.emulator.requestLog.entries().filter((entry) => entry.agentId === stack.admin.id).length;
+  /** One Engage call (an unknown content, answered 404) as an anonymous caller `from` an address. */
+  const lookup = (from: string, url = stack.gateway.url) =>
+    fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-forwarded-for': from },
+      body: JSON.stringify({ query: `query ($id: ID!) { content(id: $id) { id } }`, variables: { id: newEngageId() } }),
+    }).then(async (response) => (await response.json()) as GraphQLResponse);
+  const refusal = (answer: GraphQLResponse) =>
+    answer.errors?.find((error) => error.extensions?.code === 'UPSTREAM_RATE_LIMITED')?.extensions;
+  /** Calls as `from` until its share refuses one; the Engage calls it made. */
+  const spend = async (from: string, url?: string) => {
+    const before = adminCalls();
+    for (let sent = 0; sent < 10; sent++) {
+      const refused = refusal(await lookup(from, url));
+      if (refused) {
+        expect(refused).toMatchObject({ upstreamError: 'caller_budget' });
+        return adminCalls() - before;
+      }
+    }
+    throw new Error(`${from} was never refused`);
+  };
+
+  it('an address that spends its share is refused; other addresses and callers with tokens are still served', async () => {
+    // Its burst of 3 (one more if a refill came meanwhile); a trusted token needs no first call apart.
+    expect(await spend('203.0.113.5')).toBeGreaterThanOrEqual(3);
+    expect(adminCalls()).toBeLessThanOrEqual(4);
+    expect(refusal(await lookup('198.51.100.7'))).toBeUndefined();
+    const agent = stack.emulator.agents.find((a) => a.role !== 'admin');
+    expect((await stack.gql(`{ teams { id } }`, {}, { token: agent?.token })).errors).toBeUndefined();
+    // The refused address is still refused.
+    expect(refusal(await lookup('203.0.113.5'))).toMatchObject({ upstreamError: 'caller_budget' });
+  });
+
+  it('an IPv6 /64 is one share, and an IPv4 address written as IPv6 is that address', async () => {
+    await spend('2001:db8:0:1::1');
+    expect(refusal(await lookup('2001:db8:0:1:ffff::2'))).toMatchObject({ upstreamError: 'caller_budget' });
+    expect(refusal(await lookup('2001:db8:0:2::1'))).toBeUndefined();
+    await spend('192.0.2.44');
+    expect(refusal(await lookup('::ffff:192.0.2.44'))).toMatchObject({ upstreamError: 'caller_budget' });
+  });
+
+  it('a peer that is not a trusted proxy cannot name itself: its X-Forwarded-For is ignored', async () => {
+    await spend('203.0.113.80', untrusting.url);
+    // Another claimed address, the same peer (loopback): the same, spent share.
+    expect(refusal(await lookup('203.0.113.81', untrusting.url))).toMatchObject({ upstreamError: 'caller_budget' });
+  });
+
+  it("an anonymous socket's operations spend its address's share", async () => {
+    const from = '198.51.100.200';
+    const client = createClient({
+      url: stack.gateway.url.replace(/^http/, 'ws'),
+      webSocketImpl: class extends WebSocket {
+        constructor(url: string, protocols?: string | string[]) {
+          super(url, protocols, { headers: { 'x-forwarded-for': from } });
+        }
+      },
+      retryAttempts: 0,
+    });
+    try {
+      const run = async () => {
+        const results = [];
+        for await (const result of client.iterate({
+          query: `query ($id: ID!) { content(id: $id) { id } }`,
+          variables: { id: newEngageId() },
+        }))
+          results.push(result);
+        return results[0] as GraphQLResponse;
+      };
+      let refused: Record<string, unknown> | undefined;
+      for (let sent = 0; sent < 10 && !refused; sent++) refused = refusal(await run());
+      expect(refused).toMatchObject({ upstreamError: 'caller_budget' });
+      // Over HTTP, the same address has the same spent share.
+      expect(refusal(await lookup(from))).toMatchObject({ upstreamError: 'caller_budget' });
+    } finally {
+      await client.dispose();
+    }
   });
 });
 

@@ -115,6 +115,15 @@ describe('settings that cannot work together or are not what they name', () => {
     ]);
   });
 
+  it('reads TRUST_PROXY as Express reads `trust proxy`, and refuses what proxy-addr cannot compile', () => {
+    expect(loadConfig({}).edge.trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: 'true' }).edge.trustProxy).toBe(true);
+    expect(loadConfig({ TRUST_PROXY: '2' }).edge.trustProxy).toBe(2);
+    expect(loadConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8' }).edge.trustProxy).toEqual(['loopback', '10.0.0.0/8']);
+    for (const value of ['proxy.example.com', '10.0.0.0/99', '-1'])
+      expect(() => loadConfig({ TRUST_PROXY: value })).toThrow(/TRUST_PROXY: true, false, a number of proxies/);
+  });
+
   it("refuses a caller's share of a bucket that is off", () => {
     expect(() =>
       loadConfig({ ENGAGE_RATE_LIMIT_PER_MINUTE: '0', ENGAGE_RATE_LIMIT_PER_CALLER_PER_MINUTE: '100' }),

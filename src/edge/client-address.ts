@@ -1,0 +1,46 @@
+/**
+ * Who a caller without a token is: its address. Callers that send no `Authorization`
+ * (`ALLOW_ANONYMOUS`) all act with the configured token, so the token cannot tell them apart; their
+ * address names each one's share of the upstream budget (src/engage/caller-budget.ts).
+ *
+ * - The address is the socket's peer, or, behind proxies the operator trusts (`TRUST_PROXY`, with
+ *   Express's `trust proxy` meaning: `true`, a number of hops, or addresses, CIDR ranges and the
+ *   names `loopback`, `linklocal`, `uniquelocal`), the client address they forward in
+ *   `X-Forwarded-For`, read by proxy-addr as Express reads `req.ip`. An untrusted peer's
+ *   `X-Forwarded-For` is ignored: a caller cannot name itself.
+ * - A share belongs to an IPv4 address or to an IPv6 /64: one host is given a /64 and may pick any
+ *   address in it. An IPv4 address written as IPv6 (`::ffff:192.0.2.1`) is that IPv4 address.
+ */
+import type { IncomingMessage } from 'node:http';
+import ipaddr from 'ipaddr.js';
+import proxyaddr from 'proxy-addr';
+
+/** `TRUST_PROXY`: which peers' `X-Forwarded-For` is believed. */
+export type TrustProxy = boolean | number | readonly string[];
+
+export type TrustFunction = (address: string, hop: number) => boolean;
+
+/** Express's `compileTrust`, for both transports (proxy-addr compiles the lists; it throws on an invalid one). */
+export function compileTrust(trust: TrustProxy): TrustFunction {
+  if (trust === true) return () => true;
+  if (trust === false) return () => false;
+  if (typeof trust === 'number') return (_address, hop) => hop < trust;
+  return proxyaddr.compile([...trust]);
+}
+
+/** The client's address of an HTTP request or a WebSocket upgrade; '' when the socket has none (closed). */
+export function clientAddress(request: IncomingMessage, trust: TrustFunction): string {
+  if (!request.socket.remoteAddress) return '';
+  return proxyaddr(request, trust);
+}
+
+/** The share an address belongs to: the IPv4 address, or the IPv6 address's /64; the text itself if it is neither. */
+export function addressShare(address: string): string {
+  if (!ipaddr.isValid(address)) return address;
+  let parsed = ipaddr.parse(address);
+  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress())
+    parsed = (parsed as ipaddr.IPv6).toIPv4Address();
+  if (parsed.kind() === 'ipv4') return parsed.toString();
+  const parts = (parsed as ipaddr.IPv6).parts.slice(0, 4);
+  return `${new ipaddr.IPv6([...parts, 0, 0, 0, 0]).toString()}/64`;
+}

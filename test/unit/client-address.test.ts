@@ -1,0 +1,52 @@
+import type { IncomingMessage } from 'node:http';
+import { addressShare, clientAddress, compileTrust } from '../../src/edge/client-address';
+
+/** What proxy-addr reads of a request: the peer and the forwarded chain. */
+const request = (peer: string, forwarded?: string) =>
+  ({
+    socket: { remoteAddress: peer },
+    connection: { remoteAddress: peer },
+    headers: forwarded === undefined ? {} : { 'x-forwarded-for': forwarded },
+  }) as unknown as IncomingMessage;
+
+describe('the share an address belongs to', () => {
+  it('is the IPv4 address itself, however it is written', () => {
+    expect(addressShare('192.0.2.7')).toBe('192.0.2.7');
+    expect(addressShare('::ffff:192.0.2.7')).toBe('192.0.2.7');
+  });
+
+  it("is an IPv6 address's /64", () => {
+    expect(addressShare('2001:db8:1:2:3:4:5:6')).toBe('2001:db8:1:2::/64');
+    expect(addressShare('2001:db8:1:2::ffff')).toBe('2001:db8:1:2::/64');
+    expect(addressShare('2001:db8:1:3::1')).toBe('2001:db8:1:3::/64');
+  });
+
+  it('is the text itself when it is no address', () => {
+    expect(addressShare('')).toBe('');
+    expect(addressShare('unknown')).toBe('unknown');
+  });
+});
+
+describe("a request's client address", () => {
+  it("is the peer's when no proxy is trusted, whatever X-Forwarded-For claims", () => {
+    expect(clientAddress(request('203.0.113.9', '198.51.100.1'), compileTrust(false))).toBe('203.0.113.9');
+  });
+
+  it('is the nearest untrusted address of the chain behind trusted proxies', () => {
+    const trust = compileTrust(['loopback', '10.0.0.0/8']);
+    expect(clientAddress(request('127.0.0.1', '198.51.100.1, 10.1.2.3'), trust)).toBe('198.51.100.1');
+    // A client that prepends an address of its own choosing does not get it believed.
+    expect(clientAddress(request('127.0.0.1', '1.2.3.4, 198.51.100.1, 10.1.2.3'), trust)).toBe('198.51.100.1');
+    // Only the trusted peer's header counts.
+    expect(clientAddress(request('203.0.113.9', '198.51.100.1'), trust)).toBe('203.0.113.9');
+  });
+
+  it('counts hops when TRUST_PROXY is a number', () => {
+    expect(clientAddress(request('10.0.0.1', '198.51.100.1, 10.0.0.2'), compileTrust(1))).toBe('10.0.0.2');
+    expect(clientAddress(request('10.0.0.1', '198.51.100.1, 10.0.0.2'), compileTrust(2))).toBe('198.51.100.1');
+  });
+
+  it('is empty for a socket that has closed', () => {
+    expect(clientAddress(request(undefined as unknown as string), compileTrust(true))).toBe('');
+  });
+});
