@@ -446,7 +446,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
             extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } },
           });
         try {
-          const context = createContext(res.locals.credentials as CallerCredentials, {
+          const credentials = res.locals.credentials as CallerCredentials;
+          const context = createContext(credentials, {
             signal: ended.signal,
             onRequest: scope
               ? () => {
@@ -454,7 +455,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
                 }
               : undefined,
           });
-          if (scope) logging.attach(context, scope);
+          if (scope) {
+            scope.caller = credentials.address ?? context.scope;
+            logging.attach(context, scope);
+          }
           return context;
         } catch (error) {
           if (error instanceof MissingTokenError) {

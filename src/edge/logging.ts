@@ -4,7 +4,7 @@
  * - The request id is the caller's `x-request-id` when it is a plain short token, else a new UUID;
  *   it is echoed in the `x-request-id` response header and in every GraphQL error's
  *   `extensions.requestId`, so a user's report leads to the log line.
- * - The request's scope (id, operation name, REST calls made, error codes) is handed along
+ * - The request's scope (id, caller, operation name, REST calls made, error codes) is handed along
  *   explicitly: the middleware keeps it by response (`scopeOf`), the GraphQL context function ties
  *   it to the operation's context (`attach`), where the Apollo plugin finds it, and gives the
  *   operation's Engage calls a hook that counts them. Lines about a request's errors carry its id
@@ -12,6 +12,9 @@
  *   hooks on every promise of the process, which cost ~0.6 ms of CPU per cold inbox (7%, the
  *   production build, A/B in the commit that removed it); lines logged by shared components
  *   (circuit breaker, webhook receiver, Redis) carry no request id.
+ * - The caller is its token's scope (the cache's hash of the token) or, for a caller without a
+ *   token, its address (src/edge/client-address.ts): what an operator needs to tell who spends
+ *   the upstream budget, and to block an address.
  * - What is never logged: request or response bodies, variables, headers (so no `Authorization`,
  *   no webhook secret), query strings (a GET operation's text and variables are there). As a
  *   second line of defence, pino's `redact` censors the usual secret-bearing keys wherever they
@@ -25,6 +28,8 @@ import pino, { type DestinationStream, type Logger } from 'pino';
 
 export interface RequestScope {
   requestId: string;
+  /** Who called: its token's scope (a hash, never the token), or, without a token, its address. */
+  caller?: string;
   operationName?: string;
   restCalls: number;
   errorCodes: Set<string>;
@@ -137,6 +142,7 @@ export function createLogging(options: LoggingOptions = {}): Logging {
           path,
           status: res.statusCode,
           durationMs: Math.round(durationMs * 10) / 10,
+          ...(scope.caller ? { caller: scope.caller } : {}),
           ...(scope.operationName ? { operationName: scope.operationName } : {}),
           restCalls: scope.restCalls,
           ...(scope.errorCodes.size > 0 ? { errorCodes: [...scope.errorCodes] } : {}),

@@ -698,6 +698,7 @@ export function startTransport(options: TransportOptions): Transport {
       accessLog?.(
         {
           requestId: connection.requestId,
+          caller: connection.credentials?.address ?? connection.scope,
           closeCode: code,
           durationMs: Math.round(performance.now() - connection.openedAt),
           operations: connection.count,

@@ -5,6 +5,7 @@
  */
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
+import { tokenScope } from '../../src/cache';
 import { startGateway, type Gateway } from '../../src/server';
 import { startStack, type Stack } from '../support/stack';
 import { Deferred, event, newId, notification, postWebhook, until, within } from '../live/support';
@@ -66,12 +67,13 @@ describe('logs', () => {
       authorization: `Bearer ${agent.token}`,
     });
     expect(malformed.status).toBe(400);
+    await post(logged.url, JSON.stringify({ query: 'query Anonymous { teams { id } }' }));
     await postWebhook(logged, notification([]), { secret: 'a-wrong-secret' });
     await postWebhook(logged, notification([]), { secret: WEBHOOK_SECRET });
 
     await within(
       (async () => {
-        while (lines.filter((line) => line.includes('"msg":"request"')).length < 5) await new Promise(setImmediate);
+        while (lines.filter((line) => line.includes('"msg":"request"')).length < 6) await new Promise(setImmediate);
       })(),
       5_000,
       'the access lines',
@@ -82,6 +84,8 @@ describe('logs', () => {
     expect(access.find((record) => record.requestId === 'req-from-the-client')).toMatchObject({
       method: 'POST',
       path: '/graphql',
+      // Who called: the token's scope, never the token.
+      caller: tokenScope(agent.token),
       status: 200,
       operationName: 'Sources',
       restCalls: 1,
@@ -91,6 +95,8 @@ describe('logs', () => {
       operationName: 'Reply',
       errorCodes: [expect.any(String)],
     });
+    // A caller without a token is named by its address.
+    expect(access.find((record) => record.operationName === 'Anonymous')).toMatchObject({ caller: '127.0.0.1' });
     const everything = lines.join('\n');
     for (const secret of [agent.token, stack.admin.token, WEBHOOK_SECRET, 'verify-token-never-logged', CARD, 'my card'])
       expect(everything).not.toContain(secret);
@@ -161,7 +167,11 @@ describe('WebSocket logs', () => {
       outcome: 'complete',
       results: 0,
     });
-    expect(records.find((record) => record.msg === 'socket')).toMatchObject({ operations: 2, closeCode: 1000 });
+    expect(records.find((record) => record.msg === 'socket')).toMatchObject({
+      operations: 2,
+      closeCode: 1000,
+      caller: tokenScope(agent.token),
+    });
     const everything = lines.join('\n');
     expect(everything).not.toContain(agent.token);
     expect(everything).not.toContain('sourcez');
