@@ -168,21 +168,19 @@ class OperationContext implements GatewayContext {
   }
 }
 
-/** The share of an address (an IPv4 address or an IPv6 /64), named apart from every token's scope. */
-const addressScope = (address: string) => `address:${tokenScope(addressShare(address))}`;
+/** A caller on the configured token: it sent no `Authorization` at all. */
+const usesConfiguredToken = (credentials: CallerCredentials) =>
+  credentials.authorization === undefined || credentials.authorization === null;
 
 /**
- * Whose share of the upstream budget a caller spends (src/engage/caller-budget.ts): its token's, or,
- * on the configured token, its address's (the operator's token is accepted by Engage from the
- * start). Callers on the configured token without an address (the gateway's own) have none.
+ * Who a caller is, for its shares (of the upstream budget, src/engage/caller-budget.ts, and of
+ * sockets): its token's scope or, on the configured token, its address's (an IPv4 address or an
+ * IPv6 /64, named apart from every token's scope). Undefined for calls on the configured token
+ * without an address (the gateway's own): they have no share.
  */
-function shareOf(
-  credentials: CallerCredentials,
-  usesDefault: boolean,
-  scope: string,
-): [scope: string | undefined, trusted: boolean | undefined] {
-  if (!usesDefault) return [scope, credentials.trusted];
-  return credentials.address === undefined ? [undefined, undefined] : [addressScope(credentials.address), true];
+export function callerOf(credentials: CallerCredentials, scope: string): string | undefined {
+  if (!usesConfiguredToken(credentials)) return scope;
+  return credentials.address === undefined ? undefined : `address:${tokenScope(addressShare(credentials.address))}`;
 }
 
 export function createContextFactory(options: ContextFactoryOptions) {
@@ -193,7 +191,7 @@ export function createContextFactory(options: ContextFactoryOptions) {
   const createContext = (credentials: CallerCredentials, operation: OperationOptions = {}): GatewayContext => {
     // The configured token stands in only for callers that send no Authorization at all: a header
     // that is present but malformed (empty after a logout, another scheme) must not be promoted.
-    const usesDefault = credentials.authorization === undefined || credentials.authorization === null;
+    const usesDefault = usesConfiguredToken(credentials);
     const token = usesDefault ? options.defaultToken : bearerToken(credentials.authorization);
     if (!token) throw new MissingTokenError('No valid Engage token: send "Authorization: Bearer <Engage API token>".');
     const scope = tokenScope(token);
@@ -220,7 +218,12 @@ export function createContextFactory(options: ContextFactoryOptions) {
         timeoutMs: options.timeoutMs,
         onRequest: joinHooks(options.onRequest, operation.onRequest),
         attempt: options.upstream
-          ? options.upstream.attempt(restBudgetPolicy(operationScope), ...shareOf(credentials, usesDefault, scope))
+          ? // The configured token is the operator's: Engage's acceptance of it is not in doubt.
+            options.upstream.attempt(
+              restBudgetPolicy(operationScope),
+              callerOf(credentials, scope),
+              usesDefault || credentials.trusted,
+            )
           : restBudgetPolicy(operationScope),
       });
       if (options.responseCache) composed = withResponseCache(composed, options.responseCache, scope);

@@ -85,7 +85,7 @@ import {
 } from 'graphql-ws';
 import { LRUCache } from 'lru-cache';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import type { CallerCredentials, GatewayContext, OperationOptions } from '../context';
+import { callerOf, type CallerCredentials, type GatewayContext, type OperationOptions } from '../context';
 import { AuthError, type Authenticator } from '../edge/auth';
 import { DEFAULT_GRACE_PERIOD_MS } from '../edge/drain';
 import { requestIdFrom } from '../edge/logging';
@@ -203,8 +203,8 @@ class Connection {
   /** Answered the last keep-alive ping. */
   alive = true;
   credentials?: CallerCredentials;
-  /** The token's scope, counted in `socketsPerScope` while the socket is open. */
-  scope?: string;
+  /** Who holds it (`callerOf`: the token's scope, or the address's), counted in `socketsPerCaller` while it is open. */
+  caller?: string;
   /**
    * The running operations: the only one itself, a Map by id from a second one on. Most sockets
    * run one subscription, and a Map with its table is about 180 bytes that each would hold.
@@ -411,7 +411,7 @@ export function startTransport(options: TransportOptions): Transport {
     ...(options.limits?.validationRules ?? []),
   ];
   const parseOptions = options.limits?.parseOptions ?? { maxTokens: MAX_TOKENS };
-  const socketsPerScope = new Map<string, number>();
+  const socketsPerCaller = new Map<string, number>();
   /**
    * Every open socket. ws's own list (`clientTracking`) is off: it costs each socket a 'close'
    * closure with its context, a Set entry and, beside our 'close' listener, an array (~200 bytes).
@@ -561,13 +561,18 @@ export function startTransport(options: TransportOptions): Transport {
       }
     }
     if (connection.socket.readyState !== connection.socket.OPEN) return;
-    // Only the scope outlives the handshake, not the context.
-    const { scope } = context;
-    const open = socketsPerScope.get(scope) ?? 0;
+    // Only the caller outlives the handshake, not the context. Callers without a token share the
+    // configured token's scope: they are counted by address.
+    const caller = callerOf(credentials, context.scope) ?? context.scope;
+    const open = socketsPerCaller.get(caller) ?? 0;
     if (options.maxSocketsPerToken !== undefined && open >= options.maxSocketsPerToken)
-      return close(connection, 4429, `Too many connections for this token (limit ${options.maxSocketsPerToken})`);
-    socketsPerScope.set(scope, open + 1);
-    connection.scope = scope;
+      return close(
+        connection,
+        4429,
+        `Too many connections for this ${credentials.authorization ? 'token' : 'address'} (limit ${options.maxSocketsPerToken})`,
+      );
+    socketsPerCaller.set(caller, open + 1);
+    connection.caller = caller;
     connection.credentials = credentials;
     connection.acknowledged = true;
     connection.send(stringifyMessage({ type: MessageType.ConnectionAck }));
@@ -688,17 +693,17 @@ export function startTransport(options: TransportOptions): Transport {
     connections.delete(connection.socket);
     clearTimeout(connection.initTimer);
     for (const operation of connection.operations()) state.finish(operation, 'socket closed');
-    if (connection.scope !== undefined) {
-      const left = (socketsPerScope.get(connection.scope) ?? 1) - 1;
-      if (left > 0) socketsPerScope.set(connection.scope, left);
-      else socketsPerScope.delete(connection.scope);
+    if (connection.caller !== undefined) {
+      const left = (socketsPerCaller.get(connection.caller) ?? 1) - 1;
+      if (left > 0) socketsPerCaller.set(connection.caller, left);
+      else socketsPerCaller.delete(connection.caller);
     }
     // A socket closed before `connection_init` was accepted: nothing ran on it.
     if (connection.acknowledged)
       accessLog?.(
         {
           requestId: connection.requestId,
-          caller: connection.credentials?.address ?? connection.scope,
+          caller: connection.credentials?.address ?? connection.caller,
           closeCode: code,
           durationMs: Math.round(performance.now() - connection.openedAt),
           operations: connection.count,

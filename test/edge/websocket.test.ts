@@ -3,6 +3,7 @@
  * upgrade's Origin check from one list; tokens proven at connection_init; caps per token and per
  * socket; fan-out groups keyed by the normalized operation.
  */
+import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { startGateway, type Gateway } from '../../src/server';
 import { startStack, type Stack } from '../support/stack';
@@ -153,6 +154,40 @@ describe('WebSocket upgrades', () => {
     const closed = await connectionInit(capped.url, { authorization: `Bearer ${token}` });
     expect(closed.code).toBe(4429);
     expect(closed.acknowledged).toBe(false);
+  });
+
+  it("counts sockets of callers without a token per address: one address cannot take the others' sockets", async () => {
+    const capped = await gateway({ ws: { maxSocketsPerToken: 2 }, trustProxy: ['loopback'] });
+    /** An anonymous socket from `address` (forwarded by a trusted proxy), held open once acknowledged. */
+    const from = (address: string) =>
+      new Promise<void>((resolve, reject) => {
+        const client = createClient({
+          url: capped.url.replace(/^http/, 'ws'),
+          webSocketImpl: class extends WebSocket {
+            constructor(url: string, protocols?: string | string[]) {
+              super(url, protocols, { headers: { 'x-forwarded-for': address } });
+            }
+          },
+          retryAttempts: 0,
+          lazy: false,
+          onNonLazyError: reject,
+          on: { connected: () => resolve(), closed: (event) => reject(event) },
+        });
+        opened.push(client);
+      });
+    const opened: Client[] = [];
+    try {
+      await Promise.all([from('203.0.113.1'), from('203.0.113.1')]);
+      await expect(from('203.0.113.1')).rejects.toMatchObject({
+        code: 4429,
+        reason: 'Too many connections for this address (limit 2)',
+      });
+      // Another address, and the same /64 of IPv6 counted as one.
+      await Promise.all([from('198.51.100.1'), from('2001:db8::1'), from('2001:db8::2')]);
+      await expect(from('2001:db8::3')).rejects.toMatchObject({ code: 4429 });
+    } finally {
+      await Promise.all(opened.map((client) => client.dispose()));
+    }
   });
 
   it('500 subscriptions on one socket differing only by comments and layout share one group: one execution per event', async () => {
