@@ -175,12 +175,14 @@ const usesConfiguredToken = (credentials: CallerCredentials) =>
 /**
  * Who a caller is, for its shares (of the upstream budget, src/engage/caller-budget.ts, and of
  * sockets): its token's scope or, on the configured token, its address's (an IPv4 address or an
- * IPv6 /64, named apart from every token's scope). Undefined for calls on the configured token
+ * IPv6 /64). Undefined for calls on the configured token
  * without an address (the gateway's own): they have no share.
  */
 export function callerOf(credentials: CallerCredentials, scope: string): string | undefined {
   if (!usesConfiguredToken(credentials)) return scope;
-  return credentials.address === undefined ? undefined : `address:${tokenScope(addressShare(credentials.address))}`;
+  // A digest like a token's scope (16 flat characters: every socket holds one), of a text no token
+  // is (a bearer token has no space).
+  return credentials.address === undefined ? undefined : tokenScope(`address ${addressShare(credentials.address)}`);
 }
 
 export function createContextFactory(options: ContextFactoryOptions) {

@@ -531,7 +531,8 @@ export function startTransport(options: TransportOptions): Transport {
   /** `connection_init`: authenticate, prove the token with Engage, count it, acknowledge. */
   const connect = async (connection: Connection, params: Record<string, unknown> | undefined): Promise<void> => {
     let credentials = credentialsFrom(params);
-    if (credentials.authorization === undefined) credentials.address = connection.address;
+    // One object of three fields, not a property added to one of two (a backing store more per socket).
+    if (credentials.authorization === undefined) credentials = { ...credentials, address: connection.address };
     try {
       if (options.authenticator) credentials = await options.authenticator.authenticate(credentials);
     } catch (error) {
