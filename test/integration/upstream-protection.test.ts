@@ -444,6 +444,88 @@ describe("anonymous callers' shares, by address", () => {
   });
 });
 
+describe('anonymous subscribers of one subscription, from two addresses', () => {
+  // A fan-out group runs on its opener's context, so an event's payload spent the share of the
+  // address that subscribed first, for every member: that address could spend its own share and
+  // every other anonymous subscriber's events were refused. No retries, so a refusal is seen at once.
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({
+      registerWebhook: true,
+      gateway: {
+        upstream: { rateLimitPerMinute: 600, rateLimitPerCallerPerMinute: 120, rateLimitMaxWaitMs: 0 },
+        trustProxy: ['loopback'],
+        live: { retry: { attempts: 1, baseMs: 0, maxMs: 0 } },
+      },
+    });
+  });
+  afterAll(async () => {
+    await stack.dispose();
+  });
+
+  it("an address that spends its share does not get another address's events refused", async () => {
+    const QUERY = `subscription ($s: [ID!]) { newThread(sourceIds: $s) { thread { id source { name } } content { body author { displayName } } } }`;
+    const { records } = stack.emulator;
+    const sourceId = records.list('sources').find((s) => records.customerContent([s.id]))!.id;
+    const customer = records.customerContent([sourceId])!.author_id!;
+    const clients: ReturnType<typeof createClient>[] = [];
+    /** An anonymous subscription from `address`, once the gateway attached it. */
+    const subscribe = async (address: string) => {
+      const client = createClient({
+        url: stack.gateway.url.replace(/^http/, 'ws'),
+        webSocketImpl: class extends WebSocket {
+          constructor(url: string, protocols?: string | string[]) {
+            super(url, protocols, { headers: { 'x-forwarded-for': address } });
+          }
+        },
+        retryAttempts: 0,
+      });
+      clients.push(client);
+      const attached = stack.gateway.live.stats().attached;
+      const results = client.iterate<Record<string, unknown>>({ query: QUERY, variables: { s: [sourceId] } });
+      const next = () => results.next().then(({ value }) => value as GraphQLResponse);
+      let pending = next();
+      while (stack.gateway.live.stats().attached === attached) await sleep(10);
+      return {
+        next: () => {
+          const taken = pending;
+          pending = next();
+          return taken;
+        },
+      };
+    };
+    try {
+      const first = await subscribe('203.0.113.70');
+      const other = await subscribe('198.51.100.70');
+      const event = async (body: string) => {
+        const imported = stack.emulator.customers.startThread({ identityId: customer, sourceId, body });
+        const answers = await Promise.all([first.next(), other.next()]);
+        return { imported, answers };
+      };
+      const warm = await event('before');
+      expect(warm.answers.map((answer) => answer.errors)).toEqual([undefined, undefined]);
+      // The first address spends its own share.
+      for (let sent = 0; ; sent++) {
+        expect(sent).toBeLessThan(30);
+        const answer = (await fetch(stack.gateway.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-forwarded-for': '203.0.113.70' },
+          body: JSON.stringify({
+            query: `query ($id: ID!) { content(id: $id) { id } }`,
+            variables: { id: newEngageId() },
+          }),
+        }).then((response) => response.json())) as GraphQLResponse;
+        if (answer.errors?.some((error) => error.extensions?.upstreamError === 'caller_budget')) break;
+      }
+      const { imported, answers } = await event('after');
+      expect(answers[1].errors).toBeUndefined();
+      expect(answers[1]).toMatchObject({ data: { newThread: { thread: { id: imported.thread_id } } } });
+    } finally {
+      await Promise.all(clients.map((client) => client.dispose()));
+    }
+  });
+});
+
 describeWith([requirements.redis()])("callers' shares with two gateways sharing Redis", () => {
   let stack: Stack;
   let second: Gateway;
