@@ -37,6 +37,11 @@ export interface GatewayContext {
   viewerId: string | null;
   /** Hash of the caller's token: a cache and pub/sub scope, safe to log. */
   scope: string;
+  /**
+   * Whose share of the upstream budget its calls spend (`callerOf`): the token's scope, or, for a
+   * caller without a token, its address's; undefined for the gateway's own calls.
+   */
+  caller?: string;
   idempotency: IdempotencyStore;
   /** Live events for subscription resolvers (absent when the gateway runs without them). */
   live?: LiveAccess;
@@ -143,16 +148,18 @@ type ContextParts = Omit<GatewayContext, 'engage' | 'loaders'> & {
 class OperationContext implements GatewayContext {
   readonly viewerId: string | null;
   readonly scope: string;
+  readonly caller?: string;
   readonly idempotency: IdempotencyStore;
   readonly live?: LiveAccess;
   readonly fresh: GatewayContext['fresh'];
   readonly within: GatewayContext['within'];
   private readonly builders: Pick<ContextParts, 'buildEngage' | 'buildLoaders'>;
 
-  constructor({ buildEngage, buildLoaders, viewerId, scope, idempotency, live, fresh, within }: ContextParts) {
+  constructor({ buildEngage, buildLoaders, viewerId, scope, caller, idempotency, live, fresh, within }: ContextParts) {
     this.builders = { buildEngage, buildLoaders };
     this.viewerId = viewerId;
     this.scope = scope;
+    this.caller = caller;
     this.idempotency = idempotency;
     this.live = live;
     this.fresh = fresh;
@@ -197,6 +204,7 @@ export function createContextFactory(options: ContextFactoryOptions) {
     const token = usesDefault ? options.defaultToken : bearerToken(credentials.authorization);
     if (!token) throw new MissingTokenError('No valid Engage token: send "Authorization: Bearer <Engage API token>".');
     const scope = tokenScope(token);
+    const caller = callerOf(credentials, scope);
     // The API and the loaders are built on first use: a WebSocket subscription holds its context
     // for its whole life but resolves each event `within()` a new one, so eager ones would only hold memory.
     let engage: EngageApi | undefined;
@@ -221,11 +229,7 @@ export function createContextFactory(options: ContextFactoryOptions) {
         onRequest: joinHooks(options.onRequest, operation.onRequest),
         attempt: options.upstream
           ? // The configured token is the operator's: Engage's acceptance of it is not in doubt.
-            options.upstream.attempt(
-              restBudgetPolicy(operationScope),
-              callerOf(credentials, scope),
-              usesDefault || credentials.trusted,
-            )
+            options.upstream.attempt(restBudgetPolicy(operationScope), caller, usesDefault || credentials.trusted)
           : restBudgetPolicy(operationScope),
       });
       if (options.responseCache) composed = withResponseCache(composed, options.responseCache, scope);
@@ -244,6 +248,7 @@ export function createContextFactory(options: ContextFactoryOptions) {
       // has no "me"); the record is then read with that token, and nothing acts on the name.
       viewerId: (usesDefault ? options.defaultUserId : credentials.userId) || null,
       scope,
+      caller,
       idempotency: options.idempotency,
       live: options.live,
       fresh: (next) => createContext(credentials, next),

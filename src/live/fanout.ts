@@ -7,7 +7,9 @@
  *
  * Why the scope is part of the key: the payload is resolved with the subscriber's token, and the
  * permission check runs in the group's source stream. Two tokens never share a group, so a result
- * is never computed with one agent's permissions and sent to another.
+ * is never computed with one agent's permissions and sent to another. Callers without a token
+ * share the configured token: the key also has their address's share (`context.caller`), since a
+ * group's calls spend its opener's share of the upstream budget.
  *
  * A group runs on a context of its own, made from the opening member's (same token, same
  * permissions) but ended with the group, when its last member leaves: a member leaving, the one
@@ -186,6 +188,8 @@ export class FanOut {
       args.operationName ?? '',
       stableStringify(args.variableValues ?? {}),
       context.scope,
+      // Callers without a token share the configured token's scope: each address's group spends its own share.
+      context.caller ?? '',
       context.viewerId ?? '',
       resumes(args) ? `resumed:${(this.resumedCount += 1)}` : '',
     ].join('\u0000');
