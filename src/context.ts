@@ -3,6 +3,7 @@
  * alike: the caller's Engage API (their token, their permissions) and a fresh set of loaders.
  * Nothing in it outlives the operation except what the injected shared cache keeps, scoped by token.
  */
+import { LRUCache } from 'lru-cache';
 import type { Dispatcher } from 'undici';
 import { tokenScope } from './cache';
 import { addressShare } from './edge/client-address';
@@ -180,16 +181,28 @@ const usesConfiguredToken = (credentials: CallerCredentials) =>
   credentials.authorization === undefined || credentials.authorization === null;
 
 /**
+ * The callers of recent addresses: each request and each event of an anonymous caller names its
+ * caller, and a socket, its subscriptions' contexts and their groups hold one string between them.
+ */
+const addressCallers = new LRUCache<string, string>({ max: 10_000 });
+
+/**
  * Who a caller is, for its shares (of the upstream budget, src/engage/caller-budget.ts, and of
- * sockets): its token's scope or, on the configured token, its address's (an IPv4 address or an
- * IPv6 /64). Undefined for calls on the configured token
- * without an address (the gateway's own): they have no share.
+ * sockets and fan-out groups): its token's scope or, on the configured token, its address's (an
+ * IPv4 address or an IPv6 /64). Undefined for calls on the configured token without an address
+ * (the gateway's own): they have no share.
  */
 export function callerOf(credentials: CallerCredentials, scope: string): string | undefined {
   if (!usesConfiguredToken(credentials)) return scope;
-  // A digest like a token's scope (16 flat characters: every socket holds one), of a text no token
-  // is (a bearer token has no space).
-  return credentials.address === undefined ? undefined : tokenScope(`address ${addressShare(credentials.address)}`);
+  const { address } = credentials;
+  if (address === undefined) return undefined;
+  let caller = addressCallers.get(address);
+  if (caller === undefined) {
+    // A digest like a token's scope, of a text no token is (a bearer token has no space).
+    caller = tokenScope(`address ${addressShare(address)}`);
+    addressCallers.set(address, caller);
+  }
+  return caller;
 }
 
 export function createContextFactory(options: ContextFactoryOptions) {
