@@ -28,10 +28,22 @@ export function compileTrust(trust: TrustProxy): TrustFunction {
   return proxyaddr.compile([...trust]);
 }
 
-/** The client's address of an HTTP request or a WebSocket upgrade; '' when the socket has none (closed). */
+/** `1.2.3.4:5678` and `[2001:db8::1]:5678`, as some proxies forward them: the address without the port. */
+const WITH_PORT = /^(?:(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}|\[([0-9a-fA-F:.]+)\](?::\d{1,5})?)$/;
+
+/**
+ * The client's address of an HTTP request or a WebSocket upgrade; '' when the socket has none
+ * (closed). A forwarded entry that is no address (a proxy trusted too far passes on whatever the
+ * client wrote) is not believed: the peer's address stands, so a share is never named by free text.
+ */
 export function clientAddress(request: IncomingMessage, trust: TrustFunction): string {
-  if (!request.socket.remoteAddress) return '';
-  return proxyaddr(request, trust);
+  const peer = request.socket.remoteAddress;
+  if (!peer) return '';
+  const forwarded = proxyaddr(request, trust);
+  if (forwarded === peer || ipaddr.isValid(forwarded)) return forwarded;
+  const match = WITH_PORT.exec(forwarded);
+  const address = match?.[1] ?? match?.[2];
+  return address !== undefined && ipaddr.isValid(address) ? address : peer;
 }
 
 /** The share an address belongs to: the IPv4 address, or the IPv6 address's /64; the text itself if it is neither. */

@@ -46,6 +46,14 @@ describe("a request's client address", () => {
     expect(clientAddress(request('10.0.0.1', '198.51.100.1, 10.0.0.2'), compileTrust(2))).toBe('198.51.100.1');
   });
 
+  it('drops the port some proxies forward, and never believes a forwarded entry that is no address', () => {
+    const all = compileTrust(true);
+    expect(clientAddress(request('10.0.0.1', '198.51.100.1:51234'), all)).toBe('198.51.100.1');
+    expect(clientAddress(request('10.0.0.1', '[2001:db8::7]:51234'), all)).toBe('2001:db8::7');
+    for (const junk of ['not-an-address', 'x'.repeat(4000), '1.2.3.4:99999999', '[zz]:1'])
+      expect(clientAddress(request('10.0.0.1', junk), all)).toBe('10.0.0.1');
+  });
+
   it('is empty for a socket that has closed', () => {
     expect(clientAddress(request(undefined as unknown as string), compileTrust(true))).toBe('');
   });
