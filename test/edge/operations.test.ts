@@ -8,7 +8,7 @@ import WebSocket from 'ws';
 import { tokenScope } from '../../src/cache';
 import { startGateway, type Gateway } from '../../src/server';
 import { startStack, type Stack } from '../support/stack';
-import { Deferred, event, newId, notification, postWebhook, until, within } from '../live/support';
+import { clientWithHeaders, Deferred, event, newId, notification, postWebhook, until, within } from '../live/support';
 
 let stack: Stack;
 let logged: Gateway;
@@ -106,20 +106,16 @@ describe('logs', () => {
 describe('WebSocket logs', () => {
   it('one line per operation and one per socket, under the socket request id; no token or document', async () => {
     const agent = stack.emulator.agents.find((candidate) => candidate.role === 'agent')!;
-    class WithRequestId extends WebSocket {
-      constructor(url: string, protocols?: string | string[]) {
-        super(url, protocols, { headers: { 'x-request-id': 'ws-from-the-client' } });
-      }
-    }
     const closed = new Deferred<void>();
-    const client = createClient({
-      url: logged.url.replace(/^http/, 'ws'),
-      webSocketImpl: WithRequestId,
-      retryAttempts: 0,
-      lazy: false,
-      connectionParams: { authorization: `Bearer ${agent.token}` },
-      on: { closed: () => closed.resolve() },
-    });
+    const client = clientWithHeaders(
+      logged.url,
+      { 'x-request-id': 'ws-from-the-client' },
+      {
+        lazy: false,
+        connectionParams: { authorization: `Bearer ${agent.token}` },
+        on: { closed: () => closed.resolve() },
+      },
+    );
     const once = (query: string) =>
       new Promise<unknown>((resolve) => {
         const results: unknown[] = [];

@@ -3,11 +3,21 @@
  * upgrade's Origin check from one list; tokens proven at connection_init; caps per token and per
  * socket; fan-out groups keyed by the normalized operation.
  */
-import { createClient, type Client } from 'graphql-ws';
+import type { Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { startGateway, type Gateway } from '../../src/server';
 import { startStack, type Stack } from '../support/stack';
-import { event, newId, notification, postWebhook, Subscription, until, within, wsClients } from '../live/support';
+import {
+  clientWithHeaders,
+  event,
+  newId,
+  notification,
+  postWebhook,
+  Subscription,
+  until,
+  within,
+  wsClients,
+} from '../live/support';
 
 const clients = wsClients();
 let stack: Stack;
@@ -161,18 +171,15 @@ describe('WebSocket upgrades', () => {
     /** An anonymous socket from `address` (forwarded by a trusted proxy), held open once acknowledged. */
     const from = (address: string) =>
       new Promise<void>((resolve, reject) => {
-        const client = createClient({
-          url: capped.url.replace(/^http/, 'ws'),
-          webSocketImpl: class extends WebSocket {
-            constructor(url: string, protocols?: string | string[]) {
-              super(url, protocols, { headers: { 'x-forwarded-for': address } });
-            }
+        const client = clientWithHeaders(
+          capped.url,
+          { 'x-forwarded-for': address },
+          {
+            lazy: false,
+            onNonLazyError: reject,
+            on: { connected: () => resolve(), closed: (event) => reject(event) },
           },
-          retryAttempts: 0,
-          lazy: false,
-          onNonLazyError: reject,
-          on: { connected: () => resolve(), closed: (event) => reject(event) },
-        });
+        );
         opened.push(client);
       });
     const opened: Client[] = [];

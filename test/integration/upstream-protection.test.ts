@@ -5,9 +5,9 @@
  * test within a few seconds.
  */
 import { randomBytes } from 'node:crypto';
-import { createClient } from 'graphql-ws';
-import WebSocket from 'ws';
+import type { Client } from 'graphql-ws';
 import type { Gateway } from '../../src/server';
+import { clientWithHeaders } from '../live/support';
 import { INBOX } from '../support/operations';
 import { describeWith, requirements, TEST_REDIS_URL } from '../support/requirements';
 import { startStack, type GraphQLResponse, type Stack } from '../support/stack';
@@ -414,15 +414,7 @@ describe("anonymous callers' shares, by address", () => {
 
   it("an anonymous socket's operations spend its address's share", async () => {
     const from = '198.51.100.200';
-    const client = createClient({
-      url: stack.gateway.url.replace(/^http/, 'ws'),
-      webSocketImpl: class extends WebSocket {
-        constructor(url: string, protocols?: string | string[]) {
-          super(url, protocols, { headers: { 'x-forwarded-for': from } });
-        }
-      },
-      retryAttempts: 0,
-    });
+    const client = clientWithHeaders(stack.gateway.url, { 'x-forwarded-for': from });
     try {
       const run = async () => {
         const results = [];
@@ -468,18 +460,10 @@ describe('anonymous subscribers of one subscription, from two addresses', () => 
     const { records } = stack.emulator;
     const sourceId = records.list('sources').find((s) => records.customerContent([s.id]))!.id;
     const customer = records.customerContent([sourceId])!.author_id!;
-    const clients: ReturnType<typeof createClient>[] = [];
+    const clients: Client[] = [];
     /** An anonymous subscription from `address`, once the gateway attached it. */
     const subscribe = async (address: string) => {
-      const client = createClient({
-        url: stack.gateway.url.replace(/^http/, 'ws'),
-        webSocketImpl: class extends WebSocket {
-          constructor(url: string, protocols?: string | string[]) {
-            super(url, protocols, { headers: { 'x-forwarded-for': address } });
-          }
-        },
-        retryAttempts: 0,
-      });
+      const client = clientWithHeaders(stack.gateway.url, { 'x-forwarded-for': address });
       clients.push(client);
       const attached = stack.gateway.live.stats().attached;
       const results = client.iterate<Record<string, unknown>>({ query: QUERY, variables: { s: [sourceId] } });

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { createClient, type Client, type FormattedExecutionResult } from 'graphql-ws';
+import { createClient, type Client, type ClientOptions, type FormattedExecutionResult } from 'graphql-ws';
 import WebSocket from 'ws';
 import type { Content, WebhookEvent, WebhookNotification } from '../../src/engage/types';
 import type { Emulator, SeededAgent } from '../../src/emulator';
@@ -166,6 +166,27 @@ export function wsClients(): WsClients {
       await Promise.all(clients.splice(0).map((client) => client.dispose()));
     },
   };
+}
+
+/**
+ * A graphql-ws client of `gatewayUrl` (its HTTP URL) whose upgrade request carries `headers`, as a
+ * proxy in front adds `X-Forwarded-For` or a client its `x-request-id`; no retries.
+ */
+export function clientWithHeaders(
+  gatewayUrl: string,
+  headers: Record<string, string>,
+  options: Omit<ClientOptions, 'url' | 'webSocketImpl'> = {},
+): Client {
+  return createClient({
+    url: gatewayUrl.replace(/^http/, 'ws'),
+    webSocketImpl: class extends WebSocket {
+      constructor(url: string, protocols?: string | string[]) {
+        super(url, protocols, { headers });
+      }
+    },
+    retryAttempts: 0,
+    ...options,
+  });
 }
 
 /** Subscribes and waits until the gateway attached the subscription (one subscription at a time). */
