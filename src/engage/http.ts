@@ -190,6 +190,11 @@ export class EngageHttp implements EngageTransport {
     const inQuery = method === 'GET' || method === 'DELETE';
     const body = inQuery ? undefined : encodeParams(call.params);
     const url = `${this.baseUrl}${pathAndQuery(call)}`;
+    // A write is not abandoned once sent, when its operation ends (the client went away, the deadline
+    // passed): Engage acts on it all the same, and only its answer lets an idempotency key record the
+    // result, so that the client's retry replays it rather than posting it again. Its own timeout
+    // still bounds it. One whose operation has already ended is not sent.
+    if (call.write && call.signal?.aborted) throw call.signal.reason;
     const attemptStart = Date.now();
     // An attempt gets timeoutMs, but never more than what is left of the call's budget.
     const attemptTimeoutMs = Math.max(1, Math.min(this.timeoutMs, budgetEnd - attemptStart));
@@ -201,7 +206,7 @@ export class EngageHttp implements EngageTransport {
       attemptTimeoutMs,
     );
     const onCallAbort = () => attemptSignal.abort(call.signal?.reason);
-    call.signal?.addEventListener('abort', onCallAbort, { once: true });
+    if (!call.write) call.signal?.addEventListener('abort', onCallAbort, { once: true });
     try {
       const response = await request(url, {
         method,
@@ -236,7 +241,7 @@ export class EngageHttp implements EngageTransport {
       if (caught instanceof EngageError) throw caught;
       this.options.onRequest?.({ method, endpoint, status: 0, durationMs: Date.now() - attemptStart, attempt });
       // The operation ended: its reason (deadline, cancellation) is the error, not a timeout of Engage.
-      if (call.signal?.aborted) throw call.signal.reason;
+      if (call.signal?.aborted && !call.write) throw call.signal.reason;
       throw transportError(caught, label, attemptTimeoutMs);
     } finally {
       clearTimeout(timer);

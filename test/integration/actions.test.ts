@@ -3,6 +3,8 @@
  * transfer to a human agent, the error codes a UI acts on, and idempotency keys. The REST state
  * afterwards is read straight from the emulator.
  */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Content, IdentityGroup, Intervention, Page, Thread } from '../../src/engage/types';
 import type { SeededAgent } from '../../src/emulator';
 import { startStack, type Stack } from '../support/stack';
@@ -389,6 +391,51 @@ describe('idempotency keys', () => {
     );
     expect(new Set(results.map((r) => r.data!.engageContent.id)).size).toBe(1);
     expect(restCalls('POST', '/1.0/interventions')).toBe(1);
+  });
+
+  it('a reply whose client goes away while Engage posts it is recorded, and the retry replays it', async () => {
+    const imported = newCustomerThread('Slow network');
+    await stack.gql(`mutation($c: ID!) { engageContent(contentId: $c) { id } }`, { c: imported.id });
+    // Engage as seen over a slow link: it acts on the request at once, its answer arrives late.
+    const slowAnswers: Server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        void (async () => {
+          const answer = await fetch(`${stack.emulator.url.replace(/\/1\.0$/, '')}${req.url}`, {
+            method: req.method,
+            headers: req.headers as Record<string, string>,
+            body: req.method === 'GET' ? undefined : Buffer.concat(chunks),
+          });
+          const body = await answer.text();
+          if (req.method !== 'GET') await new Promise((resolve) => setTimeout(resolve, 800));
+          res.writeHead(answer.status, { 'content-type': 'application/json' }).end(body);
+        })();
+      });
+    });
+    await new Promise<void>((resolve) => slowAnswers.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = slowAnswers.address() as AddressInfo;
+      const slow = await stack.anotherGateway({ engageUrl: `http://127.0.0.1:${port}/1.0` });
+      const reply = JSON.stringify({
+        query: `mutation($c: ID!) { replyToContent(input: { contentId: $c, body: "Sent once over a slow link", idempotencyKey: "slow-link" }) { id } }`,
+        variables: { c: imported.id },
+      });
+      const post = (signal?: AbortSignal) =>
+        fetch(slow.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: reply, signal });
+
+      // The client gives up after 200 ms, while Engage has the reply and takes its time to answer.
+      await expect(post(AbortSignal.timeout(200))).rejects.toThrow();
+      await new Promise((resolve) => setTimeout(resolve, 1_200));
+      const retried = (await (await post()).json()) as { data?: { replyToContent: { id: string } }; errors?: unknown };
+      expect(retried.errors).toBeUndefined();
+
+      const contents = await stack.rest<Page<Content>>(`/contents?q=thread:${imported.thread_id}`);
+      const posted = contents.records.filter((c) => c.body === 'Sent once over a slow link');
+      expect(posted.map((c) => c.id)).toEqual([retried.data!.replyToContent.id]);
+    } finally {
+      await new Promise((resolve) => slowAnswers.close(resolve));
+    }
   });
 
   it('keys are per caller: another agent with the same key acts for itself', async () => {
