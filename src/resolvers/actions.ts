@@ -194,23 +194,25 @@ export const actionResolvers: Resolvers = {
       );
     },
 
-    botComplete: (_root, { interventionId, closeThread, threadCategoryIds, idempotencyKey }, context) => {
+    botComplete: async (_root, { interventionId, closeThread, threadCategoryIds, idempotencyKey }, context) => {
       const args = {
         interventionId: assertId('interventionId', interventionId),
         closeThread: closeThread ?? false,
         threadCategoryIds: threadCategoryIds ? assertIds('threadCategoryIds', threadCategoryIds) : undefined,
       };
-      return once(context, 'botComplete', idempotencyKey, args, async () => {
-        const answer = await context.engage.botComplete(interventionId, {
+      // The key covers the write only: a read after it that fails must not leave the key free for a
+      // retry to complete the intervention again. The retry replays the answer and reads again.
+      const answer = await once(context, 'botComplete', idempotencyKey, args, () =>
+        context.engage.botComplete(interventionId, {
           closeThread: args.closeThread,
           threadCategoryIds: args.threadCategoryIds,
-        });
-        const intervention = freshIntervention(context, await context.engage.getIntervention(interventionId));
-        return { status: answer.status ?? null, message: answer.message ?? null, intervention };
-      });
+        }),
+      );
+      const intervention = freshIntervention(context, await context.engage.getIntervention(interventionId));
+      return { status: answer.status ?? null, message: answer.message ?? null, intervention };
     },
 
-    transferToHuman: (_root, { threadId, categoryIds, interventionId, idempotencyKey }, context) => {
+    transferToHuman: async (_root, { threadId, categoryIds, interventionId, idempotencyKey }, context) => {
       const args = {
         threadId: assertId('threadId', threadId),
         categoryIds: assertIds('categoryIds', categoryIds),
@@ -218,28 +220,33 @@ export const actionResolvers: Resolvers = {
       };
       if (categoryIds.length === 0)
         throw badInput('categoryIds', 'categoryIds must name the categories human agents are routed on.');
-      return once(context, 'transferToHuman', idempotencyKey, args, async () => {
-        const thread = await context.loaders.thread.load(threadId);
-        const source = await context.loaders.source.load(thread.source_id);
-        const statuses = await context.engage.agentStatuses({ source_ids: [source.id] });
-        const availableAgents = availableOn(statuses, source.channel_id);
+      // The key covers the reads before the handover and the handover, not the read of the thread
+      // after it: that one failing must not leave the key free for a retry to hand over again.
+      const { agentAvailable, availableAgents } = await once(
+        context,
+        'transferToHuman',
+        idempotencyKey,
+        args,
+        async () => {
+          const thread = await context.loaders.thread.load(threadId);
+          const source = await context.loaders.source.load(thread.source_id);
+          const statuses = await context.engage.agentStatuses({ source_ids: [source.id] });
+          const available = availableOn(statuses, source.channel_id);
 
-        if (interventionId) {
-          await context.engage.botHandover({
-            from: 'bot',
-            to: 'agent',
-            interventionId,
-            threadCategoryIds: categoryIds,
-          });
-        } else {
-          freshThread(context, await context.engage.updateThreadCategories(threadId, categoryIds));
-        }
-        return {
-          agentAvailable: availableAgents.length > 0,
-          availableAgents,
-          thread: await context.loaders.thread.load(threadId),
-        };
-      });
+          if (interventionId) {
+            await context.engage.botHandover({
+              from: 'bot',
+              to: 'agent',
+              interventionId,
+              threadCategoryIds: categoryIds,
+            });
+          } else {
+            freshThread(context, await context.engage.updateThreadCategories(threadId, categoryIds));
+          }
+          return { agentAvailable: available.length > 0, availableAgents: available };
+        },
+      );
+      return { agentAvailable, availableAgents, thread: await context.loaders.thread.load(threadId) };
     },
   },
 };

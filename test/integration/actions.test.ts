@@ -393,6 +393,80 @@ describe('idempotency keys', () => {
     expect(restCalls('POST', '/1.0/interventions')).toBe(1);
   });
 
+  it('a bot completion whose follow-up read fails is replayed by its retry, not posted again', async () => {
+    const imported = newCustomerThread('Complete me once');
+    const engaged = await stack.gql<{ botEngage: { id: string } }>(
+      `mutation($c: ID!) { botEngage(contentId: $c) { id } }`,
+      { c: imported.id },
+      asBot,
+    );
+    const interventionId = engaged.data!.botEngage.id;
+    const complete = `mutation($i: ID!) { botComplete(interventionId: $i, idempotencyKey: "complete-once") {
+      status intervention { id status }
+    } }`;
+    stack.emulator.requestLog.reset();
+    // Engage completes the intervention, then fails the read of it that follows.
+    stack.emulator.faults.set({ errorRate: 1, pathPattern: `^/1.0/interventions/${interventionId}$` });
+    let first;
+    try {
+      first = await stack.gql(complete, { i: interventionId }, asBot);
+    } finally {
+      stack.emulator.faults.reset();
+    }
+    expect(first.errors![0].extensions).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
+    expect(restCalls('POST', '/1.0/bots/complete')).toBe(1);
+
+    const retried = await stack.gql<{ botComplete: { status: string; intervention: { status: string } } }>(
+      complete,
+      { i: interventionId },
+      asBot,
+    );
+    expect(retried.errors).toBeUndefined();
+    expect(retried.data!.botComplete).toMatchObject({
+      status: 'ok',
+      intervention: { id: interventionId, status: 'CLOSED' },
+    });
+    expect(restCalls('POST', '/1.0/bots/complete')).toBe(1);
+  });
+
+  it('a transfer whose last read of the thread fails is replayed by its retry, not handed over again', async () => {
+    const categories = (await stack.rest<Page<{ id: string; name: string }>>('/categories?limit=150')).records;
+    const human = categories.find((c) => !/virtual/i.test(c.name))!;
+    const imported = newCustomerThread('A human, please, once');
+    const engaged = await stack.gql<{ botEngage: { id: string } }>(
+      `mutation($c: ID!) { botEngage(contentId: $c) { id } }`,
+      { c: imported.id },
+      asBot,
+    );
+    const transfer = `mutation($t: ID!, $c: [ID!]!, $i: ID) { transferToHuman(threadId: $t, categoryIds: $c, interventionId: $i, idempotencyKey: "transfer-once") {
+      agentAvailable thread { id threadCategories { id } }
+    } }`;
+    const variables = { t: imported.thread_id, c: [human.id], i: engaged.data!.botEngage.id };
+    // Its Engage calls: the thread, the sources, the agents' status, the handover, the thread again.
+    // A budget of four lets the handover through and fails the read after it.
+    const tight = await stack.anotherGateway({ upstream: { operationRestBudget: 4 } });
+    const post = async () => {
+      const response = await fetch(tight.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${bot.token}` },
+        body: JSON.stringify({ query: transfer, variables }),
+      });
+      return (await response.json()) as {
+        data?: { transferToHuman: { thread: { threadCategories: Array<{ id: string }> } } } | null;
+        errors?: Array<{ extensions?: Record<string, unknown> }>;
+      };
+    };
+    stack.emulator.requestLog.reset();
+    const first = await post();
+    expect(first.errors![0].extensions).toMatchObject({ code: 'REST_BUDGET_EXCEEDED' });
+    expect(restCalls('POST', '/1.0/bots/handover')).toBe(1);
+
+    const retried = await post();
+    expect(retried.errors).toBeUndefined();
+    expect(retried.data!.transferToHuman.thread.threadCategories.map((c) => c.id)).toContain(human.id);
+    expect(restCalls('POST', '/1.0/bots/handover')).toBe(1);
+  });
+
   it('a reply whose client goes away while Engage posts it is recorded, and the retry replays it', async () => {
     const imported = newCustomerThread('Slow network');
     await stack.gql(`mutation($c: ID!) { engageContent(contentId: $c) { id } }`, { c: imported.id });
