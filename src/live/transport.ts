@@ -176,10 +176,13 @@ export function credentialsFrom(params: Readonly<Record<string, unknown>> | unde
     }
     return undefined;
   };
-  return {
-    authorization: pick('authorization', 'Authorization'),
-    userId: pick('userId', 'x-engage-user-id', 'X-Engage-User-Id'),
-  };
+  // An authorization that is there but is no token (empty after a logout, a number, an object) is
+  // malformed, as an empty or odd Authorization header is over HTTP: refused, never read as absent,
+  // which would act with the configured token. Only a missing key or null is absent.
+  const given = params?.authorization ?? params?.Authorization;
+  const authorization =
+    pick('authorization', 'Authorization') ?? (given === undefined || given === null ? undefined : '');
+  return { authorization, userId: pick('userId', 'x-engage-user-id', 'X-Engage-User-Id') };
 }
 
 function withCode(errors: readonly GraphQLError[], code: string): GraphQLError[] {

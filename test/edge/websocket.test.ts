@@ -146,6 +146,17 @@ describe('WebSocket upgrades', () => {
     expect(closed.acknowledged).toBe(false);
   });
 
+  it('closes an empty or non-string authorization with 4401, as HTTP refuses one: never the configured token', async () => {
+    for (const authorization of ['', 123, {}, ['Bearer x'], false]) {
+      const closed = await connectionInit(stack.gateway.url, { authorization });
+      expect({ authorization, code: closed.code, acknowledged: closed.acknowledged }).toEqual({
+        authorization,
+        code: 4401,
+        acknowledged: false,
+      });
+    }
+  });
+
   it('caps sockets per token (4429) and operations per socket (TOO_MANY_SUBSCRIPTIONS)', async () => {
     const capped = await gateway({ ws: { maxSocketsPerToken: 2, maxSubscriptionsPerSocket: 2 } });
     const token = stack.admin.token;
