@@ -38,6 +38,17 @@ const asBot = {
   },
 };
 
+/** A customer writes on the source and the bot engages the new thread (the Engage Bot flow's first step). */
+async function botEngaged(body: string) {
+  const imported = newCustomerThread(body);
+  const engaged = await stack.gql<{ botEngage: { id: string } }>(
+    `mutation($c: ID!) { botEngage(contentId: $c) { id } }`,
+    { c: imported.id },
+    asBot,
+  );
+  return { imported, engaged };
+}
+
 function restCalls(method: string, pathPrefix: string): number {
   return stack.emulator.requestLog
     .entries()
@@ -152,12 +163,7 @@ describe('the Engage Bot flow, through GraphQL only', () => {
     const human = categories.find((c) => !/virtual/i.test(c.name))!;
 
     const transfer = async (idempotencyKey: string) => {
-      const imported = newCustomerThread('I want to talk to a human');
-      const engaged = await stack.gql<{ botEngage: { id: string } }>(
-        `mutation($c: ID!) { botEngage(contentId: $c) { id } }`,
-        { c: imported.id },
-        asBot,
-      );
+      const { imported, engaged } = await botEngaged('I want to talk to a human');
       expect(engaged.errors).toBeUndefined();
       const result = await stack.gql<{
         transferToHuman: {
@@ -394,12 +400,7 @@ describe('idempotency keys', () => {
   });
 
   it('a bot completion whose follow-up read fails is replayed by its retry, not posted again', async () => {
-    const imported = newCustomerThread('Complete me once');
-    const engaged = await stack.gql<{ botEngage: { id: string } }>(
-      `mutation($c: ID!) { botEngage(contentId: $c) { id } }`,
-      { c: imported.id },
-      asBot,
-    );
+    const { engaged } = await botEngaged('Complete me once');
     const interventionId = engaged.data!.botEngage.id;
     const complete = `mutation($i: ID!) { botComplete(interventionId: $i, idempotencyKey: "complete-once") {
       status intervention { id status }
@@ -432,12 +433,7 @@ describe('idempotency keys', () => {
   it('a transfer whose last read of the thread fails is replayed by its retry, not handed over again', async () => {
     const categories = (await stack.rest<Page<{ id: string; name: string }>>('/categories?limit=150')).records;
     const human = categories.find((c) => !/virtual/i.test(c.name))!;
-    const imported = newCustomerThread('A human, please, once');
-    const engaged = await stack.gql<{ botEngage: { id: string } }>(
-      `mutation($c: ID!) { botEngage(contentId: $c) { id } }`,
-      { c: imported.id },
-      asBot,
-    );
+    const { imported, engaged } = await botEngaged('A human, please, once');
     const transfer = `mutation($t: ID!, $c: [ID!]!, $i: ID) { transferToHuman(threadId: $t, categoryIds: $c, interventionId: $i, idempotencyKey: "transfer-once") {
       agentAvailable thread { id threadCategories { id } }
     } }`;
