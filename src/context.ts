@@ -192,7 +192,7 @@ const addressCallers = new LRUCache<string, string>({ max: 10_000 });
  * IPv4 address or an IPv6 /64). Undefined for calls on the configured token without an address
  * (the gateway's own): they have no share.
  */
-export function callerOf(credentials: CallerCredentials, scope: string): string | undefined {
+function callerOf(credentials: CallerCredentials, scope: string): string | undefined {
   if (!usesConfiguredToken(credentials)) return scope;
   const { address } = credentials;
   if (address === undefined) return undefined;

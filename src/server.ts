@@ -46,7 +46,7 @@ import { createHealth } from './edge/health';
 import { createErrorHandler, notFound, refuseHttpSubscriptions, requireJsonBody } from './edge/http-errors';
 import { createDocumentStore } from './edge/documents';
 import { createLimits, useOperationLimits, type OperationLimits } from './edge/limits';
-import { createLogging, type LoggingOptions } from './edge/logging';
+import { createLogging, loggedCaller, type LoggingOptions } from './edge/logging';
 import { createMetrics } from './edge/metrics';
 import { createOriginPolicy } from './edge/origins';
 import { frontDoor } from './front-door';
@@ -456,7 +456,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
               : undefined,
           });
           if (scope) {
-            scope.caller = credentials.address ?? context.scope;
+            scope.caller = loggedCaller(credentials, context.scope);
             logging.attach(context, scope);
           }
           return context;

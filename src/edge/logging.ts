@@ -25,6 +25,7 @@ import type { ServerResponse } from 'node:http';
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { RequestHandler } from 'express';
 import pino, { type DestinationStream, type Logger } from 'pino';
+import type { CallerCredentials } from '../context';
 
 export interface RequestScope {
   requestId: string;
@@ -71,6 +72,14 @@ const SCOPE = Symbol('requestScope');
 type WithScope = { [SCOPE]?: RequestScope };
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The `caller` of an access line: a caller's address when it has no token, else its token's scope (a hash). */
+export function loggedCaller(
+  credentials: CallerCredentials | undefined,
+  scope: string | undefined,
+): string | undefined {
+  return credentials?.address ?? scope;
+}
 
 /** The caller's `x-request-id` when it is a plain short token, else a new UUID (HTTP requests and WebSockets). */
 export function requestIdFrom(incoming: string | string[] | undefined): string {

@@ -85,10 +85,10 @@ import {
 } from 'graphql-ws';
 import { LRUCache } from 'lru-cache';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
-import { callerOf, type CallerCredentials, type GatewayContext, type OperationOptions } from '../context';
+import type { CallerCredentials, GatewayContext, OperationOptions } from '../context';
 import { AuthError, type Authenticator } from '../edge/auth';
 import { DEFAULT_GRACE_PERIOD_MS } from '../edge/drain';
-import { requestIdFrom } from '../edge/logging';
+import { loggedCaller, requestIdFrom } from '../edge/logging';
 import { documentSize, entrySize } from '../edge/documents';
 import type { Limits } from '../edge/limits';
 import { EngageError } from '../engage/errors';
@@ -206,7 +206,7 @@ class Connection {
   /** Answered the last keep-alive ping. */
   alive = true;
   credentials?: CallerCredentials;
-  /** Who holds it (`callerOf`: the token's scope, or the address's), counted in `socketsPerCaller` while it is open. */
+  /** Who holds it (`context.caller`: the token's scope, or the address's), counted in `socketsPerCaller` while it is open. */
   caller?: string;
   /**
    * The running operations: the only one itself, a Map by id from a second one on. Most sockets
@@ -568,8 +568,8 @@ export function startTransport(options: TransportOptions): Transport {
     }
     if (connection.socket.readyState !== connection.socket.OPEN) return;
     // Only the caller outlives the handshake, not the context. Callers without a token share the
-    // configured token's scope: they are counted by address.
-    const caller = callerOf(credentials, context.scope) ?? context.scope;
+    // configured token's scope: they are counted by address (`context.caller`).
+    const caller = context.caller ?? context.scope;
     const open = socketsPerCaller.get(caller) ?? 0;
     if (options.maxSocketsPerToken !== undefined && open >= options.maxSocketsPerToken)
       return close(
@@ -709,7 +709,7 @@ export function startTransport(options: TransportOptions): Transport {
       accessLog?.(
         {
           requestId: connection.requestId,
-          caller: connection.credentials?.address ?? connection.caller,
+          caller: loggedCaller(connection.credentials, connection.caller),
           closeCode: code,
           durationMs: Math.round(performance.now() - connection.openedAt),
           operations: connection.count,
