@@ -10,6 +10,7 @@
  * | Engage 401, no token                   | UNAUTHENTICATED        |
  * | Engage 429 after retries               | UPSTREAM_RATE_LIMITED  |
  * | Engage 5xx, timeout, connection        | UPSTREAM_UNAVAILABLE   |
+ * |   (a write: `outcomeUnknown: true`)    |                        |
  * | circuit open (Engage down)             | UPSTREAM_UNAVAILABLE   |
  * | operation's REST call budget spent     | REST_BUDGET_EXCEEDED   |
  * | operation's deadline passed            | DEADLINE_EXCEEDED      |
@@ -50,6 +51,7 @@ export function engageErrorExtensions(error: EngageError): Record<string, unknow
     ...(error.details.status ? { upstreamStatus: error.details.status } : {}),
     ...(error.details.upstreamError ? { upstreamError: error.details.upstreamError } : {}),
     ...(error.details.retryAfterMs !== undefined ? { retryAfterMs: error.details.retryAfterMs } : {}),
+    ...(error.details.outcomeUnknown ? { outcomeUnknown: true } : {}),
   };
 }
 

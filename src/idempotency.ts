@@ -7,7 +7,12 @@
  * - the same key with the same arguments returns the stored result, even while the first call is
  *   still running in this instance (the in-flight promise is shared);
  * - the same key with other arguments is refused (BAD_USER_INPUT, `IDEMPOTENCY_KEY_REUSED`);
- * - a call that failed stores nothing: retrying it with the same key tries again;
+ * - a call that Engage refused, or that never reached it, stores nothing: retrying it with the same
+ *   key tries again;
+ * - a call whose outcome is unknown (a write sent that got no answer in time, lost its connection or
+ *   got a 5xx: Engage may have acted on it) is recorded as such, and a retry with its key is refused
+ *   (CONFLICT, `IDEMPOTENT_OUTCOME_UNKNOWN`) rather than sent again: the client reads what happened,
+ *   and sends it again with a new key if it did not;
  * - keys are scoped by the caller's token hash: two agents cannot collide or read each other's results;
  * - across instances (Redis), the first caller reserves the key (`SET NX`) before calling Engage; a
  *   retry that lands on another instance meanwhile waits for the stored result, or gets CONFLICT
@@ -23,6 +28,7 @@ import { createHash } from 'node:crypto';
 import { GraphQLError } from 'graphql';
 import type Keyv from 'keyv';
 import stableStringify from 'safe-stable-stringify';
+import { isOutcomeUnknown } from './engage/errors';
 import type { Lock } from './infra';
 
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
@@ -31,9 +37,11 @@ export const RESERVATION_TTL_MS = 30_000;
 const POLL_MS = 50;
 const MAX_KEY_LENGTH = 255;
 
+/** A result, or a call whose outcome is unknown (`result` absent). */
 interface Stored<T> {
   fingerprint: string;
-  result: T;
+  result?: T;
+  outcomeUnknown?: true;
 }
 
 /** The records or reservations cannot be reached: refuse before anything is sent (fail closed). */
@@ -44,10 +52,13 @@ function unavailable(): never {
   );
 }
 
+/** An argument given as null is one not given (the resolvers read both as absent). */
+const omitNulls = (_key: string, value: unknown) => (value === null ? undefined : value);
+
 function fingerprint(args: unknown): string {
   // Key order must not matter: `{a, b}` and `{b, a}` (custom field values, say) are the same arguments.
   return createHash('sha256')
-    .update(stableStringify(args ?? null))
+    .update(stableStringify(args ?? {}, omitNulls) ?? '')
     .digest('hex');
 }
 
@@ -95,10 +106,7 @@ export class IdempotencyStore {
     // this call instead of starting its own.
     const promise = (async () => {
       const stored = await this.read<T>(storeKey);
-      if (stored) {
-        this.assertSameArguments(stored.fingerprint, print);
-        return stored.result;
-      }
+      if (stored) return this.replay(stored, print);
       const reservations = this.options.reservations;
       const reserved = reservations ? await reservations.claim(storeKey).catch(unavailable) : true;
       if (!reserved) return this.awaitOther<T>(storeKey, print);
@@ -106,22 +114,13 @@ export class IdempotencyStore {
       try {
         result = await action();
       } catch (error) {
+        // Engage may have acted on it: keep that, so that a retry is not sent again.
+        if (isOutcomeUnknown(error)) await this.record(storeKey, { fingerprint: print, outcomeUnknown: true });
         // Nothing to replay: the next call with this key may try again.
-        await reservations?.release(storeKey).catch(() => undefined);
+        else await reservations?.release(storeKey).catch(() => undefined);
         throw error;
       }
-      const record: Stored<T> = { fingerprint: print, result };
-      try {
-        await this.keyv.set(storeKey, record, this.options.ttlMs ?? IDEMPOTENCY_TTL_MS);
-      } catch (error) {
-        // The reservation stays until it expires (see the contract); the caller still gets its result.
-        (this.options.log ?? console.warn)(
-          `idempotency: a result could not be recorded (${error instanceof Error ? error.message : String(error)}); ` +
-            'its key stays reserved until the reservation expires',
-        );
-        return result;
-      }
-      await reservations?.release(storeKey).catch(() => undefined);
+      await this.record(storeKey, { fingerprint: print, result });
       return result;
     })();
     this.inFlight.set(storeKey, { fingerprint: print, promise });
@@ -130,6 +129,36 @@ export class IdempotencyStore {
     } finally {
       this.inFlight.delete(storeKey);
     }
+  }
+
+  /**
+   * Keeps what a call came to and frees its reservation. A record that cannot be written keeps the
+   * reservation until it expires (see the contract): the caller still gets its result.
+   */
+  private async record<T>(storeKey: string, record: Stored<T>): Promise<void> {
+    try {
+      await this.keyv.set(storeKey, record, this.options.ttlMs ?? IDEMPOTENCY_TTL_MS);
+    } catch (error) {
+      (this.options.log ?? console.warn)(
+        `idempotency: a result could not be recorded (${error instanceof Error ? error.message : String(error)}); ` +
+          'its key stays reserved until the reservation expires',
+      );
+      return;
+    }
+    await this.options.reservations?.release(storeKey).catch(() => undefined);
+  }
+
+  /** What a recorded call came to, for a retry with the same arguments. */
+  private replay<T>(stored: Stored<T>, print: string): T {
+    this.assertSameArguments(stored.fingerprint, print);
+    if (stored.outcomeUnknown) {
+      throw new GraphQLError(
+        'The first request with this idempotencyKey got no clear answer from Engage (no answer in time, or a server error), ' +
+          'so Engage may have acted on it: it is not sent again. Read what happened, and send it with a new idempotencyKey if it did not.',
+        { extensions: { code: 'CONFLICT', reason: 'IDEMPOTENT_OUTCOME_UNKNOWN' } },
+      );
+    }
+    return stored.result as T;
   }
 
   private read<T>(storeKey: string): Promise<Stored<T> | undefined> {
@@ -142,10 +171,7 @@ export class IdempotencyStore {
     while (Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
       const stored = await this.read<T>(storeKey);
-      if (stored) {
-        this.assertSameArguments(stored.fingerprint, print);
-        return stored.result;
-      }
+      if (stored) return this.replay(stored, print);
       // Released without a result: the first call failed, so this one may try.
       if (this.options.reservations && (await this.options.reservations.claim(storeKey).catch(unavailable))) {
         await this.options.reservations.release(storeKey).catch(() => undefined);

@@ -40,6 +40,11 @@ export class EngageError extends Error {
        * upstream budget, the operation's limits). Never retried, never counted as Engage failing.
        */
       local?: boolean;
+      /**
+       * A write that reached Engage and got no clear answer (no answer in time, the connection lost
+       * after it was sent, a 5xx, a success that cannot be read): Engage may have acted on it.
+       */
+      outcomeUnknown?: boolean;
     } = {},
   ) {
     super(message);
@@ -83,6 +88,11 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
   if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
   const date = Date.parse(raw);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** Whether `error` is a write Engage may have acted on: repeating it could post twice. */
+export function isOutcomeUnknown(error: unknown): boolean {
+  return error instanceof EngageError && error.details.outcomeUnknown === true;
 }
 
 /** A call the gateway refuses itself (see `details.local`). */

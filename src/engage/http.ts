@@ -6,8 +6,9 @@
  * request may be repeated depends on Engage semantics, not only on the HTTP method.
  * - Reads (GET) are idempotent: retried on 429, 5xx, timeouts and connection failures.
  * - Writes (POST/PUT/DELETE) are retried only on 429: Engage rejects a rate-limited request before
- *   doing anything, so repeating it cannot post a reply twice. A write that timed out or got a 5xx
- *   may have happened, so it fails and the caller (or its idempotency key) decides.
+ *   doing anything, so repeating it cannot post a reply twice. A write that timed out, lost its
+ *   connection once sent, or got a 5xx may have happened: it fails with `outcomeUnknown`, and its
+ *   idempotency key keeps that outcome so that a retry does not post it again.
  * Delays are exponential with full jitter, `Retry-After` wins when Engage sends it, and the whole
  * request, retries included, stays within `budgetMs` and the caller's deadline: a wait that would overrun them is not
  * started, and the last error is returned with its `retryAfterMs`.
@@ -233,16 +234,25 @@ export class EngageHttp implements EngageTransport {
           throw new EngageError('unexpected', `Engage ${label}: answer is not JSON`, {
             status: response.statusCode,
             endpoint: label,
+            ...(call.write ? { outcomeUnknown: true } : {}),
           });
         return answer as T;
       }
-      throw errorFromResponse(response.statusCode, answer, label, parseRetryAfter(response.headers['retry-after']));
+      const refused = errorFromResponse(
+        response.statusCode,
+        answer,
+        label,
+        parseRetryAfter(response.headers['retry-after']),
+      );
+      // A 4xx says Engage did nothing; a 5xx does not say what it did before failing.
+      if (call.write && response.statusCode >= 500) refused.details.outcomeUnknown = true;
+      throw refused;
     } catch (caught) {
       if (caught instanceof EngageError) throw caught;
       this.options.onRequest?.({ method, endpoint, status: 0, durationMs: Date.now() - attemptStart, attempt });
       // The operation ended: its reason (deadline, cancellation) is the error, not a timeout of Engage.
       if (call.signal?.aborted && !call.write) throw call.signal.reason;
-      throw transportError(caught, label, attemptTimeoutMs);
+      throw transportError(caught, label, attemptTimeoutMs, call.write);
     } finally {
       clearTimeout(timer);
       call.signal?.removeEventListener('abort', onCallAbort);
@@ -265,7 +275,17 @@ function parseJson(text: string): unknown {
   }
 }
 
-function transportError(caught: unknown, label: string, timeoutMs: number): EngageError {
+/** Connection failures that happen before a request is written: a write that met one was not sent. */
+const NOT_SENT = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+function transportError(caught: unknown, label: string, timeoutMs: number, write: boolean): EngageError {
   // Not `instanceof Error`: the abort reason is a DOMException, which may come from another realm.
   const name =
     typeof caught === 'object' && caught !== null && 'name' in caught ? String((caught as { name: unknown }).name) : '';
@@ -273,6 +293,7 @@ function transportError(caught: unknown, label: string, timeoutMs: number): Enga
     return new EngageError('unavailable', `Engage ${label}: no answer within ${timeoutMs} ms`, {
       endpoint: label,
       upstreamError: 'timeout',
+      ...(write ? { outcomeUnknown: true } : {}),
     });
   }
   const code =
@@ -282,5 +303,6 @@ function transportError(caught: unknown, label: string, timeoutMs: number): Enga
   return new EngageError('unavailable', `Engage ${label}: connection failed (${code})`, {
     endpoint: label,
     upstreamError: code,
+    ...(write && !NOT_SENT.has(code) ? { outcomeUnknown: true } : {}),
   });
 }

@@ -533,7 +533,10 @@ export type LiveEvent = {
 /**
  * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
  * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
- * first result without calling Engage again, so a retried request never posts twice.
+ * first result without calling Engage again, so a retried request never posts twice. When Engage gave
+ * the first no clear answer (none in time, or a server error: the error says `outcomeUnknown`), it may
+ * have acted on it, and a retry with that key is refused (CONFLICT, `IDEMPOTENT_OUTCOME_UNKNOWN`) rather
+ * than sent again: read what happened, and send it with a new key if it did not.
  */
 export type Mutation = {
   __typename?: 'Mutation';
@@ -583,7 +586,10 @@ export type Mutation = {
 /**
  * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
  * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
- * first result without calling Engage again, so a retried request never posts twice.
+ * first result without calling Engage again, so a retried request never posts twice. When Engage gave
+ * the first no clear answer (none in time, or a server error: the error says `outcomeUnknown`), it may
+ * have acted on it, and a retry with that key is refused (CONFLICT, `IDEMPOTENT_OUTCOME_UNKNOWN`) rather
+ * than sent again: read what happened, and send it with a new key if it did not.
  */
 export type MutationBotCompleteArgs = {
   closeThread?: InputMaybe<Scalars['Boolean']['input']>;
@@ -596,7 +602,10 @@ export type MutationBotCompleteArgs = {
 /**
  * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
  * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
- * first result without calling Engage again, so a retried request never posts twice.
+ * first result without calling Engage again, so a retried request never posts twice. When Engage gave
+ * the first no clear answer (none in time, or a server error: the error says `outcomeUnknown`), it may
+ * have acted on it, and a retry with that key is refused (CONFLICT, `IDEMPOTENT_OUTCOME_UNKNOWN`) rather
+ * than sent again: read what happened, and send it with a new key if it did not.
  */
 export type MutationBotEngageArgs = {
   contentId: Scalars['ID']['input'];
@@ -607,7 +616,10 @@ export type MutationBotEngageArgs = {
 /**
  * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
  * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
- * first result without calling Engage again, so a retried request never posts twice.
+ * first result without calling Engage again, so a retried request never posts twice. When Engage gave
+ * the first no clear answer (none in time, or a server error: the error says `outcomeUnknown`), it may
+ * have acted on it, and a retry with that key is refused (CONFLICT, `IDEMPOTENT_OUTCOME_UNKNOWN`) rather
+ * than sent again: read what happened, and send it with a new key if it did not.
  */
 export type MutationCancelInterventionArgs = {
   id: Scalars['ID']['input'];
@@ -618,7 +630,10 @@ export type MutationCancelInterventionArgs = {
 /**
  * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
  * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
- * first result without calling Engage again, so a retried request never posts twice.
+ * first result without calling Engage again, so a retried request never posts twice. When Engage gave
+ * the first no clear answer (none in time, or a server error: the error says `outcomeUnknown`), it may
+ * have acted on it, and a retry with that key is refused (CONFLICT, `IDEMPOTENT_OUTCOME_UNKNOWN`) rather
+ * than sent again: read what happened, and send it with a new key if it did not.
  */
 export type MutationCloseInterventionArgs = {
   id: Scalars['ID']['input'];
@@ -629,7 +644,10 @@ export type MutationCloseInterventionArgs = {
 /**
  * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
  * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
- * first result without calling Engage again, so a retried request never posts twice.
+ * first result without calling Engage again, so a retried request never posts twice. When Engage gave
+ * the first no clear answer (none in time, or a server error: the error says `outcomeUnknown`), it may
+ * have acted on it, and a retry with that key is refused (CONFLICT, `IDEMPOTENT_OUTCOME_UNKNOWN`) rather
+ * than sent again: read what happened, and send it with a new key if it did not.
  */
 export type MutationCloseThreadArgs = {
   id: Scalars['ID']['input'];
@@ -640,7 +658,10 @@ export type MutationCloseThreadArgs = {
 /**
  * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
  * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
- * first result without calling Engage again, so a retried request never posts twice.
+ * first result without calling Engage again, so a retried request never posts twice. When Engage gave
+ * the first no clear answer (none in time, or a server error: the error says `outcomeUnknown`), it may
+ * have acted on it, and a retry with that key is refused (CONFLICT, `IDEMPOTENT_OUTCOME_UNKNOWN`) rather
+ * than sent again: read what happened, and send it with a new key if it did not.
  */
 export type MutationEngageContentArgs = {
   contentId: Scalars['ID']['input'];
@@ -651,7 +672,10 @@ export type MutationEngageContentArgs = {
 /**
  * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
  * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
- * first result without calling Engage again, so a retried request never posts twice.
+ * first result without calling Engage again, so a retried request never posts twice. When Engage gave
+ * the first no clear answer (none in time, or a server error: the error says `outcomeUnknown`), it may
+ * have acted on it, and a retry with that key is refused (CONFLICT, `IDEMPOTENT_OUTCOME_UNKNOWN`) rather
+ * than sent again: read what happened, and send it with a new key if it did not.
  */
 export type MutationIgnoreThreadArgs = {
   id: Scalars['ID']['input'];
@@ -662,7 +686,10 @@ export type MutationIgnoreThreadArgs = {
 /**
  * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
  * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
- * first result without calling Engage again, so a retried request never posts twice.
+ * first result without calling Engage again, so a retried request never posts twice. When Engage gave
+ * the first no clear answer (none in time, or a server error: the error says `outcomeUnknown`), it may
+ * have acted on it, and a retry with that key is refused (CONFLICT, `IDEMPOTENT_OUTCOME_UNKNOWN`) rather
+ * than sent again: read what happened, and send it with a new key if it did not.
  */
 export type MutationReassignInterventionArgs = {
   id: Scalars['ID']['input'];
@@ -674,7 +701,10 @@ export type MutationReassignInterventionArgs = {
 /**
  * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
  * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
- * first result without calling Engage again, so a retried request never posts twice.
+ * first result without calling Engage again, so a retried request never posts twice. When Engage gave
+ * the first no clear answer (none in time, or a server error: the error says `outcomeUnknown`), it may
+ * have acted on it, and a retry with that key is refused (CONFLICT, `IDEMPOTENT_OUTCOME_UNKNOWN`) rather
+ * than sent again: read what happened, and send it with a new key if it did not.
  */
 export type MutationRecategorizeInterventionArgs = {
   categoryIds: Array<Scalars['ID']['input']>;
@@ -686,7 +716,10 @@ export type MutationRecategorizeInterventionArgs = {
 /**
  * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
  * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
- * first result without calling Engage again, so a retried request never posts twice.
+ * first result without calling Engage again, so a retried request never posts twice. When Engage gave
+ * the first no clear answer (none in time, or a server error: the error says `outcomeUnknown`), it may
+ * have acted on it, and a retry with that key is refused (CONFLICT, `IDEMPOTENT_OUTCOME_UNKNOWN`) rather
+ * than sent again: read what happened, and send it with a new key if it did not.
  */
 export type MutationRecategorizeThreadArgs = {
   categoryIds: Array<Scalars['ID']['input']>;
@@ -698,7 +731,10 @@ export type MutationRecategorizeThreadArgs = {
 /**
  * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
  * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
- * first result without calling Engage again, so a retried request never posts twice.
+ * first result without calling Engage again, so a retried request never posts twice. When Engage gave
+ * the first no clear answer (none in time, or a server error: the error says `outcomeUnknown`), it may
+ * have acted on it, and a retry with that key is refused (CONFLICT, `IDEMPOTENT_OUTCOME_UNKNOWN`) rather
+ * than sent again: read what happened, and send it with a new key if it did not.
  */
 export type MutationReopenThreadArgs = {
   id: Scalars['ID']['input'];
@@ -709,7 +745,10 @@ export type MutationReopenThreadArgs = {
 /**
  * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
  * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
- * first result without calling Engage again, so a retried request never posts twice.
+ * first result without calling Engage again, so a retried request never posts twice. When Engage gave
+ * the first no clear answer (none in time, or a server error: the error says `outcomeUnknown`), it may
+ * have acted on it, and a retry with that key is refused (CONFLICT, `IDEMPOTENT_OUTCOME_UNKNOWN`) rather
+ * than sent again: read what happened, and send it with a new key if it did not.
  */
 export type MutationReplyToContentArgs = {
   input: ReplyInput;
@@ -719,7 +758,10 @@ export type MutationReplyToContentArgs = {
 /**
  * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
  * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
- * first result without calling Engage again, so a retried request never posts twice.
+ * first result without calling Engage again, so a retried request never posts twice. When Engage gave
+ * the first no clear answer (none in time, or a server error: the error says `outcomeUnknown`), it may
+ * have acted on it, and a retry with that key is refused (CONFLICT, `IDEMPOTENT_OUTCOME_UNKNOWN`) rather
+ * than sent again: read what happened, and send it with a new key if it did not.
  */
 export type MutationStartDiscussionArgs = {
   input: StartDiscussionInput;
@@ -729,7 +771,10 @@ export type MutationStartDiscussionArgs = {
 /**
  * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
  * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
- * first result without calling Engage again, so a retried request never posts twice.
+ * first result without calling Engage again, so a retried request never posts twice. When Engage gave
+ * the first no clear answer (none in time, or a server error: the error says `outcomeUnknown`), it may
+ * have acted on it, and a retry with that key is refused (CONFLICT, `IDEMPOTENT_OUTCOME_UNKNOWN`) rather
+ * than sent again: read what happened, and send it with a new key if it did not.
  */
 export type MutationTransferToHumanArgs = {
   categoryIds: Array<Scalars['ID']['input']>;
@@ -742,7 +787,10 @@ export type MutationTransferToHumanArgs = {
 /**
  * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
  * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
- * first result without calling Engage again, so a retried request never posts twice.
+ * first result without calling Engage again, so a retried request never posts twice. When Engage gave
+ * the first no clear answer (none in time, or a server error: the error says `outcomeUnknown`), it may
+ * have acted on it, and a retry with that key is refused (CONFLICT, `IDEMPOTENT_OUTCOME_UNKNOWN`) rather
+ * than sent again: read what happened, and send it with a new key if it did not.
  */
 export type MutationUpdateCustomerProfileArgs = {
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
@@ -755,7 +803,10 @@ export type MutationUpdateCustomerProfileArgs = {
 /**
  * Actions on conversations, for agents' front-ends and bots. Every mutation that changes state takes
  * an optional `idempotencyKey`: the same key replayed by the same caller within 24 hours returns the
- * first result without calling Engage again, so a retried request never posts twice.
+ * first result without calling Engage again, so a retried request never posts twice. When Engage gave
+ * the first no clear answer (none in time, or a server error: the error says `outcomeUnknown`), it may
+ * have acted on it, and a retry with that key is refused (CONFLICT, `IDEMPOTENT_OUTCOME_UNKNOWN`) rather
+ * than sent again: read what happened, and send it with a new key if it did not.
  */
 export type MutationUpdateInterventionCustomFieldsArgs = {
   id: Scalars['ID']['input'];

@@ -150,6 +150,8 @@ describe('HTTP refusals map to one kind each, in one attempt', () => {
       upstreamError: 'unprocessable_entity',
       endpoint: 'POST /contents',
     });
+    // Engage refused it: nothing happened, and the same request may be sent again.
+    expect(error.details.outcomeUnknown).toBeUndefined();
     expect(statuses()).toEqual([422]);
     expect(emu.records.get('threads', thread.id)?.contents_count).toBe(thread.contents_count);
   });
@@ -210,11 +212,13 @@ describe('retries on 5xx: reads only', () => {
   it('503 on a POST => unavailable after exactly one attempt, nothing posted', async () => {
     const { thread, content } = await openIntervention();
     emu.faults.set({ errorRate: 1, pathPattern: '^/1\\.0/contents$' });
-    await expectEngageError(
+    const error = await expectEngageError(
       client(agent.token).createContent({ body: 'Once only', in_reply_to_id: content.id }),
       'unavailable',
       secrets,
     );
+    // A 5xx does not say what Engage did before failing.
+    expect(error.details.outcomeUnknown).toBe(true);
     expect(logged(emu).map((e) => [e.method, e.status])).toEqual([['POST', 503]]);
     expect(emu.records.get('threads', thread.id)?.contents_count).toBe(thread.contents_count);
   });
@@ -387,8 +391,22 @@ describe('timeouts', () => {
     emu.faults.set({ hangRate: 1, pathPattern: '/close$' });
     const engage = client(agent.token, { timeoutMs: 200, retry: { ...QUICK, maxRetries: 3 } });
     const error = await expectEngageError(engage.closeThread(thread.id), 'unavailable', secrets);
-    expect(error.details.upstreamError).toBe('timeout');
+    expect(error.details).toMatchObject({ upstreamError: 'timeout', outcomeUnknown: true });
     expect(logged(emu).map((e) => [e.method, e.status])).toEqual([['PUT', 0]]);
+  });
+
+  it('a write that could not connect was not sent: its outcome is known', async () => {
+    const closed = await startEmulator({ port: 0, rateLimitPerMinute: 0 });
+    const baseUrl = closed.url;
+    await closed.close();
+    const engage = new EngageClient({ baseUrl, token: agent.token, retry: QUICK });
+    const error = await expectEngageError(
+      engage.createContent({ body: 'Nobody there', in_reply_to_id: 'abcdef0123456789abcdef01' }),
+      'unavailable',
+      secrets,
+    );
+    expect(error.details.upstreamError).toBe('ECONNREFUSED');
+    expect(error.details.outcomeUnknown).toBeUndefined();
   });
 
   it('after a timeout the client still works (the hung socket does not poison the pool)', async () => {

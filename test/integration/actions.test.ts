@@ -49,6 +49,35 @@ async function botEngaged(body: string) {
   return { imported, engaged };
 }
 
+/**
+ * Engage as seen over a slow link: a proxy to the emulator that passes every request on at once and
+ * holds the answer to each write for `delayMs`.
+ */
+async function slowWriteAnswers(delayMs: number): Promise<{ url: string; close(): Promise<void> }> {
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      void (async () => {
+        const answer = await fetch(`${stack.emulator.url.replace(/\/1\.0$/, '')}${req.url}`, {
+          method: req.method,
+          headers: req.headers as Record<string, string>,
+          body: req.method === 'GET' ? undefined : Buffer.concat(chunks),
+        });
+        const body = await answer.text();
+        if (req.method !== 'GET') await new Promise((resolve) => setTimeout(resolve, delayMs));
+        if (!res.destroyed) res.writeHead(answer.status, { 'content-type': 'application/json' }).end(body);
+      })();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/1.0`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
 function restCalls(method: string, pathPrefix: string): number {
   return stack.emulator.requestLog
     .entries()
@@ -466,27 +495,9 @@ describe('idempotency keys', () => {
   it('a reply whose client goes away while Engage posts it is recorded, and the retry replays it', async () => {
     const imported = newCustomerThread('Slow network');
     await stack.gql(`mutation($c: ID!) { engageContent(contentId: $c) { id } }`, { c: imported.id });
-    // Engage as seen over a slow link: it acts on the request at once, its answer arrives late.
-    const slowAnswers: Server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', () => {
-        void (async () => {
-          const answer = await fetch(`${stack.emulator.url.replace(/\/1\.0$/, '')}${req.url}`, {
-            method: req.method,
-            headers: req.headers as Record<string, string>,
-            body: req.method === 'GET' ? undefined : Buffer.concat(chunks),
-          });
-          const body = await answer.text();
-          if (req.method !== 'GET') await new Promise((resolve) => setTimeout(resolve, 800));
-          res.writeHead(answer.status, { 'content-type': 'application/json' }).end(body);
-        })();
-      });
-    });
-    await new Promise<void>((resolve) => slowAnswers.listen(0, '127.0.0.1', resolve));
+    const slowLink = await slowWriteAnswers(800);
     try {
-      const { port } = slowAnswers.address() as AddressInfo;
-      const slow = await stack.anotherGateway({ engageUrl: `http://127.0.0.1:${port}/1.0` });
+      const slow = await stack.anotherGateway({ engageUrl: slowLink.url });
       const reply = JSON.stringify({
         query: `mutation($c: ID!) { replyToContent(input: { contentId: $c, body: "Sent once over a slow link", idempotencyKey: "slow-link" }) { id } }`,
         variables: { c: imported.id },
@@ -504,7 +515,43 @@ describe('idempotency keys', () => {
       const posted = contents.records.filter((c) => c.body === 'Sent once over a slow link');
       expect(posted.map((c) => c.id)).toEqual([retried.data!.replyToContent.id]);
     } finally {
-      await new Promise((resolve) => slowAnswers.close(resolve));
+      await slowLink.close();
+    }
+  });
+
+  it('a reply Engage posts but answers after the Engage timeout is not posted again by its retry', async () => {
+    const imported = newCustomerThread('Engage is slow today');
+    await stack.gql(`mutation($c: ID!) { engageContent(contentId: $c) { id } }`, { c: imported.id });
+    const slowLink = await slowWriteAnswers(800);
+    try {
+      const slow = await stack.anotherGateway({ engageUrl: slowLink.url, engageTimeoutMs: 300 });
+      const reply = `mutation($c: ID!, $k: String) { replyToContent(input: { contentId: $c, body: "Posted, answered late", idempotencyKey: $k }) { id } }`;
+      const post = async (key: string) => {
+        const response = await fetch(slow.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ query: reply, variables: { c: imported.id, k: key } }),
+        });
+        return (await response.json()) as { errors?: Array<{ extensions?: Record<string, unknown> }> };
+      };
+      const posted = async () =>
+        (await stack.rest<Page<Content>>(`/contents?q=thread:${imported.thread_id}`)).records.filter(
+          (c) => c.body === 'Posted, answered late',
+        ).length;
+
+      // No answer within 300 ms: the client is told that Engage may have posted it.
+      const first = await post('late-answer');
+      expect(first.errors![0].extensions).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', outcomeUnknown: true });
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect(await posted()).toBe(1);
+
+      // The retry is refused rather than posted a second time.
+      const retried = await post('late-answer');
+      expect(retried.errors![0].extensions).toMatchObject({ code: 'CONFLICT', reason: 'IDEMPOTENT_OUTCOME_UNKNOWN' });
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect(await posted()).toBe(1);
+    } finally {
+      await slowLink.close();
     }
   });
 

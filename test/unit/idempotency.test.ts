@@ -1,5 +1,13 @@
 import Keyv from 'keyv';
+import { EngageError } from '../../src/engage/errors';
 import { IdempotencyStore } from '../../src/idempotency';
+
+/** A write Engage may have acted on: sent, and no answer in time. */
+const noAnswer = () =>
+  new EngageError('unavailable', 'Engage POST /contents: no answer within 10000 ms', {
+    upstreamError: 'timeout',
+    outcomeUnknown: true,
+  });
 
 describe('IdempotencyStore', () => {
   it('runs the action once per key and replays its result', async () => {
@@ -38,6 +46,30 @@ describe('IdempotencyStore', () => {
       }),
     ).rejects.toThrow('upstream down');
     expect(await store.run('alice', 'close', 'k', {}, async () => 'closed')).toBe('closed');
+  });
+
+  it('a call Engage may have acted on is kept as such: its retry is refused, not sent again', async () => {
+    const store = new IdempotencyStore(new Keyv());
+    const action = jest.fn(async () => {
+      throw noAnswer();
+    });
+    await expect(store.run('alice', 'reply', 'k', { body: 'hi' }, action)).rejects.toMatchObject({
+      details: { outcomeUnknown: true },
+    });
+    await expect(store.run('alice', 'reply', 'k', { body: 'hi' }, action)).rejects.toMatchObject({
+      extensions: { code: 'CONFLICT', reason: 'IDEMPOTENT_OUTCOME_UNKNOWN' },
+    });
+    expect(action).toHaveBeenCalledTimes(1);
+    // Another key is another request: the client sends it again once it has read what happened.
+    expect(await store.run('alice', 'reply', 'k2', { body: 'hi' }, async () => 'posted')).toBe('posted');
+  });
+
+  it('an argument given as null is the same as one not given', async () => {
+    const store = new IdempotencyStore(new Keyv());
+    const action = jest.fn(async () => 'posted');
+    await store.run('alice', 'reply', 'k', { body: 'hi', private: null }, action);
+    expect(await store.run('alice', 'reply', 'k', { body: 'hi' }, action)).toBe('posted');
+    expect(action).toHaveBeenCalledTimes(1);
   });
 
   it('scopes keys by caller and by mutation', async () => {
@@ -148,6 +180,24 @@ describe('IdempotencyStore', () => {
       expect(reservations.held.size).toBe(1);
       await expect(store.run('alice', 'reply', 'k', {}, action)).rejects.toMatchObject({
         extensions: { code: 'CONFLICT' },
+      });
+      expect(action).toHaveBeenCalledTimes(1);
+    });
+
+    it('a call Engage may have acted on gives its reservation back and refuses retries on every instance', async () => {
+      const reservations = lock();
+      const records = new Keyv();
+      const here = new IdempotencyStore(records, { reservations });
+      const there = new IdempotencyStore(records, { reservations });
+      const action = jest.fn(async () => {
+        throw noAnswer();
+      });
+      await expect(here.run('alice', 'reply', 'k', {}, action)).rejects.toMatchObject({
+        details: { outcomeUnknown: true },
+      });
+      expect(reservations.held.size).toBe(0);
+      await expect(there.run('alice', 'reply', 'k', {}, action)).rejects.toMatchObject({
+        extensions: { code: 'CONFLICT', reason: 'IDEMPOTENT_OUTCOME_UNKNOWN' },
       });
       expect(action).toHaveBeenCalledTimes(1);
     });
