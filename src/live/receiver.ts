@@ -57,7 +57,11 @@ const MAX_EVENTS = 1_000;
  * events and their resources take 4 levels, and Engage's metadata a few more.
  */
 export const MAX_NOTIFICATION_DEPTH = 32;
-const idString = z.union([z.string().min(1).max(256), z.number().int().transform(String)]);
+/**
+ * An id, a string or an integer. An integer past 2^53 has already lost digits in `JSON.parse`, and
+ * two events would share one id (and one would be dropped as a duplicate): refused, not guessed.
+ */
+const idString = z.union([z.string().min(1).max(256), z.number().int().safe().transform(String)]);
 
 const eventSchema = z.object({
   type: z.string().min(1).max(200),

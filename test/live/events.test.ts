@@ -159,4 +159,18 @@ describe('parseNotification', () => {
     });
     expect(parseNotification('nope')).toEqual({ ok: false, reason: expect.stringMatching(/^body: /) });
   });
+
+  it('reads integer ids as strings, and refuses one past 2^53, whose digits JSON.parse has lost', () => {
+    const notification = (eventId: string) =>
+      JSON.parse(
+        `{"id":1,"events":[{"type":"content.imported","id":${eventId},"issued_at":"2026-11-30T10:00:00Z","resource":{"type":"content","id":"c1"}}]}`,
+      ) as unknown;
+    const parsed = parseNotification(notification('9007199254740991'));
+    expect(parsed.ok && parsed.value.events[0].id).toBe('9007199254740991');
+    // 9007199254740993 reads as 9007199254740992: it would be taken for that event, and dropped.
+    expect(parseNotification(notification('9007199254740993'))).toEqual({
+      ok: false,
+      reason: expect.stringMatching(/^events\.0\.id: /),
+    });
+  });
 });
