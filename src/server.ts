@@ -39,7 +39,7 @@ import {
 import { createEngageAgent, type RequestEvent } from './engage';
 import { createFormatError } from './errors';
 import { AuthError, createAuthenticator, type AuthConfig } from './edge/auth';
-import { clientAddress, compileTrust, type TrustProxy } from './edge/client-address';
+import { addressReader, type TrustProxy } from './edge/client-address';
 import { trackRequests } from './edge/drain';
 import { createHttpServer, type HttpServerLimits } from './edge/http-server';
 import { createHealth } from './edge/health';
@@ -206,8 +206,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const allowAnonymous = options.allowAnonymous ?? options.defaultToken !== undefined;
   const authenticator = await createAuthenticator({ allowAnonymous, auth: options.auth ?? { mode: 'engage' } });
   // Anonymous callers are told apart by address: only they need one.
-  const trust = compileTrust(options.trustProxy ?? false);
-  const addressOf = allowAnonymous ? (request: http.IncomingMessage) => clientAddress(request, trust) : undefined;
+  const addressOf = allowAnonymous ? addressReader(options.trustProxy ?? false, log) : undefined;
   // An unreachable Redis fails here, with nothing left open.
   const infra = await createInfra({
     redis: options.redisUrl ? { url: options.redisUrl, commandTimeoutMs: options.redisCommandTimeoutMs } : undefined,

@@ -46,6 +46,33 @@ export function clientAddress(request: IncomingMessage, trust: TrustFunction): s
   return address !== undefined && ipaddr.isValid(address) ? address : peer;
 }
 
+/**
+ * `clientAddress` under `trustProxy`, for callers without a token. When no proxy is trusted, the
+ * first request that carries `X-Forwarded-For` is told to the operator, once: behind a proxy left
+ * out of `TRUST_PROXY`, every caller without a token has the proxy's address, and one share for all.
+ */
+export function addressReader(
+  trustProxy: TrustProxy,
+  warn: (message: string) => void,
+): (request: IncomingMessage) => string {
+  const trust = compileTrust(trustProxy);
+  let told =
+    trustProxy === true ||
+    (typeof trustProxy === 'number' ? trustProxy > 0 : trustProxy !== false && trustProxy.length > 0);
+  return (request) => {
+    const address = clientAddress(request, trust);
+    if (!told && request.headers['x-forwarded-for'] !== undefined) {
+      told = true;
+      warn(
+        `a request from ${address} carries X-Forwarded-For, and TRUST_PROXY trusts no proxy: if the gateway is behind ` +
+          "a proxy, callers without a token all have the proxy's address and share one upstream budget and socket count; " +
+          "set TRUST_PROXY to the proxy's addresses (said once)",
+      );
+    }
+    return address;
+  };
+}
+
 /** The share an address belongs to: the IPv4 address, or the IPv6 address's /64; the text itself if it is neither. */
 export function addressShare(address: string): string {
   if (!ipaddr.isValid(address)) return address;

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { addressShare, clientAddress, compileTrust } from '../../src/edge/client-address';
+import { addressReader, addressShare, clientAddress, compileTrust } from '../../src/edge/client-address';
 
 /** What proxy-addr reads of a request: the peer and the forwarded chain. */
 const request = (peer: string, forwarded?: string) =>
@@ -56,5 +56,26 @@ describe("a request's client address", () => {
 
   it('is empty for a socket that has closed', () => {
     expect(clientAddress(request(undefined as unknown as string), compileTrust(true))).toBe('');
+  });
+});
+
+describe('X-Forwarded-For while no proxy is trusted', () => {
+  it('is told to the operator once: behind a proxy, callers without a token would share its address', () => {
+    const warn = jest.fn();
+    const read = addressReader(false, warn);
+    expect(read(request('203.0.113.9'))).toBe('203.0.113.9');
+    expect(warn).not.toHaveBeenCalled();
+    expect(read(request('10.0.0.2', '198.51.100.1'))).toBe('10.0.0.2');
+    expect(read(request('10.0.0.2', '198.51.100.2'))).toBe('10.0.0.2');
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(warn.mock.calls[0][0]).toMatch(
+      /^a request from 10\.0\.0\.2 carries X-Forwarded-For, and TRUST_PROXY trusts no proxy/,
+    );
+  });
+
+  it('is not told when a proxy is trusted', () => {
+    const warn = jest.fn();
+    for (const trust of [true, 1, ['loopback']]) addressReader(trust, warn)(request('127.0.0.1', '198.51.100.1'));
+    expect(warn).not.toHaveBeenCalled();
   });
 });
