@@ -15,17 +15,21 @@ async function main(): Promise<void> {
   let engage = config.engage;
 
   if (!engage) {
-    emulator = await startEmulator({
-      host: config.emulator.host,
-      port: config.emulator.port,
-      seed: config.emulator.seed,
-      scale: config.emulator.scale,
-      latencyMs: config.emulator.latencyMs,
-      jitterMs: config.emulator.jitterMs,
-      rateLimitPerMinute: config.emulator.rateLimitPerMinute,
-      adminToken: config.emulator.adminToken,
-      simulateCustomers: { ratePerMinute: config.emulator.simulateCustomersPerMinute },
-    });
+    emulator = await listening(
+      startEmulator({
+        host: config.emulator.host,
+        port: config.emulator.port,
+        seed: config.emulator.seed,
+        scale: config.emulator.scale,
+        latencyMs: config.emulator.latencyMs,
+        jitterMs: config.emulator.jitterMs,
+        rateLimitPerMinute: config.emulator.rateLimitPerMinute,
+        adminToken: config.emulator.adminToken,
+        simulateCustomers: { ratePerMinute: config.emulator.simulateCustomersPerMinute },
+      }),
+      config.emulator.host,
+      config.emulator.port,
+    );
     const admin = emulator.agents.find((agent) => agent.role === 'admin') ?? emulator.agents[0];
     engage = { url: emulator.url, accessToken: admin.token, userId: admin.id };
     console.log(`Engage emulator (seed ${config.emulator.seed}) at ${emulator.url}`);
@@ -129,6 +133,18 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+/** The embedded emulator's port already taken: a setting to change, said like the gateway's own (src/server.ts). */
+async function listening<T>(starting: Promise<T>, host: string, port: number): Promise<T> {
+  try {
+    return await starting;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    throw new ConfigError(
+      `Port ${port} on ${host} is in use by another process: set EMULATOR_PORT (or EMULATOR_HOST), or ENGAGE_URL to use Engage itself`,
+    );
+  }
 }
 
 main().catch((error: unknown) => {

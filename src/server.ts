@@ -27,7 +27,7 @@ import { makeExecutableSchema } from '@graphql-tools/schema';
 import express from 'express';
 import { GraphQLError, printSchema, type GraphQLSchema } from 'graphql';
 import { ResponseCache } from './cache/response-cache';
-import { DEFAULTS } from './config';
+import { ConfigError, DEFAULTS } from './config';
 import { compiledGateway } from './executor';
 import {
   createContextFactory,
@@ -491,7 +491,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   }).catch(async (error: NodeJS.ErrnoException) => {
     await stop().catch(() => undefined);
     if (error.code === 'EADDRINUSE')
-      throw new Error(`Port ${listenPort} on ${listenHost} is in use by another process: set PORT (or HOST)`);
+      throw new ConfigError(`Port ${listenPort} on ${listenHost} is in use by another process: set PORT (or HOST)`);
     throw error;
   });
   // Once listening, the server's errors are accept failures (out of file descriptors, EMFILE): the

@@ -1,0 +1,54 @@
+/**
+ * `npm start` when a port it needs is taken (a second gateway started by mistake, another service):
+ * it stops with exit code 1 and names the variable to change, without a stack trace.
+ */
+import { execFile } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
+
+let taken: Server;
+let takenPort: number;
+
+beforeAll(async () => {
+  taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  takenPort = (taken.address() as { port: number }).port;
+});
+
+afterAll(async () => {
+  await new Promise((resolve) => taken.close(resolve));
+});
+
+/** Starts the gateway as `npm start` does, on the embedded emulator; resolves with its exit code and output. */
+async function start(env: Record<string, string>): Promise<{ code: number; stderr: string }> {
+  const { ENGAGE_URL: _url, ENGAGE_ACCESS_TOKEN: _token, REDIS_URL: _redis, ...inherited } = process.env;
+  try {
+    await promisify(execFile)(TSX, ['src/main.ts'], {
+      cwd: ROOT,
+      timeout: 30_000,
+      env: { ...inherited, HOST: '127.0.0.1', EMULATOR_SIMULATE_CUSTOMERS: '0', LOG_LEVEL: 'warn', ...env },
+    });
+    return { code: 0, stderr: '' };
+  } catch (error) {
+    const failed = error as { code?: number; stderr?: string };
+    return { code: failed.code ?? -1, stderr: failed.stderr ?? '' };
+  }
+}
+
+it("names EMULATOR_PORT when the embedded emulator's port is taken", async () => {
+  const { code, stderr } = await start({ PORT: '0', EMULATOR_PORT: String(takenPort) });
+  expect(code).toBe(1);
+  expect(stderr.trim()).toBe(
+    `Port ${takenPort} on 127.0.0.1 is in use by another process: set EMULATOR_PORT (or EMULATOR_HOST), or ENGAGE_URL to use Engage itself`,
+  );
+});
+
+it("names PORT when the gateway's port is taken", async () => {
+  const { code, stderr } = await start({ PORT: String(takenPort), EMULATOR_PORT: '0' });
+  expect(code).toBe(1);
+  expect(stderr.trim()).toBe(`Port ${takenPort} on 127.0.0.1 is in use by another process: set PORT (or HOST)`);
+});
