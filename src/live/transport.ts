@@ -31,7 +31,11 @@
  *   - more sockets for one token than `maxSocketsPerToken`: 4429 and the reason.
  *   Each operation's context comes from the same factory as HTTP requests.
  * - A socket holds at most `maxSubscriptionsPerSocket` operations; one more gets an error
- *   (TOO_MANY_SUBSCRIPTIONS) and the socket stays open.
+ *   (TOO_MANY_SUBSCRIPTIONS) and the socket stays open. So does one whose `subscribe` message would
+ *   take the messages of the operations running on the socket past `maxOperationBytes` (one
+ *   message's size, 1 MiB): a subscription keeps its id, document and variables while it runs, and
+ *   a hundred of near-1 MB messages (an undeclared variable, a long id, a long comment) held about
+ *   100 MB per socket.
  * - A subscriber whose socket has `maxPendingSends` (1,000) results, or `maxBufferedBytes` (1 MiB),
  *   not yet written (a client that stopped reading) gets SLOW_SUBSCRIBER and its subscription ends,
  *   rather than hold memory for every event: each socket holds its own copy of the bytes it is sent.
@@ -110,6 +114,8 @@ export interface TransportOptions extends TransportEdgeOptions {
   maxPendingSends?: number;
   /** Bytes a subscriber's socket may have queued, not yet written, before it is ended; default `MAX_BUFFERED_BYTES`. */
   maxBufferedBytes?: number;
+  /** Characters the `subscribe` messages of a socket's running operations may have, together; default `MAX_MESSAGE_BYTES`. */
+  maxOperationBytes?: number;
   /** Query texts whose parse and validation are kept. */
   documentCacheSize?: number;
   /** Characters those may hold, texts included (`documentSize`); default `DOCUMENT_CACHE_BYTES`. */
@@ -215,6 +221,8 @@ class Connection {
   private running?: Operation | Map<string, Operation>;
   /** Operations run since the socket opened. */
   count = 0;
+  /** Characters of the running operations' `subscribe` messages (`Operation.size`). */
+  held = 0;
   initTimer?: NodeJS.Timeout;
 
   constructor(
@@ -245,6 +253,7 @@ class Connection {
 
   /** Adds an operation whose id is not in use. */
   add(operation: Operation): void {
+    this.held += operation.size;
     const running = this.running;
     if (!running) this.running = operation;
     else if (running instanceof Map) running.set(operation.id, operation);
@@ -258,8 +267,11 @@ class Connection {
   /** Removes an operation that ended (unless another took its id since). */
   remove(operation: Operation): void {
     const running = this.running;
-    if (running === operation) this.running = undefined;
-    else if (running instanceof Map && running.get(operation.id) === operation) {
+    if (running === operation) {
+      this.running = undefined;
+      this.held -= operation.size;
+    } else if (running instanceof Map && running.get(operation.id) === operation) {
+      this.held -= operation.size;
       running.delete(operation.id);
       // Down to one: the Map goes.
       if (running.size === 1) this.running = running.values().next().value;
@@ -305,6 +317,8 @@ class Operation implements OperationOptions, Member {
     readonly id: string,
     readonly name: string | undefined,
     readonly type: string | undefined,
+    /** Characters of its `subscribe` message: what it may hold while it runs. */
+    readonly size: number,
   ) {
     this.sent = this.written.bind(this);
   }
@@ -423,6 +437,7 @@ export function startTransport(options: TransportOptions): Transport {
   const accessLog = options.accessLog;
   const keepAliveMs = options.keepAliveMs ?? 12_000;
   const connectionInitWaitMs = options.connectionInitWaitMs ?? 3_000;
+  const maxOperationBytes = options.maxOperationBytes ?? MAX_MESSAGE_BYTES;
 
   const formatError = (error: GraphQLError): GraphQLFormattedError => {
     const formatted = error.toJSON();
@@ -598,14 +613,24 @@ export function startTransport(options: TransportOptions): Transport {
     );
   };
 
-  /** `subscribe`: check, then run a query or mutation once, or join a subscription's fan-out group. */
-  const subscribe = (connection: Connection, { id, payload }: SubscribeMessage): Promise<void> | void => {
+  /**
+   * `subscribe` (`size`: its message's characters): check, then run a query or mutation once, or
+   * join a subscription's fan-out group.
+   */
+  const subscribe = (connection: Connection, { id, payload }: SubscribeMessage, size: number): Promise<void> | void => {
     const max = options.maxSubscriptionsPerSocket;
     if (max !== undefined && connection.runningCount >= max)
       return refuse(connection, id, [
         new GraphQLError(`Too many operations on this socket (limit ${max}): complete some or open another socket.`, {
           extensions: { code: 'TOO_MANY_SUBSCRIPTIONS', max },
         }),
+      ]);
+    if (connection.held + size > maxOperationBytes)
+      return refuse(connection, id, [
+        new GraphQLError(
+          `The operations running on this socket would hold more than ${maxOperationBytes} characters of messages (their ids, documents and variables): complete some or open another socket.`,
+          { extensions: { code: 'TOO_MANY_SUBSCRIPTIONS', maxBytes: maxOperationBytes } },
+        ),
       ]);
     const parsed = parseAndValidate(payload.query);
     if ('errors' in parsed) return refuse(connection, id, parsed.errors);
@@ -623,6 +648,7 @@ export function startTransport(options: TransportOptions): Transport {
       id,
       payload.operationName ?? definition.name?.value,
       definition.operation,
+      size,
     );
     connection.add(operation);
     connection.count += 1;
@@ -647,9 +673,10 @@ export function startTransport(options: TransportOptions): Transport {
   };
 
   const onMessage = (connection: Connection, data: RawData): void => {
+    const text = String(data);
     let message: Message;
     try {
-      message = parseMessage(String(data));
+      message = parseMessage(text);
     } catch {
       return close(connection, CloseCode.BadRequest, 'Invalid message received');
     }
@@ -675,7 +702,7 @@ export function startTransport(options: TransportOptions): Transport {
         if (connection.operation(message.id))
           return close(connection, CloseCode.SubscriberAlreadyExists, `Subscriber for ${message.id} already exists`);
         try {
-          return void subscribe(connection, message)?.catch((error: unknown) => {
+          return void subscribe(connection, message, text.length)?.catch((error: unknown) => {
             const operation = connection.operation(message.id);
             if (operation) operation.fail(error);
             else internalError(connection)(error);

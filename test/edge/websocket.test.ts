@@ -177,6 +177,29 @@ describe('WebSocket upgrades', () => {
     expect(closed.acknowledged).toBe(false);
   });
 
+  it('bounds what the operations running on one socket hold to one message (1 MiB): past it, TOO_MANY_SUBSCRIPTIONS', async () => {
+    // Each subscription keeps its id, document and variables while it runs: 100 subscriptions of
+    // near-1 MB messages (an undeclared variable, or a long id) held about 100 MB per socket.
+    const client = clients.connect(stack.gateway);
+    const before = stack.gateway.live.stats();
+    const padding = 'x'.repeat(300_000);
+    const held = [0, 1, 2].map((i) => new Subscription(client, 'subscription { engageEvents { id } }', { padding, i }));
+    await within(stack.gateway.live.whenAttached(before.attached + 3), 10_000, 'three subscriptions');
+    const fourth = new Subscription(client, 'subscription { engageEvents { id } }', { padding, i: 3 });
+    await within(fourth.completed.promise, 10_000, 'the fourth subscription to be refused');
+    expect(fourth.error).toEqual([
+      expect.objectContaining({ extensions: expect.objectContaining({ code: 'TOO_MANY_SUBSCRIPTIONS' }) }),
+    ]);
+    expect(held.map((s) => s.error)).toEqual([undefined, undefined, undefined]);
+    // Completing one makes room again.
+    held[0].dispose();
+    await until(() => stack.gateway.live.stats().subscribers === before.subscribers + 2, 'the first to be completed');
+    const fifth = new Subscription(client, 'subscription { engageEvents { id } }', { padding, i: 4 });
+    await within(stack.gateway.live.whenAttached(before.attached + 4), 10_000, 'the fifth subscription');
+    expect(fifth.error).toBeUndefined();
+    for (const s of [...held, fifth]) s.dispose();
+  });
+
   it("counts sockets of callers without a token per address: one address cannot take the others' sockets", async () => {
     const capped = await gateway({ ws: { maxSocketsPerToken: 2 }, trustProxy: ['loopback'] });
     /** An anonymous socket from `address` (forwarded by a trusted proxy), held open once acknowledged. */
