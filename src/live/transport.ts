@@ -39,6 +39,10 @@
  * - A subscriber whose socket has `maxPendingSends` (1,000) results, or `maxBufferedBytes` (1 MiB),
  *   not yet written (a client that stopped reading) gets SLOW_SUBSCRIBER and its subscription ends,
  *   rather than hold memory for every event: each socket holds its own copy of the bytes it is sent.
+ * - A client that sends a message while `maxUnreadBytes` (4 MiB) wait to be written to its socket is
+ *   cut off (terminated: it would not read a close frame either). Every message may be answered (a
+ *   `ping` with a `pong` carrying its payload, a refusal with its errors), and a client that sent
+ *   without reading made the gateway queue its answers without end: 1 MB pings, 1 MB of memory each.
  * - Documents are parsed and validated once per query text (LRU, bounded by count and by the
  *   characters kept, texts included: `DOCUMENT_CACHE_BYTES`), with the same limits as HTTP
  *   (src/edge/limits.ts: tokens at parse time, depth, aliases and directives as validation rules,
@@ -114,6 +118,8 @@ export interface TransportOptions extends TransportEdgeOptions {
   maxPendingSends?: number;
   /** Bytes a subscriber's socket may have queued, not yet written, before it is ended; default `MAX_BUFFERED_BYTES`. */
   maxBufferedBytes?: number;
+  /** Bytes a socket may have queued, not yet written, when its client sends a message, before it is cut off; default `MAX_UNREAD_BYTES`. */
+  maxUnreadBytes?: number;
   /** Characters the `subscribe` messages of a socket's running operations may have, together; default `MAX_MESSAGE_BYTES`. */
   maxOperationBytes?: number;
   /** Query texts whose parse and validation are kept. */
@@ -159,6 +165,11 @@ export const MAX_MESSAGE_BYTES = 1024 * 1024;
 export const MAX_PENDING_SENDS = 1_000;
 /** Bytes a subscriber's socket may have queued, not yet written, before its subscriptions end (SLOW_SUBSCRIBER). */
 export const MAX_BUFFERED_BYTES = 1024 * 1024;
+/**
+ * Bytes waiting to be written to a socket when its client sends a message, past which the client is
+ * cut off: above what a subscriber's results may queue (`MAX_BUFFERED_BYTES` and one more result).
+ */
+export const MAX_UNREAD_BYTES = 4 * 1024 * 1024;
 /** Characters the parsed documents kept may hold (their texts included). */
 export const DOCUMENT_CACHE_BYTES = 16 * 1024 * 1024;
 /** Parser token budget for one document when no limits are configured. */
@@ -438,6 +449,7 @@ export function startTransport(options: TransportOptions): Transport {
   const keepAliveMs = options.keepAliveMs ?? 12_000;
   const connectionInitWaitMs = options.connectionInitWaitMs ?? 3_000;
   const maxOperationBytes = options.maxOperationBytes ?? MAX_MESSAGE_BYTES;
+  const maxUnreadBytes = options.maxUnreadBytes ?? MAX_UNREAD_BYTES;
 
   const formatError = (error: GraphQLError): GraphQLFormattedError => {
     const formatted = error.toJSON();
@@ -673,6 +685,19 @@ export function startTransport(options: TransportOptions): Transport {
   };
 
   const onMessage = (connection: Connection, data: RawData): void => {
+    // A client that goes on sending while it reads nothing: answering would queue without end.
+    const unread = connection.socket.bufferedAmount;
+    if (unread > maxUnreadBytes) {
+      accessLog?.(
+        {
+          requestId: connection.requestId,
+          errorCode: 'SLOW_SUBSCRIBER',
+          reason: `The client sent a message while ${unread} bytes sent to it were unread: cut off`,
+        },
+        'socket error',
+      );
+      return connection.socket.terminate();
+    }
     const text = String(data);
     let message: Message;
     try {

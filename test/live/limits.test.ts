@@ -108,3 +108,36 @@ it('a webhook notification nested deeper than the limit is refused with 400 (nev
   });
   expect(fine.status).toBe(200);
 });
+
+it('a client that goes on sending while it reads nothing (a ping flood) is cut off, not answered into memory without end', async () => {
+  // Each ping is answered with a pong carrying its payload: a client that sent 1 MB pings without
+  // reading made the gateway queue 1 MB per ping (700 MB in 18 s from one socket on loopback).
+  const socket = new WebSocket(stack.gateway.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
+  socket.on('error', () => undefined); // the reset, once cut off
+  const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+  let pongs = 0;
+  const acknowledged = new Promise<void>((resolve) =>
+    socket.on('message', (data) => {
+      const type = (JSON.parse(String(data)) as { type: string }).type;
+      if (type === 'connection_ack') resolve();
+      if (type === 'pong') pongs += 1;
+    }),
+  );
+  await new Promise<void>((resolve) => socket.once('open', () => resolve()));
+  socket.send(JSON.stringify({ type: 'connection_init', payload: {} }));
+  await acknowledged;
+
+  // Far more than the kernel's buffers on loopback hold: the last send is done only once the
+  // gateway has read most of them (or has cut the socket off).
+  const pings = 48;
+  const ping = JSON.stringify({ type: 'ping', payload: { padding: 'x'.repeat(MAX_MESSAGE_BYTES - 100) } });
+  socket.pause();
+  await Promise.all(
+    Array.from({ length: pings }, () => new Promise<void>((resolve) => socket.send(ping, () => resolve()))),
+  );
+  socket.resume();
+  let open = true;
+  void closed.then(() => (open = false));
+  await until(() => !open || pongs === pings, 'the socket to close or every pong to arrive', 30_000);
+  expect({ open, answeredEveryPing: pongs === pings }).toEqual({ open: false, answeredEveryPing: false });
+});
