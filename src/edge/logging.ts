@@ -81,6 +81,17 @@ export function loggedCaller(
   return credentials?.address ?? scope;
 }
 
+/**
+ * Characters kept of a name the client chose (an operation's name, a WebSocket operation's id) in an
+ * access line or a metric label: one name token, or an id, may be as long as the body (1 MB).
+ */
+export const MAX_NAME_LENGTH = 100;
+
+/** A client-chosen name as logged: its first `MAX_NAME_LENGTH` characters, marked when cut. */
+export function loggedName(name: string): string {
+  return name.length > MAX_NAME_LENGTH ? `${name.slice(0, MAX_NAME_LENGTH)}…` : name;
+}
+
 /** The caller's `x-request-id` when it is a plain short token, else a new UUID (HTTP requests and WebSockets). */
 export function requestIdFrom(incoming: string | string[] | undefined): string {
   return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
@@ -169,7 +180,7 @@ export function createLogging(options: LoggingOptions = {}): Logging {
       if (!scope) return;
       return {
         async didResolveOperation({ operationName }) {
-          if (operationName) scope.operationName = operationName;
+          if (operationName) scope.operationName = loggedName(operationName);
         },
         async didEncounterErrors({ errors }) {
           for (const error of errors) byError.set(error, scope);

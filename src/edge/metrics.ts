@@ -16,7 +16,8 @@
  *
  * Label values are bounded: REST endpoints are templates (`/content_threads/{id}`), error codes are
  * ours, and operation names, which clients choose, are kept for the first `maxOperationNames`
- * distinct names and counted as `other` after that.
+ * distinct names and counted as `other` after that, as are names longer than `MAX_NAME_LENGTH`
+ * (one name token may be as long as the body: 200 names of 1 MB made every scrape 200 MB).
  */
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { RequestHandler } from 'express';
@@ -24,6 +25,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { CacheKind, CacheLookup } from '../cache/response-cache';
 import type { RequestEvent } from '../engage';
 import { errorCodeOf } from '../errors';
+import { MAX_NAME_LENGTH } from './logging';
 import type { UpstreamHealth } from '../upstream';
 
 export interface MetricsSources {
@@ -166,7 +168,7 @@ export function createMetrics(sources: MetricsSources, options: { maxOperationNa
   const operationLabel = (name: string | undefined | null) => {
     if (!name) return 'anonymous';
     if (names.has(name)) return name;
-    if (names.size >= maxNames) return 'other';
+    if (names.size >= maxNames || name.length > MAX_NAME_LENGTH) return 'other';
     names.add(name);
     return name;
   };

@@ -96,7 +96,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { CallerCredentials, GatewayContext, OperationOptions } from '../context';
 import { AuthError, type Authenticator } from '../edge/auth';
 import { DEFAULT_GRACE_PERIOD_MS } from '../edge/drain';
-import { loggedCaller, requestIdFrom } from '../edge/logging';
+import { loggedCaller, loggedName, requestIdFrom } from '../edge/logging';
 import { documentSize, entrySize } from '../edge/documents';
 import type { Limits } from '../edge/limits';
 import { EngageError } from '../engage/errors';
@@ -527,8 +527,8 @@ export function startTransport(options: TransportOptions): Transport {
       accessLog?.(
         {
           requestId: connection.requestId,
-          operationId: operation.id,
-          ...(operation.name ? { operationName: operation.name } : {}),
+          operationId: loggedName(operation.id),
+          ...(operation.name ? { operationName: loggedName(operation.name) } : {}),
           operationType: operation.type,
           outcome,
           durationMs: Math.round((performance.now() - operation.startedAt) * 10) / 10,
@@ -617,7 +617,7 @@ export function startTransport(options: TransportOptions): Transport {
     accessLog?.(
       {
         requestId: connection.requestId,
-        operationId: id,
+        operationId: loggedName(id),
         outcome: 'refused',
         errorCodes: [...new Set(formatted.map(errorCodeOf))],
       },

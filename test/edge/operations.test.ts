@@ -300,6 +300,42 @@ describe('health, readiness and metrics', () => {
     expect(text).toMatch(/webhook_events_total\{outcome="duplicate"\} 1/);
   });
 
+  it('operation names and ids, which clients choose, are bounded in length in metrics labels and access lines', async () => {
+    // One name token may be a megabyte long: 20 such requests made /metrics 19 MB (200 would stay
+    // there for good), and each wrote an access line as long as its name.
+    const long = `Q${'x'.repeat(100_000)}`;
+    for (const i of [1, 2]) await stack.gql(`query ${long}${i} { __typename }`);
+    const text = await (await fetch(`${stack.gateway.origin}/metrics`)).text();
+    expect(text.includes(long)).toBe(false);
+    expect(text).toMatch(/graphql_operations_total\{operation="other",code="ok"\} 2/);
+
+    const before = lines.length;
+    await post(logged.url, JSON.stringify({ query: `query ${long} { __typename }` }));
+    const socket = new WebSocket(logged.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
+    const messages: Array<{ type: string }> = [];
+    socket.on('message', (data) => {
+      const message = JSON.parse(String(data)) as { type: string };
+      messages.push(message);
+      if (message.type === 'connection_ack')
+        socket.send(
+          JSON.stringify({ id: `id-${'y'.repeat(100_000)}`, type: 'subscribe', payload: { query: `{ __typename }` } }),
+        );
+    });
+    socket.once('open', () => socket.send(JSON.stringify({ type: 'connection_init', payload: {} })));
+    await until(() => messages.some((message) => message.type === 'complete'), 'the operation to complete', 5_000);
+    socket.close();
+    await until(
+      () => lines.slice(before).some((line) => line.includes('"msg":"operation"')),
+      'the operation line',
+      5_000,
+    );
+    const written = lines.slice(before);
+    expect(written.some((line) => line.includes('"msg":"request"') && line.includes('"operationName":"Qxxx'))).toBe(
+      true,
+    );
+    for (const line of written) expect(line.length).toBeLessThan(2_000);
+  });
+
   it('/metrics counts the open WebSockets', async () => {
     const gateway = await stack.anotherGateway({});
     const scrape = async () =>
