@@ -118,6 +118,15 @@ export const DEFAULTS = {
   },
 } as const;
 
+/** A URL, or undefined for what `new URL` refuses (a refinement runs after `.url()` has failed too). */
+function parsedUrl(value: string): URL | undefined {
+  try {
+    return new URL(value);
+  } catch {
+    return undefined;
+  }
+}
+
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((value) => value === 'true' || value === '1' || value === 'yes');
@@ -128,7 +137,14 @@ const gatewaySection = z.object({
   NODE_ENV: z.string().default('development'),
   HOST: z.string().default(DEFAULTS.gateway.host),
   PORT: port.default(DEFAULTS.gateway.port),
-  ENGAGE_URL: z.string().url().optional(),
+  ENGAGE_URL: z
+    .string()
+    .url()
+    .refine(
+      (url) => /^https?:$/.test(parsedUrl(url)?.protocol ?? '') && /\/1\.0\/*$/.test(parsedUrl(url)?.pathname ?? ''),
+      "must be Engage's API base URL, http(s) and ending in /1.0: https://<account>.api.engagement.dimelo.com/1.0",
+    )
+    .optional(),
   ENGAGE_ACCESS_TOKEN: z.string().min(1).optional(),
   ENGAGE_USER_ID: z.string().min(1).optional(),
   ENGAGE_TIMEOUT_MS: z.coerce.number().int().positive().default(DEFAULTS.gateway.engageTimeoutMs),
@@ -161,7 +177,7 @@ const redisSection = z.object({
   REDIS_URL: z
     .string()
     .url()
-    .refine((url) => /^rediss?:$/.test(new URL(url).protocol), 'must be a redis:// or rediss:// URL')
+    .refine((url) => /^rediss?:$/.test(parsedUrl(url)?.protocol ?? ''), 'must be a redis:// or rediss:// URL')
     .optional(),
   REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().positive().default(DEFAULTS.redis.commandTimeoutMs),
   REDIS_CONNECT_TIMEOUT_MS: z.coerce.number().int().positive().default(DEFAULTS.redis.connectTimeoutMs),

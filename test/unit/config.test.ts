@@ -104,6 +104,31 @@ describe('loadConfig', () => {
 });
 
 describe('settings that cannot work together or are not what they name', () => {
+  it('refuses a REDIS_URL without a scheme by name, as a configuration error', () => {
+    for (const url of ['127.0.0.1:6379', 'cache.internal', 'http://cache.internal:6379']) {
+      let error: unknown;
+      try {
+        loadConfig({ REDIS_URL: url });
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as Error).message).toMatch(/^Invalid configuration: REDIS_URL: /);
+    }
+  });
+
+  it("refuses an ENGAGE_URL that is not Engage's http(s) /1.0 base URL, by name", () => {
+    for (const url of [
+      'https://acme.api.engagement.dimelo.com',
+      'https://acme.api.engagement.dimelo.com/2.0',
+      'ftp://acme.api.engagement.dimelo.com/1.0',
+      'acme.api.engagement.dimelo.com/1.0',
+    ])
+      expect(() => loadConfig({ ENGAGE_URL: url })).toThrow(/^Invalid configuration: ENGAGE_URL: .*ending in \/1\.0/);
+    for (const url of ['https://acme.api.engagement.dimelo.com/1.0', 'http://127.0.0.1:4010/1.0/'])
+      expect(loadConfig({ ENGAGE_URL: url }).engage?.url).toBe(url);
+  });
+
   it('refuses a CORS_ORIGINS item that is not an origin, and takes one with a trailing slash', () => {
     for (const origins of ['not-an-origin', 'https://app.example.com/inbox', 'ftp://app.example.com'])
       expect(() => loadConfig({ CORS_ORIGINS: `https://ok.example.com,${origins}` })).toThrow(
