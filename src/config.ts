@@ -315,6 +315,11 @@ export interface Config {
   eventLog: { retentionMs: number; maxEvents: number };
 }
 
+/**
+ * A start the operator fixes with a setting: a bad value, and also a port already taken, a HOST this
+ * machine cannot listen on, Redis at REDIS_URL not answering. `npm start` prints its message alone,
+ * without a stack (its `cause`, if any, is in the message).
+ */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }

@@ -492,6 +492,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     await stop().catch(() => undefined);
     if (error.code === 'EADDRINUSE')
       throw new ConfigError(`Port ${listenPort} on ${listenHost} is in use by another process: set PORT (or HOST)`);
+    if (error.code === 'ENOTFOUND' || error.code === 'EADDRNOTAVAIL' || error.code === 'EAI_AGAIN')
+      throw new ConfigError(
+        `HOST ${listenHost} is not an address of this machine (${error.code}): set HOST to one (127.0.0.1, or 0.0.0.0 for all)`,
+      );
     throw error;
   });
   // Once listening, the server's errors are accept failures (out of file descriptors, EMFILE): the

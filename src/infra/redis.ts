@@ -20,6 +20,7 @@
  * `run`.
  */
 import type * as RedisLibrary from '@redis/client';
+import { ConfigError } from '../config';
 
 /** node-redis, loaded by `connectRedis` only: a gateway without Redis does not carry it (~3 MB of heap). */
 type RedisLib = typeof RedisLibrary;
@@ -175,14 +176,26 @@ export async function connectRedis(options: RedisOptions): Promise<Redis> {
   const command = newClient(lib, options, 'command', reconnectStrategy);
   const subscriber = newClient(lib, options, 'subscriber', reconnectStrategy);
   const redis = new Redis(command, subscriber, options, lib);
+  // node-redis bounds the TCP connect (connectTimeout), not its handshake after it: a port that
+  // accepts and never answers (a frozen Redis, another service) would hold the start for ever.
+  const handshakeMs = options.connectTimeoutMs + options.commandTimeoutMs;
+  let timer: NodeJS.Timeout | undefined;
+  const unanswered = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${handshakeMs} ms (is it Redis?)`)), handshakeMs);
+  });
   try {
-    await Promise.all([command.connect(), subscriber.connect()]);
+    await Promise.race([Promise.all([command.connect(), subscriber.connect()]), unanswered]);
   } catch (error) {
     await redis.close();
     // The URL may carry a password: name the failure, not the URL.
-    throw new Error(`Redis at REDIS_URL is unreachable: ${error instanceof Error ? error.message : String(error)}`, {
-      cause: error,
-    });
+    throw new ConfigError(
+      `Redis at REDIS_URL is unreachable: ${error instanceof Error ? error.message : String(error)}`,
+      {
+        cause: error,
+      },
+    );
+  } finally {
+    clearTimeout(timer);
   }
   connected = true;
   redis.started();

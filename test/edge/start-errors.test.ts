@@ -1,6 +1,7 @@
 /**
- * `npm start` when a port it needs is taken (a second gateway started by mistake, another service):
- * it stops with exit code 1 and names the variable to change, without a stack trace.
+ * `npm start` when its environment stops it (a port taken by a second gateway started by mistake, a
+ * HOST that is not this machine's, Redis not answering): it stops with exit code 1 and one line that
+ * names the variable to change, without a stack trace.
  */
 import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
@@ -51,4 +52,23 @@ it("names PORT when the gateway's port is taken", async () => {
   const { code, stderr } = await start({ PORT: String(takenPort), EMULATOR_PORT: '0' });
   expect(code).toBe(1);
   expect(stderr.trim()).toBe(`Port ${takenPort} on 127.0.0.1 is in use by another process: set PORT (or HOST)`);
+});
+
+it('names HOST when it is not an address of this machine', async () => {
+  const { code, stderr } = await start({ HOST: '999.1.1.1', PORT: '0', EMULATOR_PORT: '0' });
+  expect(code).toBe(1);
+  expect(stderr.trim()).toBe(
+    'HOST 999.1.1.1 is not an address of this machine (ENOTFOUND): set HOST to one (127.0.0.1, or 0.0.0.0 for all)',
+  );
+});
+
+it('names REDIS_URL, and not its value, when Redis does not answer', async () => {
+  const { code, stderr } = await start({
+    PORT: '0',
+    EMULATOR_PORT: '0',
+    REDIS_URL: `redis://:secret-password@127.0.0.1:${takenPort}`,
+  });
+  expect(code).toBe(1);
+  expect(stderr.trim()).toMatch(/^Redis at REDIS_URL is unreachable: [^\n]+$/);
+  expect(stderr).not.toContain('secret-password');
 });
