@@ -107,6 +107,10 @@ export function frontDoor(options: FrontDoorOptions): Router {
   router.get('/', (_req, res) => {
     res.type('html').send(page);
   });
+  // Browsers ask for it with every page here: no icon, and no 404 in their console.
+  router.get('/favicon.ico', (_req, res) => {
+    res.status(204).end();
+  });
   router.get('/readme', (_req, res) => {
     res.type('text/markdown; charset=utf-8').send(readFileSync(README, 'utf8'));
   });

@@ -26,6 +26,8 @@ it('answers GET / with links to the explorers, the inbox app, health and the REA
     expect(html).toContain(`href="${href}"`);
   const readme = await fetch(`${stack.gateway.origin}/readme`);
   expect(await readme.text()).toMatch(/^# Engage GraphQL gateway/);
+  // Browsers ask for an icon with each page: none, and no 404 logged in their console.
+  expect((await fetch(`${stack.gateway.origin}/favicon.ico`)).status).toBe(204);
 });
 
 it('serves GraphiQL and its assets from npm packages, no CDN', async () => {
