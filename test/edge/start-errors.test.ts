@@ -4,7 +4,7 @@
  * names the variable to change, without a stack trace.
  */
 import { execFile } from 'node:child_process';
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
@@ -14,13 +14,21 @@ const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
 let taken: Server;
 let takenPort: number;
 
+/** What connected to it (the Redis test's client), destroyed at the end rather than waited for. */
+const accepted = new Set<Socket>();
+
 beforeAll(async () => {
-  taken = createServer();
+  // Takes the port, and accepts connections without ever answering: Redis frozen, or another service.
+  taken = createServer((socket) => {
+    accepted.add(socket);
+    socket.on('close', () => accepted.delete(socket));
+  });
   await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
   takenPort = (taken.address() as { port: number }).port;
 });
 
 afterAll(async () => {
+  for (const socket of accepted) socket.destroy();
   await new Promise((resolve) => taken.close(resolve));
 });
 
