@@ -36,6 +36,7 @@ import { EventEmitter } from 'node:events';
 import {
   createSourceEventStream,
   execute,
+  getOperationAST,
   GraphQLError,
   Kind,
   print,
@@ -186,7 +187,7 @@ export class FanOut {
     return [
       documentKey,
       args.operationName ?? '',
-      stableStringify(args.variableValues ?? {}),
+      stableStringify(declaredVariables(args)),
       context.scope,
       // Callers without a token share the configured token's scope: each address's group spends its own share.
       context.caller ?? '',
@@ -335,4 +336,20 @@ export class FanOut {
     // Members receive what was pushed to them already (a last error included), then complete.
     for (const member of group.members) member.end();
   }
+}
+
+/**
+ * The variables `args` gives that its operation declares. Others change nothing it does, and a
+ * client that sent them (junk of its own, say) would otherwise open a group, and an execution per
+ * event, for each of its subscriptions.
+ */
+function declaredVariables(args: ExecutionArgs): Record<string, unknown> {
+  const given = args.variableValues;
+  const declared: Record<string, unknown> = {};
+  if (!given) return declared;
+  for (const definition of getOperationAST(args.document, args.operationName)?.variableDefinitions ?? []) {
+    const name = definition.variable.name.value;
+    if (Object.hasOwn(given, name)) declared[name] = given[name];
+  }
+  return declared;
 }

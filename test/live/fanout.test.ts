@@ -38,11 +38,13 @@ it('N subscribers of one operation => one execution per event, the same payload 
   const { sourceId, customer } = aSourceWithCustomers();
   const N = 25;
   const attached = stack.gateway.live.stats().attached;
-  // Two sockets, variables in a different key order: still one group.
+  // Two sockets; some subscriptions send a variable the operation does not declare, which changes
+  // nothing it does: still one group (each junk value opened a group, and an execution per event).
   const [a, b] = [clients.connect(stack.gateway), clients.connect(stack.gateway)];
   const subscriptions = Array.from(
     { length: N },
-    (_, i) => new Subscription<NewThreadMessage>(i % 2 ? a : b, QUERY, { s: [sourceId] }),
+    (_, i) =>
+      new Subscription<NewThreadMessage>(i % 2 ? a : b, QUERY, i % 3 ? { s: [sourceId] } : { s: [sourceId], junk: i }),
   );
   await within(stack.gateway.live.whenAttached(attached + N), 10_000, 'all subscribers');
   const before = stack.gateway.live.stats();
