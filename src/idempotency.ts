@@ -52,13 +52,19 @@ function unavailable(): never {
   );
 }
 
-/** An argument given as null is one not given (the resolvers read both as absent). */
-const omitNulls = (_key: string, value: unknown) => (value === null ? undefined : value);
+/**
+ * The arguments without those given as null, which the resolvers read as not given. Only at the top:
+ * a null inside a value is part of it (a custom field set to null is cleared, one left out is kept).
+ */
+function givenArguments(args: unknown): unknown {
+  if (typeof args !== 'object' || args === null || Array.isArray(args)) return args ?? {};
+  return Object.fromEntries(Object.entries(args).filter(([, value]) => value !== null));
+}
 
 function fingerprint(args: unknown): string {
   // Key order must not matter: `{a, b}` and `{b, a}` (custom field values, say) are the same arguments.
   return createHash('sha256')
-    .update(stableStringify(args ?? {}, omitNulls) ?? '')
+    .update(stableStringify(givenArguments(args)) ?? '')
     .digest('hex');
 }
 

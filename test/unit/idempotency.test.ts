@@ -72,6 +72,16 @@ describe('IdempotencyStore', () => {
     expect(action).toHaveBeenCalledTimes(1);
   });
 
+  it('a null inside a value is a value: a custom field set to null (cleared) is not one left out', async () => {
+    const store = new IdempotencyStore(new Keyv());
+    const action = jest.fn(async () => 'updated');
+    await store.run('alice', 'fields', 'k', { id: 'i1', values: { tier: 'gold', note: null } }, action);
+    await expect(
+      store.run('alice', 'fields', 'k', { id: 'i1', values: { tier: 'gold' } }, action),
+    ).rejects.toMatchObject({ extensions: { code: 'BAD_USER_INPUT', reason: 'IDEMPOTENCY_KEY_REUSED' } });
+    expect(action).toHaveBeenCalledTimes(1);
+  });
+
   it('scopes keys by caller and by mutation', async () => {
     const store = new IdempotencyStore(new Keyv());
     await store.run('alice', 'close', 'k', {}, async () => 'alice');
