@@ -275,15 +275,16 @@ function parseJson(text: string): unknown {
   }
 }
 
-/** Connection failures that happen before a request is written: a write that met one was not sent. */
-const NOT_SENT = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
+/**
+ * Whether a connection failure came before the request was written: a write that met one was not
+ * sent. The routing errors count only from `connect`: a keep-alive connection whose route is lost
+ * once the request is written reports them too (from `read` or `write`), and Engage may have it.
+ */
+function notSent(caught: unknown, code: string): boolean {
+  if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') return true;
+  const syscall = typeof caught === 'object' && caught !== null && 'syscall' in caught ? caught.syscall : undefined;
+  return syscall === 'connect' && ['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH'].includes(code);
+}
 
 function transportError(caught: unknown, label: string, timeoutMs: number, write: boolean): EngageError {
   // Not `instanceof Error`: the abort reason is a DOMException, which may come from another realm.
@@ -303,6 +304,6 @@ function transportError(caught: unknown, label: string, timeoutMs: number, write
   return new EngageError('unavailable', `Engage ${label}: connection failed (${code})`, {
     endpoint: label,
     upstreamError: code,
-    ...(write && !NOT_SENT.has(code) ? { outcomeUnknown: true } : {}),
+    ...(write && !notSent(caught, code) ? { outcomeUnknown: true } : {}),
   });
 }

@@ -6,6 +6,7 @@
  * request log; the only timing assertions are lower bounds that prove a wait happened.
  */
 import { inspect } from 'node:util';
+import { MockAgent } from 'undici';
 import { EngageClient, q, type EngageClientOptions, type EngageError, type RequestEvent } from '../../src/engage';
 import type { Content, Intervention, Page, Thread } from '../../src/engage/types';
 import { startEmulator, type Emulator, type SeededAgent } from '../../src/emulator';
@@ -407,6 +408,28 @@ describe('timeouts', () => {
     );
     expect(error.details.upstreamError).toBe('ECONNREFUSED');
     expect(error.details.outcomeUnknown).toBeUndefined();
+  });
+
+  it('a write whose open connection failed with a routing error may have been sent: its outcome is unknown', async () => {
+    // EHOSTUNREACH is also what a keep-alive connection reports once the route to Engage is lost
+    // after the request was written (a read of its answer fails): only when connecting is it "not sent".
+    const dispatcher = new MockAgent();
+    dispatcher.disableNetConnect();
+    const lost = Object.assign(new Error('read EHOSTUNREACH'), { code: 'EHOSTUNREACH', syscall: 'read' });
+    dispatcher.get('http://engage.test').intercept({ path: '/1.0/contents', method: 'POST' }).replyWithError(lost);
+    const engage = new EngageClient({
+      baseUrl: 'http://engage.test/1.0',
+      token: agent.token,
+      retry: QUICK,
+      dispatcher,
+    });
+    const error = await expectEngageError(
+      engage.createContent({ body: 'Route lost', in_reply_to_id: 'abcdef0123456789abcdef01' }),
+      'unavailable',
+      secrets,
+    );
+    expect(error.details).toMatchObject({ upstreamError: 'EHOSTUNREACH', outcomeUnknown: true });
+    await dispatcher.close();
   });
 
   it('after a timeout the client still works (the hung socket does not poison the pool)', async () => {
