@@ -227,7 +227,9 @@ export class FanOut {
   private open(key: string, opening: ExecutionArgs): Group {
     const ended = new AbortController();
     const contextValue = (opening.contextValue as GatewayContext).fresh({ signal: ended.signal, subscription: true });
-    const args = { ...opening, contextValue };
+    // The variables of its key only: the opener's others would live as long as the group, which
+    // subscribers that never sent them keep open.
+    const args = { ...opening, variableValues: declaredVariables(opening), contextValue };
     const group: Group = {
       key,
       members: new Set(),
