@@ -14,7 +14,7 @@
  * - redis: REDIS_URL, REDIS_COMMAND_TIMEOUT_MS, REDIS_CONNECT_TIMEOUT_MS, REDIS_PREFIX
  * - webhook: WEBHOOK_SECRET, WEBHOOK_VERIFY_TOKEN, WEBHOOK_BODY_LIMIT_BYTES, WEBHOOK_DEDUPE_TTL_SECONDS
  * - eventLog: EVENT_LOG_RETENTION_SECONDS, EVENT_LOG_MAX_EVENTS
- * - edge (loadEdgeConfig): ALLOW_ANONYMOUS, TRUST_PROXY, AUTH_MODE, JWT_*, CORS_ORIGINS, WS_*, OPERATION_MAX_*,
+ * - edge (loadEdgeConfig): ALLOW_ANONYMOUS, TRUST_PROXY, AUTH_MODE, JWT_*, CORS_ORIGINS, WS_*, CALLER_OPERATIONS_PER_SECOND, OPERATION_MAX_*,
  *   INTROSPECTION, LOG_LEVEL, READY_TIMEOUT_MS, SHUTDOWN_TIMEOUT_MS, HTTP_HEADERS_TIMEOUT_MS,
  *   HTTP_REQUEST_TIMEOUT_MS, HTTP_KEEP_ALIVE_TIMEOUT_MS, HTTP_IDLE_TIMEOUT_MS, HTTP_MAX_CONNECTIONS
  * - emulator: EMULATOR_HOST, EMULATOR_PORT, EMULATOR_SEED, EMULATOR_SCALE, EMULATOR_LATENCY_MS,
@@ -504,6 +504,7 @@ const edgeSchema = z.object({
     .optional(),
   WS_MAX_SOCKETS_PER_TOKEN: positiveInt.default(20),
   WS_MAX_SUBSCRIPTIONS_PER_SOCKET: positiveInt.default(100),
+  CALLER_OPERATIONS_PER_SECOND: z.coerce.number().int().min(0).default(0),
   OPERATION_MAX_TOKENS: positiveInt.optional(),
   OPERATION_MAX_DEPTH: positiveInt.optional(),
   OPERATION_MAX_ALIASES: z.coerce.number().int().min(0).optional(),
@@ -549,6 +550,8 @@ export interface EdgeConfig {
   corsOrigins: string[];
   allowLocalhostOrigins: boolean;
   ws: { maxSocketsPerToken: number; maxSubscriptionsPerSocket: number };
+  /** Operations a caller may run a second, over HTTP and WebSocket, on one instance (src/edge/caller-rate.ts); 0: no limit. */
+  callerOperationsPerSecond: number;
   /** Operation limits; absent fields take src/edge/limits.ts's defaults. */
   limits: {
     maxTokens?: number;
@@ -611,6 +614,7 @@ export function loadEdgeConfig(
       maxSocketsPerToken: e.WS_MAX_SOCKETS_PER_TOKEN,
       maxSubscriptionsPerSocket: e.WS_MAX_SUBSCRIPTIONS_PER_SOCKET,
     },
+    callerOperationsPerSecond: e.CALLER_OPERATIONS_PER_SECOND,
     limits: {
       maxTokens: e.OPERATION_MAX_TOKENS,
       maxDepth: e.OPERATION_MAX_DEPTH,

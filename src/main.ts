@@ -77,6 +77,7 @@ async function main(): Promise<void> {
     allowLocalhostOrigins: config.edge.allowLocalhostOrigins,
     limits: config.edge.limits,
     ws: config.edge.ws,
+    callerOperationsPerSecond: config.edge.callerOperationsPerSecond,
     introspection: config.edge.introspection,
     logging: { level: config.edge.logLevel },
     readyTimeoutMs: config.edge.readyTimeoutMs,

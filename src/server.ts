@@ -39,6 +39,7 @@ import {
 import { createEngageAgent, type RequestEvent } from './engage';
 import { createFormatError } from './errors';
 import { AuthError, createAuthenticator, type AuthConfig } from './edge/auth';
+import { createCallerRate, rateLimited, type CallerRate } from './edge/caller-rate';
 import { addressReader, type TrustProxy } from './edge/client-address';
 import { trackRequests } from './edge/drain';
 import { createHttpServer, type HttpServerLimits } from './edge/http-server';
@@ -155,6 +156,8 @@ export interface GatewayOptions {
   limits?: Partial<OperationLimits> | false;
   /** WebSocket caps; default unlimited. */
   ws?: { maxSocketsPerToken?: number; maxSubscriptionsPerSocket?: number };
+  /** Operations a caller may run a second, HTTP and WebSocket together (src/edge/caller-rate.ts); default unlimited. */
+  callerOperationsPerSecond?: number;
   /** Schema introspection, apart from the landing page. Default: unless `production`. */
   introspection?: boolean;
   /** Runs of a document on graphql-js before it is compiled (src/executor.ts); default 1. */
@@ -207,6 +210,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const authenticator = await createAuthenticator({ allowAnonymous, auth: options.auth ?? { mode: 'engage' } });
   // Anonymous callers are told apart by address: only they need one.
   const addressOf = allowAnonymous ? addressReader(options.trustProxy ?? false, log) : undefined;
+  const callerRate = createCallerRate(options.callerOperationsPerSecond ?? 0);
   // An unreachable Redis fails here, with nothing left open.
   const infra = await createInfra({
     redis: options.redisUrl ? { url: options.redisUrl, commandTimeoutMs: options.redisCommandTimeoutMs } : undefined,
@@ -322,6 +326,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     allowOrigin: origins.allows,
     maxSocketsPerToken: options.ws?.maxSocketsPerToken,
     maxSubscriptionsPerSocket: options.ws?.maxSubscriptionsPerSocket,
+    callerRate,
     introspection,
     hideSuggestions: production,
     accessLog: (fields, message) => logging.logger.info(fields, message),
@@ -458,6 +463,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
             scope.caller = loggedCaller(credentials, context.scope);
             logging.attach(context, scope);
           }
+          const wait = callerRate && context.caller !== undefined ? callerRate.refusal(context.caller) : undefined;
+          if (wait !== undefined) throw rateLimited(callerRate as CallerRate, wait, true);
           return context;
         } catch (error) {
           if (error instanceof MissingTokenError) {

@@ -30,6 +30,8 @@
  *   - Engage unreachable during that check: 1013 Try again later;
  *   - more sockets for one token than `maxSocketsPerToken`: 4429 and the reason.
  *   Each operation's context comes from the same factory as HTTP requests.
+ * - A `subscribe` past its caller's rate (`callerRate`, src/edge/caller-rate.ts, counted with the
+ *   caller's HTTP operations) gets an error (RATE_LIMITED) before anything of it runs.
  * - A socket holds at most `maxSubscriptionsPerSocket` operations; one more gets an error
  *   (TOO_MANY_SUBSCRIPTIONS) and the socket stays open. So does one whose `subscribe` message would
  *   take the messages of the operations running on the socket past `maxOperationBytes` (one
@@ -95,6 +97,7 @@ import { LRUCache } from 'lru-cache';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { CallerCredentials, GatewayContext, OperationOptions } from '../context';
 import { AuthError, type Authenticator } from '../edge/auth';
+import { rateLimited, type CallerRate } from '../edge/caller-rate';
 import { DEFAULT_GRACE_PERIOD_MS } from '../edge/drain';
 import { loggedCaller, loggedName, requestIdFrom } from '../edge/logging';
 import { documentSize, entrySize } from '../edge/documents';
@@ -142,6 +145,8 @@ export interface TransportEdgeOptions {
   maxSocketsPerToken?: number;
   /** Operations one socket may run at once; default unlimited. */
   maxSubscriptionsPerSocket?: number;
+  /** Operations a caller may run a second (src/edge/caller-rate.ts), counted with its HTTP operations; default unlimited. */
+  callerRate?: CallerRate;
   /** Schema introspection over WebSocket; default true. */
   introspection?: boolean;
   /** Strip "Did you mean ...?" suggestions from validation errors (production). */
@@ -630,6 +635,9 @@ export function startTransport(options: TransportOptions): Transport {
    * join a subscription's fan-out group.
    */
   const subscribe = (connection: Connection, { id, payload }: SubscribeMessage, size: number): Promise<void> | void => {
+    const rate = options.callerRate;
+    const wait = rate && connection.caller !== undefined ? rate.refusal(connection.caller) : undefined;
+    if (wait !== undefined) return refuse(connection, id, [rateLimited(rate as CallerRate, wait, false)]);
     const max = options.maxSubscriptionsPerSocket;
     if (max !== undefined && connection.runningCount >= max)
       return refuse(connection, id, [

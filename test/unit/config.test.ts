@@ -37,6 +37,7 @@ describe('loadConfig', () => {
       EMULATOR_RATE_LIMIT: '0',
       EMULATOR_JITTER_MS: '5',
       SANDBOX: 'yes',
+      CALLER_OPERATIONS_PER_SECOND: '20',
     });
     expect(config).toMatchObject({
       production: true,
@@ -48,7 +49,9 @@ describe('loadConfig', () => {
       redis: { url: 'redis://cache.internal:6379', commandTimeoutMs: 250 },
       webhook: { dedupeTtlMs: 60_000 },
       emulator: { host: '0.0.0.0', rateLimitPerMinute: 0, jitterMs: 5 },
+      edge: { callerOperationsPerSecond: 20 },
     });
+    expect(loadConfig({}).edge.callerOperationsPerSecond).toBe(0);
   });
 
   it('reads the HTTP server bounds, and refuses a headers timeout longer than the request timeout', () => {

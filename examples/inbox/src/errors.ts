@@ -30,16 +30,16 @@ export function uiError(error: unknown): UiError {
       return { code, message: 'No longer visible to you (removed, or in a source you cannot read).' };
     case 'BAD_USER_INPUT':
       return { code, message: detail };
-    case 'UPSTREAM_RATE_LIMITED': {
+    case 'UPSTREAM_RATE_LIMITED':
+    case 'RATE_LIMITED': {
       const retryAfterMs = Number(first?.extensions?.retryAfterMs) || 1000;
-      return {
-        code,
-        message: `Engage is busy; retry in ${Math.ceil(retryAfterMs / 1000)} s.`,
-        retry: true,
-        retryAfterMs,
-      };
+      const who = code === 'RATE_LIMITED' ? 'Too many requests from you' : 'Engage is busy';
+      return { code, message: `${who}; retry in ${Math.ceil(retryAfterMs / 1000)} s.`, retry: true, retryAfterMs };
     }
     case 'UPSTREAM_UNAVAILABLE':
+      // A write Engage may have done: sending it again could post twice; the refreshed view tells.
+      if (first?.extensions?.outcomeUnknown === true)
+        return { code, message: 'Engage did not confirm it: refresh to see whether it was done.' };
       return { code, message: 'Engage did not answer; retry in a moment.', retry: true };
     case 'SERVICE_UNAVAILABLE':
       return { code, message: 'Nothing was sent; retry in a moment.', retry: true };
