@@ -504,7 +504,7 @@ const edgeSchema = z.object({
     .optional(),
   WS_MAX_SOCKETS_PER_TOKEN: positiveInt.default(20),
   WS_MAX_SUBSCRIPTIONS_PER_SOCKET: positiveInt.default(100),
-  CALLER_OPERATIONS_PER_SECOND: z.coerce.number().int().min(0).default(0),
+  CALLER_OPERATIONS_PER_SECOND: z.coerce.number().int().min(0).optional(),
   OPERATION_MAX_TOKENS: positiveInt.optional(),
   OPERATION_MAX_DEPTH: positiveInt.optional(),
   OPERATION_MAX_ALIASES: z.coerce.number().int().min(0).optional(),
@@ -550,7 +550,7 @@ export interface EdgeConfig {
   corsOrigins: string[];
   allowLocalhostOrigins: boolean;
   ws: { maxSocketsPerToken: number; maxSubscriptionsPerSocket: number };
-  /** Operations a caller may run a second, over HTTP and WebSocket, on one instance (src/edge/caller-rate.ts); 0: no limit. */
+  /** Operations a caller may run a second, over HTTP and WebSocket, on one instance (src/edge/caller-rate.ts); 0: no limit. Default 50 in production, else 0. */
   callerOperationsPerSecond: number;
   /** Operation limits; absent fields take src/edge/limits.ts's defaults. */
   limits: {
@@ -614,7 +614,8 @@ export function loadEdgeConfig(
       maxSocketsPerToken: e.WS_MAX_SOCKETS_PER_TOKEN,
       maxSubscriptionsPerSocket: e.WS_MAX_SUBSCRIPTIONS_PER_SOCKET,
     },
-    callerOperationsPerSecond: e.CALLER_OPERATIONS_PER_SECOND,
+    // On the public edge a caller gets a bounded share of the CPU; in development, as much as it asks.
+    callerOperationsPerSecond: e.CALLER_OPERATIONS_PER_SECOND ?? (production ? 50 : 0),
     limits: {
       maxTokens: e.OPERATION_MAX_TOKENS,
       maxDepth: e.OPERATION_MAX_DEPTH,

@@ -51,7 +51,12 @@ describe('loadConfig', () => {
       emulator: { host: '0.0.0.0', rateLimitPerMinute: 0, jitterMs: 5 },
       edge: { callerOperationsPerSecond: 20 },
     });
+    // In production a caller's operations are bounded unless configured; in development they are not.
     expect(loadConfig({}).edge.callerOperationsPerSecond).toBe(0);
+    expect(
+      loadConfig({ NODE_ENV: 'production', ENGAGE_URL: 'https://acme.api.engagement.dimelo.com/1.0' }).edge
+        .callerOperationsPerSecond,
+    ).toBe(50);
   });
 
   it('reads the HTTP server bounds, and refuses a headers timeout longer than the request timeout', () => {
