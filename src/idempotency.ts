@@ -34,6 +34,15 @@ import type { Lock } from './infra';
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
 /** How long a reservation holds when its instance dies mid-call; also how long a retry waits. */
 export const RESERVATION_TTL_MS = 30_000;
+
+/**
+ * A reservation must outlast the call it guards, or a retry on another instance would claim the key
+ * and send the write again while the first still runs: the call's reads and waits end with its
+ * operation's deadline, and a write sent by then runs to its answer or its own timeout.
+ */
+export function reservationTtlMs(operationDeadlineMs: number, engageTimeoutMs: number): number {
+  return Math.max(RESERVATION_TTL_MS, operationDeadlineMs + engageTimeoutMs + 5_000);
+}
 const POLL_MS = 50;
 const MAX_KEY_LENGTH = 255;
 
@@ -146,7 +155,7 @@ export class IdempotencyStore {
       await this.keyv.set(storeKey, record, this.options.ttlMs ?? IDEMPOTENCY_TTL_MS);
     } catch (error) {
       (this.options.log ?? console.warn)(
-        `idempotency: a result could not be recorded (${error instanceof Error ? error.message : String(error)}); ` +
+        `idempotency: ${record.outcomeUnknown ? 'an unknown outcome' : 'a result'} could not be recorded (${error instanceof Error ? error.message : String(error)}); ` +
           'its key stays reserved until the reservation expires',
       );
       return;

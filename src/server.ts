@@ -51,7 +51,7 @@ import { createLogging, loggedCaller, type LoggingOptions } from './edge/logging
 import { createMetrics } from './edge/metrics';
 import { createOriginPolicy } from './edge/origins';
 import { frontDoor } from './front-door';
-import { IdempotencyStore, RESERVATION_TTL_MS } from './idempotency';
+import { IdempotencyStore, reservationTtlMs } from './idempotency';
 import { createInfra } from './infra';
 import { createLive, type LiveOptions, type LiveStats } from './live';
 import { resolvers } from './resolvers';
@@ -218,6 +218,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
   const dispatcher = createEngageAgent();
   const prefix = options.redisPrefix ?? DEFAULTS.redis.prefix;
+  const reservationTtl = reservationTtlMs(
+    options.upstream?.operationDeadlineMs ?? DEFAULTS.upstream.operationDeadlineMs,
+    options.engageTimeoutMs ?? DEFAULTS.gateway.engageTimeoutMs,
+  );
   const cacheTtl = {
     collectionsTtlMs: options.cacheTtlMs ?? DEFAULTS.gateway.cacheTtlSeconds * 1000,
     recordsTtlMs: options.recordCacheTtlMs ?? DEFAULTS.gateway.recordCacheTtlSeconds * 1000,
@@ -261,7 +265,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     // Kept whatever the cache TTL (a promise made to clients), and read as an error, not a miss,
     // when Redis fails: idempotent mutations fail closed.
     idempotency: new IdempotencyStore(infra.kv(`${prefix}:idempotency`, { throwOnErrors: true }), {
-      reservations: infra.lock(`${prefix}:idempotency:reservation`, { ttlMs: RESERVATION_TTL_MS }),
+      reservations: infra.lock(`${prefix}:idempotency:reservation`, { ttlMs: reservationTtl }),
+      reservationTtlMs: reservationTtl,
       log,
     }),
     timeoutMs: options.engageTimeoutMs ?? DEFAULTS.gateway.engageTimeoutMs,

@@ -1,6 +1,6 @@
 import Keyv from 'keyv';
 import { EngageError } from '../../src/engage/errors';
-import { IdempotencyStore } from '../../src/idempotency';
+import { IdempotencyStore, RESERVATION_TTL_MS, reservationTtlMs } from '../../src/idempotency';
 
 /** A write Engage may have acted on: sent, and no answer in time. */
 const noAnswer = () =>
@@ -8,6 +8,16 @@ const noAnswer = () =>
     upstreamError: 'timeout',
     outcomeUnknown: true,
   });
+
+describe('a reservation', () => {
+  it('outlasts the longest a guarded call runs: its operation deadline, then a write sent by then', () => {
+    expect(reservationTtlMs(15_000, 10_000)).toBe(RESERVATION_TTL_MS);
+    // An operator's longer deadline or Engage timeout lengthens it: a retry elsewhere must not claim
+    // the key while the first call may still be posting.
+    expect(reservationTtlMs(60_000, 10_000)).toBeGreaterThan(70_000);
+    expect(reservationTtlMs(15_000, 30_000)).toBeGreaterThan(45_000);
+  });
+});
 
 describe('IdempotencyStore', () => {
   it('runs the action once per key and replays its result', async () => {
