@@ -38,6 +38,12 @@ export interface EventLog {
   append(events: LiveEvent[]): Promise<LiveEvent[]>;
   /** Up to `limit` events after `after`, oldest first, with cursors; throws `CURSOR_EXPIRED`. */
   read(after: Cursor, limit: number): Promise<LiveEvent[]>;
+  /**
+   * The newest position of the log (`0-0` when nothing was appended yet), with its epoch: where
+   * the hub starts following the log (src/live/hub.ts). A log without one is not followed: its
+   * events are dispatched as they are published.
+   */
+  head?(): Promise<Cursor>;
 }
 
 export interface EventLogOptions {
@@ -129,6 +135,10 @@ export class MemoryEventLog implements EventLog {
       .map((entry) => deserialise(entry.json, encodeCursor(this.epoch, entry.position)));
   }
 
+  async head(): Promise<Cursor> {
+    return { epoch: this.epoch, position: `${this.lastMs}-${this.lastSeq}` };
+  }
+
   private trim(now: number): void {
     const oldest = now - this.retentionMs;
     while (
@@ -192,6 +202,19 @@ return {
 }
 `;
 
+/**
+ * KEYS: stream, newest-trimmed, epoch. ARGV: a new epoch.
+ * Returns the epoch, the newest trimmed position ('' if none) and the newest entry (if any).
+ */
+const HEAD = `
+redis.call('SET', KEYS[3], ARGV[1], 'NX')
+return {
+  redis.call('GET', KEYS[3]),
+  redis.call('GET', KEYS[2]) or '',
+  redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+}
+`;
+
 export class RedisEventLog implements EventLog {
   private readonly retentionMs: number;
   private readonly maxEvents: number;
@@ -248,5 +271,22 @@ export class RedisEventLog implements EventLog {
     return entries.map(([position, fields]) =>
       deserialise(fields[fields.indexOf('e') + 1], encodeCursor(current, position)),
     );
+  }
+
+  async head(): Promise<Cursor> {
+    const { stream, trimmed, epoch } = this.keys;
+    const [current, newestTrimmed, newest] = (await this.command([
+      'EVAL',
+      HEAD,
+      '3',
+      stream,
+      trimmed,
+      epoch,
+      newEpoch(),
+    ])) as [string, string, Array<[string, string[]]>];
+    // Everything may have been trimmed: the newest position is then the newest one trimmed.
+    let position = newestTrimmed || '0-0';
+    if (newest.length > 0 && comparePositions(newest[0][0], position) > 0) position = newest[0][0];
+    return { epoch: current, position };
   }
 }

@@ -3,8 +3,8 @@
  * webhooks and, over Redis, every instance's), marks stale state events, and hands each event to
  * the subscriptions' source streams, which filter it and check that the subscriber may read it.
  *
- * Ordering: Engage delivers in no guaranteed order. Every instance sees the pub/sub's one order,
- * and keeps per-resource `issued_at` watermarks (`Watermarks`): a thread or intervention state
+ * Ordering: Engage delivers in no guaranteed order. Every instance dispatches the events in the
+ * event log's one order (it follows the log, see `follow`: publishes only announce), and keeps per-resource `issued_at` watermarks (`Watermarks`): a thread or intervention state
  * event older than one already seen for the same resource is `stale`. State subscriptions
  * (`threadStateChanged`, `interventionChanged`) drop stale events, because they would announce
  * a state that is no longer true; the content feeds and the raw feed pass every event with its
@@ -30,7 +30,7 @@ import { GraphQLError } from 'graphql';
 import { LRUCache } from 'lru-cache';
 import { EngageError } from '../engage/errors';
 import type { Intervention, Thread } from '../engage/types';
-import { comparePositions, decodeCursor, type Position } from './cursor';
+import { comparePositions, decodeCursor, type Cursor, type Position } from './cursor';
 import type { EventLog } from './event-log';
 import { Watermarks, type LiveEvent, type LiveKind } from './events';
 import type { LiveTopics, PubSub } from './pubsub';
@@ -39,6 +39,9 @@ import { DEFAULT_RETRY, isTransient, withRetry, type RetryPolicy } from './retry
 
 /** Events read from the log per round trip while replaying. */
 const REPLAY_PAGE = 200;
+
+/** Events read from the log per round trip while following it (see `LiveHub.follow`). */
+const FOLLOW_PAGE = 500;
 
 export interface EventStreamOptions {
   /** Only events feeding this subscription kind; all events when absent (raw feed). */
@@ -99,6 +102,11 @@ export interface LiveHubOptions {
    * is invalidated here, so that payloads are resolved from Engage's new state, not a cached one.
    */
   beforeDispatch?: (events: LiveEvent[]) => Promise<void>;
+  /**
+   * Runs before this instance dispatches events it read from the log before their publish reached
+   * it (see `follow`): their publisher may not have invalidated the shared cache yet.
+   */
+  beforeRecovered?: (events: LiveEvent[]) => Promise<void>;
   log?: (message: string) => void;
 }
 
@@ -118,12 +126,103 @@ export class LiveHub implements LiveAccess {
   }
 
   async start(): Promise<void> {
-    this.unsubscribe = await this.options.pubsub.subscribe('engage.events', async ({ events }) => {
-      await this.options
-        .beforeDispatch?.(events)
-        .catch((error: unknown) => this.log(`live: before dispatch failed: ${String(error)}`));
-      for (const event of events) this.dispatch(event);
-    });
+    // Where following the log starts: before subscribing, so that nothing published in between is
+    // missed (an event appended after the head is read from the log at the next publish).
+    this.followed = await this.options.eventLog.head?.();
+    this.unsubscribe = await this.options.pubsub.subscribe('engage.events', ({ events }) => this.receive(events));
+  }
+
+  /**
+   * Following the log: a publish announces events, but the hub dispatches what the log holds after
+   * the last event it dispatched, in the log's order. Instances append and publish independently,
+   * so publishes can arrive out of the log's order (the instance that appended first publishes
+   * last), or not at all (a publish that failed after the append, a message sent while the Redis
+   * subscriber connection was reconnecting). Dispatched as they arrive, a subscriber would receive
+   * cursor 2 before cursor 1 and, resuming after cursor 2, never receive event 1. Reads coalesce:
+   * the publishes that arrive during a read are served by the next one.
+   */
+  private followed: Cursor | undefined;
+  /** Events published and not yet dispatched, by position. */
+  private readonly announced = new Map<Position, LiveEvent>();
+  private following = false;
+  private followAgain = false;
+
+  private receive(events: LiveEvent[]): void {
+    const followed = this.followed;
+    if (!followed || events.some((event) => event.cursor === undefined)) {
+      void this.dispatchAll(events);
+      return;
+    }
+    for (const event of events) {
+      const { epoch, position } = decodeCursor(event.cursor!);
+      if (epoch !== this.followed!.epoch) {
+        // The log was reset (a Redis that lost its data): follow its new life from its start.
+        this.followed = { epoch, position: '0-0' };
+        this.announced.clear();
+      }
+      if (comparePositions(position, this.followed!.position) > 0) this.announced.set(position, event);
+    }
+    void this.follow();
+  }
+
+  private async follow(): Promise<void> {
+    if (this.following) {
+      this.followAgain = true;
+      return;
+    }
+    this.following = true;
+    try {
+      do {
+        this.followAgain = false;
+        await this.readOn();
+      } while (this.followAgain);
+    } finally {
+      this.following = false;
+    }
+  }
+
+  /** Dispatches the log's events after `followed`, until it has read them all. */
+  private async readOn(): Promise<void> {
+    for (;;) {
+      const from = this.followed!;
+      let page: LiveEvent[];
+      try {
+        page = await this.options.eventLog.read(from, FOLLOW_PAGE);
+      } catch (error) {
+        // The log cannot be followed now (unavailable, or trimmed past the last event dispatched):
+        // the events announced are dispatched in their order rather than held.
+        this.log(`live: event log not followed (${error instanceof Error ? error.message : String(error)})`);
+        if (this.followed !== from) continue;
+        const late = [...this.announced.entries()].sort(([a], [b]) => comparePositions(a, b));
+        this.announced.clear();
+        if (late.length > 0) this.followed = { epoch: from.epoch, position: late[late.length - 1][0] };
+        if (error instanceof GraphQLError)
+          this.followed = await this.options.eventLog.head!().catch(() => this.followed);
+        await this.dispatchAll(late.map(([, event]) => event));
+        return;
+      }
+      if (this.followed !== from) continue; // reset while reading
+      if (page.length === 0) return;
+      const last = decodeCursor(page[page.length - 1].cursor!).position;
+      this.followed = { epoch: from.epoch, position: last };
+      const recovered = page.filter((event) => !this.announced.has(decodeCursor(event.cursor!).position));
+      for (const position of this.announced.keys())
+        if (comparePositions(position, last) <= 0) this.announced.delete(position);
+      if (recovered.length > 0)
+        await this.options
+          .beforeRecovered?.(recovered)
+          .catch((error: unknown) => this.log(`live: before dispatch failed: ${String(error)}`));
+      await this.dispatchAll(page);
+      if (page.length < FOLLOW_PAGE) return;
+    }
+  }
+
+  private async dispatchAll(events: LiveEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    await this.options
+      .beforeDispatch?.(events)
+      .catch((error: unknown) => this.log(`live: before dispatch failed: ${String(error)}`));
+    for (const event of events) this.dispatch(event);
   }
 
   /** Hands accepted events to every instance (this one included) through the pub/sub. */

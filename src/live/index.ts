@@ -113,6 +113,7 @@ export async function createLive(options: LiveOptions): Promise<Live> {
     retry: options.retry,
     accessTtlMs: options.accessTtlMs,
     beforeDispatch: shared ? undefined : onChange,
+    beforeRecovered: shared ? onChange : undefined,
     log: options.log,
   });
   try {

@@ -45,6 +45,19 @@ function contract(name: string, create: (options: Omit<EventLogOptions, 'dedupeT
       expect(all[1]).toMatchObject({ type: 'content.imported', sourceId: 's1', stale: false });
     });
 
+    it('gives its head: the newest position, from which the next events are read', async () => {
+      const log = create({ maxEvents: 1 });
+      const empty = await log.head!();
+      expect(await log.read(empty, 10)).toEqual([]);
+      const [first] = await log.append([liveEvent()]);
+      expect((await log.read(empty, 10)).map((e) => e.id)).toEqual([first.id]);
+      const [, second] = await log.append([liveEvent(), liveEvent()]);
+      expect(await log.head!()).toEqual(cursorOf(second));
+      expect(await log.read(await log.head!(), 10)).toEqual([]);
+      const [third] = await log.append([liveEvent()]);
+      expect((await log.read(cursorOf(second), 10)).map((e) => e.id)).toEqual([third.id]);
+    });
+
     it('reads a page at a time after a cursor', async () => {
       const log = create({});
       const appended = await log.append(Array.from({ length: 7 }, liveEvent));
