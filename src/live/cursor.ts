@@ -41,6 +41,12 @@ export class CursorError extends GraphQLError {
 export const malformedCursor = () =>
   new CursorError('BAD_USER_INPUT', "`after` is not a cursor given by this gateway: pass an event's `cursor` as is.");
 
+export const futureCursor = () =>
+  new CursorError(
+    'BAD_USER_INPUT',
+    "`after` names a position the event log has not reached: it is not a cursor given by this gateway; pass an event's `cursor` as is.",
+  );
+
 export const expiredCursor = () =>
   new CursorError(
     'CURSOR_EXPIRED',

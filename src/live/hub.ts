@@ -30,7 +30,7 @@ import { GraphQLError } from 'graphql';
 import { LRUCache } from 'lru-cache';
 import { EngageError } from '../engage/errors';
 import type { Intervention, Thread } from '../engage/types';
-import { comparePositions, decodeCursor, type Cursor, type Position } from './cursor';
+import { comparePositions, decodeCursor, futureCursor, type Cursor, type Position } from './cursor';
 import type { EventLog } from './event-log';
 import { Watermarks, type LiveEvent, type LiveKind } from './events';
 import type { LiveTopics, PubSub } from './pubsub';
@@ -279,10 +279,18 @@ export class LiveHub implements LiveAccess {
     if (after) {
       replayedUpTo = after.position;
       // The first page is read now: an expired cursor fails the subscription before it starts.
-      await readPage(after.position).catch(async (error: unknown) => {
-        await queue.return();
-        throw error;
-      });
+      await readPage(after.position)
+        .then(async () => {
+          // A position the log has not reached was never given: taken as read, it would mute every
+          // live event up to it.
+          if (page.length > 0 || !this.options.eventLog.head) return;
+          const head = await this.options.eventLog.head().catch(() => undefined);
+          if (head?.epoch === after.epoch && comparePositions(after.position, head.position) > 0) throw futureCursor();
+        })
+        .catch(async (error: unknown) => {
+          await queue.return();
+          throw error;
+        });
     }
 
     const admits = (event: LiveEvent) =>

@@ -6,7 +6,7 @@
  * Redis, both registered with Engage, so that every event arrives through both.
  */
 import type { Client } from 'graphql-ws';
-import { decodeCursor, comparePositions } from '../../src/live/cursor';
+import { comparePositions, decodeCursor, encodeCursor } from '../../src/live/cursor';
 import { registerWebhook } from '../../src/live/register';
 import type { Gateway } from '../../src/server';
 import { describeWith, requirements, TEST_REDIS_URL } from '../support/requirements';
@@ -152,6 +152,26 @@ describe('resuming after a cursor, in-memory log', () => {
     } finally {
       await other.dispose();
     }
+  });
+
+  it('refuses a cursor of this log at a position it has not reached (BAD_USER_INPUT), which would mute live events', async () => {
+    const witness = await subscribed<Imported>(stack.gateway, clients.connect(stack.gateway), IMPORTED);
+    stack.emulator.customers.simulateOne();
+    const [seen] = await take(witness, 1);
+    const { epoch, position } = decodeCursor(seen.cursor);
+    const [ms] = position.split('-');
+    const ahead = encodeCursor(epoch, `${Number(ms) + 3_600_000}-0`);
+    const forged = new Subscription<Imported>(clients.connect(stack.gateway), IMPORTED, { after: ahead });
+    expect((await forged.next()).errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT' });
+    await within(forged.completed.promise, 10_000, 'the subscription to end');
+
+    // The cursor of the newest event is at the head, not past it: resuming with it waits for live events.
+    const resumed = await subscribed<Imported>(stack.gateway, clients.connect(stack.gateway), IMPORTED, {
+      after: seen.cursor,
+    });
+    stack.emulator.customers.simulateOne();
+    const [live] = await take(witness, 1);
+    expect((await take(resumed, 1))[0].id).toBe(live.id);
   });
 });
 
