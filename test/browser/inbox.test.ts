@@ -120,6 +120,27 @@ describeWith([requirements.chromium()])('inbox app in a browser', () => {
     await page.screenshot({ path: screenshotPath('4-reply') });
   });
 
+  it('resolving an intervention already closed elsewhere (CONFLICT) refreshes the conversation, with no error', async () => {
+    const threadId = (await page.locator('.row.selected').getAttribute('data-thread-id'))!;
+    const resolve = page.getByRole('button', { name: 'Resolve intervention' });
+    expect(await resolve.isEnabled()).toBe(true);
+    const before = await stack.gql<{ thread: { openIntervention: { id: string } | null } }>(
+      'query($id: ID!) { thread(id: $id) { openIntervention { id } } }',
+      { id: threadId },
+    );
+    const interventionId = before.data!.thread.openIntervention!.id;
+    // Another tab (or agent) closes it first; this page still shows it open.
+    const closed = await stack.gql('mutation($id: ID!) { closeIntervention(id: $id) { id } }', { id: interventionId });
+    expect(closed.errors).toBeUndefined();
+
+    await resolve.click();
+    await page.locator('.notice', { hasText: 'Already done' }).waitFor();
+    await page.locator(`.interventions .status.closed`).first().waitFor();
+    expect(await resolve.isDisabled()).toBe(true);
+    await expect(page.getByRole('alert').count()).resolves.toBe(0);
+    await page.screenshot({ path: screenshotPath('5-conflict') });
+  });
+
   it('pages while new threads arrive without repeating or skipping a thread', async () => {
     await page.reload();
     await page.locator('.inbox [data-thread-id]').first().waitFor();
@@ -142,6 +163,6 @@ describeWith([requirements.chromium()])('inbox app in a browser', () => {
     // Exactly the newest open threads, in Engage's order: nothing skipped.
     const expected = await stack.rest<RestPage<Thread>>(`/content_threads?q=closed:false&limit=${after.length}`);
     expect(after).toEqual(expected.records.map((thread) => thread.id));
-    await page.screenshot({ path: screenshotPath('5-paging'), fullPage: true });
+    await page.screenshot({ path: screenshotPath('6-paging'), fullPage: true });
   });
 });

@@ -27,7 +27,7 @@ export function ThreadView({
   onError: (error: UiError) => void;
 }) {
   const client = useApolloClient();
-  const { data, error } = useQuery(THREAD, { variables: { id: threadId } });
+  const { data, error, refetch } = useQuery(THREAD, { variables: { id: threadId } });
   const { data: directory } = useQuery(SOURCES);
   const [body, setBody] = useState('');
   const [category, setCategory] = useState('');
@@ -59,7 +59,12 @@ export function ThreadView({
   const thread = data?.thread;
   if (!thread) return <p className="hint">Loading the conversation…</p>;
 
-  const { customer, openIntervention: open } = thread;
+  const { customer } = thread;
+  // Closed by this page, the intervention is still `openIntervention` until the thread is read again.
+  const open =
+    thread.openIntervention?.status === 'CLOSED' || thread.openIntervention?.status === 'CANCELED'
+      ? null
+      : thread.openIntervention;
   const profile = customer?.profile;
   const messages = thread.contents.nodes;
   const lastFromCustomer = [...messages].reverse().find((message) => !message.creator);
@@ -71,7 +76,11 @@ export function ThreadView({
       await run();
       if (done) setNotice(done);
     } catch (failure) {
-      onError(uiError(failure));
+      const problem = uiError(failure);
+      if (!problem.refresh) return onError(problem);
+      // CONFLICT: someone (or an earlier click) already did it: show the record as it is now, no error.
+      await refetch().catch(() => undefined);
+      setNotice(problem.message);
     }
   };
 
@@ -194,7 +203,11 @@ export function ThreadView({
             type="button"
             disabled={!open || closingIntervention.loading}
             onClick={() =>
-              open && void act(() => closeIntervention({ variables: { id: open.id } }), 'Intervention closed.')
+              open &&
+              void act(async () => {
+                await closeIntervention({ variables: { id: open.id } });
+                await refetch();
+              }, 'Intervention closed.')
             }
           >
             Resolve intervention

@@ -10,6 +10,8 @@ export interface UiError {
   message: string;
   /** The token is no good: go back to the sign-in screen. */
   signOut?: boolean;
+  /** Already done (or in progress): refresh the record and say so quietly, without an error. */
+  refresh?: boolean;
   /** Worth retrying as is (after `retryAfterMs` when given). */
   retry?: boolean;
   retryAfterMs?: number;
@@ -25,7 +27,7 @@ export function uiError(error: unknown): UiError {
     case 'FORBIDDEN':
       return { code, message: `Engage refused: ${detail}` };
     case 'CONFLICT':
-      return { code, message: `Already done: ${detail}` };
+      return { code, message: `Already done: ${detail}`, refresh: true };
     case 'NOT_FOUND':
       return { code, message: 'No longer visible to you (removed, or in a source you cannot read).' };
     case 'BAD_USER_INPUT':
