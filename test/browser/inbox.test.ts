@@ -53,6 +53,12 @@ describeWith([requirements.chromium()])('inbox app in a browser', () => {
   });
 
   it('signs in as a seeded agent and shows the open threads', async () => {
+    // Nothing the app serves itself fails (a missing favicon is a console error on every load).
+    const failed: string[] = [];
+    page.on('console', (message) => {
+      const url = message.location().url;
+      if (message.type() === 'error' && url.startsWith(app.origin)) failed.push(`${url}: ${message.text()}`);
+    });
     await page.goto(app.origin);
     await page.getByRole('button', { name: /admin/ }).click();
     await page.locator('.inbox [data-thread-id]').first().waitFor();
@@ -62,6 +68,7 @@ describeWith([requirements.chromium()])('inbox app in a browser', () => {
     expect(ids).toHaveLength(20);
     expect(new Set(ids).size).toBe(ids.length);
     await page.screenshot({ path: screenshotPath('1-inbox') });
+    expect(failed).toEqual([]);
   });
 
   it('shows a customer message in place without a reload', async () => {
