@@ -39,7 +39,7 @@ import {
 import { createEngageAgent, type RequestEvent } from './engage';
 import { createFormatError } from './errors';
 import { AuthError, createAuthenticator, type AuthConfig } from './edge/auth';
-import { createCallerRate, rateLimited, type CallerRate } from './edge/caller-rate';
+import { createCallerRate } from './edge/caller-rate';
 import { addressReader, type TrustProxy } from './edge/client-address';
 import { trackRequests } from './edge/drain';
 import { createHttpServer, type HttpServerLimits } from './edge/http-server';
@@ -468,8 +468,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
             scope.caller = loggedCaller(credentials, context.scope);
             logging.attach(context, scope);
           }
-          const wait = callerRate && context.caller !== undefined ? callerRate.refusal(context.caller) : undefined;
-          if (wait !== undefined) throw rateLimited(callerRate as CallerRate, wait, true);
+          const refused = callerRate?.refusal(context.caller, true);
+          if (refused) throw refused;
           return context;
         } catch (error) {
           if (error instanceof MissingTokenError) {

@@ -18,9 +18,11 @@ const WINDOW_MS = 1_000;
 const MAX_CALLERS = 100_000;
 
 export interface CallerRate {
-  readonly perSecond: number;
-  /** Counts one operation of `caller`: undefined when it may run, else the ms until it may. */
-  refusal(caller: string): number | undefined;
+  /**
+   * Counts one operation of `caller` (none for the gateway's own, `undefined`): undefined when it
+   * may run, else its refusal; `http` adds the status and `Retry-After` Apollo answers with.
+   */
+  refusal(caller: string | undefined, http: boolean): GraphQLError | undefined;
 }
 
 export function createCallerRate(perSecond: number): CallerRate | undefined {
@@ -28,19 +30,19 @@ export function createCallerRate(perSecond: number): CallerRate | undefined {
   // Operations counted in each caller's current window; `noUpdateTTL`: counting does not extend it.
   const windows = new LRUCache<string, number>({ max: MAX_CALLERS, ttl: WINDOW_MS, noUpdateTTL: true });
   return {
-    perSecond,
-    refusal(caller) {
+    refusal(caller, http) {
+      if (caller === undefined) return undefined;
       const counted = (windows.get(caller) ?? 0) + 1;
       windows.set(caller, counted);
-      return counted > perSecond ? Math.max(1, Math.ceil(windows.getRemainingTTL(caller))) : undefined;
+      if (counted <= perSecond) return undefined;
+      return rateLimited(perSecond, Math.max(1, Math.ceil(windows.getRemainingTTL(caller))), http);
     },
   };
 }
 
-/** The refusal of an operation past its caller's rate; `http` adds the status and `Retry-After` Apollo answers with. */
-export function rateLimited(rate: CallerRate, retryAfterMs: number, http: boolean): GraphQLError {
+function rateLimited(perSecond: number, retryAfterMs: number, http: boolean): GraphQLError {
   return new GraphQLError(
-    `More than ${rate.perSecond} operations a second from this caller: retry after ${retryAfterMs} ms.`,
+    `More than ${perSecond} operations a second from this caller: retry after ${retryAfterMs} ms.`,
     {
       extensions: {
         code: 'RATE_LIMITED',

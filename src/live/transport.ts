@@ -97,7 +97,7 @@ import { LRUCache } from 'lru-cache';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { CallerCredentials, GatewayContext, OperationOptions } from '../context';
 import { AuthError, type Authenticator } from '../edge/auth';
-import { rateLimited, type CallerRate } from '../edge/caller-rate';
+import type { CallerRate } from '../edge/caller-rate';
 import { DEFAULT_GRACE_PERIOD_MS } from '../edge/drain';
 import { loggedCaller, loggedName, requestIdFrom } from '../edge/logging';
 import { documentSize, entrySize } from '../edge/documents';
@@ -635,9 +635,8 @@ export function startTransport(options: TransportOptions): Transport {
    * join a subscription's fan-out group.
    */
   const subscribe = (connection: Connection, { id, payload }: SubscribeMessage, size: number): Promise<void> | void => {
-    const rate = options.callerRate;
-    const wait = rate && connection.caller !== undefined ? rate.refusal(connection.caller) : undefined;
-    if (wait !== undefined) return refuse(connection, id, [rateLimited(rate as CallerRate, wait, false)]);
+    const tooFast = options.callerRate?.refusal(connection.caller, false);
+    if (tooFast) return refuse(connection, id, [tooFast]);
     const max = options.maxSubscriptionsPerSocket;
     if (max !== undefined && connection.runningCount >= max)
       return refuse(connection, id, [
