@@ -134,16 +134,13 @@ export class Redis {
   }
 
   /**
-   * Settles with `work`, or rejects once the command timeout has passed: for what node-redis sends
-   * without a timeout of its own (subscribing, unsubscribing, closing).
+   * Settles with `work`, or rejects once `ms` (the command timeout) has passed: for what node-redis
+   * sends without a timeout of its own (connecting's handshake, subscribing, unsubscribing, closing).
    */
-  bounded<T>(work: Promise<T>): Promise<T> {
+  bounded<T>(work: Promise<T>, ms = this.options.commandTimeoutMs): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(
-        () => reject(new RedisUnavailableError('Redis did not answer in time')),
-        this.options.commandTimeoutMs,
-      );
+      timer = setTimeout(() => reject(new RedisUnavailableError(`Redis did not answer within ${ms} ms`)), ms);
       timer.unref();
     });
     return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
@@ -176,15 +173,13 @@ export async function connectRedis(options: RedisOptions): Promise<Redis> {
   const command = newClient(lib, options, 'command', reconnectStrategy);
   const subscriber = newClient(lib, options, 'subscriber', reconnectStrategy);
   const redis = new Redis(command, subscriber, options, lib);
-  // node-redis bounds the TCP connect (connectTimeout), not its handshake after it: a port that
-  // accepts and never answers (a frozen Redis, another service) would hold the start for ever.
-  const handshakeMs = options.connectTimeoutMs + options.commandTimeoutMs;
-  let timer: NodeJS.Timeout | undefined;
-  const unanswered = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${handshakeMs} ms (is it Redis?)`)), handshakeMs);
-  });
   try {
-    await Promise.race([Promise.all([command.connect(), subscriber.connect()]), unanswered]);
+    // node-redis bounds the TCP connect (connectTimeout), not its handshake after it: a port that
+    // accepts and never answers (a frozen Redis, another service) would hold the start for ever.
+    await redis.bounded(
+      Promise.all([command.connect(), subscriber.connect()]),
+      options.connectTimeoutMs + options.commandTimeoutMs,
+    );
   } catch (error) {
     await redis.close();
     // The URL may carry a password: name the failure, not the URL.
@@ -194,8 +189,6 @@ export async function connectRedis(options: RedisOptions): Promise<Redis> {
         cause: error,
       },
     );
-  } finally {
-    clearTimeout(timer);
   }
   connected = true;
   redis.started();
