@@ -187,7 +187,7 @@ export class FanOut {
     return [
       documentKey,
       args.operationName ?? '',
-      stableStringify(declaredVariables(args)),
+      stableStringify(args.variableValues ?? {}),
       context.scope,
       // Callers without a token share the configured token's scope: each address's group spends its own share.
       context.caller ?? '',
@@ -201,7 +201,10 @@ export class FanOut {
    * member holds the group, not a closure of its own (~140 bytes per subscriber). When the
    * subscription cannot start, the member gets the result that refused it, ends, and nothing is returned.
    */
-  async join(args: ExecutionArgs, member: Member, attempt = 0): Promise<Group | undefined> {
+  async join(given: ExecutionArgs, member: Member, attempt = 0): Promise<Group | undefined> {
+    // Its declared variables only, for its key and for the group it opens: others change nothing it
+    // does, and would otherwise split groups, or live as long as a group others keep open.
+    const args = { ...given, variableValues: declaredVariables(given) };
     const key = this.keyOf(args);
     let group = this.groups.get(key);
     if (!group) group = this.open(key, args);
@@ -227,9 +230,7 @@ export class FanOut {
   private open(key: string, opening: ExecutionArgs): Group {
     const ended = new AbortController();
     const contextValue = (opening.contextValue as GatewayContext).fresh({ signal: ended.signal, subscription: true });
-    // The variables of its key only: the opener's others would live as long as the group, which
-    // subscribers that never sent them keep open.
-    const args = { ...opening, variableValues: declaredVariables(opening), contextValue };
+    const args = { ...opening, contextValue };
     const group: Group = {
       key,
       members: new Set(),
