@@ -254,18 +254,18 @@ export class RedisEventLog implements EventLog {
     );
   }
 
-  async read(after: Cursor, limit: number): Promise<LiveEvent[]> {
+  /** Runs READ or HEAD, whose keys are the stream, its newest trimmed position and its epoch. */
+  private async onLog(script: string, ...args: string[]): Promise<[string, string, Array<[string, string[]]>]> {
     const { stream, trimmed, epoch } = this.keys;
-    const [current, newestTrimmed, entries] = (await this.command([
-      'EVAL',
-      READ,
-      '3',
-      stream,
-      trimmed,
-      epoch,
-      after.position,
-      String(limit),
-    ])) as [string, string, Array<[string, string[]]>];
+    return (await this.command(['EVAL', script, '3', stream, trimmed, epoch, ...args])) as [
+      string,
+      string,
+      Array<[string, string[]]>,
+    ];
+  }
+
+  async read(after: Cursor, limit: number): Promise<LiveEvent[]> {
+    const [current, newestTrimmed, entries] = await this.onLog(READ, after.position, String(limit));
     if (current !== after.epoch) throw expiredCursor();
     if (newestTrimmed && comparePositions(after.position, newestTrimmed) < 0) throw expiredCursor();
     return entries.map(([position, fields]) =>
@@ -274,16 +274,7 @@ export class RedisEventLog implements EventLog {
   }
 
   async head(): Promise<Cursor> {
-    const { stream, trimmed, epoch } = this.keys;
-    const [current, newestTrimmed, newest] = (await this.command([
-      'EVAL',
-      HEAD,
-      '3',
-      stream,
-      trimmed,
-      epoch,
-      newEpoch(),
-    ])) as [string, string, Array<[string, string[]]>];
+    const [current, newestTrimmed, newest] = await this.onLog(HEAD, newEpoch());
     // Everything may have been trimmed: the newest position is then the newest one trimmed.
     let position = newestTrimmed || '0-0';
     if (newest.length > 0 && comparePositions(newest[0][0], position) > 0) position = newest[0][0];
