@@ -56,9 +56,9 @@ export function addressReader(
   warn: (message: string) => void,
 ): (request: IncomingMessage) => string {
   const trust = compileTrust(trustProxy);
-  let told =
-    trustProxy === true ||
-    (typeof trustProxy === 'number' ? trustProxy > 0 : trustProxy !== false && trustProxy.length > 0);
+  // Nothing to tell when some proxy is trusted.
+  const trustsNone = trustProxy === false || trustProxy === 0 || (Array.isArray(trustProxy) && trustProxy.length === 0);
+  let told = !trustsNone;
   return (request) => {
     const address = clientAddress(request, trust);
     if (!told && request.headers['x-forwarded-for'] !== undefined) {
