@@ -9,13 +9,34 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { createClient } from '@redis/client';
 
-/** A loopback port nothing listens on right now. */
-export async function freePort(): Promise<number> {
+/** Ports each Jest worker takes its servers' ports from, below the kernel's ephemeral range. */
+const PORTS_PER_WORKER = 200;
+const FIRST_PORT = 20_000;
+let nextPort = FIRST_PORT + (Number(process.env.JEST_WORKER_ID ?? 1) - 1) * PORTS_PER_WORKER;
+
+/** Whether nothing listens on `port` of loopback right now. */
+function isFree(port: number): Promise<boolean> {
   const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A loopback port nothing listens on, that nothing else will take: a port the kernel hands out
+ * (`listen(0)`) may go to another suite's server, even another Redis, between its reservation and
+ * its use, and the outage tests would then reach that one. So each Jest worker picks from ports of
+ * its own, outside the ephemeral range.
+ */
+export async function freePort(): Promise<number> {
+  const last = FIRST_PORT + Number(process.env.JEST_WORKER_ID ?? 1) * PORTS_PER_WORKER;
+  while (nextPort < last) {
+    const port = nextPort;
+    nextPort += 1;
+    if (await isFree(port)) return port;
+  }
+  throw new Error("no free port left in this worker's range");
 }
 
 export class OwnRedis {
