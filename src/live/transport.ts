@@ -15,7 +15,8 @@
  * server closes: 4400 an unparsable or unexpected message, 4406 a subprotocol other than
  * `graphql-transport-ws`, 4408 no `connection_init` within `connectionInitWaitMs` (3 s), 4429 a
  * second `connection_init`, 4401 a `subscribe` before the acknowledgement, 4409 a `subscribe` whose
- * id is in use, 4500 an internal failure. A `ping` message gets a `pong` (with its payload).
+ * id is in use, 4500 an internal failure. A `ping` message gets a `pong` (with its payload; past
+ * `maxUnreadBytes` below, a keep-alive gets one without).
  *
  * Edge (src/edge/):
  * - The upgrade's `Origin` is checked against the allowed origins (src/edge/origins.ts): 403
@@ -41,10 +42,21 @@
  * - A subscriber whose socket has `maxPendingSends` (1,000) results, or `maxBufferedBytes` (1 MiB),
  *   not yet written (a client that stopped reading) gets SLOW_SUBSCRIBER and its subscription ends,
  *   rather than hold memory for every event: each socket holds its own copy of the bytes it is sent.
- * - A client that sends a message while `maxUnreadBytes` (4 MiB) wait to be written to its socket is
- *   cut off (terminated: it would not read a close frame either). Every message may be answered (a
- *   `ping` with a `pong` carrying its payload, a refusal with its errors), and a client that sent
- *   without reading made the gateway queue its answers without end: 1 MB pings, 1 MB of memory each.
+ * - While more than `maxUnreadBytes` (4 MiB) wait to be written to a socket, its client may only send
+ *   what adds (almost) nothing to them. A message may be answered (a `ping` with a `pong` carrying its
+ *   payload back, a `subscribe` with its result or a refusal), and a client that sent without reading
+ *   made the gateway queue its answers without end: 1 MB pings, 1 MB of memory each. But an honest
+ *   client on a slow link still reading a large result (a query's, of any size) sends its keep-alive
+ *   `ping` meanwhile: graphql-ws's client sends one without payload `keepAlive` ms after it opened
+ *   and after each `pong`. So, past the bound:
+ *   - a `ping` without payload gets a `pong` without payload, behind the backlog as any answer; until
+ *     that pong is written, it answers every later ping too (pongs carry no id: the client cannot
+ *     tell), so a flood of them adds one small frame at most, and the keep-alive goes on;
+ *   - `pong` and `complete` are handled as usual: nothing answers them;
+ *   - anything else is cut off (terminated: it would not read a close frame either): a `ping` with a
+ *     payload asks for its bytes back (no keep-alive carries one: that is the flood), and a
+ *     `subscribe` adds a result or a refusal per message. A message that does not parse closes the
+ *     socket (4400) as at any time: one close frame, once.
  * - Documents are parsed and validated once per query text (LRU, bounded by count and by the
  *   characters kept, texts included: `DOCUMENT_CACHE_BYTES`), with the same limits as HTTP
  *   (src/edge/limits.ts: tokens at parse time, depth, aliases and directives as validation rules,
@@ -121,7 +133,7 @@ export interface TransportOptions extends TransportEdgeOptions {
   maxPendingSends?: number;
   /** Bytes a subscriber's socket may have queued, not yet written, before it is ended; default `MAX_BUFFERED_BYTES`. */
   maxBufferedBytes?: number;
-  /** Bytes a socket may have queued, not yet written, when its client sends a message, before it is cut off; default `MAX_UNREAD_BYTES`. */
+  /** Bytes a socket may have queued, not yet written, when its client sends a message (past them, only a keep-alive `ping`, a `pong` or a `complete` is taken), before it is cut off; default `MAX_UNREAD_BYTES`. */
   maxUnreadBytes?: number;
   /** Characters the `subscribe` messages of a socket's running operations may have, together; default `MAX_MESSAGE_BYTES`. */
   maxOperationBytes?: number;
@@ -171,8 +183,10 @@ export const MAX_PENDING_SENDS = 1_000;
 /** Bytes a subscriber's socket may have queued, not yet written, before its subscriptions end (SLOW_SUBSCRIBER). */
 export const MAX_BUFFERED_BYTES = 1024 * 1024;
 /**
- * Bytes waiting to be written to a socket when its client sends a message, past which the client is
- * cut off: above what a subscriber's results may queue (`MAX_BUFFERED_BYTES` and one more result).
+ * Bytes waiting to be written to a socket when its client sends a message, past which only a
+ * keep-alive `ping`, a `pong` or a `complete` is taken and anything else cuts the client off (see
+ * the module comment): above what a subscriber's results may queue (`MAX_BUFFERED_BYTES` and one
+ * more result).
  */
 export const MAX_UNREAD_BYTES = 4 * 1024 * 1024;
 /** Characters the parsed documents kept may hold (their texts included). */
@@ -455,6 +469,11 @@ export function startTransport(options: TransportOptions): Transport {
   const connectionInitWaitMs = options.connectionInitWaitMs ?? 3_000;
   const maxOperationBytes = options.maxOperationBytes ?? MAX_MESSAGE_BYTES;
   const maxUnreadBytes = options.maxUnreadBytes ?? MAX_UNREAD_BYTES;
+  /**
+   * Sockets past `maxUnreadBytes` with a pong queued, not yet written (see `onMessage`). A set of
+   * the few, not a field: an idle socket pays nothing for it.
+   */
+  const pongQueued = new WeakSet<Connection>();
 
   const formatError = (error: GraphQLError): GraphQLFormattedError => {
     const formatted = error.toJSON();
@@ -692,25 +711,34 @@ export function startTransport(options: TransportOptions): Transport {
   };
 
   const onMessage = (connection: Connection, data: RawData): void => {
-    // A client that goes on sending while it reads nothing: answering would queue without end.
-    const unread = connection.socket.bufferedAmount;
-    if (unread > maxUnreadBytes) {
-      accessLog?.(
-        {
-          requestId: connection.requestId,
-          errorCode: 'SLOW_SUBSCRIBER',
-          reason: `The client sent a message while ${unread} bytes sent to it were unread: cut off`,
-        },
-        'socket error',
-      );
-      return connection.socket.terminate();
-    }
     const text = String(data);
     let message: Message;
     try {
       message = parseMessage(text);
     } catch {
       return close(connection, CloseCode.BadRequest, 'Invalid message received');
+    }
+    // Past the bound, only what adds nothing to the backlog is taken (see the module comment).
+    const unread = connection.socket.bufferedAmount;
+    if (unread > maxUnreadBytes) {
+      if (message.type === MessageType.Ping && !message.payload) {
+        // One pong answers every ping that comes until it is written: pongs carry no id.
+        if (pongQueued.has(connection)) return;
+        pongQueued.add(connection);
+        connection.send(stringifyMessage({ type: MessageType.Pong }), () => pongQueued.delete(connection));
+        return;
+      }
+      if (message.type !== MessageType.Pong && message.type !== MessageType.Complete) {
+        accessLog?.(
+          {
+            requestId: connection.requestId,
+            errorCode: 'SLOW_SUBSCRIBER',
+            reason: `The client sent a ${message.type} message while ${unread} bytes sent to it were unread: cut off`,
+          },
+          'socket error',
+        );
+        return connection.socket.terminate();
+      }
     }
     switch (message.type) {
       case MessageType.ConnectionInit:

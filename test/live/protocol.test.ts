@@ -2,23 +2,31 @@
  * The WebSocket transport speaks graphql-transport-ws as graphql-ws's own server does: its close
  * codes for every protocol fault, ping and pong, queries and subscriptions, completion from either
  * side, keep-alive; and what it adds: one serialisation per shared result, and a subscriber that
- * stops reading is ended (SLOW_SUBSCRIBER) instead of queueing every event. Raw `ws` clients over
- * real sockets, so that each frame is seen as sent.
+ * stops reading is ended (SLOW_SUBSCRIBER) instead of queueing every event, while its keep-alive
+ * pings are still answered. Raw `ws` clients over real sockets, so that each frame is seen as sent.
  */
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import WebSocket from 'ws';
 import type { CallerCredentials, GatewayContext, OperationOptions } from '../../src/context';
 import type { FanOut } from '../../src/live/fanout';
 import { PushQueue } from '../../src/live/queue';
-import type { TransportOptions } from '../../src/live/transport';
+import { MAX_UNREAD_BYTES, type TransportOptions } from '../../src/live/transport';
 import { Deferred, serveTransport, until, within, type ServedTransport } from './support';
 
 /** The source streams of `tick` subscriptions, as the schema opened them: the test pushes events. */
 const ticks: Array<PushQueue<unknown>> = [];
+/** Resolved once a `big` field was resolved: its result is then on its way to the socket. */
+let bigResolved = new Deferred<void>();
 const schema = makeExecutableSchema({
-  typeDefs: `type Query { hello: String } type Subscription { tick: String }`,
+  typeDefs: `type Query { hello: String, big(bytes: Int!): String } type Subscription { tick: String }`,
   resolvers: {
-    Query: { hello: () => 'world' },
+    Query: {
+      hello: () => 'world',
+      big: (_source: unknown, { bytes }: { bytes: number }) => {
+        bigResolved.resolve();
+        return 'x'.repeat(bytes);
+      },
+    },
     Subscription: {
       tick: {
         subscribe: () => {
@@ -322,6 +330,36 @@ describe('a client that stopped reading', () => {
     },
     20_000,
   );
+
+  it('is not cut off for keep-alive pings while a large result waits unread: one pong answers them, after the whole result', async () => {
+    // The default bound on unread bytes, and a result far past it and past what loopback's kernel
+    // buffers take: most of it waits in the gateway when the pings come.
+    slow = await serve({});
+    const peer = await new Peer('graphql-transport-ws', {}, slow.url).ready();
+    peer.socket.pause();
+    const bytes = 6 * MAX_UNREAD_BYTES;
+    bigResolved = new Deferred();
+    peer.send({ id: 'big', type: 'subscribe', payload: { query: `{ big(bytes: ${bytes}) }` } });
+    await within(bigResolved.promise, 5_000, 'the field to resolve');
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the result is handed to the socket
+    // What graphql-ws's client sends every `keepAlive` ms (a ping without payload), and a burst of
+    // them: each pong would queue behind the result.
+    const pings = 1_000;
+    for (let i = 0; i < pings; i += 1) peer.send({ type: 'ping' });
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the gateway reads them
+    let closed = false;
+    void peer.closed.promise.then(() => (closed = true));
+    peer.socket.resume();
+    await until(() => closed || peer.messages.at(-1)?.type === 'pong', 'the pong or the socket to close', 10_000);
+    expect({
+      closed,
+      received: peer.messages.map((message) =>
+        message.type === 'next'
+          ? `next ${((message.payload as { data: { big: string } }).data.big ?? '').length}`
+          : String(message.type),
+      ),
+    }).toEqual({ closed: false, received: ['connection_ack', `next ${bytes}`, 'complete', 'pong'] });
+  }, 20_000);
 });
 
 it('dispose closes sockets with 1001 Going away, and cuts one whose client has not answered within the grace period', async () => {
