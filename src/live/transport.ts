@@ -66,7 +66,9 @@
  * - Results and errors go through the HTTP `formatError` (codes, masking); a shared result is
  *   formatted and serialised once (WeakMap).
  * - Keep-alive: every `keepAliveMs` each socket is pinged; one that has not answered the previous
- *   ping is terminated.
+ *   ping is terminated. The ping waits behind what is queued, so a client has one period (12 s) to
+ *   read its backlog: a result that takes longer over a slow link is cut by this, not by
+ *   `maxUnreadBytes`.
  * - Access lines (`accessLog`): one per operation when it ends (either side completed it, it
  *   failed, or its socket closed) and one per socket when it closes, under the socket's request id
  *   (the upgrade's `x-request-id` when it is a plain short token, else a new UUID): operation name
