@@ -1,11 +1,12 @@
 /**
- * `npx tsx bench/profile.ts [requests=300] [operation=readme-inbox] [warm|cold|floor] [--runtime=tsx] [--no-profile] [--concurrency=N] [--retained] [--node-flag=<flag>...]`:
+ * `npx tsx bench/profile.ts [requests=300] [operation=readme-inbox] [warm|cold|floor|apollo-floor] [--runtime=tsx] [--no-profile] [--concurrency=N] [--retained] [--node-flag=<flag>...]`:
  * where the gateway's CPU goes. Starts the emulator and the gateway in their own processes, the
  * gateway under `node --cpu-prof` (the compiled build unless `--runtime=tsx`), then sends
  * `requests` identical operations one at a time (or `--concurrency=N` at a time), every answer byte-equal to the first:
  * - `warm` (default): cache on, warmed by one operation; then nothing is fetched (0 REST calls, asserted);
  * - `cold`: cross-request caching off, as in gateway-tax: every operation makes its REST calls;
- * - `floor`: the plain-Node baseline of gateway-tax (`bench/baseline/`) instead of the gateway, inbox only.
+ * - `floor`: the plain-Node baseline of gateway-tax (`bench/baseline/server.ts`) instead of the gateway, inbox only;
+ * - `apollo-floor`: gateway-tax's GraphQL-server floor (`bench/baseline/apollo.ts`), inbox only.
  * It prints the gateway's CPU time per request (user + system, from the process itself) and the
  * profile's top functions by self time (`bench/results/profiles/*.cpuprofile`, which Chrome
  * DevTools or speedscope open).
@@ -57,9 +58,10 @@ export function topSelfTime(profile: CpuProfile, top = 20): Array<{ share: numbe
 async function main() {
   const positional = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
   const [requestsArg, operationName = 'readme-inbox', mode = 'warm'] = positional;
-  if (mode !== 'warm' && mode !== 'cold' && mode !== 'floor')
-    throw new Error(`mode is warm, cold or floor, not ${mode}`);
-  if (mode === 'floor' && operationName !== 'inbox') throw new Error('the plain-Node floor answers the inbox only');
+  if (!['warm', 'cold', 'floor', 'apollo-floor'].includes(mode))
+    throw new Error(`mode is warm, cold, floor or apollo-floor, not ${mode}`);
+  const floor = mode === 'floor' || mode === 'apollo-floor';
+  if (floor && operationName !== 'inbox') throw new Error('the floors answer the inbox only');
   const cold = mode !== 'warm';
   const requests = Number(requestsArg ?? 300);
   const operation = OPERATIONS.find((candidate) => candidate.name === operationName);
@@ -85,7 +87,13 @@ async function main() {
   const emulator = await startEmulatorChild(config, where);
   const { url: engageUrl, adminToken: token, adminId } = emulator.ready;
   const gateway = await startServerChild(
-    { kind: mode === 'floor' ? 'baseline' : 'gateway', engageUrl, token, userId: adminId, gateway: caching(!cold) },
+    {
+      kind: mode === 'floor' ? 'baseline' : mode === 'apollo-floor' ? 'apollo' : 'gateway',
+      engageUrl,
+      token,
+      userId: adminId,
+      gateway: caching(!cold),
+    },
     where,
     [...(profiling ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []), ...(retained ? ['--expose-gc'] : []), ...nodeFlags],
   );

@@ -60,6 +60,15 @@ export async function startBaseline({ engageUrl, token, port = 0 }: BaselineOpti
       })();
     });
   });
+  return listenBaseline(server, port, () => dispatcher.close());
+}
+
+/** Listens on loopback as the gateway does (keep-alive), and closes the server, then `release`. */
+export async function listenBaseline(
+  server: http.Server,
+  port: number,
+  release: () => Promise<void>,
+): Promise<Baseline> {
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   const { port: bound } = server.address() as AddressInfo;
@@ -68,7 +77,7 @@ export async function startBaseline({ engageUrl, token, port = 0 }: BaselineOpti
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await dispatcher.close();
+      await release();
     },
   };
 }

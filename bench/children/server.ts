@@ -18,11 +18,13 @@
 import { setTimeout } from 'node:timers/promises';
 import { getHeapCodeStatistics, getHeapSpaceStatistics } from 'node:v8';
 import { startGateway, type GatewayOptions } from '../../src/server';
+import { startApolloBaseline } from '../baseline/apollo';
 import { startBaseline } from '../baseline/server';
 import { runChild } from '../lib/processes';
 
 export interface ServerChildOptions {
-  kind: 'gateway' | 'baseline';
+  /** The gateway, the plain-Node floor (`baseline/server.ts`) or the GraphQL-server floor (`baseline/apollo.ts`). */
+  kind: 'gateway' | 'baseline' | 'apollo';
   engageUrl: string;
   token: string;
   userId?: string;
@@ -51,7 +53,10 @@ runChild<ServerChildOptions, ServerChildReady>(async (options) => {
           upstream: { rateLimitPerMinute: 0 },
           ...options.gateway,
         } as GatewayOptions)
-      : await startBaseline({ engageUrl: options.engageUrl, token: options.token });
+      : await (options.kind === 'apollo' ? startApolloBaseline : startBaseline)({
+          engageUrl: options.engageUrl,
+          token: options.token,
+        });
   const gc = (globalThis as { gc?: (options?: { type: 'major' | 'minor' }) => void }).gc;
   /** Bytes used in V8's heap spaces whose name `named` accepts. */
   const used = (named: (space: string) => boolean) =>

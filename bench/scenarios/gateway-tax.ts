@@ -15,6 +15,11 @@
  *   throughput phase; the emulator's share is not in it. Its inverse is the throughput one core
  *   could reach, a second throughput ratio that a saturated emulator core cannot distort. Issue 13
  *   asks for at most 1.3x the floor on the production build (the default `--runtime=build`).
+ * - the same CPU figure for the GraphQL-server floor (`baseline/apollo.ts`: Express, Apollo Server
+ *   and the gateway's compiled execution over one root resolver that does the plain-Node floor's
+ *   work), against the plain-Node floor, and the gateway's against it: what the stack costs
+ *   whatever the resolvers do, and what the gateway's own per-field work (loaders, resolvers, edge)
+ *   costs on top. Same bytes and REST calls, asserted as for the others.
  * - the same CPU figure for the gateway as `npm start` runs it (tsx, NODE_ENV unset), in its own
  *   closed loop, when the run measures the build.
  * Process placement: `lib/cluster.ts`.
@@ -42,13 +47,15 @@ export const gatewayTax: Scenario = async ({ config, log, defer }) => {
   const emulator = await startEmulatorChild(config, where);
   defer(() => emulator.close());
   const { url: engageUrl, adminToken: token, adminId } = emulator.ready;
-  const [gateway, baseline, load] = await Promise.all([
+  const [gateway, baseline, apollo, load] = await Promise.all([
     startServerChild({ kind: 'gateway', engageUrl, token, userId: adminId, gateway: caching(false) }, where),
     startServerChild({ kind: 'baseline', engageUrl, token }, where),
+    startServerChild({ kind: 'apollo', engageUrl, token }, where),
     startLoadChild(where),
   ]);
   defer(() => gateway.close());
   defer(() => baseline.close());
+  defer(() => apollo.close());
   defer(() => load.close());
   // `npm start`'s gateway: the TypeScript sources under tsx, development mode.
   const npmStart =
@@ -81,11 +88,14 @@ export const gatewayTax: Scenario = async ({ config, log, defer }) => {
     return { text, restCalls: log.count };
   };
   const gatewayAnswer = await answer(gateway);
-  const baselineAnswer = await answer(baseline);
-  if (gatewayAnswer.text !== baselineAnswer.text)
-    throw new Error('the baseline does not answer the same bytes as the gateway');
-  if (gatewayAnswer.restCalls !== baselineAnswer.restCalls) {
-    throw new Error(`REST calls differ: gateway ${gatewayAnswer.restCalls}, baseline ${baselineAnswer.restCalls}`);
+  for (const [name, server] of [
+    ['baseline', baseline],
+    ['GraphQL-server floor', apollo],
+  ] as const) {
+    const other = await answer(server);
+    if (gatewayAnswer.text !== other.text) throw new Error(`the ${name} does not answer the same bytes as the gateway`);
+    if (gatewayAnswer.restCalls !== other.restCalls)
+      throw new Error(`REST calls differ: gateway ${gatewayAnswer.restCalls}, ${name} ${other.restCalls}`);
   }
   const request = (server: ServerChild): LoadRequest => ({ url: server.ready.url, body, expected: gatewayAnswer.text });
   log(
@@ -133,6 +143,8 @@ export const gatewayTax: Scenario = async ({ config, log, defer }) => {
   };
   const gatewayLoop = await closedLoop(gateway);
   const baselineLoop = await closedLoop(baseline);
+  await sequential(apollo, 10); // warm-up: its first run of the document is not compiled yet
+  const apolloLoop = await closedLoop(apollo);
   let npmStartLoop: Awaited<ReturnType<typeof closedLoop>> | undefined;
   if (npmStart) {
     await sequential(npmStart, 10); // warm-up
@@ -141,6 +153,7 @@ export const gatewayTax: Scenario = async ({ config, log, defer }) => {
   for (const [name, run] of [
     ['gateway', gatewayLoop],
     ['baseline', baselineLoop],
+    ['GraphQL-server floor', apolloLoop],
     ...(npmStartLoop ? [['npm start', npmStartLoop] as const] : []),
   ] as const) {
     const r = run.result;
@@ -174,6 +187,7 @@ export const gatewayTax: Scenario = async ({ config, log, defer }) => {
   const throughputRatio = gatewayLoop.result.throughput / baselineLoop.result.throughput;
   const gwCpu = gatewayLoop.serverCpuMs / gatewayLoop.result.correct;
   const baseCpu = baselineLoop.serverCpuMs / baselineLoop.result.correct;
+  const apolloCpu = apolloLoop.serverCpuMs / apolloLoop.result.correct;
   const figures: Figure[] = [
     {
       name: 'inbox, one user: added median latency (gateway p50 - baseline p50)',
@@ -219,6 +233,26 @@ export const gatewayTax: Scenario = async ({ config, log, defer }) => {
       target: config.runtime === 'build' ? '≤ 1.3x' : '',
       met: config.runtime === 'build' ? gwCpu / baseCpu <= 1.3 : null,
       note: 'baseline: the plain-Node floor, same runtime',
+    },
+    {
+      name: 'inbox: server CPU per request, the GraphQL-server floor (baseline: the plain-Node floor)',
+      value: apolloCpu,
+      unit: 'ms',
+      baseline: baseCpu,
+      ratio: apolloCpu / baseCpu,
+      target: '',
+      met: null,
+      note: 'Express + Apollo Server + compiled execution, one root resolver doing the plain-Node floor work',
+    },
+    {
+      name: 'inbox: server CPU per request, the gateway (baseline: the GraphQL-server floor)',
+      value: gwCpu,
+      unit: 'ms',
+      baseline: apolloCpu,
+      ratio: gwCpu / apolloCpu,
+      target: '',
+      met: null,
+      note: "the gateway's own per-field work: loaders, resolvers, edge",
     },
     ...(npmStartLoop
       ? [
@@ -280,6 +314,7 @@ export const gatewayTax: Scenario = async ({ config, log, defer }) => {
           [
             ['gateway', gatewayLoop],
             ['baseline', baselineLoop],
+            ['graphqlServerFloor', apolloLoop],
             ...(npmStartLoop ? [['npmStart', npmStartLoop] as const] : []),
           ] as const
         ).map(([name, run]) => [
