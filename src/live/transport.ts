@@ -66,9 +66,12 @@
  * - Results and errors go through the HTTP `formatError` (codes, masking); a shared result is
  *   formatted and serialised once (WeakMap).
  * - Keep-alive: every `keepAliveMs` each socket is pinged; one that has not answered the previous
- *   ping is terminated. The ping waits behind what is queued, so a client has one period (12 s) to
- *   read its backlog: a result that takes longer over a slow link is cut by this, not by
- *   `maxUnreadBytes`.
+ *   ping is terminated. A ping waits behind what is queued before it: a client on a slow link
+ *   reading a large result may need many periods to reach it, so a ping sent behind a backlog may
+ *   go unanswered for `KEEP_ALIVE_BACKLOG_SWEEPS` (10) periods, 2 minutes by default. Node does not
+ *   tell how much of one large write the kernel took, nor does the gateway see what the kernel and
+ *   the network still hold once it has written it all, so a client that reads nothing is told from
+ *   a slow one by that bound alone.
  * - Access lines (`accessLog`): one per operation when it ends (either side completed it, it
  *   failed, or its socket closed) and one per socket when it closes, under the socket's request id
  *   (the upgrade's `x-request-id` when it is a plain short token, else a new UUID): operation name
@@ -127,7 +130,7 @@ export interface TransportOptions extends TransportEdgeOptions {
   createContext(credentials: CallerCredentials, operation?: OperationOptions): GatewayContext;
   formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError;
   fanOut: FanOut;
-  /** Ping period; a socket that has not answered the previous ping is terminated. Default 12 s. */
+  /** Ping period; a socket that has not answered the previous ping is terminated (see `KEEP_ALIVE_BACKLOG_SWEEPS`). Default 12 s. */
   keepAliveMs?: number;
   /** How long a socket may stay open before `connection_init`; default 3 s. */
   connectionInitWaitMs?: number;
@@ -191,6 +194,8 @@ export const MAX_BUFFERED_BYTES = 1024 * 1024;
  * more result).
  */
 export const MAX_UNREAD_BYTES = 4 * 1024 * 1024;
+/** Keep-alive periods a ping sent behind a backlog (queued, not yet written) may go unanswered. */
+export const KEEP_ALIVE_BACKLOG_SWEEPS = 10;
 /** Characters the parsed documents kept may hold (their texts included). */
 export const DOCUMENT_CACHE_BYTES = 16 * 1024 * 1024;
 /** Parser token budget for one document when no limits are configured. */
@@ -243,6 +248,8 @@ class Connection {
   acknowledged = false;
   /** Answered the last keep-alive ping. */
   alive = true;
+  /** Sweeps the last keep-alive ping may still go unanswered: it was sent behind a backlog. */
+  patience = 0;
   credentials?: CallerCredentials;
   /** Who holds it (`context.caller`: the token's scope, or the address's), counted in `socketsPerCaller` while it is open. */
   caller?: string;
@@ -867,17 +874,20 @@ export function startTransport(options: TransportOptions): Transport {
     socket.on('pong', pongListener);
   });
 
-  // One sweep for every socket: terminate those that did not answer the last ping, ping the others.
+  // One sweep for every socket: ping those that answered the last ping, terminate the others,
+  // unless that ping still waits behind what was queued before it (KEEP_ALIVE_BACKLOG_SWEEPS).
   const keepAlive =
     keepAliveMs > 0 && Number.isFinite(keepAliveMs)
       ? setInterval(() => {
           for (const connection of connections.values()) {
-            if (connection.socket.readyState !== connection.socket.OPEN) continue;
-            if (!connection.alive) connection.socket.terminate();
-            else {
+            const { socket } = connection;
+            if (socket.readyState !== socket.OPEN) continue;
+            if (connection.alive) {
               connection.alive = false;
-              connection.socket.ping();
-            }
+              connection.patience = socket.bufferedAmount > 0 ? KEEP_ALIVE_BACKLOG_SWEEPS : 0;
+              socket.ping();
+            } else if (connection.patience > 0) connection.patience -= 1;
+            else socket.terminate();
           }
         }, keepAliveMs).unref()
       : undefined;

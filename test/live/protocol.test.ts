@@ -5,12 +5,14 @@
  * stops reading is ended (SLOW_SUBSCRIBER) instead of queueing every event, while its keep-alive
  * pings are still answered. Raw `ws` clients over real sockets, so that each frame is seen as sent.
  */
+import net, { type AddressInfo } from 'node:net';
+import { Transform } from 'node:stream';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import WebSocket from 'ws';
 import type { CallerCredentials, GatewayContext, OperationOptions } from '../../src/context';
 import type { FanOut } from '../../src/live/fanout';
 import { PushQueue } from '../../src/live/queue';
-import { MAX_UNREAD_BYTES, type TransportOptions } from '../../src/live/transport';
+import { KEEP_ALIVE_BACKLOG_SWEEPS, MAX_UNREAD_BYTES, type TransportOptions } from '../../src/live/transport';
 import { Deferred, serveTransport, until, within, type ServedTransport } from './support';
 
 /** The source streams of `tick` subscriptions, as the schema opened them: the test pushes events. */
@@ -361,6 +363,66 @@ describe('a client that stopped reading', () => {
     }).toEqual({ closed: false, received: ['connection_ack', `next ${bytes}`, 'complete', 'pong'] });
   }, 20_000);
 });
+
+it('keeps a socket whose client reads a large result over several keep-alive periods, and cuts one that reads nothing within its bound', async () => {
+  // The gateway's side of a slow link: a proxy that passes the gateway's bytes on at 8 MiB/s
+  // (16 MiB take about 2 s, 5 keep-alive periods), or, for a connection told to stall, nothing more.
+  const keepAliveMs = 400;
+  const slowLink = await serve({ keepAliveMs });
+  /** The proxied connections, by order of arrival, that pass nothing more on. */
+  const stalled = new Set<number>();
+  let connections = 0;
+  const proxy = net.createServer((client) => {
+    const connection = connections++;
+    const upstream = net.connect(Number(new URL(slowLink.url).port), '127.0.0.1');
+    const throttle = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        if (stalled.has(connection)) return; // never calls back: nothing more passes, and the gateway's queue stays
+        setTimeout(() => done(null, chunk), (chunk.length / (8 * 1024 * 1024)) * 1000);
+      },
+    });
+    client.pipe(upstream);
+    upstream.pipe(throttle).pipe(client);
+    for (const end of [client, upstream]) end.on('error', () => undefined);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const proxied = `ws://127.0.0.1:${(proxy.address() as AddressInfo).port}${new URL(slowLink.url).pathname}`;
+  try {
+    const bytes = 16 * 1024 * 1024;
+    const reader = await new Peer('graphql-transport-ws', {}, proxied).ready();
+    const started = Date.now();
+    reader.send({ id: 'big', type: 'subscribe', payload: { query: `{ big(bytes: ${bytes}) }` } });
+    await until(() => reader.messages.some((message) => message.type === 'complete'), 'the whole result', 15_000);
+    expect(Date.now() - started).toBeGreaterThan(2 * keepAliveMs); // it took more than a period to read
+    expect(reader.messages.find((message) => message.type === 'next')).toEqual({
+      id: 'big',
+      type: 'next',
+      payload: { data: { big: 'x'.repeat(bytes) } },
+    });
+    expect(reader.socket.readyState).toBe(WebSocket.OPEN);
+
+    // A client that reads nothing more, behind a large result: cut once the bound is spent. (The
+    // stalled proxy does not read the gateway's end of the connection either: the cut is seen in
+    // the gateway's access line, as an operator sees it.)
+    const stopped = await new Peer('graphql-transport-ws', {}, proxied).ready();
+    const seen = lines.length;
+    bigResolved = new Deferred();
+    stalled.add(1);
+    stopped.send({ id: 'big', type: 'subscribe', payload: { query: `{ big(bytes: ${bytes}) }` } });
+    await within(bigResolved.promise, 5_000, 'the field to resolve');
+    await until(
+      () => lines.slice(seen).some(({ message, fields }) => message === 'socket' && fields.closeCode === 1006),
+      'the stalled socket to be cut',
+      (KEEP_ALIVE_BACKLOG_SWEEPS + 3) * keepAliveMs + 5_000,
+    );
+    expect(reader.socket.readyState).toBe(WebSocket.OPEN);
+  } finally {
+    proxy.close();
+    await slowLink.close();
+  }
+}, 30_000);
 
 it('dispose closes sockets with 1001 Going away, and cuts one whose client has not answered within the grace period', async () => {
   const own = await serve({});
