@@ -1,8 +1,10 @@
 /**
- * The emulator's Express application: Engage's REST API under `/1.0`, the test knobs and scenario
- * actions under `/_emulator` (no token, not logged, no faults), and a JSON 404 for everything else.
+ * The emulator's Express application: Engage's REST API under `/1.0`, the test knobs, scenario
+ * actions and avatar pictures under `/_emulator` (no token, not logged, no faults), and a JSON 404
+ * for everything else.
  */
 import express, { type Express, type Request, type Response } from 'express';
+import { avatarsRouter } from './avatars';
 import { EmulatorError } from './errors';
 import { errorHandler, sendError } from './http';
 import { authenticate, type Faults, type FaultSettings, type RateLimiter, type RequestLog } from './middleware';
@@ -114,6 +116,7 @@ export function createApp(parts: AppParts): Express {
     });
   }
   knobs.use(scenarioRouter(parts.store));
+  knobs.use(avatarsRouter(parts.store));
   knobs.use(errorHandler);
   app.use('/_emulator', knobs);
 

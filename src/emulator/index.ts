@@ -162,12 +162,31 @@ function seededAgents(store: EmulatorStore): SeededAgent[] {
 }
 
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
+  // Listening first: the seeded avatar URLs are on the emulator's origin, known once it has a port.
+  // Nothing is answered before the app below is attached, in the same turn of the event loop.
+  // Long `q=thread:a thread:b ...` URLs exceed Node's default 16 KiB header limit.
+  const server = http.createServer({ maxHeaderSize: 256 * 1024 });
+  server.keepAliveTimeout = 65_000;
+  const host = options.host ?? DEFAULTS.emulator.host;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+
   const seed = options.seed ?? DEFAULTS.emulator.seed;
   const store = new EmulatorStore(seed);
-  seedStore(store, { seed, scale: options.scale ?? DEFAULTS.emulator.scale, adminToken: options.adminToken });
+  seedStore(store, { seed, scale: options.scale ?? DEFAULTS.emulator.scale, adminToken: options.adminToken, origin });
   const agents = seededAgents(store);
   const admin = agents.find((agent) => agent.role === 'admin');
-  if (!admin) throw new Error('startEmulator: the seed produced no admin');
+  if (!admin) {
+    server.close();
+    throw new Error('startEmulator: the seed produced no admin');
+  }
 
   const log = new RequestLog();
   const faults = new Faults(
@@ -186,21 +205,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     seed,
   );
   const app = createApp({ store, log, faults, rateLimiter, agents: () => agents, webhooks });
-
-  // Long `q=thread:a thread:b ...` URLs exceed Node's default 16 KiB header limit.
-  const server = http.createServer({ maxHeaderSize: 256 * 1024 }, app);
-  server.keepAliveTimeout = 65_000;
-  const host = options.host ?? DEFAULTS.emulator.host;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
+  server.on('request', app);
   customers.start();
-  const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 
   let closing: Promise<void> | undefined;
   return {

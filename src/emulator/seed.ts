@@ -1,7 +1,8 @@
 /**
  * Seeds an `EmulatorStore` with a realistic, reproducible Engage account.
  *
- * Contract: the same `seed` and `scale` always produce the same records, ids, timestamps and tokens.
+ * Contract: the same `seed` and `scale` always produce the same records, ids, timestamps and tokens
+ * (avatar URLs start with the emulator's origin, the rest of them is the same too).
  * All randomness comes from `Rng(seed)`; names come from faker's English word lists picked with that
  * Rng (faker's own generator is not used, so its internal state and version changes do not matter).
  * Timestamps spread over the 90 days before a fixed end date derived from the seed, not the clock.
@@ -21,6 +22,7 @@ import type {
   Thread,
   User,
 } from '../engage/types';
+import { avatarUrl } from './avatars';
 import { Rng } from './random';
 import type { AgentAccount, AgentRole, Availability, Channel, SourceTraits } from './records';
 import {
@@ -39,6 +41,8 @@ export interface SeedOptions {
   scale: number;
   /** Replaces the admin's derived token. */
   adminToken?: string;
+  /** The emulator's own origin (`http://127.0.0.1:4010`): avatar URLs point at its pictures. */
+  origin: string;
 }
 
 const DAY = 86_400_000;
@@ -560,7 +564,7 @@ export function seedStore(store: EmulatorStore, options: SeedOptions): void {
         firstname: seeded.user.firstname ?? undefined,
         lastname: seeded.user.lastname ?? undefined,
         screenname: `acme_${(seeded.user.nickname ?? 'agent').toLowerCase()}`,
-        avatar_url: `https://avatars.acme-support.example/agents/${seeded.user.id}.png`,
+        avatar_url: avatarUrl(options.origin, seeded.user.id),
         community_id: communityId,
         type: planOf(sourceId).type,
         user_ids: [seeded.user.id],
@@ -627,7 +631,7 @@ export function seedStore(store: EmulatorStore, options: SeedOptions): void {
         'Asked not to receive marketing.',
         'Speaks French and English.',
       ]);
-    if (rng.bool(0.7)) group.avatar_url = `https://avatars.example.org/u/${group.id}.jpg`;
+    if (rng.bool(0.7)) group.avatar_url = avatarUrl(options.origin, group.id);
 
     const communities: string[] = [rng.weighted(communityWeights)];
     if (g < twoIdentityGroups) {

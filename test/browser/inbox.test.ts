@@ -52,12 +52,20 @@ describeWith([requirements.chromium()])('inbox app in a browser', () => {
     await stack?.dispose();
   });
 
-  it('signs in as a seeded agent and shows the open threads', async () => {
-    // Nothing the app serves itself fails (a missing favicon is a console error on every load).
+  it("signs in as a seeded agent and shows the open threads, with their customers' pictures", async () => {
+    // Nothing the app serves itself fails (a missing favicon is a console error on every load), and
+    // no image fails to load, wherever it is from (the emulator's avatar URLs must resolve).
     const failed: string[] = [];
     page.on('console', (message) => {
       const url = message.location().url;
       if (message.type() === 'error' && url.startsWith(app.origin)) failed.push(`${url}: ${message.text()}`);
+    });
+    page.on('requestfailed', (request) => {
+      if (request.resourceType() === 'image') failed.push(`${request.url()}: ${request.failure()?.errorText}`);
+    });
+    page.on('response', (response) => {
+      if (response.request().resourceType() === 'image' && response.status() >= 400)
+        failed.push(`${response.url()}: ${response.status()}`);
     });
     await page.goto(app.origin);
     await page.getByRole('button', { name: /admin/ }).click();
@@ -67,6 +75,14 @@ describeWith([requirements.chromium()])('inbox app in a browser', () => {
     const ids = await rowIds();
     expect(ids).toHaveLength(20);
     expect(new Set(ids).size).toBe(ids.length);
+    // The pictures are loaded images (the initials stand in only for a customer without one).
+    // (A string: the suite's TypeScript has no DOM types.)
+    await page.waitForFunction('[...document.images].every((image) => image.complete)');
+    const widths = await page
+      .locator('.inbox img.avatar')
+      .evaluateAll((images) => images.map((image) => (image as unknown as { naturalWidth: number }).naturalWidth));
+    expect(widths.length).toBeGreaterThan(0);
+    expect(widths.filter((width) => width === 0)).toEqual([]);
     await page.screenshot({ path: screenshotPath('1-inbox') });
     expect(failed).toEqual([]);
   });

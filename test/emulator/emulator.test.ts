@@ -6,6 +6,7 @@
 import type {
   Content,
   EngageErrorBody,
+  Identity,
   Intervention,
   Page,
   Source,
@@ -876,6 +877,22 @@ describe('knobs', () => {
     expect(agents.map((a) => a.role)).toEqual(expect.arrayContaining(['admin', 'agent', 'bot']));
   });
 
+  it("serves the picture at every avatar_url, on its own origin: the person's initials as SVG", async () => {
+    const { body } = await admin.get<Page<Identity>>('/identities', { query: { limit: 150 } });
+    const urls = [...new Set(body.records.flatMap((identity) => identity.avatar_url ?? []))];
+    expect(urls.length).toBeGreaterThan(10);
+    for (const url of urls) {
+      expect(url.startsWith(`${emu.origin}/_emulator/avatars/`)).toBe(true);
+      const response = await fetch(url);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toMatch(/^image\/svg\+xml/);
+      const owner = body.records.find((identity) => identity.avatar_url === url)!;
+      const initials = [owner.firstname, owner.lastname].map((name) => name![0].toUpperCase()).join('');
+      expect(await response.text()).toContain(`>${initials}</text>`);
+    }
+    expect((await fetch(`${emu.origin}/_emulator/avatars/000000000000000000000000.svg`)).status).toBe(404);
+  });
+
   it('answers JSON 404 for unknown routes', async () => {
     const response = await fetch(`${emu.url}/nothing_here`, { headers: { authorization: `Bearer ${emu.adminToken}` } });
     expect(response.status).toBe(404);
@@ -891,8 +908,13 @@ describe('determinism', () => {
       startEmulator({ port: 0, scale: 0.2, seed: 7 }),
     ]);
     try {
+      // Avatar URLs are on each emulator's own origin (its port); the rest is the same.
       const firstPage = async (e: Emulator, path: string) =>
-        (await new EngageTestClient(e, e.adminToken).get(path, { query: { limit: 50 } })).body;
+        JSON.parse(
+          JSON.stringify((await new EngageTestClient(e, e.adminToken).get(path, { query: { limit: 50 } })).body)
+            .split(e.origin)
+            .join('<origin>'),
+        ) as unknown;
       for (const path of ['/content_threads', '/contents', '/interventions', '/identities']) {
         expect(await firstPage(a, path)).toEqual(await firstPage(b, path));
         expect(await firstPage(c, path)).not.toEqual(await firstPage(a, path));
