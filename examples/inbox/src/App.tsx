@@ -5,6 +5,7 @@ import type { UiError } from './errors';
 import { uiError } from './errors';
 import { Inbox } from './Inbox';
 import { SOURCES } from './operations';
+import { Problem } from './Problem';
 import { loadSession, saveSession, type Session } from './session';
 import { SignIn } from './SignIn';
 import { ThreadView } from './ThreadView';
@@ -49,16 +50,21 @@ function Workspace({
   onChange: (session: Session) => void;
   onSignOut: (why?: string) => void;
 }) {
-  const { data, error } = useQuery(SOURCES);
+  const { data, error, refetch } = useQuery(SOURCES);
   const [selected, setSelected] = useState<string | null>(null);
-  const [problem, setProblem] = useState<UiError | null>(null);
+  const [problem, setProblem] = useState<{ error: UiError; retry?: () => Promise<unknown> } | null>(null);
 
-  const report = (failure: UiError) => {
+  const report = (failure: UiError, retry?: () => Promise<unknown>) => {
     if (failure.signOut) onSignOut(failure.message);
-    else setProblem(failure);
+    else setProblem({ error: failure, retry });
+  };
+  /** The banner's Retry: the banner goes, and the operation shows its own answer (another banner if it fails again). */
+  const retryWith = (retry: () => Promise<unknown>) => () => {
+    setProblem(null);
+    return retry();
   };
   useEffect(() => {
-    if (error) report(uiError(error));
+    if (error) report(uiError(error), () => refetch());
   }, [error]);
 
   const toggle = (id: string) => {
@@ -89,12 +95,11 @@ function Workspace({
         </button>
       </nav>
       {problem && (
-        <p className="error" role="alert">
-          {problem.message}{' '}
-          <button type="button" onClick={() => setProblem(null)}>
-            Dismiss
-          </button>
-        </p>
+        <Problem
+          problem={problem.error}
+          onRetry={problem.retry && retryWith(problem.retry)}
+          onDismiss={() => setProblem(null)}
+        />
       )}
       <div className="panes">
         <Inbox sourceIds={session.sourceIds} selected={selected} onSelect={setSelected} />

@@ -1,10 +1,12 @@
 import { useApolloClient, useQuery, useSubscription } from '@apollo/client/react';
+import { useMemo } from 'react';
 import { Avatar } from './Avatar';
 import { uiError } from './errors';
 import { ago } from './format';
 import type { ThreadRowFragment } from './gql/graphql';
 import { appendToThread, placeInInbox } from './live';
 import { CONTENT_ADDED, INBOX, NEW_THREADS } from './operations';
+import { Problem } from './Problem';
 
 /** The thread's state for a badge: closed, else Engage's status (what `status_in` searches match). */
 export function threadStatus(thread: ThreadRowFragment): string {
@@ -23,7 +25,11 @@ export function Inbox({
 }) {
   const client = useApolloClient();
   const variables = { sourceIds: sourceIds.length ? sourceIds : null };
-  const { data, error, loading, fetchMore } = useQuery(INBOX, { variables, notifyOnNetworkStatusChange: true });
+  const { data, error, loading, fetchMore, refetch } = useQuery(INBOX, {
+    variables,
+    notifyOnNetworkStatusChange: true,
+  });
+  const problem = useMemo(() => (error ? uiError(error) : null), [error]);
 
   useSubscription(NEW_THREADS, {
     variables,
@@ -42,7 +48,7 @@ export function Inbox({
     },
   });
 
-  if (error) return <p className="error">{uiError(error).message}</p>;
+  if (problem) return <Problem problem={problem} onRetry={() => refetch()} />;
   if (!data) return <p className="hint">Loading the inbox…</p>;
   const { edges, pageInfo, totalCount } = data.threads;
 

@@ -1,5 +1,5 @@
 import { useApolloClient, useMutation, useQuery, useSubscription } from '@apollo/client/react';
-import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
 import { Avatar } from './Avatar';
 import { uiError, type UiError } from './errors';
 import { ago } from './format';
@@ -15,6 +15,7 @@ import {
   THREAD,
   TRANSFER,
 } from './operations';
+import { Problem } from './Problem';
 
 /** One conversation: messages oldest first with their authors, the customer's profile, interventions, and the actions. */
 export function ThreadView({
@@ -24,10 +25,12 @@ export function ThreadView({
 }: {
   threadId: string;
   sourceIds: string[];
-  onError: (error: UiError) => void;
+  /** An action failed; `retry` runs it again (offered when `error.retry`). */
+  onError: (error: UiError, retry: () => Promise<void>) => void;
 }) {
   const client = useApolloClient();
   const { data, error, refetch } = useQuery(THREAD, { variables: { id: threadId } });
+  const problem = useMemo(() => (error ? uiError(error) : null), [error]);
   const { data: directory } = useQuery(SOURCES);
   const [body, setBody] = useState('');
   const [category, setCategory] = useState('');
@@ -55,7 +58,7 @@ export function ThreadView({
     },
   });
 
-  if (error) return <p className="error">{uiError(error).message}</p>;
+  if (problem) return <Problem problem={problem} onRetry={() => refetch()} />;
   const thread = data?.thread;
   if (!thread) return <p className="hint">Loading the conversation…</p>;
 
@@ -70,17 +73,17 @@ export function ThreadView({
   const lastFromCustomer = [...messages].reverse().find((message) => !message.creator);
   const status = threadStatus(thread);
 
-  const act = async (run: () => Promise<unknown>, done?: string) => {
+  const act = async (run: () => Promise<unknown>, done?: string): Promise<void> => {
     setNotice(null);
     try {
       await run();
       if (done) setNotice(done);
     } catch (failure) {
-      const problem = uiError(failure);
-      if (!problem.refresh) return onError(problem);
+      const reason = uiError(failure);
+      if (!reason.refresh) return onError(reason, () => act(run, done));
       // CONFLICT: someone (or an earlier click) already did it: show the record as it is now, no error.
       await refetch().catch(() => undefined);
-      setNotice(problem.message);
+      setNotice(reason.message);
     }
   };
 

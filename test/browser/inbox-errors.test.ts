@@ -1,0 +1,60 @@
+/**
+ * The inbox app's answers to the gateway's errors, in a real browser, as the README's UI table
+ * says: retry after `retryAfterMs`. The errors are the gateway's own, caused through the emulator's
+ * faults (a 429 that outlasts the gateway's retries).
+ */
+import type { Browser, Page } from 'playwright-core';
+import { describeWith, requirements } from '../support/requirements';
+import { startStack, type Stack } from '../support/stack';
+import { launchChromium, screenshotPath, serveApp, type ServedApp } from './support';
+
+describeWith([requirements.chromium()])('inbox app on the gateway errors', () => {
+  let stack: Stack;
+  let app: ServedApp;
+  let browser: Browser;
+  let page: Page;
+
+  const rows = () => page.locator('.inbox [data-thread-id]');
+  const rowIds = (): Promise<string[]> =>
+    page.$$eval('.inbox [data-thread-id]', (found) => found.map((row) => row.getAttribute('data-thread-id') ?? ''));
+
+  beforeAll(async () => {
+    stack = await startStack();
+    app = await serveApp({ gatewayUrl: stack.gateway.url, emulatorOrigin: stack.emulator.origin });
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  }, 120_000);
+
+  afterEach(() => {
+    stack.emulator.faults.reset();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await app?.close();
+    await stack?.dispose();
+  });
+
+  it('offers a retry of a rate-limited inbox (UPSTREAM_RATE_LIMITED), enabled once retryAfterMs has passed', async () => {
+    // Engage answers 429 to the thread list more times than the gateway retries.
+    stack.emulator.faults.set({ force429: 10, retryAfterSeconds: 1, pathPattern: '^/1\\.0/content_threads$' });
+    await page.goto(app.origin);
+    await page.getByRole('button', { name: /admin/ }).click();
+    const alert = page.getByRole('alert').filter({ hasText: 'Engage is busy; retry in 1 s.' });
+    await alert.waitFor();
+    const retry = alert.getByRole('button', { name: 'Retry' });
+    expect(await retry.isDisabled()).toBe(true);
+    await page.screenshot({ path: screenshotPath('errors-1-rate-limited') });
+
+    stack.emulator.faults.reset();
+    stack.emulator.requestLog.reset();
+    await retry.click(); // waits until it is enabled
+    await rows().first().waitFor();
+    expect(await rowIds()).toHaveLength(20);
+    await expect(page.getByRole('alert').count()).resolves.toBe(0);
+    // The retry ran the inbox again: it read the thread list.
+    expect(stack.emulator.requestLog.entries().filter((entry) => entry.path === '/1.0/content_threads')).toHaveLength(
+      1,
+    );
+  });
+});
