@@ -1,7 +1,9 @@
 /**
  * The inbox app's answers to the gateway's errors, in a real browser, as the README's UI table
- * says: retry after `retryAfterMs`. The errors are the gateway's own, caused through the emulator's
- * faults (a 429 that outlasts the gateway's retries).
+ * says: retry after `retryAfterMs`, drop a thread that is gone (NOT_FOUND). The errors are the
+ * gateway's own, caused through the emulator's faults (a 429 that outlasts the gateway's retries)
+ * or, for a thread that vanished between the list and its opening, by asking the gateway for an id
+ * it does not know.
  */
 import type { Browser, Page } from 'playwright-core';
 import { describeWith, requirements } from '../support/requirements';
@@ -56,5 +58,28 @@ describeWith([requirements.chromium()])('inbox app on the gateway errors', () =>
     expect(stack.emulator.requestLog.entries().filter((entry) => entry.path === '/1.0/content_threads')).toHaveLength(
       1,
     );
+  });
+
+  it('drops a thread that is gone (NOT_FOUND) from the inbox when opened, with no error', async () => {
+    const before = await rowIds();
+    const total = Number(await page.getByTestId('total').textContent());
+    const vanished = before[2];
+    // The thread vanishes between the list and its opening: the gateway is asked for an id it does not know.
+    await page.route(stack.gateway.url, async (route) => {
+      const body = route.request().postDataJSON() as { operationName?: string; variables?: { id?: string } } | null;
+      if (body?.operationName !== 'Thread' || body.variables?.id !== vanished) return route.continue();
+      await route.continue({ postData: JSON.stringify({ ...body, variables: { id: '000000000000000000000000' } }) });
+    });
+    try {
+      await page.locator(`[data-thread-id="${vanished}"]`).click();
+      await page.locator(`.inbox [data-thread-id="${vanished}"]`).waitFor({ state: 'detached' });
+    } finally {
+      await page.unroute(stack.gateway.url);
+    }
+    expect(await rowIds()).toEqual(before.filter((id) => id !== vanished));
+    await expect(page.getByTestId('total').textContent()).resolves.toBe(String(total - 1));
+    await page.getByText('That conversation is no longer visible to you').waitFor();
+    await expect(page.getByRole('alert').count()).resolves.toBe(0);
+    await page.screenshot({ path: screenshotPath('errors-2-not-found') });
   });
 });

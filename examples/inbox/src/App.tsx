@@ -1,9 +1,10 @@
-import { ApolloProvider, useQuery } from '@apollo/client/react';
+import { ApolloProvider, useApolloClient, useQuery } from '@apollo/client/react';
 import { useEffect, useMemo, useState } from 'react';
 import { createApolloClient } from './apollo';
 import type { UiError } from './errors';
 import { uiError } from './errors';
 import { Inbox } from './Inbox';
+import { dropFromInbox } from './live';
 import { SOURCES } from './operations';
 import { Problem } from './Problem';
 import { loadSession, saveSession, type Session } from './session';
@@ -50,9 +51,12 @@ function Workspace({
   onChange: (session: Session) => void;
   onSignOut: (why?: string) => void;
 }) {
+  const client = useApolloClient();
   const { data, error, refetch } = useQuery(SOURCES);
   const [selected, setSelected] = useState<string | null>(null);
   const [problem, setProblem] = useState<{ error: UiError; retry?: () => Promise<unknown> } | null>(null);
+  /** Why the conversation pane is empty, when it is not the agent's choice. */
+  const [gone, setGone] = useState<string | null>(null);
 
   const report = (failure: UiError, retry?: () => Promise<unknown>) => {
     if (failure.signOut) onSignOut(failure.message);
@@ -66,6 +70,17 @@ function Workspace({
   useEffect(() => {
     if (error) report(uiError(error), () => refetch());
   }, [error]);
+
+  const select = (threadId: string | null) => {
+    setGone(null);
+    setSelected(threadId);
+  };
+  // NOT_FOUND: the thread was removed, or moved where this token cannot read it.
+  const drop = (threadId: string) => {
+    dropFromInbox(client.cache, session.sourceIds, threadId);
+    setSelected(null);
+    setGone('That conversation is no longer visible to you (removed, or in a source you cannot read).');
+  };
 
   const toggle = (id: string) => {
     const current = session.sourceIds;
@@ -102,11 +117,11 @@ function Workspace({
         />
       )}
       <div className="panes">
-        <Inbox sourceIds={session.sourceIds} selected={selected} onSelect={setSelected} />
+        <Inbox sourceIds={session.sourceIds} selected={selected} onSelect={select} />
         {selected ? (
-          <ThreadView key={selected} threadId={selected} sourceIds={session.sourceIds} onError={report} />
+          <ThreadView key={selected} threadId={selected} sourceIds={session.sourceIds} onError={report} onGone={drop} />
         ) : (
-          <p className="hint empty">Pick a conversation.</p>
+          <p className="hint empty">{gone ?? 'Pick a conversation.'}</p>
         )}
       </div>
     </div>

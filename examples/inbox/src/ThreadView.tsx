@@ -22,15 +22,19 @@ export function ThreadView({
   threadId,
   sourceIds,
   onError,
+  onGone,
 }: {
   threadId: string;
   sourceIds: string[];
   /** An action failed; `retry` runs it again (offered when `error.retry`). */
   onError: (error: UiError, retry: () => Promise<void>) => void;
+  /** The thread is gone, or no longer readable with this token (NOT_FOUND): drop it from the view. */
+  onGone: (threadId: string) => void;
 }) {
   const client = useApolloClient();
   const { data, error, refetch } = useQuery(THREAD, { variables: { id: threadId } });
   const problem = useMemo(() => (error ? uiError(error) : null), [error]);
+  const gone = !data?.thread && problem?.gone === true;
   const { data: directory } = useQuery(SOURCES);
   const [body, setBody] = useState('');
   const [category, setCategory] = useState('');
@@ -58,9 +62,15 @@ export function ThreadView({
     },
   });
 
-  if (problem) return <Problem problem={problem} onRetry={() => refetch()} />;
+  useEffect(() => {
+    if (gone) onGone(threadId);
+  }, [gone]);
+
   const thread = data?.thread;
-  if (!thread) return <p className="hint">Loading the conversation…</p>;
+  if (!thread) {
+    if (problem && !gone) return <Problem problem={problem} onRetry={() => refetch()} />;
+    return <p className="hint">{gone ? problem?.message : 'Loading the conversation…'}</p>;
+  }
 
   const { customer } = thread;
   // Closed by this page, the intervention is still `openIntervention` until the thread is read again.
@@ -80,8 +90,9 @@ export function ThreadView({
       if (done) setNotice(done);
     } catch (failure) {
       const reason = uiError(failure);
-      if (!reason.refresh) return onError(reason, () => act(run, done));
-      // CONFLICT: someone (or an earlier click) already did it: show the record as it is now, no error.
+      if (!reason.refresh && !reason.gone) return onError(reason, () => act(run, done));
+      // CONFLICT: someone (or an earlier click) already did it; NOT_FOUND: a record it needed is gone
+      // (the thread itself, and the refreshed view drops it). Show the record as it is now, no error.
       await refetch().catch(() => undefined);
       setNotice(reason.message);
     }

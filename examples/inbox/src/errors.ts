@@ -12,6 +12,8 @@ export interface UiError {
   signOut?: boolean;
   /** Already done (or in progress): refresh the record and say so quietly, without an error. */
   refresh?: boolean;
+  /** The record is gone, or no longer readable with this token: drop it from the view, no error. */
+  gone?: boolean;
   /** Worth retrying as is (after `retryAfterMs` when given). */
   retry?: boolean;
   retryAfterMs?: number;
@@ -29,7 +31,7 @@ export function uiError(error: unknown): UiError {
     case 'CONFLICT':
       return { code, message: `Already done: ${detail}`, refresh: true };
     case 'NOT_FOUND':
-      return { code, message: 'No longer visible to you (removed, or in a source you cannot read).' };
+      return { code, message: 'No longer visible to you (removed, or in a source you cannot read).', gone: true };
     case 'BAD_USER_INPUT':
       return { code, message: detail };
     case 'UPSTREAM_RATE_LIMITED':

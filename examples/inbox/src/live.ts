@@ -11,13 +11,11 @@ import { INBOX, THREAD } from './operations';
 
 /** Moves `thread` to the top of the inbox (its newest activity), adding it when it is not listed; removes it when closed. */
 export function placeInInbox(cache: ApolloCache, sourceIds: string[], thread: ThreadRowFragment): void {
+  if (thread.closed) return dropFromInbox(cache, sourceIds, thread.id);
   cache.updateQuery({ query: INBOX, variables: { sourceIds: sourceIds.length ? sourceIds : null } }, (data) => {
     if (!data) return data;
     const others = data.threads.edges.filter((edge) => edge.node.id !== thread.id);
     const known = others.length !== data.threads.edges.length;
-    if (thread.closed) {
-      return known ? { threads: { ...data.threads, edges: others, totalCount: data.threads.totalCount - 1 } } : data;
-    }
     if (sourceIds.length && !sourceIds.includes(thread.source.id)) return data;
     const cursor = data.threads.edges.find((edge) => edge.node.id === thread.id)?.cursor ?? '';
     return {
@@ -27,6 +25,16 @@ export function placeInInbox(cache: ApolloCache, sourceIds: string[], thread: Th
         edges: [{ __typename: 'ThreadEdge' as const, cursor, node: thread }, ...others],
       },
     };
+  });
+}
+
+/** Removes the thread `threadId` from the inbox (closed, or gone: NOT_FOUND), and from its count. */
+export function dropFromInbox(cache: ApolloCache, sourceIds: string[], threadId: string): void {
+  cache.updateQuery({ query: INBOX, variables: { sourceIds: sourceIds.length ? sourceIds : null } }, (data) => {
+    if (!data) return data;
+    const others = data.threads.edges.filter((edge) => edge.node.id !== threadId);
+    if (others.length === data.threads.edges.length) return data;
+    return { threads: { ...data.threads, edges: others, totalCount: data.threads.totalCount - 1 } };
   });
 }
 
