@@ -1,9 +1,9 @@
 /**
  * The inbox app's answers to the gateway's errors, in a real browser, as the README's UI table
- * says: retry after `retryAfterMs`, drop a thread that is gone (NOT_FOUND). The errors are the
- * gateway's own, caused through the emulator's faults (a 429 that outlasts the gateway's retries)
- * or, for a thread that vanished between the list and its opening, by asking the gateway for an id
- * it does not know.
+ * says: retry after `retryAfterMs`, drop a thread that is gone (NOT_FOUND), render a partial result
+ * with each failed field's error in its place. The errors are the gateway's own, caused through the
+ * emulator's faults (a 429 that outlasts the retries, identities that answer 503) or, for a thread
+ * that vanished between the list and its opening, by asking the gateway for an id it does not know.
  */
 import type { Browser, Page } from 'playwright-core';
 import { describeWith, requirements } from '../support/requirements';
@@ -21,7 +21,8 @@ describeWith([requirements.chromium()])('inbox app on the gateway errors', () =>
     page.$$eval('.inbox [data-thread-id]', (found) => found.map((row) => row.getAttribute('data-thread-id') ?? ''));
 
   beforeAll(async () => {
-    stack = await startStack();
+    // The identities' 503s below would otherwise open the circuit for every other call.
+    stack = await startStack({ gateway: { upstream: { breakerThreshold: 1000 } } });
     app = await serveApp({ gatewayUrl: stack.gateway.url, emulatorOrigin: stack.emulator.origin });
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
@@ -81,5 +82,29 @@ describeWith([requirements.chromium()])('inbox app on the gateway errors', () =>
     await page.getByText('That conversation is no longer visible to you').waitFor();
     await expect(page.getByRole('alert').count()).resolves.toBe(0);
     await page.screenshot({ path: screenshotPath('errors-2-not-found') });
+  });
+
+  it('renders a partial inbox (customers Engage did not answer for) with the error in place of each customer', async () => {
+    stack.emulator.faults.set({ errorRate: 1, pathPattern: '^/1\\.0/identities' });
+    await page.reload();
+    await rows().first().waitFor();
+    expect(await rowIds()).toHaveLength(20);
+    const names = page.locator('.inbox .row-top strong');
+    await expect(names.evaluateAll((found) => found.map((name) => name.textContent))).resolves.toEqual(
+      Array(20).fill('Engage did not answer; retry in a moment.'),
+    );
+    await expect(page.locator('.inbox .row-top strong.field-error').count()).resolves.toBe(20);
+    // The rest of each row is there: its source and its last message.
+    await expect(page.locator('.inbox .row-meta .badge').count()).resolves.toBe(20);
+    await expect(page.locator('.inbox .preview:not(.field-error)').count()).resolves.toBe(20);
+    await page.screenshot({ path: screenshotPath('errors-3-partial') });
+
+    // Retrying once Engage answers again fills the customers in.
+    stack.emulator.faults.reset();
+    const alert = page.getByRole('alert').filter({ hasText: 'Some details could not be loaded.' });
+    await alert.getByRole('button', { name: 'Retry' }).click();
+    await alert.waitFor({ state: 'detached' });
+    await expect(page.locator('.inbox .field-error').count()).resolves.toBe(0);
+    await expect(names.first().textContent()).resolves.not.toBe('Unknown customer');
   });
 });

@@ -1,7 +1,7 @@
 import { useApolloClient, useQuery, useSubscription } from '@apollo/client/react';
 import { useMemo } from 'react';
 import { Avatar } from './Avatar';
-import { uiError } from './errors';
+import { fieldErrors, fieldKey, uiError } from './errors';
 import { ago } from './format';
 import type { ThreadRowFragment } from './gql/graphql';
 import { appendToThread, placeInInbox } from './live';
@@ -25,11 +25,19 @@ export function Inbox({
 }) {
   const client = useApolloClient();
   const variables = { sourceIds: sourceIds.length ? sourceIds : null };
+  // errorPolicy 'all': a field that failed (a customer Engage did not answer for) nulls that field
+  // with its error, and the rest of the inbox still shows.
   const { data, error, loading, fetchMore, refetch } = useQuery(INBOX, {
     variables,
     notifyOnNetworkStatusChange: true,
+    errorPolicy: 'all',
   });
+  const failed = useMemo(() => fieldErrors(error), [error]);
   const problem = useMemo(() => (error ? uiError(error) : null), [error]);
+  const partly = useMemo(
+    () => (problem && failed.size > 0 ? { ...problem, message: 'Some details could not be loaded.' } : null),
+    [problem, failed],
+  );
 
   useSubscription(NEW_THREADS, {
     variables,
@@ -48,8 +56,12 @@ export function Inbox({
     },
   });
 
-  if (problem) return <Problem problem={problem} onRetry={() => refetch()} />;
-  if (!data) return <p className="hint">Loading the inbox…</p>;
+  if (!data)
+    return problem ? (
+      <Problem problem={problem} onRetry={() => refetch()} />
+    ) : (
+      <p className="hint">Loading the inbox…</p>
+    );
   const { edges, pageInfo, totalCount } = data.threads;
 
   return (
@@ -62,10 +74,13 @@ export function Inbox({
           </span>
         </h2>
       </header>
+      {partly && <Problem problem={partly} onRetry={() => refetch()} />}
       <ul>
         {edges.map(({ node: thread }) => {
           const { customer, lastContent: last, assignee } = thread;
           const status = threadStatus(thread);
+          const customerError = failed.get(fieldKey(thread, 'customer'));
+          const lastError = failed.get(fieldKey(thread, 'lastContent'));
           return (
             <li key={thread.id}>
               <button
@@ -77,7 +92,11 @@ export function Inbox({
                 <Avatar name={customer?.displayName} url={customer?.avatarUrl} />
                 <span className="row-main">
                   <span className="row-top">
-                    <strong>{customer?.displayName ?? 'Unknown customer'}</strong>
+                    {customerError ? (
+                      <strong className="field-error">{customerError.message}</strong>
+                    ) : (
+                      <strong>{customer?.displayName ?? 'Unknown customer'}</strong>
+                    )}
                     <time dateTime={thread.lastContentAt} title={thread.lastContentAt}>
                       {ago(thread.lastContentAt)}
                     </time>
@@ -87,10 +106,14 @@ export function Inbox({
                     <span className={`status ${status.replace(' ', '-')}`}>{status}</span>
                     {assignee && <span className="hint">· {assignee.displayName}</span>}
                   </span>
-                  <span className="preview">
-                    {last?.creator ? `${last.creator.displayName}: ` : ''}
-                    {last?.body ?? thread.title}
-                  </span>
+                  {lastError ? (
+                    <span className="preview field-error">{lastError.message}</span>
+                  ) : (
+                    <span className="preview">
+                      {last?.creator ? `${last.creator.displayName}: ` : ''}
+                      {last?.body ?? thread.title}
+                    </span>
+                  )}
                 </span>
               </button>
             </li>

@@ -1,7 +1,7 @@
 import { useApolloClient, useMutation, useQuery, useSubscription } from '@apollo/client/react';
 import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
 import { Avatar } from './Avatar';
-import { uiError, type UiError } from './errors';
+import { fieldErrors, fieldKey, uiError, type UiError } from './errors';
 import { ago } from './format';
 import { threadStatus } from './Inbox';
 import { appendToThread, placeInInbox } from './live';
@@ -32,8 +32,11 @@ export function ThreadView({
   onGone: (threadId: string) => void;
 }) {
   const client = useApolloClient();
-  const { data, error, refetch } = useQuery(THREAD, { variables: { id: threadId } });
+  // errorPolicy 'all': a field that failed (the customer's profile) shows its error in its place,
+  // and the conversation still shows.
+  const { data, error, refetch } = useQuery(THREAD, { variables: { id: threadId }, errorPolicy: 'all' });
   const problem = useMemo(() => (error ? uiError(error) : null), [error]);
+  const failed = useMemo(() => fieldErrors(error), [error]);
   const gone = !data?.thread && problem?.gone === true;
   const { data: directory } = useQuery(SOURCES);
   const [body, setBody] = useState('');
@@ -73,6 +76,7 @@ export function ThreadView({
   }
 
   const { customer } = thread;
+  const customerError = failed.get(fieldKey(thread, 'customer'));
   // Closed by this page, the intervention is still `openIntervention` until the thread is read again.
   const open =
     thread.openIntervention?.status === 'CLOSED' || thread.openIntervention?.status === 'CANCELED'
@@ -145,7 +149,11 @@ export function ThreadView({
         </ol>
         <aside className="profile" aria-label="Customer">
           <Avatar name={customer?.displayName} url={customer?.avatarUrl} />
-          <h3>{customer?.displayName ?? 'Unknown customer'}</h3>
+          {customerError ? (
+            <h3 className="field-error">{customerError.message}</h3>
+          ) : (
+            <h3>{customer?.displayName ?? 'Unknown customer'}</h3>
+          )}
           {profile && (
             <dl>
               {profile.company && (

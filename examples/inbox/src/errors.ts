@@ -3,6 +3,7 @@
  * "Errors" table): the code decides, never the message text.
  */
 import { CombinedGraphQLErrors } from '@apollo/client/errors';
+import type { GraphQLFormattedError } from 'graphql';
 
 export interface UiError {
   code: string;
@@ -21,8 +22,44 @@ export interface UiError {
 
 export function uiError(error: unknown): UiError {
   const first = CombinedGraphQLErrors.is(error) ? error.errors[0] : undefined;
+  return uiErrorOf(first, first?.message ?? (error instanceof Error ? error.message : String(error)));
+}
+
+/**
+ * The errors of a partial result (`data` and `errors`, with `errorPolicy: 'all'`) by the field that
+ * failed, keyed `<__typename>:<id>.<field>` after the record that holds the field: a list shows each
+ * where its field would be, by record, whatever the record's place in the list is by then (a live
+ * event may have moved it). Errors of no field of a record (the whole operation failed) are not in it.
+ */
+export function fieldErrors(error: unknown): Map<string, UiError> {
+  const found = new Map<string, UiError>();
+  if (!CombinedGraphQLErrors.is(error)) return found;
+  for (const item of error.errors) {
+    let value: unknown = error.data;
+    let at: string | undefined;
+    for (const key of item.path ?? []) {
+      if (!isObject(value)) break;
+      if (typeof value.__typename === 'string' && typeof value.id === 'string')
+        at = `${value.__typename}:${value.id}.${key}`;
+      value = value[key];
+    }
+    if (at && !found.has(at)) found.set(at, uiErrorOf(item, item.message));
+  }
+  return found;
+}
+
+/** The key of `record`'s `field` in `fieldErrors`. */
+export function fieldKey(record: { __typename?: string; id: string }, field?: string): string {
+  const key = `${record.__typename ?? ''}:${record.id}`;
+  return field === undefined ? key : `${key}.${field}`;
+}
+
+function isObject(value: unknown): value is Record<string | number, unknown> {
+  return typeof value === 'object' && value !== null;
+}
+
+function uiErrorOf(first: GraphQLFormattedError | undefined, detail: string): UiError {
   const code = typeof first?.extensions?.code === 'string' ? first.extensions.code : 'NETWORK';
-  const detail = first?.message ?? (error instanceof Error ? error.message : String(error));
   switch (code) {
     case 'UNAUTHENTICATED':
       return { code, message: 'The gateway does not accept this token. Sign in again.', signOut: true };
