@@ -8,7 +8,11 @@
  *   append. There is no moment where an id is claimed but its event not yet logged, so a crash or
  *   a failure can never make a re-delivery look like a duplicate of an event that was lost;
  * - it resolves once the fresh events are in the log (Redis: the script ran), each with its
- *   `cursor`; duplicates are left out of the answer;
+ *   `cursor`; duplicates are left out of the answer. The answer also says where the appended
+ *   events sit (`previous`): the log's newest position just before the first of them, read in the
+ *   same atomic step as the append, when nothing else was appended between them. The receiver
+ *   publishes it with the events, so that a hub that dispatched exactly up to it dispatches them
+ *   without reading the log (src/live/hub.ts);
  * - it rejects when the events could not be appended: then nothing was remembered either, and the
  *   receiver answers 503 so that Engage re-delivers.
  *
@@ -33,9 +37,19 @@ import { randomBytes } from 'node:crypto';
 import type { LiveEvent } from './events';
 import { comparePositions, encodeCursor, expiredCursor, type Cursor, type Position } from './cursor';
 
+/**
+ * What `append` answers: the appended events, with cursors, oldest first. `previous`: the log's
+ * newest position (with its epoch; `0-0` when nothing was ever appended) just before the first of
+ * them, when they follow it and each other with nothing between; absent when nothing was appended
+ * or that is not known.
+ */
+export interface Appended extends Array<LiveEvent> {
+  previous?: Cursor;
+}
+
 export interface EventLog {
   /** Appends the events whose ids are fresh (see the module contract); the appended ones, with cursors. */
-  append(events: LiveEvent[]): Promise<LiveEvent[]>;
+  append(events: LiveEvent[]): Promise<Appended>;
   /** Up to `limit` events after `after`, oldest first, with cursors; throws `CURSOR_EXPIRED`. */
   read(after: Cursor, limit: number): Promise<LiveEvent[]>;
   /**
@@ -101,11 +115,18 @@ export class MemoryEventLog implements EventLog {
     this.maxEvents = options.maxEvents ?? DEFAULT_LOG_MAX_EVENTS;
   }
 
-  async append(events: LiveEvent[]): Promise<LiveEvent[]> {
-    const appended: LiveEvent[] = [];
+  async append(events: LiveEvent[]): Promise<Appended> {
+    const appended: Appended = [];
+    // Another append may log its events between two claims of this one: then this one's are not
+    // contiguous, and it answers no `previous`.
+    let last: Position | undefined;
+    let contiguous = true;
     // Sequential on purpose: two events of one notification may share an id; only the first is logged.
     for (const event of events) {
       if (!(await this.claims.claim(event.id))) continue;
+      const before = `${this.lastMs}-${this.lastSeq}`;
+      if (last === undefined) appended.previous = { epoch: this.epoch, position: before };
+      else if (before !== last) contiguous = false;
       const now = Date.now();
       // Ids as Redis mints them: milliseconds, then a sequence within the millisecond.
       if (now > this.lastMs) [this.lastMs, this.lastSeq] = [now, 0];
@@ -113,8 +134,10 @@ export class MemoryEventLog implements EventLog {
       const position = `${this.lastMs}-${this.lastSeq}`;
       this.entries.push({ position, at: now, json: serialise(event) });
       appended.push({ ...event, cursor: encodeCursor(this.epoch, position) });
+      last = position;
     }
     this.trim(Date.now());
+    if (!contiguous) delete appended.previous;
     return appended;
   }
 
@@ -161,11 +184,15 @@ export type RedisCommand = (args: string[]) => Promise<unknown>;
 /**
  * KEYS: stream, newest-trimmed, epoch, then one dedupe key per event.
  * ARGV: dedupe TTL ms, max events, min id kept (retention), a new epoch, then one JSON per event.
- * Returns the epoch, then per event its entry id, or '' for a duplicate.
+ * Returns the epoch, the newest position before the first XADD (as HEAD finds it; '0-0' for an
+ * empty log), then per event its entry id, or '' for a duplicate.
  */
 const APPEND = `
 redis.call('SET', KEYS[3], ARGV[4], 'NX')
-local out = { redis.call('GET', KEYS[3]) }
+local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local previous = redis.call('GET', KEYS[2]) or '0-0'
+if #newest > 0 then previous = newest[1][1] end
+local out = { redis.call('GET', KEYS[3]), previous }
 for i = 4, #KEYS do
   if redis.call('SET', KEYS[i], '1', 'NX', 'PX', ARGV[1]) then
     out[#out + 1] = redis.call('XADD', KEYS[1], '*', 'e', ARGV[i + 1])
@@ -231,7 +258,7 @@ export class RedisEventLog implements EventLog {
     this.keys = { stream: `${prefix}:log`, trimmed: `${prefix}:log:trimmed`, epoch: `${prefix}:log:epoch` };
   }
 
-  async append(events: LiveEvent[]): Promise<LiveEvent[]> {
+  async append(events: LiveEvent[]): Promise<Appended> {
     if (events.length === 0) return [];
     const { stream, trimmed, epoch } = this.keys;
     const reply = (await this.command([
@@ -248,10 +275,13 @@ export class RedisEventLog implements EventLog {
       newEpoch(),
       ...events.map(serialise),
     ])) as string[];
-    const [current, ...positions] = reply;
-    return events.flatMap((event, i) =>
+    // One script: the appended entries follow `previous` and each other with nothing between.
+    const [current, previous, ...positions] = reply;
+    const appended: Appended = events.flatMap((event, i) =>
       positions[i] ? [{ ...event, cursor: encodeCursor(current, positions[i]) }] : [],
     );
+    if (appended.length > 0) appended.previous = { epoch: current, position: previous };
+    return appended;
   }
 
   /** Runs READ or HEAD, whose keys are the stream, its newest trimmed position and its epoch. */

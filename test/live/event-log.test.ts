@@ -94,6 +94,24 @@ function contract(name: string, create: (options: Omit<EventLogOptions, 'dedupeT
       expect((await log.read(cursorOf(old), 10)).map((e) => e.id)).toEqual([later.id, fresh.id]);
     });
 
+    it('answers where the appended events sit: the newest position before the first of them', async () => {
+      const log = create({ maxEvents: 2 });
+      const empty = await log.head!();
+      const [a, b] = [liveEvent(), liveEvent()];
+      const first = await log.append([a, b]);
+      expect(first.previous).toEqual(empty);
+      expect(empty.position).toBe('0-0');
+      // A duplicate leaves no gap: the fresh events still follow each other.
+      const second = await log.append([liveEvent(), b, liveEvent()]);
+      expect(second).toHaveLength(2);
+      expect(second.previous).toEqual(cursorOf(first[1]));
+      expect((await log.read(second.previous!, 10)).map((e) => e.id)).toEqual(second.map((e) => e.id));
+      // The oldest entries trimmed (at most 2 kept): the next append still follows the newest.
+      const third = await log.append([liveEvent()]);
+      expect(third.previous).toEqual(cursorOf(second[1]));
+      expect((await log.append([b])).previous).toBeUndefined();
+    });
+
     it('expires a cursor from another life of the log', async () => {
       const log = create({});
       const [appended] = await log.append([liveEvent()]);
@@ -104,6 +122,24 @@ function contract(name: string, create: (options: Omit<EventLogOptions, 'dedupeT
 }
 
 contract('MemoryEventLog', (options) => new MemoryEventLog(memoryClaims(), options));
+
+describe('MemoryEventLog, with claims that take their time', () => {
+  it('answers no `previous` when another append logged events between two of this one', async () => {
+    const seen = new Set<string>();
+    const slow = {
+      async claim(id: string) {
+        await new Promise((resolve) => setImmediate(resolve));
+        return !seen.has(id) && Boolean(seen.add(id));
+      },
+    };
+    const log = new MemoryEventLog(slow);
+    const [x, y] = await Promise.all([log.append([liveEvent(), liveEvent()]), log.append([liveEvent()])]);
+    const all = await log.read({ ...cursorOf(x[0]), position: '0-0' }, 10);
+    expect(all.map((e) => e.id)).toEqual([x[0].id, y[0].id, x[1].id]);
+    expect(x.previous).toBeUndefined();
+    expect(y.previous).toEqual(cursorOf(x[0]));
+  });
+});
 
 describeWith([requirements.redis()])('RedisEventLog', () => {
   const client = createClient({ url: TEST_REDIS_URL });
@@ -147,6 +183,22 @@ describeWith([requirements.redis()])('RedisEventLog', () => {
     await expect(broken.append([e])).rejects.toThrow('connection lost');
     const log = new RedisEventLog(command, prefix, { dedupeTtlMs: 60_000 });
     expect((await log.append([e])).map((appended) => appended.id)).toEqual([e.id]);
+  });
+
+  it('answers for each of concurrent appends from two instances the position just before its events', async () => {
+    const prefix = `engage-gw-test:${newId()}`;
+    prefixes.push(prefix);
+    const [a, b] = [0, 1].map(() => new RedisEventLog(command, prefix, { dedupeTtlMs: 60_000 }));
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).append([liveEvent(), liveEvent()])),
+    );
+    const all = await a.read({ ...cursorOf(answers[0][0]), position: '0-0' }, 100);
+    expect(all).toHaveLength(40);
+    for (const appended of answers) {
+      const at = all.findIndex((e) => e.id === appended[0].id);
+      expect(appended.previous).toEqual(at === 0 ? { ...cursorOf(all[0]), position: '0-0' } : cursorOf(all[at - 1]));
+      expect(all[at + 1].id).toBe(appended[1].id);
+    }
   });
 
   it('keeps its epoch across instances, so cursors from one resume on another', async () => {
