@@ -87,6 +87,8 @@ export interface HubStats {
   eventsRefused: number;
   /** Source streams currently open (one per fan-out group). */
   streams: number;
+  /** Reads of the event log while following it (see `LiveHub.follow`); replays not included. */
+  logReads: number;
 }
 
 export interface LiveHubOptions {
@@ -116,7 +118,7 @@ export class LiveHub implements LiveAccess {
   private readonly readable: LRUCache<string, Promise<Set<string>>>;
   private readonly log: (message: string) => void;
   private unsubscribe: (() => Promise<void>) | undefined;
-  private readonly counters = { eventsReceived: 0, eventsRefused: 0 };
+  private readonly counters = { eventsReceived: 0, eventsRefused: 0, logReads: 0 };
   readonly retry: RetryPolicy;
 
   constructor(private readonly options: LiveHubOptions) {
@@ -187,6 +189,7 @@ export class LiveHub implements LiveAccess {
       const from = this.followed!;
       let page: LiveEvent[];
       try {
+        this.counters.logReads += 1;
         page = await this.options.eventLog.read(from, FOLLOW_PAGE);
       } catch (error) {
         // The log cannot be followed now (unavailable, or trimmed past the last event dispatched):
