@@ -4,12 +4,16 @@
  * the subscriptions' source streams, which filter it and check that the subscriber may read it.
  *
  * Ordering: Engage delivers in no guaranteed order. Every instance dispatches the events in the
- * event log's one order (it follows the log, see `follow`: publishes only announce), and keeps per-resource `issued_at` watermarks (`Watermarks`): a thread or intervention state
- * event older than one already seen for the same resource is `stale`. State subscriptions
- * (`threadStateChanged`, `interventionChanged`) drop stale events, because they would announce
- * a state that is no longer true; the content feeds and the raw feed pass every event with its
- * `issuedAt` (contents only accumulate, and the raw feed promises everything). Payloads always
- * resolve the records' current state from Engage, whatever the event says.
+ * event log's one order (it follows the log, see `follow`): a publish carries its events and the
+ * log position just before them; when that is where the hub stands and it is idle, nothing lies
+ * between and the events are dispatched as published, otherwise the hub reads the log after the
+ * last position it dispatched. It also keeps per-resource `issued_at` watermarks (`Watermarks`):
+ * a thread or intervention state event older than one already seen for the same resource is
+ * `stale`. State subscriptions (`threadStateChanged`, `interventionChanged`) drop stale events,
+ * because they would announce a state that is no longer true; the content feeds and the raw feed
+ * pass every event with its `issuedAt` (contents only accumulate, and the raw feed promises
+ * everything). Payloads always resolve the records' current state from Engage, whatever the event
+ * says.
  *
  * Authorization: an event reaches a subscription only if the subscriber's token can read it,
  * proven through Engage with that token: the source named by the event must be among the sources
@@ -131,7 +135,7 @@ export class LiveHub implements LiveAccess {
     // Where following the log starts: before subscribing, so that nothing published in between is
     // missed (an event appended after the head is read from the log at the next publish).
     this.followed = await this.options.eventLog.head?.();
-    this.unsubscribe = await this.options.pubsub.subscribe('engage.events', ({ events }) => this.receive(events));
+    this.unsubscribe = await this.options.pubsub.subscribe('engage.events', (message) => this.receive(message));
   }
 
   /**
@@ -140,44 +144,86 @@ export class LiveHub implements LiveAccess {
    * so publishes can arrive out of the log's order (the instance that appended first publishes
    * last), or not at all (a publish that failed after the append, a message sent while the Redis
    * subscriber connection was reconnecting). Dispatched as they arrive, a subscriber would receive
-   * cursor 2 before cursor 1 and, resuming after cursor 2, never receive event 1. Reads coalesce:
-   * the publishes that arrive during a read are served by the next one.
+   * cursor 2 before cursor 1 and, resuming after cursor 2, never receive event 1.
+   *
+   * A publish carries `previous`, the log position just before its events (the append's answer,
+   * src/live/event-log.ts). When it is where the hub stands (the last position it dispatched, or
+   * will have once the batches queued before are dispatched) and no read is running or pending,
+   * nothing lies between: the announced events are queued as they are, and the log is not read.
+   * (A running read may return them too, hence not then; a pending one could not, but waiting for
+   * it keeps one rule.) Anything else (no `previous`, a gap, another epoch, a read running or
+   * pending) reads the log after the last position dispatched, with today's fallbacks when it
+   * cannot be read. Reads coalesce: the publishes that arrive during a read are served by the next
+   * one. Queued batches and reads run one at a time, batches first: a read starts only when the
+   * hub stands at the last event it dispatched.
    */
   private followed: Cursor | undefined;
-  /** Events published and not yet dispatched, by position. */
+  /** Announced batches that follow `followed` and each other, to dispatch without reading the log. */
+  private direct: Array<{ events: LiveEvent[]; last: Position }> = [];
+  /** Events published and not yet dispatched, by position, for the next read. */
   private readonly announced = new Map<Position, LiveEvent>();
   private following = false;
+  private reading = false;
   private followAgain = false;
 
-  private receive(events: LiveEvent[]): void {
-    const followed = this.followed;
-    if (!followed || events.some((event) => event.cursor === undefined)) {
+  private receive({ events, previous }: LiveTopics['engage.events']): void {
+    if (!this.followed || events.length === 0 || events.some((event) => event.cursor === undefined)) {
       void this.dispatchAll(events);
       return;
     }
-    for (const event of events) {
-      const { epoch, position } = decodeCursor(event.cursor!);
-      if (epoch !== this.followed!.epoch) {
+    const cursors = events.map((event) => decodeCursor(event.cursor!));
+    for (const { epoch } of cursors) {
+      if (epoch !== this.followed.epoch) {
         // The log was reset (a Redis that lost its data): follow its new life from its start.
         this.followed = { epoch, position: '0-0' };
+        this.direct = [];
         this.announced.clear();
       }
-      if (comparePositions(position, this.followed!.position) > 0) this.announced.set(position, event);
+    }
+    // Where the hub stands once the batches queued before this one are dispatched.
+    const standing = this.direct.length > 0 ? this.direct[this.direct.length - 1].last : this.followed.position;
+    const epoch = this.followed.epoch;
+    if (
+      !this.reading &&
+      !this.followAgain &&
+      previous?.epoch === epoch &&
+      previous.position === standing &&
+      cursors.every((cursor) => cursor.epoch === epoch)
+    ) {
+      this.direct.push({ events, last: cursors[cursors.length - 1].position });
+    } else {
+      cursors.forEach(({ position }, i) => {
+        if (comparePositions(position, standing) > 0) this.announced.set(position, events[i]);
+      });
+      this.followAgain = true;
     }
     void this.follow();
   }
 
+  /** Dispatches the queued batches, then reads the log when a publish asked for it, until done. */
   private async follow(): Promise<void> {
-    if (this.following) {
-      this.followAgain = true;
-      return;
-    }
+    if (this.following) return; // the running loop takes what was queued
     this.following = true;
     try {
-      do {
+      for (;;) {
+        const batch = this.direct.shift();
+        if (batch) {
+          this.followed = { epoch: this.followed!.epoch, position: batch.last };
+          // (Only the same events announced twice can be there.)
+          for (const position of this.announced.keys())
+            if (comparePositions(position, batch.last) <= 0) this.announced.delete(position);
+          await this.dispatchAll(batch.events);
+          continue;
+        }
+        if (!this.followAgain) return;
         this.followAgain = false;
-        await this.readOn();
-      } while (this.followAgain);
+        this.reading = true;
+        try {
+          await this.readOn();
+        } finally {
+          this.reading = false;
+        }
+      }
     } finally {
       this.following = false;
     }
@@ -228,9 +274,15 @@ export class LiveHub implements LiveAccess {
     for (const event of events) this.dispatch(event);
   }
 
-  /** Hands accepted events to every instance (this one included) through the pub/sub. */
-  publish(notificationId: string, events: LiveEvent[]): Promise<void> {
-    return this.options.pubsub.publish('engage.events', { notificationId, events });
+  /**
+   * Hands accepted events to every instance (this one included) through the pub/sub; `previous`:
+   * the append's (see `follow`), absent when not known.
+   */
+  publish(notificationId: string, events: LiveEvent[], previous?: Cursor): Promise<void> {
+    return this.options.pubsub.publish(
+      'engage.events',
+      previous ? { notificationId, events, previous } : { notificationId, events },
+    );
   }
 
   stats(): HubStats {

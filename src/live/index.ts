@@ -143,7 +143,7 @@ export async function createLive(options: LiveOptions): Promise<Live> {
     eventLog,
     publish: async (notificationId, events) => {
       if (shared) await onChange(events);
-      await hub.publish(notificationId, events);
+      await hub.publish(notificationId, events, events.previous);
     },
     log: options.log,
   });

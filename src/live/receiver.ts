@@ -26,8 +26,8 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import { z } from 'zod';
 import { nestedDeeperThan } from '../edge/documents';
 import type { WebhookEvent, WebhookNotification } from '../engage/types';
-import type { EventLog } from './event-log';
-import { normalise, type LiveEvent } from './events';
+import type { Appended, EventLog } from './event-log';
+import { normalise } from './events';
 
 export interface ReceiverOptions {
   /** `WEBHOOK_SECRET`: when set, every request must carry it in `X-Dimelo-Secret`. */
@@ -36,8 +36,8 @@ export interface ReceiverOptions {
   verifyToken?: string;
   /** Deduplicates and appends the accepted events before the answer (see event-log.ts). */
   eventLog: Pick<EventLog, 'append'>;
-  /** Hands the appended events (with their cursors) to the subscribers. */
-  publish(notificationId: string, events: LiveEvent[]): Promise<void>;
+  /** Hands the appended events (with their cursors and `previous`) to the subscribers. */
+  publish(notificationId: string, events: Appended): Promise<void>;
   /** Largest accepted body; default '1mb'. */
   bodyLimit?: string | number;
   log?: (message: string) => void;
@@ -171,7 +171,7 @@ export function createWebhookReceiver(options: ReceiverOptions): { router: Route
         return refuse(res, 400, 'invalid_notification', parsed.reason);
       }
       const notification = parsed.value;
-      let appended: LiveEvent[];
+      let appended: Appended;
       try {
         appended = await options.eventLog.append(notification.events.map((event) => normalise(event, notification.id)));
       } catch (error) {

@@ -4,14 +4,18 @@
  * publish may not arrive at all (it failed after the append, or a subscriber connection was
  * reconnecting). A subscriber keeps the last cursor it received and resumes after it: every event
  * before that cursor must have been delivered to it, or it is lost.
+ *
+ * A publish that carries the log position just before its events, when that is the hub's own
+ * position and the hub is idle, is dispatched without reading the log; every other one still
+ * reads it, and the order holds whichever way each batch came.
  */
 import { EventEmitter } from 'node:events';
 import { MemoryPubSub } from '../../src/infra/pubsub';
-import { MemoryEventLog } from '../../src/live/event-log';
+import { MemoryEventLog, type Appended } from '../../src/live/event-log';
 import { normalise, type LiveEvent } from '../../src/live/events';
 import { LiveHub, type Subscriber } from '../../src/live/hub';
 import type { LiveTopics } from '../../src/live/pubsub';
-import { event, newId, within } from './support';
+import { Deferred, event, newId, within } from './support';
 
 const liveEvent = (): LiveEvent =>
   normalise(event('content.imported', { type: 'email/message', id: newId(), metadata: { source_id: 's1' } }), 'n1');
@@ -33,16 +37,34 @@ function memoryClaims() {
   return { claim: async (id: string) => !seen.has(id) && Boolean(seen.add(id)) };
 }
 
-async function hubOverOneLog() {
+async function hubOverOneLog(
+  options: Pick<ConstructorParameters<typeof LiveHub>[0], 'beforeDispatch' | 'beforeRecovered'> = {},
+) {
   const log = new MemoryEventLog(memoryClaims());
+  // Every read of the log the hub makes goes through here: counted, and held (before it reads)
+  // while `gate` is set.
+  const reads = { count: 0, gate: undefined as Promise<void> | undefined };
+  const read = log.read.bind(log);
   const hub = new LiveHub({
     pubsub: new MemoryPubSub<LiveTopics>(new EventEmitter(), () => undefined),
-    eventLog: log,
+    eventLog: {
+      append: (events) => log.append(events),
+      head: () => log.head(),
+      async read(after, limit) {
+        reads.count += 1;
+        await reads.gate;
+        return read(after, limit);
+      },
+    },
+    ...options,
     log: () => undefined,
   });
   await hub.start();
-  return { log, hub };
+  return { log, hub, reads };
 }
+
+/** Appends, then publishes as the receiver does: with the append's `previous`. */
+const publishAppended = (hub: LiveHub, appended: Appended) => hub.publish(newId(), appended, appended.previous);
 
 const take = async (stream: AsyncIterableIterator<LiveEvent>) =>
   (await within(stream.next(), 5_000, 'the next event')).value as LiveEvent;
@@ -73,6 +95,155 @@ describe('the hub, when publishes arrive out of the log order', () => {
     const [next] = await log.append([liveEvent()]);
     await hub.publish('next', [next]);
     expect([(await take(live)).id, (await take(live)).id]).toEqual([lost.id, next.id]);
+    await live.return!();
+    await hub.close();
+  });
+});
+
+describe('the hub, when a publish says where its events sit in the log', () => {
+  it('dispatches a publish that follows its position without reading the log', async () => {
+    const recovered: string[] = [];
+    const { log, hub, reads } = await hubOverOneLog({
+      beforeRecovered: async (events) => void recovered.push(...events.map((e) => e.id)),
+    });
+    const live = await hub.events(subscriber, {});
+    const first = await log.append([liveEvent(), liveEvent()]);
+    await publishAppended(hub, first);
+    const second = await log.append([liveEvent()]);
+    await publishAppended(hub, second);
+    const ids = [];
+    for (let i = 0; i < 3; i++) ids.push((await take(live)).id);
+    expect(ids).toEqual([...first, ...second].map((e) => e.id));
+    expect(reads.count).toBe(0);
+    expect(hub.stats().logReads).toBe(0);
+    // Their publisher invalidated the cache before publishing: nothing was recovered.
+    expect(recovered).toEqual([]);
+    await live.return!();
+    await hub.close();
+  });
+
+  it('dispatches a burst of publishes that follow each other in order, without reading the log', async () => {
+    const { log, hub, reads } = await hubOverOneLog();
+    const live = await hub.events(subscriber, {});
+    const batches: Appended[] = [];
+    for (let i = 0; i < 5; i++) batches.push(await log.append([liveEvent(), liveEvent()]));
+    // All published in one turn: each one arrives while the one before is still being dispatched.
+    await Promise.all(batches.map((batch) => publishAppended(hub, batch)));
+    const ids = [];
+    for (let i = 0; i < 10; i++) ids.push((await take(live)).id);
+    expect(ids).toEqual(batches.flat().map((e) => e.id));
+    expect(reads.count).toBe(0);
+    await live.return!();
+    await hub.close();
+  });
+
+  it('reads the log when the publish does not follow its position, and recovers what lies between', async () => {
+    const recovered: string[] = [];
+    const { log, hub, reads } = await hubOverOneLog({
+      beforeRecovered: async (events) => void recovered.push(...events.map((e) => e.id)),
+    });
+    const live = await hub.events(subscriber, {});
+    const lost = await log.append([liveEvent()]); // its publish never arrives
+    const next = await log.append([liveEvent()]);
+    await publishAppended(hub, next);
+    expect([(await take(live)).id, (await take(live)).id]).toEqual([lost[0].id, next[0].id]);
+    expect(reads.count).toBeGreaterThan(0);
+    expect(recovered).toEqual([lost[0].id]);
+    // Back in step: the next one is dispatched without a read.
+    const count = reads.count;
+    const after = await log.append([liveEvent()]);
+    await publishAppended(hub, after);
+    expect((await take(live)).id).toBe(after[0].id);
+    expect(reads.count).toBe(count);
+    await live.return!();
+    await hub.close();
+  });
+
+  it('reads the log for a publish without a position, or with one of another life of the log', async () => {
+    const { log, hub, reads } = await hubOverOneLog();
+    const live = await hub.events(subscriber, {});
+    const bare = await log.append([liveEvent()]);
+    await hub.publish('bare', bare);
+    expect((await take(live)).id).toBe(bare[0].id);
+    expect(reads.count).toBe(1);
+    const other = await log.append([liveEvent()]);
+    await hub.publish('other', other, { ...other.previous!, epoch: 'another-life' });
+    expect((await take(live)).id).toBe(other[0].id);
+    expect(reads.count).toBe(2);
+    await live.return!();
+    await hub.close();
+  });
+
+  it('keeps the log order, once each, when a following publish arrives during a read', async () => {
+    const { log, hub, reads } = await hubOverOneLog();
+    const live = await hub.events(subscriber, {});
+    const gate = new Deferred<void>();
+    reads.gate = gate.promise;
+    const lost = await log.append([liveEvent()]);
+    const next = await log.append([liveEvent()]);
+    await publishAppended(hub, next); // a gap: the hub reads, and the read is held
+    expect(reads.count).toBe(1);
+    // This one follows `next` in the log, but the read that dispatches `next` has not returned.
+    const during = await log.append([liveEvent()]);
+    await publishAppended(hub, during);
+    const later = await log.append([liveEvent()]);
+    await publishAppended(hub, later);
+    reads.gate = undefined;
+    gate.resolve();
+    const ids = [];
+    for (let i = 0; i < 4; i++) ids.push((await take(live)).id);
+    expect(ids).toEqual([lost, next, during, later].map((appended) => appended[0].id));
+    // Nothing more: no event was dispatched twice.
+    const last = await log.append([liveEvent()]);
+    await publishAppended(hub, last);
+    expect((await take(live)).id).toBe(last[0].id);
+    await live.return!();
+    await hub.close();
+  });
+
+  it('does not dispatch twice a publish that follows its position but arrives while a read runs', async () => {
+    const { log, hub, reads } = await hubOverOneLog();
+    const live = await hub.events(subscriber, {});
+    const first = await log.append([liveEvent()]);
+    await publishAppended(hub, first);
+    expect((await take(live)).id).toBe(first[0].id);
+    // The same message again, without its position (an older instance sent it twice): a read.
+    const gate = new Deferred<void>();
+    reads.gate = gate.promise;
+    await hub.publish('again', first);
+    expect(reads.count).toBe(1);
+    // Follows the hub's position exactly, but the running read will find it too.
+    const second = await log.append([liveEvent()]);
+    await publishAppended(hub, second);
+    reads.gate = undefined;
+    gate.resolve();
+    const third = await log.append([liveEvent()]);
+    await publishAppended(hub, third);
+    expect([(await take(live)).id, (await take(live)).id]).toEqual([second[0].id, third[0].id]);
+    await live.return!();
+    await hub.close();
+  });
+
+  it('keeps the log order when publishes arrive out of it while a batch is being dispatched', async () => {
+    const held = new Deferred<void>();
+    let hold: Promise<void> | undefined = held.promise;
+    const { log, hub, reads } = await hubOverOneLog({ beforeDispatch: () => hold ?? Promise.resolve() });
+    const live = await hub.events(subscriber, {});
+    const first = await log.append([liveEvent()]);
+    await publishAppended(hub, first); // dispatched without a read, held before its subscribers see it
+    const x = await log.append([liveEvent()]);
+    const y = await log.append([liveEvent(), liveEvent()]);
+    await publishAppended(hub, y); // a gap (x): a read, after the batch being dispatched
+    await publishAppended(hub, x);
+    hold = undefined;
+    held.resolve();
+    const ids = [];
+    for (let i = 0; i < 4; i++) ids.push((await take(live)).id);
+    expect(ids).toEqual([...first, ...x, ...y].map((e) => e.id));
+    expect(reads.count).toBe(1);
+    const z = await log.append([liveEvent()]);
+    await publishAppended(hub, z);
+    expect((await take(live)).id).toBe(z[0].id);
     await live.return!();
     await hub.close();
   });
