@@ -1,8 +1,12 @@
 /**
  * Two gateway instances sharing Redis (127.0.0.1:6379) under a prefix unique to this run: a
  * webhook received by instance A reaches a subscriber on instance B exactly once, even when
- * Engage re-delivers it to B.
+ * Engage re-delivers it to B; webhooks to both at once reach every subscriber once each, in the
+ * event log's order; and a publish that follows the position an instance stands at is dispatched
+ * there without reading the log.
  */
+import { comparePositions, decodeCursor } from '../../src/live/cursor';
+import type { WebhookEvent } from '../../src/engage/types';
 import type { Gateway } from '../../src/server';
 import { startStack, type Stack } from '../support/stack';
 import { describeWith, requirements, TEST_REDIS_URL } from '../support/requirements';
@@ -70,6 +74,77 @@ describeWith([requirements.redis()])('two gateway instances sharing Redis', () =
     expect(a.live.stats().eventsReceived).toBe(2);
     onA.dispose();
     onB.dispose();
+  });
+
+  type Received = { engageEvents: { id: string; cursor: string } };
+  const contentImported = (): WebhookEvent => {
+    const content = stack.emulator.records.customerContent()!;
+    return {
+      type: 'content.imported',
+      id: newId(),
+      issued_at: new Date().toISOString(),
+      resource: {
+        type: 'email/message',
+        id: content.id,
+        metadata: { thread_id: content.thread_id, source_id: content.source_id },
+      },
+    };
+  };
+  const subscribeBoth = () =>
+    Promise.all(
+      [stack.gateway, b].map((gateway) =>
+        subscribed<Received>(
+          gateway,
+          clients.connect(gateway),
+          `subscription { engageEvents(types: ["content.imported"]) { id cursor } }`,
+        ),
+      ),
+    );
+  const receive = async (sub: Awaited<ReturnType<typeof subscribeBoth>>[number], count: number) => {
+    const events: Received['engageEvents'][] = [];
+    for (let i = 0; i < count; i++) events.push((await sub.next()).data!.engageEvents);
+    return events;
+  };
+
+  it('webhooks posted to both instances at once reach every subscriber once each, in the log order', async () => {
+    const subs = await subscribeBoth();
+    const notifications = Array.from({ length: 24 }, () => notification([contentImported(), contentImported()]));
+    const answers = await Promise.all(
+      notifications.map((sent, i) => postWebhook(i % 2 ? b : stack.gateway, sent, { secret: stack.webhook.secret })),
+    );
+    expect(answers.map((answer) => answer.status)).toEqual(notifications.map(() => 200));
+    const sent = notifications.flatMap((sent) => sent.events.map((e) => e.id)).sort();
+    const [onA, onB] = await Promise.all(subs.map((sub) => receive(sub, sent.length)));
+    for (const received of [onA, onB]) {
+      expect(received.map((e) => e.id).sort()).toEqual(sent);
+      const positions = received.map((e) => decodeCursor(e.cursor).position);
+      for (let i = 1; i < positions.length; i++)
+        expect(comparePositions(positions[i - 1], positions[i])).toBeLessThan(0);
+    }
+    expect(onB).toEqual(onA);
+    // Nothing more arrives (no duplicate): the next event is the next one sent.
+    const last = notification([contentImported()]);
+    expect((await postWebhook(b, last, { secret: stack.webhook.secret })).status).toBe(200);
+    for (const sub of subs) expect((await sub.next()).data!.engageEvents.id).toBe(last.events[0].id);
+    for (const sub of subs) sub.dispose();
+  });
+
+  it('webhooks one after another are dispatched on both instances without reading the log', async () => {
+    const subs = await subscribeBoth();
+    // Both instances stand at the log's newest event once they dispatched it.
+    const first = notification([contentImported()]);
+    expect((await postWebhook(stack.gateway, first, { secret: stack.webhook.secret })).status).toBe(200);
+    for (const sub of subs) await receive(sub, 1);
+    const reads = [stack.gateway, b].map((gateway) => gateway.live.stats().logReads);
+    const next = Array.from({ length: 5 }, () => notification([contentImported(), contentImported()]));
+    for (const sent of next)
+      expect(
+        (await postWebhook(sent === next[2] ? b : stack.gateway, sent, { secret: stack.webhook.secret })).status,
+      ).toBe(200);
+    const ids = next.flatMap((sent) => sent.events.map((e) => e.id));
+    for (const sub of subs) expect((await receive(sub, ids.length)).map((e) => e.id)).toEqual(ids);
+    expect([stack.gateway, b].map((gateway) => gateway.live.stats().logReads)).toEqual(reads);
+    for (const sub of subs) sub.dispose();
   });
 
   it('two deployments on one Redis under their own REDIS_PREFIX hear nothing of each other', async () => {
