@@ -4,8 +4,9 @@
  * playwright-core (never a downloaded browser). Screenshots go to `test-artifacts/` (git-ignored).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { chromium, type Browser } from 'playwright-core';
@@ -37,6 +38,9 @@ export interface ServedApp {
  * directly, cross-origin (the gateway allows the page's origin), or through the preview server's
  * proxy with `viaProxy: true`; `/_emulator` is proxied to `emulatorOrigin` so that the
  * sign-in screen lists the seeded agents.
+ *
+ * Each call builds into a folder of its own (the gateway's URL is built into the page), and runs
+ * Vite without its lock on one build or preview per project: suites run side by side.
  */
 export async function serveApp(options: {
   gatewayUrl: string;
@@ -49,11 +53,16 @@ export async function serveApp(options: {
     EMULATOR_ORIGIN: options.emulatorOrigin,
     GATEWAY_VIA_PROXY: options.viaProxy ? '1' : '0',
   };
-  await promisify(execFile)(process.execPath, [VITE, 'build', '--logLevel', 'warn'], { cwd: APP_DIR, env });
+  const outDir = mkdtempSync(path.join(os.tmpdir(), 'inbox-app-'));
+  const own = ['--outDir', outDir, '--bypass-lock'];
+  await promisify(execFile)(process.execPath, [VITE, 'build', '--logLevel', 'warn', '--emptyOutDir', ...own], {
+    cwd: APP_DIR,
+    env,
+  });
   const port = await freePort();
   const child: ChildProcess = spawn(
     process.execPath,
-    [VITE, 'preview', '--host', '127.0.0.1', '--port', String(port), '--strictPort'],
+    [VITE, 'preview', '--host', '127.0.0.1', '--port', String(port), '--strictPort', ...own],
     { cwd: APP_DIR, env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
@@ -64,6 +73,7 @@ export async function serveApp(options: {
   const close = async () => {
     if (child.exitCode === null) child.kill('SIGTERM');
     await exited;
+    rmSync(outDir, { recursive: true, force: true });
   };
 
   // Ready once it prints its URL; a preview server that exits first fails with what it printed.
