@@ -1,5 +1,5 @@
 import { useApolloClient, useQuery, useSubscription } from '@apollo/client/react';
-import { useMemo } from 'react';
+import { useMemo, useRef } from 'react';
 import { Avatar } from './Avatar';
 import { fieldErrors, fieldKey, uiError } from './errors';
 import { ago } from './format';
@@ -32,8 +32,13 @@ export function Inbox({
     notifyOnNetworkStatusChange: true,
     errorPolicy: 'all',
   });
-  const failed = useMemo(() => fieldErrors(error), [error]);
-  const problem = useMemo(() => (error ? uiError(error) : null), [error]);
+  // A retry clears `error` while it runs: the rows keep the last answer's errors until the retry's
+  // own answer comes (else a failed customer would read "Unknown customer" meanwhile).
+  const lastError = useRef(error);
+  if (!loading) lastError.current = error;
+  const shownError = loading ? lastError.current : error;
+  const failed = useMemo(() => fieldErrors(shownError), [shownError]);
+  const problem = useMemo(() => (shownError ? uiError(shownError) : null), [shownError]);
   const partly = useMemo(
     () => (problem && failed.size > 0 ? { ...problem, message: 'Some details could not be loaded.' } : null),
     [problem, failed],
