@@ -66,7 +66,8 @@
  * - Results and errors go through the HTTP `formatError` (codes, masking); a shared result is
  *   formatted and serialised once (WeakMap).
  * - Keep-alive: every `keepAliveMs` each socket is pinged; one that has not answered the previous
- *   ping is terminated. A ping waits behind what is queued before it: a client on a slow link
+ *   ping is terminated. Each ping carries a random payload, and only a pong echoing it answers it
+ *   (a client may send pongs unasked: one that read nothing would otherwise never be cut). A ping waits behind what is queued before it: a client on a slow link
  *   reading a large result may need many periods to reach it, so a ping sent behind a backlog may
  *   go unanswered for `KEEP_ALIVE_BACKLOG_SWEEPS` (10) periods, 2 minutes by default. Node does not
  *   tell how much of one large write the kernel took, nor does the gateway see what the kernel and
@@ -83,7 +84,7 @@
  *   side's, src/edge/drain.ts), so `gateway.close()` ends subscriptions with the protocol's close codes.
  */
 import type http from 'node:http';
-import { createHash } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
 import {
   execute,
   getOperationAST,
@@ -246,8 +247,12 @@ class Connection {
   /** `connection_init` received (a second one closes the socket). */
   initialised = false;
   acknowledged = false;
-  /** Answered the last keep-alive ping. */
-  alive = true;
+  /**
+   * The payload of the last keep-alive ping while it is unanswered, 0 once answered. Only a pong
+   * echoing it answers it: a client may send pongs unasked (RFC 6455), and one that read nothing
+   * would keep its socket, and what waits to be written to it, for ever.
+   */
+  awaiting = 0;
   /** Sweeps the last keep-alive ping may still go unanswered: it was sent behind a backlog. */
   patience = 0;
   credentials?: CallerCredentials;
@@ -835,9 +840,10 @@ export function startTransport(options: TransportOptions): Transport {
     const connection = connections.get(this);
     if (connection) onMessage(connection, data);
   }
-  function pongListener(this: WebSocket): void {
+  function pongListener(this: WebSocket, data: Buffer): void {
     const connection = connections.get(this);
-    if (connection) connection.alive = true;
+    if (connection && connection.awaiting !== 0 && data.toString() === String(connection.awaiting))
+      connection.awaiting = 0;
   }
   function closeListener(this: WebSocket, code: number): void {
     const connection = connections.get(this);
@@ -882,10 +888,11 @@ export function startTransport(options: TransportOptions): Transport {
           for (const connection of connections.values()) {
             const { socket } = connection;
             if (socket.readyState !== socket.OPEN) continue;
-            if (connection.alive) {
-              connection.alive = false;
+            if (connection.awaiting === 0) {
+              // A small integer (a Smi in the Connection) that a client sees only by reading the ping.
+              connection.awaiting = randomInt(1, 2 ** 30);
               connection.patience = socket.bufferedAmount > 0 ? KEEP_ALIVE_BACKLOG_SWEEPS : 0;
-              socket.ping();
+              socket.ping(String(connection.awaiting));
             } else if (connection.patience > 0) connection.patience -= 1;
             else socket.terminate();
           }

@@ -293,6 +293,18 @@ it('terminates a socket that does not answer keep-alive pings', async () => {
   expect((await peer.closedWithin()).code).toBe(1006);
 });
 
+it('terminates a socket whose client sends pongs of its own instead of answering the pings', async () => {
+  // A pong frame the gateway did not ask for (RFC 6455 allows them) proves nothing was read: a
+  // client reading nothing could keep its socket, and what is queued for it, for ever.
+  const peer = await new Peer('graphql-transport-ws', { autoPong: false }).ready();
+  const unsolicited = setInterval(() => peer.socket.pong(), 20);
+  try {
+    expect((await peer.closedWithin()).code).toBe(1006);
+  } finally {
+    clearInterval(unsolicited);
+  }
+});
+
 describe('a client that stopped reading', () => {
   let slow: ServedTransport;
   afterEach(() => slow.close());
