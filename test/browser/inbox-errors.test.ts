@@ -122,4 +122,21 @@ describeWith([requirements.chromium()])('inbox app on the gateway errors', () =>
     expect(shown).toEqual(expected);
     expect(expected.filter(([, name]) => name !== 'Unknown customer').length).toBeGreaterThan(0);
   });
+
+  it("shows another selection's inbox loading, not the last selection's error, while it loads", async () => {
+    const sources = page.getByRole('group', { name: 'Sources' }).getByRole('checkbox');
+    const inboxAlert = page.getByRole('alert').filter({ hasNotText: 'Dismiss' });
+    stack.emulator.faults.set({ force429: 10, retryAfterSeconds: 1, pathPattern: '^/1\\.0/content_threads$' });
+    await sources.nth(0).check();
+    await inboxAlert.filter({ hasText: 'Engage is busy; retry in 1 s.' }).waitFor();
+    stack.emulator.faults.reset();
+    await new Promise((resolve) => setTimeout(resolve, 1_500)); // Engage's Retry-After
+    // Another selection of sources: its inbox takes a while.
+    stack.emulator.faults.set({ latencyMs: 1_500, pathPattern: '^/1\\.0/content_threads$' });
+    await sources.nth(1).check();
+    await page.getByText('Loading the inbox…').waitFor({ timeout: 1_000 });
+    await expect(inboxAlert.count()).resolves.toBe(0);
+    await rows().first().waitFor();
+    await expect(page.getByRole('alert').count()).resolves.toBe(0);
+  });
 });

@@ -33,10 +33,12 @@ export function Inbox({
     errorPolicy: 'all',
   });
   // A retry clears `error` while it runs: the rows keep the last answer's errors until the retry's
-  // own answer comes (else a failed customer would read "Unknown customer" meanwhile).
-  const lastError = useRef(error);
-  if (!loading) lastError.current = error;
-  const shownError = loading ? lastError.current : error;
+  // own answer comes (else a failed customer would read "Unknown customer" meanwhile). Only for the
+  // same sources: another selection's inbox is loading, not failed.
+  const key = JSON.stringify(variables);
+  const last = useRef({ key, error });
+  if (!loading) last.current = { key, error };
+  const shownError = loading && last.current.key === key ? last.current.error : error;
   const failed = useMemo(() => fieldErrors(shownError), [shownError]);
   const problem = useMemo(() => (shownError ? uiError(shownError) : null), [shownError]);
   const partly = useMemo(
