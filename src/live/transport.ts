@@ -67,12 +67,13 @@
  *   formatted and serialised once (WeakMap).
  * - Keep-alive: every `keepAliveMs` each socket is pinged; one that has not answered the previous
  *   ping is terminated. Each ping carries a random payload, and only a pong echoing it answers it
- *   (a client may send pongs unasked: one that read nothing would otherwise never be cut). A ping waits behind what is queued before it: a client on a slow link
- *   reading a large result may need many periods to reach it, so a ping sent behind a backlog may
- *   go unanswered for `KEEP_ALIVE_BACKLOG_SWEEPS` (10) periods, 2 minutes by default. Node does not
- *   tell how much of one large write the kernel took, nor does the gateway see what the kernel and
- *   the network still hold once it has written it all, so a client that reads nothing is told from
- *   a slow one by that bound alone.
+ *   (a client may send pongs unasked: one that read nothing would otherwise never be cut). A ping
+ *   waits behind what is queued before it: a client on a slow link reading a large result may need
+ *   many periods to reach it, so a ping sent behind a backlog may go unanswered for
+ *   `KEEP_ALIVE_BACKLOG_SWEEPS` (10) periods, 2 minutes by default. Node does not tell how much of
+ *   one large write the kernel took, nor does the gateway see what the kernel and the network still
+ *   hold once it has written it all, so a client that reads nothing is told from a slow one by that
+ *   bound alone.
  * - Access lines (`accessLog`): one per operation when it ends (either side completed it, it
  *   failed, or its socket closed) and one per socket when it closes, under the socket's request id
  *   (the upgrade's `x-request-id` when it is a plain short token, else a new UUID): operation name
