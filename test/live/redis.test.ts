@@ -32,6 +32,21 @@ describeWith([requirements.redis()])('two gateway instances sharing Redis', () =
     await stack.dispose();
   });
 
+  type Received = { engageEvents: { id: string; cursor: string } };
+  const contentImported = (): WebhookEvent => {
+    const content = stack.emulator.records.customerContent()!;
+    return {
+      type: 'content.imported',
+      id: newId(),
+      issued_at: new Date().toISOString(),
+      resource: {
+        type: 'email/message',
+        id: content.id,
+        metadata: { thread_id: content.thread_id, source_id: content.source_id },
+      },
+    };
+  };
+
   it('a webhook to instance A reaches a subscriber on instance B once, re-deliveries included', async () => {
     const a = stack.gateway;
     const onB = await subscribed<{ engageEvents: { id: string; resourceId: string } }>(
@@ -44,19 +59,7 @@ describeWith([requirements.redis()])('two gateway instances sharing Redis', () =
       clients.connect(a),
       `subscription { engageEvents(types: ["content.imported"]) { id resourceId } }`,
     );
-    const content = stack.emulator.records.customerContent()!;
-    const first = notification([
-      {
-        type: 'content.imported',
-        id: newId(),
-        issued_at: new Date().toISOString(),
-        resource: {
-          type: 'email/message',
-          id: content.id,
-          metadata: { thread_id: content.thread_id, source_id: content.source_id },
-        },
-      },
-    ]);
+    const first = notification([contentImported()]);
     const second = notification([{ ...first.events[0], id: newId() }]);
 
     expect((await postWebhook(a, first, { secret: stack.webhook.secret })).status).toBe(200);
@@ -76,20 +79,6 @@ describeWith([requirements.redis()])('two gateway instances sharing Redis', () =
     onB.dispose();
   });
 
-  type Received = { engageEvents: { id: string; cursor: string } };
-  const contentImported = (): WebhookEvent => {
-    const content = stack.emulator.records.customerContent()!;
-    return {
-      type: 'content.imported',
-      id: newId(),
-      issued_at: new Date().toISOString(),
-      resource: {
-        type: 'email/message',
-        id: content.id,
-        metadata: { thread_id: content.thread_id, source_id: content.source_id },
-      },
-    };
-  };
   const subscribeBoth = () =>
     Promise.all(
       [stack.gateway, b].map((gateway) =>
