@@ -152,7 +152,7 @@ export class LiveHub implements LiveAccess {
    * nothing lies between: the announced events are queued as they are, and the log is not read.
    * (A running read may return them too, hence not then; a pending one could not, but waiting for
    * it keeps one rule.) Anything else (no `previous`, a gap, another epoch, a read running or
-   * pending) reads the log after the last position dispatched, with today's fallbacks when it
+   * pending) reads the log after the last position dispatched, with `readOn`'s fallbacks when it
    * cannot be read. Reads coalesce: the publishes that arrive during a read are served by the next
    * one. Queued batches and reads run one at a time, batches first: a read starts only when the
    * hub stands at the last event it dispatched.
