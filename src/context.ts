@@ -242,7 +242,12 @@ export function createContextFactory(options: ContextFactoryOptions) {
         onRequest: joinHooks(options.onRequest, operation.onRequest),
         attempt: options.upstream
           ? // The configured token is the operator's: Engage's acceptance of it is not in doubt.
-            options.upstream.attempt(restBudgetPolicy(operationScope), caller, usesDefault || credentials.trusted)
+            options.upstream.attempt(
+              restBudgetPolicy(operationScope),
+              caller === undefined
+                ? undefined
+                : { scope: caller, trusted: usesDefault || credentials.trusted, anonymous: usesDefault },
+            )
           : restBudgetPolicy(operationScope),
       });
       if (options.responseCache) composed = withResponseCache(composed, options.responseCache, scope);

@@ -35,12 +35,23 @@ export interface UpstreamHealth {
   bucket?: BucketLevel | null;
 }
 
+/** Who spends a share of the upstream budget (src/engage/caller-budget.ts). */
+export interface UpstreamCaller {
+  /** Its token's scope, or its address's. */
+  scope: string;
+  /** A token the operator supplied: Engage's acceptance of it is not in doubt. */
+  trusted?: boolean;
+  /** Acts with the configured token for want of its own (`ALLOW_ANONYMOUS`). */
+  anonymous?: boolean;
+}
+
 export interface Upstream {
   /**
    * The attempt policies, with an operation's own (its REST budget) between the breaker and the
-   * buckets; `scope` (the caller's token scope) spends that caller's share before the fleet's.
+   * buckets; `caller` spends its share (its `scope`'s) before the fleet's, and a caller without a
+   * token of its own (`anonymous`) then the share of all such callers.
    */
-  attempt(perOperation?: EngagePolicy, scope?: string, trusted?: boolean): EngagePolicy;
+  attempt(perOperation?: EngagePolicy, caller?: UpstreamCaller): EngagePolicy;
   health(): Promise<UpstreamHealth>;
 }
 
@@ -77,6 +88,8 @@ export function createUpstream(options: UpstreamOptions, infra: Infra, log: (mes
       callers = createCallerBudget({
         perCallerPerMinute: perCaller,
         unverifiedPerMinute: settings.rateLimitUnverifiedPerMinute ?? Math.max(2, Math.floor(limit / 5)),
+        // What is left when a caller with a token spends its whole share.
+        anonymousPerMinute: settings.rateLimitAnonymousPerMinute ?? Math.max(2, limit - perCaller),
         store: (key, size) => storeAt(`${bucketKey}:caller:${key}`, size),
         accepted: redis ? redisAcceptedTokens(redis, `${bucketKey}:accepted`) : new MemoryAcceptedTokens(),
         maxWaitMs: settings.rateLimitMaxWaitMs,
@@ -93,12 +106,13 @@ export function createUpstream(options: UpstreamOptions, infra: Infra, log: (mes
     log,
   });
   return {
-    attempt: (perOperation, scope, trusted) =>
+    attempt: (perOperation, caller) =>
       composePolicies(
         backoff.policy,
         breaker.policy,
         perOperation,
-        scope === undefined ? undefined : callers?.policy(scope, trusted),
+        caller && callers?.policy(caller.scope, caller.trusted),
+        caller?.anonymous ? callers?.anonymous : undefined,
         bucket,
       ),
     async health() {

@@ -28,6 +28,8 @@ import { bucketSize, tokenBucketPolicy, type BucketSize, type BucketStore } from
 
 /** The shared bucket of tokens Engage has not accepted yet; never a token's scope (a hex digest). */
 export const UNVERIFIED = 'unverified';
+/** The bucket that callers without a token of their own share, together; never a token's scope. */
+export const ANONYMOUS = 'anonymous';
 
 /** Which tokens Engage has accepted (by scope). Implementations may fail: the caller then counts as not accepted. */
 export interface AcceptedTokens {
@@ -42,6 +44,8 @@ export interface CallerBudgetOptions {
   perCallerPerMinute: number;
   /** The limit per minute of the first calls of tokens not yet accepted, together; half of it at once. */
   unverifiedPerMinute: number;
+  /** The limit per minute of callers without a token of their own, all addresses together; 0: no such limit. */
+  anonymousPerMinute?: number;
   /** A bucket for a key (a scope, or UNVERIFIED), of that size: in Redis for the fleet, or in memory. */
   store(key: string, size: BucketSize): BucketStore;
   accepted: AcceptedTokens;
@@ -54,6 +58,13 @@ export interface CallerBudgetOptions {
 export interface CallerBudget {
   /** The attempt policy of one caller's calls; `trusted`: a token the operator supplied. */
   policy(scope: string, trusted?: boolean): EngagePolicy;
+  /**
+   * The attempt policy that callers without a token of their own (one share per address) go
+   * through together, after their own share: they all act with the configured token, so
+   * addresses without number (a botnet, a pool of cloud hosts) spend at most this one bucket, and
+   * the callers with tokens keep the rest. Undefined without such a limit.
+   */
+  anonymous?: EngagePolicy;
 }
 
 /** Engage answered, and about the request rather than the token or its own state. */
@@ -71,10 +82,19 @@ export function createCallerBudget(options: CallerBudgetOptions): CallerBudget {
   const policyOf = (store: BucketStore) =>
     tokenBucketPolicy({ store, maxWaitMs: options.maxWaitMs, onStoreError: options.onStoreError, refusal });
   const unverified = policyOf(options.store(UNVERIFIED, unverifiedSize));
+  const anonymous = options.anonymousPerMinute
+    ? tokenBucketPolicy({
+        store: options.store(ANONYMOUS, bucketSize(options.anonymousPerMinute)),
+        maxWaitMs: options.maxWaitMs,
+        onStoreError: options.onStoreError,
+        refusal: { upstreamError: 'anonymous_budget', what: 'The share of callers without a token' },
+      })
+    : undefined;
   /** The first call of each token not yet accepted, while it runs: the token's other calls wait for it. */
   const probing = new Map<string, Promise<unknown>>();
 
   return {
+    anonymous,
     policy(scope, trusted = false) {
       const mine = policyOf(options.store(scope, own));
       const isAccepted = async () => trusted || (await options.accepted.has(scope).catch(() => false));

@@ -38,6 +38,14 @@ async function settled(stack: Stack, quietMs = 600): Promise<number> {
   return count;
 }
 
+/** One Engage call (an unknown content, answered 404) as a caller without a token `from` an address. */
+const anonymousLookup = (url: string, from: string) =>
+  fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-forwarded-for': from },
+    body: JSON.stringify({ query: `query ($id: ID!) { content(id: $id) { id } }`, variables: { id: newEngageId() } }),
+  }).then(async (response) => (await response.json()) as GraphQLResponse);
+
 function codes(response: GraphQLResponse): unknown[] {
   return (response.errors ?? []).map((error) => error.extensions?.code);
 }
@@ -365,13 +373,7 @@ describe("anonymous callers' shares, by address", () => {
   });
   const adminCalls = () =>
     stack.emulator.requestLog.entries().filter((entry) => entry.agentId === stack.admin.id).length;
-  /** One Engage call (an unknown content, answered 404) as an anonymous caller `from` an address. */
-  const lookup = (from: string, url = stack.gateway.url) =>
-    fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-forwarded-for': from },
-      body: JSON.stringify({ query: `query ($id: ID!) { content(id: $id) { id } }`, variables: { id: newEngageId() } }),
-    }).then(async (response) => (await response.json()) as GraphQLResponse);
+  const lookup = (from: string, url = stack.gateway.url) => anonymousLookup(url, from);
   const refusal = (answer: GraphQLResponse) =>
     answer.errors?.find((error) => error.extensions?.code === 'UPSTREAM_RATE_LIMITED')?.extensions;
   /** Calls as `from` until its share refuses one; the Engage calls it made. */
@@ -433,6 +435,55 @@ describe("anonymous callers' shares, by address", () => {
     } finally {
       await client.dispose();
     }
+  });
+});
+
+describe('callers without a token, from many addresses, together', () => {
+  // Each address has a share, but addresses are cheap (a pool of cloud hosts, a botnet): together
+  // they spend one bucket, and a caller with a token keeps its own share. Shares of 30 a minute (a
+  // burst of 3), the anonymous pool 60 (a burst of 6).
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({
+      gateway: {
+        upstream: {
+          rateLimitPerMinute: 300,
+          rateLimitPerCallerPerMinute: 30,
+          rateLimitAnonymousPerMinute: 60,
+          rateLimitMaxWaitMs: 0,
+        },
+        trustProxy: ['loopback'],
+      },
+    });
+  });
+  afterAll(async () => {
+    await stack.dispose();
+  });
+
+  it('spend one pool, and a caller with a token is still served', async () => {
+    const adminCalls = () =>
+      stack.emulator.requestLog.entries().filter((entry) => entry.agentId === stack.admin.id).length;
+    const lookup = (from: string) => anonymousLookup(stack.gateway.url, from);
+    const before = adminCalls();
+    // Two calls from each new address, well within its own share, until the pool refuses one.
+    let refused: Record<string, unknown> | undefined;
+    let addresses = 0;
+    while (!refused) {
+      expect(addresses).toBeLessThan(20);
+      const from = `203.0.113.${100 + addresses++}`;
+      for (let sent = 0; sent < 2 && !refused; sent++)
+        refused = (await lookup(from)).errors?.find((e) => e.extensions?.code === 'UPSTREAM_RATE_LIMITED')?.extensions;
+    }
+    expect(refused).toMatchObject({ upstreamError: 'anonymous_budget' });
+    // The pool's burst of 6, and the odd token refilled meanwhile (one a second).
+    expect(adminCalls() - before).toBeLessThanOrEqual(8);
+    expect(addresses).toBeLessThanOrEqual(5);
+    // Another new address is refused too: the pool is spent, not its share.
+    const fresh = await lookup('198.51.100.99');
+    expect(fresh.errors?.[0]?.extensions).toMatchObject({ upstreamError: 'anonymous_budget' });
+    // A caller with a token has its own share.
+    const agent = stack.emulator.agents.find((a) => a.role !== 'admin');
+    expect((await stack.gql(`{ teams { id } }`, {}, { token: agent?.token })).errors).toBeUndefined();
   });
 });
 
