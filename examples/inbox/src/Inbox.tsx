@@ -1,10 +1,10 @@
 import { useApolloClient, useQuery, useSubscription } from '@apollo/client/react';
-import { useMemo, useRef } from 'react';
+import { useMemo, useRef, useState } from 'react';
 import { Avatar } from './Avatar';
-import { fieldErrors, fieldKey, uiError } from './errors';
+import { fieldErrors, fieldKey, liveFieldErrors, uiError, type UiError } from './errors';
 import { ago } from './format';
-import type { ThreadRowFragment } from './gql/graphql';
-import { appendToThread, placeInInbox } from './live';
+import type { ContentAddedSubscription, NewThreadsSubscription, ThreadRowFragment } from './gql/graphql';
+import { appendToThread, liveEvents, placeInInbox, writeContentAdded, writeNewThread } from './live';
 import { CONTENT_ADDED, INBOX, NEW_THREADS } from './operations';
 import { Problem } from './Problem';
 
@@ -46,22 +46,29 @@ export function Inbox({
     [problem, failed],
   );
 
+  // Live events are shown even when partial (live.ts): a field that failed keeps what the cache
+  // knew of it, and where the cache knew nothing (a new thread's customer) its error shows in its
+  // place, as the query's do.
+  const [liveFailed, setLiveFailed] = useState(() => new Map<string, UiError>());
   useSubscription(NEW_THREADS, {
     variables,
-    onData: ({ data: event }) => {
-      const thread = event.data?.newThread.thread;
-      if (thread) placeInInbox(client.cache, sourceIds, thread);
-    },
+    ...liveEvents((event: NewThreadsSubscription, eventError) => {
+      placeInInbox(client.cache, sourceIds, writeNewThread(client.cache, event, eventError));
+      setLiveFailed((previous) => liveFieldErrors(previous, event, eventError));
+    }),
   });
   useSubscription(CONTENT_ADDED, {
     variables,
-    onData: ({ data: event }) => {
-      const added = event.data?.contentAdded;
-      if (!added) return;
-      placeInInbox(client.cache, sourceIds, added.thread);
-      appendToThread(client.cache, added.thread.id, added.content);
-    },
+    ...liveEvents((event: ContentAddedSubscription, eventError) => {
+      const { thread, content } = writeContentAdded(client.cache, event, eventError);
+      placeInInbox(client.cache, sourceIds, thread);
+      appendToThread(client.cache, thread.id, content);
+      setLiveFailed((previous) => liveFieldErrors(previous, event, eventError));
+    }),
   });
+  /** The error of `thread`'s `field`: the inbox answer's, else a live event's while the field has no value. */
+  const errorOf = (thread: ThreadRowFragment, field: 'customer' | 'lastContent') =>
+    failed.get(fieldKey(thread, field)) ?? (thread[field] ? undefined : liveFailed.get(fieldKey(thread, field)));
 
   if (!data)
     return problem ? (
@@ -86,8 +93,8 @@ export function Inbox({
         {edges.map(({ node: thread }) => {
           const { customer, lastContent: last, assignee } = thread;
           const status = threadStatus(thread);
-          const customerError = failed.get(fieldKey(thread, 'customer'));
-          const lastError = failed.get(fieldKey(thread, 'lastContent'));
+          const customerError = errorOf(thread, 'customer');
+          const lastError = errorOf(thread, 'lastContent');
           return (
             <li key={thread.id}>
               <button

@@ -3,8 +3,9 @@ import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
 import { Avatar } from './Avatar';
 import { fieldErrors, fieldKey, uiError, type UiError } from './errors';
 import { ago } from './format';
+import type { ContentAddedSubscription } from './gql/graphql';
 import { threadStatus } from './Inbox';
-import { appendToThread, placeInInbox } from './live';
+import { appendToThread, liveEvents, placeInInbox, writeContentAdded } from './live';
 import {
   CLOSE_INTERVENTION,
   CLOSE_THREAD,
@@ -55,14 +56,15 @@ export function ThreadView({
     list.current?.scrollTo({ top: list.current.scrollHeight });
   }, [count]);
 
-  // Messages of this conversation also arrive while it is open on a source the inbox does not show.
+  // Messages of this conversation also arrive while it is open on a source the inbox does not show;
+  // one whose author failed is appended too, with what the cache knew (live.ts).
   useSubscription(CONTENT_ADDED, {
     variables: { sourceIds: data?.thread ? [data.thread.source.id] : null },
     skip: !data?.thread,
-    onData: ({ data: event }) => {
-      const added = event.data?.contentAdded;
-      if (added?.thread.id === threadId) appendToThread(client.cache, threadId, added.content);
-    },
+    ...liveEvents((event: ContentAddedSubscription, eventError) => {
+      const added = writeContentAdded(client.cache, event, eventError);
+      if (added.thread.id === threadId) appendToThread(client.cache, threadId, added.content);
+    }),
   });
 
   useEffect(() => {

@@ -48,6 +48,28 @@ export function fieldErrors(error: unknown): Map<string, UiError> {
   return found;
 }
 
+/**
+ * The field errors of the live events received so far, keyed like `fieldErrors`: each event's
+ * errors replace those of every record it carries, whose fields it has just read. `error` is the
+ * event's partial result (undefined for an event without errors). A field whose value the cache
+ * kept (see live.ts) has its error here too: the inbox shows it only while the field has no value.
+ */
+export function liveFieldErrors(previous: Map<string, UiError>, data: unknown, error: unknown): Map<string, UiError> {
+  const carried = new Set<string>();
+  const visit = (value: unknown): void => {
+    if (!isObject(value)) return;
+    if (typeof value.__typename === 'string' && typeof value.id === 'string')
+      carried.add(fieldKey({ __typename: value.__typename, id: value.id }));
+    Object.values(value).forEach(visit);
+  };
+  visit(data);
+  const failed = fieldErrors(error);
+  const next = new Map([...previous].filter(([key]) => !carried.has(key.slice(0, key.lastIndexOf('.')))));
+  if (next.size === previous.size && failed.size === 0) return previous; // nothing changed: no render
+  for (const [key, found] of failed) next.set(key, found);
+  return next;
+}
+
 /** The key of `record`'s `field` in `fieldErrors`. */
 export function fieldKey(record: { __typename?: string; id: string }, field?: string): string {
   const key = `${record.__typename ?? ''}:${record.id}`;

@@ -1,13 +1,136 @@
 /**
  * Live updates written into Apollo's cache, so that every screen showing a thread or a message
- * updates in place. Subscription results are normalised like query results (`Thread:<id>`,
- * `Content:<id>`), so a known thread's row re-renders by itself; these helpers only place records
- * in lists, each at most once (Engage may deliver an event twice, and a reply comes back both as
- * the mutation's answer and as a `contentAdded` event).
+ * updates in place. The app writes each event itself (`liveEvents`, `writeNewThread`,
+ * `writeContentAdded`) as `Thread:<id>` and `Content:<id>`, like query results, so a known thread's
+ * row re-renders by itself; the other helpers only place records in lists, each at most once (Engage
+ * may deliver an event twice, and a reply comes back both as the mutation's answer and as a
+ * `contentAdded` event).
+ *
+ * An event's payload may be partial: a field the gateway could not read from Engage (a customer or
+ * a message's author Engage did not answer for in time) is null with an error at its path, and the
+ * rest is there. Such an event is still
+ * shown, and a field that failed in it never erases what the cache knows of its record: the
+ * subscriptions do not let Apollo write their results (`fetchPolicy: 'no-cache'`), and the app
+ * writes each event with its failed fields given back their known values (`keepKnown`). A type
+ * policy `merge` that kept `existing` over a null `incoming` could not tell a failed field from one
+ * that became null (an assignee, once the intervention is closed). What the cache does not know
+ * keeps its error, which the inbox shows in the field's place (`liveFieldErrors` in errors.ts).
  */
-import type { ApolloCache } from '@apollo/client';
-import type { MessageFragment, ThreadRowFragment } from './gql/graphql';
-import { INBOX, THREAD } from './operations';
+import type { ApolloCache, ErrorLike, TypedDocumentNode } from '@apollo/client';
+import { CombinedGraphQLErrors } from '@apollo/client/errors';
+import type { GraphQLFormattedError } from 'graphql';
+import type {
+  ContentAddedSubscription,
+  MessageFragment,
+  NewThreadsSubscription,
+  ThreadRowFragment,
+} from './gql/graphql';
+import { INBOX, MESSAGE, THREAD, THREAD_ROW } from './operations';
+
+type Path = ReadonlyArray<string | number>;
+type Node = { __typename?: string; id: string };
+
+/**
+ * `useSubscription` options for a live feed: `useSubscription(DOCUMENT, { variables, ...liveEvents(onEvent) })`.
+ * `onEvent` gets each event that has data, with its errors when it is partial: with
+ * `errorPolicy: 'all'`, Apollo Client 4 hands a result with errors to `onError` (its data on the
+ * error) and only a result without errors to `onData`; with the default policy it drops the data
+ * of a partial result, and a new thread whose customer failed never showed. A result without data
+ * (the subscription ended with an error) is not an event.
+ */
+export function liveEvents<TData>(onEvent: (data: TData, error?: CombinedGraphQLErrors) => void) {
+  return {
+    fetchPolicy: 'no-cache' as const,
+    errorPolicy: 'all' as const,
+    onData: ({ data: result }: { data: { data?: TData } }) => {
+      if (result.data) onEvent(result.data);
+    },
+    onError: (error: ErrorLike) => {
+      if (CombinedGraphQLErrors.is(error) && error.data) onEvent(error.data as TData, error);
+    },
+  };
+}
+
+/** A `newThread` event's thread written to the cache (see `keepKnown`); returns it as written. */
+export function writeNewThread(
+  cache: ApolloCache,
+  event: NewThreadsSubscription,
+  error?: CombinedGraphQLErrors,
+): ThreadRowFragment {
+  return writeLive(cache, THREAD_ROW, event.newThread.thread, ['newThread', 'thread'], error?.errors);
+}
+
+/** A `contentAdded` event's thread and message written to the cache (see `keepKnown`); returns them as written. */
+export function writeContentAdded(
+  cache: ApolloCache,
+  event: ContentAddedSubscription,
+  error?: CombinedGraphQLErrors,
+): { thread: ThreadRowFragment; content: MessageFragment } {
+  const { thread, content } = event.contentAdded;
+  return {
+    thread: writeLive(cache, THREAD_ROW, thread, ['contentAdded', 'thread'], error?.errors),
+    content: writeLive(cache, MESSAGE, content, ['contentAdded', 'content'], error?.errors),
+  };
+}
+
+function writeLive<T extends Node>(
+  cache: ApolloCache,
+  fragment: TypedDocumentNode<T>,
+  record: T,
+  at: Path,
+  errors: readonly GraphQLFormattedError[] | undefined,
+): T {
+  const id = cache.identify(record); // its __typename and id (Apollo adds __typename to every selection)
+  if (!id) return record;
+  const kept = keepKnown(record, at, errors ?? [], () => cache.readFragment({ fragment, id, returnPartialData: true }));
+  cache.writeFragment({ fragment, id, data: kept });
+  return kept;
+}
+
+/**
+ * `record`, found at `at` in an event, with each field that failed in the event (null, with an
+ * error at its path) given back the value the cache holds for it (`known()`: the record as the
+ * cache has it), when it holds one and every record on the way to it is the event's own (a thread's
+ * known `lastContent` may be an older message than the event's). A field that is null without an
+ * error is news, and is kept as such.
+ */
+function keepKnown<T>(record: T, at: Path, errors: readonly GraphQLFormattedError[], known: () => unknown): T {
+  let kept = record;
+  let cached: { value: unknown } | undefined;
+  for (const { path } of errors) {
+    if (!path || path.length <= at.length || at.some((key, index) => path[index] !== key)) continue;
+    const inRecord = path.slice(at.length);
+    cached ??= { value: known() };
+    const value = knownAt(cached.value, record, inRecord);
+    if (value !== undefined && value !== null) kept = setAt(kept, inRecord, value);
+  }
+  return kept;
+}
+
+/** What `known` holds at `path` where `event` holds a failed null, when the records on the way are the same (by id). */
+function knownAt(known: unknown, event: unknown, path: Path): unknown {
+  let mine = known;
+  let theirs = event;
+  for (const key of path) {
+    if (!isObject(mine) || !isObject(theirs) || mine.id !== theirs.id) return undefined;
+    mine = mine[key];
+    theirs = theirs[key];
+  }
+  return theirs === null ? mine : undefined;
+}
+
+/** `value` with `replacement` at `path`, copied along the path: the event's own objects are left as Apollo gave them. */
+function setAt<T>(value: T, path: Path, replacement: unknown): T {
+  if (path.length === 0) return replacement as T;
+  const [key, ...rest] = path;
+  const copy = (Array.isArray(value) ? [...value] : { ...value }) as Record<string | number, unknown>;
+  copy[key] = setAt(copy[key], rest, replacement);
+  return copy as T;
+}
+
+function isObject(value: unknown): value is Record<string | number, unknown> {
+  return typeof value === 'object' && value !== null;
+}
 
 /** Moves `thread` to the top of the inbox (its newest activity), adding it when it is not listed; removes it when closed. */
 export function placeInInbox(cache: ApolloCache, sourceIds: string[], thread: ThreadRowFragment): void {
