@@ -66,9 +66,9 @@ export {
 export type { DeliveryRecord, WebhookDeliverySettings } from './webhooks';
 
 export interface EmulatorOptions {
-  /** Default 42; the same seed gives identical data, ids and tokens. */
+  /** An integer, default 42; the same seed gives identical data, ids and tokens. */
   seed?: number;
-  /** Default 1 (~2000 threads, ~10000 contents); 10 gives ten times more. */
+  /** A positive number, default 1 (~2000 threads, ~10000 contents); 10 gives ten times more. */
   scale?: number;
   /** Default '127.0.0.1'. */
   host?: string;
@@ -180,12 +180,19 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
 
   const seed = options.seed ?? DEFAULTS.emulator.seed;
   const store = new EmulatorStore(seed);
-  seedStore(store, { seed, scale: options.scale ?? DEFAULTS.emulator.scale, adminToken: options.adminToken, origin });
-  const agents = seededAgents(store);
-  const admin = agents.find((agent) => agent.role === 'admin');
-  if (!admin) {
-    server.close();
-    throw new Error('startEmulator: the seed produced no admin');
+  let agents: SeededAgent[];
+  let admin: SeededAgent | undefined;
+  try {
+    seedStore(store, { seed, scale: options.scale ?? DEFAULTS.emulator.scale, adminToken: options.adminToken, origin });
+    agents = seededAgents(store);
+    admin = agents.find((agent) => agent.role === 'admin');
+    if (!admin) throw new Error('the seed produced no admin');
+  } catch (error) {
+    // The port is open by now: a failed start closes it, or the process would keep it (and not exit).
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`Engage emulator: seeding failed, nothing left listening: ${reason}`, { cause: error });
   }
 
   const log = new RequestLog();

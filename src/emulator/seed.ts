@@ -349,6 +349,10 @@ interface SeededUser {
 
 /** Fills `store` (which must be empty). Accounts are added in a stable order: admin, ten agents, bot. */
 export function seedStore(store: EmulatorStore, options: SeedOptions): void {
+  // NaN or Infinity would seed nothing, or never finish, without a word.
+  if (!Number.isInteger(options.seed)) throw new RangeError(`the seed must be an integer, not ${options.seed}`);
+  if (!(Number.isFinite(options.scale) && options.scale > 0))
+    throw new RangeError(`the scale must be a positive number, not ${options.scale}`);
   const rng = new Rng(options.seed);
   const idFor = () => rng.hex(24);
   const end = seedEndDate(options.seed);
