@@ -25,6 +25,7 @@
  * Errors name the variable and the rule it breaks, never the value: a value may be a secret.
  * Empty strings mean "unset", as in most shells' `VAR= npm start`.
  */
+import { isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { compileTrust, type TrustProxy } from './edge/client-address';
 
@@ -117,6 +118,27 @@ export const DEFAULTS = {
     runtime: 'build',
   },
 } as const;
+
+/*
+ * The origin to reach a server listening on a configured host (HOST, EMULATOR_HOST): the gateway's
+ * URLs (its startup banner, the webhook URL it registers) and the emulator's (its base URL, the
+ * seeded avatar URLs) both come from here. A wildcard address (0.0.0.0, `::`, or no host: every
+ * interface) is no address to connect to (browsers refuse or block it), so it is `localhost` there;
+ * an IPv6 address is bracketed.
+ */
+
+/** Whether listening on `host` listens on every interface. */
+export function isWildcardHost(host: string | undefined): boolean {
+  if (!host || host === '0.0.0.0') return true;
+  // `::`, `::0`, `0:0:0:0:0:0:0:0`: the unspecified IPv6 address, however written.
+  return isIPv6(host) && /^[0:]+$/.test(host);
+}
+
+/** `http://<host>:<port>`, with `localhost` for a wildcard host. */
+export function listenOrigin(host: string | undefined, port: number): string {
+  const name = host && !isWildcardHost(host) ? host : 'localhost';
+  return `http://${isIPv6(name) ? `[${name}]` : name}:${port}`;
+}
 
 /** A URL, or undefined for what `new URL` refuses (a refinement runs after `.url()` has failed too). */
 function parsedUrl(value: string): URL | undefined {

@@ -27,7 +27,7 @@ import { makeExecutableSchema } from '@graphql-tools/schema';
 import express from 'express';
 import { GraphQLError, printSchema, type GraphQLSchema } from 'graphql';
 import { ResponseCache } from './cache/response-cache';
-import { ConfigError, DEFAULTS } from './config';
+import { ConfigError, DEFAULTS, listenOrigin } from './config';
 import { compiledGateway } from './executor';
 import {
   createContextFactory,
@@ -516,8 +516,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     logging.logger.error({ code: error.code ?? 'unknown' }, 'HTTP server error: a connection could not be accepted'),
   );
   const { port } = httpServer.address() as AddressInfo;
-  const host = options.host && options.host !== '0.0.0.0' && options.host !== '::' ? options.host : 'localhost';
-  const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const origin = listenOrigin(options.host, port);
 
   let closing: Promise<void> | undefined;
   return {

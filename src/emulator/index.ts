@@ -11,7 +11,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DEFAULTS } from '../config';
+import { DEFAULTS, listenOrigin } from '../config';
 import type { AgentStatus, Content, Id, WebhookEvent } from '../engage/types';
 import { createApp } from './app';
 import {
@@ -101,7 +101,7 @@ export interface SeededAgent {
 export interface Emulator {
   /** Base URL including `/1.0`, e.g. `http://127.0.0.1:4010/1.0`. */
   url: string;
-  /** `http://127.0.0.1:4010`. */
+  /** `http://127.0.0.1:4010`; `http://localhost:4010` on a wildcard host (0.0.0.0, `::`). */
   origin: string;
   agents: SeededAgent[];
   adminToken: string;
@@ -176,7 +176,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     });
   });
   const { port } = server.address() as AddressInfo;
-  const origin = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  // A browser loads the avatars from it: `localhost` on a wildcard host, as the gateway prints its own.
+  const origin = listenOrigin(host, port);
 
   const seed = options.seed ?? DEFAULTS.emulator.seed;
   const store = new EmulatorStore(seed);

@@ -1,5 +1,13 @@
 import { parseConfig } from '../../bench/config';
-import { ConfigError, DEFAULTS, loadBenchConfig, loadConfig, loadEmulatorConfig } from '../../src/config';
+import {
+  ConfigError,
+  DEFAULTS,
+  isWildcardHost,
+  listenOrigin,
+  loadBenchConfig,
+  loadConfig,
+  loadEmulatorConfig,
+} from '../../src/config';
 
 describe('loadConfig', () => {
   it('gives every default from DEFAULTS with an empty environment', () => {
@@ -224,5 +232,26 @@ describe('bench settings', () => {
     expect(() => parseConfig(['--soak-seconds=5'])).toThrow(/BENCH_SOAK_SECONDS: /);
     expect(() => parseConfig(['--fast'])).toThrow(/unknown flag --fast/);
     expect(() => parseConfig(['everything'])).toThrow(/unknown scenario or flag "everything"/);
+  });
+});
+
+describe('listenOrigin', () => {
+  it.each([undefined, '', '0.0.0.0', '::', '::0', '0:0:0:0:0:0:0:0'])(
+    'names localhost for the wildcard host %p',
+    (host) => {
+      expect(isWildcardHost(host)).toBe(true);
+      expect(listenOrigin(host, 4010)).toBe('http://localhost:4010');
+    },
+  );
+
+  it.each([
+    ['127.0.0.1', 'http://127.0.0.1:4010'],
+    ['localhost', 'http://localhost:4010'],
+    ['::1', 'http://[::1]:4010'],
+    ['fd00::1', 'http://[fd00::1]:4010'],
+    ['gateway.internal', 'http://gateway.internal:4010'],
+  ])('names the host %p itself', (host, origin) => {
+    expect(isWildcardHost(host)).toBe(false);
+    expect(listenOrigin(host, 4010)).toBe(origin);
   });
 });
