@@ -1,0 +1,97 @@
+/**
+ * Retrying a failed action from the inbox app, in a real browser: the banner's Retry runs the action
+ * again, and the action happens once at Engage (the emulator), however many times it was tried.
+ */
+import type { Browser, Page } from 'playwright-core';
+import type { Content } from '../../src/engage/types';
+import { describeWith, requirements } from '../support/requirements';
+import { startStack, type Stack } from '../support/stack';
+import { launchChromium, screenshotPath, serveApp, type ServedApp } from './support';
+
+describeWith([requirements.chromium()])('inbox app retrying an action', () => {
+  let stack: Stack;
+  let app: ServedApp;
+  let browser: Browser;
+  let page: Page;
+
+  /** The POSTs that create contents (replies), as the emulator answered them. */
+  const contentPosts = () =>
+    stack.emulator.requestLog
+      .entries()
+      .filter((entry) => entry.method === 'POST' && entry.path === '/1.0/contents')
+      .map((entry) => entry.status);
+  /** The contents of `threadId` with `body` that the emulator holds. */
+  const stored = (threadId: string, body: string): Content[] =>
+    (stack.emulator.records.thread(threadId)?.contents ?? []).filter((content) => content.body === body);
+
+  /** A conversation a customer just started, open in the page. */
+  async function openNewConversation(body: string): Promise<string> {
+    const source = stack.emulator.records.list('sources').find((candidate) => candidate.active);
+    const started = stack.emulator.customers.startThread({
+      sourceId: source!.id,
+      body,
+      customer: { firstname: 'Ines', lastname: 'Okafor' },
+    });
+    const threadId = started.thread_id!;
+    await page.reload();
+    await page.locator(`.inbox [data-thread-id="${threadId}"]`).click();
+    await page.locator(`.messages [data-content-id="${started.id}"]`).waitFor();
+    return threadId;
+  }
+
+  beforeAll(async () => {
+    stack = await startStack();
+    app = await serveApp({ gatewayUrl: stack.gateway.url, emulatorOrigin: stack.emulator.origin });
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await page.goto(app.origin);
+    await page.getByRole('button', { name: /admin/ }).click();
+    await page.locator('.inbox [data-thread-id]').first().waitFor();
+  }, 120_000);
+
+  afterEach(async () => {
+    stack.emulator.faults.reset();
+    await page.unrouteAll();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await app?.close();
+    await stack?.dispose();
+  });
+
+  it('sends a rate-limited reply (UPSTREAM_RATE_LIMITED) once when Retry is clicked after Engage answers again', async () => {
+    const threadId = await openNewConversation('Where is my refund?');
+    const body = `Your refund left today (${Date.now().toString(36)}).`;
+    // Engage answers 429 to the reply more times than the gateway retries.
+    stack.emulator.faults.set({ force429: 100, retryAfterSeconds: 1, pathPattern: '^/1\\.0/contents$' });
+    stack.emulator.requestLog.reset();
+
+    await page.getByLabel('Reply').fill(body);
+    await page.getByRole('button', { name: 'Send reply' }).click();
+    const alert = page.getByRole('alert').filter({ hasText: 'Engage is busy; retry in 1 s.' });
+    await alert.waitFor();
+    const retry = alert.getByRole('button', { name: 'Retry' });
+    expect(await retry.isDisabled()).toBe(true);
+    // Nothing was posted: every attempt was refused.
+    expect(contentPosts().length).toBeGreaterThan(1);
+    expect(contentPosts().every((status) => status === 429)).toBe(true);
+    expect(stored(threadId, body)).toEqual([]);
+    await expect(page.locator('.messages li', { hasText: body }).count()).resolves.toBe(0);
+    await page.screenshot({ path: screenshotPath('action-retry-1-rate-limited') });
+
+    stack.emulator.faults.reset();
+    stack.emulator.requestLog.reset();
+    await retry.click(); // waits until it is enabled
+    await page.locator('.messages li.agent', { hasText: body }).waitFor();
+    await alert.waitFor({ state: 'detached' });
+    await expect(page.getByRole('alert').count()).resolves.toBe(0);
+    await expect(page.locator('.messages li', { hasText: body }).count()).resolves.toBe(1);
+    expect(contentPosts()).toEqual([200]);
+    const [sent, ...more] = stored(threadId, body);
+    expect(more).toEqual([]);
+    expect(sent.creator_id).toBe(stack.admin.id);
+    await expect(page.getByLabel('Reply').inputValue()).resolves.toBe('');
+    await page.screenshot({ path: screenshotPath('action-retry-2-sent') });
+  });
+});
