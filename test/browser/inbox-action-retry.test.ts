@@ -94,4 +94,38 @@ describeWith([requirements.chromium()])('inbox app retrying an action', () => {
     await expect(page.getByLabel('Reply').inputValue()).resolves.toBe('');
     await page.screenshot({ path: screenshotPath('action-retry-2-sent') });
   });
+
+  it('posts a reply whose answer was lost on the way to the page once, when Retry is clicked', async () => {
+    const threadId = await openNewConversation('Can I change the delivery address?');
+    const body = `Done, it goes to the new address (${Date.now().toString(36)}).`;
+    // The reply reaches the gateway, which posts it to Engage, but the connection drops before its
+    // answer reaches the page: the page cannot tell whether it was sent.
+    let lost = 0;
+    await page.route(stack.gateway.url, async (route) => {
+      const operation = (route.request().postDataJSON() as { operationName?: string } | null)?.operationName;
+      if (operation !== 'Reply' || lost > 0) return route.continue();
+      lost += 1;
+      await route.fetch();
+      await route.abort('connectionreset');
+    });
+    stack.emulator.requestLog.reset();
+
+    await page.getByLabel('Reply').fill(body);
+    await page.getByRole('button', { name: 'Send reply' }).click();
+    const alert = page.getByRole('alert').filter({ hasText: 'Cannot reach the gateway' });
+    await alert.waitFor();
+    expect(lost).toBe(1);
+    expect(contentPosts()).toEqual([200]);
+    expect(stored(threadId, body)).toHaveLength(1);
+    await page.screenshot({ path: screenshotPath('action-retry-3-answer-lost') });
+
+    await alert.getByRole('button', { name: 'Retry' }).click();
+    await page.locator('.messages li.agent', { hasText: body }).waitFor();
+    await alert.waitFor({ state: 'detached' });
+    await expect(page.getByRole('alert').count()).resolves.toBe(0);
+    await expect(page.locator('.messages li', { hasText: body }).count()).resolves.toBe(1);
+    // The retry was answered with the first post's result: Engage got the reply once.
+    expect(contentPosts()).toEqual([200]);
+    expect(stored(threadId, body)).toHaveLength(1);
+  });
 });

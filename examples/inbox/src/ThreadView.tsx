@@ -89,14 +89,23 @@ export function ThreadView({
   const lastFromCustomer = [...messages].reverse().find((message) => !message.creator);
   const status = threadStatus(thread);
 
-  const act = async (run: () => Promise<unknown>, done?: string): Promise<void> => {
+  /**
+   * Runs an action under an idempotency key of its own, which its Retry sends again: an action whose
+   * answer was lost on the way (the gateway may have done it) is replayed by the gateway, not done twice.
+   * One key serves every mutation of the action: the gateway keeps its records by mutation and key.
+   */
+  const act = async (
+    run: (idempotencyKey: string) => Promise<unknown>,
+    done?: string,
+    idempotencyKey = newIdempotencyKey(),
+  ): Promise<void> => {
     setNotice(null);
     try {
-      await run();
+      await run(idempotencyKey);
       if (done) setNotice(done);
     } catch (failure) {
       const reason = uiError(failure);
-      if (!reason.refresh && !reason.gone) return onError(reason, () => act(run, done));
+      if (!reason.refresh && !reason.gone) return onError(reason, () => act(run, done, idempotencyKey));
       // CONFLICT: someone (or an earlier click) already did it; NOT_FOUND: a record it needed is gone
       // (the thread itself, and the refreshed view drops it). Show the record as it is now, no error.
       await refetch().catch(() => undefined);
@@ -108,10 +117,12 @@ export function ThreadView({
     event.preventDefault();
     const text = body.trim();
     if (!text || !lastFromCustomer) return;
-    void act(async () => {
+    void act(async (idempotencyKey) => {
       // A reply goes under an intervention of the caller's: engaging answers the caller's open one as is.
-      await engage({ variables: { contentId: lastFromCustomer.id } });
-      const result = await reply({ variables: { input: { contentId: lastFromCustomer.id, body: text } } });
+      await engage({ variables: { contentId: lastFromCustomer.id, idempotencyKey } });
+      const result = await reply({
+        variables: { input: { contentId: lastFromCustomer.id, body: text, idempotencyKey } },
+      });
       const sent = result.data?.replyToContent;
       if (sent) appendToThread(client.cache, threadId, sent);
       setBody('');
@@ -228,8 +239,8 @@ export function ThreadView({
             disabled={!open || closingIntervention.loading}
             onClick={() =>
               open &&
-              void act(async () => {
-                await closeIntervention({ variables: { id: open.id } });
+              void act(async (idempotencyKey) => {
+                await closeIntervention({ variables: { id: open.id, idempotencyKey } });
                 await refetch();
               }, 'Intervention closed.')
             }
@@ -240,8 +251,8 @@ export function ThreadView({
             type="button"
             disabled={thread.closed || closingThread.loading}
             onClick={() =>
-              void act(async () => {
-                const result = await closeThread({ variables: { id: thread.id } });
+              void act(async (idempotencyKey) => {
+                const result = await closeThread({ variables: { id: thread.id, idempotencyKey } });
                 if (result.data) placeInInbox(client.cache, sourceIds, { ...thread, closed: true });
               }, 'Thread closed.')
             }
@@ -264,9 +275,14 @@ export function ThreadView({
             type="button"
             disabled={!category || transferring.loading}
             onClick={() =>
-              void act(async () => {
+              void act(async (idempotencyKey) => {
                 const result = await transfer({
-                  variables: { threadId: thread.id, categoryIds: [category], interventionId: open?.id ?? null },
+                  variables: {
+                    threadId: thread.id,
+                    categoryIds: [category],
+                    interventionId: open?.id ?? null,
+                    idempotencyKey,
+                  },
                 });
                 const outcome = result.data?.transferToHuman;
                 setNotice(
@@ -284,4 +300,9 @@ export function ThreadView({
       </form>
     </section>
   );
+}
+
+/** 128 random bits in hex (`crypto.randomUUID` needs a secure context, which a page on a LAN address is not). */
+function newIdempotencyKey(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (byte) => byte.toString(16).padStart(2, '0')).join('');
 }

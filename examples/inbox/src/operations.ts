@@ -144,9 +144,13 @@ export const THREAD = graphql(`
   }
 `);
 
+/**
+ * The actions. Each takes the `idempotencyKey` of the click that started it, which its Retry sends
+ * again (ThreadView's `act`): a retry of an action the gateway already did replays its result.
+ */
 export const ENGAGE = graphql(`
-  mutation Engage($contentId: ID!) {
-    engageContent(contentId: $contentId) {
+  mutation Engage($contentId: ID!, $idempotencyKey: String) {
+    engageContent(contentId: $contentId, idempotencyKey: $idempotencyKey) {
       id
       status
       closed
@@ -167,8 +171,8 @@ export const REPLY = graphql(`
 `);
 
 export const CLOSE_THREAD = graphql(`
-  mutation CloseThread($id: ID!) {
-    closeThread(id: $id) {
+  mutation CloseThread($id: ID!, $idempotencyKey: String) {
+    closeThread(id: $id, idempotencyKey: $idempotencyKey) {
       id
       closed
     }
@@ -176,8 +180,8 @@ export const CLOSE_THREAD = graphql(`
 `);
 
 export const CLOSE_INTERVENTION = graphql(`
-  mutation CloseIntervention($id: ID!) {
-    closeIntervention(id: $id) {
+  mutation CloseIntervention($id: ID!, $idempotencyKey: String) {
+    closeIntervention(id: $id, idempotencyKey: $idempotencyKey) {
       id
       status
       closed
@@ -186,8 +190,13 @@ export const CLOSE_INTERVENTION = graphql(`
 `);
 
 export const TRANSFER = graphql(`
-  mutation Transfer($threadId: ID!, $categoryIds: [ID!]!, $interventionId: ID) {
-    transferToHuman(threadId: $threadId, categoryIds: $categoryIds, interventionId: $interventionId) {
+  mutation Transfer($threadId: ID!, $categoryIds: [ID!]!, $interventionId: ID, $idempotencyKey: String) {
+    transferToHuman(
+      threadId: $threadId
+      categoryIds: $categoryIds
+      interventionId: $interventionId
+      idempotencyKey: $idempotencyKey
+    ) {
       agentAvailable
       availableAgents {
         agentId
