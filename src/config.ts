@@ -225,7 +225,7 @@ const emulatorSection = z.object({
   EMULATOR_HOST: z.string().default(DEFAULTS.emulator.host),
   EMULATOR_PORT: port.default(DEFAULTS.emulator.port),
   EMULATOR_SEED: z.coerce.number().int().default(DEFAULTS.emulator.seed),
-  EMULATOR_SCALE: z.coerce.number().positive().default(DEFAULTS.emulator.scale),
+  EMULATOR_SCALE: z.coerce.number().positive().finite().default(DEFAULTS.emulator.scale),
   EMULATOR_LATENCY_MS: ms.default(DEFAULTS.emulator.latencyMs),
   EMULATOR_JITTER_MS: ms.default(DEFAULTS.emulator.jitterMs),
   EMULATOR_RATE_LIMIT: z.coerce.number().int().min(0).default(DEFAULTS.emulator.rateLimitPerMinute),

@@ -215,6 +215,8 @@ describe('loadEmulatorConfig', () => {
 
   it('refuses a bad value by name', () => {
     expect(() => loadEmulatorConfig({ EMULATOR_SCALE: '0' })).toThrow(/EMULATOR_SCALE: /);
+    // Infinity: the seeding would never end.
+    expect(() => loadEmulatorConfig({ EMULATOR_SCALE: '1e400' })).toThrow(/EMULATOR_SCALE: /);
   });
 });
 
