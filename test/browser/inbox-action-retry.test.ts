@@ -128,4 +128,48 @@ describeWith([requirements.chromium()])('inbox app retrying an action', () => {
     expect(contentPosts()).toEqual([200]);
     expect(stored(threadId, body)).toHaveLength(1);
   });
+
+  it('posts a reply whose answer was lost on the way to the page once, when "Send reply" is clicked again', async () => {
+    const threadId = await openNewConversation('Is the blue one back in stock?');
+    const body = `Yes, since this morning (${Date.now().toString(36)}).`;
+    let lost = 0;
+    await page.route(stack.gateway.url, async (route) => {
+      const operation = (route.request().postDataJSON() as { operationName?: string } | null)?.operationName;
+      if (operation !== 'Reply' || lost > 0) return route.continue();
+      lost += 1;
+      await route.fetch();
+      await route.abort('connectionreset');
+    });
+    stack.emulator.requestLog.reset();
+
+    await page.getByLabel('Reply').fill(body);
+    const send = page.getByRole('button', { name: 'Send reply' });
+    await send.click();
+    const alert = page.getByRole('alert').filter({ hasText: 'Cannot reach the gateway' });
+    await alert.waitFor();
+    expect(lost).toBe(1);
+    expect(contentPosts()).toEqual([200]);
+    // The text is still in the box: the agent sends it again rather than use the banner's Retry.
+    await expect(page.getByLabel('Reply').inputValue()).resolves.toBe(body);
+
+    await send.click();
+    await page.locator('.messages li.agent', { hasText: body }).first().waitFor();
+    await expect(page.getByLabel('Reply').inputValue()).resolves.toBe('');
+    // The click sent the lost attempt's idempotencyKey: the gateway replayed its result.
+    expect(contentPosts()).toEqual([200]);
+    expect(stored(threadId, body)).toHaveLength(1);
+    await expect(page.locator('.messages li', { hasText: body }).count()).resolves.toBe(1);
+    // The banner of the lost attempt went with it.
+    await alert.waitFor({ state: 'detached' });
+    await expect(page.getByRole('alert').count()).resolves.toBe(0);
+    await page.screenshot({ path: screenshotPath('action-retry-4-sent-again') });
+
+    // Another text is another reply: a key of its own, posted.
+    const other = `And the red one next week (${Date.now().toString(36)}).`;
+    await page.getByLabel('Reply').fill(other);
+    await send.click();
+    await page.locator('.messages li.agent', { hasText: other }).waitFor();
+    expect(contentPosts()).toEqual([200, 200]);
+    expect(stored(threadId, other)).toHaveLength(1);
+  });
 });

@@ -1,6 +1,7 @@
 import { ApolloProvider, useApolloClient, useQuery } from '@apollo/client/react';
 import { useEffect, useMemo, useState } from 'react';
 import { createApolloClient } from './apollo';
+import { Attempts } from './attempts';
 import type { UiError } from './errors';
 import { uiError } from './errors';
 import { Inbox } from './Inbox';
@@ -54,14 +55,24 @@ function Workspace({
   const client = useApolloClient();
   const { data, error, refetch } = useQuery(SOURCES);
   const [selected, setSelected] = useState<string | null>(null);
-  const [problem, setProblem] = useState<{ error: UiError; retry?: () => Promise<unknown> } | null>(null);
+  const [problem, setProblem] = useState<{
+    error: UiError;
+    retry?: () => Promise<unknown>;
+    /** The action's attempt that failed, when an action did. */
+    idempotencyKey?: string;
+  } | null>(null);
+  /** The actions' attempts, by record: a conversation closed and opened again keeps its unknown outcomes. */
+  const attempts = useMemo(() => new Attempts(), [client]);
   /** Why the conversation pane is empty, when it is not the agent's choice. */
   const [gone, setGone] = useState<string | null>(null);
 
-  const report = (failure: UiError, retry?: () => Promise<unknown>) => {
+  const report = (failure: UiError, retry?: () => Promise<unknown>, idempotencyKey?: string) => {
     if (failure.signOut) onSignOut(failure.message);
-    else setProblem({ error: failure, retry });
+    else setProblem({ error: failure, retry, idempotencyKey });
   };
+  /** The attempt under `idempotencyKey` ended well (a click sent it again): its banner goes. */
+  const settled = (idempotencyKey: string) =>
+    setProblem((shown) => (shown?.idempotencyKey === idempotencyKey ? null : shown));
   /** The banner's Retry: the banner goes, and the operation shows its own answer (another banner if it fails again). */
   const retryWith = (retry: () => Promise<unknown>) => () => {
     setProblem(null);
@@ -119,7 +130,15 @@ function Workspace({
       <div className="panes">
         <Inbox sourceIds={session.sourceIds} selected={selected} onSelect={select} />
         {selected ? (
-          <ThreadView key={selected} threadId={selected} sourceIds={session.sourceIds} onError={report} onGone={drop} />
+          <ThreadView
+            key={selected}
+            threadId={selected}
+            sourceIds={session.sourceIds}
+            attempts={attempts}
+            onError={report}
+            onDone={settled}
+            onGone={drop}
+          />
         ) : (
           <p className="hint empty">{gone ?? 'Pick a conversation.'}</p>
         )}

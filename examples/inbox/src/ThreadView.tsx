@@ -1,5 +1,6 @@
 import { useApolloClient, useMutation, useQuery, useSubscription } from '@apollo/client/react';
 import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
+import type { Attempts } from './attempts';
 import { Avatar } from './Avatar';
 import { fieldErrors, fieldKey, uiError, type UiError } from './errors';
 import { ago } from './format';
@@ -22,13 +23,19 @@ import { Problem } from './Problem';
 export function ThreadView({
   threadId,
   sourceIds,
+  attempts,
   onError,
+  onDone,
   onGone,
 }: {
   threadId: string;
   sourceIds: string[];
-  /** An action failed; `retry` runs it again (offered when `error.retry`). */
-  onError: (error: UiError, retry: () => Promise<void>) => void;
+  /** The actions' attempts and their idempotency keys, kept while this view comes and goes. */
+  attempts: Attempts;
+  /** An action's attempt under `idempotencyKey` failed; `retry` runs it again (offered when `error.retry`). */
+  onError: (error: UiError, retry: () => Promise<void>, idempotencyKey: string) => void;
+  /** The attempt under `idempotencyKey` ended without an error to show: an earlier failure of it is no longer news. */
+  onDone: (idempotencyKey: string) => void;
   /** The thread is gone, or no longer readable with this token (NOT_FOUND): drop it from the view. */
   onGone: (threadId: string) => void;
 }) {
@@ -90,22 +97,38 @@ export function ThreadView({
   const status = threadStatus(thread);
 
   /**
-   * Runs an action under an idempotency key of its own, which its Retry sends again: an action whose
-   * answer was lost on the way (the gateway may have done it) is replayed by the gateway, not done twice.
-   * One key serves every mutation of the action: the gateway keeps its records by mutation and key.
+   * Runs a click of `action` (an action on one record) with `input` under an idempotency key, which
+   * its Retry sends again: an action whose answer was lost on the way (the gateway may have done it)
+   * is replayed by the gateway, not done twice. A new click with the same input while the last
+   * attempt's outcome is unknown is that attempt again, with its key (attempts.ts); another input,
+   * or a click after an outcome the page knows, is a new attempt with a new key. One key serves
+   * every mutation of the action: the gateway keeps its records by mutation and key.
    */
-  const act = async (
+  const act = (
+    action: string,
+    input: unknown,
     run: (idempotencyKey: string) => Promise<unknown>,
     done?: string,
-    idempotencyKey = newIdempotencyKey(),
+  ): Promise<void> => attempt(action, attempts.keyFor(action, input), run, done);
+
+  const attempt = async (
+    action: string,
+    idempotencyKey: string,
+    run: (idempotencyKey: string) => Promise<unknown>,
+    done?: string,
   ): Promise<void> => {
     setNotice(null);
     try {
       await run(idempotencyKey);
+      attempts.settle(action, idempotencyKey, false);
+      onDone(idempotencyKey);
       if (done) setNotice(done);
     } catch (failure) {
       const reason = uiError(failure);
-      if (!reason.refresh && !reason.gone) return onError(reason, () => act(run, done, idempotencyKey));
+      attempts.settle(action, idempotencyKey, reason.outcomeUnknown === true);
+      if (!reason.refresh && !reason.gone)
+        return onError(reason, () => attempt(action, idempotencyKey, run, done), idempotencyKey);
+      onDone(idempotencyKey);
       // CONFLICT: someone (or an earlier click) already did it; NOT_FOUND: a record it needed is gone
       // (the thread itself, and the refreshed view drops it). Show the record as it is now, no error.
       await refetch().catch(() => undefined);
@@ -117,7 +140,7 @@ export function ThreadView({
     event.preventDefault();
     const text = body.trim();
     if (!text || !lastFromCustomer) return;
-    void act(async (idempotencyKey) => {
+    void act(`reply:${threadId}`, { contentId: lastFromCustomer.id, body: text }, async (idempotencyKey) => {
       // A reply goes under an intervention of the caller's: engaging answers the caller's open one as is.
       await engage({ variables: { contentId: lastFromCustomer.id, idempotencyKey } });
       const result = await reply({
@@ -239,10 +262,15 @@ export function ThreadView({
             disabled={!open || closingIntervention.loading}
             onClick={() =>
               open &&
-              void act(async (idempotencyKey) => {
-                await closeIntervention({ variables: { id: open.id, idempotencyKey } });
-                await refetch();
-              }, 'Intervention closed.')
+              void act(
+                `closeIntervention:${open.id}`,
+                null,
+                async (idempotencyKey) => {
+                  await closeIntervention({ variables: { id: open.id, idempotencyKey } });
+                  await refetch();
+                },
+                'Intervention closed.',
+              )
             }
           >
             Resolve intervention
@@ -251,10 +279,15 @@ export function ThreadView({
             type="button"
             disabled={thread.closed || closingThread.loading}
             onClick={() =>
-              void act(async (idempotencyKey) => {
-                const result = await closeThread({ variables: { id: thread.id, idempotencyKey } });
-                if (result.data) placeInInbox(client.cache, sourceIds, { ...thread, closed: true });
-              }, 'Thread closed.')
+              void act(
+                `closeThread:${thread.id}`,
+                null,
+                async (idempotencyKey) => {
+                  const result = await closeThread({ variables: { id: thread.id, idempotencyKey } });
+                  if (result.data) placeInInbox(client.cache, sourceIds, { ...thread, closed: true });
+                },
+                'Thread closed.',
+              )
             }
           >
             Close thread
@@ -275,22 +308,26 @@ export function ThreadView({
             type="button"
             disabled={!category || transferring.loading}
             onClick={() =>
-              void act(async (idempotencyKey) => {
-                const result = await transfer({
-                  variables: {
-                    threadId: thread.id,
-                    categoryIds: [category],
-                    interventionId: open?.id ?? null,
-                    idempotencyKey,
-                  },
-                });
-                const outcome = result.data?.transferToHuman;
-                setNotice(
-                  outcome?.agentAvailable
-                    ? `Transferred: ${outcome.availableAgents.length} agent(s) available.`
-                    : 'Transferred; no agent is available right now.',
-                );
-              })
+              void act(
+                `transfer:${thread.id}`,
+                { category, interventionId: open?.id ?? null },
+                async (idempotencyKey) => {
+                  const result = await transfer({
+                    variables: {
+                      threadId: thread.id,
+                      categoryIds: [category],
+                      interventionId: open?.id ?? null,
+                      idempotencyKey,
+                    },
+                  });
+                  const outcome = result.data?.transferToHuman;
+                  setNotice(
+                    outcome?.agentAvailable
+                      ? `Transferred: ${outcome.availableAgents.length} agent(s) available.`
+                      : 'Transferred; no agent is available right now.',
+                  );
+                },
+              )
             }
           >
             Transfer to a human
@@ -300,9 +337,4 @@ export function ThreadView({
       </form>
     </section>
   );
-}
-
-/** 128 random bits in hex (`crypto.randomUUID` needs a secure context, which a page on a LAN address is not). */
-function newIdempotencyKey(): string {
-  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (byte) => byte.toString(16).padStart(2, '0')).join('');
 }

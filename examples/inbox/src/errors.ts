@@ -18,6 +18,12 @@ export interface UiError {
   /** Worth retrying as is (after `retryAfterMs` when given). */
   retry?: boolean;
   retryAfterMs?: number;
+  /**
+   * An action whose outcome is unknown: the page lost the answer (a network error), or the gateway
+   * says Engage may have done it, or its first request with the key still runs. Sending it again
+   * must reuse its idempotencyKey (attempts.ts), never a new one.
+   */
+  outcomeUnknown?: boolean;
 }
 
 export function uiError(error: unknown): UiError {
@@ -88,6 +94,8 @@ function uiErrorOf(first: GraphQLFormattedError | undefined, detail: string): Ui
     case 'FORBIDDEN':
       return { code, message: `Engage refused: ${detail}` };
     case 'CONFLICT':
+      if (first?.extensions?.reason === 'IDEMPOTENT_REQUEST_IN_PROGRESS')
+        return { code, message: `Already in progress: ${detail}`, refresh: true, outcomeUnknown: true };
       return { code, message: `Already done: ${detail}`, refresh: true };
     case 'NOT_FOUND':
       return { code, message: 'No longer visible to you (removed, or in a source you cannot read).', gone: true };
@@ -102,12 +110,17 @@ function uiErrorOf(first: GraphQLFormattedError | undefined, detail: string): Ui
     case 'UPSTREAM_UNAVAILABLE':
       // A write Engage may have done: sending it again could post twice; the refreshed view tells.
       if (first?.extensions?.outcomeUnknown === true)
-        return { code, message: 'Engage did not confirm it: refresh to see whether it was done.' };
+        return {
+          code,
+          message: 'Engage did not confirm it: refresh to see whether it was done.',
+          outcomeUnknown: true,
+        };
       return { code, message: 'Engage did not answer; retry in a moment.', retry: true };
     case 'SERVICE_UNAVAILABLE':
       return { code, message: 'Nothing was sent; retry in a moment.', retry: true };
     case 'NETWORK':
-      return { code, message: `Cannot reach the gateway (${detail}).`, retry: true };
+      // The request may have reached the gateway, which may have done it: the answer is what was lost.
+      return { code, message: `Cannot reach the gateway (${detail}).`, retry: true, outcomeUnknown: true };
     default:
       return { code, message: detail };
   }

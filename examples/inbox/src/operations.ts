@@ -145,8 +145,9 @@ export const THREAD = graphql(`
 `);
 
 /**
- * The actions. Each takes the `idempotencyKey` of the click that started it, which its Retry sends
- * again (ThreadView's `act`): a retry of an action the gateway already did replays its result.
+ * The actions. Each takes the `idempotencyKey` of the attempt that started it, which its Retry sends
+ * again, and so does a click with the same input while its outcome is unknown (ThreadView's `act`,
+ * attempts.ts): a retry of an action the gateway already did replays its result.
  */
 export const ENGAGE = graphql(`
   mutation Engage($contentId: ID!, $idempotencyKey: String) {
