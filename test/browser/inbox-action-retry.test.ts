@@ -172,4 +172,41 @@ describeWith([requirements.chromium()])('inbox app retrying an action', () => {
     expect(contentPosts()).toEqual([200, 200]);
     expect(stored(threadId, other)).toHaveLength(1);
   });
+
+  it('says a reply sent again after Engage gave no clear answer (IDEMPOTENT_OUTCOME_UNKNOWN) was not sent, not "Already done"', async () => {
+    const threadId = await openNewConversation('Do you ship to Iceland?');
+    const body = `We do, in about a week (${Date.now().toString(36)}).`;
+    // Engage answers the reply's POST with a 503: it may have posted it (outcomeUnknown), and the
+    // gateway keeps that under the attempt's idempotencyKey.
+    stack.emulator.faults.set({ errorRate: 1, pathPattern: '^/1\\.0/contents$' });
+    stack.emulator.requestLog.reset();
+
+    await page.getByLabel('Reply').fill(body);
+    const send = page.getByRole('button', { name: 'Send reply' });
+    await send.click();
+    await page.getByRole('alert').filter({ hasText: 'Engage did not confirm it' }).waitFor();
+    expect(contentPosts().length).toBeGreaterThan(0);
+    expect(contentPosts().every((status) => status === 503)).toBe(true);
+
+    // Sent again with the same key, the gateway refuses it rather than risk a second post.
+    stack.emulator.faults.reset();
+    stack.emulator.requestLog.reset();
+    await send.click();
+    const notice = page.locator('.notice');
+    await notice.filter({ hasText: 'Not sent again' }).waitFor();
+    await expect(notice.textContent()).resolves.toBe(
+      'Not sent again: Engage did not confirm the first attempt, so it may have been done. Check the conversation, and send it again if it is not there.',
+    );
+    await expect(page.getByText('Already done').count()).resolves.toBe(0);
+    await expect(page.getByRole('alert').count()).resolves.toBe(0);
+    expect(contentPosts()).toEqual([]);
+    await page.screenshot({ path: screenshotPath('action-retry-5-outcome-unknown') });
+
+    // The refreshed conversation does not have it: a click now is a new attempt, posted once.
+    await expect(page.locator('.messages li', { hasText: body }).count()).resolves.toBe(0);
+    await send.click();
+    await page.locator('.messages li.agent', { hasText: body }).waitFor();
+    expect(contentPosts()).toEqual([200]);
+    expect(stored(threadId, body)).toHaveLength(1);
+  });
 });

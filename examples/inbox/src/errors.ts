@@ -11,7 +11,10 @@ export interface UiError {
   message: string;
   /** The token is no good: go back to the sign-in screen. */
   signOut?: boolean;
-  /** Already done (or in progress): refresh the record and say so quietly, without an error. */
+  /**
+   * Already done (or in progress), or not sent again because an earlier attempt's outcome is
+   * unknown: refresh the record and say so quietly, without an error.
+   */
   refresh?: boolean;
   /** The record is gone, or no longer readable with this token: drop it from the view, no error. */
   gone?: boolean;
@@ -94,6 +97,15 @@ function uiErrorOf(first: GraphQLFormattedError | undefined, detail: string): Ui
     case 'FORBIDDEN':
       return { code, message: `Engage refused: ${detail}` };
     case 'CONFLICT':
+      // Refused because the key's first request got no clear answer from Engage: it may or may not
+      // have been done, and only the refreshed record tells. Not "already done".
+      if (first?.extensions?.reason === 'IDEMPOTENT_OUTCOME_UNKNOWN')
+        return {
+          code,
+          message:
+            'Not sent again: Engage did not confirm the first attempt, so it may have been done. Check the conversation, and send it again if it is not there.',
+          refresh: true,
+        };
       if (first?.extensions?.reason === 'IDEMPOTENT_REQUEST_IN_PROGRESS')
         return { code, message: `Already in progress: ${detail}`, refresh: true, outcomeUnknown: true };
       return { code, message: `Already done: ${detail}`, refresh: true };
