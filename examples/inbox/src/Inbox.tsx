@@ -1,10 +1,11 @@
-import { useApolloClient, useQuery, useSubscription } from '@apollo/client/react';
+import { useApolloClient, useQuery } from '@apollo/client/react';
 import { useMemo, useRef, useState } from 'react';
 import { Avatar } from './Avatar';
 import { fieldErrors, fieldKey, liveFieldErrors, uiError, type UiError } from './errors';
+import { useLiveFeed } from './feed';
 import { ago } from './format';
-import type { ContentAddedSubscription, NewThreadsSubscription, ThreadRowFragment } from './gql/graphql';
-import { appendToThread, liveEvents, placeInInbox, writeContentAdded, writeNewThread } from './live';
+import type { ThreadRowFragment } from './gql/graphql';
+import { appendToThread, placeInInbox, writeContentAdded, writeNewThread } from './live';
 import { CONTENT_ADDED, INBOX, NEW_THREADS } from './operations';
 import { Problem } from './Problem';
 
@@ -50,21 +51,38 @@ export function Inbox({
   // knew of it, and where the cache knew nothing (a new thread's customer) its error shows in its
   // place, as the query's do.
   const [liveFailed, setLiveFailed] = useState(() => new Map<string, UiError>());
-  useSubscription(NEW_THREADS, {
+  // A feed that cannot resume reads the inbox again before it subscribes afresh (feed.ts). Not with
+  // `refetch`: a read that fails (Engage still down) leaves the rows as they are, and the feed tries
+  // again later. Its partial answer's errors show like a live event's.
+  const resync = async () => {
+    const { data: read, error: readError } = await client.query({
+      query: INBOX,
+      variables,
+      fetchPolicy: 'network-only',
+      errorPolicy: 'all',
+    });
+    if (!read) throw readError ?? new Error('The inbox could not be read.');
+    setLiveFailed((previous) => liveFieldErrors(previous, read, readError));
+  };
+  const threadsInterrupted = useLiveFeed(NEW_THREADS, {
     variables,
-    ...liveEvents((event: NewThreadsSubscription, eventError) => {
+    cursorOf: (event) => event.newThread.cursor,
+    onEvent: (event, eventError) => {
       placeInInbox(client.cache, sourceIds, writeNewThread(client.cache, event, eventError));
       setLiveFailed((previous) => liveFieldErrors(previous, event, eventError));
-    }),
+    },
+    resync,
   });
-  useSubscription(CONTENT_ADDED, {
+  const contentsInterrupted = useLiveFeed(CONTENT_ADDED, {
     variables,
-    ...liveEvents((event: ContentAddedSubscription, eventError) => {
+    cursorOf: (event) => event.contentAdded.cursor,
+    onEvent: (event, eventError) => {
       const { thread, content } = writeContentAdded(client.cache, event, eventError);
       placeInInbox(client.cache, sourceIds, thread);
       appendToThread(client.cache, thread.id, content);
       setLiveFailed((previous) => liveFieldErrors(previous, event, eventError));
-    }),
+    },
+    resync,
   });
   /** The error of `thread`'s `field`: the inbox answer's, else a live event's while the field has no value. */
   const errorOf = (thread: ThreadRowFragment, field: 'customer' | 'lastContent') =>
@@ -87,6 +105,7 @@ export function Inbox({
             {totalCount}
           </span>
         </h2>
+        {(threadsInterrupted || contentsInterrupted) && <LiveInterrupted />}
       </header>
       {partly && <Problem problem={partly} onRetry={() => refetch()} />}
       <ul>
@@ -145,5 +164,14 @@ export function Inbox({
         </button>
       )}
     </section>
+  );
+}
+
+/** Said quietly while a live feed is down: it catches up by itself once it is back (feed.ts). */
+export function LiveInterrupted() {
+  return (
+    <p className="hint live-status" role="status">
+      Live updates interrupted; reconnecting…
+    </p>
   );
 }

@@ -1,12 +1,12 @@
-import { useApolloClient, useMutation, useQuery, useSubscription } from '@apollo/client/react';
+import { useApolloClient, useMutation, useQuery } from '@apollo/client/react';
 import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
 import type { Attempts } from './attempts';
 import { Avatar } from './Avatar';
 import { fieldErrors, fieldKey, uiError, type UiError } from './errors';
+import { useLiveFeed } from './feed';
 import { ago } from './format';
-import type { ContentAddedSubscription } from './gql/graphql';
-import { threadStatus } from './Inbox';
-import { appendToThread, liveEvents, placeInInbox, writeContentAdded } from './live';
+import { LiveInterrupted, threadStatus } from './Inbox';
+import { appendToThread, placeInInbox, writeContentAdded } from './live';
 import {
   CLOSE_INTERVENTION,
   CLOSE_THREAD,
@@ -64,14 +64,31 @@ export function ThreadView({
   }, [count]);
 
   // Messages of this conversation also arrive while it is open on a source the inbox does not show;
-  // one whose author failed is appended too, with what the cache knew (live.ts).
-  useSubscription(CONTENT_ADDED, {
+  // one whose author failed is appended too, with what the cache knew (live.ts). A feed that cannot
+  // resume reads the conversation again first (feed.ts): not with `refetch`, so that a read that
+  // fails leaves the conversation in view; a customer that failed in it shows its error.
+  const [resyncFailed, setResyncFailed] = useState(() => new Map<string, UiError>());
+  const liveInterrupted = useLiveFeed(CONTENT_ADDED, {
     variables: { sourceIds: data?.thread ? [data.thread.source.id] : null },
     skip: !data?.thread,
-    ...liveEvents((event: ContentAddedSubscription, eventError) => {
+    cursorOf: (event) => event.contentAdded.cursor,
+    onEvent: (event, eventError) => {
       const added = writeContentAdded(client.cache, event, eventError);
       if (added.thread.id === threadId) appendToThread(client.cache, threadId, added.content);
-    }),
+    },
+    resync: async () => {
+      const { data: read, error: readError } = await client.query({
+        query: THREAD,
+        variables: { id: threadId },
+        fetchPolicy: 'network-only',
+        errorPolicy: 'all',
+      });
+      if (!read?.thread) {
+        if (readError && uiError(readError).gone) return onGone(threadId);
+        throw readError ?? new Error('The conversation could not be read.');
+      }
+      setResyncFailed(fieldErrors(readError));
+    },
   });
 
   useEffect(() => {
@@ -85,7 +102,8 @@ export function ThreadView({
   }
 
   const { customer } = thread;
-  const customerError = failed.get(fieldKey(thread, 'customer'));
+  const customerError =
+    failed.get(fieldKey(thread, 'customer')) ?? (customer ? undefined : resyncFailed.get(fieldKey(thread, 'customer')));
   // Closed by this page, the intervention is still `openIntervention` until the thread is read again.
   const open =
     thread.openIntervention?.status === 'CLOSED' || thread.openIntervention?.status === 'CANCELED'
@@ -161,6 +179,7 @@ export function ThreadView({
           <span className={`status ${status.replace(' ', '-')}`}>{status}</span>
           {thread.assignee && <span className="hint">held by {thread.assignee.displayName}</span>}
         </p>
+        {liveInterrupted && <LiveInterrupted />}
       </header>
       <div className="thread-body">
         <ol className="messages" aria-label="Messages" ref={list}>

@@ -47,8 +47,11 @@ export function createApolloClient(options: {
     createClient({
       url: urls.ws,
       connectionParams: { authorization },
-      // 4401/4403: the gateway refused the token; reconnecting with it cannot help.
-      shouldRetry: (event) => !(event instanceof CloseEvent && (event.code === 4401 || event.code === 4403)),
+      // No reconnection here: graphql-ws would subscribe again with each subscription's first
+      // variables, and a feed that had moved on would receive again what it had (or miss what came
+      // while the socket was down). A lost socket ends the subscriptions, and each live feed
+      // subscribes again after its last event's cursor, with its own backoff (feed.ts).
+      retryAttempts: 0,
       on: {
         closed: (event) => {
           if (event instanceof CloseEvent && (event.code === 4401 || event.code === 4403))

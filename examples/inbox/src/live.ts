@@ -1,8 +1,9 @@
 /**
  * Live updates written into Apollo's cache, so that every screen showing a thread or a message
- * updates in place. The app writes each event itself (`liveEvents`, `writeNewThread`,
- * `writeContentAdded`) as `Thread:<id>` and `Content:<id>`, like query results, so a known thread's
- * row re-renders by itself; the other helpers only place records in lists, each at most once (Engage
+ * updates in place. The app writes each event itself (`writeNewThread`, `writeContentAdded`) as
+ * `Thread:<id>` and `Content:<id>`, like query results, so a known thread's row re-renders by
+ * itself (the feeds that receive the events, and subscribe again when a subscription ends, are in
+ * feed.ts); the other helpers only place records in lists, each at most once (Engage
  * may deliver an event twice, and a reply comes back both as the mutation's answer and as a
  * `contentAdded` event).
  *
@@ -16,8 +17,8 @@
  * that became null (an assignee, once the intervention is closed). What the cache does not know
  * keeps its error, which the inbox shows in the field's place (`liveFieldErrors` in errors.ts).
  */
-import type { ApolloCache, ErrorLike, TypedDocumentNode } from '@apollo/client';
-import { CombinedGraphQLErrors } from '@apollo/client/errors';
+import type { ApolloCache, TypedDocumentNode } from '@apollo/client';
+import type { CombinedGraphQLErrors } from '@apollo/client/errors';
 import type { GraphQLFormattedError } from 'graphql';
 import type {
   ContentAddedSubscription,
@@ -29,27 +30,6 @@ import { INBOX, MESSAGE, THREAD, THREAD_ROW } from './operations';
 
 type Path = ReadonlyArray<string | number>;
 type Node = { __typename?: string; id: string };
-
-/**
- * `useSubscription` options for a live feed: `useSubscription(DOCUMENT, { variables, ...liveEvents(onEvent) })`.
- * `onEvent` gets each event that has data, with its errors when it is partial: with
- * `errorPolicy: 'all'`, Apollo Client 4 hands a result with errors to `onError` (its data on the
- * error) and only a result without errors to `onData`; with the default policy it drops the data
- * of a partial result, and a new thread whose customer failed never showed. A result without data
- * (the subscription ended with an error) is not an event.
- */
-export function liveEvents<TData>(onEvent: (data: TData, error?: CombinedGraphQLErrors) => void) {
-  return {
-    fetchPolicy: 'no-cache' as const,
-    errorPolicy: 'all' as const,
-    onData: ({ data: result }: { data: { data?: TData } }) => {
-      if (result.data) onEvent(result.data);
-    },
-    onError: (error: ErrorLike) => {
-      if (CombinedGraphQLErrors.is(error) && error.data) onEvent(error.data as TData, error);
-    },
-  };
-}
 
 /** A `newThread` event's thread written to the cache (see `keepKnown`); returns it as written. */
 export function writeNewThread(

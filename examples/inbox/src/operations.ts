@@ -217,11 +217,16 @@ export const TRANSFER = graphql(`
   }
 `);
 
-/** New conversations on the chosen sources. */
+/**
+ * New conversations on the chosen sources. Each event's `cursor` is its place in the gateway's
+ * event log: subscribed again with `after: <the last cursor>`, a feed first receives the events it
+ * missed (feed.ts).
+ */
 export const NEW_THREADS = graphql(`
-  subscription NewThreads($sourceIds: [ID!]) {
-    newThread(sourceIds: $sourceIds) {
+  subscription NewThreads($sourceIds: [ID!], $after: String) {
+    newThread(sourceIds: $sourceIds, after: $after) {
       id
+      cursor
       thread {
         ...ThreadRow
       }
@@ -229,11 +234,12 @@ export const NEW_THREADS = graphql(`
   }
 `);
 
-/** New messages on the chosen sources: customers' and agents' alike. */
+/** New messages on the chosen sources: customers' and agents' alike; `cursor` and `after` as above. */
 export const CONTENT_ADDED = graphql(`
-  subscription ContentAdded($sourceIds: [ID!]) {
-    contentAdded(sourceIds: $sourceIds) {
+  subscription ContentAdded($sourceIds: [ID!], $after: String) {
+    contentAdded(sourceIds: $sourceIds, after: $after) {
       id
+      cursor
       content {
         ...Message
       }

@@ -1,0 +1,176 @@
+/**
+ * A live feed that outlives its subscription. The gateway ends a subscription with an error when it
+ * cannot go on: Engage stayed unavailable or rate limited through its retries of an event's payload
+ * (`UPSTREAM_UNAVAILABLE`, `UPSTREAM_RATE_LIMITED`), the page read too slowly (`SLOW_SUBSCRIBER`),
+ * the event log could not be read (`SERVICE_UNAVAILABLE`); the socket may close too. None of these
+ * is the end of the agent's interest, so the feed subscribes again, with backoff (at least
+ * `retryAfterMs` when the error gives one):
+ *
+ * - after the last event it received (`after: <its cursor>`): the gateway first replays, in order,
+ *   what was accepted meanwhile (the event that failed included), then live events. Nothing is lost;
+ * - when it cannot resume (`CURSOR_EXPIRED`: those events are no longer all kept; `BAD_USER_INPUT`:
+ *   the gateway does not know the cursor, its log was reset; or no event came yet, so there is no
+ *   cursor), it reads the view again (`resync`), then subscribes without `after`, as the README says.
+ *   A read that fails is tried again, with the same backoff, before subscribing.
+ *
+ * Meanwhile the view says quietly that live updates are interrupted (`useLiveFeed` answers whether
+ * they are): from the end of a subscription until the next one delivers an event or has run for
+ * `SETTLED_MS` without ending (the gateway does not acknowledge a subscription, so a quiet feed is
+ * taken as working after that long).
+ *
+ * It subscribes with `client.subscribe` rather than `useSubscription`, whose variables would have to
+ * change (and resubscribe) with every cursor; with `fetchPolicy: 'no-cache'` and `errorPolicy: 'all'`
+ * for the reasons live.ts gives (a partial event is an event), and without Apollo's deduplication of
+ * identical subscriptions, which would let a feed that resubscribes join another's replay half way.
+ */
+import type { ApolloClient, OperationVariables, TypedDocumentNode } from '@apollo/client';
+import { CombinedGraphQLErrors } from '@apollo/client/errors';
+import { useApolloClient } from '@apollo/client/react';
+import { useEffect, useRef, useState } from 'react';
+import { uiError } from './errors';
+
+/** How long a new subscription must run without ending (or deliver an event) before live updates count as back. */
+const SETTLED_MS = 3_000;
+/** The first wait before subscribing again, doubled at each end in a row, up to `MAX_DELAY_MS`. */
+const FIRST_DELAY_MS = 500;
+const MAX_DELAY_MS = 30_000;
+
+export interface LiveFeedOptions<TData, TVariables> {
+  /** The subscription's variables but `after`, which the feed sets. */
+  variables: Omit<TVariables, 'after'>;
+  skip?: boolean;
+  /** The event's cursor (its place in the event log). */
+  cursorOf: (data: TData) => string;
+  /** Each event that has data, with its errors when it is partial (a result without data is not an event). */
+  onEvent: (data: TData, error?: CombinedGraphQLErrors) => void;
+  /** Resuming is impossible: read the view again. The feed subscribes afresh once it resolves, and calls it again later when it rejects. */
+  resync: () => Promise<void>;
+}
+
+/** Subscribes `document` for as long as the component lives (see above); answers whether live updates are interrupted. */
+export function useLiveFeed<TData, TVariables extends OperationVariables & { after?: string | null }>(
+  document: TypedDocumentNode<TData, TVariables>,
+  options: LiveFeedOptions<TData, TVariables>,
+): boolean {
+  const client = useApolloClient();
+  const [interrupted, setInterrupted] = useState(false);
+  // The handlers are the latest render's; the feed itself lives as long as its variables.
+  const latest = useRef(options);
+  latest.current = options;
+  const key = JSON.stringify(options.variables);
+  useEffect(() => {
+    if (options.skip) return undefined;
+    const feed = startFeed(client, document, options.variables, {
+      cursorOf: (data) => latest.current.cursorOf(data),
+      onEvent: (data, error) => latest.current.onEvent(data, error),
+      resync: () => latest.current.resync(),
+      onInterrupted: setInterrupted,
+    });
+    return () => {
+      feed.stop();
+      setInterrupted(false);
+    };
+  }, [client, document, key, options.skip]);
+  return interrupted;
+}
+
+interface FeedHandlers<TData> extends Pick<LiveFeedOptions<TData, never>, 'cursorOf' | 'onEvent' | 'resync'> {
+  onInterrupted: (interrupted: boolean) => void;
+}
+
+function startFeed<TData, TVariables extends OperationVariables & { after?: string | null }>(
+  client: ApolloClient,
+  query: TypedDocumentNode<TData, TVariables>,
+  variables: Omit<TVariables, 'after'>,
+  handlers: FeedHandlers<TData>,
+): { stop(): void } {
+  /** The last event's cursor; none before the first event, and after a cursor the gateway refused. */
+  let cursor: string | undefined;
+  /** Subscriptions in a row that ended before they settled. */
+  let failures = 0;
+  let interrupted = false;
+  let stopped = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let running: { unsubscribe(): void } | undefined;
+
+  const setInterrupted = (value: boolean) => {
+    if (value === interrupted) return;
+    interrupted = value;
+    handlers.onInterrupted(value);
+  };
+
+  const subscribe = () => {
+    /** What the gateway ended the subscription with: a result without data, then `complete`. */
+    let ending: unknown;
+    let settled = !interrupted;
+    const settle = () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(settling);
+      failures = 0;
+      setInterrupted(false);
+    };
+    const settling = settled ? undefined : setTimeout(settle, SETTLED_MS);
+    const end = (reason: unknown) => {
+      clearTimeout(settling);
+      running = undefined;
+      if (!stopped) recover(reason);
+    };
+    running = client
+      .subscribe({
+        query,
+        variables: { ...variables, after: cursor ?? null } as unknown as TVariables,
+        fetchPolicy: 'no-cache',
+        errorPolicy: 'all',
+        context: { queryDeduplication: false },
+      })
+      .subscribe({
+        next: ({ data, error }) => {
+          if (!data) {
+            ending = error;
+            return;
+          }
+          ending = undefined;
+          cursor = handlers.cursorOf(data as TData);
+          settle();
+          handlers.onEvent(data as TData, CombinedGraphQLErrors.is(error) ? error : undefined);
+        },
+        error: end,
+        complete: () => end(ending),
+      });
+  };
+
+  /** The subscription ended (with `reason`, when it gave one), or the read before a fresh one failed. */
+  const recover = (reason: unknown) => {
+    failures += 1;
+    setInterrupted(true);
+    const problem = reason === undefined ? undefined : uiError(reason);
+    const resume = cursor !== undefined && problem?.code !== 'CURSOR_EXPIRED' && problem?.code !== 'BAD_USER_INPUT';
+    if (!resume) cursor = undefined;
+    // Jittered, so that the pages an outage cut off do not all come back at once.
+    const backoff = Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** (failures - 1)) * (0.75 + Math.random() / 2);
+    timer = setTimeout(() => void again(resume), Math.max(problem?.retryAfterMs ?? 0, backoff));
+  };
+
+  const again = async (resume: boolean) => {
+    timer = undefined;
+    if (!resume) {
+      try {
+        await handlers.resync();
+      } catch (error) {
+        if (!stopped) recover(error);
+        return;
+      }
+    }
+    if (!stopped) subscribe();
+  };
+
+  subscribe();
+  return {
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+      running?.unsubscribe();
+    },
+  };
+}

@@ -1,0 +1,185 @@
+/**
+ * The inbox app's live updates when the gateway ends a subscription, in a real browser. When Engage
+ * stays unavailable through the gateway's retries of an event's payload, the gateway ends the
+ * subscription with the error (src/live/fanout.ts); the app subscribes again with backoff, after the
+ * last event it received (`after: <cursor>`), so that the events accepted meanwhile arrive, the one
+ * that failed included, without a reload. When its cursor expired (`CURSOR_EXPIRED`), it reads the
+ * inbox again, then subscribes afresh. Meanwhile it says so quietly (a status, no alert).
+ *
+ * The gateway's live retries are shortened to one attempt, so the first failed payload ends the
+ * subscription; Engage fails by answering 503 to `/content_sources` (each event's thread reads its
+ * source), which the app's inbox needs too.
+ */
+import type { Browser, Page } from 'playwright-core';
+import type { GatewayOptions } from '../../src/server';
+import { describeWith, requirements } from '../support/requirements';
+import { startStack, type Stack } from '../support/stack';
+import { launchChromium, screenshotPath, serveApp, type ServedApp } from './support';
+
+const ENGAGE_DOWN = { errorRate: 1, pathPattern: '^/1\\.0/content_sources' };
+const LIVE_RETRY = { attempts: 1, baseMs: 0, maxMs: 0 };
+
+/** A graphql-transport-ws message as the page sent or received it. */
+interface Frame {
+  id?: string;
+  type: string;
+  payload?: {
+    operationName?: string;
+    variables?: Record<string, unknown>;
+    data?: Record<string, { cursor?: string; thread?: { id: string } } | undefined> | null;
+    errors?: Array<{ message: string; extensions?: { code?: string } }>;
+  };
+}
+
+async function waitUntil(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`not true within ${timeoutMs} ms: ${condition.toString()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** A browser on the inbox app of a stack whose gateway has `gateway` options; its WebSocket frames recorded. */
+function inboxOn(gateway: Partial<GatewayOptions>) {
+  const harness = {
+    stack: undefined as unknown as Stack,
+    app: undefined as unknown as ServedApp,
+    browser: undefined as unknown as Browser,
+    page: undefined as unknown as Page,
+    sent: [] as Frame[],
+    received: [] as Frame[],
+  };
+  beforeAll(async () => {
+    harness.stack = await startStack({ registerWebhook: true, emulator: { webhooks: { retryBaseMs: 5 } }, gateway });
+    harness.app = await serveApp({
+      gatewayUrl: harness.stack.gateway.url,
+      emulatorOrigin: harness.stack.emulator.origin,
+    });
+    harness.browser = await launchChromium();
+    harness.page = await harness.browser.newPage({ viewport: { width: 1280, height: 800 } });
+    harness.page.on('websocket', (socket) => {
+      socket.on('framesent', ({ payload }) => harness.sent.push(JSON.parse(String(payload)) as Frame));
+      socket.on('framereceived', ({ payload }) => harness.received.push(JSON.parse(String(payload)) as Frame));
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await harness.browser?.close();
+    await harness.app?.close();
+    await harness.stack?.dispose();
+  });
+  afterEach(() => harness.stack.emulator.faults.reset());
+  return harness;
+}
+
+describeWith([requirements.chromium()])('inbox app when the gateway ends its live subscriptions', () => {
+  const harness = inboxOn({ live: { retry: LIVE_RETRY } });
+
+  it('subscribes again after its last event: the event accepted while Engage failed, and later ones, appear without a reload', async () => {
+    const { stack, page, sent, received } = harness;
+    const sourceId = stack.emulator.records.list('sources').find((source) => source.active)!.id;
+    const row = (threadId: string) => page.locator(`.inbox [data-thread-id="${threadId}"]`);
+    const top = (threadId: string, text: string) =>
+      page.locator(`.inbox li:first-child [data-thread-id="${threadId}"]`, { hasText: text });
+    const status = page.getByRole('status').filter({ hasText: 'Live updates interrupted' });
+
+    await page.goto(harness.app.origin);
+    await page.getByRole('button', { name: /admin/ }).click();
+    await page.locator('.inbox [data-thread-id]').first().waitFor();
+    await page.evaluate(() => ((globalThis as unknown as { loadedOnce: boolean }).loadedOnce = true));
+
+    // A first event: the inbox's feed of new threads has a cursor.
+    const before = stack.emulator.customers.startThread({ sourceId, body: 'Before the outage.' });
+    await top(before.thread_id!, 'Before the outage.').waitFor();
+    const cursor = received.find((frame) => frame.payload?.data?.newThread?.thread?.id === before.thread_id)?.payload
+      ?.data?.newThread?.cursor;
+    expect(cursor).toEqual(expect.any(String));
+
+    // Engage fails the next event's payload: the gateway ends the subscriptions with the error.
+    stack.emulator.faults.set(ENGAGE_DOWN);
+    const during = stack.emulator.customers.startThread({ sourceId, body: 'During the outage.' });
+    await status.waitFor({ timeout: 20_000 });
+    expect(
+      received.some(
+        (frame) => frame.type === 'next' && frame.payload?.errors?.[0]?.extensions?.code === 'UPSTREAM_UNAVAILABLE',
+      ),
+    ).toBe(true);
+    await expect(row(during.thread_id!).count()).resolves.toBe(0);
+    await expect(page.getByRole('alert').count()).resolves.toBe(0);
+    await page.screenshot({ path: screenshotPath('live-resume-1-interrupted') });
+
+    // Engage answers again: the app's next subscriptions replay what it missed (its first message is
+    // a contentAdded event too: whichever feed resumes first shows the thread).
+    stack.emulator.faults.reset();
+    await top(during.thread_id!, 'During the outage.').waitFor({ timeout: 30_000 });
+    const resumed = () => sent.filter((frame) => frame.type === 'subscribe' && frame.payload?.variables?.after != null);
+    await waitUntil(() => resumed().some((frame) => frame.payload?.operationName === 'NewThreads'), 30_000);
+    // Both feeds resume after the last event they received: the same event, one cursor.
+    expect(resumed().map((frame) => frame.payload?.variables?.after)).toEqual(resumed().map(() => cursor));
+
+    // And live events go on.
+    const later = stack.emulator.customers.write({ threadId: during.thread_id!, body: 'After the outage.' });
+    await top(during.thread_id!, later.body!).waitFor({ timeout: 20_000 });
+    await status.waitFor({ state: 'detached', timeout: 10_000 });
+    await expect(row(during.thread_id!).count()).resolves.toBe(1);
+    await expect(page.getByRole('alert').count()).resolves.toBe(0);
+    await expect(page.evaluate(() => (globalThis as unknown as { loadedOnce?: boolean }).loadedOnce)).resolves.toBe(
+      true,
+    );
+    await page.screenshot({ path: screenshotPath('live-resume-2-caught-up') });
+  }, 90_000);
+});
+
+describeWith([requirements.chromium()])('inbox app when its live cursor expired', () => {
+  // The event log keeps one event: two events while the app is cut off expire its cursor.
+  const harness = inboxOn({ live: { retry: LIVE_RETRY, eventLog: { maxEvents: 1 } } });
+
+  it('reads the inbox again, then subscribes afresh (CURSOR_EXPIRED)', async () => {
+    const { stack, page, sent, received } = harness;
+    const sourceId = stack.emulator.records.list('sources').find((source) => source.active)!.id;
+    const row = (threadId: string) => page.locator(`.inbox [data-thread-id="${threadId}"]`);
+    const status = page.getByRole('status').filter({ hasText: 'Live updates interrupted' });
+
+    await page.goto(harness.app.origin);
+    await page.getByRole('button', { name: /admin/ }).click();
+    await page.locator('.inbox [data-thread-id]').first().waitFor();
+    await page.evaluate(() => ((globalThis as unknown as { loadedOnce: boolean }).loadedOnce = true));
+    const before = stack.emulator.customers.startThread({ sourceId, body: 'Before the outage.' });
+    await row(before.thread_id!).waitFor();
+
+    stack.emulator.faults.set(ENGAGE_DOWN);
+    const first = stack.emulator.customers.startThread({ sourceId, body: 'During the outage (1).' });
+    await status.waitFor({ timeout: 20_000 });
+    const second = stack.emulator.customers.startThread({ sourceId, body: 'During the outage (2).' });
+    // The inbox stays in view, quietly out of date, while the app cannot subscribe again (the gateway
+    // closes a new socket with 1013 while Engage cannot check its token).
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    await expect(page.locator('.inbox [data-thread-id]').count()).resolves.toBeGreaterThan(0);
+    await expect(status.count()).resolves.toBe(1);
+    await expect(page.getByRole('alert').count()).resolves.toBe(0);
+    await page.screenshot({ path: screenshotPath('live-resume-3-interrupted') });
+
+    // Engage answers again: the app's cursor is refused, as the log no longer has the events after it.
+    stack.emulator.faults.reset();
+    await waitUntil(
+      () => received.some((frame) => frame.payload?.errors?.[0]?.extensions?.code === 'CURSOR_EXPIRED'),
+      30_000,
+    );
+    await row(first.thread_id!).waitFor({ timeout: 30_000 });
+    await row(second.thread_id!).waitFor();
+    // Subscribed afresh, after the read: without `after`.
+    const lastSubscribe = sent
+      .filter((frame) => frame.type === 'subscribe' && frame.payload?.operationName === 'NewThreads')
+      .at(-1);
+    expect(lastSubscribe?.payload?.variables?.after ?? null).toBeNull();
+
+    const later = stack.emulator.customers.startThread({ sourceId, body: 'After the outage.' });
+    await page
+      .locator(`.inbox li:first-child [data-thread-id="${later.thread_id}"]`, { hasText: 'After the outage.' })
+      .waitFor({ timeout: 20_000 });
+    await status.waitFor({ state: 'detached', timeout: 10_000 });
+    await expect(page.getByRole('alert').count()).resolves.toBe(0);
+    await expect(page.evaluate(() => (globalThis as unknown as { loadedOnce?: boolean }).loadedOnce)).resolves.toBe(
+      true,
+    );
+  }, 90_000);
+});
