@@ -119,7 +119,7 @@ describeWith([requirements.chromium()])('inbox app when the gateway ends its liv
     // And live events go on.
     const later = stack.emulator.customers.write({ threadId: during.thread_id!, body: 'After the outage.' });
     await top(during.thread_id!, later.body!).waitFor({ timeout: 20_000 });
-    await status.waitFor({ state: 'detached', timeout: 10_000 });
+    await status.waitFor({ state: 'detached', timeout: 20_000 });
     await expect(row(during.thread_id!).count()).resolves.toBe(1);
     await expect(page.getByRole('alert').count()).resolves.toBe(0);
     await expect(page.evaluate(() => (globalThis as unknown as { loadedOnce?: boolean }).loadedOnce)).resolves.toBe(
@@ -166,17 +166,24 @@ describeWith([requirements.chromium()])('inbox app when its live cursor expired'
     );
     await row(first.thread_id!).waitFor({ timeout: 30_000 });
     await row(second.thread_id!).waitFor();
-    // Subscribed afresh, after the read: without `after`.
-    const lastSubscribe = sent
-      .filter((frame) => frame.type === 'subscribe' && frame.payload?.operationName === 'NewThreads')
-      .at(-1);
-    expect(lastSubscribe?.payload?.variables?.after ?? null).toBeNull();
+    // Each feed, refused its cursor, subscribes afresh after the read: without `after`.
+    const subscribes = (operationName: string) =>
+      sent.filter((frame) => frame.type === 'subscribe' && frame.payload?.operationName === operationName);
+    await waitUntil(
+      () =>
+        ['NewThreads', 'ContentAdded'].every(
+          (operationName) =>
+            subscribes(operationName).some((frame) => frame.payload?.variables?.after != null) &&
+            subscribes(operationName).at(-1)?.payload?.variables?.after == null,
+        ),
+      30_000,
+    );
 
     const later = stack.emulator.customers.startThread({ sourceId, body: 'After the outage.' });
     await page
       .locator(`.inbox li:first-child [data-thread-id="${later.thread_id}"]`, { hasText: 'After the outage.' })
       .waitFor({ timeout: 20_000 });
-    await status.waitFor({ state: 'detached', timeout: 10_000 });
+    await status.waitFor({ state: 'detached', timeout: 20_000 });
     await expect(page.getByRole('alert').count()).resolves.toBe(0);
     await expect(page.evaluate(() => (globalThis as unknown as { loadedOnce?: boolean }).loadedOnce)).resolves.toBe(
       true,
