@@ -173,6 +173,64 @@ describeWith([requirements.chromium()])('inbox app retrying an action', () => {
     expect(stored(threadId, other)).toHaveLength(1);
   });
 
+  it('keeps the lost attempt\'s idempotencyKey for "Send reply" after its Retry was refused before anything ran', async () => {
+    const threadId = await openNewConversation('Can you hold the parcel at the depot?');
+    const body = `It waits there until Friday (${Date.now().toString(36)}).`;
+    // The first Reply is posted but its answer is lost; its Retry is refused by the gateway before
+    // anything runs (its idempotency records could not be read for a moment: SERVICE_UNAVAILABLE,
+    // "nothing was sent"), which tells nothing of the first request. Later Replies go through.
+    const keys: unknown[] = [];
+    await page.route(stack.gateway.url, async (route) => {
+      const request = route.request().postDataJSON() as {
+        operationName?: string;
+        variables?: { input?: { idempotencyKey?: string } };
+      } | null;
+      if (request?.operationName !== 'Reply') return route.continue();
+      keys.push(request.variables?.input?.idempotencyKey);
+      if (keys.length === 1) {
+        await route.fetch();
+        return route.abort('connectionreset');
+      }
+      if (keys.length === 2)
+        return route.fulfill({
+          status: 200,
+          contentType: 'application/json',
+          body: JSON.stringify({
+            data: null,
+            errors: [
+              {
+                message: 'Idempotency records cannot be reached right now, so nothing was sent to Engage.',
+                path: ['replyToContent'],
+                extensions: { code: 'SERVICE_UNAVAILABLE', reason: 'IDEMPOTENCY_STORE_UNAVAILABLE' },
+              },
+            ],
+          }),
+        });
+      return route.continue();
+    });
+    stack.emulator.requestLog.reset();
+
+    await page.getByLabel('Reply').fill(body);
+    const send = page.getByRole('button', { name: 'Send reply' });
+    await send.click();
+    const lost = page.getByRole('alert').filter({ hasText: 'Cannot reach the gateway' });
+    await lost.waitFor();
+    expect(contentPosts()).toEqual([200]);
+
+    await lost.getByRole('button', { name: 'Retry' }).click();
+    await page.getByRole('alert').filter({ hasText: 'Nothing was sent' }).waitFor();
+    expect(keys).toHaveLength(2);
+
+    // The first request's outcome is still unknown to the page: a click sends its key again.
+    await send.click();
+    await page.locator('.messages li.agent', { hasText: body }).first().waitFor();
+    expect(keys).toHaveLength(3);
+    expect(new Set(keys).size).toBe(1);
+    expect(contentPosts()).toEqual([200]);
+    expect(stored(threadId, body)).toHaveLength(1);
+    await expect(page.locator('.messages li', { hasText: body }).count()).resolves.toBe(1);
+  });
+
   it('says a reply sent again after Engage gave no clear answer (IDEMPOTENT_OUTCOME_UNKNOWN) was not sent, not "Already done"', async () => {
     const threadId = await openNewConversation('Do you ship to Iceland?');
     const body = `We do, in about a week (${Date.now().toString(36)}).`;

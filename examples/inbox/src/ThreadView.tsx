@@ -143,7 +143,10 @@ export function ThreadView({
       if (done) setNotice(done);
     } catch (failure) {
       const reason = uiError(failure);
-      attempts.settle(action, idempotencyKey, reason.outcomeUnknown === true);
+      // A refusal that sent nothing (`retry`: rate limited, the idempotency records out of reach)
+      // tells nothing of an earlier request under this key, whose outcome may still be unknown (a
+      // Retry after a lost answer): the attempt stays open, and its key is safe to send again.
+      attempts.settle(action, idempotencyKey, reason.outcomeUnknown === true || reason.retry === true);
       if (!reason.refresh && !reason.gone)
         return onError(reason, () => attempt(action, idempotencyKey, run, done), idempotencyKey);
       onDone(idempotencyKey);

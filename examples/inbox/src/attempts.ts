@@ -24,7 +24,11 @@ export class Attempts {
     return key;
   }
 
-  /** The attempt of `action` under `key` ended: unless its outcome is unknown, the next click starts a new one. */
+  /**
+   * The attempt of `action` under `key` ended: unless its outcome is unknown (or this request was
+   * refused before it sent anything, which leaves an earlier request's outcome as unknown as it was),
+   * the next click starts a new one.
+   */
   settle(action: string, key: string, outcomeUnknown: boolean): void {
     if (!outcomeUnknown && this.open.get(action)?.key === key) this.open.delete(action);
   }
