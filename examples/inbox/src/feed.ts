@@ -78,7 +78,7 @@ interface FeedHandlers<TData> extends Pick<LiveFeedOptions<TData, never>, 'curso
   onInterrupted: (interrupted: boolean) => void;
 }
 
-function startFeed<TData, TVariables extends OperationVariables & { after?: string | null }>(
+export function startFeed<TData, TVariables extends OperationVariables & { after?: string | null }>(
   client: ApolloClient,
   query: TypedDocumentNode<TData, TVariables>,
   variables: Omit<TVariables, 'after'>,
@@ -91,10 +91,12 @@ function startFeed<TData, TVariables extends OperationVariables & { after?: stri
   let interrupted = false;
   let stopped = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  /** The running subscription's wait to count as settled: stopped with the feed, whose notice is no longer its own. */
+  let settling: ReturnType<typeof setTimeout> | undefined;
   let running: { unsubscribe(): void } | undefined;
 
   const setInterrupted = (value: boolean) => {
-    if (value === interrupted) return;
+    if (value === interrupted || stopped) return;
     interrupted = value;
     handlers.onInterrupted(value);
   };
@@ -110,7 +112,7 @@ function startFeed<TData, TVariables extends OperationVariables & { after?: stri
       failures = 0;
       setInterrupted(false);
     };
-    const settling = settled ? undefined : setTimeout(settle, SETTLED_MS);
+    settling = settled ? undefined : setTimeout(settle, SETTLED_MS);
     const end = (reason: unknown) => {
       clearTimeout(settling);
       running = undefined;
@@ -170,6 +172,7 @@ function startFeed<TData, TVariables extends OperationVariables & { after?: stri
     stop() {
       stopped = true;
       clearTimeout(timer);
+      clearTimeout(settling);
       running?.unsubscribe();
     },
   };
