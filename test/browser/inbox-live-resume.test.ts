@@ -3,8 +3,8 @@
  * stays unavailable through the gateway's retries of an event's payload, the gateway ends the
  * subscription with the error (src/live/fanout.ts); the app subscribes again with backoff, after the
  * last event it received (`after: <cursor>`), so that the events accepted meanwhile arrive, the one
- * that failed included, without a reload. When its cursor expired (`CURSOR_EXPIRED`), it reads the
- * inbox again, then subscribes afresh. Meanwhile it says so quietly (a status, no alert).
+ * that failed included, without a reload. When its cursor expired (`CURSOR_EXPIRED`), it subscribes
+ * afresh and reads the inbox again. Meanwhile it says so quietly (a status, no alert).
  *
  * The gateway's live retries are shortened to one attempt, so the first failed payload ends the
  * subscription; Engage fails by answering 503 to `/content_sources` (each event's thread reads its
@@ -133,7 +133,7 @@ describeWith([requirements.chromium()])('inbox app when its live cursor expired'
   // The event log keeps one event: two events while the app is cut off expire its cursor.
   const harness = inboxOn({ live: { retry: LIVE_RETRY, eventLog: { maxEvents: 1 } } });
 
-  it('reads the inbox again, then subscribes afresh (CURSOR_EXPIRED)', async () => {
+  it('subscribes afresh and reads the inbox again (CURSOR_EXPIRED)', async () => {
     const { stack, page, sent, received } = harness;
     const sourceId = stack.emulator.records.list('sources').find((source) => source.active)!.id;
     const row = (threadId: string) => page.locator(`.inbox [data-thread-id="${threadId}"]`);
@@ -166,7 +166,7 @@ describeWith([requirements.chromium()])('inbox app when its live cursor expired'
     );
     await row(first.thread_id!).waitFor({ timeout: 30_000 });
     await row(second.thread_id!).waitFor();
-    // Each feed, refused its cursor, subscribes afresh after the read: without `after`.
+    // Each feed, refused its cursor, subscribes afresh: without `after`.
     const subscribes = (operationName: string) =>
       sent.filter((frame) => frame.type === 'subscribe' && frame.payload?.operationName === operationName);
     await waitUntil(

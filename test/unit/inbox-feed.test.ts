@@ -60,6 +60,18 @@ function gatewayModel() {
 
 const DOCUMENT = {};
 
+/** A promise and what settles it. */
+function deferred() {
+  let resolve!: () => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<void>((yes, no) => ((resolve = yes), (reject = no)));
+  return { promise, resolve, reject };
+}
+
+const flush = async () => {
+  for (let turn = 0; turn < 5; turn++) await Promise.resolve();
+};
+
 beforeEach(() => jest.useFakeTimers());
 afterEach(() => jest.useRealTimers());
 
@@ -89,6 +101,79 @@ describe('the live feed', () => {
     expect(gateway.open.size).toBe(0);
     await jest.advanceTimersByTimeAsync(10_000);
     expect(interrupted).toEqual([true]);
+    expect(jest.getTimerCount()).toBe(0);
+  });
+
+  it('receives an event accepted while it reads the view again, after it', async () => {
+    const gateway = gatewayModel();
+    const received: string[] = [];
+    const reads: Array<ReturnType<typeof deferred>> = [];
+    const feed = startFeed(
+      gateway.client,
+      DOCUMENT,
+      {},
+      {
+        cursorOf: (event) => event.cursor,
+        onEvent: (event) => received.push(event.cursor),
+        resync: () => {
+          reads.push(deferred());
+          return reads[reads.length - 1].promise;
+        },
+        onInterrupted: () => undefined,
+      },
+    );
+
+    // The socket is lost before any event: no cursor to resume after, so the feed reads the view again.
+    gateway.endAll();
+    await jest.advanceTimersByTimeAsync(1_000);
+    expect(reads).toHaveLength(1);
+
+    // The gateway has read the view for the page; an event is accepted before its answer is in.
+    gateway.accept({ cursor: 'c1' });
+    expect(received).toEqual([]); // the view first
+    reads[0].resolve();
+    await flush();
+    // Then the event, on top of the view it is newer than; and later ones.
+    expect(received).toEqual(['c1']);
+    gateway.accept({ cursor: 'c2' });
+    expect(received).toEqual(['c1', 'c2']);
+    feed.stop();
+  });
+
+  it('drops what it held when the read fails, and reads again later', async () => {
+    const gateway = gatewayModel();
+    const received: string[] = [];
+    const reads: Array<ReturnType<typeof deferred>> = [];
+    const feed = startFeed(
+      gateway.client,
+      DOCUMENT,
+      {},
+      {
+        cursorOf: (event) => event.cursor,
+        onEvent: (event) => received.push(event.cursor),
+        resync: () => {
+          reads.push(deferred());
+          return reads[reads.length - 1].promise;
+        },
+        onInterrupted: () => undefined,
+      },
+    );
+    gateway.endAll();
+    await jest.advanceTimersByTimeAsync(1_000);
+    gateway.accept({ cursor: 'c1' });
+    reads[0].reject(new Error('Engage is down'));
+    await flush();
+    // Not shown without the view under it, nor taken as a place to resume from: the next read has it.
+    expect(received).toEqual([]);
+    expect(gateway.open.size).toBe(0);
+    await jest.advanceTimersByTimeAsync(2_000);
+    expect(reads).toHaveLength(2);
+    expect(gateway.open.size).toBe(1);
+    reads[1].resolve();
+    await flush();
+    gateway.accept({ cursor: 'c2' });
+    expect(received).toEqual(['c2']);
+    feed.stop();
     expect(jest.getTimerCount()).toBe(0);
   });
 });

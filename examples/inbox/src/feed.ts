@@ -10,8 +10,11 @@
  *   what was accepted meanwhile (the event that failed included), then live events. Nothing is lost;
  * - when it cannot resume (`CURSOR_EXPIRED`: those events are no longer all kept; `BAD_USER_INPUT`:
  *   the gateway does not know the cursor, its log was reset; or no event came yet, so there is no
- *   cursor), it reads the view again (`resync`), then subscribes without `after`, as the README says.
- *   A read that fails is tried again, with the same backoff, before subscribing.
+ *   cursor), it subscribes without `after` and reads the view again (`resync`), as the README says,
+ *   holding the events the new subscription delivers until the view is in: one accepted after the
+ *   gateway read the view is not in it, and a subscription started only after the read would never
+ *   receive it. A read that fails drops them and ends that subscription; both are tried again, with
+ *   the same backoff.
  *
  * Meanwhile the view says quietly that live updates are interrupted (`useLiveFeed` answers whether
  * they are): from the end of a subscription until the next one delivers an event or has run for
@@ -101,10 +104,20 @@ export function startFeed<TData, TVariables extends OperationVariables & { after
     handlers.onInterrupted(value);
   };
 
-  const subscribe = () => {
+  /**
+   * Subscribes after `cursor` (none: afresh). `readView`: the feed cannot resume, and reads the view
+   * again once the fresh subscription is on its way; what the subscription delivers meanwhile (an
+   * event accepted after the gateway read the view, which the view cannot have) is held, in order,
+   * and handled once the view is in. A read that fails drops what was held (the next read has it)
+   * and ends the subscription, to try both again later.
+   */
+  const subscribe = (readView?: () => Promise<void>) => {
     /** What the gateway ended the subscription with: a result without data, then `complete`. */
     let ending: unknown;
     let settled = !interrupted;
+    /** While the view is read: what the subscription delivered meanwhile, to run once it is in. */
+    let held: Array<() => void> | undefined = readView ? [] : undefined;
+    const inTurn = (run: () => void) => (held ? held.push(run) : run());
     const settle = () => {
       if (settled) return;
       settled = true;
@@ -112,13 +125,17 @@ export function startFeed<TData, TVariables extends OperationVariables & { after
       failures = 0;
       setInterrupted(false);
     };
-    settling = settled ? undefined : setTimeout(settle, SETTLED_MS);
+    settling = settled ? undefined : setTimeout(() => inTurn(settle), SETTLED_MS);
+    let ended = false;
     const end = (reason: unknown) => {
+      ended = true;
       clearTimeout(settling);
       running = undefined;
-      if (!stopped) recover(reason);
+      inTurn(() => {
+        if (!stopped) recover(reason);
+      });
     };
-    running = client
+    const subscription = client
       .subscribe({
         query,
         variables: { ...variables, after: cursor ?? null } as unknown as TVariables,
@@ -133,16 +150,34 @@ export function startFeed<TData, TVariables extends OperationVariables & { after
             return;
           }
           ending = undefined;
-          cursor = handlers.cursorOf(data as TData);
-          settle();
-          handlers.onEvent(data as TData, CombinedGraphQLErrors.is(error) ? error : undefined);
+          inTurn(() => {
+            cursor = handlers.cursorOf(data as TData);
+            settle();
+            handlers.onEvent(data as TData, CombinedGraphQLErrors.is(error) ? error : undefined);
+          });
         },
         error: end,
         complete: () => end(ending),
       });
+    if (!ended) running = subscription;
+    readView?.().then(
+      () => {
+        const runs = held ?? [];
+        held = undefined;
+        if (!stopped) for (const run of runs) run();
+      },
+      (error: unknown) => {
+        held = undefined;
+        if (stopped) return;
+        clearTimeout(settling);
+        subscription.unsubscribe();
+        if (running === subscription) running = undefined;
+        recover(error);
+      },
+    );
   };
 
-  /** The subscription ended (with `reason`, when it gave one), or the read before a fresh one failed. */
+  /** The subscription ended (with `reason`, when it gave one), or the read of the view failed. */
   const recover = (reason: unknown) => {
     failures += 1;
     setInterrupted(true);
@@ -151,20 +186,12 @@ export function startFeed<TData, TVariables extends OperationVariables & { after
     if (!resume) cursor = undefined;
     // Jittered, so that the pages an outage cut off do not all come back at once.
     const backoff = Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** (failures - 1)) * (0.75 + Math.random() / 2);
-    timer = setTimeout(() => void again(resume), Math.max(problem?.retryAfterMs ?? 0, backoff));
+    timer = setTimeout(() => again(resume), Math.max(problem?.retryAfterMs ?? 0, backoff));
   };
 
-  const again = async (resume: boolean) => {
+  const again = (resume: boolean) => {
     timer = undefined;
-    if (!resume) {
-      try {
-        await handlers.resync();
-      } catch (error) {
-        if (!stopped) recover(error);
-        return;
-      }
-    }
-    if (!stopped) subscribe();
+    if (!stopped) subscribe(resume ? undefined : () => handlers.resync());
   };
 
   subscribe();
