@@ -231,6 +231,46 @@ describeWith([requirements.chromium()])('inbox app retrying an action', () => {
     await expect(page.locator('.messages li', { hasText: body }).count()).resolves.toBe(1);
   });
 
+  it('offers Retry, not "Already done", when the first request with the key failed elsewhere (IDEMPOTENT_REQUEST_FAILED)', async () => {
+    const threadId = await openNewConversation('Can I pay on delivery?');
+    const body = `Yes, by card or cash (${Date.now().toString(36)}).`;
+    // Another instance held the key's reservation and its request failed without a result: this
+    // instance tells the page so (it sent nothing), and a retry with the key may try.
+    let refused = 0;
+    await page.route(stack.gateway.url, async (route) => {
+      const operation = (route.request().postDataJSON() as { operationName?: string } | null)?.operationName;
+      if (operation !== 'Reply' || refused > 0) return route.continue();
+      refused += 1;
+      return route.fulfill({
+        status: 200,
+        contentType: 'application/json',
+        body: JSON.stringify({
+          data: null,
+          errors: [
+            {
+              message: 'The first request with this idempotencyKey failed; retry it.',
+              path: ['replyToContent'],
+              extensions: { code: 'CONFLICT', reason: 'IDEMPOTENT_REQUEST_FAILED' },
+            },
+          ],
+        }),
+      });
+    });
+    stack.emulator.requestLog.reset();
+
+    await page.getByLabel('Reply').fill(body);
+    await page.getByRole('button', { name: 'Send reply' }).click();
+    const alert = page.getByRole('alert').filter({ hasText: 'retry' });
+    await alert.waitFor();
+    await expect(page.getByText('Already done').count()).resolves.toBe(0);
+    expect(contentPosts()).toEqual([]);
+
+    await alert.getByRole('button', { name: 'Retry' }).click();
+    await page.locator('.messages li.agent', { hasText: body }).waitFor();
+    expect(contentPosts()).toEqual([200]);
+    expect(stored(threadId, body)).toHaveLength(1);
+  });
+
   it('says a reply sent again after Engage gave no clear answer (IDEMPOTENT_OUTCOME_UNKNOWN) was not sent, not "Already done"', async () => {
     const threadId = await openNewConversation('Do you ship to Iceland?');
     const body = `We do, in about a week (${Date.now().toString(36)}).`;

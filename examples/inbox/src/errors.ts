@@ -106,6 +106,10 @@ function uiErrorOf(first: GraphQLFormattedError | undefined, detail: string): Ui
             'Not sent again: Engage did not confirm the first attempt, so it may have been done. Check the conversation, and send it again if it is not there.',
           refresh: true,
         };
+      // The key's first request (on another instance) failed without a result, and this one sent
+      // nothing: not done, and a retry with the key may try it.
+      if (first?.extensions?.reason === 'IDEMPOTENT_REQUEST_FAILED')
+        return { code, message: 'The first attempt failed; nothing was done. Retry it.', retry: true };
       if (first?.extensions?.reason === 'IDEMPOTENT_REQUEST_IN_PROGRESS')
         return { code, message: `Already in progress: ${detail}`, refresh: true, outcomeUnknown: true };
       return { code, message: `Already done: ${detail}`, refresh: true };
