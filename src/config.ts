@@ -261,7 +261,7 @@ export interface UpstreamConfig {
   rateLimitPerCallerPerMinute?: number;
   /** The first calls of tokens Engage has not accepted yet, together, per minute. Default a fifth of the limit. */
   rateLimitUnverifiedPerMinute?: number;
-  /** Callers without a token of their own (every address), together, per minute. Default the limit less one caller's share. */
+  /** Callers without a token of their own (every address), together, per minute. Default the limit less one caller's share (at least one share). */
   rateLimitAnonymousPerMinute?: number;
   rateLimitMaxWaitMs: number;
   retryAfterFloorMs: number;

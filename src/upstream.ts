@@ -88,8 +88,8 @@ export function createUpstream(options: UpstreamOptions, infra: Infra, log: (mes
       callers = createCallerBudget({
         perCallerPerMinute: perCaller,
         unverifiedPerMinute: settings.rateLimitUnverifiedPerMinute ?? Math.max(2, Math.floor(limit / 5)),
-        // What is left when a caller with a token spends its whole share.
-        anonymousPerMinute: settings.rateLimitAnonymousPerMinute ?? Math.max(2, limit - perCaller),
+        // What is left when a caller with a token spends its whole share, and at least one share.
+        anonymousPerMinute: settings.rateLimitAnonymousPerMinute ?? Math.max(perCaller, limit - perCaller),
         store: (key, size) => storeAt(`${bucketKey}:caller:${key}`, size),
         accepted: redis ? redisAcceptedTokens(redis, `${bucketKey}:accepted`) : new MemoryAcceptedTokens(),
         maxWaitMs: settings.rateLimitMaxWaitMs,

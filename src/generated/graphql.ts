@@ -1175,7 +1175,8 @@ export type StartDiscussionInput = {
  * by default). Give the last cursor you received as `after` when you subscribe again: you first
  * receive, in order, every event after it that you may read and that matches your arguments, then
  * live events, with no gap and no duplicate. A cursor whose events are no longer all kept fails the
- * subscription with `CURSOR_EXPIRED` (query the current state, then subscribe without `after`); a
+ * subscription with `CURSOR_EXPIRED` (subscribe again without `after`, hold its events, query the
+ * current state, then apply the held events: querying first would miss what happens in between); a
  * string that is not a cursor with `BAD_USER_INPUT`.
  */
 export type Subscription = {
@@ -1224,7 +1225,8 @@ export type Subscription = {
  * by default). Give the last cursor you received as `after` when you subscribe again: you first
  * receive, in order, every event after it that you may read and that matches your arguments, then
  * live events, with no gap and no duplicate. A cursor whose events are no longer all kept fails the
- * subscription with `CURSOR_EXPIRED` (query the current state, then subscribe without `after`); a
+ * subscription with `CURSOR_EXPIRED` (subscribe again without `after`, hold its events, query the
+ * current state, then apply the held events: querying first would miss what happens in between); a
  * string that is not a cursor with `BAD_USER_INPUT`.
  */
 export type SubscriptionContentAddedArgs = {
@@ -1251,7 +1253,8 @@ export type SubscriptionContentAddedArgs = {
  * by default). Give the last cursor you received as `after` when you subscribe again: you first
  * receive, in order, every event after it that you may read and that matches your arguments, then
  * live events, with no gap and no duplicate. A cursor whose events are no longer all kept fails the
- * subscription with `CURSOR_EXPIRED` (query the current state, then subscribe without `after`); a
+ * subscription with `CURSOR_EXPIRED` (subscribe again without `after`, hold its events, query the
+ * current state, then apply the held events: querying first would miss what happens in between); a
  * string that is not a cursor with `BAD_USER_INPUT`.
  */
 export type SubscriptionEngageEventsArgs = {
@@ -1276,7 +1279,8 @@ export type SubscriptionEngageEventsArgs = {
  * by default). Give the last cursor you received as `after` when you subscribe again: you first
  * receive, in order, every event after it that you may read and that matches your arguments, then
  * live events, with no gap and no duplicate. A cursor whose events are no longer all kept fails the
- * subscription with `CURSOR_EXPIRED` (query the current state, then subscribe without `after`); a
+ * subscription with `CURSOR_EXPIRED` (subscribe again without `after`, hold its events, query the
+ * current state, then apply the held events: querying first would miss what happens in between); a
  * string that is not a cursor with `BAD_USER_INPUT`.
  */
 export type SubscriptionIdentityMergedArgs = {
@@ -1301,7 +1305,8 @@ export type SubscriptionIdentityMergedArgs = {
  * by default). Give the last cursor you received as `after` when you subscribe again: you first
  * receive, in order, every event after it that you may read and that matches your arguments, then
  * live events, with no gap and no duplicate. A cursor whose events are no longer all kept fails the
- * subscription with `CURSOR_EXPIRED` (query the current state, then subscribe without `after`); a
+ * subscription with `CURSOR_EXPIRED` (subscribe again without `after`, hold its events, query the
+ * current state, then apply the held events: querying first would miss what happens in between); a
  * string that is not a cursor with `BAD_USER_INPUT`.
  */
 export type SubscriptionInterventionChangedArgs = {
@@ -1329,7 +1334,8 @@ export type SubscriptionInterventionChangedArgs = {
  * by default). Give the last cursor you received as `after` when you subscribe again: you first
  * receive, in order, every event after it that you may read and that matches your arguments, then
  * live events, with no gap and no duplicate. A cursor whose events are no longer all kept fails the
- * subscription with `CURSOR_EXPIRED` (query the current state, then subscribe without `after`); a
+ * subscription with `CURSOR_EXPIRED` (subscribe again without `after`, hold its events, query the
+ * current state, then apply the held events: querying first would miss what happens in between); a
  * string that is not a cursor with `BAD_USER_INPUT`.
  */
 export type SubscriptionNewThreadArgs = {
@@ -1355,7 +1361,8 @@ export type SubscriptionNewThreadArgs = {
  * by default). Give the last cursor you received as `after` when you subscribe again: you first
  * receive, in order, every event after it that you may read and that matches your arguments, then
  * live events, with no gap and no duplicate. A cursor whose events are no longer all kept fails the
- * subscription with `CURSOR_EXPIRED` (query the current state, then subscribe without `after`); a
+ * subscription with `CURSOR_EXPIRED` (subscribe again without `after`, hold its events, query the
+ * current state, then apply the held events: querying first would miss what happens in between); a
  * string that is not a cursor with `BAD_USER_INPUT`.
  */
 export type SubscriptionThreadStateChangedArgs = {
