@@ -1,5 +1,5 @@
 /**
- * `npx tsx bench/profile.ts [requests=300] [operation=readme-inbox] [warm|cold|floor|apollo-floor] [--runtime=tsx] [--no-profile] [--concurrency=N] [--retained] [--node-flag=<flag>...]`:
+ * `npx tsx bench/profile.ts [requests=300] [operation=readme-inbox] [warm|cold|floor|apollo-floor] [--runtime=tsx] [--no-profile] [--concurrency=N] [--retained] [--instructions] [--warm=N] [--node-flag=<flag>...]`:
  * where the gateway's CPU goes. Starts the emulator and the gateway in their own processes, the
  * gateway under `node --cpu-prof` (the compiled build unless `--runtime=tsx`), then sends
  * `requests` identical operations one at a time (or `--concurrency=N` at a time), every answer byte-equal to the first:
@@ -16,7 +16,16 @@
  *   and collected only by a full collection (bench/README.md "Where the CPU goes").
  * - `--node-flag=<flag>`: a node or V8 flag for the server, after `start:prod`'s (the later of two
  *   opposite V8 flags wins: `--node-flag=--allocation-site-pretenuring` undoes start:prod's).
+ * - `--instructions`: no profile; the server runs under valgrind's callgrind, which counts the
+ *   machine instructions it executes (all its threads: the collector's and the compiler's too)
+ *   while the `requests` are served, and prints them per request, by part (collection, JSON,
+ *   the optimizing compiler, compiled JavaScript, built-ins, ...). A count repeats within a few
+ *   percent from run to run, whatever else the machine does, where CPU time moved by 15%: it
+ *   tells apart changes too small for CPU time here. About 60x slower; needs valgrind.
+ * - `--warm=N`: N operations first, not counted (default 1,000 with `--instructions`, else none):
+ *   the optimizing compiler's work settles over the first thousand.
  */
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parseConfig } from './config';
@@ -55,6 +64,50 @@ export function topSelfTime(profile: CpuProfile, top = 20): Array<{ share: numbe
     .map(([where, hits]) => ({ share: hits / total, ms: hits * perSampleMs, where }));
 }
 
+/** valgrind's callgrind, counting nothing until `callgrind_control --instr on`; V8's generated code is modified in place. */
+const callgrind = (outFile: string) => [
+  'valgrind',
+  '--quiet',
+  '--tool=callgrind',
+  '--instr-atstart=no',
+  '--smc-check=all-non-file',
+  `--callgrind-out-file=${outFile}`,
+];
+
+/**
+ * Parts of the process, by the native function the instructions ran in (V8 names its own; the
+ * JavaScript it compiled has no symbol, and its built-ins are `Builtins_*`).
+ */
+const PARTS: Array<[part: string, test: RegExp]> = [
+  [
+    'garbage collection',
+    /Scaveng|Marking|Sweep|Evacuat|heap::|Heap::|MarkCompact|SizeFromMap|BodyDescriptor|Promot|NewSpace|Remembered|SlotSet|Worklist|Pretenuring/,
+  ],
+  ['JSON.parse', /JsonParser/],
+  ['JSON.stringify', /JsonStringifier/],
+  ['the optimizing compiler', /compiler::|Compiler|interpreter::|Turbofan|maglev/i],
+  ['compiled JavaScript (no symbol)', /\?\?\?:0x/],
+  ['V8 built-ins', /Builtins_/],
+  ['libc (memcpy, malloc, ...)', /libc\.so/],
+  ['Node and libuv', /node::|uv_|llhttp|libuv/],
+];
+
+/** Instructions of a callgrind output file, summed by part. */
+export function instructionsByPart(file: string): Map<string, number> {
+  const annotated = execFileSync('callgrind_annotate', ['--inclusive=no', '--threshold=100', file], {
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  const parts = new Map<string, number>();
+  for (const line of annotated.split('\n')) {
+    const match = /^\s*([\d,]+) \(\s*[\d.]+%\)\s+(.*)$/.exec(line);
+    if (!match || match[2].includes('PROGRAM TOTALS')) continue;
+    const part = PARTS.find(([, test]) => test.test(match[2]))?.[0] ?? 'the rest of V8 (runtime, ICs, objects)';
+    parts.set(part, (parts.get(part) ?? 0) + Number(match[1].replaceAll(',', '')));
+  }
+  return parts;
+}
+
 async function main() {
   const positional = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
   const [requestsArg, operationName = 'readme-inbox', mode = 'warm'] = positional;
@@ -71,13 +124,23 @@ async function main() {
   const valuesOf = (prefix: string) =>
     flags.filter((flag) => flag.startsWith(prefix)).map((flag) => flag.slice(prefix.length));
   const ownFlag = (flag: string) =>
-    ['--no-profile', '--retained'].includes(flag) || ['--concurrency=', '--node-flag='].some((p) => flag.startsWith(p));
+    ['--no-profile', '--retained', '--instructions'].includes(flag) ||
+    ['--concurrency=', '--node-flag=', '--warm='].some((p) => flag.startsWith(p));
   const retained = flags.includes('--retained');
+  const instructions = flags.includes('--instructions');
+  if (instructions && retained) throw new Error('--instructions and --retained are two runs');
+  if (instructions && spawnSync('valgrind', ['--version']).status !== 0)
+    throw new Error(
+      '--instructions runs the server under valgrind, which is not installed (Debian: apt-get install valgrind)',
+    );
+  const [warmValue] = valuesOf('--warm=');
+  const warm = warmValue === undefined ? (instructions ? 1000 : 0) : Number(warmValue);
+  if (!Number.isInteger(warm) || warm < 0) throw new Error('--warm is a whole number');
   const [concurrencyValue] = valuesOf('--concurrency=');
   const concurrency = concurrencyValue === undefined ? 1 : Number(concurrencyValue);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error('--concurrency is a whole number from 1');
   if (retained && concurrency > 1) throw new Error('--retained measures requests one at a time');
-  const profiling = !flags.includes('--no-profile') && !retained;
+  const profiling = !flags.includes('--no-profile') && !retained && !instructions;
   const nodeFlags = valuesOf('--node-flag=');
   const config = parseConfig(['--latency=0', ...flags.filter((flag) => !ownFlag(flag))]);
   useRuntime(config.runtime);
@@ -96,6 +159,8 @@ async function main() {
     },
     where,
     [...(profiling ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []), ...(retained ? ['--expose-gc'] : []), ...nodeFlags],
+    undefined,
+    instructions ? callgrind(path.join(dir, `callgrind.${mode}.%p.out`)) : undefined,
   );
   const startedAt = Date.now();
   try {
@@ -106,11 +171,12 @@ async function main() {
     const perOperation = (await emulator.call<{ count: number }>('log')).count;
     await emulator.call('log-reset');
     const survived = { young: 0, promoted: 0 };
-    let sent = 0;
-    const { cpuMs: spent } = await cpuMs(gateway, () =>
-      Promise.all(
+    /** `count` operations, `concurrency` at a time, every answer checked. */
+    const send = (count: number) => {
+      let sent = 0;
+      return Promise.all(
         Array.from({ length: concurrency }, async () => {
-          while (sent < requests) {
+          while (sent < count) {
             sent++;
             const answer = await post(gateway.ready.url, operation.query, variables);
             if (answer.text !== reference) throw new Error('a warm answer differs from the first');
@@ -120,13 +186,20 @@ async function main() {
             survived.promoted += after.promoted;
           }
         }),
-      ),
-    );
+      );
+    };
+    await send(warm);
+    await emulator.call('log-reset');
+    const counting = (on: boolean) =>
+      instructions && execFileSync('callgrind_control', ['--instr', on ? 'on' : 'off', String(gateway.pid)]);
+    counting(true);
+    const { cpuMs: spent } = await cpuMs(gateway, () => send(requests));
+    counting(false);
     const { count } = await emulator.call<{ count: number }>('log');
     const expected = cold ? perOperation * requests : 0;
     if (count !== expected) throw new Error(`${mode} operations made ${count} REST calls, not ${expected}`);
     console.log(
-      `${operation.name}, ${mode} (${cold ? perOperation : 0} REST calls each), ${config.runtime}: ${(spent / requests).toFixed(2)} ms CPU per request (${requests} requests, ${concurrency} at a time${retained ? ', a young GC after each' : ''})`,
+      `${operation.name}, ${mode} (${cold ? perOperation : 0} REST calls each), ${config.runtime}: ${instructions ? 'under valgrind' : `${(spent / requests).toFixed(2)} ms CPU per request`} (${requests} requests, ${concurrency} at a time${retained ? ', a young GC after each' : ''})`,
     );
     if (retained) {
       const kib = (bytes: number) => (bytes / requests / 1024).toFixed(1);
@@ -137,6 +210,15 @@ async function main() {
   } finally {
     await gateway.close();
     await emulator.close();
+  }
+  if (instructions) {
+    const out = path.join(dir, `callgrind.${mode}.${gateway.pid}.out`);
+    const parts = instructionsByPart(out);
+    const total = [...parts.values()].reduce((sum, n) => sum + n, 0);
+    const millions = (n: number) => (n / requests / 1e6).toFixed(2).padStart(6);
+    console.log(`instructions per request (callgrind, ${requests} requests after ${warm}): ${millions(total)} M`);
+    for (const [part, n] of [...parts.entries()].sort((a, b) => b[1] - a[1])) console.log(`${millions(n)} M  ${part}`);
+    console.log(`callgrind data: ${path.relative(process.cwd(), out)} (callgrind_annotate, kcachegrind)`);
   }
   if (!profiling) return;
   const written = readdirSync(dir)

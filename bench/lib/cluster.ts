@@ -50,8 +50,16 @@ export function startServerChild(
   where: Placement,
   nodeFlags: string[] = [],
   runtime?: Runtime,
+  wrapper?: string[],
 ): Promise<ServerChild> {
-  return startChild<ServerChildReady>({ module: 'server.ts', options, cpus: where.server, nodeFlags, runtime });
+  return startChild<ServerChildReady>({
+    module: 'server.ts',
+    options,
+    cpus: where.server,
+    nodeFlags,
+    runtime,
+    wrapper,
+  });
 }
 
 export function startLoadChild(where: Placement): Promise<Child<{ pid: number }>> {

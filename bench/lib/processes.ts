@@ -99,6 +99,8 @@ export interface ChildOptions {
   readyTimeoutMs?: number;
   /** Default: the one `useRuntime` set (`tsx` when it was not called). */
   runtime?: Runtime;
+  /** A command node runs under, with its arguments (e.g. valgrind's). */
+  wrapper?: string[];
 }
 
 export interface Child<Ready> {
@@ -124,14 +126,14 @@ export async function startChild<Ready>({
   nodeFlags = [],
   readyTimeoutMs = 60_000,
   runtime = defaultRuntime,
+  wrapper = [],
 }: ChildOptions): Promise<Child<Ready>> {
   const production = runtime === 'build' ? productionStart() : undefined;
   const nodeArgs = production
     ? [...production.nodeFlags, ...nodeFlags, path.join(BUILD_DIR, 'bench', 'children', module.replace(/\.ts$/, '.js'))]
     : [...nodeFlags, '--import', 'tsx', path.join(ROOT, 'bench', 'children', module)];
-  const [command, args] = cpus
-    ? ['taskset', ['-c', cpus, process.execPath, ...nodeArgs]]
-    : [process.execPath, nodeArgs];
+  const line = [...(cpus ? ['taskset', '-c', cpus] : []), ...wrapper, process.execPath, ...nodeArgs];
+  const [command, ...args] = line;
   const { NODE_ENV: _unset, ...env } = process.env;
   const proc = spawn(command, args, {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
