@@ -64,6 +64,9 @@ export function fieldErrors(error: unknown): Map<string, UiError> {
  * kept (see live.ts) has its error here too: the inbox shows it only while the field has no value.
  */
 export function liveFieldErrors(previous: Map<string, UiError>, data: unknown, error: unknown): Map<string, UiError> {
+  // Entries go when a later event carries their record; through a long outage of Engage, the
+  // records that failed and never came again would pile up: the oldest go past this many.
+  const KEPT = 500;
   const carried = new Set<string>();
   const visit = (value: unknown): void => {
     if (!isObject(value)) return;
@@ -76,6 +79,10 @@ export function liveFieldErrors(previous: Map<string, UiError>, data: unknown, e
   const next = new Map([...previous].filter(([key]) => !carried.has(key.slice(0, key.lastIndexOf('.')))));
   if (next.size === previous.size && failed.size === 0) return previous; // nothing changed: no render
   for (const [key, found] of failed) next.set(key, found);
+  for (const key of next.keys()) {
+    if (next.size <= KEPT) break;
+    next.delete(key);
+  }
   return next;
 }
 

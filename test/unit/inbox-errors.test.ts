@@ -1,0 +1,50 @@
+/**
+ * The inbox app's field errors of live events (examples/inbox/src/errors.ts), kept by record while
+ * Engage fails to answer for some of an event's fields.
+ */
+import { CombinedGraphQLErrors } from '@apollo/client/errors';
+
+// Required, not imported: the app's modules are typed for the browser (see inbox-feed.test.ts).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { liveFieldErrors } = require('../../examples/inbox/src/errors') as {
+  liveFieldErrors: (previous: Map<string, unknown>, data: unknown, error: unknown) => Map<string, unknown>;
+};
+
+/** A `newThread` event whose customer Engage did not answer for. */
+function partialEvent(threadId: string) {
+  const data = { newThread: { thread: { __typename: 'Thread', id: threadId, customer: null } } };
+  const error = new CombinedGraphQLErrors({
+    data,
+    errors: [
+      {
+        message: 'Engage did not answer in time',
+        path: ['newThread', 'thread', 'customer'],
+        extensions: { code: 'DEADLINE_EXCEEDED' },
+      },
+    ],
+  });
+  return { data, error };
+}
+
+describe('live field errors', () => {
+  it("keep a failed field's error by record, and forget it when an event carries the record again", () => {
+    const failed = partialEvent('t1');
+    const kept = liveFieldErrors(new Map(), failed.data, failed.error);
+    expect([...kept.keys()]).toEqual(['Thread:t1.customer']);
+    const again = {
+      newThread: { thread: { __typename: 'Thread', id: 't1', customer: { __typename: 'Identity', id: 'i1' } } },
+    };
+    expect(liveFieldErrors(kept, again, undefined).size).toBe(0);
+  });
+
+  it('keep the newest 500 through a long outage, not one per failed record for ever', () => {
+    let kept = new Map<string, unknown>();
+    for (let i = 0; i < 1200; i++) {
+      const { data, error } = partialEvent(`t${i}`);
+      kept = liveFieldErrors(kept, data, error);
+    }
+    expect(kept.size).toBe(500);
+    expect(kept.has('Thread:t1199.customer')).toBe(true);
+    expect(kept.has('Thread:t699.customer')).toBe(false);
+  });
+});
