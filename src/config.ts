@@ -348,6 +348,31 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
+/**
+ * A server that could not listen for a reason a setting explains (the port taken, the host no
+ * address of this machine), as the settings to change; undefined for any other failure.
+ */
+export function listenFailure(
+  error: NodeJS.ErrnoException,
+  {
+    host,
+    port,
+    hostSetting,
+    portSetting,
+    or = '',
+  }: { host: string; port: number; hostSetting: string; portSetting: string; or?: string },
+): ConfigError | undefined {
+  if (error.code === 'EADDRINUSE')
+    return new ConfigError(
+      `Port ${port} on ${host} is in use by another process: set ${portSetting} (or ${hostSetting})${or}`,
+    );
+  if (error.code === 'ENOTFOUND' || error.code === 'EADDRNOTAVAIL' || error.code === 'EAI_AGAIN')
+    return new ConfigError(
+      `${hostSetting} ${host} is not an address of this machine (${error.code}): set ${hostSetting} to one (127.0.0.1, or 0.0.0.0 for all)${or}`,
+    );
+  return undefined;
+}
+
 /** Messages that never repeat the offending value (zod's enum message would). */
 const errorMap: z.ZodErrorMap = (issue, context) => {
   if (issue.code === z.ZodIssueCode.invalid_enum_value)

@@ -4,7 +4,7 @@
  * (with a random secret and verify token unless configured) and simulated customers write at
  * `EMULATOR_SIMULATE_CUSTOMERS` messages per minute, so subscriptions show live activity.
  */
-import { ConfigError, loadConfig } from './config';
+import { ConfigError, listenFailure, loadConfig } from './config';
 import { startEmulator, type Emulator } from './emulator';
 import { randomSecret, registerWebhook } from './live/register';
 import { startGateway } from './server';
@@ -136,14 +136,19 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
 }
 
-/** The embedded emulator's port already taken: a setting to change, said like the gateway's own (src/server.ts). */
+/** The embedded emulator's port taken or host not this machine's: a setting to change, said like the gateway's own (src/server.ts). */
 async function listening<T>(starting: Promise<T>, host: string, port: number): Promise<T> {
   try {
     return await starting;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
-    throw new ConfigError(
-      `Port ${port} on ${host} is in use by another process: set EMULATOR_PORT (or EMULATOR_HOST), or ENGAGE_URL to use Engage itself`,
+    throw (
+      listenFailure(error as NodeJS.ErrnoException, {
+        host,
+        port,
+        hostSetting: 'EMULATOR_HOST',
+        portSetting: 'EMULATOR_PORT',
+        or: ', or ENGAGE_URL to use Engage itself',
+      }) ?? error
     );
   }
 }

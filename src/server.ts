@@ -27,7 +27,7 @@ import { makeExecutableSchema } from '@graphql-tools/schema';
 import express from 'express';
 import { GraphQLError, printSchema, type GraphQLSchema } from 'graphql';
 import { ResponseCache } from './cache/response-cache';
-import { ConfigError, DEFAULTS, listenOrigin } from './config';
+import { DEFAULTS, listenFailure, listenOrigin } from './config';
 import { compiledGateway } from './executor';
 import {
   createContextFactory,
@@ -502,13 +502,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     });
   }).catch(async (error: NodeJS.ErrnoException) => {
     await stop().catch(() => undefined);
-    if (error.code === 'EADDRINUSE')
-      throw new ConfigError(`Port ${listenPort} on ${listenHost} is in use by another process: set PORT (or HOST)`);
-    if (error.code === 'ENOTFOUND' || error.code === 'EADDRNOTAVAIL' || error.code === 'EAI_AGAIN')
-      throw new ConfigError(
-        `HOST ${listenHost} is not an address of this machine (${error.code}): set HOST to one (127.0.0.1, or 0.0.0.0 for all)`,
-      );
-    throw error;
+    throw (
+      listenFailure(error, { host: listenHost, port: listenPort, hostSetting: 'HOST', portSetting: 'PORT' }) ?? error
+    );
   });
   // Once listening, the server's errors are accept failures (out of file descriptors, EMFILE): the
   // connection is lost, the server goes on. Said in the log; without a listener they would be thrown.

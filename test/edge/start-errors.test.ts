@@ -73,6 +73,14 @@ it('names HOST when it is not an address of this machine', async () => {
   );
 });
 
+it('names EMULATOR_HOST when it is not an address of this machine', async () => {
+  const { code, stderr } = await start({ EMULATOR_HOST: '192.0.2.1', PORT: '0', EMULATOR_PORT: '0' });
+  expect(code).toBe(1);
+  expect(stderr.trim()).toBe(
+    'EMULATOR_HOST 192.0.2.1 is not an address of this machine (EADDRNOTAVAIL): set EMULATOR_HOST to one (127.0.0.1, or 0.0.0.0 for all), or ENGAGE_URL to use Engage itself',
+  );
+});
+
 it('names REDIS_URL, and not its value, when Redis does not answer', async () => {
   const { code, stderr } = await start({
     PORT: '0',
