@@ -18,6 +18,8 @@ import { launchChromium, screenshotPath, serveApp, type ServedApp } from './supp
 
 const ENGAGE_DOWN = { errorRate: 1, pathPattern: '^/1\\.0/content_sources' };
 const LIVE_RETRY = { attempts: 1, baseMs: 0, maxMs: 0 };
+/** The app's longest wait before a feed subscribes again (examples/inbox/src/feed.ts: 30 s, jittered up to 1.25x), and a margin. */
+const RESUMED_WITHIN_MS = 45_000;
 
 /** A graphql-transport-ws message as the page sent or received it. */
 interface Frame {
@@ -109,10 +111,12 @@ describeWith([requirements.chromium()])('inbox app when the gateway ends its liv
 
     // Engage answers again: the app's next subscriptions replay what it missed (its first message is
     // a contentAdded event too: whichever feed resumes first shows the thread).
+    // Each feed's next attempt may come up to its longest backoff later (30 s, jittered by up to a
+    // quarter: the feeds backed off while Engage failed their attempts), so the waits outlast it.
     stack.emulator.faults.reset();
-    await top(during.thread_id!, 'During the outage.').waitFor({ timeout: 30_000 });
+    await top(during.thread_id!, 'During the outage.').waitFor({ timeout: RESUMED_WITHIN_MS });
     const resumed = () => sent.filter((frame) => frame.type === 'subscribe' && frame.payload?.variables?.after != null);
-    await waitUntil(() => resumed().some((frame) => frame.payload?.operationName === 'NewThreads'), 30_000);
+    await waitUntil(() => resumed().some((frame) => frame.payload?.operationName === 'NewThreads'), RESUMED_WITHIN_MS);
     // Both feeds resume after the last event they received: the same event, one cursor.
     expect(resumed().map((frame) => frame.payload?.variables?.after)).toEqual(resumed().map(() => cursor));
 
@@ -126,7 +130,7 @@ describeWith([requirements.chromium()])('inbox app when the gateway ends its liv
       true,
     );
     await page.screenshot({ path: screenshotPath('live-resume-2-caught-up') });
-  }, 90_000);
+  }, 180_000);
 });
 
 describeWith([requirements.chromium()])('inbox app when its live cursor expired', () => {
@@ -162,9 +166,9 @@ describeWith([requirements.chromium()])('inbox app when its live cursor expired'
     stack.emulator.faults.reset();
     await waitUntil(
       () => received.some((frame) => frame.payload?.errors?.[0]?.extensions?.code === 'CURSOR_EXPIRED'),
-      30_000,
+      RESUMED_WITHIN_MS,
     );
-    await row(first.thread_id!).waitFor({ timeout: 30_000 });
+    await row(first.thread_id!).waitFor({ timeout: RESUMED_WITHIN_MS });
     await row(second.thread_id!).waitFor();
     // Each feed, refused its cursor, subscribes afresh: without `after`.
     const subscribes = (operationName: string) =>
@@ -176,7 +180,7 @@ describeWith([requirements.chromium()])('inbox app when its live cursor expired'
             subscribes(operationName).some((frame) => frame.payload?.variables?.after != null) &&
             subscribes(operationName).at(-1)?.payload?.variables?.after == null,
         ),
-      30_000,
+      RESUMED_WITHIN_MS,
     );
 
     const later = stack.emulator.customers.startThread({ sourceId, body: 'After the outage.' });
@@ -188,5 +192,5 @@ describeWith([requirements.chromium()])('inbox app when its live cursor expired'
     await expect(page.evaluate(() => (globalThis as unknown as { loadedOnce?: boolean }).loadedOnce)).resolves.toBe(
       true,
     );
-  }, 90_000);
+  }, 180_000);
 });
