@@ -3,10 +3,15 @@
  * subscriptions: a subscription without `after` receives the events accepted while it is open, and
  * nothing of what came before it; one ends when the gateway ends it.
  */
+import { CombinedGraphQLErrors } from '@apollo/client/errors';
+
 // Required, not imported: the app's modules are typed for the browser (its own tsconfig, `npm run
 // typecheck -w examples/inbox`), and importing them would bring the DOM's types into this project's.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { startFeed } = require('../../examples/inbox/src/feed') as { startFeed: StartFeed };
+const { startFeed, wakeFeeds } = require('../../examples/inbox/src/feed') as {
+  startFeed: StartFeed;
+  wakeFeeds: () => void;
+};
 
 /** examples/inbox/src/feed.ts's `startFeed`, as this model drives it. */
 type StartFeed = (
@@ -76,6 +81,65 @@ beforeEach(() => jest.useFakeTimers());
 afterEach(() => jest.useRealTimers());
 
 describe('the live feed', () => {
+  it('waiting for its backoff, subscribes at once when the gateway is seen to answer again', async () => {
+    const gateway = gatewayModel();
+    const handlers = {
+      cursorOf: (event: LiveEvent) => event.cursor,
+      onEvent: () => undefined,
+      resync: async () => undefined,
+      onInterrupted: () => undefined,
+    };
+    const feeds = [
+      startFeed(gateway.client, DOCUMENT, {}, handlers),
+      startFeed(gateway.client, DOCUMENT, {}, handlers),
+    ];
+    gateway.accept({ cursor: 'c1' });
+    // An outage: every attempt of both feeds ends at once, and their backoffs grow (0.5 s, 1, 2, 4, 8).
+    for (let ended = 0; ended < 5; ended++) {
+      gateway.endAll();
+      await jest.advanceTimersByTimeAsync(12_000);
+    }
+    gateway.endAll();
+    expect(gateway.open.size).toBe(0);
+    // Each now waits 12 to 20 s. The socket connects again (another feed's attempt, here none):
+    // both subscribe now, after their cursor.
+    wakeFeeds();
+    await flush();
+    expect(gateway.open.size).toBe(2);
+    feeds.forEach((feed) => feed.stop());
+    expect(jest.getTimerCount()).toBe(0);
+  });
+
+  it('keeps a wait the gateway asked for (retryAfterMs)', async () => {
+    const gateway = gatewayModel();
+    const feed = startFeed(
+      gateway.client,
+      DOCUMENT,
+      {},
+      {
+        cursorOf: (event) => event.cursor,
+        onEvent: () => undefined,
+        resync: async () => undefined,
+        onInterrupted: () => undefined,
+      },
+    );
+    gateway.accept({ cursor: 'c1' });
+    const [observer] = [...gateway.open];
+    gateway.open.delete(observer);
+    observer.next({
+      error: new CombinedGraphQLErrors({
+        errors: [{ message: 'busy', extensions: { code: 'UPSTREAM_RATE_LIMITED', retryAfterMs: 30_000 } }],
+      }),
+    });
+    observer.complete();
+    wakeFeeds();
+    await flush();
+    expect(gateway.open.size).toBe(0);
+    await jest.advanceTimersByTimeAsync(30_000);
+    expect(gateway.open.size).toBe(1);
+    feed.stop();
+  });
+
   it('says nothing once stopped: a subscription that was settling when the feed stopped does not clear the notice', async () => {
     const gateway = gatewayModel();
     const interrupted: boolean[] = [];

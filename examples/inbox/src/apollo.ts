@@ -8,6 +8,7 @@ import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
 import { getMainDefinition, relayStylePagination } from '@apollo/client/utilities';
 import { Kind, OperationTypeNode } from 'graphql';
 import { createClient } from 'graphql-ws';
+import { wakeFeeds } from './feed';
 
 /** The gateway's GraphQL URL resolved against the page, and its WebSocket twin. */
 export function gatewayUrls(configured: string): { http: string; ws: string } {
@@ -53,6 +54,7 @@ export function createApolloClient(options: {
       // subscribes again after its last event's cursor, with its own backoff (feed.ts).
       retryAttempts: 0,
       on: {
+        connected: () => wakeFeeds(),
         closed: (event) => {
           if (event instanceof CloseEvent && (event.code === 4401 || event.code === 4403))
             options.onAuthError(event.reason || 'The gateway refused the token.');

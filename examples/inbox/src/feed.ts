@@ -81,6 +81,19 @@ interface FeedHandlers<TData> extends Pick<LiveFeedOptions<TData, never>, 'curso
   onInterrupted: (interrupted: boolean) => void;
 }
 
+/** The feeds waiting for their backoff to end: each one's attempt, to make at once. */
+const waiting = new Set<() => void>();
+
+/**
+ * The gateway answers again (the page's socket connected: the gateway accepted the token, so Engage
+ * answers too): the feeds waiting for their backoff subscribe now. Each feed's backoff grew while
+ * its attempts failed during an outage, and without this the last one came back up to 37 s after
+ * the first.
+ */
+export function wakeFeeds(): void {
+  for (const wake of [...waiting]) wake();
+}
+
 export function startFeed<TData, TVariables extends OperationVariables & { after?: string | null }>(
   client: ApolloClient,
   query: TypedDocumentNode<TData, TVariables>,
@@ -97,6 +110,8 @@ export function startFeed<TData, TVariables extends OperationVariables & { after
   /** The running subscription's wait to count as settled: stopped with the feed, whose notice is no longer its own. */
   let settling: ReturnType<typeof setTimeout> | undefined;
   let running: { unsubscribe(): void } | undefined;
+  /** While the feed waits for its backoff: its attempt, made at once by `wakeFeeds`. */
+  let wake: () => void = () => undefined;
 
   const setInterrupted = (value: boolean) => {
     if (value === interrupted || stopped) return;
@@ -186,11 +201,21 @@ export function startFeed<TData, TVariables extends OperationVariables & { after
     if (!resume) cursor = undefined;
     // Jittered, so that the pages an outage cut off do not all come back at once.
     const backoff = Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** (failures - 1)) * (0.75 + Math.random() / 2);
-    timer = setTimeout(() => again(resume), Math.max(problem?.retryAfterMs ?? 0, backoff));
+    const retryAfterMs = problem?.retryAfterMs ?? 0;
+    timer = setTimeout(() => again(resume), Math.max(retryAfterMs, backoff));
+    // A wait the gateway asked for (`retryAfterMs`) is kept; a backoff of the feed's own ends when
+    // the gateway is seen to answer again (`wakeFeeds`).
+    if (retryAfterMs > 0) return;
+    wake = () => {
+      clearTimeout(timer);
+      again(resume);
+    };
+    waiting.add(wake);
   };
 
   const again = (resume: boolean) => {
     timer = undefined;
+    waiting.delete(wake);
     if (!stopped) subscribe(resume ? undefined : () => handlers.resync());
   };
 
@@ -198,6 +223,7 @@ export function startFeed<TData, TVariables extends OperationVariables & { after
   return {
     stop() {
       stopped = true;
+      waiting.delete(wake);
       clearTimeout(timer);
       clearTimeout(settling);
       running?.unsubscribe();
