@@ -25,6 +25,22 @@ describeWith([requirements.chromium()])('inbox app retrying an action', () => {
     (stack.emulator.records.thread(threadId)?.contents ?? []).filter((content) => content.body === body);
 
   /** A conversation a customer just started, open in the page. */
+  /**
+   * The page's first Reply reaches the gateway, which posts it to Engage, but the connection drops
+   * before its answer reaches the page; later requests go through. Answers how many were lost.
+   */
+  async function loseFirstReplyAnswer(): Promise<() => number> {
+    let lost = 0;
+    await page.route(stack.gateway.url, async (route) => {
+      const operation = (route.request().postDataJSON() as { operationName?: string } | null)?.operationName;
+      if (operation !== 'Reply' || lost > 0) return route.continue();
+      lost += 1;
+      await route.fetch();
+      await route.abort('connectionreset');
+    });
+    return () => lost;
+  }
+
   async function openNewConversation(body: string): Promise<string> {
     const source = stack.emulator.records.list('sources').find((candidate) => candidate.active);
     const started = stack.emulator.customers.startThread({
@@ -100,21 +116,14 @@ describeWith([requirements.chromium()])('inbox app retrying an action', () => {
     const body = `Done, it goes to the new address (${Date.now().toString(36)}).`;
     // The reply reaches the gateway, which posts it to Engage, but the connection drops before its
     // answer reaches the page: the page cannot tell whether it was sent.
-    let lost = 0;
-    await page.route(stack.gateway.url, async (route) => {
-      const operation = (route.request().postDataJSON() as { operationName?: string } | null)?.operationName;
-      if (operation !== 'Reply' || lost > 0) return route.continue();
-      lost += 1;
-      await route.fetch();
-      await route.abort('connectionreset');
-    });
+    const lost = await loseFirstReplyAnswer();
     stack.emulator.requestLog.reset();
 
     await page.getByLabel('Reply').fill(body);
     await page.getByRole('button', { name: 'Send reply' }).click();
     const alert = page.getByRole('alert').filter({ hasText: 'Cannot reach the gateway' });
     await alert.waitFor();
-    expect(lost).toBe(1);
+    expect(lost()).toBe(1);
     expect(contentPosts()).toEqual([200]);
     expect(stored(threadId, body)).toHaveLength(1);
     await page.screenshot({ path: screenshotPath('action-retry-3-answer-lost') });
@@ -132,14 +141,7 @@ describeWith([requirements.chromium()])('inbox app retrying an action', () => {
   it('posts a reply whose answer was lost on the way to the page once, when "Send reply" is clicked again', async () => {
     const threadId = await openNewConversation('Is the blue one back in stock?');
     const body = `Yes, since this morning (${Date.now().toString(36)}).`;
-    let lost = 0;
-    await page.route(stack.gateway.url, async (route) => {
-      const operation = (route.request().postDataJSON() as { operationName?: string } | null)?.operationName;
-      if (operation !== 'Reply' || lost > 0) return route.continue();
-      lost += 1;
-      await route.fetch();
-      await route.abort('connectionreset');
-    });
+    const lost = await loseFirstReplyAnswer();
     stack.emulator.requestLog.reset();
 
     await page.getByLabel('Reply').fill(body);
@@ -147,7 +149,7 @@ describeWith([requirements.chromium()])('inbox app retrying an action', () => {
     await send.click();
     const alert = page.getByRole('alert').filter({ hasText: 'Cannot reach the gateway' });
     await alert.waitFor();
-    expect(lost).toBe(1);
+    expect(lost()).toBe(1);
     expect(contentPosts()).toEqual([200]);
     // The text is still in the box: the agent sends it again rather than use the banner's Retry.
     await expect(page.getByLabel('Reply').inputValue()).resolves.toBe(body);

@@ -5,114 +5,94 @@
  * emulator's faults (a 429 that outlasts the retries, identities that answer 503) or, for a thread
  * that vanished between the list and its opening, by asking the gateway for an id it does not know.
  */
-import type { Browser, Page } from 'playwright-core';
 import { describeWith, requirements } from '../support/requirements';
-import { startStack, type Stack } from '../support/stack';
-import { launchChromium, screenshotPath, serveApp, type ServedApp } from './support';
+import { inboxInBrowser, screenshotPath } from './support';
 
 describeWith([requirements.chromium()])('inbox app on the gateway errors', () => {
-  let stack: Stack;
-  let app: ServedApp;
-  let browser: Browser;
-  let page: Page;
+  // The identities' 503s below would otherwise open the circuit for every other call.
+  const inbox = inboxInBrowser({ gateway: { upstream: { breakerThreshold: 1000 } } });
 
-  const rows = () => page.locator('.inbox [data-thread-id]');
+  const rows = () => inbox.page.locator('.inbox [data-thread-id]');
   const rowIds = (): Promise<string[]> =>
-    page.$$eval('.inbox [data-thread-id]', (found) => found.map((row) => row.getAttribute('data-thread-id') ?? ''));
-
-  beforeAll(async () => {
-    // The identities' 503s below would otherwise open the circuit for every other call.
-    stack = await startStack({ gateway: { upstream: { breakerThreshold: 1000 } } });
-    app = await serveApp({ gatewayUrl: stack.gateway.url, emulatorOrigin: stack.emulator.origin });
-    browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  }, 120_000);
-
-  afterEach(() => {
-    stack.emulator.faults.reset();
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await app?.close();
-    await stack?.dispose();
-  });
+    inbox.page.$$eval('.inbox [data-thread-id]', (found) =>
+      found.map((row) => row.getAttribute('data-thread-id') ?? ''),
+    );
 
   it('offers a retry of a rate-limited inbox (UPSTREAM_RATE_LIMITED), enabled once retryAfterMs has passed', async () => {
     // Engage answers 429 to the thread list more times than the gateway retries.
-    stack.emulator.faults.set({ force429: 10, retryAfterSeconds: 1, pathPattern: '^/1\\.0/content_threads$' });
-    await page.goto(app.origin);
-    await page.getByRole('button', { name: /admin/ }).click();
-    const alert = page.getByRole('alert').filter({ hasText: 'Engage is busy; retry in 1 s.' });
+    inbox.stack.emulator.faults.set({ force429: 10, retryAfterSeconds: 1, pathPattern: '^/1\\.0/content_threads$' });
+    await inbox.page.goto(inbox.app.origin);
+    await inbox.page.getByRole('button', { name: /admin/ }).click();
+    const alert = inbox.page.getByRole('alert').filter({ hasText: 'Engage is busy; retry in 1 s.' });
     await alert.waitFor();
     const retry = alert.getByRole('button', { name: 'Retry' });
     expect(await retry.isDisabled()).toBe(true);
-    await page.screenshot({ path: screenshotPath('errors-1-rate-limited') });
+    await inbox.page.screenshot({ path: screenshotPath('errors-1-rate-limited') });
 
-    stack.emulator.faults.reset();
-    stack.emulator.requestLog.reset();
+    inbox.stack.emulator.faults.reset();
+    inbox.stack.emulator.requestLog.reset();
     await retry.click(); // waits until it is enabled
     await rows().first().waitFor();
     expect(await rowIds()).toHaveLength(20);
-    await expect(page.getByRole('alert').count()).resolves.toBe(0);
+    await expect(inbox.page.getByRole('alert').count()).resolves.toBe(0);
     // The retry ran the inbox again: it read the thread list.
-    expect(stack.emulator.requestLog.entries().filter((entry) => entry.path === '/1.0/content_threads')).toHaveLength(
-      1,
-    );
+    expect(
+      inbox.stack.emulator.requestLog.entries().filter((entry) => entry.path === '/1.0/content_threads'),
+    ).toHaveLength(1);
   });
 
   it('drops a thread that is gone (NOT_FOUND) from the inbox when opened, with no error', async () => {
     const before = await rowIds();
-    const total = Number(await page.getByTestId('total').textContent());
+    const total = Number(await inbox.page.getByTestId('total').textContent());
     const vanished = before[2];
     // The thread vanishes between the list and its opening: the gateway is asked for an id it does not know.
-    await page.route(stack.gateway.url, async (route) => {
+    await inbox.page.route(inbox.stack.gateway.url, async (route) => {
       const body = route.request().postDataJSON() as { operationName?: string; variables?: { id?: string } } | null;
       if (body?.operationName !== 'Thread' || body.variables?.id !== vanished) return route.continue();
       await route.continue({ postData: JSON.stringify({ ...body, variables: { id: '000000000000000000000000' } }) });
     });
     try {
-      await page.locator(`[data-thread-id="${vanished}"]`).click();
-      await page.locator(`.inbox [data-thread-id="${vanished}"]`).waitFor({ state: 'detached' });
+      await inbox.page.locator(`[data-thread-id="${vanished}"]`).click();
+      await inbox.page.locator(`.inbox [data-thread-id="${vanished}"]`).waitFor({ state: 'detached' });
     } finally {
-      await page.unroute(stack.gateway.url);
+      await inbox.page.unroute(inbox.stack.gateway.url);
     }
     expect(await rowIds()).toEqual(before.filter((id) => id !== vanished));
-    await expect(page.getByTestId('total').textContent()).resolves.toBe(String(total - 1));
-    await page.getByText('That conversation is no longer visible to you').waitFor();
-    await expect(page.getByRole('alert').count()).resolves.toBe(0);
-    await page.screenshot({ path: screenshotPath('errors-2-not-found') });
+    await expect(inbox.page.getByTestId('total').textContent()).resolves.toBe(String(total - 1));
+    await inbox.page.getByText('That conversation is no longer visible to you').waitFor();
+    await expect(inbox.page.getByRole('alert').count()).resolves.toBe(0);
+    await inbox.page.screenshot({ path: screenshotPath('errors-2-not-found') });
   });
 
   it('renders a partial inbox (customers Engage did not answer for) with the error in place of each customer', async () => {
-    stack.emulator.faults.set({ errorRate: 1, pathPattern: '^/1\\.0/identities' });
-    await page.reload();
+    inbox.stack.emulator.faults.set({ errorRate: 1, pathPattern: '^/1\\.0/identities' });
+    await inbox.page.reload();
     await rows().first().waitFor();
     expect(await rowIds()).toHaveLength(20);
-    const names = page.locator('.inbox .row-top strong');
+    const names = inbox.page.locator('.inbox .row-top strong');
     await expect(names.evaluateAll((found) => found.map((name) => name.textContent))).resolves.toEqual(
       Array(20).fill('Engage did not answer; retry in a moment.'),
     );
-    await expect(page.locator('.inbox .row-top strong.field-error').count()).resolves.toBe(20);
+    await expect(inbox.page.locator('.inbox .row-top strong.field-error').count()).resolves.toBe(20);
     // The rest of each row is there: its source and its last message.
-    await expect(page.locator('.inbox .row-meta .badge').count()).resolves.toBe(20);
-    await expect(page.locator('.inbox .preview:not(.field-error)').count()).resolves.toBe(20);
-    await page.screenshot({ path: screenshotPath('errors-3-partial') });
+    await expect(inbox.page.locator('.inbox .row-meta .badge').count()).resolves.toBe(20);
+    await expect(inbox.page.locator('.inbox .preview:not(.field-error)').count()).resolves.toBe(20);
+    await inbox.page.screenshot({ path: screenshotPath('errors-3-partial') });
 
     // Retrying once Engage answers again fills the customers in.
-    stack.emulator.faults.reset();
-    const alert = page.getByRole('alert').filter({ hasText: 'Some details could not be loaded.' });
+    inbox.stack.emulator.faults.reset();
+    const alert = inbox.page.getByRole('alert').filter({ hasText: 'Some details could not be loaded.' });
     await alert.getByRole('button', { name: 'Retry' }).click();
     await alert.waitFor({ state: 'detached' });
-    await expect(page.locator('.inbox .field-error').count()).resolves.toBe(0);
+    await expect(inbox.page.locator('.inbox .field-error').count()).resolves.toBe(0);
     // Each row names its customer as the gateway does (a thread the emulator's customers open
     // meanwhile may arrive live at the top, and may have none).
-    const shown = await page.$$eval('.inbox [data-thread-id]', (found) =>
+    const shown = await inbox.page.$$eval('.inbox [data-thread-id]', (found) =>
       found.map((row) => [row.getAttribute('data-thread-id'), row.querySelector('.row-top strong')?.textContent]),
     );
     const expected = await Promise.all(
       shown.map(async ([id]) => {
-        const { data } = await stack.gql<{ thread: { customer: { displayName: string | null } | null } }>(
+        const { data } = await inbox.stack.gql<{ thread: { customer: { displayName: string | null } | null } }>(
           `query ($id: ID!) { thread(id: $id) { customer { displayName } } }`,
           { id },
         );
@@ -124,19 +104,19 @@ describeWith([requirements.chromium()])('inbox app on the gateway errors', () =>
   });
 
   it("shows another selection's inbox loading, not the last selection's error, while it loads", async () => {
-    const sources = page.getByRole('group', { name: 'Sources' }).getByRole('checkbox');
-    const inboxAlert = page.getByRole('alert').filter({ hasNotText: 'Dismiss' });
-    stack.emulator.faults.set({ force429: 10, retryAfterSeconds: 1, pathPattern: '^/1\\.0/content_threads$' });
+    const sources = inbox.page.getByRole('group', { name: 'Sources' }).getByRole('checkbox');
+    const inboxAlert = inbox.page.getByRole('alert').filter({ hasNotText: 'Dismiss' });
+    inbox.stack.emulator.faults.set({ force429: 10, retryAfterSeconds: 1, pathPattern: '^/1\\.0/content_threads$' });
     await sources.nth(0).check();
     await inboxAlert.filter({ hasText: 'Engage is busy; retry in 1 s.' }).waitFor();
-    stack.emulator.faults.reset();
+    inbox.stack.emulator.faults.reset();
     await new Promise((resolve) => setTimeout(resolve, 1_500)); // Engage's Retry-After
     // Another selection of sources: its inbox takes a while.
-    stack.emulator.faults.set({ latencyMs: 1_500, pathPattern: '^/1\\.0/content_threads$' });
+    inbox.stack.emulator.faults.set({ latencyMs: 1_500, pathPattern: '^/1\\.0/content_threads$' });
     await sources.nth(1).check();
-    await page.getByText('Loading the inbox…').waitFor({ timeout: 1_000 });
+    await inbox.page.getByText('Loading the inbox…').waitFor({ timeout: 1_000 });
     await expect(inboxAlert.count()).resolves.toBe(0);
     await rows().first().waitFor();
-    await expect(page.getByRole('alert').count()).resolves.toBe(0);
+    await expect(inbox.page.getByRole('alert').count()).resolves.toBe(0);
   });
 });

@@ -10,11 +10,9 @@
  * subscription; Engage fails by answering 503 to `/content_sources` (each event's thread reads its
  * source), which the app's inbox needs too.
  */
-import type { Browser, Page } from 'playwright-core';
 import type { GatewayOptions } from '../../src/server';
 import { describeWith, requirements } from '../support/requirements';
-import { startStack, type Stack } from '../support/stack';
-import { launchChromium, screenshotPath, serveApp, type ServedApp } from './support';
+import { inboxInBrowser, screenshotPath } from './support';
 
 const ENGAGE_DOWN = { errorRate: 1, pathPattern: '^/1\\.0/content_sources' };
 const LIVE_RETRY = { attempts: 1, baseMs: 0, maxMs: 0 };
@@ -43,33 +41,14 @@ async function waitUntil(condition: () => boolean, timeoutMs = 20_000): Promise<
 
 /** A browser on the inbox app of a stack whose gateway has `gateway` options; its WebSocket frames recorded. */
 function inboxOn(gateway: Partial<GatewayOptions>) {
-  const harness = {
-    stack: undefined as unknown as Stack,
-    app: undefined as unknown as ServedApp,
-    browser: undefined as unknown as Browser,
-    page: undefined as unknown as Page,
-    sent: [] as Frame[],
-    received: [] as Frame[],
-  };
-  beforeAll(async () => {
-    harness.stack = await startStack({ registerWebhook: true, emulator: { webhooks: { retryBaseMs: 5 } }, gateway });
-    harness.app = await serveApp({
-      gatewayUrl: harness.stack.gateway.url,
-      emulatorOrigin: harness.stack.emulator.origin,
-    });
-    harness.browser = await launchChromium();
-    harness.page = await harness.browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const inbox = inboxInBrowser({ registerWebhook: true, emulator: { webhooks: { retryBaseMs: 5 } }, gateway });
+  const harness = Object.assign(inbox, { sent: [] as Frame[], received: [] as Frame[] });
+  beforeAll(() => {
     harness.page.on('websocket', (socket) => {
       socket.on('framesent', ({ payload }) => harness.sent.push(JSON.parse(String(payload)) as Frame));
       socket.on('framereceived', ({ payload }) => harness.received.push(JSON.parse(String(payload)) as Frame));
     });
-  }, 120_000);
-  afterAll(async () => {
-    await harness.browser?.close();
-    await harness.app?.close();
-    await harness.stack?.dispose();
   });
-  afterEach(() => harness.stack.emulator.faults.reset());
   return harness;
 }
 

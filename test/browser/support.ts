@@ -9,8 +9,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { CHROMIUM_PATH } from '../support/requirements';
+import { startStack, type Stack, type StackOptions } from '../support/stack';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 export const APP_DIR = path.join(ROOT, 'examples', 'inbox');
@@ -98,3 +99,36 @@ export function launchChromium(): Promise<Browser> {
 }
 
 export const screenshotPath = (name: string) => path.join(ARTIFACTS_DIR, `${name}.png`);
+
+/** A suite's stack, its inbox app and a Chromium page on it (set in `beforeAll`). */
+export interface InboxInBrowser {
+  stack: Stack;
+  app: ServedApp;
+  browser: Browser;
+  page: Page;
+}
+
+/**
+ * Registers the suite's lifecycle: before all, a stack with `options`, the inbox app served against
+ * it and a page in Chromium; after each test, the emulator's faults cleared; after all, each closed.
+ * The fields are set once `beforeAll` has run.
+ */
+export function inboxInBrowser(options?: StackOptions): InboxInBrowser {
+  const harness = {} as InboxInBrowser;
+  beforeAll(async () => {
+    harness.stack = await startStack(options);
+    harness.app = await serveApp({
+      gatewayUrl: harness.stack.gateway.url,
+      emulatorOrigin: harness.stack.emulator.origin,
+    });
+    harness.browser = await launchChromium();
+    harness.page = await harness.browser.newPage({ viewport: { width: 1280, height: 800 } });
+  }, 120_000);
+  afterEach(() => harness.stack.emulator.faults.reset());
+  afterAll(async () => {
+    await harness.browser?.close();
+    await harness.app?.close();
+    await harness.stack?.dispose();
+  });
+  return harness;
+}

@@ -73,6 +73,28 @@ function deferred() {
   return { promise, resolve, reject };
 }
 
+/** A feed on `gateway`, with what it received (cursors), the reads of the view it started and its notices. */
+function watch(gateway: ReturnType<typeof gatewayModel>) {
+  const received: string[] = [];
+  const reads: Array<ReturnType<typeof deferred>> = [];
+  const interrupted: boolean[] = [];
+  const feed = startFeed(
+    gateway.client,
+    DOCUMENT,
+    {},
+    {
+      cursorOf: (event) => event.cursor,
+      onEvent: (event) => received.push(event.cursor),
+      resync: () => {
+        reads.push(deferred());
+        return reads[reads.length - 1].promise;
+      },
+      onInterrupted: (value) => interrupted.push(value),
+    },
+  );
+  return { feed, received, reads, interrupted };
+}
+
 const flush = async () => {
   for (let turn = 0; turn < 5; turn++) await Promise.resolve();
 };
@@ -83,16 +105,7 @@ afterEach(() => jest.useRealTimers());
 describe('the live feed', () => {
   it('waiting for its backoff, subscribes at once when the gateway is seen to answer again', async () => {
     const gateway = gatewayModel();
-    const handlers = {
-      cursorOf: (event: LiveEvent) => event.cursor,
-      onEvent: () => undefined,
-      resync: async () => undefined,
-      onInterrupted: () => undefined,
-    };
-    const feeds = [
-      startFeed(gateway.client, DOCUMENT, {}, handlers),
-      startFeed(gateway.client, DOCUMENT, {}, handlers),
-    ];
+    const feeds = [watch(gateway).feed, watch(gateway).feed];
     gateway.accept({ cursor: 'c1' });
     // An outage: every attempt of both feeds ends at once, and their backoffs grow (0.5 s, 1, 2, 4, 8).
     for (let ended = 0; ended < 5; ended++) {
@@ -112,17 +125,7 @@ describe('the live feed', () => {
 
   it('keeps a wait the gateway asked for (retryAfterMs)', async () => {
     const gateway = gatewayModel();
-    const feed = startFeed(
-      gateway.client,
-      DOCUMENT,
-      {},
-      {
-        cursorOf: (event) => event.cursor,
-        onEvent: () => undefined,
-        resync: async () => undefined,
-        onInterrupted: () => undefined,
-      },
-    );
+    const { feed } = watch(gateway);
     gateway.accept({ cursor: 'c1' });
     const [observer] = [...gateway.open];
     gateway.open.delete(observer);
@@ -142,18 +145,7 @@ describe('the live feed', () => {
 
   it('says nothing once stopped: a subscription that was settling when the feed stopped does not clear the notice', async () => {
     const gateway = gatewayModel();
-    const interrupted: boolean[] = [];
-    const feed = startFeed(
-      gateway.client,
-      DOCUMENT,
-      {},
-      {
-        cursorOf: (event) => event.cursor,
-        onEvent: () => undefined,
-        resync: async () => undefined,
-        onInterrupted: (value) => interrupted.push(value),
-      },
-    );
+    const { feed, interrupted } = watch(gateway);
     gateway.accept({ cursor: 'c1' });
     gateway.endAll(); // resumes after c1, with backoff
     expect(interrupted).toEqual([true]);
@@ -170,22 +162,7 @@ describe('the live feed', () => {
 
   it('receives an event accepted while it reads the view again, after it', async () => {
     const gateway = gatewayModel();
-    const received: string[] = [];
-    const reads: Array<ReturnType<typeof deferred>> = [];
-    const feed = startFeed(
-      gateway.client,
-      DOCUMENT,
-      {},
-      {
-        cursorOf: (event) => event.cursor,
-        onEvent: (event) => received.push(event.cursor),
-        resync: () => {
-          reads.push(deferred());
-          return reads[reads.length - 1].promise;
-        },
-        onInterrupted: () => undefined,
-      },
-    );
+    const { feed, received, reads } = watch(gateway);
 
     // The socket is lost before any event: no cursor to resume after, so the feed reads the view again.
     gateway.endAll();
@@ -206,22 +183,7 @@ describe('the live feed', () => {
 
   it('drops what it held when the read fails, and reads again later', async () => {
     const gateway = gatewayModel();
-    const received: string[] = [];
-    const reads: Array<ReturnType<typeof deferred>> = [];
-    const feed = startFeed(
-      gateway.client,
-      DOCUMENT,
-      {},
-      {
-        cursorOf: (event) => event.cursor,
-        onEvent: (event) => received.push(event.cursor),
-        resync: () => {
-          reads.push(deferred());
-          return reads[reads.length - 1].promise;
-        },
-        onInterrupted: () => undefined,
-      },
-    );
+    const { feed, received, reads } = watch(gateway);
     gateway.endAll();
     await jest.advanceTimersByTimeAsync(1_000);
     gateway.accept({ cursor: 'c1' });
