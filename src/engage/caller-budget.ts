@@ -79,15 +79,13 @@ export function createCallerBudget(options: CallerBudgetOptions): CallerBudget {
     Math.max(1, Math.floor(options.unverifiedPerMinute / 2)),
   );
   const refusal = { upstreamError: 'caller_budget', what: "This caller's share of the upstream budget" };
-  const policyOf = (store: BucketStore) =>
-    tokenBucketPolicy({ store, maxWaitMs: options.maxWaitMs, onStoreError: options.onStoreError, refusal });
+  const policyOf = (store: BucketStore, refused = refusal) =>
+    tokenBucketPolicy({ store, maxWaitMs: options.maxWaitMs, onStoreError: options.onStoreError, refusal: refused });
   const unverified = policyOf(options.store(UNVERIFIED, unverifiedSize));
   const anonymous = options.anonymousPerMinute
-    ? tokenBucketPolicy({
-        store: options.store(ANONYMOUS, bucketSize(options.anonymousPerMinute)),
-        maxWaitMs: options.maxWaitMs,
-        onStoreError: options.onStoreError,
-        refusal: { upstreamError: 'anonymous_budget', what: 'The share of callers without a token' },
+    ? policyOf(options.store(ANONYMOUS, bucketSize(options.anonymousPerMinute)), {
+        upstreamError: 'anonymous_budget',
+        what: 'The share of callers without a token',
       })
     : undefined;
   /** The first call of each token not yet accepted, while it runs: the token's other calls wait for it. */
