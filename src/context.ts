@@ -43,6 +43,12 @@ export interface GatewayContext {
    * caller without a token, its address's; undefined for the gateway's own calls.
    */
   caller?: string;
+  /**
+   * The caller acts with the configured token for want of its own (`ALLOW_ANONYMOUS`): its
+   * `caller` is its address's, and it spends the shares of all such callers too (the upstream
+   * budget's anonymous pool, src/engage/caller-budget.ts; the operations', src/edge/caller-rate.ts).
+   */
+  anonymous: boolean;
   idempotency: IdempotencyStore;
   /** Live events for subscription resolvers (absent when the gateway runs without them). */
   live?: LiveAccess;
@@ -150,17 +156,30 @@ class OperationContext implements GatewayContext {
   readonly viewerId: string | null;
   readonly scope: string;
   readonly caller?: string;
+  readonly anonymous: boolean;
   readonly idempotency: IdempotencyStore;
   readonly live?: LiveAccess;
   readonly fresh: GatewayContext['fresh'];
   readonly within: GatewayContext['within'];
   private readonly builders: Pick<ContextParts, 'buildEngage' | 'buildLoaders'>;
 
-  constructor({ buildEngage, buildLoaders, viewerId, scope, caller, idempotency, live, fresh, within }: ContextParts) {
+  constructor({
+    buildEngage,
+    buildLoaders,
+    viewerId,
+    scope,
+    caller,
+    anonymous,
+    idempotency,
+    live,
+    fresh,
+    within,
+  }: ContextParts) {
     this.builders = { buildEngage, buildLoaders };
     this.viewerId = viewerId;
     this.scope = scope;
     this.caller = caller;
+    this.anonymous = anonymous;
     this.idempotency = idempotency;
     this.live = live;
     this.fresh = fresh;
@@ -267,6 +286,7 @@ export function createContextFactory(options: ContextFactoryOptions) {
       viewerId: (usesDefault ? options.defaultUserId : credentials.userId) || null,
       scope,
       caller,
+      anonymous: usesDefault,
       idempotency: options.idempotency,
       live: options.live,
       fresh: (next) => createContext(credentials, next),

@@ -158,6 +158,11 @@ export interface GatewayOptions {
   ws?: { maxSocketsPerToken?: number; maxSubscriptionsPerSocket?: number };
   /** Operations a caller may run a second, HTTP and WebSocket together (src/edge/caller-rate.ts); default unlimited. */
   callerOperationsPerSecond?: number;
+  /**
+   * Operations all callers without a token may run a second together, after each one's own rate
+   * (src/edge/caller-rate.ts); 0: no such limit. Default twice `callerOperationsPerSecond`.
+   */
+  anonymousOperationsPerSecond?: number;
   /** Schema introspection, apart from the landing page. Default: unless `production`. */
   introspection?: boolean;
   /** Runs of a document on graphql-js before it is compiled (src/executor.ts); default 1. */
@@ -210,7 +215,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const authenticator = await createAuthenticator({ allowAnonymous, auth: options.auth ?? { mode: 'engage' } });
   // Anonymous callers are told apart by address: only they need one.
   const addressOf = allowAnonymous ? addressReader(options.trustProxy ?? false, log) : undefined;
-  const callerRate = createCallerRate(options.callerOperationsPerSecond ?? 0);
+  const callerRate = createCallerRate({
+    perSecond: options.callerOperationsPerSecond ?? 0,
+    anonymousPerSecond: options.anonymousOperationsPerSecond,
+  });
   // An unreachable Redis fails here, with nothing left open.
   const infra = await createInfra({
     redis: options.redisUrl ? { url: options.redisUrl, commandTimeoutMs: options.redisCommandTimeoutMs } : undefined,
@@ -468,7 +476,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
             scope.caller = loggedCaller(credentials, context.scope);
             logging.attach(context, scope);
           }
-          const refused = callerRate?.refusal(context.caller, true);
+          const refused = callerRate?.refusal(context, true);
           if (refused) throw refused;
           return context;
         } catch (error) {

@@ -7,45 +7,105 @@
  * Past the rate, an operation is refused before anything of it runs, with `RATE_LIMITED` and
  * `retryAfterMs` (HTTP 429 with `Retry-After`), until its caller's window ends.
  *
+ * Callers without a token of their own (`context.anonymous`) are told apart by address, and
+ * addresses are cheap (a botnet, a pool of cloud hosts): each would get the rate again. So an
+ * operation of theirs that its own window lets through is counted again in one window that all of
+ * them share (`ANONYMOUS_OPERATIONS_PER_SECOND`, default `ANONYMOUS_CALLERS` callers' rate), as
+ * their Engage calls spend one pool of the upstream budget (src/engage/caller-budget.ts). Past it,
+ * the refusal says so (`rateLimit: "anonymous"`, against `"caller"` for a caller's own window).
+ * Callers with a token are never counted there: however many addresses the others come from, they
+ * keep their whole rate. An operation its own window refuses is not counted in the pool: one
+ * address sending as fast as it can does not spend the others' operations.
+ *
  * The windows are the entries of an lru-cache that expire a second after each caller's first
- * operation in them; the cache holds the callers of the last second, at most `MAX_CALLERS` (an
- * evicted caller, the least recent, starts a new window).
+ * operation in them (the pool's under a key no caller is); the cache holds the callers of the last
+ * second, at most `MAX_CALLERS` (an evicted caller, the least recent, starts a new window).
  */
 import { GraphQLError } from 'graphql';
 import { LRUCache } from 'lru-cache';
 
 const WINDOW_MS = 1_000;
 const MAX_CALLERS = 100_000;
+/**
+ * How many callers' rates the pool of callers without a token is, by default. A caller's 50 a
+ * second in production, cached inboxes at 3-5 ms of CPU each (bench/README.md), is about a fifth of
+ * a core; the pool, two fifths, leaves callers with a token the rest of an instance whatever the
+ * number of addresses, and still serves a few people without a token at a UI's few operations a
+ * second each, or one dashboard's first screen.
+ */
+export const ANONYMOUS_CALLERS = 2;
+/** The key of the pool's window: a caller is a hex digest (src/context.ts), never this. */
+const ANONYMOUS = 'anonymous';
+
+/** Who runs an operation: `context.caller` and `context.anonymous` (src/context.ts). */
+export interface RateCaller {
+  /** Undefined for the gateway's own operations: never counted. */
+  readonly caller?: string;
+  /** Acts with the configured token for want of its own: counted in the pool too. */
+  readonly anonymous?: boolean;
+}
 
 export interface CallerRate {
   /**
-   * Counts one operation of `caller` (none for the gateway's own, `undefined`): undefined when it
-   * may run, else its refusal; `http` adds the status and `Retry-After` Apollo answers with.
+   * Counts one operation of `who` (none for the gateway's own): undefined when it may run, else its
+   * refusal; `http` adds the status and `Retry-After` Apollo answers with.
    */
-  refusal(caller: string | undefined, http: boolean): GraphQLError | undefined;
+  refusal(who: RateCaller, http: boolean): GraphQLError | undefined;
 }
 
-export function createCallerRate(perSecond: number): CallerRate | undefined {
-  if (perSecond <= 0) return undefined;
-  // Operations counted in each caller's current window; `noUpdateTTL`: counting does not extend it.
+export interface CallerRateOptions {
+  /** One caller's operations a second; 0: no limit. */
+  perSecond: number;
+  /**
+   * The operations a second of all callers without a token together; 0: no such limit. Default
+   * `ANONYMOUS_CALLERS` times `perSecond`.
+   */
+  anonymousPerSecond?: number;
+}
+
+/** The refused window's limit, in its refusal's `rateLimit` and message. */
+const WHOSE = {
+  caller: 'from this caller',
+  anonymous: 'from callers without a token, all addresses together',
+} as const;
+
+export function createCallerRate({
+  perSecond,
+  anonymousPerSecond = ANONYMOUS_CALLERS * perSecond,
+}: CallerRateOptions): CallerRate | undefined {
+  if (perSecond <= 0 && anonymousPerSecond <= 0) return undefined;
+  // Operations counted in each window; `noUpdateTTL`: counting does not extend it.
   const windows = new LRUCache<string, number>({ max: MAX_CALLERS, ttl: WINDOW_MS, noUpdateTTL: true });
+  /** Counts one operation in `key`'s window: the ms until it ends when past `max`, else undefined. */
+  const past = (key: string, max: number): number | undefined => {
+    const counted = (windows.get(key) ?? 0) + 1;
+    windows.set(key, counted);
+    return counted <= max ? undefined : Math.max(1, Math.ceil(windows.getRemainingTTL(key)));
+  };
   return {
-    refusal(caller, http) {
+    refusal({ caller, anonymous }, http) {
       if (caller === undefined) return undefined;
-      const counted = (windows.get(caller) ?? 0) + 1;
-      windows.set(caller, counted);
-      if (counted <= perSecond) return undefined;
-      return rateLimited(perSecond, Math.max(1, Math.ceil(windows.getRemainingTTL(caller))), http);
+      let waitMs = perSecond > 0 ? past(caller, perSecond) : undefined;
+      if (waitMs !== undefined) return rateLimited('caller', perSecond, waitMs, http);
+      if (!anonymous || anonymousPerSecond <= 0) return undefined;
+      waitMs = past(ANONYMOUS, anonymousPerSecond);
+      return waitMs === undefined ? undefined : rateLimited('anonymous', anonymousPerSecond, waitMs, http);
     },
   };
 }
 
-function rateLimited(perSecond: number, retryAfterMs: number, http: boolean): GraphQLError {
+function rateLimited(
+  rateLimit: keyof typeof WHOSE,
+  perSecond: number,
+  retryAfterMs: number,
+  http: boolean,
+): GraphQLError {
   return new GraphQLError(
-    `More than ${perSecond} operations a second from this caller: retry after ${retryAfterMs} ms.`,
+    `More than ${perSecond} operations a second ${WHOSE[rateLimit]}: retry after ${retryAfterMs} ms.`,
     {
       extensions: {
         code: 'RATE_LIMITED',
+        rateLimit,
         retryAfterMs,
         ...(http
           ? { http: { status: 429, headers: new Map([['retry-after', String(Math.ceil(retryAfterMs / 1000))]]) } }

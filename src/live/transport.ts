@@ -32,7 +32,8 @@
  *   - more sockets for one token than `maxSocketsPerToken`: 4429 and the reason.
  *   Each operation's context comes from the same factory as HTTP requests.
  * - A `subscribe` past its caller's rate (`callerRate`, src/edge/caller-rate.ts, counted with the
- *   caller's HTTP operations) gets an error (RATE_LIMITED) before anything of it runs.
+ *   caller's HTTP operations), or for a caller without a token past the rate of all of them, gets
+ *   an error (RATE_LIMITED) before anything of it runs.
  * - A socket holds at most `maxSubscriptionsPerSocket` operations; one more gets an error
  *   (TOO_MANY_SUBSCRIPTIONS) and the socket stays open. So does one whose `subscribe` message would
  *   take the messages of the operations running on the socket past `maxOperationBytes` (one
@@ -259,6 +260,8 @@ class Connection {
   credentials?: CallerCredentials;
   /** Who holds it (`context.caller`: the token's scope, or the address's), counted in `socketsPerCaller` while it is open. */
   caller?: string;
+  /** Its caller has no token of its own (`context.anonymous`): its operations count in the pool of such callers too. */
+  anonymous = false;
   /**
    * The running operations: the only one itself, a Map by id from a second one on. Most sockets
    * run one subscription, and a Map with its table is about 180 bytes that each would hold.
@@ -645,6 +648,7 @@ export function startTransport(options: TransportOptions): Transport {
       );
     socketsPerCaller.set(caller, open + 1);
     connection.caller = caller;
+    connection.anonymous = context.anonymous;
     connection.credentials = credentials;
     connection.acknowledged = true;
     connection.send(stringifyMessage({ type: MessageType.ConnectionAck }));
@@ -669,7 +673,7 @@ export function startTransport(options: TransportOptions): Transport {
    * join a subscription's fan-out group.
    */
   const subscribe = (connection: Connection, { id, payload }: SubscribeMessage, size: number): Promise<void> | void => {
-    const tooFast = options.callerRate?.refusal(connection.caller, false);
+    const tooFast = options.callerRate?.refusal(connection, false);
     if (tooFast) return refuse(connection, id, [tooFast]);
     const max = options.maxSubscriptionsPerSocket;
     if (max !== undefined && connection.runningCount >= max)

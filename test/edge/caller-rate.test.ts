@@ -2,20 +2,30 @@
  * Each caller's rate of operations (`CALLER_OPERATIONS_PER_SECOND`), over real HTTP and WebSocket
  * against the emulator: past it an operation is refused before it runs (429, `Retry-After`,
  * RATE_LIMITED), HTTP and WebSocket operations count together, other callers are served, and the
- * caller is served again once its window has passed.
+ * caller is served again once its window has passed. Callers without a token, from however many
+ * addresses, also count together in one pool (`ANONYMOUS_OPERATIONS_PER_SECOND`).
  */
+import type { Client } from 'graphql-ws';
 import { startStack, type Stack } from '../support/stack';
-import { Subscription, within, wsClients } from '../live/support';
+import { clientWithHeaders, Subscription, within, wsClients } from '../live/support';
 import type { Gateway } from '../../src/server';
 
 const clients = wsClients();
 let stack: Stack;
 let limited: Gateway;
+/** Its callers' addresses are named by `X-Forwarded-For` (the tests' peer is loopback). */
+let pooled: Gateway;
 const PER_SECOND = 3;
+const POOL_PER_SECOND = 5;
 
 beforeAll(async () => {
   stack = await startStack();
   limited = await stack.anotherGateway({ callerOperationsPerSecond: PER_SECOND });
+  pooled = await stack.anotherGateway({
+    callerOperationsPerSecond: PER_SECOND,
+    anonymousOperationsPerSecond: POOL_PER_SECOND,
+    trustProxy: ['loopback'],
+  });
 });
 
 afterAll(async () => {
@@ -24,10 +34,14 @@ afterAll(async () => {
 });
 
 /** A query answered from the schema alone (no Engage call), as a cache hit costs: only the gateway's CPU. */
-async function query(token?: string) {
-  const response = await fetch(limited.url, {
+async function query(token?: string, { gateway = limited, from }: { gateway?: Gateway; from?: string } = {}) {
+  const response = await fetch(gateway.url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    headers: {
+      'content-type': 'application/json',
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(from ? { 'x-forwarded-for': from } : {}),
+    },
     body: JSON.stringify({ query: '{ __typename }' }),
   });
   const body = (await response.json()) as {
@@ -53,7 +67,7 @@ it('refuses a caller past its rate, over HTTP and WebSocket together; others are
   expect(refused.body.errors).toEqual([
     expect.objectContaining({
       message: `More than ${PER_SECOND} operations a second from this caller: retry after ${retryAfterMs} ms.`,
-      extensions: expect.objectContaining({ code: 'RATE_LIMITED', retryAfterMs }),
+      extensions: expect.objectContaining({ code: 'RATE_LIMITED', rateLimit: 'caller', retryAfterMs }),
     }),
   ]);
 
@@ -70,4 +84,69 @@ it('refuses a caller past its rate, over HTTP and WebSocket together; others are
   // Once the window has passed, the caller is served again.
   await new Promise((resolve) => setTimeout(resolve, retryAfterMs + 50));
   expect((await query()).status).toBe(200);
+});
+
+describe('callers without a token, from many addresses, together', () => {
+  const sockets: Client[] = [];
+  afterAll(async () => {
+    await Promise.all(sockets.map((socket) => socket.dispose()));
+  });
+
+  /** A socket of a caller without a token from `from`, acknowledged: connecting is no operation. */
+  async function socketFrom(from: string): Promise<Client> {
+    const socket = clientWithHeaders(
+      pooled.url,
+      { 'x-forwarded-for': from },
+      { lazy: false, onNonLazyError: () => undefined },
+    );
+    sockets.push(socket);
+    await within(
+      new Promise((resolve) => socket.on('connected', resolve)),
+      10_000,
+      `the socket of ${from} to be acknowledged`,
+    );
+    return socket;
+  }
+
+  it('spend one pool: past it every address is refused, a fresh one and its socket too; a caller with a token is served', async () => {
+    const socket = await socketFrom('198.51.100.7');
+
+    // Three addresses, two operations each (within their own rate of 3), together (one window):
+    // the pool lets 5 through and refuses the sixth, with when to come back.
+    const addresses = ['203.0.113.1', '203.0.113.2', '203.0.113.3'];
+    const answers = await Promise.all(
+      addresses.flatMap((from) => [1, 2].map(() => query(undefined, { gateway: pooled, from }))),
+    );
+    expect(answers.map((answer) => answer.status).sort()).toEqual([200, 200, 200, 200, 200, 429]);
+    const refused = answers.find((answer) => answer.status === 429)!;
+    expect(refused.retryAfter).toBe('1');
+    const retryAfterMs = refused.body.errors![0].extensions.retryAfterMs as number;
+    expect(retryAfterMs).toBeGreaterThan(0);
+    expect(retryAfterMs).toBeLessThanOrEqual(1_000);
+    expect(refused.body.errors).toEqual([
+      expect.objectContaining({
+        message: `More than ${POOL_PER_SECOND} operations a second from callers without a token, all addresses together: retry after ${retryAfterMs} ms.`,
+        extensions: expect.objectContaining({ code: 'RATE_LIMITED', rateLimit: 'anonymous', retryAfterMs }),
+      }),
+    ]);
+
+    // A fresh address is refused too: the pool is spent, not its own window; over WebSocket alike.
+    const fresh = await query(undefined, { gateway: pooled, from: '203.0.113.4' });
+    expect(fresh.status).toBe(429);
+    expect(fresh.body.errors![0].extensions).toMatchObject({ code: 'RATE_LIMITED', rateLimit: 'anonymous' });
+    const subscription = new Subscription(socket, 'subscription { engageEvents { id } }');
+    await within(subscription.completed.promise, 10_000, 'the subscription to be refused');
+    expect(subscription.error).toEqual([
+      expect.objectContaining({
+        extensions: expect.objectContaining({ code: 'RATE_LIMITED', rateLimit: 'anonymous' }),
+      }),
+    ]);
+
+    // A caller with a token is never counted in the pool.
+    expect((await query(stack.admin.token, { gateway: pooled, from: '203.0.113.1' })).status).toBe(200);
+
+    // Once the pool's window has passed, callers without a token are served again.
+    await new Promise((resolve) => setTimeout(resolve, retryAfterMs + 50));
+    expect((await query(undefined, { gateway: pooled, from: '203.0.113.5' })).status).toBe(200);
+  });
 });

@@ -1,0 +1,70 @@
+/**
+ * The windows of src/edge/caller-rate.ts: each caller's own, and the one pool of callers without a
+ * token. Every test runs within one window (a second from its first operation): no clock is needed.
+ */
+import type { GraphQLError } from 'graphql';
+import { ANONYMOUS_CALLERS, createCallerRate, type CallerRate, type RateCaller } from '../../src/edge/caller-rate';
+
+/** The outcome of `count` operations of `who`, in order: 'ok', or the refusal's `rateLimit`. */
+function run(rate: CallerRate, who: RateCaller, count = 1): unknown[] {
+  return Array.from({ length: count }, () => rate.refusal(who, false)?.extensions.rateLimit ?? 'ok');
+}
+
+const address = (n: number): RateCaller => ({ caller: `address-${n}`, anonymous: true });
+
+it('counts callers without a token in one pool after their own windows: past it, every address is refused', () => {
+  const rate = createCallerRate({ perSecond: 3, anonymousPerSecond: 5 })!;
+  // Two operations from each address, within its own rate of 3: the pool lets 5 through.
+  expect([1, 2, 3].flatMap((n) => run(rate, address(n), 2))).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'anonymous']);
+  // A fresh address is refused too: the pool is spent, not its window.
+  const refused = rate.refusal(address(4), false) as GraphQLError;
+  expect(refused.message).toMatch(
+    /^More than 5 operations a second from callers without a token, all addresses together: retry after \d+ ms\.$/,
+  );
+  expect(refused.extensions).toMatchObject({ code: 'RATE_LIMITED', rateLimit: 'anonymous' });
+  expect(refused.extensions.retryAfterMs).toBeGreaterThan(0);
+  expect(refused.extensions.retryAfterMs).toBeLessThanOrEqual(1_000);
+  expect(refused.extensions.http).toBeUndefined();
+});
+
+it("never counts nor refuses a caller with a token in the pool, nor the gateway's own operations anywhere", () => {
+  const rate = createCallerRate({ perSecond: 3, anonymousPerSecond: 2 })!;
+  // Operations of callers with a token and the gateway's own (no caller) leave the pool whole.
+  expect(run(rate, { caller: 'token-1', anonymous: false }, 3)).toEqual(['ok', 'ok', 'ok']);
+  expect(run(rate, { caller: undefined, anonymous: true }, 10)).toEqual(Array(10).fill('ok'));
+  expect(run(rate, address(1), 3)).toEqual(['ok', 'ok', 'anonymous']);
+  // With the pool spent, a caller with a token still has its own rate, and only that.
+  expect(run(rate, { caller: 'token-2' }, 4)).toEqual(['ok', 'ok', 'ok', 'caller']);
+});
+
+it("an operation its own window refuses is not counted in the pool: one address cannot spend the others'", () => {
+  const rate = createCallerRate({ perSecond: 2, anonymousPerSecond: 4 })!;
+  expect(run(rate, address(1), 10)).toEqual(['ok', 'ok', ...Array(8).fill('caller')]);
+  expect(run(rate, address(2), 2)).toEqual(['ok', 'ok']);
+  expect(run(rate, address(3), 1)).toEqual(['anonymous']);
+});
+
+it('sizes the pool at ANONYMOUS_CALLERS callers by default; 0 turns either limit off', () => {
+  const byDefault = createCallerRate({ perSecond: 2 })!;
+  const within = ANONYMOUS_CALLERS * 2;
+  expect(Array.from({ length: within + 1 }, (_, n) => run(byDefault, address(n))[0])).toEqual([
+    ...Array(within).fill('ok'),
+    'anonymous',
+  ]);
+  // No pool: callers without a token have their own rate only.
+  const noPool = createCallerRate({ perSecond: 2, anonymousPerSecond: 0 })!;
+  expect(Array.from({ length: 50 }, (_, n) => run(noPool, address(n))[0])).toEqual(Array(50).fill('ok'));
+  // The pool alone: no caller's own rate.
+  const poolOnly = createCallerRate({ perSecond: 0, anonymousPerSecond: 3 })!;
+  expect(run(poolOnly, { caller: 'token-1' }, 10)).toEqual(Array(10).fill('ok'));
+  expect(run(poolOnly, address(1), 4)).toEqual(['ok', 'ok', 'ok', 'anonymous']);
+  expect(createCallerRate({ perSecond: 0 })).toBeUndefined();
+});
+
+it('gives an HTTP refusal its status and Retry-After, in whole seconds', () => {
+  const rate = createCallerRate({ perSecond: 5, anonymousPerSecond: 1 })!;
+  rate.refusal(address(1), true);
+  const refused = rate.refusal(address(2), true)!;
+  expect(refused.extensions).toMatchObject({ code: 'RATE_LIMITED', rateLimit: 'anonymous' });
+  expect(refused.extensions.http).toEqual({ status: 429, headers: new Map([['retry-after', '1']]) });
+});
