@@ -14,8 +14,8 @@
  * - redis: REDIS_URL, REDIS_COMMAND_TIMEOUT_MS, REDIS_CONNECT_TIMEOUT_MS, REDIS_PREFIX
  * - webhook: WEBHOOK_SECRET, WEBHOOK_VERIFY_TOKEN, WEBHOOK_BODY_LIMIT_BYTES, WEBHOOK_DEDUPE_TTL_SECONDS
  * - eventLog: EVENT_LOG_RETENTION_SECONDS, EVENT_LOG_MAX_EVENTS
- * - edge (loadEdgeConfig): ALLOW_ANONYMOUS, TRUST_PROXY, AUTH_MODE, JWT_*, CORS_ORIGINS, WS_*, CALLER_OPERATIONS_PER_SECOND, OPERATION_MAX_*,
- *   INTROSPECTION, LOG_LEVEL, READY_TIMEOUT_MS, SHUTDOWN_TIMEOUT_MS, HTTP_HEADERS_TIMEOUT_MS,
+ * - edge (loadEdgeConfig): ALLOW_ANONYMOUS, TRUST_PROXY, AUTH_MODE, JWT_*, CORS_ORIGINS, WS_*, CALLER_OPERATIONS_PER_SECOND,
+ *   ANONYMOUS_OPERATIONS_PER_SECOND, OPERATION_MAX_*, INTROSPECTION, LOG_LEVEL, READY_TIMEOUT_MS, SHUTDOWN_TIMEOUT_MS, HTTP_HEADERS_TIMEOUT_MS,
  *   HTTP_REQUEST_TIMEOUT_MS, HTTP_KEEP_ALIVE_TIMEOUT_MS, HTTP_IDLE_TIMEOUT_MS, HTTP_MAX_CONNECTIONS
  * - emulator: EMULATOR_HOST, EMULATOR_PORT, EMULATOR_SEED, EMULATOR_SCALE, EMULATOR_LATENCY_MS,
  *   EMULATOR_JITTER_MS, EMULATOR_RATE_LIMIT, EMULATOR_ADMIN_TOKEN, EMULATOR_SIMULATE_CUSTOMERS
@@ -554,6 +554,7 @@ const edgeSchema = z.object({
   WS_MAX_SOCKETS_PER_TOKEN: positiveInt.default(20),
   WS_MAX_SUBSCRIPTIONS_PER_SOCKET: positiveInt.default(100),
   CALLER_OPERATIONS_PER_SECOND: z.coerce.number().int().min(0).optional(),
+  ANONYMOUS_OPERATIONS_PER_SECOND: z.coerce.number().int().min(0).optional(),
   OPERATION_MAX_TOKENS: positiveInt.optional(),
   OPERATION_MAX_DEPTH: positiveInt.optional(),
   OPERATION_MAX_ALIASES: z.coerce.number().int().min(0).optional(),
@@ -601,6 +602,8 @@ export interface EdgeConfig {
   ws: { maxSocketsPerToken: number; maxSubscriptionsPerSocket: number };
   /** Operations a caller may run a second, over HTTP and WebSocket, on one instance (src/edge/caller-rate.ts); 0: no limit. Default 50 in production, else 0. */
   callerOperationsPerSecond: number;
+  /** Operations all callers without a token may run a second together, on one instance, after each one's own rate; 0: no limit. Default (undefined) twice `callerOperationsPerSecond`. */
+  anonymousOperationsPerSecond?: number;
   /** Operation limits; absent fields take src/edge/limits.ts's defaults. */
   limits: {
     maxTokens?: number;
@@ -665,6 +668,7 @@ export function loadEdgeConfig(
     },
     // On the public edge a caller gets a bounded share of the CPU; in development, as much as it asks.
     callerOperationsPerSecond: e.CALLER_OPERATIONS_PER_SECOND ?? (production ? 50 : 0),
+    anonymousOperationsPerSecond: e.ANONYMOUS_OPERATIONS_PER_SECOND,
     limits: {
       maxTokens: e.OPERATION_MAX_TOKENS,
       maxDepth: e.OPERATION_MAX_DEPTH,

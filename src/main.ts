@@ -78,6 +78,7 @@ async function main(): Promise<void> {
     limits: config.edge.limits,
     ws: config.edge.ws,
     callerOperationsPerSecond: config.edge.callerOperationsPerSecond,
+    anonymousOperationsPerSecond: config.edge.anonymousOperationsPerSecond,
     introspection: config.edge.introspection,
     logging: { level: config.edge.logLevel },
     readyTimeoutMs: config.edge.readyTimeoutMs,

@@ -46,6 +46,7 @@ describe('loadConfig', () => {
       EMULATOR_JITTER_MS: '5',
       SANDBOX: 'yes',
       CALLER_OPERATIONS_PER_SECOND: '20',
+      ANONYMOUS_OPERATIONS_PER_SECOND: '30',
     });
     expect(config).toMatchObject({
       production: true,
@@ -57,7 +58,7 @@ describe('loadConfig', () => {
       redis: { url: 'redis://cache.internal:6379', commandTimeoutMs: 250 },
       webhook: { dedupeTtlMs: 60_000 },
       emulator: { host: '0.0.0.0', rateLimitPerMinute: 0, jitterMs: 5 },
-      edge: { callerOperationsPerSecond: 20 },
+      edge: { callerOperationsPerSecond: 20, anonymousOperationsPerSecond: 30 },
     });
     // In production a caller's operations are bounded unless configured; in development they are not.
     expect(loadConfig({}).edge.callerOperationsPerSecond).toBe(0);
@@ -65,6 +66,10 @@ describe('loadConfig', () => {
       loadConfig({ NODE_ENV: 'production', ENGAGE_URL: 'https://acme.api.engagement.dimelo.com/1.0' }).edge
         .callerOperationsPerSecond,
     ).toBe(50);
+    // Unset, the pool of callers without a token is derived from the caller's rate (src/edge/caller-rate.ts).
+    expect(loadConfig({}).edge.anonymousOperationsPerSecond).toBeUndefined();
+    expect(loadConfig({ ANONYMOUS_OPERATIONS_PER_SECOND: '0' }).edge.anonymousOperationsPerSecond).toBe(0);
+    expect(() => loadConfig({ ANONYMOUS_OPERATIONS_PER_SECOND: '-1' })).toThrow(/ANONYMOUS_OPERATIONS_PER_SECOND/);
   });
 
   it('reads the HTTP server bounds, and refuses a headers timeout longer than the request timeout', () => {
