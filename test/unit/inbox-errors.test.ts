@@ -1,14 +1,37 @@
 /**
- * The inbox app's field errors of live events (examples/inbox/src/errors.ts), kept by record while
- * Engage fails to answer for some of an event's fields.
+ * The inbox app's errors (examples/inbox/src/errors.ts): what it says of a rate limit, and the
+ * field errors of live events, kept by record while Engage fails to answer for some of an event's fields.
  */
 import { CombinedGraphQLErrors } from '@apollo/client/errors';
 
 // Required, not imported: the app's modules are typed for the browser (see inbox-feed.test.ts).
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { liveFieldErrors } = require('../../examples/inbox/src/errors') as {
+const { liveFieldErrors, uiError } = require('../../examples/inbox/src/errors') as {
   liveFieldErrors: (previous: Map<string, unknown>, data: unknown, error: unknown) => Map<string, unknown>;
+  uiError: (error: unknown) => { code: string; message: string; retry?: boolean; retryAfterMs?: number };
 };
+
+describe('a rate limit', () => {
+  const refused = (extensions: Record<string, unknown>) =>
+    uiError(new CombinedGraphQLErrors({ data: null, errors: [{ message: 'More than …', extensions }] }));
+
+  it("says whose: the caller's own rate, or that of all callers without a token", () => {
+    expect(refused({ code: 'RATE_LIMITED', rateLimit: 'caller', retryAfterMs: 400 })).toEqual({
+      code: 'RATE_LIMITED',
+      message: 'Too many requests from you; retry in 1 s.',
+      retry: true,
+      retryAfterMs: 400,
+    });
+    expect(refused({ code: 'RATE_LIMITED', rateLimit: 'anonymous', retryAfterMs: 400 })).toMatchObject({
+      message: 'Too many requests from users without a token; retry in 1 s.',
+      retry: true,
+      retryAfterMs: 400,
+    });
+    expect(refused({ code: 'UPSTREAM_RATE_LIMITED', retryAfterMs: 2500 }).message).toBe(
+      'Engage is busy; retry in 3 s.',
+    );
+  });
+});
 
 /** A `newThread` event whose customer Engage did not answer for. */
 function partialEvent(threadId: string) {

@@ -127,7 +127,13 @@ function uiErrorOf(first: GraphQLFormattedError | undefined, detail: string): Ui
     case 'UPSTREAM_RATE_LIMITED':
     case 'RATE_LIMITED': {
       const retryAfterMs = Number(first?.extensions?.retryAfterMs) || 1000;
-      const who = code === 'RATE_LIMITED' ? 'Too many requests from you' : 'Engage is busy';
+      // RATE_LIMITED names whose rate: this caller's, or that of every caller without a token.
+      const who =
+        code !== 'RATE_LIMITED'
+          ? 'Engage is busy'
+          : first?.extensions?.rateLimit === 'anonymous'
+            ? 'Too many requests from users without a token'
+            : 'Too many requests from you';
       return { code, message: `${who}; retry in ${Math.ceil(retryAfterMs / 1000)} s.`, retry: true, retryAfterMs };
     }
     case 'UPSTREAM_UNAVAILABLE':
