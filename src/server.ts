@@ -132,10 +132,10 @@ export interface GatewayOptions {
   /** The Engage webhook endpoint's shared secrets (`WEBHOOK_SECRET`, `WEBHOOK_VERIFY_TOKEN`). */
   webhook?: { secret?: string; verifyToken?: string; bodyLimit?: string | number; dedupeTtlMs?: number };
   /**
-   * Live-update tuning: Redis prefix (instances sharing it share events), permission cache TTL,
-   * ping interval, the event log's retention, retries while Engage is unavailable.
+   * Live-update tuning: permission cache TTL, ping interval, the event log's retention, retries
+   * while Engage is unavailable. Its Redis keys are under `redisPrefix`, as every other.
    */
-  live?: Pick<LiveOptions, 'redisPrefix' | 'accessTtlMs' | 'keepAliveMs' | 'eventLog' | 'retry' | 'resultsVersion'>;
+  live?: Pick<LiveOptions, 'accessTtlMs' | 'keepAliveMs' | 'eventLog' | 'retry' | 'resultsVersion'>;
   /**
    * Requests without a token act with `defaultToken`. Default: allowed when a `defaultToken` is
    * given; src/main.ts passes `ALLOW_ANONYMOUS` (on by default only with the embedded emulator).
@@ -184,7 +184,7 @@ export interface GatewayOptions {
    * Engage call limits (src/config.ts `upstream`): per operation (deadline, REST budget) and shared
    * (429 backoff floor, circuit breaker, the token bucket, in Redis when `redisUrl` is set).
    */
-  upstream?: UpstreamOptions;
+  upstream?: Omit<UpstreamOptions, 'bucketKey'>;
 }
 
 export interface Gateway {
@@ -254,8 +254,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     webhookBodyLimit: options.webhook?.bodyLimit,
     dedupeTtlMs: options.webhook?.dedupeTtlMs,
     infra,
-    redisPrefix: `${prefix}:live`,
     ...options.live,
+    redisPrefix: `${prefix}:live`,
     onChange: async (events) => responseCache?.evictFor(events),
     log,
   }).catch(async (error: unknown) => {
@@ -263,7 +263,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     throw error;
   });
 
-  const upstream = createUpstream({ bucketKey: `${prefix}:upstream:bucket`, ...options.upstream }, infra, log);
+  const upstream = createUpstream({ ...options.upstream, bucketKey: `${prefix}:upstream:bucket` }, infra, log);
   const createContext = createContextFactory({
     engageUrl: options.engageUrl,
     defaultToken: options.defaultToken,

@@ -105,8 +105,9 @@ runChild<LiveServerOptions, LiveServerReady>(async (options): Promise<Started<Li
       cacheTtlMs: 0,
       log: () => undefined,
       redisUrl: options.redisUrl,
+      redisPrefix: options.redisPrefix,
       webhook: { ...secrets, dedupeTtlMs: 10 * 60_000 },
-      live: { redisPrefix: options.redisPrefix, eventLog: baseline ? { engine: baseline } : undefined },
+      live: { eventLog: baseline ? { engine: baseline } : undefined },
       upstream: { rateLimitPerMinute: 0 },
       // When each Engage call of a payload ran: the live scenario reports the share of the
       // webhook-to-subscriber time spent waiting on Engage.

@@ -17,7 +17,7 @@ describeWith([requirements.redisServer()])('readiness and Redis', () => {
     stack = await startStack({
       gateway: {
         redisUrl: redis.url,
-        live: { redisPrefix: `test:${newId()}` },
+        redisPrefix: `test:${newId()}`,
         readyTimeoutMs: 1_500,
       },
     });

@@ -245,16 +245,14 @@ describeWith([requirements.redis()])('one upstream budget for two gateways shari
     const upstream = {
       rateLimitPerMinute: budget,
       rateLimitMaxWaitMs: 1_000,
-      bucketKey: `engage-gw-test:bucket:${randomBytes(8).toString('hex')}`,
     };
-    stack = await startStack({
-      emulator: { rateLimitPerMinute: budget },
-      gateway: { redisUrl: TEST_REDIS_URL, upstream },
-    });
-    second = await stack.anotherGateway({
+    const shared = {
       redisUrl: TEST_REDIS_URL,
+      redisPrefix: `engage-gw-test:${randomBytes(8).toString('hex')}`,
       upstream,
-    });
+    };
+    stack = await startStack({ emulator: { rateLimitPerMinute: budget }, gateway: shared });
+    second = await stack.anotherGateway(shared);
   });
   afterAll(async () => {
     await stack.dispose();
@@ -570,10 +568,14 @@ describeWith([requirements.redis()])("callers' shares with two gateways sharing 
       rateLimitPerMinute: 300,
       rateLimitUnverifiedPerMinute: 4, // a burst of 2
       rateLimitMaxWaitMs: 0,
-      bucketKey: `engage-gw-test:bucket:${randomBytes(8).toString('hex')}`,
     };
-    stack = await startStack({ gateway: { redisUrl: TEST_REDIS_URL, upstream } });
-    second = await stack.anotherGateway({ redisUrl: TEST_REDIS_URL, upstream });
+    const shared = {
+      redisUrl: TEST_REDIS_URL,
+      redisPrefix: `engage-gw-test:${randomBytes(8).toString('hex')}`,
+      upstream,
+    };
+    stack = await startStack({ gateway: shared });
+    second = await stack.anotherGateway(shared);
   });
   afterAll(async () => {
     await stack.dispose();

@@ -19,7 +19,7 @@ describeWith([requirements.redisServer()])('the event log while Redis is stopped
       registerWebhook: true,
       // Re-deliveries 100 ms, 200 ms, 400 ms... after a failure, as Engage does (slower).
       emulator: { webhooks: { retryBaseMs: 100, maxAttempts: 12 } },
-      gateway: { redisUrl: redis.url, live: { redisPrefix: `engage-gw-test:${newId()}` } },
+      gateway: { redisUrl: redis.url, redisPrefix: `engage-gw-test:${newId()}` },
     });
   });
 

@@ -35,7 +35,7 @@ describeWith([requirements.redisServer()])('Redis frozen, killed and back', () =
         // The cache on, so that queries go through Redis too.
         cacheTtlMs: 60_000,
         recordCacheTtlMs: 10_000,
-        live: { redisPrefix: `test:${newId()}` },
+        redisPrefix: `test:${newId()}`,
         log: (line) => lines.push(line),
       },
     });

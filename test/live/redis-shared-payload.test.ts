@@ -24,12 +24,12 @@ describeWith([requirements.redis()])('one payload execution per event across ins
   let customerId: string;
   const clients = wsClients();
 
-  const live = { redisPrefix: `engage-gw-test:${newId()}` };
+  const shared = { redisUrl: TEST_REDIS_URL, redisPrefix: `engage-gw-test:${newId()}` };
 
   beforeAll(async () => {
     // The emulator delivers its webhooks to instance A only; B hears of them through Redis.
-    stack = await startStack({ registerWebhook: true, gateway: { redisUrl: TEST_REDIS_URL, live } });
-    b = await stack.anotherGateway({ redisUrl: TEST_REDIS_URL, live });
+    stack = await startStack({ registerWebhook: true, gateway: shared });
+    b = await stack.anotherGateway(shared);
     const { records } = stack.emulator;
     sourceId = records.list('sources').find((source) => records.customerContent([source.id]))!.id;
     customerId = records.customerContent([sourceId])!.author_id!;
@@ -133,10 +133,7 @@ describeWith([requirements.redis()])('one payload execution per event across ins
   });
 
   it('instances of another schema (a rolling deploy) do not share payloads', async () => {
-    const other = await stack.anotherGateway({
-      redisUrl: TEST_REDIS_URL,
-      live: { redisPrefix: live.redisPrefix, resultsVersion: 'another schema' },
-    });
+    const other = await stack.anotherGateway({ ...shared, live: { resultsVersion: 'another schema' } });
     const subscribers = [
       await subscribed<InboxMessage>(stack.gateway, clients.connect(stack.gateway), SUBSCRIPTION, { s: [sourceId] }),
       await subscribed<InboxMessage>(other, clients.connect(other), SUBSCRIPTION, { s: [sourceId] }),

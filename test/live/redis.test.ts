@@ -19,12 +19,9 @@ describeWith([requirements.redis()])('two gateway instances sharing Redis', () =
   const clients = wsClients();
 
   beforeAll(async () => {
-    const live = { redisPrefix: `engage-gw-test:${newId()}` };
-    stack = await startStack({ gateway: { redisUrl: REDIS_URL, live } });
-    b = await stack.anotherGateway({
-      redisUrl: REDIS_URL,
-      live,
-    });
+    const shared = { redisUrl: REDIS_URL, redisPrefix: `engage-gw-test:${newId()}` };
+    stack = await startStack({ gateway: shared });
+    b = await stack.anotherGateway(shared);
   });
 
   afterAll(async () => {

@@ -201,16 +201,13 @@ describeWith([requirements.redis()])('resuming after a cursor, two instances sha
   let stack: Stack;
   let b: Gateway;
   beforeAll(async () => {
-    const live = { redisPrefix: `engage-gw-test:${newId()}` };
+    const shared = { redisUrl: TEST_REDIS_URL, redisPrefix: `engage-gw-test:${newId()}` };
     stack = await startStack({
       registerWebhook: true,
       emulator: { webhooks: UNRULY },
-      gateway: { redisUrl: TEST_REDIS_URL, live },
+      gateway: shared,
     });
-    b = await stack.anotherGateway({
-      redisUrl: TEST_REDIS_URL,
-      live,
-    });
+    b = await stack.anotherGateway(shared);
     // Engage delivers every event to both instances: one of them wins each event id.
     const registered = await registerWebhook({
       engageUrl: stack.emulator.url,
