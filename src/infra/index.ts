@@ -37,7 +37,7 @@ export interface InfraOptions {
 export interface Infra {
   /** The Redis connections; undefined when everything is in process memory. */
   readonly redis: Redis | undefined;
-  /** A keyv store whose keys are prefixed with `namespace`. */
+  /** A keyv store whose keys are `<namespace>:<key>`, in Redis as in memory. */
   kv(namespace: string, options?: KvOptions): Keyv;
   /** Claims on keys prefixed with `namespace`. */
   lock(namespace: string, options: LockOptions): Lock;

@@ -47,7 +47,11 @@ export type KeyvRedis = Awaited<ReturnType<typeof loadKeyvRedis>>;
 
 export function redisKv(KeyvRedis: KeyvRedis, redis: Redis, namespace: string, options: KvOptions = {}): Keyv {
   // The adapter throws, so that `Redis.run` sees every failure; keyv then applies the consumer's choice.
+  // A key is `<namespace>:<key>`, the namespace once: keyv and the adapter each prefix it by default
+  // (keyv `<namespace>:`, the adapter `<namespace>::`), so only the adapter does, with keyv's separator.
   const adapter = new KeyvRedis(redis.command as ConstructorParameters<typeof KeyvRedis>[0], {
+    namespace,
+    keyPrefixSeparator: ':',
     throwOnErrors: true,
     throwOnConnectError: true,
   });
@@ -61,7 +65,7 @@ export function redisKv(KeyvRedis: KeyvRedis, redis: Redis, namespace: string, o
         redis.run(() => (value as (...a: unknown[]) => Promise<unknown>).apply(target, args));
     },
   }) as unknown as KeyvStoreAdapter;
-  const keyv = new Keyv({ store, namespace, throwOnErrors: options.throwOnErrors ?? false });
+  const keyv = new Keyv({ store, namespace, useKeyPrefix: false, throwOnErrors: options.throwOnErrors ?? false });
   // Failures are reported by Redis (once per outage); keyv's own event would repeat them per call.
   keyv.on('error', () => undefined);
   return keyv;

@@ -74,4 +74,16 @@ describeWith([requirements.redis()])('infra over Redis', () => {
     ],
     true,
   );
+
+  it("names a key-value store's keys `<namespace>:<key>`, the namespace once", async () => {
+    const infra = await createInfra({ redis: { url: TEST_REDIS_URL }, log: () => undefined });
+    try {
+      const namespace = unique();
+      await infra.kv(namespace).set('k', 1);
+      expect(await infra.redis!.run((client) => client.keys(`*${namespace}*`))).toEqual([`${namespace}:k`]);
+      await infra.kv(namespace).delete('k');
+    } finally {
+      await infra.close();
+    }
+  });
 });
