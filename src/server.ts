@@ -122,7 +122,10 @@ export interface GatewayOptions {
    */
   recordCacheTtlMs?: number;
   redisUrl?: string;
-  /** Of every Redis key and channel (`REDIS_PREFIX`, default `engage-gw`). */
+  /**
+   * Of every Redis key and channel, once (`REDIS_PREFIX`, default `engage-gw`): `<prefix>:<feature>:...`,
+   * the features named in `redisNames`. Instances sharing it share everything there.
+   */
   redisPrefix?: string;
   /** Every Redis command's timeout (`REDIS_COMMAND_TIMEOUT_MS`). */
   redisCommandTimeoutMs?: number;
@@ -184,7 +187,7 @@ export interface GatewayOptions {
    * Engage call limits (src/config.ts `upstream`): per operation (deadline, REST budget) and shared
    * (429 backoff floor, circuit breaker, the token bucket, in Redis when `redisUrl` is set).
    */
-  upstream?: Omit<UpstreamOptions, 'bucketKey'>;
+  upstream?: Omit<UpstreamOptions, 'redisPrefix'>;
 }
 
 export interface Gateway {
@@ -207,6 +210,25 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
+/**
+ * The namespaces of what the gateway keeps in Redis (and, without it, in memory under the same
+ * names): every key and channel is `<prefix>:<feature>:...`, the prefix once, so that deployments
+ * with their own prefix share one Redis. The README's "What is kept in Redis" lists the keys.
+ */
+export function redisNames(prefix: string) {
+  return {
+    /** The response cache (keyv): `cache:<scope>:<path>`, `cache:tag:<tag>`. */
+    cache: `${prefix}:cache`,
+    /** Idempotency records (keyv) and the reservations of keys being run (locks). */
+    idempotencyRecords: `${prefix}:idempotency:record`,
+    idempotencyReservations: `${prefix}:idempotency:reservation`,
+    /** The event log, webhook event ids, shared payload results and the live channels. */
+    live: `${prefix}:live`,
+    /** The fleet's token bucket, callers' buckets and the tokens Engage accepted. */
+    upstream: `${prefix}:upstream`,
+  };
+}
+
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const production = options.production ?? false;
   const logging = createLogging({ level: 'silent', ...options.logging });
@@ -225,7 +247,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     log,
   });
   const dispatcher = createEngageAgent();
-  const prefix = options.redisPrefix ?? DEFAULTS.redis.prefix;
+  const names = redisNames(options.redisPrefix ?? DEFAULTS.redis.prefix);
   const reservationTtl = reservationTtlMs(
     options.upstream?.operationDeadlineMs ?? DEFAULTS.upstream.operationDeadlineMs,
     options.engageTimeoutMs ?? DEFAULTS.gateway.engageTimeoutMs,
@@ -236,7 +258,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   };
   const responseCache =
     cacheTtl.collectionsTtlMs > 0 || cacheTtl.recordsTtlMs > 0
-      ? new ResponseCache(infra.kv(prefix), {
+      ? new ResponseCache(infra.kv(names.cache), {
           ...cacheTtl,
           clockSkewMs: options.redisUrl ? 1_000 : 0,
           // One instance: answers stay parsed in process (no (de)serialization per hit).
@@ -255,7 +277,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     dedupeTtlMs: options.webhook?.dedupeTtlMs,
     infra,
     ...options.live,
-    redisPrefix: `${prefix}:live`,
+    redisPrefix: names.live,
     onChange: async (events) => responseCache?.evictFor(events),
     log,
   }).catch(async (error: unknown) => {
@@ -263,7 +285,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     throw error;
   });
 
-  const upstream = createUpstream({ ...options.upstream, bucketKey: `${prefix}:upstream:bucket` }, infra, log);
+  const upstream = createUpstream({ ...options.upstream, redisPrefix: names.upstream }, infra, log);
   const createContext = createContextFactory({
     engageUrl: options.engageUrl,
     defaultToken: options.defaultToken,
@@ -272,8 +294,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     responseCache,
     // Kept whatever the cache TTL (a promise made to clients), and read as an error, not a miss,
     // when Redis fails: idempotent mutations fail closed.
-    idempotency: new IdempotencyStore(infra.kv(`${prefix}:idempotency`, { throwOnErrors: true }), {
-      reservations: infra.lock(`${prefix}:idempotency:reservation`, { ttlMs: reservationTtl }),
+    idempotency: new IdempotencyStore(infra.kv(names.idempotencyRecords, { throwOnErrors: true }), {
+      reservations: infra.lock(names.idempotencyReservations, { ttlMs: reservationTtl }),
       reservationTtlMs: reservationTtl,
       log,
     }),

@@ -56,8 +56,12 @@ export interface Upstream {
 }
 
 export interface UpstreamOptions extends Partial<UpstreamConfig> {
-  /** Redis key of the fleet's bucket: instances that share it share the budget. */
-  bucketKey?: string;
+  /**
+   * Of the Redis keys (default `engage-gw:upstream`): `<prefix>:bucket` the fleet's bucket,
+   * `<prefix>:caller:<scope>` a caller's, `<prefix>:accepted:<scope>` a token Engage accepted.
+   * Instances that share it share the budget.
+   */
+  redisPrefix?: string;
 }
 
 export function createUpstream(options: UpstreamOptions, infra: Infra, log: (message: string) => void): Upstream {
@@ -71,7 +75,7 @@ export function createUpstream(options: UpstreamOptions, infra: Infra, log: (mes
   let callers: CallerBudget | undefined;
   const limit = settings.rateLimitPerMinute;
   if (limit > 0) {
-    const bucketKey = options.bucketKey ?? 'engage-gw:upstream:bucket';
+    const prefix = options.redisPrefix ?? `${DEFAULTS.redis.prefix}:upstream`;
     const { redis } = infra;
     // In memory, a caller's bucket is kept while it is in use (the least recently used is dropped,
     // and comes back full); in Redis its hash is the state, with a TTL.
@@ -82,7 +86,7 @@ export function createUpstream(options: UpstreamOptions, infra: Infra, log: (mes
       if (!memory) memoryStores.set(key, (memory = new MemoryBucketStore(size)));
       return memory;
     };
-    store = storeAt(bucketKey, bucketSize(limit, settings.rateLimitBurst));
+    store = storeAt(`${prefix}:bucket`, bucketSize(limit, settings.rateLimitBurst));
     const perCaller = settings.rateLimitPerCallerPerMinute ?? Math.max(2, Math.floor((limit * 2) / 5));
     if (perCaller > 0)
       callers = createCallerBudget({
@@ -90,8 +94,8 @@ export function createUpstream(options: UpstreamOptions, infra: Infra, log: (mes
         unverifiedPerMinute: settings.rateLimitUnverifiedPerMinute ?? Math.max(2, Math.floor(limit / 5)),
         // What is left when a caller with a token spends its whole share, and at least one share.
         anonymousPerMinute: settings.rateLimitAnonymousPerMinute ?? Math.max(perCaller, limit - perCaller),
-        store: (key, size) => storeAt(`${bucketKey}:caller:${key}`, size),
-        accepted: redis ? redisAcceptedTokens(redis, `${bucketKey}:accepted`) : new MemoryAcceptedTokens(),
+        store: (key, size) => storeAt(`${prefix}:caller:${key}`, size),
+        accepted: redis ? redisAcceptedTokens(redis, `${prefix}:accepted`) : new MemoryAcceptedTokens(),
         maxWaitMs: settings.rateLimitMaxWaitMs,
         onStoreError: () => undefined,
       });

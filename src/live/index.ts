@@ -33,7 +33,7 @@ export interface LiveOptions {
   dedupeTtlMs?: number;
   /** Pub/sub and dedupe claims: shared across instances when it has Redis. */
   infra: Infra;
-  /** Redis key and channel prefix; default `engage-gw:live`. */
+  /** Redis key and channel prefix; default `engage-gw:live` (the server's is `<REDIS_PREFIX>:live`). */
   redisPrefix?: string;
   /** How long a token's readable sources are trusted; default 60 s. */
   accessTtlMs?: number;
@@ -85,7 +85,7 @@ export interface Live {
 }
 
 export async function createLive(options: LiveOptions): Promise<Live> {
-  const prefix = options.redisPrefix ?? 'engage-gw:live';
+  const prefix = options.redisPrefix ?? `${DEFAULTS.redis.prefix}:live`;
   const ttl = options.dedupeTtlMs ?? DEFAULTS.webhook.dedupeTtlSeconds * 1000;
   const pubsub = options.infra.pubsub<LiveTopics>(prefix);
   // With Redis the cache is shared too: the receiving instance invalidates it once, before publishing.
@@ -127,7 +127,7 @@ export async function createLive(options: LiveOptions): Promise<Live> {
     ? await redisSharedResults({
         infra: options.infra,
         redis,
-        prefix: `${prefix}:${options.resultsVersion ?? 'any'}`,
+        prefix: `${prefix}:results:${options.resultsVersion ?? 'any'}`,
         log: options.log,
       }).catch(async (error: unknown) => {
         await hub.close();

@@ -85,6 +85,7 @@ export interface RedisSharedResultsOptions {
   infra: Infra;
   /** The infrastructure's Redis (sharing needs one). */
   redis: Redis;
+  /** Of its keys (`<prefix>:claim|wanted|result:<key>`) and its channel (`<prefix>:done`). */
   prefix: string;
   /**
    * How long a claim lives unless its executor renews it (every third of it, while it runs); an
@@ -103,7 +104,7 @@ return redis.call('GET', KEYS[2])`;
 export async function redisSharedResults(options: RedisSharedResultsOptions): Promise<SharedResults> {
   const { infra, redis, log } = options;
   const claimMs = options.claimMs ?? 5_000;
-  const prefix = `${options.prefix}:results`;
+  const { prefix } = options;
   const claimKey = (key: string) => `${prefix}:claim:${key}`;
   const wantedKey = (key: string) => `${prefix}:wanted:${key}`;
   const resultKey = (key: string) => `${prefix}:result:${key}`;

@@ -49,7 +49,7 @@ describeWith([requirements.redis()])('shared payload results over Redis', () => 
     await (
       await connect()
     )
-      .pubsub<{ done: { key: string; execution?: Execution } }>(`${prefix}:results`)
+      .pubsub<{ done: { key: string; execution?: Execution } }>(prefix)
       .subscribe('done', (message) => heard.push(message));
   });
 
@@ -100,7 +100,7 @@ describeWith([requirements.redis()])('shared payload results over Redis', () => 
   async function wanted(key: string) {
     const redis = infras[0].redis!;
     for (;;) {
-      if ((await redis.run((client) => client.get(`${prefix}:results:wanted:${key}`))) !== null) return;
+      if ((await redis.run((client) => client.get(`${prefix}:wanted:${key}`))) !== null) return;
       await new Promise((resolve) => setImmediate(resolve));
     }
   }
@@ -190,7 +190,7 @@ describeWith([requirements.redis()])('shared payload results over Redis', () => 
     const key = unique();
     // A claim as an instance that then died leaves it: nobody renews it.
     await infras[0].redis!.run((client) =>
-      client.set(`${prefix}:results:claim:${key}`, 'gone:1', { expiration: { type: 'PX', value: 200 } }),
+      client.set(`${prefix}:claim:${key}`, 'gone:1', { expiration: { type: 'PX', value: 200 } }),
     );
     const onB = execution(data(2));
     onB.release();
