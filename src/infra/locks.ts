@@ -27,7 +27,7 @@ export interface LockOptions {
 
 export function memoryLock({ ttlMs, maxEntries = 100_000 }: LockOptions): Lock {
   // Bounded by `maxSize` at one per claim, not by `max`: lru-cache preallocates `max` slots (for the
-  // webhook dedupe's 500,000 claims, ~20 MB on an idle gateway) where `maxSize` grows with use.
+  // webhook dedupe's 200,000 claims by default, ~8 MB on an idle gateway) where `maxSize` grows with use.
   const claims = new LRUCache<string, true>({
     maxSize: maxEntries,
     sizeCalculation: () => 1,

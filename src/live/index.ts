@@ -11,7 +11,13 @@ import { DEFAULTS } from '../config';
 import type { Infra } from '../infra';
 import { createEventClaims } from './dedupe';
 import type { LiveEvent } from './events';
-import { MemoryEventLog, RedisEventLog, type EventLog } from './event-log';
+import {
+  DEFAULT_LOG_MAX_EVENTS,
+  DEFAULT_LOG_RETENTION_MS,
+  MemoryEventLog,
+  RedisEventLog,
+  type EventLog,
+} from './event-log';
 import { FanOut, type FanOutStats } from './fanout';
 import { LOCAL, redisSharedResults, type SharedResultsStats } from './shared-results';
 import { LiveHub, type HubStats } from './hub';
@@ -100,7 +106,14 @@ export async function createLive(options: LiveOptions): Promise<Live> {
           ...options.eventLog,
           dedupeTtlMs: ttl,
         })
-      : new MemoryEventLog(createEventClaims(options.infra, prefix, ttl), options.eventLog));
+      : new MemoryEventLog(
+          createEventClaims(options.infra, prefix, {
+            ttlMs: ttl,
+            maxEvents: options.eventLog?.maxEvents ?? DEFAULT_LOG_MAX_EVENTS,
+            retentionMs: options.eventLog?.retentionMs ?? DEFAULT_LOG_RETENTION_MS,
+          }),
+          options.eventLog,
+        ));
 
   const onChange = async (events: LiveEvent[]) => {
     await options

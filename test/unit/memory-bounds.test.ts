@@ -9,7 +9,12 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { memoryKv, memoryStore } from '../../src/infra/kv';
 import { memoryLock } from '../../src/infra/locks';
-import { Watermarks } from '../../src/live/events';
+import { DEFAULTS } from '../../src/config';
+import { createInfra } from '../../src/infra';
+import { createEventClaims, eventClaimsMaxIds } from '../../src/live/dedupe';
+import { MemoryEventLog } from '../../src/live/event-log';
+import { normalise, Watermarks } from '../../src/live/events';
+import { event, newId } from '../live/support';
 
 const MiB = 1024 * 1024;
 const allocated = () => {
@@ -44,6 +49,42 @@ describe('in-memory bounds', () => {
     expect(await kv.get('a')).toBeUndefined();
     expect(await kv.get('d')).toBe(1);
     expect(await kv.get('b')).toBe(1);
+  });
+});
+
+describe("the webhook dedupe's bound in memory", () => {
+  const hour = 60 * 60_000;
+
+  it('is the ids arriving over its TTL at the rate the event log is sized for, and no fewer than the log keeps', () => {
+    const defaults = {
+      ttlMs: DEFAULTS.webhook.dedupeTtlSeconds * 1000,
+      maxEvents: DEFAULTS.eventLog.maxEvents,
+      retentionMs: DEFAULTS.eventLog.retentionSeconds * 1000,
+    };
+    expect(eventClaimsMaxIds(defaults)).toBe(200_000);
+    // A busy account's log: the dedupe grows with it (a fixed 500,000 forgot ids still in the log).
+    expect(eventClaimsMaxIds({ ...defaults, maxEvents: 1_000_000 })).toBe(2_000_000);
+    // A small log costs a small dedupe.
+    expect(eventClaimsMaxIds({ ...defaults, maxEvents: 1_000 })).toBe(2_000);
+    // Ids remembered for less than the log's retention: still every event the log keeps.
+    expect(eventClaimsMaxIds({ ...defaults, ttlMs: hour, retentionMs: 2 * hour })).toBe(100_000);
+  });
+
+  it('recognises the re-delivery of every event the log keeps, and forgets ids only past its bound', async () => {
+    const infra = await createInfra({ log: () => undefined });
+    // A log of 4 events for an hour, ids for 2 hours: 8 ids.
+    const log = new MemoryEventLog(
+      createEventClaims(infra, `test:${newId()}`, { ttlMs: 2 * hour, maxEvents: 4, retentionMs: hour }),
+      { maxEvents: 4, retentionMs: hour },
+    );
+    const live = () => normalise(event('content.imported', { type: 'email/message', id: newId(), metadata: {} }), 'n1');
+    const events = Array.from({ length: 9 }, live);
+    for (const one of events.slice(0, 8)) expect(await log.append([one])).toHaveLength(1);
+    // The log keeps the last 4; the dedupe remembers all 8.
+    for (const one of events.slice(0, 8)) expect(await log.append([one])).toEqual([]);
+    expect(await log.append([events[8]])).toHaveLength(1);
+    expect((await log.append([events[0]])).map((e) => e.id)).toEqual([events[0].id]);
+    await infra.close();
   });
 });
 
