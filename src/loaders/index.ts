@@ -37,6 +37,7 @@ export function createLoaders(engage: EngageApi, { concurrency = 16 }: LoaderOpt
   const { prefetch, ...interventions } = interventionLoaders(engage, kit, contents);
   return {
     reset: () => kit.reset(),
+    holding: true,
     ...collectionLoaders(engage, kit),
     ...identityLoaders(engage, kit),
     ...contents,

@@ -11,7 +11,12 @@ import type { ConnectionParent, Loaders, ThreadContentsKey } from './types';
 
 export type InterventionLoaders = Pick<
   Loaders,
-  'intervention' | 'threadInterventions' | 'interventionsOfThread' | 'interventionsOfIdentity' | 'interventionSearch'
+  | 'intervention'
+  | 'threadInterventions'
+  | 'heldThreadInterventions'
+  | 'interventionsOfThread'
+  | 'interventionsOfIdentity'
+  | 'interventionSearch'
 > & {
   /** A thread asked by id: its interventions are read by `interventions?thread_id=` now. */
   prefetch(threadId: string): void;
@@ -45,7 +50,16 @@ export function interventionLoaders(
 
   /** Threads whose interventions were asked by id before the thread was read (see `prefetch`). */
   const direct = new Set<string>();
-  kit.onReset(() => direct.clear());
+  /** Each thread's interventions once read, for `heldThreadInterventions`. */
+  const held = new Map<string, Intervention[]>();
+  kit.onReset(() => {
+    direct.clear();
+    held.clear();
+  });
+  const hold = (threadId: string, interventions: Intervention[]) => {
+    held.set(threadId, interventions);
+    return interventions;
+  };
 
   /**
    * A thread's interventions, newest first (as `sort=created_at` lists them). Engage has no
@@ -61,9 +75,9 @@ export function interventionLoaders(
     thread: Pick<Thread, 'id' | 'contents_count' | 'interventions_count'>,
   ): Promise<Intervention[]> {
     // The thread record counts its interventions: none means no call (and no conversation to read).
-    if (thread.interventions_count === 0 && !direct.has(thread.id)) return Promise.resolve([]);
+    if (thread.interventions_count === 0 && !direct.has(thread.id)) return Promise.resolve(hold(thread.id, []));
     if (direct.has(thread.id) || thread.contents_count === 0 || thread.contents_count > MAX_LIMIT)
-      return interventionsOfThread.load(thread.id);
+      return interventionsOfThread.load(thread.id).then((list) => hold(thread.id, list));
     const whole = threadContents.load({
       threadId: thread.id,
       contentsCount: thread.contents_count,
@@ -73,14 +87,18 @@ export function interventionLoaders(
     });
     return whole.then(async ({ records, count }) => {
       const authors = [...new Set(records.map((record) => record.author_id))];
-      if (count > records.length || authors.some((author) => !author)) return interventionsOfThread.load(thread.id);
+      if (count > records.length || authors.some((author) => !author))
+        return hold(thread.id, await interventionsOfThread.load(thread.id));
       const lists = await interventionsOfIdentity.loadMany(authors as string[]);
       const found = new Map<string, Intervention>();
       for (const list of lists) {
         if (list instanceof Error) throw list;
         for (const record of list) if (record.thread_id === thread.id) found.set(record.id, record);
       }
-      return [...found.values()].sort((a, b) => b.created_at.localeCompare(a.created_at) || b.id.localeCompare(a.id));
+      return hold(
+        thread.id,
+        [...found.values()].sort((a, b) => b.created_at.localeCompare(a.created_at) || b.id.localeCompare(a.id)),
+      );
     });
   }
 
@@ -93,6 +111,7 @@ export function interventionLoaders(
   return {
     intervention,
     threadInterventions,
+    heldThreadInterventions: (threadId) => held.get(threadId),
     interventionsOfThread,
     interventionsOfIdentity,
     interventionSearch,

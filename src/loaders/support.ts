@@ -50,6 +50,67 @@ export const primeAll = <T extends { id: string }>(target: DataLoader<string, T>
   for (const record of records) target.prime(record.id, record);
 };
 
+/**
+ * A DataLoader that also answers, without a promise, what it already holds (`held`): the records
+ * its batches returned and those primed into it. A resolver that finds its record held returns it
+ * as it is, and GraphQL resolves the field at once instead of keeping a pending call for it until
+ * the next turn (see src/resolvers/bulk.ts). Errors are not held: their keys load as before.
+ */
+export class HoldingLoader<K, V, C = K> extends DataLoader<K, V, C> {
+  private readonly values: Map<C, V>;
+  private readonly promises: Map<C, Promise<V>>;
+  private readonly cacheKeyOf: (key: K) => C;
+
+  constructor(
+    batch: DataLoader.BatchLoadFn<K, V>,
+    options: Omit<DataLoader.Options<K, V, C>, 'cache' | 'cacheMap'> = {},
+  ) {
+    const values = new Map<C, V>();
+    const promises = new Map<C, Promise<V>>();
+    const cacheKeyOf = options.cacheKeyFn ?? ((key: K) => key as unknown as C);
+    super(
+      async (keys) => {
+        const answers = await batch(keys);
+        for (let i = 0; i < keys.length; i++) {
+          const answer = answers[i];
+          if (!(answer instanceof Error)) values.set(cacheKeyOf(keys[i]), answer);
+        }
+        return answers;
+      },
+      { ...options, cacheMap: promises },
+    );
+    this.values = values;
+    this.promises = promises;
+    this.cacheKeyOf = cacheKeyOf;
+  }
+
+  /** The value `load(key)` would resolve to, when this loader already has it; else undefined. */
+  held(key: K): V | undefined {
+    return this.values.get(this.cacheKeyOf(key));
+  }
+
+  /** As DataLoader's: a key already loaded or loading keeps its answer. */
+  override prime(key: K, value: V | PromiseLike<V> | Error): this {
+    const cacheKey = this.cacheKeyOf(key);
+    if (!this.promises.has(cacheKey) && !(value instanceof Error) && !isThenable(value))
+      this.values.set(cacheKey, value);
+    return super.prime(key, value);
+  }
+
+  override clear(key: K): this {
+    this.values.delete(this.cacheKeyOf(key));
+    return super.clear(key);
+  }
+
+  override clearAll(): this {
+    this.values.clear();
+    return super.clearAll();
+  }
+}
+
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  typeof (value as PromiseLike<unknown> | null)?.then === 'function';
+
 /** One operation's loader machinery. */
 export class LoaderKit {
   private readonly resets: Array<() => void> = [];
@@ -90,9 +151,9 @@ export class LoaderKit {
   /** A DataLoader forgotten on `reset()`. */
   loader<K, V, C = K>(
     batch: DataLoader.BatchLoadFn<K, V>,
-    options: DataLoader.Options<K, V, C> = {},
-  ): DataLoader<K, V, C> {
-    const created = new DataLoader<K, V, C>(batch, options);
+    options: Omit<DataLoader.Options<K, V, C>, 'cache' | 'cacheMap'> = {},
+  ): HoldingLoader<K, V, C> {
+    const created = new HoldingLoader<K, V, C>(batch, options);
     this.onReset(() => created.clearAll());
     return created;
   }
@@ -103,7 +164,7 @@ export class LoaderKit {
   }
 
   /** List calls, deduplicated by their parameters within the operation. */
-  listLoader<P extends object, T>(list: (params: P) => Promise<T>): DataLoader<P, T, string> {
+  listLoader<P extends object, T>(list: (params: P) => Promise<T>): HoldingLoader<P, T, string> {
     return this.loader<P, T, string>(
       (keys) => Promise.all(keys.map((key) => list(key).catch((error: Error) => error))),
       {

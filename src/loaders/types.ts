@@ -67,6 +67,13 @@ export interface ThreadWants {
 export interface Loaders {
   /** Forgets every answer held: after a write, nothing read before it can be trusted. */
   reset(): void;
+  /**
+   * Whether these loaders hold what they have loaded and answer it without a promise
+   * (`HoldingLoader.held`, `heldThreadInterventions`): then resolvers load a page's children in
+   * bulk before its fields resolve (src/resolvers/bulk.ts). Loaders without it are asked field by
+   * field.
+   */
+  readonly holding?: boolean;
 
   // small collections, listed whole
   sources(): Promise<Source[]>;
@@ -104,6 +111,8 @@ export interface Loaders {
   intervention: DataLoader<string, Intervention>;
   /** A thread's interventions, newest first. */
   threadInterventions(thread: Pick<Thread, 'id' | 'contents_count' | 'interventions_count'>): Promise<Intervention[]>;
+  /** A thread's interventions once `threadInterventions` has read them in this operation. */
+  heldThreadInterventions?(threadId: string): Intervention[] | undefined;
   interventionsOfThread: DataLoader<string, Intervention[]>;
   interventionsOfIdentity: DataLoader<string, Intervention[]>;
   interventionSearch: DataLoader<InterventionFilter, Page<Intervention>, string>;

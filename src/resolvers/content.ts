@@ -3,7 +3,7 @@ import { ContentStatus, valuesOf } from '../engage/vocabulary';
 import type { Resolvers } from '../generated/graphql';
 import { connection } from './connection';
 import { contentQuery } from './filters';
-import { loadList, loadOptional } from './helpers';
+import { load, loadList, loadOptional } from './helpers';
 
 const CONTENT_STATUSES = valuesOf(ContentStatus);
 
@@ -30,13 +30,13 @@ export const contentResolvers: Resolvers = {
     status: (content) => contentStatus(content),
     isPrivate: (content) => content.private_message ?? false,
     firstInThread: (content) => content.first_in_thread ?? false,
-    thread: (content, _args, { loaders }) => loaders.thread.load(content.thread_id),
-    source: (content, _args, { loaders }) => loaders.source.load(content.source_id),
+    thread: (content, _args, { loaders }) => load(loaders.thread, content.thread_id),
+    source: (content, _args, { loaders }) => load(loaders.source, content.source_id),
     // A customer's content names the author's profile, an agent's reply its agent (`creator_id`):
     // both let the loader read the author with others in one list.
     author: (content, _args, { loaders }) =>
       content.author_id
-        ? loaders.identity.load({
+        ? load(loaders.identity, {
             id: content.author_id,
             groupId: content.identity_group_id,
             userId: content.creator_id,

@@ -1,6 +1,6 @@
 import type { InterventionStatus, Resolvers } from '../generated/graphql';
 import { connection } from './connection';
-import { loadList, loadOptional } from './helpers';
+import { load, loadList, loadOptional } from './helpers';
 import { prefetch } from './thread';
 
 export const interventionResolvers: Resolvers = {
@@ -33,10 +33,10 @@ export const interventionResolvers: Resolvers = {
     content: (intervention, _args, { loaders }) => loadOptional(loaders.content, intervention.content_id),
     identity: (intervention, _args, { loaders }) =>
       intervention.identity_id
-        ? loaders.identity.load({ id: intervention.identity_id, groupId: intervention.identity_group_id })
+        ? load(loaders.identity, { id: intervention.identity_id, groupId: intervention.identity_group_id })
         : null,
     user: (intervention, _args, { loaders }) => loadOptional(loaders.user, intervention.user_id),
-    source: (intervention, _args, { loaders }) => loaders.source.load(intervention.source_id),
+    source: (intervention, _args, { loaders }) => load(loaders.source, intervention.source_id),
     categories: (intervention, _args, { loaders }) => loadList(loaders.category, intervention.category_ids),
     customFields: (intervention) => intervention.custom_fields ?? null,
     commentsCount: (intervention) => intervention.comments_count ?? null,

@@ -15,12 +15,13 @@
  * A thread that gets a new message after it was shown moves above the cursor, which is where a
  * live inbox shows it (its subscription delivers it); threads below the cursor keep their places.
  */
-import { GraphQLError } from 'graphql';
-import { MAX_LIMIT } from '../engage/client';
+import { GraphQLError, type GraphQLResolveInfo } from 'graphql';
 import type { Content, Thread } from '../engage/types';
 import type { ThreadFilter, ThreadOrder } from '../generated/graphql';
 import type { Loaders } from '../loaders';
+import { inBulk } from './bulk';
 import { encodeCursor, windowArgs, type Edge } from './connection';
+import { heldLastContent, lastContent } from './thread-reads';
 import { threadQuery } from './filters';
 
 type KeysetOrder = 'last_content_at.desc' | 'created_at.asc';
@@ -83,33 +84,15 @@ function keysetOrder(orderBy: ThreadOrder | null | undefined): KeysetOrder | und
 }
 
 /** The thread's sort key: its last message's time (what Engage orders by) or its creation time. */
-export async function sortKey(loaders: Loaders, thread: Thread, order: KeysetOrder): Promise<string> {
+export function sortKey(loaders: Loaders, thread: Thread, order: KeysetOrder): string | Promise<string> {
   if (order === 'created_at.asc') return new Date(thread.created_at).toISOString();
-  const last = await lastContent(loaders, thread);
-  return new Date(last?.created_at ?? thread.created_at).toISOString();
+  const held = heldLastContent(loaders, thread);
+  if (held !== undefined) return lastContentAt(thread, held);
+  return lastContent(loaders, thread).then((last) => lastContentAt(thread, last));
 }
 
-/**
- * The thread's messages, newest first: the whole thread up to Engage's page size (the window the
- * thread's interventions are found from, so that an inbox asking for last messages, customers and
- * interventions pays one packed contents call), else its newest message only.
- */
-export async function threadContentsNewestFirst(loaders: Loaders, thread: Thread): Promise<Content[]> {
-  const whole = thread.contents_count > 0 && thread.contents_count <= MAX_LIMIT;
-  const page = await loaders.threadContents.load({
-    threadId: thread.id,
-    contentsCount: thread.contents_count,
-    offset: 0,
-    limit: whole ? thread.contents_count : 1,
-    order: 'created_at.desc',
-  });
-  return page.records;
-}
-
-/** The thread's newest message; one packed read for every thread of an operation. */
-export async function lastContent(loaders: Loaders, thread: Thread): Promise<Content | null> {
-  return (await threadContentsNewestFirst(loaders, thread))[0] ?? null;
-}
+const lastContentAt = (thread: Thread, last: Content | null) =>
+  new Date(last?.created_at ?? thread.created_at).toISOString();
 
 const shift = (iso: string, ms: number) => new Date(Date.parse(iso) + ms);
 const earliest = (a: Date, b: Date | null | undefined) => (b && b < a ? b : a);
@@ -178,12 +161,25 @@ async function cursors(page: ThreadPage): Promise<string[]> {
   });
 }
 
-/** Resolvers of `ThreadConnection`: cursors cost a (batched) read of last messages only when asked for. */
+/**
+ * Resolvers of `ThreadConnection`: cursors cost a (batched) read of last messages only when asked
+ * for; the threads' relations are loaded in bulk (bulk.ts).
+ */
 export const threadConnectionResolvers = {
-  nodes: (page: ThreadPage): Thread[] => page.records,
+  nodes: (
+    page: ThreadPage,
+    _args: unknown,
+    _context: unknown,
+    info: GraphQLResolveInfo,
+  ): Thread[] | Promise<Thread[]> => inBulk(page.loaders, 'Thread', page.records, info),
   totalCount: (page: ThreadPage): Promise<number> => page.totalCount(),
-  edges: async (page: ThreadPage): Promise<Edge<Thread>[]> => {
-    const all = await cursors(page);
+  edges: async (
+    page: ThreadPage,
+    _args: unknown,
+    _context: unknown,
+    info: GraphQLResolveInfo,
+  ): Promise<Edge<Thread>[]> => {
+    const [all] = await Promise.all([cursors(page), inBulk(page.loaders, 'ThreadEdge', page.records, info)]);
     return page.records.map((node, i) => ({ cursor: all[i], node }));
   },
   pageInfo: async (page: ThreadPage) => {

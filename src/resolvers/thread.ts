@@ -1,37 +1,18 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import { parseResolveInfo, type ResolveTree } from 'graphql-parse-resolve-info';
 import type { ContentOrder, Resolvers } from '../generated/graphql';
-import type { Loaders } from '../loaders';
-import { MAX_LIMIT } from '../engage/client';
-import type { Content, Thread } from '../engage/types';
+import type { ConnectionParent, Loaders } from '../loaders';
+import type { Content, Intervention, Thread } from '../engage/types';
 import { windowArgs } from './connection';
 import { contentStatus } from './content';
-import { loadList } from './helpers';
-import { lastContent, sortKey, threadConnection, threadContentsNewestFirst } from './thread-connection';
+import { held, load, loadList, loadOptional } from './helpers';
+import { sortKey, threadConnection } from './thread-connection';
+import { customerKey, heldLastContent, lastContent, opening, openingKey, openOf } from './thread-reads';
 import { isEngageId } from './validate';
 
-/** How many of a long thread's first messages are searched for its customer's (agents may write first). */
-const CUSTOMER_WINDOW = 3;
-
-/** A thread's first messages, oldest first: the whole thread when it was read whole, else its first few. */
-async function openingContents(loaders: Loaders, thread: Thread): Promise<Content[]> {
-  if (thread.contents_count > 0 && thread.contents_count <= MAX_LIMIT)
-    return [...(await threadContentsNewestFirst(loaders, thread))].reverse();
-  const page = await loaders.threadContents.load({
-    threadId: thread.id,
-    contentsCount: thread.contents_count,
-    offset: 0,
-    limit: CUSTOMER_WINDOW,
-    order: 'created_at.asc',
-  });
-  return page.records;
-}
-
-/** The intervention an agent holds open on the thread: from the thread's interventions, read in one batch per operation. */
-async function openIntervention(loaders: Loaders, thread: Thread) {
-  const interventions = await loaders.threadInterventions(thread);
-  return interventions.find((intervention) => !intervention.closed) ?? null;
-}
+/** The thread's interventions: as they are when the loaders hold them, else their read (one batch per operation). */
+const interventionsOf = (loaders: Loaders, thread: Thread) =>
+  loaders.heldThreadInterventions?.(thread.id) ?? loaders.threadInterventions(thread);
 
 /**
  * Reads from the selection what a thread field will ask of the thread's contents and
@@ -70,10 +51,10 @@ export const threadResolvers: Resolvers = {
     },
   },
   Thread: {
-    source: (thread, _args, { loaders }) => loaders.source.load(thread.source_id),
+    source: (thread, _args, { loaders }) => load(loaders.source, thread.source_id),
     contents: (thread, { first, after, orderBy }, { loaders }) => {
       const { offset, limit } = windowArgs({ first, after });
-      return loaders.threadContents.load({
+      return load(loaders.threadContents, {
         threadId: thread.id,
         contentsCount: thread.contents_count,
         offset,
@@ -81,23 +62,35 @@ export const threadResolvers: Resolvers = {
         order: orderBy ?? 'created_at.desc',
       });
     },
-    status: async (thread, _args, { loaders }) => contentStatus(await lastContent(loaders, thread)),
-    customer: async (thread, _args, { loaders }) => {
-      // Customers' messages have no creator (the agent who wrote an agent's reply).
-      const first = (await openingContents(loaders, thread)).find(
-        (content) => !content.creator_id && content.author_id,
-      );
-      return first?.author_id ? loaders.identity.load({ id: first.author_id, groupId: first.identity_group_id }) : null;
+    status: (thread, _args, { loaders }) => {
+      const last = heldLastContent(loaders, thread);
+      return last !== undefined ? contentStatus(last) : lastContent(loaders, thread).then(contentStatus);
     },
-    openIntervention: async (thread, _args, { loaders }) => openIntervention(loaders, thread),
-    assignee: async (thread, _args, { loaders }) => {
-      const open = await openIntervention(loaders, thread);
-      return open?.user_id ? loaders.user.load(open.user_id) : null;
+    customer: (thread, _args, { loaders }) => {
+      const key = openingKey(thread);
+      const customerOf = (page: ConnectionParent<Content>) => {
+        const customer = customerKey(opening(key, page));
+        return customer ? load(loaders.identity, customer) : null;
+      };
+      const page = held(loaders.threadContents, key);
+      return page ? customerOf(page) : loaders.threadContents.load(key).then(customerOf);
     },
-    lastContent: (thread, _args, { loaders }) => lastContent(loaders, thread),
+    openIntervention: (thread, _args, { loaders }) => {
+      const interventions = interventionsOf(loaders, thread);
+      return Array.isArray(interventions) ? openOf(interventions) : interventions.then(openOf);
+    },
+    assignee: (thread, _args, { loaders }) => {
+      const assigneeOf = (interventions: Intervention[]) => loadOptional(loaders.user, openOf(interventions)?.user_id);
+      const interventions = interventionsOf(loaders, thread);
+      return Array.isArray(interventions) ? assigneeOf(interventions) : interventions.then(assigneeOf);
+    },
+    lastContent: (thread, _args, { loaders }) => {
+      const last = heldLastContent(loaders, thread);
+      return last !== undefined ? last : lastContent(loaders, thread);
+    },
     lastContentAt: (thread, _args, { loaders }) => sortKey(loaders, thread, 'last_content_at.desc'),
     contentsCount: (thread) => thread.contents_count,
-    interventions: (thread, _args, { loaders }) => loaders.threadInterventions(thread),
+    interventions: (thread, _args, { loaders }) => interventionsOf(loaders, thread),
     interventionsCount: (thread) => thread.interventions_count,
     categories: (thread, _args, { loaders }) => loadList(loaders.category, thread.category_ids),
     threadCategories: (thread, _args, { loaders }) => loadList(loaders.category, thread.thread_category_ids),

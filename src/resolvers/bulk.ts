@@ -1,0 +1,303 @@
+/**
+ * A page's children, loaded in bulk before its fields resolve.
+ *
+ * Field by field, every relation of every record of a page (a thread's source and contents, each
+ * content's author) is a resolver call that returns a promise and waits for its loader's batch, and
+ * the executor keeps that call pending (its callbacks, its resolve info, the loader's promise) until
+ * the batch answers: an inbox of 30 threads held some 500 such calls at once through each wave of
+ * REST calls, about 300 KiB per operation, which every young collection found alive and copied
+ * (bench/README.md, "What an operation holds in flight").
+ *
+ * So the field that returns a page (`ThreadConnection.nodes`, `edges`) reads the selection under it
+ * first and, when every relation selected has a bulk load here, loads them for all the page's
+ * records at once, wave after wave (a relation's children after their parents), through the same
+ * loaders and in the same batches as the fields would, so the REST calls and round trips are the
+ * same. It answers the page once they are in; the loaders hold what they loaded
+ * (`HoldingLoader.held`), and each relation's resolver returns its record as it is (helpers.ts
+ * `load`), so the page's fields resolve at once.
+ *
+ * A bulk load never fails: a record that did not load is not held, and its field loads it as
+ * before and reports its error in its place. A selection with a relation that has no bulk load
+ * (listed as `null` below: it would only start after the page's waves, a round trip later) is left
+ * to its fields, as before.
+ */
+import type { GraphQLResolveInfo } from 'graphql';
+import { parseResolveInfo, type ResolveTree } from 'graphql-parse-resolve-info';
+import type { ContentOrder } from '../generated/graphql';
+import type { ConnectionParent, IdentityKey, Loaders } from '../loaders';
+import type { Content, Intervention, Thread } from '../engage/types';
+import { windowArgs } from './connection';
+import { customerKey, newestFirstKey, opening, openingKey, openOf } from './thread-reads';
+
+/** How the children of one relation are loaded for many parents at once. */
+interface Relation {
+  /** The children's GraphQL type. */
+  type: string;
+  /** The children of `parents`, loaded; never rejects (what failed is left out). */
+  load(loaders: Loaders, parents: unknown[], args: Record<string, unknown>): unknown[] | Promise<unknown[]>;
+}
+
+type DataLoaderOf<V> = { loadMany(keys: readonly string[]): Promise<Array<V | Error>> };
+
+const loaded = <V>(results: Array<V | Error>): V[] =>
+  results.filter((result): result is V => !(result instanceof Error));
+const ignore = (): [] => [];
+
+/** The records of `ids` (each parent's id or ids), as the relation's field would load them one by one. */
+function byIds<P, V>(
+  type: string,
+  loaderOf: (loaders: Loaders) => DataLoaderOf<V>,
+  idsOf: (parent: P) => string | readonly string[] | null | undefined,
+): Relation {
+  return {
+    type,
+    load(loaders, parents) {
+      const ids = new Set<string>();
+      for (const parent of parents as P[]) {
+        const value = idsOf(parent);
+        if (typeof value === 'string') ids.add(value);
+        else if (value) for (const id of value) ids.add(id);
+      }
+      return ids.size
+        ? loaderOf(loaders)
+            .loadMany([...ids])
+            .then(loaded, ignore)
+        : [];
+    },
+  };
+}
+
+/**
+ * The identities of `keyOf` each parent (null: none), one key per identity with the first hint its
+ * parents give, as the loader keeps the first key of an id.
+ */
+function identitiesOf<P>(keyOf: (parent: P) => IdentityKey | null): Relation {
+  return {
+    type: 'Identity',
+    load(loaders, parents) {
+      const keys = new Map<string, IdentityKey>();
+      for (const parent of parents as P[]) {
+        const key = keyOf(parent);
+        if (key && !keys.has(key.id)) keys.set(key.id, key);
+      }
+      return keys.size ? loaders.identity.loadMany([...keys.values()]).then(loaded, ignore) : [];
+    },
+  };
+}
+
+/** The windows the threads' last messages are read from (`newestFirstKey`), loaded. */
+const newestPages = (loaders: Loaders, threads: unknown[]) =>
+  loaders.threadContents.loadMany((threads as Thread[]).map(newestFirstKey)).then(loaded, ignore);
+
+/** Each thread's interventions, loaded (a thread whose read failed is left out). */
+async function interventionsOf(loaders: Loaders, threads: unknown[]): Promise<Intervention[][]> {
+  const lists = await Promise.allSettled((threads as Thread[]).map((thread) => loaders.threadInterventions(thread)));
+  return lists.flatMap((list) => (list.status === 'fulfilled' ? [list.value] : []));
+}
+
+const same: Relation['load'] = (_loaders, parents) => parents;
+const records: Relation['load'] = (_loaders, pages) =>
+  (pages as Array<ConnectionParent<unknown>>).flatMap((page) => page.records);
+
+const categories = <P>(idsOf: (parent: P) => readonly string[] | null | undefined) =>
+  byIds<P, unknown>('Category', (loaders) => loaders.category, idsOf);
+const sourceOf = <P extends { source_id: string }>() =>
+  byIds<P, unknown>(
+    'Source',
+    (loaders) => loaders.source,
+    (record) => record.source_id,
+  );
+
+/**
+ * Every field of these types whose resolver loads something: a bulk load, or `null` where there is
+ * none (the selection is then left to its fields). Any other field reads its parent alone.
+ * test/unit/bulk.test.ts checks this against the resolvers.
+ */
+export const RELATIONS: Record<string, Record<string, Relation | null>> = {
+  // Reached only through relations without a bulk load (a source's threads): never planned.
+  ThreadConnection: { nodes: null, edges: null, totalCount: null, pageInfo: null },
+  ThreadEdge: { node: { type: 'Thread', load: same } },
+  Thread: {
+    source: sourceOf<Thread>(),
+    categories: categories<Thread>((thread) => thread.category_ids),
+    threadCategories: categories<Thread>((thread) => thread.thread_category_ids),
+    contents: {
+      type: 'ContentConnection',
+      load(loaders, threads, args) {
+        const { first, after, orderBy } = args as { first?: number; after?: string; orderBy?: ContentOrder };
+        let window: { offset: number; limit: number };
+        try {
+          window = windowArgs({ first, after });
+        } catch {
+          return []; // invalid arguments: the field reports them
+        }
+        const keys = (threads as Thread[]).map((thread) => ({
+          threadId: thread.id,
+          contentsCount: thread.contents_count,
+          ...window,
+          order: orderBy ?? 'created_at.desc',
+        }));
+        return loaders.threadContents.loadMany(keys).then(loaded, ignore);
+      },
+    },
+    interventions: {
+      type: 'Intervention',
+      async load(loaders, threads) {
+        const lists = await Promise.allSettled(
+          (threads as Thread[]).map((thread) => loaders.threadInterventions(thread)),
+        );
+        return lists.flatMap((list) => (list.status === 'fulfilled' ? list.value : []));
+      },
+    },
+    lastContent: {
+      type: 'Content',
+      load: async (loaders, threads) =>
+        (await newestPages(loaders, threads)).flatMap((page) => page.records.slice(0, 1)),
+    },
+    // Both read the last message, and select nothing under it.
+    status: { type: 'Content', load: async (loaders, threads) => (await newestPages(loaders, threads), []) },
+    lastContentAt: { type: 'Content', load: async (loaders, threads) => (await newestPages(loaders, threads), []) },
+    customer: {
+      type: 'Identity',
+      async load(loaders, threads) {
+        const keys = (threads as Thread[]).map(openingKey);
+        const pages = await loaders.threadContents.loadMany(keys);
+        const openings = pages.flatMap((page, i) => (page instanceof Error ? [] : [opening(keys[i], page)]));
+        return identitiesOf(customerKey).load(loaders, openings, {});
+      },
+    },
+    openIntervention: {
+      type: 'Intervention',
+      load: async (loaders, threads) => (await interventionsOf(loaders, threads)).flatMap((list) => openOf(list) ?? []),
+    },
+    assignee: {
+      type: 'User',
+      async load(loaders, threads) {
+        const ids = new Set<string>();
+        for (const list of await interventionsOf(loaders, threads)) {
+          const agent = openOf(list)?.user_id;
+          if (agent) ids.add(agent);
+        }
+        return ids.size ? loaders.user.loadMany([...ids]).then(loaded, ignore) : [];
+      },
+    },
+  },
+  ContentConnection: {
+    nodes: { type: 'Content', load: records },
+    edges: { type: 'ContentEdge', load: records },
+  },
+  ContentEdge: { node: { type: 'Content', load: same } },
+  Content: {
+    thread: byIds<Content, unknown>(
+      'Thread',
+      (loaders) => loaders.thread,
+      (content) => content.thread_id,
+    ),
+    source: sourceOf<Content>(),
+    author: identitiesOf<Content>((content) =>
+      content.author_id
+        ? { id: content.author_id, groupId: content.identity_group_id, userId: content.creator_id }
+        : null,
+    ),
+    creator: byIds<Content, unknown>(
+      'User',
+      (loaders) => loaders.user,
+      (content) => content.creator_id,
+    ),
+    categories: categories<Content>((content) => content.category_ids),
+    inReplyTo: null,
+    intervention: null,
+  },
+  Intervention: {
+    identity: identitiesOf<Intervention>((intervention) =>
+      intervention.identity_id ? { id: intervention.identity_id, groupId: intervention.identity_group_id } : null,
+    ),
+    user: byIds<Intervention, unknown>(
+      'User',
+      (loaders) => loaders.user,
+      (intervention) => intervention.user_id,
+    ),
+    source: sourceOf<Intervention>(),
+    categories: categories<Intervention>((intervention) => intervention.category_ids),
+    thread: null,
+    content: null,
+  },
+  Source: { defaultCategories: null, threads: null },
+  Identity: { profile: null, users: null, threads: null, interventions: null },
+  IdentityGroup: { tags: null, identities: null, threads: null },
+  User: { teams: null, categories: null, identities: null, interventions: null },
+  Team: { leaders: null, users: null },
+  Category: { parent: null, sources: null },
+  AgentStatus: { agent: null },
+};
+
+/** One relation to load for every record of a level, and what to load under its children. */
+interface Step {
+  relation: Relation;
+  args: Record<string, unknown>;
+  then: Step[];
+}
+
+/** The fields selected under `tree` on `type`; undefined when it selects other types too (fragments on an abstract type). */
+function fieldsOn(tree: ResolveTree, type: string): ResolveTree[] | undefined {
+  const types = Object.keys(tree.fieldsByTypeName);
+  if (types.some((name) => name !== type)) return undefined;
+  return Object.values(tree.fieldsByTypeName[type] ?? {});
+}
+
+/** Whether a field loads nothing, nor does anything selected under it. */
+function plain(field: ResolveTree): boolean {
+  return Object.entries(field.fieldsByTypeName).every(([type, fields]) =>
+    Object.values(fields).every((nested) => RELATIONS[type]?.[nested.name] === undefined && plain(nested)),
+  );
+}
+
+/** The steps that load everything `fields` of `type` select, or undefined when one has no bulk load. */
+function plan(type: string, fields: ResolveTree[]): Step[] | undefined {
+  const steps: Step[] = [];
+  for (const field of fields) {
+    const relation = RELATIONS[type]?.[field.name];
+    if (relation === null) return undefined;
+    if (relation === undefined) {
+      if (!plain(field)) return undefined;
+      continue;
+    }
+    const nested = fieldsOn(field, relation.type);
+    const then = nested && plan(relation.type, nested);
+    if (!then) return undefined;
+    steps.push({ relation, args: field.args, then });
+  }
+  return steps;
+}
+
+function run(loaders: Loaders, parents: unknown[], steps: Step[]): Promise<unknown> | undefined {
+  if (parents.length === 0 || steps.length === 0) return undefined;
+  const work: Array<Promise<unknown>> = [];
+  for (const step of steps) {
+    const children = step.relation.load(loaders, parents, step.args);
+    const next = Array.isArray(children)
+      ? run(loaders, children, step.then)
+      : children.then((loadedChildren) => run(loaders, loadedChildren, step.then));
+    if (next) work.push(next);
+  }
+  return work.length ? Promise.all(work) : undefined;
+}
+
+/**
+ * `records` (the page a field of type `[type]` returns) once every relation its selection asks for
+ * is loaded in bulk; `records` at once when there is nothing to load in bulk, or when the loaders
+ * do not hold what they load.
+ */
+export function inBulk<T>(
+  loaders: Loaders,
+  type: string,
+  pageRecords: T[],
+  info: GraphQLResolveInfo,
+): T[] | Promise<T[]> {
+  if (!loaders.holding || pageRecords.length === 0) return pageRecords;
+  const tree = parseResolveInfo(info) as ResolveTree | null;
+  const fields = tree ? fieldsOn(tree, type) : undefined;
+  const steps = fields && plan(type, fields);
+  const work = steps && run(loaders, pageRecords, steps);
+  return work ? work.then(() => pageRecords) : pageRecords;
+}

@@ -1,0 +1,71 @@
+/**
+ * What a thread's own fields read of its contents and interventions, and the windows they read
+ * them from: shared by the fields (thread.ts), cursors (thread-connection.ts) and bulk loading
+ * (bulk.ts), which must ask the very same windows.
+ */
+import { MAX_LIMIT } from '../engage/client';
+import type { Content, Intervention, Thread } from '../engage/types';
+import type { ConnectionParent, IdentityKey, Loaders, ThreadContentsKey } from '../loaders';
+import { held } from './helpers';
+
+/** How many of a long thread's first messages are searched for its customer's (agents may write first). */
+const CUSTOMER_WINDOW = 3;
+
+/**
+ * The window of the thread's messages, newest first, that its last message is read from: the whole
+ * thread up to Engage's page size (the window the thread's interventions are found from, so that an
+ * inbox asking for last messages, customers and interventions pays one packed contents call), else
+ * its newest message only.
+ */
+export function newestFirstKey(thread: Thread): ThreadContentsKey {
+  const whole = thread.contents_count > 0 && thread.contents_count <= MAX_LIMIT;
+  return {
+    threadId: thread.id,
+    contentsCount: thread.contents_count,
+    offset: 0,
+    limit: whole ? thread.contents_count : 1,
+    order: 'created_at.desc',
+  };
+}
+
+/** The thread's messages, newest first (`newestFirstKey`'s window). */
+export async function threadContentsNewestFirst(loaders: Loaders, thread: Thread): Promise<Content[]> {
+  return (await loaders.threadContents.load(newestFirstKey(thread))).records;
+}
+
+/** The thread's newest message; one packed read for every thread of an operation. */
+export async function lastContent(loaders: Loaders, thread: Thread): Promise<Content | null> {
+  return (await threadContentsNewestFirst(loaders, thread))[0] ?? null;
+}
+
+/** The thread's newest message when the loaders already hold it (null: it has none); undefined when they do not. */
+export function heldLastContent(loaders: Loaders, thread: Thread): Content | null | undefined {
+  const page = held(loaders.threadContents, newestFirstKey(thread));
+  return page && (page.records[0] ?? null);
+}
+
+/** The window a thread's first messages are read from: the whole thread when it fits one page (newest first), else its first few. */
+export function openingKey(thread: Thread): ThreadContentsKey {
+  if (thread.contents_count > 0 && thread.contents_count <= MAX_LIMIT) return newestFirstKey(thread);
+  return {
+    threadId: thread.id,
+    contentsCount: thread.contents_count,
+    offset: 0,
+    limit: CUSTOMER_WINDOW,
+    order: 'created_at.asc',
+  };
+}
+
+/** A thread's first messages, oldest first, from `openingKey`'s window. */
+export const opening = (key: ThreadContentsKey, page: ConnectionParent<Content>): Content[] =>
+  key.order === 'created_at.desc' ? [...page.records].reverse() : page.records;
+
+/** The thread's customer: the author of its first message that no agent wrote (customers' messages have no creator). */
+export function customerKey(contents: Content[]): IdentityKey | null {
+  const first = contents.find((content) => !content.creator_id && content.author_id);
+  return first?.author_id ? { id: first.author_id, groupId: first.identity_group_id } : null;
+}
+
+/** The intervention an agent holds open on the thread, among its interventions. */
+export const openOf = (interventions: Intervention[]) =>
+  interventions.find((intervention) => !intervention.closed) ?? null;

@@ -1,0 +1,190 @@
+/**
+ * A page's relations loaded in bulk (src/resolvers/bulk.ts) against the same loaders asked field by
+ * field: the same answers, errors in the same places, and the same REST calls, for the selections
+ * bulk loading plans and for those it leaves to the fields.
+ */
+import { createLoaders } from '../../src/loaders';
+import { HoldingLoader } from '../../src/loaders/support';
+import type { Gateway } from '../../src/server';
+import type { Page, Source } from '../../src/engage/types';
+import type { RequestLogEntry } from '../../src/emulator';
+import { startStack, type Stack } from '../support/stack';
+import { INBOX } from '../support/operations';
+
+let stack: Stack;
+let fieldByField: Gateway;
+let source: Source;
+
+beforeAll(async () => {
+  stack = await startStack();
+  fieldByField = await stack.anotherGateway({
+    createLoaders: (engage) => ({ ...createLoaders(engage), holding: false }),
+  });
+  const sources = await stack.rest<Page<Source>>('/content_sources?limit=150');
+  const counts = await Promise.all(
+    sources.records.map(
+      async (s) => (await stack.rest<Page<unknown>>(`/content_threads?limit=1&q=source:${s.id}`)).count,
+    ),
+  );
+  source = sources.records[counts.indexOf(Math.max(...counts))];
+});
+
+afterAll(() => stack.dispose());
+
+afterEach(() => jest.restoreAllMocks());
+
+async function run(url: string, query: string, variables: Record<string, unknown>) {
+  stack.emulator.requestLog.reset();
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await response.json()) as { data?: unknown; errors?: Array<{ path?: unknown; extensions?: unknown }> };
+  const calls = stack.emulator.requestLog
+    .entries()
+    .map((entry: RequestLogEntry) => `${entry.method} ${entry.path}?${entry.query}`)
+    .sort();
+  return { body, calls };
+}
+
+/**
+ * An answer without what differs from request to request (its id, a circuit's remaining wait), its
+ * errors in path order (the executor lists them in the order they happened).
+ */
+function comparable(body: { data?: unknown; errors?: Array<{ path?: unknown }> }) {
+  const copy = JSON.parse(
+    JSON.stringify(body, (key, value: unknown) => (key === 'requestId' || key === 'retryAfterMs' ? undefined : value)),
+  ) as typeof body;
+  copy.errors?.sort((a, b) => JSON.stringify(a.path).localeCompare(JSON.stringify(b.path)));
+  return copy;
+}
+
+const endpoints = (calls: string[]) => new Set(calls.map((call) => call.replace(/\?.*/, '')));
+
+/**
+ * Runs `query` on both gateways: the same answer, and no more REST calls nor other endpoints than
+ * field by field (bulk loading may make fewer: it asks each level's keys in one batch, where fields
+ * that resolve at different times may split them).
+ */
+async function same(
+  query: string,
+  variables: Record<string, unknown> = { source: source.id },
+  { compareCalls = true } = {},
+) {
+  const bulk = await run(stack.gateway.url, query, variables);
+  const fields = await run(fieldByField.url, query, variables);
+  expect(comparable(bulk.body)).toEqual(comparable(fields.body));
+  if (compareCalls) {
+    expect(bulk.calls.length).toBeLessThanOrEqual(fields.calls.length);
+    expect([...endpoints(fields.calls)]).toEqual(expect.arrayContaining([...endpoints(bulk.calls)]));
+  }
+  return { ...bulk, fieldCalls: fields.calls };
+}
+
+/** Counts the records loaders answer without a promise, during `work`. */
+async function heldAnswers(work: () => Promise<unknown>): Promise<number> {
+  let answered = 0;
+  const held = HoldingLoader.prototype.held;
+  jest.spyOn(HoldingLoader.prototype, 'held').mockImplementation(function (this: HoldingLoader<unknown, unknown>, key) {
+    const value = held.call(this, key);
+    if (value !== undefined) answered++;
+    return value;
+  });
+  await work();
+  return answered;
+}
+
+it("answers the inbox's relations from what the page loaded in bulk, with the same answer and REST calls as field by field", async () => {
+  let result: Awaited<ReturnType<typeof same>> | undefined;
+  const held = await heldAnswers(async () => (result = await same(INBOX)));
+  expect(result?.body.errors).toBeUndefined();
+  expect(result?.calls).toEqual(result?.fieldCalls);
+  // Every thread's source, contents and interventions, every content's author and creator, every
+  // intervention's agent: hundreds of fields answered at once instead of each waiting on its batch.
+  expect(held).toBeGreaterThan(200);
+});
+
+it('plans aliases with their own windows, edges, fragments and skipped fields', async () => {
+  const query = `query Inbox($source: ID!, $withAuthor: Boolean!) {
+    threads(first: 12, filter: { sourceIds: [$source] }) {
+      edges {
+        cursor
+        node {
+          ...ThreadRow
+          oldest: contents(first: 2, orderBy: CREATED_AT_ASC) { nodes { id author { id } } }
+          newest: contents(first: 3) { edges { cursor node { id author @include(if: $withAuthor) { id displayName } } } }
+        }
+      }
+    }
+  }
+  fragment ThreadRow on Thread { id title source { id name } threadCategories { id } interventions { id user { id } source { id } } }`;
+  await same(query, { source: source.id, withAuthor: false });
+  const held = await heldAnswers(() => same(query, { source: source.id, withAuthor: true }));
+  expect(held).toBeGreaterThan(0);
+});
+
+it("answers the example app's inbox rows (customers, last messages, open interventions and assignees) in bulk too", async () => {
+  const query = `query Inbox($source: ID!) {
+    threads(first: 20, filter: { sourceIds: [$source], closed: false }) {
+      totalCount
+      edges {
+        cursor
+        node {
+          id title status lastContentAt
+          customer { id displayName avatarUrl }
+          assignee { id displayName }
+          openIntervention { id status }
+          lastContent { id body createdAt creator { id displayName } }
+          interventions { id status closed user { id displayName } }
+        }
+      }
+      pageInfo { hasNextPage endCursor }
+    }
+  }`;
+  let result: Awaited<ReturnType<typeof same>> | undefined;
+  const held = await heldAnswers(async () => (result = await same(query)));
+  expect(result?.body.errors).toBeUndefined();
+  expect(held).toBeGreaterThan(100);
+});
+
+it('leaves a selection with a relation it cannot load in bulk to its fields, answered as before', async () => {
+  const query = `query Inbox($source: ID!) {
+    threads(first: 10, filter: { sourceIds: [$source] }) {
+      nodes { id source { id } contents(first: 2) { nodes { id author { id } inReplyTo { id } } } }
+    }
+  }`;
+  const held = await heldAnswers(() => same(query));
+  // Only what the loaders hold by the time each field asks: no bulk load ran before them.
+  expect(held).toBeLessThan(40);
+});
+
+it("reports a field's invalid arguments as field by field", async () => {
+  // The errors null the page, and the gateway then aborts the calls still pending: which of them
+  // reached Engage first is a race, in either mode.
+  const result = await same(
+    `query Inbox($source: ID!) {
+    threads(first: 3, filter: { sourceIds: [$source] }) { nodes { id source { id } contents(first: 500) { totalCount } } }
+  }`,
+    { source: source.id },
+    { compareCalls: false },
+  );
+  expect(result.body.errors?.[0]).toMatchObject({
+    path: ['threads', 'nodes', 0, 'contents'],
+    extensions: { code: 'BAD_USER_INPUT', argumentName: 'first' },
+  });
+});
+
+it("reports a relation that failed to load in each of its fields' places, the rest answered, as field by field", async () => {
+  stack.emulator.faults.set({ errorRate: 1, pathPattern: '^/1.0/identities' });
+  try {
+    const result = await same(INBOX);
+    const errors = result.body.errors ?? [];
+    expect(errors.length).toBeGreaterThan(0);
+    expect(errors.every((error) => Array.isArray(error.path) && error.path.includes('author'))).toBe(true);
+    const threads = (result.body.data as { threads: { nodes: Array<{ contents: { nodes: unknown[] } }> } }).threads;
+    expect(threads.nodes).toHaveLength(30);
+  } finally {
+    stack.emulator.faults.reset();
+  }
+});
