@@ -17,6 +17,7 @@
  */
 import { setTimeout } from 'node:timers/promises';
 import { getHeapCodeStatistics, getHeapSpaceStatistics } from 'node:v8';
+import { createLoaders } from '../../src/loaders';
 import { startGateway, type GatewayOptions } from '../../src/server';
 import { startApolloBaseline } from '../baseline/apollo';
 import { startBaseline } from '../baseline/server';
@@ -30,6 +31,8 @@ export interface ServerChildOptions {
   userId?: string;
   /** Gateway options beyond the URL and token (cache TTLs, loader mode). */
   gateway?: Partial<GatewayOptions> & Record<string, unknown>;
+  /** The gateway's loaders without bulk loading (src/resolvers/bulk.ts): every relation loaded by its own field. */
+  fieldByField?: boolean;
 }
 
 export interface ServerChildReady {
@@ -51,6 +54,9 @@ runChild<ServerChildOptions, ServerChildReady>(async (options) => {
           log: () => undefined,
           // The bench's emulator has no rate limit: neither has the gateway's upstream bucket.
           upstream: { rateLimitPerMinute: 0 },
+          ...(options.fieldByField
+            ? { createLoaders: (engage) => ({ ...createLoaders(engage), holding: false }) }
+            : {}),
           ...options.gateway,
         } as GatewayOptions)
       : await (options.kind === 'apollo' ? startApolloBaseline : startBaseline)({
