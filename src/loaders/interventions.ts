@@ -52,14 +52,13 @@ export function interventionLoaders(
   const direct = new Set<string>();
   /** Each thread's interventions once read, for `heldThreadInterventions`. */
   const held = new Map<string, Intervention[]>();
+  /** Resets so far: a read in flight across one is not held (it may predate the write). */
+  let resets = 0;
   kit.onReset(() => {
     direct.clear();
     held.clear();
+    resets++;
   });
-  const hold = (threadId: string, interventions: Intervention[]) => {
-    held.set(threadId, interventions);
-    return interventions;
-  };
 
   /**
    * A thread's interventions, newest first (as `sort=created_at` lists them). Engage has no
@@ -74,6 +73,11 @@ export function interventionLoaders(
   function threadInterventions(
     thread: Pick<Thread, 'id' | 'contents_count' | 'interventions_count'>,
   ): Promise<Intervention[]> {
+    const started = resets;
+    const hold = (threadId: string, interventions: Intervention[]) => {
+      if (resets === started) held.set(threadId, interventions);
+      return interventions;
+    };
     // The thread record counts its interventions: none means no call (and no conversation to read).
     if (thread.interventions_count === 0 && !direct.has(thread.id)) return Promise.resolve(hold(thread.id, []));
     if (direct.has(thread.id) || thread.contents_count === 0 || thread.contents_count > MAX_LIMIT)

@@ -60,6 +60,13 @@ export class HoldingLoader<K, V, C = K> extends DataLoader<K, V, C> {
   private readonly values: Map<C, V>;
   private readonly promises: Map<C, Promise<V>>;
   private readonly cacheKeyOf: (key: K) => C;
+  /**
+   * Forgetting, counted: a batch holds its answers only for keys not forgotten since it started
+   * (`clearAll` at `allCleared`, `clear(key)` at `cleared`), as DataLoader's cache does not keep
+   * them either. Else a batch in flight across a mutation's `reset()` would hold its pre-mutation
+   * answers, and every later field would answer them.
+   */
+  private readonly forgetting: { count: number; allCleared: number; cleared: Map<C, number> };
 
   constructor(
     batch: DataLoader.BatchLoadFn<K, V>,
@@ -68,12 +75,17 @@ export class HoldingLoader<K, V, C = K> extends DataLoader<K, V, C> {
     const values = new Map<C, V>();
     const promises = new Map<C, Promise<V>>();
     const cacheKeyOf = options.cacheKeyFn ?? ((key: K) => key as unknown as C);
+    const forgetting = { count: 0, allCleared: 0, cleared: new Map<C, number>() };
     super(
       async (keys) => {
+        const started = forgetting.count;
         const answers = await batch(keys);
+        if (forgetting.allCleared > started) return answers;
         for (let i = 0; i < keys.length; i++) {
           const answer = answers[i];
-          if (!(answer instanceof Error)) values.set(cacheKeyOf(keys[i]), answer);
+          const cacheKey = cacheKeyOf(keys[i]);
+          if (!(answer instanceof Error) && (forgetting.cleared.get(cacheKey) ?? 0) <= started)
+            values.set(cacheKey, answer);
         }
         return answers;
       },
@@ -82,6 +94,7 @@ export class HoldingLoader<K, V, C = K> extends DataLoader<K, V, C> {
     this.values = values;
     this.promises = promises;
     this.cacheKeyOf = cacheKeyOf;
+    this.forgetting = forgetting;
   }
 
   /** The value `load(key)` would resolve to, when this loader already has it; else undefined. */
@@ -98,12 +111,16 @@ export class HoldingLoader<K, V, C = K> extends DataLoader<K, V, C> {
   }
 
   override clear(key: K): this {
-    this.values.delete(this.cacheKeyOf(key));
+    const cacheKey = this.cacheKeyOf(key);
+    this.values.delete(cacheKey);
+    this.forgetting.cleared.set(cacheKey, ++this.forgetting.count);
     return super.clear(key);
   }
 
   override clearAll(): this {
     this.values.clear();
+    this.forgetting.cleared.clear();
+    this.forgetting.allCleared = ++this.forgetting.count;
     return super.clearAll();
   }
 }

@@ -4,7 +4,10 @@
  * The whole, against the emulator, is test/integration/bulk.test.ts.
  */
 import { getNamedType, isObjectType, type GraphQLObjectType } from 'graphql';
-import { HoldingLoader } from '../../src/loaders/support';
+import type { EngageApi } from '../../src/engage/api';
+import type { Intervention } from '../../src/engage/types';
+import { interventionLoaders } from '../../src/loaders/interventions';
+import { HoldingLoader, LoaderKit } from '../../src/loaders/support';
 import { RELATIONS } from '../../src/resolvers/bulk';
 import { resolvers } from '../../src/resolvers';
 import { createSchema } from '../../src/server';
@@ -61,6 +64,44 @@ describe('HoldingLoader', () => {
     expect(batches).toEqual([['a', 'b'], ['b']]);
   });
 
+  it('does not hold what a batch in flight across clearAll or clear(key) answers: it may predate a write', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let version = 'old';
+    const created = new HoldingLoader<string, string>(async (ids) => {
+      const read = version;
+      await gate;
+      return ids.map((id) => `${id}:${read}`);
+    });
+    const pending = Promise.all([created.load('a'), created.load('b'), created.load('c')]);
+    await new Promise((resolve) => setImmediate(resolve)); // the batch is in flight
+    version = 'new';
+    created.clear('a');
+    release();
+    await pending;
+    expect(created.held('a')).toBeUndefined();
+    expect(created.held('b')).toBe('b:old');
+    expect(await created.load('a')).toBe('a:new');
+    expect(created.held('a')).toBe('a:new');
+
+    let releaseAll!: () => void;
+    const gateAll = new Promise<void>((resolve) => (releaseAll = resolve));
+    const all = new HoldingLoader<string, string>(async (ids) => {
+      const read = version;
+      await gateAll;
+      return ids.map((id) => `${id}:${read}`);
+    });
+    version = 'old';
+    const inFlight = all.load('x');
+    await new Promise((resolve) => setImmediate(resolve));
+    version = 'new';
+    all.clearAll();
+    releaseAll();
+    await inFlight;
+    expect(all.held('x')).toBeUndefined();
+    expect(await all.load('x')).toBe('x:new');
+  });
+
   it('holds by the cache key', async () => {
     const created = new HoldingLoader<{ id: string; hint?: string }, string, string>(
       async (keys) => keys.map((key) => `${key.id}:${key.hint ?? ''}`),
@@ -68,6 +109,34 @@ describe('HoldingLoader', () => {
     );
     await created.load({ id: 'a', hint: 'x' });
     expect(created.held({ id: 'a' })).toBe('a:x');
+  });
+});
+
+describe('heldThreadInterventions', () => {
+  it("does not hold a thread's interventions read across a reset", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const engage = {
+      listInterventions: async () => {
+        await gate;
+        return { count: 1, records: [{ id: 'i1', thread_id: 't1' } as Intervention] };
+      },
+    } as unknown as EngageApi;
+    const kit = new LoaderKit(4);
+    const loaders = interventionLoaders(engage, kit, {
+      threadContents: new HoldingLoader(async () => {
+        throw new Error('not asked');
+      }),
+    });
+    const thread = { id: 't1', contents_count: 0, interventions_count: 1 };
+    const reading = loaders.threadInterventions(thread);
+    await new Promise((resolve) => setImmediate(resolve));
+    kit.reset();
+    release();
+    await reading;
+    expect(loaders.heldThreadInterventions?.('t1')).toBeUndefined();
+    await loaders.threadInterventions(thread);
+    expect(loaders.heldThreadInterventions?.('t1')).toHaveLength(1);
   });
 });
 
