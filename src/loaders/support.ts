@@ -79,7 +79,15 @@ export class HoldingLoader<K, V, C = K> extends DataLoader<K, V, C> {
     super(
       async (keys) => {
         const started = forgetting.count;
-        const answers = await batch(keys);
+        let answers: ArrayLike<V | Error>;
+        try {
+          answers = await batch(keys);
+        } catch (error) {
+          // DataLoader forgets every key of a batch that throws, so that a later load tries again:
+          // the fields of a page loaded in bulk would each make the failed call again. An error per
+          // key is kept, as when each field loaded its key itself and got the failure.
+          return keys.map(() => (error instanceof Error ? error : new Error(String(error))));
+        }
         if (forgetting.allCleared > started) return answers;
         for (let i = 0; i < keys.length; i++) {
           const answer = answers[i];

@@ -179,7 +179,9 @@ export const threadConnectionResolvers = {
     _context: unknown,
     info: GraphQLResolveInfo,
   ): Promise<Edge<Thread>[]> => {
-    const [all] = await Promise.all([cursors(page), inBulk(page.loaders, 'ThreadEdge', page.records, info)]);
+    const loaded = inBulk(page.loaders, 'ThreadEdge', page.records, info);
+    // The bulk load ends with the field, even when the cursors fail: no load of it outlives the field.
+    const all = await cursors(page).finally(() => loaded);
     return page.records.map((node, i) => ({ cursor: all[i], node }));
   },
   pageInfo: async (page: ThreadPage) => {
