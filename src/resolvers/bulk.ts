@@ -12,7 +12,8 @@
  * first and, when every relation selected has a bulk load here, loads them for all the page's
  * records at once, wave after wave (a relation's children after their parents), through the same
  * loaders and in the same batches as the fields would, so the REST calls and round trips are the
- * same. It answers the page once they are in; the loaders hold what they loaded
+ * same (or fewer: fields resolving at different times may split a batch). It answers the page once
+ * they are in; the loaders hold what they loaded
  * (`HoldingLoader.held`), and each relation's resolver returns its record as it is (helpers.ts
  * `load`), so the page's fields resolve at once.
  *
