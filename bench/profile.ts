@@ -158,10 +158,16 @@ async function main() {
       engageUrl,
       token,
       userId: adminId,
-      // Under valgrind an inbox takes seconds: the operation's deadline must not end it.
+      // Under valgrind an inbox takes seconds: neither the operation's deadline nor a call's
+      // timeout may end it, nor the circuit open on the timeouts of a slow machine.
       gateway: {
         ...caching(!cold),
-        ...(instructions ? { upstream: { rateLimitPerMinute: 0, operationDeadlineMs: 600_000 } } : {}),
+        ...(instructions
+          ? {
+              engageTimeoutMs: 600_000,
+              upstream: { rateLimitPerMinute: 0, operationDeadlineMs: 600_000, breakerThreshold: 1_000_000 },
+            }
+          : {}),
       },
       fieldByField: flags.includes('--field-by-field'),
     },
