@@ -51,6 +51,22 @@ async function query(token?: string, { gateway = limited, from }: { gateway?: Ga
   return { status: response.status, retryAfter: response.headers.get('retry-after'), body };
 }
 
+/** The one refused answer among `answers`: a 429 that says to come back within the window. */
+function refusalIn<
+  T extends {
+    status: number;
+    retryAfter?: string | null;
+    body: { errors?: Array<{ extensions: Record<string, unknown> }> };
+  },
+>(answers: T[]) {
+  const refused = answers.find((answer) => answer.status === 429)!;
+  expect(refused.retryAfter).toBe('1');
+  const retryAfterMs = refused.body.errors![0].extensions.retryAfterMs as number;
+  expect(retryAfterMs).toBeGreaterThan(0);
+  expect(retryAfterMs).toBeLessThanOrEqual(1_000);
+  return { refused, retryAfterMs };
+}
+
 it('refuses a caller past its rate, over HTTP and WebSocket together; others are served; then it is served again', async () => {
   // The anonymous caller (this test's address) opens a socket first: connecting is no operation.
   const socket = clients.connect(limited);
@@ -59,11 +75,7 @@ it('refuses a caller past its rate, over HTTP and WebSocket together; others are
   // One more HTTP operation than the rate, together (one window): one is refused, with when to come back.
   const answers = await Promise.all(Array.from({ length: PER_SECOND + 1 }, () => query()));
   expect(answers.map((answer) => answer.status).sort()).toEqual([200, 200, 200, 429]);
-  const refused = answers.find((answer) => answer.status === 429)!;
-  expect(refused.retryAfter).toBe('1');
-  const retryAfterMs = refused.body.errors![0].extensions.retryAfterMs as number;
-  expect(retryAfterMs).toBeGreaterThan(0);
-  expect(retryAfterMs).toBeLessThanOrEqual(1_000);
+  const { refused, retryAfterMs } = refusalIn(answers);
   expect(refused.body.errors).toEqual([
     expect.objectContaining({
       message: `More than ${PER_SECOND} operations a second from this caller: retry after ${retryAfterMs} ms.`,
@@ -118,11 +130,7 @@ describe('callers without a token, from many addresses, together', () => {
       addresses.flatMap((from) => [1, 2].map(() => query(undefined, { gateway: pooled, from }))),
     );
     expect(answers.map((answer) => answer.status).sort()).toEqual([200, 200, 200, 200, 200, 429]);
-    const refused = answers.find((answer) => answer.status === 429)!;
-    expect(refused.retryAfter).toBe('1');
-    const retryAfterMs = refused.body.errors![0].extensions.retryAfterMs as number;
-    expect(retryAfterMs).toBeGreaterThan(0);
-    expect(retryAfterMs).toBeLessThanOrEqual(1_000);
+    const { refused, retryAfterMs } = refusalIn(answers);
     expect(refused.body.errors).toEqual([
       expect.objectContaining({
         message: `More than ${POOL_PER_SECOND} operations a second from callers without a token, all addresses together: retry after ${retryAfterMs} ms.`,
