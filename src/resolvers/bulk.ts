@@ -90,6 +90,12 @@ function identitiesOf<P>(keyOf: (parent: P) => IdentityKey | null): Relation {
 const newestPages = (loaders: Loaders, threads: unknown[]) =>
   loaders.threadContents.loadMany((threads as Thread[]).map(newestFirstKey)).then(loaded, ignore);
 
+/** A field that reads the thread's last message and selects nothing under it. */
+const readsLastContent: Relation = {
+  type: 'Content',
+  load: async (loaders, threads) => (await newestPages(loaders, threads), []),
+};
+
 /** Each thread's interventions, loaded (a thread whose read failed is left out). */
 async function interventionsOf(loaders: Loaders, threads: unknown[]): Promise<Intervention[][]> {
   const lists = await Promise.allSettled((threads as Thread[]).map((thread) => loaders.threadInterventions(thread)));
@@ -155,9 +161,8 @@ export const RELATIONS: Record<string, Record<string, Relation | null>> = {
       load: async (loaders, threads) =>
         (await newestPages(loaders, threads)).flatMap((page) => page.records.slice(0, 1)),
     },
-    // Both read the last message, and select nothing under it.
-    status: { type: 'Content', load: async (loaders, threads) => (await newestPages(loaders, threads), []) },
-    lastContentAt: { type: 'Content', load: async (loaders, threads) => (await newestPages(loaders, threads), []) },
+    status: readsLastContent,
+    lastContentAt: readsLastContent,
     customer: {
       type: 'Identity',
       async load(loaders, threads) {
