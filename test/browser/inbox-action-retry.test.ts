@@ -6,7 +6,14 @@ import type { Browser, Page } from 'playwright-core';
 import type { Content } from '../../src/engage/types';
 import { describeWith, requirements } from '../support/requirements';
 import { startStack, type Stack } from '../support/stack';
-import { launchChromium, screenshotPath, serveApp, type ServedApp } from './support';
+import {
+  launchChromium,
+  loseFirstAnswer,
+  openNewConversation,
+  screenshotPath,
+  serveApp,
+  type ServedApp,
+} from './support';
 
 describeWith([requirements.chromium()])('inbox app retrying an action', () => {
   let stack: Stack;
@@ -23,37 +30,6 @@ describeWith([requirements.chromium()])('inbox app retrying an action', () => {
   /** The contents of `threadId` with `body` that the emulator holds. */
   const stored = (threadId: string, body: string): Content[] =>
     (stack.emulator.records.thread(threadId)?.contents ?? []).filter((content) => content.body === body);
-
-  /** A conversation a customer just started, open in the page. */
-  /**
-   * The page's first Reply reaches the gateway, which posts it to Engage, but the connection drops
-   * before its answer reaches the page; later requests go through. Answers how many were lost.
-   */
-  async function loseFirstReplyAnswer(): Promise<() => number> {
-    let lost = 0;
-    await page.route(stack.gateway.url, async (route) => {
-      const operation = (route.request().postDataJSON() as { operationName?: string } | null)?.operationName;
-      if (operation !== 'Reply' || lost > 0) return route.continue();
-      lost += 1;
-      await route.fetch();
-      await route.abort('connectionreset');
-    });
-    return () => lost;
-  }
-
-  async function openNewConversation(body: string): Promise<string> {
-    const source = stack.emulator.records.list('sources').find((candidate) => candidate.active);
-    const started = stack.emulator.customers.startThread({
-      sourceId: source!.id,
-      body,
-      customer: { firstname: 'Ines', lastname: 'Okafor' },
-    });
-    const threadId = started.thread_id!;
-    await page.reload();
-    await page.locator(`.inbox [data-thread-id="${threadId}"]`).click();
-    await page.locator(`.messages [data-content-id="${started.id}"]`).waitFor();
-    return threadId;
-  }
 
   beforeAll(async () => {
     stack = await startStack();
@@ -77,7 +53,7 @@ describeWith([requirements.chromium()])('inbox app retrying an action', () => {
   });
 
   it('sends a rate-limited reply (UPSTREAM_RATE_LIMITED) once when Retry is clicked after Engage answers again', async () => {
-    const threadId = await openNewConversation('Where is my refund?');
+    const threadId = await openNewConversation(page, stack, 'Where is my refund?');
     const body = `Your refund left today (${Date.now().toString(36)}).`;
     // Engage answers 429 to the reply more times than the gateway retries.
     stack.emulator.faults.set({ force429: 100, retryAfterSeconds: 1, pathPattern: '^/1\\.0/contents$' });
@@ -112,11 +88,11 @@ describeWith([requirements.chromium()])('inbox app retrying an action', () => {
   });
 
   it('posts a reply whose answer was lost on the way to the page once, when Retry is clicked', async () => {
-    const threadId = await openNewConversation('Can I change the delivery address?');
+    const threadId = await openNewConversation(page, stack, 'Can I change the delivery address?');
     const body = `Done, it goes to the new address (${Date.now().toString(36)}).`;
     // The reply reaches the gateway, which posts it to Engage, but the connection drops before its
     // answer reaches the page: the page cannot tell whether it was sent.
-    const lost = await loseFirstReplyAnswer();
+    const lost = await loseFirstAnswer(page, stack, 'Reply');
     stack.emulator.requestLog.reset();
 
     await page.getByLabel('Reply').fill(body);
@@ -139,9 +115,9 @@ describeWith([requirements.chromium()])('inbox app retrying an action', () => {
   });
 
   it('posts a reply whose answer was lost on the way to the page once, when "Send reply" is clicked again', async () => {
-    const threadId = await openNewConversation('Is the blue one back in stock?');
+    const threadId = await openNewConversation(page, stack, 'Is the blue one back in stock?');
     const body = `Yes, since this morning (${Date.now().toString(36)}).`;
-    const lost = await loseFirstReplyAnswer();
+    const lost = await loseFirstAnswer(page, stack, 'Reply');
     stack.emulator.requestLog.reset();
 
     await page.getByLabel('Reply').fill(body);
@@ -176,7 +152,7 @@ describeWith([requirements.chromium()])('inbox app retrying an action', () => {
   });
 
   it('keeps the lost attempt\'s idempotencyKey for "Send reply" after its Retry was refused before anything ran', async () => {
-    const threadId = await openNewConversation('Can you hold the parcel at the depot?');
+    const threadId = await openNewConversation(page, stack, 'Can you hold the parcel at the depot?');
     const body = `It waits there until Friday (${Date.now().toString(36)}).`;
     // The first Reply is posted but its answer is lost; its Retry is refused by the gateway before
     // anything runs (its idempotency records could not be read for a moment: SERVICE_UNAVAILABLE,
@@ -234,7 +210,7 @@ describeWith([requirements.chromium()])('inbox app retrying an action', () => {
   });
 
   it('offers Retry, not "Already done", when the first request with the key failed elsewhere (IDEMPOTENT_REQUEST_FAILED)', async () => {
-    const threadId = await openNewConversation('Can I pay on delivery?');
+    const threadId = await openNewConversation(page, stack, 'Can I pay on delivery?');
     const body = `Yes, by card or cash (${Date.now().toString(36)}).`;
     // Another instance held the key's reservation and its request failed without a result: this
     // instance tells the page so (it sent nothing), and a retry with the key may try.
@@ -274,7 +250,7 @@ describeWith([requirements.chromium()])('inbox app retrying an action', () => {
   });
 
   it('says a reply sent again after Engage gave no clear answer (IDEMPOTENT_OUTCOME_UNKNOWN) was not sent, not "Already done"', async () => {
-    const threadId = await openNewConversation('Do you ship to Iceland?');
+    const threadId = await openNewConversation(page, stack, 'Do you ship to Iceland?');
     const body = `We do, in about a week (${Date.now().toString(36)}).`;
     // Engage answers the reply's POST with a 503: it may have posted it (outcomeUnknown), and the
     // gateway keeps that under the attempt's idempotencyKey.

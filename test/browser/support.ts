@@ -132,3 +132,41 @@ export function inboxInBrowser(options?: StackOptions): InboxInBrowser {
   });
   return harness;
 }
+
+/**
+ * The page's first `operationName` reaches the gateway, which runs it, but the connection drops
+ * before its answer reaches the page; later requests go through. Answers how many were lost.
+ */
+export async function loseFirstAnswer(page: Page, stack: Stack, operationName: string): Promise<() => number> {
+  let lost = 0;
+  await page.route(stack.gateway.url, async (route) => {
+    const operation = (route.request().postDataJSON() as { operationName?: string } | null)?.operationName;
+    if (operation !== operationName || lost > 0) return route.continue();
+    lost += 1;
+    await route.fetch();
+    await route.abort('connectionreset');
+  });
+  return () => lost;
+}
+
+/**
+ * A conversation a customer just started on `sourceId` (default: the first active source), open in
+ * the page after a reload (the page is signed in). Answers the thread's id.
+ */
+export async function openNewConversation(
+  page: Page,
+  stack: Stack,
+  body: string,
+  sourceId = stack.emulator.records.list('sources').find((candidate) => candidate.active)!.id,
+): Promise<string> {
+  const started = stack.emulator.customers.startThread({
+    sourceId,
+    body,
+    customer: { firstname: 'Ines', lastname: 'Okafor' },
+  });
+  const threadId = started.thread_id!;
+  await page.reload();
+  await page.locator(`.inbox [data-thread-id="${threadId}"]`).click();
+  await page.locator(`.messages [data-content-id="${started.id}"]`).waitFor();
+  return threadId;
+}
