@@ -43,6 +43,17 @@ export function App() {
   );
 }
 
+/** The banner's error, and what it offers. */
+interface Banner {
+  error: UiError;
+  /** Runs the failed operation again (offered when `error.retry`). */
+  retry?: () => Promise<unknown>;
+  /** Reads the record again, which tells whether the failed action was done (offered when `error.offerRefresh`). */
+  refresh?: () => Promise<unknown>;
+  /** The action's attempt that failed, when an action did. */
+  idempotencyKey?: string;
+}
+
 function Workspace({
   session,
   onChange,
@@ -55,20 +66,15 @@ function Workspace({
   const client = useApolloClient();
   const { data, error, refetch } = useQuery(SOURCES);
   const [selected, setSelected] = useState<string | null>(null);
-  const [problem, setProblem] = useState<{
-    error: UiError;
-    retry?: () => Promise<unknown>;
-    /** The action's attempt that failed, when an action did. */
-    idempotencyKey?: string;
-  } | null>(null);
+  const [problem, setProblem] = useState<Banner | null>(null);
   /** The actions' attempts, by record: a conversation closed and opened again keeps its unknown outcomes. */
   const attempts = useMemo(() => new Attempts(), [client]);
   /** Why the conversation pane is empty, when it is not the agent's choice. */
   const [gone, setGone] = useState<string | null>(null);
 
-  const report = (failure: UiError, retry?: () => Promise<unknown>, idempotencyKey?: string) => {
+  const report = (failure: UiError, handling?: Omit<Banner, 'error'>) => {
     if (failure.signOut) onSignOut(failure.message);
-    else setProblem({ error: failure, retry, idempotencyKey });
+    else setProblem({ error: failure, ...handling });
   };
   /** The attempt under `idempotencyKey` ended well (a click sent it again): its banner goes. */
   const settled = (idempotencyKey: string) =>
@@ -78,8 +84,13 @@ function Workspace({
     setProblem(null);
     return retry();
   };
+  /** The banner's Refresh: once the record is read again, it answers the banner, which goes. */
+  const refreshWith = (refresh: () => Promise<unknown>) => async () => {
+    await refresh();
+    setProblem((shown) => (shown?.refresh === refresh ? null : shown));
+  };
   useEffect(() => {
-    if (error) report(uiError(error), () => refetch());
+    if (error) report(uiError(error), { retry: () => refetch() });
   }, [error]);
 
   const select = (threadId: string | null) => {
@@ -124,6 +135,7 @@ function Workspace({
         <Problem
           problem={problem.error}
           onRetry={problem.retry && retryWith(problem.retry)}
+          onRefresh={problem.refresh && refreshWith(problem.refresh)}
           onDismiss={() => setProblem(null)}
         />
       )}

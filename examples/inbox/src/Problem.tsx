@@ -3,21 +3,24 @@ import type { UiError } from './errors';
 
 /**
  * An error as the README's table says to show it: its message and, when retrying can help
- * (`UiError.retry`), a Retry button that runs the failed operation again. The button is enabled once
- * `retryAfterMs` has passed since this error was shown (a new error object starts a new wait), and
- * while the retry runs it is disabled again, so one click sends one operation.
+ * (`UiError.retry`), a Retry button that runs the failed operation again; when only the record can
+ * tell whether an action was done (`UiError.offerRefresh`), a Refresh button that reads it again.
+ * Retry is enabled once `retryAfterMs` has passed since this error was shown (a new error object
+ * starts a new wait); while either runs, both are disabled, so one click sends one operation.
  */
 export function Problem({
   problem,
   onRetry,
+  onRefresh,
   onDismiss,
 }: {
   problem: UiError;
   onRetry?: () => Promise<unknown>;
+  onRefresh?: () => Promise<unknown>;
   onDismiss?: () => void;
 }) {
   const [waiting, setWaiting] = useState(true);
-  const [retrying, setRetrying] = useState(false);
+  const [running, setRunning] = useState(false);
 
   useEffect(() => {
     setWaiting(true);
@@ -25,19 +28,24 @@ export function Problem({
     return () => clearTimeout(timer);
   }, [problem]);
 
-  const retry = async () => {
-    setRetrying(true);
-    // A retry that fails again shows its own error through the caller's state (the query's or the banner's).
-    await onRetry?.().catch(() => undefined);
-    setRetrying(false);
+  const run = async (operation: () => Promise<unknown>) => {
+    setRunning(true);
+    // One that fails again shows its own error through the caller's state (the query's or the banner's).
+    await operation().catch(() => undefined);
+    setRunning(false);
   };
 
   return (
     <p className="error" role="alert">
       {problem.message}{' '}
       {problem.retry && onRetry && (
-        <button type="button" disabled={waiting || retrying} onClick={() => void retry()}>
+        <button type="button" disabled={waiting || running} onClick={() => void run(onRetry)}>
           Retry
+        </button>
+      )}{' '}
+      {problem.offerRefresh && onRefresh && (
+        <button type="button" disabled={running} onClick={() => void run(onRefresh)}>
+          Refresh
         </button>
       )}{' '}
       {onDismiss && (

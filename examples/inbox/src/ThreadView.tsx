@@ -19,6 +19,15 @@ import {
 } from './operations';
 import { Problem } from './Problem';
 
+/** An action's attempt that failed, and what the page can do about it. */
+export interface FailedAttempt {
+  idempotencyKey: string;
+  /** Sends the attempt again, with its key. */
+  retry: () => Promise<void>;
+  /** Reads the conversation again, which tells whether the attempt was done. */
+  refresh: () => Promise<void>;
+}
+
 /** One conversation: messages oldest first with their authors, the customer's profile, interventions, and the actions. */
 export function ThreadView({
   threadId,
@@ -32,8 +41,11 @@ export function ThreadView({
   sourceIds: string[];
   /** The actions' attempts and their idempotency keys, kept while this view comes and goes. */
   attempts: Attempts;
-  /** An action's attempt under `idempotencyKey` failed; `retry` runs it again (offered when `error.retry`). */
-  onError: (error: UiError, retry: () => Promise<void>, idempotencyKey: string) => void;
+  /**
+   * An action's attempt under `idempotencyKey` failed: `retry` runs it again (offered when
+   * `error.retry`), `refresh` reads the conversation again (offered when `error.offerRefresh`).
+   */
+  onError: (error: UiError, attempt: FailedAttempt) => void;
   /** The attempt under `idempotencyKey` ended without an error to show: an earlier failure of it is no longer news. */
   onDone: (idempotencyKey: string) => void;
   /** The thread is gone, or no longer readable with this token (NOT_FOUND): drop it from the view. */
@@ -148,13 +160,28 @@ export function ThreadView({
       // Retry after a lost answer): the attempt stays open, and its key is safe to send again.
       attempts.settle(action, idempotencyKey, reason.outcomeUnknown === true || reason.retry === true);
       if (!reason.refresh && !reason.gone)
-        return onError(reason, () => attempt(action, idempotencyKey, run, done), idempotencyKey);
+        return onError(reason, {
+          idempotencyKey,
+          retry: () => attempt(action, idempotencyKey, run, done),
+          refresh: () => reread(action, idempotencyKey),
+        });
       onDone(idempotencyKey);
       // CONFLICT: someone (or an earlier click) already did it; NOT_FOUND: a record it needed is gone
       // (the thread itself, and the refreshed view drops it). Show the record as it is now, no error.
       await refetch().catch(() => undefined);
       setNotice(reason.message);
     }
+  };
+
+  /**
+   * The Refresh of an attempt whose outcome only the record tells (`offerRefresh`): the conversation
+   * read again shows whether it was done, so the attempt's outcome is known and the next click is a
+   * new attempt, as after a refusal with `IDEMPOTENT_OUTCOME_UNKNOWN`. Rejects when the read fails.
+   */
+  const reread = async (action: string, idempotencyKey: string): Promise<void> => {
+    const { data: read, error: readError } = await refetch();
+    if (!read?.thread) throw readError ?? new Error('The conversation could not be read.');
+    attempts.settle(action, idempotencyKey, false);
   };
 
   const send = (event: FormEvent) => {

@@ -27,6 +27,11 @@ export interface UiError {
    * must reuse its idempotencyKey (attempts.ts), never a new one.
    */
   outcomeUnknown?: boolean;
+  /**
+   * Engage may have done it, and only the record tells: offer a Refresh that reads the record again
+   * (never a Retry, which could do it twice). Once the record is read, its outcome is known.
+   */
+  offerRefresh?: boolean;
 }
 
 export function uiError(error: unknown): UiError {
@@ -143,6 +148,7 @@ function uiErrorOf(first: GraphQLFormattedError | undefined, detail: string): Ui
           code,
           message: 'Engage did not confirm it: refresh to see whether it was done.',
           outcomeUnknown: true,
+          offerRefresh: true,
         };
       return { code, message: 'Engage did not answer; retry in a moment.', retry: true };
     case 'SERVICE_UNAVAILABLE':

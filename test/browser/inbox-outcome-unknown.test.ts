@@ -1,0 +1,82 @@
+/**
+ * The inbox app after an action whose outcome is unknown, in a real browser: Engage did not confirm
+ * it (`UPSTREAM_UNAVAILABLE` with `outcomeUnknown`), so the page offers a Refresh that reads the
+ * conversation again, which shows whether it was done; once read, the next click is a new attempt.
+ * The actions close a thread on an email source (Engage closes threads of emails, not of chats);
+ * Engage's 503 to the close is the emulator's fault on its path.
+ */
+import { describeWith, requirements } from '../support/requirements';
+import { inboxInBrowser, openNewConversation, screenshotPath } from './support';
+
+describeWith([requirements.chromium()])('inbox app after an action whose outcome is unknown', () => {
+  const inbox = inboxInBrowser();
+
+  /** A conversation a customer just started on an email source, open in the page. */
+  const openEmail = (body: string) => {
+    const email = inbox.stack.emulator.records
+      .list('sources')
+      .find((source) => source.active && source.type === 'email');
+    return openNewConversation(inbox.page, inbox.stack, body, email!.id);
+  };
+  /** The statuses of Engage's answers to the closes of `threadId`, in order. */
+  const closes = (threadId: string) =>
+    inbox.stack.emulator.requestLog
+      .entries()
+      .filter((entry) => entry.method === 'PUT' && entry.path === `/1.0/content_threads/${threadId}/close`)
+      .map((entry) => entry.status);
+  const closeButton = () => inbox.page.getByRole('button', { name: 'Close thread' });
+  const unconfirmed = () => inbox.page.getByRole('alert').filter({ hasText: 'Engage did not confirm it' });
+
+  /** Clicks Close thread while Engage answers its close with 503: the page says Engage did not confirm it. */
+  async function closeUnconfirmed(threadId: string): Promise<void> {
+    inbox.stack.emulator.faults.set({ errorRate: 1, pathPattern: `^/1\\.0/content_threads/${threadId}/close$` });
+    await closeButton().click();
+    await unconfirmed().waitFor();
+    expect(closes(threadId).length).toBeGreaterThan(0);
+    expect(closes(threadId).every((status) => status === 503)).toBe(true);
+    inbox.stack.emulator.faults.reset();
+  }
+
+  beforeAll(async () => {
+    await inbox.page.goto(inbox.app.origin);
+    await inbox.page.getByRole('button', { name: /admin/ }).click();
+    await inbox.page.locator('.inbox [data-thread-id]').first().waitFor();
+  });
+  afterEach(() => inbox.page.unrouteAll());
+
+  it('offers Refresh, not Retry, when Engage did not confirm a close (outcomeUnknown): the conversation read again shows it done', async () => {
+    const { page, stack } = inbox;
+    const threadId = await openEmail('Please close my ticket, it is solved.');
+    await closeUnconfirmed(threadId);
+    const alert = unconfirmed();
+    await expect(alert.getByRole('button', { name: 'Retry' }).count()).resolves.toBe(0);
+    await page.screenshot({ path: screenshotPath('outcome-unknown-1-refresh') });
+
+    // Engage closed it after all (here another agent did): the page cannot tell until it reads it.
+    await stack.gql(`mutation ($id: ID!) { closeThread(id: $id) { id } }`, { id: threadId });
+    await expect(page.locator('.thread header .status').textContent()).resolves.not.toBe('closed');
+    await alert.getByRole('button', { name: 'Refresh' }).click();
+    await page.locator('.thread header .status', { hasText: 'closed' }).waitFor();
+    await alert.waitFor({ state: 'detached' });
+    await expect(closeButton().isDisabled()).resolves.toBe(true);
+    await expect(page.getByRole('alert').count()).resolves.toBe(0);
+  });
+
+  it('closes the thread at the next click once Refresh showed the close was not done', async () => {
+    const { page, stack } = inbox;
+    const threadId = await openEmail('You can close this one too.');
+    await closeUnconfirmed(threadId);
+    await unconfirmed().getByRole('button', { name: 'Refresh' }).click();
+    await unconfirmed().waitFor({ state: 'detached' });
+    await expect(page.locator('.thread header .status').textContent()).resolves.not.toBe('closed');
+
+    // The read conversation says it was not done: a click is a new attempt, with a new key, which
+    // the gateway does not refuse as the unconfirmed one's (IDEMPOTENT_OUTCOME_UNKNOWN).
+    stack.emulator.requestLog.reset();
+    await closeButton().click();
+    await page.locator('.notice', { hasText: 'Thread closed.' }).waitFor();
+    expect(closes(threadId)).toEqual([200]);
+    expect(stack.emulator.records.thread(threadId)?.thread.closed).toBe(true);
+    await expect(page.getByText('Not sent again').count()).resolves.toBe(0);
+  });
+});
