@@ -2,14 +2,16 @@
  * The inbox app after an action whose outcome is unknown, in a real browser: Engage did not confirm
  * it (`UPSTREAM_UNAVAILABLE` with `outcomeUnknown`), so the page offers a Refresh that reads the
  * conversation again, which shows whether it was done; once read, the next click is a new attempt.
- * The actions close a thread on an email source (Engage closes threads of emails, not of chats);
- * Engage's 503 to the close is the emulator's fault on its path.
+ * Or its answer was lost on the way: a click sends its key again while the thread is as it was,
+ * and not once the thread has changed (someone reopened it). The actions close a thread on an email
+ * source (Engage closes threads of emails, not of chats); Engage's 503 to the close is the
+ * emulator's fault on its path. The gateway receives Engage's webhooks: the page sees messages live.
  */
 import { describeWith, requirements } from '../support/requirements';
-import { inboxInBrowser, openNewConversation, screenshotPath } from './support';
+import { inboxInBrowser, loseFirstAnswer, openNewConversation, screenshotPath } from './support';
 
 describeWith([requirements.chromium()])('inbox app after an action whose outcome is unknown', () => {
-  const inbox = inboxInBrowser();
+  const inbox = inboxInBrowser({ registerWebhook: true, emulator: { webhooks: { retryBaseMs: 5 } } });
 
   /** A conversation a customer just started on an email source, open in the page. */
   const openEmail = (body: string) => {
@@ -78,5 +80,30 @@ describeWith([requirements.chromium()])('inbox app after an action whose outcome
     expect(closes(threadId)).toEqual([200]);
     expect(stack.emulator.records.thread(threadId)?.thread.closed).toBe(true);
     await expect(page.getByText('Not sent again').count()).resolves.toBe(0);
+  });
+
+  it('closes a thread someone reopened after a close whose answer was lost, instead of replaying "closed"', async () => {
+    const { page, stack } = inbox;
+    const threadId = await openEmail('Close it once the parcel is here.');
+    // The close reaches the gateway, which closes the thread, but its answer is lost on the way.
+    const lost = await loseFirstAnswer(page, stack, 'CloseThread');
+    await closeButton().click();
+    await page.getByRole('alert').filter({ hasText: 'Cannot reach the gateway' }).waitFor();
+    expect(lost()).toBe(1);
+    expect(stack.emulator.records.thread(threadId)?.thread.closed).toBe(true);
+
+    // Someone else reopens it, and the customer writes in it: the page sees the message arrive.
+    await stack.gql(`mutation ($id: ID!) { reopenThread(id: $id) { id } }`, { id: threadId });
+    const again = stack.emulator.customers.write({ threadId, body: 'The parcel came, but it is damaged.' });
+    await page.locator(`.messages [data-content-id="${again.id}"]`).waitFor({ timeout: 20_000 });
+    await expect(page.locator('.thread header .status').textContent()).resolves.not.toBe('closed');
+
+    // The thread changed since the lost attempt: the click is a new attempt, and closes it.
+    stack.emulator.requestLog.reset();
+    await closeButton().click();
+    await page.locator('.notice', { hasText: 'Thread closed.' }).waitFor();
+    expect(closes(threadId)).toEqual([200]);
+    expect(stack.emulator.records.thread(threadId)?.thread.closed).toBe(true);
+    await page.screenshot({ path: screenshotPath('outcome-unknown-2-closed-again') });
   });
 });

@@ -130,16 +130,16 @@ export function ThreadView({
    * Runs a click of `action` (an action on one record) with `input` under an idempotency key, which
    * its Retry sends again: an action whose answer was lost on the way (the gateway may have done it)
    * is replayed by the gateway, not done twice. A new click with the same input while the last
-   * attempt's outcome is unknown is that attempt again, with its key (attempts.ts); another input,
-   * or a click after an outcome the page knows, is a new attempt with a new key. One key serves
-   * every mutation of the action: the gateway keeps its records by mutation and key.
+   * attempt's outcome is unknown, on the record as it was (`seen`: its version in view), is that
+   * attempt again, with its key (attempts.ts); another input, a record that changed since, or a
+   * click after an outcome the page knows, is a new attempt with a new key. One key serves every
+   * mutation of the action: the gateway keeps its records by mutation and key.
    */
   const act = (
-    action: string,
-    input: unknown,
+    { action, input, seen }: { action: string; input: unknown; seen?: string },
     run: (idempotencyKey: string) => Promise<unknown>,
     done?: string,
-  ): Promise<void> => attempt(action, attempts.keyFor(action, input), run, done);
+  ): Promise<void> => attempt(action, attempts.keyFor(action, input, seen), run, done);
 
   const attempt = async (
     action: string,
@@ -188,7 +188,8 @@ export function ThreadView({
     event.preventDefault();
     const text = body.trim();
     if (!text || !lastFromCustomer) return;
-    void act(`reply:${threadId}`, { contentId: lastFromCustomer.id, body: text }, async (idempotencyKey) => {
+    const input = { contentId: lastFromCustomer.id, body: text };
+    void act({ action: `reply:${threadId}`, input }, async (idempotencyKey) => {
       // A reply goes under an intervention of the caller's: engaging answers the caller's open one as is.
       await engage({ variables: { contentId: lastFromCustomer.id, idempotencyKey } });
       const result = await reply({
@@ -312,8 +313,7 @@ export function ThreadView({
             onClick={() =>
               open &&
               void act(
-                `closeIntervention:${open.id}`,
-                null,
+                { action: `closeIntervention:${open.id}`, input: null, seen: thread.updatedAt },
                 async (idempotencyKey) => {
                   await closeIntervention({ variables: { id: open.id, idempotencyKey } });
                   await refetch();
@@ -329,8 +329,7 @@ export function ThreadView({
             disabled={thread.closed || closingThread.loading}
             onClick={() =>
               void act(
-                `closeThread:${thread.id}`,
-                null,
+                { action: `closeThread:${thread.id}`, input: null, seen: thread.updatedAt },
                 async (idempotencyKey) => {
                   const result = await closeThread({ variables: { id: thread.id, idempotencyKey } });
                   if (result.data) placeInInbox(client.cache, sourceIds, { ...thread, closed: true });
@@ -358,8 +357,11 @@ export function ThreadView({
             disabled={!category || transferring.loading}
             onClick={() =>
               void act(
-                `transfer:${thread.id}`,
-                { category, interventionId: open?.id ?? null },
+                {
+                  action: `transfer:${thread.id}`,
+                  input: { category, interventionId: open?.id ?? null },
+                  seen: thread.updatedAt,
+                },
                 async (idempotencyKey) => {
                   const result = await transfer({
                     variables: {
