@@ -202,4 +202,28 @@ describe('the live feed', () => {
     feed.stop();
     expect(jest.getTimerCount()).toBe(0);
   });
+
+  it("makes the events another feed of the page received while it read the view again once the read is in, so that the read's answer does not undo them", async () => {
+    const gateway = gatewayModel();
+    const reading = watch(gateway);
+    gateway.endAll(); // before any event: it cannot resume, and reads the view again
+    const other = watch(gateway);
+    await jest.advanceTimersByTimeAsync(1_000);
+    expect(reading.reads).toHaveLength(1);
+    gateway.accept({ cursor: 'c1' });
+    expect(other.received).toEqual(['c1']);
+    expect(reading.received).toEqual([]);
+    // The read's answer is written over the cache as the gateway read it, perhaps before c1: the
+    // other feed's write of c1 is made again over it, then the reading feed's own, held, event.
+    reading.reads[0].resolve();
+    await flush();
+    expect(other.received).toEqual(['c1', 'c1']);
+    expect(reading.received).toEqual(['c1']);
+    // Later events are written once.
+    gateway.accept({ cursor: 'c2' });
+    expect(other.received).toEqual(['c1', 'c1', 'c2']);
+    expect(reading.received).toEqual(['c1', 'c2']);
+    reading.feed.stop();
+    other.feed.stop();
+  });
 });

@@ -16,6 +16,11 @@
  *   receive it. A read that fails drops them and ends that subscription; both are tried again, with
  *   the same backoff.
  *
+ * A read's answer is written over the cache as the gateway read it: a live write another feed made
+ * while the read was on its way (a newer message of a thread, a thread moved to the top) would be
+ * undone until that record's next event. So the writes every feed of the page makes while a read is
+ * in flight are made again, in order, once its answer is in; the reading feed's held events follow.
+ *
  * Meanwhile the view says quietly that live updates are interrupted (`useLiveFeed` answers whether
  * they are): from the end of a subscription until the next one delivers an event or has run for
  * `SETTLED_MS` without ending (the gateway does not acknowledge a subscription, so a quiet feed is
@@ -94,6 +99,18 @@ export function wakeFeeds(): void {
   for (const wake of [...waiting]) wake();
 }
 
+/**
+ * Per client, each read of a view in flight (`resync`) and the live writes made since it started,
+ * to make again over its answer (see above).
+ */
+const readsInFlight = new WeakMap<object, Set<Array<() => void>>>();
+
+function readsOf(client: object): Set<Array<() => void>> {
+  let reads = readsInFlight.get(client);
+  if (!reads) readsInFlight.set(client, (reads = new Set()));
+  return reads;
+}
+
 export function startFeed<TData, TVariables extends OperationVariables & { after?: string | null }>(
   client: ApolloClient,
   query: TypedDocumentNode<TData, TVariables>,
@@ -112,6 +129,8 @@ export function startFeed<TData, TVariables extends OperationVariables & { after
   let running: { unsubscribe(): void } | undefined;
   /** While the feed waits for its backoff: its attempt, made at once by `wakeFeeds`. */
   let wake: () => void = () => undefined;
+  /** The reads of a view in flight, this feed's and the other feeds' of the same page. */
+  const reads = readsOf(client);
 
   const setInterrupted = (value: boolean) => {
     if (value === interrupted || stopped) return;
@@ -168,20 +187,30 @@ export function startFeed<TData, TVariables extends OperationVariables & { after
           inTurn(() => {
             cursor = handlers.cursorOf(data as TData);
             settle();
-            handlers.onEvent(data as TData, CombinedGraphQLErrors.is(error) ? error : undefined);
+            const write = () => {
+              if (!stopped) handlers.onEvent(data as TData, CombinedGraphQLErrors.is(error) ? error : undefined);
+            };
+            write();
+            for (const since of reads) since.push(write);
           });
         },
         error: end,
         complete: () => end(ending),
       });
     if (!ended) running = subscription;
-    readView?.().then(
+    if (!readView) return;
+    /** The live writes of the page's feeds while the view is read, to make again over its answer. */
+    const since: Array<() => void> = [];
+    reads.add(since);
+    readView().then(
       () => {
+        reads.delete(since);
         const runs = held ?? [];
         held = undefined;
-        if (!stopped) for (const run of runs) run();
+        if (!stopped) for (const run of [...since, ...runs]) run();
       },
       (error: unknown) => {
+        reads.delete(since);
         held = undefined;
         if (stopped) return;
         clearTimeout(settling);
