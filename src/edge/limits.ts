@@ -8,7 +8,7 @@
  * | depth      | nesting of fields (fragments flattened, introspection ignored)               | graphql-armor max-depth rule          |
  * | aliases    | aliases in the operation                                                     | graphql-armor max-aliases rule        |
  * | directives | directives in the operation                                                  | graphql-armor max-directives rule     |
- * | cost       | objects the operation may resolve: page sizes multiplied down the tree       | graphql-query-complexity estimator    |
+ * | cost       | objects the operation may resolve: page sizes multiplied down the tree, and what a thread's status, customer... read (THREAD_READS) | graphql-query-complexity estimator |
  * | restCalls  | REST calls no loader can batch (one per parent) times the parents, plus one per root field | graphql-query-complexity estimator |
  * | fragmentSpreads, repeatedFields | fragment spreads; most fields under one name in one selection set | src/edge/document-shape.ts, before graphql-js's rules look at the document |
  *
@@ -34,10 +34,13 @@ import {
   isLeafType,
   isListType,
   isNonNullType,
+  Kind,
   type DocumentNode,
+  type FragmentDefinitionNode,
   type GraphQLFormattedError,
   type GraphQLSchema,
   type GraphQLType,
+  type SelectionSetNode,
   type ValidationContext,
   type ValidationRule,
 } from 'graphql';
@@ -106,6 +109,41 @@ export const PER_PARENT_RELATIONS: ReadonlySet<string> = new Set([
   'Source.threads',
 ]);
 const REST_CALL_WEIGHT = 50;
+
+/**
+ * Thread fields that read a list of the thread's records without selecting it: its newest contents
+ * (up to Engage's page of 150; src/resolvers/thread-reads.ts) or its interventions. `cost` counts
+ * that read as a list without `first` (`assumedListSize` objects), once per thread whichever of
+ * them are selected: they share it. Counted as leaves, 15 pages of 150 threads' `status` and
+ * `customer` cost 4,515 and read 2,250 threads' contents, past the operation's REST budget.
+ */
+export const THREAD_READS: ReadonlySet<string> = new Set([
+  'status',
+  'lastContentAt',
+  'lastContent',
+  'customer',
+  'openIntervention',
+  'assignee',
+]);
+
+/** Whether `selectionSet` (on a thread) selects a field of THREAD_READS, in its fragments too. */
+function readsThread(
+  selectionSet: SelectionSetNode | undefined,
+  fragments: ReadonlyMap<string, FragmentDefinitionNode>,
+  seen = new Set<string>(),
+): boolean {
+  for (const selection of selectionSet?.selections ?? []) {
+    if (selection.kind === Kind.FIELD) {
+      if (THREAD_READS.has(selection.name.value)) return true;
+    } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+      if (readsThread(selection.selectionSet, fragments, seen)) return true;
+    } else if (!seen.has(selection.name.value)) {
+      seen.add(selection.name.value);
+      if (readsThread(fragments.get(selection.name.value)?.selectionSet, fragments, seen)) return true;
+    }
+  }
+  return false;
+}
 
 /**
  * Variables nested deeper are refused (BAD_USER_INPUT) before anything reads them: the walks that
@@ -187,24 +225,32 @@ export function createLimits(schema: GraphQLSchema, overrides: Partial<Operation
 
   const estimator =
     (kind: 'cost' | 'restCalls'): ComplexityEstimator =>
-    ({ type, field, args, childComplexity }) => {
+    ({ type, field, node, args, childComplexity, context }) => {
       // Introspection is bounded by the schema's size and costs no REST call.
       if (type.name.startsWith('__') || field.name.startsWith('__')) return 0;
       const perParent = PER_PARENT_RELATIONS.has(`${type.name}.${field.name}`) ? 1 : 0;
-      const children = multiplier(type.name, field, args) * childComplexity;
-      if (kind === 'restCalls') return perParent + (roots.has(type as never) ? 1 : 0) + children;
-      if (isLeafType(getNamedType(field.type))) return 0;
-      return 1 + perParent * REST_CALL_WEIGHT + children;
+      if (kind === 'restCalls')
+        return perParent + (roots.has(type as never) ? 1 : 0) + multiplier(type.name, field, args) * childComplexity;
+      const namedType = getNamedType(field.type);
+      if (isLeafType(namedType)) return 0;
+      const fragments = (context as { fragments: ReadonlyMap<string, FragmentDefinitionNode> }).fragments;
+      const reads =
+        namedType.name === 'Thread' && readsThread(node.selectionSet, fragments) ? limits.assumedListSize : 0;
+      return 1 + perParent * REST_CALL_WEIGHT + multiplier(type.name, field, args) * (childComplexity + reads);
     };
   const costEstimators = [estimator('cost')];
   const restEstimators = [estimator('restCalls')];
 
   const estimate: Limits['estimate'] = ({ document, operationName, variables }) => {
+    const fragments = new Map<string, FragmentDefinitionNode>();
+    for (const definition of document.definitions)
+      if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
     const common = {
       schema,
       query: document,
       operationName: operationName ?? undefined,
       variables: variables ?? {},
+      context: { fragments },
     };
     return {
       cost: getComplexity({ ...common, estimators: costEstimators }),

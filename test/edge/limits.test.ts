@@ -32,6 +32,18 @@ export const AUTHORS_FAN_OUT = `query Authors {
 /** The 185-byte shape: every author's thread count under the first page of threads. */
 const AUTHOR_THREAD_COUNTS = `{ threads(first: 30) { nodes { contents(first: 5) { nodes { author { threads { totalCount } } } } } } }`;
 
+/**
+ * 15 pages of 150 threads, each thread's status, last message time and customer: fields that read
+ * the thread's newest contents (up to 150 of them) without selecting them. Counted as leaves, it
+ * cost 4,515 and made the gateway read 2,250 threads' contents: 100 REST calls (the budget), 700 ms of
+ * CPU and 40 MB of heap against the inbox's 12, 30 ms and 3 MB.
+ */
+export const THREAD_READS_FAN_OUT = `{ ${Array.from(
+  { length: 15 },
+  (_, i) =>
+    `t${i}: threads(first: 150, after: "${Buffer.from(`offset:${i * 150}`).toString('base64')}", orderBy: { field: CREATED_AT, direction: DESC }) { nodes { id status lastContentAt customer { displayName } } }`,
+).join(' ')} }`;
+
 /** The operations the README documents, besides the inbox (SAMPLE_QUERY). */
 const README_OPERATIONS = [
   `query { threads(first: 1, filter: { statuses: [NEW] }) { nodes { id contents(first: 1) { nodes { id body author { id } } } } } }`,
@@ -87,6 +99,23 @@ describe('the estimates (pure)', () => {
     expect(check('{ users { interventions { totalCount } } }').estimate.restCalls).toBe(
       1 + DEFAULT_LIMITS.assumedListSize,
     );
+  });
+
+  it("counts what a thread's status, last message, customer or open intervention read, once per thread", () => {
+    const { assumedListSize } = DEFAULT_LIMITS;
+    // threads: 1 + 10 x (nodes: 1 + the read + customer: 1)
+    expect(check('{ threads(first: 10) { nodes { status lastContentAt customer { id } } } }').estimate.cost).toBe(
+      1 + 10 * (1 + assumedListSize + 1),
+    );
+    const inFragments = check(
+      '{ threads(first: 10) { nodes { ... on Thread { status } ...Row } } } fragment Row on Thread { assignee { id } }',
+    ).estimate.cost;
+    expect(inFragments).toBe(1 + 10 * (1 + assumedListSize + 1));
+    expect(check('{ threads(first: 10) { nodes { id title } } }').estimate.cost).toBe(1 + 10 * 1);
+    expect(check(THREAD_READS_FAN_OUT).cost?.extensions).toMatchObject({
+      code: 'OPERATION_TOO_COMPLEX',
+      limit: 'cost',
+    });
   });
 
   it('refuses variables that do not fit the operation as BAD_USER_INPUT, not as a limit', () => {
@@ -155,6 +184,10 @@ describe('over HTTP and WebSocket', () => {
   it('refuses the nesting by its cost when it fits the depth limit', async () => {
     const shallowButWide = `{ threads(first: 150) { nodes { contents(first: 150) { nodes { thread { contents(first: 150) { nodes { id } } } } } } } }`;
     await refusedOverHttp(shallowButWide, 'cost');
+  });
+
+  it("refuses 15 pages of 150 threads' status and customer (cost), with no REST call", async () => {
+    await refusedOverHttp(THREAD_READS_FAN_OUT, 'cost');
   });
 
   it("refuses listing each author's threads and interventions under 150 threads of 150 contents (REST calls)", async () => {
