@@ -3,6 +3,7 @@
  * field: the same answers, errors in the same places, and the same REST calls, for the selections
  * bulk loading plans and for those it leaves to the fields.
  */
+import * as resolveInfo from 'graphql-parse-resolve-info';
 import { createLoaders } from '../../src/loaders';
 import { HoldingLoader } from '../../src/loaders/support';
 import type { Gateway } from '../../src/server';
@@ -272,6 +273,21 @@ it('pages of threads nested under relations without a bulk load (of an identity,
   await same(`query Q($source: ID!) {
     source(id: $source) { id threads(first: 5) { totalCount nodes { id source { id } contents(first: 2) { nodes { id author { id threads(first: 2) { nodes { id lastContent { id } } } } } } } } }
   }`);
+});
+
+it("reads a page's selection once per operation, however many parents repeat it and however often its fragments spread", async () => {
+  // F0 spreads F1 twice, F1 spreads F2 twice...: the last fragment is reached 2^6 times through spreads.
+  const fragments = Array.from({ length: 6 }, (_, i) => `fragment F${i} on Thread { ...F${i + 1} ...F${i + 1} }`);
+  const query = `query Q($source: ID!) {
+    threads(first: 12, filter: { sourceIds: [$source] }) { nodes { id customer { id threads(first: 1) { nodes { ...F0 } } } } }
+  }
+  ${fragments.join('\n')}
+  fragment F6 on Thread { id title source { id name } }`;
+  const reads = jest.spyOn(resolveInfo, 'parseResolveInfo');
+  const { body } = await same(query);
+  expect(body.errors).toBeUndefined();
+  // The outer page's nodes and the customers' pages' nodes: one selection each, not one per customer.
+  expect(reads).toHaveBeenCalledTimes(2);
 });
 
 // A thread's contents are not nullable: their failure nulls the page, and the gateway then aborts
