@@ -36,6 +36,7 @@ import {
   isNonNullType,
   Kind,
   type DocumentNode,
+  type FieldNode,
   type FragmentDefinitionNode,
   type GraphQLFormattedError,
   type GraphQLSchema,
@@ -107,8 +108,24 @@ export const PER_PARENT_RELATIONS: ReadonlySet<string> = new Set([
   'Identity.interventions',
   'User.interventions',
   'Source.threads',
+  // A thread, an intervention by id: single GETs (Engage has no multi-id read), deduplicated.
+  'Content.thread',
+  'Content.intervention',
+  'Intervention.thread',
 ]);
 const REST_CALL_WEIGHT = 50;
+
+/**
+ * Thread fields whose records' `thread` is that thread, already loaded: their `thread` costs no
+ * call, and is not counted as one (a root `contents` search's `thread`, one GET per distinct
+ * thread, is). The value is the path from the field to its records (a connection's `nodes`).
+ */
+const BACK_TO_THREAD: ReadonlyMap<string, ReadonlyArray<readonly string[]>> = new Map([
+  ['contents', [['nodes'], ['edges', 'node']]],
+  ['interventions', [[]]],
+  ['lastContent', [[]]],
+  ['openIntervention', [[]]],
+]);
 
 /**
  * Thread fields that read a list of the thread's records without selecting it: its newest contents
@@ -143,6 +160,47 @@ function readsThread(
     }
   }
   return false;
+}
+
+/**
+ * The fields named `name` that `selectionSet` selects, through its fragments, each as many times as
+ * the estimate counts it (each alias, each spread). A selection under a directive is left out: the
+ * estimate counts it only when its condition holds, and leaving it out only overestimates.
+ */
+function selected(
+  selectionSet: SelectionSetNode | undefined,
+  name: string,
+  fragments: ReadonlyMap<string, FragmentDefinitionNode>,
+  spreading: readonly string[] = [],
+): FieldNode[] {
+  const found: FieldNode[] = [];
+  for (const selection of selectionSet?.selections ?? []) {
+    if (selection.directives?.length) continue;
+    if (selection.kind === Kind.FIELD) {
+      if (selection.name.value === name) found.push(selection);
+    } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+      found.push(...selected(selection.selectionSet, name, fragments, spreading));
+    } else if (!spreading.includes(selection.name.value)) {
+      const fragment = fragments.get(selection.name.value);
+      found.push(...selected(fragment?.selectionSet, name, fragments, [...spreading, selection.name.value]));
+    }
+  }
+  return found;
+}
+
+/** How many times a Thread field (`BACK_TO_THREAD`) selects its records' `thread`, per record. */
+function backToThread(
+  field: FieldNode,
+  paths: ReadonlyArray<readonly string[]>,
+  fragments: ReadonlyMap<string, FragmentDefinitionNode>,
+): number {
+  let count = 0;
+  for (const path of paths) {
+    let level = [field];
+    for (const step of path) level = level.flatMap((node) => selected(node.selectionSet, step, fragments));
+    for (const records of level) count += selected(records.selectionSet, 'thread', fragments).length;
+  }
+  return count;
 }
 
 /**
@@ -229,14 +287,25 @@ export function createLimits(schema: GraphQLSchema, overrides: Partial<Operation
       // Introspection is bounded by the schema's size and costs no REST call.
       if (type.name.startsWith('__') || field.name.startsWith('__')) return 0;
       const perParent = PER_PARENT_RELATIONS.has(`${type.name}.${field.name}`) ? 1 : 0;
+      const fragments = (context as { fragments: ReadonlyMap<string, FragmentDefinitionNode> }).fragments;
+      const paths = type.name === 'Thread' ? BACK_TO_THREAD.get(field.name) : undefined;
+      // The records' `thread` calls counted below them, which this thread answers.
+      const free = paths ? backToThread(node, paths, fragments) : 0;
       if (kind === 'restCalls')
-        return perParent + (roots.has(type as never) ? 1 : 0) + multiplier(type.name, field, args) * childComplexity;
+        return (
+          perParent +
+          (roots.has(type as never) ? 1 : 0) +
+          multiplier(type.name, field, args) * Math.max(0, childComplexity - free)
+        );
       const namedType = getNamedType(field.type);
       if (isLeafType(namedType)) return 0;
-      const fragments = (context as { fragments: ReadonlyMap<string, FragmentDefinitionNode> }).fragments;
       const reads =
         namedType.name === 'Thread' && readsThread(node.selectionSet, fragments) ? limits.assumedListSize : 0;
-      return 1 + perParent * REST_CALL_WEIGHT + multiplier(type.name, field, args) * (childComplexity + reads);
+      return (
+        1 +
+        perParent * REST_CALL_WEIGHT +
+        multiplier(type.name, field, args) * Math.max(0, childComplexity + reads - free * REST_CALL_WEIGHT)
+      );
     };
   const costEstimators = [estimator('cost')];
   const restEstimators = [estimator('restCalls')];

@@ -44,6 +44,16 @@ export const THREAD_READS_FAN_OUT = `{ ${Array.from(
     `t${i}: threads(first: 150, after: "${Buffer.from(`offset:${i * 150}`).toString('base64')}", orderBy: { field: CREATED_AT, direction: DESC }) { nodes { id status lastContentAt customer { displayName } } }`,
 ).join(' ')} }`;
 
+/**
+ * 15 searches of 150 contents, each content's thread: one GET per distinct thread (Engage has no
+ * multi-id read). Counted as free, it ran to the operation's REST budget (100 calls) and answered
+ * null, at 14 times the inbox's CPU.
+ */
+const SEARCHED_CONTENTS_THREADS = `{ ${Array.from(
+  { length: 15 },
+  (_, i) => `c${i}: contents(first: 150, filter: { text: "w${i}" }) { nodes { id thread { id title } } }`,
+).join(' ')} }`;
+
 /** The operations the README documents, besides the inbox (SAMPLE_QUERY). */
 const README_OPERATIONS = [
   `query { threads(first: 1, filter: { statuses: [NEW] }) { nodes { id contents(first: 1) { nodes { id body author { id } } } } } }`,
@@ -91,6 +101,37 @@ describe('the estimates (pure)', () => {
     // threads: 1 + 10 x (nodes: 1 + contents: (1 + 4 x (nodes: 1))) = 61
     expect(byArgument.cost).toBe(61);
     expect(byVariable).toEqual(byArgument);
+  });
+
+  it("counts a content's or an intervention's thread as a call, but not under that thread", () => {
+    const { assumedListSize } = DEFAULT_LIMITS;
+    expect(check('{ contents(first: 20) { nodes { thread { id } } } }').estimate.restCalls).toBe(1 + 20);
+    expect(check('{ interventions(first: 20) { nodes { thread { id } content { id } } } }').estimate.restCalls).toBe(
+      1 + 20,
+    );
+    expect(check('{ contents(first: 20) { nodes { intervention { id } } } }').estimate.restCalls).toBe(1 + 20);
+    // Under the thread, its records' thread is that thread: in nodes, edges, fragments and aliases alike.
+    const underTheThread = `{ threads(first: 10) { nodes {
+      contents(first: 5) { nodes { thread { id } again: thread { id } ...Back } edges { node { thread { id } } } }
+      interventions { thread { id } } lastContent { thread { id } } openIntervention { thread { id } }
+    } } } fragment Back on Content { thread { id } }`;
+    expect(check(underTheThread).estimate.restCalls).toBe(1);
+    // Each of those threads is one more object, and no call: 4 per content, 1 per intervention, 1 and 1.
+    expect(check(underTheThread).estimate.cost).toBe(
+      check(underTheThread.replace(/thread \{ id \}/g, 'id')).estimate.cost + 10 * (5 * 4 + assumedListSize + 2),
+    );
+    // What the thread's thread selects still counts.
+    expect(
+      check(
+        '{ threads(first: 10) { nodes { contents(first: 5) { nodes { thread { source { threads { totalCount } } } } } } } }',
+      ).estimate.restCalls,
+    ).toBe(1 + 10 * 5);
+    // A selection under a directive is not taken as the thread's: it may count, never less.
+    expect(
+      check('{ threads(first: 10) { nodes { contents(first: 5) { nodes { thread @include(if: true) { id } } } } } }')
+        .estimate.restCalls,
+    ).toBe(1 + 10 * 5);
+    expect(check(SEARCHED_CONTENTS_THREADS).cost?.extensions).toMatchObject({ limit: 'restCalls' });
   });
 
   it('counts one REST call per parent for the relations no endpoint batches', () => {
@@ -188,6 +229,10 @@ describe('over HTTP and WebSocket', () => {
 
   it("refuses 15 pages of 150 threads' status and customer (cost), with no REST call", async () => {
     await refusedOverHttp(THREAD_READS_FAN_OUT, 'cost');
+  });
+
+  it("refuses 15 searches of 150 contents' threads (REST calls), with no REST call", async () => {
+    await refusedOverHttp(SEARCHED_CONTENTS_THREADS, 'restCalls');
   });
 
   it("refuses listing each author's threads and interventions under 150 threads of 150 contents (REST calls)", async () => {
