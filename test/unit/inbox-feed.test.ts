@@ -8,9 +8,10 @@ import { CombinedGraphQLErrors } from '@apollo/client/errors';
 // Required, not imported: the app's modules are typed for the browser (its own tsconfig, `npm run
 // typecheck -w examples/inbox`), and importing them would bring the DOM's types into this project's.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { startFeed, wakeFeeds } = require('../../examples/inbox/src/feed') as {
+const { startFeed, wakeFeeds, writeOverReads } = require('../../examples/inbox/src/feed') as {
   startFeed: StartFeed;
   wakeFeeds: () => void;
+  writeOverReads: (client: unknown, write: () => void) => void;
 };
 
 /** examples/inbox/src/feed.ts's `startFeed`, as this model drives it. */
@@ -225,5 +226,47 @@ describe('the live feed', () => {
     expect(reading.received).toEqual(['c1', 'c2']);
     reading.feed.stop();
     other.feed.stop();
+  });
+
+  it("makes an action's cache write again over the answer of a read that was in flight when it wrote", async () => {
+    const gateway = gatewayModel();
+    // The page's cache, as a conversation's messages: the view as the gateway read it, then the page's writes.
+    let conversation = ['m1'];
+    const { promise: answered, resolve: answer } = deferred();
+    const feed = startFeed(
+      gateway.client,
+      DOCUMENT,
+      {},
+      {
+        cursorOf: (event) => event.cursor,
+        onEvent: () => undefined,
+        resync: async () => {
+          const read = ['m1']; // the gateway read the conversation now, before the reply
+          await answered;
+          conversation = read;
+        },
+        onInterrupted: () => undefined,
+      },
+    );
+    gateway.endAll(); // before any event: the feed reads the conversation again
+    await jest.advanceTimersByTimeAsync(1_000);
+
+    // Meanwhile the agent's reply is sent, and the page appends it (ThreadView's appendToThread).
+    const appendReply = () => {
+      if (!conversation.includes('r1')) conversation = [...conversation, 'r1'];
+    };
+    writeOverReads(gateway.client, appendReply);
+    expect(conversation).toEqual(['m1', 'r1']);
+
+    // The read answers as the gateway read it, without the reply: the reply is appended again over it.
+    answer();
+    await flush();
+    expect(conversation).toEqual(['m1', 'r1']);
+
+    // A write once no read is in flight is made once, and kept.
+    writeOverReads(gateway.client, () => (conversation = [...conversation, 'r2']));
+    await flush();
+    expect(conversation).toEqual(['m1', 'r1', 'r2']);
+    feed.stop();
   });
 });

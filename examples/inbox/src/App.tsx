@@ -4,6 +4,7 @@ import { createApolloClient } from './apollo';
 import { Attempts } from './attempts';
 import type { UiError } from './errors';
 import { uiError } from './errors';
+import { writeOverReads } from './feed';
 import { Inbox } from './Inbox';
 import { dropFromInbox } from './live';
 import { SOURCES } from './operations';
@@ -99,7 +100,7 @@ function Workspace({
   };
   // NOT_FOUND: the thread was removed, or moved where this token cannot read it.
   const drop = (threadId: string) => {
-    dropFromInbox(client.cache, session.sourceIds, threadId);
+    writeOverReads(client, () => dropFromInbox(client.cache, session.sourceIds, threadId));
     setSelected(null);
     setGone('That conversation is no longer visible to you (removed, or in a source you cannot read).');
   };

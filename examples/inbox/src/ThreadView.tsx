@@ -1,9 +1,16 @@
+import type {
+  ApolloCache,
+  ApolloClient,
+  MutationUpdaterFunction,
+  OperationVariables,
+  TypedDocumentNode,
+} from '@apollo/client';
 import { useApolloClient, useMutation, useQuery } from '@apollo/client/react';
 import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
 import type { Attempts } from './attempts';
 import { Avatar } from './Avatar';
 import { fieldErrors, fieldKey, uiError, type UiError } from './errors';
-import { useLiveFeed } from './feed';
+import { useLiveFeed, writeOverReads } from './feed';
 import { ago } from './format';
 import { LiveInterrupted, threadStatus } from './Inbox';
 import { appendToThread, placeInInbox, writeContentAdded } from './live';
@@ -62,11 +69,13 @@ export function ThreadView({
   const [body, setBody] = useState('');
   const [category, setCategory] = useState('');
   const [notice, setNotice] = useState<string | null>(null);
-  const [engage] = useMutation(ENGAGE);
-  const [reply, replying] = useMutation(REPLY);
-  const [closeThread, closingThread] = useMutation(CLOSE_THREAD);
-  const [closeIntervention, closingIntervention] = useMutation(CLOSE_INTERVENTION);
-  const [transfer, transferring] = useMutation(TRANSFER);
+  const [engage] = useMutation(ENGAGE, { update: answerOverReads(client, ENGAGE) });
+  const [reply, replying] = useMutation(REPLY, { update: answerOverReads(client, REPLY) });
+  const [closeThread, closingThread] = useMutation(CLOSE_THREAD, { update: answerOverReads(client, CLOSE_THREAD) });
+  const [closeIntervention, closingIntervention] = useMutation(CLOSE_INTERVENTION, {
+    update: answerOverReads(client, CLOSE_INTERVENTION),
+  });
+  const [transfer, transferring] = useMutation(TRANSFER, { update: answerOverReads(client, TRANSFER) });
   const list = useRef<HTMLOListElement>(null);
   const count = data?.thread?.contents.nodes.length ?? 0;
 
@@ -196,7 +205,7 @@ export function ThreadView({
         variables: { input: { contentId: lastFromCustomer.id, body: text, idempotencyKey } },
       });
       const sent = result.data?.replyToContent;
-      if (sent) appendToThread(client.cache, threadId, sent);
+      if (sent) writeOverReads(client, () => appendToThread(client.cache, threadId, sent));
       setBody('');
     });
   };
@@ -332,7 +341,8 @@ export function ThreadView({
                 { action: `closeThread:${thread.id}`, input: null, seen: thread.updatedAt },
                 async (idempotencyKey) => {
                   const result = await closeThread({ variables: { id: thread.id, idempotencyKey } });
-                  if (result.data) placeInInbox(client.cache, sourceIds, { ...thread, closed: true });
+                  if (result.data)
+                    writeOverReads(client, () => placeInInbox(client.cache, sourceIds, { ...thread, closed: true }));
                 },
                 'Thread closed.',
               )
@@ -388,4 +398,20 @@ export function ThreadView({
       </form>
     </section>
   );
+}
+
+/**
+ * `useMutation`'s `update` for `mutation`: Apollo's write of its answer to the cache (a thread
+ * closed, an intervention engaged or closed, a thread's categories) is made again over the answer
+ * of each view read in flight, which the gateway may have read before the action (feed.ts). It is
+ * also made again now, the same answer over itself: nothing changes.
+ */
+function answerOverReads<TData, TVariables extends OperationVariables>(
+  client: ApolloClient,
+  mutation: TypedDocumentNode<TData, TVariables>,
+): MutationUpdaterFunction<TData, TVariables, ApolloCache> {
+  return (_cache, { data }, { variables }) => {
+    if (data)
+      writeOverReads(client, () => client.cache.writeQuery({ id: 'ROOT_MUTATION', query: mutation, variables, data }));
+  };
 }

@@ -16,10 +16,12 @@
  *   receive it. A read that fails drops them and ends that subscription; both are tried again, with
  *   the same backoff.
  *
- * A read's answer is written over the cache as the gateway read it: a live write another feed made
- * while the read was on its way (a newer message of a thread, a thread moved to the top) would be
- * undone until that record's next event. So the writes every feed of the page makes while a read is
- * in flight are made again, in order, once its answer is in; the reading feed's held events follow.
+ * A read's answer is written over the cache as the gateway read it: a write the page made while the
+ * read was on its way would be undone until that record's next event, be it another feed's live
+ * write (a newer message of a thread, a thread moved to the top) or an action's outcome (a reply
+ * appended to its conversation, a closed thread dropped from the inbox). So the writes the page
+ * makes through `writeOverReads` while a read is in flight, every feed's and every action's, are made
+ * again, in order, once its answer is in; the reading feed's held events follow.
  *
  * Meanwhile the view says quietly that live updates are interrupted (`useLiveFeed` answers whether
  * they are): from the end of a subscription until the next one delivers an event or has run for
@@ -111,6 +113,16 @@ function readsOf(client: object): Set<Array<() => void>> {
   return reads;
 }
 
+/**
+ * Makes `write`, a cache write of the page's own (a feed's live event, an action's outcome), now and
+ * again over the answer of each read of a view in flight, which the gateway may have read before it
+ * (see above).
+ */
+export function writeOverReads(client: object, write: () => void): void {
+  write();
+  for (const since of readsOf(client)) since.push(write);
+}
+
 export function startFeed<TData, TVariables extends OperationVariables & { after?: string | null }>(
   client: ApolloClient,
   query: TypedDocumentNode<TData, TVariables>,
@@ -187,11 +199,9 @@ export function startFeed<TData, TVariables extends OperationVariables & { after
           inTurn(() => {
             cursor = handlers.cursorOf(data as TData);
             settle();
-            const write = () => {
+            writeOverReads(client, () => {
               if (!stopped) handlers.onEvent(data as TData, CombinedGraphQLErrors.is(error) ? error : undefined);
-            };
-            write();
-            for (const since of reads) since.push(write);
+            });
           });
         },
         error: end,
@@ -199,7 +209,7 @@ export function startFeed<TData, TVariables extends OperationVariables & { after
       });
     if (!ended) running = subscription;
     if (!readView) return;
-    /** The live writes of the page's feeds while the view is read, to make again over its answer. */
+    /** The page's writes while the view is read (`writeOverReads`), to make again over its answer. */
     const since: Array<() => void> = [];
     reads.add(since);
     readView().then(
