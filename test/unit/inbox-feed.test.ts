@@ -22,7 +22,7 @@ type StartFeed = (
   handlers: {
     cursorOf: (event: LiveEvent) => string;
     onEvent: (event: LiveEvent, error?: unknown) => void;
-    resync: () => Promise<void>;
+    resync: (signal: AbortSignal) => Promise<void>;
     onInterrupted: (interrupted: boolean) => void;
   },
 ) => { stop(): void };
@@ -74,10 +74,10 @@ function deferred() {
   return { promise, resolve, reject };
 }
 
-/** A feed on `gateway`, with what it received (cursors), the reads of the view it started and its notices. */
+/** A feed on `gateway`, with what it received (cursors), the reads of the view it started (and their signals) and its notices. */
 function watch(gateway: ReturnType<typeof gatewayModel>) {
   const received: string[] = [];
-  const reads: Array<ReturnType<typeof deferred>> = [];
+  const reads: Array<ReturnType<typeof deferred> & { signal: AbortSignal }> = [];
   const interrupted: boolean[] = [];
   const feed = startFeed(
     gateway.client,
@@ -86,8 +86,8 @@ function watch(gateway: ReturnType<typeof gatewayModel>) {
     {
       cursorOf: (event) => event.cursor,
       onEvent: (event) => received.push(event.cursor),
-      resync: () => {
-        reads.push(deferred());
+      resync: (signal) => {
+        reads.push({ ...deferred(), signal });
         return reads[reads.length - 1].promise;
       },
       onInterrupted: (value) => interrupted.push(value),
@@ -268,5 +268,50 @@ describe('the live feed', () => {
     await flush();
     expect(conversation).toEqual(['m1', 'r1', 'r2']);
     feed.stop();
+  });
+
+  it('gives up a read of the view that does not answer, aborts it and reads again, and no longer keeps the writes made meanwhile', async () => {
+    const gateway = gatewayModel();
+    const { feed, received, reads, interrupted } = watch(gateway);
+    gateway.endAll();
+    await jest.advanceTimersByTimeAsync(1_000);
+    expect(reads).toHaveLength(1);
+    // The read is lost on its way (a connection that died without closing): it never answers.
+    let made = 0;
+    writeOverReads(gateway.client, () => (made += 1));
+    gateway.accept({ cursor: 'c1' });
+
+    // Four times the gateway's deadline later, the read has failed: aborted, what the feed held dropped.
+    await jest.advanceTimersByTimeAsync(59_000);
+    expect(gateway.open.size).toBe(1);
+    await jest.advanceTimersByTimeAsync(1_000);
+    expect(gateway.open.size).toBe(0);
+    expect(reads[0].signal.aborted).toBe(true);
+    // Its late answer makes nothing again: the page's write was forgotten with the read.
+    reads[0].resolve();
+    await flush();
+    expect(made).toBe(1);
+    expect(received).toEqual([]);
+
+    // The feed reads again, with backoff, and goes on.
+    await jest.advanceTimersByTimeAsync(2_000);
+    expect(reads).toHaveLength(2);
+    reads[1].resolve();
+    await flush();
+    gateway.accept({ cursor: 'c2' });
+    expect(received).toEqual(['c2']);
+    expect(interrupted).toEqual([true, false]);
+    feed.stop();
+  });
+
+  it('aborts its read of the view when it stops', async () => {
+    const gateway = gatewayModel();
+    const { feed, reads } = watch(gateway);
+    gateway.endAll();
+    await jest.advanceTimersByTimeAsync(1_000);
+    feed.stop();
+    expect(reads[0].signal.aborted).toBe(true);
+    await flush();
+    expect(jest.getTimerCount()).toBe(0);
   });
 });

@@ -54,12 +54,13 @@ export function Inbox({
   // A feed that cannot resume reads the inbox again before it subscribes afresh (feed.ts). Not with
   // `refetch`: a read that fails (Engage still down) leaves the rows as they are, and the feed tries
   // again later. Its partial answer's errors show like a live event's.
-  const resync = async () => {
+  const resync = async (signal: AbortSignal) => {
     const { data: read, error: readError } = await client.query({
       query: INBOX,
       variables,
       fetchPolicy: 'network-only',
       errorPolicy: 'all',
+      context: { fetchOptions: { signal } },
     });
     if (!read) throw readError ?? new Error('The inbox could not be read.');
     setLiveFailed((previous) => liveFieldErrors(previous, read, readError));

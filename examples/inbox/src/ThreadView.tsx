@@ -97,12 +97,13 @@ export function ThreadView({
       const added = writeContentAdded(client.cache, event, eventError);
       if (added.thread.id === threadId) appendToThread(client.cache, threadId, added.content);
     },
-    resync: async () => {
+    resync: async (signal) => {
       const { data: read, error: readError } = await client.query({
         query: THREAD,
         variables: { id: threadId },
         fetchPolicy: 'network-only',
         errorPolicy: 'all',
+        context: { fetchOptions: { signal } },
       });
       if (!read?.thread) {
         if (readError && uiError(readError).gone) return onGone(threadId);

@@ -14,7 +14,9 @@
  *   holding the events the new subscription delivers until the view is in: one accepted after the
  *   gateway read the view is not in it, and a subscription started only after the read would never
  *   receive it. A read that fails drops them and ends that subscription; both are tried again, with
- *   the same backoff.
+ *   the same backoff. So does a read that has not answered within `READ_TIMEOUT_MS`, which is aborted:
+ *   `fetch` has no timeout, and a read lost on its way (a connection that died without closing)
+ *   would leave the feed interrupted, and holding every event and every write of the page, for good.
  *
  * A read's answer is written over the cache as the gateway read it: a write the page made while the
  * read was on its way would be undone until that record's next event, be it another feed's live
@@ -44,6 +46,11 @@ const SETTLED_MS = 3_000;
 /** The first wait before subscribing again, doubled at each end in a row, up to `MAX_DELAY_MS`. */
 const FIRST_DELAY_MS = 500;
 const MAX_DELAY_MS = 30_000;
+/**
+ * How long a read of the view may take before it fails: four times the gateway's deadline for an
+ * operation (`OPERATION_DEADLINE_MS`, 15 s by default), so that only a read lost on its way does.
+ */
+const READ_TIMEOUT_MS = 60_000;
 
 export interface LiveFeedOptions<TData, TVariables> {
   /** The subscription's variables but `after`, which the feed sets. */
@@ -53,8 +60,13 @@ export interface LiveFeedOptions<TData, TVariables> {
   cursorOf: (data: TData) => string;
   /** Each event that has data, with its errors when it is partial (a result without data is not an event). */
   onEvent: (data: TData, error?: CombinedGraphQLErrors) => void;
-  /** Resuming is impossible: read the view again. The feed subscribes afresh once it resolves, and calls it again later when it rejects. */
-  resync: () => Promise<void>;
+  /**
+   * Resuming is impossible: read the view again. The feed subscribes afresh once it resolves, and
+   * calls it again later when it rejects or has not resolved within `READ_TIMEOUT_MS`. `signal`
+   * aborts the read once the feed no longer waits for it (timed out, or stopped): an answer
+   * written then would not have the page's writes made again over it.
+   */
+  resync: (signal: AbortSignal) => Promise<void>;
 }
 
 /** Subscribes `document` for as long as the component lives (see above); answers whether live updates are interrupted. */
@@ -73,7 +85,7 @@ export function useLiveFeed<TData, TVariables extends OperationVariables & { aft
     const feed = startFeed(client, document, options.variables, {
       cursorOf: (data) => latest.current.cursorOf(data),
       onEvent: (data, error) => latest.current.onEvent(data, error),
-      resync: () => latest.current.resync(),
+      resync: (signal) => latest.current.resync(signal),
       onInterrupted: setInterrupted,
     });
     return () => {
@@ -139,6 +151,8 @@ export function startFeed<TData, TVariables extends OperationVariables & { after
   /** The running subscription's wait to count as settled: stopped with the feed, whose notice is no longer its own. */
   let settling: ReturnType<typeof setTimeout> | undefined;
   let running: { unsubscribe(): void } | undefined;
+  /** The read of the view in flight, aborted when the feed stops. */
+  let reading: AbortController | undefined;
   /** While the feed waits for its backoff: its attempt, made at once by `wakeFeeds`. */
   let wake: () => void = () => undefined;
   /** The reads of a view in flight, this feed's and the other feeds' of the same page. */
@@ -154,10 +168,10 @@ export function startFeed<TData, TVariables extends OperationVariables & { after
    * Subscribes after `cursor` (none: afresh). `readView`: the feed cannot resume, and reads the view
    * again once the fresh subscription is on its way; what the subscription delivers meanwhile (an
    * event accepted after the gateway read the view, which the view cannot have) is held, in order,
-   * and handled once the view is in. A read that fails drops what was held (the next read has it)
-   * and ends the subscription, to try both again later.
+   * and handled once the view is in. A read that fails, or times out, drops what was held (the next
+   * read has it) and ends the subscription, to try both again later.
    */
-  const subscribe = (readView?: () => Promise<void>) => {
+  const subscribe = (readView?: (signal: AbortSignal) => Promise<void>) => {
     /** What the gateway ended the subscription with: a result without data, then `complete`. */
     let ending: unknown;
     let settled = !interrupted;
@@ -212,23 +226,32 @@ export function startFeed<TData, TVariables extends OperationVariables & { after
     /** The page's writes while the view is read (`writeOverReads`), to make again over its answer. */
     const since: Array<() => void> = [];
     reads.add(since);
-    readView().then(
-      () => {
-        reads.delete(since);
-        const runs = held ?? [];
-        held = undefined;
-        if (!stopped) for (const run of [...since, ...runs]) run();
-      },
-      (error: unknown) => {
-        reads.delete(since);
-        held = undefined;
-        if (stopped) return;
-        clearTimeout(settling);
-        subscription.unsubscribe();
-        if (running === subscription) running = undefined;
-        recover(error);
-      },
+    const read = (reading = new AbortController());
+    const timeout = setTimeout(() => read.abort(new Error('The view took too long to read.')), READ_TIMEOUT_MS);
+    const aborted = new Promise<never>((_, reject) =>
+      read.signal.addEventListener('abort', () => reject(read.signal.reason as unknown)),
     );
+    Promise.race([readView(read.signal), aborted])
+      .finally(() => {
+        clearTimeout(timeout);
+        reading = undefined;
+        reads.delete(since);
+      })
+      .then(
+        () => {
+          const runs = held ?? [];
+          held = undefined;
+          if (!stopped) for (const run of [...since, ...runs]) run();
+        },
+        (error: unknown) => {
+          held = undefined;
+          if (stopped) return;
+          clearTimeout(settling);
+          subscription.unsubscribe();
+          if (running === subscription) running = undefined;
+          recover(error);
+        },
+      );
   };
 
   /** The subscription ended (with `reason`, when it gave one), or the read of the view failed. */
@@ -255,7 +278,7 @@ export function startFeed<TData, TVariables extends OperationVariables & { after
   const again = (resume: boolean) => {
     timer = undefined;
     waiting.delete(wake);
-    if (!stopped) subscribe(resume ? undefined : () => handlers.resync());
+    if (!stopped) subscribe(resume ? undefined : (signal) => handlers.resync(signal));
   };
 
   subscribe();
@@ -266,6 +289,7 @@ export function startFeed<TData, TVariables extends OperationVariables & { after
       clearTimeout(timer);
       clearTimeout(settling);
       running?.unsubscribe();
+      reading?.abort();
     },
   };
 }
