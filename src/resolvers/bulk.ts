@@ -23,12 +23,13 @@
  * to its fields, as before.
  */
 import type { GraphQLResolveInfo } from 'graphql';
-import { parseResolveInfo, type ResolveTree } from 'graphql-parse-resolve-info';
+import type { ResolveTree } from 'graphql-parse-resolve-info';
 import type { ContentOrder } from '../generated/graphql';
 import type { ConnectionParent, IdentityKey, Loaders } from '../loaders';
 import type { Content, Intervention, Thread } from '../engage/types';
 import { windowArgs } from './connection';
 import { customerKey, newestFirstKey, opening, openingKey, openOf } from './thread-reads';
+import { selectionOf } from './helpers';
 
 /** How the children of one relation are loaded for many parents at once. */
 interface Relation {
@@ -290,24 +291,20 @@ function run(loaders: Loaders, parents: unknown[], steps: Step[]): Promise<unkno
 }
 
 /**
- * Each operation's plans (its loaders are its own), by the field's nodes: a page repeated under many
- * parents (each author's threads) has one selection, read once. graphql-parse-resolve-info walks a
- * fragment each time it is spread, so a fragment that spreads another twice, ten deep, is a thousand
- * walks of the last, which the cost estimate counts once: read for each of 49 authors' pages, such
- * a selection took 280 ms of CPU more than the same operation without fragments.
+ * Plans, by the selection they were made of (`selectionOf`: one per operation and field), so that a
+ * page repeated under many parents (each author's threads) is planned once.
  */
-const plans = new WeakMap<Loaders, WeakMap<GraphQLResolveInfo['fieldNodes'], Step[] | null>>();
+const plans = new WeakMap<ResolveTree, Step[] | null>();
 
-function planOf(loaders: Loaders, type: string, info: GraphQLResolveInfo): Step[] | undefined {
-  let ofOperation = plans.get(loaders);
-  if (!ofOperation) plans.set(loaders, (ofOperation = new WeakMap()));
-  const known = ofOperation.get(info.fieldNodes);
-  if (known !== undefined) return known ?? undefined;
-  const tree = parseResolveInfo(info) as ResolveTree | null;
-  const fields = tree ? fieldsOn(tree, type) : undefined;
-  const steps = fields && plan(type, fields);
-  ofOperation.set(info.fieldNodes, steps ?? null);
-  return steps;
+function planOf(type: string, info: GraphQLResolveInfo): Step[] | undefined {
+  const tree = selectionOf(info);
+  if (!tree) return undefined;
+  let steps = plans.get(tree);
+  if (steps === undefined) {
+    const fields = fieldsOn(tree, type);
+    plans.set(tree, (steps = (fields && plan(type, fields)) ?? null));
+  }
+  return steps ?? undefined;
 }
 
 /**
@@ -322,7 +319,7 @@ export function inBulk<T>(
   info: GraphQLResolveInfo,
 ): T[] | Promise<T[]> {
   if (!loaders.holding || pageRecords.length === 0) return pageRecords;
-  const steps = planOf(loaders, type, info);
+  const steps = planOf(type, info);
   const work = steps && run(loaders, pageRecords, steps);
   return work ? work.then(() => pageRecords) : pageRecords;
 }

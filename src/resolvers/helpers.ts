@@ -1,4 +1,6 @@
 import type DataLoader from 'dataloader';
+import type { GraphQLResolveInfo } from 'graphql';
+import { parseResolveInfo, type ResolveTree } from 'graphql-parse-resolve-info';
 import { HoldingLoader } from '../loaders/support';
 
 /** What `loader` already holds for `key`, without a promise; undefined when it holds nothing for it. */
@@ -37,4 +39,22 @@ async function loadEach<T>(loader: DataLoader<string, T>, ids: readonly string[]
 /** A nullable relation: null when the id is unset. */
 export function loadOptional<T>(loader: DataLoader<string, T>, id: string | null | undefined): T | Promise<T> | null {
   return id ? load(loader, id) : null;
+}
+
+/** Selections read, by the field's nodes and the operation's variables (one object per operation). */
+const selections = new WeakMap<GraphQLResolveInfo['fieldNodes'], WeakMap<object, ResolveTree | null>>();
+
+/**
+ * The field's selection, as graphql-parse-resolve-info reads it (fragments spread, arguments and
+ * `@skip`/`@include` applied), read once per operation however many parents the field resolves for.
+ * It walks a fragment each time it is spread: a fragment spreading another twice, ten deep, is a
+ * thousand walks of the last, which the cost estimate counts once, and a field read per parent (each
+ * intervention's thread) repeated them all for each.
+ */
+export function selectionOf(info: GraphQLResolveInfo): ResolveTree | null {
+  let byVariables = selections.get(info.fieldNodes);
+  if (!byVariables) selections.set(info.fieldNodes, (byVariables = new WeakMap()));
+  let tree = byVariables.get(info.variableValues);
+  if (tree === undefined) byVariables.set(info.variableValues, (tree = parseResolveInfo(info) as ResolveTree | null));
+  return tree;
 }

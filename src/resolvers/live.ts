@@ -13,12 +13,13 @@
  * token.
  */
 import { GraphQLError, type GraphQLResolveInfo } from 'graphql';
-import { parseResolveInfo, type ResolveTree } from 'graphql-parse-resolve-info';
+import type { ResolveTree } from 'graphql-parse-resolve-info';
 import type { GatewayContext } from '../context';
 import type { Resolvers } from '../generated/graphql';
 import { metadataId, type LiveEvent } from '../live/events';
 import type { EventStreamOptions, LiveAccess } from '../live/hub';
 import { isEngageId } from './validate';
+import { selectionOf } from './helpers';
 
 function live(context: GatewayContext): LiveAccess {
   if (!context.live)
@@ -99,7 +100,7 @@ function prefetchNamed(
   { loaders }: GatewayContext,
   info: GraphQLResolveInfo,
 ): LiveEvent {
-  const root = parseResolveInfo(info) as ResolveTree | null;
+  const root = selectionOf(info);
   if (!root) return event;
   const content = selected([root], 'content');
   const hint = (id: string | null) => (id && isEngageId(id) ? id : null);

@@ -1,11 +1,10 @@
 import type { GraphQLResolveInfo } from 'graphql';
-import { parseResolveInfo, type ResolveTree } from 'graphql-parse-resolve-info';
 import type { ContentOrder, Resolvers } from '../generated/graphql';
 import type { ConnectionParent, Loaders } from '../loaders';
 import type { Content, Intervention, Thread } from '../engage/types';
 import { windowArgs } from './connection';
 import { contentStatus } from './content';
-import { held, load, loadList, loadOptional } from './helpers';
+import { held, load, loadList, loadOptional, selectionOf } from './helpers';
 import { sortKey, threadConnection } from './thread-connection';
 import { customerKey, heldLastContent, lastContent, opening, openingKey, openOf } from './thread-reads';
 import { isEngageId } from './validate';
@@ -25,8 +24,7 @@ export function prefetch(
   info: GraphQLResolveInfo,
   { withInterventions = true }: { withInterventions?: boolean } = {},
 ): void {
-  const tree = parseResolveInfo(info) as ResolveTree | null;
-  const fields = Object.values(tree?.fieldsByTypeName.Thread ?? {});
+  const fields = Object.values(selectionOf(info)?.fieldsByTypeName.Thread ?? {});
   const contents = fields
     .filter((field) => field.name === 'contents')
     .flatMap((field) => {

@@ -290,6 +290,19 @@ it("reads a page's selection once per operation, however many parents repeat it 
   expect(reads).toHaveBeenCalledTimes(2);
 });
 
+it("reads a thread's selection once per operation where each of many interventions prefetches for its thread", async () => {
+  const fragments = Array.from({ length: 6 }, (_, i) => `fragment F${i} on Thread { ...F${i + 1} ...F${i + 1} }`);
+  const query = `{ interventions(first: 12) { nodes { id thread { ...F0 } } } }
+  ${fragments.join('\n')}
+  fragment F6 on Thread { id title contents(first: 2) { nodes { id } } }`;
+  const reads = jest.spyOn(resolveInfo, 'parseResolveInfo');
+  const { body } = await run(stack.gateway.url, query, {});
+  expect(body.errors).toBeUndefined();
+  expect((body.data as { interventions: { nodes: unknown[] } }).interventions.nodes.length).toBeGreaterThan(1);
+  // Intervention.thread prefetches its thread's contents from its selection: one read, not one per intervention.
+  expect(reads).toHaveBeenCalledTimes(1);
+});
+
 // A thread's contents are not nullable: their failure nulls the page, and the gateway then aborts
 // the calls still pending; field by field, the page's other relations were among them, while a bulk
 // load has finished them first. So there the calls are not compared.
