@@ -123,8 +123,11 @@ export class IdempotencyStore {
       const stored = await this.read<T>(storeKey);
       if (stored) return this.replay(stored, print);
       const reservations = this.options.reservations;
-      const reserved = reservations ? await reservations.claim(storeKey).catch(unavailable) : true;
-      if (!reserved) return this.awaitOther<T>(storeKey, print);
+      if (reservations) {
+        const claim = await this.claim<T>(reservations, storeKey);
+        if (!claim.claimed) return this.awaitOther<T>(reservations, storeKey, print);
+        if (claim.recorded) return this.replay(claim.recorded, print);
+      }
       let result: T;
       try {
         result = await action();
@@ -180,16 +183,37 @@ export class IdempotencyStore {
     return this.keyv.get<Stored<T>>(storeKey).catch(unavailable);
   }
 
+  /**
+   * Claims the key's reservation. A call records its result, then gives its key back: one that ended
+   * between an earlier read and this claim has recorded it, so once claimed the record is read
+   * again, and when there is one the key is given back and the record is the answer. Without that
+   * read, a retry arriving as the first call ended would post a second time.
+   */
+  private async claim<T>(reservations: Lock, storeKey: string): Promise<{ claimed: boolean; recorded?: Stored<T> }> {
+    if (!(await reservations.claim(storeKey).catch(unavailable))) return { claimed: false };
+    let recorded: Stored<T> | undefined;
+    try {
+      recorded = await this.read<T>(storeKey);
+    } catch (error) {
+      await reservations.release(storeKey).catch(() => undefined);
+      throw error;
+    }
+    if (recorded) await reservations.release(storeKey).catch(() => undefined);
+    return { claimed: true, recorded };
+  }
+
   /** Another instance holds the reservation: wait for its result rather than calling Engage again. */
-  private async awaitOther<T>(storeKey: string, print: string): Promise<T> {
+  private async awaitOther<T>(reservations: Lock, storeKey: string, print: string): Promise<T> {
     const deadline = Date.now() + (this.options.reservationTtlMs ?? RESERVATION_TTL_MS);
     while (Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
       const stored = await this.read<T>(storeKey);
       if (stored) return this.replay(stored, print);
-      // Released without a result: the first call failed, so this one may try.
-      if (this.options.reservations && (await this.options.reservations.claim(storeKey).catch(unavailable))) {
-        await this.options.reservations.release(storeKey).catch(() => undefined);
+      const claim = await this.claim<T>(reservations, storeKey);
+      if (claim.claimed) {
+        if (claim.recorded) return this.replay(claim.recorded, print);
+        // Released without a result: the first call failed, so this one may try.
+        await reservations.release(storeKey).catch(() => undefined);
         throw new GraphQLError('The first request with this idempotencyKey failed; retry it.', {
           extensions: { code: 'CONFLICT', reason: 'IDEMPOTENT_REQUEST_FAILED' },
         });

@@ -139,6 +139,58 @@ describe('IdempotencyStore', () => {
     expect(again).not.toHaveBeenCalled();
   });
 
+  /**
+   * Two instances sharing records and reservations; B's `read`-th read of the records (counted from
+   * B's call) lets the first call, on A, end (record its result, give its key back) and then
+   * answers as read just before: the first call's end falls between B's read and B's claim.
+   */
+  async function retryAsFirstEnds(read: number) {
+    const keyv = new Keyv();
+    const held = new Set<string>();
+    let released!: () => void;
+    const keyGivenBack = new Promise<void>((resolve) => (released = resolve));
+    const reservations = {
+      claim: async (key: string) => (held.has(key) ? false : (held.add(key), true)),
+      release: async (key: string) => {
+        held.delete(key);
+        released();
+      },
+    };
+    let answer!: () => void;
+    const first = new IdempotencyStore(keyv, { reservations }).run(
+      'alice',
+      'reply',
+      'k',
+      { body: 'x' },
+      () => new Promise<string>((resolve) => (answer = () => resolve('posted once'))),
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    const get = keyv.get.bind(keyv);
+    let reads = 0;
+    jest.spyOn(keyv, 'get').mockImplementation((async (key: string) => {
+      const value: unknown = await get(key);
+      if (++reads !== read) return value;
+      answer();
+      await keyGivenBack;
+      return undefined;
+    }) as typeof keyv.get);
+    const again = jest.fn(async () => 'posted twice');
+    const second = new IdempotencyStore(keyv, { reservations }).run('alice', 'reply', 'k', { body: 'x' }, again);
+    expect(await first).toBe('posted once');
+    expect(await second).toBe('posted once');
+    expect(again).not.toHaveBeenCalled();
+  }
+
+  it('a retry on another instance whose first call ends between its read and its claim replays the result', async () => {
+    // Before: it claimed the key given back and posted a second time.
+    await retryAsFirstEnds(1);
+  });
+
+  it('a retry waiting on another instance that finds the key given back just after the result replays it', async () => {
+    // Before: it read the key given back as a failed first call (IDEMPOTENT_REQUEST_FAILED).
+    await retryAsFirstEnds(2);
+  });
+
   describe('fails closed when the records cannot be reached', () => {
     /** A keyv whose store throws on every call, as Redis down or frozen does through infra. */
     const broken = (fail: { get?: boolean; set?: boolean }) => {
