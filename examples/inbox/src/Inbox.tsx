@@ -2,7 +2,7 @@ import { useApolloClient, useQuery } from '@apollo/client/react';
 import { useMemo, useRef, useState } from 'react';
 import { Avatar } from './Avatar';
 import { fieldErrors, fieldKey, liveFieldErrors, uiError, type UiError } from './errors';
-import { useLiveFeed } from './feed';
+import { readOverWrites, useLiveFeed } from './feed';
 import { ago } from './format';
 import type { ThreadRowFragment } from './gql/graphql';
 import { appendToThread, placeInInbox, writeContentAdded, writeNewThread } from './live';
@@ -28,11 +28,17 @@ export function Inbox({
   const variables = { sourceIds: sourceIds.length ? sourceIds : null };
   // errorPolicy 'all': a field that failed (a customer Engage did not answer for) nulls that field
   // with its error, and the rest of the inbox still shows.
-  const { data, error, loading, fetchMore, refetch } = useQuery(INBOX, {
+  const inbox = useQuery(INBOX, {
     variables,
     notifyOnNetworkStatusChange: true,
     errorPolicy: 'all',
   });
+  const { data, error, loading } = inbox;
+  // Reads of the inbox, whose answers are written over the page's writes made meanwhile: through
+  // readOverWrites, which makes those again over them (feed.ts).
+  const refetch = () => readOverWrites(client, () => inbox.refetch());
+  const fetchMore = (after: string | null | undefined) =>
+    readOverWrites(client, () => inbox.fetchMore({ variables: { after } }));
   // A retry clears `error` while it runs: the rows keep the last answer's errors until the retry's
   // own answer comes (else a failed customer would read "Unknown customer" meanwhile). Only for the
   // same sources: another selection's inbox is loading, not failed.
@@ -155,12 +161,7 @@ export function Inbox({
         })}
       </ul>
       {pageInfo.hasNextPage && (
-        <button
-          type="button"
-          className="more"
-          disabled={loading}
-          onClick={() => void fetchMore({ variables: { after: pageInfo.endCursor } })}
-        >
+        <button type="button" className="more" disabled={loading} onClick={() => void fetchMore(pageInfo.endCursor)}>
           {loading ? 'Loading…' : 'Load more'}
         </button>
       )}

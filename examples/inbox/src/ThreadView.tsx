@@ -10,7 +10,7 @@ import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
 import type { Attempts } from './attempts';
 import { Avatar } from './Avatar';
 import { fieldErrors, fieldKey, uiError, type UiError } from './errors';
-import { useLiveFeed, writeOverReads } from './feed';
+import { readOverWrites, useLiveFeed, writeOverReads } from './feed';
 import { ago } from './format';
 import { LiveInterrupted, threadStatus } from './Inbox';
 import { appendToThread, placeInInbox, writeContentAdded } from './live';
@@ -61,7 +61,11 @@ export function ThreadView({
   const client = useApolloClient();
   // errorPolicy 'all': a field that failed (the customer's profile) shows its error in its place,
   // and the conversation still shows.
-  const { data, error, refetch } = useQuery(THREAD, { variables: { id: threadId }, errorPolicy: 'all' });
+  const conversation = useQuery(THREAD, { variables: { id: threadId }, errorPolicy: 'all' });
+  const { data, error } = conversation;
+  // A read of the conversation, whose answer is written over the page's writes made meanwhile:
+  // through readOverWrites, which makes those again over it (feed.ts).
+  const refetch = () => readOverWrites(client, () => conversation.refetch());
   const problem = useMemo(() => (error ? uiError(error) : null), [error]);
   const failed = useMemo(() => fieldErrors(error), [error]);
   const gone = !data?.thread && problem?.gone === true;

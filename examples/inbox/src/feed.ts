@@ -23,7 +23,11 @@
  * write (a newer message of a thread, a thread moved to the top) or an action's outcome (a reply
  * appended to its conversation, a closed thread dropped from the inbox). So the writes the page
  * makes through `writeOverReads` while a read is in flight, every feed's and every action's, are made
- * again, in order, once its answer is in; the reading feed's held events follow.
+ * again, in order, once its answer is in; the reading feed's held events follow. Every read of a view
+ * goes through `readOverWrites`: a feed's `resync`, and a query's `refetch` (Retry, Refresh, after an
+ * action) or `fetchMore` (the inbox's next page, merged into the list by its type policy). The
+ * writes are upserts (a record written, a thread moved to the top or dropped, a message appended
+ * once), so making one again over an answer that has it already changes nothing.
  *
  * Meanwhile the view says quietly that live updates are interrupted (`useLiveFeed` answers whether
  * they are): from the end of a subscription until the next one delivers an event or has run for
@@ -114,8 +118,8 @@ export function wakeFeeds(): void {
 }
 
 /**
- * Per client, each read of a view in flight (`resync`) and the live writes made since it started,
- * to make again over its answer (see above).
+ * Per client, each read of a view in flight (`readOverWrites`) and the page's writes made since it
+ * started, to make again over its answer (see above).
  */
 const readsInFlight = new WeakMap<object, Set<Array<() => void>>>();
 
@@ -133,6 +137,27 @@ function readsOf(client: object): Set<Array<() => void>> {
 export function writeOverReads(client: object, write: () => void): void {
   write();
   for (const since of readsOf(client)) since.push(write);
+}
+
+/**
+ * Makes `read`, a read of a view, and once it has answered (its answer written to the cache) makes
+ * again over it, in order, the writes made meanwhile through `writeOverReads` (see above). A read
+ * that fails wrote nothing, and makes nothing again. The timeout is the caller's: a feed's read has
+ * one, since the feed holds its events until the answer; a query's `refetch` or `fetchMore` holds
+ * nothing but its own button, and one lost on its way only keeps the writes made since.
+ */
+export async function readOverWrites<T>(client: object, read: () => Promise<T>): Promise<T> {
+  const since: Array<() => void> = [];
+  const reads = readsOf(client);
+  reads.add(since);
+  let answer: T;
+  try {
+    answer = await read();
+  } finally {
+    reads.delete(since);
+  }
+  for (const write of since) write();
+  return answer;
 }
 
 export function startFeed<TData, TVariables extends OperationVariables & { after?: string | null }>(
@@ -155,8 +180,6 @@ export function startFeed<TData, TVariables extends OperationVariables & { after
   let reading: AbortController | undefined;
   /** While the feed waits for its backoff: its attempt, made at once by `wakeFeeds`. */
   let wake: () => void = () => undefined;
-  /** The reads of a view in flight, this feed's and the other feeds' of the same page. */
-  const reads = readsOf(client);
 
   const setInterrupted = (value: boolean) => {
     if (value === interrupted || stopped) return;
@@ -223,25 +246,21 @@ export function startFeed<TData, TVariables extends OperationVariables & { after
       });
     if (!ended) running = subscription;
     if (!readView) return;
-    /** The page's writes while the view is read (`writeOverReads`), to make again over its answer. */
-    const since: Array<() => void> = [];
-    reads.add(since);
     const read = (reading = new AbortController());
     const timeout = setTimeout(() => read.abort(new Error('The view took too long to read.')), READ_TIMEOUT_MS);
     const aborted = new Promise<never>((_, reject) =>
       read.signal.addEventListener('abort', () => reject(read.signal.reason as unknown)),
     );
-    Promise.race([readView(read.signal), aborted])
+    readOverWrites(client, () => Promise.race([readView(read.signal), aborted]))
       .finally(() => {
         clearTimeout(timeout);
         reading = undefined;
-        reads.delete(since);
       })
       .then(
         () => {
           const runs = held ?? [];
           held = undefined;
-          if (!stopped) for (const run of [...since, ...runs]) run();
+          if (!stopped) for (const run of runs) run();
         },
         (error: unknown) => {
           held = undefined;
