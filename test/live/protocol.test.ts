@@ -377,9 +377,11 @@ describe('a client that stopped reading', () => {
 });
 
 it('keeps a socket whose client reads a large result over several keep-alive periods, and cuts one that reads nothing within its bound', async () => {
-  // The gateway's side of a slow link: a proxy that passes the gateway's bytes on at 8 MiB/s
-  // (16 MiB take about 2 s, 5 keep-alive periods), or, for a connection told to stall, nothing more.
-  const keepAliveMs = 400;
+  // The gateway's side of a slow link: a proxy that passes the gateway's bytes on at 6 MiB/s
+  // (16 MiB take about 2.7 s, over 2 keep-alive periods), or, for a connection told to stall,
+  // nothing more. A period of 1 s, not less: a reader whose pong comes later than a period is cut,
+  // and on a loaded machine parsing the 16 MiB answer in this process has held a pong longer than 400 ms.
+  const keepAliveMs = 1_000;
   const slowLink = await serve({ keepAliveMs });
   /** The proxied connections, by order of arrival, that pass nothing more on. */
   const stalled = new Set<number>();
@@ -390,7 +392,7 @@ it('keeps a socket whose client reads a large result over several keep-alive per
     const throttle = new Transform({
       transform(chunk: Buffer, _encoding, done) {
         if (stalled.has(connection)) return; // never calls back: nothing more passes, and the gateway's queue stays
-        setTimeout(() => done(null, chunk), (chunk.length / (8 * 1024 * 1024)) * 1000);
+        setTimeout(() => done(null, chunk), (chunk.length / (6 * 1024 * 1024)) * 1000);
       },
     });
     client.pipe(upstream);
@@ -434,7 +436,7 @@ it('keeps a socket whose client reads a large result over several keep-alive per
     proxy.close();
     await slowLink.close();
   }
-}, 30_000);
+}, 45_000);
 
 it('dispose closes sockets with 1001 Going away, and cuts one whose client has not answered within the grace period', async () => {
   const own = await serve({});
