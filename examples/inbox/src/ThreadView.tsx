@@ -10,7 +10,7 @@ import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
 import type { Attempts } from './attempts';
 import { Avatar } from './Avatar';
 import { fieldErrors, fieldKey, uiError, type UiError } from './errors';
-import { readOverWrites, useLiveFeed, writeOverReads } from './feed';
+import { madeOverReads, readOverWrites, useLiveFeed, writeOverReads } from './feed';
 import { ago } from './format';
 import { LiveInterrupted, threadStatus } from './Inbox';
 import { appendToThread, placeInInbox, writeContentAdded } from './live';
@@ -408,8 +408,7 @@ export function ThreadView({
 /**
  * `useMutation`'s `update` for `mutation`: Apollo's write of its answer to the cache (a thread
  * closed, an intervention engaged or closed, a thread's categories) is made again over the answer
- * of each view read in flight, which the gateway may have read before the action (feed.ts). It is
- * also made again now, the same answer over itself: nothing changes.
+ * of each view read in flight, which the gateway may have read before the action (feed.ts).
  */
 function answerOverReads<TData, TVariables extends OperationVariables>(
   client: ApolloClient,
@@ -417,6 +416,6 @@ function answerOverReads<TData, TVariables extends OperationVariables>(
 ): MutationUpdaterFunction<TData, TVariables, ApolloCache> {
   return (_cache, { data }, { variables }) => {
     if (data)
-      writeOverReads(client, () => client.cache.writeQuery({ id: 'ROOT_MUTATION', query: mutation, variables, data }));
+      madeOverReads(client, () => client.cache.writeQuery({ id: 'ROOT_MUTATION', query: mutation, variables, data }));
   };
 }

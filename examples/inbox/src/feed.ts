@@ -136,6 +136,11 @@ function readsOf(client: object): Set<Array<() => void>> {
  */
 export function writeOverReads(client: object, write: () => void): void {
   write();
+  madeOverReads(client, write);
+}
+
+/** `write`, already made (Apollo's write of a mutation's answer), made again over each read in flight. */
+export function madeOverReads(client: object, write: () => void): void {
   for (const since of readsOf(client)) since.push(write);
 }
 
