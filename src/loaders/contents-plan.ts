@@ -3,9 +3,10 @@
  *
  * Engage has no "contents of these threads, N each" endpoint, but `q=thread:a thread:b` returns the
  * contents of several threads in one list. Each thread record carries `contents_count`, so threads
- * whose whole conversation is small are packed together into calls of at most 150 records, and each
- * requested window is cut out locally. A thread with a long conversation, of which only a small
- * window is wanted, gets its own call with Engage's offset/limit instead.
+ * are packed whole into calls of at most 150 records, and each requested window is cut out locally.
+ * Engage's quota counts calls (500 a minute for the whole account), not records: the last 3 messages
+ * of 5 threads of 30 are one call of 150 records rather than five of 3. A thread packed alone gets
+ * its exact window (the same one call, fewer records), and so does one longer than a page.
  *
  * Windows asked before their thread is read (`contentsCount` unknown: a prefetch, see
  * threads.ts) cannot be planned by size. One thread alone gets its exact window; several are asked
@@ -24,9 +25,6 @@ export type { ContentsOrder, ThreadContentsKey } from './types';
 export const threadContentsCacheKey = (key: ThreadContentsKey) =>
   `${key.threadId}|${key.offset}|${key.limit}|${key.order}`;
 
-/** Records a combined call may fetch beyond what the window needs before a per-thread call is cheaper. */
-const MAX_WASTE = 15;
-
 export interface CombinedCall {
   order: ContentsOrder;
   threadIds: string[];
@@ -42,11 +40,18 @@ export interface ContentsPlan {
   single: ThreadContentsKey[];
 }
 
-/** Pure planning: which keys share a combined call, which need their own. First-fit bin packing. */
+/**
+ * Pure planning: which keys share a combined call, which need their own. First-fit decreasing bin
+ * packing, so the fewest calls.
+ */
 export function planThreadContents(keys: readonly ThreadContentsKey[]): ContentsPlan {
   const single: ThreadContentsKey[] = [];
-  // threadId+order -> the largest contents_count seen (the same thread may be asked several windows)
-  const packable = new Map<string, { threadId: string; order: ContentsOrder; count: number }>();
+  // threadId+order -> the largest contents_count seen (the same thread may be asked several windows),
+  // and its keys
+  const packable = new Map<
+    string,
+    { threadId: string; order: ContentsOrder; count: number; keys: ThreadContentsKey[] }
+  >();
   // order -> threads of unknown size, and their keys
   const unknown = new Map<ContentsOrder, { threadIds: Set<string>; keys: ThreadContentsKey[] }>();
   for (const key of keys) {
@@ -57,30 +62,33 @@ export function planThreadContents(keys: readonly ThreadContentsKey[]): Contents
       unknown.set(key.order, group);
       continue;
     }
-    const wanted = Math.max(0, Math.min(key.limit, key.contentsCount - key.offset));
-    const waste = key.contentsCount - wanted;
-    if (key.contentsCount > MAX_LIMIT || waste > MAX_WASTE || key.limit === 0) {
+    if (key.contentsCount > MAX_LIMIT || key.limit === 0) {
       single.push(key);
       continue;
     }
     const id = `${key.order}|${key.threadId}`;
     const seen = packable.get(id);
-    packable.set(id, {
-      threadId: key.threadId,
-      order: key.order,
-      count: Math.max(seen?.count ?? 0, key.contentsCount),
-    });
+    if (seen) {
+      seen.count = Math.max(seen.count, key.contentsCount);
+      seen.keys.push(key);
+    } else packable.set(id, { threadId: key.threadId, order: key.order, count: key.contentsCount, keys: [key] });
   }
 
-  const combined: CombinedCall[] = [];
+  const bins: Array<CombinedCall & { keys: ThreadContentsKey[] }> = [];
   for (const item of [...packable.values()].sort((a, b) => b.count - a.count || a.threadId.localeCompare(b.threadId))) {
-    const bin = combined.find((call) => call.order === item.order && call.limit + item.count <= MAX_LIMIT);
+    const bin = bins.find((call) => call.order === item.order && call.limit + item.count <= MAX_LIMIT);
     if (bin) {
       bin.threadIds.push(item.threadId);
       bin.limit += item.count;
+      bin.keys.push(...item.keys);
     } else {
-      combined.push({ order: item.order, threadIds: [item.threadId], limit: item.count });
+      bins.push({ order: item.order, threadIds: [item.threadId], limit: item.count, keys: [...item.keys] });
     }
+  }
+  const combined: CombinedCall[] = [];
+  for (const { keys: binKeys, ...call } of bins) {
+    if (binKeys.length === 1) single.push(binKeys[0]);
+    else combined.push(call);
   }
   const speculative: ContentsPlan['speculative'] = [];
   for (const [order, group] of unknown) {

@@ -138,3 +138,38 @@ it("answers the README's inbox (30 open threads of every source) at Engage's flo
   });
   expect(batched.entries).toHaveLength(15);
 });
+
+it('reads the latest messages of long conversations packed whole, in the fewest calls, not one call per thread', async () => {
+  // One customer's five conversations of 30 messages each: 150 contents, one page of Engage's.
+  const first = stack.emulator.customers.startThread({ sourceId: source.id, body: 'Long conversation 0, message 0' });
+  const threadIds = [first.thread_id];
+  for (let i = 1; i < 5; i++)
+    threadIds.push(
+      stack.emulator.customers.startThread({
+        sourceId: source.id,
+        body: `Long conversation ${i}, message 0`,
+        identityId: first.author_id,
+      }).thread_id,
+    );
+  threadIds.forEach((threadId, i) => {
+    for (let n = 1; n < 30; n++)
+      stack.emulator.customers.write({ threadId, body: `Long conversation ${i}, message ${n}` });
+  });
+  const operation = {
+    query: `query Conversations($customer: ID!) {
+      threads(first: 10, filter: { identityIds: [$customer] }) {
+        nodes { id contents(first: 3) { totalCount nodes { id body createdAt } } }
+      }
+    }`,
+    variables: { customer: first.author_id },
+  };
+
+  const batched = await run(stack.gateway.url, operation);
+  const plain = await run(naive.url, operation);
+  expect(batched.data).toEqual(plain.data);
+  expect(batched.data.threads.nodes.map((thread) => (thread as { id: string }).id).sort()).toEqual(
+    [...threadIds].sort(),
+  );
+  // The threads, then their contents in one call of 150 records; it was one call of 3 per thread.
+  expect(byEndpoint(batched.entries)).toEqual({ 'GET /1.0/content_threads': 1, 'GET /1.0/contents': 1 });
+});

@@ -19,17 +19,28 @@ describe('planThreadContents', () => {
     expect(plan.combined.flatMap((call) => call.threadIds).sort()).toEqual(keys.map((k) => k.threadId).sort());
   });
 
-  it('gives a long thread of which a small window is wanted its own call', () => {
-    const plan = planThreadContents([key('long', 400), key('short', 3), key('medium', 40)]);
-    expect(plan.single.map((k) => k.threadId).sort()).toEqual(['long', 'medium']);
-    expect(plan.combined).toEqual([{ order: 'created_at.desc', threadIds: ['short'], limit: 3 }]);
+  it('packs long conversations whole for the fewest calls; a thread longer than a page gets its own', () => {
+    // Five threads of 40 contents, 5 of each wanted: two calls of 123 and 80 records, not six of 5.
+    const medium = Array.from({ length: 5 }, (_, i) => key(`m${i}`, 40));
+    const plan = planThreadContents([key('long', 400), key('short', 3), ...medium]);
+    expect(plan.single).toEqual([key('long', 400)]);
+    expect(plan.combined).toEqual([
+      { order: 'created_at.desc', threadIds: ['m0', 'm1', 'm2', 'short'], limit: 123 },
+      { order: 'created_at.desc', threadIds: ['m3', 'm4'], limit: 80 },
+    ]);
+  });
+
+  it('asks a thread packed alone for its exact window: the same one call, fewer records', () => {
+    const plan = planThreadContents([key('alone', 140, 3)]);
+    expect(plan.combined).toEqual([]);
+    expect(plan.single).toEqual([key('alone', 140, 3)]);
   });
 
   it('asks threads of unknown size together, one page of 150, and a lone one its exact window', () => {
     const unknown = Number.POSITIVE_INFINITY;
-    const plan = planThreadContents([key('b', unknown), key('a', unknown, 3), key('c', 4)]);
+    const plan = planThreadContents([key('b', unknown), key('a', unknown, 3), key('c', 4), key('d', 6)]);
     expect(plan.speculative).toEqual([{ order: 'created_at.desc', threadIds: ['a', 'b'] }]);
-    expect(plan.combined).toEqual([{ order: 'created_at.desc', threadIds: ['c'], limit: 4 }]);
+    expect(plan.combined).toEqual([{ order: 'created_at.desc', threadIds: ['d', 'c'], limit: 10 }]);
     expect(plan.single).toEqual([]);
     const lone = planThreadContents([key('a', unknown, 30)]);
     expect(lone.speculative).toEqual([]);
@@ -42,8 +53,9 @@ describe('planThreadContents', () => {
   });
 
   it('never combines different orders', () => {
-    const plan = planThreadContents([key('a', 4), { ...key('b', 4), order: 'created_at.asc' }]);
-    expect(plan.combined).toHaveLength(2);
+    const plan = planThreadContents([key('a', 4), key('c', 4), { ...key('b', 4), order: 'created_at.asc' }]);
+    expect(plan.combined).toEqual([{ order: 'created_at.desc', threadIds: ['a', 'c'], limit: 8 }]);
+    expect(plan.single).toEqual([{ ...key('b', 4), order: 'created_at.asc' }]);
   });
 });
 
