@@ -11,8 +11,10 @@
  * Windows asked before their thread is read (`contentsCount` unknown: a prefetch, see
  * threads.ts) cannot be planned by size. One thread alone gets its exact window; several are asked
  * together speculatively, as one list of up to 150 records: when Engage counts no more than that,
- * the list holds every content of those threads and each window is cut from it; otherwise each
- * window gets its own call after all.
+ * the list holds every content of those threads and each window is cut from it. Otherwise the
+ * threads' records, read meanwhile in the same round trip, give their sizes (`sizeOf`), and the
+ * windows are planned again by them; a window whose thread's size is still unknown gets its own
+ * call.
  */
 import type { EngageApi } from '../engage/api';
 import { q } from '../engage/q';
@@ -105,17 +107,23 @@ export function contentsQuery(threadIds: readonly string[], order: ContentsOrder
 
 /**
  * The DataLoader batch function: one answer per key, in key order. Contents fetched are handed to
- * `prime` so that `content(id)` lookups later in the operation cost nothing.
+ * `prime` so that `content(id)` lookups later in the operation cost nothing. `sizeOf` gives a
+ * thread's `contents_count` when its record is read or being read in the operation (it never reads
+ * one itself), for windows asked before their thread's size was known.
  */
 export async function loadThreadContents(
   engage: EngageApi,
   keys: readonly ThreadContentsKey[],
   prime: (content: Content) => void,
+  sizeOf: (threadId: string) => Promise<number> | undefined = () => undefined,
 ): Promise<Array<ConnectionParent<Content> | Error>> {
   const plan = planThreadContents(keys);
   // `${order}|${threadId}` -> the thread's complete contents, or the error of the call that had them
   const byThread = new Map<string, Content[] | Error>();
   const retry: ThreadContentsKey[] = [];
+  /** Windows of threads of unknown size that did not fit one page together: planned again by size. */
+  const unsized: ThreadContentsKey[] = [];
+  const replanned = new Map<string, ConnectionParent<Content> | Error>();
 
   // Windows with their own call start now, with the combined ones; retries once these answered.
   const singles = new Map<string, Promise<ConnectionParent<Content>>>();
@@ -155,7 +163,7 @@ export async function loadThreadContents(
         return;
       }
       if (page.count > page.records.length) {
-        retry.push(...keysOf(call));
+        unsized.push(...keysOf(call));
         return;
       }
       file(call, page.records);
@@ -186,12 +194,33 @@ export async function loadThreadContents(
 
   await speculative;
 
+  const sized = await Promise.all(
+    unsized.map(async (key) => {
+      const contentsCount = await sizeOf(key.threadId)?.catch(() => undefined);
+      return contentsCount === undefined ? undefined : { ...key, contentsCount };
+    }),
+  );
+  const again: ThreadContentsKey[] = [];
+  unsized.forEach((key, i) => {
+    const withSize = sized[i];
+    if (withSize) again.push(withSize);
+    else retry.push(key);
+  });
+  const replanning = again.length
+    ? loadThreadContents(engage, again, prime).then((answers) =>
+        again.forEach((key, i) => replanned.set(threadContentsCacheKey(key), answers[i])),
+      )
+    : undefined;
+
   for (const key of retry) startSingle(key);
+  await replanning;
 
   return Promise.all(
     keys.map(async (key) => {
       const own = singles.get(threadContentsCacheKey(key));
       if (own) return own.catch((error: Error) => error);
+      const answer = replanned.get(threadContentsCacheKey(key));
+      if (answer) return answer;
       const all = byThread.get(`${key.order}|${key.threadId}`) ?? [];
       if (all instanceof Error) return all;
       return { records: all.slice(key.offset, key.offset + key.limit), count: all.length, offset: key.offset };

@@ -10,9 +10,14 @@ import { loadThreadContents, threadContentsCacheKey } from './contents-plan';
 import { inKeyOrder, primeAll, sorted, type LoaderKit } from './support';
 import type { ConnectionParent, Loaders, ThreadContentsKey } from './types';
 
+/**
+ * `sizeOf` gives a thread's `contents_count` from its record when the operation has read it or is
+ * reading it (see `loadThreadContents`).
+ */
 export function contentLoaders(
   engage: EngageApi,
   kit: LoaderKit,
+  sizeOf?: (threadId: string) => Promise<number> | undefined,
 ): Pick<Loaders, 'content' | 'threadContents' | 'contentSearch'> {
   const content = kit.loader<string, Content>(
     async (ids) => {
@@ -23,7 +28,7 @@ export function contentLoaders(
   );
 
   const threadContents = kit.loader<ThreadContentsKey, ConnectionParent<Content>, string>(
-    (keys) => loadThreadContents(engage, keys, (record) => primeAll(content, [record])),
+    (keys) => loadThreadContents(engage, keys, (record) => primeAll(content, [record]), sizeOf),
     { cacheKeyFn: threadContentsCacheKey },
   );
 

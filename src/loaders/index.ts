@@ -33,8 +33,15 @@ export interface LoaderOptions {
 
 export function createLoaders(engage: EngageApi, { concurrency = 16 }: LoaderOptions = {}): Loaders {
   const kit = new LoaderKit(concurrency);
-  const contents = contentLoaders(engage, kit);
+  // Contents read the sizes of the threads being read (called during the operation, once all exist).
+  const contents = contentLoaders(engage, kit, (threadId) =>
+    threads.thread.loading(threadId)?.then((thread) => thread.contents_count),
+  );
   const { prefetch, ...interventions } = interventionLoaders(engage, kit, contents);
+  const threads = threadLoaders(engage, kit, {
+    threadContents: contents.threadContents,
+    prefetchInterventions: prefetch,
+  });
   return {
     reset: () => kit.reset(),
     holding: true,
@@ -42,6 +49,6 @@ export function createLoaders(engage: EngageApi, { concurrency = 16 }: LoaderOpt
     ...identityLoaders(engage, kit),
     ...contents,
     ...interventions,
-    ...threadLoaders(engage, kit, { threadContents: contents.threadContents, prefetchInterventions: prefetch }),
+    ...threads,
   };
 }

@@ -110,6 +110,11 @@ export class HoldingLoader<K, V, C = K> extends DataLoader<K, V, C> {
     return this.values.get(this.cacheKeyOf(key));
   }
 
+  /** The answer `load(key)` would share, when this loader has loaded or is loading `key`; it never starts a load. */
+  loading(key: K): Promise<V> | undefined {
+    return this.promises.get(this.cacheKeyOf(key));
+  }
+
   /** As DataLoader's: a key already loaded or loading keeps its answer. */
   override prime(key: K, value: V | PromiseLike<V> | Error): this {
     const cacheKey = this.cacheKeyOf(key);

@@ -5,7 +5,7 @@
 import type DataLoader from 'dataloader';
 import type { EngageApi, SearchParams } from '../engage/api';
 import type { Content, Page, Thread } from '../engage/types';
-import { primeAll, type LoaderKit } from './support';
+import { primeAll, type HoldingLoader, type LoaderKit } from './support';
 import type { ConnectionParent, Loaders, ThreadContentsKey } from './types';
 
 export function threadLoaders(
@@ -15,7 +15,7 @@ export function threadLoaders(
     threadContents: DataLoader<ThreadContentsKey, ConnectionParent<Content>, string>;
     prefetchInterventions(threadId: string): void;
   },
-): Pick<Loaders, 'thread' | 'threadSearch' | 'prefetchThread'> {
+): Pick<Loaders, 'threadSearch' | 'prefetchThread'> & { thread: HoldingLoader<string, Thread> } {
   const thread = kit.loader<string, Thread>(kit.singles((id) => engage.getThread(id)));
 
   const threadSearch = kit.listLoader<SearchParams, Page<Thread>>(async (params) => {

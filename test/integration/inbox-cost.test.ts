@@ -139,29 +139,36 @@ it("answers the README's inbox (30 open threads of every source) at Engage's flo
   expect(batched.entries).toHaveLength(15);
 });
 
-it('reads the latest messages of long conversations packed whole, in the fewest calls, not one call per thread', async () => {
-  // One customer's five conversations of 30 messages each: 150 contents, one page of Engage's.
+/** One new customer's `count` conversations of `length` messages each: their ids, and the customer's. */
+function conversations(count: number, length: number): { threadIds: string[]; customer: string } {
   const first = stack.emulator.customers.startThread({ sourceId: source.id, body: 'Long conversation 0, message 0' });
+  const customer = first.author_id ?? '';
   const threadIds = [first.thread_id];
-  for (let i = 1; i < 5; i++)
+  for (let i = 1; i < count; i++)
     threadIds.push(
       stack.emulator.customers.startThread({
         sourceId: source.id,
         body: `Long conversation ${i}, message 0`,
-        identityId: first.author_id,
+        identityId: customer,
       }).thread_id,
     );
   threadIds.forEach((threadId, i) => {
-    for (let n = 1; n < 30; n++)
+    for (let n = 1; n < length; n++)
       stack.emulator.customers.write({ threadId, body: `Long conversation ${i}, message ${n}` });
   });
+  return { threadIds, customer };
+}
+
+it('reads the latest messages of long conversations packed whole, in the fewest calls, not one call per thread', async () => {
+  // Five conversations of 30 messages: 150 contents, one page of Engage's.
+  const { threadIds, customer } = conversations(5, 30);
   const operation = {
     query: `query Conversations($customer: ID!) {
       threads(first: 10, filter: { identityIds: [$customer] }) {
         nodes { id contents(first: 3) { totalCount nodes { id body createdAt } } }
       }
     }`,
-    variables: { customer: first.author_id },
+    variables: { customer },
   };
 
   const batched = await run(stack.gateway.url, operation);
@@ -172,4 +179,23 @@ it('reads the latest messages of long conversations packed whole, in the fewest 
   );
   // The threads, then their contents in one call of 150 records; it was one call of 3 per thread.
   expect(byEndpoint(batched.entries)).toEqual({ 'GET /1.0/content_threads': 1, 'GET /1.0/contents': 1 });
+});
+
+it('plans again by their sizes the windows of threads asked by id that one page could not hold together', async () => {
+  // Threads asked by id have their contents asked with them, sizes unknown: together, as one page
+  // of 150. Six conversations of 30 do not fit; their records, read meanwhile, give their sizes.
+  const { threadIds } = conversations(6, 30);
+  const operation = {
+    query: `query Conversations(${threadIds.map((_, i) => `$t${i}: ID!`).join(', ')}) {
+      ${threadIds.map((_, i) => `t${i}: thread(id: $t${i}) { id contents(first: 3) { totalCount nodes { id body } } }`).join('\n')}
+    }`,
+    variables: Object.fromEntries(threadIds.map((id, i) => [`t${i}`, id])),
+  };
+
+  const batched = await run(stack.gateway.url, operation);
+  const plain = await run(naive.url, operation);
+  expect(batched.data).toEqual(plain.data);
+  // The page of 150 that proved too short, then 180 contents in two calls (150 packed, and the
+  // sixth thread's exact window); it was the page, then one call per thread.
+  expect(byEndpoint(batched.entries)).toEqual({ 'GET /1.0/content_threads/{id}': 6, 'GET /1.0/contents': 3 });
 });

@@ -102,6 +102,17 @@ describe('HoldingLoader', () => {
     expect(await all.load('x')).toBe('x:new');
   });
 
+  it('shares what it has loaded or is loading (`loading`), and never starts a load for it', async () => {
+    const { created, batches } = loader();
+    expect(created.loading('a')).toBeUndefined();
+    await Promise.resolve();
+    expect(batches).toEqual([]);
+    const pending = created.load('a');
+    expect(created.loading('a')).toBe(pending);
+    await expect(created.loading('a')).resolves.toEqual({ id: 'a' });
+    expect(batches).toEqual([['a']]);
+  });
+
   it('holds by the cache key', async () => {
     const created = new HoldingLoader<{ id: string; hint?: string }, string, string>(
       async (keys) => keys.map((key) => `${key.id}:${key.hint ?? ''}`),
