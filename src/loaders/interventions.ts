@@ -22,6 +22,14 @@ export type InterventionLoaders = Pick<
   prefetch(threadId: string): void;
 };
 
+/**
+ * Pages of the authors' interventions read at most: beyond, a thread's own list is as cheap for any
+ * page of threads (a page holds at most 150), and Engage's lists are not read past 5,000 records.
+ */
+const MAX_AUTHORS_PAGES = 33;
+/** The answer of an authors' list too long to be worth reading: each thread reads its own. */
+const LIST_TOO_LONG = new Error("the authors' interventions take more calls than their threads' own lists");
+
 export function interventionLoaders(
   engage: EngageApi,
   kit: LoaderKit,
@@ -37,10 +45,28 @@ export function interventionLoaders(
   /** A thread's interventions by `interventions?thread_id=`: one call per thread. */
   const interventionsOfThread = kit.loader<string, Intervention[]>(kit.singles(threadInterventionsList));
 
-  /** Interventions on contents of these identities: `interventions?identity_id[]=`, every page. */
+  /** Threads whose interventions are read through their authors' (see `threadInterventions`). */
+  const viaAuthors = new Set<string>();
+
+  /**
+   * Interventions on contents of these identities: `interventions?identity_id[]=`, every page, when
+   * that costs no more calls than a `thread_id=` list per thread reading them. Customers with a
+   * long history can make it longer: then each key answers `LIST_TOO_LONG`, and each thread reads
+   * its own list.
+   */
   const interventionsOfIdentity = kit.loader<string, Intervention[]>(
     async (identityIds) => {
-      const records = await engage.allInterventions({ identity_ids: sorted(identityIds), sort: 'created_at' });
+      const filter = { identity_ids: sorted(identityIds), sort: 'created_at' };
+      const first = await engage.listInterventions({ ...filter, offset: 0, limit: MAX_LIMIT });
+      // The pages left, against one call per thread waiting on the list.
+      const left = Math.ceil(first.count / MAX_LIMIT) - 1;
+      if (left > Math.min(viaAuthors.size, MAX_AUTHORS_PAGES - 1)) return identityIds.map(() => LIST_TOO_LONG);
+      const rest = await Promise.all(
+        Array.from({ length: left }, (_, i) =>
+          engage.listInterventions({ ...filter, offset: (i + 1) * MAX_LIMIT, limit: MAX_LIMIT }),
+        ),
+      );
+      const records = [first, ...rest].flatMap((page) => page.records);
       primeAll(intervention, records);
       const byIdentity = groupBy(records, (record) => record.identity_id);
       return identityIds.map((id) => byIdentity.get(id) ?? []);
@@ -93,7 +119,9 @@ export function interventionLoaders(
       const authors = [...new Set(records.map((record) => record.author_id))];
       if (count > records.length || authors.some((author) => !author))
         return hold(thread.id, await interventionsOfThread.load(thread.id));
+      viaAuthors.add(thread.id);
       const lists = await interventionsOfIdentity.loadMany(authors as string[]);
+      if (lists.includes(LIST_TOO_LONG)) return hold(thread.id, await interventionsOfThread.load(thread.id));
       const found = new Map<string, Intervention>();
       for (const list of lists) {
         if (list instanceof Error) throw list;
