@@ -9,7 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Page, type Request } from 'playwright-core';
 import { CHROMIUM_PATH } from '../support/requirements';
 import { startStack, type Stack, type StackOptions } from '../support/stack';
 
@@ -147,6 +147,25 @@ export async function loseFirstAnswer(page: Page, stack: Stack, operationName: s
     await route.abort('connectionreset');
   });
   return () => lost;
+}
+
+/**
+ * The page's requests that `lost` picks (by the operation's name and variables) are lost on their
+ * way: never answered, as over a connection that died without closing. Other requests go through.
+ * Answers the requests lost so far.
+ */
+export async function loseOnTheWay(
+  page: Page,
+  stack: Stack,
+  lost: (operation: { operationName?: string; variables?: Record<string, unknown> }) => boolean,
+): Promise<() => Request[]> {
+  const held: Request[] = [];
+  await page.route(stack.gateway.url, (route) => {
+    const operation = route.request().postDataJSON() as Parameters<typeof lost>[0] | null;
+    if (!operation || !lost(operation)) return route.continue();
+    held.push(route.request()); // and never answered
+  });
+  return () => [...held];
 }
 
 /**

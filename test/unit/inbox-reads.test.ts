@@ -2,7 +2,9 @@
  * The inbox app's reads of a view other than a feed's resync (examples/inbox/src/feed.ts's
  * `readOverWrites`): the inbox's `fetchMore` (its next page, merged by the cache's type policy) and
  * `refetch`, on the app's own cache (apollo.ts's `createCache`) and cache writes (live.ts), against
- * a model of the gateway that reads the inbox when the request comes and answers when the test says.
+ * a model of the gateway that reads the inbox when the request comes and answers when the test says
+ * (or never: a request lost on its way), and that a request's abort signal ends, as Apollo's
+ * HttpLink does.
  */
 import { ApolloClient, ApolloLink, type DocumentNode } from '@apollo/client';
 import { Observable } from 'rxjs';
@@ -10,8 +12,9 @@ import { Observable } from 'rxjs';
 // Required, not imported: the app's modules are typed for the browser (its own tsconfig, `npm run
 // typecheck -w examples/inbox`), and importing them would bring the DOM's types into this project's.
 /* eslint-disable @typescript-eslint/no-require-imports */
-const { readOverWrites, writeOverReads } = require('../../examples/inbox/src/feed') as {
-  readOverWrites: <T>(client: unknown, read: () => Promise<T>) => Promise<T>;
+const { readOverWrites, refetchWith, writeOverReads } = require('../../examples/inbox/src/feed') as {
+  readOverWrites: <T>(client: unknown, read: (signal: AbortSignal) => Promise<T>) => Promise<T>;
+  refetchWith: <T>(fetchOptions: FetchOptions, signal: AbortSignal, refetch: () => T) => T;
   writeOverReads: (client: unknown, write: () => void) => void;
 };
 const { createCache } = require('../../examples/inbox/src/apollo') as {
@@ -22,9 +25,16 @@ const { placeInInbox, writeContentAdded } = require('../../examples/inbox/src/li
   writeContentAdded: (cache: unknown, event: { contentAdded: { thread: Row; content: unknown } }) => { thread: Row };
 };
 const { INBOX } = require('../../examples/inbox/src/operations') as { INBOX: DocumentNode };
+const { uiError } = require('../../examples/inbox/src/errors') as {
+  uiError: (error: unknown) => { code: string; message: string; retry?: boolean };
+};
 /* eslint-enable @typescript-eslint/no-require-imports */
 
 type Row = ReturnType<typeof thread>;
+/** What Apollo's HttpLink takes from an operation's context (`fetchOptions`): here, its abort signal. */
+interface FetchOptions {
+  signal?: AbortSignal;
+}
 interface Inbox {
   threads: { totalCount: number; edges: Array<{ cursor: string; node: Row }> };
 }
@@ -57,38 +67,72 @@ function thread(id: string, last: string) {
   };
 }
 
+/** The inbox's next page after `after`, as Inbox.tsx's Load more asks it: aborted by `signal`. */
+function nextPage(inbox: ReturnType<ApolloClient['watchQuery']>, after: string, signal: AbortSignal) {
+  return inbox.fetchMore({ variables: { after }, context: { fetchOptions: { signal } } });
+}
+
+/** `promise`'s outcome so far: still pending, answered, or failed (with its error). */
+function outcomeOf(promise: Promise<unknown>) {
+  const seen: { outcome: 'pending' | 'answered' | 'failed'; error?: unknown } = { outcome: 'pending' };
+  promise.then(
+    () => (seen.outcome = 'answered'),
+    (error: unknown) => Object.assign(seen, { outcome: 'failed', error }),
+  );
+  return seen;
+}
+
 /** Once what Apollo does in promise callbacks is done (a request on its way to the link, an answer written). */
 const settled = () => new Promise((resolve) => setImmediate(resolve));
 
-/** The gateway's open threads, newest first, two to a page; a read is made when it comes, and answered when `answer` says. */
+/**
+ * The gateway's open threads, newest first, two to a page; a read is made when it comes, and answered
+ * when `answer` says. A read whose signal aborts fails with the signal's reason, as with HttpLink,
+ * which takes the signal from the operation's `fetchOptions` as the request starts.
+ */
 function gatewayModel(threads: Row[]) {
   const waiting: Array<() => void> = [];
-  const link = new ApolloLink(
-    (operation) =>
-      new Observable((observer) => {
-        const { after } = operation.variables as { after?: string | null };
-        const start = after ? threads.findIndex((node) => node.id === after) + 1 : 0;
-        const page = threads.slice(start, start + 2);
-        const data = {
-          threads: {
-            __typename: 'ThreadConnection',
-            totalCount: threads.length,
-            edges: page.map((node) => ({ __typename: 'ThreadEdge', cursor: node.id, node })),
-            pageInfo: {
-              __typename: 'PageInfo',
-              hasNextPage: start + 2 < threads.length,
-              endCursor: page[page.length - 1]?.id ?? null,
-            },
+  /** The reads the page aborted. */
+  const aborted: Array<{ after?: string | null }> = [];
+  const link = new ApolloLink((operation) => {
+    const { signal } = (operation.getContext().fetchOptions ?? {}) as FetchOptions;
+    return new Observable((observer) => {
+      const { after } = operation.variables as { after?: string | null };
+      const start = after ? threads.findIndex((node) => node.id === after) + 1 : 0;
+      const page = threads.slice(start, start + 2);
+      const data = {
+        threads: {
+          __typename: 'ThreadConnection',
+          totalCount: threads.length,
+          edges: page.map((node) => ({ __typename: 'ThreadEdge', cursor: node.id, node })),
+          pageInfo: {
+            __typename: 'PageInfo',
+            hasNextPage: start + 2 < threads.length,
+            endCursor: page[page.length - 1]?.id ?? null,
           },
-        };
-        waiting.push(() => {
-          observer.next({ data });
-          observer.complete();
-        });
-      }),
-  );
+        },
+      };
+      const answer = () => {
+        observer.next({ data });
+        observer.complete();
+      };
+      waiting.push(answer);
+      signal?.addEventListener('abort', () => {
+        const index = waiting.indexOf(answer);
+        if (index < 0) return; // answered already
+        waiting.splice(index, 1);
+        aborted.push({ after });
+        observer.error(signal.reason);
+      });
+    });
+  });
   return {
     link,
+    aborted,
+    /** How many reads are waiting for their answer. */
+    get waiting() {
+      return waiting.length;
+    },
     /** Answers the oldest read waiting, as the gateway read it. */
     async answer() {
       await settled();
@@ -100,10 +144,20 @@ function gatewayModel(threads: Row[]) {
   };
 }
 
-/** The page: the inbox (first page read) on the app's cache. */
+/**
+ * The page: the inbox (first page read) on the app's cache, asked as Inbox.tsx asks it: with the
+ * `fetchOptions` its refetch is given its signal in (feed.ts's `refetchWith`).
+ */
 async function openInbox(gateway: ReturnType<typeof gatewayModel>) {
   const client = new ApolloClient({ link: gateway.link, cache: createCache() });
-  const inbox = client.watchQuery({ query: INBOX, variables: { sourceIds: null }, errorPolicy: 'all' });
+  const fetchOptions: FetchOptions = {};
+  const inbox = client.watchQuery({
+    query: INBOX,
+    variables: { sourceIds: null },
+    notifyOnNetworkStatusChange: true,
+    errorPolicy: 'all',
+    context: { fetchOptions },
+  });
   const watching = inbox.subscribe(() => undefined);
   await gateway.answer();
   /** The inbox as the page shows it: each row's thread and its newest message. */
@@ -114,7 +168,7 @@ async function openInbox(gateway: ReturnType<typeof gatewayModel>) {
       rows: data?.threads.edges.map(({ node }) => `${node.id}: ${node.lastContent.id}`),
     };
   };
-  return { client, inbox, rows, stop: () => watching.unsubscribe() };
+  return { client, inbox, fetchOptions, rows, stop: () => watching.unsubscribe() };
 }
 
 describe("the inbox's reads of its view", () => {
@@ -124,7 +178,7 @@ describe("the inbox's reads of its view", () => {
     expect(rows()).toEqual({ totalCount: 4, rows: ['t1: m1', 't2: m2'] });
 
     // Load more: the gateway reads the next page now (t3 with its message m3)...
-    const more = readOverWrites(client, () => inbox.fetchMore({ variables: { after: 't2' } }));
+    const more = readOverWrites(client, (signal) => nextPage(inbox, 't2', signal));
     await settled();
     // ...and before its answer is in, a customer writes in t3: the feed writes m3b and moves t3 to the top.
     writeOverReads(client, () => {
@@ -145,10 +199,10 @@ describe("the inbox's reads of its view", () => {
 
   it("makes an action's write again over a refetch's answer: a thread the page closed stays out of the inbox", async () => {
     const gateway = gatewayModel([thread('t1', 'm1'), thread('t2', 'm2')]);
-    const { client, inbox, rows, stop } = await openInbox(gateway);
+    const { client, inbox, fetchOptions, rows, stop } = await openInbox(gateway);
 
     // Retry (or Refresh) reads the inbox again; the gateway reads it now, with t1 open...
-    const again = readOverWrites(client, () => inbox.refetch());
+    const again = readOverWrites(client, (signal) => refetchWith(fetchOptions, signal, () => inbox.refetch()));
     await settled();
     // ...and the agent's close of t1 is done before the answer is in (ThreadView drops it from the inbox).
     writeOverReads(client, () => placeInInbox(client.cache, [], { ...thread('t1', 'm1'), closed: true }));
@@ -158,5 +212,65 @@ describe("the inbox's reads of its view", () => {
     await again;
     expect(rows()).toEqual({ totalCount: 1, rows: ['t2: m2'] });
     stop();
+  });
+
+  describe('lost on its way (a connection that died without closing: no answer ever comes)', () => {
+    // Timers are faked (the read's timeout); Apollo's own turns (promise callbacks, setImmediate) are not.
+    beforeEach(() => jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] }));
+    afterEach(() => jest.useRealTimers());
+
+    it('gives up a next page after 60 s: its request is aborted, Load more is back, and the writes made meanwhile are no longer kept', async () => {
+      const gateway = gatewayModel([thread('t1', 'm1'), thread('t2', 'm2'), thread('t3', 'm3'), thread('t4', 'm4')]);
+      const { client, inbox, rows, stop } = await openInbox(gateway);
+      const more = outcomeOf(readOverWrites(client, (signal) => nextPage(inbox, 't2', signal)));
+      await settled();
+      expect(inbox.getCurrentResult().loading).toBe(true); // the button says "Loading…"
+      let made = 0;
+      writeOverReads(client, () => (made += 1));
+
+      // Four times the gateway's deadline later: the read failed and its request is aborted.
+      await jest.advanceTimersByTimeAsync(60_000);
+      expect(more.outcome).toBe('failed');
+      expect(gateway.aborted).toEqual([{ after: 't2' }]);
+      expect(gateway.waiting).toBe(0);
+      expect(inbox.getCurrentResult().loading).toBe(false); // "Load more" again
+      expect(rows()).toEqual({ totalCount: 4, rows: ['t1: m1', 't2: m2'] });
+
+      // The page's write is not made again over a later read's answer: it was forgotten with the read.
+      const again = readOverWrites(client, (signal) => nextPage(inbox, 't2', signal));
+      await gateway.answer();
+      await again;
+      expect(made).toBe(1);
+      expect(rows()).toEqual({ totalCount: 4, rows: ['t1: m1', 't2: m2', 't3: m3', 't4: m4'] });
+      stop();
+    });
+
+    it('gives up a Retry after 60 s: its request is aborted, the inbox shows the error with a Retry, and the writes made meanwhile are no longer kept', async () => {
+      const gateway = gatewayModel([thread('t1', 'm1'), thread('t2', 'm2')]);
+      const { client, inbox, fetchOptions, rows, stop } = await openInbox(gateway);
+      const retry = () => readOverWrites(client, (signal) => refetchWith(fetchOptions, signal, () => inbox.refetch()));
+      const again = outcomeOf(retry());
+      await settled();
+      let made = 0;
+      writeOverReads(client, () => (made += 1));
+
+      await jest.advanceTimersByTimeAsync(60_000);
+      expect(again.outcome).toBe('failed');
+      expect(gateway.aborted).toEqual([{ after: undefined }]);
+      expect(gateway.waiting).toBe(0);
+      // The query's error, which the inbox shows (Problem) with a Retry.
+      const { error, loading } = inbox.getCurrentResult();
+      expect(loading).toBe(false);
+      expect(uiError(error)).toMatchObject({ code: 'NETWORK', retry: true });
+
+      // Retry again: it answers, and the forgotten write is not made again over it.
+      const answered = retry();
+      await gateway.answer();
+      await answered;
+      expect(made).toBe(1);
+      expect(rows()).toEqual({ totalCount: 2, rows: ['t1: m1', 't2: m2'] });
+      expect(inbox.getCurrentResult().error).toBeUndefined();
+      stop();
+    });
   });
 });

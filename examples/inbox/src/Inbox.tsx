@@ -2,7 +2,7 @@ import { useApolloClient, useQuery } from '@apollo/client/react';
 import { useMemo, useRef, useState } from 'react';
 import { Avatar } from './Avatar';
 import { fieldErrors, fieldKey, liveFieldErrors, uiError, type UiError } from './errors';
-import { readOverWrites, useLiveFeed } from './feed';
+import { readOverWrites, refetchWith, useLiveFeed } from './feed';
 import { ago } from './format';
 import type { ThreadRowFragment } from './gql/graphql';
 import { appendToThread, placeInInbox, writeContentAdded, writeNewThread } from './live';
@@ -26,19 +26,24 @@ export function Inbox({
 }) {
   const client = useApolloClient();
   const variables = { sourceIds: sourceIds.length ? sourceIds : null };
+  // Where a refetch takes its abort signal (feed.ts's refetchWith).
+  const fetchOptions = useMemo<{ signal?: AbortSignal }>(() => ({}), []);
   // errorPolicy 'all': a field that failed (a customer Engage did not answer for) nulls that field
   // with its error, and the rest of the inbox still shows.
   const inbox = useQuery(INBOX, {
     variables,
     notifyOnNetworkStatusChange: true,
     errorPolicy: 'all',
+    context: { fetchOptions },
   });
   const { data, error, loading } = inbox;
   // Reads of the inbox, whose answers are written over the page's writes made meanwhile: through
-  // readOverWrites, which makes those again over them (feed.ts).
-  const refetch = () => readOverWrites(client, () => inbox.refetch());
+  // readOverWrites, which makes those again over them, and aborts a read lost on its way (feed.ts).
+  const refetch = () => readOverWrites(client, (signal) => refetchWith(fetchOptions, signal, () => inbox.refetch()));
   const fetchMore = (after: string | null | undefined) =>
-    readOverWrites(client, () => inbox.fetchMore({ variables: { after } }));
+    readOverWrites(client, (signal) =>
+      inbox.fetchMore({ variables: { after }, context: { fetchOptions: { signal } } }),
+    );
   // A retry clears `error` while it runs: the rows keep the last answer's errors until the retry's
   // own answer comes (else a failed customer would read "Unknown customer" meanwhile). Only for the
   // same sources: another selection's inbox is loading, not failed.

@@ -10,7 +10,7 @@ import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
 import type { Attempts } from './attempts';
 import { Avatar } from './Avatar';
 import { fieldErrors, fieldKey, uiError, type UiError } from './errors';
-import { madeOverReads, readOverWrites, useLiveFeed, writeOverReads } from './feed';
+import { madeOverReads, readOverWrites, refetchWith, useLiveFeed, writeOverReads } from './feed';
 import { ago } from './format';
 import { LiveInterrupted, threadStatus } from './Inbox';
 import { appendToThread, placeInInbox, writeContentAdded } from './live';
@@ -59,13 +59,16 @@ export function ThreadView({
   onGone: (threadId: string) => void;
 }) {
   const client = useApolloClient();
+  // Where a refetch takes its abort signal (feed.ts's refetchWith).
+  const fetchOptions = useMemo<{ signal?: AbortSignal }>(() => ({}), []);
   // errorPolicy 'all': a field that failed (the customer's profile) shows its error in its place,
   // and the conversation still shows.
-  const conversation = useQuery(THREAD, { variables: { id: threadId }, errorPolicy: 'all' });
+  const conversation = useQuery(THREAD, { variables: { id: threadId }, errorPolicy: 'all', context: { fetchOptions } });
   const { data, error } = conversation;
   // A read of the conversation, whose answer is written over the page's writes made meanwhile:
-  // through readOverWrites, which makes those again over it (feed.ts).
-  const refetch = () => readOverWrites(client, () => conversation.refetch());
+  // through readOverWrites, which makes those again over it, and aborts a read lost on its way (feed.ts).
+  const refetch = () =>
+    readOverWrites(client, (signal) => refetchWith(fetchOptions, signal, () => conversation.refetch()));
   const problem = useMemo(() => (error ? uiError(error) : null), [error]);
   const failed = useMemo(() => fieldErrors(error), [error]);
   const gone = !data?.thread && problem?.gone === true;

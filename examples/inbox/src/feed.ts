@@ -14,9 +14,7 @@
  *   holding the events the new subscription delivers until the view is in: one accepted after the
  *   gateway read the view is not in it, and a subscription started only after the read would never
  *   receive it. A read that fails drops them and ends that subscription; both are tried again, with
- *   the same backoff. So does a read that has not answered within `READ_TIMEOUT_MS`, which is aborted:
- *   `fetch` has no timeout, and a read lost on its way (a connection that died without closing)
- *   would leave the feed interrupted, and holding every event and every write of the page, for good.
+ *   the same backoff. So does a read that has not answered within `READ_TIMEOUT_MS` (see below).
  *
  * A read's answer is written over the cache as the gateway read it: a write the page made while the
  * read was on its way would be undone until that record's next event, be it another feed's live
@@ -28,6 +26,12 @@
  * action) or `fetchMore` (the inbox's next page, merged into the list by its type policy). The
  * writes are upserts (a record written, a thread moved to the top or dropped, a message appended
  * once), so making one again over an answer that has it already changes nothing.
+ *
+ * A read that has not answered within `READ_TIMEOUT_MS` fails, and its request is aborted: `fetch`
+ * has no timeout, and a read lost on its way (a connection that died without closing) would never
+ * answer, keeping every write of the page made since for the rest of the session, and its view as
+ * it was: a feed interrupted and holding its events, Load more or a Retry loading for good. Failed,
+ * it shows as any failed read does (a feed tries again; a query's error and Retry, or Load more).
  *
  * Meanwhile the view says quietly that live updates are interrupted (`useLiveFeed` answers whether
  * they are): from the end of a subscription until the next one delivers an event or has run for
@@ -51,7 +55,7 @@ const SETTLED_MS = 3_000;
 const FIRST_DELAY_MS = 500;
 const MAX_DELAY_MS = 30_000;
 /**
- * How long a read of the view may take before it fails: four times the gateway's deadline for an
+ * How long a read of a view may take before it fails: four times the gateway's deadline for an
  * operation (`OPERATION_DEADLINE_MS`, 15 s by default), so that only a read lost on its way does.
  */
 const READ_TIMEOUT_MS = 60_000;
@@ -68,7 +72,7 @@ export interface LiveFeedOptions<TData, TVariables> {
    * Resuming is impossible: read the view again. The feed subscribes afresh once it resolves, and
    * calls it again later when it rejects or has not resolved within `READ_TIMEOUT_MS`. `signal`
    * aborts the read once the feed no longer waits for it (timed out, or stopped): an answer
-   * written then would not have the page's writes made again over it.
+   * written then would not have the page's writes made again over it (see `readOverWrites`).
    */
   resync: (signal: AbortSignal) => Promise<void>;
 }
@@ -147,22 +151,56 @@ export function madeOverReads(client: object, write: () => void): void {
 /**
  * Makes `read`, a read of a view, and once it has answered (its answer written to the cache) makes
  * again over it, in order, the writes made meanwhile through `writeOverReads` (see above). A read
- * that fails wrote nothing, and makes nothing again. The timeout is the caller's: a feed's read has
- * one, since the feed holds its events until the answer; a query's `refetch` or `fetchMore` holds
- * nothing but its own button, and one lost on its way only keeps the writes made since.
+ * that fails wrote nothing, and makes nothing again. `read` is given the signal that aborts it,
+ * which its request must take (Apollo: `context: { fetchOptions: { signal } }`, or `refetchWith`):
+ * when it has not answered within `READ_TIMEOUT_MS`, or when `stop` aborts (its reason then). The
+ * read then fails at once, and the writes made meanwhile are no longer kept; its request aborted,
+ * no late answer is written without them made again over it.
  */
-export async function readOverWrites<T>(client: object, read: () => Promise<T>): Promise<T> {
+export async function readOverWrites<T>(
+  client: object,
+  read: (signal: AbortSignal) => Promise<T>,
+  stop?: AbortSignal,
+): Promise<T> {
   const since: Array<() => void> = [];
   const reads = readsOf(client);
   reads.add(since);
+  const reading = new AbortController();
+  const aborted = new Promise<never>((_, reject) =>
+    reading.signal.addEventListener('abort', () => reject(reading.signal.reason as unknown)),
+  );
+  const timeout = setTimeout(
+    () => reading.abort(new Error(`no answer within ${READ_TIMEOUT_MS / 1000} s`)),
+    READ_TIMEOUT_MS,
+  );
+  const onStop = () => reading.abort(stop?.reason);
+  if (stop?.aborted) onStop();
+  else stop?.addEventListener('abort', onStop);
   let answer: T;
   try {
-    answer = await read();
+    answer = await Promise.race([read(reading.signal), aborted]);
   } finally {
+    clearTimeout(timeout);
+    stop?.removeEventListener('abort', onStop);
     reads.delete(since);
   }
   for (const write of since) write();
   return answer;
+}
+
+/**
+ * `refetch()`, a query's refetch (`ObservableQuery.refetch`), aborted by `signal`. Apollo's refetch
+ * takes no context of its own: it sends the query's, whose `fetchOptions` (given to the query as
+ * `context: { fetchOptions }`) HttpLink reads as the request starts, within the call. So `signal`
+ * is in the query's `fetchOptions` for the call, and no longer once its request has it.
+ */
+export function refetchWith<T>(fetchOptions: { signal?: AbortSignal }, signal: AbortSignal, refetch: () => T): T {
+  fetchOptions.signal = signal;
+  try {
+    return refetch();
+  } finally {
+    delete fetchOptions.signal;
+  }
 }
 
 export function startFeed<TData, TVariables extends OperationVariables & { after?: string | null }>(
@@ -181,7 +219,7 @@ export function startFeed<TData, TVariables extends OperationVariables & { after
   /** The running subscription's wait to count as settled: stopped with the feed, whose notice is no longer its own. */
   let settling: ReturnType<typeof setTimeout> | undefined;
   let running: { unsubscribe(): void } | undefined;
-  /** The read of the view in flight, aborted when the feed stops. */
+  /** Aborts the read of the view in flight when the feed stops. */
   let reading: AbortController | undefined;
   /** While the feed waits for its backoff: its attempt, made at once by `wakeFeeds`. */
   let wake: () => void = () => undefined;
@@ -251,14 +289,9 @@ export function startFeed<TData, TVariables extends OperationVariables & { after
       });
     if (!ended) running = subscription;
     if (!readView) return;
-    const read = (reading = new AbortController());
-    const timeout = setTimeout(() => read.abort(new Error('The view took too long to read.')), READ_TIMEOUT_MS);
-    const aborted = new Promise<never>((_, reject) =>
-      read.signal.addEventListener('abort', () => reject(read.signal.reason as unknown)),
-    );
-    readOverWrites(client, () => Promise.race([readView(read.signal), aborted]))
+    reading = new AbortController();
+    readOverWrites(client, readView, reading.signal)
       .finally(() => {
-        clearTimeout(timeout);
         reading = undefined;
       })
       .then(

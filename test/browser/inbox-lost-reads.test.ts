@@ -1,0 +1,87 @@
+/**
+ * The inbox app's reads lost on their way, in a real browser: requests that never answer, as over a
+ * connection that died without closing (`fetch` has no timeout of its own). The app gives such a
+ * read up after 60 s and aborts its request (examples/inbox/src/feed.ts's `readOverWrites`), and
+ * the view shows it as any failed read: Load more is back, a Retry shows its error and its Retry.
+ * The page's timers run on Playwright's clock, which the test moves on instead of waiting a minute.
+ */
+import { describeWith, requirements } from '../support/requirements';
+import { inboxInBrowser, loseOnTheWay, screenshotPath } from './support';
+
+describeWith([requirements.chromium()])('inbox app when a read is lost on its way', () => {
+  const inbox = inboxInBrowser();
+  const rows = () => inbox.page.locator('.inbox [data-thread-id]');
+
+  beforeAll(async () => {
+    // Time flows as usual until a test moves it on.
+    await inbox.page.clock.install();
+    await inbox.page.goto(inbox.app.origin);
+    await inbox.page.getByRole('button', { name: /admin/ }).click();
+    await rows().first().waitFor();
+  });
+  afterEach(() => inbox.page.unrouteAll({ behavior: 'ignoreErrors' }));
+
+  it('gives up a next page that never answers after 60 s: its request is aborted, and Load more is back', async () => {
+    const { page, stack } = inbox;
+    await expect(rows().count()).resolves.toBe(20);
+    const lost = await loseOnTheWay(
+      page,
+      stack,
+      ({ operationName, variables }) => operationName === 'Inbox' && variables?.after != null,
+    );
+    const sent = page.waitForRequest(
+      (request) => request.url() === stack.gateway.url && request.postDataJSON()?.variables?.after != null,
+    );
+    await page.getByRole('button', { name: 'Load more' }).click();
+    await page.getByRole('button', { name: 'Loading…' }).waitFor();
+    const request = await sent;
+
+    const aborted = page.waitForEvent('requestfailed', { predicate: (failed) => failed === request });
+    await page.clock.fastForward('01:00');
+    await aborted;
+    const more = page.getByRole('button', { name: 'Load more' });
+    await more.waitFor();
+    expect(await more.isEnabled()).toBe(true);
+    await expect(rows().count()).resolves.toBe(20);
+    expect(lost()).toEqual([request]);
+    await page.screenshot({ path: screenshotPath('lost-reads-1-load-more') });
+
+    // The connection works again: Load more loads the next page.
+    await page.unrouteAll({ behavior: 'ignoreErrors' });
+    await more.click();
+    await rows().nth(39).waitFor();
+    const ids = await rows().evaluateAll((found) => found.map((row) => row.getAttribute('data-thread-id')));
+    expect(new Set(ids).size).toBe(40);
+  });
+
+  it("gives up an inbox's Retry that never answers after 60 s: its request is aborted, and the inbox shows the error with its Retry", async () => {
+    const { page, stack } = inbox;
+    // The inbox fails first (Engage answers 429 more times than the gateway retries), with a Retry.
+    stack.emulator.faults.set({ force429: 10, retryAfterSeconds: 1, pathPattern: '^/1\\.0/content_threads$' });
+    await page.reload();
+    const busy = page.getByRole('alert').filter({ hasText: 'Engage is busy' });
+    await busy.waitFor();
+    stack.emulator.faults.reset();
+
+    const lost = await loseOnTheWay(page, stack, ({ operationName }) => operationName === 'Inbox');
+    const sent = page.waitForRequest(
+      (request) => request.url() === stack.gateway.url && request.postDataJSON()?.operationName === 'Inbox',
+    );
+    await busy.getByRole('button', { name: 'Retry' }).click(); // waits until it is enabled
+    const request = await sent;
+
+    const aborted = page.waitForEvent('requestfailed', { predicate: (failed) => failed === request });
+    await page.clock.fastForward('01:00');
+    await aborted;
+    const gaveUp = page.getByRole('alert').filter({ hasText: 'Cannot reach the gateway (no answer within 60 s).' });
+    await gaveUp.waitFor();
+    expect(lost()).toEqual([request]);
+    await page.screenshot({ path: screenshotPath('lost-reads-2-retry') });
+
+    // The connection works again: Retry shows the inbox.
+    await page.unrouteAll({ behavior: 'ignoreErrors' });
+    await gaveUp.getByRole('button', { name: 'Retry' }).click(); // waits until it is enabled
+    await rows().first().waitFor();
+    await expect(page.getByRole('alert').count()).resolves.toBe(0);
+  });
+});
