@@ -214,6 +214,25 @@ describe("the inbox's reads of its view", () => {
     stop();
   });
 
+  it('lists a thread once when a next page still lists it below where a live message moved it: at the top', async () => {
+    // The gateway reads t3 in its old place after t2 (Engage's order not yet updated for its new message).
+    const moved = { ...thread('t3', 'm3b'), contentsCount: 2 };
+    const gateway = gatewayModel([thread('t1', 'm1'), thread('t2', 'm2'), moved, thread('t4', 'm4')]);
+    const { client, inbox, rows, stop } = await openInbox(gateway);
+
+    // A customer writes in t3, beyond the loaded page: the feed moves it to the top.
+    const written = writeContentAdded(client.cache, { contentAdded: { thread: moved, content: message('m3b') } });
+    placeInInbox(client.cache, [], written.thread);
+    expect(rows().rows).toEqual(['t3: m3b', 't1: m1', 't2: m2']);
+
+    // Then Load more: its page still lists t3 after t2; the list keeps t3's newer place, at the top.
+    const more = readOverWrites(client, (signal) => nextPage(inbox, 't2', signal));
+    await gateway.answer();
+    await more;
+    expect(rows().rows).toEqual(['t3: m3b', 't1: m1', 't2: m2', 't4: m4']);
+    stop();
+  });
+
   describe('lost on its way (a connection that died without closing: no answer ever comes)', () => {
     // Timers are faked (the read's timeout); Apollo's own turns (promise callbacks, setImmediate) are not.
     beforeEach(() => jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] }));

@@ -4,8 +4,9 @@
  * `Authorization: Bearer` on HTTP and in graphql-ws's `connection_init` payload.
  */
 import { ApolloClient, ApolloLink, HttpLink, InMemoryCache } from '@apollo/client';
+import type { Reference } from '@apollo/client/cache';
 import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
-import { getMainDefinition, relayStylePagination } from '@apollo/client/utilities';
+import { getMainDefinition, relayStylePagination, type RelayFieldPolicy } from '@apollo/client/utilities';
 import { Kind, OperationTypeNode } from 'graphql';
 import { createClient } from 'graphql-ws';
 import { wakeFeeds } from './feed';
@@ -20,20 +21,48 @@ export function gatewayUrls(configured: string): { http: string; ws: string } {
 
 /**
  * Cache policies: the inbox's threads are a Relay connection, merged page after page by cursor
- * (`relayStylePagination`), one list per filter and order; a thread's messages are read as one
- * window per arguments. Records are normalised by `__typename` and `id`, so a thread or message
- * that arrives by subscription updates every list showing it.
+ * (`relayStylePagination`), one list per filter and order, each thread listed once (`listedOnce`);
+ * a thread's messages are read as one window per arguments. Records are normalised by `__typename`
+ * and `id`, so a thread or message that arrives by subscription updates every list showing it.
  */
 export function createCache(): InMemoryCache {
   return new InMemoryCache({
     typePolicies: {
       Query: {
         fields: {
-          threads: relayStylePagination(['filter', 'orderBy']),
+          threads: listedOnce(relayStylePagination(['filter', 'orderBy'])),
         },
       },
     },
   });
+}
+
+/**
+ * `policy`, a Relay connection's, whose merge lists each node (cache reference) once, where it is
+ * first listed. A next page may list a thread the list has already: one a live event moved to the
+ * top, which the gateway read in its older place (before the event, or from an order Engage had not
+ * updated yet); `relayStylePagination` appends it again. In the inbox, ordered by newest activity,
+ * a thread only moves up (a new message moves it to the top): of its two places, the higher is the
+ * newer one.
+ */
+function listedOnce(policy: RelayFieldPolicy<Reference>): RelayFieldPolicy<Reference> {
+  const merge = policy.merge as Exclude<RelayFieldPolicy<Reference>['merge'], boolean | undefined>;
+  return {
+    ...policy,
+    merge(existing, incoming, options) {
+      const merged = merge(existing, incoming, options);
+      if (!merged) return merged;
+      const listed = new Set<unknown>();
+      const edges = merged.edges.filter((edge) => {
+        const node = options.readField('node', edge);
+        const key = options.isReference(node) ? node.__ref : node;
+        if (listed.has(key)) return false;
+        listed.add(key);
+        return true;
+      });
+      return { ...merged, edges };
+    },
+  };
 }
 
 export function createApolloClient(options: {
