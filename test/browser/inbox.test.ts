@@ -188,4 +188,18 @@ describeWith([requirements.chromium()])('inbox app in a browser', () => {
     expect(after).toEqual(expected.records.map((thread) => thread.id));
     await page.screenshot({ path: screenshotPath('6-paging'), fullPage: true });
   });
+
+  it('keeps the count when a customer writes in a thread beyond the loaded page: it moves to the top, counted already', async () => {
+    await page.reload();
+    await page.locator('.inbox [data-thread-id]').first().waitFor();
+    const loaded = await rowIds();
+    const open = await stack.rest<RestPage<Thread>>(`/content_threads?q=closed:false&limit=${loaded.length + 5}`);
+    const beyond = open.records.find((thread) => !loaded.includes(thread.id))!;
+    await expect(page.getByTestId('total').textContent()).resolves.toBe(String(open.count));
+
+    const content = await customerWrites({ threadId: beyond.id, sourceId: beyond.source_id, body: 'Any update?' });
+    await page.locator(`.inbox li:first-child [data-thread-id="${beyond.id}"]`, { hasText: content.body! }).waitFor();
+    await expect(page.getByTestId('total').textContent()).resolves.toBe(String(open.count));
+    await page.screenshot({ path: screenshotPath('7-moved-up-counted') });
+  });
 });

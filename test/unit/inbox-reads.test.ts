@@ -4,7 +4,7 @@
  * `refetch`, on the app's own cache (apollo.ts's `createCache`) and cache writes (live.ts), against
  * a model of the gateway that reads the inbox when the request comes and answers when the test says
  * (or never: a request lost on its way), and that a request's abort signal ends, as Apollo's
- * HttpLink does.
+ * HttpLink does. And the inbox's count as live events place threads in the list the reads loaded.
  */
 import { ApolloClient, ApolloLink, type DocumentNode } from '@apollo/client';
 import { Observable } from 'rxjs';
@@ -21,8 +21,11 @@ const { createCache } = require('../../examples/inbox/src/apollo') as {
   createCache: () => ConstructorParameters<typeof ApolloClient>[0]['cache'];
 };
 const { placeInInbox, writeContentAdded } = require('../../examples/inbox/src/live') as {
-  placeInInbox: (cache: unknown, sourceIds: string[], thread: Row) => void;
-  writeContentAdded: (cache: unknown, event: { contentAdded: { thread: Row; content: unknown } }) => { thread: Row };
+  placeInInbox: (cache: unknown, sourceIds: string[], thread: Row, options?: { isNew?: boolean }) => void;
+  writeContentAdded: (
+    cache: unknown,
+    event: { contentAdded: { thread: Row; content: unknown } },
+  ) => { thread: Row; content: { firstInThread?: boolean } };
 };
 const { INBOX } = require('../../examples/inbox/src/operations') as { INBOX: DocumentNode };
 const { uiError } = require('../../examples/inbox/src/errors') as {
@@ -45,6 +48,11 @@ const at = '2024-05-01T10:00:00.000Z';
 /** A message, as the inbox's rows and the live events select it. */
 function message(id: string) {
   return { __typename: 'Content', id, body: `body of ${id}`, createdAt: at, creator: null };
+}
+
+/** A live event's message (the Message fragment), the first of its thread or not. */
+function content(id: string, { first }: { first: boolean }) {
+  return { ...message(id), firstInThread: first, isPrivate: false, author: null };
 }
 
 /** An open thread whose newest message is `last`, as the inbox's rows select it (ThreadRow). */
@@ -291,5 +299,47 @@ describe("the inbox's reads of its view", () => {
       expect(inbox.getCurrentResult().error).toBeUndefined();
       stop();
     });
+  });
+});
+
+describe("the inbox's count (totalCount), as live events place threads", () => {
+  /** A `contentAdded` event handled as Inbox.tsx's feed does: written, then placed at the top. */
+  const messageIn = (client: ApolloClient, row: Row, message: ReturnType<typeof content>) => {
+    const written = writeContentAdded(client.cache, { contentAdded: { thread: row, content: message } });
+    placeInInbox(client.cache, [], written.thread, { isNew: written.content.firstInThread });
+  };
+  /** A `newThread` event handled as Inbox.tsx's feed does. */
+  const newThread = (client: ApolloClient, row: Row) => placeInInbox(client.cache, [], row, { isNew: true });
+
+  it('stays when a message brings up a thread from beyond the loaded pages: the count has it', async () => {
+    const gateway = gatewayModel([thread('t1', 'm1'), thread('t2', 'm2'), thread('t3', 'm3'), thread('t4', 'm4')]);
+    const { client, rows, stop } = await openInbox(gateway);
+    expect(rows()).toEqual({ totalCount: 4, rows: ['t1: m1', 't2: m2'] });
+
+    messageIn(client, { ...thread('t3', 'm3b'), contentsCount: 2 }, content('m3b', { first: false }));
+    expect(rows()).toEqual({ totalCount: 4, rows: ['t3: m3b', 't1: m1', 't2: m2'] });
+    stop();
+  });
+
+  it('counts a new thread once, whichever of its events (newThread, its first message) comes first', async () => {
+    const gateway = gatewayModel([thread('t1', 'm1'), thread('t2', 'm2'), thread('t3', 'm3'), thread('t4', 'm4')]);
+    const { client, rows, stop } = await openInbox(gateway);
+
+    messageIn(client, thread('n1', 'f1'), content('f1', { first: true }));
+    newThread(client, thread('n1', 'f1'));
+    expect(rows()).toEqual({ totalCount: 5, rows: ['n1: f1', 't1: m1', 't2: m2'] });
+    newThread(client, thread('n2', 'f2'));
+    messageIn(client, thread('n2', 'f2'), content('f2', { first: true }));
+    expect(rows()).toEqual({ totalCount: 6, rows: ['n2: f2', 'n1: f1', 't1: m1', 't2: m2'] });
+    stop();
+  });
+
+  it('counts a thread the list did not show when it shows them all (no page left to load): one opened again since', async () => {
+    const gateway = gatewayModel([thread('t1', 'm1'), thread('t2', 'm2')]);
+    const { client, rows, stop } = await openInbox(gateway);
+
+    messageIn(client, { ...thread('t9', 'm9b'), contentsCount: 5 }, content('m9b', { first: false }));
+    expect(rows()).toEqual({ totalCount: 3, rows: ['t9: m9b', 't1: m1', 't2: m2'] });
+    stop();
   });
 });

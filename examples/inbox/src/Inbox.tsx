@@ -80,7 +80,7 @@ export function Inbox({
     variables,
     cursorOf: (event) => event.newThread.cursor,
     onEvent: (event, eventError) => {
-      placeInInbox(client.cache, sourceIds, writeNewThread(client.cache, event, eventError));
+      placeInInbox(client.cache, sourceIds, writeNewThread(client.cache, event, eventError), { isNew: true });
       setLiveFailed((previous) => liveFieldErrors(previous, event, eventError));
     },
     resync,
@@ -90,7 +90,7 @@ export function Inbox({
     cursorOf: (event) => event.contentAdded.cursor,
     onEvent: (event, eventError) => {
       const { thread, content } = writeContentAdded(client.cache, event, eventError);
-      placeInInbox(client.cache, sourceIds, thread);
+      placeInInbox(client.cache, sourceIds, thread, { isNew: content.firstInThread });
       appendToThread(client.cache, thread.id, content);
       setLiveFailed((previous) => liveFieldErrors(previous, event, eventError));
     },

@@ -112,8 +112,22 @@ function isObject(value: unknown): value is Record<string | number, unknown> {
   return typeof value === 'object' && value !== null;
 }
 
-/** Moves `thread` to the top of the inbox (its newest activity), adding it when it is not listed; removes it when closed. */
-export function placeInInbox(cache: ApolloCache, sourceIds: string[], thread: ThreadRowFragment): void {
+/**
+ * Moves `thread` to the top of the inbox (its newest activity), adding it when it is not listed;
+ * removes it when closed. The count (`totalCount`, as the gateway last read it) gains the thread
+ * when it does not have it yet: when the list does not show the thread, and either the thread is
+ * new (`isNew`: a `newThread` event, or its first message; the other of the two finds it listed) or
+ * the list shows every thread (no page left to load: the thread was not open when it was read).
+ * While pages are left to load, a thread the list does not show is most likely on one of them, and
+ * counted: a message brings it up from there. (One closed, then opened again elsewhere, is counted at
+ * the next read: nothing the page receives tells it apart.)
+ */
+export function placeInInbox(
+  cache: ApolloCache,
+  sourceIds: string[],
+  thread: ThreadRowFragment,
+  { isNew = false }: { isNew?: boolean } = {},
+): void {
   if (thread.closed) return dropFromInbox(cache, sourceIds, thread.id);
   cache.updateQuery({ query: INBOX, variables: { sourceIds: sourceIds.length ? sourceIds : null } }, (data) => {
     if (!data) return data;
@@ -121,10 +135,11 @@ export function placeInInbox(cache: ApolloCache, sourceIds: string[], thread: Th
     const known = others.length !== data.threads.edges.length;
     if (sourceIds.length && !sourceIds.includes(thread.source.id)) return data;
     const cursor = data.threads.edges.find((edge) => edge.node.id === thread.id)?.cursor ?? '';
+    const counted = known || (!isNew && data.threads.pageInfo.hasNextPage);
     return {
       threads: {
         ...data.threads,
-        totalCount: data.threads.totalCount + (known ? 0 : 1),
+        totalCount: data.threads.totalCount + (counted ? 0 : 1),
         edges: [{ __typename: 'ThreadEdge' as const, cursor, node: thread }, ...others],
       },
     };
