@@ -202,4 +202,24 @@ describeWith([requirements.chromium()])('inbox app in a browser', () => {
     await expect(page.getByTestId('total').textContent()).resolves.toBe(String(open.count));
     await page.screenshot({ path: screenshotPath('7-moved-up-counted') });
   });
+
+  it('loads the next page below every row when a customer wrote in the last thread loaded, which moved to the top', async () => {
+    await page.reload();
+    await page.locator('.inbox [data-thread-id]').first().waitFor();
+    const loaded = await rowIds();
+    const last = loaded[loaded.length - 1];
+    const content = await customerWrites({
+      threadId: last,
+      sourceId: (await stack.rest<Thread>(`/content_threads/${last}`)).source_id,
+      body: 'Still there?',
+    });
+    await page.locator(`.inbox li:first-child [data-thread-id="${last}"]`, { hasText: content.body! }).waitFor();
+
+    await page.getByRole('button', { name: 'Load more' }).click();
+    // Exactly the newest open threads, in Engage's order: none of the first page's rows dropped.
+    const expected = await stack.rest<RestPage<Thread>>(`/content_threads?q=closed:false&limit=${loaded.length * 2}`);
+    const ids = expected.records.map((thread) => thread.id);
+    await page.locator(`.inbox [data-thread-id="${ids[ids.length - 1]}"]`).waitFor();
+    expect(await rowIds()).toEqual(ids);
+  });
 });

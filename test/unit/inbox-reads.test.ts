@@ -39,7 +39,7 @@ interface FetchOptions {
   signal?: AbortSignal;
 }
 interface Inbox {
-  threads: { totalCount: number; edges: Array<{ cursor: string; node: Row }> };
+  threads: { totalCount: number; edges: Array<{ cursor: string; node: Row }>; pageInfo: { endCursor: string } };
 }
 
 const source = { __typename: 'Source', id: 's1', name: 'Chat', type: 'chat' };
@@ -238,6 +238,28 @@ describe("the inbox's reads of its view", () => {
     await gateway.answer();
     await more;
     expect(rows().rows).toEqual(['t3: m3b', 't1: m1', 't2: m2', 't4: m4']);
+    stop();
+  });
+
+  it('loads the next page after the last row when a live message moved the last loaded thread to the top', async () => {
+    const gateway = gatewayModel([thread('t1', 'm1'), thread('t2', 'm2'), thread('t3', 'm3'), thread('t4', 'm4')]);
+    const { client, inbox, rows, stop } = await openInbox(gateway);
+
+    // A customer writes in t2, the last thread loaded: the feed moves it to the top.
+    const written = writeContentAdded(client.cache, {
+      contentAdded: { thread: { ...thread('t2', 'm2b'), contentsCount: 2 }, content: message('m2b') },
+    });
+    placeInInbox(client.cache, [], written.thread);
+    expect(rows().rows).toEqual(['t2: m2b', 't1: m1']);
+
+    // Load more, after the page's end cursor (t2's place when it was read): the next page goes after
+    // the last row, t1, which stays.
+    const { endCursor } = (client.cache.readQuery({ query: INBOX, variables: { sourceIds: null } }) as Inbox).threads
+      .pageInfo;
+    const more = readOverWrites(client, (signal) => nextPage(inbox, endCursor, signal));
+    await gateway.answer();
+    await more;
+    expect(rows().rows).toEqual(['t2: m2b', 't1: m1', 't3: m3', 't4: m4']);
     stop();
   });
 

@@ -134,13 +134,16 @@ export function placeInInbox(
     const others = data.threads.edges.filter((edge) => edge.node.id !== thread.id);
     const known = others.length !== data.threads.edges.length;
     if (sourceIds.length && !sourceIds.includes(thread.source.id)) return data;
-    const cursor = data.threads.edges.find((edge) => edge.node.id === thread.id)?.cursor ?? '';
     const counted = known || (!isNew && data.threads.pageInfo.hasNextPage);
     return {
       threads: {
         ...data.threads,
         totalCount: data.threads.totalCount + (counted ? 0 : 1),
-        edges: [{ __typename: 'ThreadEdge' as const, cursor, node: thread }, ...others],
+        // No cursor: a cursor is the thread's place in the order the gateway read, which it has left
+        // for the top. Kept, the last loaded thread's (the page's end cursor) was where the type
+        // policy spliced the next page in, after the first edge with it, dropping every row below.
+        // The last row has that cursor (the type policy gives it the page's end cursor).
+        edges: [{ __typename: 'ThreadEdge' as const, cursor: '', node: thread }, ...others],
       },
     };
   });
