@@ -11,15 +11,17 @@
  * Windows asked before their thread is read (`contentsCount` unknown: a prefetch, see
  * threads.ts) cannot be planned by size. One thread alone gets its exact window; several are asked
  * together speculatively, as one list of up to 150 records: when Engage counts no more than that,
- * the list holds every content of those threads and each window is cut from it. Otherwise the
- * threads' records, read meanwhile in the same round trip, give their sizes (`sizeOf`), and the
- * windows are planned again by them; a window whose thread's size is still unknown gets its own
- * call.
+ * the list holds every content of those threads and each window is cut from it. Otherwise it holds
+ * each thread's first contents in its order (any other comes after every one in the list), which
+ * answer the windows they cover, with the sizes the threads' records give (`sizeOf`: read in the
+ * same round trip). The other windows are planned again by those sizes; one whose thread's size is
+ * still unknown gets its own call.
  */
 import type { EngageApi } from '../engage/api';
 import { q } from '../engage/q';
 import type { Content } from '../engage/types';
 import { MAX_LIMIT } from '../engage/vocabulary';
+import { groupBy } from './support';
 import type { ConnectionParent, ContentsOrder, ThreadContentsKey } from './types';
 
 export type { ContentsOrder, ThreadContentsKey } from './types';
@@ -111,6 +113,8 @@ export function contentsQuery(threadIds: readonly string[], order: ContentsOrder
  * thread's `contents_count` when its record is read or being read in the operation (it never reads
  * one itself), for windows asked before their thread's size was known.
  */
+type Call = { threadIds: readonly string[]; order: ContentsOrder };
+
 export async function loadThreadContents(
   engage: EngageApi,
   keys: readonly ThreadContentsKey[],
@@ -121,9 +125,10 @@ export async function loadThreadContents(
   // `${order}|${threadId}` -> the thread's complete contents, or the error of the call that had them
   const byThread = new Map<string, Content[] | Error>();
   const retry: ThreadContentsKey[] = [];
-  /** Windows of threads of unknown size that did not fit one page together: planned again by size. */
-  const unsized: ThreadContentsKey[] = [];
-  const replanned = new Map<string, ConnectionParent<Content> | Error>();
+  /** Speculative pages that could not hold their threads whole. */
+  const partial: Array<{ call: Call; records: readonly Content[] }> = [];
+  /** Answers of windows of threads whose size was unknown when planned, by cache key. */
+  const sized = new Map<string, ConnectionParent<Content> | Error>();
 
   // Windows with their own call start now, with the combined ones; retries once these answered.
   const singles = new Map<string, Promise<ConnectionParent<Content>>>();
@@ -139,7 +144,6 @@ export async function loadThreadContents(
   };
   for (const key of plan.single) startSingle(key);
 
-  type Call = { threadIds: readonly string[]; order: ContentsOrder };
   const keysOf = (call: Call) =>
     keys.filter((key) => key.order === call.order && call.threadIds.includes(key.threadId));
   /** A page that holds the call's threads whole: each thread's contents, cut from it. */
@@ -163,10 +167,9 @@ export async function loadThreadContents(
         return;
       }
       if (page.count > page.records.length) {
-        unsized.push(...keysOf(call));
-        return;
-      }
-      file(call, page.records);
+        page.records.forEach(prime);
+        partial.push({ call, records: page.records });
+      } else file(call, page.records);
     }),
   );
 
@@ -194,21 +197,31 @@ export async function loadThreadContents(
 
   await speculative;
 
-  const sized = await Promise.all(
-    unsized.map(async (key) => {
-      const contentsCount = await sizeOf(key.threadId)?.catch(() => undefined);
-      return contentsCount === undefined ? undefined : { ...key, contentsCount };
-    }),
-  );
   const again: ThreadContentsKey[] = [];
-  unsized.forEach((key, i) => {
-    const withSize = sized[i];
-    if (withSize) again.push(withSize);
-    else retry.push(key);
-  });
+  for (const { call, records } of partial) {
+    const firstOf = groupBy(records, (record) => record.thread_id);
+    const callKeys = keysOf(call);
+    const sizes = await Promise.all(callKeys.map((key) => sizeOf(key.threadId)?.catch(() => undefined)));
+    callKeys.forEach((key, i) => {
+      const size = sizes[i];
+      if (size === undefined) {
+        retry.push(key);
+        return;
+      }
+      const first = firstOf.get(key.threadId) ?? [];
+      const count = Math.max(size, first.length);
+      if (first.length === count || key.offset + key.limit <= first.length)
+        sized.set(threadContentsCacheKey(key), {
+          records: first.slice(key.offset, key.offset + key.limit),
+          count,
+          offset: key.offset,
+        });
+      else again.push({ ...key, contentsCount: count });
+    });
+  }
   const replanning = again.length
     ? loadThreadContents(engage, again, prime).then((answers) =>
-        again.forEach((key, i) => replanned.set(threadContentsCacheKey(key), answers[i])),
+        again.forEach((key, i) => sized.set(threadContentsCacheKey(key), answers[i])),
       )
     : undefined;
 
@@ -219,7 +232,7 @@ export async function loadThreadContents(
     keys.map(async (key) => {
       const own = singles.get(threadContentsCacheKey(key));
       if (own) return own.catch((error: Error) => error);
-      const answer = replanned.get(threadContentsCacheKey(key));
+      const answer = sized.get(threadContentsCacheKey(key));
       if (answer) return answer;
       const all = byThread.get(`${key.order}|${key.threadId}`) ?? [];
       if (all instanceof Error) return all;
