@@ -11,7 +11,7 @@ import { print } from 'graphql';
 import { InboxDocument } from '../examples/inbox/src/gql/graphql';
 import type { Page, Source, Thread, Intervention } from '../src/engage/types';
 import { SAMPLE_QUERY } from '../src/server';
-import { INBOX as INBOX_QUERY } from '../test/support/operations';
+import { AGENT_QUEUE as AGENT_QUEUE_QUERY, INBOX as INBOX_QUERY } from '../test/support/operations';
 
 export interface Operation {
   name: string;
@@ -69,19 +69,7 @@ export const THREAD: Operation = {
 /** An agent's open interventions, with each thread and its latest contents. */
 export const AGENT_QUEUE: Operation = {
   name: 'agent-queue',
-  query: `query AgentQueue($agent: ID!) {
-  interventions(filter: { userId: $agent, state: OPENED }, first: 30) {
-    totalCount
-    nodes {
-      id status createdAt
-      thread {
-        id title closed
-        source { id name }
-        contents(first: 5) { totalCount nodes { id body createdAt author { id displayName } creator { id displayName } } }
-      }
-    }
-  }
-}`,
+  query: AGENT_QUEUE_QUERY,
   // Threads by id and their contents by q=thread:<ids> both need only the interventions' thread_id (2).
   depthChain: 'interventions of the agent -> threads and their contents (thread_id) -> authors (author_id)',
   depth: 3,
