@@ -1,7 +1,7 @@
 import type { InterventionStatus, Resolvers } from '../generated/graphql';
 import { connection } from './connection';
-import { load, loadList, loadOptional } from './helpers';
-import { prefetch } from './thread';
+import { load, loadList, loadOptional, selectionOf } from './helpers';
+import { prefetch } from './thread-reads';
 
 export const interventionResolvers: Resolvers = {
   Query: {
@@ -27,7 +27,7 @@ export const interventionResolvers: Resolvers = {
     deferredAt: (intervention) => intervention.deferred_at ?? null,
     // The thread's contents need only its id: asked now, with the thread, not one round trip after it.
     thread: (intervention, _args, { loaders }, info) => {
-      prefetch(loaders, intervention.thread_id, info, { withInterventions: false });
+      prefetch(loaders, intervention.thread_id, selectionOf(info), { withInterventions: false });
       return loaders.thread.load(intervention.thread_id);
     },
     content: (intervention, _args, { loaders }) => loadOptional(loaders.content, intervention.content_id),

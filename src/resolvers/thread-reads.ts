@@ -1,11 +1,14 @@
 /**
  * What a thread's own fields read of its contents and interventions, and the windows they read
- * them from: shared by the fields (thread.ts), cursors (thread-connection.ts) and bulk loading
- * (bulk.ts), which must ask the very same windows.
+ * them from: shared by the fields (thread.ts, intervention.ts), cursors (thread-connection.ts) and
+ * bulk loading (bulk.ts), which must ask the very same windows.
  */
+import type { ResolveTree } from 'graphql-parse-resolve-info';
 import { MAX_LIMIT } from '../engage/client';
 import type { Content, Intervention, Thread } from '../engage/types';
+import type { ContentOrder } from '../generated/graphql';
 import type { ConnectionParent, IdentityKey, Loaders, ThreadContentsKey } from '../loaders';
+import { windowArgs } from './connection';
 import { held } from './helpers';
 
 /** How many of a long thread's first messages are searched for its customer's (agents may write first). */
@@ -69,3 +72,30 @@ export function customerKey(contents: Content[]): IdentityKey | null {
 /** The intervention an agent holds open on the thread, among its interventions. */
 export const openOf = (interventions: Intervention[]) =>
   interventions.find((intervention) => !intervention.closed) ?? null;
+
+/**
+ * Reads from a thread field's selection (`field`, as `selectionOf` reads it) what the thread's
+ * fields will ask of its contents and interventions, and lets the loaders ask it with the thread,
+ * by its id. `withInterventions: false` where many threads resolve together (their interventions
+ * are cheaper read together later).
+ */
+export function prefetch(
+  loaders: Loaders,
+  threadId: string,
+  field: ResolveTree | null,
+  { withInterventions = true }: { withInterventions?: boolean } = {},
+): void {
+  const fields = Object.values(field?.fieldsByTypeName.Thread ?? {});
+  const contents = fields
+    .filter((selected) => selected.name === 'contents')
+    .flatMap((selected) => {
+      const args = selected.args as { first?: number; after?: string; orderBy?: ContentOrder };
+      try {
+        return [{ ...windowArgs(args), order: args.orderBy ?? 'created_at.desc' }];
+      } catch {
+        return []; // invalid arguments: the field's own resolver reports them
+      }
+    });
+  const interventions = withInterventions && fields.some((selected) => selected.name === 'interventions');
+  if (contents.length > 0 || interventions) loaders.prefetchThread(threadId, { contents, interventions });
+}

@@ -1,50 +1,23 @@
-import type { GraphQLResolveInfo } from 'graphql';
-import type { ContentOrder, Resolvers } from '../generated/graphql';
+import type { Resolvers } from '../generated/graphql';
 import type { ConnectionParent, Loaders } from '../loaders';
 import type { Content, Intervention, Thread } from '../engage/types';
 import { windowArgs } from './connection';
 import { contentStatus } from './content';
 import { held, load, loadList, loadOptional, selectionOf } from './helpers';
 import { sortKey, threadConnection } from './thread-connection';
-import { customerKey, heldLastContent, lastContent, opening, openingKey, openOf } from './thread-reads';
+import { customerKey, heldLastContent, lastContent, opening, openingKey, openOf, prefetch } from './thread-reads';
 import { isEngageId } from './validate';
 
 /** The thread's interventions: as they are when the loaders hold them, else their read (one batch per operation). */
 const interventionsOf = (loaders: Loaders, thread: Thread) =>
   loaders.heldThreadInterventions?.(thread.id) ?? loaders.threadInterventions(thread);
 
-/**
- * Reads from the selection what a thread field will ask of the thread's contents and
- * interventions, and lets the loaders ask it with the thread. `withInterventions: false` where
- * many threads resolve together (their interventions are cheaper read together later).
- */
-export function prefetch(
-  loaders: Loaders,
-  threadId: string,
-  info: GraphQLResolveInfo,
-  { withInterventions = true }: { withInterventions?: boolean } = {},
-): void {
-  const fields = Object.values(selectionOf(info)?.fieldsByTypeName.Thread ?? {});
-  const contents = fields
-    .filter((field) => field.name === 'contents')
-    .flatMap((field) => {
-      const args = field.args as { first?: number; after?: string; orderBy?: ContentOrder };
-      try {
-        return [{ ...windowArgs(args), order: args.orderBy ?? 'created_at.desc' }];
-      } catch {
-        return []; // invalid arguments: the field's own resolver reports them
-      }
-    });
-  const interventions = withInterventions && fields.some((field) => field.name === 'interventions');
-  if (contents.length > 0 || interventions) loaders.prefetchThread(threadId, { contents, interventions });
-}
-
 export const threadResolvers: Resolvers = {
   Query: {
     threads: (_root, args, { loaders }) => threadConnection(loaders, args),
     thread: (_root, { id }, { loaders }, info) => {
       // Only for well-formed ids: a prefetch must never send Engage a request the thread's own read would refuse.
-      if (isEngageId(id)) prefetch(loaders, id, info);
+      if (isEngageId(id)) prefetch(loaders, id, selectionOf(info));
       return loaders.thread.load(id);
     },
   },
