@@ -8,14 +8,26 @@
  * REST calls, about 300 KiB per operation, which every young collection found alive and copied
  * (bench/README.md, "What an operation holds in flight").
  *
- * So the field that returns a page (`ThreadConnection.nodes`, `edges`) reads the selection under it
- * first and, when every relation selected has a bulk load here, loads them for all the page's
- * records at once, wave after wave (a relation's children after their parents), through the same
- * loaders and in the same batches as the fields would, so the REST calls and round trips are the
- * same (or fewer: fields resolving at different times may split a batch). It answers the page once
- * they are in; the loaders hold what they loaded
- * (`HoldingLoader.held`), and each relation's resolver returns its record as it is (helpers.ts
- * `load`), so the page's fields resolve at once.
+ * So the field that returns a page reads the selection under it first and, when every relation
+ * selected has a bulk load here, loads them for all the page's records at once, wave after wave (a
+ * relation's children after their parents), through the same loaders and in the same batches as
+ * the fields would, so the REST calls and round trips are the same (or fewer: fields resolving at
+ * different times may split a batch). It answers the page once they are in; the loaders hold what
+ * they loaded (`HoldingLoader.held`), and each relation's resolver returns its record as it is
+ * (helpers.ts `load`), so the page's fields resolve at once. The pages: threads
+ * (`ThreadConnection.nodes`, `edges`, thread-connection.ts) and the root searches' pages of
+ * interventions and contents (`searchPageResolvers` below; `Query.interventions` and
+ * `Query.contents` give their pages the loaders, connection.ts `SearchPage`). A page read under a
+ * record (a thread's contents, an agent's interventions) is loaded by the page above it, or by its
+ * fields.
+ *
+ * A relation read by id whose children need only that id asks them with it, as its field does: an
+ * intervention's thread is read with the windows of its contents its selection asks for
+ * (`prefetch`, unless the thread is already held), so the agent queue (bench/operations.ts) keeps
+ * its three round trips, the threads and their contents in the same one. It holds less than field
+ * by field, but not by much (7% in its last wave): its 12 threads with 5 contents each leave far
+ * fewer fields pending (their sources, the contents' authors and creators) than an inbox's 30
+ * threads with their interventions (bench/README.md, "Bulk loading").
  *
  * A bulk load never fails: a record that did not load is not held, and its field loads it as
  * before and reports its error in its place. A selection with a relation that has no bulk load
@@ -27,16 +39,19 @@ import type { ResolveTree } from 'graphql-parse-resolve-info';
 import type { ContentOrder } from '../generated/graphql';
 import type { ConnectionParent, IdentityKey, Loaders } from '../loaders';
 import type { Content, Intervention, Thread } from '../engage/types';
-import { windowArgs } from './connection';
-import { customerKey, newestFirstKey, opening, openingKey, openOf } from './thread-reads';
-import { selectionOf } from './helpers';
+import { connectionResolvers, windowArgs, type Edge, type SearchPage } from './connection';
+import { customerKey, newestFirstKey, opening, openingKey, openOf, prefetch } from './thread-reads';
+import { held, selectionOf } from './helpers';
 
 /** How the children of one relation are loaded for many parents at once. */
 interface Relation {
   /** The children's GraphQL type. */
   type: string;
-  /** The children of `parents`, loaded; never rejects (what failed is left out). */
-  load(loaders: Loaders, parents: unknown[], args: Record<string, unknown>): unknown[] | Promise<unknown[]>;
+  /**
+   * The children of `parents`, loaded, as the relation's `field` (its arguments and selection) asks
+   * them; never rejects (what failed is left out).
+   */
+  load(loaders: Loaders, parents: unknown[], field: ResolveTree): unknown[] | Promise<unknown[]>;
 }
 
 type DataLoaderOf<V> = { loadMany(keys: readonly string[]): Promise<Array<V | Error>> };
@@ -87,6 +102,21 @@ function identitiesOf<P>(keyOf: (parent: P) => IdentityKey | null): Relation {
   };
 }
 
+/**
+ * The interventions' threads, by id, each asked with the windows of its contents its selection
+ * reads (`prefetch`) unless it is held, as `Intervention.thread` asks it (intervention.ts): those
+ * need only the thread's id, so they come in the threads' round trip, not one after it.
+ */
+const threadsOfInterventions: Relation = {
+  type: 'Thread',
+  load(loaders, interventions, field) {
+    const ids = [...new Set((interventions as Intervention[]).map((intervention) => intervention.thread_id))];
+    for (const id of ids)
+      if (held(loaders.thread, id) === undefined) prefetch(loaders, id, field, { withInterventions: false });
+    return loaders.thread.loadMany(ids).then(loaded, ignore);
+  },
+};
+
 /** The windows the threads' last messages are read from (`newestFirstKey`), loaded. */
 const newestPages = (loaders: Loaders, threads: unknown[]) =>
   loaders.threadContents.loadMany((threads as Thread[]).map(newestFirstKey)).then(loaded, ignore);
@@ -131,8 +161,8 @@ export const RELATIONS: Record<string, Record<string, Relation | null>> = {
     threadCategories: categories<Thread>((thread) => thread.thread_category_ids),
     contents: {
       type: 'ContentConnection',
-      load(loaders, threads, args) {
-        const { first, after, orderBy } = args as { first?: number; after?: string; orderBy?: ContentOrder };
+      load(loaders, threads, field) {
+        const { first, after, orderBy } = field.args as { first?: number; after?: string; orderBy?: ContentOrder };
         let window: { offset: number; limit: number };
         try {
           window = windowArgs({ first, after });
@@ -166,11 +196,11 @@ export const RELATIONS: Record<string, Record<string, Relation | null>> = {
     lastContentAt: readsLastContent,
     customer: {
       type: 'Identity',
-      async load(loaders, threads) {
+      async load(loaders, threads, field) {
         const keys = (threads as Thread[]).map(openingKey);
         const pages = await loaders.threadContents.loadMany(keys);
         const openings = pages.flatMap((page, i) => (page instanceof Error ? [] : [opening(keys[i], page)]));
-        return identitiesOf(customerKey).load(loaders, openings, {});
+        return identitiesOf(customerKey).load(loaders, openings, field);
       },
     },
     openIntervention: {
@@ -213,8 +243,19 @@ export const RELATIONS: Record<string, Record<string, Relation | null>> = {
     ),
     categories: categories<Content>((content) => content.category_ids),
     inReplyTo: null,
-    intervention: null,
+    intervention: byIds<Content, unknown>(
+      'Intervention',
+      (loaders) => loaders.intervention,
+      (content) => content.intervention_id,
+    ),
   },
+  // A root page loads in bulk itself (`searchPageResolvers`); an agent's or an identity's is reached
+  // only through relations without a bulk load: never planned.
+  InterventionConnection: {
+    nodes: { type: 'Intervention', load: records },
+    edges: { type: 'InterventionEdge', load: records },
+  },
+  InterventionEdge: { node: { type: 'Intervention', load: same } },
   Intervention: {
     identity: identitiesOf<Intervention>((intervention) =>
       intervention.identity_id ? { id: intervention.identity_id, groupId: intervention.identity_group_id } : null,
@@ -226,8 +267,12 @@ export const RELATIONS: Record<string, Record<string, Relation | null>> = {
     ),
     source: sourceOf<Intervention>(),
     categories: categories<Intervention>((intervention) => intervention.category_ids),
-    thread: null,
-    content: null,
+    thread: threadsOfInterventions,
+    content: byIds<Intervention, unknown>(
+      'Content',
+      (loaders) => loaders.content,
+      (intervention) => intervention.content_id,
+    ),
   },
   Source: { defaultCategories: null, threads: null },
   Identity: { profile: null, users: null, threads: null, interventions: null },
@@ -241,7 +286,7 @@ export const RELATIONS: Record<string, Record<string, Relation | null>> = {
 /** One relation to load for every record of a level, and what to load under its children. */
 interface Step {
   relation: Relation;
-  args: Record<string, unknown>;
+  field: ResolveTree;
   then: Step[];
 }
 
@@ -272,7 +317,7 @@ function plan(type: string, fields: ResolveTree[]): Step[] | undefined {
     const nested = fieldsOn(field, relation.type);
     const then = nested && plan(relation.type, nested);
     if (!then) return undefined;
-    steps.push({ relation, args: field.args, then });
+    steps.push({ relation, field, then });
   }
   return steps;
 }
@@ -281,7 +326,7 @@ function run(loaders: Loaders, parents: unknown[], steps: Step[]): Promise<unkno
   if (parents.length === 0 || steps.length === 0) return undefined;
   const work: Array<Promise<unknown>> = [];
   for (const step of steps) {
-    const children = step.relation.load(loaders, parents, step.args);
+    const children = step.relation.load(loaders, parents, step.field);
     const next = Array.isArray(children)
       ? run(loaders, children, step.then)
       : children.then((loadedChildren) => run(loaders, loadedChildren, step.then));
@@ -322,4 +367,29 @@ export function inBulk<T>(
   const steps = planOf(type, info);
   const work = steps && run(loaders, pageRecords, steps);
   return work ? work.then(() => pageRecords) : pageRecords;
+}
+
+/**
+ * The resolvers of a connection of `type` records that root searches answer (`ContentConnection`,
+ * `InterventionConnection`): a root search's page (a `SearchPage` with its loaders) answers its
+ * `nodes` and `edges` once the relations their selection asks for are loaded in bulk; a page read
+ * under a record (a thread's contents) answers at once, as `connectionResolvers` do.
+ */
+export function searchPageResolvers(type: string) {
+  return {
+    ...connectionResolvers,
+    nodes: <T>(page: SearchPage<T>, _args: unknown, _context: unknown, info: GraphQLResolveInfo): T[] | Promise<T[]> =>
+      page.loaders ? inBulk(page.loaders, type, page.records, info) : page.records,
+    edges: <T>(
+      page: SearchPage<T>,
+      _args: unknown,
+      _context: unknown,
+      info: GraphQLResolveInfo,
+    ): Edge<T>[] | Promise<Edge<T>[]> => {
+      const loading = page.loaders && inBulk(page.loaders, `${type}Edge`, page.records, info);
+      return loading && !Array.isArray(loading)
+        ? loading.then(() => connectionResolvers.edges(page))
+        : connectionResolvers.edges(page);
+    },
+  };
 }

@@ -5,14 +5,24 @@
 import { GraphQLError } from 'graphql';
 import type { Content, Identity, IdentityGroup, Intervention, Page, Thread } from '../engage/types';
 import { MAX_LIMIT } from '../engage/vocabulary';
-import type { ConnectionParent } from '../loaders/types';
+import type { ConnectionParent, Loaders } from '../loaders/types';
 
 export type { ConnectionParent };
 
+/**
+ * A page a root search answered (`Query.interventions`, `Query.contents`): with the operation's
+ * loaders, its `nodes` and `edges` load its records' relations in bulk (bulk.ts). Pages read under
+ * a record (a thread's contents, an agent's interventions) have none: the page above loaded them
+ * in bulk, or their fields load them.
+ */
+export interface SearchPage<T> extends ConnectionParent<T> {
+  loaders?: Loaders;
+}
+
 export type ThreadConnectionParent = ConnectionParent<Thread>;
-export type ContentConnectionParent = ConnectionParent<Content>;
+export type ContentConnectionParent = SearchPage<Content>;
 export type IdentityConnectionParent = ConnectionParent<Identity>;
-export type InterventionConnectionParent = ConnectionParent<Intervention>;
+export type InterventionConnectionParent = SearchPage<Intervention>;
 export type IdentityGroupConnectionParent = ConnectionParent<IdentityGroup>;
 export interface Edge<T> {
   cursor: string;

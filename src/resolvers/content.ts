@@ -14,10 +14,13 @@ export function contentStatus(content: Pick<Content, 'status'> | null | undefine
 
 export const contentResolvers: Resolvers = {
   Query: {
-    contents: (_root, { filter, first, after, orderBy }, { loaders }) =>
-      connection({ first, after }, (window) =>
+    contents: async (_root, { filter, first, after, orderBy }, { loaders }) => ({
+      ...(await connection({ first, after }, (window) =>
         loaders.contentSearch.load({ q: contentQuery(filter, orderBy), ...window }),
-      ),
+      )),
+      // With its loaders, the page's nodes and edges load its contents' relations in bulk (bulk.ts).
+      loaders,
+    }),
     content: (_root, { id }, { loaders }) => loaders.content.load(id),
   },
   Content: {

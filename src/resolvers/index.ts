@@ -2,6 +2,7 @@
 import { mergeResolvers } from '@graphql-tools/merge';
 import type { Resolvers } from '../generated/graphql';
 import { actionResolvers } from './actions';
+import { searchPageResolvers } from './bulk';
 import { connectionResolvers } from './connection';
 import { contentResolvers } from './content';
 import { enumResolvers } from './enums';
@@ -15,9 +16,9 @@ import { threadConnectionResolvers } from './thread-connection';
 import { userResolvers } from './user';
 
 const connections: Resolvers = {
-  ContentConnection: connectionResolvers,
+  ContentConnection: searchPageResolvers('Content'),
   IdentityConnection: connectionResolvers,
-  InterventionConnection: connectionResolvers,
+  InterventionConnection: searchPageResolvers('Intervention'),
   IdentityGroupConnection: connectionResolvers,
   ThreadConnection: threadConnectionResolvers,
 };

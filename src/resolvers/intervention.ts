@@ -1,13 +1,13 @@
 import type { InterventionStatus, Resolvers } from '../generated/graphql';
 import { connection } from './connection';
-import { load, loadList, loadOptional, selectionOf } from './helpers';
+import { held, load, loadList, loadOptional, selectionOf } from './helpers';
 import { prefetch } from './thread-reads';
 
 export const interventionResolvers: Resolvers = {
   Query: {
-    interventions: (_root, { filter, first, after, orderBy }, { loaders }) => {
+    interventions: async (_root, { filter, first, after, orderBy }, { loaders }) => {
       const f = filter ?? {};
-      return connection({ first, after }, (window) =>
+      const page = await connection({ first, after }, (window) =>
         loaders.interventionSearch.load({
           thread_id: f.threadId ?? undefined,
           user_id: f.userId ?? undefined,
@@ -18,6 +18,8 @@ export const interventionResolvers: Resolvers = {
           ...window,
         }),
       );
+      // With its loaders, the page's nodes and edges load its interventions' relations in bulk (bulk.ts).
+      return { ...page, loaders };
     },
     intervention: (_root, { id }, { loaders }) => loaders.intervention.load(id),
   },
@@ -25,8 +27,13 @@ export const interventionResolvers: Resolvers = {
     status: (intervention) => intervention.status as InterventionStatus,
     closedAt: (intervention) => intervention.closed_at ?? null,
     deferredAt: (intervention) => intervention.deferred_at ?? null,
-    // The thread's contents need only its id: asked now, with the thread, not one round trip after it.
+    // The thread's contents need only its id: asked now, with the thread, not one round trip after
+    // it (bulk.ts asks them so for a page's interventions). A thread already held (loaded in bulk,
+    // or by a search) is answered as it is: its contents, asked by its fields at once, are planned
+    // from its contents_count.
     thread: (intervention, _args, { loaders }, info) => {
+      const thread = held(loaders.thread, intervention.thread_id);
+      if (thread) return thread;
       prefetch(loaders, intervention.thread_id, selectionOf(info), { withInterventions: false });
       return loaders.thread.load(intervention.thread_id);
     },

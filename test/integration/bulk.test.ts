@@ -1,21 +1,24 @@
 /**
  * A page's relations loaded in bulk (src/resolvers/bulk.ts) against the same loaders asked field by
  * field: the same answers, errors in the same places, and the same REST calls, for the selections
- * bulk loading plans and for those it leaves to the fields.
+ * bulk loading plans and for those it leaves to the fields, on pages of threads and on the root
+ * searches' pages of interventions and contents.
  */
 import * as resolveInfo from 'graphql-parse-resolve-info';
 import { createLoaders } from '../../src/loaders';
 import { HoldingLoader } from '../../src/loaders/support';
 import type { Gateway } from '../../src/server';
-import type { Page, Source } from '../../src/engage/types';
+import type { Intervention, Page, Source } from '../../src/engage/types';
 import type { RequestLogEntry } from '../../src/emulator';
 import { encodeCursor } from '../../src/resolvers/connection';
 import { startStack, type Stack } from '../support/stack';
-import { INBOX } from '../support/operations';
+import { AGENT_QUEUE, INBOX } from '../support/operations';
 
 let stack: Stack;
 let fieldByField: Gateway;
 let source: Source;
+/** The agent holding the most open interventions among the latest (as the bench picks it). */
+let agent: string;
 
 beforeAll(async () => {
   // Failures on every call of a path: the circuit must not open, in either gateway, or the calls
@@ -33,6 +36,10 @@ beforeAll(async () => {
     ),
   );
   source = sources.records[counts.indexOf(Math.max(...counts))];
+  const open = await stack.rest<Page<Intervention>>('/interventions?status=opened&limit=150');
+  const perAgent = new Map<string, number>();
+  for (const i of open.records) if (i.user_id) perAgent.set(i.user_id, (perAgent.get(i.user_id) ?? 0) + 1);
+  agent = [...perAgent.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0][0];
 });
 
 afterAll(() => stack.dispose());
@@ -99,6 +106,22 @@ async function heldAnswers(work: () => Promise<unknown>): Promise<number> {
   });
   await work();
   return answered;
+}
+
+/**
+ * `same(...)`, and how many records each gateway's fields found held (`heldAnswers`), each run
+ * alone: what bulk loading loaded before the fields shows in the difference.
+ */
+async function sameHeld(query: string, variables: Record<string, unknown>) {
+  const held = { bulk: 0, fields: 0 };
+  for (const [mode, url] of [
+    ['bulk', stack.gateway.url],
+    ['fields', fieldByField.url],
+  ] as const) {
+    held[mode] = await heldAnswers(() => run(url, query, variables));
+    jest.restoreAllMocks();
+  }
+  return { ...(await same(query, variables)), held };
 }
 
 it("answers the inbox's relations from what the page loaded in bulk, with the same answer and REST calls as field by field", async () => {
@@ -295,12 +318,17 @@ it("reads a thread's selection once per operation where each of many interventio
   const query = `{ interventions(first: 12) { nodes { id thread { ...F0 } } } }
   ${fragments.join('\n')}
   fragment F6 on Thread { id title contents(first: 2) { nodes { id } } }`;
-  const reads = jest.spyOn(resolveInfo, 'parseResolveInfo');
-  const { body } = await run(stack.gateway.url, query, {});
-  expect(body.errors).toBeUndefined();
-  expect((body.data as { interventions: { nodes: unknown[] } }).interventions.nodes.length).toBeGreaterThan(1);
-  // Intervention.thread prefetches its thread's contents from its selection: one read, not one per intervention.
-  expect(reads).toHaveBeenCalledTimes(1);
+  for (const url of [stack.gateway.url, fieldByField.url]) {
+    const reads = jest.spyOn(resolveInfo, 'parseResolveInfo');
+    const { body } = await run(url, query, {});
+    expect(body.errors).toBeUndefined();
+    expect((body.data as { interventions: { nodes: unknown[] } }).interventions.nodes.length).toBeGreaterThan(1);
+    // One read, not one per intervention: the page's, whose bulk load prefetches every thread's
+    // contents from it (its threads then held, their fields read nothing), or field by field
+    // Intervention.thread's, read once for all its parents.
+    expect(reads).toHaveBeenCalledTimes(1);
+    reads.mockRestore();
+  }
 });
 
 // A thread's contents are not nullable: their failure nulls the page, and the gateway then aborts
@@ -330,3 +358,174 @@ for (const [path, nullsThePage] of [
       stack.emulator.faults.reset();
     }
   });
+
+describe('root pages of interventions and contents', () => {
+  const INTERVENTION_ROW = `id status
+    identity { id displayName } user { id displayName } source { id } categories { id }
+    content { id body author { id } }`;
+  const CONTENT_ROW = `id body status
+    source { id } author { id displayName } creator { id } categories { id }
+    intervention { id status user { id } }`;
+
+  it("answers the agent queue from what its page loaded in bulk: the same answer and REST calls as field by field, the threads' contents asked with the threads", async () => {
+    const result = await sameHeld(AGENT_QUEUE, { agent });
+    expect(result.body.errors).toBeUndefined();
+    // The same calls: the bulk load asked each thread with its contents' window (prefetch), in one
+    // list of the threads' contents of unknown size, as Intervention.thread asks it, not the
+    // windows planned from the threads' records a round trip later.
+    expect(result.calls).toEqual(result.fieldCalls);
+    // Every intervention's thread, its source and contents, every content's author and creator,
+    // answered at once, where field by field most of them waited on their batches.
+    expect(result.held.bulk - result.held.fields).toBeGreaterThan(50);
+  });
+
+  it('every Intervention relation, on nodes and on edges, the thread under aliases with its own windows and every Thread relation', async () => {
+    const query = `query Q($agent: ID!) {
+      interventions(filter: { userId: $agent }, first: 6) {
+        totalCount pageInfo { hasNextPage endCursor }
+        edges {
+          cursor
+          node {
+            ${INTERVENTION_ROW}
+            thread { ${ROW} contents(first: 3) { nodes { ${CONTENT_ROW} } } }
+            oldest: thread { id contents(first: 2, orderBy: CREATED_AT_ASC) { edges { cursor node { id creator { id } } } } }
+          }
+        }
+        nodes { ...Row }
+      }
+    }
+    fragment Row on Intervention { id thread { id title customer { id } } content { id intervention { id } } }`;
+    const result = await sameHeld(query, { agent });
+    expect(result.body.errors).toBeUndefined();
+    expect((result.body.data as { interventions: { edges: unknown[] } }).interventions.edges).toHaveLength(6);
+    expect(result.held.bulk - result.held.fields).toBeGreaterThan(80);
+    // A second page, from an offset cursor, and the threads' interventions with their own threads.
+    await same(
+      `query Q($agent: ID!, $after: String) {
+        interventions(filter: { userId: $agent }, first: 5, after: $after, orderBy: UPDATED_AT) {
+          nodes { id thread { id interventions { id thread { id source { id } } } lastContent { id author { id } } } }
+        }
+      }`,
+      { agent, after: encodeCursor(4) },
+    );
+  });
+
+  it("a thread page's interventions' threads and contents' interventions, loaded in bulk too", async () => {
+    const result = await sameHeld(
+      `query Q($source: ID!) {
+        threads(first: 6, filter: { sourceIds: [$source] }) {
+          nodes {
+            id
+            interventions { id thread { id title contents(first: 2) { nodes { id author { id } } } } content { id } }
+            contents(first: 3) { nodes { id intervention { id user { id } thread { id } } } }
+          }
+        }
+      }`,
+      { source: source.id },
+    );
+    expect(result.body.errors).toBeUndefined();
+    // The interventions' threads are the page's own, held: read as they are, their contents planned
+    // from their records, in both gateways (and the customers of both windows, read by fields
+    // resolving at different times in two lists, are one list in bulk).
+    expect(result.calls.filter((call) => call.startsWith('GET /1.0/contents'))).toEqual(
+      result.fieldCalls.filter((call) => call.startsWith('GET /1.0/contents')),
+    );
+    expect(result.held.bulk - result.held.fields).toBeGreaterThan(50);
+  });
+
+  it("a page of contents, on nodes and on edges, with every Content relation and its thread's", async () => {
+    const result = await sameHeld(
+      `query Q($source: ID!) {
+        contents(first: 10, filter: { sourceIds: [$source] }) {
+          totalCount pageInfo { hasNextPage endCursor }
+          nodes { ${CONTENT_ROW} thread { ${ROW} contents(first: 2) { nodes { id author { id } } } } }
+          edges { cursor node { id thread { id lastContent { id } } intervention { id user { id } } } }
+        }
+      }`,
+      { source: source.id },
+    );
+    expect(result.body.errors).toBeUndefined();
+    expect(result.held.bulk - result.held.fields).toBeGreaterThan(100);
+    await same(
+      `query Q($source: ID!, $after: String) {
+        contents(first: 10, after: $after, orderBy: CREATED_AT_ASC, filter: { sourceIds: [$source] }) {
+          edges { cursor node { id author { id } thread { id source { id } } } }
+        }
+      }`,
+      { source: source.id, after: encodeCursor(3) },
+    );
+  });
+
+  it('leaves a root page whose selection has a relation without a bulk load to its fields, answered as before', async () => {
+    for (const [query, variables] of [
+      [
+        `query Q($agent: ID!) { interventions(filter: { userId: $agent }) { nodes { id content { id inReplyTo { id } } thread { id } } } }`,
+        { agent },
+      ],
+      [
+        `query Q($source: ID!) { contents(first: 20, filter: { sourceIds: [$source] }) { nodes { id inReplyTo { id } author { id } } } }`,
+        { source: source.id },
+      ],
+    ] as const) {
+      const { held } = await sameHeld(query, variables);
+      // Only what the loaders hold by the time each field asks, as field by field: no bulk load ran before them.
+      expect(held.bulk).toBe(held.fields);
+    }
+  });
+
+  it("reports invalid arguments under an intervention's thread as field by field", async () => {
+    // The errors null the page, and the gateway then aborts the calls still pending: which of them
+    // reached Engage first is a race, in either mode.
+    for (const args of ['first: 500', `first: 2, after: "${Buffer.from('1').toString('base64')}garbage"`]) {
+      const result = await same(
+        `query Q($agent: ID!) { interventions(filter: { userId: $agent }, first: 4) { nodes { id thread { id source { id } contents(${args}) { totalCount } } } } }`,
+        { agent },
+        { compareCalls: false },
+      );
+      expect(result.body.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT' } });
+    }
+  });
+
+  // A failure on a non-null relation (an intervention's or a content's thread or source, a
+  // thread's contents or interventions) nulls the page, and the gateway then aborts the calls still pending (see
+  // above): there the calls are not compared. The root searches' own endpoints are not failed
+  // (nothing would be left to compare): interventions by id fail, not their lists, under the page of
+  // interventions; under the page of contents the contents are not failed.
+  const AGENT_PAGE = `query Q($agent: ID!) {
+    interventions(filter: { userId: $agent }, first: 8) {
+      edges { cursor node { ${INTERVENTION_ROW} thread { id title customer { id } contents(first: 3) { nodes { ${CONTENT_ROW} } } } } }
+    }
+  }`;
+  const CONTENTS_PAGE = `query Q($source: ID!) {
+    contents(first: 12, filter: { sourceIds: [$source] }) {
+      nodes { ${CONTENT_ROW} thread { id assignee { id } interventions { id user { id } } } }
+    }
+  }`;
+  for (const [page, path, nullsThePage] of [
+    ['interventions', '^/1.0/content_threads', true],
+    ['interventions', '^/1.0/contents', true],
+    ['interventions', '^/1.0/interventions/', false],
+    ['interventions', '^/1.0/content_sources', true],
+    ['interventions', '^/1.0/users', false],
+    ['interventions', '^/1.0/categories', false],
+    ['interventions', '^/1.0/identities', false],
+    ['contents', '^/1.0/content_threads', true],
+    ['contents', '^/1.0/interventions', true],
+    ['contents', '^/1.0/content_sources', true],
+    ['contents', '^/1.0/users', false],
+    ['contents', '^/1.0/categories', false],
+    ['contents', '^/1.0/identities', false],
+  ] as const)
+    it(`keeps an upstream failure on ${path} in its fields, under a page of ${page}`, async () => {
+      stack.emulator.faults.set({ errorRate: 1, pathPattern: path });
+      try {
+        await same(
+          page === 'interventions' ? AGENT_PAGE : CONTENTS_PAGE,
+          page === 'interventions' ? { agent } : { source: source.id },
+          { compareCalls: !nullsThePage },
+        );
+      } finally {
+        stack.emulator.faults.reset();
+      }
+    });
+});

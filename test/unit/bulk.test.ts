@@ -153,7 +153,7 @@ describe('heldThreadInterventions', () => {
 
 describe('the relations bulk loading knows', () => {
   const schema = createSchema();
-  /** Every object type a page of threads can select, through any field. */
+  /** Every object type a page loaded in bulk (of threads, of interventions, of contents) can select, through any field. */
   const reachable = new Map<string, GraphQLObjectType>();
   const visit = (type: GraphQLObjectType) => {
     if (reachable.has(type.name)) return;
@@ -163,7 +163,8 @@ describe('the relations bulk loading knows', () => {
       if (isObjectType(named)) visit(named);
     }
   };
-  visit(schema.getType('ThreadConnection') as GraphQLObjectType);
+  for (const page of ['ThreadConnection', 'InterventionConnection', 'ContentConnection'])
+    visit(schema.getType(page) as GraphQLObjectType);
 
   it('lists every field under a page whose resolver can load (it takes the context), with a bulk load or null', () => {
     const unlisted: string[] = [];
@@ -177,6 +178,21 @@ describe('the relations bulk loading knows', () => {
     // A field missing here would be taken for a plain read: a page would answer before its loads,
     // and the field would load a round trip later.
     expect(unlisted).toEqual([]);
+  });
+
+  it("names each bulk load's children by its field's type, where the field selects an object", () => {
+    // A plan reads the selection under a relation on the type named here: another type would find
+    // nothing selected on it and leave the children's own relations to their fields.
+    const wrong = Object.entries(RELATIONS).flatMap(([type, fields]) =>
+      Object.entries(fields).flatMap(([field, relation]) => {
+        const own = (schema.getType(type) as GraphQLObjectType | undefined)?.getFields()[field];
+        const named = own && getNamedType(own.type);
+        return relation && isObjectType(named) && named.name !== relation.type
+          ? [`${type}.${field}: ${relation.type}, not ${named.name}`]
+          : [];
+      }),
+    );
+    expect(wrong).toEqual([]);
   });
 
   it('names only fields of the schema', () => {
