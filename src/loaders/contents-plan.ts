@@ -44,6 +44,10 @@ export interface ContentsPlan {
   single: ThreadContentsKey[];
 }
 
+/** Largest thread first (then by id, for a stable plan). */
+const largestFirst = (a: { count: number; threadId: string }, b: { count: number; threadId: string }) =>
+  b.count - a.count || a.threadId.localeCompare(b.threadId);
+
 /**
  * Pure planning: which keys share a combined call, which need their own. First-fit decreasing bin
  * packing, so the fewest calls.
@@ -79,7 +83,7 @@ export function planThreadContents(keys: readonly ThreadContentsKey[]): Contents
   }
 
   const bins: Array<CombinedCall & { keys: ThreadContentsKey[] }> = [];
-  for (const item of [...packable.values()].sort((a, b) => b.count - a.count || a.threadId.localeCompare(b.threadId))) {
+  for (const item of [...packable.values()].sort(largestFirst)) {
     const bin = bins.find((call) => call.order === item.order && call.limit + item.count <= MAX_LIMIT);
     if (bin) {
       bin.threadIds.push(item.threadId);
@@ -115,6 +119,29 @@ export function contentsQuery(threadIds: readonly string[], order: ContentsOrder
  */
 type Call = { threadIds: readonly string[]; order: ContentsOrder };
 
+// The batch function's helpers are module functions, not closures made per batch: V8 keeps a
+// function's optimized code only while a closure that ran it is alive, and closures made per batch
+// were optimized again after each full collection.
+
+function keysOf(keys: readonly ThreadContentsKey[], call: Call): ThreadContentsKey[] {
+  return keys.filter((key) => key.order === call.order && call.threadIds.includes(key.threadId));
+}
+
+/** A page that holds the call's threads whole: each thread's contents, cut from it. */
+function file(
+  byThread: Map<string, Content[] | Error>,
+  call: Call,
+  records: readonly Content[],
+  prime: (content: Content) => void,
+): void {
+  for (const threadId of call.threadIds) byThread.set(`${call.order}|${threadId}`, []);
+  for (const content of records) {
+    prime(content);
+    const list = byThread.get(`${call.order}|${content.thread_id}`);
+    if (Array.isArray(list)) list.push(content);
+  }
+}
+
 export async function loadThreadContents(
   engage: EngageApi,
   keys: readonly ThreadContentsKey[],
@@ -144,18 +171,6 @@ export async function loadThreadContents(
   };
   for (const key of plan.single) startSingle(key);
 
-  const keysOf = (call: Call) =>
-    keys.filter((key) => key.order === call.order && call.threadIds.includes(key.threadId));
-  /** A page that holds the call's threads whole: each thread's contents, cut from it. */
-  const file = (call: Call, records: readonly Content[]) => {
-    for (const threadId of call.threadIds) byThread.set(`${call.order}|${threadId}`, []);
-    for (const content of records) {
-      prime(content);
-      const list = byThread.get(`${call.order}|${content.thread_id}`);
-      if (Array.isArray(list)) list.push(content);
-    }
-  };
-
   // Started with the combined calls below, not after them: they are the same round trip.
   const speculative = Promise.all(
     plan.speculative.map(async (call) => {
@@ -163,13 +178,13 @@ export async function loadThreadContents(
       try {
         page = await engage.listContents({ q: contentsQuery(call.threadIds, call.order), offset: 0, limit: MAX_LIMIT });
       } catch {
-        retry.push(...keysOf(call)); // each window's own call reports (or survives) the failure
+        retry.push(...keysOf(keys, call)); // each window's own call reports (or survives) the failure
         return;
       }
       if (page.count > page.records.length) {
         page.records.forEach(prime);
         partial.push({ call, records: page.records });
-      } else file(call, page.records);
+      } else file(byThread, call, page.records, prime);
     }),
   );
 
@@ -188,10 +203,10 @@ export async function loadThreadContents(
       }
       if (page.count > page.records.length) {
         // A thread grew since its contents_count was read: this page may miss some of its contents.
-        retry.push(...keysOf(call));
+        retry.push(...keysOf(keys, call));
         return;
       }
-      file(call, page.records);
+      file(byThread, call, page.records, prime);
     }),
   );
 
@@ -200,7 +215,7 @@ export async function loadThreadContents(
   const again: ThreadContentsKey[] = [];
   for (const { call, records } of partial) {
     const firstOf = groupBy(records, (record) => record.thread_id);
-    const callKeys = keysOf(call);
+    const callKeys = keysOf(keys, call);
     const sizes = await Promise.all(callKeys.map((key) => sizeOf(key.threadId)?.catch(() => undefined)));
     callKeys.forEach((key, i) => {
       const size = sizes[i];

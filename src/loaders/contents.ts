@@ -27,8 +27,10 @@ export function contentLoaders(
     { maxBatchSize: MAX_LIMIT },
   );
 
+  // Made once, not per batch (see contents-plan.ts's helpers).
+  const primeContent = (record: Content) => primeAll(content, [record]);
   const threadContents = kit.loader<ThreadContentsKey, ConnectionParent<Content>, string>(
-    (keys) => loadThreadContents(engage, keys, (record) => primeAll(content, [record]), sizeOf),
+    (keys) => loadThreadContents(engage, keys, primeContent, sizeOf),
     { cacheKeyFn: threadContentsCacheKey },
   );
 
