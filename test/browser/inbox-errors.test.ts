@@ -6,7 +6,7 @@
  * that vanished between the list and its opening, by asking the gateway for an id it does not know.
  */
 import { describeWith, requirements } from '../support/requirements';
-import { inboxInBrowser, screenshotPath } from './support';
+import { inboxInBrowser, screenshotPath, uncaughtErrors } from './support';
 
 describeWith([requirements.chromium()])('inbox app on the gateway errors', () => {
   // The identities' 503s below would otherwise open the circuit for every other call.
@@ -41,6 +41,30 @@ describeWith([requirements.chromium()])('inbox app on the gateway errors', () =>
     ).toHaveLength(1);
   });
 
+  it('says beside Load more why the next page failed (UPSTREAM_RATE_LIMITED), with a Retry enabled once retryAfterMs has passed', async () => {
+    const { page, stack } = inbox;
+    const uncaught = uncaughtErrors(page);
+    expect(await rowIds()).toHaveLength(20);
+    stack.emulator.faults.set({ force429: 10, retryAfterSeconds: 1, pathPattern: '^/1\\.0/content_threads$' });
+    await page.getByRole('button', { name: 'Load more' }).click();
+    const alert = page.locator('.inbox').getByRole('alert').filter({ hasText: 'Engage is busy; retry in 1 s.' });
+    await alert.waitFor();
+    const retry = alert.getByRole('button', { name: 'Retry' });
+    expect(await retry.isDisabled()).toBe(true);
+    expect(await rowIds()).toHaveLength(20);
+    await page.screenshot({ path: screenshotPath('errors-2-load-more') });
+
+    stack.emulator.faults.reset();
+    await retry.click(); // waits until it is enabled
+    await rows().nth(39).waitFor();
+    await alert.waitFor({ state: 'detached' });
+    const ids = await rowIds();
+    expect(new Set(ids).size).toBe(40);
+    await expect(page.getByRole('alert').count()).resolves.toBe(0);
+    // The failure was the app's to handle: nothing was left uncaught.
+    expect(uncaught()).toEqual([]);
+  });
+
   it('drops a thread that is gone (NOT_FOUND) from the inbox when opened, with no error', async () => {
     const before = await rowIds();
     const total = Number(await inbox.page.getByTestId('total').textContent());
@@ -61,7 +85,7 @@ describeWith([requirements.chromium()])('inbox app on the gateway errors', () =>
     await expect(inbox.page.getByTestId('total').textContent()).resolves.toBe(String(total - 1));
     await inbox.page.getByText('That conversation is no longer visible to you').waitFor();
     await expect(inbox.page.getByRole('alert').count()).resolves.toBe(0);
-    await inbox.page.screenshot({ path: screenshotPath('errors-2-not-found') });
+    await inbox.page.screenshot({ path: screenshotPath('errors-3-not-found') });
   });
 
   it('renders a partial inbox (customers Engage did not answer for) with the error in place of each customer', async () => {
@@ -77,7 +101,7 @@ describeWith([requirements.chromium()])('inbox app on the gateway errors', () =>
     // The rest of each row is there: its source and its last message.
     await expect(inbox.page.locator('.inbox .row-meta .badge').count()).resolves.toBe(20);
     await expect(inbox.page.locator('.inbox .preview:not(.field-error)').count()).resolves.toBe(20);
-    await inbox.page.screenshot({ path: screenshotPath('errors-3-partial') });
+    await inbox.page.screenshot({ path: screenshotPath('errors-4-partial') });
 
     // Retrying once Engage answers again fills the customers in.
     inbox.stack.emulator.faults.reset();

@@ -134,6 +134,17 @@ export function inboxInBrowser(options?: StackOptions): InboxInBrowser {
 }
 
 /**
+ * The page's uncaught errors from now on (an exception, or a promise rejected with no handler), as
+ * the browser reports them: each is logged to the console, and a sign of an outcome the app left
+ * unhandled. Answers them so far.
+ */
+export function uncaughtErrors(page: Page): () => string[] {
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  return () => [...errors];
+}
+
+/**
  * The page's first `operationName` reaches the gateway, which runs it, but the connection drops
  * before its answer reaches the page; later requests go through. Answers how many were lost.
  */

@@ -37,17 +37,28 @@ export function Inbox({
     context: { fetchOptions },
   });
   const { data, error, loading } = inbox;
-  // Reads of the inbox, whose answers are written over the page's writes made meanwhile: through
-  // readOverWrites, which makes those again over them, and aborts a read lost on its way (feed.ts).
+  const key = JSON.stringify(variables);
+  // Reads of the inbox (Retry, Load more), whose answers are written over the page's writes made
+  // meanwhile: through readOverWrites, which makes those again over them, and aborts a read lost on
+  // its way (feed.ts).
   const refetch = () => readOverWrites(client, (signal) => refetchWith(fetchOptions, signal, () => inbox.refetch()));
-  const fetchMore = (after: string | null | undefined) =>
-    readOverWrites(client, (signal) =>
-      inbox.fetchMore({ variables: { after }, context: { fetchOptions: { signal } } }),
-    );
+  // Load more's last failure, for these sources: not the query's error (the rows loaded still
+  // show), so said beside the button, which it would otherwise just give back.
+  const [moreFailed, setMoreFailed] = useState<{ key: string; problem: UiError } | null>(null);
+  const moreProblem = moreFailed?.key === key ? moreFailed.problem : null;
+  const loadMore = async (after: string | null | undefined) => {
+    setMoreFailed(null);
+    try {
+      await readOverWrites(client, (signal) =>
+        inbox.fetchMore({ variables: { after }, context: { fetchOptions: { signal } } }),
+      );
+    } catch (failure) {
+      setMoreFailed({ key, problem: uiError(failure) });
+    }
+  };
   // A retry clears `error` while it runs: the rows keep the last answer's errors until the retry's
   // own answer comes (else a failed customer would read "Unknown customer" meanwhile). Only for the
   // same sources: another selection's inbox is loading, not failed.
-  const key = JSON.stringify(variables);
   const last = useRef({ key, error });
   if (!loading) last.current = { key, error };
   const shownError = loading && last.current.key === key ? last.current.error : error;
@@ -165,11 +176,19 @@ export function Inbox({
           );
         })}
       </ul>
-      {pageInfo.hasNextPage && (
-        <button type="button" className="more" disabled={loading} onClick={() => void fetchMore(pageInfo.endCursor)}>
-          {loading ? 'Loading…' : 'Load more'}
-        </button>
-      )}
+      {pageInfo.hasNextPage &&
+        // A failure worth retrying offers its Retry in the button's place (enabled once `retryAfterMs`
+        // has passed); another is said above the button.
+        (moreProblem?.retry ? (
+          <Problem problem={moreProblem} onRetry={() => loadMore(pageInfo.endCursor)} />
+        ) : (
+          <>
+            {moreProblem && <Problem problem={moreProblem} />}
+            <button type="button" className="more" disabled={loading} onClick={() => void loadMore(pageInfo.endCursor)}>
+              {loading ? 'Loading…' : 'Load more'}
+            </button>
+          </>
+        ))}
     </section>
   );
 }
