@@ -8,6 +8,11 @@
 import { describeWith, requirements } from '../support/requirements';
 import { inboxInBrowser, loseOnTheWay, screenshotPath, uncaughtErrors } from './support';
 
+/** Once `check()` holds. */
+async function until(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
 describeWith([requirements.chromium()])('inbox app when a read is lost on its way', () => {
   const inbox = inboxInBrowser();
   const rows = () => inbox.page.locator('.inbox [data-thread-id]');
@@ -88,6 +93,50 @@ describeWith([requirements.chromium()])('inbox app when a read is lost on its wa
     await page.unrouteAll({ behavior: 'ignoreErrors' });
     await gaveUp.getByRole('button', { name: 'Retry' }).click(); // waits until it is enabled
     await rows().first().waitFor();
+    await expect(page.getByRole('alert').count()).resolves.toBe(0);
+  });
+
+  it("gives up the inbox's first load that never answers after 60 s: its request is aborted, and the inbox shows the error with its Retry", async () => {
+    const { page, stack } = inbox;
+    const lost = await loseOnTheWay(page, stack, ({ operationName }) => operationName === 'Inbox');
+    await page.reload();
+    await page.getByText('Loading the inbox…').waitFor();
+    await until(() => lost().length > 0);
+
+    await page.clock.fastForward('01:00');
+    const gaveUp = page.getByRole('alert').filter({ hasText: 'Cannot reach the gateway (no answer within 60 s).' });
+    await gaveUp.waitFor();
+    // Its request was aborted. (A first load may have been sent twice, the first cancelled by the
+    // page at once: seen on a loaded machine, without the timeout too.)
+    await until(() => lost().every((request) => request.failure()));
+    expect(lost().map((request) => request.failure()?.errorText)).toEqual(lost().map(() => 'net::ERR_ABORTED'));
+    await page.screenshot({ path: screenshotPath('lost-reads-3-first-load') });
+
+    await page.unrouteAll({ behavior: 'ignoreErrors' });
+    await gaveUp.getByRole('button', { name: 'Retry' }).click();
+    await rows().first().waitFor();
+    await expect(page.getByRole('alert').count()).resolves.toBe(0);
+  });
+
+  it("gives up a conversation's first load that never answers after 60 s: its request is aborted, and the conversation shows the error with its Retry", async () => {
+    const { page, stack } = inbox;
+    const lost = await loseOnTheWay(page, stack, ({ operationName }) => operationName === 'Thread');
+    await rows().first().click();
+    await page.getByText('Loading the conversation…').waitFor();
+    await until(() => lost().length > 0);
+
+    await page.clock.fastForward('01:00');
+    const gaveUp = page.getByRole('alert').filter({ hasText: 'Cannot reach the gateway (no answer within 60 s).' });
+    await gaveUp.waitFor();
+    // Its request was aborted. (A first load may have been sent twice, the first cancelled by the
+    // page at once: seen on a loaded machine, without the timeout too.)
+    await until(() => lost().every((request) => request.failure()));
+    expect(lost().map((request) => request.failure()?.errorText)).toEqual(lost().map(() => 'net::ERR_ABORTED'));
+    await page.screenshot({ path: screenshotPath('lost-reads-4-conversation') });
+
+    await page.unrouteAll({ behavior: 'ignoreErrors' });
+    await gaveUp.getByRole('button', { name: 'Retry' }).click();
+    await page.locator('.messages [data-content-id]').first().waitFor();
     await expect(page.getByRole('alert').count()).resolves.toBe(0);
   });
 });

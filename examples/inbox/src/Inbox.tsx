@@ -2,7 +2,7 @@ import { useApolloClient, useQuery } from '@apollo/client/react';
 import { useMemo, useRef, useState } from 'react';
 import { Avatar } from './Avatar';
 import { fieldErrors, fieldKey, liveFieldErrors, uiError, type UiError } from './errors';
-import { readOverWrites, refetchWith, useLiveFeed } from './feed';
+import { readOverWrites, refetchWith, useLiveFeed, useOwnLoads } from './feed';
 import { ago } from './format';
 import type { ThreadRowFragment } from './gql/graphql';
 import { appendToThread, placeInInbox, writeContentAdded, writeNewThread } from './live';
@@ -26,7 +26,7 @@ export function Inbox({
 }) {
   const client = useApolloClient();
   const variables = { sourceIds: sourceIds.length ? sourceIds : null };
-  // Where a refetch takes its abort signal (feed.ts's refetchWith).
+  // Where the query's requests take their abort signal (feed.ts's useOwnLoads, refetchWith).
   const fetchOptions = useMemo<{ signal?: AbortSignal }>(() => ({}), []);
   // errorPolicy 'all': a field that failed (a customer Engage did not answer for) nulls that field
   // with its error, and the rest of the inbox still shows.
@@ -37,6 +37,8 @@ export function Inbox({
     context: { fetchOptions },
   });
   const { data, error, loading } = inbox;
+  // Its first load, and one for other sources, given up as any read of the inbox (feed.ts).
+  useOwnLoads(client, fetchOptions, inbox);
   const key = JSON.stringify(variables);
   // Reads of the inbox (Retry, Load more), whose answers are written over the page's writes made
   // meanwhile: through readOverWrites, which makes those again over them, and aborts a read lost on

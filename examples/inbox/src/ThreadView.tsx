@@ -10,7 +10,7 @@ import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
 import type { Attempts } from './attempts';
 import { Avatar } from './Avatar';
 import { fieldErrors, fieldKey, uiError, type UiError } from './errors';
-import { madeOverReads, readOverWrites, refetchWith, useLiveFeed, writeOverReads } from './feed';
+import { madeOverReads, readOverWrites, refetchWith, useLiveFeed, useOwnLoads, writeOverReads } from './feed';
 import { ago } from './format';
 import { LiveInterrupted, threadStatus } from './Inbox';
 import { appendToThread, placeInInbox, writeContentAdded } from './live';
@@ -59,12 +59,14 @@ export function ThreadView({
   onGone: (threadId: string) => void;
 }) {
   const client = useApolloClient();
-  // Where a refetch takes its abort signal (feed.ts's refetchWith).
+  // Where the query's requests take their abort signal (feed.ts's useOwnLoads, refetchWith).
   const fetchOptions = useMemo<{ signal?: AbortSignal }>(() => ({}), []);
   // errorPolicy 'all': a field that failed (the customer's profile) shows its error in its place,
   // and the conversation still shows.
   const conversation = useQuery(THREAD, { variables: { id: threadId }, errorPolicy: 'all', context: { fetchOptions } });
   const { data, error } = conversation;
+  // Its first load, given up as any read of the conversation (feed.ts).
+  useOwnLoads(client, fetchOptions, conversation);
   // A read of the conversation, whose answer is written over the page's writes made meanwhile:
   // through readOverWrites, which makes those again over it, and aborts a read lost on its way (feed.ts).
   const refetch = () =>

@@ -22,16 +22,18 @@
  * appended to its conversation, a closed thread dropped from the inbox). So the writes the page
  * makes through `writeOverReads` while a read is in flight, every feed's and every action's, are made
  * again, in order, once its answer is in; the reading feed's held events follow. Every read of a view
- * goes through `readOverWrites`: a feed's `resync`, and a query's `refetch` (Retry, Refresh, after an
- * action) or `fetchMore` (the inbox's next page, merged into the list by its type policy). The
- * writes are upserts (a record written, a thread moved to the top or dropped, a message appended
- * once), so making one again over an answer that has it already changes nothing.
+ * goes through `readOverWrites`: a feed's `resync`, a query's first load (`useOwnLoads`), and its
+ * `refetch` (Retry, Refresh, after an action) or `fetchMore` (the inbox's next page, merged into the
+ * list by its type policy). The writes are upserts (a record written, a thread moved to the top or
+ * dropped, a message appended once), so making one again over an answer that has it already
+ * changes nothing.
  *
  * A read that has not answered within `READ_TIMEOUT_MS` fails, and its request is aborted: `fetch`
  * has no timeout, and a read lost on its way (a connection that died without closing) would never
  * answer, keeping every write of the page made since for the rest of the session, and its view as
- * it was: a feed interrupted and holding its events, Load more or a Retry loading for good. Failed,
- * it shows as any failed read does (a feed tries again; a query's error and Retry, or Load more).
+ * it was: a feed interrupted and holding its events, "Loading…", Load more or a Retry for good.
+ * Failed, it shows as any failed read does (a feed tries again; a query's error and Retry, Load
+ * more's beside it).
  *
  * Meanwhile the view says quietly that live updates are interrupted (`useLiveFeed` answers whether
  * they are): from the end of a subscription until the next one delivers an event or has run for
@@ -43,7 +45,7 @@
  * for the reasons live.ts gives (a partial event is an event), and without Apollo's deduplication of
  * identical subscriptions, which would let a feed that resubscribes join another's replay half way.
  */
-import type { ApolloClient, OperationVariables, TypedDocumentNode } from '@apollo/client';
+import { NetworkStatus, type ApolloClient, type OperationVariables, type TypedDocumentNode } from '@apollo/client';
 import { CombinedGraphQLErrors } from '@apollo/client/errors';
 import { useApolloClient } from '@apollo/client/react';
 import { useEffect, useRef, useState } from 'react';
@@ -192,15 +194,58 @@ export async function readOverWrites<T>(
  * `refetch()`, a query's refetch (`ObservableQuery.refetch`), aborted by `signal`. Apollo's refetch
  * takes no context of its own: it sends the query's, whose `fetchOptions` (given to the query as
  * `context: { fetchOptions }`) HttpLink reads as the request starts, within the call. So `signal`
- * is in the query's `fetchOptions` for the call, and no longer once its request has it.
+ * is in the query's `fetchOptions` for the call, and once its request has it they hold again what
+ * they held (the signal of the query's own loads, `useOwnLoads`).
  */
 export function refetchWith<T>(fetchOptions: { signal?: AbortSignal }, signal: AbortSignal, refetch: () => T): T {
+  const held = fetchOptions.signal;
   fetchOptions.signal = signal;
   try {
     return refetch();
   } finally {
-    delete fetchOptions.signal;
+    fetchOptions.signal = held;
   }
+}
+
+/**
+ * Makes the loads Apollo starts by itself for a view's query (`useQuery`'s: its first, and one for
+ * other variables; `networkStatus` loading or setVariables) reads of the view, as its refetches and
+ * next pages are (`readOverWrites`): one that has not answered within `READ_TIMEOUT_MS` fails, its
+ * request aborted, and the query has the error, which the view shows with its Retry. Such a load
+ * starts as the query subscribes, out of the page's hands, and takes its signal from the query's
+ * `fetchOptions` (its `context.fetchOptions`, as in `refetchWith`): they hold one for these loads,
+ * aborted when the load in flight is given up, then a new one for the next. The page's writes made
+ * while a load is in flight are made again once it is over (over nothing when it failed: they are
+ * upserts).
+ */
+export function useOwnLoads(
+  client: object,
+  fetchOptions: { signal?: AbortSignal },
+  { networkStatus, variables }: { networkStatus: NetworkStatus; variables: unknown },
+): void {
+  const loads = useRef<AbortController | null>(null);
+  if (!loads.current) {
+    // Before the query subscribes: its first load starts then.
+    loads.current = new AbortController();
+    fetchOptions.signal = loads.current.signal;
+  }
+  const loading = networkStatus === NetworkStatus.loading || networkStatus === NetworkStatus.setVariables;
+  const key = JSON.stringify(variables);
+  useEffect(() => {
+    if (!loading) return undefined;
+    let over: () => void = () => undefined;
+    // Rejects when given up: the query has that error (its request aborted), and shows it.
+    readOverWrites(client, (signal) => {
+      const load = loads.current!;
+      signal.addEventListener('abort', () => {
+        load.abort(signal.reason);
+        loads.current = new AbortController();
+        fetchOptions.signal = loads.current.signal;
+      });
+      return new Promise<void>((resolve) => (over = resolve));
+    }).catch(() => undefined);
+    return () => over();
+  }, [client, loading, key]);
 }
 
 export function startFeed<TData, TVariables extends OperationVariables & { after?: string | null }>(
