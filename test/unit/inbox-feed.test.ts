@@ -96,8 +96,9 @@ function watch(gateway: ReturnType<typeof gatewayModel>) {
   return { feed, received, reads, interrupted };
 }
 
+/** Once what the feed does in promise callbacks is done (a few turns more than its longest chain). */
 const flush = async () => {
-  for (let turn = 0; turn < 5; turn++) await Promise.resolve();
+  for (let turn = 0; turn < 10; turn++) await Promise.resolve();
 };
 
 beforeEach(() => jest.useFakeTimers());

@@ -167,27 +167,46 @@ export async function readOverWrites<T>(
   const since: Array<() => void> = [];
   const reads = readsOf(client);
   reads.add(since);
-  const reading = new AbortController();
-  const aborted = new Promise<never>((_, reject) =>
-    reading.signal.addEventListener('abort', () => reject(reading.signal.reason as unknown)),
-  );
-  const timeout = setTimeout(
-    () => reading.abort(new Error(`no answer within ${READ_TIMEOUT_MS / 1000} s`)),
-    READ_TIMEOUT_MS,
-  );
-  const onStop = () => reading.abort(stop?.reason);
-  if (stop?.aborted) onStop();
-  else stop?.addEventListener('abort', onStop);
   let answer: T;
   try {
-    answer = await Promise.race([read(reading.signal), aborted]);
+    answer = await giveUpAfter(
+      READ_TIMEOUT_MS,
+      () => new Error(`no answer within ${READ_TIMEOUT_MS / 1000} s`),
+      read,
+      stop,
+    );
   } finally {
-    clearTimeout(timeout);
-    stop?.removeEventListener('abort', onStop);
     reads.delete(since);
   }
   for (const write of since) write();
   return answer;
+}
+
+/**
+ * Runs `run`, a request (`fetch` has no timeout: one lost on its way would never settle), with the
+ * signal that aborts it: when it has not settled within `ms` (with `gaveUp()`), or when `stop`
+ * aborts (with its reason). It then rejects at once, with that reason.
+ */
+export async function giveUpAfter<T>(
+  ms: number,
+  gaveUp: () => unknown,
+  run: (signal: AbortSignal) => Promise<T>,
+  stop?: AbortSignal,
+): Promise<T> {
+  const running = new AbortController();
+  const aborted = new Promise<never>((_, reject) =>
+    running.signal.addEventListener('abort', () => reject(running.signal.reason as unknown)),
+  );
+  const timeout = setTimeout(() => running.abort(gaveUp()), ms);
+  const onStop = () => running.abort(stop?.reason);
+  if (stop?.aborted) onStop();
+  else stop?.addEventListener('abort', onStop);
+  try {
+    return await Promise.race([run(running.signal), aborted]);
+  } finally {
+    clearTimeout(timeout);
+    stop?.removeEventListener('abort', onStop);
+  }
 }
 
 /**
