@@ -3,12 +3,21 @@
  * it (`UPSTREAM_UNAVAILABLE` with `outcomeUnknown`), so the page offers a Refresh that reads the
  * conversation again, which shows whether it was done; once read, the next click is a new attempt.
  * Or its answer was lost on the way: a click sends its key again while the thread is as it was,
- * and not once the thread has changed (someone reopened it). The actions close a thread on an email
- * source (Engage closes threads of emails, not of chats); Engage's 503 to the close is the
- * emulator's fault on its path. The gateway receives Engage's webhooks: the page sees messages live.
+ * and not once the thread has changed (someone reopened it). Or its answer never came (a connection
+ * that died without closing): the page gives it up after 45 s, as an outcome Engage did not confirm.
+ * The actions close a thread on an email source (Engage closes threads of emails, not of chats);
+ * Engage's 503 to the close is the emulator's fault on its path. The gateway receives Engage's
+ * webhooks: the page sees messages live. The page's timers run on Playwright's clock, which a test
+ * moves on instead of waiting.
  */
+import type { Locator } from 'playwright-core';
 import { describeWith, requirements } from '../support/requirements';
-import { inboxInBrowser, loseFirstAnswer, openNewConversation, screenshotPath } from './support';
+import { inboxInBrowser, loseFirstAnswer, loseOnTheWay, openNewConversation, screenshotPath } from './support';
+
+/** Once `check()` holds. */
+async function until(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((resolve) => setTimeout(resolve, 10));
+}
 
 describeWith([requirements.chromium()])('inbox app after an action whose outcome is unknown', () => {
   const inbox = inboxInBrowser({ registerWebhook: true, emulator: { webhooks: { retryBaseMs: 5 } } });
@@ -49,11 +58,47 @@ describeWith([requirements.chromium()])('inbox app after an action whose outcome
   }
 
   beforeAll(async () => {
+    // Time flows as usual until a test moves it on.
+    await inbox.page.clock.install();
     await inbox.page.goto(inbox.app.origin);
     await inbox.page.getByRole('button', { name: /admin/ }).click();
     await inbox.page.locator('.inbox [data-thread-id]').first().waitFor();
   });
-  afterEach(() => inbox.page.unrouteAll());
+  afterEach(() => inbox.page.unrouteAll({ behavior: 'ignoreErrors' }));
+
+  /**
+   * Clicks `button` while the answer to its `operationName` never comes (the gateway does it, once
+   * `done()` says so, and its answer is lost on the way) and moves the clock on 45 s: the page gives
+   * it up. Answers the variables the request was sent with.
+   */
+  async function unanswered(
+    operationName: string,
+    button: Locator,
+    done: () => boolean,
+  ): Promise<Record<string, unknown> | undefined> {
+    const { page, stack } = inbox;
+    const lost = await loseOnTheWay(page, stack, (operation) => operation.operationName === operationName, {
+      reachGateway: true,
+    });
+    await button.click();
+    await until(done);
+    expect(await button.isDisabled()).toBe(true); // busy
+    await page.clock.fastForward('00:45');
+    await page.getByRole('alert').filter({ hasText: 'The gateway did not answer within 45 s' }).waitFor();
+    expect(lost()).toHaveLength(1);
+    await until(() => lost()[0].failure() !== null);
+    expect(lost()[0].failure()?.errorText).toBe('net::ERR_ABORTED');
+    await page.unrouteAll({ behavior: 'ignoreErrors' });
+    return (lost()[0].postDataJSON() as { variables?: Record<string, unknown> }).variables;
+  }
+  const closeUnanswered = async (threadId: string) =>
+    (
+      await unanswered(
+        'CloseThread',
+        closeButton(),
+        () => inbox.stack.emulator.records.thread(threadId)?.thread.closed === true,
+      )
+    )?.idempotencyKey;
 
   it('offers Refresh, not Retry, when Engage did not confirm a close (outcomeUnknown): the conversation read again shows it done', async () => {
     const { page, stack } = inbox;
@@ -106,5 +151,70 @@ describeWith([requirements.chromium()])('inbox app after an action whose outcome
     // The thread changed since the lost attempt: the click is a new attempt, and closes it.
     await closeOnce(threadId);
     await page.screenshot({ path: screenshotPath('outcome-unknown-2-closed-again') });
+  });
+
+  it('gives up a close whose answer never comes after 45 s, as an outcome Engage did not confirm: Refresh shows it done', async () => {
+    const { page } = inbox;
+    const threadId = await openEmail('Nothing else, you can close it.');
+    await closeUnanswered(threadId);
+    const alert = page.getByRole('alert').filter({ hasText: 'The gateway did not answer within 45 s' });
+    await expect(alert.textContent()).resolves.toContain('refresh to see whether it was done');
+    // Not a Retry: the gateway may have done it, and only the record tells. The button is no longer busy.
+    await expect(alert.getByRole('button', { name: 'Retry' }).count()).resolves.toBe(0);
+    await expect(closeButton().isEnabled()).resolves.toBe(true);
+    await expect(page.locator('.thread header .status').textContent()).resolves.not.toBe('closed');
+    await page.screenshot({ path: screenshotPath('outcome-unknown-3-no-answer') });
+
+    await alert.getByRole('button', { name: 'Refresh' }).click();
+    await page.locator('.thread header .status', { hasText: 'closed' }).waitFor();
+    await alert.waitFor({ state: 'detached' });
+    await expect(page.getByRole('alert').count()).resolves.toBe(0);
+  });
+
+  it('sends a close given up without an answer again with its key while the thread is as it was: Engage closes it once', async () => {
+    const { page, stack } = inbox;
+    const threadId = await openEmail('Please close this ticket as well.');
+    stack.emulator.requestLog.reset();
+    const lostKey = await closeUnanswered(threadId);
+    expect(closes(threadId)).toEqual([200]);
+
+    // The click is the lost attempt again: its key, whose result the gateway replays.
+    const sent = page.waitForRequest((request) => request.postDataJSON()?.operationName === 'CloseThread');
+    await closeButton().click();
+    expect((await sent).postDataJSON().variables.idempotencyKey).toBe(lostKey);
+    await page.locator('.notice', { hasText: 'Thread closed.' }).waitFor();
+    await page.getByRole('alert').filter({ hasText: 'The gateway did not answer' }).waitFor({ state: 'detached' });
+    expect(closes(threadId)).toEqual([200]);
+  });
+
+  it('posts a reply given up without an answer once when "Send reply" is clicked again: the same key', async () => {
+    const { page, stack } = inbox;
+    const threadId = await openEmail('Can I still change the size?');
+    const body = `Yes, until it ships (${Date.now().toString(36)}).`;
+    const posts = () =>
+      stack.emulator.requestLog
+        .entries()
+        .filter((entry) => entry.method === 'POST' && entry.path === '/1.0/contents')
+        .map((entry) => entry.status);
+    const stored = () =>
+      (stack.emulator.records.thread(threadId)?.contents ?? []).filter((content) => content.body === body);
+    stack.emulator.requestLog.reset();
+    await page.getByLabel('Reply').fill(body);
+    const send = page.getByRole('button', { name: 'Send reply' });
+    const lost = await unanswered('Reply', send, () => stored().length === 1);
+    expect(posts()).toEqual([200]);
+    // The text is still in the box, and the button no longer busy.
+    await expect(page.getByLabel('Reply').inputValue()).resolves.toBe(body);
+
+    const sent = page.waitForRequest((request) => request.postDataJSON()?.operationName === 'Reply');
+    await send.click();
+    expect((await sent).postDataJSON().variables).toEqual(lost);
+    await page.locator('.messages li.agent', { hasText: body }).waitFor();
+    await expect(page.getByLabel('Reply').inputValue()).resolves.toBe('');
+    await page.getByRole('alert').filter({ hasText: 'The gateway did not answer' }).waitFor({ state: 'detached' });
+    // The gateway replayed the first post's result: Engage got the reply once.
+    expect(posts()).toEqual([200]);
+    expect(stored()).toHaveLength(1);
+    await expect(page.locator('.messages li', { hasText: body }).count()).resolves.toBe(1);
   });
 });

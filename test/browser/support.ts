@@ -163,18 +163,21 @@ export async function loseFirstAnswer(page: Page, stack: Stack, operationName: s
 /**
  * The page's requests that `lost` picks (by the operation's name and variables) are lost on their
  * way: never answered, as over a connection that died without closing. Other requests go through.
+ * With `reachGateway`, each reaches the gateway, which runs it, and its answer is what is lost.
  * Answers the requests lost so far.
  */
 export async function loseOnTheWay(
   page: Page,
   stack: Stack,
   lost: (operation: { operationName?: string; variables?: Record<string, unknown> }) => boolean,
+  { reachGateway = false }: { reachGateway?: boolean } = {},
 ): Promise<() => Request[]> {
   const held: Request[] = [];
-  await page.route(stack.gateway.url, (route) => {
+  await page.route(stack.gateway.url, async (route) => {
     const operation = route.request().postDataJSON() as Parameters<typeof lost>[0] | null;
     if (!operation || !lost(operation)) return route.continue();
     held.push(route.request()); // and never answered
+    if (reachGateway) await route.fetch().catch(() => undefined);
   });
   return () => [...held];
 }

@@ -1,13 +1,15 @@
 /**
- * The inbox app's errors (examples/inbox/src/errors.ts): what it says of a rate limit, and the
- * field errors of live events, kept by record while Engage fails to answer for some of an event's fields.
+ * The inbox app's errors (examples/inbox/src/errors.ts): what it says of a rate limit and of an
+ * action it gave up waiting for, and the field errors of live events, kept by record while Engage
+ * fails to answer for some of an event's fields.
  */
 import { CombinedGraphQLErrors } from '@apollo/client/errors';
 
 // Required, not imported: the app's modules are typed for the browser (see inbox-feed.test.ts).
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { liveFieldErrors, uiError } = require('../../examples/inbox/src/errors') as {
+const { liveFieldErrors, NoAnswer, uiError } = require('../../examples/inbox/src/errors') as {
   liveFieldErrors: (previous: Map<string, unknown>, data: unknown, error: unknown) => Map<string, unknown>;
+  NoAnswer: new (afterMs: number) => Error;
   uiError: (error: unknown) => { code: string; message: string; retry?: boolean; retryAfterMs?: number };
 };
 
@@ -30,6 +32,17 @@ describe('a rate limit', () => {
     expect(refused({ code: 'UPSTREAM_RATE_LIMITED', retryAfterMs: 2500 }).message).toBe(
       'Engage is busy; retry in 3 s.',
     );
+  });
+});
+
+describe('an action the page gave up waiting for (NoAnswer)', () => {
+  it('has an unknown outcome, as one Engage did not confirm: a Refresh reads the record, no Retry', () => {
+    expect(uiError(new NoAnswer(45_000))).toEqual({
+      code: 'NETWORK',
+      message: 'The gateway did not answer within 45 s: refresh to see whether it was done.',
+      outcomeUnknown: true,
+      offerRefresh: true,
+    });
   });
 });
 

@@ -1,6 +1,7 @@
 import type {
   ApolloCache,
   ApolloClient,
+  DefaultContext,
   MutationUpdaterFunction,
   OperationVariables,
   TypedDocumentNode,
@@ -9,8 +10,16 @@ import { useApolloClient, useMutation, useQuery } from '@apollo/client/react';
 import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
 import type { Attempts } from './attempts';
 import { Avatar } from './Avatar';
-import { fieldErrors, fieldKey, uiError, type UiError } from './errors';
-import { madeOverReads, readOverWrites, refetchWith, useLiveFeed, useOwnLoads, writeOverReads } from './feed';
+import { fieldErrors, fieldKey, NoAnswer, uiError, type UiError } from './errors';
+import {
+  giveUpAfter,
+  madeOverReads,
+  readOverWrites,
+  refetchWith,
+  useLiveFeed,
+  useOwnLoads,
+  writeOverReads,
+} from './feed';
 import { ago } from './format';
 import { LiveInterrupted, threadStatus } from './Inbox';
 import { appendToThread, placeInInbox, writeContentAdded } from './live';
@@ -78,13 +87,11 @@ export function ThreadView({
   const [body, setBody] = useState('');
   const [category, setCategory] = useState('');
   const [notice, setNotice] = useState<string | null>(null);
-  const [engage] = useMutation(ENGAGE, { update: answerOverReads(client, ENGAGE) });
-  const [reply, replying] = useMutation(REPLY, { update: answerOverReads(client, REPLY) });
-  const [closeThread, closingThread] = useMutation(CLOSE_THREAD, { update: answerOverReads(client, CLOSE_THREAD) });
-  const [closeIntervention, closingIntervention] = useMutation(CLOSE_INTERVENTION, {
-    update: answerOverReads(client, CLOSE_INTERVENTION),
-  });
-  const [transfer, transferring] = useMutation(TRANSFER, { update: answerOverReads(client, TRANSFER) });
+  const [engage] = useAction(ENGAGE);
+  const [reply, replying] = useAction(REPLY);
+  const [closeThread, closingThread] = useAction(CLOSE_THREAD);
+  const [closeIntervention, closingIntervention] = useAction(CLOSE_INTERVENTION);
+  const [transfer, transferring] = useAction(TRANSFER);
   const list = useRef<HTMLOListElement>(null);
   const count = data?.thread?.contents.nodes.length ?? 0;
 
@@ -408,6 +415,42 @@ export function ThreadView({
       </form>
     </section>
   );
+}
+
+/**
+ * How long an action's request may go without an answer before the page gives it up, aborts it and
+ * takes its outcome as unknown (errors.ts's `NoAnswer`): longer than the gateway takes at most to
+ * answer a mutation, so that its own error normally comes first, and that by then it has done the
+ * mutation or given it up, and a Refresh reads the outcome rather than a write still on its way. By
+ * the gateway's defaults (src/config.ts), a mutation's calls end with its operation's deadline
+ * (`OPERATION_DEADLINE_MS`, 15 s) but for a write sent just before it, which runs to Engage's answer
+ * or timeout (`ENGAGE_TIMEOUT_MS`, 10 s); a request whose idempotencyKey another instance is running
+ * waits for that one's result for up to 30 s (src/idempotency.ts's `reservationTtlMs`). 45 s leaves
+ * the network 15 s more.
+ */
+const ACTION_TIMEOUT_MS = 45_000;
+
+/**
+ * `useMutation(mutation)` for an action: Apollo's write of its answer made again over the reads in
+ * flight (`answerOverReads`), and its request given up after `ACTION_TIMEOUT_MS` (feed.ts's
+ * `giveUpAfter`), rejecting with `NoAnswer`: `fetch` has no timeout, and a request lost on its way
+ * would leave the action's button busy for good.
+ */
+function useAction<TData, TVariables extends OperationVariables>(mutation: TypedDocumentNode<TData, TVariables>) {
+  const client = useApolloClient();
+  const [mutate, state] = useMutation(mutation, { update: answerOverReads(client, mutation) });
+  // As a mutation with variables is called (useMutation types its options by TVariables).
+  const mutateWith = mutate as (options: {
+    variables: TVariables;
+    context: DefaultContext;
+  }) => ReturnType<typeof mutate>;
+  const send = ({ variables }: { variables: TVariables }) =>
+    giveUpAfter(
+      ACTION_TIMEOUT_MS,
+      () => new NoAnswer(ACTION_TIMEOUT_MS),
+      (signal) => mutateWith({ variables, context: { fetchOptions: { signal } } }),
+    );
+  return [send, state] as const;
 }
 
 /**

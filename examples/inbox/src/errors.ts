@@ -34,7 +34,27 @@ export interface UiError {
   offerRefresh?: boolean;
 }
 
+/**
+ * An action the page gave up waiting for after `afterMs` (ThreadView's `ACTION_TIMEOUT_MS`), its
+ * request aborted: it may have reached the gateway, which may have done it, and only the record
+ * tells.
+ */
+export class NoAnswer extends Error {
+  constructor(readonly afterMs: number) {
+    super(`no answer within ${afterMs / 1000} s`);
+    this.name = 'NoAnswer';
+  }
+}
+
 export function uiError(error: unknown): UiError {
+  // As an action Engage did not confirm (UPSTREAM_UNAVAILABLE with outcomeUnknown, below).
+  if (error instanceof NoAnswer)
+    return {
+      code: 'NETWORK',
+      message: `The gateway did not answer within ${error.afterMs / 1000} s: refresh to see whether it was done.`,
+      outcomeUnknown: true,
+      offerRefresh: true,
+    };
   const first = CombinedGraphQLErrors.is(error) ? error.errors[0] : undefined;
   return uiErrorOf(first, first?.message ?? (error instanceof Error ? error.message : String(error)));
 }
