@@ -127,6 +127,27 @@ describeWith([requirements.chromium()])('inbox app on the gateway errors', () =>
     expect(expected.filter(([, name]) => name !== 'Unknown customer').length).toBeGreaterThan(0);
   });
 
+  it('renders a partial next page (customers Engage did not answer for) with the error in place of each customer', async () => {
+    const { page, stack } = inbox;
+    const loaded = (await rowIds()).length;
+    stack.emulator.faults.set({ errorRate: 1, pathPattern: '^/1\\.0/identities' });
+    await page.getByRole('button', { name: 'Load more' }).click();
+    await rows()
+      .nth(loaded + 19)
+      .waitFor();
+    stack.emulator.faults.reset();
+    // The next page's customers failed (but those the gateway had just read for the first page).
+    const names = await page.$$eval('.inbox .row-top strong', (found) =>
+      found.map((name) => [name.className, name.textContent]),
+    );
+    const failed = names.slice(loaded).filter(([className]) => className === 'field-error');
+    expect(failed.length).toBeGreaterThan(0);
+    expect(new Set(failed.map(([, text]) => text))).toEqual(new Set(['Engage did not answer; retry in a moment.']));
+    await expect(page.locator('.inbox .preview:not(.field-error)').count()).resolves.toBe(loaded + 20);
+    await expect(page.locator('.inbox').getByRole('alert').count()).resolves.toBe(0);
+    await page.screenshot({ path: screenshotPath('errors-5-partial-next-page') });
+  });
+
   it("shows another selection's inbox loading, not the last selection's error, while it loads", async () => {
     const sources = inbox.page.getByRole('group', { name: 'Sources' }).getByRole('checkbox');
     const inboxAlert = inbox.page.getByRole('alert').filter({ hasNotText: 'Dismiss' });

@@ -44,20 +44,6 @@ export function Inbox({
   // meanwhile: through readOverWrites, which makes those again over them, and aborts a read lost on
   // its way (feed.ts).
   const refetch = () => readOverWrites(client, (signal) => refetchWith(fetchOptions, signal, () => inbox.refetch()));
-  // Load more's last failure, for these sources: not the query's error (the rows loaded still
-  // show), so said beside the button, which it would otherwise just give back.
-  const [moreFailed, setMoreFailed] = useState<{ key: string; problem: UiError } | null>(null);
-  const moreProblem = moreFailed?.key === key ? moreFailed.problem : null;
-  const loadMore = async (after: string | null | undefined) => {
-    setMoreFailed(null);
-    try {
-      await readOverWrites(client, (signal) =>
-        inbox.fetchMore({ variables: { after }, context: { fetchOptions: { signal } } }),
-      );
-    } catch (failure) {
-      setMoreFailed({ key, problem: uiError(failure) });
-    }
-  };
   // A retry clears `error` while it runs: the rows keep the last answer's errors until the retry's
   // own answer comes (else a failed customer would read "Unknown customer" meanwhile). Only for the
   // same sources: another selection's inbox is loading, not failed.
@@ -73,8 +59,26 @@ export function Inbox({
 
   // Live events are shown even when partial (live.ts): a field that failed keeps what the cache
   // knew of it, and where the cache knew nothing (a new thread's customer) its error shows in its
-  // place, as the query's do.
+  // place, as the query's do. So do the next pages' and a feed's read's, below.
   const [liveFailed, setLiveFailed] = useState(() => new Map<string, UiError>());
+  // Load more's last failure, for these sources: not the query's error (the rows loaded still
+  // show), so said beside the button, which it would otherwise just give back. A next page with a
+  // field that failed is shown (errorPolicy 'all' as the query's: fetchMore's own is 'none', which
+  // refused the page whole), the field's error in its place like a live event's.
+  const [moreFailed, setMoreFailed] = useState<{ key: string; problem: UiError } | null>(null);
+  const moreProblem = moreFailed?.key === key ? moreFailed.problem : null;
+  const loadMore = async (after: string | null | undefined) => {
+    setMoreFailed(null);
+    try {
+      const { data: page, error: pageError } = await readOverWrites(client, (signal) =>
+        inbox.fetchMore({ variables: { after }, errorPolicy: 'all', context: { fetchOptions: { signal } } }),
+      );
+      if (!page) throw pageError ?? new Error('The next page could not be read.');
+      setLiveFailed((previous) => liveFieldErrors(previous, page, pageError));
+    } catch (failure) {
+      setMoreFailed({ key, problem: uiError(failure) });
+    }
+  };
   // A feed that cannot resume reads the inbox again before it subscribes afresh (feed.ts). Not with
   // `refetch`: a read that fails (Engage still down) leaves the rows as they are, and the feed tries
   // again later. Its partial answer's errors show like a live event's.
@@ -109,7 +113,7 @@ export function Inbox({
     },
     resync,
   });
-  /** The error of `thread`'s `field`: the inbox answer's, else a live event's while the field has no value. */
+  /** The error of `thread`'s `field`: the inbox answer's, else a live event's or a next page's while the field has no value. */
   const errorOf = (thread: ThreadRowFragment, field: 'customer' | 'lastContent') =>
     failed.get(fieldKey(thread, field)) ?? (thread[field] ? undefined : liveFailed.get(fieldKey(thread, field)));
 
