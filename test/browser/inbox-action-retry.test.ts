@@ -7,6 +7,7 @@ import type { Content } from '../../src/engage/types';
 import { describeWith, requirements } from '../support/requirements';
 import { startStack, type Stack } from '../support/stack';
 import {
+  emptied,
   launchChromium,
   loseFirstAnswer,
   openNewConversation,
@@ -132,7 +133,7 @@ describeWith([requirements.chromium()])('inbox app retrying an action', () => {
 
     await send.click();
     await page.locator('.messages li.agent', { hasText: body }).first().waitFor();
-    await expect(page.getByLabel('Reply').inputValue()).resolves.toBe('');
+    await emptied(page.getByLabel('Reply'));
     // The click sent the lost attempt's idempotencyKey: the gateway replayed its result.
     expect(contentPosts()).toEqual([200]);
     expect(stored(threadId, body)).toHaveLength(1);

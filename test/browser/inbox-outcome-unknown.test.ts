@@ -12,7 +12,7 @@
  */
 import type { Locator } from 'playwright-core';
 import { describeWith, requirements } from '../support/requirements';
-import { inboxInBrowser, loseFirstAnswer, loseOnTheWay, openNewConversation, screenshotPath } from './support';
+import { emptied, inboxInBrowser, loseFirstAnswer, loseOnTheWay, openNewConversation, screenshotPath } from './support';
 
 /** Once `check()` holds. */
 async function until(check: () => boolean): Promise<void> {
@@ -210,7 +210,7 @@ describeWith([requirements.chromium()])('inbox app after an action whose outcome
     await send.click();
     expect((await sent).postDataJSON().variables).toEqual(lost);
     await page.locator('.messages li.agent', { hasText: body }).waitFor();
-    await expect(page.getByLabel('Reply').inputValue()).resolves.toBe('');
+    await emptied(page.getByLabel('Reply'));
     await page.getByRole('alert').filter({ hasText: 'The gateway did not answer' }).waitFor({ state: 'detached' });
     // The gateway replayed the first post's result: Engage got the reply once.
     expect(posts()).toEqual([200]);

@@ -9,7 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { chromium, type Browser, type Page, type Request } from 'playwright-core';
+import { chromium, type Browser, type Locator, type Page, type Request } from 'playwright-core';
 import { CHROMIUM_PATH } from '../support/requirements';
 import { startStack, type Stack, type StackOptions } from '../support/stack';
 
@@ -148,6 +148,16 @@ export function uncaughtErrors(page: Page): () => string[] {
  * The page's first `operationName` reaches the gateway, which runs it, but the connection drops
  * before its answer reaches the page; later requests go through. Answers how many were lost.
  */
+/**
+ * Waits until the text box `box` is empty. A reply box empties when its mutation answers, which may
+ * be after the message shows: a reply sent again after its first answer was lost is already listed
+ * (the live event of the first post).
+ */
+export async function emptied(box: Locator): Promise<void> {
+  const element = await box.elementHandle();
+  await box.page().waitForFunction((input) => (input as { value: string } | null)?.value === '', element);
+}
+
 export async function loseFirstAnswer(page: Page, stack: Stack, operationName: string): Promise<() => number> {
   let lost = 0;
   await page.route(stack.gateway.url, async (route) => {
