@@ -118,6 +118,26 @@ describeWith([requirements.chromium()])('inbox app when a read is lost on its wa
     await expect(page.getByRole('alert').count()).resolves.toBe(0);
   });
 
+  it('gives up the sources that never answer after 60 s: their request is aborted, and the page shows the error with its Retry', async () => {
+    const { page, stack } = inbox;
+    const lost = await loseOnTheWay(page, stack, ({ operationName }) => operationName === 'Sources');
+    await page.reload();
+    await until(() => lost().length > 0);
+    await rows().first().waitFor(); // the inbox answered: only the sources are left waiting
+
+    await page.clock.fastForward('01:00');
+    const gaveUp = page.getByRole('alert').filter({ hasText: 'Cannot reach the gateway (no answer within 60 s).' });
+    await gaveUp.waitFor();
+    await until(() => lost().every((request) => request.failure()));
+    expect(lost().map((request) => request.failure()?.errorText)).toEqual(lost().map(() => 'net::ERR_ABORTED'));
+    await expect(page.getByRole('group', { name: 'Sources' }).getByRole('checkbox').count()).resolves.toBe(0);
+
+    await page.unrouteAll({ behavior: 'ignoreErrors' });
+    await gaveUp.getByRole('button', { name: 'Retry' }).click();
+    await page.getByRole('group', { name: 'Sources' }).getByRole('checkbox').first().waitFor();
+    await expect(page.getByRole('alert').count()).resolves.toBe(0);
+  });
+
   it("gives up a conversation's first load that never answers after 60 s: its request is aborted, and the conversation shows the error with its Retry", async () => {
     const { page, stack } = inbox;
     const lost = await loseOnTheWay(page, stack, ({ operationName }) => operationName === 'Thread');

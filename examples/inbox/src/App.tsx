@@ -4,7 +4,7 @@ import { createApolloClient } from './apollo';
 import { Attempts } from './attempts';
 import type { UiError } from './errors';
 import { uiError } from './errors';
-import { writeOverReads } from './feed';
+import { useOwnLoads, writeOverReads } from './feed';
 import { Inbox } from './Inbox';
 import { dropFromInbox } from './live';
 import { SOURCES } from './operations';
@@ -65,7 +65,13 @@ function Workspace({
   onSignOut: (why?: string) => void;
 }) {
   const client = useApolloClient();
-  const { data, error, refetch } = useQuery(SOURCES);
+  // Where the query's requests take their abort signal (feed.ts's useOwnLoads).
+  const fetchOptions = useMemo<{ signal?: AbortSignal }>(() => ({}), []);
+  const sources = useQuery(SOURCES, { context: { fetchOptions } });
+  const { data, error, refetch } = sources;
+  // Its first load given up as any read of a view (feed.ts): without it, a request lost on its way
+  // left the sources and the transfer's categories empty, with nothing said.
+  useOwnLoads(client, fetchOptions, sources);
   const [selected, setSelected] = useState<string | null>(null);
   const [problem, setProblem] = useState<Banner | null>(null);
   /** The actions' attempts, by record: a conversation closed and opened again keeps its unknown outcomes. */
