@@ -111,12 +111,7 @@ export function contentsQuery(threadIds: readonly string[], order: ContentsOrder
   return q().anyOf('thread', threadIds).order(field, direction).toString();
 }
 
-/**
- * The DataLoader batch function: one answer per key, in key order. Contents fetched are handed to
- * `prime` so that `content(id)` lookups later in the operation cost nothing. `sizeOf` gives a
- * thread's `contents_count` when its record is read or being read in the operation (it never reads
- * one itself), for windows asked before their thread's size was known.
- */
+/** One list call: the threads whose contents it asks, in one order. */
 type Call = { threadIds: readonly string[]; order: ContentsOrder };
 
 // The batch function's helpers are module functions, not closures made per batch: V8 keeps a
@@ -142,6 +137,12 @@ function file(
   }
 }
 
+/**
+ * The DataLoader batch function: one answer per key, in key order. Contents fetched are handed to
+ * `prime` so that `content(id)` lookups later in the operation cost nothing. `sizeOf` gives a
+ * thread's `contents_count` when its record is read or being read in the operation (it never reads
+ * one itself), for windows asked before their thread's size was known.
+ */
 export async function loadThreadContents(
   engage: EngageApi,
   keys: readonly ThreadContentsKey[],

@@ -82,6 +82,7 @@ export function interventionLoaders(
   let resets = 0;
   kit.onReset(() => {
     direct.clear();
+    viaAuthors.clear();
     held.clear();
     resets++;
   });
