@@ -5,6 +5,7 @@
  * the view shows it as any failed read: its error and a Retry, beside Load more for a next page.
  * The page's timers run on Playwright's clock, which the test moves on instead of waiting a minute.
  */
+import type { Locator, Request } from 'playwright-core';
 import { describeWith, requirements } from '../support/requirements';
 import { inboxInBrowser, loseOnTheWay, screenshotPath, uncaughtErrors } from './support';
 
@@ -25,6 +26,30 @@ describeWith([requirements.chromium()])('inbox app when a read is lost on its wa
     await rows().first().waitFor();
   });
   afterEach(() => inbox.page.unrouteAll({ behavior: 'ignoreErrors' }));
+
+  /**
+   * A first load `lost` on its way, given up once the clock passes the app's 60 s: the view's alert,
+   * and each of its requests aborted. (A first load may have been sent twice, the first cancelled by
+   * the page at once: seen on a loaded machine, without the timeout too.)
+   */
+  async function givenUp(lost: () => Request[]): Promise<Locator> {
+    await inbox.page.clock.fastForward('01:00');
+    const gaveUp = inbox.page
+      .getByRole('alert')
+      .filter({ hasText: 'Cannot reach the gateway (no answer within 60 s).' });
+    await gaveUp.waitFor();
+    await until(() => lost().every((request) => request.failure()));
+    expect(lost().map((request) => request.failure()?.errorText)).toEqual(lost().map(() => 'net::ERR_ABORTED'));
+    return gaveUp;
+  }
+
+  /** The connection works again: the alert's Retry (clicked once enabled) shows `loaded`, and no alert is left. */
+  async function retried(gaveUp: Locator, loaded: Locator): Promise<void> {
+    await inbox.page.unrouteAll({ behavior: 'ignoreErrors' });
+    await gaveUp.getByRole('button', { name: 'Retry' }).click();
+    await loaded.waitFor();
+    await expect(inbox.page.getByRole('alert').count()).resolves.toBe(0);
+  }
 
   it('gives up a next page that never answers after 60 s: its request is aborted, and the error shows beside it with a Retry', async () => {
     const { page, stack } = inbox;
@@ -89,11 +114,7 @@ describeWith([requirements.chromium()])('inbox app when a read is lost on its wa
     expect(lost()).toEqual([request]);
     await page.screenshot({ path: screenshotPath('lost-reads-2-retry') });
 
-    // The connection works again: Retry shows the inbox.
-    await page.unrouteAll({ behavior: 'ignoreErrors' });
-    await gaveUp.getByRole('button', { name: 'Retry' }).click(); // waits until it is enabled
-    await rows().first().waitFor();
-    await expect(page.getByRole('alert').count()).resolves.toBe(0);
+    await retried(gaveUp, rows().first());
   });
 
   it("gives up the inbox's first load that never answers after 60 s: its request is aborted, and the inbox shows the error with its Retry", async () => {
@@ -103,19 +124,10 @@ describeWith([requirements.chromium()])('inbox app when a read is lost on its wa
     await page.getByText('Loading the inbox…').waitFor();
     await until(() => lost().length > 0);
 
-    await page.clock.fastForward('01:00');
-    const gaveUp = page.getByRole('alert').filter({ hasText: 'Cannot reach the gateway (no answer within 60 s).' });
-    await gaveUp.waitFor();
-    // Its request was aborted. (A first load may have been sent twice, the first cancelled by the
-    // page at once: seen on a loaded machine, without the timeout too.)
-    await until(() => lost().every((request) => request.failure()));
-    expect(lost().map((request) => request.failure()?.errorText)).toEqual(lost().map(() => 'net::ERR_ABORTED'));
+    const gaveUp = await givenUp(lost);
     await page.screenshot({ path: screenshotPath('lost-reads-3-first-load') });
 
-    await page.unrouteAll({ behavior: 'ignoreErrors' });
-    await gaveUp.getByRole('button', { name: 'Retry' }).click();
-    await rows().first().waitFor();
-    await expect(page.getByRole('alert').count()).resolves.toBe(0);
+    await retried(gaveUp, rows().first());
   });
 
   it('gives up the sources that never answer after 60 s: their request is aborted, and the page shows the error with its Retry', async () => {
@@ -125,17 +137,10 @@ describeWith([requirements.chromium()])('inbox app when a read is lost on its wa
     await until(() => lost().length > 0);
     await rows().first().waitFor(); // the inbox answered: only the sources are left waiting
 
-    await page.clock.fastForward('01:00');
-    const gaveUp = page.getByRole('alert').filter({ hasText: 'Cannot reach the gateway (no answer within 60 s).' });
-    await gaveUp.waitFor();
-    await until(() => lost().every((request) => request.failure()));
-    expect(lost().map((request) => request.failure()?.errorText)).toEqual(lost().map(() => 'net::ERR_ABORTED'));
+    const gaveUp = await givenUp(lost);
     await expect(page.getByRole('group', { name: 'Sources' }).getByRole('checkbox').count()).resolves.toBe(0);
 
-    await page.unrouteAll({ behavior: 'ignoreErrors' });
-    await gaveUp.getByRole('button', { name: 'Retry' }).click();
-    await page.getByRole('group', { name: 'Sources' }).getByRole('checkbox').first().waitFor();
-    await expect(page.getByRole('alert').count()).resolves.toBe(0);
+    await retried(gaveUp, page.getByRole('group', { name: 'Sources' }).getByRole('checkbox').first());
   });
 
   it("gives up a conversation's first load that never answers after 60 s: its request is aborted, and the conversation shows the error with its Retry", async () => {
@@ -145,18 +150,9 @@ describeWith([requirements.chromium()])('inbox app when a read is lost on its wa
     await page.getByText('Loading the conversation…').waitFor();
     await until(() => lost().length > 0);
 
-    await page.clock.fastForward('01:00');
-    const gaveUp = page.getByRole('alert').filter({ hasText: 'Cannot reach the gateway (no answer within 60 s).' });
-    await gaveUp.waitFor();
-    // Its request was aborted. (A first load may have been sent twice, the first cancelled by the
-    // page at once: seen on a loaded machine, without the timeout too.)
-    await until(() => lost().every((request) => request.failure()));
-    expect(lost().map((request) => request.failure()?.errorText)).toEqual(lost().map(() => 'net::ERR_ABORTED'));
+    const gaveUp = await givenUp(lost);
     await page.screenshot({ path: screenshotPath('lost-reads-4-conversation') });
 
-    await page.unrouteAll({ behavior: 'ignoreErrors' });
-    await gaveUp.getByRole('button', { name: 'Retry' }).click();
-    await page.locator('.messages [data-content-id]').first().waitFor();
-    await expect(page.getByRole('alert').count()).resolves.toBe(0);
+    await retried(gaveUp, page.locator('.messages [data-content-id]').first());
   });
 });
