@@ -22,8 +22,8 @@
  * fields.
  *
  * A relation read by id whose children need only that id asks them with it, as its field does: an
- * intervention's thread is read with the windows of its contents its selection asks for
- * (`prefetch`, unless the thread is already held), so the agent queue (bench/operations.ts) keeps
+ * intervention's or a content's thread is read with the windows of its contents its selection asks
+ * for (`prefetch`, unless the thread is already held), so the agent queue (bench/operations.ts) keeps
  * its three round trips, the threads and their contents in the same one. It holds less than field
  * by field, but not by much (7% in its last wave): its 12 threads with 5 contents each leave far
  * fewer fields pending (their sources, the contents' authors and creators) than an inbox's 30
@@ -103,19 +103,22 @@ function identitiesOf<P>(keyOf: (parent: P) => IdentityKey | null): Relation {
 }
 
 /**
- * The interventions' threads, by id, each asked with the windows of its contents its selection
- * reads (`prefetch`) unless it is held, as `Intervention.thread` asks it (intervention.ts): those
- * need only the thread's id, so they come in the threads' round trip, not one after it.
+ * The threads the parents name, by id, each asked with the windows of its contents its selection
+ * reads (`prefetch`) unless it is held, as `Intervention.thread` and `Content.thread` ask it
+ * (thread-reads.ts `threadOf`): those need only the thread's id, so they come in the threads' round
+ * trip, not one after it.
  */
-const threadsOfInterventions: Relation = {
-  type: 'Thread',
-  load(loaders, interventions, field) {
-    const ids = [...new Set((interventions as Intervention[]).map((intervention) => intervention.thread_id))];
-    for (const id of ids)
-      if (held(loaders.thread, id) === undefined) prefetch(loaders, id, field, { withInterventions: false });
-    return loaders.thread.loadMany(ids).then(loaded, ignore);
-  },
-};
+function threadsOf<P>(idOf: (parent: P) => string): Relation {
+  return {
+    type: 'Thread',
+    load(loaders, parents, field) {
+      const ids = [...new Set((parents as P[]).map(idOf))];
+      for (const id of ids)
+        if (held(loaders.thread, id) === undefined) prefetch(loaders, id, field, { withInterventions: false });
+      return loaders.thread.loadMany(ids).then(loaded, ignore);
+    },
+  };
+}
 
 /** The windows the threads' last messages are read from (`newestFirstKey`), loaded. */
 const newestPages = (loaders: Loaders, threads: unknown[]) =>
@@ -225,11 +228,7 @@ export const RELATIONS: Record<string, Record<string, Relation | null>> = {
   },
   ContentEdge: { node: { type: 'Content', load: same } },
   Content: {
-    thread: byIds<Content, unknown>(
-      'Thread',
-      (loaders) => loaders.thread,
-      (content) => content.thread_id,
-    ),
+    thread: threadsOf<Content>((content) => content.thread_id),
     source: sourceOf<Content>(),
     author: identitiesOf<Content>((content) =>
       content.author_id
@@ -267,7 +266,7 @@ export const RELATIONS: Record<string, Record<string, Relation | null>> = {
     ),
     source: sourceOf<Intervention>(),
     categories: categories<Intervention>((intervention) => intervention.category_ids),
-    thread: threadsOfInterventions,
+    thread: threadsOf<Intervention>((intervention) => intervention.thread_id),
     content: byIds<Intervention, unknown>(
       'Content',
       (loaders) => loaders.content,

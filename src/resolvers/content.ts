@@ -4,6 +4,7 @@ import type { Resolvers } from '../generated/graphql';
 import { connection } from './connection';
 import { contentQuery } from './filters';
 import { load, loadList, loadOptional } from './helpers';
+import { threadOf } from './thread-reads';
 
 const CONTENT_STATUSES = valuesOf(ContentStatus);
 
@@ -33,7 +34,7 @@ export const contentResolvers: Resolvers = {
     status: (content) => contentStatus(content),
     isPrivate: (content) => content.private_message ?? false,
     firstInThread: (content) => content.first_in_thread ?? false,
-    thread: (content, _args, { loaders }) => load(loaders.thread, content.thread_id),
+    thread: (content, _args, { loaders }, info) => threadOf(loaders, content.thread_id, info),
     source: (content, _args, { loaders }) => load(loaders.source, content.source_id),
     // A customer's content names the author's profile, an agent's reply its agent (`creator_id`):
     // both let the loader read the author with others in one list.

@@ -1,7 +1,7 @@
 import type { InterventionStatus, Resolvers } from '../generated/graphql';
 import { connection } from './connection';
-import { held, load, loadList, loadOptional, selectionOf } from './helpers';
-import { prefetch } from './thread-reads';
+import { load, loadList, loadOptional } from './helpers';
+import { threadOf } from './thread-reads';
 
 export const interventionResolvers: Resolvers = {
   Query: {
@@ -27,16 +27,7 @@ export const interventionResolvers: Resolvers = {
     status: (intervention) => intervention.status as InterventionStatus,
     closedAt: (intervention) => intervention.closed_at ?? null,
     deferredAt: (intervention) => intervention.deferred_at ?? null,
-    // The thread's contents need only its id: asked now, with the thread, not one round trip after
-    // it (bulk.ts asks them so for a page's interventions). A thread already held (loaded in bulk,
-    // or by a search) is answered as it is: its contents, asked by its fields at once, are planned
-    // from its contents_count.
-    thread: (intervention, _args, { loaders }, info) => {
-      const thread = held(loaders.thread, intervention.thread_id);
-      if (thread) return thread;
-      prefetch(loaders, intervention.thread_id, selectionOf(info), { withInterventions: false });
-      return loaders.thread.load(intervention.thread_id);
-    },
+    thread: (intervention, _args, { loaders }, info) => threadOf(loaders, intervention.thread_id, info),
     content: (intervention, _args, { loaders }) => loadOptional(loaders.content, intervention.content_id),
     identity: (intervention, _args, { loaders }) =>
       intervention.identity_id

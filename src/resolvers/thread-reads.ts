@@ -3,13 +3,14 @@
  * them from: shared by the fields (thread.ts, intervention.ts), cursors (thread-connection.ts) and
  * bulk loading (bulk.ts), which must ask the very same windows.
  */
+import type { GraphQLResolveInfo } from 'graphql';
 import type { ResolveTree } from 'graphql-parse-resolve-info';
 import { MAX_LIMIT } from '../engage/client';
 import type { Content, Intervention, Thread } from '../engage/types';
 import type { ContentOrder } from '../generated/graphql';
 import type { ConnectionParent, IdentityKey, Loaders, ThreadContentsKey } from '../loaders';
 import { windowArgs } from './connection';
-import { held } from './helpers';
+import { held, selectionOf } from './helpers';
 
 /** How many of a long thread's first messages are searched for its customer's (agents may write first). */
 const CUSTOMER_WINDOW = 3;
@@ -98,4 +99,17 @@ export function prefetch(
     });
   const interventions = withInterventions && fields.some((selected) => selected.name === 'interventions');
   if (contents.length > 0 || interventions) loaders.prefetchThread(threadId, { contents, interventions });
+}
+
+/**
+ * The thread of a record that names it (an intervention's, a content's): as it is when the loaders
+ * hold it (loaded in bulk, or by a search), whose contents its fields then plan from its
+ * contents_count; else its load, with the contents its selection asks (`prefetch`), which need only
+ * its id: asked with the thread, not one round trip after it.
+ */
+export function threadOf(loaders: Loaders, threadId: string, info: GraphQLResolveInfo): Thread | Promise<Thread> {
+  const thread = held(loaders.thread, threadId);
+  if (thread) return thread;
+  prefetch(loaders, threadId, selectionOf(info), { withInterventions: false });
+  return loaders.thread.load(threadId);
 }

@@ -111,3 +111,20 @@ it("thread(id) asks for the thread's contents and interventions without waiting 
     `/1.0/interventions?thread_id=${thread.id}&sort=created_at&limit=150`,
   ]);
 });
+
+it("a content's thread is asked with its contents, not one round trip after it", async () => {
+  const [content] = stack.emulator.records.list('contents');
+  // The thread's read never answers: whatever else reaches Engage was sent in parallel with it.
+  stack.emulator.faults.set({ hangRate: 1, pathPattern: '^/1.0/content_threads' });
+  const { data, errors } = await stack.gql<{ content: unknown }>(
+    `query($c: ID!) { content(id: $c) { id thread { id contents(first: 2) { nodes { id } } } } }`,
+    { c: content.id },
+  );
+  expect(data!.content).toBeNull();
+  expect(errors![0].extensions!.code).toBe('UPSTREAM_UNAVAILABLE');
+  const answered = stack.emulator.requestLog.entries().filter((entry) => entry.status === 200);
+  expect(answered.map((entry) => `${entry.path}?${decodeURIComponent(entry.query)}`)).toEqual([
+    `/1.0/contents?q=id:${content.id}&limit=150`,
+    `/1.0/contents?q=thread:${content.thread_id}+order:created_at.desc&offset=0&limit=2`,
+  ]);
+});
