@@ -38,7 +38,7 @@ import type { GraphQLResolveInfo } from 'graphql';
 import type { ResolveTree } from 'graphql-parse-resolve-info';
 import type { ContentOrder } from '../generated/graphql';
 import type { ConnectionParent, IdentityKey, Loaders } from '../loaders';
-import type { Content, Intervention, Thread } from '../engage/types';
+import type { Content, Identity, IdentityGroup, Intervention, Thread } from '../engage/types';
 import { connectionResolvers, windowArgs, type Edge, type SearchPage } from './connection';
 import { customerKey, newestFirstKey, opening, openingKey, openOf, prefetch } from './thread-reads';
 import { held, selectionOf } from './helpers';
@@ -241,7 +241,11 @@ export const RELATIONS: Record<string, Record<string, Relation | null>> = {
       (content) => content.creator_id,
     ),
     categories: categories<Content>((content) => content.category_ids),
-    inReplyTo: null,
+    inReplyTo: byIds<Content, unknown>(
+      'Content',
+      (loaders) => loaders.content,
+      (content) => content.in_reply_to_id,
+    ),
     intervention: byIds<Content, unknown>(
       'Intervention',
       (loaders) => loaders.intervention,
@@ -274,8 +278,25 @@ export const RELATIONS: Record<string, Record<string, Relation | null>> = {
     ),
   },
   Source: { defaultCategories: null, threads: null },
-  Identity: { profile: null, users: null, threads: null, interventions: null },
-  IdentityGroup: { tags: null, identities: null, threads: null },
+  Identity: {
+    profile: byIds<Identity, unknown>(
+      'IdentityGroup',
+      (loaders) => loaders.identityGroup,
+      (identity) => identity.identity_group_id,
+    ),
+    users: null,
+    threads: null,
+    interventions: null,
+  },
+  IdentityGroup: {
+    tags: byIds<IdentityGroup, unknown>(
+      'Tag',
+      (loaders) => loaders.tag,
+      (group) => group.tag_ids,
+    ),
+    identities: null,
+    threads: null,
+  },
   User: { teams: null, categories: null, identities: null, interventions: null },
   Team: { leaders: null, users: null },
   Category: { parent: null, sources: null },

@@ -180,12 +180,36 @@ it("answers the example app's inbox rows (customers, last messages, open interve
 it('leaves a selection with a relation it cannot load in bulk to its fields, answered as before', async () => {
   const query = `query Inbox($source: ID!) {
     threads(first: 10, filter: { sourceIds: [$source] }) {
-      nodes { id source { id } contents(first: 2) { nodes { id author { id } inReplyTo { id } } } }
+      nodes { id source { id } contents(first: 2) { nodes { id author { id users { id } } } } }
     }
   }`;
   const held = await heldAnswers(() => same(query));
   // Only what the loaders hold by the time each field asks: no bulk load ran before them.
   expect(held).toBeLessThan(40);
+});
+
+it("loads in bulk the messages replied to and the customers' profiles with their tags", async () => {
+  const result = await sameHeld(
+    `query Inbox($source: ID!) {
+      threads(first: 10, filter: { sourceIds: [$source] }) {
+        nodes {
+          id
+          customer { id profile { id firstname tags { id name } } }
+          contents(first: 4) { nodes { id inReplyTo { id body author { id profile { id lastname } } } } }
+        }
+      }
+    }`,
+    { source: source.id },
+  );
+  expect(result.body.errors).toBeUndefined();
+  const threads = (
+    result.body.data as { threads: { nodes: Array<{ contents: { nodes: Array<{ inReplyTo: unknown }> } }> } }
+  ).threads.nodes;
+  // The emulator's conversations reply to their previous message: the relation has records to load.
+  expect(
+    threads.flatMap((thread) => thread.contents.nodes).filter((content) => content.inReplyTo).length,
+  ).toBeGreaterThan(5);
+  expect(result.held.bulk - result.held.fields).toBeGreaterThan(20);
 });
 
 it("reports a field's invalid arguments as field by field", async () => {
@@ -459,11 +483,11 @@ describe('root pages of interventions and contents', () => {
   it('leaves a root page whose selection has a relation without a bulk load to its fields, answered as before', async () => {
     for (const [query, variables] of [
       [
-        `query Q($agent: ID!) { interventions(filter: { userId: $agent }) { nodes { id content { id inReplyTo { id } } thread { id } } } }`,
+        `query Q($agent: ID!) { interventions(filter: { userId: $agent }) { nodes { id identity { id users { id } } thread { id } } } }`,
         { agent },
       ],
       [
-        `query Q($source: ID!) { contents(first: 20, filter: { sourceIds: [$source] }) { nodes { id inReplyTo { id } author { id } } } }`,
+        `query Q($source: ID!) { contents(first: 20, filter: { sourceIds: [$source] }) { nodes { id source { defaultCategories { id } } author { id } } } }`,
         { source: source.id },
       ],
     ] as const) {
