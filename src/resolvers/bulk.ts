@@ -17,9 +17,9 @@
  * (helpers.ts `load`), so the page's fields resolve at once. The pages: threads
  * (`ThreadConnection.nodes`, `edges`, thread-connection.ts) and the root searches' pages of
  * interventions and contents (`searchPageResolvers` below; `Query.interventions` and
- * `Query.contents` give their pages the loaders, connection.ts `SearchPage`). A page read under a
- * record (a thread's contents, an agent's interventions) is loaded by the page above it, or by its
- * fields.
+ * `Query.contents` give their pages the loaders, connection.ts `SearchPage`), and a thread asked by
+ * id (`Query.thread`, as a page of one). A page read under a record (a thread's contents, an
+ * agent's interventions) is loaded by the page above it, or by its fields.
  *
  * A relation read by id whose children need only that id asks them with it, as its field does: an
  * intervention's or a content's thread is read with the windows of its contents its selection asks

@@ -7,6 +7,7 @@ import { held, load, loadList, loadOptional, selectionOf } from './helpers';
 import { sortKey, threadConnection } from './thread-connection';
 import { customerKey, heldLastContent, lastContent, opening, openingKey, openOf, prefetch } from './thread-reads';
 import { isEngageId } from './validate';
+import { inBulk } from './bulk';
 
 /** The thread's interventions: as they are when the loaders hold them, else their read (one batch per operation). */
 const interventionsOf = (loaders: Loaders, thread: Thread) =>
@@ -15,10 +16,13 @@ const interventionsOf = (loaders: Loaders, thread: Thread) =>
 export const threadResolvers: Resolvers = {
   Query: {
     threads: (_root, args, { loaders }) => threadConnection(loaders, args),
-    thread: (_root, { id }, { loaders }, info) => {
+    thread: async (_root, { id }, { loaders }, info) => {
       // Only for well-formed ids: a prefetch must never send Engage a request the thread's own read would refuse.
       if (isEngageId(id)) prefetch(loaders, id, selectionOf(info));
-      return loaders.thread.load(id);
+      const thread = await loaders.thread.load(id);
+      // Its relations, loaded in bulk as a page's are (its messages' authors together), before its fields.
+      await inBulk(loaders, 'Thread', [thread], info);
+      return thread;
     },
   },
   Thread: {

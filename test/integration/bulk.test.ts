@@ -188,6 +188,26 @@ it('leaves a selection with a relation it cannot load in bulk to its fields, ans
   expect(held).toBeLessThan(40);
 });
 
+it("loads a thread asked by id with its relations in bulk, as a page's: its messages' authors with their profiles", async () => {
+  const [thread] = (await stack.rest<Page<{ id: string }>>(`/content_threads?limit=1&q=source:${source.id}`)).records;
+  const result = await sameHeld(
+    `query Thread($thread: ID!) {
+      thread(id: $thread) {
+        id source { id name }
+        contents(first: 30, orderBy: CREATED_AT_ASC) {
+          totalCount
+          nodes { id author { id displayName profile { id firstname tags { id name } } } creator { id } }
+        }
+        interventions { id user { id } }
+      }
+    }`,
+    { thread: thread.id },
+  );
+  expect(result.body.errors).toBeUndefined();
+  // Its source, messages, interventions, authors, profiles and tags, answered at once.
+  expect(result.held.bulk - result.held.fields).toBeGreaterThan(20);
+});
+
 it("loads in bulk the messages replied to and the customers' profiles with their tags", async () => {
   const result = await sameHeld(
     `query Inbox($source: ID!) {
