@@ -15,11 +15,11 @@
  * different times may split a batch). It answers the page once they are in; the loaders hold what
  * they loaded (`HoldingLoader.held`), and each relation's resolver returns its record as it is
  * (helpers.ts `load`), so the page's fields resolve at once. The pages: threads
- * (`ThreadConnection.nodes`, `edges`, thread-connection.ts) and the root searches' pages of
- * interventions and contents (`searchPageResolvers` below; `Query.interventions` and
- * `Query.contents` give their pages the loaders, connection.ts `SearchPage`), and a thread asked by
- * id (`Query.thread`, as a page of one). A page read under a record (a thread's contents, an
- * agent's interventions) is loaded by the page above it, or by its fields.
+ * (`ThreadConnection.nodes`, `edges`, thread-connection.ts), the searches' pages of interventions
+ * and contents (`searchPageResolvers` below; `Query.interventions`, `Query.contents`,
+ * `User.interventions` and `Identity.interventions` give their pages the loaders, connection.ts
+ * `SearchPage`), and a thread asked by id (`Query.thread`, as a page of one). A thread's contents
+ * are loaded by the page above them, or by their fields.
  *
  * A relation read by id whose children need only that id asks them with it, as its field does: an
  * intervention's or a content's thread is read with the windows of its contents its selection asks
@@ -252,8 +252,8 @@ export const RELATIONS: Record<string, Record<string, Relation | null>> = {
       (content) => content.intervention_id,
     ),
   },
-  // A root page loads in bulk itself (`searchPageResolvers`); an agent's or an identity's is reached
-  // only through relations without a bulk load: never planned.
+  // A search's page (at the root, an agent's, an identity's) loads in bulk itself
+  // (`searchPageResolvers`), reached only through relations without a bulk load: never planned.
   InterventionConnection: {
     nodes: { type: 'Intervention', load: records },
     edges: { type: 'InterventionEdge', load: records },
@@ -390,8 +390,8 @@ export function inBulk<T>(
 }
 
 /**
- * The resolvers of a connection of `type` records that root searches answer (`ContentConnection`,
- * `InterventionConnection`): a root search's page (a `SearchPage` with its loaders) answers its
+ * The resolvers of a connection of `type` records that searches answer (`ContentConnection`,
+ * `InterventionConnection`): a search's page (a `SearchPage` with its loaders) answers its
  * `nodes` and `edges` once the relations their selection asks for are loaded in bulk; a page read
  * under a record (a thread's contents) answers at once, as `connectionResolvers` do.
  */

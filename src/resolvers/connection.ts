@@ -10,10 +10,10 @@ import type { ConnectionParent, Loaders } from '../loaders/types';
 export type { ConnectionParent };
 
 /**
- * A page a root search answered (`Query.interventions`, `Query.contents`): with the operation's
- * loaders, its `nodes` and `edges` load its records' relations in bulk (bulk.ts). Pages read under
- * a record (a thread's contents, an agent's interventions) have none: the page above loaded them
- * in bulk, or their fields load them.
+ * A page a search answered (`Query.interventions`, `Query.contents`, an agent's or an identity's
+ * interventions): with the operation's loaders, its `nodes` and `edges` load its records' relations
+ * in bulk (bulk.ts). A thread's contents have none: the page above loaded them in bulk, or their
+ * fields load them.
  */
 export interface SearchPage<T> extends ConnectionParent<T> {
   loaders?: Loaders;

@@ -46,10 +46,12 @@ export const identityResolvers: Resolvers = {
     profile: (identity, _args, { loaders }) => loadOptional(loaders.identityGroup, identity.identity_group_id),
     users: (identity, _args, { loaders }) => loadList(loaders.user, identity.user_ids),
     threads: (identity, args, { loaders }) => threadConnection(loaders, args, { identityIds: [identity.id] }),
-    interventions: (identity, { first, after }, { loaders }) =>
-      connection({ first, after }, (window) =>
+    interventions: async (identity, { first, after }, { loaders }) => ({
+      ...(await connection({ first, after }, (window) =>
         loaders.interventionSearch.load({ identity_id: identity.id, ...window }),
-      ),
+      )),
+      loaders,
+    }),
     createdAt: (identity) => identity.created_at ?? null,
     updatedAt: (identity) => identity.updated_at ?? null,
   },

@@ -44,10 +44,13 @@ export const userResolvers: Resolvers = {
       return results.filter((result): result is Identity => !(result instanceof Error));
     },
     spokenLanguages: (user) => user.spoken_languages ?? [],
-    interventions: (user, { state, first, after }, { loaders }) =>
-      connection({ first, after }, (window) =>
+    // With its loaders, the page's nodes and edges load its interventions' relations in bulk (bulk.ts).
+    interventions: async (user, { state, first, after }, { loaders }) => ({
+      ...(await connection({ first, after }, (window) =>
         loaders.interventionSearch.load({ user_id: user.id, status: state ?? undefined, ...window }),
-      ),
+      )),
+      loaders,
+    }),
     createdAt: (user) => user.created_at ?? null,
     updatedAt: (user) => user.updated_at ?? null,
   },

@@ -454,6 +454,22 @@ describe('root pages of interventions and contents', () => {
     );
   });
 
+  it("an agent's and a customer's pages of interventions load in bulk as the root search's do", async () => {
+    const [intervention] = (await stack.rest<Page<Intervention>>(`/interventions?user_id=${agent}&limit=1`)).records;
+    const result = await sameHeld(
+      `query Q($agent: ID!, $identity: ID!) {
+        user(id: $agent) {
+          id
+          interventions(first: 6) { nodes { ${INTERVENTION_ROW} thread { id title contents(first: 2) { nodes { id author { id } } } } } }
+        }
+        identity(id: $identity) { id interventions(first: 4) { edges { cursor node { id user { id } thread { id } } } } }
+      }`,
+      { agent, identity: intervention.identity_id },
+    );
+    expect(result.body.errors).toBeUndefined();
+    expect(result.held.bulk - result.held.fields).toBeGreaterThan(40);
+  });
+
   it("a thread page's interventions' threads and contents' interventions, loaded in bulk too", async () => {
     const result = await sameHeld(
       `query Q($source: ID!) {
