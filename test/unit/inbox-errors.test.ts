@@ -1,15 +1,16 @@
 /**
  * The inbox app's errors (examples/inbox/src/errors.ts): what it says of a rate limit and of an
- * action it gave up waiting for, and the field errors of live events, kept by record while Engage
- * fails to answer for some of an event's fields.
+ * action it gave up waiting for, when the session is over, and the field errors of live events,
+ * kept by record while Engage fails to answer for some of an event's fields.
  */
-import { CombinedGraphQLErrors } from '@apollo/client/errors';
+import { CombinedGraphQLErrors, ServerError } from '@apollo/client/errors';
 
 // Required, not imported: the app's modules are typed for the browser (see inbox-feed.test.ts).
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { liveFieldErrors, NoAnswer, uiError } = require('../../examples/inbox/src/errors') as {
+const { liveFieldErrors, NoAnswer, sessionEnded, uiError } = require('../../examples/inbox/src/errors') as {
   liveFieldErrors: (previous: Map<string, unknown>, data: unknown, error: unknown) => Map<string, unknown>;
   NoAnswer: new (afterMs: number) => Error;
+  sessionEnded: (error: unknown) => { code: string; message: string; signOut?: boolean } | undefined;
   uiError: (error: unknown) => { code: string; message: string; retry?: boolean; retryAfterMs?: number };
 };
 
@@ -32,6 +33,50 @@ describe('a rate limit', () => {
     expect(refused({ code: 'UPSTREAM_RATE_LIMITED', retryAfterMs: 2500 }).message).toBe(
       'Engage is busy; retry in 3 s.',
     );
+  });
+});
+
+describe('a token the gateway no longer accepts (UNAUTHENTICATED)', () => {
+  const ended = { code: 'UNAUTHENTICATED', message: 'Your session has ended: sign in again.', signOut: true };
+  /** The gateway's answer to a request it refused before running anything, as Apollo's HttpLink rejects with it. */
+  const refusedByTheGateway = (status: number, body: unknown) =>
+    new ServerError(`Response not successful: Received status code ${status}`, {
+      response: new Response(JSON.stringify(body), { status }),
+      bodyText: JSON.stringify(body),
+    });
+
+  it("ends the session, in any of an answer's errors: a token Engage refused for some field of a partial answer", () => {
+    const partial = new CombinedGraphQLErrors({
+      data: { threads: null },
+      errors: [
+        { message: 'Engage did not answer', path: ['threads'], extensions: { code: 'UPSTREAM_UNAVAILABLE' } },
+        { message: 'The access token is invalid', path: ['sources'], extensions: { code: 'UNAUTHENTICATED' } },
+      ],
+    });
+    expect(sessionEnded(partial)).toEqual(ended);
+    expect(
+      sessionEnded(
+        new CombinedGraphQLErrors({
+          data: null,
+          errors: [{ message: 'Busy', extensions: { code: 'UPSTREAM_RATE_LIMITED' } }],
+        }),
+      ),
+    ).toBeUndefined();
+  });
+
+  it("ends the session on the gateway's own 401 (an expired JWT, a malformed header), which HttpLink gives as a ServerError", () => {
+    const expired = refusedByTheGateway(401, {
+      errors: [{ message: 'JWT expired', extensions: { code: 'UNAUTHENTICATED' } }],
+    });
+    expect(sessionEnded(expired)).toEqual(ended);
+    expect(uiError(expired)).toEqual(ended);
+    // Another HTTP error's body is not the operation's answer (an unknown path's NOT_FOUND is no thread gone).
+    const elsewhere = refusedByTheGateway(404, {
+      errors: [{ message: 'Not found.', extensions: { code: 'NOT_FOUND' } }],
+    });
+    expect(sessionEnded(elsewhere)).toBeUndefined();
+    expect(uiError(elsewhere)).toMatchObject({ code: 'NETWORK', retry: true });
+    expect(sessionEnded(new Error('Failed to fetch'))).toBeUndefined();
   });
 });
 

@@ -79,9 +79,10 @@ function Workspace({
   /** Why the conversation pane is empty, when it is not the agent's choice. */
   const [gone, setGone] = useState<string | null>(null);
 
+  // An error saying the token is no longer accepted (`signOut`) has signed the agent out already
+  // (apollo.ts, for every operation): this view is on its way out.
   const report = (failure: UiError, handling?: Omit<Banner, 'error'>) => {
-    if (failure.signOut) onSignOut(failure.message);
-    else setProblem({ error: failure, ...handling });
+    if (!failure.signOut) setProblem({ error: failure, ...handling });
   };
   /** The attempt under `idempotencyKey` ended well (a click sent it again): its banner goes. */
   const settled = (idempotencyKey: string) =>

@@ -1,14 +1,18 @@
 /**
  * One Apollo Client per signed-in token: queries and mutations over HTTP, subscriptions over
  * graphql-ws on the same URL, split by operation type. The token travels as
- * `Authorization: Bearer` on HTTP and in graphql-ws's `connection_init` payload.
+ * `Authorization: Bearer` on HTTP and in graphql-ws's `connection_init` payload. An answer saying
+ * the gateway no longer accepts the token signs the agent out (`onAuthError`), whichever operation
+ * it answers.
  */
 import { ApolloClient, ApolloLink, HttpLink, InMemoryCache } from '@apollo/client';
 import type { Reference } from '@apollo/client/cache';
+import { ErrorLink } from '@apollo/client/link/error';
 import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
 import { getMainDefinition, relayStylePagination, type RelayFieldPolicy } from '@apollo/client/utilities';
 import { Kind, OperationTypeNode } from 'graphql';
 import { createClient } from 'graphql-ws';
+import { sessionEnded } from './errors';
 import { wakeFeeds } from './feed';
 
 /** The gateway's GraphQL URL resolved against the page, and its WebSocket twin. */
@@ -65,6 +69,13 @@ function listedOnce(policy: RelayFieldPolicy<Reference>): RelayFieldPolicy<Refer
   };
 }
 
+/**
+ * `url`'s client, acting with `token`. `onAuthError` is told (with what to say) when the gateway no
+ * longer accepts the token: a socket it closed for it (4401, 4403), or any operation's answer with
+ * `UNAUTHENTICATED` (errors.ts's `sessionEnded`: a token Engage revoked, an expired JWT), be it a
+ * read (a query's load, Retry, Load more, a feed's resync), an action or a live event. In this one
+ * place, so that every view's read signs out alike, not each view on its own.
+ */
 export function createApolloClient(options: {
   url: string;
   token: string;
@@ -99,5 +110,9 @@ export function createApolloClient(options: {
     ws,
     http,
   );
-  return new ApolloClient({ link, cache: createCache() });
+  const signOut = new ErrorLink(({ error }) => {
+    const ended = sessionEnded(error);
+    if (ended) options.onAuthError(ended.message);
+  });
+  return new ApolloClient({ link: ApolloLink.from([signOut, link]), cache: createCache() });
 }

@@ -2,14 +2,17 @@
  * What the UI does with each of the gateway's `extensions.code` values (see the README's
  * "Errors" table): the code decides, never the message text.
  */
-import { CombinedGraphQLErrors } from '@apollo/client/errors';
+import { CombinedGraphQLErrors, ServerError } from '@apollo/client/errors';
 import type { GraphQLFormattedError } from 'graphql';
 
 export interface UiError {
   code: string;
   /** What to tell the agent. */
   message: string;
-  /** The token is no good: go back to the sign-in screen. */
+  /**
+   * The token is no good: go back to the sign-in screen. The client does, for every operation
+   * (apollo.ts); a view has nothing to show of it.
+   */
   signOut?: boolean;
   /**
    * Already done (or in progress), or not sent again because an earlier attempt's outcome is
@@ -55,8 +58,37 @@ export function uiError(error: unknown): UiError {
       outcomeUnknown: true,
       offerRefresh: true,
     };
-  const first = CombinedGraphQLErrors.is(error) ? error.errors[0] : undefined;
+  const first = graphQLErrors(error)[0];
   return uiErrorOf(first, first?.message ?? (error instanceof Error ? error.message : String(error)));
+}
+
+/**
+ * Whether `error`, any operation's (a read, an action, a live event), says that the gateway no
+ * longer accepts the agent's token (`UNAUTHENTICATED` in any of its errors: a token Engage revoked,
+ * an expired JWT): the session is over, and the agent must sign in again. What to tell the agent
+ * then, else undefined.
+ */
+export function sessionEnded(error: unknown): UiError | undefined {
+  const refused = graphQLErrors(error).find((item) => item.extensions?.code === 'UNAUTHENTICATED');
+  return refused && uiErrorOf(refused, refused.message);
+}
+
+/**
+ * The gateway's errors in `error`: a result's (`CombinedGraphQLErrors`), or those of its refusal of
+ * the credential before it ran anything (an HTTP 401 with a GraphQL-shaped body, `UNAUTHENTICATED`:
+ * a malformed header, an expired or invalid JWT), which Apollo's HttpLink rejects with as a
+ * `ServerError` since it is not `application/graphql-response+json`. Other HTTP errors are left to
+ * the network's message: their bodies are not the operation's answer.
+ */
+function graphQLErrors(error: unknown): readonly GraphQLFormattedError[] {
+  if (CombinedGraphQLErrors.is(error)) return error.errors;
+  if (!ServerError.is(error) || error.statusCode !== 401) return [];
+  try {
+    const body = JSON.parse(error.bodyText) as { errors?: unknown } | null;
+    return Array.isArray(body?.errors) ? (body.errors as GraphQLFormattedError[]) : [];
+  } catch {
+    return [];
+  }
 }
 
 /**
@@ -125,7 +157,7 @@ function uiErrorOf(first: GraphQLFormattedError | undefined, detail: string): Ui
   const code = typeof first?.extensions?.code === 'string' ? first.extensions.code : 'NETWORK';
   switch (code) {
     case 'UNAUTHENTICATED':
-      return { code, message: 'The gateway does not accept this token. Sign in again.', signOut: true };
+      return { code, message: 'Your session has ended: sign in again.', signOut: true };
     case 'FORBIDDEN':
       return { code, message: `Engage refused: ${detail}` };
     case 'CONFLICT':
