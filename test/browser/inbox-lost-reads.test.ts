@@ -143,6 +143,35 @@ describeWith([requirements.chromium()])('inbox app when a read is lost on its wa
     await retried(gaveUp, page.getByRole('group', { name: 'Sources' }).getByRole('checkbox').first());
   });
 
+  it("gives up the sources' Retry that never answers after 60 s: its request is aborted, and the page shows the error with its Retry again", async () => {
+    const { page, stack } = inbox;
+    const checkboxes = page.getByRole('group', { name: 'Sources' }).getByRole('checkbox');
+    const lost = await loseOnTheWay(page, stack, ({ operationName }) => operationName === 'Sources');
+    await page.reload();
+    await until(() => lost().length > 0);
+    await rows().first().waitFor();
+    const gaveUp = await givenUp(lost);
+
+    // The connection still loses what it is sent: the Retry's request too.
+    const sent = page.waitForRequest(
+      (request) => request.url() === stack.gateway.url && request.postDataJSON()?.operationName === 'Sources',
+    );
+    await gaveUp.getByRole('button', { name: 'Retry' }).click();
+    const request = await sent;
+    await gaveUp.waitFor({ state: 'detached' });
+
+    const aborted = page.waitForEvent('requestfailed', { predicate: (failed) => failed === request });
+    await page.clock.fastForward('01:00');
+    await aborted;
+    const again = page.getByRole('alert').filter({ hasText: 'Cannot reach the gateway (no answer within 60 s).' });
+    await again.waitFor();
+    expect(lost()).toContain(request);
+    await expect(checkboxes.count()).resolves.toBe(0);
+    await page.screenshot({ path: screenshotPath('lost-reads-5-sources-retry') });
+
+    await retried(again, checkboxes.first());
+  });
+
   it("gives up a conversation's first load that never answers after 60 s: its request is aborted, and the conversation shows the error with its Retry", async () => {
     const { page, stack } = inbox;
     const lost = await loseOnTheWay(page, stack, ({ operationName }) => operationName === 'Thread');

@@ -4,7 +4,7 @@ import { createApolloClient } from './apollo';
 import { Attempts } from './attempts';
 import type { UiError } from './errors';
 import { uiError } from './errors';
-import { useOwnLoads, writeOverReads } from './feed';
+import { readOverWrites, refetchWith, useOwnLoads, writeOverReads } from './feed';
 import { Inbox } from './Inbox';
 import { dropFromInbox } from './live';
 import { SOURCES } from './operations';
@@ -68,10 +68,13 @@ function Workspace({
   // Where the query's requests take their abort signal (feed.ts's useOwnLoads).
   const fetchOptions = useMemo<{ signal?: AbortSignal }>(() => ({}), []);
   const sources = useQuery(SOURCES, { context: { fetchOptions } });
-  const { data, error, refetch } = sources;
+  const { data, error } = sources;
   // Its first load given up as any read of a view (feed.ts): without it, a request lost on its way
   // left the sources and the transfer's categories empty, with nothing said.
   useOwnLoads(client, fetchOptions, sources);
+  // Its Retry is a read of the view too, as the others' are: given up and aborted after 60 s, and the
+  // page's writes made meanwhile made again over its answer (feed.ts).
+  const refetch = () => readOverWrites(client, (signal) => refetchWith(fetchOptions, signal, () => sources.refetch()));
   const [selected, setSelected] = useState<string | null>(null);
   const [problem, setProblem] = useState<Banner | null>(null);
   /** The actions' attempts, by record: a conversation closed and opened again keeps its unknown outcomes. */
