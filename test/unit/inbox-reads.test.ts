@@ -20,7 +20,8 @@ const { readOverWrites, refetchWith, writeOverReads } = require('../../examples/
 const { createCache } = require('../../examples/inbox/src/apollo') as {
   createCache: () => ConstructorParameters<typeof ApolloClient>[0]['cache'];
 };
-const { placeInInbox, writeContentAdded } = require('../../examples/inbox/src/live') as {
+const { closeInInbox, placeInInbox, writeContentAdded } = require('../../examples/inbox/src/live') as {
+  closeInInbox: (cache: unknown, sourceIds: string[], thread: Row) => void;
   placeInInbox: (cache: unknown, sourceIds: string[], thread: Row, options?: { isNew?: boolean }) => void;
   writeContentAdded: (
     cache: unknown,
@@ -353,6 +354,29 @@ describe("the inbox's count (totalCount), as live events place threads", () => {
     newThread(client, thread('n2', 'f2'));
     messageIn(client, thread('n2', 'f2'), content('f2', { first: true }));
     expect(rows()).toEqual({ totalCount: 6, rows: ['n2: f2', 'n1: f1', 't1: m1', 't2: m2'] });
+    stop();
+  });
+
+  it('takes a thread the agent closes out of the count when its place is on a page not loaded, not when it is among the loaded rows', async () => {
+    /** `id`, open, its last message `minutes` after the others'. */
+    const at = (id: string, minutes: number) => ({
+      ...thread(id, `m-${id}`),
+      lastContentAt: new Date(Date.parse('2024-05-01T10:00:00.000Z') + minutes * 60_000).toISOString(),
+    });
+    const gateway = gatewayModel([at('t1', 4), at('t2', 3), at('t3', 2), at('t4', 1)]);
+    const { client, rows, stop } = await openInbox(gateway);
+    expect(rows()).toEqual({ totalCount: 4, rows: ['t1: m-t1', 't2: m-t2'] });
+
+    // t3, on the next page (opened before another read of the inbox, say): counted, and taken out.
+    closeInInbox(client.cache, [], { ...at('t3', 2), closed: true });
+    expect(rows()).toEqual({ totalCount: 3, rows: ['t1: m-t1', 't2: m-t2'] });
+    // One whose place is among the loaded rows was not open when they were read: not counted.
+    closeInInbox(client.cache, [], { ...at('t9', 3.5), closed: true });
+    // One of a source the inbox does not show is not its to count.
+    closeInInbox(client.cache, ['s1'], { ...at('t8', 0), source: { ...source, id: 's2' }, closed: true });
+    // A row the list shows goes, and out of the count.
+    closeInInbox(client.cache, [], { ...at('t1', 4), closed: true });
+    expect(rows()).toEqual({ totalCount: 2, rows: ['t2: m-t2'] });
     stop();
   });
 

@@ -22,7 +22,7 @@ import {
 } from './feed';
 import { ago } from './format';
 import { LiveInterrupted, threadStatus } from './Inbox';
-import { appendToThread, placeInInbox, writeContentAdded } from './live';
+import { appendToThread, closeInInbox, writeContentAdded } from './live';
 import {
   CLOSE_INTERVENTION,
   CLOSE_THREAD,
@@ -358,8 +358,7 @@ export function ThreadView({
                 { action: `closeThread:${thread.id}`, input: null, seen: thread.updatedAt },
                 async (idempotencyKey) => {
                   const result = await closeThread({ variables: { id: thread.id, idempotencyKey } });
-                  if (result.data)
-                    writeOverReads(client, () => placeInInbox(client.cache, sourceIds, { ...thread, closed: true }));
+                  if (result.data) writeOverReads(client, () => closeInInbox(client.cache, sourceIds, thread));
                 },
                 'Thread closed.',
               )

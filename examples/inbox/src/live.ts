@@ -22,6 +22,7 @@ import type { CombinedGraphQLErrors } from '@apollo/client/errors';
 import type { GraphQLFormattedError } from 'graphql';
 import type {
   ContentAddedSubscription,
+  InboxQuery,
   MessageFragment,
   NewThreadsSubscription,
   ThreadRowFragment,
@@ -147,6 +148,33 @@ export function placeInInbox(
       },
     };
   });
+}
+
+/**
+ * Takes `thread`, just closed by the agent, out of the inbox and out of its count. A thread the list
+ * does not show is in the count too when it is one of the chosen sources' and its place in the
+ * order is past the loaded rows (pages are left to load, and its last message is no newer than the
+ * last row's): it is on a page not loaded, as when another choice of sources read the inbox again
+ * after the agent opened it. One whose place is among the loaded rows was not open when they were
+ * read (the list would show it), and is not counted.
+ */
+export function closeInInbox(cache: ApolloCache, sourceIds: string[], thread: ThreadRowFragment): void {
+  cache.updateQuery({ query: INBOX, variables: { sourceIds: sourceIds.length ? sourceIds : null } }, (data) => {
+    if (!data) return data;
+    const { edges, totalCount } = data.threads;
+    const others = edges.filter((edge) => edge.node.id !== thread.id);
+    const counted =
+      others.length !== edges.length ||
+      ((!sourceIds.length || sourceIds.includes(thread.source.id)) && pastLoadedRows(data.threads, thread));
+    return counted ? { threads: { ...data.threads, edges: others, totalCount: totalCount - 1 } } : data;
+  });
+}
+
+/** Whether `thread`'s place in the inbox's order (newest activity first) is on a page not loaded yet. */
+function pastLoadedRows(threads: InboxQuery['threads'], thread: ThreadRowFragment): boolean {
+  if (!threads.pageInfo.hasNextPage) return false;
+  const last = threads.edges[threads.edges.length - 1]?.node;
+  return !last || Date.parse(thread.lastContentAt) <= Date.parse(last.lastContentAt);
 }
 
 /** Removes the thread `threadId` from the inbox (closed, or gone: NOT_FOUND), and from its count. */
