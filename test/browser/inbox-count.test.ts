@@ -50,6 +50,38 @@ describeWith([requirements.chromium()])("inbox app's count of open threads", () 
       .list('sources')
       .filter((source) => source.active && ['email', 'messenger'].includes(String(source.type)));
 
+  beforeAll(() =>
+    // Each message the page's sockets receive, once the page has handled it (after the handlers of
+    // its event, and the promise callbacks they queued): a live event the list does not render yet,
+    // while one of its reads is on its way (Apollo holds a query's cache updates until it is over).
+    inbox.page.addInitScript(() => {
+      const scope = globalThis as unknown as {
+        WebSocket: new (...args: unknown[]) => {
+          addEventListener(type: string, listener: (event: { data: unknown }) => void): void;
+        };
+        handledMessages: string[];
+      };
+      const handled: string[] = (scope.handledMessages = []);
+      const Native = scope.WebSocket;
+      scope.WebSocket = class extends Native {
+        constructor(...args: unknown[]) {
+          super(...args);
+          this.addEventListener('message', (event) => setTimeout(() => handled.push(String(event.data))));
+        }
+      };
+    }),
+  );
+
+  /** Once the page has handled a live event about `threadId` from its `field` subscription. */
+  const handled = (field: string, threadId: string) =>
+    inbox.page.waitForFunction(
+      ([name, id]) =>
+        (globalThis as unknown as { handledMessages: string[] }).handledMessages.some(
+          (message) => message.includes(`"${name}"`) && message.includes(`"${id}"`),
+        ),
+      [field, threadId],
+    );
+
   /** Signed in afresh as the admin, every source's inbox loaded (a test may choose sources). */
   beforeEach(async () => {
     const { page, app } = inbox;
@@ -58,6 +90,47 @@ describeWith([requirements.chromium()])("inbox app's count of open threads", () 
     await page.reload();
     await page.getByRole('button', { name: /admin/ }).click();
     await rows().first().waitFor();
+  });
+
+  afterEach(() => inbox.page.unrouteAll({ behavior: 'ignoreErrors' }));
+
+  it('counts a new thread that arrives while a Load more is on its way, after the gateway read the next page', async () => {
+    const { page, stack } = inbox;
+    const before = await gatewayCount(null);
+    await showsCount(before);
+    // The next page's answer is held once the gateway has read it (and counted the open threads).
+    let read!: () => void;
+    const wasRead = new Promise<void>((resolve) => (read = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    await page.route(stack.gateway.url, async (route) => {
+      const operation = route.request().postDataJSON() as { variables?: { after?: string } } | null;
+      if (operation?.variables?.after == null) return route.continue();
+      const response = await route.fetch();
+      read();
+      await released;
+      await route.fulfill({ response });
+    });
+    await page.getByRole('button', { name: 'Load more' }).click();
+    await wasRead;
+
+    // Meanwhile a customer starts a conversation, and the page handles its events.
+    const started = stack.emulator.customers.startThread({
+      sourceId: closable()[0].id,
+      body: 'A new conversation while the next page was on its way.',
+      customer: { firstname: 'Ada', lastname: 'Moreau' },
+    });
+    await handled('newThread', started.thread_id!);
+    await handled('contentAdded', started.thread_id!);
+    await expect(gatewayCount(null)).resolves.toBe(before + 1);
+
+    // The next page's answer, whose count the gateway read before the conversation started: the
+    // conversation shows at the top, counted.
+    release();
+    await rows().nth(40).waitFor();
+    await page.locator(`.inbox li:first-child [data-thread-id="${started.thread_id}"]`).waitFor();
+    await showsCount(before + 1);
+    await page.screenshot({ path: screenshotPath('count-2-new-thread-during-load-more') });
   });
 
   it('subtracts a thread the agent closes that the list no longer shows: beyond the loaded page of the sources chosen since it was opened', async () => {

@@ -357,6 +357,41 @@ describe("the inbox's count (totalCount), as live events place threads", () => {
     stop();
   });
 
+  it("keeps a new thread in the count when it came while a next page was on its way: the next page's count may not have it", async () => {
+    const threads = [thread('t1', 'm1'), thread('t2', 'm2'), thread('t3', 'm3'), thread('t4', 'm4')];
+    const gateway = gatewayModel(threads);
+    const { client, inbox, rows, stop } = await openInbox(gateway);
+
+    // Load more: the gateway reads the next page, and counts 4 open threads...
+    const more = readOverWrites(client, (signal) => nextPage(inbox, 't2', signal));
+    await settled();
+    // ...then a customer starts n1, which the feed puts at the top, counted.
+    threads.unshift(thread('n1', 'f1'));
+    writeOverReads(client, () => newThread(client, thread('n1', 'f1')));
+
+    await gateway.answer();
+    await more;
+    expect(rows()).toEqual({ totalCount: 5, rows: ['n1: f1', 't1: m1', 't2: m2', 't3: m3', 't4: m4'] });
+    stop();
+  });
+
+  it('takes a thread the agent closed while a next page was on its way out of the count once, when the page still lists it', async () => {
+    const gateway = gatewayModel([thread('t1', 'm1'), thread('t2', 'm2'), thread('t3', 'm3'), thread('t4', 'm4')]);
+    const { client, inbox, rows, stop } = await openInbox(gateway);
+
+    // Load more: the gateway reads the next page with t3 open; then the agent closes t3, on it.
+    const more = readOverWrites(client, (signal) => nextPage(inbox, 't2', signal));
+    await settled();
+    writeOverReads(client, () => closeInInbox(client.cache, [], { ...thread('t3', 'm3'), closed: true }));
+    expect(rows().totalCount).toBe(3);
+
+    // The close made again over the page takes its row out, not the count again.
+    await gateway.answer();
+    await more;
+    expect(rows()).toEqual({ totalCount: 3, rows: ['t1: m1', 't2: m2', 't4: m4'] });
+    stop();
+  });
+
   it('takes a thread the agent closes out of the count when its place is on a page not loaded, not when it is among the loaded rows', async () => {
     /** `id`, open, its last message `minutes` after the others'. */
     const at = (id: string, minutes: number) => ({

@@ -14,6 +14,7 @@ import { Kind, OperationTypeNode } from 'graphql';
 import { createClient } from 'graphql-ws';
 import { sessionEnded } from './errors';
 import { wakeFeeds } from './feed';
+import { countRead } from './live';
 
 /** The gateway's GraphQL URL resolved against the page, and its WebSocket twin. */
 export function gatewayUrls(configured: string): { http: string; ws: string } {
@@ -25,20 +26,51 @@ export function gatewayUrls(configured: string): { http: string; ws: string } {
 
 /**
  * Cache policies: the inbox's threads are a Relay connection, merged page after page by cursor
- * (`relayStylePagination`), one list per filter and order, each thread listed once (`listedOnce`);
- * a thread's messages are read as one window per arguments. Records are normalised by `__typename`
- * and `id`, so a thread or message that arrives by subscription updates every list showing it.
+ * (`relayStylePagination`), one list per filter and order, each thread listed once (`listedOnce`),
+ * its count the first page's (`countedOnFirstPages`); a thread's messages are read as one window
+ * per arguments. Records are normalised by `__typename` and `id`, so a thread or message that
+ * arrives by subscription updates every list showing it.
  */
 export function createCache(): InMemoryCache {
   return new InMemoryCache({
     typePolicies: {
       Query: {
         fields: {
-          threads: listedOnce(relayStylePagination(['filter', 'orderBy'])),
+          threads: countedOnFirstPages(listedOnce(relayStylePagination(['filter', 'orderBy']))),
         },
       },
     },
   });
+}
+
+/** A Relay connection policy's `merge` function. */
+type Merge = Exclude<RelayFieldPolicy<Reference>['merge'], boolean | undefined>;
+
+/**
+ * `policy`, whose merge keeps the list's count (`totalCount`) through a next page (`after`): the
+ * count is the first page's, as the gateway read it, then the page's own (live.ts: a new thread
+ * added, a closed one taken out). A next page's count cannot be matched with the page's changes: a
+ * live event that came while it was on its way (a new thread, at the top) may or may not be in it,
+ * and nothing in the page tells (the thread is above the cursor, not in it); taken, it left the
+ * count one short, or one too many, until the next read. A first page shows the newest threads
+ * the count has, so a change made again over it (feed.ts's `readOverWrites`) is counted when the
+ * answer does not have it (live.ts's `countRead`).
+ */
+function countedOnFirstPages(policy: RelayFieldPolicy<Reference>): RelayFieldPolicy<Reference> {
+  const merge = policy.merge as Merge;
+  return {
+    ...policy,
+    merge(existing, incoming, options) {
+      const merged = merge(existing, incoming, options);
+      const args = options.args as { after?: string | null; filter?: { sourceIds?: string[] | null } } | null;
+      if (args?.after) {
+        const kept = (existing as { totalCount?: number } | null)?.totalCount;
+        return kept === undefined || !merged ? merged : { ...merged, totalCount: kept };
+      }
+      countRead(options.cache, args?.filter?.sourceIds);
+      return merged;
+    },
+  };
 }
 
 /**
@@ -50,7 +82,7 @@ export function createCache(): InMemoryCache {
  * newer one.
  */
 function listedOnce(policy: RelayFieldPolicy<Reference>): RelayFieldPolicy<Reference> {
-  const merge = policy.merge as Exclude<RelayFieldPolicy<Reference>['merge'], boolean | undefined>;
+  const merge = policy.merge as Merge;
   return {
     ...policy,
     merge(existing, incoming, options) {

@@ -130,8 +130,7 @@ export function placeInInbox(
   { isNew = false }: { isNew?: boolean } = {},
 ): void {
   if (thread.closed) return dropFromInbox(cache, sourceIds, thread.id);
-  cache.updateQuery({ query: INBOX, variables: { sourceIds: sourceIds.length ? sourceIds : null } }, (data) => {
-    if (!data) return data;
+  updateInbox(cache, sourceIds, (data) => {
     const others = data.threads.edges.filter((edge) => edge.node.id !== thread.id);
     const known = others.length !== data.threads.edges.length;
     if (sourceIds.length && !sourceIds.includes(thread.source.id)) return data;
@@ -159,14 +158,12 @@ export function placeInInbox(
  * read (the list would show it), and is not counted.
  */
 export function closeInInbox(cache: ApolloCache, sourceIds: string[], thread: ThreadRowFragment): void {
-  cache.updateQuery({ query: INBOX, variables: { sourceIds: sourceIds.length ? sourceIds : null } }, (data) => {
-    if (!data) return data;
-    const { edges, totalCount } = data.threads;
-    const others = edges.filter((edge) => edge.node.id !== thread.id);
+  updateInbox(cache, sourceIds, (data) => {
+    const others = data.threads.edges.filter((edge) => edge.node.id !== thread.id);
+    const listed = others.length !== data.threads.edges.length;
     const counted =
-      others.length !== edges.length ||
-      ((!sourceIds.length || sourceIds.includes(thread.source.id)) && pastLoadedRows(data.threads, thread));
-    return counted ? { threads: { ...data.threads, edges: others, totalCount: totalCount - 1 } } : data;
+      listed || ((!sourceIds.length || sourceIds.includes(thread.source.id)) && pastLoadedRows(data.threads, thread));
+    return counted ? takeOut(cache, sourceIds, data, thread.id, others) : data;
   });
 }
 
@@ -179,12 +176,84 @@ function pastLoadedRows(threads: InboxQuery['threads'], thread: ThreadRowFragmen
 
 /** Removes the thread `threadId` from the inbox (closed, or gone: NOT_FOUND), and from its count. */
 export function dropFromInbox(cache: ApolloCache, sourceIds: string[], threadId: string): void {
-  cache.updateQuery({ query: INBOX, variables: { sourceIds: sourceIds.length ? sourceIds : null } }, (data) => {
-    if (!data) return data;
+  updateInbox(cache, sourceIds, (data) => {
     const others = data.threads.edges.filter((edge) => edge.node.id !== threadId);
     if (others.length === data.threads.edges.length) return data;
-    return { threads: { ...data.threads, edges: others, totalCount: data.threads.totalCount - 1 } };
+    return takeOut(cache, sourceIds, data, threadId, others);
   });
+}
+
+/**
+ * The inbox `data` with the rows `others` (its rows but `threadId`'s), and `threadId` out of its
+ * count unless it is out already: since the count was read (a first page), it goes out once,
+ * however many times the page makes the write that takes it out. A write made while a read was on
+ * its way is made again over its answer (feed.ts's `readOverWrites`): over a first page, whose
+ * count is the gateway's and forgets what was taken out of the one before (`countRead`), it takes
+ * the thread out again when the answer still has it; over a next page, which keeps the count it
+ * comes into (apollo.ts), it only takes its row out, should the page list it (read before).
+ */
+function takeOut(
+  cache: ApolloCache,
+  sourceIds: string[],
+  data: InboxQuery,
+  threadId: string,
+  others: InboxQuery['threads']['edges'],
+): InboxQuery {
+  const out = takenOutOf(cache, sourceIds);
+  const already = out.has(threadId);
+  out.add(threadId);
+  return {
+    threads: { ...data.threads, edges: others, totalCount: data.threads.totalCount - (already ? 0 : 1) },
+  };
+}
+
+/**
+ * Per cache, per inbox (`inboxKey`): the threads taken out of its count since the count was read
+ * (`takeOut`).
+ */
+const takenOut = new WeakMap<object, Map<string, Set<string>>>();
+
+function takenOutOf(cache: object, sourceIds: readonly string[]): Set<string> {
+  let inboxes = takenOut.get(cache);
+  if (!inboxes) takenOut.set(cache, (inboxes = new Map()));
+  const key = inboxKey(sourceIds);
+  let out = inboxes.get(key);
+  if (!out) inboxes.set(key, (out = new Set()));
+  return out;
+}
+
+/** An inbox's key in the page's bookkeeping: its sources (none: every source). */
+function inboxKey(sourceIds: readonly string[] | null | undefined): string {
+  return JSON.stringify(sourceIds?.length ? sourceIds : null);
+}
+
+/** Whether the cache is being written by `updateInbox` (a write of the page's own), not by a read's answer. */
+let writingOwn = false;
+
+/** The page's own write of the inbox of `sourceIds` (a live event's, an action's): `update` maps what the cache has. */
+function updateInbox(
+  cache: ApolloCache,
+  sourceIds: string[],
+  update: (data: InboxQuery) => InboxQuery | null | undefined,
+): void {
+  writingOwn = true;
+  try {
+    cache.updateQuery({ query: INBOX, variables: { sourceIds: sourceIds.length ? sourceIds : null } }, (data) =>
+      data ? update(data) : data,
+    );
+  } finally {
+    writingOwn = false;
+  }
+}
+
+/**
+ * The cache's type policy (apollo.ts) wrote a first page of the inbox of `sourceIds`: when a read's
+ * answer, not one of the page's own writes, its count is the gateway's as it read it, which has
+ * none of the page's changes since the count before: what the page took out of that one is
+ * forgotten.
+ */
+export function countRead(cache: object, sourceIds: readonly string[] | null | undefined): void {
+  if (!writingOwn) takenOut.get(cache)?.delete(inboxKey(sourceIds));
 }
 
 /** Appends `message` to the open conversation of `threadId`, once. */
