@@ -10,6 +10,7 @@ import { inboxInBrowser, screenshotPath } from './support';
 
 describeWith([requirements.chromium()])("inbox app's count of open threads", () => {
   const inbox = inboxInBrowser({ registerWebhook: true, emulator: { webhooks: { retryBaseMs: 5 } } });
+  const page = () => inbox.page;
   const rows = () => inbox.page.locator('.inbox [data-thread-id]');
   const rowIds = (): Promise<string[]> =>
     inbox.page.$$eval('.inbox [data-thread-id]', (found) =>
@@ -37,6 +38,31 @@ describeWith([requirements.chromium()])("inbox app's count of open threads", () 
     expect(errors).toBeUndefined();
     return data!.threads.totalCount;
   }
+  /**
+   * Threads of `sourceIds` (null: every source) open or not, newest activity first, as the gateway
+   * orders the inbox.
+   */
+  async function threadsOf(sourceIds: string[] | null, closed: boolean, first: number) {
+    const { data, errors } = await inbox.stack.gql<{
+      threads: { nodes: Array<{ id: string; lastContentAt: string }> };
+    }>(
+      'query ($sourceIds: [ID!], $closed: Boolean, $first: Int) { threads(first: $first, filter: { sourceIds: $sourceIds, closed: $closed }) { nodes { id lastContentAt } } }',
+      { sourceIds, closed, first },
+    );
+    expect(errors).toBeUndefined();
+    return data!.threads.nodes;
+  }
+  /** Someone else (another agent, another tab) closes or reopens `threadId`. */
+  async function elsewhere(action: 'closeThread' | 'reopenThread', threadId: string): Promise<void> {
+    const { data, errors } = await inbox.stack.gql<Record<string, { closed: boolean }>>(
+      `mutation ($id: ID!) { ${action}(id: $id) { id closed } }`,
+      { id: threadId },
+    );
+    expect(errors).toBeUndefined();
+    expect(data![action].closed).toBe(action === 'closeThread');
+  }
+  /** The last message's time of the inbox's last loaded row (every source's first page). */
+  const lastLoaded = async () => (await threadsOf(null, false, 20))[19].lastContentAt;
   /** The open threads of `sourceId`, newest activity first, as Engage orders the inbox. */
   const openThreads = (sourceId: string, limit: number) =>
     inbox.stack
@@ -138,6 +164,7 @@ describeWith([requirements.chromium()])("inbox app's count of open threads", () 
     const [email, messenger] = closable();
     // The email source alone, two pages: the agent opens a thread of the second.
     await sources().getByRole('checkbox', { name: email.name }).check();
+    await showsCount(await gatewayCount([email.id]));
     await page.getByRole('button', { name: 'Load more' }).click();
     await rows().nth(39).waitFor();
     const [threadId] = (await openThreads(email.id, 30)).slice(25).map((thread) => thread.id);
@@ -147,16 +174,82 @@ describeWith([requirements.chromium()])("inbox app's count of open threads", () 
     // Messenger too: the inbox is read again, and its first page does not show the thread (older
     // than twenty of the two sources'), which is open and counted.
     await sources().getByRole('checkbox', { name: messenger.name }).check();
-    await page.getByText('Loading the inbox…').waitFor({ state: 'detached' });
-    await rows().first().waitFor();
-    expect(await rowIds()).not.toContain(threadId);
     const before = await gatewayCount([email.id, messenger.id]);
     await showsCount(before);
+    expect(await rowIds()).not.toContain(threadId);
 
     await page.getByRole('button', { name: 'Close thread' }).click();
     await page.locator('.notice', { hasText: 'Thread closed.' }).waitFor();
     await expect(gatewayCount([email.id, messenger.id])).resolves.toBe(before - 1);
     expect(await shown()).toBe(before - 1);
     await page.screenshot({ path: screenshotPath('count-1-closed-beyond') });
+  });
+
+  it('counts a thread reopened elsewhere whose place is on a page not loaded, as the event comes', async () => {
+    const [email] = closable();
+    const last = await lastLoaded();
+    const reopened = (await threadsOf([email.id], true, 100)).find((thread) => thread.lastContentAt < last)!;
+    const before = await gatewayCount(null);
+    await showsCount(before);
+
+    await elsewhere('reopenThread', reopened.id);
+    await expect(gatewayCount(null)).resolves.toBe(before + 1);
+    await showsCount(before + 1);
+    expect(await rowIds()).not.toContain(reopened.id);
+  });
+
+  it('takes out a row closed elsewhere, and shows it again in its place when it is reopened, counted', async () => {
+    const ids = closable().map((source) => source.id);
+    const rowsNow = await threadsOf(null, false, 20);
+    const [closing] = (await threadsOf(ids, false, 20)).filter((thread) =>
+      rowsNow.slice(3, 17).some((row) => row.id === thread.id),
+    );
+    const row = page().locator(`.inbox [data-thread-id="${closing.id}"]`);
+    const before = await gatewayCount(null);
+    await showsCount(before);
+
+    await elsewhere('closeThread', closing.id);
+    await row.waitFor({ state: 'detached' });
+    await showsCount(before - 1);
+
+    await elsewhere('reopenThread', closing.id);
+    await row.waitFor();
+    await showsCount(before);
+    // The rows are the gateway's first 20 open threads, in its order.
+    expect(await rowIds()).toEqual((await threadsOf(null, false, 20)).map((thread) => thread.id));
+    await page().screenshot({ path: screenshotPath('count-3-reopened-among-rows') });
+  });
+
+  it('subtracts a thread closed elsewhere whose place is on a page not loaded, as the event comes', async () => {
+    const [email] = closable();
+    const last = await lastLoaded();
+    const closed = (await threadsOf([email.id], false, 100)).find((thread) => thread.lastContentAt < last)!;
+    const before = await gatewayCount(null);
+    await showsCount(before);
+
+    await elsewhere('closeThread', closed.id);
+    await expect(gatewayCount(null)).resolves.toBe(before - 1);
+    await showsCount(before - 1);
+  });
+
+  it('takes a thread the agent closes out of the count once, though its close comes back as a live event too', async () => {
+    const [email] = closable();
+    await sources().getByRole('checkbox', { name: email.name }).check();
+    const before = await gatewayCount([email.id]);
+    await showsCount(before);
+    const [shownId] = await rowIds();
+    await page().locator(`.inbox [data-thread-id="${shownId}"]`).click();
+    await page().getByRole('button', { name: 'Close thread' }).click();
+    await page().locator('.notice', { hasText: 'Thread closed.' }).waitFor();
+    await showsCount(before - 1);
+
+    // Another thread, beyond the loaded rows, reopened elsewhere: once its event is counted, so is
+    // the close's, which came before it on the same subscription. Counted twice, the close would
+    // have left the count one short of the gateway's, which it never is on the way.
+    const last = (await threadsOf([email.id], false, 20))[19].lastContentAt;
+    const other = (await threadsOf([email.id], true, 100)).find((thread) => thread.lastContentAt < last)!;
+    await elsewhere('reopenThread', other.id);
+    await expect(gatewayCount([email.id])).resolves.toBe(before);
+    await showsCount(before);
   });
 });

@@ -20,8 +20,9 @@ const { readOverWrites, refetchWith, writeOverReads } = require('../../examples/
 const { createCache } = require('../../examples/inbox/src/apollo') as {
   createCache: () => ConstructorParameters<typeof ApolloClient>[0]['cache'];
 };
-const { closeInInbox, placeInInbox, writeContentAdded } = require('../../examples/inbox/src/live') as {
+const { closeInInbox, placeInInbox, reopenInInbox, writeContentAdded } = require('../../examples/inbox/src/live') as {
   closeInInbox: (cache: unknown, sourceIds: string[], thread: Row) => void;
+  reopenInInbox: (cache: unknown, sourceIds: string[], thread: Row) => void;
   placeInInbox: (cache: unknown, sourceIds: string[], thread: Row, options?: { isNew?: boolean }) => void;
   writeContentAdded: (
     cache: unknown,
@@ -333,6 +334,13 @@ describe("the inbox's count (totalCount), as live events place threads", () => {
   };
   /** A `newThread` event handled as Inbox.tsx's feed does. */
   const newThread = (client: ApolloClient, row: Row) => placeInInbox(client.cache, [], row, { isNew: true });
+  /** `id`, open, its last message (`m-<id>`) `minutes` after 10:00. */
+  const at = (id: string, minutes: number) => ({
+    ...thread(id, `m-${id}`),
+    lastContentAt: new Date(Date.parse('2024-05-01T10:00:00.000Z') + minutes * 60_000).toISOString(),
+  });
+  /** Four open threads, newest first, two to a page. */
+  const fourOpen = () => gatewayModel([at('t1', 4), at('t2', 3), at('t3', 2), at('t4', 1)]);
 
   it('stays when a message brings up a thread from beyond the loaded pages: the count has it', async () => {
     const gateway = gatewayModel([thread('t1', 'm1'), thread('t2', 'm2'), thread('t3', 'm3'), thread('t4', 'm4')]);
@@ -393,11 +401,6 @@ describe("the inbox's count (totalCount), as live events place threads", () => {
   });
 
   it('takes a thread the agent closes out of the count when its place is on a page not loaded, not when it is among the loaded rows', async () => {
-    /** `id`, open, its last message `minutes` after the others'. */
-    const at = (id: string, minutes: number) => ({
-      ...thread(id, `m-${id}`),
-      lastContentAt: new Date(Date.parse('2024-05-01T10:00:00.000Z') + minutes * 60_000).toISOString(),
-    });
     const gateway = gatewayModel([at('t1', 4), at('t2', 3), at('t3', 2), at('t4', 1)]);
     const { client, rows, stop } = await openInbox(gateway);
     expect(rows()).toEqual({ totalCount: 4, rows: ['t1: m-t1', 't2: m-t2'] });
@@ -421,6 +424,65 @@ describe("the inbox's count (totalCount), as live events place threads", () => {
 
     messageIn(client, { ...thread('t9', 'm9b'), contentsCount: 5 }, content('m9b', { first: false }));
     expect(rows()).toEqual({ totalCount: 3, rows: ['t9: m9b', 't1: m1', 't2: m2'] });
+    stop();
+  });
+
+  it('counts a thread opened again elsewhere once, whichever of its OPENED event and a message in it comes first', async () => {
+    const { client, rows, stop } = await openInbox(fourOpen());
+
+    // t8, closed when the inbox was read (its place on the next page), opened again: counted.
+    reopenInInbox(client.cache, [], at('t8', 1.5));
+    expect(rows()).toEqual({ totalCount: 5, rows: ['t1: m-t1', 't2: m-t2'] });
+    // A customer writes in it: up to the top, counted already.
+    messageIn(client, { ...at('t8', 5), lastContent: message('m8b') }, content('m8b', { first: false }));
+    expect(rows()).toEqual({ totalCount: 5, rows: ['t8: m8b', 't1: m-t1', 't2: m-t2'] });
+
+    // t9, the other way round: its message first, taken for a thread on the next page (counted)...
+    messageIn(client, { ...at('t9', 6), lastContent: message('m9b') }, content('m9b', { first: false }));
+    expect(rows().totalCount).toBe(5);
+    // ...and its OPENED event tells it was closed when the inbox was read: counted now.
+    reopenInInbox(client.cache, [], at('t9', 6));
+    expect(rows()).toEqual({ totalCount: 6, rows: ['t9: m9b', 't8: m8b', 't1: m-t1', 't2: m-t2'] });
+    stop();
+  });
+
+  it('shows a thread opened again elsewhere in its place when it is among the loaded rows', async () => {
+    const { client, rows, stop } = await openInbox(fourOpen());
+    reopenInInbox(client.cache, [], at('t7', 3.5));
+    expect(rows()).toEqual({ totalCount: 5, rows: ['t1: m-t1', 't7: m-t7', 't2: m-t2'] });
+    stop();
+  });
+
+  it('takes a thread closed elsewhere out once, and counts it again when it is opened again', async () => {
+    const { client, rows, stop } = await openInbox(fourOpen());
+    // The agent closes t3 (on the next page), and its close comes back as an event.
+    closeInInbox(client.cache, [], { ...at('t3', 2), closed: true });
+    closeInInbox(client.cache, [], { ...at('t3', 2), closed: true });
+    expect(rows().totalCount).toBe(3);
+    // Opened again elsewhere, closed again, opened again: each change once.
+    reopenInInbox(client.cache, [], at('t3', 2));
+    reopenInInbox(client.cache, [], at('t3', 2));
+    expect(rows().totalCount).toBe(4);
+    closeInInbox(client.cache, [], { ...at('t3', 2), closed: true });
+    expect(rows().totalCount).toBe(3);
+    stop();
+  });
+
+  it('keeps what the page changed while a next page was on its way: a close and an opening again, made again over it', async () => {
+    const gateway = fourOpen();
+    const { client, inbox, rows, stop } = await openInbox(gateway);
+    const more = readOverWrites(client, (signal) => nextPage(inbox, 't2', signal));
+    await settled();
+    // The gateway read t3 open; then someone closes t3, and opens t8 again (closed when read).
+    writeOverReads(client, () => closeInInbox(client.cache, [], { ...at('t3', 2), closed: true }));
+    writeOverReads(client, () => reopenInInbox(client.cache, [], at('t8', 0.5)));
+    expect(rows().totalCount).toBe(4);
+
+    // The page, read before both, lists t3 and not t8: made again over it, they leave the count as
+    // it is, t3 out of the list and t8 in its place, now among the loaded rows.
+    await gateway.answer();
+    await more;
+    expect(rows()).toEqual({ totalCount: 4, rows: ['t1: m-t1', 't2: m-t2', 't4: m-t4', 't8: m-t8'] });
     stop();
   });
 });

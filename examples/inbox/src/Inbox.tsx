@@ -5,8 +5,16 @@ import { fieldErrors, fieldKey, liveFieldErrors, uiError, type UiError } from '.
 import { readOverWrites, refetchWith, useLiveFeed, useOwnLoads } from './feed';
 import { ago } from './format';
 import type { ThreadRowFragment } from './gql/graphql';
-import { appendToThread, placeInInbox, writeContentAdded, writeNewThread } from './live';
-import { CONTENT_ADDED, INBOX, NEW_THREADS } from './operations';
+import {
+  appendToThread,
+  closeInInbox,
+  placeInInbox,
+  reopenInInbox,
+  writeContentAdded,
+  writeNewThread,
+  writeThreadState,
+} from './live';
+import { CONTENT_ADDED, INBOX, NEW_THREADS, THREAD_STATES } from './operations';
 import { Problem } from './Problem';
 
 /** The thread's state for a badge: closed, else Engage's status (what `status_in` searches match). */
@@ -113,6 +121,20 @@ export function Inbox({
     },
     resync,
   });
+  // Threads closed or opened again, here or elsewhere: the list and its count follow (live.ts). A
+  // closed thread's record is left as it is: whether the agent's close whose answer was lost was
+  // done, the conversation tells by its Refresh (ThreadView, attempts.ts), as before this feed.
+  const statesInterrupted = useLiveFeed(THREAD_STATES, {
+    variables,
+    cursorOf: (event) => event.threadStateChanged.cursor,
+    onEvent: (event, eventError) => {
+      if (event.threadStateChanged.change !== 'OPENED')
+        return closeInInbox(client.cache, sourceIds, event.threadStateChanged.thread);
+      reopenInInbox(client.cache, sourceIds, writeThreadState(client.cache, event, eventError));
+      setLiveFailed((previous) => liveFieldErrors(previous, event, eventError));
+    },
+    resync,
+  });
   /** The error of `thread`'s `field`: the inbox answer's, else a live event's or a next page's while the field has no value. */
   const errorOf = (thread: ThreadRowFragment, field: 'customer' | 'lastContent') =>
     failed.get(fieldKey(thread, field)) ?? (thread[field] ? undefined : liveFailed.get(fieldKey(thread, field)));
@@ -134,7 +156,7 @@ export function Inbox({
             {totalCount}
           </span>
         </h2>
-        {(threadsInterrupted || contentsInterrupted) && <LiveInterrupted />}
+        {(threadsInterrupted || contentsInterrupted || statesInterrupted) && <LiveInterrupted />}
       </header>
       {partly && <Problem problem={partly} onRetry={() => refetch()} />}
       <ul>

@@ -1,11 +1,11 @@
 /**
  * Live updates written into Apollo's cache, so that every screen showing a thread or a message
- * updates in place. The app writes each event itself (`writeNewThread`, `writeContentAdded`) as
- * `Thread:<id>` and `Content:<id>`, like query results, so a known thread's row re-renders by
- * itself (the feeds that receive the events, and subscribe again when a subscription ends, are in
- * feed.ts); the other helpers only place records in lists, each at most once (Engage
- * may deliver an event twice, and a reply comes back both as the mutation's answer and as a
- * `contentAdded` event).
+ * updates in place. The app writes each event itself (`writeNewThread`, `writeContentAdded`,
+ * `writeThreadState`) as `Thread:<id>` and `Content:<id>`, like query results, so a known thread's
+ * row re-renders by itself (the feeds that receive the events, and subscribe again when a
+ * subscription ends, are in feed.ts); the other helpers only place records in lists, each at most
+ * once (Engage may deliver an event twice, and a reply comes back both as the mutation's answer and
+ * as a `contentAdded` event), and keep the inbox's count (see `Known`).
  *
  * An event's payload may be partial: a field the gateway could not read from Engage (a customer or
  * a message's author Engage did not answer for in time) is null with an error at its path, and the
@@ -26,6 +26,7 @@ import type {
   MessageFragment,
   NewThreadsSubscription,
   ThreadRowFragment,
+  ThreadStatesSubscription,
 } from './gql/graphql';
 import { INBOX, MESSAGE, THREAD, THREAD_ROW } from './operations';
 
@@ -52,6 +53,15 @@ export function writeContentAdded(
     thread: writeLive(cache, THREAD_ROW, thread, ['contentAdded', 'thread'], error?.errors),
     content: writeLive(cache, MESSAGE, content, ['contentAdded', 'content'], error?.errors),
   };
+}
+
+/** A `threadStateChanged` event's thread written to the cache (see `keepKnown`); returns it as written. */
+export function writeThreadState(
+  cache: ApolloCache,
+  event: ThreadStatesSubscription,
+  error?: CombinedGraphQLErrors,
+): ThreadRowFragment {
+  return writeLive(cache, THREAD_ROW, event.threadStateChanged.thread, ['threadStateChanged', 'thread'], error?.errors);
 }
 
 function writeLive<T extends Node>(
@@ -114,14 +124,36 @@ function isObject(value: unknown): value is Record<string | number, unknown> {
 }
 
 /**
- * Moves `thread` to the top of the inbox (its newest activity), adding it when it is not listed;
- * removes it when closed. The count (`totalCount`, as the gateway last read it) gains the thread
- * when it does not have it yet: when the list does not show the thread, and either the thread is
- * new (`isNew`: a `newThread` event, or its first message; the other of the two finds it listed) or
- * the list shows every thread (no page left to load: the thread was not open when it was read).
+ * The inbox's count (`totalCount`) is the gateway's as it read the first page, and the page's own
+ * changes since: a thread it adds or takes out as live events and actions tell (below). It must
+ * read what the gateway would answer on a fresh read, so each thread is counted as it is, once:
+ *
+ * - a row the list shows is counted (a read had it open, or the page added it);
+ * - a thread it does not show is counted when the page has put it in since (`in`: opened again,
+ *   or brought up by a message when no page was left to load), or took it to be on a page not
+ *   loaded when a message brought it up (`assumed`); not when the page took it out (`out`: closed,
+ *   or gone). Else, when it is of the chosen sources, by its place in the order (newest activity
+ *   first): past the loaded rows (pages are left to load, and its last message is no newer than the
+ *   last row's), it is on a page not loaded, and was counted if open when the gateway read; among
+ *   them, the list would show it if it had been.
+ *
+ * What the page knows of the threads it does not show (`in`, `assumed`, `out`) is kept per inbox
+ * since its count was read, and forgotten when a read's first page is written (`countRead`): the
+ * page's writes made while it was on its way are then made again over it (feed.ts's
+ * `readOverWrites`), and each counts its thread as the answer has it. A next page keeps the count it
+ * comes into (apollo.ts), and the writes made again over it find what they did already known.
+ */
+type Known = 'in' | 'assumed' | 'out';
+
+/**
+ * Moves `thread` to the top of the inbox (its newest activity: a live message, or a new thread),
+ * adding it when it is not listed; removes it when closed (`dropFromInbox`). A thread the list does
+ * not show gains the count unless it has it (see above): when new (`isNew`: a `newThread` event, or
+ * its first message; the other of the two finds it listed), when the page took it out (closed, now
+ * open: opened again), when no page is left to load (the list shows every thread the count has).
  * While pages are left to load, a thread the list does not show is most likely on one of them, and
- * counted: a message brings it up from there. (One closed, then opened again elsewhere, is counted at
- * the next read: nothing the page receives tells it apart.)
+ * counted: a message brings it up from there (`assumed`; should it turn out to have been opened
+ * again, its `OPENED` event counts it, `reopenInInbox`).
  */
 export function placeInInbox(
   cache: ApolloCache,
@@ -130,11 +162,19 @@ export function placeInInbox(
   { isNew = false }: { isNew?: boolean } = {},
 ): void {
   if (thread.closed) return dropFromInbox(cache, sourceIds, thread.id);
-  updateInbox(cache, sourceIds, (data) => {
+  updateInbox(cache, sourceIds, (data, known) => {
     const others = data.threads.edges.filter((edge) => edge.node.id !== thread.id);
-    const known = others.length !== data.threads.edges.length;
     if (sourceIds.length && !sourceIds.includes(thread.source.id)) return data;
-    const counted = known || (!isNew && data.threads.pageInfo.hasNextPage);
+    let counted = others.length !== data.threads.edges.length;
+    const was = known.get(thread.id);
+    if (!counted && !isNew) {
+      if (was === 'in' || was === 'assumed') counted = true;
+      else if (was === 'out' || !data.threads.pageInfo.hasNextPage) known.set(thread.id, 'in');
+      else {
+        counted = true;
+        known.set(thread.id, 'assumed');
+      }
+    }
     return {
       threads: {
         ...data.threads,
@@ -150,20 +190,51 @@ export function placeInInbox(
 }
 
 /**
- * Takes `thread`, just closed by the agent, out of the inbox and out of its count. A thread the list
- * does not show is in the count too when it is one of the chosen sources' and its place in the
- * order is past the loaded rows (pages are left to load, and its last message is no newer than the
- * last row's): it is on a page not loaded, as when another choice of sources read the inbox again
- * after the agent opened it. One whose place is among the loaded rows was not open when they were
- * read (the list would show it), and is not counted.
+ * Takes `thread`, just closed (by the agent, or elsewhere: a `threadStateChanged` event), out of the
+ * inbox and out of its count, when the count has it (see above): a row the list shows, or one it
+ * does not show whose place is on a page not loaded, as when the agent chose other sources after
+ * opening it and the inbox was read again without it on its first page. Once: the agent's own
+ * close comes back as an event too.
  */
 export function closeInInbox(cache: ApolloCache, sourceIds: string[], thread: ThreadRowFragment): void {
-  updateInbox(cache, sourceIds, (data) => {
+  updateInbox(cache, sourceIds, (data, known) => {
     const others = data.threads.edges.filter((edge) => edge.node.id !== thread.id);
     const listed = others.length !== data.threads.edges.length;
+    const was = known.get(thread.id);
     const counted =
-      listed || ((!sourceIds.length || sourceIds.includes(thread.source.id)) && pastLoadedRows(data.threads, thread));
-    return counted ? takeOut(cache, sourceIds, data, thread.id, others) : data;
+      was !== 'out' &&
+      (listed ||
+        was !== undefined ||
+        ((!sourceIds.length || sourceIds.includes(thread.source.id)) && pastLoadedRows(data.threads, thread)));
+    if (!counted) return listed ? { threads: { ...data.threads, edges: others } } : data;
+    known.set(thread.id, 'out');
+    return { threads: { ...data.threads, edges: others, totalCount: data.threads.totalCount - 1 } };
+  });
+}
+
+/**
+ * `thread`, just opened again elsewhere (a `threadStateChanged` event), in the inbox's count unless
+ * the count has it (see above), and in its place among the loaded rows when its place is there (a
+ * reopened thread keeps its last message's time: it does not go to the top). Whose place is on a
+ * page not loaded shows when that page is; made again over a next page read before it, it shows
+ * in its place there.
+ */
+export function reopenInInbox(cache: ApolloCache, sourceIds: string[], thread: ThreadRowFragment): void {
+  updateInbox(cache, sourceIds, (data, known) => {
+    if (sourceIds.length && !sourceIds.includes(thread.source.id)) return data;
+    const { edges } = data.threads;
+    const listed = edges.some((edge) => edge.node.id === thread.id);
+    const was = known.get(thread.id);
+    const counted = was === 'in' || (listed && was !== 'assumed');
+    known.set(thread.id, 'in');
+    const totalCount = data.threads.totalCount + (counted ? 0 : 1);
+    if (listed || pastLoadedRows(data.threads, thread)) return { threads: { ...data.threads, totalCount } };
+    const at = Date.parse(thread.lastContentAt);
+    const before = edges.findIndex((edge) => Date.parse(edge.node.lastContentAt) < at);
+    const place = before < 0 ? edges.length : before;
+    // No cursor either: the page has not read it there (see placeInInbox).
+    const edge = { __typename: 'ThreadEdge' as const, cursor: '', node: thread };
+    return { threads: { ...data.threads, totalCount, edges: [...edges.slice(0, place), edge, ...edges.slice(place)] } };
   });
 }
 
@@ -174,52 +245,32 @@ function pastLoadedRows(threads: InboxQuery['threads'], thread: ThreadRowFragmen
   return !last || Date.parse(thread.lastContentAt) <= Date.parse(last.lastContentAt);
 }
 
-/** Removes the thread `threadId` from the inbox (closed, or gone: NOT_FOUND), and from its count. */
+/**
+ * Removes the thread `threadId` from the inbox (closed, as a message tells; or gone: NOT_FOUND), and
+ * from its count, once (see above).
+ */
 export function dropFromInbox(cache: ApolloCache, sourceIds: string[], threadId: string): void {
-  updateInbox(cache, sourceIds, (data) => {
+  updateInbox(cache, sourceIds, (data, known) => {
     const others = data.threads.edges.filter((edge) => edge.node.id !== threadId);
     if (others.length === data.threads.edges.length) return data;
-    return takeOut(cache, sourceIds, data, threadId, others);
+    const out = known.get(threadId) === 'out';
+    known.set(threadId, 'out');
+    return {
+      threads: { ...data.threads, edges: others, totalCount: data.threads.totalCount - (out ? 0 : 1) },
+    };
   });
 }
 
-/**
- * The inbox `data` with the rows `others` (its rows but `threadId`'s), and `threadId` out of its
- * count unless it is out already: since the count was read (a first page), it goes out once,
- * however many times the page makes the write that takes it out. A write made while a read was on
- * its way is made again over its answer (feed.ts's `readOverWrites`): over a first page, whose
- * count is the gateway's and forgets what was taken out of the one before (`countRead`), it takes
- * the thread out again when the answer still has it; over a next page, which keeps the count it
- * comes into (apollo.ts), it only takes its row out, should the page list it (read before).
- */
-function takeOut(
-  cache: ApolloCache,
-  sourceIds: string[],
-  data: InboxQuery,
-  threadId: string,
-  others: InboxQuery['threads']['edges'],
-): InboxQuery {
-  const out = takenOutOf(cache, sourceIds);
-  const already = out.has(threadId);
-  out.add(threadId);
-  return {
-    threads: { ...data.threads, edges: others, totalCount: data.threads.totalCount - (already ? 0 : 1) },
-  };
-}
+/** Per cache, per inbox (`inboxKey`): what the page knows of threads its list does not show (see above). */
+const knownSinceRead = new WeakMap<object, Map<string, Map<string, Known>>>();
 
-/**
- * Per cache, per inbox (`inboxKey`): the threads taken out of its count since the count was read
- * (`takeOut`).
- */
-const takenOut = new WeakMap<object, Map<string, Set<string>>>();
-
-function takenOutOf(cache: object, sourceIds: readonly string[]): Set<string> {
-  let inboxes = takenOut.get(cache);
-  if (!inboxes) takenOut.set(cache, (inboxes = new Map()));
+function knownOf(cache: object, sourceIds: readonly string[]): Map<string, Known> {
+  let inboxes = knownSinceRead.get(cache);
+  if (!inboxes) knownSinceRead.set(cache, (inboxes = new Map()));
   const key = inboxKey(sourceIds);
-  let out = inboxes.get(key);
-  if (!out) inboxes.set(key, (out = new Set()));
-  return out;
+  let known = inboxes.get(key);
+  if (!known) inboxes.set(key, (known = new Map()));
+  return known;
 }
 
 /** An inbox's key in the page's bookkeeping: its sources (none: every source). */
@@ -230,16 +281,19 @@ function inboxKey(sourceIds: readonly string[] | null | undefined): string {
 /** Whether the cache is being written by `updateInbox` (a write of the page's own), not by a read's answer. */
 let writingOwn = false;
 
-/** The page's own write of the inbox of `sourceIds` (a live event's, an action's): `update` maps what the cache has. */
+/**
+ * The page's own write of the inbox of `sourceIds` (a live event's, an action's): `update` maps what
+ * the cache has, with what the page knows of the threads the list does not show (see above).
+ */
 function updateInbox(
   cache: ApolloCache,
   sourceIds: string[],
-  update: (data: InboxQuery) => InboxQuery | null | undefined,
+  update: (data: InboxQuery, known: Map<string, Known>) => InboxQuery,
 ): void {
   writingOwn = true;
   try {
     cache.updateQuery({ query: INBOX, variables: { sourceIds: sourceIds.length ? sourceIds : null } }, (data) =>
-      data ? update(data) : data,
+      data ? update(data, knownOf(cache, sourceIds)) : data,
     );
   } finally {
     writingOwn = false;
@@ -249,11 +303,11 @@ function updateInbox(
 /**
  * The cache's type policy (apollo.ts) wrote a first page of the inbox of `sourceIds`: when a read's
  * answer, not one of the page's own writes, its count is the gateway's as it read it, which has
- * none of the page's changes since the count before: what the page took out of that one is
- * forgotten.
+ * none of the page's changes since the count before: what the page knew of threads against that
+ * one is forgotten (see above).
  */
 export function countRead(cache: object, sourceIds: readonly string[] | null | undefined): void {
-  if (!writingOwn) takenOut.get(cache)?.delete(inboxKey(sourceIds));
+  if (!writingOwn) knownSinceRead.get(cache)?.delete(inboxKey(sourceIds));
 }
 
 /** Appends `message` to the open conversation of `threadId`, once. */

@@ -249,3 +249,20 @@ export const CONTENT_ADDED = graphql(`
     }
   }
 `);
+
+/**
+ * Threads of the chosen sources closed (by an agent, or by Engage's inactivity rule) or reopened,
+ * wherever it was done: the inbox's list and count follow (live.ts); `cursor` and `after` as above.
+ */
+export const THREAD_STATES = graphql(`
+  subscription ThreadStates($sourceIds: [ID!], $after: String) {
+    threadStateChanged(sourceIds: $sourceIds, changes: [CLOSED, AUTO_CLOSED, OPENED], after: $after) {
+      id
+      cursor
+      change
+      thread {
+        ...ThreadRow
+      }
+    }
+  }
+`);

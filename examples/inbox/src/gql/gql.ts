@@ -26,6 +26,7 @@ type Documents = {
     "\n  mutation Transfer($threadId: ID!, $categoryIds: [ID!]!, $interventionId: ID, $idempotencyKey: String) {\n    transferToHuman(\n      threadId: $threadId\n      categoryIds: $categoryIds\n      interventionId: $interventionId\n      idempotencyKey: $idempotencyKey\n    ) {\n      agentAvailable\n      availableAgents {\n        agentId\n        agent {\n          id\n          displayName\n        }\n      }\n      thread {\n        id\n        threadCategories {\n          id\n          name\n        }\n      }\n    }\n  }\n": typeof types.TransferDocument,
     "\n  subscription NewThreads($sourceIds: [ID!], $after: String) {\n    newThread(sourceIds: $sourceIds, after: $after) {\n      id\n      cursor\n      thread {\n        ...ThreadRow\n      }\n    }\n  }\n": typeof types.NewThreadsDocument,
     "\n  subscription ContentAdded($sourceIds: [ID!], $after: String) {\n    contentAdded(sourceIds: $sourceIds, after: $after) {\n      id\n      cursor\n      content {\n        ...Message\n      }\n      thread {\n        ...ThreadRow\n      }\n    }\n  }\n": typeof types.ContentAddedDocument,
+    "\n  subscription ThreadStates($sourceIds: [ID!], $after: String) {\n    threadStateChanged(sourceIds: $sourceIds, changes: [CLOSED, AUTO_CLOSED, OPENED], after: $after) {\n      id\n      cursor\n      change\n      thread {\n        ...ThreadRow\n      }\n    }\n  }\n": typeof types.ThreadStatesDocument,
 };
 const documents: Documents = {
     "\n  fragment ThreadRow on Thread {\n    id\n    title\n    closed\n    updatedAt\n    contentsCount\n    source {\n      id\n      name\n      type\n    }\n    status\n    lastContentAt\n    customer {\n      id\n      displayName\n      avatarUrl\n    }\n    assignee {\n      id\n      displayName\n    }\n    openIntervention {\n      id\n      status\n    }\n    lastContent {\n      id\n      body\n      createdAt\n      creator {\n        id\n        displayName\n      }\n    }\n    interventions {\n      id\n      status\n      closed\n      createdAt\n      closedAt\n      user {\n        id\n        displayName\n      }\n    }\n  }\n": types.ThreadRowFragmentDoc,
@@ -40,6 +41,7 @@ const documents: Documents = {
     "\n  mutation Transfer($threadId: ID!, $categoryIds: [ID!]!, $interventionId: ID, $idempotencyKey: String) {\n    transferToHuman(\n      threadId: $threadId\n      categoryIds: $categoryIds\n      interventionId: $interventionId\n      idempotencyKey: $idempotencyKey\n    ) {\n      agentAvailable\n      availableAgents {\n        agentId\n        agent {\n          id\n          displayName\n        }\n      }\n      thread {\n        id\n        threadCategories {\n          id\n          name\n        }\n      }\n    }\n  }\n": types.TransferDocument,
     "\n  subscription NewThreads($sourceIds: [ID!], $after: String) {\n    newThread(sourceIds: $sourceIds, after: $after) {\n      id\n      cursor\n      thread {\n        ...ThreadRow\n      }\n    }\n  }\n": types.NewThreadsDocument,
     "\n  subscription ContentAdded($sourceIds: [ID!], $after: String) {\n    contentAdded(sourceIds: $sourceIds, after: $after) {\n      id\n      cursor\n      content {\n        ...Message\n      }\n      thread {\n        ...ThreadRow\n      }\n    }\n  }\n": types.ContentAddedDocument,
+    "\n  subscription ThreadStates($sourceIds: [ID!], $after: String) {\n    threadStateChanged(sourceIds: $sourceIds, changes: [CLOSED, AUTO_CLOSED, OPENED], after: $after) {\n      id\n      cursor\n      change\n      thread {\n        ...ThreadRow\n      }\n    }\n  }\n": types.ThreadStatesDocument,
 };
 
 /**
@@ -104,6 +106,10 @@ export function graphql(source: "\n  subscription NewThreads($sourceIds: [ID!], 
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  subscription ContentAdded($sourceIds: [ID!], $after: String) {\n    contentAdded(sourceIds: $sourceIds, after: $after) {\n      id\n      cursor\n      content {\n        ...Message\n      }\n      thread {\n        ...ThreadRow\n      }\n    }\n  }\n"): (typeof documents)["\n  subscription ContentAdded($sourceIds: [ID!], $after: String) {\n    contentAdded(sourceIds: $sourceIds, after: $after) {\n      id\n      cursor\n      content {\n        ...Message\n      }\n      thread {\n        ...ThreadRow\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription ThreadStates($sourceIds: [ID!], $after: String) {\n    threadStateChanged(sourceIds: $sourceIds, changes: [CLOSED, AUTO_CLOSED, OPENED], after: $after) {\n      id\n      cursor\n      change\n      thread {\n        ...ThreadRow\n      }\n    }\n  }\n"): (typeof documents)["\n  subscription ThreadStates($sourceIds: [ID!], $after: String) {\n    threadStateChanged(sourceIds: $sourceIds, changes: [CLOSED, AUTO_CLOSED, OPENED], after: $after) {\n      id\n      cursor\n      change\n      thread {\n        ...ThreadRow\n      }\n    }\n  }\n"];
 
 export function graphql(source: string) {
   return (documents as any)[source] ?? {};
