@@ -252,4 +252,26 @@ describeWith([requirements.chromium()])("inbox app's count of open threads", () 
     await expect(gatewayCount([email.id])).resolves.toBe(before);
     await showsCount(before);
   });
+
+  it('reads the inbox of sources the agent comes back to: its rows and count have what came meanwhile', async () => {
+    const [email, messenger] = closable();
+    await sources().getByRole('checkbox', { name: email.name }).check();
+    await showsCount(await gatewayCount([email.id]));
+    await sources().getByRole('checkbox', { name: messenger.name }).check();
+    await showsCount(await gatewayCount([email.id, messenger.id]));
+
+    // While the agent reads both sources, a customer writes on the first.
+    const started = inbox.stack.emulator.customers.startThread({
+      sourceId: email.id,
+      body: 'A new conversation while the agent read two sources.',
+      customer: { firstname: 'Lior', lastname: 'Haddad' },
+    });
+    await page().locator(`.inbox li:first-child [data-thread-id="${started.thread_id}"]`).waitFor();
+
+    // Back to the first source alone: not the list as it was left, which had none of it.
+    await sources().getByRole('checkbox', { name: messenger.name }).uncheck();
+    await showsCount(await gatewayCount([email.id]));
+    await page().locator(`.inbox li:first-child [data-thread-id="${started.thread_id}"]`).waitFor();
+    expect(await rowIds()).toEqual((await threadsOf([email.id], false, 20)).map((thread) => thread.id));
+  });
 });

@@ -37,9 +37,14 @@ export function Inbox({
   // Where the query's requests take their abort signal (feed.ts's useOwnLoads, refetchWith).
   const fetchOptions = useMemo<{ signal?: AbortSignal }>(() => ({}), []);
   // errorPolicy 'all': a field that failed (a customer Engage did not answer for) nulls that field
-  // with its error, and the rest of the inbox still shows.
+  // with its error, and the rest of the inbox still shows. Read from the gateway for each choice of
+  // sources, the cache's list shown meanwhile: the list of sources chosen before, and left, is as
+  // it was then (its feeds stopped with it), and would be shown as is. Then from the cache, which
+  // the feeds and actions keep.
   const inbox = useQuery(INBOX, {
     variables,
+    fetchPolicy: 'cache-and-network',
+    nextFetchPolicy: 'cache-first',
     notifyOnNetworkStatusChange: true,
     errorPolicy: 'all',
     context: { fetchOptions },
