@@ -348,16 +348,24 @@ export function createExecutor(
     compiled.set(key, entry);
     return entry;
   };
-  const interpreted = (request: GatewayRequest) =>
+  const interpreted = (request: GatewayRequest, operationName = request.operationName) =>
     execute({
       schema,
       document: request.document,
       contextValue: request.context,
       variableValues: request.request.variables,
-      operationName: request.operationName,
+      operationName,
     }) as Promise<ExecutionResult>;
 
   const executor: GatewayExecutor = async (request) => {
+    // No operation resolved (an `operationName` the document does not define, several operations
+    // and no name): Apollo hands the executor its resolved name, null, with which graphql-js would
+    // run the document's only operation. graphql-js, given the caller's name, answers the error
+    // Apollo turns into a 400 OPERATION_RESOLUTION_FAILURE.
+    if (!request.operation) {
+      onExecution?.('graphql-js');
+      return interpreted(request, request.request.operationName);
+    }
     const operation = compiledFor(request);
     const variables = request.request.variables ?? {};
     if (!operation || operation.inputFieldVariables.some((name) => variables[name] === undefined)) {

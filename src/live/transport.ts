@@ -91,6 +91,7 @@ import {
   execute,
   getOperationAST,
   GraphQLError,
+  Kind,
   NoSchemaIntrospectionCustomRule,
   parse,
   print,
@@ -212,6 +213,21 @@ type Parsed = ({ document: DocumentNode } | { errors: readonly GraphQLError[] })
  * (about 450 bytes where the flat string takes 56) that a socket would hold for its whole life.
  */
 const flat = (text: string): string => Buffer.from(text).toString();
+
+/**
+ * A document whose operation cannot be chosen: the caller's mistake, said as graphql-js says it,
+ * with the code Apollo gives it over HTTP (never an internal error).
+ */
+function unresolvedOperation(document: DocumentNode, operationName: string | null | undefined): GraphQLError {
+  const operations = document.definitions.filter((definition) => definition.kind === Kind.OPERATION_DEFINITION);
+  const message =
+    typeof operationName === 'string'
+      ? `Unknown operation named "${operationName.slice(0, 100)}".`
+      : operations.length > 1
+        ? 'Must provide operation name if query contains multiple operations.'
+        : 'Must provide an operation.';
+  return new GraphQLError(message, { extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } });
+}
 
 /** Credentials from the `connection_init` payload; header-like names accepted in either case. */
 export function credentialsFrom(params: Readonly<Record<string, unknown>> | undefined): CallerCredentials {
@@ -692,7 +708,7 @@ export function startTransport(options: TransportOptions): Transport {
     const parsed = parseAndValidate(payload.query);
     if ('errors' in parsed) return refuse(connection, id, parsed.errors);
     const definition = getOperationAST(parsed.document, payload.operationName);
-    if (!definition) return refuse(connection, id, [new GraphQLError('Unable to identify operation')]);
+    if (!definition) return refuse(connection, id, [unresolvedOperation(parsed.document, payload.operationName)]);
     const tooCostly = options.limits?.checkCost({
       document: parsed.document,
       operationName: payload.operationName,
