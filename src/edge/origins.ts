@@ -16,12 +16,18 @@ import cors from 'cors';
 import type { RequestHandler } from 'express';
 import { send } from './http-errors';
 
-/** Request headers a browser client may send (Apollo Client, graphql-ws, our idempotency and viewer headers). */
+/**
+ * Request headers a browser client may send (Apollo Client, graphql-ws, our idempotency and viewer
+ * headers). Apollo Client's HttpLink adds `apollographql-client-name` and `-version` to every
+ * operation of a client given `clientAwareness: { name, version }`.
+ */
 export const ALLOWED_HEADERS = [
   'content-type',
   'authorization',
   'apollo-require-preflight',
   'x-apollo-operation-name',
+  'apollographql-client-name',
+  'apollographql-client-version',
   'x-engage-user-id',
   'x-request-id',
 ];

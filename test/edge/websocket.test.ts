@@ -107,6 +107,23 @@ describe('CORS from the allowed origins', () => {
     expect(post.headers.get('access-control-expose-headers')).toContain('x-request-id');
   });
 
+  it('allows the client-awareness headers Apollo Client sends when it is given a name and version (clientAwareness)', async () => {
+    // Apollo Client's HttpLink sends them with every operation of a client built with
+    // `new ApolloClient({ clientAwareness: { name, version } })`: a header the preflight does not
+    // allow makes the browser refuse every request of the page.
+    const response = await fetch(stack.gateway.url, {
+      method: 'OPTIONS',
+      headers: {
+        origin: 'http://localhost:5173',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'apollographql-client-name,apollographql-client-version,content-type',
+      },
+    });
+    expect(response.status).toBe(204);
+    const allowed = response.headers.get('access-control-allow-headers')?.split(',') ?? [];
+    expect(allowed).toEqual(expect.arrayContaining(['apollographql-client-name', 'apollographql-client-version']));
+  });
+
   it('refuses a preflight from https://evil.example (403, no CORS headers)', async () => {
     const response = await preflight(stack.gateway.url, 'https://evil.example');
     expect(response.status).toBe(403);
