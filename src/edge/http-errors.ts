@@ -5,6 +5,7 @@
  * | cause                                   | status | code                   |
  * |-----------------------------------------|--------|------------------------|
  * | POST /graphql not JSON                  | 415    | UNSUPPORTED_MEDIA_TYPE |
+ * | a charset or encoding body-parser skips | 415    | UNSUPPORTED_MEDIA_TYPE |
  * | malformed JSON                          | 400    | BAD_REQUEST            |
  * | body above the limit                    | 413    | PAYLOAD_TOO_LARGE      |
  * | unknown path                            | 404    | NOT_FOUND              |
@@ -42,6 +43,15 @@ export function createErrorHandler(
     const { type, status } = (error ?? {}) as { type?: unknown; status?: unknown };
     if (type === 'entity.parse.failed') return send(res, 400, 'BAD_REQUEST', 'Malformed JSON body.');
     if (type === 'entity.too.large') return send(res, 413, 'PAYLOAD_TOO_LARGE', 'Request body too large.');
+    // body-parser's 415s: a charset other than UTF-8 (`charset.unsupported`), a Content-Encoding it
+    // does not inflate (`encoding.unsupported`).
+    if (status === 415)
+      return send(
+        res,
+        415,
+        'UNSUPPORTED_MEDIA_TYPE',
+        'Send the operation as JSON in UTF-8 (Content-Type: application/json), uncompressed or gzip, deflate or br.',
+      );
     if (typeof status === 'number' && status >= 400 && status < 500)
       return send(res, status, 'BAD_REQUEST', 'Bad request.');
     const requestId = res.getHeader('x-request-id');

@@ -230,6 +230,17 @@ describe('HTTP errors are JSON', () => {
     await expectJsonError(await fetch(`${stack.gateway.origin}/nowhere`), 404, 'NOT_FOUND');
   });
 
+  it('for a JSON body in a charset or an encoding the gateway does not read: 415 UNSUPPORTED_MEDIA_TYPE, as for a wrong type', async () => {
+    const latin1 = await post(stack.gateway.url, JSON.stringify({ query: '{ sources { id } }' }), {
+      'content-type': 'application/json; charset=latin1',
+    });
+    await expectJsonError(latin1, 415, 'UNSUPPORTED_MEDIA_TYPE');
+    const compressed = await post(stack.gateway.url, JSON.stringify({ query: '{ sources { id } }' }), {
+      'content-encoding': 'compress',
+    });
+    await expectJsonError(compressed, 415, 'UNSUPPORTED_MEDIA_TYPE');
+  });
+
   it('refuses subscriptions over HTTP with 400 (graphql-js threw on `@skip(if: $v)` in validation: a 500)', async () => {
     const query = 'subscription Op($v: Boolean) { newThread @skip(if: $v) { id } }';
     await expectJsonError(await post(stack.gateway.url, JSON.stringify({ query })), 400, 'BAD_REQUEST');
