@@ -293,15 +293,39 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
   };
 }
 
+const USAGE = `Usage: npm run example:bot -- [options]
+
+  --url <url>              the gateway's /graphql URL (default http://127.0.0.1:4000/graphql)
+  --token <token>          the bot agent's Engage token (npm start prints it; default: the gateway's own)
+  --human-category <id>    a category "human" requests are routed to (repeatable; default: the first listed)
+  --cursor-file <path>     where the last cursor is kept between runs (default .bot-cursor)
+  --help                   this text
+`;
+
+/** The command line's options; a mistyped one is said with the usage (exit 2), never as a stack trace. */
+function cliOptions() {
+  try {
+    return parseArgs({
+      options: {
+        url: { type: 'string' },
+        token: { type: 'string' },
+        'human-category': { type: 'string', multiple: true },
+        'cursor-file': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
 if (require.main === module) {
-  const { values } = parseArgs({
-    options: {
-      url: { type: 'string' },
-      token: { type: 'string' },
-      'human-category': { type: 'string', multiple: true },
-      'cursor-file': { type: 'string' },
-    },
-  });
+  const values = cliOptions();
+  if (values.help) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
   runBot({
     url: values.url ?? 'http://127.0.0.1:4000/graphql',
     token: values.token,
