@@ -539,7 +539,14 @@ const edgeSchema = z.object({
   ALLOW_ANONYMOUS: bool.optional(),
   TRUST_PROXY: trustProxy.optional(),
   AUTH_MODE: z.enum(['engage', 'jwt']).default('engage'),
-  JWT_JWKS_URL: z.string().url().optional(),
+  JWT_JWKS_URL: z
+    .string()
+    .url()
+    .refine(
+      (url) => /^https?:$/.test(parsedUrl(url)?.protocol ?? ''),
+      "must be an http(s) URL: your identity provider's JWKS",
+    )
+    .optional(),
   JWT_SECRET: z.string().min(32, 'at least 32 characters (HS256)').optional(),
   JWT_ISSUER: z.string().min(1).optional(),
   JWT_AUDIENCE: z.string().min(1).optional(),

@@ -17,6 +17,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { ConfigError } from '../config';
 import { bearerToken, type CallerCredentials } from '../context';
 
 export type AuthConfig =
@@ -101,8 +102,9 @@ export async function createAuthenticator(options: {
     );
   } catch {
     // The file's content is secret: say which file, not what is in it.
-    throw new Error(
-      `JWT mode: the Engage token file ${auth.tokensFile ?? '(none)'} is missing or not a JSON object of strings`,
+    // A setting to fix: `npm start` prints it alone, without a stack.
+    throw new ConfigError(
+      `JWT_ENGAGE_TOKENS_FILE ${auth.tokensFile ?? '(none)'} is missing, unreadable or not a JSON object of strings ({ "<claim value>": "<Engage token>" })`,
     );
   }
   const claim = auth.claim ?? 'sub';

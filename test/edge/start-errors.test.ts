@@ -91,3 +91,16 @@ it('names REDIS_URL, and not its value, when Redis does not answer', async () =>
   expect(stderr.trim()).toMatch(/^Redis at REDIS_URL is unreachable: [^\n]+$/);
   expect(stderr).not.toContain('secret-password');
 });
+
+it('names JWT_ENGAGE_TOKENS_FILE, without a stack trace, when the file is missing or not a JSON object of strings', async () => {
+  const { code, stderr } = await start({
+    PORT: '0',
+    EMULATOR_PORT: '0',
+    AUTH_MODE: 'jwt',
+    JWT_SECRET: 'a-secret-of-at-least-32-characters-0123456789',
+    JWT_ENGAGE_TOKENS_FILE: path.join(ROOT, 'no-such-tokens-file.json'),
+  });
+  expect(code).toBe(1);
+  expect(stderr.trim()).toMatch(/^JWT_ENGAGE_TOKENS_FILE [^\n]*no-such-tokens-file\.json[^\n]*$/);
+  expect(stderr).not.toContain('a-secret-of-at-least');
+});

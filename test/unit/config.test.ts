@@ -179,6 +179,17 @@ describe('settings that cannot work together or are not what they name', () => {
     );
   });
 
+  it('refuses a JWT_JWKS_URL that is not an http(s) URL, by name', () => {
+    const jwt = { AUTH_MODE: 'jwt', JWT_ENGAGE_TOKENS_FILE: '/run/secrets/tokens.json' };
+    for (const url of ['ftp://idp.example.com/jwks.json', 'file:///etc/jwks.json'])
+      expect(() => loadConfig({ ...jwt, JWT_JWKS_URL: url })).toThrow(
+        /^Invalid configuration: JWT_JWKS_URL: must be an http\(s\) URL/,
+      );
+    expect(
+      loadConfig({ ...jwt, JWT_JWKS_URL: 'https://idp.example.com/.well-known/jwks.json' }).edge.auth,
+    ).toMatchObject({ mode: 'jwt', jwksUrl: 'https://idp.example.com/.well-known/jwks.json' });
+  });
+
   it('refuses ALLOW_ANONYMOUS against Engage without the token anonymous callers act with', () => {
     expect(() =>
       loadConfig({ ENGAGE_URL: 'https://x.api.engagement.dimelo.com/1.0', ALLOW_ANONYMOUS: 'true' }),
