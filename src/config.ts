@@ -156,7 +156,15 @@ const port = z.coerce.number().int().min(0).max(65535);
 const ms = z.coerce.number().int().min(0);
 
 const gatewaySection = z.object({
-  NODE_ENV: z.string().default('development'),
+  // Anything but `production` serves with the development defaults (Sandbox, introspection, localhost
+  // origins, unmasked errors, no caller rate): a typo (`prod`) must not do so silently.
+  NODE_ENV: z
+    .string()
+    .refine(
+      (value) => ['production', 'development', 'test'].includes(value),
+      'must be production, development or test (any other value would serve with the development defaults: Sandbox, introspection, localhost origins, unmasked errors)',
+    )
+    .default('development'),
   HOST: z.string().default(DEFAULTS.gateway.host),
   PORT: port.default(DEFAULTS.gateway.port),
   ENGAGE_URL: z

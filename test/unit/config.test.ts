@@ -179,6 +179,16 @@ describe('settings that cannot work together or are not what they name', () => {
     );
   });
 
+  it('refuses a NODE_ENV other than production, development or test: a typo would serve with the development defaults', () => {
+    for (const value of ['prod', 'Production', 'staging'])
+      expect(() => loadConfig({ NODE_ENV: value })).toThrow(
+        /^Invalid configuration: NODE_ENV: must be production, development or test/,
+      );
+    expect(loadConfig({ NODE_ENV: 'development' }).production).toBe(false);
+    expect(loadConfig({ NODE_ENV: 'test' }).production).toBe(false);
+    expect(loadConfig({}).production).toBe(false);
+  });
+
   it('refuses a JWT_JWKS_URL that is not an http(s) URL, by name', () => {
     const jwt = { AUTH_MODE: 'jwt', JWT_ENGAGE_TOKENS_FILE: '/run/secrets/tokens.json' };
     for (const url of ['ftp://idp.example.com/jwks.json', 'file:///etc/jwks.json'])
