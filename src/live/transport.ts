@@ -81,8 +81,9 @@
  *   and type, duration, results sent, error codes; never a document, variables or credentials.
  *   A frame ws refuses (too big, malformed) closes its socket with the protocol's code and writes
  *   one `socket error` line (ws's code and message).
- * - `dispose()` closes every socket with 1001 Going away and the server, and cuts the sockets whose
- *   client has not answered after the grace period; it is wired into Apollo's drain (with the HTTP
+ * - `dispose()` closes the server, and every socket with 1001 Going away once its queries and
+ *   mutations are answered (new operations are refused with SERVICE_UNAVAILABLE meanwhile), and
+ *   cuts the sockets whose client has not answered after the grace period; it is wired into Apollo's drain (with the HTTP
  *   side's, src/edge/drain.ts), so `gateway.close()` ends subscriptions with the protocol's close codes.
  */
 import type http from 'node:http';
@@ -582,6 +583,7 @@ export function startTransport(options: TransportOptions): Transport {
       operation.stop();
       const { connection } = operation;
       connection.remove(operation);
+      if (draining) closeOnceAnswered(connection);
       accessLog?.(
         {
           requestId: connection.requestId,
@@ -596,6 +598,17 @@ export function startTransport(options: TransportOptions): Transport {
         'operation',
       );
     },
+  };
+
+  /**
+   * Shutting down (`dispose`): each socket closes with 1001 once its queries and mutations are
+   * answered (a mutation cut in flight may have been done by Engage, and graphql-ws clients send
+   * it again on their next socket); new operations are refused meanwhile.
+   */
+  let draining = false;
+  const closeOnceAnswered = (connection: Connection): void => {
+    if (connection.operations().some((operation) => !operation.subscription)) return;
+    if (connection.socket.readyState === connection.socket.OPEN) connection.socket.close(1001, 'Going away');
   };
 
   const close = (connection: Connection, code: number, reason: string): void => {
@@ -689,6 +702,12 @@ export function startTransport(options: TransportOptions): Transport {
    * join a subscription's fan-out group.
    */
   const subscribe = (connection: Connection, { id, payload }: SubscribeMessage, size: number): Promise<void> | void => {
+    if (draining)
+      return refuse(connection, id, [
+        new GraphQLError('The server is shutting down: send the operation again once reconnected.', {
+          extensions: { code: 'SERVICE_UNAVAILABLE' },
+        }),
+      ]);
     const tooFast = options.callerRate?.refusal(connection, false);
     if (tooFast) return refuse(connection, id, [tooFast]);
     const max = options.maxSubscriptionsPerSocket;
@@ -926,9 +945,12 @@ export function startTransport(options: TransportOptions): Transport {
     async dispose(gracePeriodMs = DEFAULT_GRACE_PERIOD_MS) {
       clearInterval(keepAlive);
       wsServer.close(); // no new sockets: an upgrade from now on is answered 503
+      draining = true;
       const sockets = [...connections.keys()];
       const closed = Promise.all(sockets.map((socket) => new Promise((resolve) => socket.once('close', resolve))));
-      for (const socket of sockets) socket.close(1001, 'Going away');
+      for (const [socket, connection] of connections)
+        if (connection.acknowledged) closeOnceAnswered(connection);
+        else socket.close(1001, 'Going away');
       const cut = setTimeout(() => {
         for (const socket of sockets) socket.terminate();
       }, gracePeriodMs).unref();

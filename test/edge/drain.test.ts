@@ -5,8 +5,9 @@
  */
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import WebSocket from 'ws';
 import { trackRequests } from '../../src/edge/drain';
-import { Deferred, within } from '../live/support';
+import { Deferred, until, within } from '../live/support';
 import { startStack } from '../support/stack';
 
 let server: http.Server;
@@ -110,4 +111,48 @@ it('with a shutdown delay, /readyz answers 503 while queries are still served, t
   await within(closed, 10_000, 'the close after the delay');
   await expect(fetch(`${base}/healthz`)).rejects.toThrow();
   await stack.dispose();
+});
+
+it('answers a query or mutation in flight over WebSocket before closing its socket with 1001, and refuses new ones meanwhile', async () => {
+  const stack = await startStack();
+  const socket = new WebSocket(stack.gateway.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
+  const messages: Array<{ id?: string; type: string; payload?: unknown }> = [];
+  const closedWith = new Deferred<number>();
+  socket.on('message', (data) => messages.push(JSON.parse(String(data)) as (typeof messages)[number]));
+  socket.on('close', (code) => closedWith.resolve(code));
+  try {
+    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+    socket.send(JSON.stringify({ type: 'connection_init', payload: {} }));
+    await until(() => messages.some((message) => message.type === 'connection_ack'), 'the connection_ack');
+    const open = await stack.gql<{ threads: { nodes: Array<{ id: string }> } }>(
+      '{ threads(first: 1, filter: { closed: false }) { nodes { id } } }',
+    );
+    const [thread] = open.data!.threads.nodes;
+    // The write Engage receives takes a while: the shutdown starts while it is in flight.
+    stack.emulator.faults.set({ latencyMs: 1_000, pathPattern: '/close$' });
+    socket.send(
+      JSON.stringify({
+        id: 'close',
+        type: 'subscribe',
+        payload: { query: `mutation { closeThread(id: "${thread.id}") { id closed } }` },
+      }),
+    );
+    // The emulator logs a request once answered: give the write the time to reach it.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(stack.emulator.requestLog.entries().some((entry) => entry.path.endsWith('/close'))).toBe(false);
+    const closing = stack.gateway.close();
+    socket.send(JSON.stringify({ id: 'late', type: 'subscribe', payload: { query: '{ sources { id } }' } }));
+    expect(await within(closedWith.promise, 10_000, 'the socket to close')).toBe(1001);
+    const answer = messages.find((message) => message.id === 'close' && message.type === 'next') as
+      { payload: { data?: { closeThread?: { id: string } } } } | undefined;
+    expect(answer?.payload.data?.closeThread?.id).toBe(thread.id);
+    // Sent once the shutdown began: answered if it arrived first, else refused; never left unanswered.
+    const late = messages.find((message) => message.id === 'late') as
+      { type: string; payload: Array<{ extensions?: { code?: string } }> } | undefined;
+    expect(late?.type === 'next' || late?.payload[0].extensions?.code === 'SERVICE_UNAVAILABLE').toBe(true);
+    await within(closing, 10_000, 'the gateway to close');
+  } finally {
+    socket.terminate();
+    await stack.dispose();
+  }
 });
