@@ -362,7 +362,7 @@ export function createExecutor(
     // and no name): Apollo hands the executor its resolved name, null, with which graphql-js would
     // run the document's only operation. graphql-js, given the caller's name, answers the error
     // Apollo turns into a 400 OPERATION_RESOLUTION_FAILURE.
-    if (!request.operation) {
+    if (!getOperationAST(request.document, request.request.operationName)) {
       onExecution?.('graphql-js');
       return interpreted(request, request.request.operationName);
     }
