@@ -93,12 +93,31 @@ export function pathAndQuery(request: Pick<EngageRequest, 'method' | 'path' | 'p
 }
 
 const ID_SEGMENT = /^[0-9a-f]{24}$|^\d+$/i;
+/**
+ * The collections whose records the client reads by id (`/<collection>/<id>[/<action>]`, src/engage/client.ts).
+ * The segment after one is an id whatever it looks like: a caller chooses it (`thread(id:)`,
+ * `X-Engage-User-Id`), and a label per value would grow /metrics without bound.
+ */
+const RECORD_COLLECTIONS: ReadonlySet<string> = new Set([
+  'categories',
+  'content_sources',
+  'content_threads',
+  'contents',
+  'identities',
+  'identity_groups',
+  'interventions',
+  'teams',
+  'users',
+  'webhooks',
+]);
 
 /** `/content_threads/5f.../close` -> `/content_threads/{id}/close`, for metrics and error messages. */
 export function endpointTemplate(path: string): string {
-  return path
-    .split('/')
-    .map((segment) => (ID_SEGMENT.test(segment) ? '{id}' : segment))
+  const segments = path.split('/');
+  return segments
+    .map((segment, index) =>
+      ID_SEGMENT.test(segment) || (index === 2 && RECORD_COLLECTIONS.has(segments[1])) ? '{id}' : segment,
+    )
     .join('/');
 }
 

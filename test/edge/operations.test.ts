@@ -316,6 +316,23 @@ describe('health, readiness and metrics', () => {
     expect(text).toMatch(/webhook_events_total\{outcome="duplicate"\} 1/);
   });
 
+  it('ids the caller chooses (an argument, X-Engage-User-Id) are {id} in the endpoint label, whatever they look like: one series per endpoint, not per id', async () => {
+    const agent = stack.emulator.agents.find((candidate) => candidate.role === 'agent')!;
+    for (const i of [1, 2]) {
+      await stack.gql(`{ thread(id: "probe-thread-${i}") { id } user(id: "probe-user-${i}") { id } }`);
+      await stack.gql('{ viewer { id } }', undefined, {
+        token: agent.token,
+        headers: { 'x-engage-user-id': `probe-viewer-${i}` },
+      });
+    }
+    const text = await (await fetch(`${stack.gateway.origin}/metrics`)).text();
+    expect(text).not.toMatch(/probe-(thread|user|viewer)/);
+    expect(text).toMatch(
+      /engage_rest_requests_total\{method="GET",endpoint="\/content_threads\/\{id\}",status="404"\}/,
+    );
+    expect(text).toMatch(/engage_rest_requests_total\{method="GET",endpoint="\/users\/\{id\}",status="404"\}/);
+  });
+
   it('operation names and ids, which clients choose, are bounded in length in metrics labels and access lines', async () => {
     // One name token may be a megabyte long: 20 such requests made /metrics 19 MB (200 would stay
     // there for good), and each wrote an access line as long as its name.

@@ -55,6 +55,15 @@ describe('endpointTemplate', () => {
     expect(endpointTemplate('/content_threads/5f1d2c3b4a5f6e7d8c9b0a1f/close')).toBe('/content_threads/{id}/close');
     expect(endpointTemplate('/contents')).toBe('/contents');
   });
+
+  it("replaces what stands in an id's place whatever it looks like (a caller chooses it), and keeps fixed paths", () => {
+    expect(endpointTemplate('/users/probe-1')).toBe('/users/{id}');
+    expect(endpointTemplate('/content_threads/abc/close')).toBe('/content_threads/{id}/close');
+    expect(endpointTemplate('/interventions/..%2F..%2Fusers/cancel')).toBe('/interventions/{id}/cancel');
+    expect(endpointTemplate('/identity_groups/x')).toBe('/identity_groups/{id}');
+    expect(endpointTemplate('/bots/engage')).toBe('/bots/engage');
+    expect(endpointTemplate('/status')).toBe('/status');
+  });
 });
 
 describe('errors', () => {
