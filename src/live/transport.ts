@@ -527,13 +527,30 @@ export function startTransport(options: TransportOptions): Transport {
   };
 
   // Keyed by a digest, not the text: the cache must not hold clients' query texts in memory.
+  /**
+   * graphql-js's validation, whose single-root-field rule for subscriptions collects the root fields
+   * without variables and throws on a `@skip`/`@include` there whose `if` is a variable: refused as
+   * what it is (graphql-js 17 makes it a validation error of its own), not as a parse error about a
+   * variable the caller did give.
+   */
+  const validateSubscribable = (document: DocumentNode): readonly GraphQLError[] => {
+    try {
+      return validate(options.schema, document, rules);
+    } catch (error) {
+      if (!(error instanceof GraphQLError)) throw error;
+      return [
+        new GraphQLError('A subscription must not use @skip or @include on its root field.', { nodes: error.nodes }),
+      ];
+    }
+  };
+
   const parseAndValidate = (query: string): Parsed => {
     const digest = createHash('sha256').update(query).digest('hex');
     let parsed = documents.get(digest);
     if (parsed) return parsed;
     try {
       const document = parse(query, parseOptions);
-      const errors = validate(options.schema, document, rules);
+      const errors = validateSubscribable(document);
       parsed =
         errors.length > 0
           ? { errors: withCode(errors, 'GRAPHQL_VALIDATION_FAILED'), size: entrySize(query.length, documentBytes) }

@@ -245,6 +245,37 @@ describe('HTTP errors are JSON', () => {
     const query = 'subscription Op($v: Boolean) { newThread @skip(if: $v) { id } }';
     await expectJsonError(await post(stack.gateway.url, JSON.stringify({ query })), 400, 'BAD_REQUEST');
   });
+
+  it('over WebSocket, refuses a subscription whose root field is under `@skip(if: $v)` as a validation error saying so, not a parse error about a variable it was given', async () => {
+    const client = createClient({
+      url: stack.gateway.url.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+    });
+    try {
+      const errors = await within(
+        new Promise<Array<{ message: string; extensions?: { code?: string } }>>((resolve, reject) =>
+          client.subscribe(
+            {
+              query: 'subscription Op($v: Boolean!) { newThread @skip(if: $v) { thread { id } } }',
+              variables: { v: false },
+            },
+            {
+              next: () => reject(new Error('a result')),
+              error: (error) => resolve(error as never),
+              complete: () => reject(new Error('completed')),
+            },
+          ),
+        ),
+        10_000,
+        'the refusal',
+      );
+      expect(errors[0].extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
+      expect(errors[0].message).toMatch(/@skip.*@include|@include.*@skip/);
+    } finally {
+      await client.dispose();
+    }
+  });
 });
 
 describe('filters longer than Engage reads', () => {
