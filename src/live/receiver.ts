@@ -200,6 +200,14 @@ export function createWebhookReceiver(options: ReceiverOptions): { router: Route
     if (err.status === 413 || err.type === 'entity.too.large')
       return refuse(res, 413, 'payload_too_large', 'Notification body too large');
     if (err.type === 'entity.parse.failed') return refuse(res, 400, 'invalid_json', 'Body is not valid JSON');
+    // A charset other than UTF-8, a Content-Encoding body-parser does not inflate.
+    if (err.status === 415)
+      return refuse(
+        res,
+        415,
+        'unsupported_media_type',
+        'Body must be JSON in UTF-8, uncompressed or gzip, deflate or br',
+      );
     refuse(
       res,
       err.status && err.status >= 400 && err.status < 500 ? err.status : 400,

@@ -84,6 +84,15 @@ describe('deliveries (POST)', () => {
     expect(response.status).toBe(415);
   });
 
+  it('415 unsupported_media_type for JSON in a charset other than UTF-8, as for a body that is not JSON', async () => {
+    const response = await postWebhook(stack.gateway, body(), {
+      secret: 'the-shared-secret',
+      contentType: 'application/json; charset=latin1',
+    });
+    expect(response.status).toBe(415);
+    expect(JSON.parse(response.body)).toMatchObject({ error: 'unsupported_media_type', status: 415 });
+  });
+
   it('400 with a reason for malformed JSON and for a notification of the wrong shape', async () => {
     const syntax = await postWebhook(stack.gateway, undefined, {
       secret: 'the-shared-secret',
