@@ -153,14 +153,18 @@ export function createLogging(options: LoggingOptions = {}): Logging {
     const started = process.hrtime.bigint();
     // Read now: mounted routers rewrite `req.url` while they handle the request.
     const { method, path } = req;
-    res.once('finish', () => {
+    // `close`, not `finish`: a request whose client went away before its answer (a proxy's or the
+    // client's timeout) is logged too, with nginx's 499 and what it spent.
+    res.once('close', () => {
       const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
+      const answered = res.writableFinished;
       logger.info(
         {
           requestId: scope.requestId,
           method,
           path,
-          status: res.statusCode,
+          status: answered ? res.statusCode : 499,
+          ...(answered ? {} : { clientClosed: true }),
           durationMs: Math.round(durationMs * 10) / 10,
           ...(scope.caller ? { caller: scope.caller } : {}),
           ...(scope.operationName ? { operationName: scope.operationName } : {}),

@@ -103,6 +103,45 @@ describe('logs', () => {
   });
 });
 
+describe('access line of a request whose client went away', () => {
+  it('is written too, with status 499 and clientClosed', async () => {
+    stack.emulator.faults.set({ latencyMs: 1_500, pathPattern: 'content_threads' });
+    try {
+      const aborted = new AbortController();
+      const request = fetch(logged.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-request-id': 'client-went-away' },
+        body: JSON.stringify({ query: 'query GoneAway { threads(first: 1) { nodes { id } } }' }),
+        signal: aborted.signal,
+      }).catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // The connection is destroyed, as a client (or a proxy) that timed out does.
+      aborted.abort();
+      await request;
+      await within(
+        (async () => {
+          while (!lines.some((line) => line.includes('"requestId":"client-went-away"')))
+            await new Promise(setImmediate);
+        })(),
+        5_000,
+        'the access line of the abandoned request',
+      );
+    } finally {
+      stack.emulator.faults.reset();
+    }
+    const line = lines
+      .map((text) => JSON.parse(text) as Record<string, unknown>)
+      .find((record) => record.requestId === 'client-went-away');
+    expect(line).toMatchObject({
+      msg: 'request',
+      path: '/graphql',
+      status: 499,
+      clientClosed: true,
+      operationName: 'GoneAway',
+    });
+  });
+});
+
 describe('WebSocket logs', () => {
   it('one line per operation and one per socket, under the socket request id; no token or document', async () => {
     const agent = stack.emulator.agents.find((candidate) => candidate.role === 'agent')!;
