@@ -7,7 +7,8 @@
  *   `{status: 'unready', checks}` otherwise, so traffic goes to another instance:
  *   - `engage`: one cheap REST call (`GET /content_sources?limit=1`) with the configured token (2xx
  *     expected); without a configured token, any HTTP answer below 500 proves Engage reachable.
- *     Each probe spends one call of the account's quota: probe every few seconds, not in a loop.
+ *     Each check spends one call of the account's quota; probes at the same time share one, and its
+ *     answer serves the probes of the next second (`REUSE_MS`): the endpoint is public.
  *   - `redis` (when configured): a PING through the infrastructure root's connection (its own
  *     command timeout applies), bounded here by `timeoutMs` too, so a frozen Redis fails the check.
  *   - `draining`: set once shutdown begins, so the instance leaves the pool before it stops.
@@ -23,7 +24,12 @@ export interface HealthOptions {
   /** The shared upstream policies' state, shown as `upstream` details (it decides nothing: the Engage check does). */
   upstream?: () => Promise<unknown>;
   timeoutMs?: number;
+  /** How long an Engage check's answer serves later probes; default `REUSE_MS`. */
+  reuseMs?: number;
 }
+
+/** An Engage check's answer serves the probes of the next second. */
+export const REUSE_MS = 1_000;
 
 export interface Health {
   healthz: RequestHandler;
@@ -62,6 +68,23 @@ export function createHealth(options: HealthOptions): Health {
     }
   };
 
+  /**
+   * `/readyz` is public, on the gateway's port: every probe spending one Engage call of the
+   * configured token (outside the token bucket) let anyone spend the account's quota. Probes at
+   * the same time share one check, and its answer serves those of the next `REUSE_MS`: at most
+   * about one Engage call a second, whatever the probes.
+   */
+  let shared: { result: Promise<Check>; settledAt?: number } | undefined;
+  const engageShared = (): Promise<Check> => {
+    const reusable =
+      shared && (shared.settledAt === undefined || Date.now() - shared.settledAt < (options.reuseMs ?? REUSE_MS));
+    if (reusable) return shared!.result;
+    const entry: NonNullable<typeof shared> = { result: engage() };
+    void entry.result.then(() => (entry.settledAt = Date.now()));
+    shared = entry;
+    return entry.result;
+  };
+
   const redisCheck = async (ready: () => Promise<boolean>): Promise<Check> => {
     try {
       return (await withTimeout(ready(), timeoutMs)) ? { ok: true } : { ok: false, reason: 'Redis does not answer' };
@@ -78,7 +101,7 @@ export function createHealth(options: HealthOptions): Health {
       (async () => {
         const checks: Record<string, Check> = {};
         const [engageResult, redisResult, upstream] = await Promise.all([
-          engage(),
+          engageShared(),
           options.redisReady ? redisCheck(options.redisReady) : Promise.resolve(undefined),
           options.upstream ? withTimeout(options.upstream(), timeoutMs).catch(() => undefined) : undefined,
         ]);

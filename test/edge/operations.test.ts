@@ -338,6 +338,25 @@ describe('health, readiness and metrics', () => {
     expect(await ready.json()).toMatchObject({ status: 'ready', checks: { engage: { ok: true } } });
   });
 
+  it('/readyz probes Engage once for any number of probes at a time: it is public, and every probe spent a call of the configured token', async () => {
+    const probes = () =>
+      stack.emulator.requestLog
+        .entries()
+        .filter((entry) => entry.path.endsWith('/content_sources') && entry.query === 'limit=1').length;
+    await new Promise((resolve) => setTimeout(resolve, 1_100)); // past any probe of another test
+    const before = probes();
+    const answers = await Promise.all(
+      Array.from({ length: 30 }, () => fetch(`${stack.gateway.origin}/readyz`).then((response) => response.status)),
+    );
+    expect(answers.every((status) => status === 200)).toBe(true);
+    for (let i = 0; i < 10; i += 1) expect((await fetch(`${stack.gateway.origin}/readyz`)).status).toBe(200);
+    expect(probes() - before).toBe(1);
+    // A probe a second later checks again.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    expect((await fetch(`${stack.gateway.origin}/readyz`)).status).toBe(200);
+    expect(probes() - before).toBe(2);
+  });
+
   it('/readyz answers 503 when Engage is down', async () => {
     const emulatorDown = await startStack();
     const url = emulatorDown.emulator.url;
