@@ -205,15 +205,24 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
   let failures = 0;
   const codesOf = (errors: unknown): unknown[] =>
     Array.isArray(errors) ? errors.map((e: { extensions?: { code?: unknown } } | null) => e?.extensions?.code) : [];
+  const dropCursor = () => {
+    epoch += 1;
+    cursor = undefined;
+    payload.variables.after = null;
+  };
   const onErrors = (errors: unknown) => {
     failures += 1;
-    if (codesOf(errors).includes('CURSOR_EXPIRED')) {
+    const codes = codesOf(errors);
+    if (codes.includes('CURSOR_EXPIRED')) {
       // Down longer than the gateway keeps events (or the gateway restarted with its log in memory):
       // what came meanwhile must be found by a query; carry on with live events.
       log('bot: the saved cursor expired; continuing with live events only');
-      epoch += 1;
-      cursor = undefined;
-      payload.variables.after = null;
+      dropCursor();
+    } else if (codes.includes('BAD_USER_INPUT') && payload.variables.after !== null) {
+      // A cursor the gateway did not give (a damaged or hand-edited file): it would be refused on
+      // every attempt, and the bot would answer nobody. Carry on with live events.
+      log('bot: the gateway refused the saved cursor as not one of its own; continuing with live events only');
+      dropCursor();
     }
   };
   // The subscription ended (an error, or the server completed it): subscribe again, unless stopped.

@@ -3,7 +3,7 @@
  * is down, and on restart (same cursor file) it answers those five, each exactly once, and not the
  * first one again.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Content } from '../../src/engage/types';
@@ -76,4 +76,28 @@ it('answers every thread that arrived while it was down, exactly once', async ()
     expect(contents.records.filter((c) => c.creator_id === bot.id)).toHaveLength(1);
   }
   expect(await readFile(cursorFile, 'utf8')).not.toBe(saved);
+});
+
+it('drops a saved cursor the gateway refuses as not one of its own (a damaged file) and carries on with live events', async () => {
+  const cursorFile = path.join(dir, 'damaged-cursor');
+  await writeFile(cursorFile, 'not-a-cursor');
+  const logged: string[] = [];
+  const outcomes: ConversationOutcome[] = [];
+  const attached = stack.gateway.live.stats().attached;
+  const stop = await runBot({
+    url: stack.gateway.url,
+    token: bot.token,
+    cursorFile,
+    log: (message) => logged.push(message),
+    onConversation: (outcome) => outcomes.push(outcome),
+  });
+  try {
+    await within(stack.gateway.live.whenAttached(attached + 1), 10_000, 'the bot subscription, without the cursor');
+    const content = customerStartsThread('Where is my parcel? (after a damaged cursor)');
+    await until(() => outcomes.length === 1, 'the answer', 15_000);
+    expect(outcomes[0]).toMatchObject({ threadId: content.thread_id, action: 'answered' });
+    expect(logged.some((line) => /saved cursor/.test(line))).toBe(true);
+  } finally {
+    await stop();
+  }
 });
