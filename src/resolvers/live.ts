@@ -18,7 +18,7 @@ import type { GatewayContext } from '../context';
 import type { Resolvers } from '../generated/graphql';
 import { metadataId, type LiveEvent } from '../live/events';
 import type { EventStreamOptions, LiveAccess } from '../live/hub';
-import { isEngageId } from './validate';
+import { assertId, assertIds, isEngageId } from './validate';
 import { selectionOf } from './helpers';
 
 function live(context: GatewayContext): LiveAccess {
@@ -116,11 +116,25 @@ function prefetchNamed(
   return event;
 }
 
+/**
+ * A subscription's ids are checked before it starts, as a query's are: a typo would otherwise be a
+ * subscription that never fires (no event has that id), with nothing said.
+ */
+function checkIds<T>(
+  args: { sourceIds?: readonly string[] | null; threadId?: string | null; agentId?: string | null },
+  context: T,
+): T {
+  if (args.sourceIds) assertIds('sourceIds', args.sourceIds);
+  if (args.threadId) assertId('threadId', args.threadId);
+  if (args.agentId) assertId('agentId', args.agentId);
+  return context;
+}
+
 export const liveResolvers: Resolvers = {
   Subscription: {
     newThread: {
       subscribe: (_root, { sourceIds, origins, after }, context) =>
-        stream(context, {
+        stream(checkIds({ sourceIds }, context), {
           after,
           kind: 'newThread',
           filter: (event) => oneOf(sourceIds, event.sourceId) && oneOf(origins, event.newThreadOrigin),
@@ -129,7 +143,7 @@ export const liveResolvers: Resolvers = {
     },
     contentAdded: {
       subscribe: (_root, { threadId, sourceIds, changes, after }, context) =>
-        stream(context, {
+        stream(checkIds({ threadId, sourceIds }, context), {
           after,
           kind: 'contentAdded',
           filter: (event) =>
@@ -141,7 +155,7 @@ export const liveResolvers: Resolvers = {
     },
     threadStateChanged: {
       subscribe: (_root, { threadId, sourceIds, changes, after }, context) =>
-        stream(context, {
+        stream(checkIds({ threadId, sourceIds }, context), {
           after,
           kind: 'threadState',
           skipStale: true,
@@ -154,7 +168,7 @@ export const liveResolvers: Resolvers = {
     },
     interventionChanged: {
       subscribe: (_root, { threadId, agentId, statuses, changes, after }, context) =>
-        stream(context, {
+        stream(checkIds({ threadId, agentId }, context), {
           after,
           kind: 'intervention',
           skipStale: true,

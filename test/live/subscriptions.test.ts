@@ -480,3 +480,34 @@ describe('authorization per subscriber', () => {
     }
   });
 });
+
+describe('arguments', () => {
+  it('an id that is not an Engage id (a typo) is refused with BAD_USER_INPUT naming the argument, not a subscription that never fires', async () => {
+    const client = clients.connect(stack.gateway);
+    const refusal = (query: string) =>
+      new Promise<Array<{ extensions?: { code?: string; argumentName?: string } }>>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no refusal for ${query}`)), 5_000);
+        const done = (value: unknown) => {
+          clearTimeout(timer);
+          resolve(value as never);
+        };
+        client.subscribe(
+          { query },
+          {
+            next: (result) => (result.errors ? done(result.errors) : reject(new Error('an event'))),
+            error: done,
+            complete: () => undefined,
+          },
+        );
+      });
+    for (const [query, argumentName] of [
+      ['subscription { newThread(sourceIds: ["not-a-source"]) { id } }', 'sourceIds'],
+      ['subscription { contentAdded(threadId: "not-a-thread") { id } }', 'threadId'],
+      ['subscription { threadStateChanged(sourceIds: ["x"]) { id } }', 'sourceIds'],
+      ['subscription { interventionChanged(agentId: "someone") { id } }', 'agentId'],
+    ]) {
+      const errors = await refusal(query);
+      expect(errors[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', argumentName });
+    }
+  });
+});
