@@ -6,7 +6,7 @@
  * | Engage 404 (unknown id, unreadable)    | NOT_FOUND              |
  * | Engage 403                             | FORBIDDEN              |
  * | Engage 409                             | CONFLICT               |
- * | Engage 400/422, bad arguments          | BAD_USER_INPUT         |
+ * | Engage 400/413/422, bad arguments      | BAD_USER_INPUT         |
  * | Engage 401, no token                   | UNAUTHENTICATED        |
  * | Engage 429 after retries               | UPSTREAM_RATE_LIMITED  |
  * | Engage 5xx, timeout, connection        | UPSTREAM_UNAVAILABLE   |

@@ -6,7 +6,7 @@
  * template (`GET /content_threads/{id}`), never the full URL, the query string or a header.
  */
 export type EngageErrorKind =
-  | 'bad_request' // 400: e.g. an invalid `q` query
+  | 'bad_request' // 400: e.g. an invalid `q` query; 413: a body larger than Engage takes
   | 'unauthenticated' // 401: missing or invalid token
   | 'forbidden' // 403: the action is refused to this agent
   | 'not_found' // 404: unknown id, or a source the agent cannot read
@@ -56,7 +56,9 @@ export class EngageError extends Error {
 }
 
 export function kindForStatus(status: number): EngageErrorKind {
-  if (status === 400) return 'bad_request';
+  // 413: a write larger than Engage takes (a JSON value the caller sent): the caller's to shrink,
+  // not Engage being unavailable.
+  if (status === 400 || status === 413) return 'bad_request';
   if (status === 401) return 'unauthenticated';
   if (status === 403) return 'forbidden';
   if (status === 404) return 'not_found';

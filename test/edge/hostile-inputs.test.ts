@@ -138,3 +138,20 @@ describe(`variables nested more than ${MAX_VARIABLE_DEPTH} levels deep`, () => {
     expect(response.errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', argumentName: 'id' });
   });
 });
+
+describe('a write larger than Engage accepts', () => {
+  it('is the caller’s BAD_USER_INPUT (Engage answered 413), not UPSTREAM_UNAVAILABLE, which says to retry later', async () => {
+    const found = await stack.gql<{ interventions: { nodes: Array<{ id: string }> } }>(
+      '{ interventions(first: 1) { nodes { id } } }',
+    );
+    const [intervention] = found.data!.interventions.nodes;
+    // Under the gateway's 1 MB body, over Engage's once form-encoded.
+    const values = Object.fromEntries(Array.from({ length: 30_000 }, (_, i) => [`k${i}`, 'x'.repeat(10)]));
+    const answer = await stack.gql(
+      'mutation Big($id: ID!, $v: JSON!) { updateInterventionCustomFields(id: $id, values: $v) { id } }',
+      { id: intervention.id, v: values },
+    );
+    expect(answer.errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', upstreamStatus: 413 });
+    expect(answer.errors?.[0].extensions?.outcomeUnknown).toBeUndefined();
+  });
+});
