@@ -48,7 +48,7 @@ import { createErrorHandler, notFound, refuseHttpSubscriptions, requireJsonBody 
 import { createDocumentStore } from './edge/documents';
 import { createLimits, useOperationLimits, type OperationLimits } from './edge/limits';
 import { createLogging, loggedCaller, type LoggingOptions } from './edge/logging';
-import { createMetrics } from './edge/metrics';
+import { createMetrics, metricsAccess } from './edge/metrics';
 import { createOriginPolicy } from './edge/origins';
 import { frontDoor } from './front-door';
 import { IdempotencyStore, reservationTtlMs } from './idempotency';
@@ -174,6 +174,8 @@ export interface GatewayOptions {
   logging?: LoggingOptions;
   /** How long `/readyz` waits for Engage and Redis. */
   readyTimeoutMs?: number;
+  /** The bearer token `/metrics` asks for (`METRICS_TOKEN`); absent: `/metrics` is open. */
+  metricsToken?: string;
   /** How long `close()` lets in-flight requests finish before closing their connections. */
   shutdownGracePeriodMs?: number;
   /** The HTTP server's timeouts and connection cap (src/edge/http-server.ts); absent fields take the defaults. */
@@ -420,7 +422,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   app.use(logging.middleware);
   app.get('/healthz', health.healthz);
   app.get('/readyz', health.readyz);
-  app.get('/metrics', metrics.handler);
+  app.get('/metrics', metricsAccess(options.metricsToken), metrics.handler);
 
   if (options.sandbox ?? !production) app.use(frontDoor({ sampleQuery: SAMPLE_QUERY }));
 

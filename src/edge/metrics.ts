@@ -27,6 +27,8 @@ import type { RequestEvent } from '../engage';
 import { errorCodeOf } from '../errors';
 import { MAX_NAME_LENGTH } from './logging';
 import type { UpstreamHealth } from '../upstream';
+import { sameSecret } from '../live/receiver';
+import { send } from './http-errors';
 
 export interface MetricsSources {
   /** Subscriptions open on this instance. */
@@ -211,5 +213,20 @@ export function createMetrics(sources: MetricsSources, options: { maxOperationNa
         res.send(text);
       }, next);
     },
+  };
+}
+
+/**
+ * `GET /metrics` behind a bearer token when one is set (`METRICS_TOKEN`; Prometheus sends it with
+ * its scrape config's `authorization`), compared in constant time; unset, it is open, for a port
+ * only the scraper reaches.
+ */
+export function metricsAccess(token: string | undefined): RequestHandler {
+  return (req, res, next) => {
+    if (token === undefined) return next();
+    const given = /^Bearer (.+)$/i.exec(req.get('authorization') ?? '')?.[1];
+    if (sameSecret(given, token)) return next();
+    res.setHeader('www-authenticate', 'Bearer realm="metrics"');
+    send(res, 401, 'UNAUTHENTICATED', 'GET /metrics needs the METRICS_TOKEN as a bearer token.');
   };
 }

@@ -405,6 +405,30 @@ describe('health, readiness and metrics', () => {
     expect(text).toMatch(/webhook_events_total\{outcome="duplicate"\} 1/);
   });
 
+  it('/metrics asks for METRICS_TOKEN as a bearer token when one is set, and says so without naming it', async () => {
+    const token = 'metrics-token-0123456789';
+    const guarded = await stack.anotherGateway({ metricsToken: token });
+    try {
+      for (const authorization of [undefined, 'Bearer wrong-token-0123456789', token, `Basic ${token}`]) {
+        const response = await fetch(`${guarded.origin}/metrics`, {
+          headers: authorization ? { authorization } : {},
+        });
+        expect(response.status).toBe(401);
+        expect(response.headers.get('www-authenticate')).toBe('Bearer realm="metrics"');
+        const body = await response.text();
+        expect(JSON.parse(body)).toMatchObject({ errors: [{ extensions: { code: 'UNAUTHENTICATED' } }] });
+        expect(body).not.toContain(token);
+      }
+      const scraped = await fetch(`${guarded.origin}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+      expect(scraped.status).toBe(200);
+      expect(await scraped.text()).toMatch(/graphql_active_subscriptions 0/);
+      // The other endpoints are as before: a probe needs no metrics token.
+      expect((await fetch(`${guarded.origin}/healthz`)).status).toBe(200);
+    } finally {
+      await guarded.close();
+    }
+  });
+
   it('ids the caller chooses (an argument, X-Engage-User-Id) are {id} in the endpoint label, whatever they look like: one series per endpoint, not per id', async () => {
     const agent = stack.emulator.agents.find((candidate) => candidate.role === 'agent')!;
     for (const i of [1, 2]) {

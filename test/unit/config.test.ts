@@ -200,6 +200,15 @@ describe('settings that cannot work together or are not what they name', () => {
     ).toMatchObject({ mode: 'jwt', jwksUrl: 'https://idp.example.com/.well-known/jwks.json' });
   });
 
+  it('reads METRICS_TOKEN, and refuses a short one by name without quoting it', () => {
+    expect(loadConfig({}).edge.metricsToken).toBeUndefined();
+    expect(loadConfig({ METRICS_TOKEN: 'a-scrape-token-of-some-length' }).edge.metricsToken).toBe(
+      'a-scrape-token-of-some-length',
+    );
+    expect(() => loadConfig({ METRICS_TOKEN: 'short-secret' })).toThrow(/METRICS_TOKEN: .*at least 16/);
+    expect(() => loadConfig({ METRICS_TOKEN: 'short-secret' })).not.toThrow(/short-secret/);
+  });
+
   it('refuses ALLOW_ANONYMOUS against Engage without the token anonymous callers act with', () => {
     expect(() =>
       loadConfig({ ENGAGE_URL: 'https://x.api.engagement.dimelo.com/1.0', ALLOW_ANONYMOUS: 'true' }),
