@@ -25,7 +25,7 @@ import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin
 import { expressMiddleware } from '@as-integrations/express5';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import express from 'express';
-import { GraphQLError, printSchema, type GraphQLSchema } from 'graphql';
+import { GraphQLError, NoSchemaIntrospectionCustomRule, printSchema, type GraphQLSchema } from 'graphql';
 import { ResponseCache } from './cache/response-cache';
 import { DEFAULTS, listenFailure, listenOrigin } from './config';
 import { compiledGateway } from './executor';
@@ -409,11 +409,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     // handler would start a second, concurrent shutdown and re-send the signal to a process
     // whose handler is still closing the emulator and the live hub.
     stopOnTerminationSignals: false,
-    introspection,
+    // Introspection, when off, is refused by graphql-js's rule, as over WebSocket (transport.ts):
+    // the same error both ways, where Apollo's own refusal told callers how to configure Apollo.
+    introspection: true,
     // No "Did you mean" field suggestions: they map the schema for whoever probes it.
     hideSchemaDetailsFromClientErrors: production,
     parseOptions: limitsOn ? limits.parseOptions : undefined,
-    validationRules: limitsOn ? [...limits.validationRules] : [],
+    validationRules: [
+      ...(limitsOn ? limits.validationRules : []),
+      ...(introspection ? [] : [NoSchemaIntrospectionCustomRule]),
+    ],
     includeStacktraceInErrorResponses: false,
     formatError,
   });

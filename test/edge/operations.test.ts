@@ -553,7 +553,26 @@ describe('production', () => {
 
   it('refuses introspection unless INTROSPECTION turns it on, apart from the landing page', async () => {
     const introspect = JSON.stringify({ query: '{ __schema { queryType { name } } }' });
-    expect((await post(production.url, introspect)).status).toBe(400);
+    const refused = await post(production.url, introspect);
+    expect(refused.status).toBe(400);
+    const { errors } = (await refused.json()) as { errors: Array<{ message: string; extensions: { code: string } }> };
+    // The same refusal over HTTP and WebSocket, telling the caller nothing of how the server is built.
+    expect(errors[0].extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(errors[0].message).toMatch(/introspection has been disabled/);
+    expect(errors[0].message).not.toMatch(/Apollo/);
+    const done = new Deferred<Array<{ message: string }>>();
+    const client = createClient({
+      url: production.url.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+    });
+    client.subscribe(
+      { query: '{ __schema { queryType { name } } }' },
+      { next: () => undefined, error: (wsErrors) => done.resolve(wsErrors as never), complete: () => undefined },
+    );
+    const overWebSocket = await within(done.promise, 10_000, 'the introspection refusal');
+    await client.dispose();
+    expect(overWebSocket[0].message).toBe(errors[0].message);
     const open = await startGateway({
       engageUrl: stack.emulator.url,
       defaultToken: stack.admin.token,
