@@ -193,6 +193,9 @@ export function stateKeys(event: LiveEvent): string[] {
   return keys;
 }
 
+/** How far ahead of this clock an `issued_at` may be before it is not believed. */
+export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
+
 /**
  * Per-resource `issued_at` watermarks: Engage delivers in no guaranteed order, so a
  * `intervention.opened` may arrive after the `intervention.closed` that followed it. `observe`
@@ -200,9 +203,6 @@ export function stateKeys(event: LiveEvent): string[] {
  * raises the watermark otherwise. Bounded (LRU): a resource forgotten after `max` others is
  * treated as new, which at worst lets one stale event through.
  */
-/** How far ahead of this clock an `issued_at` may be before it is not believed. */
-export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
-
 export class Watermarks {
   private readonly latest: LRUCache<string, number>;
 
