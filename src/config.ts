@@ -582,7 +582,7 @@ const edgeSchema = z.object({
   INTROSPECTION: bool.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   READY_TIMEOUT_MS: positiveInt.default(2_000),
-  METRICS_TOKEN: z.string().min(16, 'METRICS_TOKEN must be at least 16 characters').optional(),
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
   SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).default(0),
   HTTP_HEADERS_TIMEOUT_MS: positiveInt.default(DEFAULTS.http.headersTimeoutMs),

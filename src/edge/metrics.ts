@@ -27,6 +27,7 @@ import type { RequestEvent } from '../engage';
 import { errorCodeOf } from '../errors';
 import { MAX_NAME_LENGTH } from './logging';
 import type { UpstreamHealth } from '../upstream';
+import { bearerToken } from '../context';
 import { sameSecret } from '../live/receiver';
 import { send } from './http-errors';
 
@@ -224,8 +225,7 @@ export function createMetrics(sources: MetricsSources, options: { maxOperationNa
 export function metricsAccess(token: string | undefined): RequestHandler {
   return (req, res, next) => {
     if (token === undefined) return next();
-    const given = /^Bearer (.+)$/i.exec(req.get('authorization') ?? '')?.[1];
-    if (sameSecret(given, token)) return next();
+    if (sameSecret(bearerToken(req.get('authorization')), token)) return next();
     res.setHeader('www-authenticate', 'Bearer realm="metrics"');
     send(res, 401, 'UNAUTHENTICATED', 'GET /metrics needs the METRICS_TOKEN as a bearer token.');
   };
