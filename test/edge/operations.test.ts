@@ -527,6 +527,25 @@ describe('health, readiness and metrics', () => {
 });
 
 describe('production', () => {
+  /** The errors the production gateway refuses `query` with over WebSocket. */
+  async function refusedOverWebSocket(query: string): Promise<Array<{ message: string }>> {
+    const done = new Deferred<Array<{ message: string }>>();
+    const client = createClient({
+      url: production.url.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+    });
+    client.subscribe(
+      { query },
+      { next: () => undefined, error: (errors) => done.resolve(errors as never), complete: () => undefined },
+    );
+    try {
+      return await within(done.promise, 10_000, 'the refusal');
+    } finally {
+      await client.dispose();
+    }
+  }
+
   it('gives no field suggestions, over HTTP and WebSocket', async () => {
     const development = await stack.gql('{ sourcez { id } }');
     expect(development.errors?.[0].message).toMatch(/Did you mean/);
@@ -535,18 +554,7 @@ describe('production', () => {
     expect(body.errors[0].message).toMatch(/Cannot query field "sourcez"/);
     expect(body.errors[0].message).not.toMatch(/Did you mean/);
 
-    const done = new Deferred<Array<{ message: string }>>();
-    const client = createClient({
-      url: production.url.replace(/^http/, 'ws'),
-      webSocketImpl: WebSocket,
-      retryAttempts: 0,
-    });
-    client.subscribe(
-      { query: 'subscription { newThred { id } }' },
-      { next: () => undefined, error: (errors) => done.resolve(errors as never), complete: () => undefined },
-    );
-    const errors = await within(done.promise, 10_000, 'the validation error');
-    await client.dispose();
+    const errors = await refusedOverWebSocket('subscription { newThred { id } }');
     expect(errors[0].message).toMatch(/Cannot query field "newThred"/);
     expect(errors[0].message).not.toMatch(/Did you mean/);
   });
@@ -560,18 +568,7 @@ describe('production', () => {
     expect(errors[0].extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
     expect(errors[0].message).toMatch(/introspection has been disabled/);
     expect(errors[0].message).not.toMatch(/Apollo/);
-    const done = new Deferred<Array<{ message: string }>>();
-    const client = createClient({
-      url: production.url.replace(/^http/, 'ws'),
-      webSocketImpl: WebSocket,
-      retryAttempts: 0,
-    });
-    client.subscribe(
-      { query: '{ __schema { queryType { name } } }' },
-      { next: () => undefined, error: (wsErrors) => done.resolve(wsErrors as never), complete: () => undefined },
-    );
-    const overWebSocket = await within(done.promise, 10_000, 'the introspection refusal');
-    await client.dispose();
+    const overWebSocket = await refusedOverWebSocket('{ __schema { queryType { name } } }');
     expect(overWebSocket[0].message).toBe(errors[0].message);
     const open = await startGateway({
       engageUrl: stack.emulator.url,
