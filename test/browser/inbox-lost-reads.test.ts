@@ -32,11 +32,9 @@ describeWith([requirements.chromium()])('inbox app when a read is lost on its wa
    * and each of its requests aborted. (A first load may have been sent twice, the first cancelled by
    * the page at once: seen on a loaded machine, without the timeout too.)
    */
-  async function givenUp(lost: () => Request[]): Promise<Locator> {
+  async function givenUp(lost: () => Request[], alerts: Locator = inbox.page.getByRole('alert')): Promise<Locator> {
     await inbox.page.clock.fastForward('01:00');
-    const gaveUp = inbox.page
-      .getByRole('alert')
-      .filter({ hasText: 'Cannot reach the gateway (no answer within 60 s).' });
+    const gaveUp = alerts.filter({ hasText: 'Cannot reach the gateway (no answer within 60 s).' });
     await gaveUp.waitFor();
     await until(() => lost().every((request) => request.failure()));
     expect(lost().map((request) => request.failure()?.errorText)).toEqual(lost().map(() => 'net::ERR_ABORTED'));
@@ -48,6 +46,13 @@ describeWith([requirements.chromium()])('inbox app when a read is lost on its wa
     await inbox.page.unrouteAll({ behavior: 'ignoreErrors' });
     await gaveUp.getByRole('button', { name: 'Retry' }).click();
     await loaded.waitFor();
+    // A live feed's read of the same view, lost with it and given up with it, is the page's banner
+    // (the one with Dismiss): its Retry reads again too.
+    const banner = inbox.page
+      .getByRole('alert')
+      .filter({ hasText: 'Cannot reach the gateway (no answer within 60 s).' })
+      .filter({ has: inbox.page.getByRole('button', { name: 'Dismiss' }) });
+    if ((await banner.count()) > 0) await banner.getByRole('button', { name: 'Retry' }).click();
     await expect(inbox.page.getByRole('alert').count()).resolves.toBe(0);
   }
 
@@ -124,7 +129,11 @@ describeWith([requirements.chromium()])('inbox app when a read is lost on its wa
     await page.getByText('Loading the inbox…').waitFor();
     await until(() => lost().length > 0);
 
-    const gaveUp = await givenUp(lost);
+    // The inbox's own alert: a live feed's read of the view, lost too, may show the page's banner.
+    const gaveUp = await givenUp(
+      lost,
+      page.getByRole('alert').filter({ hasNot: page.getByRole('button', { name: 'Dismiss' }) }),
+    );
     await page.screenshot({ path: screenshotPath('lost-reads-3-first-load') });
 
     await retried(gaveUp, rows().first());
