@@ -10,7 +10,8 @@
  * - throughput: correct answers per second, closed loop (`connections` busy connections, no pause);
  *   ratio = gateway / baseline.
  * - latency at a constant arrival rate: autocannon `overallRate` at half the gateway's measured
- *   throughput (a load both sustain), p50 and p99 of each.
+ *   throughput (a load both sustain), p50 and p99 of each, each server warmed at that rate first;
+ *   then the p99 of each at the same rate after both sat idle for 30 s, without a warm-up.
  * - server CPU per request: CPU time of the server process divided by its correct answers in the
  *   throughput phase; the emulator's share is not in it. Its inverse is the throughput one core
  *   could reach, a second throughput ratio that a saturated emulator core cannot distort. Issue 13
@@ -41,6 +42,10 @@ import { INBOX, busiestSource } from '../operations';
 const ROUNDS = 5;
 const PER_ROUND = 20;
 const CONNECTIONS = 48;
+/** Seconds at the constant rate before each server's measured run, not counted. */
+const RATE_WARM_UP_SECONDS = 3;
+/** Idle seconds before the constant rate's after-idle run. */
+const IDLE_SECONDS = 30;
 
 export const gatewayTax: Scenario = async ({ config, log, defer }) => {
   const where = placement(config);
@@ -169,7 +174,21 @@ export const gatewayTax: Scenario = async ({ config, log, defer }) => {
 
   // ---- constant arrival rate ----
   const rate = Math.max(1, Math.floor(gatewayLoop.result.throughput / 2));
-  const atRate = async (server: ServerChild) => {
+  const atRate = async (server: ServerChild, warmUp: boolean) => {
+    // Each server comes to its rate from its own warm-up, not from however long it sat idle while
+    // the others ran: a process resuming after ~30 s idle pays up to twice the CPU for a second or
+    // two (bench/README.md, "The tail after idle"), which the after-idle figures show apart.
+    if (warmUp)
+      await load.call<LoadResult>(
+        'load',
+        {
+          request: request(server),
+          connections: CONNECTIONS,
+          overallRate: rate,
+          durationSeconds: RATE_WARM_UP_SECONDS,
+        },
+        (RATE_WARM_UP_SECONDS + 60) * 1000,
+      );
     const result = await load.call<LoadResult>(
       'load',
       { request: request(server), connections: CONNECTIONS, overallRate: rate, durationSeconds: config.loadSeconds },
@@ -180,9 +199,16 @@ export const gatewayTax: Scenario = async ({ config, log, defer }) => {
       throw new Error(`at ${rate} req/s: ${JSON.stringify(result)}`);
     return result;
   };
-  const gatewayRate = await atRate(gateway);
-  const baselineRate = await atRate(baseline);
+  const gatewayRate = await atRate(gateway, true);
+  const baselineRate = await atRate(baseline, true);
   log(`at ${rate} req/s p99: gateway ${gatewayRate.latencyMs.p99} ms, baseline ${baselineRate.latencyMs.p99} ms`);
+  // The same rate after both sat idle (the floor a run longer than the gateway).
+  await new Promise((resolve) => setTimeout(resolve, IDLE_SECONDS * 1000));
+  const gatewayAfterIdle = await atRate(gateway, false);
+  const baselineAfterIdle = await atRate(baseline, false);
+  log(
+    `at ${rate} req/s after ${IDLE_SECONDS} s idle, p99: gateway ${gatewayAfterIdle.latencyMs.p99} ms, baseline ${baselineAfterIdle.latencyMs.p99} ms`,
+  );
 
   const throughputRatio = gatewayLoop.result.throughput / baselineLoop.result.throughput;
   const gwCpu = gatewayLoop.serverCpuMs / gatewayLoop.result.correct;
@@ -297,6 +323,16 @@ export const gatewayTax: Scenario = async ({ config, log, defer }) => {
       target: '',
       met: null,
     },
+    {
+      name: `inbox at ${rate} req/s constant rate after ${IDLE_SECONDS} s idle: p99`,
+      value: gatewayAfterIdle.latencyMs.p99,
+      unit: 'ms',
+      baseline: baselineAfterIdle.latencyMs.p99,
+      ratio: gatewayAfterIdle.latencyMs.p99 / baselineAfterIdle.latencyMs.p99,
+      target: '',
+      met: null,
+      note: 'no warm-up: the first seconds after idle (bench/README.md, "The tail after idle")',
+    },
   ];
   return {
     figures,
@@ -327,7 +363,8 @@ export const gatewayTax: Scenario = async ({ config, log, defer }) => {
           },
         ]),
       ),
-      constantRate: { rate, gateway: gatewayRate, baseline: baselineRate },
+      constantRate: { rate, warmUpSeconds: RATE_WARM_UP_SECONDS, gateway: gatewayRate, baseline: baselineRate },
+      afterIdle: { idleSeconds: IDLE_SECONDS, gateway: gatewayAfterIdle, baseline: baselineAfterIdle },
     },
   };
 };
