@@ -38,7 +38,18 @@ import type { GraphQLResolveInfo } from 'graphql';
 import type { ResolveTree } from 'graphql-parse-resolve-info';
 import type { ContentOrder } from '../generated/graphql';
 import type { ConnectionParent, IdentityKey, Loaders } from '../loaders';
-import type { Content, Identity, IdentityGroup, Intervention, Thread } from '../engage/types';
+import type {
+  AgentStatus,
+  Category,
+  Content,
+  Identity,
+  IdentityGroup,
+  Intervention,
+  Source,
+  Team,
+  Thread,
+  User,
+} from '../engage/types';
 import { connectionResolvers, windowArgs, type Edge, type SearchPage } from './connection';
 import { customerKey, newestFirstKey, opening, openingKey, openOf, prefetch } from './thread-reads';
 import { held, selectionOf } from './helpers';
@@ -85,17 +96,20 @@ function byIds<P, V>(
 }
 
 /**
- * The identities of `keyOf` each parent (null: none), one key per identity with the first hint its
+ * The identities of `keysOf` each parent (null: none), one key per identity with the first hint its
  * parents give, as the loader keeps the first key of an id.
  */
-function identitiesOf<P>(keyOf: (parent: P) => IdentityKey | null): Relation {
+function identitiesOf<P>(keysOf: (parent: P) => IdentityKey | readonly IdentityKey[] | null): Relation {
   return {
     type: 'Identity',
     load(loaders, parents) {
       const keys = new Map<string, IdentityKey>();
+      const add = (key: IdentityKey) => keys.has(key.id) || keys.set(key.id, key);
       for (const parent of parents as P[]) {
-        const key = keyOf(parent);
-        if (key && !keys.has(key.id)) keys.set(key.id, key);
+        const value = keysOf(parent);
+        if (!value) continue;
+        if ('id' in value) add(value);
+        else for (const key of value) add(key);
       }
       return keys.size ? loaders.identity.loadMany([...keys.values()]).then(loaded, ignore) : [];
     },
@@ -140,8 +154,10 @@ const same: Relation['load'] = (_loaders, parents) => parents;
 const records: Relation['load'] = (_loaders, pages) =>
   (pages as Array<ConnectionParent<unknown>>).flatMap((page) => page.records);
 
-const categories = <P>(idsOf: (parent: P) => readonly string[] | null | undefined) =>
+const categories = <P>(idsOf: (parent: P) => string | readonly string[] | null | undefined) =>
   byIds<P, unknown>('Category', (loaders) => loaders.category, idsOf);
+const users = <P>(idsOf: (parent: P) => string | readonly string[] | null | undefined) =>
+  byIds<P, unknown>('User', (loaders) => loaders.user, idsOf);
 const sourceOf = <P extends { source_id: string }>() =>
   byIds<P, unknown>(
     'Source',
@@ -277,14 +293,16 @@ export const RELATIONS: Record<string, Record<string, Relation | null>> = {
       (intervention) => intervention.content_id,
     ),
   },
-  Source: { defaultCategories: null, threads: null },
+  // A source's threads, an identity's and a profile's threads and identities, and an agent's
+  // interventions are searches, one call per parent (no list answers several): left to their fields.
+  Source: { defaultCategories: categories<Source>((source) => source.default_category_ids), threads: null },
   Identity: {
     profile: byIds<Identity, unknown>(
       'IdentityGroup',
       (loaders) => loaders.identityGroup,
       (identity) => identity.identity_group_id,
     ),
-    users: null,
+    users: users<Identity>((identity) => identity.user_ids),
     threads: null,
     interventions: null,
   },
@@ -297,10 +315,26 @@ export const RELATIONS: Record<string, Record<string, Relation | null>> = {
     identities: null,
     threads: null,
   },
-  User: { teams: null, categories: null, identities: null, interventions: null },
-  Team: { leaders: null, users: null },
-  Category: { parent: null, sources: null },
-  AgentStatus: { agent: null },
+  User: {
+    teams: byIds<User, unknown>(
+      'Team',
+      (loaders) => loaders.team,
+      (user) => user.team_ids,
+    ),
+    categories: categories<User>((user) => user.category_ids),
+    identities: identitiesOf<User>((user) => (user.identity_ids ?? []).map((id) => ({ id }))),
+    interventions: null,
+  },
+  Team: { leaders: users<Team>((team) => team.leader_ids), users: users<Team>((team) => team.user_ids) },
+  Category: {
+    parent: categories<Category>((category) => category.parent_id),
+    sources: byIds<Category, unknown>(
+      'Source',
+      (loaders) => loaders.source,
+      (category) => category.source_ids,
+    ),
+  },
+  AgentStatus: { agent: users<AgentStatus>((status) => status.agent_id) },
 };
 
 /** One relation to load for every record of a level, and what to load under its children. */

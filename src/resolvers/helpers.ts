@@ -16,10 +16,10 @@ export function load<K, V, C>(loader: DataLoader<K, V, C>, key: K): V | Promise<
   return held(loader, key) ?? loader.load(key);
 }
 
-/** Loads the ids that are set; ids Engage does not return are dropped from a list rather than failing it. */
-export function loadList<T>(
-  loader: DataLoader<string, T>,
-  ids: readonly string[] | null | undefined,
+/** Loads the ids (keys) that are set; ids Engage does not return are dropped from a list rather than failing it. */
+export function loadList<T, K = string, C = K>(
+  loader: DataLoader<K, T, C>,
+  ids: readonly K[] | null | undefined,
 ): T[] | Promise<T[]> {
   if (!ids || ids.length === 0) return [];
   const records: T[] = [];
@@ -31,7 +31,7 @@ export function loadList<T>(
   return records;
 }
 
-async function loadEach<T>(loader: DataLoader<string, T>, ids: readonly string[]): Promise<T[]> {
+async function loadEach<T, K, C>(loader: DataLoader<K, T, C>, ids: readonly K[]): Promise<T[]> {
   const results = await loader.loadMany(ids);
   return results.filter((result): result is Awaited<T> => !(result instanceof Error)) as T[];
 }

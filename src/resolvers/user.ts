@@ -1,6 +1,6 @@
 import { AgentBusyness, AgentPresence, valuesOf } from '../engage/vocabulary';
 import type { Resolvers } from '../generated/graphql';
-import type { Identity, User } from '../engage/types';
+import type { User } from '../engage/types';
 import { connection } from './connection';
 import { loadList, loadOptional } from './helpers';
 
@@ -39,10 +39,11 @@ export const userResolvers: Resolvers = {
     displayName,
     teams: (user, _args, { loaders }) => loadList(loaders.team, user.team_ids),
     categories: (user, _args, { loaders }) => loadList(loaders.category, user.category_ids),
-    identities: async (user, _args, { loaders }) => {
-      const results = await loaders.identity.loadMany((user.identity_ids ?? []).map((id) => ({ id })));
-      return results.filter((result): result is Identity => !(result instanceof Error));
-    },
+    identities: (user, _args, { loaders }) =>
+      loadList(
+        loaders.identity,
+        user.identity_ids?.map((id) => ({ id })),
+      ),
     spokenLanguages: (user) => user.spoken_languages ?? [],
     // With its loaders, the page's nodes and edges load its interventions' relations in bulk (bulk.ts).
     interventions: async (user, { state, first, after }, { loaders }) => ({

@@ -180,7 +180,7 @@ it("answers the example app's inbox rows (customers, last messages, open interve
 it('leaves a selection with a relation it cannot load in bulk to its fields, answered as before', async () => {
   const query = `query Inbox($source: ID!) {
     threads(first: 10, filter: { sourceIds: [$source] }) {
-      nodes { id source { id } contents(first: 2) { nodes { id author { id users { id } } } } }
+      nodes { id source { id } contents(first: 2) { nodes { id author { id threads(first: 1) { totalCount } } } } }
     }
   }`;
   const held = await heldAnswers(() => same(query));
@@ -229,6 +229,45 @@ it("loads in bulk the messages replied to and the customers' profiles with their
   expect(
     threads.flatMap((thread) => thread.contents.nodes).filter((content) => content.inReplyTo).length,
   ).toBeGreaterThan(5);
+  expect(result.held.bulk - result.held.fields).toBeGreaterThan(20);
+});
+
+it("loads in bulk agents' teams, categories and identities, categories' parents and sources, and sources' default categories", async () => {
+  const result = await sameHeld(
+    `query Inbox($source: ID!) {
+      threads(first: 10, filter: { sourceIds: [$source] }) {
+        nodes {
+          id
+          source { id defaultCategories { id parent { id } } }
+          categories { id parent { id name } sources { id name } }
+          contents(first: 4) {
+            nodes {
+              id
+              creator {
+                id
+                teams { id leaders { id } users { id } }
+                categories { id }
+                identities { id users { id } }
+              }
+            }
+          }
+        }
+      }
+    }`,
+    { source: source.id },
+  );
+  expect(result.body.errors).toBeUndefined();
+  const threads = (
+    result.body.data as {
+      threads: {
+        nodes: Array<{ contents: { nodes: Array<{ creator: { teams: unknown[]; identities: unknown[] } | null }> } }>;
+      };
+    }
+  ).threads.nodes;
+  const creators = threads.flatMap((thread) => thread.contents.nodes.flatMap((content) => content.creator ?? []));
+  // The relations have records to load: agents replied, and belong to teams and have identities.
+  expect(creators.filter((creator) => creator.teams.length && creator.identities.length).length).toBeGreaterThan(3);
+  // Field by field, the page waited for none of them; in bulk, its fields find them held.
   expect(result.held.bulk - result.held.fields).toBeGreaterThan(20);
 });
 
@@ -519,11 +558,11 @@ describe('root pages of interventions and contents', () => {
   it('leaves a root page whose selection has a relation without a bulk load to its fields, answered as before', async () => {
     for (const [query, variables] of [
       [
-        `query Q($agent: ID!) { interventions(filter: { userId: $agent }) { nodes { id identity { id users { id } } thread { id } } } }`,
+        `query Q($agent: ID!) { interventions(filter: { userId: $agent }) { nodes { id identity { id threads(first: 1) { totalCount } } thread { id } } } }`,
         { agent },
       ],
       [
-        `query Q($source: ID!) { contents(first: 20, filter: { sourceIds: [$source] }) { nodes { id source { defaultCategories { id } } author { id } } } }`,
+        `query Q($source: ID!) { contents(first: 20, filter: { sourceIds: [$source] }) { nodes { id source { threads(first: 1) { totalCount } } author { id } } } }`,
         { source: source.id },
       ],
     ] as const) {
