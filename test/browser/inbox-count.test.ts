@@ -159,6 +159,28 @@ describeWith([requirements.chromium()])("inbox app's count of open threads", () 
     await page.screenshot({ path: screenshotPath('count-2-new-thread-during-load-more') });
   });
 
+  it("asks a next page (Load more) for no count: the gateway searches the page once, and the list keeps the first page's count", async () => {
+    const { page, stack } = inbox;
+    const before = await gatewayCount(null);
+    await showsCount(before);
+    stack.emulator.requestLog.reset();
+    const sent = page.waitForRequest(
+      (request) =>
+        request.method() === 'POST' &&
+        request.url() === stack.gateway.url &&
+        (request.postDataJSON() as { variables?: { after?: string } } | null)?.variables?.after != null,
+    );
+    await page.getByRole('button', { name: 'Load more' }).click();
+    const { query } = (await sent).postDataJSON() as { query: string };
+    await rows().nth(39).waitFor();
+
+    expect(query).not.toMatch(/\btotalCount\b/);
+    // One search of Engage's threads, the page's: none for a count nobody reads.
+    const searches = stack.emulator.requestLog.entries().filter((entry) => entry.path === '/1.0/content_threads');
+    expect(searches).toHaveLength(1);
+    expect(await shown()).toBe(before);
+  });
+
   it('subtracts a thread the agent closes that the list no longer shows: beyond the loaded page of the sources chosen since it was opened', async () => {
     const { page } = inbox;
     const [email, messenger] = closable();

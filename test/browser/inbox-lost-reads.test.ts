@@ -60,11 +60,7 @@ describeWith([requirements.chromium()])('inbox app when a read is lost on its wa
     const { page, stack } = inbox;
     const uncaught = uncaughtErrors(page);
     await expect(rows().count()).resolves.toBe(20);
-    const lost = await loseOnTheWay(
-      page,
-      stack,
-      ({ operationName, variables }) => operationName === 'Inbox' && variables?.after != null,
-    );
+    const lost = await loseOnTheWay(page, stack, ({ operationName }) => operationName === 'InboxNextPage');
     const sent = page.waitForRequest(
       (request) => request.url() === stack.gateway.url && request.postDataJSON()?.variables?.after != null,
     );

@@ -29,7 +29,10 @@ const { closeInInbox, placeInInbox, reopenInInbox, writeContentAdded } = require
     event: { contentAdded: { thread: Row; content: unknown } },
   ) => { thread: Row; content: { firstInThread?: boolean } };
 };
-const { INBOX } = require('../../examples/inbox/src/operations') as { INBOX: DocumentNode };
+const { INBOX, INBOX_NEXT_PAGE } = require('../../examples/inbox/src/operations') as {
+  INBOX: DocumentNode;
+  INBOX_NEXT_PAGE: DocumentNode;
+};
 const { uiError } = require('../../examples/inbox/src/errors') as {
   uiError: (error: unknown) => { code: string; message: string; retry?: boolean };
 };
@@ -79,7 +82,11 @@ function thread(id: string, last: string) {
 
 /** The inbox's next page after `after`, as Inbox.tsx's Load more asks it: aborted by `signal`. */
 function nextPage(inbox: ReturnType<ApolloClient['watchQuery']>, after: string, signal: AbortSignal) {
-  return inbox.fetchMore({ variables: { after }, context: { fetchOptions: { signal } } });
+  return inbox.fetchMore({
+    query: INBOX_NEXT_PAGE,
+    variables: { sourceIds: null, after },
+    context: { fetchOptions: { signal } },
+  });
 }
 
 /** `promise`'s outcome so far: still pending, answered, or failed (with its error). */
@@ -113,7 +120,8 @@ function gatewayModel(threads: Row[]) {
       const data = {
         threads: {
           __typename: 'ThreadConnection',
-          totalCount: threads.length,
+          // Counted when asked: the inbox's read, not its next page.
+          ...(operation.operationName === 'Inbox' ? { totalCount: threads.length } : {}),
           edges: page.map((node) => ({ __typename: 'ThreadEdge', cursor: node.id, node })),
           pageInfo: {
             __typename: 'PageInfo',

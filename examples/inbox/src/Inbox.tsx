@@ -14,7 +14,7 @@ import {
   writeNewThread,
   writeThreadState,
 } from './live';
-import { CONTENT_ADDED, INBOX, NEW_THREADS, THREAD_STATES } from './operations';
+import { CONTENT_ADDED, INBOX, INBOX_NEXT_PAGE, NEW_THREADS, THREAD_STATES } from './operations';
 import { Problem } from './Problem';
 
 /** The thread's state for a badge: closed, else Engage's status (what `status_in` searches match). */
@@ -80,11 +80,17 @@ export function Inbox({
   // refused the page whole), the field's error in its place like a live event's.
   const [moreFailed, setMoreFailed] = useState<{ key: string; problem: UiError } | null>(null);
   const moreProblem = moreFailed?.key === key ? moreFailed.problem : null;
-  const loadMore = async (after: string | null | undefined) => {
+  // The next page is its own operation (INBOX_NEXT_PAGE), without the count the list keeps itself.
+  const loadMore = async (after: string) => {
     setMoreFailed(null);
     try {
       const { data: page, error: pageError } = await readOverWrites(client, (signal) =>
-        inbox.fetchMore({ variables: { after }, errorPolicy: 'all', context: { fetchOptions: { signal } } }),
+        inbox.fetchMore({
+          query: INBOX_NEXT_PAGE,
+          variables: { ...variables, after },
+          errorPolicy: 'all',
+          context: { fetchOptions: { signal } },
+        }),
       );
       if (!page) throw pageError ?? new Error('The next page could not be read.');
       setLiveFailed((previous) => liveFieldErrors(previous, page, pageError));
@@ -151,6 +157,8 @@ export function Inbox({
       <p className="hint">Loading the inbox…</p>
     );
   const { edges, pageInfo, totalCount } = data.threads;
+  /** Where the next page starts, when there is one. */
+  const next = pageInfo.hasNextPage ? pageInfo.endCursor : null;
 
   return (
     <section className="inbox" aria-label="Inbox">
@@ -209,15 +217,15 @@ export function Inbox({
           );
         })}
       </ul>
-      {pageInfo.hasNextPage &&
+      {next &&
         // A failure worth retrying offers its Retry in the button's place (enabled once `retryAfterMs`
         // has passed); another is said above the button.
         (moreProblem?.retry ? (
-          <Problem problem={moreProblem} onRetry={() => loadMore(pageInfo.endCursor)} />
+          <Problem problem={moreProblem} onRetry={() => loadMore(next)} />
         ) : (
           <>
             {moreProblem && <Problem problem={moreProblem} />}
-            <button type="button" className="more" disabled={loading} onClick={() => void loadMore(pageInfo.endCursor)}>
+            <button type="button" className="more" disabled={loading} onClick={() => void loadMore(next)}>
               {loading ? 'Loading…' : 'Load more'}
             </button>
           </>

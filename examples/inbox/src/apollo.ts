@@ -49,12 +49,13 @@ type Merge = Exclude<RelayFieldPolicy<Reference>['merge'], boolean | undefined>;
 /**
  * `policy`, whose merge keeps the list's count (`totalCount`) through a next page (`after`): the
  * count is the first page's, as the gateway read it, then the page's own (live.ts: a new thread
- * added, a closed one taken out). A next page's count cannot be matched with the page's changes: a
- * live event that came while it was on its way (a new thread, at the top) may or may not be in it,
- * and nothing in the page tells (the thread is above the cursor, not in it); taken, it left the
- * count one short, or one too many, until the next read. A first page shows the newest threads
- * the count has, so a change made again over it (feed.ts's `readOverWrites`) is counted when the
- * answer does not have it (live.ts's `countRead`).
+ * added, a closed one taken out). Load more does not ask for one (operations.ts's
+ * `INBOX_NEXT_PAGE`), and a next page that has one does not replace it: it cannot be matched with
+ * the page's changes, as a live event that came while it was on its way (a new thread, at the top)
+ * may or may not be in it, and nothing in the page tells (the thread is above the cursor, not in
+ * it); taken, it left the count one short, or one too many, until the next read. A first page
+ * shows the newest threads the count has, so a change made again over it (feed.ts's
+ * `readOverWrites`) is counted when the answer does not have it (live.ts's `countRead`).
  */
 function countedOnFirstPages(policy: RelayFieldPolicy<Reference>): RelayFieldPolicy<Reference> {
   const merge = policy.merge as Merge;
