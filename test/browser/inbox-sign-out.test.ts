@@ -110,4 +110,55 @@ describeWith([requirements.chromium()])('inbox app when the gateway no longer ac
     await signedOut();
     expect(sent()).toBe(1);
   });
+
+  it('does not sign out the agent signed in since, when an action sent before the sign-out is answered UNAUTHENTICATED', async () => {
+    const { page, stack } = inbox;
+    const uncaught = uncaughtErrors(page);
+    await rows().first().click();
+    await page.locator('.messages [data-content-id]').first().waitFor();
+    // The close's request is held on its way, then reaches the gateway with a token it refuses.
+    let held!: () => void;
+    const wasHeld = new Promise<void>((resolve) => (held = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let answer: { errors?: Array<{ extensions?: { code?: string } }> } | undefined;
+    await page.route(stack.gateway.url, async (route) => {
+      const operation = route.request().postDataJSON() as { operationName?: string } | null;
+      if (operation?.operationName !== 'CloseThread') return route.continue();
+      held();
+      await released;
+      const authorization = 'Bearer a-token-engage-revoked';
+      const response = await route.fetch({ headers: { ...route.request().headers(), authorization } });
+      answer = (await response.json()) as typeof answer;
+      await route.fulfill({ response });
+    });
+    await page.getByRole('button', { name: 'Close thread' }).click();
+    await wasHeld;
+
+    // Meanwhile the agent signs out, and another agent signs in.
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    const other = page.locator('.sign-in [data-agent-role="agent"]').first();
+    const name = (await other.textContent())!.split(' agent')[0];
+    await other.click();
+    await rows().first().waitFor();
+    await expect(page.locator('.topbar .hint').first().textContent()).resolves.toBe(name);
+
+    // The close is answered UNAUTHENTICATED (the first agent's token), then the agent reads a
+    // conversation: still signed in.
+    const answered = page.waitForEvent('requestfinished', {
+      predicate: (request) => request.postDataJSON()?.operationName === 'CloseThread',
+    });
+    release();
+    await answered;
+    expect(answer?.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    const signIn = page.locator('.sign-in');
+    await Promise.race([rows().first().click(), signIn.waitFor()]);
+    await page.locator('.messages [data-content-id]').or(signIn).first().waitFor();
+    await expect(signIn.count()).resolves.toBe(0);
+    await expect(page.locator('.topbar .hint').first().textContent()).resolves.toBe(name);
+    expect(uncaught()).toEqual([]);
+
+    await page.getByRole('button', { name: 'Sign out' }).click(); // the next test signs in as the admin
+    await page.locator('.sign-in').waitFor();
+  });
 });

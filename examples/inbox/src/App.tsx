@@ -1,5 +1,6 @@
+import type { ApolloClient } from '@apollo/client';
 import { ApolloProvider, useApolloClient, useQuery } from '@apollo/client/react';
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { createApolloClient } from './apollo';
 import { Attempts } from './attempts';
 import type { UiError } from './errors';
@@ -16,6 +17,11 @@ import { ThreadView } from './ThreadView';
 export function App() {
   const [session, setSession] = useState<Session | null>(loadSession);
   const [notice, setNotice] = useState<string | undefined>();
+  // The client of the session signed in now (none when signed out). A client's operations are sent
+  // in its session, with its token: one the gateway answers UNAUTHENTICATED signs the agent out
+  // only while that session is the page's. An action still in flight at a sign-out may be answered
+  // so after the next agent signed in, and says nothing of that agent's token.
+  const signedIn = useRef<ApolloClient | null>(null);
 
   const signIn = (next: Session | null, why?: string) => {
     saveSession(next);
@@ -23,17 +29,21 @@ export function App() {
     setNotice(why);
   };
 
-  const client = useMemo(
-    () =>
-      session &&
-      createApolloClient({
-        url: session.gatewayUrl,
-        token: session.token,
-        onAuthError: (reason) => signIn(null, reason),
-      }),
-    // A new client (and cache) per token: nothing one agent saw is shown to the next.
-    [session?.token, session?.gatewayUrl],
-  );
+  const client = useMemo(() => {
+    if (!session) return null;
+    const made: ApolloClient = createApolloClient({
+      url: session.gatewayUrl,
+      token: session.token,
+      onAuthError: (reason) => {
+        if (signedIn.current === made) signIn(null, reason);
+      },
+    });
+    return made;
+    // A new client (and cache) per token, and per sign-in: nothing one agent saw is shown to the next.
+  }, [session?.token, session?.gatewayUrl]);
+  useLayoutEffect(() => {
+    signedIn.current = client;
+  }, [client]);
   useEffect(() => () => client?.stop(), [client]);
 
   if (!session || !client) return <SignIn onSignIn={(next) => signIn(next)} notice={notice} />;

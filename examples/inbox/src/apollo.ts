@@ -3,7 +3,7 @@
  * graphql-ws on the same URL, split by operation type. The token travels as
  * `Authorization: Bearer` on HTTP and in graphql-ws's `connection_init` payload. An answer saying
  * the gateway no longer accepts the token signs the agent out (`onAuthError`), whichever operation
- * it answers.
+ * it answers, while the client's session is the page's (App.tsx).
  */
 import { ApolloClient, ApolloLink, HttpLink, InMemoryCache } from '@apollo/client';
 import type { Reference } from '@apollo/client/cache';
