@@ -213,7 +213,7 @@ export function ThreadView({
   const send = (event: FormEvent) => {
     event.preventDefault();
     const text = body.trim();
-    if (!text || !lastFromCustomer) return;
+    if (!text || !lastFromCustomer || thread.closed) return;
     const input = { contentId: lastFromCustomer.id, body: text };
     void act({ action: `reply:${threadId}`, input }, async (idempotencyKey) => {
       // A reply goes under an intervention of the caller's: engaging answers the caller's open one as is.
@@ -330,7 +330,8 @@ export function ThreadView({
           disabled={!lastFromCustomer || thread.closed}
         />
         <div className="actions">
-          <button type="submit" disabled={replying.loading || !body.trim() || !lastFromCustomer}>
+          {/* As the box: a draft left in it when the thread was closed is kept, not sent. */}
+          <button type="submit" disabled={replying.loading || !body.trim() || !lastFromCustomer || thread.closed}>
             Send reply
           </button>
           <button

@@ -1,0 +1,42 @@
+/**
+ * The inbox app's conversation pane as an agent works in it, in a real browser: what its reply box
+ * and buttons offer as the conversation changes. The conversations are new ones a customer starts on
+ * an email source (Engage closes threads of emails, not of chats).
+ */
+import { describeWith, requirements } from '../support/requirements';
+import { inboxInBrowser, openNewConversation, uncaughtErrors } from './support';
+
+describeWith([requirements.chromium()])("inbox app's conversation pane", () => {
+  const inbox = inboxInBrowser();
+
+  /** A conversation a customer just started on an email source, open in the page. */
+  const openEmail = (body: string) => {
+    const email = inbox.stack.emulator.records
+      .list('sources')
+      .find((source) => source.active && source.type === 'email');
+    return openNewConversation(inbox.page, inbox.stack, body, email!.id);
+  };
+
+  beforeAll(async () => {
+    await inbox.page.goto(inbox.app.origin);
+    await inbox.page.getByRole('button', { name: /admin/ }).click();
+    await inbox.page.locator('.inbox [data-thread-id]').first().waitFor();
+  });
+
+  it('offers no Send reply for a draft left in the box of a thread the agent closes: the box and its button are disabled alike', async () => {
+    const { page, stack } = inbox;
+    const uncaught = uncaughtErrors(page);
+    const threadId = await openEmail('Please close my ticket, it is solved.');
+    const draft = 'Glad it is solved!';
+    await page.getByLabel('Reply').fill(draft);
+    await page.getByRole('button', { name: 'Close thread' }).click();
+    await page.locator('.notice', { hasText: 'Thread closed.' }).waitFor();
+    expect(stack.emulator.records.thread(threadId)?.thread.closed).toBe(true);
+
+    await expect(page.getByLabel('Reply').isDisabled()).resolves.toBe(true);
+    await expect(page.getByRole('button', { name: 'Send reply' }).isDisabled()).resolves.toBe(true);
+    // The draft is kept, should the thread be opened again.
+    await expect(page.getByLabel('Reply').inputValue()).resolves.toBe(draft);
+    expect(uncaught()).toEqual([]);
+  });
+});
