@@ -18,6 +18,8 @@ describeWith([requirements.chromium()])("inbox app's conversation pane", () => {
   };
 
   beforeAll(async () => {
+    // Time flows as usual until a test moves it on.
+    await inbox.page.clock.install();
     await inbox.page.goto(inbox.app.origin);
     await inbox.page.getByRole('button', { name: /admin/ }).click();
     await inbox.page.locator('.inbox [data-thread-id]').first().waitFor();
@@ -38,5 +40,18 @@ describeWith([requirements.chromium()])("inbox app's conversation pane", () => {
     // The draft is kept, should the thread be opened again.
     await expect(page.getByLabel('Reply').inputValue()).resolves.toBe(draft);
     expect(uncaught()).toEqual([]);
+  });
+
+  it('moves its relative times on as time passes: a message shown "just now" reads "5 min ago" five minutes later, here and in the inbox', async () => {
+    const { page } = inbox;
+    const threadId = await openEmail('Is anyone there?');
+    const message = page.locator('.messages li:last-child time');
+    const row = page.locator(`.inbox [data-thread-id="${threadId}"] time`);
+    await expect(message.textContent()).resolves.toBe('just now');
+    await expect(row.textContent()).resolves.toBe('just now');
+
+    await page.clock.fastForward('05:00');
+    await message.filter({ hasText: /^5 min ago$/ }).waitFor();
+    await row.filter({ hasText: /^5 min ago$/ }).waitFor();
   });
 });

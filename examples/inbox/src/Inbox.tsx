@@ -3,7 +3,7 @@ import { useMemo, useRef, useState } from 'react';
 import { Avatar } from './Avatar';
 import { fieldErrors, fieldKey, liveFieldErrors, uiError, type UiError } from './errors';
 import { readOverWrites, refetchWith, useLiveFeed, useOwnLoads } from './feed';
-import { ago } from './format';
+import { ago, useRelativeTimes } from './format';
 import type { ThreadRowFragment } from './gql/graphql';
 import {
   appendToThread,
@@ -33,6 +33,7 @@ export function Inbox({
   onSelect: (threadId: string) => void;
 }) {
   const client = useApolloClient();
+  useRelativeTimes();
   const variables = { sourceIds: sourceIds.length ? sourceIds : null };
   // Where the query's requests take their abort signal (feed.ts's useOwnLoads, refetchWith).
   const fetchOptions = useMemo<{ signal?: AbortSignal }>(() => ({}), []);

@@ -20,7 +20,7 @@ import {
   useOwnLoads,
   writeOverReads,
 } from './feed';
-import { ago } from './format';
+import { ago, useRelativeTimes } from './format';
 import { LiveInterrupted, threadStatus } from './Inbox';
 import { appendToThread, closeInInbox, writeContentAdded } from './live';
 import {
@@ -68,6 +68,7 @@ export function ThreadView({
   onGone: (threadId: string) => void;
 }) {
   const client = useApolloClient();
+  useRelativeTimes();
   // Where the query's requests take their abort signal (feed.ts's useOwnLoads, refetchWith).
   const fetchOptions = useMemo<{ signal?: AbortSignal }>(() => ({}), []);
   // errorPolicy 'all': a field that failed (the customer's profile) shows its error in its place,

@@ -1,3 +1,21 @@
+import { useEffect, useReducer } from 'react';
+
+/** How often a view showing relative times renders again. */
+const RELATIVE_TIMES_EVERY_MS = 30_000;
+
+/**
+ * Renders the component again every 30 s, so that its relative times (`ago`, which reads the clock
+ * as it renders) move on: without it, "just now" stayed so until something else rendered the view
+ * again, which in a quiet inbox could be hours later.
+ */
+export function useRelativeTimes(): void {
+  const [, renderAgain] = useReducer((renders: number) => renders + 1, 0);
+  useEffect(() => {
+    const timer = setInterval(renderAgain, RELATIVE_TIMES_EVERY_MS);
+    return () => clearInterval(timer);
+  }, []);
+}
+
 /** Relative time for lists ("5 min ago"), absolute in the title attribute. */
 export function ago(iso: string | null | undefined, now = Date.now()): string {
   if (!iso) return '';
