@@ -40,6 +40,9 @@ export interface ServedApp {
  * proxy with `viaProxy: true`; `/_emulator` is proxied to `emulatorOrigin` so that the
  * sign-in screen lists the seeded agents.
  *
+ * With `development: true`, the build is React's development one, as `npm run example:inbox` serves
+ * it: StrictMode runs each component's effects twice as it mounts (set up, cleaned up, set up).
+ *
  * Each call builds into a folder of its own (the gateway's URL is built into the page), and runs
  * Vite without its lock on one build or preview per project: suites run side by side.
  */
@@ -47,16 +50,19 @@ export async function serveApp(options: {
   gatewayUrl: string;
   emulatorOrigin: string;
   viaProxy?: boolean;
+  development?: boolean;
 }): Promise<ServedApp> {
   const env = {
     ...process.env,
     GATEWAY_URL: options.gatewayUrl,
     EMULATOR_ORIGIN: options.emulatorOrigin,
     GATEWAY_VIA_PROXY: options.viaProxy ? '1' : '0',
+    ...(options.development ? { NODE_ENV: 'development' } : {}),
   };
   const outDir = mkdtempSync(path.join(os.tmpdir(), 'inbox-app-'));
   const own = ['--outDir', outDir, '--bypass-lock'];
-  await promisify(execFile)(process.execPath, [VITE, 'build', '--logLevel', 'warn', '--emptyOutDir', ...own], {
+  const mode = options.development ? ['--mode', 'development'] : [];
+  await promisify(execFile)(process.execPath, [VITE, 'build', '--logLevel', 'warn', '--emptyOutDir', ...mode, ...own], {
     cwd: APP_DIR,
     env,
   });

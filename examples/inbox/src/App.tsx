@@ -44,7 +44,15 @@ export function App() {
   useLayoutEffect(() => {
     signedIn.current = client;
   }, [client]);
-  useEffect(() => () => client?.stop(), [client]);
+  // The client of a session that ended (signed out, or another token) is stopped once the next one
+  // (or none) is in place. Not in an effect's cleanup: React's StrictMode (the development build)
+  // cleans each effect up once as the app mounts, and that stopped the client in use, aborting the
+  // first reads of a page opened signed in, which were then sent again.
+  const previous = useRef<ApolloClient | null>(null);
+  useEffect(() => {
+    if (previous.current !== client) previous.current?.stop();
+    previous.current = client;
+  }, [client]);
 
   if (!session || !client) return <SignIn onSignIn={(next) => signIn(next)} notice={notice} />;
   return (
