@@ -19,6 +19,7 @@ import {
   type EngageApi,
   type OperationLimits,
   type RequestEvent,
+  type RetryPolicy,
 } from './engage';
 import type { IdempotencyStore } from './idempotency';
 import type { LiveAccess } from './live/hub';
@@ -79,6 +80,7 @@ export interface ContextFactoryOptions {
   responseCache?: ResponseCache;
   idempotency: IdempotencyStore;
   timeoutMs: number;
+  retry?: Partial<RetryPolicy>;
   dispatcher?: Dispatcher;
   onRequest?: (event: RequestEvent) => void;
   live?: LiveAccess;
@@ -258,6 +260,7 @@ export function createContextFactory(options: ContextFactoryOptions) {
         token,
         dispatcher: options.dispatcher,
         timeoutMs: options.timeoutMs,
+        retry: options.retry,
         onRequest: joinHooks(options.onRequest, operation.onRequest),
         attempt: options.upstream
           ? // The configured token is the operator's: Engage's acceptance of it is not in doubt.

@@ -36,7 +36,7 @@ import {
   type GatewayContext,
   type LoadersFactory,
 } from './context';
-import { createEngageAgent, type RequestEvent } from './engage';
+import { createEngageAgent, type RequestEvent, type RetryPolicy } from './engage';
 import { createFormatError } from './errors';
 import { AuthError, createAuthenticator, type AuthConfig } from './edge/auth';
 import { createCallerRate } from './edge/caller-rate';
@@ -130,6 +130,8 @@ export interface GatewayOptions {
   /** Every Redis command's timeout (`REDIS_COMMAND_TIMEOUT_MS`). */
   redisCommandTimeoutMs?: number;
   engageTimeoutMs?: number;
+  /** How a failed Engage call is retried (src/engage/http.ts `DEFAULT_RETRY`); tests shorten the backoff. */
+  engageRetry?: Partial<RetryPolicy>;
   onEngageRequest?: (event: RequestEvent) => void;
   log?: (message: string) => void;
   /** The Engage webhook endpoint's shared secrets (`WEBHOOK_SECRET`, `WEBHOOK_VERIFY_TOKEN`). */
@@ -302,6 +304,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       log,
     }),
     timeoutMs: options.engageTimeoutMs ?? DEFAULTS.gateway.engageTimeoutMs,
+    retry: options.engageRetry,
     dispatcher,
     onRequest: (event) => {
       metrics.recordRestCall(event);

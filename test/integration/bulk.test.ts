@@ -24,9 +24,12 @@ beforeAll(async () => {
   // Failures on every call of a path: the circuit must not open, in either gateway, or the calls
   // each makes would depend on which one opened it first.
   const upstream = { rateLimitPerMinute: 0, breakerThreshold: 1_000_000 };
-  stack = await startStack({ gateway: { upstream } });
+  // Failed reads are retried as in production, without its backoff's wait.
+  const engageRetry = { baseDelayMs: 1, maxDelayMs: 1 };
+  stack = await startStack({ gateway: { upstream, engageRetry } });
   fieldByField = await stack.anotherGateway({
     upstream,
+    engageRetry,
     createLoaders: (engage) => ({ ...createLoaders(engage), holding: false }),
   });
   const sources = await stack.rest<Page<Source>>('/content_sources?limit=150');
