@@ -9,9 +9,10 @@ module.exports = {
   transformIgnorePatterns: ['/node_modules/(?!(@apidevtools/json-schema-ref-parser|js-yaml|jose)/)'],
   // Integration tests start real servers on loopback; give them room on a 2-core machine.
   testTimeout: 30000,
-  // The suites mostly wait on loopback servers and child processes: two workers on two cores
-  // finish in about 60% of the time one takes.
-  maxWorkers: 2,
+  // The suites mostly wait on loopback servers, child processes, Chromium and timers: two workers
+  // kept two cores about half busy. The whole suite on a 2-core machine loaded by other work: 262 s
+  // with three, 333 s with two (~19 s of which a slow suite has since cut).
+  maxWorkers: 3,
   // A worker that ran the live suites ends with a heap of 600-900 MB, and the process needs more
   // than jest's default 0.5 s to tear it down on a busy machine (it holds no handle by then):
   // without room, jest force-kills it and reports a leak that is not there.
