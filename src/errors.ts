@@ -22,7 +22,8 @@
  *
  * Engage's message is kept (it names no token); upstream bodies, URLs and stack traces are not.
  * Upstream trouble (5xx, timeouts, rate limit, unreadable answers) is also logged, with that message.
- * Unexpected errors are masked in production.
+ * Unexpected errors are masked in production, and every message loses its "Did you mean ...?"
+ * hints (`withoutSuggestions`), over HTTP and WebSocket alike.
  */
 import { unwrapResolverError } from '@apollo/server/errors';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
@@ -60,14 +61,42 @@ export function errorCodeOf(error: { extensions?: Record<string, unknown> }): st
   return String(error.extensions?.code ?? 'INTERNAL_SERVER_ERROR');
 }
 
+/** graphql-js's hints: `Did you mean "x" or "y"?`, `Did you mean the enum value "X"?`, `Did you mean to use an inline fragment on "T"?`. */
+const SUGGESTION = / ?Did you mean [^?]*\?/g;
+
+/**
+ * `message` without graphql-js's "Did you mean ...?" hints, which name the schema's fields, types,
+ * arguments, enum values and input fields close to what was sent: a map of the schema for whoever
+ * probes it with near-misses, introspection off or not. Apollo's `hideSchemaDetailsFromClientErrors`
+ * strips them from validation errors only; variable coercion (`Value "OPN" does not exist in
+ * "ThreadStatus" enum. Did you mean the enum value "OPEN"?`, an input field misspelled) says them
+ * too, as a BAD_USER_INPUT. Each hint is removed, wherever it is in the message.
+ */
+export function withoutSuggestions(message: string): string {
+  return message.includes('Did you mean') ? message.replace(SUGGESTION, '') : message;
+}
+
 export function createFormatError({
   maskUnexpected,
+  hideSuggestions = false,
   log,
 }: {
   maskUnexpected: boolean;
+  /** Strip "Did you mean ...?" hints from every message (`withoutSuggestions`): production. */
+  hideSuggestions?: boolean;
   /** `error` is the one Apollo hands `formatError`: the logger finds the request it belongs to by it. */
   log: (message: string, error: unknown) => void;
 }) {
+  const format = formatWith(maskUnexpected, log);
+  if (!hideSuggestions) return format;
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const out = format(formatted, error);
+    const message = withoutSuggestions(out.message);
+    return message === out.message ? out : { ...out, message };
+  };
+}
+
+function formatWith(maskUnexpected: boolean, log: (message: string, error: unknown) => void) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
     const { stacktrace: _dropped, ...extensions } = formatted.extensions ?? {};

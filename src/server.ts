@@ -352,7 +352,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const limits = createLimits(schema, options.limits || {});
   const limitsOn = options.limits !== false;
   const introspection = options.introspection ?? !production;
-  const baseFormatError = createFormatError({ maskUnexpected: production, log: options.log ?? logging.logError });
+  // The one formatter of HTTP and WebSocket errors: in production, unexpected errors masked and no
+  // "Did you mean" hints in any message (validation, variables), which map the schema for whoever probes it.
+  const baseFormatError = createFormatError({
+    maskUnexpected: production,
+    hideSuggestions: production,
+    log: options.log ?? logging.logError,
+  });
   const formatError: typeof baseFormatError = (formatted, error) =>
     baseFormatError(limits.formatError(formatted), error);
   const transport = live.listen({
@@ -368,7 +374,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     maxSubscriptionsPerSocket: options.ws?.maxSubscriptionsPerSocket,
     callerRate,
     introspection,
-    hideSuggestions: production,
     accessLog: (fields, message) => logging.logger.info(fields, message),
   });
 
@@ -415,8 +420,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     // Introspection, when off, is refused by graphql-js's rule, as over WebSocket (transport.ts):
     // the same error both ways, where Apollo's own refusal told callers how to configure Apollo.
     introspection: true,
-    // No "Did you mean" field suggestions: they map the schema for whoever probes it.
-    hideSchemaDetailsFromClientErrors: production,
+    // No `hideSchemaDetailsFromClientErrors`: it strips "Did you mean" hints from validation errors
+    // only; `formatError` strips them from every error (variables too), here and over WebSocket.
     parseOptions: limitsOn ? limits.parseOptions : undefined,
     validationRules: [
       ...(limitsOn ? limits.validationRules : []),

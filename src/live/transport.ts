@@ -64,7 +64,8 @@
  *   the cost estimate once the variables are known), so a thousand subscribers of one operation
  *   cost one parse and one validation. The fan-out group is named by the printed document, so
  *   texts that differ only by comments or whitespace share a group.
- * - Results and errors go through the HTTP `formatError` (codes, masking); a shared result is
+ * - Results and errors go through the HTTP `formatError` (codes, masking, no "Did you mean" hints
+ *   in production); a shared result is
  *   formatted and serialised once (WeakMap).
  * - Keep-alive: every `keepAliveMs` each socket is pinged; one that has not answered the previous
  *   ping is terminated. Each ping carries a random payload, and only a pong echoing it answers it
@@ -171,8 +172,6 @@ export interface TransportEdgeOptions {
   callerRate?: CallerRate;
   /** Schema introspection over WebSocket; default true. */
   introspection?: boolean;
-  /** Strip "Did you mean ...?" suggestions from validation errors (production). */
-  hideSuggestions?: boolean;
   /** Where access lines go (see the module comment); default nowhere. */
   accessLog?: (fields: Record<string, unknown>, message: 'operation' | 'socket' | 'socket error') => void;
 }
@@ -512,9 +511,7 @@ export function startTransport(options: TransportOptions): Transport {
 
   const formatError = (error: GraphQLError): GraphQLFormattedError => {
     const formatted = error.toJSON();
-    let out = options.formatError(options.limits ? options.limits.formatError(formatted) : formatted, error);
-    if (options.hideSuggestions && out.message.includes('Did you mean'))
-      out = { ...out, message: out.message.replace(/ ?Did you mean(.+?)\?$/, '') };
+    const out = options.formatError(options.limits ? options.limits.formatError(formatted) : formatted, error);
     const { http: _http, ...extensions } = out.extensions ?? {};
     return { ...out, extensions };
   };

@@ -528,15 +528,18 @@ describe('health, readiness and metrics', () => {
 
 describe('production', () => {
   /** The errors the production gateway refuses `query` with over WebSocket. */
-  async function refusedOverWebSocket(query: string): Promise<Array<{ message: string }>> {
-    const done = new Deferred<Array<{ message: string }>>();
+  async function refusedOverWebSocket(
+    query: string,
+    variables?: Record<string, unknown>,
+  ): Promise<Array<{ message: string; extensions?: Record<string, unknown> }>> {
+    const done = new Deferred<Array<{ message: string; extensions?: Record<string, unknown> }>>();
     const client = createClient({
       url: production.url.replace(/^http/, 'ws'),
       webSocketImpl: WebSocket,
       retryAttempts: 0,
     });
     client.subscribe(
-      { query },
+      { query, variables },
       { next: () => undefined, error: (errors) => done.resolve(errors as never), complete: () => undefined },
     );
     try {
@@ -557,6 +560,30 @@ describe('production', () => {
     const errors = await refusedOverWebSocket('subscription { newThred { id } }');
     expect(errors[0].message).toMatch(/Cannot query field "newThred"/);
     expect(errors[0].message).not.toMatch(/Did you mean/);
+  });
+
+  it('gives no suggestions in the errors of variables either (an enum value, an input field), over HTTP and WebSocket', async () => {
+    const query = 'query Filtered($f: ThreadFilter) { threads(filter: $f) { totalCount } }';
+    const cases = [
+      { variables: { f: { statuses: ['ASIGNED'] } }, says: /Value "ASIGNED" does not exist in "ThreadStatus" enum\.$/ },
+      { variables: { f: { statusez: ['NEW'] } }, says: /Field "statusez" is not defined by type "ThreadFilter"\.$/ },
+    ];
+    for (const { variables, says } of cases) {
+      // Development keeps the hints.
+      const development = await stack.gql(query, variables);
+      expect(development.errors?.[0].message).toMatch(/Did you mean/);
+
+      const response = await post(production.url, JSON.stringify({ query, variables }));
+      const body = (await response.json()) as { errors: Array<{ message: string; extensions: { code: string } }> };
+      expect(body.errors[0].extensions.code).toBe('BAD_USER_INPUT');
+      expect(body.errors[0].message).toMatch(says);
+      expect(body.errors[0].message).not.toMatch(/Did you mean/);
+
+      const errors = await refusedOverWebSocket(query, variables);
+      expect(errors[0].extensions?.code).toBe('BAD_USER_INPUT');
+      expect(errors[0].message).toMatch(says);
+      expect(errors[0].message).not.toMatch(/Did you mean/);
+    }
   });
 
   it('refuses introspection unless INTROSPECTION turns it on, apart from the landing page', async () => {

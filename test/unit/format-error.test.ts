@@ -1,6 +1,6 @@
 import { GraphQLError } from 'graphql';
 import { EngageError } from '../../src/engage/errors';
-import { createFormatError } from '../../src/errors';
+import { createFormatError, withoutSuggestions } from '../../src/errors';
 
 const located = (original: unknown) =>
   new GraphQLError('wrapped', {
@@ -79,5 +79,46 @@ describe('formatError', () => {
       new GraphQLError('bad', { extensions: { code: 'BAD_USER_INPUT' } }),
     );
     expect(formatted).toEqual({ message: 'bad', extensions: { code: 'BAD_USER_INPUT', argumentName: 'first' } });
+  });
+
+  it('strips "Did you mean" hints from every error when told to (production), variable coercion and validation alike', () => {
+    const hiding = createFormatError({ maskUnexpected: true, hideSuggestions: true, log: () => undefined });
+    const coercion =
+      'Variable "$s" got invalid value "ASIGNED" at "s[0]"; Value "ASIGNED" does not exist in "ThreadStatus" enum. Did you mean the enum value "ASSIGNED"?';
+    const error = new GraphQLError(coercion, { extensions: { code: 'BAD_USER_INPUT' } });
+    expect(hiding({ message: coercion, extensions: { code: 'BAD_USER_INPUT' } }, error)).toEqual({
+      message:
+        'Variable "$s" got invalid value "ASIGNED" at "s[0]"; Value "ASIGNED" does not exist in "ThreadStatus" enum.',
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
+    const validation = 'Cannot query field "sourcez" on type "Query". Did you mean "source" or "sources"?';
+    expect(
+      hiding(
+        { message: validation, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } },
+        new GraphQLError(validation, { extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }),
+      ).message,
+    ).toBe('Cannot query field "sourcez" on type "Query".');
+    // Development keeps them.
+    expect(development({ message: coercion, extensions: { code: 'BAD_USER_INPUT' } }, error).message).toBe(coercion);
+  });
+
+  it('withoutSuggestions removes each hint, whatever the value quoted before it', () => {
+    expect(withoutSuggestions('Unknown argument "firs" on field "Query.threads". Did you mean "first"?')).toBe(
+      'Unknown argument "firs" on field "Query.threads".',
+    );
+    expect(
+      withoutSuggestions(
+        'Cannot query field "body" on type "Node". Did you mean to use an inline fragment on "Content"?',
+      ),
+    ).toBe('Cannot query field "body" on type "Node".');
+    // A value that itself says "Did you mean?" hides nothing that follows it.
+    expect(
+      withoutSuggestions(
+        'Value "Did you mean?" does not exist in "ThreadStatus" enum. Did you mean the enum value "NEW"?',
+      ),
+    ).not.toMatch(/NEW/);
+    expect(withoutSuggestions('Expected value of type "Int!", found "x".')).toBe(
+      'Expected value of type "Int!", found "x".',
+    );
   });
 });
