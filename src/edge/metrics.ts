@@ -10,7 +10,7 @@
  * | graphql_executions_total                 | counter   | executor: compiled, graphql-js |
  * | graphql_active_subscriptions             | gauge     |                             |
  * | websocket_connections                    | gauge     |                             |
- * | webhook_events_total                     | counter   | outcome: accepted, duplicate, refused |
+ * | webhook_events_total                     | counter   | outcome: accepted, duplicate (events), refused (posts) |
  * | subscription_payloads_total              | counter   | outcome: executed, received (from another instance) |
  * | plus Node's process metrics (prom-client's defaults) |  |                          |
  *
@@ -108,7 +108,7 @@ export function createMetrics(sources: MetricsSources, options: { maxOperationNa
   });
   new Counter({
     name: 'webhook_events_total',
-    help: 'Engage webhook events received: accepted, duplicate (dropped by id), refused (bad secret or body).',
+    help: 'Engage webhook events received: accepted, duplicate (dropped by id); refused: posts refused (no WEBHOOK_SECRET configured, a missing or wrong secret, a bad body), each counted once.',
     labelNames: ['outcome'],
     registers: [registry],
     collect() {

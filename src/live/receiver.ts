@@ -45,9 +45,17 @@ export interface ReceiverOptions {
 
 /** Counters, for tests and metrics. */
 export interface ReceiverStats {
+  /** Posts whose body was read. */
   notifications: number;
+  /** Events appended to the log. */
   accepted: number;
+  /** Events dropped as already accepted. */
   duplicates: number;
+  /**
+   * Posts refused, whatever the reason: no `WEBHOOK_SECRET` configured, the secret missing or wrong,
+   * the media type, the size, the JSON, the shape. Not the handshake's refusals (GET), nor a 503
+   * (the event log could not take them: Engage re-delivers).
+   */
   rejected: number;
 }
 
@@ -118,19 +126,19 @@ export function createWebhookReceiver(options: ReceiverOptions): { router: Route
 
   const checkSecret = (req: Request, res: Response, next: NextFunction) => {
     const given = req.header('x-dimelo-secret');
+    /** A refused post counts (a flood of forged deliveries shows in `webhook_events_total`); a refused handshake does not. */
+    const unauthorized = (message: string) => {
+      if (req.method === 'POST') counters.rejected += 1;
+      refuse(res, 401, 'unauthorized', message);
+    };
     if (options.secret === undefined) {
       // Without a shared secret anyone could post events (and flush the cache, mute state feeds):
       // the handshake may proceed, deliveries may not.
       if (req.method === 'GET') return next();
-      return refuse(
-        res,
-        401,
-        'unauthorized',
-        'No WEBHOOK_SECRET is configured on this gateway: deliveries are refused',
-      );
+      return unauthorized('No WEBHOOK_SECRET is configured on this gateway: deliveries are refused');
     }
-    if (given === undefined) return refuse(res, 401, 'unauthorized', 'Missing X-Dimelo-Secret header');
-    if (!sameSecret(given, options.secret)) return refuse(res, 401, 'unauthorized', 'Wrong X-Dimelo-Secret');
+    if (given === undefined) return unauthorized('Missing X-Dimelo-Secret header');
+    if (!sameSecret(given, options.secret)) return unauthorized('Wrong X-Dimelo-Secret');
     next();
   };
 

@@ -1,6 +1,6 @@
 /**
- * The webhook endpoint over loopback: handshake, secret, media type, size, shape, dedupe, and the
- * two notifications Engage publishes as samples.
+ * The webhook endpoint over loopback: handshake, secret, media type, size, shape, dedupe, the refused
+ * posts counted in /metrics, and the two notifications Engage publishes as samples.
  */
 import { startStack, type Stack } from '../support/stack';
 import { itWith, requirements } from '../support/requirements';
@@ -24,6 +24,14 @@ const handshake = (query: Record<string, string>, secret: string | null = 'the-s
   fetch(`${stack.gateway.webhookUrl}?${new URLSearchParams(query)}`, {
     headers: secret === null ? {} : { 'x-dimelo-secret': secret },
   });
+
+/** `webhook_events_total{outcome="refused"}` on the gateway's `/metrics` (`url`: its `/graphql`). */
+async function refusedCount(url: string): Promise<number> {
+  const text = await (await fetch(url.replace(/\/graphql$/, '/metrics'))).text();
+  const match = /^webhook_events_total\{outcome="refused"\} (\d+)$/m.exec(text);
+  if (!match) throw new Error('webhook_events_total{outcome="refused"} is not in /metrics');
+  return Number(match[1]);
+}
 
 describe('validation handshake (GET)', () => {
   it('answers exactly the challenge for the right verify token', async () => {
@@ -116,6 +124,29 @@ describe('deliveries (POST)', () => {
       event('task.created', { type: 'task', id: newId(), metadata: { padding: 'x'.repeat(5000) } }),
     ]);
     expect((await postWebhook(stack.gateway, big, { secret: 'the-shared-secret' })).status).toBe(413);
+  });
+
+  it('counts every refused post in webhook_events_total{outcome="refused"}: a missing or wrong secret, a bad body', async () => {
+    const before = await refusedCount(stack.gateway.url);
+    expect((await postWebhook(stack.gateway, body())).status).toBe(401);
+    expect((await postWebhook(stack.gateway, body(), { secret: 'wrong' })).status).toBe(401);
+    expect((await postWebhook(stack.gateway, { id: 'n1' }, { secret: 'the-shared-secret' })).status).toBe(400);
+    // A refused handshake (GET) is no post: not counted.
+    expect((await handshake({ 'hub.mode': 'subscribe', 'hub.challenge': 'c' }, 'wrong')).status).toBe(401);
+    expect(await refusedCount(stack.gateway.url)).toBe(before + 3);
+    // Accepted posts are not.
+    expect((await postWebhook(stack.gateway, body(), { secret: 'the-shared-secret' })).status).toBe(200);
+    expect(await refusedCount(stack.gateway.url)).toBe(before + 3);
+  });
+
+  it('counts the posts refused because no WEBHOOK_SECRET is configured', async () => {
+    const open = await stack.anotherGateway({ webhook: {} });
+    expect(await refusedCount(open.url)).toBe(0);
+    const refused = await postWebhook(open, body(), { secret: 'anything' });
+    expect(refused.status).toBe(401);
+    expect(JSON.parse(refused.body).message).toMatch(/No WEBHOOK_SECRET is configured/);
+    expect((await postWebhook(open, body())).status).toBe(401);
+    expect(await refusedCount(open.url)).toBe(2);
   });
 
   itWith([requirements.samples()])(
