@@ -88,6 +88,12 @@ export interface ContextFactoryOptions {
   upstream?: Upstream;
   /** Each operation's deadline and REST budget; default `DEFAULTS.upstream`. */
   limits?: Partial<OperationLimits>;
+  /**
+   * Told of Engage's answer (its status, 0 for none) to each call made with a caller's own token,
+   * neither the configured one nor one the operator supplied: how the operation rate
+   * (src/edge/caller-rate.ts) learns which tokens Engage accepts.
+   */
+  onCallerAnswer?: (caller: string, status: number) => void;
 }
 
 /** What the transport knows of the operation a context serves. */
@@ -239,6 +245,11 @@ export function createContextFactory(options: ContextFactoryOptions) {
     if (!token) throw new MissingTokenError('No valid Engage token: send "Authorization: Bearer <Engage API token>".');
     const scope = tokenScope(token);
     const caller = callerOf(credentials, scope);
+    const onCallerAnswer = options.onCallerAnswer;
+    const answered =
+      onCallerAnswer && caller !== undefined && !usesDefault && !credentials.trusted
+        ? (event: RequestEvent) => onCallerAnswer(caller, event.status)
+        : undefined;
     // The API and the loaders are built on first use: a WebSocket subscription holds its context
     // for its whole life but resolves each event `within()` a new one, so eager ones would only hold memory.
     let engage: EngageApi | undefined;
@@ -261,7 +272,7 @@ export function createContextFactory(options: ContextFactoryOptions) {
         dispatcher: options.dispatcher,
         timeoutMs: options.timeoutMs,
         retry: options.retry,
-        onRequest: joinHooks(options.onRequest, operation.onRequest),
+        onRequest: joinHooks(joinHooks(options.onRequest, operation.onRequest), answered),
         attempt: options.upstream
           ? // The configured token is the operator's: Engage's acceptance of it is not in doubt.
             options.upstream.attempt(

@@ -161,7 +161,10 @@ export interface GatewayOptions {
   limits?: Partial<OperationLimits> | false;
   /** WebSocket caps; default unlimited. */
   ws?: { maxSocketsPerToken?: number; maxSubscriptionsPerSocket?: number };
-  /** Operations a caller may run a second, HTTP and WebSocket together (src/edge/caller-rate.ts); default unlimited. */
+  /**
+   * Operations a caller may run a second, HTTP and WebSocket together (src/edge/caller-rate.ts); the
+   * tokens Engage has not accepted yet twice it, all together; default unlimited.
+   */
   callerOperationsPerSecond?: number;
   /**
    * Operations all callers without a token may run a second together, after each one's own rate
@@ -313,6 +316,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     live: live.hub,
     upstream,
     limits: { deadlineMs: options.upstream?.operationDeadlineMs, restBudget: options.upstream?.operationRestBudget },
+    // Which tokens Engage accepts: they leave the operation rate's shared window (src/edge/caller-rate.ts).
+    onCallerAnswer: callerRate ? (caller, status) => callerRate.heard(caller, status) : undefined,
   });
   const metrics = createMetrics({
     subscriptions: () => live.stats().subscribers,
@@ -513,7 +518,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
             scope.caller = loggedCaller(credentials, context.scope);
             logging.attach(context, scope);
           }
-          const refused = callerRate?.refusal(context, true);
+          // A JWT's Engage token is the operator's (`trusted`): its caller has its own window at once.
+          const refused = callerRate?.refusal(
+            { caller: context.caller, anonymous: context.anonymous, verified: credentials.trusted },
+            true,
+          );
           if (refused) throw refused;
           return context;
         } catch (error) {

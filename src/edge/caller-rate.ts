@@ -7,6 +7,20 @@
  * Past the rate, an operation is refused before anything of it runs, with `RATE_LIMITED` and
  * `retryAfterMs` (HTTP 429 with `Retry-After`), until its caller's window ends.
  *
+ * A token is only a string the caller chose: an attacker sending made-up tokens, a new one per
+ * operation, would get a fresh window each time. So a token Engage has not accepted yet gets no
+ * window of its own: its operations count in one window that all such tokens share
+ * (`UNVERIFIED_CALLERS` callers' rate; `rateLimit: "unverified"`), and in that one only. Engage's
+ * answers to a token's calls decide, as for the upstream budget (src/engage/caller-budget.ts,
+ * `acceptsToken`): any answer but a 401 (a 429, a 5xx or none say nothing) accepts it, and its
+ * operations count in its own window from then on; a 401 sends it back to the shared one
+ * (`heard`). Accepted tokens are remembered in this instance's memory, for `ACCEPTED_FOR_MS` after
+ * Engage's last answer accepting them (the least recent forgotten past `MAX_CALLERS`): after a
+ * restart, or on another instance, a caller shares the window again until Engage answers one of its
+ * calls there (an operation answered from the cache alone calls nothing). Callers whose identity is
+ * proven already have their own window at once (`verified`): a token the operator supplied (JWT
+ * mode), a WebSocket whose token Engage accepted before acknowledging it.
+ *
  * Callers without a token of their own (`context.anonymous`) are told apart by address, and
  * addresses are cheap (a botnet, a pool of cloud hosts): each would get the rate again. So an
  * operation of theirs that its own window lets through is counted again in one window that all of
@@ -18,11 +32,13 @@
  * address sending as fast as it can does not spend the others' operations.
  *
  * The windows are the entries of an lru-cache that expire a second after each caller's first
- * operation in them (the pool's under a key no caller is); the cache holds the callers of the last
- * second, at most `MAX_CALLERS` (an evicted caller, the least recent, starts a new window).
+ * operation in them (the pools' under keys no caller is); the cache holds the callers of the last
+ * second, at most `MAX_CALLERS` (an evicted caller, the least recent, starts a new window). Made-up
+ * tokens add nothing to it: they all count under one key.
  */
 import { GraphQLError } from 'graphql';
 import { LRUCache } from 'lru-cache';
+import { acceptsToken } from '../engage/caller-budget';
 
 const WINDOW_MS = 1_000;
 const MAX_CALLERS = 100_000;
@@ -36,6 +52,16 @@ const MAX_CALLERS = 100_000;
 export const ANONYMOUS_CALLERS = 2;
 /** The key of the pool's window: a caller is a hex digest (src/context.ts), never this. */
 const ANONYMOUS = 'anonymous';
+/**
+ * How many callers' rates the window of tokens Engage has not accepted yet is: room for a few
+ * callers' first operations at once (a new token's first operation is usually its proof), not for
+ * an unlimited number of made-up tokens.
+ */
+export const UNVERIFIED_CALLERS = 2;
+/** The key of that window; never a caller's (a hex digest). */
+const UNVERIFIED = 'unverified';
+/** How long a token stays accepted after Engage's last answer accepting it (as src/engage/caller-budget.ts). */
+export const ACCEPTED_FOR_MS = 60 * 60_000;
 
 /** Who runs an operation: `context.caller` and `context.anonymous` (src/context.ts). */
 export interface RateCaller {
@@ -43,6 +69,11 @@ export interface RateCaller {
   readonly caller?: string;
   /** Acts with the configured token for want of its own: counted in the pool too. */
   readonly anonymous?: boolean;
+  /**
+   * Its token is proven already (a token the operator supplied in JWT mode, a WebSocket whose
+   * token Engage accepted at `connection_init`): its own window, whatever Engage answered here.
+   */
+  readonly verified?: boolean;
 }
 
 export interface CallerRate {
@@ -51,6 +82,12 @@ export interface CallerRate {
    * refusal; `http` adds the status and `Retry-After` Apollo answers with.
    */
   refusal(who: RateCaller, http: boolean): GraphQLError | undefined;
+  /**
+   * Engage answered a call made with `caller`'s own token with `status` (0: no answer): accepted
+   * (any answer but 401, 429, 5xx, none), the token has its own window; a 401 sends it back to the
+   * shared one.
+   */
+  heard(caller: string, status: number): void;
 }
 
 export interface CallerRateOptions {
@@ -67,6 +104,7 @@ export interface CallerRateOptions {
 const WHOSE = {
   caller: 'from this caller',
   anonymous: 'from callers without a token, all addresses together',
+  unverified: 'from callers whose token Engage has not accepted yet, all together',
 } as const;
 
 export function createCallerRate({
@@ -82,9 +120,20 @@ export function createCallerRate({
     windows.set(key, counted);
     return counted <= max ? undefined : Math.max(1, Math.ceil(windows.getRemainingTTL(key)));
   };
+  /** The tokens Engage accepted (by caller), until `ACCEPTED_FOR_MS` after its last answer accepting them. */
+  const accepted = new LRUCache<string, true>({ max: MAX_CALLERS, ttl: ACCEPTED_FOR_MS });
+  const unverifiedPerSecond = UNVERIFIED_CALLERS * perSecond;
   return {
-    refusal({ caller, anonymous }, http) {
+    heard(caller, status) {
+      if (acceptsToken(status)) accepted.set(caller, true);
+      else if (status === 401) accepted.delete(caller);
+    },
+    refusal({ caller, anonymous, verified }, http) {
       if (caller === undefined) return undefined;
+      if (perSecond > 0 && !anonymous && !verified && !accepted.has(caller)) {
+        const wait = past(UNVERIFIED, unverifiedPerSecond);
+        return wait === undefined ? undefined : rateLimited('unverified', unverifiedPerSecond, wait, http);
+      }
       let waitMs = perSecond > 0 ? past(caller, perSecond) : undefined;
       if (waitMs !== undefined) return rateLimited('caller', perSecond, waitMs, http);
       if (!anonymous || anonymousPerSecond <= 0) return undefined;

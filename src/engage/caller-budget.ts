@@ -67,9 +67,13 @@ export interface CallerBudget {
   anonymous?: EngagePolicy;
 }
 
-/** Engage answered, and about the request rather than the token or its own state. */
-const acceptsToken = (status: number | undefined) =>
-  status !== undefined && status < 500 && status !== 401 && status !== 429;
+/**
+ * Engage answered, and about the request rather than the token or its own state: the token is
+ * good. A 401 refuses it; a 429, a 5xx or no answer (0, undefined) say nothing of it. Also how
+ * src/edge/caller-rate.ts tells the tokens Engage accepted.
+ */
+export const acceptsToken = (status: number | undefined): boolean =>
+  status !== undefined && status > 0 && status < 500 && status !== 401 && status !== 429;
 
 export function createCallerBudget(options: CallerBudgetOptions): CallerBudget {
   const acceptedForMs = options.acceptedForMs ?? 60 * 60_000;

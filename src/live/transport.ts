@@ -33,7 +33,9 @@
  *   Each operation's context comes from the same factory as HTTP requests.
  * - A `subscribe` past its caller's rate (`callerRate`, src/edge/caller-rate.ts, counted with the
  *   caller's HTTP operations), or for a caller without a token past the rate of all of them, gets
- *   an error (RATE_LIMITED) before anything of it runs.
+ *   an error (RATE_LIMITED) before anything of it runs. A socket's token was proven with Engage
+ *   before it was acknowledged: its operations count in its own window, never in the one shared by
+ *   tokens Engage has not accepted yet.
  * - A socket holds at most `maxSubscriptionsPerSocket` operations; one more gets an error
  *   (TOO_MANY_SUBSCRIPTIONS) and the socket stays open. So does one whose `subscribe` message would
  *   take the messages of the operations running on the socket past `maxOperationBytes` (one
@@ -278,6 +280,11 @@ class Connection {
   caller?: string;
   /** Its caller has no token of its own (`context.anonymous`): its operations count in the pool of such callers too. */
   anonymous = false;
+  /**
+   * Its token is proven: Engage accepted it before the socket was acknowledged, or the operator
+   * supplied it (JWT mode). Its operations count in its caller's own window (src/edge/caller-rate.ts).
+   */
+  verified = false;
   /**
    * The running operations: the only one itself, a Map by id from a second one on. Most sockets
    * run one subscription, and a Map with its table is about 180 bytes that each would hold.
@@ -692,6 +699,7 @@ export function startTransport(options: TransportOptions): Transport {
     socketsPerCaller.set(caller, open + 1);
     connection.caller = caller;
     connection.anonymous = context.anonymous;
+    connection.verified = check !== undefined || credentials.trusted === true;
     connection.credentials = credentials;
     connection.acknowledged = true;
     connection.send(stringifyMessage({ type: MessageType.ConnectionAck }));

@@ -3,8 +3,10 @@
  * against the emulator: past it an operation is refused before it runs (429, `Retry-After`,
  * RATE_LIMITED), HTTP and WebSocket operations count together, other callers are served, and the
  * caller is served again once its window has passed. Callers without a token, from however many
- * addresses, also count together in one pool (`ANONYMOUS_OPERATIONS_PER_SECOND`).
+ * addresses, also count together in one pool (`ANONYMOUS_OPERATIONS_PER_SECOND`), and tokens Engage
+ * has not accepted yet in one window of their own (twice the rate).
  */
+import { randomBytes } from 'node:crypto';
 import type { Client } from 'graphql-ws';
 import { startStack, type Stack } from '../support/stack';
 import { clientWithHeaders, Subscription, within, wsClients } from '../live/support';
@@ -156,5 +158,84 @@ describe('callers without a token, from many addresses, together', () => {
     // Once the pool's window has passed, callers without a token are served again.
     await new Promise((resolve) => setTimeout(resolve, retryAfterMs + 50));
     expect((await query(undefined, { gateway: pooled, from: '203.0.113.5' })).status).toBe(200);
+  });
+});
+
+describe('tokens Engage has not accepted yet', () => {
+  const madeUp = () => randomBytes(16).toString('hex');
+
+  it('share one window of twice the rate: made-up tokens, a new one each, are refused past it; a token Engage accepted has its own', async () => {
+    const gateway = await stack.anotherGateway({ callerOperationsPerSecond: PER_SECOND });
+    const agent = stack.emulator.agents.find((candidate) => candidate.role === 'agent')!;
+    // Engage accepts the agent's token when its socket is acknowledged (connecting is no operation).
+    const socket = clients.connect(gateway, agent.token);
+    await within(new Promise((resolve) => socket.on('connected', resolve)), 10_000, 'the socket to be acknowledged');
+
+    // One more operation than twice the rate, each with a token of its own that Engage never saw,
+    // together (one window): one is refused, with when to come back.
+    const shared = 2 * PER_SECOND;
+    const answers = await Promise.all(Array.from({ length: shared + 1 }, () => query(madeUp(), { gateway })));
+    expect(answers.map((answer) => answer.status).sort()).toEqual([...Array(shared).fill(200), 429]);
+    const { refused, retryAfterMs } = refusalIn(answers);
+    expect(refused.body.errors).toEqual([
+      expect.objectContaining({
+        message: `More than ${shared} operations a second from callers whose token Engage has not accepted yet, all together: retry after ${retryAfterMs} ms.`,
+        extensions: expect.objectContaining({ code: 'RATE_LIMITED', rateLimit: 'unverified', retryAfterMs }),
+      }),
+    ]);
+    // A fresh made-up token is refused too: the window is spent, not its own.
+    const fresh = await query(madeUp(), { gateway });
+    expect(fresh.status).toBe(429);
+    expect(fresh.body.errors![0].extensions).toMatchObject({ code: 'RATE_LIMITED', rateLimit: 'unverified' });
+
+    // The token Engage accepted has its own window, and only that.
+    const own = await Promise.all(Array.from({ length: PER_SECOND + 1 }, () => query(agent.token, { gateway })));
+    expect(own.map((answer) => answer.status).sort()).toEqual([...Array(PER_SECOND).fill(200), 429]);
+    expect(refusalIn(own).refused.body.errors![0].extensions).toMatchObject({ rateLimit: 'caller' });
+  });
+
+  it('a token Engage refuses (401) stays in the shared window; one it accepts over HTTP leaves it', async () => {
+    const gateway = await stack.anotherGateway({ callerOperationsPerSecond: PER_SECOND });
+    const agent = stack.emulator.agents.find((candidate) => candidate.role === 'agent')!;
+    const read = async (token: string) => {
+      const response = await fetch(gateway.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ query: '{ sources { id } }' }),
+      });
+      return (await response.json()) as { errors?: Array<{ extensions: Record<string, unknown> }> };
+    };
+    const refusedToken = madeUp();
+    // Its first operations, each counted in the shared window: Engage answers 401, then 200.
+    expect((await read(refusedToken)).errors?.[0].extensions.code).toBe('UNAUTHENTICATED');
+    expect((await read(agent.token)).errors).toBeUndefined();
+    // The shared window spent by made-up tokens.
+    let spent = false;
+    for (let n = 0; n < 4 * PER_SECOND && !spent; n += 1) spent = (await query(madeUp(), { gateway })).status === 429;
+    expect(spent).toBe(true);
+    const again = await query(refusedToken, { gateway });
+    expect(again.status).toBe(429);
+    expect(again.body.errors![0].extensions).toMatchObject({ rateLimit: 'unverified' });
+    // The accepted one runs in its own window.
+    expect((await query(agent.token, { gateway })).status).toBe(200);
+  });
+
+  it('callers authenticated by a JWT have their own window at once: the operator supplied their Engage token', async () => {
+    const jose = await import('jose');
+    const secret = randomBytes(32).toString('hex');
+    const agent = stack.emulator.agents.find((candidate) => candidate.role === 'agent')!;
+    const gateway = await stack.anotherGateway({
+      callerOperationsPerSecond: PER_SECOND,
+      allowAnonymous: false,
+      auth: { mode: 'jwt', secret, tokens: { [agent.id]: agent.token } },
+    });
+    const jwt = await new jose.SignJWT({ sub: agent.id })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setExpirationTime('5m')
+      .sign(new TextEncoder().encode(secret));
+    // Operations that call Engage for nothing: only its own window counts them, not the shared one.
+    const answers = await Promise.all(Array.from({ length: PER_SECOND + 1 }, () => query(jwt, { gateway })));
+    expect(answers.map((answer) => answer.status).sort()).toEqual([...Array(PER_SECOND).fill(200), 429]);
+    expect(refusalIn(answers).refused.body.errors![0].extensions).toMatchObject({ rateLimit: 'caller' });
   });
 });

@@ -1,9 +1,16 @@
 /**
- * The windows of src/edge/caller-rate.ts: each caller's own, and the one pool of callers without a
- * token. Every test runs within one window (a second from its first operation): no clock is needed.
+ * The windows of src/edge/caller-rate.ts: each caller's own, the one pool of callers without a
+ * token, and the one window of tokens Engage has not accepted yet. Every test runs within one
+ * window (a second from its first operation): no clock is needed.
  */
 import type { GraphQLError } from 'graphql';
-import { ANONYMOUS_CALLERS, createCallerRate, type CallerRate, type RateCaller } from '../../src/edge/caller-rate';
+import {
+  ANONYMOUS_CALLERS,
+  createCallerRate,
+  UNVERIFIED_CALLERS,
+  type CallerRate,
+  type RateCaller,
+} from '../../src/edge/caller-rate';
 
 /** The outcome of `count` operations of `who`, in order: 'ok', or the refusal's `rateLimit`. */
 function run(rate: CallerRate, who: RateCaller, count = 1): unknown[] {
@@ -30,11 +37,11 @@ it('counts callers without a token in one pool after their own windows: past it,
 it("never counts nor refuses a caller with a token in the pool, nor the gateway's own operations anywhere", () => {
   const rate = createCallerRate({ perSecond: 3, anonymousPerSecond: 2 })!;
   // Operations of callers with a token and the gateway's own (no caller) leave the pool whole.
-  expect(run(rate, { caller: 'token-1', anonymous: false }, 3)).toEqual(['ok', 'ok', 'ok']);
+  expect(run(rate, { caller: 'token-1', anonymous: false, verified: true }, 3)).toEqual(['ok', 'ok', 'ok']);
   expect(run(rate, { caller: undefined, anonymous: true }, 10)).toEqual(Array(10).fill('ok'));
   expect(run(rate, address(1), 3)).toEqual(['ok', 'ok', 'anonymous']);
   // With the pool spent, a caller with a token still has its own rate, and only that.
-  expect(run(rate, { caller: 'token-2' }, 4)).toEqual(['ok', 'ok', 'ok', 'caller']);
+  expect(run(rate, { caller: 'token-2', verified: true }, 4)).toEqual(['ok', 'ok', 'ok', 'caller']);
 });
 
 it("an operation its own window refuses is not counted in the pool: one address cannot spend the others'", () => {
@@ -57,6 +64,7 @@ it('sizes the pool at ANONYMOUS_CALLERS callers by default; 0 turns either limit
   // The pool alone: no caller's own rate.
   const poolOnly = createCallerRate({ perSecond: 0, anonymousPerSecond: 3 })!;
   expect(run(poolOnly, { caller: 'token-1' }, 10)).toEqual(Array(10).fill('ok'));
+  expect(run(poolOnly, { caller: 'token-2', verified: true }, 10)).toEqual(Array(10).fill('ok'));
   expect(run(poolOnly, address(1), 4)).toEqual(['ok', 'ok', 'ok', 'anonymous']);
   expect(createCallerRate({ perSecond: 0 })).toBeUndefined();
 });
@@ -67,4 +75,60 @@ it('gives an HTTP refusal its status and Retry-After, in whole seconds', () => {
   const refused = rate.refusal(address(2), true)!;
   expect(refused.extensions).toMatchObject({ code: 'RATE_LIMITED', rateLimit: 'anonymous' });
   expect(refused.extensions.http).toEqual({ status: 429, headers: new Map([['retry-after', '1']]) });
+});
+
+describe('tokens Engage has not accepted yet', () => {
+  const token = (n: number): RateCaller => ({ caller: `token-${n}`, anonymous: false });
+
+  it("share one window of UNVERIFIED_CALLERS callers' rate: made-up tokens, a new one each time, get no fresh windows", () => {
+    const rate = createCallerRate({ perSecond: 3 })!;
+    const within = UNVERIFIED_CALLERS * 3;
+    expect(Array.from({ length: within + 2 }, (_, n) => run(rate, token(n))[0])).toEqual([
+      ...Array(within).fill('ok'),
+      'unverified',
+      'unverified',
+    ]);
+    const refused = rate.refusal(token(100), true)!;
+    expect(refused.message).toMatch(
+      /^More than 6 operations a second from callers whose token Engage has not accepted yet, all together: retry after \d+ ms\.$/,
+    );
+    expect(refused.extensions).toMatchObject({ code: 'RATE_LIMITED', rateLimit: 'unverified' });
+    expect(refused.extensions.http).toEqual({ status: 429, headers: new Map([['retry-after', '1']]) });
+    // Callers without a token (by address) are not counted there: their own window and their pool.
+    expect(run(rate, { caller: 'address-1', anonymous: true }, 4)).toEqual(['ok', 'ok', 'ok', 'caller']);
+  });
+
+  it('a token Engage accepted (any answer but 401; not 429, 5xx, none) has its own window; a 401 sends it back', () => {
+    const rate = createCallerRate({ perSecond: 2 })!;
+    // The shared window spent by made-up tokens.
+    expect(run(rate, token(0), 5)).toEqual(['ok', 'ok', 'ok', 'ok', 'unverified']);
+    // Answers that say nothing of the token do not accept it.
+    for (const status of [0, 401, 429, 500, 503]) rate.heard('token-1', status);
+    expect(run(rate, token(1))).toEqual(['unverified']);
+    // A 200, a 404 (a record it cannot read), a 403: Engage knows the token.
+    rate.heard('token-1', 200);
+    rate.heard('token-2', 404);
+    rate.heard('token-3', 403);
+    expect(run(rate, token(1), 3)).toEqual(['ok', 'ok', 'caller']);
+    expect(run(rate, token(2), 2)).toEqual(['ok', 'ok']);
+    expect(run(rate, token(3), 1)).toEqual(['ok']);
+    // A 429 or a 5xx later leaves it accepted; a 401 sends it back to the shared window (spent).
+    rate.heard('token-2', 429);
+    rate.heard('token-2', 502);
+    rate.heard('token-2', 0);
+    expect(run(rate, token(2))).toEqual(['caller']);
+    rate.heard('token-3', 401);
+    expect(run(rate, token(3))).toEqual(['unverified']);
+  });
+
+  it('callers whose token is proven already (JWT mode, an acknowledged WebSocket) have their own window at once', () => {
+    const rate = createCallerRate({ perSecond: 2 })!;
+    expect(run(rate, token(0), 5)).toEqual(['ok', 'ok', 'ok', 'ok', 'unverified']);
+    expect(run(rate, { caller: 'jwt-agent', verified: true }, 3)).toEqual(['ok', 'ok', 'caller']);
+  });
+
+  it('without a rate per caller, none: the pool of callers without a token alone', () => {
+    const rate = createCallerRate({ perSecond: 0, anonymousPerSecond: 2 })!;
+    expect(Array.from({ length: 20 }, (_, n) => run(rate, token(n))[0])).toEqual(Array(20).fill('ok'));
+  });
 });
