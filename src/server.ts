@@ -44,8 +44,14 @@ import { addressReader, type TrustProxy } from './edge/client-address';
 import { trackRequests } from './edge/drain';
 import { createHttpServer, type HttpServerLimits } from './edge/http-server';
 import { createHealth } from './edge/health';
-import { createErrorHandler, notFound, refuseHttpSubscriptions, requireJsonBody } from './edge/http-errors';
-import { createDocumentStore } from './edge/documents';
+import {
+  createErrorHandler,
+  notFound,
+  refuseDeepNesting,
+  refuseHttpSubscriptions,
+  requireJsonBody,
+} from './edge/http-errors';
+import { createDocumentStore, createPersistedQueryCache } from './edge/documents';
 import { createLimits, useOperationLimits, type OperationLimits } from './edge/limits';
 import { createLogging, loggedCaller, type LoggingOptions } from './edge/logging';
 import { createMetrics, metricsAccess } from './edge/metrics';
@@ -417,6 +423,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     // Apollo's default store counts a document without its source text, which each document keeps:
     // this one counts both (src/edge/documents.ts).
     documentStore,
+    // Automatic persisted queries, in memory as Apollo's default, but a text found by its hash is
+    // checked for nesting before Apollo parses it (src/edge/document-shape.ts).
+    persistedQueries: { cache: createPersistedQueryCache() },
     csrfPrevention: true,
     // The process owner (src/main.ts, tests) decides when to stop: Apollo's own SIGINT/SIGTERM
     // handler would start a second, concurrent shutdown and re-send the signal to a process
@@ -489,6 +498,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     origins.cors,
     requireJsonBody,
     express.json({ limit: '1mb' }),
+    // Before anything parses the document (src/edge/document-shape.ts), and before authentication: a scan of the text.
+    refuseDeepNesting,
     refuseHttpSubscriptions,
     authenticate,
     expressMiddleware(apollo, {

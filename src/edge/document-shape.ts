@@ -17,9 +17,22 @@
  * transport too), on the `Document` node, which is entered before any selection set: over a limit,
  * it reports the error and hands the traversal an empty document in place of the real one (a
  * visitor may replace the node it enters), so no rule visits a single operation or fragment of it.
+ *
+ * And one limit on the text, before anything parses it: nesting. graphql-js's parser, and every
+ * walk of the tree after it (validation, printing, `JSON.stringify` of the document store's size),
+ * recurse once per level of braces, brackets and parentheses; the token limit lets about a thousand
+ * levels through (three tokens a level), and more where OPERATION_MAX_TOKENS is raised or the limits
+ * are off. A document nested more than `MAX_DOCUMENT_NESTING` deep is refused as graphql-js refuses a
+ * document it cannot parse: `GRAPHQL_PARSE_FAILED`, "Syntax Error: the document is nested too deeply
+ * to be parsed." (`nestedTooDeeply`, a linear scan that skips strings and comments). Every place
+ * that parses a client's document checks it first: a POST's or a GET's before Apollo sees it
+ * (`refuseDeepNesting`, src/edge/http-errors.ts), the HTTP refusal of subscriptions (same file),
+ * a persisted query found by its hash (src/edge/documents.ts `createPersistedQueryCache`) and the
+ * WebSocket transport (src/live/transport.ts). (An Apollo plugin cannot refuse a request before
+ * Apollo parses it: whatever a hook throws then is answered 500.)
  */
 import {
-  type GraphQLError,
+  GraphQLError,
   Kind,
   type ASTVisitor,
   type DocumentNode,
@@ -124,5 +137,61 @@ export function documentShapeRule(
       context.reportError(error);
       return NOTHING;
     },
+  });
+}
+
+/** Braces, brackets and parentheses a document may nest; the deepest documented operation nests 12. */
+export const MAX_DOCUMENT_NESTING = 500;
+
+const OPEN = new Set([0x7b, 0x5b, 0x28]); // { [ (
+const CLOSE = new Set([0x7d, 0x5d, 0x29]); // } ] )
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const HASH = 0x23;
+const LF = 0x0a;
+const CR = 0x0d;
+
+/**
+ * Whether `source` (a document's text) nests braces, brackets and parentheses more than `max`
+ * deep, outside strings, block strings and comments: what graphql-js's parser would recurse
+ * through. One pass, no allocation; a text that would not parse (a stray `}`, an unterminated
+ * string) is only ever counted deeper, never shallower, than the parser would go.
+ */
+export function nestedTooDeeply(source: string, max = MAX_DOCUMENT_NESTING): boolean {
+  let depth = 0;
+  const length = source.length;
+  for (let i = 0; i < length; i += 1) {
+    const code = source.charCodeAt(i);
+    if (OPEN.has(code)) {
+      depth += 1;
+      if (depth > max) return true;
+    } else if (CLOSE.has(code)) {
+      if (depth > 0) depth -= 1;
+    } else if (code === HASH) {
+      // A comment, to the end of its line.
+      while (i + 1 < length && source.charCodeAt(i + 1) !== LF && source.charCodeAt(i + 1) !== CR) i += 1;
+    } else if (code === QUOTE) {
+      if (source.startsWith('""', i + 1)) {
+        // A block string, to the next `"""` not escaped as `\"""`.
+        i += 3;
+        while (i < length && !(source.startsWith('"""', i) && source.charCodeAt(i - 1) !== BACKSLASH)) i += 1;
+        i += 2;
+      } else {
+        // A string, to its closing quote (escapes skipped) or the end of its line (where graphql-js stops too).
+        for (i += 1; i < length; i += 1) {
+          const inner = source.charCodeAt(i);
+          if (inner === BACKSLASH) i += 1;
+          else if (inner === QUOTE || inner === LF || inner === CR) break;
+        }
+      }
+    }
+  }
+  return false;
+}
+
+/** The refusal of a document `nestedTooDeeply`: what a parse error says, with its code. */
+export function nestedTooDeeplyError(http = false): GraphQLError {
+  return new GraphQLError('Syntax Error: the document is nested too deeply to be parsed.', {
+    extensions: { code: 'GRAPHQL_PARSE_FAILED', ...(http ? { http: { status: 400 } } : {}) },
   });
 }

@@ -15,6 +15,7 @@
 import type { DocumentStore } from '@apollo/server';
 import type { DocumentNode } from 'graphql';
 import { LRUCache } from 'lru-cache';
+import { nestedTooDeeply } from './document-shape';
 
 /** Apollo's default bound for its document store, kept, now counting the texts too. */
 export const DOCUMENT_STORE_SIZE = 30 * 1024 * 1024;
@@ -53,6 +54,39 @@ export function createDocumentStore(maxSize = DOCUMENT_STORE_SIZE): DocumentStor
       return cache.delete(key);
     },
     size: () => cache.calculatedSize,
+  };
+}
+
+/** Apollo's default bound for its in-memory cache, which automatic persisted queries used: kept. */
+export const PERSISTED_QUERIES_SIZE = 30 * 1024 * 1024;
+
+/**
+ * The texts of automatic persisted queries by hash (Apollo's `persistedQueries.cache`), in memory
+ * and bounded by their characters as Apollo's default cache is. A text found by its hash is the one
+ * Apollo parses next, with no `query` the HTTP edge could check: one nested too deeply
+ * (src/edge/document-shape.ts) is not found (the client sends it again with its `query`, which the
+ * edge refuses) and never kept. Apollo keeps a text only once its request was parsed and validated,
+ * so on one instance none should be; the check holds whatever fills the cache.
+ */
+export function createPersistedQueryCache(maxSize = PERSISTED_QUERIES_SIZE) {
+  const cache = new LRUCache<string, string>({
+    maxSize,
+    sizeCalculation: (text) => Math.max(1, text.length),
+  });
+  return {
+    async get(key: string): Promise<string | undefined> {
+      const text = cache.get(key);
+      if (text === undefined || !nestedTooDeeply(text)) return text;
+      cache.delete(key);
+      return undefined;
+    },
+    async set(key: string, text: string, options?: { ttl?: number | null }): Promise<void> {
+      if (nestedTooDeeply(text)) return;
+      cache.set(key, text, options?.ttl ? { ttl: options.ttl * 1000 } : undefined);
+    },
+    async delete(key: string): Promise<boolean> {
+      return cache.delete(key);
+    },
   };
 }
 

@@ -8,14 +8,16 @@
  * | a charset or encoding body-parser skips | 415    | UNSUPPORTED_MEDIA_TYPE |
  * | malformed JSON                          | 400    | BAD_REQUEST            |
  * | body above the limit                    | 413    | PAYLOAD_TOO_LARGE      |
+ * | a document nested more than 500 deep    | 400    | GRAPHQL_PARSE_FAILED   |
  * | unknown path                            | 404    | NOT_FOUND              |
  * | anything else                           | 500    | INTERNAL_SERVER_ERROR  |
  *
  * The body is never quoted back or logged: body-parser's messages quote it (a card number in a
  * malformed body would end up in a log), so only the error's type and status are kept.
  */
-import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { Kind, parse } from 'graphql';
+import { nestedTooDeeply, nestedTooDeeplyError } from './document-shape';
 
 /** Answers `status` with one GraphQL-shaped error, carrying the request's id. */
 export function send(res: Response, status: number, code: string, message: string): void {
@@ -66,16 +68,37 @@ export function createErrorHandler(
   };
 }
 
+/** The `query` of a POST's body or a GET's parameters, when it is a string. */
+function queryOf(req: Request): string | undefined {
+  const query = req.method === 'GET' ? req.query.query : (req.body as { query?: unknown } | undefined)?.query;
+  return typeof query === 'string' ? query : undefined;
+}
+
+const refuseNested = (res: Response) => send(res, 400, 'GRAPHQL_PARSE_FAILED', nestedTooDeeplyError().message);
+
+/**
+ * Refuses a document nested more than 500 deep (src/edge/document-shape.ts) before anything parses
+ * it: Apollo parses a POST's or a GET's `query` before any plugin may refuse it. A persisted
+ * query's text found by its hash is checked where it is found (src/edge/documents.ts).
+ */
+export const refuseDeepNesting: RequestHandler = (req, res, next) => {
+  const query = queryOf(req);
+  if (query !== undefined && nestedTooDeeply(query)) return refuseNested(res);
+  next();
+};
+
 /**
  * Subscriptions are served over WebSocket only. Refused before Apollo sees them: besides being
  * unsupported over HTTP, a subscription with `@skip(if: $v)` on a root field makes graphql-js's
  * SingleFieldSubscriptionsRule throw during validation (it collects fields without variables),
- * which Apollo would answer as a 500. Only texts that mention `subscription` are parsed here.
+ * which Apollo would answer as a 500. Only texts that mention `subscription` are parsed here, once
+ * their nesting is checked (as `refuseDeepNesting` does before it).
  */
 export const refuseHttpSubscriptions: RequestHandler = (req, res, next) => {
-  const body = req.body as { query?: unknown; operationName?: unknown } | undefined;
-  const query = req.method === 'GET' ? req.query.query : body?.query;
-  if (typeof query !== 'string' || !query.includes('subscription')) return next();
+  const body = req.body as { operationName?: unknown } | undefined;
+  const query = queryOf(req);
+  if (query === undefined || !query.includes('subscription')) return next();
+  if (nestedTooDeeply(query)) return refuseNested(res);
   let document;
   try {
     document = parse(query, { maxTokens: 10_000 });

@@ -22,7 +22,9 @@
  * transports call `checkCost` once the document is valid and the variables are known.
  *
  * Every refusal is a GraphQL error with `extensions.code` `OPERATION_TOO_COMPLEX`,
- * `extensions.limit` (the name in the table) and `extensions.max`.
+ * `extensions.limit` (the name in the table) and `extensions.max`. Before any of them, and whether
+ * they are on or not, a document nested more than 500 deep is refused unparsed, as a parse error
+ * (src/edge/document-shape.ts `nestedTooDeeply`).
  */
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';

@@ -60,6 +60,8 @@
  *     payload asks for its bytes back (no keep-alive carries one: that is the flood), and a
  *     `subscribe` adds a result or a refusal per message. A message that does not parse closes the
  *     socket (4400) as at any time: one close frame, once.
+ * - A document nested more than 500 deep is refused before it is parsed (GRAPHQL_PARSE_FAILED, as
+ *   over HTTP: src/edge/document-shape.ts).
  * - Documents are parsed and validated once per query text (LRU, bounded by count and by the
  *   characters kept, texts included: `DOCUMENT_CACHE_BYTES`), with the same limits as HTTP
  *   (src/edge/limits.ts: tokens at parse time, depth, aliases and directives as validation rules,
@@ -126,6 +128,7 @@ import type { CallerRate } from '../edge/caller-rate';
 import { DEFAULT_GRACE_PERIOD_MS } from '../edge/drain';
 import { loggedCaller, loggedName, requestIdFrom } from '../edge/logging';
 import { documentSize, entrySize } from '../edge/documents';
+import { nestedTooDeeply, nestedTooDeeplyError } from '../edge/document-shape';
 import type { Limits } from '../edge/limits';
 import { EngageError } from '../engage/errors';
 import { errorCodeOf } from '../errors';
@@ -552,6 +555,8 @@ export function startTransport(options: TransportOptions): Transport {
     const digest = createHash('sha256').update(query).digest('hex');
     let parsed = documents.get(digest);
     if (parsed) return parsed;
+    // Before the parser recurses through it; not cached, as no unparsable text is.
+    if (nestedTooDeeply(query)) return { errors: [nestedTooDeeplyError()], size: 0 };
     try {
       const document = parse(query, parseOptions);
       const errors = validateSubscribable(document);

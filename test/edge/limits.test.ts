@@ -3,6 +3,7 @@
  * with OPERATION_TOO_COMPLEX naming the limit and zero REST calls at the emulator; the operations
  * the project documents pass with the defaults.
  */
+import { createHash } from 'node:crypto';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import { parse, specifiedRules, validate } from 'graphql';
 import type { Client } from 'graphql-ws';
@@ -21,6 +22,15 @@ export function nestedThreads(levels: number): string {
   for (let i = 0; i < levels; i += 1) inner = `id contents(first: 5) { nodes { id thread { ${inner} } } }`;
   return `query Nested { threads(first: 5) { nodes { ${inner} } } }`;
 }
+
+/**
+ * A document of `depth` nested selection sets (`{ a { a ... } }`), which graphql-js parses (one
+ * recursion per level) before validation says the fields are unknown; `operation` prefixes it.
+ */
+function nestedSelections(depth: number, operation = ''): string {
+  return `${operation}${'{ a '.repeat(depth)}${'}'.repeat(depth)}`;
+}
+const NESTED_TOO_DEEPLY = 'Syntax Error: the document is nested too deeply to be parsed.';
 
 /** Each author's threads and interventions, under 150 threads of 150 contents (one REST call per author). */
 export const AUTHORS_FAN_OUT = `query Authors {
@@ -259,6 +269,77 @@ describe('over HTTP and WebSocket', () => {
     client.subscribe({ query }, { next: () => undefined, error: done.resolve, complete: () => done.resolve(null) });
     return within(done.promise, 10_000, 'the refusal');
   };
+
+  describe('documents nested more than 500 deep, refused before they are parsed (GRAPHQL_PARSE_FAILED)', () => {
+    const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+    const expectRefused = (
+      status: number,
+      errors: Array<{ message: string; extensions?: Record<string, unknown> }>,
+    ) => {
+      expect(status).toBe(400);
+      expect(errors).toEqual([
+        expect.objectContaining({
+          message: NESTED_TOO_DEEPLY,
+          extensions: expect.objectContaining({ code: 'GRAPHQL_PARSE_FAILED' }),
+        }),
+      ]);
+    };
+
+    it('over HTTP POST and GET, whatever the brackets, not counting strings and comments; 500 deep is parsed', async () => {
+      const response = await stack.gql(nestedSelections(501));
+      expectRefused(response.status, response.errors as never);
+      // Brackets of any kind count: lists, input objects, arguments.
+      const values = await stack.gql(
+        `{ threads(filter: { sourceIds: ${'['.repeat(500)}${']'.repeat(500)} }) { totalCount } }`,
+      );
+      expectRefused(values.status, values.errors as never);
+      // Braces in strings and comments are no nesting.
+      const quoted = await stack.gql(
+        `{ threads(filter: { text: "${'{'.repeat(600)}" }) { totalCount } } # ${'['.repeat(600)}`,
+      );
+      expect(quoted.errors?.[0].message).not.toBe(NESTED_TOO_DEEPLY);
+      // 500 deep is parsed, then refused by the depth limit.
+      const parsed = await stack.gql(nestedSelections(500));
+      expect(parsed.errors?.[0].extensions).toMatchObject({ code: 'OPERATION_TOO_COMPLEX', limit: 'depth' });
+
+      const viaGet = await fetch(`${stack.gateway.url}?${new URLSearchParams({ query: nestedSelections(501) })}`, {
+        headers: { 'apollo-require-preflight': '1' },
+      });
+      expectRefused(viaGet.status, ((await viaGet.json()) as { errors: never }).errors);
+    });
+
+    it('over HTTP, a subscription too (refused over HTTP only once parsed), and never registered as a persisted query', async () => {
+      const subscription = nestedSelections(501, 'subscription ');
+      const response = await stack.gql(subscription);
+      expectRefused(response.status, response.errors as never);
+      const query = nestedSelections(501);
+      const post = (body: unknown) =>
+        fetch(stack.gateway.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+      const extensions = { persistedQuery: { version: 1, sha256Hash: sha256(query) } };
+      const registering = await post({ query, extensions });
+      expectRefused(registering.status, ((await registering.json()) as { errors: never }).errors);
+      const byHash = await post({ extensions });
+      const { errors } = (await byHash.json()) as { errors: Array<{ extensions: { code: string } }> };
+      expect(errors[0].extensions.code).toBe('PERSISTED_QUERY_NOT_FOUND');
+    });
+
+    it('over WebSocket', async () => {
+      const client = clients.connect(stack.gateway);
+      for (const query of [nestedSelections(501), nestedSelections(501, 'subscription ')]) {
+        const errors = (await wsErrors(client, query)) as Array<{
+          message: string;
+          extensions?: Record<string, unknown>;
+        }>;
+        expect(errors).toEqual([
+          expect.objectContaining({ message: NESTED_TOO_DEEPLY, extensions: { code: 'GRAPHQL_PARSE_FAILED' } }),
+        ]);
+      }
+    });
+  });
 
   it('applies the same limits to WebSocket operations, with no REST call', async () => {
     const client = clients.connect(stack.gateway);
