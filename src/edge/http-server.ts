@@ -19,8 +19,12 @@
  *
  * A WebSocket upgrade leaves Node's HTTP connection list (no request or headers timeout applies to it
  * after the upgrade) and `ws` clears the socket's idle timeout: its keep-alive pings police it.
+ * Clearing it leaves the socket holding the cleared timer (Node keeps its `Timeout`, with a bound
+ * `_onTimeout`, in the socket until the next `setTimeout`): the WebSocket transport drops it with
+ * `releaseIdleTimer` once the upgrade is done.
  */
 import http from 'node:http';
+import type net from 'node:net';
 import { DEFAULTS, definedOnly } from '../config';
 
 export interface HttpServerLimits {
@@ -56,4 +60,19 @@ export function createHttpServer(
   server.timeout = limits.idleTimeoutMs;
   server.maxConnections = limits.maxConnections;
   return server;
+}
+
+/** Node's field of a socket for its idle timer (`kTimeout` in Node's net module, which it does not export). */
+let idleTimerKey: symbol | undefined;
+
+/**
+ * Clears a socket's idle timeout and drops the timer: Node's `socket.setTimeout(0)` clears the
+ * timer but leaves it in the socket, about 150 bytes (the `Timeout` and a bound function) that an
+ * upgraded socket would hold for its whole life. `null` is what a socket without a timer holds
+ * (net.Socket's constructor sets it so), and what Node's code reading it expects.
+ */
+export function releaseIdleTimer(socket: net.Socket): void {
+  socket.setTimeout(0);
+  idleTimerKey ??= Object.getOwnPropertySymbols(socket).find((key) => key.description === 'timeout');
+  if (idleTimerKey !== undefined) (socket as unknown as Record<symbol, unknown>)[idleTimerKey] = null;
 }

@@ -126,6 +126,7 @@ import type { CallerCredentials, GatewayContext, OperationOptions } from '../con
 import { AuthError, type Authenticator } from '../edge/auth';
 import type { CallerRate } from '../edge/caller-rate';
 import { DEFAULT_GRACE_PERIOD_MS } from '../edge/drain';
+import { releaseIdleTimer } from '../edge/http-server';
 import { loggedCaller, loggedName, requestIdFrom } from '../edge/logging';
 import { documentSize, entrySize } from '../edge/documents';
 import { nestedTooDeeply, nestedTooDeeplyError } from '../edge/document-shape';
@@ -927,6 +928,8 @@ export function startTransport(options: TransportOptions): Transport {
   }
 
   wsServer.on('connection', (socket, request) => {
+    // ws has cleared the HTTP server's idle timeout; the socket would keep the timer for its life.
+    releaseIdleTimer(request.socket);
     const connection = new Connection(
       socket,
       flat(requestIdFrom(request.headers['x-request-id'])),

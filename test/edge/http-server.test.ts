@@ -168,3 +168,35 @@ it('keeps an open WebSocket past the request and idle timeouts', async () => {
     socket.close();
   }
 });
+
+/** A socket's own fields that hold a timer (Node's `Timeout`), armed or cleared. */
+const timersOf = (socket: net.Socket): string[] =>
+  Reflect.ownKeys(socket)
+    .filter((key) => (socket as unknown as Record<PropertyKey, unknown>)[key]?.constructor?.name === 'Timeout')
+    .map(String);
+
+it('leaves no timer in an upgraded socket: the idle timeout it no longer has is released, not only cleared', async () => {
+  const { httpServer } = stack.gateway;
+  // An HTTP connection holds its idle timer (`idleTimeoutMs`).
+  const connected = new Promise<net.Socket>((resolve) => httpServer.once('connection', resolve));
+  const upgraded = new Promise<net.Socket>((resolve) =>
+    httpServer.once('upgrade', (_request: unknown, socket: net.Socket) => resolve(socket)),
+  );
+  const socket = new WebSocket(stack.gateway.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
+  try {
+    const server = await within(connected, 5_000, 'the connection');
+    expect(timersOf(server)).toHaveLength(1);
+    await within(
+      new Promise<void>((resolve, reject) => {
+        socket.once('open', () => resolve());
+        socket.once('error', reject);
+      }),
+      5_000,
+      'the socket to open',
+    );
+    expect(await upgraded).toBe(server);
+    expect(timersOf(server)).toEqual([]);
+  } finally {
+    socket.close();
+  }
+});
