@@ -6,10 +6,11 @@
  * Why not graphql-ws's `useServer`: an idle subscribed socket held ~7 KiB of it beyond `ws`'s own
  * ~2.9 KiB (two dozen closures and a keep-alive interval per socket, two suspended async functions
  * per operation holding its subscribe message), and each event went through one async iterator, a
- * `JSON.stringify` of the whole message and a chain of promises per subscriber. Here a socket is one
- * `Connection` record with listeners shared by all sockets and one keep-alive sweep for the server;
- * a subscription is one `Operation`, which its fan-out group (src/live/fanout.ts) pushes to; and a
- * result is serialised once, however many subscribers receive it.
+ * `JSON.stringify` of the whole message and a chain of promises per subscriber. Here a socket is
+ * ws's own, of a subclass (`Connection`) that holds its state and handles its events without a
+ * listener; one keep-alive sweep serves every socket; a subscription is one `Operation`, which its
+ * fan-out group (src/live/fanout.ts) pushes to; and a result is serialised once, however many
+ * subscribers receive it.
  *
  * Protocol (https://github.com/enisdenjo/graphql-ws/blob/master/PROTOCOL.md), as graphql-ws's
  * server closes: 4400 an unparsable or unexpected message, 4406 a subprotocol other than
@@ -121,7 +122,7 @@ import {
   type SubscribeMessage,
 } from 'graphql-ws';
 import { LRUCache } from 'lru-cache';
-import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { CallerCredentials, GatewayContext, OperationOptions } from '../context';
 import { AuthError, type Authenticator } from '../edge/auth';
 import type { CallerRate } from '../edge/caller-rate';
@@ -265,9 +266,23 @@ function withCode(errors: readonly GraphQLError[], code: string): GraphQLError[]
   );
 }
 
-/** A socket: what `connection_init` established and the operations running on it. */
-class Connection {
+/**
+ * A socket, as ws makes it (the server's `WebSocket` option): ws's own socket with what
+ * `connection_init` established and the operations running on it as its own fields. The transport
+ * subclasses it to handle the socket's events in `emit`, where ws raises them: a socket holds no
+ * listener of ours, no record beside it and no entry in a collection (the open sockets are a list
+ * through `previousOpen` and `nextOpen`). Each of those cost an idle socket: four listeners in its
+ * event dictionary, a `Connection` record pointing at it and its entry in a Map of sockets.
+ *
+ * The fields are all declared with values (ws's constructor has run by then), so that every socket
+ * has one shape; none may take the name of a ws member (they are defined, not assigned).
+ */
+abstract class Connection extends WebSocket {
   readonly openedAt = performance.now();
+  /** The upgrade's `x-request-id` when it is a plain short token, else a new UUID; set at 'connection'. */
+  requestId = '';
+  /** The upgrade's client address, for a caller without a token (`addressOf`). */
+  address: string | undefined = undefined;
   /** `connection_init` received (a second one closes the socket). */
   initialised = false;
   acknowledged = false;
@@ -279,9 +294,9 @@ class Connection {
   awaiting = 0;
   /** Sweeps the last keep-alive ping may still go unanswered: it was sent behind a backlog. */
   patience = 0;
-  credentials?: CallerCredentials;
+  credentials: CallerCredentials | undefined = undefined;
   /** Who holds it (`context.caller`: the token's scope, or the address's), counted in `socketsPerCaller` while it is open. */
-  caller?: string;
+  caller: string | undefined = undefined;
   /** Its caller has no token of its own (`context.anonymous`): its operations count in the pool of such callers too. */
   anonymous = false;
   /**
@@ -293,19 +308,15 @@ class Connection {
    * The running operations: the only one itself, a Map by id from a second one on. Most sockets
    * run one subscription, and a Map with its table is about 180 bytes that each would hold.
    */
-  private running?: Operation | Map<string, Operation>;
+  private running: Operation | Map<string, Operation> | undefined = undefined;
   /** Operations run since the socket opened. */
   count = 0;
   /** Characters of the running operations' `subscribe` messages (`Operation.size`). */
   held = 0;
-  initTimer?: NodeJS.Timeout;
-
-  constructor(
-    readonly socket: WebSocket,
-    readonly requestId: string,
-    /** The upgrade's client address, for a caller without a token (`addressOf`). */
-    readonly address: string | undefined,
-  ) {}
+  initTimer: NodeJS.Timeout | undefined = undefined;
+  /** Its neighbours in its transport's list of open sockets. */
+  previousOpen: Connection | undefined = undefined;
+  nextOpen: Connection | undefined = undefined;
 
   /** The running operation with this id. */
   operation(id: string): Operation | undefined {
@@ -353,9 +364,10 @@ class Connection {
     }
   }
 
-  send(data: string, sent?: (error?: Error) => void): boolean {
-    if (this.socket.readyState !== this.socket.OPEN) return false;
-    this.socket.send(data, sent);
+  /** Sends `data` if the socket is open; false if not (nothing sent, `sent` never called). */
+  sendIfOpen(data: string, sent?: (error?: Error) => void): boolean {
+    if (this.readyState !== this.OPEN) return false;
+    this.send(data, sent);
     return true;
   }
 }
@@ -414,20 +426,20 @@ class Operation implements OperationOptions, Member {
     if (this.ended) return;
     const max = this.transport.maxPendingSends;
     const maxBytes = this.transport.maxBufferedBytes;
-    if (this.pending >= max || this.connection.socket.bufferedAmount > maxBytes)
+    if (this.pending >= max || this.connection.bufferedAmount > maxBytes)
       return this.fail(slowSubscriber(max, maxBytes));
     const payload = this.transport.serialise(result, this);
     this.results += 1;
     // Not graphql-ws's stringifyMessage (used for every other message): the payload is spliced in
     // as serialised once for all the group's subscribers.
     const message = `{"id":${JSON.stringify(this.id)},"type":"${MessageType.Next}","payload":${payload}}`;
-    if (this.connection.send(message, this.sent)) this.pending += 1;
+    if (this.connection.sendIfOpen(message, this.sent)) this.pending += 1;
   }
 
   /** The server completes it: `complete` is sent. */
   end(): void {
     if (this.ended) return;
-    this.connection.send(stringifyMessage({ id: this.id, type: MessageType.Complete }));
+    this.connection.sendIfOpen(stringifyMessage({ id: this.id, type: MessageType.Complete }));
     this.transport.finish(this, 'complete');
   }
 
@@ -505,10 +517,34 @@ export function startTransport(options: TransportOptions): Transport {
   const parseOptions = options.limits?.parseOptions ?? { maxTokens: MAX_TOKENS };
   const socketsPerCaller = new Map<string, number>();
   /**
-   * Every open socket. ws's own list (`clientTracking`) is off: it costs each socket a 'close'
-   * closure with its context, a Set entry and, beside our 'close' listener, an array (~200 bytes).
+   * Every open socket, a list through the sockets' own fields (`previousOpen`, `nextOpen`), and
+   * how many. ws's own list (`clientTracking`) is off: it costs each socket a 'close' closure with
+   * its context, a Set entry and the array of its 'close' listeners (~200 bytes); a Map of the
+   * sockets cost each an entry (~30).
    */
-  const connections = new Map<WebSocket, Connection>();
+  let firstOpen: Connection | undefined;
+  let openCount = 0;
+  const list = (connection: Connection): void => {
+    connection.nextOpen = firstOpen;
+    if (firstOpen) firstOpen.previousOpen = connection;
+    firstOpen = connection;
+    openCount += 1;
+  };
+  const unlist = (connection: Connection): void => {
+    const { previousOpen, nextOpen } = connection;
+    if (previousOpen) previousOpen.nextOpen = nextOpen;
+    else if (firstOpen === connection) firstOpen = nextOpen;
+    else return; // not listed
+    if (nextOpen) nextOpen.previousOpen = previousOpen;
+    connection.previousOpen = connection.nextOpen = undefined;
+    openCount -= 1;
+  };
+  /** The open sockets, as a copy. */
+  const openSockets = (): Connection[] => {
+    const sockets: Connection[] = [];
+    for (let connection = firstOpen; connection; connection = connection.nextOpen) sockets.push(connection);
+    return sockets;
+  };
   const accessLog = options.accessLog;
   const keepAliveMs = options.keepAliveMs ?? 12_000;
   const connectionInitWaitMs = options.connectionInitWaitMs ?? 3_000;
@@ -530,7 +566,7 @@ export function startTransport(options: TransportOptions): Transport {
   /** Sends an operation's `error` message (which ends it for the client); returns the errors as sent. */
   const sendErrors = (connection: Connection, id: string, errors: readonly GraphQLError[]) => {
     const formatted = errors.map(formatError);
-    connection.send(stringifyMessage({ id, type: MessageType.Error, payload: formatted }));
+    connection.sendIfOpen(stringifyMessage({ id, type: MessageType.Error, payload: formatted }));
     return formatted;
   };
 
@@ -635,12 +671,12 @@ export function startTransport(options: TransportOptions): Transport {
   let draining = false;
   const closeOnceAnswered = (connection: Connection): void => {
     if (connection.operations().some((operation) => !operation.subscription)) return;
-    if (connection.socket.readyState === connection.socket.OPEN) connection.socket.close(1001, 'Going away');
+    if (connection.readyState === connection.OPEN) connection.close(1001, 'Going away');
   };
 
   const close = (connection: Connection, code: number, reason: string): void => {
     // Close reasons are limited to 123 bytes.
-    connection.socket.close(code, Buffer.from(reason).subarray(0, 123).toString());
+    connection.close(code, Buffer.from(reason).subarray(0, 123).toString());
   };
   /** A failure of ours while handling a message: the socket closes with 4500, as graphql-ws's server does. */
   const internalError = (connection: Connection) => (error: unknown) => {
@@ -652,7 +688,7 @@ export function startTransport(options: TransportOptions): Transport {
       },
       'socket error',
     );
-    if (connection.socket.readyState === connection.socket.OPEN)
+    if (connection.readyState === connection.OPEN)
       close(connection, CloseCode.InternalServerError, 'Internal server error');
   };
 
@@ -691,7 +727,7 @@ export function startTransport(options: TransportOptions): Transport {
         check.abort();
       }
     }
-    if (connection.socket.readyState !== connection.socket.OPEN) return;
+    if (connection.readyState !== connection.OPEN) return;
     // Only the caller outlives the handshake, not the context. Callers without a token share the
     // configured token's scope: they are counted by address (`context.caller`).
     const caller = context.caller ?? context.scope;
@@ -708,7 +744,7 @@ export function startTransport(options: TransportOptions): Transport {
     connection.verified = check !== undefined || credentials.trusted === true;
     connection.credentials = credentials;
     connection.acknowledged = true;
-    connection.send(stringifyMessage({ type: MessageType.ConnectionAck }));
+    connection.sendIfOpen(stringifyMessage({ type: MessageType.ConnectionAck }));
   };
 
   /** Refused before it ran (limits, validation): no context was made, so the line is written here. */
@@ -801,13 +837,13 @@ export function startTransport(options: TransportOptions): Transport {
       return close(connection, CloseCode.BadRequest, 'Invalid message received');
     }
     // Past the bound, only what adds nothing to the backlog is taken (see the module comment).
-    const unread = connection.socket.bufferedAmount;
+    const unread = connection.bufferedAmount;
     if (unread > maxUnreadBytes) {
       if (message.type === MessageType.Ping && !message.payload) {
         // One pong answers every ping that comes until it is written: pongs carry no id.
         if (pongQueued.has(connection)) return;
         pongQueued.add(connection);
-        connection.send(stringifyMessage({ type: MessageType.Pong }), () => pongQueued.delete(connection));
+        connection.sendIfOpen(stringifyMessage({ type: MessageType.Pong }), () => pongQueued.delete(connection));
         return;
       }
       if (message.type !== MessageType.Pong && message.type !== MessageType.Complete) {
@@ -819,7 +855,7 @@ export function startTransport(options: TransportOptions): Transport {
           },
           'socket error',
         );
-        return connection.socket.terminate();
+        return connection.terminate();
       }
     }
     switch (message.type) {
@@ -831,7 +867,7 @@ export function startTransport(options: TransportOptions): Transport {
         connection.initTimer = undefined;
         return void connect(connection, message.payload).catch(internalError(connection));
       case MessageType.Ping:
-        connection.send(
+        connection.sendIfOpen(
           stringifyMessage(
             message.payload ? { type: MessageType.Pong, payload: message.payload } : { type: MessageType.Pong },
           ),
@@ -865,7 +901,7 @@ export function startTransport(options: TransportOptions): Transport {
   };
 
   const onClose = (connection: Connection, code: number): void => {
-    connections.delete(connection.socket);
+    unlist(connection);
     clearTimeout(connection.initTimer);
     for (const operation of connection.operations()) state.finish(operation, 'socket closed');
     if (connection.caller !== undefined) {
@@ -887,10 +923,52 @@ export function startTransport(options: TransportOptions): Transport {
       );
   };
 
+  // ws emits a socket's 'error' once, for a frame it refused after closing with the protocol's code
+  // (1009 for a message above `maxPayload`, 1002 for a malformed frame): one access line.
+  const onError = (connection: Connection, error: Error & { code?: string }): void => {
+    accessLog?.(
+      { requestId: connection.requestId, errorCode: error.code ?? 'WS_ERROR', reason: error.message },
+      'socket error',
+    );
+    if (connection.readyState === connection.OPEN) connection.close(1011, 'Internal server error');
+  };
+
+  const initTimedOut = (connection: Connection): void => {
+    if (!connection.initialised)
+      close(connection, CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout');
+  };
+
+  /**
+   * The sockets ws makes for this transport: each handles its events where ws raises them, then
+   * hands them to listeners as any EventEmitter does (`dispose` waits for 'close' with one).
+   */
+  class TransportSocket extends Connection {
+    override emit(event: string | symbol, ...args: unknown[]): boolean {
+      switch (event) {
+        case 'message':
+          // A socket of another subprotocol is closed at once: nothing it sends is read.
+          if (this.protocol === GRAPHQL_TRANSPORT_WS_PROTOCOL) onMessage(this, args[0] as RawData);
+          break;
+        case 'pong':
+          if (this.awaiting !== 0 && String(args[0]) === String(this.awaiting)) this.awaiting = 0;
+          break;
+        case 'close':
+          onClose(this, args[0] as number);
+          break;
+        case 'error':
+          onError(this, args[0] as Error & { code?: string });
+          // Handled: without a listener, EventEmitter would throw it.
+          return this.listenerCount('error') > 0 ? super.emit(event, ...args) : true;
+      }
+      return super.emit(event, ...args);
+    }
+  }
+
   // The same bound as the HTTP body limit: a bigger message closes the socket (1009).
   const wsServer = new WebSocketServer({
     server: options.httpServer,
     path: options.path,
+    WebSocket: TransportSocket,
     clientTracking: false,
     maxPayload: MAX_MESSAGE_BYTES,
     handleProtocols,
@@ -902,52 +980,17 @@ export function startTransport(options: TransportOptions): Transport {
   // ws re-emits the HTTP server's own errors (a port in use at listen); the server's owner handles them.
   wsServer.on('error', () => undefined);
 
-  // Listeners shared by every socket (ws calls them with the socket as `this`): a socket costs
-  // its `Connection`, not a set of closures.
-  function messageListener(this: WebSocket, data: RawData): void {
-    const connection = connections.get(this);
-    if (connection) onMessage(connection, data);
-  }
-  function pongListener(this: WebSocket, data: Buffer): void {
-    const connection = connections.get(this);
-    if (connection && connection.awaiting !== 0 && data.toString() === String(connection.awaiting))
-      connection.awaiting = 0;
-  }
-  function closeListener(this: WebSocket, code: number): void {
-    const connection = connections.get(this);
-    if (connection) onClose(connection, code);
-  }
-  // ws emits a socket's 'error' once, for a frame it refused after closing with the protocol's code
-  // (1009 for a message above `maxPayload`, 1002 for a malformed frame): one access line.
-  function errorListener(this: WebSocket, error: Error & { code?: string }): void {
-    accessLog?.(
-      { requestId: connections.get(this)?.requestId, errorCode: error.code ?? 'WS_ERROR', reason: error.message },
-      'socket error',
-    );
-    if (this.readyState === this.OPEN) this.close(1011, 'Internal server error');
-  }
-
-  wsServer.on('connection', (socket, request) => {
+  wsServer.on('connection', (connection, request) => {
     // ws has cleared the HTTP server's idle timeout; the socket would keep the timer for its life.
     releaseIdleTimer(request.socket);
-    const connection = new Connection(
-      socket,
-      flat(requestIdFrom(request.headers['x-request-id'])),
-      options.addressOf?.(request),
-    );
-    connections.set(socket, connection);
-    socket.on('error', errorListener);
-    socket.on('close', closeListener);
+    connection.requestId = flat(requestIdFrom(request.headers['x-request-id']));
+    connection.address = options.addressOf?.(request);
+    list(connection);
     // Listed until it has closed (shutdown waits for it), but nothing it sends is read.
-    if (socket.protocol !== GRAPHQL_TRANSPORT_WS_PROTOCOL)
+    if (connection.protocol !== GRAPHQL_TRANSPORT_WS_PROTOCOL)
       return close(connection, CloseCode.SubprotocolNotAcceptable, 'Subprotocol not acceptable');
     if (connectionInitWaitMs > 0 && Number.isFinite(connectionInitWaitMs))
-      connection.initTimer = setTimeout(() => {
-        if (!connection.initialised)
-          close(connection, CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout');
-      }, connectionInitWaitMs);
-    socket.on('message', messageListener);
-    socket.on('pong', pongListener);
+      connection.initTimer = setTimeout(initTimedOut, connectionInitWaitMs, connection);
   });
 
   // One sweep for every socket: ping those that answered the last ping, terminate the others,
@@ -955,31 +998,30 @@ export function startTransport(options: TransportOptions): Transport {
   const keepAlive =
     keepAliveMs > 0 && Number.isFinite(keepAliveMs)
       ? setInterval(() => {
-          for (const connection of connections.values()) {
-            const { socket } = connection;
-            if (socket.readyState !== socket.OPEN) continue;
+          for (let connection = firstOpen; connection; connection = connection.nextOpen) {
+            if (connection.readyState !== connection.OPEN) continue;
             if (connection.awaiting === 0) {
-              // A small integer (a Smi in the Connection) that a client sees only by reading the ping.
+              // A small integer (a Smi in the socket) that a client sees only by reading the ping.
               connection.awaiting = randomInt(1, 2 ** 30);
-              connection.patience = socket.bufferedAmount > 0 ? KEEP_ALIVE_BACKLOG_SWEEPS : 0;
-              socket.ping(String(connection.awaiting));
+              connection.patience = connection.bufferedAmount > 0 ? KEEP_ALIVE_BACKLOG_SWEEPS : 0;
+              connection.ping(String(connection.awaiting));
             } else if (connection.patience > 0) connection.patience -= 1;
-            else socket.terminate();
+            else connection.terminate(); // its 'close' (which unlists it) comes later
           }
         }, keepAliveMs).unref()
       : undefined;
 
   return {
-    sockets: () => connections.size,
+    sockets: () => openCount,
     documentCacheSize: () => documents.calculatedSize,
     async dispose(gracePeriodMs = DEFAULT_GRACE_PERIOD_MS) {
       clearInterval(keepAlive);
       wsServer.close(); // no new sockets: an upgrade from now on is answered 503
       draining = true;
-      const sockets = [...connections.keys()];
+      const sockets = openSockets();
       const closed = Promise.all(sockets.map((socket) => new Promise((resolve) => socket.once('close', resolve))));
-      for (const [socket, connection] of connections)
-        if (connection.acknowledged) closeOnceAnswered(connection);
+      for (const socket of sockets)
+        if (socket.acknowledged) closeOnceAnswered(socket);
         else socket.close(1001, 'Going away');
       const cut = setTimeout(() => {
         for (const socket of sockets) socket.terminate();

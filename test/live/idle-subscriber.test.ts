@@ -2,13 +2,16 @@
  * What an idle subscribed socket holds, over a real WebSocket with graphql-ws: a subscriber keeps
  * neither its operation's context (its fan-out group runs on a context of its own, made from the
  * opener's) nor an abort signal that nothing reads. A signal is made when read, and is aborted once
- * the operation has ended, whether it was read before or after.
+ * the operation has ended, whether it was read before or after. Its socket holds no listener beyond
+ * those a raw `ws` server's socket holds.
  */
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import { createClient, type Client } from 'graphql-ws';
-import WebSocket from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
 import type { GatewayContext, OperationOptions } from '../../src/context';
 import type { FanOut } from '../../src/live/fanout';
 import { PushQueue } from '../../src/live/queue';
@@ -115,4 +118,50 @@ it('a signal read while the subscription runs aborts when it ends', async () => 
   expect(signal.aborted).toBe(false);
   unsubscribe();
   await until(() => signal.aborted, 'the signal to abort');
+});
+
+/** Listener counts by event on a server's socket (ws's) and on its TCP socket, once `upgraded` has become a WebSocket. */
+function listenersOf(upgraded: Socket): { webSocket: Record<string, number>; tcp: Record<string, number> } {
+  const count = (emitter: NodeJS.EventEmitter) =>
+    Object.fromEntries(emitter.eventNames().map((event) => [String(event), emitter.listenerCount(event)]));
+  // ws keeps the WebSocket on its TCP socket (its `kWebSocket` symbol).
+  const key = Object.getOwnPropertySymbols(upgraded).find((symbol) => symbol.description === 'websocket');
+  const webSocket = key && (upgraded as unknown as Record<symbol, NodeJS.EventEmitter | undefined>)[key];
+  if (!webSocket) throw new Error('no WebSocket on the upgraded socket');
+  return { webSocket: count(webSocket), tcp: count(upgraded) };
+}
+
+/** The next socket `server` upgrades (after ws has taken it: ws's 'upgrade' listener comes first). */
+const nextUpgrade = (server: http.Server) =>
+  new Promise<Socket>((resolve) => server.once('upgrade', (_request: unknown, socket: Socket) => resolve(socket)));
+
+it('holds no listener per socket: a subscribed socket has the listeners of a raw ws server socket, no more', async () => {
+  // The floor: a raw ws server (without its list of clients, which listens to each socket's 'close'), on an HTTP server.
+  const rawServer = http.createServer();
+  new WebSocketServer({ server: rawServer, clientTracking: false });
+  await new Promise<void>((resolve) => rawServer.listen(0, '127.0.0.1', resolve));
+  const rawUpgraded = nextUpgrade(rawServer);
+  const rawClient = new WebSocket(`ws://127.0.0.1:${(rawServer.address() as AddressInfo).port}`);
+  let raw: ReturnType<typeof listenersOf>;
+  try {
+    await within(
+      new Promise((resolve, reject) => rawClient.once('open', resolve).once('error', reject)),
+      5_000,
+      'the raw socket to open',
+    );
+    raw = listenersOf(await rawUpgraded);
+  } finally {
+    rawClient.terminate();
+    rawServer.closeAllConnections();
+    await new Promise((resolve) => rawServer.close(resolve));
+  }
+
+  const upgraded = nextUpgrade(served.server);
+  const unsubscribe = await subscribe();
+  try {
+    expect(listenersOf(await upgraded)).toEqual(raw);
+  } finally {
+    unsubscribe();
+    await until(() => fanOut.stats().subscribers === 0, 'the subscriber to leave');
+  }
 });

@@ -206,6 +206,8 @@ export async function subscribed<T = Record<string, unknown>>(
 export interface ServedTransport {
   url: string;
   fanOut: FanOut;
+  /** The HTTP server whose upgrades it takes. */
+  server: http.Server;
   /** Disposes of the transport (`gracePeriodMs` as `Transport.dispose`), then closes the server. */
   close(gracePeriodMs?: number): Promise<void>;
 }
@@ -226,6 +228,7 @@ export async function serveTransport(
   return {
     url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`,
     fanOut,
+    server,
     async close(gracePeriodMs) {
       await transport.dispose(gracePeriodMs);
       await fanOut.close();
