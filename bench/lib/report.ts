@@ -30,6 +30,8 @@ export interface Figure {
   /** null: no target, or it could not be measured. */
   met: boolean | null;
   note?: string;
+  /** The value (or baseline) is null because what was read measures nothing (`note` says why): the table says "not measured". */
+  notMeasured?: boolean;
 }
 
 export interface ScenarioResult {
@@ -70,6 +72,8 @@ const cell = (value: number | null | undefined, unit = '') =>
     : !Number.isFinite(value)
       ? '∞'
       : `${round(value)}${unit ? ` ${unit}` : ''}`;
+const shown = (f: Figure, value: number | null | undefined) =>
+  value === null && f.notMeasured ? 'not measured' : cell(value, f.unit);
 const mark = (met: boolean | null) => (met === null ? '–' : met ? 'yes' : '**no**');
 
 /** The markdown table of the latest figures of every scenario that has results. */
@@ -90,7 +94,7 @@ export function renderTable(order: readonly string[]): string {
   for (const result of results) {
     for (const f of result.figures) {
       lines.push(
-        `| ${result.scenario} | ${f.name} | ${cell(f.value, f.unit)} | ${cell(f.baseline, f.unit)} | ${f.ratio === undefined ? '–' : `${cell(f.ratio)}x`} | ${f.target || '–'} | ${mark(f.met)} |`,
+        `| ${result.scenario} | ${f.name} | ${shown(f, f.value)} | ${shown(f, f.baseline)} | ${f.ratio === undefined ? '–' : `${cell(f.ratio)}x`} | ${f.target || '–'} | ${mark(f.met)} |`,
       );
     }
     for (const missing of result.missing ?? [])
