@@ -12,11 +12,12 @@
  *   in this process, `count` events posted to the webhook endpoint in notifications of 50 (see
  *   `replayThroughput`).
  * - `memory`: full GC twice (`--expose-gc`), then `process.memoryUsage()`, with the RSS read once it
- *   has settled (`settledRss`).
+ *   has settled (`settledRss`), and the bytes of compiled code and bytecode with their metadata.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { getHeapCodeStatistics } from 'node:v8';
 import { WebSocketServer } from 'ws';
 import { startEmulator, type Emulator } from '../../src/emulator';
 import { randomSecret, registerWebhook } from '../../src/live/register';
@@ -81,7 +82,8 @@ const memory = async () => {
   gc?.();
   gc?.();
   const usage = process.memoryUsage();
-  return { ...usage, rss: await settledRss(), collected: gc !== undefined };
+  const { code_and_metadata_size: code, bytecode_and_metadata_size: bytecode } = getHeapCodeStatistics();
+  return { ...usage, code: code + bytecode, rss: await settledRss(), collected: gc !== undefined };
 };
 
 runChild<LiveServerOptions, LiveServerReady>(async (options): Promise<Started<LiveServerReady>> => {

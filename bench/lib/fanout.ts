@@ -23,6 +23,8 @@ export interface Memory {
   rss: number;
   heapUsed: number;
   external: number;
+  /** Compiled code and bytecode with their metadata (`v8.getHeapCodeStatistics()`), part of `heapUsed`. */
+  code: number;
 }
 
 export interface FanOutRun {
@@ -38,6 +40,11 @@ export interface FanOutRun {
   /** Memory per idle connection (RSS delta / N, and heap + external delta / N), bytes, first instance. */
   rssPerConnection: number;
   heapPerConnection: number;
+  /**
+   * Of `heapPerConnection`, the compiled code and bytecode that grew while the sockets opened, / N:
+   * a cost paid once per process (the first sockets get the code optimized), not per socket.
+   */
+  codePerConnection: number;
   /** The bytes every subscriber received for the last event (all subscribers the same). */
   sample: string;
 }
@@ -73,6 +80,7 @@ async function until(what: string, test: () => Promise<boolean>, timeoutMs = 30_
 const perConnection = (before: Memory, after: Memory, n: number) => ({
   rss: (after.rss - before.rss) / n,
   heap: (after.heapUsed + after.external - before.heapUsed - before.external) / n,
+  code: (after.code - before.code) / n,
 });
 
 /**
@@ -144,6 +152,7 @@ export async function gatewayFanOut(
     firstEventP50,
     rssPerConnection: memory.rss,
     heapPerConnection: memory.heap,
+    codePerConnection: memory.code,
     sample,
   };
 }
@@ -180,6 +189,7 @@ export async function rawFanOut(
     firstEventP50,
     rssPerConnection: memory.rss,
     heapPerConnection: memory.heap,
+    codePerConnection: memory.code,
     sample: bytes,
   };
 }

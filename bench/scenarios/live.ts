@@ -10,7 +10,9 @@
  * - executions per event: the gateway's payload executions / events (target: one per group; here one group).
  * - memory per idle connection: heap + external of the server process after GC, with N idle
  *   subscribed connections minus before them, / N; the floor is the same for raw connections.
- *   Heap + external carries the target: it repeats within 0.01 KiB. The RSS delta (RSS read once
+ *   Heap + external carries the target. It includes the code V8 compiled meanwhile (in the JSON's
+ *   details as `codePerConnection`), which 1,000 sockets share less than 5,000 and whose timing
+ *   moves the figure at 1,000 between runs, raw `ws`'s too. The RSS delta (RSS read once
  *   it has settled after the GC) is indicative only: how much of the memory freed before the
  *   sockets the allocators had handed back sets it as much as the sockets (bench/README.md,
  *   "Memory"); a delta of zero or below is reported as not measured.
@@ -57,7 +59,7 @@ export const live: Scenario = async ({ config, log, defer }) => {
     const gw: FanOutRun = await gatewayFanOut([gateway], gateway, subscribers, n);
     const floor = await rawFanOut(raw, subscribers, n, gw.sample);
     log(
-      `${n} subscribers: p50 ${gw.p50.toFixed(1)} / raw ${floor.p50.toFixed(1)} ms, p99 ${gw.p99.toFixed(1)} / raw ${floor.p99.toFixed(1)} ms, ${gw.executionsPerEvent} executions/event, ${Math.round(gw.heapPerConnection)} / raw ${Math.round(floor.heapPerConnection)} B heap + external and ${Math.round(gw.rssPerConnection)} / raw ${Math.round(floor.rssPerConnection)} B RSS (indicative) per connection`,
+      `${n} subscribers: p50 ${gw.p50.toFixed(1)} / raw ${floor.p50.toFixed(1)} ms, p99 ${gw.p99.toFixed(1)} / raw ${floor.p99.toFixed(1)} ms, ${gw.executionsPerEvent} executions/event, ${Math.round(gw.heapPerConnection)} / raw ${Math.round(floor.heapPerConnection)} B heap + external (of which code compiled meanwhile ${Math.round(gw.codePerConnection)} / raw ${Math.round(floor.codePerConnection)}) and ${Math.round(gw.rssPerConnection)} / raw ${Math.round(floor.rssPerConnection)} B RSS (indicative) per connection`,
     );
     // An RSS delta of zero or below measures nothing (see the module comment): not measured.
     const rss = gw.rssPerConnection > 0 ? gw.rssPerConnection / 1024 : null;
