@@ -10,7 +10,7 @@
  * | graphql_executions_total                 | counter   | executor: compiled, graphql-js |
  * | graphql_active_subscriptions             | gauge     |                             |
  * | websocket_connections                    | gauge     |                             |
- * | webhook_events_total                     | counter   | outcome: accepted, duplicate (events), refused (posts) |
+ * | webhook_events_total                     | counter   | outcome: accepted, duplicate (events), refused, unavailable (posts) |
  * | subscription_payloads_total              | counter   | outcome: executed, received (from another instance) |
  * | plus Node's process metrics (prom-client's defaults) |  |                          |
  *
@@ -37,7 +37,7 @@ export interface MetricsSources {
   /** WebSockets open on this instance (acknowledged or not). */
   websockets?(): number;
   /** The webhook receiver's counters since start. */
-  webhookEvents(): { accepted: number; duplicates: number; rejected: number };
+  webhookEvents(): { accepted: number; duplicates: number; rejected: number; unavailable: number };
   /** Subscription payloads executed here, and received from the instance that executed them (Redis). */
   subscriptionPayloads?(): { executed: number; received: number };
   /** The shared upstream policies' state (src/upstream.ts). */
@@ -108,7 +108,7 @@ export function createMetrics(sources: MetricsSources, options: { maxOperationNa
   });
   new Counter({
     name: 'webhook_events_total',
-    help: 'Engage webhook events received: accepted, duplicate (dropped by id); refused: posts refused (no WEBHOOK_SECRET configured, a missing or wrong secret, a bad body), each counted once.',
+    help: 'Engage webhook events received: accepted, duplicate (dropped by id); refused: posts refused (no WEBHOOK_SECRET configured, a missing or wrong secret, a bad body); unavailable: posts answered 503, their events not taken (the event log could not be written: Engage re-delivers). Posts counted once each.',
     labelNames: ['outcome'],
     registers: [registry],
     collect() {
@@ -118,6 +118,7 @@ export function createMetrics(sources: MetricsSources, options: { maxOperationNa
       this.inc({ outcome: 'accepted' }, counts.accepted);
       this.inc({ outcome: 'duplicate' }, counts.duplicates);
       this.inc({ outcome: 'refused' }, counts.rejected);
+      this.inc({ outcome: 'unavailable' }, counts.unavailable);
     },
   });
 

@@ -12,9 +12,10 @@
  *   normalised and appended to the event log, which skips the ids it already accepted (at-least-once
  *   delivery) in the same step (src/live/event-log.ts); the answer is 200 only once they are in the
  *   log, so an accepted event is never lost. When the append fails nothing was accepted and the
- *   answer is 503: Engage re-delivers. The appended events are then published to the subscribers;
- *   a publish that fails after the append still answers 200 (the events are in the log, and a
- *   re-delivery would be a duplicate): subscribers that resume with a cursor receive them.
+ *   answer is 503: Engage re-delivers (counted as `unavailable` in `webhook_events_total`). The
+ *   appended events are then published to the subscribers; a publish that fails after the append
+ *   still answers 200 (the events are in the log, and a re-delivery would be a duplicate):
+ *   subscribers that resume with a cursor receive them.
  * - Unknown event types are accepted and published as raw events.
  *
  * The secret is a shared secret, not an HMAC (Engage sends it verbatim): it is compared in
@@ -53,10 +54,11 @@ export interface ReceiverStats {
   duplicates: number;
   /**
    * Posts refused, whatever the reason: no `WEBHOOK_SECRET` configured, the secret missing or wrong,
-   * the media type, the size, the JSON, the shape. Not the handshake's refusals (GET), nor a 503
-   * (the event log could not take them: Engage re-delivers).
+   * the media type, the size, the JSON, the shape. Not the handshake's refusals (GET), nor a 503.
    */
   rejected: number;
+  /** Posts answered 503: the event log could not take their events (Engage re-delivers them). */
+  unavailable: number;
 }
 
 const MAX_EVENTS = 1_000;
@@ -121,7 +123,7 @@ function refuse(res: Response, status: number, error: string, message: string): 
 
 export function createWebhookReceiver(options: ReceiverOptions): { router: Router; stats(): ReceiverStats } {
   const log = options.log ?? console.warn;
-  const counters: ReceiverStats = { notifications: 0, accepted: 0, duplicates: 0, rejected: 0 };
+  const counters: ReceiverStats = { notifications: 0, accepted: 0, duplicates: 0, rejected: 0, unavailable: 0 };
   const router = express.Router();
 
   const checkSecret = (req: Request, res: Response, next: NextFunction) => {
@@ -183,6 +185,7 @@ export function createWebhookReceiver(options: ReceiverOptions): { router: Route
       try {
         appended = await options.eventLog.append(notification.events.map((event) => normalise(event, notification.id)));
       } catch (error) {
+        counters.unavailable += 1;
         log(`webhook notification ${notification.id} not accepted (Engage will re-deliver): ${reason(error)}`);
         return refuse(res, 503, 'unavailable', 'Events could not be accepted now; retry later');
       }

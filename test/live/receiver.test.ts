@@ -25,13 +25,14 @@ const handshake = (query: Record<string, string>, secret: string | null = 'the-s
     headers: secret === null ? {} : { 'x-dimelo-secret': secret },
   });
 
-/** `webhook_events_total{outcome="refused"}` on the gateway's `/metrics` (`url`: its `/graphql`). */
-async function refusedCount(url: string): Promise<number> {
+/** `webhook_events_total{outcome}` on the gateway's `/metrics` (`url`: its `/graphql`). */
+async function webhookCount(url: string, outcome: string): Promise<number> {
   const text = await (await fetch(url.replace(/\/graphql$/, '/metrics'))).text();
-  const match = /^webhook_events_total\{outcome="refused"\} (\d+)$/m.exec(text);
-  if (!match) throw new Error('webhook_events_total{outcome="refused"} is not in /metrics');
+  const match = new RegExp(`^webhook_events_total\\{outcome="${outcome}"\\} (\\d+)$`, 'm').exec(text);
+  if (!match) throw new Error(`webhook_events_total{outcome="${outcome}"} is not in /metrics`);
   return Number(match[1]);
 }
+const refusedCount = (url: string) => webhookCount(url, 'refused');
 
 describe('validation handshake (GET)', () => {
   it('answers exactly the challenge for the right verify token', async () => {
@@ -147,6 +148,31 @@ describe('deliveries (POST)', () => {
     expect(JSON.parse(refused.body).message).toMatch(/No WEBHOOK_SECRET is configured/);
     expect((await postWebhook(open, body())).status).toBe(401);
     expect(await refusedCount(open.url)).toBe(2);
+  });
+
+  it('counts the posts answered 503 (the event log could not take them) as unavailable, not as refused nor accepted', async () => {
+    // An event log that cannot append, as when Redis is down (test/live/event-log-outage.test.ts
+    // stops a Redis of its own for that): Engage is answered 503 and re-delivers.
+    const down = await stack.anotherGateway({
+      webhook: { secret: 'the-shared-secret' },
+      live: {
+        eventLog: {
+          engine: {
+            append: () => Promise.reject(new Error('the event log is unreachable')),
+            read: () => Promise.reject(new Error('the event log is unreachable')),
+          },
+        },
+      },
+    });
+    expect(await webhookCount(down.url, 'unavailable')).toBe(0);
+    for (const _ of [1, 2]) {
+      const answer = await postWebhook(down, body(), { secret: 'the-shared-secret' });
+      expect(answer.status).toBe(503);
+      expect(JSON.parse(answer.body)).toMatchObject({ error: 'unavailable' });
+    }
+    expect(await webhookCount(down.url, 'unavailable')).toBe(2);
+    expect(await webhookCount(down.url, 'refused')).toBe(0);
+    expect(await webhookCount(down.url, 'accepted')).toBe(0);
   });
 
   itWith([requirements.samples()])(
