@@ -37,7 +37,7 @@ import {
   type LoadersFactory,
 } from './context';
 import { createEngageAgent, type RequestEvent, type RetryPolicy } from './engage';
-import { createFormatError } from './errors';
+import { createFormatError, errorCodeOf } from './errors';
 import { AuthError, createAuthenticator, type AuthConfig } from './edge/auth';
 import { createCallerRate } from './edge/caller-rate';
 import { addressReader, type TrustProxy } from './edge/client-address';
@@ -48,8 +48,10 @@ import {
   createErrorHandler,
   notFound,
   refuseDeepNesting,
+  refusedWith,
   refuseHttpSubscriptions,
   requireJsonBody,
+  send,
 } from './edge/http-errors';
 import { createDocumentStore, createPersistedQueryCache } from './edge/documents';
 import { createLimits, useOperationLimits, type OperationLimits } from './edge/limits';
@@ -385,6 +387,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     maxSubscriptionsPerSocket: options.ws?.maxSubscriptionsPerSocket,
     callerRate,
     introspection,
+    onRefusal: (codes, operationName) => metrics.recordRefusal(codes, operationName),
     accessLog: (fields, message) => logging.logger.info(fields, message),
   });
 
@@ -484,17 +487,57 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       })
       .catch((error: unknown) => {
         if (!(error instanceof AuthError)) return next(error);
-        res.status(error.status).json({
-          errors: [
-            { message: error.message, extensions: { code: error.code, requestId: res.getHeader('x-request-id') } },
-          ],
-        });
+        send(res, error.status, error.code, error.message);
       });
+  };
+
+  /** An HTTP operation's context: its caller authenticated (`authenticate`), within its rate. */
+  const createOperationContext = (res: express.Response): GatewayContext => {
+    // The response closes once the answer is sent or the client has gone: the operation's
+    // pending Engage calls are aborted then (resolvers may still run after a null bubbled up).
+    const ended = new AbortController();
+    res.once('close', () => ended.abort(RESPONSE_CLOSED));
+    // The access line counts the operation's Engage calls; the Apollo plugin finds the scope by the context.
+    const scope = logging.scopeOf(res);
+    // `authenticate` let a landing-page request through that Apollo executes after all: refused.
+    if (!res.locals.credentials)
+      throw new GraphQLError('Authentication required.', {
+        extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } },
+      });
+    try {
+      const credentials = res.locals.credentials as CallerCredentials;
+      const context = createContext(credentials, {
+        signal: ended.signal,
+        onRequest: scope
+          ? () => {
+              scope.restCalls += 1;
+            }
+          : undefined,
+      });
+      if (scope) {
+        scope.caller = loggedCaller(credentials, context.scope);
+        logging.attach(context, scope);
+      }
+      // A JWT's Engage token is the operator's (`trusted`): its caller has its own window at once.
+      const refused = callerRate?.refusal(
+        { caller: context.caller, anonymous: context.anonymous, verified: credentials.trusted },
+        true,
+      );
+      if (refused) throw refused;
+      return context;
+    } catch (error) {
+      if (error instanceof MissingTokenError) {
+        throw new GraphQLError(error.message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
+      }
+      throw error;
+    }
   };
 
   // `all`, not `use`: `/graphql/<anything>` is an unknown path (404), not the endpoint again.
   app.all(
     '/graphql',
+    // Counts the requests refused before Apollo's plugin hears of them (src/edge/metrics.ts).
+    metrics.refusals,
     origins.cors,
     requireJsonBody,
     express.json({ limit: '1mb' }),
@@ -504,42 +547,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     authenticate,
     expressMiddleware(apollo, {
       context: async ({ res }) => {
-        // The response closes once the answer is sent or the client has gone: the operation's
-        // pending Engage calls are aborted then (resolvers may still run after a null bubbled up).
-        const ended = new AbortController();
-        res.once('close', () => ended.abort(RESPONSE_CLOSED));
-        // The access line counts the operation's Engage calls; the Apollo plugin finds the scope by the context.
-        const scope = logging.scopeOf(res);
-        // `authenticate` let a landing-page request through that Apollo executes after all: refused.
-        if (!res.locals.credentials)
-          throw new GraphQLError('Authentication required.', {
-            extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } },
-          });
         try {
-          const credentials = res.locals.credentials as CallerCredentials;
-          const context = createContext(credentials, {
-            signal: ended.signal,
-            onRequest: scope
-              ? () => {
-                  scope.restCalls += 1;
-                }
-              : undefined,
-          });
-          if (scope) {
-            scope.caller = loggedCaller(credentials, context.scope);
-            logging.attach(context, scope);
-          }
-          // A JWT's Engage token is the operator's (`trusted`): its caller has its own window at once.
-          const refused = callerRate?.refusal(
-            { caller: context.caller, anonymous: context.anonymous, verified: credentials.trusted },
-            true,
-          );
-          if (refused) throw refused;
+          const context = createOperationContext(res);
+          metrics.attach(context, res);
           return context;
         } catch (error) {
-          if (error instanceof MissingTokenError) {
-            throw new GraphQLError(error.message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
-          }
+          // Refused (the caller's rate, authentication): Apollo's plugin never hears of it.
+          refusedWith(res, errorCodeOf(error instanceof GraphQLError ? error : {}));
           throw error;
         }
       },

@@ -19,8 +19,22 @@ import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'exp
 import { Kind, parse } from 'graphql';
 import { nestedTooDeeply, nestedTooDeeplyError } from './document-shape';
 
+/** Where a refused request's code is kept, for `graphql_operations_total` (src/edge/metrics.ts). */
+const REFUSED_WITH = Symbol('refusedWith');
+
+/** Notes the code a request was refused with before Apollo ran it (`send` does it too). */
+export function refusedWith(res: Response, code: string): void {
+  (res.locals as { [REFUSED_WITH]?: string })[REFUSED_WITH] = code;
+}
+
+/** The code noted by `refusedWith`, if any. */
+export function refusalOf(res: Response): string | undefined {
+  return (res.locals as { [REFUSED_WITH]?: string })[REFUSED_WITH];
+}
+
 /** Answers `status` with one GraphQL-shaped error, carrying the request's id. */
 export function send(res: Response, status: number, code: string, message: string): void {
+  refusedWith(res, code);
   const requestId = res.getHeader('x-request-id');
   res.status(status).json({
     errors: [{ message, extensions: { code, ...(typeof requestId === 'string' ? { requestId } : {}) } }],

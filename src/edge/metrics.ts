@@ -7,6 +7,7 @@
  * | engage_rest_requests_total               | counter   | method, endpoint, status    |
  * | engage_rest_duration_seconds             | histogram | method, endpoint            |
  * | graphql_operations_total                 | counter   | operation, code (`ok` if none) |
+ * |   (HTTP operations, and operations refused before they ran over HTTP or WebSocket)     |
  * | graphql_executions_total                 | counter   | executor: compiled, graphql-js |
  * | graphql_active_subscriptions             | gauge     |                             |
  * | websocket_connections                    | gauge     |                             |
@@ -18,9 +19,19 @@
  * ours, and operation names, which clients choose, are kept for the first `maxOperationNames`
  * distinct names and counted as `other` after that, as are names longer than `MAX_NAME_LENGTH`
  * (one name token may be as long as the body: 200 names of 1 MB made every scrape 200 MB).
+ *
+ * `graphql_operations_total` counts what Apollo's plugin hears of, and also what it never hears of,
+ * once each, with the code the client got: HTTP requests refused before Apollo (the body's media
+ * type, JSON or size, a document nested too deeply, a subscription, authentication: `send` in
+ * src/edge/http-errors.ts notes their code), in the context function (the caller's rate), or by
+ * Apollo before its plugins (no operation in the body, CSRF prevention, a method other than GET or
+ * POST: `BAD_REQUEST`), and WebSocket messages the transport refuses before they run. Their
+ * operation is `anonymous`, as an operation without a name: the name of a request refused unread or
+ * unauthenticated is not read (a WebSocket operation refused for its cost, once its document was
+ * read and its operation chosen, keeps its name, as Apollo's plugin counts one over HTTP).
  */
 import type { ApolloServerPlugin, BaseContext, GraphQLRequestListener } from '@apollo/server';
-import type { RequestHandler } from 'express';
+import type { RequestHandler, Response } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CacheKind, CacheLookup } from '../cache/response-cache';
 import type { RequestEvent } from '../engage';
@@ -29,7 +40,7 @@ import { MAX_NAME_LENGTH } from './logging';
 import type { UpstreamHealth } from '../upstream';
 import { bearerToken } from '../context';
 import { sameSecret } from '../live/receiver';
-import { send } from './http-errors';
+import { refusalOf, send } from './http-errors';
 
 export interface MetricsSources {
   /** Subscriptions open on this instance. */
@@ -53,8 +64,21 @@ export interface Metrics {
   /** The executor's `onExecution` hook (src/executor.ts). */
   recordExecution(executor: 'compiled' | 'graphql-js'): void;
   apolloPlugin: ApolloServerPlugin;
+  /**
+   * Ties an HTTP operation's context to its response: the plugin notes the responses it counts, so
+   * that `refusals` counts the others.
+   */
+  attach(context: object, res: Response): void;
+  /** First on `/graphql`: counts once a request answered with an error Apollo's plugin never heard of. */
+  refusals: RequestHandler;
+  /** An operation refused before it ran (WebSocket), with the codes its client got. */
+  recordRefusal(codes: Iterable<string>, operationName?: string): void;
   handler: RequestHandler;
 }
+
+/** Where `attach` puts the response on a context: a property, which Apollo's copy of the context keeps. */
+const RESPONSE = Symbol('response');
+type WithResponse = { [RESPONSE]?: Response };
 
 export function createMetrics(sources: MetricsSources, options: { maxOperationNames?: number } = {}): Metrics {
   const registry = new Registry();
@@ -80,7 +104,7 @@ export function createMetrics(sources: MetricsSources, options: { maxOperationNa
   });
   const operations = new Counter({
     name: 'graphql_operations_total',
-    help: 'GraphQL operations answered over HTTP, by operation name and error code (ok when none).',
+    help: 'GraphQL operations answered over HTTP, by operation name and error code (ok when none); and the operations refused before they ran, over HTTP (media type, JSON, size, nesting, subscription, authentication, rate) or WebSocket, with the code the client got, as operation "anonymous" (their name is not read).',
     labelNames: ['operation', 'code'],
     registers: [registry],
   });
@@ -177,6 +201,21 @@ export function createMetrics(sources: MetricsSources, options: { maxOperationNa
     return name;
   };
 
+  /** The responses of the operations the plugin counts (`attach`). */
+  const counted = new WeakSet<Response>();
+  /**
+   * `finish` of a `/graphql` response (`this`): counted unless the plugin counted it. Apollo's own
+   * refusals before its plugins (no operation, CSRF, a method) note no code: all are BAD_REQUEST
+   * (4xx), or INTERNAL_SERVER_ERROR (5xx). A landing page, a preflight (2xx) are no operations.
+   */
+  function countIfRefused(this: Response) {
+    if (counted.has(this)) return;
+    const status = this.statusCode;
+    const code =
+      refusalOf(this) ?? (status >= 500 ? 'INTERNAL_SERVER_ERROR' : status >= 400 ? 'BAD_REQUEST' : undefined);
+    if (code !== undefined) operations.inc({ operation: operationLabel(undefined), code });
+  }
+
   /**
    * One object for every request, not one made per request: V8 keeps a function's optimized code
    * only while a closure that ran it is alive, and a hook made per request was optimized again after
@@ -205,9 +244,23 @@ export function createMetrics(sources: MetricsSources, options: { maxOperationNa
       restDuration.observe({ method: event.method, endpoint: event.endpoint }, event.durationMs / 1000);
     },
     apolloPlugin: {
-      async requestDidStart() {
+      async requestDidStart({ contextValue }) {
+        const res = (contextValue as WithResponse)[RESPONSE];
+        if (res) counted.add(res);
         return requestHooks;
       },
+    },
+    attach(context, res) {
+      (context as WithResponse)[RESPONSE] = res;
+    },
+    refusals(req, res, next) {
+      // A preflight is no operation, even refused (an origin not allowed).
+      if (req.method !== 'OPTIONS') res.on('finish', countIfRefused);
+      next();
+    },
+    recordRefusal(codes, operationName) {
+      const operation = operationLabel(operationName);
+      for (const code of codes) operations.inc({ operation, code });
     },
     handler: (_req, res, next) => {
       registry.metrics().then((text) => {

@@ -179,6 +179,11 @@ export interface TransportEdgeOptions {
   callerRate?: CallerRate;
   /** Schema introspection over WebSocket; default true. */
   introspection?: boolean;
+  /**
+   * An operation refused before it ran, with the codes its client got and, once its document was
+   * read and its operation chosen, that operation's name (`graphql_operations_total`, src/edge/metrics.ts).
+   */
+  onRefusal?: (codes: readonly string[], operationName: string | undefined) => void;
   /** Where access lines go (see the module comment); default nowhere. */
   accessLog?: (fields: Record<string, unknown>, message: 'operation' | 'socket' | 'socket error') => void;
 }
@@ -747,15 +752,25 @@ export function startTransport(options: TransportOptions): Transport {
     connection.sendIfOpen(stringifyMessage({ type: MessageType.ConnectionAck }));
   };
 
-  /** Refused before it ran (limits, validation): no context was made, so the line is written here. */
-  const refuse = (connection: Connection, id: string, errors: readonly GraphQLError[]): void => {
+  /**
+   * Refused before it ran (limits, validation): no context was made, so the line is written here.
+   * `operationName`: its operation's, once the document was read and the operation chosen.
+   */
+  const refuse = (
+    connection: Connection,
+    id: string,
+    errors: readonly GraphQLError[],
+    operationName?: string,
+  ): void => {
     const formatted = sendErrors(connection, id, errors);
+    const errorCodes = [...new Set(formatted.map(errorCodeOf))];
+    options.onRefusal?.(errorCodes, operationName);
     accessLog?.(
       {
         requestId: connection.requestId,
         operationId: loggedName(id),
         outcome: 'refused',
-        errorCodes: [...new Set(formatted.map(errorCodeOf))],
+        errorCodes,
       },
       'operation',
     );
@@ -797,7 +812,7 @@ export function startTransport(options: TransportOptions): Transport {
       operationName: payload.operationName,
       variables: payload.variables ?? undefined,
     });
-    if (tooCostly) return refuse(connection, id, [tooCostly]);
+    if (tooCostly) return refuse(connection, id, [tooCostly], definition.name?.value);
     const operation = new Operation(
       state,
       connection,

@@ -8,7 +8,18 @@ import WebSocket from 'ws';
 import { tokenScope } from '../../src/cache';
 import { startGateway, type Gateway } from '../../src/server';
 import { startStack, type Stack } from '../support/stack';
-import { clientWithHeaders, Deferred, event, newId, notification, postWebhook, until, within } from '../live/support';
+import {
+  clientWithHeaders,
+  Deferred,
+  event,
+  newId,
+  notification,
+  postWebhook,
+  Subscription,
+  until,
+  within,
+  wsClients,
+} from '../live/support';
 
 let stack: Stack;
 let logged: Gateway;
@@ -523,6 +534,157 @@ describe('health, readiness and metrics', () => {
     expect(count('miss')).toBe(1);
     expect(count('shared')).toBe(1);
     expect(count('hit')).toBe(1);
+  });
+});
+
+describe('graphql_operations_total counts the operations the edge refuses before they run', () => {
+  const clients = wsClients();
+  afterAll(() => clients.disposeAll());
+  const PER_SECOND = 2;
+
+  /** Every `graphql_operations_total` series of `gateway`, `operation code` to its count. */
+  async function operations(gateway: Gateway): Promise<Map<string, number>> {
+    const text = await (await fetch(`${gateway.origin}/metrics`)).text();
+    const series = new Map<string, number>();
+    for (const [, operation, code, count] of text.matchAll(
+      /^graphql_operations_total\{operation="([^"]*)",code="([^"]*)"\} (\d+)$/gm,
+    ))
+      series.set(`${operation} ${code}`, Number(count));
+    return series;
+  }
+  /** The series that grew from `before` to `after`, with how much. */
+  function grown(before: Map<string, number>, after: Map<string, number>): Record<string, number> {
+    const grew: Record<string, number> = {};
+    for (const [key, count] of after) if (count !== (before.get(key) ?? 0)) grew[key] = count - (before.get(key) ?? 0);
+    return grew;
+  }
+
+  it('over HTTP, each once with the code its client got, under "anonymous": nesting, subscription, media type, JSON, size, authentication, rate, a request that is no operation', async () => {
+    const gateway = await stack.anotherGateway({ allowAnonymous: false, callerOperationsPerSecond: PER_SECOND });
+    const agent = stack.emulator.agents.find((candidate) => candidate.role === 'agent')!;
+    const bearer = { authorization: `Bearer ${agent.token}` };
+    /** Sends one request; returns the code its client got and what grew in the counter. */
+    const refused = async (send: () => Promise<Response>) => {
+      const before = await operations(gateway);
+      const response = await send();
+      const body = (await response.json()) as { errors?: Array<{ extensions: { code: string } }> };
+      return {
+        status: response.status,
+        code: body.errors?.[0].extensions.code,
+        grew: grown(before, await operations(gateway)),
+      };
+    };
+    const cases: Array<[number, string, () => Promise<Response>]> = [
+      [400, 'GRAPHQL_PARSE_FAILED', () => post(gateway.url, JSON.stringify({ query: '{'.repeat(600) }), bearer)],
+      [
+        400,
+        'BAD_REQUEST',
+        () =>
+          post(
+            gateway.url,
+            JSON.stringify({ query: 'subscription Live { engageEvents { id } }', operationName: 'Live' }),
+            bearer,
+          ),
+      ],
+      [
+        415,
+        'UNSUPPORTED_MEDIA_TYPE',
+        () => post(gateway.url, '{ sources { id } }', { ...bearer, 'content-type': 'text/plain' }),
+      ],
+      [400, 'BAD_REQUEST', () => post(gateway.url, '{"query": "{ sources { id } }"', bearer)],
+      [
+        413,
+        'PAYLOAD_TOO_LARGE',
+        () => post(gateway.url, JSON.stringify({ query: `{ __typename }#${'x'.repeat(1_100_000)}` }), bearer),
+      ],
+      [
+        401,
+        'UNAUTHENTICATED',
+        () => post(gateway.url, JSON.stringify({ query: 'query Mine { __typename }', operationName: 'Mine' })),
+      ],
+      [
+        401,
+        'UNAUTHENTICATED',
+        () => post(gateway.url, JSON.stringify({ query: '{ __typename }' }), { authorization: 'Basic x' }),
+      ],
+      // No operation at all (Apollo refuses it before its plugins hear of it), and a GET without
+      // the header that proves it is no cross-site request (Apollo's CSRF prevention).
+      [400, 'BAD_REQUEST', () => post(gateway.url, JSON.stringify({ variables: {} }), bearer)],
+      [
+        400,
+        'BAD_REQUEST',
+        () => fetch(`${gateway.url}?query=${encodeURIComponent('{ __typename }')}`, { headers: bearer }),
+      ],
+    ];
+    for (const [status, code, send] of cases) {
+      const answer = await refused(send);
+      expect({ status: answer.status, code: answer.code }).toEqual({ status, code });
+      expect(answer.grew).toEqual({ [`anonymous ${code}`]: 1 });
+    }
+
+    // What Apollo answers itself is counted once, by its plugin (a syntax error).
+    const syntax = await refused(() => post(gateway.url, JSON.stringify({ query: '{ sources {' }), bearer));
+    expect(syntax).toEqual({
+      status: 400,
+      code: 'GRAPHQL_PARSE_FAILED',
+      grew: { 'anonymous GRAPHQL_PARSE_FAILED': 1 },
+    });
+    // Past the caller's rate (a made-up token: twice the rate, together): refused in the context,
+    // where Apollo's plugins do not hear of it either. Its operation name is not read.
+    const madeUp = `made-up-${newId()}`;
+    const before = await operations(gateway);
+    const answers = await Promise.all(
+      Array.from({ length: 2 * PER_SECOND + 1 }, () =>
+        post(gateway.url, JSON.stringify({ query: 'query Probe { __typename }', operationName: 'Probe' }), {
+          authorization: `Bearer ${madeUp}`,
+        }),
+      ),
+    );
+    // (Requests above may have spent some of that window: how many were refused is what counts.)
+    const limited = answers.filter((answer) => answer.status === 429).length;
+    expect(limited).toBeGreaterThanOrEqual(1);
+    expect(answers.filter((answer) => answer.status === 200).length).toBe(answers.length - limited);
+    expect(grown(before, await operations(gateway))).toEqual({
+      'Probe ok': answers.length - limited,
+      'anonymous RATE_LIMITED': limited,
+    });
+
+    // A landing-page request (HTML) and a CORS preflight are no operations: not counted.
+    const quiet = await operations(gateway);
+    expect((await fetch(gateway.url, { headers: { accept: 'text/html' } })).status).toBe(200);
+    await fetch(gateway.url, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://localhost:5173', 'access-control-request-method': 'POST' },
+    });
+    expect(grown(quiet, await operations(gateway))).toEqual({});
+    const text = await (await fetch(`${gateway.origin}/metrics`)).text();
+    expect(text).not.toMatch(/operation="(Live|Mine)"/);
+  });
+
+  it('over WebSocket: each message the transport refuses before it runs, with the code its client got', async () => {
+    const gateway = await stack.anotherGateway({ callerOperationsPerSecond: PER_SECOND });
+    const agent = stack.emulator.agents.find((candidate) => candidate.role === 'agent')!;
+    const socket = clients.connect(gateway, agent.token);
+    await within(new Promise((resolve) => socket.on('connected', resolve)), 10_000, 'the socket to be acknowledged');
+    const refusal = async (query: string) => {
+      const subscription = new Subscription(socket, query);
+      await within(subscription.completed.promise, 10_000, 'the operation to be refused');
+      return (subscription.error as Array<{ extensions: { code: string } }>)[0].extensions.code;
+    };
+    const before = await operations(gateway);
+    // Sent together (one window of the caller's rate, which the first two spend), in order.
+    expect(
+      await Promise.all([
+        refusal('{'.repeat(600)),
+        refusal('subscription Named { noSuchField }'),
+        refusal('query Late { __typename }'),
+      ]),
+    ).toEqual(['GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'RATE_LIMITED']);
+    expect(grown(before, await operations(gateway))).toEqual({
+      'anonymous GRAPHQL_PARSE_FAILED': 1,
+      'anonymous GRAPHQL_VALIDATION_FAILED': 1,
+      'anonymous RATE_LIMITED': 1,
+    });
   });
 });
 
