@@ -19,7 +19,13 @@
  * restart, or on another instance, a caller shares the window again until Engage answers one of its
  * calls there (an operation answered from the cache alone calls nothing). Callers whose identity is
  * proven already have their own window at once (`verified`): a token the operator supplied (JWT
- * mode), a WebSocket whose token Engage accepted before acknowledging it.
+ * mode), a WebSocket whose token Engage accepted before acknowledging it. Proven is not for ever:
+ * once Engage answers 401 for a caller's token (revoked, expired while its socket is open), its
+ * operations count in the shared window again, its sockets' too, as an HTTP caller's do, until
+ * Engage accepts the token again (a new socket's check does, when it reaches Engage). Those 401s
+ * are remembered as long as accepted tokens are, for the `MAX_REVOKED` callers heard last (made-up
+ * tokens get 401s too: past them, the least recent is forgotten, and its sockets have their own
+ * window again).
  *
  * Callers without a token of their own (`context.anonymous`) are told apart by address, and
  * addresses are cheap (a botnet, a pool of cloud hosts): each would get the rate again. So an
@@ -62,6 +68,8 @@ export const UNVERIFIED_CALLERS = 2;
 const UNVERIFIED = 'unverified';
 /** How long a token stays accepted after Engage's last answer accepting it (as src/engage/caller-budget.ts). */
 export const ACCEPTED_FOR_MS = 60 * 60_000;
+/** Callers whose last answer from Engage was a 401 that are remembered (their proof revoked). */
+export const MAX_REVOKED = 10_000;
 
 /** Who runs an operation: `context.caller` and `context.anonymous` (src/context.ts). */
 export interface RateCaller {
@@ -71,7 +79,8 @@ export interface RateCaller {
   readonly anonymous?: boolean;
   /**
    * Its token is proven already (a token the operator supplied in JWT mode, a WebSocket whose
-   * token Engage accepted at `connection_init`): its own window, whatever Engage answered here.
+   * token Engage accepted at `connection_init`): its own window, unless Engage has answered 401
+   * for it since (and not accepted it again).
    */
   readonly verified?: boolean;
 }
@@ -85,7 +94,7 @@ export interface CallerRate {
   /**
    * Engage answered a call made with `caller`'s own token with `status` (0: no answer): accepted
    * (any answer but 401, 429, 5xx, none), the token has its own window; a 401 sends it back to the
-   * shared one.
+   * shared one, even where it was `verified` (an acknowledged WebSocket's).
    */
   heard(caller: string, status: number): void;
 }
@@ -122,15 +131,25 @@ export function createCallerRate({
   };
   /** The tokens Engage accepted (by caller), until `ACCEPTED_FOR_MS` after its last answer accepting them. */
   const accepted = new LRUCache<string, true>({ max: MAX_CALLERS, ttl: ACCEPTED_FOR_MS });
+  /** The tokens Engage answered 401 last (by caller): proven earlier or not, they are not now. */
+  const revoked = new LRUCache<string, true>({ max: MAX_REVOKED, ttl: ACCEPTED_FOR_MS });
   const unverifiedPerSecond = UNVERIFIED_CALLERS * perSecond;
+  /** Whether `caller` has its own window: proven, and no 401 heard since; or accepted by Engage. */
+  const proven = (caller: string, verified: boolean | undefined) =>
+    (verified === true && !revoked.has(caller)) || accepted.has(caller);
   return {
     heard(caller, status) {
-      if (acceptsToken(status)) accepted.set(caller, true);
-      else if (status === 401) accepted.delete(caller);
+      if (acceptsToken(status)) {
+        accepted.set(caller, true);
+        revoked.delete(caller);
+      } else if (status === 401) {
+        accepted.delete(caller);
+        revoked.set(caller, true);
+      }
     },
     refusal({ caller, anonymous, verified }, http) {
       if (caller === undefined) return undefined;
-      if (perSecond > 0 && !anonymous && !verified && !accepted.has(caller)) {
+      if (perSecond > 0 && !anonymous && !proven(caller, verified)) {
         const wait = past(UNVERIFIED, unverifiedPerSecond);
         return wait === undefined ? undefined : rateLimited('unverified', unverifiedPerSecond, wait, http);
       }

@@ -35,8 +35,10 @@
  * - A `subscribe` past its caller's rate (`callerRate`, src/edge/caller-rate.ts, counted with the
  *   caller's HTTP operations), or for a caller without a token past the rate of all of them, gets
  *   an error (RATE_LIMITED) before anything of it runs. A socket's token was proven with Engage
- *   before it was acknowledged: its operations count in its own window, never in the one shared by
- *   tokens Engage has not accepted yet.
+ *   before it was acknowledged: its operations count in its own window, not in the one shared by
+ *   tokens Engage has not accepted yet, until Engage answers 401 for that token (revoked, expired)
+ *   while the socket is open: from then on they count in the shared window, as an HTTP caller's do,
+ *   until Engage accepts the token again. The socket stays open.
  * - A socket holds at most `maxSubscriptionsPerSocket` operations; one more gets an error
  *   (TOO_MANY_SUBSCRIPTIONS) and the socket stays open. So does one whose `subscribe` message would
  *   take the messages of the operations running on the socket past `maxOperationBytes` (one
@@ -306,7 +308,8 @@ abstract class Connection extends WebSocket {
   anonymous = false;
   /**
    * Its token is proven: Engage accepted it before the socket was acknowledged, or the operator
-   * supplied it (JWT mode). Its operations count in its caller's own window (src/edge/caller-rate.ts).
+   * supplied it (JWT mode). Its operations count in its caller's own window (src/edge/caller-rate.ts),
+   * unless Engage has answered 401 for the token since.
    */
   verified = false;
   /**

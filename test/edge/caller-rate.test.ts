@@ -4,9 +4,13 @@
  * RATE_LIMITED), HTTP and WebSocket operations count together, other callers are served, and the
  * caller is served again once its window has passed. Callers without a token, from however many
  * addresses, also count together in one pool (`ANONYMOUS_OPERATIONS_PER_SECOND`), and tokens Engage
- * has not accepted yet in one window of their own (twice the rate).
+ * has not accepted yet in one window of their own (twice the rate), as do an acknowledged socket's
+ * operations once Engage answers 401 for its token (a fake Engage in front of the emulator answers
+ * it: the emulator cannot revoke a token).
  */
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Client } from 'graphql-ws';
 import { startStack, type Stack } from '../support/stack';
 import { clientWithHeaders, Subscription, within, wsClients } from '../live/support';
@@ -220,6 +224,40 @@ describe('tokens Engage has not accepted yet', () => {
     expect((await query(agent.token, { gateway })).status).toBe(200);
   });
 
+  it("an acknowledged WebSocket's operations go back to the shared window once Engage answers 401 for its token", async () => {
+    // The emulator cannot revoke a token: a fake Engage in front of it (on loopback) answers 401
+    // for the socket's token once the socket is acknowledged, as Engage does for a revoked one.
+    const engage = await revokingEngage(stack.emulator.origin);
+    try {
+      const gateway = await stack.anotherGateway({ engageUrl: engage.url, callerOperationsPerSecond: PER_SECOND });
+      const agent = stack.emulator.agents.find((candidate) => candidate.role === 'agent')!;
+      const socket = clients.connect(gateway, agent.token);
+      await within(new Promise((resolve) => socket.on('connected', resolve)), 10_000, 'the socket to be acknowledged');
+      engage.revoke(agent.token);
+      const run = async (query: string) => {
+        const subscription = new Subscription(socket, query);
+        await within(subscription.completed.promise, 10_000, 'the operation to end');
+        return subscription.error ?? subscription.received[0]?.errors ?? 'ok';
+      };
+      // An operation that calls Engage: 401.
+      expect(await run('{ teams { id } }')).toEqual([
+        expect.objectContaining({ extensions: expect.objectContaining({ code: 'UNAUTHENTICATED' }) }),
+      ]);
+      // The shared window spent by made-up tokens; the socket's next operation (which calls
+      // nothing) counts there now, not in a window of its own.
+      let spent = false;
+      for (let n = 0; n < 4 * PER_SECOND && !spent; n += 1) spent = (await query(madeUp(), { gateway })).status === 429;
+      expect(spent).toBe(true);
+      expect(await run('{ __typename }')).toEqual([
+        expect.objectContaining({
+          extensions: expect.objectContaining({ code: 'RATE_LIMITED', rateLimit: 'unverified' }),
+        }),
+      ]);
+    } finally {
+      await engage.close();
+    }
+  });
+
   it('callers authenticated by a JWT have their own window at once: the operator supplied their Engage token', async () => {
     const jose = await import('jose');
     const secret = randomBytes(32).toString('hex');
@@ -239,3 +277,50 @@ describe('tokens Engage has not accepted yet', () => {
     expect(refusalIn(answers).refused.body.errors![0].extensions).toMatchObject({ rateLimit: 'caller' });
   });
 });
+
+/**
+ * Engage as the gateway sees it, on loopback: the emulator's answers, passed on, except a 401 for
+ * the tokens `revoke` names (Engage's answer to a revoked or expired token; the emulator has no
+ * way to revoke one).
+ */
+async function revokingEngage(emulatorOrigin: string) {
+  const revoked = new Set<string>();
+  const server = http.createServer((req, res) => {
+    const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    if (token !== undefined && revoked.has(token)) {
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: 'invalid_token', message: 'The access token is invalid' }));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const headers: Record<string, string> = {};
+      for (const name of ['authorization', 'content-type', 'accept'])
+        if (typeof req.headers[name] === 'string') headers[name] = req.headers[name];
+      fetch(new URL(req.url ?? '/', emulatorOrigin), {
+        method: req.method,
+        headers,
+        body: chunks.length > 0 ? Buffer.concat(chunks) : undefined,
+      })
+        .then(async (answer) => {
+          const passed: Record<string, string> = {};
+          for (const name of ['content-type', 'retry-after', 'link', 'x-total-count'])
+            if (answer.headers.has(name)) passed[name] = answer.headers.get(name)!;
+          res.writeHead(answer.status, passed);
+          res.end(Buffer.from(await answer.arrayBuffer()));
+        })
+        .catch(() => res.destroy());
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/1.0`,
+    revoke: (token: string) => revoked.add(token),
+    close: () => {
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

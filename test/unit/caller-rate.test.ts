@@ -127,6 +127,26 @@ describe('tokens Engage has not accepted yet', () => {
     expect(run(rate, { caller: 'jwt-agent', verified: true }, 3)).toEqual(['ok', 'ok', 'caller']);
   });
 
+  it("a proven caller (an acknowledged WebSocket's token) goes back to the shared window once Engage answers 401 for its token, until Engage accepts it again", () => {
+    // Engage answers as a revoked token's would: the emulator cannot revoke one, so `heard` is told
+    // the 401 here; test/edge/caller-rate.test.ts has a fake Engage answer it over a real socket.
+    const rate = createCallerRate({ perSecond: 2 })!;
+    const socket: RateCaller = { caller: 'token-1', anonymous: false, verified: true };
+    expect(run(rate, token(0), 5)).toEqual(['ok', 'ok', 'ok', 'ok', 'unverified']);
+    rate.heard('token-1', 200);
+    expect(run(rate, socket)).toEqual(['ok']);
+    rate.heard('token-1', 401);
+    expect(run(rate, socket, 2)).toEqual(['unverified', 'unverified']);
+    // Answers that say nothing of the token leave it there; one accepting it gives it its window back.
+    for (const status of [0, 429, 503]) rate.heard('token-1', status);
+    expect(run(rate, socket)).toEqual(['unverified']);
+    rate.heard('token-1', 404);
+    expect(run(rate, socket, 2)).toEqual(['ok', 'caller']);
+    // A 401 for another token leaves this one alone.
+    rate.heard('token-2', 401);
+    expect(run(rate, { caller: 'token-3', verified: true })).toEqual(['ok']);
+  });
+
   it('without a rate per caller, none: the pool of callers without a token alone', () => {
     const rate = createCallerRate({ perSecond: 0, anonymousPerSecond: 2 })!;
     expect(Array.from({ length: 20 }, (_, n) => run(rate, token(n))[0])).toEqual(Array(20).fill('ok'));
