@@ -44,6 +44,8 @@ describe('where the check applies', () => {
     const res = {
       statusCode: 0,
       body: undefined as unknown,
+      // Express's own, where a refusal notes its code for the operations counter (http-errors.ts).
+      locals: {},
       getHeader: () => 'request-id',
       status(code: number) {
         res.statusCode = code;
