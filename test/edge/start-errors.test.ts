@@ -9,6 +9,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 
 const ROOT = path.resolve(__dirname, '..', '..');
+
+// A gateway started from cold per test (see `start`).
+jest.setTimeout(60_000);
 const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
 
 let taken: Server;
@@ -38,7 +41,9 @@ async function start(env: Record<string, string>): Promise<{ code: number; stder
   try {
     await promisify(execFile)(TSX, ['src/main.ts'], {
       cwd: ROOT,
-      timeout: 30_000,
+      // Each start compiles the gateway with tsx from cold: on a loaded 2-core machine that has taken
+      // most of jest's 30 s alone.
+      timeout: 50_000,
       env: { ...inherited, HOST: '127.0.0.1', EMULATOR_SIMULATE_CUSTOMERS: '0', LOG_LEVEL: 'warn', ...env },
     });
     return { code: 0, stderr: '' };

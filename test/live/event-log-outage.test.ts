@@ -21,7 +21,8 @@ describeWith([requirements.redisServer()])('the event log while Redis is stopped
       emulator: { webhooks: { retryBaseMs: 100, maxAttempts: 12 } },
       gateway: { redisUrl: redis.url, redisPrefix: `engage-gw-test:${newId()}` },
     });
-  });
+    // A redis-server of its own, an emulator and a gateway: 12 s alone, past 30 s on a loaded machine.
+  }, 60_000);
 
   afterAll(async () => {
     await clients.disposeAll();
