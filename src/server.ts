@@ -388,6 +388,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     callerRate,
     introspection,
     onRefusal: (codes, operationName) => metrics.recordRefusal(codes, operationName),
+    onOperation: (operationName, code) => metrics.recordOperation(operationName, code),
     accessLog: (fields, message) => logging.logger.info(fields, message),
   });
 

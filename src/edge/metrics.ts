@@ -7,7 +7,7 @@
  * | engage_rest_requests_total               | counter   | method, endpoint, status    |
  * | engage_rest_duration_seconds             | histogram | method, endpoint            |
  * | graphql_operations_total                 | counter   | operation, code (`ok` if none) |
- * |   (HTTP operations, and operations refused before they ran over HTTP or WebSocket)     |
+ * |   (HTTP operations, WebSocket operations once ended, and operations refused before they ran) |
  * | graphql_executions_total                 | counter   | executor: compiled, graphql-js |
  * | graphql_active_subscriptions             | gauge     |                             |
  * | websocket_connections                    | gauge     |                             |
@@ -29,6 +29,14 @@
  * operation is `anonymous`, as an operation without a name: the name of a request refused unread or
  * unauthenticated is not read (a WebSocket operation refused for its cost, once its document was
  * read and its operation chosen, keeps its name, as Apollo's plugin counts one over HTTP).
+ *
+ * WebSocket operations that ran count in the same series as HTTP ones, by the same bounded names
+ * (no `transport` label: an operation's name and code read the same whichever way it came, and a
+ * subscription comes only over WebSocket): a query or mutation once answered (or its socket closed
+ * first), a subscription once it ended (its client or the server completed it, an error ended it,
+ * its socket closed), each once, under the first error code its client was sent (`ok` if none: a
+ * subscription ended by CURSOR_EXPIRED counts under CURSOR_EXPIRED). A `subscribe` the transport
+ * refuses never runs: it counts once, as a refusal.
  */
 import type { ApolloServerPlugin, BaseContext, GraphQLRequestListener } from '@apollo/server';
 import type { RequestHandler, Response } from 'express';
@@ -73,6 +81,8 @@ export interface Metrics {
   refusals: RequestHandler;
   /** An operation refused before it ran (WebSocket), with the codes its client got. */
   recordRefusal(codes: Iterable<string>, operationName?: string): void;
+  /** A WebSocket operation that ran, once it ended, with the first error code its client got (`ok` if none). */
+  recordOperation(operationName: string | undefined, code: string): void;
   handler: RequestHandler;
 }
 
@@ -104,7 +114,7 @@ export function createMetrics(sources: MetricsSources, options: { maxOperationNa
   });
   const operations = new Counter({
     name: 'graphql_operations_total',
-    help: 'GraphQL operations answered over HTTP, by operation name and error code (ok when none); and the operations refused before they ran, over HTTP (media type, JSON, size, nesting, subscription, authentication, rate) or WebSocket, with the code the client got, as operation "anonymous" (their name is not read).',
+    help: 'GraphQL operations by operation name and error code (ok when none): answered over HTTP; run over WebSocket, once each when it ended (a query or mutation answered, a subscription completed by either side, ended by an error or by its socket closing), with the first error code its client got; and the operations refused before they ran, over HTTP (media type, JSON, size, nesting, subscription, authentication, rate) or WebSocket, with the code the client got, as operation "anonymous" (their name is not read).',
     labelNames: ['operation', 'code'],
     registers: [registry],
   });
@@ -261,6 +271,9 @@ export function createMetrics(sources: MetricsSources, options: { maxOperationNa
     recordRefusal(codes, operationName) {
       const operation = operationLabel(operationName);
       for (const code of codes) operations.inc({ operation, code });
+    },
+    recordOperation(operationName, code) {
+      operations.inc({ operation: operationLabel(operationName), code });
     },
     handler: (_req, res, next) => {
       registry.metrics().then((text) => {

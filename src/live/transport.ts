@@ -186,6 +186,13 @@ export interface TransportEdgeOptions {
    * read and its operation chosen, that operation's name (`graphql_operations_total`, src/edge/metrics.ts).
    */
   onRefusal?: (codes: readonly string[], operationName: string | undefined) => void;
+  /**
+   * An operation that ran (a query, a mutation, a subscription), once, when it ended: answered,
+   * completed by either side, failed, or its socket closed; with the first error code its client
+   * was sent, `ok` when none (`graphql_operations_total`, src/edge/metrics.ts). A refused one is
+   * `onRefusal`'s only.
+   */
+  onOperation?: (operationName: string | undefined, code: string) => void;
   /** Where access lines go (see the module comment); default nowhere. */
   accessLog?: (fields: Record<string, unknown>, message: 'operation' | 'socket' | 'socket error') => void;
 }
@@ -655,6 +662,8 @@ export function startTransport(options: TransportOptions): Transport {
       const { connection } = operation;
       connection.remove(operation);
       if (draining) closeOnceAnswered(connection);
+      // A Set keeps its insertion order: its first code is the first error sent.
+      options.onOperation?.(operation.name, operation.errorCodes?.values().next().value ?? 'ok');
       accessLog?.(
         {
           requestId: connection.requestId,

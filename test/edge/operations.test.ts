@@ -15,6 +15,7 @@ import {
   newId,
   notification,
   postWebhook,
+  subscribed,
   Subscription,
   until,
   within,
@@ -685,6 +686,65 @@ describe('graphql_operations_total counts the operations the edge refuses before
       'anonymous GRAPHQL_VALIDATION_FAILED': 1,
       'anonymous RATE_LIMITED': 1,
     });
+  });
+
+  /** Reads `gateway`'s counter until what grew since `before` is `expected` (the server counts a subscription once it has handled its end). */
+  async function grownTo(gateway: Gateway, before: Map<string, number>, expected: Record<string, number>) {
+    const deadline = Date.now() + 5_000;
+    let grew = grown(before, await operations(gateway));
+    while (JSON.stringify(grew) !== JSON.stringify(expected) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      grew = grown(before, await operations(gateway));
+    }
+    return grew;
+  }
+
+  it('over WebSocket: each operation that ran, once when it ends, with its first error code (ok when none), under its name: queries, mutations, subscriptions ended by their client, an error or their socket', async () => {
+    const gateway = await stack.anotherGateway({});
+    const agent = stack.emulator.agents.find((candidate) => candidate.role === 'agent')!;
+    const socket = clients.connect(gateway, agent.token);
+    await within(new Promise((resolve) => socket.on('connected', resolve)), 10_000, 'the socket to be acknowledged');
+    const run = async (query: string, variables?: Record<string, unknown>) => {
+      const operation = new Subscription(socket, query, variables);
+      await within(operation.completed.promise, 10_000, 'the operation to end');
+      return operation;
+    };
+
+    let before = await operations(gateway);
+    expect((await run('query WsSources { sources { id } }')).received[0].errors).toBeUndefined();
+    expect((await run('query WsBroken { thread(id: "no-such-thread") { id } }')).received[0].errors?.[0]).toMatchObject(
+      { extensions: { code: 'NOT_FOUND' } },
+    );
+    const cancelled = await run('mutation WsCancel { cancelIntervention(id: "no-such-intervention") { id } }');
+    const mutationCode = (cancelled.received[0].errors?.[0].extensions as { code: string }).code;
+    expect(mutationCode).toEqual(expect.any(String));
+    // A subscription that cannot start (its cursor is no cursor): one error, then it ends.
+    const malformed = await run(
+      'subscription WsResume($after: String) { engageEvents(types: ["content.imported"], after: $after) { id } }',
+      { after: 'not-a-cursor' },
+    );
+    expect(malformed.received[0].errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT' } });
+    // Refused by the transport (validation): counted once, as before, not again when it "ends".
+    await run('subscription WsInvalid { noSuchField }');
+    const ran = {
+      'WsSources ok': 1,
+      'WsBroken NOT_FOUND': 1,
+      [`WsCancel ${mutationCode}`]: 1,
+      'WsResume BAD_USER_INPUT': 1,
+      'anonymous GRAPHQL_VALIDATION_FAILED': 1,
+    };
+    expect(await grownTo(gateway, before, ran)).toEqual(ran);
+
+    // A live subscription: counted when its client completes it, and one whose socket closes.
+    before = await operations(gateway);
+    const live = await subscribed(gateway, socket, 'subscription WsLive { engageEvents { id } }');
+    expect(grown(before, await operations(gateway))).toEqual({});
+    live.dispose();
+    expect(await grownTo(gateway, before, { 'WsLive ok': 1 })).toEqual({ 'WsLive ok': 1 });
+    const other = clients.connect(gateway, agent.token);
+    await subscribed(gateway, other, 'subscription WsLive { engageEvents { id } }');
+    await other.dispose();
+    expect(await grownTo(gateway, before, { 'WsLive ok': 2 })).toEqual({ 'WsLive ok': 2 });
   });
 });
 
