@@ -389,6 +389,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     introspection,
     onRefusal: (codes, operationName) => metrics.recordRefusal(codes, operationName),
     onOperation: (operationName, code) => metrics.recordOperation(operationName, code),
+    onServerClose: (code, reason) => metrics.recordServerClose(code, reason),
     accessLog: (fields, message) => logging.logger.info(fields, message),
   });
 

@@ -11,6 +11,8 @@
  * | graphql_executions_total                 | counter   | executor: compiled, graphql-js |
  * | graphql_active_subscriptions             | gauge     |                             |
  * | websocket_connections                    | gauge     |                             |
+ * | websocket_closes_total                   | counter   | code, reason (a fixed set: `CLOSE_REASONS`) |
+ * |   (sockets the gateway closed or cut, refusals included; not those their client closed) |
  * | webhook_events_total                     | counter   | outcome: accepted, duplicate (events), refused, unavailable (posts) |
  * | subscription_payloads_total              | counter   | outcome: executed, received (from another instance) |
  * | plus Node's process metrics (prom-client's defaults) |  |                          |
@@ -37,6 +39,14 @@
  * its socket closed), each once, under the first error code its client was sent (`ok` if none: a
  * subscription ended by CURSOR_EXPIRED counts under CURSOR_EXPIRED). A `subscribe` the transport
  * refuses never runs: it counts once, as a refusal.
+ *
+ * A refusal that closes the socket (a `subscribe` before the acknowledgement, a credential refused
+ * at `connection_init`, too many sockets, a message that does not parse...) is no operation: it
+ * counts in `websocket_closes_total`, once per socket, under the close code its client got and a
+ * reason from the transport's fixed list (`CLOSE_REASONS` in src/live/transport.ts: 4401 is two of
+ * them, 4429 two others), never in `graphql_operations_total`. So do the sockets the gateway cuts
+ * (`code="1006"`: unanswered keep-alives, a client that does not read) and those it closes at
+ * shutdown (1001); a socket its client closes is not counted.
  */
 import type { ApolloServerPlugin, BaseContext, GraphQLRequestListener } from '@apollo/server';
 import type { RequestHandler, Response } from 'express';
@@ -46,6 +56,7 @@ import type { RequestEvent } from '../engage';
 import { errorCodeOf } from '../errors';
 import { MAX_NAME_LENGTH } from './logging';
 import type { UpstreamHealth } from '../upstream';
+import type { CloseReason } from '../live/transport';
 import { bearerToken } from '../context';
 import { sameSecret } from '../live/receiver';
 import { refusalOf, send } from './http-errors';
@@ -83,6 +94,8 @@ export interface Metrics {
   recordRefusal(codes: Iterable<string>, operationName?: string): void;
   /** A WebSocket operation that ran, once it ended, with the first error code its client got (`ok` if none). */
   recordOperation(operationName: string | undefined, code: string): void;
+  /** A WebSocket the gateway closed or cut, with the close code its client got and why (the transport's `onServerClose`). */
+  recordServerClose(code: number, reason: CloseReason): void;
   handler: RequestHandler;
 }
 
@@ -139,6 +152,12 @@ export function createMetrics(sources: MetricsSources, options: { maxOperationNa
     collect() {
       this.set(sources.websockets?.() ?? 0);
     },
+  });
+  const serverCloses = new Counter({
+    name: 'websocket_closes_total',
+    help: 'WebSockets the gateway closed or cut, once each, by the close code their client got and why: refused (bad_message 4400, subprotocol 4406, init_timeout 4408, too_many_inits 4429, unauthenticated 4401, forbidden 4403, engage_unavailable 1013, too_many_sockets 4429, not_acknowledged 4401: a subscribe before the acknowledgement, duplicate_id 4409, frame_refused 1009/1007/1002), internal_error 4500, cut (1006: keepalive_timeout, unread_backlog), going_away 1001 (shutdown). Sockets their client closed are not counted.',
+    labelNames: ['code', 'reason'],
+    registers: [registry],
   });
   new Counter({
     name: 'webhook_events_total',
@@ -274,6 +293,9 @@ export function createMetrics(sources: MetricsSources, options: { maxOperationNa
     },
     recordOperation(operationName, code) {
       operations.inc({ operation: operationLabel(operationName), code });
+    },
+    recordServerClose(code, reason) {
+      serverCloses.inc({ code: String(code), reason });
     },
     handler: (_req, res, next) => {
       registry.metrics().then((text) => {

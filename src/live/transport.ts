@@ -89,6 +89,10 @@
  *   and type, duration, results sent, error codes; never a document, variables or credentials.
  *   A frame ws refuses (too big, malformed) closes its socket with the protocol's code and writes
  *   one `socket error` line (ws's code and message).
+ * - Metrics (src/edge/metrics.ts): an operation refused before it ran is reported once
+ *   (`onRefusal`), one that ran once when it ends (`onOperation`), and a socket the gateway closes
+ *   or cuts once, with the close code its client gets and a reason from `CLOSE_REASONS`
+ *   (`onServerClose`); a socket its client closes is not reported. Nothing is kept per socket for it.
  * - `dispose()` closes the server, and every socket with 1001 Going away once its queries and
  *   mutations are answered (new operations are refused with SERVICE_UNAVAILABLE meanwhile), and
  *   cuts the sockets whose client has not answered after the grace period; it is wired into Apollo's drain (with the HTTP
@@ -193,6 +197,12 @@ export interface TransportEdgeOptions {
    * `onRefusal`'s only.
    */
   onOperation?: (operationName: string | undefined, code: string) => void;
+  /**
+   * A socket the gateway closed (or cut: 1006, no close frame), with the close code its client got
+   * and why (`websocket_closes_total`, src/edge/metrics.ts); once per socket at most. Sockets their
+   * client closes are not reported.
+   */
+  onServerClose?: (code: number, reason: CloseReason) => void;
   /** Where access lines go (see the module comment); default nowhere. */
   accessLog?: (fields: Record<string, unknown>, message: 'operation' | 'socket' | 'socket error') => void;
 }
@@ -205,6 +215,48 @@ export interface Transport {
   /** Closes every socket with 1001 Going away; one whose client has not answered within `gracePeriodMs` (default 10 s) is cut. */
   dispose(gracePeriodMs?: number): Promise<void>;
 }
+
+/**
+ * Why the gateway closed or cut a socket, with the close code its client gets: a fixed set, the
+ * `reason` label of `websocket_closes_total` (src/edge/metrics.ts).
+ */
+export const CLOSE_REASONS = {
+  /** 4400: a message that does not parse, or of a type only a server sends. */
+  bad_message: CloseCode.BadRequest,
+  /** 4406: a subprotocol other than `graphql-transport-ws`. */
+  subprotocol: CloseCode.SubprotocolNotAcceptable,
+  /** 4408: no `connection_init` within `connectionInitWaitMs`. */
+  init_timeout: CloseCode.ConnectionInitialisationTimeout,
+  /** 4429: a second `connection_init`. */
+  too_many_inits: CloseCode.TooManyInitialisationRequests,
+  /** 4401: `connection_init` without a credential (when one is needed), a malformed or an invalid one. */
+  unauthenticated: CloseCode.Unauthorized,
+  /** 4403: a token Engage refused, a JWT naming an agent without a token. */
+  forbidden: CloseCode.Forbidden,
+  /** 1013: Engage could not be reached to check the token. */
+  engage_unavailable: 1013,
+  /** 4429: more sockets for the caller than `maxSocketsPerToken`. */
+  too_many_sockets: 4429,
+  /** 4401: a `subscribe` before the acknowledgement. */
+  not_acknowledged: CloseCode.Unauthorized,
+  /** 4409: a `subscribe` whose id is in use. */
+  duplicate_id: CloseCode.SubscriberAlreadyExists,
+  /** 4500: a failure of ours while handling a message. */
+  internal_error: CloseCode.InternalServerError,
+  /** 1009 (above `MAX_MESSAGE_BYTES`), 1007 (not UTF-8) or 1002 (malformed): a frame ws refused. */
+  frame_refused: 1002,
+  /** 1006 (cut): a message other than a keep-alive while more than `maxUnreadBytes` were unread. */
+  unread_backlog: 1006,
+  /** 1006 (cut): keep-alive pings unanswered. */
+  keepalive_timeout: 1006,
+  /** 1001: the gateway is shutting down. */
+  going_away: 1001,
+} as const;
+export type CloseReason = keyof typeof CLOSE_REASONS;
+
+/** The close code ws sends for a frame it refuses (its error's code; ws keeps the number under a private symbol). */
+const frameRefusalCode = (code: string | undefined): number =>
+  code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 1009 : code === 'WS_ERR_INVALID_UTF8' ? 1007 : 1002;
 
 /** Largest WebSocket message accepted (as `express.json({ limit: '1mb' })` for HTTP). */
 export const MAX_MESSAGE_BYTES = 1024 * 1024;
@@ -688,12 +740,19 @@ export function startTransport(options: TransportOptions): Transport {
   let draining = false;
   const closeOnceAnswered = (connection: Connection): void => {
     if (connection.operations().some((operation) => !operation.subscription)) return;
-    if (connection.readyState === connection.OPEN) connection.close(1001, 'Going away');
+    if (closing(connection, 'going_away')) connection.close(1001, 'Going away');
   };
 
-  const close = (connection: Connection, code: number, reason: string): void => {
+  /** Reports a socket the gateway closes or cuts, once: only while it is open (`onServerClose`). */
+  const closing = (connection: Connection, why: CloseReason, code: number = CLOSE_REASONS[why]): boolean => {
+    if (connection.readyState !== connection.OPEN) return false;
+    options.onServerClose?.(code, why);
+    return true;
+  };
+  const close = (connection: Connection, why: CloseReason, reason: string): void => {
+    if (!closing(connection, why)) return; // closing already (or closed): nothing more is sent
     // Close reasons are limited to 123 bytes.
-    connection.close(code, Buffer.from(reason).subarray(0, 123).toString());
+    connection.close(CLOSE_REASONS[why], Buffer.from(reason).subarray(0, 123).toString());
   };
   /** A failure of ours while handling a message: the socket closes with 4500, as graphql-ws's server does. */
   const internalError = (connection: Connection) => (error: unknown) => {
@@ -705,8 +764,7 @@ export function startTransport(options: TransportOptions): Transport {
       },
       'socket error',
     );
-    if (connection.readyState === connection.OPEN)
-      close(connection, CloseCode.InternalServerError, 'Internal server error');
+    close(connection, 'internal_error', 'Internal server error');
   };
 
   /** `connection_init`: authenticate, prove the token with Engage, count it, acknowledge. */
@@ -719,7 +777,8 @@ export function startTransport(options: TransportOptions): Transport {
     try {
       if (options.authenticator) credentials = await options.authenticator.authenticate(credentials);
     } catch (error) {
-      if (error instanceof AuthError) return close(connection, error.code === 'FORBIDDEN' ? 4403 : 4401, error.message);
+      if (error instanceof AuthError)
+        return close(connection, error.code === 'FORBIDDEN' ? 'forbidden' : 'unauthenticated', error.message);
       throw error;
     }
     // A caller's own token is proven with Engage before it is acknowledged, so a junk token
@@ -731,15 +790,15 @@ export function startTransport(options: TransportOptions): Transport {
     try {
       context = options.createContext(credentials, check && { signal: check.signal });
     } catch (error) {
-      return close(connection, 4401, error instanceof Error ? error.message : 'Unauthorized');
+      return close(connection, 'unauthenticated', error instanceof Error ? error.message : 'Unauthorized');
     }
     if (check) {
       try {
         await context.engage.allSources();
       } catch (error) {
         if (error instanceof EngageError && (error.kind === 'unauthenticated' || error.kind === 'forbidden'))
-          return close(connection, 4403, 'Forbidden: Engage refused the token');
-        return close(connection, 1013, 'Try again later: Engage could not check the token');
+          return close(connection, 'forbidden', 'Forbidden: Engage refused the token');
+        return close(connection, 'engage_unavailable', 'Try again later: Engage could not check the token');
       } finally {
         check.abort();
       }
@@ -752,7 +811,7 @@ export function startTransport(options: TransportOptions): Transport {
     if (options.maxSocketsPerToken !== undefined && open >= options.maxSocketsPerToken)
       return close(
         connection,
-        4429,
+        'too_many_sockets',
         `Too many connections for this ${credentials.authorization ? 'token' : 'address'} (limit ${options.maxSocketsPerToken})`,
       );
     socketsPerCaller.set(caller, open + 1);
@@ -861,7 +920,7 @@ export function startTransport(options: TransportOptions): Transport {
     try {
       message = parseMessage(text);
     } catch {
-      return close(connection, CloseCode.BadRequest, 'Invalid message received');
+      return close(connection, 'bad_message', 'Invalid message received');
     }
     // Past the bound, only what adds nothing to the backlog is taken (see the module comment).
     const unread = connection.bufferedAmount;
@@ -882,13 +941,13 @@ export function startTransport(options: TransportOptions): Transport {
           },
           'socket error',
         );
-        return connection.terminate();
+        if (closing(connection, 'unread_backlog')) connection.terminate();
+        return;
       }
     }
     switch (message.type) {
       case MessageType.ConnectionInit:
-        if (connection.initialised)
-          return close(connection, CloseCode.TooManyInitialisationRequests, 'Too many initialisation requests');
+        if (connection.initialised) return close(connection, 'too_many_inits', 'Too many initialisation requests');
         connection.initialised = true;
         clearTimeout(connection.initTimer);
         connection.initTimer = undefined;
@@ -903,9 +962,9 @@ export function startTransport(options: TransportOptions): Transport {
       case MessageType.Pong:
         return;
       case MessageType.Subscribe: {
-        if (!connection.acknowledged) return close(connection, CloseCode.Unauthorized, 'Unauthorized');
+        if (!connection.acknowledged) return close(connection, 'not_acknowledged', 'Unauthorized');
         if (connection.operation(message.id))
-          return close(connection, CloseCode.SubscriberAlreadyExists, `Subscriber for ${message.id} already exists`);
+          return close(connection, 'duplicate_id', `Subscriber for ${message.id} already exists`);
         try {
           return void subscribe(connection, message, text.length)?.catch((error: unknown) => {
             const operation = connection.operation(message.id);
@@ -923,7 +982,7 @@ export function startTransport(options: TransportOptions): Transport {
       }
       default:
         // connection_ack, next, error: only a server sends them.
-        return close(connection, CloseCode.BadRequest, `Unexpected message of type ${message.type} received`);
+        return close(connection, 'bad_message', `Unexpected message of type ${message.type} received`);
     }
   };
 
@@ -957,12 +1016,16 @@ export function startTransport(options: TransportOptions): Transport {
       { requestId: connection.requestId, errorCode: error.code ?? 'WS_ERROR', reason: error.message },
       'socket error',
     );
-    if (connection.readyState === connection.OPEN) connection.close(1011, 'Internal server error');
+    // A frame refused: ws has closed the socket (it is closing) with the protocol's code. (A write
+    // that failed, its other error, sends no close frame: the socket is cut, as its client's fault or
+    // the network's, and not reported.)
+    if (connection.readyState !== connection.OPEN) {
+      if (error.code?.startsWith('WS_ERR_')) options.onServerClose?.(frameRefusalCode(error.code), 'frame_refused');
+    } else if (closing(connection, 'internal_error', 1011)) connection.close(1011, 'Internal server error');
   };
 
   const initTimedOut = (connection: Connection): void => {
-    if (!connection.initialised)
-      close(connection, CloseCode.ConnectionInitialisationTimeout, 'Connection initialisation timeout');
+    if (!connection.initialised) close(connection, 'init_timeout', 'Connection initialisation timeout');
   };
 
   /**
@@ -1015,7 +1078,7 @@ export function startTransport(options: TransportOptions): Transport {
     list(connection);
     // Listed until it has closed (shutdown waits for it), but nothing it sends is read.
     if (connection.protocol !== GRAPHQL_TRANSPORT_WS_PROTOCOL)
-      return close(connection, CloseCode.SubprotocolNotAcceptable, 'Subprotocol not acceptable');
+      return close(connection, 'subprotocol', 'Subprotocol not acceptable');
     if (connectionInitWaitMs > 0 && Number.isFinite(connectionInitWaitMs))
       connection.initTimer = setTimeout(initTimedOut, connectionInitWaitMs, connection);
   });
@@ -1033,7 +1096,7 @@ export function startTransport(options: TransportOptions): Transport {
               connection.patience = connection.bufferedAmount > 0 ? KEEP_ALIVE_BACKLOG_SWEEPS : 0;
               connection.ping(String(connection.awaiting));
             } else if (connection.patience > 0) connection.patience -= 1;
-            else connection.terminate(); // its 'close' (which unlists it) comes later
+            else if (closing(connection, 'keepalive_timeout')) connection.terminate(); // its 'close' (which unlists it) comes later
           }
         }, keepAliveMs).unref()
       : undefined;
@@ -1049,7 +1112,7 @@ export function startTransport(options: TransportOptions): Transport {
       const closed = Promise.all(sockets.map((socket) => new Promise((resolve) => socket.once('close', resolve))));
       for (const socket of sockets)
         if (socket.acknowledged) closeOnceAnswered(socket);
-        else socket.close(1001, 'Going away');
+        else if (closing(socket, 'going_away')) socket.close(1001, 'Going away');
       const cut = setTimeout(() => {
         for (const socket of sockets) socket.terminate();
       }, gracePeriodMs).unref();

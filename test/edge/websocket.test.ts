@@ -279,3 +279,85 @@ describe('WebSocket upgrades', () => {
     for (const s of subscriptions) s.dispose();
   });
 });
+
+describe('websocket_closes_total', () => {
+  /**
+   * Opens a raw socket with `protocol`, sends `messages` once it is open and `afterAck` once it is
+   * answered (acknowledged), and resolves to its close code.
+   */
+  function closedWith(
+    url: string,
+    messages: Array<string | object>,
+    { afterAck = [], protocol = 'graphql-transport-ws' }: { afterAck?: object[]; protocol?: string } = {},
+  ) {
+    const send = (socket: WebSocket, message: string | object) =>
+      socket.send(typeof message === 'string' ? message : JSON.stringify(message));
+    return within(
+      new Promise<number>((resolve, reject) => {
+        const socket = new WebSocket(url.replace(/^http/, 'ws'), protocol ? [protocol] : []);
+        socket.once('open', () => messages.forEach((message) => send(socket, message)));
+        socket.once('message', () => afterAck.forEach((message) => send(socket, message)));
+        socket.once('close', (code) => resolve(code));
+        socket.once('error', reject);
+      }),
+      10_000,
+      'the socket to close',
+    );
+  }
+  /** The series of `name` on `gateway`'s /metrics, labels to count. */
+  const series = async (gateway: Gateway, name: string) => {
+    const text = await (await fetch(`${gateway.origin}/metrics`)).text();
+    const found: Record<string, number> = {};
+    for (const [, labels, count] of text.matchAll(new RegExp(`^${name}\\{([^}]*)\\} (\\d+)$`, 'gm')))
+      found[labels] = Number(count);
+    return found;
+  };
+
+  it('counts each socket the gateway closes for a refusal, once, by the close code its client got and a reason from a fixed set; not in graphql_operations_total', async () => {
+    const capped = await gateway({ ws: { maxSocketsPerToken: 1 } });
+    const token = stack.admin.token;
+    const init = (payload: Record<string, unknown> = {}) => ({ type: 'connection_init', payload });
+    const subscribe = (id: string) => ({
+      id,
+      type: 'subscribe',
+      payload: { query: 'subscription Held { engageEvents { id } }' },
+    });
+    const operationsBefore = await series(capped, 'graphql_operations_total');
+
+    expect(await closedWith(capped.url, [], { protocol: '' })).toBe(4406);
+    expect(await closedWith(capped.url, ['not json'])).toBe(4400);
+    expect(await closedWith(capped.url, [subscribe('1')])).toBe(4401);
+    expect(await closedWith(capped.url, [init({ authorization: 'Token abc' })])).toBe(4401);
+    expect(await closedWith(capped.url, [init({ authorization: 'Bearer junk-token' })])).toBe(4403);
+    expect(await closedWith(capped.url, [init(), init()])).toBe(4429);
+    // A message above the size limit: ws closes the socket itself (1009).
+    expect(await closedWith(capped.url, [`"${'x'.repeat(1_100_000)}"`])).toBe(1009);
+    // An id in use: the first subscription runs (it is added at once) when the second comes.
+    expect(await closedWith(capped.url, [init()], { afterAck: [subscribe('1'), subscribe('1')] })).toBe(4409);
+    // The token's one socket is held: another is refused.
+    const held = clients.connect(capped, token);
+    await within(new Promise((resolve) => held.on('connected', resolve)), 10_000, 'the socket to be acknowledged');
+    expect(await closedWith(capped.url, [init({ authorization: `Bearer ${token}` })])).toBe(4429);
+    // A socket its client closes is no refusal.
+    await held.dispose();
+
+    expect(await series(capped, 'websocket_closes_total')).toEqual({
+      'code="4406",reason="subprotocol"': 1,
+      'code="4400",reason="bad_message"': 1,
+      'code="4401",reason="not_acknowledged"': 1,
+      'code="4401",reason="unauthenticated"': 1,
+      'code="4403",reason="forbidden"': 1,
+      'code="4429",reason="too_many_inits"': 1,
+      'code="1009",reason="frame_refused"': 1,
+      'code="4409",reason="duplicate_id"': 1,
+      'code="4429",reason="too_many_sockets"': 1,
+    });
+    // Refusals of sockets are counted there only: the one operation that ran (the subscription
+    // whose socket closed for its duplicate) ended with its socket.
+    const operationsAfter = await series(capped, 'graphql_operations_total');
+    const grew = Object.fromEntries(
+      Object.entries(operationsAfter).filter(([labels, count]) => count !== (operationsBefore[labels] ?? 0)),
+    );
+    expect(grew).toEqual({ 'operation="Held",code="ok"': 1 });
+  });
+});
