@@ -31,6 +31,9 @@
  * operation is `anonymous`, as an operation without a name: the name of a request refused unread or
  * unauthenticated is not read (a WebSocket operation refused for its cost, once its document was
  * read and its operation chosen, keeps its name, as Apollo's plugin counts one over HTTP).
+ * What the plugin hears of an HTTP operation is counted once its response is done: when Apollo
+ * answers something else after its plugins, as 406 `BAD_REQUEST` for a result it ran for a client
+ * whose Accept header rules out JSON, the operation counts under the code its client got.
  *
  * WebSocket operations that ran count in the same series as HTTP ones, by the same bounded names
  * (no `transport` label: an operation's name and code read the same whichever way it came, and a
@@ -88,7 +91,10 @@ export interface Metrics {
    * that `refusals` counts the others.
    */
   attach(context: object, res: Response): void;
-  /** First on `/graphql`: counts once a request answered with an error Apollo's plugin never heard of. */
+  /**
+   * First on `/graphql`: counts, once its response is done, a request answered with an error Apollo's
+   * plugin never heard of, and what the plugin heard of one (with the code its client got).
+   */
   refusals: RequestHandler;
   /** An operation refused before it ran (WebSocket), with the codes its client got. */
   recordRefusal(codes: Iterable<string>, operationName?: string): void;
@@ -127,7 +133,7 @@ export function createMetrics(sources: MetricsSources, options: { maxOperationNa
   });
   const operations = new Counter({
     name: 'graphql_operations_total',
-    help: 'GraphQL operations by operation name and error code (ok when none): answered over HTTP; run over WebSocket, once each when it ended (a query or mutation answered, a subscription completed by either side, ended by an error or by its socket closing), with the first error code its client got; and the operations refused before they ran, over HTTP (media type, JSON, size, nesting, subscription, authentication, rate) or WebSocket, with the code the client got, as operation "anonymous" (their name is not read).',
+    help: 'GraphQL operations by operation name and error code (ok when none): answered over HTTP, with the code the client got (a result Apollo answers 406 as the client accepts no JSON: BAD_REQUEST); run over WebSocket, once each when it ended (a query or mutation answered, a subscription completed by either side, ended by an error or by its socket closing), with the first error code its client got; and the operations refused before they ran, over HTTP (media type, JSON, size, nesting, subscription, authentication, rate) or WebSocket, with the code the client got, as operation "anonymous" (their name is not read).',
     labelNames: ['operation', 'code'],
     registers: [registry],
   });
@@ -233,15 +239,39 @@ export function createMetrics(sources: MetricsSources, options: { maxOperationNa
   /** The responses of the operations the plugin counts (`attach`). */
   const counted = new WeakSet<Response>();
   /**
-   * `finish` of a `/graphql` response (`this`): counted unless the plugin counted it. Apollo's own
-   * refusals before its plugins (no operation, CSRF, a method) note no code: all are BAD_REQUEST
-   * (4xx), or INTERNAL_SERVER_ERROR (5xx). A landing page, a preflight (2xx) are no operations.
+   * What the plugin heard of those (its operation's label, its codes, the status Apollo answers
+   * with), counted once the response is done: Apollo may answer something else after its plugins
+   * (406 when the client's Accept rules out JSON, for a result it executed).
    */
-  function countIfRefused(this: Response) {
-    if (counted.has(this)) return;
+  const heard = new WeakMap<Response, { label: string; codes: Set<string>; status: number }>();
+  /** Those of them closed before the plugin heard the answer (their client went away): it counts them at once. */
+  const gone = new WeakSet<Response>();
+  /** The code of an error answer that noted none: Apollo's own (no operation, CSRF, a method, an Accept without JSON). */
+  const codeOfStatus = (status: number) =>
+    status >= 500 ? 'INTERNAL_SERVER_ERROR' : status >= 400 ? 'BAD_REQUEST' : undefined;
+  /**
+   * `close` of a `/graphql` response (`this`, once it was sent, or its client went away). One the
+   * plugin heard of counts what it heard, unless its client got another error status than Apollo's
+   * result had: then that error's code. Any other sent with an error status counts as refused:
+   * Apollo's own refusals before its plugins (no operation, CSRF, a method) note no code: all are
+   * BAD_REQUEST (4xx), or INTERNAL_SERVER_ERROR (5xx). A landing page, a preflight (2xx) are no operations.
+   */
+  function countOnClose(this: Response) {
     const status = this.statusCode;
-    const code =
-      refusalOf(this) ?? (status >= 500 ? 'INTERNAL_SERVER_ERROR' : status >= 400 ? 'BAD_REQUEST' : undefined);
+    const answer = heard.get(this);
+    if (answer) {
+      heard.delete(this);
+      const code = this.headersSent && status !== answer.status ? (refusalOf(this) ?? codeOfStatus(status)) : undefined;
+      if (code !== undefined) operations.inc({ operation: answer.label, code });
+      else for (const heardCode of answer.codes) operations.inc({ operation: answer.label, code: heardCode });
+      return;
+    }
+    if (counted.has(this) && !this.headersSent) {
+      gone.add(this);
+      return;
+    }
+    if (!this.headersSent) return; // its client went away before any answer
+    const code = refusalOf(this) ?? codeOfStatus(status);
     if (code !== undefined) operations.inc({ operation: operationLabel(undefined), code });
   }
 
@@ -251,12 +281,15 @@ export function createMetrics(sources: MetricsSources, options: { maxOperationNa
    * each full collection.
    */
   const requestHooks: GraphQLRequestListener<BaseContext> = {
-    async willSendResponse({ response, operationName }) {
+    async willSendResponse({ response, operationName, contextValue }) {
       const label = operationLabel(operationName);
       const errors = response.body.kind === 'single' ? response.body.singleResult.errors : undefined;
       const codes = new Set((errors ?? []).map(errorCodeOf));
       if (codes.size === 0) codes.add('ok');
-      for (const code of codes) operations.inc({ operation: label, code });
+      // Over HTTP, counted once the response is done (`countOnClose`), with what its client got.
+      const res = (contextValue as WithResponse)[RESPONSE];
+      if (res && !gone.has(res)) heard.set(res, { label, codes, status: response.http.status ?? 200 });
+      else for (const code of codes) operations.inc({ operation: label, code });
     },
   };
 
@@ -284,7 +317,7 @@ export function createMetrics(sources: MetricsSources, options: { maxOperationNa
     },
     refusals(req, res, next) {
       // A preflight is no operation, even refused (an origin not allowed).
-      if (req.method !== 'OPTIONS') res.on('finish', countIfRefused);
+      if (req.method !== 'OPTIONS') res.on('close', countOnClose);
       next();
     },
     recordRefusal(codes, operationName) {

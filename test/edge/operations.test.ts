@@ -688,6 +688,25 @@ describe('graphql_operations_total counts the operations the edge refuses before
     });
   });
 
+  it('over HTTP, an operation whose client accepts no JSON answer: counted once with the code its client got (406 BAD_REQUEST), not the code of the result it was not sent', async () => {
+    const gateway = await stack.anotherGateway({});
+    const before = await operations(gateway);
+    const response = await post(gateway.url, JSON.stringify({ query: 'query Picky { sources { id } }' }), {
+      accept: 'text/plain',
+    });
+    expect(response.status).toBe(406);
+    const body = (await response.json()) as { errors: Array<{ extensions: { code: string } }> };
+    expect(body.errors[0].extensions.code).toBe('BAD_REQUEST');
+    expect(grown(before, await operations(gateway))).toEqual({ 'Picky BAD_REQUEST': 1 });
+    // Accepted JSON: as before.
+    const ok = await post(gateway.url, JSON.stringify({ query: 'query Picky { sources { id } }' }), {
+      accept: 'application/graphql-response+json, application/json;q=0.9',
+    });
+    expect(ok.status).toBe(200);
+    await ok.json();
+    expect(grown(before, await operations(gateway))).toEqual({ 'Picky BAD_REQUEST': 1, 'Picky ok': 1 });
+  });
+
   /** Reads `gateway`'s counter until what grew since `before` is `expected` (the server counts a subscription once it has handled its end). */
   async function grownTo(gateway: Gateway, before: Map<string, number>, expected: Record<string, number>) {
     const deadline = Date.now() + 5_000;
