@@ -3,6 +3,8 @@
  * upgrade's Origin check from one list; tokens proven at connection_init; caps per token and per
  * socket; fan-out groups keyed by the normalized operation.
  */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { startGateway, type Gateway } from '../../src/server';
@@ -359,5 +361,18 @@ describe('websocket_closes_total', () => {
       Object.entries(operationsAfter).filter(([labels, count]) => count !== (operationsBefore[labels] ?? 0)),
     );
     expect(grew).toEqual({ 'operation="Held",code="ok"': 1 });
+  });
+
+  it('counts a socket closed with 1013 when Engage cannot be reached to check its token', async () => {
+    // A port nothing listens on.
+    const closed = http.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const orphan = await gateway({ engageUrl: `http://127.0.0.1:${port}`, defaultToken: 'x' });
+    expect(
+      await closedWith(orphan.url, [{ type: 'connection_init', payload: { authorization: 'Bearer some-token' } }]),
+    ).toBe(1013);
+    expect(await series(orphan, 'websocket_closes_total')).toEqual({ 'code="1013",reason="engage_unavailable"': 1 });
   });
 });

@@ -194,6 +194,9 @@ describe('resuming after a cursor, expired by the retention', () => {
       message: expect.stringMatching(/subscribe without `after`/),
     });
     await within(expired.completed.promise, 10_000, 'the subscription to end');
+    // Counted once it ended, under the code that ended it (graphql_operations_total, src/edge/metrics.ts).
+    const text = await (await fetch(`${stack.gateway.origin}/metrics`)).text();
+    expect(text).toMatch(/^graphql_operations_total\{operation="Imported",code="CURSOR_EXPIRED"\} 1$/m);
   });
 });
 
