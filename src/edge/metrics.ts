@@ -239,11 +239,11 @@ export function createMetrics(sources: MetricsSources, options: { maxOperationNa
   /** The responses of the operations the plugin counts (`attach`). */
   const counted = new WeakSet<Response>();
   /**
-   * What the plugin heard of those (its operation's label, its codes, the status Apollo answers
+   * What the plugin heard of those (its operation's label, its code, the status Apollo answers
    * with), counted once the response is done: Apollo may answer something else after its plugins
    * (406 when the client's Accept rules out JSON, for a result it executed).
    */
-  const heard = new WeakMap<Response, { label: string; codes: Set<string>; status: number }>();
+  const heard = new WeakMap<Response, { label: string; code: string; status: number }>();
   /** Those of them closed before the plugin heard the answer (their client went away): it counts them at once. */
   const gone = new WeakSet<Response>();
   /** The code of an error answer that noted none: Apollo's own (no operation, CSRF, a method, an Accept without JSON). */
@@ -262,8 +262,7 @@ export function createMetrics(sources: MetricsSources, options: { maxOperationNa
     if (answer) {
       heard.delete(this);
       const code = this.headersSent && status !== answer.status ? (refusalOf(this) ?? codeOfStatus(status)) : undefined;
-      if (code !== undefined) operations.inc({ operation: answer.label, code });
-      else for (const heardCode of answer.codes) operations.inc({ operation: answer.label, code: heardCode });
+      operations.inc({ operation: answer.label, code: code ?? answer.code });
       return;
     }
     if (counted.has(this) && !this.headersSent) {
@@ -284,12 +283,12 @@ export function createMetrics(sources: MetricsSources, options: { maxOperationNa
     async willSendResponse({ response, operationName, contextValue }) {
       const label = operationLabel(operationName);
       const errors = response.body.kind === 'single' ? response.body.singleResult.errors : undefined;
-      const codes = new Set((errors ?? []).map(errorCodeOf));
-      if (codes.size === 0) codes.add('ok');
+      // Once, under its first error's code, as over WebSocket: an operation is one count.
+      const code = errors?.length ? errorCodeOf(errors[0]) : 'ok';
       // Over HTTP, counted once the response is done (`countOnClose`), with what its client got.
       const res = (contextValue as WithResponse)[RESPONSE];
-      if (res && !gone.has(res)) heard.set(res, { label, codes, status: response.http.status ?? 200 });
-      else for (const code of codes) operations.inc({ operation: label, code });
+      if (res && !gone.has(res)) heard.set(res, { label, code, status: response.http.status ?? 200 });
+      else operations.inc({ operation: label, code });
     },
   };
 

@@ -417,6 +417,22 @@ describe('health, readiness and metrics', () => {
     expect(text).toMatch(/webhook_events_total\{outcome="duplicate"\} 1/);
   });
 
+  it('/metrics counts an HTTP operation once, under its first error code, whatever other codes its errors carry', async () => {
+    const { data } = await stack.gql<{ threads: { nodes: Array<{ id: string }> } }>(
+      '{ threads(first: 1) { nodes { id } } }',
+    );
+    const [{ id }] = data!.threads.nodes;
+    // Two errors with two codes: NOT_FOUND for `a`, BAD_USER_INPUT for `b`'s contents.
+    const { errors } = await stack.gql(
+      `query TwoCodes($id: ID!) { a: thread(id: "no-such-thread") { id } b: thread(id: $id) { contents(first: -1) { totalCount } } }`,
+      { id },
+    );
+    expect(new Set(errors!.map((error) => error.extensions?.code))).toEqual(new Set(['NOT_FOUND', 'BAD_USER_INPUT']));
+    const text = await (await fetch(`${stack.gateway.origin}/metrics`)).text();
+    const series = [...text.matchAll(/^graphql_operations_total\{operation="TwoCodes",code="([^"]*)"\} (\d+)$/gm)];
+    expect(series.map(([, code, count]) => [code, count])).toEqual([[errors![0].extensions?.code, '1']]);
+  });
+
   it('/metrics asks for METRICS_TOKEN as a bearer token when one is set, and says so without naming it', async () => {
     const token = 'metrics-token-0123456789';
     const guarded = await stack.anotherGateway({ metricsToken: token });
