@@ -114,18 +114,19 @@ function gatewayModel(threads: Row[]) {
   const link = new ApolloLink((operation) => {
     const { signal } = (operation.getContext().fetchOptions ?? {}) as FetchOptions;
     return new Observable((observer) => {
-      const { after } = operation.variables as { after?: string | null };
-      const start = after ? threads.findIndex((node) => node.id === after) + 1 : 0;
-      const page = threads.slice(start, start + 2);
+      const { after, sourceIds } = operation.variables as { after?: string | null; sourceIds?: string[] | null };
+      const open = threads.filter((node) => !sourceIds || sourceIds.includes(node.source.id));
+      const start = after ? open.findIndex((node) => node.id === after) + 1 : 0;
+      const page = open.slice(start, start + 2);
       const data = {
         threads: {
           __typename: 'ThreadConnection',
           // Counted when asked: the inbox's read, not its next page.
-          ...(operation.operationName === 'Inbox' ? { totalCount: threads.length } : {}),
+          ...(operation.operationName === 'Inbox' ? { totalCount: open.length } : {}),
           edges: page.map((node) => ({ __typename: 'ThreadEdge', cursor: node.id, node })),
           pageInfo: {
             __typename: 'PageInfo',
-            hasNextPage: start + 2 < threads.length,
+            hasNextPage: start + 2 < open.length,
             endCursor: page[page.length - 1]?.id ?? null,
           },
         },
@@ -166,21 +167,24 @@ function gatewayModel(threads: Row[]) {
  * The page: the inbox (first page read) on the app's cache, asked as Inbox.tsx asks it: with the
  * `fetchOptions` its refetch is given its signal in (feed.ts's `refetchWith`).
  */
-async function openInbox(gateway: ReturnType<typeof gatewayModel>) {
+async function openInbox(gateway: ReturnType<typeof gatewayModel>, sourceIds: string[] | null = null) {
   const client = new ApolloClient({ link: gateway.link, cache: createCache() });
   const fetchOptions: FetchOptions = {};
+  // Read for each choice of sources, the cache's list shown meanwhile, as Inbox.tsx asks it.
   const inbox = client.watchQuery({
     query: INBOX,
-    variables: { sourceIds: null },
+    variables: { sourceIds },
+    fetchPolicy: 'cache-and-network',
+    nextFetchPolicy: 'cache-first',
     notifyOnNetworkStatusChange: true,
     errorPolicy: 'all',
     context: { fetchOptions },
   });
   const watching = inbox.subscribe(() => undefined);
   await gateway.answer();
-  /** The inbox as the page shows it: each row's thread and its newest message. */
-  const rows = () => {
-    const data = client.cache.readQuery<Inbox>({ query: INBOX, variables: { sourceIds: null } });
+  /** The inbox of `shown` (the sources first chosen, unless told) as the page shows it: each row's thread and its newest message. */
+  const rows = (shown = sourceIds) => {
+    const data = client.cache.readQuery<Inbox>({ query: INBOX, variables: { sourceIds: shown } });
     return {
       totalCount: data?.threads.totalCount,
       rows: data?.threads.edges.map(({ node }) => `${node.id}: ${node.lastContent.id}`),
@@ -492,5 +496,143 @@ describe("the inbox's count (totalCount), as live events place threads", () => {
     await more;
     expect(rows()).toEqual({ totalCount: 4, rows: ['t1: m-t1', 't2: m-t2', 't4: m-t4', 't8: m-t8'] });
     stop();
+  });
+
+  describe('with live events that come while a read of its first page is on its way (Retry, a resync, other sources chosen)', () => {
+    type Page = Awaited<ReturnType<typeof openInbox>>;
+    /** Retry, as Inbox.tsx reads the inbox again (feed.ts's `readOverWrites`, `refetchWith`); a feed's resync alike. */
+    const readAgain = (page: Page) =>
+      readOverWrites(page.client, (signal) => refetchWith(page.fetchOptions, signal, () => page.inbox.refetch()));
+    /** Other sources chosen: the query's load for them, a read of the view as feed.ts's `useOwnLoads` makes it. */
+    const choose = (page: Page, sourceIds: string[] | null) =>
+      readOverWrites(page.client, () => page.inbox.setVariables({ sourceIds }));
+
+    /**
+     * Live events, each with what Engage does (to `threads`, the open threads newest first, which the
+     * gateway reads) and what the page's feed does with its event on the inbox of `sourceIds`.
+     * `unsure`: the page cannot tell whether the gateway read the inbox before the change or after.
+     */
+    const events: Array<{
+      name: string;
+      engage: (threads: Row[]) => void;
+      feed: (client: ApolloClient, sourceIds: string[]) => void;
+      unsure?: boolean;
+    }> = [
+      {
+        name: 'a new thread',
+        engage: (threads) => threads.unshift(at('n1', 5)),
+        feed: (client, sourceIds) => {
+          placeInInbox(client.cache, sourceIds, at('n1', 5), { isNew: true });
+          const written = writeContentAdded(client.cache, {
+            contentAdded: { thread: at('n1', 5), content: content('m-n1', { first: true }) },
+          });
+          placeInInbox(client.cache, sourceIds, written.thread, { isNew: true });
+        },
+      },
+      {
+        name: 'a message on a thread beyond the loaded rows',
+        engage: (threads) => threads.unshift(...threads.splice(3, 1).map((row) => ({ ...row, ...at('t4', 5) }))),
+        feed: (client, sourceIds) => {
+          const written = writeContentAdded(client.cache, {
+            contentAdded: { thread: at('t4', 5), content: content('m-t4', { first: false }) },
+          });
+          placeInInbox(client.cache, sourceIds, written.thread);
+        },
+      },
+      {
+        name: 'a close of a listed thread',
+        engage: (threads) => threads.splice(0, 1),
+        feed: (client, sourceIds) => closeInInbox(client.cache, sourceIds, { ...at('t1', 4), closed: true }),
+      },
+      {
+        name: 'a close of a thread beyond the loaded rows',
+        engage: (threads) => threads.splice(2, 1),
+        feed: (client, sourceIds) => closeInInbox(client.cache, sourceIds, { ...at('t3', 2), closed: true }),
+        unsure: true,
+      },
+      {
+        name: 'a reopen of a thread whose place is among the loaded rows',
+        engage: (threads) => threads.splice(1, 0, at('t7', 3.5)),
+        feed: (client, sourceIds) => reopenInInbox(client.cache, sourceIds, at('t7', 3.5)),
+      },
+      {
+        name: 'a reopen of a thread whose place is beyond the loaded rows',
+        engage: (threads) => threads.splice(3, 0, at('t8', 1.5)),
+        feed: (client, sourceIds) => reopenInInbox(client.cache, sourceIds, at('t8', 1.5)),
+        unsure: true,
+      },
+    ];
+
+    for (const { name, engage, feed, unsure } of events) {
+      describe(name, () => {
+        it('counts as a fresh read does when the gateway read the inbox before the change', async () => {
+          const threads = [at('t1', 4), at('t2', 3), at('t3', 2), at('t4', 1)];
+          const gateway = gatewayModel(threads);
+          const page = await openInbox(gateway);
+
+          const again = readAgain(page);
+          await settled();
+          engage(threads);
+          writeOverReads(page.client, () => feed(page.client, []));
+
+          await gateway.answer();
+          await again;
+          expect(page.rows().totalCount).toBe(threads.length);
+          page.stop();
+        });
+
+        // Read after the change, whose event reached the page only once the read was on its way. A
+        // change to a thread the answer does not list, whose place is on a page not loaded, may or may
+        // not be in its count: nothing in the answer or the event tells (see live.ts). The page takes it
+        // for news, as when the gateway read before it (above): here, the count is one off.
+        (unsure ? it.failing : it)(
+          `counts as a fresh read does when the gateway read the inbox after the change${unsure ? ' (it cannot tell: one off)' : ''}`,
+          async () => {
+            const threads = [at('t1', 4), at('t2', 3), at('t3', 2), at('t4', 1)];
+            const gateway = gatewayModel(threads);
+            const page = await openInbox(gateway);
+
+            engage(threads);
+            const again = readAgain(page);
+            await settled();
+            writeOverReads(page.client, () => feed(page.client, []));
+
+            await gateway.answer();
+            await again;
+            expect(page.rows().totalCount).toBe(threads.length);
+            page.stop();
+          },
+        );
+
+        for (const readFirst of [true, false])
+          (unsure && !readFirst ? it.failing : it)(
+            `counts as a fresh read does once the inbox of other sources is read, the gateway having read it ${readFirst ? 'before' : 'after'} the change${unsure && !readFirst ? ' (it cannot tell: one off)' : ''}`,
+            async () => {
+              // Every source's inbox, then the agent chooses s1 alone, whose threads are the four above.
+              const threads = [
+                at('t1', 4),
+                at('t2', 3),
+                at('t3', 2),
+                at('t4', 1),
+                { ...at('t9', 0), source: { ...source, id: 's2' } },
+              ];
+              const gateway = gatewayModel(threads);
+              const page = await openInbox(gateway);
+
+              if (!readFirst) engage(threads);
+              const chosen = choose(page, ['s1']);
+              await settled();
+              if (readFirst) engage(threads);
+              writeOverReads(page.client, () => feed(page.client, ['s1']));
+
+              await gateway.answer();
+              await chosen;
+              const s1 = threads.filter((row) => row.source.id === 's1');
+              expect(page.rows(['s1']).totalCount).toBe(s1.length);
+              page.stop();
+            },
+          );
+      });
+    }
   });
 });
