@@ -635,4 +635,82 @@ describe("the inbox's count (totalCount), as live events place threads", () => {
       });
     }
   });
+
+  describe('with events of one thread out of order', () => {
+    // Engage delivers in no guaranteed order. The gateway drops a state change (CLOSED, OPENED) older
+    // than one it delivered for the thread; each payload is the thread as Engage had it when the event
+    // reached the gateway (its `updatedAt`: its last change), whatever the event says.
+    /** `row` as Engage had it `minutes` after 10:00 (its `updatedAt`), closed or not. */
+    const asOf = (row: Row, minutes: number, closed = row.closed) => ({
+      ...row,
+      closed,
+      updatedAt: new Date(Date.parse('2024-05-01T10:00:00.000Z') + minutes * 60_000).toISOString(),
+    });
+
+    it.each([
+      ['a row the list shows', 't1', 4, ['t2: m-t2']],
+      ['a thread beyond the loaded rows', 't3', 2, ['t1: m-t1', 't2: m-t2']],
+    ])(
+      'keeps a closed thread out when a message older than its close comes after it: %s',
+      async (_, id, minutes, shown) => {
+        const { client, rows, stop } = await openInbox(fourOpen());
+        // Closed at 10:06: its CLOSED event comes first...
+        closeInInbox(client.cache, [], asOf(at(id, minutes), 6, true));
+        expect(rows()).toEqual({ totalCount: 3, rows: shown });
+        // ...then the message the customer wrote at 10:05, its payload read before the close (open).
+        messageIn(client, asOf({ ...at(id, 5), lastContent: message('late') }, 5), content('late', { first: false }));
+        expect(rows()).toEqual({ totalCount: 3, rows: shown });
+        stop();
+      },
+    );
+
+    it('takes a thread out once when its CLOSED event comes after the page dropped it (a message that said it closed)', async () => {
+      const { client, rows, stop } = await openInbox(fourOpen());
+      messageIn(
+        client,
+        asOf({ ...at('t1', 5), lastContent: message('m1b') }, 6, true),
+        content('m1b', { first: false }),
+      );
+      closeInInbox(client.cache, [], asOf(at('t1', 4), 6, true));
+      expect(rows()).toEqual({ totalCount: 3, rows: ['t2: m-t2'] });
+      stop();
+    });
+
+    it('keeps a thread in its place, counted once, when its CLOSED event comes with the thread reopened since (the payload read after), then its OPENED', async () => {
+      const { client, rows, stop } = await openInbox(fourOpen());
+      closeInInbox(client.cache, [], asOf(at('t1', 4), 7));
+      reopenInInbox(client.cache, [], asOf(at('t1', 4), 7));
+      expect(rows()).toEqual({ totalCount: 4, rows: ['t1: m-t1', 't2: m-t2'] });
+      stop();
+    });
+
+    it('counts a thread closed when the inbox was read once when a newer message brought it up before its OPENED event', async () => {
+      const { client, rows, stop } = await openInbox(fourOpen());
+      // t8 (its place on the next page) opened again at 10:06, a message at 10:07: the message first.
+      messageIn(client, asOf({ ...at('t8', 7), lastContent: message('m8b') }, 7), content('m8b', { first: false }));
+      reopenInInbox(client.cache, [], asOf(at('t8', 1.5), 6));
+      expect(rows()).toEqual({ totalCount: 5, rows: ['t8: m8b', 't1: m-t1', 't2: m-t2'] });
+      // The OPENED event again (Engage delivered it twice): counted once.
+      reopenInInbox(client.cache, [], asOf(at('t8', 1.5), 6));
+      expect(rows().totalCount).toBe(5);
+      stop();
+    });
+
+    it('never counts below none', async () => {
+      // Three open threads (t4 closed at 10:00, before the read), two loaded.
+      const { client, rows, stop } = await openInbox(gatewayModel([at('t1', 4), at('t2', 3), at('t3', 2)]));
+      expect(rows()).toEqual({ totalCount: 3, rows: ['t1: m-t1', 't2: m-t2'] });
+      // t4's CLOSED event, late: the page cannot tell it from a close since the read (see live.ts),
+      // and takes it out of the count. Then every thread is closed.
+      closeInInbox(client.cache, [], { ...at('t4', 1), closed: true });
+      for (const [id, minutes] of [
+        ['t3', 2],
+        ['t1', 4],
+        ['t2', 3],
+      ] as const)
+        closeInInbox(client.cache, [], { ...at(id, minutes), closed: true });
+      expect(rows()).toEqual({ totalCount: 0, rows: [] });
+      stop();
+    });
+  });
 });

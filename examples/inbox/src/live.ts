@@ -142,6 +142,19 @@ function isObject(value: unknown): value is Record<string | number, unknown> {
  * page's writes made while it was on its way are then made again over it (feed.ts's
  * `readOverWrites`), and each counts its thread as the answer has it. A next page keeps the count it
  * comes into (apollo.ts), and the writes made again over it find what they did already known.
+ *
+ * Order. Engage delivers events in no guaranteed order; the gateway drops a thread's state change
+ * older than one it delivered (so its `CLOSED` and `OPENED` come in their order, or not at all), and
+ * each event's thread is as Engage had it when the event reached the gateway, its `updatedAt` the
+ * time of its last change. So the page can order two events of one thread, and does where it
+ * matters: an open thread older than a close of it the page took in (a message written before the
+ * close, whose event came after it) is not taken in (`olderThanItsClose`). It cannot order an event
+ * against a read: an answer carries no time, and says nothing of a thread it does not list. A
+ * change to such a thread whose place is on a page not loaded, when its event comes while a first
+ * page is read (made again over the answer) or after it (a late event), is taken for news: the
+ * count is one off when the gateway read after the change. Likewise an `OPENED` whose `CLOSED` the
+ * gateway dropped, for such a thread open when read: counted twice. Whatever comes, the count never
+ * goes below none.
  */
 type Known = 'in' | 'assumed' | 'out';
 
@@ -153,7 +166,8 @@ type Known = 'in' | 'assumed' | 'out';
  * open: opened again), when no page is left to load (the list shows every thread the count has).
  * While pages are left to load, a thread the list does not show is most likely on one of them, and
  * counted: a message brings it up from there (`assumed`; should it turn out to have been opened
- * again, its `OPENED` event counts it, `reopenInInbox`).
+ * again, its `OPENED` event counts it, `reopenInInbox`). An open thread older than a close of it
+ * the page took in changes nothing (see above).
  */
 export function placeInInbox(
   cache: ApolloCache,
@@ -161,6 +175,7 @@ export function placeInInbox(
   thread: ThreadRowFragment,
   { isNew = false }: { isNew?: boolean } = {},
 ): void {
+  if (olderThanItsClose(cache, thread)) return;
   if (thread.closed) return dropFromInbox(cache, sourceIds, thread.id);
   updateInbox(cache, sourceIds, (data, known) => {
     const others = data.threads.edges.filter((edge) => edge.node.id !== thread.id);
@@ -197,6 +212,7 @@ export function placeInInbox(
  * close comes back as an event too.
  */
 export function closeInInbox(cache: ApolloCache, sourceIds: string[], thread: ThreadRowFragment): void {
+  if (thread.closed) olderThanItsClose(cache, thread);
   updateInbox(cache, sourceIds, (data, known) => {
     const others = data.threads.edges.filter((edge) => edge.node.id !== thread.id);
     const listed = others.length !== data.threads.edges.length;
@@ -208,7 +224,7 @@ export function closeInInbox(cache: ApolloCache, sourceIds: string[], thread: Th
         ((!sourceIds.length || sourceIds.includes(thread.source.id)) && pastLoadedRows(data.threads, thread)));
     if (!counted) return listed ? { threads: { ...data.threads, edges: others } } : data;
     known.set(thread.id, 'out');
-    return { threads: { ...data.threads, edges: others, totalCount: data.threads.totalCount - 1 } };
+    return { threads: { ...data.threads, edges: others, totalCount: Math.max(0, data.threads.totalCount - 1) } };
   });
 }
 
@@ -220,6 +236,7 @@ export function closeInInbox(cache: ApolloCache, sourceIds: string[], thread: Th
  * in its place there.
  */
 export function reopenInInbox(cache: ApolloCache, sourceIds: string[], thread: ThreadRowFragment): void {
+  if (olderThanItsClose(cache, thread)) return;
   updateInbox(cache, sourceIds, (data, known) => {
     if (sourceIds.length && !sourceIds.includes(thread.source.id)) return data;
     const { edges } = data.threads;
@@ -256,9 +273,28 @@ export function dropFromInbox(cache: ApolloCache, sourceIds: string[], threadId:
     const out = known.get(threadId) === 'out';
     known.set(threadId, 'out');
     return {
-      threads: { ...data.threads, edges: others, totalCount: data.threads.totalCount - (out ? 0 : 1) },
+      threads: { ...data.threads, edges: others, totalCount: Math.max(0, data.threads.totalCount - (out ? 0 : 1)) },
     };
   });
+}
+
+/** Per cache, per thread: the newest state a live event's thread showed (its `updatedAt`, and whether closed). */
+const newestSeen = new WeakMap<object, Map<string, { at: number; closed: boolean }>>();
+
+/**
+ * Whether `thread`, as an event has it (its state when the event reached the gateway), is open but
+ * older than a close of it the page took in (see above): a message written before the close, whose
+ * event came after it, says nothing of the thread's state now. Else notes its state when newer than
+ * the one noted.
+ */
+function olderThanItsClose(cache: object, thread: ThreadRowFragment): boolean {
+  let seen = newestSeen.get(cache);
+  if (!seen) newestSeen.set(cache, (seen = new Map()));
+  const at = Date.parse(thread.updatedAt);
+  const newest = seen.get(thread.id);
+  if (newest && newest.at > at) return newest.closed && !thread.closed;
+  seen.set(thread.id, { at, closed: thread.closed });
+  return false;
 }
 
 /** Per cache, per inbox (`inboxKey`): what the page knows of threads its list does not show (see above). */
