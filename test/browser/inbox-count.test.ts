@@ -159,6 +159,61 @@ describeWith([requirements.chromium()])("inbox app's count of open threads", () 
     await page.screenshot({ path: screenshotPath('count-2-new-thread-during-load-more') });
   });
 
+  it('counts what changes while the inbox of other sources is read: a new thread, a row closed, a thread beyond the first page reopened', async () => {
+    const { page, stack } = inbox;
+    const [email] = closable();
+    const emailOpen = await threadsOf([email.id], false, 20);
+    const closing = emailOpen[5];
+    const reopening = (await threadsOf([email.id], true, 100)).find(
+      (thread) => thread.lastContentAt < emailOpen[19].lastContentAt,
+    )!;
+    // The email source's inbox is read once the agent chooses it: its answer held once the gateway has
+    // read it (and counted its open threads).
+    let read!: () => void;
+    const wasRead = new Promise<void>((resolve) => (read = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    await page.route(stack.gateway.url, async (route) => {
+      const operation = route.request().postDataJSON() as {
+        operationName?: string;
+        variables?: { sourceIds?: string[] | null };
+      } | null;
+      if (operation?.operationName !== 'Inbox' || operation.variables?.sourceIds?.[0] !== email.id)
+        return route.continue();
+      const response = await route.fetch();
+      read();
+      await released;
+      await route.fulfill({ response });
+    });
+    await sources().getByRole('checkbox', { name: email.name }).check();
+    await wasRead;
+    const before = await gatewayCount([email.id]);
+    // The page's feeds for the email source subscribe as the read starts; give them time to be live.
+    await page.waitForTimeout(1_000);
+
+    // Meanwhile: a customer starts a conversation, a row is closed elsewhere, and an older thread
+    // (its place beyond the first page) is reopened elsewhere. The page handles their events.
+    const started = stack.emulator.customers.startThread({
+      sourceId: email.id,
+      body: 'A new conversation while the inbox of the email source was read.',
+      customer: { firstname: 'Noor', lastname: 'Salem' },
+    });
+    await elsewhere('closeThread', closing.id);
+    await elsewhere('reopenThread', reopening.id);
+    await handled('newThread', started.thread_id!);
+    await handled('threadStateChanged', closing.id);
+    await handled('threadStateChanged', reopening.id);
+    await expect(gatewayCount([email.id])).resolves.toBe(before + 1);
+
+    // The answer, read before all three: they are made again over it, each counted once.
+    release();
+    await page.locator(`.inbox li:first-child [data-thread-id="${started.thread_id}"]`).waitFor();
+    await showsCount(before + 1);
+    expect(await rowIds()).not.toContain(closing.id);
+    expect(await rowIds()).not.toContain(reopening.id);
+    await page.screenshot({ path: screenshotPath('count-4-changes-while-sources-read') });
+  });
+
   it("asks a next page (Load more) for no count: the gateway searches the page once, and the list keeps the first page's count", async () => {
     const { page, stack } = inbox;
     const before = await gatewayCount(null);
