@@ -465,6 +465,21 @@ describe("the inbox's count (totalCount), as live events place threads", () => {
     stop();
   });
 
+  it('shows the last loaded row again in its place when it is closed elsewhere and opened again, and the next page after it', async () => {
+    const gateway = fourOpen();
+    const { client, inbox, rows, stop } = await openInbox(gateway);
+    closeInInbox(client.cache, [], { ...at('t2', 3), closed: true });
+    expect(rows()).toEqual({ totalCount: 3, rows: ['t1: m-t1'] });
+    reopenInInbox(client.cache, [], at('t2', 3));
+    expect(rows()).toEqual({ totalCount: 4, rows: ['t1: m-t1', 't2: m-t2'] });
+
+    const more = readOverWrites(client, (signal) => nextPage(inbox, 't2', signal));
+    await gateway.answer();
+    await more;
+    expect(rows()).toEqual({ totalCount: 4, rows: ['t1: m-t1', 't2: m-t2', 't3: m-t3', 't4: m-t4'] });
+    stop();
+  });
+
   it('takes a thread closed elsewhere out once, and counts it again when it is opened again', async () => {
     const { client, rows, stop } = await openInbox(fourOpen());
     // The agent closes t3 (on the next page), and its close comes back as an event.

@@ -6,7 +6,7 @@
  * it answers, while the client's session is the page's (App.tsx).
  */
 import { ApolloClient, ApolloLink, HttpLink, InMemoryCache } from '@apollo/client';
-import type { Reference } from '@apollo/client/cache';
+import type { Reference, StoreObject } from '@apollo/client/cache';
 import { ErrorLink } from '@apollo/client/link/error';
 import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
 import { getMainDefinition, relayStylePagination, type RelayFieldPolicy } from '@apollo/client/utilities';
@@ -14,7 +14,7 @@ import { Kind, OperationTypeNode } from 'graphql';
 import { createClient } from 'graphql-ws';
 import { sessionEnded } from './errors';
 import { wakeFeeds } from './feed';
-import { countRead } from './live';
+import { countRead, pageRead } from './live';
 
 /** The gateway's GraphQL URL resolved against the page, and its WebSocket twin. */
 export function gatewayUrls(configured: string): { http: string; ws: string } {
@@ -55,7 +55,8 @@ type Merge = Exclude<RelayFieldPolicy<Reference>['merge'], boolean | undefined>;
  * may or may not be in it, and nothing in the page tells (the thread is above the cursor, not in
  * it); taken, it left the count one short, or one too many, until the next read. A first page
  * shows the newest threads the count has, so a change made again over it (feed.ts's
- * `readOverWrites`) is counted when the answer does not have it (live.ts's `countRead`).
+ * `readOverWrites`) is counted when the answer does not have it (live.ts's `countRead`). Every page
+ * read tells live.ts where the loaded pages end (`pageRead`), which a row closed since no longer shows.
  */
 function countedOnFirstPages(policy: RelayFieldPolicy<Reference>): RelayFieldPolicy<Reference> {
   const merge = policy.merge as Merge;
@@ -64,6 +65,14 @@ function countedOnFirstPages(policy: RelayFieldPolicy<Reference>): RelayFieldPol
     merge(existing, incoming, options) {
       const merged = merge(existing, incoming, options);
       const args = options.args as { after?: string | null; filter?: { sourceIds?: string[] | null } } | null;
+      // Where the loaded pages now end: the last thread of the page, as read (live.ts).
+      const last = incoming?.edges?.[incoming.edges.length - 1];
+      const node = last && options.readField<Reference>('node', last as StoreObject);
+      if (node)
+        pageRead(options.cache, args?.filter?.sourceIds, {
+          id: options.readField('id', node),
+          lastContentAt: options.readField('lastContentAt', node),
+        });
       if (args?.after) {
         const kept = (existing as { totalCount?: number } | null)?.totalCount;
         return kept === undefined || !merged ? merged : { ...merged, totalCount: kept };

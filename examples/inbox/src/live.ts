@@ -133,9 +133,10 @@ function isObject(value: unknown): value is Record<string | number, unknown> {
  *   or brought up by a message when no page was left to load), or took it to be on a page not
  *   loaded when a message brought it up (`assumed`); not when the page took it out (`out`: closed,
  *   or gone). Else, when it is of the chosen sources, by its place in the order (newest activity
- *   first): past the loaded rows (pages are left to load, and its last message is no newer than the
- *   last row's), it is on a page not loaded, and was counted if open when the gateway read; among
- *   them, the list would show it if it had been.
+ *   first): past the loaded rows (pages are left to load, and its last message is no newer than
+ *   that of the last thread the loaded pages had as read, `pageRead`), it is on a page not loaded,
+ *   and was counted if open when the gateway read; among them, the list would show it if it had
+ *   been.
  *
  * What the page knows of the threads it does not show (`in`, `assumed`, `out`) is kept per inbox
  * since its count was read, and forgotten when a read's first page is written (`countRead`): the
@@ -221,7 +222,8 @@ export function closeInInbox(cache: ApolloCache, sourceIds: string[], thread: Th
       was !== 'out' &&
       (listed ||
         was !== undefined ||
-        ((!sourceIds.length || sourceIds.includes(thread.source.id)) && pastLoadedRows(data.threads, thread)));
+        ((!sourceIds.length || sourceIds.includes(thread.source.id)) &&
+          pastLoadedRows(cache, sourceIds, data, thread)));
     if (!counted) return listed ? { threads: { ...data.threads, edges: others } } : data;
     known.set(thread.id, 'out');
     return { threads: { ...data.threads, edges: others, totalCount: Math.max(0, data.threads.totalCount - 1) } };
@@ -245,21 +247,35 @@ export function reopenInInbox(cache: ApolloCache, sourceIds: string[], thread: T
     const counted = was === 'in' || (listed && was !== 'assumed');
     known.set(thread.id, 'in');
     const totalCount = data.threads.totalCount + (counted ? 0 : 1);
-    if (listed || pastLoadedRows(data.threads, thread)) return { threads: { ...data.threads, totalCount } };
+    if (listed || pastLoadedRows(cache, sourceIds, data, thread)) return { threads: { ...data.threads, totalCount } };
     const at = Date.parse(thread.lastContentAt);
     const before = edges.findIndex((edge) => Date.parse(edge.node.lastContentAt) < at);
     const place = before < 0 ? edges.length : before;
-    // No cursor either: the page has not read it there (see placeInInbox).
+    // No cursor either: the page has not read it there (see placeInInbox). Placed last (the last
+    // thread read was taken out since), it takes the page's end cursor (the type policy gives it the
+    // last row), which the row above had: kept, the next page went in after that row, dropping it.
     const edge = { __typename: 'ThreadEdge' as const, cursor: '', node: thread };
-    return { threads: { ...data.threads, totalCount, edges: [...edges.slice(0, place), edge, ...edges.slice(place)] } };
+    const above =
+      place === edges.length ? edges.map((row, index) => (index === place - 1 ? { ...row, cursor: '' } : row)) : edges;
+    return { threads: { ...data.threads, totalCount, edges: [...above.slice(0, place), edge, ...above.slice(place)] } };
   });
 }
 
-/** Whether `thread`'s place in the inbox's order (newest activity first) is on a page not loaded yet. */
-function pastLoadedRows(threads: InboxQuery['threads'], thread: ThreadRowFragment): boolean {
-  if (!threads.pageInfo.hasNextPage) return false;
-  const last = threads.edges[threads.edges.length - 1]?.node;
-  return !last || Date.parse(thread.lastContentAt) <= Date.parse(last.lastContentAt);
+/**
+ * Whether `thread`'s place in the inbox's order (newest activity first) is on a page not loaded yet:
+ * after the last thread the loaded pages had as read (`pageRead`), which the page may have taken
+ * out since (closed), else after the last row.
+ */
+function pastLoadedRows(
+  cache: object,
+  sourceIds: readonly string[],
+  data: InboxQuery,
+  thread: ThreadRowFragment,
+): boolean {
+  if (!data.threads.pageInfo.hasNextPage) return false;
+  const end = loadedTo.get(cache)?.get(inboxKey(sourceIds)) ?? data.threads.edges[data.threads.edges.length - 1]?.node;
+  if (end?.id === thread.id) return false;
+  return !end || Date.parse(thread.lastContentAt) <= Date.parse(end.lastContentAt);
 }
 
 /**
@@ -334,6 +350,25 @@ function updateInbox(
   } finally {
     writingOwn = false;
   }
+}
+
+/** Per cache, per inbox: the last thread of its loaded pages, as read. */
+const loadedTo = new WeakMap<object, Map<string, { id: string; lastContentAt: string }>>();
+
+/**
+ * The cache's type policy (apollo.ts) wrote a page of the inbox of `sourceIds`, first or next, whose
+ * last thread is `last`: when a read's answer, the loaded pages now end there.
+ */
+export function pageRead(
+  cache: object,
+  sourceIds: readonly string[] | null | undefined,
+  last: { id: unknown; lastContentAt: unknown },
+): void {
+  const { id, lastContentAt } = last;
+  if (writingOwn || typeof id !== 'string' || typeof lastContentAt !== 'string') return;
+  let inboxes = loadedTo.get(cache);
+  if (!inboxes) loadedTo.set(cache, (inboxes = new Map()));
+  inboxes.set(inboxKey(sourceIds), { id, lastContentAt });
 }
 
 /**
