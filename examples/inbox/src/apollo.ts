@@ -77,7 +77,12 @@ function countedOnFirstPages(policy: RelayFieldPolicy<Reference>): RelayFieldPol
         const kept = (existing as { totalCount?: number } | null)?.totalCount;
         return kept === undefined || !merged ? merged : { ...merged, totalCount: kept };
       }
-      countRead(options.cache, args?.filter?.sourceIds);
+      const listed = new Set(
+        (incoming?.edges ?? []).map((edge) =>
+          options.readField('id', options.readField<Reference>('node', edge as StoreObject)),
+        ),
+      );
+      countRead(options.cache, args?.filter?.sourceIds, listed);
       return merged;
     },
   };

@@ -28,6 +28,7 @@ import type {
   ThreadRowFragment,
   ThreadStatesSubscription,
 } from './gql/graphql';
+import { firstReadStarted, writesSoFar } from './feed';
 import { INBOX, MESSAGE, THREAD, THREAD_ROW } from './operations';
 
 type Path = ReadonlyArray<string | number>;
@@ -141,8 +142,11 @@ function isObject(value: unknown): value is Record<string | number, unknown> {
  * What the page knows of the threads it does not show (`in`, `assumed`, `out`) is kept per inbox
  * since its count was read, and forgotten when a read's first page is written (`countRead`): the
  * page's writes made while it was on its way are then made again over it (feed.ts's
- * `readOverWrites`), and each counts its thread as the answer has it. A next page keeps the count it
- * comes into (apollo.ts), and the writes made again over it find what they did already known.
+ * `readOverWrites`), and each counts its thread as the answer has it. But a thread the page took
+ * out before the read started, which the answer does not list, stays `out`: the answer has it
+ * closed or gone (its event, should it come late, takes it out of the count again otherwise). A
+ * next page keeps the count it comes into (apollo.ts), and the writes made again over it find what
+ * they did already known.
  *
  * Order. Engage delivers events in no guaranteed order; the gateway drops a thread's state change
  * older than one it delivered (so its `CLOSED` and `OPENED` come in their order, or not at all), and
@@ -152,8 +156,9 @@ function isObject(value: unknown): value is Record<string | number, unknown> {
  * close, whose event came after it) is not taken in (`olderThanItsClose`). It cannot order an event
  * against a read: an answer carries no time, and says nothing of a thread it does not list. A
  * change to such a thread whose place is on a page not loaded, when its event comes while a first
- * page is read (made again over the answer) or after it (a late event), is taken for news: the
- * count is one off when the gateway read after the change. Likewise an `OPENED` whose `CLOSED` the
+ * page is read (made again over the answer) or after it (a late event), is taken for news, unless
+ * the page had taken the thread out before the read started (above): the count is one off when the
+ * gateway read after the change. Likewise an `OPENED` whose `CLOSED` the
  * gateway dropped, for such a thread open when read: counted twice. Whatever comes, the count never
  * goes below none.
  */
@@ -313,15 +318,30 @@ function olderThanItsClose(cache: object, thread: ThreadRowFragment): boolean {
   return false;
 }
 
-/** Per cache, per inbox (`inboxKey`): what the page knows of threads its list does not show (see above). */
-const knownSinceRead = new WeakMap<object, Map<string, Map<string, Known>>>();
+/** What the page knows of threads an inbox's list does not show (see above), and when it learned it (feed.ts's `writesSoFar`). */
+class KnownThreads extends Map<string, Known> {
+  readonly learned = new Map<string, number>();
 
-function knownOf(cache: object, sourceIds: readonly string[]): Map<string, Known> {
+  override set(threadId: string, known: Known): this {
+    this.learned.set(threadId, writesSoFar());
+    return super.set(threadId, known);
+  }
+
+  override delete(threadId: string): boolean {
+    this.learned.delete(threadId);
+    return super.delete(threadId);
+  }
+}
+
+/** Per cache, per inbox (`inboxKey`): what the page knows of threads its list does not show (see above). */
+const knownSinceRead = new WeakMap<object, Map<string, KnownThreads>>();
+
+function knownOf(cache: object, sourceIds: readonly string[]): KnownThreads {
   let inboxes = knownSinceRead.get(cache);
   if (!inboxes) knownSinceRead.set(cache, (inboxes = new Map()));
   const key = inboxKey(sourceIds);
   let known = inboxes.get(key);
-  if (!known) inboxes.set(key, (known = new Map()));
+  if (!known) inboxes.set(key, (known = new KnownThreads()));
   return known;
 }
 
@@ -372,13 +392,25 @@ export function pageRead(
 }
 
 /**
- * The cache's type policy (apollo.ts) wrote a first page of the inbox of `sourceIds`: when a read's
- * answer, not one of the page's own writes, its count is the gateway's as it read it, which has
- * none of the page's changes since the count before: what the page knew of threads against that
- * one is forgotten (see above).
+ * The cache's type policy (apollo.ts) wrote a first page of the inbox of `sourceIds`, which lists
+ * the threads `listed`: when a read's answer, not one of the page's own writes, its count is the
+ * gateway's as it read it, which has none of the page's changes since the count before: what the
+ * page knew of threads against that one is forgotten (see above), but a thread it took out before
+ * the read started and the answer does not list: the answer has it closed, or gone.
  */
-export function countRead(cache: object, sourceIds: readonly string[] | null | undefined): void {
-  if (!writingOwn) knownSinceRead.get(cache)?.delete(inboxKey(sourceIds));
+export function countRead(
+  cache: object,
+  sourceIds: readonly string[] | null | undefined,
+  listed: ReadonlySet<unknown>,
+): void {
+  if (writingOwn) return;
+  const known = knownSinceRead.get(cache)?.get(inboxKey(sourceIds));
+  if (!known) return;
+  const started = firstReadStarted();
+  for (const [threadId, state] of known) {
+    const before = started !== undefined && (known.learned.get(threadId) ?? Infinity) <= started;
+    if (!before || state !== 'out' || listed.has(threadId)) known.delete(threadId);
+  }
 }
 
 /** Appends `message` to the open conversation of `threadId`, once. */
