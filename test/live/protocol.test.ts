@@ -76,7 +76,10 @@ let url: string;
 const sockets: WebSocket[] = [];
 
 beforeAll(async () => {
-  served = await serve({ keepAliveMs: 100, connectionInitWaitMs: 200 });
+  // Short, for the 4408 and keep-alive tests, but not so short that a loaded machine (a CI run with
+  // Chromium beside it) misses them: at 200 ms for connection_init and 100 ms between pings, a
+  // socket of another test was once closed before its connection_init was read.
+  served = await serve({ keepAliveMs: 500, connectionInitWaitMs: 1_000 });
   ({ url, fanOut } = served);
 });
 
