@@ -387,7 +387,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     maxSubscriptionsPerSocket: options.ws?.maxSubscriptionsPerSocket,
     callerRate,
     introspection,
-    onRefusal: (codes, operationName) => metrics.recordRefusal(codes, operationName),
+    onRefusal: (code, operationName) => metrics.recordOperation(operationName, code),
     onOperation: (operationName, code) => metrics.recordOperation(operationName, code),
     onServerClose: (code, reason) => metrics.recordServerClose(code, reason),
     accessLog: (fields, message) => logging.logger.info(fields, message),

@@ -96,9 +96,10 @@ export interface Metrics {
    * plugin never heard of, and what the plugin heard of one (with the code its client got).
    */
   refusals: RequestHandler;
-  /** An operation refused before it ran (WebSocket), with the codes its client got. */
-  recordRefusal(codes: Iterable<string>, operationName?: string): void;
-  /** A WebSocket operation that ran, once it ended, with the first error code its client got (`ok` if none). */
+  /**
+   * A WebSocket operation, once: one that ran, when it ended, or one refused before it ran; with the
+   * first error code its client got (`ok` if none).
+   */
   recordOperation(operationName: string | undefined, code: string): void;
   /** A WebSocket the gateway closed or cut, with the close code its client got and why (the transport's `onServerClose`). */
   recordServerClose(code: number, reason: CloseReason): void;
@@ -318,10 +319,6 @@ export function createMetrics(sources: MetricsSources, options: { maxOperationNa
       // A preflight is no operation, even refused (an origin not allowed).
       if (req.method !== 'OPTIONS') res.on('close', countOnClose);
       next();
-    },
-    recordRefusal(codes, operationName) {
-      const operation = operationLabel(operationName);
-      for (const code of codes) operations.inc({ operation, code });
     },
     recordOperation(operationName, code) {
       operations.inc({ operation: operationLabel(operationName), code });

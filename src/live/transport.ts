@@ -186,10 +186,11 @@ export interface TransportEdgeOptions {
   /** Schema introspection over WebSocket; default true. */
   introspection?: boolean;
   /**
-   * An operation refused before it ran, with the codes its client got and, once its document was
-   * read and its operation chosen, that operation's name (`graphql_operations_total`, src/edge/metrics.ts).
+   * An operation refused before it ran, once, with the first error code its client got and, once its
+   * document was read and its operation chosen, that operation's name (`graphql_operations_total`,
+   * src/edge/metrics.ts).
    */
-  onRefusal?: (codes: readonly string[], operationName: string | undefined) => void;
+  onRefusal?: (code: string, operationName: string | undefined) => void;
   /**
    * An operation that ran (a query, a mutation, a subscription), once, when it ended: answered,
    * completed by either side, failed, or its socket closed; with the first error code its client
@@ -835,7 +836,7 @@ export function startTransport(options: TransportOptions): Transport {
   ): void => {
     const formatted = sendErrors(connection, id, errors);
     const errorCodes = [...new Set(formatted.map(errorCodeOf))];
-    options.onRefusal?.(errorCodes, operationName);
+    options.onRefusal?.(errorCodes[0] ?? 'INTERNAL_SERVER_ERROR', operationName);
     accessLog?.(
       {
         requestId: connection.requestId,

@@ -129,6 +129,17 @@ it('refuses connections past the cap and serves the open ones', async () => {
   }
 });
 
+/** Resolves once `socket` is open; fails on its error, or after 5 s. */
+const opened = (socket: WebSocket): Promise<void> =>
+  within(
+    new Promise<void>((resolve, reject) => {
+      socket.once('open', () => resolve());
+      socket.once('error', reject);
+    }),
+    5_000,
+    'the socket to open',
+  );
+
 it('keeps an open WebSocket past the request and idle timeouts', async () => {
   const socket = new WebSocket(stack.gateway.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
   const messages: Array<{ type: string }> = [];
@@ -136,14 +147,7 @@ it('keeps an open WebSocket past the request and idle timeouts', async () => {
   socket.on('message', (data) => messages.push(JSON.parse(String(data)) as { type: string }));
   socket.on('close', (code) => (closedWith = code));
   try {
-    await within(
-      new Promise<void>((resolve, reject) => {
-        socket.once('open', () => resolve());
-        socket.once('error', reject);
-      }),
-      5_000,
-      'the socket to open',
-    );
+    await opened(socket);
     socket.send(JSON.stringify({ type: 'connection_init', payload: {} }));
     await within(
       (async () => {
@@ -186,14 +190,7 @@ it('leaves no timer in an upgraded socket: the idle timeout it no longer has is 
   try {
     const server = await within(connected, 5_000, 'the connection');
     expect(timersOf(server)).toHaveLength(1);
-    await within(
-      new Promise<void>((resolve, reject) => {
-        socket.once('open', () => resolve());
-        socket.once('error', reject);
-      }),
-      5_000,
-      'the socket to open',
-    );
+    await opened(socket);
     expect(await upgraded).toBe(server);
     expect(timersOf(server)).toEqual([]);
   } finally {
