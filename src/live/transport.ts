@@ -337,9 +337,8 @@ function withCode(errors: readonly GraphQLError[], code: string): GraphQLError[]
  * A socket, as ws makes it (the server's `WebSocket` option): ws's own socket with what
  * `connection_init` established and the operations running on it as its own fields. The transport
  * subclasses it to handle the socket's events in `emit`, where ws raises them: a socket holds no
- * listener of ours, no record beside it and no entry in a collection (the open sockets are a list
- * through `previousOpen` and `nextOpen`). Each of those cost an idle socket: four listeners in its
- * event dictionary, a `Connection` record pointing at it and its entry in a Map of sockets.
+ * listener of ours and no record beside it. Each of those cost an idle socket: four listeners in
+ * its event dictionary and a `Connection` record pointing at it.
  *
  * The fields are all declared with values (ws's constructor has run by then), so that every socket
  * has one shape; none may take the name of a ws member (they are defined, not assigned).
@@ -382,9 +381,6 @@ abstract class Connection extends WebSocket {
   /** Characters of the running operations' `subscribe` messages (`Operation.size`). */
   held = 0;
   initTimer: NodeJS.Timeout | undefined = undefined;
-  /** Its neighbours in its transport's list of open sockets. */
-  previousOpen: Connection | undefined = undefined;
-  nextOpen: Connection | undefined = undefined;
 
   /** The running operation with this id. */
   operation(id: string): Operation | undefined {
@@ -585,34 +581,10 @@ export function startTransport(options: TransportOptions): Transport {
   const parseOptions = options.limits?.parseOptions ?? { maxTokens: MAX_TOKENS };
   const socketsPerCaller = new Map<string, number>();
   /**
-   * Every open socket, a list through the sockets' own fields (`previousOpen`, `nextOpen`), and
-   * how many. ws's own list (`clientTracking`) is off: it costs each socket a 'close' closure with
-   * its context, a Set entry and the array of its 'close' listeners (~200 bytes); a Map of the
-   * sockets cost each an entry (~30).
+   * Every open socket. ws's own set (`clientTracking`) is off: it costs each socket a 'close'
+   * closure with its context and the array of its 'close' listeners (~200 bytes) besides its entry.
    */
-  let firstOpen: Connection | undefined;
-  let openCount = 0;
-  const list = (connection: Connection): void => {
-    connection.nextOpen = firstOpen;
-    if (firstOpen) firstOpen.previousOpen = connection;
-    firstOpen = connection;
-    openCount += 1;
-  };
-  const unlist = (connection: Connection): void => {
-    const { previousOpen, nextOpen } = connection;
-    if (previousOpen) previousOpen.nextOpen = nextOpen;
-    else if (firstOpen === connection) firstOpen = nextOpen;
-    else return; // not listed
-    if (nextOpen) nextOpen.previousOpen = previousOpen;
-    connection.previousOpen = connection.nextOpen = undefined;
-    openCount -= 1;
-  };
-  /** The open sockets, as a copy. */
-  const openSockets = (): Connection[] => {
-    const sockets: Connection[] = [];
-    for (let connection = firstOpen; connection; connection = connection.nextOpen) sockets.push(connection);
-    return sockets;
-  };
+  const openSockets = new Set<Connection>();
   const accessLog = options.accessLog;
   const keepAliveMs = options.keepAliveMs ?? 12_000;
   const connectionInitWaitMs = options.connectionInitWaitMs ?? 3_000;
@@ -988,7 +960,7 @@ export function startTransport(options: TransportOptions): Transport {
   };
 
   const onClose = (connection: Connection, code: number): void => {
-    unlist(connection);
+    openSockets.delete(connection);
     clearTimeout(connection.initTimer);
     for (const operation of connection.operations()) state.finish(operation, 'socket closed');
     if (connection.caller !== undefined) {
@@ -1076,7 +1048,7 @@ export function startTransport(options: TransportOptions): Transport {
     releaseIdleTimer(request.socket);
     connection.requestId = flat(requestIdFrom(request.headers['x-request-id']));
     connection.address = options.addressOf?.(request);
-    list(connection);
+    openSockets.add(connection);
     // Listed until it has closed (shutdown waits for it), but nothing it sends is read.
     if (connection.protocol !== GRAPHQL_TRANSPORT_WS_PROTOCOL)
       return close(connection, 'subprotocol', 'Subprotocol not acceptable');
@@ -1089,7 +1061,7 @@ export function startTransport(options: TransportOptions): Transport {
   const keepAlive =
     keepAliveMs > 0 && Number.isFinite(keepAliveMs)
       ? setInterval(() => {
-          for (let connection = firstOpen; connection; connection = connection.nextOpen) {
+          for (const connection of openSockets) {
             if (connection.readyState !== connection.OPEN) continue;
             if (connection.awaiting === 0) {
               // A small integer (a Smi in the socket) that a client sees only by reading the ping.
@@ -1103,13 +1075,13 @@ export function startTransport(options: TransportOptions): Transport {
       : undefined;
 
   return {
-    sockets: () => openCount,
+    sockets: () => openSockets.size,
     documentCacheSize: () => documents.calculatedSize,
     async dispose(gracePeriodMs = DEFAULT_GRACE_PERIOD_MS) {
       clearInterval(keepAlive);
       wsServer.close(); // no new sockets: an upgrade from now on is answered 503
       draining = true;
-      const sockets = openSockets();
+      const sockets = [...openSockets];
       const closed = Promise.all(sockets.map((socket) => new Promise((resolve) => socket.once('close', resolve))));
       for (const socket of sockets)
         if (socket.acknowledged) closeOnceAnswered(socket);
