@@ -20,18 +20,21 @@ const { readOverWrites, refetchWith, writeOverReads } = require('../../examples/
 const { createCache } = require('../../examples/inbox/src/apollo') as {
   createCache: () => ConstructorParameters<typeof ApolloClient>[0]['cache'];
 };
-const { closeInInbox, placeInInbox, reopenInInbox, writeContentAdded } = require('../../examples/inbox/src/live') as {
-  closeInInbox: (cache: unknown, sourceIds: string[], thread: Row) => void;
-  reopenInInbox: (cache: unknown, sourceIds: string[], thread: Row) => void;
-  placeInInbox: (cache: unknown, sourceIds: string[], thread: Row, options?: { isNew?: boolean }) => void;
-  writeContentAdded: (
-    cache: unknown,
-    event: { contentAdded: { thread: Row; content: unknown } },
-  ) => { thread: Row; content: { firstInThread?: boolean } };
-};
-const { INBOX, INBOX_NEXT_PAGE } = require('../../examples/inbox/src/operations') as {
+const { closeInInbox, placeInInbox, reopenInInbox, writeContentAdded, writeThreadState } =
+  require('../../examples/inbox/src/live') as {
+    closeInInbox: (cache: unknown, sourceIds: string[], thread: Row) => void;
+    reopenInInbox: (cache: unknown, sourceIds: string[], thread: Row) => void;
+    placeInInbox: (cache: unknown, sourceIds: string[], thread: Row, options?: { isNew?: boolean }) => void;
+    writeContentAdded: (
+      cache: unknown,
+      event: { contentAdded: { thread: Row; content: unknown } },
+    ) => { thread: Row; content: { firstInThread?: boolean } };
+    writeThreadState: (cache: unknown, event: { threadStateChanged: { thread: Row } }) => Row;
+  };
+const { INBOX, INBOX_NEXT_PAGE, THREAD_ROW } = require('../../examples/inbox/src/operations') as {
   INBOX: DocumentNode;
   INBOX_NEXT_PAGE: DocumentNode;
+  THREAD_ROW: DocumentNode;
 };
 const { uiError } = require('../../examples/inbox/src/errors') as {
   uiError: (error: unknown) => { code: string; message: string; retry?: boolean };
@@ -679,6 +682,42 @@ describe("the inbox's count (totalCount), as live events place threads", () => {
       },
     );
 
+    /** The agent's close of `row` as ThreadView makes it: the mutation's answer (the thread as closed) in the cache, then out of the inbox. */
+    const closedByTheAgent = (client: ApolloClient, row: Row) => {
+      client.cache.writeFragment({ fragment: THREAD_ROW, id: `Thread:${row.id}`, data: row });
+      closeInInbox(client.cache, [], row);
+    };
+    const shownAs = (client: ApolloClient, id: string) =>
+      client.cache.readFragment<Row>({ fragment: THREAD_ROW, id: `Thread:${id}` })?.closed ? 'closed' : 'open';
+
+    it("keeps the agent's close when a message older than it comes after it: the thread stays closed, out of the inbox", async () => {
+      const { client, rows, stop } = await openInbox(fourOpen());
+      closedByTheAgent(client, asOf(at('t1', 4), 6, true));
+      expect(rows()).toEqual({ totalCount: 3, rows: ['t2: m-t2'] });
+      // The customer's message of 10:05, its payload read before the close: the thread as it was then.
+      messageIn(client, asOf({ ...at('t1', 5), lastContent: message('late') }, 5), content('late', { first: false }));
+      expect(rows()).toEqual({ totalCount: 3, rows: ['t2: m-t2'] });
+      expect(shownAs(client, 't1')).toBe('closed');
+      // A message written after the close, in a thread opened again since, is news.
+      messageIn(client, asOf({ ...at('t1', 8), lastContent: message('after') }, 8), content('after', { first: false }));
+      expect(rows()).toEqual({ totalCount: 4, rows: ['t1: after', 't2: m-t2'] });
+      expect(shownAs(client, 't1')).toBe('open');
+      stop();
+    });
+
+    it("keeps the agent's close when an OPENED event older than it comes after it", async () => {
+      const { client, rows, stop } = await openInbox(fourOpen());
+      closedByTheAgent(client, asOf(at('t1', 4), 6, true));
+      reopenInInbox(
+        client.cache,
+        [],
+        writeThreadState(client.cache, { threadStateChanged: { thread: asOf(at('t1', 4), 5) } }),
+      );
+      expect(rows()).toEqual({ totalCount: 3, rows: ['t2: m-t2'] });
+      expect(shownAs(client, 't1')).toBe('closed');
+      stop();
+    });
+
     it('takes a thread out once when its CLOSED event comes after the page dropped it (a message that said it closed)', async () => {
       const { client, rows, stop } = await openInbox(fourOpen());
       messageIn(
@@ -720,9 +759,9 @@ describe("the inbox's count (totalCount), as live events place threads", () => {
         const threads = [at('t1', 4), at('t2', 3), at('t3', 2), at('t4', 1)];
         const gateway = gatewayModel(threads);
         const { client, inbox, fetchOptions, rows, stop } = await openInbox(gateway);
-        // The agent closes t3 (opened from the next page): ThreadView takes it out with its own record.
+        // The agent closes t3 (opened from the next page): ThreadView takes it out with the close's answer.
         threads.splice(2, 1);
-        writeOverReads(client, () => closeInInbox(client.cache, [], at('t3', 2)));
+        writeOverReads(client, () => closeInInbox(client.cache, [], asOf(at('t3', 2), 5, true)));
         expect(rows().totalCount).toBe(3);
         // Then the inbox is read again (Retry, a feed's resync): its answer has t3 closed, and the
         // page keeps it out: the close's event, after or while it is read, takes nothing more.

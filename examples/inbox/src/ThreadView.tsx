@@ -360,7 +360,10 @@ export function ThreadView({
                 { action: `closeThread:${thread.id}`, input: null, seen: thread.updatedAt },
                 async (idempotencyKey) => {
                   const result = await closeThread({ variables: { id: thread.id, idempotencyKey } });
-                  if (result.data) writeOverReads(client, () => closeInInbox(client.cache, sourceIds, thread));
+                  // The thread as the close left it (closed, and its `updatedAt`): a message event
+                  // older than the close, should it come after, neither reopens it nor lists it (live.ts).
+                  const closed = result.data?.closeThread;
+                  if (closed) writeOverReads(client, () => closeInInbox(client.cache, sourceIds, closed));
                 },
                 'Thread closed.',
               )

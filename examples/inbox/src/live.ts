@@ -40,7 +40,7 @@ export function writeNewThread(
   event: NewThreadsSubscription,
   error?: CombinedGraphQLErrors,
 ): ThreadRowFragment {
-  return writeLive(cache, THREAD_ROW, event.newThread.thread, ['newThread', 'thread'], error?.errors);
+  return writeThread(cache, event.newThread.thread, ['newThread', 'thread'], error?.errors);
 }
 
 /** A `contentAdded` event's thread and message written to the cache (see `keepKnown`); returns them as written. */
@@ -51,7 +51,7 @@ export function writeContentAdded(
 ): { thread: ThreadRowFragment; content: MessageFragment } {
   const { thread, content } = event.contentAdded;
   return {
-    thread: writeLive(cache, THREAD_ROW, thread, ['contentAdded', 'thread'], error?.errors),
+    thread: writeThread(cache, thread, ['contentAdded', 'thread'], error?.errors),
     content: writeLive(cache, MESSAGE, content, ['contentAdded', 'content'], error?.errors),
   };
 }
@@ -62,7 +62,26 @@ export function writeThreadState(
   event: ThreadStatesSubscription,
   error?: CombinedGraphQLErrors,
 ): ThreadRowFragment {
-  return writeLive(cache, THREAD_ROW, event.threadStateChanged.thread, ['threadStateChanged', 'thread'], error?.errors);
+  return writeThread(cache, event.threadStateChanged.thread, ['threadStateChanged', 'thread'], error?.errors);
+}
+
+/**
+ * An event's thread, written unless the cache holds a newer state of it (a later `updatedAt`: a
+ * later event's, a read's, or the answer of the agent's own action): an event may come after one
+ * read later (a message written before a close, whose event came after the close), and its thread,
+ * written, would show the thread as it was (open again). Returns the thread as the cache then has it.
+ */
+function writeThread(
+  cache: ApolloCache,
+  record: ThreadRowFragment,
+  at: Path,
+  errors: readonly GraphQLFormattedError[] | undefined,
+): ThreadRowFragment {
+  const id = cache.identify(record);
+  // Null unless the cache has every field of the row (a record it only partly knows is written over).
+  const cached = id ? cache.readFragment({ fragment: THREAD_ROW, id }) : null;
+  if (cached && Date.parse(cached.updatedAt) > Date.parse(record.updatedAt)) return cached;
+  return writeLive(cache, THREAD_ROW, record, at, errors);
 }
 
 function writeLive<T extends Node>(
@@ -243,6 +262,8 @@ export function closeInInbox(cache: ApolloCache, sourceIds: string[], thread: Th
  * in its place there.
  */
 export function reopenInInbox(cache: ApolloCache, sourceIds: string[], thread: ThreadRowFragment): void {
+  // The cache's newer state of it (`writeThread`) may have it closed again since: the agent's own close.
+  if (thread.closed) return closeInInbox(cache, sourceIds, thread);
   if (olderThanItsClose(cache, thread)) return;
   updateInbox(cache, sourceIds, (data, known) => {
     if (sourceIds.length && !sourceIds.includes(thread.source.id)) return data;

@@ -194,8 +194,7 @@ export const REPLY = graphql(`
 export const CLOSE_THREAD = graphql(`
   mutation CloseThread($id: ID!, $idempotencyKey: String) {
     closeThread(id: $id, idempotencyKey: $idempotencyKey) {
-      id
-      closed
+      ...ThreadRow
     }
   }
 `);
