@@ -390,6 +390,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     onRefusal: (code, operationName) => metrics.recordOperation(operationName, code),
     onOperation: (operationName, code) => metrics.recordOperation(operationName, code),
     onServerClose: (code, reason) => metrics.recordServerClose(code, reason),
+    onUpgradeRefused: (status, reason) => metrics.recordUpgradeRefused(status, reason),
     accessLog: (fields, message) => logging.logger.info(fields, message),
   });
 

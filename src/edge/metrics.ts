@@ -13,6 +13,7 @@
  * | websocket_connections                    | gauge     |                             |
  * | websocket_closes_total                   | counter   | code, reason (a fixed set: `CLOSE_REASONS`) |
  * |   (sockets the gateway closed or cut, refusals included; not those their client closed) |
+ * | websocket_upgrades_refused_total         | counter   | status, reason: origin (403) |
  * | webhook_events_total                     | counter   | outcome: accepted, duplicate (events), refused, unavailable (posts) |
  * | subscription_payloads_total              | counter   | outcome: executed, received (from another instance) |
  * | plus Node's process metrics (prom-client's defaults) |  |                          |
@@ -103,6 +104,8 @@ export interface Metrics {
   recordOperation(operationName: string | undefined, code: string): void;
   /** A WebSocket the gateway closed or cut, with the close code its client got and why (the transport's `onServerClose`). */
   recordServerClose(code: number, reason: CloseReason): void;
+  /** A WebSocket upgrade refused before it became a socket, with the HTTP status its client got (the transport's `onUpgradeRefused`). */
+  recordUpgradeRefused(status: number, reason: string): void;
   handler: RequestHandler;
 }
 
@@ -164,6 +167,12 @@ export function createMetrics(sources: MetricsSources, options: { maxOperationNa
     name: 'websocket_closes_total',
     help: 'WebSockets the gateway closed or cut, once each, by the close code their client got and why: refused (bad_message 4400, subprotocol 4406, init_timeout 4408, too_many_inits 4429, unauthenticated 4401, forbidden 4403, engage_unavailable 1013, too_many_sockets 4429, not_acknowledged 4401: a subscribe before the acknowledgement, duplicate_id 4409, frame_refused 1009/1007/1002), internal_error 4500, cut (1006: keepalive_timeout, unread_backlog), going_away 1001 (shutdown). Sockets their client closed are not counted.',
     labelNames: ['code', 'reason'],
+    registers: [registry],
+  });
+  const upgradesRefused = new Counter({
+    name: 'websocket_upgrades_refused_total',
+    help: "WebSocket upgrades refused before they became sockets, by the HTTP status their client got and why: origin (403: an Origin not in CORS_ORIGINS, as a page on another site opening a socket with its visitor's credentials). Malformed handshakes (400) are not counted.",
+    labelNames: ['status', 'reason'],
     registers: [registry],
   });
   new Counter({
@@ -325,6 +334,9 @@ export function createMetrics(sources: MetricsSources, options: { maxOperationNa
     },
     recordServerClose(code, reason) {
       serverCloses.inc({ code: String(code), reason });
+    },
+    recordUpgradeRefused(status, reason) {
+      upgradesRefused.inc({ status: String(status), reason });
     },
     handler: (_req, res, next) => {
       registry.metrics().then((text) => {

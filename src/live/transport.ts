@@ -204,6 +204,12 @@ export interface TransportEdgeOptions {
    * client closes are not reported.
    */
   onServerClose?: (code: number, reason: CloseReason) => void;
+  /**
+   * An upgrade refused before it became a socket, with the HTTP status its client got: 403 for an
+   * `Origin` not allowed (`websocket_upgrades_refused_total`, src/edge/metrics.ts). ws's own 400s
+   * for a malformed handshake are not reported.
+   */
+  onUpgradeRefused?: (status: number, reason: 'origin') => void;
   /** Where access lines go (see the module comment); default nowhere. */
   accessLog?: (fields: Record<string, unknown>, message: 'operation' | 'socket' | 'socket error') => void;
 }
@@ -1037,6 +1043,7 @@ export function startTransport(options: TransportOptions): Transport {
     handleProtocols,
     verifyClient: (info, callback) => {
       if (!options.allowOrigin || options.allowOrigin(info.req.headers.origin)) return callback(true);
+      options.onUpgradeRefused?.(403, 'origin');
       callback(false, 403, 'Origin not allowed');
     },
   });

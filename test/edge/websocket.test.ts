@@ -315,7 +315,7 @@ describe('websocket_closes_total', () => {
     return found;
   };
 
-  it('counts each socket the gateway closes for a refusal, once, by the close code its client got and a reason from a fixed set; not in graphql_operations_total', async () => {
+  it('counts each socket the gateway closes for a refusal, once, by the close code its client got and a reason from a fixed set, and each upgrade refused for its origin; not in graphql_operations_total', async () => {
     const capped = await gateway({ ws: { maxSocketsPerToken: 1 } });
     const token = stack.admin.token;
     const init = (payload: Record<string, unknown> = {}) => ({ type: 'connection_init', payload });
@@ -354,6 +354,10 @@ describe('websocket_closes_total', () => {
       'code="4409",reason="duplicate_id"': 1,
       'code="4429",reason="too_many_sockets"': 1,
     });
+    // An upgrade from an origin not allowed never becomes a socket: counted apart, by its HTTP status.
+    expect(await upgrade(capped.url, 'https://evil.example')).toBe(403);
+    expect(await upgrade(capped.url)).toBe(101);
+    expect(await series(capped, 'websocket_upgrades_refused_total')).toEqual({ 'status="403",reason="origin"': 1 });
     // Refusals of sockets are counted there only: the one operation that ran (the subscription
     // whose socket closed for its duplicate) ended with its socket.
     const operationsAfter = await series(capped, 'graphql_operations_total');
