@@ -3,6 +3,7 @@
  * alike: the caller's Engage API (their token, their permissions) and a fresh set of loaders.
  * Nothing in it outlives the operation except what the injected shared cache keeps, scoped by token.
  */
+import type { GraphQLError } from 'graphql';
 import { LRUCache } from 'lru-cache';
 import type { Dispatcher } from 'undici';
 import { tokenScope } from './cache';
@@ -53,6 +54,11 @@ export interface GatewayContext {
   idempotency: IdempotencyStore;
   /** Live events for subscription resolvers (absent when the gateway runs without them). */
   live?: LiveAccess;
+  /**
+   * The event log's position read before the operation ran, or why it could not be read: set when
+   * the operation selects `Query.liveCursor` (`readLiveCursorFirst`, src/resolvers/live.ts).
+   */
+  liveCursor?: string | GraphQLError;
   /**
    * A new context for the same caller, new API and loaders, serving `operation` instead of this
    * one's: a fan-out group's, which outlives the subscription that opened it.
@@ -167,6 +173,7 @@ class OperationContext implements GatewayContext {
   readonly anonymous: boolean;
   readonly idempotency: IdempotencyStore;
   readonly live?: LiveAccess;
+  liveCursor?: string | GraphQLError = undefined;
   readonly fresh: GatewayContext['fresh'];
   readonly within: GatewayContext['within'];
   private readonly builders: Pick<ContextParts, 'buildEngage' | 'buildLoaders'>;

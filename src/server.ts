@@ -16,7 +16,7 @@ import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServer, type ApolloServerPlugin, type GraphQLRequestListener } from '@apollo/server';
 import {
   ApolloServerPluginCacheControlDisabled,
   ApolloServerPluginLandingPageDisabled,
@@ -63,9 +63,17 @@ import { IdempotencyStore, reservationTtlMs } from './idempotency';
 import { createInfra } from './infra';
 import { createLive, type LiveOptions, type LiveStats } from './live';
 import { resolvers } from './resolvers';
+import { readLiveCursorFirst } from './resolvers/live';
 import { createUpstream, type UpstreamHealth, type UpstreamOptions } from './upstream';
 
 export const SCHEMA_DIR = path.resolve(__dirname, '..', 'schema');
+
+/** Every HTTP operation's listener for `liveCursor`: one object, not one per request. */
+const READ_LIVE_CURSOR_FIRST: GraphQLRequestListener<GatewayContext> = {
+  didResolveOperation: async ({ document, operation, contextValue }) => {
+    if (operation) await readLiveCursorFirst(document, operation, contextValue);
+  },
+};
 
 /**
  * Why an HTTP operation's signal is aborted: one reason for all of them (nothing reads it: each
@@ -395,6 +403,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
 
   const plugins: ApolloServerPlugin<GatewayContext>[] = [
+    // `liveCursor` is read before the operation's fields run (src/resolvers/live.ts).
+    { requestDidStart: async () => READ_LIVE_CURSOR_FIRST },
     ...(limitsOn ? [useOperationLimits(limits) as ApolloServerPlugin<GatewayContext>] : []),
     logging.apolloPlugin as ApolloServerPlugin<GatewayContext>,
     metrics.apolloPlugin as ApolloServerPlugin<GatewayContext>,

@@ -884,6 +884,16 @@ export type Query = {
   intervention?: Maybe<Intervention>;
   /** Interventions, filtered. `first` is at most 150. */
   interventions: InterventionConnection;
+  /**
+   * The event log's position as this operation started, read before any other field: subscribe with
+   * it as `after` to receive every event accepted from then on. Select it in the query that reads the
+   * state you keep live (an inbox), then start the subscriptions from it: nothing that changed after
+   * the read is missed. Events from the start of the read may already be in the answer: apply them as
+   * upserts. This is what "subscribe, hold its events, then query" cannot promise, as the gateway does
+   * not acknowledge a subscription before its first event. Null with `SERVICE_UNAVAILABLE` when the
+   * log cannot be read (subscribe without `after` then, and query again).
+   */
+  liveCursor?: Maybe<Scalars['String']['output']>;
   /** One source, or null with a NOT_FOUND error when the agent cannot read it. */
   source?: Maybe<Source>;
   /** Every source the agent can read. */
@@ -2073,6 +2083,7 @@ export type QueryResolvers<ContextType = GatewayContext, ParentType extends Reso
   identityGroup?: Resolver<Maybe<ResolversTypes['IdentityGroup']>, ParentType, ContextType, RequireFields<QueryIdentityGroupArgs, 'id'>>;
   intervention?: Resolver<Maybe<ResolversTypes['Intervention']>, ParentType, ContextType, RequireFields<QueryInterventionArgs, 'id'>>;
   interventions?: Resolver<ResolversTypes['InterventionConnection'], ParentType, ContextType, RequireFields<QueryInterventionsArgs, 'first'>>;
+  liveCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   source?: Resolver<Maybe<ResolversTypes['Source']>, ParentType, ContextType, RequireFields<QuerySourceArgs, 'id'>>;
   sources?: Resolver<Array<ResolversTypes['Source']>, ParentType, ContextType>;
   team?: Resolver<Maybe<ResolversTypes['Team']>, ParentType, ContextType, RequireFields<QueryTeamArgs, 'id'>>;

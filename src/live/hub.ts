@@ -34,7 +34,7 @@ import { GraphQLError } from 'graphql';
 import { LRUCache } from 'lru-cache';
 import { EngageError } from '../engage/errors';
 import type { Intervention, Thread } from '../engage/types';
-import { comparePositions, decodeCursor, futureCursor, type Cursor, type Position } from './cursor';
+import { comparePositions, decodeCursor, encodeCursor, futureCursor, type Cursor, type Position } from './cursor';
 import type { EventLog } from './event-log';
 import { Watermarks, type LiveEvent, type LiveKind } from './events';
 import type { LiveTopics, PubSub } from './pubsub';
@@ -73,6 +73,10 @@ export interface Subscriber {
   };
 }
 
+/** The event log could not be read (Redis did not answer): what to do is `then`'s. */
+export const unreadableLog = (then = 'try again later') =>
+  new GraphQLError(`The event log cannot be read now: ${then}.`, { extensions: { code: 'SERVICE_UNAVAILABLE' } });
+
 /** What resolvers reach through `context.live`. */
 export interface LiveAccess {
   /**
@@ -82,6 +86,11 @@ export interface LiveAccess {
   events(context: Subscriber, options: EventStreamOptions): Promise<AsyncIterableIterator<LiveEvent>>;
   /** The intervention an event is about, read with the subscriber's token (null if unreadable). */
   intervention(context: Subscriber, event: LiveEvent): Promise<Intervention | null>;
+  /**
+   * The event log's newest position now, as a cursor: a subscription with it as `after` receives
+   * every event accepted from now on. Rejects with `SERVICE_UNAVAILABLE` when the log cannot be read.
+   */
+  cursorNow(): Promise<string>;
 }
 
 export interface HubStats {
@@ -301,6 +310,16 @@ export class LiveHub implements LiveAccess {
     for (const listener of this.listeners) listener(event);
   }
 
+  async cursorNow(): Promise<string> {
+    const { eventLog } = this.options;
+    if (!eventLog.head) throw unreadableLog();
+    const head = await eventLog.head().catch((error: unknown) => {
+      this.log(`live: event log unreadable: ${error instanceof Error ? error.message : String(error)}`);
+      throw unreadableLog();
+    });
+    return encodeCursor(head.epoch, head.position);
+  }
+
   async events(context: Subscriber, options: EventStreamOptions): Promise<AsyncIterableIterator<LiveEvent>> {
     const after = options.after ? decodeCursor(options.after) : undefined;
     const wanted = (event: LiveEvent) =>
@@ -324,9 +343,7 @@ export class LiveHub implements LiveAccess {
         .catch((error: unknown) => {
           if (error instanceof GraphQLError) throw error; // CURSOR_EXPIRED
           this.log(`live: event log unreadable: ${error instanceof Error ? error.message : String(error)}`);
-          throw new GraphQLError('The event log cannot be read now: subscribe again with the same `after` later.', {
-            extensions: { code: 'SERVICE_UNAVAILABLE' },
-          });
+          throw unreadableLog('subscribe again with the same `after` later');
         });
       replaying = page.length === REPLAY_PAGE;
       if (page.length > 0) replayedUpTo = decodeCursor(page[page.length - 1].cursor!).position;

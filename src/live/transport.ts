@@ -140,6 +140,7 @@ import { nestedTooDeeply, nestedTooDeeplyError } from '../edge/document-shape';
 import type { Limits } from '../edge/limits';
 import { EngageError } from '../engage/errors';
 import { errorCodeOf } from '../errors';
+import { readLiveCursorFirst } from '../resolvers/live';
 import type { FanOut, Group, Member } from './fanout';
 
 export interface TransportOptions extends TransportEdgeOptions {
@@ -881,10 +882,12 @@ export function startTransport(options: TransportOptions): Transport {
       contextValue: options.createContext(connection.credentials ?? {}, operation),
     };
     if (definition.operation !== 'subscription')
-      return Promise.resolve(execute(args)).then((result) => {
-        operation.push(result);
-        operation.end();
-      });
+      return Promise.resolve(readLiveCursorFirst(parsed.document, definition, args.contextValue as GatewayContext))
+        .then(() => execute(args))
+        .then((result) => {
+          operation.push(result);
+          operation.end();
+        });
     // The context is read while joining, not kept: the group runs on a context of its own.
     return options.fanOut.join(args, operation).then((group) => {
       if (!group) return; // refused: the operation was pushed the result and has ended

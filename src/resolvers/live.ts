@@ -12,12 +12,20 @@
  * not carry (an intervention's status or agent), the intervention is read with the subscriber's
  * token.
  */
-import { GraphQLError, type GraphQLResolveInfo } from 'graphql';
+import {
+  GraphQLError,
+  Kind,
+  OperationTypeNode,
+  type DocumentNode,
+  type GraphQLResolveInfo,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+} from 'graphql';
 import type { ResolveTree } from 'graphql-parse-resolve-info';
 import type { GatewayContext } from '../context';
 import type { Resolvers } from '../generated/graphql';
 import { metadataId, type LiveEvent } from '../live/events';
-import type { EventStreamOptions, LiveAccess } from '../live/hub';
+import { unreadableLog, type EventStreamOptions, type LiveAccess } from '../live/hub';
 import { assertId, assertIds, isEngageId } from './validate';
 import { selectionOf } from './helpers';
 
@@ -130,7 +138,49 @@ function checkIds<T>(
   return context;
 }
 
+/**
+ * Reads the event log's position into `context` (`liveCursor`) before `operation` runs, when it is
+ * a query selecting `Query.liveCursor`: its other fields' Engage reads start after it, so that an
+ * event accepted after the position names a change they may not have seen, never one before it.
+ * Both transports call it between resolving the operation and executing it (Apollo's
+ * `didResolveOperation`, the WebSocket transport's `subscribe`); undefined when there is nothing to read.
+ */
+export function readLiveCursorFirst(
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+  context: GatewayContext,
+): Promise<void> | undefined {
+  if (operation.operation !== OperationTypeNode.QUERY || !context.live) return undefined;
+  if (!selectsLiveCursor(document, operation.selectionSet, 0)) return undefined;
+  return context.live.cursorNow().then(
+    (cursor) => void (context.liveCursor = cursor),
+    (error: unknown) => void (context.liveCursor = error instanceof GraphQLError ? error : unreadableLog()),
+  );
+}
+
+/** Whether the root selection selects `liveCursor`, directly or through fragments (whatever their directives). */
+function selectsLiveCursor(document: DocumentNode, selections: SelectionSetNode, depth: number): boolean {
+  // Fragments spreading each other in a cycle are refused by validation; the bound is for the walk alone.
+  if (depth > 20) return false;
+  return selections.selections.some((selection) => {
+    if (selection.kind === Kind.FIELD) return selection.name.value === 'liveCursor';
+    if (selection.kind === Kind.INLINE_FRAGMENT) return selectsLiveCursor(document, selection.selectionSet, depth + 1);
+    const fragment = document.definitions.find(
+      (definition) => definition.kind === Kind.FRAGMENT_DEFINITION && definition.name.value === selection.name.value,
+    );
+    return fragment?.kind === Kind.FRAGMENT_DEFINITION && selectsLiveCursor(document, fragment.selectionSet, depth + 1);
+  });
+}
+
 export const liveResolvers: Resolvers = {
+  Query: {
+    liveCursor: async (_root, _args, context) => {
+      // Read before the operation ran (`readLiveCursorFirst`); else (an executor that did not) now.
+      const read = context.liveCursor ?? (await live(context).cursorNow());
+      if (read instanceof GraphQLError) throw read;
+      return read;
+    },
+  },
   Subscription: {
     newThread: {
       subscribe: (_root, { sourceIds, origins, after }, context) =>
