@@ -3,8 +3,10 @@
  * stays unavailable through the gateway's retries of an event's payload, the gateway ends the
  * subscription with the error (src/live/fanout.ts); the app subscribes again with backoff, after the
  * last event it received (`after: <cursor>`), so that the events accepted meanwhile arrive, the one
- * that failed included, without a reload. When its cursor expired (`CURSOR_EXPIRED`), it subscribes
- * afresh and reads the inbox again. Meanwhile it says so quietly (a status, no alert).
+ * that failed included, without a reload. When its cursor expired (`CURSOR_EXPIRED`), it reads the
+ * inbox again and subscribes after the cursor that read answered (`liveCursor`). Meanwhile it says so
+ * quietly (a status, no alert). Its feeds start after the cursor the inbox was first read at, too:
+ * an event accepted before a subscription reaches the gateway is not lost.
  *
  * The gateway's live retries are shortened to one attempt, so the first failed payload ends the
  * subscription; Engage fails by answering 503 to `/content_sources` (each event's thread reads its
@@ -68,6 +70,13 @@ describeWith([requirements.chromium()])('inbox app when the gateway ends its liv
     await page.locator('.inbox [data-thread-id]').first().waitFor();
     await page.evaluate(() => ((globalThis as unknown as { loadedOnce: boolean }).loadedOnce = true));
 
+    // The feeds start after the cursor the inbox was read at (its liveCursor), the same for the three.
+    const firsts = sent.filter((frame) => frame.type === 'subscribe');
+    expect(new Set(firsts.map((frame) => frame.payload?.operationName))).toEqual(
+      new Set(['NewThreads', 'ContentAdded', 'ThreadStates']),
+    );
+    expect(new Set(firsts.map((frame) => frame.payload?.variables?.after))).toEqual(new Set([expect.any(String)]));
+
     // A first event: the inbox's feed of new threads has a cursor.
     const before = stack.emulator.customers.startThread({ sourceId, body: 'Before the outage.' });
     await top(before.thread_id!, 'Before the outage.').waitFor();
@@ -77,6 +86,7 @@ describeWith([requirements.chromium()])('inbox app when the gateway ends its liv
 
     // Engage fails the next event's payload: the gateway ends the subscriptions with the error.
     stack.emulator.faults.set(ENGAGE_DOWN);
+    const sentBefore = sent.length;
     const during = stack.emulator.customers.startThread({ sourceId, body: 'During the outage.' });
     await status.waitFor({ timeout: 20_000 });
     expect(
@@ -94,9 +104,16 @@ describeWith([requirements.chromium()])('inbox app when the gateway ends its liv
     // quarter: the feeds backed off while Engage failed their attempts), so the waits outlast it.
     stack.emulator.faults.reset();
     await top(during.thread_id!, 'During the outage.').waitFor({ timeout: RESUMED_WITHIN_MS });
-    const resumed = () => sent.filter((frame) => frame.type === 'subscribe' && frame.payload?.variables?.after != null);
+    const resumed = () =>
+      sent
+        .slice(sentBefore)
+        .filter(
+          (frame) =>
+            frame.type === 'subscribe' && ['NewThreads', 'ContentAdded'].includes(frame.payload?.operationName ?? ''),
+        );
     await waitUntil(() => resumed().some((frame) => frame.payload?.operationName === 'NewThreads'), RESUMED_WITHIN_MS);
-    // Both feeds resume after the last event they received: the same event, one cursor.
+    // Both feeds resume after the last event they received: the same event, one cursor. (The feed
+    // of thread states received none: it resumes after the inbox's cursor.)
     expect(resumed().map((frame) => frame.payload?.variables?.after)).toEqual(resumed().map(() => cursor));
 
     // And live events go on.
@@ -116,7 +133,7 @@ describeWith([requirements.chromium()])('inbox app when its live cursor expired'
   // The event log keeps one event: two events while the app is cut off expire its cursor.
   const harness = inboxOn({ live: { retry: LIVE_RETRY, eventLog: { maxEvents: 1 } } });
 
-  it('subscribes afresh and reads the inbox again (CURSOR_EXPIRED)', async () => {
+  it('reads the inbox again and subscribes after the cursor that read answered (CURSOR_EXPIRED)', async () => {
     const { stack, page, sent, received } = harness;
     const sourceId = stack.emulator.records.list('sources').find((source) => source.active)!.id;
     const row = (threadId: string) => page.locator(`.inbox [data-thread-id="${threadId}"]`);
@@ -128,6 +145,17 @@ describeWith([requirements.chromium()])('inbox app when its live cursor expired'
     await page.evaluate(() => ((globalThis as unknown as { loadedOnce: boolean }).loadedOnce = true));
     const before = stack.emulator.customers.startThread({ sourceId, body: 'Before the outage.' });
     await row(before.thread_id!).waitFor();
+    // The cursors the inbox's reads answer from now on (its liveCursor, aliased inboxCursor).
+    const readAt: string[] = [];
+    page.on('response', (response) => {
+      if ((response.request().postDataJSON() as { operationName?: string } | null)?.operationName !== 'Inbox') return;
+      void response
+        .json()
+        .then((answer: { data?: { inboxCursor?: string | null } }) => {
+          if (answer.data?.inboxCursor) readAt.push(answer.data.inboxCursor);
+        })
+        .catch(() => undefined);
+    });
 
     stack.emulator.faults.set(ENGAGE_DOWN);
     const first = stack.emulator.customers.startThread({ sourceId, body: 'During the outage (1).' });
@@ -149,15 +177,14 @@ describeWith([requirements.chromium()])('inbox app when its live cursor expired'
     );
     await row(first.thread_id!).waitFor({ timeout: RESUMED_WITHIN_MS });
     await row(second.thread_id!).waitFor();
-    // Each feed, refused its cursor, subscribes afresh: without `after`.
+    // Each feed, refused its cursor, read the inbox again and subscribes after the cursor that read
+    // answered.
     const subscribes = (operationName: string) =>
       sent.filter((frame) => frame.type === 'subscribe' && frame.payload?.operationName === operationName);
     await waitUntil(
       () =>
-        ['NewThreads', 'ContentAdded'].every(
-          (operationName) =>
-            subscribes(operationName).some((frame) => frame.payload?.variables?.after != null) &&
-            subscribes(operationName).at(-1)?.payload?.variables?.after == null,
+        ['NewThreads', 'ContentAdded'].every((operationName) =>
+          readAt.includes(String(subscribes(operationName).at(-1)?.payload?.variables?.after)),
         ),
       RESUMED_WITHIN_MS,
     );
@@ -172,4 +199,51 @@ describeWith([requirements.chromium()])('inbox app when its live cursor expired'
       true,
     );
   }, 180_000);
+});
+
+describeWith([requirements.chromium()])('inbox app as it opens', () => {
+  const harness = inboxOn({});
+
+  it('shows a thread started after the inbox was read and before its subscriptions reached the gateway', async () => {
+    const { stack, page, app } = harness;
+    const sourceId = stack.emulator.records.list('sources').find((source) => source.active)!.id;
+    // The page's subscriptions are held on their way to the gateway until `release`: the gateway
+    // does not acknowledge one, and a page cannot tell when it is on.
+    const held: Array<() => void> = [];
+    let releasing = false;
+    const release = () => {
+      releasing = true;
+      for (const send of held.splice(0)) send();
+    };
+    await page.routeWebSocket(new URL(stack.gateway.url).href.replace(/^http/, 'ws'), (socket) => {
+      const gateway = socket.connectToServer();
+      socket.onMessage((message) => {
+        const frame = JSON.parse(String(message)) as Frame;
+        if (frame.type === 'subscribe' && !releasing) held.push(() => gateway.send(message));
+        else gateway.send(message);
+      });
+    });
+    await page.goto(app.origin);
+    await page.getByRole('button', { name: /admin/ }).click();
+    await page.locator('.inbox [data-thread-id]').first().waitFor();
+    const { data } = await stack.gql<{ liveCursor: string }>('{ liveCursor }');
+    await waitUntil(() => held.length === 3, 10_000);
+
+    // A customer starts a thread now; the gateway accepts its events before the page's
+    // subscriptions reach it.
+    const started = stack.emulator.customers.startThread({ sourceId, body: 'While the page subscribed.' });
+    const accepted = async () => (await stack.gql<{ liveCursor: string }>('{ liveCursor }')).data?.liveCursor;
+    const deadline = Date.now() + 10_000;
+    while ((await accepted()) === data!.liveCursor && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await accepted()).not.toBe(data!.liveCursor);
+    release();
+
+    await page
+      .locator(`.inbox li:first-child [data-thread-id="${started.thread_id}"]`, {
+        hasText: 'While the page subscribed.',
+      })
+      .waitFor({ timeout: 20_000 });
+    await page.unrouteAll({ behavior: 'ignoreErrors' });
+  }, 60_000);
 });

@@ -1,7 +1,8 @@
 /**
  * The inbox app's live feed (examples/inbox/src/feed.ts) against a model of the gateway's
- * subscriptions: a subscription without `after` receives the events accepted while it is open, and
- * nothing of what came before it; one ends when the gateway ends it.
+ * subscriptions and event log: a subscription after a cursor first receives the events accepted
+ * after it, then those accepted while it is open; one ends when the gateway ends it. A view's read
+ * answers the log's cursor as the read started (`liveCursor`).
  */
 import { CombinedGraphQLErrors } from '@apollo/client/errors';
 
@@ -19,10 +20,11 @@ type StartFeed = (
   client: unknown,
   query: unknown,
   variables: object,
+  after: string | null | undefined,
   handlers: {
     cursorOf: (event: LiveEvent) => string;
     onEvent: (event: LiveEvent, error?: unknown) => void;
-    resync: (signal: AbortSignal) => Promise<void>;
+    resync: (signal: AbortSignal) => Promise<string | null | undefined>;
     onInterrupted: (interrupted: boolean) => void;
   },
 ) => { stop(): void };
@@ -36,12 +38,18 @@ interface Observer {
   complete(): void;
 }
 
-/** The subscriptions the page holds open at the gateway, and what the gateway does to them. */
+/** The event log and the subscriptions the page holds open at the gateway, and what the gateway does to them. */
 function gatewayModel() {
+  const log: LiveEvent[] = [];
   const open = new Set<Observer>();
+  /** Each subscription's `after`, in the order they were made. */
+  const afters: Array<string | null> = [];
   const client = {
-    subscribe: () => ({
+    subscribe: ({ variables }: { variables: { after: string | null } }) => ({
       subscribe(observer: Observer) {
+        afters.push(variables.after);
+        // The events after the cursor first (`c<n>`: after the log's first n), then live ones.
+        for (const event of log.slice(Number(variables.after?.slice(1) ?? log.length))) observer.next({ data: event });
         open.add(observer);
         return { unsubscribe: () => void open.delete(observer) };
       },
@@ -50,8 +58,13 @@ function gatewayModel() {
   return {
     client,
     open,
+    afters,
+    /** The log's cursor now, as a read of `liveCursor` answers it. */
+    head: () => `c${log.length}`,
     /** An event accepted now: the open subscriptions receive it. */
-    accept(event: LiveEvent) {
+    accept() {
+      const event = { cursor: `c${log.length + 1}` };
+      log.push(event);
       for (const observer of [...open]) observer.next({ data: event });
     },
     /** The gateway ends every open subscription (a lost socket: no error result, then complete). */
@@ -61,38 +74,45 @@ function gatewayModel() {
         observer.complete();
       }
     },
+    /** The gateway ends every open subscription with `code`. */
+    failAll(code: string) {
+      for (const observer of [...open]) {
+        open.delete(observer);
+        observer.next({ error: new CombinedGraphQLErrors({ errors: [{ message: code, extensions: { code } }] }) });
+        observer.complete();
+      }
+    },
   };
 }
 
 const DOCUMENT = {};
 
 /** A promise and what settles it. */
-function deferred() {
-  let resolve!: () => void;
+function deferred<T = void>() {
+  let resolve!: (value: T) => void;
   let reject!: (error: unknown) => void;
-  const promise = new Promise<void>((yes, no) => ((resolve = yes), (reject = no)));
+  const promise = new Promise<T>((yes, no) => ((resolve = yes), (reject = no)));
   return { promise, resolve, reject };
 }
 
-/** A feed on `gateway`, with what it received (cursors), the reads of the view it started (and their signals) and its notices. */
-function watch(gateway: ReturnType<typeof gatewayModel>) {
+/**
+ * A feed on `gateway` started after `after` (the cursor its view was read at: the log's head by
+ * default), with what it received (cursors), the reads of the view it started (their signals, and
+ * the cursor each read was made at) and its notices.
+ */
+function watch(gateway: ReturnType<typeof gatewayModel>, after: string | null = gateway.head()) {
   const received: string[] = [];
-  const reads: Array<ReturnType<typeof deferred> & { signal: AbortSignal }> = [];
+  const reads: Array<ReturnType<typeof deferred<string | null>> & { signal: AbortSignal; at: string }> = [];
   const interrupted: boolean[] = [];
-  const feed = startFeed(
-    gateway.client,
-    DOCUMENT,
-    {},
-    {
-      cursorOf: (event) => event.cursor,
-      onEvent: (event) => received.push(event.cursor),
-      resync: (signal) => {
-        reads.push({ ...deferred(), signal });
-        return reads[reads.length - 1].promise;
-      },
-      onInterrupted: (value) => interrupted.push(value),
+  const feed = startFeed(gateway.client, DOCUMENT, {}, after, {
+    cursorOf: (event) => event.cursor,
+    onEvent: (event) => received.push(event.cursor),
+    resync: (signal) => {
+      reads.push({ ...deferred<string | null>(), signal, at: gateway.head() });
+      return reads[reads.length - 1].promise;
     },
-  );
+    onInterrupted: (value) => interrupted.push(value),
+  });
   return { feed, received, reads, interrupted };
 }
 
@@ -105,10 +125,25 @@ beforeEach(() => jest.useFakeTimers());
 afterEach(() => jest.useRealTimers());
 
 describe('the live feed', () => {
+  it('starts after the cursor its view was read at: an event accepted before the subscription reached the gateway is not lost', async () => {
+    const gateway = gatewayModel();
+    // The page read the view at c0; an event is accepted before its feed subscribes (the gateway
+    // does not acknowledge a subscription, so nothing tells the page when it is on).
+    const readAt = gateway.head();
+    gateway.accept();
+    const { feed, received, reads } = watch(gateway, readAt);
+    expect(received).toEqual(['c1']);
+    expect(gateway.afters).toEqual(['c0']);
+    gateway.accept();
+    expect(received).toEqual(['c1', 'c2']);
+    expect(reads).toHaveLength(0);
+    feed.stop();
+  });
+
   it('waiting for its backoff, subscribes at once when the gateway is seen to answer again', async () => {
     const gateway = gatewayModel();
     const feeds = [watch(gateway).feed, watch(gateway).feed];
-    gateway.accept({ cursor: 'c1' });
+    gateway.accept();
     // An outage: every attempt of both feeds ends at once, and their backoffs grow (0.5 s, 1, 2, 4, 8).
     for (let ended = 0; ended < 5; ended++) {
       gateway.endAll();
@@ -121,6 +156,7 @@ describe('the live feed', () => {
     wakeFeeds();
     await flush();
     expect(gateway.open.size).toBe(2);
+    expect(gateway.afters.slice(-2)).toEqual(['c1', 'c1']);
     feeds.forEach((feed) => feed.stop());
     expect(jest.getTimerCount()).toBe(0);
   });
@@ -128,7 +164,7 @@ describe('the live feed', () => {
   it('keeps a wait the gateway asked for (retryAfterMs)', async () => {
     const gateway = gatewayModel();
     const { feed } = watch(gateway);
-    gateway.accept({ cursor: 'c1' });
+    gateway.accept();
     const [observer] = [...gateway.open];
     gateway.open.delete(observer);
     observer.next({
@@ -148,7 +184,7 @@ describe('the live feed', () => {
   it('says nothing once stopped: a subscription that was settling when the feed stopped does not clear the notice', async () => {
     const gateway = gatewayModel();
     const { feed, interrupted } = watch(gateway);
-    gateway.accept({ cursor: 'c1' });
+    gateway.accept();
     gateway.endAll(); // resumes after c1, with backoff
     expect(interrupted).toEqual([true]);
     await jest.advanceTimersByTimeAsync(1_000);
@@ -162,67 +198,94 @@ describe('the live feed', () => {
     expect(jest.getTimerCount()).toBe(0);
   });
 
-  it('receives an event accepted while it reads the view again, after it', async () => {
+  it("resumes after the view's cursor when it ends before any event, with what was accepted meanwhile", async () => {
     const gateway = gatewayModel();
     const { feed, received, reads } = watch(gateway);
-
-    // The socket is lost before any event: no cursor to resume after, so the feed reads the view again.
     gateway.endAll();
+    gateway.accept();
     await jest.advanceTimersByTimeAsync(1_000);
-    expect(reads).toHaveLength(1);
-
-    // The gateway has read the view for the page; an event is accepted before its answer is in.
-    gateway.accept({ cursor: 'c1' });
-    expect(received).toEqual([]); // the view first
-    reads[0].resolve();
-    await flush();
-    // Then the event, on top of the view it is newer than; and later ones.
+    expect(reads).toHaveLength(0);
+    expect(gateway.afters).toEqual(['c0', 'c0']);
     expect(received).toEqual(['c1']);
-    gateway.accept({ cursor: 'c2' });
-    expect(received).toEqual(['c1', 'c2']);
     feed.stop();
   });
 
-  it('drops what it held when the read fails, and reads again later', async () => {
+  it('cannot resume (CURSOR_EXPIRED): reads the view again, and subscribes after the cursor that read was made at', async () => {
     const gateway = gatewayModel();
     const { feed, received, reads } = watch(gateway);
-    gateway.endAll();
+    gateway.accept();
+    gateway.failAll('CURSOR_EXPIRED');
     await jest.advanceTimersByTimeAsync(1_000);
-    gateway.accept({ cursor: 'c1' });
+    expect(reads).toHaveLength(1);
+    expect(reads[0].at).toBe('c1');
+    expect(gateway.open.size).toBe(0); // the view first
+
+    // An event accepted after the gateway read the view, before its answer is in: the view has not
+    // got it, and the subscription after the read's cursor receives it.
+    gateway.accept();
+    reads[0].resolve(reads[0].at);
+    await flush();
+    expect(gateway.afters).toEqual(['c0', 'c1']);
+    expect(received).toEqual(['c1', 'c2']);
+    gateway.accept();
+    expect(received).toEqual(['c1', 'c2', 'c3']);
+    feed.stop();
+  });
+
+  it('reads the view first when it has no cursor to start after (the log could not be read with the view)', async () => {
+    const gateway = gatewayModel();
+    const { feed, received, reads } = watch(gateway, null);
+    expect(reads).toHaveLength(1);
+    expect(gateway.open.size).toBe(0);
+    gateway.accept();
+    reads[0].resolve(reads[0].at);
+    await flush();
+    expect(received).toEqual(['c1']);
+    feed.stop();
+  });
+
+  it('subscribes nothing while its read of the view fails or answers no cursor, and reads again later', async () => {
+    const gateway = gatewayModel();
+    const { feed, received, reads, interrupted } = watch(gateway, null);
     reads[0].reject(new Error('Engage is down'));
     await flush();
-    // Not shown without the view under it, nor taken as a place to resume from: the next read has it.
-    expect(received).toEqual([]);
+    expect(gateway.open.size).toBe(0);
+    expect(interrupted).toEqual([true]);
+    await jest.advanceTimersByTimeAsync(1_000);
+    expect(reads).toHaveLength(2);
+    // The view answered, its cursor did not (SERVICE_UNAVAILABLE): nothing to start after.
+    reads[1].resolve(null);
+    await flush();
     expect(gateway.open.size).toBe(0);
     await jest.advanceTimersByTimeAsync(2_000);
-    expect(reads).toHaveLength(2);
-    expect(gateway.open.size).toBe(1);
-    reads[1].resolve();
+    expect(reads).toHaveLength(3);
+    gateway.accept();
+    reads[2].resolve(reads[2].at);
     await flush();
-    gateway.accept({ cursor: 'c2' });
-    expect(received).toEqual(['c2']);
+    expect(received).toEqual(['c1']);
+    await jest.advanceTimersByTimeAsync(3_000);
+    expect(interrupted).toEqual([true, false]);
     feed.stop();
     expect(jest.getTimerCount()).toBe(0);
   });
 
   it("makes the events another feed of the page received while it read the view again once the read is in, so that the read's answer does not undo them", async () => {
     const gateway = gatewayModel();
-    const reading = watch(gateway);
-    gateway.endAll(); // before any event: it cannot resume, and reads the view again
+    const reading = watch(gateway, null); // reads the view first
     const other = watch(gateway);
-    await jest.advanceTimersByTimeAsync(1_000);
     expect(reading.reads).toHaveLength(1);
-    gateway.accept({ cursor: 'c1' });
+    gateway.accept();
     expect(other.received).toEqual(['c1']);
     expect(reading.received).toEqual([]);
     // The read's answer is written over the cache as the gateway read it, perhaps before c1: the
-    // other feed's write of c1 is made again over it, then the reading feed's own, held, event.
-    reading.reads[0].resolve();
+    // other feed's write of c1 is made again over it, then the reading feed receives c1, after the
+    // read's cursor.
+    reading.reads[0].resolve(reading.reads[0].at);
     await flush();
     expect(other.received).toEqual(['c1', 'c1']);
     expect(reading.received).toEqual(['c1']);
     // Later events are written once.
-    gateway.accept({ cursor: 'c2' });
+    gateway.accept();
     expect(other.received).toEqual(['c1', 'c1', 'c2']);
     expect(reading.received).toEqual(['c1', 'c2']);
     reading.feed.stop();
@@ -234,23 +297,18 @@ describe('the live feed', () => {
     // The page's cache, as a conversation's messages: the view as the gateway read it, then the page's writes.
     let conversation = ['m1'];
     const { promise: answered, resolve: answer } = deferred();
-    const feed = startFeed(
-      gateway.client,
-      DOCUMENT,
-      {},
-      {
-        cursorOf: (event) => event.cursor,
-        onEvent: () => undefined,
-        resync: async () => {
-          const read = ['m1']; // the gateway read the conversation now, before the reply
-          await answered;
-          conversation = read;
-        },
-        onInterrupted: () => undefined,
+    const feed = startFeed(gateway.client, DOCUMENT, {}, null, {
+      cursorOf: (event) => event.cursor,
+      onEvent: () => undefined,
+      resync: async () => {
+        const read = ['m1']; // the gateway read the conversation now, before the reply
+        const at = gateway.head();
+        await answered;
+        conversation = read;
+        return at;
       },
-    );
-    gateway.endAll(); // before any event: the feed reads the conversation again
-    await jest.advanceTimersByTimeAsync(1_000);
+      onInterrupted: () => undefined,
+    });
 
     // Meanwhile the agent's reply is sent, and the page appends it (ThreadView's appendToThread).
     const appendReply = () => {
@@ -274,45 +332,45 @@ describe('the live feed', () => {
   it('gives up a read of the view that does not answer, aborts it and reads again, and no longer keeps the writes made meanwhile', async () => {
     const gateway = gatewayModel();
     const { feed, received, reads, interrupted } = watch(gateway);
-    gateway.endAll();
+    gateway.failAll('CURSOR_EXPIRED');
     await jest.advanceTimersByTimeAsync(1_000);
     expect(reads).toHaveLength(1);
     // The read is lost on its way (a connection that died without closing): it never answers.
     let made = 0;
     writeOverReads(gateway.client, () => (made += 1));
-    gateway.accept({ cursor: 'c1' });
+    gateway.accept();
 
-    // Four times the gateway's deadline later, the read has failed: aborted, what the feed held dropped.
+    // Four times the gateway's deadline later, the read has failed and is aborted.
     await jest.advanceTimersByTimeAsync(59_000);
-    expect(gateway.open.size).toBe(1);
+    expect(reads[0].signal.aborted).toBe(false);
     await jest.advanceTimersByTimeAsync(1_000);
-    expect(gateway.open.size).toBe(0);
     expect(reads[0].signal.aborted).toBe(true);
-    // Its late answer makes nothing again: the page's write was forgotten with the read.
-    reads[0].resolve();
+    // Its late answer makes nothing again, nor starts a subscription: the read was given up.
+    reads[0].resolve(reads[0].at);
     await flush();
     expect(made).toBe(1);
+    expect(gateway.open.size).toBe(0);
     expect(received).toEqual([]);
 
-    // The feed reads again, with backoff, and goes on.
+    // The feed reads again, with backoff, and goes on after that read's cursor.
     await jest.advanceTimersByTimeAsync(2_000);
     expect(reads).toHaveLength(2);
-    reads[1].resolve();
+    reads[1].resolve(reads[1].at);
     await flush();
-    gateway.accept({ cursor: 'c2' });
+    gateway.accept();
     expect(received).toEqual(['c2']);
+    await jest.advanceTimersByTimeAsync(3_000);
     expect(interrupted).toEqual([true, false]);
     feed.stop();
   });
 
   it('aborts its read of the view when it stops', async () => {
     const gateway = gatewayModel();
-    const { feed, reads } = watch(gateway);
-    gateway.endAll();
-    await jest.advanceTimersByTimeAsync(1_000);
+    const { feed, reads } = watch(gateway, null);
     feed.stop();
     expect(reads[0].signal.aborted).toBe(true);
     await flush();
+    expect(gateway.open.size).toBe(0);
     expect(jest.getTimerCount()).toBe(0);
   });
 });

@@ -122,6 +122,8 @@ function gatewayModel(threads: Row[]) {
       const start = after ? open.findIndex((node) => node.id === after) + 1 : 0;
       const page = open.slice(start, start + 2);
       const data = {
+        // The event log's cursor the inbox was read at (its liveCursor).
+        ...(operation.operationName === 'Inbox' ? { inboxCursor: 'c0' } : {}),
         threads: {
           __typename: 'ThreadConnection',
           // Counted when asked: the inbox's read, not its next page.

@@ -99,9 +99,11 @@ export function Inbox({
       setMoreFailed({ key, problem: uiError(failure) });
     }
   };
-  // A feed that cannot resume reads the inbox again before it subscribes afresh (feed.ts). Not with
-  // `refetch`: a read that fails (Engage still down) leaves the rows as they are, and the feed tries
-  // again later. Its partial answer's errors show like a live event's.
+  // The feeds start after the cursor the inbox was read at; one that cannot resume reads the inbox
+  // again and subscribes after that read's cursor (feed.ts). Not with `refetch`: a read that fails
+  // (Engage still down) leaves the rows as they are, and the feed tries again later. Its partial
+  // answer's errors show like a live event's.
+  const feed = { variables, skip: !data, after: data?.inboxCursor };
   const resync = async (signal: AbortSignal) => {
     const { data: read, error: readError } = await client.query({
       query: INBOX,
@@ -112,9 +114,11 @@ export function Inbox({
     });
     if (!read) throw readError ?? new Error('The inbox could not be read.');
     setLiveFailed((previous) => liveFieldErrors(previous, read, readError));
+    if (!read.inboxCursor) throw readError ?? new Error('The live updates could not be resumed.');
+    return read.inboxCursor;
   };
   const threadsInterrupted = useLiveFeed(NEW_THREADS, {
-    variables,
+    ...feed,
     cursorOf: (event) => event.newThread.cursor,
     onEvent: (event, eventError) => {
       placeInInbox(client.cache, sourceIds, writeNewThread(client.cache, event, eventError), { isNew: true });
@@ -123,7 +127,7 @@ export function Inbox({
     resync,
   });
   const contentsInterrupted = useLiveFeed(CONTENT_ADDED, {
-    variables,
+    ...feed,
     cursorOf: (event) => event.contentAdded.cursor,
     onEvent: (event, eventError) => {
       const { thread, content } = writeContentAdded(client.cache, event, eventError);
@@ -137,7 +141,7 @@ export function Inbox({
   // closed thread's record is left as it is: whether the agent's close whose answer was lost was
   // done, the conversation tells by its Refresh (ThreadView, attempts.ts), as before this feed.
   const statesInterrupted = useLiveFeed(THREAD_STATES, {
-    variables,
+    ...feed,
     cursorOf: (event) => event.threadStateChanged.cursor,
     onEvent: (event, eventError) => {
       if (event.threadStateChanged.change !== 'OPENED')

@@ -102,13 +102,15 @@ export function ThreadView({
   }, [count]);
 
   // Messages of this conversation also arrive while it is open on a source the inbox does not show;
-  // one whose author failed is appended too, with what the cache knew (live.ts). A feed that cannot
-  // resume reads the conversation again first (feed.ts): not with `refetch`, so that a read that
+  // one whose author failed is appended too, with what the cache knew (live.ts). The feed starts
+  // after the cursor the conversation was read at; one that cannot resume reads the conversation
+  // again and subscribes after that read's cursor (feed.ts): not with `refetch`, so that a read that
   // fails leaves the conversation in view; a customer that failed in it shows its error.
   const [resyncFailed, setResyncFailed] = useState(() => new Map<string, UiError>());
   const liveInterrupted = useLiveFeed(CONTENT_ADDED, {
     variables: { sourceIds: data?.thread ? [data.thread.source.id] : null },
     skip: !data?.thread,
+    after: data?.threadCursor,
     cursorOf: (event) => event.contentAdded.cursor,
     onEvent: (event, eventError) => {
       const added = writeContentAdded(client.cache, event, eventError);
@@ -123,10 +125,16 @@ export function ThreadView({
         context: { fetchOptions: { signal } },
       });
       if (!read?.thread) {
-        if (readError && uiError(readError).gone) return onGone(threadId);
+        // Gone: the view closes, and its feed with it.
+        if (readError && uiError(readError).gone) {
+          onGone(threadId);
+          return null;
+        }
         throw readError ?? new Error('The conversation could not be read.');
       }
       setResyncFailed(fieldErrors(readError));
+      if (!read.threadCursor) throw readError ?? new Error('The live updates could not be resumed.');
+      return read.threadCursor;
     },
   });
 

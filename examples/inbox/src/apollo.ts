@@ -9,8 +9,13 @@ import { ApolloClient, ApolloLink, HttpLink, InMemoryCache } from '@apollo/clien
 import type { Reference, StoreObject } from '@apollo/client/cache';
 import { ErrorLink } from '@apollo/client/link/error';
 import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
-import { getMainDefinition, relayStylePagination, type RelayFieldPolicy } from '@apollo/client/utilities';
-import { Kind, OperationTypeNode } from 'graphql';
+import {
+  canonicalStringify,
+  getMainDefinition,
+  relayStylePagination,
+  type RelayFieldPolicy,
+} from '@apollo/client/utilities';
+import { Kind, OperationTypeNode, type FieldNode } from 'graphql';
 import { createClient } from 'graphql-ws';
 import { sessionEnded } from './errors';
 import { wakeFeeds } from './feed';
@@ -37,10 +42,21 @@ export function createCache(): InMemoryCache {
       Query: {
         fields: {
           threads: countedOnFirstPages(listedOnce(relayStylePagination(['filter', 'orderBy']))),
+          liveCursor: { keyArgs: perView },
         },
       },
     },
   });
+}
+
+/**
+ * Where the cache keeps a view's `liveCursor`: under the view's alias of it and its operation's
+ * variables (`inboxCursor` for the chosen sources, `threadCursor` for a thread). Kept as one field,
+ * a view shown from the cache would read the cursor another view was read at, later than its own
+ * rows, and its feed (feed.ts) would start after events those rows do not have.
+ */
+function perView(_args: unknown, { field, variables }: { field: FieldNode | null; variables?: object }): string {
+  return `liveCursor:${field?.alias?.value ?? ''}${canonicalStringify(variables ?? {})}`;
 }
 
 /** A Relay connection policy's `merge` function. */

@@ -1,37 +1,40 @@
 /**
- * A live feed that outlives its subscription. The gateway ends a subscription with an error when it
- * cannot go on: Engage stayed unavailable or rate limited through its retries of an event's payload
- * (`UPSTREAM_UNAVAILABLE`, `UPSTREAM_RATE_LIMITED`), the page read too slowly (`SLOW_SUBSCRIBER`),
- * the event log could not be read (`SERVICE_UNAVAILABLE`); the socket may close too. None of these
- * is the end of the agent's interest, so the feed subscribes again, with backoff (at least
- * `retryAfterMs` when the error gives one):
+ * A live feed that outlives its subscription. It starts after the cursor its view was read at
+ * (`after`: the view's query selects `liveCursor`, which the gateway reads before the rest of the
+ * query reaches Engage), so an event accepted while the view was read, or before the subscription
+ * reached the gateway (which does not acknowledge it), is replayed to it rather than lost.
  *
- * - after the last event it received (`after: <its cursor>`): the gateway first replays, in order,
- *   what was accepted meanwhile (the event that failed included), then live events. Nothing is lost;
+ * The gateway ends a subscription with an error when it cannot go on: Engage stayed unavailable or
+ * rate limited through its retries of an event's payload (`UPSTREAM_UNAVAILABLE`,
+ * `UPSTREAM_RATE_LIMITED`), the page read too slowly (`SLOW_SUBSCRIBER`), the event log could not
+ * be read (`SERVICE_UNAVAILABLE`); the socket may close too. None of these is the end of the
+ * agent's interest, so the feed subscribes again, with backoff (at least `retryAfterMs` when the
+ * error gives one):
+ *
+ * - after the last event it received, or the view's cursor before any (`after: <its cursor>`): the
+ *   gateway first replays, in order, what was accepted meanwhile (the event that failed included),
+ *   then live events. Nothing is lost;
  * - when it cannot resume (`CURSOR_EXPIRED`: those events are no longer all kept; `BAD_USER_INPUT`:
- *   the gateway does not know the cursor, its log was reset; or no event came yet, so there is no
- *   cursor), it subscribes without `after` and reads the view again (`resync`), as the README says,
- *   holding the events the new subscription delivers until the view is in: one accepted after the
- *   gateway read the view is not in it, and a subscription started only after the read would never
- *   receive it. A read that fails drops them and ends that subscription; both are tried again, with
- *   the same backoff. So does a read that has not answered within `READ_TIMEOUT_MS` (see below).
+ *   the gateway does not know the cursor, its log was reset; or the view had no cursor, the log
+ *   being unreadable then), it reads the view again (`resync`), which answers the cursor that read
+ *   was made at, and subscribes after it. A read that fails, that answers no cursor, or that has not
+ *   answered within `READ_TIMEOUT_MS` (see below), is tried again with the same backoff.
  *
  * A read's answer is written over the cache as the gateway read it: a write the page made while the
  * read was on its way would be undone until that record's next event, be it another feed's live
  * write (a newer message of a thread, a thread moved to the top) or an action's outcome (a reply
  * appended to its conversation, a closed thread dropped from the inbox). So the writes the page
  * makes through `writeOverReads` while a read is in flight, every feed's and every action's, are made
- * again, in order, once its answer is in; the reading feed's held events follow. Every read of a view
- * goes through `readOverWrites`: a feed's `resync`, a query's first load (`useOwnLoads`), and its
- * `refetch` (Retry, Refresh, after an action) or `fetchMore` (the inbox's next page, merged into the
- * list by its type policy). The writes are upserts (a record written, a thread moved to the top or
+ * again, in order, once its answer is in. Every read of a view goes through `readOverWrites`: a
+ * feed's `resync`, a query's first load (`useOwnLoads`), and its `refetch` (Retry, Refresh, after an
+ * action) or `fetchMore` (the inbox's next page, merged into the list by its type policy). The writes are upserts (a record written, a thread moved to the top or
  * dropped, a message appended once), so making one again over an answer that has it already
  * changes nothing.
  *
  * A read that has not answered within `READ_TIMEOUT_MS` fails, and its request is aborted: `fetch`
  * has no timeout, and a read lost on its way (a connection that died without closing) would never
  * answer, keeping every write of the page made since for the rest of the session, and its view as
- * it was: a feed interrupted and holding its events, "Loading…", Load more or a Retry for good.
+ * it was: a feed interrupted for good, "Loading…", Load more or a Retry.
  * Failed, it shows as any failed read does (a feed tries again; a query's error and Retry, Load
  * more's beside it).
  *
@@ -39,6 +42,10 @@
  * they are): from the end of a subscription until the next one delivers an event or has run for
  * `SETTLED_MS` without ending (the gateway does not acknowledge a subscription, so a quiet feed is
  * taken as working after that long).
+ *
+ * A view's cursor is kept in the cache per view (its alias of `liveCursor` and its variables:
+ * apollo.ts), so that a view shown from the cache starts its feed at the cursor its own rows were
+ * read at, not at a later one another view read.
  *
  * It subscribes with `client.subscribe` rather than `useSubscription`, whose variables would have to
  * change (and resubscribe) with every cursor; with `fetchPolicy: 'no-cache'` and `errorPolicy: 'all'`
@@ -65,18 +72,25 @@ const READ_TIMEOUT_MS = 60_000;
 export interface LiveFeedOptions<TData, TVariables> {
   /** The subscription's variables but `after`, which the feed sets. */
   variables: Omit<TVariables, 'after'>;
+  /** Set while the view has not been read: the feed starts once it is, after its cursor. */
   skip?: boolean;
+  /**
+   * The cursor the view was read at (its `liveCursor`), read as the feed starts: it subscribes
+   * after it. None (the log could not be read then): it reads the view again first (`resync`).
+   */
+  after: string | null | undefined;
   /** The event's cursor (its place in the event log). */
   cursorOf: (data: TData) => string;
   /** Each event that has data, with its errors when it is partial (a result without data is not an event). */
   onEvent: (data: TData, error?: CombinedGraphQLErrors) => void;
   /**
-   * Resuming is impossible: read the view again. The feed subscribes afresh once it resolves, and
-   * calls it again later when it rejects or has not resolved within `READ_TIMEOUT_MS`. `signal`
-   * aborts the read once the feed no longer waits for it (timed out, or stopped): an answer
-   * written then would not have the page's writes made again over it (see `readOverWrites`).
+   * Resuming is impossible: read the view again, and resolve with the cursor it was read at (its
+   * `liveCursor`). The feed subscribes after it, and calls `resync` again later when it rejects,
+   * resolves without a cursor, or has not resolved within `READ_TIMEOUT_MS`. `signal` aborts the
+   * read once the feed no longer waits for it (timed out, or stopped): an answer written then would
+   * not have the page's writes made again over it (see `readOverWrites`).
    */
-  resync: (signal: AbortSignal) => Promise<void>;
+  resync: (signal: AbortSignal) => Promise<string | null | undefined>;
 }
 
 /** Subscribes `document` for as long as the component lives (see above); answers whether live updates are interrupted. */
@@ -92,7 +106,7 @@ export function useLiveFeed<TData, TVariables extends OperationVariables & { aft
   const key = JSON.stringify(options.variables);
   useEffect(() => {
     if (options.skip) return undefined;
-    const feed = startFeed(client, document, options.variables, {
+    const feed = startFeed(client, document, options.variables, options.after, {
       cursorOf: (data) => latest.current.cursorOf(data),
       onEvent: (data, error) => latest.current.onEvent(data, error),
       resync: (signal) => latest.current.resync(signal),
@@ -293,10 +307,11 @@ export function startFeed<TData, TVariables extends OperationVariables & { after
   client: ApolloClient,
   query: TypedDocumentNode<TData, TVariables>,
   variables: Omit<TVariables, 'after'>,
+  after: string | null | undefined,
   handlers: FeedHandlers<TData>,
 ): { stop(): void } {
-  /** The last event's cursor; none before the first event, and after a cursor the gateway refused. */
-  let cursor: string | undefined;
+  /** The last event's cursor, else the view's; none after a cursor the gateway refused. */
+  let cursor: string | undefined = after ?? undefined;
   /** Subscriptions in a row that ended before they settled. */
   let failures = 0;
   let interrupted = false;
@@ -316,20 +331,11 @@ export function startFeed<TData, TVariables extends OperationVariables & { after
     handlers.onInterrupted(value);
   };
 
-  /**
-   * Subscribes after `cursor` (none: afresh). `readView`: the feed cannot resume, and reads the view
-   * again once the fresh subscription is on its way; what the subscription delivers meanwhile (an
-   * event accepted after the gateway read the view, which the view cannot have) is held, in order,
-   * and handled once the view is in. A read that fails, or times out, drops what was held (the next
-   * read has it) and ends the subscription, to try both again later.
-   */
-  const subscribe = (readView?: (signal: AbortSignal) => Promise<void>) => {
+  /** Subscribes after `cursor`, which the feed has. */
+  const subscribe = (from: string) => {
     /** What the gateway ended the subscription with: a result without data, then `complete`. */
     let ending: unknown;
     let settled = !interrupted;
-    /** While the view is read: what the subscription delivered meanwhile, to run once it is in. */
-    let held: Array<() => void> | undefined = readView ? [] : undefined;
-    const inTurn = (run: () => void) => (held ? held.push(run) : run());
     const settle = () => {
       if (settled) return;
       settled = true;
@@ -337,20 +343,18 @@ export function startFeed<TData, TVariables extends OperationVariables & { after
       failures = 0;
       setInterrupted(false);
     };
-    settling = settled ? undefined : setTimeout(() => inTurn(settle), SETTLED_MS);
+    settling = settled ? undefined : setTimeout(settle, SETTLED_MS);
     let ended = false;
     const end = (reason: unknown) => {
       ended = true;
       clearTimeout(settling);
       running = undefined;
-      inTurn(() => {
-        if (!stopped) recover(reason);
-      });
+      if (!stopped) recover(reason);
     };
     const subscription = client
       .subscribe({
         query,
-        variables: { ...variables, after: cursor ?? null } as unknown as TVariables,
+        variables: { ...variables, after: from } as unknown as TVariables,
         fetchPolicy: 'no-cache',
         errorPolicy: 'all',
         context: { queryDeduplication: false },
@@ -362,37 +366,37 @@ export function startFeed<TData, TVariables extends OperationVariables & { after
             return;
           }
           ending = undefined;
-          inTurn(() => {
-            cursor = handlers.cursorOf(data as TData);
-            settle();
-            writeOverReads(client, () => {
-              if (!stopped) handlers.onEvent(data as TData, CombinedGraphQLErrors.is(error) ? error : undefined);
-            });
+          cursor = handlers.cursorOf(data as TData);
+          settle();
+          writeOverReads(client, () => {
+            if (!stopped) handlers.onEvent(data as TData, CombinedGraphQLErrors.is(error) ? error : undefined);
           });
         },
         error: end,
         complete: () => end(ending),
       });
     if (!ended) running = subscription;
-    if (!readView) return;
+  };
+
+  /**
+   * The feed cannot resume: it reads the view again, and subscribes after the cursor that read was
+   * made at. A read that fails, answers no cursor, or times out, is tried again later.
+   */
+  const readThenSubscribe = () => {
     reading = new AbortController();
-    readOverWrites(client, readView, reading.signal)
+    readOverWrites(client, (signal) => handlers.resync(signal), reading.signal)
       .finally(() => {
         reading = undefined;
       })
       .then(
-        () => {
-          const runs = held ?? [];
-          held = undefined;
-          if (!stopped) for (const run of runs) run();
+        (readAt) => {
+          if (stopped) return;
+          if (!readAt) return recover(undefined);
+          cursor = readAt;
+          subscribe(readAt);
         },
         (error: unknown) => {
-          held = undefined;
-          if (stopped) return;
-          clearTimeout(settling);
-          subscription.unsubscribe();
-          if (running === subscription) running = undefined;
-          recover(error);
+          if (!stopped) recover(error);
         },
       );
   };
@@ -421,10 +425,13 @@ export function startFeed<TData, TVariables extends OperationVariables & { after
   const again = (resume: boolean) => {
     timer = undefined;
     waiting.delete(wake);
-    if (!stopped) subscribe(resume ? undefined : (signal) => handlers.resync(signal));
+    if (stopped) return;
+    if (resume && cursor !== undefined) subscribe(cursor);
+    else readThenSubscribe();
   };
 
-  subscribe();
+  if (cursor === undefined) readThenSubscribe();
+  else subscribe(cursor);
   return {
     stop() {
       stopped = true;

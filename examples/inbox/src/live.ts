@@ -381,12 +381,13 @@ let writingOwn = false;
 function updateInbox(
   cache: ApolloCache,
   sourceIds: string[],
-  update: (data: InboxQuery, known: Map<string, Known>) => InboxQuery,
+  update: (data: InboxQuery, known: Map<string, Known>) => Omit<InboxQuery, 'inboxCursor'>,
 ): void {
   writingOwn = true;
   try {
     cache.updateQuery({ query: INBOX, variables: { sourceIds: sourceIds.length ? sourceIds : null } }, (data) =>
-      data ? update(data, knownOf(cache, sourceIds)) : data,
+      // The rows change; the cursor they were read at stays.
+      data ? { ...update(data, knownOf(cache, sourceIds)), inboxCursor: data.inboxCursor } : data,
     );
   } finally {
     writingOwn = false;
@@ -440,6 +441,7 @@ export function appendToThread(cache: ApolloCache, threadId: string, message: Me
     const thread = data?.thread;
     if (!thread || thread.contents.nodes.some((node) => node.id === message.id)) return data;
     return {
+      ...data,
       thread: {
         ...thread,
         contentsCount: thread.contentsCount + 1,

@@ -86,9 +86,14 @@ export const INBOX_PAGE = graphql(`
   }
 `);
 
-/** The inbox: open threads of the chosen sources, most recent activity first, and how many there are. */
+/**
+ * The inbox: open threads of the chosen sources, most recent activity first, and how many there
+ * are; and the cursor of the event log it was read at (`liveCursor`, read before the threads),
+ * after which its feeds start (feed.ts).
+ */
 export const INBOX = graphql(`
   query Inbox($sourceIds: [ID!], $first: Int = 20, $after: String) {
+    inboxCursor: liveCursor
     threads(first: $first, after: $after, filter: { sourceIds: $sourceIds, closed: false }) {
       totalCount
       ...InboxPage
@@ -128,9 +133,13 @@ export const MESSAGE = graphql(`
   }
 `);
 
-/** One conversation: its messages in order, the customer's profile, the interventions. */
+/**
+ * One conversation: its messages in order, the customer's profile, the interventions; and the
+ * event log's cursor it was read at, after which its feed starts (feed.ts).
+ */
 export const THREAD = graphql(`
   query Thread($id: ID!) {
+    threadCursor: liveCursor
     thread(id: $id) {
       ...ThreadRow
       customer {
