@@ -12,12 +12,17 @@
  * with in a file (`--cursor-file`, default `.bot-cursor` in the working directory) and, on start
  * and on every reconnection, subscribes with `after: <that cursor>`; the gateway first replays the
  * threads that arrived meanwhile. Conversations run concurrently, but the cursor only moves past
- * an event once it and every event before it are done, so a crash never skips one.
+ * an event once it and every event before it are done, so a crash never skips one. Without a
+ * cursor (the first run) it starts from the gateway's position now (`liveCursor`), saved at once:
+ * a thread started as the bot subscribes, or while a bot that has answered nobody yet is down, is
+ * replayed to it too (the gateway does not acknowledge a subscription, so subscribing without
+ * `after` would miss what came before the subscription reached it).
  *
  * The bot keeps running until it is stopped: when the gateway restarts it reconnects, and when a
  * subscription ends (the gateway completed it, or refused it) it subscribes again. A cursor the
  * gateway no longer has events after (`CURSOR_EXPIRED`: down longer than the retention, or a
- * gateway restarted with its event log in memory) is dropped: the bot carries on with live events.
+ * gateway restarted with its event log in memory) is dropped, and the bot starts again from the
+ * gateway's position then: what came before it must be found by a query.
  *
  * Every mutation carries an idempotency key derived from the content, so a bot restarted in the
  * middle of a conversation, or a new-thread event seen twice, never answers twice.
@@ -40,7 +45,7 @@ export interface BotOptions {
   sourceIds?: string[];
   /** Called when a conversation is done. */
   onConversation?: (outcome: ConversationOutcome) => void;
-  /** Where the last cursor is kept between runs; none: start from live events only. */
+  /** Where the last cursor is kept between runs; none: each run starts from the gateway's position then. */
   cursorFile?: string;
   log?: (message: string) => void;
 }
@@ -155,7 +160,7 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
   let cursor = options.cursorFile
     ? await readFile(options.cursorFile, 'utf8').then(
         (text) => text.trim() || undefined,
-        () => undefined, // no file yet: the first run starts from live events
+        () => undefined, // no file yet: the first run starts from the gateway's position (below)
       )
     : undefined;
   // `epoch` counts expired cursors: an event received before the gateway said CURSOR_EXPIRED carries a
@@ -210,18 +215,31 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
     cursor = undefined;
     payload.variables.after = null;
   };
+  /**
+   * Starts from the gateway's position now (`liveCursor`, the event log's head): the subscription
+   * after it receives every thread accepted from now on, whenever it reaches the gateway. Saved at
+   * once, so that a restart before the first answer resumes from here too.
+   */
+  const startFromNow = async () => {
+    const { liveCursor } = await gql<{ liveCursor: string }>('{ liveCursor }', {});
+    cursor = liveCursor;
+    payload.variables.after = liveCursor;
+    save(liveCursor);
+  };
   const onErrors = (errors: unknown) => {
     failures += 1;
     const codes = codesOf(errors);
     if (codes.includes('CURSOR_EXPIRED')) {
       // Down longer than the gateway keeps events (or the gateway restarted with its log in memory):
-      // what came meanwhile must be found by a query; carry on with live events.
-      log('bot: the saved cursor expired; continuing with live events only');
+      // what came meanwhile must be found by a query; carry on from the gateway's position now.
+      log("bot: the saved cursor expired; continuing from the gateway's position now");
       dropCursor();
     } else if (codes.includes('BAD_USER_INPUT') && payload.variables.after !== null) {
       // A cursor the gateway did not give (a damaged or hand-edited file): it would be refused on
-      // every attempt, and the bot would answer nobody. Carry on with live events.
-      log('bot: the gateway refused the saved cursor as not one of its own; continuing with live events only');
+      // every attempt, and the bot would answer nobody. Carry on from the gateway's position now.
+      log(
+        "bot: the gateway refused the saved cursor as not one of its own; continuing from the gateway's position now",
+      );
       dropCursor();
     }
   };
@@ -232,11 +250,21 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
     const delay = Math.min(30_000, 1_000 * 2 ** Math.max(0, failures - 1));
     retry = setTimeout(() => {
       retry = undefined;
-      subscribe();
+      void subscribe();
     }, delay);
   };
-  const subscribe = () => {
+  const subscribe = async () => {
     if (stopped) return;
+    if (payload.variables.after === null) {
+      try {
+        await startFromNow();
+      } catch (error) {
+        log(`bot: the gateway's position could not be read: ${error instanceof Error ? error.message : String(error)}`);
+        failures += 1;
+        return resubscribe();
+      }
+      if (stopped) return;
+    }
     unsubscribe = client.subscribe<NewThread>(payload, {
       next: (message) => {
         // The gateway reports a refused `after` (CURSOR_EXPIRED) as a result with errors, then completes.
@@ -279,8 +307,11 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
       },
     });
   };
-  subscribe();
-  // Resolve once the server acknowledged the connection, so that events after this are seen.
+  // Without a saved cursor, from the gateway's position now: a gateway that cannot tell it fails the
+  // start, as one that cannot list the categories does.
+  if (cursor === undefined) await startFromNow();
+  void subscribe();
+  // Resolve once the server acknowledged the connection (or fail the start when it refuses it).
   await new Promise<void>((resolve, reject) => {
     const off = client.on('connected', () => {
       off();

@@ -105,7 +105,7 @@ it('keeps running across a gateway restart that expires its cursor, and answers 
   // names nothing it has.
   await stack.gateway.close();
   const restarted: Gateway = await stack.anotherGateway({ port: Number(port) });
-  await printed('continuing with live events only', 'the bot to hear that its cursor expired');
+  await printed('saved cursor expired', 'the bot to hear that its cursor expired');
   await within(restarted.live.whenAttached(1), 20_000, 'the bot to subscribe again, without a cursor');
 
   const second = customerStartsThread('When will my order ship?');

@@ -1,9 +1,10 @@
 /**
  * The example bot resumes: it answers a thread, is stopped, five customers start threads while it
  * is down, and on restart (same cursor file) it answers those five, each exactly once, and not the
- * first one again.
+ * first one again. A first run starts from the gateway's position (`liveCursor`), saved at once.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Content } from '../../src/engage/types';
@@ -78,7 +79,75 @@ it('answers every thread that arrived while it was down, exactly once', async ()
   expect(await readFile(cursorFile, 'utf8')).not.toBe(saved);
 });
 
-it('drops a saved cursor the gateway refuses as not one of its own (a damaged file) and carries on with live events', async () => {
+it('starts its first run from the position it saved at once: a thread started while a bot that answered nobody was down is answered', async () => {
+  const cursorFile = path.join(dir, 'first-run-cursor');
+  const firstRun: ConversationOutcome[] = [];
+  let stop = await startBot(firstRun, cursorFile);
+  await stop();
+  expect(firstRun).toEqual([]);
+  const saved = await readFile(cursorFile, 'utf8');
+  expect(saved.length).toBeGreaterThan(0);
+
+  const accepted = stack.gateway.live.stats().receiver.accepted;
+  const whileDown = customerStartsThread('Is my parcel lost? (while the bot was down)');
+  await until(() => stack.gateway.live.stats().receiver.accepted > accepted, 'the thread accepted');
+
+  const secondRun: ConversationOutcome[] = [];
+  stop = await startBot(secondRun, cursorFile);
+  await until(() => secondRun.length >= 1, 'the answer', 15_000);
+  await stop();
+  expect(secondRun).toEqual([expect.objectContaining({ threadId: whileDown.thread_id, action: 'answered' })]);
+});
+
+it('answers a thread accepted before its subscription reached the gateway (the socket held on its way)', async () => {
+  // A loopback proxy in front of the gateway that holds WebSocket connections until released; HTTP passes.
+  const gatewayPort = Number(new URL(stack.gateway.url).port);
+  const held: Array<() => void> = [];
+  const sockets = new Set<net.Socket>();
+  const proxy = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.once('data', (first) => {
+      const go = () => {
+        const upstream = net.connect(gatewayPort, '127.0.0.1', () => {
+          upstream.write(first);
+          socket.pipe(upstream).pipe(socket);
+        });
+        sockets.add(upstream);
+        upstream.on('error', () => socket.destroy());
+        socket.on('error', () => upstream.destroy());
+      };
+      if (/^upgrade: websocket/im.test(first.toString('latin1'))) held.push(go);
+      else go();
+    });
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const { port } = proxy.address() as net.AddressInfo;
+  const outcomes: ConversationOutcome[] = [];
+  const starting = runBot({
+    url: `http://127.0.0.1:${port}/graphql`,
+    token: bot.token,
+    cursorFile: path.join(dir, 'held-cursor'),
+    log: () => undefined,
+    onConversation: (outcome) => outcomes.push(outcome),
+  });
+  let stop: (() => Promise<void>) | undefined;
+  try {
+    await until(() => held.length > 0, 'the bot to open its socket');
+    const accepted = stack.gateway.live.stats().receiver.accepted;
+    const content = customerStartsThread('Where is my parcel? (as the bot starts)');
+    await until(() => stack.gateway.live.stats().receiver.accepted > accepted, 'the thread accepted');
+    for (const go of held.splice(0)) go();
+    stop = await starting;
+    await until(() => outcomes.length === 1, 'the answer', 15_000);
+    expect(outcomes[0]).toMatchObject({ threadId: content.thread_id, action: 'answered' });
+  } finally {
+    await stop?.();
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => proxy.close(resolve));
+  }
+});
+
+it("drops a saved cursor the gateway refuses as not one of its own (a damaged file) and carries on from the gateway's position", async () => {
   const cursorFile = path.join(dir, 'damaged-cursor');
   await writeFile(cursorFile, 'not-a-cursor');
   const logged: string[] = [];
