@@ -29,7 +29,21 @@ export async function post(
   return { text, data: body.data };
 }
 
-/** Throws unless `actual` equals the reference answer (deep, strict). */
+/**
+ * Throws unless `actual` equals the reference answer (deep, strict). The event log's cursor a view
+ * reads with it (the example app's `inboxCursor: liveCursor`, at the top) names each gateway's own
+ * log, so two gateways answer it differently by design: it must be there in both, any value.
+ */
 export function assertSameData(label: string, actual: unknown, reference: unknown): void {
-  if (!isDeepStrictEqual(actual, reference)) throw new Error(`${label}: the answer differs from the reference answer`);
+  if (!isDeepStrictEqual(withoutLogCursors(actual), withoutLogCursors(reference)))
+    throw new Error(`${label}: the answer differs from the reference answer`);
+}
+
+const LOG_CURSORS = ['liveCursor', 'inboxCursor', 'threadCursor'];
+
+function withoutLogCursors(data: unknown): unknown {
+  if (!data || typeof data !== 'object') return data;
+  const copy: Record<string, unknown> = { ...data };
+  for (const key of LOG_CURSORS) if (typeof copy[key] === 'string') copy[key] = '<the log cursor>';
+  return copy;
 }
