@@ -113,14 +113,12 @@ export interface LiveHubOptions {
   /** How long a token's readable sources are trusted; default 60 s. */
   accessTtlMs?: number;
   /**
-   * Runs on every instance before its subscribers see a batch of events: the cross-request cache
-   * is invalidated here, so that payloads are resolved from Engage's new state, not a cached one.
+   * Runs on this instance before its subscribers see a batch of events (the order tests hold a
+   * batch here). The cross-request cache is not invalidated here but before the events are
+   * appended to the log (src/live/receiver.ts `beforeAppend`).
    */
   beforeDispatch?: (events: LiveEvent[]) => Promise<void>;
-  /**
-   * Runs before this instance dispatches events it read from the log before their publish reached
-   * it (see `follow`): their publisher may not have invalidated the shared cache yet.
-   */
+  /** Runs before this instance dispatches events it read from the log before their publish reached it (see `follow`). */
   beforeRecovered?: (events: LiveEvent[]) => Promise<void>;
   log?: (message: string) => void;
 }

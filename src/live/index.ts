@@ -57,10 +57,13 @@ export interface LiveOptions {
    */
   resultsVersion?: string;
   /**
-   * Runs once accepted events are known and before any subscriber sees them: the gateway evicts
-   * from its cross-request cache what the events name. With Redis the cache is shared, so the instance that
-   * received the webhook does it once, before publishing; in memory each instance does it before
-   * dispatching.
+   * Runs once a webhook's events are known and before they are appended to the event log: the
+   * gateway evicts from its cross-request cache what the events name (with Redis the cache is
+   * shared, so the instance that received the webhook does it for all). Before the append, not
+   * only before subscribers see the events: a query that reads the log's position (`liveCursor`)
+   * after the append must not be answered from the cache as it was before them. An entry whose
+   * request started before the eviction is never served after it (src/cache/response-cache.ts),
+   * so nothing needs evicting again later.
    */
   onChange?: (events: LiveEvent[]) => Promise<void>;
   log: (message: string) => void;
@@ -94,9 +97,7 @@ export async function createLive(options: LiveOptions): Promise<Live> {
   const prefix = options.redisPrefix ?? `${DEFAULTS.redis.prefix}:live`;
   const ttl = options.dedupeTtlMs ?? DEFAULTS.webhook.dedupeTtlSeconds * 1000;
   const pubsub = options.infra.pubsub<LiveTopics>(prefix);
-  // With Redis the cache is shared too: the receiving instance invalidates it once, before publishing.
   const redis = options.infra.redis;
-  const shared = redis !== undefined;
   // Deduplication is part of the append (see event-log.ts): on Redis in the log's own script, in
   // memory through the event claims.
   const eventLog: EventLog =
@@ -115,18 +116,11 @@ export async function createLive(options: LiveOptions): Promise<Live> {
           options.eventLog,
         ));
 
-  const onChange = async (events: LiveEvent[]) => {
-    await options
-      .onChange?.(events)
-      .catch((error: unknown) => options.log(`live: cache invalidation failed: ${String(error)}`));
-  };
   const hub = new LiveHub({
     pubsub,
     eventLog,
     retry: options.retry,
     accessTtlMs: options.accessTtlMs,
-    beforeDispatch: shared ? undefined : onChange,
-    beforeRecovered: shared ? onChange : undefined,
     log: options.log,
   });
   try {
@@ -150,14 +144,13 @@ export async function createLive(options: LiveOptions): Promise<Live> {
     : LOCAL;
   const fanOut = new FanOut(options.log, hub.retry, results);
   const receiver = createWebhookReceiver({
+    // Fails the delivery when it fails (503: Engage delivers again), before anything is appended.
+    beforeAppend: options.onChange,
     secret: options.webhookSecret,
     verifyToken: options.webhookVerifyToken,
     bodyLimit: options.webhookBodyLimit,
     eventLog,
-    publish: async (notificationId, events) => {
-      if (shared) await onChange(events);
-      await hub.publish(notificationId, events, events.previous);
-    },
+    publish: (notificationId, events) => hub.publish(notificationId, events, events.previous),
     log: options.log,
   });
   if (options.webhookSecret === undefined)

@@ -9,7 +9,8 @@
  *   header (401 missing or wrong, before the body is read), `Content-Type` JSON (415), the body
  *   size (413), JSON syntax and the notification's shape (400 with a reason; also a body nested more
  *   than `MAX_NOTIFICATION_DEPTH` levels deep, never retried). Then the events are
- *   normalised and appended to the event log, which skips the ids it already accepted (at-least-once
+ *   normalised, the cross-request cache forgets what they name (`beforeAppend`), and they are
+ *   appended to the event log, which skips the ids it already accepted (at-least-once
  *   delivery) in the same step (src/live/event-log.ts); the answer is 200 only once they are in the
  *   log, so an accepted event is never lost. When the append fails nothing was accepted and the
  *   answer is 503: Engage re-delivers (counted as `unavailable` in `webhook_events_total`). The
@@ -28,13 +29,21 @@ import { z } from 'zod';
 import { nestedDeeperThan } from '../edge/documents';
 import type { WebhookEvent, WebhookNotification } from '../engage/types';
 import type { Appended, EventLog } from './event-log';
-import { normalise } from './events';
+import { normalise, type LiveEvent } from './events';
 
 export interface ReceiverOptions {
   /** `WEBHOOK_SECRET`: when set, every request must carry it in `X-Dimelo-Secret`. */
   secret?: string;
   /** `WEBHOOK_VERIFY_TOKEN`: the handshake answers only this token. */
   verifyToken?: string;
+  /**
+   * Runs before the events are appended: evicts from the cross-request cache what they name. Once
+   * appended, an event is behind the log's position that a query reads (`liveCursor`), and the
+   * rest of that query must not be answered from a cache entry older than the event, or a
+   * subscription from that position would never be told of the change. When it fails, nothing is
+   * appended and the answer is 503: Engage re-delivers.
+   */
+  beforeAppend?: (events: LiveEvent[]) => Promise<void>;
   /** Deduplicates and appends the accepted events before the answer (see event-log.ts). */
   eventLog: Pick<EventLog, 'append'>;
   /** Hands the appended events (with their cursors and `previous`) to the subscribers. */
@@ -181,9 +190,11 @@ export function createWebhookReceiver(options: ReceiverOptions): { router: Route
         return refuse(res, 400, 'invalid_notification', parsed.reason);
       }
       const notification = parsed.value;
+      const events = notification.events.map((event) => normalise(event, notification.id));
       let appended: Appended;
       try {
-        appended = await options.eventLog.append(notification.events.map((event) => normalise(event, notification.id)));
+        await options.beforeAppend?.(events);
+        appended = await options.eventLog.append(events);
       } catch (error) {
         counters.unavailable += 1;
         log(`webhook notification ${notification.id} not accepted (Engage will re-deliver): ${reason(error)}`);

@@ -187,3 +187,77 @@ describeWith([requirements.redis()])('Query.liveCursor, two instances sharing Re
     expect(received).toEqual([afterOnA, afterOnB]);
   });
 });
+
+describe('Query.liveCursor, with the cross-request cache on', () => {
+  /** An in-memory log whose `append`, once `held` is set, returns only when it resolves: the events are in, not yet published. */
+  class HeldAppendLog extends MemoryEventLog {
+    held?: Promise<void>;
+    appended = new Deferred<void>();
+    override async append(...args: Parameters<MemoryEventLog['append']>) {
+      const appended = await super.append(...args);
+      this.appended.resolve();
+      if (this.held) await this.held;
+      return appended;
+    }
+  }
+  let stack: Stack;
+  const seen = new Set<string>();
+  const log = new HeldAppendLog({ claim: async (id) => !seen.has(id) && Boolean(seen.add(id)) });
+  beforeAll(async () => {
+    stack = await startStack({
+      gateway: { cacheTtlMs: 60_000, recordCacheTtlMs: 60_000, live: { eventLog: { engine: log } } },
+    });
+  });
+  afterAll(() => stack.dispose());
+
+  it('is not read after an event whose change the rest of the query answers from the cache, older than it', async () => {
+    // A thread of a source whose threads can be closed (Engage: emails, Messenger...).
+    const closable = new Set(
+      stack.emulator.records
+        .list('sources')
+        .filter((source) => ['email', 'messenger'].includes(String(source.type)))
+        .map((source) => source.id),
+    );
+    const thread = stack.emulator.records
+      .list('threads')
+      .find((candidate) => !candidate.closed && closable.has(String(candidate.source_id)))!;
+    const read = async () => {
+      const { data, errors } = await stack.gql<{ liveCursor: string; thread: { closed: boolean } }>(
+        'query ($id: ID!) { liveCursor thread(id: $id) { id closed } }',
+        { id: thread.id },
+      );
+      expect(errors).toBeUndefined();
+      return data!;
+    };
+    const before = await read(); // the thread, open, now in the cache
+    expect(before.thread.closed).toBe(false);
+
+    // Another client closes the thread in Engage; its webhook's event is appended, and held there
+    // (before the gateway publishes it to its subscribers).
+    const closed = await fetch(`${stack.emulator.url}/content_threads/${thread.id}/close`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${stack.admin.token}` },
+    });
+    expect(closed.status).toBeLessThan(300);
+    const release = new Deferred<void>();
+    log.held = release.promise;
+    const metadata = { thread_id: thread.id, source_id: thread.source_id };
+    const posted = postWebhook(
+      stack.gateway,
+      notification([event('content.thread_closed', { type: 'content_thread', id: thread.id, metadata })]),
+      { secret: stack.webhook.secret },
+    );
+    await within(log.appended.promise, 10_000, 'the event appended');
+    try {
+      // A view read now has a position after the event: its state must be the thread's after it too,
+      // or a subscription from that position would never be told.
+      const during = await read();
+      expect(during.liveCursor).not.toBe(before.liveCursor);
+      expect(during.thread.closed).toBe(true);
+    } finally {
+      log.held = undefined;
+      release.resolve();
+      expect((await posted).status).toBe(200);
+    }
+  });
+});
