@@ -208,8 +208,9 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
   let unsubscribe = () => {};
   let retry: NodeJS.Timeout | undefined;
   let failures = 0;
-  const codesOf = (errors: unknown): unknown[] =>
-    Array.isArray(errors) ? errors.map((e: { extensions?: { code?: unknown } } | null) => e?.extensions?.code) : [];
+  type Extensions = { code?: unknown; argumentName?: unknown };
+  const extensionsOf = (errors: unknown): Extensions[] =>
+    Array.isArray(errors) ? errors.map((e: { extensions?: Extensions } | null) => e?.extensions ?? {}) : [];
   const dropCursor = () => {
     epoch += 1;
     cursor = undefined;
@@ -228,13 +229,13 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
   };
   const onErrors = (errors: unknown) => {
     failures += 1;
-    const codes = codesOf(errors);
-    if (codes.includes('CURSOR_EXPIRED')) {
+    const extensions = extensionsOf(errors);
+    if (extensions.some((e) => e.code === 'CURSOR_EXPIRED')) {
       // Down longer than the gateway keeps events (or the gateway restarted with its log in memory):
       // what came meanwhile must be found by a query; carry on from the gateway's position now.
       log("bot: the saved cursor expired; continuing from the gateway's position now");
       dropCursor();
-    } else if (codes.includes('BAD_USER_INPUT') && payload.variables.after !== null) {
+    } else if (extensions.some((e) => e.code === 'BAD_USER_INPUT' && e.argumentName === 'after')) {
       // A cursor the gateway did not give (a damaged or hand-edited file): it would be refused on
       // every attempt, and the bot would answer nobody. Carry on from the gateway's position now.
       log(

@@ -32,9 +32,10 @@ export function encodeCursor(epoch: string, position: Position): string {
   return Buffer.from(`${VERSION}:${epoch}:${position}`, 'utf8').toString('base64url');
 }
 
+/** A refused `after`: named as the argument (`argumentName`), as every `BAD_USER_INPUT` is. */
 export class CursorError extends GraphQLError {
   constructor(code: 'BAD_USER_INPUT' | 'CURSOR_EXPIRED', message: string) {
-    super(message, { extensions: { code } });
+    super(message, { extensions: { code, argumentName: 'after' } });
   }
 }
 

@@ -170,3 +170,30 @@ it("drops a saved cursor the gateway refuses as not one of its own (a damaged fi
     await stop();
   }
 });
+
+it('keeps its saved cursor when the gateway refuses something else than the cursor (a malformed source id)', async () => {
+  const cursorFile = path.join(dir, 'kept-cursor');
+  const { data } = await stack.gql<{ liveCursor: string }>('{ liveCursor }', {}, { token: bot.token });
+  await writeFile(cursorFile, data!.liveCursor);
+  // The log moves on: the gateway's position is no longer the saved cursor.
+  const accepted = stack.gateway.live.stats().receiver.accepted;
+  customerStartsThread('Where is my parcel? (while the bot is misconfigured)');
+  await until(() => stack.gateway.live.stats().receiver.accepted > accepted, 'the thread accepted');
+
+  const logged: string[] = [];
+  const stop = await runBot({
+    url: stack.gateway.url,
+    token: bot.token,
+    sourceIds: ['not-a-source-id'],
+    cursorFile,
+    log: (message) => logged.push(message),
+  });
+  try {
+    await until(() => logged.some((line) => line.includes('BAD_USER_INPUT')), 'the refusal of the source id');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await readFile(cursorFile, 'utf8')).toBe(data!.liveCursor);
+    expect(logged.some((line) => /saved cursor/.test(line))).toBe(false);
+  } finally {
+    await stop();
+  }
+});

@@ -217,7 +217,9 @@ describe('cursors', () => {
   it('round-trip, and anything else is BAD_USER_INPUT', () => {
     expect(decodeCursor(encodeCursor('abc', '1700000000000-3'))).toEqual({ epoch: 'abc', position: '1700000000000-3' });
     for (const bad of ['', 'nope', Buffer.from('1:abc:12').toString('base64url'), 'a'.repeat(300), '!!']) {
-      expect(() => decodeCursor(bad)).toThrow(expect.objectContaining({ extensions: { code: 'BAD_USER_INPUT' } }));
+      expect(() => decodeCursor(bad)).toThrow(
+        expect.objectContaining({ extensions: { code: 'BAD_USER_INPUT', argumentName: 'after' } }),
+      );
     }
   });
 });
