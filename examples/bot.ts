@@ -156,8 +156,9 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
     return { threadId: thread.id, contentId: content.id, interventionId, action: 'answered' };
   }
 
-  // The cursor: read once, then moved forward in arrival order as conversations finish.
-  let cursor = options.cursorFile
+  // The saved cursor, read once; from then on `payload.variables.after` is the cursor, moved forward
+  // in arrival order as conversations finish (`moveTo`).
+  const saved = options.cursorFile
     ? await readFile(options.cursorFile, 'utf8').then(
         (text) => text.trim() || undefined,
         () => undefined, // no file yet: the first run starts from the gateway's position (below)
@@ -179,18 +180,18 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
         log(`bot: cursor not saved: ${error instanceof Error ? error.message : String(error)}`),
       );
   };
+  /** The cursor is `value` now: the next (re)subscription is after it, and a restart resumes from it. */
+  const moveTo = (value: string) => {
+    payload.variables.after = value;
+    save(value);
+  };
   const advance = () => {
-    let moved = false;
+    let last: string | undefined;
     while (inFlight[0]?.done) {
       const entry = inFlight.shift()!;
-      if (entry.epoch !== epoch) continue;
-      cursor = entry.cursor;
-      moved = true;
+      if (entry.epoch === epoch) last = entry.cursor;
     }
-    if (moved) {
-      payload.variables.after = cursor ?? null;
-      save(cursor!);
-    }
+    if (last !== undefined) moveTo(last);
   };
 
   const client = createClient({
@@ -203,7 +204,7 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
   });
   // graphql-ws sends this same object again when it reconnects: `advance` keeps `after` current,
   // so a reconnection resumes after the last finished conversation.
-  const payload = { query: NEW_THREADS, variables: { sources: options.sourceIds ?? null, after: cursor ?? null } };
+  const payload = { query: NEW_THREADS, variables: { sources: options.sourceIds ?? null, after: saved ?? null } };
   let stopped = false;
   let unsubscribe = () => {};
   let retry: NodeJS.Timeout | undefined;
@@ -213,7 +214,6 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
     Array.isArray(errors) ? errors.map((e: { extensions?: Extensions } | null) => e?.extensions ?? {}) : [];
   const dropCursor = () => {
     epoch += 1;
-    cursor = undefined;
     payload.variables.after = null;
   };
   /**
@@ -222,10 +222,7 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
    * once, so that a restart before the first answer resumes from here too.
    */
   const startFromNow = async () => {
-    const { liveCursor } = await gql<{ liveCursor: string }>('{ liveCursor }', {});
-    cursor = liveCursor;
-    payload.variables.after = liveCursor;
-    save(liveCursor);
+    moveTo((await gql<{ liveCursor: string }>('{ liveCursor }', {})).liveCursor);
   };
   const onErrors = (errors: unknown) => {
     failures += 1;
@@ -310,7 +307,7 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
   };
   // Without a saved cursor, from the gateway's position now: a gateway that cannot tell it fails the
   // start, as one that cannot list the categories does.
-  if (cursor === undefined) await startFromNow();
+  if (payload.variables.after === null) await startFromNow();
   void subscribe();
   // Resolve once the server acknowledged the connection (or fail the start when it refuses it).
   await new Promise<void>((resolve, reject) => {

@@ -114,8 +114,7 @@ export function Inbox({
     });
     if (!read) throw readError ?? new Error('The inbox could not be read.');
     setLiveFailed((previous) => liveFieldErrors(previous, read, readError));
-    if (!read.inboxCursor) throw readError ?? new Error('The live updates could not be resumed.');
-    return read.inboxCursor;
+    return read.inboxCursor; // null when the log could not be read: the feed reads again later
   };
   const threadsInterrupted = useLiveFeed(NEW_THREADS, {
     ...feed,

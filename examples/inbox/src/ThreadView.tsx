@@ -133,8 +133,7 @@ export function ThreadView({
         throw readError ?? new Error('The conversation could not be read.');
       }
       setResyncFailed(fieldErrors(readError));
-      if (!read.threadCursor) throw readError ?? new Error('The live updates could not be resumed.');
-      return read.threadCursor;
+      return read.threadCursor; // null when the log could not be read: the feed reads again later
     },
   });
 

@@ -406,32 +406,32 @@ export function startFeed<TData, TVariables extends OperationVariables & { after
     failures += 1;
     setInterrupted(true);
     const problem = reason === undefined ? undefined : uiError(reason);
-    const resume = cursor !== undefined && problem?.code !== 'CURSOR_EXPIRED' && problem?.code !== 'BAD_USER_INPUT';
-    if (!resume) cursor = undefined;
+    // A cursor the gateway refused is dropped: the feed then reads the view again (`again`).
+    if (problem?.code === 'CURSOR_EXPIRED' || problem?.code === 'BAD_USER_INPUT') cursor = undefined;
     // Jittered, so that the pages an outage cut off do not all come back at once.
     const backoff = Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** (failures - 1)) * (0.75 + Math.random() / 2);
     const retryAfterMs = problem?.retryAfterMs ?? 0;
-    timer = setTimeout(() => again(resume), Math.max(retryAfterMs, backoff));
+    timer = setTimeout(again, Math.max(retryAfterMs, backoff));
     // A wait the gateway asked for (`retryAfterMs`) is kept; a backoff of the feed's own ends when
     // the gateway is seen to answer again (`wakeFeeds`).
     if (retryAfterMs > 0) return;
     wake = () => {
       clearTimeout(timer);
-      again(resume);
+      again();
     };
     waiting.add(wake);
   };
 
-  const again = (resume: boolean) => {
+  /** Subscribes after the feed's cursor, or reads the view again when it has none. */
+  const start = () => (cursor === undefined ? readThenSubscribe() : subscribe(cursor));
+
+  const again = () => {
     timer = undefined;
     waiting.delete(wake);
-    if (stopped) return;
-    if (resume && cursor !== undefined) subscribe(cursor);
-    else readThenSubscribe();
+    if (!stopped) start();
   };
 
-  if (cursor === undefined) readThenSubscribe();
-  else subscribe(cursor);
+  start();
   return {
     stop() {
       stopped = true;
