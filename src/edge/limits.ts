@@ -456,7 +456,11 @@ export function useOperationLimits(limits: Limits): ApolloServerPlugin {
   return {
     async requestDidStart() {
       return {
-        async didResolveOperation({ document, request }) {
+        async didResolveOperation({ document, operation, request }) {
+          // No operation by that name (an operationName with an anonymous one, say): Apollo calls this
+          // hook all the same, then answers 400 OPERATION_RESOLUTION_FAILURE, as the WebSocket side
+          // does before its own cost check. Estimated here, the failure read as a cost past the limit.
+          if (!operation) return;
           const error = limits.checkCost({
             document,
             operationName: request.operationName,

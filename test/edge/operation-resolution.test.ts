@@ -1,6 +1,6 @@
 /**
- * A document whose operation cannot be chosen (an `operationName` it does not define, several
- * operations and no name) is the caller's mistake: 400 `OPERATION_RESOLUTION_FAILURE` over HTTP,
+ * A document whose operation cannot be chosen (an `operationName` it does not define, its one
+ * operation anonymous included; several operations and no name) is the caller's mistake: 400 `OPERATION_RESOLUTION_FAILURE` over HTTP,
  * as Apollo answers it without a gateway, and the same code over WebSocket; never an internal
  * error, and nothing logged as unexpected.
  */
@@ -35,6 +35,19 @@ const CASES: Array<{ what: string; query: string; operationName?: string; messag
   {
     what: 'an operationName the document does not define',
     query: 'query A { __typename }',
+    operationName: 'B',
+    message: /Unknown operation named "B"/,
+  },
+  {
+    // GraphiQL sends the name of the operation last run with a document just pasted over it.
+    what: 'an operationName given with a document whose one operation has no name',
+    query: '{ __typename }',
+    operationName: 'B',
+    message: /Unknown operation named "B"/,
+  },
+  {
+    what: 'an operationName given with an anonymous subscription',
+    query: 'subscription { engageEvents { type } }',
     operationName: 'B',
     message: /Unknown operation named "B"/,
   },
