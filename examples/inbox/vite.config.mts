@@ -8,8 +8,24 @@
  * WebSocket) through this server's proxy instead, for a gateway that does not list the app's origin.
  * EMULATOR_ORIGIN (default http://127.0.0.1:4010) is where `/_emulator` goes.
  */
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import react from '@vitejs/plugin-react';
-import { defineConfig, loadEnv } from 'vite';
+import { defineConfig, loadEnv, type ProxyOptions } from 'vite';
+
+/**
+ * The proxy passes the page's `Origin` on, and the gateway refuses a WebSocket upgrade from an origin
+ * it does not list (403), which is the very case of GATEWAY_VIA_PROXY=1. A request from this app's
+ * own pages (its Origin this server's) comes from here, not from a page on another site: it goes on
+ * without one, as a server's request does. Any other Origin is passed on for the gateway to judge.
+ */
+const ownPagesAsServer: ProxyOptions['configure'] = (proxy) => {
+  const fromOwnPage = (proxyReq: ClientRequest, req: IncomingMessage) => {
+    const { origin, host } = req.headers;
+    if (host && (origin === `http://${host}` || origin === `https://${host}`)) proxyReq.removeHeader('origin');
+  };
+  proxy.on('proxyReq', fromOwnPage);
+  proxy.on('proxyReqWs', fromOwnPage);
+};
 
 export default defineConfig(({ mode }) => {
   const env = loadEnv(mode, process.cwd(), '');
@@ -17,7 +33,7 @@ export default defineConfig(({ mode }) => {
   const proxy = {
     '/_emulator': { target: env.EMULATOR_ORIGIN || 'http://127.0.0.1:4010', changeOrigin: true },
     // Same-origin `/graphql` (HTTP and WebSocket) reaches the gateway through here with GATEWAY_VIA_PROXY=1.
-    '/graphql': { target: new URL(gatewayUrl).origin, changeOrigin: true, ws: true },
+    '/graphql': { target: new URL(gatewayUrl).origin, changeOrigin: true, ws: true, configure: ownPagesAsServer },
   };
   return {
     plugins: [react()],

@@ -1,0 +1,74 @@
+/**
+ * The inbox app with `GATEWAY_VIA_PROXY=1`, "for a gateway that does not list the app's origin"
+ * (README, For front-end teams): its `/graphql`, HTTP and WebSocket, goes through the app's own
+ * server to a gateway whose origins leave the app's out (no localhost origins, as in production).
+ * The page reads its inbox and receives live updates all the same; a page on another site still
+ * cannot open a socket through the proxy.
+ */
+import type { Browser, Page } from 'playwright-core';
+import WebSocket from 'ws';
+import { describeWith, requirements } from '../support/requirements';
+import { startStack, type Stack } from '../support/stack';
+import { launchChromium, serveApp, uncaughtErrors, type ServedApp } from './support';
+
+describeWith([requirements.chromium()])('inbox app through its server’s proxy', () => {
+  let stack: Stack;
+  let app: ServedApp;
+  let browser: Browser;
+  let page: Page;
+
+  beforeAll(async () => {
+    stack = await startStack({
+      registerWebhook: true,
+      emulator: { webhooks: { retryBaseMs: 5 } },
+      gateway: { allowLocalhostOrigins: false, corsOrigins: ['https://inbox.example'] },
+    });
+    app = await serveApp({ gatewayUrl: stack.gateway.url, emulatorOrigin: stack.emulator.origin, viaProxy: true });
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await app?.close();
+    await stack?.dispose();
+  });
+
+  it('reads the inbox and shows a new thread live, over the proxied WebSocket', async () => {
+    const uncaught = uncaughtErrors(page);
+    const sockets: string[] = [];
+    page.on('websocket', (socket) => sockets.push(socket.url()));
+    await page.goto(app.origin);
+    await page.getByRole('button', { name: /admin/ }).click();
+    await page.locator('.inbox [data-thread-id]').first().waitFor();
+    expect(sockets.length).toBeGreaterThan(0);
+    for (const url of sockets) expect(new URL(url).host).toBe(new URL(app.origin).host);
+
+    const sourceId = stack.emulator.records.list('sources').find((candidate) => candidate.active)!.id;
+    const started = stack.emulator.customers.startThread({
+      sourceId,
+      body: 'Through the proxy, please.',
+      customer: { firstname: 'Ines', lastname: 'Okafor' },
+    });
+    await page.locator(`.inbox li:first-child [data-thread-id="${started.thread_id}"]`).waitFor();
+    expect(uncaught()).toEqual([]);
+  });
+
+  it('refuses, through the proxy, a WebSocket from a page on another site, as the gateway does', async () => {
+    const status = await new Promise<number>((resolve, reject) => {
+      const socket = new WebSocket(`${app.origin.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws', {
+        origin: 'https://elsewhere.example',
+      });
+      socket.on('unexpected-response', (_request, response) => {
+        resolve(response.statusCode ?? 0);
+        socket.terminate();
+      });
+      socket.on('open', () => {
+        resolve(101);
+        socket.close();
+      });
+      socket.on('error', reject);
+    });
+    expect(status).toBe(403);
+  });
+});
