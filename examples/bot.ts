@@ -25,7 +25,11 @@
  * gateway's position then: what came before it must be found by a query.
  *
  * Every mutation carries an idempotency key derived from the content, so a bot restarted in the
- * middle of a conversation, or a new-thread event seen twice, never answers twice.
+ * middle of a conversation, or a new-thread event seen twice, never answers twice. A mutation the
+ * gateway refuses having sent nothing (RATE_LIMITED, UPSTREAM_RATE_LIMITED, UPSTREAM_UNAVAILABLE
+ * without `outcomeUnknown`, SERVICE_UNAVAILABLE, the key's first request still running) or does not
+ * answer is sent again with its key, after `retryAfterMs`, with backoff: the conversation is not
+ * given up, nor the cursor moved past it. A bot stopped meanwhile leaves it to its next run.
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -84,26 +88,105 @@ function answerFor(body: string): string {
   return 'Thanks for reaching out! Here is our help centre: https://help.example.com. Write "human" to talk to an agent.';
 }
 
+interface GraphQLErrorLike {
+  message: string;
+  extensions?: { code?: unknown; reason?: unknown; retryAfterMs?: unknown; outcomeUnknown?: unknown };
+}
+
+/**
+ * Refusals that sent nothing to Engage (or whose Engage call did nothing): the same request, with
+ * its key, may go again. The key's first request still running, or failed on another instance, is
+ * one too: the retry gets its result, or makes it. `outcomeUnknown` never is (README, The Engage Bot flow).
+ */
+const RETRYABLE = new Set(['RATE_LIMITED', 'UPSTREAM_RATE_LIMITED', 'SERVICE_UNAVAILABLE', 'UPSTREAM_UNAVAILABLE']);
+const RETRYABLE_CONFLICTS = new Set(['IDEMPOTENT_REQUEST_IN_PROGRESS', 'IDEMPOTENT_REQUEST_FAILED']);
+const mayRetry = (error: GraphQLErrorLike) =>
+  error.extensions?.outcomeUnknown !== true &&
+  (RETRYABLE.has(String(error.extensions?.code)) ||
+    (error.extensions?.code === 'CONFLICT' && RETRYABLE_CONFLICTS.has(String(error.extensions.reason))));
+
+/** The gateway's errors, said as `CODE: message`; `retry` when the request may be sent again as is. */
+class GatewayError extends Error {
+  readonly retry: boolean;
+  readonly retryAfterMs?: number;
+  constructor(message: string, details: { retry: boolean; retryAfterMs?: number }) {
+    super(message);
+    this.retry = details.retry;
+    this.retryAfterMs = details.retryAfterMs;
+  }
+  static of(errors: GraphQLErrorLike[]): GatewayError {
+    const message = errors.map((error) => `${String(error.extensions?.code ?? 'ERROR')}: ${error.message}`).join('; ');
+    const retry = errors.every(mayRetry);
+    const waits = errors.map((error) => error.extensions?.retryAfterMs).filter((ms) => typeof ms === 'number');
+    return new GatewayError(message, { retry, retryAfterMs: waits.length ? Math.max(...waits) : undefined });
+  }
+}
+
+/** The bot was stopped while a conversation waited to try again. */
+class Stopped extends Error {}
+
 /** Starts the bot; resolves with a function that stops it (closes the socket). */
 export async function runBot(options: BotOptions): Promise<() => Promise<void>> {
   const log = options.log ?? ((message: string) => console.log(message));
   const humanPattern = options.humanPattern ?? /\bhuman\b/i;
+  // Waits of conversations before they try again, each ended at once by `stop`.
+  const pauses = new Set<() => void>();
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        pauses.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      pauses.add(wake);
+    });
   const headers: Record<string, string> = {
     'content-type': 'application/json',
     ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
   };
 
   async function gql<T>(query: string, variables: Record<string, unknown>): Promise<T> {
-    const response = await fetch(options.url, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
-    const result = (await response.json()) as {
-      data?: T;
-      errors?: Array<{ message: string; extensions?: { code?: string } }>;
-    };
-    if (result.errors?.length)
-      throw new Error(
-        result.errors.map((error) => `${error.extensions?.code ?? 'ERROR'}: ${error.message}`).join('; '),
-      );
+    let response: Response;
+    try {
+      response = await fetch(options.url, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
+    } catch (error) {
+      // No answer (the gateway restarting, a connection lost): sent or not, the same key may go again.
+      throw new GatewayError(`the gateway did not answer: ${error instanceof Error ? error.message : String(error)}`, {
+        retry: true,
+      });
+    }
+    let result: { data?: T; errors?: GraphQLErrorLike[] };
+    try {
+      result = (await response.json()) as typeof result;
+    } catch {
+      // Not the gateway's JSON: a proxy in front of a gateway that is down or restarting, say.
+      throw new GatewayError(`HTTP ${response.status} from the gateway`, { retry: response.status >= 500 });
+    }
+    if (result.errors?.length) throw GatewayError.of(result.errors);
     return result.data as T;
+  }
+
+  /**
+   * A mutation of a conversation, made again with the same idempotency key while the gateway
+   * refuses it having sent nothing to Engage (too fast, Engage rate limited or unavailable before
+   * the call, Redis unavailable) or gives no answer, after `retryAfterMs` when it says, with backoff:
+   * a bot that gave the conversation up would leave its customer unanswered, past the cursor. An
+   * outcome Engage left unknown is not retried (the key answers CONFLICT, never posting twice). A
+   * bot stopped meanwhile leaves the conversation undone, for its next run to take up.
+   */
+  async function mutate<T>(query: string, variables: Record<string, unknown>): Promise<T> {
+    for (let failures = 0; ; failures += 1) {
+      try {
+        return await gql<T>(query, variables);
+      } catch (error) {
+        if (!(error instanceof GatewayError) || !error.retry) throw error;
+        if (stopped) throw new Stopped();
+        const backoff = Math.min(30_000, 500 * 2 ** failures);
+        await pause(Math.max(error.retryAfterMs ?? 0, backoff) + Math.random() * 250);
+        if (stopped) throw new Stopped();
+      }
+    }
   }
 
   let humanCategoryIds = options.humanCategoryIds;
@@ -119,13 +202,13 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
   async function handle({ newThread: { thread, content } }: NewThread): Promise<ConversationOutcome> {
     const body = content.body ?? '';
     log(`bot: new thread ${thread.id} on ${thread.source.name} from ${content.author?.displayName ?? 'a customer'}`);
-    const { botEngage } = await gql<{ botEngage: { id: string } }>(
+    const { botEngage } = await mutate<{ botEngage: { id: string } }>(
       `mutation($c: ID!, $k: String) { botEngage(contentId: $c, idempotencyKey: $k) { id } }`,
       { c: content.id, k: `bot-engage-${content.id}` },
     );
     const interventionId = botEngage.id;
     if (humanPattern.test(body)) {
-      const { transferToHuman } = await gql<{ transferToHuman: { agentAvailable: boolean } }>(
+      const { transferToHuman } = await mutate<{ transferToHuman: { agentAvailable: boolean } }>(
         `mutation($t: ID!, $cats: [ID!]!, $i: ID, $k: String) { transferToHuman(threadId: $t, categoryIds: $cats, interventionId: $i, idempotencyKey: $k) { agentAvailable } }`,
         { t: thread.id, cats: humanCategoryIds, i: interventionId, k: `bot-transfer-${content.id}` },
       );
@@ -140,7 +223,7 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
         agentAvailable: transferToHuman.agentAvailable,
       };
     }
-    await gql(
+    await mutate(
       `mutation($c: ID!, $b: String!, $k: String) { replyToContent(input: { contentId: $c, body: $b, idempotencyKey: $k }) { id } }`,
       {
         c: content.id,
@@ -148,7 +231,7 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
         k: `bot-reply-${content.id}`,
       },
     );
-    await gql(`mutation($i: ID!, $k: String) { closeIntervention(id: $i, idempotencyKey: $k) { id status } }`, {
+    await mutate(`mutation($i: ID!, $k: String) { closeIntervention(id: $i, idempotencyKey: $k) { id status } }`, {
       i: interventionId,
       k: `bot-close-${content.id}`,
     });
@@ -275,7 +358,9 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
         const entry = { cursor: event.newThread.cursor, epoch, done: false, finished: Promise.resolve() };
         inFlight.push(entry);
         entry.finished = handle(event)
-          .catch((error: unknown): ConversationOutcome => {
+          .catch((error: unknown): ConversationOutcome | undefined => {
+            // Stopped while waiting to retry: not done, so the cursor stays before it (the next run answers it).
+            if (error instanceof Stopped) return undefined;
             const reason = error instanceof Error ? error.message : String(error);
             log(`bot: thread ${event.newThread.thread.id} failed: ${reason}`);
             return {
@@ -287,6 +372,7 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
             };
           })
           .then((outcome) => {
+            if (!outcome) return;
             entry.done = true;
             advance();
             options.onConversation?.(outcome);
@@ -324,6 +410,7 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
   return async () => {
     stopped = true;
     clearTimeout(retry);
+    for (const wake of pauses) wake();
     unsubscribe();
     await Promise.all(inFlight.map((entry) => entry.finished));
     await saving;

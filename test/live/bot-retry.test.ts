@@ -1,0 +1,110 @@
+/**
+ * The example bot does not give up a conversation for a refusal that sent nothing: a gateway that
+ * answers `RATE_LIMITED` (its caller's operations a second spent, as when a restarted bot replays the
+ * threads that came while it was down, three mutations each, all at once) is retried after
+ * `retryAfterMs` with the same idempotency key. Every thread is answered once, none is skipped, and
+ * a bot stopped while it waits leaves that thread for its next run.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Content } from '../../src/engage/types';
+import type { SeededAgent } from '../../src/emulator';
+import { runBot, type ConversationOutcome } from '../../examples/bot';
+import { startStack, type Stack, type StackOptions } from '../support/stack';
+import { customerStartsThread as startThread, until, within } from './support';
+
+let stack: Stack;
+let bot: SeededAgent;
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'bot-retry-'));
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Each describe's stack: the emulator delivering webhooks to a gateway with `gateway`'s settings. */
+function stackWith(gateway: StackOptions['gateway']) {
+  beforeAll(async () => {
+    stack = await startStack({ registerWebhook: true, emulator: { webhooks: { retryBaseMs: 5 } }, gateway });
+    bot = stack.emulator.agents.find((agent) => agent.role === 'bot')!;
+  });
+  afterAll(async () => {
+    await stack.dispose();
+  });
+}
+
+const customerStartsThread = (body: string) => startThread(stack.emulator, bot, body);
+
+async function startBot(outcomes: ConversationOutcome[], cursorFile: string) {
+  const attached = stack.gateway.live.stats().attached;
+  const stop = await runBot({
+    url: stack.gateway.url,
+    token: bot.token,
+    cursorFile,
+    // Given, not read at start: a start while Engage's 429 holds fails (the gateway answers UPSTREAM_RATE_LIMITED).
+    humanCategoryIds: [stack.emulator.records.list('categories')[0].id],
+    log: () => undefined,
+    onConversation: (outcome) => outcomes.push(outcome),
+  });
+  await within(stack.gateway.live.whenAttached(attached + 1), 10_000, 'the bot subscription');
+  return stop;
+}
+
+async function botReplies(threadId: string): Promise<number> {
+  const contents = await stack.rest<{ records: Content[] }>(`/contents?q=${encodeURIComponent(`thread:${threadId}`)}`);
+  return contents.records.filter((content) => content.creator_id === bot.id).length;
+}
+
+describe('a gateway refusing operations past a few a second', () => {
+  // A few operations a second per caller: a burst of conversations is refused in part.
+  stackWith({ callerOperationsPerSecond: 4 });
+
+  it('answers each of a burst of threads once, retrying what the gateway refused as too fast', async () => {
+    const cursorFile = path.join(dir, 'burst');
+    const outcomes: ConversationOutcome[] = [];
+    let stop = await startBot(outcomes, cursorFile);
+    await stop();
+
+    // Down: four customers write; on restart the bot has twelve mutations to make at once.
+    const accepted = stack.gateway.live.stats().receiver.accepted;
+    const whileDown = Array.from({ length: 4 }, (_, i) => customerStartsThread(`Order ${i}: where is my parcel?`));
+    await until(() => stack.gateway.live.stats().receiver.accepted >= accepted + 4, 'the four threads accepted');
+
+    stop = await startBot(outcomes, cursorFile);
+    await until(() => outcomes.length >= 4, 'four conversations done', 30_000);
+    await stop();
+    expect(outcomes.filter((outcome) => outcome.action !== 'answered')).toEqual([]);
+    expect(outcomes.map((outcome) => outcome.threadId).sort()).toEqual(whileDown.map((c) => c.thread_id).sort());
+    for (const content of whileDown) expect(await botReplies(content.thread_id!)).toBe(1);
+  }, 60_000);
+});
+
+describe("Engage's 429 outlasting the gateway's deadline", () => {
+  // A deadline shorter than Engage's forced Retry-After: refused at once, with retryAfterMs.
+  stackWith({ upstream: { operationDeadlineMs: 2_000 } });
+
+  it('leaves a conversation waiting to try again to its next run when stopped, answered then once', async () => {
+    const cursorFile = path.join(dir, 'stopped');
+    const firstRun: ConversationOutcome[] = [];
+    let stop = await startBot(firstRun, cursorFile);
+    // Engage refuses the bot's engage with a 429 whose Retry-After outlasts the gateway's deadline:
+    // the gateway answers UPSTREAM_RATE_LIMITED with retryAfterMs, and the bot waits.
+    stack.emulator.faults.set({ force429: 1, retryAfterSeconds: 4, pathPattern: '^/1\\.0/bots/engage' });
+    const started = customerStartsThread('Where is my parcel? (a bot about to be stopped)');
+    await until(() => stack.emulator.faults.current().force429 === 0, "the engage's 429");
+    await stop();
+    expect(firstRun).toEqual([]);
+
+    stack.emulator.faults.reset();
+    const secondRun: ConversationOutcome[] = [];
+    stop = await startBot(secondRun, cursorFile);
+    await until(() => secondRun.length >= 1, 'the answer', 30_000);
+    await stop();
+    expect(secondRun).toEqual([expect.objectContaining({ threadId: started.thread_id, action: 'answered' })]);
+    expect(await botReplies(started.thread_id!)).toBe(1);
+  }, 60_000);
+});
