@@ -327,6 +327,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     dispatcher,
     onRequest: (event) => {
       metrics.recordRestCall(event);
+      health.heard(event.status);
       options.onEngageRequest?.(event);
     },
     live: live.hub,
@@ -351,6 +352,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     token: options.defaultToken,
     redisReady: options.redisUrl ? () => infra.ready() : undefined,
     upstream: () => upstream.health(),
+    spareCall: () => upstream.spareCall(),
     timeoutMs: options.readyTimeoutMs,
   });
   const origins = createOriginPolicy({

@@ -53,6 +53,12 @@ export interface Upstream {
    */
   attempt(perOperation?: EngagePolicy, caller?: UpstreamCaller): EngagePolicy;
   health(): Promise<UpstreamHealth>;
+  /**
+   * Takes a token of the fleet's bucket for a call made outside the Engage client (the readiness
+   * check), without waiting: false when none is to spare now. True without a bucket, or when its
+   * store cannot answer (calls then go on unmetered, as the client's do).
+   */
+  spareCall(): Promise<boolean>;
 }
 
 export interface UpstreamOptions extends Partial<UpstreamConfig> {
@@ -119,6 +125,13 @@ export function createUpstream(options: UpstreamOptions, infra: Infra, log: (mes
         caller?.anonymous ? callers?.anonymous : undefined,
         bucket,
       ),
+    async spareCall() {
+      if (!store) return true;
+      return store.take(0).then(
+        (take) => take.granted,
+        () => true,
+      );
+    },
     async health() {
       return {
         breaker: breaker.state(),

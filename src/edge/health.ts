@@ -8,7 +8,10 @@
  *   - `engage`: one cheap REST call (`GET /content_sources?limit=1`) with the configured token (2xx
  *     expected); without a configured token, any HTTP answer below 500 proves Engage reachable.
  *     Each check spends one call of the account's quota; probes at the same time share one, and its
- *     answer serves the probes of the next second (`REUSE_MS`): the endpoint is public.
+ *     answer serves the probes of the next second (`REUSE_MS`): the endpoint is public. The call
+ *     takes a token of the fleet's bucket (`spareCall`) like any other: with none to spare, the
+ *     last check's answer stands. And an Engage answer the gateway got for a caller within that
+ *     second (`heard`, a 2xx) is the check: while traffic flows, probes call nothing.
  *   - `redis` (when configured): a PING through the infrastructure root's connection (its own
  *     command timeout applies), bounded here by `timeoutMs` too, so a frozen Redis fails the check.
  *   - `draining`: set once shutdown begins, so the instance leaves the pool before it stops.
@@ -26,6 +29,11 @@ export interface HealthOptions {
   timeoutMs?: number;
   /** How long an Engage check's answer serves later probes; default `REUSE_MS`. */
   reuseMs?: number;
+  /**
+   * Takes a token of the fleet's bucket for the check's call (src/upstream.ts `spareCall`): false
+   * when none is to spare, and the last check's answer stands. Absent: the check always calls.
+   */
+  spareCall?: () => Promise<boolean>;
 }
 
 /** An Engage check's answer serves the probes of the next second. */
@@ -34,6 +42,11 @@ export const REUSE_MS = 1_000;
 export interface Health {
   healthz: RequestHandler;
   readyz: RequestHandler;
+  /**
+   * The HTTP status of an Engage answer the gateway got (the REST client's `onRequest`): a 2xx
+   * proves Engage answers, and serves as the check for the next `REUSE_MS`.
+   */
+  heard(status: number): void;
   /** From now on `/readyz` answers 503 (shutdown has begun). */
   drain(): void;
   close(): Promise<void>;
@@ -70,16 +83,32 @@ export function createHealth(options: HealthOptions): Health {
 
   /**
    * `/readyz` is public, on the gateway's port: every probe spending one Engage call of the
-   * configured token (outside the token bucket) let anyone spend the account's quota. Probes at
-   * the same time share one check, and its answer serves those of the next `REUSE_MS`: at most
-   * about one Engage call a second, whatever the probes.
+   * configured token let anyone spend the account's quota. Probes at the same time share one
+   * check, and its answer serves those of the next `REUSE_MS`: at most about one Engage call a
+   * second, whatever the probes. That call takes a token of the fleet's bucket: outside it, each
+   * instance's probes came on top of ENGAGE_RATE_LIMIT_PER_MINUTE (60 a minute per instance,
+   * for anyone who can reach `/readyz`; a fleet of nine went past Engage's 500 on probes alone).
+   * With no token to spare the last answer stands (the first check of an instance calls anyway).
+   * An Engage 2xx heard for a caller within `REUSE_MS` is the check: it calls nothing.
    */
+  const reuseMs = options.reuseMs ?? REUSE_MS;
   let shared: { result: Promise<Check>; settledAt?: number } | undefined;
+  let heardOkAt: number | undefined;
   const engageShared = (): Promise<Check> => {
-    const reusable =
-      shared && (shared.settledAt === undefined || Date.now() - shared.settledAt < (options.reuseMs ?? REUSE_MS));
+    const now = Date.now();
+    const reusable = shared && (shared.settledAt === undefined || now - shared.settledAt < reuseMs);
     if (reusable) return shared!.result;
-    const entry: NonNullable<typeof shared> = { result: engage() };
+    if (heardOkAt !== undefined && now - heardOkAt < reuseMs) {
+      shared = { result: Promise.resolve({ ok: true }), settledAt: heardOkAt };
+      return shared.result;
+    }
+    const previous = shared;
+    const entry: NonNullable<typeof shared> = {
+      result: (async () => {
+        if (previous && options.spareCall && !(await options.spareCall())) return previous.result;
+        return engage();
+      })(),
+    };
     void entry.result.then(() => (entry.settledAt = Date.now()));
     shared = entry;
     return entry.result;
@@ -111,6 +140,9 @@ export function createHealth(options: HealthOptions): Health {
         const ready = Object.values(checks).every((check) => check.ok);
         res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unready', checks, upstream });
       })().catch(next);
+    },
+    heard(status) {
+      if (status >= 200 && status < 300) heardOkAt = Date.now();
     },
     drain() {
       draining = true;

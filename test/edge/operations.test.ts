@@ -369,6 +369,37 @@ describe('health, readiness and metrics', () => {
     expect(probes() - before).toBe(2);
   });
 
+  it('/readyz spends no Engage call beside the fleet’s bucket: an answer heard for a caller is the check, and with no token to spare the last answer stands', async () => {
+    // A bucket of one call, never refilled: the operation below spends it.
+    const bounded = await startGateway({
+      engageUrl: stack.emulator.url,
+      defaultToken: stack.admin.token,
+      port: 0,
+      cacheTtlMs: 0,
+      recordCacheTtlMs: 0,
+      log: () => undefined,
+      upstream: { rateLimitPerMinute: 1, rateLimitMaxWaitMs: 0 },
+    });
+    try {
+      const calls = () => stack.emulator.requestLog.entries().length;
+      const before = calls();
+      const answer = await post(bounded.url, JSON.stringify({ query: '{ sources { id } }' }));
+      expect(((await answer.json()) as { errors?: unknown }).errors).toBeUndefined();
+      expect(calls() - before).toBe(1);
+      // Engage answered that operation just now: the probe calls nothing.
+      expect((await fetch(`${bounded.origin}/readyz`)).status).toBe(200);
+      expect(calls() - before).toBe(1);
+      // Later, the bucket has no call to spare: the probe calls nothing and the last answer stands.
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      const later = await fetch(`${bounded.origin}/readyz`);
+      expect(later.status).toBe(200);
+      expect(await later.json()).toMatchObject({ checks: { engage: { ok: true } } });
+      expect(calls() - before).toBe(1);
+    } finally {
+      await bounded.close();
+    }
+  });
+
   it('/readyz answers 503 when Engage is down', async () => {
     const emulatorDown = await startStack();
     const url = emulatorDown.emulator.url;
