@@ -40,7 +40,7 @@ import { createEngageAgent, type RequestEvent, type RetryPolicy } from './engage
 import { createFormatError, errorCodeOf } from './errors';
 import { AuthError, createAuthenticator, type AuthConfig } from './edge/auth';
 import { createCallerRate } from './edge/caller-rate';
-import { addressReader, type TrustProxy } from './edge/client-address';
+import { addressReader, clientAddress, compileTrust, type TrustProxy } from './edge/client-address';
 import { trackRequests } from './edge/drain';
 import { createHttpServer, type HttpServerLimits } from './edge/http-server';
 import { createHealth } from './edge/health';
@@ -254,7 +254,12 @@ export function redisNames(prefix: string) {
 
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const production = options.production ?? false;
-  const logging = createLogging({ level: 'silent', ...options.logging });
+  const trust = compileTrust(options.trustProxy ?? false);
+  const logging = createLogging({
+    level: 'silent',
+    addressOf: (request) => clientAddress(request, trust),
+    ...options.logging,
+  });
   const log = options.log ?? logging.log;
   const allowAnonymous = options.allowAnonymous ?? options.defaultToken !== undefined;
   const authenticator = await createAuthenticator({ allowAnonymous, auth: options.auth ?? { mode: 'engage' } });

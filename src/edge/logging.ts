@@ -21,11 +21,12 @@
  *   appear, and messages have bearer tokens masked.
  */
 import { randomUUID } from 'node:crypto';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { RequestHandler } from 'express';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import type { CallerCredentials } from '../context';
+import { refusalOf } from './http-errors';
 
 export interface RequestScope {
   requestId: string;
@@ -62,6 +63,12 @@ export interface LoggingOptions {
   level?: string;
   /** Where lines go: stdout (default), a file path, or a stream (tests capture real lines with one). */
   destination?: DestinationStream | string;
+  /**
+   * The client's address of a request (src/edge/client-address.ts, `TRUST_PROXY` applied): the
+   * `caller` of an access line whose request was refused before its caller was known (a body, a
+   * credential). Default: the socket's peer.
+   */
+  addressOf?: (request: IncomingMessage) => string;
 }
 
 /**
@@ -119,6 +126,7 @@ export const REDACTED_PATHS = [
 
 export function createLogging(options: LoggingOptions = {}): Logging {
   const byResponse = new WeakMap<ServerResponse, RequestScope>();
+  const addressOf = options.addressOf ?? ((request: IncomingMessage) => request.socket.remoteAddress ?? '');
   // The errors of tracked operations, seen by the Apollo plugin before `formatError` logs them.
   const byError = new WeakMap<object, RequestScope>();
   const logger = pino(
@@ -158,6 +166,10 @@ export function createLogging(options: LoggingOptions = {}): Logging {
     res.once('close', () => {
       const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
       const answered = res.writableFinished;
+      // Refused before any operation ran (a body, a credential, the caller's rate): the code its
+      // client got, and, when no credential named the caller, its address (who sends the junk).
+      const refused = scope.errorCodes.size === 0 ? refusalOf(res) : undefined;
+      const caller = scope.caller ?? (refused ? addressOf(req) || undefined : undefined);
       logger.info(
         {
           requestId: scope.requestId,
@@ -166,10 +178,14 @@ export function createLogging(options: LoggingOptions = {}): Logging {
           status: answered ? res.statusCode : 499,
           ...(answered ? {} : { clientClosed: true }),
           durationMs: Math.round(durationMs * 10) / 10,
-          ...(scope.caller ? { caller: scope.caller } : {}),
+          ...(caller ? { caller } : {}),
           ...(scope.operationName ? { operationName: scope.operationName } : {}),
           restCalls: scope.restCalls,
-          ...(scope.errorCodes.size > 0 ? { errorCodes: [...scope.errorCodes] } : {}),
+          ...(scope.errorCodes.size > 0
+            ? { errorCodes: [...scope.errorCodes] }
+            : refused
+              ? { errorCodes: [refused] }
+              : {}),
         },
         'request',
       );

@@ -115,6 +115,64 @@ describe('logs', () => {
   });
 });
 
+describe('access line of a request refused before any operation ran', () => {
+  it('has the code its client got and, with no credential accepted, the client’s address as caller', async () => {
+    const refusals: Array<{
+      id: string;
+      body: string;
+      headers?: Record<string, string>;
+      status: number;
+      code: string;
+    }> = [
+      {
+        id: 'refused-credential',
+        body: '{"query":"{ sources { id } }"}',
+        headers: { authorization: 'Basic abc' },
+        status: 401,
+        code: 'UNAUTHENTICATED',
+      },
+      {
+        id: 'refused-media-type',
+        body: '{}',
+        headers: { 'content-type': 'text/plain' },
+        status: 415,
+        code: 'UNSUPPORTED_MEDIA_TYPE',
+      },
+      { id: 'refused-json', body: '{"query": ', status: 400, code: 'BAD_REQUEST' },
+      {
+        id: 'refused-size',
+        body: JSON.stringify({ query: `{ sources { id } } #${'x'.repeat(1_100_000)}` }),
+        status: 413,
+        code: 'PAYLOAD_TOO_LARGE',
+      },
+      {
+        id: 'refused-nesting',
+        body: JSON.stringify({ query: `{${'a{'.repeat(600)}}` }),
+        status: 400,
+        code: 'GRAPHQL_PARSE_FAILED',
+      },
+    ];
+    for (const { id, body, headers, status } of refusals)
+      expect((await post(logged.url, body, { ...headers, 'x-request-id': id })).status).toBe(status);
+    await within(
+      (async () => {
+        while (refusals.some(({ id }) => !lines.some((line) => line.includes(`"requestId":"${id}"`))))
+          await new Promise(setImmediate);
+      })(),
+      5_000,
+      'the access lines',
+    );
+    const access = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    for (const { id, status, code } of refusals)
+      expect(access.find((record) => record.requestId === id)).toMatchObject({
+        status,
+        errorCodes: [code],
+        caller: '127.0.0.1',
+        restCalls: 0,
+      });
+  });
+});
+
 describe('access line of a request whose client went away', () => {
   it('is written too, with status 499 and clientClosed', async () => {
     stack.emulator.faults.set({ latencyMs: 1_500, pathPattern: 'content_threads' });
