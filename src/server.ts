@@ -47,6 +47,7 @@ import { createHealth } from './edge/health';
 import {
   createErrorHandler,
   notFound,
+  noteUncodedRefusals,
   refuseDeepNesting,
   refusedWith,
   refuseHttpSubscriptions,
@@ -558,6 +559,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     '/graphql',
     // Counts the requests refused before Apollo's plugin hears of them (src/edge/metrics.ts).
     metrics.refusals,
+    // Apollo's own refusals (a batch, CSRF prevention, a method) note no code: their access line and count get theirs.
+    noteUncodedRefusals((res) => (logging.scopeOf(res)?.errorCodes.size ?? 0) > 0),
     origins.cors,
     requireJsonBody,
     express.json({ limit: '1mb' }),

@@ -32,6 +32,31 @@ export function refusalOf(res: Response): string | undefined {
   return (res.locals as { [REFUSED_WITH]?: string })[REFUSED_WITH];
 }
 
+/**
+ * The code of an error answer that noted none: Apollo's own refusals before its plugins (no
+ * operation in the body, a batch, CSRF prevention, a method other than GET or POST, an Accept
+ * without JSON) are `BAD_REQUEST` (4xx), or `INTERNAL_SERVER_ERROR` (5xx).
+ */
+export function codeOfStatus(status: number): string | undefined {
+  return status >= 500 ? 'INTERNAL_SERVER_ERROR' : status >= 400 ? 'BAD_REQUEST' : undefined;
+}
+
+/**
+ * Notes, as its answer finishes (before the access line and the metrics read it on `close`), the
+ * code of an error answer on `/graphql` that noted none and carried no operation's error code
+ * (`coded`): what Apollo refused itself, which its plugins never heard of.
+ */
+export function noteUncodedRefusals(coded: (res: Response) => boolean): RequestHandler {
+  return (_req, res, next) => {
+    res.once('finish', () => {
+      if (refusalOf(res) !== undefined || coded(res)) return;
+      const code = codeOfStatus(res.statusCode);
+      if (code) refusedWith(res, code);
+    });
+    next();
+  };
+}
+
 /** Answers `status` with one GraphQL-shaped error, carrying the request's id. */
 export function send(res: Response, status: number, code: string, message: string): void {
   refusedWith(res, code);

@@ -63,7 +63,7 @@ import type { UpstreamHealth } from '../upstream';
 import type { CloseReason } from '../live/transport';
 import { bearerToken } from '../context';
 import { sameSecret } from '../live/receiver';
-import { refusalOf, send } from './http-errors';
+import { codeOfStatus, refusalOf, send } from './http-errors';
 
 export interface MetricsSources {
   /** Subscriptions open on this instance. */
@@ -256,9 +256,6 @@ export function createMetrics(sources: MetricsSources, options: { maxOperationNa
   const heard = new WeakMap<Response, { label: string; code: string; status: number }>();
   /** Those of them closed before the plugin heard the answer (their client went away): it counts them at once. */
   const gone = new WeakSet<Response>();
-  /** The code of an error answer that noted none: Apollo's own (no operation, CSRF, a method, an Accept without JSON). */
-  const codeOfStatus = (status: number) =>
-    status >= 500 ? 'INTERNAL_SERVER_ERROR' : status >= 400 ? 'BAD_REQUEST' : undefined;
   /**
    * `close` of a `/graphql` response (`this`, once it was sent, or its client went away). One the
    * plugin heard of counts what it heard, unless its client got another error status than Apollo's

@@ -119,7 +119,8 @@ describe('access line of a request refused before any operation ran', () => {
   it('has the code its client got and, with no credential accepted, the client’s address as caller', async () => {
     const refusals: Array<{
       id: string;
-      body: string;
+      method?: string;
+      body?: string;
       headers?: Record<string, string>;
       status: number;
       code: string;
@@ -151,9 +152,24 @@ describe('access line of a request refused before any operation ran', () => {
         status: 400,
         code: 'GRAPHQL_PARSE_FAILED',
       },
+      // Refused by Apollo itself, before its plugins: no code was noted, their body says BAD_REQUEST.
+      {
+        id: 'refused-batch',
+        body: '[{"query":"{ __typename }"},{"query":"{ __typename }"}]',
+        status: 400,
+        code: 'BAD_REQUEST',
+      },
+      { id: 'refused-csrf', method: 'GET', status: 400, code: 'BAD_REQUEST' },
+      { id: 'refused-method', method: 'PUT', body: '{"query":"{ __typename }"}', status: 405, code: 'BAD_REQUEST' },
     ];
-    for (const { id, body, headers, status } of refusals)
-      expect((await post(logged.url, body, { ...headers, 'x-request-id': id })).status).toBe(status);
+    for (const { id, method = 'POST', body, headers, status } of refusals) {
+      const response = await fetch(method === 'GET' ? `${logged.url}?query=%7B__typename%7D` : logged.url, {
+        method,
+        headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...headers, 'x-request-id': id },
+        body,
+      });
+      expect(response.status).toBe(status);
+    }
     await within(
       (async () => {
         while (refusals.some(({ id }) => !lines.some((line) => line.includes(`"requestId":"${id}"`))))
