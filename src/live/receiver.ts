@@ -27,6 +27,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
 import { nestedDeeperThan } from '../edge/documents';
+import { refusedWith } from '../edge/http-errors';
 import type { WebhookEvent, WebhookNotification } from '../engage/types';
 import type { Appended, EventLog } from './event-log';
 import { normalise, type LiveEvent } from './events';
@@ -126,7 +127,19 @@ export function sameSecret(given: string | undefined, expected: string): boolean
 
 const reason = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
+/** The code a refusal's access line carries (src/edge/logging.ts), in the gateway's vocabulary. */
+const CODE_OF_STATUS: Record<number, string> = {
+  400: 'BAD_REQUEST',
+  401: 'UNAUTHENTICATED',
+  403: 'FORBIDDEN',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  503: 'SERVICE_UNAVAILABLE',
+};
+
 function refuse(res: Response, status: number, error: string, message: string): void {
+  // Noted for the access line: a forged delivery's line says so, and names the address it came from.
+  refusedWith(res, CODE_OF_STATUS[status] ?? (status >= 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_REQUEST'));
   res.status(status).json({ error, message, status });
 }
 

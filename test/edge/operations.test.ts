@@ -189,6 +189,34 @@ describe('access line of a request refused before any operation ran', () => {
   });
 });
 
+describe('access line of a webhook delivery refused', () => {
+  it('has the code of its refusal and the address it came from', async () => {
+    const forged = await fetch(logged.webhookUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-dimelo-secret': 'forged', 'x-request-id': 'forged-delivery' },
+      body: JSON.stringify(notification([])),
+    });
+    expect(forged.status).toBe(401);
+    await within(
+      (async () => {
+        while (!lines.some((line) => line.includes('"requestId":"forged-delivery"'))) await new Promise(setImmediate);
+      })(),
+      5_000,
+      'the access line',
+    );
+    const line = lines
+      .map((text) => JSON.parse(text) as Record<string, unknown>)
+      .find((record) => record.requestId === 'forged-delivery');
+    expect(line).toMatchObject({
+      path: '/webhooks/engage',
+      status: 401,
+      errorCodes: ['UNAUTHENTICATED'],
+      caller: '127.0.0.1',
+    });
+    expect(lines.join('\n')).not.toContain(WEBHOOK_SECRET);
+  });
+});
+
 describe('access line of a request whose client went away', () => {
   it('is written too, with status 499 and clientClosed', async () => {
     stack.emulator.faults.set({ latencyMs: 1_500, pathPattern: 'content_threads' });
