@@ -1188,6 +1188,9 @@ export type StartDiscussionInput = {
  * subscription with `CURSOR_EXPIRED` (subscribe again without `after`, hold its events, query the
  * current state, then apply the held events: querying first would miss what happens in between); a
  * string that is not a cursor with `BAD_USER_INPUT`.
+ *
+ * A list argument (`sourceIds`, `types`, `changes`, ...) takes at most 1,000 values (`BAD_USER_INPUT`
+ * past that); leave it out to receive every value.
  */
 export type Subscription = {
   __typename?: 'Subscription';
@@ -1238,6 +1241,9 @@ export type Subscription = {
  * subscription with `CURSOR_EXPIRED` (subscribe again without `after`, hold its events, query the
  * current state, then apply the held events: querying first would miss what happens in between); a
  * string that is not a cursor with `BAD_USER_INPUT`.
+ *
+ * A list argument (`sourceIds`, `types`, `changes`, ...) takes at most 1,000 values (`BAD_USER_INPUT`
+ * past that); leave it out to receive every value.
  */
 export type SubscriptionContentAddedArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
@@ -1266,6 +1272,9 @@ export type SubscriptionContentAddedArgs = {
  * subscription with `CURSOR_EXPIRED` (subscribe again without `after`, hold its events, query the
  * current state, then apply the held events: querying first would miss what happens in between); a
  * string that is not a cursor with `BAD_USER_INPUT`.
+ *
+ * A list argument (`sourceIds`, `types`, `changes`, ...) takes at most 1,000 values (`BAD_USER_INPUT`
+ * past that); leave it out to receive every value.
  */
 export type SubscriptionEngageEventsArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
@@ -1292,6 +1301,9 @@ export type SubscriptionEngageEventsArgs = {
  * subscription with `CURSOR_EXPIRED` (subscribe again without `after`, hold its events, query the
  * current state, then apply the held events: querying first would miss what happens in between); a
  * string that is not a cursor with `BAD_USER_INPUT`.
+ *
+ * A list argument (`sourceIds`, `types`, `changes`, ...) takes at most 1,000 values (`BAD_USER_INPUT`
+ * past that); leave it out to receive every value.
  */
 export type SubscriptionIdentityMergedArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
@@ -1318,6 +1330,9 @@ export type SubscriptionIdentityMergedArgs = {
  * subscription with `CURSOR_EXPIRED` (subscribe again without `after`, hold its events, query the
  * current state, then apply the held events: querying first would miss what happens in between); a
  * string that is not a cursor with `BAD_USER_INPUT`.
+ *
+ * A list argument (`sourceIds`, `types`, `changes`, ...) takes at most 1,000 values (`BAD_USER_INPUT`
+ * past that); leave it out to receive every value.
  */
 export type SubscriptionInterventionChangedArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
@@ -1347,6 +1362,9 @@ export type SubscriptionInterventionChangedArgs = {
  * subscription with `CURSOR_EXPIRED` (subscribe again without `after`, hold its events, query the
  * current state, then apply the held events: querying first would miss what happens in between); a
  * string that is not a cursor with `BAD_USER_INPUT`.
+ *
+ * A list argument (`sourceIds`, `types`, `changes`, ...) takes at most 1,000 values (`BAD_USER_INPUT`
+ * past that); leave it out to receive every value.
  */
 export type SubscriptionNewThreadArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
@@ -1374,6 +1392,9 @@ export type SubscriptionNewThreadArgs = {
  * subscription with `CURSOR_EXPIRED` (subscribe again without `after`, hold its events, query the
  * current state, then apply the held events: querying first would miss what happens in between); a
  * string that is not a cursor with `BAD_USER_INPUT`.
+ *
+ * A list argument (`sourceIds`, `types`, `changes`, ...) takes at most 1,000 values (`BAD_USER_INPUT`
+ * past that); leave it out to receive every value.
  */
 export type SubscriptionThreadStateChangedArgs = {
   after?: InputMaybe<Scalars['String']['input']>;

@@ -26,7 +26,7 @@ import type { GatewayContext } from '../context';
 import type { Resolvers } from '../generated/graphql';
 import { metadataId, type LiveEvent } from '../live/events';
 import { unreadableLog, type EventStreamOptions, type LiveAccess } from '../live/hub';
-import { assertId, assertIds, isEngageId } from './validate';
+import { assertId, assertIds, badInput, isEngageId } from './validate';
 import { selectionOf } from './helpers';
 
 function live(context: GatewayContext): LiveAccess {
@@ -37,9 +37,25 @@ function live(context: GatewayContext): LiveAccess {
   return context.live;
 }
 
-/** `undefined`/`null` filter: anything; a list: one of its values. */
-function oneOf<T>(allowed: readonly T[] | null | undefined, value: T | null): boolean {
-  return !allowed || (value !== null && allowed.includes(value));
+/**
+ * The most values a subscription's list argument takes: more than an account's sources or Engage's
+ * event types. Every subscription's filter runs on every event the gateway accepts.
+ */
+export const MAX_FILTER_VALUES = 1_000;
+
+/**
+ * The filter of a list argument, made once as the subscription starts: `undefined`/`null` passes
+ * anything; a list, one of its values (a Set, as a long list is checked on every event).
+ */
+function oneOf<T>(argumentName: string, allowed: readonly T[] | null | undefined): (value: T | null) => boolean {
+  if (!allowed) return () => true;
+  if (allowed.length > MAX_FILTER_VALUES)
+    throw badInput(
+      argumentName,
+      `${argumentName} takes at most ${MAX_FILTER_VALUES} values (${allowed.length} given); leave it out for all.`,
+    );
+  const values = new Set(allowed);
+  return (value) => value !== null && values.has(value);
 }
 
 function required(value: string | null, what: string, event: LiveEvent): string {
@@ -183,48 +199,55 @@ export const liveResolvers: Resolvers = {
   },
   Subscription: {
     newThread: {
-      subscribe: (_root, { sourceIds, origins, after }, context) =>
-        stream(checkIds({ sourceIds }, context), {
+      subscribe: (_root, { sourceIds, origins, after }, context) => {
+        const ofSources = oneOf('sourceIds', sourceIds);
+        const ofOrigins = oneOf('origins', origins);
+        return stream(checkIds({ sourceIds }, context), {
           after,
           kind: 'newThread',
-          filter: (event) => oneOf(sourceIds, event.sourceId) && oneOf(origins, event.newThreadOrigin),
-        }),
+          filter: (event) => ofSources(event.sourceId) && ofOrigins(event.newThreadOrigin),
+        });
+      },
       resolve: prefetchNamed,
     },
     contentAdded: {
-      subscribe: (_root, { threadId, sourceIds, changes, after }, context) =>
-        stream(checkIds({ threadId, sourceIds }, context), {
+      subscribe: (_root, { threadId, sourceIds, changes, after }, context) => {
+        const ofSources = oneOf('sourceIds', sourceIds);
+        const ofChanges = oneOf('changes', changes);
+        return stream(checkIds({ threadId, sourceIds }, context), {
           after,
           kind: 'contentAdded',
           filter: (event) =>
-            (!threadId || event.threadId === threadId) &&
-            oneOf(sourceIds, event.sourceId) &&
-            oneOf(changes, event.contentChange),
-        }),
+            (!threadId || event.threadId === threadId) && ofSources(event.sourceId) && ofChanges(event.contentChange),
+        });
+      },
       resolve: prefetchNamed,
     },
     threadStateChanged: {
-      subscribe: (_root, { threadId, sourceIds, changes, after }, context) =>
-        stream(checkIds({ threadId, sourceIds }, context), {
+      subscribe: (_root, { threadId, sourceIds, changes, after }, context) => {
+        const ofSources = oneOf('sourceIds', sourceIds);
+        const ofChanges = oneOf('changes', changes);
+        return stream(checkIds({ threadId, sourceIds }, context), {
           after,
           kind: 'threadState',
           skipStale: true,
           filter: (event) =>
-            (!threadId || event.threadId === threadId) &&
-            oneOf(sourceIds, event.sourceId) &&
-            oneOf(changes, event.threadChange),
-        }),
+            (!threadId || event.threadId === threadId) && ofSources(event.sourceId) && ofChanges(event.threadChange),
+        });
+      },
       resolve: asIs,
     },
     interventionChanged: {
-      subscribe: (_root, { threadId, agentId, statuses, changes, after }, context) =>
-        stream(checkIds({ threadId, agentId }, context), {
+      subscribe: (_root, { threadId, agentId, statuses, changes, after }, context) => {
+        const ofChanges = oneOf('changes', changes);
+        const ofStatuses = oneOf<string>('statuses', statuses);
+        return stream(checkIds({ threadId, agentId }, context), {
           after,
           kind: 'intervention',
           skipStale: true,
           filter: async (event) => {
             if (threadId && event.threadId !== threadId) return false;
-            if (!oneOf(changes, event.interventionChange)) return false;
+            if (!ofChanges(event.interventionChange)) return false;
             if (!agentId && !statuses) return true;
             // The event's metadata usually names the holder and status; when it does not, ask Engage.
             let userId = event.interventionUserId;
@@ -234,23 +257,24 @@ export const liveResolvers: Resolvers = {
               userId ??= record?.user_id ?? null;
               status ??= record?.status ?? null;
             }
-            return (!agentId || userId === agentId) && oneOf<string>(statuses, status);
+            return (!agentId || userId === agentId) && ofStatuses(status);
           },
-        }),
+        });
+      },
       resolve: asIs,
     },
     identityMerged: {
-      subscribe: (_root, { changes, after }, context) =>
-        stream(context, {
-          after,
-          kind: 'identityMerge',
-          filter: (event) => oneOf(changes, event.identityChange),
-        }),
+      subscribe: (_root, { changes, after }, context) => {
+        const ofChanges = oneOf('changes', changes);
+        return stream(context, { after, kind: 'identityMerge', filter: (event) => ofChanges(event.identityChange) });
+      },
       resolve: asIs,
     },
     engageEvents: {
-      subscribe: (_root, { types, after }, context) =>
-        stream(context, { after, filter: (event) => oneOf(types, event.type) }),
+      subscribe: (_root, { types, after }, context) => {
+        const ofTypes = oneOf('types', types);
+        return stream(context, { after, filter: (event) => ofTypes(event.type) });
+      },
       resolve: asIs,
     },
   },

@@ -9,7 +9,12 @@
 import type { Content } from '../../src/engage/types';
 import type { SeededAgent } from '../../src/emulator';
 import { startStack, type Stack } from '../support/stack';
+import { MAX_FILTER_VALUES } from '../../src/resolvers/live';
 import { event, newId, notification, postWebhook, subscribed, wsClients } from './support';
+
+/** `count` distinct Engage ids, as a GraphQL list literal. */
+const manyIds = (count: number) =>
+  JSON.stringify(Array.from({ length: count }, (_, i) => i.toString(16).padStart(24, '0')));
 
 let stack: Stack;
 let bot: SeededAgent;
@@ -486,7 +491,7 @@ describe('arguments', () => {
     const client = clients.connect(stack.gateway);
     const refusal = (query: string) =>
       new Promise<Array<{ extensions?: { code?: string; argumentName?: string } }>>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no refusal for ${query}`)), 5_000);
+        const timer = setTimeout(() => reject(new Error(`no refusal for ${query.slice(0, 120)}`)), 5_000);
         const done = (value: unknown) => {
           clearTimeout(timer);
           resolve(value as never);
@@ -505,6 +510,13 @@ describe('arguments', () => {
       ['subscription { contentAdded(threadId: "not-a-thread") { id } }', 'threadId'],
       ['subscription { threadStateChanged(sourceIds: ["x"]) { id } }', 'sourceIds'],
       ['subscription { interventionChanged(agentId: "someone") { id } }', 'agentId'],
+      // Filters run on every event: a list longer than any account's sources or Engage's event types is refused.
+      [`subscription { newThread(sourceIds: ${manyIds(MAX_FILTER_VALUES + 1)}) { id } }`, 'sourceIds'],
+      [`subscription { contentAdded(sourceIds: ${manyIds(MAX_FILTER_VALUES + 1)}) { id } }`, 'sourceIds'],
+      [
+        `subscription { engageEvents(types: ${JSON.stringify(Array(MAX_FILTER_VALUES + 1).fill('content.imported'))}) { id } }`,
+        'types',
+      ],
     ]) {
       const errors = await refusal(query);
       expect(errors[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', argumentName });
