@@ -15,7 +15,7 @@
  * - webhook: WEBHOOK_SECRET, WEBHOOK_VERIFY_TOKEN, WEBHOOK_BODY_LIMIT_BYTES, WEBHOOK_DEDUPE_TTL_SECONDS
  * - eventLog: EVENT_LOG_RETENTION_SECONDS, EVENT_LOG_MAX_EVENTS
  * - edge (loadEdgeConfig): ALLOW_ANONYMOUS, TRUST_PROXY, AUTH_MODE, JWT_*, CORS_ORIGINS, WS_*, CALLER_OPERATIONS_PER_SECOND,
- *   ANONYMOUS_OPERATIONS_PER_SECOND, OPERATION_MAX_*, INTROSPECTION, LOG_LEVEL, READY_TIMEOUT_MS, METRICS_TOKEN, SHUTDOWN_TIMEOUT_MS, HTTP_HEADERS_TIMEOUT_MS,
+ *   ANONYMOUS_OPERATIONS_PER_SECOND, OPERATION_MAX_*, INTROSPECTION, LOG_LEVEL, READY_TIMEOUT_MS, METRICS_TOKEN, METRICS_OPERATION_NAMES, SHUTDOWN_TIMEOUT_MS, HTTP_HEADERS_TIMEOUT_MS,
  *   HTTP_REQUEST_TIMEOUT_MS, HTTP_KEEP_ALIVE_TIMEOUT_MS, HTTP_IDLE_TIMEOUT_MS, HTTP_MAX_CONNECTIONS
  * - emulator: EMULATOR_HOST, EMULATOR_PORT, EMULATOR_SEED, EMULATOR_SCALE, EMULATOR_LATENCY_MS,
  *   EMULATOR_JITTER_MS, EMULATOR_RATE_LIMIT, EMULATOR_ADMIN_TOKEN, EMULATOR_SIMULATE_CUSTOMERS
@@ -583,6 +583,7 @@ const edgeSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   READY_TIMEOUT_MS: positiveInt.default(2_000),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  METRICS_OPERATION_NAMES: commaList.optional(),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
   SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).default(0),
   HTTP_HEADERS_TIMEOUT_MS: positiveInt.default(DEFAULTS.http.headersTimeoutMs),
@@ -637,6 +638,8 @@ export interface EdgeConfig {
   readyTimeoutMs: number;
   /** The bearer token `/metrics` asks for; unset: `/metrics` is open (expose it to the scraper only). */
   metricsToken?: string;
+  /** The operation names `/metrics` counts apart (the front-ends' own); unset: the first 200 heard. */
+  metricsOperationNames?: string[];
   shutdownTimeoutMs: number;
   /** On a signal, how long `/readyz` answers 503 while everything is still served, before the drain. */
   shutdownDelayMs: number;
@@ -702,6 +705,7 @@ export function loadEdgeConfig(
     logLevel: e.LOG_LEVEL,
     readyTimeoutMs: e.READY_TIMEOUT_MS,
     metricsToken: e.METRICS_TOKEN,
+    metricsOperationNames: e.METRICS_OPERATION_NAMES,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     shutdownDelayMs: e.SHUTDOWN_DELAY_MS,
     http: {

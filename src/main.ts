@@ -83,6 +83,7 @@ async function main(): Promise<void> {
     logging: { level: config.edge.logLevel },
     readyTimeoutMs: config.edge.readyTimeoutMs,
     metricsToken: config.edge.metricsToken,
+    metricsOperationNames: config.edge.metricsOperationNames,
     shutdownGracePeriodMs: config.edge.shutdownTimeoutMs,
     shutdownDelayMs: config.edge.shutdownDelayMs,
     http: config.edge.http,

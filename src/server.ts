@@ -198,6 +198,11 @@ export interface GatewayOptions {
   readyTimeoutMs?: number;
   /** The bearer token `/metrics` asks for (`METRICS_TOKEN`); absent: `/metrics` is open. */
   metricsToken?: string;
+  /**
+   * The operation names `/metrics` counts apart (`METRICS_OPERATION_NAMES`), the others as `other`;
+   * absent: the first 200 names heard.
+   */
+  metricsOperationNames?: readonly string[];
   /** How long `close()` lets in-flight requests finish before closing their connections. */
   shutdownGracePeriodMs?: number;
   /** The HTTP server's timeouts and connection cap (src/edge/http-server.ts); absent fields take the defaults. */
@@ -342,17 +347,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     // Which tokens Engage accepts: they leave the operation rate's shared window (src/edge/caller-rate.ts).
     onCallerAnswer: callerRate ? (caller, status) => callerRate.heard(caller, status) : undefined,
   });
-  const metrics = createMetrics({
-    subscriptions: () => live.stats().subscribers,
-    // Read at each scrape, once the transport below has started.
-    websockets: () => transport.sockets(),
-    webhookEvents: () => live.stats().receiver,
-    subscriptionPayloads: () => {
-      const stats = live.stats();
-      return { executed: stats.executions, received: stats.results.received };
+  const metrics = createMetrics(
+    {
+      subscriptions: () => live.stats().subscribers,
+      // Read at each scrape, once the transport below has started.
+      websockets: () => transport.sockets(),
+      webhookEvents: () => live.stats().receiver,
+      subscriptionPayloads: () => {
+        const stats = live.stats();
+        return { executed: stats.executions, received: stats.results.received };
+      },
+      upstream: () => upstream.health(),
     },
-    upstream: () => upstream.health(),
-  });
+    { operationNames: options.metricsOperationNames },
+  );
   const health = createHealth({
     engageUrl: options.engageUrl,
     token: options.defaultToken,

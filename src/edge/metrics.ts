@@ -21,7 +21,10 @@
  * Label values are bounded: REST endpoints are templates (`/content_threads/{id}`), error codes are
  * ours, and operation names, which clients choose, are kept for the first `maxOperationNames`
  * distinct names and counted as `other` after that, as are names longer than `MAX_NAME_LENGTH`
- * (one name token may be as long as the body: 200 names of 1 MB made every scrape 200 MB).
+ * (one name token may be as long as the body: 200 names of 1 MB made every scrape 200 MB). Any
+ * caller may take those slots with made-up names, leaving the real operations under `other` until
+ * a restart: with `operationNames` (METRICS_OPERATION_NAMES, the front-ends' operations) only those
+ * names have series of their own.
  *
  * `graphql_operations_total` counts what Apollo's plugin hears of, and also what it never hears of,
  * once each, with the code the client got: HTTP requests refused before Apollo (the body's media
@@ -113,7 +116,10 @@ export interface Metrics {
 const RESPONSE = Symbol('response');
 type WithResponse = { [RESPONSE]?: Response };
 
-export function createMetrics(sources: MetricsSources, options: { maxOperationNames?: number } = {}): Metrics {
+export function createMetrics(
+  sources: MetricsSources,
+  options: { maxOperationNames?: number; operationNames?: readonly string[] } = {},
+): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const restCalls = new Counter({
@@ -237,9 +243,11 @@ export function createMetrics(sources: MetricsSources, options: { maxOperationNa
   }
 
   const maxNames = options.maxOperationNames ?? 200;
+  const listed = options.operationNames ? new Set(options.operationNames) : undefined;
   const names = new Set<string>();
   const operationLabel = (name: string | undefined | null) => {
     if (!name) return 'anonymous';
+    if (listed) return listed.has(name) ? name : 'other';
     if (names.has(name)) return name;
     if (names.size >= maxNames || name.length > MAX_NAME_LENGTH) return 'other';
     names.add(name);

@@ -607,6 +607,21 @@ describe('health, readiness and metrics', () => {
     expect(text).toMatch(/engage_rest_requests_total\{method="GET",endpoint="\/users\/\{id\}",status="404"\}/);
   });
 
+  it('with METRICS_OPERATION_NAMES, only the listed operation names have series of their own: made-up names cannot take their place', async () => {
+    const listed = await stack.anotherGateway({ metricsOperationNames: ['Inbox'] });
+    try {
+      const ask = (query: string) => post(listed.url, JSON.stringify({ query })).then((response) => response.status);
+      for (let i = 0; i < 3; i++) expect(await ask(`query MadeUp${i} { __typename }`)).toBe(200);
+      expect(await ask('query Inbox { __typename }')).toBe(200);
+      const text = await (await fetch(`${listed.origin}/metrics`)).text();
+      expect(text).toMatch(/graphql_operations_total\{operation="Inbox",code="ok"\} 1/);
+      expect(text).toMatch(/graphql_operations_total\{operation="other",code="ok"\} 3/);
+      expect(text).not.toMatch(/MadeUp/);
+    } finally {
+      await listed.close();
+    }
+  });
+
   it('operation names and ids, which clients choose, are bounded in length in metrics labels and access lines', async () => {
     // One name token may be a megabyte long: 20 such requests made /metrics 19 MB (200 would stay
     // there for good), and each wrote an access line as long as its name.

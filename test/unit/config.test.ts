@@ -209,6 +209,15 @@ describe('settings that cannot work together or are not what they name', () => {
     expect(() => loadConfig({ METRICS_TOKEN: 'short-secret' })).not.toThrow(/short-secret/);
   });
 
+  it('reads METRICS_OPERATION_NAMES as a comma-separated list', () => {
+    expect(loadConfig({}).edge.metricsOperationNames).toBeUndefined();
+    expect(loadConfig({ METRICS_OPERATION_NAMES: 'Inbox, Thread,,SendReply' }).edge.metricsOperationNames).toEqual([
+      'Inbox',
+      'Thread',
+      'SendReply',
+    ]);
+  });
+
   it('refuses ALLOW_ANONYMOUS against Engage without the token anonymous callers act with', () => {
     expect(() =>
       loadConfig({ ENGAGE_URL: 'https://x.api.engagement.dimelo.com/1.0', ALLOW_ANONYMOUS: 'true' }),
