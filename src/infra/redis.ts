@@ -15,6 +15,8 @@
  *   are refused, webhook deliveries answer 503. A probe (`PING`, same timeout) runs in the
  *   background and marks Redis available again, logged once, as soon as it answers.
  * - A reply error (a Redis `-ERR`) is the command's problem, not Redis's: it fails that command only.
+ *   Every other failure `run` throws is a `RedisUnavailableError`, whose outage was logged here:
+ *   callers that log failures leave it out, so that the log says so once, not once per request.
  *
  * Only infra/ reaches the connections; everything else uses the stores, locks and pub/sub built on
  * `run`.
@@ -50,7 +52,11 @@ export interface RedisOptions {
   log: (message: string) => void;
 }
 
-/** Thrown, without touching Redis, while Redis is unavailable or after `close()`. */
+/**
+ * Redis failed (did not answer in time, connection lost), or is unavailable or closed and was not
+ * asked: what `Redis.run` throws for every failure but a reply error. The outage it belongs to is
+ * logged once by `Redis` itself; callers need not log it again.
+ */
 export class RedisUnavailableError extends Error {
   override readonly name = 'RedisUnavailableError';
 }
@@ -92,8 +98,14 @@ export class Redis {
       // still matches to it if it ever comes, so later replies stay in order.
       return await this.bounded(use(this.command));
     } catch (error) {
-      if (!(error instanceof this.lib.ErrorReply)) this.failed(error);
-      throw error;
+      if (error instanceof this.lib.ErrorReply) throw error;
+      // Redis's failure, not the command's: reported by `failed` (now, or when the outage began),
+      // and thrown as such, so that callers that log their own failures leave this one out.
+      this.failed(error);
+      if (error instanceof RedisUnavailableError) throw error;
+      throw new RedisUnavailableError(error instanceof Error ? error.message || error.name : String(error), {
+        cause: error,
+      });
     }
   }
 

@@ -33,6 +33,7 @@
 import { GraphQLError } from 'graphql';
 import { LRUCache } from 'lru-cache';
 import { EngageError } from '../engage/errors';
+import { RedisUnavailableError } from '../infra';
 import type { Intervention, Thread } from '../engage/types';
 import { comparePositions, decodeCursor, encodeCursor, futureCursor, type Cursor, type Position } from './cursor';
 import type { EventLog } from './event-log';
@@ -247,7 +248,7 @@ export class LiveHub implements LiveAccess {
       } catch (error) {
         // The log cannot be followed now (unavailable, or trimmed past the last event dispatched):
         // the events announced are dispatched in their order rather than held.
-        this.log(`live: event log not followed (${error instanceof Error ? error.message : String(error)})`);
+        this.logUnlessOutage(error, 'live: event log not followed');
         if (this.followed !== from) continue;
         const late = [...this.announced.entries()].sort(([a], [b]) => comparePositions(a, b));
         this.announced.clear();
@@ -302,6 +303,16 @@ export class LiveHub implements LiveAccess {
     this.listeners.clear();
   }
 
+  /**
+   * Logs a failure to use the event log, unless it is a Redis outage, which src/infra/redis.ts logs
+   * once when it begins and once when it ends: reads meeting it (every page load asking
+   * `liveCursor`, every client resuming) would otherwise log a line each while it lasts.
+   */
+  private logUnlessOutage(error: unknown, what: string): void {
+    if (error instanceof RedisUnavailableError) return;
+    this.log(`${what}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+
   private dispatch(event: LiveEvent): void {
     this.counters.eventsReceived += 1;
     event.stale = this.watermarks.observe(event);
@@ -312,7 +323,7 @@ export class LiveHub implements LiveAccess {
     const { eventLog } = this.options;
     if (!eventLog.head) throw unreadableLog();
     const head = await eventLog.head().catch((error: unknown) => {
-      this.log(`live: event log unreadable: ${error instanceof Error ? error.message : String(error)}`);
+      this.logUnlessOutage(error, 'live: event log unreadable');
       throw unreadableLog();
     });
     return encodeCursor(head.epoch, head.position);
@@ -340,7 +351,7 @@ export class LiveHub implements LiveAccess {
         .read({ epoch: after!.epoch, position }, REPLAY_PAGE)
         .catch((error: unknown) => {
           if (error instanceof GraphQLError) throw error; // CURSOR_EXPIRED
-          this.log(`live: event log unreadable: ${error instanceof Error ? error.message : String(error)}`);
+          this.logUnlessOutage(error, 'live: event log unreadable');
           throw unreadableLog('subscribe again with the same `after` later');
         });
       replaying = page.length === REPLAY_PAGE;

@@ -14,7 +14,7 @@ import { createClient } from '@redis/client';
 import { OwnRedis } from '../support/own-redis';
 import { startStack, type Stack } from '../support/stack';
 import { describeWith, requirements } from '../support/requirements';
-import { event, newId, notification, postWebhook } from './support';
+import { event, newId, notification, postWebhook, Subscription, wsClients } from './support';
 
 /** What a client would wait at most for an answer: a hung Redis must not make the gateway exceed it. */
 const DEADLINE_MS = 5_000;
@@ -24,7 +24,10 @@ describeWith([requirements.redisServer()])('Redis frozen, killed and back', () =
   let redisUrl: string;
   let stack: Stack | undefined;
   let contentId: string;
+  /** The event log's position while Redis answered: a cursor to resume from. */
+  let cursor: string;
   const lines: string[] = [];
+  const clients = wsClients();
 
   beforeAll(async () => {
     redis = await OwnRedis.started();
@@ -43,12 +46,14 @@ describeWith([requirements.redisServer()])('Redis frozen, killed and back', () =
       '{ threads(first: 1) { nodes { contents(first: 1) { nodes { id } } } } }',
     );
     contentId = inbox.data!.threads.nodes[0].contents.nodes[0].id;
+    cursor = (await stack.gql<{ liveCursor: string }>('{ liveCursor }')).data!.liveCursor;
   }, 60_000);
 
   afterAll(async () => {
     // Whatever state the test left Redis in, and even when setup failed: thaw, then stop it.
     redis?.thaw();
     try {
+      await clients.disposeAll();
       await stack?.dispose();
     } finally {
       await redis?.stop();
@@ -138,6 +143,28 @@ describeWith([requirements.redisServer()])('Redis frozen, killed and back', () =
     const said = lines.slice(before).filter((line) => line.startsWith('redis: unavailable'));
     expect(said.length).toBeLessThanOrEqual(1);
     expect(lines.filter((line) => line.startsWith('redis: ')).at(-1)).toMatch(/^redis: unavailable/);
+  }, 30_000);
+
+  it('frozen: reads of the event log are refused without a log line each (liveCursor, a resumed subscription)', async () => {
+    // Still frozen (the test before). The outage was said once already: each read that meets it
+    // is answered SERVICE_UNAVAILABLE, and an inbox asking liveCursor on every load, or clients
+    // resuming with backoff, must not write a line per request for it.
+    const before = lines.length;
+    for (let i = 0; i < 3; i++) {
+      const answer = await stack!.gql<{ liveCursor: string | null }>('{ liveCursor }');
+      expect(answer.data).toEqual({ liveCursor: null });
+      expect(answer.errors?.[0].extensions).toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+    }
+    for (let i = 0; i < 2; i++) {
+      const resumed = new Subscription(
+        clients.connect(stack!.gateway),
+        'subscription($after: String) { engageEvents(after: $after) { id } }',
+        { after: cursor },
+      );
+      const refused = await resumed.next();
+      expect(refused.errors?.[0].extensions).toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+    }
+    expect(lines.slice(before)).toEqual([]);
   }, 30_000);
 
   it('thawed: everything recovers, and a key is posted once', async () => {
