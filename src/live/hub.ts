@@ -48,6 +48,13 @@ const REPLAY_PAGE = 200;
 /** Events read from the log per round trip while following it (see `LiveHub.follow`). */
 const FOLLOW_PAGE = 500;
 
+/**
+ * A batch the pub/sub did not take is published again after this, then twice as long each time, up
+ * to the max (see `LiveHub.publish`).
+ */
+const REPUBLISH_FIRST_MS = 250;
+const REPUBLISH_MAX_MS = 5_000;
+
 export interface EventStreamOptions {
   /** Only events feeding this subscription kind; all events when absent (raw feed). */
   kind?: LiveKind;
@@ -124,6 +131,14 @@ export interface LiveHubOptions {
   log?: (message: string) => void;
 }
 
+/** Whether the last event of `a` lies after that of `b` in the log (false when either has no cursor). */
+function furtherInLog(a: LiveEvent[], b: LiveEvent[]): boolean {
+  const [last, other] = [a.at(-1)?.cursor, b.at(-1)?.cursor];
+  if (!last || !other) return false;
+  const [x, y] = [decodeCursor(last), decodeCursor(other)];
+  return x.epoch === y.epoch && comparePositions(x.position, y.position) > 0;
+}
+
 export class LiveHub implements LiveAccess {
   private readonly listeners = new Set<(event: LiveEvent) => void>();
   private readonly watermarks = new Watermarks();
@@ -150,9 +165,10 @@ export class LiveHub implements LiveAccess {
    * Following the log: a publish announces events, but the hub dispatches what the log holds after
    * the last event it dispatched, in the log's order. Instances append and publish independently,
    * so publishes can arrive out of the log's order (the instance that appended first publishes
-   * last), or not at all (a publish that failed after the append, a message sent while the Redis
-   * subscriber connection was reconnecting). Dispatched as they arrive, a subscriber would receive
-   * cursor 2 before cursor 1 and, resuming after cursor 2, never receive event 1.
+   * last), or not at all (a publish that failed after the append, published again by `publish`
+   * until taken; a message sent while the Redis subscriber connection was reconnecting).
+   * Dispatched as they arrive, a subscriber would receive cursor 2 before cursor 1 and, resuming
+   * after cursor 2, never receive event 1.
    *
    * A publish carries `previous`, the log position just before its events (the append's answer,
    * src/live/event-log.ts). When it is where the hub stands (the last position it dispatched, or
@@ -285,19 +301,55 @@ export class LiveHub implements LiveAccess {
   /**
    * Hands accepted events to every instance (this one included) through the pub/sub; `previous`:
    * the append's (see `follow`), absent when not known.
+   *
+   * Rejects when the pub/sub does not take them; they are in the log, and Engage, answered 200,
+   * will not deliver them again, but every instance reads the log only when a publish tells it to.
+   * So the batch not taken that lies furthest in the log is published again (`republish`), with
+   * backoff, until the pub/sub takes it: an instance that has not dispatched the batches before it
+   * finds that its `previous` is not where it stands, and reads the log up to it; one that has
+   * reads nothing new.
    */
-  publish(notificationId: string, events: LiveEvent[], previous?: Cursor): Promise<void> {
-    return this.options.pubsub.publish(
-      'engage.events',
-      previous ? { notificationId, events, previous } : { notificationId, events },
-    );
+  async publish(notificationId: string, events: LiveEvent[], previous?: Cursor): Promise<void> {
+    const message = previous ? { notificationId, events, previous } : { notificationId, events };
+    try {
+      await this.options.pubsub.publish('engage.events', message);
+    } catch (error) {
+      if (!this.unannounced || !furtherInLog(this.unannounced.events, events)) this.unannounced = message;
+      this.republish(REPUBLISH_FIRST_MS);
+      throw error;
+    }
+  }
+
+  /** The batch furthest in the log that the pub/sub did not take (see `publish`), until it takes it. */
+  private unannounced: LiveTopics['engage.events'] | undefined;
+  private republishing: NodeJS.Timeout | undefined;
+
+  private republish(delayMs: number): void {
+    if (this.republishing || !this.unannounced || this.closed) return;
+    this.republishing = setTimeout(() => {
+      this.republishing = undefined;
+      const message = this.unannounced;
+      if (!message) return;
+      this.options.pubsub.publish('engage.events', message).then(
+        () => {
+          if (this.unannounced === message) this.unannounced = undefined;
+        },
+        () => this.republish(Math.min(delayMs * 2, REPUBLISH_MAX_MS)),
+      );
+    }, delayMs);
+    this.republishing.unref();
   }
 
   stats(): HubStats {
     return { ...this.counters, streams: this.listeners.size };
   }
 
+  private closed = false;
+
   async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.republishing);
+    this.republishing = undefined;
     await this.unsubscribe?.();
     this.unsubscribe = undefined;
     this.listeners.clear();

@@ -15,8 +15,9 @@
  *   log, so an accepted event is never lost. When the append fails nothing was accepted and the
  *   answer is 503: Engage re-delivers (counted as `unavailable` in `webhook_events_total`). The
  *   appended events are then published to the subscribers; a publish that fails after the append
- *   still answers 200 (the events are in the log, and a re-delivery would be a duplicate):
- *   subscribers that resume with a cursor receive them.
+ *   still answers 200 (the events are in the log, and a re-delivery would be a duplicate): the hub
+ *   publishes them again until the pub/sub takes them (src/live/hub.ts `publish`), and subscribers
+ *   that resume with a cursor receive them meanwhile.
  * - Unknown event types are accepted and published as raw events.
  *
  * The secret is a shared secret, not an HMAC (Engage sends it verbatim): it is compared in
@@ -220,7 +221,7 @@ export function createWebhookReceiver(options: ReceiverOptions): { router: Route
           .publish(notification.id, appended)
           .catch((error: unknown) =>
             log(
-              `webhook notification ${notification.id}: accepted but not published live (${reason(error)}); subscribers resuming with a cursor receive it`,
+              `webhook notification ${notification.id}: accepted but not published live (${reason(error)}); published again until the pub/sub takes it`,
             ),
           );
       }
