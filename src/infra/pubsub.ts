@@ -9,6 +9,11 @@
  *   at once (or after the command timeout) while Redis is unavailable: the webhook receiver waits for
  *   it before answering Engage 200, and answers 503 when it fails.
  *
+ * Redis keeps no message for a subscriber whose connection is lost: node-redis reconnects and
+ * subscribes again, and `subscribe`'s `resubscribed` is told (and again once Redis is available
+ * after an outage), so that a consumer with a record of what was published (the event log) can
+ * catch up.
+ *
  * Payloads must be plain JSON (they cross Redis). `close()` drops this pub/sub's subscriptions; the
  * connections are the infrastructure's to close.
  */
@@ -17,8 +22,17 @@ import type { Redis } from './redis';
 
 export interface PubSub<T extends object> {
   publish<K extends keyof T & string>(topic: K, payload: T[K]): Promise<void>;
-  /** Returns the unsubscribe function. Listeners must not throw (errors are logged and dropped). */
-  subscribe<K extends keyof T & string>(topic: K, listener: (payload: T[K]) => void): Promise<() => Promise<void>>;
+  /**
+   * Returns the unsubscribe function. Listeners must not throw (errors are logged and dropped).
+   * `resubscribed` is called each time messages may have been missed (Redis): the subscription is
+   * back after its connection was lost, or Redis answers again after an outage. Messages published
+   * meanwhile were not received, and are not sent again.
+   */
+  subscribe<K extends keyof T & string>(
+    topic: K,
+    listener: (payload: T[K]) => void,
+    resubscribed?: () => void,
+  ): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -76,7 +90,7 @@ export class RedisPubSub<T extends object> implements PubSub<T> {
     await this.redis.run((client) => client.publish(this.channel(topic), JSON.stringify(payload)));
   }
 
-  async subscribe<K extends keyof T & string>(topic: K, listener: (payload: T[K]) => void) {
+  async subscribe<K extends keyof T & string>(topic: K, listener: (payload: T[K]) => void, resubscribed?: () => void) {
     const channel = this.channel(topic);
     const subscriber = this.redis.subscriber;
     const onMessage = (raw: string) => {
@@ -87,8 +101,23 @@ export class RedisPubSub<T extends object> implements PubSub<T> {
       }
     };
     await this.redis.bounded(subscriber.subscribe(channel, onMessage));
+    // node-redis subscribes again on a new connection before it says it is ready. That may come
+    // while Redis still counts as unavailable here (the subscriber's loss marked it so, and the
+    // probe has not answered yet), when the consumer cannot read what it missed: it is told
+    // again once Redis is available.
+    const onBack = () => {
+      try {
+        resubscribed?.();
+      } catch (error) {
+        this.log(`pubsub listener failed on ${topic}: ${message(error)}`);
+      }
+    };
+    if (resubscribed) subscriber.on('ready', onBack);
+    const offAvailable = resubscribed ? this.redis.onAvailable(onBack) : undefined;
     const unsubscribe = async () => {
       this.unsubscribers.delete(unsubscribe);
+      subscriber.off('ready', onBack);
+      offAvailable?.();
       // Nothing to tell a Redis that does not answer: its subscription ends with the connection.
       if (subscriber.isReady && this.redis.available)
         await this.redis.bounded(subscriber.unsubscribe(channel, onMessage)).catch(() => undefined);

@@ -120,6 +120,17 @@ export class Redis {
     this.probe.unref();
   }
 
+  private readonly recovered = new Set<() => void>();
+
+  /**
+   * Calls `listener` each time Redis is available again after an outage (it must not throw);
+   * returns the function that stops it.
+   */
+  onAvailable(listener: () => void): () => void {
+    this.recovered.add(listener);
+    return () => this.recovered.delete(listener);
+  }
+
   /** Called by connectRedis once both connections are up. */
   started(): void {
     if (this.state === 'connecting') this.state = 'available';
@@ -138,6 +149,7 @@ export class Redis {
       clearInterval(this.probe);
       this.probe = undefined;
       this.options.log('redis: available again');
+      for (const listener of this.recovered) listener();
     } catch {
       // Still unavailable: the next tick tries again.
     } finally {

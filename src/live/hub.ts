@@ -158,7 +158,12 @@ export class LiveHub implements LiveAccess {
     // Where following the log starts: before subscribing, so that nothing published in between is
     // missed (an event appended after the head is read from the log at the next publish).
     this.followed = await this.options.eventLog.head?.();
-    this.unsubscribe = await this.options.pubsub.subscribe('engage.events', (message) => this.receive(message));
+    this.unsubscribe = await this.options.pubsub.subscribe(
+      'engage.events',
+      (message) => this.receive(message),
+      // Publishes sent while the subscription was away are lost, not their events: read the log.
+      () => this.catchUp(),
+    );
   }
 
   /**
@@ -166,9 +171,9 @@ export class LiveHub implements LiveAccess {
    * the last event it dispatched, in the log's order. Instances append and publish independently,
    * so publishes can arrive out of the log's order (the instance that appended first publishes
    * last), or not at all (a publish that failed after the append, published again by `publish`
-   * until taken; a message sent while the Redis subscriber connection was reconnecting).
-   * Dispatched as they arrive, a subscriber would receive cursor 2 before cursor 1 and, resuming
-   * after cursor 2, never receive event 1.
+   * until taken; a message sent while the Redis subscriber connection was reconnecting, after
+   * which `catchUp` reads the log). Dispatched as they arrive, a subscriber would receive
+   * cursor 2 before cursor 1 and, resuming after cursor 2, never receive event 1.
    *
    * A publish carries `previous`, the log position just before its events (the append's answer,
    * src/live/event-log.ts). When it is where the hub stands (the last position it dispatched, or
@@ -221,6 +226,16 @@ export class LiveHub implements LiveAccess {
       });
       this.followAgain = true;
     }
+    void this.follow();
+  }
+
+  /**
+   * Reads the log after the last event dispatched, as a publish with a gap would: after the
+   * subscription was away (its connection lost), the events published meanwhile are in the log only.
+   */
+  private catchUp(): void {
+    if (!this.followed) return;
+    this.followAgain = true;
     void this.follow();
   }
 

@@ -87,4 +87,26 @@ describeWith([requirements.redisServer()])('events appended and not published', 
     for (const subscription of [onA, onB]) expect((await subscription.next()).data?.engageEvents.id).toBe(next);
     await clients.disposeAll();
   }, 60_000);
+
+  it("reach an instance's live subscribers once its lost subscriber connection is back, with no later event", async () => {
+    const onA = await subscribed<Received>(stack.gateway, clients.connect(stack.gateway), EVENTS);
+    const onB = await subscribed<Received>(b, clients.connect(b), EVENTS);
+    const subscribing = (allowed: boolean) =>
+      admin!.sendCommand(['ACL', 'SETUSER', 'instance-b', allowed ? '+subscribe' : '-subscribe']);
+
+    await subscribing(false);
+    let missed: string;
+    try {
+      await admin!.sendCommand(['CLIENT', 'KILL', 'USER', 'instance-b', 'TYPE', 'pubsub']);
+      missed = await tick(); // published while B is not subscribed
+      expect((await onA.next()).data?.engageEvents.id).toBe(missed);
+    } finally {
+      await subscribing(true);
+    }
+
+    // B subscribes again by itself, and reads what it missed from the log.
+    expect((await onB.next(20_000)).data?.engageEvents.id).toBe(missed);
+    const next = await tick();
+    for (const subscription of [onA, onB]) expect((await subscription.next()).data?.engageEvents.id).toBe(next);
+  }, 60_000);
 });
