@@ -21,12 +21,16 @@
  *   mutation is refused with SERVICE_UNAVAILABLE before anything is sent to Engage. Sending it would
  *   risk a second post, which costs more than a refusal the client can retry. The keyv store must
  *   therefore throw on errors (`throwOnErrors`) rather than read a failure as "nothing recorded";
- * - a result that cannot be recorded (Redis lost mid-call) keeps its reservation until it expires,
- *   so that a retry meanwhile is refused (CONFLICT) rather than posted again.
+ * - a result that cannot be recorded (Redis lost mid-call) is kept by its instance, which replays
+ *   it to a retry there and writes it again, with backoff, until the store takes it; its reservation
+ *   is kept until then (a retry on another instance meanwhile is refused, CONFLICT, rather than
+ *   posted again). Left unrecorded, the reservation would expire and a retry after it post again.
+ *   An instance stopped before the store answers again loses what it kept (and says so).
  */
 import { createHash } from 'node:crypto';
 import { GraphQLError } from 'graphql';
 import type Keyv from 'keyv';
+import { LRUCache } from 'lru-cache';
 import stableStringify from 'safe-stable-stringify';
 import { isOutcomeUnknown } from './engage/errors';
 import type { Lock } from './infra';
@@ -45,6 +49,10 @@ export function reservationTtlMs(operationDeadlineMs: number, engageTimeoutMs: n
 }
 const POLL_MS = 50;
 const MAX_KEY_LENGTH = 255;
+/** Records an instance keeps while the store cannot take them; writing them again backs off from the first to the max. */
+const MAX_UNWRITTEN = 10_000;
+const REWRITE_FIRST_MS = 250;
+const REWRITE_MAX_MS = 5_000;
 
 /** A result, or a call whose outcome is unknown (`result` absent). */
 interface Stored<T> {
@@ -79,6 +87,10 @@ function fingerprint(args: unknown): string {
 
 export class IdempotencyStore {
   private readonly inFlight = new Map<string, { fingerprint: string; promise: Promise<unknown> }>();
+  /** Records the store did not take (see the contract), until it does; `rewriting` is the next try. */
+  private readonly unwritten: LRUCache<string, Stored<unknown>>;
+  private rewriting: NodeJS.Timeout | undefined;
+  private closed = false;
 
   constructor(
     private readonly keyv: Keyv,
@@ -89,7 +101,9 @@ export class IdempotencyStore {
       reservationTtlMs?: number;
       log?: (message: string) => void;
     } = {},
-  ) {}
+  ) {
+    this.unwritten = new LRUCache({ max: MAX_UNWRITTEN, ttl: options.ttlMs ?? IDEMPOTENCY_TTL_MS });
+  }
 
   /**
    * Runs `action` once per (scope, operation, key). `args` are the mutation's arguments without the
@@ -120,6 +134,8 @@ export class IdempotencyStore {
     // Registered before the first await, so that a retry arriving while the store is read joins
     // this call instead of starting its own.
     const promise = (async () => {
+      const kept = this.unwritten.get(storeKey) as Stored<T> | undefined;
+      if (kept) return this.replay(kept, print);
       const stored = await this.read<T>(storeKey);
       if (stored) return this.replay(stored, print);
       const reservations = this.options.reservations;
@@ -150,20 +166,71 @@ export class IdempotencyStore {
   }
 
   /**
-   * Keeps what a call came to and frees its reservation. A record that cannot be written keeps the
-   * reservation until it expires (see the contract): the caller still gets its result.
+   * Keeps what a call came to and frees its reservation. A record the store does not take is kept
+   * here and written again later, its reservation held until then (see the contract): the caller
+   * still gets its result.
    */
   private async record<T>(storeKey: string, record: Stored<T>): Promise<void> {
     try {
       await this.keyv.set(storeKey, record, this.options.ttlMs ?? IDEMPOTENCY_TTL_MS);
     } catch (error) {
-      (this.options.log ?? console.warn)(
+      this.log(
         `idempotency: ${record.outcomeUnknown ? 'an unknown outcome' : 'a result'} could not be recorded (${error instanceof Error ? error.message : String(error)}); ` +
-          'its key stays reserved until the reservation expires',
+          'kept by this instance, and written again once the store answers',
       );
+      this.unwritten.set(storeKey, record);
+      this.rewriteAfter(REWRITE_FIRST_MS);
       return;
     }
     await this.options.reservations?.release(storeKey).catch(() => undefined);
+  }
+
+  /** Writes the records kept (`unwritten`) after `delayMs`, then after twice as long while the store refuses them. */
+  private rewriteAfter(delayMs: number): void {
+    if (this.rewriting || this.closed) return;
+    this.rewriting = setTimeout(() => {
+      void this.rewrite().then((done) => {
+        this.rewriting = undefined;
+        // Kept while this ran: written next time, without waiting longer.
+        if (this.unwritten.size > 0) this.rewriteAfter(done ? REWRITE_FIRST_MS : Math.min(delayMs * 2, REWRITE_MAX_MS));
+      });
+    }, delayMs);
+    this.rewriting.unref();
+  }
+
+  /** Writes the records kept, each then given its reservation back; false when the store refused one. */
+  private async rewrite(): Promise<boolean> {
+    for (const [storeKey, record] of [...this.unwritten.entries()]) {
+      const ttl = this.unwritten.getRemainingTTL(storeKey);
+      if (ttl <= 0) continue;
+      try {
+        await this.keyv.set(storeKey, record, ttl);
+      } catch {
+        return false;
+      }
+      this.unwritten.delete(storeKey);
+      await this.options.reservations?.release(storeKey).catch(() => undefined);
+    }
+    return true;
+  }
+
+  /** Stops writing again; a last try for the records kept, and says how many were lost. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.rewriting);
+    this.rewriting = undefined;
+    if (this.unwritten.size === 0) return;
+    await this.rewrite();
+    if (this.unwritten.size > 0)
+      this.log(
+        `idempotency: ${this.unwritten.size} result(s) could not be recorded before this instance stopped; ` +
+          'their keys are free again once their reservations expire',
+      );
+    this.unwritten.clear();
+  }
+
+  private log(message: string): void {
+    (this.options.log ?? console.warn)(message);
   }
 
   /** What a recorded call came to, for a retry with the same arguments. */

@@ -286,6 +286,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     options.upstream?.operationDeadlineMs ?? DEFAULTS.upstream.operationDeadlineMs,
     options.engageTimeoutMs ?? DEFAULTS.gateway.engageTimeoutMs,
   );
+  // Kept whatever the cache TTL (a promise made to clients), and read as an error, not a miss,
+  // when Redis fails: idempotent mutations fail closed.
+  const idempotency = new IdempotencyStore(infra.kv(names.idempotencyRecords, { throwOnErrors: true }), {
+    reservations: infra.lock(names.idempotencyReservations, { ttlMs: reservationTtl }),
+    reservationTtlMs: reservationTtl,
+    log,
+  });
   const cacheTtl = {
     collectionsTtlMs: options.cacheTtlMs ?? DEFAULTS.gateway.cacheTtlSeconds * 1000,
     recordsTtlMs: options.recordCacheTtlMs ?? DEFAULTS.gateway.recordCacheTtlSeconds * 1000,
@@ -326,13 +333,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     defaultUserId: options.defaultUserId,
     createLoaders: options.createLoaders,
     responseCache,
-    // Kept whatever the cache TTL (a promise made to clients), and read as an error, not a miss,
-    // when Redis fails: idempotent mutations fail closed.
-    idempotency: new IdempotencyStore(infra.kv(names.idempotencyRecords, { throwOnErrors: true }), {
-      reservations: infra.lock(names.idempotencyReservations, { ttlMs: reservationTtl }),
-      reservationTtlMs: reservationTtl,
-      log,
-    }),
+    idempotency,
     timeoutMs: options.engageTimeoutMs ?? DEFAULTS.gateway.engageTimeoutMs,
     retry: options.engageRetry,
     dispatcher,
@@ -599,6 +600,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     await apollo.stop();
     await health.close();
     await live.close();
+    await idempotency.close();
     await infra.close();
     await dispatcher.close();
   };

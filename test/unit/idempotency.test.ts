@@ -9,6 +9,15 @@ const noAnswer = () =>
     outcomeUnknown: true,
   });
 
+/** Resolves once `condition` holds (checked every 20 ms), or fails after 5 s. */
+async function until(condition: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`not true within 5 s: ${condition.toString()}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 describe('a reservation', () => {
   it('outlasts the longest a guarded call runs: its operation deadline, then a write sent by then', () => {
     expect(reservationTtlMs(15_000, 10_000)).toBe(RESERVATION_TTL_MS);
@@ -242,18 +251,42 @@ describe('IdempotencyStore', () => {
       expect(action).not.toHaveBeenCalled();
     });
 
-    it('a result that cannot be recorded keeps its key reserved, so that a retry is not posted again', async () => {
+    it('a result that cannot be recorded is kept, replayed to a retry, and written once the store answers: never posted again', async () => {
       const reservations = lock();
       const log = jest.fn();
-      const store = new IdempotencyStore(broken({ set: true }), { reservations, reservationTtlMs: 200, log });
+      const fail = { set: true };
+      const records = broken(fail);
+      const store = new IdempotencyStore(records, { reservations, reservationTtlMs: 200, log });
       const action = jest.fn(async () => 'posted');
       expect(await store.run('alice', 'reply', 'k', {}, action)).toBe('posted');
       expect(log).toHaveBeenCalledTimes(1);
+      // Held while the store refuses it: a retry on another instance is refused, not posted.
       expect(reservations.held.size).toBe(1);
-      await expect(store.run('alice', 'reply', 'k', {}, action)).rejects.toMatchObject({
+      const other = new IdempotencyStore(records, { reservations, reservationTtlMs: 200 });
+      await expect(other.run('alice', 'reply', 'k', {}, action)).rejects.toMatchObject({
         extensions: { code: 'CONFLICT' },
       });
+      // This instance replays what it kept.
+      expect(await store.run('alice', 'reply', 'k', {}, action)).toBe('posted');
+      await expect(store.run('alice', 'reply', 'k', { other: 1 }, action)).rejects.toMatchObject({
+        extensions: { reason: 'IDEMPOTENCY_KEY_REUSED' },
+      });
+
+      // The store answers again: the record is written and the key given back, so a retry anywhere
+      // later (past when the reservation alone would have expired) replays it.
+      fail.set = false;
+      await until(async () => (await records.get('alice:reply:k')) !== undefined && reservations.held.size === 0);
+      expect(await other.run('alice', 'reply', 'k', {}, action)).toBe('posted');
       expect(action).toHaveBeenCalledTimes(1);
+      await store.close();
+    });
+
+    it('an instance stopped while a result is not recorded says how many it could not keep', async () => {
+      const log = jest.fn();
+      const store = new IdempotencyStore(broken({ set: true }), { reservations: lock(), log });
+      expect(await store.run('alice', 'reply', 'k', {}, async () => 'posted')).toBe('posted');
+      await store.close();
+      expect(log).toHaveBeenLastCalledWith(expect.stringMatching(/^idempotency: 1 result\(s\) could not be recorded/));
     });
 
     it('a call Engage may have acted on gives its reservation back and refuses retries on every instance', async () => {
