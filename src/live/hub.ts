@@ -277,7 +277,12 @@ export class LiveHub implements LiveAccess {
         this.counters.logReads += 1;
         page = await this.options.eventLog.read(from, FOLLOW_PAGE);
       } catch (error) {
-        // The log cannot be followed now (unavailable, or trimmed past the last event dispatched):
+        // Redis is unavailable, or not yet counted available again after the subscriber connection
+        // came back (when a publish may already arrive): the events announced stay announced, and
+        // once it is `catchUp` reads the log from here. Dispatched now, moving past them, the events
+        // before them that this instance missed while the subscription was away would never be.
+        if (error instanceof RedisUnavailableError) return;
+        // The log cannot be followed (trimmed past the last event dispatched, or failing otherwise):
         // the events announced are dispatched in their order rather than held.
         this.logUnlessOutage(error, 'live: event log not followed');
         if (this.followed !== from) continue;
@@ -322,12 +327,15 @@ export class LiveHub implements LiveAccess {
    * So the batch not taken that lies furthest in the log is published again (`republish`), with
    * backoff, until the pub/sub takes it: an instance that has not dispatched the batches before it
    * finds that its `previous` is not where it stands, and reads the log up to it; one that has
-   * reads nothing new.
+   * reads nothing new. A batch further in the log that the pub/sub takes announces it as well, and
+   * one of a log since reset (Redis lost its data) is dropped: announced, it would take every
+   * instance back to that old life of the log.
    */
   async publish(notificationId: string, events: LiveEvent[], previous?: Cursor): Promise<void> {
     const message = previous ? { notificationId, events, previous } : { notificationId, events };
     try {
       await this.options.pubsub.publish('engage.events', message);
+      if (this.unannounced && !furtherInLog(this.unannounced.events, events)) this.unannounced = undefined;
     } catch (error) {
       if (!this.unannounced || !furtherInLog(this.unannounced.events, events)) this.unannounced = message;
       this.republish(REPUBLISH_FIRST_MS);
@@ -345,12 +353,16 @@ export class LiveHub implements LiveAccess {
       this.republishing = undefined;
       const message = this.unannounced;
       if (!message) return;
-      this.options.pubsub.publish('engage.events', message).then(
-        () => {
-          if (this.unannounced === message) this.unannounced = undefined;
-        },
-        () => this.republish(Math.min(delayMs * 2, REPUBLISH_MAX_MS)),
-      );
+      const forget = () => {
+        if (this.unannounced === message) this.unannounced = undefined;
+      };
+      void (async () => {
+        const head = await this.options.eventLog.head?.();
+        const cursor = message.events.at(-1)?.cursor;
+        if (head && cursor && decodeCursor(cursor).epoch !== head.epoch) return forget(); // the log was reset
+        await this.options.pubsub.publish('engage.events', message);
+        forget();
+      })().catch(() => this.republish(Math.min(delayMs * 2, REPUBLISH_MAX_MS)));
     }, delayMs);
     this.republishing.unref();
   }

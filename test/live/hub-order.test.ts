@@ -10,6 +10,7 @@
  * reads it, and the order holds whichever way each batch came.
  */
 import { EventEmitter } from 'node:events';
+import { RedisUnavailableError } from '../../src/infra';
 import { MemoryPubSub } from '../../src/infra/pubsub';
 import { MemoryEventLog, type Appended } from '../../src/live/event-log';
 import { normalise, type LiveEvent } from '../../src/live/events';
@@ -244,6 +245,97 @@ describe('the hub, when a publish says where its events sit in the log', () => {
     const z = await log.append([liveEvent()]);
     await publishAppended(hub, z);
     expect((await take(live)).id).toBe(z[0].id);
+    await live.return!();
+    await hub.close();
+  });
+});
+
+describe('the hub, while Redis is unavailable to it', () => {
+  /**
+   * A hub over one log whose reads fail with RedisUnavailableError while `outage.on`, and whose
+   * pub/sub hands the hub's `resubscribed` to the test (called when Redis is available again), or
+   * refuses publishes while `outage.publish`.
+   */
+  async function hubThroughOutages() {
+    const log = new MemoryEventLog(memoryClaims());
+    const outage = { on: false, publish: false };
+    const published: Array<LiveTopics['engage.events']> = [];
+    const memory = new MemoryPubSub<LiveTopics>(new EventEmitter(), () => undefined);
+    let resubscribed: (() => void) | undefined;
+    const pubsub: typeof memory = Object.assign(Object.create(memory) as typeof memory, {
+      publish: (topic: 'engage.events', payload: LiveTopics['engage.events']) => {
+        if (outage.publish) return Promise.reject(new RedisUnavailableError('no answer'));
+        published.push(payload);
+        return memory.publish(topic, payload);
+      },
+      subscribe: (
+        topic: 'engage.events',
+        listener: (payload: LiveTopics['engage.events']) => void,
+        onBack?: () => void,
+      ) => {
+        resubscribed = onBack;
+        return memory.subscribe(topic, listener);
+      },
+    });
+    const hub = new LiveHub({
+      pubsub,
+      eventLog: {
+        append: (events) => log.append(events),
+        head: () => log.head(),
+        read: (after, limit) =>
+          outage.on ? Promise.reject(new RedisUnavailableError('no answer')) : log.read(after, limit),
+      },
+      log: () => undefined,
+    });
+    await hub.start();
+    return { log, hub, outage, published, back: () => resubscribed!() };
+  }
+
+  it('holds a publish with a gap until Redis is back, then delivers the missed event before it', async () => {
+    const { log, hub, outage, back } = await hubThroughOutages();
+    const live = await hub.events(subscriber, {});
+    // Published while this instance's subscription was away: never received here.
+    const [missed] = await log.append([liveEvent()]);
+    // The subscription is back (node-redis resubscribed) before Redis counts as available again,
+    // and a publish arrives then: the log cannot be read yet.
+    outage.on = true;
+    const next = await log.append([liveEvent()]);
+    await publishAppended(hub, next);
+    outage.on = false;
+    back();
+    expect([(await take(live)).id, (await take(live)).id]).toEqual([missed.id, next[0].id]);
+    await live.return!();
+    await hub.close();
+  });
+
+  it('does not announce again a batch the pub/sub refused once the log was reset', async () => {
+    const { log, hub, outage, published } = await hubThroughOutages();
+    const live = await hub.events(subscriber, {});
+    // A batch appended whose publish fails: the hub publishes it again, with backoff.
+    outage.publish = true;
+    const old = await log.append([liveEvent()]);
+    await expect(publishAppended(hub, old)).rejects.toThrow(RedisUnavailableError);
+    // Meanwhile the log is reset (Redis restarted without its data).
+    const reset = new MemoryEventLog(memoryClaims());
+    let headsRead = 0;
+    (hub as unknown as { options: { eventLog: unknown } }).options.eventLog = {
+      append: (events: LiveEvent[]) => reset.append(events),
+      head: () => ((headsRead += 1), reset.head()),
+      read: (after: Parameters<typeof reset.read>[0], limit: number) => reset.read(after, limit),
+    };
+    outage.publish = false;
+    // Its next try finds the log reset and drops it; announced, it would take the hub back to the old log.
+    const deadline = Date.now() + 5_000;
+    while (headsRead === 0 && !published.some((message) => message.events[0].id === old[0].id)) {
+      if (Date.now() > deadline) throw new Error('the refused batch was not tried again');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const fresh = await reset.append([liveEvent()]);
+    await publishAppended(hub, fresh);
+    expect((await take(live)).id).toBe(fresh[0].id);
+    const after = await reset.append([liveEvent()]);
+    await publishAppended(hub, after);
+    expect((await take(live)).id).toBe(after[0].id);
     await live.return!();
     await hub.close();
   });
