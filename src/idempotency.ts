@@ -22,10 +22,12 @@
  *   risk a second post, which costs more than a refusal the client can retry. The keyv store must
  *   therefore throw on errors (`throwOnErrors`) rather than read a failure as "nothing recorded";
  * - a result that cannot be recorded (Redis lost mid-call) is kept by its instance, which replays
- *   it to a retry there and writes it again, with backoff, until the store takes it; its reservation
- *   is kept until then (a retry on another instance meanwhile is refused, CONFLICT, rather than
- *   posted again). Left unrecorded, the reservation would expire and a retry after it post again.
- *   An instance stopped before the store answers again loses what it kept (and says so).
+ *   it to a retry there and writes it again as soon as the store answers (`whenAvailable`, else
+ *   with backoff), then gives its reservation back. Until its reservation expires, a retry on
+ *   another instance is refused (CONFLICT) rather than posted again; past that (an outage longer
+ *   than the reservation's TTL, or another instance reaching Redis while this one cannot), a retry
+ *   elsewhere finds neither and is sent again: the guarantee needs the store to answer again
+ *   within the reservation's TTL. An instance stopped before then loses what it kept (and says so).
  */
 import { createHash } from 'node:crypto';
 import { GraphQLError } from 'graphql';
@@ -100,10 +102,27 @@ export class IdempotencyStore {
       reservations?: Lock;
       reservationTtlMs?: number;
       log?: (message: string) => void;
+      /** Calls its listener each time the store is available again after an outage (Redis); returns how to stop. */
+      whenAvailable?: (listener: () => void) => () => void;
     } = {},
   ) {
-    this.unwritten = new LRUCache({ max: MAX_UNWRITTEN, ttl: options.ttlMs ?? IDEMPOTENCY_TTL_MS });
+    this.unwritten = new LRUCache({
+      max: MAX_UNWRITTEN,
+      ttl: options.ttlMs ?? IDEMPOTENCY_TTL_MS,
+      dispose: (_record, _storeKey, reason) => {
+        if (reason === 'evict')
+          this.log(`idempotency: more than ${MAX_UNWRITTEN} results wait to be recorded; the oldest is dropped`);
+      },
+    });
+    this.stopWatching = options.whenAvailable?.(() => {
+      if (this.unwritten.size === 0) return;
+      clearTimeout(this.rewriting);
+      this.rewriting = undefined;
+      this.rewriteAfter(0);
+    });
   }
+
+  private readonly stopWatching: (() => void) | undefined;
 
   /**
    * Runs `action` once per (scope, operation, key). `args` are the mutation's arguments without the
@@ -189,17 +208,27 @@ export class IdempotencyStore {
   private rewriteAfter(delayMs: number): void {
     if (this.rewriting || this.closed) return;
     this.rewriting = setTimeout(() => {
+      this.rewriting = undefined;
       void this.rewrite().then((done) => {
-        this.rewriting = undefined;
-        // Kept while this ran: written next time, without waiting longer.
-        if (this.unwritten.size > 0) this.rewriteAfter(done ? REWRITE_FIRST_MS : Math.min(delayMs * 2, REWRITE_MAX_MS));
+        // Refused, or kept while this ran: written next time.
+        const next = done ? REWRITE_FIRST_MS : Math.min(Math.max(delayMs * 2, REWRITE_FIRST_MS), REWRITE_MAX_MS);
+        if (this.unwritten.size > 0) this.rewriteAfter(next);
       });
     }, delayMs);
     this.rewriting.unref();
   }
 
-  /** Writes the records kept, each then given its reservation back; false when the store refused one. */
-  private async rewrite(): Promise<boolean> {
+  /**
+   * Writes the records kept, each then given its reservation back; false when the store refused
+   * one. One pass at a time: a pass asked for while one runs is that one.
+   */
+  private rewrite(): Promise<boolean> {
+    return (this.pass ??= this.writeKept().finally(() => (this.pass = undefined)));
+  }
+
+  private pass: Promise<boolean> | undefined;
+
+  private async writeKept(): Promise<boolean> {
     for (const [storeKey, record] of [...this.unwritten.entries()]) {
       const ttl = this.unwritten.getRemainingTTL(storeKey);
       if (ttl <= 0) continue;
@@ -217,6 +246,7 @@ export class IdempotencyStore {
   /** Stops writing again; a last try for the records kept, and says how many were lost. */
   async close(): Promise<void> {
     this.closed = true;
+    this.stopWatching?.();
     clearTimeout(this.rewriting);
     this.rewriting = undefined;
     if (this.unwritten.size === 0) return;

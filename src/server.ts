@@ -292,6 +292,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     reservations: infra.lock(names.idempotencyReservations, { ttlMs: reservationTtl }),
     reservationTtlMs: reservationTtl,
     log,
+    whenAvailable: infra.redis ? (listener) => infra.redis!.onAvailable(listener) : undefined,
   });
   const cacheTtl = {
     collectionsTtlMs: options.cacheTtlMs ?? DEFAULTS.gateway.cacheTtlSeconds * 1000,

@@ -256,7 +256,13 @@ describe('IdempotencyStore', () => {
       const log = jest.fn();
       const fail = { set: true };
       const records = broken(fail);
-      const store = new IdempotencyStore(records, { reservations, reservationTtlMs: 200, log });
+      let available: (() => void) | undefined;
+      const store = new IdempotencyStore(records, {
+        reservations,
+        reservationTtlMs: 200,
+        log,
+        whenAvailable: (listener) => ((available = listener), () => (available = undefined)),
+      });
       const action = jest.fn(async () => 'posted');
       expect(await store.run('alice', 'reply', 'k', {}, action)).toBe('posted');
       expect(log).toHaveBeenCalledTimes(1);
@@ -272,13 +278,15 @@ describe('IdempotencyStore', () => {
         extensions: { reason: 'IDEMPOTENCY_KEY_REUSED' },
       });
 
-      // The store answers again: the record is written and the key given back, so a retry anywhere
-      // later (past when the reservation alone would have expired) replays it.
+      // The store answers again (Redis says so): the record is written and the key given back, so a
+      // retry anywhere later replays it.
       fail.set = false;
+      available!();
       await until(async () => (await records.get('alice:reply:k')) !== undefined && reservations.held.size === 0);
       expect(await other.run('alice', 'reply', 'k', {}, action)).toBe('posted');
       expect(action).toHaveBeenCalledTimes(1);
       await store.close();
+      expect(available).toBeUndefined();
     });
 
     it('an instance stopped while a result is not recorded says how many it could not keep', async () => {
