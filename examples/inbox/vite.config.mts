@@ -15,13 +15,18 @@ import { defineConfig, loadEnv, type ProxyOptions } from 'vite';
 /**
  * The proxy passes the page's `Origin` on, and the gateway refuses a WebSocket upgrade from an origin
  * it does not list (403), which is the very case of GATEWAY_VIA_PROXY=1. A request from this app's
- * own pages (its Origin this server's) comes from here, not from a page on another site: it goes on
- * without one, as a server's request does. Any other Origin is passed on for the gateway to judge.
+ * own pages (its Origin this server's, on a loopback name) comes from here, not from a page on
+ * another site: it goes on without one, as a server's request does. Any other Origin is passed on
+ * for the gateway to judge, among them a site whose name was rebound to this machine (DNS
+ * rebinding: its Host and Origin agree too, and Vite's check of allowed hosts does not cover
+ * proxied WebSocket upgrades).
  */
+const LOOPBACK_HOST = /^(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/;
 const ownPagesAsServer: ProxyOptions['configure'] = (proxy) => {
   const fromOwnPage = (proxyReq: ClientRequest, req: IncomingMessage) => {
     const { origin, host } = req.headers;
-    if (host && (origin === `http://${host}` || origin === `https://${host}`)) proxyReq.removeHeader('origin');
+    if (host && LOOPBACK_HOST.test(host) && (origin === `http://${host}` || origin === `https://${host}`))
+      proxyReq.removeHeader('origin');
   };
   proxy.on('proxyReq', fromOwnPage);
   proxy.on('proxyReqWs', fromOwnPage);

@@ -54,10 +54,12 @@ describeWith([requirements.chromium()])('inbox app through its server’s proxy'
     expect(uncaught()).toEqual([]);
   });
 
-  it('refuses, through the proxy, a WebSocket from a page on another site, as the gateway does', async () => {
-    const status = await new Promise<number>((resolve, reject) => {
+  /** The status of a WebSocket upgrade sent through the proxy with these `Origin` and `Host`. */
+  const upgrade = (origin: string, host?: string) =>
+    new Promise<number>((resolve, reject) => {
       const socket = new WebSocket(`${app.origin.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws', {
-        origin: 'https://elsewhere.example',
+        origin,
+        ...(host ? { headers: { host } } : {}),
       });
       socket.on('unexpected-response', (_request, response) => {
         resolve(response.statusCode ?? 0);
@@ -69,6 +71,13 @@ describeWith([requirements.chromium()])('inbox app through its server’s proxy'
       });
       socket.on('error', reject);
     });
-    expect(status).toBe(403);
+
+  it('refuses, through the proxy, a WebSocket from a page on another site, as the gateway does', async () => {
+    expect(await upgrade('https://elsewhere.example')).toBe(403);
+  });
+
+  it('refuses one from a site that rebinds its name to this machine (its Host and Origin agree, and are not loopback)', async () => {
+    const host = `rebound.example:${new URL(app.origin).port}`;
+    expect(await upgrade(`http://${host}`, host)).toBe(403);
   });
 });
