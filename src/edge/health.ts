@@ -88,25 +88,34 @@ export function createHealth(options: HealthOptions): Health {
    * second, whatever the probes. That call takes a token of the fleet's bucket: outside it, each
    * instance's probes came on top of ENGAGE_RATE_LIMIT_PER_MINUTE (60 a minute per instance,
    * for anyone who can reach `/readyz`; a fleet of nine went past Engage's 500 on probes alone).
-   * With no token to spare the last answer stands (the first check of an instance calls anyway).
-   * An Engage 2xx heard for a caller within `REUSE_MS` is the check: it calls nothing.
+   * With no token to spare (or no answer from the bucket's store within the check's timeout, when
+   * it calls anyway) the last answer stands; the first check of an instance calls anyway. An Engage
+   * 2xx heard for a caller within `REUSE_MS` is the check, calling nothing, while the configured
+   * token's own last check passed: a caller's token proves Engage answers, not that the configured
+   * one is still accepted, and without that condition a revoked one would read unready only in the
+   * seconds without traffic.
    */
   const reuseMs = options.reuseMs ?? REUSE_MS;
   let shared: { result: Promise<Check>; settledAt?: number } | undefined;
   let heardOkAt: number | undefined;
+  /** Whether the last check that called Engage passed. */
+  let calledOk = false;
+  const spare = async () => (options.spareCall ? withTimeout(options.spareCall(), timeoutMs).catch(() => true) : true);
   const engageShared = (): Promise<Check> => {
     const now = Date.now();
     const reusable = shared && (shared.settledAt === undefined || now - shared.settledAt < reuseMs);
     if (reusable) return shared!.result;
-    if (heardOkAt !== undefined && now - heardOkAt < reuseMs) {
+    if (calledOk && heardOkAt !== undefined && now - heardOkAt < reuseMs) {
       shared = { result: Promise.resolve({ ok: true }), settledAt: heardOkAt };
       return shared.result;
     }
     const previous = shared;
     const entry: NonNullable<typeof shared> = {
       result: (async () => {
-        if (previous && options.spareCall && !(await options.spareCall())) return previous.result;
-        return engage();
+        if (previous && !(await spare())) return previous.result;
+        const check = await engage();
+        calledOk = check.ok;
+        return check;
       })(),
     };
     void entry.result.then(() => (entry.settledAt = Date.now()));

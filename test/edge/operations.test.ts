@@ -472,7 +472,7 @@ describe('health, readiness and metrics', () => {
   });
 
   it('/readyz spends no Engage call beside the fleet’s bucket: an answer heard for a caller is the check, and with no token to spare the last answer stands', async () => {
-    // A bucket of one call, never refilled: the operation below spends it.
+    // A bucket of two calls, not refilled within the test: the first probe and the operation spend them.
     const bounded = await startGateway({
       engageUrl: stack.emulator.url,
       defaultToken: stack.admin.token,
@@ -480,25 +480,57 @@ describe('health, readiness and metrics', () => {
       cacheTtlMs: 0,
       recordCacheTtlMs: 0,
       log: () => undefined,
-      upstream: { rateLimitPerMinute: 1, rateLimitMaxWaitMs: 0 },
+      upstream: { rateLimitPerMinute: 2, rateLimitBurst: 2, rateLimitMaxWaitMs: 0 },
     });
+    const pastReuse = () => new Promise((resolve) => setTimeout(resolve, 1_100));
     try {
       const calls = () => stack.emulator.requestLog.entries().length;
       const before = calls();
-      const answer = await post(bounded.url, JSON.stringify({ query: '{ sources { id } }' }));
-      expect(((await answer.json()) as { errors?: unknown }).errors).toBeUndefined();
-      expect(calls() - before).toBe(1);
-      // Engage answered that operation just now: the probe calls nothing.
+      // An instance's first check calls Engage with the configured token.
       expect((await fetch(`${bounded.origin}/readyz`)).status).toBe(200);
       expect(calls() - before).toBe(1);
+      await pastReuse();
+      const answer = await post(bounded.url, JSON.stringify({ query: '{ sources { id } }' }));
+      expect(((await answer.json()) as { errors?: unknown }).errors).toBeUndefined();
+      expect(calls() - before).toBe(2);
+      // Engage answered that operation just now: the probe calls nothing.
+      expect((await fetch(`${bounded.origin}/readyz`)).status).toBe(200);
+      expect(calls() - before).toBe(2);
       // Later, the bucket has no call to spare: the probe calls nothing and the last answer stands.
-      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      await pastReuse();
       const later = await fetch(`${bounded.origin}/readyz`);
       expect(later.status).toBe(200);
       expect(await later.json()).toMatchObject({ checks: { engage: { ok: true } } });
-      expect(calls() - before).toBe(1);
+      expect(calls() - before).toBe(2);
     } finally {
       await bounded.close();
+    }
+  });
+
+  it('/readyz: an answer heard for a caller does not stand for a configured token Engage refused', async () => {
+    const revoked = await startGateway({
+      engageUrl: stack.emulator.url,
+      defaultToken: 'a-token-engage-no-longer-accepts',
+      port: 0,
+      cacheTtlMs: 0,
+      recordCacheTtlMs: 0,
+      log: () => undefined,
+    });
+    try {
+      expect((await fetch(`${revoked.origin}/readyz`)).status).toBe(503);
+      await new Promise((resolve) => setTimeout(resolve, 1_100)); // past the check's reuse
+      // A caller with its own token is answered...
+      const agent = stack.emulator.agents.find((candidate) => candidate.role === 'agent')!;
+      const answer = await post(revoked.url, JSON.stringify({ query: '{ sources { id } }' }), {
+        authorization: `Bearer ${agent.token}`,
+      });
+      expect(((await answer.json()) as { errors?: unknown }).errors).toBeUndefined();
+      // ...and the configured token is checked again all the same.
+      const probe = await fetch(`${revoked.origin}/readyz`);
+      expect(probe.status).toBe(503);
+      expect(await probe.json()).toMatchObject({ checks: { engage: { ok: false } } });
+    } finally {
+      await revoked.close();
     }
   });
 
