@@ -27,9 +27,11 @@
  * Every mutation carries an idempotency key derived from the content, so a bot restarted in the
  * middle of a conversation, or a new-thread event seen twice, never answers twice. A mutation the
  * gateway refuses having sent nothing (RATE_LIMITED, UPSTREAM_RATE_LIMITED, UPSTREAM_UNAVAILABLE
- * without `outcomeUnknown`, SERVICE_UNAVAILABLE, the key's first request still running) or does not
- * answer is sent again with its key, after `retryAfterMs`, with backoff: the conversation is not
- * given up, nor the cursor moved past it. A bot stopped meanwhile leaves it to its next run.
+ * without `outcomeUnknown`, SERVICE_UNAVAILABLE, the key's first request still running) or could
+ * not reach (no connection) is sent again with its key, after `retryAfterMs`, with backoff: the
+ * conversation is not given up, nor the cursor moved past it. A bot stopped meanwhile leaves it to
+ * its next run. A request lost once sent is not sent again: a gateway without Redis that restarted
+ * meanwhile has forgotten its keys, and would post twice.
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -100,6 +102,15 @@ interface GraphQLErrorLike {
  */
 const RETRYABLE = new Set(['RATE_LIMITED', 'UPSTREAM_RATE_LIMITED', 'SERVICE_UNAVAILABLE', 'UPSTREAM_UNAVAILABLE']);
 const RETRYABLE_CONFLICTS = new Set(['IDEMPOTENT_REQUEST_IN_PROGRESS', 'IDEMPOTENT_REQUEST_FAILED']);
+/** Failures of `fetch` before the request left: no connection was made. */
+const NOT_SENT = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
 const mayRetry = (error: GraphQLErrorLike) =>
   error.extensions?.outcomeUnknown !== true &&
   (RETRYABLE.has(String(error.extensions?.code)) ||
@@ -151,17 +162,23 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
     try {
       response = await fetch(options.url, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
     } catch (error) {
-      // No answer (the gateway restarting, a connection lost): sent or not, the same key may go again.
+      // No answer. Sent again only when it never left (the gateway down or restarting: no connection):
+      // a request lost once sent may have been done by a gateway that then lost its idempotency
+      // records with it (one without Redis, restarted), and would post a second time.
+      const code = (error as { cause?: { code?: unknown } }).cause?.code;
       throw new GatewayError(`the gateway did not answer: ${error instanceof Error ? error.message : String(error)}`, {
-        retry: true,
+        retry: NOT_SENT.has(String(code)),
       });
     }
     let result: { data?: T; errors?: GraphQLErrorLike[] };
     try {
       result = (await response.json()) as typeof result;
     } catch {
-      // Not the gateway's JSON: a proxy in front of a gateway that is down or restarting, say.
-      throw new GatewayError(`HTTP ${response.status} from the gateway`, { retry: response.status >= 500 });
+      // Not the gateway's JSON: a proxy in front of a gateway that is down or restarting (502, 503),
+      // which did not reach it; after a 504 it may have.
+      throw new GatewayError(`HTTP ${response.status} from the gateway`, {
+        retry: response.status === 502 || response.status === 503,
+      });
     }
     if (result.errors?.length) throw GatewayError.of(result.errors);
     return result.data as T;
@@ -183,7 +200,9 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
         if (!(error instanceof GatewayError) || !error.retry) throw error;
         if (stopped) throw new Stopped();
         const backoff = Math.min(30_000, 500 * 2 ** failures);
-        await pause(Math.max(error.retryAfterMs ?? 0, backoff) + Math.random() * 250);
+        const wait = Math.max(error.retryAfterMs ?? 0, backoff) + Math.random() * 250;
+        log(`bot: ${error.message}; trying again in ${Math.round(wait)} ms`);
+        await pause(wait);
         if (stopped) throw new Stopped();
       }
     }

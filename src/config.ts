@@ -583,7 +583,8 @@ const edgeSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   READY_TIMEOUT_MS: positiveInt.default(2_000),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
-  METRICS_OPERATION_NAMES: commaList.optional(),
+  // Empty (`" , "`): unset, not a list that counts every operation as `other`.
+  METRICS_OPERATION_NAMES: commaList.optional().transform((names) => (names?.length ? names : undefined)),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
   SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).default(0),
   HTTP_HEADERS_TIMEOUT_MS: positiveInt.default(DEFAULTS.http.headersTimeoutMs),

@@ -211,6 +211,7 @@ describe('settings that cannot work together or are not what they name', () => {
 
   it('reads METRICS_OPERATION_NAMES as a comma-separated list', () => {
     expect(loadConfig({}).edge.metricsOperationNames).toBeUndefined();
+    expect(loadConfig({ METRICS_OPERATION_NAMES: ' , ' }).edge.metricsOperationNames).toBeUndefined();
     expect(loadConfig({ METRICS_OPERATION_NAMES: 'Inbox, Thread,,SendReply' }).edge.metricsOperationNames).toEqual([
       'Inbox',
       'Thread',
