@@ -54,7 +54,18 @@ export interface EngageRequest {
   signal?: AbortSignal;
   /** Epoch ms after which the call is of no use: waits that would pass it are not started. */
   deadline?: number;
+  /**
+   * What a 2xx answer is (default `object`): the HTTP client refuses another as unreadable (a write's
+   * outcome then unknown), rather than hand a resolver a `null` or a page without records.
+   */
+  answer?: AnswerShape;
 }
+
+/**
+ * The JSON a 2xx answer holds: one record (an object with an `id`), a page (`{count, records: [...]}`),
+ * a list (an array), or any object.
+ */
+export type AnswerShape = 'record' | 'page' | 'list' | 'object';
 
 /** What carries a call to Engage: the HTTP client, or a policy around what is below it. */
 export interface EngageTransport {

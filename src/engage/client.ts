@@ -4,6 +4,7 @@
  * do around a call (cache, hooks, budgets) is a policy given to `through`.
  */
 import type {
+  AnswerShape,
   BotHandoverParams,
   CreateContentInput,
   EngageApi,
@@ -74,19 +75,26 @@ export class EngageClient implements EngageApi {
     return new EngageClient(policy(this.transport));
   }
 
-  private call<T>(method: HttpMethod, resourcePath: string, params?: Params, write = method !== 'GET'): Promise<T> {
-    return this.transport.call<T>({ method, path: resourcePath, params, write });
+  /** One call; its answer is one record unless `answer` says otherwise. */
+  private call<T>(
+    method: HttpMethod,
+    resourcePath: string,
+    params?: Params,
+    { write = method !== 'GET', answer = 'record' }: { write?: boolean; answer?: AnswerShape } = {},
+  ): Promise<T> {
+    return this.transport.call<T>({ method, path: resourcePath, params, write, answer });
   }
 
   // ---- generic access and pagination ----
 
-  get<T>(resourcePath: string, params?: Params): Promise<T> {
-    return this.call<T>('GET', resourcePath, params);
+  /** A read whose answer is one record, or what `answer` says. */
+  get<T>(resourcePath: string, params?: Params, answer: AnswerShape = 'record'): Promise<T> {
+    return this.call<T>('GET', resourcePath, params, { answer });
   }
 
   /** One page of a collection. */
   page<T>(resourcePath: string, params: Params & PageParams = {}): Promise<Page<T>> {
-    return this.get<Page<T>>(resourcePath, { ...params, limit: params.limit ?? DEFAULT_LIMIT });
+    return this.get<Page<T>>(resourcePath, { ...params, limit: params.limit ?? DEFAULT_LIMIT }, 'page');
   }
 
   /**
@@ -140,7 +148,7 @@ export class EngageClient implements EngageApi {
   }
   /** Engage opens a thread with a GET (sic: see the contract). */
   openThread(id: string) {
-    return this.call<Thread>('GET', path('content_threads', id, 'open'), undefined, true);
+    return this.call<Thread>('GET', path('content_threads', id, 'open'), undefined, { write: true });
   }
   ignoreThread(id: string) {
     return this.call<Thread>('PUT', path('content_threads', id, 'ignore'));
@@ -243,11 +251,15 @@ export class EngageClient implements EngageApi {
     return this.page<Tag>('/tags', { ids: byIds(ids), limit: MAX_LIMIT });
   }
   agentStatuses(filter: StatusFilter = {}) {
-    return this.get<AgentStatus[]>('/status', {
-      'source_ids[]': filter.source_ids?.length ? filter.source_ids : undefined,
-      'category_ids[]': filter.category_ids?.length ? filter.category_ids : undefined,
-      'team_ids[]': filter.team_ids?.length ? filter.team_ids : undefined,
-    });
+    return this.get<AgentStatus[]>(
+      '/status',
+      {
+        'source_ids[]': filter.source_ids?.length ? filter.source_ids : undefined,
+        'category_ids[]': filter.category_ids?.length ? filter.category_ids : undefined,
+        'team_ids[]': filter.team_ids?.length ? filter.team_ids : undefined,
+      },
+      'list',
+    );
   }
 
   // ---- bots ----
@@ -255,22 +267,32 @@ export class EngageClient implements EngageApi {
     return this.call<Intervention>('POST', '/bots/engage', { content_id: contentId });
   }
   botComplete(interventionId: string, options: { closeThread?: boolean; threadCategoryIds?: readonly string[] } = {}) {
-    return this.call<BotResponse>('POST', '/bots/complete', {
-      intervention_id: interventionId,
-      close_thread: options.closeThread,
-      'thread_category_ids[]': options.threadCategoryIds,
-    });
+    return this.call<BotResponse>(
+      'POST',
+      '/bots/complete',
+      {
+        intervention_id: interventionId,
+        close_thread: options.closeThread,
+        'thread_category_ids[]': options.threadCategoryIds,
+      },
+      { answer: 'object' },
+    );
   }
   /** Virtual agent <-> human handover (`type: engage_virtual_agent`), or a platform's own handover. */
   botHandover(params: BotHandoverParams) {
-    return this.call<BotResponse>('POST', '/bots/handover', {
-      from: params.from,
-      to: params.to,
-      type: params.type ?? 'engage_virtual_agent',
-      intervention_id: params.interventionId,
-      'thread_category_ids[]': params.threadCategoryIds,
-      trigger: params.trigger,
-    });
+    return this.call<BotResponse>(
+      'POST',
+      '/bots/handover',
+      {
+        from: params.from,
+        to: params.to,
+        type: params.type ?? 'engage_virtual_agent',
+        intervention_id: params.interventionId,
+        'thread_category_ids[]': params.threadCategoryIds,
+        trigger: params.trigger,
+      },
+      { answer: 'object' },
+    );
   }
 
   // ---- webhooks ----
@@ -284,7 +306,7 @@ export class EngageClient implements EngageApi {
     return this.call<Webhook>('POST', '/webhooks', { ...input, registered_events: input.registered_events });
   }
   deleteWebhook(id: string) {
-    return this.call<Webhook>('DELETE', path('webhooks', id));
+    return this.call<Webhook>('DELETE', path('webhooks', id), undefined, { answer: 'object' });
   }
 }
 

@@ -118,6 +118,7 @@ export const operationPolicy =
         write: request.write,
         signal: scope.signal,
         deadline: Math.min(request.deadline ?? Infinity, scope.deadline),
+        answer: request.answer,
       } satisfies { [Field in keyof Required<EngageRequest>]: EngageRequest[Field] });
     },
   });

@@ -14,7 +14,7 @@
  * started, and the last error is returned with its `retryAfterMs`.
  */
 import { Agent, type Dispatcher, request } from 'undici';
-import type { EngagePolicy, EngageRequest, EngageTransport, HttpMethod, Params, Scalar } from './api';
+import type { AnswerShape, EngagePolicy, EngageRequest, EngageTransport, HttpMethod, Params, Scalar } from './api';
 import { EngageError, errorFromResponse, localError, parseRetryAfter } from './errors';
 
 export type { HttpMethod, Params, ParamValue, Scalar } from './api';
@@ -249,12 +249,16 @@ export class EngageHttp implements EngageTransport {
       });
       const answer = parseJson(text);
       if (response.statusCode >= 200 && response.statusCode < 300) {
-        if (answer === undefined)
-          throw new EngageError('unexpected', `Engage ${label}: answer is not JSON`, {
-            status: response.statusCode,
-            endpoint: label,
-            ...(call.write ? { outcomeUnknown: true } : {}),
-          });
+        // An answer that is not what Engage answers (a proxy's page, a body cut short, `null`) is
+        // unreadable: a resolver would fail on it with a TypeError (INTERNAL_SERVER_ERROR), and a
+        // write's idempotency key would not record that Engage acted on it.
+        const shape = call.answer ?? 'object';
+        if (answer === undefined || !hasShape(answer, shape))
+          throw new EngageError(
+            'unexpected',
+            `Engage ${label}: answer is ${answer === undefined ? 'not JSON' : `not ${SHAPE_NAMES[shape]}`}`,
+            { status: response.statusCode, endpoint: label, ...(call.write ? { outcomeUnknown: true } : {}) },
+          );
         return answer as T;
       }
       const refused = errorFromResponse(
@@ -283,6 +287,25 @@ export class EngageHttp implements EngageTransport {
     if (error.kind === 'rate_limited') return true;
     return !write && error.kind === 'unavailable';
   }
+}
+
+const SHAPE_NAMES: Record<AnswerShape, string> = {
+  record: 'a record',
+  page: 'a page of records',
+  list: 'a list',
+  object: 'an object',
+};
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** Whether a 2xx answer is what the call expects (see `EngageRequest.answer`). */
+export function hasShape(answer: unknown, shape: AnswerShape): boolean {
+  if (shape === 'list') return Array.isArray(answer);
+  if (!isObject(answer)) return false;
+  if (shape === 'record') return typeof answer.id === 'string' || typeof answer.id === 'number';
+  if (shape === 'page') return typeof answer.count === 'number' && Array.isArray(answer.records);
+  return true;
 }
 
 function parseJson(text: string): unknown {

@@ -432,6 +432,50 @@ describe('timeouts', () => {
     await dispatcher.close();
   });
 
+  it('a 2xx answer that is JSON but not what Engage answers is unexpected: a read is not retried, a write is unknown', async () => {
+    const dispatcher = new MockAgent();
+    dispatcher.disableNetConnect();
+    const engage = new EngageClient({
+      baseUrl: 'http://engage.test/1.0',
+      token: agent.token,
+      retry: QUICK,
+      dispatcher,
+    });
+    const origin = dispatcher.get('http://engage.test');
+    const answer = (path: string, method: string, body: string) =>
+      origin.intercept({ path: (p) => p.startsWith(path), method }).reply(200, body, {
+        headers: { 'content-type': 'application/json' },
+      });
+    const cases: Array<[Promise<unknown>, string]> = [];
+    answer('/1.0/content_threads/abc', 'GET', 'null');
+    cases.push([engage.getThread('abc'), 'Engage GET /content_threads/{id}: answer is not a record']);
+    answer('/1.0/contents/abc', 'GET', '{}');
+    cases.push([engage.getContent('abc'), 'Engage GET /contents/{id}: answer is not a record']);
+    answer('/1.0/content_threads?', 'GET', '{"count": 3}');
+    cases.push([engage.listThreads(), 'Engage GET /content_threads: answer is not a page of records']);
+    answer('/1.0/status', 'GET', '{"records": []}');
+    cases.push([engage.agentStatuses(), 'Engage GET /status: answer is not a list']);
+    answer('/1.0/contents', 'POST', 'null');
+    cases.push([
+      engage.createContent({ body: 'Answered null', in_reply_to_id: 'abcdef0123456789abcdef01' }),
+      'Engage POST /contents: answer is not a record',
+    ]);
+    answer('/1.0/interventions/abc/close', 'PUT', '[]');
+    cases.push([engage.closeIntervention('abc'), 'Engage PUT /interventions/{id}/close: answer is not a record']);
+
+    const errors = [];
+    for (const [call, message] of cases) {
+      const error = await expectEngageError(call, 'unexpected', secrets);
+      expect(error.message).toBe(message);
+      errors.push(error.details.outcomeUnknown === true);
+    }
+    // One attempt each (an interceptor answers once: a retry would find none), and only the writes
+    // are unknown: Engage acted on them.
+    expect(errors).toEqual([false, false, false, false, true, true]);
+    dispatcher.assertNoPendingInterceptors();
+    await dispatcher.close();
+  });
+
   it('after a timeout the client still works (the hung socket does not poison the pool)', async () => {
     emu.faults.set({ hangRate: 1, pathPattern: '^/1\\.0/teams$' });
     const engage = client(admin.token, { timeoutMs: 200, retry: { ...QUICK, maxRetries: 0 } });

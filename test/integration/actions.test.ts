@@ -53,7 +53,20 @@ async function botEngaged(body: string) {
  * Engage as seen over a slow link: a proxy to the emulator that passes every request on at once and
  * holds the answer to each write for `delayMs`.
  */
-async function slowWriteAnswers(delayMs: number): Promise<{ url: string; close(): Promise<void> }> {
+function slowWriteAnswers(delayMs: number): Promise<{ url: string; close(): Promise<void> }> {
+  return writeAnswers(async (body) => {
+    await new Promise((resolve) => setTimeout(resolve, delayMs));
+    return body;
+  });
+}
+
+/**
+ * A proxy to the emulator that passes every request on at once, and sends the answer to each write
+ * as `rewrite` makes it (with its status), once Engage has acted on it.
+ */
+async function writeAnswers(
+  rewrite: (body: string) => Promise<string>,
+): Promise<{ url: string; close(): Promise<void> }> {
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -64,8 +77,8 @@ async function slowWriteAnswers(delayMs: number): Promise<{ url: string; close()
           headers: req.headers as Record<string, string>,
           body: req.method === 'GET' ? undefined : Buffer.concat(chunks),
         });
-        const body = await answer.text();
-        if (req.method !== 'GET') await new Promise((resolve) => setTimeout(resolve, delayMs));
+        let body = await answer.text();
+        if (req.method !== 'GET') body = await rewrite(body);
         if (!res.destroyed) res.writeHead(answer.status, { 'content-type': 'application/json' }).end(body);
       })();
     });
@@ -552,6 +565,42 @@ describe('idempotency keys', () => {
       expect(await posted()).toBe(1);
     } finally {
       await slowLink.close();
+    }
+  });
+
+  it('a reply Engage posts but answers with no record (`null`) is unknown, and its retry does not post it again', async () => {
+    const imported = newCustomerThread('Engage answered null');
+    await stack.gql(`mutation($c: ID!) { engageContent(contentId: $c) { id } }`, { c: imported.id });
+    const nullAnswers = await writeAnswers(() => Promise.resolve('null'));
+    try {
+      const odd = await stack.anotherGateway({ engageUrl: nullAnswers.url });
+      const post = async () => {
+        const response = await fetch(odd.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            query: `mutation($c: ID!) { replyToContent(input: { contentId: $c, body: "Posted, answered null", idempotencyKey: "null-answer" }) { id } }`,
+            variables: { c: imported.id },
+          }),
+        });
+        return (await response.json()) as { errors?: Array<{ message: string; extensions?: Record<string, unknown> }> };
+      };
+      const posted = async () =>
+        (await stack.rest<Page<Content>>(`/contents?q=thread:${imported.thread_id}`)).records.filter(
+          (c) => c.body === 'Posted, answered null',
+        ).length;
+
+      // Engage posted it: the client is told it may be done, not an internal error.
+      const first = await post();
+      expect(first.errors![0].extensions).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', outcomeUnknown: true });
+      expect(first.errors![0].message).toBe('Engage POST /contents: answer is not a record');
+      expect(await posted()).toBe(1);
+
+      const retried = await post();
+      expect(retried.errors![0].extensions).toMatchObject({ code: 'CONFLICT', reason: 'IDEMPOTENT_OUTCOME_UNKNOWN' });
+      expect(await posted()).toBe(1);
+    } finally {
+      await nullAnswers.close();
     }
   });
 
