@@ -59,9 +59,22 @@ export interface HttpOptions {
 
 export const DEFAULT_RETRY: RetryPolicy = { maxRetries: 3, baseDelayMs: 100, maxDelayMs: 2000, budgetMs: 15_000 };
 
+/**
+ * The largest answer read from Engage. Its pages hold at most 150 records, a few MiB even of long
+ * emails; a larger answer (a proxy's, or one that streams without end) was read whole into memory
+ * until the attempt's timeout: 700 MiB within 2 s on loopback. Its connection is cut past this.
+ */
+export const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
+
 /** A keep-alive pool for every client of the process: clients are per token, sockets are not. */
-export function createEngageAgent(connections = 64): Agent {
-  return new Agent({ connections, keepAliveTimeout: 30_000, keepAliveMaxTimeout: 60_000, pipelining: 1 });
+export function createEngageAgent(connections = 64, maxAnswerBytes = MAX_ANSWER_BYTES): Agent {
+  return new Agent({
+    connections,
+    keepAliveTimeout: 30_000,
+    keepAliveMaxTimeout: 60_000,
+    pipelining: 1,
+    maxResponseSize: maxAnswerBytes,
+  });
 }
 
 const defaultAgent = createEngageAgent();
@@ -239,7 +252,24 @@ export class EngageHttp implements EngageTransport {
         body,
         signal: attemptSignal.signal,
       });
-      const text = await response.body.text();
+      const text = await response.body.text().catch((caught: unknown) => {
+        if (errorCode(caught) !== 'UND_ERR_RES_EXCEEDED_MAX_SIZE') throw caught;
+        this.options.onRequest?.({
+          method,
+          endpoint,
+          status: response.statusCode,
+          durationMs: Date.now() - attemptStart,
+          attempt,
+        });
+        // Not retried: the same answer would come again. A write Engage did not refuse (4xx) may be done.
+        const refused = response.statusCode >= 400 && response.statusCode < 500;
+        throw new EngageError('unexpected', `Engage ${label}: answer is larger than any of Engage's, not read`, {
+          status: response.statusCode,
+          endpoint: label,
+          upstreamError: 'answer_too_large',
+          ...(call.write && !refused ? { outcomeUnknown: true } : {}),
+        });
+      });
       this.options.onRequest?.({
         method,
         endpoint,
@@ -328,6 +358,13 @@ function notSent(caught: unknown, code: string): boolean {
   return syscall === 'connect' && ['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH'].includes(code);
 }
 
+/** A Node or undici error's `code`. */
+function errorCode(caught: unknown): string | undefined {
+  return typeof caught === 'object' && caught !== null && 'code' in caught
+    ? String((caught as { code: unknown }).code)
+    : undefined;
+}
+
 function transportError(caught: unknown, label: string, timeoutMs: number, write: boolean): EngageError {
   // Not `instanceof Error`: the abort reason is a DOMException, which may come from another realm.
   const name =
@@ -339,10 +376,7 @@ function transportError(caught: unknown, label: string, timeoutMs: number, write
       ...(write ? { outcomeUnknown: true } : {}),
     });
   }
-  const code =
-    typeof caught === 'object' && caught !== null && 'code' in caught
-      ? String((caught as { code: unknown }).code)
-      : 'network_error';
+  const code = errorCode(caught) ?? 'network_error';
   return new EngageError('unavailable', `Engage ${label}: connection failed (${code})`, {
     endpoint: label,
     upstreamError: code,

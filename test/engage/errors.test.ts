@@ -5,9 +5,18 @@
  * metrics hook, and that no error ever carries a token. Attempts are counted in the emulator's
  * request log; the only timing assertions are lower bounds that prove a wait happened.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import { MockAgent } from 'undici';
-import { EngageClient, q, type EngageClientOptions, type EngageError, type RequestEvent } from '../../src/engage';
+import {
+  createEngageAgent,
+  EngageClient,
+  q,
+  type EngageClientOptions,
+  type EngageError,
+  type RequestEvent,
+} from '../../src/engage';
 import type { Content, Intervention, Page, Thread } from '../../src/engage/types';
 import { startEmulator, type Emulator, type SeededAgent } from '../../src/emulator';
 import { expectEngageError, logged, rest } from './support';
@@ -474,6 +483,53 @@ describe('timeouts', () => {
     expect(errors).toEqual([false, false, false, false, true, true]);
     dispatcher.assertNoPendingInterceptors();
     await dispatcher.close();
+  });
+
+  it('an answer larger than the pool reads is cut, not read into memory: unexpected, not retried, a write unknown', async () => {
+    // An "Engage" that streams 64 MiB of a record in answer to everything, until the client stops it.
+    const requests: string[] = [];
+    let finished = 0;
+    const server = createServer((req, res) => {
+      requests.push(`${req.method} ${req.url}`);
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"id":"');
+      const chunk = Buffer.alloc(1 << 20, 'a');
+      let sent = 0;
+      const pump = () => {
+        while (sent < 64 && !res.destroyed && res.write(chunk)) sent++;
+        if (res.destroyed) return;
+        if (sent < 64) res.once('drain', pump);
+        else res.end('"}', () => finished++);
+      };
+      pump();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const dispatcher = createEngageAgent(4, 1 << 20);
+    try {
+      const engage = new EngageClient({
+        baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/1.0`,
+        token: agent.token,
+        retry: QUICK,
+        dispatcher,
+      });
+      const read = await expectEngageError(engage.getThread('abc'), 'unexpected', secrets);
+      expect(read.message).toBe("Engage GET /content_threads/{id}: answer is larger than any of Engage's, not read");
+      expect(read.details).toMatchObject({ status: 200, upstreamError: 'answer_too_large' });
+      expect(read.details.outcomeUnknown).toBeUndefined();
+      const write = await expectEngageError(
+        engage.createContent({ body: 'Answered at length', in_reply_to_id: 'abcdef0123456789abcdef01' }),
+        'unexpected',
+        secrets,
+      );
+      expect(write.details).toMatchObject({ upstreamError: 'answer_too_large', outcomeUnknown: true });
+      expect(requests).toEqual(['GET /1.0/content_threads/abc', 'POST /1.0/contents']);
+      expect(finished).toBe(0);
+    } finally {
+      await dispatcher.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('after a timeout the client still works (the hung socket does not poison the pool)', async () => {
