@@ -69,11 +69,33 @@ export function kindForStatus(status: number): EngageErrorKind {
   return 'unexpected';
 }
 
-/** Builds the typed error for a non-2xx answer from its status and (possibly unparsable) body. */
-export function errorFromResponse(status: number, body: unknown, endpoint: string, retryAfterMs?: number): EngageError {
+/** The longest message of Engage's kept: its own are a sentence. */
+const MAX_UPSTREAM_MESSAGE = 300;
+/** Engage's error ids: `rate_limit_exceeded`, `invalid_token`... */
+const UPSTREAM_ERROR_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/**
+ * Builds the typed error for a non-2xx answer from its status and (possibly unparsable) body.
+ * Engage's message is kept as a client may read it: at most 300 characters, without `token` (the
+ * token the call was made with: an answer that echoed it would hand a caller without a token of its
+ * own the gateway's), and an error id only when it looks like one.
+ */
+export function errorFromResponse(
+  status: number,
+  body: unknown,
+  endpoint: string,
+  retryAfterMs?: number,
+  token?: string,
+): EngageError {
   const record = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
-  const upstreamError = typeof record.error === 'string' ? record.error : undefined;
-  const upstreamMessage = typeof record.message === 'string' ? record.message : `HTTP ${status}`;
+  const upstreamError =
+    typeof record.error === 'string' && UPSTREAM_ERROR_ID.test(record.error) && !(token && record.error.includes(token))
+      ? record.error
+      : undefined;
+  let upstreamMessage = typeof record.message === 'string' && record.message ? record.message : `HTTP ${status}`;
+  if (token && upstreamMessage.includes(token)) upstreamMessage = upstreamMessage.split(token).join('[token]');
+  if (upstreamMessage.length > MAX_UPSTREAM_MESSAGE)
+    upstreamMessage = `${upstreamMessage.slice(0, MAX_UPSTREAM_MESSAGE)}…`;
   return new EngageError(kindForStatus(status), `Engage ${endpoint}: ${upstreamMessage}`, {
     status,
     upstreamError,

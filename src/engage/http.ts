@@ -296,6 +296,7 @@ export class EngageHttp implements EngageTransport {
         answer,
         label,
         parseRetryAfter(response.headers['retry-after']),
+        this.options.token,
       );
       // A 4xx says Engage did nothing; a 5xx does not say what it did before failing.
       if (call.write && response.statusCode >= 500) refused.details.outcomeUnknown = true;

@@ -557,6 +557,33 @@ describe('metrics hook and secrets', () => {
     expect(JSON.stringify(events)).not.toContain(thread.id);
   });
 
+  it("an answer that echoes the call's token does not pass it on, nor a message of any length", async () => {
+    const dispatcher = new MockAgent();
+    dispatcher.disableNetConnect();
+    const origin = dispatcher.get('http://engage.test');
+    origin
+      .intercept({ path: '/1.0/content_threads/abc', method: 'GET' })
+      .reply(401, { error: 'invalid_token', message: `Bearer ${agent.token} is not a token of this account` });
+    origin
+      .intercept({ path: '/1.0/contents', method: 'POST' })
+      .reply(422, { error: 'invalid_record', message: `Body ${'is too long '.repeat(10_000)}` });
+    const engage = new EngageClient({
+      baseUrl: 'http://engage.test/1.0',
+      token: agent.token,
+      retry: QUICK,
+      dispatcher,
+    });
+    const echoed = await expectEngageError(engage.getThread('abc'), 'unauthenticated', secrets);
+    expect(echoed.message).toBe('Engage GET /content_threads/{id}: Bearer [token] is not a token of this account');
+    const long = await expectEngageError(
+      engage.createContent({ body: 'x', in_reply_to_id: 'abcdef0123456789abcdef01' }),
+      'invalid',
+      secrets,
+    );
+    expect(long.message.length).toBeLessThan(400);
+    await dispatcher.close();
+  });
+
   it('no error of any kind carries a token, in its message, details, stack or inspection', async () => {
     const thread = emu.records.list('threads')[3];
     const errors: EngageError[] = [];

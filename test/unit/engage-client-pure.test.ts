@@ -94,6 +94,25 @@ describe('errors', () => {
     expect(error.details).toMatchObject({ status: 422, upstreamError: 'invalid_record' });
   });
 
+  it("keeps no token Engage's answer echoes, at most 300 characters of its message, and only an error id that looks like one", () => {
+    const token = 'f00dbad0f00dbad0f00dbad0f00dbad0f00dbad0f00dbad0';
+    const echoed = errorFromResponse(
+      401,
+      { error: 'invalid_token', message: `Token ${token} is not valid`, status: 401 },
+      'GET /contents',
+      undefined,
+      token,
+    );
+    expect(echoed.message).toBe('Engage GET /contents: Token [token] is not valid');
+    expect(echoed.details.upstreamError).toBe('invalid_token');
+    const long = errorFromResponse(422, { error: 'x'.repeat(65), message: 'y'.repeat(100_000) }, 'POST /contents');
+    expect(long.message).toBe(`Engage POST /contents: ${'y'.repeat(300)}…`);
+    expect(long.details.upstreamError).toBeUndefined();
+    expect(
+      errorFromResponse(403, { error: token }, 'GET /contents', undefined, token).details.upstreamError,
+    ).toBeUndefined();
+  });
+
   it('survives a body that is not Engage JSON', () => {
     expect(errorFromResponse(502, undefined, 'GET /contents').message).toBe('Engage GET /contents: HTTP 502');
   });
