@@ -22,8 +22,13 @@ export interface BreakerOptions {
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
+/**
+ * Engage itself failed: not a call the gateway refused, nor an attempt it cut short because its
+ * call had less time left than ENGAGE_TIMEOUT_MS (a caller whose queries are slow at Engage, one
+ * after the other in an operation, would otherwise open the circuit for every caller).
+ */
 const engageFailed = (error: Error) =>
-  error instanceof EngageError && !error.details.local && error.kind === 'unavailable';
+  error instanceof EngageError && !error.details.local && !error.details.cutShort && error.kind === 'unavailable';
 
 export class EngageBreaker {
   private readonly breaker;

@@ -45,6 +45,12 @@ export class EngageError extends Error {
        * after it was sent, a 5xx, a success that cannot be read): Engage may have acted on it.
        */
       outcomeUnknown?: boolean;
+      /**
+       * A timeout the call's own time imposed: what was left of its budget or its operation's
+       * deadline was shorter than ENGAGE_TIMEOUT_MS. Engage was slower than this call could wait,
+       * which says nothing of its health: the circuit breaker does not count it.
+       */
+      cutShort?: boolean;
     } = {},
   ) {
     super(message);

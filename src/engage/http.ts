@@ -306,7 +306,7 @@ export class EngageHttp implements EngageTransport {
       this.options.onRequest?.({ method, endpoint, status: 0, durationMs: Date.now() - attemptStart, attempt });
       // The operation ended: its reason (deadline, cancellation) is the error, not a timeout of Engage.
       if (call.signal?.aborted && !call.write) throw call.signal.reason;
-      throw transportError(caught, label, attemptTimeoutMs, call.write);
+      throw transportError(caught, label, attemptTimeoutMs, call.write, attemptTimeoutMs < this.timeoutMs);
     } finally {
       clearTimeout(timer);
       call.signal?.removeEventListener('abort', onCallAbort);
@@ -366,7 +366,13 @@ function errorCode(caught: unknown): string | undefined {
     : undefined;
 }
 
-function transportError(caught: unknown, label: string, timeoutMs: number, write: boolean): EngageError {
+function transportError(
+  caught: unknown,
+  label: string,
+  timeoutMs: number,
+  write: boolean,
+  cutShort: boolean,
+): EngageError {
   // Not `instanceof Error`: the abort reason is a DOMException, which may come from another realm.
   const name =
     typeof caught === 'object' && caught !== null && 'name' in caught ? String((caught as { name: unknown }).name) : '';
@@ -375,6 +381,7 @@ function transportError(caught: unknown, label: string, timeoutMs: number, write
       endpoint: label,
       upstreamError: 'timeout',
       ...(write ? { outcomeUnknown: true } : {}),
+      ...(cutShort ? { cutShort: true } : {}),
     });
   }
   const code = errorCode(caught) ?? 'network_error';

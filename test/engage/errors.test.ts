@@ -11,6 +11,7 @@ import { inspect } from 'node:util';
 import { MockAgent } from 'undici';
 import {
   createEngageAgent,
+  EngageBreaker,
   EngageClient,
   q,
   type EngageClientOptions,
@@ -335,6 +336,29 @@ describe('429 and Retry-After', () => {
     ]);
     expect(error.details.upstreamError).toBe('timeout');
     expect(error.message).toMatch(/no answer within \d+ ms/);
+  });
+
+  it("an attempt cut short by its call's budget is no failure of Engage's: the circuit breaker does not count it", async () => {
+    emu.faults.set({ hangRate: 1, pathPattern: '^/1\\.0/teams$' });
+    const breaker = new EngageBreaker({ threshold: 1, cooldownMs: 60_000 });
+    // 200 ms left of the call's budget, against a timeout of 5 s: Engage may well answer in time.
+    const short = client(admin.token, {
+      timeoutMs: 5_000,
+      retry: { ...QUICK, maxRetries: 0, budgetMs: 200 },
+      attempt: breaker.policy,
+    });
+    const cut = await expectEngageError(short.allTeams(), 'unavailable', secrets);
+    expect(cut.details).toMatchObject({ upstreamError: 'timeout', cutShort: true });
+    expect(breaker.state()).toBe('closed');
+    // A whole timeout without an answer is Engage failing: that one opens the circuit.
+    const whole = client(admin.token, {
+      timeoutMs: 200,
+      retry: { ...QUICK, maxRetries: 0, budgetMs: 5_000 },
+      attempt: breaker.policy,
+    });
+    const failed = await expectEngageError(whole.allTeams(), 'unavailable', secrets);
+    expect(failed.details.cutShort).toBeUndefined();
+    expect(breaker.state()).toBe('open');
   });
 });
 

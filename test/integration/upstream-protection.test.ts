@@ -213,6 +213,37 @@ describe('Engage down (circuit breaker)', () => {
   });
 });
 
+describe('a caller whose Engage calls have less time left than ENGAGE_TIMEOUT_MS', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    // Each call has 300 ms in all, as one that waited for its share, its token's acceptance or a
+    // retry has less than the 5 s an attempt may take: Engage, slow for its queries, is cut short.
+    stack = await startStack({
+      gateway: {
+        engageTimeoutMs: 5_000,
+        engageRetry: { maxRetries: 0, budgetMs: 300 },
+        upstream: { breakerThreshold: 2, breakerCooldownMs: 60_000 },
+      },
+    });
+  });
+  afterAll(() => stack.dispose());
+
+  it('does not open the circuit for the other callers', async () => {
+    stack.emulator.faults.set({ hangRate: 1, pathPattern: '^/1.0/teams$' });
+    try {
+      for (let i = 0; i < 4; i++) {
+        const slow = await stack.gql(`{ teams { id } }`);
+        expect(slow.errors![0].extensions).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', upstreamError: 'timeout' });
+      }
+    } finally {
+      stack.emulator.faults.reset();
+    }
+    expect((await stack.gateway.upstream.health()).breaker).toBe('closed');
+    const other = await stack.gql(`{ sources { id } }`);
+    expect(other.errors).toBeUndefined();
+  });
+});
+
 describe('the token bucket', () => {
   it('queries answered from the response cache spend none of it', async () => {
     const stack = await startStack({
