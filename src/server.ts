@@ -65,7 +65,7 @@ import { createInfra } from './infra';
 import { createLive, type LiveOptions, type LiveStats } from './live';
 import { resolvers } from './resolvers';
 import { readLiveCursorFirst } from './resolvers/live';
-import { createUpstream, type UpstreamHealth, type UpstreamOptions } from './upstream';
+import { createUpstream, engageConnections, type UpstreamHealth, type UpstreamOptions } from './upstream';
 
 export const SCHEMA_DIR = path.resolve(__dirname, '..', 'schema');
 
@@ -280,7 +280,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     redis: options.redisUrl ? { url: options.redisUrl, commandTimeoutMs: options.redisCommandTimeoutMs } : undefined,
     log,
   });
-  const dispatcher = createEngageAgent();
+  const dispatcher = createEngageAgent(
+    engageConnections(options.upstream, options.engageTimeoutMs ?? DEFAULTS.gateway.engageTimeoutMs),
+  );
   const names = redisNames(options.redisPrefix ?? DEFAULTS.redis.prefix);
   const reservationTtl = reservationTtlMs(
     options.upstream?.operationDeadlineMs ?? DEFAULTS.upstream.operationDeadlineMs,

@@ -70,6 +70,24 @@ export interface UpstreamOptions extends Partial<UpstreamConfig> {
   redisPrefix?: string;
 }
 
+/** The Engage pool's connections without a bucket to size it by. */
+export const DEFAULT_ENGAGE_CONNECTIONS = 64;
+
+/**
+ * The connections to Engage one instance's pool may hold at once: as many attempts as the fleet's
+ * bucket can let through within one `engageTimeoutMs` (its burst, and what it refills meanwhile; an
+ * attempt holds its connection that long at most), and at least 64. With 64 whatever the budget,
+ * callers within their shares whose calls Engage answered slowly held every connection, and another
+ * caller's calls queued behind them in the pool, where they timed out (and the circuit breaker
+ * counted that as Engage failing). Without a bucket (`rateLimitPerMinute` 0), 64.
+ */
+export function engageConnections(options: Partial<UpstreamConfig> | undefined, engageTimeoutMs: number): number {
+  const settings = { ...DEFAULTS.upstream, ...definedOnly(options ?? {}) };
+  if (settings.rateLimitPerMinute <= 0) return DEFAULT_ENGAGE_CONNECTIONS;
+  const size = bucketSize(settings.rateLimitPerMinute, settings.rateLimitBurst);
+  return Math.max(DEFAULT_ENGAGE_CONNECTIONS, Math.ceil(size.burst + size.refillPerMs * engageTimeoutMs));
+}
+
 export function createUpstream(options: UpstreamOptions, infra: Infra, log: (message: string) => void): Upstream {
   const settings = { ...DEFAULTS.upstream, ...definedOnly(options) };
   const breaker = new EngageBreaker({

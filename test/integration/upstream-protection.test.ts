@@ -244,6 +244,48 @@ describe('a caller whose Engage calls have less time left than ENGAGE_TIMEOUT_MS
   });
 });
 
+describe("Engage's connections", () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    // A budget of 6,000 calls a minute lets 1,500 attempts be in flight within one 10 s timeout.
+    stack = await startStack({ gateway: { upstream: { rateLimitPerMinute: 6_000 } } });
+  });
+  afterAll(() => stack.dispose());
+
+  it('a caller whose calls Engage holds, within its share, leaves another caller a connection', async () => {
+    stack.emulator.faults.set({ hangRate: 1, pathPattern: '^/1.0/contents$' });
+    const gone = new AbortController();
+    // 70 lookups (`GET /contents?q=id:...`) Engage never answers: more than the 64 connections the
+    // pool had whatever the budget.
+    const held = Array.from({ length: 70 }, () =>
+      fetch(stack.gateway.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          query: `query ($id: ID!) { content(id: $id) { id } }`,
+          variables: { id: newEngageId() },
+        }),
+        signal: gone.signal,
+      }).catch(() => undefined),
+    );
+    try {
+      while (stack.emulator.requestLog.entries().length < 64) await sleep(20);
+      const [agent] = stack.emulator.agents.filter((a) => a.role === 'agent');
+      const other = await stack.gql(`{ sources { id } }`, {}, { token: agent.token });
+      expect(other.errors).toBeUndefined();
+      // Served while every lookup was still held: none of their attempts had ended (status 0, a
+      // timeout), as one had to for a connection to come free when the pool was full.
+      const metrics = await (await fetch(`${stack.gateway.origin}/metrics`)).text();
+      expect(metrics).not.toMatch(/^engage_rest_requests_total\{[^}]*status="0"/m);
+      expect(metrics).toMatch(/^engage_rest_requests_total\{[^}]*endpoint="\/content_sources"[^}]*status="200"/m);
+    } finally {
+      gone.abort();
+      await Promise.all(held);
+      stack.emulator.faults.reset();
+    }
+  });
+});
+
 describe('the token bucket', () => {
   it('queries answered from the response cache spend none of it', async () => {
     const stack = await startStack({
