@@ -115,10 +115,16 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
   const raw = Array.isArray(value) ? value[0] : value;
   if (!raw) return undefined;
   const seconds = Number(raw);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const date = Date.parse(raw);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(raw) - now;
+  return Number.isNaN(ms) ? undefined : Math.min(Math.max(0, ms), MAX_RETRY_AFTER_MS);
 }
+
+/**
+ * The longest `Retry-After` taken from Engage: it limits calls per minute, so a longer one (a
+ * proxy's, a far-off date, a skewed clock) is no window of Engage's, and would stop every call of
+ * the instance, drain the fleet's bucket and tell clients to come back, for as long.
+ */
+export const MAX_RETRY_AFTER_MS = 60_000;
 
 /** Whether `error` is a write Engage may have acted on: repeating it could post twice. */
 export function isOutcomeUnknown(error: unknown): boolean {

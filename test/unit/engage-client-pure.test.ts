@@ -1,5 +1,11 @@
 import { encodeParams, endpointTemplate } from '../../src/engage/http';
-import { EngageError, errorFromResponse, kindForStatus, parseRetryAfter } from '../../src/engage/errors';
+import {
+  EngageError,
+  errorFromResponse,
+  kindForStatus,
+  MAX_RETRY_AFTER_MS,
+  parseRetryAfter,
+} from '../../src/engage/errors';
 import { formatTerm, q, quoteValue } from '../../src/engage/q';
 
 describe('q builder', () => {
@@ -122,5 +128,12 @@ describe('errors', () => {
     expect(parseRetryAfter(new Date(10_000).toUTCString(), 4_000)).toBe(6000);
     expect(parseRetryAfter(undefined)).toBeUndefined();
     expect(parseRetryAfter('soon')).toBeUndefined();
+  });
+
+  it('takes at most a minute of Retry-After: Engage limits calls per minute', () => {
+    // A day would stop every call of the instance, and the fleet's bucket, for a day.
+    expect(parseRetryAfter('86400')).toBe(MAX_RETRY_AFTER_MS);
+    expect(parseRetryAfter(new Date(10_000_000).toUTCString(), 0)).toBe(MAX_RETRY_AFTER_MS);
+    expect(MAX_RETRY_AFTER_MS).toBe(60_000);
   });
 });
