@@ -11,6 +11,8 @@
  * - No `Authorization` at all: anonymous. Refused unless `allowAnonymous` (then the context factory
  *   acts with the configured token). A header that is present but malformed is always refused.
  *
+ * A JWT must carry `exp`: jose would take one without as valid for ever.
+ *
  * Refusals are `AuthError`s: UNAUTHENTICATED (401) for a missing, malformed or invalid credential,
  * FORBIDDEN (403) for a valid JWT naming an agent the gateway holds no token for. Messages name
  * the reason (e.g. "JWT expired"), never a token.
@@ -112,6 +114,9 @@ export async function createAuthenticator(options: {
     issuer: auth.issuer,
     audience: auth.audience,
     algorithms: auth.secret ? ['HS256'] : undefined,
+    // jose accepts a JWT without `exp` as valid for ever: one that leaked (a log, a browser's
+    // storage) would open the gateway, and every socket opened with it, for good.
+    requiredClaims: ['exp'],
   };
   const verify = auth.secret
     ? (

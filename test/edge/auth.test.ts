@@ -146,7 +146,7 @@ describe('JWT mode', () => {
     expect(new Set(users)).toEqual(new Set([agent.id]));
   });
 
-  it('refuses a bad signature, a wrong audience, an expired JWT, an Engage token and an unknown agent', async () => {
+  it('refuses a bad signature, a wrong audience, an expired JWT, one without expiry, an Engage token and an unknown agent', async () => {
     const cases: Array<[string, number, string]> = [
       [
         `Bearer ${await sign({ agent: agent.id }, 'another-secret-of-at-least-32-characters!')}`,
@@ -164,6 +164,16 @@ describe('JWT mode', () => {
           .setIssuer('https://idp.example')
           .setAudience('engage-gateway')
           .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
+          .sign(new TextEncoder().encode(SECRET))}`,
+        401,
+        'UNAUTHENTICATED',
+      ],
+      // Without `exp`, valid for ever: one leaked would never stop opening the gateway.
+      [
+        `Bearer ${await new jose.SignJWT({ agent: agent.id })
+          .setProtectedHeader({ alg: 'HS256' })
+          .setIssuer('https://idp.example')
+          .setAudience('engage-gateway')
           .sign(new TextEncoder().encode(SECRET))}`,
         401,
         'UNAUTHENTICATED',
