@@ -122,6 +122,11 @@ export interface CallerCredentials {
   /** The token is the operator's (JWT mode's token file), not the caller's: Engage's acceptance is not in doubt. */
   trusted?: boolean;
   /**
+   * When the credential the caller presented stops being valid (ms since the epoch): a JWT's `exp`.
+   * A WebSocket opened with it is closed then (src/live/transport.ts); each HTTP request presents its own.
+   */
+  expiresAt?: number;
+  /**
    * The client's address (src/edge/client-address.ts), given for a caller without `authorization`:
    * such callers share the configured token, and each address has its own share of the upstream budget.
    */

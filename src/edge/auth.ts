@@ -11,7 +11,8 @@
  * - No `Authorization` at all: anonymous. Refused unless `allowAnonymous` (then the context factory
  *   acts with the configured token). A header that is present but malformed is always refused.
  *
- * A JWT must carry `exp`: jose would take one without as valid for ever.
+ * A JWT must carry `exp` (jose would take one without as valid for ever); the credentials it yields
+ * carry its `expiresAt`, at which the WebSocket transport closes a socket opened with it (4401).
  *
  * Refusals are `AuthError`s: UNAUTHENTICATED (401) for a missing, malformed or invalid credential,
  * FORBIDDEN (403) for a valid JWT naming an agent the gateway holds no token for. Messages name
@@ -150,7 +151,13 @@ export async function createAuthenticator(options: {
             : `The JWT has no string claim "${claim}".`,
           typeof agent === 'string' ? 'FORBIDDEN' : 'UNAUTHENTICATED',
         );
-      return { authorization: `Bearer ${engageToken}`, userId: credentials.userId, trusted: true };
+      return {
+        authorization: `Bearer ${engageToken}`,
+        userId: credentials.userId,
+        trusted: true,
+        // A socket outlives the check made when it opened: the transport closes it then.
+        expiresAt: (payload.exp as number) * 1000,
+      };
     },
   };
 }

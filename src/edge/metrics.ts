@@ -171,7 +171,7 @@ export function createMetrics(
   });
   const serverCloses = new Counter({
     name: 'websocket_closes_total',
-    help: 'WebSockets the gateway closed or cut, once each, by the close code their client got and why: refused (bad_message 4400, subprotocol 4406, init_timeout 4408, too_many_inits 4429, unauthenticated 4401, forbidden 4403, engage_unavailable 1013, too_many_sockets 4429, not_acknowledged 4401: a subscribe before the acknowledgement, duplicate_id 4409, frame_refused 1009/1007/1002), internal_error 4500, cut (1006: keepalive_timeout, unread_backlog), going_away 1001 (shutdown). Sockets their client closed are not counted.',
+    help: 'WebSockets the gateway closed or cut, once each, by the close code their client got and why: refused (bad_message 4400, subprotocol 4406, init_timeout 4408, too_many_inits 4429, unauthenticated 4401, forbidden 4403, engage_unavailable 1013, too_many_sockets 4429, not_acknowledged 4401: a subscribe before the acknowledgement, expired 4401: the JWT the socket was opened with expired, duplicate_id 4409, frame_refused 1009/1007/1002), internal_error 4500, cut (1006: keepalive_timeout, unread_backlog), going_away 1001 (shutdown). Sockets their client closed are not counted.',
     labelNames: ['code', 'reason'],
     registers: [registry],
   });

@@ -30,7 +30,9 @@
  *   - an Engage token that Engage refuses (checked with one cheap call, the source list the
  *     permission checks need anyway), or a JWT naming an agent without a token: 4403 and the reason;
  *   - Engage unreachable during that check: 1013 Try again later;
- *   - more sockets for one token than `maxSocketsPerToken`: 4429 and the reason.
+ *   - more sockets for one token than `maxSocketsPerToken`: 4429 and the reason;
+ *   - a JWT (`credentials.expiresAt`) that expires: 4401 "JWT expired" when it does, whatever runs
+ *     on the socket (the JWT was checked once, and the socket would act for ever otherwise).
  *   Each operation's context comes from the same factory as HTTP requests.
  * - A `subscribe` past its caller's rate (`callerRate`, src/edge/caller-rate.ts, counted with the
  *   caller's HTTP operations), or for a caller without a token past the rate of all of them, gets
@@ -247,6 +249,8 @@ export const CLOSE_REASONS = {
   too_many_sockets: 4429,
   /** 4401: a `subscribe` before the acknowledgement. */
   not_acknowledged: CloseCode.Unauthorized,
+  /** 4401: the credential the socket was opened with (a JWT) has expired. */
+  expired: CloseCode.Unauthorized,
   /** 4409: a `subscribe` whose id is in use. */
   duplicate_id: CloseCode.SubscriberAlreadyExists,
   /** 4500: a failure of ours while handling a message. */
@@ -285,6 +289,13 @@ export const KEEP_ALIVE_BACKLOG_SWEEPS = 10;
 export const DOCUMENT_CACHE_BYTES = 16 * 1024 * 1024;
 /** Parser token budget for one document when no limits are configured. */
 const MAX_TOKENS = 10_000;
+/** setTimeout's longest delay: a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const EXPIRED = 'JWT expired: connect again with a new one';
+
+/** Whether the credential a socket was opened with has expired. */
+const expired = (connection: Connection): boolean =>
+  connection.credentials?.expiresAt !== undefined && connection.credentials.expiresAt <= Date.now();
 
 /** A query text's parse and validation, with the characters it holds (its text and, for a document, its tree). */
 type Parsed = ({ document: DocumentNode } | { errors: readonly GraphQLError[] }) & { size: number };
@@ -388,6 +399,8 @@ abstract class Connection extends WebSocket {
   /** Characters of the running operations' `subscribe` messages (`Operation.size`). */
   held = 0;
   initTimer: NodeJS.Timeout | undefined = undefined;
+  /** Closes the socket when its credential expires (`credentials.expiresAt`, a JWT's `exp`). */
+  expiryTimer: NodeJS.Timeout | undefined = undefined;
 
   /** The running operation with this id. */
   operation(id: string): Operation | undefined {
@@ -794,6 +807,9 @@ export function startTransport(options: TransportOptions): Transport {
         'too_many_sockets',
         `Too many connections for this ${credentials.authorization ? 'token' : 'address'} (limit ${options.maxSocketsPerToken})`,
       );
+    // Expired while Engage was asked: not acknowledged.
+    if (credentials.expiresAt !== undefined && credentials.expiresAt <= Date.now())
+      return close(connection, 'expired', EXPIRED);
     socketsPerCaller.set(caller, open + 1);
     connection.caller = caller;
     connection.anonymous = context.anonymous;
@@ -801,6 +817,19 @@ export function startTransport(options: TransportOptions): Transport {
     connection.credentials = credentials;
     connection.acknowledged = true;
     connection.sendIfOpen(stringifyMessage({ type: MessageType.ConnectionAck }));
+    if (credentials.expiresAt !== undefined) closeWhenExpired(connection);
+  };
+
+  /**
+   * A JWT is checked once, at `connection_init`, and the socket then acts with the agent's Engage
+   * token for as long as it stays open: it is closed when the JWT expires (4401; graphql-ws clients
+   * connect again with a new one), as an HTTP request with it would be refused from then on.
+   */
+  const closeWhenExpired = (connection: Connection): void => {
+    connection.expiryTimer = undefined;
+    if (expired(connection)) return close(connection, 'expired', EXPIRED);
+    const left = connection.credentials!.expiresAt! - Date.now();
+    connection.expiryTimer = setTimeout(closeWhenExpired, Math.min(left, MAX_TIMER_MS), connection).unref();
   };
 
   /**
@@ -832,6 +861,8 @@ export function startTransport(options: TransportOptions): Transport {
    * join a subscription's fan-out group.
    */
   const subscribe = (connection: Connection, { id, payload }: SubscribeMessage, size: number): Promise<void> | void => {
+    // Its timer may run late: no operation starts with an expired credential meanwhile.
+    if (expired(connection)) return close(connection, 'expired', EXPIRED);
     if (draining)
       return refuse(connection, id, [
         new GraphQLError('The server is shutting down: send the operation again once reconnected.', {
@@ -971,6 +1002,7 @@ export function startTransport(options: TransportOptions): Transport {
   const onClose = (connection: Connection, code: number): void => {
     openSockets.delete(connection);
     clearTimeout(connection.initTimer);
+    clearTimeout(connection.expiryTimer);
     for (const operation of connection.operations()) state.finish(operation, 'socket closed');
     if (connection.caller !== undefined) {
       const left = (socketsPerCaller.get(connection.caller) ?? 1) - 1;

@@ -202,6 +202,35 @@ describe('JWT mode', () => {
     expect(closed.reason).toMatch(/Invalid JWT/);
   });
 
+  it('closes a WebSocket opened with a JWT with 4401 once the JWT expires', async () => {
+    // Checked once at connection_init: without more, the socket (and each subscription it opens
+    // later) would act with the agent's Engage token for as long as it stays open.
+    const jwt = await new jose.SignJWT({ agent: agent.id })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer('https://idp.example')
+      .setAudience('engage-gateway')
+      .setExpirationTime(Math.floor(Date.now() / 1000) + 3)
+      .sign(new TextEncoder().encode(SECRET));
+    const closed = new Deferred<{ code: number; reason: string }>();
+    const client = createClient({
+      url: jwtGateway.url.replace(/^http/, 'ws'),
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${jwt}` },
+      retryAttempts: 0,
+      lazy: false,
+      onNonLazyError: () => undefined,
+      on: { closed: (event) => closed.resolve(event as { code: number; reason: string }) },
+    });
+    try {
+      const sub = await subscribed(jwtGateway, client, 'subscription { newThread { thread { id } } }');
+      expect(sub.error).toBeUndefined();
+      const { code, reason } = await within(closed.promise, 15_000, 'the socket to close');
+      expect([code, reason]).toEqual([4401, expect.stringMatching(/JWT expired/)]);
+    } finally {
+      void client.dispose();
+    }
+  });
+
   it('verifies RS256 JWTs against a JWKS URL', async () => {
     const { publicKey, privateKey } = await jose.generateKeyPair('RS256');
     const jwk = { ...(await jose.exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
