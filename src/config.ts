@@ -668,6 +668,18 @@ export function loadEdgeConfig(
       throw new ConfigError('Invalid configuration: AUTH_MODE=jwt needs exactly one of JWT_JWKS_URL and JWT_SECRET');
     if (!e.JWT_ENGAGE_TOKENS_FILE)
       throw new ConfigError('Invalid configuration: AUTH_MODE=jwt needs JWT_ENGAGE_TOKENS_FILE');
+    if (production && e.JWT_JWKS_URL) {
+      // Keys fetched over plain HTTP are whatever anyone on the path sends: JWTs they sign for any agent.
+      if (parsedUrl(e.JWT_JWKS_URL)?.protocol !== 'https:')
+        throw new ConfigError('Invalid configuration: JWT_JWKS_URL must be an https URL in production');
+      // An identity provider signs tokens for every application it serves (some, for every tenant,
+      // with the same keys): without both checks, a token another application was given for an agent
+      // in the tokens file would open the gateway as that agent.
+      if (!e.JWT_ISSUER || !e.JWT_AUDIENCE)
+        throw new ConfigError(
+          'Invalid configuration: AUTH_MODE=jwt with JWT_JWKS_URL needs JWT_ISSUER and JWT_AUDIENCE in production',
+        );
+    }
     auth = {
       mode: 'jwt',
       jwksUrl: e.JWT_JWKS_URL,

@@ -200,6 +200,31 @@ describe('settings that cannot work together or are not what they name', () => {
     ).toMatchObject({ mode: 'jwt', jwksUrl: 'https://idp.example.com/.well-known/jwks.json' });
   });
 
+  it('in production, insists on an https JWT_JWKS_URL, and on JWT_ISSUER and JWT_AUDIENCE with it', () => {
+    const jwt = {
+      NODE_ENV: 'production',
+      ENGAGE_URL: 'https://acme.example/1.0',
+      AUTH_MODE: 'jwt',
+      JWT_ENGAGE_TOKENS_FILE: '/run/secrets/tokens.json',
+      JWT_ISSUER: 'https://idp.example.com/',
+      JWT_AUDIENCE: 'engage-gateway',
+    };
+    // Keys over plain HTTP: anyone on the path could hand the gateway keys of their own.
+    expect(() => loadConfig({ ...jwt, JWT_JWKS_URL: 'http://idp.example.com/jwks.json' })).toThrow(
+      /^Invalid configuration: JWT_JWKS_URL must be an https URL in production/,
+    );
+    const https = { ...jwt, JWT_JWKS_URL: 'https://idp.example.com/jwks.json' };
+    // Tokens the provider gave other applications (or tenants) must not pass.
+    for (const unset of ['JWT_ISSUER', 'JWT_AUDIENCE'])
+      expect(() => loadConfig({ ...https, [unset]: undefined })).toThrow(/needs JWT_ISSUER and JWT_AUDIENCE/);
+    expect(loadConfig(https).edge.auth).toMatchObject({ mode: 'jwt', audience: 'engage-gateway' });
+    // Outside production, as before (an identity provider on loopback in development).
+    const { NODE_ENV: _production, ...development } = jwt;
+    expect(loadConfig({ ...development, JWT_JWKS_URL: 'http://127.0.0.1:8080/jwks.json' }).edge.auth).toMatchObject({
+      mode: 'jwt',
+    });
+  });
+
   it('reads METRICS_TOKEN, and refuses a short one by name without quoting it', () => {
     expect(loadConfig({}).edge.metricsToken).toBeUndefined();
     expect(loadConfig({ METRICS_TOKEN: 'a-scrape-token-of-some-length' }).edge.metricsToken).toBe(
