@@ -3,7 +3,9 @@
  *
  * - HTTP: CORS through the `cors` middleware, preflight included. An allowed origin gets its own
  *   origin echoed and the request headers Apollo Client and graphql-ws clients send; any other
- *   origin gets no CORS headers (the browser blocks the page) and a preflight answered 403.
+ *   origin gets no CORS headers and 403, its preflight and its requests alike (a page rebound to the
+ *   gateway's address, DNS rebinding, is same-origin to its browser: it sends no preflight and could
+ *   read the answer).
  * - WebSocket: browsers do not apply CORS to upgrades, so a page on any origin could open a socket
  *   with the user's token: the upgrade's `Origin` is checked against the same list (403 otherwise).
  *
@@ -57,8 +59,11 @@ export function createOriginPolicy(options: { origins: readonly string[]; allowL
     maxAge: 600,
   });
   const corsHandler: RequestHandler = (req, res, next) => {
-    // A preflight from an origin not on the list: a clear 403 rather than a 204 without headers.
-    if (req.method === 'OPTIONS' && req.headers.origin !== undefined && !allows(req.headers.origin)) {
+    // An origin not on the list: a clear 403 for its preflight rather than a 204 without headers, and
+    // for the request itself. A browser blocks a cross-origin page from reading the answer, but not a
+    // page whose host name is rebound to this address (DNS rebinding): to the browser it is
+    // same-origin, sends no preflight and reads the answer; its POSTs still say its Origin.
+    if (req.headers.origin !== undefined && !allows(req.headers.origin)) {
       return send(res, 403, 'FORBIDDEN', 'Origin not allowed');
     }
     middleware(req, res, next);

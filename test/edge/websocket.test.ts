@@ -137,6 +137,24 @@ describe('CORS from the allowed origins', () => {
     });
   });
 
+  it('refuses a request from https://evil.example itself (403), not only its preflight, before anything runs', async () => {
+    // A page whose host name is rebound to the gateway's address (DNS rebinding) is same-origin to
+    // the browser: no preflight, and the answer is readable. Its POSTs carry its Origin: without this,
+    // such a page ran queries and mutations as a caller without a token (the configured token).
+    stack.emulator.requestLog.reset();
+    const response = await fetch(stack.gateway.url, {
+      method: 'POST',
+      headers: { origin: 'https://evil.example', 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ sources { id } }' }),
+    });
+    expect(response.status).toBe(403);
+    expect(response.headers.get('access-control-allow-origin')).toBeNull();
+    expect(
+      ((await response.json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0].extensions.code,
+    ).toBe('FORBIDDEN');
+    expect(stack.emulator.requestLog.entries()).toEqual([]);
+  });
+
   it('in production allows only CORS_ORIGINS', async () => {
     const production = await gateway({ production: true, corsOrigins: ['https://app.example'] });
     expect((await preflight(production.url, 'https://app.example')).status).toBe(204);
