@@ -36,10 +36,13 @@ export function unique<T>(values: readonly T[]): T[] {
   return [...new Set(values)];
 }
 
-/** Webhook-style metadata never carries null or undefined (consumers route on present ids). */
-export function stripEmpty(metadata: Record<string, unknown>): Record<string, unknown> {
+/**
+ * Webhook-style metadata without its undefined keys. Null stays: Engage's published samples name
+ * a field that has no value (`creator_id: null`, `closed_at: null`) rather than leave it out.
+ */
+export function withoutUndefined(metadata: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(metadata)) if (value !== undefined && value !== null) out[key] = value;
+  for (const [key, value] of Object.entries(metadata)) if (value !== undefined) out[key] = value;
   return out;
 }
 
