@@ -32,18 +32,31 @@ export interface AppParts {
   webhooks?: WebhookEmitter;
 }
 
-const FAULT_NUMBERS = ['latencyMs', 'jitterMs', 'errorRate', 'hangRate', 'force429', 'retryAfterSeconds'] as const;
+/** What `/_emulator` serves, for the 404 of a route it does not. */
+const KNOB_ROUTES =
+  'GET|DELETE /_emulator/requests, GET|PUT|DELETE /_emulator/faults, GET|PUT|DELETE /_emulator/webhooks, ' +
+  'GET /_emulator/agents, GET|PUT /_emulator/agents/{id}/availability, POST /_emulator/customers/threads, ' +
+  'POST /_emulator/customers/messages, GET /_emulator/avatars/{id}.svg';
 
-/** Validates a JSON FaultSettings body; throws a 400-able message on a wrong field. */
+const FAULT_NUMBERS = ['latencyMs', 'jitterMs', 'errorRate', 'hangRate', 'force429', 'retryAfterSeconds'] as const;
+const FAULT_RATES: readonly string[] = ['errorRate', 'hangRate'];
+const FAULT_KEYS: readonly string[] = [...FAULT_NUMBERS, 'pathPattern'];
+
+/** Validates a JSON FaultSettings body; throws a 400-able message naming the wrong field. */
 function parseFaultSettings(body: unknown): FaultSettings {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error('expected a JSON object');
   const input: Record<string, unknown> = { ...body };
+  // A misspelt field would otherwise turn every fault off (settings are replaced) and answer 200.
+  const unknown = Object.keys(input).filter((key) => !FAULT_KEYS.includes(key));
+  if (unknown.length > 0) throw new Error(`unknown setting ${unknown.join(', ')}; known: ${FAULT_KEYS.join(', ')}`);
   const out: FaultSettings = {};
   for (const key of FAULT_NUMBERS) {
     const value = input[key];
     if (value === undefined) continue;
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
       throw new Error(`${key} must be a non-negative number`);
+    if (FAULT_RATES.includes(key) && value > 1) throw new Error(`${key} must be between 0 and 1 (a share of requests)`);
+    if (key === 'force429' && !Number.isInteger(value)) throw new Error('force429 must be a whole number of requests');
     out[key] = value;
   }
   if (input.pathPattern !== undefined) {
@@ -66,6 +79,19 @@ export function createApp(parts: AppParts): Express {
   // ---- knobs ----
   const knobs = express.Router();
   knobs.use(express.json());
+  // Knob and scenario bodies are JSON: a form body would otherwise read as "a field is missing".
+  knobs.use((req: Request, res: Response, next) => {
+    const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+    if (hasBody && !req.is('application/json')) {
+      res.status(400).json({
+        error: 'invalid_request',
+        message: 'expected a JSON body (Content-Type: application/json)',
+        status: 400,
+      });
+      return;
+    }
+    next();
+  });
   knobs.get('/requests', (_req, res) => {
     res.json(parts.log.entries());
   });
@@ -117,6 +143,12 @@ export function createApp(parts: AppParts): Express {
   }
   knobs.use(scenarioRouter(parts.store));
   knobs.use(avatarsRouter(parts.store));
+  knobs.use((req: Request, res: Response) => {
+    sendError(
+      res,
+      new EmulatorError('not_found', `No route ${req.method} ${req.baseUrl}${req.path}: see ${KNOB_ROUTES}`),
+    );
+  });
   knobs.use(errorHandler);
   app.use('/_emulator', knobs);
 

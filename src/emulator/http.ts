@@ -143,7 +143,14 @@ export function errorHandler(error: unknown, _req: Request, res: Response, next:
   }
   const status = isRecord(error) && typeof error.status === 'number' ? error.status : 500;
   if (status >= 400 && status < 500) {
-    res.status(status).json({ error: 'invalid_request', message: 'Malformed request', status });
+    // body-parser's errors: say which (an unreadable JSON body is the usual one), not only "malformed".
+    const message =
+      isRecord(error) && error.type === 'entity.parse.failed'
+        ? `Malformed JSON body: ${error instanceof Error ? error.message : 'unreadable'}`
+        : isRecord(error) && error.type === 'entity.too.large'
+          ? 'Request body too large'
+          : 'Malformed request';
+    res.status(status).json({ error: 'invalid_request', message, status });
     return;
   }
   console.error('[emulator] unexpected error', error);

@@ -76,6 +76,8 @@ export function parseDeliverySettings(body: unknown): Partial<WebhookDeliverySet
       throw new Error(`${key} must be a non-negative number`);
     if ((key === 'duplicateRate' || key === 'outOfOrderRate') && value > 1)
       throw new Error(`${key} must be between 0 and 1`);
+    if (key === 'maxAttempts' && (!Number.isInteger(value) || value < 1))
+      throw new Error('maxAttempts must be a whole number, at least 1 (the first attempt counts)');
     out[key as keyof WebhookDeliverySettings] = value;
   }
   return out;

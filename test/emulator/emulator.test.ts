@@ -897,6 +897,44 @@ describe('knobs', () => {
     expect((await fetch(`${emu.origin}/_emulator/avatars/000000000000000000000000.svg`)).status).toBe(404);
   });
 
+  it('refuses knob settings it would not apply as asked (400 naming the field), and bodies that are not JSON', async () => {
+    const put = (path: string, body: string, contentType = 'application/json', method = 'PUT') =>
+      fetch(`${emu.origin}/_emulator${path}`, { method, headers: { 'content-type': contentType }, body }).then(
+        async (response) => ({ status: response.status, body: (await response.json()) as EngageErrorBody }),
+      );
+    const refused = async (answer: Promise<{ status: number; body: EngageErrorBody }>, message: RegExp) => {
+      const { status, body } = await answer;
+      expect({ status, body }).toEqual({
+        status: 400,
+        body: { error: 'invalid_request', message: expect.stringMatching(message), status: 400 },
+      });
+    };
+    emu.faults.set({ latencyMs: 5 });
+    // A misspelt field would otherwise turn every fault off and answer 200.
+    await refused(put('/faults', JSON.stringify({ errorrate: 1 })), /errorrate/);
+    // Rates are shares of requests; force429 counts requests.
+    await refused(put('/faults', JSON.stringify({ errorRate: 2 })), /errorRate/);
+    await refused(put('/faults', JSON.stringify({ hangRate: 1.5 })), /hangRate/);
+    await refused(put('/faults', JSON.stringify({ force429: 2.5 })), /force429/);
+    expect(emu.faults.current()).toEqual({ latencyMs: 5 });
+    // Attempts are counted: at least one, a whole number.
+    await refused(put('/webhooks', JSON.stringify({ maxAttempts: 0 })), /maxAttempts/);
+    await refused(put('/webhooks', JSON.stringify({ maxAttempts: 2.5 })), /maxAttempts/);
+    expect(emu.webhooks.current().maxAttempts).toBeGreaterThanOrEqual(1);
+    // Not JSON: the answer says so, rather than that a field is missing or the request malformed.
+    await refused(put('/faults', 'errorRate=1', 'application/x-www-form-urlencoded'), /JSON/);
+    await refused(put('/faults', '{errorRate: 1', 'application/json'), /JSON/);
+    await refused(put('/customers/threads', 'sourceId=x&body=hi', 'application/x-www-form-urlencoded', 'POST'), /JSON/);
+    expect(emu.faults.current()).toEqual({ latencyMs: 5 });
+    // An unknown knob route names the ones there are (not the REST API's /1.0).
+    const unknown = await fetch(`${emu.origin}/_emulator/fault`);
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({
+      error: 'not_found',
+      message: expect.stringContaining('/_emulator/faults'),
+    });
+  });
+
   it('answers JSON 404 for unknown routes', async () => {
     const response = await fetch(`${emu.url}/nothing_here`, { headers: { authorization: `Bearer ${emu.adminToken}` } });
     expect(response.status).toBe(404);
