@@ -101,7 +101,7 @@ export const DEFAULTS = {
     scale: 1,
     latencyMs: 0,
     jitterMs: 0,
-    /** Engage's own limit, per token. */
+    /** Engage's own limit, per account (every token together). */
     rateLimitPerMinute: 500,
     simulateCustomersPerMinute: 2,
   },
@@ -293,7 +293,7 @@ export interface EmulatorConfig {
   scale: number;
   latencyMs: number;
   jitterMs: number;
-  /** Requests per minute per token; 0 disables the limit. */
+  /** Requests per minute of the account (every token together); 0 disables the limit. */
   rateLimitPerMinute: number;
   adminToken?: string;
   /** Messages per minute from simulated customers; 0 turns them off. */

@@ -5,7 +5,7 @@
  * against a realistic Engage account without having one, `src/main.ts` embeds it when no
  * ENGAGE_URL is configured, and every test runs the gateway against it over real HTTP.
  * It follows the official OpenAPI contract (`shared/engage/engage-digital_openapi3.yaml`): paths,
- * parameter and field names, pagination, `q` search, error bodies, status codes, the per-token
+ * parameter and field names, pagination, `q` search, error bodies, status codes, the per-account
  * rate limit and read permissions per source. Test knobs (request log, fault injection) live
  * under `/_emulator`, outside Engage's `/1.0`.
  */
@@ -76,7 +76,7 @@ export interface EmulatorOptions {
   port?: number;
   /** The admin agent's token; default derived from the seed. */
   adminToken?: string;
-  /** Requests per minute per token, default 500 (Engage's); 0 disables. */
+  /** Requests per minute of the account (every token together), default 500 (Engage's); 0 disables. */
   rateLimitPerMinute?: number;
   /** Latency added to every `/1.0` request, default 0. */
   latencyMs?: number;

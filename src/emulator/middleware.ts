@@ -6,7 +6,7 @@
  */
 import type { NextFunction, Request, Response } from 'express';
 import { EmulatorError } from './errors';
-import { accountOf, sendError } from './http';
+import { sendError } from './http';
 import { Rng } from './random';
 import type { EmulatorStore } from './store';
 
@@ -241,12 +241,13 @@ export function authenticate(store: EmulatorStore) {
 }
 
 /**
- * Per-token fixed window of one minute (Engage: 500 requests per minute). Over it: 429
- * `rate_limit_exceeded` with `Retry-After` = seconds until the window ends. `limitPerMinute` 0 disables.
- * Refused requests do not count.
+ * Engage's limit is per account (REFERENCE.md: 500 requests per minute per account), and the
+ * emulator is one account: one fixed window of one minute that every token spends. Over it: 429
+ * `rate_limit_exceeded` with `Retry-After` = seconds until the window ends. `limitPerMinute` 0
+ * disables. Refused requests do not count.
  */
 export class RateLimiter {
-  private readonly windows = new Map<string, { start: number; count: number }>();
+  private window: { start: number; count: number } | undefined;
 
   constructor(private readonly limitPerMinute: number) {}
 
@@ -256,12 +257,11 @@ export class RateLimiter {
         next();
         return;
       }
-      const key = accountOf(res).token;
       const nowMs = Date.now();
-      let window = this.windows.get(key);
+      let window = this.window;
       if (!window || nowMs - window.start >= 60_000) {
         window = { start: nowMs, count: 0 };
-        this.windows.set(key, window);
+        this.window = window;
       }
       if (window.count >= this.limitPerMinute) {
         const retryAfter = Math.max(1, Math.ceil((window.start + 60_000 - nowMs) / 1000));

@@ -1,7 +1,7 @@
 /**
  * The REST client's failure side against the emulator over loopback: each HTTP refusal mapped to
  * one `EngageError.kind`, the retry policy (GETs retried on 5xx, timeouts and 429; writes only on
- * 429), `Retry-After`, the time budget, the emulator's real per-token rate limit, timeouts, the
+ * 429), `Retry-After`, the time budget, the emulator's real per-account rate limit, timeouts, the
  * metrics hook, and that no error ever carries a token. Attempts are counted in the emulator's
  * request log; the only timing assertions are lower bounds that prove a wait happened.
  */
@@ -363,7 +363,7 @@ describe('429 and Retry-After', () => {
   });
 });
 
-describe("the emulator's real per-token rate limit", () => {
+describe("the emulator's real per-account rate limit", () => {
   let limited: Emulator;
 
   beforeAll(async () => {
@@ -374,7 +374,7 @@ describe("the emulator's real per-token rate limit", () => {
     await limited.close();
   });
 
-  it('answers 429 after 5 requests of one token => rate_limited without waiting a minute; another token is unaffected', async () => {
+  it('answers 429 after 5 requests of the account => rate_limited without waiting a minute, whichever token asks next', async () => {
     const [, first, second] = limited.agents;
     const engage = new EngageClient({ baseUrl: limited.url, token: first.token });
     for (let i = 0; i < 5; i++) await engage.listSources({ limit: 1 });
@@ -388,8 +388,13 @@ describe("the emulator's real per-token rate limit", () => {
     expect(error.details.retryAfterMs).toBeGreaterThan(15_000);
     expect(error.details.retryAfterMs).toBeLessThanOrEqual(60_000);
 
-    const other = await new EngageClient({ baseUrl: limited.url, token: second.token }).listSources({ limit: 1 });
-    expect(other.count).toBeGreaterThan(0);
+    // Engage's limit is per account: another agent's token is over it too.
+    const other = await expectEngageError(
+      new EngageClient({ baseUrl: limited.url, token: second.token }).listSources({ limit: 1 }),
+      'rate_limited',
+      limited.agents.map((a) => a.token),
+    );
+    expect(other.details).toMatchObject({ status: 429, upstreamError: 'rate_limit_exceeded' });
 
     const byAgent = (id: string) =>
       limited.requestLog
@@ -397,7 +402,7 @@ describe("the emulator's real per-token rate limit", () => {
         .filter((e) => e.agentId === id)
         .map((e) => e.status);
     expect(byAgent(first.id)).toEqual([200, 200, 200, 200, 200, 429]);
-    expect(byAgent(second.id)).toEqual([200]);
+    expect(byAgent(second.id)).toEqual([429]);
   });
 });
 
