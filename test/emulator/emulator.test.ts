@@ -659,6 +659,13 @@ describe('webhooks', () => {
     expectError(await admin.as(narrow.token).get(`/webhooks/${id}`), 404, 'not_found');
     expect((await admin.as(narrow.token).get<Page<unknown>>('/webhooks')).body.count).toBe(0);
     expectError(await admin.post('/webhooks', { query: { url: 'not a url' } }), 422, 'unprocessable_entity');
+    // registered_events[] is required by the contract: Engage answers 422 without it (not "every event").
+    expectError(await admin.post('/webhooks', { query: { url: 'https://example.org' } }), 422, 'unprocessable_entity');
+    expectError(
+      await admin.post('/webhooks', { query: { url: 'https://example.org', 'registered_events[]': [''] } }),
+      422,
+      'unprocessable_entity',
+    );
     expectError(
       await admin.post('/webhooks', {
         query: { url: 'https://example.org', 'registered_events[]': ['thread.created'] },

@@ -72,9 +72,11 @@ function assertWebhookEvents(store: EmulatorStore, events: string[] | undefined)
   if (unknown.length > 0) throw unprocessable(`Unknown registered_events: ${unknown.join(', ')}`);
 }
 
-/** `POST /webhooks`: 422 without a valid http(s) `url` or with an unknown event type. */
+/** `POST /webhooks`: 422 without a valid http(s) `url`, without `registered_events[]` (the spec requires it) or with an unknown event type. */
 export function createWebhook(store: EmulatorStore, account: AgentAccount, input: WebhookInput): StoredWebhook {
   if (!input.url || !isHttpUrl(input.url)) throw unprocessable('url must be an http(s) URL');
+  if (!input.registered_events || input.registered_events.length === 0)
+    throw unprocessable('registered_events[] is required: the events the webhook subscribes to');
   assertWebhookEvents(store, input.registered_events);
   const at = now();
   const webhook: StoredWebhook = {
