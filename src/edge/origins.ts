@@ -12,8 +12,12 @@
  * A request without `Origin` (curl, a bot in Node, server-to-server) is not a browser page acting
  * for a user and is allowed; authentication still applies. In development (`allowLocalhost`),
  * `http://localhost:<any port>` and `http://127.0.0.1:<any port>` are allowed too, for Vite and
- * other dev servers.
+ * other dev servers. The gateway's own pages (Sandbox, GraphiQL) are allowed when the gateway is
+ * reached by an address or `localhost` (`http://192.168.1.20:4000` calling itself): a rebound page
+ * comes with its own host name, never an address. Reached by a host name, its own origin must be
+ * listed, as no request tells it apart from a page rebound to that name.
  */
+import { isIP } from 'node:net';
 import cors from 'cors';
 import type { RequestHandler } from 'express';
 import { send } from './http-errors';
@@ -35,21 +39,42 @@ export const ALLOWED_HEADERS = [
 ];
 
 export interface OriginPolicy {
-  /** Whether a browser page on `origin` may call; `undefined` (no Origin header) is allowed. */
-  allows(origin: string | undefined): boolean;
+  /**
+   * Whether a browser page on `origin` may call a request sent to `host` (its `Host` header);
+   * `undefined` (no Origin header) is allowed.
+   */
+  allows(origin: string | undefined, host?: string): boolean;
   /** Express middleware answering CORS, preflights included. */
   cors: RequestHandler;
 }
 
 const LOCALHOST = /^http:\/\/(localhost|127\.0\.0\.1)(:\d{1,5})?$/;
 
+/** Whether `origin` is the gateway's own, reached at `host`, an address or `localhost` (see above). */
+function ownPageOnAnAddress(origin: string | undefined, host: string | undefined): boolean {
+  if (!origin || !host) return false;
+  const normalized = host.toLowerCase();
+  if (origin !== `http://${normalized}` && origin !== `https://${normalized}`) return false;
+  let hostname: string;
+  try {
+    hostname = new URL(origin).hostname;
+  } catch {
+    return false;
+  }
+  return hostname === 'localhost' || isIP(hostname.replace(/^\[|\]$/g, '')) !== 0;
+}
+
 export function createOriginPolicy(options: { origins: readonly string[]; allowLocalhost: boolean }): OriginPolicy {
   // Origins compare as browsers send them: scheme://host[:port], lowercase, no trailing slash.
   const listed = new Set(options.origins.map((origin) => origin.trim().replace(/\/+$/, '').toLowerCase()));
-  const allows = (origin: string | undefined) => {
+  const allows = (origin: string | undefined, host?: string) => {
     if (origin === undefined) return true;
     const normalized = origin.toLowerCase();
-    return listed.has(normalized) || (options.allowLocalhost && LOCALHOST.test(normalized));
+    return (
+      listed.has(normalized) ||
+      (options.allowLocalhost && LOCALHOST.test(normalized)) ||
+      ownPageOnAnAddress(normalized, host)
+    );
   };
   const middleware = cors({
     origin: (origin, callback) => callback(null, allows(origin)),
@@ -59,11 +84,14 @@ export function createOriginPolicy(options: { origins: readonly string[]; allowL
     maxAge: 600,
   });
   const corsHandler: RequestHandler = (req, res, next) => {
+    // The cors middleware asks `allows` without the Host: a page of the gateway's own is same-origin,
+    // and needs no CORS headers.
+    if (ownPageOnAnAddress(req.headers.origin?.toLowerCase(), req.headers.host)) return next();
     // An origin not on the list: a clear 403 for its preflight rather than a 204 without headers, and
     // for the request itself. A browser blocks a cross-origin page from reading the answer, but not a
     // page whose host name is rebound to this address (DNS rebinding): to the browser it is
     // same-origin, sends no preflight and reads the answer; its POSTs still say its Origin.
-    if (req.headers.origin !== undefined && !allows(req.headers.origin)) {
+    if (req.headers.origin !== undefined && !allows(req.headers.origin, req.headers.host)) {
       return send(res, 403, 'FORBIDDEN', 'Origin not allowed');
     }
     middleware(req, res, next);

@@ -179,7 +179,7 @@ export interface TransportEdgeOptions {
   /** The client's address of an upgrade (src/edge/client-address.ts), which names a caller without a token; without, none is named. */
   addressOf?: (request: http.IncomingMessage) => string;
   /** Whether a browser page on `origin` may open a socket (undefined: no Origin header). Default: any. */
-  allowOrigin?: (origin: string | undefined) => boolean;
+  allowOrigin?: (origin: string | undefined, host: string | undefined) => boolean;
   /** Sockets one token may hold open at once; default unlimited. */
   maxSocketsPerToken?: number;
   /** Operations one socket may run at once; default unlimited. */
@@ -1077,7 +1077,8 @@ export function startTransport(options: TransportOptions): Transport {
     maxPayload: MAX_MESSAGE_BYTES,
     handleProtocols,
     verifyClient: (info, callback) => {
-      if (!options.allowOrigin || options.allowOrigin(info.req.headers.origin)) return callback(true);
+      if (!options.allowOrigin || options.allowOrigin(info.req.headers.origin, info.req.headers.host))
+        return callback(true);
       options.onUpgradeRefused?.(403, 'origin');
       callback(false, 403, 'Origin not allowed');
     },

@@ -160,6 +160,31 @@ describe('CORS from the allowed origins', () => {
     expect((await preflight(production.url, 'https://app.example')).status).toBe(204);
     expect((await preflight(production.url, 'http://localhost:5173')).status).toBe(403);
   });
+
+  it("allows the gateway's own pages reached by its address (Sandbox, GraphiQL), not a page rebound to a host name", async () => {
+    const production = await gateway({ production: true, corsOrigins: ['https://app.example'] });
+    const { host } = new URL(production.url); // 127.0.0.1:<port>
+    const ask = (headers: Record<string, string>) =>
+      new Promise<number>((resolve, reject) => {
+        const request = http.request(
+          production.url,
+          { method: 'POST', headers: { 'content-type': 'application/json', ...headers } },
+          (response) => {
+            response.resume();
+            resolve(response.statusCode ?? 0);
+          },
+        );
+        request.once('error', reject);
+        request.end(JSON.stringify({ query: '{ __typename }' }));
+      });
+    // A page the gateway served at http://127.0.0.1:<port> calls it: same-origin, on an address.
+    expect(await ask({ origin: `http://${host}` })).toBe(200);
+    // A page on a name rebound to this address says that name, in Host and Origin alike.
+    const rebound = `rebound.example:${new URL(production.url).port}`;
+    expect(await ask({ origin: `http://${rebound}`, host: rebound })).toBe(403);
+    // The same for its WebSocket upgrades.
+    expect(await upgrade(production.url, `http://${host}`)).toBe(101);
+  });
 });
 
 describe('WebSocket upgrades', () => {
