@@ -54,6 +54,7 @@ import type { ApolloServerPlugin } from '@apollo/server';
 import { documentShapeRule } from './document-shape';
 import { nestedDeeperThan } from './documents';
 import { definedOnly } from '../config';
+import { MAX_LIMIT } from '../engage/vocabulary';
 
 export const OPERATION_TOO_COMPLEX = 'OPERATION_TOO_COMPLEX';
 
@@ -277,7 +278,9 @@ export function createLimits(schema: GraphQLSchema, overrides: Partial<Operation
   ) => {
     if (field.args.some((arg) => arg.name === 'first')) {
       const first = args.first;
-      return typeof first === 'number' && Number.isFinite(first) ? Math.max(0, first) : 150;
+      // Above Engage's page of 150 the resolver refuses the argument itself (BAD_USER_INPUT,
+      // `argumentName: first`): counted as 150, the operation gets that error, not a cost one.
+      return typeof first === 'number' && Number.isFinite(first) ? Math.min(MAX_LIMIT, Math.max(0, first)) : MAX_LIMIT;
     }
     if (parentName.endsWith('Connection')) return 1;
     return listOf(field.type) ? limits.assumedListSize : 1;

@@ -113,6 +113,15 @@ describe('the estimates (pure)', () => {
     expect(byVariable).toEqual(byArgument);
   });
 
+  it("counts a page size above Engage's 150 as 150: the argument's own BAD_USER_INPUT answers it", () => {
+    // 200 x 30 would be 6,401 objects, over the cost limit; no page can be more than 150, and the
+    // resolver refuses `first: 200` naming the argument, which a UI shows beside its input.
+    const tooBig = '{ threads(first: 200) { nodes { contents(first: 30) { nodes { id } } } } }';
+    expect(check(tooBig).cost).toBeNull();
+    expect(check(tooBig).estimate).toEqual(check(tooBig.replace('200', '150')).estimate);
+    expect(check('query($n: Int) { threads(first: $n) { nodes { id } } }', { n: 1e9 }).estimate.cost).toBe(1 + 150);
+  });
+
   it("counts a content's or an intervention's thread as a call, but not under that thread", () => {
     const { assumedListSize } = DEFAULT_LIMITS;
     expect(check('{ contents(first: 20) { nodes { thread { id } } } }').estimate.restCalls).toBe(1 + 20);
