@@ -1185,9 +1185,8 @@ export type StartDiscussionInput = {
  * by default). Give the last cursor you received as `after` when you subscribe again: you first
  * receive, in order, every event after it that you may read and that matches your arguments, then
  * live events, with no gap and no duplicate. A cursor whose events are no longer all kept fails the
- * subscription with `CURSOR_EXPIRED` (subscribe again without `after`, hold its events, query the
- * current state, then apply the held events: querying first would miss what happens in between); a
- * string that is not a cursor with `BAD_USER_INPUT`.
+ * subscription with `CURSOR_EXPIRED` (query the current state again selecting `Query.liveCursor`,
+ * then subscribe with it as `after`); a string that is not a cursor with `BAD_USER_INPUT`.
  *
  * A list argument (`sourceIds`, `types`, `changes`, ...) takes at most 1,000 values (`BAD_USER_INPUT`
  * past that); leave it out to receive every value.
@@ -1238,9 +1237,8 @@ export type Subscription = {
  * by default). Give the last cursor you received as `after` when you subscribe again: you first
  * receive, in order, every event after it that you may read and that matches your arguments, then
  * live events, with no gap and no duplicate. A cursor whose events are no longer all kept fails the
- * subscription with `CURSOR_EXPIRED` (subscribe again without `after`, hold its events, query the
- * current state, then apply the held events: querying first would miss what happens in between); a
- * string that is not a cursor with `BAD_USER_INPUT`.
+ * subscription with `CURSOR_EXPIRED` (query the current state again selecting `Query.liveCursor`,
+ * then subscribe with it as `after`); a string that is not a cursor with `BAD_USER_INPUT`.
  *
  * A list argument (`sourceIds`, `types`, `changes`, ...) takes at most 1,000 values (`BAD_USER_INPUT`
  * past that); leave it out to receive every value.
@@ -1269,9 +1267,8 @@ export type SubscriptionContentAddedArgs = {
  * by default). Give the last cursor you received as `after` when you subscribe again: you first
  * receive, in order, every event after it that you may read and that matches your arguments, then
  * live events, with no gap and no duplicate. A cursor whose events are no longer all kept fails the
- * subscription with `CURSOR_EXPIRED` (subscribe again without `after`, hold its events, query the
- * current state, then apply the held events: querying first would miss what happens in between); a
- * string that is not a cursor with `BAD_USER_INPUT`.
+ * subscription with `CURSOR_EXPIRED` (query the current state again selecting `Query.liveCursor`,
+ * then subscribe with it as `after`); a string that is not a cursor with `BAD_USER_INPUT`.
  *
  * A list argument (`sourceIds`, `types`, `changes`, ...) takes at most 1,000 values (`BAD_USER_INPUT`
  * past that); leave it out to receive every value.
@@ -1298,9 +1295,8 @@ export type SubscriptionEngageEventsArgs = {
  * by default). Give the last cursor you received as `after` when you subscribe again: you first
  * receive, in order, every event after it that you may read and that matches your arguments, then
  * live events, with no gap and no duplicate. A cursor whose events are no longer all kept fails the
- * subscription with `CURSOR_EXPIRED` (subscribe again without `after`, hold its events, query the
- * current state, then apply the held events: querying first would miss what happens in between); a
- * string that is not a cursor with `BAD_USER_INPUT`.
+ * subscription with `CURSOR_EXPIRED` (query the current state again selecting `Query.liveCursor`,
+ * then subscribe with it as `after`); a string that is not a cursor with `BAD_USER_INPUT`.
  *
  * A list argument (`sourceIds`, `types`, `changes`, ...) takes at most 1,000 values (`BAD_USER_INPUT`
  * past that); leave it out to receive every value.
@@ -1327,9 +1323,8 @@ export type SubscriptionIdentityMergedArgs = {
  * by default). Give the last cursor you received as `after` when you subscribe again: you first
  * receive, in order, every event after it that you may read and that matches your arguments, then
  * live events, with no gap and no duplicate. A cursor whose events are no longer all kept fails the
- * subscription with `CURSOR_EXPIRED` (subscribe again without `after`, hold its events, query the
- * current state, then apply the held events: querying first would miss what happens in between); a
- * string that is not a cursor with `BAD_USER_INPUT`.
+ * subscription with `CURSOR_EXPIRED` (query the current state again selecting `Query.liveCursor`,
+ * then subscribe with it as `after`); a string that is not a cursor with `BAD_USER_INPUT`.
  *
  * A list argument (`sourceIds`, `types`, `changes`, ...) takes at most 1,000 values (`BAD_USER_INPUT`
  * past that); leave it out to receive every value.
@@ -1359,9 +1354,8 @@ export type SubscriptionInterventionChangedArgs = {
  * by default). Give the last cursor you received as `after` when you subscribe again: you first
  * receive, in order, every event after it that you may read and that matches your arguments, then
  * live events, with no gap and no duplicate. A cursor whose events are no longer all kept fails the
- * subscription with `CURSOR_EXPIRED` (subscribe again without `after`, hold its events, query the
- * current state, then apply the held events: querying first would miss what happens in between); a
- * string that is not a cursor with `BAD_USER_INPUT`.
+ * subscription with `CURSOR_EXPIRED` (query the current state again selecting `Query.liveCursor`,
+ * then subscribe with it as `after`); a string that is not a cursor with `BAD_USER_INPUT`.
  *
  * A list argument (`sourceIds`, `types`, `changes`, ...) takes at most 1,000 values (`BAD_USER_INPUT`
  * past that); leave it out to receive every value.
@@ -1389,9 +1383,8 @@ export type SubscriptionNewThreadArgs = {
  * by default). Give the last cursor you received as `after` when you subscribe again: you first
  * receive, in order, every event after it that you may read and that matches your arguments, then
  * live events, with no gap and no duplicate. A cursor whose events are no longer all kept fails the
- * subscription with `CURSOR_EXPIRED` (subscribe again without `after`, hold its events, query the
- * current state, then apply the held events: querying first would miss what happens in between); a
- * string that is not a cursor with `BAD_USER_INPUT`.
+ * subscription with `CURSOR_EXPIRED` (query the current state again selecting `Query.liveCursor`,
+ * then subscribe with it as `after`); a string that is not a cursor with `BAD_USER_INPUT`.
  *
  * A list argument (`sourceIds`, `types`, `changes`, ...) takes at most 1,000 values (`BAD_USER_INPUT`
  * past that); leave it out to receive every value.

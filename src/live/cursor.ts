@@ -51,7 +51,7 @@ export const futureCursor = () =>
 export const expiredCursor = () =>
   new CursorError(
     'CURSOR_EXPIRED',
-    'The events after this cursor are no longer all kept (older than the retention, or the log was reset): query the current state, then subscribe without `after`.',
+    'The events after this cursor are no longer all kept (older than the retention, or the log was reset): query the current state again selecting `liveCursor`, then subscribe with it as `after`.',
   );
 
 /** Decodes a client's cursor; throws `BAD_USER_INPUT` when it is not one. */

@@ -191,7 +191,8 @@ describe('resuming after a cursor, expired by the retention', () => {
     const expired = new Subscription<Imported>(clients.connect(stack.gateway), IMPORTED, { after: first.cursor });
     expect((await expired.next()).errors?.[0]).toMatchObject({
       extensions: { code: 'CURSOR_EXPIRED' },
-      message: expect.stringMatching(/subscribe without `after`/),
+      // What to do next, as the README says: read again selecting `liveCursor`, subscribe after it.
+      message: expect.stringMatching(/selecting `liveCursor`, then subscribe with it as `after`/),
     });
     await within(expired.completed.promise, 10_000, 'the subscription to end');
     // Counted once it ended, under the code that ended it (graphql_operations_total, src/edge/metrics.ts).
