@@ -35,7 +35,8 @@ export interface AppParts {
 /** What `/_emulator` serves, for the 404 of a route it does not. */
 const KNOB_ROUTES =
   'GET|DELETE /_emulator/requests, GET|PUT|DELETE /_emulator/faults, GET|PUT|DELETE /_emulator/webhooks, ' +
-  'GET /_emulator/agents, GET|PUT /_emulator/agents/{id}/availability, POST /_emulator/customers/threads, ' +
+  'GET /_emulator/agents, GET|PUT /_emulator/agents/{id}/availability, DELETE /_emulator/agents/{id}/token, ' +
+  'PUT /_emulator/agents/{id}/sources, POST /_emulator/customers/threads, ' +
   'POST /_emulator/customers/messages, GET /_emulator/avatars/{id}.svg';
 
 const FAULT_NUMBERS = ['latencyMs', 'jitterMs', 'errorRate', 'hangRate', 'force429', 'retryAfterSeconds'] as const;

@@ -212,7 +212,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     { ratePerMinute: options.simulateCustomers?.ratePerMinute ?? 0 },
     seed,
   );
-  const app = createApp({ store, log, faults, rateLimiter, agents: () => agents, webhooks });
+  // Listed as they are now: `PUT /_emulator/agents/{id}/sources` changes what an agent reads.
+  const app = createApp({ store, log, faults, rateLimiter, agents: () => seededAgents(store), webhooks });
   server.on('request', app);
   customers.start();
 

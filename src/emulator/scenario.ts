@@ -170,6 +170,31 @@ export function setAvailability(store: EmulatorStore, agentId: Id, status: Avail
   return setAgentStatus(store, account, agentId, status);
 }
 
+/**
+ * The agent's token is revoked (an administrator revoked it, or the agent left): every request
+ * made with it answers 401 `invalid_token` from now on, as an unknown token's. 404 for an unknown agent.
+ */
+export function revokeToken(store: EmulatorStore, agentId: Id): void {
+  const account = store.accounts.get(agentId);
+  if (!account) throw notFound('Agent', agentId);
+  store.accountsByToken.delete(account.token);
+}
+
+/**
+ * The sources an agent or the bot reads from now on, as a change of their teams would make them
+ * (the user record itself, its `team_ids`, is left as it was; Engage sends no webhook for it either).
+ * 404 for an unknown agent; 422 for the admin (who reads every source) or an unknown source.
+ */
+export function setReadableSources(store: EmulatorStore, agentId: Id, sourceIds: readonly Id[]): Id[] {
+  const account = store.accounts.get(agentId);
+  if (!account) throw notFound('Agent', agentId);
+  if (account.role === 'admin') throw unprocessable('The administrator reads every source');
+  const unknown = sourceIds.find((id) => !store.sources.has(id));
+  if (unknown !== undefined) throw unprocessable(`Unknown source ${unknown}`);
+  account.readableSourceIds = new Set(sourceIds);
+  return [...account.readableSourceIds];
+}
+
 export function createRecords(store: EmulatorStore): EmulatorRecords {
   const maps: { [K in RecordKind]: Map<Id, RecordTypes[K]> } = {
     sources: store.sources,

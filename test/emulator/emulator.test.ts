@@ -376,6 +376,47 @@ describe('permissions', () => {
   });
 });
 
+describe('revocation and permission changes (knobs)', () => {
+  it('answers 401 for a revoked token, and lists only the sources an agent reads after a change', async () => {
+    // An emulator of its own: these change the account for good.
+    const own = await startEmulator({ port: 0, scale: 0.05, rateLimitPerMinute: 0 });
+    try {
+      const client = new EngageTestClient(own, own.adminToken);
+      const [agent, other] = own.agents.filter((a) => a.role === 'agent');
+      const as = client.as(agent.token);
+      const kept = agent.sourceIds[0];
+      const put = (id: string, body: unknown) =>
+        fetch(`${own.origin}/_emulator/agents/${id}/sources`, {
+          method: 'PUT',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+      const changed = await put(agent.id, { sourceIds: [kept] });
+      expect(changed.status).toBe(200);
+      expect(await changed.json()).toEqual({ sourceIds: [kept] });
+      const sources = await as.get<Page<Source>>('/content_sources');
+      expect(sources.body.records.map((s) => s.id)).toEqual([kept]);
+      const hidden = own.records.find('threads', (t) => t.source_id !== kept);
+      expectError(await as.get(`/content_threads/${hidden?.id}`), 404, 'not_found');
+      const listed = (await (await fetch(`${own.origin}/_emulator/agents`)).json()) as SeededAgent[];
+      expect(listed.find((a) => a.id === agent.id)?.sourceIds).toEqual([kept]);
+      const admin = own.agents.find((a) => a.role === 'admin')!;
+      expect((await put(admin.id, { sourceIds: [] })).status).toBe(422);
+      expect((await put(agent.id, { sourceIds: ['nope'] })).status).toBe(422);
+      expect((await put('nope', { sourceIds: [] })).status).toBe(404);
+      expect((await put(agent.id, { sources: [] })).status).toBe(400);
+
+      const revoke = (id: string) => fetch(`${own.origin}/_emulator/agents/${id}/token`, { method: 'DELETE' });
+      expect((await revoke(agent.id)).status).toBe(204);
+      expectError(await as.get('/content_sources'), 401, 'invalid_token');
+      expect((await client.as(other.token).get('/content_sources')).status).toBe(200);
+      expect((await revoke('nope')).status).toBe(404);
+    } finally {
+      await own.close();
+    }
+  });
+});
+
 describe('rules', () => {
   it('refuses a reply when the thread has no open intervention (422)', async () => {
     const thread = threadWithoutOpenIntervention();

@@ -1,6 +1,7 @@
 /**
  * The scenario actions over HTTP, mounted under `/_emulator` with the other knobs (no token, not
- * logged, no faults): a customer writes in a thread or starts one, an agent changes availability.
+ * logged, no faults): a customer writes in a thread or starts one, an agent changes availability,
+ * an agent's token is revoked or the sources it reads change.
  * Bodies are JSON; a malformed one answers 400 `invalid_request` naming the field, refusals of the
  * action itself answer like the REST API (404 unknown record, 422 refused input).
  */
@@ -8,7 +9,14 @@ import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { AgentPresence } from '../../engage/vocabulary';
 import { notFound } from '../errors';
-import { availabilityOf, customerStartsThread, customerWrites, setAvailability } from '../scenario';
+import {
+  availabilityOf,
+  customerStartsThread,
+  customerWrites,
+  revokeToken,
+  setAvailability,
+  setReadableSources,
+} from '../scenario';
 import type { EmulatorStore } from '../store';
 
 const id = z.string().min(1);
@@ -25,6 +33,7 @@ const customerThread = z
   })
   .strict();
 const availabilityBody = z.object({ status: z.union([availability, z.record(id, availability)]) }).strict();
+const sourcesBody = z.object({ sourceIds: z.array(id) }).strict();
 
 /** The parsed body, or a 400 answered and `undefined`. */
 function parse<T>(schema: z.ZodType<T>, req: Request, res: Response): T | undefined {
@@ -58,6 +67,16 @@ export function scenarioRouter(store: EmulatorStore): Router {
   router.put('/agents/:agentId/availability', (req, res) => {
     const input = parse(availabilityBody, req, res);
     if (input) res.json(setAvailability(store, req.params.agentId, input.status));
+  });
+
+  router.delete('/agents/:agentId/token', (req, res) => {
+    revokeToken(store, req.params.agentId);
+    res.status(204).end();
+  });
+
+  router.put('/agents/:agentId/sources', (req, res) => {
+    const input = parse(sourcesBody, req, res);
+    if (input) res.json({ sourceIds: setReadableSources(store, req.params.agentId, input.sourceIds) });
   });
 
   return router;
