@@ -100,6 +100,11 @@ export interface ContextFactoryOptions {
    * (src/edge/caller-rate.ts) learns which tokens Engage accepts.
    */
   onCallerAnswer?: (caller: string, status: number) => void;
+  /**
+   * Told when Engage answers 401 to a call made with any token (a caller's, the configured one, one
+   * the operator supplied): revoked or expired, what the gateway holds for its scope must go.
+   */
+  onTokenRefused?: (scope: string) => void;
 }
 
 /** What the transport knows of the operation a context serves. */
@@ -262,6 +267,12 @@ export function createContextFactory(options: ContextFactoryOptions) {
       onCallerAnswer && caller !== undefined && !usesDefault && !credentials.trusted
         ? (event: RequestEvent) => onCallerAnswer(caller, event.status)
         : undefined;
+    const onTokenRefused = options.onTokenRefused;
+    const refused = onTokenRefused
+      ? (event: RequestEvent) => {
+          if (event.status === 401) onTokenRefused(scope);
+        }
+      : undefined;
     // The API and the loaders are built on first use: a WebSocket subscription holds its context
     // for its whole life but resolves each event `within()` a new one, so eager ones would only hold memory.
     let engage: EngageApi | undefined;
@@ -284,7 +295,7 @@ export function createContextFactory(options: ContextFactoryOptions) {
         dispatcher: options.dispatcher,
         timeoutMs: options.timeoutMs,
         retry: options.retry,
-        onRequest: joinHooks(joinHooks(options.onRequest, operation.onRequest), answered),
+        onRequest: joinHooks(joinHooks(joinHooks(options.onRequest, operation.onRequest), answered), refused),
         attempt: options.upstream
           ? // The configured token is the operator's: Engage's acceptance of it is not in doubt.
             options.upstream.attempt(

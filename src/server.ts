@@ -350,6 +350,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     limits: { deadlineMs: options.upstream?.operationDeadlineMs, restBudget: options.upstream?.operationRestBudget },
     // Which tokens Engage accepts: they leave the operation rate's shared window (src/edge/caller-rate.ts).
     onCallerAnswer: callerRate ? (caller, status) => callerRate.heard(caller, status) : undefined,
+    // A token Engage refuses (revoked, expired): nothing held for its scope is used again.
+    onTokenRefused: (scope) => {
+      void responseCache?.forget(scope);
+      live.hub.forget(scope);
+    },
   });
   const metrics = createMetrics(
     {

@@ -24,6 +24,12 @@
  * - TTLs bound staleness when changes happen that the gateway does not hear of (no webhooks):
  *   the small, slow-changing collections (sources, users, teams, categories, tags, agents' identities) keep longer than
  *   records and lists; agent availability (`/status`) is never cached;
+ * - a token Engage refuses (401: revoked, expired) is forgotten at once (`forget`): nothing its
+ *   scope read before is served again, answers in flight then included. Where that is recorded
+ *   follows where the entries live, so that a lookup costs no more than it did: with entries kept
+ *   in process (one instance), in process, checked beside the entry; in the shared store, as one
+ *   more tag of every entry of the scope (`token:<scope>`), read in the same round trip as the
+ *   others, so every instance sharing the store stops serving the scope too;
  * - a failing store is a miss, and a failed eviction falls back to `ALL`;
  * - no stampede: reads that miss the same entry (same scope and request) while its answer is being
  *   read and stored share that one REST call, per process. A joiner is served the shared answer
@@ -73,6 +79,8 @@ interface Entry {
 }
 
 const tagKey = (tag: string) => `tag:${tag}`;
+/** The tag every entry of a token scope has, in a shared store: written when Engage refuses the token. */
+const scopeTag = (scope: string) => `token:${scope}`;
 const entryKey = (scope: string, request: EngageRequest) => `${scope}:${pathAndQuery(request)}`;
 
 export class ResponseCache {
@@ -84,6 +92,11 @@ export class ResponseCache {
   private readonly storing = new Set<Promise<void>>();
   /** Entries as parsed objects (see `inProcessRecords`); when absent, entries live in keyv. */
   private readonly parsed?: LRUCache<string, Entry>;
+  /**
+   * With entries kept in process: when Engage last refused each scope's token (`forget`), kept as
+   * long as a tag would be. Without them the shared store keeps it (`scopeTag`).
+   */
+  private readonly forgotten?: LRUCache<string, number>;
   /** Reads in flight, by entry key, until their answer is stored: later misses join them. */
   private readonly inflight = new Map<string, { answer: Promise<unknown>; startedAt: number }>();
 
@@ -94,12 +107,15 @@ export class ResponseCache {
     // Sub-millisecond: a read started just after an eviction, in the same millisecond, is kept.
     this.now = options.now ?? (() => performance.timeOrigin + performance.now());
     this.skew = options.clockSkewMs ?? 0;
-    if (options.inProcessRecords)
+    if (options.inProcessRecords) {
       this.parsed = new LRUCache<string, Entry>({
         maxSize: options.inProcessRecords,
         // An answer's weight is its records: a list of 150 weighs 150 records, a record 1.
         sizeCalculation: (entry) => Math.max(1, recordsIn(entry.value)),
       });
+      // Each is a 401 Engage answered, within its rate limit (500 a minute): never near the bound.
+      this.forgotten = new LRUCache<string, number>({ max: 100_000, ttl: this.tagTtl() });
+    }
   }
 
   ttlFor(request: Pick<EngageRequest, 'path' | 'params'>): number {
@@ -115,7 +131,7 @@ export class ResponseCache {
       const key = entryKey(scope, request);
       const entry = this.parsed ? this.parsed.get(key) : await this.keyv.get<Entry>(key);
       if (!entry) return undefined;
-      return (await this.isCurrent(entry)) ? entry.value : undefined;
+      return (await this.isCurrent(entry, scope)) ? entry.value : undefined;
     } catch {
       return undefined;
     }
@@ -143,13 +159,28 @@ export class ResponseCache {
   async evict(tags: readonly string[]): Promise<void> {
     if (tags.length === 0) return;
     const at = this.now();
-    const ttl = Math.max(this.options.collectionsTtlMs, this.options.recordsTtlMs) + this.skew + 1_000;
+    const ttl = this.tagTtl();
     const ok = await this.keyv
       .setMany([...new Set(tags)].map((tag) => ({ key: tagKey(tag), value: at, ttl: tag === ALL ? undefined : ttl })))
       .then((results) => (Array.isArray(results) ? results.every((result) => result !== false) : true))
       .catch(() => false);
     // Could not record what changed: the whole cache must go (a last try, itself failure-tolerant).
     if (!ok && !tags.includes(ALL)) await this.evictAll();
+  }
+
+  /**
+   * Engage refused the token of `scope` (401: revoked, expired): nothing the scope read before now
+   * is served again, by this instance or, in a shared store, any other. Answers in flight now are
+   * not served either (their read started before).
+   */
+  async forget(scope: string): Promise<void> {
+    if (this.forgotten) this.forgotten.set(scope, this.now());
+    else await this.evict([scopeTag(scope)]);
+  }
+
+  /** How long a tag is kept: past every entry it may guard (written up to the skew earlier). */
+  private tagTtl(): number {
+    return Math.max(this.options.collectionsTtlMs, this.options.recordsTtlMs) + this.skew + 1_000;
   }
 
   /** The generation fallback: nothing cached before now is served. */
@@ -197,7 +228,7 @@ export class ResponseCache {
             (value) => ({ value }),
             () => undefined,
           );
-          if (joined && (await this.stillCurrent(request, joined.value, shared.startedAt))) {
+          if (joined && (await this.stillCurrent(scope, request, joined.value, shared.startedAt))) {
             this.options.onLookup?.('shared', kind as CacheKind);
             return joined.value as T;
           }
@@ -238,16 +269,26 @@ export class ResponseCache {
   }
 
   /** Whether an answer read by a request started at `startedAt` may still be served. */
-  private async stillCurrent(request: EngageRequest, value: unknown, startedAt: number): Promise<boolean> {
+  private async stillCurrent(
+    scope: string,
+    request: EngageRequest,
+    value: unknown,
+    startedAt: number,
+  ): Promise<boolean> {
     try {
-      return await this.isCurrent({ at: startedAt, tags: readTags(request, value), value });
+      return await this.isCurrent({ at: startedAt, tags: readTags(request, value), value }, scope);
     } catch {
       return false;
     }
   }
 
-  private async isCurrent(entry: Entry): Promise<boolean> {
-    const keys = [ALL, ...entry.tags].map(tagKey);
+  private async isCurrent(entry: Entry, scope: string): Promise<boolean> {
+    let keys: string[];
+    if (this.forgotten) {
+      const refused = this.forgotten.get(scope);
+      if (refused !== undefined && refused >= entry.at) return false;
+      keys = [ALL, ...entry.tags].map(tagKey);
+    } else keys = [ALL, scopeTag(scope), ...entry.tags].map(tagKey);
     const changed = await this.keyv.getMany<number>(keys);
     if (changed[0] === undefined || changed[0] === null) {
       await this.evictAll();

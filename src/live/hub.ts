@@ -21,7 +21,9 @@
  * naming no source but a thread or an identity is checked by reading that record with the token
  * (404 = unreadable). Events naming none of these cannot be proven and are not delivered to
  * subscriptions. A check that fails because Engage is unavailable or rate limited is retried
- * (src/live/retry.ts); any other failure refuses (fail closed).
+ * (src/live/retry.ts); any other failure refuses (fail closed). When Engage refuses a token (a 401
+ * to any call made with it, on this instance: `forget`), its readable sources are forgotten and its
+ * streams end at once with UNAUTHENTICATED, each subscription with them.
  *
  * Resuming (`after`, src/live/cursor.ts): the stream first listens to live events and buffers
  * them, then replays the event log after the cursor, page by page, through the same kind,
@@ -143,6 +145,8 @@ export class LiveHub implements LiveAccess {
   private readonly listeners = new Set<(event: LiveEvent) => void>();
   private readonly watermarks = new Watermarks();
   private readonly readable: LRUCache<string, Promise<Set<string>>>;
+  /** The open streams of each token scope, ended when Engage refuses its token (`forget`). */
+  private readonly streams = new Map<string, Set<PushQueue<LiveEvent>>>();
   private readonly log: (message: string) => void;
   private unsubscribe: (() => Promise<void>) | undefined;
   private readonly counters = { eventsReceived: 0, eventsRefused: 0, logReads: 0 };
@@ -415,9 +419,16 @@ export class LiveHub implements LiveAccess {
     const listener = (event: LiveEvent) => {
       if (wanted(event)) queue.push(event);
     };
-    const queue = new PushQueue<LiveEvent>(() => this.listeners.delete(listener));
+    const queue = new PushQueue<LiveEvent>(() => {
+      this.listeners.delete(listener);
+      const open = this.streams.get(context.scope);
+      if (open?.delete(queue) && open.size === 0) this.streams.delete(context.scope);
+    });
     // Live first, so that nothing published while the log is read is missed.
     this.listeners.add(listener);
+    let open = this.streams.get(context.scope);
+    if (!open) this.streams.set(context.scope, (open = new Set()));
+    open.add(queue);
 
     // The replay: the current page of the log, and the last position read (events at or before it
     // that arrive live were replayed already, or filtered out by the replay).
@@ -500,6 +511,22 @@ export class LiveHub implements LiveAccess {
     return iterator;
   }
 
+  /**
+   * Engage refused the token of `scope` (a 401 to a call made with it: revoked, expired): what the
+   * hub knows of what it reads is forgotten, and its streams end with UNAUTHENTICATED, so that its
+   * subscriptions end with it (a UI goes back to sign-in) rather than wait for events never delivered.
+   */
+  forget(scope: string): void {
+    this.readable.delete(scope);
+    const open = this.streams.get(scope);
+    if (!open) return;
+    this.streams.delete(scope);
+    const error = new GraphQLError('Engage no longer accepts this token (revoked or expired): sign in again.', {
+      extensions: { code: 'UNAUTHENTICATED' },
+    });
+    for (const queue of open) queue.fail(error);
+  }
+
   async intervention(context: Subscriber, event: LiveEvent): Promise<Intervention | null> {
     if (!event.interventionId) return null;
     return context.engage.getIntervention(event.interventionId).catch((error: unknown) => {
@@ -524,7 +551,8 @@ export class LiveHub implements LiveAccess {
       return false;
     } catch (error) {
       if (isTransient(error)) throw error;
-      if (!(error instanceof EngageError && error.kind === 'not_found')) {
+      // A 401 ends the scope's streams (`forget`, told by the call itself).
+      if (!(error instanceof EngageError && (error.kind === 'not_found' || error.kind === 'unauthenticated'))) {
         this.log(
           `live: permission check failed (event ${event.id} withheld): ${error instanceof Error ? error.message : String(error)}`,
         );

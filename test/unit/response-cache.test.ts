@@ -276,6 +276,41 @@ function suite(name: string, makeInfra: () => Promise<Infra>) {
       expect(engage.count()).toBe(3);
     });
 
+    it('a token Engage refused is forgotten: nothing its scope read is served again, in flight included; other scopes keep theirs', async () => {
+      engage.answers.set('/content_sources', page([{ id: 's1' }]));
+      for (const inProcessRecords of [undefined, 1_000]) {
+        const local = new ResponseCache(keyv, { ...TTL, inProcessRecords });
+        const as = (scope: string) => new EngageClient(engage).through(local.policy(scope));
+        engage.calls.length = 0;
+        await as('alice').allSources();
+        await as('alice').getThread('t1');
+        await as('bob').getThread('t1');
+        await local.whenStored();
+        let release!: () => void;
+        engage.hold = new Promise<void>((resolve) => (release = resolve));
+        const inFlight = as('alice').getThread('t2');
+        while (engage.count() < 4) await new Promise((resolve) => setTimeout(resolve, 1));
+        await local.forget('alice');
+        release();
+        engage.hold = undefined;
+        await inFlight;
+        await local.whenStored();
+        await as('alice').allSources();
+        await as('alice').getThread('t1');
+        await as('alice').getThread('t2');
+        await as('bob').getThread('t1');
+        expect(engage.calls.slice(4)).toEqual([
+          'GET /content_sources?offset=0&limit=150',
+          'GET /content_threads/t1',
+          'GET /content_threads/t2',
+        ]);
+        // What the scope reads after is kept again.
+        await local.whenStored();
+        await as('alice').getThread('t1');
+        expect(engage.count()).toBe(7);
+      }
+    });
+
     it("keeps an agent's identities as long as the collections, other identity lists as records", () => {
       const short = new ResponseCache(keyv, { collectionsTtlMs: 5, recordsTtlMs: 7 });
       expect(short.ttlFor({ path: '/identities', params: { user_id: 'u1', offset: 0, limit: 150 } })).toBe(5);

@@ -1,0 +1,155 @@
+/**
+ * A token Engage stops accepting (revoked by an administrator, expired): once Engage answers 401 to
+ * any call made with it, nothing the gateway holds for its scope is used again. Its cached answers
+ * are not served (by any instance sharing the cache), a new socket with it is refused at
+ * `connection_init` although its source list was cached, and its subscriptions end with
+ * UNAUTHENTICATED. The emulator revokes tokens through its knob (`DELETE /_emulator/agents/{id}/token`).
+ */
+import { randomBytes } from 'node:crypto';
+import WebSocket from 'ws';
+import type { SeededAgent } from '../../src/emulator';
+import type { Gateway } from '../../src/server';
+import { describeWith, requirements, TEST_REDIS_URL } from '../support/requirements';
+import { startStack, type Stack } from '../support/stack';
+import { subscribed, Subscription, within, wsClients } from '../live/support';
+
+const SOURCES = '{ sources { id } }';
+const clients = wsClients();
+
+afterAll(async () => {
+  await clients.disposeAll();
+});
+
+async function revoke(stack: Stack, agent: SeededAgent): Promise<void> {
+  const response = await fetch(`${stack.emulator.origin}/_emulator/agents/${agent.id}/token`, { method: 'DELETE' });
+  expect(response.status).toBe(204);
+}
+
+/** An operation with `agent`'s token that the cache cannot answer: Engage does, here with a 401. */
+async function engageRefuses(stack: Stack, agent: SeededAgent, gatewayUrl = stack.gateway.url): Promise<void> {
+  const thread = stack.emulator.records.find('threads', (t) => agent.sourceIds.includes(t.source_id))!;
+  const response = await fetch(gatewayUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${agent.token}` },
+    body: JSON.stringify({ query: `{ thread(id: "${thread.id}") { id title } }` }),
+  });
+  const body = (await response.json()) as { errors?: Array<{ extensions?: { code?: string } }> };
+  expect(body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+}
+
+async function sources(url: string, agent: SeededAgent) {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${agent.token}` },
+    body: JSON.stringify({ query: SOURCES }),
+  });
+  return (await response.json()) as {
+    data?: { sources: Array<{ id: string }> } | null;
+    errors?: Array<{ extensions?: { code?: string } }>;
+  };
+}
+
+/** The close code of a socket that sends `connection_init` with `token` (1000: acknowledged, closed by us). */
+function connectionInit(url: string, token: string): Promise<number> {
+  return within(
+    new Promise<number>((resolve, reject) => {
+      const socket = new WebSocket(url.replace(/^http/, 'ws'), 'graphql-transport-ws');
+      socket.once('open', () =>
+        socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } })),
+      );
+      socket.on('message', () => socket.close(1000));
+      socket.once('close', (code) => resolve(code));
+      socket.once('error', reject);
+    }),
+    10_000,
+    'the socket to close',
+  );
+}
+
+describe('one instance', () => {
+  let stack: Stack;
+  let agents: SeededAgent[];
+
+  beforeAll(async () => {
+    stack = await startStack({ registerWebhook: true, gateway: { cacheTtlMs: 60_000, recordCacheTtlMs: 10_000 } });
+    agents = stack.emulator.agents.filter((agent) => agent.role === 'agent');
+  });
+
+  afterAll(async () => {
+    await clients.disposeAll();
+    await stack.dispose();
+  });
+
+  it('after a 401, serves none of the cached answers of the token, and refuses a new socket with it', async () => {
+    const agent = agents[0];
+    const cached = await sources(stack.gateway.url, agent);
+    expect(cached.errors).toBeUndefined();
+    expect(cached.data?.sources.map((s) => s.id).sort()).toEqual([...agent.sourceIds].sort());
+    await revoke(stack, agent);
+    await engageRefuses(stack, agent);
+    const after = await sources(stack.gateway.url, agent);
+    expect(after.data ?? null).toBeNull();
+    expect(after.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    // Its source list was cached: the check at connection_init reads it again from Engage.
+    expect(await connectionInit(stack.gateway.url, agent.token)).toBe(4403);
+    // Another agent's answers are still served from the cache.
+    const other = agents[1];
+    await sources(stack.gateway.url, other);
+    stack.emulator.requestLog.reset();
+    expect((await sources(stack.gateway.url, other)).errors).toBeUndefined();
+    expect(stack.emulator.requestLog.entries()).toHaveLength(0);
+  });
+
+  it("after a 401, the token's subscriptions end with UNAUTHENTICATED; its socket stays open", async () => {
+    const agent = agents[2];
+    const client = clients.connect(stack.gateway, agent.token);
+    const feed = await subscribed(stack.gateway, client, 'subscription { engageEvents { id type } }');
+    await revoke(stack, agent);
+    await engageRefuses(stack, agent);
+    const last = await feed.next(10_000, 'the subscription to end');
+    expect(last.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    await within(feed.completed.promise, 10_000, 'the subscription to complete');
+    expect(feed.error).toBeUndefined();
+    // The socket is open: an operation on it is answered, UNAUTHENTICATED (nothing cached is served).
+    const query = new Subscription(client, SOURCES);
+    expect((await query.next(10_000, 'the query over the socket')).errors?.[0]?.extensions?.code).toBe(
+      'UNAUTHENTICATED',
+    );
+  });
+});
+
+describeWith([requirements.redis()])('instances sharing Redis', () => {
+  let stack: Stack;
+  let second: Gateway;
+
+  beforeAll(async () => {
+    const shared = {
+      redisUrl: TEST_REDIS_URL,
+      redisPrefix: `engage-gw-test:${randomBytes(8).toString('hex')}`,
+      cacheTtlMs: 60_000,
+      recordCacheTtlMs: 10_000,
+    };
+    stack = await startStack({ gateway: shared });
+    second = await stack.anotherGateway(shared);
+  });
+
+  afterAll(async () => {
+    await stack.dispose();
+  });
+
+  it("a 401 heard by one instance stops every instance serving the token's cached answers", async () => {
+    const agent = stack.emulator.agents.find((a) => a.role === 'agent')!;
+    expect((await sources(second.url, agent)).errors).toBeUndefined();
+    // The answer the second instance read is stored in Redis after it answered: the first serves it.
+    for (let tries = 0; ; tries++) {
+      stack.emulator.requestLog.reset();
+      expect((await sources(stack.gateway.url, agent)).errors).toBeUndefined();
+      if (stack.emulator.requestLog.entries().length === 0) break;
+      expect(tries).toBeLessThan(100);
+    }
+    await revoke(stack, agent);
+    await engageRefuses(stack, agent, stack.gateway.url);
+    const after = await sources(second.url, agent);
+    expect(after.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+  });
+});
