@@ -4,6 +4,10 @@
  * are not served (by any instance sharing the cache), a new socket with it is refused at
  * `connection_init` although its source list was cached, and its subscriptions end with
  * UNAUTHENTICATED. The emulator revokes tokens through its knob (`DELETE /_emulator/agents/{id}/token`).
+ *
+ * An agent removed from a source (no 401: `PUT /_emulator/agents/{id}/sources`) stops receiving
+ * its events once the hub's knowledge of its sources expires: the hub reads them from Engage, never
+ * from a cached answer that would have been trusted for the cache's TTL on top of the hub's.
  */
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
@@ -115,6 +119,58 @@ describe('one instance', () => {
     expect((await query.next(10_000, 'the query over the socket')).errors?.[0]?.extensions?.code).toBe(
       'UNAUTHENTICATED',
     );
+  });
+});
+
+describe('an agent removed from a source', () => {
+  let stack: Stack;
+
+  beforeAll(async () => {
+    stack = await startStack({
+      registerWebhook: true,
+      // The hub trusts what it read for a moment only; the cache would keep the source list a minute.
+      gateway: { cacheTtlMs: 60_000, recordCacheTtlMs: 10_000, live: { accessTtlMs: 1 } },
+    });
+  });
+
+  afterAll(async () => {
+    await clients.disposeAll();
+    await stack.dispose();
+  });
+
+  it("stops receiving the source's events, the raw feed's included, once the hub's knowledge expires", async () => {
+    const { records, customers } = stack.emulator;
+    const withCustomers = (agent: SeededAgent) => agent.sourceIds.filter((id) => records.customerContent([id]));
+    const agent = stack.emulator.agents.find((a) => a.role === 'agent' && withCustomers(a).length >= 2)!;
+    const [removed, kept] = withCustomers(agent);
+    const write = (sourceId: string, body: string) =>
+      customers.startThread({ identityId: records.customerContent([sourceId])!.author_id!, sourceId, body });
+    // The UI reads the source list: cached for CACHE_TTL_SECONDS.
+    expect((await sources(stack.gateway.url, agent)).data?.sources.map((s) => s.id)).toContain(removed);
+    const client = clients.connect(stack.gateway, agent.token);
+    type Raw = { engageEvents: { type: string; metadata: { source_id?: string } } };
+    const feed = await subscribed<Raw>(stack.gateway, client, 'subscription { engageEvents { type metadata } }');
+    const sourceOf = async () => {
+      for (;;) {
+        const message = await feed.next();
+        expect(message.errors).toBeUndefined();
+        if (message.data?.engageEvents.type === 'content.imported') return message.data.engageEvents.metadata.source_id;
+      }
+    };
+    write(removed, 'before the change');
+    expect(await sourceOf()).toBe(removed);
+
+    const changed = await fetch(`${stack.emulator.origin}/_emulator/agents/${agent.id}/sources`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ sourceIds: agent.sourceIds.filter((id) => id !== removed) }),
+    });
+    expect(changed.status).toBe(200);
+    // Events reach a subscription in order: the next one received being the kept source's proves
+    // the removed source's was not delivered.
+    write(removed, 'after the change');
+    write(kept, 'still readable');
+    expect(await sourceOf()).toBe(kept);
   });
 });
 

@@ -30,6 +30,9 @@ const subscriber: Subscriber = {
     getIntervention: async () => {
       throw new Error('not used');
     },
+    through() {
+      return this;
+    },
   },
 };
 
