@@ -252,23 +252,10 @@ export class EngageHttp implements EngageTransport {
         body,
         signal: attemptSignal.signal,
       });
+      // Past the pool's `maxResponseSize` undici stops reading: undefined.
       const text = await response.body.text().catch((caught: unknown) => {
         if (errorCode(caught) !== 'UND_ERR_RES_EXCEEDED_MAX_SIZE') throw caught;
-        this.options.onRequest?.({
-          method,
-          endpoint,
-          status: response.statusCode,
-          durationMs: Date.now() - attemptStart,
-          attempt,
-        });
-        // Not retried: the same answer would come again. A write Engage did not refuse (4xx) may be done.
-        const refused = response.statusCode >= 400 && response.statusCode < 500;
-        throw new EngageError('unexpected', `Engage ${label}: answer is larger than any of Engage's, not read`, {
-          status: response.statusCode,
-          endpoint: label,
-          upstreamError: 'answer_too_large',
-          ...(call.write && !refused ? { outcomeUnknown: true } : {}),
-        });
+        return undefined;
       });
       this.options.onRequest?.({
         method,
@@ -277,6 +264,16 @@ export class EngageHttp implements EngageTransport {
         durationMs: Date.now() - attemptStart,
         attempt,
       });
+      if (text === undefined) {
+        // Not retried: the same answer would come again. A write Engage did not refuse (4xx) may be done.
+        const refused = response.statusCode >= 400 && response.statusCode < 500;
+        throw new EngageError('unexpected', `Engage ${label}: answer is larger than any of Engage's, not read`, {
+          status: response.statusCode,
+          endpoint: label,
+          upstreamError: 'answer_too_large',
+          ...(call.write && !refused ? { outcomeUnknown: true } : {}),
+        });
+      }
       const answer = parseJson(text);
       if (response.statusCode >= 200 && response.statusCode < 300) {
         // An answer that is not what Engage answers (a proxy's page, a body cut short, `null`) is
