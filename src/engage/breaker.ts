@@ -24,21 +24,34 @@ export type BreakerState = 'closed' | 'open' | 'half-open';
 
 /**
  * Engage itself failed: not a call the gateway refused, nor an attempt it cut short because its
- * call had less time left than ENGAGE_TIMEOUT_MS (a caller whose queries are slow at Engage, one
- * after the other in an operation, would otherwise open the circuit for every caller).
+ * call had less time left than ENGAGE_TIMEOUT_MS (its retry budget spent: a caller whose queries
+ * are slow at Engage, one after the other, would otherwise open the circuit for every caller).
  */
 const engageFailed = (error: Error) =>
   error instanceof EngageError && !error.details.local && !error.details.cutShort && error.kind === 'unavailable';
+
+/**
+ * A probe cut short by its call's own time: Engage did not answer it. cockatiel closes a half-open
+ * circuit on any error it does not handle, so in half-open it counts as a failure (the circuit
+ * opens again), not as Engage answering. A probe the gateway refused before it reached Engage (a
+ * caller past its share, the fleet's bucket) still closes it: counted as a failure, a caller
+ * refused by its own share could hold the circuit open for everyone, call after call; closed, the
+ * next failures open it again.
+ */
+const unanswered = (error: Error) => error instanceof EngageError && error.details.cutShort === true;
 
 export class EngageBreaker {
   private readonly breaker;
   private openedAt = 0;
 
   constructor(private readonly options: BreakerOptions) {
-    this.breaker = circuitBreaker(handleWhen(engageFailed), {
-      halfOpenAfter: options.cooldownMs,
-      breaker: new ConsecutiveBreaker(options.threshold),
-    });
+    this.breaker = circuitBreaker(
+      handleWhen((error) => engageFailed(error) || (this.breaker.state === CircuitState.HalfOpen && unanswered(error))),
+      {
+        halfOpenAfter: options.cooldownMs,
+        breaker: new ConsecutiveBreaker(options.threshold),
+      },
+    );
     this.breaker.onBreak(() => {
       this.openedAt = Date.now();
       options.log?.(`engage: unavailable, circuit open: calls fail fast for ${options.cooldownMs} ms`);
