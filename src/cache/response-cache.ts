@@ -30,8 +30,6 @@
  *   in process (one instance), in process, checked beside the entry; in the shared store, as one
  *   more tag of every entry of the scope (`token:<scope>`), read in the same round trip as the
  *   others, so every instance sharing the store stops serving the scope too;
- * - a `fresh` read is answered by Engage, never by an entry nor a read in flight, and its answer
- *   is kept as any other's;
  * - a failing store is a miss, and a failed eviction falls back to `ALL`;
  * - no stampede: reads that miss the same entry (same scope and request) while its answer is being
  *   read and stored share that one REST call, per process. A joiner is served the shared answer
@@ -218,13 +216,13 @@ export class ResponseCache {
         // (a hit or a shared read implies a kind that is kept).
         const kind = readClass(request.path, request.params);
         const cacheable = kind !== 'never' && this.ttlFor(request) > 0;
-        const hit = request.fresh ? undefined : await this.get(scope, request);
+        const hit = await this.get(scope, request);
         if (hit !== undefined) {
           this.options.onLookup?.('hit', kind as CacheKind);
           return hit as T;
         }
         const key = entryKey(scope, request);
-        const shared = cacheable && !request.fresh ? this.inflight.get(key) : undefined;
+        const shared = cacheable ? this.inflight.get(key) : undefined;
         if (shared) {
           const joined = await shared.answer.then(
             (value) => ({ value }),

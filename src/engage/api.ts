@@ -59,11 +59,6 @@ export interface EngageRequest {
    * outcome then unknown), rather than hand a resolver a `null` or a page without records.
    */
   answer?: AnswerShape;
-  /**
-   * Read from Engage, not from the cross-request cache (which still keeps the answer for later
-   * reads): for a read whose answer is trusted for a while of its own (the live hub's source lists).
-   */
-  fresh?: boolean;
 }
 
 /**

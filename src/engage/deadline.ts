@@ -119,7 +119,6 @@ export const operationPolicy =
         signal: scope.signal,
         deadline: Math.min(request.deadline ?? Infinity, scope.deadline),
         answer: request.answer,
-        fresh: request.fresh,
       } satisfies { [Field in keyof Required<EngageRequest>]: EngageRequest[Field] });
     },
   });

@@ -12,11 +12,6 @@
  */
 import type { EngageApi, EngagePolicy, EngageTransport } from './api';
 
-/** Every read through it is `fresh`: answered by Engage, never from the cross-request cache. */
-export const freshReads: EngagePolicy = (next) => ({
-  call: <T>(request: Parameters<typeof next.call>[0]) => next.call<T>({ ...request, fresh: true }),
-});
-
 /**
  * Calls `hook` after every write, successful or not (a write that failed may have happened), once
  * it has settled. The gateway resets the request's loaders here.

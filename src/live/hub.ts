@@ -17,9 +17,7 @@
  *
  * Authorization: an event reaches a subscription only if the subscriber's token can read it,
  * proven through Engage with that token: the source named by the event must be among the sources
- * `GET /content_sources` lists for the token (read from Engage, not from the cross-request cache,
- * and trusted per token scope for `accessTtlMs`: an agent removed from a source stops receiving
- * its events at most that long after the removal, plus one Engage call); an event
+ * `GET /content_sources` lists for the token (cached per token scope for `accessTtlMs`); an event
  * naming no source but a thread or an identity is checked by reading that record with the token
  * (404 = unreadable). Events naming none of these cannot be proven and are not delivered to
  * subscriptions. A check that fails because Engage is unavailable or rate limited is retried
@@ -36,9 +34,7 @@
  */
 import { GraphQLError } from 'graphql';
 import { LRUCache } from 'lru-cache';
-import type { EngagePolicy } from '../engage/api';
 import { EngageError } from '../engage/errors';
-import { freshReads } from '../engage/policies';
 import { RedisUnavailableError } from '../infra';
 import type { Intervention, Thread } from '../engage/types';
 import { comparePositions, decodeCursor, encodeCursor, futureCursor, type Cursor, type Position } from './cursor';
@@ -84,8 +80,6 @@ export interface Subscriber {
     getThread(id: string): Promise<Pick<Thread, 'source_id'>>;
     getIdentity(id: string): Promise<unknown>;
     getIntervention(id: string): Promise<Intervention>;
-    /** The same calls with `policy` around them (the source list is read `fresh`). */
-    through(policy: EngagePolicy): { allSources(): Promise<Array<{ id: string }>> };
   };
 }
 
@@ -126,10 +120,7 @@ export interface LiveHubOptions {
   eventLog: EventLog;
   /** Retries of permission checks and payloads while Engage is unavailable; default `DEFAULT_RETRY`. */
   retry?: RetryPolicy;
-  /**
-   * How long a token's readable sources are trusted; default 60 s. They are read from Engage, never
-   * from the cross-request cache, so they are never older than this.
-   */
+  /** How long a token's readable sources are trusted; default 60 s. */
   accessTtlMs?: number;
   /**
    * Runs on this instance before its subscribers see a batch of events (the order tests hold a
@@ -573,12 +564,7 @@ export class LiveHub implements LiveAccess {
   private readableSources(context: Subscriber): Promise<Set<string>> {
     let sources = this.readable.get(context.scope);
     if (!sources) {
-      // Fresh: trusted for the TTL from now, an answer cached for up to CACHE_TTL_SECONDS would
-      // make an agent removed from a source receive its events for both together.
-      sources = context.engage
-        .through(freshReads)
-        .allSources()
-        .then((records) => new Set(records.map((record) => record.id)));
+      sources = context.engage.allSources().then((records) => new Set(records.map((record) => record.id)));
       // A failed read must not be remembered for the whole TTL.
       sources.catch(() => this.readable.delete(context.scope));
       this.readable.set(context.scope, sources);

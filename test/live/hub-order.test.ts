@@ -30,9 +30,6 @@ const subscriber: Subscriber = {
     getIntervention: async () => {
       throw new Error('not used');
     },
-    through() {
-      return this;
-    },
   },
 };
 

@@ -8,14 +8,7 @@ import type Keyv from 'keyv';
 import { ResponseCache } from '../../src/cache/response-cache';
 import { ALL } from '../../src/cache/resources';
 import { createInfra, type Infra } from '../../src/infra';
-import {
-  EngageClient,
-  freshReads,
-  pathAndQuery,
-  type EngageApi,
-  type EngageRequest,
-  type EngageTransport,
-} from '../../src/engage';
+import { EngageClient, pathAndQuery, type EngageApi, type EngageRequest, type EngageTransport } from '../../src/engage';
 import { describeWith, requirements, TEST_REDIS_URL } from '../support/requirements';
 
 const TTL = { collectionsTtlMs: 60_000, recordsTtlMs: 60_000 };
@@ -316,16 +309,6 @@ function suite(name: string, makeInfra: () => Promise<Infra>) {
         await as('alice').getThread('t1');
         expect(engage.count()).toBe(7);
       }
-    });
-
-    it('a fresh read calls Engage, and its answer is kept for later reads', async () => {
-      const alice = apiOf('alice');
-      await alice.getThread('t1');
-      await settle();
-      await alice.through(freshReads).getThread('t1');
-      await settle();
-      await alice.getThread('t1');
-      expect(engage.count()).toBe(2);
     });
 
     it("keeps an agent's identities as long as the collections, other identity lists as records", () => {
