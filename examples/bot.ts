@@ -28,7 +28,7 @@
  * middle of a conversation, or a new-thread event seen twice, never answers twice. A mutation the
  * gateway refuses having sent nothing (RATE_LIMITED, UPSTREAM_RATE_LIMITED, UPSTREAM_UNAVAILABLE
  * without `outcomeUnknown`, SERVICE_UNAVAILABLE, the key's first request still running) or could
- * not reach (no connection) is sent again with its key, after `retryAfterMs`, with backoff: the
+ * not reach (no connection, a proxy's 503) is sent again with its key, after `retryAfterMs`, with backoff: the
  * conversation is not given up, nor the cursor moved past it. A bot stopped meanwhile leaves it to
  * its next run. A request lost once sent is not sent again: a gateway without Redis that restarted
  * meanwhile has forgotten its keys, and would post twice.
@@ -174,11 +174,10 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
     try {
       result = (await response.json()) as typeof result;
     } catch {
-      // Not the gateway's JSON: a proxy in front of a gateway that is down or restarting (502, 503),
-      // which did not reach it; after a 504 it may have.
-      throw new GatewayError(`HTTP ${response.status} from the gateway`, {
-        retry: response.status === 502 || response.status === 503,
-      });
+      // Not the gateway's JSON: a proxy in front of a gateway that is down or restarting. Its 503 did
+      // not reach it; after a 502 (a gateway that closed the connection once it had the request)
+      // or a 504, it may have.
+      throw new GatewayError(`HTTP ${response.status} from the gateway`, { retry: response.status === 503 });
     }
     if (result.errors?.length) throw GatewayError.of(result.errors);
     return result.data as T;

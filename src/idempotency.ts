@@ -107,7 +107,9 @@ export class IdempotencyStore {
     } = {},
   ) {
     this.unwritten = new LRUCache({
-      max: MAX_UNWRITTEN,
+      // Bounded by `maxSize`, not `max`: lru-cache preallocates `max` slots (src/infra/locks.ts).
+      maxSize: MAX_UNWRITTEN,
+      sizeCalculation: () => 1,
       ttl: options.ttlMs ?? IDEMPOTENCY_TTL_MS,
       dispose: (_record, _storeKey, reason) => {
         if (reason === 'evict')

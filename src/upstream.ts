@@ -72,6 +72,8 @@ export interface UpstreamOptions extends Partial<UpstreamConfig> {
 
 /** The Engage pool's connections without a bucket to size it by. */
 export const DEFAULT_ENGAGE_CONNECTIONS = 64;
+/** The most, whatever the budget (a limit of 100,000 a minute would ask for 25,000 sockets). */
+export const MAX_ENGAGE_CONNECTIONS = 1_024;
 
 /**
  * The connections to Engage one instance's pool may hold at once: as many attempts as the fleet's
@@ -85,7 +87,8 @@ export function engageConnections(options: Partial<UpstreamConfig> | undefined, 
   const settings = { ...DEFAULTS.upstream, ...definedOnly(options ?? {}) };
   if (settings.rateLimitPerMinute <= 0) return DEFAULT_ENGAGE_CONNECTIONS;
   const size = bucketSize(settings.rateLimitPerMinute, settings.rateLimitBurst);
-  return Math.max(DEFAULT_ENGAGE_CONNECTIONS, Math.ceil(size.burst + size.refillPerMs * engageTimeoutMs));
+  const busy = Math.ceil(size.burst + size.refillPerMs * engageTimeoutMs);
+  return Math.min(MAX_ENGAGE_CONNECTIONS, Math.max(DEFAULT_ENGAGE_CONNECTIONS, busy));
 }
 
 export function createUpstream(options: UpstreamOptions, infra: Infra, log: (message: string) => void): Upstream {

@@ -114,7 +114,12 @@ export class ResponseCache {
         sizeCalculation: (entry) => Math.max(1, recordsIn(entry.value)),
       });
       // Each is a 401 Engage answered, within its rate limit (500 a minute): never near the bound.
-      this.forgotten = new LRUCache<string, number>({ max: 100_000, ttl: this.tagTtl() });
+      // Bounded by `maxSize`, not `max`: lru-cache preallocates `max` slots (src/infra/locks.ts).
+      this.forgotten = new LRUCache<string, number>({
+        maxSize: 100_000,
+        sizeCalculation: () => 1,
+        ttl: this.tagTtl(),
+      });
     }
   }
 

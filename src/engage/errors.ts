@@ -46,9 +46,9 @@ export class EngageError extends Error {
        */
       outcomeUnknown?: boolean;
       /**
-       * A timeout the call's own time imposed: what was left of its budget or its operation's
-       * deadline was shorter than ENGAGE_TIMEOUT_MS. Engage was slower than this call could wait,
-       * which says nothing of its health: the circuit breaker does not count it.
+       * A timeout the call's own time imposed: what was left of its retry budget was shorter than
+       * ENGAGE_TIMEOUT_MS. Engage was slower than this call could wait, which says nothing of its
+       * health: the circuit breaker does not count it (but a half-open probe cut short opens it again).
        */
       cutShort?: boolean;
     } = {},

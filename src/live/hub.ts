@@ -357,15 +357,15 @@ export class LiveHub implements LiveAccess {
       this.republishing = undefined;
       const message = this.unannounced;
       if (!message) return;
-      const forget = () => {
+      const drop = () => {
         if (this.unannounced === message) this.unannounced = undefined;
       };
       void (async () => {
         const head = await this.options.eventLog.head?.();
         const cursor = message.events.at(-1)?.cursor;
-        if (head && cursor && decodeCursor(cursor).epoch !== head.epoch) return forget(); // the log was reset
+        if (head && cursor && decodeCursor(cursor).epoch !== head.epoch) return drop(); // the log was reset
         await this.options.pubsub.publish('engage.events', message);
-        forget();
+        drop();
       })().catch(() => this.republish(Math.min(delayMs * 2, REPUBLISH_MAX_MS)));
     }, delayMs);
     this.republishing.unref();

@@ -209,7 +209,8 @@ describe('JWT mode', () => {
       .setProtectedHeader({ alg: 'HS256' })
       .setIssuer('https://idp.example')
       .setAudience('engage-gateway')
-      .setExpirationTime(Math.floor(Date.now() / 1000) + 3)
+      // Room to connect and subscribe on a loaded machine before it expires.
+      .setExpirationTime(Math.floor(Date.now() / 1000) + 6)
       .sign(new TextEncoder().encode(SECRET));
     const closed = new Deferred<{ code: number; reason: string }>();
     const client = createClient({
