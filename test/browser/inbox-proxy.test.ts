@@ -5,36 +5,22 @@
  * The page reads its inbox and receives live updates all the same; a page on another site still
  * cannot open a socket through the proxy.
  */
-import type { Browser, Page } from 'playwright-core';
 import WebSocket from 'ws';
 import { describeWith, requirements } from '../support/requirements';
-import { startStack, type Stack } from '../support/stack';
-import { launchChromium, serveApp, uncaughtErrors, type ServedApp } from './support';
+import { inboxInBrowser, uncaughtErrors } from './support';
 
 describeWith([requirements.chromium()])('inbox app through its server’s proxy', () => {
-  let stack: Stack;
-  let app: ServedApp;
-  let browser: Browser;
-  let page: Page;
-
-  beforeAll(async () => {
-    stack = await startStack({
+  const harness = inboxInBrowser(
+    {
       registerWebhook: true,
       emulator: { webhooks: { retryBaseMs: 5 } },
       gateway: { allowLocalhostOrigins: false, corsOrigins: ['https://inbox.example'] },
-    });
-    app = await serveApp({ gatewayUrl: stack.gateway.url, emulatorOrigin: stack.emulator.origin, viaProxy: true });
-    browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  }, 120_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await app?.close();
-    await stack?.dispose();
-  });
+    },
+    { viaProxy: true },
+  );
 
   it('reads the inbox and shows a new thread live, over the proxied WebSocket', async () => {
+    const { page, app, stack } = harness;
     const uncaught = uncaughtErrors(page);
     const sockets: string[] = [];
     page.on('websocket', (socket) => sockets.push(socket.url()));
@@ -57,7 +43,7 @@ describeWith([requirements.chromium()])('inbox app through its server’s proxy'
   /** The status of a WebSocket upgrade sent through the proxy with these `Origin` and `Host`. */
   const upgrade = (origin: string, host?: string) =>
     new Promise<number>((resolve, reject) => {
-      const socket = new WebSocket(`${app.origin.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws', {
+      const socket = new WebSocket(`${harness.app.origin.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws', {
         origin,
         ...(host ? { headers: { host } } : {}),
       });
@@ -77,7 +63,7 @@ describeWith([requirements.chromium()])('inbox app through its server’s proxy'
   });
 
   it('refuses one from a site that rebinds its name to this machine (its Host and Origin agree, and are not loopback)', async () => {
-    const host = `rebound.example:${new URL(app.origin).port}`;
+    const host = `rebound.example:${new URL(harness.app.origin).port}`;
     expect(await upgrade(`http://${host}`, host)).toBe(403);
   });
 });

@@ -116,16 +116,20 @@ export interface InboxInBrowser {
 
 /**
  * Registers the suite's lifecycle: before all, a stack with `options`, the inbox app served against
- * it and a page in Chromium; after each test, the emulator's faults cleared; after all, each closed.
+ * it (as `app` says: through its server's proxy, React's development build) and a page in Chromium; after each test, the emulator's faults cleared; after all, each closed.
  * The fields are set once `beforeAll` has run.
  */
-export function inboxInBrowser(options?: StackOptions): InboxInBrowser {
+export function inboxInBrowser(
+  options?: StackOptions,
+  app: Pick<Parameters<typeof serveApp>[0], 'viaProxy' | 'development'> = {},
+): InboxInBrowser {
   const harness = {} as InboxInBrowser;
   beforeAll(async () => {
     harness.stack = await startStack(options);
     harness.app = await serveApp({
       gatewayUrl: harness.stack.gateway.url,
       emulatorOrigin: harness.stack.emulator.origin,
+      ...app,
     });
     harness.browser = await launchChromium();
     harness.page = await harness.browser.newPage({ viewport: { width: 1280, height: 800 } });

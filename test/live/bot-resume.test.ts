@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { Content } from '../../src/engage/types';
 import type { SeededAgent } from '../../src/emulator';
 import { runBot, type ConversationOutcome } from '../../examples/bot';
+import { startBot as startBotOn } from './bot-support';
 import { startStack, type Stack } from '../support/stack';
 import { customerStartsThread as startThread, until, within } from './support';
 
@@ -31,18 +32,7 @@ afterAll(async () => {
 /** A customer of one of the bot's sources starts a new thread. */
 const customerStartsThread = (body: string) => startThread(stack.emulator, bot, body);
 
-async function startBot(outcomes: ConversationOutcome[], cursorFile: string) {
-  const attached = stack.gateway.live.stats().attached;
-  const stop = await runBot({
-    url: stack.gateway.url,
-    token: bot.token,
-    cursorFile,
-    log: () => undefined,
-    onConversation: (outcome) => outcomes.push(outcome),
-  });
-  await within(stack.gateway.live.whenAttached(attached + 1), 10_000, 'the bot subscription');
-  return stop;
-}
+const startBot = (outcomes: ConversationOutcome[], cursorFile: string) => startBotOn(stack, bot, outcomes, cursorFile);
 
 it('answers every thread that arrived while it was down, exactly once', async () => {
   const cursorFile = path.join(dir, 'cursor');

@@ -10,9 +10,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Content } from '../../src/engage/types';
 import type { SeededAgent } from '../../src/emulator';
-import { runBot, type ConversationOutcome } from '../../examples/bot';
+import type { ConversationOutcome } from '../../examples/bot';
+import { startBot as startBotOn } from './bot-support';
 import { startStack, type Stack, type StackOptions } from '../support/stack';
-import { customerStartsThread as startThread, until, within } from './support';
+import { customerStartsThread as startThread, until } from './support';
 
 let stack: Stack;
 let bot: SeededAgent;
@@ -39,20 +40,11 @@ function stackWith(gateway: StackOptions['gateway']) {
 
 const customerStartsThread = (body: string) => startThread(stack.emulator, bot, body);
 
-async function startBot(outcomes: ConversationOutcome[], cursorFile: string) {
-  const attached = stack.gateway.live.stats().attached;
-  const stop = await runBot({
-    url: stack.gateway.url,
-    token: bot.token,
-    cursorFile,
-    // Given, not read at start: a start while Engage's 429 holds fails (the gateway answers UPSTREAM_RATE_LIMITED).
+/** The bot, its human categories given, not read at start: a start while Engage's 429 holds fails (UPSTREAM_RATE_LIMITED). */
+const startBot = (outcomes: ConversationOutcome[], cursorFile: string) =>
+  startBotOn(stack, bot, outcomes, cursorFile, {
     humanCategoryIds: [stack.emulator.records.list('categories')[0].id],
-    log: () => undefined,
-    onConversation: (outcome) => outcomes.push(outcome),
   });
-  await within(stack.gateway.live.whenAttached(attached + 1), 10_000, 'the bot subscription');
-  return stop;
-}
 
 async function botReplies(threadId: string): Promise<number> {
   const contents = await stack.rest<{ records: Content[] }>(`/contents?q=${encodeURIComponent(`thread:${threadId}`)}`);
