@@ -262,22 +262,22 @@ export function createContextFactory(options: ContextFactoryOptions) {
     if (!token) throw new MissingTokenError('No valid Engage token: send "Authorization: Bearer <Engage API token>".');
     const scope = tokenScope(token);
     const caller = callerOf(credentials, scope);
-    const onCallerAnswer = options.onCallerAnswer;
-    const answered =
-      onCallerAnswer && caller !== undefined && !usesDefault && !credentials.trusted
-        ? (event: RequestEvent) => onCallerAnswer(caller, event.status)
-        : undefined;
-    const onTokenRefused = options.onTokenRefused;
-    const refused = onTokenRefused
-      ? (event: RequestEvent) => {
-          if (event.status === 401) onTokenRefused(scope);
-        }
-      : undefined;
     // The API and the loaders are built on first use: a WebSocket subscription holds its context
     // for its whole life but resolves each event `within()` a new one, so eager ones would only hold memory.
     let engage: EngageApi | undefined;
     let loaders: Loaders | undefined;
     const makeLoaders = options.createLoaders ?? createLoaders;
+    // What Engage's answers say of the token: whether a caller's own is accepted (the operation
+    // rate's windows), and that any is refused (401: what is held for its scope is forgotten).
+    const { onCallerAnswer, onTokenRefused } = options;
+    const judged = onCallerAnswer && caller !== undefined && !usesDefault && !credentials.trusted;
+    const answered =
+      judged || onTokenRefused
+        ? (event: RequestEvent) => {
+            if (judged) onCallerAnswer(caller, event.status);
+            if (event.status === 401) onTokenRefused?.(scope);
+          }
+        : undefined;
     const api = () => {
       if (engage) return engage;
       // The operation's limits start with its first Engage call (a context built only to check a
@@ -295,7 +295,7 @@ export function createContextFactory(options: ContextFactoryOptions) {
         dispatcher: options.dispatcher,
         timeoutMs: options.timeoutMs,
         retry: options.retry,
-        onRequest: joinHooks(joinHooks(joinHooks(options.onRequest, operation.onRequest), answered), refused),
+        onRequest: joinHooks(joinHooks(options.onRequest, operation.onRequest), answered),
         attempt: options.upstream
           ? // The configured token is the operator's: Engage's acceptance of it is not in doubt.
             options.upstream.attempt(

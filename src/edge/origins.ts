@@ -86,14 +86,13 @@ export function createOriginPolicy(options: { origins: readonly string[]; allowL
   const corsHandler: RequestHandler = (req, res, next) => {
     // The cors middleware asks `allows` without the Host: a page of the gateway's own is same-origin,
     // and needs no CORS headers.
-    if (ownPageOnAnAddress(req.headers.origin?.toLowerCase(), req.headers.host)) return next();
+    const { origin, host } = req.headers;
+    if (origin !== undefined && ownPageOnAnAddress(origin.toLowerCase(), host)) return next();
     // An origin not on the list: a clear 403 for its preflight rather than a 204 without headers, and
     // for the request itself. A browser blocks a cross-origin page from reading the answer, but not a
     // page whose host name is rebound to this address (DNS rebinding): to the browser it is
     // same-origin, sends no preflight and reads the answer; its POSTs still say its Origin.
-    if (req.headers.origin !== undefined && !allows(req.headers.origin, req.headers.host)) {
-      return send(res, 403, 'FORBIDDEN', 'Origin not allowed');
-    }
+    if (origin !== undefined && !allows(origin)) return send(res, 403, 'FORBIDDEN', 'Origin not allowed');
     middleware(req, res, next);
   };
   return { allows, cors: corsHandler };

@@ -28,7 +28,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { z } from 'zod';
 import { nestedDeeperThan } from '../edge/documents';
-import { refusedWith } from '../edge/http-errors';
+import { codeOfStatus, refusedWith } from '../edge/http-errors';
 import type { WebhookEvent, WebhookNotification } from '../engage/types';
 import type { Appended, EventLog } from './event-log';
 import { normalise, type LiveEvent } from './events';
@@ -140,7 +140,7 @@ const CODE_OF_STATUS: Record<number, string> = {
 
 function refuse(res: Response, status: number, error: string, message: string): void {
   // Noted for the access line: a forged delivery's line says so, and names the address it came from.
-  refusedWith(res, CODE_OF_STATUS[status] ?? (status >= 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_REQUEST'));
+  refusedWith(res, CODE_OF_STATUS[status] ?? codeOfStatus(status) ?? 'BAD_REQUEST');
   res.status(status).json({ error, message, status });
 }
 
