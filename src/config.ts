@@ -14,7 +14,7 @@
  * - redis: REDIS_URL, REDIS_COMMAND_TIMEOUT_MS, REDIS_CONNECT_TIMEOUT_MS, REDIS_PREFIX
  * - webhook: WEBHOOK_SECRET, WEBHOOK_VERIFY_TOKEN, WEBHOOK_BODY_LIMIT_BYTES, WEBHOOK_DEDUPE_TTL_SECONDS
  * - eventLog: EVENT_LOG_RETENTION_SECONDS, EVENT_LOG_MAX_EVENTS
- * - edge (loadEdgeConfig): ALLOW_ANONYMOUS, TRUST_PROXY, AUTH_MODE, JWT_*, CORS_ORIGINS, WS_*, CALLER_OPERATIONS_PER_SECOND,
+ * - edge (loadEdgeConfig): ALLOW_ANONYMOUS, TRUST_PROXY, AUTH_MODE, JWT_*, ALLOWED_HOSTS, CORS_ORIGINS, WS_*, CALLER_OPERATIONS_PER_SECOND,
  *   ANONYMOUS_OPERATIONS_PER_SECOND, OPERATION_MAX_*, INTROSPECTION, LOG_LEVEL, READY_TIMEOUT_MS, METRICS_TOKEN, METRICS_OPERATION_NAMES, SHUTDOWN_TIMEOUT_MS, HTTP_HEADERS_TIMEOUT_MS,
  *   HTTP_REQUEST_TIMEOUT_MS, HTTP_KEEP_ALIVE_TIMEOUT_MS, HTTP_IDLE_TIMEOUT_MS, HTTP_MAX_CONNECTIONS
  * - emulator: EMULATOR_HOST, EMULATOR_PORT, EMULATOR_SEED, EMULATOR_SCALE, EMULATOR_LATENCY_MS,
@@ -543,6 +543,13 @@ function isOrigin(value: string): boolean {
   }
 }
 
+/**
+ * A host name as a `Host` header names it, without scheme or port, lowercased: `gw.example.com`, or
+ * `.example.com` for that domain and every name under it (Vite's, webpack-dev-server's and Django's
+ * form; no `*`). Underscores are taken: Docker Compose names services with them.
+ */
+const HOST_NAME = /^\.?[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*$/;
+
 const edgeSchema = z.object({
   ALLOW_ANONYMOUS: bool.optional(),
   TRUST_PROXY: trustProxy.optional(),
@@ -560,6 +567,15 @@ const edgeSchema = z.object({
   JWT_AUDIENCE: z.string().min(1).optional(),
   JWT_CLAIM: z.string().min(1).default('sub'),
   JWT_ENGAGE_TOKENS_FILE: z.string().min(1).optional(),
+  // Empty (`" , "`): unset, as an empty string is: no check.
+  ALLOWED_HOSTS: commaList
+    .transform((hosts) => hosts.map((host) => host.toLowerCase()))
+    .refine(
+      (hosts) => hosts.every((host) => host.length <= 253 && HOST_NAME.test(host)),
+      'each must be a host name without scheme or port (gw.example.com), or .example.com for it and its subdomains',
+    )
+    .optional()
+    .transform((hosts) => (hosts?.length ? hosts : undefined)),
   CORS_ORIGINS: commaList
     .refine(
       (origins) => origins.every(isOrigin),
@@ -614,6 +630,12 @@ export interface EdgeConfig {
         claim: string;
         tokensFile: string;
       };
+  /**
+   * The host names the gateway is reached by (src/edge/hosts.ts): a request or WebSocket upgrade
+   * whose `Host` is none of them, nor an IP address or localhost, is refused with 403
+   * `HOST_NOT_ALLOWED` (DNS rebinding). Unset: every Host passes.
+   */
+  allowedHosts?: string[];
   /** Allowed browser origins (CORS and WebSocket upgrades); development adds localhost origins. */
   corsOrigins: string[];
   allowLocalhostOrigins: boolean;
@@ -694,6 +716,7 @@ export function loadEdgeConfig(
     allowAnonymous: e.ALLOW_ANONYMOUS ?? embeddedEmulator,
     trustProxy: e.TRUST_PROXY ?? false,
     auth,
+    allowedHosts: e.ALLOWED_HOSTS,
     corsOrigins: e.CORS_ORIGINS ?? [],
     allowLocalhostOrigins: !production,
     ws: {

@@ -73,6 +73,7 @@ async function main(): Promise<void> {
     allowAnonymous: config.edge.allowAnonymous,
     trustProxy: config.edge.trustProxy,
     auth: config.edge.auth,
+    allowedHosts: config.edge.allowedHosts,
     corsOrigins: config.edge.corsOrigins,
     allowLocalhostOrigins: config.edge.allowLocalhostOrigins,
     limits: config.edge.limits,

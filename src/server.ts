@@ -5,10 +5,10 @@
  * across requests (the Engage connection pool, the keyv store, the live hub) is created here and
  * injected; nothing is a module singleton.
  *
- * The public edge (src/edge/), in the order a request meets it: request id and access log,
- * CORS (allowed origins), JSON body checks, authentication, operation limits (before any REST
- * call), then Apollo; errors as JSON, never HTML. The WebSocket side gets the same origins,
- * authenticator and limits.
+ * The public edge (src/edge/), in the order a request meets it: request id and access log, the
+ * gateway's own host names (every path but the probes), CORS (allowed origins), JSON body checks,
+ * authentication, operation limits (before any REST call), then Apollo; errors as JSON, never HTML.
+ * The WebSocket side gets the same host names, origins, authenticator and limits.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -58,6 +58,7 @@ import { createDocumentStore, createPersistedQueryCache } from './edge/documents
 import { createLimits, useOperationLimits, type OperationLimits } from './edge/limits';
 import { createLogging, loggedCaller, type LoggingOptions } from './edge/logging';
 import { createMetrics, metricsAccess } from './edge/metrics';
+import { createHostPolicy } from './edge/hosts';
 import { createOriginPolicy } from './edge/origins';
 import { frontDoor } from './front-door';
 import { IdempotencyStore, reservationTtlMs } from './idempotency';
@@ -170,6 +171,13 @@ export interface GatewayOptions {
   trustProxy?: TrustProxy;
   /** How callers authenticate (src/edge/auth.ts); default: their own Engage token. */
   auth?: AuthConfig;
+  /**
+   * The host names the gateway is reached by (`ALLOWED_HOSTS`, src/edge/hosts.ts): a request or
+   * WebSocket upgrade whose `Host` names another is refused (403 `HOST_NOT_ALLOWED`), against DNS
+   * rebinding; addresses and `localhost` always pass, and so do `/healthz` and `/readyz`. Absent or
+   * empty: every Host passes.
+   */
+  allowedHosts?: readonly string[];
   /** Browser origins allowed for CORS and WebSocket upgrades. */
   corsOrigins?: string[];
   /** Also allow `http://localhost:*` and `http://127.0.0.1:*` origins. Default: unless `production`. */
@@ -268,6 +276,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
   const log = options.log ?? logging.log;
   const allowAnonymous = options.allowAnonymous ?? options.defaultToken !== undefined;
+  const hosts = await createHostPolicy(options.allowedHosts);
+  if (production && allowAnonymous && !options.allowedHosts?.length)
+    log(
+      'ALLOW_ANONYMOUS is on and ALLOWED_HOSTS is not set: a web page whose host name is rebound to this ' +
+        "gateway's address (DNS rebinding) can read data with ENGAGE_ACCESS_TOKEN through the browser of anyone " +
+        'who reaches the gateway. Set ALLOWED_HOSTS to the host names the gateway is reached by.',
+    );
   const authenticator = await createAuthenticator({ allowAnonymous, auth: options.auth ?? { mode: 'engage' } });
   // Anonymous callers are told apart by address: only they need one.
   const addressOf = allowAnonymous ? addressReader(options.trustProxy ?? false, log) : undefined;
@@ -415,6 +430,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     limits: limitsOn ? limits : undefined,
     authenticator,
     addressOf,
+    allowHost: hosts.allows,
     allowOrigin: origins.allows,
     maxSocketsPerToken: options.ws?.maxSocketsPerToken,
     maxSubscriptionsPerSocket: options.ws?.maxSubscriptionsPerSocket,
@@ -490,6 +506,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   app.use(logging.middleware);
   app.get('/healthz', health.healthz);
   app.get('/readyz', health.readyz);
+  // Every path but the probes above, which hold no caller's data (a probe may name the instance by
+  // any name): a Host not listed is refused before anything else runs (src/edge/hosts.ts).
+  app.use(hosts.middleware);
   app.get('/metrics', metricsAccess(options.metricsToken), metrics.handler);
 
   if (options.sandbox ?? !production) app.use(frontDoor({ sampleQuery: SAMPLE_QUERY }));

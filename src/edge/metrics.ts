@@ -13,7 +13,7 @@
  * | websocket_connections                    | gauge     |                             |
  * | websocket_closes_total                   | counter   | code, reason (a fixed set: `CLOSE_REASONS`) |
  * |   (sockets the gateway closed or cut, refusals included; not those their client closed) |
- * | websocket_upgrades_refused_total         | counter   | status, reason: origin (403) |
+ * | websocket_upgrades_refused_total         | counter   | status, reason: host, origin (403) |
  * | webhook_events_total                     | counter   | outcome: accepted, duplicate (events), refused, unavailable (posts) |
  * | subscription_payloads_total              | counter   | outcome: executed, received (from another instance) |
  * | plus Node's process metrics (prom-client's defaults) |  |                          |
@@ -177,7 +177,7 @@ export function createMetrics(
   });
   const upgradesRefused = new Counter({
     name: 'websocket_upgrades_refused_total',
-    help: "WebSocket upgrades refused before they became sockets, by the HTTP status their client got and why: origin (403: an Origin not in CORS_ORIGINS, as a page on another site opening a socket with its visitor's credentials). Malformed handshakes (400) are not counted.",
+    help: "WebSocket upgrades refused before they became sockets, by the HTTP status their client got and why: host (403: a Host not in ALLOWED_HOSTS, as a page whose name is rebound to the gateway's address), origin (403: an Origin not in CORS_ORIGINS, as a page on another site opening a socket with its visitor's credentials). Malformed handshakes (400) are not counted.",
     labelNames: ['status', 'reason'],
     registers: [registry],
   });

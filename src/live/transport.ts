@@ -20,8 +20,11 @@
  * `maxUnreadBytes` below, a keep-alive gets one without).
  *
  * Edge (src/edge/):
- * - The upgrade's `Origin` is checked against the allowed origins (src/edge/origins.ts): 403
- *   otherwise. A socket opened by a page on any site would otherwise act with its user's token.
+ * - The upgrade's `Host` is checked against the gateway's own host names when they are listed
+ *   (src/edge/hosts.ts, `ALLOWED_HOSTS`): 403 `HOST_NOT_ALLOWED` otherwise, a page rebound to the
+ *   gateway's address (DNS rebinding). Then its `Origin` against the allowed origins
+ *   (src/edge/origins.ts): 403 otherwise. A socket opened by a page on any site would otherwise act
+ *   with its user's token.
  * - Authentication happens once, in `connection_init`: `{authorization: 'Bearer <token>'}`
  *   (`x-engage-user-id` / `userId` optional), through the same authenticator as HTTP
  *   (src/edge/auth.ts), before anything is acknowledged:
@@ -139,6 +142,7 @@ import { DEFAULT_GRACE_PERIOD_MS } from '../edge/drain';
 import { releaseIdleTimer } from '../edge/http-server';
 import { loggedCaller, loggedName, requestIdFrom } from '../edge/logging';
 import { documentSize, entrySize } from '../edge/documents';
+import { HOST_REFUSAL_JSON } from '../edge/hosts';
 import { nestedTooDeeply, nestedTooDeeplyError } from '../edge/document-shape';
 import type { Limits } from '../edge/limits';
 import { EngageError } from '../engage/errors';
@@ -179,6 +183,8 @@ export interface TransportEdgeOptions {
   authenticator?: Authenticator;
   /** The client's address of an upgrade (src/edge/client-address.ts), which names a caller without a token; without, none is named. */
   addressOf?: (request: http.IncomingMessage) => string;
+  /** Whether an upgrade with this `Host` header may be served (src/edge/hosts.ts). Default: any. */
+  allowHost?: (host: string | undefined) => boolean;
   /** Whether a browser page on `origin` may open a socket (undefined: no Origin header). Default: any. */
   allowOrigin?: (origin: string | undefined, host: string | undefined) => boolean;
   /** Sockets one token may hold open at once; default unlimited. */
@@ -209,11 +215,11 @@ export interface TransportEdgeOptions {
    */
   onServerClose?: (code: number, reason: CloseReason) => void;
   /**
-   * An upgrade refused before it became a socket, with the HTTP status its client got: 403 for an
-   * `Origin` not allowed (`websocket_upgrades_refused_total`, src/edge/metrics.ts). ws's own 400s
-   * for a malformed handshake are not reported.
+   * An upgrade refused before it became a socket, with the HTTP status its client got: 403 for a
+   * `Host` not in `ALLOWED_HOSTS` or an `Origin` not allowed (`websocket_upgrades_refused_total`,
+   * src/edge/metrics.ts). ws's own 400s for a malformed handshake are not reported.
    */
-  onUpgradeRefused?: (status: number, reason: 'origin') => void;
+  onUpgradeRefused?: (status: number, reason: 'host' | 'origin') => void;
   /** Where access lines go (see the module comment); default nowhere. */
   accessLog?: (fields: Record<string, unknown>, message: 'operation' | 'socket' | 'socket error') => void;
 }
@@ -1078,8 +1084,12 @@ export function startTransport(options: TransportOptions): Transport {
     maxPayload: MAX_MESSAGE_BYTES,
     handleProtocols,
     verifyClient: (info, callback) => {
-      if (!options.allowOrigin || options.allowOrigin(info.req.headers.origin, info.req.headers.host))
-        return callback(true);
+      const { host, origin } = info.req.headers;
+      if (options.allowHost && !options.allowHost(host)) {
+        options.onUpgradeRefused?.(403, 'host');
+        return callback(false, 403, HOST_REFUSAL_JSON, { 'Content-Type': 'application/json; charset=utf-8' });
+      }
+      if (!options.allowOrigin || options.allowOrigin(origin, host)) return callback(true);
       options.onUpgradeRefused?.(403, 'origin');
       callback(false, 403, 'Origin not allowed');
     },

@@ -161,6 +161,29 @@ describe('settings that cannot work together or are not what they name', () => {
     ]);
   });
 
+  it('reads ALLOWED_HOSTS as lowercase host names or .domain suffixes, unset when empty, and refuses anything else', () => {
+    expect(loadConfig({}).edge.allowedHosts).toBeUndefined();
+    expect(loadConfig({ ALLOWED_HOSTS: ' , ' }).edge.allowedHosts).toBeUndefined();
+    expect(loadConfig({ ALLOWED_HOSTS: 'GW.Example.com, .corp.example,engage_gateway' }).edge.allowedHosts).toEqual([
+      'gw.example.com',
+      '.corp.example',
+      'engage_gateway',
+    ]);
+    for (const host of [
+      'gw.example.com:4000',
+      'https://gw.example.com',
+      '*.example.com',
+      '*',
+      'gw..example',
+      '-gw.example',
+      'gw.example.com.',
+      'gw.example/',
+    ])
+      expect(() => loadConfig({ ALLOWED_HOSTS: `ok.example,${host}` })).toThrow(
+        /ALLOWED_HOSTS: each must be a host name without scheme or port/,
+      );
+  });
+
   it('reads TRUST_PROXY as Express reads `trust proxy`, and refuses what proxy-addr cannot compile', () => {
     expect(loadConfig({}).edge.trustProxy).toBe(false);
     expect(loadConfig({ TRUST_PROXY: 'true' }).edge.trustProxy).toBe(true);

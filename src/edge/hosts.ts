@@ -1,0 +1,67 @@
+/**
+ * The gateway's own host names (`ALLOWED_HOSTS`), against DNS rebinding: a page on evil.example
+ * whose name is rebound to the gateway's address is same-origin to its browser, which then sends it
+ * requests with `Host: evil.example` (and no `Origin` on its GETs, src/edge/origins.ts). Only the
+ * Host tells such a request apart, and only a list of the names the gateway is really reached by
+ * can refuse it. With `ALLOW_ANONYMOUS`, such a page would otherwise read data with the configured
+ * Engage token through the browser of anyone who can reach the gateway.
+ *
+ * With a list, a request (HTTP or a WebSocket upgrade) whose Host, without its port, is none of:
+ * - a listed name (`gw.example.com`), or a subdomain of one listed with a leading dot
+ *   (`.example.com`: `example.com` and every name under it),
+ * - an IP address (`10.0.0.7:4000`, `[::1]`): no name, nothing to rebind (a pod's address, which
+ *   Kubernetes probes and Prometheus send),
+ * - `localhost` or a name under `.localhost` (browsers resolve those to loopback themselves),
+ * is refused with 403 `HOST_NOT_ALLOWED` before anything else reads it (Vite's `server.allowedHosts`,
+ * webpack-dev-server's `allowedHosts`, Django's `ALLOWED_HOSTS`). The matching is Vite's own,
+ * from the package it was extracted to (host-validation-middleware, by a Vite maintainer). A request
+ * without Host (HTTP/1.0) passes: browsers always send one. Without a list, every Host passes.
+ *
+ * Why 403 and not 421 Misdirected Request: 421 says this connection reached a server not
+ * configured for that authority and invites the client to retry over another connection (browsers
+ * do so on HTTP/2); a rebound page would only be refused again, and 403 is what the origin refusals,
+ * Vite and webpack-dev-server answer. The code names the setting's refusal apart from FORBIDDEN.
+ */
+import type { RequestHandler } from 'express';
+import { send } from './http-errors';
+
+export const HOST_NOT_ALLOWED = 'HOST_NOT_ALLOWED';
+const MESSAGE = 'Host not allowed: the gateway answers only the host names in ALLOWED_HOSTS.';
+/**
+ * The body of a refused WebSocket upgrade (src/live/transport.ts): the shape of an HTTP refusal
+ * (src/edge/http-errors.ts `send`), without a request id, which an upgrade is not given.
+ */
+export const HOST_REFUSAL_JSON = JSON.stringify({
+  errors: [{ message: MESSAGE, extensions: { code: HOST_NOT_ALLOWED } }],
+});
+
+export interface HostPolicy {
+  /** Whether a request with this `Host` header may be served; always true without a list. */
+  allows(host: string | undefined): boolean;
+  /** Express middleware: 403 `HOST_NOT_ALLOWED` (src/edge/http-errors.ts) for a Host not allowed. */
+  middleware: RequestHandler;
+}
+
+/** host-validation-middleware is published as ES modules only: loaded once, with a dynamic import that CommonJS keeps. */
+const loadMatcher = () => import('host-validation-middleware');
+
+/**
+ * The policy for `allowedHosts` (lowercase names, `.example.com` for a domain and its subdomains,
+ * as src/config.ts checks `ALLOWED_HOSTS`); absent or empty: every Host passes.
+ */
+export async function createHostPolicy(allowedHosts: readonly string[] | undefined): Promise<HostPolicy> {
+  if (!allowedHosts?.length) return { allows: () => true, middleware: (_req, _res, next) => next() };
+  const { isHostAllowed } = await loadMatcher();
+  // A copy the package cannot cache under: it caches allowed Host values of a frozen list, and every
+  // `<address>:<port>` is allowed, so a client could grow that cache without bound.
+  const listed = allowedHosts.map((host) => host.toLowerCase());
+  // Host names are case-insensitive; the package compares them as sent.
+  const allows = (host: string | undefined) => host === undefined || isHostAllowed(host.toLowerCase(), listed);
+  return {
+    allows,
+    middleware: (req, res, next) => {
+      if (allows(req.headers.host)) return next();
+      send(res, 403, HOST_NOT_ALLOWED, MESSAGE);
+    },
+  };
+}

@@ -1,0 +1,39 @@
+/**
+ * ALLOWED_HOSTS's matching (src/edge/hosts.ts): listed names, `.domain` suffixes, addresses and
+ * localhost pass whatever the port and case; any other name is refused; without a list, all pass.
+ */
+import { createHostPolicy } from '../../src/edge/hosts';
+
+describe('createHostPolicy', () => {
+  it('allows the listed names, with or without a port, in any case', async () => {
+    const { allows } = await createHostPolicy(['gw.example']);
+    for (const host of ['gw.example', 'gw.example:4000', 'GW.Example:443']) expect(allows(host)).toBe(true);
+    for (const host of ['evil.example', 'evil.example:4000', 'sub.gw.example', 'gw.example.evil', 'xgw.example'])
+      expect(allows(host)).toBe(false);
+  });
+
+  it('allows a .domain entry and every name under it, not a name that only ends the same way', async () => {
+    const { allows } = await createHostPolicy(['.corp.example']);
+    for (const host of ['corp.example', 'gw.corp.example:4000', 'a.b.corp.example']) expect(allows(host)).toBe(true);
+    for (const host of ['evilcorp.example', 'corp.example.evil', 'example']) expect(allows(host)).toBe(false);
+  });
+
+  it('always allows IP addresses and localhost: no name to rebind', async () => {
+    const { allows } = await createHostPolicy(['gw.example']);
+    for (const host of ['127.0.0.1:4000', '10.0.0.7', '[::1]:4000', '[fd00::7]', 'localhost:4000', 'app.localhost'])
+      expect(allows(host)).toBe(true);
+    // Not an address: a name that only looks like one, an unclosed bracket.
+    for (const host of ['127.0.0.1.evil.example', '[::1', '[evil.example]']) expect(allows(host)).toBe(false);
+  });
+
+  it('allows a request without Host (HTTP/1.0): browsers always send one', async () => {
+    expect((await createHostPolicy(['gw.example'])).allows(undefined)).toBe(true);
+  });
+
+  it('allows every Host without a list', async () => {
+    for (const list of [undefined, []]) {
+      const { allows } = await createHostPolicy(list);
+      expect(allows('evil.example:4000')).toBe(true);
+    }
+  });
+});
