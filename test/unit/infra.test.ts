@@ -41,6 +41,21 @@ function contract(name: string, make: () => Promise<[Infra, Infra]>, shared: boo
       expect(await lock.claim('k')).toBe(true);
     });
 
+    it("releases an owner's claim only while it is that owner's: a claim that expired and was taken again is not freed", async () => {
+      const namespace = unique();
+      const lock = a.lock(namespace, { ttlMs: 100 });
+      expect(await lock.claim('k', 'first')).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      // The first claim expired; another owner (here, or on another instance over Redis) takes the key.
+      const other = (shared ? b : a).lock(namespace, { ttlMs: 60_000 });
+      expect(await other.claim('k', 'second')).toBe(true);
+      // The first owner, late, gives its claim back: the second's stays.
+      await lock.release('k', 'first');
+      expect(await lock.claim('k', 'third')).toBe(false);
+      await other.release('k', 'second');
+      expect(await lock.claim('k', 'third')).toBe(true);
+    });
+
     it('delivers a publish to subscribers (of every instance, over Redis)', async () => {
       const prefix = unique();
       let deliver!: (value: unknown) => void;
