@@ -17,14 +17,13 @@
  * and the metrics registry belong here too: they are added as members of `Infra` beside these.
  */
 import { EventEmitter } from 'node:events';
-import type Keyv from 'keyv';
 import { DEFAULTS } from '../config';
-import { loadKeyvRedis, memoryKv, memoryStore, redisKv, type KvOptions } from './kv';
+import { loadKeyvRedis, memoryKv, memoryStore, redisKv, type Kv, type KvOptions } from './kv';
 import { memoryLock, redisLock, type Lock, type LockOptions } from './locks';
 import { MemoryPubSub, RedisPubSub, type PubSub } from './pubsub';
 import { connectRedis, type Redis } from './redis';
 
-export type { KvOptions } from './kv';
+export { checkThenAdd, type AddIfAbsent, type Kv, type KvOptions } from './kv';
 export type { Lock, LockOptions } from './locks';
 export type { PubSub } from './pubsub';
 export { RedisUnavailableError, type Redis } from './redis';
@@ -37,8 +36,8 @@ export interface InfraOptions {
 export interface Infra {
   /** The Redis connections; undefined when everything is in process memory. */
   readonly redis: Redis | undefined;
-  /** A keyv store whose keys are `<namespace>:<key>`, in Redis as in memory. */
-  kv(namespace: string, options?: KvOptions): Keyv;
+  /** A keyv store whose keys are `<namespace>:<key>`, in Redis as in memory; it can add only where absent. */
+  kv(namespace: string, options?: KvOptions): Kv;
   /** Claims on keys prefixed with `namespace`. */
   lock(namespace: string, options: LockOptions): Lock;
   /** A typed pub/sub on channels prefixed with `prefix`. */

@@ -7,6 +7,12 @@
  * once there). What a failure means is the consumer's choice: by default it is a miss (`get`
  * answers undefined, `set` does nothing), which is right for a cache; `throwOnErrors` makes it an
  * error, for stores whose absence must not be mistaken for "nothing recorded" (idempotency).
+ *
+ * Each store can also add an entry only where there is none (`addIfAbsent`), for records that must
+ * never be overwritten once written (idempotency's first result): on Redis one atomic `SET NX PX`
+ * of the entry as keyv would have written it, so `get` reads it back; in memory a read then a
+ * write, which nothing can come between in one process but another write of this instance's own.
+ * It throws when the store fails, whatever `throwOnErrors` says: "not added" must mean "held".
  */
 import Keyv, { type KeyvStoreAdapter } from 'keyv';
 import { LRUCache } from 'lru-cache';
@@ -19,6 +25,23 @@ export interface KvOptions {
   maxBytes?: number;
   /** A failing store throws instead of reading as a miss. Default false. */
   throwOnErrors?: boolean;
+}
+
+/** Adds `value` under `key` for `ttlMs` unless an entry is there; false when one is (it is left as it was). */
+export type AddIfAbsent = (key: string, value: unknown, ttlMs: number) => Promise<boolean>;
+
+/** A keyv store that can also add an entry only where there is none. */
+export type Kv = Keyv & { addIfAbsent: AddIfAbsent };
+
+/** A read then a write: set-if-absent for a store that one process alone writes (memory, a plain keyv). */
+export function checkThenAdd(keyv: Keyv): AddIfAbsent {
+  return async (key, value, ttlMs) => {
+    // `get`, not `has`: keyv's memory store keeps an entry past its TTL until read, and `has` asks the store.
+    const held: unknown = await keyv.get(key);
+    if (held !== undefined) return false;
+    await keyv.set(key, value, ttlMs);
+    return true;
+  };
 }
 
 const STORE_METHODS = new Set(['get', 'getMany', 'set', 'setMany', 'delete', 'deleteMany', 'has', 'hasMany', 'clear']);
@@ -37,15 +60,16 @@ export function memoryStore(options: KvOptions = {}): LRUCache<string, object> {
   });
 }
 
-export function memoryKv(store: LRUCache<string, object>, namespace: string, options: KvOptions = {}): Keyv {
-  return new Keyv({ store, namespace, throwOnErrors: options.throwOnErrors ?? false });
+export function memoryKv(store: LRUCache<string, object>, namespace: string, options: KvOptions = {}): Kv {
+  const keyv = new Keyv({ store, namespace, throwOnErrors: options.throwOnErrors ?? false });
+  return Object.assign(keyv, { addIfAbsent: checkThenAdd(keyv) });
 }
 
 /** keyv's Redis adapter, loaded with the connection: a gateway without Redis does not carry it. */
 export const loadKeyvRedis = async () => (await import('@keyv/redis')).default;
 export type KeyvRedis = Awaited<ReturnType<typeof loadKeyvRedis>>;
 
-export function redisKv(KeyvRedis: KeyvRedis, redis: Redis, namespace: string, options: KvOptions = {}): Keyv {
+export function redisKv(KeyvRedis: KeyvRedis, redis: Redis, namespace: string, options: KvOptions = {}): Kv {
   // The adapter throws, so that `Redis.run` sees every failure; keyv then applies the consumer's choice.
   // A key is `<namespace>:<key>`, the namespace once: keyv and the adapter each prefix it by default
   // (keyv `<namespace>:`, the adapter `<namespace>::`), so only the adapter does, with keyv's separator.
@@ -68,5 +92,16 @@ export function redisKv(KeyvRedis: KeyvRedis, redis: Redis, namespace: string, o
   const keyv = new Keyv({ store, namespace, useKeyPrefix: false, throwOnErrors: options.throwOnErrors ?? false });
   // Failures are reported by Redis (once per outage); keyv's own event would repeat them per call.
   keyv.on('error', () => undefined);
-  return keyv;
+  const addIfAbsent: AddIfAbsent = async (key, value, ttlMs) => {
+    // What keyv's `set` would store (its default serializer makes a string), under the adapter's name for the key.
+    const entry = String(await keyv.serializeData({ value, expires: Date.now() + ttlMs }));
+    const answer = await redis.run((client) =>
+      client.set(adapter.createKeyPrefix(key, namespace), entry, {
+        condition: 'NX',
+        expiration: { type: 'PX', value: ttlMs },
+      }),
+    );
+    return answer === 'OK';
+  };
+  return Object.assign(keyv, { addIfAbsent });
 }

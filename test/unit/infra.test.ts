@@ -33,6 +33,22 @@ function contract(name: string, make: () => Promise<[Infra, Infra]>, shared: boo
       expect(await b.kv(namespace).get('k')).toEqual(shared ? { n: 1 } : undefined);
     });
 
+    it('adds an entry only where there is none, readable as any other, for its TTL', async () => {
+      const namespace = unique();
+      const here = a.kv(namespace);
+      // Written by another instance (over Redis), or by this one (in memory).
+      const there = (shared ? b : a).kv(namespace);
+      expect(await there.addIfAbsent('k', { by: 'there' }, 60_000)).toBe(true);
+      expect(await here.addIfAbsent('k', { by: 'here' }, 60_000)).toBe(false);
+      expect(await here.get('k')).toEqual({ by: 'there' });
+      expect(await here.addIfAbsent('short', { n: 1 }, 50)).toBe(true);
+      expect(await here.get('short')).toEqual({ n: 1 });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      // Expired: absent again.
+      expect(await here.addIfAbsent('short', { n: 2 }, 60_000)).toBe(true);
+      expect(await there.get('short')).toEqual({ n: 2 });
+    });
+
     it('lets one caller win a lock until it is released', async () => {
       const lock = a.lock(unique(), { ttlMs: 60_000 });
       expect(await lock.claim('k')).toBe(true);
