@@ -27,15 +27,21 @@
  *   another instance is refused (CONFLICT) rather than posted again; past that (an outage longer
  *   than the reservation's TTL, or another instance reaching Redis while this one cannot), a retry
  *   elsewhere finds neither and is sent again: the guarantee needs the store to answer again
- *   within the reservation's TTL. An instance stopped before then loses what it kept (and says so).
+ *   within the reservation's TTL. An instance stopped before then loses what it kept (and says so);
+ * - a record, once written, is never written over (added only where there is none: `SET NX PX` on
+ *   Redis), and a reservation is given back by its owner only (a token per claim, compared and
+ *   deleted in one step, src/infra/locks.ts). So when a result written late finds the record of a
+ *   retry that another instance sent again meanwhile, that record stays (it is what retries already
+ *   replay), the late one is dropped and the conflict is logged for an operator (Engage may have
+ *   done it twice), and the other instance's reservation stays its own until it ends.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { GraphQLError } from 'graphql';
 import type Keyv from 'keyv';
 import { LRUCache } from 'lru-cache';
 import stableStringify from 'safe-stable-stringify';
 import { isOutcomeUnknown } from './engage/errors';
-import type { Lock } from './infra';
+import { checkThenAdd, type AddIfAbsent, type Kv, type Lock } from './infra';
 
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
 /** How long a reservation holds when its instance dies mid-call; also how long a retry waits. */
@@ -63,6 +69,12 @@ interface Stored<T> {
   outcomeUnknown?: true;
 }
 
+/** A record the store did not take, and the owner of the reservation it holds until it does. */
+interface Kept {
+  record: Stored<unknown>;
+  owner: string | undefined;
+}
+
 /** The records or reservations cannot be reached: refuse before anything is sent (fail closed). */
 function unavailable(): never {
   throw new GraphQLError(
@@ -80,6 +92,11 @@ function givenArguments(args: unknown): unknown {
   return Object.fromEntries(Object.entries(args).filter(([, value]) => value !== null));
 }
 
+/** Whether a record read back is this one (as stored: through JSON). */
+function sameRecord(there: Stored<unknown>, record: Stored<unknown>): boolean {
+  return stableStringify(there) === stableStringify(JSON.parse(JSON.stringify(record)) as unknown);
+}
+
 function fingerprint(args: unknown): string {
   // Key order must not matter: `{a, b}` and `{b, a}` (custom field values, say) are the same arguments.
   return createHash('sha256')
@@ -90,12 +107,16 @@ function fingerprint(args: unknown): string {
 export class IdempotencyStore {
   private readonly inFlight = new Map<string, { fingerprint: string; promise: Promise<unknown> }>();
   /** Records the store did not take (see the contract), until it does; `rewriting` is the next try. */
-  private readonly unwritten: LRUCache<string, Stored<unknown>>;
+  private readonly unwritten: LRUCache<string, Kept>;
   private rewriting: NodeJS.Timeout | undefined;
   private closed = false;
 
+  /** Writes a record only where there is none: atomic on Redis (src/infra/kv.ts). */
+  private readonly addIfAbsent: AddIfAbsent;
+
   constructor(
-    private readonly keyv: Keyv,
+    /** The records; a plain keyv (one process) adds by a read then a write. */
+    private readonly keyv: Keyv | Kv,
     private readonly options: {
       ttlMs?: number;
       /** Cross-instance reservations (Redis `SET NX`); in one process the in-flight map suffices. */
@@ -106,6 +127,7 @@ export class IdempotencyStore {
       whenAvailable?: (listener: () => void) => () => void;
     } = {},
   ) {
+    this.addIfAbsent = 'addIfAbsent' in keyv ? keyv.addIfAbsent : checkThenAdd(keyv);
     this.unwritten = new LRUCache({
       // Bounded by `maxSize`, not `max`: lru-cache preallocates `max` slots (src/infra/locks.ts).
       maxSize: MAX_UNWRITTEN,
@@ -155,27 +177,29 @@ export class IdempotencyStore {
     // Registered before the first await, so that a retry arriving while the store is read joins
     // this call instead of starting its own.
     const promise = (async () => {
-      const kept = this.unwritten.get(storeKey) as Stored<T> | undefined;
-      if (kept) return this.replay(kept, print);
+      const kept = this.unwritten.get(storeKey);
+      if (kept) return this.replay(kept.record as Stored<T>, print);
       const stored = await this.read<T>(storeKey);
       if (stored) return this.replay(stored, print);
       const reservations = this.options.reservations;
+      let owner: string | undefined;
       if (reservations) {
         const claim = await this.claim<T>(reservations, storeKey);
-        if (!claim.claimed) return this.awaitOther<T>(reservations, storeKey, print);
+        if (!claim.owner) return this.awaitOther<T>(reservations, storeKey, print);
         if (claim.recorded) return this.replay(claim.recorded, print);
+        owner = claim.owner;
       }
       let result: T;
       try {
         result = await action();
       } catch (error) {
         // Engage may have acted on it: keep that, so that a retry is not sent again.
-        if (isOutcomeUnknown(error)) await this.record(storeKey, { fingerprint: print, outcomeUnknown: true });
+        if (isOutcomeUnknown(error)) await this.record(storeKey, { fingerprint: print, outcomeUnknown: true }, owner);
         // Nothing to replay: the next call with this key may try again.
-        else await reservations?.release(storeKey).catch(() => undefined);
+        else await reservations?.release(storeKey, owner).catch(() => undefined);
         throw error;
       }
-      await this.record(storeKey, { fingerprint: print, result });
+      await this.record(storeKey, { fingerprint: print, result }, owner);
       return result;
     })();
     this.inFlight.set(storeKey, { fingerprint: print, promise });
@@ -187,23 +211,42 @@ export class IdempotencyStore {
   }
 
   /**
-   * Keeps what a call came to and frees its reservation. A record the store does not take is kept
-   * here and written again later, its reservation held until then (see the contract): the caller
-   * still gets its result.
+   * Keeps what a call came to and frees its reservation (if still `owner`'s). A record the store
+   * does not take is kept here and written again later, its reservation held until then (see the
+   * contract): the caller still gets its result.
    */
-  private async record<T>(storeKey: string, record: Stored<T>): Promise<void> {
+  private async record<T>(storeKey: string, record: Stored<T>, owner: string | undefined): Promise<void> {
     try {
-      await this.keyv.set(storeKey, record, this.options.ttlMs ?? IDEMPOTENCY_TTL_MS);
+      await this.write(storeKey, record, this.options.ttlMs ?? IDEMPOTENCY_TTL_MS);
     } catch (error) {
       this.log(
         `idempotency: ${record.outcomeUnknown ? 'an unknown outcome' : 'a result'} could not be recorded (${error instanceof Error ? error.message : String(error)}); ` +
           'kept by this instance, and written again once the store answers',
       );
-      this.unwritten.set(storeKey, record);
+      this.unwritten.set(storeKey, { record, owner });
       this.rewriteAfter(REWRITE_FIRST_MS);
       return;
     }
-    await this.options.reservations?.release(storeKey).catch(() => undefined);
+    await this.options.reservations?.release(storeKey, owner).catch(() => undefined);
+  }
+
+  /**
+   * Writes a record where there is none. One already there is never overwritten: it is either this
+   * one (an earlier write whose answer was lost) or another instance's, which claimed the key once
+   * this one's reservation had expired and sent the mutation again. That second post is done; what
+   * is left is to keep the record retries already replay, drop this one and tell the operator.
+   * Throws when the store fails.
+   */
+  private async write(storeKey: string, record: Stored<unknown>, ttlMs: number): Promise<void> {
+    if (await this.addIfAbsent(storeKey, record, ttlMs)) return;
+    const there = await this.keyv.get<Stored<unknown>>(storeKey).catch(() => undefined);
+    if (there !== undefined && sameRecord(there, record)) return;
+    const [scope, operation] = storeKey.split(':', 2);
+    this.log(
+      `idempotency: conflict: a result of ${operation} (caller ${scope}) found another record for its idempotencyKey ` +
+        'when written: a reservation expired before its result was recorded (the store unreachable for longer), and ' +
+        'another instance sent the mutation again. The record there is kept, this one dropped; Engage may have done it twice',
+    );
   }
 
   /** Writes the records kept (`unwritten`) after `delayMs`, then after twice as long while the store refuses them. */
@@ -231,16 +274,18 @@ export class IdempotencyStore {
   private pass: Promise<boolean> | undefined;
 
   private async writeKept(): Promise<boolean> {
-    for (const [storeKey, record] of [...this.unwritten.entries()]) {
-      const ttl = this.unwritten.getRemainingTTL(storeKey);
+    for (const [storeKey, { record, owner }] of [...this.unwritten.entries()]) {
+      // Whole milliseconds: lru-cache's clock is fractional, and Redis refuses `PX 983.5` (every write-back failed so).
+      const ttl = Math.floor(this.unwritten.getRemainingTTL(storeKey));
       if (ttl <= 0) continue;
       try {
-        await this.keyv.set(storeKey, record, ttl);
+        await this.write(storeKey, record, ttl);
       } catch {
         return false;
       }
       this.unwritten.delete(storeKey);
-      await this.options.reservations?.release(storeKey).catch(() => undefined);
+      // Ours only: past its TTL the key may be another instance's now.
+      await this.options.reservations?.release(storeKey, owner).catch(() => undefined);
     }
     return true;
   }
@@ -283,22 +328,24 @@ export class IdempotencyStore {
   }
 
   /**
-   * Claims the key's reservation. A call records its result, then gives its key back: one that ended
-   * between an earlier read and this claim has recorded it, so once claimed the record is read
-   * again, and when there is one the key is given back and the record is the answer. Without that
-   * read, a retry arriving as the first call ended would post a second time.
+   * Claims the key's reservation, as its `owner` (absent: not claimed). A call records its result,
+   * then gives its key back: one that ended between an earlier read and this claim has recorded it,
+   * so once claimed the record is read again, and when there is one the key is given back and the
+   * record is the answer. Without that read, a retry arriving as the first call ended would post a
+   * second time.
    */
-  private async claim<T>(reservations: Lock, storeKey: string): Promise<{ claimed: boolean; recorded?: Stored<T> }> {
-    if (!(await reservations.claim(storeKey).catch(unavailable))) return { claimed: false };
+  private async claim<T>(reservations: Lock, storeKey: string): Promise<{ owner?: string; recorded?: Stored<T> }> {
+    const owner = randomUUID();
+    if (!(await reservations.claim(storeKey, owner).catch(unavailable))) return {};
     let recorded: Stored<T> | undefined;
     try {
       recorded = await this.read<T>(storeKey);
     } catch (error) {
-      await reservations.release(storeKey).catch(() => undefined);
+      await reservations.release(storeKey, owner).catch(() => undefined);
       throw error;
     }
-    if (recorded) await reservations.release(storeKey).catch(() => undefined);
-    return { claimed: true, recorded };
+    if (recorded) await reservations.release(storeKey, owner).catch(() => undefined);
+    return { owner, recorded };
   }
 
   /** Another instance holds the reservation: wait for its result rather than calling Engage again. */
@@ -309,10 +356,10 @@ export class IdempotencyStore {
       const stored = await this.read<T>(storeKey);
       if (stored) return this.replay(stored, print);
       const claim = await this.claim<T>(reservations, storeKey);
-      if (claim.claimed) {
+      if (claim.owner) {
         if (claim.recorded) return this.replay(claim.recorded, print);
         // Released without a result: the first call failed, so this one may try.
-        await reservations.release(storeKey).catch(() => undefined);
+        await reservations.release(storeKey, claim.owner).catch(() => undefined);
         throw new GraphQLError('The first request with this idempotencyKey failed; retry it.', {
           extensions: { code: 'CONFLICT', reason: 'IDEMPOTENT_REQUEST_FAILED' },
         });

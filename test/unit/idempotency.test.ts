@@ -1,6 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import Keyv from 'keyv';
 import { EngageError } from '../../src/engage/errors';
 import { IdempotencyStore, RESERVATION_TTL_MS, reservationTtlMs } from '../../src/idempotency';
+import { createInfra, type Infra, type Lock } from '../../src/infra';
+import { describeWith, requirements, TEST_REDIS_URL } from '../support/requirements';
 
 /** A write Engage may have acted on: sent, and no answer in time. */
 const noAnswer = () =>
@@ -326,5 +329,168 @@ describe('IdempotencyStore', () => {
       expect(reservations.held.size).toBe(0);
       expect(await store.run('alice', 'reply', 'k', {}, async () => 'posted')).toBe('posted');
     });
+  });
+});
+
+/**
+ * Instance A finishes a mutation while it cannot write to the records (Redis unreachable from it),
+ * keeps its result and holds the reservation; the reservation expires before A can write again, and
+ * instance B, which reaches the records, claims the key and sends the mutation again. A's late
+ * write must then neither overwrite B's record nor give back B's reservation.
+ */
+interface TwoInstances {
+  /** The same records, as A (failing while `down.a`) and as B reach them. */
+  records: { a: Keyv; b: Keyv };
+  /**
+   * The same reservations, from each instance: A's expire after `RESERVATION_MS`, B's last (B's
+   * call must not lose its key to the clock of a slow machine while the test looks at it).
+   */
+  reservations: { a: Lock; b: Lock };
+  down: { a: boolean };
+}
+
+const RESERVATION_MS = 100;
+
+/** Locks over one memory, each with its own TTL (memoryLock has one TTL for all its claims). */
+function sharedMemoryLocks() {
+  const claims = new Map<string, { owner: string; until: number }>();
+  return (ttlMs: number): Lock => ({
+    claim: async (key, owner = '1') => {
+      if ((claims.get(key)?.until ?? 0) > Date.now()) return false;
+      claims.set(key, { owner, until: Date.now() + ttlMs });
+      return true;
+    },
+    release: async (key, owner) => {
+      if (owner === undefined || claims.get(key)?.owner === owner) claims.delete(key);
+    },
+  });
+}
+
+/** `keyv` whose writes fail while `down.a` (A cannot reach Redis; B can). */
+function failingWrites(keyv: Keyv, down: { a: boolean }): Keyv {
+  return new Proxy(keyv, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function') return value;
+      const method = (value as (...args: unknown[]) => unknown).bind(target);
+      // Looked up once (the store keeps `addIfAbsent`), so the outage is checked at each call.
+      if (property !== 'set' && property !== 'addIfAbsent') return method;
+      return async (...args: unknown[]) => {
+        if (down.a) throw new Error('redis: no answer');
+        return method(...args);
+      };
+    },
+  });
+}
+
+function lateWriteBack(make: () => Promise<TwoInstances & { close?: () => Promise<void> }>) {
+  let setup: TwoInstances & { close?: () => Promise<void> };
+  beforeEach(async () => {
+    setup = await make();
+  });
+  afterEach(async () => {
+    await setup.close?.();
+  });
+
+  /** A posts and cannot record; its reservation then expires. */
+  async function aPostsUnrecorded(log: jest.Mock) {
+    const { records, reservations, down } = setup;
+    let available!: () => void;
+    const a = new IdempotencyStore(records.a, {
+      reservations: reservations.a,
+      reservationTtlMs: RESERVATION_MS,
+      log,
+      whenAvailable: (listener) => ((available = listener), () => undefined),
+    });
+    down.a = true;
+    expect(await a.run('alice', 'reply', 'k', { body: 'x' }, async () => 'posted by A')).toBe('posted by A');
+    await new Promise((resolve) => setTimeout(resolve, RESERVATION_MS * 2));
+    /** A reaches the records again and writes back what it kept (done when this resolves). */
+    const back = async () => {
+      down.a = false;
+      available();
+      await a.close();
+    };
+    return { a, back };
+  }
+
+  it('a result written back late does not overwrite the record another instance wrote meanwhile', async () => {
+    // Before: A's late write was a plain set, over B's record.
+    const log = jest.fn();
+    const { a, back } = await aPostsUnrecorded(log);
+    const b = new IdempotencyStore(setup.records.b, {
+      reservations: setup.reservations.b,
+      reservationTtlMs: RESERVATION_MS,
+    });
+    expect(await b.run('alice', 'reply', 'k', { body: 'x' }, async () => 'posted by B')).toBe('posted by B');
+    await back();
+    expect(await setup.records.b.get('alice:reply:k')).toMatchObject({ result: 'posted by B' });
+    expect(log).toHaveBeenLastCalledWith(
+      expect.stringMatching(/^idempotency: conflict: a result of reply \(caller alice\)/),
+    );
+    // What retries replay, everywhere: B's record.
+    expect(await a.run('alice', 'reply', 'k', { body: 'x' }, async () => 'posted again')).toBe('posted by B');
+  });
+
+  it('a result written back late does not give back the reservation another instance holds now', async () => {
+    // Before: A's late release deleted the reservation whoever held it, B's here.
+    const log = jest.fn();
+    const { back } = await aPostsUnrecorded(log);
+    const b = new IdempotencyStore(setup.records.b, {
+      reservations: setup.reservations.b,
+      reservationTtlMs: RESERVATION_MS,
+      log,
+    });
+    let answer!: () => void;
+    let started!: () => void;
+    const posted = new Promise<void>((resolve) => (started = resolve));
+    const posting = b.run('alice', 'reply', 'k', { body: 'x' }, () => {
+      started();
+      return new Promise<string>((resolve) => (answer = () => resolve('posted by B')));
+    });
+    await posted;
+    await back();
+    // B still holds the key: a third instance claiming it now would post a third time.
+    expect(await setup.reservations.b.claim('alice:reply:k', 'third')).toBe(false);
+    answer();
+    expect(await posting).toBe('posted by B');
+    // A's record came first; B's is not written over it, and the conflict is said.
+    expect(await setup.records.b.get('alice:reply:k')).toMatchObject({ result: 'posted by A' });
+    expect(log).toHaveBeenLastCalledWith(expect.stringMatching(/^idempotency: conflict:/));
+  });
+}
+
+describe('a late write-back, in one process (plain keyv, memory locks)', () => {
+  lateWriteBack(async () => {
+    const records = new Keyv();
+    const down = { a: false };
+    const lock = sharedMemoryLocks();
+    return {
+      records: { a: failingWrites(records, down), b: records },
+      reservations: { a: lock(RESERVATION_MS), b: lock(60_000) },
+      down,
+    };
+  });
+});
+
+describeWith([requirements.redis()])('a late write-back, two instances over Redis', () => {
+  lateWriteBack(async () => {
+    const namespace = `test:${randomBytes(6).toString('hex')}`;
+    const infras: Infra[] = await Promise.all(
+      [0, 1].map(() => createInfra({ redis: { url: TEST_REDIS_URL }, log: () => undefined })),
+    );
+    const down = { a: false };
+    const [a, b] = infras.map((infra, i) => ({
+      records: infra.kv(`${namespace}:record`, { throwOnErrors: true }),
+      reservations: infra.lock(`${namespace}:reservation`, { ttlMs: i === 0 ? RESERVATION_MS : 60_000 }),
+    }));
+    return {
+      records: { a: failingWrites(a.records, down), b: b.records },
+      reservations: { a: a.reservations, b: b.reservations },
+      down,
+      close: async () => {
+        await Promise.all(infras.map((infra) => infra.close()));
+      },
+    };
   });
 });
