@@ -14,6 +14,12 @@
  *   (CONFLICT, `IDEMPOTENT_OUTCOME_UNKNOWN`) rather than sent again: the client reads what happened,
  *   and sends it again with a new key if it did not;
  * - keys are scoped by the caller's token hash: two agents cannot collide or read each other's results;
+ * - a token Engage refused (401: revoked, expired) is not replayed what it recorded before: the
+ *   gateway calls `forget(scope)` for each 401 it hears of, and from then on a retry with the
+ *   token's key is refused (UNAUTHENTICATED) without calling Engage, whatever the arguments. This
+ *   is each instance's own memory (bounded, kept as long as a record): an instance that has not
+ *   heard of the 401 still replays. A record made later (Engage accepting the token again) replays;
+ *   records carry when they were made, compared with a margin for the clocks of instances (`clockSkewMs`);
  * - across instances (Redis), the first caller reserves the key (`SET NX`) before calling Engage; a
  *   retry that lands on another instance meanwhile waits for the stored result, or gets CONFLICT
  *   ("still in progress") if it does not come in time. It never calls Engage a second time;
@@ -67,6 +73,8 @@ interface Stored<T> {
   fingerprint: string;
   result?: T;
   outcomeUnknown?: true;
+  /** When it was recorded (ms since the epoch, the recording instance's clock); absent in records older than it. */
+  at?: number;
 }
 
 /** A record the store did not take, and the owner of the reservation it holds until it does. */
@@ -110,6 +118,8 @@ export class IdempotencyStore {
   private readonly unwritten: LRUCache<string, Kept>;
   private rewriting: NodeJS.Timeout | undefined;
   private closed = false;
+  /** When Engage last refused each scope's token (`forget`), for as long as a record lives. */
+  private readonly forgotten: LRUCache<string, number>;
 
   /** Writes a record only where there is none: atomic on Redis (src/infra/kv.ts). */
   private readonly addIfAbsent: AddIfAbsent;
@@ -123,6 +133,11 @@ export class IdempotencyStore {
       reservations?: Lock;
       reservationTtlMs?: number;
       log?: (message: string) => void;
+      /**
+       * How far the clocks of instances sharing the records may disagree (default 0): a record made
+       * up to this long after a token was refused, by its instance's clock, is not replayed either.
+       */
+      clockSkewMs?: number;
       /** Calls its listener each time the store is available again after an outage (Redis); returns how to stop. */
       whenAvailable?: (listener: () => void) => () => void;
     } = {},
@@ -137,6 +152,12 @@ export class IdempotencyStore {
         if (reason === 'evict')
           this.log(`idempotency: more than ${MAX_UNWRITTEN} results wait to be recorded; the oldest is dropped`);
       },
+    });
+    // Each is a 401 Engage answered, within its rate limit: never near the bound (as in src/cache/response-cache.ts).
+    this.forgotten = new LRUCache<string, number>({
+      maxSize: 100_000,
+      sizeCalculation: () => 1,
+      ttl: options.ttlMs ?? IDEMPOTENCY_TTL_MS,
     });
     this.stopWatching = options.whenAvailable?.(() => {
       if (this.unwritten.size === 0) return;
@@ -178,15 +199,15 @@ export class IdempotencyStore {
     // this call instead of starting its own.
     const promise = (async () => {
       const kept = this.unwritten.get(storeKey);
-      if (kept) return this.replay(kept.record as Stored<T>, print);
+      if (kept) return this.replay(kept.record as Stored<T>, scope, print);
       const stored = await this.read<T>(storeKey);
-      if (stored) return this.replay(stored, print);
+      if (stored) return this.replay(stored, scope, print);
       const reservations = this.options.reservations;
       let owner: string | undefined;
       if (reservations) {
         const claim = await this.claim<T>(reservations, storeKey);
-        if (!claim.owner) return this.awaitOther<T>(reservations, storeKey, print);
-        if (claim.recorded) return this.replay(claim.recorded, print);
+        if (!claim.owner) return this.awaitOther<T>(reservations, storeKey, scope, print);
+        if (claim.recorded) return this.replay(claim.recorded, scope, print);
         owner = claim.owner;
       }
       let result: T;
@@ -194,12 +215,13 @@ export class IdempotencyStore {
         result = await action();
       } catch (error) {
         // Engage may have acted on it: keep that, so that a retry is not sent again.
-        if (isOutcomeUnknown(error)) await this.record(storeKey, { fingerprint: print, outcomeUnknown: true }, owner);
+        if (isOutcomeUnknown(error))
+          await this.record(storeKey, { fingerprint: print, outcomeUnknown: true, at: Date.now() }, owner);
         // Nothing to replay: the next call with this key may try again.
         else await reservations?.release(storeKey, owner).catch(() => undefined);
         throw error;
       }
-      await this.record(storeKey, { fingerprint: print, result }, owner);
+      await this.record(storeKey, { fingerprint: print, result, at: Date.now() }, owner);
       return result;
     })();
     this.inFlight.set(storeKey, { fingerprint: print, promise });
@@ -310,8 +332,24 @@ export class IdempotencyStore {
     (this.options.log ?? console.warn)(message);
   }
 
-  /** What a recorded call came to, for a retry with the same arguments. */
-  private replay<T>(stored: Stored<T>, print: string): T {
+  /**
+   * Engage refused the token of `scope` (401: revoked, expired): what its calls recorded until now
+   * is not replayed to it again, by this instance (see the contract). Records made later, once
+   * Engage accepts the token again, are.
+   */
+  forget(scope: string): void {
+    this.forgotten.set(scope, Date.now());
+  }
+
+  /** What a recorded call came to, for a retry by `scope` with the same arguments. */
+  private replay<T>(stored: Stored<T>, scope: string, print: string): T {
+    const forgotten = this.forgotten.get(scope);
+    // Before the arguments: a refused token learns nothing of what it recorded.
+    if (forgotten !== undefined && (stored.at ?? 0) <= forgotten + (this.options.clockSkewMs ?? 0)) {
+      throw new GraphQLError('Engage no longer accepts this token (revoked or expired): sign in again.', {
+        extensions: { code: 'UNAUTHENTICATED' },
+      });
+    }
     this.assertSameArguments(stored.fingerprint, print);
     if (stored.outcomeUnknown) {
       throw new GraphQLError(
@@ -349,15 +387,15 @@ export class IdempotencyStore {
   }
 
   /** Another instance holds the reservation: wait for its result rather than calling Engage again. */
-  private async awaitOther<T>(reservations: Lock, storeKey: string, print: string): Promise<T> {
+  private async awaitOther<T>(reservations: Lock, storeKey: string, scope: string, print: string): Promise<T> {
     const deadline = Date.now() + (this.options.reservationTtlMs ?? RESERVATION_TTL_MS);
     while (Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
       const stored = await this.read<T>(storeKey);
-      if (stored) return this.replay(stored, print);
+      if (stored) return this.replay(stored, scope, print);
       const claim = await this.claim<T>(reservations, storeKey);
       if (claim.owner) {
-        if (claim.recorded) return this.replay(claim.recorded, print);
+        if (claim.recorded) return this.replay(claim.recorded, scope, print);
         // Released without a result: the first call failed, so this one may try.
         await reservations.release(storeKey, claim.owner).catch(() => undefined);
         throw new GraphQLError('The first request with this idempotencyKey failed; retry it.', {

@@ -309,6 +309,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     reservations: infra.lock(names.idempotencyReservations, { ttlMs: reservationTtl }),
     reservationTtlMs: reservationTtl,
     log,
+    clockSkewMs: options.redisUrl ? 1_000 : 0,
     whenAvailable: infra.redis ? (listener) => infra.redis!.onAvailable(listener) : undefined,
   });
   const cacheTtl = {
@@ -369,6 +370,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     onTokenRefused: (scope) => {
       void responseCache?.forget(scope);
       live.hub.forget(scope);
+      idempotency.forget(scope);
     },
   });
   const metrics = createMetrics(

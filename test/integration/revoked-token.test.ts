@@ -104,6 +104,37 @@ describe('one instance', () => {
     expect(stack.emulator.requestLog.entries()).toHaveLength(0);
   });
 
+  it("after a 401, a retry of the token's mutation with its idempotencyKey is refused, not replayed", async () => {
+    // Before: the recorded result was replayed to the revoked token, without asking Engage.
+    const agent = agents[3];
+    const content = stack.emulator.records.customerContent(agent.sourceIds)!;
+    const reply = () =>
+      stack.gql<{ replyToContent: { id: string } }>(
+        'mutation($c: ID!) { replyToContent(input: { contentId: $c, body: "On it", idempotencyKey: "revoked-retry" }) { id } }',
+        { c: content.id },
+        { token: agent.token },
+      );
+    // A reply goes under an open intervention: the agent engages the content first.
+    const engaged = await stack.gql(
+      'mutation($c: ID!) { engageContent(contentId: $c) { id } }',
+      { c: content.id },
+      { token: agent.token },
+    );
+    expect(engaged.errors).toBeUndefined();
+    const first = await reply();
+    expect(first.errors).toBeUndefined();
+    // Replayed while the token is accepted.
+    expect((await reply()).data).toEqual(first.data);
+    await revoke(stack, agent);
+    await engageRefuses(stack, agent);
+    stack.emulator.requestLog.reset();
+    const retried = await reply();
+    expect(retried.data ?? null).toBeNull();
+    expect(retried.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    // Refused by the gateway: nothing reached Engage, let alone a second post.
+    expect(stack.emulator.requestLog.entries()).toEqual([]);
+  });
+
   it("after a 401, the token's subscriptions end with UNAUTHENTICATED; its socket stays open", async () => {
     const agent = agents[2];
     const client = clients.connect(stack.gateway, agent.token);

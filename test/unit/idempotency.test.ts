@@ -111,6 +111,27 @@ describe('IdempotencyStore', () => {
     expect(await store.run('alice', 'cancel', 'k', {}, async () => 'cancel')).toBe('cancel');
   });
 
+  it("a token Engage refused (forget) is not replayed what it recorded before; what it records later, and other tokens' records, are", async () => {
+    const store = new IdempotencyStore(new Keyv());
+    const action = jest.fn(async () => 'posted');
+    await store.run('alice', 'reply', 'k', { body: 'hi' }, action);
+    await store.run('bob', 'reply', 'k', { body: 'hi' }, action);
+    store.forget('alice');
+    for (const args of [{ body: 'hi' }, { body: 'other' }]) {
+      // Refused before the arguments are compared: nothing is told about the record.
+      await expect(store.run('alice', 'reply', 'k', args, action)).rejects.toMatchObject({
+        extensions: { code: 'UNAUTHENTICATED' },
+      });
+    }
+    expect(await store.run('bob', 'reply', 'k', { body: 'hi' }, action)).toBe('posted');
+    expect(action).toHaveBeenCalledTimes(2);
+    // Engage accepts the token again (a new call succeeded): its new records replay. A millisecond
+    // on: a record made in the very millisecond of the 401 counts as made before it.
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    expect(await store.run('alice', 'reply', 'k2', {}, async () => 'again')).toBe('again');
+    expect(await store.run('alice', 'reply', 'k2', {}, action)).toBe('again');
+  });
+
   it('a missing key runs the action every time; an empty or huge key is refused', async () => {
     const store = new IdempotencyStore(new Keyv());
     const action = jest.fn(async () => 1);
