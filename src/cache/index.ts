@@ -21,3 +21,8 @@ import { createHash } from 'node:crypto';
 export function tokenScope(token: string): string {
   return createHash('sha256').update(token).digest().toString('hex', 0, 8);
 }
+
+/** Whether `value` is a name `tokenScope` gives: for one read from outside the process (another instance's message). */
+export function isTokenScope(value: unknown): value is string {
+  return typeof value === 'string' && /^[0-9a-f]{16}$/.test(value);
+}

@@ -15,4 +15,9 @@ export interface LiveTopics {
    * dispatched up to it dispatches them without reading the log (src/live/hub.ts).
    */
   'engage.events': { notificationId: string; events: LiveEvent[]; previous?: Cursor };
+  /**
+   * Engage answered 401 to a call `from` an instance made with the token of `scope` (its hash,
+   * never the token): every instance forgets the scope (src/live/refusals.ts).
+   */
+  'token.refused': { scope: string; from: string };
 }
