@@ -15,10 +15,11 @@
  *   and sends it again with a new key if it did not;
  * - keys are scoped by the caller's token hash: two agents cannot collide or read each other's results;
  * - a token Engage refused (401: revoked, expired) is not replayed what it recorded before: the
- *   gateway calls `forget(scope)` for each 401 it hears of, and from then on a retry with the
- *   token's key is refused (UNAUTHENTICATED) without calling Engage, whatever the arguments. This
- *   is each instance's own memory (bounded, kept as long as a record): an instance that has not
- *   heard of the 401 still replays. A record made later (Engage accepting the token again) replays;
+ *   gateway calls `forget(scope)` for each 401 it hears of, or is told of by another instance
+ *   (src/live/refusals.ts), and from then on a retry with the token's key is refused
+ *   (UNAUTHENTICATED) without calling Engage, whatever the arguments. This is each instance's own
+ *   memory (bounded, kept as long as a record): an instance that missed the announcement (its
+ *   Redis subscriber down then) still replays. A record made later (Engage accepting the token again) replays;
  *   records carry when they were made, compared with a margin for the clocks of instances (`clockSkewMs`);
  * - across instances (Redis), the first caller reserves the key (`SET NX`) before calling Engage; a
  *   retry that lands on another instance meanwhile waits for the stored result, or gets CONFLICT

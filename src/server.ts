@@ -339,6 +339,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     ...options.live,
     redisPrefix: names.live,
     onChange: async (events) => responseCache?.evictFor(events),
+    onTokenRefusedElsewhere: (scope) => {
+      responseCache?.forgetHere(scope);
+      idempotency.forget(scope);
+    },
     log,
   }).catch(async (error: unknown) => {
     await Promise.all([infra.close(), dispatcher.close()].map((p) => p.catch(() => undefined)));
@@ -366,11 +370,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     limits: { deadlineMs: options.upstream?.operationDeadlineMs, restBudget: options.upstream?.operationRestBudget },
     // Which tokens Engage accepts: they leave the operation rate's shared window (src/edge/caller-rate.ts).
     onCallerAnswer: callerRate ? (caller, status) => callerRate.heard(caller, status) : undefined,
-    // A token Engage refuses (revoked, expired): nothing held for its scope is used again.
+    // A token Engage refuses (revoked, expired): nothing held for its scope is used again, here at
+    // once, then by every instance (src/live/refusals.ts). They are told once the shared cache
+    // keeps the refusal: a client whose subscription ends there and that subscribes again at once
+    // must not be acknowledged from the cache.
     onTokenRefused: (scope) => {
-      void responseCache?.forget(scope);
+      const forgotten = responseCache?.forget(scope);
       live.hub.forget(scope);
       idempotency.forget(scope);
+      void Promise.resolve(forgotten).then(() => live.refusals.announce(scope));
     },
   });
   const metrics = createMetrics(

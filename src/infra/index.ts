@@ -7,7 +7,7 @@
  *   (see redis.ts);
  * - `kv(namespace)`: keyv stores (the response cache, idempotency records);
  * - `lock(namespace)`: claims with a TTL (webhook dedupe, idempotency reservations);
- * - `pubsub(prefix)`: typed publish/subscribe (live events between instances);
+ * - `pubsub(prefix)`: typed publish/subscribe (live events, and tokens Engage refused, between instances);
  * - `ready()`: whether Redis answers now (for a readiness check);
  * - `close()`: closes everything above, once.
  *

@@ -22,8 +22,9 @@
  * (404 = unreadable). Events naming none of these cannot be proven and are not delivered to
  * subscriptions. A check that fails because Engage is unavailable or rate limited is retried
  * (src/live/retry.ts); any other failure refuses (fail closed). When Engage refuses a token (a 401
- * to any call made with it, on this instance: `forget`), its readable sources are forgotten and its
- * streams end at once with UNAUTHENTICATED, each subscription with them.
+ * to any call made with it, on this instance or on another, which tells every instance:
+ * src/live/refusals.ts), its readable sources are forgotten and its streams end at once with
+ * UNAUTHENTICATED, each subscription with them (`forget`).
  *
  * Resuming (`after`, src/live/cursor.ts): the stream first listens to live events and buffers
  * them, then replays the event log after the cursor, page by page, through the same kind,
@@ -512,9 +513,10 @@ export class LiveHub implements LiveAccess {
   }
 
   /**
-   * Engage refused the token of `scope` (a 401 to a call made with it: revoked, expired): what the
-   * hub knows of what it reads is forgotten, and its streams end with UNAUTHENTICATED, so that its
-   * subscriptions end with it (a UI goes back to sign-in) rather than wait for events never delivered.
+   * Engage refused the token of `scope` (a 401 to a call made with it, by this instance or by
+   * another that told it, src/live/refusals.ts: revoked, expired): what the hub knows of what it
+   * reads is forgotten, and its streams end with UNAUTHENTICATED, so that its subscriptions end with
+   * it (a UI goes back to sign-in) rather than wait for events never delivered.
    */
   forget(scope: string): void {
     this.readable.delete(scope);

@@ -23,6 +23,7 @@ import { LOCAL, redisSharedResults, type SharedResultsStats } from './shared-res
 import { LiveHub, type HubStats } from './hub';
 import type { LiveTopics } from './pubsub';
 import { createWebhookReceiver, type ReceiverStats } from './receiver';
+import { TokenRefusals } from './refusals';
 import type { RetryPolicy } from './retry';
 import { startTransport, type Transport, type TransportEdgeOptions } from './transport';
 
@@ -66,6 +67,12 @@ export interface LiveOptions {
    * so nothing needs evicting again later.
    */
   onChange?: (events: LiveEvent[]) => Promise<void>;
+  /**
+   * Runs on this instance, before the hub ends the scope's streams, when another instance heard
+   * Engage refuse the token of `scope` (refusals.ts): the gateway forgets what its process keeps of
+   * the scope in the cross-request cache (the other instance forgot what the shared store keeps).
+   */
+  onTokenRefusedElsewhere?: (scope: string) => void;
   log: (message: string) => void;
 }
 
@@ -77,6 +84,8 @@ export interface LiveStats extends HubStats, FanOutStats {
 
 export interface Live {
   hub: LiveHub;
+  /** Tells every other instance of a token Engage refused here (`announce`, refusals.ts). */
+  refusals: TokenRefusals;
   receiver: ReturnType<typeof createWebhookReceiver>;
   /** Starts graphql-ws on the server once the schema and context factory exist (edge options: see transport.ts). */
   listen(
@@ -123,9 +132,20 @@ export async function createLive(options: LiveOptions): Promise<Live> {
     accessTtlMs: options.accessTtlMs,
     log: options.log,
   });
+  const refusals = new TokenRefusals({
+    pubsub,
+    told: (scope) => {
+      options.onTokenRefusedElsewhere?.(scope);
+      hub.forget(scope);
+    },
+    whenAvailable: redis ? (listener) => redis.onAvailable(listener) : undefined,
+    log: options.log,
+  });
   try {
     await hub.start();
+    await refusals.start();
   } catch (error) {
+    await refusals.close();
     await pubsub.close();
     throw error;
   }
@@ -138,6 +158,7 @@ export async function createLive(options: LiveOptions): Promise<Live> {
         log: options.log,
       }).catch(async (error: unknown) => {
         await hub.close();
+        await refusals.close();
         await pubsub.close();
         throw error;
       })
@@ -158,6 +179,7 @@ export async function createLive(options: LiveOptions): Promise<Live> {
 
   return {
     hub,
+    refusals,
     receiver,
     listen: (transportOptions) =>
       startTransport({
@@ -171,6 +193,7 @@ export async function createLive(options: LiveOptions): Promise<Live> {
     async close() {
       await fanOut.close();
       await hub.close();
+      await refusals.close();
       await results.close();
       await pubsub.close();
     },

@@ -44,7 +44,8 @@
  *   tokens Engage has not accepted yet, until Engage answers 401 for that token (revoked, expired)
  *   while the socket is open: from then on they count in the shared window, as an HTTP caller's do,
  *   until Engage accepts the token again. The socket stays open; its subscriptions end with
- *   UNAUTHENTICATED (src/live/hub.ts `forget`) and nothing cached for the token is served again.
+ *   UNAUTHENTICATED (src/live/hub.ts `forget`) and nothing cached for the token is served again,
+ *   on every instance (src/live/refusals.ts); the window is the instance's that got the 401.
  * - A socket holds at most `maxSubscriptionsPerSocket` operations; one more gets an error
  *   (TOO_MANY_SUBSCRIPTIONS) and the socket stays open. So does one whose `subscribe` message would
  *   take the messages of the operations running on the socket past `maxOperationBytes` (one

@@ -220,6 +220,7 @@ describeWith([requirements.redis()])('instances sharing Redis', () => {
   });
 
   afterAll(async () => {
+    await clients.disposeAll();
     await stack.dispose();
   });
 
@@ -237,5 +238,22 @@ describeWith([requirements.redis()])('instances sharing Redis', () => {
     await engageRefuses(stack, agent, stack.gateway.url);
     const after = await sources(second.url, agent);
     expect(after.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+  });
+
+  it("a 401 heard by one instance ends the token's subscriptions on every instance at once", async () => {
+    const agent = stack.emulator.agents.filter((a) => a.role === 'agent')[1];
+    const feed = await subscribed(second, clients.connect(second, agent.token), 'subscription { engageEvents { id } }');
+    await revoke(stack, agent);
+    await engageRefuses(stack, agent, stack.gateway.url);
+    stack.emulator.requestLog.reset();
+    // No webhook is registered: no event reaches the second instance, and nothing there calls Engage
+    // with the token again. It is told by the first.
+    const last = await feed.next(5_000, 'the subscription on the other instance to end');
+    expect(last.data ?? null).toBeNull();
+    expect(last.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    await within(feed.completed.promise, 5_000, 'the subscription to complete');
+    expect(feed.error).toBeUndefined();
+    expect(feed.received).toHaveLength(1);
+    expect(stack.emulator.requestLog.entries().filter((entry) => entry.status === 401)).toEqual([]);
   });
 });
