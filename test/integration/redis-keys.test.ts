@@ -1,8 +1,8 @@
 /**
  * What the gateway keeps in Redis, by name: two instances of one deployment under a REDIS_PREFIX of
  * their own, on a Redis of the suite's own, go through every feature that writes there (cached
- * reads, the fleet's and a caller's upstream budget, a token Engage accepted, a mutation with an
- * idempotency key, webhooks and their re-delivery, subscribers on both instances sharing a payload).
+ * reads, the fleet's and a caller's upstream budget, a token Engage accepted and one it refused, a
+ * mutation with an idempotency key, webhooks and their re-delivery, subscribers on both instances sharing a payload).
  * Every key written (seen through keyspace notifications, so that keys that expired by the end
  * count too) and every channel published to starts with the prefix once, and matches the README's
  * list of what is kept under which name; nothing is written outside the prefix.
@@ -31,6 +31,7 @@ const KEYS: Record<string, RegExp> = {
 };
 const CHANNELS: Record<string, RegExp> = {
   'live events': /^live:engage\.events$/,
+  'refused tokens': /^live:token\.refused$/,
   'payload results': /^live:results:[0-9a-f]+:done$/,
 };
 
@@ -115,6 +116,15 @@ describeWith([requirements.redisServer()])('Redis keys under REDIS_PREFIX', () =
       accepted: 0,
       duplicates: 1,
     });
+    // A token Engage refuses: the instance that got the 401 tells the others.
+    const revoked = agents.find((a) => a.role === 'agent' && a !== agent)!;
+    const revoke = await fetch(`${stack.emulator.origin}/_emulator/agents/${revoked.id}/token`, { method: 'DELETE' });
+    expect(revoke.status).toBe(204);
+    const refused = (await stack.gql('{ sources { id } }', undefined, { token: revoked.token })) as {
+      errors?: Array<{ extensions?: { code?: string } }>;
+    };
+    expect(refused.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    await until(() => channels.has(`${prefix}:live:token.refused`), 'the refused token announced');
     // A mutation with an idempotency key, replayed on the other instance.
     const close = `mutation($t: ID!, $k: String) { closeThread(id: $t, idempotencyKey: $k) { closed } }`;
     const key = newId();
