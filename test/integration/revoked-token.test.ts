@@ -256,4 +256,41 @@ describeWith([requirements.redis()])('instances sharing Redis', () => {
     expect(feed.received).toHaveLength(1);
     expect(stack.emulator.requestLog.entries().filter((entry) => entry.status === 401)).toEqual([]);
   });
+
+  it("a 401 heard by one instance stops every instance replaying the token's idempotent results", async () => {
+    // Before: the other instance, told nothing of its own, replayed the recorded reply to the revoked token.
+    const agent = stack.emulator.agents.filter((a) => a.role === 'agent')[3];
+    const content = stack.emulator.records.customerContent(agent.sourceIds)!;
+    const post = async (url: string, query: string) => {
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${agent.token}` },
+        body: JSON.stringify({ query, variables: { c: content.id } }),
+      });
+      return (await response.json()) as { data?: unknown; errors?: Array<{ extensions?: { code?: string } }> };
+    };
+    const reply = () =>
+      post(
+        second.url,
+        'mutation($c: ID!) { replyToContent(input: { contentId: $c, body: "On it", idempotencyKey: "fleet-revoked" }) { id } }',
+      );
+    expect(
+      (await post(second.url, 'mutation($c: ID!) { engageContent(contentId: $c) { id } }')).errors,
+    ).toBeUndefined();
+    const first = await reply();
+    expect(first.errors).toBeUndefined();
+    expect((await reply()).data).toEqual(first.data);
+    await revoke(stack, agent);
+    await engageRefuses(stack, agent, stack.gateway.url);
+    stack.emulator.requestLog.reset();
+    // The announcement crosses Redis: the second instance refuses once told (a replay until then).
+    let retried = await reply();
+    for (let tries = 0; retried.errors === undefined && tries < 100; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      retried = await reply();
+    }
+    expect(retried.data ?? null).toBeNull();
+    expect(retried.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect(stack.emulator.requestLog.entries()).toEqual([]);
+  });
 });
