@@ -32,7 +32,11 @@ describeWith([requirements.redis()])('shared payload results over Redis', () => 
 
   beforeAll(async () => {
     const connect = async () => {
-      const infra = await createInfra({ redis: { url: TEST_REDIS_URL }, log: () => undefined });
+      // Room to connect on a loaded machine (the suites run side by side): the default 3 s failed so once.
+      const infra = await createInfra({
+        redis: { url: TEST_REDIS_URL, connectTimeoutMs: 10_000, commandTimeoutMs: 10_000 },
+        log: () => undefined,
+      });
       infras.push(infra);
       return infra;
     };
