@@ -5,10 +5,9 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.(ts|js|mjs)$': ['@swc/jest'] },
   // openapi-backend's $ref parser is published as ES modules only: compile it (and its own
-  // js-yaml) to CommonJS like our sources, instead of shimming it; jose (JWT verification) and
-  // host-validation-middleware (ALLOWED_HOSTS) too.
+  // js-yaml) to CommonJS like our sources, instead of shimming it; jose (JWT verification) too.
   transformIgnorePatterns: [
-    '/node_modules/(?!(@apidevtools/json-schema-ref-parser|js-yaml|jose|host-validation-middleware)/)',
+    '/node_modules/(?!(@apidevtools/json-schema-ref-parser|js-yaml|jose)/)',
   ],
   // Integration tests start real servers on loopback; give them room on a 2-core machine.
   testTimeout: 30000,

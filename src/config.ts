@@ -571,8 +571,9 @@ const edgeSchema = z.object({
   ALLOWED_HOSTS: commaList
     .transform((hosts) => hosts.map((host) => host.toLowerCase()))
     .refine(
-      (hosts) => hosts.every((host) => host.length <= 253 && HOST_NAME.test(host)),
-      'each must be a host name without scheme or port (gw.example.com), or .example.com for it and its subdomains',
+      // A `.domain` of one label (`.com`) would let every name under a top-level domain through.
+      (hosts) => hosts.every((host) => host.length <= 253 && HOST_NAME.test(host) && !/^\.[^.]+$/.test(host)),
+      'each must be a host name without scheme or port (gw.example.com), or .example.com (two labels at least) for it and its subdomains',
     )
     .optional()
     .transform((hosts) => (hosts?.length ? hosts : undefined)),

@@ -276,7 +276,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
   const log = options.log ?? logging.log;
   const allowAnonymous = options.allowAnonymous ?? options.defaultToken !== undefined;
-  const hosts = await createHostPolicy(options.allowedHosts);
+  const hosts = createHostPolicy(options.allowedHosts);
   if (production && allowAnonymous && !options.allowedHosts?.length)
     log(
       'ALLOW_ANONYMOUS is on and ALLOWED_HOSTS is not set: a web page whose host name is rebound to this ' +

@@ -13,15 +13,18 @@
  *   Kubernetes probes and Prometheus send),
  * - `localhost` or a name under `.localhost` (browsers resolve those to loopback themselves),
  * is refused with 403 `HOST_NOT_ALLOWED` before anything else reads it (Vite's `server.allowedHosts`,
- * webpack-dev-server's `allowedHosts`, Django's `ALLOWED_HOSTS`). The matching is Vite's own,
- * from the package it was extracted to (host-validation-middleware, by a Vite maintainer). A request
- * without Host (HTTP/1.0) passes: browsers always send one. Without a list, every Host passes.
+ * webpack-dev-server's `allowedHosts`, Django's `ALLOWED_HOSTS`). The matching is Vite's, without
+ * the rule its package (host-validation-middleware) adds for a development server: that package
+ * lets any Host starting `file:` or `<name>-extension:` through, for Electron and browser
+ * extensions, which a gateway on the public edge has no reason to serve. A request without Host
+ * (HTTP/1.0) passes: browsers always send one. Without a list, every Host passes.
  *
  * Why 403 and not 421 Misdirected Request: 421 says this connection reached a server not
  * configured for that authority and invites the client to retry over another connection (browsers
  * do so on HTTP/2); a rebound page would only be refused again, and 403 is what the origin refusals,
  * Vite and webpack-dev-server answer. The code names the setting's refusal apart from FORBIDDEN.
  */
+import { isIP } from 'node:net';
 import type { RequestHandler } from 'express';
 import { send } from './http-errors';
 
@@ -42,21 +45,35 @@ export interface HostPolicy {
   middleware: RequestHandler;
 }
 
-/** host-validation-middleware is published as ES modules only: loaded once, with a dynamic import that CommonJS keeps. */
-const loadMatcher = () => import('host-validation-middleware');
+/** The name in a `Host` header (lowercase, without its port), or `undefined` for an IP address. */
+function hostName(host: string): string | undefined {
+  const value = host.trim().toLowerCase();
+  if (value.startsWith('[')) {
+    const end = value.indexOf(']');
+    // `[::1]:4000`: an address; an unclosed or non-address bracket, no name that could be listed.
+    return end > 0 && isIP(value.slice(1, end)) === 6 ? undefined : '';
+  }
+  const name = value.replace(/:\d*$/, '');
+  return isIP(name) === 4 ? undefined : name;
+}
+
+/** Whether `host` names a listed name or a name under a listed `.domain`, an address or localhost. */
+function isAllowed(host: string, listed: readonly string[]): boolean {
+  const name = hostName(host);
+  if (name === undefined || name === 'localhost' || name.endsWith('.localhost')) return true;
+  return listed.some(
+    (entry) => entry === name || (entry.startsWith('.') && (entry.slice(1) === name || name.endsWith(entry))),
+  );
+}
 
 /**
  * The policy for `allowedHosts` (lowercase names, `.example.com` for a domain and its subdomains,
  * as src/config.ts checks `ALLOWED_HOSTS`); absent or empty: every Host passes.
  */
-export async function createHostPolicy(allowedHosts: readonly string[] | undefined): Promise<HostPolicy> {
+export function createHostPolicy(allowedHosts: readonly string[] | undefined): HostPolicy {
   if (!allowedHosts?.length) return { allows: () => true, middleware: (_req, _res, next) => next() };
-  const { isHostAllowed } = await loadMatcher();
-  // A copy the package cannot cache under: it caches allowed Host values of a frozen list, and every
-  // `<address>:<port>` is allowed, so a client could grow that cache without bound.
   const listed = allowedHosts.map((host) => host.toLowerCase());
-  // Host names are case-insensitive; the package compares them as sent.
-  const allows = (host: string | undefined) => host === undefined || isHostAllowed(host.toLowerCase(), listed);
+  const allows = (host: string | undefined) => host === undefined || isAllowed(host, listed);
   return {
     allows,
     middleware: (req, res, next) => {

@@ -178,6 +178,8 @@ describe('settings that cannot work together or are not what they name', () => {
       '-gw.example',
       'gw.example.com.',
       'gw.example/',
+      '.com',
+      '.localhost',
     ])
       expect(() => loadConfig({ ALLOWED_HOSTS: `ok.example,${host}` })).toThrow(
         /ALLOWED_HOSTS: each must be a host name without scheme or port/,
