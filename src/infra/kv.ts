@@ -98,7 +98,8 @@ export function redisKv(KeyvRedis: KeyvRedis, redis: Redis, namespace: string, o
     const answer = await redis.run((client) =>
       client.set(adapter.createKeyPrefix(key, namespace), entry, {
         condition: 'NX',
-        expiration: { type: 'PX', value: ttlMs },
+        // Whole milliseconds, at least one: Redis refuses `PX 983.5` and `PX 0`.
+        expiration: { type: 'PX', value: Math.max(1, Math.floor(ttlMs)) },
       }),
     );
     return answer === 'OK';
