@@ -18,7 +18,8 @@
  *   scope does not announce it again within the window either. (Each 401 still makes its own
  *   instance forget the scope: that costs no message.)
  * - Announcing never fails the call that got the 401. The scopes the pub/sub did not take (Redis
- *   unavailable) are kept, the last `MAX_PENDING`, and announced again once Redis is available. An
+ *   unavailable) are kept, the last `MAX_PENDING`, and announced again once Redis is available, or
+ *   once an announcement is taken again (after a failure that was no outage). An
  *   outage is logged by src/infra/redis.ts when it begins and ends; any other failure is logged once
  *   until an announcement is taken again.
  * - Redis keeps no message for a subscriber whose connection is lost: an instance that misses an
@@ -72,11 +73,7 @@ export class TokenRefusals {
 
   async start(): Promise<void> {
     this.unsubscribe = await this.options.pubsub.subscribe('token.refused', (message) => this.receive(message));
-    this.stopWatching = this.options.whenAvailable?.(() => {
-      const scopes = [...this.pending];
-      this.pending.clear();
-      for (const scope of scopes) this.send(scope);
-    });
+    this.stopWatching = this.options.whenAvailable?.(() => this.sendPending());
   }
 
   /** Engage refused the token of `scope` here: tells the other instances, unless they know. Never throws. */
@@ -94,10 +91,19 @@ export class TokenRefusals {
     this.pending.clear();
   }
 
+  /** Sends again what the pub/sub did not take. */
+  private sendPending(): void {
+    const scopes = [...this.pending];
+    this.pending.clear();
+    for (const scope of scopes) this.send(scope);
+  }
+
   private send(scope: string): void {
     this.options.pubsub.publish('token.refused', { scope, from: this.id }).then(
       () => {
         this.failing = false;
+        // Taken again after a failure that was no outage (no `whenAvailable` to tell): the rest too.
+        if (this.pending.size > 0) this.sendPending();
       },
       (error: unknown) => {
         this.pending.delete(scope); // kept as the newest

@@ -138,16 +138,19 @@ it('never throws into the caller while the pub/sub fails, and announces what it 
   expect(available).toBeUndefined();
 });
 
-it('logs a failure other than an outage once until an announcement is taken again', async () => {
+it('logs a failure other than an outage once until an announcement is taken again, then sends what it missed', async () => {
   const { pubsub, state } = failingPubSub();
   const a = await instance(pubsub);
   state.failure = new Error('ERR something');
-  for (const scope of ['a', 'b', 'c'].map((c) => c.repeat(16))) a.refusals.announce(scope);
+  const missed = ['a', 'b', 'c'].map((c) => c.repeat(16));
+  for (const scope of missed) a.refusals.announce(scope);
   await settled();
   expect(a.logged).toEqual(['live: a refused token could not be announced to the other instances: ERR something']);
   state.failure = undefined;
   a.refusals.announce(SCOPE);
   await settled();
+  // No outage ended (nothing from `whenAvailable`): the first announcement taken sends the rest.
+  expect((state.published as Array<{ scope: string }>).map((message) => message.scope)).toEqual([SCOPE, ...missed]);
   state.failure = new Error('ERR again');
   a.refusals.announce(OTHER);
   await settled();
