@@ -57,6 +57,17 @@ export function engageErrorExtensions(error: EngageError): Record<string, unknow
 }
 
 /** The code an error reports (`extensions.code`), `INTERNAL_SERVER_ERROR` when it has none: for metrics and access lines. */
+/**
+ * What a caller is answered once Engage refused its token (401: revoked, expired) and the gateway
+ * forgot what it held for it: an idempotent replay (src/idempotency.ts), a subscription's end
+ * (src/live/hub.ts).
+ */
+export function tokenRefusedError(): GraphQLError {
+  return new GraphQLError('Engage no longer accepts this token (revoked or expired): sign in again.', {
+    extensions: { code: 'UNAUTHENTICATED' },
+  });
+}
+
 export function errorCodeOf(error: { extensions?: Record<string, unknown> }): string {
   return String(error.extensions?.code ?? 'INTERNAL_SERVER_ERROR');
 }

@@ -15,12 +15,14 @@
  *   and sends it again with a new key if it did not;
  * - keys are scoped by the caller's token hash: two agents cannot collide or read each other's results;
  * - a token Engage refused (401: revoked, expired) is not replayed what it recorded before: the
- *   gateway calls `forget(scope)` for each 401 it hears of, or is told of by another instance
- *   (src/live/refusals.ts), and from then on a retry with the token's key is refused
- *   (UNAUTHENTICATED) without calling Engage, whatever the arguments. This is each instance's own
- *   memory (bounded, kept as long as a record): an instance that missed the announcement (its
- *   Redis subscriber down then) still replays. A record made later (Engage accepting the token again) replays;
- *   records carry when they were made, compared with a margin for the clocks of instances (`clockSkewMs`);
+ *   gateway calls `forget(scope)` for each 401 it hears, and from then on a retry with the token's
+ *   key is refused (UNAUTHENTICATED) without calling Engage, whatever the arguments, by every
+ *   instance sharing the store, those started later included. The refusal is kept in the store
+ *   beside the records (`refused:<scope>`, as long as a record lives), and only for a scope that
+ *   recorded something (`recorded:<scope>`, written before its first record): a flood of made-up
+ *   tokens, each refused, writes nothing, so it can neither grow the store nor push a real
+ *   refusal out of it. A record made later (Engage accepting the token again) replays; records
+ *   carry when they were made, compared with a margin for the clocks of instances (`clockSkewMs`);
  * - across instances (Redis), the first caller reserves the key (`SET NX`) before calling Engage; a
  *   retry that lands on another instance meanwhile waits for the stored result, or gets CONFLICT
  *   ("still in progress") if it does not come in time. It never calls Engage a second time;
@@ -48,6 +50,7 @@ import type Keyv from 'keyv';
 import { LRUCache } from 'lru-cache';
 import stableStringify from 'safe-stable-stringify';
 import { isOutcomeUnknown } from './engage/errors';
+import { tokenRefusedError } from './errors';
 import { checkThenAdd, type AddIfAbsent, type Kv, type Lock } from './infra';
 
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
@@ -63,6 +66,8 @@ export function reservationTtlMs(operationDeadlineMs: number, engageTimeoutMs: n
   return Math.max(RESERVATION_TTL_MS, operationDeadlineMs + engageTimeoutMs + 5_000);
 }
 const POLL_MS = 50;
+/** How much longer a scope's marks live than the records they are about. */
+const MARK_MARGIN_MS = 60_000;
 const MAX_KEY_LENGTH = 255;
 /** Records an instance keeps while the store cannot take them; writing them again backs off from the first to the max. */
 const MAX_UNWRITTEN = 10_000;
@@ -119,8 +124,10 @@ export class IdempotencyStore {
   private readonly unwritten: LRUCache<string, Kept>;
   private rewriting: NodeJS.Timeout | undefined;
   private closed = false;
-  /** When Engage last refused each scope's token (`forget`), for as long as a record lives. */
-  private readonly forgotten: LRUCache<string, number>;
+  /** Where each scope's `recorded:` and `refused:` marks are kept: `options.tokens`, else the records' store. */
+  private readonly tokens: Keyv;
+  /** Refusals being written (`forget`): a retry of their scope waits for them before replaying. */
+  private readonly forgetting = new Map<string, Promise<void>>();
 
   /** Writes a record only where there is none: atomic on Redis (src/infra/kv.ts). */
   private readonly addIfAbsent: AddIfAbsent;
@@ -139,6 +146,11 @@ export class IdempotencyStore {
        * up to this long after a token was refused, by its instance's clock, is not replayed either.
        */
       clockSkewMs?: number;
+      /**
+       * Where each scope's marks are kept (see the contract); default the records' store. Its own
+       * namespace in memory, so that marks and records never push each other out.
+       */
+      tokens?: Keyv;
       /** Calls its listener each time the store is available again after an outage (Redis); returns how to stop. */
       whenAvailable?: (listener: () => void) => () => void;
     } = {},
@@ -154,12 +166,7 @@ export class IdempotencyStore {
           this.log(`idempotency: more than ${MAX_UNWRITTEN} results wait to be recorded; the oldest is dropped`);
       },
     });
-    // Each is a 401 Engage answered, within its rate limit: never near the bound (as in src/cache/response-cache.ts).
-    this.forgotten = new LRUCache<string, number>({
-      maxSize: 100_000,
-      sizeCalculation: () => 1,
-      ttl: options.ttlMs ?? IDEMPOTENCY_TTL_MS,
-    });
+    this.tokens = options.tokens ?? keyv;
     this.stopWatching = options.whenAvailable?.(() => {
       if (this.unwritten.size === 0) return;
       clearTimeout(this.rewriting);
@@ -261,10 +268,22 @@ export class IdempotencyStore {
    * Throws when the store fails.
    */
   private async write(storeKey: string, record: Stored<unknown>, ttlMs: number): Promise<void> {
-    if (await this.addIfAbsent(storeKey, record, ttlMs)) return;
-    const there = await this.keyv.get<Stored<unknown>>(storeKey).catch(() => undefined);
-    if (there !== undefined && sameRecord(there, record)) return;
     const [scope, operation] = storeKey.split(':', 2);
+    // Before the record, and outliving it: a scope with a record always has its mark (`forget`).
+    await this.tokens.set(`recorded:${scope}`, record.at, ttlMs + MARK_MARGIN_MS);
+    if (await this.addIfAbsent(storeKey, record, ttlMs)) return;
+    let there: Stored<unknown> | undefined;
+    try {
+      there = await this.keyv.get<Stored<unknown>>(storeKey);
+    } catch (error) {
+      this.log(
+        `idempotency: a result of ${operation} (caller ${scope}) found a record for its idempotencyKey when written, ` +
+          `which could not be read back to compare (${error instanceof Error ? error.message : String(error)}); the record there is kept`,
+      );
+      return;
+    }
+    // Gone since (expired between the two steps): nothing to compare, nothing to tell.
+    if (there === undefined || sameRecord(there, record)) return;
     this.log(
       `idempotency: conflict: a result of ${operation} (caller ${scope}) found another record for its idempotencyKey ` +
         'when written: a reservation expired before its result was recorded (the store unreachable for longer), and ' +
@@ -335,22 +354,40 @@ export class IdempotencyStore {
 
   /**
    * Engage refused the token of `scope` (401: revoked, expired): what its calls recorded until now
-   * is not replayed to it again, by this instance (see the contract). Records made later, once
-   * Engage accepts the token again, are.
+   * is not replayed to it again, by any instance sharing the store (see the contract). Records
+   * made later, once Engage accepts the token again, are. Never rejects: a refusal the store did
+   * not take is logged.
    */
-  forget(scope: string): void {
-    this.forgotten.set(scope, Date.now());
+  forget(scope: string): Promise<void> {
+    const at = Date.now();
+    const previous = this.forgetting.get(scope);
+    const forgetting = (async () => {
+      await previous;
+      // A made-up token recorded nothing: its refusal is not written (see the contract).
+      if ((await this.tokens.get(`recorded:${scope}`)) === undefined) return;
+      await this.tokens.set(`refused:${scope}`, at, (this.options.ttlMs ?? IDEMPOTENCY_TTL_MS) + MARK_MARGIN_MS);
+    })().catch((error: unknown) =>
+      this.log(
+        `idempotency: the refusal of a token (caller ${scope}) could not be recorded (${error instanceof Error ? error.message : String(error)}); ` +
+          'its earlier results may still be replayed to it',
+      ),
+    );
+    this.forgetting.set(scope, forgetting);
+    void forgetting.then(() => {
+      if (this.forgetting.get(scope) === forgetting) this.forgetting.delete(scope);
+    });
+    return forgetting;
   }
 
   /** What a recorded call came to, for a retry by `scope` with the same arguments. */
-  private replay<T>(stored: Stored<T>, scope: string, print: string): T {
-    const forgotten = this.forgotten.get(scope);
+  private async replay<T>(stored: Stored<T>, scope: string, print: string): Promise<T> {
+    await this.forgetting.get(scope);
+    // Unreadable (the store down, this a result kept here meanwhile): replayed, as before refusals
+    // were kept; it is the token's own result, and nothing is sent to Engage.
+    const refused = await this.tokens.get<number>(`refused:${scope}`).catch(() => undefined);
     // Before the arguments: a refused token learns nothing of what it recorded.
-    if (forgotten !== undefined && (stored.at ?? 0) <= forgotten + (this.options.clockSkewMs ?? 0)) {
-      throw new GraphQLError('Engage no longer accepts this token (revoked or expired): sign in again.', {
-        extensions: { code: 'UNAUTHENTICATED' },
-      });
-    }
+    if (refused !== undefined && (stored.at ?? 0) <= refused + (this.options.clockSkewMs ?? 0))
+      throw tokenRefusedError();
     this.assertSameArguments(stored.fingerprint, print);
     if (stored.outcomeUnknown) {
       throw new GraphQLError(

@@ -252,6 +252,9 @@ export interface Gateway {
  * names): every key and channel is `<prefix>:<feature>:...`, the prefix once, so that deployments
  * with their own prefix share one Redis. The README's "What is kept in Redis" lists the keys.
  */
+/** How far the clocks of instances sharing a Redis are taken to disagree at most. */
+const CLOCK_SKEW_MS = 1_000;
+
 export function redisNames(prefix: string) {
   return {
     /** The response cache (keyv): `cache:<scope>:<path>`, `cache:tag:<tag>`. */
@@ -259,6 +262,8 @@ export function redisNames(prefix: string) {
     /** Idempotency records (keyv) and the reservations of keys being run (locks). */
     idempotencyRecords: `${prefix}:idempotency:record`,
     idempotencyReservations: `${prefix}:idempotency:reservation`,
+    /** Which token scopes recorded results, and which Engage refused since (keyv). */
+    idempotencyTokens: `${prefix}:idempotency:token`,
     /** The event log, webhook event ids, shared payload results and the live channels. */
     live: `${prefix}:live`,
     /** The fleet's token bucket, callers' buckets and the tokens Engage accepted. */
@@ -303,13 +308,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     options.upstream?.operationDeadlineMs ?? DEFAULTS.upstream.operationDeadlineMs,
     options.engageTimeoutMs ?? DEFAULTS.gateway.engageTimeoutMs,
   );
+  // How far the clocks of instances sharing Redis may disagree, for what compares their times.
+  const clockSkewMs = options.redisUrl ? CLOCK_SKEW_MS : 0;
   // Kept whatever the cache TTL (a promise made to clients), and read as an error, not a miss,
   // when Redis fails: idempotent mutations fail closed.
   const idempotency = new IdempotencyStore(infra.kv(names.idempotencyRecords, { throwOnErrors: true }), {
     reservations: infra.lock(names.idempotencyReservations, { ttlMs: reservationTtl }),
     reservationTtlMs: reservationTtl,
     log,
-    clockSkewMs: options.redisUrl ? 1_000 : 0,
+    clockSkewMs,
+    // Their own namespace: in memory, marks and records never push each other out.
+    tokens: infra.kv(names.idempotencyTokens, { throwOnErrors: true }),
     whenAvailable: infra.redis ? (listener) => infra.redis!.onAvailable(listener) : undefined,
   });
   const cacheTtl = {
@@ -320,7 +329,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     cacheTtl.collectionsTtlMs > 0 || cacheTtl.recordsTtlMs > 0
       ? new ResponseCache(infra.kv(names.cache), {
           ...cacheTtl,
-          clockSkewMs: options.redisUrl ? 1_000 : 0,
+          clockSkewMs,
           // One instance: answers stay parsed in process (no (de)serialization per hit).
           inProcessRecords: options.redisUrl ? undefined : 50_000,
           // `metrics` is built below, before any request reads through the cache.
@@ -339,10 +348,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     ...options.live,
     redisPrefix: names.live,
     onChange: async (events) => responseCache?.evictFor(events),
-    onTokenRefusedElsewhere: (scope) => {
-      responseCache?.forgetHere(scope);
-      idempotency.forget(scope);
-    },
     log,
   }).catch(async (error: unknown) => {
     await Promise.all([infra.close(), dispatcher.close()].map((p) => p.catch(() => undefined)));
@@ -377,7 +382,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     onTokenRefused: (scope) => {
       const forgotten = responseCache?.forget(scope);
       live.hub.forget(scope);
-      idempotency.forget(scope);
+      void idempotency.forget(scope);
       void Promise.resolve(forgotten).then(() => live.refusals.announce(scope));
     },
   });

@@ -29,8 +29,7 @@
  *   follows where the entries live, so that a lookup costs no more than it did: with entries kept
  *   in process (one instance), in process, checked beside the entry; in the shared store, as one
  *   more tag of every entry of the scope (`token:<scope>`), read in the same round trip as the
- *   others, so every instance sharing the store stops serving the scope too. An instance told of
- *   the 401 by another (src/live/refusals.ts) forgets what it keeps in process (`forgetHere`);
+ *   others, so every instance sharing the store stops serving the scope too;
  * - a failing store is a miss, and a failed eviction falls back to `ALL`;
  * - no stampede: reads that miss the same entry (same scope and request) while its answer is being
  *   read and stored share that one REST call, per process. A joiner is served the shared answer
@@ -182,14 +181,6 @@ export class ResponseCache {
   async forget(scope: string): Promise<void> {
     if (this.forgotten) this.forgotten.set(scope, this.now());
     else await this.evict([scopeTag(scope)]);
-  }
-
-  /**
-   * Another instance heard Engage refuse the token of `scope` and wrote it where the instances
-   * sharing the store read it (`forget`): only what this process keeps of the scope is forgotten.
-   */
-  forgetHere(scope: string): void {
-    this.forgotten?.set(scope, this.now());
   }
 
   /** How long a tag is kept: past every entry it may guard (written up to the skew earlier). */

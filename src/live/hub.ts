@@ -36,6 +36,7 @@
 import { GraphQLError } from 'graphql';
 import { LRUCache } from 'lru-cache';
 import { EngageError } from '../engage/errors';
+import { tokenRefusedError } from '../errors';
 import { RedisUnavailableError } from '../infra';
 import type { Intervention, Thread } from '../engage/types';
 import { comparePositions, decodeCursor, encodeCursor, futureCursor, type Cursor, type Position } from './cursor';
@@ -523,9 +524,7 @@ export class LiveHub implements LiveAccess {
     const open = this.streams.get(scope);
     if (!open) return;
     this.streams.delete(scope);
-    const error = new GraphQLError('Engage no longer accepts this token (revoked or expired): sign in again.', {
-      extensions: { code: 'UNAUTHENTICATED' },
-    });
+    const error = tokenRefusedError();
     for (const queue of open) queue.fail(error);
   }
 

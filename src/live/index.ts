@@ -67,12 +67,6 @@ export interface LiveOptions {
    * so nothing needs evicting again later.
    */
   onChange?: (events: LiveEvent[]) => Promise<void>;
-  /**
-   * Runs on this instance, before the hub ends the scope's streams, when another instance heard
-   * Engage refuse the token of `scope` (refusals.ts): the gateway forgets what its process keeps of
-   * the scope in the cross-request cache (the other instance forgot what the shared store keeps).
-   */
-  onTokenRefusedElsewhere?: (scope: string) => void;
   log: (message: string) => void;
 }
 
@@ -134,10 +128,9 @@ export async function createLive(options: LiveOptions): Promise<Live> {
   });
   const refusals = new TokenRefusals({
     pubsub,
-    told: (scope) => {
-      options.onTokenRefusedElsewhere?.(scope);
-      hub.forget(scope);
-    },
+    // What else the gateway keeps of the scope is in the store the instances share, where the
+    // instance that heard the 401 forgot it (the response cache, idempotency records).
+    told: (scope) => hub.forget(scope),
     whenAvailable: redis ? (listener) => redis.onAvailable(listener) : undefined,
     log: options.log,
   });
@@ -145,6 +138,7 @@ export async function createLive(options: LiveOptions): Promise<Live> {
     await hub.start();
     await refusals.start();
   } catch (error) {
+    await hub.close();
     await refusals.close();
     await pubsub.close();
     throw error;

@@ -22,6 +22,7 @@ const KEYS: Record<string, RegExp> = {
   'cache tag': /^cache:tag:.+$/,
   'idempotency record': /^idempotency:record:[0-9a-f]+:[A-Za-z]+:.+$/,
   'idempotency reservation': /^idempotency:reservation:[0-9a-f]+:[A-Za-z]+:.+$/,
+  'idempotency token mark': /^idempotency:token:(recorded|refused):[0-9a-f]+$/,
   'event log': /^live:log(:trimmed|:epoch)?$/,
   'webhook event id': /^live:event:.+$/,
   'payload result': /^live:results:[0-9a-f]+:(claim|wanted|result):.+$/,

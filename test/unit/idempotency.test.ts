@@ -132,6 +132,52 @@ describe('IdempotencyStore', () => {
     expect(await store.run('alice', 'reply', 'k2', {}, action)).toBe('again');
   });
 
+  it("a token's refusal is kept with the records: an instance sharing them, started after the 401, does not replay either", async () => {
+    const records = new Keyv();
+    const tokens = new Keyv();
+    const action = jest.fn(async () => 'posted');
+    await new IdempotencyStore(records, { tokens }).run('alice', 'reply', 'k', { body: 'hi' }, action);
+    await new IdempotencyStore(records, { tokens }).forget('alice');
+    await expect(
+      new IdempotencyStore(records, { tokens }).run('alice', 'reply', 'k', { body: 'hi' }, action),
+    ).rejects.toMatchObject({ extensions: { code: 'UNAUTHENTICATED' } });
+    expect(action).toHaveBeenCalledTimes(1);
+  });
+
+  it('a refused token that recorded nothing (a made-up one) writes nothing: a flood of them cannot push a real refusal out', async () => {
+    const records = new Keyv();
+    const store = new Map<string, unknown>();
+    const tokens = new Keyv({ store });
+    const idempotency = new IdempotencyStore(records, { tokens });
+    await idempotency.run('alice', 'reply', 'k', {}, async () => 'posted');
+    await idempotency.forget('alice');
+    const marks = [...store.keys()].sort();
+    await Promise.all(Array.from({ length: 100 }, (_, i) => idempotency.forget(`made-up-${i}`)));
+    expect([...store.keys()].sort()).toEqual(marks);
+    expect(marks.map((key) => key.replace(/^keyv:/, ''))).toEqual(['recorded:alice', 'refused:alice']);
+  });
+
+  it('a retry right after the 401 is not replayed while the refusal is still being written', async () => {
+    const records = new Keyv();
+    let written: () => void = () => undefined;
+    const slow = new Keyv();
+    const set = slow.set.bind(slow);
+    // The refusal's write waits until released; the record's mark does not.
+    slow.set = (async (key: string, value: unknown, ttl?: number) => {
+      if (key.startsWith('refused:')) await new Promise<void>((resolve) => (written = resolve));
+      return set(key, value, ttl);
+    }) as typeof slow.set;
+    const idempotency = new IdempotencyStore(records, { tokens: slow });
+    const action = jest.fn(async () => 'posted');
+    await idempotency.run('alice', 'reply', 'k', {}, action);
+    void idempotency.forget('alice');
+    const retry = idempotency.run('alice', 'reply', 'k', {}, action);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    written();
+    await expect(retry).rejects.toMatchObject({ extensions: { code: 'UNAUTHENTICATED' } });
+    expect(action).toHaveBeenCalledTimes(1);
+  });
+
   it('a missing key runs the action every time; an empty or huge key is refused', async () => {
     const store = new IdempotencyStore(new Keyv());
     const action = jest.fn(async () => 1);

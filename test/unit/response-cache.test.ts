@@ -311,21 +311,6 @@ function suite(name: string, makeInfra: () => Promise<Infra>) {
       }
     });
 
-    it('told by another instance of a refused token, forgets what the process keeps of its scope, and writes nothing shared', async () => {
-      const local = new ResponseCache(keyv, { ...TTL, inProcessRecords: 1_000 });
-      const as = (scope: string) => new EngageClient(engage).through(local.policy(scope));
-      await as('alice').getThread('t1');
-      await as('bob').getThread('t1');
-      await local.whenStored();
-      local.forgetHere('alice');
-      await as('alice').getThread('t1');
-      await as('bob').getThread('t1');
-      expect(engage.count()).toBe(3);
-      // In a shared store the instance that heard the 401 wrote the scope's tag (`forget`): not again.
-      new ResponseCache(keyv, TTL).forgetHere('alice');
-      expect(await keyv.get('tag:token:alice')).toBeUndefined();
-    });
-
     it("keeps an agent's identities as long as the collections, other identity lists as records", () => {
       const short = new ResponseCache(keyv, { collectionsTtlMs: 5, recordsTtlMs: 7 });
       expect(short.ttlFor({ path: '/identities', params: { user_id: 'u1', offset: 0, limit: 150 } })).toBe(5);
