@@ -45,16 +45,21 @@ export interface HostPolicy {
   middleware: RequestHandler;
 }
 
-/** The name in a `Host` header (lowercase, without its port), or `undefined` for an IP address. */
+/** A `Host` header: an IPv6 address in brackets or a name (or IPv4 address), then maybe a port. */
+const HOST = /^(?:\[([0-9a-f:.]+)\]|([a-z0-9_.-]+))(?::\d{0,5})?$/;
+
+/**
+ * The name in a `Host` header (lowercase, without its port or a trailing dot: `gw.example.` is the
+ * same DNS name as `gw.example`, and browsers send it as typed), `undefined` for an IP address, and
+ * `''` for anything else (no name that could be listed).
+ */
 function hostName(host: string): string | undefined {
-  const value = host.trim().toLowerCase();
-  if (value.startsWith('[')) {
-    const end = value.indexOf(']');
-    // `[::1]:4000`: an address; an unclosed or non-address bracket, no name that could be listed.
-    return end > 0 && isIP(value.slice(1, end)) === 6 ? undefined : '';
-  }
-  const name = value.replace(/:\d*$/, '');
-  return isIP(name) === 4 ? undefined : name;
+  const match = HOST.exec(host.trim().toLowerCase());
+  if (!match) return '';
+  const [, ipv6, name] = match;
+  if (ipv6 !== undefined) return isIP(ipv6) === 6 ? undefined : '';
+  const bare = name.replace(/\.$/, '');
+  return isIP(bare) === 4 ? undefined : bare;
 }
 
 /** Whether `host` names a listed name or a name under a listed `.domain`, an address or localhost. */

@@ -7,7 +7,9 @@ import { createHostPolicy } from '../../src/edge/hosts';
 describe('createHostPolicy', () => {
   it('allows the listed names, with or without a port, in any case', () => {
     const { allows } = createHostPolicy(['gw.example']);
-    for (const host of ['gw.example', 'gw.example:4000', 'GW.Example:443']) expect(allows(host)).toBe(true);
+    // A trailing dot is the same DNS name, as browsers send it when typed so.
+    for (const host of ['gw.example', 'gw.example:4000', 'GW.Example:443', 'gw.example.', 'GW.EXAMPLE.:443'])
+      expect(allows(host)).toBe(true);
     for (const host of ['evil.example', 'evil.example:4000', 'sub.gw.example', 'gw.example.evil', 'xgw.example'])
       expect(allows(host)).toBe(false);
   });
@@ -15,7 +17,14 @@ describe('createHostPolicy', () => {
   it('allows a .domain entry and every name under it, not a name that only ends the same way', () => {
     const { allows } = createHostPolicy(['.corp.example']);
     for (const host of ['corp.example', 'gw.corp.example:4000', 'a.b.corp.example']) expect(allows(host)).toBe(true);
-    for (const host of ['evilcorp.example', 'corp.example.evil', 'example']) expect(allows(host)).toBe(false);
+    for (const host of [
+      'evilcorp.example',
+      'corp.example.evil',
+      'example',
+      'evil.example/x.corp.example',
+      'gw.corp.example..',
+    ])
+      expect(allows(host)).toBe(false);
   });
 
   it('always allows IP addresses and localhost: no name to rebind', () => {
@@ -23,7 +32,8 @@ describe('createHostPolicy', () => {
     for (const host of ['127.0.0.1:4000', '10.0.0.7', '[::1]:4000', '[fd00::7]', 'localhost:4000', 'app.localhost'])
       expect(allows(host)).toBe(true);
     // Not an address: a name that only looks like one, an unclosed bracket.
-    for (const host of ['127.0.0.1.evil.example', '[::1', '[evil.example]']) expect(allows(host)).toBe(false);
+    for (const host of ['127.0.0.1.evil.example', '[::1', '[evil.example]', '[::1].evil.example', '[::1]:4000x'])
+      expect(allows(host)).toBe(false);
   });
 
   it("refuses what a development server lets through: a Host starting 'file:' or '<name>-extension:'", () => {
