@@ -34,8 +34,15 @@ export type AddIfAbsent = (key: string, value: unknown, ttlMs: number) => Promis
 export type Kv = Keyv & { addIfAbsent: AddIfAbsent };
 
 /** A read then a write: set-if-absent for a store that one process alone writes (memory, a plain keyv). */
+/** Nothing is added for no time: a caller's bug, not a store failure. */
+function assertTtl(ttlMs: number): void {
+  if (!(ttlMs > 0 && Number.isFinite(ttlMs)))
+    throw new RangeError('addIfAbsent: the TTL must be a positive number of ms');
+}
+
 export function checkThenAdd(keyv: Keyv): AddIfAbsent {
   return async (key, value, ttlMs) => {
+    assertTtl(ttlMs);
     // `get`, not `has`: keyv's memory store keeps an entry past its TTL until read, and `has` asks the store.
     const held: unknown = await keyv.get(key);
     if (held !== undefined) return false;
@@ -93,6 +100,7 @@ export function redisKv(KeyvRedis: KeyvRedis, redis: Redis, namespace: string, o
   // Failures are reported by Redis (once per outage); keyv's own event would repeat them per call.
   keyv.on('error', () => undefined);
   const addIfAbsent: AddIfAbsent = async (key, value, ttlMs) => {
+    assertTtl(ttlMs);
     // What keyv's `set` would store (its default serializer makes a string), under the adapter's name for the key.
     const entry = String(await keyv.serializeData({ value, expires: Date.now() + ttlMs }));
     const answer = await redis.run((client) =>

@@ -59,6 +59,7 @@ export class TokenRefusals {
   private readonly pending = new Set<string>();
   /** A failure other than an outage was logged, and no announcement was taken since. */
   private failing = false;
+  private closed = false;
   private unsubscribe: (() => Promise<void>) | undefined;
   private stopWatching: (() => void) | undefined;
 
@@ -84,6 +85,7 @@ export class TokenRefusals {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.stopWatching?.();
     this.stopWatching = undefined;
     await this.unsubscribe?.();
@@ -103,7 +105,7 @@ export class TokenRefusals {
       () => {
         this.failing = false;
         // Taken again after a failure that was no outage (no `whenAvailable` to tell): the rest too.
-        if (this.pending.size > 0) this.sendPending();
+        if (this.pending.size > 0 && !this.closed) this.sendPending();
       },
       (error: unknown) => {
         this.pending.delete(scope); // kept as the newest
