@@ -19,9 +19,12 @@
  *   key is refused (UNAUTHENTICATED) without calling Engage, whatever the arguments, by every
  *   instance sharing the store, those started later included. The refusal is kept in the store
  *   beside the records (`refused:<scope>`, as long as a record lives), and only for a scope that
- *   recorded something (`recorded:<scope>`, written before its first record): a flood of made-up
- *   tokens, each refused, writes nothing, so it can neither grow the store nor push a real
- *   refusal out of it. A record made later (Engage accepting the token again) replays; records
+ *   may have recorded something (`recorded:<scope>`, written before each call is sent, and failing
+ *   closed as the records do): a flood of made-up tokens, each refused, writes nothing, so it can
+ *   neither grow the store nor push a real refusal out of it. A refusal the store does not take is
+ *   kept by its instance, which refuses replays itself and writes it again once the store answers.
+ *   A retry that reaches another instance within the round trip that writes the refusal may still
+ *   be replayed. A record made later (Engage accepting the token again) replays; records
  *   carry when they were made, compared with a margin for the clocks of instances (`clockSkewMs`);
  * - across instances (Redis), the first caller reserves the key (`SET NX`) before calling Engage; a
  *   retry that lands on another instance meanwhile waits for the stored result, or gets CONFLICT
@@ -128,6 +131,10 @@ export class IdempotencyStore {
   private readonly tokens: Keyv;
   /** Refusals being written (`forget`): a retry of their scope waits for them before replaying. */
   private readonly forgetting = new Map<string, Promise<void>>();
+  /** Refusals the store did not take (when Engage refused each scope), until it does. */
+  private readonly refusalsKept: LRUCache<string, number>;
+  /** How long a scope's marks live: past every record they are about. */
+  private readonly markTtlMs: number;
 
   /** Writes a record only where there is none: atomic on Redis (src/infra/kv.ts). */
   private readonly addIfAbsent: AddIfAbsent;
@@ -167,7 +174,17 @@ export class IdempotencyStore {
       },
     });
     this.tokens = options.tokens ?? keyv;
+    // A mark is written before its call is sent, and the call's record may be written up to a
+    // reservation's TTL later, for the records' TTL.
+    this.markTtlMs =
+      (options.ttlMs ?? IDEMPOTENCY_TTL_MS) + (options.reservationTtlMs ?? RESERVATION_TTL_MS) + MARK_MARGIN_MS;
+    this.refusalsKept = new LRUCache({
+      maxSize: MAX_UNWRITTEN,
+      sizeCalculation: () => 1,
+      ttl: options.ttlMs ?? IDEMPOTENCY_TTL_MS,
+    });
     this.stopWatching = options.whenAvailable?.(() => {
+      void this.rewriteRefusals();
       if (this.unwritten.size === 0) return;
       clearTimeout(this.rewriting);
       this.rewriting = undefined;
@@ -207,9 +224,14 @@ export class IdempotencyStore {
     // this call instead of starting its own.
     const promise = (async () => {
       const kept = this.unwritten.get(storeKey);
-      if (kept) return this.replay(kept.record as Stored<T>, scope, print);
+      if (kept) return this.replay(kept.record as Stored<T>, scope, print, { kept: true });
+      // The scope's mark goes with the first read; it must be taken before anything is sent (see the
+      // contract), not before a replay, which sends nothing.
+      const marking = this.mark(scope);
+      marking.catch(() => undefined); // awaited below, unless a record is replayed
       const stored = await this.read<T>(storeKey);
       if (stored) return this.replay(stored, scope, print);
+      await marking;
       const reservations = this.options.reservations;
       let owner: string | undefined;
       if (reservations) {
@@ -268,10 +290,8 @@ export class IdempotencyStore {
    * Throws when the store fails.
    */
   private async write(storeKey: string, record: Stored<unknown>, ttlMs: number): Promise<void> {
-    const [scope, operation] = storeKey.split(':', 2);
-    // Before the record, and outliving it: a scope with a record always has its mark (`forget`).
-    await this.tokens.set(`recorded:${scope}`, record.at, ttlMs + MARK_MARGIN_MS);
     if (await this.addIfAbsent(storeKey, record, ttlMs)) return;
+    const [scope, operation] = storeKey.split(':', 2);
     let there: Stored<unknown> | undefined;
     try {
       there = await this.keyv.get<Stored<unknown>>(storeKey);
@@ -338,6 +358,13 @@ export class IdempotencyStore {
     this.stopWatching?.();
     clearTimeout(this.rewriting);
     this.rewriting = undefined;
+    await this.rewriteRefusals();
+    if (this.refusalsKept.size > 0)
+      this.log(
+        `idempotency: ${this.refusalsKept.size} refused token(s) could not be recorded before this instance stopped; ` +
+          'their earlier results may be replayed to them elsewhere',
+      );
+    this.refusalsKept.clear();
     if (this.unwritten.size === 0) return;
     await this.rewrite();
     if (this.unwritten.size > 0)
@@ -363,15 +390,16 @@ export class IdempotencyStore {
     const previous = this.forgetting.get(scope);
     const forgetting = (async () => {
       await previous;
-      // A made-up token recorded nothing: its refusal is not written (see the contract).
-      if ((await this.tokens.get(`recorded:${scope}`)) === undefined) return;
-      await this.tokens.set(`refused:${scope}`, at, (this.options.ttlMs ?? IDEMPOTENCY_TTL_MS) + MARK_MARGIN_MS);
-    })().catch((error: unknown) =>
-      this.log(
-        `idempotency: the refusal of a token (caller ${scope}) could not be recorded (${error instanceof Error ? error.message : String(error)}); ` +
-          'its earlier results may still be replayed to it',
-      ),
-    );
+      try {
+        await this.recordRefusal(scope, at);
+      } catch (error) {
+        this.refusalsKept.set(scope, Math.max(at, this.refusalsKept.get(scope) ?? 0));
+        this.log(
+          `idempotency: the refusal of a token (caller ${scope}) could not be recorded (${error instanceof Error ? error.message : String(error)}); ` +
+            'kept by this instance, which replays nothing recorded before it, and written again once the store answers',
+        );
+      }
+    })();
     this.forgetting.set(scope, forgetting);
     void forgetting.then(() => {
       if (this.forgetting.get(scope) === forgetting) this.forgetting.delete(scope);
@@ -379,15 +407,43 @@ export class IdempotencyStore {
     return forgetting;
   }
 
+  /** Marks a scope that may record: before anything is sent, failing closed. */
+  private mark(scope: string): Promise<void> {
+    return this.tokens
+      .set(`recorded:${scope}`, Date.now(), this.markTtlMs)
+      .then(() => undefined)
+      .catch(unavailable);
+  }
+
+  /** Writes a refusal, for a scope that may have recorded something (a made-up token's is not). */
+  private async recordRefusal(scope: string, at: number): Promise<void> {
+    if ((await this.tokens.get(`recorded:${scope}`)) === undefined) return;
+    await this.tokens.set(`refused:${scope}`, at, this.markTtlMs);
+  }
+
+  /** Writes the refusals kept (`refusalsKept`), until the store refuses one. */
+  private async rewriteRefusals(): Promise<void> {
+    for (const [scope, at] of [...this.refusalsKept.entries()]) {
+      try {
+        await this.recordRefusal(scope, at);
+      } catch {
+        return;
+      }
+      if (this.refusalsKept.get(scope) === at) this.refusalsKept.delete(scope);
+    }
+  }
+
   /** What a recorded call came to, for a retry by `scope` with the same arguments. */
-  private async replay<T>(stored: Stored<T>, scope: string, print: string): Promise<T> {
+  private async replay<T>(stored: Stored<T>, scope: string, print: string, from = { kept: false }): Promise<T> {
     await this.forgetting.get(scope);
-    // Unreadable (the store down, this a result kept here meanwhile): replayed, as before refusals
-    // were kept; it is the token's own result, and nothing is sent to Engage.
-    const refused = await this.tokens.get<number>(`refused:${scope}`).catch(() => undefined);
+    // Unreadable: a record read from the store just now is refused (fail closed); one this
+    // instance keeps because the store is down is replayed unless it heard the refusal itself.
+    const written = await this.tokens
+      .get<number>(`refused:${scope}`)
+      .catch(() => (from.kept ? undefined : unavailable()));
+    const refused = Math.max(written ?? -Infinity, this.refusalsKept.get(scope) ?? -Infinity);
     // Before the arguments: a refused token learns nothing of what it recorded.
-    if (refused !== undefined && (stored.at ?? 0) <= refused + (this.options.clockSkewMs ?? 0))
-      throw tokenRefusedError();
+    if ((stored.at ?? 0) <= refused + (this.options.clockSkewMs ?? 0)) throw tokenRefusedError();
     this.assertSameArguments(stored.fingerprint, print);
     if (stored.outcomeUnknown) {
       throw new GraphQLError(

@@ -12,6 +12,9 @@ const noAnswer = () =>
     outcomeUnknown: true,
   });
 
+/** What a refused token is answered instead of its recorded result. */
+const TOKEN_REFUSED = { extensions: { code: 'UNAUTHENTICATED' } };
+
 /** Resolves once `condition` holds (checked every 20 ms), or fails after 5 s. */
 async function until(condition: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + 5_000;
@@ -178,6 +181,87 @@ describe('IdempotencyStore', () => {
     expect(action).toHaveBeenCalledTimes(1);
   });
 
+  it("a scope's first result recorded late, after a 401 heard meanwhile, is not replayed either: the scope was marked before the call", async () => {
+    const down = { a: false };
+    // One store down for both (Redis): the records and the marks.
+    const records = failingWrites(new Keyv(), down);
+    const tokens = failingWrites(new Keyv(), down);
+    const store = new IdempotencyStore(records, { tokens, log: () => undefined });
+    const action = jest.fn(async () => {
+      down.a = true; // the records lost while the call runs
+      return 'posted';
+    });
+    expect(await store.run('alice', 'reply', 'k', {}, action)).toBe('posted');
+    await store.forget('alice');
+    down.a = false;
+    await store.close(); // writes what it kept: the result, and the refusal
+    await expect(
+      new IdempotencyStore(records, { tokens }).run('alice', 'reply', 'k', {}, action),
+    ).rejects.toMatchObject(TOKEN_REFUSED);
+    expect(action).toHaveBeenCalledTimes(1);
+  });
+
+  it('a scope whose mark cannot be written sends nothing (fail closed)', async () => {
+    const down = { a: true };
+    const store = new IdempotencyStore(new Keyv(), { tokens: failingWrites(new Keyv(), down) });
+    const action = jest.fn(async () => 'posted');
+    await expect(store.run('alice', 'reply', 'k', {}, action)).rejects.toMatchObject({
+      extensions: { code: 'SERVICE_UNAVAILABLE' },
+    });
+    expect(action).not.toHaveBeenCalled();
+  });
+
+  it('a refusal the store does not take is kept: its instance refuses replays, and writes it once the store answers', async () => {
+    const records = new Keyv();
+    const down = { a: false };
+    const tokens = failingWrites(new Keyv(), down);
+    const log = jest.fn();
+    let available!: () => void;
+    const store = new IdempotencyStore(records, {
+      tokens,
+      log,
+      whenAvailable: (listener) => ((available = listener), () => undefined),
+    });
+    const action = jest.fn(async () => 'posted');
+    await store.run('alice', 'reply', 'k', {}, action);
+    down.a = true;
+    await store.forget('alice');
+    expect(log).toHaveBeenCalledWith(
+      expect.stringMatching(/^idempotency: the refusal of a token \(caller alice\) could not be recorded/),
+    );
+    await expect(store.run('alice', 'reply', 'k', {}, action)).rejects.toMatchObject({
+      extensions: { code: 'UNAUTHENTICATED' },
+    });
+    down.a = false;
+    available();
+    await until(async () => (await tokens.get('refused:alice')) !== undefined);
+    // Written: another instance refuses it too.
+    await expect(
+      new IdempotencyStore(records, { tokens }).run('alice', 'reply', 'k', {}, action),
+    ).rejects.toMatchObject(TOKEN_REFUSED);
+    expect(action).toHaveBeenCalledTimes(1);
+  });
+
+  it('a record read from the store is not replayed when its refusal cannot be read (fail closed)', async () => {
+    const records = new Keyv();
+    const tokens = new Keyv();
+    const action = jest.fn(async () => 'posted');
+    await new IdempotencyStore(records, { tokens }).run('alice', 'reply', 'k', {}, action);
+    const unreadable = new Proxy(tokens, {
+      get(target, property, receiver) {
+        if (property === 'get') return async () => Promise.reject(new Error('redis: no answer'));
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    await expect(
+      new IdempotencyStore(records, { tokens: unreadable }).run('alice', 'reply', 'k', {}, action),
+    ).rejects.toMatchObject({
+      extensions: { code: 'SERVICE_UNAVAILABLE' },
+    });
+    expect(action).toHaveBeenCalledTimes(1);
+  });
+
   it('a missing key runs the action every time; an empty or huge key is refused', async () => {
     const store = new IdempotencyStore(new Keyv());
     const action = jest.fn(async () => 1);
@@ -326,8 +410,11 @@ describe('IdempotencyStore', () => {
       const log = jest.fn();
       const fail = { set: true };
       const records = broken(fail);
+      // The records' writes fail; the scope's mark, written before the call, was taken.
+      const tokens = new Keyv();
       let available: (() => void) | undefined;
       const store = new IdempotencyStore(records, {
+        tokens,
         reservations,
         reservationTtlMs: 200,
         log,
@@ -338,7 +425,7 @@ describe('IdempotencyStore', () => {
       expect(log).toHaveBeenCalledTimes(1);
       // Held while the store refuses it: a retry on another instance is refused, not posted.
       expect(reservations.held.size).toBe(1);
-      const other = new IdempotencyStore(records, { reservations, reservationTtlMs: 200 });
+      const other = new IdempotencyStore(records, { tokens, reservations, reservationTtlMs: 200 });
       await expect(other.run('alice', 'reply', 'k', {}, action)).rejects.toMatchObject({
         extensions: { code: 'CONFLICT' },
       });
@@ -361,7 +448,7 @@ describe('IdempotencyStore', () => {
 
     it('an instance stopped while a result is not recorded says how many it could not keep', async () => {
       const log = jest.fn();
-      const store = new IdempotencyStore(broken({ set: true }), { reservations: lock(), log });
+      const store = new IdempotencyStore(broken({ set: true }), { tokens: new Keyv(), reservations: lock(), log });
       expect(await store.run('alice', 'reply', 'k', {}, async () => 'posted')).toBe('posted');
       await store.close();
       expect(log).toHaveBeenLastCalledWith(expect.stringMatching(/^idempotency: 1 result\(s\) could not be recorded/));
@@ -469,8 +556,12 @@ function lateWriteBack(make: () => Promise<TwoInstances & { close?: () => Promis
       log,
       whenAvailable: (listener) => ((available = listener), () => undefined),
     });
-    down.a = true;
-    expect(await a.run('alice', 'reply', 'k', { body: 'x' }, async () => 'posted by A')).toBe('posted by A');
+    // Lost while the call runs: its result cannot be recorded.
+    const posting = async () => {
+      down.a = true;
+      return 'posted by A';
+    };
+    expect(await a.run('alice', 'reply', 'k', { body: 'x' }, posting)).toBe('posted by A');
     await new Promise((resolve) => setTimeout(resolve, RESERVATION_MS * 2));
     /** A reaches the records again and writes back what it kept (done when this resolves). */
     const back = async () => {
