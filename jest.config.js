@@ -6,9 +6,7 @@ module.exports = {
   transform: { '^.+\\.(ts|js|mjs)$': ['@swc/jest'] },
   // openapi-backend's $ref parser is published as ES modules only: compile it (and its own
   // js-yaml) to CommonJS like our sources, instead of shimming it; jose (JWT verification) too.
-  transformIgnorePatterns: [
-    '/node_modules/(?!(@apidevtools/json-schema-ref-parser|js-yaml|jose)/)',
-  ],
+  transformIgnorePatterns: ['/node_modules/(?!(@apidevtools/json-schema-ref-parser|js-yaml|jose)/)'],
   // Integration tests start real servers on loopback; give them room on a 2-core machine.
   testTimeout: 30000,
   // The suites mostly wait on loopback servers, child processes, Chromium and timers: two workers
