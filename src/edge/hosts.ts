@@ -45,8 +45,8 @@ export interface HostPolicy {
   middleware: RequestHandler;
 }
 
-/** A `Host` header: an IPv6 address in brackets or a name (or IPv4 address), then maybe a port. */
-const HOST = /^(?:\[([0-9a-f:.]+)\]|([a-z0-9_.-]+))(?::\d{0,5})?$/;
+/** A `Host` header: an IPv6 address in brackets (a zone id too: `[fe80::1%25eth0]`) or a name (or IPv4 address), then maybe a port. */
+const HOST = /^(?:\[([0-9a-f:.]+(?:%[0-9a-z._~%-]+)?)\]|([a-z0-9_.-]+))(?::\d{0,5})?$/;
 
 /**
  * The name in a `Host` header (lowercase, without its port or a trailing dot: `gw.example.` is the

@@ -33,13 +33,12 @@ export type AddIfAbsent = (key: string, value: unknown, ttlMs: number) => Promis
 /** A keyv store that can also add an entry only where there is none. */
 export type Kv = Keyv & { addIfAbsent: AddIfAbsent };
 
-/** A read then a write: set-if-absent for a store that one process alone writes (memory, a plain keyv). */
-/** Nothing is added for no time: a caller's bug, not a store failure. */
+/** Nothing is added for less than a millisecond: a caller's bug, not a store failure. */
 function assertTtl(ttlMs: number): void {
-  if (!(ttlMs > 0 && Number.isFinite(ttlMs)))
-    throw new RangeError('addIfAbsent: the TTL must be a positive number of ms');
+  if (!(ttlMs >= 1 && Number.isFinite(ttlMs))) throw new RangeError('addIfAbsent: the TTL must be 1 ms or more');
 }
 
+/** A read then a write: set-if-absent for a store that one process alone writes (memory, a plain keyv). */
 export function checkThenAdd(keyv: Keyv): AddIfAbsent {
   return async (key, value, ttlMs) => {
     assertTtl(ttlMs);
@@ -106,8 +105,8 @@ export function redisKv(KeyvRedis: KeyvRedis, redis: Redis, namespace: string, o
     const answer = await redis.run((client) =>
       client.set(adapter.createKeyPrefix(key, namespace), entry, {
         condition: 'NX',
-        // Whole milliseconds, at least one: Redis refuses `PX 983.5` and `PX 0`.
-        expiration: { type: 'PX', value: Math.max(1, Math.floor(ttlMs)) },
+        // Whole milliseconds: Redis refuses `PX 983.5`.
+        expiration: { type: 'PX', value: Math.floor(ttlMs) },
       }),
     );
     return answer === 'OK';

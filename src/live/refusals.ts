@@ -79,7 +79,7 @@ export class TokenRefusals {
 
   /** Engage refused the token of `scope` here: tells the other instances, unless they know. Never throws. */
   announce(scope: string): void {
-    if (!isTokenScope(scope) || this.recent.has(scope)) return;
+    if (this.closed || !isTokenScope(scope) || this.recent.has(scope)) return;
     this.recent.set(scope, true);
     this.send(scope);
   }

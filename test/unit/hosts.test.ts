@@ -29,7 +29,16 @@ describe('createHostPolicy', () => {
 
   it('always allows IP addresses and localhost: no name to rebind', () => {
     const { allows } = createHostPolicy(['gw.example']);
-    for (const host of ['127.0.0.1:4000', '10.0.0.7', '[::1]:4000', '[fd00::7]', 'localhost:4000', 'app.localhost'])
+    for (const host of [
+      '127.0.0.1:4000',
+      '10.0.0.7',
+      '[::1]:4000',
+      '[fd00::7]',
+      '[FE80::1%25eth0]:4000',
+      '[::ffff:10.0.0.1]',
+      'localhost:4000',
+      'app.localhost',
+    ])
       expect(allows(host)).toBe(true);
     // Not an address: a name that only looks like one, an unclosed bracket.
     for (const host of ['127.0.0.1.evil.example', '[::1', '[evil.example]', '[::1].evil.example', '[::1]:4000x'])

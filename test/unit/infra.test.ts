@@ -49,7 +49,7 @@ function contract(name: string, make: () => Promise<[Infra, Infra]>, shared: boo
       expect(await here.addIfAbsent('short', { n: 2 }, 60_000)).toBe(true);
       expect(await there.get('short')).toEqual({ n: 2 });
       // No time, or no number: nothing is added, and the caller hears of its mistake.
-      for (const ttl of [0, -5, Number.NaN, Number.POSITIVE_INFINITY])
+      for (const ttl of [0, 0.5, -5, Number.NaN, Number.POSITIVE_INFINITY])
         await expect(here.addIfAbsent('none', {}, ttl)).rejects.toThrow(RangeError);
       expect(await here.get('none')).toBeUndefined();
     });

@@ -173,3 +173,12 @@ it(`keeps the last ${MAX_PENDING} scopes it could not announce`, async () => {
   await settled();
   expect((state.published as Array<{ scope: string }>).map((message) => message.scope)).toEqual(scopes.slice(5));
 });
+
+it('announces nothing once closed', async () => {
+  const { pubsub, state } = failingPubSub();
+  const a = await instance(pubsub);
+  await a.refusals.close();
+  a.refusals.announce(SCOPE);
+  await settled();
+  expect(state.published).toEqual([]);
+});
