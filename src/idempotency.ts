@@ -18,14 +18,18 @@
  *   gateway calls `forget(scope)` for each 401 it hears, and from then on a retry with the token's
  *   key is refused (UNAUTHENTICATED) without calling Engage, whatever the arguments, by every
  *   instance sharing the store, those started later included. The refusal is kept in the store
- *   beside the records (`refused:<scope>`, as long as a record lives), and only for a scope that
- *   may have recorded something (`recorded:<scope>`, written before each call is sent, and failing
- *   closed as the records do): a flood of made-up tokens, each refused, writes nothing, so it can
- *   neither grow the store nor push a real refusal out of it. A refusal the store does not take is
- *   kept by its instance, which refuses replays itself and writes it again once the store answers.
- *   A retry that reaches another instance within the round trip that writes the refusal may still
- *   be replayed. A record made later (Engage accepting the token again) replays; records
- *   carry when they were made, compared with a margin for the clocks of instances (`clockSkewMs`);
+ *   beside the records (`refused:<scope>`, as long as a record lives, and only ever raised) for a
+ *   scope that recorded something (`recorded:<scope>`, written before each record) or whose results
+ *   this instance keeps unrecorded. A made-up token records nothing: in one process its refusal
+ *   writes nothing, so a flood of them can neither grow the store nor push a real refusal out of it.
+ *   Instances sharing the store write it for an unmarked scope too, for `unmarkedRefusalTtlMs`
+ *   only: another instance may hold a result of the scope that the store did not take, and when it
+ *   writes it back it finds the refusal and keeps it as long as the record. A refusal the store
+ *   does not take is kept by its instance, which refuses replays itself and writes it again (before
+ *   any result it keeps) once the store answers. A retry that reaches another instance within the
+ *   round trip that writes the refusal may still be replayed. A record made later (Engage accepting
+ *   the token again) replays; records carry when they were made, compared with a margin for the
+ *   clocks of instances (`clockSkewMs`);
  * - across instances (Redis), the first caller reserves the key (`SET NX`) before calling Engage; a
  *   retry that lands on another instance meanwhile waits for the stored result, or gets CONFLICT
  *   ("still in progress") if it does not come in time. It never calls Engage a second time;
@@ -158,6 +162,12 @@ export class IdempotencyStore {
        * namespace in memory, so that marks and records never push each other out.
        */
       tokens?: Keyv;
+      /**
+       * With instances sharing the store: how long a refusal is kept for a scope without a mark
+       * (see the contract), at least as long as a result another instance could not record may
+       * still be written back. Default none: one process knows what it keeps.
+       */
+      unmarkedRefusalTtlMs?: number;
       /** Calls its listener each time the store is available again after an outage (Redis); returns how to stop. */
       whenAvailable?: (listener: () => void) => () => void;
     } = {},
@@ -174,18 +184,15 @@ export class IdempotencyStore {
       },
     });
     this.tokens = options.tokens ?? keyv;
-    // A mark is written before its call is sent, and the call's record may be written up to a
-    // reservation's TTL later, for the records' TTL.
-    this.markTtlMs =
-      (options.ttlMs ?? IDEMPOTENCY_TTL_MS) + (options.reservationTtlMs ?? RESERVATION_TTL_MS) + MARK_MARGIN_MS;
+    // Written just before the record it is about, and living past it.
+    this.markTtlMs = (options.ttlMs ?? IDEMPOTENCY_TTL_MS) + MARK_MARGIN_MS;
     this.refusalsKept = new LRUCache({
       maxSize: MAX_UNWRITTEN,
       sizeCalculation: () => 1,
       ttl: options.ttlMs ?? IDEMPOTENCY_TTL_MS,
     });
     this.stopWatching = options.whenAvailable?.(() => {
-      void this.rewriteRefusals();
-      if (this.unwritten.size === 0) return;
+      if (!this.keepsAnything()) return;
       clearTimeout(this.rewriting);
       this.rewriting = undefined;
       this.rewriteAfter(0);
@@ -225,13 +232,8 @@ export class IdempotencyStore {
     const promise = (async () => {
       const kept = this.unwritten.get(storeKey);
       if (kept) return this.replay(kept.record as Stored<T>, scope, print, { kept: true });
-      // The scope's mark goes with the first read; it must be taken before anything is sent (see the
-      // contract), not before a replay, which sends nothing.
-      const marking = this.mark(scope);
-      marking.catch(() => undefined); // awaited below, unless a record is replayed
       const stored = await this.read<T>(storeKey);
       if (stored) return this.replay(stored, scope, print);
-      await marking;
       const reservations = this.options.reservations;
       let owner: string | undefined;
       if (reservations) {
@@ -290,8 +292,11 @@ export class IdempotencyStore {
    * Throws when the store fails.
    */
   private async write(storeKey: string, record: Stored<unknown>, ttlMs: number): Promise<void> {
-    if (await this.addIfAbsent(storeKey, record, ttlMs)) return;
     const [scope, operation] = storeKey.split(':', 2);
+    // Before the record: a scope with a record always has its mark (`forget`). Always the full
+    // TTL: a record written back late must not shorten the mark of a newer one.
+    await this.tokens.set(`recorded:${scope}`, Date.now(), this.markTtlMs);
+    if (await this.addIfAbsent(storeKey, record, ttlMs)) return;
     let there: Stored<unknown> | undefined;
     try {
       there = await this.keyv.get<Stored<unknown>>(storeKey);
@@ -311,7 +316,17 @@ export class IdempotencyStore {
     );
   }
 
-  /** Writes the records kept (`unwritten`) after `delayMs`, then after twice as long while the store refuses them. */
+  /** Whether refusals or records wait to be written (those expired since aside). */
+  private keepsAnything(): boolean {
+    this.refusalsKept.purgeStale();
+    this.unwritten.purgeStale();
+    return this.refusalsKept.size > 0 || this.unwritten.size > 0;
+  }
+
+  /**
+   * Writes the refusals and records kept (`refusalsKept`, `unwritten`) after `delayMs`, then after
+   * twice as long while the store refuses them.
+   */
   private rewriteAfter(delayMs: number): void {
     if (this.rewriting || this.closed) return;
     this.rewriting = setTimeout(() => {
@@ -319,7 +334,7 @@ export class IdempotencyStore {
       void this.rewrite().then((done) => {
         // Refused, or kept while this ran: written next time.
         const next = done ? REWRITE_FIRST_MS : Math.min(Math.max(delayMs * 2, REWRITE_FIRST_MS), REWRITE_MAX_MS);
-        if (this.unwritten.size > 0) this.rewriteAfter(next);
+        if (this.keepsAnything()) this.rewriteAfter(next);
       });
     }, delayMs);
     this.rewriting.unref();
@@ -336,15 +351,30 @@ export class IdempotencyStore {
   private pass: Promise<boolean> | undefined;
 
   private async writeKept(): Promise<boolean> {
+    // Refusals first: a result is never written back before its scope's refusal.
+    for (const [scope, at] of [...this.refusalsKept.entries()]) {
+      try {
+        await this.recordRefusal(scope, at, true);
+      } catch {
+        return false;
+      }
+      if (this.refusalsKept.get(scope) === at) this.refusalsKept.delete(scope);
+    }
+    const written = new Set<string>();
     for (const [storeKey, { record, owner }] of [...this.unwritten.entries()]) {
       // Whole milliseconds: lru-cache's clock is fractional, and Redis refuses `PX 983.5` (every write-back failed so).
       const ttl = Math.floor(this.unwritten.getRemainingTTL(storeKey));
       if (ttl <= 0) continue;
+      const scope = storeKey.split(':', 1)[0];
       try {
         await this.write(storeKey, record, ttl);
+        // Another instance may have refused the scope meanwhile, for `unmarkedRefusalTtlMs`: its
+        // refusal now lives as long as this record.
+        if (!written.has(scope)) await this.keepRefusal(scope);
       } catch {
         return false;
       }
+      written.add(scope);
       this.unwritten.delete(storeKey);
       // Ours only: past its TTL the key may be another instance's now.
       await this.options.reservations?.release(storeKey, owner).catch(() => undefined);
@@ -358,15 +388,15 @@ export class IdempotencyStore {
     this.stopWatching?.();
     clearTimeout(this.rewriting);
     this.rewriting = undefined;
-    await this.rewriteRefusals();
+    if (!this.keepsAnything()) return;
+    await this.rewrite();
+    this.keepsAnything();
     if (this.refusalsKept.size > 0)
       this.log(
         `idempotency: ${this.refusalsKept.size} refused token(s) could not be recorded before this instance stopped; ` +
           'their earlier results may be replayed to them elsewhere',
       );
     this.refusalsKept.clear();
-    if (this.unwritten.size === 0) return;
-    await this.rewrite();
     if (this.unwritten.size > 0)
       this.log(
         `idempotency: ${this.unwritten.size} result(s) could not be recorded before this instance stopped; ` +
@@ -387,13 +417,16 @@ export class IdempotencyStore {
    */
   forget(scope: string): Promise<void> {
     const at = Date.now();
+    // Results of the scope this instance could not record yet: a refusal is written for them.
+    const keptHere = [...this.unwritten.keys()].some((storeKey) => storeKey.startsWith(`${scope}:`));
     const previous = this.forgetting.get(scope);
     const forgetting = (async () => {
       await previous;
       try {
-        await this.recordRefusal(scope, at);
+        await this.recordRefusal(scope, at, keptHere);
       } catch (error) {
         this.refusalsKept.set(scope, Math.max(at, this.refusalsKept.get(scope) ?? 0));
+        this.rewriteAfter(REWRITE_FIRST_MS);
         this.log(
           `idempotency: the refusal of a token (caller ${scope}) could not be recorded (${error instanceof Error ? error.message : String(error)}); ` +
             'kept by this instance, which replays nothing recorded before it, and written again once the store answers',
@@ -407,30 +440,25 @@ export class IdempotencyStore {
     return forgetting;
   }
 
-  /** Marks a scope that may record: before anything is sent, failing closed. */
-  private mark(scope: string): Promise<void> {
-    return this.tokens
-      .set(`recorded:${scope}`, Date.now(), this.markTtlMs)
-      .then(() => undefined)
-      .catch(unavailable);
+  /**
+   * Writes a refusal: as long as a record for a scope that recorded something (its mark) or whose
+   * results this instance keeps (`keptHere`); else for `unmarkedRefusalTtlMs`, when set (see the
+   * contract). Only ever raised: a refusal written back late does not hide a newer one (a read
+   * then a write: two instances writing at once may leave the older, a round trip's worth).
+   */
+  private async recordRefusal(scope: string, at: number, keptHere: boolean): Promise<void> {
+    const marked = keptHere || (await this.tokens.get(`recorded:${scope}`)) !== undefined;
+    const ttl = marked ? this.markTtlMs : this.options.unmarkedRefusalTtlMs;
+    if (!ttl) return;
+    const there = await this.tokens.get<number>(`refused:${scope}`);
+    if (there !== undefined && there >= at && !marked) return;
+    await this.tokens.set(`refused:${scope}`, Math.max(at, there ?? 0), ttl);
   }
 
-  /** Writes a refusal, for a scope that may have recorded something (a made-up token's is not). */
-  private async recordRefusal(scope: string, at: number): Promise<void> {
-    if ((await this.tokens.get(`recorded:${scope}`)) === undefined) return;
-    await this.tokens.set(`refused:${scope}`, at, this.markTtlMs);
-  }
-
-  /** Writes the refusals kept (`refusalsKept`), until the store refuses one. */
-  private async rewriteRefusals(): Promise<void> {
-    for (const [scope, at] of [...this.refusalsKept.entries()]) {
-      try {
-        await this.recordRefusal(scope, at);
-      } catch {
-        return;
-      }
-      if (this.refusalsKept.get(scope) === at) this.refusalsKept.delete(scope);
-    }
+  /** Keeps a refusal of `scope` there (written for a while) as long as a record: one was just written back. */
+  private async keepRefusal(scope: string): Promise<void> {
+    const there = await this.tokens.get<number>(`refused:${scope}`);
+    if (there !== undefined) await this.tokens.set(`refused:${scope}`, there, this.markTtlMs);
   }
 
   /** What a recorded call came to, for a retry by `scope` with the same arguments. */

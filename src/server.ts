@@ -319,6 +319,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     clockSkewMs,
     // Their own namespace: in memory, marks and records never push each other out.
     tokens: infra.kv(names.idempotencyTokens, { throwOnErrors: true }),
+    // Past it, a result another instance could not record is no longer guarded either.
+    unmarkedRefusalTtlMs: options.redisUrl ? reservationTtl + 60_000 : undefined,
     whenAvailable: infra.redis ? (listener) => infra.redis!.onAvailable(listener) : undefined,
   });
   const cacheTtl = {

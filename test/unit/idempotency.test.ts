@@ -201,14 +201,72 @@ describe('IdempotencyStore', () => {
     expect(action).toHaveBeenCalledTimes(1);
   });
 
-  it('a scope whose mark cannot be written sends nothing (fail closed)', async () => {
-    const down = { a: true };
-    const store = new IdempotencyStore(new Keyv(), { tokens: failingWrites(new Keyv(), down) });
-    const action = jest.fn(async () => 'posted');
-    await expect(store.run('alice', 'reply', 'k', {}, action)).rejects.toMatchObject({
-      extensions: { code: 'SERVICE_UNAVAILABLE' },
+  it("a made-up token's mutation with a key, refused by Engage (401), writes nothing in one process", async () => {
+    const records = new Map<string, unknown>();
+    const marks = new Map<string, unknown>();
+    const store = new IdempotencyStore(new Keyv({ store: records }), { tokens: new Keyv({ store: marks }) });
+    for (let i = 0; i < 20; i++) {
+      const scope = `made-up-${i}`;
+      // As the gateway does: the 401 is heard (forget) while the call fails with it.
+      const refused = store.run(scope, 'reply', 'k', {}, async () => {
+        void store.forget(scope);
+        throw new EngageError('unauthenticated', 'Engage POST /contents: The access token is invalid', { status: 401 });
+      });
+      await expect(refused).rejects.toMatchObject({ kind: 'unauthenticated' });
+      await store.forget(scope);
+    }
+    expect([...records.keys(), ...marks.keys()]).toEqual([]);
+  });
+
+  it('a refusal heard on another instance while a result waits there to be recorded is kept as long as the record', async () => {
+    const records = new Keyv();
+    const tokens = new Keyv();
+    const down = { a: false };
+    // A and B share the store; A loses it while its call runs.
+    const a = new IdempotencyStore(failingWrites(records, down), {
+      tokens: failingWrites(tokens, down),
+      log: () => undefined,
     });
-    expect(action).not.toHaveBeenCalled();
+    const b = new IdempotencyStore(records, { tokens, unmarkedRefusalTtlMs: 100 });
+    const action = jest.fn(async () => {
+      down.a = true;
+      return 'posted';
+    });
+    expect(await a.run('alice', 'reply', 'k', {}, action)).toBe('posted');
+    // B hears the 401: the scope has no mark there (A could not write it), so for a while only.
+    await b.forget('alice');
+    down.a = false;
+    await a.close(); // A writes its result back, and finds the refusal
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await expect(
+      new IdempotencyStore(records, { tokens }).run('alice', 'reply', 'k', {}, action),
+    ).rejects.toMatchObject(TOKEN_REFUSED);
+    expect(action).toHaveBeenCalledTimes(1);
+  });
+
+  it('a refusal is only ever raised: one written back late does not hide a newer one', async () => {
+    const records = new Keyv();
+    const tokens = new Keyv();
+    const store = new IdempotencyStore(records, { tokens });
+    await store.run('alice', 'reply', 'k', {}, async () => 'posted');
+    const later = Date.now() + 60_000;
+    await tokens.set('refused:alice', later);
+    await store.forget('alice');
+    expect(await tokens.get('refused:alice')).toBe(later);
+  });
+
+  it('a refusal the store does not take is written again by itself once the store answers', async () => {
+    const records = new Keyv();
+    const down = { a: false };
+    const tokens = failingWrites(new Keyv(), down);
+    const store = new IdempotencyStore(records, { tokens, log: () => undefined });
+    await store.run('alice', 'reply', 'k', {}, async () => 'posted');
+    down.a = true;
+    await store.forget('alice');
+    // No outage's end is told (a Redis error reply is no outage): the store is tried again, backing off.
+    down.a = false;
+    await until(async () => (await tokens.get('refused:alice')) !== undefined);
+    await store.close();
   });
 
   it('a refusal the store does not take is kept: its instance refuses replays, and writes it once the store answers', async () => {
