@@ -18,16 +18,20 @@
  *   gateway calls `forget(scope)` for each 401 it hears, and from then on a retry with the token's
  *   key is refused (UNAUTHENTICATED) without calling Engage, whatever the arguments, by every
  *   instance sharing the store, those started later included. The refusal is kept in the store
- *   beside the records (`refused:<scope>`, as long as a record lives, and only ever raised) for a
- *   scope that recorded something (`recorded:<scope>`, written before each record) or whose results
- *   this instance keeps unrecorded. A made-up token records nothing: in one process its refusal
- *   writes nothing, so a flood of them can neither grow the store nor push a real refusal out of it.
- *   Instances sharing the store write it for an unmarked scope too, for `unmarkedRefusalTtlMs`
- *   only: another instance may hold a result of the scope that the store did not take, and when it
- *   writes it back it finds the refusal and keeps it as long as the record. A refusal the store
- *   does not take is kept by its instance, which refuses replays itself and writes it again (before
- *   any result it keeps) once the store answers. A retry that reaches another instance within the
- *   round trip that writes the refusal may still be replayed. A record made later (Engage accepting
+ *   beside the records (`refused:<scope>`: when, and until when; both only ever raised) as long as
+ *   a record lives, for a scope that recorded something (`recorded:<scope>`, written before each
+ *   record) or whose results this instance keeps unrecorded. A made-up token records nothing: in
+ *   one process its refusal writes nothing, so a flood of them can neither grow the store nor push
+ *   a real refusal out of it. Instances sharing the store write it for an unmarked scope too, for
+ *   `unmarkedRefusalTtlMs` only, then read the mark again; an instance writing a record reads the
+ *   refusal after it, and either side that finds the other's write keeps the refusal as long as
+ *   the record. So another instance's record made just before the 401, or a result it could not
+ *   record then and writes back within `unmarkedRefusalTtlMs` (past it, a partitioned instance's
+ *   result is no longer guarded, as a second post is not past its reservation), is refused too. A
+ *   refusal the store does not take is kept by its instance, which refuses replays itself and
+ *   writes it again (before any result it keeps) once the store answers. Two instances raising one
+ *   refusal at once (a read then a write each), or a retry that reaches another instance within the
+ *   round trip that writes the refusal, may still replay. A record made later (Engage accepting
  *   the token again) replays; records carry when they were made, compared with a margin for the
  *   clocks of instances (`clockSkewMs`);
  * - across instances (Redis), the first caller reserves the key (`SET NX`) before calling Engage; a
@@ -90,6 +94,18 @@ interface Stored<T> {
   at?: number;
 }
 
+/** A scope's refusal, as stored: when Engage refused it, and until when it is kept (ms since the epoch). */
+interface Refusal {
+  at: number;
+  until: number;
+}
+
+/** A refusal the store did not take: when, and whether this instance keeps results of the scope. */
+interface KeptRefusal {
+  at: number;
+  keptHere: boolean;
+}
+
 /** A record the store did not take, and the owner of the reservation it holds until it does. */
 interface Kept {
   record: Stored<unknown>;
@@ -135,8 +151,8 @@ export class IdempotencyStore {
   private readonly tokens: Keyv;
   /** Refusals being written (`forget`): a retry of their scope waits for them before replaying. */
   private readonly forgetting = new Map<string, Promise<void>>();
-  /** Refusals the store did not take (when Engage refused each scope), until it does. */
-  private readonly refusalsKept: LRUCache<string, number>;
+  /** Refusals the store did not take (when Engage refused each scope, and whether it holds results here), until it does. */
+  private readonly refusalsKept: LRUCache<string, KeptRefusal>;
   /** How long a scope's marks live: past every record they are about. */
   private readonly markTtlMs: number;
 
@@ -190,6 +206,12 @@ export class IdempotencyStore {
       maxSize: MAX_UNWRITTEN,
       sizeCalculation: () => 1,
       ttl: options.ttlMs ?? IDEMPOTENCY_TTL_MS,
+      dispose: (_refusal, scope, reason) => {
+        if (reason === 'evict')
+          this.log(
+            `idempotency: more than ${MAX_UNWRITTEN} refusals wait to be recorded; the oldest (caller ${scope}) is dropped`,
+          );
+      },
     });
     this.stopWatching = options.whenAvailable?.(() => {
       if (!this.keepsAnything()) return;
@@ -296,7 +318,12 @@ export class IdempotencyStore {
     // Before the record: a scope with a record always has its mark (`forget`). Always the full
     // TTL: a record written back late must not shorten the mark of a newer one.
     await this.tokens.set(`recorded:${scope}`, Date.now(), this.markTtlMs);
-    if (await this.addIfAbsent(storeKey, record, ttlMs)) return;
+    if (await this.addIfAbsent(storeKey, record, ttlMs)) {
+      // A refusal written meanwhile for a while only (the scope had no mark when it was heard):
+      // kept as long as this record, when it is about it.
+      await this.keepRefusal(scope, record.at ?? 0);
+      return;
+    }
     let there: Stored<unknown> | undefined;
     try {
       there = await this.keyv.get<Stored<unknown>>(storeKey);
@@ -352,29 +379,24 @@ export class IdempotencyStore {
 
   private async writeKept(): Promise<boolean> {
     // Refusals first: a result is never written back before its scope's refusal.
-    for (const [scope, at] of [...this.refusalsKept.entries()]) {
+    for (const [scope, kept] of [...this.refusalsKept.entries()]) {
+      const keptHere = kept.keptHere || this.keepsResultsOf(scope);
       try {
-        await this.recordRefusal(scope, at, true);
+        await this.recordRefusal(scope, kept.at, keptHere);
       } catch {
         return false;
       }
-      if (this.refusalsKept.get(scope) === at) this.refusalsKept.delete(scope);
+      if (this.refusalsKept.get(scope) === kept) this.refusalsKept.delete(scope);
     }
-    const written = new Set<string>();
     for (const [storeKey, { record, owner }] of [...this.unwritten.entries()]) {
       // Whole milliseconds: lru-cache's clock is fractional, and Redis refuses `PX 983.5` (every write-back failed so).
       const ttl = Math.floor(this.unwritten.getRemainingTTL(storeKey));
       if (ttl <= 0) continue;
-      const scope = storeKey.split(':', 1)[0];
       try {
         await this.write(storeKey, record, ttl);
-        // Another instance may have refused the scope meanwhile, for `unmarkedRefusalTtlMs`: its
-        // refusal now lives as long as this record.
-        if (!written.has(scope)) await this.keepRefusal(scope);
       } catch {
         return false;
       }
-      written.add(scope);
       this.unwritten.delete(storeKey);
       // Ours only: past its TTL the key may be another instance's now.
       await this.options.reservations?.release(storeKey, owner).catch(() => undefined);
@@ -388,6 +410,8 @@ export class IdempotencyStore {
     this.stopWatching?.();
     clearTimeout(this.rewriting);
     this.rewriting = undefined;
+    // Refusals still being written: those the store does not take are kept, and written below.
+    await Promise.all(this.forgetting.values());
     if (!this.keepsAnything()) return;
     await this.rewrite();
     this.keepsAnything();
@@ -418,14 +442,18 @@ export class IdempotencyStore {
   forget(scope: string): Promise<void> {
     const at = Date.now();
     // Results of the scope this instance could not record yet: a refusal is written for them.
-    const keptHere = [...this.unwritten.keys()].some((storeKey) => storeKey.startsWith(`${scope}:`));
+    const keptHere = this.keepsResultsOf(scope);
     const previous = this.forgetting.get(scope);
     const forgetting = (async () => {
       await previous;
       try {
         await this.recordRefusal(scope, at, keptHere);
       } catch (error) {
-        this.refusalsKept.set(scope, Math.max(at, this.refusalsKept.get(scope) ?? 0));
+        const kept = this.refusalsKept.get(scope);
+        this.refusalsKept.set(scope, {
+          at: Math.max(at, kept?.at ?? 0),
+          keptHere: keptHere || (kept?.keptHere ?? false),
+        });
         this.rewriteAfter(REWRITE_FIRST_MS);
         this.log(
           `idempotency: the refusal of a token (caller ${scope}) could not be recorded (${error instanceof Error ? error.message : String(error)}); ` +
@@ -440,25 +468,47 @@ export class IdempotencyStore {
     return forgetting;
   }
 
-  /**
-   * Writes a refusal: as long as a record for a scope that recorded something (its mark) or whose
-   * results this instance keeps (`keptHere`); else for `unmarkedRefusalTtlMs`, when set (see the
-   * contract). Only ever raised: a refusal written back late does not hide a newer one (a read
-   * then a write: two instances writing at once may leave the older, a round trip's worth).
-   */
-  private async recordRefusal(scope: string, at: number, keptHere: boolean): Promise<void> {
-    const marked = keptHere || (await this.tokens.get(`recorded:${scope}`)) !== undefined;
-    const ttl = marked ? this.markTtlMs : this.options.unmarkedRefusalTtlMs;
-    if (!ttl) return;
-    const there = await this.tokens.get<number>(`refused:${scope}`);
-    if (there !== undefined && there >= at && !marked) return;
-    await this.tokens.set(`refused:${scope}`, Math.max(at, there ?? 0), ttl);
+  /** Whether this instance keeps results of `scope` that the store did not take yet. */
+  private keepsResultsOf(scope: string): boolean {
+    for (const storeKey of this.unwritten.keys()) if (storeKey.startsWith(`${scope}:`)) return true;
+    return false;
   }
 
-  /** Keeps a refusal of `scope` there (written for a while) as long as a record: one was just written back. */
-  private async keepRefusal(scope: string): Promise<void> {
-    const there = await this.tokens.get<number>(`refused:${scope}`);
-    if (there !== undefined) await this.tokens.set(`refused:${scope}`, there, this.markTtlMs);
+  /**
+   * Writes a refusal: as long as a record for a scope that recorded something (its mark) or whose
+   * results this instance keeps (`keptHere`); else for `unmarkedRefusalTtlMs`, when set, after
+   * which the mark is read again, and a mark written meanwhile keeps the refusal as long as a
+   * record (see the contract).
+   */
+  private async recordRefusal(scope: string, at: number, keptHere: boolean): Promise<void> {
+    const marked = keptHere || (await this.hasMark(scope));
+    if (marked) return this.raiseRefusal(scope, at, this.markTtlMs);
+    const ttl = this.options.unmarkedRefusalTtlMs;
+    if (!ttl) return;
+    await this.raiseRefusal(scope, at, ttl);
+    if (await this.hasMark(scope)) await this.raiseRefusal(scope, at, this.markTtlMs);
+  }
+
+  private async hasMark(scope: string): Promise<boolean> {
+    return (await this.tokens.get(`recorded:${scope}`)) !== undefined;
+  }
+
+  /**
+   * Raises the refusal of `scope` to `at`, kept at least `ttlMs` from now: neither when nor until
+   * when is ever lowered (a read then a write, see the contract).
+   */
+  private async raiseRefusal(scope: string, at: number, ttlMs: number): Promise<void> {
+    const there = await this.tokens.get<Refusal>(`refused:${scope}`);
+    const refusal = { at: Math.max(at, there?.at ?? 0), until: Math.max(Date.now() + ttlMs, there?.until ?? 0) };
+    if (there && refusal.at === there.at && refusal.until === there.until) return;
+    await this.tokens.set(`refused:${scope}`, refusal, refusal.until - Date.now());
+  }
+
+  /** A record made at `at` was just written: a refusal of its scope about it is kept as long as the record. */
+  private async keepRefusal(scope: string, at: number): Promise<void> {
+    const there = await this.tokens.get<Refusal>(`refused:${scope}`);
+    if (there && at <= there.at + (this.options.clockSkewMs ?? 0))
+      await this.raiseRefusal(scope, there.at, this.markTtlMs);
   }
 
   /** What a recorded call came to, for a retry by `scope` with the same arguments. */
@@ -467,9 +517,9 @@ export class IdempotencyStore {
     // Unreadable: a record read from the store just now is refused (fail closed); one this
     // instance keeps because the store is down is replayed unless it heard the refusal itself.
     const written = await this.tokens
-      .get<number>(`refused:${scope}`)
+      .get<Refusal>(`refused:${scope}`)
       .catch(() => (from.kept ? undefined : unavailable()));
-    const refused = Math.max(written ?? -Infinity, this.refusalsKept.get(scope) ?? -Infinity);
+    const refused = Math.max(written?.at ?? -Infinity, this.refusalsKept.get(scope)?.at ?? -Infinity);
     // Before the arguments: a refused token learns nothing of what it recorded.
     if ((stored.at ?? 0) <= refused + (this.options.clockSkewMs ?? 0)) throw tokenRefusedError();
     this.assertSameArguments(stored.fingerprint, print);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import Keyv from 'keyv';
 import { EngageError } from '../../src/engage/errors';
-import { IdempotencyStore, RESERVATION_TTL_MS, reservationTtlMs } from '../../src/idempotency';
+import { IDEMPOTENCY_TTL_MS, IdempotencyStore, RESERVATION_TTL_MS, reservationTtlMs } from '../../src/idempotency';
 import { createInfra, type Infra, type Lock } from '../../src/infra';
 import { describeWith, requirements, TEST_REDIS_URL } from '../support/requirements';
 
@@ -181,7 +181,7 @@ describe('IdempotencyStore', () => {
     expect(action).toHaveBeenCalledTimes(1);
   });
 
-  it("a scope's first result recorded late, after a 401 heard meanwhile, is not replayed either: the scope was marked before the call", async () => {
+  it("a scope's first result recorded late, after a 401 heard meanwhile, is not replayed either: its instance writes the refusal", async () => {
     const down = { a: false };
     // One store down for both (Redis): the records and the marks.
     const records = failingWrites(new Keyv(), down);
@@ -244,15 +244,67 @@ describe('IdempotencyStore', () => {
     expect(action).toHaveBeenCalledTimes(1);
   });
 
-  it('a refusal is only ever raised: one written back late does not hide a newer one', async () => {
+  it('a refusal is only ever raised: neither when nor until when is lowered', async () => {
     const records = new Keyv();
     const tokens = new Keyv();
     const store = new IdempotencyStore(records, { tokens });
     await store.run('alice', 'reply', 'k', {}, async () => 'posted');
-    const later = Date.now() + 60_000;
+    const later = { at: Date.now() + 60_000, until: Date.now() + 10 * IDEMPOTENCY_TTL_MS };
     await tokens.set('refused:alice', later);
     await store.forget('alice');
-    expect(await tokens.get('refused:alice')).toBe(later);
+    expect(await tokens.get('refused:alice')).toEqual(later);
+    // An unmarked scope's refusal, for a while only, does not shorten one kept longer.
+    const long = { at: Date.now() - 1_000, until: Date.now() + IDEMPOTENCY_TTL_MS };
+    await tokens.set('refused:bob', long);
+    const elsewhere = new IdempotencyStore(records, { tokens, unmarkedRefusalTtlMs: 50 });
+    await elsewhere.forget('bob');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await tokens.get('refused:bob')).toMatchObject({ until: long.until });
+  });
+
+  it("a 401 heard on another instance just before a record's mark lands is kept as long as the record", async () => {
+    const records = new Keyv();
+    const tokens = new Keyv();
+    // A's mark waits until B has heard the 401 (B then finds no mark, and keeps the refusal for a while).
+    let markReleased!: () => void;
+    const markWaits = new Promise<void>((resolve) => (markReleased = resolve));
+    const slowMarks = new Proxy(tokens, {
+      get(target, property, receiver) {
+        const value: unknown = Reflect.get(target, property, receiver);
+        if (typeof value !== 'function') return value;
+        const method = (value as (...args: unknown[]) => Promise<unknown>).bind(target);
+        if (property !== 'set') return method;
+        return async (key: string, ...rest: unknown[]) => {
+          if (key.startsWith('recorded:')) await markWaits;
+          return method(key, ...rest);
+        };
+      },
+    });
+    const a = new IdempotencyStore(records, { tokens: slowMarks });
+    const b = new IdempotencyStore(records, { tokens, unmarkedRefusalTtlMs: 50 });
+    const action = jest.fn(async () => 'posted');
+    const posting = a.run('alice', 'reply', 'k', {}, action);
+    await until(async () => action.mock.calls.length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 5)); // the 401 comes after the result
+    await b.forget('alice');
+    markReleased();
+    expect(await posting).toBe('posted');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await expect(
+      new IdempotencyStore(records, { tokens }).run('alice', 'reply', 'k', {}, action),
+    ).rejects.toMatchObject(TOKEN_REFUSED);
+  });
+
+  it("a made-up token's refusal kept during an outage is still written only if the scope recorded something", async () => {
+    const down = { a: true };
+    const marks = new Map<string, unknown>();
+    // Unreachable: reads fail too, so the mark cannot be read and the refusal is kept.
+    const tokens = failingWrites(new Keyv({ store: marks }), down, ['get', 'set']);
+    const store = new IdempotencyStore(new Keyv(), { tokens, log: () => undefined });
+    await store.forget('made-up');
+    down.a = false;
+    await store.close(); // writes what it kept
+    expect([...marks.keys()]).toEqual([]);
   });
 
   it('a refusal the store does not take is written again by itself once the store answers', async () => {
@@ -578,15 +630,15 @@ function sharedMemoryLocks() {
   });
 }
 
-/** `keyv` whose writes fail while `down.a` (A cannot reach Redis; B can). */
-function failingWrites(keyv: Keyv, down: { a: boolean }): Keyv {
+/** `keyv` whose writes (or the `failing` methods) fail while `down.a` (A cannot reach Redis; B can). */
+function failingWrites(keyv: Keyv, down: { a: boolean }, failing = ['set', 'addIfAbsent']): Keyv {
   return new Proxy(keyv, {
     get(target, property, receiver) {
       const value: unknown = Reflect.get(target, property, receiver);
       if (typeof value !== 'function') return value;
       const method = (value as (...args: unknown[]) => unknown).bind(target);
       // Looked up once (the store keeps `addIfAbsent`), so the outage is checked at each call.
-      if (property !== 'set' && property !== 'addIfAbsent') return method;
+      if (typeof property !== 'string' || !failing.includes(property)) return method;
       return async (...args: unknown[]) => {
         if (down.a) throw new Error('redis: no answer');
         return method(...args);
