@@ -100,10 +100,13 @@ interface Refusal {
   until: number;
 }
 
-/** A refusal the store did not take: when, and whether this instance keeps results of the scope. */
-interface KeptRefusal {
-  at: number;
-  keptHere: boolean;
+/** A refusal as read from the store: anything but a finite `at` (another version's, damaged) reads as a number's. */
+function asRefusal(value: unknown, untilIfNumber: number): Refusal | undefined {
+  if (typeof value === 'number' && Number.isFinite(value)) return { at: value, until: untilIfNumber };
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { at, until } = value as Partial<Refusal>;
+  if (typeof at !== 'number' || !Number.isFinite(at)) return undefined;
+  return { at, until: typeof until === 'number' && Number.isFinite(until) ? until : untilIfNumber };
 }
 
 /** A record the store did not take, and the owner of the reservation it holds until it does. */
@@ -151,8 +154,13 @@ export class IdempotencyStore {
   private readonly tokens: Keyv;
   /** Refusals being written (`forget`): a retry of their scope waits for them before replaying. */
   private readonly forgetting = new Map<string, Promise<void>>();
-  /** Refusals the store did not take (when Engage refused each scope, and whether it holds results here), until it does. */
-  private readonly refusalsKept: LRUCache<string, KeptRefusal>;
+  /**
+   * Refusals the store did not take (when Engage refused each scope), until it does: of scopes
+   * whose results this instance keeps, all (as many as those results at most); of others, the
+   * last `MAX_UNWRITTEN` (a flood of made-up tokens during an outage pushes out only its own).
+   */
+  private readonly refusalsKept: LRUCache<string, number>;
+  private readonly refusalsKeptHere = new Map<string, number>();
   /** How long a scope's marks live: past every record they are about. */
   private readonly markTtlMs: number;
 
@@ -202,7 +210,7 @@ export class IdempotencyStore {
     this.tokens = options.tokens ?? keyv;
     // Written just before the record it is about, and living past it.
     this.markTtlMs = (options.ttlMs ?? IDEMPOTENCY_TTL_MS) + MARK_MARGIN_MS;
-    this.refusalsKept = new LRUCache({
+    this.refusalsKept = new LRUCache<string, number>({
       maxSize: MAX_UNWRITTEN,
       sizeCalculation: () => 1,
       ttl: options.ttlMs ?? IDEMPOTENCY_TTL_MS,
@@ -324,18 +332,12 @@ export class IdempotencyStore {
       await this.keepRefusal(scope, record.at ?? 0);
       return;
     }
-    let there: Stored<unknown> | undefined;
-    try {
-      there = await this.keyv.get<Stored<unknown>>(storeKey);
-    } catch (error) {
-      this.log(
-        `idempotency: a result of ${operation} (caller ${scope}) found a record for its idempotencyKey when written, ` +
-          `which could not be read back to compare (${error instanceof Error ? error.message : String(error)}); the record there is kept`,
-      );
-      return;
-    }
+    // Unreadable: thrown, as a failed write is, so the record is kept and this is tried again.
+    const there = await this.keyv.get<Stored<unknown>>(storeKey);
     // Gone since (expired between the two steps): nothing to compare, nothing to tell.
-    if (there === undefined || sameRecord(there, record)) return;
+    if (there === undefined) return;
+    // This record, added by an earlier try whose answer, or whose refusal check, was lost.
+    if (sameRecord(there, record)) return this.keepRefusal(scope, record.at ?? 0);
     this.log(
       `idempotency: conflict: a result of ${operation} (caller ${scope}) found another record for its idempotencyKey ` +
         'when written: a reservation expired before its result was recorded (the store unreachable for longer), and ' +
@@ -347,7 +349,12 @@ export class IdempotencyStore {
   private keepsAnything(): boolean {
     this.refusalsKept.purgeStale();
     this.unwritten.purgeStale();
-    return this.refusalsKept.size > 0 || this.unwritten.size > 0;
+    return this.refusalsKept.size > 0 || this.refusalsKeptHere.size > 0 || this.unwritten.size > 0;
+  }
+
+  /** When this instance last heard Engage refuse `scope`, of the refusals the store has not taken yet. */
+  private keptRefusal(scope: string): number | undefined {
+    return this.refusalsKeptHere.get(scope) ?? this.refusalsKept.get(scope);
   }
 
   /**
@@ -379,19 +386,30 @@ export class IdempotencyStore {
 
   private async writeKept(): Promise<boolean> {
     // Refusals first: a result is never written back before its scope's refusal.
-    for (const [scope, kept] of [...this.refusalsKept.entries()]) {
-      const keptHere = kept.keptHere || this.keepsResultsOf(scope);
-      try {
-        await this.recordRefusal(scope, kept.at, keptHere);
-      } catch {
-        return false;
+    for (const [kept, keptHere] of [
+      [this.refusalsKeptHere, true],
+      [this.refusalsKept, false],
+    ] as const) {
+      for (const [scope, at] of [...kept.entries()]) {
+        try {
+          await this.recordRefusal(scope, at, keptHere || this.keepsResultsOf(scope));
+        } catch {
+          return false;
+        }
+        if (kept.get(scope) === at) kept.delete(scope);
       }
-      if (this.refusalsKept.get(scope) === kept) this.refusalsKept.delete(scope);
     }
+    let all = true;
     for (const [storeKey, { record, owner }] of [...this.unwritten.entries()]) {
       // Whole milliseconds: lru-cache's clock is fractional, and Redis refuses `PX 983.5` (every write-back failed so).
       const ttl = Math.floor(this.unwritten.getRemainingTTL(storeKey));
       if (ttl <= 0) continue;
+      // A refusal of its scope heard, or not taken, since the refusals above: that first, next pass.
+      const scope = storeKey.split(':', 1)[0];
+      if (this.forgetting.has(scope) || this.keptRefusal(scope) !== undefined) {
+        all = false;
+        continue;
+      }
       try {
         await this.write(storeKey, record, ttl);
       } catch {
@@ -401,7 +419,7 @@ export class IdempotencyStore {
       // Ours only: past its TTL the key may be another instance's now.
       await this.options.reservations?.release(storeKey, owner).catch(() => undefined);
     }
-    return true;
+    return all;
   }
 
   /** Stops writing again; a last try for the records kept, and says how many were lost. */
@@ -415,12 +433,14 @@ export class IdempotencyStore {
     if (!this.keepsAnything()) return;
     await this.rewrite();
     this.keepsAnything();
-    if (this.refusalsKept.size > 0)
+    const refusals = this.refusalsKept.size + this.refusalsKeptHere.size;
+    if (refusals > 0)
       this.log(
-        `idempotency: ${this.refusalsKept.size} refused token(s) could not be recorded before this instance stopped; ` +
+        `idempotency: ${refusals} refused token(s) could not be recorded before this instance stopped; ` +
           'their earlier results may be replayed to them elsewhere',
       );
     this.refusalsKept.clear();
+    this.refusalsKeptHere.clear();
     if (this.unwritten.size > 0)
       this.log(
         `idempotency: ${this.unwritten.size} result(s) could not be recorded before this instance stopped; ` +
@@ -449,11 +469,12 @@ export class IdempotencyStore {
       try {
         await this.recordRefusal(scope, at, keptHere);
       } catch (error) {
-        const kept = this.refusalsKept.get(scope);
-        this.refusalsKept.set(scope, {
-          at: Math.max(at, kept?.at ?? 0),
-          keptHere: keptHere || (kept?.keptHere ?? false),
-        });
+        const here = keptHere || this.refusalsKeptHere.has(scope);
+        const latest = Math.max(at, this.keptRefusal(scope) ?? 0);
+        if (here) {
+          this.refusalsKeptHere.set(scope, latest);
+          this.refusalsKept.delete(scope);
+        } else this.refusalsKept.set(scope, latest);
         this.rewriteAfter(REWRITE_FIRST_MS);
         this.log(
           `idempotency: the refusal of a token (caller ${scope}) could not be recorded (${error instanceof Error ? error.message : String(error)}); ` +
@@ -489,6 +510,11 @@ export class IdempotencyStore {
     if (await this.hasMark(scope)) await this.raiseRefusal(scope, at, this.markTtlMs);
   }
 
+  /** The refusal of `scope` in the store; one in a bare number (an earlier version's) kept as long as a record. */
+  private async readRefusal(scope: string): Promise<Refusal | undefined> {
+    return asRefusal(await this.tokens.get(`refused:${scope}`), Date.now() + this.markTtlMs);
+  }
+
   private async hasMark(scope: string): Promise<boolean> {
     return (await this.tokens.get(`recorded:${scope}`)) !== undefined;
   }
@@ -498,7 +524,7 @@ export class IdempotencyStore {
    * when is ever lowered (a read then a write, see the contract).
    */
   private async raiseRefusal(scope: string, at: number, ttlMs: number): Promise<void> {
-    const there = await this.tokens.get<Refusal>(`refused:${scope}`);
+    const there = await this.readRefusal(scope);
     const refusal = { at: Math.max(at, there?.at ?? 0), until: Math.max(Date.now() + ttlMs, there?.until ?? 0) };
     if (there && refusal.at === there.at && refusal.until === there.until) return;
     await this.tokens.set(`refused:${scope}`, refusal, refusal.until - Date.now());
@@ -506,7 +532,7 @@ export class IdempotencyStore {
 
   /** A record made at `at` was just written: a refusal of its scope about it is kept as long as the record. */
   private async keepRefusal(scope: string, at: number): Promise<void> {
-    const there = await this.tokens.get<Refusal>(`refused:${scope}`);
+    const there = await this.readRefusal(scope);
     if (there && at <= there.at + (this.options.clockSkewMs ?? 0))
       await this.raiseRefusal(scope, there.at, this.markTtlMs);
   }
@@ -516,10 +542,8 @@ export class IdempotencyStore {
     await this.forgetting.get(scope);
     // Unreadable: a record read from the store just now is refused (fail closed); one this
     // instance keeps because the store is down is replayed unless it heard the refusal itself.
-    const written = await this.tokens
-      .get<Refusal>(`refused:${scope}`)
-      .catch(() => (from.kept ? undefined : unavailable()));
-    const refused = Math.max(written?.at ?? -Infinity, this.refusalsKept.get(scope)?.at ?? -Infinity);
+    const written = await this.readRefusal(scope).catch(() => (from.kept ? undefined : unavailable()));
+    const refused = Math.max(written?.at ?? -Infinity, this.keptRefusal(scope) ?? -Infinity);
     // Before the arguments: a refused token learns nothing of what it recorded.
     if ((stored.at ?? 0) <= refused + (this.options.clockSkewMs ?? 0)) throw tokenRefusedError();
     this.assertSameArguments(stored.fingerprint, print);

@@ -181,25 +181,31 @@ describe('IdempotencyStore', () => {
     expect(action).toHaveBeenCalledTimes(1);
   });
 
-  it("a scope's first result recorded late, after a 401 heard meanwhile, is not replayed either: its instance writes the refusal", async () => {
-    const down = { a: false };
-    // One store down for both (Redis): the records and the marks.
-    const records = failingWrites(new Keyv(), down);
-    const tokens = failingWrites(new Keyv(), down);
-    const store = new IdempotencyStore(records, { tokens, log: () => undefined });
-    const action = jest.fn(async () => {
-      down.a = true; // the records lost while the call runs
-      return 'posted';
-    });
-    expect(await store.run('alice', 'reply', 'k', {}, action)).toBe('posted');
-    await store.forget('alice');
-    down.a = false;
-    await store.close(); // writes what it kept: the result, and the refusal
-    await expect(
-      new IdempotencyStore(records, { tokens }).run('alice', 'reply', 'k', {}, action),
-    ).rejects.toMatchObject(TOKEN_REFUSED);
-    expect(action).toHaveBeenCalledTimes(1);
-  });
+  it.each([
+    ['', 0],
+    [', a flood of refusals kept with it (made-up tokens) notwithstanding', 10_001],
+  ])(
+    "a scope's first result recorded late, after a 401 heard meanwhile, is not replayed either: its instance writes the refusal%s",
+    async (_, flood) => {
+      const down = { a: false };
+      // One store down for both (Redis): the records and the marks.
+      const records = failingWrites(new Keyv(), down);
+      const tokens = failingWrites(new Keyv(), down, ['get', 'set']);
+      const store = new IdempotencyStore(records, { tokens, log: () => undefined });
+      const action = jest.fn(async () => {
+        down.a = true; // the store lost while the call runs
+        return 'posted';
+      });
+      expect(await store.run('alice', 'reply', 'k', {}, action)).toBe('posted');
+      await store.forget('alice');
+      await Promise.all(Array.from({ length: flood }, (_, i) => store.forget(`made-up-${i}`)));
+      down.a = false;
+      await store.close(); // writes what it kept: the refusal, then the result
+      await expect(
+        new IdempotencyStore(records, { tokens }).run('alice', 'reply', 'k', {}, action),
+      ).rejects.toMatchObject(TOKEN_REFUSED);
+    },
+  );
 
   it("a made-up token's mutation with a key, refused by Engage (401), writes nothing in one process", async () => {
     const records = new Map<string, unknown>();
@@ -262,38 +268,41 @@ describe('IdempotencyStore', () => {
     expect(await tokens.get('refused:bob')).toMatchObject({ until: long.until });
   });
 
-  it("a 401 heard on another instance just before a record's mark lands is kept as long as the record", async () => {
-    const records = new Keyv();
-    const tokens = new Keyv();
-    // A's mark waits until B has heard the 401 (B then finds no mark, and keeps the refusal for a while).
-    let markReleased!: () => void;
-    const markWaits = new Promise<void>((resolve) => (markReleased = resolve));
-    const slowMarks = new Proxy(tokens, {
-      get(target, property, receiver) {
-        const value: unknown = Reflect.get(target, property, receiver);
-        if (typeof value !== 'function') return value;
-        const method = (value as (...args: unknown[]) => Promise<unknown>).bind(target);
-        if (property !== 'set') return method;
-        return async (key: string, ...rest: unknown[]) => {
-          if (key.startsWith('recorded:')) await markWaits;
-          return method(key, ...rest);
-        };
-      },
-    });
-    const a = new IdempotencyStore(records, { tokens: slowMarks });
-    const b = new IdempotencyStore(records, { tokens, unmarkedRefusalTtlMs: 50 });
-    const action = jest.fn(async () => 'posted');
-    const posting = a.run('alice', 'reply', 'k', {}, action);
-    await until(async () => action.mock.calls.length === 1);
-    await new Promise((resolve) => setTimeout(resolve, 5)); // the 401 comes after the result
-    await b.forget('alice');
-    markReleased();
-    expect(await posting).toBe('posted');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    await expect(
-      new IdempotencyStore(records, { tokens }).run('alice', 'reply', 'k', {}, action),
-    ).rejects.toMatchObject(TOKEN_REFUSED);
-  });
+  it.each([
+    ['', false],
+    [', its refusal check lost once and done when the record is written again', true],
+  ])(
+    "a 401 heard on another instance just before a record's mark lands is kept as long as the record%s",
+    async (_, lost) => {
+      const records = new Keyv();
+      const tokens = new Keyv();
+      const down = { a: false };
+      // A's mark waits until B has heard the 401 (B then finds no mark, and keeps the refusal for a
+      // while); then, when `lost`, A cannot read the refusal once.
+      let markReleased!: () => void;
+      const markWaits = new Promise<void>((resolve) => (markReleased = resolve));
+      const aTokens = withHook(tokens, async (method, key) => {
+        if (method === 'set' && key.startsWith('recorded:')) await markWaits;
+        if (method === 'get' && key.startsWith('refused:') && down.a) throw new Error('redis: no answer');
+      });
+      const a = new IdempotencyStore(records, { tokens: aTokens, log: () => undefined });
+      const b = new IdempotencyStore(records, { tokens, unmarkedRefusalTtlMs: 50 });
+      const action = jest.fn(async () => 'posted');
+      const posting = a.run('alice', 'reply', 'k', {}, action);
+      await until(async () => action.mock.calls.length === 1);
+      await new Promise((resolve) => setTimeout(resolve, 5)); // the 401 comes after the result
+      await b.forget('alice');
+      down.a = lost;
+      markReleased();
+      expect(await posting).toBe('posted');
+      down.a = false;
+      await a.close(); // writes again what it kept
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await expect(
+        new IdempotencyStore(records, { tokens }).run('alice', 'reply', 'k', {}, action),
+      ).rejects.toMatchObject(TOKEN_REFUSED);
+    },
+  );
 
   it("a made-up token's refusal kept during an outage is still written only if the scope recorded something", async () => {
     const down = { a: true };
@@ -305,6 +314,17 @@ describe('IdempotencyStore', () => {
     down.a = false;
     await store.close(); // writes what it kept
     expect([...marks.keys()]).toEqual([]);
+  });
+
+  it("a refusal stored as a bare number (an earlier version's) still refuses", async () => {
+    const records = new Keyv();
+    const tokens = new Keyv();
+    const action = jest.fn(async () => 'posted');
+    await new IdempotencyStore(records, { tokens }).run('alice', 'reply', 'k', {}, action);
+    await tokens.set('refused:alice', Date.now());
+    await expect(
+      new IdempotencyStore(records, { tokens }).run('alice', 'reply', 'k', {}, action),
+    ).rejects.toMatchObject(TOKEN_REFUSED);
   });
 
   it('a refusal the store does not take is written again by itself once the store answers', async () => {
@@ -626,6 +646,22 @@ function sharedMemoryLocks() {
     },
     release: async (key, owner) => {
       if (owner === undefined || claims.get(key)?.owner === owner) claims.delete(key);
+    },
+  });
+}
+
+/** `keyv` whose `get` and `set` first run `before(method, key)`: to hold a call back, or fail it. */
+function withHook(keyv: Keyv, before: (method: 'get' | 'set', key: string) => Promise<void>): Keyv {
+  return new Proxy(keyv, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function') return value;
+      const method = (value as (...args: unknown[]) => Promise<unknown>).bind(target);
+      if (property !== 'get' && property !== 'set') return method;
+      return async (key: string, ...rest: unknown[]) => {
+        await before(property, key);
+        return method(key, ...rest);
+      };
     },
   });
 }
