@@ -84,6 +84,8 @@ const MAX_KEY_LENGTH = 255;
 const MAX_UNWRITTEN = 10_000;
 const REWRITE_FIRST_MS = 250;
 const REWRITE_MAX_MS = 5_000;
+/** Records that fail to be written back in one pass before it stops: the store is taken as down. */
+const MAX_FAILURES_PER_PASS = 3;
 
 /** A result, or a call whose outcome is unknown (`result` absent). */
 interface Stored<T> {
@@ -160,7 +162,7 @@ export class IdempotencyStore {
    * last `MAX_UNWRITTEN` (a flood of made-up tokens during an outage pushes out only its own).
    */
   private readonly refusalsKept: LRUCache<string, number>;
-  private readonly refusalsKeptHere = new Map<string, number>();
+  private readonly refusalsKeptHere: LRUCache<string, number>;
   /** How long a scope's marks live: past every record they are about. */
   private readonly markTtlMs: number;
 
@@ -210,6 +212,12 @@ export class IdempotencyStore {
     this.tokens = options.tokens ?? keyv;
     // Written just before the record it is about, and living past it.
     this.markTtlMs = (options.ttlMs ?? IDEMPOTENCY_TTL_MS) + MARK_MARGIN_MS;
+    // Unbounded by count: each is a scope this instance keeps results of, at least when heard, and
+    // one whose results are gone since goes back to `refusalsKept` at the next pass (`writeKept`).
+    this.refusalsKeptHere = new LRUCache<string, number>({
+      ttl: options.ttlMs ?? IDEMPOTENCY_TTL_MS,
+      ttlAutopurge: true,
+    });
     this.refusalsKept = new LRUCache<string, number>({
       maxSize: MAX_UNWRITTEN,
       sizeCalculation: () => 1,
@@ -308,6 +316,8 @@ export class IdempotencyStore {
           'kept by this instance, and written again once the store answers',
       );
       this.unwritten.set(storeKey, { record, owner });
+      // A refusal of its scope kept meanwhile, before this result was: it guards a result here now.
+      this.keepRefusalHere(storeKey.split(':', 1)[0]);
       this.rewriteAfter(REWRITE_FIRST_MS);
       return;
     }
@@ -354,7 +364,9 @@ export class IdempotencyStore {
 
   /** When this instance last heard Engage refuse `scope`, of the refusals the store has not taken yet. */
   private keptRefusal(scope: string): number | undefined {
-    return this.refusalsKeptHere.get(scope) ?? this.refusalsKept.get(scope);
+    const here = this.refusalsKeptHere.get(scope);
+    const other = this.refusalsKept.get(scope);
+    return here === undefined ? other : Math.max(here, other ?? here);
   }
 
   /**
@@ -385,6 +397,13 @@ export class IdempotencyStore {
   private pass: Promise<boolean> | undefined;
 
   private async writeKept(): Promise<boolean> {
+    // A scope whose results here are gone (written, dropped, expired) is one like any other.
+    const keeping = new Set([...this.unwritten.keys()].map((storeKey) => storeKey.split(':', 1)[0]));
+    for (const [scope, at] of [...this.refusalsKeptHere.entries()])
+      if (!keeping.has(scope)) {
+        this.refusalsKeptHere.delete(scope);
+        this.refusalsKept.set(scope, Math.max(at, this.refusalsKept.get(scope) ?? 0));
+      }
     // Refusals first: a result is never written back before its scope's refusal.
     for (const [kept, keptHere] of [
       [this.refusalsKeptHere, true],
@@ -392,7 +411,7 @@ export class IdempotencyStore {
     ] as const) {
       for (const [scope, at] of [...kept.entries()]) {
         try {
-          await this.recordRefusal(scope, at, keptHere || this.keepsResultsOf(scope));
+          await this.recordRefusal(scope, at, keptHere || keeping.has(scope));
         } catch {
           return false;
         }
@@ -400,6 +419,9 @@ export class IdempotencyStore {
       }
     }
     let all = true;
+    // A record that fails alone (damaged there, unreadable) does not hold up the others; a store
+    // that fails them all ends the pass.
+    let failures = 0;
     for (const [storeKey, { record, owner }] of [...this.unwritten.entries()]) {
       // Whole milliseconds: lru-cache's clock is fractional, and Redis refuses `PX 983.5` (every write-back failed so).
       const ttl = Math.floor(this.unwritten.getRemainingTTL(storeKey));
@@ -413,7 +435,9 @@ export class IdempotencyStore {
       try {
         await this.write(storeKey, record, ttl);
       } catch {
-        return false;
+        if (++failures >= MAX_FAILURES_PER_PASS) return false;
+        all = false;
+        continue;
       }
       this.unwritten.delete(storeKey);
       // Ours only: past its TTL the key may be another instance's now.
@@ -469,12 +493,9 @@ export class IdempotencyStore {
       try {
         await this.recordRefusal(scope, at, keptHere);
       } catch (error) {
-        const here = keptHere || this.refusalsKeptHere.has(scope);
-        const latest = Math.max(at, this.keptRefusal(scope) ?? 0);
-        if (here) {
-          this.refusalsKeptHere.set(scope, latest);
-          this.refusalsKept.delete(scope);
-        } else this.refusalsKept.set(scope, latest);
+        this.refusalsKept.set(scope, Math.max(at, this.keptRefusal(scope) ?? 0));
+        // Results of the scope kept here since the 401 count too (a write that failed meanwhile).
+        if (keptHere || this.keepsResultsOf(scope)) this.keepRefusalHere(scope);
         this.rewriteAfter(REWRITE_FIRST_MS);
         this.log(
           `idempotency: the refusal of a token (caller ${scope}) could not be recorded (${error instanceof Error ? error.message : String(error)}); ` +
@@ -487,6 +508,14 @@ export class IdempotencyStore {
       if (this.forgetting.get(scope) === forgetting) this.forgetting.delete(scope);
     });
     return forgetting;
+  }
+
+  /** Moves a kept refusal of `scope`, whose results this instance keeps, where no flood pushes it out. */
+  private keepRefusalHere(scope: string): void {
+    const at = this.keptRefusal(scope);
+    if (at === undefined) return;
+    this.refusalsKeptHere.set(scope, at);
+    this.refusalsKept.delete(scope);
   }
 
   /** Whether this instance keeps results of `scope` that the store did not take yet. */

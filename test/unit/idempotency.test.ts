@@ -316,6 +316,56 @@ describe('IdempotencyStore', () => {
     expect([...marks.keys()]).toEqual([]);
   });
 
+  it('a result whose write was still failing when the 401 came keeps its refusal out of reach of a flood', async () => {
+    const base = new Keyv();
+    const down = { a: false };
+    let written!: () => void;
+    const writeWaits = new Promise<void>((resolve) => (written = resolve));
+    // The result's write is held until the 401 is heard, then fails: the store is down for both.
+    const records = withHook(base, async (method, key) => {
+      if (method === 'set' && key === 'alice:reply:k') {
+        await writeWaits;
+        throw new Error('redis: no answer');
+      }
+    });
+    const tokens = failingWrites(new Keyv(), down, ['get', 'set']);
+    const store = new IdempotencyStore(records, { tokens, log: () => undefined });
+    const action = jest.fn(async () => 'posted');
+    const posting = store.run('alice', 'reply', 'k', {}, action);
+    await until(async () => action.mock.calls.length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    down.a = true;
+    await store.forget('alice'); // kept: nothing of alice's is kept here yet
+    written();
+    expect(await posting).toBe('posted');
+    await Promise.all(Array.from({ length: 10_001 }, (_, i) => store.forget(`made-up-${i}`)));
+    down.a = false;
+    await store.close();
+    expect(await tokens.get('refused:alice')).toBeDefined();
+  });
+
+  it('a kept result that cannot be written back (its record there unreadable) does not hold up the others', async () => {
+    const base = new Keyv();
+    const state = { down: false, poison: false };
+    const records = withHook(base, async (method, key) => {
+      if (method === 'set' && state.down) throw new Error('redis: no answer');
+      if (method === 'get' && key === 'alice:reply:k2' && state.poison) throw new Error('unexpected token in JSON');
+    });
+    const store = new IdempotencyStore(records, { tokens: new Keyv(), log: () => undefined });
+    const losing = async () => {
+      state.down = true;
+      return 'posted';
+    };
+    await store.run('alice', 'reply', 'k1', {}, losing);
+    await store.run('alice', 'reply', 'k2', {}, losing);
+    // The newest first: the one written back first.
+    await base.set('alice:reply:k2', 'damaged');
+    state.poison = true;
+    state.down = false;
+    await store.close();
+    expect(await base.get('alice:reply:k1')).toMatchObject({ result: 'posted' });
+  });
+
   it("a refusal stored as a bare number (an earlier version's) still refuses", async () => {
     const records = new Keyv();
     const tokens = new Keyv();
