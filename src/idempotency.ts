@@ -19,7 +19,7 @@
  *   key is refused (UNAUTHENTICATED) without calling Engage, whatever the arguments, by every
  *   instance sharing the store, those started later included. The refusal is kept in the store
  *   beside the records (`refused:<scope>`: when, and until when; both only ever raised) as long as
- *   a record lives, for a scope that recorded something (`recorded:<scope>`, written before each
+ *   a record lives, for a scope that recorded something (`recorded:<scope>`, written with each
  *   record) or whose results this instance keeps unrecorded. A made-up token records nothing: in
  *   one process its refusal writes nothing, so a flood of them can neither grow the store nor push
  *   a real refusal out of it. Instances sharing the store write it for an unmarked scope too, for
@@ -333,10 +333,15 @@ export class IdempotencyStore {
    */
   private async write(storeKey: string, record: Stored<unknown>, ttlMs: number): Promise<void> {
     const [scope, operation] = storeKey.split(':', 2);
-    // Before the record: a scope with a record always has its mark (`forget`). Always the full
-    // TTL: a record written back late must not shorten the mark of a newer one.
-    await this.tokens.set(`recorded:${scope}`, Date.now(), this.markTtlMs);
-    if (await this.addIfAbsent(storeKey, record, ttlMs)) {
+    // With the record, in one round trip: a scope with a record always has its mark (`forget`),
+    // since a write whose mark failed throws and is tried again, mark and all. Always the full
+    // TTL: a record written back late must not shorten the mark of a newer one. Both land before
+    // the refusal is read below, which is what the mark's race with a refusal needs (see the contract).
+    const [, added] = await Promise.all([
+      this.tokens.set(`recorded:${scope}`, Date.now(), this.markTtlMs),
+      this.addIfAbsent(storeKey, record, ttlMs),
+    ]);
+    if (added) {
       // A refusal written meanwhile for a while only (the scope had no mark when it was heard):
       // kept as long as this record, when it is about it.
       await this.keepRefusal(scope, record.at ?? 0);
