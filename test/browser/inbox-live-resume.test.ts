@@ -37,22 +37,68 @@ interface Frame {
   };
 }
 
-async function waitUntil(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
+/** Waits for `condition`; a timeout's error adds what `explain` answers then (the page's traffic). */
+async function waitUntil(condition: () => boolean, timeoutMs = 20_000, explain?: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`not true within ${timeoutMs} ms: ${condition.toString()}`);
+    if (Date.now() > deadline)
+      throw new Error(`not true within ${timeoutMs} ms: ${condition.toString()}${explain ? `\n${explain()}` : ''}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** A frame in a line: its direction, type, the operation its id subscribed, and what it carried. */
+function describe(direction: '>' | '<', frame: Frame, operations: Map<string | undefined, string>): string {
+  const payload = frame.payload;
+  const carried = payload?.errors
+    ? `errors ${payload.errors.map((error) => error.extensions?.code ?? error.message).join(',')}`
+    : payload?.data
+      ? `data ${Object.keys(payload.data).join(',')}`
+      : payload?.variables
+        ? `after ${String(payload.variables.after)}`
+        : '';
+  return `${direction} ${frame.type} ${operations.get(frame.id) ?? ''} ${carried}`.trimEnd();
 }
 
 /** A browser on the inbox app of a stack whose gateway has `gateway` options; its WebSocket frames recorded. */
 function inboxOn(gateway: Partial<GatewayOptions>) {
   const inbox = inboxInBrowser({ registerWebhook: true, emulator: { webhooks: { retryBaseMs: 5 } }, gateway });
-  const harness = Object.assign(inbox, { sent: [] as Frame[], received: [] as Frame[] });
+  const log: string[] = [];
+  const operations = new Map<string | undefined, string>();
+  const started = Date.now();
+  const note = (line: string) => log.push(`${String(Date.now() - started).padStart(7)} ms ${line}`);
+  const harness = Object.assign(inbox, {
+    sent: [] as Frame[],
+    received: [] as Frame[],
+    /** The page's sockets and frames so far, one per line. */
+    traffic: () => log.join('\n'),
+    /**
+     * Which of `operationNames` the gateway ended with an error in the frames received from
+     * `received[from]` on. Which feeds an outage ends depends on when each one's payload read
+     * Engage: one still reading as Engage answered again is delivered its event and goes on.
+     */
+    endedSince: (from: number, operationNames: string[]) =>
+      operationNames.filter((operationName) =>
+        harness.received
+          .slice(from)
+          .some((frame) => operations.get(frame.id) === operationName && frame.type === 'next' && !frame.payload?.data),
+      ),
+  });
   beforeAll(() => {
     harness.page.on('websocket', (socket) => {
-      socket.on('framesent', ({ payload }) => harness.sent.push(JSON.parse(String(payload)) as Frame));
-      socket.on('framereceived', ({ payload }) => harness.received.push(JSON.parse(String(payload)) as Frame));
+      note('socket opened');
+      socket.on('close', () => note('socket closed'));
+      socket.on('framesent', ({ payload }) => {
+        const frame = JSON.parse(String(payload)) as Frame;
+        if (frame.type === 'subscribe') operations.set(frame.id, frame.payload?.operationName ?? '');
+        note(describe('>', frame, operations));
+        harness.sent.push(frame);
+      });
+      socket.on('framereceived', ({ payload }) => {
+        const frame = JSON.parse(String(payload)) as Frame;
+        note(describe('<', frame, operations));
+        harness.received.push(frame);
+      });
     });
   });
   return harness;
@@ -62,12 +108,13 @@ describeWith([requirements.chromium()])('inbox app when the gateway ends its liv
   const harness = inboxOn({ live: { retry: LIVE_RETRY } });
 
   it('subscribes again after its last event: the event accepted while Engage failed, and later ones, appear without a reload', async () => {
-    const { stack, page, sent, received } = harness;
+    const { stack, page, sent, received, traffic, endedSince } = harness;
     const sourceId = stack.emulator.records.list('sources').find((source) => source.active)!.id;
     const row = (threadId: string) => page.locator(`.inbox [data-thread-id="${threadId}"]`);
     const top = (threadId: string, text: string) =>
       page.locator(`.inbox li:first-child [data-thread-id="${threadId}"]`, { hasText: text });
     const status = page.getByRole('status').filter({ hasText: 'Live updates interrupted' });
+    const subscribes = () => sent.filter((frame) => frame.type === 'subscribe');
 
     await page.goto(harness.app.origin);
     await page.getByRole('button', { name: /admin/ }).click();
@@ -75,7 +122,9 @@ describeWith([requirements.chromium()])('inbox app when the gateway ends its liv
     await page.evaluate(() => ((globalThis as unknown as { loadedOnce: boolean }).loadedOnce = true));
 
     // The feeds start after the cursor the inbox was read at (its liveCursor), the same for the three.
-    const firsts = sent.filter((frame) => frame.type === 'subscribe');
+    // They start once the rows are in, on a socket of their own: not always by the time they show.
+    await waitUntil(() => subscribes().length >= 3, 20_000, traffic);
+    const firsts = subscribes();
     expect(new Set(firsts.map((frame) => frame.payload?.operationName))).toEqual(
       new Set(['NewThreads', 'ContentAdded', 'ThreadStates']),
     );
@@ -91,6 +140,7 @@ describeWith([requirements.chromium()])('inbox app when the gateway ends its liv
     // Engage fails the next event's payload: the gateway ends the subscriptions with the error.
     stack.emulator.faults.set(ENGAGE_DOWN);
     const sentBefore = sent.length;
+    const receivedBefore = received.length;
     const during = stack.emulator.customers.startThread({ sourceId, body: 'During the outage.' });
     await status.waitFor({ timeout: 20_000 });
     expect(
@@ -108,16 +158,20 @@ describeWith([requirements.chromium()])('inbox app when the gateway ends its liv
     // quarter: the feeds backed off while Engage failed their attempts), so the waits outlast it.
     stack.emulator.faults.reset();
     await top(during.thread_id!, 'During the outage.').waitFor({ timeout: RESUMED_WITHIN_MS });
+    // Each feed the gateway ended subscribes again.
+    const ended = endedSince(receivedBefore, ['NewThreads', 'ContentAdded']);
+    expect(ended.length).toBeGreaterThan(0);
     const resumed = () =>
       sent
         .slice(sentBefore)
-        .filter(
-          (frame) =>
-            frame.type === 'subscribe' && ['NewThreads', 'ContentAdded'].includes(frame.payload?.operationName ?? ''),
-        );
-    await waitUntil(() => resumed().some((frame) => frame.payload?.operationName === 'NewThreads'), RESUMED_WITHIN_MS);
-    // Both feeds resume after the last event they received: the same event, one cursor. (The feed
-    // of thread states received none: it resumes after the inbox's cursor.)
+        .filter((frame) => frame.type === 'subscribe' && ended.includes(frame.payload?.operationName ?? ''));
+    await waitUntil(
+      () => ended.every((operationName) => resumed().some((frame) => frame.payload?.operationName === operationName)),
+      RESUMED_WITHIN_MS,
+      traffic,
+    );
+    // They resume after the last event they received: the same event, one cursor. (The feed of
+    // thread states received none: it resumes after the inbox's cursor.)
     expect(resumed().map((frame) => frame.payload?.variables?.after)).toEqual(resumed().map(() => cursor));
 
     // And live events go on.
@@ -138,7 +192,7 @@ describeWith([requirements.chromium()])('inbox app when its live cursor expired'
   const harness = inboxOn({ live: { retry: LIVE_RETRY, eventLog: { maxEvents: 1 } } });
 
   it('reads the inbox again and subscribes after the cursor that read answered (CURSOR_EXPIRED)', async () => {
-    const { stack, page, sent, received } = harness;
+    const { stack, page, sent, received, traffic, endedSince } = harness;
     const sourceId = stack.emulator.records.list('sources').find((source) => source.active)!.id;
     const row = (threadId: string) => page.locator(`.inbox [data-thread-id="${threadId}"]`);
     const status = page.getByRole('status').filter({ hasText: 'Live updates interrupted' });
@@ -162,6 +216,7 @@ describeWith([requirements.chromium()])('inbox app when its live cursor expired'
     });
 
     stack.emulator.faults.set(ENGAGE_DOWN);
+    const receivedBefore = received.length;
     const first = stack.emulator.customers.startThread({ sourceId, body: 'During the outage (1).' });
     await status.waitFor({ timeout: 20_000 });
     const second = stack.emulator.customers.startThread({ sourceId, body: 'During the outage (2).' });
@@ -178,19 +233,23 @@ describeWith([requirements.chromium()])('inbox app when its live cursor expired'
     await waitUntil(
       () => received.some((frame) => frame.payload?.errors?.[0]?.extensions?.code === 'CURSOR_EXPIRED'),
       RESUMED_WITHIN_MS,
+      traffic,
     );
     await row(first.thread_id!).waitFor({ timeout: RESUMED_WITHIN_MS });
     await row(second.thread_id!).waitFor();
-    // Each feed, refused its cursor, read the inbox again and subscribes after the cursor that read
-    // answered.
+    // Each feed the gateway ended, refused its cursor, read the inbox again and subscribes after the
+    // cursor that read answered.
+    const ended = endedSince(receivedBefore, ['NewThreads', 'ContentAdded']);
+    expect(ended.length).toBeGreaterThan(0);
     const subscribes = (operationName: string) =>
       sent.filter((frame) => frame.type === 'subscribe' && frame.payload?.operationName === operationName);
     await waitUntil(
       () =>
-        ['NewThreads', 'ContentAdded'].every((operationName) =>
+        ended.every((operationName) =>
           readAt.includes(String(subscribes(operationName).at(-1)?.payload?.variables?.after)),
         ),
       RESUMED_WITHIN_MS,
+      traffic,
     );
 
     const later = stack.emulator.customers.startThread({ sourceId, body: 'After the outage.' });
