@@ -29,9 +29,9 @@
  *   record then and writes back within `unmarkedRefusalTtlMs` (past it, a partitioned instance's
  *   result is no longer guarded, as a second post is not past its reservation), is refused too. A
  *   refusal the store does not take is kept by its instance, which refuses replays itself and
- *   writes it again (before any result it keeps) once the store answers. Two instances raising one
- *   refusal at once (a read then a write each), or a retry that reaches another instance within the
- *   round trip that writes the refusal, may still replay. A record made later (Engage accepting
+ *   writes it again (before any result it keeps) once the store answers. A refusal is raised in one
+ *   step on Redis (`raiseTimes`), so two instances raising one at once both count. A retry that
+ *   reaches another instance within the round trip that writes the refusal may still replay. A record made later (Engage accepting
  *   the token again) replays; records carry when they were made, compared with a margin for the
  *   clocks of instances (`clockSkewMs`);
  * - across instances (Redis), the first caller reserves the key (`SET NX`) before calling Engage; a
@@ -62,7 +62,16 @@ import { LRUCache } from 'lru-cache';
 import stableStringify from 'safe-stable-stringify';
 import { isOutcomeUnknown } from './engage/errors';
 import { tokenRefusedError } from './errors';
-import { checkThenAdd, type AddIfAbsent, type Kv, type Lock } from './infra';
+import {
+  asTimes,
+  checkThenAdd,
+  checkThenRaise,
+  type AddIfAbsent,
+  type Kv,
+  type Lock,
+  type RaiseTimes,
+  type Times,
+} from './infra';
 
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
 /** How long a reservation holds when its instance dies mid-call; also how long a retry waits. */
@@ -96,20 +105,11 @@ interface Stored<T> {
   at?: number;
 }
 
-/** A scope's refusal, as stored: when Engage refused it, and until when it is kept (ms since the epoch). */
-interface Refusal {
-  at: number;
-  until: number;
-}
-
-/** A refusal as read from the store: anything but a finite `at` (another version's, damaged) reads as a number's. */
-function asRefusal(value: unknown, untilIfNumber: number): Refusal | undefined {
-  if (typeof value === 'number' && Number.isFinite(value)) return { at: value, until: untilIfNumber };
-  if (typeof value !== 'object' || value === null) return undefined;
-  const { at, until } = value as Partial<Refusal>;
-  if (typeof at !== 'number' || !Number.isFinite(at)) return undefined;
-  return { at, until: typeof until === 'number' && Number.isFinite(until) ? until : untilIfNumber };
-}
+/**
+ * A scope's refusal, as stored: when Engage refused it, and until when it is kept (ms since the
+ * epoch). Written only through the store's `raiseTimes`, read through `asTimes` (src/infra/kv.ts).
+ */
+type Refusal = Times;
 
 /** A record the store did not take, and the owner of the reservation it holds until it does. */
 interface Kept {
@@ -168,6 +168,8 @@ export class IdempotencyStore {
 
   /** Writes a record only where there is none: atomic on Redis (src/infra/kv.ts). */
   private readonly addIfAbsent: AddIfAbsent;
+  /** Raises a refusal, never lowering it: atomic on Redis (src/infra/kv.ts). */
+  private readonly raiseTimes: RaiseTimes;
 
   constructor(
     /** The records; a plain keyv (one process) adds by a read then a write. */
@@ -210,6 +212,7 @@ export class IdempotencyStore {
       },
     });
     this.tokens = options.tokens ?? keyv;
+    this.raiseTimes = 'raiseTimes' in this.tokens ? (this.tokens as Kv).raiseTimes : checkThenRaise(this.tokens);
     // Written just before the record it is about, and living past it.
     this.markTtlMs = (options.ttlMs ?? IDEMPOTENCY_TTL_MS) + MARK_MARGIN_MS;
     // Unbounded by count: each is a scope this instance keeps results of, at least when heard, and
@@ -546,7 +549,7 @@ export class IdempotencyStore {
 
   /** The refusal of `scope` in the store; one in a bare number (an earlier version's) kept as long as a record. */
   private async readRefusal(scope: string): Promise<Refusal | undefined> {
-    return asRefusal(await this.tokens.get(`refused:${scope}`), Date.now() + this.markTtlMs);
+    return asTimes(await this.tokens.get(`refused:${scope}`), Date.now() + this.markTtlMs);
   }
 
   private async hasMark(scope: string): Promise<boolean> {
@@ -555,13 +558,11 @@ export class IdempotencyStore {
 
   /**
    * Raises the refusal of `scope` to `at`, kept at least `ttlMs` from now: neither when nor until
-   * when is ever lowered (a read then a write, see the contract).
+   * when is ever lowered, by whichever instance writes (one step on Redis, see the contract).
    */
-  private async raiseRefusal(scope: string, at: number, ttlMs: number): Promise<void> {
-    const there = await this.readRefusal(scope);
-    const refusal = { at: Math.max(at, there?.at ?? 0), until: Math.max(Date.now() + ttlMs, there?.until ?? 0) };
-    if (there && refusal.at === there.at && refusal.until === there.until) return;
-    await this.tokens.set(`refused:${scope}`, refusal, refusal.until - Date.now());
+  private raiseRefusal(scope: string, at: number, ttlMs: number): Promise<void> {
+    const now = Date.now();
+    return this.raiseTimes(`refused:${scope}`, { at, until: now + ttlMs }, now + this.markTtlMs);
   }
 
   /** A record made at `at` was just written: a refusal of its scope about it is kept as long as the record. */

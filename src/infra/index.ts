@@ -23,7 +23,16 @@ import { memoryLock, redisLock, type Lock, type LockOptions } from './locks';
 import { MemoryPubSub, RedisPubSub, type PubSub } from './pubsub';
 import { connectRedis, type Redis } from './redis';
 
-export { checkThenAdd, type AddIfAbsent, type Kv, type KvOptions } from './kv';
+export {
+  asTimes,
+  checkThenAdd,
+  checkThenRaise,
+  type AddIfAbsent,
+  type Kv,
+  type KvOptions,
+  type RaiseTimes,
+  type Times,
+} from './kv';
 export type { Lock, LockOptions } from './locks';
 export type { PubSub } from './pubsub';
 export { RedisUnavailableError, type Redis } from './redis';

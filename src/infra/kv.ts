@@ -13,6 +13,12 @@
  * of the entry as keyv would have written it, so `get` reads it back; in memory a read then a
  * write, which nothing can come between in one process but another write of this instance's own.
  * It throws when the store fails, whatever `throwOnErrors` says: "not added" must mean "held".
+ *
+ * And it can raise an entry of two times, when and until when (`raiseTimes`), each to the later of
+ * the one held and the one given, the entry kept until its `until`: neither is ever lowered, by
+ * whichever instance writes (idempotency's refusals). On Redis one Lua script, so two instances
+ * raising at once both count; in memory a read then a write, one at a time per key. It throws when
+ * the store fails, whatever `throwOnErrors` says.
  */
 import Keyv, { type KeyvStoreAdapter } from 'keyv';
 import { LRUCache } from 'lru-cache';
@@ -30,8 +36,31 @@ export interface KvOptions {
 /** Adds `value` under `key` for `ttlMs` unless an entry is there; false when one is (it is left as it was). */
 export type AddIfAbsent = (key: string, value: unknown, ttlMs: number) => Promise<boolean>;
 
-/** A keyv store that can also add an entry only where there is none. */
-export type Kv = Keyv & { addIfAbsent: AddIfAbsent };
+/** When, and until when: an entry that `raiseTimes` keeps until its `until`. */
+export interface Times {
+  at: number;
+  until: number;
+}
+
+/**
+ * Raises the entry under `key` to `times`: each time the later of the one held and the one given,
+ * kept until the later `until` (nothing is written when that has passed, or when the entry held is
+ * as late in both). An entry holding a bare number `n` (an earlier format) is `{ at: n, until:
+ * bareUntil }`; one holding anything else is replaced.
+ */
+export type RaiseTimes = (key: string, times: Times, bareUntil: number) => Promise<void>;
+
+/** A keyv store that can also add an entry only where there is none, and raise an entry of times. */
+export type Kv = Keyv & { addIfAbsent: AddIfAbsent; raiseTimes: RaiseTimes };
+
+/** What an entry of times holds, read as `RaiseTimes` reads it; undefined for anything else. */
+export function asTimes(value: unknown, bareUntil: number): Times | undefined {
+  if (typeof value === 'number' && Number.isFinite(value)) return { at: value, until: bareUntil };
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { at, until } = value as Partial<Times>;
+  if (typeof at !== 'number' || !Number.isFinite(at)) return undefined;
+  return { at, until: typeof until === 'number' && Number.isFinite(until) ? until : bareUntil };
+}
 
 /** Nothing is added for less than a millisecond: a caller's bug, not a store failure. */
 function assertTtl(ttlMs: number): void {
@@ -49,6 +78,55 @@ export function checkThenAdd(keyv: Keyv): AddIfAbsent {
     return true;
   };
 }
+
+/**
+ * A read then a write: `raiseTimes` for a store that one process alone writes (memory, a plain
+ * keyv). One at a time per key: two raises of one key in flight would otherwise both read the entry
+ * before either wrote, and the second write could lower what the first raised.
+ */
+export function checkThenRaise(keyv: Keyv): RaiseTimes {
+  const queued = new Map<string, Promise<void>>();
+  return (key, times, bareUntil) => {
+    const raise = async () => {
+      const held = asTimes(await keyv.get(key), bareUntil);
+      const raised = { at: Math.max(times.at, held?.at ?? -Infinity), until: Math.max(times.until, held?.until ?? 0) };
+      if (held && held.at === raised.at && held.until === raised.until) return;
+      const ttlMs = raised.until - Date.now();
+      if (ttlMs >= 1) await keyv.set(key, raised, ttlMs);
+    };
+    const run = (queued.get(key) ?? Promise.resolve()).then(raise, raise);
+    queued.set(key, run);
+    const done = () => {
+      if (queued.get(key) === run) queued.delete(key);
+    };
+    run.then(done, done);
+    return run;
+  };
+}
+
+/**
+ * `raiseTimes` on Redis, in one step. KEYS: the entry. ARGV: at, until, now, bareUntil (ms). The
+ * entry as keyv writes it (`{"value":…,"expires":…}`), so that `get` reads it back; times in whole
+ * milliseconds (`%.0f`: cjson would write 14 significant digits).
+ */
+const RAISE_TIMES = `
+local at, untilAt, now, bareUntil = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local held = redis.call('GET', KEYS[1])
+if held then
+  local ok, entry = pcall(cjson.decode, held)
+  local value = ok and type(entry) == 'table' and entry.value or nil
+  if type(value) == 'number' then value = { at = value } end
+  if type(value) == 'table' and type(value.at) == 'number' then
+    local heldUntil = type(value['until']) == 'number' and value['until'] or bareUntil
+    if value.at >= at and heldUntil >= untilAt then return 0 end
+    at = math.max(at, value.at)
+    untilAt = math.max(untilAt, heldUntil)
+  end
+end
+local ttl = math.floor(untilAt - now)
+if ttl < 1 then return 0 end
+redis.call('SET', KEYS[1], string.format('{"value":{"at":%.0f,"until":%.0f},"expires":%.0f}', at, untilAt, untilAt), 'PX', ttl)
+return 1`;
 
 const STORE_METHODS = new Set(['get', 'getMany', 'set', 'setMany', 'delete', 'deleteMany', 'has', 'hasMany', 'clear']);
 
@@ -68,7 +146,7 @@ export function memoryStore(options: KvOptions = {}): LRUCache<string, object> {
 
 export function memoryKv(store: LRUCache<string, object>, namespace: string, options: KvOptions = {}): Kv {
   const keyv = new Keyv({ store, namespace, throwOnErrors: options.throwOnErrors ?? false });
-  return Object.assign(keyv, { addIfAbsent: checkThenAdd(keyv) });
+  return Object.assign(keyv, { addIfAbsent: checkThenAdd(keyv), raiseTimes: checkThenRaise(keyv) });
 }
 
 /** keyv's Redis adapter, loaded with the connection: a gateway without Redis does not carry it. */
@@ -111,5 +189,13 @@ export function redisKv(KeyvRedis: KeyvRedis, redis: Redis, namespace: string, o
     );
     return answer === 'OK';
   };
-  return Object.assign(keyv, { addIfAbsent });
+  const raiseTimes: RaiseTimes = async (key, { at, until }, bareUntil) => {
+    await redis.run((client) =>
+      client.eval(RAISE_TIMES, {
+        keys: [adapter.createKeyPrefix(key, namespace)],
+        arguments: [at, until, Date.now(), bareUntil].map(String),
+      }),
+    );
+  };
+  return Object.assign(keyv, { addIfAbsent, raiseTimes });
 }

@@ -705,13 +705,13 @@ function withHook(keyv: Keyv, before: (method: 'get' | 'set', key: string) => Pr
 }
 
 /** `keyv` whose writes (or the `failing` methods) fail while `down.a` (A cannot reach Redis; B can). */
-function failingWrites(keyv: Keyv, down: { a: boolean }, failing = ['set', 'addIfAbsent']): Keyv {
+function failingWrites(keyv: Keyv, down: { a: boolean }, failing = ['set', 'addIfAbsent', 'raiseTimes']): Keyv {
   return new Proxy(keyv, {
     get(target, property, receiver) {
       const value: unknown = Reflect.get(target, property, receiver);
       if (typeof value !== 'function') return value;
       const method = (value as (...args: unknown[]) => unknown).bind(target);
-      // Looked up once (the store keeps `addIfAbsent`), so the outage is checked at each call.
+      // Looked up once (the store keeps `addIfAbsent` and `raiseTimes`), so the outage is checked at each call.
       if (typeof property !== 'string' || !failing.includes(property)) return method;
       return async (...args: unknown[]) => {
         if (down.a) throw new Error('redis: no answer');

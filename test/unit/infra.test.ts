@@ -54,6 +54,42 @@ function contract(name: string, make: () => Promise<[Infra, Infra]>, shared: boo
       expect(await here.get('none')).toBeUndefined();
     });
 
+    it('raises an entry of times, each to the later, whoever raises it at once, and keeps it until its `until`', async () => {
+      const namespace = unique();
+      const here = a.kv(namespace);
+      const there = (shared ? b : a).kv(namespace);
+      const now = Date.now();
+      // Forty raises at once, from this instance and another (over Redis): none is lost.
+      const raises = Array.from({ length: 40 }, (_, i) => ({
+        at: now - 1_000 + ((i * 37) % 40),
+        until: now + 60_000 + ((i * 53) % 40) * 1_000,
+      }));
+      await Promise.all(raises.map((times, i) => (i % 2 ? there : here).raiseTimes('k', times, now + 60_000)));
+      const highest = {
+        at: Math.max(...raises.map((times) => times.at)),
+        until: Math.max(...raises.map((times) => times.until)),
+      };
+      expect(await here.get('k')).toEqual(highest);
+      // Never lowered, one time or both.
+      await there.raiseTimes('k', { at: highest.at - 1, until: highest.until + 1_000 }, now);
+      await here.raiseTimes('k', { at: highest.at + 1, until: now + 1_000 }, now);
+      expect(await there.get('k')).toEqual({ at: highest.at + 1, until: highest.until + 1_000 });
+      // An earlier format's bare number is a time, kept until `bareUntil`; anything else is replaced.
+      await here.set('bare', now);
+      await here.raiseTimes('bare', { at: now + 5, until: now + 1_000 }, now + 60_000);
+      expect(await there.get('bare')).toEqual({ at: now + 5, until: now + 60_000 });
+      await here.set('damaged', 'not times');
+      await there.raiseTimes('damaged', { at: now, until: now + 60_000 }, now);
+      expect(await here.get('damaged')).toEqual({ at: now, until: now + 60_000 });
+      // Kept until its `until`, then gone; one already past is not written.
+      await here.raiseTimes('short', { at: now, until: Date.now() + 300 }, now);
+      expect(await there.get('short')).toMatchObject({ at: now });
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      expect(await there.get('short')).toBeUndefined();
+      await here.raiseTimes('past', { at: now, until: Date.now() - 1 }, now);
+      expect(await there.get('past')).toBeUndefined();
+    });
+
     it('lets one caller win a lock until it is released', async () => {
       const lock = a.lock(unique(), { ttlMs: 60_000 });
       expect(await lock.claim('k')).toBe(true);
