@@ -221,6 +221,13 @@ class OperationContext implements GatewayContext {
 }
 
 /** A caller on the configured token: it sent no `Authorization` at all. */
+/**
+ * Why the signal of a `within` work is aborted once it is over: one reason for all (nothing reads it:
+ * the work's scope aborts its Engage calls with its own). `abort()` without one would build a
+ * DOMException, and capture a stack, for every event a subscription executes.
+ */
+const WORK_ENDED = Object.freeze(new Error('The work was over, or its operation ended'));
+
 const usesConfiguredToken = (credentials: CallerCredentials) =>
   credentials.authorization === undefined || credentials.authorization === null;
 
@@ -329,13 +336,13 @@ export function createContextFactory(options: ContextFactoryOptions) {
       fresh: (next) => createContext(credentials, next),
       within: async (work, onRequest) => {
         const own = new AbortController();
-        endWith(operation.signal, own.signal, () => own.abort());
+        endWith(operation.signal, own.signal, () => own.abort(WORK_ENDED));
         try {
           return await work(
             createContext(credentials, { signal: own.signal, onRequest: joinHooks(operation.onRequest, onRequest) }),
           );
         } finally {
-          own.abort();
+          own.abort(WORK_ENDED);
         }
       },
     });

@@ -36,6 +36,17 @@ export function endWith(parent: AbortSignal | undefined, child: AbortSignal, onE
   child.addEventListener('abort', () => parent.removeEventListener('abort', onEnd), { once: true });
 }
 
+/**
+ * Why a scope's pending and later calls fail once its operation ended (its answer sent, its client
+ * gone): one error for every scope, frozen. Made at each end, it captured a stack for every request
+ * (0.04 ms of CPU each in the cold inbox's profile), where nothing is pending then but rarely.
+ */
+const OPERATION_ENDED = localError('cancelled', 'The operation ended before this Engage call', {
+  upstreamError: 'cancelled',
+});
+Object.freeze(OPERATION_ENDED.details);
+Object.freeze(OPERATION_ENDED);
+
 export class OperationScope {
   readonly deadline: number;
   private readonly controller = new AbortController();
@@ -75,11 +86,7 @@ export class OperationScope {
   }
 
   /** Ends the operation: pending calls are aborted, later ones refused. Idempotent. */
-  end(
-    reason: EngageError = localError('cancelled', 'The operation ended before this Engage call', {
-      upstreamError: 'cancelled',
-    }),
-  ): void {
+  end(reason: EngageError = OPERATION_ENDED): void {
     clearTimeout(this.timer);
     if (!this.controller.signal.aborted) this.controller.abort(reason);
   }
