@@ -17,8 +17,9 @@
  * And it can raise an entry of two times, when and until when (`raiseTimes`), each to the later of
  * the one held and the one given, the entry kept until its `until`: neither is ever lowered, by
  * whichever instance writes (idempotency's refusals). On Redis one Lua script, so two instances
- * raising at once both count; in memory a read then a write, one at a time per key. It throws when
- * the store fails, whatever `throwOnErrors` says.
+ * raising at once both count; in memory a read then a write, one at a time per key of a store
+ * (whichever of its handles raises it). On Redis it throws when the store fails, whatever
+ * `throwOnErrors` says.
  */
 import Keyv, { type KeyvStoreAdapter } from 'keyv';
 import { LRUCache } from 'lru-cache';
@@ -79,14 +80,30 @@ export function checkThenAdd(keyv: Keyv): AddIfAbsent {
   };
 }
 
+/** The times `RaiseTimes` is given must be numbers: an infinite one would be written as a word. */
+function assertTimes({ at, until }: Times, bareUntil: number): void {
+  if (![at, until, bareUntil].every(Number.isFinite))
+    throw new RangeError('raiseTimes: the times must be finite numbers');
+}
+
+/** Raises in flight, by store (the memory behind every handle of it) and key: see `checkThenRaise`. */
+const raising = new WeakMap<object, Map<string, Promise<void>>>();
+
 /**
  * A read then a write: `raiseTimes` for a store that one process alone writes (memory, a plain
- * keyv). One at a time per key: two raises of one key in flight would otherwise both read the entry
- * before either wrote, and the second write could lower what the first raised.
+ * keyv). One at a time per key of the store, whichever handle raises it: two raises of one key in
+ * flight would otherwise both read the entry before either wrote, and the second write could lower
+ * what the first raised. The keyv must throw on errors, or never fail (memory): one that reads a
+ * failure as a miss would write its own times over the entry.
  */
 export function checkThenRaise(keyv: Keyv): RaiseTimes {
-  const queued = new Map<string, Promise<void>>();
-  return (key, times, bareUntil) => {
+  const store = (keyv.store as object | undefined) ?? keyv;
+  let queued = raising.get(store);
+  if (!queued) raising.set(store, (queued = new Map()));
+  const inFlight = queued;
+  return async (key, times, bareUntil) => {
+    assertTimes(times, bareUntil);
+    const name = `${keyv.namespace ?? ''}:${key}`;
     const raise = async () => {
       const held = asTimes(await keyv.get(key), bareUntil);
       const raised = { at: Math.max(times.at, held?.at ?? -Infinity), until: Math.max(times.until, held?.until ?? 0) };
@@ -94,10 +111,10 @@ export function checkThenRaise(keyv: Keyv): RaiseTimes {
       const ttlMs = raised.until - Date.now();
       if (ttlMs >= 1) await keyv.set(key, raised, ttlMs);
     };
-    const run = (queued.get(key) ?? Promise.resolve()).then(raise, raise);
-    queued.set(key, run);
+    const run = (inFlight.get(name) ?? Promise.resolve()).then(raise, raise);
+    inFlight.set(name, run);
     const done = () => {
-      if (queued.get(key) === run) queued.delete(key);
+      if (inFlight.get(name) === run) inFlight.delete(name);
     };
     run.then(done, done);
     return run;
@@ -105,19 +122,23 @@ export function checkThenRaise(keyv: Keyv): RaiseTimes {
 }
 
 /**
- * `raiseTimes` on Redis, in one step. KEYS: the entry. ARGV: at, until, now, bareUntil (ms). The
- * entry as keyv writes it (`{"value":…,"expires":…}`), so that `get` reads it back; times in whole
- * milliseconds (`%.0f`: cjson would write 14 significant digits).
+ * `raiseTimes` on Redis, in one step. KEYS: the entry. ARGV: at, until, now, bareUntil (whole ms,
+ * rounded up). The entry as keyv writes it (`{"value":…,"expires":…}`), so that `get` reads it
+ * back; an entry past its `expires` (keyv reads it as absent), or holding anything but finite
+ * times, is replaced. Times written in whole milliseconds (`%.0f`: cjson would write 14
+ * significant digits).
  */
 const RAISE_TIMES = `
 local at, untilAt, now, bareUntil = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local function finite(x) return type(x) == 'number' and x == x and x > -math.huge and x < math.huge end
 local held = redis.call('GET', KEYS[1])
 if held then
   local ok, entry = pcall(cjson.decode, held)
-  local value = ok and type(entry) == 'table' and entry.value or nil
+  local value = nil
+  if ok and type(entry) == 'table' and not (finite(entry.expires) and entry.expires < now) then value = entry.value end
   if type(value) == 'number' then value = { at = value } end
-  if type(value) == 'table' and type(value.at) == 'number' then
-    local heldUntil = type(value['until']) == 'number' and value['until'] or bareUntil
+  if type(value) == 'table' and finite(value.at) then
+    local heldUntil = finite(value['until']) and value['until'] or bareUntil
     if value.at >= at and heldUntil >= untilAt then return 0 end
     at = math.max(at, value.at)
     untilAt = math.max(untilAt, heldUntil)
@@ -189,12 +210,12 @@ export function redisKv(KeyvRedis: KeyvRedis, redis: Redis, namespace: string, o
     );
     return answer === 'OK';
   };
-  const raiseTimes: RaiseTimes = async (key, { at, until }, bareUntil) => {
+  const raiseTimes: RaiseTimes = async (key, times, bareUntil) => {
+    assertTimes(times, bareUntil);
+    // Rounded up: a time rounded down (Lua's `%.0f` rounds half to even) would be lowered.
+    const args = [times.at, times.until, Date.now(), bareUntil].map((ms) => String(Math.ceil(ms)));
     await redis.run((client) =>
-      client.eval(RAISE_TIMES, {
-        keys: [adapter.createKeyPrefix(key, namespace)],
-        arguments: [at, until, Date.now(), bareUntil].map(String),
-      }),
+      client.eval(RAISE_TIMES, { keys: [adapter.createKeyPrefix(key, namespace)], arguments: args }),
     );
   };
   return Object.assign(keyv, { addIfAbsent, raiseTimes });

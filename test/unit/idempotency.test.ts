@@ -836,3 +836,82 @@ describeWith([requirements.redis()])('a late write-back, two instances over Redi
     };
   });
 });
+
+/**
+ * A token's refusal through the stores the gateway makes (src/infra: `raiseTimes` of their own, one
+ * step on Redis), on two instances: in one process they are one instance's handles.
+ */
+function refusalsThroughInfra(make: () => Promise<[Infra, Infra]>) {
+  let infras: [Infra, Infra];
+  beforeAll(async () => {
+    infras = await make();
+  });
+  afterAll(async () => {
+    await Promise.all([...new Set(infras)].map((infra) => infra.close()));
+  });
+  const stores = () => {
+    const namespace = `test:${randomBytes(6).toString('hex')}`;
+    return infras.map((infra) => ({
+      records: infra.kv(`${namespace}:record`, { throwOnErrors: true }),
+      tokens: infra.kv(`${namespace}:token`, { throwOnErrors: true }),
+    }));
+  };
+
+  it('a refusal two instances raise at once is kept as long as the record, and refuses the replay on both', async () => {
+    const [a, b] = stores();
+    const action = jest.fn(async () => 'posted');
+    const storeA = new IdempotencyStore(a.records, { tokens: a.tokens });
+    expect(await storeA.run('alice', 'reply', 'k', {}, action)).toBe('posted');
+    const before = Date.now();
+    await Promise.all([
+      storeA.forget('alice'),
+      new IdempotencyStore(b.records, { tokens: b.tokens, unmarkedRefusalTtlMs: 1_000 }).forget('alice'),
+    ]);
+    const refusal = await b.tokens.get<{ at: number; until: number }>('refused:alice');
+    expect(refusal!.at).toBeGreaterThanOrEqual(before);
+    expect(refusal!.until).toBeGreaterThan(before + IDEMPOTENCY_TTL_MS);
+    await refusedElsewhere(a.records, a.tokens, action);
+    await refusedElsewhere(b.records, b.tokens, action);
+    expect(action).toHaveBeenCalledTimes(1);
+  });
+
+  it('a refusal the store did not take is kept by its instance, and raised in the store (before the result) once it answers', async () => {
+    const [a, b] = stores();
+    const down = { a: false };
+    const failing = ['get', 'set', 'addIfAbsent', 'raiseTimes'];
+    const storeA = new IdempotencyStore(failingWrites(a.records, down, failing), {
+      tokens: failingWrites(a.tokens, down, failing),
+      log: () => undefined,
+    });
+    const action = jest.fn(async () => {
+      down.a = true; // the store lost while the call runs
+      return 'posted';
+    });
+    expect(await storeA.run('alice', 'reply', 'k', {}, action)).toBe('posted');
+    await storeA.forget('alice');
+    // Refused here meanwhile: the instance heard the 401 itself.
+    await expect(storeA.run('alice', 'reply', 'k', {}, action)).rejects.toMatchObject(TOKEN_REFUSED);
+    down.a = false;
+    await storeA.close(); // writes what it kept: the refusal, then the result
+    expect(await b.records.get('alice:reply:k')).toMatchObject({ result: 'posted' });
+    await refusedElsewhere(b.records, b.tokens, action);
+    expect(action).toHaveBeenCalledTimes(1);
+  });
+}
+
+describe("a token's refusal through the gateway's stores, in one process", () => {
+  refusalsThroughInfra(async () => {
+    const infra = await createInfra({ log: () => undefined });
+    return [infra, infra];
+  });
+});
+
+describeWith([requirements.redis()])("a token's refusal through the gateway's stores, two instances over Redis", () => {
+  refusalsThroughInfra(
+    async () =>
+      (await Promise.all([0, 1].map(() => createInfra({ redis: { url: TEST_REDIS_URL }, log: () => undefined })))) as [
+        Infra,
+        Infra,
+      ],
+  );
+});

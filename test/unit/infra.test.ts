@@ -59,16 +59,13 @@ function contract(name: string, make: () => Promise<[Infra, Infra]>, shared: boo
       const here = a.kv(namespace);
       const there = (shared ? b : a).kv(namespace);
       const now = Date.now();
-      // Forty raises at once, from this instance and another (over Redis): none is lost.
-      const raises = Array.from({ length: 40 }, (_, i) => ({
-        at: now - 1_000 + ((i * 37) % 40),
-        until: now + 60_000 + ((i * 53) % 40) * 1_000,
-      }));
-      await Promise.all(raises.map((times, i) => (i % 2 ? there : here).raiseTimes('k', times, now + 60_000)));
-      const highest = {
-        at: Math.max(...raises.map((times) => times.at)),
-        until: Math.max(...raises.map((times) => times.until)),
-      };
+      // Forty raises at once, each through a handle of its own, half of them from another instance
+      // (over Redis); the latest `at` and the latest `until` come from different sides: none is lost.
+      const raises = Array.from({ length: 40 }, (_, i) => ({ at: now - 1_000 + i, until: now + 100_000 - i * 1_000 }));
+      await Promise.all(
+        raises.map((times, i) => (i % 2 ? (shared ? b : a) : a).kv(namespace).raiseTimes('k', times, now + 60_000)),
+      );
+      const highest = { at: raises[39].at, until: raises[0].until };
       expect(await here.get('k')).toEqual(highest);
       // Never lowered, one time or both.
       await there.raiseTimes('k', { at: highest.at - 1, until: highest.until + 1_000 }, now);
@@ -81,10 +78,24 @@ function contract(name: string, make: () => Promise<[Infra, Infra]>, shared: boo
       await here.set('damaged', 'not times');
       await there.raiseTimes('damaged', { at: now, until: now + 60_000 }, now);
       expect(await here.get('damaged')).toEqual({ at: now, until: now + 60_000 });
-      // Kept until its `until`, then gone; one already past is not written.
-      await here.raiseTimes('short', { at: now, until: Date.now() + 300 }, now);
+      // A fraction of a millisecond is never rounded down (Redis keeps whole ones).
+      await here.raiseTimes('fraction', { at: now + 0.5, until: now + 60_000.5 }, now);
+      const fraction = (await there.get<{ at: number; until: number }>('fraction'))!;
+      expect(fraction.at).toBeGreaterThanOrEqual(now + 0.5);
+      expect(fraction.until).toBeGreaterThanOrEqual(now + 60_000.5);
+      // Times that are not numbers are the caller's mistake: nothing is written.
+      for (const bad of [Number.NaN, Number.POSITIVE_INFINITY])
+        await expect(here.raiseTimes('bad', { at: bad, until: now + 60_000 }, now)).rejects.toThrow(RangeError);
+      expect(await there.get('bad')).toBeUndefined();
+      // Kept until its `until` (in Redis too, not only as keyv reads it), then gone; one already past is not written.
+      await here.raiseTimes('short', { at: now, until: Date.now() + 1_000 }, now);
       expect(await there.get('short')).toMatchObject({ at: now });
-      await new Promise((resolve) => setTimeout(resolve, 400));
+      if (shared) {
+        const ttl = await a.redis!.run((client) => client.pTTL(`${namespace}:short`));
+        expect(ttl).toBeGreaterThan(0);
+        expect(ttl).toBeLessThanOrEqual(1_000);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
       expect(await there.get('short')).toBeUndefined();
       await here.raiseTimes('past', { at: now, until: Date.now() - 1 }, now);
       expect(await there.get('past')).toBeUndefined();
