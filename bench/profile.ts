@@ -1,5 +1,5 @@
 /**
- * `npx tsx bench/profile.ts [requests=300] [operation=readme-inbox] [warm|cold|floor|apollo-floor] [--runtime=tsx] [--no-profile] [--concurrency=N] [--retained] [--instructions] [--warm=N] [--field-by-field] [--node-flag=<flag>...]`:
+ * `npx tsx bench/profile.ts [requests=300] [operation=readme-inbox] [warm|cold|floor|apollo-floor] [--runtime=tsx] [--no-profile] [--concurrency=N] [--retained] [--instructions] [--warm=N] [--field-by-field] [--allocations] [--node-flag=<flag>...]`:
  * where the gateway's CPU goes. Starts the emulator and the gateway in their own processes, the
  * gateway under `node --cpu-prof` (the compiled build unless `--runtime=tsx`), then sends
  * `requests` identical operations one at a time (or `--concurrency=N` at a time), every answer byte-equal to the first:
@@ -26,6 +26,10 @@
  *   the optimizing compiler's work settles over the first thousand.
  * - `--field-by-field`: the gateway without bulk loading (src/resolvers/bulk.ts), every relation
  *   loaded by its own field, as before it: what bulk loading saves, in the same run's terms.
+ * - `--allocations`: no CPU profile; V8's sampling heap profiler over the `requests` (not the warm-up
+ *   nor the start), objects already collected included: what each request allocates, the garbage
+ *   collector's work, by the function that allocated it (`bench/results/profiles/*.heapprofile`).
+ *   Sampling slows the server: its CPU figure is not the one to compare.
  */
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -50,14 +54,18 @@ interface CpuProfile {
   samples: number[];
 }
 
+/** A profile's frame as `function dir/file:line`. */
+function frameName({ functionName, url, lineNumber }: ProfileNode['callFrame']): string {
+  const file = url.replace(/^file:\/\//, '').replace(/^.*node_modules\//, '');
+  return `${functionName || '(anonymous)'} ${path.basename(path.dirname(file))}/${path.basename(file)}:${lineNumber + 1}`;
+}
+
 /** Self time per function (name, file, line), largest first, as shares of all samples. */
 export function topSelfTime(profile: CpuProfile, top = 20): Array<{ share: number; ms: number; where: string }> {
   const perSampleMs = (profile.endTime - profile.startTime) / 1000 / Math.max(1, profile.samples.length);
   const byFunction = new Map<string, number>();
   for (const node of profile.nodes) {
-    const { functionName, url, lineNumber } = node.callFrame;
-    const file = url.replace(/^file:\/\//, '').replace(/^.*node_modules\//, '');
-    const where = `${functionName || '(anonymous)'} ${path.basename(path.dirname(file))}/${path.basename(file)}:${lineNumber + 1}`;
+    const where = frameName(node.callFrame);
     byFunction.set(where, (byFunction.get(where) ?? 0) + (node.hitCount ?? 0));
   }
   const total = profile.samples.length;
@@ -65,6 +73,33 @@ export function topSelfTime(profile: CpuProfile, top = 20): Array<{ share: numbe
     .sort((a, b) => b[1] - a[1])
     .slice(0, top)
     .map(([where, hits]) => ({ share: hits / total, ms: hits * perSampleMs, where }));
+}
+
+interface HeapProfileNode {
+  callFrame: ProfileNode['callFrame'];
+  selfSize: number;
+  children?: HeapProfileNode[];
+}
+
+/** Bytes allocated per request by each function (name, file, line), largest first. */
+export function topAllocations(
+  profile: { head: HeapProfileNode },
+  requests: number,
+  top = 25,
+): Array<{ kib: number; where: string }> {
+  const byFunction = new Map<string, number>();
+  const visit = (node: HeapProfileNode) => {
+    const where = frameName(node.callFrame);
+    if (node.selfSize) byFunction.set(where, (byFunction.get(where) ?? 0) + node.selfSize);
+    for (const child of node.children ?? []) visit(child);
+  };
+  visit(profile.head);
+  const rows = [...byFunction.entries()].sort((a, b) => b[1] - a[1]);
+  const total = rows.reduce((sum, [, bytes]) => sum + bytes, 0);
+  return [
+    { kib: total / requests / 1024, where: '(all)' },
+    ...rows.slice(0, top).map(([where, bytes]) => ({ kib: bytes / requests / 1024, where })),
+  ];
 }
 
 /** valgrind's callgrind, counting nothing until `callgrind_control --instr on`; V8's generated code is modified in place. */
@@ -127,11 +162,13 @@ async function main() {
   const valuesOf = (prefix: string) =>
     flags.filter((flag) => flag.startsWith(prefix)).map((flag) => flag.slice(prefix.length));
   const ownFlag = (flag: string) =>
-    ['--no-profile', '--retained', '--instructions', '--field-by-field'].includes(flag) ||
+    ['--no-profile', '--retained', '--instructions', '--field-by-field', '--allocations'].includes(flag) ||
     ['--concurrency=', '--node-flag=', '--warm='].some((p) => flag.startsWith(p));
   const retained = flags.includes('--retained');
+  const allocations = flags.includes('--allocations');
   const instructions = flags.includes('--instructions');
-  if (instructions && retained) throw new Error('--instructions and --retained are two runs');
+  if ([instructions, retained, allocations].filter(Boolean).length > 1)
+    throw new Error('--instructions, --retained and --allocations are a run each');
   if (instructions && spawnSync('valgrind', ['--version']).status !== 0)
     throw new Error(
       '--instructions runs the server under valgrind, which is not installed (Debian: apt-get install valgrind)',
@@ -143,7 +180,7 @@ async function main() {
   const concurrency = concurrencyValue === undefined ? 1 : Number(concurrencyValue);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error('--concurrency is a whole number from 1');
   if (retained && concurrency > 1) throw new Error('--retained measures requests one at a time');
-  const profiling = !flags.includes('--no-profile') && !retained && !instructions;
+  const profiling = !flags.includes('--no-profile') && !retained && !instructions && !allocations;
   const nodeFlags = valuesOf('--node-flag=');
   const config = parseConfig(['--latency=0', ...flags.filter((flag) => !ownFlag(flag))]);
   useRuntime(config.runtime);
@@ -177,6 +214,7 @@ async function main() {
     instructions ? callgrind(path.join(dir, `callgrind.${mode}.%p.out`)) : undefined,
   );
   const startedAt = Date.now();
+  const allocationsFile = path.join(dir, `allocations.${mode}.${gateway.pid}.heapprofile`);
   try {
     const variables = (await pickVariables(engageUrl, token))[operation.name];
     await emulator.call('log-reset');
@@ -211,7 +249,9 @@ async function main() {
         await promisify(execFile)('callgrind_control', ['--instr', on ? 'on' : 'off', String(gateway.pid)]);
     };
     await counting(true);
+    if (allocations) await gateway.call('allocations-start');
     const { cpuMs: spent } = await cpuMs(gateway, () => send(requests));
+    if (allocations) await gateway.call('allocations-stop', { file: allocationsFile });
     await counting(false);
     const { count } = await emulator.call<{ count: number }>('log');
     const expected = cold ? perOperation * requests : 0;
@@ -237,6 +277,13 @@ async function main() {
     console.log(`instructions per request (callgrind, ${requests} requests after ${warm}): ${millions(total)} M`);
     for (const [part, n] of [...parts.entries()].sort((a, b) => b[1] - a[1])) console.log(`${millions(n)} M  ${part}`);
     console.log(`callgrind data: ${path.relative(process.cwd(), out)} (callgrind_annotate, kcachegrind)`);
+  }
+  if (allocations) {
+    console.log(
+      `allocations: ${path.relative(process.cwd(), allocationsFile)}\nallocated per request (KiB), by function:`,
+    );
+    const profile = JSON.parse(readFileSync(allocationsFile, 'utf8')) as { head: HeapProfileNode };
+    for (const row of topAllocations(profile, requests)) console.log(`${row.kib.toFixed(1).padStart(8)}  ${row.where}`);
   }
   if (!profiling) return;
   const written = readdirSync(dir)

@@ -14,7 +14,12 @@
  *   nothing of the first should survive (bench/profile.ts `--retained`). The promoted bytes are the
  *   old generation's growth across the collection, so approximate (V8 sweeps it in the background);
  *   `--trace-gc-nvp` gives the exact figure.
+ * - `allocations-start`, then `allocations-stop` with a `file`: V8's sampling heap profiler over what
+ *   was allocated in between, the objects collected since included (bench/profile.ts
+ *   `--allocations`), written to `file` (a `.heapprofile`, which Chrome DevTools opens).
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { setTimeout } from 'node:timers/promises';
 import { getHeapCodeStatistics, getHeapSpaceStatistics } from 'node:v8';
 import { createLoaders } from '../../src/loaders';
@@ -70,6 +75,7 @@ runChild<ServerChildOptions, ServerChildReady>(async (options) => {
       .filter((space) => named(space.space_name))
       .reduce((sum, space) => sum + space.space_used_size, 0);
   const oldGeneration = (space: string) => space === 'old_space' || space === 'lo_space';
+  let sampling: Session | undefined;
   return {
     ready: { url: server.url, pid: process.pid },
     handlers: {
@@ -92,6 +98,24 @@ runChild<ServerChildOptions, ServerChildReady>(async (options) => {
           rss = now;
         }
         return { ...process.memoryUsage(), code: code + bytecode, collected: gc !== undefined };
+      },
+      'allocations-start': async () => {
+        sampling = new Session();
+        sampling.connect();
+        await sampling.post('HeapProfiler.enable');
+        // One sample every 8 KiB on average (V8's default is 32); garbage counts: it is what the collector pays for.
+        await sampling.post('HeapProfiler.startSampling', {
+          samplingInterval: 8192,
+          includeObjectsCollectedByMajorGC: true,
+          includeObjectsCollectedByMinorGC: true,
+        });
+      },
+      'allocations-stop': async (message) => {
+        if (!sampling) throw new Error('allocations-stop before allocations-start');
+        const { profile } = await sampling.post('HeapProfiler.stopSampling');
+        sampling.disconnect();
+        sampling = undefined;
+        writeFileSync(String(message.file), JSON.stringify(profile));
       },
       'young-gc': () => {
         if (!gc) throw new Error('young-gc needs the child started with --expose-gc');
