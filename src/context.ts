@@ -13,6 +13,7 @@ import { DEFAULTS } from './config';
 import {
   afterWrites,
   createEngageApi,
+  ENDED,
   endWith,
   OperationScope,
   operationPolicy,
@@ -221,13 +222,6 @@ class OperationContext implements GatewayContext {
 }
 
 /** A caller on the configured token: it sent no `Authorization` at all. */
-/**
- * Why the signal of a `within` work is aborted once it is over: one reason for all (nothing reads it:
- * the work's scope aborts its Engage calls with its own). `abort()` without one would build a
- * DOMException, and capture a stack, for every event a subscription executes.
- */
-const WORK_ENDED = Object.freeze(new Error('The work was over, or its operation ended'));
-
 const usesConfiguredToken = (credentials: CallerCredentials) =>
   credentials.authorization === undefined || credentials.authorization === null;
 
@@ -336,13 +330,13 @@ export function createContextFactory(options: ContextFactoryOptions) {
       fresh: (next) => createContext(credentials, next),
       within: async (work, onRequest) => {
         const own = new AbortController();
-        endWith(operation.signal, own.signal, () => own.abort(WORK_ENDED));
+        endWith(operation.signal, own.signal, () => own.abort(ENDED));
         try {
           return await work(
             createContext(credentials, { signal: own.signal, onRequest: joinHooks(operation.onRequest, onRequest) }),
           );
         } finally {
-          own.abort(WORK_ENDED);
+          own.abort(ENDED);
         }
       },
     });

@@ -31,9 +31,9 @@
  *   refusal the store does not take is kept by its instance, which refuses replays itself and
  *   writes it again (before any result it keeps) once the store answers. A refusal is raised in one
  *   step on Redis (`raiseTimes`), so two instances raising one at once both count. A retry that
- *   reaches another instance within the round trip that writes the refusal may still replay. A record made later (Engage accepting
- *   the token again) replays; records carry when they were made, compared with a margin for the
- *   clocks of instances (`clockSkewMs`);
+ *   reaches another instance within the round trip that writes the refusal may still replay. A
+ *   record made later (Engage accepting the token again) replays; records carry when they were
+ *   made, compared with a margin for the clocks of instances (`clockSkewMs`);
  * - across instances (Redis), the first caller reserves the key (`SET NX`) before calling Engage; a
  *   retry that lands on another instance meanwhile waits for the stored result, or gets CONFLICT
  *   ("still in progress") if it does not come in time. It never calls Engage a second time;

@@ -36,7 +36,7 @@ import {
   type GatewayContext,
   type LoadersFactory,
 } from './context';
-import { createEngageAgent, type RequestEvent, type RetryPolicy } from './engage';
+import { createEngageAgent, ENDED, type RequestEvent, type RetryPolicy } from './engage';
 import { createFormatError, errorCodeOf } from './errors';
 import { AuthError, createAuthenticator, type AuthConfig } from './edge/auth';
 import { createCallerRate } from './edge/caller-rate';
@@ -76,13 +76,6 @@ const READ_LIVE_CURSOR_FIRST: GraphQLRequestListener<GatewayContext> = {
     if (operation) await readLiveCursorFirst(document, operation, contextValue);
   },
 };
-
-/**
- * Why an HTTP operation's signal is aborted: one reason for all of them (nothing reads it: each
- * operation's scope aborts its Engage calls with its own). `abort()` without one would build a
- * DOMException, and capture a stack, for every request.
- */
-const RESPONSE_CLOSED = Object.freeze(new Error('The response was sent, or its client went away'));
 
 /** The SDL, one file per domain, read from `schema/`. */
 export function loadTypeDefs(dir = SCHEMA_DIR): string[] {
@@ -570,7 +563,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     // The response closes once the answer is sent or the client has gone: the operation's
     // pending Engage calls are aborted then (resolvers may still run after a null bubbled up).
     const ended = new AbortController();
-    res.once('close', () => ended.abort(RESPONSE_CLOSED));
+    res.once('close', () => ended.abort(ENDED));
     // The access line counts the operation's Engage calls; the Apollo plugin finds the scope by the context.
     const scope = logging.scopeOf(res);
     // `authenticate` let a landing-page request through that Apollo executes after all: refused.

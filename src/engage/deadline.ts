@@ -37,6 +37,14 @@ export function endWith(parent: AbortSignal | undefined, child: AbortSignal, onE
 }
 
 /**
+ * Why a request's or a work's own signal is aborted once it is over (the response sent, the client
+ * gone, an event's payload executed): one reason for all (nothing reads it: the scope under it
+ * aborts its Engage calls with its own, below). `abort()` without one would build a DOMException,
+ * and capture a stack, for every request and every event a subscription executes.
+ */
+export const ENDED = Object.freeze(new Error('The operation ended'));
+
+/**
  * Why a scope's pending and later calls fail once its operation ended (its answer sent, its client
  * gone): one error for every scope, frozen. Made at each end, it captured a stack for every request
  * (0.04 ms of CPU each in the cold inbox's profile), where nothing is pending then but rarely.

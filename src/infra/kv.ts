@@ -98,9 +98,8 @@ const raising = new WeakMap<object, Map<string, Promise<void>>>();
  */
 export function checkThenRaise(keyv: Keyv): RaiseTimes {
   const store = (keyv.store as object | undefined) ?? keyv;
-  let queued = raising.get(store);
-  if (!queued) raising.set(store, (queued = new Map()));
-  const inFlight = queued;
+  const inFlight = raising.get(store) ?? new Map<string, Promise<void>>();
+  raising.set(store, inFlight);
   return async (key, times, bareUntil) => {
     assertTimes(times, bareUntil);
     const name = `${keyv.namespace ?? ''}:${key}`;
