@@ -143,8 +143,14 @@ export class MissingTokenError extends Error {
   override readonly name = 'MissingTokenError';
 }
 
+/**
+ * The token of `Bearer <token>`, when it is one (RFC 6750's b64token: Engage's tokens and JWTs
+ * are). Not any run of non-spaces: a WebSocket's connection_init is JSON, which carries what no
+ * HTTP header can (a control or non-Latin-1 character), and such a token failed in the HTTP client,
+ * each time as if Engage had: two sockets opened the circuit for every caller.
+ */
 export function bearerToken(authorization: string | null | undefined): string | undefined {
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
+  const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(authorization ?? '');
   return match?.[1];
 }
 

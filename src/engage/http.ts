@@ -300,6 +300,13 @@ export class EngageHttp implements EngageTransport {
       throw refused;
     } catch (caught) {
       if (caught instanceof EngageError) throw caught;
+      // The HTTP client refused to send it (a header value no HTTP request can carry): nothing
+      // reached Engage, and the same request would be refused again. Not an outage of Engage.
+      if (errorCode(caught) === 'UND_ERR_INVALID_ARG')
+        throw localError('bad_request', `Engage ${label}: the request could not be sent as asked`, {
+          endpoint: label,
+          upstreamError: 'invalid_request',
+        });
       this.options.onRequest?.({ method, endpoint, status: 0, durationMs: Date.now() - attemptStart, attempt });
       // The operation ended: its reason (deadline, cancellation) is the error, not a timeout of Engage.
       if (call.signal?.aborted && !call.write) throw call.signal.reason;

@@ -208,6 +208,24 @@ describe('WebSocket upgrades', () => {
     expect(closed.acknowledged).toBe(false);
   });
 
+  it('closes a token no HTTP header can carry with 4401, before any REST call: it never reaches Engage nor its circuit', async () => {
+    // JSON carries what a header cannot (a control or non-Latin-1 character, a line break); the
+    // HTTP client refused such a token locally, and each refusal counted as Engage failing: two
+    // sockets opened the circuit for every caller.
+    const tokens = ['x\u0100y', 'x\u0007y', 'x\ny', 'x y', 'x"y'];
+    stack.emulator.requestLog.reset();
+    for (const token of tokens) {
+      const closed = await connectionInit(stack.gateway.url, { authorization: `Bearer ${token}` });
+      expect({ token, code: closed.code, acknowledged: closed.acknowledged }).toEqual({
+        token,
+        code: 4401,
+        acknowledged: false,
+      });
+    }
+    expect(stack.emulator.requestLog.entries()).toHaveLength(0);
+    expect(await stack.gateway.upstream.health()).toMatchObject({ breaker: 'closed' });
+  });
+
   it('closes an empty or non-string authorization with 4401, as HTTP refuses one: never the configured token', async () => {
     for (const authorization of ['', 123, {}, ['Bearer x'], false]) {
       const closed = await connectionInit(stack.gateway.url, { authorization });

@@ -361,6 +361,21 @@ describe('429 and Retry-After', () => {
     expect(failed.details.cutShort).toBeUndefined();
     expect(breaker.state()).toBe('open');
   });
+
+  it('a request the HTTP client will not send (a token no header can carry) is refused locally: never retried, never counted against Engage', async () => {
+    const breaker = new EngageBreaker({ threshold: 1, cooldownMs: 60_000 });
+    const events: RequestEvent[] = [];
+    const unsendable = 'x\u0100y';
+    const refused = await expectEngageError(
+      client(unsendable, { attempt: breaker.policy, onRequest: (event) => events.push(event) }).allTeams(),
+      'bad_request',
+      [...secrets, unsendable],
+    );
+    expect(refused.details).toMatchObject({ local: true, upstreamError: 'invalid_request' });
+    expect(logged(emu)).toHaveLength(0);
+    expect(events).toEqual([]);
+    expect(breaker.state()).toBe('closed');
+  });
 });
 
 describe("the emulator's real per-account rate limit", () => {
