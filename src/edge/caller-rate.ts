@@ -12,7 +12,7 @@
  * window of its own: its operations count in one window that all such tokens share
  * (`UNVERIFIED_CALLERS` callers' rate; `rateLimit: "unverified"`), and in that one only. Engage's
  * answers to a token's calls decide, as for the upstream budget (src/engage/caller-budget.ts,
- * `acceptsToken`): any answer but a 401 (a 429, a 5xx or none say nothing) accepts it, and its
+ * `acceptsToken`): an answer Engage gives after reading the token accepts it, and its
  * operations count in its own window from then on; a 401 sends it back to the shared one
  * (`heard`). Accepted tokens are remembered in this instance's memory, for `ACCEPTED_FOR_MS` after
  * Engage's last answer accepting them (the least recent forgotten past `MAX_CALLERS`): after a

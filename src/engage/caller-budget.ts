@@ -9,8 +9,8 @@
  * A token Engage has not accepted yet gets no share of its own: a caller could make itself new
  * shares by sending made-up tokens, each of which costs Engage a call answered 401. Its first call
  * goes alone, from one bucket that all such tokens share (`UNVERIFIED`); the calls it makes
- * meanwhile wait for that call's answer. Any answer but a 401 (or a 429 or a 5xx, which say nothing
- * of the token) accepts the token, and its calls spend its own share from then on; a 401 sends the
+ * meanwhile wait for that call's answer. An answer Engage gives after reading the token
+ * (`acceptsToken`) accepts it, and its calls spend its own share from then on; a 401 sends the
  * waiting calls to the shared bucket one at a time, as first calls. Accepted tokens are remembered
  * where the buckets are (`AcceptedTokens`: in Redis for the fleet, so a restart or another instance
  * does not send every caller back through the shared bucket) for `acceptedForMs` after their last
@@ -68,12 +68,16 @@ export interface CallerBudget {
 }
 
 /**
- * Engage answered, and about the request rather than the token or its own state: the token is
- * good. A 401 refuses it; a 429, a 5xx or no answer (0, undefined) say nothing of it. Also how
+ * Engage answered after reading the token: it is good. A success, or a refusal Engage makes of
+ * what an authenticated agent asked (403, 404, 409, 422). A 401 refuses the token; any other
+ * answer says nothing of it: a 429, a 5xx, no answer (0, undefined), and a 400, 413, 414 or 431,
+ * which the HTTP server in front of Engage gives to a request it does not pass on (a header of
+ * 300 KB): a made-up token that got one was taken as accepted, a share of its own each. Also how
  * src/edge/caller-rate.ts tells the tokens Engage accepted.
  */
 export const acceptsToken = (status: number | undefined): boolean =>
-  status !== undefined && status > 0 && status < 500 && status !== 401 && status !== 429;
+  status !== undefined &&
+  ((status >= 200 && status < 300) || status === 403 || status === 404 || status === 409 || status === 422);
 
 export function createCallerBudget(options: CallerBudgetOptions): CallerBudget {
   const acceptedForMs = options.acceptedForMs ?? 60 * 60_000;

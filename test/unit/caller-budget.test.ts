@@ -12,12 +12,12 @@ import {
   type EngageTransport,
 } from '../../src/engage';
 
-function budget() {
+function budget(unverifiedPerMinute = 10) {
   const stores = new Map<string, BucketStore>();
   const accepted = new MemoryAcceptedTokens();
   const callers = createCallerBudget({
     perCallerPerMinute: 20, // a burst of 2
-    unverifiedPerMinute: 10, // a burst of 5
+    unverifiedPerMinute, // by default 10: a burst of 5
     store: (key: string, size: BucketSize) => {
       if (!stores.has(key)) stores.set(key, new MemoryBucketStore(size));
       return stores.get(key)!;
@@ -96,4 +96,29 @@ it('an accepted token answered 401 is forgotten; a token the operator supplies n
   const trusted = callers.policy('t', true)(answering(() => 'ok'));
   expect(await trusted.call(request)).toBe('ok');
   expect(await tokensLeft(UNVERIFIED)).toBe(4); // only a's first call came from it
+});
+
+it('only an answer Engage gives after reading the token accepts it: not a 400, 413, 414 or 431 a proxy gives to a header too long', async () => {
+  // A made-up token of 300 KB is refused by the HTTP server in front of Engage (431, or 400 behind
+  // nginx) before any authentication: read as accepted, each such token had a share of its own.
+  const { callers, accepted } = budget(60);
+  for (const status of [400, 405, 413, 414, 431]) {
+    const refused = callers.policy(`long${status}`)(
+      answering(() => new EngageError('bad_request', `Engage ${status}`, { status })),
+    );
+    expect(await refusedBy(refused.call(request))).toBe('bad_request');
+    expect({ status, accepted: await accepted.has(`long${status}`) }).toEqual({ status, accepted: false });
+  }
+  for (const [status, kind] of [
+    [403, 'forbidden'],
+    [404, 'not_found'],
+    [409, 'conflict'],
+    [422, 'invalid'],
+  ] as const) {
+    const answered = callers.policy(`good${status}`)(
+      answering(() => new EngageError(kind, `Engage ${status}`, { status })),
+    );
+    expect(await refusedBy(answered.call(request))).toBe(kind);
+    expect({ status, accepted: await accepted.has(`good${status}`) }).toEqual({ status, accepted: true });
+  }
 });
