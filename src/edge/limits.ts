@@ -109,7 +109,10 @@ export const DEFAULT_LIMITS: OperationLimits = {
 export const PER_PARENT_RELATIONS: ReadonlySet<string> = new Set([
   'Identity.threads',
   'Identity.interventions',
+  'IdentityGroup.threads',
   'User.interventions',
+  // Engage lists identities by one agent at a time (`identities?user_id=`).
+  'User.identities',
   'Source.threads',
   // A thread, an intervention by id: single GETs (Engage has no multi-id read), deduplicated.
   'Content.thread',

@@ -159,6 +159,14 @@ describe('the estimates (pure)', () => {
     expect(check('{ users { interventions { totalCount } } }').estimate.restCalls).toBe(
       1 + DEFAULT_LIMITS.assumedListSize,
     );
+    // An agent's identities: one `identities?user_id=` each. A profile's threads: one thread search
+    // each. Counted as free, each read 1 and made 26 and 27 calls on the emulator, a real account's
+    // hundreds of agents as many as the operation's budget let through.
+    expect(check('{ users { identities { id } } }').estimate.restCalls).toBe(1 + DEFAULT_LIMITS.assumedListSize);
+    expect(
+      check('{ identities(first: 150) { nodes { profile { threads(first: 1) { nodes { id } } } } } }').estimate
+        .restCalls,
+    ).toBe(1 + 150);
   });
 
   it("counts what a thread's status, last message, customer or open intervention read, once per thread", () => {
@@ -257,6 +265,13 @@ describe('over HTTP and WebSocket', () => {
   it("refuses listing each author's threads and interventions under 150 threads of 150 contents (REST calls)", async () => {
     await refusedOverHttp(AUTHORS_FAN_OUT, 'restCalls');
     await refusedOverHttp(AUTHOR_THREAD_COUNTS, 'restCalls');
+  });
+
+  it("refuses 150 profiles' threads (REST calls), with no REST call", async () => {
+    await refusedOverHttp(
+      '{ identities(first: 150) { nodes { profile { threads(first: 1) { nodes { id } } } } } }',
+      'restCalls',
+    );
   });
 
   it('refuses too many aliases, directives and tokens', async () => {
