@@ -378,6 +378,8 @@ abstract class Connection extends WebSocket {
   /** `connection_init` received (a second one closes the socket). */
   initialised = false;
   acknowledged = false;
+  /** Why the gateway closed it (`CLOSE_REASONS`), for its `socket` line; undefined while open, or closed by its client. */
+  closedFor: CloseReason | undefined = undefined;
   /**
    * The payload of the last keep-alive ping while it is unanswered, 0 once answered. Only a pong
    * echoing it answers it: a client may send pongs unasked (RFC 6455), and one that read nothing
@@ -747,6 +749,7 @@ export function startTransport(options: TransportOptions): Transport {
   /** Reports a socket the gateway closes or cuts, once: only while it is open (`onServerClose`). */
   const closing = (connection: Connection, why: CloseReason, code: number = CLOSE_REASONS[why]): boolean => {
     if (connection.readyState !== connection.OPEN) return false;
+    connection.closedFor = why;
     options.onServerClose?.(code, why);
     return true;
   };
@@ -1017,18 +1020,21 @@ export function startTransport(options: TransportOptions): Transport {
       if (left > 0) socketsPerCaller.set(connection.caller, left);
       else socketsPerCaller.delete(connection.caller);
     }
-    // A socket closed before `connection_init` was accepted: nothing ran on it.
-    if (connection.acknowledged)
-      accessLog?.(
-        {
-          requestId: connection.requestId,
-          caller: loggedCaller(connection.credentials, connection.caller),
-          closeCode: code,
-          durationMs: Math.round(performance.now() - connection.openedAt),
-          operations: connection.count,
-        },
-        'socket',
-      );
+    // Every socket, a refused one too: a flood of sockets refused at `connection_init` (a made-up
+    // token, Engage unreachable) showed in no line, only in websocket_closes_total.
+    accessLog?.(
+      {
+        requestId: connection.requestId,
+        // No credential named its caller (refused before): its address, who sends the junk.
+        caller: loggedCaller(connection.credentials, connection.caller) ?? connection.address,
+        closeCode: code,
+        ...(connection.closedFor === undefined ? {} : { closeReason: connection.closedFor }),
+        ...(connection.acknowledged ? {} : { acknowledged: false }),
+        durationMs: Math.round(performance.now() - connection.openedAt),
+        operations: connection.count,
+      },
+      'socket',
+    );
   };
 
   // ws emits a socket's 'error' once, for a frame it refused after closing with the protocol's code

@@ -326,6 +326,45 @@ describe('WebSocket logs', () => {
     expect(everything).not.toContain('sourcez');
   });
 
+  it('a socket refused at connection_init, or left before it, is one `socket` line too: its close code and why, no token', async () => {
+    const opened = async (requestId: string) => {
+      const socket = new WebSocket(logged.url.replace(/^http/, 'ws'), 'graphql-transport-ws', {
+        headers: { 'x-request-id': requestId },
+      });
+      await new Promise<void>((resolve, reject) => {
+        socket.once('open', () => resolve());
+        socket.once('error', reject);
+      });
+      return { socket, closed: new Promise<number>((resolve) => socket.once('close', (code) => resolve(code))) };
+    };
+    const junk = 'junk-token-never-logged-0123456789';
+    const refused = await opened('ws-refused-token');
+    refused.socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${junk}` } }));
+    expect(await refused.closed).toBe(4403);
+    const malformed = await opened('ws-malformed');
+    malformed.socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: 'Basic abc' } }));
+    expect(await malformed.closed).toBe(4401);
+    const left = await opened('ws-left');
+    left.socket.close(1000);
+    await left.closed;
+    const socketLine = (requestId: string) =>
+      lines
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+        .find((record) => record.msg === 'socket' && record.requestId === requestId);
+    await until(() => socketLine('ws-left') !== undefined, 'the socket lines', 5_000);
+    expect(socketLine('ws-refused-token')).toMatchObject({
+      closeCode: 4403,
+      closeReason: 'forbidden',
+      acknowledged: false,
+      operations: 0,
+      caller: expect.any(String),
+    });
+    expect(socketLine('ws-malformed')).toMatchObject({ closeCode: 4401, closeReason: 'unauthenticated' });
+    expect(socketLine('ws-left')).toMatchObject({ closeCode: 1000, acknowledged: false });
+    expect(socketLine('ws-left')).not.toHaveProperty('closeReason');
+    expect(lines.join('\n')).not.toContain(junk);
+  });
+
   it('a frame the socket refuses (above the size limit) is one `socket error` line, not a stack trace on the console', async () => {
     const consoleError = jest.spyOn(console, 'error').mockImplementation(() => undefined);
     try {
