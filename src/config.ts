@@ -269,6 +269,8 @@ export interface UpstreamConfig {
   rateLimitPerCallerPerMinute?: number;
   /** The first calls of tokens Engage has not accepted yet, together, per minute. Default a fifth of the limit. */
   rateLimitUnverifiedPerMinute?: number;
+  /** The part of it the tokens sent from one address may take, per minute. Default a quarter (at least 2). */
+  rateLimitUnverifiedPerAddressPerMinute?: number;
   /** Callers without a token of their own (every address), together, per minute. Default the limit less one caller's share (at least one share). */
   rateLimitAnonymousPerMinute?: number;
   rateLimitMaxWaitMs: number;

@@ -137,6 +137,12 @@ export interface CallerCredentials {
    * such callers share the configured token, and each address has its own share of the upstream budget.
    */
   address?: string;
+  /**
+   * The client's address, given for a caller with a token of its own: until Engage accepts that
+   * token, its first calls take this address's part of the share such tokens have together
+   * (src/engage/caller-budget.ts), so that made-up tokens from one address do not spend it all.
+   */
+  peer?: string;
 }
 
 export class MissingTokenError extends Error {
@@ -237,6 +243,14 @@ const usesConfiguredToken = (credentials: CallerCredentials) =>
  */
 const addressCallers = new LRUCache<string, string>({ max: 10_000 });
 
+/** The shares of recent addresses of callers with a token (`CallerCredentials.peer`), each parsed once. */
+const peerShares = new LRUCache<string, string>({ max: 10_000 });
+function peerShare(peer: string): string {
+  let share = peerShares.get(peer);
+  if (share === undefined) peerShares.set(peer, (share = addressShare(peer)));
+  return share;
+}
+
 /**
  * Who a caller is, for its shares (of the upstream budget, src/engage/caller-budget.ts, and of
  * sockets and fan-out groups): its token's scope or, on the configured token, its address's (an
@@ -309,7 +323,12 @@ export function createContextFactory(options: ContextFactoryOptions) {
               restBudgetPolicy(operationScope),
               caller === undefined
                 ? undefined
-                : { scope: caller, trusted: usesDefault || credentials.trusted, anonymous: usesDefault },
+                : {
+                    scope: caller,
+                    trusted: usesDefault || credentials.trusted,
+                    anonymous: usesDefault,
+                    from: credentials.peer === undefined ? undefined : peerShare(credentials.peer),
+                  },
             )
           : restBudgetPolicy(operationScope),
       });

@@ -282,8 +282,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         'who reaches the gateway. Set ALLOWED_HOSTS to the host names the gateway is reached by.',
     );
   const authenticator = await createAuthenticator({ allowAnonymous, auth: options.auth ?? { mode: 'engage' } });
-  // Anonymous callers are told apart by address: only they need one.
-  const addressOf = allowAnonymous ? addressReader(options.trustProxy ?? false, log) : undefined;
+  // Anonymous callers are told apart by address; a token Engage has not accepted yet makes its
+  // first calls from its address's part of the share of such tokens (src/engage/caller-budget.ts).
+  const addressOf = addressReader(options.trustProxy ?? false, log);
   const callerRate = createCallerRate({
     perSecond: options.callerOperationsPerSecond ?? 0,
     anonymousPerSecond: options.anonymousOperationsPerSecond,
@@ -546,7 +547,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       .authenticate({
         authorization,
         userId: req.header('x-engage-user-id'),
-        address: authorization === undefined ? addressOf?.(req) : undefined,
+        address: authorization === undefined && allowAnonymous ? addressOf(req) : undefined,
+        peer: authorization === undefined ? undefined : addressOf(req),
       })
       .then((credentials) => {
         res.locals.credentials = credentials;

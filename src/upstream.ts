@@ -43,6 +43,8 @@ export interface UpstreamCaller {
   trusted?: boolean;
   /** Acts with the configured token for want of its own (`ALLOW_ANONYMOUS`). */
   anonymous?: boolean;
+  /** The share of the address its request came from (src/edge/client-address.ts `addressShare`). */
+  from?: string;
 }
 
 export interface Upstream {
@@ -119,6 +121,7 @@ export function createUpstream(options: UpstreamOptions, infra: Infra, log: (mes
       callers = createCallerBudget({
         perCallerPerMinute: perCaller,
         unverifiedPerMinute: settings.rateLimitUnverifiedPerMinute ?? Math.max(2, Math.floor(limit / 5)),
+        unverifiedPerAddressPerMinute: settings.rateLimitUnverifiedPerAddressPerMinute,
         // What is left when a caller with a token spends its whole share, and at least one share.
         anonymousPerMinute: settings.rateLimitAnonymousPerMinute ?? Math.max(perCaller, limit - perCaller),
         store: (key, size) => storeAt(`${prefix}:caller:${key}`, size),
@@ -142,7 +145,7 @@ export function createUpstream(options: UpstreamOptions, infra: Infra, log: (mes
         backoff.policy,
         breaker.policy,
         perOperation,
-        caller && callers?.policy(caller.scope, caller.trusted),
+        caller && callers?.policy(caller.scope, caller.trusted, caller.from),
         caller?.anonymous ? callers?.anonymous : undefined,
         bucket,
       ),

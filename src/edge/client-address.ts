@@ -65,7 +65,8 @@ export function addressReader(
       told = true;
       warn(
         `a request from ${address} carries X-Forwarded-For, and TRUST_PROXY trusts no proxy: if the gateway is behind ` +
-          "a proxy, callers without a token all have the proxy's address and share one upstream budget and socket count; " +
+          "a proxy, callers without a token all have the proxy's address and share one upstream budget and socket count, " +
+          "and new tokens' first calls share one address's part of theirs; " +
           "set TRUST_PROXY to the proxy's addresses (said once)",
       );
     }

@@ -44,6 +44,12 @@ export interface CallerBudgetOptions {
   perCallerPerMinute: number;
   /** The limit per minute of the first calls of tokens not yet accepted, together; half of it at once. */
   unverifiedPerMinute: number;
+  /**
+   * The part of it the tokens sent from one address (`policy`'s `from`) may take, per minute;
+   * default a quarter. Without it, made-up tokens from one address took the whole shared bucket,
+   * and no new caller's token (after a restart without Redis, every caller's) could be proven.
+   */
+  unverifiedPerAddressPerMinute?: number;
   /** The limit per minute of callers without a token of their own, all addresses together; 0: no such limit. */
   anonymousPerMinute?: number;
   /** A bucket for a key (a scope, or UNVERIFIED), of that size: in Redis for the fleet, or in memory. */
@@ -56,8 +62,11 @@ export interface CallerBudgetOptions {
 }
 
 export interface CallerBudget {
-  /** The attempt policy of one caller's calls; `trusted`: a token the operator supplied. */
-  policy(scope: string, trusted?: boolean): EngagePolicy;
+  /**
+   * The attempt policy of one caller's calls; `trusted`: a token the operator supplied; `from`: the
+   * address (its share: src/edge/client-address.ts `addressShare`) the caller sent its request from.
+   */
+  policy(scope: string, trusted?: boolean, from?: string): EngagePolicy;
   /**
    * The attempt policy that callers without a token of their own (one share per address) go
    * through together, after their own share: they all act with the configured token, so
@@ -86,10 +95,20 @@ export function createCallerBudget(options: CallerBudgetOptions): CallerBudget {
     options.unverifiedPerMinute,
     Math.max(1, Math.floor(options.unverifiedPerMinute / 2)),
   );
+  const perAddress = options.unverifiedPerAddressPerMinute ?? Math.max(2, Math.floor(options.unverifiedPerMinute / 4));
+  const perAddressSize = bucketSize(perAddress, Math.max(1, Math.floor(perAddress / 2)));
   const refusal = { upstreamError: 'caller_budget', what: "This caller's share of the upstream budget" };
   const policyOf = (store: BucketStore, refused = refusal) =>
     tokenBucketPolicy({ store, maxWaitMs: options.maxWaitMs, onStoreError: options.onStoreError, refusal: refused });
-  const unverified = policyOf(options.store(UNVERIFIED, unverifiedSize));
+  const unverified = policyOf(options.store(UNVERIFIED, unverifiedSize), {
+    upstreamError: 'unverified_budget',
+    what: "The share of tokens Engage has not accepted yet (this caller's is one of them)",
+  });
+  const unverifiedFrom = (from: string) =>
+    policyOf(options.store(`${UNVERIFIED}:${from}`, perAddressSize), {
+      upstreamError: 'unverified_address_budget',
+      what: "The share of this address's tokens that Engage has not accepted yet",
+    });
   const anonymous = options.anonymousPerMinute
     ? policyOf(options.store(ANONYMOUS, bucketSize(options.anonymousPerMinute)), {
         upstreamError: 'anonymous_budget',
@@ -101,12 +120,13 @@ export function createCallerBudget(options: CallerBudgetOptions): CallerBudget {
 
   return {
     anonymous,
-    policy(scope, trusted = false) {
+    policy(scope, trusted = false, from) {
       const mine = policyOf(options.store(scope, own));
       const isAccepted = async () => trusted || (await options.accepted.has(scope).catch(() => false));
       return (next: EngageTransport) => {
         const viaOwn = mine(next);
-        const viaShared = unverified(next);
+        // A first call takes its address's share first: what one address sends past it spends nothing of the others'.
+        const viaShared = from === undefined ? unverified(next) : unverifiedFrom(from)(unverified(next));
         const probe = async <T>(request: EngageRequest): Promise<T> => {
           try {
             const answer = await viaShared.call<T>(request);

@@ -776,8 +776,11 @@ export function startTransport(options: TransportOptions): Transport {
     let credentials = credentialsFrom(params);
     // A literal, not `{ ...credentials, address }`: the spread's clone cost each idle socket about
     // 200 bytes more (`npm run bench -- live`, memory per idle connection at 5,000).
-    if (credentials.authorization === undefined && connection.address !== undefined)
-      credentials = { authorization: undefined, userId: credentials.userId, address: connection.address };
+    if (connection.address !== undefined)
+      credentials =
+        credentials.authorization === undefined
+          ? { authorization: undefined, userId: credentials.userId, address: connection.address }
+          : { authorization: credentials.authorization, userId: credentials.userId, peer: connection.address };
     try {
       if (options.authenticator) credentials = await options.authenticator.authenticate(credentials);
     } catch (error) {

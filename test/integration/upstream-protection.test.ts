@@ -376,6 +376,8 @@ describe("each caller's share of the budget", () => {
           rateLimitPerMinute: 300,
           rateLimitPerCallerPerMinute: 30,
           rateLimitUnverifiedPerMinute: 4,
+          // Every request comes from loopback: one address, which may take the whole shared bucket here.
+          rateLimitUnverifiedPerAddressPerMinute: 4,
           rateLimitMaxWaitMs: 0,
         },
       },
@@ -561,6 +563,47 @@ describe('callers without a token, from many addresses, together', () => {
   });
 });
 
+describe('made-up tokens from one address', () => {
+  // All tokens Engage has not accepted yet share one bucket for their first calls (here 60 a minute,
+  // 30 at once); made-up tokens sent from one address took all of it, and a real agent's first
+  // request, from anywhere, was refused: after a restart without Redis, every agent's.
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({
+      gateway: {
+        upstream: { rateLimitPerMinute: 300, rateLimitMaxWaitMs: 0 },
+        trustProxy: ['loopback'],
+      },
+    });
+  });
+  afterAll(async () => {
+    await stack.dispose();
+  });
+
+  const lookup = (token: string, from: string) =>
+    fetch(stack.gateway.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'x-forwarded-for': from },
+      body: JSON.stringify({ query: '{ sources { id } }' }),
+    }).then((response) => response.json() as Promise<GraphQLResponse>);
+
+  it("spend that address's part of the shared bucket, and an agent's first request from another address is served", async () => {
+    const junk = await Promise.all(
+      Array.from({ length: 40 }, () => lookup(randomBytes(24).toString('hex'), '203.0.113.90')),
+    );
+    const reached = junk.filter((answer) => answer.errors?.[0]?.extensions?.code === 'UNAUTHENTICATED');
+    const refusals = junk.map((answer) => answer.errors?.[0]?.extensions?.upstreamError);
+    // A quarter of 60 a minute for the address: 7 at once reach Engage (401), the others are refused here.
+    expect(reached.length).toBeGreaterThan(0);
+    expect(reached.length).toBeLessThanOrEqual(8);
+    expect(refusals).toContain('unverified_address_budget');
+    const agent = stack.emulator.agents.find((candidate) => candidate.role === 'agent')!;
+    const first = await lookup(agent.token, '198.51.100.90');
+    expect(first.errors).toBeUndefined();
+    expect(first.data).toMatchObject({ sources: expect.any(Array) });
+  });
+});
+
 describe('anonymous subscribers of one subscription, from two addresses', () => {
   // A fan-out group runs on its opener's context, so an event's payload spent the share of the
   // address that subscribed first, for every member: that address could spend its own share and
@@ -642,6 +685,7 @@ describeWith([requirements.redis()])("callers' shares with two gateways sharing 
     const upstream = {
       rateLimitPerMinute: 300,
       rateLimitUnverifiedPerMinute: 4, // a burst of 2
+      rateLimitUnverifiedPerAddressPerMinute: 4, // every request comes from loopback: one address
       rateLimitMaxWaitMs: 0,
     };
     const shared = {

@@ -74,14 +74,14 @@ it('made-up tokens spend only the shared bucket, one call each; a 5xx or a local
     Array.from({ length: 8 }, (_, i) => refusedBy(callers.policy(`junk${i}`)(engage).call(request))),
   );
   expect(results.filter((r) => r === 'unauthenticated')).toHaveLength(5);
-  expect(results.filter((r) => r === 'caller_budget')).toHaveLength(3);
+  expect(results.filter((r) => r === 'unverified_budget')).toHaveLength(3);
   expect(engage.calls).toBe(5);
   const down = callers.policy('z')(answering(() => new EngageError('unavailable', 'Engage 503', { status: 503 })));
   const local = callers.policy('y')(
     answering(() => localError('unavailable', 'circuit open', { upstreamError: 'circuit_open' })),
   );
-  expect(await refusedBy(down.call(request))).toBe('caller_budget'); // the shared bucket is spent
-  expect(await refusedBy(local.call(request))).toBe('caller_budget');
+  expect(await refusedBy(down.call(request))).toBe('unverified_budget'); // the shared bucket is spent
+  expect(await refusedBy(local.call(request))).toBe('unverified_budget');
   expect(await accepted.has('z')).toBe(false);
 });
 
@@ -121,4 +121,25 @@ it('only an answer Engage gives after reading the token accepts it: not a 400, 4
     expect(await refusedBy(answered.call(request))).toBe(kind);
     expect({ status, accepted: await accepted.has(`good${status}`) }).toEqual({ status, accepted: true });
   }
+});
+
+it("made-up tokens from one address spend that address's share of the shared bucket, not the whole: a first call from another address still gets through", async () => {
+  // The shared bucket: 40 a minute, a burst of 20; each address: a quarter, a burst of 5.
+  const { callers } = budget(40);
+  const engage = answering(unauthorized);
+  const junk = await Promise.all(
+    Array.from({ length: 30 }, (_, i) =>
+      refusedBy(callers.policy(`junk${i}`, false, '203.0.113.7')(engage).call(request)),
+    ),
+  );
+  expect(junk.filter((r) => r === 'unauthenticated')).toHaveLength(5);
+  expect(junk.filter((r) => r === 'unverified_address_budget')).toHaveLength(25);
+  // Before, the 30 took the shared bucket's 20 and the real agent's first call was refused.
+  const agent = callers.policy('agent', false, '198.51.100.9')(answering(() => 'ok'));
+  expect(await agent.call(request)).toBe('ok');
+  // Without an address (the gateway's own calls), the shared bucket alone, refused as such once spent.
+  const results = await Promise.all(
+    Array.from({ length: 20 }, (_, i) => refusedBy(callers.policy(`other${i}`)(engage).call(request))),
+  );
+  expect(results).toContain('unverified_budget');
 });
