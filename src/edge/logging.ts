@@ -35,7 +35,17 @@ export interface RequestScope {
   operationName?: string;
   restCalls: number;
   errorCodes: Set<string>;
+  /** Apollo runs the request's operation (from `requestDidStart` to `willSendResponse`). */
+  running?: boolean;
+  /** Writes the access line held back because the client went away while the operation ran. */
+  settled?: () => void;
 }
+
+/**
+ * How long the line of a request whose client went away waits for its operation to end: past the
+ * operation deadline (15 s by default) it is written as it stands.
+ */
+const SETTLE_WAIT_MS = 60_000;
 
 export interface Logging {
   logger: Logger;
@@ -163,7 +173,7 @@ export function createLogging(options: LoggingOptions = {}): Logging {
     const { method, path } = req;
     // `close`, not `finish`: a request whose client went away before its answer (a proxy's or the
     // client's timeout) is logged too, with nginx's 499 and what it spent.
-    res.once('close', () => {
+    const line = () => {
       const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
       const answered = res.writableFinished;
       // Refused before any operation ran (a body, a credential, the caller's rate): the code its
@@ -189,6 +199,17 @@ export function createLogging(options: LoggingOptions = {}): Logging {
         },
         'request',
       );
+    };
+    res.once('close', () => {
+      // The client went away while its operation runs: a mutation's write is not cut short (Engage
+      // may be acting on it), so the line waits for the operation's end, with the calls it made.
+      if (!scope.running || res.writableFinished) return line();
+      const timer = setTimeout(() => scope.settled?.(), SETTLE_WAIT_MS).unref();
+      scope.settled = () => {
+        clearTimeout(timer);
+        scope.settled = undefined;
+        line();
+      };
     });
     byResponse.set(res, scope);
     next();
@@ -198,6 +219,7 @@ export function createLogging(options: LoggingOptions = {}): Logging {
     async requestDidStart({ contextValue }) {
       const scope = (contextValue as WithScope)[SCOPE];
       if (!scope) return;
+      scope.running = true;
       return {
         async didResolveOperation({ operationName }) {
           if (operationName) scope.operationName = loggedName(operationName);
@@ -206,6 +228,9 @@ export function createLogging(options: LoggingOptions = {}): Logging {
           for (const error of errors) byError.set(error, scope);
         },
         async willSendResponse({ response }) {
+          scope.running = false;
+          // After this hook's own work: the codes it reads go into the held line.
+          queueMicrotask(() => scope.settled?.());
           if (response.body.kind !== 'single') return;
           const errors = response.body.singleResult.errors;
           if (!errors) return;

@@ -254,6 +254,47 @@ describe('access line of a request whose client went away', () => {
       operationName: 'GoneAway',
     });
   });
+
+  it('of a mutation still running then, is written when it ends: with the Engage writes it made after', async () => {
+    // A write is not cut when its client leaves (Engage may be acting on it): it runs to its end.
+    // Its line was written at the hang-up with restCalls 0, and nothing told the operator of the write.
+    const { records } = stack.emulator;
+    const sourceId = records.list('sources').find((s) => records.customerContent([s.id]))!.id;
+    const customer = records.customerContent([sourceId])!.author_id!;
+    const content = stack.emulator.customers.startThread({ identityId: customer, sourceId, body: 'hung up' });
+    stack.emulator.faults.set({ latencyMs: 800, pathPattern: 'interventions' });
+    stack.emulator.requestLog.reset();
+    try {
+      const aborted = new AbortController();
+      const request = fetch(logged.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-request-id': 'mutation-went-away' },
+        body: JSON.stringify({
+          query: 'mutation HungUp($id: ID!) { engageContent(contentId: $id) { id } }',
+          variables: { id: content.id },
+        }),
+        signal: aborted.signal,
+      }).catch(() => undefined);
+      // The write answers after 800 ms (the emulator logs a request once answered): leave before.
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      expect(stack.emulator.requestLog.entries().some((entry) => entry.method === 'POST')).toBe(false);
+      aborted.abort();
+      await request;
+      await until(
+        () => lines.some((line) => line.includes('"requestId":"mutation-went-away"')),
+        'the access line of the abandoned mutation',
+        5_000,
+      );
+    } finally {
+      stack.emulator.faults.reset();
+    }
+    const line = lines
+      .map((text) => JSON.parse(text) as Record<string, unknown>)
+      .find((record) => record.requestId === 'mutation-went-away');
+    expect(line).toMatchObject({ msg: 'request', status: 499, clientClosed: true, operationName: 'HungUp' });
+    expect(line?.restCalls).toBeGreaterThanOrEqual(1);
+    expect(stack.emulator.requestLog.entries().filter((entry) => entry.method === 'POST')).toHaveLength(1);
+  });
 });
 
 describe('WebSocket logs', () => {
