@@ -589,7 +589,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       }
       // A JWT's Engage token is the operator's (`trusted`): its caller has its own window at once.
       const refused = callerRate?.refusal(
-        { caller: context.caller, anonymous: context.anonymous, verified: credentials.trusted },
+        {
+          caller: context.caller,
+          anonymous: context.anonymous,
+          verified: credentials.trusted,
+          address: credentials.peer,
+        },
         true,
       );
       if (refused) throw refused;

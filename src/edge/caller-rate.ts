@@ -45,6 +45,7 @@
 import { GraphQLError } from 'graphql';
 import { LRUCache } from 'lru-cache';
 import { acceptsToken } from '../engage/caller-budget';
+import { addressShare } from './client-address';
 
 const WINDOW_MS = 1_000;
 const MAX_CALLERS = 100_000;
@@ -66,6 +67,12 @@ const ANONYMOUS = 'anonymous';
 export const UNVERIFIED_CALLERS = 2;
 /** The key of that window; never a caller's (a hex digest). */
 const UNVERIFIED = 'unverified';
+/**
+ * The part of that window the tokens sent from one address (an IPv4 address, an IPv6 /64) may take:
+ * made-up tokens from one address filled it all, and no new caller's token, from anywhere, could run
+ * an operation until the window ended, second after second.
+ */
+export const UNVERIFIED_ADDRESS_SHARE = 1 / 4;
 /** How long a token stays accepted after Engage's last answer accepting it (as src/engage/caller-budget.ts). */
 export const ACCEPTED_FOR_MS = 60 * 60_000;
 /** Callers whose last answer from Engage was a 401 that are remembered (their proof revoked). */
@@ -83,6 +90,8 @@ export interface RateCaller {
    * for it since (and not accepted it again).
    */
   readonly verified?: boolean;
+  /** The client's address (src/edge/client-address.ts): a token not accepted yet counts in its address's part of the shared window. */
+  readonly address?: string;
 }
 
 export interface CallerRate {
@@ -114,6 +123,7 @@ const WHOSE = {
   caller: 'from this caller',
   anonymous: 'from callers without a token, all addresses together',
   unverified: 'from callers whose token Engage has not accepted yet, all together',
+  unverified_address: 'from callers of this address whose token Engage has not accepted yet',
 } as const;
 
 export function createCallerRate({
@@ -134,6 +144,7 @@ export function createCallerRate({
   /** The tokens Engage answered 401 last (by caller): proven earlier or not, they are not now. */
   const revoked = new LRUCache<string, true>({ max: MAX_REVOKED, ttl: ACCEPTED_FOR_MS });
   const unverifiedPerSecond = UNVERIFIED_CALLERS * perSecond;
+  const perAddressPerSecond = Math.max(1, Math.floor(unverifiedPerSecond * UNVERIFIED_ADDRESS_SHARE));
   /** Whether `caller` has its own window: proven, and no 401 heard since; or accepted by Engage. */
   const proven = (caller: string, verified: boolean | undefined) =>
     (verified === true && !revoked.has(caller)) || accepted.has(caller);
@@ -147,9 +158,13 @@ export function createCallerRate({
         revoked.set(caller, true);
       }
     },
-    refusal({ caller, anonymous, verified }, http) {
+    refusal({ caller, anonymous, verified, address }, http) {
       if (caller === undefined) return undefined;
       if (perSecond > 0 && !anonymous && !proven(caller, verified)) {
+        if (address !== undefined) {
+          const waitMs = past(`${UNVERIFIED} ${addressShare(address)}`, perAddressPerSecond);
+          if (waitMs !== undefined) return rateLimited('unverified_address', perAddressPerSecond, waitMs, http);
+        }
         const wait = past(UNVERIFIED, unverifiedPerSecond);
         return wait === undefined ? undefined : rateLimited('unverified', unverifiedPerSecond, wait, http);
       }

@@ -167,9 +167,13 @@ describe('callers without a token, from many addresses, together', () => {
 
 describe('tokens Engage has not accepted yet', () => {
   const madeUp = () => randomBytes(16).toString('hex');
+  // Each address has a quarter of the shared window (src/edge/caller-rate.ts): from addresses of
+  // their own, made-up tokens reach the whole window.
+  let addresses = 0;
+  const elsewhere = () => `198.51.${100 + Math.floor(++addresses / 250)}.${addresses % 250}`;
 
   it('share one window of twice the rate: made-up tokens, a new one each, are refused past it; a token Engage accepted has its own', async () => {
-    const gateway = await stack.anotherGateway({ callerOperationsPerSecond: PER_SECOND });
+    const gateway = await stack.anotherGateway({ callerOperationsPerSecond: PER_SECOND, trustProxy: ['loopback'] });
     const agent = stack.emulator.agents.find((candidate) => candidate.role === 'agent')!;
     // Engage accepts the agent's token when its socket is acknowledged (connecting is no operation).
     const socket = clients.connect(gateway, agent.token);
@@ -178,7 +182,9 @@ describe('tokens Engage has not accepted yet', () => {
     // One more operation than twice the rate, each with a token of its own that Engage never saw,
     // together (one window): one is refused, with when to come back.
     const shared = 2 * PER_SECOND;
-    const answers = await Promise.all(Array.from({ length: shared + 1 }, () => query(madeUp(), { gateway })));
+    const answers = await Promise.all(
+      Array.from({ length: shared + 1 }, () => query(madeUp(), { gateway, from: elsewhere() })),
+    );
     expect(answers.map((answer) => answer.status).sort()).toEqual([...Array(shared).fill(200), 429]);
     const { refused, retryAfterMs } = refusalIn(answers);
     expect(refused.body.errors).toEqual([
@@ -188,7 +194,7 @@ describe('tokens Engage has not accepted yet', () => {
       }),
     ]);
     // A fresh made-up token is refused too: the window is spent, not its own.
-    const fresh = await query(madeUp(), { gateway });
+    const fresh = await query(madeUp(), { gateway, from: elsewhere() });
     expect(fresh.status).toBe(429);
     expect(fresh.body.errors![0].extensions).toMatchObject({ code: 'RATE_LIMITED', rateLimit: 'unverified' });
 
@@ -198,13 +204,33 @@ describe('tokens Engage has not accepted yet', () => {
     expect(refusalIn(own).refused.body.errors![0].extensions).toMatchObject({ rateLimit: 'caller' });
   });
 
+  it("from one address take that address's part of the window (a quarter): a new token from elsewhere still runs", async () => {
+    const gateway = await stack.anotherGateway({ callerOperationsPerSecond: PER_SECOND, trustProxy: ['loopback'] });
+    // Twice the rate together, 6; an address's part, 1. Before, one address's made-up tokens spent all 6.
+    const one = await Promise.all(Array.from({ length: 4 }, () => query(madeUp(), { gateway, from: '203.0.113.50' })));
+    expect(one.map((answer) => answer.status).sort()).toEqual([200, 429, 429, 429]);
+    expect(refusalIn(one).refused.body.errors).toEqual([
+      expect.objectContaining({
+        message: expect.stringMatching(
+          /^More than 1 operations a second from callers of this address whose token Engage has not accepted yet: retry after \d+ ms\.$/,
+        ),
+        extensions: expect.objectContaining({ code: 'RATE_LIMITED', rateLimit: 'unverified_address' }),
+      }),
+    ]);
+    expect((await query(madeUp(), { gateway, from: '198.51.100.50' })).status).toBe(200);
+  });
+
   it('a token Engage refuses (401) stays in the shared window; one it accepts over HTTP leaves it', async () => {
-    const gateway = await stack.anotherGateway({ callerOperationsPerSecond: PER_SECOND });
+    const gateway = await stack.anotherGateway({ callerOperationsPerSecond: PER_SECOND, trustProxy: ['loopback'] });
     const agent = stack.emulator.agents.find((candidate) => candidate.role === 'agent')!;
     const read = async (token: string) => {
       const response = await fetch(gateway.url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${token}`,
+          'x-forwarded-for': elsewhere(),
+        },
         body: JSON.stringify({ query: '{ sources { id } }' }),
       });
       return (await response.json()) as { errors?: Array<{ extensions: Record<string, unknown> }> };
@@ -215,9 +241,10 @@ describe('tokens Engage has not accepted yet', () => {
     expect((await read(agent.token)).errors).toBeUndefined();
     // The shared window spent by made-up tokens.
     let spent = false;
-    for (let n = 0; n < 4 * PER_SECOND && !spent; n += 1) spent = (await query(madeUp(), { gateway })).status === 429;
+    for (let n = 0; n < 4 * PER_SECOND && !spent; n += 1)
+      spent = (await query(madeUp(), { gateway, from: elsewhere() })).status === 429;
     expect(spent).toBe(true);
-    const again = await query(refusedToken, { gateway });
+    const again = await query(refusedToken, { gateway, from: elsewhere() });
     expect(again.status).toBe(429);
     expect(again.body.errors![0].extensions).toMatchObject({ rateLimit: 'unverified' });
     // The accepted one runs in its own window.
@@ -229,7 +256,11 @@ describe('tokens Engage has not accepted yet', () => {
     // for the socket's token once the socket is acknowledged, as Engage does for a revoked one.
     const engage = await revokingEngage(stack.emulator.origin);
     try {
-      const gateway = await stack.anotherGateway({ engageUrl: engage.url, callerOperationsPerSecond: PER_SECOND });
+      const gateway = await stack.anotherGateway({
+        engageUrl: engage.url,
+        callerOperationsPerSecond: PER_SECOND,
+        trustProxy: ['loopback'],
+      });
       const agent = stack.emulator.agents.find((candidate) => candidate.role === 'agent')!;
       const socket = clients.connect(gateway, agent.token);
       await within(new Promise((resolve) => socket.on('connected', resolve)), 10_000, 'the socket to be acknowledged');
@@ -246,7 +277,8 @@ describe('tokens Engage has not accepted yet', () => {
       // The shared window spent by made-up tokens; the socket's next operation (which calls
       // nothing) counts there now, not in a window of its own.
       let spent = false;
-      for (let n = 0; n < 4 * PER_SECOND && !spent; n += 1) spent = (await query(madeUp(), { gateway })).status === 429;
+      for (let n = 0; n < 4 * PER_SECOND && !spent; n += 1)
+        spent = (await query(madeUp(), { gateway, from: elsewhere() })).status === 429;
       expect(spent).toBe(true);
       expect(await run('{ __typename }')).toEqual([
         expect.objectContaining({

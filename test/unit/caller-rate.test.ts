@@ -152,3 +152,21 @@ describe('tokens Engage has not accepted yet', () => {
     expect(Array.from({ length: 20 }, (_, n) => run(rate, token(n))[0])).toEqual(Array(20).fill('ok'));
   });
 });
+
+it("made-up tokens from one address take at most a quarter of the shared window: another address's new token still runs", () => {
+  // 40 a second for every token not accepted yet; 10 from one address. Before, one address's
+  // made-up tokens filled the whole window and a new agent's first operation, from anywhere, was refused.
+  const rate = createCallerRate({ perSecond: 20 })!;
+  const from = (n: number, address: string): RateCaller => ({ caller: `junk-${n}`, anonymous: false, address });
+  const junk = Array.from({ length: 60 }, (_, n) => run(rate, from(n, '203.0.113.7'))[0]);
+  expect(junk.filter((outcome) => outcome === 'ok')).toHaveLength(10);
+  expect(junk.filter((outcome) => outcome === 'unverified_address')).toHaveLength(50);
+  // The same /64 is one address; another is not.
+  expect(run(rate, from(100, '2001:db8:1:2::1'), 10)).toEqual(Array(10).fill('ok'));
+  expect(run(rate, from(101, '2001:db8:1:2::ffff'))).toEqual(['unverified_address']);
+  expect(run(rate, { caller: 'agent', anonymous: false, address: '198.51.100.9' })).toEqual(['ok']);
+  const refused = rate.refusal(from(102, '203.0.113.7'), true)!;
+  expect(refused.message).toMatch(
+    /^More than 10 operations a second from callers of this address whose token Engage has not accepted yet: retry after \d+ ms\.$/,
+  );
+});
