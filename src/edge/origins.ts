@@ -64,6 +64,11 @@ function ownPageOnAnAddress(origin: string | undefined, host: string | undefined
   return hostname === 'localhost' || isIP(hostname.replace(/^\[|\]$/g, '')) !== 0;
 }
 
+/** The body of a WebSocket upgrade refused for its `Origin`: the HTTP side's refusal, without a request id. */
+export const ORIGIN_REFUSAL_JSON = JSON.stringify({
+  errors: [{ message: 'Origin not allowed', extensions: { code: 'FORBIDDEN' } }],
+});
+
 export function createOriginPolicy(options: { origins: readonly string[]; allowLocalhost: boolean }): OriginPolicy {
   // Origins compare as browsers send them: scheme://host[:port], lowercase, no trailing slash.
   const listed = new Set(options.origins.map((origin) => origin.trim().replace(/\/+$/, '').toLowerCase()));

@@ -144,6 +144,7 @@ import { releaseIdleTimer } from '../edge/http-server';
 import { loggedCaller, loggedName, requestIdFrom } from '../edge/logging';
 import { documentSize, entrySize } from '../edge/documents';
 import { HOST_REFUSAL_JSON } from '../edge/hosts';
+import { ORIGIN_REFUSAL_JSON } from '../edge/origins';
 import { nestedTooDeeply, nestedTooDeeplyError } from '../edge/document-shape';
 import type { Limits } from '../edge/limits';
 import { EngageError } from '../engage/errors';
@@ -1101,7 +1102,7 @@ export function startTransport(options: TransportOptions): Transport {
       }
       if (!options.allowOrigin || options.allowOrigin(origin, host)) return callback(true);
       options.onUpgradeRefused?.(403, 'origin');
-      callback(false, 403, 'Origin not allowed');
+      callback(false, 403, ORIGIN_REFUSAL_JSON, { 'Content-Type': 'application/json; charset=utf-8' });
     },
   });
   // ws re-emits the HTTP server's own errors (a port in use at listen); the server's owner handles them.

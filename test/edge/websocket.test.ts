@@ -191,6 +191,22 @@ describe('WebSocket upgrades', () => {
   it('refuses a cross-origin upgrade with 403 and accepts an allowed origin or none', async () => {
     expect(await upgrade(stack.gateway.url, 'https://evil.example')).toBe(403);
     expect(await upgrade(stack.gateway.url, 'https://app.example')).toBe(101);
+    // JSON with a code, as the HTTP side's refusal of the origin (it was plain text).
+    const refused = await new Promise<{ type?: string; body: string }>((resolve, reject) => {
+      const socket = new WebSocket(stack.gateway.url.replace(/^http/, 'ws'), 'graphql-transport-ws', {
+        origin: 'https://evil.example',
+      });
+      socket.once('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        res.on('end', () => resolve({ type: res.headers['content-type'], body }));
+      });
+      socket.once('error', reject);
+    });
+    expect(refused.type).toMatch(/^application\/json/);
+    expect(JSON.parse(refused.body)).toEqual({
+      errors: [{ message: 'Origin not allowed', extensions: { code: 'FORBIDDEN' } }],
+    });
     expect(await upgrade(stack.gateway.url, 'http://localhost:5173')).toBe(101);
     expect(await upgrade(stack.gateway.url)).toBe(101);
   });
