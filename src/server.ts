@@ -403,6 +403,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     upstream: () => upstream.health(),
     spareCall: () => upstream.spareCall(),
     timeoutMs: options.readyTimeoutMs,
+    log: logging.log,
   });
   const origins = createOriginPolicy({
     origins: options.corsOrigins ?? [],

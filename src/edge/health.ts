@@ -34,6 +34,8 @@ export interface HealthOptions {
    * when none is to spare, and the last check's answer stands. Absent: the check always calls.
    */
   spareCall?: () => Promise<boolean>;
+  /** Told when readiness changes for want of Engage or Redis: the checks that failed, then that they pass again. */
+  log?: (message: string) => void;
 }
 
 /** An Engage check's answer serves the probes of the next second. */
@@ -65,6 +67,8 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 export function createHealth(options: HealthOptions): Health {
   const timeoutMs = options.timeoutMs ?? 2_000;
   let draining = false;
+  /** The failed checks the last probe found (draining aside, which shutdown logs itself); '' when none. */
+  let lastFailed = '';
 
   const engage = async (): Promise<Check> => {
     try {
@@ -147,6 +151,14 @@ export function createHealth(options: HealthOptions): Health {
         if (redisResult) checks.redis = redisResult;
         checks.draining = draining ? { ok: false, reason: 'shutting down' } : { ok: true };
         const ready = Object.values(checks).every((check) => check.ok);
+        // An operator sees Engage or Redis go away in the log, once, not only in the probes' 503s.
+        const failed = Object.entries(checks)
+          .flatMap(([name, check]) => (check.ok || name === 'draining' ? [] : [`${name}: ${check.reason}`]))
+          .join('; ');
+        if (failed !== lastFailed) {
+          options.log?.(failed ? `readiness: unready (${failed})` : 'readiness: ready again');
+          lastFailed = failed;
+        }
         res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unready', checks, upstream });
       })().catch(next);
     },
