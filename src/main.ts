@@ -136,8 +136,10 @@ async function main(): Promise<void> {
       process.exit(1);
     }, limitMs);
     deadline.unref();
+    const started = Date.now();
     await gateway.close();
     await emulator?.close();
+    console.log(`${signal}: drained and stopped in ${Date.now() - started} ms`);
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));
