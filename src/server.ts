@@ -189,6 +189,11 @@ export interface GatewayOptions {
    * (src/edge/caller-rate.ts); 0: no such limit. Default twice `callerOperationsPerSecond`.
    */
   anonymousOperationsPerSecond?: number;
+  /**
+   * The part of the window of tokens Engage has not accepted yet that one address may take
+   * (src/edge/caller-rate.ts), operations a second. Default a quarter of that window.
+   */
+  unverifiedOperationsPerAddressPerSecond?: number;
   /** Schema introspection, apart from the landing page. Default: unless `production`. */
   introspection?: boolean;
   /** Runs of a document on graphql-js before it is compiled (src/executor.ts); default 1. */
@@ -288,6 +293,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const callerRate = createCallerRate({
     perSecond: options.callerOperationsPerSecond ?? 0,
     anonymousPerSecond: options.anonymousOperationsPerSecond,
+    unverifiedPerAddressPerSecond: options.unverifiedOperationsPerAddressPerSecond,
   });
   // An unreachable Redis fails here, with nothing left open.
   const infra = await createInfra({

@@ -116,6 +116,8 @@ export interface CallerRateOptions {
    * `ANONYMOUS_CALLERS` times `perSecond`.
    */
   anonymousPerSecond?: number;
+  /** The part of the unverified window one address may take; default `UNVERIFIED_ADDRESS_SHARE` of it (at least 1). */
+  unverifiedPerAddressPerSecond?: number;
 }
 
 /** The refused window's limit, in its refusal's `rateLimit` and message. */
@@ -129,6 +131,7 @@ const WHOSE = {
 export function createCallerRate({
   perSecond,
   anonymousPerSecond = ANONYMOUS_CALLERS * perSecond,
+  unverifiedPerAddressPerSecond,
 }: CallerRateOptions): CallerRate | undefined {
   if (perSecond <= 0 && anonymousPerSecond <= 0) return undefined;
   // Operations counted in each window; `noUpdateTTL`: counting does not extend it.
@@ -144,7 +147,8 @@ export function createCallerRate({
   /** The tokens Engage answered 401 last (by caller): proven earlier or not, they are not now. */
   const revoked = new LRUCache<string, true>({ max: MAX_REVOKED, ttl: ACCEPTED_FOR_MS });
   const unverifiedPerSecond = UNVERIFIED_CALLERS * perSecond;
-  const perAddressPerSecond = Math.max(1, Math.floor(unverifiedPerSecond * UNVERIFIED_ADDRESS_SHARE));
+  const perAddressPerSecond =
+    unverifiedPerAddressPerSecond ?? Math.max(1, Math.floor(unverifiedPerSecond * UNVERIFIED_ADDRESS_SHARE));
   /** Whether `caller` has its own window: proven, and no 401 heard since; or accepted by Engage. */
   const proven = (caller: string, verified: boolean | undefined) =>
     (verified === true && !revoked.has(caller)) || accepted.has(caller);

@@ -24,6 +24,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { RequestHandler } from 'express';
+import { getOperationAST, type DocumentNode } from 'graphql';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import type { CallerCredentials } from '../context';
 import { refusalOf } from './http-errors';
@@ -103,6 +104,21 @@ export function loggedCaller(
  * access line or a metric label: one name token, or an id, may be as long as the body (1 MB).
  */
 export const MAX_NAME_LENGTH = 100;
+
+/**
+ * The name of the operation a request runs: Apollo's, once it resolved the operation; before, for a
+ * document that failed validation (a misspelled field), the document's operation the request picks
+ * (`operationName`, or its only one). A name the document does not hold is none.
+ */
+export function operationNameOf(request: {
+  operationName?: string | null;
+  document?: DocumentNode;
+  request: { operationName?: string | null };
+}): string | undefined {
+  if (request.operationName) return request.operationName;
+  if (!request.document) return undefined;
+  return getOperationAST(request.document, request.request.operationName ?? undefined)?.name?.value;
+}
 
 /** A client-chosen name as logged: its first `MAX_NAME_LENGTH` characters, marked when cut. */
 export function loggedName(name: string): string {
@@ -224,8 +240,12 @@ export function createLogging(options: LoggingOptions = {}): Logging {
         async didResolveOperation({ operationName }) {
           if (operationName) scope.operationName = loggedName(operationName);
         },
-        async didEncounterErrors({ errors }) {
-          for (const error of errors) byError.set(error, scope);
+        async didEncounterErrors(request) {
+          for (const error of request.errors) byError.set(error, scope);
+          if (!scope.operationName) {
+            const name = operationNameOf(request);
+            if (name) scope.operationName = loggedName(name);
+          }
         },
         async willSendResponse({ response }) {
           scope.running = false;

@@ -61,7 +61,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { CacheKind, CacheLookup } from '../cache/response-cache';
 import type { RequestEvent } from '../engage';
 import { errorCodeOf } from '../errors';
-import { MAX_NAME_LENGTH } from './logging';
+import { MAX_NAME_LENGTH, operationNameOf } from './logging';
 import type { UpstreamHealth } from '../upstream';
 import type { CloseReason } from '../live/transport';
 import { bearerToken } from '../context';
@@ -295,8 +295,9 @@ export function createMetrics(
    * each full collection.
    */
   const requestHooks: GraphQLRequestListener<BaseContext> = {
-    async willSendResponse({ response, operationName, contextValue }) {
-      const label = operationLabel(operationName);
+    async willSendResponse(request) {
+      const { response, contextValue } = request;
+      const label = operationLabel(operationNameOf(request));
       const errors = response.body.kind === 'single' ? response.body.singleResult.errors : undefined;
       // Once, under its first error's code, as over WebSocket: an operation is one count.
       const code = errors?.length ? errorCodeOf(errors[0]) : 'ok';

@@ -836,8 +836,27 @@ describe('graphql_operations_total counts the operations the edge refuses before
     return grew;
   }
 
+  it("a document that fails validation is counted and logged under its operation's name, not as anonymous", async () => {
+    const before = await operations(logged);
+    const response = await post(logged.url, JSON.stringify({ query: 'query Misspelled { threadz { id } }' }), {
+      'x-request-id': 'misspelled-field',
+    });
+    expect(response.status).toBe(400);
+    expect(grown(before, await operations(logged))).toEqual({ 'Misspelled GRAPHQL_VALIDATION_FAILED': 1 });
+    await until(() => lines.some((line) => line.includes('"requestId":"misspelled-field"')), 'the access line', 5_000);
+    const line = lines
+      .map((text) => JSON.parse(text) as Record<string, unknown>)
+      .find((record) => record.requestId === 'misspelled-field');
+    expect(line).toMatchObject({ operationName: 'Misspelled', errorCodes: ['GRAPHQL_VALIDATION_FAILED'] });
+  });
+
   it('over HTTP, each once with the code its client got, under "anonymous": nesting, subscription, media type, JSON, size, authentication, rate, a request that is no operation', async () => {
-    const gateway = await stack.anotherGateway({ allowAnonymous: false, callerOperationsPerSecond: PER_SECOND });
+    const gateway = await stack.anotherGateway({
+      allowAnonymous: false,
+      callerOperationsPerSecond: PER_SECOND,
+      // Every request comes from loopback: one address, which may take the whole unverified window here.
+      unverifiedOperationsPerAddressPerSecond: 2 * PER_SECOND,
+    });
     const agent = stack.emulator.agents.find((candidate) => candidate.role === 'agent')!;
     const bearer = { authorization: `Bearer ${agent.token}` };
     /** Sends one request; returns the code its client got and what grew in the counter. */
