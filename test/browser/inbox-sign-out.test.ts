@@ -59,6 +59,18 @@ describeWith([requirements.chromium()])('inbox app when the gateway no longer ac
     await expect(page.locator('.inbox').count()).resolves.toBe(0);
   }
 
+  it('says a token pasted at sign-in was refused, not that a session ended', async () => {
+    const { page } = inbox;
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('Token').fill('not-an-engage-token-0123456789');
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.locator('.sign-in .error').waitFor();
+    // It said "Your session has ended" of a token that never had one.
+    await expect(page.locator('.sign-in .error').textContent()).resolves.toBe(
+      'The gateway refused this token: check it and sign in again.',
+    );
+  });
+
   it('signs out when Load more is answered UNAUTHENTICATED', async () => {
     const { page } = inbox;
     const uncaught = uncaughtErrors(page);

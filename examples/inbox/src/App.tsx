@@ -22,6 +22,10 @@ export function App() {
   // only while that session is the page's. An action still in flight at a sign-out may be answered
   // so after the next agent signed in, and says nothing of that agent's token.
   const signedIn = useRef<ApolloClient | null>(null);
+  // The session was signed in on this page, its token not yet answered: a refusal then is of the
+  // token the agent gave (pasted wrong), not of a session that ended. A session restored on load
+  // was signed in before.
+  const fresh = useRef(false);
 
   const signIn = (next: Session | null, why?: string) => {
     saveSession(next);
@@ -34,6 +38,7 @@ export function App() {
     const made: ApolloClient = createApolloClient({
       url: session.gatewayUrl,
       token: session.token,
+      accepted: !fresh.current,
       onAuthError: (reason) => {
         if (signedIn.current === made) signIn(null, reason);
       },
@@ -54,7 +59,16 @@ export function App() {
     previous.current = client;
   }, [client]);
 
-  if (!session || !client) return <SignIn onSignIn={(next) => signIn(next)} notice={notice} />;
+  if (!session || !client)
+    return (
+      <SignIn
+        onSignIn={(next) => {
+          fresh.current = true;
+          signIn(next);
+        }}
+        notice={notice}
+      />
+    );
   return (
     <ApolloProvider client={client}>
       <Workspace session={session} onChange={(next) => signIn(next)} onSignOut={(why) => signIn(null, why)} />

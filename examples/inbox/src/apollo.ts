@@ -17,7 +17,8 @@ import {
 } from '@apollo/client/utilities';
 import { Kind, OperationTypeNode, type FieldNode } from 'graphql';
 import { createClient } from 'graphql-ws';
-import { sessionEnded } from './errors';
+import { tap } from 'rxjs';
+import { sessionEnded, TOKEN_REFUSED } from './errors';
 import { wakeFeeds } from './feed';
 import { countRead, pageRead } from './live';
 
@@ -142,11 +143,17 @@ function listedOnce(policy: RelayFieldPolicy<Reference>): RelayFieldPolicy<Refer
 export function createApolloClient(options: {
   url: string;
   token: string;
+  /** The gateway has accepted the token before (a session restored on load); default false. */
+  accepted?: boolean;
   onAuthError: (reason: string) => void;
 }): ApolloClient {
   const urls = gatewayUrls(options.url);
   const authorization = `Bearer ${options.token}`;
   const http = new HttpLink({ uri: urls.http, headers: { authorization } });
+  // Whether the gateway has accepted the token once (an answer with data, a socket acknowledged): a
+  // refusal before that is of the token the agent just gave, not of a session that ended.
+  let accepted = options.accepted ?? false;
+  const refused = (reason: string) => options.onAuthError(accepted ? reason : TOKEN_REFUSED);
   const ws = new GraphQLWsLink(
     createClient({
       url: urls.ws,
@@ -157,10 +164,13 @@ export function createApolloClient(options: {
       // subscribes again after its last event's cursor, with its own backoff (feed.ts).
       retryAttempts: 0,
       on: {
-        connected: () => wakeFeeds(),
+        connected: () => {
+          accepted = true;
+          wakeFeeds();
+        },
         closed: (event) => {
           if (event instanceof CloseEvent && (event.code === 4401 || event.code === 4403))
-            options.onAuthError(event.reason || 'The gateway refused the token.');
+            refused(event.reason || 'The gateway refused the token.');
         },
       },
     }),
@@ -175,7 +185,16 @@ export function createApolloClient(options: {
   );
   const signOut = new ErrorLink(({ error }) => {
     const ended = sessionEnded(error);
-    if (ended) options.onAuthError(ended.message);
+    if (ended) refused(ended.message);
   });
-  return new ApolloClient({ link: ApolloLink.from([signOut, link]), cache: createCache() });
+  const heard = new ApolloLink((operation, forward) =>
+    forward(operation).pipe(
+      tap((result) => {
+        const errors = 'errors' in result ? result.errors : undefined;
+        if ('data' in result && result.data && !errors?.some((e) => e.extensions?.code === 'UNAUTHENTICATED'))
+          accepted = true;
+      }),
+    ),
+  );
+  return new ApolloClient({ link: ApolloLink.from([signOut, heard, link]), cache: createCache() });
 }

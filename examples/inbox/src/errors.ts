@@ -68,6 +68,9 @@ export function uiError(error: unknown): UiError {
  * an expired JWT): the session is over, and the agent must sign in again. What to tell the agent
  * then, else undefined.
  */
+/** What the sign-in screen says when the gateway refuses a token it never accepted (a token pasted wrong). */
+export const TOKEN_REFUSED = 'The gateway refused this token: check it and sign in again.';
+
 export function sessionEnded(error: unknown): UiError | undefined {
   const refused = graphQLErrors(error).find((item) => item.extensions?.code === 'UNAUTHENTICATED');
   return refused && uiErrorOf(refused, refused.message);
