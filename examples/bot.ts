@@ -253,7 +253,7 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
       i: interventionId,
       k: `bot-close-${content.id}`,
     });
-    log(`bot: thread ${thread.id} answered and closed`);
+    log(`bot: thread ${thread.id} answered, its intervention closed`);
     return { threadId: thread.id, contentId: content.id, interventionId, action: 'answered' };
   }
 
@@ -302,6 +302,19 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
     // A bot keeps running: reconnect (graphql-ws backs off) whenever the gateway restarts.
     retryAttempts: Infinity,
     shouldRetry: () => true,
+  });
+  // A lost connection says so (it said nothing until the reconnection's CURSOR_EXPIRED, if any).
+  let lost = false;
+  client.on('closed', (event) => {
+    if (stopped || lost) return;
+    lost = true;
+    const code = (event as { code?: unknown } | undefined)?.code;
+    log(`bot: connection to the gateway lost${typeof code === 'number' ? ` (${code})` : ''}; reconnecting`);
+  });
+  client.on('connected', () => {
+    if (!lost) return;
+    lost = false;
+    log('bot: connected to the gateway again');
   });
   // graphql-ws sends this same object again when it reconnects: `advance` keeps `after` current,
   // so a reconnection resumes after the last finished conversation.

@@ -98,18 +98,20 @@ it('keeps running across a gateway restart that expires its cursor, and answers 
   await printed('listening for new threads', 'the bot to start');
   await within(stack.gateway.live.whenAttached(attached + 1), 10_000, 'the bot subscription');
   const first = customerStartsThread('Where is my parcel?');
-  await printed(`thread ${first.thread_id} answered and closed`, 'the first answer');
+  await printed(`thread ${first.thread_id} answered, its intervention closed`, 'the first answer');
   const saved = await cursorOtherThan(cursorFile, '');
 
   // The gateway restarts on the same port: its in-memory event log starts empty, the saved cursor
   // names nothing it has.
   await stack.gateway.close();
   const restarted: Gateway = await stack.anotherGateway({ port: Number(port) });
+  await printed('connection to the gateway lost', 'the bot to say its connection was lost');
+  await printed('connected to the gateway again', 'the bot to say it is back');
   await printed('saved cursor expired', 'the bot to hear that its cursor expired');
   await within(restarted.live.whenAttached(1), 20_000, 'the bot to subscribe again, without a cursor');
 
   const second = customerStartsThread('When will my order ship?');
-  await printed(`thread ${second.thread_id} answered and closed`, 'the answer after the restart');
+  await printed(`thread ${second.thread_id} answered, its intervention closed`, 'the answer after the restart');
   expect(child.exitCode).toBeNull();
   const contents = await stack.rest<{ records: Content[] }>(
     `/contents?q=${encodeURIComponent(`thread:${second.thread_id}`)}`,
