@@ -91,6 +91,26 @@ export function createPersistedQueryCache(maxSize = PERSISTED_QUERIES_SIZE) {
 }
 
 /**
+ * Why `value` (parsed JSON) is refused, before anything else reads it: it nests arrays and objects
+ * more than `maxDepth` levels deep, or holds more than `maxValues` values (array items and object
+ * properties, at every level). Iterative, and it stops at the first value past either limit.
+ */
+export function oversizedJson(value: unknown, maxDepth: number, maxValues: number): 'depth' | 'values' | undefined {
+  let values = 0;
+  const stack: Array<{ value: unknown; depth: number }> = [{ value, depth: 0 }];
+  for (let next = stack.pop(); next; next = stack.pop()) {
+    if (typeof next.value !== 'object' || next.value === null) continue;
+    const depth = next.depth + 1;
+    if (depth > maxDepth) return 'depth';
+    const children = Array.isArray(next.value) ? next.value : Object.values(next.value);
+    values += children.length;
+    if (values > maxValues) return 'values';
+    for (const child of children) if (typeof child === 'object' && child !== null) stack.push({ value: child, depth });
+  }
+  return undefined;
+}
+
+/**
  * True when `value` (parsed JSON) nests arrays and objects more than `max` levels deep. Iterative,
  * and it stops at the first level past `max`, so a hostile depth costs what it has read, no stack.
  */
