@@ -322,7 +322,7 @@ export const RELATIONS: Record<string, Record<string, Relation | null>> = {
       (user) => user.team_ids,
     ),
     categories: categories<User>((user) => user.category_ids),
-    identities: identitiesOf<User>((user) => (user.identity_ids ?? []).map((id) => ({ id }))),
+    identities: identitiesOf<User>((user) => (user.identity_ids ?? []).map((id) => ({ id, userId: user.id }))),
     interventions: null,
   },
   Team: { leaders: users<Team>((team) => team.leader_ids), users: users<Team>((team) => team.user_ids) },

@@ -42,7 +42,8 @@ export const userResolvers: Resolvers = {
     identities: (user, _args, { loaders }) =>
       loadList(
         loaders.identity,
-        user.identity_ids?.map((id) => ({ id })),
+        // With its agent: one `identities?user_id=` for all of them, not a GET each.
+        user.identity_ids?.map((id) => ({ id, userId: user.id })),
       ),
     spokenLanguages: (user) => user.spoken_languages ?? [],
     // With its loaders, the page's nodes and edges load its interventions' relations in bulk (bulk.ts).

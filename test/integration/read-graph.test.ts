@@ -413,6 +413,26 @@ describe('the remaining relations match the REST API', () => {
   });
 });
 
+describe("agents' identities", () => {
+  it('cost one identities?user_id= call per agent, however many identities each has (not one GET per identity)', async () => {
+    const users = (await stack.rest<Page<{ id: string; identity_ids?: string[] }>>('/users?limit=150')).records;
+    const withIdentities = users.filter((user) => (user.identity_ids ?? []).length > 0);
+    stack.emulator.requestLog.reset();
+    const { data, errors } = await stack.gql<{ users: Array<{ id: string; identities: Array<{ id: string }> }> }>(
+      '{ users { id identities { id } } }',
+    );
+    expect(errors).toBeUndefined();
+    for (const user of data!.users)
+      expect(user.identities.map((identity) => identity.id).sort()).toEqual(
+        [...(users.find((candidate) => candidate.id === user.id)!.identity_ids ?? [])].sort(),
+      );
+    const calls = stack.emulator.requestLog.entries().map((entry) => entry.path);
+    // The users, then one list per agent with identities (it was one GET per identity: 51 for 12 agents).
+    expect(calls.filter((path) => path === '/1.0/identities')).toHaveLength(withIdentities.length);
+    expect(calls.filter((path) => path.startsWith('/1.0/identities/'))).toEqual([]);
+  });
+});
+
 describe('errors', () => {
   it('an unknown id nulls its field with NOT_FOUND and keeps the rest of the data', async () => {
     const { data, errors } = await stack.gql<{ thread: unknown; sources: unknown[] }>(
