@@ -160,6 +160,9 @@ export function bearerToken(authorization: string | null | undefined): string | 
   return match?.[1];
 }
 
+/** A token `bearerToken` reads (RFC 6750's b64token): the tokens an operator supplies are checked against it at start. */
+export const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+
 function joinHooks<T>(first?: (value: T) => void, second?: (value: T) => void): ((value: T) => void) | undefined {
   if (!first || !second) return first ?? second;
   return (value) => {

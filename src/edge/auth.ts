@@ -21,7 +21,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError } from '../config';
-import { bearerToken, type CallerCredentials } from '../context';
+import { B64TOKEN, bearerToken, type CallerCredentials } from '../context';
 
 export type AuthConfig =
   | { mode: 'engage' }
@@ -59,7 +59,9 @@ export interface Authenticator {
   authenticate(credentials: CallerCredentials): Promise<CallerCredentials>;
 }
 
-const tokenFile = z.record(z.string().min(1));
+// Each token is sent as `Authorization: Bearer <token>` and read back by `bearerToken`: one it
+// cannot read would refuse every request of its agent, so the file is refused at start instead.
+const tokenFile = z.record(z.string().regex(B64TOKEN));
 
 /** jose is published as ES modules only: loaded once, with a dynamic import that CommonJS keeps. */
 const loadJose = () => import('jose');
@@ -107,7 +109,7 @@ export async function createAuthenticator(options: {
     // The file's content is secret: say which file, not what is in it.
     // A setting to fix: `npm start` prints it alone, without a stack.
     throw new ConfigError(
-      `JWT_ENGAGE_TOKENS_FILE ${auth.tokensFile ?? '(none)'} is missing, unreadable or not a JSON object of strings ({ "<claim value>": "<Engage token>" })`,
+      `JWT_ENGAGE_TOKENS_FILE ${auth.tokensFile ?? '(none)'} is missing, unreadable or not a JSON object of Engage tokens ({ "<claim value>": "<Engage token>" }, each token letters, digits and -._~+/ only)`,
     );
   }
   const claim = auth.claim ?? 'sub';

@@ -514,7 +514,7 @@ describe('HTTP errors are JSON', () => {
 describe('filters longer than Engage reads', () => {
   it('are refused as BAD_USER_INPUT before any Engage call (Engage refused the request line: UPSTREAM_UNAVAILABLE)', async () => {
     const before = stack.emulator.requestLog.entries().length;
-    const sourceIds = Array.from({ length: 2_000 }, (_, i) => i.toString(16).padStart(24, '0'));
+    const sourceIds = Array.from({ length: 1_000 }, (_, i) => i.toString(16).padStart(24, '0'));
     const answer = await stack.gql(`query ($ids: [ID!]) { contents(filter: { sourceIds: $ids }) { nodes { id } } }`, {
       ids: sourceIds,
     });
@@ -679,7 +679,8 @@ describe('health, readiness and metrics', () => {
   });
 
   it('/metrics asks for METRICS_TOKEN as a bearer token when one is set, and says so without naming it', async () => {
-    const token = 'metrics-token-0123456789';
+    // Punctuation an RFC 6750 token has not: the operator's choice (refused after b21b634 until fixed).
+    const token = 'metrics!token#0123456789$';
     const guarded = await stack.anotherGateway({ metricsToken: token });
     try {
       for (const authorization of [undefined, 'Bearer wrong-token-0123456789', token, `Basic ${token}`]) {

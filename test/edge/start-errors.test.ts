@@ -4,7 +4,9 @@
  * names the variable to change, without a stack trace.
  */
 import { execFile } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
@@ -108,4 +110,23 @@ it('names JWT_ENGAGE_TOKENS_FILE, without a stack trace, when the file is missin
   expect(code).toBe(1);
   expect(stderr.trim()).toMatch(/^JWT_ENGAGE_TOKENS_FILE [^\n]*no-such-tokens-file\.json[^\n]*$/);
   expect(stderr).not.toContain('a-secret-of-at-least');
+});
+
+it('refuses a JWT_ENGAGE_TOKENS_FILE holding a token no Authorization header carries, without naming the token', async () => {
+  const file = path.join(os.tmpdir(), `tokens-${process.pid}.json`);
+  writeFileSync(file, JSON.stringify({ agent: 'token with spaces-and-secret' }));
+  try {
+    const { code, stderr } = await start({
+      PORT: '0',
+      EMULATOR_PORT: '0',
+      AUTH_MODE: 'jwt',
+      JWT_SECRET: 'a-secret-of-at-least-32-characters-0123456789',
+      JWT_ENGAGE_TOKENS_FILE: file,
+    });
+    expect(code).toBe(1);
+    expect(stderr.trim()).toMatch(/^JWT_ENGAGE_TOKENS_FILE [^\n]*letters, digits and -\._~\+\/ only[^\n]*$/);
+    expect(stderr).not.toContain('and-secret');
+  } finally {
+    rmSync(file, { force: true });
+  }
 });
