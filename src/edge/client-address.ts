@@ -40,11 +40,20 @@ export function clientAddress(request: IncomingMessage, trust: TrustFunction): s
   const peer = request.socket.remoteAddress;
   if (!peer) return '';
   const forwarded = proxyaddr(request, trust);
-  if (forwarded === peer || ipaddr.isValid(forwarded)) return forwarded;
+  if (forwarded === peer) return peer;
+  // A copy: read from X-Forwarded-For, the address is a slice that keeps the caller's whole header
+  // alive (12 KB of it), in every cache of recent addresses and on every socket that holds it.
+  if (ipaddr.isValid(forwarded)) return ownCopy(forwarded);
   const match = WITH_PORT.exec(forwarded);
   const address = match?.[1] ?? match?.[2];
-  return address !== undefined && ipaddr.isValid(address) ? address : peer;
+  return address !== undefined && ipaddr.isValid(address) ? ownCopy(address) : peer;
 }
+
+/**
+ * `text` as a string of its own: not a slice of a longer string (a header) nor a rope of pieces,
+ * either of which keeps more alive than its characters.
+ */
+export const ownCopy = (text: string): string => Buffer.from(text).toString();
 
 /**
  * `clientAddress` under `trustProxy`, for callers without a token. When no proxy is trusted, the

@@ -143,6 +143,7 @@ import { DEFAULT_GRACE_PERIOD_MS } from '../edge/drain';
 import { releaseIdleTimer } from '../edge/http-server';
 import { loggedCaller, loggedName, requestIdFrom } from '../edge/logging';
 import { documentSize, entrySize } from '../edge/documents';
+import { ownCopy } from '../edge/client-address';
 import { HOST_REFUSAL_JSON } from '../edge/hosts';
 import { ORIGIN_REFUSAL_JSON } from '../edge/origins';
 import { nestedTooDeeply, nestedTooDeeplyError } from '../edge/document-shape';
@@ -308,12 +309,6 @@ const expired = (connection: Connection): boolean =>
 
 /** A query text's parse and validation, with the characters it holds (its text and, for a document, its tree). */
 type Parsed = ({ document: DocumentNode } | { errors: readonly GraphQLError[] }) & { size: number };
-
-/**
- * One flat copy of `text`. `randomUUID()` builds its result by concatenation: a rope of 14 strings
- * (about 450 bytes where the flat string takes 56) that a socket would hold for its whole life.
- */
-const flat = (text: string): string => Buffer.from(text).toString();
 
 /**
  * A document whose operation cannot be chosen: the caller's mistake, said as graphql-js says it,
@@ -1111,7 +1106,9 @@ export function startTransport(options: TransportOptions): Transport {
   wsServer.on('connection', (connection, request) => {
     // ws has cleared the HTTP server's idle timeout; the socket would keep the timer for its life.
     releaseIdleTimer(request.socket);
-    connection.requestId = flat(requestIdFrom(request.headers['x-request-id']));
+    // A copy: `randomUUID()` builds its result by concatenation, a rope of 14 strings (about 450
+    // bytes where the flat string takes 56) that a socket would hold for its whole life.
+    connection.requestId = ownCopy(requestIdFrom(request.headers['x-request-id']));
     connection.address = options.addressOf?.(request);
     openSockets.add(connection);
     // Listed until it has closed (shutdown waits for it), but nothing it sends is read.

@@ -1,4 +1,6 @@
 import type { IncomingMessage } from 'node:http';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { addressReader, addressShare, clientAddress, compileTrust } from '../../src/edge/client-address';
 
 /** What proxy-addr reads of a request: the peer and the forwarded chain. */
@@ -52,6 +54,24 @@ describe("a request's client address", () => {
     expect(clientAddress(request('10.0.0.1', '[2001:db8::7]:51234'), all)).toBe('2001:db8::7');
     for (const junk of ['not-an-address', 'x'.repeat(4000), '1.2.3.4:99999999', '[zz]:1'])
       expect(clientAddress(request('10.0.0.1', junk), all)).toBe('10.0.0.1');
+  });
+
+  it("holds nothing of the X-Forwarded-For it was read from: caches keyed by it keep the address, not the caller's header", () => {
+    // A substring of 13 characters or more is a slice that keeps its whole string alive: 2,000
+    // addresses read from 12 KB headers, as caches of recent addresses keep them, held ~30 MB.
+    const collect = () => {
+      v8.setFlagsFromString('--expose-gc');
+      (vm.runInNewContext('gc') as () => void)();
+    };
+    const trust = compileTrust(['loopback']);
+    collect();
+    const before = process.memoryUsage().heapUsed;
+    const kept = Array.from({ length: 2_000 }, (_, i) =>
+      clientAddress(request('127.0.0.1', `${'x'.repeat(12_000)}${i}, 2001:db8:0:${i.toString(16)}::1`), trust),
+    );
+    collect();
+    expect(kept[1]).toBe('2001:db8:0:1::1');
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(4 * 1024 * 1024);
   });
 
   it('is empty for a socket that has closed', () => {
