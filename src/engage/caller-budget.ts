@@ -125,9 +125,10 @@ export function createCallerBudget(options: CallerBudgetOptions): CallerBudget {
       const isAccepted = async () => trusted || (await options.accepted.has(scope).catch(() => false));
       return (next: EngageTransport) => {
         const viaOwn = mine(next);
-        // A first call takes its address's share first: what one address sends past it spends nothing of the others'.
-        const viaShared = from === undefined ? unverified(next) : unverifiedFrom(from)(unverified(next));
         const probe = async <T>(request: EngageRequest): Promise<T> => {
+          // A first call takes its address's share first: what one address sends past it spends
+          // nothing of the others'. Built here, for the few calls that probe: not for every operation.
+          const viaShared = from === undefined ? unverified(next) : unverifiedFrom(from)(unverified(next));
           try {
             const answer = await viaShared.call<T>(request);
             await options.accepted.add(scope, acceptedForMs).catch(() => undefined);

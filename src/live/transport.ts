@@ -374,8 +374,6 @@ abstract class Connection extends WebSocket {
   /** `connection_init` received (a second one closes the socket). */
   initialised = false;
   acknowledged = false;
-  /** Why the gateway closed it (`CLOSE_REASONS`), for its `socket` line; undefined while open, or closed by its client. */
-  closedFor: CloseReason | undefined = undefined;
   /**
    * The payload of the last keep-alive ping while it is unanswered, 0 once answered. Only a pong
    * echoing it answers it: a client may send pongs unasked (RFC 6455), and one that read nothing
@@ -743,9 +741,14 @@ export function startTransport(options: TransportOptions): Transport {
   };
 
   /** Reports a socket the gateway closes or cuts, once: only while it is open (`onServerClose`). */
+  /**
+   * Why the gateway is closing a socket (`CLOSE_REASONS`), for its `socket` line, from `closing` to
+   * its close: not a field of every socket, which would cost each idle one a slot.
+   */
+  const closeReasons = new Map<Connection, CloseReason>();
   const closing = (connection: Connection, why: CloseReason, code: number = CLOSE_REASONS[why]): boolean => {
     if (connection.readyState !== connection.OPEN) return false;
-    connection.closedFor = why;
+    closeReasons.set(connection, why);
     options.onServerClose?.(code, why);
     return true;
   };
@@ -772,11 +775,8 @@ export function startTransport(options: TransportOptions): Transport {
     let credentials = credentialsFrom(params);
     // A literal, not `{ ...credentials, address }`: the spread's clone cost each idle socket about
     // 200 bytes more (`npm run bench -- live`, memory per idle connection at 5,000).
-    if (connection.address !== undefined)
-      credentials =
-        credentials.authorization === undefined
-          ? { authorization: undefined, userId: credentials.userId, address: connection.address }
-          : { authorization: credentials.authorization, userId: credentials.userId, peer: connection.address };
+    if (credentials.authorization === undefined && connection.address !== undefined)
+      credentials = { authorization: undefined, userId: credentials.userId, address: connection.address };
     try {
       if (options.authenticator) credentials = await options.authenticator.authenticate(credentials);
     } catch (error) {
@@ -791,7 +791,11 @@ export function startTransport(options: TransportOptions): Transport {
     const check = credentials.authorization ? new AbortController() : undefined;
     let context: GatewayContext;
     try {
-      context = options.createContext(credentials, check && { signal: check.signal });
+      // The check's calls are a new token's first: they take its address's part of the share of
+      // such tokens (`peer`). Only the check's credentials carry it: the socket keeps its own without.
+      context = check
+        ? options.createContext({ ...credentials, peer: connection.address }, { signal: check.signal })
+        : options.createContext(credentials);
     } catch (error) {
       return close(connection, 'unauthenticated', error instanceof Error ? error.message : 'Unauthorized');
     }
@@ -1011,6 +1015,8 @@ export function startTransport(options: TransportOptions): Transport {
 
   const onClose = (connection: Connection, code: number): void => {
     openSockets.delete(connection);
+    const closeReason = closeReasons.get(connection);
+    closeReasons.delete(connection);
     clearTimeout(connection.initTimer);
     clearTimeout(connection.expiryTimer);
     for (const operation of connection.operations()) state.finish(operation, 'socket closed');
@@ -1027,7 +1033,7 @@ export function startTransport(options: TransportOptions): Transport {
         // No credential named its caller (refused before): its address, who sends the junk.
         caller: loggedCaller(connection.credentials, connection.caller) ?? connection.address,
         closeCode: code,
-        ...(connection.closedFor === undefined ? {} : { closeReason: connection.closedFor }),
+        ...(closeReason === undefined ? {} : { closeReason }),
         ...(connection.acknowledged ? {} : { acknowledged: false }),
         durationMs: Math.round(performance.now() - connection.openedAt),
         operations: connection.count,
