@@ -9,13 +9,14 @@
  * - gateway: NODE_ENV, HOST, PORT, ENGAGE_URL, ENGAGE_ACCESS_TOKEN, ENGAGE_USER_ID, ENGAGE_TIMEOUT_MS,
  *   SANDBOX, CACHE_TTL_SECONDS, CACHE_RECORD_TTL_SECONDS
  * - upstream: OPERATION_REST_BUDGET, OPERATION_DEADLINE_MS, ENGAGE_RATE_LIMIT_PER_MINUTE,
- *   ENGAGE_RATE_LIMIT_BURST, ENGAGE_RATE_LIMIT_PER_CALLER_PER_MINUTE, ENGAGE_RATE_LIMIT_MAX_WAIT_MS, UPSTREAM_RETRY_AFTER_FLOOR_MS,
+ *   ENGAGE_RATE_LIMIT_BURST, ENGAGE_RATE_LIMIT_PER_CALLER_PER_MINUTE, ENGAGE_RATE_LIMIT_UNVERIFIED_PER_ADDRESS_PER_MINUTE,
+ *   ENGAGE_RATE_LIMIT_MAX_WAIT_MS, UPSTREAM_RETRY_AFTER_FLOOR_MS,
  *   UPSTREAM_BREAKER_THRESHOLD, UPSTREAM_BREAKER_COOLDOWN_MS
  * - redis: REDIS_URL, REDIS_COMMAND_TIMEOUT_MS, REDIS_CONNECT_TIMEOUT_MS, REDIS_PREFIX
  * - webhook: WEBHOOK_SECRET, WEBHOOK_VERIFY_TOKEN, WEBHOOK_BODY_LIMIT_BYTES, WEBHOOK_DEDUPE_TTL_SECONDS
  * - eventLog: EVENT_LOG_RETENTION_SECONDS, EVENT_LOG_MAX_EVENTS
  * - edge (loadEdgeConfig): ALLOW_ANONYMOUS, TRUST_PROXY, AUTH_MODE, JWT_*, ALLOWED_HOSTS, CORS_ORIGINS, WS_*, CALLER_OPERATIONS_PER_SECOND,
- *   ANONYMOUS_OPERATIONS_PER_SECOND, OPERATION_MAX_*, INTROSPECTION, LOG_LEVEL, READY_TIMEOUT_MS, METRICS_TOKEN, METRICS_OPERATION_NAMES, SHUTDOWN_TIMEOUT_MS, HTTP_HEADERS_TIMEOUT_MS,
+ *   ANONYMOUS_OPERATIONS_PER_SECOND, UNVERIFIED_OPERATIONS_PER_ADDRESS_PER_SECOND, OPERATION_MAX_*, INTROSPECTION, LOG_LEVEL, READY_TIMEOUT_MS, METRICS_TOKEN, METRICS_OPERATION_NAMES, SHUTDOWN_TIMEOUT_MS, HTTP_HEADERS_TIMEOUT_MS,
  *   HTTP_REQUEST_TIMEOUT_MS, HTTP_KEEP_ALIVE_TIMEOUT_MS, HTTP_IDLE_TIMEOUT_MS, HTTP_MAX_CONNECTIONS
  * - emulator: EMULATOR_HOST, EMULATOR_PORT, EMULATOR_SEED, EMULATOR_SCALE, EMULATOR_LATENCY_MS,
  *   EMULATOR_JITTER_MS, EMULATOR_RATE_LIMIT, EMULATOR_ADMIN_TOKEN, EMULATOR_SIMULATE_CUSTOMERS
@@ -197,6 +198,7 @@ const upstreamSection = z.object({
     .int()
     .refine((n) => n === 0 || n >= 2, 'must be 0 (no share per caller) or at least 2')
     .optional(),
+  ENGAGE_RATE_LIMIT_UNVERIFIED_PER_ADDRESS_PER_MINUTE: z.coerce.number().int().positive().optional(),
   ENGAGE_RATE_LIMIT_MAX_WAIT_MS: ms.default(DEFAULTS.upstream.rateLimitMaxWaitMs),
   UPSTREAM_RETRY_AFTER_FLOOR_MS: ms.default(DEFAULTS.upstream.retryAfterFloorMs),
   UPSTREAM_BREAKER_THRESHOLD: z.coerce.number().int().positive().default(DEFAULTS.upstream.breakerThreshold),
@@ -467,6 +469,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       rateLimitPerMinute: e.ENGAGE_RATE_LIMIT_PER_MINUTE,
       rateLimitBurst: e.ENGAGE_RATE_LIMIT_BURST,
       rateLimitPerCallerPerMinute: e.ENGAGE_RATE_LIMIT_PER_CALLER_PER_MINUTE,
+      rateLimitUnverifiedPerAddressPerMinute: e.ENGAGE_RATE_LIMIT_UNVERIFIED_PER_ADDRESS_PER_MINUTE,
       rateLimitMaxWaitMs: e.ENGAGE_RATE_LIMIT_MAX_WAIT_MS,
       retryAfterFloorMs: e.UPSTREAM_RETRY_AFTER_FLOOR_MS,
       breakerThreshold: e.UPSTREAM_BREAKER_THRESHOLD,
@@ -589,6 +592,7 @@ const edgeSchema = z.object({
   WS_MAX_SUBSCRIPTIONS_PER_SOCKET: positiveInt.default(100),
   CALLER_OPERATIONS_PER_SECOND: z.coerce.number().int().min(0).optional(),
   ANONYMOUS_OPERATIONS_PER_SECOND: z.coerce.number().int().min(0).optional(),
+  UNVERIFIED_OPERATIONS_PER_ADDRESS_PER_SECOND: z.coerce.number().int().positive().optional(),
   OPERATION_MAX_TOKENS: positiveInt.optional(),
   OPERATION_MAX_DEPTH: positiveInt.optional(),
   OPERATION_MAX_ALIASES: z.coerce.number().int().min(0).optional(),
@@ -647,6 +651,8 @@ export interface EdgeConfig {
   callerOperationsPerSecond: number;
   /** Operations all callers without a token may run a second together, on one instance, after each one's own rate; 0: no limit. Default (undefined) twice `callerOperationsPerSecond`. */
   anonymousOperationsPerSecond?: number;
+  /** Of the window of tokens Engage has not accepted yet (twice `callerOperationsPerSecond`), what one address may take a second. Default (undefined) a quarter. */
+  unverifiedOperationsPerAddressPerSecond?: number;
   /** Operation limits; absent fields take src/edge/limits.ts's defaults. */
   limits: {
     maxTokens?: number;
@@ -729,6 +735,7 @@ export function loadEdgeConfig(
     // On the public edge a caller gets a bounded share of the CPU; in development, as much as it asks.
     callerOperationsPerSecond: e.CALLER_OPERATIONS_PER_SECOND ?? (production ? 50 : 0),
     anonymousOperationsPerSecond: e.ANONYMOUS_OPERATIONS_PER_SECOND,
+    unverifiedOperationsPerAddressPerSecond: e.UNVERIFIED_OPERATIONS_PER_ADDRESS_PER_SECOND,
     limits: {
       maxTokens: e.OPERATION_MAX_TOKENS,
       maxDepth: e.OPERATION_MAX_DEPTH,

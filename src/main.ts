@@ -80,6 +80,7 @@ async function main(): Promise<void> {
     ws: config.edge.ws,
     callerOperationsPerSecond: config.edge.callerOperationsPerSecond,
     anonymousOperationsPerSecond: config.edge.anonymousOperationsPerSecond,
+    unverifiedOperationsPerAddressPerSecond: config.edge.unverifiedOperationsPerAddressPerSecond,
     introspection: config.edge.introspection,
     logging: { level: config.edge.logLevel },
     readyTimeoutMs: config.edge.readyTimeoutMs,

@@ -47,6 +47,8 @@ describe('loadConfig', () => {
       SANDBOX: 'yes',
       CALLER_OPERATIONS_PER_SECOND: '20',
       ANONYMOUS_OPERATIONS_PER_SECOND: '30',
+      UNVERIFIED_OPERATIONS_PER_ADDRESS_PER_SECOND: '40',
+      ENGAGE_RATE_LIMIT_UNVERIFIED_PER_ADDRESS_PER_MINUTE: '60',
     });
     expect(config).toMatchObject({
       production: true,
@@ -58,8 +60,18 @@ describe('loadConfig', () => {
       redis: { url: 'redis://cache.internal:6379', commandTimeoutMs: 250 },
       webhook: { dedupeTtlMs: 60_000 },
       emulator: { host: '0.0.0.0', rateLimitPerMinute: 0, jitterMs: 5 },
-      edge: { callerOperationsPerSecond: 20, anonymousOperationsPerSecond: 30 },
+      edge: {
+        callerOperationsPerSecond: 20,
+        anonymousOperationsPerSecond: 30,
+        unverifiedOperationsPerAddressPerSecond: 40,
+      },
+      upstream: { rateLimitUnverifiedPerAddressPerMinute: 60 },
     });
+    // Unset, an address's part of the unverified shares is derived (a quarter).
+    expect(loadConfig({}).edge.unverifiedOperationsPerAddressPerSecond).toBeUndefined();
+    expect(() => loadConfig({ UNVERIFIED_OPERATIONS_PER_ADDRESS_PER_SECOND: '0' })).toThrow(
+      /UNVERIFIED_OPERATIONS_PER_ADDRESS_PER_SECOND/,
+    );
     // In production a caller's operations are bounded unless configured; in development they are not.
     expect(loadConfig({}).edge.callerOperationsPerSecond).toBe(0);
     expect(
