@@ -305,13 +305,16 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
   });
   // A lost connection says so (it said nothing until the reconnection's CURSOR_EXPIRED, if any).
   let lost = false;
+  let connected = false;
   client.on('closed', (event) => {
-    if (stopped || lost) return;
+    // Not a connection it never had (the gateway down at start: the start fails, and says so).
+    if (stopped || lost || !connected) return;
     lost = true;
     const code = (event as { code?: unknown } | undefined)?.code;
     log(`bot: connection to the gateway lost${typeof code === 'number' ? ` (${code})` : ''}; reconnecting`);
   });
   client.on('connected', () => {
+    connected = true;
     if (!lost) return;
     lost = false;
     log('bot: connected to the gateway again');

@@ -649,6 +649,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   /** Everything started above, in order: Apollo (which drains the WebSocket and HTTP servers) first. */
   const stop = async () => {
     await apollo.stop();
+    // The access lines still waiting for an operation whose client left: written now, not lost.
+    logging.flush();
     await health.close();
     await live.close();
     await idempotency.close();

@@ -152,11 +152,12 @@ export function createHealth(options: HealthOptions): Health {
         checks.draining = draining ? { ok: false, reason: 'shutting down' } : { ok: true };
         const ready = Object.values(checks).every((check) => check.ok);
         // An operator sees Engage or Redis go away in the log, once, not only in the probes' 503s.
-        const failed = Object.entries(checks)
-          .flatMap(([name, check]) => (check.ok || name === 'draining' ? [] : [`${name}: ${check.reason}`]))
-          .join('; ');
+        // Which checks fail, not why: a reason that alternates (a timeout, then no connection) is one outage.
+        const failing = Object.entries(checks).filter(([name, check]) => !check.ok && name !== 'draining');
+        const failed = failing.map(([name]) => name).join(',');
         if (failed !== lastFailed) {
-          options.log?.(failed ? `readiness: unready (${failed})` : 'readiness: ready again');
+          const reasons = failing.map(([name, check]) => `${name}: ${check.ok ? '' : check.reason}`).join('; ');
+          options.log?.(failed ? `readiness: unready (${reasons})` : 'readiness: ready again');
           lastFailed = failed;
         }
         res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unready', checks, upstream });

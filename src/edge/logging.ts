@@ -61,6 +61,11 @@ export interface Logging {
   scopeOf(res: ServerResponse): RequestScope | undefined;
   /** Ties an operation's context to its request's scope, where the Apollo plugin reads it. */
   attach(context: object, scope: RequestScope): void;
+  /**
+   * Writes, as they stand, the access lines still waiting for their operation's end (a client that
+   * left while its mutation ran): at shutdown, which would lose them.
+   */
+  flush(): void;
   /** For components that log plain messages (their messages are warnings: outages, refused deliveries, unexpected errors). */
   log(message: string): void;
   /**
@@ -152,6 +157,8 @@ export const REDACTED_PATHS = [
 
 export function createLogging(options: LoggingOptions = {}): Logging {
   const byResponse = new WeakMap<ServerResponse, RequestScope>();
+  /** The lines held for their operation's end (`settled`). */
+  const held = new Set<RequestScope>();
   const addressOf = options.addressOf ?? ((request: IncomingMessage) => request.socket.remoteAddress ?? '');
   // The errors of tracked operations, seen by the Apollo plugin before `formatError` logs them.
   const byError = new WeakMap<object, RequestScope>();
@@ -182,6 +189,8 @@ export function createLogging(options: LoggingOptions = {}): Logging {
       requestId: requestIdFrom(incoming),
       restCalls: 0,
       errorCodes: new Set(),
+      running: false,
+      settled: undefined,
     };
     res.setHeader('x-request-id', scope.requestId);
     const started = process.hrtime.bigint();
@@ -221,8 +230,10 @@ export function createLogging(options: LoggingOptions = {}): Logging {
       // may be acting on it), so the line waits for the operation's end, with the calls it made.
       if (!scope.running || res.writableFinished) return line();
       const timer = setTimeout(() => scope.settled?.(), SETTLE_WAIT_MS).unref();
+      held.add(scope);
       scope.settled = () => {
         clearTimeout(timer);
+        held.delete(scope);
         scope.settled = undefined;
         line();
       };
@@ -271,6 +282,9 @@ export function createLogging(options: LoggingOptions = {}): Logging {
     scopeOf: (res) => byResponse.get(res),
     attach: (context, scope) => {
       (context as WithScope)[SCOPE] = scope;
+    },
+    flush: () => {
+      for (const scope of [...held]) scope.settled?.();
     },
     log: (message) => logger.warn(message),
     logError: (message, error) => {

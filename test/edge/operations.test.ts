@@ -255,6 +255,51 @@ describe('access line of a request whose client went away', () => {
     });
   });
 
+  it('of a mutation still running at shutdown, is written as it stands, not lost', async () => {
+    const own: string[] = [];
+    const gateway = await stack.anotherGateway({
+      logging: { level: 'info', destination: { write: (line: string) => void own.push(line) } },
+      shutdownGracePeriodMs: 200,
+    });
+    const { records } = stack.emulator;
+    const sourceId = records.list('sources').find((s) => records.customerContent([s.id]))!.id;
+    const customer = records.customerContent([sourceId])!.author_id!;
+    const content = stack.emulator.customers.startThread({ identityId: customer, sourceId, body: 'at shutdown' });
+    stack.emulator.faults.set({ latencyMs: 3_000, pathPattern: 'interventions' });
+    try {
+      const aborted = new AbortController();
+      const request = fetch(gateway.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-request-id': 'left-at-shutdown' },
+        body: JSON.stringify({
+          query: 'mutation AtShutdown($id: ID!) { engageContent(contentId: $id) { id } }',
+          variables: { id: content.id },
+        }),
+        signal: aborted.signal,
+      }).catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      aborted.abort();
+      await request;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(own.some((line) => line.includes('"requestId":"left-at-shutdown"'))).toBe(false); // held
+      // The write still runs (Engage answers after 3 s) when the gateway has stopped serving: the
+      // process may be made to exit then (npm start's deadline), and the line is written by now.
+      const closed = gateway.close();
+      await until(
+        () => own.some((line) => line.includes('"requestId":"left-at-shutdown"')),
+        'the held line at shutdown',
+        1_500,
+      );
+      await closed;
+    } finally {
+      stack.emulator.faults.reset();
+    }
+    const line = own
+      .map((text) => JSON.parse(text) as Record<string, unknown>)
+      .find((record) => record.requestId === 'left-at-shutdown');
+    expect(line).toMatchObject({ msg: 'request', status: 499, clientClosed: true, operationName: 'AtShutdown' });
+  });
+
   it('of a mutation still running then, is written when it ends: with the Engage writes it made after', async () => {
     // A write is not cut when its client leaves (Engage may be acting on it): it runs to its end.
     // Its line was written at the hang-up with restCalls 0, and nothing told the operator of the write.
