@@ -740,12 +740,12 @@ export function startTransport(options: TransportOptions): Transport {
     if (closing(connection, 'going_away')) connection.close(1001, 'Going away');
   };
 
-  /** Reports a socket the gateway closes or cuts, once: only while it is open (`onServerClose`). */
   /**
    * Why the gateway is closing a socket (`CLOSE_REASONS`), for its `socket` line, from `closing` to
    * its close: not a field of every socket, which would cost each idle one a slot.
    */
   const closeReasons = new Map<Connection, CloseReason>();
+  /** Reports a socket the gateway closes or cuts, once: only while it is open (`onServerClose`). */
   const closing = (connection: Connection, why: CloseReason, code: number = CLOSE_REASONS[why]): boolean => {
     if (connection.readyState !== connection.OPEN) return false;
     closeReasons.set(connection, why);
