@@ -246,14 +246,6 @@ const usesConfiguredToken = (credentials: CallerCredentials) =>
  */
 const addressCallers = new LRUCache<string, string>({ max: 10_000 });
 
-/** The shares of recent addresses of callers with a token (`CallerCredentials.peer`), each parsed once. */
-const peerShares = new LRUCache<string, string>({ max: 10_000 });
-function peerShare(peer: string): string {
-  let share = peerShares.get(peer);
-  if (share === undefined) peerShares.set(peer, (share = addressShare(peer)));
-  return share;
-}
-
 /**
  * Who a caller is, for its shares (of the upstream budget, src/engage/caller-budget.ts, and of
  * sockets and fan-out groups): its token's scope or, on the configured token, its address's (an
@@ -330,7 +322,7 @@ export function createContextFactory(options: ContextFactoryOptions) {
                     scope: caller,
                     trusted: usesDefault || credentials.trusted,
                     anonymous: usesDefault,
-                    from: credentials.peer === undefined ? undefined : peerShare(credentials.peer),
+                    from: credentials.peer === undefined ? undefined : addressShare(credentials.peer),
                   },
             )
           : restBudgetPolicy(operationScope),

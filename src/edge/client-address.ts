@@ -13,6 +13,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import ipaddr from 'ipaddr.js';
+import { LRUCache } from 'lru-cache';
 import proxyaddr from 'proxy-addr';
 
 /** `TRUST_PROXY`: which peers' `X-Forwarded-For` is believed. */
@@ -83,8 +84,20 @@ export function addressReader(
   };
 }
 
+/**
+ * The shares of recent addresses, each parsed once: every request of a caller with a token names
+ * its address's (the unverified shares of src/engage/caller-budget.ts and src/edge/caller-rate.ts).
+ */
+const shares = new LRUCache<string, string>({ max: 10_000 });
+
 /** The share an address belongs to: the IPv4 address, or the IPv6 address's /64; the text itself if it is neither. */
 export function addressShare(address: string): string {
+  let share = shares.get(address);
+  if (share === undefined) shares.set(address, (share = shareOf(address)));
+  return share;
+}
+
+function shareOf(address: string): string {
   if (!ipaddr.isValid(address)) return address;
   let parsed = ipaddr.parse(address);
   if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress())
