@@ -255,31 +255,45 @@ describe('access line of a request whose client went away', () => {
     });
   });
 
+  /**
+   * Engages a new customer thread's first content through `url` with `mutation <name>`, while
+   * Engage answers the write `latencyMs` late, and leaves (aborts) 400 ms in, the write still running.
+   */
+  async function leaveWhileWriting(url: string, requestId: string, name: string, latencyMs: number): Promise<void> {
+    const { records } = stack.emulator;
+    const sourceId = records.list('sources').find((s) => records.customerContent([s.id]))!.id;
+    const customer = records.customerContent([sourceId])!.author_id!;
+    const content = stack.emulator.customers.startThread({ identityId: customer, sourceId, body: requestId });
+    stack.emulator.faults.set({ latencyMs, pathPattern: 'interventions' });
+    stack.emulator.requestLog.reset();
+    const aborted = new AbortController();
+    const request = fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': requestId },
+      body: JSON.stringify({
+        query: `mutation ${name}($id: ID!) { engageContent(contentId: $id) { id } }`,
+        variables: { id: content.id },
+      }),
+      signal: aborted.signal,
+    }).catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    // The emulator logs a request once answered: the write has not been.
+    expect(stack.emulator.requestLog.entries().some((entry) => entry.method === 'POST')).toBe(false);
+    aborted.abort();
+    await request;
+  }
+  /** The access line of `requestId` among `from`. */
+  const lineOf = (from: string[], requestId: string) =>
+    from.map((text) => JSON.parse(text) as Record<string, unknown>).find((record) => record.requestId === requestId);
+
   it('of a mutation still running at shutdown, is written as it stands, not lost', async () => {
     const own: string[] = [];
     const gateway = await stack.anotherGateway({
       logging: { level: 'info', destination: { write: (line: string) => void own.push(line) } },
       shutdownGracePeriodMs: 200,
     });
-    const { records } = stack.emulator;
-    const sourceId = records.list('sources').find((s) => records.customerContent([s.id]))!.id;
-    const customer = records.customerContent([sourceId])!.author_id!;
-    const content = stack.emulator.customers.startThread({ identityId: customer, sourceId, body: 'at shutdown' });
-    stack.emulator.faults.set({ latencyMs: 3_000, pathPattern: 'interventions' });
     try {
-      const aborted = new AbortController();
-      const request = fetch(gateway.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-request-id': 'left-at-shutdown' },
-        body: JSON.stringify({
-          query: 'mutation AtShutdown($id: ID!) { engageContent(contentId: $id) { id } }',
-          variables: { id: content.id },
-        }),
-        signal: aborted.signal,
-      }).catch(() => undefined);
-      await new Promise((resolve) => setTimeout(resolve, 400));
-      aborted.abort();
-      await request;
+      await leaveWhileWriting(gateway.url, 'left-at-shutdown', 'AtShutdown', 3_000);
       await new Promise((resolve) => setTimeout(resolve, 100));
       expect(own.some((line) => line.includes('"requestId":"left-at-shutdown"'))).toBe(false); // held
       // The write still runs (Engage answers after 3 s) when the gateway has stopped serving: the
@@ -294,37 +308,19 @@ describe('access line of a request whose client went away', () => {
     } finally {
       stack.emulator.faults.reset();
     }
-    const line = own
-      .map((text) => JSON.parse(text) as Record<string, unknown>)
-      .find((record) => record.requestId === 'left-at-shutdown');
-    expect(line).toMatchObject({ msg: 'request', status: 499, clientClosed: true, operationName: 'AtShutdown' });
+    expect(lineOf(own, 'left-at-shutdown')).toMatchObject({
+      msg: 'request',
+      status: 499,
+      clientClosed: true,
+      operationName: 'AtShutdown',
+    });
   });
 
   it('of a mutation still running then, is written when it ends: with the Engage writes it made after', async () => {
     // A write is not cut when its client leaves (Engage may be acting on it): it runs to its end.
     // Its line was written at the hang-up with restCalls 0, and nothing told the operator of the write.
-    const { records } = stack.emulator;
-    const sourceId = records.list('sources').find((s) => records.customerContent([s.id]))!.id;
-    const customer = records.customerContent([sourceId])!.author_id!;
-    const content = stack.emulator.customers.startThread({ identityId: customer, sourceId, body: 'hung up' });
-    stack.emulator.faults.set({ latencyMs: 800, pathPattern: 'interventions' });
-    stack.emulator.requestLog.reset();
     try {
-      const aborted = new AbortController();
-      const request = fetch(logged.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-request-id': 'mutation-went-away' },
-        body: JSON.stringify({
-          query: 'mutation HungUp($id: ID!) { engageContent(contentId: $id) { id } }',
-          variables: { id: content.id },
-        }),
-        signal: aborted.signal,
-      }).catch(() => undefined);
-      // The write answers after 800 ms (the emulator logs a request once answered): leave before.
-      await new Promise((resolve) => setTimeout(resolve, 400));
-      expect(stack.emulator.requestLog.entries().some((entry) => entry.method === 'POST')).toBe(false);
-      aborted.abort();
-      await request;
+      await leaveWhileWriting(logged.url, 'mutation-went-away', 'HungUp', 800);
       await until(
         () => lines.some((line) => line.includes('"requestId":"mutation-went-away"')),
         'the access line of the abandoned mutation',
@@ -333,9 +329,7 @@ describe('access line of a request whose client went away', () => {
     } finally {
       stack.emulator.faults.reset();
     }
-    const line = lines
-      .map((text) => JSON.parse(text) as Record<string, unknown>)
-      .find((record) => record.requestId === 'mutation-went-away');
+    const line = lineOf(lines, 'mutation-went-away');
     expect(line).toMatchObject({ msg: 'request', status: 499, clientClosed: true, operationName: 'HungUp' });
     expect(line?.restCalls).toBeGreaterThanOrEqual(1);
     expect(stack.emulator.requestLog.entries().filter((entry) => entry.method === 'POST')).toHaveLength(1);
