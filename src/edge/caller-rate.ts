@@ -44,7 +44,7 @@
  */
 import { GraphQLError } from 'graphql';
 import { LRUCache } from 'lru-cache';
-import { acceptsToken } from '../engage/caller-budget';
+import { acceptsToken, UNVERIFIED_ADDRESS_SHARE } from '../engage/caller-budget';
 import { addressShare } from './client-address';
 
 const WINDOW_MS = 1_000;
@@ -67,12 +67,6 @@ const ANONYMOUS = 'anonymous';
 export const UNVERIFIED_CALLERS = 2;
 /** The key of that window; never a caller's (a hex digest). */
 const UNVERIFIED = 'unverified';
-/**
- * The part of that window the tokens sent from one address (an IPv4 address, an IPv6 /64) may take:
- * made-up tokens from one address filled it all, and no new caller's token, from anywhere, could run
- * an operation until the window ended, second after second.
- */
-export const UNVERIFIED_ADDRESS_SHARE = 1 / 4;
 /** How long a token stays accepted after Engage's last answer accepting it (as src/engage/caller-budget.ts). */
 export const ACCEPTED_FOR_MS = 60 * 60_000;
 /** Callers whose last answer from Engage was a 401 that are remembered (their proof revoked). */

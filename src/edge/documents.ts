@@ -110,18 +110,7 @@ export function oversizedJson(value: unknown, maxDepth: number, maxValues: numbe
   return undefined;
 }
 
-/**
- * True when `value` (parsed JSON) nests arrays and objects more than `max` levels deep. Iterative,
- * and it stops at the first level past `max`, so a hostile depth costs what it has read, no stack.
- */
+/** True when `value` (parsed JSON) nests arrays and objects more than `max` levels deep: `oversizedJson`'s depth alone. */
 export function nestedDeeperThan(value: unknown, max: number): boolean {
-  const stack: Array<{ value: unknown; depth: number }> = [{ value, depth: 0 }];
-  for (let next = stack.pop(); next; next = stack.pop()) {
-    if (typeof next.value !== 'object' || next.value === null) continue;
-    const depth = next.depth + 1;
-    if (depth > max) return true;
-    for (const child of Array.isArray(next.value) ? next.value : Object.values(next.value))
-      if (typeof child === 'object' && child !== null) stack.push({ value: child, depth });
-  }
-  return false;
+  return oversizedJson(value, max, Infinity) === 'depth';
 }

@@ -30,6 +30,11 @@ import { bucketSize, tokenBucketPolicy, type BucketSize, type BucketStore } from
 export const UNVERIFIED = 'unverified';
 /** The bucket that callers without a token of their own share, together; never a token's scope. */
 export const ANONYMOUS = 'anonymous';
+/**
+ * The part of the shares of tokens Engage has not accepted yet that the tokens sent from one
+ * address may take: here, their first calls; in src/edge/caller-rate.ts, their operations.
+ */
+export const UNVERIFIED_ADDRESS_SHARE = 1 / 4;
 
 /** Which tokens Engage has accepted (by scope). Implementations may fail: the caller then counts as not accepted. */
 export interface AcceptedTokens {
@@ -95,7 +100,9 @@ export function createCallerBudget(options: CallerBudgetOptions): CallerBudget {
     options.unverifiedPerMinute,
     Math.max(1, Math.floor(options.unverifiedPerMinute / 2)),
   );
-  const perAddress = options.unverifiedPerAddressPerMinute ?? Math.max(2, Math.floor(options.unverifiedPerMinute / 4));
+  const perAddress =
+    options.unverifiedPerAddressPerMinute ??
+    Math.max(2, Math.floor(options.unverifiedPerMinute * UNVERIFIED_ADDRESS_SHARE));
   const perAddressSize = bucketSize(perAddress, Math.max(1, Math.floor(perAddress / 2)));
   const refusal = { upstreamError: 'caller_budget', what: "This caller's share of the upstream budget" };
   const policyOf = (store: BucketStore, refused = refusal) =>
