@@ -85,7 +85,9 @@ export const DEFAULTS = {
     prefix: 'engage-gw',
   },
   webhook: {
-    bodyLimitBytes: 1024 * 1024,
+    // Engage's `content.imported` carries the message's whole body (an e-mail's HTML): a body over
+    // the limit is refused on every re-delivery, and Engage disables a webhook that keeps failing.
+    bodyLimitBytes: 8 * 1024 * 1024,
     /** Longer than Engage's re-delivery window (it retries for hours). */
     dedupeTtlSeconds: 48 * 60 * 60,
   },

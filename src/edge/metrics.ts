@@ -73,7 +73,7 @@ export interface MetricsSources {
   /** WebSockets open on this instance (acknowledged or not). */
   websockets?(): number;
   /** The webhook receiver's counters since start. */
-  webhookEvents(): { accepted: number; duplicates: number; rejected: number; unavailable: number };
+  webhookEvents(): { accepted: number; duplicates: number; malformed: number; rejected: number; unavailable: number };
   /** Subscription payloads executed here, and received from the instance that executed them (Redis). */
   subscriptionPayloads?(): { executed: number; received: number };
   /** The shared upstream policies' state (src/upstream.ts). */
@@ -182,7 +182,7 @@ export function createMetrics(
   });
   new Counter({
     name: 'webhook_events_total',
-    help: 'Engage webhook events received: accepted, duplicate (dropped by id); refused: posts refused (no WEBHOOK_SECRET configured, a missing or wrong secret, a bad body); unavailable: posts answered 503, their events not taken (the event log could not be written: Engage re-delivers). Posts counted once each.',
+    help: "Engage webhook events received: accepted, duplicate (dropped by id), malformed (set aside, the notification's other events taken); refused: posts refused (no WEBHOOK_SECRET configured, a missing or wrong secret, a bad body); unavailable: posts answered 503, their events not taken (the event log could not be written: Engage re-delivers). Posts counted once each.",
     labelNames: ['outcome'],
     registers: [registry],
     collect() {
@@ -191,6 +191,7 @@ export function createMetrics(
       this.reset();
       this.inc({ outcome: 'accepted' }, counts.accepted);
       this.inc({ outcome: 'duplicate' }, counts.duplicates);
+      this.inc({ outcome: 'malformed' }, counts.malformed);
       this.inc({ outcome: 'refused' }, counts.rejected);
       this.inc({ outcome: 'unavailable' }, counts.unavailable);
     },

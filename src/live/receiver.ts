@@ -8,7 +8,9 @@
  * - `POST`: a notification `{id, domain_id, events: [...]}`. In this order: the `X-Dimelo-Secret`
  *   header (401 missing or wrong, before the body is read), `Content-Type` JSON (415), the body
  *   size (413), JSON syntax and the notification's shape (400 with a reason; also a body nested more
- *   than `MAX_NOTIFICATION_DEPTH` levels deep, never retried). Then the events are
+ *   than `MAX_NOTIFICATION_DEPTH` levels deep, never retried). An event that is not one (no id, a
+ *   date that is not RFC 3339, ...) is set aside, logged and counted (`malformed`), and the others
+ *   are taken: the answer is 200 and names the reasons. Then the events are
  *   normalised, the cross-request cache forgets what they name (`beforeAppend`), and they are
  *   appended to the event log, which skips the ids it already accepted (at-least-once
  *   delivery) in the same step (src/live/event-log.ts); the answer is 200 only once they are in the
@@ -50,7 +52,7 @@ export interface ReceiverOptions {
   eventLog: Pick<EventLog, 'append'>;
   /** Hands the appended events (with their cursors and `previous`) to the subscribers. */
   publish(notificationId: string, events: Appended): Promise<void>;
-  /** Largest accepted body; default '1mb'. */
+  /** Largest accepted body; default 8 MiB (Engage's `content.imported` carries a message's whole body). */
   bodyLimit?: string | number;
   log?: (message: string) => void;
 }
@@ -63,6 +65,8 @@ export interface ReceiverStats {
   accepted: number;
   /** Events dropped as already accepted. */
   duplicates: number;
+  /** Events set aside as malformed, in notifications whose other events were taken. */
+  malformed: number;
   /**
    * Posts refused, whatever the reason: no `WEBHOOK_SECRET` configured, the secret missing or wrong,
    * the media type, the size, the JSON, the shape. Not the handshake's refusals (GET), nor a 503.
@@ -99,25 +103,54 @@ const eventSchema = z.object({
   }),
 }) satisfies z.ZodType<WebhookEvent, z.ZodTypeDef, unknown>;
 
+/** The envelope; its events are checked one by one (`parseNotification`). */
 const notificationSchema = z.object({
   id: idString,
   domain_id: idString.optional(),
-  events: z.array(eventSchema).max(MAX_EVENTS),
-}) satisfies z.ZodType<WebhookNotification, z.ZodTypeDef, unknown>;
+  events: z.array(z.unknown()).max(MAX_EVENTS),
+});
 
-/** Parses a notification body; the error names the first problem's path, never a value. */
+/** A zod failure as `path: message`, the path from `prefix`: never a value. */
+function described(error: z.ZodError, prefix: Array<string | number> = []): string {
+  const issue = error.issues[0];
+  const path = [...prefix, ...issue.path];
+  return `${path.length ? path.join('.') : 'body'}: ${issue.message}`;
+}
+
+/** An event of a notification that is not one (the reason names its path, never a value). */
+export interface MalformedEvent {
+  index: number;
+  reason: string;
+}
+
+/**
+ * Parses a notification body. A body that is not a notification is refused (`ok: false`); an event
+ * that is not an event is set aside in `malformed` and the others are kept. Engage re-delivers a
+ * notification until it is answered 200, the same bytes each time: one odd event refusing the whole
+ * body would refuse its well-formed events with it, on every re-delivery, until Engage disables
+ * the webhook for its error rate.
+ */
 export function parseNotification(
   body: unknown,
-): { ok: true; value: WebhookNotification } | { ok: false; reason: string } {
+): { ok: true; value: WebhookNotification; malformed: MalformedEvent[] } | { ok: false; reason: string } {
   // Before anything walks it recursively (the schema's checks, the event log's JSON.stringify, which
   // overflowed the stack and answered 503, so that Engage would re-deliver it forever).
   if (nestedDeeperThan(body, MAX_NOTIFICATION_DEPTH))
     return { ok: false, reason: `body: nested more than ${MAX_NOTIFICATION_DEPTH} levels deep` };
-  const parsed = notificationSchema.safeParse(body);
-  if (parsed.success) return { ok: true, value: parsed.data };
-  const issue = parsed.error.issues[0];
-  return { ok: false, reason: `${issue.path.length ? issue.path.join('.') : 'body'}: ${issue.message}` };
+  const envelope = notificationSchema.safeParse(body);
+  if (!envelope.success) return { ok: false, reason: described(envelope.error) };
+  const events: WebhookEvent[] = [];
+  const malformed: MalformedEvent[] = [];
+  envelope.data.events.forEach((candidate, index) => {
+    const parsed = eventSchema.safeParse(candidate);
+    if (parsed.success) events.push(parsed.data);
+    else malformed.push({ index, reason: described(parsed.error, ['events', index]) });
+  });
+  return { ok: true, value: { ...envelope.data, events }, malformed };
 }
+
+/** Reasons given back to Engage (and logged) for a notification's malformed events, at most. */
+const MALFORMED_REASONS = 10;
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
@@ -146,7 +179,14 @@ function refuse(res: Response, status: number, error: string, message: string): 
 
 export function createWebhookReceiver(options: ReceiverOptions): { router: Router; stats(): ReceiverStats } {
   const log = options.log ?? console.warn;
-  const counters: ReceiverStats = { notifications: 0, accepted: 0, duplicates: 0, rejected: 0, unavailable: 0 };
+  const counters: ReceiverStats = {
+    notifications: 0,
+    accepted: 0,
+    duplicates: 0,
+    malformed: 0,
+    rejected: 0,
+    unavailable: 0,
+  };
   const router = express.Router();
 
   const checkSecret = (req: Request, res: Response, next: NextFunction) => {
@@ -195,7 +235,7 @@ export function createWebhookReceiver(options: ReceiverOptions): { router: Route
       }
       next();
     },
-    express.json({ limit: options.bodyLimit ?? '1mb', strict: true }),
+    express.json({ limit: options.bodyLimit ?? '8mb', strict: true }),
     async (req, res) => {
       counters.notifications += 1;
       const parsed = parseNotification(req.body);
@@ -203,7 +243,15 @@ export function createWebhookReceiver(options: ReceiverOptions): { router: Route
         counters.rejected += 1;
         return refuse(res, 400, 'invalid_notification', parsed.reason);
       }
-      const notification = parsed.value;
+      const { value: notification, malformed } = parsed;
+      const reasons = malformed.slice(0, MALFORMED_REASONS).map(({ reason }) => reason);
+      if (malformed.length > 0) {
+        counters.malformed += malformed.length;
+        // Answered 200 with the rest: re-delivered, the same bytes would be as malformed.
+        log(
+          `webhook notification ${notification.id}: ${malformed.length} malformed event(s) set aside, the others taken: ${reasons.join('; ')}`,
+        );
+      }
       const events = notification.events.map((event) => normalise(event, notification.id));
       let appended: Appended;
       try {
@@ -225,7 +273,8 @@ export function createWebhookReceiver(options: ReceiverOptions): { router: Route
             ),
           );
       }
-      res.status(200).json({ accepted: appended.length, duplicates: notification.events.length - appended.length });
+      const answer = { accepted: appended.length, duplicates: notification.events.length - appended.length };
+      res.status(200).json(malformed.length > 0 ? { ...answer, malformed: malformed.length, reasons } : answer);
     },
   );
 

@@ -152,12 +152,33 @@ describeWith([requirements.samples()])('parseNotification of the samples Engage 
 });
 
 describe('parseNotification', () => {
-  it('names the first problem of a bad body', () => {
-    expect(parseNotification({ id: 'n', events: [{ type: 'x' }] })).toEqual({
-      ok: false,
-      reason: expect.stringMatching(/^events\.0\.id: /),
-    });
+  const good = {
+    type: 'content.imported',
+    id: 'e1',
+    issued_at: '2026-11-30T10:00:00Z',
+    resource: { type: 'content', id: 'c1' },
+  };
+
+  it('names the first problem of a body that is not a notification', () => {
     expect(parseNotification('nope')).toEqual({ ok: false, reason: expect.stringMatching(/^body: /) });
+    expect(parseNotification({ id: 'n' })).toEqual({ ok: false, reason: expect.stringMatching(/^events: /) });
+  });
+
+  it('sets a malformed event aside, with its path and no value, and keeps the others', () => {
+    const parsed = parseNotification({
+      id: 'n',
+      events: [{ type: 'x' }, good, { ...good, id: 'e2', issued_at: '2026-12-03 17:30:00 UTC' }, null],
+    });
+    expect(parsed).toEqual({
+      ok: true,
+      value: { id: 'n', events: [{ ...good, resource: { ...good.resource, metadata: {} } }] },
+      malformed: [
+        { index: 0, reason: expect.stringMatching(/^events\.0\.id: /) },
+        { index: 2, reason: expect.stringMatching(/^events\.2\.issued_at: /) },
+        { index: 3, reason: expect.stringMatching(/^events\.3: /) },
+      ],
+    });
+    expect(JSON.stringify(parsed)).not.toContain('17:30');
   });
 
   it('reads integer ids as strings, and refuses one past 2^53, whose digits JSON.parse has lost', () => {
@@ -168,9 +189,10 @@ describe('parseNotification', () => {
     const parsed = parseNotification(notification('9007199254740991'));
     expect(parsed.ok && parsed.value.events[0].id).toBe('9007199254740991');
     // 9007199254740993 reads as 9007199254740992: it would be taken for that event, and dropped.
-    expect(parseNotification(notification('9007199254740993'))).toEqual({
-      ok: false,
-      reason: expect.stringMatching(/^events\.0\.id: /),
+    expect(parseNotification(notification('9007199254740993'))).toMatchObject({
+      ok: true,
+      value: { events: [] },
+      malformed: [{ index: 0, reason: expect.stringMatching(/^events\.0\.id: /) }],
     });
   });
 });

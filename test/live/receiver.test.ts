@@ -111,13 +111,46 @@ describe('deliveries (POST)', () => {
     const noEvents = await postWebhook(stack.gateway, { id: 'n1' }, { secret: 'the-shared-secret' });
     expect(noEvents.status).toBe(400);
     expect(JSON.parse(noEvents.body).message).toMatch(/^events: /);
-    const badDate = await postWebhook(
+  });
+
+  it('sets a malformed event aside and takes the others (200, the reasons named), on every re-delivery alike', async () => {
+    // Engage re-delivers the same bytes until answered 200: refused whole (it was 400), the good
+    // events of a notification were never taken, and the failures counted toward disabling the webhook.
+    const client = clients.connect(stack.gateway);
+    const raw = await subscribed<{ engageEvents: { id: string } }>(
       stack.gateway,
-      notification([{ ...event('content.imported', { type: 'x', id: 'c', metadata: {} }), issued_at: 'yesterday' }]),
-      { secret: 'the-shared-secret' },
+      client,
+      `subscription { engageEvents(types: ["survey_response.imported"]) { id } }`,
     );
-    expect(badDate.status).toBe(400);
-    expect(JSON.parse(badDate.body).message).toMatch(/^events\.0\.issued_at: /);
+    const [thread] = (
+      await stack.rest<{ records: Array<{ id: string; source_id: string }> }>('/content_threads?limit=1')
+    ).records;
+    const good = event('survey_response.imported', {
+      type: 'survey_response',
+      id: newId(),
+      metadata: { thread_id: thread.id, source_id: thread.source_id },
+    });
+    const badDate = {
+      ...event('survey_response.imported', { type: 'x', id: 'c', metadata: {} }),
+      issued_at: 'yesterday',
+    };
+    const noId = { ...good, id: newId(), resource: { ...good.resource, id: null as unknown as string } };
+    const body = notification([badDate, good, noId]);
+    const malformedBefore = await webhookCount(stack.gateway.url, 'malformed');
+
+    const first = await postWebhook(stack.gateway, body, { secret: 'the-shared-secret' });
+    expect(first.status).toBe(200);
+    expect(JSON.parse(first.body)).toEqual({
+      accepted: 1,
+      duplicates: 0,
+      malformed: 2,
+      reasons: [expect.stringMatching(/^events\.0\.issued_at: /), expect.stringMatching(/^events\.2\.resource\.id: /)],
+    });
+    expect((await raw.next()).data?.engageEvents).toEqual({ id: good.id });
+    const again = await postWebhook(stack.gateway, body, { secret: 'the-shared-secret' });
+    expect(JSON.parse(again.body)).toMatchObject({ accepted: 0, duplicates: 1, malformed: 2 });
+    expect(await webhookCount(stack.gateway.url, 'malformed')).toBe(malformedBefore + 4);
+    raw.dispose();
   });
 
   it('413 for a body over the limit', async () => {
