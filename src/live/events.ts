@@ -16,7 +16,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { WebhookEvent } from '../engage/types';
-import { WebhookEventType as W } from '../engage/vocabulary';
+import { InterventionStatus, WebhookEventType as W } from '../engage/vocabulary';
 
 /** The subscriptions an event can feed (the raw feed takes every event). */
 export type LiveKind = 'newThread' | 'contentAdded' | 'threadState' | 'intervention' | 'identityMerge';
@@ -178,11 +178,39 @@ export function normalise(event: WebhookEvent, notificationId: string): LiveEven
     contentChange,
     threadChange,
     interventionChange,
-    interventionStatus: family === 'intervention' ? id(metadata.status) : null,
+    interventionStatus: family === 'intervention' ? interventionStatusAfter(type, metadata) : null,
     interventionUserId: family === 'intervention' ? id(metadata.user_id) : null,
     identityChange,
     stale: false,
   };
+}
+
+/**
+ * An intervention's status after the change an event reports, when the event tells it: the
+ * metadata's `status` when there is one (Engage's published `intervention.assigned` has none), else
+ * the status the event's type moves it to: closed, canceled, deferred; opened when it has no agent
+ * and assigned when it has (`metadata.user_id`) for the types that open it again. Null for the other
+ * types (a recategorization, say, leaves the status as it was): a `statuses` filter then reads the
+ * intervention, whose status at delivery may be later than the event's.
+ */
+function interventionStatusAfter(type: string, metadata: Record<string, unknown>): string | null {
+  const given = id(metadata.status);
+  if (given) return given;
+  switch (type) {
+    case W.INTERVENTION_CLOSED:
+      return InterventionStatus.CLOSED;
+    case W.INTERVENTION_CANCELED:
+      return InterventionStatus.CANCELED;
+    case W.INTERVENTION_DEFERRED:
+      return InterventionStatus.DEFERRED;
+    case W.INTERVENTION_OPENED:
+    case W.INTERVENTION_ASSIGNED:
+    case W.INTERVENTION_REOPENED:
+    case W.INTERVENTION_REACTIVATED:
+      return id(metadata.user_id) ? InterventionStatus.ASSIGNED : InterventionStatus.OPENED;
+    default:
+      return null;
+  }
 }
 
 /** The resources whose *state* an event reports, keyed for `Watermarks`. */

@@ -48,7 +48,8 @@ describeWith([requirements.samples()])('normalise the samples Engage publishes',
       interventionChange: 'ASSIGNED',
       interventionId: '5464b5c04d61639684110000',
       interventionUserId: '52fcf5157aa58dd768000006',
-      interventionStatus: null,
+      // Its metadata has no status: the type tells it (an agent holds it).
+      interventionStatus: 'assigned',
       userId: '4f4f3a08a90ffb27ee000583',
       threadId: '565739986b65795289000029',
       identityId: '557f003c7765620fdc0002cc',
@@ -75,6 +76,23 @@ describe('normalise', () => {
     );
     expect(closed).toMatchObject({ kinds: ['threadState'], threadChange: 'CLOSED', threadId: 't2', contentId: null });
     expect(stateKeys(closed)).toEqual(['thread:t2']);
+  });
+
+  it("an intervention's status after the change: the metadata's, else the one its type moves it to, else unknown", () => {
+    const status = (type: string, metadata: Record<string, unknown>) =>
+      normalise(
+        { type, id: 'e', issued_at: '2026-01-01T10:00:00Z', resource: { type: 'intervention', id: 'i', metadata } },
+        'n',
+      ).interventionStatus;
+    expect(status('intervention.assigned', { status: 'deferred' })).toBe('deferred');
+    expect(status('intervention.closed', { user_id: 'u' })).toBe('closed');
+    expect(status('intervention.canceled', {})).toBe('canceled');
+    expect(status('intervention.deferred', { user_id: 'u' })).toBe('deferred');
+    expect(status('intervention.opened', { user_id: null })).toBe('opened');
+    expect(status('intervention.reopened', { user_id: 'u' })).toBe('assigned');
+    expect(status('intervention.reactivated', {})).toBe('opened');
+    // A recategorization leaves the status as it was, which the event does not say.
+    expect(status('intervention.recategorized', { user_id: 'u' })).toBeNull();
   });
 
   it('unknown types have no kind (raw feed only), never throw', () => {

@@ -378,6 +378,44 @@ describe('delivery semantics', () => {
     }
   });
 
+  it("statuses match the status an event moves its intervention to, from Engage's published shape (no metadata status), not the status at delivery", async () => {
+    const client = clients.connect(stack.gateway);
+    const seeded = stack.emulator.records.find(
+      'interventions',
+      (i) => i.source_id === readable && i.status === 'closed' && Boolean(i.user_id),
+    )!;
+    const assignedOnly = await subscribed<{ interventionChanged: { id: string; intervention: { status: string } } }>(
+      stack.gateway,
+      client,
+      `subscription($t: ID!) { interventionChanged(threadId: $t, statuses: [ASSIGNED]) { id intervention { status } } }`,
+      { t: seeded.thread_id },
+    );
+    // Delivered late: Engage's intervention.assigned sample, its metadata without `status`, for an
+    // intervention closed since. It was read from Engage (a GET per subscription), found CLOSED,
+    // and not delivered.
+    const metadata = {
+      custom_field_values: {},
+      category_ids: [],
+      closed_at: null,
+      deferred_at: null,
+      identity_id: seeded.identity_id,
+      source_id: readable,
+      thread_id: seeded.thread_id,
+      user_id: seeded.user_id,
+    };
+    const assigned = event('intervention.assigned', { type: 'intervention', id: seeded.id, metadata });
+    stack.emulator.requestLog.reset();
+    expect((await postWebhook(stack.gateway, notification([assigned]), { secret: stack.webhook.secret })).status).toBe(
+      200,
+    );
+    expect((await assignedOnly.next()).data!.interventionChanged).toEqual({
+      id: assigned.id,
+      intervention: { status: 'CLOSED' },
+    });
+    expect(stack.emulator.requestLog.entries().filter((entry) => entry.path.includes(seeded.id))).toHaveLength(1);
+    assignedOnly.dispose();
+  });
+
   it('out of order: a stale state event is dropped from interventionChanged, kept (stale) in the raw feed', async () => {
     const client = clients.connect(stack.gateway);
     const seeded = stack.emulator.records.find('interventions', (i) => i.source_id === readable)!;

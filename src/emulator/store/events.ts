@@ -65,7 +65,8 @@ export function emitContentEvent(store: EmulatorStore, type: string, content: Co
 
 /**
  * An intervention event's metadata: the fields of Engage's published `intervention.assigned`
- * sample (`closed_at`, `deferred_at` null while open), plus `status`.
+ * sample (`closed_at`, `deferred_at` null while open), and no others: it has no `status`, so the
+ * gateway tells the status after the change from the event's type (src/live/events.ts).
  */
 export function emitInterventionEvent(
   store: EmulatorStore,
@@ -83,7 +84,6 @@ export function emitInterventionEvent(
       source_id: intervention.source_id,
       identity_id: intervention.identity_id ?? null,
       user_id: intervention.user_id ?? null,
-      status: intervention.status,
       category_ids: intervention.category_ids,
       custom_field_values: intervention.custom_fields ?? {},
       closed_at: intervention.closed_at ?? null,
