@@ -255,14 +255,20 @@ const addressCallers = new LRUCache<string, string>({ max: 10_000 });
 function callerOf(credentials: CallerCredentials, scope: string): string | undefined {
   if (!usesConfiguredToken(credentials)) return scope;
   const { address } = credentials;
-  if (address === undefined) return undefined;
-  let caller = addressCallers.get(address);
-  if (caller === undefined) {
-    // A digest like a token's scope, of a text no token is (a bearer token has no space).
-    caller = tokenScope(`address ${addressShare(address)}`);
-    addressCallers.set(address, caller);
+  return address === undefined ? undefined : addressName(address);
+}
+
+/**
+ * The name of an address's share (`addressShare`) in keys: a digest like a token's scope, of a text
+ * no token is (a bearer token has no space). Never the address itself, in Redis or in logs.
+ */
+function addressName(address: string): string {
+  let name = addressCallers.get(address);
+  if (name === undefined) {
+    name = tokenScope(`address ${addressShare(address)}`);
+    addressCallers.set(address, name);
   }
-  return caller;
+  return name;
 }
 
 export function createContextFactory(options: ContextFactoryOptions) {
@@ -322,7 +328,7 @@ export function createContextFactory(options: ContextFactoryOptions) {
                     scope: caller,
                     trusted: usesDefault || credentials.trusted,
                     anonymous: usesDefault,
-                    from: credentials.peer === undefined ? undefined : addressShare(credentials.peer),
+                    from: credentials.peer === undefined ? undefined : addressName(credentials.peer),
                   },
             )
           : restBudgetPolicy(operationScope),

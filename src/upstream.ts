@@ -43,7 +43,7 @@ export interface UpstreamCaller {
   trusted?: boolean;
   /** Acts with the configured token for want of its own (`ALLOW_ANONYMOUS`). */
   anonymous?: boolean;
-  /** The share of the address its request came from (src/edge/client-address.ts `addressShare`). */
+  /** The name of the share of the address its request came from (src/edge/client-address.ts `addressShare`, digested: keys never hold an address). */
   from?: string;
 }
 

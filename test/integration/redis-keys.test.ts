@@ -27,7 +27,8 @@ const KEYS: Record<string, RegExp> = {
   'webhook event id': /^live:event:.+$/,
   'payload result': /^live:results:[0-9a-f]+:(claim|wanted|result):.+$/,
   'fleet bucket': /^upstream:bucket$/,
-  'caller bucket': /^upstream:caller:.+$/,
+  // A token's or an address's digest, never an address (it was `unverified:127.0.0.1`).
+  'caller bucket': /^upstream:caller:([0-9a-f]{16}|anonymous|unverified(:[0-9a-f]{16})?)$/,
   'accepted token': /^upstream:accepted:.+$/,
 };
 const CHANNELS: Record<string, RegExp> = {
