@@ -67,6 +67,7 @@ async function main(): Promise<void> {
     redisPrefix: config.redis.prefix,
     upstream: config.upstream,
     redisCommandTimeoutMs: config.redis.commandTimeoutMs,
+    redisConnectTimeoutMs: config.redis.connectTimeoutMs,
     engageTimeoutMs: config.engageTimeoutMs,
     webhook,
     live: { eventLog: config.eventLog },

@@ -140,6 +140,8 @@ export interface GatewayOptions {
   redisPrefix?: string;
   /** Every Redis command's timeout (`REDIS_COMMAND_TIMEOUT_MS`). */
   redisCommandTimeoutMs?: number;
+  /** The timeout of a connection to Redis, at start and at each reconnection (`REDIS_CONNECT_TIMEOUT_MS`). */
+  redisConnectTimeoutMs?: number;
   engageTimeoutMs?: number;
   /** How a failed Engage call is retried (src/engage/http.ts `DEFAULT_RETRY`); tests shorten the backoff. */
   engageRetry?: Partial<RetryPolicy>;
@@ -297,7 +299,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   });
   // An unreachable Redis fails here, with nothing left open.
   const infra = await createInfra({
-    redis: options.redisUrl ? { url: options.redisUrl, commandTimeoutMs: options.redisCommandTimeoutMs } : undefined,
+    redis: options.redisUrl
+      ? {
+          url: options.redisUrl,
+          commandTimeoutMs: options.redisCommandTimeoutMs,
+          connectTimeoutMs: options.redisConnectTimeoutMs,
+        }
+      : undefined,
     log,
   });
   const dispatcher = createEngageAgent(

@@ -3,6 +3,7 @@
  * turns the caches into misses (queries keep answering) and webhook deliveries into 503 (Engage
  * re-delivers later), never into hung requests.
  */
+import { createServer, type AddressInfo } from 'node:net';
 import { startEmulator, type Emulator } from '../../src/emulator';
 import { startGateway, type Gateway } from '../../src/server';
 import { OwnRedis } from '../support/own-redis';
@@ -37,6 +38,25 @@ describeWith([requirements.redisServer()])('Redis going away', () => {
 
   it('refuses to start when REDIS_URL cannot be reached', async () => {
     await expect(startGateway(options())).rejects.toThrow(/Redis at REDIS_URL is unreachable/);
+  });
+
+  it('bounds the wait for a Redis that accepts connections and never answers by REDIS_CONNECT_TIMEOUT_MS and REDIS_COMMAND_TIMEOUT_MS', async () => {
+    // REDIS_CONNECT_TIMEOUT_MS was read and never passed on: the wait was always 2 s plus the command timeout.
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    try {
+      await expect(
+        startGateway({
+          ...options(),
+          redisUrl: `redis://127.0.0.1:${port}`,
+          redisConnectTimeoutMs: 300,
+          redisCommandTimeoutMs: 200,
+        }),
+      ).rejects.toThrow(/within 500 ms/);
+    } finally {
+      silent.close();
+    }
   });
 
   it('keeps answering queries and answers 503 to webhooks while Redis is down', async () => {
