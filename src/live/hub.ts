@@ -295,9 +295,19 @@ export class LiveHub implements LiveAccess {
         const late = [...this.announced.entries()].sort(([a], [b]) => comparePositions(a, b));
         this.announced.clear();
         if (late.length > 0) this.followed = { epoch: from.epoch, position: late[late.length - 1][0] };
-        if (error instanceof GraphQLError)
-          this.followed = await this.options.eventLog.head!().catch(() => this.followed);
+        // CURSOR_EXPIRED: the log was trimmed past where the hub stands (it goes on from the head:
+        // what was trimmed is gone), or it is another life of the log (Redis lost its data). None of
+        // a new life's events has been dispatched here: it is followed from its start. From its
+        // head, an event another instance appended before the head was read, whose publish came
+        // after, was never dispatched here: its position was already behind the hub.
+        let newLife = false;
+        if (error instanceof GraphQLError) {
+          const head = await this.options.eventLog.head!().catch(() => undefined);
+          newLife = head !== undefined && head.epoch !== from.epoch;
+          if (head) this.followed = newLife ? { epoch: head.epoch, position: '0-0' } : head;
+        }
         await this.dispatchAll(late.map(([, event]) => event));
+        if (newLife) continue;
         return;
       }
       if (this.followed !== from) continue; // reset while reading

@@ -16,7 +16,7 @@ import { MemoryEventLog, type Appended } from '../../src/live/event-log';
 import { normalise, type LiveEvent } from '../../src/live/events';
 import { LiveHub, type Subscriber } from '../../src/live/hub';
 import type { LiveTopics } from '../../src/live/pubsub';
-import { Deferred, event, newId, within } from './support';
+import { Deferred, event, newId, until, within } from './support';
 
 const liveEvent = (): LiveEvent =>
   normalise(event('content.imported', { type: 'email/message', id: newId(), metadata: { source_id: 's1' } }), 'n1');
@@ -304,6 +304,35 @@ describe('the hub, while Redis is unavailable to it', () => {
     outage.on = false;
     back();
     expect([(await take(live)).id, (await take(live)).id]).toEqual([missed.id, next[0].id]);
+    await live.return!();
+    await hub.close();
+  });
+
+  it('follows a log reset while Redis was away from its start: an event appended before the head is read, published after, is delivered', async () => {
+    const { log, hub, back } = await hubThroughOutages();
+    const live = await hub.events(subscriber, {});
+    const first = await log.append([liveEvent()]);
+    await publishAppended(hub, first);
+    expect((await take(live)).id).toBe(first[0].id);
+    // Redis restarts without its data. Another instance appends to the new log just before this
+    // hub, catching up, reads its head; that instance's publish arrives after.
+    const reset = new MemoryEventLog(memoryClaims());
+    let appendedMeanwhile: Appended | undefined;
+    (hub as unknown as { options: { eventLog: unknown } }).options.eventLog = {
+      append: (events: LiveEvent[]) => reset.append(events),
+      head: async () => {
+        appendedMeanwhile ??= await reset.append([liveEvent()]);
+        return reset.head();
+      },
+      read: (after: Parameters<typeof reset.read>[0], limit: number) => reset.read(after, limit),
+    };
+    back();
+    await until(() => appendedMeanwhile !== undefined, 'the catch-up');
+    await publishAppended(hub, appendedMeanwhile!);
+    const next = await reset.append([liveEvent()]);
+    await publishAppended(hub, next);
+    // It was skipped: its position was behind the head the hub went on from.
+    expect([(await take(live)).id, (await take(live)).id]).toEqual([appendedMeanwhile![0].id, next[0].id]);
     await live.return!();
     await hub.close();
   });
