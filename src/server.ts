@@ -615,10 +615,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (refused) throw refused;
       return context;
     } catch (error) {
-      if (error instanceof MissingTokenError) {
-        throw new GraphQLError(error.message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
-      }
-      throw error;
+      const refusal =
+        error instanceof MissingTokenError
+          ? new GraphQLError(error.message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } })
+          : error;
+      // Apollo answers a context that fails without the plugin's `willSendResponse`, which puts the
+      // request id in every other answer's errors (the caller's rate refusal had none).
+      if (scope && refusal instanceof GraphQLError) refusal.extensions.requestId = scope.requestId;
+      throw refusal;
     }
   };
 

@@ -85,7 +85,8 @@ export function createOriginPolicy(options: { origins: readonly string[]; allowL
     origin: (origin, callback) => callback(null, allows(origin)),
     methods: ['GET', 'POST', 'OPTIONS'],
     allowedHeaders: ALLOWED_HEADERS,
-    exposedHeaders: ['x-request-id'],
+    // Retry-After comes with every 429 and 503 (a page's fetch reads `extensions.retryAfterMs` too).
+    exposedHeaders: ['x-request-id', 'retry-after'],
     maxAge: 600,
   });
   const corsHandler: RequestHandler = (req, res, next) => {

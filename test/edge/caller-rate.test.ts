@@ -70,6 +70,8 @@ function refusalIn<
   const retryAfterMs = refused.body.errors![0].extensions.retryAfterMs as number;
   expect(retryAfterMs).toBeGreaterThan(0);
   expect(retryAfterMs).toBeLessThanOrEqual(1_000);
+  // As in every other answer's errors (it was missing: the refusal is the context's, before Apollo's plugins).
+  expect(refused.body.errors![0].extensions.requestId).toMatch(/^[0-9a-f-]{36}$/);
   return { refused, retryAfterMs };
 }
 
