@@ -4,6 +4,7 @@
  * (with a random secret and verify token unless configured) and simulated customers write at
  * `EMULATOR_SIMULATE_CUSTOMERS` messages per minute, so subscriptions show live activity.
  */
+import * as banner from './banner';
 import { ConfigError, listenFailure, loadConfig } from './config';
 import { startEmulator, type Emulator } from './emulator';
 import { randomSecret, registerWebhook } from './live/register';
@@ -33,7 +34,7 @@ async function main(): Promise<void> {
     const admin = emulator.agents.find((agent) => agent.role === 'admin') ?? emulator.agents[0];
     engage = { url: emulator.url, accessToken: admin.token, userId: admin.id };
     console.log(`Engage emulator (seed ${config.emulator.seed}) at ${emulator.url}`);
-    console.log('Seeded agents: send one of these as "Authorization: Bearer <token>" to act as that agent.');
+    console.log(banner.seededAgents(config.edge.auth.mode));
     console.table(
       emulator.agents.map(({ id, name, role, token, sourceIds }) => ({
         id,
@@ -119,9 +120,7 @@ async function main(): Promise<void> {
       console.log(`Simulated customers: ${config.emulator.simulateCustomersPerMinute} messages per minute.`);
     // With its URL: the bot's default (http://127.0.0.1:4000/graphql) is not this gateway's on another HOST or PORT.
     const botAgent = emulator.agents.find((agent) => agent.role === 'bot');
-    console.log(
-      `Example bot: npm run example:bot -- --url ${gateway.url} --token ${botAgent?.token ?? "<the bot agent's token from the table above>"}`,
-    );
+    console.log(banner.exampleBot(config.edge.auth.mode, gateway.url, botAgent?.token));
   }
 
   // Graceful shutdown with a deadline: `/readyz` turns 503 at once and the gateway serves on for the
