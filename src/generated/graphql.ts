@@ -1201,7 +1201,9 @@ export type Subscription = {
   contentAdded: ContentAddedEvent;
   /**
    * Every Engage webhook event the subscriber may read, as Engage sent it, including types the
-   * other subscriptions do not cover. `types` filters on Engage's `<resource>.<action>` names.
+   * other subscriptions do not cover. `types` filters on Engage's `<resource>.<action>` names. What
+   * the subscriber may read is proven through the source, thread or identity the event names: an
+   * event naming none (`push_agent.*`, `task.*`) reaches no subscriber.
    */
   engageEvents: EngageEvent;
   /** Identities were merged into one customer profile, or split apart. */
