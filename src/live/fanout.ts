@@ -46,7 +46,7 @@ import {
 } from 'graphql';
 import type { GatewayContext } from '../context';
 import stableStringify from 'safe-stable-stringify';
-import { asGraphQLError, backoffMs, DEFAULT_RETRY, isTransient, sleep, type RetryPolicy } from './retry';
+import { asGraphQLError, DEFAULT_RETRY, isTransient, retryDelay, sleep, type RetryPolicy } from './retry';
 import { groupDigest, LOCAL, sharedKey, type SharedResults } from './shared-results';
 
 /** Whether the operation's root field is given a non-null `after` cursor. */
@@ -281,10 +281,12 @@ export class FanOut {
           );
         };
         const executeWithRetries = async () => {
+          const startedAt = Date.now();
           let result = await run();
           for (let tried = 0; transientIn(result) && !group.closed; tried += 1) {
-            if (tried + 1 >= this.retry.attempts) throw transientIn(result);
-            await sleep(backoffMs(this.retry, tried, transientIn(result)));
+            const delay = retryDelay(this.retry, tried, transientIn(result), startedAt);
+            if (delay === undefined) throw transientIn(result);
+            await sleep(delay);
             result = await run();
           }
           return { result, engageCalls };

@@ -16,9 +16,16 @@ export interface RetryPolicy {
   baseMs: number;
   /** Longest delay between two attempts; default 5 s. */
   maxMs: number;
+  /**
+   * No attempt starts later than this after the first one started; default 15 s. The attempts
+   * alone did not bound the time: each wait is Engage's `Retry-After` when longer (the circuit
+   * breaker's 5 s), and an attempt's own calls retry within it, so a subscription went 35 to 72 s
+   * without a word before it ended.
+   */
+  budgetMs?: number;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 8, baseMs: 200, maxMs: 5_000 };
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 8, baseMs: 200, maxMs: 5_000, budgetMs: 15_000 };
 
 /** The Engage failure behind `error` (itself, or a GraphQL error's original error). */
 function engageError(error: unknown): EngageError | undefined {
@@ -40,16 +47,35 @@ export function backoffMs(policy: RetryPolicy, attempt: number, error: unknown):
   return Math.min(policy.maxMs, Math.max(exponential, retryAfter));
 }
 
+/**
+ * The delay before another attempt after `tried + 1` failed ones, the first started at `startedAt`;
+ * undefined when the policy's attempts or its time are spent.
+ */
+export function retryDelay(
+  policy: RetryPolicy,
+  tried: number,
+  error: unknown,
+  startedAt: number,
+  now = Date.now(),
+): number | undefined {
+  if (tried + 1 >= policy.attempts) return undefined;
+  const delay = backoffMs(policy, tried, error);
+  const budgetMs = policy.budgetMs ?? DEFAULT_RETRY.budgetMs!;
+  return now + delay - startedAt > budgetMs ? undefined : delay;
+}
+
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Runs `attempt` until it succeeds, fails for good, or the policy's attempts are spent. */
+/** Runs `attempt` until it succeeds, fails for good, or the policy's attempts or time are spent. */
 export async function withRetry<T>(policy: RetryPolicy, attempt: () => Promise<T>): Promise<T> {
+  const startedAt = Date.now();
   for (let tried = 0; ; tried += 1) {
     try {
       return await attempt();
     } catch (error) {
-      if (!isTransient(error) || tried + 1 >= policy.attempts) throw error;
-      await sleep(backoffMs(policy, tried, error));
+      const delay = isTransient(error) ? retryDelay(policy, tried, error, startedAt) : undefined;
+      if (delay === undefined) throw error;
+      await sleep(delay);
     }
   }
 }
