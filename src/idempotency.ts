@@ -48,6 +48,9 @@
  *   than the reservation's TTL, or another instance reaching Redis while this one cannot), a retry
  *   elsewhere finds neither and is sent again: the guarantee needs the store to answer again
  *   within the reservation's TTL. An instance stopped before then loses what it kept (and says so);
+ * - a reservation given back when the store does not answer (a call that failed for sure, so that
+ *   it may be tried again) is given back again once it does: held, it made every retry of its key
+ *   wait for its TTL, then fail with CONFLICT, with nothing running;
  * - a record, once written, is never written over (added only where there is none: `SET NX PX` on
  *   Redis), and a reservation is given back by its owner only (a token per claim, compared and
  *   deleted in one step, src/infra/locks.ts). So when a result written late finds the record of a
@@ -150,6 +153,11 @@ export class IdempotencyStore {
   private readonly inFlight = new Map<string, { fingerprint: string; promise: Promise<unknown> }>();
   /** Records the store did not take (see the contract), until it does; `rewriting` is the next try. */
   private readonly unwritten: LRUCache<string, Kept>;
+  /**
+   * Reservations the store did not give back (their owner's), until it does or they expire: held,
+   * each made every retry of its key wait for its TTL, then fail with CONFLICT, when nothing ran.
+   */
+  private readonly unreleased: LRUCache<string, string>;
   private rewriting: NodeJS.Timeout | undefined;
   private closed = false;
   /** Where each scope's `recorded:` and `refused:` marks are kept: `options.tokens`, else the records' store. */
@@ -210,6 +218,11 @@ export class IdempotencyStore {
         if (reason === 'evict')
           this.log(`idempotency: more than ${MAX_UNWRITTEN} results wait to be recorded; the oldest is dropped`);
       },
+    });
+    this.unreleased = new LRUCache({
+      maxSize: MAX_UNWRITTEN,
+      sizeCalculation: () => 1,
+      ttl: options.reservationTtlMs ?? RESERVATION_TTL_MS,
     });
     this.tokens = options.tokens ?? keyv;
     this.raiseTimes = 'raiseTimes' in this.tokens ? (this.tokens as Kv).raiseTimes : checkThenRaise(this.tokens);
@@ -291,7 +304,7 @@ export class IdempotencyStore {
         if (isOutcomeUnknown(error))
           await this.record(storeKey, { fingerprint: print, outcomeUnknown: true, at: Date.now() }, owner);
         // Nothing to replay: the next call with this key may try again.
-        else await reservations?.release(storeKey, owner).catch(() => undefined);
+        else await this.release(storeKey, owner);
         throw error;
       }
       await this.record(storeKey, { fingerprint: print, result, at: Date.now() }, owner);
@@ -324,7 +337,24 @@ export class IdempotencyStore {
       this.rewriteAfter(REWRITE_FIRST_MS);
       return;
     }
-    await this.options.reservations?.release(storeKey, owner).catch(() => undefined);
+    await this.release(storeKey, owner);
+  }
+
+  /**
+   * Gives a reservation back, if `owner`'s. One the store does not take is given back once it
+   * answers again (`writeKept`), before its TTL: until then every retry of the key waits for it.
+   */
+  private async release(storeKey: string, owner: string | undefined): Promise<void> {
+    const reservations = this.options.reservations;
+    if (!reservations || owner === undefined) return;
+    try {
+      await reservations.release(storeKey, owner);
+      this.unreleased.delete(storeKey);
+    } catch {
+      this.unreleased.set(storeKey, owner);
+      // A pass of `writeKept` (this one's caller, then) schedules the next itself, with its backoff.
+      if (!this.pass) this.rewriteAfter(REWRITE_FIRST_MS);
+    }
   }
 
   /**
@@ -367,7 +397,13 @@ export class IdempotencyStore {
   private keepsAnything(): boolean {
     this.refusalsKept.purgeStale();
     this.unwritten.purgeStale();
-    return this.refusalsKept.size > 0 || this.refusalsKeptHere.size > 0 || this.unwritten.size > 0;
+    this.unreleased.purgeStale();
+    return (
+      this.refusalsKept.size > 0 ||
+      this.refusalsKeptHere.size > 0 ||
+      this.unwritten.size > 0 ||
+      this.unreleased.size > 0
+    );
   }
 
   /** When this instance last heard Engage refuse `scope`, of the refusals the store has not taken yet. */
@@ -449,7 +485,11 @@ export class IdempotencyStore {
       }
       this.unwritten.delete(storeKey);
       // Ours only: past its TTL the key may be another instance's now.
-      await this.options.reservations?.release(storeKey, owner).catch(() => undefined);
+      await this.release(storeKey, owner);
+    }
+    for (const [storeKey, owner] of [...this.unreleased.entries()]) {
+      await this.release(storeKey, owner);
+      if (this.unreleased.has(storeKey)) return false;
     }
     return all;
   }
@@ -610,10 +650,10 @@ export class IdempotencyStore {
     try {
       recorded = await this.read<T>(storeKey);
     } catch (error) {
-      await reservations.release(storeKey, owner).catch(() => undefined);
+      await this.release(storeKey, owner);
       throw error;
     }
-    if (recorded) await reservations.release(storeKey, owner).catch(() => undefined);
+    if (recorded) await this.release(storeKey, owner);
     return { owner, recorded };
   }
 
@@ -628,7 +668,7 @@ export class IdempotencyStore {
       if (claim.owner) {
         if (claim.recorded) return this.replay(claim.recorded, scope, print);
         // Released without a result: the first call failed, so this one may try.
-        await reservations.release(storeKey, claim.owner).catch(() => undefined);
+        await this.release(storeKey, claim.owner);
         throw new GraphQLError('The first request with this idempotencyKey failed; retry it.', {
           extensions: { code: 'CONFLICT', reason: 'IDEMPOTENT_REQUEST_FAILED' },
         });

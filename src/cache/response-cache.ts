@@ -30,7 +30,8 @@
  *   in process (one instance), in process, checked beside the entry; in the shared store, as one
  *   more tag of every entry of the scope (`token:<scope>`), read in the same round trip as the
  *   others, so every instance sharing the store stops serving the scope too;
- * - a failing store is a miss, and a failed eviction falls back to `ALL`;
+ * - a failing store is a miss, and a failed eviction falls back to `ALL`; an `ALL` the store does not
+ *   take either is written again until it does, and this instance serves nothing meanwhile;
  * - no stampede: reads that miss the same entry (same scope and request) while its answer is being
  *   read and stored share that one REST call, per process. A joiner is served the shared answer
  *   only if it is still current by the rule above (none of its tags changed since the shared
@@ -99,6 +100,14 @@ export class ResponseCache {
   private readonly forgotten?: LRUCache<string, number>;
   /** Reads in flight, by entry key, until their answer is stored: later misses join them. */
   private readonly inflight = new Map<string, { answer: Promise<unknown>; startedAt: number }>();
+  /**
+   * A change that could not be recorded, not even as `ALL` (the store failing): nothing is served
+   * until `ALL` is written, tried again until the store takes it (`writeAllLater`). Lost, the
+   * instances sharing the store served what they read before the change once it answered again,
+   * until their entries' TTL.
+   */
+  private allUnwritten = false;
+  private writingAll: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly keyv: Keyv,
@@ -131,7 +140,7 @@ export class ResponseCache {
 
   /** The answer cached for this scope and read, if it is still current. */
   async get(scope: string, request: EngageRequest): Promise<unknown> {
-    if (request.write || this.ttlFor(request) <= 0) return undefined;
+    if (request.write || this.ttlFor(request) <= 0 || this.allUnwritten) return undefined;
     try {
       const key = entryKey(scope, request);
       const entry = this.parsed ? this.parsed.get(key) : await this.keyv.get<Entry>(key);
@@ -188,12 +197,33 @@ export class ResponseCache {
     return Math.max(this.options.collectionsTtlMs, this.options.recordsTtlMs) + this.skew + 1_000;
   }
 
-  /** The generation fallback: nothing cached before now is served. */
-  evictAll(): Promise<void> {
+  /** The generation fallback: nothing cached before now is served (here at once; elsewhere once the store takes it). */
+  async evictAll(): Promise<void> {
+    if (!(await this.writeAll())) this.writeAllLater(500);
+  }
+
+  private writeAll(): Promise<boolean> {
     return this.keyv
       .set(tagKey(ALL), this.now())
-      .then(() => undefined)
-      .catch(() => undefined);
+      .then(
+        (ok) => ok !== false,
+        () => false,
+      )
+      .then((written) => {
+        this.allUnwritten = !written;
+        return written;
+      });
+  }
+
+  private writeAllLater(delayMs: number): void {
+    if (this.writingAll) return;
+    this.writingAll = setTimeout(() => {
+      this.writingAll = undefined;
+      void this.writeAll().then((written) => {
+        if (!written) this.writeAllLater(Math.min(delayMs * 2, 5_000));
+      });
+    }, delayMs);
+    this.writingAll.unref();
   }
 
   /** What webhook events changed (each normalised event names its thread, content, identity...). */
