@@ -16,6 +16,13 @@
  * - it rejects when the events could not be appended: then nothing was remembered either, and the
  *   receiver answers 503 so that Engage re-delivers.
  *
+ * - staleness is decided there too, once, in the log's order: an event reporting a thread's or an
+ *   intervention's state issued before one already logged for the same resource is `stale`
+ *   (src/live/events.ts `Watermarks`), and it is kept with the event. Every instance, a replay after
+ *   a cursor and an instance started later read the same verdict: decided by each hub, a replay
+ *   started from the cursor knew nothing of the events before it, and gave a subscriber resuming
+ *   a state change older than one it had already received.
+ *
  * Contract of `read`: the events after a cursor, oldest first, a page at a time; `CURSOR_EXPIRED`
  * when some event after the cursor is no longer kept, or the cursor is from another life of the
  * log (the epoch, see cursor.ts). Expiry is exact: the log remembers the newest position it ever
@@ -34,7 +41,7 @@
  *   survive a Redis restart.
  */
 import { randomBytes } from 'node:crypto';
-import type { LiveEvent } from './events';
+import { Watermarks, watermarkOf, type LiveEvent } from './events';
 import { comparePositions, encodeCursor, expiredCursor, type Cursor, type Position } from './cursor';
 
 /**
@@ -78,11 +85,17 @@ function serialise(event: LiveEvent): string {
   return JSON.stringify(stored);
 }
 
-function deserialise(json: string, cursor: string): LiveEvent {
-  return { ...(JSON.parse(json) as LiveEvent), stale: false, cursor };
+function deserialise(json: string, cursor: string, stale: boolean): LiveEvent {
+  return { ...(JSON.parse(json) as LiveEvent), stale, cursor };
 }
 
 const newEpoch = () => randomBytes(9).toString('base64url');
+
+/** A stream entry's field, from its `[name, value, name, value, ...]`. */
+function field(fields: string[], name: string): string | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
+}
 
 /** Claims on event ids (src/live/dedupe.ts): atomic within the process. */
 export interface IdClaims {
@@ -93,6 +106,7 @@ interface Entry {
   position: Position;
   at: number;
   json: string;
+  stale: boolean;
 }
 
 export class MemoryEventLog implements EventLog {
@@ -106,6 +120,7 @@ export class MemoryEventLog implements EventLog {
   private trimmed: Position | undefined;
   private readonly retentionMs: number;
   private readonly maxEvents: number;
+  private readonly watermarks = new Watermarks();
 
   constructor(
     private readonly claims: IdClaims,
@@ -132,8 +147,9 @@ export class MemoryEventLog implements EventLog {
       if (now > this.lastMs) [this.lastMs, this.lastSeq] = [now, 0];
       else this.lastSeq += 1;
       const position = `${this.lastMs}-${this.lastSeq}`;
-      this.entries.push({ position, at: now, json: serialise(event) });
-      appended.push({ ...event, cursor: encodeCursor(this.epoch, position) });
+      const stale = this.watermarks.observe(event, now);
+      this.entries.push({ position, at: now, json: serialise(event), stale });
+      appended.push({ ...event, stale, cursor: encodeCursor(this.epoch, position) });
       last = position;
     }
     this.trim(Date.now());
@@ -155,7 +171,7 @@ export class MemoryEventLog implements EventLog {
     }
     return this.entries
       .slice(low, low + limit)
-      .map((entry) => deserialise(entry.json, encodeCursor(this.epoch, entry.position)));
+      .map((entry) => deserialise(entry.json, encodeCursor(this.epoch, entry.position), entry.stale));
   }
 
   async head(): Promise<Cursor> {
@@ -182,10 +198,14 @@ export class MemoryEventLog implements EventLog {
 export type RedisCommand = (args: string[]) => Promise<unknown>;
 
 /**
- * KEYS: stream, newest-trimmed, epoch, then one dedupe key per event.
- * ARGV: dedupe TTL ms, max events, min id kept (retention), a new epoch, then one JSON per event.
+ * KEYS: stream, newest-trimmed, epoch, then one dedupe key per event, then the watermark keys of
+ * every event (its `stateKeys`), one after the other.
+ * ARGV: dedupe TTL ms, max events, min id kept (retention), a new epoch, the watermarks' TTL ms,
+ * the number of events n, then per event its JSON (n), its watermark time ('' for none, n) and its
+ * number of watermark keys (n).
  * Returns the epoch, the newest position before the first XADD (as HEAD finds it; '0-0' for an
- * empty log), then per event its entry id, or '' for a duplicate.
+ * empty log), then per event its entry id, or '' for a duplicate, then per event '1' when stale.
+ * An entry is `e` (the JSON), and `s` = '1' when stale.
  */
 const APPEND = `
 redis.call('SET', KEYS[3], ARGV[4], 'NX')
@@ -193,13 +213,34 @@ local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local previous = redis.call('GET', KEYS[2]) or '0-0'
 if #newest > 0 then previous = newest[1][1] end
 local out = { redis.call('GET', KEYS[3]), previous }
-for i = 4, #KEYS do
-  if redis.call('SET', KEYS[i], '1', 'NX', 'PX', ARGV[1]) then
-    out[#out + 1] = redis.call('XADD', KEYS[1], '*', 'e', ARGV[i + 1])
+local n = tonumber(ARGV[6])
+local stale = {}
+local mark = 3 + n
+for i = 1, n do
+  local count = tonumber(ARGV[6 + 2 * n + i])
+  stale[i] = '0'
+  if redis.call('SET', KEYS[3 + i], '1', 'NX', 'PX', ARGV[1]) then
+    local at = ARGV[6 + n + i]
+    if at ~= '' then
+      for k = 1, count do
+        local seen = redis.call('GET', KEYS[mark + k])
+        if seen and tonumber(seen) > tonumber(at) then stale[i] = '1' end
+      end
+      if stale[i] == '0' then
+        for k = 1, count do redis.call('SET', KEYS[mark + k], at, 'PX', ARGV[5]) end
+      end
+    end
+    if stale[i] == '1' then
+      out[#out + 1] = redis.call('XADD', KEYS[1], '*', 'e', ARGV[6 + i], 's', '1')
+    else
+      out[#out + 1] = redis.call('XADD', KEYS[1], '*', 'e', ARGV[6 + i])
+    end
   else
     out[#out + 1] = ''
   end
+  mark = mark + count
 end
+for i = 1, n do out[#out + 1] = stale[i] end
 local function trim_before(first_kept)
   local newest = redis.call('XREVRANGE', KEYS[1], '(' .. first_kept, '-', 'COUNT', 1)
   if #newest > 0 then
@@ -261,24 +302,35 @@ export class RedisEventLog implements EventLog {
   async append(events: LiveEvent[]): Promise<Appended> {
     if (events.length === 0) return [];
     const { stream, trimmed, epoch } = this.keys;
+    const now = Date.now();
+    const marks = events.map((event) => watermarkOf(event, now));
+    const markKeys = marks.flatMap((mark) => (mark?.keys ?? []).map((key) => `${this.prefix}:mark:${key}`));
     const reply = (await this.command([
       'EVAL',
       APPEND,
-      String(3 + events.length),
+      String(3 + events.length + markKeys.length),
       stream,
       trimmed,
       epoch,
       ...events.map((event) => `${this.prefix}:event:${event.id}`),
+      ...markKeys,
       String(this.options.dedupeTtlMs),
       String(this.maxEvents),
-      `${Math.max(0, Date.now() - this.retentionMs)}-0`,
+      `${Math.max(0, now - this.retentionMs)}-0`,
       newEpoch(),
+      // A watermark lives as long as the events it judges.
+      String(this.retentionMs),
+      String(events.length),
       ...events.map(serialise),
+      ...marks.map((mark) => (mark ? String(mark.at) : '')),
+      ...marks.map((mark) => String(mark?.keys.length ?? 0)),
     ])) as string[];
     // One script: the appended entries follow `previous` and each other with nothing between.
-    const [current, previous, ...positions] = reply;
+    const [current, previous, ...rest] = reply;
+    const positions = rest.slice(0, events.length);
+    const stale = rest.slice(events.length);
     const appended: Appended = events.flatMap((event, i) =>
-      positions[i] ? [{ ...event, cursor: encodeCursor(current, positions[i]) }] : [],
+      positions[i] ? [{ ...event, stale: stale[i] === '1', cursor: encodeCursor(current, positions[i]) }] : [],
     );
     if (appended.length > 0) appended.previous = { epoch: current, position: previous };
     return appended;
@@ -299,7 +351,7 @@ export class RedisEventLog implements EventLog {
     if (current !== after.epoch) throw expiredCursor();
     if (newestTrimmed && comparePositions(after.position, newestTrimmed) < 0) throw expiredCursor();
     return entries.map(([position, fields]) =>
-      deserialise(fields[fields.indexOf('e') + 1], encodeCursor(current, position)),
+      deserialise(field(fields, 'e') ?? '{}', encodeCursor(current, position), field(fields, 's') === '1'),
     );
   }
 

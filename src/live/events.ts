@@ -240,14 +240,23 @@ export class Watermarks {
   }
 
   observe(event: LiveEvent, now = Date.now()): boolean {
-    const issued = Date.parse(event.issuedAt);
-    if (Number.isNaN(issued)) return false;
-    // A timestamp from the future (a skewed clock, a forged event) is read as "now": taken as is, it
-    // would mark every genuine later event of the resource stale.
-    const at = Math.min(issued, now + MAX_CLOCK_SKEW_MS);
-    const keys = stateKeys(event);
-    const stale = keys.some((key) => (this.latest.get(key) ?? -Infinity) > at);
-    if (!stale) for (const key of keys) this.latest.set(key, at);
+    const mark = watermarkOf(event, now);
+    if (!mark) return false;
+    const stale = mark.keys.some((key) => (this.latest.get(key) ?? -Infinity) > mark.at);
+    if (!stale) for (const key of mark.keys) this.latest.set(key, mark.at);
     return stale;
   }
+}
+
+/**
+ * What an event's staleness is judged on: the resources whose state it reports (`stateKeys`) and
+ * when it was issued; undefined when it reports none, or its `issued_at` does not parse.
+ */
+export function watermarkOf(event: LiveEvent, now = Date.now()): { keys: string[]; at: number } | undefined {
+  const keys = stateKeys(event);
+  const issued = Date.parse(event.issuedAt);
+  if (keys.length === 0 || Number.isNaN(issued)) return undefined;
+  // A timestamp from the future (a skewed clock, a forged event) is read as "now": taken as is, it
+  // would mark every genuine later event of the resource stale.
+  return { keys, at: Math.min(issued, now + MAX_CLOCK_SKEW_MS) };
 }

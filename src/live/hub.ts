@@ -1,15 +1,15 @@
 /**
  * The live hub of one gateway instance: receives the accepted events from the pub/sub (its own
- * webhooks and, over Redis, every instance's), marks stale state events, and hands each event to
- * the subscriptions' source streams, which filter it and check that the subscriber may read it.
+ * webhooks and, over Redis, every instance's) and hands each event to the subscriptions' source
+ * streams, which filter it and check that the subscriber may read it.
  *
  * Ordering: Engage delivers in no guaranteed order. Every instance dispatches the events in the
  * event log's one order (it follows the log, see `follow`): a publish carries its events and the
  * log position just before them; when that is where the hub stands and it is idle, nothing lies
  * between and the events are dispatched as published, otherwise the hub reads the log after the
- * last position it dispatched. It also keeps per-resource `issued_at` watermarks (`Watermarks`):
- * a thread or intervention state event older than one already seen for the same resource is
- * `stale`. State subscriptions (`threadStateChanged`, `interventionChanged`) drop stale events,
+ * last position it dispatched. A thread or intervention state event older than one logged before
+ * it for the same resource is `stale`, as the event log decided when it appended it (per-resource
+ * `issued_at` watermarks, src/live/event-log.ts), for live and replayed events alike. State subscriptions (`threadStateChanged`, `interventionChanged`) drop stale events,
  * because they would announce a state that is no longer true; the content feeds and the raw feed
  * pass every event with its `issuedAt` (contents only accumulate, and the raw feed promises
  * everything). Payloads always resolve the records' current state from Engage, whatever the event
@@ -41,7 +41,7 @@ import { RedisUnavailableError } from '../infra';
 import type { Intervention, Thread } from '../engage/types';
 import { comparePositions, decodeCursor, encodeCursor, futureCursor, type Cursor, type Position } from './cursor';
 import type { EventLog } from './event-log';
-import { Watermarks, type LiveEvent, type LiveKind } from './events';
+import type { LiveEvent, LiveKind } from './events';
 import type { LiveTopics, PubSub } from './pubsub';
 import { PushQueue } from './queue';
 import { DEFAULT_RETRY, isTransient, withRetry, type RetryPolicy } from './retry';
@@ -145,7 +145,6 @@ function furtherInLog(a: LiveEvent[], b: LiveEvent[]): boolean {
 
 export class LiveHub implements LiveAccess {
   private readonly listeners = new Set<(event: LiveEvent) => void>();
-  private readonly watermarks = new Watermarks();
   private readonly readable: LRUCache<string, Promise<Set<string>>>;
   /** The open streams of each token scope, ended when Engage refuses its token (`forget`). */
   private readonly streams = new Map<string, Set<PushQueue<LiveEvent>>>();
@@ -410,7 +409,7 @@ export class LiveHub implements LiveAccess {
 
   private dispatch(event: LiveEvent): void {
     this.counters.eventsReceived += 1;
-    event.stale = this.watermarks.observe(event);
+    // `stale` is the event log's verdict, made once when it was appended (src/live/event-log.ts).
     for (const listener of this.listeners) listener(event);
   }
 
@@ -447,7 +446,6 @@ export class LiveHub implements LiveAccess {
     let page: LiveEvent[] = [];
     let replayedUpTo: Position | undefined;
     let replaying = false;
-    const replayStale = new Watermarks();
     const readPage = async (position: Position) => {
       page = await this.options.eventLog
         .read({ epoch: after!.epoch, position }, REPLAY_PAGE)
@@ -487,7 +485,6 @@ export class LiveHub implements LiveAccess {
       for (;;) {
         const event = page.shift();
         if (event) {
-          event.stale = replayStale.observe(event);
           if (wanted(event)) return event;
           continue;
         }

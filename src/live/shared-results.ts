@@ -8,8 +8,8 @@
  * and N times the CPU. Instead, the first instance to ask executes it and hands the result to the
  * others that asked while it ran:
  * - the groups' key (query, variables, token scope, viewer) is the same on every instance, so the
- *   shared key is the event's Engage id (and whether the event is stale, which each instance
- *   decides) and a digest of the group's key: no query text, variables or token reach Redis;
+ *   shared key is the event's Engage id (and whether the event is stale, which the event log
+ *   decided once for every instance) and a digest of the group's key: no query text, variables or token reach Redis;
  * - the first instance to claim the key (`SET NX PX`, with a value of its own) executes, and keeps
  *   the claim alive while it runs. An instance that finds the key claimed marks it wanted and, if
  *   the execution still runs, waits for it, for as long as the claim is alive. The executor, done,
@@ -72,7 +72,7 @@ export function groupDigest(groupKey: string): string {
   return createHash('sha256').update(groupKey).digest('hex').slice(0, 32);
 }
 
-/** The key of one event's execution for one group: staleness is decided by each instance's hub. */
+/** The key of one event's execution for one group: staleness is the event log's verdict, the same on every instance. */
 export const sharedKey = (event: { id: string; stale?: boolean }, digest: string) =>
   `${event.id}${event.stale ? ':stale' : ''}:${digest}`;
 

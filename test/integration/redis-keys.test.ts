@@ -25,6 +25,7 @@ const KEYS: Record<string, RegExp> = {
   'idempotency token mark': /^idempotency:token:(recorded|refused):[0-9a-f]+$/,
   'event log': /^live:log(:trimmed|:epoch)?$/,
   'webhook event id': /^live:event:.+$/,
+  'state watermark': /^live:mark:(thread|intervention):.+$/,
   'payload result': /^live:results:[0-9a-f]+:(claim|wanted|result):.+$/,
   'fleet bucket': /^upstream:bucket$/,
   // A token's or an address's digest, never an address (it was `unverified:127.0.0.1`).

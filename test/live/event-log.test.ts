@@ -16,6 +16,19 @@ const liveEvent = (): LiveEvent =>
 
 const cursorOf = (e: LiveEvent): Cursor => decodeCursor(e.cursor!);
 
+/** An intervention state event issued at `issuedAt`. */
+const interventionEvent = (type: string, interventionId: string, issuedAt: string): LiveEvent =>
+  normalise(
+    event(
+      'intervention.' + type,
+      { type: 'intervention', id: interventionId, metadata: { source_id: 's1' } },
+      {
+        issued_at: issuedAt,
+      },
+    ),
+    'n1',
+  );
+
 /** Claims as the gateway's in-memory dedupe gives them: first caller wins. */
 function memoryClaims() {
   const seen = new Set<string>();
@@ -112,6 +125,25 @@ function contract(name: string, create: (options: Omit<EventLogOptions, 'dedupeT
       expect((await log.append([b])).previous).toBeUndefined();
     });
 
+    it('marks stale, once and for every reader, a state event issued before one logged for the same resource', async () => {
+      const log = create({});
+      const intervention = newId();
+      const closed = interventionEvent('closed', intervention, '2026-01-01T10:05:00.000Z');
+      const opened = interventionEvent('opened', intervention, '2026-01-01T10:00:00.000Z');
+      const other = interventionEvent('opened', newId(), '2026-01-01T09:00:00.000Z');
+      const deferred = interventionEvent('deferred', intervention, '2026-01-01T10:10:00.000Z');
+      const appended = [...(await log.append([closed, opened])), ...(await log.append([other, deferred]))];
+      expect(appended.map((e) => e.stale)).toEqual([false, true, false, false]);
+      // What a subscriber resuming after the closing reads (a replay judged from its cursor on
+      // took the late opening for news).
+      const after = await log.read(cursorOf(appended[0]), 10);
+      expect(after.map((e) => [e.id, e.stale])).toEqual([
+        [opened.id, true],
+        [other.id, false],
+        [deferred.id, false],
+      ]);
+    });
+
     it('expires a cursor from another life of the log', async () => {
       const log = create({});
       const [appended] = await log.append([liveEvent()]);
@@ -199,6 +231,29 @@ describeWith([requirements.redis()])('RedisEventLog', () => {
       expect(appended.previous).toEqual(at === 0 ? { ...cursorOf(all[0]), position: '0-0' } : cursorOf(all[at - 1]));
       expect(all[at + 1].id).toBe(appended[1].id);
     }
+  });
+
+  it('judges staleness across instances: an event appended by one is stale after a later one appended by another', async () => {
+    const prefix = `engage-gw-test:${newId()}`;
+    prefixes.push(prefix);
+    const [a, b] = [0, 1].map(() => new RedisEventLog(command, prefix, { dedupeTtlMs: 60_000 }));
+    const thread = newId();
+    const state = (type: string, issuedAt: string) =>
+      normalise(
+        event(
+          `content.${type}`,
+          { type: 'email/message', id: newId(), metadata: { thread_id: thread } },
+          {
+            issued_at: issuedAt,
+          },
+        ),
+        'n1',
+      );
+    const [closed] = await a.append([state('thread_closed', '2026-01-01T10:05:00.000Z')]);
+    const [opened] = await b.append([state('thread_opened', '2026-01-01T10:00:00.000Z')]);
+    expect([closed.stale, opened.stale]).toEqual([false, true]);
+    // The watermark is the log's, kept as long as its events.
+    expect(await client.pTTL(`${prefix}:mark:thread:${thread}`)).toBeGreaterThan(0);
   });
 
   it('keeps its epoch across instances, so cursors from one resume on another', async () => {

@@ -416,6 +416,66 @@ describe('delivery semantics', () => {
     assignedOnly.dispose();
   });
 
+  it('resuming after a state event, the late older event that followed it is dropped, as it was for a connected subscriber', async () => {
+    const client = clients.connect(stack.gateway);
+    // One the other tests of staleness do not use (their events would judge these, or these theirs).
+    const others = [
+      stack.emulator.records.find('interventions', (i) => i.source_id === readable)!.id,
+      stack.emulator.records.find(
+        'interventions',
+        (i) => i.source_id === readable && i.status === 'closed' && Boolean(i.user_id),
+      )!.id,
+    ];
+    const seeded = stack.emulator.records.find(
+      'interventions',
+      (i) => i.source_id === readable && !others.includes(i.id),
+    )!;
+    const QUERY = `subscription($t: ID!, $after: String) { interventionChanged(threadId: $t, after: $after) { change id cursor } }`;
+    const connected = await subscribed<{ interventionChanged: { change: string; id: string; cursor: string } }>(
+      stack.gateway,
+      client,
+      QUERY,
+      { t: seeded.thread_id },
+    );
+    const meta = { thread_id: seeded.thread_id, source_id: readable, user_id: stack.admin.id };
+    // Dated a little ahead (within the clock skew believed), after whatever other tests said of it.
+    const at = (secondsAgo: number) => new Date(Date.now() + 120_000 - secondsAgo * 1_000).toISOString();
+    const closed = event(
+      'intervention.closed',
+      { type: 'intervention', id: seeded.id, metadata: meta },
+      { issued_at: at(10) },
+    );
+    const opened = event(
+      'intervention.opened',
+      { type: 'intervention', id: seeded.id, metadata: meta },
+      { issued_at: at(20) },
+    );
+    for (const e of [closed, opened])
+      expect((await postWebhook(stack.gateway, notification([e]), { secret: stack.webhook.secret })).status).toBe(200);
+    const first = (await connected.next()).data!.interventionChanged;
+    expect(first).toMatchObject({ change: 'CLOSED', id: closed.id });
+    connected.dispose();
+
+    // A bot that restarts resumes after the last event it received: the replay judged staleness
+    // from its cursor on, knew nothing of the closing, and gave it the late opening.
+    const resumed = await subscribed<{ interventionChanged: { change: string; id: string } }>(
+      stack.gateway,
+      clients.connect(stack.gateway),
+      QUERY,
+      { t: seeded.thread_id, after: first.cursor },
+    );
+    const deferred = event(
+      'intervention.deferred',
+      { type: 'intervention', id: seeded.id, metadata: meta },
+      { issued_at: at(0) },
+    );
+    expect((await postWebhook(stack.gateway, notification([deferred]), { secret: stack.webhook.secret })).status).toBe(
+      200,
+    );
+    expect((await resumed.next()).data!.interventionChanged).toMatchObject({ change: 'DEFERRED', id: deferred.id });
+    resumed.dispose();
+  });
+
   it('out of order: a stale state event is dropped from interventionChanged, kept (stale) in the raw feed', async () => {
     const client = clients.connect(stack.gateway);
     const seeded = stack.emulator.records.find('interventions', (i) => i.source_id === readable)!;
