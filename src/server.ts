@@ -304,6 +304,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           url: options.redisUrl,
           commandTimeoutMs: options.redisCommandTimeoutMs,
           connectTimeoutMs: options.redisConnectTimeoutMs,
+          // Two deployments sharing a Redis are told apart in `CLIENT LIST`.
+          name: options.redisPrefix ?? DEFAULTS.redis.prefix,
         }
       : undefined,
     log,

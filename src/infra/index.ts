@@ -38,7 +38,7 @@ export type { PubSub } from './pubsub';
 export { RedisUnavailableError, type Redis } from './redis';
 
 export interface InfraOptions {
-  redis?: { url: string; commandTimeoutMs?: number; connectTimeoutMs?: number };
+  redis?: { url: string; commandTimeoutMs?: number; connectTimeoutMs?: number; name?: string };
   log: (message: string) => void;
 }
 
@@ -65,6 +65,7 @@ export async function createInfra(options: InfraOptions): Promise<Infra> {
         url: options.redis.url,
         commandTimeoutMs: options.redis.commandTimeoutMs ?? DEFAULTS.redis.commandTimeoutMs,
         connectTimeoutMs: options.redis.connectTimeoutMs ?? DEFAULTS.redis.connectTimeoutMs,
+        name: options.redis.name,
         log,
       })
     : undefined;

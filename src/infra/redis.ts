@@ -36,8 +36,8 @@ const newClient = (
 ) =>
   lib.createClient({
     url: options.url,
-    // Named, so that `CLIENT LIST` shows what each connection is for.
-    name: `engage-gw:${role}`,
+    // Named, so that `CLIENT LIST` shows what each connection is for, and whose (REDIS_PREFIX).
+    name: `${options.name ?? 'engage-gw'}:${role}`,
     disableOfflineQueue: true,
     socket: { connectTimeout: options.connectTimeoutMs, reconnectStrategy },
     commandOptions: { timeout: options.commandTimeoutMs },
@@ -49,6 +49,8 @@ export interface RedisOptions {
   url: string;
   commandTimeoutMs: number;
   connectTimeoutMs: number;
+  /** The connections' name before `:command` and `:subscriber` (REDIS_PREFIX); default `engage-gw`. */
+  name?: string;
   log: (message: string) => void;
 }
 

@@ -28,6 +28,7 @@ describeWith([requirements.redisServer()])('Redis frozen, killed and back', () =
   let cursor: string;
   const lines: string[] = [];
   const clients = wsClients();
+  const prefix = `test:${newId()}`;
 
   beforeAll(async () => {
     redis = await OwnRedis.started();
@@ -38,7 +39,7 @@ describeWith([requirements.redisServer()])('Redis frozen, killed and back', () =
         // The cache on, so that queries go through Redis too.
         cacheTtlMs: 60_000,
         recordCacheTtlMs: 10_000,
-        redisPrefix: `test:${newId()}`,
+        redisPrefix: prefix,
         log: (line) => lines.push(line),
       },
     });
@@ -113,7 +114,8 @@ describeWith([requirements.redisServer()])('Redis frozen, killed and back', () =
     try {
       const list = String(await client.sendCommand(['CLIENT', 'LIST']));
       const names = [...list.matchAll(/ name=(\S*)/g)].map((match) => match[1]).filter((name) => name !== '');
-      expect(names.sort()).toEqual(['engage-gw:command', 'engage-gw:subscriber']);
+      // Named by REDIS_PREFIX: they were engage-gw:... whatever the deployment.
+      expect(names.sort()).toEqual([`${prefix}:command`, `${prefix}:subscriber`]);
     } finally {
       client.destroy();
     }
