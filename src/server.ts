@@ -346,6 +346,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           inProcessRecords: options.redisUrl ? undefined : 50_000,
           // `metrics` is built below, before any request reads through the cache.
           onLookup: (outcome, kind) => metrics.recordCacheLookup(outcome, kind),
+          whenAvailable: infra.redis ? (listener) => infra.redis!.onAvailable(listener) : undefined,
         })
       : undefined;
   const schema = createSchema();
@@ -362,6 +363,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     onChange: async (events) => responseCache?.evictFor(events),
     log,
   }).catch(async (error: unknown) => {
+    responseCache?.close();
     await Promise.all([infra.close(), dispatcher.close()].map((p) => p.catch(() => undefined)));
     throw error;
   });
@@ -668,6 +670,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     await health.close();
     await live.close();
     await idempotency.close();
+    responseCache?.close();
     await infra.close();
     await dispatcher.close();
   };

@@ -52,6 +52,8 @@ export interface ResponseCacheOptions {
   recordsTtlMs: number;
   /** How far the clocks of instances sharing the store may disagree. Default 0 (one instance). */
   clockSkewMs?: number;
+  /** Calls its listener each time the store is available again after an outage (Redis); returns how to stop. */
+  whenAvailable?: (listener: () => void) => () => void;
   /** The clock (ms); default the wall clock at sub-millisecond resolution. */
   now?: () => number;
   /**
@@ -108,6 +110,8 @@ export class ResponseCache {
    */
   private allUnwritten = false;
   private writingAll: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly stopWatching: (() => void) | undefined;
 
   constructor(
     private readonly keyv: Keyv,
@@ -116,6 +120,13 @@ export class ResponseCache {
     // Sub-millisecond: a read started just after an eviction, in the same millisecond, is kept.
     this.now = options.now ?? (() => performance.timeOrigin + performance.now());
     this.skew = options.clockSkewMs ?? 0;
+    // As soon as the store answers again: until then, other instances serve what predates the change.
+    this.stopWatching = options.whenAvailable?.(() => {
+      if (!this.allUnwritten || this.closed) return;
+      clearTimeout(this.writingAll);
+      this.writingAll = undefined;
+      this.writeAllLater(0);
+    });
     if (options.inProcessRecords) {
       this.parsed = new LRUCache<string, Entry>({
         maxSize: options.inProcessRecords,
@@ -216,7 +227,7 @@ export class ResponseCache {
   }
 
   private writeAllLater(delayMs: number): void {
-    if (this.writingAll) return;
+    if (this.writingAll || this.closed) return;
     this.writingAll = setTimeout(() => {
       this.writingAll = undefined;
       void this.writeAll().then((written) => {
@@ -224,6 +235,14 @@ export class ResponseCache {
       });
     }, delayMs);
     this.writingAll.unref();
+  }
+
+  /** Stops writing `ALL` again (the gateway's close): a change still unrecorded is left to the entries' TTL. */
+  close(): void {
+    this.closed = true;
+    this.stopWatching?.();
+    clearTimeout(this.writingAll);
+    this.writingAll = undefined;
   }
 
   /** What webhook events changed (each normalised event names its thread, content, identity...). */
@@ -257,7 +276,8 @@ export class ResponseCache {
           return hit as T;
         }
         const key = entryKey(scope, request);
-        const shared = cacheable ? this.inflight.get(key) : undefined;
+        // Not while a change is unrecorded: the store's tags (and `ALL`) do not tell of it yet.
+        const shared = cacheable && !this.allUnwritten ? this.inflight.get(key) : undefined;
         if (shared) {
           const joined = await shared.answer.then(
             (value) => ({ value }),

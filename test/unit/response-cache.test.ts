@@ -260,6 +260,65 @@ function suite(name: string, makeInfra: () => Promise<Infra>) {
       expect(engage.count()).toBe(2);
     });
 
+    it('a change the store takes not even as ALL: no answer from before it is served, here or (once written, as soon as the store is back) elsewhere', async () => {
+      // This instance's store fails writes while `down`; another instance shares the same store.
+      let down = false;
+      let writes = 0;
+      const failing = new Proxy(keyv, {
+        get(target, property) {
+          if (property === 'set' || property === 'setMany')
+            return async (...args: unknown[]) => {
+              writes += 1;
+              if (down) throw new Error('the store does not answer');
+              return (target[property] as (...a: unknown[]) => unknown).apply(target, args);
+            };
+          const value = Reflect.get(target, property) as unknown;
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      let back!: () => void;
+      const here = new ResponseCache(failing, {
+        ...TTL,
+        whenAvailable: (listener) => ((back = listener), () => undefined),
+      });
+      const elsewhere = new EngageClient(engage).through(new ResponseCache(keyv, TTL).policy('alice'));
+      const alice = new EngageClient(engage).through(here.policy('alice'));
+      await elsewhere.getThread('t1');
+      await elsewhere.getThread('t1');
+      expect(engage.count()).toBe(1);
+
+      // A read of t2 in flight here; t2 changes and nothing of it can be written; the store answers again.
+      let release!: () => void;
+      engage.hold = new Promise((resolve) => (release = resolve));
+      const before = alice.getThread('t2');
+      await reached(2);
+      down = true;
+      await here.evict(['thread:t2']);
+      down = false;
+      engage.hold = undefined;
+      // A read after the change does not join the one before it (the store's tags say nothing yet).
+      const after = alice.getThread('t2');
+      release();
+      await Promise.all([before, after]);
+      expect(engage.calls.filter((call) => call.endsWith('/t2'))).toHaveLength(2);
+
+      // Told the store is back, this instance writes ALL: the other instance no longer serves t1.
+      back();
+      for (let i = 0; i < 500 && engage.calls.filter((call) => call.endsWith('/t1')).length < 2; i++) {
+        await elsewhere.getThread('t1');
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+      expect(engage.calls.filter((call) => call.endsWith('/t1'))).toHaveLength(2);
+
+      // Closed, it stops trying.
+      down = true;
+      await here.evict(['thread:t3']);
+      here.close();
+      const tried = writes;
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      expect(writes).toBe(tried);
+    });
+
     it('in process: answers stay parsed and frozen, still scoped and still evicted by their tags', async () => {
       const local = new ResponseCache(keyv, { ...TTL, inProcessRecords: 1_000 });
       const alice = new EngageClient(engage).through(local.policy('alice'));
