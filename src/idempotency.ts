@@ -351,7 +351,8 @@ export class IdempotencyStore {
       await reservations.release(storeKey, owner);
       this.unreleased.delete(storeKey);
     } catch {
-      this.unreleased.set(storeKey, owner);
+      // Its TTL runs from the first failure: the reservation's own, in the store, is not renewed.
+      if (!this.unreleased.has(storeKey)) this.unreleased.set(storeKey, owner);
       // A pass of `writeKept` (this one's caller, then) schedules the next itself, with its backoff.
       if (!this.pass) this.rewriteAfter(REWRITE_FIRST_MS);
     }

@@ -69,7 +69,8 @@ export interface CallerBudgetOptions {
 export interface CallerBudget {
   /**
    * The attempt policy of one caller's calls; `trusted`: a token the operator supplied; `from`: the
-   * address (its share: src/edge/client-address.ts `addressShare`) the caller sent its request from.
+   * name of the address the caller sent its request from (a digest of its share,
+   * src/edge/client-address.ts `addressShare`: keys never hold an address).
    */
   policy(scope: string, trusted?: boolean, from?: string): EngagePolicy;
   /**

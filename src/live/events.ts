@@ -63,7 +63,7 @@ export interface LiveEvent {
   contentChange: ContentChange | null;
   threadChange: ThreadChange | null;
   interventionChange: InterventionChange | null;
-  /** The intervention's status after the change, when the metadata says it (REST string). */
+  /** The intervention's status after the change, when the event tells it: its metadata, else its type (REST string). */
   interventionStatus: string | null;
   /** The agent holding the intervention after the change, when the metadata says it. */
   interventionUserId: string | null;

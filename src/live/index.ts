@@ -1,6 +1,6 @@
 /**
- * Live updates, assembled: Engage -> receiver (secret) -> event log (dedupe, append; memory or
- * Redis Streams) -> pub/sub (memory or Redis) -> hub (resume from the log, staleness, permission) ->
+ * Live updates, assembled: Engage -> receiver (secret) -> event log (dedupe, staleness, append;
+ * memory or Redis Streams) -> pub/sub (memory or Redis) -> hub (resume from the log, permission) ->
  * fan-out groups (one execution per event per group, and per group key across instances) -> graphql-ws.
  * `server.ts` creates one `Live` per gateway and mounts its parts.
  */

@@ -245,13 +245,6 @@ export function createWebhookReceiver(options: ReceiverOptions): { router: Route
       }
       const { value: notification, malformed } = parsed;
       const reasons = malformed.slice(0, MALFORMED_REASONS).map(({ reason }) => reason);
-      if (malformed.length > 0) {
-        counters.malformed += malformed.length;
-        // Answered 200 with the rest: re-delivered, the same bytes would be as malformed.
-        log(
-          `webhook notification ${notification.id}: ${malformed.length} malformed event(s) set aside, the others taken: ${reasons.join('; ')}`,
-        );
-      }
       const events = notification.events.map((event) => normalise(event, notification.id));
       let appended: Appended;
       try {
@@ -261,6 +254,14 @@ export function createWebhookReceiver(options: ReceiverOptions): { router: Route
         counters.unavailable += 1;
         log(`webhook notification ${notification.id} not accepted (Engage will re-deliver): ${reason(error)}`);
         return refuse(res, 503, 'unavailable', 'Events could not be accepted now; retry later');
+      }
+      if (malformed.length > 0) {
+        // Once the others are taken (a 503 is re-delivered, and would count them again): answered
+        // 200 with the rest, as re-delivered the same bytes would be as malformed.
+        counters.malformed += malformed.length;
+        log(
+          `webhook notification ${notification.id}: ${malformed.length} malformed event(s) set aside, the others taken: ${reasons.join('; ')}`,
+        );
       }
       counters.accepted += appended.length;
       counters.duplicates += notification.events.length - appended.length;

@@ -17,7 +17,8 @@ export interface RetryPolicy {
   /** Longest delay between two attempts; default 5 s. */
   maxMs: number;
   /**
-   * No attempt starts later than this after the first one started; default 15 s. The attempts
+   * No attempt starts later than this after the first one started; default 15 s. (An event's
+   * permission check and its payload are retried each under its own.) The attempts
    * alone did not bound the time: each wait is Engage's `Retry-After` when longer (the circuit
    * breaker's 5 s), and an attempt's own calls retry within it, so a subscription went 35 to 72 s
    * without a word before it ended.

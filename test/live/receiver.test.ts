@@ -206,6 +206,10 @@ describe('deliveries (POST)', () => {
     expect(await webhookCount(down.url, 'unavailable')).toBe(2);
     expect(await webhookCount(down.url, 'refused')).toBe(0);
     expect(await webhookCount(down.url, 'accepted')).toBe(0);
+    // Nor are its malformed events: Engage re-delivers it, and they would count on each delivery.
+    const withMalformed = notification([...body().events, { ...body().events[0], issued_at: 'yesterday' }]);
+    expect((await postWebhook(down, withMalformed, { secret: 'the-shared-secret' })).status).toBe(503);
+    expect(await webhookCount(down.url, 'malformed')).toBe(0);
   });
 
   itWith([requirements.samples()])(
