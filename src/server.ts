@@ -322,17 +322,21 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const clockSkewMs = options.redisUrl ? CLOCK_SKEW_MS : 0;
   // Kept whatever the cache TTL (a promise made to clients), and read as an error, not a miss,
   // when Redis fails: idempotent mutations fail closed.
-  const idempotency = new IdempotencyStore(infra.kv(names.idempotencyRecords, { throwOnErrors: true }), {
-    reservations: infra.lock(names.idempotencyReservations, { ttlMs: reservationTtl }),
-    reservationTtlMs: reservationTtl,
-    log,
-    clockSkewMs,
-    // Their own namespace: in memory, marks and records never push each other out.
-    tokens: infra.kv(names.idempotencyTokens, { throwOnErrors: true }),
-    // Past it, a result another instance could not record is no longer guarded either.
-    unmarkedRefusalTtlMs: options.redisUrl ? reservationTtl + 60_000 : undefined,
-    whenAvailable: infra.redis ? (listener) => infra.redis!.onAvailable(listener) : undefined,
-  });
+  const idempotency = new IdempotencyStore(
+    // In memory, a caller filling the store pushes out its own records only (a record's key starts with its scope).
+    infra.kv(names.idempotencyRecords, { throwOnErrors: true, groupOf: (key) => key.split(':', 1)[0] }),
+    {
+      reservations: infra.lock(names.idempotencyReservations, { ttlMs: reservationTtl }),
+      reservationTtlMs: reservationTtl,
+      log,
+      clockSkewMs,
+      // Their own namespace: in memory, marks and records never push each other out.
+      tokens: infra.kv(names.idempotencyTokens, { throwOnErrors: true }),
+      // Past it, a result another instance could not record is no longer guarded either.
+      unmarkedRefusalTtlMs: options.redisUrl ? reservationTtl + 60_000 : undefined,
+      whenAvailable: infra.redis ? (listener) => infra.redis!.onAvailable(listener) : undefined,
+    },
+  );
   const cacheTtl = {
     collectionsTtlMs: options.cacheTtlMs ?? DEFAULTS.gateway.cacheTtlSeconds * 1000,
     recordsTtlMs: options.recordCacheTtlMs ?? DEFAULTS.gateway.recordCacheTtlSeconds * 1000,

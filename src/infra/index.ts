@@ -87,7 +87,7 @@ export async function createInfra(options: InfraOptions): Promise<Infra> {
       redis && KeyvRedis
         ? redisKv(KeyvRedis, redis, namespace, kvOptions)
         : memoryKv(
-            once(stores, namespace, () => memoryStore(kvOptions)),
+            once(stores, namespace, () => memoryStore(namespace, kvOptions)),
             namespace,
             kvOptions,
           ),

@@ -32,6 +32,11 @@ export interface KvOptions {
   maxBytes?: number;
   /** A failing store throws instead of reading as a miss. Default false. */
   throwOnErrors?: boolean;
+  /**
+   * Memory store only: the group a key belongs to (its caller, say), given the key without the
+   * namespace. A full store then makes room in the group that holds the most (see `FairMemoryStore`).
+   */
+  groupOf?: (key: string) => string;
 }
 
 /** Adds `value` under `key` for `ttlMs` unless an entry is there; false when one is (it is left as it was). */
@@ -150,21 +155,105 @@ return 1`;
 
 const STORE_METHODS = new Set(['get', 'getMany', 'set', 'setMany', 'delete', 'deleteMany', 'has', 'hasMany', 'clear']);
 
+/**
+ * A memory store whose keys fall in groups (`groupOf`), which, full, pushes out the least recently
+ * used entry of the group holding the most. One group filling it pushes out its own entries, never
+ * another's: with one LRU for all, one agent posting big mutations pushed every other agent's
+ * idempotency records out, and their retries were posted again.
+ */
+export class FairMemoryStore {
+  private readonly groups = new Map<string, Map<string, { value: unknown; weight: number }>>();
+  private readonly weights = new Map<string, number>();
+  private total = 0;
+
+  constructor(
+    private readonly maxBytes: number,
+    private readonly minWeight: number,
+    private readonly groupOf: (key: string) => string,
+  ) {}
+
+  get(key: string): unknown {
+    const group = this.groups.get(this.groupOf(key));
+    const entry = group?.get(key);
+    if (!group || !entry) return undefined;
+    // Most recently used last.
+    group.delete(key);
+    group.set(key, entry);
+    return entry.value;
+  }
+
+  has(key: string): boolean {
+    return this.groups.get(this.groupOf(key))?.has(key) ?? false;
+  }
+
+  set(key: string, value: unknown): this {
+    this.delete(key);
+    const name = this.groupOf(key);
+    const weight = Math.max(this.minWeight, String(value).length);
+    let group = this.groups.get(name);
+    if (!group) this.groups.set(name, (group = new Map()));
+    group.set(key, { value, weight });
+    this.weights.set(name, (this.weights.get(name) ?? 0) + weight);
+    this.total += weight;
+    while (this.total > this.maxBytes) this.pushOutOfLargest();
+    return this;
+  }
+
+  delete(key: string): boolean {
+    const name = this.groupOf(key);
+    const group = this.groups.get(name);
+    const entry = group?.get(key);
+    if (!group || !entry) return false;
+    group.delete(key);
+    this.total -= entry.weight;
+    const left = (this.weights.get(name) ?? 0) - entry.weight;
+    if (group.size === 0) {
+      this.groups.delete(name);
+      this.weights.delete(name);
+    } else this.weights.set(name, left);
+    return true;
+  }
+
+  clear(): void {
+    this.groups.clear();
+    this.weights.clear();
+    this.total = 0;
+  }
+
+  private pushOutOfLargest(): void {
+    let largest: string | undefined;
+    let most = -1;
+    for (const [name, weight] of this.weights) if (weight > most) [largest, most] = [name, weight];
+    const [oldest] = this.groups.get(largest!)!.keys();
+    this.delete(oldest);
+  }
+}
+
+export type MemoryStore = LRUCache<string, object> | FairMemoryStore;
+
 /** The memory behind a namespace; `memoryKv` takes it, so that one namespace is one store. */
-export function memoryStore(options: KvOptions = {}): LRUCache<string, object> {
+export function memoryStore(namespace: string, options: KvOptions = {}): MemoryStore {
   // Bounded by size (keyv stores serialized strings) and by count: every entry weighs at least
   // maxBytes / maxEntries. Not with lru-cache's `max`, which preallocates that many slots per
   // namespace. keyv checks expiry only on read, so an entry past its TTL still counts until the
   // LRU pushes it out.
   const maxBytes = options.maxBytes ?? 128 * 1024 * 1024;
   const minWeight = Math.max(1, Math.floor(maxBytes / (options.maxEntries ?? 50_000)));
+  const { groupOf } = options;
+  if (groupOf) {
+    // keyv's keys are `<namespace>:<key>`.
+    const prefix = `${namespace}:`;
+    return new FairMemoryStore(maxBytes, minWeight, (key) =>
+      groupOf(key.startsWith(prefix) ? key.slice(prefix.length) : key),
+    );
+  }
   return new LRUCache<string, object>({
     maxSize: maxBytes,
     sizeCalculation: (value) => Math.max(minWeight, String(value).length),
   });
 }
 
-export function memoryKv(store: LRUCache<string, object>, namespace: string, options: KvOptions = {}): Kv {
+export function memoryKv(store: MemoryStore, namespace: string, options: KvOptions = {}): Kv {
   const keyv = new Keyv({ store, namespace, throwOnErrors: options.throwOnErrors ?? false });
   return Object.assign(keyv, { addIfAbsent: checkThenAdd(keyv), raiseTimes: checkThenRaise(keyv) });
 }

@@ -27,7 +27,7 @@ describe('in-memory bounds', () => {
     const before = allocated();
     const kept = [
       memoryLock({ ttlMs: 60_000, maxEntries: 500_000 }),
-      memoryStore({ maxEntries: 500_000 }),
+      memoryStore('test', { maxEntries: 500_000 }),
       new Watermarks(500_000),
     ];
     const grown = allocated() - before;
@@ -44,11 +44,32 @@ describe('in-memory bounds', () => {
   });
 
   it('a kv store keeps at most maxEntries entries, however small', async () => {
-    const kv = memoryKv(memoryStore({ maxEntries: 3, maxBytes: 3_000 }), 'test');
+    const kv = memoryKv(memoryStore('test', { maxEntries: 3, maxBytes: 3_000 }), 'test');
     for (const key of ['a', 'b', 'c', 'd']) await kv.set(key, 1);
     expect(await kv.get('a')).toBeUndefined();
     expect(await kv.get('d')).toBe(1);
     expect(await kv.get('b')).toBe(1);
+  });
+
+  it("a kv store in groups, full, pushes out the entries of the group holding the most, never another group's", async () => {
+    // The idempotency records, grouped by caller: one posting big mutations pushed every other's out.
+    const kv = memoryKv(
+      memoryStore('records', { maxBytes: 10_000, groupOf: (key) => key.split(':', 1)[0] }),
+      'records',
+    );
+    await kv.set('alice:startDiscussion:k1', 'a'.repeat(500));
+    await kv.set('bob:startDiscussion:k1', 'b'.repeat(500));
+    for (let i = 0; i < 40; i++) await kv.set(`mallory:startDiscussion:k${i}`, 'm'.repeat(1_000));
+    expect(await kv.get('alice:startDiscussion:k1')).toBe('a'.repeat(500));
+    expect(await kv.get('bob:startDiscussion:k1')).toBe('b'.repeat(500));
+    // Mallory's oldest went, its newest stay.
+    expect(await kv.get('mallory:startDiscussion:k0')).toBeUndefined();
+    expect(await kv.get('mallory:startDiscussion:k39')).toBe('m'.repeat(1_000));
+    // A group that holds the most is the one that gives way, whoever writes.
+    await kv.set('alice:startDiscussion:k2', 'a'.repeat(500));
+    expect(await kv.get('alice:startDiscussion:k1')).toBe('a'.repeat(500));
+    expect(await kv.delete('bob:startDiscussion:k1')).toBe(true);
+    expect(await kv.get('bob:startDiscussion:k1')).toBeUndefined();
   });
 });
 
