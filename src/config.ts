@@ -592,6 +592,7 @@ const edgeSchema = z.object({
     .optional(),
   WS_MAX_SOCKETS_PER_TOKEN: positiveInt.default(20),
   WS_MAX_SUBSCRIPTIONS_PER_SOCKET: positiveInt.default(100),
+  WS_MAX_SUBSCRIPTION_COST_PER_TOKEN: positiveInt.default(10_000),
   CALLER_OPERATIONS_PER_SECOND: z.coerce.number().int().min(0).optional(),
   ANONYMOUS_OPERATIONS_PER_SECOND: z.coerce.number().int().min(0).optional(),
   UNVERIFIED_OPERATIONS_PER_ADDRESS_PER_SECOND: z.coerce.number().int().positive().optional(),
@@ -648,7 +649,7 @@ export interface EdgeConfig {
   /** Allowed browser origins (CORS and WebSocket upgrades); development adds localhost origins. */
   corsOrigins: string[];
   allowLocalhostOrigins: boolean;
-  ws: { maxSocketsPerToken: number; maxSubscriptionsPerSocket: number };
+  ws: { maxSocketsPerToken: number; maxSubscriptionsPerSocket: number; maxSubscriptionCostPerToken: number };
   /** Operations a caller may run a second, over HTTP and WebSocket, on one instance (src/edge/caller-rate.ts); 0: no limit. Default 50 in production, else 0. */
   callerOperationsPerSecond: number;
   /** Operations all callers without a token may run a second together, on one instance, after each one's own rate; 0: no limit. Default (undefined) twice `callerOperationsPerSecond`. */
@@ -733,6 +734,7 @@ export function loadEdgeConfig(
     ws: {
       maxSocketsPerToken: e.WS_MAX_SOCKETS_PER_TOKEN,
       maxSubscriptionsPerSocket: e.WS_MAX_SUBSCRIPTIONS_PER_SOCKET,
+      maxSubscriptionCostPerToken: e.WS_MAX_SUBSCRIPTION_COST_PER_TOKEN,
     },
     // On the public edge a caller gets a bounded share of the CPU; in development, as much as it asks.
     callerOperationsPerSecond: e.CALLER_OPERATIONS_PER_SECOND ?? (production ? 50 : 0),

@@ -180,7 +180,7 @@ export interface GatewayOptions {
   /** Operation limits (src/edge/limits.ts); absent fields take the defaults. `false`: none (benchmarks only). */
   limits?: Partial<OperationLimits> | false;
   /** WebSocket caps; default unlimited. */
-  ws?: { maxSocketsPerToken?: number; maxSubscriptionsPerSocket?: number };
+  ws?: { maxSocketsPerToken?: number; maxSubscriptionsPerSocket?: number; maxSubscriptionCostPerToken?: number };
   /**
    * Operations a caller may run a second, HTTP and WebSocket together (src/edge/caller-rate.ts); the
    * tokens Engage has not accepted yet twice it, all together; default unlimited.
@@ -468,6 +468,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     allowOrigin: origins.allows,
     maxSocketsPerToken: options.ws?.maxSocketsPerToken,
     maxSubscriptionsPerSocket: options.ws?.maxSubscriptionsPerSocket,
+    maxLiveCostPerCaller: options.ws?.maxSubscriptionCostPerToken,
     callerRate,
     introspection,
     onRefusal: (code, operationName) => metrics.recordOperation(operationName, code),

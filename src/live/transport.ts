@@ -52,6 +52,11 @@
  *   message's size, 1 MiB): a subscription keeps its id, document and variables while it runs, and
  *   a hundred of near-1 MB messages (an undeclared variable, a long id, a long comment) held about
  *   100 MB per socket.
+ * - A caller's running subscriptions cost at most `maxLiveCostPerCaller` together, by the cost
+ *   estimate, on all its sockets (each distinct one once); one more gets TOO_MANY_SUBSCRIPTIONS
+ *   (`limit: 'live_cost'`). Every event executes each distinct subscription once: the sockets'
+ *   and subscriptions' counts alone let one token hold 2,000 payloads of a few hundred each, and
+ *   each event cost seconds of CPU and gigabytes of memory.
  * - A subscriber whose socket has `maxPendingSends` (1,000) results, or `maxBufferedBytes` (1 MiB),
  *   not yet written (a client that stopped reading) gets SLOW_SUBSCRIBER and its subscription ends,
  *   rather than hold memory for every event: each socket holds its own copy of the bytes it is sent.
@@ -194,6 +199,11 @@ export interface TransportEdgeOptions {
   maxSocketsPerToken?: number;
   /** Operations one socket may run at once; default unlimited. */
   maxSubscriptionsPerSocket?: number;
+  /**
+   * What one caller's running subscriptions may cost together, by the cost estimate (`limits`), on
+   * all its sockets: the work each event may make for it. Default unlimited.
+   */
+  maxLiveCostPerCaller?: number;
   /** Operations a caller may run a second (src/edge/caller-rate.ts), counted with its HTTP operations; default unlimited. */
   callerRate?: CallerRate;
   /** Schema introspection over WebSocket; default true. */
@@ -475,6 +485,8 @@ class Operation implements OperationOptions, Member {
   /** Its fan-out group, once joined. */
   group?: Group;
   ended = false;
+  /** What it counts under in its caller's live cost while it runs (`maxLiveCostPerCaller`). */
+  liveKey?: string;
   /** Results handed to the socket and not yet written. */
   private pending = 0;
   private room?: Array<{ size: number; resolve: () => void }>;
@@ -605,6 +617,12 @@ export function startTransport(options: TransportOptions): Transport {
   const parseOptions = options.limits?.parseOptions ?? { maxTokens: MAX_TOKENS };
   const socketsPerCaller = new Map<string, number>();
   /**
+   * What each caller's running subscriptions cost together (`maxLiveCostPerCaller`): each distinct
+   * one (operation, document and variables, as a digest) once, however many sockets run it, since
+   * identical subscriptions share one execution per event (a wallboard open in many tabs).
+   */
+  const liveCostPerCaller = new Map<string, { total: number; running: Map<string, { cost: number; count: number }> }>();
+  /**
    * Every open socket. ws's own set (`clientTracking`) is off: it costs each socket a 'close'
    * closure with its context and the array of its 'close' listeners (~200 bytes) besides its entry.
    */
@@ -709,6 +727,16 @@ export function startTransport(options: TransportOptions): Transport {
       if (operation.ended) return;
       operation.stop();
       const { connection } = operation;
+      if (operation.liveKey !== undefined) {
+        const caller = connection.caller ?? '';
+        const held = liveCostPerCaller.get(caller);
+        const same = held?.running.get(operation.liveKey);
+        if (held && same && --same.count === 0) {
+          held.running.delete(operation.liveKey);
+          held.total -= same.cost;
+          if (held.running.size === 0) liveCostPerCaller.delete(caller);
+        }
+      }
       connection.remove(operation);
       if (draining) closeOnceAnswered(connection);
       // A Set keeps its insertion order: its first code is the first error sent.
@@ -909,6 +937,43 @@ export function startTransport(options: TransportOptions): Transport {
       variables: payload.variables ?? undefined,
     });
     if (tooCostly) return refuse(connection, id, [tooCostly], definition.name?.value);
+    // Each event executes every subscription group once: what a caller's subscriptions cost together
+    // is the work any event makes for it, however many sockets they are spread over.
+    let liveKey: string | undefined;
+    const maxLiveCost = options.maxLiveCostPerCaller;
+    if (definition.operation === 'subscription' && maxLiveCost !== undefined && options.limits) {
+      const caller = connection.caller ?? '';
+      liveKey = createHash('sha256')
+        .update(
+          `${payload.operationName ?? ''}\u0000${payload.query}\u0000${JSON.stringify(payload.variables ?? null)}`,
+        )
+        .digest('base64');
+      let held = liveCostPerCaller.get(caller);
+      const same = held?.running.get(liveKey);
+      if (same) same.count += 1;
+      else {
+        const cost = options.limits.estimate({
+          document: parsed.document,
+          operationName: payload.operationName,
+          variables: payload.variables ?? undefined,
+        }).cost;
+        if ((held?.total ?? 0) + cost > maxLiveCost)
+          return refuse(
+            connection,
+            id,
+            [
+              new GraphQLError(
+                `This caller's running subscriptions would cost more than ${maxLiveCost} together (this one ${cost}, by the cost estimate): complete some, or subscribe to less.`,
+                { extensions: { code: 'TOO_MANY_SUBSCRIPTIONS', limit: 'live_cost', max: maxLiveCost, cost } },
+              ),
+            ],
+            definition.name?.value,
+          );
+        if (!held) liveCostPerCaller.set(caller, (held = { total: 0, running: new Map() }));
+        held.running.set(liveKey, { cost, count: 1 });
+        held.total += cost;
+      }
+    }
     const operation = new Operation(
       state,
       connection,
@@ -917,6 +982,7 @@ export function startTransport(options: TransportOptions): Transport {
       definition.operation,
       size,
     );
+    operation.liveKey = liveKey;
     connection.add(operation);
     connection.count += 1;
     const args: ExecutionArgs = {

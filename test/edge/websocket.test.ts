@@ -274,6 +274,52 @@ describe('WebSocket upgrades', () => {
     expect(closed.acknowledged).toBe(false);
   });
 
+  it("bounds what one token's subscriptions cost together, on all its sockets (TOO_MANY_SUBSCRIPTIONS, limit live_cost)", async () => {
+    // Each event executes each subscription once: one token held 2,000 payloads of a few hundred
+    // each (20 sockets of 100, each differing by an alias), and every customer message made 2,000
+    // executions, seconds of CPU and gigabytes of memory.
+    const capped = await gateway({ ws: { maxSubscriptionCostPerToken: 700 } });
+    const costly = (alias: string) =>
+      `subscription { contentAdded { ${alias}: content { thread { source { threads(first: 30) { nodes { id title contents(first: 5) { nodes { id body } } interventions { id status } } } } } } } }`;
+    const token = stack.admin.token;
+    const [one, two] = [clients.connect(capped, token), clients.connect(capped, token)];
+    // The same subscription on two sockets (one execution per event) counts once.
+    const held = [
+      new Subscription(one, costly('a')),
+      new Subscription(two, costly('a')),
+      new Subscription(two, costly('b')),
+    ];
+    await within(capped.live.whenAttached(3), 10_000, 'three subscriptions');
+    const refused = async (subscription: Subscription) => {
+      await within(subscription.completed.promise, 10_000, 'a subscription to be refused');
+      expect(subscription.error).toEqual([
+        expect.objectContaining({
+          extensions: expect.objectContaining({ code: 'TOO_MANY_SUBSCRIPTIONS', limit: 'live_cost', max: 700 }),
+        }),
+      ]);
+    };
+    await refused(new Subscription(two, costly('c')));
+    // Another token has its own; cheap subscriptions still fit beside them.
+    const other = stack.emulator.agents.find((agent) => agent.role === 'agent')!;
+    const theirs = new Subscription(clients.connect(capped, other.token), costly('d'));
+    const cheap = new Subscription(one, 'subscription { newThread { thread { id } } }');
+    await until(() => capped.live.stats().subscribers === 5, 'the other token and the cheap subscription');
+    // Completing one of the two alike frees nothing; completing both does.
+    held[0].dispose();
+    await until(() => capped.live.stats().subscribers === 4, 'the first to be completed');
+    await refused(new Subscription(one, costly('e')));
+    held[1].dispose();
+    await until(() => capped.live.stats().subscribers === 3, 'the second to be completed');
+    const fourth = new Subscription(one, costly('f'));
+    await until(() => capped.live.stats().subscribers === 4, 'the fourth, once there is room');
+    expect([held[2].error, theirs.error, cheap.error, fourth.error]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ]);
+  });
+
   it('bounds what the operations running on one socket hold to one message (1 MiB): past it, TOO_MANY_SUBSCRIPTIONS', async () => {
     // Each subscription keeps its id, document and variables while it runs: 100 subscriptions of
     // near-1 MB messages (an undeclared variable, or a long id) held about 100 MB per socket.
