@@ -39,7 +39,7 @@ import {
 import { createEngageAgent, ENDED, type RequestEvent, type RetryPolicy } from './engage';
 import { createFormatError, errorCodeOf } from './errors';
 import { AuthError, createAuthenticator, type AuthConfig } from './edge/auth';
-import { createCallerRate } from './edge/caller-rate';
+import { createCallerRate, type RateCaller } from './edge/caller-rate';
 import { addressReader, clientAddress, compileTrust, type TrustProxy } from './edge/client-address';
 import { trackRequests } from './edge/drain';
 import { createHttpServer, type HttpServerLimits } from './edge/http-server';
@@ -89,6 +89,9 @@ export function loadTypeDefs(dir = SCHEMA_DIR): string[] {
  * The executable schema the gateway serves: the SDL with its resolvers. `npm run schema:print`
  * prints it to `schema.graphql`, which front-ends point their codegen at.
  */
+/** Where an HTTP operation's context keeps who its caller's rate counts (src/edge/caller-rate.ts). */
+const RATE_CALLER = Symbol('rateCaller');
+
 export function createSchema(): GraphQLSchema {
   return makeExecutableSchema({ typeDefs: loadTypeDefs(), resolvers });
 }
@@ -481,7 +484,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const plugins: ApolloServerPlugin<GatewayContext>[] = [
     // `liveCursor` is read before the operation's fields run (src/resolvers/live.ts).
     { requestDidStart: async () => READ_LIVE_CURSOR_FIRST },
-    ...(limitsOn ? [useOperationLimits(limits) as ApolloServerPlugin<GatewayContext>] : []),
+    ...(limitsOn
+      ? [
+          useOperationLimits<GatewayContext>(limits, (cost, context) => {
+            const who = (context as { [RATE_CALLER]?: RateCaller })[RATE_CALLER];
+            return who && callerRate?.charge(who, cost, true);
+          }),
+        ]
+      : []),
     logging.apolloPlugin as ApolloServerPlugin<GatewayContext>,
     metrics.apolloPlugin as ApolloServerPlugin<GatewayContext>,
     // Shutdown (src/edge/drain.ts): HTTP connections close once their requests are answered,
@@ -612,16 +622,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         logging.attach(context, scope);
       }
       // A JWT's Engage token is the operator's (`trusted`): its caller has its own window at once.
-      const refused = callerRate?.refusal(
-        {
-          caller: context.caller,
-          anonymous: context.anonymous,
-          verified: credentials.trusted,
-          address: credentials.peer,
-        },
-        true,
-      );
+      const who: RateCaller = {
+        caller: context.caller,
+        anonymous: context.anonymous,
+        verified: credentials.trusted,
+        address: credentials.peer,
+      };
+      const refused = callerRate?.refusal(who, true);
       if (refused) throw refused;
+      // Charged again once the operation's cost is known (useOperationLimits): kept where Apollo's
+      // copy of the context keeps it, a property.
+      if (callerRate) (context as { [RATE_CALLER]?: RateCaller })[RATE_CALLER] = who;
       return context;
     } catch (error) {
       const refusal =

@@ -4,7 +4,8 @@
  * them as fast as it can would take the CPU from every other. So operations are counted per caller
  * (`context.caller`: a token's scope, or the share of the address of a caller without one), HTTP
  * operations and WebSocket `subscribe` messages alike, in one-second windows of this instance.
- * Past the rate, an operation is refused before anything of it runs, with `RATE_LIMITED` and
+ * An operation counts one, and once its cost is estimated one more per `COST_PER_OPERATION` of it
+ * past the first (`charge`). Past the rate, an operation is refused before anything of it runs, with `RATE_LIMITED` and
  * `retryAfterMs` (HTTP 429 with `Retry-After`), until its caller's window ends.
  *
  * A token is only a string the caller chose: an attacker sending made-up tokens, a new one per
@@ -88,12 +89,25 @@ export interface RateCaller {
   readonly address?: string;
 }
 
+/**
+ * An operation counts one for each this much of its estimated cost (src/edge/limits.ts), begun: the
+ * inbox (~900) one, the agent queue (~2,000) two, one near the cost limit (5,000) five. Its CPU
+ * follows its cost (a warm inbox 3-5 ms, 150 threads of 30 contents ~18 ms): counted one each, 50
+ * operations near the limit a second took a core.
+ */
+export const COST_PER_OPERATION = 1_000;
+
 export interface CallerRate {
   /**
    * Counts one operation of `who` (none for the gateway's own): undefined when it may run, else its
    * refusal; `http` adds the status and `Retry-After` Apollo answers with.
    */
   refusal(who: RateCaller, http: boolean): GraphQLError | undefined;
+  /**
+   * Once its cost is estimated, counts what an operation already counted as one weighs beyond that
+   * (`COST_PER_OPERATION`): undefined when it may run, else its refusal.
+   */
+  charge(who: RateCaller, cost: number, http: boolean): GraphQLError | undefined;
   /**
    * Engage answered a call made with `caller`'s own token with `status` (0: no answer): accepted
    * (any answer but 401, 429, 5xx, none), the token has its own window; a 401 sends it back to the
@@ -130,9 +144,9 @@ export function createCallerRate({
   if (perSecond <= 0 && anonymousPerSecond <= 0) return undefined;
   // Operations counted in each window; `noUpdateTTL`: counting does not extend it.
   const windows = new LRUCache<string, number>({ max: MAX_CALLERS, ttl: WINDOW_MS, noUpdateTTL: true });
-  /** Counts one operation in `key`'s window: the ms until it ends when past `max`, else undefined. */
-  const past = (key: string, max: number): number | undefined => {
-    const counted = (windows.get(key) ?? 0) + 1;
+  /** Counts `units` operations in `key`'s window: the ms until it ends when past `max`, else undefined. */
+  const past = (key: string, max: number, units: number): number | undefined => {
+    const counted = (windows.get(key) ?? 0) + units;
     windows.set(key, counted);
     return counted <= max ? undefined : Math.max(1, Math.ceil(windows.getRemainingTTL(key)));
   };
@@ -146,6 +160,30 @@ export function createCallerRate({
   /** Whether `caller` has its own window: proven, and no 401 heard since; or accepted by Engage. */
   const proven = (caller: string, verified: boolean | undefined) =>
     (verified === true && !revoked.has(caller)) || accepted.has(caller);
+  /** Counts `units` operations of `who`; `byCost`: they are what an operation weighs beyond one (`charge`). */
+  const count = (
+    { caller, anonymous, verified, address }: RateCaller,
+    http: boolean,
+    units: number,
+    byCost: boolean,
+  ): GraphQLError | undefined => {
+    if (caller === undefined) return undefined;
+    const limited = (rateLimit: keyof typeof WHOSE, max: number, waitMs: number) =>
+      rateLimited(rateLimit, max, waitMs, http, byCost);
+    if (perSecond > 0 && !anonymous && !proven(caller, verified)) {
+      if (address !== undefined) {
+        const waitMs = past(`${UNVERIFIED} ${addressShare(address)}`, perAddressPerSecond, units);
+        if (waitMs !== undefined) return limited('unverified_address', perAddressPerSecond, waitMs);
+      }
+      const wait = past(UNVERIFIED, unverifiedPerSecond, units);
+      return wait === undefined ? undefined : limited('unverified', unverifiedPerSecond, wait);
+    }
+    let waitMs = perSecond > 0 ? past(caller, perSecond, units) : undefined;
+    if (waitMs !== undefined) return limited('caller', perSecond, waitMs);
+    if (!anonymous || anonymousPerSecond <= 0) return undefined;
+    waitMs = past(ANONYMOUS, anonymousPerSecond, units);
+    return waitMs === undefined ? undefined : limited('anonymous', anonymousPerSecond, waitMs);
+  };
   return {
     heard(caller, status) {
       if (acceptsToken(status)) {
@@ -156,21 +194,10 @@ export function createCallerRate({
         revoked.set(caller, true);
       }
     },
-    refusal({ caller, anonymous, verified, address }, http) {
-      if (caller === undefined) return undefined;
-      if (perSecond > 0 && !anonymous && !proven(caller, verified)) {
-        if (address !== undefined) {
-          const waitMs = past(`${UNVERIFIED} ${addressShare(address)}`, perAddressPerSecond);
-          if (waitMs !== undefined) return rateLimited('unverified_address', perAddressPerSecond, waitMs, http);
-        }
-        const wait = past(UNVERIFIED, unverifiedPerSecond);
-        return wait === undefined ? undefined : rateLimited('unverified', unverifiedPerSecond, wait, http);
-      }
-      let waitMs = perSecond > 0 ? past(caller, perSecond) : undefined;
-      if (waitMs !== undefined) return rateLimited('caller', perSecond, waitMs, http);
-      if (!anonymous || anonymousPerSecond <= 0) return undefined;
-      waitMs = past(ANONYMOUS, anonymousPerSecond);
-      return waitMs === undefined ? undefined : rateLimited('anonymous', anonymousPerSecond, waitMs, http);
+    refusal: (who, http) => count(who, http, 1, false),
+    charge(who, cost, http) {
+      const beyond = Math.ceil(cost / COST_PER_OPERATION) - 1;
+      return beyond > 0 ? count(who, http, beyond, true) : undefined;
     },
   };
 }
@@ -180,9 +207,11 @@ function rateLimited(
   perSecond: number,
   retryAfterMs: number,
   http: boolean,
+  byCost: boolean,
 ): GraphQLError {
+  const weighed = byCost ? ` (an operation counts one per ${COST_PER_OPERATION} of its estimated cost, begun)` : '';
   return new GraphQLError(
-    `More than ${perSecond} operations a second ${WHOSE[rateLimit]}: retry after ${retryAfterMs} ms.`,
+    `More than ${perSecond} operations a second ${WHOSE[rateLimit]}${weighed}: retry after ${retryAfterMs} ms.`,
     {
       extensions: {
         code: 'RATE_LIMITED',

@@ -256,6 +256,8 @@ export interface Limits {
     operationName?: string | null;
     variables?: Record<string, unknown> | null;
   }): GraphQLError | null;
+  /** `checkCost`'s verdict and the estimated cost it was made on (0 when none could be made). */
+  check(args: Parameters<Limits['checkCost']>[0]): { error: GraphQLError | null; cost: number };
   /** Characters the cost verdicts kept hold (tests). */
   verdictCacheSize(): number;
   /** Both estimates (tests, logs). */
@@ -344,7 +346,7 @@ export function createLimits(schema: GraphQLSchema, overrides: Partial<Operation
   // One cache for every document, bounded by the characters it holds: keys name the document by a
   // number (documents are kept by the document caches, not here), the operation and the values of
   // the variables it declares (the estimate reads no other; an undeclared one was a free key).
-  const verdicts = new LRUCache<string, { error: GraphQLError | null }>({
+  const verdicts = new LRUCache<string, { error: GraphQLError | null; cost: number }>({
     max: VERDICTS,
     maxSize: VERDICT_CACHE_SIZE,
     sizeCalculation: (verdict, key) => key.length + (verdict.error?.message.length ?? 0) + 64,
@@ -367,17 +369,24 @@ export function createLimits(schema: GraphQLSchema, overrides: Partial<Operation
     return `${id}\u0000${operationName ?? ''}\u0000${values}`;
   };
 
-  const checkCostOnce = (args: Parameters<Limits['checkCost']>[0]): GraphQLError | null => {
+  const checkCostOnce = (args: Parameters<Limits['checkCost']>[0]): { error: GraphQLError | null; cost: number } => {
     let figures: { cost: number; restCalls: number };
     try {
       figures = estimate(args);
     } catch (error) {
       // Variables that do not fit the operation: the same error execution would give, before any call.
       if (error instanceof GraphQLError && !/maximum allowed number of nodes/.test(error.message))
-        return new GraphQLError(error.message, { extensions: { code: 'BAD_USER_INPUT' } });
+        return { error: new GraphQLError(error.message, { extensions: { code: 'BAD_USER_INPUT' } }), cost: 0 };
       // getComplexity refuses documents whose fragments expand past its node budget.
-      return tooComplex('cost', limits.maxCost, 'Operation too complex: its fragments expand to too many fields.');
+      return {
+        error: tooComplex('cost', limits.maxCost, 'Operation too complex: its fragments expand to too many fields.'),
+        cost: 0,
+      };
     }
+    return { error: verdictOn(figures), cost: figures.cost };
+  };
+
+  const verdictOn = (figures: { cost: number; restCalls: number }): GraphQLError | null => {
     if (figures.restCalls > limits.maxRestCalls)
       return tooComplex(
         'restCalls',
@@ -391,6 +400,29 @@ export function createLimits(schema: GraphQLSchema, overrides: Partial<Operation
         `Operation too complex: its estimated cost is ${figures.cost} (page sizes multiplied down the tree); the limit is ${limits.maxCost}.`,
       );
     return null;
+  };
+
+  const check: Limits['check'] = (args) => {
+    // Before anything walks them recursively (the key's stringify, the estimate's coercion).
+    const oversized = oversizedJson(args.variables, MAX_VARIABLE_DEPTH, MAX_VARIABLE_VALUES);
+    if (oversized)
+      return {
+        error: new GraphQLError(
+          oversized === 'depth'
+            ? `Variables nested more than ${MAX_VARIABLE_DEPTH} levels deep are refused.`
+            : `Variables holding more than ${MAX_VARIABLE_VALUES} values are refused.`,
+          { extensions: { code: 'BAD_USER_INPUT' } },
+        ),
+        cost: 0,
+      };
+    // Both transports keep one document object per query text, so a repeated operation (an inbox
+    // polled by every agent) is estimated once per set of variables, not once per request.
+    const key = verdictKey(args);
+    const cached = key === undefined ? undefined : verdicts.get(key);
+    if (cached) return cached;
+    const verdict = checkCostOnce(args);
+    if (key !== undefined) verdicts.set(key, verdict);
+    return verdict;
   };
 
   return {
@@ -429,25 +461,8 @@ export function createLimits(schema: GraphQLSchema, overrides: Partial<Operation
       ),
     ],
     estimate,
-    checkCost(args) {
-      // Before anything walks them recursively (the key's stringify, the estimate's coercion).
-      const oversized = oversizedJson(args.variables, MAX_VARIABLE_DEPTH, MAX_VARIABLE_VALUES);
-      if (oversized)
-        return new GraphQLError(
-          oversized === 'depth'
-            ? `Variables nested more than ${MAX_VARIABLE_DEPTH} levels deep are refused.`
-            : `Variables holding more than ${MAX_VARIABLE_VALUES} values are refused.`,
-          { extensions: { code: 'BAD_USER_INPUT' } },
-        );
-      // Both transports keep one document object per query text, so a repeated operation (an inbox
-      // polled by every agent) is estimated once per set of variables, not once per request.
-      const key = verdictKey(args);
-      const cached = key === undefined ? undefined : verdicts.get(key);
-      if (cached) return cached.error;
-      const error = checkCostOnce(args);
-      if (key !== undefined) verdicts.set(key, { error });
-      return error;
-    },
+    checkCost: (args) => check(args).error,
+    check,
     verdictCacheSize: () => verdicts.calculatedSize,
     formatError(formatted) {
       // Apollo files every validation error under GRAPHQL_VALIDATION_FAILED: ours keep their code.
@@ -468,16 +483,20 @@ export function createLimits(schema: GraphQLSchema, overrides: Partial<Operation
  * Apollo Server's side of the cost check: after the operation is resolved (its variables known)
  * and before any resolver runs. The 400 matches the validation errors of the other limits.
  */
-export function useOperationLimits(limits: Limits): ApolloServerPlugin {
+export function useOperationLimits<C extends object>(
+  limits: Limits,
+  /** Once an operation's cost is estimated and within the limit: a refusal to answer instead (the caller's rate, by cost). */
+  charge?: (cost: number, context: C) => GraphQLError | undefined,
+): ApolloServerPlugin<C> {
   return {
     async requestDidStart() {
       return {
-        async didResolveOperation({ document, operation, request }) {
+        async didResolveOperation({ document, operation, request, contextValue }) {
           // No operation by that name (an operationName with an anonymous one, say): Apollo calls this
           // hook all the same, then answers 400 OPERATION_RESOLUTION_FAILURE, as the WebSocket side
           // does before its own cost check. Estimated here, the failure read as a cost past the limit.
           if (!operation) return;
-          const error = limits.checkCost({
+          const { error, cost } = limits.check({
             document,
             operationName: request.operationName,
             variables: request.variables,
@@ -486,6 +505,8 @@ export function useOperationLimits(limits: Limits): ApolloServerPlugin {
             throw new GraphQLError(error.message, {
               extensions: { ...error.extensions, http: { status: 400 } },
             });
+          const refused = charge?.(cost, contextValue);
+          if (refused) throw refused;
         },
       };
     },

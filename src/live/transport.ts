@@ -931,12 +931,15 @@ export function startTransport(options: TransportOptions): Transport {
     if ('errors' in parsed) return refuse(connection, id, parsed.errors);
     const definition = getOperationAST(parsed.document, payload.operationName);
     if (!definition) return refuse(connection, id, [unresolvedOperation(parsed.document, payload.operationName)]);
-    const tooCostly = options.limits?.checkCost({
+    const verdict = options.limits?.check({
       document: parsed.document,
       operationName: payload.operationName,
       variables: payload.variables ?? undefined,
     });
-    if (tooCostly) return refuse(connection, id, [tooCostly], definition.name?.value);
+    if (verdict?.error) return refuse(connection, id, [verdict.error], definition.name?.value);
+    // The caller's rate counts an operation by its cost (src/edge/caller-rate.ts `charge`).
+    const costly = verdict && options.callerRate?.charge(connection, verdict.cost, false);
+    if (costly) return refuse(connection, id, [costly], definition.name?.value);
     // Each event executes every subscription group once: what a caller's subscriptions cost together
     // is the work any event makes for it, however many sockets they are spread over.
     let liveKey: string | undefined;
@@ -952,11 +955,7 @@ export function startTransport(options: TransportOptions): Transport {
       const same = held?.running.get(liveKey);
       if (same) same.count += 1;
       else {
-        const cost = options.limits.estimate({
-          document: parsed.document,
-          operationName: payload.operationName,
-          variables: payload.variables ?? undefined,
-        }).cost;
+        const cost = verdict?.cost ?? 0;
         if ((held?.total ?? 0) + cost > maxLiveCost)
           return refuse(
             connection,

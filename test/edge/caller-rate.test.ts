@@ -75,6 +75,33 @@ function refusalIn<
   return { refused, retryAfterMs };
 }
 
+it('counts an operation by its estimated cost: one near the cost limit counts five', async () => {
+  const weighed = await stack.anotherGateway({ callerOperationsPerSecond: 10 });
+  // ~4,800 by the estimate, answered with few calls: 150 threads of 30 contents' ids.
+  const NEAR_LIMIT = '{ threads(first: 150) { nodes { id contents(first: 30) { nodes { id } } } } }';
+  const post = async (body: string) => {
+    const response = await fetch(weighed.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${stack.admin.token}` },
+      body: JSON.stringify({ query: body }),
+    });
+    return {
+      status: response.status,
+      body: (await response.json()) as { errors?: Array<{ message: string; extensions: Record<string, unknown> }> },
+    };
+  };
+  // Engage answers it (the token has its own window from then on), and the cache keeps it.
+  expect((await post(NEAR_LIMIT)).status).toBe(200);
+  // A new window: then, from the cache, 5 + 1 + 5 > 10 (counted one each, ten a second went through).
+  await new Promise((resolve) => setTimeout(resolve, 1_100));
+  const answers = [await post(NEAR_LIMIT), await post('{ __typename }'), await post(NEAR_LIMIT)];
+  expect(answers.map((answer) => answer.status)).toEqual([200, 200, 429]);
+  const refused = answers[2];
+  expect(refused.body.errors?.[0].extensions).toMatchObject({ code: 'RATE_LIMITED', rateLimit: 'caller' });
+  expect(refused.body.errors?.[0].message).toMatch(/an operation counts one per 1000 of its estimated cost/);
+  expect(refused.body.errors?.[0].extensions.requestId).toEqual(expect.any(String));
+});
+
 it('refuses a caller past its rate, over HTTP and WebSocket together; others are served; then it is served again', async () => {
   // The anonymous caller (this test's address) opens a socket first: connecting is no operation.
   const socket = clients.connect(limited);

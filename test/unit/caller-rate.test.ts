@@ -6,6 +6,7 @@
 import type { GraphQLError } from 'graphql';
 import {
   ANONYMOUS_CALLERS,
+  COST_PER_OPERATION,
   createCallerRate,
   UNVERIFIED_CALLERS,
   type CallerRate,
@@ -75,6 +76,26 @@ it('gives an HTTP refusal its status and Retry-After, in whole seconds', () => {
   const refused = rate.refusal(address(2), true)!;
   expect(refused.extensions).toMatchObject({ code: 'RATE_LIMITED', rateLimit: 'anonymous' });
   expect(refused.extensions.http).toEqual({ status: 429, headers: new Map([['retry-after', '1']]) });
+});
+
+it('counts an operation by its estimated cost once known: one per COST_PER_OPERATION, begun', () => {
+  // 50 operations near the cost limit a second took a core, counted one each.
+  const rate = createCallerRate({ perSecond: 6 })!;
+  const who: RateCaller = { caller: 'token-1', verified: true };
+  const costly = () => rate.refusal(who, false) ?? rate.charge(who, 4 * COST_PER_OPERATION + 1, false);
+  // 5, then 10 > 6.
+  expect(costly()).toBeUndefined();
+  const second = costly() as GraphQLError;
+  expect(second.extensions).toMatchObject({ code: 'RATE_LIMITED', rateLimit: 'caller' });
+  expect(second.message).toMatch(/an operation counts one per 1000 of its estimated cost/);
+  // An operation within one unit counts one, as before.
+  const cheap = createCallerRate({ perSecond: 2 })!;
+  expect([cheap.charge(who, COST_PER_OPERATION, false), cheap.refusal(who, false), cheap.refusal(who, false)]).toEqual([
+    undefined,
+    undefined,
+    undefined,
+  ]);
+  expect(cheap.refusal(who, false)?.extensions.rateLimit).toBe('caller');
 });
 
 describe('tokens Engage has not accepted yet', () => {
