@@ -50,7 +50,7 @@ import { asGraphQLError, DEFAULT_RETRY, isTransient, retryDelay, sleep, type Ret
 import { groupDigest, LOCAL, sharedKey, type SharedResults } from './shared-results';
 
 /** Whether the operation's root field is given a non-null `after` cursor. */
-function resumes(args: ExecutionArgs): boolean {
+export function resumes(args: Pick<ExecutionArgs, 'document' | 'operationName' | 'variableValues'>): boolean {
   for (const definition of args.document.definitions) {
     if (definition.kind !== Kind.OPERATION_DEFINITION) continue;
     if (args.operationName && definition.name?.value !== args.operationName) continue;

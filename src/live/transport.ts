@@ -156,7 +156,7 @@ import type { Limits } from '../edge/limits';
 import { EngageError } from '../engage/errors';
 import { errorCodeOf } from '../errors';
 import { readLiveCursorFirst } from '../resolvers/live';
-import type { FanOut, Group, Member } from './fanout';
+import { resumes, type FanOut, type Group, type Member } from './fanout';
 
 export interface TransportOptions extends TransportEdgeOptions {
   httpServer: http.Server;
@@ -621,6 +621,7 @@ export function startTransport(options: TransportOptions): Transport {
    * one (operation, document and variables, as a digest) once, however many sockets run it, since
    * identical subscriptions share one execution per event (a wallboard open in many tabs).
    */
+  let resumedCount = 0;
   const liveCostPerCaller = new Map<string, { total: number; running: Map<string, { cost: number; count: number }> }>();
   /**
    * Every open socket. ws's own set (`clientTracking`) is off: it costs each socket a 'close'
@@ -946,11 +947,19 @@ export function startTransport(options: TransportOptions): Transport {
     const maxLiveCost = options.maxLiveCostPerCaller;
     if (definition.operation === 'subscription' && maxLiveCost !== undefined && options.limits) {
       const caller = connection.caller ?? '';
-      liveKey = createHash('sha256')
-        .update(
-          `${payload.operationName ?? ''}\u0000${payload.query}\u0000${JSON.stringify(payload.variables ?? null)}`,
-        )
-        .digest('base64');
+      // As the fan-out tells its groups apart (src/live/fanout.ts): the viewer each socket names is
+      // part of a group's key, and a subscription resuming after a cursor is a group of its own.
+      liveKey = resumes({
+        document: parsed.document,
+        operationName: payload.operationName,
+        variableValues: payload.variables,
+      })
+        ? `resumed:${(resumedCount += 1)}`
+        : createHash('sha256')
+            .update(
+              `${payload.operationName ?? ''}\u0000${payload.query}\u0000${JSON.stringify(payload.variables ?? null)}\u0000${connection.credentials?.userId ?? ''}`,
+            )
+            .digest('base64');
       let held = liveCostPerCaller.get(caller);
       const same = held?.running.get(liveKey);
       if (same) same.count += 1;

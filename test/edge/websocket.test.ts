@@ -318,6 +318,23 @@ describe('WebSocket upgrades', () => {
       undefined,
       undefined,
     ]);
+
+    // Subscriptions resuming after a cursor are groups of their own (each executes every event):
+    // alike, they counted once, and 2,000 of them were as many executions again.
+    const { liveCursor } = (
+      (await (
+        await fetch(capped.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ query: '{ liveCursor }' }),
+        })
+      ).json()) as { data: { liveCursor: string } }
+    ).data;
+    const resuming = `subscription($after: String) { contentAdded(after: $after) { content { thread { source { threads(first: 30) { nodes { id title contents(first: 5) { nodes { id body } } interventions { id status } } } } } } } }`;
+    const otherSocket = clients.connect(capped, other.token);
+    new Subscription(otherSocket, resuming, { after: liveCursor });
+    await until(() => capped.live.stats().subscribers === 5, 'the resumed subscription');
+    await refused(new Subscription(otherSocket, resuming, { after: liveCursor }));
   });
 
   it('bounds what the operations running on one socket hold to one message (1 MiB): past it, TOO_MANY_SUBSCRIPTIONS', async () => {
