@@ -195,7 +195,7 @@ export class FairMemoryStore {
     group.set(key, { value, weight });
     this.weights.set(name, (this.weights.get(name) ?? 0) + weight);
     this.total += weight;
-    while (this.total > this.maxBytes) this.pushOutOfLargest();
+    while (this.total > this.maxBytes && this.pushOutOfLargest(key));
     return this;
   }
 
@@ -220,12 +220,25 @@ export class FairMemoryStore {
     this.total = 0;
   }
 
-  private pushOutOfLargest(): void {
-    let largest: string | undefined;
+  /**
+   * Pushes out the least recently used entry, but `kept` (the one being written: pushed out at
+   * once, a record was lost the moment its write succeeded), of the group holding the most that
+   * has one; false when none has.
+   */
+  private pushOutOfLargest(kept: string): boolean {
+    let victim: string | undefined;
     let most = -1;
-    for (const [name, weight] of this.weights) if (weight > most) [largest, most] = [name, weight];
-    const [oldest] = this.groups.get(largest!)!.keys();
-    this.delete(oldest);
+    for (const [name, weight] of this.weights) {
+      if (weight <= most) continue;
+      for (const key of this.groups.get(name)!.keys()) {
+        if (key === kept) continue;
+        [victim, most] = [key, weight];
+        break;
+      }
+    }
+    if (victim === undefined) return false;
+    this.delete(victim);
+    return true;
   }
 }
 

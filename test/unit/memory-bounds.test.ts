@@ -70,6 +70,11 @@ describe('in-memory bounds', () => {
     expect(await kv.get('alice:startDiscussion:k1')).toBe('a'.repeat(500));
     expect(await kv.delete('bob:startDiscussion:k1')).toBe(true);
     expect(await kv.get('bob:startDiscussion:k1')).toBeUndefined();
+    // A newcomer's record heavier than any whole group is kept, others' make room: pushed out by
+    // its own write, it was lost as its write succeeded.
+    expect(await kv.addIfAbsent('carol:startDiscussion:k1', 'c'.repeat(6_000), 60_000)).toBe(true);
+    expect(await kv.get('carol:startDiscussion:k1')).toBe('c'.repeat(6_000));
+    expect(await kv.get('alice:startDiscussion:k2')).toBe('a'.repeat(500));
   });
 });
 
