@@ -622,6 +622,13 @@ export function startTransport(options: TransportOptions): Transport {
    * identical subscriptions share one execution per event (a wallboard open in many tabs).
    */
   let resumedCount = 0;
+  const documentNumbers = new WeakMap<DocumentNode, number>();
+  let documentCount = 0;
+  const documentNumber = (document: DocumentNode) => {
+    let number = documentNumbers.get(document);
+    if (number === undefined) documentNumbers.set(document, (number = documentCount += 1));
+    return number;
+  };
   const liveCostPerCaller = new Map<string, { total: number; running: Map<string, { cost: number; count: number }> }>();
   /**
    * Every open socket. ws's own set (`clientTracking`) is off: it costs each socket a 'close'
@@ -955,11 +962,9 @@ export function startTransport(options: TransportOptions): Transport {
         variableValues: payload.variables,
       })
         ? `resumed:${(resumedCount += 1)}`
-        : createHash('sha256')
-            .update(
-              `${payload.operationName ?? ''}\u0000${payload.query}\u0000${JSON.stringify(payload.variables ?? null)}\u0000${connection.credentials?.userId ?? ''}`,
-            )
-            .digest('base64');
+        : // The parsed document by its number (one object per text while it is cached), not its text,
+          // which may be a megabyte.
+          `${documentNumber(parsed.document)}\u0000${payload.operationName ?? ''}\u0000${JSON.stringify(payload.variables ?? null)}\u0000${connection.credentials?.userId ?? ''}`;
       let held = liveCostPerCaller.get(caller);
       const same = held?.running.get(liveKey);
       if (same) same.count += 1;
