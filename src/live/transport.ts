@@ -157,6 +157,7 @@ import { EngageError } from '../engage/errors';
 import { errorCodeOf } from '../errors';
 import { readLiveCursorFirst } from '../resolvers/live';
 import { resumes, type FanOut, type Group, type Member } from './fanout';
+import { LiveCosts } from './live-costs';
 
 export interface TransportOptions extends TransportEdgeOptions {
   httpServer: http.Server;
@@ -616,11 +617,9 @@ export function startTransport(options: TransportOptions): Transport {
   ];
   const parseOptions = options.limits?.parseOptions ?? { maxTokens: MAX_TOKENS };
   const socketsPerCaller = new Map<string, number>();
-  /**
-   * What each caller's running subscriptions cost together (`maxLiveCostPerCaller`): each distinct
-   * one (operation, document and variables, as a digest) once, however many sockets run it, since
-   * identical subscriptions share one execution per event (a wallboard open in many tabs).
-   */
+  const liveCosts =
+    options.maxLiveCostPerCaller === undefined ? undefined : new LiveCosts(options.maxLiveCostPerCaller);
+  /** The keys `liveCosts` counts subscriptions under: a resumed one's own; a document's number. */
   let resumedCount = 0;
   const documentNumbers = new WeakMap<DocumentNode, number>();
   let documentCount = 0;
@@ -629,7 +628,6 @@ export function startTransport(options: TransportOptions): Transport {
     if (number === undefined) documentNumbers.set(document, (number = documentCount += 1));
     return number;
   };
-  const liveCostPerCaller = new Map<string, { total: number; running: Map<string, { cost: number; count: number }> }>();
   /**
    * Every open socket. ws's own set (`clientTracking`) is off: it costs each socket a 'close'
    * closure with its context and the array of its 'close' listeners (~200 bytes) besides its entry.
@@ -735,16 +733,7 @@ export function startTransport(options: TransportOptions): Transport {
       if (operation.ended) return;
       operation.stop();
       const { connection } = operation;
-      if (operation.liveKey !== undefined) {
-        const caller = connection.caller ?? '';
-        const held = liveCostPerCaller.get(caller);
-        const same = held?.running.get(operation.liveKey);
-        if (held && same && --same.count === 0) {
-          held.running.delete(operation.liveKey);
-          held.total -= same.cost;
-          if (held.running.size === 0) liveCostPerCaller.delete(caller);
-        }
-      }
+      if (operation.liveKey !== undefined) liveCosts?.release(connection.caller ?? '', operation.liveKey);
       connection.remove(operation);
       if (draining) closeOnceAnswered(connection);
       // A Set keeps its insertion order: its first code is the first error sent.
@@ -951,9 +940,7 @@ export function startTransport(options: TransportOptions): Transport {
     // Each event executes every subscription group once: what a caller's subscriptions cost together
     // is the work any event makes for it, however many sockets they are spread over.
     let liveKey: string | undefined;
-    const maxLiveCost = options.maxLiveCostPerCaller;
-    if (definition.operation === 'subscription' && maxLiveCost !== undefined && options.limits) {
-      const caller = connection.caller ?? '';
+    if (definition.operation === 'subscription' && liveCosts && options.limits) {
       // As the fan-out tells its groups apart (src/live/fanout.ts): the viewer each socket names is
       // part of a group's key, and a subscription resuming after a cursor is a group of its own.
       liveKey = resumes({
@@ -965,27 +952,19 @@ export function startTransport(options: TransportOptions): Transport {
         : // The parsed document by its number (one object per text while it is cached), not its text,
           // which may be a megabyte.
           `${documentNumber(parsed.document)}\u0000${payload.operationName ?? ''}\u0000${JSON.stringify(payload.variables ?? null)}\u0000${connection.credentials?.userId ?? ''}`;
-      let held = liveCostPerCaller.get(caller);
-      const same = held?.running.get(liveKey);
-      if (same) same.count += 1;
-      else {
-        const cost = verdict?.cost ?? 0;
-        if ((held?.total ?? 0) + cost > maxLiveCost)
-          return refuse(
-            connection,
-            id,
-            [
-              new GraphQLError(
-                `This caller's running subscriptions would cost more than ${maxLiveCost} together (this one ${cost}, by the cost estimate): complete some, or subscribe to less.`,
-                { extensions: { code: 'TOO_MANY_SUBSCRIPTIONS', limit: 'live_cost', max: maxLiveCost, cost } },
-              ),
-            ],
-            definition.name?.value,
-          );
-        if (!held) liveCostPerCaller.set(caller, (held = { total: 0, running: new Map() }));
-        held.running.set(liveKey, { cost, count: 1 });
-        held.total += cost;
-      }
+      const cost = verdict?.cost ?? 0;
+      if (!liveCosts.take(connection.caller ?? '', liveKey, cost))
+        return refuse(
+          connection,
+          id,
+          [
+            new GraphQLError(
+              `This caller's running subscriptions would cost more than ${liveCosts.max} together (this one ${cost}, by the cost estimate): complete some, or subscribe to less.`,
+              { extensions: { code: 'TOO_MANY_SUBSCRIPTIONS', limit: 'live_cost', max: liveCosts.max, cost } },
+            ),
+          ],
+          definition.name?.value,
+        );
     }
     const operation = new Operation(
       state,
