@@ -201,6 +201,7 @@ const upstreamSection = z.object({
     .refine((n) => n === 0 || n >= 2, 'must be 0 (no share per caller) or at least 2')
     .optional(),
   ENGAGE_RATE_LIMIT_UNVERIFIED_PER_ADDRESS_PER_MINUTE: z.coerce.number().int().positive().optional(),
+  ENGAGE_RATE_LIMIT_GUARANTEED_PER_CALLER_PER_MINUTE: z.coerce.number().int().min(0).optional(),
   ENGAGE_RATE_LIMIT_MAX_WAIT_MS: ms.default(DEFAULTS.upstream.rateLimitMaxWaitMs),
   UPSTREAM_RETRY_AFTER_FLOOR_MS: ms.default(DEFAULTS.upstream.retryAfterFloorMs),
   UPSTREAM_BREAKER_THRESHOLD: z.coerce.number().int().positive().default(DEFAULTS.upstream.breakerThreshold),
@@ -277,6 +278,11 @@ export interface UpstreamConfig {
   rateLimitUnverifiedPerAddressPerMinute?: number;
   /** Callers without a token of their own (every address), together, per minute. Default the limit less one caller's share (at least one share). */
   rateLimitAnonymousPerMinute?: number;
+  /**
+   * Each caller's calls per minute that go before the calls past it (which yield: src/engage/caller-budget.ts);
+   * 0: none yield. Default a tenth of the limit; at most the caller's share.
+   */
+  rateLimitGuaranteedPerCallerPerMinute?: number;
   rateLimitMaxWaitMs: number;
   retryAfterFloorMs: number;
   breakerThreshold: number;
@@ -472,6 +478,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       rateLimitBurst: e.ENGAGE_RATE_LIMIT_BURST,
       rateLimitPerCallerPerMinute: e.ENGAGE_RATE_LIMIT_PER_CALLER_PER_MINUTE,
       rateLimitUnverifiedPerAddressPerMinute: e.ENGAGE_RATE_LIMIT_UNVERIFIED_PER_ADDRESS_PER_MINUTE,
+      rateLimitGuaranteedPerCallerPerMinute: e.ENGAGE_RATE_LIMIT_GUARANTEED_PER_CALLER_PER_MINUTE,
       rateLimitMaxWaitMs: e.ENGAGE_RATE_LIMIT_MAX_WAIT_MS,
       retryAfterFloorMs: e.UPSTREAM_RETRY_AFTER_FLOOR_MS,
       breakerThreshold: e.UPSTREAM_BREAKER_THRESHOLD,

@@ -102,6 +102,7 @@ export function createUpstream(options: UpstreamOptions, infra: Infra, log: (mes
   });
   let store: BucketStore | undefined;
   let callers: CallerBudget | undefined;
+  let fleet: BucketSize | undefined;
   const limit = settings.rateLimitPerMinute;
   if (limit > 0) {
     const prefix = options.redisPrefix ?? `${DEFAULTS.redis.prefix}:upstream`;
@@ -115,7 +116,8 @@ export function createUpstream(options: UpstreamOptions, infra: Infra, log: (mes
       if (!memory) memoryStores.set(key, (memory = new MemoryBucketStore(size)));
       return memory;
     };
-    store = storeAt(`${prefix}:bucket`, bucketSize(limit, settings.rateLimitBurst));
+    fleet = bucketSize(limit, settings.rateLimitBurst);
+    store = storeAt(`${prefix}:bucket`, fleet);
     const perCaller = settings.rateLimitPerCallerPerMinute ?? Math.max(2, Math.floor((limit * 2) / 5));
     if (perCaller > 0)
       callers = createCallerBudget({
@@ -124,6 +126,10 @@ export function createUpstream(options: UpstreamOptions, infra: Infra, log: (mes
         unverifiedPerAddressPerMinute: settings.rateLimitUnverifiedPerAddressPerMinute,
         // What is left when a caller with a token spends its whole share, and at least one share.
         anonymousPerMinute: settings.rateLimitAnonymousPerMinute ?? Math.max(perCaller, limit - perCaller),
+        guaranteedPerMinute: Math.min(
+          perCaller,
+          settings.rateLimitGuaranteedPerCallerPerMinute ?? Math.max(2, Math.floor(limit / 10)),
+        ),
         store: (key, size) => storeAt(`${prefix}:caller:${key}`, size),
         accepted: redis ? redisAcceptedTokens(redis, `${prefix}:accepted`) : new MemoryAcceptedTokens(),
         maxWaitMs: settings.rateLimitMaxWaitMs,
@@ -131,7 +137,13 @@ export function createUpstream(options: UpstreamOptions, infra: Infra, log: (mes
       });
   }
   const bucket = store
-    ? tokenBucketPolicy({ store, maxWaitMs: settings.rateLimitMaxWaitMs, onStoreError: () => undefined })
+    ? tokenBucketPolicy({
+        store,
+        maxWaitMs: settings.rateLimitMaxWaitMs,
+        onStoreError: () => undefined,
+        // What the calls past their callers' guaranteed parts leave for the others: half the burst.
+        reserve: fleet && Math.floor(fleet.burst / 2),
+      })
     : undefined;
   const backoff = new RateLimitBackoff({
     floorMs: settings.retryAfterFloorMs,

@@ -59,6 +59,11 @@ export interface EngageRequest {
    * outcome then unknown), rather than hand a resolver a `null` or a page without records.
    */
   answer?: AnswerShape;
+  /**
+   * Past its caller's guaranteed part of the budget (caller-budget.ts): the fleet's bucket gives it a
+   * token only while it keeps its reserve for the calls within theirs.
+   */
+  yields?: boolean;
 }
 
 /**

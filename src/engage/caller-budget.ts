@@ -18,6 +18,14 @@
  * from the start. So made-up tokens spend at most the shared bucket, one call each, and the callers
  * Engage accepted keep their shares.
  *
+ * The shares are not a division of the fleet's budget (each is two fifths of it by default), so a
+ * few callers spending theirs at once would take all of it, and every other caller would wait for
+ * the calls they leave. So the first `guaranteedPerMinute` of a caller's calls (its guaranteed part,
+ * a bucket of its own) take the fleet's tokens first; the calls it makes past that part `yield`:
+ * the fleet's bucket gives them a token only while it keeps a reserve for the others
+ * (token-bucket.ts). The callers that spend the most then share what the others leave, and a caller
+ * within its guaranteed part finds the reserve, however many spend their whole shares.
+ *
  * An attempt policy, outside the fleet's bucket: a call its caller's share refuses spends nothing
  * of the fleet's.
  */
@@ -57,6 +65,11 @@ export interface CallerBudgetOptions {
   unverifiedPerAddressPerMinute?: number;
   /** The limit per minute of callers without a token of their own, all addresses together; 0: no such limit. */
   anonymousPerMinute?: number;
+  /**
+   * The calls per minute of each caller that go before the calls that yield (half of it at once);
+   * past it, its calls yield. 0 or unset: no call yields.
+   */
+  guaranteedPerMinute?: number;
   /** A bucket for a key (a scope, or UNVERIFIED), of that size: in Redis for the fleet, or in memory. */
   store(key: string, size: BucketSize): BucketStore;
   accepted: AcceptedTokens;
@@ -123,6 +136,21 @@ export function createCallerBudget(options: CallerBudgetOptions): CallerBudget {
         what: 'The share of callers without a token',
       })
     : undefined;
+  const guaranteed = options.guaranteedPerMinute
+    ? bucketSize(options.guaranteedPerMinute, Math.max(1, Math.ceil(options.guaranteedPerMinute / 2)))
+    : undefined;
+  /** Marks the calls past the caller's guaranteed part: they yield (a store that fails marks none). */
+  const yieldingPast =
+    (store: BucketStore): EngagePolicy =>
+    (next) => ({
+      async call<T>(request: EngageRequest): Promise<T> {
+        const within = await store.take(0).then(
+          (take) => take.granted,
+          () => true,
+        );
+        return next.call<T>(within ? request : { ...request, yields: true });
+      },
+    });
   /** The first call of each token not yet accepted, while it runs: the token's other calls wait for it. */
   const probing = new Map<string, Promise<unknown>>();
 
@@ -131,8 +159,9 @@ export function createCallerBudget(options: CallerBudgetOptions): CallerBudget {
     policy(scope, trusted = false, from) {
       const mine = policyOf(options.store(scope, own));
       const isAccepted = async () => trusted || (await options.accepted.has(scope).catch(() => false));
+      const guarantee = guaranteed && yieldingPast(options.store(`${scope}:guaranteed`, guaranteed));
       return (next: EngageTransport) => {
-        const viaOwn = mine(next);
+        const viaOwn = mine(guarantee ? guarantee(next) : next);
         const probe = async <T>(request: EngageRequest): Promise<T> => {
           // A first call takes its address's share first: what one address sends past it spends
           // nothing of the others'. Built here, for the few calls that probe: not for every operation.

@@ -134,6 +134,7 @@ export const operationPolicy =
         signal: scope.signal,
         deadline: Math.min(request.deadline ?? Infinity, scope.deadline),
         answer: request.answer,
+        yields: request.yields,
       } satisfies { [Field in keyof Required<EngageRequest>]: EngageRequest[Field] });
     },
   });

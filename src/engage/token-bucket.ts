@@ -9,6 +9,9 @@
  * - Otherwise it fails at once with `rate_limited` (UPSTREAM_RATE_LIMITED) and `retryAfterMs`.
  * - A 429 from Engage drains the bucket until its `Retry-After` (`drain`, from the backoff):
  *   every instance waits for it.
+ * - A call that `yields` (past its caller's guaranteed part, caller-budget.ts) takes a token only
+ *   while the bucket keeps `reserve` after it, reserves none ahead, and otherwise waits and asks
+ *   again: the callers that spend the most get what the others leave, not what they need.
  * - When the store cannot answer (Redis down), calls go on unmetered: Engage's own 429 and the
  *   backoff still protect it, and the gateway does not stop because Redis did.
  *
@@ -49,7 +52,12 @@ export interface BucketLevel {
 
 /** Where the bucket lives. Implementations keep `take` and `drain` atomic across their callers. */
 export interface BucketStore {
-  take(maxWaitMs: number): Promise<Take>;
+  /**
+   * A token now, or the next one reserved when it comes within `maxWaitMs`. With a `reserve`, a
+   * token only while the bucket keeps `reserve` after it, and none reserved ahead: refused, `waitMs`
+   * says when the bucket will hold that much again (others may take it first).
+   */
+  take(maxWaitMs: number, reserve?: number): Promise<Take>;
   /** No token until `forMs` from now, and the bucket empty then. */
   drain(forMs: number): Promise<void>;
   level(): Promise<BucketLevel>;
@@ -71,10 +79,17 @@ export class MemoryBucketStore implements BucketStore {
     this.at = now;
   }
 
-  async take(maxWaitMs: number): Promise<Take> {
+  async take(maxWaitMs: number, reserve = 0): Promise<Take> {
     const now = Date.now();
     this.refill(now);
     if (now < this.blockedUntil) return { granted: false, waitMs: this.blockedUntil - now };
+    if (reserve > 0) {
+      if (this.tokens - 1 >= reserve) {
+        this.tokens -= 1;
+        return { granted: true, waitMs: 0 };
+      }
+      return { granted: false, waitMs: Math.ceil((reserve + 1 - this.tokens) / this.size.refillPerMs) };
+    }
     const waitMs = this.tokens >= 1 ? 0 : (1 - this.tokens) / this.size.refillPerMs;
     if (waitMs > maxWaitMs) return { granted: false, waitMs: Math.ceil(waitMs) };
     this.tokens -= 1;
@@ -102,6 +117,8 @@ export interface TokenBucketOptions {
   refusal?: { upstreamError: string; what: string };
   /** The longest a call waits for a token (its deadline may make it shorter). */
   maxWaitMs: number;
+  /** The tokens a call that `yields` leaves in the bucket, for the calls that do not. */
+  reserve?: number;
   /** A store failure, once per outage is enough: the store's owner logs its own state. */
   onStoreError?: (error: unknown) => void;
 }
@@ -113,6 +130,7 @@ export function tokenBucketPolicy({
   maxWaitMs,
   onStoreError,
   refusal = FLEET,
+  reserve = 0,
 }: TokenBucketOptions): EngagePolicy {
   return (next) => ({
     async call<T>(request: EngageRequest): Promise<T> {
@@ -120,12 +138,13 @@ export function tokenBucketPolicy({
         const allowed = Math.min(maxWaitMs, (request.deadline ?? Infinity) - Date.now());
         let take: Take;
         try {
-          take = await store.take(Math.max(0, allowed));
+          take = await store.take(Math.max(0, allowed), request.yields ? reserve : 0);
         } catch (error) {
           onStoreError?.(error);
           return next.call<T>(request);
         }
-        // Refused, but drained for less than the caller may wait: wait out the drain and ask again.
+        // Refused, but drained (or, for a call that yields, below the reserve) for less than the caller
+        // may wait: wait that out and ask again.
         if (!take.granted && take.waitMs > allowed) {
           throw localError('rate_limited', `${refusal.what} has no call to spare for ${take.waitMs} ms`, {
             upstreamError: refusal.upstreamError,

@@ -29,12 +29,25 @@ local function save()
 end
 `;
 
-/** ARGV[3]: the longest wait the caller accepts. Answers {granted 0|1, wait ms}. */
+/**
+ * ARGV[3]: the longest wait the caller accepts; ARGV[4]: the tokens to leave (a call that yields:
+ * none reserved ahead). Answers {granted 0|1, wait ms}.
+ */
 const TAKE = `${PRELUDE}
 local maxWait = tonumber(ARGV[3])
+local reserve = tonumber(ARGV[4]) or 0
 if now < blocked then
   save()
   return {0, blocked - now}
+end
+if reserve > 0 then
+  if tokens - 1 >= reserve then
+    tokens = tokens - 1
+    save()
+    return {1, 0}
+  end
+  save()
+  return {0, math.ceil((reserve + 1 - tokens) / rate)}
 end
 local wait = 0
 if tokens < 1 then wait = math.ceil((1 - tokens) / rate) end
@@ -62,17 +75,17 @@ return {tostring(tokens), math.max(0, blocked - now)}
 `;
 
 export function redisBucketStore(redis: Redis, key: string, size: BucketSize): BucketStore {
-  const run = (script: string, extra: number) =>
+  const run = (script: string, extra: number, reserve = 0) =>
     redis.run(
       (client) =>
         client.eval(script, {
           keys: [key],
-          arguments: [String(size.burst), String(size.refillPerMs), String(Math.floor(extra))],
+          arguments: [String(size.burst), String(size.refillPerMs), String(Math.floor(extra)), String(reserve)],
         }) as Promise<unknown>,
     );
   return {
-    async take(maxWaitMs: number): Promise<Take> {
-      const [granted, waitMs] = (await run(TAKE, maxWaitMs)) as [number, number];
+    async take(maxWaitMs: number, reserve = 0): Promise<Take> {
+      const [granted, waitMs] = (await run(TAKE, maxWaitMs, reserve)) as [number, number];
       return { granted: granted === 1, waitMs: Number(waitMs) };
     },
     async drain(forMs: number): Promise<void> {

@@ -29,7 +29,7 @@ const KEYS: Record<string, RegExp> = {
   'payload result': /^live:results:[0-9a-f]+:(claim|wanted|result):.+$/,
   'fleet bucket': /^upstream:bucket$/,
   // A token's or an address's digest, never an address (it was `unverified:127.0.0.1`).
-  'caller bucket': /^upstream:caller:([0-9a-f]{16}|anonymous|unverified(:[0-9a-f]{16})?)$/,
+  'caller bucket': /^upstream:caller:([0-9a-f]{16}(:guaranteed)?|anonymous|unverified(:[0-9a-f]{16})?)$/,
   'accepted token': /^upstream:accepted:.+$/,
 };
 const CHANNELS: Record<string, RegExp> = {

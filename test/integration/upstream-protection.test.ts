@@ -427,6 +427,77 @@ describe("each caller's share of the budget", () => {
   });
 });
 
+describe('callers spending their whole shares at once', () => {
+  // The fleet: 600 a minute (20 at once, then about 10 a second), a reserve of 10. Each caller: 300
+  // (30 at once, then 4.5 a second), of which the first 30 (15 at once) go before the others'.
+  // Three callers spending their shares ask 13.5 a second: more than the fleet has.
+  let stack: Stack;
+  const upstream = {
+    rateLimitPerMinute: 600,
+    rateLimitBurst: 20,
+    rateLimitPerCallerPerMinute: 300,
+    rateLimitGuaranteedPerCallerPerMinute: 30,
+    rateLimitMaxWaitMs: 0,
+  };
+  beforeAll(async () => {
+    stack = await startStack({ gateway: { upstream } });
+  });
+  afterAll(async () => {
+    await stack.dispose();
+  });
+
+  it('leave a caller within its guaranteed part the calls it needs, and take what it leaves', async () => {
+    const [light, ...heavy] = stack.emulator.agents.filter((agent) => agent.role !== 'admin');
+    expect(heavy.length).toBeGreaterThanOrEqual(3);
+    // Each token's first call makes Engage accept it.
+    for (const agent of [light, ...heavy.slice(0, 3)])
+      expect((await stack.gql(`{ sources { id } }`, {}, { token: agent.token })).errors).toBeUndefined();
+
+    let running = true;
+    const refusals: unknown[] = [];
+    // One Engage call each (an unknown content, answered 404), four at a time per caller, until stopped.
+    const spend = async (token: string) => {
+      while (running) {
+        const answer = await stack.gql(
+          `query ($id: ID!) { content(id: $id) { id } }`,
+          { id: newEngageId() },
+          { token },
+        );
+        const refused = answer.errors?.find((error) => error.extensions?.code === 'UPSTREAM_RATE_LIMITED');
+        if (refused) refusals.push(refused.extensions?.upstreamError);
+      }
+    };
+    const heavyCalls = () =>
+      stack.emulator.requestLog
+        .entries()
+        .filter((entry) => heavy.slice(0, 3).some((agent) => agent.id === entry.agentId)).length;
+    const spenders = heavy.slice(0, 3).flatMap((agent) => Array.from({ length: 4 }, () => spend(agent.token)));
+    try {
+      await sleep(2_000); // their bursts and guaranteed parts are spent, and the fleet's bucket with them
+      const before = heavyCalls();
+      const answers: GraphQLResponse[] = [];
+      for (let i = 0; i < 3; i++) {
+        answers.push(
+          await stack.gql(
+            `query ($id: ID!) { threads(first: 5) { nodes { id contents(first: 2) { nodes { id } } } } content(id: $id) { id } }`,
+            { id: newEngageId() },
+            { token: light.token },
+          ),
+        );
+        await sleep(500);
+      }
+      // The light caller's calls were all served (the unknown content is its only error)...
+      for (const answer of answers) expect(codes(answer)).toEqual(['NOT_FOUND']);
+      // ...while the others got what the fleet had to spare, and no more.
+      expect(heavyCalls()).toBeGreaterThan(before);
+      expect(refusals).toContain('upstream_budget');
+    } finally {
+      running = false;
+      await Promise.all(spenders);
+    }
+  });
+});
+
 describe("anonymous callers' shares, by address", () => {
   // The same budgets as above. Callers without a token all act with the configured (admin's)
   // token: their address tells them apart. The stack's gateway believes loopback proxies'

@@ -143,3 +143,36 @@ it("made-up tokens from one address spend that address's share of the shared buc
   );
   expect(results).toContain('unverified_budget');
 });
+
+it("a caller's calls past its guaranteed part yield to the others' at the fleet's bucket; its first ones do not", async () => {
+  const stores = new Map<string, BucketStore>();
+  const callers = createCallerBudget({
+    perCallerPerMinute: 60,
+    unverifiedPerMinute: 10,
+    guaranteedPerMinute: 6, // 3 at once
+    store: (key: string, size: BucketSize) => {
+      if (!stores.has(key)) stores.set(key, new MemoryBucketStore(size));
+      return stores.get(key)!;
+    },
+    accepted: new MemoryAcceptedTokens(),
+    maxWaitMs: 0,
+  });
+  const seen: (boolean | undefined)[] = [];
+  const engage = {
+    call: async <T>(sent: EngageRequest) => {
+      seen.push(sent.yields);
+      return 'ok' as T;
+    },
+  };
+  const a = callers.policy('a', true)(engage);
+  for (let i = 0; i < 5; i++) await a.call(request);
+  expect(seen).toEqual([undefined, undefined, undefined, true, true]);
+  // Another caller's guaranteed part is its own.
+  await callers.policy('b', true)(engage).call(request);
+  expect(seen.at(-1)).toBeUndefined();
+  // Without a guaranteed part, no call yields.
+  seen.length = 0;
+  const plain = budget().callers.policy('c', true)(engage);
+  for (let i = 0; i < 2; i++) await plain.call(request);
+  expect(seen).toEqual([undefined, undefined]);
+});

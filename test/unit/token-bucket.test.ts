@@ -1,5 +1,9 @@
-/** The token bucket's arithmetic, in memory (the Redis script follows the same rules). */
-import { bucketSize, MemoryBucketStore } from '../../src/engage';
+/** The token bucket's arithmetic, in memory (the Redis script follows the same rules; the reserve is checked on both). */
+import { randomUUID } from 'node:crypto';
+import { bucketSize, MemoryBucketStore, type BucketStore } from '../../src/engage';
+import { connectRedis, type Redis } from '../../src/infra/redis';
+import { redisBucketStore } from '../../src/infra/token-bucket';
+import { describeWith, requirements, TEST_REDIS_URL } from '../support/requirements';
 
 it('sizes the bucket so that the burst and a minute of refill never exceed the limit', () => {
   for (const limit of [2, 60, 500, 10_000]) {
@@ -43,4 +47,54 @@ it('a drain after a 429 refuses every token until it has passed, then refills fr
   } finally {
     jest.useRealTimers();
   }
+});
+
+/**
+ * A call that yields (past its caller's guaranteed part) takes a token only while the bucket keeps
+ * its reserve, and reserves none ahead; the others take down to empty and reserve ahead as before.
+ */
+async function reserveContract(store: BucketStore, refillPerMs: number) {
+  // A burst of 10, a reserve of 4: a yielding call gets the 6 above it, and nothing past them.
+  for (let i = 0; i < 6; i++) expect(await store.take(60_000, 4)).toEqual({ granted: true, waitMs: 0 });
+  const refused = await store.take(60_000, 4);
+  expect(refused.granted).toBe(false);
+  // When the bucket will hold the reserve and one more, within a refill of the time it was asked.
+  expect(refused.waitMs).toBeGreaterThan(0);
+  expect(refused.waitMs).toBeLessThanOrEqual(Math.ceil(1 / refillPerMs));
+  expect((await store.level()).tokens).toBeGreaterThanOrEqual(4);
+  expect((await store.level()).tokens).toBeLessThan(5);
+  // The others find the reserve, then reserve ahead; a yielding call then waits behind them all.
+  for (let i = 0; i < 4; i++) expect((await store.take(0)).granted).toBe(true);
+  expect((await store.take(60_000)).granted).toBe(true);
+  const behind = await store.take(60_000, 4);
+  expect(behind.granted).toBe(false);
+  expect(behind.waitMs).toBeGreaterThan(5 / refillPerMs - 50);
+}
+
+describe('a reserve for the calls that do not yield', () => {
+  it('in memory', async () => {
+    const size = bucketSize(600, 10); // 10 at once, then 590 a minute
+    await reserveContract(new MemoryBucketStore(size), size.refillPerMs);
+  });
+
+  describeWith([requirements.redis()])('in Redis', () => {
+    let redis: Redis;
+    const prefix = `engage-gw-test:bucket:${randomUUID()}`;
+    beforeAll(async () => {
+      redis = await connectRedis({
+        url: TEST_REDIS_URL,
+        commandTimeoutMs: 2_000,
+        connectTimeoutMs: 2_000,
+        log: () => {},
+      });
+    });
+    afterAll(async () => {
+      await redis.run((client) => client.del(`${prefix}:bucket`));
+      await redis.close();
+    });
+    it('the same, in one script', async () => {
+      const size = bucketSize(600, 10);
+      await reserveContract(redisBucketStore(redis, `${prefix}:bucket`, size), size.refillPerMs);
+    });
+  });
 });
