@@ -53,6 +53,7 @@ import {
   refuseHttpSubscriptions,
   requireJsonBody,
   send,
+  sendGraphQLError,
 } from './edge/http-errors';
 import { createDocumentStore, createPersistedQueryCache } from './edge/documents';
 import { createLimits, useOperationLimits, type OperationLimits } from './edge/limits';
@@ -646,6 +647,23 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
   };
 
+  /**
+   * The operation's context, its caller authenticated and within its rate, before its body is read:
+   * a refused caller (a credential that names no token, past its rate) costs no parse of a body of
+   * up to 1 MB. The landing page's request has no credentials: Apollo's context refuses what of it
+   * Apollo executes.
+   */
+  const operationContext: express.RequestHandler = (_req, res, next) => {
+    if (!res.locals.credentials) return next();
+    try {
+      res.locals.context = createOperationContext(res);
+      next();
+    } catch (error) {
+      if (!(error instanceof GraphQLError)) return next(error);
+      sendGraphQLError(res, error);
+    }
+  };
+
   // `all`, not `use`: `/graphql/<anything>` is an unknown path (404), not the endpoint again.
   app.all(
     '/graphql',
@@ -655,15 +673,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     noteUncodedRefusals((res) => (logging.scopeOf(res)?.errorCodes.size ?? 0) > 0),
     origins.cors,
     requireJsonBody,
+    authenticate,
+    operationContext,
     express.json({ limit: '1mb' }),
-    // Before anything parses the document (src/edge/document-shape.ts), and before authentication: a scan of the text.
+    // Before anything parses the document (src/edge/document-shape.ts): a scan of the text.
     refuseDeepNesting,
     refuseHttpSubscriptions,
-    authenticate,
     expressMiddleware(apollo, {
       context: async ({ res }) => {
         try {
-          const context = createOperationContext(res);
+          const context = (res.locals.context as GatewayContext | undefined) ?? createOperationContext(res);
           metrics.attach(context, res);
           return context;
         } catch (error) {

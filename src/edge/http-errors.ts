@@ -16,7 +16,7 @@
  * malformed body would end up in a log), so only the error's type and status are kept.
  */
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
-import { Kind, parse } from 'graphql';
+import { GraphQLError, Kind, parse } from 'graphql';
 import { nestedTooDeeply, nestedTooDeeplyError } from './document-shape';
 
 /** Where a refused request's code is kept, for `graphql_operations_total` (src/edge/metrics.ts). */
@@ -63,6 +63,30 @@ export function send(res: Response, status: number, code: string, message: strin
   const requestId = res.getHeader('x-request-id');
   res.status(status).json({
     errors: [{ message, extensions: { code, ...(typeof requestId === 'string' ? { requestId } : {}) } }],
+  });
+}
+
+/**
+ * Answers a refusal made as a GraphQL error (a caller's rate, a credential) before Apollo reads the
+ * request, as Apollo answers an error thrown by the context: `extensions.http` gives the status and
+ * headers and is not sent; the request's id is added.
+ */
+export function sendGraphQLError(res: Response, error: GraphQLError): void {
+  const { http, ...extensions } = error.extensions as {
+    http?: { status?: number; headers?: Map<string, string> };
+    code?: unknown;
+  };
+  for (const [name, value] of http?.headers ?? []) res.setHeader(name, value);
+  const code = typeof extensions.code === 'string' ? extensions.code : 'BAD_REQUEST';
+  refusedWith(res, code);
+  const requestId = res.getHeader('x-request-id');
+  res.status(http?.status ?? 400).json({
+    errors: [
+      {
+        message: error.message,
+        extensions: { ...extensions, code, ...(typeof requestId === 'string' ? { requestId } : {}) },
+      },
+    ],
   });
 }
 

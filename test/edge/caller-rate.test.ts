@@ -133,6 +133,28 @@ it('refuses a caller past its rate, over HTTP and WebSocket together; others are
   expect((await query()).status).toBe(200);
 });
 
+it('refuses a caller past its rate before reading its body: no parse of up to a megabyte for a refused request', async () => {
+  const gateway = await stack.anotherGateway({ callerOperationsPerSecond: PER_SECOND });
+  const post = (body: string) =>
+    fetch(gateway.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then(
+      async (response) => ({
+        status: response.status,
+        code: ((await response.json()) as { errors?: Array<{ extensions: { code: string } }> }).errors?.[0].extensions
+          .code,
+      }),
+    );
+  const answers = await Promise.all(Array.from({ length: PER_SECOND }, () => query(undefined, { gateway })));
+  expect(answers.map((answer) => answer.status)).toEqual(Array(PER_SECOND).fill(200));
+  // Within the same window: a body that is not JSON, and one past the size limit, are not read.
+  const [malformed, large] = [await post('{"query": "{ __typename }"'), await post(`"${'x'.repeat(1_100_000)}"`)];
+  expect(malformed).toEqual({ status: 429, code: 'RATE_LIMITED' });
+  expect(large).toEqual({ status: 429, code: 'RATE_LIMITED' });
+  // In a new window they are read, and refused as what they are.
+  await new Promise((resolve) => setTimeout(resolve, 1_100));
+  expect(await post('{"query": "{ __typename }"')).toEqual({ status: 400, code: 'BAD_REQUEST' });
+  expect(await post(`"${'x'.repeat(1_100_000)}"`)).toEqual({ status: 413, code: 'PAYLOAD_TOO_LARGE' });
+});
+
 describe('callers without a token, from many addresses, together', () => {
   const sockets: Client[] = [];
   afterAll(async () => {
