@@ -164,8 +164,8 @@ export function readTags(request: EngageRequest, answer: unknown): string[] {
 
 /**
  * The tags a write changes, from its request and, when it succeeded, Engage's answer (the record
- * it changed). `[ALL]` when the write's resources cannot be named (a bot call, a failed write
- * whose thread is unknown).
+ * it changed). `[ALL]` when the write's resources cannot be named (a bot call, a write without a
+ * clear answer whose thread is unknown; one Engage refused evicts nothing: response-cache.ts).
  */
 export function writeTags(request: EngageRequest, answer?: unknown): string[] {
   const [resource, id] = segmentsOf(request.path);

@@ -42,6 +42,7 @@ import { performance } from 'node:perf_hooks';
 import type Keyv from 'keyv';
 import { LRUCache } from 'lru-cache';
 import type { EngageApi, EngagePolicy, EngageRequest } from '../engage/api';
+import { EngageError, isOutcomeUnknown } from '../engage/errors';
 import { pathAndQuery } from '../engage/http';
 import { ALL, eventTags, readClass, readTags, writeTags, type ResourceChange } from './resources';
 
@@ -258,12 +259,18 @@ export class ResponseCache {
           let answer: unknown;
           try {
             answer = await next.call<T>(request);
-            return answer as T;
-          } finally {
-            // Also when the write failed: it may have happened. Done before the write returns, so
-            // that nothing the caller reads next, in any scope, predates it.
+          } catch (error) {
+            // Also when the write failed, if it may have happened (no clear answer). Not when Engage
+            // refused it (a 4xx) or it never left the gateway: nothing changed, and a failed write
+            // names no thread, so its eviction was every token's whole cache (`ALL`) on every
+            // instance, for one call of the caller's share (an unknown intervention to close).
+            if (error instanceof EngageError && !isOutcomeUnknown(error)) throw error;
             await this.evict(writeTags(request, answer));
+            throw error;
           }
+          // Done before the write returns, so that nothing the caller reads next, in any scope, predates it.
+          await this.evict(writeTags(request, answer));
+          return answer as T;
         }
         await (this.started ??= this.startGeneration());
         // Classified once per read: whether it is kept at all, and under which kind it is counted

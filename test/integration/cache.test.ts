@@ -64,6 +64,19 @@ it('a write that fails upstream still invalidates: it may have happened', async 
   expect((await inbox()).calls).toBeGreaterThan(0);
 });
 
+it("a write Engage refuses (an unknown intervention, 404) evicts nothing: not another token's cache", async () => {
+  const agent = stack.emulator.agents.find((a) => a.role === 'agent' && a.sourceIds.includes(source.id))!;
+  await inbox(agent.token); // the other token's cache, warm
+  expect((await inbox(agent.token)).calls).toBe(0);
+  // Before, the failed write named no thread, so it evicted every token's whole cache.
+  const refused = await stack.gql(`mutation($i: ID!) { closeIntervention(id: $i) { id } }`, {
+    i: '0000000000000000000000ff',
+  });
+  expect(refused.errors?.[0].extensions?.code).toBe('NOT_FOUND');
+  expect((await inbox(agent.token)).calls).toBe(0);
+  expect((await inbox()).calls).toBe(0);
+});
+
 it('a change made in Engage and announced by webhook is visible to the next operation', async () => {
   await inbox(); // warm
   const target = (await inbox()).threads.find((thread) => thread.closed)!;
