@@ -60,6 +60,8 @@ export interface GatewayContext {
    * the operation selects `Query.liveCursor` (`readLiveCursorFirst`, src/resolvers/live.ts).
    */
   liveCursor?: string | GraphQLError;
+  /** The operation's `onReplay` (OperationOptions), for its subscription's stream. */
+  readonly onReplay?: (events: number) => void;
   /**
    * A new context for the same caller, new API and loaders, serving `operation` instead of this
    * one's: a fan-out group's, which outlives the subscription that opened it.
@@ -119,6 +121,8 @@ export interface OperationOptions {
   subscription?: boolean;
   /** Told of each of the operation's Engage calls (HTTP attempts), after the factory's `onRequest`. */
   onRequest?: (event: RequestEvent) => void;
+  /** A resumed subscription's: told of the events it replays, throws to end it (src/live/hub.ts `onReplay`). */
+  onReplay?: (events: number) => void;
 }
 
 export interface CallerCredentials {
@@ -200,6 +204,7 @@ class OperationContext implements GatewayContext {
   readonly idempotency: IdempotencyStore;
   readonly live?: LiveAccess;
   liveCursor?: string | GraphQLError = undefined;
+  readonly onReplay?: (events: number) => void;
   readonly fresh: GatewayContext['fresh'];
   readonly within: GatewayContext['within'];
   private readonly builders: Pick<ContextParts, 'buildEngage' | 'buildLoaders'>;
@@ -213,10 +218,12 @@ class OperationContext implements GatewayContext {
     anonymous,
     idempotency,
     live,
+    onReplay,
     fresh,
     within,
   }: ContextParts) {
     this.builders = { buildEngage, buildLoaders };
+    this.onReplay = onReplay;
     this.viewerId = viewerId;
     this.scope = scope;
     this.caller = caller;
@@ -353,6 +360,7 @@ export function createContextFactory(options: ContextFactoryOptions) {
       anonymous: usesDefault,
       idempotency: options.idempotency,
       live: options.live,
+      onReplay: operation.onReplay?.bind(operation),
       fresh: (next) => createContext(credentials, next),
       within: async (work, onRequest) => {
         const own = new AbortController();

@@ -97,6 +97,14 @@ export interface RateCaller {
  */
 export const COST_PER_OPERATION = 1_000;
 
+/**
+ * Events of the event log a resumed subscription replays that count as one operation: each is
+ * executed for it alone, at 0.1 to 0.25 ms of CPU (a cached inbox, one operation, costs 3-5 ms).
+ * Counted one each subscription, a cursor of a day ago (or one made up, position 0) replayed up to
+ * the log's 100,000 events, 11 to 25 s of CPU, for one operation.
+ */
+export const REPLAYED_EVENTS_PER_OPERATION = 20;
+
 export interface CallerRate {
   /**
    * Counts one operation of `who` (none for the gateway's own): undefined when it may run, else its
@@ -108,6 +116,11 @@ export interface CallerRate {
    * (`COST_PER_OPERATION`): undefined when it may run, else its refusal.
    */
   charge(who: RateCaller, cost: number, http: boolean): GraphQLError | undefined;
+  /**
+   * A resumed subscription of `who` read `events` more events to replay: one operation per
+   * `REPLAYED_EVENTS_PER_OPERATION`, begun. Undefined when it may go on, else its refusal.
+   */
+  replayed(who: RateCaller, events: number): GraphQLError | undefined;
   /**
    * Engage answered a call made with `caller`'s own token with `status` (0: no answer): accepted
    * (any answer but 401, 429, 5xx, none), the token has its own window; a 401 sends it back to the
@@ -160,16 +173,16 @@ export function createCallerRate({
   /** Whether `caller` has its own window: proven, and no 401 heard since; or accepted by Engage. */
   const proven = (caller: string, verified: boolean | undefined) =>
     (verified === true && !revoked.has(caller)) || accepted.has(caller);
-  /** Counts `units` operations of `who`; `byCost`: they are what an operation weighs beyond one (`charge`). */
+  /** Counts `units` operations of `who`; `weighed`: why they are more than one (`charge`, `replayed`). */
   const count = (
     { caller, anonymous, verified, address }: RateCaller,
     http: boolean,
     units: number,
-    byCost: boolean,
+    weighed?: string,
   ): GraphQLError | undefined => {
     if (caller === undefined) return undefined;
     const limited = (rateLimit: keyof typeof WHOSE, max: number, waitMs: number) =>
-      rateLimited(rateLimit, max, waitMs, http, byCost);
+      rateLimited(rateLimit, max, waitMs, http, weighed);
     if (perSecond > 0 && !anonymous && !proven(caller, verified)) {
       if (address !== undefined) {
         const waitMs = past(`${UNVERIFIED} ${addressShare(address)}`, perAddressPerSecond, units);
@@ -194,22 +207,30 @@ export function createCallerRate({
         revoked.set(caller, true);
       }
     },
-    refusal: (who, http) => count(who, http, 1, false),
+    refusal: (who, http) => count(who, http, 1),
     charge(who, cost, http) {
       const beyond = Math.ceil(cost / COST_PER_OPERATION) - 1;
-      return beyond > 0 ? count(who, http, beyond, true) : undefined;
+      return beyond > 0 ? count(who, http, beyond, BY_COST) : undefined;
+    },
+    replayed(who, events) {
+      // A page at most a window's worth, with the subscribe's own one: under a low rate a replay
+      // goes on a page a second, rather than never start.
+      const units = Math.min(Math.ceil(events / REPLAYED_EVENTS_PER_OPERATION), Math.max(1, perSecond - 1));
+      return units > 0 ? count(who, false, units, BY_REPLAY) : undefined;
     },
   };
 }
+
+const BY_COST = ` (an operation counts one per ${COST_PER_OPERATION} of its estimated cost, begun)`;
+const BY_REPLAY = ` (a resumed subscription counts one per ${REPLAYED_EVENTS_PER_OPERATION} events it replays, begun: subscribe again with the last cursor received)`;
 
 function rateLimited(
   rateLimit: keyof typeof WHOSE,
   perSecond: number,
   retryAfterMs: number,
   http: boolean,
-  byCost: boolean,
+  weighed = '',
 ): GraphQLError {
-  const weighed = byCost ? ` (an operation counts one per ${COST_PER_OPERATION} of its estimated cost, begun)` : '';
   return new GraphQLError(
     `More than ${perSecond} operations a second ${WHOSE[rateLimit]}${weighed}: retry after ${retryAfterMs} ms.`,
     {

@@ -229,14 +229,21 @@ export class FanOut {
 
   private open(key: string, opening: ExecutionArgs): Group {
     const ended = new AbortController();
-    const contextValue = (opening.contextValue as GatewayContext).fresh({ signal: ended.signal, subscription: true });
+    const opener = opening.contextValue as GatewayContext;
+    const resumed = resumes(opening);
+    // A resumed group is its subscriber's alone: its replay counts in that subscriber's rate.
+    const contextValue = opener.fresh({
+      signal: ended.signal,
+      subscription: true,
+      onReplay: resumed ? opener.onReplay : undefined,
+    });
     const args = { ...opening, contextValue };
     const group: Group = {
       key,
       members: new Set(),
       ready: Promise.resolve({}),
       closed: false,
-      resumed: resumes(args),
+      resumed,
       ended,
       callsNothing: 0,
     };

@@ -68,6 +68,11 @@ export interface EventStreamOptions {
   filter?: (event: LiveEvent) => boolean | Promise<boolean>;
   /** A cursor: replay the log's events after it first (see the module comment). */
   after?: string | null;
+  /**
+   * Told of each page of events read to replay (their number), the first before the stream
+   * starts; what it throws ends the stream (the caller's rate, src/edge/caller-rate.ts `replayed`).
+   */
+  onReplay?: (events: number) => void;
 }
 
 /**
@@ -456,6 +461,7 @@ export class LiveHub implements LiveAccess {
         });
       replaying = page.length === REPLAY_PAGE;
       if (page.length > 0) replayedUpTo = decodeCursor(page[page.length - 1].cursor!).position;
+      if (page.length > 0) options.onReplay?.(page.length);
     };
     if (after) {
       replayedUpTo = after.position;

@@ -515,6 +515,12 @@ class Operation implements OperationOptions, Member {
     return this.type === 'subscription';
   }
 
+  /** Its replay, if it resumes, counts in its caller's rate: past it, it ends with RATE_LIMITED. */
+  onReplay(events: number): void {
+    const refused = this.transport.callerRate?.replayed(this.connection, events);
+    if (refused) throw refused;
+  }
+
   get signal(): AbortSignal {
     if (!this.controller) {
       this.controller = new AbortController();
@@ -591,6 +597,7 @@ const slowSubscriber = (max: number, maxBytes: number) =>
 /** What the operations reach of their transport. */
 interface TransportState {
   readonly fanOut: FanOut;
+  readonly callerRate?: CallerRate;
   readonly maxPendingSends: number;
   readonly maxBufferedBytes: number;
   /** The result's `payload` JSON, formatted and serialised once; counts its error codes on `operation`. */
@@ -708,6 +715,7 @@ export function startTransport(options: TransportOptions): Transport {
 
   const state: TransportState = {
     fanOut: options.fanOut,
+    callerRate: options.callerRate,
     maxPendingSends: options.maxPendingSends ?? MAX_PENDING_SENDS,
     maxBufferedBytes: options.maxBufferedBytes ?? MAX_BUFFERED_BYTES,
     serialise(result, operation) {

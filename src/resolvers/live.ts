@@ -66,7 +66,8 @@ function required(value: string | null, what: string, event: LiveEvent): string 
   return value;
 }
 
-const stream = (context: GatewayContext, options: EventStreamOptions) => live(context).events(context, options);
+const stream = (context: GatewayContext, options: EventStreamOptions) =>
+  live(context).events(context, context.onReplay ? { ...options, onReplay: context.onReplay } : options);
 const asIs = (event: LiveEvent) => event;
 
 /** Fields every live event has. */

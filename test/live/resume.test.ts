@@ -121,6 +121,54 @@ describe('resuming after a cursor, in-memory log', () => {
     expect((await resumed.next()).data!.engageEvents.id).toBe(last);
   });
 
+  it("counts a replay in its caller's rate: past it the subscription ends with RATE_LIMITED, and resuming from its last cursor loses nothing", async () => {
+    // 11 a second: a subscribe and one page of the log (200 events, 10 operations) per window.
+    const limited = await stack.anotherGateway({ callerOperationsPerSecond: 11 });
+    const sourceId = stack.admin.sourceIds[0];
+    const TICKS = `subscription($after: String) { engageEvents(types: ["test.tick"], after: $after) { id cursor } }`;
+    type Tick = { engageEvents: { id: string; cursor: string } };
+    const tick = () => event('test.tick', { type: 'test', id: newId(), metadata: { source_id: sourceId } });
+    const witness = await subscribed<Tick>(limited, clients.connect(limited), TICKS);
+    const first = [tick()];
+    expect((await postWebhook(limited, notification(first), { secret: stack.webhook.secret })).status).toBe(200);
+    const start = (await witness.next()).data!.engageEvents;
+    const posted: string[] = [];
+    for (let i = 0; i < 6; i += 1) {
+      const events = Array.from({ length: 100 }, tick);
+      expect((await postWebhook(limited, notification(events), { secret: stack.webhook.secret })).status).toBe(200);
+      posted.push(...events.map((e) => e.id));
+    }
+
+    const client = clients.connect(limited);
+    const received: string[] = [];
+    const refusals: unknown[] = [];
+    let cursor = start.cursor;
+    while (received.length < posted.length && refusals.length < 20) {
+      const resumed = new Subscription<Tick>(client, TICKS, { after: cursor });
+      for (;;) {
+        const message = await resumed.next().catch((error: unknown) => {
+          refusals.push({ thrown: error });
+          return undefined;
+        });
+        if (!message) break;
+        if (message.errors) {
+          refusals.push(message.errors[0].extensions);
+          break;
+        }
+        received.push(message.data!.engageEvents.id);
+        cursor = message.data!.engageEvents.cursor;
+        if (received.length === posted.length) break;
+      }
+      resumed.dispose();
+      const wait = (refusals.at(-1) as { retryAfterMs?: number } | undefined)?.retryAfterMs ?? 0;
+      if (received.length < posted.length) await new Promise((resolve) => setTimeout(resolve, wait + 20));
+    }
+    // 600 events are 30 operations, three windows at least: refused on the way, resumed, nothing lost.
+    expect(refusals.length).toBeGreaterThan(0);
+    for (const refusal of refusals) expect(refusal).toMatchObject({ code: 'RATE_LIMITED', rateLimit: 'caller' });
+    expect(received).toEqual(posted);
+  });
+
   it('gives each resuming subscriber its own replay, even with the same cursor and operation', async () => {
     const witness = await subscribed<Imported>(stack.gateway, clients.connect(stack.gateway), IMPORTED);
     stack.emulator.customers.simulateOne();
