@@ -205,3 +205,36 @@ it('answers windows of threads asked by id from the one page of 150 that could n
   // The page, then the first conversation's window; it was the page, then one call per thread.
   expect(byEndpoint(batched.entries)).toEqual({ 'GET /1.0/content_threads/{id}': 6, 'GET /1.0/contents': 2 });
 });
+
+it("answers an empty window's totalCount from the thread's record, with no call: it was one call per thread", async () => {
+  const operation = {
+    query: `query Counts($source: ID!) {
+      threads(first: 20, filter: { sourceIds: [$source] }) {
+        nodes { id counted: contents(first: 0) { totalCount nodes { id } } shown: contents(first: 2) { totalCount } }
+      }
+    }`,
+    variables: { source: source.id },
+  };
+  const batched = await run(stack.gateway.url, operation);
+  const plain = await run(naive.url, operation);
+  expect(batched.data).toEqual(plain.data);
+  const nodes = batched.data.threads.nodes as Array<{
+    counted: { totalCount: number; nodes: unknown[] };
+    shown: { totalCount: number };
+  }>;
+  expect(nodes.length).toBeGreaterThan(1);
+  for (const node of nodes) expect(node.counted).toEqual({ totalCount: node.shown.totalCount, nodes: [] });
+  // The empty windows cost nothing beside the others: the same calls as without them.
+  const without = await run(stack.gateway.url, {
+    ...operation,
+    query: operation.query.replace('counted: contents(first: 0) { totalCount nodes { id } }', ''),
+  });
+  expect(byEndpoint(batched.entries)).toEqual(byEndpoint(without.entries));
+
+  // Alone, the empty windows need the threads only.
+  const alone = await run(stack.gateway.url, {
+    query: `query Counts($source: ID!) { threads(first: 20, filter: { sourceIds: [$source] }) { nodes { contents(first: 0) { totalCount } } } }`,
+    variables: { source: source.id },
+  });
+  expect(byEndpoint(alone.entries)).toEqual({ 'GET /1.0/content_threads': 1 });
+});
