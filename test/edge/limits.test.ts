@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { makeExecutableSchema } from '@graphql-tools/schema';
-import { parse, specifiedRules, validate } from 'graphql';
+import { getIntrospectionQuery, parse, specifiedRules, validate } from 'graphql';
 import type { Client } from 'graphql-ws';
 import { OPERATIONS } from '../../bench/operations';
 import { loadConfig } from '../../src/config';
@@ -111,6 +111,20 @@ describe('the estimates (pure)', () => {
     // threads: 1 + 10 x (nodes: 1 + contents: (1 + 4 x (nodes: 1))) = 61
     expect(byArgument.cost).toBe(61);
     expect(byVariable).toEqual(byArgument);
+  });
+
+  it("counts the whole schema's introspection at half the default limit: Sandbox's passes, 15 aliases of it do not", () => {
+    const introspection = getIntrospectionQuery();
+    expect(check(introspection).estimate).toEqual({ cost: 2_500, restCalls: 0 });
+    expect(check(introspection).cost).toBeNull();
+    expect(check('{ __type(name: "Thread") { fields { name } } __typename }').estimate.cost).toBe(0);
+    // 1.8 MB and 380 ms of CPU at cost 0 before.
+    const aliased = `{ ${Array.from({ length: 15 }, (_, i) => `s${i}: __schema { types { name fields { name } } }`).join(' ')} }`;
+    expect(check(aliased).cost?.extensions).toMatchObject({ code: 'OPERATION_TOO_COMPLEX', limit: 'cost' });
+    // Under a lower limit one still fits.
+    const strict = createLimits(schema, { ...DEFAULT_LIMITS, maxCost: 1_000 });
+    const document = parse(introspection, strict.parseOptions);
+    expect(strict.checkCost({ document, variables: {} })).toBeNull();
   });
 
   it("counts a page size above Engage's 150 as 150: the argument's own BAD_USER_INPUT answers it", () => {
