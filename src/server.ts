@@ -633,7 +633,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (refused) throw refused;
       // Charged again once the operation's cost is known (useOperationLimits): kept where Apollo's
       // copy of the context keeps it, a property.
-      if (callerRate) (context as { [RATE_CALLER]?: RateCaller })[RATE_CALLER] = who;
+      if (callerRate) {
+        (context as { [RATE_CALLER]?: RateCaller })[RATE_CALLER] = who;
+        // What the answer weighs, once it is sent (its length: Express sets it for Apollo's string).
+        res.once('finish', () => {
+          const characters = Number(res.getHeader('content-length'));
+          if (characters > 0) callerRate.answered(who, characters);
+        });
+      }
       return context;
     } catch (error) {
       const refusal =

@@ -98,6 +98,14 @@ export interface RateCaller {
 export const COST_PER_OPERATION = 1_000;
 
 /**
+ * An answer counts one more operation for each this many characters of it, once sent: the cost
+ * estimate counts objects, not their fields, and a field may hold a whole email. The same cost
+ * (4,801: 150 threads of 30 contents) answered with every field was 340 KB and 47 ms of CPU, with
+ * ids only 34 KB and 12 ms. The inbox's answer (30 threads) is some 30-60 KB: nothing more.
+ */
+export const ANSWER_CHARACTERS_PER_OPERATION = 100_000;
+
+/**
  * Events of the event log a resumed subscription replays that count as one operation: each is
  * executed for it alone, at 0.1 to 0.25 ms of CPU (a cached inbox, one operation, costs 3-5 ms).
  * Counted one each subscription, a cursor of a day ago (or one made up, position 0) replayed up to
@@ -121,6 +129,11 @@ export interface CallerRate {
    * `REPLAYED_EVENTS_PER_OPERATION`, begun. Undefined when it may go on, else its refusal.
    */
   replayed(who: RateCaller, events: number): GraphQLError | undefined;
+  /**
+   * `who` was sent an answer of `characters`: one operation more per
+   * `ANSWER_CHARACTERS_PER_OPERATION` of it, counted in its window for its next operations.
+   */
+  answered(who: RateCaller, characters: number): void;
   /**
    * Engage answered a call made with `caller`'s own token with `status` (0: no answer): accepted
    * (any answer but 401, 429, 5xx, none), the token has its own window; a 401 sends it back to the
@@ -211,6 +224,10 @@ export function createCallerRate({
     charge(who, cost, http) {
       const beyond = Math.ceil(cost / COST_PER_OPERATION) - 1;
       return beyond > 0 ? count(who, http, beyond, BY_COST) : undefined;
+    },
+    answered(who, characters) {
+      const units = Math.floor(characters / ANSWER_CHARACTERS_PER_OPERATION);
+      if (units > 0) count(who, false, units);
     },
     replayed(who, events) {
       // A page at most a window's worth, with the subscribe's own one: under a low rate a replay

@@ -731,6 +731,9 @@ export function startTransport(options: TransportOptions): Transport {
         serialised.set(result, out);
       }
       if (out.codes) for (const code of out.codes) (operation.errorCodes ??= new Set()).add(code);
+      // A query's or mutation's answer counts in its caller's rate by its length, as over HTTP; a
+      // subscription's payloads are bounded by its cost, counted as it started (and executed once for many).
+      if (!operation.subscription) options.callerRate?.answered(operation.connection, out.json.length);
       return out.json;
     },
     sendErrors(operation, errors) {

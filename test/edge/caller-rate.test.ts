@@ -102,6 +102,30 @@ it('counts an operation by its estimated cost: one near the cost limit counts fi
   expect(refused.body.errors?.[0].extensions.requestId).toEqual(expect.any(String));
 });
 
+it('counts an answer by its length too: one more operation per 100,000 characters, for the next operations', async () => {
+  const weighed = await stack.anotherGateway({ callerOperationsPerSecond: 10 });
+  // The cost of 150 threads of 30 contents' ids (~4,800: five), with every field of each content.
+  const HEAVY = `{ threads(first: 150) { nodes { id contents(first: 30) { nodes { id body bodyHtml title type status isPrivate firstInThread foreignId language createdAt updatedAt } } } } }`;
+  const post = async (query: string) => {
+    const response = await fetch(weighed.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${stack.admin.token}` },
+      body: JSON.stringify({ query }),
+    });
+    return { status: response.status, length: (await response.text()).length };
+  };
+  const first = await post(HEAVY); // Engage answers it (the token has its own window from then on); cached
+  expect(first.status).toBe(200);
+  const units = Math.floor(first.length / 100_000);
+  expect(units).toBeGreaterThanOrEqual(1);
+  // A new window: the heavy answer counts 5 by its cost and `units` by its length; then small ones.
+  await new Promise((resolve) => setTimeout(resolve, 1_100));
+  expect((await post(HEAVY)).status).toBe(200);
+  const statuses: number[] = [];
+  for (let i = 0; i < 10 - 5 - units + 1; i += 1) statuses.push((await post('{ __typename }')).status);
+  expect(statuses).toEqual([...Array(10 - 5 - units).fill(200), 429]);
+});
+
 it('refuses a caller past its rate, over HTTP and WebSocket together; others are served; then it is served again', async () => {
   // The anonymous caller (this test's address) opens a socket first: connecting is no operation.
   const socket = clients.connect(limited);
