@@ -651,16 +651,17 @@ export function startTransport(options: TransportOptions): Transport {
    */
   const pongQueued = new WeakSet<Connection>();
 
-  const formatError = (error: GraphQLError): GraphQLFormattedError => {
+  /** As over HTTP; `requestId`: the socket's, in an answer that is its alone (not a shared payload). */
+  const formatError = (error: GraphQLError, requestId?: string): GraphQLFormattedError => {
     const formatted = error.toJSON();
     const out = options.formatError(options.limits ? options.limits.formatError(formatted) : formatted, error);
     const { http: _http, ...extensions } = out.extensions ?? {};
-    return { ...out, extensions };
+    return { ...out, extensions: requestId ? { ...extensions, requestId } : extensions };
   };
 
   /** Sends an operation's `error` message (which ends it for the client); returns the errors as sent. */
   const sendErrors = (connection: Connection, id: string, errors: readonly GraphQLError[]) => {
-    const formatted = errors.map(formatError);
+    const formatted = errors.map((error) => formatError(error, connection.requestId));
     connection.sendIfOpen(stringifyMessage({ id, type: MessageType.Error, payload: formatted }));
     return formatted;
   };
@@ -722,7 +723,9 @@ export function startTransport(options: TransportOptions): Transport {
       let out = serialised.get(result);
       if (!out) {
         if (result.errors) {
-          const errors = result.errors.map(formatError);
+          // A subscription's payloads may be shared by many sockets: the socket's id only in a query's or mutation's.
+          const requestId = operation.subscription ? undefined : operation.connection.requestId;
+          const errors = result.errors.map((error) => formatError(error, requestId));
           out = {
             json: JSON.stringify({ ...result, errors } satisfies FormattedExecutionResult),
             codes: [...new Set(errors.map(errorCodeOf))],

@@ -373,7 +373,10 @@ describe('over HTTP and WebSocket', () => {
           extensions?: Record<string, unknown>;
         }>;
         expect(errors).toEqual([
-          expect.objectContaining({ message: NESTED_TOO_DEEPLY, extensions: { code: 'GRAPHQL_PARSE_FAILED' } }),
+          expect.objectContaining({
+            message: NESTED_TOO_DEEPLY,
+            extensions: { code: 'GRAPHQL_PARSE_FAILED', requestId: expect.any(String) },
+          }),
         ]);
       }
     });

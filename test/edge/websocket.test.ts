@@ -254,6 +254,25 @@ describe('WebSocket upgrades', () => {
     }
   });
 
+  it("puts the socket's request id in the errors it is sent alone: a refusal, a query's errors", async () => {
+    const client = clientWithHeaders(stack.gateway.url, { 'x-request-id': 'support-ticket-42' });
+    try {
+      const refused = new Subscription(client, '{ nope }');
+      await within(refused.completed.promise, 10_000, 'the refusal');
+      expect((refused.error as Array<{ extensions: Record<string, unknown> }>)[0].extensions).toMatchObject({
+        code: 'GRAPHQL_VALIDATION_FAILED',
+        requestId: 'support-ticket-42',
+      });
+      const failed = new Subscription(client, 'query ($id: ID!) { content(id: $id) { id } }', { id: newId() });
+      expect((await failed.next()).errors?.[0].extensions).toMatchObject({
+        code: 'NOT_FOUND',
+        requestId: 'support-ticket-42',
+      });
+    } finally {
+      await client.dispose();
+    }
+  });
+
   it('caps sockets per token (4429) and operations per socket (TOO_MANY_SUBSCRIPTIONS)', async () => {
     const capped = await gateway({ ws: { maxSocketsPerToken: 2, maxSubscriptionsPerSocket: 2 } });
     const token = stack.admin.token;
