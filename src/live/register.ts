@@ -7,6 +7,7 @@
  * two values). Before registering it makes the request Engage will make (the handshake, with the
  * secret header) so that a wrong URL or a mismatched token is reported before Engage refuses it;
  * after registering it reads the webhook back and reports Engage's `webhook_status`.
+ * `npm run webhook:register:prod` runs the compiled file (dist/), for an install pruned of tsx.
  * `src/main.ts` calls `registerWebhook` itself with the embedded emulator.
  *
  * Nothing here prints the secret, the verify token or the access token.
