@@ -1,9 +1,16 @@
 /**
  * `npm run webhook:register` (src/live/register.ts) as an operator runs it: the production script
- * on a pruned install.
+ * on a pruned install; the pre-flight handshake, which names the setting to fix and registers
+ * nothing when it fails; Engage's status, read back. Against the emulator and a gateway on loopback.
  */
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import type { Webhook } from '../../src/engage/types';
+import { randomSecret, registerWebhook, type RegisterOptions } from '../../src/live/register';
+import { startStack, type Stack } from '../support/stack';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -32,5 +39,124 @@ describe('the production script', () => {
     expect(source).toBe(path.join('src', 'live', 'register.ts'));
     expect(existsSync(path.join(ROOT, source))).toBe(true);
     expect(build.include).toContain('src');
+  });
+});
+
+/**
+ * A reverse proxy on loopback that forwards to `target` with `Host: <host>`, as a load balancer
+ * forwards the public name it was reached by.
+ */
+async function proxyAs(target: string, host: string): Promise<{ server: Server; origin: string }> {
+  const { hostname, port } = new URL(target);
+  const server = createServer((req, res) => {
+    const upstream = request(
+      { hostname, port, method: req.method, path: req.url, headers: { ...req.headers, host } },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+/** `npm run webhook:register -- <args>`, with Engage and the webhook settings in its environment. */
+function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [path.join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), 'src/live/register.ts', ...args],
+      { cwd: ROOT, timeout: 30_000, env: { ...process.env, NODE_OPTIONS: '', ...env } },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+describe('the pre-flight handshake', () => {
+  let stack: Stack;
+  let proxy: Server;
+  /** The gateway's /webhooks/engage, reached by a host name ALLOWED_HOSTS does not list. */
+  let unlisted: string;
+  let options: (url: string) => RegisterOptions;
+  let env: Record<string, string>;
+  const webhooksFor = async (url: string) =>
+    (await stack.rest<{ records: Webhook[] }>('/webhooks?limit=150')).records.filter((w) => w.url === url);
+
+  beforeAll(async () => {
+    stack = await startStack({ gateway: { allowedHosts: ['gateway.example.com'] } });
+    const proxied = await proxyAs(stack.gateway.origin, 'public.example.net');
+    proxy = proxied.server;
+    unlisted = `${proxied.origin}/webhooks/engage`;
+    options = (url) => ({
+      engageUrl: stack.emulator.url,
+      accessToken: stack.admin.token,
+      url,
+      secret: stack.webhook.secret,
+      verifyToken: stack.webhook.verifyToken,
+    });
+    env = {
+      ENGAGE_URL: stack.emulator.url,
+      ENGAGE_ACCESS_TOKEN: stack.admin.token,
+      WEBHOOK_SECRET: stack.webhook.secret,
+      WEBHOOK_VERIFY_TOKEN: stack.webhook.verifyToken,
+    };
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => proxy.close(resolve));
+    await stack.dispose();
+  });
+
+  it('names ALLOWED_HOSTS for a host name the gateway refuses, and registers nothing', async () => {
+    const result = await registerWebhook(options(unlisted));
+    expect(result.probe).toMatchObject({ ok: false, status: 403, code: 'HOST_NOT_ALLOWED' });
+    expect(result.probe.reason).toMatch(/ALLOWED_HOSTS/);
+    expect(result.probe.reason).not.toMatch(/WEBHOOK_VERIFY_TOKEN/);
+    expect(result.webhook).toBeUndefined();
+    expect(await webhooksFor(unlisted)).toEqual([]);
+  });
+
+  it('still names the verify token and the secret when the receiver refuses them', async () => {
+    const url = stack.gateway.webhookUrl;
+    const token = await registerWebhook({ ...options(url), verifyToken: randomSecret() });
+    expect(token.probe).toMatchObject({ ok: false, status: 403, code: 'forbidden' });
+    expect(token.probe.reason).toMatch(/WEBHOOK_VERIFY_TOKEN differs/);
+    const secret = await registerWebhook({ ...options(url), secret: randomSecret() });
+    expect(secret.probe).toMatchObject({ ok: false, status: 401, code: 'unauthorized' });
+    expect(secret.probe.reason).toMatch(/WEBHOOK_SECRET differs/);
+    expect(await webhooksFor(url)).toEqual([]);
+  });
+
+  it("with force registers it anyway, and reports the status Engage holds, not the creation's", async () => {
+    const result = await registerWebhook({ ...options(unlisted), force: true });
+    expect(result.probe.ok).toBe(false);
+    expect(result.webhook).toBeDefined();
+    expect(result.status).toBe('validation_failed');
+    expect(stack.emulator.records.get('webhooks', result.webhook!.id)?.webhook_status).toBe('validation_failed');
+    await fetch(`${stack.emulator.url}/webhooks/${result.webhook!.id}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${stack.admin.token}` },
+    });
+  });
+
+  it('the command says what to fix, registers nothing and exits 1; with --force it prints the real status', async () => {
+    const refused = await cli(['--url', unlisted], env);
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toMatch(/HOST_NOT_ALLOWED.*ALLOWED_HOSTS/);
+    expect(refused.stdout).toMatch(/Nothing registered/);
+    expect(refused.stdout).not.toMatch(/webhook_status/);
+    expect(await webhooksFor(unlisted)).toEqual([]);
+
+    const forced = await cli(['--url', unlisted, '--force'], env);
+    expect(forced.code).toBe(1);
+    expect(forced.stdout).toMatch(/webhook_status: validation_failed/);
+    // Nothing secret in what an operator's terminal or CI log keeps.
+    for (const secret of [stack.admin.token, stack.webhook.secret, stack.webhook.verifyToken])
+      expect(forced.stdout + forced.stderr + refused.stdout + refused.stderr).not.toContain(secret);
   });
 });
