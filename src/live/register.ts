@@ -10,6 +10,11 @@
  * handshake receives nothing, and Engage keeps it. So a failed pre-flight registers nothing, unless
  * `--force` (the URL may answer Engage and not this machine). After registering it reads the
  * webhook back and reports Engage's `webhook_status`.
+ *
+ * Registering is idempotent: Engage delivers each event once per webhook, so a second webhook for
+ * the same URL doubles the gateway's deliveries (and its deduplication writes) for nothing. A
+ * webhook already targeting the URL is updated instead (`PUT`: the secret and token may have
+ * changed), and any further ones, left by earlier runs, are removed. `--delete` removes them all.
  * `npm run webhook:register:prod` runs the compiled file (dist/), for an install pruned of tsx.
  * `src/main.ts` calls `registerWebhook` itself with the embedded emulator.
  *
@@ -42,6 +47,10 @@ export interface RegisterOptions {
 export interface RegisterResult {
   /** Absent when nothing was registered (the pre-flight failed, without `force`). */
   webhook?: Webhook;
+  /** `updated` when a webhook already targeted the URL. */
+  action?: 'created' | 'updated';
+  /** The other webhooks that targeted the URL, removed. */
+  removed: Webhook[];
   /**
    * The pre-flight handshake this process made against `url`; `code` is the one the refusal's
    * body carries (`HOST_NOT_ALLOWED`, ...), `reason` names what to fix.
@@ -120,21 +129,25 @@ export async function probeHandshake(
 export async function registerWebhook(options: RegisterOptions): Promise<RegisterResult> {
   const timeoutMs = options.timeoutMs ?? DEFAULTS.gateway.engageTimeoutMs;
   const probe = await probeHandshake(options.url, options.verifyToken, options.secret, timeoutMs);
-  if (!probe.ok && !options.force) return { probe, status: undefined };
+  if (!probe.ok && !options.force) return { probe, removed: [], status: undefined };
   const engage = createEngageApi({ baseUrl: options.engageUrl, token: options.accessToken, timeoutMs });
-  const create = (events: readonly string[]) =>
-    engage.createWebhook({
+  // Engage lists active webhooks first: the one kept is an active one, if any was.
+  const [existing, ...others] = await webhooksFor(engage, options.url);
+  const save = (events: readonly string[]) => {
+    const input = {
       url: options.url,
       secret: options.secret,
       verify_token: options.verifyToken,
       registered_events: events,
       active: true,
       name: 'engage-graphql-gateway',
-    });
+    };
+    return existing ? engage.updateWebhook(existing.id, input) : engage.createWebhook(input);
+  };
   const events = options.events ?? SUBSCRIBED_EVENT_TYPES;
   let webhook: Webhook;
   try {
-    webhook = await create(events);
+    webhook = await save(events);
   } catch (error) {
     // The thread state events are documented but absent from the contract's enum: an account that
     // refuses them still gets every other event.
@@ -143,9 +156,45 @@ export async function registerWebhook(options: RegisterOptions): Promise<Registe
       !events.some((type) => THREAD_STATE_EVENT_TYPES.includes(type))
     )
       throw error;
-    webhook = await create(events.filter((type) => !THREAD_STATE_EVENT_TYPES.includes(type)));
+    webhook = await save(events.filter((type) => !THREAD_STATE_EVENT_TYPES.includes(type)));
   }
-  return { webhook, probe, status: await settledStatus(engage, webhook.id, probe.ok, options.statusTimeoutMs) };
+  const removed: Webhook[] = [];
+  for (const other of others) removed.push(await engage.deleteWebhook(other.id));
+  return {
+    webhook,
+    action: existing ? 'updated' : 'created',
+    removed,
+    probe,
+    status: await settledStatus(engage, webhook.id, probe.ok, options.statusTimeoutMs),
+  };
+}
+
+/** `new URL` spelling (host in lowercase, default port dropped), so that one URL typed two ways is one. */
+function sameUrl(a: string, b: string): boolean {
+  const canonical = (url: string) => {
+    try {
+      return new URL(url).href;
+    } catch {
+      return url;
+    }
+  };
+  return canonical(a) === canonical(b);
+}
+
+/** The webhooks the token sees that target `url`, as Engage lists them (active first). */
+async function webhooksFor(engage: EngageApi, url: string): Promise<Webhook[]> {
+  return (await engage.allWebhooks()).filter((webhook) => sameUrl(webhook.url, url));
+}
+
+/** Removes every webhook the token sees that targets `url`; answers them. */
+export async function removeWebhooks(
+  options: Pick<RegisterOptions, 'engageUrl' | 'accessToken' | 'url' | 'timeoutMs'>,
+): Promise<Webhook[]> {
+  const timeoutMs = options.timeoutMs ?? DEFAULTS.gateway.engageTimeoutMs;
+  const engage = createEngageApi({ baseUrl: options.engageUrl, token: options.accessToken, timeoutMs });
+  const removed: Webhook[] = [];
+  for (const webhook of await webhooksFor(engage, options.url)) removed.push(await engage.deleteWebhook(webhook.id));
+  return removed;
 }
 
 /**
@@ -170,12 +219,26 @@ async function settledStatus(
 }
 
 async function cli(): Promise<void> {
-  const { values } = parseArgs({ options: { url: { type: 'string' }, force: { type: 'boolean' } } });
+  const { values } = parseArgs({
+    options: { url: { type: 'string' }, force: { type: 'boolean' }, delete: { type: 'boolean' } },
+  });
   const config = loadConfig();
   const problems: string[] = [];
   if (!values.url) problems.push('--url <public URL of /webhooks/engage> is required');
   if (!config.engage?.url) problems.push('ENGAGE_URL is not set');
   if (!config.engage?.accessToken) problems.push('ENGAGE_ACCESS_TOKEN is not set');
+  if (values.delete) {
+    if (problems.length > 0) throw new Error(problems.join('\n'));
+    const removed = await removeWebhooks({
+      engageUrl: config.engage!.url,
+      accessToken: config.engage!.accessToken!,
+      url: values.url!,
+      timeoutMs: config.engageTimeoutMs,
+    });
+    if (removed.length === 0) console.log(`No webhook the token sees targets ${values.url}`);
+    for (const webhook of removed) console.log(`Webhook ${webhook.id} removed (${webhook.url})`);
+    return;
+  }
   if (!config.webhook.secret) problems.push('WEBHOOK_SECRET is not set (the gateway must run with the same value)');
   if (!config.webhook.verifyToken)
     problems.push('WEBHOOK_VERIFY_TOKEN is not set (the gateway must run with the same value)');
@@ -195,7 +258,15 @@ async function cli(): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  console.log(`Webhook ${result.webhook.id} registered for ${result.webhook.url}`);
+  console.log(
+    result.action === 'updated'
+      ? `Webhook ${result.webhook.id} updated for ${result.webhook.url} (it was registered already)`
+      : `Webhook ${result.webhook.id} registered for ${result.webhook.url}`,
+  );
+  if (result.removed.length > 0)
+    console.log(
+      `  removed ${result.removed.map((webhook) => webhook.id).join(', ')}: more webhooks for the same URL (Engage delivered each event once per webhook)`,
+    );
   console.log(`  events: ${(result.webhook.registered_events ?? []).join(', ')}`);
   console.log(`  handshake from here: ${result.probe.ok ? 'ok' : `FAILED: ${result.probe.reason}`}`);
   console.log(`  Engage's webhook_status: ${result.status ?? 'unknown (could not be read back)'}`);

@@ -1,7 +1,8 @@
 /**
  * `npm run webhook:register` (src/live/register.ts) as an operator runs it: the production script
  * on a pruned install; the pre-flight handshake, which names the setting to fix and registers
- * nothing when it fails; Engage's status, read back. Against the emulator and a gateway on loopback.
+ * nothing when it fails; Engage's status, read back; a second run, which updates the webhook rather
+ * than add another, and `--delete`. Against the emulator and a gateway on loopback.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -9,7 +10,7 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Webhook } from '../../src/engage/types';
-import { randomSecret, registerWebhook, type RegisterOptions } from '../../src/live/register';
+import { randomSecret, registerWebhook, removeWebhooks, type RegisterOptions } from '../../src/live/register';
 import { startStack, type Stack } from '../support/stack';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -158,5 +159,83 @@ describe('the pre-flight handshake', () => {
     // Nothing secret in what an operator's terminal or CI log keeps.
     for (const secret of [stack.admin.token, stack.webhook.secret, stack.webhook.verifyToken])
       expect(forced.stdout + forced.stderr + refused.stdout + refused.stderr).not.toContain(secret);
+  });
+});
+
+describe('registering again', () => {
+  let stack: Stack;
+  let options: RegisterOptions;
+  const webhooksFor = async (url: string) =>
+    (await stack.rest<{ records: Webhook[] }>('/webhooks?limit=150')).records.filter((w) => w.url === url);
+  const post = async (url: string) => {
+    const params = new URLSearchParams({ url, secret: stack.webhook.secret, verify_token: stack.webhook.verifyToken });
+    params.append('registered_events[]', 'content.imported');
+    const response = await fetch(`${stack.emulator.url}/webhooks?${params}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.admin.token}` },
+    });
+    return (await response.json()) as Webhook;
+  };
+
+  beforeAll(async () => {
+    stack = await startStack();
+    options = {
+      engageUrl: stack.emulator.url,
+      accessToken: stack.admin.token,
+      url: stack.gateway.webhookUrl,
+      secret: stack.webhook.secret,
+      verifyToken: stack.webhook.verifyToken,
+    };
+  });
+  afterAll(async () => {
+    await stack.dispose();
+  });
+
+  it('updates the webhook that targets the URL instead of adding another', async () => {
+    const first = await registerWebhook(options);
+    expect(first).toMatchObject({ action: 'created', status: 'ok', removed: [] });
+    const second = await registerWebhook(options);
+    expect(second).toMatchObject({ action: 'updated', status: 'ok', removed: [] });
+    expect(second.webhook!.id).toBe(first.webhook!.id);
+    expect(await webhooksFor(options.url)).toEqual([expect.objectContaining({ id: first.webhook!.id })]);
+  });
+
+  it('removes the copies earlier runs left, and the gateway then gets each event once', async () => {
+    // As two runs of the command before it listed what Engage holds left them.
+    const copies = [await post(options.url), await post(options.url)];
+    expect(await webhooksFor(options.url)).toHaveLength(3);
+    const result = await registerWebhook(options);
+    expect(result).toMatchObject({ action: 'updated', status: 'ok' });
+    expect(result.removed.map((webhook) => webhook.id).sort()).toEqual(copies.map((webhook) => webhook.id).sort());
+    expect(await webhooksFor(options.url)).toEqual([expect.objectContaining({ id: result.webhook!.id })]);
+
+    const receiver = () => stack.gateway.live.stats().receiver;
+    const before = receiver().notifications;
+    const content = stack.emulator.records.customerContent()!;
+    stack.emulator.customers.startThread({ identityId: content.author_id!, sourceId: content.source_id, body: 'once' });
+    const deadline = Date.now() + 5_000;
+    while (receiver().notifications === before && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    // Deliveries to every webhook start together: a copy would have arrived by now.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(receiver().notifications).toBe(before + 1);
+    expect(receiver().duplicates).toBe(0);
+  });
+
+  it('--delete removes what targets the URL, and only that', async () => {
+    const elsewhere = await post(`${stack.gateway.origin}/webhooks/elsewhere`);
+    const removed = await removeWebhooks(options);
+    expect(removed).toHaveLength(1);
+    expect(await webhooksFor(options.url)).toEqual([]);
+    expect(await webhooksFor(elsewhere.url)).toHaveLength(1);
+
+    const env = { ENGAGE_URL: stack.emulator.url, ENGAGE_ACCESS_TOKEN: stack.admin.token };
+    await registerWebhook(options);
+    const cliRemoved = await cli(['--url', options.url, '--delete'], env);
+    expect(cliRemoved.code).toBe(0);
+    expect(cliRemoved.stdout).toMatch(/^Webhook \S+ removed/m);
+    expect(await webhooksFor(options.url)).toEqual([]);
+    const none = await cli(['--url', options.url, '--delete'], env);
+    expect(none).toMatchObject({ code: 0, stdout: expect.stringMatching(/^No webhook/) });
   });
 });
