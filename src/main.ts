@@ -114,7 +114,9 @@ async function main(): Promise<void> {
       verifyToken: webhook.verifyToken as string,
     });
     console.log(
-      `Emulator webhook ${registered.webhook.id}: handshake ${registered.probe.ok ? 'ok' : `failed (${registered.probe.reason})`}, status ${registered.status ?? 'unknown'}`,
+      registered.webhook
+        ? `Emulator webhook ${registered.webhook.id}: handshake ok, status ${registered.status ?? 'unknown'}`
+        : `Emulator webhook not registered: handshake failed (${registered.probe.reason})`,
     );
     if (config.emulator.simulateCustomersPerMinute > 0)
       console.log(`Simulated customers: ${config.emulator.simulateCustomersPerMinute} messages per minute.`);

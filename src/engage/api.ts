@@ -247,7 +247,10 @@ export interface EngageApi {
 
   // ---- webhooks ----
   listWebhooks(params?: PageParams): Promise<Page<Webhook>>;
+  allWebhooks(): Promise<Webhook[]>;
   getWebhook(id: string): Promise<Webhook>;
   createWebhook(input: WebhookInput): Promise<Webhook>;
+  /** `PUT /webhooks/{id}`: the fields given replace the webhook's (Engage validates it again). */
+  updateWebhook(id: string, input: Partial<WebhookInput>): Promise<Webhook>;
   deleteWebhook(id: string): Promise<Webhook>;
 }

@@ -299,11 +299,17 @@ export class EngageClient implements EngageApi {
   listWebhooks(params: PageParams = {}) {
     return this.page<Webhook>('/webhooks', { ...params });
   }
+  allWebhooks() {
+    return this.all<Webhook>('/webhooks');
+  }
   getWebhook(id: string) {
     return this.get<Webhook>(path('webhooks', id));
   }
   createWebhook(input: WebhookInput) {
     return this.call<Webhook>('POST', '/webhooks', { ...input, registered_events: input.registered_events });
+  }
+  updateWebhook(id: string, input: Partial<WebhookInput>) {
+    return this.call<Webhook>('PUT', path('webhooks', id), { ...input, registered_events: input.registered_events });
   }
   deleteWebhook(id: string) {
     return this.call<Webhook>('DELETE', path('webhooks', id), undefined, { answer: 'object' });

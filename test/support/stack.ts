@@ -71,7 +71,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       url: gateway.webhookUrl,
       ...webhook,
     });
-    if (!registered.probe.ok || registered.status !== 'ok')
+    if (!registered.webhook || registered.status !== 'ok')
       throw new Error(`webhook registration failed: ${registered.probe.reason ?? registered.status}`);
     webhook.id = registered.webhook.id;
   }
