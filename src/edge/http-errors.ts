@@ -16,7 +16,7 @@
  * malformed body would end up in a log), so only the error's type and status are kept.
  */
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
-import { GraphQLError, Kind, parse } from 'graphql';
+import { type GraphQLError, Kind, parse } from 'graphql';
 import { nestedTooDeeply, nestedTooDeeplyError } from './document-shape';
 
 /** Where a refused request's code is kept, for `graphql_operations_total` (src/edge/metrics.ts). */
