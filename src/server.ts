@@ -240,7 +240,7 @@ export interface Gateway {
   webhookUrl: string;
   /** Live-update counters: events received, payload executions, groups, subscribers, receiver counts. */
   live: { stats(): LiveStats; whenAttached(count: number): Promise<void> };
-  /** The breaker's state, the 429 backoff and the token bucket's level, for readiness and metrics. */
+  /** The breaker's state, the 429 backoff and the token bucket's level, for metrics (and tests). */
   upstream: { health(): Promise<UpstreamHealth> };
   /**
    * Characters each per-document cache holds, by its own accounting (source texts included): Apollo's
@@ -426,7 +426,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     engageUrl: options.engageUrl,
     token: options.defaultToken,
     redisReady: options.redisUrl ? () => infra.ready() : undefined,
-    upstream: () => upstream.health(),
     spareCall: () => upstream.spareCall(),
     timeoutMs: options.readyTimeoutMs,
     log: logging.log,

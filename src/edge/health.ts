@@ -20,7 +20,9 @@
  *     each can serve degraded (caches miss, idempotent mutations are refused, webhooks answer 503
  *     so Engage re-delivers; src/infra/redis.ts).
  *   - `draining`: set once shutdown begins, so the instance leaves the pool before it stops.
- *   Reasons name the failed check (status code, timeout), never a token or URL.
+ *   Reasons name the failed check (status code, timeout), never a token or URL. The endpoint is
+ *   public (exempt from ALLOWED_HOSTS), so the body says no more: the upstream policies' state (the
+ *   breaker, the backoff, the fleet's bucket level) is on `/metrics` (`engage_upstream_*`) only.
  */
 import type { RequestHandler } from 'express';
 
@@ -29,8 +31,6 @@ export interface HealthOptions {
   token?: string;
   /** Whether Redis answers now (src/infra `ready()`); absent without Redis. */
   redisReady?: () => Promise<boolean>;
-  /** The shared upstream policies' state, shown as `upstream` details (it decides nothing: the Engage check does). */
-  upstream?: () => Promise<unknown>;
   timeoutMs?: number;
   /** How long an Engage check's answer serves later probes; default `REUSE_MS`. */
   reuseMs?: number;
@@ -147,10 +147,9 @@ export function createHealth(options: HealthOptions): Health {
     readyz: (_req, res, next) => {
       (async () => {
         const checks: Record<string, Check> = {};
-        const [engageResult, redisResult, upstream] = await Promise.all([
+        const [engageResult, redisResult] = await Promise.all([
           engageShared(),
           options.redisReady ? redisCheck(options.redisReady) : Promise.resolve(undefined),
-          options.upstream ? withTimeout(options.upstream(), timeoutMs).catch(() => undefined) : undefined,
         ]);
         checks.engage = engageResult;
         if (redisResult) checks.redis = redisResult;
@@ -168,7 +167,7 @@ export function createHealth(options: HealthOptions): Health {
           options.log?.(failed ? `readiness: ${state} (${reasons})` : 'readiness: ready again');
           lastFailed = failed;
         }
-        res.status(ready ? 200 : 503).json({ status, checks, upstream });
+        res.status(ready ? 200 : 503).json({ status, checks });
       })().catch(next);
     },
     heard(status) {
