@@ -292,6 +292,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         "gateway's address (DNS rebinding) can read data with ENGAGE_ACCESS_TOKEN through the browser of anyone " +
         'who reaches the gateway. Set ALLOWED_HOSTS to the host names the gateway is reached by.',
     );
+  if (production && !options.metricsToken)
+    log(
+      'GET /metrics is open to whoever reaches this port: set METRICS_TOKEN (a bearer token for the scraper), ' +
+        'or let only the scraper reach it.',
+    );
   const authenticator = await createAuthenticator({ allowAnonymous, auth: options.auth ?? { mode: 'engage' } });
   // Anonymous callers are told apart by address; a token Engage has not accepted yet makes its
   // first calls from its address's part of the share of such tokens (src/engage/caller-budget.ts).
