@@ -27,7 +27,7 @@ import { makeExecutableSchema } from '@graphql-tools/schema';
 import express from 'express';
 import { GraphQLError, NoSchemaIntrospectionCustomRule, printSchema, type GraphQLSchema } from 'graphql';
 import { ResponseCache } from './cache/response-cache';
-import { DEFAULTS, listenFailure, listenOrigin } from './config';
+import { DEFAULTS, isLoopbackHost, listenFailure, listenOrigin } from './config';
 import { compiledGateway } from './executor';
 import {
   createContextFactory,
@@ -291,6 +291,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       'ALLOW_ANONYMOUS is on and ALLOWED_HOSTS is not set: a web page whose host name is rebound to this ' +
         "gateway's address (DNS rebinding) can read data with ENGAGE_ACCESS_TOKEN through the browser of anyone " +
         'who reaches the gateway. Set ALLOWED_HOSTS to the host names the gateway is reached by.',
+    );
+  // The default HOST is loopback: in a container a load balancer, or any other host, then gets
+  // connection refused while the gateway itself looks healthy.
+  const listenHost = options.host ?? DEFAULTS.gateway.host;
+  if (production && isLoopbackHost(listenHost))
+    log(
+      `HOST is ${listenHost}, a loopback address: only this machine (this container) can reach the gateway. ` +
+        "Set HOST=0.0.0.0 (or this host's address) for a load balancer or other hosts to reach it.",
     );
   if (production && !options.metricsToken)
     log(
@@ -714,7 +722,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     await dispatcher.close();
   };
   const listenPort = options.port ?? DEFAULTS.gateway.port;
-  const listenHost = options.host ?? DEFAULTS.gateway.host;
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
     httpServer.listen(listenPort, listenHost, () => {

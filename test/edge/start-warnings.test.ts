@@ -37,3 +37,16 @@ it('warns through the logger that /metrics is open in production without METRICS
   expect(JSON.stringify(guarded)).not.toContain(token);
   expect((await startLines({ production: false })).filter(({ msg }) => msg.includes('/metrics'))).toEqual([]);
 });
+
+it('warns in production when HOST is a loopback address: nothing outside the machine (a load balancer, another container) reaches it', async () => {
+  const said = async (options: Partial<GatewayOptions>) =>
+    (await startLines(options)).filter(({ msg }) => msg.startsWith('HOST'));
+  for (const host of [undefined, '127.0.0.1', '127.0.0.2', 'localhost', '::1']) {
+    const lines = await said({ production: true, host });
+    expect(lines).toEqual([
+      expect.objectContaining({ level: 40, msg: expect.stringMatching(/^HOST is .*loopback.*HOST=0\.0\.0\.0/) }),
+    ]);
+  }
+  expect(await said({ production: true, host: '0.0.0.0' })).toEqual([]);
+  expect(await said({ production: false })).toEqual([]);
+});
