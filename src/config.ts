@@ -26,7 +26,7 @@
  * Errors name the variable and the rule it breaks, never the value: a value may be a secret.
  * Empty strings mean "unset", as in most shells' `VAR= npm start`.
  */
-import { isIPv6 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { compileTrust, type TrustProxy } from './edge/client-address';
 
@@ -135,6 +135,18 @@ export function isWildcardHost(host: string | undefined): boolean {
   if (!host || host === '0.0.0.0') return true;
   // `::`, `::0`, `0:0:0:0:0:0:0:0`: the unspecified IPv6 address, however written.
   return isIPv6(host) && /^[0:]+$/.test(host);
+}
+
+/**
+ * Whether listening on `host` listens on this machine's loopback only (`localhost`, 127.0.0.0/8,
+ * `::1`): the default HOST, which nothing outside the machine or the container reaches.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const name = host.toLowerCase().replace(/^::ffff:(?=\d+\.)/, '');
+  if (name === 'localhost' || name.endsWith('.localhost')) return true;
+  if (isIPv4(name)) return name.startsWith('127.');
+  // `::1`, `0:0:0:0:0:0:0:1`: the IPv6 loopback address, however written.
+  return isIPv6(name) && /^[0:]*:0*1$/.test(name);
 }
 
 /** `http://<host>:<port>`, with `localhost` for a wildcard host. */

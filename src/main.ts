@@ -99,10 +99,6 @@ async function main(): Promise<void> {
   console.log(
     `Subscriptions: graphql-ws on ${gateway.url.replace(/^http/, 'ws')}; Engage webhooks: ${gateway.webhookUrl}`,
   );
-  if (config.production && !config.edge.metricsToken)
-    console.log(
-      'GET /metrics is open to whoever reaches this port: set METRICS_TOKEN (a bearer token for the scraper), or let only the scraper reach it.',
-    );
   if (emulator) {
     if (config.edge.allowAnonymous)
       console.log(`Requests without a token act as the emulator's admin agent (${engage.userId}).`);

@@ -27,7 +27,7 @@ import { makeExecutableSchema } from '@graphql-tools/schema';
 import express from 'express';
 import { GraphQLError, NoSchemaIntrospectionCustomRule, printSchema, type GraphQLSchema } from 'graphql';
 import { ResponseCache } from './cache/response-cache';
-import { DEFAULTS, listenFailure, listenOrigin } from './config';
+import { DEFAULTS, isLoopbackHost, listenFailure, listenOrigin } from './config';
 import { compiledGateway } from './executor';
 import {
   createContextFactory,
@@ -240,7 +240,7 @@ export interface Gateway {
   webhookUrl: string;
   /** Live-update counters: events received, payload executions, groups, subscribers, receiver counts. */
   live: { stats(): LiveStats; whenAttached(count: number): Promise<void> };
-  /** The breaker's state, the 429 backoff and the token bucket's level, for readiness and metrics. */
+  /** The breaker's state, the 429 backoff and the token bucket's level, for metrics (and tests). */
   upstream: { health(): Promise<UpstreamHealth> };
   /**
    * Characters each per-document cache holds, by its own accounting (source texts included): Apollo's
@@ -291,6 +291,19 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       'ALLOW_ANONYMOUS is on and ALLOWED_HOSTS is not set: a web page whose host name is rebound to this ' +
         "gateway's address (DNS rebinding) can read data with ENGAGE_ACCESS_TOKEN through the browser of anyone " +
         'who reaches the gateway. Set ALLOWED_HOSTS to the host names the gateway is reached by.',
+    );
+  // The default HOST is loopback: in a container a load balancer, or any other host, then gets
+  // connection refused while the gateway itself looks healthy.
+  const listenHost = options.host ?? DEFAULTS.gateway.host;
+  if (production && isLoopbackHost(listenHost))
+    log(
+      `HOST is ${listenHost}, a loopback address: only this machine (this container) can reach the gateway. ` +
+        "Set HOST=0.0.0.0 (or this host's address) for a load balancer or other hosts to reach it.",
+    );
+  if (production && !options.metricsToken)
+    log(
+      'GET /metrics is open to whoever reaches this port: set METRICS_TOKEN (a bearer token for the scraper), ' +
+        'or let only the scraper reach it.',
     );
   const authenticator = await createAuthenticator({ allowAnonymous, auth: options.auth ?? { mode: 'engage' } });
   // Anonymous callers are told apart by address; a token Engage has not accepted yet makes its
@@ -426,7 +439,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     engageUrl: options.engageUrl,
     token: options.defaultToken,
     redisReady: options.redisUrl ? () => infra.ready() : undefined,
-    upstream: () => upstream.health(),
     spareCall: () => upstream.spareCall(),
     timeoutMs: options.readyTimeoutMs,
     log: logging.log,
@@ -717,7 +729,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     await dispatcher.close();
   };
   const listenPort = options.port ?? DEFAULTS.gateway.port;
-  const listenHost = options.host ?? DEFAULTS.gateway.host;
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
     httpServer.listen(listenPort, listenHost, () => {

@@ -4,7 +4,8 @@
  * - `GET /healthz`: 200 `{status: 'ok'}` while the process serves HTTP. It checks nothing else:
  *   a restart does not fix Engage or Redis.
  * - `GET /readyz`: 200 `{status: 'ready', checks}` when every check passes within `timeoutMs`, 503
- *   `{status: 'unready', checks}` otherwise, so traffic goes to another instance:
+ *   `{status: 'unready', checks}` when `engage` or `draining` fails, so traffic goes to another
+ *   instance; 200 `{status: 'degraded', checks}` when only `redis` fails (see below):
  *   - `engage`: one cheap REST call (`GET /content_sources?limit=1`) with the configured token (2xx
  *     expected); without a configured token, any HTTP answer below 500 proves Engage reachable.
  *     Each check spends one call of the account's quota; probes at the same time share one, and its
@@ -14,8 +15,14 @@
  *     second (`heard`, a 2xx) is the check: while traffic flows, probes call nothing.
  *   - `redis` (when configured): a PING through the infrastructure root's connection (its own
  *     command timeout applies), bounded here by `timeoutMs` too, so a frozen Redis fails the check.
+ *     It reports, it does not decide: every instance shares the one Redis, so its failing made the
+ *     whole fleet unready at the same moment and a load balancer took every instance out, while
+ *     each can serve degraded (caches miss, idempotent mutations are refused, webhooks answer 503
+ *     so Engage re-delivers; src/infra/redis.ts).
  *   - `draining`: set once shutdown begins, so the instance leaves the pool before it stops.
- *   Reasons name the failed check (status code, timeout), never a token or URL.
+ *   Reasons name the failed check (status code, timeout), never a token or URL. The endpoint is
+ *   public (exempt from ALLOWED_HOSTS), so the body says no more: the upstream policies' state (the
+ *   breaker, the backoff, the fleet's bucket level) is on `/metrics` (`engage_upstream_*`) only.
  */
 import type { RequestHandler } from 'express';
 
@@ -24,8 +31,6 @@ export interface HealthOptions {
   token?: string;
   /** Whether Redis answers now (src/infra `ready()`); absent without Redis. */
   redisReady?: () => Promise<boolean>;
-  /** The shared upstream policies' state, shown as `upstream` details (it decides nothing: the Engage check does). */
-  upstream?: () => Promise<unknown>;
   timeoutMs?: number;
   /** How long an Engage check's answer serves later probes; default `REUSE_MS`. */
   reuseMs?: number;
@@ -34,7 +39,7 @@ export interface HealthOptions {
    * when none is to spare, and the last check's answer stands. Absent: the check always calls.
    */
   spareCall?: () => Promise<boolean>;
-  /** Told when readiness changes for want of Engage or Redis: the checks that failed, then that they pass again. */
+  /** Told when readiness changes for want of Engage or Redis (degraded): the checks that failed, then that they pass again. */
   log?: (message: string) => void;
 }
 
@@ -142,25 +147,27 @@ export function createHealth(options: HealthOptions): Health {
     readyz: (_req, res, next) => {
       (async () => {
         const checks: Record<string, Check> = {};
-        const [engageResult, redisResult, upstream] = await Promise.all([
+        const [engageResult, redisResult] = await Promise.all([
           engageShared(),
           options.redisReady ? redisCheck(options.redisReady) : Promise.resolve(undefined),
-          options.upstream ? withTimeout(options.upstream(), timeoutMs).catch(() => undefined) : undefined,
         ]);
         checks.engage = engageResult;
         if (redisResult) checks.redis = redisResult;
         checks.draining = draining ? { ok: false, reason: 'shutting down' } : { ok: true };
-        const ready = Object.values(checks).every((check) => check.ok);
-        // An operator sees Engage or Redis go away in the log, once, not only in the probes' 503s.
+        // Redis does not decide (see the module comment): failing, it makes the instance degraded.
+        const ready = Object.entries(checks).every(([name, check]) => check.ok || name === 'redis');
+        const status = !ready ? 'unready' : checks.redis?.ok === false ? 'degraded' : 'ready';
+        // An operator sees Engage or Redis go away in the log, once, not only in the probes' answers.
         // Which checks fail, not why: a reason that alternates (a timeout, then no connection) is one outage.
         const failing = Object.entries(checks).filter(([name, check]) => !check.ok && name !== 'draining');
         const failed = failing.map(([name]) => name).join(',');
         if (failed !== lastFailed) {
           const reasons = failing.map(([name, check]) => `${name}: ${check.ok ? '' : check.reason}`).join('; ');
-          options.log?.(failed ? `readiness: unready (${reasons})` : 'readiness: ready again');
+          const state = failing.some(([name]) => name !== 'redis') ? 'unready' : 'degraded';
+          options.log?.(failed ? `readiness: ${state} (${reasons})` : 'readiness: ready again');
           lastFailed = failed;
         }
-        res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'unready', checks, upstream });
+        res.status(ready ? 200 : 503).json({ status, checks });
       })().catch(next);
     },
     heard(status) {

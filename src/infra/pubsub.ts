@@ -101,10 +101,10 @@ export class RedisPubSub<T extends object> implements PubSub<T> {
       }
     };
     await this.redis.bounded(subscriber.subscribe(channel, onMessage));
-    // node-redis subscribes again on a new connection before it says it is ready. That may come
-    // while Redis still counts as unavailable here (the subscriber's loss marked it so, and the
-    // probe has not answered yet), when the consumer cannot read what it missed: it is told
-    // again once Redis is available.
+    // node-redis subscribes again on a new connection before it says it is ready. After an outage
+    // that may come while Redis still counts as unavailable here (the command connection's loss
+    // marked it so, and the probe has not answered yet), when the consumer cannot read what it
+    // missed: it is told again once Redis is available.
     const onBack = () => {
       try {
         resubscribed?.();

@@ -1,7 +1,8 @@
 /**
  * The gateway's Redis: one client library (@redis/client) and two connections per instance, a
  * command connection (key-value stores, locks, publishing) and a subscriber (Redis forbids other
- * commands on a connection in subscriber mode).
+ * commands on a connection in subscriber mode). Whether Redis is available is the command
+ * connection's state only: the subscriber reconnects and subscribes again by itself.
  *
  * Contract: Redis never hangs the gateway.
  * - At start an unreachable Redis is a configuration error: `connectRedis` fails after a few
@@ -80,7 +81,13 @@ export class Redis {
   ) {
     // Without a listener an 'error' event would crash the process. The clients reconnect by
     // themselves; what the gateway needs to know is whether Redis answers, logged on change only.
-    for (const client of [command, subscriber]) client.on('error', (error: unknown) => this.failed(error));
+    // The command connection says so: every use of Redis but receiving goes through it. The
+    // subscriber's loss alone (`CLIENT KILL`, a proxy cutting it) is no outage: it reconnects and
+    // subscribes again, and the pub/sub tells its consumers to catch up (src/infra/pubsub.ts).
+    // Counted as one, it turned webhooks into 503s and caches into misses for a probe's interval.
+    // When Redis itself goes, the command connection fails too (or its next command times out).
+    command.on('error', (error: unknown) => this.failed(error));
+    subscriber.on('error', () => undefined);
   }
 
   /** Whether commands are sent (false: they are refused at once until the probe succeeds). */

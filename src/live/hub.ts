@@ -59,6 +59,17 @@ const FOLLOW_PAGE = 500;
 const REPUBLISH_FIRST_MS = 250;
 const REPUBLISH_MAX_MS = 5_000;
 
+/** What the hub logs when the log no longer holds the events after where it stands (see `readOn`). */
+const LOG_RESET =
+  'live: the event log was reset (a new epoch: Redis lost its data, e.g. restarted without persistence): ' +
+  'this instance follows the new log from its start; subscribers resuming with a cursor from before get CURSOR_EXPIRED';
+const LOG_TRIMMED =
+  'live: the event log was trimmed past the last event this instance dispatched (EVENT_LOG_MAX_EVENTS, ' +
+  'EVENT_LOG_RETENTION_SECONDS): it follows the log from its newest event; the events between were not delivered live here';
+const LOG_EXPIRED =
+  'live: the event log no longer holds the events after the last one this instance dispatched (trimmed or reset) ' +
+  'and its head could not be read: the events announced are dispatched as they came';
+
 export interface EventStreamOptions {
   /** Only events feeding this subscription kind; all events when absent (raw feed). */
   kind?: LiveKind;
@@ -294,7 +305,11 @@ export class LiveHub implements LiveAccess {
         if (error instanceof RedisUnavailableError) return;
         // The log cannot be followed (trimmed past the last event dispatched, or failing otherwise):
         // the events announced are dispatched in their order rather than held.
-        this.logUnlessOutage(error, 'live: event log not followed');
+        // CURSOR_EXPIRED's own text is the client's (query again selecting `liveCursor`): the
+        // operator is told what happened to the log instead, below (or here, when a publish of the
+        // new life came first and moved the hub to it).
+        if (!(error instanceof GraphQLError)) this.logUnlessOutage(error, 'live: event log not followed');
+        else if (this.followed !== from && this.followed!.epoch !== from.epoch) this.log(LOG_RESET);
         if (this.followed !== from) continue;
         const late = [...this.announced.entries()].sort(([a], [b]) => comparePositions(a, b));
         this.announced.clear();
@@ -309,6 +324,7 @@ export class LiveHub implements LiveAccess {
           const head = await this.options.eventLog.head!().catch(() => undefined);
           newLife = head !== undefined && head.epoch !== from.epoch;
           if (head) this.followed = newLife ? { epoch: head.epoch, position: '0-0' } : head;
+          this.log(newLife ? LOG_RESET : head ? LOG_TRIMMED : LOG_EXPIRED);
         }
         await this.dispatchAll(late.map(([, event]) => event));
         if (newLife) continue;

@@ -170,6 +170,11 @@ export async function createLive(options: LiveOptions): Promise<Live> {
   });
   if (options.webhookSecret === undefined)
     options.log('live: WEBHOOK_SECRET is not set: webhook deliveries will be refused (401) until it is');
+  // Said as well: without it every handshake is refused, and Engage never validates the endpoint.
+  if (options.webhookVerifyToken === undefined)
+    options.log(
+      'live: WEBHOOK_VERIFY_TOKEN is not set: webhook handshakes will be refused (403) until it is, so Engage cannot validate the endpoint',
+    );
 
   return {
     hub,

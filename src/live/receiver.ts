@@ -32,6 +32,7 @@ import { z } from 'zod';
 import { nestedDeeperThan } from '../edge/documents';
 import { codeOfStatus, refusedWith } from '../edge/http-errors';
 import type { WebhookEvent, WebhookNotification } from '../engage/types';
+import { RedisUnavailableError } from '../infra';
 import type { Appended, EventLog } from './event-log';
 import { normalise, type LiveEvent } from './events';
 
@@ -252,7 +253,10 @@ export function createWebhookReceiver(options: ReceiverOptions): { router: Route
         appended = await options.eventLog.append(events);
       } catch (error) {
         counters.unavailable += 1;
-        log(`webhook notification ${notification.id} not accepted (Engage will re-deliver): ${reason(error)}`);
+        // A Redis outage is logged once by src/infra/redis.ts, and counted here: a line per refused
+        // delivery would say it again for every one Engage sends (and re-sends) while it lasts.
+        if (!(error instanceof RedisUnavailableError))
+          log(`webhook notification ${notification.id} not accepted (Engage will re-deliver): ${reason(error)}`);
         return refuse(res, 503, 'unavailable', 'Events could not be accepted now; retry later');
       }
       if (malformed.length > 0) {

@@ -70,6 +70,24 @@ describe('validation handshake (GET)', () => {
       ).status,
     ).toBe(401);
   });
+
+  it('says at start that WEBHOOK_VERIFY_TOKEN is not set, as for WEBHOOK_SECRET: every handshake is refused (403)', async () => {
+    // Only a missing secret was said: without a verify token the gateway started silently and
+    // answered every Engage handshake 403.
+    const lines: string[] = [];
+    const unverified = await stack.anotherGateway({
+      webhook: { secret: 'the-shared-secret' },
+      log: (line) => lines.push(line),
+    });
+    const answer = await fetch(
+      `${unverified.webhookUrl}?${new URLSearchParams({ 'hub.mode': 'subscribe', 'hub.challenge': 'c', 'hub.verify_token': 'anything' })}`,
+      { headers: { 'x-dimelo-secret': 'the-shared-secret' } },
+    );
+    expect(answer.status).toBe(403);
+    expect(lines.filter((line) => line.includes('WEBHOOK_'))).toEqual([
+      'live: WEBHOOK_VERIFY_TOKEN is not set: webhook handshakes will be refused (403) until it is, so Engage cannot validate the endpoint',
+    ]);
+  });
 });
 
 describe('deliveries (POST)', () => {

@@ -15,6 +15,7 @@ describeWith([requirements.redisServer()])('Redis going away', () => {
   let gateway: Gateway | undefined;
   let redis: OwnRedis;
   const secret = 'outage-test-secret';
+  const lines: string[] = [];
 
   beforeAll(async () => {
     emulator = await startEmulator({ port: 0, rateLimitPerMinute: 0 });
@@ -32,7 +33,7 @@ describeWith([requirements.redisServer()])('Redis going away', () => {
     defaultToken: emulator.adminToken,
     port: 0,
     redisUrl: redis.url,
-    log: () => undefined,
+    log: (line: string) => lines.push(line),
     webhook: { secret },
   });
 
@@ -83,5 +84,14 @@ describeWith([requirements.redisServer()])('Redis going away', () => {
       }),
     ]);
     expect((await postWebhook(gateway, body, { secret })).status).toBe(503);
+    expect((await postWebhook(gateway, body, { secret })).status).toBe(503);
+
+    // The outage is logged once (src/infra/redis.ts), not once more per refused delivery; the
+    // metric counts each.
+    const outage = lines.findIndex((line) => line.startsWith('redis: unavailable'));
+    expect(outage).toBeGreaterThanOrEqual(0);
+    expect(lines.slice(outage)).toHaveLength(1);
+    const metrics = await (await fetch(gateway.url.replace(/\/graphql$/, '/metrics'))).text();
+    expect(metrics).toMatch(/^webhook_events_total\{outcome="unavailable"\} 2$/m);
   }, 30_000);
 });
