@@ -87,8 +87,24 @@ export class Redis {
     // Counted as one, it turned webhooks into 503s and caches into misses for a probe's interval.
     // When Redis itself goes, the command connection fails too (or its next command times out).
     command.on('error', (error: unknown) => this.failed(error));
-    subscriber.on('error', () => undefined);
+    // Said once each way, all the same: while it is away this instance hears no other's live events.
+    subscriber.on('error', (error: unknown) => {
+      if (this.subscriberLost || this.state !== 'available') return; // an outage says it already
+      this.subscriberLost = true;
+      this.options.log(
+        `redis: subscriber connection lost (${error instanceof Error ? error.message || error.name : String(error)}): ` +
+          'live events from other instances wait until it reconnects (it catches up on the event log then)',
+      );
+    });
+    subscriber.on('ready', () => {
+      if (!this.subscriberLost) return;
+      this.subscriberLost = false;
+      this.options.log('redis: subscriber connection back');
+    });
   }
+
+  /** The subscriber connection failed while the command connection did not, and is not back yet. */
+  private subscriberLost = false;
 
   /** Whether commands are sent (false: they are refused at once until the probe succeeds). */
   get available(): boolean {
