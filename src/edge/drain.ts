@@ -15,6 +15,15 @@
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 
+/** Connections destroyed at the end of a grace period, with a request of theirs unanswered. */
+const cutConnections = new WeakSet<Duplex>();
+
+/**
+ * Whether `response`'s connection was cut at shutdown, unanswered: the server ended it, not the
+ * client (src/edge/logging.ts writes its line so).
+ */
+export const cutAtShutdown = (response: http.ServerResponse): boolean => cutConnections.has(response.req.socket);
+
 /** How long in-flight requests may take to finish once shutdown begins, by default (as Apollo's plugin). */
 export const DEFAULT_GRACE_PERIOD_MS = 10_000;
 
@@ -51,7 +60,10 @@ export function trackRequests(server: http.Server, onCut?: (requests: number) =>
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       const cut = setTimeout(() => {
         let unanswered = 0;
-        for (const count of busy.values()) unanswered += count;
+        for (const [connection, count] of busy) {
+          unanswered += count;
+          cutConnections.add(connection);
+        }
         if (unanswered > 0) onCut?.(unanswered);
         server.closeAllConnections();
       }, gracePeriodMs).unref();

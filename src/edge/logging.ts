@@ -28,6 +28,7 @@ import { getOperationAST, type DocumentNode } from 'graphql';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import type { CallerCredentials } from '../context';
 import { refusalOf } from './http-errors';
+import { cutAtShutdown } from './drain';
 
 export interface RequestScope {
   requestId: string;
@@ -210,8 +211,10 @@ export function createLogging(options: LoggingOptions = {}): Logging {
           requestId: scope.requestId,
           method,
           path,
-          status: answered ? res.statusCode : 499,
-          ...(answered ? {} : { clientClosed: true }),
+          // Unanswered: the client went (nginx's 499), or the shutdown's grace period ended (444: closed
+          // without an answer by the server).
+          status: answered ? res.statusCode : cutAtShutdown(res) ? 444 : 499,
+          ...(answered ? {} : cutAtShutdown(res) ? { cutAtShutdown: true } : { clientClosed: true }),
           durationMs: Math.round(durationMs * 10) / 10,
           ...(caller ? { caller } : {}),
           ...(scope.operationName ? { operationName: scope.operationName } : {}),

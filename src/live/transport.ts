@@ -284,6 +284,8 @@ export const CLOSE_REASONS = {
   keepalive_timeout: 1006,
   /** 1001: the gateway is shutting down. */
   going_away: 1001,
+  /** 1006 (cut): still open when the shutdown's grace period ended (an operation on it not answered). */
+  shutdown_cut: 1006,
 } as const;
 export type CloseReason = keyof typeof CLOSE_REASONS;
 
@@ -1227,7 +1229,10 @@ export function startTransport(options: TransportOptions): Transport {
         if (socket.acknowledged) closeOnceAnswered(socket);
         else if (closing(socket, 'going_away')) socket.close(1001, 'Going away');
       const cut = setTimeout(() => {
-        for (const socket of sockets) socket.terminate();
+        for (const socket of sockets) {
+          closing(socket, 'shutdown_cut'); // its `socket` line and count say why, not only 1006
+          socket.terminate();
+        }
       }, gracePeriodMs).unref();
       await closed;
       clearTimeout(cut);

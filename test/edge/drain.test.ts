@@ -8,6 +8,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import WebSocket from 'ws';
 import { trackRequests } from '../../src/edge/drain';
 import { Deferred, until, within } from '../live/support';
+import { startGateway } from '../../src/server';
 import { startStack } from '../support/stack';
 
 let server: http.Server;
@@ -87,6 +88,55 @@ it('cuts a connection whose request is still unanswered after the grace period, 
     expect(cut).toEqual([1]);
   } finally {
     agent.destroy();
+  }
+});
+
+it("logs what the grace period cut as the server's doing: the request 444 cutAtShutdown (not the client's 499), the socket with its reason", async () => {
+  const stack = await startStack();
+  const lines: string[] = [];
+  const gateway = await startGateway({
+    engageUrl: stack.emulator.url,
+    defaultToken: stack.admin.token,
+    port: 0,
+    shutdownGracePeriodMs: 300,
+    logging: { level: 'info', destination: { write: (line: string) => void lines.push(line) } },
+  });
+  const socket = new WebSocket(gateway.url.replace(/^http/, 'ws'), 'graphql-transport-ws', {
+    headers: { 'x-request-id': 'cut-socket' },
+  });
+  socket.on('error', () => undefined);
+  try {
+    // Engage answers after the grace period: a query over HTTP and one over the socket are unanswered then.
+    stack.emulator.faults.set({ latencyMs: 3_000, pathPattern: 'content_sources' });
+    const messages: Array<{ type: string }> = [];
+    socket.on('message', (data) => messages.push(JSON.parse(String(data)) as { type: string }));
+    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+    socket.send(JSON.stringify({ type: 'connection_init', payload: {} }));
+    await until(() => messages.some((message) => message.type === 'connection_ack'), 'the connection_ack');
+    socket.send(JSON.stringify({ id: 'q', type: 'subscribe', payload: { query: '{ sources { id } }' } }));
+    const request = fetch(gateway.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'cut-request' },
+      body: JSON.stringify({ query: 'query Cut { sources { id } }' }),
+    }).catch((error: unknown) => error);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await within(gateway.close(), 10_000, 'the gateway to close');
+    await request;
+    const records = () => lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    await until(() => records().some((record) => record.requestId === 'cut-request'), 'the request line', 5_000);
+    expect(records().find((record) => record.requestId === 'cut-request')).toMatchObject({
+      status: 444,
+      cutAtShutdown: true,
+    });
+    expect(records().find((record) => record.requestId === 'cut-request')).not.toHaveProperty('clientClosed');
+    expect(records().find((record) => record.requestId === 'cut-socket' && record.msg === 'socket')).toMatchObject({
+      closeCode: 1006,
+      closeReason: 'shutdown_cut',
+    });
+  } finally {
+    socket.terminate();
+    stack.emulator.faults.reset();
+    await stack.dispose();
   }
 });
 
