@@ -478,6 +478,14 @@ export function createLimits(schema: GraphQLSchema, overrides: Partial<Operation
       const limit = formatted.extensions?.limit;
       if (typeof limit === 'string' && formatted.message.startsWith('Operation too complex'))
         return { ...formatted, extensions: { ...formatted.extensions, code: OPERATION_TOO_COMPLEX } };
+      // graphql-js's own limit on introspection (MaxIntrospectionDepthRule: three levels of
+      // `fields`, `interfaces`, `possibleTypes` and the like): a limit like ours, named as ours are.
+      if (formatted.message === 'Maximum introspection depth exceeded')
+        return {
+          ...formatted,
+          message: 'Operation too complex: its introspection is nested more than 3 levels deep, the limit.',
+          extensions: { ...formatted.extensions, code: OPERATION_TOO_COMPLEX, limit: 'introspectionDepth', max: 3 },
+        };
       if (!/^Syntax Error: Document contains more tha[nt] \d+ tokens/.test(formatted.message)) return formatted;
       return {
         ...formatted,

@@ -296,6 +296,16 @@ describe('over HTTP and WebSocket', () => {
     await refusedOverHttp(`{ viewer { ${'id '.repeat(DEFAULT_LIMITS.maxTokens)} } }`, 'tokens');
   });
 
+  it("refuses introspection nested past graphql-js's depth as a limit of ours (it was GRAPHQL_VALIDATION_FAILED), over HTTP and WebSocket", async () => {
+    const deep = '{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }';
+    const error = await refusedOverHttp(deep, 'introspectionDepth');
+    expect(error?.extensions?.max).toBe(3);
+    const errors = (await wsErrors(clients.connect(stack.gateway), deep)) as Array<{
+      extensions?: Record<string, unknown>;
+    }>;
+    expect(errors[0].extensions).toMatchObject({ code: 'OPERATION_TOO_COMPLEX', limit: 'introspectionDepth' });
+  });
+
   it("lets the tests' inbox through", async () => {
     const response = await stack.gql<{ threads: { nodes: unknown[] } }>(INBOX, { source });
     expect(response.errors).toBeUndefined();
