@@ -134,8 +134,11 @@ export function tokenBucketPolicy({
 }: TokenBucketOptions): EngagePolicy {
   return (next) => ({
     async call<T>(request: EngageRequest): Promise<T> {
+      // The wait is the call's, not each attempt's: a call that yields asks again after each wait,
+      // and must not wait `maxWaitMs` each time.
+      const giveUpAt = Math.min(Date.now() + maxWaitMs, request.deadline ?? Infinity);
       for (;;) {
-        const allowed = Math.min(maxWaitMs, (request.deadline ?? Infinity) - Date.now());
+        const allowed = giveUpAt - Date.now();
         let take: Take;
         try {
           take = await store.take(Math.max(0, allowed), request.yields ? reserve : 0);
@@ -146,7 +149,10 @@ export function tokenBucketPolicy({
         // Refused, but drained (or, for a call that yields, below the reserve) for less than the caller
         // may wait: wait that out and ask again.
         if (!take.granted && take.waitMs > allowed) {
-          throw localError('rate_limited', `${refusal.what} has no call to spare for ${take.waitMs} ms`, {
+          const why = request.yields
+            ? `keeps its last calls for callers within their share, and this caller is past it, for ${take.waitMs} ms`
+            : `has no call to spare for ${take.waitMs} ms`;
+          throw localError('rate_limited', `${refusal.what} ${why}`, {
             upstreamError: refusal.upstreamError,
             retryAfterMs: take.waitMs,
           });

@@ -1,6 +1,6 @@
 /** The token bucket's arithmetic, in memory (the Redis script follows the same rules; the reserve is checked on both). */
 import { randomUUID } from 'node:crypto';
-import { bucketSize, MemoryBucketStore, type BucketStore } from '../../src/engage';
+import { bucketSize, EngageError, MemoryBucketStore, tokenBucketPolicy, type BucketStore } from '../../src/engage';
 import { connectRedis, type Redis } from '../../src/infra/redis';
 import { redisBucketStore } from '../../src/infra/token-bucket';
 import { describeWith, requirements, TEST_REDIS_URL } from '../support/requirements';
@@ -96,5 +96,40 @@ describe('a reserve for the calls that do not yield', () => {
       const size = bucketSize(60, 10);
       await reserveContract(redisBucketStore(redis, `${prefix}:bucket`, size), size.refillPerMs);
     });
+  });
+});
+
+describe('the policy', () => {
+  /** A bucket that always says "below the reserve: ask again in 100 ms" to a call that yields. */
+  function neverEnough() {
+    let takes = 0;
+    const store: BucketStore = {
+      take: async () => {
+        takes++;
+        return { granted: false, waitMs: 100 };
+      },
+      drain: async () => {},
+      level: async () => ({ tokens: 0, burst: 10, drainedForMs: 0 }),
+    };
+    return { store, takes: () => takes };
+  }
+  const next = { call: async <T>() => 'sent' as T };
+
+  it('a call that yields waits maxWaitMs in all, not maxWaitMs at each of its attempts', async () => {
+    const { store, takes } = neverEnough();
+    const policy = tokenBucketPolicy({ store, maxWaitMs: 300, reserve: 4 })(next);
+    // The deadline is far: only maxWaitMs stops it, after about 300 / 100 attempts (it was 100).
+    const request = {
+      method: 'GET',
+      path: '/threads',
+      write: false,
+      yields: true,
+      deadline: Date.now() + 10_000,
+    } as const;
+    const error = await policy.call(request).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EngageError);
+    expect((error as EngageError).kind).toBe('rate_limited');
+    expect((error as EngageError).message).toMatch(/within their share/);
+    expect(takes()).toBeLessThanOrEqual(4);
   });
 });
