@@ -212,8 +212,17 @@ const upstreamSection = z.object({
     .int()
     .refine((n) => n === 0 || n >= 2, 'must be 0 (no share per caller) or at least 2')
     .optional(),
-  ENGAGE_RATE_LIMIT_UNVERIFIED_PER_ADDRESS_PER_MINUTE: z.coerce.number().int().positive().optional(),
-  ENGAGE_RATE_LIMIT_GUARANTEED_PER_CALLER_PER_MINUTE: z.coerce.number().int().min(0).optional(),
+  // A bucket of 1 a minute is all burst and no refill (token-bucket.ts `bucketSize`): 2 is the least.
+  ENGAGE_RATE_LIMIT_UNVERIFIED_PER_ADDRESS_PER_MINUTE: z.coerce
+    .number()
+    .int()
+    .refine((n) => n >= 2, 'must be at least 2')
+    .optional(),
+  ENGAGE_RATE_LIMIT_GUARANTEED_PER_CALLER_PER_MINUTE: z.coerce
+    .number()
+    .int()
+    .refine((n) => n === 0 || n >= 2, 'must be 0 (no call yields) or at least 2')
+    .optional(),
   ENGAGE_RATE_LIMIT_MAX_WAIT_MS: ms.default(DEFAULTS.upstream.rateLimitMaxWaitMs),
   UPSTREAM_RETRY_AFTER_FLOOR_MS: ms.default(DEFAULTS.upstream.retryAfterFloorMs),
   UPSTREAM_BREAKER_THRESHOLD: z.coerce.number().int().positive().default(DEFAULTS.upstream.breakerThreshold),

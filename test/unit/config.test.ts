@@ -216,6 +216,18 @@ describe('settings that cannot work together or are not what they name', () => {
     );
   });
 
+  it('refuses a bucket of 1 a minute, which would never refill', () => {
+    expect(() => loadConfig({ ENGAGE_RATE_LIMIT_GUARANTEED_PER_CALLER_PER_MINUTE: '1' })).toThrow(
+      /ENGAGE_RATE_LIMIT_GUARANTEED_PER_CALLER_PER_MINUTE: must be 0 \(no call yields\) or at least 2/,
+    );
+    expect(() => loadConfig({ ENGAGE_RATE_LIMIT_UNVERIFIED_PER_ADDRESS_PER_MINUTE: '1' })).toThrow(
+      /ENGAGE_RATE_LIMIT_UNVERIFIED_PER_ADDRESS_PER_MINUTE: must be at least 2/,
+    );
+    expect(loadConfig({ ENGAGE_RATE_LIMIT_GUARANTEED_PER_CALLER_PER_MINUTE: '0' }).upstream).toMatchObject({
+      rateLimitGuaranteedPerCallerPerMinute: 0,
+    });
+  });
+
   it('refuses a NODE_ENV other than production, development or test: a typo would serve with the development defaults', () => {
     for (const value of ['prod', 'Production', 'staging'])
       expect(() => loadConfig({ NODE_ENV: value })).toThrow(
