@@ -160,6 +160,8 @@ export function createLogging(options: LoggingOptions = {}): Logging {
   const byResponse = new WeakMap<ServerResponse, RequestScope>();
   /** The lines held for their operation's end (`settled`). */
   const held = new Set<RequestScope>();
+  /** Set by `flush` (shutdown): a line is no longer held, since nothing would write it later. */
+  let flushed = false;
   const addressOf = options.addressOf ?? ((request: IncomingMessage) => request.socket.remoteAddress ?? '');
   // The errors of tracked operations, seen by the Apollo plugin before `formatError` logs them.
   const byError = new WeakMap<object, RequestScope>();
@@ -231,7 +233,9 @@ export function createLogging(options: LoggingOptions = {}): Logging {
     res.once('close', () => {
       // The client went away while its operation runs: a mutation's write is not cut short (Engage
       // may be acting on it), so the line waits for the operation's end, with the calls it made.
-      if (!scope.running || res.writableFinished) return line();
+      // Once flushed, nothing would write a held line: a connection the shutdown cuts after the flush
+      // (its 'close' comes late on a loaded machine) is written at once.
+      if (!scope.running || res.writableFinished || flushed) return line();
       const timer = setTimeout(() => scope.settled?.(), SETTLE_WAIT_MS).unref();
       held.add(scope);
       scope.settled = () => {
@@ -287,6 +291,7 @@ export function createLogging(options: LoggingOptions = {}): Logging {
       (context as WithScope)[SCOPE] = scope;
     },
     flush: () => {
+      flushed = true;
       for (const scope of [...held]) scope.settled?.();
     },
     log: (message) => logger.warn(message),

@@ -114,11 +114,20 @@ it("logs what the grace period cut as the server's doing: the request 444 cutAtS
     socket.send(JSON.stringify({ type: 'connection_init', payload: {} }));
     await until(() => messages.some((message) => message.type === 'connection_ack'), 'the connection_ack');
     socket.send(JSON.stringify({ id: 'q', type: 'subscribe', payload: { query: '{ sources { id } }' } }));
+    // On a loaded machine a new connection can take longer than any fixed pause to reach the server:
+    // the shutdown starts once the gateway holds the request (the socket's query, sent before it on an
+    // open connection, is under way by then).
+    const received = new Promise<void>((resolve) =>
+      gateway.httpServer.on('request', (incoming: http.IncomingMessage) => {
+        if (incoming.headers['x-request-id'] === 'cut-request') resolve();
+      }),
+    );
     const request = fetch(gateway.url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-request-id': 'cut-request' },
       body: JSON.stringify({ query: 'query Cut { sources { id } }' }),
     }).catch((error: unknown) => error);
+    await within(received, 10_000, 'the gateway to receive the request');
     await new Promise((resolve) => setTimeout(resolve, 200));
     await within(gateway.close(), 10_000, 'the gateway to close');
     await request;

@@ -1,7 +1,11 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
+import express from 'express';
 import type { GraphQLRequestContext, GraphQLRequestListener } from '@apollo/server';
 import { GraphQLError } from 'graphql';
 import { createLogging, type RequestScope } from '../../src/edge/logging';
+import { Deferred, until, within } from '../live/support';
 
 describe('logging without a request store', () => {
   it("a GraphQL error's warning carries the id of the request whose operation met it", async () => {
@@ -30,5 +34,41 @@ describe('logging without a request store', () => {
       expect.objectContaining({ requestId: 'req-1', msg: 'engage: UPSTREAM_UNAVAILABLE' }),
       expect.not.objectContaining({ requestId: expect.anything() }),
     ]);
+  });
+});
+
+describe('access lines at shutdown', () => {
+  it('a request whose connection closes after the flush, its operation still running, is written at once (not held for it)', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+        done();
+      },
+    });
+    const logging = createLogging({ level: 'info', destination });
+    const received = new Deferred<void>();
+    const app = express();
+    app.use(logging.middleware);
+    app.use((_req, res) => {
+      // An operation under way, never answered: the shutdown cuts its connection.
+      logging.scopeOf(res)!.running = true;
+      received.resolve();
+    });
+    const server = http.createServer(app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const request = http.get({ host: '127.0.0.1', port, path: '/graphql', headers: { 'x-request-id': 'late-cut' } });
+    request.on('error', () => undefined);
+    try {
+      await within(received.promise, 5_000, 'the request');
+      // The order a loaded machine can give: the held lines are flushed, then the connection closes.
+      logging.flush();
+      server.closeAllConnections();
+      await until(() => lines.some((line) => line.requestId === 'late-cut'), 'the request line', 2_000);
+    } finally {
+      request.destroy();
+      server.close();
+    }
   });
 });
