@@ -216,6 +216,27 @@ export function writeTags(request: EngageRequest, answer?: unknown): string[] {
 }
 
 /**
+ * The tags of a write Engage refused because of the state of a record its path names (404 gone, 409
+ * conflict, 422 invalid): that record alone, whose cached copy is what the caller acted on and is
+ * likely stale (a thread closed elsewhere, an intervention already closed). Nothing else changed.
+ */
+export function refusedWriteTags(request: EngageRequest, status: number | undefined): string[] {
+  if (status !== 404 && status !== 409 && status !== 422) return [];
+  const [resource, id] = segmentsOf(request.path);
+  if (!id) return [];
+  switch (resource) {
+    case 'content_threads':
+      return [`thread:${id}`];
+    case 'interventions':
+      return [`intervention:${id}`];
+    case 'identity_groups':
+      return [`profile:${id}`];
+    default:
+      return [];
+  }
+}
+
+/**
  * The tags a webhook event changes; `[ALL]` for an event the gateway cannot map, `[]` for one that
  * changes nothing cached (agent availability is never cached).
  */

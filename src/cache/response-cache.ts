@@ -44,7 +44,7 @@ import { LRUCache } from 'lru-cache';
 import type { EngageApi, EngagePolicy, EngageRequest } from '../engage/api';
 import { EngageError, isOutcomeUnknown } from '../engage/errors';
 import { pathAndQuery } from '../engage/http';
-import { ALL, eventTags, readClass, readTags, writeTags, type ResourceChange } from './resources';
+import { ALL, eventTags, readClass, readTags, refusedWriteTags, writeTags, type ResourceChange } from './resources';
 
 export interface ResponseCacheOptions {
   /** Sources, users, teams, categories, tags. 0 disables. */
@@ -264,7 +264,13 @@ export class ResponseCache {
             // refused it (a 4xx) or it never left the gateway: nothing changed, and a failed write
             // names no thread, so its eviction was every token's whole cache (`ALL`) on every
             // instance, for one call of the caller's share (an unknown intervention to close).
-            if (error instanceof EngageError && !isOutcomeUnknown(error)) throw error;
+            // A refusal for the state of the record it names (404, 409, 422) evicts that record only:
+            // the caller acted on a copy that is likely stale, and reads it again next.
+            if (error instanceof EngageError && !isOutcomeUnknown(error)) {
+              const stale = refusedWriteTags(request, error.status);
+              if (stale.length > 0) await this.evict(stale);
+              throw error;
+            }
             await this.evict(writeTags(request, answer));
             throw error;
           }

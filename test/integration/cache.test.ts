@@ -64,7 +64,7 @@ it('a write that fails upstream still invalidates: it may have happened', async 
   expect((await inbox()).calls).toBeGreaterThan(0);
 });
 
-it("a write Engage refuses (an unknown intervention, 404) evicts nothing: not another token's cache", async () => {
+it("a write Engage refuses (an unknown intervention, 404) evicts no other record: not another token's cache", async () => {
   const agent = stack.emulator.agents.find((a) => a.role === 'agent' && a.sourceIds.includes(source.id))!;
   await inbox(agent.token); // the other token's cache, warm
   expect((await inbox(agent.token)).calls).toBe(0);
@@ -91,4 +91,31 @@ it('a change made in Engage and announced by webhook is visible to the next oper
   const after = await inbox();
   expect(after.calls).toBeGreaterThan(0);
   expect(after.threads.find((thread) => thread.id === target.id)?.closed ?? false).toBe(false);
+});
+
+it("a write Engage refuses for the state of the record it names (409) evicts that record: the next read shows Engage's state", async () => {
+  // No webhook: the gateway hears of a change made in Engage only by reading it again.
+  const quiet = await startStack({ gateway: { cacheTtlMs: 60_000, recordCacheTtlMs: 60_000 } });
+  try {
+    const open = await quiet.gql<{ interventions: { nodes: Array<{ id: string }> } }>(
+      '{ interventions(filter: { state: OPENED }, first: 1) { nodes { id } } }',
+    );
+    expect(open.errors).toBeUndefined();
+    const [{ id }] = open.data!.interventions.nodes;
+    const read = () =>
+      quiet.gql<{ intervention: { closed: boolean } }>('query($i: ID!) { intervention(id: $i) { closed } }', { i: id });
+    expect((await read()).data!.intervention.closed).toBe(false);
+    // Another client closes it straight through Engage's REST API.
+    const closed = await fetch(`${quiet.emulator.url}/interventions/${id}/close`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${quiet.admin.token}` },
+    });
+    expect(closed.status).toBe(200);
+    const refused = await quiet.gql('mutation($i: ID!) { closeIntervention(id: $i) { id } }', { i: id });
+    expect(refused.errors?.[0].extensions?.code).toBe('CONFLICT');
+    // Before, the cached copy (open) was served again for the record TTL, and the agent kept trying.
+    expect((await read()).data!.intervention.closed).toBe(true);
+  } finally {
+    await quiet.dispose();
+  }
 });
