@@ -318,7 +318,9 @@ export class FanOut {
         for (const member of group.members) member.push(execution.result);
       }
     } catch (error) {
-      this.log(`live: subscription stream failed: ${error instanceof Error ? error.message : String(error)}`);
+      // A replay past its caller's rate is the caller's doing, answered to it as RATE_LIMITED: not a failure.
+      if (!(error instanceof GraphQLError && error.extensions.code === 'RATE_LIMITED'))
+        this.log(`live: subscription stream failed: ${error instanceof Error ? error.message : String(error)}`);
       const coded = error instanceof GraphQLError || isTransient(error);
       for (const member of group.members) {
         if (!coded) member.fail(error);
