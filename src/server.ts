@@ -647,10 +647,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       // copy of the context keeps it, a property.
       if (callerRate) {
         (context as { [RATE_CALLER]?: RateCaller })[RATE_CALLER] = who;
-        // What the answer weighs, once it is sent (its length: Express sets it for Apollo's string).
+        // What the answer weighs, once it is sent: its bytes (Express sets `content-length` for
+        // Apollo's string, UTF-8 encoded), as a WebSocket answer's are counted (src/live/transport.ts).
         res.once('finish', () => {
-          const characters = Number(res.getHeader('content-length'));
-          if (characters > 0) callerRate.answered(who, characters);
+          const bytes = Number(res.getHeader('content-length'));
+          if (bytes > 0) callerRate.answered(who, bytes);
         });
       }
       return context;

@@ -98,12 +98,14 @@ export interface RateCaller {
 export const COST_PER_OPERATION = 1_000;
 
 /**
- * An answer counts one more operation for each this many characters of it, once sent: the cost
- * estimate counts objects, not their fields, and a field may hold a whole email. The same cost
- * (4,801: 150 threads of 30 contents) answered with every field was 340 KB and 47 ms of CPU, with
- * ids only 34 KB and 12 ms. The inbox's answer (30 threads) is some 30-60 KB: nothing more.
+ * An answer counts one more operation for each this many bytes of it (UTF-8, as sent), once sent:
+ * the cost estimate counts objects, not their fields, and a field may hold a whole email. The same
+ * cost (4,801: 150 threads of 30 contents) answered with every field was 340 KB and 47 ms of CPU,
+ * with ids only 34 KB and 12 ms. The inbox's answer (30 threads) is some 30-60 KB: nothing more.
+ * Bytes over HTTP and WebSocket alike: counted in characters (UTF-16 code units), a WebSocket answer
+ * of accented names, CJK text or emoji weighed a third to a half of the same answer over HTTP.
  */
-export const ANSWER_CHARACTERS_PER_OPERATION = 100_000;
+export const ANSWER_BYTES_PER_OPERATION = 100_000;
 
 /**
  * Events of the event log a resumed subscription replays that count as one operation: each is
@@ -130,10 +132,11 @@ export interface CallerRate {
    */
   replayed(who: RateCaller, events: number): GraphQLError | undefined;
   /**
-   * `who` was sent an answer of `characters`: one operation more per
-   * `ANSWER_CHARACTERS_PER_OPERATION` of it, counted in its window for its next operations.
+   * `who` was sent an answer of `bytes` (UTF-8, as sent: HTTP's `content-length`, a WebSocket
+   * message's `Buffer.byteLength`): one operation more per `ANSWER_BYTES_PER_OPERATION` of it,
+   * counted in its window for its next operations.
    */
-  answered(who: RateCaller, characters: number): void;
+  answered(who: RateCaller, bytes: number): void;
   /**
    * Engage answered a call made with `caller`'s own token with `status` (0: no answer): accepted
    * (any answer but 401, 429, 5xx, none), the token has its own window; a 401 sends it back to the
@@ -225,8 +228,8 @@ export function createCallerRate({
       const beyond = Math.ceil(cost / COST_PER_OPERATION) - 1;
       return beyond > 0 ? count(who, http, beyond, BY_COST) : undefined;
     },
-    answered(who, characters) {
-      const units = Math.floor(characters / ANSWER_CHARACTERS_PER_OPERATION);
+    answered(who, bytes) {
+      const units = Math.floor(bytes / ANSWER_BYTES_PER_OPERATION);
       if (units > 0) count(who, false, units);
     },
     replayed(who, events) {

@@ -736,9 +736,12 @@ export function startTransport(options: TransportOptions): Transport {
         serialised.set(result, out);
       }
       if (out.codes) for (const code of out.codes) (operation.errorCodes ??= new Set()).add(code);
-      // A query's or mutation's answer counts in its caller's rate by its length, as over HTTP; a
-      // subscription's payloads are bounded by its cost, counted as it started (and executed once for many).
-      if (!operation.subscription) options.callerRate?.answered(operation.connection, out.json.length);
+      // A query's or mutation's answer counts in its caller's rate by its bytes (UTF-8, as ws sends
+      // it), as over HTTP (`content-length`): its length in characters undercounted non-ASCII text
+      // (accents, CJK, emoji) 2-3 times. A subscription's payloads are bounded by its cost, counted
+      // as it started (and executed once for many).
+      if (!operation.subscription && options.callerRate)
+        options.callerRate.answered(operation.connection, Buffer.byteLength(out.json, 'utf8'));
       return out.json;
     },
     sendErrors(operation, errors) {

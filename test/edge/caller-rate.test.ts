@@ -1,7 +1,8 @@
 /**
  * Each caller's rate of operations (`CALLER_OPERATIONS_PER_SECOND`), over real HTTP and WebSocket
  * against the emulator: past it an operation is refused before it runs (429, `Retry-After`,
- * RATE_LIMITED), HTTP and WebSocket operations count together, other callers are served, and the
+ * RATE_LIMITED), HTTP and WebSocket operations count together (an answer by its bytes over either:
+ * non-ASCII text weighs the same), other callers are served, and the
  * caller is served again once its window has passed. Callers without a token, from however many
  * addresses, also count together in one pool (`ANONYMOUS_OPERATIONS_PER_SECOND`), and tokens Engage
  * has not accepted yet in one window of their own (twice the rate), as do an acknowledged socket's
@@ -13,7 +14,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Client } from 'graphql-ws';
 import { startStack, type Stack } from '../support/stack';
-import { clientWithHeaders, Subscription, within, wsClients } from '../live/support';
+import { clientWithHeaders, customerStartsThread, Subscription, within, wsClients } from '../live/support';
 import type { Gateway } from '../../src/server';
 
 const clients = wsClients();
@@ -102,7 +103,7 @@ it('counts an operation by its estimated cost: one near the cost limit counts fi
   expect(refused.body.errors?.[0].extensions.requestId).toEqual(expect.any(String));
 });
 
-it('counts an answer by its length too: one more operation per 100,000 characters, for the next operations', async () => {
+it('counts an answer by its length too: one more operation per 100,000 bytes, for the next operations', async () => {
   const weighed = await stack.anotherGateway({ callerOperationsPerSecond: 10 });
   // The cost of 150 threads of 30 contents' ids (~4,800: five), with every field of each content.
   const HEAVY = `{ threads(first: 150) { nodes { id contents(first: 30) { nodes { id body bodyHtml title type status isPrivate firstInThread foreignId language createdAt updatedAt } } } } }`;
@@ -112,11 +113,11 @@ it('counts an answer by its length too: one more operation per 100,000 character
       headers: { 'content-type': 'application/json', authorization: `Bearer ${stack.admin.token}` },
       body: JSON.stringify({ query }),
     });
-    return { status: response.status, length: (await response.text()).length };
+    return { status: response.status, bytes: (await response.arrayBuffer()).byteLength };
   };
   const first = await post(HEAVY); // Engage answers it (the token has its own window from then on); cached
   expect(first.status).toBe(200);
-  const units = Math.floor(first.length / 100_000);
+  const units = Math.floor(first.bytes / 100_000);
   expect(units).toBeGreaterThanOrEqual(1);
   // A new window: the heavy answer counts 5 by its cost and `units` by its length; then small ones.
   await new Promise((resolve) => setTimeout(resolve, 1_100));
@@ -124,6 +125,52 @@ it('counts an answer by its length too: one more operation per 100,000 character
   const statuses: number[] = [];
   for (let i = 0; i < 10 - 5 - units + 1; i += 1) statuses.push((await post('{ __typename }')).status);
   expect(statuses).toEqual([...Array(10 - 5 - units).fill(200), 429]);
+});
+
+it('counts an answer in bytes over WebSocket as over HTTP: non-ASCII text weighs the same over either', async () => {
+  const weighed = await stack.anotherGateway({ callerOperationsPerSecond: 10 });
+  // A customer writing in Japanese, with accents and emoji: 91,000 characters (UTF-16 code units),
+  // 216,000 bytes. Counted in characters, the WebSocket answer counted 0 more; in bytes it counts 2.
+  const body = 'Ça coûte 日本語のメッセージです、よろしくお願いします 😀 '.repeat(2_600);
+  const { id } = customerStartsThread(stack.emulator, stack.admin, body);
+  const QUERY = 'query ($id: ID!) { content(id: $id) { body } }';
+  const answer = JSON.stringify({ data: { content: { body } } });
+  expect(answer.length).toBeLessThan(100_000);
+  const units = Math.floor(Buffer.byteLength(answer, 'utf8') / 100_000);
+  expect(units).toBe(2);
+  const post = async (query: string, variables?: Record<string, unknown>) => {
+    const response = await fetch(weighed.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${stack.admin.token}` },
+      body: JSON.stringify({ query, variables }),
+    });
+    const text = await response.text();
+    return { status: response.status, text };
+  };
+  // Engage answers it (the token has its own window from then on); the answer is the body as written.
+  const first = await post(QUERY, { id });
+  expect(first.status).toBe(200);
+  expect((JSON.parse(first.text) as { data: { content: { body: string } } }).data.content.body).toBe(body);
+  const socket = clients.connect(weighed, stack.admin.token);
+  await within(new Promise((resolve) => socket.on('connected', resolve)), 10_000, 'the socket to be acknowledged');
+  /** Small HTTP operations served after the heavy answer, in its window, until one is refused. */
+  const servedAfter = async (heavy: () => Promise<unknown>) => {
+    await new Promise((resolve) => setTimeout(resolve, 1_100)); // a new window
+    await heavy();
+    const statuses: number[] = [];
+    while (statuses.length <= 10 && statuses.at(-1) !== 429) statuses.push((await post('{ __typename }')).status);
+    return statuses;
+  };
+  const overHttp = await servedAfter(async () => expect((await post(QUERY, { id })).status).toBe(200));
+  const overWebSocket = await servedAfter(async () => {
+    const subscription = new Subscription<{ content: { body: string } }>(socket, QUERY, { id });
+    await within(subscription.completed.promise, 10_000, 'the query over WebSocket to end');
+    expect(subscription.error).toBeUndefined();
+    expect(subscription.received[0].data?.content.body).toBe(body);
+  });
+  // The heavy answer counts 1 and `units` by its bytes; the small ones take the rest of the 10.
+  expect(overHttp).toEqual([...Array(10 - 1 - units).fill(200), 429]);
+  expect(overWebSocket).toEqual(overHttp);
 });
 
 it('refuses a caller past its rate, over HTTP and WebSocket together; others are served; then it is served again', async () => {
