@@ -339,7 +339,7 @@ export const gatewayTax: Scenario = async ({ config, log, defer }) => {
     pinned: where.description,
     details: {
       restCallsPerRequest: gatewayAnswer.restCalls,
-      answerBytes: gatewayAnswer.text.length,
+      answerBytes: Buffer.byteLength(gatewayAnswer.text),
       oneUser: {
         samples: oneUser.gateway.length,
         gateway: { p50: median(oneUser.gateway), p99: p(oneUser.gateway, 0.99) },
