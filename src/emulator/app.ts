@@ -41,7 +41,8 @@ const KNOB_ROUTES =
 
 const FAULT_NUMBERS = ['latencyMs', 'jitterMs', 'errorRate', 'hangRate', 'force429', 'retryAfterSeconds'] as const;
 const FAULT_RATES: readonly string[] = ['errorRate', 'hangRate'];
-const FAULT_KEYS: readonly string[] = [...FAULT_NUMBERS, 'pathPattern'];
+const FAULT_KEYS: readonly string[] = [...FAULT_NUMBERS, 'forbidden', 'pathPattern', 'method'];
+const FAULT_METHODS: readonly string[] = ['GET', 'POST', 'PUT', 'DELETE'];
 
 /** Validates a JSON FaultSettings body; throws a 400-able message naming the wrong field. */
 function parseFaultSettings(body: unknown): FaultSettings {
@@ -64,6 +65,16 @@ function parseFaultSettings(body: unknown): FaultSettings {
     if (typeof input.pathPattern !== 'string') throw new Error('pathPattern must be a string');
     new RegExp(input.pathPattern); // throws on an invalid pattern
     out.pathPattern = input.pathPattern;
+  }
+  if (input.forbidden !== undefined) {
+    if (typeof input.forbidden !== 'boolean') throw new Error('forbidden must be true or false');
+    out.forbidden = input.forbidden;
+  }
+  if (input.method !== undefined) {
+    // A method no route has would turn every fault off, as a misspelt field would.
+    if (typeof input.method !== 'string' || !FAULT_METHODS.includes(input.method.toUpperCase()))
+      throw new Error(`method must be one of ${FAULT_METHODS.join(', ')}`);
+    out.method = input.method.toUpperCase();
   }
   return out;
 }

@@ -5,7 +5,7 @@
  * Faults come before auth on purpose: an Engage outage or proxy timeout happens whatever the token.
  */
 import type { NextFunction, Request, Response } from 'express';
-import { EmulatorError } from './errors';
+import { EmulatorError, forbidden } from './errors';
 import { sendError } from './http';
 import { Rng } from './random';
 import type { EmulatorStore } from './store';
@@ -110,8 +110,12 @@ export interface FaultSettings {
   force429?: number;
   /** The Retry-After header (seconds) of forced 429s; default 1. */
   retryAfterSeconds?: number;
+  /** Matching requests answer 403 `forbidden`, as Engage answers a token without the permission. */
+  forbidden?: boolean;
   /** A regular expression on the request path (`/1.0/...`): faults apply only to matching paths. */
   pathPattern?: string;
+  /** An HTTP method (`GET`, `POST`...): faults apply only to requests of that method. */
+  method?: string;
 }
 
 export interface LatencyDefaults {
@@ -169,7 +173,9 @@ export class Faults {
   middleware() {
     return (req: Request, res: Response, next: NextFunction): void => {
       const s = this.settings;
-      const matches = this.pattern === undefined || this.pattern.test(req.originalUrl.split('?')[0]);
+      const matches =
+        (s.method === undefined || req.method === s.method.toUpperCase()) &&
+        (this.pattern === undefined || this.pattern.test(req.originalUrl.split('?')[0]));
       if (matches && s.hangRate !== undefined && s.hangRate > 0 && this.rng.next() < s.hangRate) {
         this.log.recordHung(res);
         return; // never answered; close() destroys the socket
@@ -182,6 +188,8 @@ export class Faults {
           sendError(res, new EmulatorError('rate_limit_exceeded', 'Rate limit exceeded'), {
             'Retry-After': retryAfter,
           });
+      } else if (matches && s.forbidden) {
+        answer = () => sendError(res, forbidden('You are not authorized to perform this action'));
       } else if (matches && s.errorRate !== undefined && s.errorRate > 0 && this.rng.next() < s.errorRate) {
         answer = () => sendError(res, new EmulatorError('service_unavailable', 'Service temporarily unavailable'));
       }

@@ -15,6 +15,9 @@
  * the same URL doubles the gateway's deliveries (and its deduplication writes) for nothing. A
  * webhook already targeting the URL is updated instead (`PUT`: the secret and token may have
  * changed), and any further ones, left by earlier runs, are removed. `--delete` removes them all.
+ * URLs are compared as `new URL` spells them, a trailing slash on the path aside. A token that may
+ * create webhooks but not list them (403 on `GET /webhooks`) still registers, with a warning that a
+ * duplicate cannot be ruled out; `--delete` then fails, having no way to find the webhook.
  * `npm run webhook:register:prod` runs the compiled file (dist/), for an install pruned of tsx.
  * `src/main.ts` calls `registerWebhook` itself with the embedded emulator.
  *
@@ -58,6 +61,12 @@ export interface RegisterResult {
   probe: { ok: boolean; status: number | null; code?: string; reason?: string };
   /** Engage's `webhook_status` read back after registration (e.g. `ok`, `validation_failed`); undefined when unread. */
   status: string | undefined;
+  /**
+   * Engage refused to list its webhooks (403 on `GET /webhooks`: the token may create webhooks but
+   * not list them): the refusal, with Engage's message. The webhook was then created without looking
+   * for one that already targets the URL: a duplicate, which doubles every delivery, cannot be ruled out.
+   */
+  listingRefused?: string;
 }
 
 /** A random secret or verify token (URL-safe, 32 bytes of entropy). */
@@ -132,7 +141,16 @@ export async function registerWebhook(options: RegisterOptions): Promise<Registe
   if (!probe.ok && !options.force) return { probe, removed: [], status: undefined };
   const engage = createEngageApi({ baseUrl: options.engageUrl, token: options.accessToken, timeoutMs });
   // Engage lists active webhooks first: the one kept is an active one, if any was.
-  const [existing, ...others] = await webhooksFor(engage, options.url);
+  let listed: Webhook[];
+  let listingRefused: string | undefined;
+  try {
+    listed = await webhooksFor(engage, options.url);
+  } catch (error) {
+    if (!isListingRefused(error)) throw error;
+    listed = [];
+    listingRefused = listingRefusal(error);
+  }
+  const [existing, ...others] = listed;
   const save = (events: readonly string[]) => {
     const input = {
       url: options.url,
@@ -166,24 +184,45 @@ export async function registerWebhook(options: RegisterOptions): Promise<Registe
     removed,
     probe,
     status: await settledStatus(engage, webhook.id, probe.ok, options.statusTimeoutMs),
+    ...(listingRefused !== undefined ? { listingRefused } : {}),
   };
 }
 
-/** `new URL` spelling (host in lowercase, default port dropped), so that one URL typed two ways is one. */
-function sameUrl(a: string, b: string): boolean {
+/** Engage answered `GET /webhooks` with 403: the token may not list webhooks (it may create them). */
+function isListingRefused(error: unknown): error is EngageError {
+  return error instanceof EngageError && error.kind === 'forbidden' && error.status === 403;
+}
+
+/** `GET /webhooks answered 403 (<Engage's message>)`. */
+function listingRefusal(error: EngageError): string {
+  const prefix = `Engage ${error.details.endpoint}: `;
+  const said = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
+  return `GET /webhooks answered 403 (${said})`;
+}
+
+/**
+ * Whether two webhook URLs are one, typed two ways: compared as `new URL` spells them (scheme and
+ * host in lowercase, default port dropped, `/` for an empty path), and a trailing slash on the path
+ * is no difference (`/webhooks/engage/` is `/webhooks/engage`). A URL `new URL` cannot parse
+ * compares as it is.
+ */
+export function sameWebhookUrl(a: string, b: string): boolean {
   const canonical = (url: string) => {
+    let parsed: URL;
     try {
-      return new URL(url).href;
+      parsed = new URL(url);
     } catch {
       return url;
     }
+    if (parsed.pathname.length > 1 && parsed.pathname.endsWith('/')) parsed.pathname = parsed.pathname.slice(0, -1);
+    return parsed.href;
   };
   return canonical(a) === canonical(b);
 }
 
 /** The webhooks the token sees that target `url`, as Engage lists them (active first). */
 async function webhooksFor(engage: EngageApi, url: string): Promise<Webhook[]> {
-  return (await engage.allWebhooks()).filter((webhook) => sameUrl(webhook.url, url));
+  return (await engage.allWebhooks()).filter((webhook) => sameWebhookUrl(webhook.url, url));
 }
 
 /** Removes every webhook the token sees that targets `url`; answers them. */
@@ -192,8 +231,21 @@ export async function removeWebhooks(
 ): Promise<Webhook[]> {
   const timeoutMs = options.timeoutMs ?? DEFAULTS.gateway.engageTimeoutMs;
   const engage = createEngageApi({ baseUrl: options.engageUrl, token: options.accessToken, timeoutMs });
+  let targets: Webhook[];
+  try {
+    targets = await webhooksFor(engage, options.url);
+  } catch (error) {
+    if (!isListingRefused(error)) throw error;
+    // Deleting needs the webhook's id, which only the list gives: answering "none" would be a lie.
+    throw new Error(
+      `Engage refused to list its webhooks: ${listingRefusal(error)}. Without the list the webhook ` +
+        `targeting ${options.url} cannot be found, so nothing was deleted: run --delete with a token that ` +
+        'may list webhooks, or remove the webhook in Engage.',
+      { cause: error },
+    );
+  }
   const removed: Webhook[] = [];
-  for (const webhook of await webhooksFor(engage, options.url)) removed.push(await engage.deleteWebhook(webhook.id));
+  for (const webhook of targets) removed.push(await engage.deleteWebhook(webhook.id));
   return removed;
 }
 
@@ -258,6 +310,13 @@ async function cli(): Promise<void> {
     process.exitCode = 1;
     return;
   }
+  if (result.listingRefused !== undefined)
+    console.error(
+      `Warning: Engage refused to list its webhooks: ${result.listingRefused}. The token may create ` +
+        'webhooks but not list them, so duplicates cannot be checked: whether one already targets the URL ' +
+        'is unknown. The webhook was created anyway; if an earlier one targets the same URL, Engage delivers ' +
+        'every event twice: remove the older one in Engage, or run again with a token that may list webhooks.',
+    );
   console.log(
     result.action === 'updated'
       ? `Webhook ${result.webhook.id} updated for ${result.webhook.url} (it was registered already)`

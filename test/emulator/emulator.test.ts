@@ -848,6 +848,25 @@ describe('knobs', () => {
     expect((await fetch(`${emu.origin}/_emulator/faults`, { method: 'DELETE' })).status).toBe(204);
   });
 
+  it('answers 403 forbidden through PUT /_emulator/faults, only for the method and path asked', async () => {
+    const put = await fetch(`${emu.origin}/_emulator/faults`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ forbidden: true, method: 'get', pathPattern: '^/1\\.0/webhooks$' }),
+    });
+    expect(await put.json()).toEqual({ forbidden: true, method: 'GET', pathPattern: '^/1\\.0/webhooks$' });
+    // Raw requests: the admin client's record is checked against the spec, which declares no 403 here.
+    const call = (method: string, path: string) =>
+      fetch(`${emu.url}${path}`, { method, headers: { authorization: `Bearer ${emu.adminToken}` } });
+    const refused = await call('GET', '/webhooks');
+    expect(refused.status).toBe(403);
+    expect(await refused.json()).toMatchObject({ error: 'forbidden', status: 403 });
+    expect((await call('GET', '/webhooks/000000000000000000000000')).status).toBe(404);
+    expect((await call('POST', '/webhooks')).status).toBe(422);
+    expect((await fetch(`${emu.origin}/_emulator/faults`, { method: 'DELETE' })).status).toBe(204);
+    expect((await call('GET', '/webhooks')).status).toBe(200);
+  });
+
   it('applies the latencyMs option to every request', async () => {
     const slow = await startEmulator({ port: 0, scale: 0.05, latencyMs: 100 });
     try {
@@ -964,6 +983,9 @@ describe('knobs', () => {
     await refused(put('/faults', JSON.stringify({ errorRate: 2 })), /errorRate/);
     await refused(put('/faults', JSON.stringify({ hangRate: 1.5 })), /hangRate/);
     await refused(put('/faults', JSON.stringify({ force429: 2.5 })), /force429/);
+    // A method no route has would never match: every fault off, as with a misspelt field.
+    await refused(put('/faults', JSON.stringify({ forbidden: true, method: 'FETCH' })), /method/);
+    await refused(put('/faults', JSON.stringify({ forbidden: 'yes' })), /forbidden/);
     expect(emu.faults.current()).toEqual({ latencyMs: 5 });
     // Attempts are counted: at least one, a whole number.
     await refused(put('/webhooks', JSON.stringify({ maxAttempts: 0 })), /maxAttempts/);

@@ -2,7 +2,8 @@
  * `npm run webhook:register` (src/live/register.ts) as an operator runs it: the production script
  * on a pruned install; the pre-flight handshake, which names the setting to fix and registers
  * nothing when it fails; Engage's status, read back; a second run, which updates the webhook rather
- * than add another, and `--delete`. Against the emulator and a gateway on loopback.
+ * than add another, and `--delete`; the gateway's URL found however Engage spells it; a token that
+ * may not list webhooks. Against the emulator and a gateway on loopback.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -10,7 +11,13 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Webhook } from '../../src/engage/types';
-import { randomSecret, registerWebhook, removeWebhooks, type RegisterOptions } from '../../src/live/register';
+import {
+  randomSecret,
+  registerWebhook,
+  removeWebhooks,
+  sameWebhookUrl,
+  type RegisterOptions,
+} from '../../src/live/register';
 import { startStack, type Stack } from '../support/stack';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -40,6 +47,42 @@ describe('the production script', () => {
     expect(source).toBe(path.join('src', 'live', 'register.ts'));
     expect(existsSync(path.join(ROOT, source))).toBe(true);
     expect(build.include).toContain('src');
+  });
+});
+
+describe("the gateway's URL, however it is spelt", () => {
+  it('is one URL whatever the case of scheme and host, a default port or a trailing slash on the path', () => {
+    const url = 'https://gateway.example.com/webhooks/engage';
+    for (const other of [
+      'https://Gateway.Example.COM/webhooks/engage',
+      'HTTPS://gateway.example.com:443/webhooks/engage',
+      'https://gateway.example.com/webhooks/engage/',
+      'https://GATEWAY.example.com:443/webhooks/engage/',
+    ])
+      expect(sameWebhookUrl(other, url)).toBe(true);
+    expect(
+      sameWebhookUrl('http://gateway.example.com:80/webhooks/engage', 'http://gateway.example.com/webhooks/engage'),
+    ).toBe(true);
+    // A bare origin is its `/`.
+    expect(sameWebhookUrl('https://gateway.example.com', 'https://gateway.example.com/')).toBe(true);
+  });
+
+  it('is another URL for another path (its case included), port, scheme or query', () => {
+    const url = 'https://gateway.example.com/webhooks/engage';
+    for (const other of [
+      'https://gateway.example.com/webhooks/Engage',
+      'https://gateway.example.com/webhooks',
+      'https://gateway.example.com:8443/webhooks/engage',
+      'http://gateway.example.com/webhooks/engage',
+      'https://gateway.example.com/webhooks/engage?tenant=a',
+    ])
+      expect(sameWebhookUrl(other, url)).toBe(false);
+  });
+
+  it('compares a URL it cannot parse as it is', () => {
+    expect(sameWebhookUrl('not a url', 'not a url')).toBe(true);
+    expect(sameWebhookUrl('not a url/', 'not a url')).toBe(false);
+    expect(sameWebhookUrl('not a url', 'https://gateway.example.com/webhooks/engage')).toBe(false);
   });
 });
 
@@ -237,5 +280,94 @@ describe('registering again', () => {
     expect(await webhooksFor(options.url)).toEqual([]);
     const none = await cli(['--url', options.url, '--delete'], env);
     expect(none).toMatchObject({ code: 0, stdout: expect.stringMatching(/^No webhook/) });
+  });
+
+  it('finds the webhook Engage holds for the URL spelt otherwise (host case, default port, trailing slash)', async () => {
+    // options.url is http://localhost:<port>/webhooks/engage: Engage holds it as an operator may have typed it.
+    const { port } = new URL(options.url);
+    const spelt = `HTTP://LocalHost:${port}/webhooks/engage/`;
+    const held = await post(spelt);
+    const result = await registerWebhook(options);
+    expect(result).toMatchObject({ action: 'updated', status: 'ok', removed: [] });
+    expect(result.webhook!.id).toBe(held.id);
+    // Updated to the URL as given, and no second webhook beside it.
+    expect(await webhooksFor(options.url)).toEqual([expect.objectContaining({ id: held.id })]);
+    expect(await webhooksFor(spelt)).toEqual([]);
+    expect(await removeWebhooks(options)).toEqual([expect.objectContaining({ id: held.id })]);
+
+    // A default port written out (nothing listens on it: only removal, which makes no handshake).
+    const explicit = await post('HTTP://127.0.0.1:80/webhooks/engage/');
+    expect(await removeWebhooks({ ...options, url: 'http://127.0.0.1/webhooks/engage' })).toEqual([
+      expect.objectContaining({ id: explicit.id }),
+    ]);
+  });
+});
+
+describe('a token that may create webhooks but not list them', () => {
+  let stack: Stack;
+  let options: RegisterOptions;
+  let env: Record<string, string>;
+  const webhooksFor = async (url: string) =>
+    (await stack.rest<{ records: Webhook[] }>('/webhooks?limit=150')).records.filter((w) => w.url === url);
+  /** Engage answers 403 to `GET /webhooks`, and to nothing else (`GET /webhooks/{id}` reads the status back). */
+  const refuseListing = () =>
+    stack.emulator.faults.set({ forbidden: true, method: 'GET', pathPattern: '^/1\\.0/webhooks$' });
+  const secrets = () => [stack.admin.token, stack.webhook.secret, stack.webhook.verifyToken];
+
+  beforeAll(async () => {
+    stack = await startStack();
+    options = {
+      engageUrl: stack.emulator.url,
+      accessToken: stack.admin.token,
+      url: stack.gateway.webhookUrl,
+      secret: stack.webhook.secret,
+      verifyToken: stack.webhook.verifyToken,
+    };
+    env = {
+      ENGAGE_URL: stack.emulator.url,
+      ENGAGE_ACCESS_TOKEN: stack.admin.token,
+      WEBHOOK_SECRET: stack.webhook.secret,
+      WEBHOOK_VERIFY_TOKEN: stack.webhook.verifyToken,
+    };
+  });
+  afterEach(() => {
+    stack.emulator.faults.reset();
+  });
+  afterAll(async () => {
+    await stack.dispose();
+  });
+
+  it('registers anyway, and the command warns on stderr that duplicates cannot be checked', async () => {
+    refuseListing();
+    const result = await registerWebhook(options);
+    expect(result).toMatchObject({ action: 'created', status: 'ok', removed: [] });
+    expect(result.listingRefused).toMatch(/GET \/webhooks answered 403/);
+
+    const run = await cli(['--url', options.url], env);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^Webhook \S+ registered/m);
+    expect(run.stdout).toMatch(/webhook_status: ok/);
+    expect(run.stderr).toMatch(/^Warning: Engage refused to list its webhooks: GET \/webhooks answered 403/m);
+    expect(run.stderr).toMatch(/duplicates cannot be checked/);
+    for (const secret of secrets()) expect(run.stdout + run.stderr).not.toContain(secret);
+
+    // What the warning is about: two runs, two webhooks for the URL.
+    stack.emulator.faults.reset();
+    expect(await webhooksFor(options.url)).toHaveLength(2);
+    expect(await removeWebhooks(options)).toHaveLength(2);
+  });
+
+  it('--delete fails, naming the 403, rather than report that no webhook targets the URL', async () => {
+    const registered = await registerWebhook(options);
+    refuseListing();
+    await expect(removeWebhooks(options)).rejects.toThrow(/403.*cannot be found, so nothing was deleted/s);
+    const run = await cli(['--url', options.url, '--delete'], env);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/Engage refused to list its webhooks: GET \/webhooks answered 403/);
+    expect(run.stderr).toMatch(/cannot be found, so nothing was deleted/);
+    expect(run.stdout).not.toMatch(/No webhook|removed/);
+    for (const secret of secrets()) expect(run.stdout + run.stderr).not.toContain(secret);
+    stack.emulator.faults.reset();
+    expect(await webhooksFor(options.url)).toEqual([expect.objectContaining({ id: registered.webhook!.id })]);
   });
 });
