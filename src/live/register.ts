@@ -141,16 +141,9 @@ export async function registerWebhook(options: RegisterOptions): Promise<Registe
   if (!probe.ok && !options.force) return { probe, removed: [], status: undefined };
   const engage = createEngageApi({ baseUrl: options.engageUrl, token: options.accessToken, timeoutMs });
   // Engage lists active webhooks first: the one kept is an active one, if any was.
-  let listed: Webhook[];
-  let listingRefused: string | undefined;
-  try {
-    listed = await webhooksFor(engage, options.url);
-  } catch (error) {
-    if (!isListingRefused(error)) throw error;
-    listed = [];
-    listingRefused = listingRefusal(error);
-  }
-  const [existing, ...others] = listed;
+  const listing = await webhooksFor(engage, options.url);
+  const listingRefused = 'refused' in listing ? listing.refused : undefined;
+  const [existing, ...others] = 'refused' in listing ? [] : listing.webhooks;
   const save = (events: readonly string[]) => {
     const input = {
       url: options.url,
@@ -188,18 +181,6 @@ export async function registerWebhook(options: RegisterOptions): Promise<Registe
   };
 }
 
-/** Engage answered `GET /webhooks` with 403: the token may not list webhooks (it may create them). */
-function isListingRefused(error: unknown): error is EngageError {
-  return error instanceof EngageError && error.kind === 'forbidden' && error.status === 403;
-}
-
-/** `GET /webhooks answered 403 (<Engage's message>)`. */
-function listingRefusal(error: EngageError): string {
-  const prefix = `Engage ${error.details.endpoint}: `;
-  const said = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
-  return `GET /webhooks answered 403 (${said})`;
-}
-
 /**
  * Whether two webhook URLs are one, typed two ways: compared as `new URL` spells them (scheme and
  * host in lowercase, default port dropped, `/` for an empty path), and a trailing slash on the path
@@ -220,9 +201,20 @@ export function sameWebhookUrl(a: string, b: string): boolean {
   return canonical(a) === canonical(b);
 }
 
-/** The webhooks the token sees that target `url`, as Engage lists them (active first). */
-async function webhooksFor(engage: EngageApi, url: string): Promise<Webhook[]> {
-  return (await engage.allWebhooks()).filter((webhook) => sameWebhookUrl(webhook.url, url));
+/**
+ * The webhooks the token sees that target `url`, as Engage lists them (active first); or, when
+ * Engage answers `GET /webhooks` with 403 (the token may create webhooks, not list them), the
+ * refusal: `GET /webhooks answered 403 (<Engage's message>)`.
+ */
+async function webhooksFor(engage: EngageApi, url: string): Promise<{ webhooks: Webhook[] } | { refused: string }> {
+  try {
+    return { webhooks: (await engage.allWebhooks()).filter((webhook) => sameWebhookUrl(webhook.url, url)) };
+  } catch (error) {
+    if (!(error instanceof EngageError && error.kind === 'forbidden')) throw error;
+    const prefix = `Engage ${error.details.endpoint}: `;
+    const said = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
+    return { refused: `GET /webhooks answered 403 (${said})` };
+  }
 }
 
 /** Removes every webhook the token sees that targets `url`; answers them. */
@@ -231,21 +223,16 @@ export async function removeWebhooks(
 ): Promise<Webhook[]> {
   const timeoutMs = options.timeoutMs ?? DEFAULTS.gateway.engageTimeoutMs;
   const engage = createEngageApi({ baseUrl: options.engageUrl, token: options.accessToken, timeoutMs });
-  let targets: Webhook[];
-  try {
-    targets = await webhooksFor(engage, options.url);
-  } catch (error) {
-    if (!isListingRefused(error)) throw error;
-    // Deleting needs the webhook's id, which only the list gives: answering "none" would be a lie.
+  const listing = await webhooksFor(engage, options.url);
+  // Deleting needs the webhook's id, which only the list gives: answering "none" would be a lie.
+  if ('refused' in listing)
     throw new Error(
-      `Engage refused to list its webhooks: ${listingRefusal(error)}. Without the list the webhook ` +
+      `Engage refused to list its webhooks: ${listing.refused}. Without the list the webhook ` +
         `targeting ${options.url} cannot be found, so nothing was deleted: run --delete with a token that ` +
         'may list webhooks, or remove the webhook in Engage.',
-      { cause: error },
     );
-  }
   const removed: Webhook[] = [];
-  for (const webhook of targets) removed.push(await engage.deleteWebhook(webhook.id));
+  for (const webhook of listing.webhooks) removed.push(await engage.deleteWebhook(webhook.id));
   return removed;
 }
 
