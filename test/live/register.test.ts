@@ -24,6 +24,23 @@ const ROOT = path.resolve(__dirname, '..', '..');
 
 const readJson = <T>(file: string): T => JSON.parse(readFileSync(path.join(ROOT, file), 'utf8')) as T;
 
+/** What registering the stack's gateway at `url` takes, as options and as the CLI's environment. */
+const registration = (stack: Stack, url = stack.gateway.webhookUrl) => ({
+  options: {
+    engageUrl: stack.emulator.url,
+    accessToken: stack.admin.token,
+    url,
+    secret: stack.webhook.secret,
+    verifyToken: stack.webhook.verifyToken,
+  } satisfies RegisterOptions,
+  env: {
+    ENGAGE_URL: stack.emulator.url,
+    ENGAGE_ACCESS_TOKEN: stack.admin.token,
+    WEBHOOK_SECRET: stack.webhook.secret,
+    WEBHOOK_VERIFY_TOKEN: stack.webhook.verifyToken,
+  },
+});
+
 describe('the production script', () => {
   // README "Running in production" prunes the devDependencies, tsx with them: `webhook:register`
   // then fails with "tsx: not found" (exit 127).
@@ -137,19 +154,8 @@ describe('the pre-flight handshake', () => {
     const proxied = await proxyAs(stack.gateway.origin, 'public.example.net');
     proxy = proxied.server;
     unlisted = `${proxied.origin}/webhooks/engage`;
-    options = (url) => ({
-      engageUrl: stack.emulator.url,
-      accessToken: stack.admin.token,
-      url,
-      secret: stack.webhook.secret,
-      verifyToken: stack.webhook.verifyToken,
-    });
-    env = {
-      ENGAGE_URL: stack.emulator.url,
-      ENGAGE_ACCESS_TOKEN: stack.admin.token,
-      WEBHOOK_SECRET: stack.webhook.secret,
-      WEBHOOK_VERIFY_TOKEN: stack.webhook.verifyToken,
-    };
+    options = (url) => registration(stack, url).options;
+    ({ env } = registration(stack));
   });
   afterAll(async () => {
     await new Promise((resolve) => proxy.close(resolve));
@@ -222,13 +228,7 @@ describe('registering again', () => {
 
   beforeAll(async () => {
     stack = await startStack();
-    options = {
-      engageUrl: stack.emulator.url,
-      accessToken: stack.admin.token,
-      url: stack.gateway.webhookUrl,
-      secret: stack.webhook.secret,
-      verifyToken: stack.webhook.verifyToken,
-    };
+    ({ options } = registration(stack));
   });
   afterAll(async () => {
     await stack.dispose();
@@ -316,19 +316,7 @@ describe('a token that may create webhooks but not list them', () => {
 
   beforeAll(async () => {
     stack = await startStack();
-    options = {
-      engageUrl: stack.emulator.url,
-      accessToken: stack.admin.token,
-      url: stack.gateway.webhookUrl,
-      secret: stack.webhook.secret,
-      verifyToken: stack.webhook.verifyToken,
-    };
-    env = {
-      ENGAGE_URL: stack.emulator.url,
-      ENGAGE_ACCESS_TOKEN: stack.admin.token,
-      WEBHOOK_SECRET: stack.webhook.secret,
-      WEBHOOK_VERIFY_TOKEN: stack.webhook.verifyToken,
-    };
+    ({ options, env } = registration(stack));
   });
   afterEach(() => {
     stack.emulator.faults.reset();

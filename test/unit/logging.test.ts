@@ -7,15 +7,21 @@ import { GraphQLError } from 'graphql';
 import { createLogging, type RequestScope } from '../../src/edge/logging';
 import { Deferred, until, within } from '../live/support';
 
+/** A destination that keeps each line written, parsed. */
+function captured() {
+  const lines: Array<Record<string, unknown>> = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { lines, destination };
+}
+
 describe('logging without a request store', () => {
   it("a GraphQL error's warning carries the id of the request whose operation met it", async () => {
-    const lines: Array<Record<string, unknown>> = [];
-    const destination = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-        done();
-      },
-    });
+    const { lines, destination } = captured();
     const logging = createLogging({ level: 'warn', destination });
     const scope: RequestScope = { requestId: 'req-1', restCalls: 0, errorCodes: new Set() };
     const context = {};
@@ -39,13 +45,7 @@ describe('logging without a request store', () => {
 
 describe('access lines at shutdown', () => {
   it('a request whose connection closes after the flush, its operation still running, is written at once (not held for it)', async () => {
-    const lines: Array<Record<string, unknown>> = [];
-    const destination = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-        done();
-      },
-    });
+    const { lines, destination } = captured();
     const logging = createLogging({ level: 'info', destination });
     const received = new Deferred<void>();
     const app = express();
