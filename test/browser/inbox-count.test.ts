@@ -9,7 +9,7 @@ import { describeWith, requirements } from '../support/requirements';
 import { inboxInBrowser, screenshotPath } from './support';
 
 describeWith([requirements.chromium()])("inbox app's count of open threads", () => {
-  const inbox = inboxInBrowser({ registerWebhook: true, emulator: { webhooks: { retryBaseMs: 5 } } });
+  const inbox = inboxInBrowser({ registerWebhook: true, emulator: { scale: 1, webhooks: { retryBaseMs: 5 } } });
   const page = () => inbox.page;
   const rows = () => inbox.page.locator('.inbox [data-thread-id]');
   const rowIds = (): Promise<string[]> =>

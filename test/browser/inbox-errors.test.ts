@@ -10,7 +10,7 @@ import { inboxInBrowser, screenshotPath, uncaughtErrors } from './support';
 
 describeWith([requirements.chromium()])('inbox app on the gateway errors', () => {
   // The identities' 503s below would otherwise open the circuit for every other call.
-  const inbox = inboxInBrowser({ gateway: { upstream: { breakerThreshold: 1000 } } });
+  const inbox = inboxInBrowser({ emulator: { scale: 1 }, gateway: { upstream: { breakerThreshold: 1000 } } });
 
   const rows = () => inbox.page.locator('.inbox [data-thread-id]');
   const rowIds = (): Promise<string[]> =>

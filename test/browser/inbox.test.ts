@@ -40,7 +40,7 @@ describeWith([requirements.chromium()])('inbox app in a browser', () => {
     page.$$eval('.inbox [data-thread-id]', (rows) => rows.map((row) => row.getAttribute('data-thread-id') ?? ''));
 
   beforeAll(async () => {
-    stack = await startStack({ registerWebhook: true, emulator: { webhooks: { retryBaseMs: 5 } } });
+    stack = await startStack({ registerWebhook: true, emulator: { scale: 1, webhooks: { retryBaseMs: 5 } } });
     app = await serveApp({ gatewayUrl: stack.gateway.url, emulatorOrigin: stack.emulator.origin });
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });

@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { within } from '../live/support';
+import { TEST_SCALE } from '../support/scale';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 let npm: ChildProcess | undefined;
@@ -54,6 +55,7 @@ it('SIGTERM to `npm start` drains and stops the gateway', async () => {
       HOST: '127.0.0.1',
       PORT: '0',
       EMULATOR_PORT: '0',
+      EMULATOR_SCALE: String(TEST_SCALE),
       EMULATOR_SIMULATE_CUSTOMERS: '0',
       LOG_LEVEL: 'warn',
     },

@@ -9,6 +9,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { TEST_SCALE } from '../support/scale';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -46,7 +47,14 @@ async function start(env: Record<string, string>): Promise<{ code: number; stder
       // Each start compiles the gateway with tsx from cold: on a loaded 2-core machine that has taken
       // most of jest's 30 s alone.
       timeout: 50_000,
-      env: { ...inherited, HOST: '127.0.0.1', EMULATOR_SIMULATE_CUSTOMERS: '0', LOG_LEVEL: 'warn', ...env },
+      env: {
+        ...inherited,
+        HOST: '127.0.0.1',
+        EMULATOR_SCALE: String(TEST_SCALE),
+        EMULATOR_SIMULATE_CUSTOMERS: '0',
+        LOG_LEVEL: 'warn',
+        ...env,
+      },
     });
     return { code: 0, stderr: '' };
   } catch (error) {

@@ -5,10 +5,11 @@
  */
 import { startEmulator, type Emulator } from '../../src/emulator';
 import { startGateway, type GatewayOptions } from '../../src/server';
+import { TEST_SCALE } from '../support/scale';
 
 let emulator: Emulator;
 beforeAll(async () => {
-  emulator = await startEmulator({ port: 0, rateLimitPerMinute: 0 });
+  emulator = await startEmulator({ port: 0, scale: TEST_SCALE, rateLimitPerMinute: 0 });
 });
 afterAll(() => emulator.close());
 

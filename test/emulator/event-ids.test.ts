@@ -4,9 +4,10 @@
  * seeded ids of an emulator started again with the same seed were all dropped as duplicates.
  */
 import { startEmulator, type Emulator } from '../../src/emulator';
+import { TEST_SCALE } from '../support/scale';
 
 async function firstEventIds(): Promise<string[]> {
-  const emulator: Emulator = await startEmulator({ port: 0, seed: 42, rateLimitPerMinute: 0 });
+  const emulator: Emulator = await startEmulator({ port: 0, scale: TEST_SCALE, seed: 42, rateLimitPerMinute: 0 });
   try {
     const ids: string[] = [];
     const stop = emulator.onChange((event) => ids.push(event.id));

@@ -8,13 +8,14 @@ import { createEngageAgent, EngageClient, q } from '../../src/engage';
 import type { Category, Content, IdentityGroup, Thread } from '../../src/engage/types';
 import { startEmulator, type Emulator, type SeededAgent } from '../../src/emulator';
 import { logged, rest } from './support';
+import { TEST_SCALE } from '../support/scale';
 
 let emu: Emulator;
 let admin: SeededAgent;
 let client: EngageClient;
 
 beforeAll(async () => {
-  emu = await startEmulator({ port: 0, rateLimitPerMinute: 0 });
+  emu = await startEmulator({ port: 0, scale: TEST_SCALE, rateLimitPerMinute: 0 });
   admin = emu.agents.find((a) => a.role === 'admin') as SeededAgent;
   client = new EngageClient({ baseUrl: emu.url, token: emu.adminToken });
 });

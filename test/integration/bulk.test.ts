@@ -26,7 +26,7 @@ beforeAll(async () => {
   const upstream = { rateLimitPerMinute: 0, breakerThreshold: 1_000_000 };
   // Failed reads are retried as in production, without its backoff's wait.
   const engageRetry = { baseDelayMs: 1, maxDelayMs: 1 };
-  stack = await startStack({ gateway: { upstream, engageRetry } });
+  stack = await startStack({ emulator: { scale: 1 }, gateway: { upstream, engageRetry } });
   fieldByField = await stack.anotherGateway({
     upstream,
     engageRetry,

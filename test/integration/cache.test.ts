@@ -12,7 +12,11 @@ let stack: Stack;
 let source: Source;
 
 beforeAll(async () => {
-  stack = await startStack({ registerWebhook: true, gateway: { cacheTtlMs: 60_000, recordCacheTtlMs: 60_000 } });
+  stack = await startStack({
+    registerWebhook: true,
+    emulator: { scale: 1 },
+    gateway: { cacheTtlMs: 60_000, recordCacheTtlMs: 60_000 },
+  });
   source = (await stack.rest<Page<Source>>('/content_sources?limit=1')).records[0];
 });
 
@@ -95,7 +99,7 @@ it('a change made in Engage and announced by webhook is visible to the next oper
 
 it("a write Engage refuses for the state of the record it names (409) evicts that record: the next read shows Engage's state", async () => {
   // No webhook: the gateway hears of a change made in Engage only by reading it again.
-  const quiet = await startStack({ gateway: { cacheTtlMs: 60_000, recordCacheTtlMs: 60_000 } });
+  const quiet = await startStack({ emulator: { scale: 1 }, gateway: { cacheTtlMs: 60_000, recordCacheTtlMs: 60_000 } });
   try {
     const open = await quiet.gql<{ interventions: { nodes: Array<{ id: string }> } }>(
       '{ interventions(filter: { state: OPENED }, first: 1) { nodes { id } } }',

@@ -15,7 +15,7 @@ let naive: Gateway;
 let source: Source;
 
 beforeAll(async () => {
-  stack = await startStack();
+  stack = await startStack({ emulator: { scale: 1 } });
   naive = await startGateway({
     engageUrl: stack.emulator.url,
     defaultToken: stack.admin.token,

@@ -34,6 +34,8 @@ describeWith([requirements.redisServer()])('Redis frozen, killed and back', () =
     redis = await OwnRedis.started();
     redisUrl = redis.url;
     stack = await startStack({
+      // The default account, whose newest thread's first message is under an open intervention.
+      emulator: { scale: 1 },
       gateway: {
         redisUrl,
         // The cache on, so that queries go through Redis too.

@@ -9,6 +9,7 @@ import { startGateway, type Gateway } from '../../src/server';
 import { OwnRedis } from '../support/own-redis';
 import { describeWith, requirements } from '../support/requirements';
 import { event, newId, notification, postWebhook } from './support';
+import { TEST_SCALE } from '../support/scale';
 
 describeWith([requirements.redisServer()])('Redis going away', () => {
   let emulator: Emulator;
@@ -18,7 +19,7 @@ describeWith([requirements.redisServer()])('Redis going away', () => {
   const lines: string[] = [];
 
   beforeAll(async () => {
-    emulator = await startEmulator({ port: 0, rateLimitPerMinute: 0 });
+    emulator = await startEmulator({ port: 0, scale: TEST_SCALE, rateLimitPerMinute: 0 });
     redis = await OwnRedis.onFreePort();
   });
 

@@ -33,7 +33,7 @@ function customerWrites(sourceId: string, body: string): Content {
 }
 
 beforeAll(async () => {
-  stack = await startStack({ registerWebhook: true, emulator: { webhooks: { retryBaseMs: 5 } } });
+  stack = await startStack({ registerWebhook: true, emulator: { scale: 1, webhooks: { retryBaseMs: 5 } } });
   const { records } = stack.emulator;
   bot = stack.emulator.agents.find((agent) => agent.role === 'bot')!;
   const closable = (id: string) =>

@@ -5,6 +5,7 @@
 import { startEmulator, type Emulator, type EmulatorOptions, type SeededAgent } from '../../src/emulator';
 import { randomSecret, registerWebhook } from '../../src/live/register';
 import { startGateway, type Gateway, type GatewayOptions } from '../../src/server';
+import { TEST_SCALE } from './scale';
 
 export interface GraphQLResponse<T = Record<string, unknown>> {
   status: number;
@@ -43,7 +44,7 @@ export interface StackOptions {
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
-  const emulator = await startEmulator({ port: 0, rateLimitPerMinute: 0, ...options.emulator });
+  const emulator = await startEmulator({ port: 0, rateLimitPerMinute: 0, scale: TEST_SCALE, ...options.emulator });
   const admin = emulator.agents.find((agent) => agent.role === 'admin') ?? emulator.agents[0];
   const webhook: Stack['webhook'] = { secret: randomSecret(), verifyToken: randomSecret() };
   const start = (overrides: Partial<GatewayOptions> = {}) =>
