@@ -6,6 +6,7 @@
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { tokenScope } from '../../src/cache';
+import { REUSE_MS } from '../../src/edge/health';
 import { startGateway, type Gateway } from '../../src/server';
 import { startStack, type Stack } from '../support/stack';
 import {
@@ -578,16 +579,20 @@ describe('health, readiness and metrics', () => {
         .filter((entry) => entry.path.endsWith('/content_sources') && entry.query === 'limit=1').length;
     await new Promise((resolve) => setTimeout(resolve, 1_100)); // past any probe of another test
     const before = probes();
+    const started = Date.now();
     const answers = await Promise.all(
       Array.from({ length: 30 }, () => fetch(`${stack.gateway.origin}/readyz`).then((response) => response.status)),
     );
     expect(answers.every((status) => status === 200)).toBe(true);
     for (let i = 0; i < 10; i += 1) expect((await fetch(`${stack.gateway.origin}/readyz`)).status).toBe(200);
-    expect(probes() - before).toBe(1);
+    // One call, and one more for each second the forty probes took (on a loaded machine, more than one).
+    const spent = probes() - before;
+    expect(spent).toBeGreaterThanOrEqual(1);
+    expect(spent).toBeLessThanOrEqual(1 + Math.floor((Date.now() - started) / REUSE_MS));
     // A probe a second later checks again.
-    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await new Promise((resolve) => setTimeout(resolve, REUSE_MS + 100));
     expect((await fetch(`${stack.gateway.origin}/readyz`)).status).toBe(200);
-    expect(probes() - before).toBe(2);
+    expect(probes() - before).toBe(spent + 1);
   });
 
   it('/readyz spends no Engage call beside the fleet’s bucket: an answer heard for a caller is the check, and with no token to spare the last answer stands', async () => {
