@@ -11,6 +11,22 @@ export const MAX_LIMIT = 150;
 /** The page size Engage uses when none is asked. */
 export const DEFAULT_LIMIT = 30;
 
+/**
+ * The source types (`Source.type`) whose threads Engage closes and reopens (`PUT
+ * /content_threads/{id}/close`, `GET .../open`): the API documents emails, Answers, Ideas, Facebook
+ * Messenger, Google+, Lithium and Mobile Messaging (Engage Messaging). On any other source a close
+ * answers 403.
+ */
+export const THREADS_CLOSABLE_ON: ReadonlySet<string> = new Set([
+  'email',
+  'answers',
+  'ideas',
+  'messenger',
+  'google_plus',
+  'lithium',
+  'engage_messaging',
+]);
+
 /** A thread's (and a content's) state, as Engage's `status_in` search keyword names it. */
 export const ThreadStatus = {
   NEW: 'new',

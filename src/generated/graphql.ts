@@ -1140,6 +1140,12 @@ export type Source = {
   status?: Maybe<Scalars['String']['output']>;
   /** Threads of the source, newest activity first unless ordered otherwise. */
   threads: ThreadConnection;
+  /**
+   * Whether Engage closes and reopens this source's threads (`closeThread`, `reopenThread`): emails,
+   * Messenger, Engage Messaging, Answers, Ideas, Google+ and Lithium. Elsewhere a close fails with
+   * FORBIDDEN, and a front-end does not offer it.
+   */
+  threadsClosable: Scalars['Boolean']['output'];
   /** The platform, as Engage names it: e.g. `email`, `twitter`, `messenger`, `facebook`, `engage_messaging`, `whatsapp`. */
   type: Scalars['String']['output'];
   updatedAt?: Maybe<Scalars['DateTime']['output']>;
@@ -2125,6 +2131,7 @@ export type SourceResolvers<ContextType = GatewayContext, ParentType extends Res
   name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   status?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   threads?: Resolver<ResolversTypes['ThreadConnection'], ParentType, ContextType, RequireFields<SourceThreadsArgs, 'first'>>;
+  threadsClosable?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   type?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   updatedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
 }>;

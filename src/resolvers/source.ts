@@ -1,3 +1,4 @@
+import { THREADS_CLOSABLE_ON } from '../engage/vocabulary';
 import type { Resolvers } from '../generated/graphql';
 import { loadList } from './helpers';
 import { threadConnection } from './thread-connection';
@@ -11,6 +12,7 @@ export const sourceResolvers: Resolvers = {
     channelId: (source) => source.channel_id ?? null,
     communityId: (source) => source.community_id ?? null,
     color: (source) => source.color_hex ?? null,
+    threadsClosable: (source) => THREADS_CLOSABLE_ON.has(source.type),
     contentLanguages: (source) => source.content_languages ?? [],
     defaultCategories: (source, _args, { loaders }) => loadList(loaders.category, source.default_category_ids),
     threads: (source, args, { loaders }) => threadConnection(loaders, args, { sourceIds: [source.id] }),

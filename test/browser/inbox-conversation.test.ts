@@ -42,6 +42,17 @@ describeWith([requirements.chromium()])("inbox app's conversation pane", () => {
     expect(uncaught()).toEqual([]);
   });
 
+  it('offers Close thread only on a source whose threads Engage closes: an email, not a tweet', async () => {
+    const { page, stack } = inbox;
+    const twitter = stack.emulator.records.list('sources').find((source) => source.active && source.type === 'twitter');
+    await openNewConversation(page, stack, 'Hi, my order never came.', twitter!.id);
+    await page.getByRole('button', { name: 'Resolve intervention' }).waitFor();
+    await expect(page.getByRole('button', { name: 'Close thread' }).count()).resolves.toBe(0);
+
+    await openEmail('Hi, my order never came either.');
+    await page.getByRole('button', { name: 'Close thread' }).waitFor();
+  });
+
   it('moves its relative times on as time passes: a message shown "just now" reads "5 min ago" five minutes later, here and in the inbox', async () => {
     const { page } = inbox;
     const threadId = await openEmail('Is anyone there?');

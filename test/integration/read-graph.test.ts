@@ -52,6 +52,34 @@ describe('roots and relations match the REST API', () => {
     });
   });
 
+  it('threadsClosable says where Engage closes threads: a thread of each source closes, or is FORBIDDEN, as it says', async () => {
+    const { data, errors } = await stack.gql<{
+      sources: Array<{ id: string; type: string; threadsClosable: boolean }>;
+    }>('{ sources { id type threadsClosable } }');
+    expect(errors).toBeUndefined();
+    const sources = data!.sources;
+    // The emulator's rule for each source (Engage's documented list) is the gateway's.
+    for (const source of sources)
+      expect([source.type, source.threadsClosable]).toEqual([
+        source.type,
+        stack.emulator.records.sourceTraits(source.id)?.threadClosure,
+      ]);
+    expect(new Set(sources.map((source) => source.threadsClosable))).toEqual(new Set([true, false]));
+    // And Engage does as it says: one open thread of a source of each kind.
+    for (const closable of [true, false]) {
+      const source = sources.find((candidate) => candidate.threadsClosable === closable)!;
+      const [thread] = (
+        await stack.rest<Page<Thread>>(`/content_threads?q=source:${source.id}&limit=150`)
+      ).records.filter((candidate) => !candidate.closed);
+      const closed = await stack.gql<{ closeThread: { closed: boolean } }>(
+        'mutation($t: ID!) { closeThread(id: $t) { closed } }',
+        { t: thread.id },
+      );
+      if (closable) expect(closed.errors).toBeUndefined();
+      else expect(closed.errors?.[0].extensions?.code).toBe('FORBIDDEN');
+    }
+  });
+
   it('threads: a page, the next page by cursor, totalCount', async () => {
     const rest = await stack.rest<Page<Thread>>('/content_threads?limit=10');
     const first = await stack.gql<{

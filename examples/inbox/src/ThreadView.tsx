@@ -359,25 +359,28 @@ export function ThreadView({
           >
             Resolve intervention
           </button>
-          <button
-            type="button"
-            disabled={thread.closed || closingThread.loading}
-            onClick={() =>
-              void act(
-                { action: `closeThread:${thread.id}`, input: null, seen: thread.updatedAt },
-                async (idempotencyKey) => {
-                  const result = await closeThread({ variables: { id: thread.id, idempotencyKey } });
-                  // The thread as the close left it (closed, and its `updatedAt`): a message event
-                  // older than the close, should it come after, neither reopens it nor lists it (live.ts).
-                  const closed = result.data?.closeThread;
-                  if (closed) writeOverReads(client, () => closeInInbox(client.cache, sourceIds, closed));
-                },
-                'Thread closed.',
-              )
-            }
-          >
-            Close thread
-          </button>
+          {/* Engage closes threads on some sources only (emails, Messenger, chat...): elsewhere it is not offered. */}
+          {thread.source.threadsClosable && (
+            <button
+              type="button"
+              disabled={thread.closed || closingThread.loading}
+              onClick={() =>
+                void act(
+                  { action: `closeThread:${thread.id}`, input: null, seen: thread.updatedAt },
+                  async (idempotencyKey) => {
+                    const result = await closeThread({ variables: { id: thread.id, idempotencyKey } });
+                    // The thread as the close left it (closed, and its `updatedAt`): a message event
+                    // older than the close, should it come after, neither reopens it nor lists it (live.ts).
+                    const closed = result.data?.closeThread;
+                    if (closed) writeOverReads(client, () => closeInInbox(client.cache, sourceIds, closed));
+                  },
+                  'Thread closed.',
+                )
+              }
+            >
+              Close thread
+            </button>
+          )}
           <select
             aria-label="Category for humans"
             value={category}

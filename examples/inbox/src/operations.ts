@@ -142,6 +142,10 @@ export const THREAD = graphql(`
     threadCursor: liveCursor
     thread(id: $id) {
       ...ThreadRow
+      source {
+        id
+        threadsClosable
+      }
       customer {
         id
         profile {
