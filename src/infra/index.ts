@@ -18,7 +18,16 @@
  */
 import { EventEmitter } from 'node:events';
 import { DEFAULTS } from '../config';
-import { loadKeyvRedis, memoryKv, memoryStore, redisKv, type Kv, type KvOptions } from './kv';
+import {
+  loadKeyvRedis,
+  memoryKv,
+  memoryStore,
+  redisAdapter,
+  redisKv,
+  type Kv,
+  type KeyvRedisAdapter,
+  type KvOptions,
+} from './kv';
 import { memoryLock, redisLock, type Lock, type LockOptions } from './locks';
 import { MemoryPubSub, RedisPubSub, type PubSub } from './pubsub';
 import { connectRedis, type Redis } from './redis';
@@ -74,6 +83,8 @@ export async function createInfra(options: InfraOptions): Promise<Infra> {
   let closing: Promise<void> | undefined;
   // In memory, what one namespace (or prefix) names, found again by it.
   const stores = new Map<string, ReturnType<typeof memoryStore>>();
+  // Over Redis, one adapter per namespace: the connection keeps each one made (its listeners).
+  const adapters = new Map<string, KeyvRedisAdapter>();
   const locks = new Map<string, Lock>();
   const emitters = new Map<string, EventEmitter>();
   const once = <V>(map: Map<string, V>, key: string, make: () => V): V => {
@@ -85,7 +96,12 @@ export async function createInfra(options: InfraOptions): Promise<Infra> {
     redis,
     kv: (namespace, kvOptions) =>
       redis && KeyvRedis
-        ? redisKv(KeyvRedis, redis, namespace, kvOptions)
+        ? redisKv(
+            once(adapters, namespace, () => redisAdapter(KeyvRedis, redis, namespace)),
+            redis,
+            namespace,
+            kvOptions,
+          )
         : memoryKv(
             once(stores, namespace, () => memoryStore(namespace, kvOptions)),
             namespace,

@@ -275,16 +275,26 @@ export function memoryKv(store: MemoryStore, namespace: string, options: KvOptio
 export const loadKeyvRedis = async () => (await import('@keyv/redis')).default;
 export type KeyvRedis = Awaited<ReturnType<typeof loadKeyvRedis>>;
 
-export function redisKv(KeyvRedis: KeyvRedis, redis: Redis, namespace: string, options: KvOptions = {}): Kv {
+export type KeyvRedisAdapter = InstanceType<KeyvRedis>;
+
+/**
+ * keyv's Redis adapter for `namespace` on the shared connection. Make one per namespace and reuse
+ * it: each adds four listeners to the connection, which keeps it (and all it holds) as long as it lives.
+ */
+export function redisAdapter(KeyvRedis: KeyvRedis, redis: Redis, namespace: string): KeyvRedisAdapter {
   // The adapter throws, so that `Redis.run` sees every failure; keyv then applies the consumer's choice.
   // A key is `<namespace>:<key>`, the namespace once: keyv and the adapter each prefix it by default
   // (keyv `<namespace>:`, the adapter `<namespace>::`), so only the adapter does, with keyv's separator.
-  const adapter = new KeyvRedis(redis.command as ConstructorParameters<typeof KeyvRedis>[0], {
+  return new KeyvRedis(redis.command as ConstructorParameters<typeof KeyvRedis>[0], {
     namespace,
     keyPrefixSeparator: ':',
     throwOnErrors: true,
     throwOnConnectError: true,
   });
+}
+
+/** A store of `namespace` over Redis through `adapter` (`redisAdapter`, of the same namespace). */
+export function redisKv(adapter: KeyvRedisAdapter, redis: Redis, namespace: string, options: KvOptions = {}): Kv {
   const store = new Proxy(adapter, {
     get(target, property, receiver) {
       // The connection belongs to infra: a consumer's `disconnect()` must not close it for everyone.

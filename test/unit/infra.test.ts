@@ -169,4 +169,20 @@ describeWith([requirements.redis()])('infra over Redis', () => {
       await infra.close();
     }
   });
+
+  it('asks a namespace again without adding to the connection: each adapter made listens on it for good', async () => {
+    const infra = await createInfra({ redis: { url: TEST_REDIS_URL }, log: () => undefined });
+    try {
+      const namespace = unique();
+      const listeners = () => infra.redis!.command.listenerCount('error');
+      await infra.kv(namespace).set('k', 1);
+      const once = listeners();
+      for (let i = 0; i < 20; i += 1)
+        expect(await infra.kv(namespace, { throwOnErrors: i % 2 === 0 }).get('k')).toBe(1);
+      expect(listeners()).toBe(once);
+      await infra.kv(namespace).delete('k');
+    } finally {
+      await infra.close();
+    }
+  });
 });
