@@ -99,7 +99,6 @@ export async function createInfra(options: InfraOptions): Promise<Infra> {
         ? redisKv(
             once(adapters, namespace, () => redisAdapter(KeyvRedis, redis, namespace)),
             redis,
-            namespace,
             kvOptions,
           )
         : memoryKv(

@@ -293,8 +293,9 @@ export function redisAdapter(KeyvRedis: KeyvRedis, redis: Redis, namespace: stri
   });
 }
 
-/** A store of `namespace` over Redis through `adapter` (`redisAdapter`, of the same namespace). */
-export function redisKv(adapter: KeyvRedisAdapter, redis: Redis, namespace: string, options: KvOptions = {}): Kv {
+/** A store over Redis through `adapter` (`redisAdapter`), in the adapter's namespace. */
+export function redisKv(adapter: KeyvRedisAdapter, redis: Redis, options: KvOptions = {}): Kv {
+  const { namespace } = adapter;
   const store = new Proxy(adapter, {
     get(target, property, receiver) {
       // The connection belongs to infra: a consumer's `disconnect()` must not close it for everyone.
