@@ -1,13 +1,13 @@
 /** A gateway that cannot listen says why; one that listens logs a failed accept and goes on. */
-import { startEmulator, type Emulator } from '../../src/emulator';
+import type { Emulator } from '../../src/emulator';
 import { startGateway, type Gateway } from '../../src/server';
-import { TEST_SCALE } from '../support/scale';
+import { startTestEmulator } from '../support/emulator';
 
 let emulator: Emulator;
 let first: Gateway;
 const lines: string[] = [];
 beforeAll(async () => {
-  emulator = await startEmulator({ port: 0, scale: TEST_SCALE, rateLimitPerMinute: 0 });
+  emulator = await startTestEmulator();
   first = await startGateway({
     engageUrl: emulator.url,
     port: 0,

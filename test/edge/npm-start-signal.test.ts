@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { within } from '../live/support';
-import { TEST_SCALE } from '../support/scale';
+import { TEST_SCALE } from '../support/emulator';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 let npm: ChildProcess | undefined;

@@ -9,7 +9,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { TEST_SCALE } from '../support/scale';
+import { TEST_SCALE } from '../support/emulator';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 

@@ -3,13 +3,13 @@
  * (pino), as every other start warning, not plain text beside them that a collector keeping JSON
  * lines would file as a message without a level.
  */
-import { startEmulator, type Emulator } from '../../src/emulator';
+import type { Emulator } from '../../src/emulator';
 import { startGateway, type GatewayOptions } from '../../src/server';
-import { TEST_SCALE } from '../support/scale';
+import { startTestEmulator } from '../support/emulator';
 
 let emulator: Emulator;
 beforeAll(async () => {
-  emulator = await startEmulator({ port: 0, scale: TEST_SCALE, rateLimitPerMinute: 0 });
+  emulator = await startTestEmulator();
 });
 afterAll(() => emulator.close());
 

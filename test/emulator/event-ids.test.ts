@@ -3,11 +3,11 @@
  * remembers event ids for two days (webhook deduplication, in Redis across restarts), and the
  * seeded ids of an emulator started again with the same seed were all dropped as duplicates.
  */
-import { startEmulator, type Emulator } from '../../src/emulator';
-import { TEST_SCALE } from '../support/scale';
+import type { Emulator } from '../../src/emulator';
+import { startTestEmulator } from '../support/emulator';
 
 async function firstEventIds(): Promise<string[]> {
-  const emulator: Emulator = await startEmulator({ port: 0, scale: TEST_SCALE, seed: 42, rateLimitPerMinute: 0 });
+  const emulator: Emulator = await startTestEmulator({ seed: 42 });
   try {
     const ids: string[] = [];
     const stop = emulator.onChange((event) => ids.push(event.id));

@@ -7,11 +7,11 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { startEmulator, type Emulator } from '../../src/emulator';
+import type { Emulator } from '../../src/emulator';
 import type { Content, WebhookEvent, WebhookNotification } from '../../src/engage/types';
 import { describeWith, requirements } from '../support/requirements';
 import { readSample, until } from '../live/support';
-import { TEST_SCALE } from '../support/scale';
+import { startTestEmulator } from '../support/emulator';
 
 /** `null`, `array`, or what `typeof` says. */
 const jsonType = (value: unknown): string => (value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value);
@@ -48,10 +48,7 @@ describeWith([requirements.samples()])("the emulator's webhook payloads follow t
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    emulator = await startEmulator({
-      port: 0,
-      scale: TEST_SCALE,
-      rateLimitPerMinute: 0,
+    emulator = await startTestEmulator({
       simulateCustomers: { ratePerMinute: 0 },
     });
   });

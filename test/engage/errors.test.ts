@@ -19,8 +19,8 @@ import {
   type RequestEvent,
 } from '../../src/engage';
 import type { Content, Intervention, Page, Thread } from '../../src/engage/types';
-import { startEmulator, type Emulator, type SeededAgent } from '../../src/emulator';
-import { TEST_SCALE } from '../support/scale';
+import type { Emulator, SeededAgent } from '../../src/emulator';
+import { startTestEmulator } from '../support/emulator';
 import { expectEngageError, logged, rest } from './support';
 
 let emu: Emulator;
@@ -35,7 +35,7 @@ const BAD_TOKEN = 'f00dbad0f00dbad0f00dbad0f00dbad0f00dbad0f00dbad0';
 const QUICK = { maxRetries: 2, baseDelayMs: 1, maxDelayMs: 5 };
 
 beforeAll(async () => {
-  emu = await startEmulator({ port: 0, scale: TEST_SCALE, rateLimitPerMinute: 0 });
+  emu = await startTestEmulator();
   admin = emu.agents.find((a) => a.role === 'admin') as SeededAgent;
   const emailIds = emu.records.list('sources', (s) => s.type === 'email').map((s) => s.id);
   agent = emu.agents.find(
@@ -383,7 +383,7 @@ describe("the emulator's real per-account rate limit", () => {
   let limited: Emulator;
 
   beforeAll(async () => {
-    limited = await startEmulator({ port: 0, scale: TEST_SCALE, rateLimitPerMinute: 5 });
+    limited = await startTestEmulator({ rateLimitPerMinute: 5 });
   });
 
   afterAll(async () => {
@@ -452,7 +452,7 @@ describe('timeouts', () => {
   });
 
   it('a write that could not connect was not sent: its outcome is known', async () => {
-    const closed = await startEmulator({ port: 0, scale: TEST_SCALE, rateLimitPerMinute: 0 });
+    const closed = await startTestEmulator();
     const baseUrl = closed.url;
     await closed.close();
     const engage = new EngageClient({ baseUrl, token: agent.token, retry: QUICK });

@@ -6,16 +6,16 @@
  */
 import { createEngageAgent, EngageClient, q } from '../../src/engage';
 import type { Category, Content, IdentityGroup, Thread } from '../../src/engage/types';
-import { startEmulator, type Emulator, type SeededAgent } from '../../src/emulator';
+import type { Emulator, SeededAgent } from '../../src/emulator';
 import { logged, rest } from './support';
-import { TEST_SCALE } from '../support/scale';
+import { startTestEmulator } from '../support/emulator';
 
 let emu: Emulator;
 let admin: SeededAgent;
 let client: EngageClient;
 
 beforeAll(async () => {
-  emu = await startEmulator({ port: 0, scale: TEST_SCALE, rateLimitPerMinute: 0 });
+  emu = await startTestEmulator();
   admin = emu.agents.find((a) => a.role === 'admin') as SeededAgent;
   client = new EngageClient({ baseUrl: emu.url, token: emu.adminToken });
 });

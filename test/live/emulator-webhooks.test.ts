@@ -5,10 +5,10 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { startEmulator, type Emulator } from '../../src/emulator';
+import type { Emulator } from '../../src/emulator';
 import type { AgentStatus, Content, WebhookEvent, WebhookNotification } from '../../src/engage/types';
 import { Deferred, until, within } from './support';
-import { TEST_SCALE } from '../support/scale';
+import { startTestEmulator } from '../support/emulator';
 
 interface Received {
   method: string;
@@ -59,9 +59,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  emulator = await startEmulator({
-    scale: TEST_SCALE,
-    rateLimitPerMinute: 0,
+  emulator = await startTestEmulator({
     webhooks: { retryBaseMs: 5, maxAttempts: 3 },
     simulateCustomers: { ratePerMinute: 0 },
   });

@@ -4,12 +4,12 @@
  * re-delivers later), never into hung requests.
  */
 import { createServer, type AddressInfo } from 'node:net';
-import { startEmulator, type Emulator } from '../../src/emulator';
+import type { Emulator } from '../../src/emulator';
 import { startGateway, type Gateway } from '../../src/server';
 import { OwnRedis } from '../support/own-redis';
 import { describeWith, requirements } from '../support/requirements';
 import { event, newId, notification, postWebhook } from './support';
-import { TEST_SCALE } from '../support/scale';
+import { startTestEmulator } from '../support/emulator';
 
 describeWith([requirements.redisServer()])('Redis going away', () => {
   let emulator: Emulator;
@@ -19,7 +19,7 @@ describeWith([requirements.redisServer()])('Redis going away', () => {
   const lines: string[] = [];
 
   beforeAll(async () => {
-    emulator = await startEmulator({ port: 0, scale: TEST_SCALE, rateLimitPerMinute: 0 });
+    emulator = await startTestEmulator();
     redis = await OwnRedis.onFreePort();
   });
 

@@ -2,10 +2,10 @@
  * Real servers on loopback for integration tests: the Engage emulator and a gateway in front of it,
  * each on a free port. Every server started is closed by `dispose()` (call it in afterAll).
  */
-import { startEmulator, type Emulator, type EmulatorOptions, type SeededAgent } from '../../src/emulator';
+import type { Emulator, EmulatorOptions, SeededAgent } from '../../src/emulator';
 import { randomSecret, registerWebhook } from '../../src/live/register';
 import { startGateway, type Gateway, type GatewayOptions } from '../../src/server';
-import { TEST_SCALE } from './scale';
+import { startTestEmulator } from './emulator';
 
 export interface GraphQLResponse<T = Record<string, unknown>> {
   status: number;
@@ -44,7 +44,7 @@ export interface StackOptions {
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
-  const emulator = await startEmulator({ port: 0, rateLimitPerMinute: 0, scale: TEST_SCALE, ...options.emulator });
+  const emulator = await startTestEmulator(options.emulator);
   const admin = emulator.agents.find((agent) => agent.role === 'admin') ?? emulator.agents[0];
   const webhook: Stack['webhook'] = { secret: randomSecret(), verifyToken: randomSecret() };
   const start = (overrides: Partial<GatewayOptions> = {}) =>
