@@ -58,6 +58,19 @@ async function query(token?: string, { gateway = limited, from }: { gateway?: Ga
   return { status: response.status, retryAfter: response.headers.get('retry-after'), body };
 }
 
+/**
+ * Runs `sequence` in a new window of the caller's rate (past the last one), again when it took a
+ * second or more: its operations then spanned two windows (a loaded machine), which tell nothing.
+ */
+async function inOneWindow<T>(sequence: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const started = Date.now();
+    const result = await sequence();
+    if (Date.now() - started < 1_000 || attempt === 3) return result;
+  }
+}
+
 /** The one refused answer among `answers`: a 429 that says to come back within the window. */
 function refusalIn<
   T extends {
@@ -94,8 +107,11 @@ it('counts an operation by its estimated cost: one near the cost limit counts fi
   // Engage answers it (the token has its own window from then on), and the cache keeps it.
   expect((await post(NEAR_LIMIT)).status).toBe(200);
   // A new window: then, from the cache, 5 + 1 + 5 > 10 (counted one each, ten a second went through).
-  await new Promise((resolve) => setTimeout(resolve, 1_100));
-  const answers = [await post(NEAR_LIMIT), await post('{ __typename }'), await post(NEAR_LIMIT)];
+  const answers = await inOneWindow(async () => [
+    await post(NEAR_LIMIT),
+    await post('{ __typename }'),
+    await post(NEAR_LIMIT),
+  ]);
   expect(answers.map((answer) => answer.status)).toEqual([200, 200, 429]);
   const refused = answers[2];
   expect(refused.body.errors?.[0].extensions).toMatchObject({ code: 'RATE_LIMITED', rateLimit: 'caller' });
@@ -120,11 +136,12 @@ it('counts an answer by its length too: one more operation per 100,000 bytes, fo
   const units = Math.floor(first.bytes / 100_000);
   expect(units).toBeGreaterThanOrEqual(1);
   // A new window: the heavy answer counts 5 by its cost and `units` by its length; then small ones.
-  await new Promise((resolve) => setTimeout(resolve, 1_100));
-  expect((await post(HEAVY)).status).toBe(200);
-  const statuses: number[] = [];
-  for (let i = 0; i < 10 - 5 - units + 1; i += 1) statuses.push((await post('{ __typename }')).status);
-  expect(statuses).toEqual([...Array(10 - 5 - units).fill(200), 429]);
+  const statuses = await inOneWindow(async () => {
+    const served = [(await post(HEAVY)).status];
+    for (let i = 0; i < 10 - 5 - units + 1; i += 1) served.push((await post('{ __typename }')).status);
+    return served;
+  });
+  expect(statuses).toEqual([200, ...Array(10 - 5 - units).fill(200), 429]);
 });
 
 it('counts an answer in bytes over WebSocket as over HTTP: non-ASCII text weighs the same over either', async () => {
@@ -154,13 +171,13 @@ it('counts an answer in bytes over WebSocket as over HTTP: non-ASCII text weighs
   const socket = clients.connect(weighed, stack.admin.token);
   await within(new Promise((resolve) => socket.on('connected', resolve)), 10_000, 'the socket to be acknowledged');
   /** Small HTTP operations served after the heavy answer, in its window, until one is refused. */
-  const servedAfter = async (heavy: () => Promise<unknown>) => {
-    await new Promise((resolve) => setTimeout(resolve, 1_100)); // a new window
-    await heavy();
-    const statuses: number[] = [];
-    while (statuses.length <= 10 && statuses.at(-1) !== 429) statuses.push((await post('{ __typename }')).status);
-    return statuses;
-  };
+  const servedAfter = (heavy: () => Promise<unknown>) =>
+    inOneWindow(async () => {
+      await heavy();
+      const statuses: number[] = [];
+      while (statuses.length <= 10 && statuses.at(-1) !== 429) statuses.push((await post('{ __typename }')).status);
+      return statuses;
+    });
   const overHttp = await servedAfter(async () => expect((await post(QUERY, { id })).status).toBe(200));
   const overWebSocket = await servedAfter(async () => {
     const subscription = new Subscription<{ content: { body: string } }>(socket, QUERY, { id });
