@@ -19,5 +19,7 @@ module.exports = {
   workerGracefulExitTimeout: 5000,
   // Probes Redis and redis-server once; suites that need them (or the Engage reference files) skip
   // with a reason when they are missing, except where test/support/requirements.ts says they are required.
+  // Starts the Chromium and builds the inbox app that the browser suites share, when the run has any.
   globalSetup: '<rootDir>/test/support/global-setup.ts',
+  globalTeardown: '<rootDir>/test/support/global-teardown.ts',
 };

@@ -1,22 +1,22 @@
 /**
  * The browser suite's harness: the inbox app built with Vite and served by `vite preview` on an
  * origin of its own (another port than the gateway's), and Debian's Chromium driven by
- * playwright-core (never a downloaded browser). Screenshots go to `test-artifacts/` (git-ignored).
+ * playwright-core (never a downloaded browser). A run shares one Chromium and one production build
+ * of the app between its suites (`test/support/browser-server.ts`). Screenshots go to
+ * `test-artifacts/` (git-ignored).
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { chromium, type Browser, type Locator, type Page, type Request } from 'playwright-core';
+import { APP_DIR, buildApp, CHROMIUM_ARGS, GATEWAY_URL_PLACEHOLDER, VITE } from '../support/browser-server';
 import { CHROMIUM_PATH } from '../support/requirements';
 import { startStack, type Stack, type StackOptions } from '../support/stack';
 
 const ROOT = path.resolve(__dirname, '..', '..');
-export const APP_DIR = path.join(ROOT, 'examples', 'inbox');
 export const ARTIFACTS_DIR = path.join(ROOT, 'test-artifacts');
-const VITE = path.join(path.dirname(require.resolve('vite/package.json', { paths: [APP_DIR] })), 'bin', 'vite.js');
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -35,16 +35,16 @@ export interface ServedApp {
 }
 
 /**
- * Builds the app and serves the build on a free port. `gatewayUrl` is the gateway the page calls
- * directly, cross-origin (the gateway allows the page's origin), or through the preview server's
- * proxy with `viaProxy: true`; `/_emulator` is proxied to `emulatorOrigin` so that the
- * sign-in screen lists the seeded agents.
+ * Serves the app on a free port. `gatewayUrl` is the gateway the page calls directly, cross-origin
+ * (the gateway allows the page's origin), or through the preview server's proxy with
+ * `viaProxy: true`; `/_emulator` is proxied to `emulatorOrigin` so that the sign-in screen lists
+ * the seeded agents.
  *
- * With `development: true`, the build is React's development one, as `npm run example:inbox` serves
- * it: StrictMode runs each component's effects twice as it mounts (set up, cleaned up, set up).
- *
- * Each call builds into a folder of its own (the gateway's URL is built into the page), and runs
- * Vite without its lock on one build or preview per project: suites run side by side.
+ * The page is the run's shared production build (`TEST_INBOX_BUILD`, made by the global setup with a
+ * placeholder for the gateway's URL), copied with the suite's URL in the placeholder's place: the
+ * bundle Vite makes with that GATEWAY_URL. Without a shared build, and with `development: true`
+ * (React's development build, as `npm run example:inbox` serves it: StrictMode runs each
+ * component's effects twice as it mounts), the suite builds its own.
  */
 export async function serveApp(options: {
   gatewayUrl: string;
@@ -53,24 +53,21 @@ export async function serveApp(options: {
   development?: boolean;
 }): Promise<ServedApp> {
   const env = {
-    ...process.env,
     GATEWAY_URL: options.gatewayUrl,
     EMULATOR_ORIGIN: options.emulatorOrigin,
     GATEWAY_VIA_PROXY: options.viaProxy ? '1' : '0',
-    ...(options.development ? { NODE_ENV: 'development' } : {}),
   };
-  const outDir = mkdtempSync(path.join(os.tmpdir(), 'inbox-app-'));
+  const shared = process.env.TEST_INBOX_BUILD;
+  const outDir =
+    shared && !options.development
+      ? servedBuild(shared, options.viaProxy ? '/graphql' : options.gatewayUrl)
+      : await buildApp(env, options.development);
   const own = ['--outDir', outDir, '--bypass-lock'];
-  const mode = options.development ? ['--mode', 'development'] : [];
-  await promisify(execFile)(process.execPath, [VITE, 'build', '--logLevel', 'warn', '--emptyOutDir', ...mode, ...own], {
-    cwd: APP_DIR,
-    env,
-  });
   const port = await freePort();
   const child: ChildProcess = spawn(
     process.execPath,
     [VITE, 'preview', '--host', '127.0.0.1', '--port', String(port), '--strictPort', ...own],
-    { cwd: APP_DIR, env, stdio: ['ignore', 'pipe', 'pipe'] },
+    { cwd: APP_DIR, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -95,13 +92,28 @@ export async function serveApp(options: {
   return { origin, close };
 }
 
+/** A copy of the shared build (`buildDir`) in a new folder, whose page calls `gatewayUrl`. */
+function servedBuild(buildDir: string, gatewayUrl: string): string {
+  const outDir = mkdtempSync(path.join(os.tmpdir(), 'inbox-app-'));
+  cpSync(buildDir, outDir, { recursive: true });
+  const assets = path.join(outDir, 'assets');
+  let replaced = 0;
+  for (const file of readdirSync(assets).filter((name) => name.endsWith('.js'))) {
+    const code = readFileSync(path.join(assets, file), 'utf8');
+    const parts = code.split(GATEWAY_URL_PLACEHOLDER);
+    replaced += parts.length - 1;
+    if (parts.length > 1) writeFileSync(path.join(assets, file), parts.join(gatewayUrl));
+  }
+  if (replaced === 0) throw new Error(`the shared inbox build in ${buildDir} holds no ${GATEWAY_URL_PLACEHOLDER}`);
+  return outDir;
+}
+
+/** The run's shared Chromium (see `test/support/browser-server.ts`), or one of the suite's own. */
 export function launchChromium(): Promise<Browser> {
   mkdirSync(ARTIFACTS_DIR, { recursive: true });
-  return chromium.launch({
-    executablePath: CHROMIUM_PATH,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
-  });
+  const endpoint = process.env.TEST_BROWSER_ENDPOINT;
+  if (endpoint) return chromium.connect(endpoint);
+  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });
 }
 
 export const screenshotPath = (name: string) => path.join(ARTIFACTS_DIR, `${name}.png`);
