@@ -29,31 +29,39 @@ const call = (breaker: EngageBreaker, outcome: Error | string) =>
     })
     .call<string>(REQUEST);
 
-async function halfOpen(breaker: EngageBreaker): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  while (breaker.state() !== 'half-open') {
-    if (Date.now() > deadline) throw new Error('the circuit did not become half-open');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+/**
+ * The breaker's clock (it and cockatiel read `Date.now`), moved on by the test alone: a 30 ms
+ * cool-down on the real clock could lapse between two lines of a test on a loaded machine.
+ */
+let now = Date.parse('2026-01-01T00:00:00Z');
+beforeEach(() => jest.spyOn(Date, 'now').mockImplementation(() => now));
+afterEach(() => jest.restoreAllMocks());
+
+const COOLDOWN_MS = 30;
+
+/** The cool-down passes: the circuit is half-open, and the next call is its probe. */
+function halfOpen(breaker: EngageBreaker): void {
+  now += COOLDOWN_MS;
+  expect(breaker.state()).toBe('half-open');
 }
 
 it('a half-open probe cut short by its call opens the circuit again instead of closing it', async () => {
-  const breaker = new EngageBreaker({ threshold: 1, cooldownMs: 30 });
+  const breaker = new EngageBreaker({ threshold: 1, cooldownMs: COOLDOWN_MS });
   await expect(call(breaker, engageDown())).rejects.toMatchObject({ details: { upstreamError: 'timeout' } });
   expect(breaker.state()).toBe('open');
-  await halfOpen(breaker);
+  halfOpen(breaker);
   await expect(call(breaker, cutShort())).rejects.toBeInstanceOf(EngageError);
   expect(breaker.state()).toBe('open');
   // Engage answering the next probe closes it.
-  await halfOpen(breaker);
+  halfOpen(breaker);
   await expect(call(breaker, 'ok')).resolves.toBe('ok');
   expect(breaker.state()).toBe('closed');
 });
 
 it('a half-open probe the gateway refused itself closes it: a caller past its share cannot hold it open', async () => {
-  const breaker = new EngageBreaker({ threshold: 1, cooldownMs: 30 });
+  const breaker = new EngageBreaker({ threshold: 1, cooldownMs: COOLDOWN_MS });
   await expect(call(breaker, engageDown())).rejects.toBeInstanceOf(EngageError);
-  await halfOpen(breaker);
+  halfOpen(breaker);
   await expect(call(breaker, refused())).rejects.toMatchObject({ details: { local: true } });
   expect(breaker.state()).toBe('closed');
 });
