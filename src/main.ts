@@ -4,6 +4,7 @@
  * (with a random secret and verify token unless configured) and simulated customers write at
  * `EMULATOR_SIMULATE_CUSTOMERS` messages per minute, so subscriptions show live activity.
  */
+import { randomBytes } from 'node:crypto';
 import * as banner from './banner';
 import { ConfigError, listenFailure, loadConfig } from './config';
 import { startEmulator, type Emulator } from './emulator';
@@ -54,6 +55,14 @@ async function main(): Promise<void> {
     dedupeTtlMs: config.webhook.dedupeTtlMs,
   };
 
+  // An embedded emulator is a new Engage account at each start, with the seeded ids and tokens of the
+  // last one: under the last start's Redis prefix, its idempotency records would replay answers that
+  // name records this account does not hold (or refuse a bot's keys as reused), and its cache and
+  // event log would serve the last account's records. So each start keeps its keys apart.
+  const redisPrefix = emulator && config.redis.url ? embeddedRedisPrefix(config.redis.prefix) : config.redis.prefix;
+  if (redisPrefix !== config.redis.prefix)
+    console.log(`Redis keys under ${redisPrefix}: this start's embedded emulator is a new account.`);
+
   const gateway = await startGateway({
     engageUrl: engage.url,
     defaultToken: engage.accessToken,
@@ -65,7 +74,7 @@ async function main(): Promise<void> {
     cacheTtlMs: config.cacheTtlMs,
     recordCacheTtlMs: config.recordCacheTtlMs,
     redisUrl: config.redis.url,
-    redisPrefix: config.redis.prefix,
+    redisPrefix,
     upstream: config.upstream,
     redisCommandTimeoutMs: config.redis.commandTimeoutMs,
     redisConnectTimeoutMs: config.redis.connectTimeoutMs,
@@ -143,6 +152,11 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+/** `REDIS_PREFIX` with a part of its own for one start of an embedded emulator, within the prefix's 64 characters. */
+function embeddedRedisPrefix(prefix: string): string {
+  return `${prefix.slice(0, 64 - 18)}:emulator-${randomBytes(4).toString('hex')}`;
 }
 
 /** The embedded emulator's port taken or host not this machine's: a setting to change, said like the gateway's own (src/server.ts). */
