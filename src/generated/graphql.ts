@@ -97,7 +97,7 @@ export type Category = {
   parent?: Maybe<Category>;
   /** Sources the category applies to. */
   sources: Array<Source>;
-  /** Whether it can be applied directly (false for a pure grouping node). */
+  /** Whether agents cannot apply it (true for a grouping node, such as a root whose children are applied). */
   unselectable?: Maybe<Scalars['Boolean']['output']>;
 };
 

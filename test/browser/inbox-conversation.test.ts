@@ -53,6 +53,24 @@ describeWith([requirements.chromium()])("inbox app's conversation pane", () => {
     await page.getByRole('button', { name: 'Close thread' }).waitFor();
   });
 
+  it('offers to transfer only to categories agents can apply, not their grouping roots; the transfer recategorizes the thread', async () => {
+    const { page, stack } = inbox;
+    const threadId = await openEmail('I would like to talk to a human, please.');
+    const categories = stack.emulator.records.list('categories');
+    const applicable = categories.filter((category) => !category.unselectable);
+    expect(applicable.length).toBeLessThan(categories.length);
+    const select = page.getByLabel('Category for humans');
+    const offered = (
+      await select.locator('option').evaluateAll((options) => options.map((option) => option.getAttribute('value')))
+    ).filter(Boolean);
+    expect(offered.sort()).toEqual(applicable.map((category) => category.id).sort());
+
+    await select.selectOption(applicable[0].id);
+    await page.getByRole('button', { name: 'Transfer to a human' }).click();
+    await page.locator('.notice', { hasText: /^Transferred/ }).waitFor();
+    expect(stack.emulator.records.thread(threadId)?.thread.category_ids).toEqual([applicable[0].id]);
+  });
+
   it('moves its relative times on as time passes: a message shown "just now" reads "5 min ago" five minutes later, here and in the inbox', async () => {
     const { page } = inbox;
     const threadId = await openEmail('Is anyone there?');

@@ -387,11 +387,13 @@ export function ThreadView({
             onChange={(event) => setCategory(event.target.value)}
           >
             <option value="">Transfer to…</option>
-            {directory?.categories.map((item) => (
-              <option key={item.id} value={item.id}>
-                {item.name}
-              </option>
-            ))}
+            {directory?.categories
+              .filter((item) => !item.unselectable)
+              .map((item) => (
+                <option key={item.id} value={item.id}>
+                  {item.name}
+                </option>
+              ))}
           </select>
           <button
             type="button"

@@ -66,6 +66,7 @@ export const SOURCES = graphql(`
     categories {
       id
       name
+      unselectable
     }
   }
 `);

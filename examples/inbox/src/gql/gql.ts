@@ -15,7 +15,7 @@ import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-
  */
 type Documents = {
     "\n  fragment ThreadRow on Thread {\n    id\n    title\n    closed\n    updatedAt\n    contentsCount\n    source {\n      id\n      name\n      type\n    }\n    status\n    lastContentAt\n    customer {\n      id\n      displayName\n      avatarUrl\n    }\n    assignee {\n      id\n      displayName\n    }\n    openIntervention {\n      id\n      status\n    }\n    lastContent {\n      id\n      body\n      createdAt\n      creator {\n        id\n        displayName\n      }\n    }\n    interventions {\n      id\n      status\n      closed\n      createdAt\n      closedAt\n      user {\n        id\n        displayName\n      }\n    }\n  }\n": typeof types.ThreadRowFragmentDoc,
-    "\n  query Sources {\n    sources {\n      id\n      name\n      type\n      active\n    }\n    categories {\n      id\n      name\n    }\n  }\n": typeof types.SourcesDocument,
+    "\n  query Sources {\n    sources {\n      id\n      name\n      type\n      active\n    }\n    categories {\n      id\n      name\n      unselectable\n    }\n  }\n": typeof types.SourcesDocument,
     "\n  fragment InboxPage on ThreadConnection {\n    edges {\n      cursor\n      node {\n        ...ThreadRow\n      }\n    }\n    pageInfo {\n      hasNextPage\n      endCursor\n    }\n  }\n": typeof types.InboxPageFragmentDoc,
     "\n  query Inbox($sourceIds: [ID!], $first: Int = 20, $after: String) {\n    inboxCursor: liveCursor\n    threads(first: $first, after: $after, filter: { sourceIds: $sourceIds, closed: false }) {\n      totalCount\n      ...InboxPage\n    }\n  }\n": typeof types.InboxDocument,
     "\n  query InboxNextPage($sourceIds: [ID!], $first: Int = 20, $after: String!) {\n    threads(first: $first, after: $after, filter: { sourceIds: $sourceIds, closed: false }) {\n      ...InboxPage\n    }\n  }\n": typeof types.InboxNextPageDocument,
@@ -32,7 +32,7 @@ type Documents = {
 };
 const documents: Documents = {
     "\n  fragment ThreadRow on Thread {\n    id\n    title\n    closed\n    updatedAt\n    contentsCount\n    source {\n      id\n      name\n      type\n    }\n    status\n    lastContentAt\n    customer {\n      id\n      displayName\n      avatarUrl\n    }\n    assignee {\n      id\n      displayName\n    }\n    openIntervention {\n      id\n      status\n    }\n    lastContent {\n      id\n      body\n      createdAt\n      creator {\n        id\n        displayName\n      }\n    }\n    interventions {\n      id\n      status\n      closed\n      createdAt\n      closedAt\n      user {\n        id\n        displayName\n      }\n    }\n  }\n": types.ThreadRowFragmentDoc,
-    "\n  query Sources {\n    sources {\n      id\n      name\n      type\n      active\n    }\n    categories {\n      id\n      name\n    }\n  }\n": types.SourcesDocument,
+    "\n  query Sources {\n    sources {\n      id\n      name\n      type\n      active\n    }\n    categories {\n      id\n      name\n      unselectable\n    }\n  }\n": types.SourcesDocument,
     "\n  fragment InboxPage on ThreadConnection {\n    edges {\n      cursor\n      node {\n        ...ThreadRow\n      }\n    }\n    pageInfo {\n      hasNextPage\n      endCursor\n    }\n  }\n": types.InboxPageFragmentDoc,
     "\n  query Inbox($sourceIds: [ID!], $first: Int = 20, $after: String) {\n    inboxCursor: liveCursor\n    threads(first: $first, after: $after, filter: { sourceIds: $sourceIds, closed: false }) {\n      totalCount\n      ...InboxPage\n    }\n  }\n": types.InboxDocument,
     "\n  query InboxNextPage($sourceIds: [ID!], $first: Int = 20, $after: String!) {\n    threads(first: $first, after: $after, filter: { sourceIds: $sourceIds, closed: false }) {\n      ...InboxPage\n    }\n  }\n": types.InboxNextPageDocument,
@@ -69,7 +69,7 @@ export function graphql(source: "\n  fragment ThreadRow on Thread {\n    id\n   
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query Sources {\n    sources {\n      id\n      name\n      type\n      active\n    }\n    categories {\n      id\n      name\n    }\n  }\n"): (typeof documents)["\n  query Sources {\n    sources {\n      id\n      name\n      type\n      active\n    }\n    categories {\n      id\n      name\n    }\n  }\n"];
+export function graphql(source: "\n  query Sources {\n    sources {\n      id\n      name\n      type\n      active\n    }\n    categories {\n      id\n      name\n      unselectable\n    }\n  }\n"): (typeof documents)["\n  query Sources {\n    sources {\n      id\n      name\n      type\n      active\n    }\n    categories {\n      id\n      name\n      unselectable\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
