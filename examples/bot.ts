@@ -92,7 +92,13 @@ function answerFor(body: string): string {
 
 interface GraphQLErrorLike {
   message: string;
-  extensions?: { code?: unknown; reason?: unknown; retryAfterMs?: unknown; outcomeUnknown?: unknown };
+  extensions?: {
+    code?: unknown;
+    reason?: unknown;
+    retryAfterMs?: unknown;
+    outcomeUnknown?: unknown;
+    upstreamStatus?: unknown;
+  };
 }
 
 /**
@@ -120,16 +126,26 @@ const mayRetry = (error: GraphQLErrorLike) =>
 class GatewayError extends Error {
   readonly retry: boolean;
   readonly retryAfterMs?: number;
-  constructor(message: string, details: { retry: boolean; retryAfterMs?: number }) {
+  /** Engage answered 409: what was asked is already done (an intervention someone else closed). */
+  readonly alreadyDone: boolean;
+  constructor(message: string, details: { retry: boolean; retryAfterMs?: number; alreadyDone?: boolean }) {
     super(message);
     this.retry = details.retry;
     this.retryAfterMs = details.retryAfterMs;
+    this.alreadyDone = details.alreadyDone ?? false;
   }
   static of(errors: GraphQLErrorLike[]): GatewayError {
     const message = errors.map((error) => `${String(error.extensions?.code ?? 'ERROR')}: ${error.message}`).join('; ');
     const retry = errors.every(mayRetry);
     const waits = errors.map((error) => error.extensions?.retryAfterMs).filter((ms) => typeof ms === 'number');
-    return new GatewayError(message, { retry, retryAfterMs: waits.length ? Math.max(...waits) : undefined });
+    const alreadyDone = errors.every(
+      (error) => error.extensions?.code === 'CONFLICT' && error.extensions.upstreamStatus === 409,
+    );
+    return new GatewayError(message, {
+      retry,
+      retryAfterMs: waits.length ? Math.max(...waits) : undefined,
+      alreadyDone,
+    });
   }
 }
 
@@ -249,11 +265,20 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
         k: `bot-reply-${content.id}`,
       },
     );
-    await mutate(`mutation($i: ID!, $k: String) { closeIntervention(id: $i, idempotencyKey: $k) { id status } }`, {
-      i: interventionId,
-      k: `bot-close-${content.id}`,
-    });
-    log(`bot: thread ${thread.id} answered, its intervention closed`);
+    // Closed (or canceled) by someone else since the reply, an agent or another bot: done all the same.
+    const closedHere = await mutate(
+      `mutation($i: ID!, $k: String) { closeIntervention(id: $i, idempotencyKey: $k) { id status } }`,
+      { i: interventionId, k: `bot-close-${content.id}` },
+    ).then(
+      () => true,
+      (error: unknown) => {
+        if (error instanceof GatewayError && error.alreadyDone) return false;
+        throw error;
+      },
+    );
+    log(
+      `bot: thread ${thread.id} answered, ${closedHere ? 'its intervention closed' : 'its intervention already closed by someone else'}`,
+    );
     return { threadId: thread.id, contentId: content.id, interventionId, action: 'answered' };
   }
 

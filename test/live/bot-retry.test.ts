@@ -99,4 +99,26 @@ describe("Engage's 429 outlasting the gateway's deadline", () => {
     expect(secondRun).toEqual([expect.objectContaining({ threadId: started.thread_id, action: 'answered' })]);
     expect(await botReplies(started.thread_id!)).toBe(1);
   }, 60_000);
+
+  it('takes an intervention someone else closed before its own close as answered, not failed (CONFLICT)', async () => {
+    const outcomes: ConversationOutcome[] = [];
+    const stop = await startBot(outcomes, path.join(dir, 'closed-meanwhile'));
+    // Engage refuses the bot's close with a 429 whose Retry-After outlasts the gateway's deadline: the
+    // bot waits to close again, and meanwhile an administrator closes the intervention.
+    stack.emulator.faults.set({ force429: 1, retryAfterSeconds: 3, pathPattern: '^/1\\.0/interventions/[^/]+/close$' });
+    const started = customerStartsThread('Thanks, all good now (closed by an administrator meanwhile)');
+    await until(() => stack.emulator.faults.current().force429 === 0, "the close's 429");
+    const refused = stack.emulator.requestLog.entries().findLast((entry) => entry.status === 429)!;
+    const closed = await fetch(`${stack.emulator.origin}${refused.path}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${stack.emulator.adminToken}` },
+    });
+    expect(closed.status).toBe(200);
+    stack.emulator.faults.reset();
+
+    await until(() => outcomes.length >= 1, 'the conversation done', 30_000);
+    await stop();
+    expect(outcomes).toEqual([expect.objectContaining({ threadId: started.thread_id, action: 'answered' })]);
+    expect(await botReplies(started.thread_id!)).toBe(1);
+  }, 60_000);
 });
