@@ -57,7 +57,7 @@ const byIds = (ids: readonly string[] | undefined) => (ids && ids.length > 0 ? i
 const path = (...segments: string[]) => {
   for (const segment of segments) {
     if (segment === '' || segment === '.' || segment === '..') {
-      throw new EngageError('not_found', `"${segment}" is not a valid Engage id`, { status: 404 });
+      throw new EngageError('not_found', `"${segment}" is not a valid Engage id`);
     }
   }
   return `/${segments.map(encodeURIComponent).join('/')}`;

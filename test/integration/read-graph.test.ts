@@ -479,6 +479,8 @@ describe('errors', () => {
     );
     expect(data).toEqual({ a: null, b: null });
     expect(errors!.map((e) => e.extensions!.code)).toEqual(['NOT_FOUND', 'NOT_FOUND']);
+    // Refused before any call: no `upstreamStatus`, which would say that Engage answered 404.
+    expect(errors!.map((e) => e.extensions!.upstreamStatus)).toEqual([undefined, undefined]);
     expect(stack.emulator.requestLog.entries()).toEqual([]);
   });
 
