@@ -223,7 +223,8 @@ export function createWebhookReceiver(options: ReceiverOptions): { router: Route
         'forbidden',
         'Validation refused: hub.mode must be "subscribe" and hub.verify_token must match',
       );
-    res.status(200).type('text/plain').send(challenge);
+    // The caller's text, echoed: never to be sniffed as HTML or script.
+    res.status(200).type('text/plain').set('X-Content-Type-Options', 'nosniff').send(challenge);
   });
 
   router.post(

@@ -43,6 +43,9 @@ describe('validation handshake (GET)', () => {
     });
     expect(response.status).toBe(200);
     expect(await response.text()).toBe('ch4ll-enge 42');
+    // The caller's text echoed: a browser must not take it for HTML or script.
+    expect(response.headers.get('content-type')).toMatch(/^text\/plain/);
+    expect(response.headers.get('x-content-type-options')).toBe('nosniff');
   });
 
   it('refuses a wrong verify token or mode with 403', async () => {
