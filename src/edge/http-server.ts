@@ -17,6 +17,10 @@
  * default, which would let a slow client hold its socket 30 s past the timeout): here a quarter
  * of the headers timeout, between 50 ms and 5 s.
  *
+ * What Node refuses before the gateway sees a request (headers over Node's 16 KiB, a request cut by
+ * a timeout, bytes that are not HTTP) is answered as Node answers it, with the same status and the
+ * connection closed, but with the gateway's JSON error body (`answerClientError`) instead of none.
+ *
  * A WebSocket upgrade leaves Node's HTTP connection list (no request or headers timeout applies to it
  * after the upgrade) and `ws` clears the socket's idle timeout: its keep-alive pings police it.
  * Clearing it leaves the socket holding the cleared timer (Node keeps its `Timeout`, with a bound
@@ -25,6 +29,7 @@
  */
 import http from 'node:http';
 import type net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { DEFAULTS, definedOnly } from '../config';
 
 export interface HttpServerLimits {
@@ -56,10 +61,63 @@ export function createHttpServer(
     },
     listener,
   );
+  server.on('clientError', answerClientError);
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
   server.timeout = limits.idleTimeoutMs;
   server.maxConnections = limits.maxConnections;
   return server;
+}
+
+interface ClientError {
+  status: number;
+  reason: string;
+  code: string;
+  message: string;
+}
+
+/** By Node's error code, what its own `clientError` answer says; anything else is a 400. */
+const CLIENT_ERRORS: Record<string, ClientError> = {
+  HPE_HEADER_OVERFLOW: {
+    status: 431,
+    reason: 'Request Header Fields Too Large',
+    code: 'HEADERS_TOO_LARGE',
+    message: `The request's headers are larger than ${http.maxHeaderSize} bytes in all.`,
+  },
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: {
+    status: 413,
+    reason: 'Payload Too Large',
+    code: 'PAYLOAD_TOO_LARGE',
+    message: "The request's chunk extensions are too large.",
+  },
+  ERR_HTTP_REQUEST_TIMEOUT: {
+    status: 408,
+    reason: 'Request Timeout',
+    code: 'REQUEST_TIMEOUT',
+    message: 'The request was not received in time.',
+  },
+};
+const NOT_HTTP: ClientError = {
+  status: 400,
+  reason: 'Bad Request',
+  code: 'BAD_REQUEST',
+  message: 'The request is not valid HTTP/1.1.',
+};
+
+/**
+ * Node's own answer to a request it could not read (lib/_http_server.js `socketOnError`), with a
+ * JSON body: written only when no answer of the connection's has started, then the socket closed.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  const answering = (socket as { _httpMessage?: http.ServerResponse })._httpMessage;
+  if (socket.writable && !answering?.headersSent) {
+    const { status, reason, code, message } = CLIENT_ERRORS[error.code ?? ''] ?? NOT_HTTP;
+    const body = JSON.stringify({ errors: [{ message, extensions: { code } }] });
+    socket.write(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }
 
 /** Node's field of a socket for its idle timer (`kTimeout` in Node's net module, which it does not export). */

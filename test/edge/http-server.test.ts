@@ -67,10 +67,36 @@ it('cuts a client that sends its headers slowly after the headers timeout, with 
     const after = await within(raw.closed, 5_000, 'the slow-headers connection to close');
     expect(after).toBeGreaterThanOrEqual(HEADERS_TIMEOUT_MS - 50);
     expect(raw.received()).toMatch(/^HTTP\/1\.1 408/);
+    expect(raw.received()).toContain('"code":"REQUEST_TIMEOUT"');
   } finally {
     stop();
     raw.socket.destroy();
   }
+});
+
+it("answers what Node refuses before the gateway sees it with the gateway's JSON errors: headers too large, not HTTP", async () => {
+  const tooLarge = await fetch(stack.gateway.url, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${'x'.repeat(20_000)}`, 'content-type': 'application/json' },
+    body: '{"query":"{ __typename }"}',
+  });
+  expect(tooLarge.status).toBe(431);
+  expect(await tooLarge.json()).toEqual({
+    errors: [
+      {
+        message: expect.stringMatching(/headers are larger than \d+ bytes/),
+        extensions: { code: 'HEADERS_TOO_LARGE' },
+      },
+    ],
+  });
+
+  const raw = await connect(stack.gateway);
+  raw.socket.write('NOT HTTP AT ALL\r\n\r\n');
+  await within(raw.closed, 5_000, 'the connection to close');
+  expect(raw.received()).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+  expect(JSON.parse(raw.received().split('\r\n\r\n')[1])).toEqual({
+    errors: [{ message: 'The request is not valid HTTP/1.1.', extensions: { code: 'BAD_REQUEST' } }],
+  });
 });
 
 it('cuts a client that sends its body slowly after the request timeout', async () => {
