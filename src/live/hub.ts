@@ -217,7 +217,9 @@ export class LiveHub implements LiveAccess {
   private followAgain = false;
 
   private receive({ events, previous }: LiveTopics['engage.events']): void {
-    if (!this.followed || events.length === 0 || events.some((event) => event.cursor === undefined)) {
+    // A nudge (`nudge`): events re-delivered that the log holds already, perhaps never announced.
+    if (events.length === 0) return this.catchUp();
+    if (!this.followed || events.some((event) => event.cursor === undefined)) {
       void this.dispatchAll(events);
       return;
     }
@@ -377,6 +379,18 @@ export class LiveHub implements LiveAccess {
       this.republish(REPUBLISH_FIRST_MS);
       throw error;
     }
+  }
+
+  /**
+   * Tells every instance to read the log after where it stands (a publish without events): Engage
+   * re-delivered events the log holds already. Their instance may have appended them and stopped
+   * (a crash, an OOM kill) before it published them, and then no instance would dispatch them
+   * until another event's publish showed the gap: on a quiet account, not for hours. An instance
+   * that has them reads an empty page. Not published again when the pub/sub does not take it:
+   * the next publish shows the gap as before.
+   */
+  async nudge(notificationId: string): Promise<void> {
+    await this.options.pubsub.publish('engage.events', { notificationId, events: [] });
   }
 
   /** The batch furthest in the log that the pub/sub did not take (see `publish`), until it takes it. */

@@ -166,6 +166,7 @@ export async function createLive(options: LiveOptions): Promise<Live> {
     bodyLimit: options.webhookBodyLimit,
     eventLog,
     publish: (notificationId, events) => hub.publish(notificationId, events, events.previous),
+    nudge: (notificationId) => hub.nudge(notificationId),
     log: options.log,
   });
   if (options.webhookSecret === undefined)

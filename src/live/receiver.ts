@@ -19,7 +19,9 @@
  *   appended events are then published to the subscribers; a publish that fails after the append
  *   still answers 200 (the events are in the log, and a re-delivery would be a duplicate): the hub
  *   publishes them again until the pub/sub takes them (src/live/hub.ts `publish`), and subscribers
- *   that resume with a cursor receive them meanwhile.
+ *   that resume with a cursor receive them meanwhile. A delivery whose events are all in the log
+ *   already (a re-delivery) tells every instance to read the log (`nudge`): the instance that
+ *   appended them may have stopped before it published them.
  * - Unknown event types are accepted and published as raw events.
  *
  * The secret is a shared secret, not an HMAC (Engage sends it verbatim): it is compared in
@@ -53,6 +55,8 @@ export interface ReceiverOptions {
   eventLog: Pick<EventLog, 'append'>;
   /** Hands the appended events (with their cursors and `previous`) to the subscribers. */
   publish(notificationId: string, events: Appended): Promise<void>;
+  /** Every event of a delivery was in the log already: subscribers are to read it (`LiveHub.nudge`). */
+  nudge?(notificationId: string): Promise<void>;
   /** Largest accepted body; default 8 MiB (Engage's `content.imported` carries a message's whole body). */
   bodyLimit?: string | number;
   log?: (message: string) => void;
@@ -278,6 +282,8 @@ export function createWebhookReceiver(options: ReceiverOptions): { router: Route
               `webhook notification ${notification.id}: accepted but not published live (${reason(error)}); published again until the pub/sub takes it`,
             ),
           );
+      } else if (events.length > 0) {
+        await options.nudge?.(notification.id).catch(() => undefined);
       }
       const answer = { accepted: appended.length, duplicates: notification.events.length - appended.length };
       res.status(200).json(malformed.length > 0 ? { ...answer, malformed: malformed.length, reasons } : answer);

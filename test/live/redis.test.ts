@@ -2,10 +2,14 @@
  * Two gateway instances sharing Redis (127.0.0.1:6379) under a prefix unique to this run: a
  * webhook received by instance A reaches a subscriber on instance B exactly once, even when
  * Engage re-delivers it to B; webhooks to both at once reach every subscriber once each, in the
- * event log's order; and a publish that follows the position an instance stands at is dispatched
- * there without reading the log.
+ * event log's order; a publish that follows the position an instance stands at is dispatched
+ * there without reading the log; and an event appended by an instance that stopped before it
+ * published it is dispatched at its re-delivery.
  */
+import { createClient } from '@redis/client';
 import { comparePositions, decodeCursor } from '../../src/live/cursor';
+import { RedisEventLog } from '../../src/live/event-log';
+import { normalise } from '../../src/live/events';
 import type { WebhookEvent } from '../../src/engage/types';
 import type { Gateway } from '../../src/server';
 import { startStack, type Stack } from '../support/stack';
@@ -18,8 +22,9 @@ describeWith([requirements.redis()])('two gateway instances sharing Redis', () =
   let b: Gateway;
   const clients = wsClients();
 
+  const shared = { redisUrl: REDIS_URL, redisPrefix: `engage-gw-test:${newId()}` };
+
   beforeAll(async () => {
-    const shared = { redisUrl: REDIS_URL, redisPrefix: `engage-gw-test:${newId()}` };
     stack = await startStack({ gateway: shared });
     b = await stack.anotherGateway(shared);
   });
@@ -130,6 +135,30 @@ describeWith([requirements.redis()])('two gateway instances sharing Redis', () =
     const ids = next.flatMap((sent) => sent.events.map((e) => e.id));
     for (const sub of subs) expect((await receive(sub, ids.length)).map((e) => e.id)).toEqual(ids);
     expect([stack.gateway, b].map((gateway) => gateway.live.stats().logReads)).toEqual(reads);
+    for (const sub of subs) sub.dispose();
+  });
+
+  it("an event an instance appended and never published (it stopped between the two) reaches live subscribers at Engage's re-delivery", async () => {
+    const subs = await subscribeBoth();
+    const first = notification([contentImported()]);
+    expect((await postWebhook(stack.gateway, first, { secret: stack.webhook.secret })).status).toBe(200);
+    for (const sub of subs) await receive(sub, 1);
+    // What an instance killed between its append and its publish left: the event in the log only.
+    const lost = notification([contentImported()]);
+    const client = createClient({ url: REDIS_URL });
+    await client.connect();
+    try {
+      const log = new RedisEventLog((args) => client.sendCommand(args), `${shared.redisPrefix}:live`, {
+        dedupeTtlMs: 60_000,
+      });
+      expect(await log.append(lost.events.map((event) => normalise(event, lost.id)))).toHaveLength(1);
+    } finally {
+      await client.quit();
+    }
+    // Engage had no 200 from it, and delivers again (to the other instance): a duplicate, dispatched.
+    const again = await postWebhook(b, lost, { secret: stack.webhook.secret });
+    expect(JSON.parse(again.body)).toEqual({ accepted: 0, duplicates: 1 });
+    for (const sub of subs) expect((await receive(sub, 1)).map((e) => e.id)).toEqual([lost.events[0].id]);
     for (const sub of subs) sub.dispose();
   });
 
