@@ -18,7 +18,8 @@
  * replayed to it too (the gateway does not acknowledge a subscription, so subscribing without
  * `after` would miss what came before the subscription reached it).
  *
- * The bot keeps running until it is stopped: when the gateway restarts it reconnects, and when a
+ * The bot keeps running until it is stopped: started before the gateway answers, it waits for it;
+ * when the gateway restarts it reconnects, and when a
  * subscription ends (the gateway completed it, or refused it) it subscribes again. A cursor the
  * gateway no longer has events after (`CURSOR_EXPIRED`: down longer than the retention, or a
  * gateway restarted with its event log in memory) is dropped, and the bot starts again from the
@@ -205,7 +206,8 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
    * the call, Redis unavailable) or gives no answer, after `retryAfterMs` when it says, with backoff:
    * a bot that gave the conversation up would leave its customer unanswered, past the cursor. An
    * outcome Engage left unknown is not retried (the key answers CONFLICT, never posting twice). A
-   * bot stopped meanwhile leaves the conversation undone, for its next run to take up.
+   * bot stopped meanwhile leaves the conversation undone, for its next run to take up. The reads the
+   * bot starts with go the same way: a bot started with its gateway (a deploy, a reboot) waits for it.
    */
   async function mutate<T>(query: string, variables: Record<string, unknown>): Promise<T> {
     for (let failures = 0; ; failures += 1) {
@@ -223,12 +225,13 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
     }
   }
 
+  /** Set by the function the start resolves with. */
+  let stopped = false;
   let humanCategoryIds = options.humanCategoryIds;
   if (!humanCategoryIds?.length) {
-    const { categories } = await gql<{ categories: Array<{ id: string; name: string; unselectable: boolean | null }> }>(
-      `{ categories { id name unselectable } }`,
-      {},
-    );
+    const { categories } = await mutate<{
+      categories: Array<{ id: string; name: string; unselectable: boolean | null }>;
+    }>(`{ categories { id name unselectable } }`, {});
     const category = categories.find((c) => !c.unselectable) ?? categories[0];
     humanCategoryIds = category ? [category.id] : [];
   }
@@ -347,7 +350,6 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
   // graphql-ws sends this same object again when it reconnects: `advance` keeps `after` current,
   // so a reconnection resumes after the last finished conversation.
   const payload = { query: NEW_THREADS, variables: { sources: options.sourceIds ?? null, after: saved ?? null } };
-  let stopped = false;
   let unsubscribe = () => {};
   let retry: NodeJS.Timeout | undefined;
   let failures = 0;
@@ -363,8 +365,8 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
    * after it receives every thread accepted from now on, whenever it reaches the gateway. Saved at
    * once, so that a restart before the first answer resumes from here too.
    */
-  const startFromNow = async () => {
-    moveTo((await gql<{ liveCursor: string }>('{ liveCursor }', {})).liveCursor);
+  const startFromNow = async (request: typeof gql = gql) => {
+    moveTo((await request<{ liveCursor: string }>('{ liveCursor }', {})).liveCursor);
   };
   const onErrors = (errors: unknown) => {
     failures += 1;
@@ -450,9 +452,9 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
       },
     });
   };
-  // Without a saved cursor, from the gateway's position now: a gateway that cannot tell it fails the
-  // start, as one that cannot list the categories does.
-  if (payload.variables.after === null) await startFromNow();
+  // Without a saved cursor, from the gateway's position now: waited for as the categories are; a
+  // gateway that refuses to tell it fails the start, as one that refuses to list the categories does.
+  if (payload.variables.after === null) await startFromNow(mutate);
   void subscribe();
   // Resolve once the server acknowledged the connection (or fail the start when it refuses it).
   await new Promise<void>((resolve, reject) => {

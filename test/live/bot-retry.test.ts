@@ -6,11 +6,12 @@
  * a bot stopped while it waits leaves that thread for its next run.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Content } from '../../src/engage/types';
 import type { SeededAgent } from '../../src/emulator';
-import type { ConversationOutcome } from '../../examples/bot';
+import { runBot, type ConversationOutcome } from '../../examples/bot';
 import { startBot as startBotOn } from './bot-support';
 import { startStack, type Stack, type StackOptions } from '../support/stack';
 import { customerStartsThread as startThread, until } from './support';
@@ -120,5 +121,52 @@ describe("Engage's 429 outlasting the gateway's deadline", () => {
     await stop();
     expect(outcomes).toEqual([expect.objectContaining({ threadId: started.thread_id, action: 'answered' })]);
     expect(await botReplies(started.thread_id!)).toBe(1);
+  }, 60_000);
+});
+
+describe('a gateway not answering yet when the bot starts', () => {
+  stackWith({});
+
+  it('waits for it (a deploy or a reboot starts both at once), then answers new threads', async () => {
+    // A port nothing listens on yet; later, a proxy to the gateway (the gateway coming up there).
+    const port = await new Promise<number>((resolve) => {
+      const probe = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port: free } = probe.address() as net.AddressInfo;
+        probe.close(() => resolve(free));
+      });
+    });
+    const { port: gatewayPort } = new URL(stack.gateway.url);
+    const sockets = new Set<net.Socket>();
+    const proxy = net.createServer((client) => {
+      const upstream = net.connect(Number(gatewayPort), '127.0.0.1');
+      for (const socket of [client, upstream]) {
+        sockets.add(socket);
+        socket.on('error', () => undefined);
+        socket.on('close', () => sockets.delete(socket));
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    const lines: string[] = [];
+    const outcomes: ConversationOutcome[] = [];
+    // No categories given and no cursor saved: it starts by reading both.
+    const starting = runBot({
+      url: `http://127.0.0.1:${port}/graphql`,
+      token: bot.token,
+      cursorFile: path.join(dir, 'gateway-later'),
+      log: (line) => lines.push(line),
+      onConversation: (outcome) => outcomes.push(outcome),
+    });
+    try {
+      await until(() => lines.some((line) => /the gateway did not answer.*trying again/.test(line)), 'a retry');
+      await new Promise<void>((resolve) => proxy.listen(port, '127.0.0.1', resolve));
+      const stop = await starting;
+      const started = customerStartsThread('Hello? (the bot started before its gateway)');
+      await until(() => outcomes.length >= 1, 'the answer', 30_000);
+      await stop();
+      expect(outcomes).toEqual([expect.objectContaining({ threadId: started.thread_id, action: 'answered' })]);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   }, 60_000);
 });
