@@ -302,7 +302,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     );
   if (production && !options.metricsToken)
     log(
-      'GET /metrics is open to whoever reaches this port: set METRICS_TOKEN (a bearer token for the scraper), ' +
+      'GET /metrics is open to whoever reaches this port: set METRICS_TOKEN (the scraper then sends it as its credential), ' +
         'or let only the scraper reach it.',
     );
   const authenticator = await createAuthenticator({ allowAnonymous, auth: options.auth ?? { mode: 'engage' } });

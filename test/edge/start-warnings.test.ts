@@ -32,6 +32,8 @@ it('warns through the logger that /metrics is open in production without METRICS
   expect(open).toEqual([
     expect.objectContaining({ level: 40, msg: expect.stringMatching(/^GET \/metrics is open .*METRICS_TOKEN/) }),
   ]);
+  // Said whole: none of it taken for a credential and masked (it read "a bearer [redacted] for the scraper").
+  expect(open[0].msg).not.toContain('[redacted]');
   const token = 'a-scrape-token-of-some-length';
   const guarded = await startLines({ production: true, metricsToken: token });
   expect(guarded.filter(({ msg }) => msg.includes('/metrics'))).toEqual([]);
