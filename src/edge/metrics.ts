@@ -219,8 +219,9 @@ export function createMetrics(
       help: 'Tokens left in the Engage token bucket (shared by the fleet with Redis); negative: reserved by waiting calls.',
       registers: [registry],
       async collect() {
+        // NaN while the bucket's store (Redis) cannot be read, and calls go unmetered: not the last level read.
         const { bucket } = await upstream();
-        if (bucket) this.set(bucket.tokens);
+        if (bucket !== undefined) this.set(bucket ? bucket.tokens : NaN);
       },
     });
     new Gauge({

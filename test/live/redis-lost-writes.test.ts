@@ -5,7 +5,7 @@
  * that failed for sure. Two instances share a Redis of the suite's own, frozen (SIGSTOP) and thawed.
  */
 import { createClient } from '@redis/client';
-import type { Gateway } from '../../src/server';
+import type { Gateway, GatewayOptions } from '../../src/server';
 import { OwnRedis } from '../support/own-redis';
 import { describeWith, requirements } from '../support/requirements';
 import { startStack, type Stack } from '../support/stack';
@@ -25,10 +25,11 @@ describeWith([requirements.redisServer()])('writes Redis missed, made once it an
   let stack: Stack;
   let b: Gateway;
   const prefix = `lost-${newId()}`;
+  let gateway: Partial<GatewayOptions>;
 
   beforeAll(async () => {
     redis = await OwnRedis.started();
-    const gateway = {
+    gateway = {
       redisUrl: redis.url,
       redisPrefix: prefix,
       // Long enough that only a recorded change, not a TTL, can end an entry within the test.
@@ -132,4 +133,24 @@ describeWith([requirements.redisServer()])('writes Redis missed, made once it an
     const retry = await gqlOn(b, START, { key });
     expect(retry.errors?.[0].extensions?.code).not.toBe('CONFLICT');
   }, 40_000);
+
+  it("the fleet's Engage bucket while Redis cannot be read: its gauge says NaN (calls go unmetered), not its last level", async () => {
+    const metered = await stack.anotherGateway({ ...gateway, upstream: { rateLimitPerMinute: 60_000 } });
+    const bucketGauge = async () =>
+      /^engage_upstream_bucket_tokens (\S+)$/m.exec(
+        await (await fetch(metered.url.replace(/\/graphql$/, '/metrics'))).text(),
+      )?.[1];
+    await eventually(async () => Number(await bucketGauge()) > 0, 'the bucket read');
+    redis!.freeze();
+    try {
+      // prom-client writes it `Nan`, which Prometheus reads as NaN.
+      await eventually(
+        async () => /^nan$/i.test((await bucketGauge()) ?? ''),
+        'the gauge to say the bucket is not read',
+      );
+    } finally {
+      redis!.thaw();
+    }
+    await eventually(async () => Number(await bucketGauge()) > 0, 'the bucket read again');
+  }, 30_000);
 });
