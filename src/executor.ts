@@ -196,8 +196,12 @@ function report(error: unknown, context: object, info: GraphQLResolveInfo): neve
   const listener = failureListeners.get(context);
   if (listener) {
     const path = pathToArray(info.path);
-    if (listener.fatal.has(fatalKey(path, info.parentType.name)))
+    if (listener.fatal.has(fatalKey(path, info.parentType.name))) {
+      // The first such failure decides the answer: the next ones (a field failing in every item of
+      // a list) would each build a located error, with its stack trace, for nothing.
+      failureListeners.delete(context);
       listener.fail(locatedError(error, info.fieldNodes, path));
+    }
   }
   throw error;
 }

@@ -99,6 +99,25 @@ const earliest = (a: Date, b: Date | null | undefined) => (b && b < a ? b : a);
 const latest = (a: Date, b: Date | null | undefined) => (b && b > a ? b : a);
 
 /**
+ * A thread connection's `first`, `after` and `orderBy`, checked: the keyset cursor (of the page's
+ * ordering) and the page size, or an offset window (first page, or an offset cursor: older clients,
+ * and the orders without keyset paging). Throws the BAD_USER_INPUT error (`argumentName`) of a
+ * `first` or an `after` that no data makes valid; the operation limits run it before execution too
+ * (src/resolvers/connection-args.ts).
+ */
+export function threadWindow(args: { orderBy?: ThreadOrder | null; first?: number | null; after?: string | null }): {
+  order: KeysetOrder | undefined;
+  keyset?: Keyset;
+  window: { offset: number; limit: number };
+} {
+  const order = keysetOrder(args.orderBy);
+  const keyset = args.after ? decodeKeyset(args.after) : undefined;
+  if (!keyset) return { order, window: windowArgs(args) };
+  if (keyset.order !== order) throw badCursor(args.after as string, 'it belongs to another ordering');
+  return { order, keyset, window: { offset: 0, limit: windowArgs({ first: args.first }).limit } };
+}
+
+/**
  * One page of threads: `filter` and `orderBy` as the field takes them, `extra` the bounds its parent
  * sets (a source's threads, an identity's).
  */
@@ -107,15 +126,12 @@ export async function threadConnection(
   args: { filter?: ThreadFilter | null; orderBy?: ThreadOrder | null; first?: number | null; after?: string | null },
   extra?: { sourceIds?: string[]; identityIds?: string[] },
 ): Promise<ThreadPage> {
-  const order = keysetOrder(args.orderBy);
-  const keyset = args.after ? decodeKeyset(args.after) : undefined;
+  const { order, keyset, window } = threadWindow(args);
   const search = (filter: ThreadFilter | null | undefined, offset: number, limit: number) =>
     loaders.threadSearch.load({ q: threadQuery(filter, args.orderBy, extra), offset, limit });
   const count = async () => (await search(args.filter, 0, 1)).count;
 
   if (!keyset) {
-    // First page, or an offset cursor (older clients, and the orders without keyset paging).
-    const window = windowArgs(args);
     const page = await search(args.filter, window.offset, window.limit);
     return {
       records: page.records,
@@ -126,11 +142,10 @@ export async function threadConnection(
       totalCount: async () => page.count,
     };
   }
-  if (keyset.order !== order) throw badCursor(args.after as string, 'it belongs to another ordering');
-
-  const { limit } = windowArgs({ first: args.first });
+  const { limit } = window;
   const filter: ThreadFilter = { ...args.filter };
-  if (order === 'last_content_at.desc')
+  // The cursor's ordering, which threadWindow checked is the page's.
+  if (keyset.order === 'last_content_at.desc')
     filter.lastContentBefore = earliest(shift(keyset.key, 1), args.filter?.lastContentBefore);
   else filter.firstContentAfter = latest(shift(keyset.key, -1), args.filter?.firstContentAfter);
   const seen = new Set(keyset.seen);
@@ -142,7 +157,7 @@ export async function threadConnection(
     records,
     loaders,
     offset: 0,
-    keyset: { order, after: keyset },
+    keyset: { order: keyset.order, after: keyset },
     hasNextPage: page.count - dropped > records.length,
     totalCount: count,
   };

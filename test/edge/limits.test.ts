@@ -10,6 +10,7 @@ import type { Client } from 'graphql-ws';
 import { OPERATIONS } from '../../bench/operations';
 import { loadConfig } from '../../src/config';
 import { createLimits, DEFAULT_LIMITS } from '../../src/edge/limits';
+import { encodeCursor } from '../../src/resolvers/connection';
 import { resolvers } from '../../src/resolvers';
 import { loadTypeDefs, SAMPLE_QUERY } from '../../src/server';
 import { INBOX } from '../support/operations';
@@ -128,12 +129,90 @@ describe('the estimates (pure)', () => {
   });
 
   it("counts a page size above Engage's 150 as 150: the argument's own BAD_USER_INPUT answers it", () => {
-    // 200 x 30 would be 6,401 objects, over the cost limit; no page can be more than 150, and the
-    // resolver refuses `first: 200` naming the argument, which a UI shows beside its input.
+    // 200 x 30 would be 6,401 objects, over the cost limit; no page can be more than 150, and
+    // `first: 200` is refused naming the argument, which a UI shows beside its input.
     const tooBig = '{ threads(first: 200) { nodes { contents(first: 30) { nodes { id } } } } }';
-    expect(check(tooBig).cost).toBeNull();
+    expect(check(tooBig).cost?.extensions).toEqual({ code: 'BAD_USER_INPUT', argumentName: 'first' });
     expect(check(tooBig).estimate).toEqual(check(tooBig.replace('200', '150')).estimate);
     expect(check('query($n: Int) { threads(first: $n) { nodes { id } } }', { n: 1e9 }).estimate.cost).toBe(1 + 150);
+  });
+
+  it("refuses a connection's `first` or `after` that no data makes valid with its resolver's error, literal or variable, before the limits", () => {
+    const keyset = (order: string) =>
+      Buffer.from(`keyset:${JSON.stringify([order, '2026-01-01T00:00:00.000Z', ['t1']])}`).toString('base64');
+    const refusals: Array<[string, Record<string, unknown>, string, string]> = [
+      [
+        '{ threads(first: 150) { nodes { contents(first: -1) { totalCount } } } }',
+        {},
+        'first',
+        `"first" must be between 0 and 150 (Engage's page size limit); got -1.`,
+      ],
+      [
+        'query($n: Int) { threads { nodes { contents(first: $n) { totalCount } } } }',
+        { n: 151 },
+        'first',
+        `"first" must be between 0 and 150 (Engage's page size limit); got 151.`,
+      ],
+      [
+        'query($c: String) { threads { nodes { contents(first: 1, after: $c) { totalCount } } } }',
+        { c: 'bm9wZQ==' },
+        'after',
+        'Invalid cursor "bm9wZQ==".',
+      ],
+      // A thread connection's keyset cursor is no offset cursor of a thread's contents...
+      [
+        `{ threads { nodes { contents(after: "${keyset('last_content_at.desc')}") { totalCount } } } }`,
+        {},
+        'after',
+        `Invalid cursor "${keyset('last_content_at.desc')}".`,
+      ],
+      // ...nor of another ordering of threads (under a source: a nested thread connection).
+      [
+        `query($s: ID!, $o: ThreadOrder) { source(id: $s) { threads(orderBy: $o, after: "${keyset('last_content_at.desc')}") { totalCount } } }`,
+        { s: 's', o: { field: 'CREATED_AT', direction: 'ASC' } },
+        'after',
+        `Invalid cursor "${keyset('last_content_at.desc')}": it belongs to another ordering.`,
+      ],
+      [
+        `{ sources { threads(after: "${Buffer.from('keyset:[1]').toString('base64')}") { totalCount } } }`,
+        {},
+        'after',
+        `Invalid cursor "${Buffer.from('keyset:[1]').toString('base64')}": not a cursor of this connection.`,
+      ],
+      // The argument, before a cost over the limit: the operation cannot run as sent anyway.
+      [
+        '{ threads(first: 150) { nodes { contents(first: 150) { nodes { thread { contents(first: 151) { nodes { id } } } } } } } }',
+        {},
+        'first',
+        `"first" must be between 0 and 150 (Engage's page size limit); got 151.`,
+      ],
+    ];
+    for (const [query, variables, argumentName, message] of refusals) {
+      const { errors, cost } = check(query, variables);
+      expect(errors).toEqual([]);
+      expect(cost?.message).toBe(message);
+      expect(cost?.extensions).toEqual({ code: 'BAD_USER_INPUT', argumentName });
+      // At the field that has it.
+      expect(cost?.locations).toHaveLength(1);
+    }
+    const accepted: Array<[string, Record<string, unknown>]> = [
+      [`{ threads { nodes { contents(first: 0, after: "${encodeCursor(3)}") { totalCount } } } }`, {}],
+      ['query($n: Int) { threads(first: $n) { nodes { contents(first: null) { totalCount } } } }', { n: null }],
+      // An offset cursor in a keyset ordering (older clients), a keyset cursor of the page's ordering.
+      [`{ sources { threads(first: 150, after: "${encodeCursor(0)}") { totalCount } } }`, {}],
+      [
+        `query($o: ThreadOrder) { threads(orderBy: $o, after: "${keyset('created_at.asc')}") { totalCount } }`,
+        { o: { field: 'CREATED_AT', direction: 'ASC' } },
+      ],
+      [`{ identities { nodes { threads(after: "${keyset('last_content_at.desc')}") { totalCount } } } }`, {}],
+      // A field that does not run is not refused.
+      [
+        'query($skip: Boolean!) { threads { nodes { contents(first: -1) @skip(if: $skip) { totalCount } } } }',
+        { skip: true },
+      ],
+    ];
+    for (const [query, variables] of accepted)
+      expect(check(query, variables)).toMatchObject({ errors: [], cost: null });
   });
 
   it("counts a content's or an intervention's thread as a call, but not under that thread", () => {
@@ -317,6 +396,101 @@ describe('over HTTP and WebSocket', () => {
     client.subscribe({ query }, { next: () => undefined, error: done.resolve, complete: () => done.resolve(null) });
     return within(done.promise, 10_000, 'the refusal');
   };
+
+  /** 15 aliases of a thread's contents with `args` under 150 threads: 2,250 fields. */
+  const underEveryThread = (args: string, operation = '') =>
+    `${operation}{ threads(first: 150) { nodes { id ${Array.from({ length: 15 }, (_, i) => `a${i}: contents(${args}) { totalCount }`).join(' ')} } } }`;
+  const firstOutOfRange = (first: number) =>
+    `"first" must be between 0 and 150 (Engage's page size limit); got ${first}.`;
+
+  it('refuses a `first` or an `after` that no data makes valid once, under every thread, before any REST call (it was one error per field: 2,250, and 200 ms of CPU)', async () => {
+    const threads = await stack.gql<{ threads: { pageInfo: { endCursor: string } } }>(
+      '{ threads(first: 1) { pageInfo { endCursor } } }',
+    );
+    const keysetCursor = threads.data!.threads.pageInfo.endCursor;
+    expect(Buffer.from(keysetCursor, 'base64').toString()).toMatch(/^keyset:/);
+    const refusals: Array<[string, Record<string, unknown>, string, string]> = [
+      [underEveryThread('first: -1'), {}, 'first', firstOutOfRange(-1)],
+      [underEveryThread('first: $n', 'query($n: Int) '), { n: 151 }, 'first', firstOutOfRange(151)],
+      [underEveryThread('first: 1, after: "bm9wZQ=="'), {}, 'after', 'Invalid cursor "bm9wZQ==".'],
+      // A cursor of the threads' connection is none of a thread's contents.
+      [
+        underEveryThread('first: 1, after: $after', 'query($after: String) '),
+        { after: keysetCursor },
+        'after',
+        `Invalid cursor "${keysetCursor}".`,
+      ],
+      // Nested thread connections (a source's) as well.
+      [
+        '{ sources { threads(first: 1, after: "bm9wZQ==") { totalCount } } }',
+        {},
+        'after',
+        'Invalid cursor "bm9wZQ==".',
+      ],
+    ];
+    for (const [query, variables, argumentName, message] of refusals) {
+      stack.emulator.requestLog.reset();
+      const response = await stack.gql(query, variables);
+      // Refused before it ran, as the limits and variables that do not coerce are: a request error,
+      // 400 with no `data` (the resolver's error nulled the whole answer, `data: null`, with a 200),
+      // one error with the resolver's code, argumentName and message, at the field, without a path.
+      expect(response.status).toBe(400);
+      expect(response.data).toBeUndefined();
+      expect(response.errors).toEqual([
+        {
+          message,
+          locations: [expect.objectContaining({ line: 1 })],
+          extensions: expect.objectContaining({ code: 'BAD_USER_INPUT', argumentName }),
+        },
+      ]);
+      expect(stack.emulator.requestLog.entries()).toEqual([]);
+    }
+
+    // Over WebSocket, a query or a subscription: one `error` message.
+    const client = clients.connect(stack.gateway);
+    for (const [query, argumentName] of [
+      [underEveryThread('first: -1'), 'first'],
+      ['subscription { newThread { thread { contents(first: 1, after: "bm9wZQ==") { totalCount } } } }', 'after'],
+    ]) {
+      const errors = (await wsErrors(client, query)) as Array<{ extensions?: Record<string, unknown> }>;
+      expect(errors).toHaveLength(1);
+      expect(errors[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', argumentName });
+    }
+    expect(stack.emulator.requestLog.entries()).toEqual([]);
+  });
+
+  it('lets valid nested `first` and `after` through: offset cursors, and keyset cursors of a nested thread connection', async () => {
+    // Each thread's contents after its first one (a page of 0: the offset is read, nothing fetched).
+    const nested = await stack.gql<{
+      threads: { nodes: Array<{ a0: { pageInfo: { hasPreviousPage: boolean } } }> };
+    }>(
+      underEveryThread('first: $n, after: $after', 'query($n: Int, $after: String) ').replaceAll(
+        '{ totalCount }',
+        '{ totalCount pageInfo { hasPreviousPage } }',
+      ),
+      { n: 0, after: encodeCursor(0) },
+    );
+    expect(nested.status).toBe(200);
+    expect(nested.errors).toBeUndefined();
+    expect(nested.data!.threads.nodes).toHaveLength(150);
+    expect(nested.data!.threads.nodes.every((thread) => thread.a0.pageInfo.hasPreviousPage)).toBe(true);
+
+    type SourceThreads = { source: { threads: { nodes: Array<{ id: string }>; pageInfo: { endCursor: string } } } };
+    const page = (after?: string) =>
+      stack.gql<SourceThreads>(
+        'query($s: ID!, $after: String) { source(id: $s) { threads(first: 2, after: $after) { nodes { id } pageInfo { endCursor } } } }',
+        { s: source, after },
+      );
+    const first = await page();
+    const cursor = first.data!.source.threads.pageInfo.endCursor;
+    expect(Buffer.from(cursor, 'base64').toString()).toMatch(/^keyset:/);
+    const second = await page(cursor);
+    expect(second.errors).toBeUndefined();
+    const firstIds = first.data!.source.threads.nodes.map((thread) => thread.id);
+    const secondIds = second.data!.source.threads.nodes.map((thread) => thread.id);
+    expect(secondIds.length).toBeGreaterThan(0);
+    expect(secondIds.filter((id) => firstIds.includes(id))).toEqual([]);
+  });
 
   describe('documents nested more than 500 deep, refused before they are parsed (GRAPHQL_PARSE_FAILED)', () => {
     const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');

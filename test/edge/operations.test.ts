@@ -711,12 +711,19 @@ describe('health, readiness and metrics', () => {
       '{ threads(first: 1) { nodes { id } } }',
     );
     const [{ id }] = data!.threads.nodes;
-    // Two errors with two codes: NOT_FOUND for `a`, BAD_USER_INPUT for `b`'s contents.
-    const { errors } = await stack.gql(
-      `query TwoCodes($id: ID!) { a: thread(id: "no-such-thread") { id } b: thread(id: $id) { contents(first: -1) { totalCount } } }`,
-      { id },
-    );
-    expect(new Set(errors!.map((error) => error.extensions?.code))).toEqual(new Set(['NOT_FOUND', 'BAD_USER_INPUT']));
+    // Two errors with two codes: NOT_FOUND for `a`, FORBIDDEN for `b`'s source. (A `first: -1` was
+    // the second: the operation limits now refuse it before execution, alone.)
+    stack.emulator.faults.set({ forbidden: true, pathPattern: 'content_sources' });
+    let errors: Awaited<ReturnType<typeof stack.gql>>['errors'];
+    try {
+      ({ errors } = await stack.gql(
+        `query TwoCodes($id: ID!) { a: thread(id: "no-such-thread") { id } b: thread(id: $id) { source { name } } }`,
+        { id },
+      ));
+    } finally {
+      stack.emulator.faults.reset();
+    }
+    expect(new Set(errors!.map((error) => error.extensions?.code))).toEqual(new Set(['NOT_FOUND', 'FORBIDDEN']));
     const text = await (await fetch(`${stack.gateway.origin}/metrics`)).text();
     const series = [...text.matchAll(/^graphql_operations_total\{operation="TwoCodes",code="([^"]*)"\} (\d+)$/gm)];
     expect(series.map(([, code, count]) => [code, count])).toEqual([[errors![0].extensions?.code, '1']]);

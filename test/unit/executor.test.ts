@@ -4,11 +4,19 @@
  */
 import { createHash } from 'node:crypto';
 import { makeExecutableSchema } from '@graphql-tools/schema';
-import { parse, type GraphQLResolveInfo } from 'graphql';
+import type * as graphql from 'graphql';
+import { locatedError, parse, type GraphQLResolveInfo } from 'graphql';
 import { createExecutor, fatalFields } from '../../src/executor';
 
+// Counted: what the executor builds for the failures it reports (`reportsFailures`).
+jest.mock('graphql', () => {
+  const actual = jest.requireActual<typeof graphql>('graphql');
+  return { ...actual, locatedError: jest.fn(actual.locatedError) };
+});
+
 const typeDefs = `
-  type Query { a(ids: [ID!], where: AFilter): A! b: B list: [A!]! loose: [A]! node: Node! }
+  type Query { a(ids: [ID!], where: AFilter): A! b: B list: [A!]! loose: [A]! node: Node! items: [Item!]! }
+  type Item { fails: String! }
   input AFilter { ids: [ID!] }
   type A implements Node { id: ID! b: B! slow: String! }
   type B { a: A! name: String missing: String! }
@@ -51,6 +59,12 @@ describe('createExecutor', () => {
         return { id: '1' };
       },
       b: () => ({}),
+      items: () => Array.from({ length: 100 }, () => ({})),
+    },
+    Item: {
+      fails: () => {
+        throw new Error('bad');
+      },
     },
     A: {
       b: () => ({}),
@@ -116,6 +130,17 @@ describe('createExecutor', () => {
     const partial = await run(executor(0), '{ a { slow } b { a { id } } }');
     expect(slowEnded).toBe(true);
     expect(partial).toMatchObject({ data: { a: { slow: 'late' }, b: null }, errors: [{ path: ['b', 'a'] }] });
+  });
+
+  it('builds the located error of the failure that decided the answer alone, not one for each failure after it', async () => {
+    // A field that fails in each of 100 items: the first failure nulls data and is the answer.
+    jest.mocked(locatedError).mockClear();
+    const result = await run(executor(0), '{ items { fails } }');
+    expect(result).toEqual({
+      data: null,
+      errors: [expect.objectContaining({ message: 'bad', path: ['items', 0, 'fails'] })],
+    });
+    expect(locatedError).toHaveBeenCalledTimes(1);
   });
 
   it('stops a mutation at a field whose failure nulls data, as graphql-js does: the later fields never run', async () => {
