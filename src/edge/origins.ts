@@ -11,7 +11,7 @@
  *
  * A request without `Origin` (curl, a bot in Node, server-to-server) is not a browser page acting
  * for a user and is allowed; authentication still applies. In development (`allowLocalhost`),
- * `http://localhost:<any port>` and `http://127.0.0.1:<any port>` are allowed too, for Vite and
+ * `http://localhost:<any port>`, `http://127.0.0.1:<any port>` and `http://[::1]:<any port>` are allowed too, for Vite and
  * other dev servers. The gateway's own pages (Sandbox, GraphiQL) are allowed when the gateway is
  * reached by an address or `localhost` (`http://192.168.1.20:4000` calling itself): a rebound page
  * comes with its own host name, never an address. Reached by a host name, its own origin must be
@@ -48,7 +48,7 @@ export interface OriginPolicy {
   cors: RequestHandler;
 }
 
-const LOCALHOST = /^http:\/\/(localhost|127\.0\.0\.1)(:\d{1,5})?$/;
+const LOCALHOST = /^http:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?$/;
 
 /** Whether `origin` is the gateway's own, reached at `host`, an address or `localhost` (see above). */
 function ownPageOnAnAddress(origin: string | undefined, host: string | undefined): boolean {

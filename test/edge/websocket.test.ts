@@ -110,6 +110,14 @@ describe('CORS from the allowed origins', () => {
     expect(post.headers.get('access-control-expose-headers')?.split(',')).toEqual(['x-request-id', 'retry-after']);
   });
 
+  it('answers a preflight from a dev server on any loopback name in development: localhost, 127.0.0.1, [::1]', async () => {
+    for (const origin of ['http://localhost:5173', 'http://127.0.0.1:5173', 'http://[::1]:5173', 'http://[::1]']) {
+      const response = await preflight(stack.gateway.url, origin);
+      expect({ origin, status: response.status }).toEqual({ origin, status: 204 });
+      expect(response.headers.get('access-control-allow-origin')).toBe(origin);
+    }
+  });
+
   it('allows the client-awareness headers Apollo Client sends when it is given a name and version (clientAwareness)', async () => {
     // Apollo Client's HttpLink sends them with every operation of a client built with
     // `new ApolloClient({ clientAwareness: { name, version } })`: a header the preflight does not
