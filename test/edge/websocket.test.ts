@@ -494,6 +494,11 @@ describe('websocket_closes_total', () => {
     expect(await closedWith(capped.url, [init(), init()])).toBe(4429);
     // A message above the size limit: ws closes the socket itself (1009).
     expect(await closedWith(capped.url, [`"${'x'.repeat(1_100_000)}"`])).toBe(1009);
+    // Above what may come before the acknowledgement; a ping above what one may hold.
+    expect(await closedWith(capped.url, [{ type: 'pong', payload: { x: 'x'.repeat(70_000) } }])).toBe(4400);
+    expect(
+      await closedWith(capped.url, [init()], { afterAck: [{ type: 'ping', payload: { x: 'x'.repeat(5_000) } }] }),
+    ).toBe(4400);
     // An id in use: the first subscription runs (it is added at once) when the second comes.
     expect(await closedWith(capped.url, [init()], { afterAck: [subscribe('1'), subscribe('1')] })).toBe(4409);
     // The token's one socket is held: another is refused.
@@ -511,6 +516,8 @@ describe('websocket_closes_total', () => {
       'code="4403",reason="forbidden"': 1,
       'code="4429",reason="too_many_inits"': 1,
       'code="1009",reason="frame_refused"': 1,
+      'code="4400",reason="unacknowledged_bytes"': 1,
+      'code="4400",reason="ping_too_large"': 1,
       'code="4409",reason="duplicate_id"': 1,
       'code="4429",reason="too_many_sockets"': 1,
     });
@@ -526,6 +533,58 @@ describe('websocket_closes_total', () => {
     );
     expect(grew).toEqual({ 'operation="Held",code="ok"': 1 });
   });
+
+  it("bounds a caller's messages by its rate, whatever their type: a flood of large completes waits unread past it (websocket_throttled_total), and is read on, nothing dropped; an inbox's keep-alive and churn never waits", async () => {
+    // Four sockets of 900 KB `complete` messages (an id no operation has: nothing to answer)
+    // took a core, read and parsed as fast as they came, counted nowhere.
+    const limited = await gateway({ callerOperationsPerSecond: 10 });
+    const [agent, other] = stack.emulator.agents.filter((candidate) => candidate.role === 'agent');
+    const throttled = async () =>
+      Number(
+        (await (await fetch(`${limited.origin}/metrics`)).text()).match(/^websocket_throttled_total (\d+)$/m)?.[1],
+      );
+    /** An acknowledged raw socket of `token`, and the pongs it receives. */
+    const open = async (token: string) => {
+      const socket = new WebSocket(limited.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
+      const pongs: unknown[] = [];
+      const acknowledged = new Promise<void>((resolve) =>
+        socket.on('message', (data) => {
+          const message = JSON.parse(String(data)) as { type: string; payload?: unknown };
+          if (message.type === 'connection_ack') resolve();
+          if (message.type === 'pong') pongs.push(message.payload);
+        }),
+      );
+      await new Promise((resolve) => socket.once('open', resolve));
+      socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }));
+      await within(acknowledged, 10_000, 'the socket to be acknowledged');
+      return { socket, pongs };
+    };
+
+    // An inbox: keep-alive pings, subscriptions started and completed; within its rate, never waits.
+    const inbox = await open(other.token);
+    for (let i = 0; i < 5; i += 1) {
+      inbox.socket.send(JSON.stringify({ type: 'ping' }));
+      inbox.socket.send(
+        JSON.stringify({ id: `s${i}`, type: 'subscribe', payload: { query: 'subscription { newThread { id } }' } }),
+      );
+      inbox.socket.send(JSON.stringify({ id: `s${i}`, type: 'complete' }));
+    }
+    inbox.socket.send(JSON.stringify({ type: 'ping', payload: { last: true } }));
+    await until(() => inbox.pongs.length === 6, 'the inbox pongs');
+    expect(await throttled()).toBe(0);
+
+    // 3 MB of completes at a rate of 10 operations (1 MB of messages) a second: the socket waits for
+    // windows to end, and its ping, sent last, is answered last.
+    const flood = await open(agent.token);
+    const complete = JSON.stringify({ id: 'x'.repeat(300_000), type: 'complete' });
+    for (let i = 0; i < 10; i += 1) flood.socket.send(complete);
+    flood.socket.send(JSON.stringify({ type: 'ping', payload: { last: true } }));
+    await until(() => flood.pongs.length === 1, 'the pong after the completes', 20_000);
+    expect(flood.pongs).toEqual([{ last: true }]);
+    expect(await throttled()).toBeGreaterThanOrEqual(2);
+    expect(flood.socket.readyState).toBe(WebSocket.OPEN);
+    for (const { socket } of [inbox, flood]) socket.close();
+  }, 30_000);
 
   it('counts a socket closed with 1013 when Engage cannot be reached to check its token', async () => {
     // A port nothing listens on.
