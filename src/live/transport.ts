@@ -76,7 +76,10 @@
  *   estimate, on all its sockets (each distinct one once); one more gets TOO_MANY_SUBSCRIPTIONS
  *   (`limit: 'live_cost'`). Every event executes each distinct subscription once: the sockets'
  *   and subscriptions' counts alone let one token hold 2,000 payloads of a few hundred each, and
- *   each event cost seconds of CPU and gigabytes of memory.
+ *   each event cost seconds of CPU and gigabytes of memory. Each distinct one counts
+ *   `MIN_LIVE_COST` (50) at least, what its execution costs beyond its estimate: 2,000 of
+ *   `{ id type }` (estimated 1 each) made each event cost 0.6 s of CPU. Callers without a token
+ *   count together too (`maxLiveCostAnonymous`; `limit: 'anonymous_live_cost'`): addresses are cheap.
  * - A subscriber whose socket has `maxPendingSends` (1,000) results, or `maxBufferedBytes` (1 MiB),
  *   not yet written (a client that stopped reading) gets SLOW_SUBSCRIBER and its subscription ends,
  *   rather than hold memory for every event: each socket holds its own copy of the bytes it is sent.
@@ -177,7 +180,7 @@ import { EngageError } from '../engage/errors';
 import { errorCodeOf } from '../errors';
 import { readLiveCursorFirst } from '../resolvers/live';
 import { resumes, type FanOut, type Group, type Member } from './fanout';
-import { LiveCosts } from './live-costs';
+import { LiveCosts, MIN_LIVE_COST } from './live-costs';
 
 export interface TransportOptions extends TransportEdgeOptions {
   httpServer: http.Server;
@@ -222,9 +225,15 @@ export interface TransportEdgeOptions {
   maxSubscriptionsPerSocket?: number;
   /**
    * What one caller's running subscriptions may cost together, by the cost estimate (`limits`), on
-   * all its sockets: the work each event may make for it. Default unlimited.
+   * all its sockets, each distinct one `MIN_LIVE_COST` at least (src/live/live-costs.ts): the work
+   * each event may make for it. Default unlimited.
    */
   maxLiveCostPerCaller?: number;
+  /**
+   * What the running subscriptions of all callers without a token may cost together (each counted
+   * as for `maxLiveCostPerCaller`); default `ANONYMOUS_CALLERS` (src/edge/caller-rate.ts) times that.
+   */
+  maxLiveCostAnonymous?: number;
   /** Operations a caller may run a second (src/edge/caller-rate.ts), counted with its HTTP operations; default unlimited. */
   callerRate?: CallerRate;
   /** Schema introspection over WebSocket; default true. */
@@ -681,7 +690,9 @@ export function startTransport(options: TransportOptions): Transport {
   const parseOptions = options.limits?.parseOptions ?? { maxTokens: MAX_TOKENS };
   const socketsPerCaller = new Map<string, number>();
   const liveCosts =
-    options.maxLiveCostPerCaller === undefined ? undefined : new LiveCosts(options.maxLiveCostPerCaller);
+    options.maxLiveCostPerCaller === undefined
+      ? undefined
+      : new LiveCosts(options.maxLiveCostPerCaller, options.maxLiveCostAnonymous);
   /** The keys `liveCosts` counts subscriptions under: a resumed one's own; a document's number. */
   let resumedCount = 0;
   const documentNumbers = new WeakMap<DocumentNode, number>();
@@ -815,7 +826,8 @@ export function startTransport(options: TransportOptions): Transport {
       if (operation.ended) return;
       operation.stop();
       const { connection } = operation;
-      if (operation.liveKey !== undefined) liveCosts?.release(connection.caller ?? '', operation.liveKey);
+      if (operation.liveKey !== undefined)
+        liveCosts?.release(connection.caller ?? '', operation.liveKey, connection.anonymous);
       connection.remove(operation);
       if (draining) closeOnceAnswered(connection);
       // A Set keeps its insertion order: its first code is the first error sent.
@@ -1051,19 +1063,34 @@ export function startTransport(options: TransportOptions): Transport {
         : // The parsed document by its number (one object per text while it is cached), not its text,
           // which may be a megabyte.
           `${documentNumber(parsed.document)}\u0000${payload.operationName ?? ''}\u0000${JSON.stringify(payload.variables ?? null)}\u0000${connection.credentials?.userId ?? ''}`;
-      const cost = verdict?.cost ?? 0;
-      if (!liveCosts.take(connection.caller ?? '', liveKey, cost))
+      const estimate = verdict?.cost ?? 0;
+      const past = liveCosts.take(connection.caller ?? '', liveKey, estimate, connection.anonymous);
+      if (past) {
+        const cost = Math.max(estimate, MIN_LIVE_COST);
+        const max = past === 'anonymous' ? liveCosts.anonymousMax : liveCosts.max;
+        const whose =
+          past === 'anonymous'
+            ? 'The running subscriptions of callers without a token, all addresses together,'
+            : "This caller's running subscriptions";
         return refuse(
           connection,
           id,
           [
             new GraphQLError(
-              `This caller's running subscriptions would cost more than ${liveCosts.max} together (this one ${cost}, by the cost estimate): complete some, or subscribe to less.`,
-              { extensions: { code: 'TOO_MANY_SUBSCRIPTIONS', limit: 'live_cost', max: liveCosts.max, cost } },
+              `${whose} would cost more than ${max} together (this one ${cost}: its cost estimate, ${MIN_LIVE_COST} at least for each distinct subscription): complete some, or subscribe to less.`,
+              {
+                extensions: {
+                  code: 'TOO_MANY_SUBSCRIPTIONS',
+                  limit: past === 'anonymous' ? 'anonymous_live_cost' : 'live_cost',
+                  max,
+                  cost,
+                },
+              },
             ),
           ],
           definition.name?.value,
         );
+      }
     }
     const operation = new Operation(
       state,
