@@ -18,11 +18,11 @@ import { ANONYMOUS_CALLERS } from '../edge/caller-rate';
 
 /**
  * What a distinct subscription counts at least. Per event, one costs about what an estimate of
- * 25-30 does beyond its estimate (200 of `{ id type }`, estimated 1: 0.5 ms of CPU each; 200 of an
- * estimate of 66: 1.7 ms); 50 takes that with room. A caller's default 10,000 so holds 200 at most,
- * some 0.1 s of CPU per event, where an inbox tab runs four (its three feeds and its thread's, each
- * estimated about 30, each resuming after a cursor and so distinct): twenty tabs, the sockets a
- * token may open, hold 4,000.
+ * 30 does beyond its estimate (200 of `{ id type }`, estimated 1: 0.1 ms of CPU each per event;
+ * 200 estimated 66: 0.32 ms), and holds some 60 KB while it runs; 50 takes that with room. A
+ * caller's default 10,000 so holds 200 at most, some 20 ms of CPU per event for the cheapest,
+ * where an inbox tab runs four (its three feeds and its thread's, each estimated about 30, each
+ * resuming after a cursor and so distinct): twenty tabs, the sockets a token may open, count 4,000.
  */
 export const MIN_LIVE_COST = 50;
 
