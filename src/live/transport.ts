@@ -52,11 +52,14 @@
  *   `SMALL_MESSAGE_BYTES` of a caller already past its rate waits unread; a smaller one (every
  *   message of a graphql-ws client but a long `subscribe`) is read first, so a `subscribe` past the
  *   rate is still refused RATE_LIMITED at once, as below. Past its rate, what is read of a caller in
- *   a window is so the message that took it past and a small one per socket. Each wait counts in
- *   `onThrottle`; a socket's first is logged (`socket error`, RATE_LIMITED), and its `socket` line
- *   says how many. Before the acknowledgement no caller is known: a socket may send
- *   `MAX_UNACKNOWLEDGED_BYTES` in all, enough for a `connection_init` with a long JWT, past which it
- *   is failed (`fail`: closed 4400, then read no more and cut a second later).
+ *   a window is so the message that took it past and a small one per socket. A client with more
+ *   queued than its rate lets through in a keep-alive period has its pong read too late, and is
+ *   cut (`keepalive_timeout`): of four sockets sending 900 KB messages as fast as they could, one
+ *   was within 17 s. Each wait counts in `onThrottle`; a socket's first is logged (`socket error`,
+ *   RATE_LIMITED), and its `socket` line says how many. Before the acknowledgement no caller is
+ *   known: a socket may send `MAX_UNACKNOWLEDGED_BYTES` in all, enough for a `connection_init` with
+ *   a long JWT, past which it is failed (`fail`: closed 4400, then read no more and cut a second
+ *   later).
  * - A `subscribe` past its caller's rate (`callerRate`, src/edge/caller-rate.ts, counted with the
  *   caller's HTTP operations), or for a caller without a token past the rate of all of them, gets
  *   an error (RATE_LIMITED) before anything of it runs. A socket's token was proven with Engage
