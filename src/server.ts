@@ -491,6 +491,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     onOperation: (operationName, code) => metrics.recordOperation(operationName, code),
     onServerClose: (code, reason) => metrics.recordServerClose(code, reason),
     onUpgradeRefused: (status, reason) => metrics.recordUpgradeRefused(status, reason),
+    onThrottle: () => metrics.recordThrottle(),
     accessLog: (fields, message) => logging.logger.info(fields, message),
   });
 

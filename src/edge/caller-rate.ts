@@ -6,7 +6,10 @@
  * operations and WebSocket `subscribe` messages alike, in one-second windows of this instance.
  * An operation counts one, and once its cost is estimated one more per `COST_PER_OPERATION` of it
  * past the first (`charge`). Past the rate, an operation is refused before anything of it runs, with `RATE_LIMITED` and
- * `retryAfterMs` (HTTP 429 with `Retry-After`), until its caller's window ends.
+ * `retryAfterMs` (HTTP 429 with `Retry-After`), until its caller's window ends. Every WebSocket
+ * message counts too, by its bytes, before it is read (`received`); a `ping`, `pong` or `complete`
+ * has no answer that could say RATE_LIMITED, so the transport stops reading a socket whose caller
+ * is past its rate until the window ends (src/live/transport.ts).
  *
  * A token is only a string the caller chose: an attacker sending made-up tokens, a new one per
  * operation, would get a fresh window each time. So a token Engage has not accepted yet gets no
@@ -115,6 +118,23 @@ export const ANSWER_BYTES_PER_OPERATION = 100_000;
  */
 export const REPLAYED_EVENTS_PER_OPERATION = 20;
 
+/**
+ * A WebSocket message counts one operation per this many bytes of it (as received, whatever its
+ * type), before it is read: its decoding and parsing take about 10 µs a KB (a 900 KB `complete`
+ * about 11 ms: its text 4, `JSON.parse` 4, ws's unmasking 1-2), so 100 KB is some 1 ms, a quarter
+ * of a cached inbox's operation. Uncounted, four sockets sending 900 KB messages that answer
+ * nothing (a `complete` of an id never used, a `pong`) took a core.
+ */
+export const MESSAGE_BYTES_PER_OPERATION = 100_000;
+
+/**
+ * What a WebSocket message counts at least, in bytes: each costs some µs however small (ws's frame,
+ * its event, the parse), so a flood of empty messages costs too: a hundred count one operation.
+ * A graphql-ws client's keep-alive `ping` (one per `keepAlive`, 12 s or more) and an inbox's
+ * `subscribe`/`complete` churn count nothing that matters.
+ */
+export const MIN_MESSAGE_BYTES = 1_000;
+
 export interface CallerRate {
   /**
    * Counts one operation of `who` (none for the gateway's own): undefined when it may run, else its
@@ -137,6 +157,16 @@ export interface CallerRate {
    * counted in its window for its next operations.
    */
   answered(who: RateCaller, bytes: number): void;
+  /**
+   * A WebSocket message of `who`, of `bytes` (as received), whatever its type, before it is read: one
+   * operation per `MESSAGE_BYTES_PER_OPERATION` of it, `MIN_MESSAGE_BYTES` at least, counted in
+   * whole operations (what is left of the caller's bytes is carried to its next messages within the
+   * second). Undefined when the windows it counts in are within their rate after it, else the
+   * refusal of the one past it, which says when it ends (`retryAfterMs`).
+   */
+  received(who: RateCaller, bytes: number): GraphQLError | undefined;
+  /** Whether a window `who` counts in is past its rate already (counting nothing): its refusal, else undefined. */
+  pastRate(who: RateCaller): GraphQLError | undefined;
   /**
    * Engage answered a call made with `caller`'s own token with `status` (0: no answer): accepted
    * (any answer but 401, 429, 5xx, none), the token has its own window; a 401 sends it back to the
@@ -176,7 +206,8 @@ export function createCallerRate({
   /** Counts `units` operations in `key`'s window: the ms until it ends when past `max`, else undefined. */
   const past = (key: string, max: number, units: number): number | undefined => {
     const counted = (windows.get(key) ?? 0) + units;
-    windows.set(key, counted);
+    // Nothing to count (`pastRate`): no window is started.
+    if (units > 0) windows.set(key, counted);
     return counted <= max ? undefined : Math.max(1, Math.ceil(windows.getRemainingTTL(key)));
   };
   /** The tokens Engage accepted (by caller), until `ACCEPTED_FOR_MS` after its last answer accepting them. */
@@ -232,6 +263,16 @@ export function createCallerRate({
       const units = Math.floor(bytes / ANSWER_BYTES_PER_OPERATION);
       if (units > 0) count(who, false, units);
     },
+    received(who, bytes) {
+      if (who.caller === undefined) return undefined;
+      // The bytes not yet counted, under a key no caller and no pool is (a caller is a hex digest).
+      const key = `${who.caller} bytes`;
+      const total = (windows.get(key) ?? 0) + Math.max(bytes, MIN_MESSAGE_BYTES);
+      const units = Math.floor(total / MESSAGE_BYTES_PER_OPERATION);
+      windows.set(key, total - units * MESSAGE_BYTES_PER_OPERATION);
+      return count(who, false, units, units > 0 ? BY_MESSAGE : undefined);
+    },
+    pastRate: (who) => count(who, false, 0),
     replayed(who, events) {
       // A page at most a window's worth, with the subscribe's own one: under a low rate a replay
       // goes on a page a second, rather than never start.
@@ -242,6 +283,7 @@ export function createCallerRate({
 }
 
 const BY_COST = ` (an operation counts one per ${COST_PER_OPERATION} of its estimated cost, begun)`;
+const BY_MESSAGE = ` (a WebSocket message counts one per ${MESSAGE_BYTES_PER_OPERATION} bytes, ${MIN_MESSAGE_BYTES} at least)`;
 const BY_REPLAY = ` (a resumed subscription counts one per ${REPLAYED_EVENTS_PER_OPERATION} events it replays, begun: subscribe again with the last cursor received)`;
 
 function rateLimited(

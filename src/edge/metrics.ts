@@ -14,6 +14,8 @@
  * | websocket_closes_total                   | counter   | code, reason (a fixed set: `CLOSE_REASONS`) |
  * |   (sockets the gateway closed or cut, refusals included; not those their client closed) |
  * | websocket_upgrades_refused_total         | counter   | status, reason: host, origin (403) |
+ * | websocket_throttled_total                | counter   |                             |
+ * |   (times a socket was not read until its caller's window ended: past CALLER_OPERATIONS_PER_SECOND) |
  * | webhook_events_total                     | counter   | outcome: accepted, duplicate (events), refused, unavailable (posts) |
  * | subscription_payloads_total              | counter   | outcome: executed, received (from another instance) |
  * | plus Node's process metrics (prom-client's defaults) |  |                          |
@@ -108,6 +110,8 @@ export interface Metrics {
   recordServerClose(code: number, reason: CloseReason): void;
   /** A WebSocket upgrade refused before it became a socket, with the HTTP status its client got (the transport's `onUpgradeRefused`). */
   recordUpgradeRefused(status: number, reason: string): void;
+  /** A WebSocket not read until its caller's window ends (the transport's `onThrottle`). */
+  recordThrottle(): void;
   handler: RequestHandler;
 }
 
@@ -170,8 +174,13 @@ export function createMetrics(
   });
   const serverCloses = new Counter({
     name: 'websocket_closes_total',
-    help: 'WebSockets the gateway closed or cut, once each, by the close code their client got and why: refused (bad_message 4400, subprotocol 4406, init_timeout 4408, too_many_inits 4429, unauthenticated 4401, forbidden 4403, engage_unavailable 1013, too_many_sockets 4429, not_acknowledged 4401: a subscribe before the acknowledgement, expired 4401: the JWT the socket was opened with expired, duplicate_id 4409, frame_refused 1009/1007/1002), internal_error 4500, cut (1006: keepalive_timeout, unread_backlog), going_away 1001 (shutdown). Sockets their client closed are not counted.',
+    help: 'WebSockets the gateway closed or cut, once each, by the close code their client got and why: refused (bad_message 4400, unacknowledged_bytes 4400: more than 64 KiB sent before connection_ack, ping_too_large 4400: a ping or pong above 4 KiB, subprotocol 4406, init_timeout 4408, too_many_inits 4429, unauthenticated 4401, forbidden 4403, engage_unavailable 1013, too_many_sockets 4429, not_acknowledged 4401: a subscribe before the acknowledgement, expired 4401: the JWT the socket was opened with expired, duplicate_id 4409, frame_refused 1009/1007/1002), internal_error 4500, cut (1006: keepalive_timeout, unread_backlog), going_away 1001 (shutdown). Sockets their client closed are not counted.',
     labelNames: ['code', 'reason'],
+    registers: [registry],
+  });
+  const throttled = new Counter({
+    name: 'websocket_throttled_total',
+    help: "Times a WebSocket was not read until its caller's one-second window ended: its caller was past CALLER_OPERATIONS_PER_SECOND (its operations and every message by its bytes, one per 100 KB, 1,000 bytes at least), so its next messages waited, unread. Each socket's first wait is logged.",
     registers: [registry],
   });
   const upgradesRefused = new Counter({
@@ -341,6 +350,9 @@ export function createMetrics(
     },
     recordServerClose(code, reason) {
       serverCloses.inc({ code: String(code), reason });
+    },
+    recordThrottle() {
+      throttled.inc();
     },
     recordUpgradeRefused(status, reason) {
       upgradesRefused.inc({ status: String(status), reason });

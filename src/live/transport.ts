@@ -17,7 +17,11 @@
  * `graphql-transport-ws`, 4408 no `connection_init` within `connectionInitWaitMs` (3 s), 4429 a
  * second `connection_init`, 4401 a `subscribe` before the acknowledgement, 4409 a `subscribe` whose
  * id is in use, 4500 an internal failure. A `ping` message gets a `pong` (with its payload; past
- * `maxUnreadBytes` below, a keep-alive gets one without).
+ * `maxUnreadBytes` below, a keep-alive gets one without). Of our own, 4400 too for more than
+ * `MAX_UNACKNOWLEDGED_BYTES` (64 KiB) sent before the acknowledgement, and for a `ping` or `pong`
+ * above `SMALL_MESSAGE_BYTES` (4 KiB): the protocol bounds neither, and graphql-ws's client sends
+ * them without payload (a ping's is echoed back: a 900 KB one cost 16 ms of CPU to answer). Either
+ * is a flood: its socket is failed (`fail`: read no more, cut once the close frame is sent).
  *
  * Edge (src/edge/):
  * - The upgrade's `Host` is checked against the gateway's own host names when they are listed
@@ -37,6 +41,25 @@
  *   - a JWT (`credentials.expiresAt`) that expires: 4401 "JWT expired" when it does, whatever runs
  *     on the socket (the JWT was checked once, and the socket would act for ever otherwise).
  *   Each operation's context comes from the same factory as HTTP requests.
+ * - Every message an acknowledged socket sends counts in its caller's rate by its bytes, before it is
+ *   read (`callerRate.received`, src/edge/caller-rate.ts: one operation per 100 KB, a message 1,000
+ *   bytes at least), whatever its type: its text and parse cost about 10 µs a KB, and four sockets
+ *   sending 900 KB `complete` messages (of ids never used: nothing answers them) took a core,
+ *   counted nowhere. A `ping`, `pong` or `complete` has no answer that could refuse it, and a
+ *   message not read cannot be answered: so, past the rate, the socket is not read until the
+ *   caller's window ends (`throttle`: ws stops reading its TCP stream, and its client's sends wait
+ *   in the buffers), then its messages are handled in order; none is dropped. A message above
+ *   `SMALL_MESSAGE_BYTES` of a caller already past its rate waits unread; a smaller one (every
+ *   message of a graphql-ws client but a long `subscribe`) is read first, so a `subscribe` past the
+ *   rate is still refused RATE_LIMITED at once, as below. Past its rate, what is read of a caller in
+ *   a window is so the message that took it past and a small one per socket. A client with more
+ *   queued than its rate lets through in a keep-alive period has its pong read too late, and is
+ *   cut (`keepalive_timeout`): of four sockets sending 900 KB messages as fast as they could, one
+ *   was within 17 s. Each wait counts in `onThrottle`; a socket's first is logged (`socket error`,
+ *   RATE_LIMITED), and its `socket` line says how many. Before the acknowledgement no caller is
+ *   known: a socket may send `MAX_UNACKNOWLEDGED_BYTES` in all, enough for a `connection_init` with
+ *   a long JWT, past which it is failed (`fail`: closed 4400, then read no more and cut a second
+ *   later).
  * - A `subscribe` past its caller's rate (`callerRate`, src/edge/caller-rate.ts, counted with the
  *   caller's HTTP operations), or for a caller without a token past the rate of all of them, gets
  *   an error (RATE_LIMITED) before anything of it runs. A socket's token was proven with Engage
@@ -56,7 +79,10 @@
  *   estimate, on all its sockets (each distinct one once); one more gets TOO_MANY_SUBSCRIPTIONS
  *   (`limit: 'live_cost'`). Every event executes each distinct subscription once: the sockets'
  *   and subscriptions' counts alone let one token hold 2,000 payloads of a few hundred each, and
- *   each event cost seconds of CPU and gigabytes of memory.
+ *   each event cost seconds of CPU and gigabytes of memory. Each distinct one counts
+ *   `MIN_LIVE_COST` (50) at least, what its execution costs beyond its estimate: 2,000 of
+ *   `{ id type }` (estimated 1 each) made each event cost 0.6 s of CPU. Callers without a token
+ *   count together too (`maxLiveCostAnonymous`; `limit: 'anonymous_live_cost'`): addresses are cheap.
  * - A subscriber whose socket has `maxPendingSends` (1,000) results, or `maxBufferedBytes` (1 MiB),
  *   not yet written (a client that stopped reading) gets SLOW_SUBSCRIBER and its subscription ends,
  *   rather than hold memory for every event: each socket holds its own copy of the bytes it is sent.
@@ -157,7 +183,7 @@ import { EngageError } from '../engage/errors';
 import { errorCodeOf } from '../errors';
 import { readLiveCursorFirst } from '../resolvers/live';
 import { resumes, type FanOut, type Group, type Member } from './fanout';
-import { LiveCosts } from './live-costs';
+import { LiveCosts, MIN_LIVE_COST } from './live-costs';
 
 export interface TransportOptions extends TransportEdgeOptions {
   httpServer: http.Server;
@@ -202,9 +228,15 @@ export interface TransportEdgeOptions {
   maxSubscriptionsPerSocket?: number;
   /**
    * What one caller's running subscriptions may cost together, by the cost estimate (`limits`), on
-   * all its sockets: the work each event may make for it. Default unlimited.
+   * all its sockets, each distinct one `MIN_LIVE_COST` at least (src/live/live-costs.ts): the work
+   * each event may make for it. Default unlimited.
    */
   maxLiveCostPerCaller?: number;
+  /**
+   * What the running subscriptions of all callers without a token may cost together (each counted
+   * as for `maxLiveCostPerCaller`); default `ANONYMOUS_CALLERS` (src/edge/caller-rate.ts) times that.
+   */
+  maxLiveCostAnonymous?: number;
   /** Operations a caller may run a second (src/edge/caller-rate.ts), counted with its HTTP operations; default unlimited. */
   callerRate?: CallerRate;
   /** Schema introspection over WebSocket; default true. */
@@ -234,6 +266,11 @@ export interface TransportEdgeOptions {
    * src/edge/metrics.ts). ws's own 400s for a malformed handshake are not reported.
    */
   onUpgradeRefused?: (status: number, reason: 'host' | 'origin') => void;
+  /**
+   * A socket stopped being read until its caller's window ends: its caller is past its rate
+   * (`callerRate`), its messages' bytes counted (`websocket_throttled_total`, src/edge/metrics.ts).
+   */
+  onThrottle?: () => void;
   /** Where access lines go (see the module comment); default nowhere. */
   accessLog?: (fields: Record<string, unknown>, message: 'operation' | 'socket' | 'socket error') => void;
 }
@@ -254,6 +291,13 @@ export interface Transport {
 export const CLOSE_REASONS = {
   /** 4400: a message that does not parse, or of a type only a server sends. */
   bad_message: CloseCode.BadRequest,
+  /**
+   * 4400: more than `MAX_UNACKNOWLEDGED_BYTES` sent before the acknowledgement; then cut (`fail`),
+   * so its `socket` line says 1006.
+   */
+  unacknowledged_bytes: CloseCode.BadRequest,
+  /** 4400: a `ping` or `pong` message above `SMALL_MESSAGE_BYTES`; then cut, as `unacknowledged_bytes`. */
+  ping_too_large: CloseCode.BadRequest,
   /** 4406: a subprotocol other than `graphql-transport-ws`. */
   subprotocol: CloseCode.SubprotocolNotAcceptable,
   /** 4408: no `connection_init` within `connectionInitWaitMs`. */
@@ -293,8 +337,28 @@ export type CloseReason = keyof typeof CLOSE_REASONS;
 const frameRefusalCode = (code: string | undefined): number =>
   code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 1009 : code === 'WS_ERR_INVALID_UTF8' ? 1007 : 1002;
 
+/** A message's bytes, as received (ws hands a text message over as one Buffer). */
+const byteLength = (data: RawData): number =>
+  Array.isArray(data) ? data.reduce((sum, part) => sum + part.byteLength, 0) : data.byteLength;
+
 /** Largest WebSocket message accepted (as `express.json({ limit: '1mb' })` for HTTP). */
 export const MAX_MESSAGE_BYTES = 1024 * 1024;
+/**
+ * Bytes a socket may send before its `connection_init` is acknowledged, all its messages together;
+ * past them it is closed (4400). A graphql-ws client sends one message then, `connection_init`,
+ * whose payload is a few hundred bytes with an Engage token (48 characters), a few KB with a JWT:
+ * no HTTP request could carry a token of more than Node's 16 KiB of headers. Before the
+ * acknowledgement no caller is known whose rate would count them, and an unauthenticated socket
+ * sending 900 KB messages until its `connection_init` timeout (3 s) took over a CPU-second.
+ */
+export const MAX_UNACKNOWLEDGED_BYTES = 64 * 1024;
+/**
+ * Bytes of a message that every graphql-ws client sends but a `subscribe` fits in: a `ping` or
+ * `pong` (graphql-ws's client sends none with a payload), a `complete`. A `ping` or `pong` above it
+ * closes its socket (4400); a larger message of a caller past its rate waits, unread, until the
+ * window ends (see the module comment).
+ */
+export const SMALL_MESSAGE_BYTES = 4 * 1024;
 /** Results a subscriber's socket may have queued, not yet written, before its subscription ends (SLOW_SUBSCRIBER). */
 export const MAX_PENDING_SENDS = 1_000;
 /** Bytes a subscriber's socket may have queued, not yet written, before its subscriptions end (SLOW_SUBSCRIBER). */
@@ -315,6 +379,8 @@ const MAX_TOKENS = 10_000;
 /** setTimeout's longest delay: a longer one fires at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const EXPIRED = 'JWT expired: connect again with a new one';
+/** How long a socket closed for flooding (`fail`) has for its close frame to reach its client before it is cut. */
+const FAIL_GRACE_MS = 1_000;
 
 /** Whether the credential a socket was opened with has expired. */
 const expired = (connection: Connection): boolean =>
@@ -627,7 +693,9 @@ export function startTransport(options: TransportOptions): Transport {
   const parseOptions = options.limits?.parseOptions ?? { maxTokens: MAX_TOKENS };
   const socketsPerCaller = new Map<string, number>();
   const liveCosts =
-    options.maxLiveCostPerCaller === undefined ? undefined : new LiveCosts(options.maxLiveCostPerCaller);
+    options.maxLiveCostPerCaller === undefined
+      ? undefined
+      : new LiveCosts(options.maxLiveCostPerCaller, options.maxLiveCostAnonymous);
   /** The keys `liveCosts` counts subscriptions under: a resumed one's own; a document's number. */
   let resumedCount = 0;
   const documentNumbers = new WeakMap<DocumentNode, number>();
@@ -652,6 +720,15 @@ export function startTransport(options: TransportOptions): Transport {
    * the few, not a field: an idle socket pays nothing for it.
    */
   const pongQueued = new WeakSet<Connection>();
+  /** The bytes each socket not yet acknowledged has sent (`MAX_UNACKNOWLEDGED_BYTES`); an acknowledged one pays nothing for it. */
+  const unacknowledgedBytes = new Map<Connection, number>();
+  /**
+   * The sockets not read until their caller's window ends (`throttle`), with the messages ws had
+   * read already, which wait in order, and the timer that reads on.
+   */
+  const throttled = new Map<Connection, { messages: RawData[]; timer: NodeJS.Timeout }>();
+  /** How many times each socket that ever waited did, for its `socket` line (its first wait is logged). */
+  const throttles = new Map<Connection, number>();
 
   /** As over HTTP; `requestId`: the socket's, in an answer that is its alone (not a shared payload). */
   const formatError = (error: GraphQLError, requestId?: string): GraphQLFormattedError => {
@@ -752,7 +829,8 @@ export function startTransport(options: TransportOptions): Transport {
       if (operation.ended) return;
       operation.stop();
       const { connection } = operation;
-      if (operation.liveKey !== undefined) liveCosts?.release(connection.caller ?? '', operation.liveKey);
+      if (operation.liveKey !== undefined)
+        liveCosts?.release(connection.caller ?? '', operation.liveKey, connection.anonymous);
       connection.remove(operation);
       if (draining) closeOnceAnswered(connection);
       // A Set keeps its insertion order: its first code is the first error sent.
@@ -792,6 +870,9 @@ export function startTransport(options: TransportOptions): Transport {
   /** Reports a socket the gateway closes or cuts, once: only while it is open (`onServerClose`). */
   const closing = (connection: Connection, why: CloseReason, code: number = CLOSE_REASONS[why]): boolean => {
     if (connection.readyState !== connection.OPEN) return false;
+    // A socket waiting for its caller's window is read again, for the closing handshake; what
+    // waited is dropped, as anything a closing socket sends (`onMessage`).
+    release(connection)?.resume();
     closeReasons.set(connection, why);
     options.onServerClose?.(code, why);
     return true;
@@ -800,6 +881,19 @@ export function startTransport(options: TransportOptions): Transport {
     if (!closing(connection, why)) return; // closing already (or closed): nothing more is sent
     // Close reasons are limited to 123 bytes.
     connection.close(CLOSE_REASONS[why], Buffer.from(reason).subarray(0, 123).toString());
+  };
+  /**
+   * Closes a socket whose client floods it (RFC 6455's "fail the WebSocket connection"): its close
+   * frame is sent, then nothing more of it is read, and it is cut `FAIL_GRACE_MS` later, once the
+   * frame has had time to reach its client. Closed as others are, waiting for the client's close
+   * frame, ws would read (unmask, check) whatever the client goes on sending meanwhile: a client
+   * that reconnected at once each time pushed 1.4 GB in 10 s, and took a core.
+   */
+  const fail = (connection: Connection, why: CloseReason, reason: string): void => {
+    if (connection.readyState !== connection.OPEN) return;
+    close(connection, why, reason);
+    connection.pause();
+    setTimeout(() => connection.terminate(), FAIL_GRACE_MS).unref();
   };
   /** A failure of ours while handling a message: the socket closes with 4500, as graphql-ws's server does. */
   const internalError = (connection: Connection) => (error: unknown) => {
@@ -874,6 +968,7 @@ export function startTransport(options: TransportOptions): Transport {
     connection.verified = check !== undefined || credentials.trusted === true;
     connection.credentials = credentials;
     connection.acknowledged = true;
+    unacknowledgedBytes.delete(connection);
     connection.sendIfOpen(stringifyMessage({ type: MessageType.ConnectionAck }));
     if (credentials.expiresAt !== undefined) closeWhenExpired(connection);
   };
@@ -971,19 +1066,34 @@ export function startTransport(options: TransportOptions): Transport {
         : // The parsed document by its number (one object per text while it is cached), not its text,
           // which may be a megabyte.
           `${documentNumber(parsed.document)}\u0000${payload.operationName ?? ''}\u0000${JSON.stringify(payload.variables ?? null)}\u0000${connection.credentials?.userId ?? ''}`;
-      const cost = verdict?.cost ?? 0;
-      if (!liveCosts.take(connection.caller ?? '', liveKey, cost))
+      const estimate = verdict?.cost ?? 0;
+      const past = liveCosts.take(connection.caller ?? '', liveKey, estimate, connection.anonymous);
+      if (past) {
+        const cost = Math.max(estimate, MIN_LIVE_COST);
+        const max = past === 'anonymous' ? liveCosts.anonymousMax : liveCosts.max;
+        const whose =
+          past === 'anonymous'
+            ? 'The running subscriptions of callers without a token, all addresses together,'
+            : "This caller's running subscriptions";
         return refuse(
           connection,
           id,
           [
             new GraphQLError(
-              `This caller's running subscriptions would cost more than ${liveCosts.max} together (this one ${cost}, by the cost estimate): complete some, or subscribe to less.`,
-              { extensions: { code: 'TOO_MANY_SUBSCRIPTIONS', limit: 'live_cost', max: liveCosts.max, cost } },
+              `${whose} would cost more than ${max} together (this one ${cost}: its cost estimate, ${MIN_LIVE_COST} at least for each distinct subscription): complete some, or subscribe to less.`,
+              {
+                extensions: {
+                  code: 'TOO_MANY_SUBSCRIPTIONS',
+                  limit: past === 'anonymous' ? 'anonymous_live_cost' : 'live_cost',
+                  max,
+                  cost,
+                },
+              },
             ),
           ],
           definition.name?.value,
         );
+      }
     }
     const operation = new Operation(
       state,
@@ -1018,7 +1128,72 @@ export function startTransport(options: TransportOptions): Transport {
     });
   };
 
+  /**
+   * Stops reading `connection` until the window its caller is past ends (`refusal`, which says
+   * when): ws reads no more of its TCP stream, so its client's sends wait in the kernel's buffers
+   * and then its own. `data`: a message that waits unread; the messages ws still emits meanwhile
+   * (read before it stopped) wait behind it, in order.
+   */
+  const throttle = (connection: Connection, refusal: GraphQLError, data?: RawData): void => {
+    const waitMs = Math.max(1, Number(refusal.extensions.retryAfterMs) || 0);
+    connection.pause();
+    throttled.set(connection, { messages: data ? [data] : [], timer: setTimeout(readOn, waitMs, connection) });
+    options.onThrottle?.();
+    const times = (throttles.get(connection) ?? 0) + 1;
+    throttles.set(connection, times);
+    if (times === 1)
+      accessLog?.(
+        {
+          requestId: connection.requestId,
+          errorCode: 'RATE_LIMITED',
+          reason: `${refusal.message} The socket is not read until then.`,
+        },
+        'socket error',
+      );
+  };
+  /** Ends a socket's wait (`throttle`), forgetting what waited: the throttled socket, to resume, if it was. */
+  const release = (connection: Connection): Connection | undefined => {
+    const waiting = throttled.get(connection);
+    if (!waiting) return undefined;
+    clearTimeout(waiting.timer);
+    throttled.delete(connection);
+    return connection;
+  };
+  /** Its caller's window has ended: the messages that waited are handled, in order (one may wait again). */
+  const readOn = (connection: Connection): void => {
+    const { messages } = throttled.get(connection) ?? { messages: [] };
+    release(connection)?.resume();
+    for (const data of messages) onMessage(connection, data);
+  };
+
   const onMessage = (connection: Connection, data: RawData): void => {
+    // Closing: what its client sends after the gateway closed it is not handled (it could not be answered).
+    if (connection.readyState !== connection.OPEN) return;
+    // Not read until its caller's window ends: behind the messages already waiting.
+    const waiting = throttled.get(connection);
+    if (waiting) return void waiting.messages.push(data);
+    const bytes = byteLength(data);
+    if (!connection.acknowledged) {
+      // No caller yet, whose rate would count them: a budget of their own, closed past it.
+      const sent = (unacknowledgedBytes.get(connection) ?? 0) + bytes;
+      if (sent > MAX_UNACKNOWLEDGED_BYTES)
+        return fail(
+          connection,
+          'unacknowledged_bytes',
+          `More than ${MAX_UNACKNOWLEDGED_BYTES} bytes sent before connection_ack`,
+        );
+      unacknowledgedBytes.set(connection, sent);
+    } else if (options.callerRate) {
+      // Counted in its caller's rate before it is read. Past it, a large message waits unread for
+      // the window's end (a flood's cost is its reading); a small one is read, as a `subscribe`
+      // refused RATE_LIMITED is, and the socket waits from then on.
+      if (bytes > SMALL_MESSAGE_BYTES) {
+        const past = options.callerRate.pastRate(connection);
+        if (past) return throttle(connection, past, data);
+      }
+      const past = options.callerRate.received(connection, bytes);
+      if (past) throttle(connection, past);
+    }
     const text = String(data);
     let message: Message;
     try {
@@ -1049,6 +1224,13 @@ export function startTransport(options: TransportOptions): Transport {
         return;
       }
     }
+    // graphql-ws's client sends them without payload; a payload is echoed in the pong.
+    if ((message.type === MessageType.Ping || message.type === MessageType.Pong) && bytes > SMALL_MESSAGE_BYTES)
+      return fail(
+        connection,
+        'ping_too_large',
+        `A ${message.type} message may have at most ${SMALL_MESSAGE_BYTES} bytes (its payload)`,
+      );
     switch (message.type) {
       case MessageType.ConnectionInit:
         if (connection.initialised) return close(connection, 'too_many_inits', 'Too many initialisation requests');
@@ -1094,6 +1276,10 @@ export function startTransport(options: TransportOptions): Transport {
     openSockets.delete(connection);
     const closeReason = closeReasons.get(connection);
     closeReasons.delete(connection);
+    unacknowledgedBytes.delete(connection);
+    release(connection);
+    const throttledTimes = throttles.get(connection);
+    throttles.delete(connection);
     clearTimeout(connection.initTimer);
     clearTimeout(connection.expiryTimer);
     for (const operation of connection.operations()) state.finish(operation, 'socket closed');
@@ -1114,6 +1300,8 @@ export function startTransport(options: TransportOptions): Transport {
         ...(connection.acknowledged ? {} : { acknowledged: false }),
         durationMs: Math.round(performance.now() - connection.openedAt),
         operations: connection.count,
+        // Times it was not read until its caller's window ended.
+        ...(throttledTimes === undefined ? {} : { throttled: throttledTimes }),
       },
       'socket',
     );

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { startGateway, type Gateway } from '../../src/server';
+import { MIN_LIVE_COST } from '../../src/live/live-costs';
 import { startStack, type Stack } from '../support/stack';
 import {
   clientWithHeaders,
@@ -305,7 +306,8 @@ describe('WebSocket upgrades', () => {
     // Each event executes each subscription once: one token held 2,000 payloads of a few hundred
     // each (20 sockets of 100, each differing by an alias), and every customer message made 2,000
     // executions, seconds of CPU and gigabytes of memory.
-    const capped = await gateway({ ws: { maxSubscriptionCostPerToken: 700 } });
+    // Two of 345 each and a cheap one (50, MIN_LIVE_COST), not three of 345.
+    const capped = await gateway({ ws: { maxSubscriptionCostPerToken: 750 } });
     const costly = (alias: string) =>
       `subscription { contentAdded { ${alias}: content { thread { source { threads(first: 30) { nodes { id title contents(first: 5) { nodes { id body } } interventions { id status } } } } } } } }`;
     const token = stack.admin.token;
@@ -321,7 +323,7 @@ describe('WebSocket upgrades', () => {
       await within(subscription.completed.promise, 10_000, 'a subscription to be refused');
       expect(subscription.error).toEqual([
         expect.objectContaining({
-          extensions: expect.objectContaining({ code: 'TOO_MANY_SUBSCRIPTIONS', limit: 'live_cost', max: 700 }),
+          extensions: expect.objectContaining({ code: 'TOO_MANY_SUBSCRIPTIONS', limit: 'live_cost', max: 750 }),
         }),
       ]);
     };
@@ -362,6 +364,104 @@ describe('WebSocket upgrades', () => {
     new Subscription(otherSocket, resuming, { after: liveCursor });
     await until(() => capped.live.stats().subscribers === 5, 'the resumed subscription');
     await refused(new Subscription(otherSocket, resuming, { after: liveCursor }));
+  });
+
+  it('counts each distinct subscription MIN_LIVE_COST at least: a token holds so many cheap ones differing by a variable, each an execution per event that can match it; one whose filter cannot match executes nothing', async () => {
+    // 2,000 of `contentAdded(sourceIds: $s) { id type }` (estimated 1), each `$s` the event's
+    // source and an id of its own, fit in 10,000: each event cost 0.6 s of CPU.
+    const held = 4;
+    const capped = await gateway({
+      ws: { maxSubscriptionCostPerToken: held * MIN_LIVE_COST },
+      webhook: { secret: stack.webhook.secret },
+    });
+    const client = clients.connect(capped, stack.admin.token);
+    const cheap = 'subscription Cheap($s: [ID!]) { contentAdded(sourceIds: $s) { id type } }';
+    const subscriptions = Array.from(
+      { length: held },
+      () => new Subscription<{ contentAdded: { id: string } }>(client, cheap, { s: [source, newId()] }),
+    );
+    await within(capped.live.whenAttached(held), 10_000, 'the subscriptions that fit');
+    const refused = new Subscription(client, cheap, { s: [source, newId()] });
+    await within(refused.completed.promise, 10_000, 'the one past the bound to be refused');
+    expect(refused.error).toEqual([
+      expect.objectContaining({
+        message: `This caller's running subscriptions would cost more than ${held * MIN_LIVE_COST} together (this one ${MIN_LIVE_COST}: its cost estimate, ${MIN_LIVE_COST} at least for each distinct subscription): complete some, or subscribe to less.`,
+        extensions: expect.objectContaining({
+          code: 'TOO_MANY_SUBSCRIPTIONS',
+          limit: 'live_cost',
+          max: held * MIN_LIVE_COST,
+          cost: MIN_LIVE_COST,
+        }),
+      }),
+    ]);
+    // One that cannot match the event (another source) is filtered before its execution: each
+    // event costs an execution per subscription that it matches, and none for the others.
+    subscriptions.at(-1)!.dispose();
+    await until(() => capped.live.stats().subscribers === held - 1, 'one to make room');
+    const elsewhere = new Subscription(client, cheap, { s: [newId()] });
+    await within(capped.live.whenAttached(held + 1), 10_000, 'the one that cannot match');
+    const before = capped.live.stats().executions;
+    const thread = (await stack.rest<{ records: Array<{ id: string }> }>(`/content_threads?limit=1`)).records[0].id;
+    const delivered = notification([
+      event('content.imported', {
+        type: 'email/message',
+        id: newId(),
+        metadata: { thread_id: thread, source_id: source, first_in_thread: false },
+      }),
+    ]);
+    expect((await postWebhook(capped, delivered, { secret: stack.webhook.secret })).status).toBe(200);
+    const received = await Promise.all(subscriptions.slice(0, -1).map((subscription) => subscription.next()));
+    expect(received.map((result) => result.data?.contentAdded.id)).toEqual(
+      Array(held - 1).fill(delivered.events[0].id),
+    );
+    expect(capped.live.stats().executions - before).toBe(held - 1);
+    expect(elsewhere.pending()).toBe(0);
+  });
+
+  it("counts the subscriptions of callers without a token together too: one address's cannot hold every address's share of the work each event makes", async () => {
+    const max = 2 * MIN_LIVE_COST;
+    const capped = await gateway({ ws: { maxSubscriptionCostPerToken: max }, trustProxy: ['loopback'] });
+    const opened: Client[] = [];
+    /** An acknowledged anonymous client from `address` (forwarded by a trusted proxy). */
+    const from = (address: string) =>
+      new Promise<Client>((resolve, reject) => {
+        const client = clientWithHeaders(
+          capped.url,
+          { 'x-forwarded-for': address },
+          { lazy: false, onNonLazyError: reject, on: { connected: () => resolve(client) } },
+        );
+        opened.push(client);
+      });
+    const subscribe = (client: Client) =>
+      new Subscription(client, 'subscription Anyone($s: [ID!]) { newThread(sourceIds: $s) { id } }', {
+        s: [source, newId()],
+      });
+    try {
+      // Each address its own share, all of them ANONYMOUS_CALLERS' (two) together.
+      const [a, b, c] = await Promise.all([from('203.0.113.1'), from('198.51.100.1'), from('192.0.2.1')]);
+      const running = [subscribe(a), subscribe(a), subscribe(b), subscribe(b)];
+      await within(capped.live.whenAttached(4), 10_000, 'two subscriptions of each of two addresses');
+      const refused = subscribe(c);
+      await within(refused.completed.promise, 10_000, "a third address's to be refused");
+      expect(refused.error).toEqual([
+        expect.objectContaining({
+          extensions: expect.objectContaining({
+            code: 'TOO_MANY_SUBSCRIPTIONS',
+            limit: 'anonymous_live_cost',
+            max: 2 * max,
+            cost: MIN_LIVE_COST,
+          }),
+        }),
+      ]);
+      // One ends: there is room again, for any address.
+      running[0].dispose();
+      await until(() => capped.live.stats().subscribers === 3, 'one to end');
+      const again = subscribe(c);
+      await within(capped.live.whenAttached(5), 10_000, "the third address's, once there is room");
+      expect(again.error).toBeUndefined();
+    } finally {
+      await Promise.all(opened.map((client) => client.dispose()));
+    }
   });
 
   it('bounds what the operations running on one socket hold to one message (1 MiB): past it, TOO_MANY_SUBSCRIPTIONS', async () => {
@@ -502,6 +602,11 @@ describe('websocket_closes_total', () => {
     expect(await closedWith(capped.url, [init(), init()])).toBe(4429);
     // A message above the size limit: ws closes the socket itself (1009).
     expect(await closedWith(capped.url, [`"${'x'.repeat(1_100_000)}"`])).toBe(1009);
+    // Above what may come before the acknowledgement; a ping above what one may hold.
+    expect(await closedWith(capped.url, [{ type: 'pong', payload: { x: 'x'.repeat(70_000) } }])).toBe(4400);
+    expect(
+      await closedWith(capped.url, [init()], { afterAck: [{ type: 'ping', payload: { x: 'x'.repeat(5_000) } }] }),
+    ).toBe(4400);
     // An id in use: the first subscription runs (it is added at once) when the second comes.
     expect(await closedWith(capped.url, [init()], { afterAck: [subscribe('1'), subscribe('1')] })).toBe(4409);
     // The token's one socket is held: another is refused.
@@ -519,6 +624,8 @@ describe('websocket_closes_total', () => {
       'code="4403",reason="forbidden"': 1,
       'code="4429",reason="too_many_inits"': 1,
       'code="1009",reason="frame_refused"': 1,
+      'code="4400",reason="unacknowledged_bytes"': 1,
+      'code="4400",reason="ping_too_large"': 1,
       'code="4409",reason="duplicate_id"': 1,
       'code="4429",reason="too_many_sockets"': 1,
     });
@@ -534,6 +641,58 @@ describe('websocket_closes_total', () => {
     );
     expect(grew).toEqual({ 'operation="Held",code="ok"': 1 });
   });
+
+  it("bounds a caller's messages by its rate, whatever their type: a flood of large completes waits unread past it (websocket_throttled_total), and is read on, nothing dropped; an inbox's keep-alive and churn never waits", async () => {
+    // Four sockets of 900 KB `complete` messages (an id no operation has: nothing to answer)
+    // took a core, read and parsed as fast as they came, counted nowhere.
+    const limited = await gateway({ callerOperationsPerSecond: 10 });
+    const [agent, other] = stack.emulator.agents.filter((candidate) => candidate.role === 'agent');
+    const throttled = async () =>
+      Number(
+        (await (await fetch(`${limited.origin}/metrics`)).text()).match(/^websocket_throttled_total (\d+)$/m)?.[1],
+      );
+    /** An acknowledged raw socket of `token`, and the pongs it receives. */
+    const open = async (token: string) => {
+      const socket = new WebSocket(limited.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
+      const pongs: unknown[] = [];
+      const acknowledged = new Promise<void>((resolve) =>
+        socket.on('message', (data) => {
+          const message = JSON.parse(String(data)) as { type: string; payload?: unknown };
+          if (message.type === 'connection_ack') resolve();
+          if (message.type === 'pong') pongs.push(message.payload);
+        }),
+      );
+      await new Promise((resolve) => socket.once('open', resolve));
+      socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }));
+      await within(acknowledged, 10_000, 'the socket to be acknowledged');
+      return { socket, pongs };
+    };
+
+    // An inbox: keep-alive pings, subscriptions started and completed; within its rate, never waits.
+    const inbox = await open(other.token);
+    for (let i = 0; i < 5; i += 1) {
+      inbox.socket.send(JSON.stringify({ type: 'ping' }));
+      inbox.socket.send(
+        JSON.stringify({ id: `s${i}`, type: 'subscribe', payload: { query: 'subscription { newThread { id } }' } }),
+      );
+      inbox.socket.send(JSON.stringify({ id: `s${i}`, type: 'complete' }));
+    }
+    inbox.socket.send(JSON.stringify({ type: 'ping', payload: { last: true } }));
+    await until(() => inbox.pongs.length === 6, 'the inbox pongs');
+    expect(await throttled()).toBe(0);
+
+    // 3 MB of completes at a rate of 10 operations (1 MB of messages) a second: the socket waits for
+    // windows to end, and its ping, sent last, is answered last.
+    const flood = await open(agent.token);
+    const complete = JSON.stringify({ id: 'x'.repeat(300_000), type: 'complete' });
+    for (let i = 0; i < 10; i += 1) flood.socket.send(complete);
+    flood.socket.send(JSON.stringify({ type: 'ping', payload: { last: true } }));
+    await until(() => flood.pongs.length === 1, 'the pong after the completes', 20_000);
+    expect(flood.pongs).toEqual([{ last: true }]);
+    expect(await throttled()).toBeGreaterThanOrEqual(2);
+    expect(flood.socket.readyState).toBe(WebSocket.OPEN);
+    for (const { socket } of [inbox, flood]) socket.close();
+  }, 30_000);
 
   it('counts a socket closed with 1013 when Engage cannot be reached to check its token', async () => {
     // A port nothing listens on.

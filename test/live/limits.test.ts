@@ -5,7 +5,7 @@ import WebSocket from 'ws';
 import { startGateway, type Gateway } from '../../src/server';
 import { startStack, type Stack } from '../support/stack';
 import { MAX_NOTIFICATION_DEPTH } from '../../src/live/receiver';
-import { DOCUMENT_CACHE_BYTES, MAX_MESSAGE_BYTES } from '../../src/live/transport';
+import { DOCUMENT_CACHE_BYTES, MAX_MESSAGE_BYTES, SMALL_MESSAGE_BYTES } from '../../src/live/transport';
 import { notification, event, newId, postWebhook, until } from './support';
 
 let stack: Stack;
@@ -113,6 +113,7 @@ it('a webhook notification nested deeper than the limit is refused with 400 (nev
 it('a client that goes on sending while it reads nothing (a ping flood) is cut off, not answered into memory without end', async () => {
   // Each ping is answered with a pong carrying its payload: a client that sent 1 MB pings without
   // reading made the gateway queue 1 MB per ping (700 MB in 18 s from one socket on loopback).
+  // Pings are bounded since (SMALL_MESSAGE_BYTES), pongs with them: as many of the largest.
   const socket = new WebSocket(stack.gateway.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
   socket.on('error', () => undefined); // the reset, once cut off
   const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
@@ -130,8 +131,8 @@ it('a client that goes on sending while it reads nothing (a ping flood) is cut o
 
   // Far more than the kernel's buffers on loopback hold: the last send is done only once the
   // gateway has read most of them (or has cut the socket off).
-  const pings = 48;
-  const ping = JSON.stringify({ type: 'ping', payload: { padding: 'x'.repeat(MAX_MESSAGE_BYTES - 100) } });
+  const ping = JSON.stringify({ type: 'ping', payload: { padding: 'x'.repeat(SMALL_MESSAGE_BYTES - 100) } });
+  const pings = Math.ceil((48 * MAX_MESSAGE_BYTES) / ping.length);
   socket.pause();
   await Promise.all(
     Array.from({ length: pings }, () => new Promise<void>((resolve) => socket.send(ping, () => resolve()))),

@@ -8,11 +8,19 @@
 import net, { type AddressInfo } from 'node:net';
 import { Transform } from 'node:stream';
 import { makeExecutableSchema } from '@graphql-tools/schema';
+import { GraphQLError } from 'graphql';
 import WebSocket from 'ws';
 import type { CallerCredentials, GatewayContext, OperationOptions } from '../../src/context';
+import type { CallerRate } from '../../src/edge/caller-rate';
 import type { FanOut } from '../../src/live/fanout';
 import { PushQueue } from '../../src/live/queue';
-import { KEEP_ALIVE_BACKLOG_SWEEPS, MAX_UNREAD_BYTES, type TransportOptions } from '../../src/live/transport';
+import {
+  KEEP_ALIVE_BACKLOG_SWEEPS,
+  MAX_UNACKNOWLEDGED_BYTES,
+  MAX_UNREAD_BYTES,
+  SMALL_MESSAGE_BYTES,
+  type TransportOptions,
+} from '../../src/live/transport';
 import { Deferred, serveTransport, until, within, type ServedTransport } from './support';
 
 /** The source streams of `tick` subscriptions, as the schema opened them: the test pushes events. */
@@ -180,12 +188,135 @@ describe('protocol faults close the socket with graphql-ws close codes', () => {
     expect((await peer.closedWithin()).code).toBe(4400);
   });
 
+  it('4400 for more than MAX_UNACKNOWLEDGED_BYTES sent before the acknowledgement; a connection_init of a few KB is taken', async () => {
+    // A long token (a JWT with many claims) is acknowledged.
+    const token = await new Peer().open();
+    token.send({ type: 'connection_init', payload: { authorization: `Bearer ${'t'.repeat(16 * 1024)}` } });
+    expect(await token.next('connection_ack')).toEqual({ type: 'connection_ack' });
+    // Before its connection_init, a socket sends pongs (nothing answers them): each was read and
+    // parsed until the init timeout, 900 KB ones too, with no caller to count them against.
+    const flood = await new Peer().open();
+    const pong = JSON.stringify({ type: 'pong', payload: { padding: 'x'.repeat(SMALL_MESSAGE_BYTES - 100) } });
+    for (let sent = 0; sent <= MAX_UNACKNOWLEDGED_BYTES; sent += pong.length) flood.send(pong);
+    expect(await flood.closedWithin()).toEqual({
+      code: 4400,
+      reason: `More than ${MAX_UNACKNOWLEDGED_BYTES} bytes sent before connection_ack`,
+    });
+  });
+
+  it.each(['ping', 'pong'])(
+    '4400 for a %s above SMALL_MESSAGE_BYTES; a ping within it is answered with its payload',
+    async (type) => {
+      const peer = await new Peer().ready();
+      const payload = (bytes: number) => ({
+        padding: 'x'.repeat(bytes - JSON.stringify({ type, payload: { padding: '' } }).length),
+      });
+      peer.send({ type: 'ping', payload: payload(SMALL_MESSAGE_BYTES) });
+      expect(await peer.next('pong')).toEqual({ type: 'pong', payload: payload(SMALL_MESSAGE_BYTES) });
+      peer.send({ type, payload: payload(SMALL_MESSAGE_BYTES + 1) });
+      expect(await peer.closedWithin()).toEqual({
+        code: 4400,
+        reason: `A ${type} message may have at most ${SMALL_MESSAGE_BYTES} bytes (its payload)`,
+      });
+    },
+  );
+
   it('4409 for a subscribe whose id is running', async () => {
     const peer = await new Peer().ready();
     await subscribeTick(peer, 'a');
     peer.send({ id: 'a', type: 'subscribe', payload: { query: 'subscription { tick }' } });
     expect(await peer.closedWithin()).toEqual({ code: 4409, reason: 'Subscriber for a already exists' });
     await until(() => fanOut.stats().subscribers === 0, 'the closed socket to leave its group');
+  });
+});
+
+describe("a caller past its rate (the caller rate's windows, which the test opens and closes)", () => {
+  let gated: ServedTransport;
+  /** Whether the caller's window is past its rate; the bytes of each message counted, in order. */
+  const rate = { past: false, received: [] as number[] };
+  const refusal = () =>
+    new GraphQLError('More than 1 operations a second from this caller: retry after 100 ms.', {
+      extensions: { code: 'RATE_LIMITED', rateLimit: 'caller', retryAfterMs: 100 },
+    });
+  const callerRate: CallerRate = {
+    refusal: () => undefined,
+    charge: () => undefined,
+    replayed: () => undefined,
+    answered: () => undefined,
+    heard: () => undefined,
+    received: (_who, bytes) => {
+      rate.received.push(bytes);
+      return rate.past ? refusal() : undefined;
+    },
+    pastRate: () => (rate.past ? refusal() : undefined),
+  };
+  let throttles = 0;
+
+  beforeAll(async () => {
+    gated = await serve({ callerRate, onThrottle: () => (throttles += 1) });
+  });
+  afterAll(() => gated.close());
+
+  it('counts every message by its bytes before reading it; past the rate, a large one waits unread, with what follows, until the window ends: nothing is dropped', async () => {
+    const peer = await new Peer('graphql-transport-ws', {}, gated.url).ready();
+    // Within the rate: read as they come, each counted (the connection_init before the acknowledgement is not).
+    const complete = JSON.stringify({ id: 'x'.repeat(10 * SMALL_MESSAGE_BYTES), type: 'complete' });
+    peer.send(complete);
+    peer.send({ type: 'ping', payload: { n: 1 } });
+    expect(await peer.next('pong')).toEqual({ type: 'pong', payload: { n: 1 } });
+    expect(rate.received).toEqual([
+      Buffer.byteLength(complete),
+      JSON.stringify({ type: 'ping', payload: { n: 1 } }).length,
+    ]);
+
+    // Past it: the large complete is not read, nor the ping behind it, window after window, until
+    // the window is within the rate again. (Before, it was read and parsed whatever the rate.)
+    rate.past = true;
+    rate.received.length = 0;
+    const before = throttles;
+    peer.send(complete);
+    peer.send({ type: 'ping', payload: { n: 2 } });
+    await until(() => throttles >= before + 3, 'the socket to wait through three windows');
+    expect(peer.messages.filter((message) => message.type === 'pong')).toHaveLength(1);
+    expect(rate.received).toEqual([]);
+    rate.past = false;
+    expect(await peer.next('pong')).toEqual({ type: 'pong', payload: { n: 2 } });
+    expect(rate.received).toEqual([
+      Buffer.byteLength(complete),
+      JSON.stringify({ type: 'ping', payload: { n: 2 } }).length,
+    ]);
+  });
+
+  it('past the rate, reads a small message (a subscribe is read, and refused RATE_LIMITED), then waits; logs the first wait of a socket once, and how many in its socket line', async () => {
+    const peer = await new Peer('graphql-transport-ws', {}, gated.url).ready();
+    rate.past = true;
+    const before = throttles;
+    peer.send({ type: 'ping', payload: { n: 1 } });
+    expect(await peer.next('pong')).toEqual({ type: 'pong', payload: { n: 1 } });
+    // Read, and the socket waits from then on: the wait began before the pong was sent.
+    expect(throttles).toBe(before + 1);
+    peer.send({ type: 'ping', payload: { n: 2 } });
+    await until(() => throttles >= before + 2, 'the socket to wait again');
+    rate.past = false;
+    expect(await peer.next('pong')).toEqual({ type: 'pong', payload: { n: 2 } });
+
+    const seen = lines.length;
+    peer.socket.close();
+    await peer.closedWithin();
+    const requestId = lines.find((line) => line.message === 'socket' && lines.indexOf(line) >= seen)?.fields.requestId;
+    const own = lines.filter((line) => line.fields.requestId === requestId);
+    expect(own.filter((line) => line.message === 'socket error')).toEqual([
+      {
+        message: 'socket error',
+        fields: {
+          requestId,
+          errorCode: 'RATE_LIMITED',
+          reason:
+            'More than 1 operations a second from this caller: retry after 100 ms. The socket is not read until then.',
+        },
+      },
+    ]);
+    expect(own.find((line) => line.message === 'socket')?.fields.throttled).toBe(throttles - before);
   });
 });
 

@@ -8,6 +8,8 @@ import {
   ANONYMOUS_CALLERS,
   COST_PER_OPERATION,
   createCallerRate,
+  MESSAGE_BYTES_PER_OPERATION,
+  MIN_MESSAGE_BYTES,
   UNVERIFIED_CALLERS,
   type CallerRate,
   type RateCaller,
@@ -96,6 +98,37 @@ it('counts an operation by its estimated cost once known: one per COST_PER_OPERA
     undefined,
   ]);
   expect(cheap.refusal(who, false)?.extensions.rateLimit).toBe('caller');
+});
+
+it('counts WebSocket messages by their bytes, MIN_MESSAGE_BYTES at least, in whole operations, what is left carried to the next', () => {
+  const rate = createCallerRate({ perSecond: 4, anonymousPerSecond: 4 })!;
+  const who: RateCaller = { caller: 'token-1', verified: true };
+  // 99 small messages count nothing yet; the 100th one operation; then one of 2.5 operations of bytes.
+  for (let i = 0; i < 99; i += 1) expect(rate.received(who, 20)).toBeUndefined();
+  expect(rate.received(who, MIN_MESSAGE_BYTES - 1)).toBeUndefined();
+  expect(rate.received(who, 2.5 * MESSAGE_BYTES_PER_OPERATION)).toBeUndefined();
+  // 3 counted (1 + 2), half an operation carried: an operation is the last the rate allows.
+  expect(rate.pastRate(who)).toBeUndefined();
+  expect(run(rate, who)).toEqual(['ok']);
+  expect(rate.pastRate(who)).toBeUndefined();
+  // The half and another make one more: past the rate, said as the operations' refusal is, with why.
+  const past = rate.received(who, MESSAGE_BYTES_PER_OPERATION / 2) as GraphQLError;
+  expect(past.extensions).toMatchObject({ code: 'RATE_LIMITED', rateLimit: 'caller' });
+  expect(past.extensions.retryAfterMs).toBeGreaterThan(0);
+  expect(past.message).toMatch(/a WebSocket message counts one per 100000 bytes, 1000 at least/);
+  // From then on every message is told so, the smallest too, and `pastRate` says it without counting.
+  expect(rate.received(who, 10)?.extensions.rateLimit).toBe('caller');
+  expect(rate.pastRate(who)?.extensions.rateLimit).toBe('caller');
+  // A caller without a token counts in the pool too; `pastRate` starts no window and counts nothing.
+  const address: RateCaller = { caller: 'address-1', anonymous: true };
+  expect(rate.pastRate(address)).toBeUndefined();
+  expect(rate.received(address, 3 * MESSAGE_BYTES_PER_OPERATION)).toBeUndefined();
+  expect(
+    rate.received({ caller: 'address-2', anonymous: true }, 2 * MESSAGE_BYTES_PER_OPERATION)?.extensions.rateLimit,
+  ).toBe('anonymous');
+  expect(rate.pastRate({ caller: 'address-3', anonymous: true })?.extensions.rateLimit).toBe('anonymous');
+  // The gateway's own (no caller): never.
+  expect(rate.received({ caller: undefined }, 10 * MESSAGE_BYTES_PER_OPERATION)).toBeUndefined();
 });
 
 describe('tokens Engage has not accepted yet', () => {
