@@ -201,15 +201,15 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
   }
 
   /**
-   * A mutation of a conversation, made again with the same idempotency key while the gateway
-   * refuses it having sent nothing to Engage (too fast, Engage rate limited or unavailable before
+   * A request sent until the gateway takes it. A mutation of a conversation is made again with the
+   * same idempotency key while the gateway refuses it having sent nothing to Engage (too fast, Engage rate limited or unavailable before
    * the call, Redis unavailable) or gives no answer, after `retryAfterMs` when it says, with backoff:
    * a bot that gave the conversation up would leave its customer unanswered, past the cursor. An
    * outcome Engage left unknown is not retried (the key answers CONFLICT, never posting twice). A
    * bot stopped meanwhile leaves the conversation undone, for its next run to take up. The reads the
    * bot starts with go the same way: a bot started with its gateway (a deploy, a reboot) waits for it.
    */
-  async function mutate<T>(query: string, variables: Record<string, unknown>): Promise<T> {
+  async function persistently<T>(query: string, variables: Record<string, unknown>): Promise<T> {
     for (let failures = 0; ; failures += 1) {
       try {
         return await gql<T>(query, variables);
@@ -229,7 +229,7 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
   let stopped = false;
   let humanCategoryIds = options.humanCategoryIds;
   if (!humanCategoryIds?.length) {
-    const { categories } = await mutate<{
+    const { categories } = await persistently<{
       categories: Array<{ id: string; name: string; unselectable: boolean | null }>;
     }>(`{ categories { id name unselectable } }`, {});
     const category = categories.find((c) => !c.unselectable) ?? categories[0];
@@ -239,13 +239,13 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
   async function handle({ newThread: { thread, content } }: NewThread): Promise<ConversationOutcome> {
     const body = content.body ?? '';
     log(`bot: new thread ${thread.id} on ${thread.source.name} from ${content.author?.displayName ?? 'a customer'}`);
-    const { botEngage } = await mutate<{ botEngage: { id: string } }>(
+    const { botEngage } = await persistently<{ botEngage: { id: string } }>(
       `mutation($c: ID!, $k: String) { botEngage(contentId: $c, idempotencyKey: $k) { id } }`,
       { c: content.id, k: `bot-engage-${content.id}` },
     );
     const interventionId = botEngage.id;
     if (humanPattern.test(body)) {
-      const { transferToHuman } = await mutate<{ transferToHuman: { agentAvailable: boolean } }>(
+      const { transferToHuman } = await persistently<{ transferToHuman: { agentAvailable: boolean } }>(
         `mutation($t: ID!, $cats: [ID!]!, $i: ID, $k: String) { transferToHuman(threadId: $t, categoryIds: $cats, interventionId: $i, idempotencyKey: $k) { agentAvailable } }`,
         { t: thread.id, cats: humanCategoryIds, i: interventionId, k: `bot-transfer-${content.id}` },
       );
@@ -260,7 +260,7 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
         agentAvailable: transferToHuman.agentAvailable,
       };
     }
-    await mutate(
+    await persistently(
       `mutation($c: ID!, $b: String!, $k: String) { replyToContent(input: { contentId: $c, body: $b, idempotencyKey: $k }) { id } }`,
       {
         c: content.id,
@@ -269,7 +269,7 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
       },
     );
     // Closed (or canceled) by someone else since the reply, an agent or another bot: done all the same.
-    const closedHere = await mutate(
+    const closedHere = await persistently(
       `mutation($i: ID!, $k: String) { closeIntervention(id: $i, idempotencyKey: $k) { id status } }`,
       { i: interventionId, k: `bot-close-${content.id}` },
     ).then(
@@ -454,7 +454,7 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
   };
   // Without a saved cursor, from the gateway's position now: waited for as the categories are; a
   // gateway that refuses to tell it fails the start, as one that refuses to list the categories does.
-  if (payload.variables.after === null) await startFromNow(mutate);
+  if (payload.variables.after === null) await startFromNow(persistently);
   void subscribe();
   // Resolve once the server acknowledged the connection (or fail the start when it refuses it).
   await new Promise<void>((resolve, reject) => {

@@ -92,6 +92,18 @@ function connectionInit(url: string, payload: Record<string, unknown>) {
   );
 }
 
+/** A webhook notification of a new message on `sourceId`, in a thread of the emulator's. */
+async function contentImportedOn(sourceId: string) {
+  const thread = (await stack.rest<{ records: Array<{ id: string }> }>(`/content_threads?limit=1`)).records[0].id;
+  return notification([
+    event('content.imported', {
+      type: 'email/message',
+      id: newId(),
+      metadata: { thread_id: thread, source_id: sourceId, first_in_thread: false },
+    }),
+  ]);
+}
+
 describe('CORS from the allowed origins', () => {
   it('answers a preflight from http://localhost:5173 in development with the headers Apollo Client and graphql-ws send', async () => {
     const response = await preflight(stack.gateway.url, 'http://localhost:5173');
@@ -401,14 +413,7 @@ describe('WebSocket upgrades', () => {
     const elsewhere = new Subscription(client, cheap, { s: [newId()] });
     await within(capped.live.whenAttached(held + 1), 10_000, 'the one that cannot match');
     const before = capped.live.stats().executions;
-    const thread = (await stack.rest<{ records: Array<{ id: string }> }>(`/content_threads?limit=1`)).records[0].id;
-    const delivered = notification([
-      event('content.imported', {
-        type: 'email/message',
-        id: newId(),
-        metadata: { thread_id: thread, source_id: source, first_in_thread: false },
-      }),
-    ]);
+    const delivered = await contentImportedOn(source);
     expect((await postWebhook(capped, delivered, { secret: stack.webhook.secret })).status).toBe(200);
     const received = await Promise.all(subscriptions.slice(0, -1).map((subscription) => subscription.next()));
     expect(received.map((result) => result.data?.contentAdded.id)).toEqual(
@@ -532,14 +537,7 @@ describe('WebSocket upgrades', () => {
     await within(stack.gateway.live.whenAttached(before.attached + 500), 20_000, '500 subscriptions');
     expect(stack.gateway.live.stats().groups - before.groups).toBe(1);
 
-    const thread = (await stack.rest<{ records: Array<{ id: string }> }>(`/content_threads?limit=1`)).records[0].id;
-    const delivered = notification([
-      event('content.imported', {
-        type: 'email/message',
-        id: newId(),
-        metadata: { thread_id: thread, source_id: source, first_in_thread: false },
-      }),
-    ]);
+    const delivered = await contentImportedOn(source);
     const response = await postWebhook(stack.gateway, delivered, { secret: stack.webhook.secret });
     expect(response.status).toBe(200);
     await until(() => subscriptions.every((s) => s.pending() === 1), 'every subscriber to receive the event');
