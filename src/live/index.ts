@@ -177,6 +177,15 @@ export async function createLive(options: LiveOptions): Promise<Live> {
       'live: WEBHOOK_VERIFY_TOKEN is not set: webhook handshakes will be refused (403) until it is, so Engage cannot validate the endpoint',
     );
 
+  // Engage re-delivers for hours (the log keeps events that long): an event id forgotten before its
+  // last re-delivery is taken for a new event, and subscribers get it twice.
+  const retentionMs = options.eventLog?.retentionMs ?? DEFAULT_LOG_RETENTION_MS;
+  if (ttl < retentionMs)
+    options.log(
+      `live: WEBHOOK_DEDUPE_TTL_SECONDS (${ttl / 1000}) is shorter than EVENT_LOG_RETENTION_SECONDS (${retentionMs / 1000}): ` +
+        'an event Engage re-delivers after its id is forgotten reaches subscribers again as a new event',
+    );
+
   return {
     hub,
     refusals,

@@ -53,3 +53,19 @@ it('warns in production when HOST is a loopback address: nothing outside the mac
   expect(await said({ production: true, host: '0.0.0.0' })).toEqual([]);
   expect(await said({ production: false })).toEqual([]);
 });
+
+it('warns when webhook event ids are forgotten before the event log, and Engage, stop re-delivering them', async () => {
+  const said = async (options: Partial<GatewayOptions>) =>
+    (await startLines(options)).filter(({ msg }) => msg.includes('WEBHOOK_DEDUPE_TTL_SECONDS'));
+  expect(await said({ webhook: { dedupeTtlMs: 60 * 60 * 1000 } })).toEqual([
+    expect.objectContaining({
+      level: 40,
+      msg: expect.stringMatching(/^live: WEBHOOK_DEDUPE_TTL_SECONDS \(3600\) is shorter than EVENT_LOG_RETENTION_SECONDS \(86400\)/),
+    }),
+  ]);
+  expect(await said({ webhook: { dedupeTtlMs: 24 * 60 * 60 * 1000 } })).toEqual([]);
+  expect(await said({})).toEqual([]);
+  expect(
+    await said({ webhook: { dedupeTtlMs: 60 * 60 * 1000 }, live: { eventLog: { retentionMs: 30 * 60 * 1000 } } }),
+  ).toEqual([]);
+});
