@@ -1453,7 +1453,7 @@ export type Thread = {
   lastContent?: Maybe<Content>;
   /** When the newest message was written (the thread's creation for one without messages): what `LAST_CONTENT_AT` orders by. */
   lastContentAt: Scalars['DateTime']['output'];
-  /** The intervention an agent holds open on the thread, if any. */
+  /** The intervention an agent holds open on the thread (opened, assigned or deferred: not closed nor canceled), if any. */
   openIntervention?: Maybe<Intervention>;
   /** The source the conversation happens on. */
   source: Source;

@@ -7,6 +7,7 @@ import type { GraphQLResolveInfo } from 'graphql';
 import type { ResolveTree } from 'graphql-parse-resolve-info';
 import { MAX_LIMIT } from '../engage/client';
 import type { Content, Intervention, Thread } from '../engage/types';
+import { InterventionStatus } from '../engage/vocabulary';
 import type { ContentOrder } from '../generated/graphql';
 import type { ConnectionParent, IdentityKey, Loaders, ThreadContentsKey } from '../loaders';
 import { windowArgs } from './connection';
@@ -70,9 +71,14 @@ export function customerKey(contents: Content[]): IdentityKey | null {
   return first?.author_id ? { id: first.author_id, groupId: first.identity_group_id } : null;
 }
 
-/** The intervention an agent holds open on the thread, among its interventions. */
-export const openOf = (interventions: Intervention[]) =>
-  interventions.find((intervention) => !intervention.closed) ?? null;
+/**
+ * The intervention an agent holds open on the thread, among its interventions. A canceled one is
+ * not closed (`closed: false`) and not open either: nobody holds the thread by it any more.
+ */
+export const openOf = (interventions: Intervention[]) => interventions.find(isOpen) ?? null;
+
+export const isOpen = (intervention: Intervention): boolean =>
+  !intervention.closed && intervention.status !== InterventionStatus.CANCELED;
 
 /**
  * Reads from a thread field's selection (`field`, as `selectionOf` reads it) what the thread's

@@ -77,10 +77,54 @@ describe('Thread: status, customer, assignee, openIntervention, lastContent', ()
       } else expect(node.customer).toBeNull();
 
       const interventions = await stack.rest<Page<Intervention>>(`/interventions?thread_id=${node.id}&limit=150`);
-      const open = interventions.records.find((intervention) => !intervention.closed);
+      const open = interventions.records.find(
+        (intervention) => !intervention.closed && intervention.status !== 'canceled',
+      );
       expect(node.openIntervention?.id ?? null).toBe(open?.id ?? null);
       expect(node.assignee?.id ?? null).toBe(open?.user_id ?? null);
     }
+  });
+
+  it('leave out a canceled intervention: it is not closed, and nobody holds the thread by it', async () => {
+    const sourceId = (await stack.rest<Page<Thread>>('/content_threads?limit=1')).records[0].source_id;
+    const content = newThread(sourceId, 'anyone there?');
+    const engaged = await stack.gql<{ engageContent: { id: string } }>(
+      'mutation($id: ID!) { engageContent(contentId: $id) { id } }',
+      { id: content.id },
+    );
+    expect(engaged.errors).toBeUndefined();
+    const interventionId = engaged.data!.engageContent.id;
+    const fields = 'id openIntervention { id status } assignee { id } interventions { id status }';
+    // One thread alone and a page of threads resolve these fields apart (src/resolvers/bulk.ts).
+    const read = async () => {
+      const result = await stack.gql<{
+        thread: { openIntervention: { id: string } | null; assignee: { id: string } | null };
+        threads: {
+          nodes: Array<{ id: string; openIntervention: { id: string } | null; assignee: { id: string } | null }>;
+        };
+      }>(
+        `query($id: ID!, $sourceId: ID!) { thread(id: $id) { ${fields} }
+          threads(first: 5, filter: { sourceIds: [$sourceId] }) { nodes { ${fields} } } }`,
+        { id: content.thread_id, sourceId },
+      );
+      expect(result.errors).toBeUndefined();
+      const listed = result.data!.threads.nodes.find((node) => node.id === content.thread_id)!;
+      expect(listed).toBeDefined();
+      return [result.data!.thread, listed].map(({ openIntervention, assignee }) => ({
+        open: openIntervention?.id ?? null,
+        assignee: assignee?.id ?? null,
+      }));
+    };
+    const admin = stack.emulator.agents.find((agent) => agent.role === 'admin')!;
+    const holding = { open: interventionId, assignee: admin.id };
+    expect(await read()).toEqual([holding, holding]);
+
+    const canceled = await stack.gql('mutation($id: ID!) { cancelIntervention(id: $id) { status closed } }', {
+      id: interventionId,
+    });
+    expect(canceled.data).toEqual({ cancelIntervention: { status: 'CANCELED', closed: false } });
+    const nobody = { open: null, assignee: null };
+    expect(await read()).toEqual([nobody, nobody]);
   });
 
   it('cost a few REST calls that do not grow with the page, none repeated, no single-record reads', async () => {
