@@ -185,7 +185,10 @@ export type ContentEdge = {
   node: Content;
 };
 
-/** Filters over Engage's content search (`q`). Lists inside one field mean "any of". */
+/**
+ * Filters over Engage's content search (`q`). Lists inside one field mean "any of" (an empty list matches
+ * no content); fields combine with "and".
+ */
 export type ContentFilter = {
   /** Only contents written by identities of these customer profiles. */
   identityGroupIds?: InputMaybe<Array<Scalars['ID']['input']>>;
@@ -326,7 +329,7 @@ export type IdentityEdge = {
   node: Identity;
 };
 
-/** Filters over the identity list. */
+/** Filters over the identity list; an empty `identityGroupIds` matches no identity. */
 export type IdentityFilter = {
   /** Only identities of this community. */
   communityId?: InputMaybe<Scalars['ID']['input']>;
@@ -859,7 +862,7 @@ export type PageInfo = {
  */
 export type Query = {
   __typename?: 'Query';
-  /** Agents' availability, optionally only agents of these sources, categories or teams. */
+  /** Agents' availability, optionally only agents of these sources, categories or teams (an empty list matches no agent). */
   agentAvailability: Array<AgentStatus>;
   /** Every category. */
   categories: Array<Category>;
@@ -1505,8 +1508,9 @@ export type ThreadEdge = {
 };
 
 /**
- * Filters over Engage's thread search (`q`). Lists inside one field mean "any of"; fields combine
- * with "and".
+ * Filters over Engage's thread search (`q`). Lists inside one field mean "any of" (an empty list matches
+ * no thread); fields combine with "and", and with the parent's bound (a source's `threads` with
+ * `sourceIds` lists the threads of that source, if it is among them).
  */
 export type ThreadFilter = {
   /** Only threads assigned to one of these agents (user ids) or teams (team ids). */

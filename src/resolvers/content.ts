@@ -2,7 +2,7 @@ import type { Content } from '../engage/types';
 import { ContentStatus, valuesOf } from '../engage/vocabulary';
 import type { Resolvers } from '../generated/graphql';
 import { connection } from './connection';
-import { contentQuery } from './filters';
+import { contentQuery, noMatch } from './filters';
 import { load, loadList, loadOptional } from './helpers';
 import { threadOf } from './thread-reads';
 
@@ -16,9 +16,10 @@ export function contentStatus(content: Pick<Content, 'status'> | null | undefine
 export const contentResolvers: Resolvers = {
   Query: {
     contents: async (_root, { filter, first, after, orderBy }, { loaders }) => ({
-      ...(await connection({ first, after }, (window) =>
-        loaders.contentSearch.load({ q: contentQuery(filter, orderBy), ...window }),
-      )),
+      ...(await connection({ first, after }, async (window) => {
+        const query = contentQuery(filter, orderBy);
+        return query === null ? noMatch<Content>(window) : loaders.contentSearch.load({ q: query, ...window });
+      })),
       // With its loaders, the page's nodes and edges load its contents' relations in bulk (bulk.ts).
       loaders,
     }),

@@ -1,6 +1,7 @@
 import { GraphQLError } from 'graphql';
 import type { Resolvers } from '../generated/graphql';
 import { connection } from './connection';
+import { matchesNothing, noMatch } from './filters';
 import { loadList, loadOptional } from './helpers';
 import { threadConnection } from './thread-connection';
 
@@ -8,6 +9,8 @@ export const identityResolvers: Resolvers = {
   Query: {
     identities: (_root, { filter, first, after }, { loaders }) => {
       const f = filter ?? {};
+      // As in every filter, an empty list matches nothing (filters.ts).
+      if (matchesNothing(f.identityGroupIds)) return connection({ first, after }, async (window) => noMatch(window));
       return connection({ first, after }, (window) =>
         loaders.identitySearch.load({
           identity_group_ids: f.identityGroupIds ?? undefined,

@@ -22,7 +22,7 @@ import type { Loaders } from '../loaders';
 import { inBulk } from './bulk';
 import { encodeCursor, windowArgs, type Edge } from './connection';
 import { heldLastContent, lastContent } from './thread-reads';
-import { threadQuery } from './filters';
+import { noMatch, threadQuery } from './filters';
 
 type KeysetOrder = 'last_content_at.desc' | 'created_at.asc';
 
@@ -127,8 +127,10 @@ export async function threadConnection(
   extra?: { sourceIds?: string[]; identityIds?: string[] },
 ): Promise<ThreadPage> {
   const { order, keyset, window } = threadWindow(args);
-  const search = (filter: ThreadFilter | null | undefined, offset: number, limit: number) =>
-    loaders.threadSearch.load({ q: threadQuery(filter, args.orderBy, extra), offset, limit });
+  const search = async (filter: ThreadFilter | null | undefined, offset: number, limit: number) => {
+    const query = threadQuery(filter, args.orderBy, extra);
+    return query === null ? noMatch<Thread>({ offset, limit }) : loaders.threadSearch.load({ q: query, offset, limit });
+  };
   const count = async () => (await search(args.filter, 0, 1)).count;
 
   if (!keyset) {

@@ -2,6 +2,7 @@ import { AgentBusyness, AgentPresence, valuesOf } from '../engage/vocabulary';
 import type { Resolvers } from '../generated/graphql';
 import type { User } from '../engage/types';
 import { connection } from './connection';
+import { matchesNothing } from './filters';
 import { loadList, loadOptional } from './helpers';
 
 export function displayName(user: User): string {
@@ -28,12 +29,15 @@ export const userResolvers: Resolvers = {
     category: (_root, { id }, { loaders }) => loaders.category.load(id),
     teams: (_root, _args, { loaders }) => loaders.teams(),
     team: (_root, { id }, { loaders }) => loaders.team.load(id),
+    // As in every filter, an empty list matches nothing (filters.ts).
     agentAvailability: (_root, { sourceIds, categoryIds, teamIds }, { loaders }) =>
-      loaders.agentStatuses.load({
-        source_ids: sourceIds ?? undefined,
-        category_ids: categoryIds ?? undefined,
-        team_ids: teamIds ?? undefined,
-      }),
+      matchesNothing(sourceIds, categoryIds, teamIds)
+        ? []
+        : loaders.agentStatuses.load({
+            source_ids: sourceIds ?? undefined,
+            category_ids: categoryIds ?? undefined,
+            team_ids: teamIds ?? undefined,
+          }),
   },
   User: {
     displayName,

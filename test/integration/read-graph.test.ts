@@ -120,6 +120,68 @@ describe('roots and relations match the REST API', () => {
     expect(ids(data!.source.threads.nodes)).toEqual(ids(rest.records));
   });
 
+  it("a source's threads filtered by sources: the threads of both bounds, never another source's", async () => {
+    const [source, other] = (await stack.rest<Page<Source>>('/content_sources?limit=2')).records;
+    const own = await stack.rest<Page<Thread>>(
+      `/content_threads?limit=5&q=${encodeURIComponent(`source:${source.id}`)}`,
+    );
+    stack.emulator.requestLog.reset();
+    const { data, errors } = await stack.gql<Record<string, { threads: RefConnection }>>(
+      `query($s: ID!, $o: ID!) {
+        elsewhere: source(id: $s) { threads(first: 5, filter: { sourceIds: [$o] }) { totalCount nodes { id } } }
+        both: source(id: $s) { threads(first: 5, filter: { sourceIds: [$o, $s] }) { totalCount nodes { id } } }
+      }`,
+      { s: source.id, o: other.id },
+    );
+    expect(errors).toBeUndefined();
+    expect(data!.elsewhere.threads).toEqual({ totalCount: 0, nodes: [] });
+    expect(data!.both.threads).toEqual({ totalCount: own.count, nodes: own.records.map(({ id }) => ({ id })) });
+    // The source and one search of its own threads: no search for the threads that cannot match.
+    expect(stack.emulator.requestLog.entries().filter((entry) => entry.path.endsWith('/content_threads'))).toHaveLength(
+      1,
+    );
+  });
+
+  it('an empty list in a filter matches nothing, as in a subscription, and costs no REST call', async () => {
+    const [source] = (await stack.rest<Page<Source>>('/content_sources?limit=1')).records;
+    stack.emulator.requestLog.reset();
+    const { data, errors } = await stack.gql<Record<string, unknown>>(
+      `query($s: ID!) {
+        noSource: threads(filter: { sourceIds: [] }) { totalCount nodes { id } pageInfo { hasNextPage endCursor } }
+        noStatus: threads(filter: { statuses: [] }) { totalCount }
+        noAgent: threads(filter: { assignedTo: [] }) { totalCount }
+        noCategory: threads(filter: { categoryIds: [] }) { totalCount }
+        noIdentity: threads(filter: { identityIds: [] }, orderBy: { field: CREATED_AT, direction: ASC }) { totalCount }
+        sourceNoStatus: source(id: $s) { threads(filter: { statuses: [] }) { totalCount } }
+        noContent: contents(filter: { ids: [] }) { totalCount nodes { id } }
+        noThreadContent: contents(filter: { threadIds: [] }) { totalCount }
+        noIdentities: identities(filter: { identityGroupIds: [] }) { totalCount nodes { id } }
+        noAvailability: agentAvailability(sourceIds: [])  { agent { id } }
+      }`,
+      { s: source.id },
+    );
+    expect(errors).toBeUndefined();
+    expect(data).toEqual({
+      noSource: { totalCount: 0, nodes: [], pageInfo: { hasNextPage: false, endCursor: null } },
+      noStatus: { totalCount: 0 },
+      noAgent: { totalCount: 0 },
+      noCategory: { totalCount: 0 },
+      noIdentity: { totalCount: 0 },
+      sourceNoStatus: { threads: { totalCount: 0 } },
+      noContent: { totalCount: 0, nodes: [] },
+      noThreadContent: { totalCount: 0 },
+      noIdentities: { totalCount: 0, nodes: [] },
+      noAvailability: [],
+    });
+    // `source(id)`'s own read, and no search.
+    expect(stack.emulator.requestLog.entries().map((entry) => entry.path)).toEqual(['/1.0/content_sources']);
+    // An empty exclusion excludes nothing.
+    const all = await stack.gql<{ threads: { totalCount: number } }>(
+      '{ threads(filter: { excludeStatuses: [] }) { totalCount } }',
+    );
+    expect(all.data!.threads.totalCount).toBe((await stack.rest<Page<Thread>>('/content_threads?limit=1')).count);
+  });
+
   it('thread(id) with source, contents, interventions and categories', async () => {
     const threads = await stack.rest<Page<Thread>>('/content_threads?limit=50');
     const thread =

@@ -113,4 +113,33 @@ describe('filters', () => {
     );
     expect(contentQuery(null)).toBe('');
   });
+
+  it("narrows a parent's bound by the filter's list of the same key, never widens it", () => {
+    expect(threadQuery({ sourceIds: ['s2', 's1'] }, null, { sourceIds: ['s1'] })).toBe('source:s1');
+    expect(threadQuery({ sourceIds: ['s2'] }, null, { sourceIds: ['s1'] })).toBeNull();
+    expect(threadQuery({ identityIds: ['i1', 'i3'] }, null, { identityIds: ['i1', 'i2'] })).toBe('identity:i1');
+    expect(threadQuery(null, null, { sourceIds: ['s1'] })).toBe('source:s1');
+  });
+
+  it('reads an empty list as "none of these": no query (an empty exclusion excludes nothing)', () => {
+    for (const filter of [
+      { sourceIds: [] },
+      { identityIds: [] },
+      { statuses: [] },
+      { assignedTo: [] },
+      { categoryIds: [] },
+    ])
+      expect(threadQuery(filter)).toBeNull();
+    expect(threadQuery({ excludeStatuses: [] })).toBe('');
+    for (const key of [
+      'ids',
+      'threadIds',
+      'sourceIds',
+      'identityIds',
+      'identityGroupIds',
+      'interventionIds',
+      'statuses',
+    ])
+      expect(contentQuery({ [key]: [] })).toBeNull();
+  });
 });
