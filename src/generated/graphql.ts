@@ -573,7 +573,8 @@ export type Mutation = {
    * Hand a conversation over to a human agent: checks agent availability on the thread's channel
    * (`GET /status`: available and not full), then recategorizes the thread into `categoryIds` so that
    * routing gives it to human agents (through Engage's bot handover when `interventionId`, the bot's
-   * intervention, is given). Tells whether an agent was available.
+   * intervention on that thread, is given: another thread's is BAD_USER_INPUT). Tells whether an agent
+   * was available.
    */
   transferToHuman: TransferResult;
   /**

@@ -228,7 +228,16 @@ export const actionResolvers: Resolvers = {
         idempotencyKey,
         args,
         async () => {
-          const thread = await context.loaders.thread.load(threadId);
+          const [thread, intervention] = await Promise.all([
+            context.loaders.thread.load(threadId),
+            interventionId ? context.loaders.intervention.load(interventionId) : undefined,
+          ]);
+          // Engage hands over the intervention's own thread, whatever `threadId` says.
+          if (intervention && intervention.thread_id !== thread.id)
+            throw badInput(
+              'interventionId',
+              `Intervention ${intervention.id} is on thread ${intervention.thread_id}, not on thread ${thread.id}.`,
+            );
           const source = await context.loaders.source.load(thread.source_id);
           const statuses = await context.engage.agentStatuses({ source_ids: [source.id] });
           const available = availableOn(statuses, source.channel_id);

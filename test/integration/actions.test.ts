@@ -248,6 +248,28 @@ describe('the Engage Bot flow, through GraphQL only', () => {
       });
     }
   });
+
+  it("refuses to transfer a thread with another thread's intervention: Engage would hand over the intervention's own", async () => {
+    const categories = (await stack.rest<Page<{ id: string; name: string }>>('/categories?limit=150')).records;
+    const human = categories.find((c) => !/virtual/i.test(c.name))!;
+    const held = await botEngaged('Mine is this thread');
+    const other = newCustomerThread('And this is another');
+    stack.emulator.requestLog.reset();
+    const result = await stack.gql(
+      `mutation($t: ID!, $c: [ID!]!, $i: ID) { transferToHuman(threadId: $t, categoryIds: $c, interventionId: $i) { agentAvailable } }`,
+      { t: other.thread_id, c: [human.id], i: held.engaged.data!.botEngage.id },
+      asBot,
+    );
+    expect(result.errors?.[0]).toMatchObject({
+      message: `Intervention ${held.engaged.data!.botEngage.id} is on thread ${held.imported.thread_id}, not on thread ${other.thread_id}.`,
+      extensions: { code: 'BAD_USER_INPUT', argumentName: 'interventionId' },
+    });
+    expect(restCalls('POST', '/1.0/bots/handover')).toBe(0);
+    const intervention = await stack.rest<Intervention>(`/interventions/${held.engaged.data!.botEngage.id}`);
+    expect(intervention.status).not.toBe('canceled');
+    const thread = await stack.rest<Thread>(`/content_threads/${held.imported.thread_id}`);
+    expect(thread.thread_category_ids).not.toContain(human.id);
+  });
 });
 
 describe('errors a UI can act on', () => {
@@ -480,9 +502,9 @@ describe('idempotency keys', () => {
       agentAvailable thread { id threadCategories { id } }
     } }`;
     const variables = { t: imported.thread_id, c: [human.id], i: engaged.data!.botEngage.id };
-    // Its Engage calls: the thread, the sources, the agents' status, the handover, the thread again.
-    // A budget of four lets the handover through and fails the read after it.
-    const tight = await stack.anotherGateway({ upstream: { operationRestBudget: 4 } });
+    // Its Engage calls: the thread and the intervention, the sources, the agents' status, the
+    // handover, the thread again. A budget of five lets the handover through and fails the read after it.
+    const tight = await stack.anotherGateway({ upstream: { operationRestBudget: 5 } });
     const post = async () => {
       const response = await fetch(tight.url, {
         method: 'POST',
