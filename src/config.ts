@@ -167,8 +167,30 @@ function parsedUrl(value: string): URL | undefined {
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((value) => value === 'true' || value === '1' || value === 'yes');
-const port = z.coerce.number().int().min(0).max(65535);
-const ms = z.coerce.number().int().min(0);
+/**
+ * A number as settings are written, in decimal digits (`1500`, `0.5`): `Number()` also reads `0x10`,
+ * `1e3` and `0b1`, which nobody means there, so they are refused rather than read as 16, 1000 and 1.
+ */
+function decimal<T extends z.ZodTypeAny>(schema: T) {
+  return z.preprocess(
+    (value) => (typeof value === 'string' ? (/^[+-]?\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : NaN) : value),
+    schema,
+  );
+}
+/** The longest delay a Node timer takes (2^31 - 1 ms, 24.8 days): past it, Node fires the timer after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const port = decimal(z.number().int().min(0).max(65535));
+/** A duration in milliseconds that a timer waits. */
+const ms = decimal(
+  z.number().int().min(0).max(MAX_TIMER_MS, `must be at most ${MAX_TIMER_MS} (24.8 days, the longest a timer waits)`),
+);
+const positiveMs = decimal(
+  z
+    .number()
+    .int()
+    .positive()
+    .max(MAX_TIMER_MS, `must be at most ${MAX_TIMER_MS} (24.8 days, the longest a timer waits)`),
+);
 
 const gatewaySection = z.object({
   // Anything but `production` serves with the development defaults (Sandbox, introspection, localhost
@@ -192,41 +214,45 @@ const gatewaySection = z.object({
     .optional(),
   ENGAGE_ACCESS_TOKEN: z.string().min(1).optional(),
   ENGAGE_USER_ID: z.string().min(1).optional(),
-  ENGAGE_TIMEOUT_MS: z.coerce.number().int().positive().default(DEFAULTS.gateway.engageTimeoutMs),
+  ENGAGE_TIMEOUT_MS: positiveMs.default(DEFAULTS.gateway.engageTimeoutMs),
   SANDBOX: bool.optional(),
-  CACHE_TTL_SECONDS: z.coerce.number().min(0).default(DEFAULTS.gateway.cacheTtlSeconds),
-  CACHE_RECORD_TTL_SECONDS: z.coerce.number().min(0).default(DEFAULTS.gateway.recordCacheTtlSeconds),
+  CACHE_TTL_SECONDS: decimal(z.number().min(0)).default(DEFAULTS.gateway.cacheTtlSeconds),
+  CACHE_RECORD_TTL_SECONDS: decimal(z.number().min(0)).default(DEFAULTS.gateway.recordCacheTtlSeconds),
 });
 
 const upstreamSection = z.object({
-  OPERATION_REST_BUDGET: z.coerce.number().int().positive().default(DEFAULTS.upstream.operationRestBudget),
-  OPERATION_DEADLINE_MS: z.coerce.number().int().positive().default(DEFAULTS.upstream.operationDeadlineMs),
-  ENGAGE_RATE_LIMIT_PER_MINUTE: z.coerce
-    .number()
-    .int()
-    .refine((n) => n === 0 || n >= 2, 'must be 0 (no bucket) or at least 2')
-    .default(DEFAULTS.upstream.rateLimitPerMinute),
-  ENGAGE_RATE_LIMIT_BURST: z.coerce.number().int().positive().optional(),
-  ENGAGE_RATE_LIMIT_PER_CALLER_PER_MINUTE: z.coerce
-    .number()
-    .int()
-    .refine((n) => n === 0 || n >= 2, 'must be 0 (no share per caller) or at least 2')
-    .optional(),
+  OPERATION_REST_BUDGET: decimal(z.number().int().positive()).default(DEFAULTS.upstream.operationRestBudget),
+  OPERATION_DEADLINE_MS: positiveMs.default(DEFAULTS.upstream.operationDeadlineMs),
+  ENGAGE_RATE_LIMIT_PER_MINUTE: decimal(
+    z
+      .number()
+      .int()
+      .refine((n) => n === 0 || n >= 2, 'must be 0 (no bucket) or at least 2'),
+  ).default(DEFAULTS.upstream.rateLimitPerMinute),
+  ENGAGE_RATE_LIMIT_BURST: decimal(z.number().int().positive()).optional(),
+  ENGAGE_RATE_LIMIT_PER_CALLER_PER_MINUTE: decimal(
+    z
+      .number()
+      .int()
+      .refine((n) => n === 0 || n >= 2, 'must be 0 (no share per caller) or at least 2'),
+  ).optional(),
   // A bucket of 1 a minute is all burst and no refill (token-bucket.ts `bucketSize`): 2 is the least.
-  ENGAGE_RATE_LIMIT_UNVERIFIED_PER_ADDRESS_PER_MINUTE: z.coerce
-    .number()
-    .int()
-    .refine((n) => n >= 2, 'must be at least 2')
-    .optional(),
-  ENGAGE_RATE_LIMIT_GUARANTEED_PER_CALLER_PER_MINUTE: z.coerce
-    .number()
-    .int()
-    .refine((n) => n === 0 || n >= 2, 'must be 0 (no call yields) or at least 2')
-    .optional(),
+  ENGAGE_RATE_LIMIT_UNVERIFIED_PER_ADDRESS_PER_MINUTE: decimal(
+    z
+      .number()
+      .int()
+      .refine((n) => n >= 2, 'must be at least 2'),
+  ).optional(),
+  ENGAGE_RATE_LIMIT_GUARANTEED_PER_CALLER_PER_MINUTE: decimal(
+    z
+      .number()
+      .int()
+      .refine((n) => n === 0 || n >= 2, 'must be 0 (no call yields) or at least 2'),
+  ).optional(),
   ENGAGE_RATE_LIMIT_MAX_WAIT_MS: ms.default(DEFAULTS.upstream.rateLimitMaxWaitMs),
   UPSTREAM_RETRY_AFTER_FLOOR_MS: ms.default(DEFAULTS.upstream.retryAfterFloorMs),
-  UPSTREAM_BREAKER_THRESHOLD: z.coerce.number().int().positive().default(DEFAULTS.upstream.breakerThreshold),
-  UPSTREAM_BREAKER_COOLDOWN_MS: z.coerce.number().int().positive().default(DEFAULTS.upstream.breakerCooldownMs),
+  UPSTREAM_BREAKER_THRESHOLD: decimal(z.number().int().positive()).default(DEFAULTS.upstream.breakerThreshold),
+  UPSTREAM_BREAKER_COOLDOWN_MS: positiveMs.default(DEFAULTS.upstream.breakerCooldownMs),
 });
 
 const redisSection = z.object({
@@ -235,8 +261,8 @@ const redisSection = z.object({
     .url()
     .refine((url) => /^rediss?:$/.test(parsedUrl(url)?.protocol ?? ''), 'must be a redis:// or rediss:// URL')
     .optional(),
-  REDIS_COMMAND_TIMEOUT_MS: z.coerce.number().int().positive().default(DEFAULTS.redis.commandTimeoutMs),
-  REDIS_CONNECT_TIMEOUT_MS: z.coerce.number().int().positive().default(DEFAULTS.redis.connectTimeoutMs),
+  REDIS_COMMAND_TIMEOUT_MS: positiveMs.default(DEFAULTS.redis.commandTimeoutMs),
+  REDIS_CONNECT_TIMEOUT_MS: positiveMs.default(DEFAULTS.redis.connectTimeoutMs),
   REDIS_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'must be 1 to 64 letters, digits or _ . : -')
@@ -246,39 +272,40 @@ const redisSection = z.object({
 const webhookSection = z.object({
   WEBHOOK_SECRET: z.string().min(8).optional(),
   WEBHOOK_VERIFY_TOKEN: z.string().min(8).optional(),
-  WEBHOOK_BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(DEFAULTS.webhook.bodyLimitBytes),
-  WEBHOOK_DEDUPE_TTL_SECONDS: z.coerce.number().int().positive().default(DEFAULTS.webhook.dedupeTtlSeconds),
+  WEBHOOK_BODY_LIMIT_BYTES: decimal(z.number().int().positive()).default(DEFAULTS.webhook.bodyLimitBytes),
+  WEBHOOK_DEDUPE_TTL_SECONDS: decimal(z.number().int().positive()).default(DEFAULTS.webhook.dedupeTtlSeconds),
 });
 
 const eventLogSection = z.object({
-  EVENT_LOG_RETENTION_SECONDS: z.coerce.number().int().positive().default(DEFAULTS.eventLog.retentionSeconds),
-  EVENT_LOG_MAX_EVENTS: z.coerce.number().int().positive().default(DEFAULTS.eventLog.maxEvents),
+  EVENT_LOG_RETENTION_SECONDS: decimal(z.number().int().positive()).default(DEFAULTS.eventLog.retentionSeconds),
+  EVENT_LOG_MAX_EVENTS: decimal(z.number().int().positive()).default(DEFAULTS.eventLog.maxEvents),
 });
 
 const emulatorSection = z.object({
   EMULATOR_HOST: z.string().default(DEFAULTS.emulator.host),
   EMULATOR_PORT: port.default(DEFAULTS.emulator.port),
-  EMULATOR_SEED: z.coerce.number().int().default(DEFAULTS.emulator.seed),
-  EMULATOR_SCALE: z.coerce.number().positive().finite().default(DEFAULTS.emulator.scale),
+  EMULATOR_SEED: decimal(z.number().int()).default(DEFAULTS.emulator.seed),
+  EMULATOR_SCALE: decimal(z.number().positive().finite()).default(DEFAULTS.emulator.scale),
   EMULATOR_LATENCY_MS: ms.default(DEFAULTS.emulator.latencyMs),
   EMULATOR_JITTER_MS: ms.default(DEFAULTS.emulator.jitterMs),
-  EMULATOR_RATE_LIMIT: z.coerce.number().int().min(0).default(DEFAULTS.emulator.rateLimitPerMinute),
+  EMULATOR_RATE_LIMIT: decimal(z.number().int().min(0)).default(DEFAULTS.emulator.rateLimitPerMinute),
   EMULATOR_ADMIN_TOKEN: z.string().min(1).optional(),
-  EMULATOR_SIMULATE_CUSTOMERS: z.coerce.number().min(0).default(DEFAULTS.emulator.simulateCustomersPerMinute),
+  EMULATOR_SIMULATE_CUSTOMERS: decimal(z.number().min(0)).default(DEFAULTS.emulator.simulateCustomersPerMinute),
 });
 
 const benchSection = z.object({
-  BENCH_LATENCY_MS: z.coerce.number().min(0).max(1000).default(DEFAULTS.bench.latencyMs),
-  BENCH_JITTER_MS: z.coerce.number().min(0).max(1000).default(DEFAULTS.bench.jitterMs),
-  BENCH_SCALE: z.coerce.number().min(0.1).max(10).default(DEFAULTS.bench.scale),
-  BENCH_SEED: z.coerce
-    .number()
-    .int()
-    .min(0)
-    .max(2 ** 31)
-    .default(DEFAULTS.emulator.seed),
-  BENCH_LOAD_SECONDS: z.coerce.number().min(2).max(60).default(DEFAULTS.bench.loadSeconds),
-  BENCH_SOAK_SECONDS: z.coerce.number().min(30).max(120).default(DEFAULTS.bench.soakSeconds),
+  BENCH_LATENCY_MS: decimal(z.number().min(0).max(1000)).default(DEFAULTS.bench.latencyMs),
+  BENCH_JITTER_MS: decimal(z.number().min(0).max(1000)).default(DEFAULTS.bench.jitterMs),
+  BENCH_SCALE: decimal(z.number().min(0.1).max(10)).default(DEFAULTS.bench.scale),
+  BENCH_SEED: decimal(
+    z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31),
+  ).default(DEFAULTS.emulator.seed),
+  BENCH_LOAD_SECONDS: decimal(z.number().min(2).max(60)).default(DEFAULTS.bench.loadSeconds),
+  BENCH_SOAK_SECONDS: decimal(z.number().min(30).max(120)).default(DEFAULTS.bench.soakSeconds),
   BENCH_PIN: bool.default(DEFAULTS.bench.pin ? 'true' : 'false'),
   BENCH_RUNTIME: z.enum(['build', 'tsx']).default(DEFAULTS.bench.runtime),
 });
@@ -419,7 +446,7 @@ const errorMap: z.ZodErrorMap = (issue, context) => {
   if (issue.code === z.ZodIssueCode.invalid_enum_value)
     return { message: `expected one of ${issue.options.map(String).join(', ')}` };
   if (issue.code === z.ZodIssueCode.invalid_type && issue.expected === 'number')
-    return { message: 'expected a number' };
+    return { message: 'expected a number in decimal digits' };
   return { message: context.defaultError };
 };
 
@@ -545,7 +572,7 @@ const commaList = z.string().transform((value) =>
     .map((item) => item.trim())
     .filter(Boolean),
 );
-const positiveInt = z.coerce.number().int().positive();
+const positiveInt = decimal(z.number().int().positive());
 
 /** Express's `trust proxy` values: `true`/`false`, a number of hops, or addresses, CIDR ranges and proxy-addr's names. */
 const trustProxy = z
@@ -621,29 +648,29 @@ const edgeSchema = z.object({
   WS_MAX_SOCKETS_PER_TOKEN: positiveInt.default(20),
   WS_MAX_SUBSCRIPTIONS_PER_SOCKET: positiveInt.default(100),
   WS_MAX_SUBSCRIPTION_COST_PER_TOKEN: positiveInt.default(10_000),
-  CALLER_OPERATIONS_PER_SECOND: z.coerce.number().int().min(0).optional(),
-  ANONYMOUS_OPERATIONS_PER_SECOND: z.coerce.number().int().min(0).optional(),
-  UNVERIFIED_OPERATIONS_PER_ADDRESS_PER_SECOND: z.coerce.number().int().positive().optional(),
+  CALLER_OPERATIONS_PER_SECOND: decimal(z.number().int().min(0)).optional(),
+  ANONYMOUS_OPERATIONS_PER_SECOND: decimal(z.number().int().min(0)).optional(),
+  UNVERIFIED_OPERATIONS_PER_ADDRESS_PER_SECOND: decimal(z.number().int().positive()).optional(),
   OPERATION_MAX_TOKENS: positiveInt.optional(),
   OPERATION_MAX_DEPTH: positiveInt.optional(),
-  OPERATION_MAX_ALIASES: z.coerce.number().int().min(0).optional(),
-  OPERATION_MAX_DIRECTIVES: z.coerce.number().int().min(0).optional(),
+  OPERATION_MAX_ALIASES: decimal(z.number().int().min(0)).optional(),
+  OPERATION_MAX_DIRECTIVES: decimal(z.number().int().min(0)).optional(),
   OPERATION_MAX_COST: positiveInt.optional(),
   OPERATION_MAX_REST_CALLS: positiveInt.optional(),
   OPERATION_ASSUMED_LIST_SIZE: positiveInt.optional(),
-  OPERATION_MAX_FRAGMENT_SPREADS: z.coerce.number().int().min(0).optional(),
+  OPERATION_MAX_FRAGMENT_SPREADS: decimal(z.number().int().min(0)).optional(),
   OPERATION_MAX_REPEATED_FIELDS: positiveInt.optional(),
   INTROSPECTION: bool.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  READY_TIMEOUT_MS: positiveInt.default(2_000),
+  READY_TIMEOUT_MS: positiveMs.default(2_000),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   // Empty (`" , "`): unset, not a list that counts every operation as `other`.
   METRICS_OPERATION_NAMES: commaList.optional().transform((names) => (names?.length ? names : undefined)),
-  SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
-  SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).default(0),
-  HTTP_HEADERS_TIMEOUT_MS: positiveInt.default(DEFAULTS.http.headersTimeoutMs),
-  HTTP_REQUEST_TIMEOUT_MS: positiveInt.default(DEFAULTS.http.requestTimeoutMs),
-  HTTP_KEEP_ALIVE_TIMEOUT_MS: positiveInt.default(DEFAULTS.http.keepAliveTimeoutMs),
+  SHUTDOWN_TIMEOUT_MS: positiveMs.default(10_000),
+  SHUTDOWN_DELAY_MS: ms.default(0),
+  HTTP_HEADERS_TIMEOUT_MS: positiveMs.default(DEFAULTS.http.headersTimeoutMs),
+  HTTP_REQUEST_TIMEOUT_MS: positiveMs.default(DEFAULTS.http.requestTimeoutMs),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: positiveMs.default(DEFAULTS.http.keepAliveTimeoutMs),
   HTTP_IDLE_TIMEOUT_MS: ms.default(DEFAULTS.http.idleTimeoutMs),
   HTTP_MAX_CONNECTIONS: positiveInt.default(DEFAULTS.http.maxConnections),
 });

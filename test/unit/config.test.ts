@@ -134,6 +134,38 @@ describe('loadConfig', () => {
     expect(message).not.toContain(secret);
     expect(message).not.toContain('short');
   });
+
+  it('reads numbers in decimal digits only: 0x10, 1e3 and 0b1 are refused, not read as 16, 1000 and 1', () => {
+    for (const value of ['0x10', '1e3', '0b1', '12abc', 'Infinity'])
+      expect(() => loadConfig({ ENGAGE_TIMEOUT_MS: value })).toThrow(
+        new ConfigError('Invalid configuration: ENGAGE_TIMEOUT_MS: expected a number in decimal digits'),
+      );
+    expect(() => loadConfig({ PORT: '1e3' })).toThrow('PORT: expected a number in decimal digits');
+    expect(loadConfig({ ENGAGE_TIMEOUT_MS: ' 1500 ', EMULATOR_SIMULATE_CUSTOMERS: '0.5' })).toMatchObject({
+      engageTimeoutMs: 1500,
+      emulator: { simulateCustomersPerMinute: 0.5 },
+    });
+  });
+
+  it('refuses a duration longer than a timer waits (2^31 - 1 ms), which Node would cut to 1 ms', () => {
+    const tooLong = String(2 ** 31);
+    for (const name of [
+      'OPERATION_DEADLINE_MS',
+      'ENGAGE_TIMEOUT_MS',
+      'UPSTREAM_BREAKER_COOLDOWN_MS',
+      'REDIS_COMMAND_TIMEOUT_MS',
+      'READY_TIMEOUT_MS',
+      'HTTP_KEEP_ALIVE_TIMEOUT_MS',
+      'SHUTDOWN_DELAY_MS',
+      'HTTP_IDLE_TIMEOUT_MS',
+    ])
+      expect(() => loadConfig({ [name]: tooLong })).toThrow(
+        `${name}: must be at most 2147483647 (24.8 days, the longest a timer waits)`,
+      );
+    expect(loadConfig({ OPERATION_DEADLINE_MS: String(2 ** 31 - 1) })).toMatchObject({
+      upstream: { operationDeadlineMs: 2 ** 31 - 1 },
+    });
+  });
 });
 
 describe('settings that cannot work together or are not what they name', () => {
