@@ -67,6 +67,14 @@ export interface SourceTraits {
   threadClosure: boolean;
   /** A new discussion needs a `title` (email subject). */
   titleRequired: boolean;
+  /**
+   * Whom a new discussion is written to (`POST /contents`' `to`), where the source needs it: email
+   * addresses (`to[]`, with `cc[]` and `bcc[]`), a phone number (`to`: SMS, WhatsApp, starting with
+   * + or 00), or the `foreign_id` of an identity of the source (`to`: Engage Messaging, Channel SDK).
+   */
+  recipient?: 'emails' | 'phone' | 'foreign_id';
+  /** A new discussion needs an approved `template_name` and `template_language` (WhatsApp). */
+  templateRequired?: boolean;
   /** Replies are private messages by default (messaging platforms). */
   privateByDefault: boolean;
   /** The content `type` of messages on this source, and the webhook resource type prefix. */

@@ -143,6 +143,12 @@ export interface CreateContentInput {
   author_id?: string;
   title?: string;
   private?: boolean;
+  /** Whom a new discussion goes to: email addresses (sent as `to[]`) or one number or foreign id (`to`). */
+  to?: string | readonly string[];
+  cc?: readonly string[];
+  bcc?: readonly string[];
+  template_name?: string;
+  template_language?: string;
 }
 
 export interface IdentityGroupUpdate {

@@ -1169,14 +1169,29 @@ export type SourceThreadsArgs = {
 
 /** Input of `startDiscussion`. */
 export type StartDiscussionInput = {
-  /** The identity to write to, where the channel needs one. */
+  /** The identity to write as: one of the caller's identities on the source (default: its first one there). */
   authorId?: InputMaybe<Scalars['ID']['input']>;
+  /** Email sources: the addresses of the Bcc line. */
+  bcc?: InputMaybe<Array<Scalars['String']['input']>>;
   body: Scalars['String']['input'];
+  /** Email sources: the addresses of the Cc line. */
+  cc?: InputMaybe<Array<Scalars['String']['input']>>;
   idempotencyKey?: InputMaybe<Scalars['String']['input']>;
   /** The source to write on. */
   sourceId: Scalars['ID']['input'];
-  /** Title (an email's subject). */
+  /** WhatsApp: the template's language, required with `templateName`. */
+  templateLanguage?: InputMaybe<Scalars['String']['input']>;
+  /** WhatsApp: the approved template the discussion opens with (the source's `template_names`), required there. */
+  templateName?: InputMaybe<Scalars['String']['input']>;
+  /** Title (an email's subject; required on email sources). */
   title?: InputMaybe<Scalars['String']['input']>;
+  /**
+   * Whom to write to, where the source needs it: on an email source the addresses of the To line (at
+   * least one); on an SMS or WhatsApp source one phone number (+33634231224 or 0033634231224); on an
+   * Engage Messaging or Channel SDK source the foreign id of one of its identities. Sources that
+   * publish without targeting anyone (a Twitter account, a Facebook page) take none.
+   */
+  to?: InputMaybe<Array<Scalars['String']['input']>>;
 };
 
 /**

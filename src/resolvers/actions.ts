@@ -25,6 +25,18 @@ function once<T>(
   return context.idempotency.run(context.scope, operation, idempotencyKey, args, action);
 }
 
+/**
+ * `startDiscussion`'s `to` as Engage takes it on the source: an email source's addresses as `to[]`,
+ * elsewhere one number or foreign id as `to`.
+ */
+async function recipients(context: GatewayContext, sourceId: string, to: readonly string[]) {
+  const source = await context.loaders.source.load(sourceId);
+  if (source.type === 'email') return to;
+  if (to.length > 1)
+    throw badInput('input.to', `A ${source.type} source writes to one recipient; ${to.length} were given.`);
+  return to[0];
+}
+
 function freshIntervention(context: GatewayContext, record: Intervention): Intervention {
   context.loaders.intervention.prime(record.id, record);
   return record;
@@ -103,6 +115,11 @@ export const actionResolvers: Resolvers = {
           body: input.body,
           title: input.title ?? undefined,
           author_id: input.authorId ?? undefined,
+          to: input.to?.length ? await recipients(context, input.sourceId, input.to) : undefined,
+          cc: input.cc ?? undefined,
+          bcc: input.bcc ?? undefined,
+          template_name: input.templateName ?? undefined,
+          template_language: input.templateLanguage ?? undefined,
         });
         context.loaders.content.prime(content.id, content);
         return content;

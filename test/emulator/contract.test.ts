@@ -141,7 +141,13 @@ describeWith([requirements.spec()])('the emulator follows the Engage OpenAPI con
     ok(await admin.get(`/contents/${contents.records[0].id}`));
     ok(
       await admin.post('/contents', {
-        form: { source_id: email.id, body: 'Hello from the contract test', title: 'Contract', private: 'false' },
+        form: {
+          source_id: email.id,
+          body: 'Hello from the contract test',
+          title: 'Contract',
+          private: 'false',
+          'to[]': 'pat@example.com',
+        },
       }),
     );
 

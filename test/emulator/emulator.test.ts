@@ -572,7 +572,7 @@ describe('rules', () => {
       .list('sources')
       .find((s) => s.type === 'email' && s.active);
     const created = await admin.post<Content>('/contents', {
-      json: { source_id: email?.id, body: 'Your order shipped', title: 'Shipping update' },
+      json: { source_id: email?.id, body: 'Your order shipped', title: 'Shipping update', to: ['pat@example.com'] },
     });
     expect(created.status).toBe(200);
     expect(created.body).toMatchObject({
@@ -583,6 +583,64 @@ describe('rules', () => {
     });
     const thread = await admin.get<Thread>(`/content_threads/${created.body.thread_id}`);
     expect(thread.body).toMatchObject({ contents_count: 1, title: 'Shipping update' });
+  });
+
+  it('answers 422 to a new discussion without the recipients its source needs, as the contract says', async () => {
+    const sources = lookup().list('sources');
+    const ofType = (type: string) => sources.find((s) => s.type === type && s.active)!;
+    const start = (query: Record<string, string | string[]>) => admin.post<Content>('/contents', { query });
+    const email = ofType('email');
+    const refused = async (query: Record<string, string | string[]>, message: RegExp) => {
+      const answer = await start(query);
+      expectError(answer, 422, 'unprocessable_entity');
+      expect(JSON.stringify(answer.body)).toMatch(message);
+    };
+    await refused({ source_id: email.id, body: 'Hi', title: 'Hi' }, /to\[\] is required/);
+    await refused({ source_id: email.id, body: 'Hi', title: 'Hi', 'to[]': ['not-an-address'] }, /not an email address/);
+    const whatsapp = ofType('whatsapp');
+    await refused({ source_id: whatsapp.id, body: 'Hi', to: '0634231224' }, /phone number starting with \+ or 00/);
+    await refused({ source_id: whatsapp.id, body: 'Hi', to: '+33634231224' }, /template_name and template_language/);
+    const chat = ofType('engage_messaging');
+    await refused({ source_id: chat.id, body: 'Hi', to: 'nobody-here' }, /names no identity of this source/);
+    const twitter = ofType('twitter');
+    await refused({ source_id: twitter.id, body: 'Hi', to: '@someone' }, /to is not supported on this source/);
+    const thread = allThreads().find((t) => t.source_id === email.id)!;
+    const [content] = lookup()
+      .list('contents')
+      .filter((c) => c.thread_id === thread.id);
+    await refused(
+      { in_reply_to_id: content.id, body: 'Hi', 'to[]': ['pat@example.com'] },
+      /to is forbidden when replying/,
+    );
+
+    expect(
+      (
+        await start({
+          source_id: email.id,
+          body: 'Hi',
+          title: 'Hi',
+          'to[]': ['pat@example.com'],
+          'cc[]': ['sam@example.com'],
+        })
+      ).status,
+    ).toBe(200);
+    expect(
+      (
+        await start({
+          source_id: whatsapp.id,
+          body: 'Hi',
+          to: '+33634231224',
+          template_name: 'order_update',
+          template_language: 'en',
+        })
+      ).status,
+    ).toBe(200);
+    const customer = lookup()
+      .list('identities')
+      .find(
+        (identity) => identity.community_id === chat.community_id && identity.foreign_id && !identity.user_ids?.length,
+      )!;
+    expect((await start({ source_id: chat.id, body: 'Hi', to: customer.foreign_id! })).status).toBe(200);
   });
 
   it('closes, opens and ignores threads, where the platform allows it', async () => {

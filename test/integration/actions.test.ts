@@ -272,6 +272,62 @@ describe('the Engage Bot flow, through GraphQL only', () => {
   });
 });
 
+describe('startDiscussion', () => {
+  const START = `mutation($input: StartDiscussionInput!) { startDiscussion(input: $input) { id thread { id } source { id } } }`;
+  const active = (type: string) => stack.emulator.records.list('sources').find((s) => s.type === type && s.active)!;
+
+  it("writes to the source's recipients as Engage takes them: an email's To and Cc lines, a WhatsApp number", async () => {
+    // The emulator refuses an email without its `to[]` addresses, a WhatsApp message without its
+    // number (`to`) and template, as Engage does (test/emulator/emulator.test.ts).
+    const email = active('email');
+    const mail = await stack.gql<{ startDiscussion: { id: string; thread: { id: string } } }>(START, {
+      input: {
+        sourceId: email.id,
+        title: 'Your order',
+        body: 'It shipped.',
+        to: ['pat@example.com'],
+        cc: ['sam@example.com'],
+      },
+    });
+    expect(mail.errors).toBeUndefined();
+    const content = await stack.rest<Content>(`/contents/${mail.data!.startDiscussion.id}`);
+    expect(content).toMatchObject({
+      source_id: email.id,
+      first_in_thread: true,
+      thread_id: mail.data!.startDiscussion.thread.id,
+    });
+
+    const whatsapp = active('whatsapp');
+    const message = await stack.gql(START, {
+      input: {
+        sourceId: whatsapp.id,
+        body: 'Your order shipped',
+        to: ['+33634231224'],
+        templateName: 'order_update',
+        templateLanguage: 'en',
+      },
+    });
+    expect(message.errors).toBeUndefined();
+  });
+
+  it("refuses what the source cannot take, with Engage's reason or before any write", async () => {
+    const noRecipient = await stack.gql(START, { input: { sourceId: active('email').id, title: 'Hi', body: 'Hi' } });
+    expect(noRecipient.errors?.[0]).toMatchObject({
+      message: expect.stringContaining('to[] is required'),
+      extensions: { code: 'BAD_USER_INPUT', upstreamStatus: 422 },
+    });
+    stack.emulator.requestLog.reset();
+    const two = await stack.gql(START, {
+      input: { sourceId: active('whatsapp').id, body: 'Hi', to: ['+33634231224', '+33634231225'] },
+    });
+    expect(two.errors?.[0]).toMatchObject({
+      message: 'A whatsapp source writes to one recipient; 2 were given.',
+      extensions: { code: 'BAD_USER_INPUT', argumentName: 'input.to' },
+    });
+    expect(restCalls('POST', '/1.0/contents')).toBe(0);
+  });
+});
+
 describe('errors a UI can act on', () => {
   it('checks inputs before any REST call: empty body, bad ids, unknown enum values', async () => {
     stack.emulator.requestLog.reset();

@@ -130,7 +130,12 @@ describe('newThread', () => {
     const source = records
       .list('sources')
       .map((s) => s.id)
-      .find((id) => records.sourceTraits(id)?.canInitiate && !records.sourceTraits(id)?.titleRequired)!;
+      .find(
+        (id) =>
+          records.sourceTraits(id)?.canInitiate &&
+          !records.sourceTraits(id)?.titleRequired &&
+          !records.sourceTraits(id)?.recipient,
+      )!;
     const started = await stack.gql(
       `mutation($s: ID!) { startDiscussion(input: { sourceId: $s, body: "We have news for you" }) { id } }`,
       { s: source },

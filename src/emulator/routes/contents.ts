@@ -29,13 +29,25 @@ export function contentsRouter(store: EmulatorStore): Router {
     const isPrivate = p.boolean('private');
     const authorId = p.string('author_id');
     if (inReplyToId) {
+      if (p.has('to')) throw unprocessable('to is forbidden when replying to an existing message');
       res.json(reply(store, account, { inReplyToId, body, private: isPrivate, authorId }));
       return;
     }
     const sourceId = p.string('source_id');
     if (!sourceId) throw unprocessable('source_id is required to initiate a discussion (or in_reply_to_id to reply)');
     res.json(
-      initiateDiscussion(store, account, { sourceId, body, title: p.string('title'), authorId, private: isPrivate }),
+      initiateDiscussion(store, account, {
+        sourceId,
+        body,
+        title: p.string('title'),
+        authorId,
+        private: isPrivate,
+        to: p.list('to'),
+        cc: p.list('cc'),
+        bcc: p.list('bcc'),
+        templateName: p.string('template_name'),
+        templateLanguage: p.string('template_language'),
+      }),
     );
   });
 

@@ -9,7 +9,7 @@ import { addTo, escapeHtml, now, seconds, setOrDelete } from './helpers';
 import { authorFor } from './identities';
 import { openInterventionOf, touchIntervention } from './interventions';
 import { canReadSource } from './permissions';
-import type { AgentAccount } from '../records';
+import type { AgentAccount, SourceTraits } from '../records';
 import type { EmulatorStore } from './state';
 import { createThread, refreshThreadCategories } from './threads';
 
@@ -26,6 +26,12 @@ export interface DiscussionInput {
   title?: string;
   authorId?: Id;
   private?: boolean;
+  /** `to` (one value) or `to[]`: see `SourceTraits.recipient`. */
+  to?: string[];
+  cc?: string[];
+  bcc?: string[];
+  templateName?: string;
+  templateLanguage?: string;
 }
 
 /** A customer message arriving from a source (what Engage's synchronizers import). */
@@ -190,6 +196,7 @@ export function initiateDiscussion(store: EmulatorStore, account: AgentAccount, 
     throw unprocessable(`Source ${source.name} does not support initiating discussions: in_reply_to_id is required`);
   const title = input.title?.trim();
   if (traits.titleRequired && !title) throw unprocessable('title is required to initiate a discussion on this source');
+  checkRecipients(store, source.id, traits, input);
   const at = now();
   const author = authorFor(store, account.userId, source.id, input.authorId);
   const thread = createThread(store, source.id, [], title || body.slice(0, 60), at);
@@ -215,6 +222,37 @@ export function initiateDiscussion(store: EmulatorStore, account: AgentAccount, 
   addContent(store, content);
   emitContentEvent(store, 'content.discussion_initiated', content, account.userId);
   return content;
+}
+
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+const PHONE = /^(\+|00)\d{6,15}$/;
+
+/** `POST /contents`' recipients of a new discussion, as the source needs them (`SourceTraits.recipient`): 422 otherwise. */
+function checkRecipients(store: EmulatorStore, sourceId: Id, traits: SourceTraits, input: DiscussionInput): void {
+  const to = input.to ?? [];
+  if (!traits.recipient) {
+    if (to.length) throw unprocessable('to is not supported on this source: it publishes without targeting anyone');
+  } else if (traits.recipient === 'emails') {
+    if (to.length === 0) throw unprocessable('to[] is required to initiate a discussion on an email source');
+    const bad = [...to, ...(input.cc ?? []), ...(input.bcc ?? [])].find((address) => !EMAIL.test(address));
+    if (bad !== undefined) throw unprocessable(`${bad} is not an email address`);
+  } else {
+    if (to.length !== 1) throw unprocessable('to (one recipient) is required to initiate a discussion on this source');
+    if (traits.recipient === 'phone' && !PHONE.test(to[0]))
+      throw unprocessable('to must be a phone number starting with + or 00, e.g. +33634231224');
+    if (
+      traits.recipient === 'foreign_id' &&
+      ![...store.identities.values()].some(
+        (identity) =>
+          identity.foreign_id === to[0] && identity.community_id === store.sources.get(sourceId)?.community_id,
+      )
+    )
+      throw unprocessable(`to names no identity of this source (foreign_id ${to[0]})`);
+  }
+  if (traits.recipient !== 'emails' && (input.cc?.length || input.bcc?.length))
+    throw unprocessable('cc[] and bcc[] are for email sources only');
+  if (traits.templateRequired && (!input.templateName || !input.templateLanguage))
+    throw unprocessable('template_name and template_language are required to initiate a discussion on this source');
 }
 
 /**
