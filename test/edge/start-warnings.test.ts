@@ -60,7 +60,9 @@ it('warns when webhook event ids are forgotten before the event log, and Engage,
   expect(await said({ webhook: { dedupeTtlMs: 60 * 60 * 1000 } })).toEqual([
     expect.objectContaining({
       level: 40,
-      msg: expect.stringMatching(/^live: WEBHOOK_DEDUPE_TTL_SECONDS \(3600\) is shorter than EVENT_LOG_RETENTION_SECONDS \(86400\)/),
+      msg: expect.stringMatching(
+        /^live: WEBHOOK_DEDUPE_TTL_SECONDS \(3600\) is shorter than EVENT_LOG_RETENTION_SECONDS \(86400\)/,
+      ),
     }),
   ]);
   expect(await said({ webhook: { dedupeTtlMs: 24 * 60 * 60 * 1000 } })).toEqual([]);
