@@ -209,19 +209,34 @@ function selected(
   return found;
 }
 
-/** How many times a Thread field (`BACK_TO_THREAD`) selects its records' `thread`, per record. */
+/** How many times a Thread field (`BACK_TO_THREAD`) selects its records' `name` (`thread`), per record. */
 function backToThread(
   field: FieldNode,
   paths: ReadonlyArray<readonly string[]>,
   fragments: ReadonlyMap<string, FragmentDefinitionNode>,
+  name = 'thread',
 ): number {
   let count = 0;
   for (const path of paths) {
     let level = [field];
     for (const step of path) level = level.flatMap((node) => selected(node.selectionSet, step, fragments));
-    for (const records of level) count += selected(records.selectionSet, 'thread', fragments).length;
+    for (const records of level) count += selected(records.selectionSet, name, fragments).length;
   }
   return count;
+}
+
+/**
+ * A thread's contents' `intervention`: one of the thread's interventions, read in one list for the
+ * thread (src/resolvers/thread-reads.ts `interventionOf`), not a GET per content. Per content, the
+ * selections of it that the estimate counted as calls, and whether the thread then reads its list.
+ */
+function contentsInterventions(
+  field: FieldNode,
+  fragments: ReadonlyMap<string, FragmentDefinitionNode>,
+): { perRecord: number; list: number } {
+  if (field.name.value !== 'contents') return { perRecord: 0, list: 0 };
+  const perRecord = backToThread(field, BACK_TO_THREAD.get('contents')!, fragments, 'intervention');
+  return { perRecord, list: perRecord > 0 ? 1 : 0 };
 }
 
 /**
@@ -329,12 +344,15 @@ export function createLimits(schema: GraphQLSchema, overrides: Partial<Operation
       const estimating = context as EstimateContext;
       const fragments = estimating.fragments;
       const paths = type.name === 'Thread' ? BACK_TO_THREAD.get(field.name) : undefined;
-      // The records' `thread` calls counted below them, which this thread answers.
-      const free = paths ? backToThread(node, paths, fragments) : 0;
+      // The records' `thread` calls counted below them, which this thread answers, and their
+      // `intervention` calls, which its one list of interventions answers.
+      const interventions = paths ? contentsInterventions(node, fragments) : { perRecord: 0, list: 0 };
+      const free = (paths ? backToThread(node, paths, fragments) : 0) + interventions.perRecord;
       if (kind === 'restCalls')
         return (
           perParent +
           (roots.has(type as never) ? 1 : 0) +
+          interventions.list +
           multiplier(type.name, field, args) * Math.max(0, childComplexity - free)
         );
       const namedType = getNamedType(field.type);
@@ -352,7 +370,7 @@ export function createLimits(schema: GraphQLSchema, overrides: Partial<Operation
         namedType.name === 'Thread' && readsThread(node.selectionSet, fragments) ? limits.assumedListSize : 0;
       return (
         1 +
-        perParent * REST_CALL_WEIGHT +
+        (perParent + interventions.list) * REST_CALL_WEIGHT +
         multiplier(type.name, field, args) * Math.max(0, childComplexity + reads - free * REST_CALL_WEIGHT)
       );
     };

@@ -51,7 +51,7 @@ import type {
   User,
 } from '../engage/types';
 import { connectionResolvers, windowArgs, type Edge, type SearchPage } from './connection';
-import { customerKey, newestFirstKey, opening, openingKey, openOf, prefetch } from './thread-reads';
+import { customerKey, interventionOf, newestFirstKey, opening, openingKey, openOf, prefetch } from './thread-reads';
 import { held, selectionOf } from './helpers';
 
 /** How the children of one relation are loaded for many parents at once. */
@@ -262,11 +262,21 @@ export const RELATIONS: Record<string, Record<string, Relation | null>> = {
       (loaders) => loaders.content,
       (content) => content.in_reply_to_id,
     ),
-    intervention: byIds<Content, unknown>(
-      'Intervention',
-      (loaders) => loaders.intervention,
-      (content) => content.intervention_id,
-    ),
+    intervention: {
+      type: 'Intervention',
+      load: async (loaders, contents) => {
+        const interventions = await Promise.all(
+          (contents as Content[]).map(async (content) => {
+            try {
+              return await interventionOf(loaders, content);
+            } catch {
+              return null; // left to the field, which reports it
+            }
+          }),
+        );
+        return [...new Set(interventions.filter((intervention) => intervention !== null))];
+      },
+    },
   },
   // A search's page (at the root, an agent's, an identity's) loads in bulk itself
   // (`searchPageResolvers`), reached only through relations without a bulk load: never planned.

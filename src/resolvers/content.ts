@@ -4,7 +4,7 @@ import type { Resolvers } from '../generated/graphql';
 import { connection } from './connection';
 import { contentQuery, noMatch } from './filters';
 import { load, loadList, loadOptional } from './helpers';
-import { threadOf } from './thread-reads';
+import { interventionOf, threadOf } from './thread-reads';
 
 const CONTENT_STATUSES = valuesOf(ContentStatus);
 
@@ -49,7 +49,7 @@ export const contentResolvers: Resolvers = {
         : null,
     creator: (content, _args, { loaders }) => loadOptional(loaders.user, content.creator_id),
     inReplyTo: (content, _args, { loaders }) => loadOptional(loaders.content, content.in_reply_to_id),
-    intervention: (content, _args, { loaders }) => loadOptional(loaders.intervention, content.intervention_id),
+    intervention: (content, _args, { loaders }) => interventionOf(loaders, content),
     categories: (content, _args, { loaders }) => loadList(loaders.category, content.category_ids),
     attachments: (content) => content.attachments ?? [],
     foreignId: (content) => content.foreign_id ?? null,

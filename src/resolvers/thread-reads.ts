@@ -77,6 +77,24 @@ export function customerKey(contents: Content[]): IdentityKey | null {
  */
 export const openOf = (interventions: Intervention[]) => interventions.find(isOpen) ?? null;
 
+/**
+ * A content's intervention. With its thread at hand (a thread's contents), it is among the thread's
+ * interventions, which the thread reads in one list (shared with `interventions`, `openIntervention`
+ * and the other threads of the operation: src/loaders/interventions.ts); elsewhere (a search's
+ * contents), or when that list lacks it, it is read by id, one GET per intervention.
+ */
+export function interventionOf(loaders: Loaders, content: Content): Intervention | null | Promise<Intervention> {
+  const id = content.intervention_id;
+  if (!id) return null;
+  const known = held(loaders.intervention, id);
+  if (known) return known;
+  const thread = held(loaders.thread, content.thread_id);
+  if (!thread) return loaders.intervention.load(id);
+  return loaders
+    .threadInterventions(thread)
+    .then((list) => list.find((intervention) => intervention.id === id) ?? loaders.intervention.load(id));
+}
+
 export const isOpen = (intervention: Intervention): boolean =>
   !intervention.closed && intervention.status !== InterventionStatus.CANCELED;
 

@@ -246,6 +246,28 @@ describe('the estimates (pure)', () => {
     expect(check(SEARCHED_CONTENTS_THREADS).cost?.extensions).toMatchObject({ limit: 'restCalls' });
   });
 
+  it("counts a thread's contents' intervention as the thread's one list of interventions, not a call per content", () => {
+    // A conversation of 150 messages, each with its intervention: the thread, its contents, its list.
+    const conversation =
+      '{ thread(id: "t") { contents(first: 150) { nodes { intervention { id } again: intervention { status } } } } }';
+    expect(check(conversation).estimate.restCalls).toBe(1 + 1);
+    expect(check(conversation).cost).toBeNull();
+    expect(check(conversation).estimate.cost).toBe(
+      check(conversation.replace(/intervention \{ (id|status) \}/g, 'id')).estimate.cost + 50 + 150 * 2,
+    );
+    // A page of threads: one list each.
+    expect(
+      check('{ threads(first: 10) { nodes { contents(first: 5) { nodes { intervention { id } } } } } }').estimate
+        .restCalls,
+    ).toBe(1 + 10);
+    // What the intervention selects still counts, per content.
+    expect(
+      check(
+        '{ thread(id: "t") { contents(first: 5) { nodes { intervention { thread { source { threads { totalCount } } } } } } } }',
+      ).estimate.restCalls,
+    ).toBe(1 + 1 + 5 * 2);
+  });
+
   it('counts one REST call per parent for the relations no endpoint batches', () => {
     expect(check(AUTHOR_THREAD_COUNTS).estimate.restCalls).toBe(1 + 30 * 5);
     expect(check(AUTHORS_FAN_OUT).estimate.restCalls).toBe(1 + 150 * 150 * 2);

@@ -182,6 +182,31 @@ describe('roots and relations match the REST API', () => {
     expect(all.data!.threads.totalCount).toBe((await stack.rest<Page<Thread>>('/content_threads?limit=1')).count);
   });
 
+  it("a thread's contents' interventions come from the thread's one list, not a GET each", async () => {
+    const contents = stack.emulator.records.list('contents').filter((content) => content.intervention_id);
+    const perThread = new Map<string, Set<string>>();
+    for (const content of contents)
+      perThread.set(content.thread_id, (perThread.get(content.thread_id) ?? new Set()).add(content.intervention_id!));
+    const [threadId] = [...perThread].sort((a, b) => b[1].size - a[1].size)[0];
+    const rest = await stack.rest<Page<Content>>(`/contents?q=${encodeURIComponent(`thread:${threadId}`)}&limit=150`);
+    stack.emulator.requestLog.reset();
+    const { data, errors } = await stack.gql<{
+      thread: {
+        contents: { nodes: Array<{ id: string; intervention: { id: string; status: string } | null }> };
+      };
+    }>('query($id: ID!) { thread(id: $id) { contents(first: 150) { nodes { id intervention { id status } } } } }', {
+      id: threadId,
+    });
+    expect(errors).toBeUndefined();
+    expect(data!.thread.contents.nodes.map(({ id, intervention }) => [id, intervention?.id ?? null])).toEqual(
+      rest.records.map((content) => [content.id, content.intervention_id ?? null]),
+    );
+    expect(perThread.get(threadId)!.size).toBeGreaterThan(1);
+    const paths = stack.emulator.requestLog.entries().map((entry) => entry.path);
+    expect(paths.filter((path) => path.startsWith('/1.0/interventions/'))).toEqual([]);
+    expect(paths.filter((path) => path === '/1.0/interventions')).toHaveLength(1);
+  });
+
   it('thread(id) with source, contents, interventions and categories', async () => {
     const threads = await stack.rest<Page<Thread>>('/content_threads?limit=50');
     const thread =
