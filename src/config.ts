@@ -180,17 +180,15 @@ function decimal<T extends z.ZodTypeAny>(schema: T) {
 /** The longest delay a Node timer takes (2^31 - 1 ms, 24.8 days): past it, Node fires the timer after 1 ms. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const port = decimal(z.number().int().min(0).max(65535));
+const positiveInt = decimal(z.number().int().positive());
+const nonNegativeInt = decimal(z.number().int().min(0));
 /** A duration in milliseconds that a timer waits. */
-const ms = decimal(
-  z.number().int().min(0).max(MAX_TIMER_MS, `must be at most ${MAX_TIMER_MS} (24.8 days, the longest a timer waits)`),
-);
-const positiveMs = decimal(
-  z
-    .number()
-    .int()
-    .positive()
-    .max(MAX_TIMER_MS, `must be at most ${MAX_TIMER_MS} (24.8 days, the longest a timer waits)`),
-);
+const timerMs = z
+  .number()
+  .int()
+  .max(MAX_TIMER_MS, `must be at most ${MAX_TIMER_MS} (24.8 days, the longest a timer waits)`);
+const ms = decimal(timerMs.min(0));
+const positiveMs = decimal(timerMs.positive());
 
 const gatewaySection = z.object({
   // Anything but `production` serves with the development defaults (Sandbox, introspection, localhost
@@ -221,7 +219,7 @@ const gatewaySection = z.object({
 });
 
 const upstreamSection = z.object({
-  OPERATION_REST_BUDGET: decimal(z.number().int().positive()).default(DEFAULTS.upstream.operationRestBudget),
+  OPERATION_REST_BUDGET: positiveInt.default(DEFAULTS.upstream.operationRestBudget),
   OPERATION_DEADLINE_MS: positiveMs.default(DEFAULTS.upstream.operationDeadlineMs),
   ENGAGE_RATE_LIMIT_PER_MINUTE: decimal(
     z
@@ -229,7 +227,7 @@ const upstreamSection = z.object({
       .int()
       .refine((n) => n === 0 || n >= 2, 'must be 0 (no bucket) or at least 2'),
   ).default(DEFAULTS.upstream.rateLimitPerMinute),
-  ENGAGE_RATE_LIMIT_BURST: decimal(z.number().int().positive()).optional(),
+  ENGAGE_RATE_LIMIT_BURST: positiveInt.optional(),
   ENGAGE_RATE_LIMIT_PER_CALLER_PER_MINUTE: decimal(
     z
       .number()
@@ -251,7 +249,7 @@ const upstreamSection = z.object({
   ).optional(),
   ENGAGE_RATE_LIMIT_MAX_WAIT_MS: ms.default(DEFAULTS.upstream.rateLimitMaxWaitMs),
   UPSTREAM_RETRY_AFTER_FLOOR_MS: ms.default(DEFAULTS.upstream.retryAfterFloorMs),
-  UPSTREAM_BREAKER_THRESHOLD: decimal(z.number().int().positive()).default(DEFAULTS.upstream.breakerThreshold),
+  UPSTREAM_BREAKER_THRESHOLD: positiveInt.default(DEFAULTS.upstream.breakerThreshold),
   UPSTREAM_BREAKER_COOLDOWN_MS: positiveMs.default(DEFAULTS.upstream.breakerCooldownMs),
 });
 
@@ -272,13 +270,13 @@ const redisSection = z.object({
 const webhookSection = z.object({
   WEBHOOK_SECRET: z.string().min(8).optional(),
   WEBHOOK_VERIFY_TOKEN: z.string().min(8).optional(),
-  WEBHOOK_BODY_LIMIT_BYTES: decimal(z.number().int().positive()).default(DEFAULTS.webhook.bodyLimitBytes),
-  WEBHOOK_DEDUPE_TTL_SECONDS: decimal(z.number().int().positive()).default(DEFAULTS.webhook.dedupeTtlSeconds),
+  WEBHOOK_BODY_LIMIT_BYTES: positiveInt.default(DEFAULTS.webhook.bodyLimitBytes),
+  WEBHOOK_DEDUPE_TTL_SECONDS: positiveInt.default(DEFAULTS.webhook.dedupeTtlSeconds),
 });
 
 const eventLogSection = z.object({
-  EVENT_LOG_RETENTION_SECONDS: decimal(z.number().int().positive()).default(DEFAULTS.eventLog.retentionSeconds),
-  EVENT_LOG_MAX_EVENTS: decimal(z.number().int().positive()).default(DEFAULTS.eventLog.maxEvents),
+  EVENT_LOG_RETENTION_SECONDS: positiveInt.default(DEFAULTS.eventLog.retentionSeconds),
+  EVENT_LOG_MAX_EVENTS: positiveInt.default(DEFAULTS.eventLog.maxEvents),
 });
 
 const emulatorSection = z.object({
@@ -288,7 +286,7 @@ const emulatorSection = z.object({
   EMULATOR_SCALE: decimal(z.number().positive().finite()).default(DEFAULTS.emulator.scale),
   EMULATOR_LATENCY_MS: ms.default(DEFAULTS.emulator.latencyMs),
   EMULATOR_JITTER_MS: ms.default(DEFAULTS.emulator.jitterMs),
-  EMULATOR_RATE_LIMIT: decimal(z.number().int().min(0)).default(DEFAULTS.emulator.rateLimitPerMinute),
+  EMULATOR_RATE_LIMIT: nonNegativeInt.default(DEFAULTS.emulator.rateLimitPerMinute),
   EMULATOR_ADMIN_TOKEN: z.string().min(1).optional(),
   EMULATOR_SIMULATE_CUSTOMERS: decimal(z.number().min(0)).default(DEFAULTS.emulator.simulateCustomersPerMinute),
 });
@@ -572,8 +570,6 @@ const commaList = z.string().transform((value) =>
     .map((item) => item.trim())
     .filter(Boolean),
 );
-const positiveInt = decimal(z.number().int().positive());
-
 /** Express's `trust proxy` values: `true`/`false`, a number of hops, or addresses, CIDR ranges and proxy-addr's names. */
 const trustProxy = z
   .string()
@@ -648,17 +644,17 @@ const edgeSchema = z.object({
   WS_MAX_SOCKETS_PER_TOKEN: positiveInt.default(20),
   WS_MAX_SUBSCRIPTIONS_PER_SOCKET: positiveInt.default(100),
   WS_MAX_SUBSCRIPTION_COST_PER_TOKEN: positiveInt.default(10_000),
-  CALLER_OPERATIONS_PER_SECOND: decimal(z.number().int().min(0)).optional(),
-  ANONYMOUS_OPERATIONS_PER_SECOND: decimal(z.number().int().min(0)).optional(),
-  UNVERIFIED_OPERATIONS_PER_ADDRESS_PER_SECOND: decimal(z.number().int().positive()).optional(),
+  CALLER_OPERATIONS_PER_SECOND: nonNegativeInt.optional(),
+  ANONYMOUS_OPERATIONS_PER_SECOND: nonNegativeInt.optional(),
+  UNVERIFIED_OPERATIONS_PER_ADDRESS_PER_SECOND: positiveInt.optional(),
   OPERATION_MAX_TOKENS: positiveInt.optional(),
   OPERATION_MAX_DEPTH: positiveInt.optional(),
-  OPERATION_MAX_ALIASES: decimal(z.number().int().min(0)).optional(),
-  OPERATION_MAX_DIRECTIVES: decimal(z.number().int().min(0)).optional(),
+  OPERATION_MAX_ALIASES: nonNegativeInt.optional(),
+  OPERATION_MAX_DIRECTIVES: nonNegativeInt.optional(),
   OPERATION_MAX_COST: positiveInt.optional(),
   OPERATION_MAX_REST_CALLS: positiveInt.optional(),
   OPERATION_ASSUMED_LIST_SIZE: positiveInt.optional(),
-  OPERATION_MAX_FRAGMENT_SPREADS: decimal(z.number().int().min(0)).optional(),
+  OPERATION_MAX_FRAGMENT_SPREADS: nonNegativeInt.optional(),
   OPERATION_MAX_REPEATED_FIELDS: positiveInt.optional(),
   INTROSPECTION: bool.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
