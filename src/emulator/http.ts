@@ -31,6 +31,11 @@ export class Params {
     return this.raw(name) !== undefined;
   }
 
+  /** Whether `name` came as a list: `name[]=`, a repeated parameter or a JSON array (not one `name=`). */
+  isList(name: string): boolean {
+    return Array.isArray(this.raw(name)) || this.values[`${name}[]`] !== undefined;
+  }
+
   private raw(name: string): unknown {
     return this.values[name] ?? this.values[`${name}[]`];
   }

@@ -597,7 +597,19 @@ describe('rules', () => {
     };
     await refused({ source_id: email.id, body: 'Hi', title: 'Hi' }, /to\[\] is required/);
     await refused({ source_id: email.id, body: 'Hi', title: 'Hi', 'to[]': ['not-an-address'] }, /not an email address/);
+    // An email source reads its addresses from `to[]`; one `to` is a number's or a foreign id's.
+    await refused({ source_id: email.id, body: 'Hi', title: 'Hi', to: 'pat@example.com' }, /to\[\] is required/);
     const whatsapp = ofType('whatsapp');
+    await refused(
+      {
+        source_id: whatsapp.id,
+        body: 'Hi',
+        'to[]': ['+33634231224'],
+        template_name: 'order_update',
+        template_language: 'en',
+      },
+      /one recipient, not to\[\]/,
+    );
     await refused({ source_id: whatsapp.id, body: 'Hi', to: '0634231224' }, /phone number starting with \+ or 00/);
     await refused({ source_id: whatsapp.id, body: 'Hi', to: '+33634231224' }, /template_name and template_language/);
     const chat = ofType('engage_messaging');

@@ -43,6 +43,7 @@ export function contentsRouter(store: EmulatorStore): Router {
         authorId,
         private: isPrivate,
         to: p.list('to'),
+        toAsList: p.isList('to'),
         cc: p.list('cc'),
         bcc: p.list('bcc'),
         templateName: p.string('template_name'),

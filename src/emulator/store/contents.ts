@@ -28,6 +28,8 @@ export interface DiscussionInput {
   private?: boolean;
   /** `to` (one value) or `to[]`: see `SourceTraits.recipient`. */
   to?: string[];
+  /** `to` came as a list (`to[]`), the email form; one `to` is a number's or foreign id's. */
+  toAsList?: boolean;
   cc?: string[];
   bcc?: string[];
   templateName?: string;
@@ -233,11 +235,13 @@ function checkRecipients(store: EmulatorStore, sourceId: Id, traits: SourceTrait
   if (!traits.recipient) {
     if (to.length) throw unprocessable('to is not supported on this source: it publishes without targeting anyone');
   } else if (traits.recipient === 'emails') {
-    if (to.length === 0) throw unprocessable('to[] is required to initiate a discussion on an email source');
+    if (to.length === 0 || !input.toAsList)
+      throw unprocessable('to[] is required to initiate a discussion on an email source');
     const bad = [...to, ...(input.cc ?? []), ...(input.bcc ?? [])].find((address) => !EMAIL.test(address));
     if (bad !== undefined) throw unprocessable(`${bad} is not an email address`);
   } else {
-    if (to.length !== 1) throw unprocessable('to (one recipient) is required to initiate a discussion on this source');
+    if (to.length !== 1 || input.toAsList)
+      throw unprocessable('to (one recipient, not to[]) is required to initiate a discussion on this source');
     if (traits.recipient === 'phone' && !PHONE.test(to[0]))
       throw unprocessable('to must be a phone number starting with + or 00, e.g. +33634231224');
     if (
