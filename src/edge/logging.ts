@@ -205,9 +205,9 @@ export function createLogging(options: LoggingOptions = {}): Logging {
       const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
       const answered = res.writableFinished;
       // Refused before any operation ran (a body, a credential, the caller's rate): the code its
-      // client got, and, when no credential named the caller, its address (who sends the junk).
+      // client got. When no credential named the caller (junk, a webhook delivery, a probe), its address.
       const refused = scope.errorCodes.size === 0 ? refusalOf(res) : undefined;
-      const caller = scope.caller ?? (refused ? addressOf(req) || undefined : undefined);
+      const caller = scope.caller ?? (addressOf(req) || undefined);
       logger.info(
         {
           requestId: scope.requestId,

@@ -190,30 +190,43 @@ describe('access line of a request refused before any operation ran', () => {
   });
 });
 
-describe('access line of a webhook delivery refused', () => {
-  it('has the code of its refusal and the address it came from', async () => {
-    const forged = await fetch(logged.webhookUrl, {
+describe('access line of a webhook delivery', () => {
+  const deliver = async (secret: string, requestId: string) => {
+    const answer = await fetch(logged.webhookUrl, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-dimelo-secret': 'forged', 'x-request-id': 'forged-delivery' },
+      headers: { 'content-type': 'application/json', 'x-dimelo-secret': secret, 'x-request-id': requestId },
       body: JSON.stringify(notification([])),
     });
-    expect(forged.status).toBe(401);
     await within(
       (async () => {
-        while (!lines.some((line) => line.includes('"requestId":"forged-delivery"'))) await new Promise(setImmediate);
+        while (!lines.some((line) => line.includes(`"requestId":"${requestId}"`))) await new Promise(setImmediate);
       })(),
       5_000,
       'the access line',
     );
     const line = lines
       .map((text) => JSON.parse(text) as Record<string, unknown>)
-      .find((record) => record.requestId === 'forged-delivery');
-    expect(line).toMatchObject({
+      .find((record) => record.requestId === requestId);
+    return { status: answer.status, line };
+  };
+
+  it('refused: has the code of its refusal and the address it came from', async () => {
+    const forged = await deliver('forged', 'forged-delivery');
+    expect(forged.status).toBe(401);
+    expect(forged.line).toMatchObject({
       path: '/webhooks/engage',
       status: 401,
       errorCodes: ['UNAUTHENTICATED'],
       caller: '127.0.0.1',
     });
+    expect(lines.join('\n')).not.toContain(WEBHOOK_SECRET);
+  });
+
+  it('accepted: has the address it came from too (which of the senders with the secret delivered it)', async () => {
+    const accepted = await deliver(WEBHOOK_SECRET, 'accepted-delivery');
+    expect(accepted.status).toBe(200);
+    expect(accepted.line).toMatchObject({ path: '/webhooks/engage', status: 200, caller: '127.0.0.1' });
+    expect(accepted.line).not.toHaveProperty('errorCodes');
     expect(lines.join('\n')).not.toContain(WEBHOOK_SECRET);
   });
 });
