@@ -9,7 +9,7 @@ import * as banner from './banner';
 import { ConfigError, listenFailure, loadConfig } from './config';
 import { startEmulator, type Emulator } from './emulator';
 import { randomSecret, registerWebhook } from './live/register';
-import { startGateway } from './server';
+import { startGateway, type Gateway } from './server';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -130,6 +130,9 @@ async function main(): Promise<void> {
     console.log(banner.exampleBot(config.edge.auth.mode, gateway.url, botAgent?.token));
   }
 
+  // A real account: a wrong URL or a refused token shows now, not at the first operation or probe.
+  if (!emulator) void checkEngage(gateway, engage.url, engage.accessToken !== undefined);
+
   // Graceful shutdown with a deadline: `/readyz` turns 503 at once and the gateway serves on for the
   // delay, then in-flight requests get the grace period and connections are closed; past the delay
   // and twice the grace period the process exits anyway.
@@ -152,6 +155,22 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+/** One `/readyz` check at start, told on the console: Engage answers, and takes the configured token. */
+async function checkEngage(gateway: Gateway, url: string, token: boolean): Promise<void> {
+  const { checks } = await gateway.readiness();
+  const where = new URL(url).origin;
+  if (checks.engage.ok)
+    console.log(
+      token
+        ? `Engage at ${where}: answers, and takes ENGAGE_ACCESS_TOKEN.`
+        : `Engage at ${where}: answers (no ENGAGE_ACCESS_TOKEN: each caller brings its own token).`,
+    );
+  else
+    console.warn(
+      `Engage at ${where}: ${checks.engage.reason}.${token ? ' Is ENGAGE_ACCESS_TOKEN right?' : ''} Operations that use the configured token fail, and /readyz answers 503, until it passes.`,
+    );
 }
 
 /** `REDIS_PREFIX` with a part of its own for one start of an embedded emulator, within the prefix's 64 characters. */

@@ -43,7 +43,7 @@ import { createCallerRate, type RateCaller } from './edge/caller-rate';
 import { addressReader, clientAddress, compileTrust, type TrustProxy } from './edge/client-address';
 import { trackRequests } from './edge/drain';
 import { createHttpServer, type HttpServerLimits } from './edge/http-server';
-import { createHealth } from './edge/health';
+import { createHealth, type Readiness } from './edge/health';
 import {
   createErrorHandler,
   notFound,
@@ -242,6 +242,8 @@ export interface Gateway {
   live: { stats(): LiveStats; whenAttached(count: number): Promise<void> };
   /** The breaker's state, the 429 backoff and the token bucket's level, for metrics (and tests). */
   upstream: { health(): Promise<UpstreamHealth> };
+  /** What `/readyz` answers now (one Engage call with the configured token, unless one was just made). */
+  readiness(): Promise<Readiness>;
   /**
    * Characters each per-document cache holds, by its own accounting (source texts included): Apollo's
    * document store, the compiled operations, the cost verdicts, the WebSocket side's documents.
@@ -759,6 +761,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     webhookUrl: `${origin}/webhooks/engage`,
     live: { stats: () => live.stats(), whenAttached: (count) => live.whenAttached(count) },
     upstream: { health: () => upstream.health() },
+    readiness: () => health.readiness(),
     caches: () => ({
       documentStore: documentStore.size(),
       compiledOperations: executorGateway.cacheSize(),

@@ -54,12 +54,19 @@ export interface Health {
    * proves Engage answers, and serves as the check for the next `REUSE_MS`.
    */
   heard(status: number): void;
+  /** What `/readyz` would answer now (and logs as it does): the start checks Engage with it once. */
+  readiness(): Promise<Readiness>;
   /** From now on `/readyz` answers 503 (shutdown has begun). */
   drain(): void;
   close(): Promise<void>;
 }
 
 type Check = { ok: true } | { ok: false; reason: string };
+
+export interface Readiness {
+  status: 'ready' | 'degraded' | 'unready';
+  checks: Record<string, Check>;
+}
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -140,36 +147,41 @@ export function createHealth(options: HealthOptions): Health {
     }
   };
 
+  const readiness = async (): Promise<Readiness> => {
+    const checks: Record<string, Check> = {};
+    const [engageResult, redisResult] = await Promise.all([
+      engageShared(),
+      options.redisReady ? redisCheck(options.redisReady) : Promise.resolve(undefined),
+    ]);
+    checks.engage = engageResult;
+    if (redisResult) checks.redis = redisResult;
+    checks.draining = draining ? { ok: false, reason: 'shutting down' } : { ok: true };
+    // Redis does not decide (see the module comment): failing, it makes the instance degraded.
+    const ready = Object.entries(checks).every(([name, check]) => check.ok || name === 'redis');
+    const status = !ready ? 'unready' : checks.redis?.ok === false ? 'degraded' : 'ready';
+    // An operator sees Engage or Redis go away in the log, once, not only in the probes' answers.
+    // Which checks fail, not why: a reason that alternates (a timeout, then no connection) is one outage.
+    const failing = Object.entries(checks).filter(([name, check]) => !check.ok && name !== 'draining');
+    const failed = failing.map(([name]) => name).join(',');
+    if (failed !== lastFailed) {
+      const reasons = failing.map(([name, check]) => `${name}: ${check.ok ? '' : check.reason}`).join('; ');
+      const state = failing.some(([name]) => name !== 'redis') ? 'unready' : 'degraded';
+      options.log?.(failed ? `readiness: ${state} (${reasons})` : 'readiness: ready again');
+      lastFailed = failed;
+    }
+    return { status, checks };
+  };
+
   return {
     healthz: (_req, res) => {
       res.json({ status: 'ok' });
     },
     readyz: (_req, res, next) => {
-      (async () => {
-        const checks: Record<string, Check> = {};
-        const [engageResult, redisResult] = await Promise.all([
-          engageShared(),
-          options.redisReady ? redisCheck(options.redisReady) : Promise.resolve(undefined),
-        ]);
-        checks.engage = engageResult;
-        if (redisResult) checks.redis = redisResult;
-        checks.draining = draining ? { ok: false, reason: 'shutting down' } : { ok: true };
-        // Redis does not decide (see the module comment): failing, it makes the instance degraded.
-        const ready = Object.entries(checks).every(([name, check]) => check.ok || name === 'redis');
-        const status = !ready ? 'unready' : checks.redis?.ok === false ? 'degraded' : 'ready';
-        // An operator sees Engage or Redis go away in the log, once, not only in the probes' answers.
-        // Which checks fail, not why: a reason that alternates (a timeout, then no connection) is one outage.
-        const failing = Object.entries(checks).filter(([name, check]) => !check.ok && name !== 'draining');
-        const failed = failing.map(([name]) => name).join(',');
-        if (failed !== lastFailed) {
-          const reasons = failing.map(([name, check]) => `${name}: ${check.ok ? '' : check.reason}`).join('; ');
-          const state = failing.some(([name]) => name !== 'redis') ? 'unready' : 'degraded';
-          options.log?.(failed ? `readiness: ${state} (${reasons})` : 'readiness: ready again');
-          lastFailed = failed;
-        }
-        res.status(ready ? 200 : 503).json({ status, checks });
-      })().catch(next);
+      readiness()
+        .then((answer) => res.status(answer.status === 'unready' ? 503 : 200).json(answer))
+        .catch(next);
     },
+    readiness,
     heard(status) {
       if (status >= 200 && status < 300) heardOkAt = Date.now();
     },

@@ -1,0 +1,55 @@
+/**
+ * `npm start` on a real account checks Engage once and says so on the console: a wrong
+ * ENGAGE_URL or a refused ENGAGE_ACCESS_TOKEN used to show only in `/readyz` and in the first
+ * operation's error.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { startGateway, ROOT, type Started } from '../support/started';
+
+const GOOD = 'a-token-engage-takes-0123456789';
+const REVOKED = 'a-token-engage-refuses-0123456789';
+
+/** Engage as far as the check sees it: 401 for the revoked token, an empty page for the good one. */
+const engage = http.createServer((req, res) => {
+  const refused = req.headers.authorization !== `Bearer ${GOOD}`;
+  res.writeHead(refused ? 401 : 200, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(refused ? { error: 'invalid_token' } : { count: 0, offset: 0, limit: 1, records: [] }));
+});
+let engageUrl: string;
+const started: Started[] = [];
+
+beforeAll(async () => {
+  await new Promise<void>((resolve) => engage.listen(0, '127.0.0.1', resolve));
+  engageUrl = `http://127.0.0.1:${(engage.address() as AddressInfo).port}/1.0`;
+});
+afterAll(async () => {
+  for (const gateway of started) gateway.kill();
+  await new Promise((resolve) => engage.close(resolve));
+});
+
+function start(token: string): Started {
+  const gateway = startGateway(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['src/main.ts'], {
+    ENGAGE_URL: engageUrl,
+    ENGAGE_ACCESS_TOKEN: token,
+  });
+  started.push(gateway);
+  return gateway;
+}
+
+it('says at start when Engage refuses the configured token, without the token', async () => {
+  const gateway = start(REVOKED);
+  const origin = new URL(engageUrl).origin;
+  await gateway.printed(
+    new RegExp(`Engage at ${origin}: Engage answered HTTP 401\\. Is ENGAGE_ACCESS_TOKEN right\\?`),
+    'the start check',
+  );
+  expect(gateway.output()).not.toContain(REVOKED);
+}, 60_000);
+
+it('says at start that Engage answers and takes the configured token', async () => {
+  const gateway = start(GOOD);
+  await gateway.printed(/Engage at \S+: answers, and takes ENGAGE_ACCESS_TOKEN\./, 'the start check');
+  expect(gateway.output()).not.toContain(GOOD);
+}, 60_000);
