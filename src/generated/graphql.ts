@@ -1578,10 +1578,14 @@ export { ThreadStatus };
 /** What `transferToHuman` did. */
 export type TransferResult = {
   __typename?: 'TransferResult';
-  /** Whether at least one agent was available (and not full) on the thread's channel. */
-  agentAvailable: Scalars['Boolean']['output'];
-  /** The agents who could take the thread now. */
-  availableAgents: Array<AgentStatus>;
+  /**
+   * Whether at least one agent was available (and not full) on the thread's channel. Null when the
+   * token may not read agents' availability (Engage's `GET /status` needs the right to monitor the task
+   * view): the thread was handed over all the same.
+   */
+  agentAvailable?: Maybe<Scalars['Boolean']['output']>;
+  /** The agents who could take the thread now; null when their availability could not be read (see agentAvailable). */
+  availableAgents?: Maybe<Array<AgentStatus>>;
   /** The thread, recategorized. */
   thread: Thread;
 };
@@ -1767,7 +1771,7 @@ export type ResolversTypes = ResolversObject<{
   ThreadOrderField: ThreadOrderField;
   ThreadStateEvent: ResolverTypeWrapper<LiveEventMapper>;
   ThreadStatus: ThreadStatus;
-  TransferResult: ResolverTypeWrapper<Omit<TransferResult, 'availableAgents' | 'thread'> & { availableAgents: Array<ResolversTypes['AgentStatus']>, thread: ResolversTypes['Thread'] }>;
+  TransferResult: ResolverTypeWrapper<Omit<TransferResult, 'availableAgents' | 'thread'> & { availableAgents?: Maybe<Array<ResolversTypes['AgentStatus']>>, thread: ResolversTypes['Thread'] }>;
   User: ResolverTypeWrapper<UserMapper>;
   UserFilter: UserFilter;
 }>;
@@ -1823,7 +1827,7 @@ export type ResolversParentTypes = ResolversObject<{
   ThreadFilter: ThreadFilter;
   ThreadOrder: ThreadOrder;
   ThreadStateEvent: LiveEventMapper;
-  TransferResult: Omit<TransferResult, 'availableAgents' | 'thread'> & { availableAgents: Array<ResolversParentTypes['AgentStatus']>, thread: ResolversParentTypes['Thread'] };
+  TransferResult: Omit<TransferResult, 'availableAgents' | 'thread'> & { availableAgents?: Maybe<Array<ResolversParentTypes['AgentStatus']>>, thread: ResolversParentTypes['Thread'] };
   User: UserMapper;
   UserFilter: UserFilter;
 }>;
@@ -2228,8 +2232,8 @@ export type ThreadStateEventResolvers<ContextType = GatewayContext, ParentType e
 export type ThreadStatusResolvers = EnumResolverSignature<{ ASSIGNED?: any, FORWARDED?: any, IGNORED?: any, NEW?: any, REPLIED?: any, USER_INITIATED?: any, USER_REPLY?: any }, ResolversTypes['ThreadStatus']>;
 
 export type TransferResultResolvers<ContextType = GatewayContext, ParentType extends ResolversParentTypes['TransferResult'] = ResolversParentTypes['TransferResult']> = ResolversObject<{
-  agentAvailable?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
-  availableAgents?: Resolver<Array<ResolversTypes['AgentStatus']>, ParentType, ContextType>;
+  agentAvailable?: Resolver<Maybe<ResolversTypes['Boolean']>, ParentType, ContextType>;
+  availableAgents?: Resolver<Maybe<Array<ResolversTypes['AgentStatus']>>, ParentType, ContextType>;
   thread?: Resolver<ResolversTypes['Thread'], ParentType, ContextType>;
 }>;
 

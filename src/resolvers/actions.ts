@@ -10,6 +10,7 @@
 import type { GatewayContext } from '../context';
 import type { CustomerProfileInput, Resolvers } from '../generated/graphql';
 import type { IdentityGroupUpdate } from '../engage/client';
+import { EngageError } from '../engage/errors';
 import type { AgentStatus, Intervention, Thread } from '../engage/types';
 import { AgentBusyness, AgentPresence } from '../engage/vocabulary';
 import { assertFieldValues, assertId, assertIds, assertText, badInput } from './validate';
@@ -256,8 +257,15 @@ export const actionResolvers: Resolvers = {
               `Intervention ${intervention.id} is on thread ${intervention.thread_id}, not on thread ${thread.id}.`,
             );
           const source = await context.loaders.source.load(thread.source_id);
-          const statuses = await context.engage.agentStatuses({ source_ids: [source.id] });
-          const available = availableOn(statuses, source.channel_id);
+          // Reading availability takes the right to monitor the task view, which a bot's token may
+          // lack: the handover is what was asked, so it goes on, availability unknown.
+          const statuses = await context.engage
+            .agentStatuses({ source_ids: [source.id] })
+            .catch((error: unknown) => {
+              if (error instanceof EngageError && error.kind === 'forbidden') return null;
+              throw error;
+            });
+          const available = statuses && availableOn(statuses, source.channel_id);
 
           if (interventionId) {
             await context.engage.botHandover({
@@ -269,7 +277,7 @@ export const actionResolvers: Resolvers = {
           } else {
             freshThread(context, await context.engage.updateThreadCategories(threadId, categoryIds));
           }
-          return { agentAvailable: available.length > 0, availableAgents: available };
+          return { agentAvailable: available && available.length > 0, availableAgents: available };
         },
       );
       return { agentAvailable, availableAgents, thread: await context.loaders.thread.load(threadId) };

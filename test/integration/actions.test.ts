@@ -249,6 +249,28 @@ describe('the Engage Bot flow, through GraphQL only', () => {
     }
   });
 
+  it("hands over when the token may not read agents' availability (403 on GET /status): availability unknown, null", async () => {
+    const categories = (await stack.rest<Page<{ id: string; name: string }>>('/categories?limit=150')).records;
+    const human = categories.find((c) => !/virtual/i.test(c.name))!;
+    const { imported, engaged } = await botEngaged('Can a person help me?');
+    stack.emulator.faults.set({ forbidden: true, method: 'GET', pathPattern: '^/1\\.0/status' });
+    try {
+      const result = await stack.gql<{
+        transferToHuman: { agentAvailable: boolean | null; availableAgents: unknown[] | null };
+      }>(
+        `mutation($t: ID!, $c: [ID!]!, $i: ID) { transferToHuman(threadId: $t, categoryIds: $c, interventionId: $i) { agentAvailable availableAgents { agentId } } }`,
+        { t: imported.thread_id, c: [human.id], i: engaged.data!.botEngage.id },
+        asBot,
+      );
+      expect(result.errors).toBeUndefined();
+      expect(result.data!.transferToHuman).toEqual({ agentAvailable: null, availableAgents: null });
+    } finally {
+      stack.emulator.faults.reset();
+    }
+    const thread = await stack.rest<Thread>(`/content_threads/${imported.thread_id}`);
+    expect(thread.thread_category_ids).toContain(human.id);
+  });
+
   it("refuses to transfer a thread with another thread's intervention: Engage would hand over the intervention's own", async () => {
     const categories = (await stack.rest<Page<{ id: string; name: string }>>('/categories?limit=150')).records;
     const human = categories.find((c) => !/virtual/i.test(c.name))!;

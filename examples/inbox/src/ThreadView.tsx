@@ -416,9 +416,11 @@ export function ThreadView({
                   });
                   const outcome = result.data?.transferToHuman;
                   setNotice(
-                    outcome?.agentAvailable
+                    outcome?.availableAgents && outcome.agentAvailable
                       ? `Transferred: ${outcome.availableAgents.length} agent(s) available.`
-                      : 'Transferred; no agent is available right now.',
+                      : outcome?.agentAvailable === null
+                        ? 'Transferred (whether an agent is available cannot be read with this token).'
+                        : 'Transferred; no agent is available right now.',
                   );
                 },
               )

@@ -124,7 +124,7 @@ export type TransferMutationVariables = Exact<{
 }>;
 
 
-export type TransferMutation = { transferToHuman: { agentAvailable: boolean, availableAgents: Array<{ agentId: string, agent: { id: string, displayName: string } | null }>, thread: { id: string, threadCategories: Array<{ id: string, name: string }> } } };
+export type TransferMutation = { transferToHuman: { agentAvailable: boolean | null, availableAgents: Array<{ agentId: string, agent: { id: string, displayName: string } | null }> | null, thread: { id: string, threadCategories: Array<{ id: string, name: string }> } } };
 
 export type NewThreadsSubscriptionVariables = Exact<{
   sourceIds?: Array<string | number> | string | number | null | undefined;
