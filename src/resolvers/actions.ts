@@ -259,12 +259,10 @@ export const actionResolvers: Resolvers = {
           const source = await context.loaders.source.load(thread.source_id);
           // Reading availability takes the right to monitor the task view, which a bot's token may
           // lack: the handover is what was asked, so it goes on, availability unknown.
-          const statuses = await context.engage
-            .agentStatuses({ source_ids: [source.id] })
-            .catch((error: unknown) => {
-              if (error instanceof EngageError && error.kind === 'forbidden') return null;
-              throw error;
-            });
+          const statuses = await context.engage.agentStatuses({ source_ids: [source.id] }).catch((error: unknown) => {
+            if (error instanceof EngageError && error.kind === 'forbidden') return null;
+            throw error;
+          });
           const available = statuses && availableOn(statuses, source.channel_id);
 
           if (interventionId) {
