@@ -4,6 +4,7 @@
  * batch endpoints Engage has (`categories?ids=`, `tags?ids=`).
  */
 import type { EngageApi, StatusFilter } from '../engage/api';
+import { EngageError } from '../engage/errors';
 import type { AgentStatus, Category, Source, Tag, Team, User } from '../engage/types';
 import { MAX_LIMIT } from '../engage/vocabulary';
 import { chunk, inKeyOrder, sorted, type LoaderKit } from './support';
@@ -23,9 +24,15 @@ export function collectionLoaders(
 
   const source = kit.loader<string, Source>(async (ids) => inKeyOrder(ids, await sources(), 'Source'));
   const team = kit.loader<string, Team>(async (ids) => inKeyOrder(ids, await teams(), 'Team'));
-  // An agent missing from the list (e.g. disabled and filtered out) is still worth a direct read.
+  // An agent missing from the list (e.g. disabled and filtered out) is still worth a direct read. So
+  // is every agent when the list is refused: listing users takes the right to view users, which an
+  // agent's or a bot's role often lacks; reading one by id takes none.
   const user = kit.loader<string, User>(async (ids) => {
-    const found = inKeyOrder(ids, await users(), 'User');
+    const listed = await users().catch((error: unknown) => {
+      if (error instanceof EngageError && error.kind === 'forbidden') return [];
+      throw error;
+    });
+    const found = inKeyOrder(ids, listed, 'User');
     return Promise.all(
       found.map((record, i) =>
         record instanceof Error ? kit.limit(() => engage.getUser(ids[i])).catch((error: Error) => error) : record,

@@ -548,6 +548,36 @@ describe("agents' identities", () => {
   });
 });
 
+describe('a token that may not list users', () => {
+  it("reads each agent by id when GET /users is refused (403): contents' creators and interventions' agents still answer", async () => {
+    const QUERY = `{ threads(first: 10) { nodes { contents(first: 5) { nodes { creator { id displayName } } } interventions { user { id displayName } } } } }`;
+    // A fresh gateway: the users list the shared one cached for the token would hide the refusal.
+    const fresh = async () => {
+      const gateway = await stack.anotherGateway();
+      const response = await fetch(gateway.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: QUERY }),
+      });
+      return (await response.json()) as { data?: unknown; errors?: unknown[] };
+    };
+    const listed = await fresh();
+    expect(listed.errors).toBeUndefined();
+    expect(JSON.stringify(listed.data)).toContain('displayName');
+    stack.emulator.faults.set({ forbidden: true, method: 'GET', pathPattern: '^/1\\.0/users$' });
+    try {
+      stack.emulator.requestLog.reset();
+      const refused = await fresh();
+      expect(refused).toEqual(listed);
+      const calls = stack.emulator.requestLog.entries().map((entry) => `${entry.status} ${entry.path}`);
+      expect(calls).toContain('403 /1.0/users');
+      expect(calls.some((call) => /^200 \/1\.0\/users\/\w+$/.test(call))).toBe(true);
+    } finally {
+      stack.emulator.faults.reset();
+    }
+  });
+});
+
 describe('errors', () => {
   it('an unknown id nulls its field with NOT_FOUND and keeps the rest of the data', async () => {
     const { data, errors } = await stack.gql<{ thread: unknown; sources: unknown[] }>(
