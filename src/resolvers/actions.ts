@@ -158,9 +158,11 @@ export const actionResolvers: Resolvers = {
       );
     },
 
+    // Engage closes in a job and answers the thread as the job found it, `closed: false`: it is closed
+    // (or the job fails, which Engage does not tell), so it is answered closed.
     closeThread: (_root, { id, idempotencyKey }, context) =>
       once(context, 'closeThread', idempotencyKey, { id: assertId('id', id) }, async () =>
-        freshThread(context, await context.engage.closeThread(id)),
+        freshThread(context, { ...(await context.engage.closeThread(id)), closed: true }),
       ),
 
     reopenThread: (_root, { id, idempotencyKey }, context) =>

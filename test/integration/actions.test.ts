@@ -443,6 +443,8 @@ describe('threads and interventions change as later reads show', () => {
       { t: thread },
     );
     expect(closed.errors).toBeUndefined();
+    // Engage answers the thread as its closing job found it (`closed: false`): the answer says closed.
+    expect(closed.data!.closeThread.closed).toBe(true);
     const read = await stack.gql<{ thread: { closed: boolean } }>(`query($t: ID!) { thread(id: $t) { closed } }`, {
       t: thread,
     });

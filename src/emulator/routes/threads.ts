@@ -45,8 +45,12 @@ export function threadsRouter(store: EmulatorStore): Router {
     res.json(readableThread(store, accountOf(res), req.params.threadId));
   });
 
+  // Engage closes in a job and answers the thread as it was when the job started (the spec): a
+  // thread being closed still reads `closed: false` in the answer. Here the job is done at once.
   router.put('/content_threads/:threadId/close', (req, res) => {
-    res.json(setThreadClosed(store, accountOf(res), req.params.threadId, true));
+    const before = JSON.stringify(readableThread(store, accountOf(res), req.params.threadId));
+    setThreadClosed(store, accountOf(res), req.params.threadId, true);
+    res.type('json').send(before);
   });
 
   // Engage opens a thread with a GET (sic, per the spec).
