@@ -154,11 +154,11 @@ export const refuseDeepNesting: RequestHandler = (req, res, next) => {
  * Subscriptions are served over WebSocket only. Refused before Apollo sees them: besides being
  * unsupported over HTTP, a subscription with `@skip(if: $v)` on a root field makes graphql-js's
  * SingleFieldSubscriptionsRule throw during validation (it collects fields without variables),
- * which Apollo would answer as a 500. Only texts that mention `subscription` are parsed here, once
+ * which Apollo would answer as a 500, whichever operation of the document the request names. So a
+ * document holding a subscription is refused. Only texts that mention `subscription` are parsed here, once
  * their nesting is checked (as `refuseDeepNesting` does before it).
  */
 export const refuseHttpSubscriptions: RequestHandler = (req, res, next) => {
-  const body = req.body as { operationName?: unknown } | undefined;
   const query = queryOf(req);
   if (query === undefined || !query.includes('subscription')) return next();
   if (nestedTooDeeply(query)) return refuseNested(res);
@@ -168,9 +168,15 @@ export const refuseHttpSubscriptions: RequestHandler = (req, res, next) => {
   } catch {
     return next(); // Apollo answers the syntax error
   }
-  const name = req.method === 'GET' ? req.query.operationName : body?.operationName;
-  const operations = document.definitions.filter((definition) => definition.kind === Kind.OPERATION_DEFINITION);
-  const selected = operations.find((operation) => (typeof name === 'string' ? operation.name?.value === name : true));
-  if (selected?.operation !== 'subscription') return next();
-  send(res, 400, 'BAD_REQUEST', 'Subscriptions are served over WebSocket (graphql-ws) on this URL, not over HTTP.');
+  // Any subscription of the document, not only the one the request names: validation covers them all.
+  const subscribes = document.definitions.some(
+    (definition) => definition.kind === Kind.OPERATION_DEFINITION && definition.operation === 'subscription',
+  );
+  if (!subscribes) return next();
+  send(
+    res,
+    400,
+    'BAD_REQUEST',
+    'Subscriptions are served over WebSocket (graphql-ws) on this URL, not over HTTP: send a document without one.',
+  );
 };

@@ -530,6 +530,13 @@ describe('HTTP errors are JSON', () => {
   it('refuses subscriptions over HTTP with 400 (graphql-js threw on `@skip(if: $v)` in validation: a 500)', async () => {
     const query = 'subscription Op($v: Boolean) { newThread @skip(if: $v) { id } }';
     await expectJsonError(await post(stack.gateway.url, JSON.stringify({ query })), 400, 'BAD_REQUEST');
+    // Beside a query the request names: validation covers the whole document, the subscription too.
+    const beside = `query Q { __typename } ${query}`;
+    await expectJsonError(
+      await post(stack.gateway.url, JSON.stringify({ query: beside, operationName: 'Q' })),
+      400,
+      'BAD_REQUEST',
+    );
   });
 
   it('over WebSocket, refuses a subscription whose root field is under `@skip(if: $v)` as a validation error saying so, not a parse error about a variable it was given', async () => {
