@@ -1,8 +1,8 @@
 /**
  * What each caller's running subscriptions cost together, by the cost estimate (the transport's
  * `maxLiveCostPerCaller`): each distinct one (by the key the transport gives it, as the fan-out tells
- * its groups apart) counted once however many sockets run it, since alike ones share one execution
- * per event. In this instance's memory; an entry goes with its caller's last subscription.
+ * its groups apart) counted whole once however many sockets run it, since alike ones share one
+ * execution per event, and each more copy `COPY_LIVE_COST`, its frames. In this instance's memory; an entry goes with its caller's last subscription.
  *
  * Each distinct subscription counts `MIN_LIVE_COST` at least, whatever its estimate: every event
  * makes each one cost its permission check, its context, its execution, its serialisation and its
@@ -25,6 +25,15 @@ import { ANONYMOUS_CALLERS } from '../edge/caller-rate';
  * resuming after a cursor and so distinct): twenty tabs, the sockets a token may open, count 4,000.
  */
 export const MIN_LIVE_COST = 50;
+
+/**
+ * What each more copy of a running subscription counts (the same subscription on another socket,
+ * or again on one): it shares the execution, not its send. One anonymous address held 1,000 copies
+ * of one subscription, counted once, and every event made 1,000 frames (some 70 µs of CPU each, a
+ * fifth of a cheap distinct subscription's cost per event). So a caller's default 10,000 holds some
+ * 1,000 copies at most, where twenty inbox tabs of one token hold some 80.
+ */
+export const COPY_LIVE_COST = 10;
 
 /** The bound that refused a subscription (`LiveCosts.take`). */
 export type LiveCostLimit = 'caller' | 'anonymous';
@@ -66,10 +75,10 @@ export class LiveCosts {
     if (anonymous) this.remove(ANONYMOUS, `${caller}\u0000${key}`);
   }
 
-  /** What `counted` costs, in `caller`'s (or the pool's) entry, within `max`: one alike already running costs nothing more. */
+  /** What `counted` costs, in `caller`'s (or the pool's) entry, within `max`: a copy of one running, `COPY_LIVE_COST`. */
   private fits(caller: string, key: string, counted: number, max: number): boolean {
     const held = this.byCaller.get(caller);
-    return held?.running.has(key) === true || (held?.total ?? 0) + counted <= max;
+    return (held?.total ?? 0) + (held?.running.has(key) ? COPY_LIVE_COST : counted) <= max;
   }
 
   private add(caller: string, key: string, counted: number): void {
@@ -78,6 +87,7 @@ export class LiveCosts {
     const same = held.running.get(key);
     if (same) {
       same.count += 1;
+      held.total += COPY_LIVE_COST;
       return;
     }
     held.running.set(key, { cost: counted, count: 1 });
@@ -87,7 +97,11 @@ export class LiveCosts {
   private remove(caller: string, key: string): void {
     const held = this.byCaller.get(caller);
     const same = held?.running.get(key);
-    if (!held || !same || --same.count > 0) return;
+    if (!held || !same) return;
+    if (--same.count > 0) {
+      held.total -= COPY_LIVE_COST;
+      return;
+    }
     held.running.delete(key);
     held.total -= same.cost;
     if (held.running.size === 0) this.byCaller.delete(caller);
