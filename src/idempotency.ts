@@ -46,8 +46,16 @@
  *   with backoff), then gives its reservation back. Until its reservation expires, a retry on
  *   another instance is refused (CONFLICT) rather than posted again; past that (an outage longer
  *   than the reservation's TTL, or another instance reaching Redis while this one cannot), a retry
- *   elsewhere finds neither and is sent again: the guarantee needs the store to answer again
- *   within the reservation's TTL. An instance stopped before then loses what it kept (and says so);
+ *   elsewhere finds the call's intent (below) and is refused as of unknown outcome. An instance
+ *   stopped before then loses what it kept (and says so);
+ * - with reservations, a call writes its intent (`intent:<record key>`: its arguments' fingerprint)
+ *   once it has claimed the key, before it runs, and takes it back when it records what it came to
+ *   or fails for sure. A claim that finds no record but an intent took over from a call that did
+ *   neither (its instance stopped, crashed or froze past its reservation, perhaps after sending it):
+ *   it records the outcome as unknown, and the retry, and every later one, is refused
+ *   (`IDEMPOTENT_OUTCOME_UNKNOWN`) instead of sent again. An intent that cannot be written refuses
+ *   the call (fail closed); one that cannot be taken back after a sure failure makes its retries
+ *   refused as of unknown outcome, never sent twice;
  * - a reservation given back when the store does not answer (a call that failed for sure, so that
  *   it may be tried again) is given back again once it does: held, it made every retry of its key
  *   wait for its TTL, then fail with CONFLICT, with nothing running;
@@ -107,6 +115,18 @@ interface Stored<T> {
   /** When it was recorded (ms since the epoch, the recording instance's clock); absent in records older than it. */
   at?: number;
 }
+
+/**
+ * What a call that claimed a key is about to do, written before it runs (with reservations only) and
+ * taken back when it records what it came to or fails for sure (`intent:<record key>`).
+ */
+interface Intent {
+  fingerprint: string;
+  at: number;
+}
+
+/** Never a record's key: those start with a caller's scope, a hex digest. */
+const intentKey = (storeKey: string) => `intent:${storeKey}`;
 
 /**
  * A scope's refusal, as stored: when Engage refused it, and until when it is kept (ms since the
@@ -291,7 +311,7 @@ export class IdempotencyStore {
       const reservations = this.options.reservations;
       let owner: string | undefined;
       if (reservations) {
-        const claim = await this.claim<T>(reservations, storeKey);
+        const claim = await this.claim<T>(reservations, storeKey, print);
         if (!claim.owner) return this.awaitOther<T>(reservations, storeKey, scope, print);
         if (claim.recorded) return this.replay(claim.recorded, scope, print);
         owner = claim.owner;
@@ -304,7 +324,7 @@ export class IdempotencyStore {
         if (isOutcomeUnknown(error))
           await this.record(storeKey, { fingerprint: print, outcomeUnknown: true, at: Date.now() }, owner);
         // Nothing to replay: the next call with this key may try again.
-        else await this.release(storeKey, owner);
+        else await this.giveUp(storeKey, owner);
         throw error;
       }
       await this.record(storeKey, { fingerprint: print, result, at: Date.now() }, owner);
@@ -337,6 +357,9 @@ export class IdempotencyStore {
       this.rewriteAfter(REWRITE_FIRST_MS);
       return;
     }
+    // The record answers for the key now; its intent is read only where there is none.
+    if (this.options.reservations && owner !== undefined)
+      await this.keyv.delete(intentKey(storeKey)).catch(() => undefined);
     await this.release(storeKey, owner);
   }
 
@@ -389,8 +412,11 @@ export class IdempotencyStore {
     if (sameRecord(there, record)) return this.keepRefusal(scope, record.at ?? 0);
     this.log(
       `idempotency: conflict: a result of ${operation} (caller ${scope}) found another record for its idempotencyKey ` +
-        'when written: a reservation expired before its result was recorded (the store unreachable for longer), and ' +
-        'another instance sent the mutation again. The record there is kept, this one dropped; Engage may have done it twice',
+        'when written: its reservation expired before its result was recorded (its instance frozen, or the store ' +
+        'unreachable, for longer) and another instance ' +
+        (there.outcomeUnknown
+          ? 'recorded its outcome as unknown. That record is kept (retries are refused), this result dropped'
+          : 'sent the mutation again. The record there is kept, this one dropped; Engage may have done it twice'),
     );
   }
 
@@ -644,18 +670,59 @@ export class IdempotencyStore {
    * record is the answer. Without that read, a retry arriving as the first call ended would post a
    * second time.
    */
-  private async claim<T>(reservations: Lock, storeKey: string): Promise<{ owner?: string; recorded?: Stored<T> }> {
+  private async claim<T>(
+    reservations: Lock,
+    storeKey: string,
+    /** The arguments' fingerprint of a call about to run, whose intent is written once claimed. */
+    intending?: string,
+  ): Promise<{ owner?: string; recorded?: Stored<T> }> {
     const owner = randomUUID();
     if (!(await reservations.claim(storeKey, owner).catch(unavailable))) return {};
     let recorded: Stored<T> | undefined;
     try {
-      recorded = await this.read<T>(storeKey);
+      recorded = (await this.read<T>(storeKey)) ?? (await this.abandoned<T>(storeKey));
+      if (!recorded && intending !== undefined)
+        await this.keyv
+          .set(
+            intentKey(storeKey),
+            { fingerprint: intending, at: Date.now() },
+            this.options.ttlMs ?? IDEMPOTENCY_TTL_MS,
+          )
+          .catch(unavailable);
     } catch (error) {
       await this.release(storeKey, owner);
       throw error;
     }
     if (recorded) await this.release(storeKey, owner);
     return { owner, recorded };
+  }
+
+  /**
+   * The key's intent, left by a call that claimed it and neither recorded what it came to nor gave
+   * it up as failed: its instance stopped (or froze past its reservation) with the write perhaps
+   * sent. Its outcome is unknown, and recorded so: retries are refused rather than sent again.
+   */
+  private async abandoned<T>(storeKey: string): Promise<Stored<T> | undefined> {
+    const intent = await this.keyv.get<Intent>(intentKey(storeKey)).catch(unavailable);
+    if (!intent) return undefined;
+    const [scope, operation] = storeKey.split(':', 2);
+    this.log(
+      `idempotency: a call of ${operation} (caller ${scope}) ended without a result: its instance stopped, or froze past ` +
+        'its reservation, perhaps after sending it to Engage. Its retries are refused as of unknown outcome',
+    );
+    const record: Stored<T> = { fingerprint: intent.fingerprint, outcomeUnknown: true, at: intent.at };
+    const ttlMs = this.options.ttlMs ?? IDEMPOTENCY_TTL_MS;
+    const added = await this.addIfAbsent(storeKey, record, ttlMs).catch(unavailable);
+    if (added) await this.tokens.set(`recorded:${scope}`, Date.now(), this.markTtlMs).catch(unavailable);
+    return added ? record : ((await this.read<T>(storeKey)) ?? record);
+  }
+
+  /** A call that failed for sure: its intent is taken back, then its key, so that a retry may try again. */
+  private async giveUp(storeKey: string, owner: string | undefined): Promise<void> {
+    if (this.options.reservations && owner !== undefined)
+      // Left behind, it tells a retry the outcome is unknown: refused when it could have been tried again.
+      await this.keyv.delete(intentKey(storeKey)).catch(() => undefined);
+    await this.release(storeKey, owner);
   }
 
   /** Another instance holds the reservation: wait for its result rather than calling Engage again. */
@@ -668,7 +735,8 @@ export class IdempotencyStore {
       const claim = await this.claim<T>(reservations, storeKey);
       if (claim.owner) {
         if (claim.recorded) return this.replay(claim.recorded, scope, print);
-        // Released without a result: the first call failed, so this one may try.
+        // Released without a result or an intent (`abandoned` read none): the first call failed for
+        // sure and gave its key up, so this one may try.
         await this.release(storeKey, claim.owner);
         throw new GraphQLError('The first request with this idempotencyKey failed; retry it.', {
           extensions: { code: 'CONFLICT', reason: 'IDEMPOTENT_REQUEST_FAILED' },

@@ -21,6 +21,7 @@ const KEYS: Record<string, RegExp> = {
   'cache entry': /^cache:[0-9a-f]+:\/.+$/,
   'cache tag': /^cache:tag:.+$/,
   'idempotency record': /^idempotency:record:[0-9a-f]+:[A-Za-z]+:.+$/,
+  'idempotency intent': /^idempotency:record:intent:[0-9a-f]+:[A-Za-z]+:.+$/,
   'idempotency reservation': /^idempotency:reservation:[0-9a-f]+:[A-Za-z]+:.+$/,
   'idempotency token mark': /^idempotency:token:(recorded|refused):[0-9a-f]+$/,
   'event log': /^live:log(:trimmed|:epoch)?$/,

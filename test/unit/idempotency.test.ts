@@ -576,9 +576,10 @@ describe('IdempotencyStore', () => {
     it('a result that cannot be recorded is kept, replayed to a retry, and written once the store answers: never posted again', async () => {
       const reservations = lock();
       const log = jest.fn();
-      const fail = { set: true };
+      const fail = { set: false };
       const records = broken(fail);
-      // The records' writes fail; the scope's mark, written before the call, was taken.
+      // The records' writes fail from mid-call on (the intent, written before, was taken), and so
+      // does the record; the scope's mark, in its own store, is taken.
       const tokens = new Keyv();
       let available: (() => void) | undefined;
       const store = new IdempotencyStore(records, {
@@ -588,7 +589,10 @@ describe('IdempotencyStore', () => {
         log,
         whenAvailable: (listener) => ((available = listener), () => (available = undefined)),
       });
-      const action = jest.fn(async () => 'posted');
+      const action = jest.fn(async () => {
+        fail.set = true;
+        return 'posted';
+      });
       expect(await store.run('alice', 'reply', 'k', {}, action)).toBe('posted');
       expect(log).toHaveBeenCalledTimes(1);
       // Held while the store refuses it: a retry on another instance is refused, not posted.
@@ -616,8 +620,13 @@ describe('IdempotencyStore', () => {
 
     it('an instance stopped while a result is not recorded says how many it could not keep', async () => {
       const log = jest.fn();
-      const store = new IdempotencyStore(broken({ set: true }), { tokens: new Keyv(), reservations: lock(), log });
-      expect(await store.run('alice', 'reply', 'k', {}, async () => 'posted')).toBe('posted');
+      const fail = { set: false };
+      const store = new IdempotencyStore(broken(fail), { tokens: new Keyv(), reservations: lock(), log });
+      const lostMidCall = async () => {
+        fail.set = true;
+        return 'posted';
+      };
+      expect(await store.run('alice', 'reply', 'k', {}, lostMidCall)).toBe('posted');
       await store.close();
       expect(log).toHaveBeenLastCalledWith(expect.stringMatching(/^idempotency: 1 result\(s\) could not be recorded/));
     });
@@ -756,28 +765,75 @@ function lateWriteBack(make: () => Promise<TwoInstances & { close?: () => Promis
     return { a, back };
   }
 
-  it('a result written back late does not overwrite the record another instance wrote meanwhile', async () => {
-    // Before: A's late write was a plain set, over B's record.
+  it('a retry elsewhere, once the reservation of an instance stopped mid-call expired, is refused as of unknown outcome, not posted again', async () => {
+    // Before: "The first request with this idempotencyKey failed; retry it" (IDEMPOTENT_REQUEST_FAILED),
+    // and the retry after that posted a second time.
+    const a = new IdempotencyStore(setup.records.a, {
+      reservations: setup.reservations.a,
+      reservationTtlMs: RESERVATION_MS,
+    });
+    let sent!: () => void;
+    const posting = new Promise<void>((resolve) => (sent = resolve));
+    // A sends the write and stops: its call never ends, its reservation expires.
+    void a.run('alice', 'reply', 'k', { body: 'x' }, () => {
+      sent();
+      return new Promise<string>(() => undefined);
+    });
+    await posting;
+    const b = new IdempotencyStore(setup.records.b, {
+      reservations: setup.reservations.b,
+      // Waits long enough for A's reservation to expire.
+      reservationTtlMs: RESERVATION_MS * 20,
+      log: () => undefined,
+    });
+    const again = jest.fn(async () => 'posted by B');
+    const unknown = { extensions: { code: 'CONFLICT', reason: 'IDEMPOTENT_OUTCOME_UNKNOWN' } };
+    // While A holds the key, B waits; once it expires, B reads A's intent.
+    await expect(b.run('alice', 'reply', 'k', { body: 'x' }, again)).rejects.toMatchObject(unknown);
+    await new Promise((resolve) => setTimeout(resolve, RESERVATION_MS * 2));
+    await expect(b.run('alice', 'reply', 'k', { body: 'x' }, again)).rejects.toMatchObject(unknown);
+    expect(again).not.toHaveBeenCalled();
+  });
+
+  it('a retry elsewhere, once the reservation of a result not recorded expired, is refused as of unknown outcome, not posted again', async () => {
+    // Before: B found the key free and nothing recorded, and posted a second time (so did a retry
+    // once the instance that held the reservation had stopped or frozen, whatever the store).
     const log = jest.fn();
     const { a, back } = await aPostsUnrecorded(log);
     const b = new IdempotencyStore(setup.records.b, {
       reservations: setup.reservations.b,
       reservationTtlMs: RESERVATION_MS,
+      log,
     });
-    expect(await b.run('alice', 'reply', 'k', { body: 'x' }, async () => 'posted by B')).toBe('posted by B');
-    await back();
-    expect(await setup.records.b.get('alice:reply:k')).toMatchObject({ result: 'posted by B' });
-    expect(log).toHaveBeenLastCalledWith(
-      expect.stringMatching(/^idempotency: conflict: a result of reply \(caller alice\)/),
+    const again = jest.fn(async () => 'posted by B');
+    const unknown = { extensions: { code: 'CONFLICT', reason: 'IDEMPOTENT_OUTCOME_UNKNOWN' } };
+    await expect(b.run('alice', 'reply', 'k', { body: 'x' }, again)).rejects.toMatchObject(unknown);
+    expect(log).toHaveBeenCalledWith(
+      expect.stringMatching(/^idempotency: a call of reply \(caller alice\) ended without a result/),
     );
-    // What retries replay, everywhere: B's record.
-    expect(await a.run('alice', 'reply', 'k', { body: 'x' }, async () => 'posted again')).toBe('posted by B');
+    // Recorded: the next retry is refused at once, and so with other arguments is a key reused.
+    await expect(b.run('alice', 'reply', 'k', { body: 'x' }, again)).rejects.toMatchObject(unknown);
+    await expect(b.run('alice', 'reply', 'k', { body: 'y' }, again)).rejects.toMatchObject({
+      extensions: { reason: 'IDEMPOTENCY_KEY_REUSED' },
+    });
+    expect(again).not.toHaveBeenCalled();
+    // A's late write does not overwrite that record, and says so.
+    await back();
+    expect(await setup.records.b.get('alice:reply:k')).toMatchObject({ outcomeUnknown: true });
+    expect(log).toHaveBeenLastCalledWith(
+      expect.stringMatching(
+        /^idempotency: conflict: a result of reply \(caller alice\).*recorded its outcome as unknown/,
+      ),
+    );
+    await expect(a.run('alice', 'reply', 'k', { body: 'x' }, again)).rejects.toMatchObject(unknown);
   });
 
   it('a result written back late does not give back the reservation another instance holds now', async () => {
     // Before: A's late release deleted the reservation whoever held it, B's here.
     const log = jest.fn();
     const { back } = await aPostsUnrecorded(log);
+    // A's intent gone (one instance of a version that wrote none, say): B finds the key free and posts.
+    await setup.records.b.delete('intent:alice:reply:k');
     const b = new IdempotencyStore(setup.records.b, {
       reservations: setup.reservations.b,
       reservationTtlMs: RESERVATION_MS,
