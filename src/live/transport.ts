@@ -1049,7 +1049,7 @@ export function startTransport(options: TransportOptions): Transport {
     });
     if (verdict?.error) return refuse(connection, id, [verdict.error], definition.name?.value);
     // The caller's rate counts an operation by its cost (src/edge/caller-rate.ts `charge`).
-    const costly = verdict && options.callerRate?.charge(connection, verdict.cost, false);
+    const costly = verdict && options.callerRate?.charge(connection, verdict.charged, false);
     if (costly) return refuse(connection, id, [costly], definition.name?.value);
     // Each event executes every subscription group once: what a caller's subscriptions cost together
     // is the work any event makes for it, however many sockets they are spread over.

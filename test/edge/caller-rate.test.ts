@@ -119,6 +119,35 @@ it('counts an operation by its estimated cost: one near the cost limit counts fi
   expect(refused.body.errors?.[0].extensions.requestId).toEqual(expect.any(String));
 });
 
+it('counts what a document not seen before takes to parse, validate and estimate: a flood of new ones is refused sooner than the same one repeated', async () => {
+  const weighed = await stack.anotherGateway({ callerOperationsPerSecond: 10 });
+  // Estimated 1 (pages of none), 2,600 characters: 1 + 2,600 * 0.7 new, two operations; known, one.
+  const fragments = Array.from({ length: 50 }, () => '... on Thread { contents(first: 0) { nodes { id } } }').join(' ');
+  const documentOf = (name: string) => `{ threads(first: 0) { nodes { ${fragments} } } ${name}: __typename }`;
+  const post = async (query: string) =>
+    (
+      await fetch(weighed.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${stack.admin.token}` },
+        body: JSON.stringify({ query }),
+      })
+    ).status;
+  // Engage answers it (the token has its own window from then on); the document is known then.
+  expect(await post(documentOf('known'))).toBe(200);
+  const repeated = await inOneWindow(async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) statuses.push(await post(documentOf('known')));
+    return statuses;
+  });
+  expect(repeated).toEqual(Array(8).fill(200));
+  const fresh = await inOneWindow(async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) statuses.push(await post(documentOf(`new${i}`)));
+    return statuses;
+  });
+  expect(fresh).toEqual([200, 200, 200, 200, 200, 429]);
+});
+
 it('counts an answer by its length too: one more operation per 100,000 bytes, for the next operations', async () => {
   const weighed = await stack.anotherGateway({ callerOperationsPerSecond: 10 });
   // The cost of 150 threads of 30 contents' ids (~4,800: five), with every field of each content.
