@@ -108,12 +108,12 @@ export const APP_INBOX: Operation = {
 
 /**
  * The inbox users write: the README's first query (and Sandbox's, `SAMPLE_QUERY` in src/server.ts)
- * widened to 30 threads, open ones across every source, with the contents' authors (customers and,
+ * widened to 30 threads, the latest across every source, with the contents' authors (customers and,
  * on agent replies, agents' identities) and the interventions' agents.
  */
 export const README_INBOX: Operation = {
   name: 'readme-inbox',
-  query: SAMPLE_QUERY.replace('threads(first: 10,', 'threads(first: 30,'),
+  query: SAMPLE_QUERY.replace('threads(first: 10)', 'threads(first: 30)'),
   // Sources, agents and agents' identities come from whole lists (depth 1).
   depthChain: 'threads -> their contents (thread ids) -> customer authors and interventions by author (identity ids)',
   depth: 3,

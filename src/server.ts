@@ -99,7 +99,7 @@ export function createSchema(): GraphQLSchema {
 
 export const SAMPLE_QUERY = `# The inbox: open threads with their latest messages, authors and agents.
 query Inbox {
-  threads(first: 10, filter: { closed: false }) {
+  threads(first: 10) {
     totalCount
     nodes {
       id

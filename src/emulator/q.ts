@@ -51,11 +51,17 @@ export const THREAD_QUERY: QueryDialect = {
     'source',
     'identity',
     'status_in',
+    'assigned',
     'assigned_to',
+    'assigned_to_team',
+    'opened_and_assigned',
+    'opened_and_assigned_to',
     'categorized_in',
     'first_content_after',
     'last_content_before',
     'foreign',
+    // Not one of Engage's documented keywords (docs/basics/pagination.md): the emulator's own, which
+    // a real account may refuse or read as text. The gateway's `ThreadFilter.closed` says so.
     'closed',
     'text',
   ],

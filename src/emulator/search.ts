@@ -8,7 +8,7 @@
  * single walk (its count needs every match); `thread:`, `id:` and `intervention:` narrow contents
  * to a few index lookups first, so a page of the contents of 150 threads costs a few hundred checks.
  */
-import type { Content, Id, Thread } from '../engage/types';
+import type { Content, Id, Intervention, Thread } from '../engage/types';
 import { ThreadStatus } from '../engage/vocabulary';
 import { QuerySyntaxError, type ParsedQuery } from './q';
 import type { AgentAccount } from './records';
@@ -65,6 +65,16 @@ function statusesOf(values: string[]): Set<string> {
   return statuses;
 }
 
+/** A thread's interventions, open or closed: Engage destroys a canceled one. */
+function interventionsOf(store: EmulatorStore, threadId: Id): Intervention[] {
+  const out: Intervention[] = [];
+  for (const id of store.threadState.get(threadId)?.interventionIds ?? []) {
+    const intervention = store.interventions.get(id);
+    if (intervention && intervention.status !== 'canceled') out.push(intervention);
+  }
+  return out;
+}
+
 /** A predicate true when the record matches any of `values` for `keyword`. */
 function threadPredicate(store: EmulatorStore, keyword: string, values: string[]): Predicate<Thread> {
   switch (keyword) {
@@ -82,7 +92,29 @@ function threadPredicate(store: EmulatorStore, keyword: string, values: string[]
       const wanted = statusesOf(values);
       return (t) => threadStatuses(store, t.id).some((s) => wanted.has(s));
     }
+    // Engage's "assigned": a thread with at least one intervention, open or closed (a canceled one
+    // is destroyed); "opened and assigned": under an open one.
+    case 'assigned': {
+      const wanted = values.map((v) => booleanOf(keyword, v));
+      return (t) => wanted.includes(interventionsOf(store, t.id).length > 0);
+    }
     case 'assigned_to': {
+      const users = new Set(values);
+      return (t) => interventionsOf(store, t.id).some((i) => typeof i.user_id === 'string' && users.has(i.user_id));
+    }
+    case 'assigned_to_team': {
+      const teams = new Set(values);
+      return (t) =>
+        interventionsOf(store, t.id).some(
+          (i) =>
+            typeof i.user_id === 'string' && (store.users.get(i.user_id)?.team_ids ?? []).some((id) => teams.has(id)),
+        );
+    }
+    case 'opened_and_assigned': {
+      const wanted = values.map((v) => booleanOf(keyword, v));
+      return (t) => wanted.includes(openInterventionOf(store, t.id) !== undefined);
+    }
+    case 'opened_and_assigned_to': {
       const users = new Set(values);
       return (t) => {
         const open = openInterventionOf(store, t.id);

@@ -1529,11 +1529,25 @@ export type ThreadEdge = {
  * `sourceIds` lists the threads of that source, if it is among them).
  */
 export type ThreadFilter = {
-  /** Only threads assigned to one of these agents (user ids) or teams (team ids). */
+  /** Only threads with (true) or without (false) any intervention, open or closed (Engage's `assigned`). */
+  assigned?: InputMaybe<Scalars['Boolean']['input']>;
+  /**
+   * Only threads one of these agents (user ids) has had an intervention on, open or closed (Engage's
+   * `assigned_to`). For the agents holding a thread now, `assigneeIds`.
+   */
   assignedTo?: InputMaybe<Array<Scalars['ID']['input']>>;
+  /** Only threads an agent of one of these teams has had an intervention on, open or closed (Engage's `assigned_to_team`). */
+  assignedToTeams?: InputMaybe<Array<Scalars['ID']['input']>>;
+  /** Only threads under an open intervention of one of these agents (Engage's `opened_and_assigned_to`). */
+  assigneeIds?: InputMaybe<Array<Scalars['ID']['input']>>;
   /** Only threads categorized in one of these categories. */
   categoryIds?: InputMaybe<Array<Scalars['ID']['input']>>;
-  /** Only open (false) or closed (true) threads. */
+  /**
+   * Only open (false) or closed (true) threads. Not a keyword of Engage's documented thread search:
+   * the embedded emulator honours it, a real account may refuse it (BAD_USER_INPUT) or read it as
+   * text. Show a thread's `closed` instead, or filter on `underOpenIntervention`.
+   * @deprecated Not a keyword of Engage's documented thread search: a real account may refuse it or read it as text.
+   */
   closed?: InputMaybe<Scalars['Boolean']['input']>;
   /** Exclude threads in these states. */
   excludeStatuses?: InputMaybe<Array<ThreadStatus>>;
@@ -1551,6 +1565,11 @@ export type ThreadFilter = {
   statuses?: InputMaybe<Array<ThreadStatus>>;
   /** Full-text search in the thread's contents. */
   text?: InputMaybe<Scalars['String']['input']>;
+  /**
+   * Only threads under an open intervention (true), or under none (false): Engage's
+   * `opened_and_assigned`. With `false`, the threads no agent holds now.
+   */
+  underOpenIntervention?: InputMaybe<Scalars['Boolean']['input']>;
 };
 
 /** Thread ordering (default: last content, newest first). */

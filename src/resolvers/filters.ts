@@ -23,6 +23,9 @@ function within(bound: readonly string[] | undefined, asked: readonly string[] |
   return asked.filter((id) => allowed.has(id));
 }
 
+const booleanOrNull = (value: boolean | null | undefined) =>
+  value === undefined || value === null ? null : String(value);
+
 /** The `q` of a thread search, or null when no thread can match. */
 export function threadQuery(
   filter: ThreadFilter | null | undefined,
@@ -32,15 +35,20 @@ export function threadQuery(
   const f = filter ?? {};
   const sourceIds = within(extra?.sourceIds, f.sourceIds);
   const identityIds = within(extra?.identityIds, f.identityIds);
-  if (matchesNothing(sourceIds, identityIds, f.statuses, f.assignedTo, f.categoryIds)) return null;
+  if (matchesNothing(sourceIds, identityIds, f.statuses, f.assignedTo, f.assignedToTeams, f.assigneeIds, f.categoryIds))
+    return null;
   const query = q()
     .anyOf('source', sourceIds)
     .anyOf('identity', identityIds)
     .anyOf('status_in', f.statuses)
     .not('status_in', f.excludeStatuses)
     .anyOf('assigned_to', f.assignedTo)
+    .anyOf('assigned_to_team', f.assignedToTeams)
+    .anyOf('opened_and_assigned_to', f.assigneeIds)
+    .is('assigned', booleanOrNull(f.assigned))
+    .is('opened_and_assigned', booleanOrNull(f.underOpenIntervention))
     .anyOf('categorized_in', f.categoryIds)
-    .is('closed', f.closed === undefined || f.closed === null ? null : String(f.closed))
+    .is('closed', booleanOrNull(f.closed))
     .is('first_content_after', isoOrNull(f.firstContentAfter))
     .is('last_content_before', isoOrNull(f.lastContentBefore))
     .is('foreign', f.foreignId)

@@ -163,14 +163,23 @@ describe('GET /content_threads q', () => {
     expectError(bad, 400, 'invalid_query');
   });
 
-  it('assigned_to: threads whose open intervention belongs to the user', async () => {
+  it('assigned_to: threads the user has had an intervention on, open or closed; opened_and_assigned_to: under their open one', async () => {
     const open = lookup()
       .list('interventions')
       .find((i) => i.status === 'assigned' && i.user_id);
     const userId = open?.user_id ?? '';
-    const { records, count } = await search(`assigned_to:${userId}`);
-    expect(records.map((t) => t.id)).toContain(open?.thread_id);
-    expect(count).toBe(allThreads().filter((t) => lookup().thread(t.id)?.openIntervention?.user_id === userId).length);
+    const held = await search(`opened_and_assigned_to:${userId}`);
+    expect(held.records.map((t) => t.id)).toContain(open?.thread_id);
+    expect(held.count).toBe(
+      allThreads().filter((t) => lookup().thread(t.id)?.openIntervention?.user_id === userId).length,
+    );
+    // Engage destroys a canceled intervention: it assigns nothing.
+    const theirs = lookup()
+      .list('interventions')
+      .filter((i) => i.user_id === userId && i.status !== 'canceled');
+    const ever = await search(`assigned_to:${userId}`);
+    expect(ever.count).toBe(new Set(theirs.map((i) => i.thread_id)).size);
+    expect(ever.count).toBeGreaterThan(held.count);
   });
 
   it('categorized_in: includes the descendants of the category', async () => {

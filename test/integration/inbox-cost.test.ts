@@ -104,7 +104,7 @@ it('answers the inbox with the fewest REST calls, none repeated, and the same da
   expect(ratio).toBeGreaterThanOrEqual(8);
 });
 
-it("answers the README's inbox (30 open threads of every source) at Engage's floor: agents' identities one list per agent", async () => {
+it("answers the README's inbox (the latest 30 threads of every source) at Engage's floor: agents' identities one list per agent", async () => {
   const batched = await run(stack.gateway.url, { query: README_INBOX.query });
   const plain = await run(naive.url, { query: README_INBOX.query });
   expect(batched.data).toEqual(plain.data);

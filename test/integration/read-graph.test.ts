@@ -142,6 +142,41 @@ describe('roots and relations match the REST API', () => {
     );
   });
 
+  it("filters threads on their interventions with Engage's documented keywords: held now, by whom, had any, by which team", async () => {
+    const threads = stack.emulator.records.list('threads');
+    const interventions = stack.emulator.records.list('interventions').filter((i) => i.status !== 'canceled');
+    const open = interventions.filter((i) => ['opened', 'assigned', 'deferred'].includes(i.status));
+    const agent = stack.emulator.agents.find((a) => a.role === 'agent' && open.some((i) => i.user_id === a.id))!;
+    const team = stack.emulator.records.get('users', agent.id)!.team_ids[0];
+    const teamOf = (userId: string | null | undefined) =>
+      (stack.emulator.records.get('users', userId ?? '')?.team_ids ?? []).includes(team);
+    const threadsOf = (list: typeof interventions) => new Set(list.map((i) => i.thread_id)).size;
+    const { data, errors } = await stack.gql<Record<string, { totalCount: number }>>(
+      `query($agent: ID!, $team: ID!) {
+        held: threads(filter: { underOpenIntervention: true }) { totalCount }
+        notHeld: threads(filter: { underOpenIntervention: false }) { totalCount }
+        heldByAgent: threads(filter: { assigneeIds: [$agent] }) { totalCount }
+        everAgent: threads(filter: { assignedTo: [$agent] }) { totalCount }
+        everTeam: threads(filter: { assignedToTeams: [$team] }) { totalCount }
+        assigned: threads(filter: { assigned: true }) { totalCount }
+        all: threads { totalCount }
+      }`,
+      { agent: agent.id, team },
+    );
+    expect(errors).toBeUndefined();
+    expect(data).toEqual({
+      held: { totalCount: threadsOf(open) },
+      notHeld: { totalCount: threads.length - threadsOf(open) },
+      heldByAgent: { totalCount: threadsOf(open.filter((i) => i.user_id === agent.id)) },
+      everAgent: { totalCount: threadsOf(interventions.filter((i) => i.user_id === agent.id)) },
+      everTeam: { totalCount: threadsOf(interventions.filter((i) => teamOf(i.user_id))) },
+      assigned: { totalCount: threadsOf(interventions) },
+      all: { totalCount: threads.length },
+    });
+    // Not what the old `assignedTo` matched (the open intervention's agent only).
+    expect(data!.everAgent.totalCount).toBeGreaterThan(data!.heldByAgent.totalCount);
+  });
+
   it('an empty list in a filter matches nothing, as in a subscription, and costs no REST call', async () => {
     const [source] = (await stack.rest<Page<Source>>('/content_sources?limit=1')).records;
     stack.emulator.requestLog.reset();
