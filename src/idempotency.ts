@@ -358,8 +358,7 @@ export class IdempotencyStore {
       return;
     }
     // The record answers for the key now; its intent is read only where there is none.
-    if (this.options.reservations && owner !== undefined)
-      await this.keyv.delete(intentKey(storeKey)).catch(() => undefined);
+    await this.dropIntent(storeKey, owner);
     await this.release(storeKey, owner);
   }
 
@@ -711,18 +710,24 @@ export class IdempotencyStore {
         'its reservation, perhaps after sending it to Engage. Its retries are refused as of unknown outcome',
     );
     const record: Stored<T> = { fingerprint: intent.fingerprint, outcomeUnknown: true, at: intent.at };
-    const ttlMs = this.options.ttlMs ?? IDEMPOTENCY_TTL_MS;
-    const added = await this.addIfAbsent(storeKey, record, ttlMs).catch(unavailable);
-    if (added) await this.tokens.set(`recorded:${scope}`, Date.now(), this.markTtlMs).catch(unavailable);
-    return added ? record : ((await this.read<T>(storeKey)) ?? record);
+    // As any record: with its scope's mark and a refusal heard meanwhile; never over one written since.
+    await this.write(storeKey, record, this.options.ttlMs ?? IDEMPOTENCY_TTL_MS).catch(unavailable);
+    return (await this.read<T>(storeKey)) ?? record;
   }
 
   /** A call that failed for sure: its intent is taken back, then its key, so that a retry may try again. */
   private async giveUp(storeKey: string, owner: string | undefined): Promise<void> {
-    if (this.options.reservations && owner !== undefined)
-      // Left behind, it tells a retry the outcome is unknown: refused when it could have been tried again.
-      await this.keyv.delete(intentKey(storeKey)).catch(() => undefined);
+    await this.dropIntent(storeKey, owner);
     await this.release(storeKey, owner);
+  }
+
+  /**
+   * Takes back the intent of the call that claimed the key as `owner`. Best effort: one left behind
+   * tells the retries the outcome is unknown, refused when they could have been tried again.
+   */
+  private async dropIntent(storeKey: string, owner: string | undefined): Promise<void> {
+    if (this.options.reservations && owner !== undefined)
+      await this.keyv.delete(intentKey(storeKey)).catch(() => undefined);
   }
 
   /** Another instance holds the reservation: wait for its result rather than calling Engage again. */

@@ -127,6 +127,17 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
 export const MAX_RETRY_AFTER_MS = 60_000;
 
 /** Whether `error` is a write Engage may have acted on: repeating it could post twice. */
+/**
+ * A `.catch` handler for a read the token may lack the right to (listing users, agents' availability):
+ * Engage's 403 reads as `fallback`; any other error is thrown again.
+ */
+export function whenForbidden<T>(fallback: T): (error: unknown) => T {
+  return (error) => {
+    if (error instanceof EngageError && error.kind === 'forbidden') return fallback;
+    throw error;
+  };
+}
+
 export function isOutcomeUnknown(error: unknown): boolean {
   return error instanceof EngageError && error.details.outcomeUnknown === true;
 }

@@ -4,7 +4,7 @@
  * batch endpoints Engage has (`categories?ids=`, `tags?ids=`).
  */
 import type { EngageApi, StatusFilter } from '../engage/api';
-import { EngageError } from '../engage/errors';
+import { whenForbidden } from '../engage/errors';
 import type { AgentStatus, Category, Source, Tag, Team, User } from '../engage/types';
 import { MAX_LIMIT } from '../engage/vocabulary';
 import { chunk, inKeyOrder, sorted, type LoaderKit } from './support';
@@ -28,10 +28,7 @@ export function collectionLoaders(
   // is every agent when the list is refused: listing users takes the right to view users, which an
   // agent's or a bot's role often lacks; reading one by id takes none.
   const user = kit.loader<string, User>(async (ids) => {
-    const listed = await users().catch((error: unknown) => {
-      if (error instanceof EngageError && error.kind === 'forbidden') return [];
-      throw error;
-    });
+    const listed = await users().catch(whenForbidden<User[]>([]));
     const found = inKeyOrder(ids, listed, 'User');
     return Promise.all(
       found.map((record, i) =>

@@ -10,7 +10,7 @@
 import type { GatewayContext } from '../context';
 import type { CustomerProfileInput, Resolvers } from '../generated/graphql';
 import type { IdentityGroupUpdate } from '../engage/client';
-import { EngageError } from '../engage/errors';
+import { whenForbidden } from '../engage/errors';
 import type { AgentStatus, Intervention, Thread } from '../engage/types';
 import { AgentBusyness, AgentPresence } from '../engage/vocabulary';
 import { assertFieldValues, assertId, assertIds, assertText, badInput } from './validate';
@@ -261,10 +261,7 @@ export const actionResolvers: Resolvers = {
           const source = await context.loaders.source.load(thread.source_id);
           // Reading availability takes the right to monitor the task view, which a bot's token may
           // lack: the handover is what was asked, so it goes on, availability unknown.
-          const statuses = await context.engage.agentStatuses({ source_ids: [source.id] }).catch((error: unknown) => {
-            if (error instanceof EngageError && error.kind === 'forbidden') return null;
-            throw error;
-          });
+          const statuses = await context.engage.agentStatuses({ source_ids: [source.id] }).catch(whenForbidden(null));
           const available = statuses && availableOn(statuses, source.channel_id);
 
           if (interventionId) {
