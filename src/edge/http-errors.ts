@@ -169,10 +169,13 @@ export const refuseHttpSubscriptions: RequestHandler = (req, res, next) => {
     return next(); // Apollo answers the syntax error
   }
   // Any subscription of the document, not only the one the request names: validation covers them all.
-  const subscribes = document.definitions.some(
-    (definition) => definition.kind === Kind.OPERATION_DEFINITION && definition.operation === 'subscription',
-  );
-  if (!subscribes) return next();
+  const operations = document.definitions.filter((definition) => definition.kind === Kind.OPERATION_DEFINITION);
+  if (!operations.some((operation) => operation.operation === 'subscription')) return next();
+  // A name that names none of them: the answer Apollo gives it, without the validation that may throw.
+  const name =
+    req.method === 'GET' ? req.query.operationName : (req.body as { operationName?: unknown })?.operationName;
+  if (typeof name === 'string' && !operations.some((operation) => operation.name?.value === name))
+    return send(res, 400, 'OPERATION_RESOLUTION_FAILURE', `Unknown operation named "${name}".`);
   send(
     res,
     400,

@@ -263,14 +263,14 @@ describe('thread search: every q keyword through listThreads', () => {
     for (const thread of page.records) expect(['new', 'forwarded']).toContain(contentsOf(thread).at(-1)?.status);
   });
 
-  it('assigned_to: the threads whose open intervention belongs to an agent', async () => {
+  it('opened_and_assigned_to: the threads whose open intervention belongs to an agent (assigned_to: any intervention of theirs, read-graph.test.ts)', async () => {
     const openOwners = allThreads()
       .map((t) => emu.records.thread(t.id)?.openIntervention?.user_id)
       .filter((id): id is string => Boolean(id));
     const agentId = openOwners.sort(
       (a, b) => openOwners.filter((x) => x === b).length - openOwners.filter((x) => x === a).length,
     )[0];
-    const page = await search(q().is('assigned_to', agentId));
+    const page = await search(q().is('opened_and_assigned_to', agentId));
     expectPage(
       page,
       allThreads()
