@@ -134,18 +134,11 @@ it('counts what a document not seen before takes to parse, validate and estimate
     ).status;
   // Engage answers it (the token has its own window from then on); the document is known then.
   expect(await post(documentOf('known'))).toBe(200);
-  const repeated = await inOneWindow(async () => {
-    const statuses: number[] = [];
-    for (let i = 0; i < 8; i++) statuses.push(await post(documentOf('known')));
-    return statuses;
-  });
+  // Sent together, so that a loaded machine does not spread them over two windows.
+  const repeated = await inOneWindow(() => Promise.all(Array.from({ length: 8 }, () => post(documentOf('known')))));
   expect(repeated).toEqual(Array(8).fill(200));
-  const fresh = await inOneWindow(async () => {
-    const statuses: number[] = [];
-    for (let i = 0; i < 6; i++) statuses.push(await post(documentOf(`new${i}`)));
-    return statuses;
-  });
-  expect(fresh).toEqual([200, 200, 200, 200, 200, 429]);
+  const fresh = await inOneWindow(() => Promise.all(Array.from({ length: 6 }, (_, i) => post(documentOf(`new${i}`)))));
+  expect(fresh.sort()).toEqual([200, 200, 200, 200, 200, 429]);
 });
 
 it('counts an answer by its length too: one more operation per 100,000 bytes, for the next operations', async () => {
