@@ -126,18 +126,21 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
  */
 export const MAX_RETRY_AFTER_MS = 60_000;
 
-/** Whether `error` is a write Engage may have acted on: repeating it could post twice. */
-/**
- * A `.catch` handler for a read the token may lack the right to (listing users, agents' availability):
- * Engage's 403 reads as `fallback`; any other error is thrown again.
- */
-export function whenForbidden<T>(fallback: T): (error: unknown) => T {
+/** A `.catch` handler: Engage's error of `kind` reads as `fallback`; any other error is thrown again. */
+function whenKind<T>(kind: EngageErrorKind, fallback: T): (error: unknown) => T {
   return (error) => {
-    if (error instanceof EngageError && error.kind === 'forbidden') return fallback;
+    if (error instanceof EngageError && error.kind === kind) return fallback;
     throw error;
   };
 }
 
+/** For a read the token may lack the right to (listing users, agents' availability): Engage's 403 reads as `fallback`. */
+export const whenForbidden = <T>(fallback: T) => whenKind('forbidden', fallback);
+
+/** For a record an event names that may be gone since (Engage destroys a canceled intervention): its 404 reads as `fallback`. */
+export const whenGone = <T>(fallback: T) => whenKind('not_found', fallback);
+
+/** Whether `error` is a write Engage may have acted on: repeating it could post twice. */
 export function isOutcomeUnknown(error: unknown): boolean {
   return error instanceof EngageError && error.details.outcomeUnknown === true;
 }

@@ -496,7 +496,11 @@ export type InterventionEvent = LiveEvent & {
   change: InterventionChange;
   cursor: Scalars['String']['output'];
   id: Scalars['ID']['output'];
-  intervention: Intervention;
+  /**
+   * The intervention as Engage has it now; null when it is gone: Engage destroys a canceled
+   * intervention, so after a `CANCELED` change it is null (its thread and `change` tell what happened).
+   */
+  intervention?: Maybe<Intervention>;
   issuedAt: Scalars['DateTime']['output'];
   thread: Thread;
   type: Scalars['String']['output'];
@@ -2077,7 +2081,7 @@ export type InterventionEventResolvers<ContextType = GatewayContext, ParentType 
   change?: Resolver<ResolversTypes['InterventionChange'], ParentType, ContextType>;
   cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
-  intervention?: Resolver<ResolversTypes['Intervention'], ParentType, ContextType>;
+  intervention?: Resolver<Maybe<ResolversTypes['Intervention']>, ParentType, ContextType>;
   issuedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   thread?: Resolver<ResolversTypes['Thread'], ParentType, ContextType>;
   type?: Resolver<ResolversTypes['String'], ParentType, ContextType>;

@@ -25,6 +25,7 @@ import type { ResolveTree } from 'graphql-parse-resolve-info';
 import type { GatewayContext } from '../context';
 import type { Resolvers } from '../generated/graphql';
 import { metadataId, type LiveEvent } from '../live/events';
+import { whenGone } from '../engage/errors';
 import { unreadableLog, type EventStreamOptions, type LiveAccess } from '../live/hub';
 import { assertId, assertIds, badInput, isEngageId } from './validate';
 import { selectionOf } from './helpers';
@@ -302,7 +303,7 @@ export const liveResolvers: Resolvers = {
     ...common,
     change: (event) => event.interventionChange ?? 'OPENED',
     intervention: (event, _args, { loaders }) =>
-      loaders.intervention.load(required(event.interventionId, 'intervention', event)),
+      loaders.intervention.load(required(event.interventionId, 'intervention', event)).catch(whenGone(null)),
     thread: threadOf,
   },
   IdentityMergeEvent: {

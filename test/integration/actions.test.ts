@@ -486,7 +486,9 @@ describe('threads and interventions change as later reads show', () => {
       { id },
     );
     expect(canceled.data!.cancelIntervention.status).toBe('CANCELED');
-    expect((await stack.rest<Intervention>(`/interventions/${id}`)).status).toBe('canceled');
+    // Engage destroys a canceled intervention: it reads as gone.
+    await expect(stack.rest<Intervention>(`/interventions/${id}`)).rejects.toThrow(/: 404$/);
+    expect(stack.emulator.records.get('interventions', id)?.status).toBe('canceled');
   });
 
   it('a later field of the same operation never sees the pre-mutation record', async () => {

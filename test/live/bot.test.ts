@@ -63,8 +63,9 @@ it('hands the conversation over to humans when the customer asks for one', async
   const imported = customerWrites('I want to talk to a human, please');
   const outcome = await within(outcomeOf(imported.thread_id), 15_000, 'the bot to transfer');
   expect(outcome).toMatchObject({ action: 'transferred', contentId: imported.id });
-  const intervention = await stack.rest<Intervention>(`/interventions/${outcome.interventionId}`);
-  expect(intervention.status).toBe('canceled'); // released without a bot reply
+  // Released without a bot reply: canceled, which Engage destroys (it reads as gone).
+  await expect(stack.rest<Intervention>(`/interventions/${outcome.interventionId}`)).rejects.toThrow(/: 404$/);
+  expect(stack.emulator.records.get('interventions', outcome.interventionId!)?.status).toBe('canceled');
   const thread = await stack.rest<Thread>(`/content_threads/${imported.thread_id}`);
   expect(thread.thread_category_ids.length).toBeGreaterThan(0);
 });

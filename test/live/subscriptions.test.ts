@@ -294,6 +294,32 @@ describe('contentAdded, interventionChanged, threadStateChanged: one conversatio
     expect(replies.pending()).toBe(0);
     for (const sub of [contents, replies, interventions, closedOnly, otherAgent, states]) sub.dispose();
   });
+
+  it('tells of a canceled intervention, which Engage destroys, with the intervention null and no error', async () => {
+    const imported = customerWrites(readable, 'Is anyone there?');
+    const client = clients.connect(stack.gateway);
+    const changes = await subscribed<{
+      interventionChanged: { change: string; intervention: { id: string } | null; thread: Ref };
+    }>(
+      stack.gateway,
+      client,
+      `subscription($t: ID!) { interventionChanged(threadId: $t, statuses: [CANCELED]) { change intervention { id } thread { id } } }`,
+      { t: imported.thread_id },
+    );
+    const engaged = await stack.gql<{ engageContent: { id: string } }>(
+      `mutation($c: ID!) { engageContent(contentId: $c) { id } }`,
+      { c: imported.id },
+    );
+    expect(engaged.errors).toBeUndefined();
+    const canceled = await stack.gql(`mutation($i: ID!) { cancelIntervention(id: $i) { status } }`, {
+      i: engaged.data!.engageContent.id,
+    });
+    expect(canceled).toMatchObject({ data: { cancelIntervention: { status: 'CANCELED' } } });
+    expect(await changes.next()).toEqual({
+      data: { interventionChanged: { change: 'CANCELED', intervention: null, thread: { id: imported.thread_id } } },
+    });
+    changes.dispose();
+  });
 });
 
 describe('identityMerged and the raw feed', () => {

@@ -20,7 +20,7 @@ import {
   updateInterventionCustomFields,
 } from '../store';
 
-/** The spec's `status` filter values, plus the raw statuses (`assigned`, `canceled`) for convenience. */
+/** The spec's `status` filter values, plus the raw `assigned` for convenience. Canceled ones are destroyed: no list has them. */
 const STATUS_FILTERS: Record<string, (i: Intervention) => boolean> = {
   active: (i) => i.status === 'opened' || i.status === 'assigned',
   opened: isOpen,
@@ -29,7 +29,6 @@ const STATUS_FILTERS: Record<string, (i: Intervention) => boolean> = {
   // The emulator does not reopen closed interventions (POST /interventions opens a new one), so none is "reopened".
   reopened: () => false,
   assigned: (i) => i.status === 'assigned',
-  canceled: (i) => i.status === 'canceled',
 };
 
 export function interventionsRouter(store: EmulatorStore): Router {
@@ -39,7 +38,7 @@ export function interventionsRouter(store: EmulatorStore): Router {
     const account = accountOf(res);
     const p = params(req);
     const sort = sortParam(p);
-    const filters: ((i: Intervention) => boolean)[] = [];
+    const filters: ((i: Intervention) => boolean)[] = [(i) => i.status !== 'canceled'];
     const status = p.string('status');
     if (status !== undefined) {
       const filter = STATUS_FILTERS[status];

@@ -175,9 +175,13 @@ export function closeIntervention(
 /**
  * `DELETE /interventions/{id}/cancel`. 404 unreadable; 409 when no longer open (closed or already
  * canceled); 403 when it has agent replies (spec caveat). The customer messages it held go back
- * to `new`.
+ * to `new`. It answers the intervention as canceled; from then on it reads as destroyed (404, and
+ * no list has it: `readableIntervention`).
  */
 export function cancelIntervention(store: EmulatorStore, account: AgentAccount, id: Id): Intervention {
+  const record = store.interventions.get(id);
+  if (record?.status === 'canceled' && canReadSource(store, account, record.source_id))
+    throw conflict(`Intervention ${id} is already canceled`);
   const intervention = readableIntervention(store, account, id);
   if (!isOpen(intervention)) throw conflict(`Intervention ${id} is already ${intervention.status}`);
   if ((intervention.user_replies_count ?? 0) > 0)

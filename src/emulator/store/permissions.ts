@@ -73,8 +73,15 @@ export function readableContent(store: EmulatorStore, account: AgentAccount, id:
   return readableIn(store, store.contents, 'Content', account, id);
 }
 
+/**
+ * The intervention, or 404 when it is missing, in a source the account cannot read, or canceled:
+ * Engage destroys a canceled intervention (`DELETE /interventions/{id}/cancel` "cancels (destroys)
+ * an intervention"). The emulator keeps its record, for the webhook it raised and the seed's history.
+ */
 export function readableIntervention(store: EmulatorStore, account: AgentAccount, id: Id): Intervention {
-  return readableIn(store, store.interventions, 'Intervention', account, id);
+  const intervention = readableIn(store, store.interventions, 'Intervention', account, id);
+  if (intervention.status === 'canceled') throw notFound('Intervention', id);
+  return intervention;
 }
 
 export function readableSource(store: EmulatorStore, account: AgentAccount, id: Id): Source {
