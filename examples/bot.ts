@@ -127,7 +127,7 @@ const mayRetry = (error: GraphQLErrorLike) =>
 class GatewayError extends Error {
   readonly retry: boolean;
   readonly retryAfterMs?: number;
-  /** Engage answered 409: what was asked is already done (an intervention someone else closed). */
+  /** Engage's CONFLICT: what was asked is already done (an intervention someone else closed). */
   readonly alreadyDone: boolean;
   constructor(message: string, details: { retry: boolean; retryAfterMs?: number; alreadyDone?: boolean }) {
     super(message);
@@ -139,8 +139,9 @@ class GatewayError extends Error {
     const message = errors.map((error) => `${String(error.extensions?.code ?? 'ERROR')}: ${error.message}`).join('; ');
     const retry = errors.every(mayRetry);
     const waits = errors.map((error) => error.extensions?.retryAfterMs).filter((ms) => typeof ms === 'number');
+    // Engage's own conflict: no `reason` (the gateway's idempotency conflicts give one).
     const alreadyDone = errors.every(
-      (error) => error.extensions?.code === 'CONFLICT' && error.extensions.upstreamStatus === 409,
+      (error) => error.extensions?.code === 'CONFLICT' && error.extensions.reason === undefined,
     );
     return new GatewayError(message, {
       retry,

@@ -216,12 +216,13 @@ export function writeTags(request: EngageRequest, answer?: unknown): string[] {
 }
 
 /**
- * The tags of a write Engage refused because of the state of a record its path names (404 gone, 409
- * conflict, 422 invalid): that record alone, whose cached copy is what the caller acted on and is
- * likely stale (a thread closed elsewhere, an intervention already closed). Nothing else changed.
+ * The tags of a write Engage refused, maybe because of the state of a record its path names (403, as
+ * it answers a close of an intervention closed already; 404 gone, 409 conflict, 422 invalid): that
+ * record alone, whose cached copy is what the caller acted on and is likely stale (a thread closed
+ * elsewhere, an intervention already closed). Nothing else changed.
  */
 export function refusedWriteTags(request: EngageRequest, status: number | undefined): string[] {
-  if (status !== 404 && status !== 409 && status !== 422) return [];
+  if (status !== 403 && status !== 404 && status !== 409 && status !== 422) return [];
   const [resource, id] = segmentsOf(request.path);
   if (!id) return [];
   switch (resource) {

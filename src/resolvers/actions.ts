@@ -10,7 +10,7 @@
 import type { GatewayContext } from '../context';
 import type { CustomerProfileInput, Resolvers } from '../generated/graphql';
 import type { IdentityGroupUpdate } from '../engage/client';
-import { whenForbidden } from '../engage/errors';
+import { EngageError, whenForbidden } from '../engage/errors';
 import type { AgentStatus, Intervention, Thread } from '../engage/types';
 import { AgentBusyness, AgentPresence } from '../engage/vocabulary';
 import { assertFieldValues, assertId, assertIds, assertText, badInput } from './validate';
@@ -41,6 +41,23 @@ async function recipients(context: GatewayContext, sourceId: string, to: readonl
 function freshIntervention(context: GatewayContext, record: Intervention): Intervention {
   context.loaders.intervention.prime(record.id, record);
   return record;
+}
+
+/**
+ * Engage refuses to close an intervention that is closed already with 403, as it refuses an agent
+ * who may not close it: read it to tell the two apart, so that a close repeated (a retry, a second
+ * tab, a bot after its handover) is CONFLICT, "already done", and not FORBIDDEN.
+ */
+async function unlessClosedAlready(context: GatewayContext, id: string, error: unknown): Promise<never> {
+  if (error instanceof EngageError && error.kind === 'forbidden') {
+    const record = await context.engage.getIntervention(id).catch(() => undefined);
+    if (record?.closed) {
+      const { status, endpoint, upstreamError } = error.details;
+      const message = `Engage ${endpoint ?? 'PUT /interventions/{id}/close'}: Intervention ${id} is already closed.`;
+      throw new EngageError('conflict', message, { status, endpoint, upstreamError });
+    }
+  }
+  throw error;
 }
 
 function freshThread(context: GatewayContext, record: Thread): Thread {
@@ -129,7 +146,10 @@ export const actionResolvers: Resolvers = {
 
     closeIntervention: (_root, { id, idempotencyKey }, context) =>
       once(context, 'closeIntervention', idempotencyKey, { id: assertId('id', id) }, async () =>
-        freshIntervention(context, await context.engage.closeIntervention(id)),
+        freshIntervention(
+          context,
+          await context.engage.closeIntervention(id).catch((error: unknown) => unlessClosedAlready(context, id, error)),
+        ),
       ),
 
     cancelIntervention: (_root, { id, idempotencyKey }, context) =>

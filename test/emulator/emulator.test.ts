@@ -435,7 +435,7 @@ describe('rules', () => {
     expectError(answer, 422, 'unprocessable_entity');
   });
 
-  it('opens an intervention, replies through it, then closes it (409 the second time)', async () => {
+  it('opens an intervention, replies through it, then closes it (403 the second time, as the spec says)', async () => {
     const events: WebhookEvent[] = [];
     const stop = emu.onChange((event) => events.push(event));
     try {
@@ -479,7 +479,7 @@ describe('rules', () => {
 
       const closed = await admin.put<Intervention>(`/interventions/${opened.body.id}/close`);
       expect(closed.body).toMatchObject({ status: 'closed', closed: true, closed_at: expect.any(String) });
-      expectError(await admin.put(`/interventions/${opened.body.id}/close`), 409, 'conflict');
+      expectError(await admin.put(`/interventions/${opened.body.id}/close`), 403, 'forbidden');
 
       expect(events.map((e) => e.type)).toEqual([
         'intervention.opened',

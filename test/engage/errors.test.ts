@@ -137,15 +137,14 @@ describe('HTTP refusals map to one kind each, in one attempt', () => {
     expect(emu.records.get('interventions', intervention.id)?.status).toBe('assigned');
   });
 
-  it('409 closing an intervention twice => conflict', async () => {
-    const { intervention } = await openIntervention(true);
+  it('409 canceling an intervention twice => conflict', async () => {
+    const { intervention } = await openIntervention();
     const engage = client(agent.token);
-    await expect(engage.closeIntervention(intervention.id)).resolves.toMatchObject({
+    await expect(engage.cancelIntervention(intervention.id)).resolves.toMatchObject({
       id: intervention.id,
-      status: 'closed',
-      closed: true,
+      status: 'canceled',
     });
-    const error = await expectEngageError(engage.closeIntervention(intervention.id), 'conflict', secrets);
+    const error = await expectEngageError(engage.cancelIntervention(intervention.id), 'conflict', secrets);
     expect(error.details).toMatchObject({ status: 409, upstreamError: 'conflict' });
     expect(statuses()).toEqual([200, 409]);
   });

@@ -97,7 +97,7 @@ it('a change made in Engage and announced by webhook is visible to the next oper
   expect(after.threads.find((thread) => thread.id === target.id)?.closed ?? false).toBe(false);
 });
 
-it("a write Engage refuses for the state of the record it names (409) evicts that record: the next read shows Engage's state", async () => {
+it("a write Engage refuses for the state of the record it names (403 for a closed intervention) evicts that record: the next read shows Engage's state", async () => {
   // No webhook: the gateway hears of a change made in Engage only by reading it again.
   const quiet = await startStack({ emulator: { scale: 1 }, gateway: { cacheTtlMs: 60_000, recordCacheTtlMs: 60_000 } });
   try {

@@ -143,9 +143,9 @@ export function openIntervention(
 
 /**
  * `PUT /interventions/{id}/close` (and `POST /bots/complete` with `requireReplies: false`).
- * - unreadable: 404;
- * - already closed or canceled: 409 (closure is synchronous here, so "already being closed", which
- *   the spec answers 409, is modelled as "no longer open");
+ * - unreadable, or canceled (destroyed): 404;
+ * - already closed: 403, as the spec's caveats say (closure is synchronous here, so there is no
+ *   "already being closed", which it answers 409);
  * - no agent reply yet: 403; the token's user is neither its owner nor the admin: 403.
  */
 export function closeIntervention(
@@ -155,7 +155,7 @@ export function closeIntervention(
   options: { requireReplies?: boolean } = {},
 ): Intervention {
   const intervention = readableIntervention(store, account, id);
-  if (!isOpen(intervention)) throw conflict(`Intervention ${id} is already ${intervention.status}`);
+  if (!isOpen(intervention)) throw forbidden(`Intervention ${id} is already ${intervention.status}`);
   if ((options.requireReplies ?? true) && (intervention.user_replies_count ?? 0) === 0) {
     throw forbidden('An intervention without agent replies cannot be closed (cancel it instead)');
   }
