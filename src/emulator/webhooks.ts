@@ -4,8 +4,8 @@
  * WebhookEmitter (REFERENCE.md "Webhooks"):
  * - on registration (and when url, verify token or secret change) the validation handshake:
  *   `GET <url>?hub.mode=subscribe&hub.challenge=<random>&hub.verify_token=<token>` with the
- *   `X-Dimelo-Secret` header when a secret is set; valid when the answer is 200 with exactly the
- *   challenge. A webhook that fails it gets `webhook_status: "validation_failed"` and receives
+ *   `X-Dimelo-Secret` header when a secret is set; valid when the answer is 200, text/html, with
+ *   exactly the challenge. A webhook that fails it gets `webhook_status: "validation_failed"` and receives
  *   nothing; events raised while the handshake runs wait for it.
  * - deliveries: `POST <url>` with `{id, domain_id, events}`; the events a single API request caused
  *   (the store emits them synchronously) travel in one notification; only the types in the
@@ -233,7 +233,8 @@ export class WebhookEmitter {
     url.searchParams.set('hub.challenge', challenge);
     url.searchParams.set('hub.verify_token', webhook.verify_token ?? '');
     const answer = await this.request(url, { method: 'GET', headers: this.headers(webhook) });
-    const ok = answer.status === 200 && answer.body === challenge;
+    // Engage's webhook guide: the answer MUST be text/html, its body only the challenge.
+    const ok = answer.status === 200 && answer.body === challenge && /^text\/html\b/i.test(answer.contentType);
     this.record({ webhookId, kind: 'handshake', attempt: 1, status: answer.status, ok, at: new Date().toISOString() });
     const current = this.webhook(webhookId);
     if (current) current.webhook_status = ok ? 'ok' : 'validation_failed';
@@ -278,15 +279,19 @@ export class WebhookEmitter {
     };
   }
 
-  private async request(url: URL, init: RequestInit): Promise<{ status: number | null; body: string }> {
+  private async request(
+    url: URL,
+    init: RequestInit,
+  ): Promise<{ status: number | null; body: string; contentType: string }> {
     const controller = new AbortController();
     this.requests.add(controller);
     const timer = setTimeout(() => controller.abort(), this.settings.timeoutMs);
     try {
       const response = await fetch(url, { ...init, signal: controller.signal });
-      return { status: response.status, body: await response.text() };
+      const contentType = response.headers.get('content-type') ?? '';
+      return { status: response.status, body: await response.text(), contentType };
     } catch {
-      return { status: null, body: '' };
+      return { status: null, body: '', contentType: '' };
     } finally {
       clearTimeout(timer);
       this.requests.delete(controller);

@@ -1,7 +1,7 @@
 /**
  * The Engage webhook endpoint (`/webhooks/engage`), REFERENCE.md "Webhooks".
  *
- * - `GET`: the validation handshake. 200 with exactly `hub.challenge` (text/plain) when
+ * - `GET`: the validation handshake. 200 with exactly `hub.challenge` (text/html, as Engage requires) when
  *   `hub.mode=subscribe` and `hub.verify_token` equals the configured verify token; 403 otherwise
  *   (also when no verify token is configured: nothing could be verified). When a secret is
  *   configured, Engage sends it on the handshake too: missing or wrong is 401.
@@ -227,8 +227,15 @@ export function createWebhookReceiver(options: ReceiverOptions): { router: Route
         'forbidden',
         'Validation refused: hub.mode must be "subscribe" and hub.verify_token must match',
       );
-    // The caller's text, echoed: never to be sniffed as HTML or script.
-    res.status(200).type('text/plain').set('X-Content-Type-Options', 'nosniff').send(challenge);
+    // Engage's webhook guide: the answer MUST be text/html, its body only the challenge. The caller's
+    // text, echoed as HTML, is kept from doing anything in a browser: no script, style, frame or
+    // request runs (the CSP's `default-src 'none'`, and `sandbox` a unique origin), nothing sniffed.
+    res
+      .status(200)
+      .type('text/html')
+      .set('Content-Security-Policy', "default-src 'none'; sandbox")
+      .set('X-Content-Type-Options', 'nosniff')
+      .send(challenge);
   });
 
   router.post(

@@ -43,8 +43,9 @@ describe('validation handshake (GET)', () => {
     });
     expect(response.status).toBe(200);
     expect(await response.text()).toBe('ch4ll-enge 42');
-    // The caller's text echoed: a browser must not take it for HTML or script.
-    expect(response.headers.get('content-type')).toMatch(/^text\/plain/);
+    // text/html, as Engage's webhook guide requires; the caller's text echoed as HTML runs nothing in a browser.
+    expect(response.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(response.headers.get('content-security-policy')).toBe("default-src 'none'; sandbox");
     expect(response.headers.get('x-content-type-options')).toBe('nosniff');
   });
 
