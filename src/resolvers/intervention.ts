@@ -1,7 +1,25 @@
-import type { InterventionStatus, Resolvers } from '../generated/graphql';
+import type { InterventionStatus as SchemaStatus, Resolvers } from '../generated/graphql';
+import type { Intervention } from '../engage/types';
+import { InterventionStatus } from '../engage/vocabulary';
 import { connection } from './connection';
 import { load, loadList, loadOptional } from './helpers';
 import { threadOf } from './thread-reads';
+
+const KNOWN_STATUSES = new Set<string>(Object.values(InterventionStatus));
+
+/**
+ * The intervention's status as the schema's enum has it. Engage's contract types `status` as any
+ * string: one the enum does not know (a status Engage adds) would fail the field, and with it the
+ * intervention. It is read from the record's own fields then: closed, deferred, held by an agent, or
+ * opened.
+ */
+export function interventionStatusOf(intervention: Intervention): SchemaStatus {
+  const status: string = intervention.status;
+  if (KNOWN_STATUSES.has(status)) return status as SchemaStatus;
+  if (intervention.closed) return InterventionStatus.CLOSED as SchemaStatus;
+  if (intervention.deferred_at) return InterventionStatus.DEFERRED as SchemaStatus;
+  return (intervention.user_id ? InterventionStatus.ASSIGNED : InterventionStatus.OPENED) as SchemaStatus;
+}
 
 export const interventionResolvers: Resolvers = {
   Query: {
@@ -24,7 +42,7 @@ export const interventionResolvers: Resolvers = {
     intervention: (_root, { id }, { loaders }) => loaders.intervention.load(id),
   },
   Intervention: {
-    status: (intervention) => intervention.status as InterventionStatus,
+    status: interventionStatusOf,
     closedAt: (intervention) => intervention.closed_at ?? null,
     deferredAt: (intervention) => intervention.deferred_at ?? null,
     thread: (intervention, _args, { loaders }, info) => threadOf(loaders, intervention.thread_id, info),
