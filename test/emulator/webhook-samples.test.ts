@@ -40,6 +40,7 @@ describeWith([requirements.samples()])("the emulator's webhook payloads follow t
       req.on('end', () => {
         const url = new URL(req.url ?? '/', 'http://x');
         if (req.method === 'GET') {
+          res.setHeader('content-type', 'text/html'); // as Engage requires of the handshake's answer
           res.end(url.searchParams.get('hub.challenge') ?? '');
           return;
         }

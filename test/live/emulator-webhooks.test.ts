@@ -47,6 +47,8 @@ beforeAll(async () => {
         secret: req.headers['x-dimelo-secret'] as string | undefined,
       };
       if (req.method === 'GET') {
+        // Engage validates a text/html answer only (its webhook guide).
+        res.setHeader('content-type', 'text/html');
         res.end(url.searchParams.get('hub.verify_token') === 'vt' ? url.searchParams.get('hub.challenge') : 'no');
       } else {
         entry.body = JSON.parse(raw) as WebhookNotification;
