@@ -47,8 +47,8 @@ beforeAll(async () => {
         secret: req.headers['x-dimelo-secret'] as string | undefined,
       };
       if (req.method === 'GET') {
-        // Engage validates a text/html answer only (its webhook guide).
-        res.setHeader('content-type', 'text/html');
+        // Engage validates a text/html answer only (its webhook guide); `/plain` answers otherwise.
+        res.setHeader('content-type', url.pathname === '/plain' ? 'text/plain' : 'text/html');
         res.end(url.searchParams.get('hub.verify_token') === 'vt' ? url.searchParams.get('hub.challenge') : 'no');
       } else {
         entry.body = JSON.parse(raw) as WebhookNotification;
@@ -281,4 +281,24 @@ it('simulated customers open threads and reply, as content.imported changes', ()
   expect(emulator.records.count('threads')).toBeGreaterThan(before);
   expect(events).toContain('content.imported:true');
   expect(events).toContain('content.imported:false');
+});
+
+it('a handshake answered with the challenge, but not as text/html, fails: Engage requires text/html', async () => {
+  const webhook = await register({
+    url: `${origin}/plain`,
+    verify_token: 'vt',
+    'registered_events[]': ['content.imported'],
+  });
+  await until(
+    () => emulator.records.get('webhooks', webhook.id)?.webhook_status === 'validation_failed',
+    'the failed handshake',
+  );
+  const handshake = emulator.webhooks
+    .log()
+    .find((entry) => entry.webhookId === webhook.id && entry.kind === 'handshake');
+  expect(handshake).toMatchObject({ status: 200, ok: false });
+  await fetch(`${emulator.url}/webhooks/${webhook.id}`, {
+    method: 'DELETE',
+    headers: { authorization: `Bearer ${emulator.adminToken}` },
+  });
 });
