@@ -83,6 +83,27 @@ async function register(query: Record<string, string | string[]>): Promise<{ id:
   return (await response.json()) as { id: string };
 }
 
+/** Registers a webhook for `content.imported` at `path` and waits for its handshake to fail. */
+async function registerFailing(path: string, verifyToken: string): Promise<{ id: string }> {
+  const webhook = await register({
+    url: `${origin}${path}`,
+    verify_token: verifyToken,
+    'registered_events[]': ['content.imported'],
+  });
+  await until(
+    () => emulator.records.get('webhooks', webhook.id)?.webhook_status === 'validation_failed',
+    'the failed handshake',
+  );
+  return webhook;
+}
+
+async function unregister(id: string): Promise<void> {
+  await fetch(`${emulator.url}/webhooks/${id}`, {
+    method: 'DELETE',
+    headers: { authorization: `Bearer ${emulator.adminToken}` },
+  });
+}
+
 const customer = () => {
   const content = emulator.records.customerContent()!;
   return { identityId: content.author_id!, sourceId: content.source_id };
@@ -163,15 +184,7 @@ it('the knobs are reachable over HTTP and validated', async () => {
 });
 
 it('a webhook whose handshake fails is marked and receives nothing', async () => {
-  const webhook = await register({
-    url: `${origin}/other`,
-    verify_token: 'wrong',
-    'registered_events[]': ['content.imported'],
-  });
-  await until(
-    () => emulator.records.get('webhooks', webhook.id)?.webhook_status === 'validation_failed',
-    'the failed handshake',
-  );
+  const webhook = await registerFailing('/other', 'wrong');
   const start = received.length;
   const content = emulator.customers.startThread({ ...customer(), body: 'only for the validated webhook' });
   await waitFor(start + 1);
@@ -180,10 +193,7 @@ it('a webhook whose handshake fails is marked and receives nothing', async () =>
   expect(emulator.webhooks.log().some((entry) => entry.webhookId === webhook.id && entry.kind === 'delivery')).toBe(
     false,
   );
-  await fetch(`${emulator.url}/webhooks/${webhook.id}`, {
-    method: 'DELETE',
-    headers: { authorization: `Bearer ${emulator.adminToken}` },
-  });
+  await unregister(webhook.id);
 });
 
 async function scenario(method: 'POST' | 'PUT', path: string, body: unknown): Promise<Response> {
@@ -284,21 +294,10 @@ it('simulated customers open threads and reply, as content.imported changes', ()
 });
 
 it('a handshake answered with the challenge, but not as text/html, fails: Engage requires text/html', async () => {
-  const webhook = await register({
-    url: `${origin}/plain`,
-    verify_token: 'vt',
-    'registered_events[]': ['content.imported'],
-  });
-  await until(
-    () => emulator.records.get('webhooks', webhook.id)?.webhook_status === 'validation_failed',
-    'the failed handshake',
-  );
+  const webhook = await registerFailing('/plain', 'vt');
   const handshake = emulator.webhooks
     .log()
     .find((entry) => entry.webhookId === webhook.id && entry.kind === 'handshake');
   expect(handshake).toMatchObject({ status: 200, ok: false });
-  await fetch(`${emulator.url}/webhooks/${webhook.id}`, {
-    method: 'DELETE',
-    headers: { authorization: `Bearer ${emulator.adminToken}` },
-  });
+  await unregister(webhook.id);
 });

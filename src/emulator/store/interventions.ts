@@ -7,7 +7,7 @@ import { InterventionStatus } from '../../engage/vocabulary';
 import { conflict, forbidden, unprocessable } from '../errors';
 import { emitInterventionEvent } from './events';
 import { addTo, mergeFields, now, setOrDelete, unique } from './helpers';
-import { canReadSource, readableIntervention } from './permissions';
+import { canReadSource, interventionRecord, readableIntervention } from './permissions';
 import type { AgentAccount } from '../records';
 import type { EmulatorStore } from './state';
 import { assertCategories } from './threads';
@@ -179,10 +179,7 @@ export function closeIntervention(
  * no list has it: `readableIntervention`).
  */
 export function cancelIntervention(store: EmulatorStore, account: AgentAccount, id: Id): Intervention {
-  const record = store.interventions.get(id);
-  if (record?.status === 'canceled' && canReadSource(store, account, record.source_id))
-    throw conflict(`Intervention ${id} is already canceled`);
-  const intervention = readableIntervention(store, account, id);
+  const intervention = interventionRecord(store, account, id);
   if (!isOpen(intervention)) throw conflict(`Intervention ${id} is already ${intervention.status}`);
   if ((intervention.user_replies_count ?? 0) > 0)
     throw forbidden('An intervention with agent replies cannot be canceled (close it instead)');

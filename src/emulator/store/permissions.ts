@@ -74,12 +74,20 @@ export function readableContent(store: EmulatorStore, account: AgentAccount, id:
 }
 
 /**
+ * The intervention's record, canceled or not, or 404 when it is missing or in a source the account
+ * cannot read: for the cancel itself, which answers 409 to one canceled already.
+ */
+export function interventionRecord(store: EmulatorStore, account: AgentAccount, id: Id): Intervention {
+  return readableIn(store, store.interventions, 'Intervention', account, id);
+}
+
+/**
  * The intervention, or 404 when it is missing, in a source the account cannot read, or canceled:
  * Engage destroys a canceled intervention (`DELETE /interventions/{id}/cancel` "cancels (destroys)
  * an intervention"). The emulator keeps its record, for the webhook it raised and the seed's history.
  */
 export function readableIntervention(store: EmulatorStore, account: AgentAccount, id: Id): Intervention {
-  const intervention = readableIn(store, store.interventions, 'Intervention', account, id);
+  const intervention = interventionRecord(store, account, id);
   if (intervention.status === 'canceled') throw notFound('Intervention', id);
   return intervention;
 }
