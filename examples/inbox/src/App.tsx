@@ -188,7 +188,6 @@ function Workspace({
           <ThreadView
             key={selected}
             threadId={selected}
-            sourceIds={session.sourceIds}
             attempts={attempts}
             onError={report}
             onDone={settled}

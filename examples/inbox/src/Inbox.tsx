@@ -5,15 +5,7 @@ import { fieldErrors, fieldKey, liveFieldErrors, uiError, type UiError } from '.
 import { readOverWrites, refetchWith, useLiveFeed, useOwnLoads } from './feed';
 import { ago, useRelativeTimes } from './format';
 import type { ThreadRowFragment } from './gql/graphql';
-import {
-  appendToThread,
-  closeInInbox,
-  placeInInbox,
-  reopenInInbox,
-  writeContentAdded,
-  writeNewThread,
-  writeThreadState,
-} from './live';
+import { appendToThread, placeInInbox, writeContentAdded, writeNewThread, writeThreadState } from './live';
 import { CONTENT_ADDED, INBOX, INBOX_NEXT_PAGE, NEW_THREADS, THREAD_STATES } from './operations';
 import { Problem } from './Problem';
 
@@ -136,16 +128,13 @@ export function Inbox({
     },
     resync,
   });
-  // Threads closed or opened again, here or elsewhere: the list and its count follow (live.ts). A
-  // closed thread's record is left as it is: whether the agent's close whose answer was lost was
-  // done, the conversation tells by its Refresh (ThreadView, attempts.ts), as before this feed.
+  // Threads closed or opened again, here or elsewhere: the thread's record changes (its row and
+  // conversation show it), not the list (live.ts).
   const statesInterrupted = useLiveFeed(THREAD_STATES, {
     ...feed,
     cursorOf: (event) => event.threadStateChanged.cursor,
     onEvent: (event, eventError) => {
-      if (event.threadStateChanged.change !== 'OPENED')
-        return closeInInbox(client.cache, sourceIds, event.threadStateChanged.thread);
-      reopenInInbox(client.cache, sourceIds, writeThreadState(client.cache, event, eventError));
+      writeThreadState(client.cache, event, eventError);
       setLiveFailed((previous) => liveFieldErrors(previous, event, eventError));
     },
     resync,
@@ -168,7 +157,7 @@ export function Inbox({
     <section className="inbox" aria-label="Inbox">
       <header>
         <h2>
-          Open threads{' '}
+          Threads{' '}
           <span className="badge" data-testid="total">
             {totalCount}
           </span>
@@ -186,7 +175,9 @@ export function Inbox({
             <li key={thread.id}>
               <button
                 type="button"
-                className={thread.id === selected ? 'row selected' : 'row'}
+                className={['row', thread.id === selected && 'selected', thread.closed && 'closed']
+                  .filter(Boolean)
+                  .join(' ')}
                 data-thread-id={thread.id}
                 onClick={() => onSelect(thread.id)}
               >

@@ -22,7 +22,7 @@ import {
 } from './feed';
 import { ago, useRelativeTimes } from './format';
 import { LiveInterrupted, threadStatus } from './Inbox';
-import { appendToThread, closeInInbox, writeContentAdded } from './live';
+import { appendToThread, writeContentAdded } from './live';
 import {
   CLOSE_INTERVENTION,
   CLOSE_THREAD,
@@ -47,14 +47,12 @@ export interface FailedAttempt {
 /** One conversation: messages oldest first with their authors, the customer's profile, interventions, and the actions. */
 export function ThreadView({
   threadId,
-  sourceIds,
   attempts,
   onError,
   onDone,
   onGone,
 }: {
   threadId: string;
-  sourceIds: string[];
   /** The actions' attempts and their idempotency keys, kept while this view comes and goes. */
   attempts: Attempts;
   /**
@@ -368,11 +366,7 @@ export function ThreadView({
                 void act(
                   { action: `closeThread:${thread.id}`, input: null, seen: thread.updatedAt },
                   async (idempotencyKey) => {
-                    const result = await closeThread({ variables: { id: thread.id, idempotencyKey } });
-                    // The thread as the close left it (closed, and its `updatedAt`): a message event
-                    // older than the close, should it come after, neither reopens it nor lists it (live.ts).
-                    const closed = result.data?.closeThread;
-                    if (closed) writeOverReads(client, () => closeInInbox(client.cache, sourceIds, closed));
+                    await closeThread({ variables: { id: thread.id, idempotencyKey } });
                   },
                   'Thread closed.',
                 )

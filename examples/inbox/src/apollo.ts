@@ -6,7 +6,7 @@
  * it answers, while the client's session is the page's (App.tsx).
  */
 import { ApolloClient, ApolloLink, HttpLink, InMemoryCache } from '@apollo/client';
-import type { Reference, StoreObject } from '@apollo/client/cache';
+import type { Reference } from '@apollo/client/cache';
 import { ErrorLink } from '@apollo/client/link/error';
 import { GraphQLWsLink } from '@apollo/client/link/subscriptions';
 import {
@@ -20,7 +20,6 @@ import { createClient } from 'graphql-ws';
 import { tap } from 'rxjs';
 import { sessionEnded, TOKEN_REFUSED } from './errors';
 import { wakeFeeds } from './feed';
-import { countRead, pageRead } from './live';
 
 /** The gateway's GraphQL URL resolved against the page, and its WebSocket twin. */
 export function gatewayUrls(configured: string): { http: string; ws: string } {
@@ -66,14 +65,13 @@ type Merge = Exclude<RelayFieldPolicy<Reference>['merge'], boolean | undefined>;
 /**
  * `policy`, whose merge keeps the list's count (`totalCount`) through a next page (`after`): the
  * count is the first page's, as the gateway read it, then the page's own (live.ts: a new thread
- * added, a closed one taken out). Load more does not ask for one (operations.ts's
+ * added, a gone one taken out). Load more does not ask for one (operations.ts's
  * `INBOX_NEXT_PAGE`), and a next page that has one does not replace it: it cannot be matched with
  * the page's changes, as a live event that came while it was on its way (a new thread, at the top)
  * may or may not be in it, and nothing in the page tells (the thread is above the cursor, not in
  * it); taken, it left the count one short, or one too many, until the next read. A first page
  * shows the newest threads the count has, so a change made again over it (feed.ts's
- * `readOverWrites`) is counted when the answer does not have it (live.ts's `countRead`). Every page
- * read tells live.ts where the loaded pages end (`pageRead`), which a row closed since no longer shows.
+ * `readOverWrites`) is counted when the answer does not have it (live.ts's `placeInInbox`).
  */
 function countedOnFirstPages(policy: RelayFieldPolicy<Reference>): RelayFieldPolicy<Reference> {
   const merge = policy.merge as Merge;
@@ -81,26 +79,9 @@ function countedOnFirstPages(policy: RelayFieldPolicy<Reference>): RelayFieldPol
     ...policy,
     merge(existing, incoming, options) {
       const merged = merge(existing, incoming, options);
-      const args = options.args as { after?: string | null; filter?: { sourceIds?: string[] | null } } | null;
-      // Where the loaded pages now end: the last thread of the page, as read (live.ts).
-      const last = incoming?.edges?.[incoming.edges.length - 1];
-      const node = last && options.readField<Reference>('node', last as StoreObject);
-      if (node)
-        pageRead(options.cache, args?.filter?.sourceIds, {
-          id: options.readField('id', node),
-          lastContentAt: options.readField('lastContentAt', node),
-        });
-      if (args?.after) {
-        const kept = (existing as { totalCount?: number } | null)?.totalCount;
-        return kept === undefined || !merged ? merged : { ...merged, totalCount: kept };
-      }
-      const listed = new Set(
-        (incoming?.edges ?? []).map((edge) =>
-          options.readField('id', options.readField<Reference>('node', edge as StoreObject)),
-        ),
-      );
-      countRead(options.cache, args?.filter?.sourceIds, listed);
-      return merged;
+      if (!(options.args as { after?: string | null } | null)?.after || !merged) return merged;
+      const kept = (existing as { totalCount?: number } | null)?.totalCount;
+      return kept === undefined ? merged : { ...merged, totalCount: kept };
     },
   };
 }

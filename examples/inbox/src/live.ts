@@ -5,7 +5,7 @@
  * row re-renders by itself (the feeds that receive the events, and subscribe again when a
  * subscription ends, are in feed.ts); the other helpers only place records in lists, each at most
  * once (Engage may deliver an event twice, and a reply comes back both as the mutation's answer and
- * as a `contentAdded` event), and keep the inbox's count (see `Known`).
+ * as a `contentAdded` event), and keep the inbox's count (see `placeInInbox`).
  *
  * An event's payload may be partial: a field the gateway could not read from Engage (a customer or
  * a message's author Engage did not answer for in time) is null with an error at its path, and the
@@ -28,7 +28,6 @@ import type {
   ThreadRowFragment,
   ThreadStatesSubscription,
 } from './gql/graphql';
-import { firstReadStarted, writesSoFar } from './feed';
 import { INBOX, MESSAGE, THREAD, THREAD_ROW } from './operations';
 
 type Path = ReadonlyArray<string | number>;
@@ -144,55 +143,25 @@ function isObject(value: unknown): value is Record<string | number, unknown> {
 }
 
 /**
- * The inbox's count (`totalCount`) is the gateway's as it read the first page, and the page's own
- * changes since: a thread it adds or takes out as live events and actions tell (below). It must
- * read what the gateway would answer on a fresh read, so each thread is counted as it is, once:
+ * The inbox lists the latest threads of the chosen sources, open or closed (Engage's thread search
+ * has no keyword for open threads: the row shows a closed one as such), newest activity first; its
+ * count (`totalCount`) is the gateway's as it read the first page, and the page's own changes since.
+ * A close or an opening again changes a thread's record (its row re-renders), not the list; a new
+ * thread is the one change that adds to it, and a thread gone (NOT_FOUND) the one that takes out.
  *
- * - a row the list shows is counted (a read had it open, or the page added it);
- * - a thread it does not show is counted when the page has put it in since (`in`: opened again,
- *   or brought up by a message when no page was left to load), or took it to be on a page not
- *   loaded when a message brought it up (`assumed`); not when the page took it out (`out`: closed,
- *   or gone). Else, when it is of the chosen sources, by its place in the order (newest activity
- *   first): past the loaded rows (pages are left to load, and its last message is no newer than
- *   that of the last thread the loaded pages had as read, `pageRead`), it is on a page not loaded,
- *   and was counted if open when the gateway read; among them, the list would show it if it had
- *   been.
- *
- * What the page knows of the threads it does not show (`in`, `assumed`, `out`) is kept per inbox
- * since its count was read, and forgotten when a read's first page is written (`countRead`): the
- * page's writes made while it was on its way are then made again over it (feed.ts's
- * `readOverWrites`), and each counts its thread as the answer has it. But a thread the page took
- * out before the read started, which the answer does not list, stays `out`: the answer has it
- * closed or gone (its event, should it come late, takes it out of the count again otherwise). A
- * next page keeps the count it comes into (apollo.ts), and the writes made again over it find what
- * they did already known.
- *
- * Order. Engage delivers events in no guaranteed order; the gateway drops a thread's state change
- * older than one it delivered (so its `CLOSED` and `OPENED` come in their order, or not at all), and
- * each event's thread is as Engage had it when the event reached the gateway, its `updatedAt` the
- * time of its last change. So the page can order two events of one thread, and does where it
- * matters: an open thread older than a close of it the page took in (a message written before the
- * close, whose event came after it) is not taken in (`olderThanItsClose`). It cannot order an event
- * against a read: an answer carries no time, and says nothing of a thread it does not list. A
- * change to such a thread whose place is on a page not loaded, when its event comes while a first
- * page is read (made again over the answer) or after it (a late event), is taken for news, unless
- * the page had taken the thread out before the read started (above): the count is one off when the
- * gateway read after the change. Likewise an `OPENED` whose `CLOSED` the
- * gateway dropped, for such a thread open when read: counted twice. Whatever comes, the count never
- * goes below none.
+ * A first page read while the page writes (feed.ts's `readOverWrites`) has those writes made again
+ * over its answer: a new thread the gateway read already is listed there (it is the newest), and
+ * not counted again; one it read before is not, and is. A next page keeps the count it comes into
+ * (apollo.ts).
  */
-type Known = 'in' | 'assumed' | 'out';
 
 /**
  * Moves `thread` to the top of the inbox (its newest activity: a live message, or a new thread),
- * adding it when it is not listed; removes it when closed (`dropFromInbox`). A thread the list does
- * not show gains the count unless it has it (see above): when new (`isNew`: a `newThread` event, or
- * its first message; the other of the two finds it listed), when the page took it out (closed, now
- * open: opened again), when no page is left to load (the list shows every thread the count has).
- * While pages are left to load, a thread the list does not show is most likely on one of them, and
- * counted: a message brings it up from there (`assumed`; should it turn out to have been opened
- * again, its `OPENED` event counts it, `reopenInInbox`). An open thread older than a close of it
- * the page took in changes nothing (see above).
+ * adding it when it is not listed, and to the count when the count does not have it: a thread new
+ * since the read (`isNew`: a `newThread` event, or its first message; the other of the two finds it
+ * listed), or any thread the list does not show when no page is left to load (it shows every
+ * thread the count has). While pages are left to load, an older thread the list does not show is
+ * on one of them, counted: a message brings it up from there.
  */
 export function placeInInbox(
   cache: ApolloCache,
@@ -200,21 +169,10 @@ export function placeInInbox(
   thread: ThreadRowFragment,
   { isNew = false }: { isNew?: boolean } = {},
 ): void {
-  if (olderThanItsClose(cache, thread)) return;
-  if (thread.closed) return dropFromInbox(cache, sourceIds, thread.id);
-  updateInbox(cache, sourceIds, (data, known) => {
+  if (sourceIds.length && !sourceIds.includes(thread.source.id)) return;
+  updateInbox(cache, sourceIds, (data) => {
     const others = data.threads.edges.filter((edge) => edge.node.id !== thread.id);
-    if (sourceIds.length && !sourceIds.includes(thread.source.id)) return data;
-    let counted = others.length !== data.threads.edges.length;
-    const was = known.get(thread.id);
-    if (!counted && !isNew) {
-      if (was === 'in' || was === 'assumed') counted = true;
-      else if (was === 'out' || !data.threads.pageInfo.hasNextPage) known.set(thread.id, 'in');
-      else {
-        counted = true;
-        known.set(thread.id, 'assumed');
-      }
-    }
+    const counted = others.length !== data.threads.edges.length || (!isNew && data.threads.pageInfo.hasNextPage);
     return {
       threads: {
         ...data.threads,
@@ -230,209 +188,27 @@ export function placeInInbox(
 }
 
 /**
- * Takes `thread`, just closed (by the agent, or elsewhere: a `threadStateChanged` event), out of the
- * inbox and out of its count, when the count has it (see above): a row the list shows, or one it
- * does not show whose place is on a page not loaded, as when the agent chose other sources after
- * opening it and the inbox was read again without it on its first page. Once: the agent's own
- * close comes back as an event too.
+ * Removes the thread `threadId` from the inbox and its count, when listed: it is gone (NOT_FOUND:
+ * removed, or moved where the token cannot read it).
  */
-export function closeInInbox(cache: ApolloCache, sourceIds: string[], thread: ThreadRowFragment): void {
-  if (thread.closed) olderThanItsClose(cache, thread);
-  updateInbox(cache, sourceIds, (data, known) => {
-    const others = data.threads.edges.filter((edge) => edge.node.id !== thread.id);
-    const listed = others.length !== data.threads.edges.length;
-    const was = known.get(thread.id);
-    const counted =
-      was !== 'out' &&
-      (listed ||
-        was !== undefined ||
-        ((!sourceIds.length || sourceIds.includes(thread.source.id)) &&
-          pastLoadedRows(cache, sourceIds, data, thread)));
-    if (!counted) return listed ? { threads: { ...data.threads, edges: others } } : data;
-    known.set(thread.id, 'out');
+export function dropFromInbox(cache: ApolloCache, sourceIds: string[], threadId: string): void {
+  updateInbox(cache, sourceIds, (data) => {
+    const others = data.threads.edges.filter((edge) => edge.node.id !== threadId);
+    if (others.length === data.threads.edges.length) return data;
     return { threads: { ...data.threads, edges: others, totalCount: Math.max(0, data.threads.totalCount - 1) } };
   });
 }
 
-/**
- * `thread`, just opened again elsewhere (a `threadStateChanged` event), in the inbox's count unless
- * the count has it (see above), and in its place among the loaded rows when its place is there (a
- * reopened thread keeps its last message's time: it does not go to the top). Whose place is on a
- * page not loaded shows when that page is; made again over a next page read before it, it shows
- * in its place there.
- */
-export function reopenInInbox(cache: ApolloCache, sourceIds: string[], thread: ThreadRowFragment): void {
-  // The cache's newer state of it (`writeThread`) may have it closed again since: the agent's own close.
-  if (thread.closed) return closeInInbox(cache, sourceIds, thread);
-  if (olderThanItsClose(cache, thread)) return;
-  updateInbox(cache, sourceIds, (data, known) => {
-    if (sourceIds.length && !sourceIds.includes(thread.source.id)) return data;
-    const { edges } = data.threads;
-    const listed = edges.some((edge) => edge.node.id === thread.id);
-    const was = known.get(thread.id);
-    const counted = was === 'in' || (listed && was !== 'assumed');
-    known.set(thread.id, 'in');
-    const totalCount = data.threads.totalCount + (counted ? 0 : 1);
-    if (listed || pastLoadedRows(cache, sourceIds, data, thread)) return { threads: { ...data.threads, totalCount } };
-    const at = Date.parse(thread.lastContentAt);
-    const before = edges.findIndex((edge) => Date.parse(edge.node.lastContentAt) < at);
-    const place = before < 0 ? edges.length : before;
-    // No cursor either: the page has not read it there (see placeInInbox). Placed last (the last
-    // thread read was taken out since), it takes the page's end cursor (the type policy gives it the
-    // last row), which the row above had: kept, the next page went in after that row, dropping it.
-    const edge = { __typename: 'ThreadEdge' as const, cursor: '', node: thread };
-    const above =
-      place === edges.length ? edges.map((row, index) => (index === place - 1 ? { ...row, cursor: '' } : row)) : edges;
-    return { threads: { ...data.threads, totalCount, edges: [...above.slice(0, place), edge, ...above.slice(place)] } };
-  });
-}
-
-/**
- * Whether `thread`'s place in the inbox's order (newest activity first) is on a page not loaded yet:
- * after the last thread the loaded pages had as read (`pageRead`), which the page may have taken
- * out since (closed), else after the last row.
- */
-function pastLoadedRows(
-  cache: object,
-  sourceIds: readonly string[],
-  data: InboxQuery,
-  thread: ThreadRowFragment,
-): boolean {
-  if (!data.threads.pageInfo.hasNextPage) return false;
-  const end = loadedTo.get(cache)?.get(inboxKey(sourceIds)) ?? data.threads.edges[data.threads.edges.length - 1]?.node;
-  if (end?.id === thread.id) return false;
-  return !end || Date.parse(thread.lastContentAt) <= Date.parse(end.lastContentAt);
-}
-
-/**
- * Removes the thread `threadId` from the inbox (closed, as a message tells; or gone: NOT_FOUND), and
- * from its count, once (see above).
- */
-export function dropFromInbox(cache: ApolloCache, sourceIds: string[], threadId: string): void {
-  updateInbox(cache, sourceIds, (data, known) => {
-    const others = data.threads.edges.filter((edge) => edge.node.id !== threadId);
-    if (others.length === data.threads.edges.length) return data;
-    const out = known.get(threadId) === 'out';
-    known.set(threadId, 'out');
-    return {
-      threads: { ...data.threads, edges: others, totalCount: Math.max(0, data.threads.totalCount - (out ? 0 : 1)) },
-    };
-  });
-}
-
-/** Per cache, per thread: the newest state a live event's thread showed (its `updatedAt`, and whether closed). */
-const newestSeen = new WeakMap<object, Map<string, { at: number; closed: boolean }>>();
-
-/**
- * Whether `thread`, as an event has it (its state when the event reached the gateway), is open but
- * older than a close of it the page took in (see above): a message written before the close, whose
- * event came after it, says nothing of the thread's state now. Else notes its state when newer than
- * the one noted.
- */
-function olderThanItsClose(cache: object, thread: ThreadRowFragment): boolean {
-  let seen = newestSeen.get(cache);
-  if (!seen) newestSeen.set(cache, (seen = new Map()));
-  const at = Date.parse(thread.updatedAt);
-  const newest = seen.get(thread.id);
-  if (newest && newest.at > at) return newest.closed && !thread.closed;
-  seen.set(thread.id, { at, closed: thread.closed });
-  return false;
-}
-
-/** What the page knows of threads an inbox's list does not show (see above), and when it learned it (feed.ts's `writesSoFar`). */
-class KnownThreads extends Map<string, Known> {
-  readonly learned = new Map<string, number>();
-
-  override set(threadId: string, known: Known): this {
-    this.learned.set(threadId, writesSoFar());
-    return super.set(threadId, known);
-  }
-
-  override delete(threadId: string): boolean {
-    this.learned.delete(threadId);
-    return super.delete(threadId);
-  }
-}
-
-/** Per cache, per inbox (`inboxKey`): what the page knows of threads its list does not show (see above). */
-const knownSinceRead = new WeakMap<object, Map<string, KnownThreads>>();
-
-function knownOf(cache: object, sourceIds: readonly string[]): KnownThreads {
-  let inboxes = knownSinceRead.get(cache);
-  if (!inboxes) knownSinceRead.set(cache, (inboxes = new Map()));
-  const key = inboxKey(sourceIds);
-  let known = inboxes.get(key);
-  if (!known) inboxes.set(key, (known = new KnownThreads()));
-  return known;
-}
-
-/** An inbox's key in the page's bookkeeping: its sources (none: every source). */
-function inboxKey(sourceIds: readonly string[] | null | undefined): string {
-  return JSON.stringify(sourceIds?.length ? sourceIds : null);
-}
-
-/** Whether the cache is being written by `updateInbox` (a write of the page's own), not by a read's answer. */
-let writingOwn = false;
-
-/**
- * The page's own write of the inbox of `sourceIds` (a live event's, an action's): `update` maps what
- * the cache has, with what the page knows of the threads the list does not show (see above).
- */
+/** The page's own write of the inbox of `sourceIds` (a live event's, an action's): `update` maps what the cache has. */
 function updateInbox(
   cache: ApolloCache,
   sourceIds: string[],
-  update: (data: InboxQuery, known: Map<string, Known>) => Omit<InboxQuery, 'inboxCursor'>,
+  update: (data: InboxQuery) => Omit<InboxQuery, 'inboxCursor'>,
 ): void {
-  writingOwn = true;
-  try {
-    cache.updateQuery({ query: INBOX, variables: { sourceIds: sourceIds.length ? sourceIds : null } }, (data) =>
-      // The rows change; the cursor they were read at stays.
-      data ? { ...update(data, knownOf(cache, sourceIds)), inboxCursor: data.inboxCursor } : data,
-    );
-  } finally {
-    writingOwn = false;
-  }
-}
-
-/** Per cache, per inbox: the last thread of its loaded pages, as read. */
-const loadedTo = new WeakMap<object, Map<string, { id: string; lastContentAt: string }>>();
-
-/**
- * The cache's type policy (apollo.ts) wrote a page of the inbox of `sourceIds`, first or next, whose
- * last thread is `last`: when a read's answer, the loaded pages now end there.
- */
-export function pageRead(
-  cache: object,
-  sourceIds: readonly string[] | null | undefined,
-  last: { id: unknown; lastContentAt: unknown },
-): void {
-  const { id, lastContentAt } = last;
-  if (writingOwn || typeof id !== 'string' || typeof lastContentAt !== 'string') return;
-  let inboxes = loadedTo.get(cache);
-  if (!inboxes) loadedTo.set(cache, (inboxes = new Map()));
-  inboxes.set(inboxKey(sourceIds), { id, lastContentAt });
-}
-
-/**
- * The cache's type policy (apollo.ts) wrote a first page of the inbox of `sourceIds`, which lists
- * the threads `listed`: when a read's answer, not one of the page's own writes, its count is the
- * gateway's as it read it, which has none of the page's changes since the count before: what the
- * page knew of threads against that one is forgotten (see above), but a thread it took out before
- * the read started and the answer does not list: the answer has it closed, or gone.
- */
-export function countRead(
-  cache: object,
-  sourceIds: readonly string[] | null | undefined,
-  listed: ReadonlySet<unknown>,
-): void {
-  if (writingOwn) return;
-  const known = knownSinceRead.get(cache)?.get(inboxKey(sourceIds));
-  if (!known) return;
-  const started = firstReadStarted();
-  for (const [threadId, state] of known) {
-    const before = started !== undefined && (known.learned.get(threadId) ?? Infinity) <= started;
-    if (!before || state !== 'out' || listed.has(threadId)) known.delete(threadId);
-  }
+  cache.updateQuery({ query: INBOX, variables: { sourceIds: sourceIds.length ? sourceIds : null } }, (data) =>
+    // The rows change; the cursor they were read at stays.
+    data ? { ...update(data), inboxCursor: data.inboxCursor } : data,
+  );
 }
 
 /** Appends `message` to the open conversation of `threadId`, once. */

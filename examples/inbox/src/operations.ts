@@ -88,14 +88,15 @@ export const INBOX_PAGE = graphql(`
 `);
 
 /**
- * The inbox: open threads of the chosen sources, most recent activity first, and how many there
- * are; and the cursor of the event log it was read at (`liveCursor`, read before the threads),
+ * The inbox: the threads of the chosen sources, open or closed (Engage's thread search has no
+ * keyword for open threads), most recent activity first, and how many there are; and the cursor of
+ * the event log it was read at (`liveCursor`, read before the threads),
  * after which its feeds start (feed.ts).
  */
 export const INBOX = graphql(`
   query Inbox($sourceIds: [ID!], $first: Int = 20, $after: String) {
     inboxCursor: liveCursor
-    threads(first: $first, after: $after, filter: { sourceIds: $sourceIds, closed: false }) {
+    threads(first: $first, after: $after, filter: { sourceIds: $sourceIds }) {
       totalCount
       ...InboxPage
     }
@@ -104,12 +105,12 @@ export const INBOX = graphql(`
 
 /**
  * The inbox's next page (Load more), merged into the list by its type policy (apollo.ts). Without
- * `totalCount`: the list keeps its own count (live.ts), and the gateway would count the open
+ * `totalCount`: the list keeps its own count (live.ts), and the gateway would count the
  * threads again (one more Engage search) for each page, for a figure nobody reads.
  */
 export const INBOX_NEXT_PAGE = graphql(`
   query InboxNextPage($sourceIds: [ID!], $first: Int = 20, $after: String!) {
-    threads(first: $first, after: $after, filter: { sourceIds: $sourceIds, closed: false }) {
+    threads(first: $first, after: $after, filter: { sourceIds: $sourceIds }) {
       ...InboxPage
     }
   }
