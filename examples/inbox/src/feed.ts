@@ -23,7 +23,7 @@
  * A read's answer is written over the cache as the gateway read it: a write the page made while the
  * read was on its way would be undone until that record's next event, be it another feed's live
  * write (a newer message of a thread, a thread moved to the top) or an action's outcome (a reply
- * appended to its conversation, a closed thread dropped from the inbox). So the writes the page
+ * appended to its conversation, a thread shown closed). So the writes the page
  * makes through `writeOverReads` while a read is in flight, every feed's and every action's, are made
  * again, in order, once its answer is in. Every read of a view goes through `readOverWrites`: a
  * feed's `resync`, a query's first load (`useOwnLoads`), and its `refetch` (Retry, Refresh, after an
@@ -149,31 +149,12 @@ function readsOf(client: object): Set<Array<() => void>> {
   return reads;
 }
 
-/** How many writes the page has made through `writeOverReads` (every client's): a place in their order. */
-let writesMade = 0;
-/** Where each read of a view in flight started in that order (every client's). */
-const readsStarted: number[] = [];
-
-/** The page's place in the order of its writes: a write made now comes after every read started so far. */
-export function writesSoFar(): number {
-  return writesMade;
-}
-
-/**
- * Where the first read of a view in flight started in the order of the page's writes, when one is:
- * an answer written now may not have the writes made after it.
- */
-export function firstReadStarted(): number | undefined {
-  return readsStarted.length ? Math.min(...readsStarted) : undefined;
-}
-
 /**
  * Makes `write`, a cache write of the page's own (a feed's live event, an action's outcome), now and
  * again over the answer of each read of a view in flight, which the gateway may have read before it
  * (see above).
  */
 export function writeOverReads(client: object, write: () => void): void {
-  writesMade += 1;
   write();
   madeOverReads(client, write);
 }
@@ -200,8 +181,6 @@ export async function readOverWrites<T>(
   const since: Array<() => void> = [];
   const reads = readsOf(client);
   reads.add(since);
-  const started = writesMade;
-  readsStarted.push(started);
   let answer: T;
   try {
     answer = await giveUpAfter(
@@ -212,7 +191,6 @@ export async function readOverWrites<T>(
     );
   } finally {
     reads.delete(since);
-    readsStarted.splice(readsStarted.indexOf(started), 1);
   }
   for (const write of since) write();
   return answer;
