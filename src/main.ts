@@ -169,7 +169,9 @@ async function checkEngage(gateway: Gateway, url: string, token: boolean): Promi
     );
   else
     console.warn(
-      `Engage at ${where}: ${checks.engage.reason}.${token ? ' Is ENGAGE_ACCESS_TOKEN right?' : ''} Operations that use the configured token fail, and /readyz answers 503, until it passes.`,
+      checks.engage.outage
+        ? `Engage at ${where}: ${checks.engage.reason}. Operations that need Engage fail with UPSTREAM_UNAVAILABLE, and /readyz answers 200 degraded, until it answers.`
+        : `Engage at ${where}: ${checks.engage.reason}.${token ? ' Is ENGAGE_ACCESS_TOKEN right?' : ''} Operations that use the configured token fail, and /readyz answers 503, until it passes.`,
     );
 }
 

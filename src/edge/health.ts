@@ -4,10 +4,17 @@
  * - `GET /healthz`: 200 `{status: 'ok'}` while the process serves HTTP. It checks nothing else:
  *   a restart does not fix Engage or Redis.
  * - `GET /readyz`: 200 `{status: 'ready', checks}` when every check passes within `timeoutMs`, 503
- *   `{status: 'unready', checks}` when `engage` or `draining` fails, so traffic goes to another
- *   instance; 200 `{status: 'degraded', checks}` when only `redis` fails (see below):
+ *   `{status: 'unready', checks}` when a check fails that is this instance's own (its configuration
+ *   refused, or `draining`), so traffic goes to another instance; 200 `{status: 'degraded', checks}`
+ *   when the only failures are outages of what every instance shares (`outage: true`: Engage down,
+ *   Redis down). A shared outage makes every instance fail at the same moment, and a 503 then took
+ *   the whole fleet out of the load balancer, while each serves what it can: cached answers, live
+ *   subscriptions, webhooks, and for the rest a clear error (`UPSTREAM_UNAVAILABLE`) rather than the
+ *   balancer's bare 503.
  *   - `engage`: one cheap REST call (`GET /content_sources?limit=1`) with the configured token (2xx
- *     expected); without a configured token, any HTTP answer below 500 proves Engage reachable.
+ *     expected); without a configured token, any HTTP answer below 500 proves Engage reachable. An
+ *     answer that refuses the configuration (the token: 401, 403; the URL: 404; any 4xx but 408 and
+ *     429) is the instance's own failure; no answer, a timeout, 408, 429 or a 5xx is an outage.
  *     Each check spends one call of the account's quota; probes at the same time share one, and its
  *     answer serves the probes of the next second (`REUSE_MS`): the endpoint is public. The call
  *     takes a token of the fleet's bucket (`spareCall`) like any other: with none to spare, the
@@ -15,10 +22,9 @@
  *     second (`heard`, a 2xx) is the check: while traffic flows, probes call nothing.
  *   - `redis` (when configured): a PING through the infrastructure root's connection (its own
  *     command timeout applies), bounded here by `timeoutMs` too, so a frozen Redis fails the check.
- *     It reports, it does not decide: every instance shares the one Redis, so its failing made the
- *     whole fleet unready at the same moment and a load balancer took every instance out, while
- *     each can serve degraded (caches miss, idempotent mutations are refused, webhooks answer 503
- *     so Engage re-delivers; src/infra/redis.ts).
+ *     Its failure is an outage: every instance shares the one Redis, and each can serve degraded
+ *     (caches miss, idempotent mutations are refused, webhooks answer 503 so Engage re-delivers;
+ *     src/infra/redis.ts).
  *   - `draining`: set once shutdown begins, so the instance leaves the pool before it stops.
  *   Reasons name the failed check (status code, timeout), never a token or URL. The endpoint is
  *   public (exempt from ALLOWED_HOSTS), so the body says no more: the upstream policies' state (the
@@ -61,7 +67,8 @@ export interface Health {
   close(): Promise<void>;
 }
 
-type Check = { ok: true } | { ok: false; reason: string };
+/** A check's answer; a failure with `outage` is of what every instance shares (see above): it makes the instance degraded, not unready. */
+type Check = { ok: true } | { ok: false; reason: string; outage?: true };
 
 export interface Readiness {
   status: 'ready' | 'degraded' | 'unready';
@@ -89,11 +96,16 @@ export function createHealth(options: HealthOptions): Health {
         signal: AbortSignal.timeout(timeoutMs),
       });
       await response.body?.cancel();
-      const ok = options.token ? response.ok : response.status < 500;
-      return ok ? { ok: true } : { ok: false, reason: `Engage answered HTTP ${response.status}` };
+      const { status } = response;
+      if (options.token ? response.ok : status < 500) return { ok: true };
+      const reason = `Engage answered HTTP ${status}`;
+      return status >= 500 || status === 408 || status === 429
+        ? { ok: false, reason, outage: true }
+        : { ok: false, reason };
     } catch (error) {
       const timedOut = error instanceof Error && error.name === 'TimeoutError';
-      return { ok: false, reason: timedOut ? `Engage: no answer within ${timeoutMs} ms` : 'Engage unreachable' };
+      const reason = timedOut ? `Engage: no answer within ${timeoutMs} ms` : 'Engage unreachable';
+      return { ok: false, reason, outage: true };
     }
   };
 
@@ -141,9 +153,11 @@ export function createHealth(options: HealthOptions): Health {
 
   const redisCheck = async (ready: () => Promise<boolean>): Promise<Check> => {
     try {
-      return (await withTimeout(ready(), timeoutMs)) ? { ok: true } : { ok: false, reason: 'Redis does not answer' };
+      if (await withTimeout(ready(), timeoutMs)) return { ok: true };
+      return { ok: false, reason: 'Redis does not answer', outage: true };
     } catch (error) {
-      return { ok: false, reason: `Redis: ${error instanceof Error ? error.message.slice(0, 120) : 'unavailable'}` };
+      const reason = `Redis: ${error instanceof Error ? error.message.slice(0, 120) : 'unavailable'}`;
+      return { ok: false, reason, outage: true };
     }
   };
 
@@ -156,16 +170,16 @@ export function createHealth(options: HealthOptions): Health {
     checks.engage = engageResult;
     if (redisResult) checks.redis = redisResult;
     checks.draining = draining ? { ok: false, reason: 'shutting down' } : { ok: true };
-    // Redis does not decide (see the module comment): failing, it makes the instance degraded.
-    const ready = Object.entries(checks).every(([name, check]) => check.ok || name === 'redis');
-    const status = !ready ? 'unready' : checks.redis?.ok === false ? 'degraded' : 'ready';
+    // A shared outage does not decide (see the module comment): it makes the instance degraded.
+    const failures = Object.values(checks).filter((check) => !check.ok);
+    const status = !failures.length ? 'ready' : failures.every((check) => check.outage) ? 'degraded' : 'unready';
     // An operator sees Engage or Redis go away in the log, once, not only in the probes' answers.
     // Which checks fail, not why: a reason that alternates (a timeout, then no connection) is one outage.
     const failing = Object.entries(checks).filter(([name, check]) => !check.ok && name !== 'draining');
     const failed = failing.map(([name]) => name).join(',');
     if (failed !== lastFailed) {
       const reasons = failing.map(([name, check]) => `${name}: ${check.ok ? '' : check.reason}`).join('; ');
-      const state = failing.some(([name]) => name !== 'redis') ? 'unready' : 'degraded';
+      const state = failing.every(([, check]) => !check.ok && check.outage) ? 'degraded' : 'unready';
       options.log?.(failed ? `readiness: ${state} (${reasons})` : 'readiness: ready again');
       lastFailed = failed;
     }

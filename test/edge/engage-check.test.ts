@@ -29,9 +29,9 @@ afterAll(async () => {
   await new Promise((resolve) => engage.close(resolve));
 });
 
-function start(token: string): Started {
+function start(token: string, url = engageUrl): Started {
   const gateway = startGateway(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['src/main.ts'], {
-    ENGAGE_URL: engageUrl,
+    ENGAGE_URL: url,
     ENGAGE_ACCESS_TOKEN: token,
   });
   started.push(gateway);
@@ -51,5 +51,19 @@ it('says at start when Engage refuses the configured token, without the token', 
 it('says at start that Engage answers and takes the configured token', async () => {
   const gateway = start(GOOD);
   await gateway.printed(/Engage at \S+: answers, and takes ENGAGE_ACCESS_TOKEN\./, 'the start check');
+  expect(gateway.output()).not.toContain(GOOD);
+}, 60_000);
+
+it('says at start when Engage does not answer: an outage, which leaves the instance degraded, not unready', async () => {
+  // A port that was free a moment ago: nothing listens there.
+  const closed = http.createServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const { port } = closed.address() as AddressInfo;
+  await new Promise((resolve) => closed.close(resolve));
+  const gateway = start(GOOD, `http://127.0.0.1:${port}/1.0`);
+  await gateway.printed(
+    /Engage at \S+: Engage unreachable\. Operations that need Engage fail with UPSTREAM_UNAVAILABLE, and \/readyz answers 200 degraded/,
+    'the start check',
+  );
   expect(gateway.output()).not.toContain(GOOD);
 }, 60_000);

@@ -672,13 +672,16 @@ describe('health, readiness and metrics', () => {
       // ...and the configured token is checked again all the same.
       const probe = await fetch(`${revoked.origin}/readyz`);
       expect(probe.status).toBe(503);
-      expect(await probe.json()).toMatchObject({ checks: { engage: { ok: false } } });
+      expect(await probe.json()).toEqual({
+        status: 'unready',
+        checks: { engage: { ok: false, reason: 'Engage answered HTTP 401' }, draining: { ok: true } },
+      });
     } finally {
       await revoked.close();
     }
   });
 
-  it('/readyz answers 503 when Engage is down', async () => {
+  it('/readyz answers 200 degraded when Engage is down: an outage every instance shares, which a 503 made the whole fleet leave the load balancer for', async () => {
     const emulatorDown = await startStack();
     const url = emulatorDown.emulator.url;
     await emulatorDown.emulator.close();
@@ -691,10 +694,13 @@ describe('health, readiness and metrics', () => {
     });
     try {
       const response = await fetch(`${orphan.origin}/readyz`);
-      expect(response.status).toBe(503);
-      const body = (await response.json()) as { status: string; checks: { engage: { ok: boolean; reason: string } } };
-      expect(body.status).toBe('unready');
-      expect(body.checks.engage.ok).toBe(false);
+      expect(response.status).toBe(200);
+      const body = (await response.json()) as {
+        status: string;
+        checks: { engage: { ok: boolean; reason: string; outage?: boolean } };
+      };
+      expect(body.status).toBe('degraded');
+      expect(body.checks.engage).toMatchObject({ ok: false, reason: 'Engage unreachable', outage: true });
       expect(body.checks.engage.reason).not.toContain(url);
       expect((await fetch(`${orphan.origin}/healthz`)).status).toBe(200);
     } finally {

@@ -1,6 +1,9 @@
 /**
  * `/readyz` tells the log when Engage goes away and when it is back (src/edge/health.ts): an
- * operator saw only the probes' 503s, and the first warning came from a caller's operation.
+ * operator saw only the probes' answers, and the first warning came from a caller's operation.
+ * Engage down is an outage every instance shares: the instance is degraded (200), not taken out of
+ * the load balancer with all the others. Engage refusing the configured token is the instance's
+ * own: unready (503).
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -40,14 +43,23 @@ async function probe(): Promise<number> {
   return (await fetch(`${gateway.origin}/readyz`)).status;
 }
 
-it('logs once when Engage fails the check, with why, and once when it passes again', async () => {
+it('logs once when Engage fails the check, with why, and once when it passes again: degraded while Engage is down, unready while it refuses the token', async () => {
   expect(await probe()).toBe(200);
   status = 503;
+  expect(await probe()).toBe(200);
+  expect(await probe()).toBe(200);
+  status = 200;
+  expect(await probe()).toBe(200);
+  status = 401;
   expect(await probe()).toBe(503);
   expect(await probe()).toBe(503);
   status = 200;
   expect(await probe()).toBe(200);
-  expect(await probe()).toBe(200);
-  expect(readiness()).toEqual(['readiness: unready (engage: Engage answered HTTP 503)', 'readiness: ready again']);
+  expect(readiness()).toEqual([
+    'readiness: degraded (engage: Engage answered HTTP 503)',
+    'readiness: ready again',
+    'readiness: unready (engage: Engage answered HTTP 401)',
+    'readiness: ready again',
+  ]);
   expect(lines.join('\n')).not.toContain('configured-token');
 });
