@@ -32,6 +32,9 @@
  *   others, so every instance sharing the store stops serving the scope too;
  * - a failing store is a miss, and a failed eviction falls back to `ALL`; an `ALL` the store does not
  *   take either is written again until it does, and this instance serves nothing meanwhile;
+ * - a collection's read Engage refuses to the token (403: listing users takes a right an agent's or
+ *   a bot's role often lacks) is kept as that refusal, like an answer: asked again each operation,
+ *   it spent one call of the token's share every time, for the same 403;
  * - no stampede: reads that miss the same entry (same scope and request) while its answer is being
  *   read and stored share that one REST call, per process. A joiner is served the shared answer
  *   only if it is still current by the rule above (none of its tags changed since the shared
@@ -81,6 +84,13 @@ interface Entry {
   tags: string[];
   value: unknown;
 }
+
+/** What the cache keeps for a collection's read Engage refused (403): thrown again as it was, on a hit. */
+interface Refusal {
+  [REFUSED]: { message: string; details: EngageError['details'] };
+}
+const REFUSED = 'engage:refused';
+const isRefusal = (value: unknown): value is Refusal => typeof value === 'object' && value !== null && REFUSED in value;
 
 const tagKey = (tag: string) => `tag:${tag}`;
 /** The tag every entry of a token scope has, in a shared store: written when Engage refuses the token. */
@@ -286,6 +296,7 @@ export class ResponseCache {
         const hit = await this.get(scope, request);
         if (hit !== undefined) {
           this.options.onLookup?.('hit', kind as CacheKind);
+          if (isRefusal(hit)) throw new EngageError('forbidden', hit[REFUSED].message, { ...hit[REFUSED].details });
           return hit as T;
         }
         const key = entryKey(scope, request);
@@ -313,6 +324,10 @@ export class ResponseCache {
         try {
           value = await answer;
         } catch (error) {
+          if (cacheable && kind === 'collection' && error instanceof EngageError && error.kind === 'forbidden') {
+            const refusal: Refusal = { [REFUSED]: { message: error.message, details: error.details } };
+            await this.set(scope, request, refusal, startedAt);
+          }
           land();
           throw error;
         }

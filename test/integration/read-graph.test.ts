@@ -611,6 +611,33 @@ describe('a token that may not list users', () => {
       stack.emulator.faults.reset();
     }
   });
+
+  it('asks Engage for the refused list once per cache TTL, not again at every operation', async () => {
+    const gateway = await stack.anotherGateway({ cacheTtlMs: 60_000 });
+    const operation = async () => {
+      const response = await fetch(gateway.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          query: '{ threads(first: 5) { nodes { interventions { user { id displayName } } } } }',
+        }),
+      });
+      return (await response.json()) as { data?: unknown; errors?: unknown[] };
+    };
+    stack.emulator.faults.set({ forbidden: true, method: 'GET', pathPattern: '^/1\\.0/users$' });
+    try {
+      stack.emulator.requestLog.reset();
+      const first = await operation();
+      expect(first.errors).toBeUndefined();
+      const refusals = () =>
+        stack.emulator.requestLog.entries().filter((entry) => entry.path === '/1.0/users' && entry.status === 403);
+      expect(refusals()).toHaveLength(1);
+      for (let i = 0; i < 3; i += 1) expect(await operation()).toEqual(first);
+      expect(refusals()).toHaveLength(1);
+    } finally {
+      stack.emulator.faults.reset();
+    }
+  });
 });
 
 describe('errors', () => {

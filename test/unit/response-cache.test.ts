@@ -9,6 +9,7 @@ import { ResponseCache } from '../../src/cache/response-cache';
 import { ALL } from '../../src/cache/resources';
 import { createInfra, type Infra } from '../../src/infra';
 import { EngageClient, pathAndQuery, type EngageApi, type EngageRequest, type EngageTransport } from '../../src/engage';
+import { EngageError } from '../../src/engage/errors';
 import { describeWith, requirements, TEST_REDIS_URL } from '../support/requirements';
 
 const TTL = { collectionsTtlMs: 60_000, recordsTtlMs: 60_000 };
@@ -20,9 +21,14 @@ class FakeEngage implements EngageTransport {
   /** Resolves the next read only when released (to change things while an answer is in flight). */
   hold?: Promise<void>;
 
+  /** Paths Engage refuses to the token (403). */
+  readonly refused = new Set<string>();
+
   async call<T>(request: EngageRequest): Promise<T> {
     this.calls.push(`${request.method} ${pathAndQuery(request)}`);
     if (this.hold) await this.hold;
+    if (this.refused.has(request.path))
+      throw new EngageError('forbidden', `Engage ${request.method} ${request.path}: Forbidden.`, { status: 403 });
     // A thread's contents or interventions hold records of that thread only.
     const threadId = /thread:(\w+)/.exec(String(request.params?.q ?? ''))?.[1] ?? request.params?.thread_id;
     if (threadId && request.path === '/contents') return page([{ id: `c-${threadId}`, thread_id: threadId }]) as T;
@@ -68,6 +74,24 @@ function suite(name: string, makeInfra: () => Promise<Infra>) {
 
     afterEach(async () => {
       await infra.close();
+    });
+
+    it("keeps a collection's refusal (403) like an answer, for its scope; not a record's", async () => {
+      engage.refused.add('/users');
+      engage.refused.add('/content_threads/t1');
+      const refusal = { name: 'EngageError', kind: 'forbidden', message: 'Engage GET /users: Forbidden.', status: 403 };
+      await expect(apiOf('alice').allUsers()).rejects.toMatchObject(refusal);
+      await settle();
+      await expect(apiOf('alice').allUsers()).rejects.toMatchObject(refusal);
+      expect(engage.count()).toBe(1);
+      await expect(apiOf('bob').allUsers()).rejects.toMatchObject(refusal);
+      expect(engage.count()).toBe(2);
+
+      for (let i = 0; i < 2; i += 1) {
+        await expect(apiOf('alice').getThread('t1')).rejects.toMatchObject({ kind: 'forbidden' });
+        await settle();
+      }
+      expect(engage.count()).toBe(4);
     });
 
     it('serves a read again without calling Engage, only to the scope that read it', async () => {
