@@ -232,7 +232,7 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
   if (!humanCategoryIds?.length) {
     const { categories } = await persistently<{
       categories: Array<{ id: string; name: string; unselectable: boolean | null }>;
-    }>(`{ categories { id name unselectable } }`, {});
+    }>(`query BotCategories { categories { id name unselectable } }`, {});
     const category = categories.find((c) => !c.unselectable) ?? categories[0];
     humanCategoryIds = category ? [category.id] : [];
   }
@@ -241,13 +241,13 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
     const body = content.body ?? '';
     log(`bot: new thread ${thread.id} on ${thread.source.name} from ${content.author?.displayName ?? 'a customer'}`);
     const { botEngage } = await persistently<{ botEngage: { id: string } }>(
-      `mutation($c: ID!, $k: String) { botEngage(contentId: $c, idempotencyKey: $k) { id } }`,
+      `mutation BotEngage($c: ID!, $k: String) { botEngage(contentId: $c, idempotencyKey: $k) { id } }`,
       { c: content.id, k: `bot-engage-${content.id}` },
     );
     const interventionId = botEngage.id;
     if (humanPattern.test(body)) {
       const { transferToHuman } = await persistently<{ transferToHuman: { agentAvailable: boolean } }>(
-        `mutation($t: ID!, $cats: [ID!]!, $i: ID, $k: String) { transferToHuman(threadId: $t, categoryIds: $cats, interventionId: $i, idempotencyKey: $k) { agentAvailable } }`,
+        `mutation BotTransferToHuman($t: ID!, $cats: [ID!]!, $i: ID, $k: String) { transferToHuman(threadId: $t, categoryIds: $cats, interventionId: $i, idempotencyKey: $k) { agentAvailable } }`,
         { t: thread.id, cats: humanCategoryIds, i: interventionId, k: `bot-transfer-${content.id}` },
       );
       log(
@@ -262,7 +262,7 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
       };
     }
     await persistently(
-      `mutation($c: ID!, $b: String!, $k: String) { replyToContent(input: { contentId: $c, body: $b, idempotencyKey: $k }) { id } }`,
+      `mutation BotReply($c: ID!, $b: String!, $k: String) { replyToContent(input: { contentId: $c, body: $b, idempotencyKey: $k }) { id } }`,
       {
         c: content.id,
         b: answerFor(body),
@@ -271,7 +271,7 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
     );
     // Closed (or canceled) by someone else since the reply, an agent or another bot: done all the same.
     const closedHere = await persistently(
-      `mutation($i: ID!, $k: String) { closeIntervention(id: $i, idempotencyKey: $k) { id status } }`,
+      `mutation BotCloseIntervention($i: ID!, $k: String) { closeIntervention(id: $i, idempotencyKey: $k) { id status } }`,
       { i: interventionId, k: `bot-close-${content.id}` },
     ).then(
       () => true,
@@ -367,7 +367,7 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
    * once, so that a restart before the first answer resumes from here too.
    */
   const startFromNow = async (request: typeof gql = gql) => {
-    moveTo((await request<{ liveCursor: string }>('{ liveCursor }', {})).liveCursor);
+    moveTo((await request<{ liveCursor: string }>('query BotLiveCursor { liveCursor }', {})).liveCursor);
   };
   const onErrors = (errors: unknown) => {
     failures += 1;

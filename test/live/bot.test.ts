@@ -69,3 +69,19 @@ it('hands the conversation over to humans when the customer asks for one', async
   const thread = await stack.rest<Thread>(`/content_threads/${imported.thread_id}`);
   expect(thread.thread_category_ids.length).toBeGreaterThan(0);
 });
+
+it("names every operation it sends: an operator's metrics and logs tell them apart", async () => {
+  const metrics = await (await fetch(`${stack.gateway.origin}/metrics`)).text();
+  const counted = [...metrics.matchAll(/^graphql_operations_total\{operation="([^"]+)"/gm)].map((match) => match[1]);
+  expect(counted).toEqual(
+    expect.arrayContaining([
+      'BotLiveCursor',
+      'BotCategories',
+      'BotEngage',
+      'BotReply',
+      'BotCloseIntervention',
+      'BotTransferToHuman',
+    ]),
+  );
+  expect(counted).not.toContain('anonymous');
+});
