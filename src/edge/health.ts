@@ -174,9 +174,10 @@ export function createHealth(options: HealthOptions): Health {
     const failures = Object.values(checks).filter((check) => !check.ok);
     const status = !failures.length ? 'ready' : failures.every((check) => check.outage) ? 'degraded' : 'unready';
     // An operator sees Engage or Redis go away in the log, once, not only in the probes' answers.
-    // Which checks fail, not why: a reason that alternates (a timeout, then no connection) is one outage.
+    // Which checks fail and whether as outages, not why: a reason that alternates (a timeout, then no
+    // connection) is one outage, but an outage that turns into a refusal (503, then 401) is news.
     const failing = Object.entries(checks).filter(([name, check]) => !check.ok && name !== 'draining');
-    const failed = failing.map(([name]) => name).join(',');
+    const failed = failing.map(([name, check]) => (!check.ok && check.outage ? `${name} (outage)` : name)).join(',');
     if (failed !== lastFailed) {
       const reasons = failing.map(([name, check]) => `${name}: ${check.ok ? '' : check.reason}`).join('; ');
       const state = failing.every(([, check]) => !check.ok && check.outage) ? 'degraded' : 'unready';

@@ -53,12 +53,15 @@ it('logs once when Engage fails the check, with why, and once when it passes aga
   status = 401;
   expect(await probe()).toBe(503);
   expect(await probe()).toBe(503);
+  status = 503;
+  expect(await probe()).toBe(200);
   status = 200;
   expect(await probe()).toBe(200);
   expect(readiness()).toEqual([
     'readiness: degraded (engage: Engage answered HTTP 503)',
     'readiness: ready again',
     'readiness: unready (engage: Engage answered HTTP 401)',
+    'readiness: degraded (engage: Engage answered HTTP 503)',
     'readiness: ready again',
   ]);
   expect(lines.join('\n')).not.toContain('configured-token');
