@@ -434,6 +434,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         return { executed: stats.executions, received: stats.results.received };
       },
       upstream: () => upstream.health(),
+      // Created below, read at each scrape.
+      readiness: () => health.readiness(),
     },
     { operationNames: options.metricsOperationNames },
   );

@@ -65,6 +65,7 @@ import type { RequestEvent } from '../engage';
 import { errorCodeOf } from '../errors';
 import { MAX_NAME_LENGTH, operationNameOf } from './logging';
 import type { UpstreamHealth } from '../upstream';
+import type { Readiness } from './health';
 import type { CloseReason } from '../live/transport';
 import { sameSecret } from '../live/receiver';
 import { codeOfStatus, refusalOf, send } from './http-errors';
@@ -80,6 +81,8 @@ export interface MetricsSources {
   subscriptionPayloads?(): { executed: number; received: number };
   /** The shared upstream policies' state (src/upstream.ts). */
   upstream?(): Promise<UpstreamHealth>;
+  /** What `/readyz` answers now (src/edge/health.ts): a scrape is one more probe. */
+  readiness?(): Promise<Pick<Readiness, 'status'>>;
 }
 
 export interface Metrics {
@@ -218,6 +221,20 @@ export function createMetrics(
         this.reset();
         this.inc({ outcome: 'executed' }, counts.executed);
         this.inc({ outcome: 'received' }, counts.received);
+      },
+    });
+
+  const readiness = sources.readiness;
+  if (readiness)
+    new Gauge({
+      name: 'gateway_readiness',
+      help: 'What /readyz answers now, 1 for its status: ready; degraded (an outage every instance shares, Engage or Redis down: still in the load balancer, alert on it); unready (shutting down, or Engage refusing the configuration).',
+      labelNames: ['status'],
+      registers: [registry],
+      async collect() {
+        const { status } = await readiness();
+        for (const each of ['ready', 'degraded', 'unready'] as const)
+          this.set({ status: each }, each === status ? 1 : 0);
       },
     });
 

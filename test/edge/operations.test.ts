@@ -701,6 +701,10 @@ describe('health, readiness and metrics', () => {
       };
       expect(body.status).toBe('degraded');
       expect(body.checks.engage).toMatchObject({ ok: false, reason: 'Engage unreachable', outage: true });
+      // What an operator alerts on: the instance stays in the load balancer.
+      const metrics = await (await fetch(`${orphan.origin}/metrics`)).text();
+      expect(metrics).toMatch(/^gateway_readiness\{status="degraded"\} 1$/m);
+      expect(metrics).toMatch(/^gateway_readiness\{status="ready"\} 0$/m);
       expect(body.checks.engage.reason).not.toContain(url);
       expect((await fetch(`${orphan.origin}/healthz`)).status).toBe(200);
     } finally {
@@ -723,6 +727,8 @@ describe('health, readiness and metrics', () => {
     expect(text).toMatch(/engage_rest_requests_total\{method="GET",endpoint="\/content_sources",status="200"\} [1-9]/);
     expect(text).toMatch(/engage_rest_duration_seconds_count\{method="GET",endpoint="\/content_sources"\} [1-9]/);
     expect(text).toMatch(/graphql_operations_total\{operation="Sources",code="ok"\} [1-9]/);
+    expect(text).toMatch(/^gateway_readiness\{status="ready"\} 1$/m);
+    expect(text).toMatch(/^gateway_readiness\{status="unready"\} 0$/m);
     expect(text).toMatch(/graphql_operations_total\{operation="Broken",code="NOT_FOUND"\} 1/);
     // The test stack compiles every document; one with @skip runs on graphql-js.
     expect(text).toMatch(/graphql_executions_total\{executor="compiled"\} [1-9]/);
