@@ -85,11 +85,11 @@ interface Entry {
   value: unknown;
 }
 
+const REFUSED = 'engage:refused';
 /** What the cache keeps for a collection's read Engage refused (403): thrown again as it was, on a hit. */
 interface Refusal {
   [REFUSED]: { message: string; details: EngageError['details'] };
 }
-const REFUSED = 'engage:refused';
 const isRefusal = (value: unknown): value is Refusal => typeof value === 'object' && value !== null && REFUSED in value;
 
 const tagKey = (tag: string) => `tag:${tag}`;

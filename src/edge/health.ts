@@ -70,6 +70,8 @@ export interface Health {
 /** A check's answer; a failure with `outage` is of what every instance shares (see above): it makes the instance degraded, not unready. */
 type Check = { ok: true } | { ok: false; reason: string; outage?: true };
 
+const isOutage = (check: Check): boolean => !check.ok && check.outage === true;
+
 export interface Readiness {
   status: 'ready' | 'degraded' | 'unready';
   checks: Record<string, Check>;
@@ -172,15 +174,15 @@ export function createHealth(options: HealthOptions): Health {
     checks.draining = draining ? { ok: false, reason: 'shutting down' } : { ok: true };
     // A shared outage does not decide (see the module comment): it makes the instance degraded.
     const failures = Object.values(checks).filter((check) => !check.ok);
-    const status = !failures.length ? 'ready' : failures.every((check) => check.outage) ? 'degraded' : 'unready';
+    const status = !failures.length ? 'ready' : failures.every(isOutage) ? 'degraded' : 'unready';
     // An operator sees Engage or Redis go away in the log, once, not only in the probes' answers.
     // Which checks fail and whether as outages, not why: a reason that alternates (a timeout, then no
     // connection) is one outage, but an outage that turns into a refusal (503, then 401) is news.
     const failing = Object.entries(checks).filter(([name, check]) => !check.ok && name !== 'draining');
-    const failed = failing.map(([name, check]) => (!check.ok && check.outage ? `${name} (outage)` : name)).join(',');
+    const failed = failing.map(([name, check]) => (isOutage(check) ? `${name} (outage)` : name)).join(',');
     if (failed !== lastFailed) {
       const reasons = failing.map(([name, check]) => `${name}: ${check.ok ? '' : check.reason}`).join('; ');
-      const state = failing.every(([, check]) => !check.ok && check.outage) ? 'degraded' : 'unready';
+      const state = failing.every(([, check]) => isOutage(check)) ? 'degraded' : 'unready';
       options.log?.(failed ? `readiness: ${state} (${reasons})` : 'readiness: ready again');
       lastFailed = failed;
     }
