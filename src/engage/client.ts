@@ -92,9 +92,16 @@ export class EngageClient implements EngageApi {
     return this.call<T>('GET', resourcePath, params, { answer });
   }
 
-  /** One page of a collection. */
-  page<T>(resourcePath: string, params: Params & PageParams = {}): Promise<Page<T>> {
-    return this.get<Page<T>>(resourcePath, { ...params, limit: params.limit ?? DEFAULT_LIMIT }, 'page');
+  /**
+   * One page of a collection. A page of no records (`first: 0`, asked for the total count) is asked
+   * as a page of one and answered empty: Engage documents its limit's default (30) and maximum (150),
+   * not what it makes of 0, and a server that reads 0 as "not given" would answer 30 records.
+   */
+  async page<T>(resourcePath: string, params: Params & PageParams = {}): Promise<Page<T>> {
+    const limit = params.limit ?? DEFAULT_LIMIT;
+    if (limit > 0) return this.get<Page<T>>(resourcePath, { ...params, limit }, 'page');
+    const page = await this.get<Page<T>>(resourcePath, { ...params, limit: 1 }, 'page');
+    return { ...page, limit: 0, records: [] };
   }
 
   /**
@@ -102,7 +109,7 @@ export class EngageClient implements EngageApi {
    * (`ceil(count / 150)` requests, fetched concurrently), with the collection's total count.
    */
   async window<T>(resourcePath: string, params: Params, offset: number, count: number): Promise<Page<T>> {
-    if (count <= MAX_LIMIT) return this.page<T>(resourcePath, { ...params, offset, limit: Math.max(count, 1) });
+    if (count <= MAX_LIMIT) return this.page<T>(resourcePath, { ...params, offset, limit: count });
     const starts: number[] = [];
     for (let start = offset; start < offset + count; start += MAX_LIMIT) starts.push(start);
     const pages = await Promise.all(

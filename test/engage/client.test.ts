@@ -92,6 +92,12 @@ describe('pagination', () => {
     expect(page).toEqual(direct);
   });
 
+  it('page() of no records (first: 0) asks limit 1 and answers none with the count: Engage does not document limit 0', async () => {
+    const page = await client.listThreads({ limit: 0 });
+    expect(paramsOf(onlyRequest('/content_threads')).get('limit')).toBe('1');
+    expect(page).toEqual({ count: emu.records.count('threads'), offset: 0, limit: 0, records: [] });
+  });
+
   it('window() spanning several pages makes exactly ceil(n/150) requests and returns the records in order', async () => {
     const page = await client.window<Content>('/contents', {}, 10, 400);
     const entries = logged(emu, /^\/1\.0\/contents$/);
