@@ -656,6 +656,7 @@ const edgeSchema = z.object({
   OPERATION_ASSUMED_LIST_SIZE: positiveInt.optional(),
   OPERATION_MAX_FRAGMENT_SPREADS: nonNegativeInt.optional(),
   OPERATION_MAX_REPEATED_FIELDS: positiveInt.optional(),
+  OPERATION_MAX_ANSWER_BYTES: positiveInt.optional(),
   INTROSPECTION: bool.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   READY_TIMEOUT_MS: positiveMs.default(2_000),
@@ -718,6 +719,7 @@ export interface EdgeConfig {
     assumedListSize?: number;
     maxFragmentSpreads?: number;
     maxRepeatedFields?: number;
+    maxAnswerBytes?: number;
   };
   introspection: boolean;
   logLevel: string;
@@ -801,6 +803,7 @@ export function loadEdgeConfig(
       assumedListSize: e.OPERATION_ASSUMED_LIST_SIZE,
       maxFragmentSpreads: e.OPERATION_MAX_FRAGMENT_SPREADS,
       maxRepeatedFields: e.OPERATION_MAX_REPEATED_FIELDS,
+      maxAnswerBytes: e.OPERATION_MAX_ANSWER_BYTES,
     },
     introspection: e.INTROSPECTION ?? !production,
     logLevel: e.LOG_LEVEL,

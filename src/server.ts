@@ -39,7 +39,7 @@ import {
 import { createEngageAgent, ENDED, type RequestEvent, type RetryPolicy } from './engage';
 import { createFormatError, errorCodeOf } from './errors';
 import { AuthError, createAuthenticator, type AuthConfig } from './edge/auth';
-import { createCallerRate, type RateCaller } from './edge/caller-rate';
+import { ANSWER_BYTES_PER_OPERATION, createCallerRate, type RateCaller } from './edge/caller-rate';
 import { addressReader, clientAddress, compileTrust, type TrustProxy } from './edge/client-address';
 import { trackRequests } from './edge/drain';
 import { createHttpServer, type HttpServerLimits } from './edge/http-server';
@@ -87,11 +87,20 @@ export function loadTypeDefs(dir = SCHEMA_DIR): string[] {
 }
 
 /**
+ * Where an HTTP operation's context keeps who its caller's rate counts (src/edge/caller-rate.ts),
+ * and the answer bytes counted so far (`answered`: before it is sent, as measured; the rest once sent).
+ */
+const RATE_CALLER = Symbol('rateCaller');
+interface RateCharge {
+  who: RateCaller;
+  answered: number;
+}
+const rateChargeOf = (context: object) => (context as { [RATE_CALLER]?: RateCharge })[RATE_CALLER];
+
+/**
  * The executable schema the gateway serves: the SDL with its resolvers. `npm run schema:print`
  * prints it to `schema.graphql`, which front-ends point their codegen at.
  */
-/** Where an HTTP operation's context keeps who its caller's rate counts (src/edge/caller-rate.ts). */
-const RATE_CALLER = Symbol('rateCaller');
 
 export function createSchema(): GraphQLSchema {
   return makeExecutableSchema({ typeDefs: loadTypeDefs(), resolvers });
@@ -504,10 +513,21 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     { requestDidStart: async () => READ_LIVE_CURSOR_FIRST },
     ...(limitsOn
       ? [
-          useOperationLimits<GatewayContext>(limits, (cost, context) => {
-            const who = (context as { [RATE_CALLER]?: RateCaller })[RATE_CALLER];
-            return who && callerRate?.charge(who, cost, true);
-          }),
+          useOperationLimits<GatewayContext>(
+            limits,
+            (cost, context) => {
+              const charge = rateChargeOf(context);
+              return charge && callerRate?.charge(charge.who, cost, true);
+            },
+            // Counted before it is sent: a client that never reads its answers is never sent all of
+            // them (no 'finish'), and was then never charged for them.
+            (length, context) => {
+              const charge = rateChargeOf(context);
+              if (!charge || !callerRate) return;
+              charge.answered = length;
+              callerRate.answered(charge.who, length);
+            },
+          ),
         ]
       : []),
     logging.apolloPlugin as ApolloServerPlugin<GatewayContext>,
@@ -651,12 +671,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       // Charged again once the operation's cost is known (useOperationLimits): kept where Apollo's
       // copy of the context keeps it, a property.
       if (callerRate) {
-        (context as { [RATE_CALLER]?: RateCaller })[RATE_CALLER] = who;
+        const charge: RateCharge = { who, answered: 0 };
+        (context as { [RATE_CALLER]?: RateCharge })[RATE_CALLER] = charge;
         // What the answer weighs, once it is sent: its bytes (Express sets `content-length` for
-        // Apollo's string, UTF-8 encoded), as a WebSocket answer's are counted (src/live/transport.ts).
+        // Apollo's string, UTF-8 encoded), as a WebSocket answer's are counted (src/live/transport.ts),
+        // less what was counted before it was sent (its length in characters: non-ASCII text weighs more).
         res.once('finish', () => {
           const bytes = Number(res.getHeader('content-length'));
-          if (bytes > 0) callerRate.answered(who, bytes);
+          const more =
+            Math.floor(bytes / ANSWER_BYTES_PER_OPERATION) - Math.floor(charge.answered / ANSWER_BYTES_PER_OPERATION);
+          if (more > 0) callerRate.answered(who, more * ANSWER_BYTES_PER_OPERATION);
         });
       }
       return context;

@@ -11,6 +11,7 @@
  * | cost       | objects the operation may resolve: page sizes multiplied down the tree, and what a thread's status, customer... read (THREAD_READS) | graphql-query-complexity estimator |
  * | restCalls  | REST calls no loader can batch (one per parent) times the parents, plus one per root field | graphql-query-complexity estimator |
  * | fragmentSpreads, repeatedFields | fragment spreads; most fields under one name in one selection set | src/edge/document-shape.ts, before graphql-js's rules look at the document |
+ * | answerBytes | the answer's length as JSON, after execution and before it is serialised (the one limit checked after the work: what the estimates cannot know is how long Engage's texts are) | src/edge/answer-size.ts, in `useOperationLimits` and the WebSocket transport |
  *
  * graphql-armor's rules are the maintained, Apollo-ready versions of depth/alias/directive limits;
  * its own cost rule weighs fields by depth and cannot multiply by `first`, which is what makes a
@@ -57,6 +58,7 @@ import { getComplexity, type ComplexityEstimator } from 'graphql-query-complexit
 import { LRUCache } from 'lru-cache';
 import stableStringify from 'safe-stable-stringify';
 import type { ApolloServerPlugin } from '@apollo/server';
+import { answerLength } from './answer-size';
 import { documentShapeRule } from './document-shape';
 import { oversizedJson } from './documents';
 import { definedOnly } from '../config';
@@ -66,7 +68,15 @@ import { connectionArgumentError } from '../resolvers/connection-args';
 export const OPERATION_TOO_COMPLEX = 'OPERATION_TOO_COMPLEX';
 
 export type LimitName =
-  'tokens' | 'depth' | 'aliases' | 'directives' | 'cost' | 'restCalls' | 'fragmentSpreads' | 'repeatedFields';
+  | 'tokens'
+  | 'depth'
+  | 'aliases'
+  | 'directives'
+  | 'cost'
+  | 'restCalls'
+  | 'fragmentSpreads'
+  | 'repeatedFields'
+  | 'answerBytes';
 
 export interface OperationLimits {
   maxTokens: number;
@@ -81,6 +91,8 @@ export interface OperationLimits {
   maxFragmentSpreads: number;
   /** Fields answering under one name in one selection set, fragments merged (src/edge/document-shape.ts). */
   maxRepeatedFields: number;
+  /** An answer's length as JSON, about (src/edge/answer-size.ts); past it the answer is refused, not sent. */
+  maxAnswerBytes: number;
 }
 
 /**
@@ -115,6 +127,8 @@ export const DEFAULT_LIMITS: OperationLimits = {
   // Above the spreads (clients add `__typename` to each fragment); 60 copies of a field with a
   // subselection validated in 4-45 ms, 240 copies in 120-210 ms.
   maxRepeatedFields: 60,
+  // 150 threads of 30 contents with every field, bodies of 2 KB, is some 12 MB; the inbox 30-60 KB.
+  maxAnswerBytes: 16 * 1024 * 1024,
 };
 
 /**
@@ -326,6 +340,11 @@ export interface Limits {
    * token-limit syntax error into one; other errors pass unchanged.
    */
   formatError(formatted: GraphQLFormattedError): GraphQLFormattedError;
+  /**
+   * An answer's `data` measured against `maxAnswerBytes` before it is serialised: its length as JSON
+   * (about; past the limit, where the count stopped), and the refusal to answer instead when past it.
+   */
+  measureAnswer(data: unknown, mutation: boolean): { length: number; refusal?: GraphQLError };
 }
 
 export function createLimits(schema: GraphQLSchema, overrides: Partial<OperationLimits> = {}): Limits {
@@ -509,6 +528,15 @@ export function createLimits(schema: GraphQLSchema, overrides: Partial<Operation
 
   return {
     limits,
+    measureAnswer(data, mutation) {
+      const length = answerLength(data, limits.maxAnswerBytes);
+      if (length <= limits.maxAnswerBytes) return { length };
+      const message =
+        `Operation too complex: its answer is larger than the ${limits.maxAnswerBytes} bytes the gateway sends; ` +
+        `select fewer fields, fewer aliases of one, or smaller pages` +
+        (mutation ? '. The mutation was made: read what it changed with a smaller selection.' : '.');
+      return { length, refusal: tooComplex('answerBytes', limits.maxAnswerBytes, message) };
+    },
     parseOptions: { maxTokens: limits.maxTokens },
     validationRules: [
       // First in this list, and on the Document node: before any rule visits a selection set.
@@ -572,15 +600,34 @@ export function createLimits(schema: GraphQLSchema, overrides: Partial<Operation
 /**
  * Apollo Server's side of the cost check: after the operation is resolved (its variables known)
  * and before any resolver runs. The 400 matches the validation errors of the other limits.
+ * Then, once it is executed and before its answer is serialised, the answer's length: past
+ * `maxAnswerBytes` its data is dropped for the refusal (`data: null`: it was executed).
  */
 export function useOperationLimits<C extends object>(
   limits: Limits,
   /** Once an operation's cost is estimated and within the limit: a refusal to answer instead (the caller's rate, by cost). */
   charge?: (cost: number, context: C) => GraphQLError | undefined,
+  /** An answer of about `length` bytes is about to be sent (within the limit, or its refusal's length past it). */
+  answered?: (length: number, context: C) => void,
 ): ApolloServerPlugin<C> {
   return {
     async requestDidStart() {
       return {
+        // Before the logging and metrics plugins' (it comes first in the list, and awaits nothing):
+        // they count the refusal's code.
+        async willSendResponse({ response, operation, contextValue }) {
+          if (response.body.kind !== 'single' || !response.body.singleResult.data) return;
+          const { length, refusal } = limits.measureAnswer(
+            response.body.singleResult.data,
+            operation?.operation === 'mutation',
+          );
+          answered?.(length, contextValue);
+          if (refusal)
+            response.body.singleResult = {
+              data: null,
+              errors: [{ message: refusal.message, extensions: refusal.extensions }],
+            };
+        },
         async didResolveOperation({ document, operation, request, contextValue }) {
           // No operation by that name (an operationName with an anonymous one, say): Apollo calls this
           // hook all the same, then answers 400 OPERATION_RESOLUTION_FAILURE, as the WebSocket side

@@ -684,7 +684,7 @@ export function startTransport(options: TransportOptions): Transport {
     sizeCalculation: (parsed) => parsed.size,
   });
   /** A result's formatted errors and its `payload` JSON: a shared result is done once for all its subscribers. */
-  const serialised = new WeakMap<ExecutionResult, { json: string; codes?: string[] }>();
+  const serialised = new WeakMap<ExecutionResult, { json: string; codes?: string[]; bytes?: number }>();
   const rules = [
     ...specifiedRules,
     ...(options.introspection === false ? [NoSchemaIntrospectionCustomRule] : []),
@@ -801,24 +801,29 @@ export function startTransport(options: TransportOptions): Transport {
     serialise(result, operation) {
       let out = serialised.get(result);
       if (!out) {
-        if (result.errors) {
+        // Past the answer's limit (src/edge/answer-size.ts), its refusal instead: for a subscription's
+        // payload, once for all its subscribers, who each get the refusal for that event and stay subscribed.
+        const measured = result.data && options.limits?.measureAnswer(result.data, operation.type === 'mutation');
+        const answer: ExecutionResult = measured?.refusal ? { data: null, errors: [measured.refusal] } : result;
+        if (answer.errors) {
           // A subscription's payloads may be shared by many sockets: the socket's id only in a query's or mutation's.
           const requestId = operation.subscription ? undefined : operation.connection.requestId;
-          const errors = result.errors.map((error) => formatError(error, requestId));
+          const errors = answer.errors.map((error) => formatError(error, requestId));
           out = {
-            json: JSON.stringify({ ...result, errors } satisfies FormattedExecutionResult),
+            json: JSON.stringify({ ...answer, errors } satisfies FormattedExecutionResult),
             codes: [...new Set(errors.map(errorCodeOf))],
           };
-        } else out = { json: JSON.stringify(result) };
+        } else out = { json: JSON.stringify(answer) };
         serialised.set(result, out);
       }
       if (out.codes) for (const code of out.codes) (operation.errorCodes ??= new Set()).add(code);
-      // A query's or mutation's answer counts in its caller's rate by its bytes (UTF-8, as ws sends
-      // it), as over HTTP (`content-length`): its length in characters undercounted non-ASCII text
-      // (accents, CJK, emoji) 2-3 times. A subscription's payloads are bounded by its cost, counted
-      // as it started (and executed once for many).
-      if (!operation.subscription && options.callerRate)
-        options.callerRate.answered(operation.connection, Buffer.byteLength(out.json, 'utf8'));
+      // An answer counts in its caller's rate by its bytes (UTF-8, as ws sends it), as over HTTP
+      // (`content-length`): its length in characters undercounted non-ASCII text (accents, CJK,
+      // emoji) 2-3 times. A subscription's payloads too, each in the rate of each subscriber it is
+      // sent to: executed once for many, each is written to every socket, and a payload of 16 MB
+      // (a thread's long emails under aliases) sent to 20 sockets at each event counted nothing.
+      if (options.callerRate)
+        options.callerRate.answered(operation.connection, (out.bytes ??= Buffer.byteLength(out.json, 'utf8')));
       return out.json;
     },
     sendErrors(operation, errors) {

@@ -320,6 +320,7 @@ describe('the estimates (pure)', () => {
       OPERATION_MAX_COST: '50',
       OPERATION_MAX_REST_CALLS: '5',
       OPERATION_ASSUMED_LIST_SIZE: '3',
+      OPERATION_MAX_ANSWER_BYTES: '65536',
     });
     expect(config.edge.limits).toEqual({
       maxTokens: 100,
@@ -329,6 +330,7 @@ describe('the estimates (pure)', () => {
       maxCost: 50,
       maxRestCalls: 5,
       assumedListSize: 3,
+      maxAnswerBytes: 65_536,
     });
   });
 });
