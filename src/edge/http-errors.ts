@@ -57,13 +57,32 @@ export function noteUncodedRefusals(coded: (res: Response) => boolean): RequestH
   };
 }
 
+const GRAPHQL_RESPONSE = 'application/graphql-response+json';
+
+/**
+ * In the media type Apollo Server answers the same request with (GraphQL over HTTP): the one the
+ * client prefers, `application/json` when it says none. Apollo Client 4 reads the body of an answer
+ * that is not a 2xx only when it is `application/graphql-response+json`, which it prefers: the
+ * caller's rate refused as `application/json` was a "Received status code 429" without its code nor
+ * its `retryAfterMs`.
+ */
+function asNegotiated(res: Response): Response {
+  const type =
+    res.req.accepts(['application/json', GRAPHQL_RESPONSE]) === GRAPHQL_RESPONSE
+      ? GRAPHQL_RESPONSE
+      : 'application/json';
+  return res.setHeader('content-type', `${type}; charset=utf-8`);
+}
+
 /** Answers `status` with one GraphQL-shaped error, carrying the request's id. */
 export function send(res: Response, status: number, code: string, message: string): void {
   refusedWith(res, code);
   const requestId = res.getHeader('x-request-id');
-  res.status(status).json({
-    errors: [{ message, extensions: { code, ...(typeof requestId === 'string' ? { requestId } : {}) } }],
-  });
+  asNegotiated(res)
+    .status(status)
+    .json({
+      errors: [{ message, extensions: { code, ...(typeof requestId === 'string' ? { requestId } : {}) } }],
+    });
 }
 
 /**
@@ -80,14 +99,16 @@ export function sendGraphQLError(res: Response, error: GraphQLError): void {
   const code = typeof extensions.code === 'string' ? extensions.code : 'BAD_REQUEST';
   refusedWith(res, code);
   const requestId = res.getHeader('x-request-id');
-  res.status(http?.status ?? 400).json({
-    errors: [
-      {
-        message: error.message,
-        extensions: { ...extensions, code, ...(typeof requestId === 'string' ? { requestId } : {}) },
-      },
-    ],
-  });
+  asNegotiated(res)
+    .status(http?.status ?? 400)
+    .json({
+      errors: [
+        {
+          message: error.message,
+          extensions: { ...extensions, code, ...(typeof requestId === 'string' ? { requestId } : {}) },
+        },
+      ],
+    });
 }
 
 /** Refuses a POST whose body is not JSON (Apollo would answer a plain-text 400). */

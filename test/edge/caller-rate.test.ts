@@ -268,6 +268,31 @@ it('refuses a caller past its rate before reading its body: no parse of up to a 
   expect(await post(`"${'x'.repeat(1_100_000)}"`)).toEqual({ status: 413, code: 'PAYLOAD_TOO_LARGE' });
 });
 
+it("answers the refusal in the media type Apollo Client prefers: it reads a 429's body only as application/graphql-response+json", async () => {
+  const gateway = await stack.anotherGateway({ callerOperationsPerSecond: PER_SECOND });
+  const post = (accept?: string) =>
+    fetch(gateway.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(accept ? { accept } : {}) },
+      body: JSON.stringify({ query: '{ __typename }' }),
+    });
+  // One at a time: which of requests sent together is the one refused is not said.
+  const answers = await inOneWindow(async () => {
+    const served = [];
+    for (let i = 0; i < PER_SECOND; i += 1) served.push(await post());
+    return [...served, await post('application/graphql-response+json,application/json;q=0.9'), await post()];
+  });
+  const [preferred, none] = answers.slice(PER_SECOND);
+  expect(answers.slice(0, PER_SECOND).map((answer) => answer.status)).toEqual(Array(PER_SECOND).fill(200));
+  expect(preferred.status).toBe(429);
+  expect(preferred.headers.get('content-type')).toBe('application/graphql-response+json; charset=utf-8');
+  expect(
+    ((await preferred.json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0].extensions.code,
+  ).toBe('RATE_LIMITED');
+  expect(none.status).toBe(429);
+  expect(none.headers.get('content-type')).toBe('application/json; charset=utf-8');
+});
+
 describe('callers without a token, from many addresses, together', () => {
   const sockets: Client[] = [];
   afterAll(async () => {
