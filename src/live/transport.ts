@@ -35,7 +35,9 @@
  *   - missing (when anonymous callers are refused), malformed or invalid: closed with 4401 and
  *     the reason;
  *   - an Engage token that Engage refuses (checked with one cheap call, the source list the
- *     permission checks need anyway), or a JWT naming an agent without a token: 4403 and the reason;
+ *     permission checks need anyway): 4401 and the reason when Engage answers 401 (as HTTP's
+ *     UNAUTHENTICATED; graphql-ws's client does not try a 4401 again), 4403 when it answers 403;
+ *     a JWT naming an agent without a token: 4403 and the reason;
  *   - Engage unreachable during that check: 1013 Try again later;
  *   - more sockets for one token than `maxSocketsPerToken`: 4429 and the reason;
  *   - a JWT (`credentials.expiresAt`) that expires: 4401 "JWT expired" when it does, whatever runs
@@ -306,7 +308,7 @@ export const CLOSE_REASONS = {
   too_many_inits: CloseCode.TooManyInitialisationRequests,
   /** 4401: `connection_init` without a credential (when one is needed), a malformed or an invalid one. */
   unauthenticated: CloseCode.Unauthorized,
-  /** 4403: a token Engage refused, a JWT naming an agent without a token. */
+  /** 4403: a token Engage refused to list sources with (403), a JWT naming an agent without a token. */
   forbidden: CloseCode.Forbidden,
   /** 1013: Engage could not be reached to check the token. */
   engage_unavailable: 1013,
@@ -946,7 +948,11 @@ export function startTransport(options: TransportOptions): Transport {
       try {
         await context.engage.allSources();
       } catch (error) {
-        if (error instanceof EngageError && (error.kind === 'unauthenticated' || error.kind === 'forbidden'))
+        // 4401 as over HTTP (UNAUTHENTICATED): graphql-ws's client gives up at once, where it tries a
+        // 4403 again, "might grant access after retry": six attempts and 40 s before it said so.
+        if (error instanceof EngageError && error.kind === 'unauthenticated')
+          return close(connection, 'unauthenticated', 'Unauthorized: Engage refused the token');
+        if (error instanceof EngageError && error.kind === 'forbidden')
           return close(connection, 'forbidden', 'Forbidden: Engage refused the token');
         return close(connection, 'engage_unavailable', 'Try again later: Engage could not check the token');
       } finally {

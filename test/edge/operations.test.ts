@@ -434,7 +434,7 @@ describe('WebSocket logs', () => {
     const junk = 'junk-token-never-logged-0123456789';
     const refused = await opened('ws-refused-token');
     refused.socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${junk}` } }));
-    expect(await refused.closed).toBe(4403);
+    expect(await refused.closed).toBe(4401);
     const malformed = await opened('ws-malformed');
     malformed.socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: 'Basic abc' } }));
     expect(await malformed.closed).toBe(4401);
@@ -447,8 +447,8 @@ describe('WebSocket logs', () => {
         .find((record) => record.msg === 'socket' && record.requestId === requestId);
     await until(() => socketLine('ws-left') !== undefined, 'the socket lines', 5_000);
     expect(socketLine('ws-refused-token')).toMatchObject({
-      closeCode: 4403,
-      closeReason: 'forbidden',
+      closeCode: 4401,
+      closeReason: 'unauthenticated',
       acknowledged: false,
       operations: 0,
       caller: expect.any(String),

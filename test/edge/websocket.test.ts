@@ -233,11 +233,34 @@ describe('WebSocket upgrades', () => {
     expect(await upgrade(stack.gateway.url)).toBe(101);
   });
 
-  it('closes a junk token with 4403 and a reason at connection_init, before acknowledging, after one REST call', async () => {
+  it('closes a junk token with 4401 (which graphql-ws does not retry) and a reason at connection_init, before acknowledging, after one REST call', async () => {
     stack.emulator.requestLog.reset();
     const closed = await connectionInit(stack.gateway.url, { authorization: 'Bearer junk-token' });
-    expect(closed).toEqual({ code: 4403, reason: 'Forbidden: Engage refused the token', acknowledged: false });
+    expect(closed).toEqual({ code: 4401, reason: 'Unauthorized: Engage refused the token', acknowledged: false });
     expect(stack.emulator.requestLog.entries()).toHaveLength(1);
+  });
+
+  it('a graphql-ws client with its default retries reports a junk token at once, after one attempt (it tried a 4403 six times, for 40 s)', async () => {
+    const client = clientWithHeaders(
+      stack.gateway.url,
+      {},
+      {
+        connectionParams: { authorization: 'Bearer junk-token' },
+        retryAttempts: 5,
+      },
+    );
+    let attempts = 0;
+    client.on('connecting', () => (attempts += 1));
+    const failure = new Promise<unknown>((resolve) =>
+      client.subscribe(
+        { query: '{ __typename }' },
+        { next: () => undefined, error: resolve, complete: () => resolve(null) },
+      ),
+    );
+    const closed = (await within(failure, 5_000, 'the client to give up')) as { code?: number };
+    expect(closed.code).toBe(4401);
+    expect(attempts).toBe(1);
+    await client.dispose();
   });
 
   it('closes a malformed authorization with 4401', async () => {
@@ -596,7 +619,7 @@ describe('websocket_closes_total', () => {
     expect(await closedWith(capped.url, ['not json'])).toBe(4400);
     expect(await closedWith(capped.url, [subscribe('1')])).toBe(4401);
     expect(await closedWith(capped.url, [init({ authorization: 'Token abc' })])).toBe(4401);
-    expect(await closedWith(capped.url, [init({ authorization: 'Bearer junk-token' })])).toBe(4403);
+    expect(await closedWith(capped.url, [init({ authorization: 'Bearer junk-token' })])).toBe(4401);
     expect(await closedWith(capped.url, [init(), init()])).toBe(4429);
     // A message above the size limit: ws closes the socket itself (1009).
     expect(await closedWith(capped.url, [`"${'x'.repeat(1_100_000)}"`])).toBe(1009);
@@ -618,8 +641,7 @@ describe('websocket_closes_total', () => {
       'code="4406",reason="subprotocol"': 1,
       'code="4400",reason="bad_message"': 1,
       'code="4401",reason="not_acknowledged"': 1,
-      'code="4401",reason="unauthenticated"': 1,
-      'code="4403",reason="forbidden"': 1,
+      'code="4401",reason="unauthenticated"': 2,
       'code="4429",reason="too_many_inits"': 1,
       'code="1009",reason="frame_refused"': 1,
       'code="4400",reason="unacknowledged_bytes"': 1,

@@ -95,7 +95,7 @@ describe('one instance', () => {
     expect(after.data ?? null).toBeNull();
     expect(after.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     // Its source list was cached: the check at connection_init reads it again from Engage.
-    expect(await connectionInit(stack.gateway.url, agent.token)).toBe(4403);
+    expect(await connectionInit(stack.gateway.url, agent.token)).toBe(4401);
     // Another agent's answers are still served from the cache.
     const other = agents[1];
     await sources(stack.gateway.url, other);
