@@ -406,22 +406,37 @@ function unresolvedOperation(document: DocumentNode, operationName: string | nul
   return new GraphQLError(message, { extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } });
 }
 
-/** Credentials from the `connection_init` payload; header-like names accepted in either case. */
+/**
+ * Credentials from the `connection_init` payload: `authorization` (`Bearer <token>`), header-like
+ * names accepted in either case, also under `headers` (subscriptions-transport-ws's habit); or a bare
+ * token under `authToken` (Apollo Client's documentation) or `token`. Any of them unread acted with
+ * the configured token where anonymous callers are allowed: a page that followed Apollo's example
+ * saw the admin's sources, without a word.
+ */
 export function credentialsFrom(params: Readonly<Record<string, unknown>> | undefined): CallerCredentials {
-  const pick = (...names: string[]) => {
-    for (const name of names) {
-      const value = params?.[name];
-      if (typeof value === 'string' && value.length > 0) return value;
-    }
+  const headers = params?.headers;
+  const sources = [
+    params,
+    typeof headers === 'object' && headers !== null ? (headers as Record<string, unknown>) : undefined,
+  ];
+  const given = (...names: string[]): unknown => {
+    for (const source of sources)
+      for (const name of names) {
+        const value = source?.[name];
+        if (value !== undefined && value !== null) return value;
+      }
     return undefined;
   };
+  const bare = given('authToken', 'token');
+  const value =
+    given('authorization', 'Authorization') ??
+    (typeof bare === 'string' && bare.length > 0 && !/^bearer /i.test(bare) ? `Bearer ${bare}` : bare);
   // An authorization that is there but is no token (empty after a logout, a number, an object) is
   // malformed, as an empty or odd Authorization header is over HTTP: refused, never read as absent,
   // which would act with the configured token. Only a missing key or null is absent.
-  const given = params?.authorization ?? params?.Authorization;
-  const authorization =
-    pick('authorization', 'Authorization') ?? (given === undefined || given === null ? undefined : '');
-  return { authorization, userId: pick('userId', 'x-engage-user-id', 'X-Engage-User-Id') };
+  const authorization = value === undefined ? undefined : typeof value === 'string' ? value : '';
+  const userId = given('userId', 'x-engage-user-id', 'X-Engage-User-Id');
+  return { authorization, userId: typeof userId === 'string' && userId.length > 0 ? userId : undefined };
 }
 
 function withCode(errors: readonly GraphQLError[], code: string): GraphQLError[] {

@@ -240,6 +240,36 @@ describe('WebSocket upgrades', () => {
     expect(stack.emulator.requestLog.entries()).toHaveLength(1);
   });
 
+  it("reads a token under `headers`, or bare under Apollo's `authToken` or `token`; one unread there acted as the configured token", async () => {
+    const agent = stack.emulator.agents.find(
+      (a) => a.role === 'agent' && a.sourceIds.length < stack.emulator.records.list('sources').length,
+    )!;
+    const sourcesWith = async (connectionParams: Record<string, unknown>) => {
+      const client = clientWithHeaders(stack.gateway.url, {}, { connectionParams });
+      try {
+        const result = await new Promise<{ data?: { sources: Array<{ id: string }> } | null }>((resolve, reject) => {
+          let last = {};
+          client.subscribe(
+            { query: '{ sources { id } }' },
+            { next: (value) => (last = value), error: reject, complete: () => resolve(last) },
+          );
+        });
+        return result.data!.sources.map((source) => source.id).sort();
+      } finally {
+        await client.dispose();
+      }
+    };
+    const own = [...agent.sourceIds].sort();
+    expect(await sourcesWith({ headers: { Authorization: `Bearer ${agent.token}` } })).toEqual(own);
+    expect(await sourcesWith({ authToken: agent.token })).toEqual(own);
+    expect(await sourcesWith({ token: `Bearer ${agent.token}` })).toEqual(own);
+    expect(await connectionInit(stack.gateway.url, { authToken: 'junk-token' })).toMatchObject({
+      code: 4401,
+      acknowledged: false,
+    });
+    expect(await connectionInit(stack.gateway.url, { token: 42 })).toMatchObject({ code: 4401, acknowledged: false });
+  });
+
   it('a graphql-ws client with its default retries reports a junk token at once, after one attempt (it tried a 4403 six times, for 40 s)', async () => {
     const client = clientWithHeaders(
       stack.gateway.url,
