@@ -32,6 +32,12 @@
  *   others, so every instance sharing the store stops serving the scope too;
  * - a failing store is a miss, and a failed eviction falls back to `ALL`; an `ALL` the store does not
  *   take either is written again until it does, and this instance serves nothing meanwhile;
+ * - a write Engage refuses for the state of the record it names (404, 409, 422; 403, as it answers a
+ *   close of an intervention closed already) evicts that record, whose copy the caller acted on is
+ *   likely stale; and the next read of that record from Engage evicts what a change of it does (its
+ *   thread's lists, as its answer names them: `writeTags`), as the change it reveals was not heard
+ *   of. The copies in lists outlived it: an intervention closed elsewhere showed open in its
+ *   thread's `openIntervention` for the records' TTL after `closeIntervention` answered CONFLICT;
  * - a collection's read Engage refuses to the token (403: listing users takes a right an agent's or
  *   a bot's role often lacks) is kept as that refusal, like an answer: asked again each operation,
  *   it spent one call of the token's share every time, for the same 403;
@@ -111,6 +117,11 @@ export class ResponseCache {
    * long as a tag would be. Without them the shared store keeps it (`scopeTag`).
    */
   private readonly forgotten?: LRUCache<string, number>;
+  /**
+   * Records a write was refused for (their paths: `refusedWriteTags`), until their next read from
+   * Engage, which evicts what a change of them does; kept no longer than a record's answer.
+   */
+  private readonly refusedRecords?: LRUCache<string, true>;
   /** Reads in flight, by entry key, until their answer is stored: later misses join them. */
   private readonly inflight = new Map<string, { answer: Promise<unknown>; startedAt: number }>();
   /**
@@ -138,6 +149,8 @@ export class ResponseCache {
       this.writingAll = undefined;
       this.writeAllLater(0);
     });
+    if (options.recordsTtlMs > 0)
+      this.refusedRecords = new LRUCache<string, true>({ max: 10_000, ttl: options.recordsTtlMs });
     if (options.inProcessRecords) {
       this.parsed = new LRUCache<string, Entry>({
         maxSize: options.inProcessRecords,
@@ -278,7 +291,10 @@ export class ResponseCache {
             // the caller acted on a copy that is likely stale, and reads it again next.
             if (error instanceof EngageError && !isOutcomeUnknown(error)) {
               const stale = refusedWriteTags(request, error.status);
-              if (stale.length > 0) await this.evict(stale);
+              if (stale.length > 0) {
+                await this.evict(stale);
+                this.refusedRecords?.set(recordPath(request.path), true);
+              }
               throw error;
             }
             await this.evict(writeTags(request, answer));
@@ -331,6 +347,9 @@ export class ResponseCache {
           land();
           throw error;
         }
+        // The first read of a record since a write to it was refused: what its answer says changed
+        // unheard of, its lists included, is evicted before it is answered.
+        if (this.refusedRecords?.delete(request.path)) await this.evict(writeTags(request, value));
         const stored = this.set(scope, request, value, startedAt).finally(() => {
           land();
           this.storing.delete(stored);
@@ -380,6 +399,9 @@ export class ResponseCache {
     return changed.every((at) => at === undefined || at === null || at + this.skew < entry.at);
   }
 }
+
+/** A record's own path (`/interventions/<id>` of `/interventions/<id>/close`). */
+const recordPath = (path: string) => path.split('/').slice(0, 3).join('/');
 
 function recordsIn(value: unknown): number {
   if (Array.isArray(value)) return value.length;

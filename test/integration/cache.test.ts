@@ -97,18 +97,26 @@ it('a change made in Engage and announced by webhook is visible to the next oper
   expect(after.threads.find((thread) => thread.id === target.id)?.closed ?? false).toBe(false);
 });
 
-it("a write Engage refuses for the state of the record it names (403 for a closed intervention) evicts that record: the next read shows Engage's state", async () => {
+it("a write Engage refuses for the state of the record it names (403 for a closed intervention) evicts that record, and its thread's lists once it is read again: the next read shows Engage's state", async () => {
   // No webhook: the gateway hears of a change made in Engage only by reading it again.
   const quiet = await startStack({ emulator: { scale: 1 }, gateway: { cacheTtlMs: 60_000, recordCacheTtlMs: 60_000 } });
   try {
-    const open = await quiet.gql<{ interventions: { nodes: Array<{ id: string }> } }>(
-      '{ interventions(filter: { state: OPENED }, first: 1) { nodes { id } } }',
+    const open = await quiet.gql<{ interventions: { nodes: Array<{ id: string; thread: { id: string } }> } }>(
+      '{ interventions(filter: { state: OPENED }, first: 1) { nodes { id thread { id } } } }',
     );
     expect(open.errors).toBeUndefined();
-    const [{ id }] = open.data!.interventions.nodes;
+    const [{ id, thread }] = open.data!.interventions.nodes;
     const read = () =>
-      quiet.gql<{ intervention: { closed: boolean } }>('query($i: ID!) { intervention(id: $i) { closed } }', { i: id });
-    expect((await read()).data!.intervention.closed).toBe(false);
+      quiet.gql<{
+        intervention: { closed: boolean };
+        thread: { openIntervention: { id: string } | null; interventions: Array<{ id: string; closed: boolean }> };
+      }>(
+        'query($i: ID!, $t: ID!) { intervention(id: $i) { closed } thread(id: $t) { openIntervention { id } interventions { id closed } } }',
+        { i: id, t: thread.id },
+      );
+    const before = (await read()).data!;
+    expect(before.intervention.closed).toBe(false);
+    expect(before.thread.openIntervention?.id).toBe(id);
     // Another client closes it straight through Engage's REST API.
     const closed = await fetch(`${quiet.emulator.url}/interventions/${id}/close`, {
       method: 'PUT',
@@ -117,8 +125,12 @@ it("a write Engage refuses for the state of the record it names (403 for a close
     expect(closed.status).toBe(200);
     const refused = await quiet.gql('mutation($i: ID!) { closeIntervention(id: $i) { id } }', { i: id });
     expect(refused.errors?.[0].extensions?.code).toBe('CONFLICT');
-    // Before, the cached copy (open) was served again for the record TTL, and the agent kept trying.
-    expect((await read()).data!.intervention.closed).toBe(true);
+    // Before, the cached copy (open) was served again for the record TTL, and the agent kept trying;
+    // then the record read closed while its thread's lists, cached, still held it open.
+    const after = (await read()).data!;
+    expect(after.intervention.closed).toBe(true);
+    expect(after.thread.openIntervention).toBeNull();
+    expect(after.thread.interventions.find((intervention) => intervention.id === id)?.closed).toBe(true);
   } finally {
     await quiet.dispose();
   }
