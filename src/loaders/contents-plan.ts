@@ -16,8 +16,18 @@
  * answer the windows they cover, with the sizes the threads' records give (`sizeOf`: read in the
  * same round trip). The other windows are planned again by those sizes; one whose thread's size is
  * still unknown gets its own call.
+ *
+ * A page of whole threads can be larger than any answer the gateway reads (`MAX_ANSWER_BYTES`,
+ * src/engage/http.ts): 40 emails that each quote the history before them can pass 32 MiB. The
+ * client then throws `upstreamError: 'answer_too_large'`, and every thread of the call would fail
+ * although each asked window (the last 3 messages) is small. So each window of such a call is then
+ * asked alone, with its own `offset`/`limit` as a thread packed alone is, and only a window that is
+ * itself too large fails. The call is not tried again as smaller packs: which thread is long is not
+ * known, and each failed try reads 32 MiB before it is cut. A speculative page that fails, for this
+ * or any other reason, is answered by each window's own call too.
  */
 import type { EngageApi } from '../engage/api';
+import { EngageError } from '../engage/errors';
 import { q } from '../engage/q';
 import type { Content } from '../engage/types';
 import { MAX_LIMIT } from '../engage/vocabulary';
@@ -124,6 +134,24 @@ function keysOf(keys: readonly ThreadContentsKey[], call: Call): ThreadContentsK
   return keys.filter((key) => key.order === call.order && call.threadIds.includes(key.threadId));
 }
 
+/**
+ * The client refused to read the answer: it was larger than any of Engage's (src/engage/http.ts).
+ * Asked again the same, it would be refused again; asked smaller, it may not.
+ */
+export function answerTooLarge(error: unknown): boolean {
+  return (
+    error instanceof EngageError && error.kind === 'unexpected' && error.details.upstreamError === 'answer_too_large'
+  );
+}
+
+/**
+ * The windows of a call that need a call of their own when it failed. An empty window of a thread of
+ * known size needs none: it is answered from its `contents_count`, as when it was planned.
+ */
+function ownWindowsOf(keys: readonly ThreadContentsKey[], call: Call): ThreadContentsKey[] {
+  return keysOf(keys, call).filter((key) => !(key.limit === 0 && Number.isFinite(key.contentsCount)));
+}
+
 /** A page that holds the call's threads whole: each thread's contents, cut from it. */
 function file(
   byThread: Map<string, Content[] | Error>,
@@ -160,9 +188,12 @@ export async function loadThreadContents(
   /** Answers of windows of threads whose size was unknown when planned, by cache key. */
   const sized = new Map<string, ConnectionParent<Content> | Error>();
 
-  // Windows with their own call start now, with the combined ones; retries once these answered.
+  // Windows with their own call start now, with the combined ones; retries once these answered,
+  // but those of a combined call too large to read as soon as it failed.
   const singles = new Map<string, Promise<ConnectionParent<Content>>>();
   const startSingle = (key: ThreadContentsKey) => {
+    // A window already asked alone (planned so, or asked again for another call) is not asked twice.
+    if (singles.has(threadContentsCacheKey(key))) return;
     const answer = engage
       .listContents({ q: contentsQuery([key.threadId], key.order), offset: key.offset, limit: key.limit })
       .then((page) => {
@@ -201,6 +232,12 @@ export async function loadThreadContents(
           limit: call.limit,
         });
       } catch (error) {
+        if (answerTooLarge(error)) {
+          // These threads whole are more than the gateway reads; their windows may not be (see the
+          // header). Each is asked alone, now rather than after the batch's other calls.
+          for (const key of ownWindowsOf(keys, call)) startSingle(key);
+          return;
+        }
         for (const threadId of call.threadIds) byThread.set(`${call.order}|${threadId}`, error as Error);
         return;
       }

@@ -6,6 +6,7 @@ import type DataLoader from 'dataloader';
 import type { EngageApi, InterventionFilter } from '../engage/api';
 import type { Content, Intervention, Page, Thread } from '../engage/types';
 import { MAX_LIMIT } from '../engage/vocabulary';
+import { answerTooLarge } from './contents-plan';
 import { groupBy, primeAll, sorted, type LoaderKit } from './support';
 import type { ConnectionParent, Loaders, ThreadContentsKey } from './types';
 
@@ -95,7 +96,9 @@ export function interventionLoaders(
    * contents planner packs them with the window the same operation is reading anyway) name every
    * identity an intervention of the thread can have, and the interventions of all the threads of an
    * operation come from one identity-filtered list. Long threads, or contents without an author,
-   * fall back to `interventions?thread_id=`. A thread whose record counts no intervention has none.
+   * fall back to `interventions?thread_id=`, and so does a conversation longer than any answer the
+   * gateway reads (src/engage/http.ts): long emails that quote each other, whose authors are then
+   * not known. A thread whose record counts no intervention has none.
    */
   function threadInterventions(
     thread: Pick<Thread, 'id' | 'contents_count' | 'interventions_count'>,
@@ -109,14 +112,21 @@ export function interventionLoaders(
     if (thread.interventions_count === 0 && !direct.has(thread.id)) return Promise.resolve(hold(thread.id, []));
     if (direct.has(thread.id) || thread.contents_count === 0 || thread.contents_count > MAX_LIMIT)
       return interventionsOfThread.load(thread.id).then((list) => hold(thread.id, list));
-    const whole = threadContents.load({
-      threadId: thread.id,
-      contentsCount: thread.contents_count,
-      offset: 0,
-      limit: thread.contents_count,
-      order: 'created_at.desc',
-    });
-    return whole.then(async ({ records, count }) => {
+    const whole = threadContents
+      .load({
+        threadId: thread.id,
+        contentsCount: thread.contents_count,
+        offset: 0,
+        limit: thread.contents_count,
+        order: 'created_at.desc',
+      })
+      .catch((error: unknown) => {
+        if (answerTooLarge(error)) return undefined;
+        throw error;
+      });
+    return whole.then(async (read) => {
+      if (!read) return hold(thread.id, await interventionsOfThread.load(thread.id));
+      const { records, count } = read;
       const authors = [...new Set(records.map((record) => record.author_id))];
       if (count > records.length || authors.some((author) => !author))
         return hold(thread.id, await interventionsOfThread.load(thread.id));
