@@ -28,6 +28,7 @@ import { getOperationAST, type DocumentNode } from 'graphql';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import type { CallerCredentials } from '../context';
 import { refusalOf } from './http-errors';
+import { ORIGIN_NOT_ALLOWED } from './origins';
 import { cutAtShutdown } from './drain';
 
 export interface RequestScope {
@@ -226,6 +227,8 @@ export function createLogging(options: LoggingOptions = {}): Logging {
             : refused
               ? { errorCodes: [refused] }
               : {}),
+          // Which origin to add to CORS_ORIGINS, if it is one of yours (a browser shows its page nothing).
+          ...(refused === ORIGIN_NOT_ALLOWED ? { origin: req.headers.origin } : {}),
         },
         'request',
       );

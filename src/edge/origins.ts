@@ -25,7 +25,9 @@ import { send } from './http-errors';
 /**
  * Request headers a browser client may send (Apollo Client, graphql-ws, our idempotency and viewer
  * headers). Apollo Client's HttpLink adds `apollographql-client-name` and `-version` to every
- * operation of a client given `clientAwareness: { name, version }`.
+ * operation of a client given `clientAwareness: { name, version }`; OpenTelemetry's fetch
+ * instrumentation adds W3C trace context (`traceparent`, `tracestate`) to the origins it traces:
+ * refused, its preflight failed every request of such a page.
  */
 export const ALLOWED_HEADERS = [
   'content-type',
@@ -36,7 +38,13 @@ export const ALLOWED_HEADERS = [
   'apollographql-client-version',
   'x-engage-user-id',
   'x-request-id',
+  'traceparent',
+  'tracestate',
 ];
+
+/** The code of a request refused for its `Origin` (403), over HTTP and at a WebSocket's upgrade. */
+export const ORIGIN_NOT_ALLOWED = 'ORIGIN_NOT_ALLOWED';
+const ORIGIN_MESSAGE = 'Origin not allowed: the gateway answers the pages of the origins in CORS_ORIGINS.';
 
 export interface OriginPolicy {
   /**
@@ -66,7 +74,7 @@ function ownPageOnAnAddress(origin: string | undefined, host: string | undefined
 
 /** The body of a WebSocket upgrade refused for its `Origin`: the HTTP side's refusal, without a request id. */
 export const ORIGIN_REFUSAL_JSON = JSON.stringify({
-  errors: [{ message: 'Origin not allowed', extensions: { code: 'FORBIDDEN' } }],
+  errors: [{ message: ORIGIN_MESSAGE, extensions: { code: ORIGIN_NOT_ALLOWED } }],
 });
 
 export function createOriginPolicy(options: { origins: readonly string[]; allowLocalhost: boolean }): OriginPolicy {
@@ -98,7 +106,7 @@ export function createOriginPolicy(options: { origins: readonly string[]; allowL
     // for the request itself. A browser blocks a cross-origin page from reading the answer, but not a
     // page whose host name is rebound to this address (DNS rebinding): to the browser it is
     // same-origin, sends no preflight and reads the answer; its POSTs still say its Origin.
-    if (origin !== undefined && !allows(origin)) return send(res, 403, 'FORBIDDEN', 'Origin not allowed');
+    if (origin !== undefined && !allows(origin)) return send(res, 403, ORIGIN_NOT_ALLOWED, ORIGIN_MESSAGE);
     middleware(req, res, next);
   };
   return { allows, cors: corsHandler };

@@ -162,6 +162,13 @@ describe('access line of a request refused before any operation ran', () => {
       },
       { id: 'refused-csrf', method: 'GET', status: 400, code: 'BAD_REQUEST' },
       { id: 'refused-method', method: 'PUT', body: '{"query":"{ __typename }"}', status: 405, code: 'BAD_REQUEST' },
+      {
+        id: 'refused-origin',
+        body: '{"query":"{ __typename }"}',
+        headers: { origin: 'https://app.example' },
+        status: 403,
+        code: 'ORIGIN_NOT_ALLOWED',
+      },
     ];
     for (const { id, method = 'POST', body, headers, status } of refusals) {
       const response = await fetch(method === 'GET' ? `${logged.url}?query=%7B__typename%7D` : logged.url, {
@@ -187,6 +194,11 @@ describe('access line of a request refused before any operation ran', () => {
         caller: '127.0.0.1',
         restCalls: 0,
       });
+    // The origin to add to CORS_ORIGINS, if it is one of the operator's: its page was told nothing.
+    expect(access.find((record) => record.requestId === 'refused-origin')).toMatchObject({
+      origin: 'https://app.example',
+    });
+    expect(access.find((record) => record.requestId === 'refused-json')).not.toHaveProperty('origin');
   });
 });
 

@@ -131,7 +131,7 @@ describe('CORS from the allowed origins', () => {
     }
   });
 
-  it('allows the client-awareness headers Apollo Client sends when it is given a name and version (clientAwareness)', async () => {
+  it('allows the client-awareness headers Apollo Client sends when it is given a name and version (clientAwareness), and W3C trace context', async () => {
     // Apollo Client's HttpLink sends them with every operation of a client built with
     // `new ApolloClient({ clientAwareness: { name, version } })`: a header the preflight does not
     // allow makes the browser refuse every request of the page.
@@ -140,12 +140,21 @@ describe('CORS from the allowed origins', () => {
       headers: {
         origin: 'http://localhost:5173',
         'access-control-request-method': 'POST',
-        'access-control-request-headers': 'apollographql-client-name,apollographql-client-version,content-type',
+        'access-control-request-headers':
+          'apollographql-client-name,apollographql-client-version,content-type,traceparent,tracestate',
       },
     });
     expect(response.status).toBe(204);
     const allowed = response.headers.get('access-control-allow-headers')?.split(',') ?? [];
-    expect(allowed).toEqual(expect.arrayContaining(['apollographql-client-name', 'apollographql-client-version']));
+    // OpenTelemetry's fetch instrumentation sends `traceparent` and `tracestate` to the origins it traces.
+    expect(allowed).toEqual(
+      expect.arrayContaining([
+        'apollographql-client-name',
+        'apollographql-client-version',
+        'traceparent',
+        'tracestate',
+      ]),
+    );
   });
 
   it('refuses a preflight from https://evil.example (403, no CORS headers)', async () => {
@@ -155,7 +164,12 @@ describe('CORS from the allowed origins', () => {
     const requestId = response.headers.get('x-request-id');
     expect(requestId).toBeTruthy();
     expect(await response.json()).toEqual({
-      errors: [{ message: 'Origin not allowed', extensions: { code: 'FORBIDDEN', requestId } }],
+      errors: [
+        {
+          message: 'Origin not allowed: the gateway answers the pages of the origins in CORS_ORIGINS.',
+          extensions: { code: 'ORIGIN_NOT_ALLOWED', requestId },
+        },
+      ],
     });
   });
 
@@ -173,7 +187,7 @@ describe('CORS from the allowed origins', () => {
     expect(response.headers.get('access-control-allow-origin')).toBeNull();
     expect(
       ((await response.json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0].extensions.code,
-    ).toBe('FORBIDDEN');
+    ).toBe('ORIGIN_NOT_ALLOWED');
     expect(stack.emulator.requestLog.entries()).toEqual([]);
   });
 
@@ -227,7 +241,12 @@ describe('WebSocket upgrades', () => {
     });
     expect(refused.type).toMatch(/^application\/json/);
     expect(JSON.parse(refused.body)).toEqual({
-      errors: [{ message: 'Origin not allowed', extensions: { code: 'FORBIDDEN' } }],
+      errors: [
+        {
+          message: 'Origin not allowed: the gateway answers the pages of the origins in CORS_ORIGINS.',
+          extensions: { code: 'ORIGIN_NOT_ALLOWED' },
+        },
+      ],
     });
     expect(await upgrade(stack.gateway.url, 'http://localhost:5173')).toBe(101);
     expect(await upgrade(stack.gateway.url)).toBe(101);
