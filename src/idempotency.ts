@@ -276,8 +276,10 @@ export class IdempotencyStore {
   private readonly stopWatching: (() => void) | undefined;
 
   /**
-   * Runs `action` once per (scope, operation, key). `args` are the mutation's arguments without the
-   * key: what must match for a replay.
+   * Runs `action` once per (scope, operation, key), and `caller` when given: callers without a token
+   * share the configured token's scope, and two of them that chose the same key ("1") met each
+   * other's record (IDEMPOTENCY_KEY_REUSED, or the other's result replayed). `args` are the
+   * mutation's arguments without the key: what must match for a replay.
    */
   async run<T>(
     scope: string,
@@ -285,6 +287,7 @@ export class IdempotencyStore {
     key: string | null | undefined,
     args: unknown,
     action: () => Promise<T>,
+    caller?: string,
   ): Promise<T> {
     if (key === null || key === undefined) return action();
     if (key.length === 0 || key.length > MAX_KEY_LENGTH) {
@@ -292,7 +295,7 @@ export class IdempotencyStore {
         extensions: { code: 'BAD_USER_INPUT', argumentName: 'idempotencyKey' },
       });
     }
-    const storeKey = `${scope}:${operation}:${key}`;
+    const storeKey = `${scope}:${operation}:${caller === undefined ? '' : `${caller}/`}${key}`;
     const print = fingerprint(args);
 
     const running = this.inFlight.get(storeKey);

@@ -23,7 +23,9 @@ function once<T>(
   args: unknown,
   action: () => Promise<T>,
 ): Promise<T> {
-  return context.idempotency.run(context.scope, operation, idempotencyKey, args, action);
+  // Callers without a token share the configured token's scope: each address keeps its own keys.
+  const caller = context.anonymous ? context.caller : undefined;
+  return context.idempotency.run(context.scope, operation, idempotencyKey, args, action, caller);
 }
 
 /**

@@ -724,4 +724,30 @@ describe('idempotency keys', () => {
     await stack.gql(op, { id: imported.thread_id, k: 'shared-key' }, asBot);
     expect(restCalls('PUT', '/1.0/content_threads')).toBe(1);
   });
+
+  it('keys are per address for callers without a token, who share the configured one', async () => {
+    const proxied = await stack.anotherGateway({ trustProxy: true });
+    const [first, second] = [newCustomerThread('Anonymous A'), newCustomerThread('Anonymous B')];
+    const op = `mutation($id: ID!) { closeThread(id: $id, idempotencyKey: "1") { id closed } }`;
+    const from = async (address: string, id: string) => {
+      const response = await fetch(proxied.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-forwarded-for': address },
+        body: JSON.stringify({ query: op, variables: { id } }),
+      });
+      return (await response.json()) as {
+        data?: { closeThread: { id: string } };
+        errors?: Array<{ extensions: object }>;
+      };
+    };
+    expect((await from('203.0.113.1', first.thread_id)).data?.closeThread.id).toBe(first.thread_id);
+    // Another client, its own key "1": it was IDEMPOTENCY_KEY_REUSED (with the same arguments, A's result replayed).
+    const other = await from('198.51.100.7', second.thread_id);
+    expect(other.errors).toBeUndefined();
+    expect(other.data?.closeThread.id).toBe(second.thread_id);
+    // The same address again is a replay of its own.
+    stack.emulator.requestLog.reset();
+    expect((await from('203.0.113.1', first.thread_id)).data?.closeThread.id).toBe(first.thread_id);
+    expect(restCalls('PUT', '/1.0/content_threads')).toBe(0);
+  });
 });
