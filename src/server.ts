@@ -106,7 +106,7 @@ export function createSchema(): GraphQLSchema {
   return makeExecutableSchema({ typeDefs: loadTypeDefs(), resolvers });
 }
 
-export const SAMPLE_QUERY = `# The inbox: open threads with their latest messages, authors and agents.
+export const SAMPLE_QUERY = `# The inbox: the latest threads, open or closed, with their latest messages, authors and agents.
 query Inbox {
   threads(first: 10) {
     totalCount
