@@ -44,7 +44,7 @@ export interface BotOptions {
   url: string;
   /** The bot's Engage token; the gateway's configured token when absent. */
   token?: string;
-  /** Categories human agents are routed on; default: the first category the gateway lists. */
+  /** Categories human agents are routed on; default: one named for a human handover, else the first selectable one. */
   humanCategoryIds?: string[];
   /** What a customer writes to be transferred. */
   humanPattern?: RegExp;
@@ -233,7 +233,10 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
     const { categories } = await persistently<{
       categories: Array<{ id: string; name: string; unselectable: boolean | null }>;
     }>(`query BotCategories { categories { id name unselectable } }`, {});
-    const category = categories.find((c) => !c.unselectable) ?? categories[0];
+    // An account routes the bot's handovers on a category of its own ("Human handover" in the
+    // emulator's seed); the first one listed was any ("Pricing"), and routed them to its agents.
+    const selectable = categories.filter((c) => !c.unselectable);
+    const category = selectable.find((c) => /\bhuman\b|hand[- ]?over/i.test(c.name)) ?? selectable[0] ?? categories[0];
     humanCategoryIds = category ? [category.id] : [];
   }
 
@@ -484,7 +487,8 @@ const USAGE = `Usage: npm run example:bot -- [options]
 
   --url <url>              the gateway's /graphql URL (default http://127.0.0.1:4000/graphql)
   --token <token>          the bot agent's Engage token (npm start prints it; default: the gateway's own)
-  --human-category <id>    a category "human" requests are routed to (repeatable; default: the first listed)
+  --human-category <id>    a category "human" requests are routed to (repeatable; default: one named for a human
+                           handover, else the first selectable one)
   --cursor-file <path>     where the last cursor is kept between runs (default .bot-cursor)
   --help                   this text
 `;

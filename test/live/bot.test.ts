@@ -66,8 +66,10 @@ it('hands the conversation over to humans when the customer asks for one', async
   // Released without a bot reply: canceled, which Engage destroys (it reads as gone).
   await expect(stack.rest<Intervention>(`/interventions/${outcome.interventionId}`)).rejects.toThrow(/: 404$/);
   expect(stack.emulator.records.get('interventions', outcome.interventionId!)?.status).toBe('canceled');
+  // Routed on the account's handover category: without --human-category, the one named so.
   const thread = await stack.rest<Thread>(`/content_threads/${imported.thread_id}`);
-  expect(thread.thread_category_ids.length).toBeGreaterThan(0);
+  const handover = stack.emulator.records.list('categories').find((category) => category.name === 'Human handover')!;
+  expect(thread.thread_category_ids).toEqual([handover.id]);
 });
 
 it("names every operation it sends: an operator's metrics and logs tell them apart", async () => {
