@@ -14,7 +14,7 @@
  *   UPSTREAM_BREAKER_THRESHOLD, UPSTREAM_BREAKER_COOLDOWN_MS
  * - redis: REDIS_URL, REDIS_COMMAND_TIMEOUT_MS, REDIS_CONNECT_TIMEOUT_MS, REDIS_PREFIX
  * - webhook: WEBHOOK_SECRET, WEBHOOK_VERIFY_TOKEN, WEBHOOK_BODY_LIMIT_BYTES, WEBHOOK_DEDUPE_TTL_SECONDS
- * - eventLog: EVENT_LOG_RETENTION_SECONDS, EVENT_LOG_MAX_EVENTS
+ * - eventLog: EVENT_LOG_RETENTION_SECONDS, EVENT_LOG_MAX_EVENTS, EVENT_LOG_MAX_BYTES
  * - edge (loadEdgeConfig): ALLOW_ANONYMOUS, TRUST_PROXY, AUTH_MODE, JWT_*, ALLOWED_HOSTS, CORS_ORIGINS, WS_*, CALLER_OPERATIONS_PER_SECOND,
  *   ANONYMOUS_OPERATIONS_PER_SECOND, UNVERIFIED_OPERATIONS_PER_ADDRESS_PER_SECOND, OPERATION_MAX_*, INTROSPECTION, LOG_LEVEL, READY_TIMEOUT_MS, METRICS_TOKEN, METRICS_OPERATION_NAMES, SHUTDOWN_TIMEOUT_MS, HTTP_HEADERS_TIMEOUT_MS,
  *   HTTP_REQUEST_TIMEOUT_MS, HTTP_KEEP_ALIVE_TIMEOUT_MS, HTTP_IDLE_TIMEOUT_MS, HTTP_MAX_CONNECTIONS
@@ -96,6 +96,8 @@ export const DEFAULTS = {
     /** As long as Engage keeps re-delivering. */
     retentionSeconds: 24 * 60 * 60,
     maxEvents: 100_000,
+    /** Bytes of stored events kept (src/live/event-log.ts, `DEFAULT_LOG_MAX_BYTES`). */
+    maxBytes: 64 * 1024 * 1024,
   },
   emulator: {
     host: '127.0.0.1',
@@ -277,6 +279,7 @@ const webhookSection = z.object({
 const eventLogSection = z.object({
   EVENT_LOG_RETENTION_SECONDS: positiveInt.default(DEFAULTS.eventLog.retentionSeconds),
   EVENT_LOG_MAX_EVENTS: positiveInt.default(DEFAULTS.eventLog.maxEvents),
+  EVENT_LOG_MAX_BYTES: positiveInt.default(DEFAULTS.eventLog.maxBytes),
 });
 
 const emulatorSection = z.object({
@@ -402,7 +405,7 @@ export interface Config {
   /** The Engage webhook endpoint: shared secret and verify token (generated with the embedded emulator when unset). */
   webhook: { secret?: string; verifyToken?: string; bodyLimitBytes: number; dedupeTtlMs: number };
   /** The event log subscribers resume from: how long and how many events it keeps. */
-  eventLog: { retentionMs: number; maxEvents: number };
+  eventLog: { retentionMs: number; maxEvents: number; maxBytes: number };
 }
 
 /**
@@ -537,7 +540,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       bodyLimitBytes: e.WEBHOOK_BODY_LIMIT_BYTES,
       dedupeTtlMs: e.WEBHOOK_DEDUPE_TTL_SECONDS * 1000,
     },
-    eventLog: { retentionMs: e.EVENT_LOG_RETENTION_SECONDS * 1000, maxEvents: e.EVENT_LOG_MAX_EVENTS },
+    eventLog: {
+      retentionMs: e.EVENT_LOG_RETENTION_SECONDS * 1000,
+      maxEvents: e.EVENT_LOG_MAX_EVENTS,
+      maxBytes: e.EVENT_LOG_MAX_BYTES,
+    },
   };
 }
 

@@ -29,16 +29,33 @@
  * trimmed, and a cursor at or after it misses nothing.
  *
  * Retention: entries older than `retentionMs` (default 24 h, as long as Engage keeps
- * re-delivering) and beyond `maxEvents` are trimmed at each append.
+ * re-delivering), beyond `maxEvents`, and beyond `maxBytes` of stored events are trimmed at each
+ * append, oldest first; a trim by bytes is a trim like the others (the newest position trimmed is
+ * remembered, and a cursor before it expires). The newest entry is always kept, as with a count of 1:
+ * the kept bytes are at most `maxBytes`, or the newest event alone when it is larger. Each event
+ * carries its metadata, a message's whole body for a `content.imported`: bounded by count alone, a
+ * few thousand long messages (or big replies posted on purpose) filled the process's heap, or
+ * Redis's memory, far beyond what `maxEvents` of ~2 KB each suggests.
  *
  * - `MemoryEventLog`: one process; a ring of entries. Lost with the process, like everything else
- *   of an in-memory gateway (its cursors then expire: the epoch changes).
+ *   of an in-memory gateway (its cursors then expire: the epoch changes). An entry weighs its
+ *   serialised event as the heap holds it (`heapBytes`), summed as entries come and go.
  * - `RedisEventLog`: one Redis stream shared by every instance. Dedupe (`SET NX PX` per event id),
  *   `XADD` and the trim run in one Lua script, atomically. Trimming is exact (`MINID =`), not
  *   approximate (`~`): an approximate trim removes an unknown number of entries, and expiry must
  *   know the newest one removed; an append trims at most the few entries that just aged out, so
  *   exactness costs nothing measurable. Durability is Redis's: run it with AOF for the log to
- *   survive a Redis restart.
+ *   survive a Redis restart. Bytes are counted without a key of their own. Each entry stores, as
+ *   `o`, the log's byte offset at its end (the newest entry's `o` before it plus its own JSON's
+ *   length): the bytes kept are the newest's `o` less the oldest's start (its `o` less its
+ *   length), never out of step with the stream, whatever trimmed it. And, as `f`, no more than the
+ *   oldest entry's start, carried from entry to entry: the oldest entry, and its body, is read only
+ *   when the bytes may be over the bound (the newest's `o` less its `f`, plus what is appended),
+ *   and then before the entries are added, so that they carry its start; a big oldest entry is not
+ *   read again at every append. Entries without `o` (appended by a version before this one) are
+ *   not counted: after one the offsets start again at 0, and a trim by bytes stops at the first
+ *   entry without `o`. Until count and age have trimmed them (at most `retentionMs`), the bound
+ *   may not hold; it is never stricter than it should be.
  */
 import { randomBytes } from 'node:crypto';
 import { Watermarks, watermarkOf, type LiveEvent } from './events';
@@ -72,17 +89,38 @@ export interface EventLogOptions {
   retentionMs?: number;
   /** Most events kept; default 100,000. */
   maxEvents?: number;
+  /** Most bytes of stored events kept (the newest event is kept whatever its size); default 64 MiB. */
+  maxBytes?: number;
   /** How long event ids are remembered for deduplication (longer than Engage's retry window). */
   dedupeTtlMs: number;
 }
 
 export const DEFAULT_LOG_RETENTION_MS = 24 * 60 * 60 * 1000;
 export const DEFAULT_LOG_MAX_EVENTS = 100_000;
+/**
+ * 64 MiB. The count bound alone allows 100,000 × ~2 KB ≈ 200 MB of ordinary events, and any
+ * multiple of it for long messages (a `content.imported` carries its body: 100,000 of 900 KB is
+ * 90 GB). 64 MiB still keeps ~32,000 ordinary events (a third of the count bound, a day at ~1,300
+ * events an hour) and ~70 of 900 KB, and caps the log, in the heap or in Redis, whatever its events
+ * weigh, at a share of a 512 MB heap that leaves room for the rest (the response cache alone may
+ * take 128 MiB). A busier deployment raises it along with `maxEvents`, at ~2 KB an event, memory
+ * permitting.
+ */
+export const DEFAULT_LOG_MAX_BYTES = 64 * 1024 * 1024;
 
 /** What crosses the log: the normalised event, without what is set per delivery. */
 function serialise(event: LiveEvent): string {
   const { cursor: _cursor, stale: _stale, ...stored } = event;
   return JSON.stringify(stored);
+}
+
+/**
+ * The bytes the heap holds for a serialised event: V8 stores a string at one byte a character when
+ * every character is Latin-1, and at two for all of them when one is not (a curly quote, an emoji,
+ * most non-Latin scripts). Counting the length alone let such messages take twice the bound.
+ */
+export function heapBytes(json: string): number {
+  return /[\u0100-\uffff]/.test(json) ? json.length * 2 : json.length;
 }
 
 function deserialise(json: string, cursor: string, stale: boolean): LiveEvent {
@@ -106,20 +144,28 @@ interface Entry {
   position: Position;
   at: number;
   json: string;
+  /** `heapBytes(json)`. */
+  bytes: number;
   stale: boolean;
 }
+
+/** What a trimmed entry's slot holds until the slots are compacted: not its event, perhaps megabytes. */
+const TRIMMED: Entry = Object.freeze({ position: '0-0', at: 0, json: '', bytes: 0, stale: false });
 
 export class MemoryEventLog implements EventLog {
   private readonly epoch = newEpoch();
   /** Entries from `start` on are kept; the slots before it are compacted away now and then. */
   private entries: Entry[] = [];
   private start = 0;
+  /** The bytes of the entries from `start` on. */
+  private bytes = 0;
   private lastMs = 0;
   private lastSeq = 0;
   /** The newest position trimmed so far (cursors before it are expired). */
   private trimmed: Position | undefined;
   private readonly retentionMs: number;
   private readonly maxEvents: number;
+  private readonly maxBytes: number;
   private readonly watermarks = new Watermarks();
 
   constructor(
@@ -128,6 +174,7 @@ export class MemoryEventLog implements EventLog {
   ) {
     this.retentionMs = options.retentionMs ?? DEFAULT_LOG_RETENTION_MS;
     this.maxEvents = options.maxEvents ?? DEFAULT_LOG_MAX_EVENTS;
+    this.maxBytes = options.maxBytes ?? DEFAULT_LOG_MAX_BYTES;
   }
 
   async append(events: LiveEvent[]): Promise<Appended> {
@@ -148,7 +195,10 @@ export class MemoryEventLog implements EventLog {
       else this.lastSeq += 1;
       const position = `${this.lastMs}-${this.lastSeq}`;
       const stale = this.watermarks.observe(event, now);
-      this.entries.push({ position, at: now, json: serialise(event), stale });
+      const json = serialise(event);
+      const bytes = heapBytes(json);
+      this.entries.push({ position, at: now, json, bytes, stale });
+      this.bytes += bytes;
       appended.push({ ...event, stale, cursor: encodeCursor(this.epoch, position) });
       last = position;
     }
@@ -182,9 +232,16 @@ export class MemoryEventLog implements EventLog {
     const oldest = now - this.retentionMs;
     while (
       this.start < this.entries.length &&
-      (this.entries.length - this.start > this.maxEvents || this.entries[this.start].at < oldest)
+      (this.entries.length - this.start > this.maxEvents ||
+        this.entries[this.start].at < oldest ||
+        // The newest is kept, whatever its size.
+        (this.bytes > this.maxBytes && this.entries.length - this.start > 1))
     ) {
       this.trimmed = this.entries[this.start].position;
+      this.bytes -= this.entries[this.start].bytes;
+      // Released now: the slots are compacted only past 1,024 of them, and a thousand trimmed
+      // messages of megabytes would stay in the heap meanwhile.
+      this.entries[this.start] = TRIMMED;
       this.start += 1;
     }
     if (this.start > 1_024 && this.start * 2 > this.entries.length) {
@@ -201,26 +258,56 @@ export type RedisCommand = (args: string[]) => Promise<unknown>;
  * KEYS: stream, newest-trimmed, epoch, then one dedupe key per event, then the watermark keys of
  * every event (its `stateKeys`), one after the other.
  * ARGV: dedupe TTL ms, max events, min id kept (retention), a new epoch, the watermarks' TTL ms,
- * the number of events n, then per event its JSON (n), its watermark time ('' for none, n) and its
- * number of watermark keys (n).
+ * the number of events n, max bytes, then per event its JSON (n), its watermark time ('' for none,
+ * n) and its number of watermark keys (n).
  * Returns the epoch, the newest position before the first XADD (as HEAD finds it; '0-0' for an
  * empty log), then per event its entry id, or '' for a duplicate, then per event '1' when stale.
- * An entry is `e` (the JSON), and `s` = '1' when stale.
+ * An entry is `e` (the JSON), `o` and `f` (byte offsets, see the module comment), and `s` = '1'
+ * when stale.
  */
 const APPEND = `
+local function field(fields, name)
+  for i = 1, #fields - 1, 2 do
+    if fields[i] == name then return fields[i + 1] end
+  end
+  return nil
+end
+local function offset_of(fields, name) return tonumber(field(fields, name) or '') end
+-- An entry's start offset (its end, o, less its JSON's length); nil without an offset.
+local function start_of(entry)
+  local o = offset_of(entry[2], 'o')
+  if o == nil then return nil end
+  return o - #(field(entry[2], 'e') or '')
+end
 redis.call('SET', KEYS[3], ARGV[4], 'NX')
 local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local previous = redis.call('GET', KEYS[2]) or '0-0'
-if #newest > 0 then previous = newest[1][1] end
+-- offset: the newest entry's end; known: no more than the oldest entry's start.
+local offset, known = 0, 0
+if #newest > 0 then
+  previous = newest[1][1]
+  local o = offset_of(newest[1][2], 'o')
+  if o then offset, known = o, offset_of(newest[1][2], 'f') or 0 end
+end
 local out = { redis.call('GET', KEYS[3]), previous }
 local n = tonumber(ARGV[6])
+local max_bytes = tonumber(ARGV[7])
+-- Over the bound, perhaps: the oldest entry's start, read before the XADDs, so that they carry it.
+local incoming = 0
+for i = 1, n do incoming = incoming + #ARGV[7 + i] end
+if offset + incoming - known > max_bytes then
+  local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+  local start = #first > 0 and start_of(first[1])
+  -- Not after the newest's end: from before the offsets started again, it says nothing.
+  if start and start <= offset then known = start end
+end
 local stale = {}
 local mark = 3 + n
 for i = 1, n do
-  local count = tonumber(ARGV[6 + 2 * n + i])
+  local count = tonumber(ARGV[7 + 2 * n + i])
   stale[i] = '0'
   if redis.call('SET', KEYS[3 + i], '1', 'NX', 'PX', ARGV[1]) then
-    local at = ARGV[6 + n + i]
+    local at = ARGV[7 + n + i]
     if at ~= '' then
       for k = 1, count do
         local seen = redis.call('GET', KEYS[mark + k])
@@ -230,11 +317,13 @@ for i = 1, n do
         for k = 1, count do redis.call('SET', KEYS[mark + k], at, 'PX', ARGV[5]) end
       end
     end
+    offset = offset + #ARGV[7 + i]
+    local entry = { 'e', ARGV[7 + i], 'o', string.format('%d', offset), 'f', string.format('%d', known) }
     if stale[i] == '1' then
-      out[#out + 1] = redis.call('XADD', KEYS[1], '*', 'e', ARGV[6 + i], 's', '1')
-    else
-      out[#out + 1] = redis.call('XADD', KEYS[1], '*', 'e', ARGV[6 + i])
+      entry[#entry + 1] = 's'
+      entry[#entry + 1] = '1'
     end
+    out[#out + 1] = redis.call('XADD', KEYS[1], '*', unpack(entry))
   else
     out[#out + 1] = ''
   end
@@ -255,6 +344,26 @@ if length > max then
   trim_before(over[#over][1])
 end
 trim_before(ARGV[3])
+-- Bytes: from the oldest entry on, the first one from which the bytes to the newest's end are
+-- within the bound is the first kept; the newest is always kept. An entry without an offset stops
+-- the trim. After the offsets started again at 0 (an entry without one was the newest), offset -
+-- start is less than the bytes kept, never more: the trim falls short, never goes too far.
+if offset - known > max_bytes then
+  local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+  local last_trimmed = nil
+  while #first > 0 do
+    local start = start_of(first[1])
+    if start == nil or offset - start <= max_bytes then break end
+    local following = redis.call('XRANGE', KEYS[1], '(' .. first[1][1], '+', 'COUNT', 1)
+    if #following == 0 then break end
+    last_trimmed = first[1][1]
+    first = following
+  end
+  if last_trimmed then
+    redis.call('XTRIM', KEYS[1], 'MINID', '=', first[1][1])
+    redis.call('SET', KEYS[2], last_trimmed)
+  end
+end
 return out
 `;
 
@@ -286,6 +395,7 @@ return {
 export class RedisEventLog implements EventLog {
   private readonly retentionMs: number;
   private readonly maxEvents: number;
+  private readonly maxBytes: number;
   private readonly keys: { stream: string; trimmed: string; epoch: string };
 
   /** `prefix`: instances sharing it share the log (and its dedupe, `<prefix>:event:<id>`). */
@@ -296,6 +406,7 @@ export class RedisEventLog implements EventLog {
   ) {
     this.retentionMs = options.retentionMs ?? DEFAULT_LOG_RETENTION_MS;
     this.maxEvents = options.maxEvents ?? DEFAULT_LOG_MAX_EVENTS;
+    this.maxBytes = options.maxBytes ?? DEFAULT_LOG_MAX_BYTES;
     this.keys = { stream: `${prefix}:log`, trimmed: `${prefix}:log:trimmed`, epoch: `${prefix}:log:epoch` };
   }
 
@@ -321,6 +432,7 @@ export class RedisEventLog implements EventLog {
       // A watermark lives as long as the events it judges.
       String(this.retentionMs),
       String(events.length),
+      String(this.maxBytes),
       ...events.map(serialise),
       ...marks.map((mark) => (mark ? String(mark.at) : '')),
       ...marks.map((mark) => String(mark?.keys.length ?? 0)),

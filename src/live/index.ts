@@ -46,10 +46,11 @@ export interface LiveOptions {
   accessTtlMs?: number;
   keepAliveMs?: number;
   /**
-   * The event log's retention (`EVENT_LOG_RETENTION_SECONDS`, `EVENT_LOG_MAX_EVENTS`); `engine`
+   * The event log's retention (`EVENT_LOG_RETENTION_SECONDS`, `EVENT_LOG_MAX_EVENTS`,
+   * `EVENT_LOG_MAX_BYTES`); `engine`
    * replaces the log built from the rest (the benchmarks measure the log against a path without one).
    */
-  eventLog?: { retentionMs?: number; maxEvents?: number; engine?: EventLog };
+  eventLog?: { retentionMs?: number; maxEvents?: number; maxBytes?: number; engine?: EventLog };
   /** Retries while Engage is unavailable (see retry.ts). */
   retry?: RetryPolicy;
   /**
