@@ -47,6 +47,9 @@ describe('where the check applies', () => {
       // Express's own, where a refusal notes its code for the operations counter (http-errors.ts).
       locals: {},
       getHeader: () => 'request-id',
+      setHeader: () => res,
+      // The request, whose Accept the refusal's media type follows: none said.
+      req: { accepts: (types: string[]) => types[0] },
       status(code: number) {
         res.statusCode = code;
         return res;
