@@ -101,7 +101,6 @@ const rateChargeOf = (context: object) => (context as { [RATE_CALLER]?: RateChar
  * The executable schema the gateway serves: the SDL with its resolvers. `npm run schema:print`
  * prints it to `schema.graphql`, which front-ends point their codegen at.
  */
-
 export function createSchema(): GraphQLSchema {
   return makeExecutableSchema({ typeDefs: loadTypeDefs(), resolvers });
 }
