@@ -8,7 +8,6 @@
  */
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { createClient } from '@redis/client';
 import { decodeCursor, type Cursor } from '../../src/live/cursor';
 import {
   DEFAULT_LOG_MAX_BYTES,
@@ -20,8 +19,8 @@ import {
   type EventLogOptions,
 } from '../../src/live/event-log';
 import { normalise, type LiveEvent } from '../../src/live/events';
-import { describeWith, requirements, TEST_REDIS_URL } from '../support/requirements';
-import { event, newId } from './support';
+import { describeWith, requirements } from '../support/requirements';
+import { event, newId, redisPrefixes } from './support';
 
 /** A `content.imported` whose message body is `bodyLength` characters of `fill`. */
 const message = (bodyLength: number, fill = 'x'): LiveEvent =>
@@ -214,24 +213,7 @@ describe('MemoryEventLog weighs an event as the heap holds it', () => {
 });
 
 describeWith([requirements.redis()])('RedisEventLog', () => {
-  const client = createClient({ url: TEST_REDIS_URL });
-  const prefixes: string[] = [];
-  beforeAll(async () => {
-    await client.connect();
-  });
-  afterAll(async () => {
-    for (const prefix of prefixes) {
-      const keys = await client.keys(`${prefix}:*`);
-      if (keys.length > 0) await client.del(keys);
-    }
-    await client.close();
-  });
-  const command = (args: string[]) => client.sendCommand(args);
-  const newPrefix = () => {
-    const prefix = `engage-gw-test:log-bytes:${newId()}`;
-    prefixes.push(prefix);
-    return prefix;
-  };
+  const { client, command, newPrefix } = redisPrefixes('engage-gw-test:log-bytes');
   /** The UTF-8 bytes of the stream's `e` fields, oldest first. */
   const storedIn = (prefix: string) => async () =>
     (await client.xRange(`${prefix}:log`, '-', '+')).map((entry) => Buffer.byteLength(entry.message.e, 'utf8'));

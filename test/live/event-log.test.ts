@@ -4,12 +4,11 @@
  * from another life of the log. The Redis engine runs against the shared Redis under a prefix of
  * its own.
  */
-import { createClient } from '@redis/client';
 import { decodeCursor, encodeCursor, type Cursor } from '../../src/live/cursor';
 import { MemoryEventLog, RedisEventLog, type EventLog, type EventLogOptions } from '../../src/live/event-log';
 import { normalise, type LiveEvent } from '../../src/live/events';
-import { describeWith, requirements, TEST_REDIS_URL } from '../support/requirements';
-import { event, newId } from './support';
+import { describeWith, requirements } from '../support/requirements';
+import { event, newId, redisPrefixes } from './support';
 
 const liveEvent = (): LiveEvent =>
   normalise(event('content.imported', { type: 'email/message', id: newId(), metadata: { source_id: 's1' } }), 'n1');
@@ -174,30 +173,16 @@ describe('MemoryEventLog, with claims that take their time', () => {
 });
 
 describeWith([requirements.redis()])('RedisEventLog', () => {
-  const client = createClient({ url: TEST_REDIS_URL });
-  const prefixes: string[] = [];
-  beforeAll(async () => {
-    await client.connect();
-  });
-  afterAll(async () => {
-    for (const prefix of prefixes) {
-      const keys = await client.keys(`${prefix}:*`);
-      if (keys.length > 0) await client.del(keys);
-    }
-    await client.close();
-  });
-  const command = (args: string[]) => client.sendCommand(args);
+  const { client, command, newPrefix } = redisPrefixes();
   const create = (options: Omit<EventLogOptions, 'dedupeTtlMs'>) => {
-    const prefix = `engage-gw-test:${newId()}`;
-    prefixes.push(prefix);
+    const prefix = newPrefix();
     return new RedisEventLog(command, prefix, { ...options, dedupeTtlMs: 60_000 });
   };
 
   contract('on Redis', create);
 
   it('deduplicates across instances sharing the prefix, in one step with the append', async () => {
-    const prefix = `engage-gw-test:${newId()}`;
-    prefixes.push(prefix);
+    const prefix = newPrefix();
     const [a, b] = [0, 1].map(() => new RedisEventLog(command, prefix, { dedupeTtlMs: 60_000 }));
     const e = liveEvent();
     const answers = await Promise.all([a.append([e]), b.append([e])]);
@@ -206,8 +191,7 @@ describeWith([requirements.redis()])('RedisEventLog', () => {
   });
 
   it('fails the append, remembering nothing, when the script cannot run', async () => {
-    const prefix = `engage-gw-test:${newId()}`;
-    prefixes.push(prefix);
+    const prefix = newPrefix();
     const e = liveEvent();
     const broken = new RedisEventLog(async () => Promise.reject(new Error('connection lost')), prefix, {
       dedupeTtlMs: 60_000,
@@ -218,8 +202,7 @@ describeWith([requirements.redis()])('RedisEventLog', () => {
   });
 
   it('answers for each of concurrent appends from two instances the position just before its events', async () => {
-    const prefix = `engage-gw-test:${newId()}`;
-    prefixes.push(prefix);
+    const prefix = newPrefix();
     const [a, b] = [0, 1].map(() => new RedisEventLog(command, prefix, { dedupeTtlMs: 60_000 }));
     const answers = await Promise.all(
       Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).append([liveEvent(), liveEvent()])),
@@ -234,8 +217,7 @@ describeWith([requirements.redis()])('RedisEventLog', () => {
   });
 
   it('judges staleness across instances: an event appended by one is stale after a later one appended by another', async () => {
-    const prefix = `engage-gw-test:${newId()}`;
-    prefixes.push(prefix);
+    const prefix = newPrefix();
     const [a, b] = [0, 1].map(() => new RedisEventLog(command, prefix, { dedupeTtlMs: 60_000 }));
     const thread = newId();
     const state = (type: string, issuedAt: string) =>
@@ -257,8 +239,7 @@ describeWith([requirements.redis()])('RedisEventLog', () => {
   });
 
   it('keeps its epoch across instances, so cursors from one resume on another', async () => {
-    const prefix = `engage-gw-test:${newId()}`;
-    prefixes.push(prefix);
+    const prefix = newPrefix();
     const a = new RedisEventLog(command, prefix, { dedupeTtlMs: 60_000 });
     const b = new RedisEventLog(command, prefix, { dedupeTtlMs: 60_000 });
     const [first] = await a.append([liveEvent()]);

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { createClient as createRedisClient } from '@redis/client';
 import { createClient, type Client, type ClientOptions, type FormattedExecutionResult } from 'graphql-ws';
 import WebSocket from 'ws';
 import type { Content, WebhookEvent, WebhookNotification } from '../../src/engage/types';
@@ -14,7 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { FanOut } from '../../src/live/fanout';
 import { startTransport, type TransportOptions } from '../../src/live/transport';
 import type { Gateway } from '../../src/server';
-import { SAMPLES_DIR } from '../support/requirements';
+import { SAMPLES_DIR, TEST_REDIS_URL } from '../support/requirements';
 
 /** The published samples, read where they live (never copied into the project). */
 export function readSample(name: 'content.imported' | 'intervention.assigned'): WebhookNotification {
@@ -244,4 +245,32 @@ export function customerStartsThread(emulator: Emulator, agent: SeededAgent, bod
   const sourceId = agent.sourceIds.find((id) => records.customerContent([id]))!;
   const customer = records.customerContent([sourceId])!.author_id!;
   return customers.startThread({ identityId: customer, sourceId, body });
+}
+
+/**
+ * A Redis client for the enclosing `describe` block, connected before its tests, and key prefixes
+ * of their own (`<namespace>:<id>`), whose keys are deleted after them.
+ */
+export function redisPrefixes(namespace = 'engage-gw-test') {
+  const client = createRedisClient({ url: TEST_REDIS_URL });
+  const prefixes: string[] = [];
+  beforeAll(async () => {
+    await client.connect();
+  });
+  afterAll(async () => {
+    for (const prefix of prefixes) {
+      const keys = await client.keys(`${prefix}:*`);
+      if (keys.length > 0) await client.del(keys);
+    }
+    await client.close();
+  });
+  return {
+    client,
+    command: (args: string[]) => client.sendCommand(args),
+    newPrefix: () => {
+      const prefix = `${namespace}:${newId()}`;
+      prefixes.push(prefix);
+      return prefix;
+    },
+  };
 }
