@@ -236,7 +236,12 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
     // An account routes the bot's handovers on a category of its own ("Human handover" in the
     // emulator's seed); the first one listed was any ("Pricing"), and routed them to its agents.
     const selectable = categories.filter((c) => !c.unselectable);
-    const category = selectable.find((c) => /\bhuman\b|hand[- ]?over/i.test(c.name)) ?? selectable[0] ?? categories[0];
+    // A handover's name first: "Human resources" names a human, and is no handover.
+    const category =
+      selectable.find((c) => /hand[- ]?over/i.test(c.name)) ??
+      selectable.find((c) => /\bhuman (agent|support)\b|\bto a human\b/i.test(c.name)) ??
+      selectable[0] ??
+      categories[0];
     humanCategoryIds = category ? [category.id] : [];
   }
 
