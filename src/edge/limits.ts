@@ -535,7 +535,11 @@ export function createLimits(schema: GraphQLSchema, overrides: Partial<Operation
         `Operation too complex: its answer is larger than the ${limits.maxAnswerBytes} bytes the gateway sends; ` +
         `select fewer fields, fewer aliases of one, or smaller pages` +
         (mutation ? '. The mutation was made: read what it changed with a smaller selection.' : '.');
-      return { length, refusal: tooComplex('answerBytes', limits.maxAnswerBytes, message) };
+      const refusal = tooComplex('answerBytes', limits.maxAnswerBytes, message);
+      // Every other limit refuses before anything runs: a client (or its retry logic) must not take
+      // a mutation refused here for one not made, and post a reply again.
+      if (mutation) refusal.extensions.executed = true;
+      return { length, refusal };
     },
     parseOptions: { maxTokens: limits.maxTokens },
     validationRules: [

@@ -78,6 +78,7 @@ describe('over HTTP and WebSocket', () => {
       max: MAX,
     });
     expect(refused.errors![0].extensions!.requestId).toEqual(expect.any(String));
+    expect(refused.errors![0].extensions).not.toHaveProperty('executed');
     expect(refused.errors![0].message).toMatch(/^Operation too complex: its answer is larger than the 40000 bytes/);
 
     const answered = await stack.gql<{ thread: { contents: { nodes: Array<{ body: string }> } } }>(
@@ -95,6 +96,7 @@ describe('over HTTP and WebSocket', () => {
     expect(refused.data).toBeNull();
     expect(refused.errors![0].extensions).toMatchObject({ code: 'OPERATION_TOO_COMPLEX', limit: 'answerBytes' });
     expect(refused.errors![0].message).toMatch(/The mutation was made/);
+    expect(refused.errors![0].extensions!.executed).toBe(true);
     expect(stack.emulator.records.get('threads', threadId)!.closed).toBe(true);
     await stack.gql(`mutation Reopen($t: ID!) { reopenThread(id: $t) { id } }`, { t: threadId });
   });
