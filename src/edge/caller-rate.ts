@@ -101,7 +101,8 @@ export interface RateCaller {
 export const COST_PER_OPERATION = 1_000;
 
 /**
- * An answer counts one more operation for each this many bytes of it (UTF-8, as sent), once sent:
+ * An answer counts one more operation for each this many bytes of it (UTF-8, as sent; over HTTP its
+ * length before it is sent, the rest once sent; each subscription payload in each subscriber's rate):
  * the cost estimate counts objects, not their fields, and a field may hold a whole email. The same
  * cost (4,801: 150 threads of 30 contents) answered with every field was 340 KB and 47 ms of CPU,
  * with ids only 34 KB and 12 ms. The inbox's answer (30 threads) is some 30-60 KB: nothing more.
@@ -152,9 +153,10 @@ export interface CallerRate {
    */
   replayed(who: RateCaller, events: number): GraphQLError | undefined;
   /**
-   * `who` was sent an answer of `bytes` (UTF-8, as sent: HTTP's `content-length`, a WebSocket
-   * message's `Buffer.byteLength`): one operation more per `ANSWER_BYTES_PER_OPERATION` of it,
-   * counted in its window for its next operations.
+   * `who` is sent an answer of `bytes` (UTF-8, as sent: HTTP's `content-length`, a WebSocket
+   * message's `Buffer.byteLength`; or its length as measured before it is serialised: an HTTP answer
+   * before it is sent, one refused past the answer limit): one operation more per
+   * `ANSWER_BYTES_PER_OPERATION` of it, counted in its window for its next operations.
    */
   answered(who: RateCaller, bytes: number): void;
   /**

@@ -306,7 +306,11 @@ export const CLOSE_REASONS = {
   init_timeout: CloseCode.ConnectionInitialisationTimeout,
   /** 4429: a second `connection_init`. */
   too_many_inits: CloseCode.TooManyInitialisationRequests,
-  /** 4401: `connection_init` without a credential (when one is needed), a malformed or an invalid one. */
+  /**
+   * 4401: `connection_init` without a credential (when one is needed), a malformed or an invalid one,
+   * a token Engage answered 401 for (in JWT mode, the operator's token for the agent: its client is
+   * told to connect again, which fails the same until the operator replaces it).
+   */
   unauthenticated: CloseCode.Unauthorized,
   /** 4403: a token Engage refused to list sources with (403), a JWT naming an agent without a token. */
   forbidden: CloseCode.Forbidden,
@@ -831,6 +835,8 @@ export function startTransport(options: TransportOptions): Transport {
             codes: [...new Set(errors.map(errorCodeOf))],
           };
         } else out = { json: JSON.stringify(answer) };
+        // A refused answer counts as long as it was measured, as over HTTP: its work was done.
+        if (measured?.refusal) out.bytes = measured.length;
         serialised.set(result, out);
       }
       if (out.codes) for (const code of out.codes) (operation.errorCodes ??= new Set()).add(code);
