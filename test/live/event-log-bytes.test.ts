@@ -254,4 +254,19 @@ describeWith([requirements.redis()])('RedisEventLog', () => {
     expect(ids(await log.read(cursorOf(later[1]), 10))).toEqual([later[2].id, last.id]);
     expect((await storedIn(prefix)()).reduce((sum, bytes) => sum + bytes, 0)).toBeLessThanOrEqual(50_000);
   });
+
+  it('far over the bound (lowered), trims a few entries an append, not all at once: Redis serves the rest meanwhile', async () => {
+    const prefix = newPrefix();
+    const roomy = new RedisEventLog(command, prefix, { dedupeTtlMs: 60_000 });
+    for (let i = 0; i < 4; i += 1) await roomy.append(Array.from({ length: 100 }, () => message(100)));
+    const lowered = new RedisEventLog(command, prefix, { maxBytes: 10 * size(message(100)), dedupeTtlMs: 60_000 });
+    // One event appended: at most 2 × 1 + 64 entries trimmed (71,000 at once held Redis 649 ms).
+    await lowered.append([message(100)]);
+    expect(await storedIn(prefix)()).toHaveLength(401 - 66);
+    // The next appends go on with it, down to the bound.
+    for (let i = 0; i < 6; i += 1) await lowered.append([message(100)]);
+    const kept = await storedIn(prefix)();
+    expect(kept.length).toBeLessThanOrEqual(10);
+    expect(kept.reduce((sum, bytes) => sum + bytes, 0)).toBeLessThanOrEqual(10 * size(message(100)));
+  });
 });
