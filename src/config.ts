@@ -29,6 +29,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { compileTrust, type TrustProxy } from './edge/client-address';
+import { DEFAULT_READY_TIMEOUT_MS } from './edge/health';
 
 /** Every default, once. */
 /** `value` without its undefined entries: overrides left unset (an unset variable) keep the defaults they are spread over. */
@@ -666,7 +667,7 @@ const edgeSchema = z.object({
   OPERATION_MAX_ANSWER_BYTES: positiveInt.optional(),
   INTROSPECTION: bool.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  READY_TIMEOUT_MS: positiveMs.default(2_000),
+  READY_TIMEOUT_MS: positiveMs.default(DEFAULT_READY_TIMEOUT_MS),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   // Empty (`" , "`): unset, not a list that counts every operation as `other`.
   METRICS_OPERATION_NAMES: commaList.optional().transform((names) => (names?.length ? names : undefined)),

@@ -51,6 +51,12 @@ export interface HealthOptions {
 
 /** An Engage check's answer serves the probes of the next second. */
 export const REUSE_MS = 1_000;
+/**
+ * How long a check waits for Engage or Redis: under the 1 s a probe often waits (Kubernetes'
+ * default `timeoutSeconds`). At 2 s, an Engage that hung made every instance's probes time out at
+ * once, and the fleet left the load balancer, where an answer says `degraded` (200) in time.
+ */
+export const DEFAULT_READY_TIMEOUT_MS = 800;
 
 export interface Health {
   healthz: RequestHandler;
@@ -86,7 +92,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 }
 
 export function createHealth(options: HealthOptions): Health {
-  const timeoutMs = options.timeoutMs ?? 2_000;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
   let draining = false;
   /** The failed checks the last probe found (draining aside, which shutdown logs itself); '' when none. */
   let lastFailed = '';
@@ -105,7 +111,9 @@ export function createHealth(options: HealthOptions): Health {
         ? { ok: false, reason, outage: true }
         : { ok: false, reason };
     } catch (error) {
-      const timedOut = error instanceof Error && error.name === 'TimeoutError';
+      // By name: fetch rejects with the signal's DOMException, of another realm than this module's
+      // `Error` where the module runs in a VM context (Jest).
+      const timedOut = (error as { name?: unknown } | undefined)?.name === 'TimeoutError';
       const reason = timedOut ? `Engage: no answer within ${timeoutMs} ms` : 'Engage unreachable';
       return { ok: false, reason, outage: true };
     }

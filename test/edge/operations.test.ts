@@ -3,6 +3,7 @@
  * errors for bad bodies, `/healthz`, `/readyz`, `/metrics`, no field suggestions in production,
  * and introspection configured apart from the landing page.
  */
+import net, { type AddressInfo } from 'node:net';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { tokenScope } from '../../src/cache';
@@ -722,6 +723,32 @@ describe('health, readiness and metrics', () => {
     } finally {
       await orphan.close();
       await emulatorDown.gateway.close();
+    }
+  });
+
+  it('/readyz gives up on an Engage that hangs within 800 ms by default: under the 1 s a probe often waits, so the probe reads degraded, not its own timeout on every instance', async () => {
+    // Accepts connections, answers nothing.
+    const sockets = new Set<net.Socket>();
+    const hanging = net.createServer((socket) => void sockets.add(socket));
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+    const orphan = await startGateway({
+      engageUrl: `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/1.0`,
+      defaultToken: 'x',
+      port: 0,
+      log: () => undefined,
+    });
+    try {
+      const response = await fetch(`${orphan.origin}/readyz`);
+      expect(response.status).toBe(200);
+      const body = (await response.json()) as { status: string; checks: { engage: { reason: string } } };
+      expect(body).toMatchObject({
+        status: 'degraded',
+        checks: { engage: { reason: 'Engage: no answer within 800 ms' } },
+      });
+    } finally {
+      await orphan.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => hanging.close(resolve));
     }
   });
 
