@@ -414,8 +414,8 @@ export class IdempotencyStore {
     if (sameRecord(there, record)) return this.keepRefusal(scope, record.at ?? 0);
     this.log(
       `idempotency: conflict: a result of ${operation} (caller ${scope}) found another record for its idempotencyKey ` +
-        'when written: its reservation expired before its result was recorded (its instance frozen, or the store ' +
-        'unreachable, for longer) and another instance ' +
+        'when written: its reservation was gone before its result was recorded (expired: its instance frozen, or the ' +
+        'store unreachable, for longer; or lost: the store flushed, or restarted without persistence) and another instance ' +
         (there.outcomeUnknown
           ? 'recorded its outcome as unknown. That record is kept (retries are refused), this result dropped'
           : 'sent the mutation again. The record there is kept, this one dropped; Engage may have done it twice'),

@@ -226,7 +226,9 @@ export class LiveHub implements LiveAccess {
     const cursors = events.map((event) => decodeCursor(event.cursor!));
     for (const { epoch } of cursors) {
       if (epoch !== this.followed.epoch) {
-        // The log was reset (a Redis that lost its data): follow its new life from its start.
+        // The log was reset (a Redis that lost its data, flushed without a restart): follow its new
+        // life from its start. Said here too: an event of the new log can come before any catch-up.
+        this.log(LOG_RESET);
         this.followed = { epoch, position: '0-0' };
         this.direct = [];
         this.announced.clear();

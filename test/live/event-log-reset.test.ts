@@ -5,6 +5,7 @@
  * text ("The events after this cursor are no longer all kept ... query the current state again
  * selecting `liveCursor` ..."), which told the operator to do what only a client can.
  */
+import { createClient } from '@redis/client';
 import { OwnRedis } from '../support/own-redis';
 import { describeWith, requirements } from '../support/requirements';
 import { startStack, type Stack } from '../support/stack';
@@ -55,5 +56,28 @@ describeWith([requirements.redisServer()])('the event log reset by a Redis resta
     const resumed = new Subscription<Received>(clients.connect(stack.gateway), EVENTS, { after: cursor });
     expect((await resumed.next()).errors?.[0].extensions).toMatchObject({ code: 'CURSOR_EXPIRED' });
     await within(resumed.completed.promise, 10_000, 'the subscription to end');
+  }, 60_000);
+
+  it('is logged too when Redis is flushed while it answers: the next event comes from the new log', async () => {
+    const ticks = await subscribed<Received>(stack.gateway, clients.connect(stack.gateway), EVENTS);
+    const tick = () =>
+      postWebhook(
+        stack.gateway,
+        notification([
+          event('test.tick', { type: 'test', id: newId(), metadata: { source_id: stack.admin.sourceIds[0] } }),
+        ]),
+        { secret: stack.webhook.secret },
+      );
+    expect((await tick()).status).toBe(200);
+    await ticks.next();
+    lines.length = 0;
+    const flusher = createClient({ url: redis!.url });
+    await flusher.connect();
+    await flusher.flushAll();
+    await flusher.close();
+    expect((await tick()).status).toBe(200);
+    await ticks.next();
+    // It was said nowhere: only the catch-up after an outage logged a reset.
+    expect(lines.filter((line) => line.startsWith('live: '))).toEqual([expect.stringMatching(/event log was reset/)]);
   }, 60_000);
 });
