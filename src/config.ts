@@ -16,7 +16,7 @@
  * - webhook: WEBHOOK_SECRET, WEBHOOK_VERIFY_TOKEN, WEBHOOK_BODY_LIMIT_BYTES, WEBHOOK_DEDUPE_TTL_SECONDS
  * - eventLog: EVENT_LOG_RETENTION_SECONDS, EVENT_LOG_MAX_EVENTS, EVENT_LOG_MAX_BYTES
  * - edge (loadEdgeConfig): ALLOW_ANONYMOUS, TRUST_PROXY, AUTH_MODE, JWT_*, ALLOWED_HOSTS, CORS_ORIGINS, WS_*, CALLER_OPERATIONS_PER_SECOND,
- *   ANONYMOUS_OPERATIONS_PER_SECOND, UNVERIFIED_OPERATIONS_PER_ADDRESS_PER_SECOND, OPERATION_MAX_*, INTROSPECTION, LOG_LEVEL, READY_TIMEOUT_MS, METRICS_TOKEN, METRICS_OPERATION_NAMES, SHUTDOWN_TIMEOUT_MS, HTTP_HEADERS_TIMEOUT_MS,
+ *   ANONYMOUS_OPERATIONS_PER_SECOND, UNVERIFIED_OPERATIONS_PER_ADDRESS_PER_SECOND, [CALLER_]ANSWERS_IN_FLIGHT_MAX_BYTES, OPERATION_MAX_*, INTROSPECTION, LOG_LEVEL, READY_TIMEOUT_MS, METRICS_TOKEN, METRICS_OPERATION_NAMES, SHUTDOWN_TIMEOUT_MS, HTTP_HEADERS_TIMEOUT_MS,
  *   HTTP_REQUEST_TIMEOUT_MS, HTTP_KEEP_ALIVE_TIMEOUT_MS, HTTP_IDLE_TIMEOUT_MS, HTTP_MAX_CONNECTIONS
  * - emulator: EMULATOR_HOST, EMULATOR_PORT, EMULATOR_SEED, EMULATOR_SCALE, EMULATOR_LATENCY_MS,
  *   EMULATOR_JITTER_MS, EMULATOR_RATE_LIMIT, EMULATOR_ADMIN_TOKEN, EMULATOR_SIMULATE_CUSTOMERS
@@ -653,6 +653,8 @@ const edgeSchema = z.object({
   WS_MAX_SUBSCRIPTIONS_PER_SOCKET: positiveInt.default(100),
   WS_MAX_SUBSCRIPTION_COST_PER_TOKEN: positiveInt.default(10_000),
   CALLER_OPERATIONS_PER_SECOND: nonNegativeInt.optional(),
+  ANSWERS_IN_FLIGHT_MAX_BYTES: positiveInt.optional(),
+  CALLER_ANSWERS_IN_FLIGHT_MAX_BYTES: positiveInt.optional(),
   ANONYMOUS_OPERATIONS_PER_SECOND: nonNegativeInt.optional(),
   UNVERIFIED_OPERATIONS_PER_ADDRESS_PER_SECOND: positiveInt.optional(),
   OPERATION_MAX_TOKENS: positiveInt.optional(),
@@ -716,6 +718,8 @@ export interface EdgeConfig {
   anonymousOperationsPerSecond?: number;
   /** Of the window of tokens Engage has not accepted yet (twice `callerOperationsPerSecond`), what one address may take a second. Default (undefined) a quarter. */
   unverifiedOperationsPerAddressPerSecond?: number;
+  /** Bytes of HTTP answers not yet sent, all callers together and per caller (src/edge/answers-in-flight.ts); absent: its defaults. */
+  answersInFlight: { total?: number; perCaller?: number };
   /** Operation limits; absent fields take src/edge/limits.ts's defaults. */
   limits: {
     maxTokens?: number;
@@ -801,6 +805,7 @@ export function loadEdgeConfig(
     callerOperationsPerSecond: e.CALLER_OPERATIONS_PER_SECOND ?? (production ? 50 : 0),
     anonymousOperationsPerSecond: e.ANONYMOUS_OPERATIONS_PER_SECOND,
     unverifiedOperationsPerAddressPerSecond: e.UNVERIFIED_OPERATIONS_PER_ADDRESS_PER_SECOND,
+    answersInFlight: { total: e.ANSWERS_IN_FLIGHT_MAX_BYTES, perCaller: e.CALLER_ANSWERS_IN_FLIGHT_MAX_BYTES },
     limits: {
       maxTokens: e.OPERATION_MAX_TOKENS,
       maxDepth: e.OPERATION_MAX_DEPTH,

@@ -92,6 +92,7 @@ async function main(): Promise<void> {
     callerOperationsPerSecond: config.edge.callerOperationsPerSecond,
     anonymousOperationsPerSecond: config.edge.anonymousOperationsPerSecond,
     unverifiedOperationsPerAddressPerSecond: config.edge.unverifiedOperationsPerAddressPerSecond,
+    answersInFlight: config.edge.answersInFlight,
     introspection: config.edge.introspection,
     logging: { level: config.edge.logLevel },
     readyTimeoutMs: config.edge.readyTimeoutMs,

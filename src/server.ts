@@ -39,6 +39,7 @@ import {
 import { createEngageAgent, ENDED, type RequestEvent, type RetryPolicy } from './engage';
 import { createFormatError, errorCodeOf } from './errors';
 import { AuthError, createAuthenticator, type AuthConfig } from './edge/auth';
+import { createAnswersInFlight } from './edge/answers-in-flight';
 import { ANSWER_BYTES_PER_OPERATION, createCallerRate, type RateCaller } from './edge/caller-rate';
 import { addressReader, clientAddress, compileTrust, type TrustProxy } from './edge/client-address';
 import { trackRequests } from './edge/drain';
@@ -88,12 +89,14 @@ export function loadTypeDefs(dir = SCHEMA_DIR): string[] {
 
 /**
  * Where an HTTP operation's context keeps who its caller's rate counts (src/edge/caller-rate.ts),
- * and the answer bytes counted so far (`answered`: before it is sent, as measured; the rest once sent).
+ * the answer bytes counted so far (`answered`: before it is sent, as measured; the rest once sent),
+ * and how to release its answer's place among the answers in flight once its response closes.
  */
 const RATE_CALLER = Symbol('rateCaller');
 interface RateCharge {
   who: RateCaller;
   answered: number;
+  release?: () => void;
 }
 const rateChargeOf = (context: object) => (context as { [RATE_CALLER]?: RateCharge })[RATE_CALLER];
 
@@ -208,6 +211,8 @@ export interface GatewayOptions {
    * (src/edge/caller-rate.ts), operations a second. Default a quarter of that window.
    */
   unverifiedOperationsPerAddressPerSecond?: number;
+  /** Bytes of HTTP answers not yet sent, all callers together and per caller (src/edge/answers-in-flight.ts). */
+  answersInFlight?: { total?: number; perCaller?: number };
   /** Schema introspection, apart from the landing page. Default: unless `production`. */
   introspection?: boolean;
   /** Runs of a document on graphql-js before it is compiled (src/executor.ts); default 1. */
@@ -324,6 +329,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     anonymousPerSecond: options.anonymousOperationsPerSecond,
     unverifiedPerAddressPerSecond: options.unverifiedOperationsPerAddressPerSecond,
   });
+  const answersInFlight = createAnswersInFlight(options.answersInFlight);
   // An unreachable Redis fails here, with nothing left open.
   const infra = await createInfra({
     redis: options.redisUrl
@@ -519,12 +525,21 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
               return charge && callerRate?.charge(charge.who, cost, true);
             },
             // Counted before it is sent: a client that never reads its answers is never sent all of
-            // them (no 'finish'), and was then never charged for them.
-            (length, context) => {
+            // them (no 'finish'), and was then never charged for them. And held among the answers
+            // in flight until its response closes (src/edge/answers-in-flight.ts).
+            (length, context, refused) => {
               const charge = rateChargeOf(context);
-              if (!charge || !callerRate) return;
-              charge.answered = length;
-              callerRate.answered(charge.who, length);
+              if (!charge) return undefined;
+              if (callerRate) {
+                charge.answered = length;
+                callerRate.answered(charge.who, length);
+              }
+              if (refused) return undefined;
+              const { who } = charge;
+              const taken = answersInFlight.take(who.caller ?? who.address ?? '', length);
+              if (taken instanceof GraphQLError) return taken;
+              charge.release = taken;
+              return undefined;
             },
           ),
         ]
@@ -669,9 +684,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (refused) throw refused;
       // Charged again once the operation's cost is known (useOperationLimits): kept where Apollo's
       // copy of the context keeps it, a property.
+      const charge: RateCharge = { who, answered: 0 };
+      (context as { [RATE_CALLER]?: RateCharge })[RATE_CALLER] = charge;
+      res.once('close', () => charge.release?.());
       if (callerRate) {
-        const charge: RateCharge = { who, answered: 0 };
-        (context as { [RATE_CALLER]?: RateCharge })[RATE_CALLER] = charge;
         // What the answer weighs, once it is sent: its bytes (Express sets `content-length` for
         // Apollo's string, UTF-8 encoded), as a WebSocket answer's are counted (src/live/transport.ts),
         // less what was counted before it was sent (its length in characters: non-ASCII text weighs more).

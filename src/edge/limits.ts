@@ -611,8 +611,11 @@ export function useOperationLimits<C extends object>(
   limits: Limits,
   /** Once an operation's cost is estimated and within the limit: a refusal to answer instead (the caller's rate, by cost). */
   charge?: (cost: number, context: C) => GraphQLError | undefined,
-  /** An answer of about `length` bytes is about to be sent (within the limit, or its refusal's length past it). */
-  answered?: (length: number, context: C) => void,
+  /**
+   * An answer of about `length` bytes is about to be serialised and sent (`refused`: past the answer
+   * limit, its refusal is sent instead): a refusal to send instead of it, when it returns one.
+   */
+  answered?: (length: number, context: C, refused: boolean) => GraphQLError | undefined,
 ): ApolloServerPlugin<C> {
   return {
     async requestDidStart() {
@@ -621,16 +624,16 @@ export function useOperationLimits<C extends object>(
         // they count the refusal's code.
         async willSendResponse({ response, operation, contextValue }) {
           if (response.body.kind !== 'single' || !response.body.singleResult.data) return;
-          const { length, refusal } = limits.measureAnswer(
-            response.body.singleResult.data,
-            operation?.operation === 'mutation',
-          );
-          answered?.(length, contextValue);
-          if (refusal)
-            response.body.singleResult = {
-              data: null,
-              errors: [{ message: refusal.message, extensions: refusal.extensions }],
-            };
+          const mutation = operation?.operation === 'mutation';
+          const measured = limits.measureAnswer(response.body.singleResult.data, mutation);
+          const refusal = answered?.(measured.length, contextValue, !!measured.refusal) ?? measured.refusal;
+          if (!refusal) return;
+          // Refused once it ran: a mutation's was made (see `measureAnswer`).
+          if (mutation) refusal.extensions.executed = true;
+          response.body.singleResult = {
+            data: null,
+            errors: [{ message: refusal.message, extensions: refusal.extensions }],
+          };
         },
         async didResolveOperation({ document, operation, request, contextValue }) {
           // No operation by that name (an operationName with an anonymous one, say): Apollo calls this

@@ -4,10 +4,11 @@
  * long messages) is refused once executed, before it is serialised, over HTTP and WebSocket, for
  * queries and for each payload of a subscription, which goes on.
  */
+import net from 'node:net';
 import { answerLength } from '../../src/edge/answer-size';
 import type { Content } from '../../src/engage/types';
 import { startStack, type Stack } from '../support/stack';
-import { subscribed, wsClients } from '../live/support';
+import { subscribed, within, wsClients } from '../live/support';
 
 /** Sixteen copies of a message's body: 15 aliases, within every estimate. */
 const COPIES = `body ${Array.from({ length: 15 }, (_, i) => `b${i}: body`).join(' ')}`;
@@ -132,4 +133,71 @@ describe('over HTTP and WebSocket', () => {
     expect(short.data!.contentAdded.content.body).toBe('short');
     live.dispose();
   });
+});
+
+describe('answers not yet read', () => {
+  let stack: Stack;
+  let query: string;
+
+  beforeAll(async () => {
+    // Answers of 14 copies of a 1 MB message: more than loopback's socket buffers take (some 10 MB),
+    // so an answer its client does not read stays in the process.
+    stack = await startStack({ gateway: { answersInFlight: { perCaller: 20 * 1024 * 1024 } } });
+    const { records, customers } = stack.emulator;
+    const source = records.list('sources').find((s) => records.customerContent([s.id]))!;
+    const customer = records.customerContent([source.id])!;
+    const { thread_id } = customers.startThread({
+      identityId: customer.author_id!,
+      sourceId: source.id,
+      body: 'm'.repeat(1_000_000),
+    });
+    const copies = `body ${Array.from({ length: 13 }, (_, i) => `b${i}: body`).join(' ')}`;
+    query = JSON.stringify({ query: `{ thread(id: "${thread_id}") { contents(first: 1) { nodes { ${copies} } } } }` });
+  });
+  afterAll(async () => {
+    await stack.dispose();
+  });
+
+  const ask = async () => {
+    const response = await fetch(stack.gateway.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: query,
+    });
+    const text = await response.text();
+    return {
+      length: text.length,
+      body: text.length < 10_000 ? (JSON.parse(text) as { errors?: Array<{ extensions: object }> }) : undefined,
+    };
+  };
+
+  it("refuses a caller's answer past what it has not read yet (RATE_LIMITED), and serves it once the unread one's connection closed", async () => {
+    // A client that sends its request and reads nothing.
+    const { port } = new URL(stack.gateway.url);
+    const unread = net.connect(Number(port), '127.0.0.1');
+    await new Promise((resolve) => unread.once('connect', resolve));
+    // Its answer is held once the gateway starts writing it: its first bytes read, then no more.
+    const writing = new Promise((resolve) =>
+      unread.once('data', () => {
+        unread.pause();
+        resolve(undefined);
+      }),
+    );
+    unread.write(
+      `POST /graphql HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(query)}\r\n\r\n${query}`,
+    );
+    await within(writing, 10_000, 'the unread answer to be written');
+
+    const refused = await ask();
+    expect(refused.body?.errors?.[0].extensions).toMatchObject({ code: 'RATE_LIMITED', rateLimit: 'answersInFlight' });
+
+    // Its connection closed, its place is released: the next answer is served whole.
+    unread.destroy();
+    let served = await ask();
+    for (let tries = 0; served.length < 14_000_000 && tries < 50; tries += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      served = await ask();
+    }
+    expect(served.length).toBeGreaterThan(14_000_000);
+  }, 30_000);
 });
