@@ -33,6 +33,16 @@ describe('answerLength (pure)', () => {
     expect(length).toBeLessThan(exact * 1.2);
   });
 
+  it('counts text as JSON writes it in UTF-8 near the limit: control characters six bytes, CJK three', () => {
+    const controls = { body: '\u0001'.repeat(1_000) };
+    expect(JSON.stringify(controls).length).toBe(6_011);
+    // A character a byte, it was 1,011: within a limit of 5,000.
+    expect(answerLength(controls, 5_000)).toBeGreaterThan(5_000);
+    const cjk = { body: '日本語'.repeat(400) };
+    // Exact but for a comma counted after each property, the last one's too.
+    expect(answerLength(cjk, 5_000)).toBe(Buffer.byteLength(JSON.stringify(cjk)) + 1);
+  });
+
   it('stops counting once past the limit: a list of a million strings is not walked', () => {
     const long = Array.from({ length: 1_000_000 }, () => 'x'.repeat(10));
     const length = answerLength({ long }, 1_000);
