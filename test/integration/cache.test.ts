@@ -70,6 +70,7 @@ it('a write that fails upstream still invalidates: it may have happened', async 
 
 it("a write Engage refuses (an unknown intervention, 404) evicts no other record: not another token's cache", async () => {
   const agent = stack.emulator.agents.find((a) => a.role === 'agent' && a.sourceIds.includes(source.id))!;
+  await inbox(); // the caller's own, warm: it was only when earlier tests had warmed it
   await inbox(agent.token); // the other token's cache, warm
   expect((await inbox(agent.token)).calls).toBe(0);
   // Before, the failed write named no thread, so it evicted every token's whole cache.
