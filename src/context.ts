@@ -25,7 +25,7 @@ import {
 } from './engage';
 import type { IdempotencyStore } from './idempotency';
 import type { LiveAccess } from './live/hub';
-import { createLoaders, type Loaders } from './loaders';
+import { createLoaders, createOversizedThreads, type Loaders } from './loaders';
 import type { Upstream } from './upstream';
 
 /** Builds one operation's loaders over its Engage API (the bench injects naive ones). */
@@ -283,6 +283,12 @@ export function createContextFactory(options: ContextFactoryOptions) {
     deadlineMs: options.limits?.deadlineMs ?? DEFAULTS.upstream.operationDeadlineMs,
     restBudget: options.limits?.restBudget ?? DEFAULTS.upstream.operationRestBudget,
   };
+  // The threads found too large to read whole (src/loaders/contents-plan.ts) are remembered by the
+  // gateway, not by each operation: else every inbox load packed the same thread again and read
+  // 32 MiB of Engage's answer, twice, before cutting it. Injected loaders have no use for them.
+  const oversizedThreads = options.createLoaders ? undefined : createOversizedThreads();
+  const makeLoaders: LoadersFactory =
+    options.createLoaders ?? ((engage) => createLoaders(engage, { oversizedThreads }));
   const createContext = (credentials: CallerCredentials, operation: OperationOptions = {}): GatewayContext => {
     // The configured token stands in only for callers that send no Authorization at all: a header
     // that is present but malformed (empty after a logout, another scheme) must not be promoted.
@@ -295,7 +301,6 @@ export function createContextFactory(options: ContextFactoryOptions) {
     // for its whole life but resolves each event `within()` a new one, so eager ones would only hold memory.
     let engage: EngageApi | undefined;
     let loaders: Loaders | undefined;
-    const makeLoaders = options.createLoaders ?? createLoaders;
     // What Engage's answers say of the token: whether a caller's own is accepted (the operation
     // rate's windows), and that any is refused (401: what is held for its scope is forgotten).
     const { onCallerAnswer, onTokenRefused } = options;

@@ -20,12 +20,25 @@
  * A page of whole threads can be larger than any answer the gateway reads (`MAX_ANSWER_BYTES`,
  * src/engage/http.ts): 40 emails that each quote the history before them can pass 32 MiB. The
  * client then throws `upstreamError: 'answer_too_large'`, and every thread of the call would fail
- * although each asked window (the last 3 messages) is small. So each window of such a call is then
- * asked alone, with its own `offset`/`limit` as a thread packed alone is, and only a window that is
- * itself too large fails. The call is not tried again as smaller packs: which thread is long is not
- * known, and each failed try reads 32 MiB before it is cut. A speculative page that fails, for this
- * or any other reason, is answered by each window's own call too.
+ * although each asked window (the last 3 messages) is small. So each thread of such a call is then
+ * read as a pack of one: its whole contents, which the pack asked anyway, its windows cut from them.
+ * The pack is not split in halves, which would each read up to 32 MiB before being cut, once per
+ * level: the call per thread reads no more than the pack held, and only a thread too large alone
+ * reads 32 MiB again. That thread's windows are then asked alone, with their own `offset`/`limit`,
+ * and only a window that is itself too large fails; one as large as the read that failed (its whole
+ * conversation, as interventions.ts asks) is answered by that failure, not asked again. A
+ * speculative page that fails, for this or any other reason, is answered by each window's own call.
+ *
+ * A thread too large alone stays so, and every operation would pack it again: each inbox load read
+ * 32 MiB twice (its pack, then its whole conversation for its interventions) before either was cut,
+ * and spent two calls of the account's quota, for every agent on every refresh. So a thread whose
+ * read alone (whole, or any window of it) is too large is remembered (`OversizedThreads`, one per
+ * gateway, src/context.ts), and never packed again while remembered: each of its windows is asked
+ * alone; interventions.ts reads its interventions by `thread_id=`, never its whole conversation.
+ * Packs too large although no thread of theirs is too large alone are not remembered: each
+ * operation pays the failed pack and a call per thread again.
  */
+import { LRUCache } from 'lru-cache';
 import type { EngageApi } from '../engage/api';
 import { EngageError } from '../engage/errors';
 import { q } from '../engage/q';
@@ -54,15 +67,55 @@ export interface ContentsPlan {
   single: ThreadContentsKey[];
 }
 
+/**
+ * Threads known too large to read whole (see the header): thread id -> its `contents_count` when a
+ * read of it alone was too large, 0 when that read did not know it. One per gateway (src/context.ts),
+ * shared by its operations and tokens: a thread's size is the same whoever reads it, and what is
+ * remembered changes which calls are made, never an answer. An LRUCache and a Map both are one.
+ */
+export interface OversizedThreads {
+  get(threadId: string): number | undefined;
+  set(threadId: string, contentsCount: number): unknown;
+}
+
+/** Threads remembered at most: 10,000 ids and counts are about a megabyte. */
+export const OVERSIZED_THREADS_MAX = 10_000;
+/**
+ * How long a thread is remembered: once it is forgotten, one operation packs it again and finds it
+ * too large again (a failed pack and a call per thread of it, once an hour per gateway), or finds
+ * that it fits (its long contents were deleted).
+ */
+export const OVERSIZED_THREADS_TTL_MS = 60 * 60_000;
+
+/** The gateway's memory of threads too large to read whole (see `OversizedThreads`). */
+export function createOversizedThreads(): OversizedThreads {
+  return new LRUCache<string, number>({ max: OVERSIZED_THREADS_MAX, ttl: OVERSIZED_THREADS_TTL_MS });
+}
+
+/**
+ * Whether a thread that counts `contentsCount` contents (unknown: not finite) is known too large to
+ * read whole. One that counts fewer than when it was found may fit again (contents were deleted):
+ * it is planned as any other, and remembered again if it is still too large.
+ */
+export function knownOversized(
+  oversized: OversizedThreads | undefined,
+  threadId: string,
+  contentsCount: number,
+): boolean {
+  const found = oversized?.get(threadId);
+  return found !== undefined && !(contentsCount < found);
+}
+
 /** Largest thread first (then by id, for a stable plan). */
 const largestFirst = (a: { count: number; threadId: string }, b: { count: number; threadId: string }) =>
   b.count - a.count || a.threadId.localeCompare(b.threadId);
 
 /**
  * Pure planning: which keys share a combined call, which need their own. First-fit decreasing bin
- * packing, so the fewest calls.
+ * packing, so the fewest calls. A window of a thread known too large to read whole (`oversized`)
+ * has its own call: packed, whole or in a speculative page, it would fail the call again.
  */
-export function planThreadContents(keys: readonly ThreadContentsKey[]): ContentsPlan {
+export function planThreadContents(keys: readonly ThreadContentsKey[], oversized?: OversizedThreads): ContentsPlan {
   const single: ThreadContentsKey[] = [];
   // threadId+order -> the largest contents_count seen (the same thread may be asked several windows),
   // and its keys
@@ -73,6 +126,10 @@ export function planThreadContents(keys: readonly ThreadContentsKey[]): Contents
   // order -> threads of unknown size, and their keys
   const unknown = new Map<ContentsOrder, { threadIds: Set<string>; keys: ThreadContentsKey[] }>();
   for (const key of keys) {
+    if (key.limit > 0 && knownOversized(oversized, key.threadId, key.contentsCount)) {
+      single.push(key);
+      continue;
+    }
     if (!Number.isFinite(key.contentsCount) && key.limit > 0) {
       const group = unknown.get(key.order) ?? { threadIds: new Set<string>(), keys: [] };
       group.threadIds.add(key.threadId);
@@ -171,15 +228,17 @@ function file(
  * The DataLoader batch function: one answer per key, in key order. Contents fetched are handed to
  * `prime` so that `content(id)` lookups later in the operation cost nothing. `sizeOf` gives a
  * thread's `contents_count` when its record is read or being read in the operation (it never reads
- * one itself), for windows asked before their thread's size was known.
+ * one itself), for windows asked before their thread's size was known. `oversized` remembers the
+ * threads found too large to read whole, and plans those known (see the header).
  */
 export async function loadThreadContents(
   engage: EngageApi,
   keys: readonly ThreadContentsKey[],
   prime: (content: Content) => void,
   sizeOf: (threadId: string) => Promise<number> | undefined = () => undefined,
+  oversized?: OversizedThreads,
 ): Promise<Array<ConnectionParent<Content> | Error>> {
-  const plan = planThreadContents(keys);
+  const plan = planThreadContents(keys, oversized);
   // `${order}|${threadId}` -> the thread's complete contents, or the error of the call that had them
   const byThread = new Map<string, Content[] | Error>();
   const retry: ThreadContentsKey[] = [];
@@ -196,14 +255,51 @@ export async function loadThreadContents(
     if (singles.has(threadContentsCacheKey(key))) return;
     const answer = engage
       .listContents({ q: contentsQuery([key.threadId], key.order), offset: key.offset, limit: key.limit })
-      .then((page) => {
-        page.records.forEach(prime);
-        return { records: page.records, count: page.count, offset: key.offset };
-      });
+      .then(
+        (page) => {
+          page.records.forEach(prime);
+          return { records: page.records, count: page.count, offset: key.offset };
+        },
+        (error: unknown) => {
+          // A window of the thread alone is too large: so is the thread whole.
+          if (answerTooLarge(error))
+            oversized?.set(key.threadId, Number.isFinite(key.contentsCount) ? key.contentsCount : 0);
+          throw error;
+        },
+      );
     answer.catch(() => undefined); // its error is answered for its key below, not left unhandled meanwhile
     singles.set(threadContentsCacheKey(key), answer);
   };
   for (const key of plan.single) startSingle(key);
+
+  /**
+   * One thread of a pack too large, read whole as a pack of one (`failed`: that read's failure, when
+   * the pack was this thread alone). Too large alone, it is remembered, and its windows are asked
+   * alone; those as large as the read that failed are the same call, and answer its failure.
+   */
+  const readAlone = async (threadId: string, order: ContentsOrder, failed?: Error) => {
+    const call: Call = { threadIds: [threadId], order };
+    const own = keysOf(keys, call);
+    // The thread's size as the pack counted it: the largest `contents_count` its windows were asked with.
+    const limit = Math.max(...own.map((key) => key.contentsCount));
+    let page;
+    try {
+      if (failed) throw failed;
+      page = await engage.listContents({ q: contentsQuery([threadId], order), offset: 0, limit });
+    } catch (error) {
+      byThread.set(`${order}|${threadId}`, error as Error);
+      if (!answerTooLarge(error)) return;
+      oversized?.set(threadId, limit);
+      for (const key of ownWindowsOf(keys, call)) if (key.offset > 0 || key.limit < limit) startSingle(key);
+      return;
+    }
+    if (page.count > page.records.length) {
+      // The thread grew since its contents_count was read, as for a pack (below).
+      retry.push(...own);
+      return;
+    }
+    file(byThread, call, page.records, prime);
+  };
 
   // Started with the combined calls below, not after them: they are the same round trip.
   const speculative = Promise.all(
@@ -233,9 +329,14 @@ export async function loadThreadContents(
         });
       } catch (error) {
         if (answerTooLarge(error)) {
-          // These threads whole are more than the gateway reads; their windows may not be (see the
-          // header). Each is asked alone, now rather than after the batch's other calls.
-          for (const key of ownWindowsOf(keys, call)) startSingle(key);
+          // These threads whole are more than the gateway reads: each is read alone, now rather than
+          // after the batch's other calls, to find the one(s) too large (see the header). A pack of
+          // one thread was that read already.
+          await Promise.all(
+            call.threadIds.map((threadId) =>
+              readAlone(threadId, call.order, call.threadIds.length === 1 ? (error as Error) : undefined),
+            ),
+          );
           return;
         }
         for (const threadId of call.threadIds) byThread.set(`${call.order}|${threadId}`, error as Error);
@@ -275,7 +376,7 @@ export async function loadThreadContents(
     });
   }
   const replanning = again.length
-    ? loadThreadContents(engage, again, prime).then((answers) =>
+    ? loadThreadContents(engage, again, prime, undefined, oversized).then((answers) =>
         again.forEach((key, i) => sized.set(threadContentsCacheKey(key), answers[i])),
       )
     : undefined;

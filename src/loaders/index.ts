@@ -17,6 +17,7 @@
  */
 import type { EngageApi } from '../engage/api';
 import { collectionLoaders } from './collections';
+import type { OversizedThreads } from './contents-plan';
 import { contentLoaders } from './contents';
 import { identityLoaders } from './identities';
 import { interventionLoaders } from './interventions';
@@ -26,18 +27,34 @@ import type { Loaders } from './types';
 
 export type * from './types';
 
+export { createOversizedThreads, type OversizedThreads } from './contents-plan';
+
 export interface LoaderOptions {
   /** Concurrent single-record GETs per operation. */
   concurrency?: number;
+  /**
+   * Threads known too large to read whole (src/loaders/contents-plan.ts), shared by every operation
+   * of a gateway (src/context.ts). Default: remembered for this operation only.
+   */
+  oversizedThreads?: OversizedThreads;
 }
 
-export function createLoaders(engage: EngageApi, { concurrency = 16 }: LoaderOptions = {}): Loaders {
+export function createLoaders(
+  engage: EngageApi,
+  { concurrency = 16, oversizedThreads = new Map<string, number>() }: LoaderOptions = {},
+): Loaders {
   const kit = new LoaderKit(concurrency);
   // Contents read the sizes of the threads being read (called during the operation, once all exist).
-  const contents = contentLoaders(engage, kit, (threadId) =>
-    threads.thread.loading(threadId)?.then((thread) => thread.contents_count),
+  const contents = contentLoaders(
+    engage,
+    kit,
+    (threadId) => threads.thread.loading(threadId)?.then((thread) => thread.contents_count),
+    oversizedThreads,
   );
-  const { prefetch, ...interventions } = interventionLoaders(engage, kit, contents);
+  const { prefetch, ...interventions } = interventionLoaders(engage, kit, {
+    threadContents: contents.threadContents,
+    oversized: oversizedThreads,
+  });
   const threads = threadLoaders(engage, kit, {
     threadContents: contents.threadContents,
     prefetchInterventions: prefetch,

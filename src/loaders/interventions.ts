@@ -6,7 +6,7 @@ import type DataLoader from 'dataloader';
 import type { EngageApi, InterventionFilter } from '../engage/api';
 import type { Content, Intervention, Page, Thread } from '../engage/types';
 import { MAX_LIMIT } from '../engage/vocabulary';
-import { answerTooLarge } from './contents-plan';
+import { answerTooLarge, knownOversized, type OversizedThreads } from './contents-plan';
 import { groupBy, primeAll, sorted, type LoaderKit } from './support';
 import type { ConnectionParent, Loaders, ThreadContentsKey } from './types';
 
@@ -34,7 +34,14 @@ const LIST_TOO_LONG = new Error("the authors' interventions take more calls than
 export function interventionLoaders(
   engage: EngageApi,
   kit: LoaderKit,
-  { threadContents }: { threadContents: DataLoader<ThreadContentsKey, ConnectionParent<Content>, string> },
+  {
+    threadContents,
+    oversized,
+  }: {
+    threadContents: DataLoader<ThreadContentsKey, ConnectionParent<Content>, string>;
+    /** Threads known too large to read whole (contents-plan.ts). */
+    oversized?: OversizedThreads;
+  },
 ): InterventionLoaders {
   const intervention = kit.loader<string, Intervention>(kit.singles((id) => engage.getIntervention(id)));
 
@@ -98,7 +105,9 @@ export function interventionLoaders(
    * operation come from one identity-filtered list. Long threads, or contents without an author,
    * fall back to `interventions?thread_id=`, and so does a conversation longer than any answer the
    * gateway reads (src/engage/http.ts): long emails that quote each other, whose authors are then
-   * not known. A thread whose record counts no intervention has none.
+   * not known. A thread known to be one (`oversized`, remembered by the contents planner when such a
+   * read failed) goes there first: its conversation would be read to its 32 MiB, and cut, again. A
+   * thread whose record counts no intervention has none.
    */
   function threadInterventions(
     thread: Pick<Thread, 'id' | 'contents_count' | 'interventions_count'>,
@@ -110,7 +119,12 @@ export function interventionLoaders(
     };
     // The thread record counts its interventions: none means no call (and no conversation to read).
     if (thread.interventions_count === 0 && !direct.has(thread.id)) return Promise.resolve(hold(thread.id, []));
-    if (direct.has(thread.id) || thread.contents_count === 0 || thread.contents_count > MAX_LIMIT)
+    if (
+      direct.has(thread.id) ||
+      thread.contents_count === 0 ||
+      thread.contents_count > MAX_LIMIT ||
+      knownOversized(oversized, thread.id, thread.contents_count)
+    )
       return interventionsOfThread.load(thread.id).then((list) => hold(thread.id, list));
     const whole = threadContents
       .load({

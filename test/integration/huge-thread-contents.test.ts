@@ -1,11 +1,12 @@
 /**
  * A thread of long emails in the inbox (src/loaders/contents-plan.ts): packed whole with the page's
  * other threads, the contents call's answer is larger than any the gateway reads (`MAX_ANSWER_BYTES`,
- * 32 MiB, src/engage/http.ts), though each thread's window is small. Each window is then asked
- * alone, and the inbox is answered; the interventions of the long thread, which an agent took, come
- * from its own list (src/loaders/interventions.ts), its whole conversation being too large alone
- * too. The gateway's limit is not an option of `startGateway`, so the thread holds 34 MB of
- * messages; a fake Engage tells the cases apart without them.
+ * 32 MiB, src/engage/http.ts), though each thread's window is small. Each thread of the pack is then
+ * read alone, the long one's window is asked alone, and the inbox is answered; the interventions of
+ * the long thread, which an agent took, come from its own list (src/loaders/interventions.ts), its
+ * whole conversation being too large alone too. The gateway remembers that thread: later operations
+ * never ask it whole again. The gateway's limit is not an option of `startGateway`, so the thread
+ * holds 34 MB of messages; a fake Engage tells the cases apart without them.
  */
 import { EngageError } from '../../src/engage/errors';
 import type { EngageApi, SearchParams } from '../../src/engage/api';
@@ -13,8 +14,8 @@ import type { Content, Page } from '../../src/engage/types';
 import { MAX_ANSWER_BYTES } from '../../src/engage/http';
 import { loadThreadContents, type ThreadContentsKey } from '../../src/loaders/contents-plan';
 import type { ConnectionParent } from '../../src/loaders/types';
-import { SAMPLE_QUERY } from '../../src/server';
-import { startStack, type Stack } from '../support/stack';
+import { SAMPLE_QUERY, type Gateway } from '../../src/server';
+import { startStack, type GraphQLResponse, type Stack } from '../support/stack';
 
 /** What the emulator's request log says of one `GET /contents`. */
 interface ContentsCall {
@@ -22,6 +23,13 @@ interface ContentsCall {
   offset: number | undefined;
   limit: number | undefined;
   status: number;
+}
+
+/** What the README's inbox answers (`SAMPLE_QUERY`), of what these tests read. */
+interface Inbox {
+  threads: {
+    nodes: Array<{ id: string; contents: { nodes: Array<{ body: string }> }; interventions: unknown[] }>;
+  };
 }
 
 const threadIdsOf = (query: string) => [...query.matchAll(/(?:^|\s)thread:(\S+)/g)].map((match) => match[1]);
@@ -32,6 +40,10 @@ describe('the inbox, with a thread of 34 MB of emails', () => {
   const BODY = 'x'.repeat(850_000);
   let stack: Stack;
   let hugeId: string;
+  /** The inbox's first answer, by the stack's gateway (which then knew nothing of the huge thread). */
+  let firstInbox: GraphQLResponse<Inbox> | undefined;
+  /** The REST calls of that first run: all of them, and those of contents. */
+  const firstCalls = { all: 0, contents: 0 };
 
   beforeAll(async () => {
     expect(MESSAGES * BODY.length).toBeGreaterThan(MAX_ANSWER_BYTES);
@@ -59,6 +71,17 @@ describe('the inbox, with a thread of 34 MB of emails', () => {
     await stack?.dispose();
   });
 
+  /** One operation on `gateway` (default: the stack's), with the configured token, as `stack.gql`. */
+  async function gql<T>(query: string, variables?: Record<string, unknown>, gateway?: Gateway) {
+    if (!gateway) return stack.gql<T>(query, variables);
+    const response = await fetch(gateway.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query, variables }),
+    });
+    return { status: response.status, ...((await response.json()) as object) } as GraphQLResponse<T>;
+  }
+
   const contentsCalls = (): ContentsCall[] =>
     stack.emulator.requestLog
       .entries()
@@ -74,13 +97,10 @@ describe('the inbox, with a thread of 34 MB of emails', () => {
         };
       });
 
-  it("answers the README's inbox, each thread's latest 3 messages: the packed call is too large, each window is asked alone", async () => {
+  it("answers the README's inbox, each thread's latest 3 messages: the packed call is too large, each thread is read alone", async () => {
     stack.emulator.requestLog.reset();
-    const answer = await stack.gql<{
-      threads: {
-        nodes: Array<{ id: string; contents: { nodes: Array<{ body: string }> }; interventions: unknown[] }>;
-      };
-    }>(SAMPLE_QUERY);
+    const answer = await stack.gql<Inbox>(SAMPLE_QUERY);
+    firstInbox = answer;
     expect(answer.errors).toBeUndefined();
     const nodes = answer.data!.threads.nodes;
     expect(nodes).toHaveLength(10);
@@ -106,14 +126,29 @@ describe('the inbox, with a thread of 34 MB of emails', () => {
     const packed = packs.filter((call) => call.threadIds.includes(hugeId));
     expect(packed).toHaveLength(1);
     expect(packed[0].limit).toBeGreaterThanOrEqual(MESSAGES);
-    // ... and each window of its threads was asked alone, exactly, once: the inbox's latest 3, and
-    // the whole conversation the interventions of a thread an agent took are read through.
+    // ... so each of its threads was read alone, whole (what the pack asked of it: the inbox's latest
+    // 3 and the whole conversation the interventions of a thread an agent took are read through are
+    // cut from it), once; only the huge one failed, and only its latest 3 were asked then. Its whole
+    // conversation, asked for its interventions, is the read that failed: not asked again.
     const alone = calls.filter((call) => call.threadIds.length === 1);
     const windows = alone.map((call) => `${call.threadIds[0]}|${call.offset}|${call.limit}`);
     expect(new Set(windows).size).toBe(windows.length);
-    for (const threadId of packed[0].threadIds) expect(windows).toContain(`${threadId}|0|3`);
-    for (const call of alone) expect(packed[0].threadIds).toContain(call.threadIds[0]);
-    expect(windows).toContain(`${hugeId}|0|${MESSAGES}`);
+    expect(windows.sort()).toEqual(
+      [
+        ...packed[0].threadIds.map(
+          (threadId) => `${threadId}|0|${stack.emulator.records.thread(threadId)!.contents.length}`,
+        ),
+        `${hugeId}|0|3`,
+      ].sort(),
+    );
+    // Bounded: the pack, a call per thread of it (10 on this page), and the huge thread's window, 12
+    // calls of contents (20 in all). Before each thread was read alone, each window was: 15 (23 in
+    // all), 10 windows of 3 and the whole conversations of the threads an agent took, the huge one's
+    // among them (32 MiB again).
+    expect(calls).toHaveLength(1 + packed[0].threadIds.length + 1);
+    expect(packs).toHaveLength(1);
+    firstCalls.all = stack.emulator.requestLog.entries().length;
+    firstCalls.contents = calls.length;
     // The whole huge conversation is too large alone too: its interventions come from its own list.
     const lists = stack.emulator.requestLog
       .entries()
@@ -122,16 +157,54 @@ describe('the inbox, with a thread of 34 MB of emails', () => {
     expect(lists).toContain(hugeId);
   });
 
+  it('asks nothing of the huge thread whole on later runs of the inbox by the same gateway, and answers the same', async () => {
+    // The first run is the test above's, by this gateway: it found the huge thread too large alone.
+    expect(firstInbox).toBeDefined();
+    expect(firstInbox!.errors).toBeUndefined();
+    expect(firstCalls.contents).toBe(12);
+    for (let run = 2; run <= 3; run += 1) {
+      stack.emulator.requestLog.reset();
+      const answer = await stack.gql<Inbox>(SAMPLE_QUERY);
+      expect(answer.errors).toBeUndefined();
+      // The same answer (compared as one boolean: a failed comparison would print megabytes).
+      expect(JSON.stringify(answer.data) === JSON.stringify(firstInbox!.data)).toBe(true);
+
+      // No call asks the huge thread whole, packed or alone: each of its calls is its window of 3
+      // (2.5 MB), never more than the gateway reads (the emulator answers 200 to a call the gateway
+      // then cuts, so the calls' windows tell, not their statuses).
+      const calls = contentsCalls();
+      const huge = calls.filter((call) => call.threadIds.includes(hugeId));
+      expect(huge).toEqual([{ threadIds: [hugeId], offset: 0, limit: 3, status: 200 }]);
+      // The page's other threads are packed as before, in one call: 2 calls of contents (15 before
+      // the thread was remembered, of which 2 read 32 MiB each).
+      expect(calls).toHaveLength(2);
+      expect(calls.filter((call) => call.threadIds.length > 1)).toHaveLength(1);
+      // Its interventions come from its own list, without its conversation being read.
+      const lists = stack.emulator.requestLog
+        .entries()
+        .filter((entry) => entry.path === '/1.0/interventions')
+        .map((entry) => new URLSearchParams(entry.query).get('thread_id'));
+      expect(lists).toContain(hugeId);
+      // Its other calls are the first run's: 10 calls in all here, 20 then (23 on every run before
+      // the thread was remembered).
+      expect(stack.emulator.requestLog.entries().length).toBe(firstCalls.all - firstCalls.contents + 2);
+    }
+  });
+
   it('answers threads asked by id together (a speculative page of 150, too large) with each window alone', async () => {
     const other = stack.emulator.records.threadWithoutOpenIntervention(undefined, (view) => view.thread.id !== hugeId)!
       .thread.id;
+    // A gateway that does not know the huge thread yet: the stack's has read it (the tests above).
+    const fresh = await stack.anotherGateway();
+    const query = `query Two($a: ID!, $b: ID!) {
+      a: thread(id: $a) { contents(first: 2) { nodes { body } } }
+      b: thread(id: $b) { contents(first: 2) { nodes { body } } }
+    }`;
     stack.emulator.requestLog.reset();
-    const answer = await stack.gql<Record<'a' | 'b', { contents: { nodes: Array<{ body: string }> } }>>(
-      `query Two($a: ID!, $b: ID!) {
-        a: thread(id: $a) { contents(first: 2) { nodes { body } } }
-        b: thread(id: $b) { contents(first: 2) { nodes { body } } }
-      }`,
+    const answer = await gql<Record<'a' | 'b', { contents: { nodes: Array<{ body: string }> } }>>(
+      query,
       { a: hugeId, b: other },
+      fresh,
     );
     expect(answer.errors).toBeUndefined();
     expect(
@@ -150,6 +223,17 @@ describe('the inbox, with a thread of 34 MB of emails', () => {
       ]),
     );
     expect(alone).toHaveLength(2);
+
+    // The stack's gateway knows the huge thread too large to read whole: it is not put in a page
+    // of 150 with the other, each window is asked alone at once, and the answer is the same.
+    stack.emulator.requestLog.reset();
+    const known = await gql<typeof answer.data>(query, { a: hugeId, b: other });
+    expect(known.errors).toBeUndefined();
+    expect(JSON.stringify(known.data) === JSON.stringify(answer.data)).toBe(true);
+    expect(contentsCalls()).toEqual([
+      { threadIds: [hugeId], offset: 0, limit: 2, status: 200 },
+      { threadIds: [other], offset: 0, limit: 2, status: 200 },
+    ]);
   });
 });
 
@@ -203,21 +287,95 @@ describe('loadThreadContents, when a packed answer is too large (a fake Engage)'
   const ids = (answer: ConnectionParent<Content> | Error) =>
     answer instanceof Error ? answer : answer.records.map((record) => record.id);
 
-  it('asks each window of the packed call alone; an empty window of a known size costs no call', async () => {
+  it('reads each thread of the packed call alone, then the windows of the one too large alone; an empty window of a known size costs no call', async () => {
     const { engage, calls } = fakeEngage();
+    const oversized = new Map<string, number>();
     const answers = await loadThreadContents(
       engage,
       [key('a'), key('b'), key('c', 2, 1), key('b', 0)],
       () => undefined,
+      undefined,
+      oversized,
     );
     expect(answers.map(ids)).toEqual([['a39', 'a38', 'a37'], ['b4', 'b3', 'b2'], ['c3', 'c2'], []]);
     expect((answers[3] as ConnectionParent<Content>).count).toBe(5);
     expect(calls).toEqual([
       { threadIds: ['a', 'b', 'c'], offset: 0, limit: 50 },
+      { threadIds: ['a'], offset: 0, limit: 40 },
+      { threadIds: ['b'], offset: 0, limit: 5 },
+      { threadIds: ['c'], offset: 0, limit: 5 },
       { threadIds: ['a'], offset: 0, limit: 3 },
-      { threadIds: ['b'], offset: 0, limit: 3 },
-      { threadIds: ['c'], offset: 1, limit: 2 },
     ]);
+    // The one too large alone is remembered, with the count it had.
+    expect([...oversized]).toEqual([['a', 40]]);
+  });
+
+  it('remembers a thread too large alone: later batches ask its windows alone, and pack the others', async () => {
+    const { engage, calls } = fakeEngage();
+    const oversized = new Map<string, number>();
+    // Its whole conversation (as interventions.ts reads it) answers the read of it alone that failed.
+    const first = await loadThreadContents(
+      engage,
+      [key('a'), key('a', 40), key('b'), key('c')],
+      () => undefined,
+      undefined,
+      oversized,
+    );
+    expect((first[1] as EngageError).details.upstreamError).toBe('answer_too_large');
+    expect(calls.filter((call) => call.threadIds.join() === 'a')).toEqual([
+      { threadIds: ['a'], offset: 0, limit: 40 },
+      { threadIds: ['a'], offset: 0, limit: 3 },
+    ]);
+
+    calls.length = 0;
+    const later = await loadThreadContents(
+      engage,
+      [key('a'), key('b'), key('c')],
+      () => undefined,
+      undefined,
+      oversized,
+    );
+    expect(later.map(ids)).toEqual(first.filter((_, i) => i !== 1).map(ids));
+    expect(calls).toEqual([
+      { threadIds: ['a'], offset: 0, limit: 3 },
+      { threadIds: ['b', 'c'], offset: 0, limit: 10 },
+    ]);
+
+    // Nor is it put in a speculative page with threads of unknown size.
+    calls.length = 0;
+    const unknown = (threadId: string): ThreadContentsKey => ({ ...key(threadId), contentsCount: Infinity });
+    await loadThreadContents(engage, [unknown('a'), unknown('b'), unknown('c')], () => undefined, undefined, oversized);
+    expect(calls).toEqual([
+      { threadIds: ['a'], offset: 0, limit: 3 },
+      { threadIds: ['b', 'c'], offset: 0, limit: 150 },
+    ]);
+  });
+
+  it('remembers a thread whose pack of one failed, with no more calls than its smaller windows', async () => {
+    const { engage, calls } = fakeEngage();
+    const oversized = new Map<string, number>();
+    const answers = await loadThreadContents(engage, [key('a'), key('a', 40)], () => undefined, undefined, oversized);
+    expect(ids(answers[0])).toEqual(['a39', 'a38', 'a37']);
+    expect((answers[1] as EngageError).details.upstreamError).toBe('answer_too_large');
+    expect(calls).toEqual([
+      { threadIds: ['a'], offset: 0, limit: 40 },
+      { threadIds: ['a'], offset: 0, limit: 3 },
+    ]);
+    expect(oversized.get('a')).toBe(40);
+  });
+
+  it('remembers a thread one window of which, asked alone, is too large; its size unknown, as 0', async () => {
+    const { engage } = fakeEngage();
+    const oversized = new Map<string, number>();
+    const [answer] = await loadThreadContents(
+      engage,
+      [{ ...key('a', 20), contentsCount: Infinity }],
+      () => undefined,
+      undefined,
+      oversized,
+    );
+    expect((answer as EngageError).details.upstreamError).toBe('answer_too_large');
+    expect(oversized.get('a')).toBe(0);
   });
 
   it("fails only a window itself too large, and a window's other failure only its own", async () => {
