@@ -20,7 +20,7 @@ import {
 } from '../../src/live/event-log';
 import { normalise, type LiveEvent } from '../../src/live/events';
 import { describeWith, requirements } from '../support/requirements';
-import { event, newId, redisPrefixes } from './support';
+import { event, memoryClaims, newId, redisPrefixes } from './support';
 
 /** A `content.imported` whose message body is `bodyLength` characters of `fill`. */
 const message = (bodyLength: number, fill = 'x'): LiveEvent =>
@@ -46,18 +46,6 @@ const MiB = 1024 * 1024;
 const cursorOf = (e: LiveEvent): Cursor => decodeCursor(e.cursor!);
 const ids = (events: LiveEvent[]) => events.map((e) => e.id);
 const expired = { extensions: { code: 'CURSOR_EXPIRED' } };
-
-/** Claims as the gateway's in-memory dedupe gives them: first caller wins. */
-function memoryClaims() {
-  const seen = new Set<string>();
-  return {
-    async claim(id: string) {
-      if (seen.has(id)) return false;
-      seen.add(id);
-      return true;
-    },
-  };
-}
 
 interface Engine {
   log: EventLog;

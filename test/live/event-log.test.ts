@@ -8,7 +8,7 @@ import { decodeCursor, encodeCursor, type Cursor } from '../../src/live/cursor';
 import { MemoryEventLog, RedisEventLog, type EventLog, type EventLogOptions } from '../../src/live/event-log';
 import { normalise, type LiveEvent } from '../../src/live/events';
 import { describeWith, requirements } from '../support/requirements';
-import { event, newId, redisPrefixes } from './support';
+import { event, memoryClaims, newId, redisPrefixes } from './support';
 
 const liveEvent = (): LiveEvent =>
   normalise(event('content.imported', { type: 'email/message', id: newId(), metadata: { source_id: 's1' } }), 'n1');
@@ -27,18 +27,6 @@ const interventionEvent = (type: string, interventionId: string, issuedAt: strin
     ),
     'n1',
   );
-
-/** Claims as the gateway's in-memory dedupe gives them: first caller wins. */
-function memoryClaims() {
-  const seen = new Set<string>();
-  return {
-    async claim(id: string) {
-      if (seen.has(id)) return false;
-      seen.add(id);
-      return true;
-    },
-  };
-}
 
 function contract(name: string, create: (options: Omit<EventLogOptions, 'dedupeTtlMs'>) => EventLog) {
   describe(name, () => {

@@ -274,3 +274,15 @@ export function redisPrefixes(namespace = 'engage-gw-test') {
     },
   };
 }
+
+/** Claims as the gateway's in-memory dedupe gives them: first caller wins. */
+export function memoryClaims() {
+  const seen = new Set<string>();
+  return {
+    async claim(id: string) {
+      if (seen.has(id)) return false;
+      seen.add(id);
+      return true;
+    },
+  };
+}
