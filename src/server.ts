@@ -40,7 +40,7 @@ import { createEngageAgent, ENDED, type RequestEvent, type RetryPolicy } from '.
 import { createFormatError, errorCodeOf } from './errors';
 import { AuthError, createAuthenticator, type AuthConfig } from './edge/auth';
 import { createAnswersInFlight } from './edge/answers-in-flight';
-import { ANSWER_BYTES_PER_OPERATION, createCallerRate, type RateCaller } from './edge/caller-rate';
+import { createCallerRate, type RateCaller } from './edge/caller-rate';
 import { addressReader, clientAddress, compileTrust, type TrustProxy } from './edge/client-address';
 import { trackRequests } from './edge/drain';
 import { createHttpServer, type HttpServerLimits } from './edge/http-server';
@@ -92,13 +92,13 @@ export function loadTypeDefs(dir = SCHEMA_DIR): string[] {
  * the answer bytes counted so far (`answered`: before it is sent, as measured; the rest once sent),
  * and how to release its answer's place among the answers in flight once its response closes.
  */
-const RATE_CALLER = Symbol('rateCaller');
+const CHARGE = Symbol('charge');
 interface RateCharge {
   who: RateCaller;
   answered: number;
   release?: () => void;
 }
-const rateChargeOf = (context: object) => (context as { [RATE_CALLER]?: RateCharge })[RATE_CALLER];
+const rateChargeOf = (context: object) => (context as { [CHARGE]?: RateCharge })[CHARGE];
 
 /**
  * The executable schema the gateway serves: the SDL with its resolvers. `npm run schema:print`
@@ -685,18 +685,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       // Charged again once the operation's cost is known (useOperationLimits): kept where Apollo's
       // copy of the context keeps it, a property.
       const charge: RateCharge = { who, answered: 0 };
-      (context as { [RATE_CALLER]?: RateCharge })[RATE_CALLER] = charge;
+      (context as { [CHARGE]?: RateCharge })[CHARGE] = charge;
       res.once('close', () => charge.release?.());
       if (callerRate) {
         // What the answer weighs, once it is sent: its bytes (Express sets `content-length` for
         // Apollo's string, UTF-8 encoded), as a WebSocket answer's are counted (src/live/transport.ts),
         // less what was counted before it was sent (its length in characters: non-ASCII text weighs more).
-        res.once('finish', () => {
-          const bytes = Number(res.getHeader('content-length'));
-          const more =
-            Math.floor(bytes / ANSWER_BYTES_PER_OPERATION) - Math.floor(charge.answered / ANSWER_BYTES_PER_OPERATION);
-          if (more > 0) callerRate.answered(who, more * ANSWER_BYTES_PER_OPERATION);
-        });
+        res.once('finish', () => callerRate.answered(who, Number(res.getHeader('content-length')), charge.answered));
       }
       return context;
     } catch (error) {

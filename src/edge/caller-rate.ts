@@ -156,9 +156,11 @@ export interface CallerRate {
    * `who` is sent an answer of `bytes` (UTF-8, as sent: HTTP's `content-length`, a WebSocket
    * message's `Buffer.byteLength`; or its length as measured before it is serialised: an HTTP answer
    * before it is sent, one refused past the answer limit): one operation more per
-   * `ANSWER_BYTES_PER_OPERATION` of it, counted in its window for its next operations.
+   * `ANSWER_BYTES_PER_OPERATION` of it, counted in its window for its next operations; less the
+   * operations `counted` bytes of the same answer were counted for already (its length measured
+   * before it was sent, its bytes once sent).
    */
-  answered(who: RateCaller, bytes: number): void;
+  answered(who: RateCaller, bytes: number, counted?: number): void;
   /**
    * A WebSocket message of `who`, of `bytes` (as received), whatever its type, before it is read: one
    * operation per `MESSAGE_BYTES_PER_OPERATION` of it, `MIN_MESSAGE_BYTES` at least, counted in
@@ -261,8 +263,8 @@ export function createCallerRate({
       const beyond = Math.ceil(cost / COST_PER_OPERATION) - 1;
       return beyond > 0 ? count(who, http, beyond, BY_COST) : undefined;
     },
-    answered(who, bytes) {
-      const units = Math.floor(bytes / ANSWER_BYTES_PER_OPERATION);
+    answered(who, bytes, counted = 0) {
+      const units = Math.floor(bytes / ANSWER_BYTES_PER_OPERATION) - Math.floor(counted / ANSWER_BYTES_PER_OPERATION);
       if (units > 0) count(who, false, units);
     },
     received(who, bytes) {
