@@ -53,6 +53,7 @@ export function engageErrorExtensions(error: EngageError): Record<string, unknow
     ...(error.details.upstreamError ? { upstreamError: error.details.upstreamError } : {}),
     ...(error.details.retryAfterMs !== undefined ? { retryAfterMs: error.details.retryAfterMs } : {}),
     ...(error.details.outcomeUnknown ? { outcomeUnknown: true } : {}),
+    ...(error.details.argumentName ? { argumentName: error.details.argumentName } : {}),
   };
 }
 

@@ -51,6 +51,8 @@ export class EngageError extends Error {
        * health: the circuit breaker does not count it (but a half-open probe cut short opens it again).
        */
       cutShort?: boolean;
+      /** The argument of the operation that named what Engage could not find or refused, e.g. `input.contentId`. */
+      argumentName?: string;
     } = {},
   ) {
     super(message);

@@ -62,6 +62,37 @@ async function unlessClosedAlready(context: GatewayContext, id: string, error: u
   throw error;
 }
 
+/**
+ * Engage answers a write naming a content it cannot find (unknown, or in a source the token may not
+ * read) with 422, as it answers one it refuses for the content's state (no open intervention): the
+ * content is read to tell them apart, so that an unknown one is NOT_FOUND on the argument that named
+ * it, as reading it would be, and a UI can tell "no such message" from "open an intervention first".
+ */
+async function unlessUnknownContent(
+  context: GatewayContext,
+  contentId: string,
+  argumentName: string,
+  error: unknown,
+): Promise<never> {
+  if (error instanceof EngageError && (error.kind === 'invalid' || error.kind === 'not_found')) {
+    const unknown =
+      error.kind === 'not_found' ||
+      (await context.engage.getContent(contentId).then(
+        () => false,
+        (read: unknown) => read instanceof EngageError && read.kind === 'not_found',
+      ));
+    if (unknown) {
+      const { status, endpoint, upstreamError } = error.details;
+      throw new EngageError(
+        'not_found',
+        `Engage ${endpoint ?? 'POST /contents'}: Content ${contentId} does not exist, or is in a source you cannot read.`,
+        { status, endpoint, upstreamError, argumentName },
+      );
+    }
+  }
+  throw error;
+}
+
 function freshThread(context: GatewayContext, record: Thread): Thread {
   context.loaders.thread.prime(record.id, record);
   return record;
@@ -105,7 +136,12 @@ export const actionResolvers: Resolvers = {
     engageContent: (_root, { contentId, idempotencyKey }, context) => {
       assertId('contentId', contentId);
       return once(context, 'engageContent', idempotencyKey, { contentId }, async () =>
-        freshIntervention(context, await context.engage.createIntervention(contentId)),
+        freshIntervention(
+          context,
+          await context.engage
+            .createIntervention(contentId)
+            .catch((error: unknown) => unlessUnknownContent(context, contentId, 'contentId', error)),
+        ),
       );
     },
 
@@ -114,11 +150,9 @@ export const actionResolvers: Resolvers = {
       assertText('input.body', input.body);
       const { idempotencyKey, ...args } = input;
       return once(context, 'replyToContent', idempotencyKey, args, async () => {
-        const content = await context.engage.createContent({
-          in_reply_to_id: input.contentId,
-          body: input.body,
-          private: input.private ?? undefined,
-        });
+        const content = await context.engage
+          .createContent({ in_reply_to_id: input.contentId, body: input.body, private: input.private ?? undefined })
+          .catch((error: unknown) => unlessUnknownContent(context, input.contentId, 'input.contentId', error));
         context.loaders.content.prime(content.id, content);
         return content;
       });
@@ -232,7 +266,12 @@ export const actionResolvers: Resolvers = {
     botEngage: (_root, { contentId, idempotencyKey }, context) => {
       assertId('contentId', contentId);
       return once(context, 'botEngage', idempotencyKey, { contentId }, async () =>
-        freshIntervention(context, await context.engage.botEngage(contentId)),
+        freshIntervention(
+          context,
+          await context.engage
+            .botEngage(contentId)
+            .catch((error: unknown) => unlessUnknownContent(context, contentId, 'contentId', error)),
+        ),
       );
     },
 

@@ -408,6 +408,42 @@ describe('errors a UI can act on', () => {
     expect(noIntervention.errors![0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', upstreamStatus: 422 });
   });
 
+  it('a content that does not exist (or that the caller cannot read) is NOT_FOUND on the argument that named it', async () => {
+    const unknownId = '0123456789abcdef01234567';
+    const outsider = stack.emulator.agents.find(
+      (agent) => agent.role === 'agent' && !agent.sourceIds.includes(sourceId),
+    )!;
+    const hidden = newCustomerThread('Only the bot reads this source');
+    const cases = [
+      {
+        query: `mutation($c: ID!) { replyToContent(input: { contentId: $c, body: "Hi" }) { id } }`,
+        argumentName: 'input.contentId',
+      },
+      { query: `mutation($c: ID!) { engageContent(contentId: $c) { id } }`, argumentName: 'contentId' },
+      { query: `mutation($c: ID!) { botEngage(contentId: $c) { id } }`, argumentName: 'contentId' },
+    ];
+    for (const { query, argumentName } of cases) {
+      for (const [c, as] of [
+        [unknownId, asBot],
+        [hidden.id, { token: outsider.token }],
+      ] as const) {
+        const answer = await stack.gql(query, { c }, as);
+        expect(answer.errors![0]).toMatchObject({
+          message: expect.stringContaining(`Content ${c} does not exist, or is in a source you cannot read.`),
+          extensions: { code: 'NOT_FOUND', argumentName, upstreamStatus: 422 },
+        });
+      }
+    }
+    // A content that exists, refused for its state (no open intervention), is still Engage's 422.
+    const refused = await stack.gql(
+      `mutation($c: ID!) { replyToContent(input: { contentId: $c, body: "Hi" }) { id } }`,
+      { c: hidden.id },
+      asBot,
+    );
+    expect(refused.errors![0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', upstreamStatus: 422 });
+    expect(refused.errors![0].extensions!.argumentName).toBeUndefined();
+  });
+
   it('reassigning to an agent who cannot read the source is refused', async () => {
     const imported = newCustomerThread('Need help with billing');
     const engaged = await stack.gql<{ engageContent: { id: string } }>(
