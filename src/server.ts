@@ -504,6 +504,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     maxSubscriptionsPerSocket: options.ws?.maxSubscriptionsPerSocket,
     maxLiveCostPerCaller: options.ws?.maxSubscriptionCostPerToken,
     callerRate,
+    // One bound for both transports: a large WebSocket result counts with the HTTP answers.
+    answersInFlight,
     introspection,
     onRefusal: (code, operationName) => metrics.recordOperation(operationName, code),
     onOperation: (operationName, code) => metrics.recordOperation(operationName, code),

@@ -11,7 +11,9 @@
  * reads its answers, or waits for them. One past the process's bound is refused
  * `SERVICE_UNAVAILABLE`. Answers below `SMALL_ANSWER_BYTES` are neither counted nor refused: the
  * socket's buffers take them whole (an inbox answers 30-60 KB), and a caller's many connections are
- * bounded by the connection limits.
+ * bounded by the connection limits. WebSocket results of that size count here too, from their send
+ * until ws has written them (src/live/transport.ts): one bound per caller and one per instance for
+ * both transports.
  */
 import { GraphQLError } from 'graphql';
 

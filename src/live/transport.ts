@@ -88,6 +88,18 @@
  * - A subscriber whose socket has `maxPendingSends` (1,000) results, or `maxBufferedBytes` (1 MiB),
  *   not yet written (a client that stopped reading) gets SLOW_SUBSCRIBER and its subscription ends,
  *   rather than hold memory for every event: each socket holds its own copy of the bytes it is sent.
+ * - Those bounds are checked before a push, so one result is queued whatever its size (up to the
+ *   answer limit, `OPERATION_MAX_ANSWER_BYTES`, 16 MiB), and many sockets of clients that stopped
+ *   reading, across tokens and addresses, held that many times over. So a result of
+ *   `SMALL_ANSWER_BYTES` (1 MiB) or more, by its length as measured before it is serialised (a
+ *   query's or mutation's; a subscription's payload on each socket it is sent to), counts among the
+ *   answers in flight (`answersInFlight`, src/edge/answers-in-flight.ts: the HTTP side's, so one bound
+ *   per caller and one per instance for both transports) from its send until ws's send callback
+ *   (written: handed to the kernel) or its socket's close. Past the caller's bound it is refused
+ *   RATE_LIMITED (`rateLimit: 'answersInFlight'`), past the instance's SERVICE_UNAVAILABLE: a query's
+ *   or mutation's result is then that error with `data: null` (a mutation's says it was made,
+ *   `executed: true`), and a subscription's payload for that subscriber is that error for that event,
+ *   as past the answer limit, and the subscription goes on. A smaller result costs one comparison.
  * - While more than `maxUnreadBytes` (4 MiB) wait to be written to a socket, its client may only send
  *   what adds (almost) nothing to them. A message may be answered (a `ping` with a `pong` carrying its
  *   payload back, a `subscribe` with its result or a refusal), and a client that sent without reading
@@ -171,6 +183,7 @@ import { LRUCache } from 'lru-cache';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { CallerCredentials, GatewayContext, OperationOptions } from '../context';
 import { AuthError, type Authenticator } from '../edge/auth';
+import { SMALL_ANSWER_BYTES, type AnswersInFlight } from '../edge/answers-in-flight';
 import type { CallerRate } from '../edge/caller-rate';
 import { DEFAULT_GRACE_PERIOD_MS } from '../edge/drain';
 import { releaseIdleTimer } from '../edge/http-server';
@@ -241,6 +254,12 @@ export interface TransportEdgeOptions {
   maxLiveCostAnonymous?: number;
   /** Operations a caller may run a second (src/edge/caller-rate.ts), counted with its HTTP operations; default unlimited. */
   callerRate?: CallerRate;
+  /**
+   * The HTTP side's answers not yet read (src/edge/answers-in-flight.ts): a result of
+   * `SMALL_ANSWER_BYTES` or more, as measured by `limits`, counts in them on each socket it is sent
+   * to until ws has written it (or the socket closed). Default: none counted.
+   */
+  answersInFlight?: AnswersInFlight;
   /** Schema introspection over WebSocket; default true. */
   introspection?: boolean;
   /**
@@ -624,12 +643,29 @@ class Operation implements OperationOptions, Member {
     const maxBytes = this.transport.maxBufferedBytes;
     if (this.pending >= max || this.connection.bufferedAmount > maxBytes)
       return this.fail(slowSubscriber(max, maxBytes));
-    const payload = this.transport.serialise(result, this);
+    const out = this.transport.serialise(result, this);
+    let payload = out.json;
+    let sent = this.sent;
+    let release: (() => void) | undefined;
+    // A large one counts among the answers not yet written, its caller's and the instance's, until
+    // ws has handed it to the kernel (or its socket closed); past them, its refusal instead.
+    if (out.held !== undefined) {
+      const held = this.transport.hold(this, out);
+      if (typeof held === 'string') payload = held;
+      else {
+        release = held;
+        sent = () => {
+          held();
+          this.written();
+        };
+      }
+    }
     this.results += 1;
     // Not graphql-ws's stringifyMessage (used for every other message): the payload is spliced in
     // as serialised once for all the group's subscribers.
     const message = `{"id":${JSON.stringify(this.id)},"type":"${MessageType.Next}","payload":${payload}}`;
-    if (this.connection.sendIfOpen(message, this.sent)) this.pending += 1;
+    if (this.connection.sendIfOpen(message, sent)) this.pending += 1;
+    else release?.();
   }
 
   /** The server completes it: `complete` is sent. */
@@ -683,14 +719,38 @@ const slowSubscriber = (max: number, maxBytes: number) =>
     },
   );
 
+/** A result as sent: serialised once, however many subscribers it is sent to. */
+interface Serialised {
+  /** Its `payload` JSON. */
+  json: string;
+  /** Its errors' codes, as formatted. */
+  codes?: string[];
+  /** Its UTF-8 bytes (or, refused past the answer limit, its length as measured), once counted. */
+  bytes?: number;
+  /**
+   * Its length as measured before it was serialised, when it is `SMALL_ANSWER_BYTES` or more: it
+   * counts among the answers in flight (src/edge/answers-in-flight.ts) on each socket it is sent to.
+   */
+  held?: number;
+}
+
 /** What the operations reach of their transport. */
 interface TransportState {
   readonly fanOut: FanOut;
   readonly callerRate?: CallerRate;
   readonly maxPendingSends: number;
   readonly maxBufferedBytes: number;
-  /** The result's `payload` JSON, formatted and serialised once; counts its error codes on `operation`. */
-  serialise(result: ExecutionResult, operation: Operation): string;
+  /**
+   * The result's `payload` JSON, formatted and serialised once; counts its error codes on
+   * `operation`, unless it is `held` (`hold` does).
+   */
+  serialise(result: ExecutionResult, operation: Operation): Serialised;
+  /**
+   * A `held` result is about to be sent to `operation`'s socket: takes its bytes among the answers
+   * in flight, and returns what releases them once written (idempotent; the socket's close releases
+   * them too), or, past the caller's or the instance's bound, the refusal's `payload` JSON to send instead.
+   */
+  hold(operation: Operation, out: Serialised): (() => void) | string;
   sendErrors(operation: Operation, errors: readonly GraphQLError[]): void;
   finish(operation: Operation, outcome: 'complete' | 'socket closed'): void;
 }
@@ -705,7 +765,7 @@ export function startTransport(options: TransportOptions): Transport {
     sizeCalculation: (parsed) => parsed.size,
   });
   /** A result's formatted errors and its `payload` JSON: a shared result is done once for all its subscribers. */
-  const serialised = new WeakMap<ExecutionResult, { json: string; codes?: string[]; bytes?: number }>();
+  const serialised = new WeakMap<ExecutionResult, Serialised>();
   const rules = [
     ...specifiedRules,
     ...(options.introspection === false ? [NoSchemaIntrospectionCustomRule] : []),
@@ -750,6 +810,13 @@ export function startTransport(options: TransportOptions): Transport {
   const throttled = new Map<Connection, { messages: RawData[]; timer: NodeJS.Timeout }>();
   /** How many times each socket that ever waited did, for its `socket` line (its first wait is logged). */
   const throttles = new Map<Connection, number>();
+  /** The HTTP side's answers in flight, which large results count in too (`hold`). */
+  const answersInFlight = options.answersInFlight;
+  /**
+   * The releases of the large results handed to each socket and not yet written (`hold`), run when
+   * it closes: only the sockets with one pay for it.
+   */
+  const heldAnswers = new Map<Connection, Set<() => void>>();
 
   /** As over HTTP; `requestId`: the socket's, in an answer that is its alone (not a shared payload). */
   const formatError = (error: GraphQLError, requestId?: string): GraphQLFormattedError => {
@@ -837,9 +904,12 @@ export function startTransport(options: TransportOptions): Transport {
         } else out = { json: JSON.stringify(answer) };
         // A refused answer counts as long as it was measured, as over HTTP: its work was done.
         if (measured?.refusal) out.bytes = measured.length;
+        // Large: held among the answers in flight on each socket it is sent to (`hold`).
+        else if (answersInFlight && measured && measured.length >= SMALL_ANSWER_BYTES) out.held = measured.length;
         serialised.set(result, out);
       }
-      if (out.codes) for (const code of out.codes) (operation.errorCodes ??= new Set()).add(code);
+      if (out.codes && out.held === undefined)
+        for (const code of out.codes) (operation.errorCodes ??= new Set()).add(code);
       // An answer counts in its caller's rate by its bytes (UTF-8, as ws sends it), as over HTTP
       // (`content-length`): its length in characters undercounted non-ASCII text (accents, CJK,
       // emoji) 2-3 times. A subscription's payloads too, each in the rate of each subscriber it is
@@ -847,7 +917,37 @@ export function startTransport(options: TransportOptions): Transport {
       // (a thread's long emails under aliases) sent to 20 sockets at each event counted nothing.
       if (options.callerRate)
         options.callerRate.answered(operation.connection, (out.bytes ??= Buffer.byteLength(out.json, 'utf8')));
-      return out.json;
+      return out;
+    },
+    hold(operation, out) {
+      const { connection } = operation;
+      // As over HTTP: by its caller (its token's scope, or its address's), in the HTTP side's count.
+      const taken = answersInFlight!.take(connection.caller ?? '', out.held!);
+      if (taken instanceof GraphQLError) {
+        // Refused once it ran: a mutation's was made (as src/edge/limits.ts says over HTTP).
+        const refusal =
+          operation.type === 'mutation'
+            ? new GraphQLError(
+                `${taken.message} The mutation was made: do not send it again; read what it changed once your answers are read.`,
+                {
+                  extensions: { ...taken.extensions, executed: true },
+                },
+              )
+            : taken;
+        // Its socket's alone (not the shared payload): with the socket's request id.
+        const errors = [formatError(refusal, connection.requestId)];
+        (operation.errorCodes ??= new Set()).add(errorCodeOf(errors[0]));
+        return JSON.stringify({ data: null, errors } satisfies FormattedExecutionResult);
+      }
+      if (out.codes) for (const code of out.codes) (operation.errorCodes ??= new Set()).add(code);
+      let mine = heldAnswers.get(connection);
+      if (!mine) heldAnswers.set(connection, (mine = new Set()));
+      mine.add(taken);
+      return () => {
+        taken();
+        const held = heldAnswers.get(connection);
+        if (held?.delete(taken) && held.size === 0) heldAnswers.delete(connection);
+      };
     },
     sendErrors(operation, errors) {
       for (const error of sendErrors(operation.connection, operation.id, errors))
@@ -1310,6 +1410,12 @@ export function startTransport(options: TransportOptions): Transport {
     closeReasons.delete(connection);
     unacknowledgedBytes.delete(connection);
     release(connection);
+    // Its large results not yet written will not be: their bytes go with the socket.
+    const held = heldAnswers.get(connection);
+    if (held) {
+      heldAnswers.delete(connection);
+      for (const taken of held) taken();
+    }
     const throttledTimes = throttles.get(connection);
     throttles.delete(connection);
     clearTimeout(connection.initTimer);
