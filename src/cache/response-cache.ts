@@ -37,7 +37,16 @@
  *   likely stale; and the next read of that record from Engage evicts what a change of it does (its
  *   thread's lists, as its answer names them: `writeTags`), as the change it reveals was not heard
  *   of. The copies in lists outlived it: an intervention closed elsewhere showed open in its
- *   thread's `openIntervention` for the records' TTL after `closeIntervention` answered CONFLICT;
+ *   thread's `openIntervention` for the records' TTL after `closeIntervention` answered CONFLICT.
+ *   Not at the refusal: it names the record, not its thread (nor the thread's source, nor the
+ *   intervention's identity), which only an answer tells. The mark a refusal leaves follows where
+ *   the entries live, like a forgotten token: in process with them; in the shared store, where
+ *   another instance may read the record next (kept in process there, the lists stayed stale on
+ *   every other instance for the records' TTL), as `refused:<record path>`, for all scopes like the
+ *   tags, kept as long as a record's answer. Written in the round trip of the record's eviction and
+ *   read in that of a record's lookup (its own path only), it costs a read no round trip; the
+ *   instance whose `delete` takes it evicts, once. The lists an operation reads beside the record
+ *   may still be the cached ones: the next operation's are not;
  * - a collection's read Engage refuses to the token (403: listing users takes a right an agent's or
  *   a bot's role often lacks) is kept as that refusal, like an answer: asked again each operation,
  *   it spent one call of the token's share every time, for the same 403;
@@ -99,6 +108,14 @@ interface Refusal {
 const isRefusal = (value: unknown): value is Refusal => typeof value === 'object' && value !== null && REFUSED in value;
 
 const tagKey = (tag: string) => `tag:${tag}`;
+/**
+ * In a shared store, the mark of a record a write was refused for (see `refusedRecords`): under the
+ * record's own path, for its reads only (`/interventions/<id>`, not `/interventions/<id>/close` nor a list).
+ */
+const refusedKey = (path: string) =>
+  recordPath(path) === path && refusedWriteTags({ method: 'GET', path, write: false }, 409).length > 0
+    ? `refused:${path}`
+    : undefined;
 /** The tag every entry of a token scope has, in a shared store: written when Engage refuses the token. */
 const scopeTag = (scope: string) => `token:${scope}`;
 const entryKey = (scope: string, request: EngageRequest) => `${scope}:${pathAndQuery(request)}`;
@@ -118,8 +135,9 @@ export class ResponseCache {
    */
   private readonly forgotten?: LRUCache<string, number>;
   /**
-   * Records a write was refused for (their paths: `refusedWriteTags`), until their next read from
-   * Engage, which evicts what a change of them does; kept no longer than a record's answer.
+   * With entries kept in process: records a write was refused for (their paths: `refusedWriteTags`),
+   * until their next read from Engage, which evicts what a change of them does; kept no longer than
+   * a record's answer. Without them the shared store keeps the mark (`refusedKey`).
    */
   private readonly refusedRecords?: LRUCache<string, true>;
   /** Reads in flight, by entry key, until their answer is stored: later misses join them. */
@@ -149,9 +167,9 @@ export class ResponseCache {
       this.writingAll = undefined;
       this.writeAllLater(0);
     });
-    if (options.recordsTtlMs > 0)
-      this.refusedRecords = new LRUCache<string, true>({ max: 10_000, ttl: options.recordsTtlMs });
     if (options.inProcessRecords) {
+      if (options.recordsTtlMs > 0)
+        this.refusedRecords = new LRUCache<string, true>({ max: 10_000, ttl: options.recordsTtlMs });
       this.parsed = new LRUCache<string, Entry>({
         maxSize: options.inProcessRecords,
         // An answer's weight is its records: a list of 150 weighs 150 records, a record 1.
@@ -175,14 +193,30 @@ export class ResponseCache {
 
   /** The answer cached for this scope and read, if it is still current. */
   async get(scope: string, request: EngageRequest): Promise<unknown> {
-    if (request.write || this.ttlFor(request) <= 0 || this.allUnwritten) return undefined;
+    return (await this.lookup(scope, request)).value;
+  }
+
+  /**
+   * The answer cached, if it is still current; and, in a shared store, the key of the mark a write
+   * refused for this record left (`refusedKey`), if there is one: read in the same round trip.
+   */
+  private async lookup(scope: string, request: EngageRequest): Promise<{ value?: unknown; refused?: string }> {
+    if (request.write || this.ttlFor(request) <= 0 || this.allUnwritten) return {};
     try {
       const key = entryKey(scope, request);
-      const entry = this.parsed ? this.parsed.get(key) : await this.keyv.get<Entry>(key);
-      if (!entry) return undefined;
-      return (await this.isCurrent(entry, scope)) ? entry.value : undefined;
+      const mark = this.parsed ? undefined : refusedKey(request.path);
+      let entry: Entry | undefined;
+      let refused: string | undefined;
+      if (this.parsed) entry = this.parsed.get(key);
+      else if (mark) {
+        const [held, marked] = await this.keyv.getMany<unknown>([key, mark]);
+        entry = (held ?? undefined) as Entry | undefined;
+        if (marked !== undefined && marked !== null) refused = mark;
+      } else entry = (await this.keyv.get<Entry>(key)) ?? undefined;
+      if (!entry) return { refused };
+      return { value: (await this.isCurrent(entry, scope)) ? entry.value : undefined, refused };
     } catch {
-      return undefined;
+      return {};
     }
   }
 
@@ -205,12 +239,25 @@ export class ResponseCache {
   }
 
   /** Every entry tagged with one of `tags`, in every scope, stops being served. */
-  async evict(tags: readonly string[]): Promise<void> {
+  evict(tags: readonly string[]): Promise<void> {
+    return this.evictWith(tags, []);
+  }
+
+  /** `evict`, writing `also` in the same round trip (and falling back to `ALL` with it). */
+  private async evictWith(
+    tags: readonly string[],
+    also: ReadonlyArray<{ key: string; value: unknown; ttl: number }>,
+  ): Promise<void> {
     if (tags.length === 0) return;
     const at = this.now();
     const ttl = this.tagTtl();
+    const entries = [...new Set(tags)].map((tag) => ({
+      key: tagKey(tag),
+      value: at,
+      ttl: tag === ALL ? undefined : ttl,
+    }));
     const ok = await this.keyv
-      .setMany([...new Set(tags)].map((tag) => ({ key: tagKey(tag), value: at, ttl: tag === ALL ? undefined : ttl })))
+      .setMany([...also, ...entries])
       .then((results) => (Array.isArray(results) ? results.every((result) => result !== false) : true))
       .catch(() => false);
     // Could not record what changed: the whole cache must go (a last try, itself failure-tolerant).
@@ -292,8 +339,12 @@ export class ResponseCache {
             if (error instanceof EngageError && !isOutcomeUnknown(error)) {
               const stale = refusedWriteTags(request, error.status);
               if (stale.length > 0) {
-                await this.evict(stale);
-                this.refusedRecords?.set(recordPath(request.path), true);
+                const record = recordPath(request.path);
+                // In a shared store, beside the record's tag, in one write: a read that misses for the
+                // eviction finds the mark.
+                const mark = this.parsed || this.options.recordsTtlMs <= 0 ? undefined : refusedKey(record);
+                await this.evictWith(stale, mark ? [{ key: mark, value: true, ttl: this.options.recordsTtlMs }] : []);
+                this.refusedRecords?.set(record, true);
               }
               throw error;
             }
@@ -309,7 +360,7 @@ export class ResponseCache {
         // (a hit or a shared read implies a kind that is kept).
         const kind = readClass(request.path, request.params);
         const cacheable = kind !== 'never' && this.ttlFor(request) > 0;
-        const hit = await this.get(scope, request);
+        const { value: hit, refused } = await this.lookup(scope, request);
         if (hit !== undefined) {
           this.options.onLookup?.('hit', kind as CacheKind);
           if (isRefusal(hit)) throw new EngageError('forbidden', hit[REFUSED].message, { ...hit[REFUSED].details });
@@ -348,8 +399,13 @@ export class ResponseCache {
           throw error;
         }
         // The first read of a record since a write to it was refused: what its answer says changed
-        // unheard of, its lists included, is evicted before it is answered.
-        if (this.refusedRecords?.delete(request.path)) await this.evict(writeTags(request, value));
+        // unheard of, its lists included, is evicted before it is answered. In a shared store, by the
+        // instance whose `delete` took the mark: another that found it too evicts nothing again.
+        if (
+          this.refusedRecords?.delete(request.path) ||
+          (refused !== undefined && (await this.keyv.delete(refused).catch(() => false)))
+        )
+          await this.evict(writeTags(request, value));
         const stored = this.set(scope, request, value, startedAt).finally(() => {
           land();
           this.storing.delete(stored);

@@ -4,7 +4,8 @@
  * the very next operation.
  */
 import type { Page, Source, Thread } from '../../src/engage/types';
-import { until } from '../live/support';
+import { redisPrefixes, until } from '../live/support';
+import { describeWith, requirements, TEST_REDIS_URL } from '../support/requirements';
 import { startStack, type Stack } from '../support/stack';
 import { INBOX } from '../support/operations';
 
@@ -135,4 +136,66 @@ it("a write Engage refuses for the state of the record it names (403 for a close
   } finally {
     await quiet.dispose();
   }
+});
+
+describeWith([requirements.redis()])('instances sharing Redis', () => {
+  const redis = redisPrefixes();
+
+  it("a write refused on one instance (409, cancelIntervention): the next read of the record on another evicts its thread's lists there too, once", async () => {
+    const prefix = redis.newPrefix();
+    const shared = { cacheTtlMs: 60_000, recordCacheTtlMs: 60_000, redisUrl: TEST_REDIS_URL, redisPrefix: prefix };
+    // No webhook: the instances hear of a change made in Engage only by reading it again.
+    const quiet = await startStack({ emulator: { scale: 1 }, gateway: shared });
+    try {
+      const b = await quiet.anotherGateway(shared);
+      const open = await quiet.gql<{ interventions: { nodes: Array<{ id: string; thread: { id: string } }> } }>(
+        '{ interventions(filter: { state: OPENED }, first: 1) { nodes { id thread { id } } } }',
+      );
+      expect(open.errors).toBeUndefined();
+      const [{ id, thread }] = open.data!.interventions.nodes;
+      /** An operation on B. */
+      const onB = async <T>(query: string) => {
+        const response = await fetch(b.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${quiet.admin.token}` },
+          body: JSON.stringify({ query, variables: { i: id, t: thread.id } }),
+        });
+        const body = (await response.json()) as { data?: T; errors?: unknown[] };
+        expect(body.errors).toBeUndefined();
+        return body.data!;
+      };
+      const readRecord = () =>
+        onB<{ intervention: { closed: boolean } }>('query($i: ID!) { intervention(id: $i) { closed } }');
+      const readLists = () =>
+        onB<{
+          thread: { openIntervention: { id: string } | null; interventions: Array<{ id: string; closed: boolean }> };
+        }>('query($t: ID!) { thread(id: $t) { openIntervention { id } interventions { id closed } } }');
+      expect((await readRecord()).intervention.closed).toBe(false);
+      expect((await readLists()).thread.openIntervention?.id).toBe(id);
+      // Another client closes it straight through Engage's REST API.
+      const closed = await fetch(`${quiet.emulator.url}/interventions/${id}/close`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${quiet.admin.token}` },
+      });
+      expect(closed.status).toBe(200);
+      // Engage answers 409 to a cancel of an intervention no longer open; nothing on A reads it again.
+      const refused = await quiet.gql('mutation($i: ID!) { cancelIntervention(id: $i) { id } }', { i: id });
+      expect(refused.errors?.[0].extensions?.code).toBe('CONFLICT');
+      // The mark, in the cache's namespace, kept as long as a record's answer.
+      const mark = `${prefix}:cache:refused:/interventions/${id}`;
+      expect(await redis.client.keys(`${prefix}:cache:refused:*`)).toEqual([mark]);
+      expect(await redis.client.pTTL(mark)).toBeGreaterThan(50_000);
+      expect(await redis.client.pTTL(mark)).toBeLessThanOrEqual(60_000);
+      // B reads the record again from Engage (A evicted it in Redis), then its thread's lists. Before,
+      // B served the lists as it had cached them, the intervention still open, until the records' TTL.
+      expect((await readRecord()).intervention.closed).toBe(true);
+      const after = await readLists();
+      expect(after.thread.openIntervention).toBeNull();
+      expect(after.thread.interventions.find((intervention) => intervention.id === id)?.closed).toBe(true);
+      // Taken by the read that evicted: no other read evicts the lists again.
+      expect(await redis.client.keys(`${prefix}:cache:refused:*`)).toEqual([]);
+    } finally {
+      await quiet.dispose();
+    }
+  });
 });

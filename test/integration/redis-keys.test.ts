@@ -2,7 +2,8 @@
  * What the gateway keeps in Redis, by name: two instances of one deployment under a REDIS_PREFIX of
  * their own, on a Redis of the suite's own, go through every feature that writes there (cached
  * reads, the fleet's and a caller's upstream budget, a token Engage accepted and one it refused, a
- * mutation with an idempotency key, webhooks and their re-delivery, subscribers on both instances sharing a payload).
+ * mutation with an idempotency key, a write Engage refused for its record, webhooks and their
+ * re-delivery, subscribers on both instances sharing a payload).
  * Every key written (seen through keyspace notifications, so that keys that expired by the end
  * count too) and every channel published to starts with the prefix once, and matches the README's
  * list of what is kept under which name; nothing is written outside the prefix.
@@ -20,6 +21,7 @@ import { startStack, type Stack } from '../support/stack';
 const KEYS: Record<string, RegExp> = {
   'cache entry': /^cache:[0-9a-f]+:\/.+$/,
   'cache tag': /^cache:tag:.+$/,
+  'cache refused record': /^cache:refused:\/.+$/,
   'idempotency record': /^idempotency:record:[0-9a-f]+:[A-Za-z]+:.+$/,
   'idempotency intent': /^idempotency:record:intent:[0-9a-f]+:[A-Za-z]+:.+$/,
   'idempotency reservation': /^idempotency:reservation:[0-9a-f]+:[A-Za-z]+:.+$/,
@@ -140,6 +142,9 @@ describeWith([requirements.redisServer()])('Redis keys under REDIS_PREFIX', () =
       }).then((response) => response.json() as Promise<{ errors?: unknown[] }>);
       expect(closed.errors).toBeUndefined();
     }
+    // A write Engage refuses for the state of the record it names (404: no such intervention): marked.
+    const cancel = await stack.gql('mutation($i: ID!) { cancelIntervention(id: $i) { id } }', { i: newId() });
+    expect(cancel.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
     for (const subscriber of subscribers) subscriber.dispose();
     // Redis notifies in the order it runs commands: once this publish is heard, so is every write before it.
     const barrier = `barrier-${newId()}`;

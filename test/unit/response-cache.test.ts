@@ -394,6 +394,55 @@ function suite(name: string, makeInfra: () => Promise<Infra>) {
       }
     });
 
+    it("a write refused for its record's state: whichever instance sharing the store reads the record next evicts its thread's lists, once; the read costs the store no more calls", async () => {
+      engage.answers.set('/interventions/i1', { id: 'i1', thread_id: 't1', source_id: 's1', identity_id: 'p1' });
+      engage.refused.add('/interventions/i1/cancel');
+      // Another instance on the same store, whose calls of it are counted.
+      const used: string[] = [];
+      const counted = new Proxy(keyv, {
+        get(target, property) {
+          const value = Reflect.get(target, property) as unknown;
+          if (typeof value !== 'function') return value;
+          return (...args: unknown[]) => {
+            used.push(String(property));
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        },
+      });
+      const elsewhere = new ResponseCache(counted, TTL);
+      const here = (scope: string) => new EngageClient(engage).through(cache.policy(scope));
+      const there = (scope: string) => new EngageClient(engage).through(elsewhere.policy(scope));
+      const list = () => there('alice').listInterventions({ thread_id: 't1', sort: 'created_at', limit: 150 });
+      await list();
+      await elsewhere.whenStored();
+      // Nothing refused: a record's miss reads its entry and the mark in one call, as a list's reads its entry.
+      used.length = 0;
+      await there('alice').getIntervention('i1');
+      await elsewhere.whenStored();
+      expect(used).toEqual(['getMany', 'set']);
+
+      await expect(here('bob').cancelIntervention('i1')).rejects.toMatchObject({ kind: 'forbidden' });
+      engage.calls.length = 0;
+      // The refusal names no thread: the lists stay until the record is read again, on any instance.
+      await list();
+      expect(engage.calls).toEqual([]);
+      await there('alice').getIntervention('i1');
+      await elsewhere.whenStored();
+      await list();
+      await elsewhere.whenStored();
+      expect(engage.calls).toEqual([
+        'GET /interventions/i1',
+        'GET /interventions?thread_id=t1&sort=created_at&limit=150',
+      ]);
+
+      // Once: the next read of the record, by another scope and instance, evicts nothing more.
+      engage.calls.length = 0;
+      await here('carol').getIntervention('i1');
+      await cache.whenStored();
+      await list();
+      expect(engage.calls).toEqual(['GET /interventions/i1']);
+    });
+
     it("keeps an agent's identities as long as the collections, other identity lists as records", () => {
       const short = new ResponseCache(keyv, { collectionsTtlMs: 5, recordsTtlMs: 7 });
       expect(short.ttlFor({ path: '/identities', params: { user_id: 'u1', offset: 0, limit: 150 } })).toBe(5);
