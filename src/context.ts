@@ -25,7 +25,7 @@ import {
 } from './engage';
 import type { IdempotencyStore } from './idempotency';
 import type { LiveAccess } from './live/hub';
-import { createLoaders, createOversizedThreads, type Loaders } from './loaders';
+import { createHeavyThreads, createLoaders, createOversizedThreads, type Loaders } from './loaders';
 import type { Upstream } from './upstream';
 
 /** Builds one operation's loaders over its Engage API (the bench injects naive ones). */
@@ -285,10 +285,12 @@ export function createContextFactory(options: ContextFactoryOptions) {
   };
   // The threads found too large to read whole (src/loaders/contents-plan.ts) are remembered by the
   // gateway, not by each operation: else every inbox load packed the same thread again and read
-  // 32 MiB of Engage's answer, twice, before cutting it. Injected loaders have no use for them.
+  // 32 MiB of Engage's answer, twice, before cutting it. So are the threads too heavy to pack
+  // together. Injected loaders have no use for them.
   const oversizedThreads = options.createLoaders ? undefined : createOversizedThreads();
+  const heavyThreads = options.createLoaders ? undefined : createHeavyThreads();
   const makeLoaders: LoadersFactory =
-    options.createLoaders ?? ((engage) => createLoaders(engage, { oversizedThreads }));
+    options.createLoaders ?? ((engage) => createLoaders(engage, { oversizedThreads, heavyThreads }));
   const createContext = (credentials: CallerCredentials, operation: OperationOptions = {}): GatewayContext => {
     // The configured token stands in only for callers that send no Authorization at all: a header
     // that is present but malformed (empty after a logout, another scheme) must not be promoted.

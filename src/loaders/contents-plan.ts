@@ -35,8 +35,14 @@
  * read alone (whole, or any window of it) is too large is remembered (`OversizedThreads`, one per
  * gateway, src/context.ts), and never packed again while remembered: each of its windows is asked
  * alone; interventions.ts reads its interventions by `thread_id=`, never its whole conversation.
- * Packs too large although no thread of theirs is too large alone are not remembered: each
- * operation pays the failed pack and a call per thread again.
+ * A pack can be too large although no thread of it is too large alone (two threads of 20 MB). Every
+ * operation packed them again, and every inbox load read 32 MiB before cutting it, then a call per
+ * thread: customers who write long emails could make that every agent's every load. So a thread of
+ * a pack too large, read alone, is remembered with the weight of what it answered (`HeavyThreads`,
+ * one per gateway, its bodies' lengths: `weighed`), and a pack takes no more known weight than
+ * `PACK_MAX_WEIGHT`, half of what the gateway reads: threads it knows heavy are packed apart, those
+ * of unknown weight with them as before. A weight is of the contents the thread had: it only grows
+ * (a pack that still fails weighs its threads again).
  */
 import { LRUCache } from 'lru-cache';
 import type { EngageApi } from '../engage/api';
@@ -46,6 +52,8 @@ import type { Content } from '../engage/types';
 import { MAX_LIMIT } from '../engage/vocabulary';
 import { groupBy } from './support';
 import type { ConnectionParent, ContentsOrder, ThreadContentsKey } from './types';
+
+import { MAX_ANSWER_BYTES } from '../engage/http';
 
 export type { ContentsOrder, ThreadContentsKey } from './types';
 
@@ -78,6 +86,35 @@ export interface OversizedThreads {
   set(threadId: string, contentsCount: number): unknown;
 }
 
+/**
+ * Threads of a pack too large that were read alone (see the header): thread id -> the weight of
+ * their contents then (`weighed`). One per gateway, as `OversizedThreads`; remembered as long.
+ */
+export interface HeavyThreads {
+  get(threadId: string): number | undefined;
+  set(threadId: string, weight: number): unknown;
+}
+
+/**
+ * The most known weight one pack takes: half of what the gateway reads of an answer, as weights
+ * count bodies' characters, not the answer's bytes (its other fields, JSON's escapes, UTF-8).
+ */
+export const PACK_MAX_WEIGHT = MAX_ANSWER_BYTES / 2;
+/** A content's weight beyond its bodies: its ids, dates, flags and attachments' metadata. */
+const CONTENT_WEIGHT = 1_024;
+
+/** What `records` weigh in an answer, about: their bodies' characters, plain and formatted, and `CONTENT_WEIGHT` each. */
+export function weighed(records: readonly Content[]): number {
+  let weight = 0;
+  for (const record of records)
+    weight +=
+      CONTENT_WEIGHT +
+      (record.body?.length ?? 0) +
+      (record.body_formatted?.text?.length ?? 0) +
+      (record.body_formatted?.html?.length ?? 0);
+  return weight;
+}
+
 /** Threads remembered at most: 10,000 ids and counts are about a megabyte. */
 export const OVERSIZED_THREADS_MAX = 10_000;
 /**
@@ -89,6 +126,11 @@ export const OVERSIZED_THREADS_TTL_MS = 60 * 60_000;
 
 /** The gateway's memory of threads too large to read whole (see `OversizedThreads`). */
 export function createOversizedThreads(): OversizedThreads {
+  return new LRUCache<string, number>({ max: OVERSIZED_THREADS_MAX, ttl: OVERSIZED_THREADS_TTL_MS });
+}
+
+/** The gateway's memory of threads too heavy to pack together (see `HeavyThreads`), bounded as `OversizedThreads`. */
+export function createHeavyThreads(): HeavyThreads {
   return new LRUCache<string, number>({ max: OVERSIZED_THREADS_MAX, ttl: OVERSIZED_THREADS_TTL_MS });
 }
 
@@ -115,7 +157,11 @@ const largestFirst = (a: { count: number; threadId: string }, b: { count: number
  * packing, so the fewest calls. A window of a thread known too large to read whole (`oversized`)
  * has its own call: packed, whole or in a speculative page, it would fail the call again.
  */
-export function planThreadContents(keys: readonly ThreadContentsKey[], oversized?: OversizedThreads): ContentsPlan {
+export function planThreadContents(
+  keys: readonly ThreadContentsKey[],
+  oversized?: OversizedThreads,
+  heavy?: HeavyThreads,
+): ContentsPlan {
   const single: ThreadContentsKey[] = [];
   // threadId+order -> the largest contents_count seen (the same thread may be asked several windows),
   // and its keys
@@ -151,19 +197,27 @@ export function planThreadContents(keys: readonly ThreadContentsKey[], oversized
     } else packable.set(id, { threadId: key.threadId, order: key.order, count: key.contentsCount, keys: [key] });
   }
 
-  const bins: Array<CombinedCall & { keys: ThreadContentsKey[] }> = [];
+  const bins: Array<CombinedCall & { keys: ThreadContentsKey[]; weight: number }> = [];
   for (const item of [...packable.values()].sort(largestFirst)) {
-    const bin = bins.find((call) => call.order === item.order && call.limit + item.count <= MAX_LIMIT);
+    // Known heavy (a pack of it was too large): as much weight as a pack takes, at most.
+    const weight = heavy?.get(item.threadId) ?? 0;
+    const bin = bins.find(
+      (call) =>
+        call.order === item.order &&
+        call.limit + item.count <= MAX_LIMIT &&
+        (weight === 0 || call.weight + weight <= PACK_MAX_WEIGHT),
+    );
     if (bin) {
       bin.threadIds.push(item.threadId);
       bin.limit += item.count;
+      bin.weight += weight;
       bin.keys.push(...item.keys);
     } else {
-      bins.push({ order: item.order, threadIds: [item.threadId], limit: item.count, keys: [...item.keys] });
+      bins.push({ order: item.order, threadIds: [item.threadId], limit: item.count, weight, keys: [...item.keys] });
     }
   }
   const combined: CombinedCall[] = [];
-  for (const { keys: binKeys, ...call } of bins) {
+  for (const { keys: binKeys, weight: _weight, ...call } of bins) {
     if (binKeys.length === 1) single.push(binKeys[0]);
     else combined.push(call);
   }
@@ -237,8 +291,9 @@ export async function loadThreadContents(
   prime: (content: Content) => void,
   sizeOf: (threadId: string) => Promise<number> | undefined = () => undefined,
   oversized?: OversizedThreads,
+  heavy?: HeavyThreads,
 ): Promise<Array<ConnectionParent<Content> | Error>> {
-  const plan = planThreadContents(keys, oversized);
+  const plan = planThreadContents(keys, oversized, heavy);
   // `${order}|${threadId}` -> the thread's complete contents, or the error of the call that had them
   const byThread = new Map<string, Content[] | Error>();
   const retry: ThreadContentsKey[] = [];
@@ -293,6 +348,8 @@ export async function loadThreadContents(
       for (const key of ownWindowsOf(keys, call)) if (key.offset > 0 || key.limit < limit) startSingle(key);
       return;
     }
+    // Read alone after a pack of it was too large (not a pack of one): packed apart from now on.
+    if (!failed) heavy?.set(threadId, weighed(page.records));
     if (page.count > page.records.length) {
       // The thread grew since its contents_count was read, as for a pack (below).
       retry.push(...own);
@@ -376,7 +433,7 @@ export async function loadThreadContents(
     });
   }
   const replanning = again.length
-    ? loadThreadContents(engage, again, prime, undefined, oversized).then((answers) =>
+    ? loadThreadContents(engage, again, prime, undefined, oversized, heavy).then((answers) =>
         again.forEach((key, i) => sized.set(threadContentsCacheKey(key), answers[i])),
       )
     : undefined;

@@ -6,19 +6,21 @@ import type { EngageApi, SearchParams } from '../engage/api';
 import { q } from '../engage/q';
 import type { Content, Page } from '../engage/types';
 import { MAX_LIMIT } from '../engage/vocabulary';
-import { loadThreadContents, threadContentsCacheKey, type OversizedThreads } from './contents-plan';
+import { loadThreadContents, threadContentsCacheKey, type HeavyThreads, type OversizedThreads } from './contents-plan';
 import { inKeyOrder, primeAll, sorted, type LoaderKit } from './support';
 import type { ConnectionParent, Loaders, ThreadContentsKey } from './types';
 
 /**
  * `sizeOf` gives a thread's `contents_count` from its record when the operation has read it or is
- * reading it; `oversized` remembers the threads too large to read whole (see `loadThreadContents`).
+ * reading it; `oversized` remembers the threads too large to read whole, `heavy` those too heavy to
+ * pack together (see `loadThreadContents`).
  */
 export function contentLoaders(
   engage: EngageApi,
   kit: LoaderKit,
   sizeOf?: (threadId: string) => Promise<number> | undefined,
   oversized?: OversizedThreads,
+  heavy?: HeavyThreads,
 ): Pick<Loaders, 'content' | 'threadContents' | 'contentSearch'> {
   const content = kit.loader<string, Content>(
     async (ids) => {
@@ -31,7 +33,7 @@ export function contentLoaders(
   // Made once, not per batch (see contents-plan.ts's helpers).
   const primeContent = (record: Content) => primeAll(content, [record]);
   const threadContents = kit.loader<ThreadContentsKey, ConnectionParent<Content>, string>(
-    (keys) => loadThreadContents(engage, keys, primeContent, sizeOf, oversized),
+    (keys) => loadThreadContents(engage, keys, primeContent, sizeOf, oversized, heavy),
     { cacheKeyFn: threadContentsCacheKey },
   );
 

@@ -17,7 +17,7 @@
  */
 import type { EngageApi } from '../engage/api';
 import { collectionLoaders } from './collections';
-import type { OversizedThreads } from './contents-plan';
+import type { HeavyThreads, OversizedThreads } from './contents-plan';
 import { contentLoaders } from './contents';
 import { identityLoaders } from './identities';
 import { interventionLoaders } from './interventions';
@@ -27,7 +27,7 @@ import type { Loaders } from './types';
 
 export type * from './types';
 
-export { createOversizedThreads, type OversizedThreads } from './contents-plan';
+export { createHeavyThreads, createOversizedThreads, type HeavyThreads, type OversizedThreads } from './contents-plan';
 
 export interface LoaderOptions {
   /** Concurrent single-record GETs per operation. */
@@ -37,11 +37,17 @@ export interface LoaderOptions {
    * of a gateway (src/context.ts). Default: remembered for this operation only.
    */
   oversizedThreads?: OversizedThreads;
+  /** Threads too heavy to pack together (src/loaders/contents-plan.ts), as `oversizedThreads`. */
+  heavyThreads?: HeavyThreads;
 }
 
 export function createLoaders(
   engage: EngageApi,
-  { concurrency = 16, oversizedThreads = new Map<string, number>() }: LoaderOptions = {},
+  {
+    concurrency = 16,
+    oversizedThreads = new Map<string, number>(),
+    heavyThreads = new Map<string, number>(),
+  }: LoaderOptions = {},
 ): Loaders {
   const kit = new LoaderKit(concurrency);
   // Contents read the sizes of the threads being read (called during the operation, once all exist).
@@ -50,6 +56,7 @@ export function createLoaders(
     kit,
     (threadId) => threads.thread.loading(threadId)?.then((thread) => thread.contents_count),
     oversizedThreads,
+    heavyThreads,
   );
   const { prefetch, ...interventions } = interventionLoaders(engage, kit, {
     threadContents: contents.threadContents,

@@ -12,7 +12,7 @@ import { EngageError } from '../../src/engage/errors';
 import type { EngageApi, SearchParams } from '../../src/engage/api';
 import type { Content, Page } from '../../src/engage/types';
 import { MAX_ANSWER_BYTES } from '../../src/engage/http';
-import { loadThreadContents, type ThreadContentsKey } from '../../src/loaders/contents-plan';
+import { loadThreadContents, PACK_MAX_WEIGHT, type ThreadContentsKey } from '../../src/loaders/contents-plan';
 import type { ConnectionParent } from '../../src/loaders/types';
 import { SAMPLE_QUERY, type Gateway } from '../../src/server';
 import { startStack, type GraphQLResponse, type Stack } from '../support/stack';
@@ -237,18 +237,90 @@ describe('the inbox, with a thread of 34 MB of emails', () => {
   });
 });
 
+describe('the inbox, with two threads of 20 MB of emails: each fits alone, not together', () => {
+  /** 8 emails of 850 KB, each body three times in the answer (plain, and formatted as text and HTML): 20 MB. */
+  const MESSAGES = 8;
+  const BODY = 'y'.repeat(850_000);
+  let stack: Stack;
+  let heavyIds: string[];
+
+  beforeAll(async () => {
+    expect(3 * MESSAGES * BODY.length).toBeLessThan(MAX_ANSWER_BYTES);
+    expect(2 * 3 * MESSAGES * BODY.length).toBeGreaterThan(MAX_ANSWER_BYTES);
+    stack = await startStack();
+    const customer = stack.emulator.records.customerContent()!;
+    heavyIds = ['first', 'second'].map((name) => {
+      const first = stack.emulator.customers.startThread({
+        identityId: customer.author_id!,
+        sourceId: customer.source_id,
+        title: `Re: the ${name} quoted history`,
+        body: BODY,
+      });
+      for (let i = 1; i < MESSAGES; i += 1)
+        stack.emulator.customers.write({
+          identityId: customer.author_id!,
+          threadId: first.thread_id,
+          body: `${i} ${BODY}`,
+        });
+      return first.thread_id;
+    });
+  });
+  afterAll(async () => {
+    await stack?.dispose();
+  });
+
+  /** The threads each `GET /contents` of the README's inbox asked. */
+  async function inboxContentsCalls(): Promise<string[][]> {
+    stack.emulator.requestLog.reset();
+    const answer = await stack.gql<{ threads: { nodes: Array<{ id: string }> } }>(SAMPLE_QUERY);
+    expect(answer.errors).toBeUndefined();
+    expect(answer.data!.threads.nodes.map((node) => node.id)).toEqual(expect.arrayContaining(heavyIds));
+    return stack.emulator.requestLog
+      .entries()
+      .filter((entry) => entry.method === 'GET' && entry.path === '/1.0/contents')
+      .map((entry) => threadIdsOf(new URLSearchParams(entry.query).get('q') ?? ''));
+  }
+
+  it('packs them together once, then the gateway packs them apart: no later load asks the pack that is too large', async () => {
+    const first = await inboxContentsCalls();
+    const together = (calls: string[][]) => calls.filter((ids) => heavyIds.every((id) => ids.includes(id)));
+    // The first load packs the page's threads whole, the two heavy ones in one call, which is more
+    // than the gateway reads: each thread of it is then read alone.
+    expect(together(first)).toHaveLength(1);
+    for (let run = 2; run <= 3; run += 1) {
+      const later = await inboxContentsCalls();
+      expect(together(later)).toEqual([]);
+      // Each heavy thread in one call, none read twice: no pack that fails, no call per thread after it.
+      for (const id of heavyIds) expect(later.filter((ids) => ids.includes(id))).toHaveLength(1);
+      expect(later.length).toBeLessThan(first.length);
+    }
+  });
+});
+
 describe('loadThreadContents, when a packed answer is too large (a fake Engage)', () => {
-  /** Thread `a` holds 40 long messages, `b` and `c` five short ones. */
+  /**
+   * Thread `a` holds 40 long messages, `b` and `c` five short ones; `d` and `e` 8 long ones each,
+   * which fit alone and not together.
+   */
   const THREADS: Record<string, { count: number; long: boolean }> = {
     a: { count: 40, long: true },
     b: { count: 5, long: false },
     c: { count: 5, long: false },
+    d: { count: 8, long: true },
+    e: { count: 8, long: true },
   };
+  /** A long message's body: 8 of them weigh more than a pack takes (`PACK_MAX_WEIGHT`). */
+  const LONG = 'x'.repeat(Math.ceil(PACK_MAX_WEIGHT / 8));
   /** Newest first, as `created_at.desc` asks. */
   const contentsOf = (threadId: string): Content[] =>
     Array.from(
       { length: THREADS[threadId].count },
-      (_, i) => ({ id: `${threadId}${THREADS[threadId].count - 1 - i}`, thread_id: threadId }) as Content,
+      (_, i) =>
+        ({
+          id: `${threadId}${THREADS[threadId].count - 1 - i}`,
+          thread_id: threadId,
+          body: THREADS[threadId].long ? LONG : 'short',
+        }) as Content,
     );
   const tooLarge = () =>
     new EngageError('unexpected', "Engage GET /contents: answer is larger than any of Engage's, not read", {
@@ -349,6 +421,45 @@ describe('loadThreadContents, when a packed answer is too large (a fake Engage)'
       { threadIds: ['a'], offset: 0, limit: 3 },
       { threadIds: ['b', 'c'], offset: 0, limit: 150 },
     ]);
+  });
+
+  it('remembers threads too heavy together, none too large alone, and packs them apart from then on', async () => {
+    const { engage, calls } = fakeEngage();
+    const oversized = new Map<string, number>();
+    const heavy = new Map<string, number>();
+    const keys = [key('d'), key('e'), key('b')];
+    const first = await loadThreadContents(engage, keys, () => undefined, undefined, oversized, heavy);
+    const expected = [
+      ['d7', 'd6', 'd5'],
+      ['e7', 'e6', 'e5'],
+      ['b4', 'b3', 'b2'],
+    ];
+    expect(first.map(ids)).toEqual(expected);
+    expect(calls).toEqual([
+      { threadIds: ['d', 'e', 'b'], offset: 0, limit: 21 },
+      { threadIds: ['d'], offset: 0, limit: 8 },
+      { threadIds: ['e'], offset: 0, limit: 8 },
+      { threadIds: ['b'], offset: 0, limit: 5 },
+    ]);
+    expect(oversized.size).toBe(0);
+    expect(heavy.get('d')).toBeGreaterThan(PACK_MAX_WEIGHT);
+
+    // Each later batch asks their windows apart, without the pack that fails (before: the pack of
+    // 32 MiB and a call per thread, every operation).
+    for (let run = 0; run < 2; run += 1) {
+      calls.length = 0;
+      const later = await loadThreadContents(engage, keys, () => undefined, undefined, oversized, heavy);
+      expect(later.map(ids)).toEqual(expected);
+      expect(calls).toEqual([
+        { threadIds: ['d'], offset: 0, limit: 3 },
+        { threadIds: ['e'], offset: 0, limit: 3 },
+        { threadIds: ['b'], offset: 0, limit: 3 },
+      ]);
+    }
+    // Threads of unknown weight are packed as before, beside a heavy one.
+    calls.length = 0;
+    await loadThreadContents(engage, [key('d'), key('c')], () => undefined, undefined, oversized, heavy);
+    expect(calls).toEqual([{ threadIds: ['d', 'c'], offset: 0, limit: 13 }]);
   });
 
   it('remembers a thread whose pack of one failed, with no more calls than its smaller windows', async () => {
