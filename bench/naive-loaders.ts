@@ -9,6 +9,7 @@ import DataLoader from 'dataloader';
 import stableStringify from 'safe-stable-stringify';
 import { EngageError, q, type EngageApi } from '../src/engage';
 import type { Loaders } from '../src/loaders';
+import { threadContentsCacheKey, windowStart } from '../src/loaders/contents-plan';
 
 /** One call per key, in parallel, each error in its place. */
 function naive<K, V, C = K>(single: (key: K) => Promise<V>, cacheKeyFn?: (key: K) => C): DataLoader<K, V, C> {
@@ -64,18 +65,22 @@ export function createNaiveLoaders(engage: EngageApi): Loaders {
     threadSearch: naive((params) => engage.listThreads(params), byParams),
     prefetchThread: () => undefined,
     content: naive((id) => engage.getContent(id)),
-    threadContents: naive(
-      async (key) => {
-        const [field, direction] = key.order.split('.') as ['created_at', 'asc' | 'desc'];
-        const page = await engage.listContents({
+    threadContents: naive(async (key) => {
+      const [field, direction] = key.order.split('.') as ['created_at', 'asc' | 'desc'];
+      const read = (offset: number) =>
+        engage.listContents({
           q: q().is('thread', key.threadId).order(field, direction).toString(),
-          offset: key.offset,
+          offset,
           limit: key.limit,
         });
-        return { records: page.records, count: page.count, offset: key.offset };
-      },
-      (key) => `${key.threadId}|${key.offset}|${key.limit}|${key.order}`,
-    ),
+      // An anchored window (after a cursor, newest first) where the thread's record places it,
+      // then where the count Engage answered does, as the real loaders place it.
+      const guess = windowStart(key, Number.isFinite(key.contentsCount) ? key.contentsCount : (key.anchor ?? 0));
+      let page = await read(guess);
+      const offset = windowStart(key, page.count);
+      if (offset !== guess) page = await read(offset);
+      return { records: page.records, count: page.count, offset };
+    }, threadContentsCacheKey),
     contentSearch: naive((params) => engage.listContents(params), byParams),
     intervention: naive((id) => engage.getIntervention(id)),
     threadInterventions: (thread) => interventionsOfThread.load(thread.id),

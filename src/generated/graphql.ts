@@ -846,7 +846,8 @@ export type NewThreadOrigin =
 
 /**
  * Relay pagination information. Cursors are opaque: threads in their inbox orders have keyset cursors
- * (stable while threads arrive), other lists offset cursors.
+ * (stable while threads arrive), a thread's contents newest first offset cursors anchored to its count
+ * (stable while messages arrive), other lists offset cursors.
  */
 export type PageInfo = {
   __typename?: 'PageInfo';

@@ -43,6 +43,15 @@
  * `PACK_MAX_WEIGHT`, half of what the gateway reads: threads it knows heavy are packed apart, those
  * of unknown weight with them as before. A weight is of the contents the thread had: it only grows
  * (a pack that still fails weighs its threads again).
+ *
+ * A window anchored to the thread's count (`anchor`: after a cursor of its contents newest first)
+ * starts as many places further down as the thread has gained contents since (`windowStart`), by the
+ * count of the contents Engage answered: a thread read whole is cut where its contents say. A window
+ * with its own call is asked where the thread's record says (`contentsCount`; the anchor itself
+ * before the thread is read: nothing arrived, the common case), and asked again, one more call, only
+ * when the count Engage answered with it says the window starts elsewhere (a message arrived since
+ * the thread's record was read, or since the cursor for a thread asked by id). A window cut from a
+ * speculative page that did not hold its thread whole is placed by the thread record's count.
  */
 import { LRUCache } from 'lru-cache';
 import type { EngageApi } from '../engage/api';
@@ -58,7 +67,17 @@ import { MAX_ANSWER_BYTES } from '../engage/http';
 export type { ContentsOrder, ThreadContentsKey } from './types';
 
 export const threadContentsCacheKey = (key: ThreadContentsKey) =>
-  `${key.threadId}|${key.offset}|${key.limit}|${key.order}`;
+  key.anchor === undefined
+    ? `${key.threadId}|${key.offset}|${key.limit}|${key.order}`
+    : `${key.threadId}|${key.offset}|${key.limit}|${key.order}|${key.anchor}`;
+
+/**
+ * Where `key`'s window starts in its thread's contents when they count `count`: its offset, moved
+ * down by the contents gained since its anchor (never up).
+ */
+export function windowStart(key: Pick<ThreadContentsKey, 'offset' | 'anchor'>, count: number): number {
+  return key.anchor !== undefined && count > key.anchor ? key.offset + (count - key.anchor) : key.offset;
+}
 
 export interface CombinedCall {
   order: ContentsOrder;
@@ -308,20 +327,25 @@ export async function loadThreadContents(
   const startSingle = (key: ThreadContentsKey) => {
     // A window already asked alone (planned so, or asked again for another call) is not asked twice.
     if (singles.has(threadContentsCacheKey(key))) return;
-    const answer = engage
-      .listContents({ q: contentsQuery([key.threadId], key.order), offset: key.offset, limit: key.limit })
-      .then(
-        (page) => {
-          page.records.forEach(prime);
-          return { records: page.records, count: page.count, offset: key.offset };
-        },
-        (error: unknown) => {
-          // A window of the thread alone is too large: so is the thread whole.
-          if (answerTooLarge(error))
-            oversized?.set(key.threadId, Number.isFinite(key.contentsCount) ? key.contentsCount : 0);
-          throw error;
-        },
-      );
+    const read = (offset: number) =>
+      engage.listContents({ q: contentsQuery([key.threadId], key.order), offset, limit: key.limit });
+    // Where the thread's record places the window; asked before it is read, where the anchor does.
+    const guess = windowStart(key, Number.isFinite(key.contentsCount) ? key.contentsCount : (key.anchor ?? 0));
+    const answer = (async () => {
+      try {
+        let page = await read(guess);
+        // The count Engage answered with the contents places an anchored window (see the header).
+        const offset = windowStart(key, page.count);
+        if (offset !== guess) page = await read(offset);
+        page.records.forEach(prime);
+        return { records: page.records, count: page.count, offset };
+      } catch (error) {
+        // A window of the thread alone is too large: so is the thread whole.
+        if (answerTooLarge(error))
+          oversized?.set(key.threadId, Number.isFinite(key.contentsCount) ? key.contentsCount : 0);
+        throw error;
+      }
+    })();
     answer.catch(() => undefined); // its error is answered for its key below, not left unhandled meanwhile
     singles.set(threadContentsCacheKey(key), answer);
   };
@@ -423,11 +447,12 @@ export async function loadThreadContents(
       }
       const first = firstOf.get(key.threadId) ?? [];
       const count = Math.max(size, first.length);
-      if (first.length === count || key.offset + key.limit <= first.length)
+      const start = windowStart(key, count);
+      if (first.length === count || start + key.limit <= first.length)
         sized.set(threadContentsCacheKey(key), {
-          records: first.slice(key.offset, key.offset + key.limit),
+          records: first.slice(start, start + key.limit),
           count,
-          offset: key.offset,
+          offset: start,
         });
       else again.push({ ...key, contentsCount: count });
     });
@@ -450,11 +475,14 @@ export async function loadThreadContents(
       const read = byThread.get(`${key.order}|${key.threadId}`);
       // `contents(first: 0) { totalCount }` cost a call per thread, which the cost estimate counts
       // as nothing under a window of 0: 150 threads, 150 calls.
-      if (key.limit === 0 && Number.isFinite(key.contentsCount))
-        return { records: [], count: Array.isArray(read) ? read.length : key.contentsCount, offset: key.offset };
+      if (key.limit === 0 && Number.isFinite(key.contentsCount)) {
+        const count = Array.isArray(read) ? read.length : key.contentsCount;
+        return { records: [], count, offset: windowStart(key, count) };
+      }
       const all = read ?? [];
       if (all instanceof Error) return all;
-      return { records: all.slice(key.offset, key.offset + key.limit), count: all.length, offset: key.offset };
+      const start = windowStart(key, all.length);
+      return { records: all.slice(start, start + key.limit), count: all.length, offset: start };
     }),
   );
 }

@@ -48,9 +48,17 @@ export interface ThreadContentsKey {
   threadId: string;
   /** The thread's `contents_count` when it was read: a planning hint, not part of the answer. */
   contentsCount: number;
+  /** Where the window starts, when the thread counted `anchor` contents if it is set. */
   offset: number;
   limit: number;
   order: ContentsOrder;
+  /**
+   * The thread's count of contents when `offset` was read (a cursor's, newest first): new contents
+   * arrive at the newest end, so the window starts as many places further down as the thread has
+   * gained since (never up: contents deleted keep it). The answer's `offset` is where it started.
+   * Unset: `offset` as it is.
+   */
+  anchor?: number;
 }
 
 /** What a thread asked by id will need, known before the thread is read (see `prefetchThread`). */

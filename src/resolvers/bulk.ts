@@ -50,8 +50,17 @@ import type {
   Thread,
   User,
 } from '../engage/types';
-import { connectionResolvers, windowArgs, type Edge, type SearchPage } from './connection';
-import { customerKey, interventionOf, newestFirstKey, opening, openingKey, openOf, prefetch } from './thread-reads';
+import { connectionResolvers, type Edge, type SearchPage } from './connection';
+import {
+  contentsKey,
+  customerKey,
+  interventionOf,
+  newestFirstKey,
+  opening,
+  openingKey,
+  openOf,
+  prefetch,
+} from './thread-reads';
 import { held, selectionOf } from './helpers';
 
 /** How the children of one relation are loaded for many parents at once. */
@@ -181,19 +190,13 @@ export const RELATIONS: Record<string, Record<string, Relation | null>> = {
     contents: {
       type: 'ContentConnection',
       load(loaders, threads, field) {
-        const { first, after, orderBy } = field.args as { first?: number; after?: string; orderBy?: ContentOrder };
-        let window: { offset: number; limit: number };
+        const args = field.args as { first?: number; after?: string; orderBy?: ContentOrder };
+        let keys;
         try {
-          window = windowArgs({ first, after });
+          keys = (threads as Thread[]).map((thread) => contentsKey(thread, args));
         } catch {
           return []; // invalid arguments: the field reports them
         }
-        const keys = (threads as Thread[]).map((thread) => ({
-          threadId: thread.id,
-          contentsCount: thread.contents_count,
-          ...window,
-          order: orderBy ?? 'created_at.desc',
-        }));
         return loaders.threadContents.loadMany(keys).then(loaded, ignore);
       },
     },

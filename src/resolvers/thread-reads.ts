@@ -9,9 +9,45 @@ import { MAX_LIMIT } from '../engage/client';
 import type { Content, Intervention, Thread } from '../engage/types';
 import { InterventionStatus } from '../engage/vocabulary';
 import type { ContentOrder } from '../generated/graphql';
-import type { ConnectionParent, IdentityKey, Loaders, ThreadContentsKey } from '../loaders';
-import { windowArgs } from './connection';
+import type { ConnectionParent, IdentityKey, Loaders, ThreadContentsKey, ThreadWants } from '../loaders';
+import { counted, cursorWindow, type CountedPage } from './connection';
 import { held, selectionOf } from './helpers';
+
+/** Whether a thread's contents in `order` have cursors that carry their count (see `contentsWindow`). */
+const countsCursors = (order: ContentOrder) => order === 'created_at.desc';
+
+/**
+ * The window of a thread's contents that its `contents(first, after, orderBy)` asks: the field's,
+ * the bulk load's and the prefetch's, which must be the same key. Newest first, new messages move
+ * every older one down: a cursor of that order carries its page's count of contents, and the window
+ * after it is anchored to it (`ThreadContentsKey.anchor`). Throws the field's BAD_USER_INPUT.
+ */
+export function contentsWindow(args: {
+  first?: number | null;
+  after?: string | null;
+  orderBy?: ContentOrder | null;
+}): ThreadWants['contents'][number] {
+  const order = args.orderBy ?? 'created_at.desc';
+  const { offset, limit, count } = cursorWindow(args);
+  return count !== undefined && countsCursors(order)
+    ? { offset, limit, order, anchor: count }
+    : { offset, limit, order };
+}
+
+/** The key of `contents(first, after, orderBy)` of `thread` (`contentsWindow`). */
+export const contentsKey = (
+  thread: Thread,
+  args: { first?: number | null; after?: string | null; orderBy?: ContentOrder | null },
+): ThreadContentsKey => ({ threadId: thread.id, contentsCount: thread.contents_count, ...contentsWindow(args) });
+
+/** The page a thread's contents field answers for `key`: counted in the order whose cursors are. */
+export function contentsPage(
+  key: ThreadContentsKey,
+  page: ConnectionParent<Content> | Promise<ConnectionParent<Content>>,
+): CountedPage<Content> | Promise<CountedPage<Content>> {
+  if (!countsCursors(key.order)) return page;
+  return page instanceof Promise ? page.then(counted) : counted(page);
+}
 
 /** How many of a long thread's first messages are searched for its customer's (agents may write first). */
 const CUSTOMER_WINDOW = 3;
@@ -114,9 +150,8 @@ export function prefetch(
   const contents = fields
     .filter((selected) => selected.name === 'contents')
     .flatMap((selected) => {
-      const args = selected.args as { first?: number; after?: string; orderBy?: ContentOrder };
       try {
-        return [{ ...windowArgs(args), order: args.orderBy ?? 'created_at.desc' }];
+        return [contentsWindow(selected.args as { first?: number; after?: string; orderBy?: ContentOrder })];
       } catch {
         return []; // invalid arguments: the field's own resolver reports them
       }

@@ -1,11 +1,20 @@
 import type { Resolvers } from '../generated/graphql';
 import type { ConnectionParent, Loaders } from '../loaders';
 import type { Content, Intervention, Thread } from '../engage/types';
-import { windowArgs } from './connection';
 import { contentStatus } from './content';
 import { held, load, loadList, loadOptional, selectionOf } from './helpers';
 import { sortKey, threadConnection } from './thread-connection';
-import { customerKey, heldLastContent, lastContent, opening, openingKey, openOf, prefetch } from './thread-reads';
+import {
+  contentsKey,
+  contentsPage,
+  customerKey,
+  heldLastContent,
+  lastContent,
+  opening,
+  openingKey,
+  openOf,
+  prefetch,
+} from './thread-reads';
 import { isEngageId } from './validate';
 import { inBulk } from './bulk';
 
@@ -27,15 +36,9 @@ export const threadResolvers: Resolvers = {
   },
   Thread: {
     source: (thread, _args, { loaders }) => load(loaders.source, thread.source_id),
-    contents: (thread, { first, after, orderBy }, { loaders }) => {
-      const { offset, limit } = windowArgs({ first, after });
-      return load(loaders.threadContents, {
-        threadId: thread.id,
-        contentsCount: thread.contents_count,
-        offset,
-        limit,
-        order: orderBy ?? 'created_at.desc',
-      });
+    contents: (thread, args, { loaders }) => {
+      const key = contentsKey(thread, args);
+      return contentsPage(key, load(loaders.threadContents, key));
     },
     status: (thread, _args, { loaders }) => {
       const last = heldLastContent(loaders, thread);

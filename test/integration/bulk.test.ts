@@ -381,6 +381,22 @@ it('contents(after:) with offset cursors, valid and invalid, and a window past t
   );
 });
 
+it("contents(after:) with cursors that carry a thread's count (newest first): the same anchored windows", async () => {
+  // Counts below most threads' own (windows moved down by the difference), about theirs, above (kept).
+  for (const cursor of ['offset:1:3', 'offset:2:6', 'offset:4:400']) {
+    const after = Buffer.from(cursor).toString('base64');
+    const { body } = await same(
+      `query Q($source: ID!, $after: String) {
+      threads(first: 8, filter: { sourceIds: [$source] }) {
+        nodes { id contentsCount contents(first: 2, after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id author { id } } } } }
+      }
+    }`,
+      { source: source.id, after },
+    );
+    expect(body.errors).toBeUndefined();
+  }
+});
+
 it('pages of threads nested under relations without a bulk load (of an identity, of a source)', async () => {
   await same(`query Q($source: ID!) {
     source(id: $source) { id threads(first: 5) { totalCount nodes { id source { id } contents(first: 2) { nodes { id author { id threads(first: 2) { nodes { id lastContent { id } } } } } } } } }

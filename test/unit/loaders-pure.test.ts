@@ -1,5 +1,22 @@
-import { planThreadContents, type ThreadContentsKey } from '../../src/loaders/contents-plan';
-import { decodeCursor, encodeCursor, windowArgs, connectionResolvers } from '../../src/resolvers/connection';
+import type { EngageApi, SearchParams } from '../../src/engage/api';
+import type { Content } from '../../src/engage/types';
+import {
+  loadThreadContents,
+  planThreadContents,
+  threadContentsCacheKey,
+  windowStart,
+  type ThreadContentsKey,
+} from '../../src/loaders/contents-plan';
+import {
+  counted,
+  cursorWindow,
+  decodeCursor,
+  encodeCursor,
+  readCursor,
+  windowArgs,
+  connectionResolvers,
+} from '../../src/resolvers/connection';
+import { contentsWindow } from '../../src/resolvers/thread-reads';
 import { contentQuery, threadQuery } from '../../src/resolvers/filters';
 
 const key = (threadId: string, contentsCount: number, limit = 5, offset = 0): ThreadContentsKey => ({
@@ -82,6 +99,160 @@ describe('connections', () => {
       endCursor: encodeCursor(3),
     });
     expect(connectionResolvers.edges(parent).map((edge) => decodeCursor(edge.cursor))).toEqual([2, 3]);
+  });
+});
+
+describe("cursors that carry their page's count (a thread's contents newest first)", () => {
+  const base64 = (text: string) => Buffer.from(text).toString('base64');
+  const badAfter = expect.objectContaining({
+    extensions: expect.objectContaining({ code: 'BAD_USER_INPUT', argumentName: 'after' }),
+  });
+
+  it('encodes `offset:<n>:<count>`, reads it back, and reads old `offset:<n>` cursors as before', () => {
+    expect(encodeCursor(5, 12)).toBe(base64('offset:5:12'));
+    expect(readCursor(encodeCursor(5, 12))).toEqual({ offset: 5, count: 12 });
+    expect(decodeCursor(encodeCursor(5, 12))).toBe(5);
+    expect(encodeCursor(5)).toBe(base64('offset:5'));
+    expect(readCursor(encodeCursor(5))).toEqual({ offset: 5 });
+    expect(readCursor(encodeCursor(0, 1))).toEqual({ offset: 0, count: 1 });
+  });
+
+  it('refuses a count that encodeCursor never writes, with BAD_USER_INPUT on `after`', () => {
+    for (const forged of [
+      'offset:5:',
+      'offset:5:x',
+      'offset:5:-1',
+      'offset:5:1.5',
+      'offset:5:0x10',
+      'offset:5:1e3',
+      'offset:5: 12',
+      'offset:5:12:13',
+      'offset::12',
+      'offset:-1:12',
+      'offset:0x1:12',
+      'offset:5:5',
+      'offset:12:5',
+      'offset:5:99999999999999999999',
+      'cursor:5:12',
+    ]) {
+      expect(() => readCursor(base64(forged))).toThrow(badAfter);
+      expect(() => windowArgs({ after: base64(forged) })).toThrow(badAfter);
+    }
+  });
+
+  it("gives a window the count of its `after` cursor; a thread's contents anchor to it newest first only", () => {
+    expect(cursorWindow({ first: 3, after: encodeCursor(2, 40) })).toEqual({ offset: 3, limit: 3, count: 40 });
+    expect(windowArgs({ first: 3, after: encodeCursor(2, 40) })).toEqual({ offset: 3, limit: 3 });
+    expect(cursorWindow({ first: 3, after: encodeCursor(2) })).toEqual({ offset: 3, limit: 3 });
+    const after = encodeCursor(2, 40);
+    expect(contentsWindow({ first: 3, after })).toEqual({ offset: 3, limit: 3, order: 'created_at.desc', anchor: 40 });
+    expect(contentsWindow({ first: 3, after, orderBy: 'created_at.asc' })).toEqual({
+      offset: 3,
+      limit: 3,
+      order: 'created_at.asc',
+    });
+    expect(contentsWindow({ first: 3, after: encodeCursor(2) })).toEqual({
+      offset: 3,
+      limit: 3,
+      order: 'created_at.desc',
+    });
+    expect(contentsWindow({ first: 3 })).toEqual({ offset: 0, limit: 3, order: 'created_at.desc' });
+    // Anchored and plain windows are different reads.
+    const window = { threadId: 't', contentsCount: 40, offset: 3, limit: 3, order: 'created_at.desc' as const };
+    expect(threadContentsCacheKey({ ...window, anchor: 40 })).not.toBe(threadContentsCacheKey(window));
+  });
+
+  it('moves an anchored window down by the contents gained since, never up', () => {
+    expect(windowStart({ offset: 3, anchor: 10 }, 12)).toBe(5);
+    expect(windowStart({ offset: 3, anchor: 10 }, 10)).toBe(3);
+    expect(windowStart({ offset: 3, anchor: 10 }, 8)).toBe(3);
+    expect(windowStart({ offset: 3 }, 12)).toBe(3);
+  });
+
+  it("a counted page's edges, start and end cursors carry its count; other pages' do not", () => {
+    const parent = { records: ['a', 'b'], count: 5, offset: 2 };
+    expect(connectionResolvers.edges(counted(parent)).map((edge) => edge.cursor)).toEqual([
+      encodeCursor(2, 5),
+      encodeCursor(3, 5),
+    ]);
+    expect(connectionResolvers.pageInfo(counted(parent))).toMatchObject({
+      startCursor: encodeCursor(2, 5),
+      endCursor: encodeCursor(3, 5),
+    });
+    expect(connectionResolvers.pageInfo(parent).endCursor).toBe(encodeCursor(3));
+  });
+});
+
+describe('loadThreadContents, windows anchored to the count', () => {
+  /** An Engage whose threads hold `sizes` contents, newest first (`<thread>-<n>`, n from 1, the oldest). */
+  function engageOf(sizes: Record<string, number>) {
+    const contents = (threadId: string): Content[] =>
+      Array.from(
+        { length: sizes[threadId] },
+        (_, i) => ({ id: `${threadId}-${sizes[threadId] - i}`, thread_id: threadId }) as Content,
+      );
+    const calls: Array<{ q: string; offset: number; limit: number }> = [];
+    const engage = {
+      listContents: (params: SearchParams = {}) => {
+        const threads = [...String(params.q).matchAll(/thread:(\S+)/g)].map((match) => match[1]);
+        const all = threads.flatMap(contents);
+        const [offset, limit] = [params.offset ?? 0, params.limit ?? 30];
+        calls.push({ q: String(params.q), offset, limit });
+        return Promise.resolve({ records: all.slice(offset, offset + limit), count: all.length });
+      },
+    } as unknown as EngageApi;
+    return { engage, calls };
+  }
+  const anchored = (threadId: string, contentsCount: number, anchor: number): ThreadContentsKey => ({
+    ...key(threadId, contentsCount, 3, 3),
+    anchor,
+  });
+  const ids = (answer: unknown) => (answer as { records: Content[] }).records.map((record) => record.id);
+  const ignore = () => undefined;
+
+  it('cuts the window of a thread read whole where the count Engage answered places it: no extra call', async () => {
+    // `a` counted 10 when the cursor was read, 12 now; `b` packed with it.
+    const { engage, calls } = engageOf({ a: 12, b: 5 });
+    const [a, b] = await loadThreadContents(engage, [anchored('a', 12, 10), key('b', 5, 3)], ignore);
+    expect(calls).toHaveLength(1);
+    expect(ids(a)).toEqual(['a-7', 'a-6', 'a-5']);
+    expect(a).toMatchObject({ count: 12, offset: 5 });
+    expect(ids(b)).toEqual(['b-5', 'b-4', 'b-3']);
+  });
+
+  it("asks a window alone where the thread's record places it; one more call only when Engage's count says otherwise", async () => {
+    const current = engageOf({ a: 200 });
+    const [fresh] = await loadThreadContents(current.engage, [anchored('a', 200, 198)], ignore);
+    expect(current.calls.map((call) => call.offset)).toEqual([5]);
+    expect(ids(fresh)).toEqual(['a-195', 'a-194', 'a-193']);
+    expect(fresh).toMatchObject({ count: 200, offset: 5 });
+
+    // The thread's record was read before two messages arrived.
+    const stale = engageOf({ a: 200 });
+    const [late] = await loadThreadContents(stale.engage, [anchored('a', 198, 198)], ignore);
+    expect(stale.calls.map((call) => call.offset)).toEqual([3, 5]);
+    expect(ids(late)).toEqual(['a-195', 'a-194', 'a-193']);
+    expect(late).toMatchObject({ count: 200, offset: 5 });
+
+    // A thread that counts fewer contents than its cursor (a message deleted) keeps the offset.
+    const fewer = engageOf({ a: 196 });
+    const [kept] = await loadThreadContents(fewer.engage, [anchored('a', 196, 198)], ignore);
+    expect(fewer.calls.map((call) => call.offset)).toEqual([3]);
+    expect(ids(kept)).toEqual(['a-193', 'a-192', 'a-191']);
+    expect(kept).toMatchObject({ count: 196, offset: 3 });
+  });
+
+  it('asks a thread of unknown size (asked by id) where its cursor left it, and again only when it grew', async () => {
+    const same = engageOf({ a: 10 });
+    const [unchanged] = await loadThreadContents(same.engage, [anchored('a', Infinity, 10)], ignore);
+    expect(same.calls.map((call) => call.offset)).toEqual([3]);
+    expect(ids(unchanged)).toEqual(['a-7', 'a-6', 'a-5']);
+
+    const grown = engageOf({ a: 12 });
+    const [moved] = await loadThreadContents(grown.engage, [anchored('a', Infinity, 10)], ignore);
+    expect(grown.calls.map((call) => call.offset)).toEqual([3, 5]);
+    expect(ids(moved)).toEqual(['a-7', 'a-6', 'a-5']);
+    expect(moved).toMatchObject({ count: 12, offset: 5 });
   });
 });
 
