@@ -104,7 +104,7 @@ async function main(): Promise<void> {
   });
 
   console.log(
-    `GraphQL gateway ready: ${gateway.url}${config.sandbox ? ` (open it in a browser for Apollo Sandbox, loaded from Apollo's CDN; offline: ${gateway.url.replace(/\/graphql$/, '/graphiql')})` : ''}`,
+    `GraphQL gateway ready: ${gateway.url}${config.sandbox ? ` (open it in a browser for Apollo Sandbox, loaded from Apollo's CDN; offline: ${gateway.url.replace(/\/graphql$/, '/graphiql')}; both, and the docs, from ${gateway.url.replace(/\/graphql$/, '/')})` : ''}`,
   );
   console.log(
     `Subscriptions: graphql-ws on ${gateway.url.replace(/^http/, 'ws')}; Engage webhooks: ${gateway.webhookUrl}`,
