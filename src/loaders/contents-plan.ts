@@ -39,7 +39,7 @@
  * operation packed them again, and every inbox load read 32 MiB before cutting it, then a call per
  * thread: customers who write long emails could make that every agent's every load. So a thread of
  * a pack too large, read alone, is remembered with the weight of what it answered (`HeavyThreads`,
- * one per gateway, its bodies' lengths: `weighed`), and a pack takes no more known weight than
+ * one per gateway, its bodies' bytes: `weighed`), and a pack takes no more known weight than
  * `PACK_MAX_WEIGHT`, half of what the gateway reads: threads it knows heavy are packed apart, those
  * of unknown weight with them as before. A weight is of the contents the thread had: it only grows
  * (a pack that still fails weighs its threads again).
@@ -116,21 +116,23 @@ export interface HeavyThreads {
 
 /**
  * The most known weight one pack takes: half of what the gateway reads of an answer, as weights
- * count bodies' characters, not the answer's bytes (its other fields, JSON's escapes, UTF-8).
+ * count bodies' bytes, not the whole answer's (its other fields, JSON's escapes).
  */
 export const PACK_MAX_WEIGHT = MAX_ANSWER_BYTES / 2;
 /** A content's weight beyond its bodies: its ids, dates, flags and attachments' metadata. */
 const CONTENT_WEIGHT = 1_024;
 
-/** What `records` weigh in an answer, about: their bodies' characters, plain and formatted, and `CONTENT_WEIGHT` each. */
+/**
+ * What `records` weigh in an answer, about: their bodies' UTF-8 bytes, plain and formatted, and
+ * `CONTENT_WEIGHT` each. Bytes, not characters: CJK text is 3 bytes a character, and two threads
+ * weighed by characters were packed together again, and failed again, at every load.
+ */
 export function weighed(records: readonly Content[]): number {
+  const bytes = (text: string | null | undefined) => (text ? Buffer.byteLength(text, 'utf8') : 0);
   let weight = 0;
   for (const record of records)
     weight +=
-      CONTENT_WEIGHT +
-      (record.body?.length ?? 0) +
-      (record.body_formatted?.text?.length ?? 0) +
-      (record.body_formatted?.html?.length ?? 0);
+      CONTENT_WEIGHT + bytes(record.body) + bytes(record.body_formatted?.text) + bytes(record.body_formatted?.html);
   return weight;
 }
 

@@ -1,4 +1,6 @@
 import type { EngageApi, SearchParams } from '../../src/engage/api';
+import { EngageError } from '../../src/engage/errors';
+import { MAX_ANSWER_BYTES } from '../../src/engage/http';
 import type { Content } from '../../src/engage/types';
 import {
   loadThreadContents,
@@ -253,6 +255,41 @@ describe('loadThreadContents, windows anchored to the count', () => {
     expect(grown.calls.map((call) => call.offset)).toEqual([3, 5]);
     expect(ids(moved)).toEqual(['a-7', 'a-6', 'a-5']);
     expect(moved).toMatchObject({ count: 12, offset: 5 });
+  });
+});
+
+describe('loadThreadContents, threads too heavy to pack together', () => {
+  it("weighs a thread by its bodies' UTF-8 bytes: two threads of CJK emails that fit alone are not packed together again", async () => {
+    // 8 emails of 900,000 CJK characters (2.7 MB in UTF-8) a thread: 21.6 MB alone, 43.2 MB together.
+    const body = '\u5b57'.repeat(900_000);
+    const bytes = Buffer.byteLength(body, 'utf8');
+    expect(8 * bytes).toBeLessThan(MAX_ANSWER_BYTES);
+    expect(2 * 8 * bytes).toBeGreaterThan(MAX_ANSWER_BYTES);
+    const contents = (threadId: string): Content[] =>
+      Array.from({ length: 8 }, (_, i) => ({ id: `${threadId}-${8 - i}`, thread_id: threadId, body }) as Content);
+    const calls: string[][] = [];
+    const engage = {
+      listContents: (params: SearchParams = {}) => {
+        const threads = [...String(params.q).matchAll(/thread:(\S+)/g)].map((match) => match[1]);
+        calls.push(threads);
+        const all = threads.flatMap(contents);
+        const records = all.slice(params.offset ?? 0, (params.offset ?? 0) + (params.limit ?? 30));
+        // As the gateway reads Engage: an answer past MAX_ANSWER_BYTES is refused.
+        if (records.length * bytes > MAX_ANSWER_BYTES)
+          return Promise.reject(
+            new EngageError('unexpected', 'too large', { status: 200, upstreamError: 'answer_too_large' }),
+          );
+        return Promise.resolve({ records, count: all.length });
+      },
+    } as unknown as EngageApi;
+    const heavy = new Map<string, number>();
+    const keys = [key('f', 8, 3), key('g', 8, 3)];
+    await loadThreadContents(engage, keys, () => undefined, undefined, new Map(), heavy);
+    expect(calls).toEqual([['f', 'g'], ['f'], ['g']]);
+    calls.length = 0;
+    const later = await loadThreadContents(engage, keys, () => undefined, undefined, new Map(), heavy);
+    expect(later.every((answer) => !(answer instanceof Error))).toBe(true);
+    expect(calls).toEqual([['f'], ['g']]);
   });
 });
 
