@@ -29,9 +29,10 @@ const RETRY_AFTER_MS = 1_000;
 export interface AnswersInFlight {
   /**
    * An answer of `bytes` for `caller` is about to be serialised and sent: how to release it once its
-   * response has closed, or the refusal to send instead.
+   * response has closed, or the refusal to send instead. `beyondCaller`: counted in the caller's
+   * bytes, but refused only past the instance's bound (a copy of a result the caller was let through for).
    */
-  take(caller: string, bytes: number): (() => void) | GraphQLError;
+  take(caller: string, bytes: number, options?: { beyondCaller?: boolean }): (() => void) | GraphQLError;
   /** Bytes held now (tests, metrics). */
   held(): number;
 }
@@ -43,10 +44,10 @@ export function createAnswersInFlight(limits: { total?: number; perCaller?: numb
   const byCaller = new Map<string, number>();
   const nothing = () => undefined;
   return {
-    take(caller, bytes) {
+    take(caller, bytes, options) {
       if (bytes < SMALL_ANSWER_BYTES) return nothing;
       const mine = byCaller.get(caller) ?? 0;
-      if (mine + bytes > perCaller)
+      if (mine + bytes > perCaller && !options?.beyondCaller)
         return new GraphQLError(
           `This caller's answers not yet read pass ${perCaller} bytes: read them, then retry after ${RETRY_AFTER_MS} ms.`,
           { extensions: { code: 'RATE_LIMITED', rateLimit: 'answersInFlight', retryAfterMs: RETRY_AFTER_MS } },

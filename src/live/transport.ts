@@ -99,7 +99,10 @@
  *   RATE_LIMITED (`rateLimit: 'answersInFlight'`), past the instance's SERVICE_UNAVAILABLE: a query's
  *   or mutation's result is then that error with `data: null` (a mutation's says it was made,
  *   `executed: true`), and a subscription's payload for that subscriber is that error for that event,
- *   as past the answer limit, and the subscription goes on. A smaller result costs one comparison.
+ *   as past the answer limit, and the subscription goes on. A subscription's payload meets its
+ *   caller's bound once, at its first copy: the caller's other sockets get it, or its refusal, alike
+ *   (each copy counts, and may be refused by the instance's bound), so an agent's reading tabs all
+ *   get a large event. A smaller result costs one comparison.
  * - While more than `maxUnreadBytes` (4 MiB) wait to be written to a socket, its client may only send
  *   what adds (almost) nothing to them. A message may be answered (a `ping` with a `pong` carrying its
  *   payload back, a `subscribe` with its result or a refusal), and a client that sent without reading
@@ -732,6 +735,14 @@ interface Serialised {
    * counts among the answers in flight (src/edge/answers-in-flight.ts) on each socket it is sent to.
    */
   held?: number;
+  /**
+   * The callers a `held` result was let through for by their bound (true), or refused to (the
+   * refusal), at its first copy: their other sockets get it, or its refusal, alike (each copy still
+   * counts, and the instance's bound still holds). Sent to a caller's several reading sockets at once
+   * (an agent's tabs), each copy counted against the caller's bound let the first through and
+   * refused the others, though none had stopped reading.
+   */
+  callers?: Map<string, true | GraphQLError>;
 }
 
 /** What the operations reach of their transport. */
@@ -922,7 +933,15 @@ export function startTransport(options: TransportOptions): Transport {
     hold(operation, out) {
       const { connection } = operation;
       // As over HTTP: by its caller (its token's scope, or its address's), in the HTTP side's count.
-      const taken = answersInFlight!.take(connection.caller ?? '', out.held!);
+      const caller = connection.caller ?? '';
+      const decided = out.callers?.get(caller);
+      const taken =
+        decided instanceof GraphQLError
+          ? decided
+          : answersInFlight!.take(caller, out.held!, { beyondCaller: decided === true });
+      // The caller's bound decides at the first copy (`Serialised.callers`); the instance's at each.
+      if (decided === undefined && !(taken instanceof GraphQLError && taken.extensions.code !== 'RATE_LIMITED'))
+        (out.callers ??= new Map()).set(caller, taken instanceof GraphQLError ? taken : true);
       if (taken instanceof GraphQLError) {
         // Refused once it ran: a mutation's was made (as src/edge/limits.ts says over HTTP).
         const refusal =
