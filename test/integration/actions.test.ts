@@ -427,7 +427,18 @@ describe('errors a UI can act on', () => {
         [unknownId, asBot],
         [hidden.id, { token: outsider.token }],
       ] as const) {
+        stack.emulator.requestLog.reset();
         const answer = await stack.gql(query, { c }, as);
+        // The write Engage refused, then the one read of the content that tells why.
+        expect(
+          stack.emulator.requestLog
+            .entries()
+            .filter((entry) => entry.method !== 'GET' || entry.path.startsWith('/1.0/contents'))
+            .map((entry) => `${entry.method} ${entry.path.replace(c, '{id}')} ${entry.status}`),
+        ).toEqual([
+          expect.stringMatching(/^POST \/1\.0\/(contents|interventions|bots\/engage) 422$/),
+          'GET /1.0/contents/{id} 404',
+        ]);
         expect(answer.errors![0]).toMatchObject({
           message: expect.stringContaining(`Content ${c} does not exist, or is in a source you cannot read.`),
           extensions: { code: 'NOT_FOUND', argumentName, upstreamStatus: 422 },
