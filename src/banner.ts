@@ -17,3 +17,12 @@ export function exampleBot(mode: AuthMode, url: string, botToken: string | undef
       : (botToken ?? "<the bot agent's token from the table above>");
   return `Example bot: npm run example:bot -- --url ${url} --token ${token}`;
 }
+
+/**
+ * A command that makes a customer start a thread now on `sourceId` (a source the bot reads), through
+ * the emulator's scenario API: the simulated customers write a couple of messages a minute, on any source.
+ */
+export function customerWrites(emulatorOrigin: string, sourceId: string): string {
+  const body = JSON.stringify({ sourceId, body: 'Hello, where is my order?' });
+  return `A customer writes now, on a source the bot reads: curl -X POST -H 'content-type: application/json' -d '${body}' ${emulatorOrigin}/_emulator/customers/threads`;
+}

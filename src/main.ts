@@ -129,6 +129,8 @@ async function main(): Promise<void> {
     // With its URL: the bot's default (http://127.0.0.1:4000/graphql) is not this gateway's on another HOST or PORT.
     const botAgent = emulator.agents.find((agent) => agent.role === 'bot');
     console.log(banner.exampleBot(config.edge.auth.mode, gateway.url, botAgent?.token));
+    const botSource = botAgent?.sourceIds[0];
+    if (botSource) console.log(banner.customerWrites(emulator.origin, botSource));
   }
 
   // A real account: a wrong URL or a refused token shows now, not at the first operation or probe.
