@@ -44,9 +44,15 @@ function gatewayModel() {
   const open = new Set<Observer>();
   /** Each subscription's `after`, in the order they were made. */
   const afters: Array<string | null> = [];
+  /** While true, the gateway is down: a subscription fails at once (its socket cannot connect). */
+  const state = { down: false };
   const client = {
     subscribe: ({ variables }: { variables: { after: string | null } }) => ({
       subscribe(observer: Observer) {
+        if (state.down) {
+          observer.error(new Error('Socket closed'));
+          return { unsubscribe: () => undefined };
+        }
         afters.push(variables.after);
         // The events after the cursor first (`c<n>`: after the log's first n), then live ones.
         for (const event of log.slice(Number(variables.after?.slice(1) ?? log.length))) observer.next({ data: event });
@@ -59,6 +65,7 @@ function gatewayModel() {
     client,
     open,
     afters,
+    state,
     /** The log's cursor now, as a read of `liveCursor` answers it. */
     head: () => `c${log.length}`,
     /** An event accepted now: the open subscriptions receive it. */
@@ -122,7 +129,10 @@ const flush = async () => {
 };
 
 beforeEach(() => jest.useFakeTimers());
-afterEach(() => jest.useRealTimers());
+afterEach(() => {
+  jest.useRealTimers();
+  jest.restoreAllMocks();
+});
 
 describe('the live feed', () => {
   it('starts after the cursor its view was read at: an event accepted before the subscription reached the gateway is not lost', async () => {
@@ -159,6 +169,115 @@ describe('the live feed', () => {
     expect(gateway.afters.slice(-2)).toEqual(['c1', 'c1']);
     feeds.forEach((feed) => feed.stop());
     expect(jest.getTimerCount()).toBe(0);
+  });
+
+  /**
+   * The gateway down for `ms`: its subscriptions end, and each attempt of the feeds fails at once,
+   * their backoffs growing (0.5 s, 1, 2, 4, 8, 16: after 20 s, the next attempt is 11.5 s away).
+   * The jitter is left out (`Math.random` answers 0.5), so that the waits are those.
+   */
+  const outage = async (gateway: ReturnType<typeof gatewayModel>, ms = 20_000) => {
+    jest.spyOn(Math, 'random').mockReturnValue(0.5);
+    gateway.state.down = true;
+    gateway.endAll();
+    await jest.advanceTimersByTimeAsync(ms);
+    gateway.state.down = false;
+  };
+
+  it('reads the view again at once when the gateway refuses its cursor after an outage, whatever its backoff grew to (a gateway restarted)', async () => {
+    const gateway = gatewayModel();
+    const { feed, received, reads } = watch(gateway);
+    gateway.accept();
+    // The gateway is down: the feed's attempts fail, its backoff grows. It comes back (restarted,
+    // with a new in-memory log): the page's socket connects, the feed subscribes...
+    await outage(gateway);
+    wakeFeeds();
+    await flush();
+    expect(gateway.afters.at(-1)).toBe('c1');
+    // ...and the gateway refuses its cursor. That is an answer: the feed reads the view now, without
+    // the outage's backoff (it waited up to 37 s, with nothing to wake it: the socket had connected).
+    gateway.failAll('CURSOR_EXPIRED');
+    await flush();
+    expect(reads).toHaveLength(1);
+    gateway.accept();
+    reads[0].resolve(reads[0].at);
+    await flush();
+    expect(gateway.afters.at(-1)).toBe('c1');
+    gateway.accept();
+    expect(received).toEqual(['c1', 'c2', 'c3']);
+    feed.stop();
+    expect(jest.getTimerCount()).toBe(0);
+  });
+
+  it('keeps its backoff when the gateway answers with a failure (UPSTREAM_UNAVAILABLE)', async () => {
+    const gateway = gatewayModel();
+    const { feed, reads } = watch(gateway);
+    gateway.accept();
+    await outage(gateway);
+    wakeFeeds();
+    await flush();
+    expect(gateway.open.size).toBe(1);
+    // Engage is still down: the attempt failed like those before it, and the next waits 30 s.
+    gateway.failAll('UPSTREAM_UNAVAILABLE');
+    await jest.advanceTimersByTimeAsync(29_000);
+    expect(gateway.open.size).toBe(0);
+    expect(reads).toHaveLength(0);
+    await jest.advanceTimersByTimeAsync(2_000);
+    expect(gateway.open.size).toBe(1);
+    expect(gateway.afters.at(-1)).toBe('c1');
+    feed.stop();
+  });
+
+  it('backs off, not in a loop, when the gateway refuses the cursor a read has just answered', async () => {
+    const gateway = gatewayModel();
+    const { feed, reads } = watch(gateway);
+    gateway.failAll('CURSOR_EXPIRED');
+    await flush();
+    expect(reads).toHaveLength(1);
+    // The log no longer has the events since the read (it keeps too few): refused again.
+    reads[0].resolve(reads[0].at);
+    await flush();
+    gateway.failAll('CURSOR_EXPIRED');
+    await flush();
+    expect(reads).toHaveLength(1);
+    await jest.advanceTimersByTimeAsync(700);
+    expect(reads).toHaveLength(2);
+    // Refused once more: the wait doubles (0.75 to 1.25 s).
+    reads[1].resolve(reads[1].at);
+    await flush();
+    gateway.failAll('CURSOR_EXPIRED');
+    await jest.advanceTimersByTimeAsync(700);
+    expect(reads).toHaveLength(2);
+    await jest.advanceTimersByTimeAsync(600);
+    expect(reads).toHaveLength(3);
+    reads[2].resolve(reads[2].at);
+    await flush();
+    expect(gateway.open.size).toBe(1);
+    feed.stop();
+    expect(jest.getTimerCount()).toBe(0);
+  });
+
+  it('no longer backs off for the failures before a read that answered: the gateway answers again', async () => {
+    const gateway = gatewayModel();
+    const { feed, reads } = watch(gateway, null);
+    jest.spyOn(Math, 'random').mockReturnValue(0.5);
+    // The view cannot be read (the gateway is down): the feed reads again with growing backoff.
+    for (let failed = 0; failed < 5; failed++) {
+      reads[failed].reject(new Error('Failed to fetch'));
+      await flush();
+      await jest.advanceTimersByTimeAsync(12_000);
+    }
+    expect(reads).toHaveLength(6);
+    // It answers; the subscription after it ends at once (the socket closed): the feed subscribes
+    // again after a first backoff (0.5 s), not after the 16 s the failed reads had grown.
+    reads[5].resolve(reads[5].at);
+    await flush();
+    expect(gateway.open.size).toBe(1);
+    gateway.endAll();
+    await jest.advanceTimersByTimeAsync(700);
+    expect(gateway.open.size).toBe(1);
+    expect(reads).toHaveLength(6);
+    feed.stop();
   });
 
   it('keeps a wait the gateway asked for (retryAfterMs)', async () => {
@@ -333,7 +452,7 @@ describe('the live feed', () => {
     const gateway = gatewayModel();
     const { feed, received, reads, interrupted } = watch(gateway);
     gateway.failAll('CURSOR_EXPIRED');
-    await jest.advanceTimersByTimeAsync(1_000);
+    await flush(); // the gateway answered: the feed reads the view at once
     expect(reads).toHaveLength(1);
     // The read is lost on its way (a connection that died without closing): it never answers.
     let made = 0;

@@ -9,7 +9,8 @@
  * `UPSTREAM_RATE_LIMITED`), the page read too slowly (`SLOW_SUBSCRIBER`), the event log could not
  * be read (`SERVICE_UNAVAILABLE`); the socket may close too. None of these is the end of the
  * agent's interest, so the feed subscribes again, with backoff (at least `retryAfterMs` when the
- * error gives one):
+ * error gives one; `wakeFeeds` ends a backoff of the feed's own when the page's socket connects
+ * again):
  *
  * - after the last event it received, or the view's cursor before any (`after: <its cursor>`): the
  *   gateway first replays, in order, what was accepted meanwhile (the event that failed included),
@@ -19,6 +20,16 @@
  *   being unreadable then), it reads the view again (`resync`), which answers the cursor that read
  *   was made at, and subscribes after it. A read that fails, that answers no cursor, or that has not
  *   answered within `READ_TIMEOUT_MS` (see below), is tried again with the same backoff.
+ *
+ * The backoff counts failures, attempts that found the gateway down or failing; an answer of the
+ * gateway ends it. The refusal of a cursor is one (the gateway is up, and says how to go on): the
+ * feed reads the view again at once, its backoff reset, whatever it grew to through an outage. A
+ * gateway restarted with a new in-memory log refuses every cursor of the page as its socket
+ * connects again, and with the outage's backoff the feeds then waited up to 37 s for no reason,
+ * nothing waking them (`wakeFeeds` had run, and the socket closed with no subscription left). A
+ * read that answers a cursor resets the backoff too. Only a refusal of the cursor a read has just
+ * answered (a log that no longer has the events since the read) backs off, doubling at each such
+ * refusal in a row, so that a feed never reads and subscribes in a loop.
  *
  * A read's answer is written over the cache as the gateway read it: a write the page made while the
  * read was on its way would be undone until that record's next event, be it another feed's live
@@ -281,6 +292,11 @@ export function useOwnLoads(
   }, [client, loading, key]);
 }
 
+/** The wait before the `attempt`th attempt in a row: jittered, so that the pages an outage cut off do not all come back at once. */
+function backoffFor(attempt: number): number {
+  return Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** (attempt - 1)) * (0.75 + Math.random() / 2);
+}
+
 export function startFeed<TData, TVariables extends OperationVariables & { after?: string | null }>(
   client: ApolloClient,
   query: TypedDocumentNode<TData, TVariables>,
@@ -290,8 +306,10 @@ export function startFeed<TData, TVariables extends OperationVariables & { after
 ): { stop(): void } {
   /** The last event's cursor, else the view's; none after a cursor the gateway refused. */
   let cursor: string | undefined = after ?? undefined;
-  /** Subscriptions in a row that ended before they settled. */
+  /** Attempts in a row that failed: subscriptions that ended before they settled, reads that failed. */
   let failures = 0;
+  /** Refusals in a row of a cursor a read had just answered (see above). */
+  let refusals = 0;
   let interrupted = false;
   let stopped = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -309,8 +327,8 @@ export function startFeed<TData, TVariables extends OperationVariables & { after
     handlers.onInterrupted(value);
   };
 
-  /** Subscribes after `cursor`, which the feed has. */
-  const subscribe = (from: string) => {
+  /** Subscribes after `from`, the feed's cursor; `afterRead` when a read of the view has just answered it. */
+  const subscribe = (from: string, afterRead = false) => {
     /** What the gateway ended the subscription with: a result without data, then `complete`. */
     let ending: unknown;
     let settled = !interrupted;
@@ -319,6 +337,7 @@ export function startFeed<TData, TVariables extends OperationVariables & { after
       settled = true;
       clearTimeout(settling);
       failures = 0;
+      refusals = 0;
       setInterrupted(false);
     };
     settling = settled ? undefined : setTimeout(settle, SETTLED_MS);
@@ -327,7 +346,7 @@ export function startFeed<TData, TVariables extends OperationVariables & { after
       ended = true;
       clearTimeout(settling);
       running = undefined;
-      if (!stopped) recover(reason);
+      if (!stopped) recover(reason, afterRead && !settled);
     };
     const subscription = client
       .subscribe({
@@ -370,8 +389,10 @@ export function startFeed<TData, TVariables extends OperationVariables & { after
         (readAt) => {
           if (stopped) return;
           if (!readAt) return recover(undefined);
+          // The gateway answered: what the feed goes on with no longer waits on the outage's backoff.
+          failures = 0;
           cursor = readAt;
-          subscribe(readAt);
+          subscribe(readAt, true);
         },
         (error: unknown) => {
           if (!stopped) recover(error);
@@ -379,17 +400,29 @@ export function startFeed<TData, TVariables extends OperationVariables & { after
       );
   };
 
-  /** The subscription ended (with `reason`, when it gave one), or the read of the view failed. */
-  const recover = (reason: unknown) => {
-    failures += 1;
+  /**
+   * The subscription ended (with `reason`, when it gave one; `readJustAnswered` when it was the one
+   * after a read of the view, not settled), or the read of the view failed.
+   */
+  const recover = (reason: unknown, readJustAnswered = false) => {
     setInterrupted(true);
     const problem = reason === undefined ? undefined : uiError(reason);
-    // A cursor the gateway refused is dropped: the feed then reads the view again (`again`).
-    if (problem?.code === 'CURSOR_EXPIRED' || problem?.code === 'BAD_USER_INPUT') cursor = undefined;
-    // Jittered, so that the pages an outage cut off do not all come back at once.
-    const backoff = Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** (failures - 1)) * (0.75 + Math.random() / 2);
+    let backoff: number;
+    if (problem?.code === 'CURSOR_EXPIRED' || problem?.code === 'BAD_USER_INPUT') {
+      // A cursor the gateway refused is dropped, and the feed reads the view again (`start`): at
+      // once, the gateway having answered, unless that read's own cursor was refused (see above).
+      cursor = undefined;
+      failures = 0;
+      refusals = readJustAnswered ? refusals + 1 : 0;
+      backoff = refusals === 0 ? 0 : backoffFor(refusals);
+    } else {
+      failures += 1;
+      backoff = backoffFor(failures);
+    }
     const retryAfterMs = problem?.retryAfterMs ?? 0;
-    timer = setTimeout(again, Math.max(retryAfterMs, backoff));
+    const wait = Math.max(retryAfterMs, backoff);
+    if (wait === 0) return start();
+    timer = setTimeout(again, wait);
     // A wait the gateway asked for (`retryAfterMs`) is kept; a backoff of the feed's own ends when
     // the gateway is seen to answer again (`wakeFeeds`).
     if (retryAfterMs > 0) return;
