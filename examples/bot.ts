@@ -13,17 +13,25 @@
  * and on every reconnection, subscribes with `after: <that cursor>`; the gateway first replays the
  * threads that arrived meanwhile. Conversations run concurrently, but the cursor only moves past
  * an event once it and every event before it are done, so a crash never skips one. Without a
- * cursor (the first run) it starts from the gateway's position now (`liveCursor`), saved at once:
+ * cursor (the first run) it starts from the gateway's position now (`liveCursor`), saved once caught up (below):
  * a thread started as the bot subscribes, or while a bot that has answered nobody yet is down, is
  * replayed to it too (the gateway does not acknowledge a subscription, so subscribing without
  * `after` would miss what came before the subscription reached it).
  *
  * The bot keeps running until it is stopped: started before the gateway answers, it waits for it;
- * when the gateway restarts it reconnects, and when a
- * subscription ends (the gateway completed it, or refused it) it subscribes again. A cursor the
- * gateway no longer has events after (`CURSOR_EXPIRED`: down longer than the retention, or a
- * gateway restarted with its event log in memory) is dropped, and the bot starts again from the
- * gateway's position then: what came before it must be found by a query.
+ * when the gateway restarts it reconnects (waiting at most `RECONNECT_MAX_MS` between attempts), and
+ * when a subscription ends (the gateway completed it, or refused it) it subscribes again. A cursor
+ * the gateway no longer has events after (`CURSOR_EXPIRED`: down longer than the retention, or a
+ * gateway restarted with its event log in memory), or refuses as not its own, is dropped: the bot
+ * starts again from the gateway's position then and catches up with a query, taking the threads
+ * still waiting (new, without an intervention, on its sources) that began since shortly before it
+ * last had a live subscription (`CATCH_UP_MARGIN_MS`). A first run catches up the same way, on the
+ * threads of the last `CATCH_UP_MARGIN_MS`. A thread found both ways is taken once (the content ids
+ * this process took are remembered); one another instance took is not answered twice (the same
+ * idempotency keys). The new position is saved once the catch-up is done: a bot stopped in the
+ * middle of it catches up again on its next run.
+ *
+ * Log lines start with an ISO timestamp; gateway errors read `CODE: message`.
  *
  * Every mutation carries an idempotency key derived from the content, so a bot restarted in the
  * middle of a conversation, or a new-thread event seen twice, never answers twice. A mutation the
@@ -34,7 +42,7 @@
  * its next run. A request lost once sent is not sent again: a gateway without Redis that restarted
  * meanwhile has forgotten its keys, and would post twice.
  */
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
@@ -75,6 +83,29 @@ const NEW_THREADS = `subscription BotNewThreads($sources: [ID!], $after: String)
   }
 }`;
 
+/** The threads a catch-up takes: as `newThread` would have brought them (its first message). */
+const WAITING_THREADS = `query BotWaitingThreads($filter: ThreadFilter, $after: String) {
+  threads(filter: $filter, first: 30, after: $after, orderBy: { field: CREATED_AT, direction: ASC }) {
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      id
+      source { name }
+      contents(first: 1, orderBy: CREATED_AT_ASC) { nodes { id body author { displayName } } }
+    }
+  }
+}`;
+
+interface WaitingThreads {
+  threads: {
+    pageInfo: { hasNextPage: boolean; endCursor: string | null };
+    nodes: Array<{
+      id: string;
+      source: { name: string };
+      contents: { nodes: Array<NewThread['newThread']['content']> };
+    }>;
+  };
+}
+
 interface NewThread {
   newThread: {
     cursor: string;
@@ -89,6 +120,92 @@ function answerFor(body: string): string {
   if (/charge|invoice|refund|pay/i.test(body))
     return 'Thanks! We have forwarded your billing question to our accounts team; expect an answer within a day.';
   return 'Thanks for reaching out! Here is our help centre: https://help.example.com. Write "human" to talk to an agent.';
+}
+
+/** The longest wait between two attempts to reconnect to the gateway. */
+export const RECONNECT_MAX_MS = 5_000;
+/**
+ * How far before the moment the bot last had a live subscription a catch-up looks: a thread begun
+ * shortly before may have reached the gateway (Engage's webhook) only after, or been in the
+ * gateway's queue when it stopped. Threads handled since are no longer waiting, so a wide margin
+ * costs a query, never a second answer.
+ */
+export const CATCH_UP_MARGIN_MS = 15 * 60_000;
+
+/**
+ * The wait before reconnection attempt `retries` (0 first): doubling from 250 ms, at most
+ * `RECONNECT_MAX_MS`, and between half of that and all of it (jitter, so that bots restarted together
+ * do not reconnect together). graphql-ws's default doubles without bound: a gateway down a minute
+ * left the bot waiting a minute more.
+ */
+export function reconnectDelay(retries: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(RECONNECT_MAX_MS, 250 * 2 ** Math.min(retries, 16));
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+/** A log line: an ISO timestamp, then the message. */
+export function logLine(message: string, at: Date = new Date()): string {
+  return `${at.toISOString()} ${message}`;
+}
+
+/**
+ * Errors as an operator reads them: each `CODE: message` (a GraphQL error's `extensions.code`; an
+ * Error's `code` or its cause's, as ECONNREFUSED), joined by "; ". A close event says its code and reason.
+ */
+export function describeErrors(errors: unknown): string {
+  const one = (error: unknown): string => {
+    if (error === null || typeof error !== 'object') return String(error);
+    const e = error as {
+      message?: unknown;
+      code?: unknown;
+      reason?: unknown;
+      extensions?: { code?: unknown };
+      cause?: { code?: unknown; message?: unknown };
+      error?: unknown;
+    };
+    // A WebSocket close event: its code (and reason, if any).
+    if (typeof e.code === 'number' && !('message' in e))
+      return `connection closed (${e.code}${typeof e.reason === 'string' && e.reason ? `: ${e.reason}` : ''})`;
+    // ws's error event wraps the Error.
+    if (e.error && typeof e.error === 'object' && !e.extensions) return one(e.error);
+    const code = e.extensions?.code ?? (typeof e.code === 'string' ? e.code : undefined) ?? e.cause?.code;
+    const message = typeof e.message === 'string' && e.message ? e.message : 'no message';
+    return code === undefined ? message : `${String(code)}: ${message}`;
+  };
+  return Array.isArray(errors) ? errors.map(one).join('; ') : one(errors);
+}
+
+/** A URL as logged: without credentials or query (where a token could hide). */
+export function safeUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.username = '';
+    parsed.password = '';
+    parsed.search = '';
+    parsed.hash = '';
+    return parsed.toString();
+  } catch {
+    return '(an invalid URL)';
+  }
+}
+
+/** Why `fetch` got no answer, said with the URL: `could not reach the gateway at <url> (ECONNREFUSED)`. */
+export function unreachable(url: string, error: unknown): string {
+  const cause = (error as { cause?: { code?: unknown; message?: unknown } } | null)?.cause;
+  const why =
+    typeof cause?.code === 'string'
+      ? cause.code
+      : typeof cause?.message === 'string'
+        ? cause.message
+        : error instanceof Error
+          ? error.message
+          : String(error);
+  return `could not reach the gateway at ${safeUrl(url)} (${why})`;
+}
+
+/** What a stopping bot waits for. */
+export function stoppingLine(conversations: number): string {
+  return `bot: stopping: waiting for ${conversations} conversation${conversations === 1 ? '' : 's'} in progress`;
 }
 
 interface GraphQLErrorLike {
@@ -156,7 +273,7 @@ class Stopped extends Error {}
 
 /** Starts the bot; resolves with a function that stops it (closes the socket). */
 export async function runBot(options: BotOptions): Promise<() => Promise<void>> {
-  const log = options.log ?? ((message: string) => console.log(message));
+  const log = options.log ?? ((message: string) => console.log(logLine(message)));
   const humanPattern = options.humanPattern ?? /\bhuman\b/i;
   // Waits of conversations before they try again, each ended at once by `stop`.
   const pauses = new Set<() => void>();
@@ -184,9 +301,7 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
       // a request lost once sent may have been done by a gateway that then lost its idempotency
       // records with it (one without Redis, restarted), and would post a second time.
       const code = (error as { cause?: { code?: unknown } }).cause?.code;
-      throw new GatewayError(`the gateway did not answer: ${error instanceof Error ? error.message : String(error)}`, {
-        retry: NOT_SENT.has(String(code)),
-      });
+      throw new GatewayError(unreachable(options.url, error), { retry: NOT_SENT.has(String(code)) });
     }
     let result: { data?: T; errors?: GraphQLErrorLike[] };
     try {
@@ -302,6 +417,19 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
         () => undefined, // no file yet: the first run starts from the gateway's position (below)
       )
     : undefined;
+  /**
+   * Every new thread begun before this instant (ms since the epoch) reached this process, or is left
+   * to a catch-up: the saved cursor's last write at start (the conversations before it were done
+   * then), later each loss of a connection that held the subscription. A catch-up looks from
+   * `CATCH_UP_MARGIN_MS` before it.
+   */
+  let upToDateAt =
+    saved !== undefined && options.cursorFile
+      ? await stat(options.cursorFile).then(
+          (file) => file.mtimeMs,
+          () => Date.now(),
+        )
+      : Date.now();
   // `epoch` counts expired cursors: an event received before the gateway said CURSOR_EXPIRED carries a
   // cursor of the log that expired, which must not become `after` again once its conversation ends.
   let epoch = 0;
@@ -314,9 +442,7 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
     saving = saving
       .then(() => writeFile(`${file}.tmp`, value))
       .then(() => rename(`${file}.tmp`, file))
-      .catch((error: unknown) =>
-        log(`bot: cursor not saved: ${error instanceof Error ? error.message : String(error)}`),
-      );
+      .catch((error: unknown) => log(`bot: cursor not saved: ${describeErrors(error)}`));
   };
   /** The cursor is `value` now: the next (re)subscription is after it, and a restart resumes from it. */
   const moveTo = (value: string) => {
@@ -332,22 +458,128 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
     if (last !== undefined) moveTo(last);
   };
 
+  // The contents this process took (live, replayed or found by a catch-up), the newest `TAKEN_MAX`:
+  // a thread found by a catch-up that also arrives live, or an event replayed after a reconnection
+  // while its conversation runs, is taken once. Another instance of the bot taking the same thread
+  // sends the same idempotency keys: the gateway answers it with this one's results, Engage gets one answer.
+  const TAKEN_MAX = 10_000;
+  const taken = new Set<string>();
+  const take = (contentId: string): boolean => {
+    if (taken.has(contentId)) return false;
+    taken.add(contentId);
+    if (taken.size > TAKEN_MAX) taken.delete(taken.values().next().value as string);
+    return true;
+  };
+  let conversations = 0;
+  /** One conversation; its outcome, or none when the bot was stopped before it was done (its next run takes it up). */
+  const converse = (event: NewThread): Promise<ConversationOutcome | undefined> => {
+    conversations += 1;
+    return handle(event)
+      .catch((error: unknown): ConversationOutcome | undefined => {
+        // Stopped while waiting to retry: not done, so the cursor stays before it (the next run answers it).
+        if (error instanceof Stopped) return undefined;
+        const reason = describeErrors(error);
+        log(`bot: thread ${event.newThread.thread.id} failed: ${reason}`);
+        return {
+          threadId: event.newThread.thread.id,
+          contentId: event.newThread.content.id,
+          interventionId: '',
+          action: 'failed',
+          error: reason,
+        };
+      })
+      .finally(() => {
+        conversations -= 1;
+      });
+  };
+
+  /**
+   * The threads still waiting for someone (new, without any intervention, on the bot's sources:
+   * what `newThread` with `origins: [CUSTOMER]` wakes it for) whose first message is after `since`,
+   * each handed to the conversation a live event starts, unless taken already. Resolves true once
+   * each is done (or the catch-up failed for good, said in the log: waiting for it would hold the
+   * cursor forever), false when the bot was stopped first.
+   */
+  const catchUp = async (since: number, cursor: string): Promise<boolean> => {
+    const filter = {
+      ...(options.sourceIds ? { sourceIds: options.sourceIds } : {}),
+      statuses: ['NEW'],
+      assigned: false,
+      firstContentAfter: new Date(since).toISOString(),
+    };
+    const started: Array<Promise<boolean>> = [];
+    let found = 0;
+    let complete = false;
+    try {
+      let after: string | null = null;
+      do {
+        const { threads }: WaitingThreads = await persistently<WaitingThreads>(WAITING_THREADS, { filter, after });
+        for (const thread of threads.nodes) {
+          const content = thread.contents.nodes[0];
+          if (!content || !take(content.id)) continue;
+          found += 1;
+          started.push(
+            converse({ newThread: { cursor, thread: { id: thread.id, source: thread.source }, content } }).then(
+              (outcome) => {
+                if (!outcome) return false;
+                options.onConversation?.(outcome);
+                return true;
+              },
+            ),
+          );
+        }
+        after = threads.pageInfo.hasNextPage ? threads.pageInfo.endCursor : null;
+      } while (after !== null && !stopped);
+      complete = after === null;
+      log(
+        `bot: caught up: ${found} thread${found === 1 ? '' : 's'} begun since ${new Date(since).toISOString()} ${found === 1 ? 'was' : 'were'} waiting`,
+      );
+    } catch (error) {
+      if (!(error instanceof Stopped)) {
+        log(`bot: catching up failed: ${describeErrors(error)}; threads begun meanwhile are left to agents`);
+        complete = true;
+      }
+    }
+    const done = await Promise.all(started);
+    return complete && done.every(Boolean);
+  };
+
+  const wsUrl = options.url.replace(/^http/, 'ws');
+  // Why the last connection attempt failed, said with the next wait (then forgotten).
+  let connectError: string | undefined;
   const client = createClient({
-    url: options.url.replace(/^http/, 'ws'),
+    url: wsUrl,
     webSocketImpl: WebSocket,
     connectionParams: options.token ? { authorization: `Bearer ${options.token}` } : {},
-    // A bot keeps running: reconnect (graphql-ws backs off) whenever the gateway restarts.
+    // A bot keeps running: reconnect whenever the gateway restarts, soon after it is back.
     retryAttempts: Infinity,
     shouldRetry: () => true,
+    retryWait: (retries) => {
+      const ms = reconnectDelay(retries);
+      if (connectError)
+        log(`bot: could not reach the gateway at ${safeUrl(wsUrl)} (${connectError}); trying again in ${ms} ms`);
+      connectError = undefined;
+      return pause(ms);
+    },
+  });
+  client.on('error', (error) => {
+    connectError = describeErrors(error);
   });
   // A lost connection says so (it said nothing until the reconnection's CURSOR_EXPIRED, if any).
   let lost = false;
   let connected = false;
+  // Subscriptions the bot holds, from `subscribe` to their end (graphql-ws keeps them across reconnections).
+  let active = 0;
   client.on('closed', (event) => {
+    const code = (event as { code?: unknown } | undefined)?.code;
+    // Up to now, the subscription received every thread: a catch-up after this loss looks from here.
+    if (connected && !lost && active > 0) upToDateAt = Date.now();
     // Not a connection it never had (the gateway down at start: the start fails, and says so).
     if (stopped || lost || !connected) return;
+    // graphql-ws closing its own idle socket once the bot's subscription ended (refused or completed,
+    // subscribed again after a wait): nothing was lost.
+    if (code === 1000 && active === 0) return;
     lost = true;
-    const code = (event as { code?: unknown } | undefined)?.code;
     log(`bot: connection to the gateway lost${typeof code === 'number' ? ` (${code})` : ''}; reconnecting`);
   });
   client.on('connected', () => {
@@ -371,27 +603,43 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
   };
   /**
    * Starts from the gateway's position now (`liveCursor`, the event log's head): the subscription
-   * after it receives every thread accepted from now on, whenever it reaches the gateway. Saved at
-   * once, so that a restart before the first answer resumes from here too.
+   * after it receives every thread accepted from now on, whenever it reaches the gateway; a catch-up
+   * takes those still waiting from before. The position is saved once the catch-up is done (an
+   * entry of `inFlight` ahead of the live events), so that a bot stopped in the middle of it
+   * catches up again on its next run.
    */
   const startFromNow = async (request: typeof gql = gql) => {
-    moveTo((await request<{ liveCursor: string }>('query BotLiveCursor { liveCursor }', {})).liveCursor);
+    const { liveCursor } = await request<{ liveCursor: string }>('query BotLiveCursor { liveCursor }', {});
+    payload.variables.after = liveCursor;
+    const entry = { cursor: liveCursor, epoch, done: false, finished: Promise.resolve() };
+    inFlight.push(entry);
+    const since = upToDateAt - CATCH_UP_MARGIN_MS;
+    entry.finished = catchUp(since, liveCursor).then((done) => {
+      if (!done) return;
+      entry.done = true;
+      advance();
+    });
   };
-  const onErrors = (errors: unknown) => {
+  /** A subscription the gateway refused (`what`): said, and the cursor dropped when it is the cause. */
+  const onErrors = (errors: unknown, what: string) => {
     failures += 1;
+    const said = describeErrors(errors);
     const extensions = extensionsOf(errors);
     if (extensions.some((e) => e.code === 'CURSOR_EXPIRED')) {
-      // Down longer than the gateway keeps events (or the gateway restarted with its log in memory):
-      // what came meanwhile must be found by a query; carry on from the gateway's position now.
-      log("bot: the saved cursor expired; continuing from the gateway's position now");
+      // Down longer than the gateway keeps events (or the gateway restarted with its log in memory).
+      log(
+        `bot: ${said}; the saved cursor expired: catching up with a query, then carrying on from the gateway's position`,
+      );
       dropCursor();
     } else if (extensions.some((e) => e.code === 'BAD_USER_INPUT' && e.argumentName === 'after')) {
       // A cursor the gateway did not give (a damaged or hand-edited file): it would be refused on
-      // every attempt, and the bot would answer nobody. Carry on from the gateway's position now.
+      // every attempt, and the bot would answer nobody.
       log(
-        "bot: the gateway refused the saved cursor as not one of its own; continuing from the gateway's position now",
+        `bot: ${said}; the gateway refused the saved cursor as not one of its own: catching up with a query, then carrying on from the gateway's position`,
       );
       dropCursor();
+    } else {
+      log(`bot: ${what}: ${said}`);
     }
   };
   // The subscription ended (an error, or the server completed it): subscribe again, unless stopped.
@@ -410,50 +658,47 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
       try {
         await startFromNow();
       } catch (error) {
-        log(`bot: the gateway's position could not be read: ${error instanceof Error ? error.message : String(error)}`);
+        log(`bot: the gateway's position could not be read: ${describeErrors(error)}`);
         failures += 1;
         return resubscribe();
       }
       if (stopped) return;
     }
+    active += 1;
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      active -= 1;
+    };
     unsubscribe = client.subscribe<NewThread>(payload, {
       next: (message) => {
         // The gateway reports a refused `after` (CURSOR_EXPIRED) as a result with errors, then completes.
-        if (!message.data) {
-          log(`bot: subscription error ${JSON.stringify(message.errors)}`);
-          return onErrors(message.errors);
-        }
+        if (!message.data) return onErrors(message.errors, 'subscription refused');
         failures = 0;
         const event = message.data;
         const entry = { cursor: event.newThread.cursor, epoch, done: false, finished: Promise.resolve() };
         inFlight.push(entry);
-        entry.finished = handle(event)
-          .catch((error: unknown): ConversationOutcome | undefined => {
-            // Stopped while waiting to retry: not done, so the cursor stays before it (the next run answers it).
-            if (error instanceof Stopped) return undefined;
-            const reason = error instanceof Error ? error.message : String(error);
-            log(`bot: thread ${event.newThread.thread.id} failed: ${reason}`);
-            return {
-              threadId: event.newThread.thread.id,
-              contentId: event.newThread.content.id,
-              interventionId: '',
-              action: 'failed',
-              error: reason,
-            };
-          })
-          .then((outcome) => {
-            if (!outcome) return;
-            entry.done = true;
-            advance();
-            options.onConversation?.(outcome);
-          });
+        if (!take(event.newThread.content.id)) {
+          // Taken already (by a catch-up, or before a reconnection replayed it): its conversation
+          // holds the cursor until it is done.
+          entry.done = true;
+          return advance();
+        }
+        entry.finished = converse(event).then((outcome) => {
+          if (!outcome) return;
+          entry.done = true;
+          advance();
+          options.onConversation?.(outcome);
+        });
       },
       error: (error) => {
-        log(`bot: subscription ended: ${error instanceof Error ? error.message : JSON.stringify(error)}`);
-        onErrors(error);
+        end();
+        onErrors(error, 'subscription ended');
         resubscribe();
       },
       complete: () => {
+        end();
         // Also called when the bot is stopped (unsubscribe, dispose): `resubscribe` does nothing then.
         if (stopped) return;
         log('bot: subscription completed by the gateway; subscribing again');
@@ -473,18 +718,20 @@ export async function runBot(options: BotOptions): Promise<() => Promise<void>> 
     });
     const offError = client.on('error', (error) => {
       offError();
-      reject(error instanceof Error ? error : new Error('connection failed'));
+      reject(error instanceof Error ? error : new Error(`connection failed: ${describeErrors(error)}`));
     });
   });
 
   return async () => {
     stopped = true;
     clearTimeout(retry);
-    for (const wake of pauses) wake();
     unsubscribe();
+    log(stoppingLine(conversations));
+    for (const wake of pauses) wake();
     await Promise.all(inFlight.map((entry) => entry.finished));
     await saving;
     await client.dispose();
+    log('bot: stopped');
   };
 }
 
@@ -529,13 +776,22 @@ if (require.main === module) {
     cursorFile: values['cursor-file'] ?? '.bot-cursor',
   }).then(
     (stop) => {
-      console.log('bot: listening for new threads (Ctrl-C to stop)');
-      const exit = () => void stop().then(() => process.exit(0));
+      console.log(logLine('bot: listening for new threads (Ctrl-C to stop)'));
+      let stopping = false;
+      // The first signal waits for the conversations in progress (`stop` says how many); a second one does not.
+      const exit = (signal: NodeJS.Signals) => {
+        if (stopping) {
+          console.log(logLine(`bot: ${signal} again: exiting without waiting`));
+          process.exit(1);
+        }
+        stopping = true;
+        void stop().then(() => process.exit(0));
+      };
       process.on('SIGINT', exit);
       process.on('SIGTERM', exit);
     },
     (error: unknown) => {
-      console.error(error instanceof Error ? error.message : error);
+      console.error(logLine(`bot: could not start: ${describeErrors(error)}`));
       process.exit(1);
     },
   );

@@ -120,4 +120,18 @@ it('keeps running across a gateway restart that expires its cursor, and answers 
   // The cursor moved on to one of the new gateway's events: the next start resumes from it.
   await cursorOtherThan(cursorFile, saved);
   expect(child.exitCode).toBeNull();
+
+  // SIGTERM: it says what it waits for, then that it stopped, and exits 0.
+  child.kill('SIGTERM');
+  await printed('stopping: waiting for 0 conversations in progress', 'the bot to say it is stopping');
+  expect(await within(exited, 10_000, 'the bot to exit')).toBe(0);
+  const lines = output.trimEnd().split('\n');
+  expect(lines.at(-1)).toMatch(/ bot: stopped$/);
+  // Operator-friendly: each line timestamped, errors as CODE: message, no token, and no "lost"
+  // for the idle socket the client closed itself after the refused subscription.
+  for (const line of lines) expect(line).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z bot: /);
+  expect(output).toMatch(/CURSOR_EXPIRED: /);
+  expect(output).not.toContain('[{');
+  expect(output).not.toContain('lost (1000)');
+  expect(output).not.toContain(bot.token);
 }, 60_000);

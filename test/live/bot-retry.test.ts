@@ -157,7 +157,10 @@ describe('a gateway not answering yet when the bot starts', () => {
       onConversation: (outcome) => outcomes.push(outcome),
     });
     try {
-      await until(() => lines.some((line) => /the gateway did not answer.*trying again/.test(line)), 'a retry');
+      // The line names the URL and the cause (never the token).
+      const unreachable = `could not reach the gateway at http://127.0.0.1:${port}/graphql (ECONNREFUSED); trying again`;
+      await until(() => lines.some((line) => line.includes(unreachable)), 'a retry');
+      expect(lines.some((line) => line.includes(bot.token))).toBe(false);
       await new Promise<void>((resolve) => proxy.listen(port, '127.0.0.1', resolve));
       const stop = await starting;
       const started = customerStartsThread('Hello? (the bot started before its gateway)');
