@@ -237,7 +237,9 @@ it('serves another caller within the instance bound, and releases the bytes of a
 it("sends an event's large payload to every reading socket of one caller (an agent's tabs), past the caller's bound", async () => {
   // Three copies of 14 MB are more than the caller's 20 MiB: the bound decides once per payload and
   // caller, at its first copy; the others count, and only the instance's bound (64 MiB) refuses them.
-  const tabs = await Promise.all([0, 1, 2].map(() => reader(stack.admin.token)));
+  // One after the other: each waits for its own subscription to attach (together, each waited for the first).
+  const tabs: Array<Subscription<Copies>> = [];
+  for (let i = 0; i < 3; i += 1) tabs.push(await reader(stack.admin.token));
   write(BIG);
   const payloads = await Promise.all(tabs.map((tab) => tab.next(20_000)));
   expect(payloads.map((payload) => whole(payload, BIG.length))).toEqual([true, true, true]);
